@@ -1,0 +1,48 @@
+// Appends replies in RESP2 or RESP3 to a byte buffer. RESP3-only types degrade to their RESP2
+// equivalents the way Redis 7 does (map -> flat array, set -> array, double -> bulk string,
+// null -> null bulk or null array, boolean -> integer, push -> array).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+namespace resp {
+
+class ReplyWriter {
+ public:
+  ReplyWriter(std::string* out, int protocol) : out_(out), protocol_(protocol) {}
+
+  int protocol() const { return protocol_; }
+  void set_protocol(int protocol) { protocol_ = protocol; }
+  std::string* buffer() { return out_; }
+
+  void Simple(std::string_view s);  // +OK
+  void Ok() { Simple("OK"); }
+  // `-msg`; a message without an upper-case error code gets "ERR " prepended, as addReplyError.
+  void Error(std::string_view msg);
+  void Integer(long long v);
+  void Bulk(std::string_view s);
+  void NullBulk();   // RESP2 $-1, RESP3 _
+  void NullArray();  // RESP2 *-1, RESP3 _
+  void Array(size_t n);
+  void Map(size_t n);  // n key/value pairs
+  void Set(size_t n);
+  void Push(size_t n);  // out-of-band message (pub/sub); `*` in RESP2
+  void Double(double d);
+  void Boolean(bool b);
+  void Verbatim(std::string_view s, std::string_view format = "txt");
+  // The bulk string, or a null bulk when `s` is null.
+  void BulkOrNull(const std::string* s) { s ? Bulk(*s) : NullBulk(); }
+
+ private:
+  void Header(char type, long long n);
+
+  std::string* out_;
+  int protocol_;
+};
+
+// Formats a double the way Redis 7.0 replies with one: "%.17g", and "inf"/"-inf"/"nan".
+std::string FormatDouble(double d);
+
+}  // namespace resp

@@ -1,0 +1,293 @@
+#include "server/command/context.h"
+
+#include <cerrno>
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+
+#include "resp/parser.h"
+
+namespace desaster {
+
+std::string Lower(std::string_view s) {
+  std::string out(s);
+  for (char& c : out) c = static_cast<char>(tolower(static_cast<unsigned char>(c)));
+  return out;
+}
+
+bool ParseInt64(std::string_view s, long long* out) {
+  if (s.empty() || s.size() > 20) return false;
+  // Redis' string2ll: no leading '+', no leading zeros, no spaces.
+  if (s.size() > 1 && s[0] == '0') return false;
+  if (s[0] == '-' && (s.size() == 1 || s[1] == '0')) return false;
+  char buf[32];
+  memcpy(buf, s.data(), s.size());
+  buf[s.size()] = '\0';
+  if (!(buf[0] == '-' || (buf[0] >= '0' && buf[0] <= '9'))) return false;
+  errno = 0;
+  char* end = nullptr;
+  long long v = strtoll(buf, &end, 10);
+  if (errno == ERANGE || end != buf + s.size()) return false;
+  *out = v;
+  return true;
+}
+
+bool ParseDouble(std::string_view s, double* out) {
+  if (s.empty() || s.size() > 5000) return false;
+  if (isspace(static_cast<unsigned char>(s[0]))) return false;
+  std::string buf(s);
+  errno = 0;
+  char* end = nullptr;
+  double v = strtod(buf.c_str(), &end);
+  if (end != buf.c_str() + buf.size() || std::isnan(v)) return false;
+  if (errno == ERANGE && !std::isinf(v) && v != 0) return false;
+  *out = v;
+  return true;
+}
+
+std::string FormatInt(long long v) { return std::to_string(v); }
+
+bool ParseLongDouble(std::string_view s, long double* out) {
+  if (s.empty() || s.size() > 5000 || isspace(static_cast<unsigned char>(s[0]))) return false;
+  std::string buf(s);
+  errno = 0;
+  char* end = nullptr;
+  long double v = strtold(buf.c_str(), &end);
+  if (end != buf.c_str() + buf.size() || std::isnan(v) || errno == ERANGE) return false;
+  *out = v;
+  return true;
+}
+
+std::string FormatLongDouble(long double v) {
+  char buf[5600];
+  int n = snprintf(buf, sizeof(buf), "%.17Lf", v);
+  std::string out(buf, static_cast<size_t>(n));
+  if (out.find('.') != std::string::npos) {
+    while (!out.empty() && out.back() == '0') out.pop_back();
+    if (!out.empty() && out.back() == '.') out.pop_back();
+  }
+  if (out == "-0") out = "0";
+  return out;
+}
+
+bool GlobMatch(std::string_view p, std::string_view s, bool nocase) {
+  size_t pi = 0, si = 0;
+  auto fold = [nocase](char c) {
+    return nocase ? static_cast<char>(tolower(static_cast<unsigned char>(c))) : c;
+  };
+  while (pi < p.size() && si <= s.size()) {
+    switch (p[pi]) {
+      case '*': {
+        while (pi + 1 < p.size() && p[pi + 1] == '*') pi++;
+        if (pi + 1 == p.size()) return true;
+        for (size_t k = si; k <= s.size(); k++) {
+          if (GlobMatch(p.substr(pi + 1), s.substr(k), nocase)) return true;
+        }
+        return false;
+      }
+      case '?':
+        if (si >= s.size()) return false;
+        si++;
+        break;
+      case '[': {
+        if (si >= s.size()) return false;
+        pi++;
+        bool negate = pi < p.size() && p[pi] == '^';
+        if (negate) pi++;
+        bool match = false;
+        while (pi < p.size() && p[pi] != ']') {
+          if (p[pi] == '\\' && pi + 1 < p.size()) {
+            pi++;
+            if (fold(p[pi]) == fold(s[si])) match = true;
+          } else if (pi + 2 < p.size() && p[pi + 1] == '-') {
+            char lo = fold(p[pi]), hi = fold(p[pi + 2]);
+            if (lo > hi) std::swap(lo, hi);
+            char c = fold(s[si]);
+            if (c >= lo && c <= hi) match = true;
+            pi += 2;
+          } else if (fold(p[pi]) == fold(s[si])) {
+            match = true;
+          }
+          pi++;
+        }
+        if (pi >= p.size()) pi = p.size() - 1;  // unterminated class: treat end as ']'
+        if (negate) match = !match;
+        if (!match) return false;
+        si++;
+        break;
+      }
+      case '\\':
+        if (pi + 1 < p.size()) pi++;
+        [[fallthrough]];
+      default:
+        if (si >= s.size() || fold(p[pi]) != fold(s[si])) return false;
+        si++;
+        break;
+    }
+    pi++;
+  }
+  return pi == p.size() && si == s.size();
+}
+
+bool CommandContext::Is(size_t i, std::string_view keyword) const {
+  if (i >= args.size() || args[i].size() != keyword.size()) return false;
+  return strncasecmp(args[i].data(), keyword.data(), keyword.size()) == 0;
+}
+
+std::optional<long long> CommandContext::Int(size_t i, std::string_view error) {
+  long long v;
+  if (!ParseInt64(args[i], &v)) {
+    reply.Error(error);
+    return std::nullopt;
+  }
+  return v;
+}
+
+std::optional<double> CommandContext::Double(size_t i, std::string_view error) {
+  double v;
+  if (!ParseDouble(args[i], &v)) {
+    reply.Error(error);
+    return std::nullopt;
+  }
+  return v;
+}
+
+std::optional<int64_t> CommandContext::TimeoutDeadline(size_t i) {
+  double seconds;
+  if (!ParseDouble(args[i], &seconds) || std::isinf(seconds) || seconds * 1000 > 9.2e18) {
+    reply.Error(err::kTimeout);
+    return std::nullopt;
+  }
+  if (seconds < 0) {
+    reply.Error(err::kTimeoutNegative);
+    return std::nullopt;
+  }
+  long long ms = static_cast<long long>(seconds * 1000.0);
+  if (ms == 0 && seconds > 0) ms = 1;  // 0.0001 s still means "a short while", not forever
+  return ms == 0 ? 0 : now_ms() + ms;
+}
+
+const Value* CommandContext::Lookup(std::string_view key, ValueType t, bool* wrong) {
+  *wrong = false;
+  const Value* v = db().Find(key);
+  if (v == nullptr) {
+    server.stats.keyspace_misses++;
+    return nullptr;
+  }
+  server.stats.keyspace_hits++;
+  if (v->type() != t) {
+    *wrong = true;
+    reply.Error(err::kWrongType);
+    return nullptr;
+  }
+  return v;
+}
+
+void CommandContext::Block(const std::vector<std::string>& keys, int64_t deadline_ms,
+                           TimeoutReply on_timeout) {
+  switch (block_mode) {
+    case BlockMode::kNever:
+      on_timeout == TimeoutReply::kNullArray ? reply.NullArray() : reply.NullBulk();
+      return;
+    case BlockMode::kRetrying:
+      blocked = true;  // keep waiting with the original deadline
+      return;
+    case BlockMode::kAllowed:
+      blocked = true;
+      client.blocked = true;
+      client.block = BlockState{client.db, keys, args, deadline_ms, on_timeout};
+      for (const auto& k : keys) server.keyspace.Block(client.db, k, client.id);
+      return;
+  }
+}
+
+std::optional<ScanOptions> ParseScanOptions(CommandContext& ctx, size_t cursor_index,
+                                            bool allow_type) {
+  ScanOptions o;
+  const std::string& c = ctx.args[cursor_index];
+  char* end = nullptr;
+  errno = 0;
+  unsigned long long cursor = strtoull(c.c_str(), &end, 10);
+  if (c.empty() || !isdigit(static_cast<unsigned char>(c[0])) || *end != '\0' || errno) {
+    ctx.Error("ERR invalid cursor");
+    return std::nullopt;
+  }
+  o.cursor = cursor;
+  for (size_t i = cursor_index + 1; i < ctx.args.size(); i += 2) {
+    if (i + 1 >= ctx.args.size()) {
+      ctx.Error(err::kSyntax);
+      return std::nullopt;
+    }
+    if (ctx.Is(i, "COUNT")) {
+      auto n = ctx.Int(i + 1);
+      if (!n) return std::nullopt;
+      if (*n < 1) {
+        ctx.Error(err::kSyntax);
+        return std::nullopt;
+      }
+      o.count = static_cast<size_t>(*n);
+    } else if (ctx.Is(i, "MATCH")) {
+      o.pattern = ctx.args[i + 1] == "*" ? "" : ctx.args[i + 1];
+    } else if (allow_type && ctx.Is(i, "TYPE")) {
+      o.type = Lower(ctx.args[i + 1]);
+    } else {
+      ctx.Error(err::kSyntax);
+      return std::nullopt;
+    }
+  }
+  return o;
+}
+
+std::optional<MPopOptions> ParseMPopOptions(CommandContext& ctx, size_t numkeys_index,
+                                            std::string_view first, std::string_view second) {
+  MPopOptions o;
+  long long numkeys;
+  if (!ParseInt64(ctx.args[numkeys_index], &numkeys) || numkeys < 1) {
+    ctx.Error("ERR numkeys should be greater than 0");
+    return std::nullopt;
+  }
+  size_t where = numkeys_index + 1;
+  if (static_cast<unsigned long long>(numkeys) >= ctx.args.size() - where) {
+    ctx.Error(err::kSyntax);
+    return std::nullopt;
+  }
+  where += static_cast<size_t>(numkeys);
+  if (ctx.Is(where, first)) {
+    o.from_first = true;
+  } else if (ctx.Is(where, second)) {
+    o.from_first = false;
+  } else {
+    ctx.Error(err::kSyntax);
+    return std::nullopt;
+  }
+  bool has_count = false;
+  for (size_t i = where + 1; i < ctx.args.size(); i++) {
+    if (!has_count && ctx.Is(i, "COUNT") && i + 1 < ctx.args.size()) {
+      i++;
+      if (!ParseInt64(ctx.args[i], &o.count) || o.count < 1) {
+        ctx.Error("ERR count should be greater than 0");
+        return std::nullopt;
+      }
+      has_count = true;
+    } else {
+      ctx.Error(err::kSyntax);
+      return std::nullopt;
+    }
+  }
+  o.keys.assign(ctx.args.begin() + static_cast<ptrdiff_t>(numkeys_index + 1),
+                ctx.args.begin() + static_cast<ptrdiff_t>(where));
+  return o;
+}
+
+void ReplyScan(CommandContext& ctx, uint64_t next, const std::vector<std::string>& items) {
+  ctx.reply.Array(2);
+  ctx.reply.Bulk(std::to_string(next));
+  ctx.reply.Array(items.size());
+  for (const auto& s : items) ctx.reply.Bulk(s);
+}
+
+void CommandContext::WrongArgs() {
+  reply.Error("ERR wrong number of arguments for '" + Lower(args[0]) + "' command");
+}
+
+}  // namespace desaster

@@ -1,0 +1,112 @@
+// What a command handler sees: its arguments, the reply writer, the calling client and the
+// shared server state, plus the argument parsers and checks every family needs, with Redis'
+// exact error texts.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "resp/writer.h"
+#include "server/command/client.h"
+#include "server/command/server_state.h"
+
+namespace desaster {
+
+namespace err {
+inline constexpr std::string_view kNotInteger = "ERR value is not an integer or out of range";
+inline constexpr std::string_view kNotFloat = "ERR value is not a valid float";
+inline constexpr std::string_view kWrongType =
+    "WRONGTYPE Operation against a key holding the wrong kind of value";
+inline constexpr std::string_view kSyntax = "ERR syntax error";
+inline constexpr std::string_view kNoSuchKey = "ERR no such key";
+inline constexpr std::string_view kOutOfRange = "ERR index out of range";
+inline constexpr std::string_view kOverflow = "ERR increment or decrement would overflow";
+inline constexpr std::string_view kNanOrInf = "ERR increment would produce NaN or Infinity";
+inline constexpr std::string_view kTimeout = "ERR timeout is not a float or out of range";
+inline constexpr std::string_view kTimeoutNegative = "ERR timeout is negative";
+inline constexpr std::string_view kPositive = "ERR value is out of range, must be positive";
+inline constexpr std::string_view kDbIndex = "ERR DB index is out of range";
+}  // namespace err
+
+// How a handler that would block is treated.
+enum class BlockMode {
+  kAllowed,   // a normal call: the client blocks
+  kNever,     // inside MULTI or a script: answer the timeout reply at once
+  kRetrying,  // a blocked client re-run because a key became ready: stay blocked
+};
+
+class CommandContext {
+ public:
+  CommandContext(ServerState& server, Client& client, const std::vector<std::string>& args,
+                 resp::ReplyWriter& reply, BlockMode block_mode)
+      : server(server), client(client), args(args), reply(reply), block_mode(block_mode) {}
+
+  ServerState& server;
+  Client& client;
+  const std::vector<std::string>& args;
+  resp::ReplyWriter& reply;
+  const BlockMode block_mode;
+  bool blocked = false;  // set by Block(): the handler replied nothing
+
+  Database& db() { return server.keyspace.db(client.db); }
+  Keyspace& keyspace() { return server.keyspace; }
+  int64_t now_ms() const { return server.keyspace.now_ms(); }
+
+  // Case-insensitive comparison of args[i] with an upper-case keyword.
+  bool Is(size_t i, std::string_view keyword) const;
+
+  // Parsers that reply with Redis' error and return nullopt on bad input.
+  std::optional<long long> Int(size_t i, std::string_view error = err::kNotInteger);
+  std::optional<double> Double(size_t i, std::string_view error = err::kNotFloat);
+  // A blocking timeout in seconds (fractions allowed) -> absolute deadline in ms (0: forever).
+  std::optional<int64_t> TimeoutDeadline(size_t i);
+
+  // The value at `key` if it has type `t`; nullptr when absent (*wrong stays false) or of
+  // another type (replies WRONGTYPE and sets *wrong).
+  const Value* Lookup(std::string_view key, ValueType t, bool* wrong);
+
+  // Blocks the client on `keys` until one is ready or `deadline_ms` passes (see BlockMode).
+  void Block(const std::vector<std::string>& keys, int64_t deadline_ms, TimeoutReply on_timeout);
+
+  void Error(std::string_view msg) { reply.Error(msg); }
+  void WrongArgs();  // "wrong number of arguments for '<name>' command"
+};
+
+// Options of SCAN, HSCAN, SSCAN and ZSCAN: cursor MATCH pattern COUNT n [TYPE t].
+struct ScanOptions {
+  uint64_t cursor = 0;
+  std::string pattern;  // empty: everything
+  size_t count = 10;
+  std::string type;  // SCAN only
+};
+// Parses args[cursor_index] and the options after it; replies the error and returns nullopt.
+std::optional<ScanOptions> ParseScanOptions(CommandContext& ctx, size_t cursor_index,
+                                            bool allow_type);
+// Replies [next cursor, [elements...]].
+void ReplyScan(CommandContext& ctx, uint64_t next, const std::vector<std::string>& items);
+
+// Arguments of LMPOP/BLMPOP/ZMPOP/BZMPOP: numkeys key... WHERE [COUNT n]. `first`/`second`
+// are the two accepted WHERE words (LEFT/RIGHT, MIN/MAX).
+struct MPopOptions {
+  std::vector<std::string> keys;
+  bool from_first = true;  // LEFT or MIN
+  long long count = 1;
+};
+std::optional<MPopOptions> ParseMPopOptions(CommandContext& ctx, size_t numkeys_index,
+                                            std::string_view first, std::string_view second);
+
+// Strict integer/float parsing in Redis' rules (no spaces, no trailing garbage).
+bool ParseInt64(std::string_view s, long long* out);
+bool ParseDouble(std::string_view s, double* out);  // accepts inf/-inf/+inf, rejects nan
+std::string FormatInt(long long v);
+// INCRBYFLOAT/HINCRBYFLOAT arithmetic: long double, printed as Redis does ("%.17Lf" without
+// trailing zeros).
+bool ParseLongDouble(std::string_view s, long double* out);
+std::string FormatLongDouble(long double v);
+// Glob matching as Redis' stringmatchlen (*, ?, [...], \ escapes), optionally case-folding.
+bool GlobMatch(std::string_view pattern, std::string_view s, bool nocase = false);
+std::string Lower(std::string_view s);
+
+}  // namespace desaster

@@ -1,0 +1,239 @@
+#include "server/command/dispatch.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+
+namespace desaster {
+namespace {
+
+int64_t MonotonicUs() {
+  return std::chrono::duration_cast<std::chrono::microseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+// Quotes an argument as Redis' sdscatrepr does, for MONITOR and SLOWLOG-like output.
+void AppendRepr(std::string* out, std::string_view s) {
+  out->push_back('"');
+  for (unsigned char c : s) {
+    switch (c) {
+      case '\\': out->append("\\\\"); break;
+      case '"': out->append("\\\""); break;
+      case '\n': out->append("\\n"); break;
+      case '\r': out->append("\\r"); break;
+      case '\t': out->append("\\t"); break;
+      case '\a': out->append("\\a"); break;
+      case '\b': out->append("\\b"); break;
+      default:
+        if (isprint(c)) {
+          out->push_back(static_cast<char>(c));
+        } else {
+          char buf[8];
+          snprintf(buf, sizeof(buf), "\\x%02x", c);
+          out->append(buf);
+        }
+    }
+  }
+  out->push_back('"');
+}
+
+void FeedMonitors(ServerState& server, const Client& client, const std::vector<std::string>& argv) {
+  if (server.monitors.empty()) return;
+  auto now = std::chrono::system_clock::now().time_since_epoch();
+  double ts = std::chrono::duration<double>(now).count();
+  char head[96];
+  snprintf(head, sizeof(head), "%.6f [%d ", ts, client.db);
+  std::string line = head;
+  line += client.addr.empty() ? "unix" : client.addr;
+  line += "]";
+  for (const auto& a : argv) {
+    line.push_back(' ');
+    AppendRepr(&line, a);
+  }
+  for (Client* m : server.monitors) {
+    resp::ReplyWriter(&m->output, m->protocol).Simple(line);
+    if (server.on_output) server.on_output(m);
+  }
+}
+
+bool AllowedWhileSubscribed(const CommandSpec& spec) { return spec.Has(cmd::kSubscribed); }
+
+}  // namespace
+
+const CommandSpec* ResolveCommand(const ServerState& server, const std::vector<std::string>& argv,
+                                  std::string* error) {
+  const CommandSpec* spec = server.registry.Find(argv[0]);
+  if (spec == nullptr) {
+    std::string args;
+    for (size_t i = 1; i < argv.size() && args.size() < 128; i++) {
+      args += "'" + argv[i].substr(0, 128 - std::min<size_t>(args.size(), 128)) + "' ";
+    }
+    *error = "ERR unknown command '" + argv[0].substr(0, 128) +
+             "', with args beginning with: " + args;
+    return nullptr;
+  }
+  if (!spec->subcommands.empty() && argv.size() >= 2) {
+    const CommandSpec* sub = server.registry.FindSub(*spec, argv[1]);
+    if (sub == nullptr) {
+      std::string upper = spec->name;
+      for (char& c : upper) c = static_cast<char>(toupper(static_cast<unsigned char>(c)));
+      *error = "ERR unknown subcommand '" + argv[1].substr(0, 128) + "'. Try " + upper + " HELP.";
+      return nullptr;
+    }
+    spec = sub;
+  }
+  int argc = static_cast<int>(argv.size());
+  if ((spec->arity > 0 && argc != spec->arity) || (spec->arity < 0 && argc < -spec->arity)) {
+    *error = "ERR wrong number of arguments for '" + spec->name + "' command";
+    return nullptr;
+  }
+  return spec;
+}
+
+bool CallCommand(ServerState& server, Client& client, const CommandSpec& spec,
+                 const std::vector<std::string>& argv, BlockMode mode) {
+  // CLIENT REPLY OFF/SKIP: run the command but throw its reply away.
+  std::string discarded;
+  bool silent = client.reply_mode == ReplyMode::kOff || client.reply_mode == ReplyMode::kSkipThis;
+  std::string* out = silent ? &discarded : &client.output;
+  size_t before = out->size();
+  resp::ReplyWriter writer(out, client.protocol);
+  CommandContext ctx(server, client, argv, writer, mode);
+
+  int64_t start = MonotonicUs();
+  spec.handler(ctx);
+  int64_t elapsed = MonotonicUs() - start;
+
+  if (ctx.blocked) return true;
+  CommandStats& st = server.stats.commands[spec.name];
+  st.calls++;
+  st.usec += static_cast<uint64_t>(elapsed);
+  if (out->size() > before && (*out)[before] == '-') {
+    st.failed++;
+    server.stats.error_replies++;
+  }
+  server.stats.commands_processed++;
+  if (mode != BlockMode::kRetrying && !spec.Has(cmd::kAdmin)) FeedMonitors(server, client, argv);
+
+  if (elapsed >= server.options.slowlog_log_slower_than_us &&
+      server.options.slowlog_log_slower_than_us >= 0) {
+    SlowLogEntry e{server.slowlog_next_id++,
+                   std::chrono::duration_cast<std::chrono::seconds>(
+                       std::chrono::system_clock::now().time_since_epoch())
+                       .count(),
+                   elapsed,
+                   std::vector<std::string>(argv.begin(),
+                                            argv.begin() + std::min<size_t>(argv.size(), 32)),
+                   client.addr,
+                   client.name};
+    server.slowlog.push_front(std::move(e));
+    while (server.slowlog.size() > static_cast<size_t>(server.options.slowlog_max_len)) {
+      server.slowlog.pop_back();
+    }
+  }
+  if (client.reply_mode == ReplyMode::kSkipThis) client.reply_mode = ReplyMode::kOn;
+  return false;
+}
+
+void ProcessCommand(ServerState& server, Client& client, const std::vector<std::string>& argv) {
+  if (argv.empty()) return;
+  if (client.reply_mode == ReplyMode::kSkipNext) client.reply_mode = ReplyMode::kSkipThis;
+  resp::ReplyWriter reply(&client.output, client.protocol);
+  auto reject = [&](const std::string& error, const CommandSpec* spec) {
+    if (client.in_multi) client.multi_error = true;
+    if (spec) server.stats.commands[spec->name].rejected++;
+    server.stats.error_replies++;
+    if (client.reply_mode == ReplyMode::kOn) reply.Error(error);
+    if (client.reply_mode == ReplyMode::kSkipThis) client.reply_mode = ReplyMode::kOn;
+  };
+
+  std::string error;
+  const CommandSpec* spec = ResolveCommand(server, argv, &error);
+  if (spec == nullptr) return reject(error, nullptr);
+  client.last_command = spec->name;
+
+  if (!server.options.requirepass.empty() && !client.authenticated && !spec->Has(cmd::kNoAuth)) {
+    return reject("NOAUTH Authentication required.", spec);
+  }
+  if (server.loading && !spec->Has(cmd::kLoading)) {
+    return reject("LOADING Redis is loading the dataset in memory", spec);
+  }
+  if (client.protocol == 2 && client.subscriptions() > 0 && !AllowedWhileSubscribed(*spec)) {
+    return reject("ERR Can't execute '" + spec->name +
+                      "': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are "
+                      "allowed in this context",
+                  spec);
+  }
+  if (client.in_multi && !spec->Has(cmd::kNoMulti)) {
+    client.queued.push_back(argv);
+    if (client.reply_mode == ReplyMode::kOn) reply.Simple("QUEUED");
+    if (client.reply_mode == ReplyMode::kSkipThis) client.reply_mode = ReplyMode::kOn;
+    return;
+  }
+  CallCommand(server, client, *spec, argv, BlockMode::kAllowed);
+  if (server.keyspace.HasReadyKeys()) ServeReadyKeys(server);
+}
+
+void UnblockClient(ServerState& server, Client& client, bool timed_out) {
+  if (!client.blocked) return;
+  for (const auto& k : client.block.keys) server.keyspace.Unblock(client.block.db, k, client.id);
+  client.blocked = false;
+  if (timed_out) {
+    resp::ReplyWriter w(&client.output, client.protocol);
+    client.block.timeout_reply == TimeoutReply::kNullArray ? w.NullArray() : w.NullBulk();
+    if (server.on_output) server.on_output(&client);
+  }
+  client.block = BlockState{};
+}
+
+void ServeReadyKeys(ServerState& server) {
+  // A served client may make more keys ready (BLMOVE pushes), so loop until quiet.
+  while (server.keyspace.HasReadyKeys()) {
+    for (const auto& [db, key] : server.keyspace.TakeReadyKeys()) {
+      for (uint64_t id : server.keyspace.Waiters(db, key)) {
+        Client* c = server.FindClient(id);
+        if (c == nullptr || !c->blocked) continue;
+        std::string error;
+        const CommandSpec* spec = ResolveCommand(server, c->block.argv, &error);
+        if (spec == nullptr) continue;
+        int saved_db = c->db;
+        c->db = c->block.db;
+        std::vector<std::string> argv = c->block.argv;
+        bool still_blocked = CallCommand(server, *c, *spec, argv, BlockMode::kRetrying);
+        c->db = saved_db;
+        if (!still_blocked) {
+          UnblockClient(server, *c, false);
+          if (server.on_output) server.on_output(c);
+        }
+      }
+    }
+  }
+}
+
+void UnwatchAll(ServerState& server, Client& client) {
+  for (const auto& [db, key] : client.watched) server.keyspace.Unwatch(db, key, &client.watch);
+  client.watched.clear();
+  client.watched_expired.clear();
+  client.watch.dirty = false;
+}
+
+void ForgetClient(ServerState& server, Client& client) {
+  UnblockClient(server, client, false);
+  UnwatchAll(server, client);
+  auto drop = [&](std::map<std::string, std::vector<Client*>>& registry,
+                  const std::set<std::string>& names) {
+    for (const auto& n : names) {
+      auto it = registry.find(n);
+      if (it == registry.end()) continue;
+      std::erase(it->second, &client);
+      if (it->second.empty()) registry.erase(it);
+    }
+  };
+  drop(server.channels, client.channels);
+  drop(server.patterns, client.patterns);
+  std::erase(server.monitors, &client);
+  server.clients.erase(client.id);
+}
+
+}  // namespace desaster

@@ -1,0 +1,38 @@
+// Runs commands for clients: validation (unknown command, arity, auth, state), MULTI queueing,
+// the call itself with statistics, slow log and MONITOR feed, and serving blocked clients.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "server/command/client.h"
+#include "server/command/context.h"
+#include "server/command/server_state.h"
+
+namespace desaster {
+
+// Finds the command (or subcommand) for argv and checks its arity. On failure returns nullptr
+// with Redis' error text in *error.
+const CommandSpec* ResolveCommand(const ServerState& server, const std::vector<std::string>& argv,
+                                  std::string* error);
+
+// Processes one command a client sent. Replies go to client.output.
+void ProcessCommand(ServerState& server, Client& client, const std::vector<std::string>& argv);
+
+// Executes an already resolved command; returns true when the client blocked.
+bool CallCommand(ServerState& server, Client& client, const CommandSpec& spec,
+                 const std::vector<std::string>& argv, BlockMode mode);
+
+// Re-runs clients blocked on keys that changed, oldest first, until no key is ready.
+void ServeReadyKeys(ServerState& server);
+
+// Ends a client's block: with its timeout reply when `timed_out`, silently otherwise.
+void UnblockClient(ServerState& server, Client& client, bool timed_out);
+
+// Drops a disconnecting client from every registry (blocking, WATCH, pub/sub, MONITOR).
+void ForgetClient(ServerState& server, Client& client);
+
+// Removes every WATCH of a client.
+void UnwatchAll(ServerState& server, Client& client);
+
+}  // namespace desaster

@@ -1,0 +1,230 @@
+// Hash commands.
+#include <algorithm>
+#include <climits>
+#include <cmath>
+
+#include "server/command/context.h"
+#include "server/command/registry.h"
+
+namespace desaster {
+namespace {
+
+const Hash* HashAt(CommandContext& ctx, std::string_view key, bool* wrong) {
+  const Value* v = ctx.Lookup(key, ValueType::kHash, wrong);
+  return v ? &v->hash() : nullptr;
+}
+
+// HSET and HMSET: field/value pairs; HSET answers how many fields were new, HMSET answers OK.
+void SetFields(CommandContext& ctx, bool reply_ok) {
+  if (ctx.args.size() % 2 != 0) return ctx.WrongArgs();
+  bool wrong;
+  HashAt(ctx, ctx.args[1], &wrong);
+  if (wrong) return;
+  long long created = 0;
+  for (size_t i = 2; i < ctx.args.size(); i += 2) {
+    if (ctx.db().HashSet(ctx.args[1], ctx.args[i], ctx.args[i + 1])) created++;
+  }
+  reply_ok ? ctx.reply.Ok() : ctx.reply.Integer(created);
+}
+void HSet(CommandContext& ctx) { SetFields(ctx, false); }
+void HMSet(CommandContext& ctx) { SetFields(ctx, true); }
+
+void HSetNx(CommandContext& ctx) {
+  bool wrong;
+  const Hash* h = HashAt(ctx, ctx.args[1], &wrong);
+  if (wrong) return;
+  if (h && h->Find(ctx.args[2])) return ctx.reply.Integer(0);
+  ctx.db().HashSet(ctx.args[1], ctx.args[2], ctx.args[3]);
+  ctx.reply.Integer(1);
+}
+
+void HGet(CommandContext& ctx) {
+  bool wrong;
+  const Hash* h = HashAt(ctx, ctx.args[1], &wrong);
+  if (!wrong) ctx.reply.BulkOrNull(h ? h->Find(ctx.args[2]) : nullptr);
+}
+
+void HMGet(CommandContext& ctx) {
+  bool wrong;
+  const Hash* h = HashAt(ctx, ctx.args[1], &wrong);
+  if (wrong) return;
+  ctx.reply.Array(ctx.args.size() - 2);
+  for (size_t i = 2; i < ctx.args.size(); i++) {
+    ctx.reply.BulkOrNull(h ? h->Find(ctx.args[i]) : nullptr);
+  }
+}
+
+// HGETALL, HKEYS, HVALS.
+void ReplyFields(CommandContext& ctx, bool keys, bool values) {
+  bool wrong;
+  const Hash* h = HashAt(ctx, ctx.args[1], &wrong);
+  if (wrong) return;
+  size_t n = h ? h->size() : 0;
+  keys && values ? ctx.reply.Map(n) : ctx.reply.Array(n);
+  if (!h) return;
+  h->ForEach([&](const std::string& f, const std::string& v) {
+    if (keys) ctx.reply.Bulk(f);
+    if (values) ctx.reply.Bulk(v);
+  });
+}
+void HGetAll(CommandContext& ctx) { ReplyFields(ctx, true, true); }
+void HKeys(CommandContext& ctx) { ReplyFields(ctx, true, false); }
+void HVals(CommandContext& ctx) { ReplyFields(ctx, false, true); }
+
+void HDel(CommandContext& ctx) {
+  bool wrong;
+  HashAt(ctx, ctx.args[1], &wrong);
+  if (wrong) return;
+  long long n = 0;
+  for (size_t i = 2; i < ctx.args.size(); i++) n += ctx.db().HashDelete(ctx.args[1], ctx.args[i]);
+  ctx.reply.Integer(n);
+}
+
+void HExists(CommandContext& ctx) {
+  bool wrong;
+  const Hash* h = HashAt(ctx, ctx.args[1], &wrong);
+  if (!wrong) ctx.reply.Integer(h && h->Find(ctx.args[2]) ? 1 : 0);
+}
+
+void HLen(CommandContext& ctx) {
+  bool wrong;
+  const Hash* h = HashAt(ctx, ctx.args[1], &wrong);
+  if (!wrong) ctx.reply.Integer(h ? static_cast<long long>(h->size()) : 0);
+}
+
+void HStrLen(CommandContext& ctx) {
+  bool wrong;
+  const Hash* h = HashAt(ctx, ctx.args[1], &wrong);
+  if (wrong) return;
+  const std::string* v = h ? h->Find(ctx.args[2]) : nullptr;
+  ctx.reply.Integer(v ? static_cast<long long>(v->size()) : 0);
+}
+
+void HIncrBy(CommandContext& ctx) {
+  auto delta = ctx.Int(3);
+  if (!delta) return;
+  bool wrong;
+  const Hash* h = HashAt(ctx, ctx.args[1], &wrong);
+  if (wrong) return;
+  long long current = 0;
+  const std::string* v = h ? h->Find(ctx.args[2]) : nullptr;
+  if (v && !ParseInt64(*v, &current)) return ctx.Error("ERR hash value is not an integer");
+  if ((*delta < 0 && current < 0 && *delta < LLONG_MIN - current) ||
+      (*delta > 0 && current > 0 && *delta > LLONG_MAX - current)) {
+    return ctx.Error(err::kOverflow);
+  }
+  current += *delta;
+  ctx.db().HashSet(ctx.args[1], ctx.args[2], FormatInt(current));
+  ctx.reply.Integer(current);
+}
+
+void HIncrByFloat(CommandContext& ctx) {
+  long double delta;
+  if (!ParseLongDouble(ctx.args[3], &delta)) return ctx.Error(err::kNotFloat);
+  bool wrong;
+  const Hash* h = HashAt(ctx, ctx.args[1], &wrong);
+  if (wrong) return;
+  long double current = 0;
+  const std::string* v = h ? h->Find(ctx.args[2]) : nullptr;
+  if (v && !ParseLongDouble(*v, &current)) return ctx.Error("ERR hash value is not a float");
+  long double result = current + delta;
+  if (std::isnan(result) || std::isinf(result)) return ctx.Error(err::kNanOrInf);
+  std::string text = FormatLongDouble(result);
+  ctx.db().HashSet(ctx.args[1], ctx.args[2], text);
+  ctx.reply.Bulk(text);
+}
+
+void HScan(CommandContext& ctx) {
+  auto o = ParseScanOptions(ctx, 2, false);
+  if (!o) return;
+  bool wrong;
+  const Hash* h = HashAt(ctx, ctx.args[1], &wrong);
+  if (wrong) return;
+  std::vector<std::string> out;
+  uint64_t cursor = 0;
+  if (h) {
+    cursor = o->cursor;
+    size_t steps = 0;
+    do {
+      cursor = h->Scan(cursor, [&](const std::string& f, const std::string& v) {
+        if (o->pattern.empty() || GlobMatch(o->pattern, f)) {
+          out.push_back(f);
+          out.push_back(v);
+        }
+      });
+    } while (cursor != 0 && out.size() / 2 < o->count && ++steps < o->count * 10);
+  }
+  ReplyScan(ctx, cursor, out);
+}
+
+void HRandField(CommandContext& ctx) {
+  bool with_values = false;
+  long long count = 0;
+  bool has_count = ctx.args.size() >= 3;
+  if (has_count) {
+    auto c = ctx.Int(2);
+    if (!c) return;
+    if (*c < -LONG_MAX / 2 || *c > LONG_MAX / 2) return ctx.Error("ERR value is out of range");
+    count = *c;
+    if (ctx.args.size() == 4) {
+      if (!ctx.Is(3, "WITHVALUES")) return ctx.Error(err::kSyntax);
+      with_values = true;
+    } else if (ctx.args.size() > 4) {
+      return ctx.Error(err::kSyntax);
+    }
+  }
+  bool wrong;
+  const Hash* h = HashAt(ctx, ctx.args[1], &wrong);
+  if (wrong) return;
+  auto& rng = ctx.keyspace().rng();
+  if (!has_count) {
+    if (!h) return ctx.reply.NullBulk();
+    return ctx.reply.Bulk(h->Random(rng)->key);
+  }
+  using Pick = std::pair<const std::string*, const std::string*>;  // field, value
+  std::vector<Pick> picks;
+  if (h && count < 0) {
+    for (long long i = 0; i < -count; i++) {
+      const auto* n = h->Random(rng);
+      picks.emplace_back(&n->key, &n->value);
+    }
+  } else if (h && count > 0) {
+    // Distinct fields: take all, shuffle, keep `count`.
+    h->ForEach([&](const std::string& f, const std::string& v) { picks.emplace_back(&f, &v); });
+    std::shuffle(picks.begin(), picks.end(), rng);
+    if (static_cast<long long>(picks.size()) > count) picks.resize(static_cast<size_t>(count));
+  }
+  bool nested = with_values && ctx.reply.protocol() >= 3;  // RESP3: [[field, value], ...]
+  ctx.reply.Array(picks.size() * (with_values && !nested ? 2 : 1));
+  for (const auto& [field, value] : picks) {
+    if (nested) ctx.reply.Array(2);
+    ctx.reply.Bulk(*field);
+    if (with_values) ctx.reply.Bulk(*value);
+  }
+}
+
+}  // namespace
+
+void RegisterHashCommands(CommandRegistry* r) {
+  using namespace cmd;
+  KeySpec one{1, 1, 1};
+  r->Group("hash")
+      .Add("hset", -4, kWrite | kFast, one, HSet, "Set hash fields")
+      .Add("hmset", -4, kWrite | kFast, one, HMSet, "Set hash fields (answers OK)")
+      .Add("hsetnx", 4, kWrite | kFast, one, HSetNx, "Set a field if it does not exist")
+      .Add("hget", 3, kReadOnly | kFast, one, HGet, "Get a field")
+      .Add("hmget", -3, kReadOnly | kFast, one, HMGet, "Get several fields")
+      .Add("hgetall", 2, kReadOnly, one, HGetAll, "All fields and values")
+      .Add("hkeys", 2, kReadOnly, one, HKeys, "All fields")
+      .Add("hvals", 2, kReadOnly, one, HVals, "All values")
+      .Add("hdel", -3, kWrite | kFast, one, HDel, "Delete fields")
+      .Add("hexists", 3, kReadOnly | kFast, one, HExists, "Whether a field exists")
+      .Add("hlen", 2, kReadOnly | kFast, one, HLen, "Number of fields")
+      .Add("hstrlen", 3, kReadOnly | kFast, one, HStrLen, "Length of a field's value")
+      .Add("hincrby", 4, kWrite | kFast, one, HIncrBy, "Increment an integer field")
+      .Add("hincrbyfloat", 4, kWrite | kFast, one, HIncrByFloat, "Increment a float field")
+      .Add("hscan", -3, kReadOnly, one, HScan, "Iterate over fields")
+      .Add("hrandfield", -2, kReadOnly, one, HRandField, "Random fields");
+}
+
+}  // namespace desaster

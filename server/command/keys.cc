@@ -1,0 +1,291 @@
+// Generic key commands: existence, type, renames, expiry, iteration, databases.
+#include <climits>
+
+#include "server/command/context.h"
+#include "server/command/registry.h"
+
+namespace desaster {
+namespace {
+
+void Del(CommandContext& ctx) {
+  long long n = 0;
+  for (size_t i = 1; i < ctx.args.size(); i++) {
+    if (ctx.db().Find(ctx.args[i]) && ctx.db().Delete(ctx.args[i])) n++;
+  }
+  ctx.reply.Integer(n);
+}
+
+void Exists(CommandContext& ctx) {
+  long long n = 0;
+  for (size_t i = 1; i < ctx.args.size(); i++) n += ctx.db().Find(ctx.args[i]) ? 1 : 0;
+  ctx.reply.Integer(n);
+}
+
+void Type(CommandContext& ctx) {
+  const Value* v = ctx.db().Find(ctx.args[1]);
+  ctx.reply.Simple(v ? TypeName(v->type()) : "none");
+}
+
+void RenameGeneric(CommandContext& ctx, bool nx) {
+  const std::string &from = ctx.args[1], &to = ctx.args[2];
+  if (!ctx.db().Find(from)) return ctx.Error(err::kNoSuchKey);
+  if (nx && ctx.db().Find(to)) return ctx.reply.Integer(0);
+  ctx.db().Rename(from, to);
+  nx ? ctx.reply.Integer(1) : ctx.reply.Ok();
+}
+void Rename(CommandContext& ctx) { RenameGeneric(ctx, false); }
+void RenameNx(CommandContext& ctx) { RenameGeneric(ctx, true); }
+
+void Keys(CommandContext& ctx) {
+  std::vector<std::string> out;
+  const std::string& pattern = ctx.args[1];
+  bool all = pattern == "*";
+  Database& db = ctx.db();
+  db.ForEach([&](const std::string& key, const Value& v) {
+    if (db.IsLive(key, v) && (all || GlobMatch(pattern, key))) out.push_back(key);
+  });
+  ctx.reply.Array(out.size());
+  for (const auto& k : out) ctx.reply.Bulk(k);
+}
+
+void Scan(CommandContext& ctx) {
+  auto o = ParseScanOptions(ctx, 1, true);
+  if (!o) return;
+  Database& db = ctx.db();
+  std::vector<std::string> keys;
+  uint64_t cursor = o->cursor;
+  size_t steps = 0;
+  do {
+    cursor = db.Scan(cursor, [&](const std::string& key, const Value&) { keys.push_back(key); });
+  } while (cursor != 0 && keys.size() < o->count && ++steps < o->count * 10);
+  std::vector<std::string> out;
+  for (auto& k : keys) {
+    const Value* v = db.Find(k);  // lazily expires what it meets, as Redis' SCAN does
+    if (!v) continue;
+    if (!o->pattern.empty() && !GlobMatch(o->pattern, k)) continue;
+    if (!o->type.empty() && TypeName(v->type()) != o->type) continue;
+    out.push_back(std::move(k));
+  }
+  ReplyScan(ctx, cursor, out);
+}
+
+void RandomKey(CommandContext& ctx) {
+  std::string key;
+  if (ctx.db().RandomKey(&key)) return ctx.reply.Bulk(key);
+  ctx.reply.NullBulk();
+}
+
+// EXPIRE, PEXPIRE, EXPIREAT, PEXPIREAT with NX/XX/GT/LT, as Redis 7.0's expireGenericCommand.
+void ExpireGeneric(CommandContext& ctx, bool seconds, bool absolute) {
+  bool nx = false, xx = false, gt = false, lt = false;
+  for (size_t i = 3; i < ctx.args.size(); i++) {
+    if (ctx.Is(i, "NX")) {
+      nx = true;
+    } else if (ctx.Is(i, "XX")) {
+      xx = true;
+    } else if (ctx.Is(i, "GT")) {
+      gt = true;
+    } else if (ctx.Is(i, "LT")) {
+      lt = true;
+    } else {
+      return ctx.Error("ERR Unsupported option " + ctx.args[i]);
+    }
+  }
+  if (nx && (xx || gt || lt)) {
+    return ctx.Error("ERR NX and XX, GT or LT options at the same time are not compatible");
+  }
+  if (gt && lt) return ctx.Error("ERR GT and LT options at the same time are not compatible");
+  auto when = ctx.Int(2);
+  if (!when) return;
+  long long ms = *when;
+  std::string invalid = "ERR invalid expire time in '" + Lower(ctx.args[0]) + "' command";
+  if (seconds) {
+    if (ms > LLONG_MAX / 1000 || ms < LLONG_MIN / 1000) return ctx.Error(invalid);
+    ms *= 1000;
+  }
+  if (!absolute) {
+    if (ms > LLONG_MAX - ctx.now_ms()) return ctx.Error(invalid);
+    ms += ctx.now_ms();
+  }
+  const Value* v = ctx.db().Find(ctx.args[1]);
+  if (!v) return ctx.reply.Integer(0);
+  int64_t current = v->expire_at_ms;  // 0: persistent, an infinite TTL for GT/LT
+  if ((nx && current) || (xx && !current) || (gt && (!current || ms <= current)) ||
+      (lt && current && ms >= current)) {
+    return ctx.reply.Integer(0);
+  }
+  ctx.db().ExpireAt(ctx.args[1], ms);
+  ctx.reply.Integer(1);
+}
+void Expire(CommandContext& ctx) { ExpireGeneric(ctx, true, false); }
+void PExpire(CommandContext& ctx) { ExpireGeneric(ctx, false, false); }
+void ExpireAt(CommandContext& ctx) { ExpireGeneric(ctx, true, true); }
+void PExpireAt(CommandContext& ctx) { ExpireGeneric(ctx, false, true); }
+
+// TTL, PTTL, EXPIRETIME, PEXPIRETIME.
+void TtlGeneric(CommandContext& ctx, bool ms, bool absolute) {
+  const Value* v = ctx.db().Find(ctx.args[1]);
+  if (!v) return ctx.reply.Integer(-2);
+  if (!v->expire_at_ms) return ctx.reply.Integer(-1);
+  if (absolute) return ctx.reply.Integer(ms ? v->expire_at_ms : v->expire_at_ms / 1000);
+  long long ttl = v->expire_at_ms - ctx.now_ms();
+  if (ttl < 0) ttl = 0;
+  ctx.reply.Integer(ms ? ttl : (ttl + 500) / 1000);
+}
+void Ttl(CommandContext& ctx) { TtlGeneric(ctx, false, false); }
+void PTtl(CommandContext& ctx) { TtlGeneric(ctx, true, false); }
+void ExpireTime(CommandContext& ctx) { TtlGeneric(ctx, false, true); }
+void PExpireTime(CommandContext& ctx) { TtlGeneric(ctx, true, true); }
+
+void Persist(CommandContext& ctx) { ctx.reply.Integer(ctx.db().Persist(ctx.args[1]) ? 1 : 0); }
+
+void DbSize(CommandContext& ctx) { ctx.reply.Integer(static_cast<long long>(ctx.db().size())); }
+
+// FLUSHDB/FLUSHALL [ASYNC|SYNC]: both run synchronously; the options are accepted.
+bool FlushOptionsOk(CommandContext& ctx) {
+  if (ctx.args.size() > 2 || (ctx.args.size() == 2 && !ctx.Is(1, "ASYNC") && !ctx.Is(1, "SYNC"))) {
+    ctx.Error(err::kSyntax);
+    return false;
+  }
+  return true;
+}
+void FlushDb(CommandContext& ctx) {
+  if (!FlushOptionsOk(ctx)) return;
+  ctx.db().Flush();
+  ctx.reply.Ok();
+}
+void FlushAll(CommandContext& ctx) {
+  if (!FlushOptionsOk(ctx)) return;
+  ctx.keyspace().FlushAll();
+  ctx.reply.Ok();
+}
+
+std::optional<int> DbIndex(CommandContext& ctx, size_t i) {
+  long long idx;
+  if (!ParseInt64(ctx.args[i], &idx)) {
+    ctx.Error(err::kNotInteger);
+    return std::nullopt;
+  }
+  if (idx < 0 || idx >= ctx.keyspace().databases()) {
+    ctx.Error(err::kDbIndex);
+    return std::nullopt;
+  }
+  return static_cast<int>(idx);
+}
+
+void Move(CommandContext& ctx) {
+  auto dst = DbIndex(ctx, 2);
+  if (!dst) return;
+  if (*dst == ctx.client.db) return ctx.Error("ERR source and destination objects are the same");
+  const std::string& key = ctx.args[1];
+  Database& target = ctx.keyspace().db(*dst);
+  if (!ctx.db().Find(key) || target.Find(key)) return ctx.reply.Integer(0);
+  ctx.db().CopyTo(key, target, key);
+  ctx.db().Delete(key);
+  ctx.reply.Integer(1);
+}
+
+void Copy(CommandContext& ctx) {
+  int dst_db = ctx.client.db;
+  bool replace = false;
+  for (size_t i = 3; i < ctx.args.size(); i++) {
+    if (ctx.Is(i, "REPLACE")) {
+      replace = true;
+    } else if (ctx.Is(i, "DB") && i + 1 < ctx.args.size()) {
+      auto d = DbIndex(ctx, ++i);
+      if (!d) return;
+      dst_db = *d;
+    } else {
+      return ctx.Error(err::kSyntax);
+    }
+  }
+  const std::string &from = ctx.args[1], &to = ctx.args[2];
+  if (dst_db == ctx.client.db && from == to) {
+    return ctx.Error("ERR source and destination objects are the same");
+  }
+  Database& target = ctx.keyspace().db(dst_db);
+  if (!ctx.db().Find(from)) return ctx.reply.Integer(0);
+  if (target.Find(to) && !replace) return ctx.reply.Integer(0);
+  ctx.db().CopyTo(from, target, to);
+  ctx.reply.Integer(1);
+}
+
+// The encoding Redis 7.0 would report, so tools that ask get a plausible answer.
+std::string_view EncodingOf(const Value& v) {
+  switch (v.type()) {
+    case ValueType::kString: {
+      long long n;
+      if (v.str().size() <= 20 && ParseInt64(v.str(), &n)) return "int";
+      return v.str().size() <= 44 ? "embstr" : "raw";
+    }
+    case ValueType::kList: return "quicklist";
+    case ValueType::kHash: return v.hash().size() <= 128 ? "listpack" : "hashtable";
+    case ValueType::kSet: return v.set().size() <= 128 ? "listpack" : "hashtable";
+    case ValueType::kZSet: return v.zset().size() <= 128 ? "listpack" : "skiplist";
+  }
+  return "raw";
+}
+
+void ObjectCmd(CommandContext& ctx) {
+  const Value* v = ctx.db().Find(ctx.args[2]);
+  if (!v) return ctx.reply.NullBulk();
+  if (ctx.Is(1, "ENCODING")) return ctx.reply.Bulk(EncodingOf(*v));
+  if (ctx.Is(1, "REFCOUNT")) return ctx.reply.Integer(1);
+  if (ctx.Is(1, "IDLETIME")) return ctx.reply.Integer((ctx.now_ms() - v->last_access_ms) / 1000);
+  // FREQ: only meaningful under an LFU policy, which desaster never evicts with.
+  ctx.Error(
+      "ERR An LFU maxmemory policy is not selected, access frequency not tracked. Please note "
+      "that when switching between policies at runtime LRU and LFU data will take some time to "
+      "adjust.");
+}
+
+void ObjectHelp(CommandContext& ctx) {
+  static const char* lines[] = {
+      "OBJECT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+      "ENCODING <key>", "    Return the kind of internal representation used to store the value.",
+      "FREQ <key>", "    Return the access frequency index of the key.",
+      "IDLETIME <key>", "    Return the idle time of the key.",
+      "REFCOUNT <key>", "    Return the reference count of the object stored at <key>.",
+      "HELP", "    Print this help."};
+  ctx.reply.Array(std::size(lines));
+  for (const char* l : lines) ctx.reply.Simple(l);
+}
+
+}  // namespace
+
+void RegisterKeyCommands(CommandRegistry* r) {
+  using namespace cmd;
+  KeySpec one{1, 1, 1}, all{1, -1, 1}, two{1, 2, 1}, sub{2, 2, 1};
+  r->Group("generic")
+      .Add("del", -2, kWrite, all, Del, "Delete keys")
+      .Add("unlink", -2, kWrite | kFast, all, Del, "Delete keys")
+      .Add("exists", -2, kReadOnly | kFast, all, Exists, "Count the keys that exist")
+      .Add("type", 2, kReadOnly | kFast, one, Type, "Type of a key's value")
+      .Add("rename", 3, kWrite, two, Rename, "Rename a key")
+      .Add("renamenx", 3, kWrite | kFast, two, RenameNx, "Rename a key if the new name is free")
+      .Add("keys", 2, kReadOnly, {}, Keys, "Keys matching a pattern")
+      .Add("scan", -2, kReadOnly, {}, Scan, "Iterate over keys")
+      .Add("randomkey", 1, kReadOnly, {}, RandomKey, "A random key")
+      .Add("expire", -3, kWrite | kFast, one, Expire, "Set a key's time to live in seconds")
+      .Add("pexpire", -3, kWrite | kFast, one, PExpire, "Set a key's time to live in ms")
+      .Add("expireat", -3, kWrite | kFast, one, ExpireAt, "Expire a key at a unix time")
+      .Add("pexpireat", -3, kWrite | kFast, one, PExpireAt, "Expire a key at a unix time in ms")
+      .Add("ttl", 2, kReadOnly | kFast, one, Ttl, "Time to live in seconds")
+      .Add("pttl", 2, kReadOnly | kFast, one, PTtl, "Time to live in ms")
+      .Add("expiretime", 2, kReadOnly | kFast, one, ExpireTime, "Expiry as a unix time")
+      .Add("pexpiretime", 2, kReadOnly | kFast, one, PExpireTime, "Expiry as a unix time in ms")
+      .Add("persist", 2, kWrite | kFast, one, Persist, "Remove a key's expiry")
+      .Add("dbsize", 1, kReadOnly | kFast, {}, DbSize, "Number of keys in the database")
+      .Add("flushdb", -1, kWrite, {}, FlushDb, "Delete every key of the database")
+      .Add("flushall", -1, kWrite, {}, FlushAll, "Delete every key of every database")
+      .Add("move", 3, kWrite | kFast, one, Move, "Move a key to another database")
+      .Add("copy", -3, kWrite, two, Copy, "Copy a key")
+      .Add("object", -2, kReadOnly, {}, nullptr, "Inspect a key's internals")
+      .Sub("encoding", 3, kReadOnly, sub, ObjectCmd, "Internal encoding of a value")
+      .Sub("refcount", 3, kReadOnly, sub, ObjectCmd, "Reference count of a value")
+      .Sub("idletime", 3, kReadOnly, sub, ObjectCmd, "Seconds since last access")
+      .Sub("freq", 3, kReadOnly, sub, ObjectCmd, "Access frequency (LFU only)")
+      .Sub("help", 2, kReadOnly, {}, ObjectHelp, "Show help");
+}
+
+}  // namespace desaster

@@ -1,0 +1,366 @@
+// List commands, including the blocking pops and moves.
+#include <algorithm>
+#include <climits>
+
+#include "server/command/context.h"
+#include "server/command/registry.h"
+
+namespace desaster {
+namespace {
+
+const List* ListAt(CommandContext& ctx, std::string_view key, bool* wrong) {
+  const Value* v = ctx.Lookup(key, ValueType::kList, wrong);
+  return v ? &v->list() : nullptr;
+}
+
+// Turns Redis-style start/stop (negative from the end) into a clamped [a, b]; false if empty.
+bool NormalizeRange(long long start, long long stop, long long len, long long* a, long long* b) {
+  if (start < 0) start = len + start;
+  if (stop < 0) stop = len + stop;
+  if (start < 0) start = 0;
+  if (start > stop || start >= len) return false;
+  if (stop >= len) stop = len - 1;
+  *a = start;
+  *b = stop;
+  return true;
+}
+
+void PushGeneric(CommandContext& ctx, bool left, bool only_existing) {
+  bool wrong;
+  const List* l = ListAt(ctx, ctx.args[1], &wrong);
+  if (wrong) return;
+  if (only_existing && !l) return ctx.reply.Integer(0);
+  for (size_t i = 2; i < ctx.args.size(); i++) ctx.db().ListPush(ctx.args[1], left, ctx.args[i]);
+  ctx.reply.Integer(static_cast<long long>(ListAt(ctx, ctx.args[1], &wrong)->size()));
+}
+void LPush(CommandContext& ctx) { PushGeneric(ctx, true, false); }
+void RPush(CommandContext& ctx) { PushGeneric(ctx, false, false); }
+void LPushX(CommandContext& ctx) { PushGeneric(ctx, true, true); }
+void RPushX(CommandContext& ctx) { PushGeneric(ctx, false, true); }
+
+// Pops up to `count` elements from `key` (which must hold a non-empty list).
+std::vector<std::string> PopSome(CommandContext& ctx, const std::string& key, bool left,
+                                 long long count) {
+  std::vector<std::string> out;
+  bool wrong;
+  while (count-- > 0 && ListAt(ctx, key, &wrong)) out.push_back(ctx.db().ListPop(key, left));
+  return out;
+}
+
+void PopGeneric(CommandContext& ctx, bool left) {
+  if (ctx.args.size() > 3) return ctx.WrongArgs();
+  bool has_count = ctx.args.size() == 3;
+  long long count = 1;
+  if (has_count) {
+    auto n = ctx.Int(2, err::kPositive);
+    if (!n) return;
+    if (*n < 0) return ctx.Error(err::kPositive);
+    count = *n;
+  }
+  bool wrong;
+  const List* l = ListAt(ctx, ctx.args[1], &wrong);
+  if (wrong) return;
+  if (!l) return has_count ? ctx.reply.NullArray() : ctx.reply.NullBulk();
+  if (!has_count) return ctx.reply.Bulk(ctx.db().ListPop(ctx.args[1], left));
+  auto popped = PopSome(ctx, ctx.args[1], left, count);
+  ctx.reply.Array(popped.size());
+  for (const auto& e : popped) ctx.reply.Bulk(e);
+}
+void LPop(CommandContext& ctx) { PopGeneric(ctx, true); }
+void RPop(CommandContext& ctx) { PopGeneric(ctx, false); }
+
+void LLen(CommandContext& ctx) {
+  bool wrong;
+  const List* l = ListAt(ctx, ctx.args[1], &wrong);
+  if (!wrong) ctx.reply.Integer(l ? static_cast<long long>(l->size()) : 0);
+}
+
+void LRange(CommandContext& ctx) {
+  auto start = ctx.Int(2);
+  if (!start) return;
+  auto stop = ctx.Int(3);
+  if (!stop) return;
+  bool wrong;
+  const List* l = ListAt(ctx, ctx.args[1], &wrong);
+  if (wrong) return;
+  long long a, b;
+  if (!l || !NormalizeRange(*start, *stop, static_cast<long long>(l->size()), &a, &b)) {
+    return ctx.reply.Array(0);
+  }
+  ctx.reply.Array(static_cast<size_t>(b - a + 1));
+  for (long long i = a; i <= b; i++) ctx.reply.Bulk((*l)[static_cast<size_t>(i)]);
+}
+
+// Resolves a possibly negative index; false when out of range.
+bool ResolveIndex(long long index, size_t len, size_t* out) {
+  if (index < 0) index += static_cast<long long>(len);
+  if (index < 0 || index >= static_cast<long long>(len)) return false;
+  *out = static_cast<size_t>(index);
+  return true;
+}
+
+void LIndex(CommandContext& ctx) {
+  auto index = ctx.Int(2);
+  if (!index) return;
+  bool wrong;
+  const List* l = ListAt(ctx, ctx.args[1], &wrong);
+  if (wrong) return;
+  size_t i;
+  if (!l || !ResolveIndex(*index, l->size(), &i)) return ctx.reply.NullBulk();
+  ctx.reply.Bulk((*l)[i]);
+}
+
+void LSet(CommandContext& ctx) {
+  auto index = ctx.Int(2);
+  if (!index) return;
+  bool wrong;
+  const List* l = ListAt(ctx, ctx.args[1], &wrong);
+  if (wrong) return;
+  if (!l) return ctx.Error(err::kNoSuchKey);
+  size_t i;
+  if (!ResolveIndex(*index, l->size(), &i)) return ctx.Error(err::kOutOfRange);
+  ctx.db().ListSet(ctx.args[1], i, ctx.args[3]);
+  ctx.reply.Ok();
+}
+
+void LInsert(CommandContext& ctx) {
+  bool after;
+  if (ctx.Is(2, "AFTER")) {
+    after = true;
+  } else if (ctx.Is(2, "BEFORE")) {
+    after = false;
+  } else {
+    return ctx.Error(err::kSyntax);
+  }
+  bool wrong;
+  const List* l = ListAt(ctx, ctx.args[1], &wrong);
+  if (wrong) return;
+  if (!l) return ctx.reply.Integer(0);
+  for (size_t i = 0; i < l->size(); i++) {
+    if ((*l)[i] == ctx.args[3]) {
+      ctx.db().ListInsert(ctx.args[1], after ? i + 1 : i, ctx.args[4]);
+      return ctx.reply.Integer(static_cast<long long>(l->size()));
+    }
+  }
+  ctx.reply.Integer(-1);
+}
+
+void LRem(CommandContext& ctx) {
+  auto count = ctx.Int(2);
+  if (!count) return;
+  bool wrong;
+  const List* l = ListAt(ctx, ctx.args[1], &wrong);
+  if (wrong) return;
+  if (!l) return ctx.reply.Integer(0);
+  const std::string& element = ctx.args[3];
+  long long limit = *count == 0 ? LLONG_MAX : (*count < 0 ? -*count : *count);
+  std::vector<size_t> hits;  // indices to remove, in the direction of the scan
+  if (*count >= 0) {
+    for (size_t i = 0; i < l->size() && static_cast<long long>(hits.size()) < limit; i++) {
+      if ((*l)[i] == element) hits.push_back(i);
+    }
+  } else {
+    for (size_t i = l->size(); i-- > 0 && static_cast<long long>(hits.size()) < limit;) {
+      if ((*l)[i] == element) hits.push_back(i);
+    }
+  }
+  // Remove from the highest index down so earlier indices stay valid.
+  std::sort(hits.rbegin(), hits.rend());
+  for (size_t i : hits) ctx.db().ListRemove(ctx.args[1], i);
+  ctx.reply.Integer(static_cast<long long>(hits.size()));
+}
+
+void LTrim(CommandContext& ctx) {
+  auto start = ctx.Int(2);
+  if (!start) return;
+  auto stop = ctx.Int(3);
+  if (!stop) return;
+  bool wrong;
+  const List* l = ListAt(ctx, ctx.args[1], &wrong);
+  if (wrong) return;
+  if (!l) return ctx.reply.Ok();
+  long long len = static_cast<long long>(l->size()), a = 0, b = -1;
+  long long left, right;
+  if (NormalizeRange(*start, *stop, len, &a, &b)) {
+    left = a;
+    right = len - b - 1;
+  } else {
+    left = len;
+    right = 0;
+  }
+  PopSome(ctx, ctx.args[1], true, left);
+  PopSome(ctx, ctx.args[1], false, right);
+  ctx.reply.Ok();
+}
+
+void LPos(CommandContext& ctx) {
+  long long rank = 1, count = -1, maxlen = 0;
+  for (size_t i = 3; i < ctx.args.size(); i += 2) {
+    if (i + 1 >= ctx.args.size()) return ctx.Error(err::kSyntax);
+    if (ctx.Is(i, "RANK")) {
+      auto v = ctx.Int(i + 1);
+      if (!v) return;
+      if (*v == LLONG_MIN) return ctx.Error(err::kNotInteger);
+      if (*v == 0) {
+        return ctx.Error(
+            "ERR RANK can't be zero: use 1 to start from the first match, 2 from the second ... "
+            "or use negative to start from the end of the list");
+      }
+      rank = *v;
+    } else if (ctx.Is(i, "COUNT")) {
+      auto v = ctx.Int(i + 1);
+      if (!v) return;
+      if (*v < 0) return ctx.Error("ERR COUNT can't be negative");
+      count = *v;
+    } else if (ctx.Is(i, "MAXLEN")) {
+      auto v = ctx.Int(i + 1);
+      if (!v) return;
+      if (*v < 0) return ctx.Error("ERR MAXLEN can't be negative");
+      maxlen = *v;
+    } else {
+      return ctx.Error(err::kSyntax);
+    }
+  }
+  bool wrong;
+  const List* l = ListAt(ctx, ctx.args[1], &wrong);
+  if (wrong) return;
+  if (!l) return count >= 0 ? ctx.reply.Array(0) : ctx.reply.NullBulk();
+  std::vector<long long> found;
+  long long want = count == 0 ? LLONG_MAX : (count < 0 ? 1 : count);
+  long long skip = (rank > 0 ? rank : -rank) - 1;
+  long long len = static_cast<long long>(l->size());
+  for (long long step = 0; step < len && (maxlen == 0 || step < maxlen); step++) {
+    long long i = rank > 0 ? step : len - 1 - step;
+    if ((*l)[static_cast<size_t>(i)] != ctx.args[2]) continue;
+    if (skip > 0) {
+      skip--;
+      continue;
+    }
+    found.push_back(i);
+    if (static_cast<long long>(found.size()) >= want) break;
+  }
+  if (count < 0) return found.empty() ? ctx.reply.NullBulk() : ctx.reply.Integer(found[0]);
+  ctx.reply.Array(found.size());
+  for (long long i : found) ctx.reply.Integer(i);
+}
+
+bool ParseSide(CommandContext& ctx, size_t i, bool* left) {
+  if (ctx.Is(i, "LEFT")) {
+    *left = true;
+  } else if (ctx.Is(i, "RIGHT")) {
+    *left = false;
+  } else {
+    ctx.Error(err::kSyntax);
+    return false;
+  }
+  return true;
+}
+
+// LMOVE and its relatives: pops from `src` and pushes onto `dst`. Replies the element, or
+// blocks / replies null when `src` is empty.
+void MoveGeneric(CommandContext& ctx, bool from_left, bool to_left, int64_t deadline,
+                 bool blocking) {
+  const std::string &src = ctx.args[1], &dst = ctx.args[2];
+  bool wrong;
+  const List* l = ListAt(ctx, src, &wrong);
+  if (wrong) return;
+  if (!l) {
+    if (blocking) return ctx.Block({src}, deadline, TimeoutReply::kNullBulk);
+    return ctx.reply.NullBulk();
+  }
+  ListAt(ctx, dst, &wrong);
+  if (wrong) return;
+  std::string element = ctx.db().ListPop(src, from_left);
+  ctx.db().ListPush(dst, to_left, element);
+  ctx.reply.Bulk(element);
+}
+
+void LMove(CommandContext& ctx) {
+  bool from, to;
+  if (ParseSide(ctx, 3, &from) && ParseSide(ctx, 4, &to)) MoveGeneric(ctx, from, to, 0, false);
+}
+void RPopLPush(CommandContext& ctx) { MoveGeneric(ctx, false, true, 0, false); }
+void BLMove(CommandContext& ctx) {
+  bool from, to;
+  if (!ParseSide(ctx, 3, &from) || !ParseSide(ctx, 4, &to)) return;
+  if (auto deadline = ctx.TimeoutDeadline(5)) MoveGeneric(ctx, from, to, *deadline, true);
+}
+void BRPopLPush(CommandContext& ctx) {
+  if (auto deadline = ctx.TimeoutDeadline(3)) MoveGeneric(ctx, false, true, *deadline, true);
+}
+
+// BLPOP/BRPOP: the first non-empty key in argument order wins.
+void BPopGeneric(CommandContext& ctx, bool left) {
+  auto deadline = ctx.TimeoutDeadline(ctx.args.size() - 1);
+  if (!deadline) return;
+  std::vector<std::string> keys(ctx.args.begin() + 1, ctx.args.end() - 1);
+  for (const auto& key : keys) {
+    bool wrong;
+    const List* l = ListAt(ctx, key, &wrong);
+    if (wrong) return;
+    if (!l) continue;
+    ctx.reply.Array(2);
+    ctx.reply.Bulk(key);
+    ctx.reply.Bulk(ctx.db().ListPop(key, left));
+    return;
+  }
+  ctx.Block(keys, *deadline, TimeoutReply::kNullArray);
+}
+void BLPop(CommandContext& ctx) { BPopGeneric(ctx, true); }
+void BRPop(CommandContext& ctx) { BPopGeneric(ctx, false); }
+
+// LMPOP/BLMPOP: [key, [elements]] from the first non-empty key.
+void MPopGeneric(CommandContext& ctx, size_t numkeys_index, int64_t deadline, bool blocking) {
+  auto o = ParseMPopOptions(ctx, numkeys_index, "LEFT", "RIGHT");
+  if (!o) return;
+  for (const auto& key : o->keys) {
+    bool wrong;
+    const List* l = ListAt(ctx, key, &wrong);
+    if (wrong) return;
+    if (!l) continue;
+    auto popped = PopSome(ctx, key, o->from_first, o->count);
+    ctx.reply.Array(2);
+    ctx.reply.Bulk(key);
+    ctx.reply.Array(popped.size());
+    for (const auto& e : popped) ctx.reply.Bulk(e);
+    return;
+  }
+  if (blocking) return ctx.Block(o->keys, deadline, TimeoutReply::kNullArray);
+  ctx.reply.NullArray();
+}
+void LMPop(CommandContext& ctx) { MPopGeneric(ctx, 1, 0, false); }
+void BLMPop(CommandContext& ctx) {
+  if (auto deadline = ctx.TimeoutDeadline(1)) MPopGeneric(ctx, 2, *deadline, true);
+}
+
+}  // namespace
+
+void RegisterListCommands(CommandRegistry* r) {
+  using namespace cmd;
+  KeySpec one{1, 1, 1}, two{1, 2, 1}, blocking_keys{1, -2, 1};
+  r->Group("list")
+      .Add("lpush", -3, kWrite | kFast, one, LPush, "Prepend elements to a list")
+      .Add("rpush", -3, kWrite | kFast, one, RPush, "Append elements to a list")
+      .Add("lpushx", -3, kWrite | kFast, one, LPushX, "Prepend to an existing list")
+      .Add("rpushx", -3, kWrite | kFast, one, RPushX, "Append to an existing list")
+      .Add("lpop", -2, kWrite | kFast, one, LPop, "Remove and return the first elements")
+      .Add("rpop", -2, kWrite | kFast, one, RPop, "Remove and return the last elements")
+      .Add("llen", 2, kReadOnly | kFast, one, LLen, "Length of a list")
+      .Add("lrange", 4, kReadOnly, one, LRange, "A range of elements")
+      .Add("lindex", 3, kReadOnly, one, LIndex, "The element at an index")
+      .Add("lset", 4, kWrite, one, LSet, "Set the element at an index")
+      .Add("linsert", 5, kWrite, one, LInsert, "Insert before or after an element")
+      .Add("lrem", 4, kWrite, one, LRem, "Remove elements equal to a value")
+      .Add("ltrim", 4, kWrite, one, LTrim, "Trim a list to a range")
+      .Add("lpos", -3, kReadOnly, one, LPos, "Positions of matching elements")
+      .Add("rpoplpush", 3, kWrite, two, RPopLPush, "Move the last element to another list")
+      .Add("lmove", 5, kWrite, two, LMove, "Move an element between lists")
+      .Add("lmpop", -4, kWrite, {}, LMPop, "Pop elements from the first non-empty list")
+      .Add("blpop", -3, kWrite | kBlocking, blocking_keys, BLPop, "Blocking LPOP")
+      .Add("brpop", -3, kWrite | kBlocking, blocking_keys, BRPop, "Blocking RPOP")
+      .Add("brpoplpush", 4, kWrite | kBlocking, two, BRPopLPush, "Blocking RPOPLPUSH")
+      .Add("blmove", 6, kWrite | kBlocking, two, BLMove, "Blocking LMOVE")
+      .Add("blmpop", -5, kWrite | kBlocking, {}, BLMPop, "Blocking LMPOP");
+}
+
+}  // namespace desaster

@@ -1,0 +1,141 @@
+// Pub/sub: channel and pattern subscriptions, PUBLISH, PUBSUB introspection.
+#include <algorithm>
+
+#include "server/command/context.h"
+#include "server/command/registry.h"
+
+namespace desaster {
+namespace {
+
+using Registry = std::map<std::string, std::vector<Client*>>;
+
+// ["subscribe" | "unsubscribe" | ..., name, subscription count], a push message in RESP3.
+void Confirm(CommandContext& ctx, std::string_view kind, const std::string* name) {
+  ctx.reply.Push(3);
+  ctx.reply.Bulk(kind);
+  ctx.reply.BulkOrNull(name);
+  ctx.reply.Integer(static_cast<long long>(ctx.client.subscriptions()));
+}
+
+void SubscribeGeneric(CommandContext& ctx, Registry& registry, std::set<std::string>& mine,
+                      std::string_view kind) {
+  for (size_t i = 1; i < ctx.args.size(); i++) {
+    const std::string& name = ctx.args[i];
+    if (mine.insert(name).second) registry[name].push_back(&ctx.client);
+    Confirm(ctx, kind, &name);
+  }
+}
+
+void UnsubscribeGeneric(CommandContext& ctx, Registry& registry, std::set<std::string>& mine,
+                        std::string_view kind) {
+  std::vector<std::string> names;
+  if (ctx.args.size() > 1) {
+    names.assign(ctx.args.begin() + 1, ctx.args.end());
+  } else {
+    names.assign(mine.begin(), mine.end());
+  }
+  if (names.empty()) return Confirm(ctx, kind, nullptr);
+  for (const auto& name : names) {
+    if (mine.erase(name)) {
+      auto it = registry.find(name);
+      if (it != registry.end()) {
+        std::erase(it->second, &ctx.client);
+        if (it->second.empty()) registry.erase(it);
+      }
+    }
+    Confirm(ctx, kind, &name);
+  }
+}
+
+void Subscribe(CommandContext& ctx) {
+  SubscribeGeneric(ctx, ctx.server.channels, ctx.client.channels, "subscribe");
+}
+void Unsubscribe(CommandContext& ctx) {
+  UnsubscribeGeneric(ctx, ctx.server.channels, ctx.client.channels, "unsubscribe");
+}
+void PSubscribe(CommandContext& ctx) {
+  SubscribeGeneric(ctx, ctx.server.patterns, ctx.client.patterns, "psubscribe");
+}
+void PUnsubscribe(CommandContext& ctx) {
+  UnsubscribeGeneric(ctx, ctx.server.patterns, ctx.client.patterns, "punsubscribe");
+}
+
+void Publish(CommandContext& ctx) {
+  const std::string &channel = ctx.args[1], &message = ctx.args[2];
+  ServerState& s = ctx.server;
+  long long receivers = 0;
+  auto deliver = [&](Client* c, const std::string* pattern) {
+    resp::ReplyWriter w(&c->output, c->protocol);
+    w.Push(pattern ? 4 : 3);
+    w.Bulk(pattern ? "pmessage" : "message");
+    if (pattern) w.Bulk(*pattern);
+    w.Bulk(channel);
+    w.Bulk(message);
+    receivers++;
+    if (s.on_output) s.on_output(c);
+  };
+  auto it = s.channels.find(channel);
+  if (it != s.channels.end()) {
+    for (Client* c : it->second) deliver(c, nullptr);
+  }
+  for (const auto& [pattern, clients] : s.patterns) {
+    if (!GlobMatch(pattern, channel)) continue;
+    for (Client* c : clients) deliver(c, &pattern);
+  }
+  s.stats.pubsub_messages++;
+  ctx.reply.Integer(receivers);
+}
+
+void PubSubChannels(CommandContext& ctx) {
+  std::vector<const std::string*> out;
+  for (const auto& [name, clients] : ctx.server.channels) {
+    if (ctx.args.size() < 3 || GlobMatch(ctx.args[2], name)) out.push_back(&name);
+  }
+  ctx.reply.Array(out.size());
+  for (const auto* n : out) ctx.reply.Bulk(*n);
+}
+
+void PubSubNumSub(CommandContext& ctx) {
+  ctx.reply.Map(ctx.args.size() - 2);
+  for (size_t i = 2; i < ctx.args.size(); i++) {
+    auto it = ctx.server.channels.find(ctx.args[i]);
+    ctx.reply.Bulk(ctx.args[i]);
+    ctx.reply.Integer(it == ctx.server.channels.end() ? 0
+                                                      : static_cast<long long>(it->second.size()));
+  }
+}
+
+void PubSubNumPat(CommandContext& ctx) {
+  ctx.reply.Integer(static_cast<long long>(ctx.server.patterns.size()));
+}
+
+void PubSubHelp(CommandContext& ctx) {
+  static const char* lines[] = {
+      "PUBSUB <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+      "CHANNELS [<pattern>]", "    Return the currently active channels matching a <pattern>.",
+      "NUMPAT", "    Return number of subscriptions to patterns.",
+      "NUMSUB [<channel> ...]", "    Return the number of subscribers for the specified channels.",
+      "HELP", "    Print this help."};
+  ctx.reply.Array(std::size(lines));
+  for (const char* l : lines) ctx.reply.Simple(l);
+}
+
+}  // namespace
+
+void RegisterPubSubCommands(CommandRegistry* r) {
+  using namespace cmd;
+  uint32_t sub = kPubSub | kNoScript | kSubscribed | kLoading;
+  r->Group("pubsub")
+      .Add("subscribe", -2, sub, {}, Subscribe, "Listen to channels")
+      .Add("unsubscribe", -1, sub, {}, Unsubscribe, "Stop listening to channels")
+      .Add("psubscribe", -2, sub, {}, PSubscribe, "Listen to channel patterns")
+      .Add("punsubscribe", -1, sub, {}, PUnsubscribe, "Stop listening to channel patterns")
+      .Add("publish", 3, kPubSub | kFast | kLoading, {}, Publish, "Post a message to a channel")
+      .Add("pubsub", -2, kPubSub, {}, nullptr, "Inspect pub/sub state")
+      .Sub("channels", -2, kPubSub, {}, PubSubChannels, "Active channels")
+      .Sub("numsub", -2, kPubSub, {}, PubSubNumSub, "Subscribers per channel")
+      .Sub("numpat", 2, kPubSub, {}, PubSubNumPat, "Number of pattern subscriptions")
+      .Sub("help", 2, kPubSub, {}, PubSubHelp, "Show help");
+}
+
+}  // namespace desaster

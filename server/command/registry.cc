@@ -1,0 +1,81 @@
+#include "server/command/registry.h"
+
+#include "server/command/context.h"
+
+namespace desaster {
+
+std::vector<size_t> CommandSpec::KeyPositions(size_t argc) const {
+  std::vector<size_t> out;
+  if (keys.first <= 0) return out;
+  long last = keys.last >= 0 ? keys.last : static_cast<long>(argc) + keys.last;
+  for (long i = keys.first; i <= last && i < static_cast<long>(argc); i += keys.step) {
+    out.push_back(static_cast<size_t>(i));
+  }
+  return out;
+}
+
+CommandRegistry& CommandRegistry::Group(std::string_view group) {
+  group_ = group;
+  return *this;
+}
+
+CommandRegistry& CommandRegistry::Add(std::string_view name, int arity, uint32_t flags,
+                                      KeySpec keys, CommandHandler handler,
+                                      std::string_view summary) {
+  CommandSpec spec{std::string(name), arity, flags, keys, handler, group_, std::string(summary),
+                   {}};
+  index_[spec.name] = commands_.size();
+  commands_.push_back(std::move(spec));
+  return *this;
+}
+
+CommandRegistry& CommandRegistry::Sub(std::string_view name, int arity, uint32_t flags,
+                                      KeySpec keys, CommandHandler handler,
+                                      std::string_view summary) {
+  CommandSpec& parent = commands_.back();
+  parent.subcommands.push_back(CommandSpec{parent.name + "|" + std::string(name), arity, flags,
+                                           keys, handler, group_, std::string(summary), {}});
+  return *this;
+}
+
+const CommandSpec* CommandRegistry::Find(std::string_view name) const {
+  auto it = index_.find(Lower(name));
+  return it == index_.end() ? nullptr : &commands_[it->second];
+}
+
+const CommandSpec* CommandRegistry::FindSub(const CommandSpec& parent,
+                                            std::string_view sub) const {
+  std::string full = parent.name + "|" + Lower(sub);
+  for (const auto& s : parent.subcommands) {
+    if (s.name == full) return &s;
+  }
+  return nullptr;
+}
+
+}  // namespace desaster
+
+namespace desaster {
+
+void RegisterStringCommands(CommandRegistry* r);
+void RegisterKeyCommands(CommandRegistry* r);
+void RegisterListCommands(CommandRegistry* r);
+void RegisterHashCommands(CommandRegistry* r);
+void RegisterSetCommands(CommandRegistry* r);
+void RegisterZSetCommands(CommandRegistry* r);
+void RegisterTransactionCommands(CommandRegistry* r);
+void RegisterPubSubCommands(CommandRegistry* r);
+void RegisterServerCommands(CommandRegistry* r);
+
+void RegisterAllCommands(CommandRegistry* r) {
+  RegisterStringCommands(r);
+  RegisterKeyCommands(r);
+  RegisterListCommands(r);
+  RegisterHashCommands(r);
+  RegisterSetCommands(r);
+  RegisterZSetCommands(r);
+  RegisterTransactionCommands(r);
+  RegisterPubSubCommands(r);
+  RegisterServerCommands(r);
+}
+
+}  // namespace desaster

@@ -1,0 +1,76 @@
+// The command table: every command's name, arity, flags and key positions, declared once per
+// family (Register*Commands in each family's file), as in Redis' command table.
+#pragma once
+
+#include <functional>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+namespace desaster {
+
+class CommandContext;
+using CommandHandler = void (*)(CommandContext&);
+
+namespace cmd {
+enum Flag : uint32_t {
+  kWrite = 1 << 0,      // may change the keyspace
+  kReadOnly = 1 << 1,   // never changes the keyspace
+  kAdmin = 1 << 2,      // server administration
+  kPubSub = 1 << 3,     // pub/sub related
+  kNoScript = 1 << 4,   // not allowed from scripts
+  kBlocking = 1 << 5,   // may block the client
+  kFast = 1 << 6,       // O(1) or O(log n)
+  kNoAuth = 1 << 7,     // allowed before AUTH
+  kNoMulti = 1 << 8,    // executed immediately even inside MULTI (MULTI, EXEC, DISCARD, WATCH...)
+  kSubscribed = 1 << 9, // allowed on a RESP2 connection in subscribed state
+  kLoading = 1 << 10,   // allowed while loading the dataset
+};
+}  // namespace cmd
+
+struct KeySpec {
+  int first = 0, last = 0, step = 0;  // Redis' legacy key positions; last < 0 counts from the end
+};
+
+struct CommandSpec {
+  std::string name;  // lower case; "config|get" for subcommands
+  int arity = 0;     // > 0: exact argument count (with the name); < 0: at least -arity
+  uint32_t flags = 0;
+  KeySpec keys;
+  CommandHandler handler = nullptr;
+  std::string group;    // "string", "list", ... for COMMAND DOCS
+  std::string summary;  // one line for COMMAND DOCS
+  std::vector<CommandSpec> subcommands;
+
+  bool Has(cmd::Flag f) const { return (flags & f) != 0; }
+  // Key arguments of `argv` according to `keys` (empty when none).
+  std::vector<size_t> KeyPositions(size_t argc) const;
+};
+
+class CommandRegistry {
+ public:
+  // Declares a command; returns *this so families read as one table.
+  CommandRegistry& Add(std::string_view name, int arity, uint32_t flags, KeySpec keys,
+                       CommandHandler handler, std::string_view summary = {});
+  // Declares a subcommand of the most recently added command ("config" -> "config|get").
+  CommandRegistry& Sub(std::string_view name, int arity, uint32_t flags, KeySpec keys,
+                       CommandHandler handler, std::string_view summary = {});
+  // Sets the group of every command added from now on.
+  CommandRegistry& Group(std::string_view group);
+
+  // Case-insensitive lookup; nullptr when unknown.
+  const CommandSpec* Find(std::string_view name) const;
+  const CommandSpec* FindSub(const CommandSpec& parent, std::string_view sub) const;
+  const std::vector<CommandSpec>& all() const { return commands_; }
+
+ private:
+  std::vector<CommandSpec> commands_;
+  std::unordered_map<std::string, size_t> index_;
+  std::string group_;
+};
+
+// Declares every command family.
+void RegisterAllCommands(CommandRegistry* registry);
+
+}  // namespace desaster

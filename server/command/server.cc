@@ -1,0 +1,830 @@
+// Connection and server commands: PING, HELLO, AUTH, SELECT, INFO, CONFIG, CLIENT, COMMAND,
+// MONITOR, SLOWLOG, DEBUG, SHUTDOWN and the persistence commands tools call.
+#include <malloc.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <thread>
+
+#include "server/command/context.h"
+#include "server/command/dispatch.h"
+#include "server/command/registry.h"
+#include "server/version.h"
+
+namespace desaster {
+namespace {
+
+int64_t UnixMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+void Ping(CommandContext& ctx) {
+  if (ctx.args.size() > 2) return ctx.WrongArgs();
+  // A RESP2 connection in subscribed state gets ["pong", message] as Redis sends it.
+  if (ctx.client.protocol == 2 && ctx.client.subscriptions() > 0) {
+    ctx.reply.Array(2);
+    ctx.reply.Bulk("pong");
+    ctx.reply.Bulk(ctx.args.size() == 2 ? ctx.args[1] : "");
+    return;
+  }
+  if (ctx.args.size() == 2) return ctx.reply.Bulk(ctx.args[1]);
+  ctx.reply.Simple("PONG");
+}
+
+void Echo(CommandContext& ctx) { ctx.reply.Bulk(ctx.args[1]); }
+
+void Time(CommandContext& ctx) {
+  auto us = std::chrono::duration_cast<std::chrono::microseconds>(
+                std::chrono::system_clock::now().time_since_epoch())
+                .count();
+  ctx.reply.Array(2);
+  ctx.reply.Bulk(std::to_string(us / 1000000));
+  ctx.reply.Bulk(std::to_string(us % 1000000));
+}
+
+void Quit(CommandContext& ctx) {
+  ctx.reply.Ok();
+  ctx.client.close_after_reply = true;
+}
+
+void Select(CommandContext& ctx) {
+  long long idx;
+  if (!ParseInt64(ctx.args[1], &idx)) return ctx.Error(err::kNotInteger);
+  if (idx < 0 || idx >= ctx.keyspace().databases()) return ctx.Error(err::kDbIndex);
+  ctx.client.db = static_cast<int>(idx);
+  ctx.reply.Ok();
+}
+
+constexpr std::string_view kWrongPass =
+    "WRONGPASS invalid username-password pair or user is disabled.";
+
+// Checks credentials for AUTH and HELLO; replies the error and returns false when refused.
+bool Authenticate(CommandContext& ctx, const std::string& user, const std::string& password) {
+  const std::string& required = ctx.server.options.requirepass;
+  if (user != "default" || (required.empty() ? false : password != required)) {
+    ctx.Error(kWrongPass);
+    return false;
+  }
+  ctx.client.authenticated = true;
+  return true;
+}
+
+void Auth(CommandContext& ctx) {
+  if (ctx.args.size() > 3) return ctx.Error(err::kSyntax);
+  if (ctx.args.size() == 2 && ctx.server.options.requirepass.empty()) {
+    return ctx.Error(
+        "ERR AUTH <password> called without any password configured for the default user. Are "
+        "you sure your configuration is correct?");
+  }
+  std::string user = ctx.args.size() == 3 ? ctx.args[1] : "default";
+  if (Authenticate(ctx, user, ctx.args.back())) ctx.reply.Ok();
+}
+
+bool ValidClientName(const std::string& name) {
+  for (char c : name) {
+    if (c < '!' || c > '~') return false;
+  }
+  return true;
+}
+
+void Hello(CommandContext& ctx) {
+  int protocol = ctx.client.protocol;
+  size_t i = 1;
+  if (ctx.args.size() >= 2) {
+    long long v;
+    if (!ParseInt64(ctx.args[1], &v)) {
+      return ctx.Error("ERR Protocol version is not an integer or out of range");
+    }
+    if (v < 2 || v > 3) return ctx.Error("NOPROTO unsupported protocol version");
+    protocol = static_cast<int>(v);
+    i = 2;
+  }
+  std::string name;
+  bool set_name = false;
+  for (; i < ctx.args.size(); i++) {
+    if (ctx.Is(i, "AUTH") && i + 2 < ctx.args.size()) {
+      if (!Authenticate(ctx, ctx.args[i + 1], ctx.args[i + 2])) return;
+      i += 2;
+    } else if (ctx.Is(i, "SETNAME") && i + 1 < ctx.args.size()) {
+      name = ctx.args[++i];
+      if (!ValidClientName(name)) {
+        return ctx.Error(
+            "ERR Client names cannot contain spaces, newlines or special characters.");
+      }
+      set_name = true;
+    } else {
+      return ctx.Error("ERR Syntax error in HELLO option '" + ctx.args[i] + "'");
+    }
+  }
+  if (!ctx.server.options.requirepass.empty() && !ctx.client.authenticated) {
+    return ctx.Error("NOAUTH HELLO must be called with the client already authenticated, "
+                     "otherwise the HELLO <proto> AUTH <user> <pass> option can be used to "
+                     "authenticate the client and select the RESP protocol version at the same "
+                     "time");
+  }
+  if (set_name) ctx.client.name = name;
+  ctx.client.protocol = protocol;
+  ctx.reply.set_protocol(protocol);
+  ctx.reply.Map(7);
+  ctx.reply.Bulk("server");
+  ctx.reply.Bulk("redis");
+  ctx.reply.Bulk("version");
+  ctx.reply.Bulk(kRedisVersion);
+  ctx.reply.Bulk("proto");
+  ctx.reply.Integer(protocol);
+  ctx.reply.Bulk("id");
+  ctx.reply.Integer(static_cast<long long>(ctx.client.id));
+  ctx.reply.Bulk("mode");
+  ctx.reply.Bulk("standalone");
+  ctx.reply.Bulk("role");
+  ctx.reply.Bulk("master");
+  ctx.reply.Bulk("modules");
+  ctx.reply.Array(0);
+}
+
+void Reset(CommandContext& ctx) {
+  Client& c = ctx.client;
+  c.in_multi = false;
+  c.multi_error = false;
+  c.queued.clear();
+  UnwatchAll(ctx.server, c);
+  std::vector<std::string> channels(c.channels.begin(), c.channels.end());
+  for (const auto& ch : channels) {
+    std::erase(ctx.server.channels[ch], &c);
+    if (ctx.server.channels[ch].empty()) ctx.server.channels.erase(ch);
+  }
+  std::vector<std::string> patterns(c.patterns.begin(), c.patterns.end());
+  for (const auto& p : patterns) {
+    std::erase(ctx.server.patterns[p], &c);
+    if (ctx.server.patterns[p].empty()) ctx.server.patterns.erase(p);
+  }
+  c.channels.clear();
+  c.patterns.clear();
+  if (c.monitor) {
+    c.monitor = false;
+    std::erase(ctx.server.monitors, &c);
+  }
+  c.db = 0;
+  c.protocol = 2;
+  ctx.reply.set_protocol(2);
+  c.name.clear();
+  c.reply_mode = ReplyMode::kOn;
+  c.authenticated = ctx.server.options.requirepass.empty();
+  ctx.reply.Simple("RESET");
+}
+
+// ---- INFO ----
+
+std::string HumanBytes(uint64_t n) {
+  char buf[32];
+  if (n < 1024) {
+    snprintf(buf, sizeof(buf), "%lluB", static_cast<unsigned long long>(n));
+  } else if (n < 1024 * 1024) {
+    snprintf(buf, sizeof(buf), "%.2fK", static_cast<double>(n) / 1024);
+  } else if (n < 1024ULL * 1024 * 1024) {
+    snprintf(buf, sizeof(buf), "%.2fM", static_cast<double>(n) / (1024 * 1024));
+  } else {
+    snprintf(buf, sizeof(buf), "%.2fG", static_cast<double>(n) / (1024.0 * 1024 * 1024));
+  }
+  return buf;
+}
+
+uint64_t UsedMemory() {
+  struct mallinfo2 mi = mallinfo2();
+  return mi.uordblks + mi.hblkhd;
+}
+
+uint64_t RssBytes() {
+  long pages = 0, resident = 0;
+  FILE* f = fopen("/proc/self/statm", "r");
+  if (f) {
+    if (fscanf(f, "%ld %ld", &pages, &resident) != 2) resident = 0;
+    fclose(f);
+  }
+  return static_cast<uint64_t>(resident) * static_cast<uint64_t>(sysconf(_SC_PAGESIZE));
+}
+
+std::string InfoSection(CommandContext& ctx, const std::string& name) {
+  ServerState& s = ctx.server;
+  std::string out;
+  auto line = [&out](std::string_view k, const std::string& v) {
+    out.append(k);
+    out.push_back(':');
+    out.append(v);
+    out.append("\r\n");
+  };
+  auto num = [&line](std::string_view k, auto v) { line(k, std::to_string(v)); };
+  int64_t uptime_s = (UnixMs() - s.start_ms) / 1000;
+  if (name == "server") {
+    out = "# Server\r\n";
+    line("redis_version", std::string(kRedisVersion));
+    line("desaster_version", std::string(kDesasterVersion));
+    line("redis_mode", "standalone");
+    line("os", "Linux");
+    line("arch_bits", "64");
+    line("multiplexing_api", "epoll");
+    num("process_id", getpid());
+    num("tcp_port", s.options.port);
+    num("uptime_in_seconds", uptime_s);
+    num("uptime_in_days", uptime_s / 86400);
+    line("executable", "desaster-scheduler");
+  } else if (name == "clients") {
+    out = "# Clients\r\n";
+    size_t blocked = 0, pubsub = 0;
+    for (const auto& [id, c] : s.clients) {
+      blocked += c->blocked;
+      pubsub += c->subscriptions() > 0;
+    }
+    num("connected_clients", s.clients.size());
+    num("maxclients", s.options.maxclients);
+    num("blocked_clients", blocked);
+    num("pubsub_clients", pubsub);
+  } else if (name == "memory") {
+    out = "# Memory\r\n";
+    uint64_t used = UsedMemory(), rss = RssBytes();
+    num("used_memory", used);
+    line("used_memory_human", HumanBytes(used));
+    num("used_memory_rss", rss);
+    line("used_memory_rss_human", HumanBytes(rss));
+    num("used_memory_peak", used);
+    line("used_memory_peak_human", HumanBytes(used));
+    num("maxmemory", 0);
+    line("maxmemory_human", "0B");
+    line("maxmemory_policy", "noeviction");
+    line("mem_allocator", "libc");
+  } else if (name == "persistence") {
+    out = "# Persistence\r\n";
+    num("loading", s.loading ? 1 : 0);
+    num("rdb_changes_since_last_save", 0);
+    num("rdb_bgsave_in_progress", 0);
+    num("rdb_last_save_time", s.last_save_unix_s);
+    line("rdb_last_bgsave_status", "ok");
+    num("aof_enabled", 0);
+    num("aof_rewrite_in_progress", 0);
+    line("aof_last_write_status", "ok");
+  } else if (name == "stats") {
+    out = "# Stats\r\n";
+    num("total_connections_received", s.stats.connections_received);
+    num("total_commands_processed", s.stats.commands_processed);
+    num("instantaneous_ops_per_sec", 0);
+    num("total_net_input_bytes", s.stats.net_input_bytes);
+    num("total_net_output_bytes", s.stats.net_output_bytes);
+    num("rejected_connections", s.stats.rejected_connections);
+    num("expired_keys", ctx.keyspace().expired_keys());
+    num("evicted_keys", 0);
+    num("keyspace_hits", s.stats.keyspace_hits);
+    num("keyspace_misses", s.stats.keyspace_misses);
+    num("pubsub_channels", s.channels.size());
+    num("pubsub_patterns", s.patterns.size());
+    num("total_error_replies", s.stats.error_replies);
+  } else if (name == "replication") {
+    out = "# Replication\r\n";
+    line("role", "master");
+    num("connected_slaves", 0);
+  } else if (name == "cpu") {
+    out = "# CPU\r\n";
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    char buf[64];
+    snprintf(buf, sizeof(buf), "%ld.%06ld", static_cast<long>(ru.ru_stime.tv_sec),
+             static_cast<long>(ru.ru_stime.tv_usec));
+    line("used_cpu_sys", buf);
+    snprintf(buf, sizeof(buf), "%ld.%06ld", static_cast<long>(ru.ru_utime.tv_sec),
+             static_cast<long>(ru.ru_utime.tv_usec));
+    line("used_cpu_user", buf);
+  } else if (name == "modules") {
+    out = "# Modules\r\n";
+  } else if (name == "errorstats") {
+    out = "# Errorstats\r\n";
+  } else if (name == "cluster") {
+    out = "# Cluster\r\n";
+    num("cluster_enabled", 0);
+  } else if (name == "keyspace") {
+    out = "# Keyspace\r\n";
+    for (int i = 0; i < ctx.keyspace().databases(); i++) {
+      Database& db = ctx.keyspace().db(i);
+      if (db.size() == 0) continue;
+      line("db" + std::to_string(i), "keys=" + std::to_string(db.size()) + ",expires=" +
+                                         std::to_string(db.expiring()) + ",avg_ttl=0");
+    }
+  } else if (name == "commandstats") {
+    out = "# Commandstats\r\n";
+    for (const auto& [cmd, st] : s.stats.commands) {
+      if (st.calls == 0 && st.rejected == 0 && st.failed == 0) continue;
+      char buf[192];
+      snprintf(buf, sizeof(buf),
+               "calls=%llu,usec=%llu,usec_per_call=%.2f,rejected_calls=%llu,failed_calls=%llu",
+               static_cast<unsigned long long>(st.calls), static_cast<unsigned long long>(st.usec),
+               st.calls ? static_cast<double>(st.usec) / static_cast<double>(st.calls) : 0.0,
+               static_cast<unsigned long long>(st.rejected),
+               static_cast<unsigned long long>(st.failed));
+      line("cmdstat_" + cmd, buf);
+    }
+  }
+  return out;
+}
+
+void Info(CommandContext& ctx) {
+  static const char* kDefault[] = {"server",      "clients",     "memory", "persistence",
+                                   "stats",       "replication", "cpu",    "modules",
+                                   "errorstats",  "cluster",     "keyspace"};
+  std::vector<std::string> sections;
+  for (size_t i = 1; i < ctx.args.size(); i++) {
+    std::string s = Lower(ctx.args[i]);
+    if (s == "all" || s == "everything" || s == "default") {
+      for (const char* d : kDefault) sections.push_back(d);
+      if (s != "default") sections.push_back("commandstats");
+    } else {
+      sections.push_back(s);
+    }
+  }
+  if (sections.empty()) sections.assign(std::begin(kDefault), std::end(kDefault));
+  std::string text;
+  for (const auto& name : sections) {
+    std::string part = InfoSection(ctx, name);
+    if (part.empty()) continue;
+    if (!text.empty()) text.append("\r\n");
+    text.append(part);
+  }
+  ctx.reply.Verbatim(text);
+}
+
+// ---- CONFIG ----
+
+void ConfigGet(CommandContext& ctx) {
+  auto params = ConfigParams(&ctx.server.options);
+  std::vector<std::pair<std::string, std::string>> out;
+  for (const auto& p : params) {
+    for (size_t i = 2; i < ctx.args.size(); i++) {
+      if (GlobMatch(Lower(ctx.args[i]), p.name)) {
+        out.emplace_back(p.name, p.get());
+        break;
+      }
+    }
+  }
+  ctx.reply.Map(out.size());
+  for (const auto& [k, v] : out) {
+    ctx.reply.Bulk(k);
+    ctx.reply.Bulk(v);
+  }
+}
+
+void ConfigSet(CommandContext& ctx) {
+  if (ctx.args.size() % 2 != 0) return ctx.WrongArgs();
+  auto params = ConfigParams(&ctx.server.options);
+  // Validate every parameter name first so a bad one changes nothing.
+  std::vector<const ConfigParam*> targets;
+  for (size_t i = 2; i < ctx.args.size(); i += 2) {
+    std::string name = Lower(ctx.args[i]);
+    auto it = std::find_if(params.begin(), params.end(),
+                           [&](const ConfigParam& p) { return p.name == name; });
+    if (it == params.end() || !it->set) {
+      return ctx.Error("ERR Unknown option or number of arguments for CONFIG SET - '" +
+                       ctx.args[i] + "'");
+    }
+    targets.push_back(&*it);
+  }
+  for (size_t i = 0; i < targets.size(); i++) {
+    std::string error = targets[i]->set(ctx.args[3 + 2 * i]);
+    if (!error.empty()) {
+      return ctx.Error("ERR CONFIG SET failed (possibly related to argument '" +
+                       ctx.args[2 + 2 * i] + "') - " + error);
+    }
+  }
+  ctx.reply.Ok();
+}
+
+void ConfigResetStat(CommandContext& ctx) {
+  ctx.server.stats = Stats{};
+  ctx.reply.Ok();
+}
+
+void ConfigRewrite(CommandContext& ctx) {
+  ctx.Error("ERR The server is running without a config file");
+}
+
+// ---- CLIENT ----
+
+std::string ClientLine(const ServerState& s, const Client& c) {
+  int64_t now = UnixMs();
+  std::string flags;
+  if (c.in_multi) flags += 'x';
+  if (c.blocked) flags += 'b';
+  if (c.subscriptions() > 0) flags += 'P';
+  if (c.monitor) flags += 'O';
+  if (flags.empty()) flags = "N";
+  char buf[512];
+  snprintf(buf, sizeof(buf),
+           "id=%llu addr=%s laddr=%s fd=%d name=%s age=%lld idle=%lld flags=%s db=%d sub=%zu "
+           "psub=%zu ssub=0 multi=%d qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=16384 rbp=0 "
+           "obl=0 oll=0 omem=%zu tot-mem=%zu events=r cmd=%s user=default redir=-1 resp=%d",
+           static_cast<unsigned long long>(c.id), c.addr.c_str(), c.laddr.c_str(), c.fd,
+           c.name.c_str(), static_cast<long long>((now - c.created_ms) / 1000),
+           static_cast<long long>((now - c.last_interaction_ms) / 1000), flags.c_str(), c.db,
+           c.channels.size(), c.patterns.size(),
+           c.in_multi ? static_cast<int>(c.queued.size()) : -1, c.output.size(),
+           c.output.size() + 16384, c.last_command.c_str(), c.protocol);
+  std::string line = buf;
+  if (!c.lib_name.empty() || !c.lib_ver.empty()) {
+    line += " lib-name=" + c.lib_name + " lib-ver=" + c.lib_ver;
+  }
+  (void)s;
+  return line + "\n";
+}
+
+void ClientId(CommandContext& ctx) { ctx.reply.Integer(static_cast<long long>(ctx.client.id)); }
+
+void ClientSetName(CommandContext& ctx) {
+  if (!ValidClientName(ctx.args[2])) {
+    return ctx.Error("ERR Client names cannot contain spaces, newlines or special characters.");
+  }
+  ctx.client.name = ctx.args[2];
+  ctx.reply.Ok();
+}
+
+void ClientGetName(CommandContext& ctx) {
+  ctx.client.name.empty() ? ctx.reply.NullBulk() : ctx.reply.Bulk(ctx.client.name);
+}
+
+void ClientList(CommandContext& ctx) {
+  std::vector<uint64_t> ids;  // filter: CLIENT LIST [TYPE normal|pubsub] [ID id...]
+  bool type_pubsub = false, type_filter = false;
+  for (size_t i = 2; i < ctx.args.size(); i++) {
+    if (ctx.Is(i, "TYPE") && i + 1 < ctx.args.size()) {
+      std::string t = Lower(ctx.args[++i]);
+      if (t != "normal" && t != "pubsub" && t != "master" && t != "replica" && t != "slave") {
+        return ctx.Error("ERR Unknown client type '" + ctx.args[i] + "'");
+      }
+      type_filter = true;
+      type_pubsub = t == "pubsub";
+    } else if (ctx.Is(i, "ID") && i + 1 < ctx.args.size()) {
+      while (++i < ctx.args.size()) {
+        long long id;
+        if (!ParseInt64(ctx.args[i], &id) || id <= 0) return ctx.Error("ERR Invalid client ID");
+        ids.push_back(static_cast<uint64_t>(id));
+      }
+    } else {
+      return ctx.Error(err::kSyntax);
+    }
+  }
+  std::vector<const Client*> clients;
+  for (const auto& [id, c] : ctx.server.clients) clients.push_back(c);
+  std::sort(clients.begin(), clients.end(),
+            [](const Client* a, const Client* b) { return a->id < b->id; });
+  std::string text;
+  for (const Client* c : clients) {
+    if (!ids.empty() && std::find(ids.begin(), ids.end(), c->id) == ids.end()) continue;
+    if (type_filter && type_pubsub != (c->subscriptions() > 0)) continue;
+    text += ClientLine(ctx.server, *c);
+  }
+  ctx.reply.Verbatim(text);
+}
+
+void ClientInfo(CommandContext& ctx) { ctx.reply.Verbatim(ClientLine(ctx.server, ctx.client)); }
+
+void ClientKill(CommandContext& ctx) {
+  ServerState& s = ctx.server;
+  if (ctx.args.size() == 3) {  // old form: CLIENT KILL addr:port
+    for (auto& [id, c] : s.clients) {
+      if (c->addr == ctx.args[2]) {
+        c->close_after_reply = true;
+        if (s.on_output) s.on_output(c);
+        return ctx.reply.Ok();
+      }
+    }
+    return ctx.Error("ERR No such client");
+  }
+  if (ctx.args.size() % 2 != 0) return ctx.Error(err::kSyntax);
+  long long filter_id = 0;
+  std::string addr, laddr, type;
+  bool skipme = true;
+  for (size_t i = 2; i + 1 < ctx.args.size(); i += 2) {
+    const std::string& v = ctx.args[i + 1];
+    if (ctx.Is(i, "ID")) {
+      if (!ParseInt64(v, &filter_id) || filter_id <= 0) return ctx.Error("ERR client-id should be greater than 0");
+    } else if (ctx.Is(i, "ADDR")) {
+      addr = v;
+    } else if (ctx.Is(i, "LADDR")) {
+      laddr = v;
+    } else if (ctx.Is(i, "TYPE")) {
+      type = Lower(v);
+      if (type != "normal" && type != "pubsub" && type != "master" && type != "replica" &&
+          type != "slave") {
+        return ctx.Error("ERR Unknown client type '" + v + "'");
+      }
+    } else if (ctx.Is(i, "USER")) {
+      if (v != "default") return ctx.Error("ERR No such user '" + v + "'");
+    } else if (ctx.Is(i, "SKIPME")) {
+      if (Lower(v) != "yes" && Lower(v) != "no") return ctx.Error(err::kSyntax);
+      skipme = Lower(v) == "yes";
+    } else {
+      return ctx.Error(err::kSyntax);
+    }
+  }
+  long long killed = 0;
+  for (auto& [id, c] : s.clients) {
+    if (filter_id && c->id != static_cast<uint64_t>(filter_id)) continue;
+    if (!addr.empty() && c->addr != addr) continue;
+    if (!laddr.empty() && c->laddr != laddr) continue;
+    if (!type.empty() && (type == "pubsub") != (c->subscriptions() > 0)) continue;
+    if (!type.empty() && type != "pubsub" && type != "normal") continue;
+    if (skipme && c == &ctx.client) continue;
+    c->close_after_reply = true;
+    if (s.on_output) s.on_output(c);
+    killed++;
+  }
+  ctx.reply.Integer(killed);
+}
+
+void ClientSetInfo(CommandContext& ctx) {
+  const std::string& v = ctx.args[3];
+  for (char c : v) {
+    if (c < '!' || c > '~') {
+      return ctx.Error("ERR " + Lower(ctx.args[2]) +
+                       " cannot contain spaces, newlines or special characters.");
+    }
+  }
+  if (ctx.Is(2, "LIB-NAME")) {
+    ctx.client.lib_name = v;
+  } else if (ctx.Is(2, "LIB-VER")) {
+    ctx.client.lib_ver = v;
+  } else {
+    return ctx.Error("ERR Unrecognized option '" + ctx.args[2] + "'");
+  }
+  ctx.reply.Ok();
+}
+
+void ClientNoEvict(CommandContext& ctx) {
+  if (!ctx.Is(2, "ON") && !ctx.Is(2, "OFF")) return ctx.Error(err::kSyntax);
+  ctx.reply.Ok();
+}
+
+void ClientReply(CommandContext& ctx) {
+  if (ctx.Is(2, "ON")) {
+    ctx.client.reply_mode = ReplyMode::kOn;
+    ctx.reply.Ok();
+  } else if (ctx.Is(2, "OFF")) {
+    ctx.client.reply_mode = ReplyMode::kOff;
+  } else if (ctx.Is(2, "SKIP")) {
+    if (ctx.client.reply_mode != ReplyMode::kOff) ctx.client.reply_mode = ReplyMode::kSkipNext;
+  } else {
+    ctx.Error(err::kSyntax);
+  }
+}
+
+// ---- COMMAND ----
+
+std::vector<std::string> FlagNames(const CommandSpec& c) {
+  std::vector<std::string> out;
+  if (c.Has(cmd::kWrite)) out.push_back("write");
+  if (c.Has(cmd::kReadOnly)) out.push_back("readonly");
+  if (c.Has(cmd::kAdmin)) out.push_back("admin");
+  if (c.Has(cmd::kPubSub)) out.push_back("pubsub");
+  if (c.Has(cmd::kNoScript)) out.push_back("noscript");
+  if (c.Has(cmd::kBlocking)) out.push_back("blocking");
+  if (c.Has(cmd::kFast)) out.push_back("fast");
+  if (c.Has(cmd::kNoAuth)) out.push_back("no_auth");
+  if (c.Has(cmd::kLoading)) out.push_back("loading");
+  return out;
+}
+
+void ReplyCommandInfo(CommandContext& ctx, const CommandSpec& c) {
+  ctx.reply.Array(10);
+  ctx.reply.Bulk(c.name);
+  ctx.reply.Integer(c.arity);
+  auto flags = FlagNames(c);
+  ctx.reply.Set(flags.size());
+  for (const auto& f : flags) ctx.reply.Simple(f);
+  ctx.reply.Integer(c.keys.first);
+  ctx.reply.Integer(c.keys.last);
+  ctx.reply.Integer(c.keys.step);
+  ctx.reply.Set(0);    // ACL categories
+  ctx.reply.Set(0);    // tips
+  ctx.reply.Array(0);  // key specs
+  ctx.reply.Array(c.subcommands.size());
+  for (const auto& sub : c.subcommands) ReplyCommandInfo(ctx, sub);
+}
+
+void ReplyCommandDoc(CommandContext& ctx, const CommandSpec& c) {
+  ctx.reply.Map(c.subcommands.empty() ? 4 : 5);
+  ctx.reply.Bulk("summary");
+  ctx.reply.Bulk(c.summary);
+  ctx.reply.Bulk("since");
+  ctx.reply.Bulk("1.0.0");
+  ctx.reply.Bulk("group");
+  ctx.reply.Bulk(c.group);
+  ctx.reply.Bulk("complexity");
+  ctx.reply.Bulk(c.Has(cmd::kFast) ? "O(1)" : "O(N)");
+  if (c.subcommands.empty()) return;
+  ctx.reply.Bulk("subcommands");
+  ctx.reply.Map(c.subcommands.size());
+  for (const auto& sub : c.subcommands) {
+    ctx.reply.Bulk(sub.name);
+    ReplyCommandDoc(ctx, sub);
+  }
+}
+
+void Command(CommandContext& ctx) {
+  const auto& all = ctx.server.registry.all();
+  ctx.reply.Array(all.size());
+  for (const auto& c : all) ReplyCommandInfo(ctx, c);
+}
+
+void CommandCount(CommandContext& ctx) {
+  ctx.reply.Integer(static_cast<long long>(ctx.server.registry.all().size()));
+}
+
+void CommandList(CommandContext& ctx) {
+  const auto& all = ctx.server.registry.all();
+  ctx.reply.Array(all.size());
+  for (const auto& c : all) ctx.reply.Bulk(c.name);
+}
+
+void CommandInfo(CommandContext& ctx) {
+  if (ctx.args.size() == 2) return Command(ctx);
+  ctx.reply.Array(ctx.args.size() - 2);
+  for (size_t i = 2; i < ctx.args.size(); i++) {
+    const CommandSpec* c = ctx.server.registry.Find(ctx.args[i]);
+    c ? ReplyCommandInfo(ctx, *c) : ctx.reply.NullArray();
+  }
+}
+
+void CommandDocs(CommandContext& ctx) {
+  std::vector<const CommandSpec*> specs;
+  if (ctx.args.size() == 2) {
+    for (const auto& c : ctx.server.registry.all()) specs.push_back(&c);
+  } else {
+    for (size_t i = 2; i < ctx.args.size(); i++) {
+      if (const CommandSpec* c = ctx.server.registry.Find(ctx.args[i])) specs.push_back(c);
+    }
+  }
+  ctx.reply.Map(specs.size());
+  for (const CommandSpec* c : specs) {
+    ctx.reply.Bulk(c->name);
+    ReplyCommandDoc(ctx, *c);
+  }
+}
+
+void CommandGetKeys(CommandContext& ctx) {
+  std::vector<std::string> argv(ctx.args.begin() + 2, ctx.args.end());
+  const CommandSpec* c = ctx.server.registry.Find(argv[0]);
+  if (c == nullptr) return ctx.Error("ERR Invalid command specified");
+  std::string error;
+  if (ResolveCommand(ctx.server, argv, &error) == nullptr) {
+    return ctx.Error("ERR Invalid number of arguments specified for command");
+  }
+  auto positions = c->KeyPositions(argv.size());
+  if (positions.empty()) return ctx.Error("ERR The command has no key arguments");
+  ctx.reply.Array(positions.size());
+  for (size_t p : positions) ctx.reply.Bulk(argv[p]);
+}
+
+// ---- MONITOR, SLOWLOG, persistence, DEBUG, SHUTDOWN ----
+
+void Monitor(CommandContext& ctx) {
+  if (ctx.client.in_multi) return ctx.Error("ERR MONITOR isn't allowed in transactions");
+  if (!ctx.client.monitor) {
+    ctx.client.monitor = true;
+    ctx.server.monitors.push_back(&ctx.client);
+  }
+  ctx.reply.Ok();
+}
+
+void SlowLogGet(CommandContext& ctx) {
+  long long count = 10;
+  if (ctx.args.size() == 3) {
+    if (!ParseInt64(ctx.args[2], &count) || count < -1) {
+      return ctx.Error("ERR count should be greater than or equal to -1");
+    }
+    if (count == -1) count = static_cast<long long>(ctx.server.slowlog.size());
+  }
+  size_t n = std::min(ctx.server.slowlog.size(), static_cast<size_t>(count));
+  ctx.reply.Array(n);
+  for (size_t i = 0; i < n; i++) {
+    const SlowLogEntry& e = ctx.server.slowlog[i];
+    ctx.reply.Array(6);
+    ctx.reply.Integer(static_cast<long long>(e.id));
+    ctx.reply.Integer(e.unix_s);
+    ctx.reply.Integer(e.duration_us);
+    ctx.reply.Array(e.argv.size());
+    for (const auto& a : e.argv) ctx.reply.Bulk(a.substr(0, 128));
+    ctx.reply.Bulk(e.addr);
+    ctx.reply.Bulk(e.name);
+  }
+}
+
+void SlowLogLen(CommandContext& ctx) {
+  ctx.reply.Integer(static_cast<long long>(ctx.server.slowlog.size()));
+}
+
+void SlowLogReset(CommandContext& ctx) {
+  ctx.server.slowlog.clear();
+  ctx.reply.Ok();
+}
+
+void LastSave(CommandContext& ctx) { ctx.reply.Integer(ctx.server.last_save_unix_s); }
+
+// Every acknowledged write is already committed by the commit stage, so a snapshot has nothing
+// left to make durable: SAVE and BGSAVE only record the time for LASTSAVE.
+void Save(CommandContext& ctx) {
+  ctx.server.last_save_unix_s = UnixMs() / 1000;
+  ctx.reply.Ok();
+}
+void BgSave(CommandContext& ctx) {
+  ctx.server.last_save_unix_s = UnixMs() / 1000;
+  ctx.reply.Simple("Background saving started");
+}
+
+void Debug(CommandContext& ctx) {
+  if (ctx.Is(1, "SLEEP") && ctx.args.size() == 3) {
+    double seconds;
+    if (!ParseDouble(ctx.args[2], &seconds) || seconds < 0) return ctx.Error(err::kNotFloat);
+    std::this_thread::sleep_for(std::chrono::microseconds(static_cast<long long>(seconds * 1e6)));
+    return ctx.reply.Ok();
+  }
+  if (ctx.Is(1, "OBJECT") && ctx.args.size() == 3) {
+    const Value* v = ctx.db().Find(ctx.args[2]);
+    if (!v) return ctx.Error(err::kNoSuchKey);
+    char buf[256];
+    snprintf(buf, sizeof(buf),
+             "Value at:%p refcount:1 encoding:%s serializedlength:0 lru:0 lru_seconds_idle:%lld",
+             static_cast<const void*>(v), std::string(TypeName(v->type())).c_str(),
+             static_cast<long long>((ctx.now_ms() - v->last_access_ms) / 1000));
+    return ctx.reply.Simple(buf);
+  }
+  if (ctx.Is(1, "HELP")) {
+    static const char* lines[] = {"DEBUG <subcommand> [<arg> ...]. Subcommands are:",
+                                  "OBJECT <key>", "    Show low level info about the key.",
+                                  "SLEEP <seconds>", "    Stop the server for <seconds>."};
+    ctx.reply.Array(std::size(lines));
+    for (const char* l : lines) ctx.reply.Simple(l);
+    return;
+  }
+  ctx.Error("ERR unknown subcommand '" + ctx.args[1] + "'. Try DEBUG HELP.");
+}
+
+void Shutdown(CommandContext& ctx) {
+  for (size_t i = 1; i < ctx.args.size(); i++) {
+    if (!ctx.Is(i, "NOSAVE") && !ctx.Is(i, "SAVE") && !ctx.Is(i, "NOW") && !ctx.Is(i, "FORCE")) {
+      return ctx.Error(err::kSyntax);
+    }
+  }
+  ctx.server.shutdown_requested = true;  // the server stops after this iteration's commit
+}
+
+}  // namespace
+
+void RegisterServerCommands(CommandRegistry* r) {
+  using namespace cmd;
+  uint32_t conn = kFast | kNoAuth | kLoading;
+  r->Group("connection")
+      .Add("ping", -1, kFast | kSubscribed | kLoading, {}, Ping, "Ping the server")
+      .Add("echo", 2, kFast, {}, Echo, "Echo a message")
+      .Add("quit", -1, conn | kSubscribed | kNoMulti, {}, Quit, "Close the connection")
+      .Add("select", 2, kFast | kLoading, {}, Select, "Select a database")
+      .Add("auth", -2, conn | kNoScript, {}, Auth, "Authenticate the connection")
+      .Add("hello", -1, conn | kNoScript, {}, Hello, "Handshake and choose the protocol")
+      .Add("reset", 1, conn | kSubscribed | kNoMulti | kNoScript, {}, Reset,
+           "Reset the connection")
+      .Add("client", -2, kAdmin, {}, nullptr, "Inspect and manage client connections")
+      .Sub("id", 2, kFast, {}, ClientId, "This connection's id")
+      .Sub("setname", 3, kFast, {}, ClientSetName, "Name this connection")
+      .Sub("getname", 2, kFast, {}, ClientGetName, "This connection's name")
+      .Sub("list", -2, kAdmin, {}, ClientList, "List connections")
+      .Sub("info", 2, kFast, {}, ClientInfo, "This connection's details")
+      .Sub("kill", -3, kAdmin, {}, ClientKill, "Close connections")
+      .Sub("setinfo", 4, kFast | kLoading, {}, ClientSetInfo, "Set client library name/version")
+      .Sub("no-evict", 3, kFast, {}, ClientNoEvict, "Accepted for compatibility")
+      .Sub("reply", 3, kFast, {}, ClientReply, "Turn replies on or off")
+      .Group("server")
+      .Add("time", 1, kFast | kLoading, {}, Time, "Server time")
+      .Add("info", -1, kLoading, {}, Info, "Server information and statistics")
+      .Add("config", -2, kAdmin, {}, nullptr, "Read and change configuration")
+      .Sub("get", -3, kAdmin | kLoading, {}, ConfigGet, "Read parameters")
+      .Sub("set", -4, kAdmin | kLoading, {}, ConfigSet, "Change parameters")
+      .Sub("resetstat", 2, kAdmin | kLoading, {}, ConfigResetStat, "Reset statistics")
+      .Sub("rewrite", 2, kAdmin, {}, ConfigRewrite, "Write the configuration file")
+      .Add("command", -1, kLoading, {}, Command, "Describe commands")
+      .Sub("count", 2, kLoading, {}, CommandCount, "Number of commands")
+      .Sub("list", -2, kLoading, {}, CommandList, "Command names")
+      .Sub("info", -2, kLoading, {}, CommandInfo, "Details of commands")
+      .Sub("docs", -2, kLoading, {}, CommandDocs, "Documentation of commands")
+      .Sub("getkeys", -3, kLoading, {}, CommandGetKeys, "Key arguments of a command")
+      .Add("monitor", 1, kAdmin | kNoScript | kLoading, {}, Monitor, "Stream every command")
+      .Add("slowlog", -2, kAdmin, {}, nullptr, "The slow command log")
+      .Sub("get", -2, kAdmin, {}, SlowLogGet, "Recent slow commands")
+      .Sub("len", 2, kAdmin, {}, SlowLogLen, "Number of entries")
+      .Sub("reset", 2, kAdmin, {}, SlowLogReset, "Clear the log")
+      .Add("lastsave", 1, kFast | kLoading, {}, LastSave, "Time of the last save")
+      .Add("save", 1, kAdmin | kNoScript, {}, Save, "Save (every write is already durable)")
+      .Add("bgsave", -1, kAdmin | kNoScript, {}, BgSave, "Save in the background")
+      .Add("debug", -2, kAdmin | kNoScript, {}, Debug, "Debugging helpers")
+      .Add("shutdown", -1, kAdmin | kNoScript | kLoading | kNoMulti, {}, Shutdown,
+           "Stop the server");
+}
+
+}  // namespace desaster

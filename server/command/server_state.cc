@@ -1,0 +1,19 @@
+#include "server/command/server_state.h"
+
+#include <chrono>
+
+namespace desaster {
+
+ServerState::ServerState(Options* options, int64_t now_ms)
+    : options(*options), keyspace(options->databases) {
+  if (now_ms == 0) {
+    now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                 std::chrono::system_clock::now().time_since_epoch())
+                 .count();
+  }
+  start_ms = now_ms;
+  last_save_unix_s = now_ms / 1000;
+  keyspace.set_now_ms(now_ms);
+}
+
+}  // namespace desaster

@@ -1,0 +1,76 @@
+// State shared by all commands: the keyspace, the command table, connected clients, pub/sub
+// subscriptions, statistics. Owned by the server; knows nothing about sockets.
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <map>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "server/command/client.h"
+#include "server/command/registry.h"
+#include "server/config.h"
+#include "server/data/keyspace.h"
+
+namespace desaster {
+
+struct CommandStats {
+  uint64_t calls = 0;
+  uint64_t usec = 0;
+  uint64_t rejected = 0;  // refused before running (arity, auth, ...)
+  uint64_t failed = 0;    // ran and answered an error
+};
+
+struct SlowLogEntry {
+  uint64_t id;
+  int64_t unix_s;
+  int64_t duration_us;
+  std::vector<std::string> argv;
+  std::string addr, name;
+};
+
+struct Stats {
+  uint64_t connections_received = 0;
+  uint64_t commands_processed = 0;
+  uint64_t rejected_connections = 0;
+  uint64_t keyspace_hits = 0;
+  uint64_t keyspace_misses = 0;
+  uint64_t net_input_bytes = 0;
+  uint64_t net_output_bytes = 0;
+  uint64_t pubsub_messages = 0;
+  uint64_t error_replies = 0;
+  std::map<std::string, CommandStats> commands;  // by "name" or "name|sub"
+};
+
+class ServerState {
+ public:
+  ServerState(Options* options, int64_t now_ms);
+
+  Options& options;
+  Keyspace keyspace;
+  CommandRegistry registry;
+  Stats stats;
+  std::deque<SlowLogEntry> slowlog;
+  uint64_t slowlog_next_id = 0;
+  int64_t start_ms;
+  int64_t last_save_unix_s;
+  bool loading = false;
+  bool shutdown_requested = false;
+
+  std::unordered_map<uint64_t, Client*> clients;
+  std::map<std::string, std::vector<Client*>> channels;  // channel -> subscribers
+  std::map<std::string, std::vector<Client*>> patterns;  // pattern -> subscribers
+  std::vector<Client*> monitors;
+
+  // Called whenever a client (not necessarily the current one) has new output.
+  std::function<void(Client*)> on_output;
+  Client* FindClient(uint64_t id) const {
+    auto it = clients.find(id);
+    return it == clients.end() ? nullptr : it->second;
+  }
+};
+
+}  // namespace desaster

@@ -1,0 +1,279 @@
+// Set commands.
+#include <algorithm>
+#include <climits>
+
+#include "server/command/context.h"
+#include "server/command/registry.h"
+
+namespace desaster {
+namespace {
+
+const Set* SetAt(CommandContext& ctx, std::string_view key, bool* wrong) {
+  const Value* v = ctx.Lookup(key, ValueType::kSet, wrong);
+  return v ? &v->set() : nullptr;
+}
+
+std::vector<std::string> Members(const Set* s) {
+  std::vector<std::string> out;
+  if (s) s->ForEach([&](const std::string& m, const Unit&) { out.push_back(m); });
+  return out;
+}
+
+void ReplySet(CommandContext& ctx, const std::vector<std::string>& members) {
+  ctx.reply.Set(members.size());
+  for (const auto& m : members) ctx.reply.Bulk(m);
+}
+
+void SAdd(CommandContext& ctx) {
+  bool wrong;
+  SetAt(ctx, ctx.args[1], &wrong);
+  if (wrong) return;
+  long long n = 0;
+  for (size_t i = 2; i < ctx.args.size(); i++) n += ctx.db().SetAdd(ctx.args[1], ctx.args[i]);
+  ctx.reply.Integer(n);
+}
+
+void SRem(CommandContext& ctx) {
+  bool wrong;
+  SetAt(ctx, ctx.args[1], &wrong);
+  if (wrong) return;
+  long long n = 0;
+  for (size_t i = 2; i < ctx.args.size(); i++) n += ctx.db().SetRemove(ctx.args[1], ctx.args[i]);
+  ctx.reply.Integer(n);
+}
+
+void SMembers(CommandContext& ctx) {
+  bool wrong;
+  const Set* s = SetAt(ctx, ctx.args[1], &wrong);
+  if (!wrong) ReplySet(ctx, Members(s));
+}
+
+void SIsMember(CommandContext& ctx) {
+  bool wrong;
+  const Set* s = SetAt(ctx, ctx.args[1], &wrong);
+  if (!wrong) ctx.reply.Integer(s && s->Find(ctx.args[2]) ? 1 : 0);
+}
+
+void SMIsMember(CommandContext& ctx) {
+  bool wrong;
+  const Set* s = SetAt(ctx, ctx.args[1], &wrong);
+  if (wrong) return;
+  ctx.reply.Array(ctx.args.size() - 2);
+  for (size_t i = 2; i < ctx.args.size(); i++) ctx.reply.Integer(s && s->Find(ctx.args[i]) ? 1 : 0);
+}
+
+void SCard(CommandContext& ctx) {
+  bool wrong;
+  const Set* s = SetAt(ctx, ctx.args[1], &wrong);
+  if (!wrong) ctx.reply.Integer(s ? static_cast<long long>(s->size()) : 0);
+}
+
+void SPop(CommandContext& ctx) {
+  if (ctx.args.size() > 3) return ctx.Error(err::kSyntax);
+  bool has_count = ctx.args.size() == 3;
+  long long count = 1;
+  if (has_count) {
+    auto c = ctx.Int(2, err::kPositive);
+    if (!c) return;
+    if (*c < 0) return ctx.Error(err::kPositive);
+    count = *c;
+  }
+  bool wrong;
+  const Set* s = SetAt(ctx, ctx.args[1], &wrong);
+  if (wrong) return;
+  if (!s) return has_count ? ctx.reply.Set(0) : ctx.reply.NullBulk();
+  std::vector<std::string> popped;
+  // Each pop is recorded as the removal of the chosen member, never as "pop something".
+  while (count-- > 0 && (s = SetAt(ctx, ctx.args[1], &wrong)) != nullptr) {
+    std::string m = s->Random(ctx.keyspace().rng())->key;
+    ctx.db().SetRemove(ctx.args[1], m);
+    popped.push_back(std::move(m));
+  }
+  if (!has_count) return ctx.reply.Bulk(popped[0]);
+  ReplySet(ctx, popped);
+}
+
+void SRandMember(CommandContext& ctx) {
+  if (ctx.args.size() > 3) return ctx.Error(err::kSyntax);
+  bool has_count = ctx.args.size() == 3;
+  long long count = 0;
+  if (has_count) {
+    auto c = ctx.Int(2);
+    if (!c) return;
+    if (*c < -LONG_MAX / 2 || *c > LONG_MAX / 2) return ctx.Error("ERR value is out of range");
+    count = *c;
+  }
+  bool wrong;
+  const Set* s = SetAt(ctx, ctx.args[1], &wrong);
+  if (wrong) return;
+  auto& rng = ctx.keyspace().rng();
+  if (!has_count) {
+    if (!s) return ctx.reply.NullBulk();
+    return ctx.reply.Bulk(s->Random(rng)->key);
+  }
+  std::vector<std::string> out;
+  if (s && count < 0) {
+    for (long long i = 0; i < -count; i++) out.push_back(s->Random(rng)->key);
+  } else if (s && count > 0) {
+    out = Members(s);
+    std::shuffle(out.begin(), out.end(), rng);
+    if (static_cast<long long>(out.size()) > count) out.resize(static_cast<size_t>(count));
+  }
+  ctx.reply.Array(out.size());
+  for (const auto& m : out) ctx.reply.Bulk(m);
+}
+
+void SMove(CommandContext& ctx) {
+  const std::string &src = ctx.args[1], &dst = ctx.args[2], &member = ctx.args[3];
+  bool wrong;
+  const Set* s = SetAt(ctx, src, &wrong);
+  if (wrong) return;
+  SetAt(ctx, dst, &wrong);
+  if (wrong) return;
+  if (!s || !s->Find(member)) return ctx.reply.Integer(0);
+  if (src != dst) {
+    ctx.db().SetRemove(src, member);
+    ctx.db().SetAdd(dst, member);
+  }
+  ctx.reply.Integer(1);
+}
+
+enum class SetOp { kInter, kUnion, kDiff };
+
+// Computes the operation over keys args[first..]; nullopt after replying WRONGTYPE.
+std::optional<std::vector<std::string>> Compute(CommandContext& ctx, SetOp op, size_t first,
+                                                size_t last) {
+  std::vector<const Set*> sets;
+  for (size_t i = first; i <= last; i++) {
+    bool wrong;
+    sets.push_back(SetAt(ctx, ctx.args[i], &wrong));
+    if (wrong) return std::nullopt;
+  }
+  std::vector<std::string> out;
+  switch (op) {
+    case SetOp::kInter: {
+      if (std::find(sets.begin(), sets.end(), nullptr) != sets.end()) return out;
+      std::sort(sets.begin(), sets.end(),
+                [](const Set* a, const Set* b) { return a->size() < b->size(); });
+      sets[0]->ForEach([&](const std::string& m, const Unit&) {
+        for (size_t i = 1; i < sets.size(); i++) {
+          if (!sets[i]->Find(m)) return;
+        }
+        out.push_back(m);
+      });
+      return out;
+    }
+    case SetOp::kUnion: {
+      Set acc;
+      for (const Set* s : sets) {
+        if (!s) continue;
+        s->ForEach([&](const std::string& m, const Unit&) {
+          bool inserted;
+          acc.Insert(m, &inserted);
+        });
+      }
+      return Members(&acc);
+    }
+    case SetOp::kDiff: {
+      if (!sets[0]) return out;
+      sets[0]->ForEach([&](const std::string& m, const Unit&) {
+        for (size_t i = 1; i < sets.size(); i++) {
+          if (sets[i] && sets[i]->Find(m)) return;
+        }
+        out.push_back(m);
+      });
+      return out;
+    }
+  }
+  return out;
+}
+
+void ReplyOp(CommandContext& ctx, SetOp op) {
+  if (auto r = Compute(ctx, op, 1, ctx.args.size() - 1)) ReplySet(ctx, *r);
+}
+void SInter(CommandContext& ctx) { ReplyOp(ctx, SetOp::kInter); }
+void SUnion(CommandContext& ctx) { ReplyOp(ctx, SetOp::kUnion); }
+void SDiff(CommandContext& ctx) { ReplyOp(ctx, SetOp::kDiff); }
+
+void StoreOp(CommandContext& ctx, SetOp op) {
+  auto r = Compute(ctx, op, 2, ctx.args.size() - 1);
+  if (!r) return;
+  const std::string& dst = ctx.args[1];
+  ctx.db().Delete(dst);
+  for (const auto& m : *r) ctx.db().SetAdd(dst, m);
+  ctx.reply.Integer(static_cast<long long>(r->size()));
+}
+void SInterStore(CommandContext& ctx) { StoreOp(ctx, SetOp::kInter); }
+void SUnionStore(CommandContext& ctx) { StoreOp(ctx, SetOp::kUnion); }
+void SDiffStore(CommandContext& ctx) { StoreOp(ctx, SetOp::kDiff); }
+
+void SInterCard(CommandContext& ctx) {
+  long long numkeys;
+  if (!ParseInt64(ctx.args[1], &numkeys) || numkeys < 1) {
+    return ctx.Error("ERR numkeys should be greater than 0");
+  }
+  if (static_cast<unsigned long long>(numkeys) > ctx.args.size() - 2) {
+    return ctx.Error("ERR Number of keys can't be greater than number of args");
+  }
+  size_t last = 1 + static_cast<size_t>(numkeys);
+  long long limit = 0;
+  for (size_t i = last + 1; i < ctx.args.size(); i++) {
+    if (ctx.Is(i, "LIMIT") && i + 1 < ctx.args.size()) {
+      if (!ParseInt64(ctx.args[++i], &limit)) return ctx.Error(err::kNotInteger);
+      if (limit < 0) return ctx.Error("ERR LIMIT can't be negative");
+    } else {
+      return ctx.Error(err::kSyntax);
+    }
+  }
+  auto r = Compute(ctx, SetOp::kInter, 2, last);
+  if (!r) return;
+  long long n = static_cast<long long>(r->size());
+  ctx.reply.Integer(limit > 0 && n > limit ? limit : n);
+}
+
+void SScan(CommandContext& ctx) {
+  auto o = ParseScanOptions(ctx, 2, false);
+  if (!o) return;
+  bool wrong;
+  const Set* s = SetAt(ctx, ctx.args[1], &wrong);
+  if (wrong) return;
+  std::vector<std::string> out;
+  uint64_t cursor = 0;
+  if (s) {
+    cursor = o->cursor;
+    size_t steps = 0;
+    do {
+      cursor = s->Scan(cursor, [&](const std::string& m, const Unit&) {
+        if (o->pattern.empty() || GlobMatch(o->pattern, m)) out.push_back(m);
+      });
+    } while (cursor != 0 && out.size() < o->count && ++steps < o->count * 10);
+  }
+  ReplyScan(ctx, cursor, out);
+}
+
+}  // namespace
+
+void RegisterSetCommands(CommandRegistry* r) {
+  using namespace cmd;
+  KeySpec one{1, 1, 1}, all{1, -1, 1}, two{1, 2, 1}, store{1, -1, 1};
+  r->Group("set")
+      .Add("sadd", -3, kWrite | kFast, one, SAdd, "Add members")
+      .Add("srem", -3, kWrite | kFast, one, SRem, "Remove members")
+      .Add("smembers", 2, kReadOnly, one, SMembers, "All members")
+      .Add("sismember", 3, kReadOnly | kFast, one, SIsMember, "Whether a value is a member")
+      .Add("smismember", -3, kReadOnly | kFast, one, SMIsMember, "Membership of several values")
+      .Add("scard", 2, kReadOnly | kFast, one, SCard, "Number of members")
+      .Add("spop", -2, kWrite | kFast, one, SPop, "Remove and return random members")
+      .Add("srandmember", -2, kReadOnly, one, SRandMember, "Random members")
+      .Add("smove", 4, kWrite | kFast, two, SMove, "Move a member to another set")
+      .Add("sinter", -2, kReadOnly, all, SInter, "Intersection")
+      .Add("sunion", -2, kReadOnly, all, SUnion, "Union")
+      .Add("sdiff", -2, kReadOnly, all, SDiff, "Difference")
+      .Add("sinterstore", -3, kWrite, store, SInterStore, "Store an intersection")
+      .Add("sunionstore", -3, kWrite, store, SUnionStore, "Store a union")
+      .Add("sdiffstore", -3, kWrite, store, SDiffStore, "Store a difference")
+      .Add("sintercard", -3, kReadOnly, {}, SInterCard, "Cardinality of an intersection")
+      .Add("sscan", -3, kReadOnly, one, SScan, "Iterate over members");
+}
+
+}  // namespace desaster

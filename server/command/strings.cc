@@ -1,0 +1,325 @@
+// String commands: GET/SET and friends, counters, ranges.
+#include <climits>
+#include <cmath>
+#include <cstdio>
+
+#include "server/command/context.h"
+#include "server/command/registry.h"
+
+namespace desaster {
+namespace {
+
+constexpr long long kMaxString = 512LL * 1024 * 1024;
+
+// Parses the value following an EX/PX/EXAT/PXAT option into an absolute ms time, with Redis'
+// "invalid expire time in '<cmd>' command" checks. `seconds` and `absolute` describe the unit.
+std::optional<int64_t> ExpireArg(CommandContext& ctx, size_t i, bool seconds, bool absolute) {
+  auto v = ctx.Int(i);
+  if (!v) return std::nullopt;
+  long long ms = *v;
+  std::string invalid = "ERR invalid expire time in '" + Lower(ctx.args[0]) + "' command";
+  if (ms <= 0 || (seconds && ms > LLONG_MAX / 1000)) {
+    ctx.Error(invalid);
+    return std::nullopt;
+  }
+  if (seconds) ms *= 1000;
+  if (!absolute) {
+    if (ms > LLONG_MAX - ctx.now_ms()) {
+      ctx.Error(invalid);
+      return std::nullopt;
+    }
+    ms += ctx.now_ms();
+  }
+  return ms;
+}
+
+// The string at `key`: nullptr when absent; replies WRONGTYPE (and sets *wrong) for other types.
+const std::string* StringAt(CommandContext& ctx, std::string_view key, bool* wrong) {
+  const Value* v = ctx.Lookup(key, ValueType::kString, wrong);
+  return v ? &v->str() : nullptr;
+}
+
+void Get(CommandContext& ctx) {
+  bool wrong;
+  const std::string* s = StringAt(ctx, ctx.args[1], &wrong);
+  if (!wrong) ctx.reply.BulkOrNull(s);
+}
+
+// Shared by SET, SETNX, SETEX, PSETEX: `expire_at` 0 means none.
+void SetValue(CommandContext& ctx, const std::string& key, const std::string& value,
+              int64_t expire_at, bool keep_ttl) {
+  ctx.db().SetString(key, value, keep_ttl);
+  if (expire_at) ctx.db().ExpireAt(key, expire_at);
+}
+
+void SetCommand(CommandContext& ctx) {
+  bool nx = false, xx = false, get = false, keep_ttl = false;
+  int64_t expire_at = 0;
+  bool has_expire = false;
+  for (size_t i = 3; i < ctx.args.size(); i++) {
+    bool has_next = i + 1 < ctx.args.size();
+    if (ctx.Is(i, "NX") && !xx) {
+      nx = true;
+    } else if (ctx.Is(i, "XX") && !nx) {
+      xx = true;
+    } else if (ctx.Is(i, "GET")) {
+      get = true;
+    } else if (ctx.Is(i, "KEEPTTL") && !has_expire) {
+      keep_ttl = true;
+    } else if ((ctx.Is(i, "EX") || ctx.Is(i, "PX") || ctx.Is(i, "EXAT") || ctx.Is(i, "PXAT")) &&
+               !keep_ttl && !has_expire && has_next) {
+      bool seconds = ctx.Is(i, "EX") || ctx.Is(i, "EXAT");
+      bool absolute = ctx.Is(i, "EXAT") || ctx.Is(i, "PXAT");
+      auto at = ExpireArg(ctx, ++i, seconds, absolute);
+      if (!at) return;
+      expire_at = *at;
+      has_expire = true;
+    } else {
+      return ctx.Error(err::kSyntax);
+    }
+  }
+  const std::string& key = ctx.args[1];
+  bool wrong = false;
+  std::optional<std::string> old;
+  if (get) {
+    const std::string* s = StringAt(ctx, key, &wrong);
+    if (wrong) return;
+    if (s) old = *s;
+  }
+  bool exists = ctx.db().Find(key) != nullptr;
+  if ((nx && exists) || (xx && !exists)) {
+    if (get) return ctx.reply.BulkOrNull(old ? &*old : nullptr);
+    return ctx.reply.NullBulk();
+  }
+  SetValue(ctx, key, ctx.args[2], expire_at, keep_ttl);
+  if (get) return ctx.reply.BulkOrNull(old ? &*old : nullptr);
+  ctx.reply.Ok();
+}
+
+void SetNx(CommandContext& ctx) {
+  if (ctx.db().Find(ctx.args[1])) return ctx.reply.Integer(0);
+  SetValue(ctx, ctx.args[1], ctx.args[2], 0, false);
+  ctx.reply.Integer(1);
+}
+
+void SetExGeneric(CommandContext& ctx, bool seconds) {
+  auto at = ExpireArg(ctx, 2, seconds, false);
+  if (!at) return;
+  SetValue(ctx, ctx.args[1], ctx.args[3], *at, false);
+  ctx.reply.Ok();
+}
+void SetEx(CommandContext& ctx) { SetExGeneric(ctx, true); }
+void PSetEx(CommandContext& ctx) { SetExGeneric(ctx, false); }
+
+void GetSet(CommandContext& ctx) {
+  bool wrong;
+  const std::string* s = StringAt(ctx, ctx.args[1], &wrong);
+  if (wrong) return;
+  std::optional<std::string> old;
+  if (s) old = *s;
+  ctx.db().SetString(ctx.args[1], ctx.args[2], false);
+  ctx.reply.BulkOrNull(old ? &*old : nullptr);
+}
+
+void GetDel(CommandContext& ctx) {
+  bool wrong;
+  const std::string* s = StringAt(ctx, ctx.args[1], &wrong);
+  if (wrong) return;
+  if (!s) return ctx.reply.NullBulk();
+  std::string old = *s;
+  ctx.db().Delete(ctx.args[1]);
+  ctx.reply.Bulk(old);
+}
+
+void GetEx(CommandContext& ctx) {
+  int64_t expire_at = 0;
+  bool persist = false;
+  for (size_t i = 2; i < ctx.args.size(); i++) {
+    bool has_next = i + 1 < ctx.args.size();
+    if ((ctx.Is(i, "EX") || ctx.Is(i, "PX") || ctx.Is(i, "EXAT") || ctx.Is(i, "PXAT")) &&
+        !persist && !expire_at && has_next) {
+      bool seconds = ctx.Is(i, "EX") || ctx.Is(i, "EXAT");
+      bool absolute = ctx.Is(i, "EXAT") || ctx.Is(i, "PXAT");
+      auto at = ExpireArg(ctx, ++i, seconds, absolute);
+      if (!at) return;
+      expire_at = *at;
+    } else if (ctx.Is(i, "PERSIST") && !expire_at && !persist) {
+      persist = true;
+    } else {
+      return ctx.Error(err::kSyntax);
+    }
+  }
+  bool wrong;
+  const std::string* s = StringAt(ctx, ctx.args[1], &wrong);
+  if (wrong) return;
+  if (!s) return ctx.reply.NullBulk();
+  std::string value = *s;
+  if (expire_at) ctx.db().ExpireAt(ctx.args[1], expire_at);
+  if (persist) ctx.db().Persist(ctx.args[1]);
+  ctx.reply.Bulk(value);
+}
+
+void MGet(CommandContext& ctx) {
+  ctx.reply.Array(ctx.args.size() - 1);
+  for (size_t i = 1; i < ctx.args.size(); i++) {
+    const Value* v = ctx.db().Find(ctx.args[i]);
+    if (v && v->type() == ValueType::kString) {
+      ctx.reply.Bulk(v->str());
+    } else {
+      ctx.reply.NullBulk();
+    }
+  }
+}
+
+void MSetGeneric(CommandContext& ctx, bool nx) {
+  if (ctx.args.size() % 2 == 0) return ctx.WrongArgs();
+  if (nx) {
+    for (size_t i = 1; i < ctx.args.size(); i += 2) {
+      if (ctx.db().Find(ctx.args[i])) return ctx.reply.Integer(0);
+    }
+  }
+  for (size_t i = 1; i < ctx.args.size(); i += 2) {
+    ctx.db().SetString(ctx.args[i], ctx.args[i + 1], false);
+  }
+  nx ? ctx.reply.Integer(1) : ctx.reply.Ok();
+}
+void MSet(CommandContext& ctx) { MSetGeneric(ctx, false); }
+void MSetNx(CommandContext& ctx) { MSetGeneric(ctx, true); }
+
+bool CheckStringSize(CommandContext& ctx, size_t size) {
+  if (static_cast<long long>(size) > kMaxString) {
+    ctx.Error("ERR string exceeds maximum allowed size (proto-max-bulk-len)");
+    return false;
+  }
+  return true;
+}
+
+void Append(CommandContext& ctx) {
+  bool wrong;
+  const std::string* s = StringAt(ctx, ctx.args[1], &wrong);
+  if (wrong) return;
+  std::string value = s ? *s : std::string();
+  if (!CheckStringSize(ctx, value.size() + ctx.args[2].size())) return;
+  value += ctx.args[2];
+  size_t len = value.size();
+  ctx.db().SetString(ctx.args[1], std::move(value), true);
+  ctx.reply.Integer(static_cast<long long>(len));
+}
+
+void StrLen(CommandContext& ctx) {
+  bool wrong;
+  const std::string* s = StringAt(ctx, ctx.args[1], &wrong);
+  if (!wrong) ctx.reply.Integer(s ? static_cast<long long>(s->size()) : 0);
+}
+
+void IncrBy(CommandContext& ctx, long long delta) {
+  bool wrong;
+  const std::string* s = StringAt(ctx, ctx.args[1], &wrong);
+  if (wrong) return;
+  long long current = 0;
+  if (s && !ParseInt64(*s, &current)) return ctx.Error(err::kNotInteger);
+  if ((delta < 0 && current < 0 && delta < LLONG_MIN - current) ||
+      (delta > 0 && current > 0 && delta > LLONG_MAX - current)) {
+    return ctx.Error(err::kOverflow);
+  }
+  current += delta;
+  ctx.db().SetString(ctx.args[1], FormatInt(current), true);
+  ctx.reply.Integer(current);
+}
+void Incr(CommandContext& ctx) { IncrBy(ctx, 1); }
+void Decr(CommandContext& ctx) { IncrBy(ctx, -1); }
+void IncrByCmd(CommandContext& ctx) {
+  if (auto d = ctx.Int(2)) IncrBy(ctx, *d);
+}
+void DecrByCmd(CommandContext& ctx) {
+  auto d = ctx.Int(2);
+  if (!d) return;
+  if (*d == LLONG_MIN) return ctx.Error("ERR decrement would overflow");
+  IncrBy(ctx, -*d);
+}
+
+void IncrByFloat(CommandContext& ctx) {
+  bool wrong;
+  const std::string* s = StringAt(ctx, ctx.args[1], &wrong);
+  if (wrong) return;
+  long double current = 0;
+  if (s && !ParseLongDouble(*s, &current)) return ctx.Error(err::kNotFloat);
+  long double delta;
+  if (!ParseLongDouble(ctx.args[2], &delta)) return ctx.Error(err::kNotFloat);
+  long double result = current + delta;
+  if (std::isnan(result) || std::isinf(result)) return ctx.Error(err::kNanOrInf);
+  std::string text = FormatLongDouble(result);
+  ctx.db().SetString(ctx.args[1], text, true);
+  ctx.reply.Bulk(text);
+}
+
+void GetRange(CommandContext& ctx) {
+  auto start = ctx.Int(2);
+  if (!start) return;
+  auto end = ctx.Int(3);
+  if (!end) return;
+  bool wrong;
+  const std::string* s = StringAt(ctx, ctx.args[1], &wrong);
+  if (wrong) return;
+  if (!s) return ctx.reply.Bulk("");
+  long long len = static_cast<long long>(s->size());
+  long long a = *start, b = *end;
+  if (a < 0 && b < 0 && a > b) return ctx.reply.Bulk("");
+  if (a < 0) a = len + a;
+  if (b < 0) b = len + b;
+  if (a < 0) a = 0;
+  if (b < 0) b = 0;
+  if (b >= len) b = len - 1;
+  if (a > b || len == 0) return ctx.reply.Bulk("");
+  ctx.reply.Bulk(std::string_view(*s).substr(static_cast<size_t>(a), static_cast<size_t>(b - a + 1)));
+}
+
+void SetRange(CommandContext& ctx) {
+  auto offset = ctx.Int(2);
+  if (!offset) return;
+  if (*offset < 0) return ctx.Error("ERR offset is out of range");
+  bool wrong;
+  const std::string* s = StringAt(ctx, ctx.args[1], &wrong);
+  if (wrong) return;
+  const std::string& patch = ctx.args[3];
+  if (patch.empty()) return ctx.reply.Integer(s ? static_cast<long long>(s->size()) : 0);
+  if (!CheckStringSize(ctx, static_cast<size_t>(*offset) + patch.size())) return;
+  std::string value = s ? *s : std::string();
+  size_t off = static_cast<size_t>(*offset);
+  if (value.size() < off + patch.size()) value.resize(off + patch.size(), '\0');
+  value.replace(off, patch.size(), patch);
+  size_t len = value.size();
+  ctx.db().SetString(ctx.args[1], std::move(value), true);
+  ctx.reply.Integer(static_cast<long long>(len));
+}
+
+}  // namespace
+
+void RegisterStringCommands(CommandRegistry* r) {
+  using namespace cmd;
+  KeySpec one{1, 1, 1}, all{1, -1, 1}, pairs{1, -1, 2};
+  r->Group("string")
+      .Add("get", 2, kReadOnly | kFast, one, Get, "Get the value of a key")
+      .Add("set", -3, kWrite, one, SetCommand, "Set the string value of a key")
+      .Add("setnx", 3, kWrite | kFast, one, SetNx, "Set a key only if it does not exist")
+      .Add("setex", 4, kWrite, one, SetEx, "Set a key with an expiry in seconds")
+      .Add("psetex", 4, kWrite, one, PSetEx, "Set a key with an expiry in milliseconds")
+      .Add("getset", 3, kWrite | kFast, one, GetSet, "Set a key and return its old value")
+      .Add("getdel", 2, kWrite | kFast, one, GetDel, "Get a key and delete it")
+      .Add("getex", -2, kWrite | kFast, one, GetEx, "Get a key and set or clear its expiry")
+      .Add("mget", -2, kReadOnly | kFast, all, MGet, "Get the values of several keys")
+      .Add("mset", -3, kWrite, pairs, MSet, "Set several keys")
+      .Add("msetnx", -3, kWrite, pairs, MSetNx, "Set several keys only if none exists")
+      .Add("append", 3, kWrite | kFast, one, Append, "Append to a string")
+      .Add("strlen", 2, kReadOnly | kFast, one, StrLen, "Length of a string")
+      .Add("incr", 2, kWrite | kFast, one, Incr, "Increment an integer by one")
+      .Add("decr", 2, kWrite | kFast, one, Decr, "Decrement an integer by one")
+      .Add("incrby", 3, kWrite | kFast, one, IncrByCmd, "Increment an integer")
+      .Add("decrby", 3, kWrite | kFast, one, DecrByCmd, "Decrement an integer")
+      .Add("incrbyfloat", 3, kWrite | kFast, one, IncrByFloat, "Increment a float")
+      .Add("getrange", 4, kReadOnly, one, GetRange, "Get a substring")
+      .Add("substr", 4, kReadOnly, one, GetRange, "Get a substring (old name of GETRANGE)")
+      .Add("setrange", 4, kWrite, one, SetRange, "Overwrite part of a string");
+}
+
+}  // namespace desaster

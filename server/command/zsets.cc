@@ -1,0 +1,735 @@
+// Sorted set commands.
+#include <algorithm>
+#include <climits>
+#include <cmath>
+#include <map>
+
+#include "server/command/context.h"
+#include "server/command/registry.h"
+
+namespace desaster {
+namespace {
+
+using Item = std::pair<std::string, double>;  // member, score
+
+const ZSet* ZSetAt(CommandContext& ctx, std::string_view key, bool* wrong) {
+  const Value* v = ctx.Lookup(key, ValueType::kZSet, wrong);
+  return v ? &v->zset() : nullptr;
+}
+
+struct ScoreRange {
+  double min = 0, max = 0;
+  bool min_ex = false, max_ex = false;
+  bool AboveMin(double v) const { return min_ex ? v > min : v >= min; }
+  bool BelowMax(double v) const { return max_ex ? v < max : v <= max; }
+};
+
+bool ParseScoreBound(const std::string& s, double* v, bool* ex) {
+  *ex = !s.empty() && s[0] == '(';
+  return ParseDouble(*ex ? std::string_view(s).substr(1) : std::string_view(s), v);
+}
+
+std::optional<ScoreRange> ParseScoreRange(CommandContext& ctx, size_t min_i, size_t max_i) {
+  ScoreRange r;
+  if (!ParseScoreBound(ctx.args[min_i], &r.min, &r.min_ex) ||
+      !ParseScoreBound(ctx.args[max_i], &r.max, &r.max_ex)) {
+    ctx.Error("ERR min or max is not a float");
+    return std::nullopt;
+  }
+  return r;
+}
+
+// A lex bound: "-" (below everything), "+" (above everything), "[x" inclusive, "(x" exclusive.
+struct LexBound {
+  enum Kind { kMinusInf, kPlusInf, kValue } kind = kValue;
+  std::string value;
+  bool ex = false;
+};
+struct LexRange {
+  LexBound min, max;
+  bool AboveMin(const std::string& m) const {
+    if (min.kind != LexBound::kValue) return min.kind == LexBound::kMinusInf;
+    return min.ex ? m > min.value : m >= min.value;
+  }
+  bool BelowMax(const std::string& m) const {
+    if (max.kind != LexBound::kValue) return max.kind == LexBound::kPlusInf;
+    return max.ex ? m < max.value : m <= max.value;
+  }
+};
+
+bool ParseLexBound(const std::string& s, LexBound* b) {
+  if (s == "-") {
+    b->kind = LexBound::kMinusInf;
+  } else if (s == "+") {
+    b->kind = LexBound::kPlusInf;
+  } else if (!s.empty() && (s[0] == '[' || s[0] == '(')) {
+    b->ex = s[0] == '(';
+    b->value = s.substr(1);
+  } else {
+    return false;
+  }
+  return true;
+}
+
+std::optional<LexRange> ParseLexRange(CommandContext& ctx, size_t min_i, size_t max_i) {
+  LexRange r;
+  if (!ParseLexBound(ctx.args[min_i], &r.min) || !ParseLexBound(ctx.args[max_i], &r.max)) {
+    ctx.Error("ERR min or max not valid string range item");
+    return std::nullopt;
+  }
+  return r;
+}
+
+// ---- range collection, shared by ZRANGE*, ZREMRANGE*, ZCOUNT, ZRANGESTORE ----
+
+std::vector<Item> CollectByRank(const ZSet& z, long long start, long long stop, bool rev) {
+  long long len = static_cast<long long>(z.size());
+  if (start < 0) start = len + start;
+  if (stop < 0) stop = len + stop;
+  if (start < 0) start = 0;
+  std::vector<Item> out;
+  if (start > stop || start >= len) return out;
+  if (stop >= len) stop = len - 1;
+  if (!rev) {
+    auto it = z.AtRank(static_cast<size_t>(start));
+    for (long long i = start; i <= stop; i++, ++it) out.emplace_back(it->second, it->first);
+  } else {
+    auto it = z.AtRank(static_cast<size_t>(len - 1 - start));
+    for (long long i = start; i <= stop; i++) {
+      out.emplace_back(it->second, it->first);
+      if (i < stop) --it;
+    }
+  }
+  return out;
+}
+
+// Walks from `it` forwards (or backwards when `rev`) while `in_range` holds, skipping `offset`
+// entries and taking at most `limit` (< 0: all).
+template <class InRange>
+std::vector<Item> Walk(const ZSet& z, ZSet::Iterator it, bool rev, long long offset,
+                       long long limit, InRange in_range) {
+  std::vector<Item> out;
+  if (offset < 0) return out;
+  while (it != z.end() && in_range(*it) && limit != 0) {
+    if (offset > 0) {
+      offset--;
+    } else {
+      out.emplace_back(it->second, it->first);
+      if (limit > 0) limit--;
+    }
+    if (rev) {
+      if (it == z.begin()) break;
+      --it;
+    } else {
+      ++it;
+    }
+  }
+  return out;
+}
+
+// The last entry before `it` (for reverse walks); end() when there is none.
+ZSet::Iterator Before(const ZSet& z, ZSet::Iterator it) {
+  if (it == z.begin()) return z.end();
+  return --it;
+}
+
+std::vector<Item> CollectByScore(const ZSet& z, const ScoreRange& r, bool rev, long long offset,
+                                 long long limit) {
+  if (!rev) {
+    return Walk(z, z.FirstAtOrAfter(r.min, r.min_ex), false, offset, limit,
+                [&](const ZSet::Entry& e) { return r.BelowMax(e.first); });
+  }
+  auto it = Before(z, z.FirstAtOrAfter(r.max, !r.max_ex));
+  return Walk(z, it, true, offset, limit, [&](const ZSet::Entry& e) { return r.AboveMin(e.first); });
+}
+
+std::vector<Item> CollectByLex(const ZSet& z, const LexRange& r, bool rev, long long offset,
+                               long long limit) {
+  if (!rev) {
+    ZSet::Iterator it = z.begin();
+    if (r.min.kind == LexBound::kPlusInf) return {};
+    if (r.min.kind == LexBound::kValue) it = z.FirstLexAtOrAfter(r.min.value, r.min.ex);
+    return Walk(z, it, false, offset, limit,
+                [&](const ZSet::Entry& e) { return r.BelowMax(e.second); });
+  }
+  ZSet::Iterator it = z.end();
+  if (r.max.kind == LexBound::kMinusInf) return {};
+  if (r.max.kind == LexBound::kValue) it = z.FirstLexAtOrAfter(r.max.value, !r.max.ex);
+  return Walk(z, Before(z, it), true, offset, limit,
+              [&](const ZSet::Entry& e) { return r.AboveMin(e.second); });
+}
+
+void ReplyItems(CommandContext& ctx, const std::vector<Item>& items, bool with_scores) {
+  bool nested = with_scores && ctx.reply.protocol() >= 3;
+  ctx.reply.Array(items.size() * (with_scores && !nested ? 2 : 1));
+  for (const auto& [member, score] : items) {
+    if (nested) ctx.reply.Array(2);
+    ctx.reply.Bulk(member);
+    if (with_scores) ctx.reply.Double(score);
+  }
+}
+
+// ---- commands ----
+
+void ZAdd(CommandContext& ctx) {
+  bool nx = false, xx = false, gt = false, lt = false, ch = false, incr = false;
+  size_t i = 2;
+  for (; i < ctx.args.size(); i++) {
+    if (ctx.Is(i, "NX")) {
+      nx = true;
+    } else if (ctx.Is(i, "XX")) {
+      xx = true;
+    } else if (ctx.Is(i, "GT")) {
+      gt = true;
+    } else if (ctx.Is(i, "LT")) {
+      lt = true;
+    } else if (ctx.Is(i, "CH")) {
+      ch = true;
+    } else if (ctx.Is(i, "INCR")) {
+      incr = true;
+    } else {
+      break;
+    }
+  }
+  size_t pairs_len = ctx.args.size() - i;
+  if (pairs_len == 0 || pairs_len % 2 != 0) return ctx.Error(err::kSyntax);
+  if (nx && xx) return ctx.Error("ERR XX and NX options at the same time are not compatible");
+  if ((gt && nx) || (lt && nx) || (gt && lt)) {
+    return ctx.Error("ERR GT, LT, and/or NX options at the same time are not compatible");
+  }
+  if (incr && pairs_len > 2) {
+    return ctx.Error("ERR INCR option supports a single increment-element pair");
+  }
+  std::vector<double> scores;
+  for (size_t j = i; j < ctx.args.size(); j += 2) {
+    double s;
+    if (!ParseDouble(ctx.args[j], &s)) return ctx.Error(err::kNotFloat);
+    scores.push_back(s);
+  }
+  bool wrong;
+  ZSetAt(ctx, ctx.args[1], &wrong);
+  if (wrong) return;
+  long long added = 0, changed = 0;
+  for (size_t j = i, n = 0; j < ctx.args.size(); j += 2, n++) {
+    const std::string& member = ctx.args[j + 1];
+    double score = scores[n];
+    const ZSet* z = ZSetAt(ctx, ctx.args[1], &wrong);
+    const double* current = z ? z->Score(member) : nullptr;
+    if (current) {
+      if (nx) {
+        if (incr) return ctx.reply.NullBulk();
+        continue;
+      }
+      if (incr) {
+        score += *current;
+        if (std::isnan(score)) return ctx.Error("ERR resulting score is not a number (NaN)");
+      }
+      if ((gt && score <= *current) || (lt && score >= *current)) {
+        if (incr) return ctx.reply.NullBulk();
+        continue;
+      }
+      if (score != *current) {
+        ctx.db().ZAdd(ctx.args[1], member, score);
+        changed++;
+      }
+    } else {
+      if (xx) {
+        if (incr) return ctx.reply.NullBulk();
+        continue;
+      }
+      ctx.db().ZAdd(ctx.args[1], member, score);
+      added++;
+    }
+    if (incr) return ctx.reply.Double(score);
+  }
+  ctx.reply.Integer(ch ? added + changed : added);
+}
+
+void ZIncrBy(CommandContext& ctx) {
+  auto delta = ctx.Double(2);
+  if (!delta) return;
+  bool wrong;
+  const ZSet* z = ZSetAt(ctx, ctx.args[1], &wrong);
+  if (wrong) return;
+  const double* current = z ? z->Score(ctx.args[3]) : nullptr;
+  double score = *delta + (current ? *current : 0);
+  if (std::isnan(score)) return ctx.Error("ERR resulting score is not a number (NaN)");
+  ctx.db().ZAdd(ctx.args[1], ctx.args[3], score);
+  ctx.reply.Double(score);
+}
+
+void ZRem(CommandContext& ctx) {
+  bool wrong;
+  ZSetAt(ctx, ctx.args[1], &wrong);
+  if (wrong) return;
+  long long n = 0;
+  for (size_t i = 2; i < ctx.args.size(); i++) n += ctx.db().ZRemove(ctx.args[1], ctx.args[i]);
+  ctx.reply.Integer(n);
+}
+
+void ZCard(CommandContext& ctx) {
+  bool wrong;
+  const ZSet* z = ZSetAt(ctx, ctx.args[1], &wrong);
+  if (!wrong) ctx.reply.Integer(z ? static_cast<long long>(z->size()) : 0);
+}
+
+void ZScore(CommandContext& ctx) {
+  bool wrong;
+  const ZSet* z = ZSetAt(ctx, ctx.args[1], &wrong);
+  if (wrong) return;
+  const double* s = z ? z->Score(ctx.args[2]) : nullptr;
+  s ? ctx.reply.Double(*s) : ctx.reply.NullBulk();
+}
+
+void ZMScore(CommandContext& ctx) {
+  bool wrong;
+  const ZSet* z = ZSetAt(ctx, ctx.args[1], &wrong);
+  if (wrong) return;
+  ctx.reply.Array(ctx.args.size() - 2);
+  for (size_t i = 2; i < ctx.args.size(); i++) {
+    const double* s = z ? z->Score(ctx.args[i]) : nullptr;
+    s ? ctx.reply.Double(*s) : ctx.reply.NullBulk();
+  }
+}
+
+void RankGeneric(CommandContext& ctx, bool rev) {
+  bool wrong;
+  const ZSet* z = ZSetAt(ctx, ctx.args[1], &wrong);
+  if (wrong) return;
+  const double* s = z ? z->Score(ctx.args[2]) : nullptr;
+  if (!s) return ctx.reply.NullBulk();
+  long long rank = static_cast<long long>(z->Rank(ctx.args[2], *s));
+  ctx.reply.Integer(rev ? static_cast<long long>(z->size()) - 1 - rank : rank);
+}
+void ZRank(CommandContext& ctx) { RankGeneric(ctx, false); }
+void ZRevRank(CommandContext& ctx) { RankGeneric(ctx, true); }
+
+// Position of the first entry at or after `it` in ascending order.
+size_t RankOf(const ZSet& z, ZSet::Iterator it) {
+  return it == z.end() ? z.size() : z.Rank(it->second, it->first);
+}
+
+void ZCount(CommandContext& ctx) {
+  auto r = ParseScoreRange(ctx, 2, 3);
+  if (!r) return;
+  bool wrong;
+  const ZSet* z = ZSetAt(ctx, ctx.args[1], &wrong);
+  if (wrong) return;
+  if (!z) return ctx.reply.Integer(0);
+  size_t lo = RankOf(*z, z->FirstAtOrAfter(r->min, r->min_ex));
+  size_t hi = RankOf(*z, z->FirstAtOrAfter(r->max, !r->max_ex));
+  ctx.reply.Integer(hi > lo ? static_cast<long long>(hi - lo) : 0);
+}
+
+void ZLexCount(CommandContext& ctx) {
+  auto r = ParseLexRange(ctx, 2, 3);
+  if (!r) return;
+  bool wrong;
+  const ZSet* z = ZSetAt(ctx, ctx.args[1], &wrong);
+  if (wrong) return;
+  ctx.reply.Integer(z ? static_cast<long long>(CollectByLex(*z, *r, false, 0, -1).size()) : 0);
+}
+
+enum class RangeBy { kRank, kScore, kLex };
+
+struct RangeRequest {
+  RangeBy by = RangeBy::kRank;
+  bool rev = false;
+  bool with_scores = false;
+  long long offset = 0, limit = -1;
+  bool has_limit = false;
+};
+
+// Collects the range that args[first] and args[first+1] describe; nullopt after an error.
+std::optional<std::vector<Item>> CollectRange(CommandContext& ctx, const ZSet* z,
+                                              const RangeRequest& q, size_t first) {
+  // For reverse score/lex ranges the arguments come as max, min.
+  size_t min_i = q.rev ? first + 1 : first, max_i = q.rev ? first : first + 1;
+  switch (q.by) {
+    case RangeBy::kRank: {
+      auto start = ctx.Int(first);
+      if (!start) return std::nullopt;
+      auto stop = ctx.Int(first + 1);
+      if (!stop) return std::nullopt;
+      if (!z) return std::vector<Item>{};
+      return CollectByRank(*z, *start, *stop, q.rev);
+    }
+    case RangeBy::kScore: {
+      auto r = ParseScoreRange(ctx, min_i, max_i);
+      if (!r) return std::nullopt;
+      if (!z) return std::vector<Item>{};
+      return CollectByScore(*z, *r, q.rev, q.offset, q.limit);
+    }
+    case RangeBy::kLex: {
+      auto r = ParseLexRange(ctx, min_i, max_i);
+      if (!r) return std::nullopt;
+      if (!z) return std::vector<Item>{};
+      return CollectByLex(*z, *r, q.rev, q.offset, q.limit);
+    }
+  }
+  return std::nullopt;
+}
+
+// Parses [BYSCORE|BYLEX] [REV] [LIMIT o c] [WITHSCORES] from args[from..]; `fixed` keeps the
+// command's own BY/REV (ZRANGEBYSCORE etc. accept only WITHSCORES and LIMIT).
+std::optional<RangeRequest> ParseRangeOptions(CommandContext& ctx, RangeRequest q, size_t from,
+                                              bool fixed) {
+  for (size_t i = from; i < ctx.args.size(); i++) {
+    if (ctx.Is(i, "WITHSCORES") && !(fixed && q.by == RangeBy::kLex)) {
+      q.with_scores = true;
+    } else if (ctx.Is(i, "LIMIT") && i + 2 < ctx.args.size()) {
+      auto o = ctx.Int(i + 1);
+      if (!o) return std::nullopt;
+      auto c = ctx.Int(i + 2);
+      if (!c) return std::nullopt;
+      q.offset = *o;
+      q.limit = *c;
+      q.has_limit = true;
+      i += 2;
+    } else if (!fixed && ctx.Is(i, "BYSCORE")) {
+      q.by = RangeBy::kScore;
+    } else if (!fixed && ctx.Is(i, "BYLEX")) {
+      q.by = RangeBy::kLex;
+    } else if (!fixed && ctx.Is(i, "REV")) {
+      q.rev = true;
+    } else {
+      ctx.Error(err::kSyntax);
+      return std::nullopt;
+    }
+  }
+  if (q.has_limit && q.by == RangeBy::kRank) {
+    ctx.Error(
+        "ERR syntax error, LIMIT is only supported in combination with either BYSCORE or BYLEX");
+    return std::nullopt;
+  }
+  if (q.with_scores && q.by == RangeBy::kLex) {
+    ctx.Error("ERR syntax error, WITHSCORES not supported in combination with BYLEX");
+    return std::nullopt;
+  }
+  return q;
+}
+
+void RangeGeneric(CommandContext& ctx, RangeRequest base, bool fixed) {
+  auto q = ParseRangeOptions(ctx, base, 4, fixed);
+  if (!q) return;
+  bool wrong;
+  const ZSet* z = ZSetAt(ctx, ctx.args[1], &wrong);
+  if (wrong) return;
+  auto items = CollectRange(ctx, z, *q, 2);
+  if (items) ReplyItems(ctx, *items, q->with_scores);
+}
+void ZRange(CommandContext& ctx) { RangeGeneric(ctx, {}, false); }
+void ZRevRange(CommandContext& ctx) { RangeGeneric(ctx, {RangeBy::kRank, true}, true); }
+void ZRangeByScore(CommandContext& ctx) { RangeGeneric(ctx, {RangeBy::kScore, false}, true); }
+void ZRevRangeByScore(CommandContext& ctx) { RangeGeneric(ctx, {RangeBy::kScore, true}, true); }
+void ZRangeByLex(CommandContext& ctx) { RangeGeneric(ctx, {RangeBy::kLex, false}, true); }
+void ZRevRangeByLex(CommandContext& ctx) { RangeGeneric(ctx, {RangeBy::kLex, true}, true); }
+
+void ZRangeStore(CommandContext& ctx) {
+  // ZRANGESTORE dst src min max [BYSCORE|BYLEX] [REV] [LIMIT o c]
+  auto q = ParseRangeOptions(ctx, {}, 5, false);
+  if (!q) return;
+  if (q->with_scores) return ctx.Error(err::kSyntax);
+  bool wrong;
+  const ZSet* z = ZSetAt(ctx, ctx.args[2], &wrong);
+  if (wrong) return;
+  auto items = CollectRange(ctx, z, *q, 3);
+  if (!items) return;
+  ctx.db().Delete(ctx.args[1]);
+  for (const auto& [m, s] : *items) ctx.db().ZAdd(ctx.args[1], m, s);
+  ctx.reply.Integer(static_cast<long long>(items->size()));
+}
+
+void RemRangeGeneric(CommandContext& ctx, RangeBy by) {
+  bool wrong;
+  const ZSet* z = ZSetAt(ctx, ctx.args[1], &wrong);
+  RangeRequest q;
+  q.by = by;
+  // Parse the range even for a missing key, so bad arguments are reported first.
+  if (wrong) return;
+  auto items = CollectRange(ctx, z, q, 2);
+  if (!items) return;
+  for (const auto& [m, s] : *items) ctx.db().ZRemove(ctx.args[1], m);
+  ctx.reply.Integer(static_cast<long long>(items->size()));
+}
+void ZRemRangeByRank(CommandContext& ctx) { RemRangeGeneric(ctx, RangeBy::kRank); }
+void ZRemRangeByScore(CommandContext& ctx) { RemRangeGeneric(ctx, RangeBy::kScore); }
+void ZRemRangeByLex(CommandContext& ctx) { RemRangeGeneric(ctx, RangeBy::kLex); }
+
+// Pops up to `count` lowest (or highest) members of `key`, which must exist.
+std::vector<Item> PopItems(CommandContext& ctx, const std::string& key, bool min,
+                           long long count) {
+  bool wrong;
+  const ZSet* z = ZSetAt(ctx, key, &wrong);
+  auto items = CollectByRank(*z, 0, count - 1, !min);
+  for (const auto& [m, s] : items) ctx.db().ZRemove(key, m);
+  return items;
+}
+
+void PopGeneric(CommandContext& ctx, bool min) {
+  if (ctx.args.size() > 3) return ctx.Error(err::kSyntax);
+  long long count = 1;
+  bool has_count = ctx.args.size() == 3;
+  if (has_count) {
+    auto c = ctx.Int(2, err::kPositive);
+    if (!c) return;
+    if (*c < 0) return ctx.Error(err::kPositive);
+    count = *c;
+  }
+  bool wrong;
+  const ZSet* z = ZSetAt(ctx, ctx.args[1], &wrong);
+  if (wrong) return;
+  if (!z || count == 0) return ctx.reply.Array(0);
+  auto items = PopItems(ctx, ctx.args[1], min, count);
+  // RESP3 nests [member, score] pairs only when a count was given, as Redis 7.0 does.
+  bool nested = ctx.reply.protocol() >= 3 && has_count;
+  ctx.reply.Array(nested ? items.size() : items.size() * 2);
+  for (const auto& [m, s] : items) {
+    if (nested) ctx.reply.Array(2);
+    ctx.reply.Bulk(m);
+    ctx.reply.Double(s);
+  }
+}
+void ZPopMin(CommandContext& ctx) { PopGeneric(ctx, true); }
+void ZPopMax(CommandContext& ctx) { PopGeneric(ctx, false); }
+
+void BPopGeneric(CommandContext& ctx, bool min) {
+  auto deadline = ctx.TimeoutDeadline(ctx.args.size() - 1);
+  if (!deadline) return;
+  std::vector<std::string> keys(ctx.args.begin() + 1, ctx.args.end() - 1);
+  for (const auto& key : keys) {
+    bool wrong;
+    const ZSet* z = ZSetAt(ctx, key, &wrong);
+    if (wrong) return;
+    if (!z) continue;
+    auto items = PopItems(ctx, key, min, 1);
+    ctx.reply.Array(3);
+    ctx.reply.Bulk(key);
+    ctx.reply.Bulk(items[0].first);
+    ctx.reply.Double(items[0].second);
+    return;
+  }
+  ctx.Block(keys, *deadline, TimeoutReply::kNullArray);
+}
+void BZPopMin(CommandContext& ctx) { BPopGeneric(ctx, true); }
+void BZPopMax(CommandContext& ctx) { BPopGeneric(ctx, false); }
+
+void MPopGeneric(CommandContext& ctx, size_t numkeys_index, int64_t deadline, bool blocking) {
+  auto o = ParseMPopOptions(ctx, numkeys_index, "MIN", "MAX");
+  if (!o) return;
+  for (const auto& key : o->keys) {
+    bool wrong;
+    const ZSet* z = ZSetAt(ctx, key, &wrong);
+    if (wrong) return;
+    if (!z) continue;
+    auto items = PopItems(ctx, key, o->from_first, o->count);
+    ctx.reply.Array(2);
+    ctx.reply.Bulk(key);
+    ctx.reply.Array(items.size());
+    for (const auto& [m, s] : items) {
+      ctx.reply.Array(2);
+      ctx.reply.Bulk(m);
+      ctx.reply.Double(s);
+    }
+    return;
+  }
+  if (blocking) return ctx.Block(o->keys, deadline, TimeoutReply::kNullArray);
+  ctx.reply.NullArray();
+}
+void ZMPop(CommandContext& ctx) { MPopGeneric(ctx, 1, 0, false); }
+void BZMPop(CommandContext& ctx) {
+  if (auto deadline = ctx.TimeoutDeadline(1)) MPopGeneric(ctx, 2, *deadline, true);
+}
+
+// ZUNIONSTORE / ZINTERSTORE / ZUNION / ZINTER: sets count as zsets with score 1.
+void CombineGeneric(CommandContext& ctx, bool union_op, bool store) {
+  size_t numkeys_i = store ? 2 : 1;
+  long long numkeys;
+  if (!ParseInt64(ctx.args[numkeys_i], &numkeys)) return ctx.Error(err::kNotInteger);
+  if (numkeys < 1) {
+    return ctx.Error("ERR at least 1 input key is needed for '" + Lower(ctx.args[0]) +
+                     "' command");
+  }
+  size_t first = numkeys_i + 1;
+  if (static_cast<unsigned long long>(numkeys) > ctx.args.size() - first) {
+    return ctx.Error(err::kSyntax);
+  }
+  size_t n = static_cast<size_t>(numkeys);
+  std::vector<double> weights(n, 1.0);
+  enum { kSum, kMin, kMax } aggregate = kSum;
+  bool with_scores = false;
+  for (size_t i = first + n; i < ctx.args.size(); i++) {
+    if (ctx.Is(i, "WEIGHTS") && i + n < ctx.args.size()) {
+      for (size_t w = 0; w < n; w++) {
+        if (!ParseDouble(ctx.args[i + 1 + w], &weights[w])) {
+          return ctx.Error("ERR weight value is not a float");
+        }
+      }
+      i += n;
+    } else if (ctx.Is(i, "AGGREGATE") && i + 1 < ctx.args.size()) {
+      i++;
+      if (ctx.Is(i, "SUM")) {
+        aggregate = kSum;
+      } else if (ctx.Is(i, "MIN")) {
+        aggregate = kMin;
+      } else if (ctx.Is(i, "MAX")) {
+        aggregate = kMax;
+      } else {
+        return ctx.Error(err::kSyntax);
+      }
+    } else if (!store && ctx.Is(i, "WITHSCORES")) {
+      with_scores = true;
+    } else {
+      return ctx.Error(err::kSyntax);
+    }
+  }
+  // Each input as (member -> score); a missing key is an empty input.
+  std::vector<std::vector<Item>> inputs(n);
+  for (size_t k = 0; k < n; k++) {
+    const Value* v = ctx.db().Find(ctx.args[first + k]);
+    if (!v) continue;
+    if (v->type() == ValueType::kZSet) {
+      for (const auto& e : v->zset()) inputs[k].emplace_back(e.second, e.first);
+    } else if (v->type() == ValueType::kSet) {
+      v->set().ForEach([&](const std::string& m, const Unit&) { inputs[k].emplace_back(m, 1.0); });
+    } else {
+      return ctx.Error(err::kWrongType);
+    }
+  }
+  auto combine = [&](double acc, double s) {
+    double r = aggregate == kSum ? acc + s : aggregate == kMin ? std::min(acc, s) : std::max(acc, s);
+    return std::isnan(r) ? 0.0 : r;
+  };
+  auto weigh = [](double s, double w) {
+    double r = s * w;
+    return std::isnan(r) ? 0.0 : r;
+  };
+  std::map<std::string, std::pair<double, size_t>> acc;  // member -> (score, inputs seen)
+  for (size_t k = 0; k < n; k++) {
+    for (const auto& [m, s] : inputs[k]) {
+      double ws = weigh(s, weights[k]);
+      auto [it, inserted] = acc.emplace(m, std::make_pair(ws, size_t{1}));
+      if (!inserted) {
+        it->second.first = combine(it->second.first, ws);
+        it->second.second++;
+      }
+    }
+  }
+  std::vector<Item> result;
+  for (const auto& [m, sc] : acc) {
+    if (union_op || sc.second == n) result.emplace_back(m, sc.first);
+  }
+  std::sort(result.begin(), result.end(), [](const Item& a, const Item& b) {
+    return a.second != b.second ? a.second < b.second : a.first < b.first;
+  });
+  if (!store) return ReplyItems(ctx, result, with_scores);
+  ctx.db().Delete(ctx.args[1]);
+  for (const auto& [m, s] : result) ctx.db().ZAdd(ctx.args[1], m, s);
+  ctx.reply.Integer(static_cast<long long>(result.size()));
+}
+void ZUnionStore(CommandContext& ctx) { CombineGeneric(ctx, true, true); }
+void ZInterStore(CommandContext& ctx) { CombineGeneric(ctx, false, true); }
+void ZUnion(CommandContext& ctx) { CombineGeneric(ctx, true, false); }
+void ZInter(CommandContext& ctx) { CombineGeneric(ctx, false, false); }
+
+void ZRandMember(CommandContext& ctx) {
+  bool with_scores = false;
+  long long count = 0;
+  bool has_count = ctx.args.size() >= 3;
+  if (has_count) {
+    auto c = ctx.Int(2);
+    if (!c) return;
+    if (*c < -LONG_MAX / 2 || *c > LONG_MAX / 2) return ctx.Error("ERR value is out of range");
+    count = *c;
+    if (ctx.args.size() == 4 && ctx.Is(3, "WITHSCORES")) {
+      with_scores = true;
+    } else if (ctx.args.size() >= 4) {
+      return ctx.Error(err::kSyntax);
+    }
+  }
+  bool wrong;
+  const ZSet* z = ZSetAt(ctx, ctx.args[1], &wrong);
+  if (wrong) return;
+  auto& rng = ctx.keyspace().rng();
+  if (!has_count) {
+    if (!z) return ctx.reply.NullBulk();
+    return ctx.reply.Bulk(z->scores().Random(rng)->key);
+  }
+  std::vector<Item> picks;
+  if (z && count < 0) {
+    for (long long i = 0; i < -count; i++) {
+      const auto* n = z->scores().Random(rng);
+      picks.emplace_back(n->key, n->value);
+    }
+  } else if (z && count > 0) {
+    for (const auto& e : *z) picks.emplace_back(e.second, e.first);
+    std::shuffle(picks.begin(), picks.end(), rng);
+    if (static_cast<long long>(picks.size()) > count) picks.resize(static_cast<size_t>(count));
+  }
+  ReplyItems(ctx, picks, with_scores);
+}
+
+void ZScan(CommandContext& ctx) {
+  auto o = ParseScanOptions(ctx, 2, false);
+  if (!o) return;
+  bool wrong;
+  const ZSet* z = ZSetAt(ctx, ctx.args[1], &wrong);
+  if (wrong) return;
+  std::vector<std::string> out;
+  uint64_t cursor = 0;
+  if (z) {
+    cursor = o->cursor;
+    size_t steps = 0;
+    do {
+      cursor = z->scores().Scan(cursor, [&](const std::string& m, const double& s) {
+        if (o->pattern.empty() || GlobMatch(o->pattern, m)) {
+          out.push_back(m);
+          out.push_back(resp::FormatDouble(s));
+        }
+      });
+    } while (cursor != 0 && out.size() / 2 < o->count && ++steps < o->count * 10);
+  }
+  ReplyScan(ctx, cursor, out);
+}
+
+}  // namespace
+
+void RegisterZSetCommands(CommandRegistry* r) {
+  using namespace cmd;
+  KeySpec one{1, 1, 1}, blocking_keys{1, -2, 1}, store{1, 1, 1}, two{1, 2, 1};
+  r->Group("sorted-set")
+      .Add("zadd", -4, kWrite | kFast, one, ZAdd, "Add members or update their scores")
+      .Add("zincrby", 4, kWrite | kFast, one, ZIncrBy, "Increment a member's score")
+      .Add("zrem", -3, kWrite | kFast, one, ZRem, "Remove members")
+      .Add("zcard", 2, kReadOnly | kFast, one, ZCard, "Number of members")
+      .Add("zscore", 3, kReadOnly | kFast, one, ZScore, "A member's score")
+      .Add("zmscore", -3, kReadOnly | kFast, one, ZMScore, "Several members' scores")
+      .Add("zrank", 3, kReadOnly | kFast, one, ZRank, "A member's rank, lowest first")
+      .Add("zrevrank", 3, kReadOnly | kFast, one, ZRevRank, "A member's rank, highest first")
+      .Add("zcount", 4, kReadOnly | kFast, one, ZCount, "Members within a score range")
+      .Add("zlexcount", 4, kReadOnly | kFast, one, ZLexCount, "Members within a lex range")
+      .Add("zrange", -4, kReadOnly, one, ZRange, "A range by rank, score or lex")
+      .Add("zrangestore", -5, kWrite, two, ZRangeStore, "Store a range")
+      .Add("zrevrange", -4, kReadOnly, one, ZRevRange, "A range by rank, highest first")
+      .Add("zrangebyscore", -4, kReadOnly, one, ZRangeByScore, "A range by score")
+      .Add("zrevrangebyscore", -4, kReadOnly, one, ZRevRangeByScore, "A range by score, reversed")
+      .Add("zrangebylex", -4, kReadOnly, one, ZRangeByLex, "A range by lex")
+      .Add("zrevrangebylex", -4, kReadOnly, one, ZRevRangeByLex, "A range by lex, reversed")
+      .Add("zremrangebyrank", 4, kWrite, one, ZRemRangeByRank, "Remove a range by rank")
+      .Add("zremrangebyscore", 4, kWrite, one, ZRemRangeByScore, "Remove a range by score")
+      .Add("zremrangebylex", 4, kWrite, one, ZRemRangeByLex, "Remove a range by lex")
+      .Add("zpopmin", -2, kWrite | kFast, one, ZPopMin, "Remove and return the lowest members")
+      .Add("zpopmax", -2, kWrite | kFast, one, ZPopMax, "Remove and return the highest members")
+      .Add("bzpopmin", -3, kWrite | kBlocking, blocking_keys, BZPopMin, "Blocking ZPOPMIN")
+      .Add("bzpopmax", -3, kWrite | kBlocking, blocking_keys, BZPopMax, "Blocking ZPOPMAX")
+      .Add("zmpop", -4, kWrite, {}, ZMPop, "Pop from the first non-empty sorted set")
+      .Add("bzmpop", -5, kWrite | kBlocking, {}, BZMPop, "Blocking ZMPOP")
+      .Add("zunionstore", -4, kWrite, store, ZUnionStore, "Store a union")
+      .Add("zinterstore", -4, kWrite, store, ZInterStore, "Store an intersection")
+      .Add("zunion", -3, kReadOnly, {}, ZUnion, "Union")
+      .Add("zinter", -3, kReadOnly, {}, ZInter, "Intersection")
+      .Add("zrandmember", -2, kReadOnly, one, ZRandMember, "Random members")
+      .Add("zscan", -3, kReadOnly, one, ZScan, "Iterate over members and scores");
+}
+
+}  // namespace desaster

@@ -1,0 +1,159 @@
+#include "server/config.h"
+
+#include <boost/program_options.hpp>
+#include <fstream>
+#include <iostream>
+
+#include "server/version.h"
+
+namespace desaster {
+
+namespace po = boost::program_options;
+
+bool ParseOptions(int argc, char** argv, Options* o, int* exit_code) {
+  po::options_description desc(
+      "desaster-scheduler: a durable job-queue server that speaks the Redis protocol.\n\n"
+      "Usage: desaster-scheduler [options]\n"
+      "Connect with: redis-cli -p PORT\n\nOptions");
+  std::string config_file;
+  // clang-format off
+  desc.add_options()
+    ("help,h", "show this help and exit")
+    ("version,v", "print the version and exit")
+    ("config", po::value(&config_file), "read options from FILE (lines of `name = value`, "
+                                         "same names as below; command line wins)")
+    ("bind", po::value(&o->bind)->default_value(o->bind), "address to listen on")
+    ("port,p", po::value(&o->port)->default_value(o->port), "TCP port (0: pick a free port "
+                                                             "and print it)")
+    ("databases", po::value(&o->databases)->default_value(o->databases),
+     "number of databases (SELECT 0..N-1)")
+    ("data-dir", po::value(&o->data_dir)->default_value(o->data_dir),
+     "directory for persistent data")
+    ("requirepass", po::value(&o->requirepass), "password clients must AUTH with")
+    ("maxclients", po::value(&o->maxclients)->default_value(o->maxclients),
+     "maximum simultaneous clients")
+    ("timeout", po::value(&o->timeout_s)->default_value(o->timeout_s),
+     "close clients idle for this many seconds (0: never)")
+    ("loglevel", po::value(&o->loglevel)->default_value(o->loglevel),
+     "debug | verbose | notice | warning")
+    ("proto-max-bulk-len", po::value(&o->proto_max_bulk_len)->default_value(
+        o->proto_max_bulk_len), "largest bulk string a client may send, in bytes")
+    ("client-query-buffer-limit", po::value(&o->client_query_buffer_limit)->default_value(
+        o->client_query_buffer_limit), "largest unprocessed input per client, in bytes")
+    ("appendfsync", po::value(&o->appendfsync)->default_value(o->appendfsync),
+     "commit sync policy: always | everysec | no");
+  // clang-format on
+  try {
+    po::variables_map vm;
+    po::store(po::parse_command_line(argc, argv, desc), vm);
+    if (vm.count("help")) {
+      std::cout << desc << "\n";
+      *exit_code = 0;
+      return false;
+    }
+    if (vm.count("version")) {
+      std::cout << "desaster-scheduler " << kDesasterVersion << " (redis " << kRedisVersion
+                << " compatible)\n";
+      *exit_code = 0;
+      return false;
+    }
+    if (vm.count("config")) {
+      std::ifstream in(vm["config"].as<std::string>());
+      if (!in) {
+        std::cerr << "cannot read config file " << vm["config"].as<std::string>() << "\n";
+        *exit_code = 1;
+        return false;
+      }
+      po::store(po::parse_config_file(in, desc), vm);
+    }
+    po::notify(vm);
+  } catch (const po::error& e) {
+    std::cerr << "desaster-scheduler: " << e.what() << "\nTry --help.\n";
+    *exit_code = 1;
+    return false;
+  }
+  if (o->databases < 1 || o->databases > 1024) {
+    std::cerr << "desaster-scheduler: --databases must be between 1 and 1024\n";
+    *exit_code = 1;
+    return false;
+  }
+  if (o->appendfsync != "always" && o->appendfsync != "everysec" && o->appendfsync != "no") {
+    std::cerr << "desaster-scheduler: --appendfsync must be always, everysec or no\n";
+    *exit_code = 1;
+    return false;
+  }
+  return true;
+}
+
+namespace {
+
+ConfigParam Fixed(std::string name, std::string value) {
+  return {std::move(name), [value] { return value; }, nullptr};
+}
+
+template <class T>
+ConfigParam Number(std::string name, T* field, long long min, long long max) {
+  return {std::move(name), [field] { return std::to_string(*field); },
+          [field, min, max](const std::string& v) -> std::string {
+            try {
+              size_t used = 0;
+              long long n = std::stoll(v, &used);
+              if (used != v.size()) return "argument couldn't be parsed into an integer";
+              if (n < min || n > max) return "argument must be between " + std::to_string(min) +
+                                             " and " + std::to_string(max) + " inclusive";
+              *field = static_cast<T>(n);
+              return "";
+            } catch (const std::exception&) {
+              return "argument couldn't be parsed into an integer";
+            }
+          }};
+}
+
+}  // namespace
+
+std::vector<ConfigParam> ConfigParams(Options* o) {
+  return {
+      Fixed("bind", o->bind),
+      Fixed("port", std::to_string(o->port)),
+      Fixed("databases", std::to_string(o->databases)),
+      Fixed("dir", o->data_dir),
+      {"requirepass", [o] { return o->requirepass; },
+       [o](const std::string& v) {
+         o->requirepass = v;
+         return std::string();
+       }},
+      Number("maxclients", &o->maxclients, 1, 1000000),
+      Number("timeout", &o->timeout_s, 0, 1 << 30),
+      {"loglevel", [o] { return o->loglevel; },
+       [o](const std::string& v) -> std::string {
+         if (v != "debug" && v != "verbose" && v != "notice" && v != "warning") {
+           return "argument(s) must be one of the following: debug, verbose, notice, warning";
+         }
+         o->loglevel = v;
+         return "";
+       }},
+      Number("proto-max-bulk-len", &o->proto_max_bulk_len, 1024 * 1024, 1LL << 40),
+      Number("client-query-buffer-limit", &o->client_query_buffer_limit, 1024 * 1024, 1LL << 40),
+      Number("slowlog-log-slower-than", &o->slowlog_log_slower_than_us, -1, 1LL << 40),
+      Number("slowlog-max-len", &o->slowlog_max_len, 0, 1 << 30),
+      {"appendfsync", [o] { return o->appendfsync; },
+       [o](const std::string& v) -> std::string {
+         if (v != "always" && v != "everysec" && v != "no") {
+           return "argument(s) must be one of the following: always, everysec, no";
+         }
+         o->appendfsync = v;
+         return "";
+       }},
+      // Parameters clients and tools read; desaster's answers are fixed by design.
+      Fixed("maxmemory", "0"),
+      Fixed("maxmemory-policy", "noeviction"),
+      Fixed("appendonly", "no"),
+      Fixed("save", ""),
+      Fixed("notify-keyspace-events", ""),
+      Fixed("cluster-enabled", "no"),
+      Fixed("hz", "10"),
+      Fixed("io-threads", "1"),
+  };
+}
+
+}  // namespace desaster

@@ -1,0 +1,45 @@
+// Server options: command line, optional config file (same names), and CONFIG GET/SET.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+namespace desaster {
+
+struct Options {
+  std::string bind = "127.0.0.1";
+  int port = 6379;
+  int databases = 16;
+  std::string data_dir = "./data";
+  std::string requirepass;
+  int maxclients = 10000;
+  int timeout_s = 0;  // close idle clients after this many seconds; 0: never
+  std::string loglevel = "notice";
+  long long proto_max_bulk_len = 512LL * 1024 * 1024;
+  long long client_query_buffer_limit = 1024LL * 1024 * 1024;
+  // Normal clients: no limit (as Redis). Pub/sub clients: hard 32 MB, soft 8 MB for 60 s.
+  long long output_limit_normal = 0;
+  long long output_limit_pubsub_hard = 32LL * 1024 * 1024;
+  long long output_limit_pubsub_soft = 8LL * 1024 * 1024;
+  int output_limit_pubsub_soft_s = 60;
+  long long slowlog_log_slower_than_us = 10000;
+  int slowlog_max_len = 128;
+  std::string appendfsync = "always";  // commit policy: always | everysec | no
+};
+
+// Parses argv (and --config FILE). Returns false after printing help or an error; `*exit_code`
+// then says how the process should exit.
+bool ParseOptions(int argc, char** argv, Options* options, int* exit_code);
+
+// A parameter CONFIG GET/SET knows: its name and how to read and change it.
+struct ConfigParam {
+  std::string name;
+  std::function<std::string()> get;
+  // Returns an error message, or empty on success. Null for read-only parameters.
+  std::function<std::string(const std::string&)> set;
+};
+std::vector<ConfigParam> ConfigParams(Options* options);
+
+}  // namespace desaster

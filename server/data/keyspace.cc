@@ -1,0 +1,421 @@
+#include "server/data/keyspace.h"
+
+#include <algorithm>
+#include <cassert>
+
+namespace desaster {
+
+std::string_view TypeName(ValueType t) {
+  switch (t) {
+    case ValueType::kString: return "string";
+    case ValueType::kList: return "list";
+    case ValueType::kHash: return "hash";
+    case ValueType::kSet: return "set";
+    case ValueType::kZSet: return "zset";
+  }
+  return "none";
+}
+
+// ---- Database: reads ----
+
+bool Database::IsLive(std::string_view, const Value& v) const {
+  return v.expire_at_ms == 0 || v.expire_at_ms > keyspace_->now_ms();
+}
+
+bool Database::HasExpired(std::string_view key) const {
+  const Value* v = keys_.Find(key);
+  return v && !IsLive(key, *v);
+}
+
+const Value* Database::Find(std::string_view key) {
+  Value* v = keys_.Find(key);
+  if (v == nullptr) return nullptr;
+  if (!IsLive(key, *v)) {
+    keyspace_->expired_keys_++;
+    Delete(key);
+    return nullptr;
+  }
+  v->last_access_ms = keyspace_->now_ms();
+  return v;
+}
+
+Value* Database::FindForWrite(std::string_view key) {
+  Find(key);  // expire first, so a write never revives an expired value
+  return keys_.Find(key);
+}
+
+bool Database::RandomKey(std::string* out) {
+  for (int tries = 0; tries < 100 && !keys_.empty(); tries++) {
+    const auto* node = keys_.Random(keyspace_->rng());
+    std::string key = node->key;
+    if (Find(key)) {
+      *out = std::move(key);
+      return true;
+    }
+  }
+  return false;
+}
+
+size_t Database::ExpireDue(size_t budget) {
+  size_t n = 0;
+  while (n < budget && !expires_.empty() && expires_.begin()->first <= keyspace_->now_ms()) {
+    std::string key = expires_.begin()->second;
+    keyspace_->expired_keys_++;
+    Delete(key);
+    n++;
+  }
+  return n;
+}
+
+// ---- Database: bookkeeping shared by all writes ----
+
+void Database::Record(Mutation::Op op, std::string_view key, std::string_view arg,
+                      std::string_view arg2, int64_t num, bool flag, double score) {
+  if (!keyspace_->recording_) return;
+  Mutation m;
+  m.op = op;
+  m.flag = flag;
+  m.db = index_;
+  m.num = num;
+  m.score = score;
+  m.key = key;
+  m.arg = arg;
+  m.arg2 = arg2;
+  keyspace_->pending_.push_back(std::move(m));
+}
+
+void Database::Changed(std::string_view key) { keyspace_->Touched(index_, key); }
+
+Value& Database::Upsert(std::string_view key, ValueType type) {
+  bool inserted;
+  Value* v = keys_.Insert(key, &inserted);
+  if (inserted) {
+    switch (type) {
+      case ValueType::kString: v->data.emplace<std::string>(); break;
+      case ValueType::kList: v->data.emplace<List>(); break;
+      case ValueType::kHash: v->data.emplace<Hash>(); break;
+      case ValueType::kSet: v->data.emplace<Set>(); break;
+      case ValueType::kZSet: v->data.emplace<ZSet>(); break;
+    }
+    v->last_access_ms = keyspace_->now_ms();
+  }
+  assert(v->type() == type);
+  return *v;
+}
+
+void Database::EraseKey(std::string_view key) {
+  Value* v = keys_.Find(key);
+  if (v == nullptr) return;
+  if (v->expire_at_ms) expires_.erase({v->expire_at_ms, std::string(key)});
+  keys_.Erase(key);
+}
+
+void Database::SetExpireIndex(std::string_view key, int64_t old_at, int64_t new_at) {
+  if (old_at) expires_.erase({old_at, std::string(key)});
+  if (new_at) expires_.emplace(new_at, std::string(key));
+}
+
+void Database::DropIfEmpty(std::string_view key, const Value& v) {
+  bool empty = false;
+  switch (v.type()) {
+    case ValueType::kString: break;
+    case ValueType::kList: empty = v.list().empty(); break;
+    case ValueType::kHash: empty = v.hash().empty(); break;
+    case ValueType::kSet: empty = v.set().empty(); break;
+    case ValueType::kZSet: empty = v.zset().size() == 0; break;
+  }
+  if (empty) EraseKey(key);
+}
+
+// ---- Database: writes ----
+
+void Database::SetString(std::string_view key, std::string value, bool keep_ttl) {
+  Value* old = FindForWrite(key);
+  int64_t ttl = 0;
+  if (old) {
+    ttl = keep_ttl ? old->expire_at_ms : 0;
+    if (old->type() != ValueType::kString || !keep_ttl) EraseKey(key);
+  }
+  Record(Mutation::Op::kSetString, key, value, {}, 0, keep_ttl);
+  Value& v = Upsert(key, ValueType::kString);
+  v.str() = std::move(value);
+  if (ttl && v.expire_at_ms == 0) {
+    v.expire_at_ms = ttl;
+    SetExpireIndex(key, 0, ttl);
+  }
+  Changed(key);
+}
+
+bool Database::Delete(std::string_view key) {
+  if (keys_.Find(key) == nullptr) return false;
+  Record(Mutation::Op::kDelete, key);
+  EraseKey(key);
+  Changed(key);
+  return true;
+}
+
+void Database::ExpireAt(std::string_view key, int64_t at_ms) {
+  if (at_ms <= keyspace_->now_ms() && keyspace_->recording_) {
+    Delete(key);
+    return;
+  }
+  Value* v = keys_.Find(key);
+  if (v == nullptr) return;
+  Record(Mutation::Op::kExpireAt, key, {}, {}, at_ms);
+  SetExpireIndex(key, v->expire_at_ms, at_ms);
+  v->expire_at_ms = at_ms;
+  Changed(key);
+}
+
+bool Database::Persist(std::string_view key) {
+  Value* v = FindForWrite(key);
+  if (v == nullptr || v->expire_at_ms == 0) return false;
+  Record(Mutation::Op::kPersist, key);
+  SetExpireIndex(key, v->expire_at_ms, 0);
+  v->expire_at_ms = 0;
+  Changed(key);
+  return true;
+}
+
+void Database::ListPush(std::string_view key, bool left, std::string_view element) {
+  FindForWrite(key);
+  Record(Mutation::Op::kListPush, key, element, {}, 0, left);
+  List& l = Upsert(key, ValueType::kList).list();
+  left ? l.emplace_front(element) : l.emplace_back(element);
+  Changed(key);
+}
+
+std::string Database::ListPop(std::string_view key, bool left) {
+  Value* v = FindForWrite(key);
+  assert(v && !v->list().empty());
+  Record(Mutation::Op::kListPop, key, {}, {}, 0, left);
+  List& l = v->list();
+  std::string out;
+  if (left) {
+    out = std::move(l.front());
+    l.pop_front();
+  } else {
+    out = std::move(l.back());
+    l.pop_back();
+  }
+  DropIfEmpty(key, *v);
+  Changed(key);
+  return out;
+}
+
+void Database::ListSet(std::string_view key, size_t index, std::string_view element) {
+  Value* v = FindForWrite(key);
+  Record(Mutation::Op::kListSet, key, element, {}, static_cast<int64_t>(index));
+  v->list()[index] = element;
+  Changed(key);
+}
+
+void Database::ListInsert(std::string_view key, size_t index, std::string_view element) {
+  FindForWrite(key);
+  Record(Mutation::Op::kListInsert, key, element, {}, static_cast<int64_t>(index));
+  List& l = Upsert(key, ValueType::kList).list();
+  l.emplace(l.begin() + static_cast<ptrdiff_t>(index), element);
+  Changed(key);
+}
+
+void Database::ListRemove(std::string_view key, size_t index) {
+  Value* v = FindForWrite(key);
+  Record(Mutation::Op::kListRemove, key, {}, {}, static_cast<int64_t>(index));
+  List& l = v->list();
+  l.erase(l.begin() + static_cast<ptrdiff_t>(index));
+  DropIfEmpty(key, *v);
+  Changed(key);
+}
+
+bool Database::HashSet(std::string_view key, std::string_view field, std::string_view value) {
+  FindForWrite(key);
+  Record(Mutation::Op::kHashSet, key, field, value);
+  bool inserted;
+  *Upsert(key, ValueType::kHash).hash().Insert(field, &inserted) = value;
+  Changed(key);
+  return inserted;
+}
+
+bool Database::HashDelete(std::string_view key, std::string_view field) {
+  Value* v = FindForWrite(key);
+  if (v == nullptr || !v->hash().Erase(field)) return false;
+  Record(Mutation::Op::kHashDelete, key, field);
+  DropIfEmpty(key, *v);
+  Changed(key);
+  return true;
+}
+
+bool Database::SetAdd(std::string_view key, std::string_view member) {
+  Value* v = FindForWrite(key);
+  if (v && v->set().Find(member)) return false;
+  Record(Mutation::Op::kSetAdd, key, member);
+  bool inserted;
+  Upsert(key, ValueType::kSet).set().Insert(member, &inserted);
+  Changed(key);
+  return true;
+}
+
+bool Database::SetRemove(std::string_view key, std::string_view member) {
+  Value* v = FindForWrite(key);
+  if (v == nullptr || !v->set().Erase(member)) return false;
+  Record(Mutation::Op::kSetRemove, key, member);
+  DropIfEmpty(key, *v);
+  Changed(key);
+  return true;
+}
+
+void Database::ZAdd(std::string_view key, std::string_view member, double score) {
+  FindForWrite(key);
+  Record(Mutation::Op::kZAdd, key, member, {}, 0, false, score);
+  Upsert(key, ValueType::kZSet).zset().Set(member, score);
+  Changed(key);
+}
+
+bool Database::ZRemove(std::string_view key, std::string_view member) {
+  Value* v = FindForWrite(key);
+  if (v == nullptr || !v->zset().Erase(member)) return false;
+  Record(Mutation::Op::kZRemove, key, member);
+  DropIfEmpty(key, *v);
+  Changed(key);
+  return true;
+}
+
+void Database::Rename(std::string_view from, std::string_view to) {
+  Value* v = FindForWrite(from);
+  assert(v);
+  if (from == to) return;
+  FindForWrite(to);  // expires a stale `to` (recording its delete) before the rename is recorded
+  v = keys_.Find(from);
+  Record(Mutation::Op::kRename, from, to);
+  Value moved = std::move(*v);
+  EraseKey(from);
+  EraseKey(to);
+  bool inserted;
+  Value* dst = keys_.Insert(to, &inserted);
+  *dst = std::move(moved);
+  SetExpireIndex(to, 0, dst->expire_at_ms);
+  Changed(from);
+  Changed(to);
+}
+
+void Database::CopyTo(std::string_view from, Database& dst, std::string_view to) {
+  Value* v = FindForWrite(from);
+  assert(v);
+  dst.FindForWrite(to);
+  v = keys_.Find(from);
+  Record(Mutation::Op::kCopy, from, to, {}, dst.index_);
+  Value copy = *v;
+  dst.EraseKey(to);
+  bool inserted;
+  Value* target = dst.keys_.Insert(to, &inserted);
+  *target = std::move(copy);
+  dst.SetExpireIndex(to, 0, target->expire_at_ms);
+  dst.Changed(to);
+}
+
+void Database::Flush() {
+  Record(Mutation::Op::kFlushDb, {});
+  keys_.Clear();
+  expires_.clear();
+  keyspace_->TouchedAll(index_);
+}
+
+// ---- Keyspace ----
+
+Keyspace::Keyspace(int databases) {
+  for (int i = 0; i < databases; i++) dbs_.push_back(std::make_unique<Database>(this, i));
+}
+
+void Keyspace::FlushAll() {
+  for (auto& db : dbs_) {
+    bool was = recording_;
+    recording_ = false;  // recorded once below, not per database
+    db->Flush();
+    recording_ = was;
+  }
+  if (recording_) {
+    Mutation m;
+    m.op = Mutation::Op::kFlushAll;
+    pending_.push_back(std::move(m));
+  }
+}
+
+void Keyspace::Apply(const Mutation& m) {
+  recording_ = false;
+  Database& d = db(m.db);
+  switch (m.op) {
+    case Mutation::Op::kSetString: d.SetString(m.key, m.arg, m.flag); break;
+    case Mutation::Op::kDelete: d.Delete(m.key); break;
+    case Mutation::Op::kExpireAt: d.ExpireAt(m.key, m.num); break;
+    case Mutation::Op::kPersist: d.Persist(m.key); break;
+    case Mutation::Op::kListPush: d.ListPush(m.key, m.flag, m.arg); break;
+    case Mutation::Op::kListPop: d.ListPop(m.key, m.flag); break;
+    case Mutation::Op::kListSet: d.ListSet(m.key, static_cast<size_t>(m.num), m.arg); break;
+    case Mutation::Op::kListInsert: d.ListInsert(m.key, static_cast<size_t>(m.num), m.arg); break;
+    case Mutation::Op::kListRemove: d.ListRemove(m.key, static_cast<size_t>(m.num)); break;
+    case Mutation::Op::kHashSet: d.HashSet(m.key, m.arg, m.arg2); break;
+    case Mutation::Op::kHashDelete: d.HashDelete(m.key, m.arg); break;
+    case Mutation::Op::kSetAdd: d.SetAdd(m.key, m.arg); break;
+    case Mutation::Op::kSetRemove: d.SetRemove(m.key, m.arg); break;
+    case Mutation::Op::kZAdd: d.ZAdd(m.key, m.arg, m.score); break;
+    case Mutation::Op::kZRemove: d.ZRemove(m.key, m.arg); break;
+    case Mutation::Op::kRename: d.Rename(m.key, m.arg); break;
+    case Mutation::Op::kCopy: d.CopyTo(m.key, db(static_cast<int>(m.num)), m.arg); break;
+    case Mutation::Op::kFlushDb: d.Flush(); break;
+    case Mutation::Op::kFlushAll: FlushAll(); break;
+  }
+  recording_ = true;
+}
+
+void Keyspace::Touched(int db, std::string_view key) {
+  if (!watched_.empty()) {
+    auto it = watched_.find(Key(db, std::string(key)));
+    if (it != watched_.end()) {
+      for (WatchFlag* f : it->second) f->dirty = true;
+    }
+  }
+  if (!blocked_.empty()) {
+    Key k(db, std::string(key));
+    if (blocked_.count(k) && std::find(ready_.begin(), ready_.end(), k) == ready_.end()) {
+      ready_.push_back(std::move(k));
+    }
+  }
+}
+
+void Keyspace::TouchedAll(int db) {
+  for (auto& [k, flags] : watched_) {
+    if (k.first == db) {
+      for (WatchFlag* f : flags) f->dirty = true;
+    }
+  }
+}
+
+void Keyspace::Watch(int db, std::string_view key, WatchFlag* flag) {
+  auto& flags = watched_[Key(db, std::string(key))];
+  if (std::find(flags.begin(), flags.end(), flag) == flags.end()) flags.push_back(flag);
+}
+
+void Keyspace::Unwatch(int db, std::string_view key, WatchFlag* flag) {
+  auto it = watched_.find(Key(db, std::string(key)));
+  if (it == watched_.end()) return;
+  std::erase(it->second, flag);
+  if (it->second.empty()) watched_.erase(it);
+}
+
+void Keyspace::Block(int db, std::string_view key, uint64_t client) {
+  blocked_[Key(db, std::string(key))].push_back(client);
+}
+
+void Keyspace::Unblock(int db, std::string_view key, uint64_t client) {
+  auto it = blocked_.find(Key(db, std::string(key)));
+  if (it == blocked_.end()) return;
+  std::erase(it->second, client);
+  if (it->second.empty()) blocked_.erase(it);
+}
+
+std::vector<uint64_t> Keyspace::Waiters(int db, std::string_view key) const {
+  auto it = blocked_.find(Key(db, std::string(key)));
+  return it == blocked_.end() ? std::vector<uint64_t>{} : it->second;
+}
+
+}  // namespace desaster

@@ -1,0 +1,161 @@
+// The keyspace: numbered databases of keys with expiry, plus the bookkeeping that hangs off key
+// changes (WATCH invalidation, blocked clients waiting for a key).
+//
+// Every state change goes through a mutating method of Database. Each one changes memory,
+// records a Mutation for the commit stage (unless the keyspace is applying mutations itself, as
+// recovery and replicas do), invalidates WATCHes of the key and signals clients blocked on it.
+// Callers check types first: the mutating methods assume the key holds the right type or none.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <random>
+#include <set>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "server/data/dict.h"
+#include "server/data/value.h"
+#include "server/store/mutation.h"
+
+namespace desaster {
+
+class Keyspace;
+
+// A client's WATCH state: set when any watched key changes.
+struct WatchFlag {
+  bool dirty = false;
+};
+
+class Database {
+ public:
+  Database(Keyspace* keyspace, int index) : keyspace_(keyspace), index_(index) {}
+  Database(const Database&) = delete;
+  Database& operator=(const Database&) = delete;
+
+  int index() const { return index_; }
+  size_t size() const { return keys_.size(); }
+  size_t expiring() const { return expires_.size(); }
+
+  // The live value of `key`, or nullptr. A key found expired is deleted on the way (lazy expiry).
+  const Value* Find(std::string_view key);
+  // Whether `v` (the raw value of `key`) has not reached its expiry time.
+  bool IsLive(std::string_view key, const Value& v) const;
+  // True when `key` is still stored but its time has passed (WATCH treats that as a change).
+  bool HasExpired(std::string_view key) const;
+
+  void SetString(std::string_view key, std::string value, bool keep_ttl);
+  bool Delete(std::string_view key);
+  // A time at or before now deletes the key, as Redis does. The key must exist.
+  void ExpireAt(std::string_view key, int64_t at_ms);
+  bool Persist(std::string_view key);
+
+  void ListPush(std::string_view key, bool left, std::string_view element);
+  std::string ListPop(std::string_view key, bool left);  // the list must exist
+  void ListSet(std::string_view key, size_t index, std::string_view element);
+  void ListInsert(std::string_view key, size_t index, std::string_view element);
+  void ListRemove(std::string_view key, size_t index);
+
+  bool HashSet(std::string_view key, std::string_view field, std::string_view value);  // new?
+  bool HashDelete(std::string_view key, std::string_view field);
+
+  bool SetAdd(std::string_view key, std::string_view member);  // added?
+  bool SetRemove(std::string_view key, std::string_view member);
+
+  void ZAdd(std::string_view key, std::string_view member, double score);
+  bool ZRemove(std::string_view key, std::string_view member);
+
+  // Moves the value (and its TTL) of `from` to `to`, replacing `to`. `from` must exist.
+  void Rename(std::string_view from, std::string_view to);
+  // Copies the value (and its TTL) of `from` to `to` in `dst`, replacing it. `from` must exist.
+  void CopyTo(std::string_view from, Database& dst, std::string_view to);
+  void Flush();
+
+  // One step of a SCAN over raw entries (expired ones included; check IsLive).
+  template <class F>
+  uint64_t Scan(uint64_t cursor, F&& fn) const {
+    return keys_.Scan(cursor, fn);
+  }
+  template <class F>
+  void ForEach(F&& fn) const {
+    keys_.ForEach(fn);
+  }
+  // A random live key, or false when the database is empty.
+  bool RandomKey(std::string* out);
+  // Deletes up to `budget` keys whose time has come; returns how many.
+  size_t ExpireDue(size_t budget);
+
+ private:
+  friend class Keyspace;
+
+  Value* FindForWrite(std::string_view key);
+  Value& Upsert(std::string_view key, ValueType type);  // creates an empty value of `type`
+  void EraseKey(std::string_view key);
+  void SetExpireIndex(std::string_view key, int64_t old_at, int64_t new_at);
+  void DropIfEmpty(std::string_view key, const Value& v);
+  void Record(Mutation::Op op, std::string_view key, std::string_view arg = {},
+              std::string_view arg2 = {}, int64_t num = 0, bool flag = false, double score = 0);
+  void Changed(std::string_view key);
+
+  Keyspace* keyspace_;
+  int index_;
+  Dict<Value> keys_;
+  std::set<std::pair<int64_t, std::string>> expires_;  // (expire_at_ms, key)
+};
+
+class Keyspace {
+ public:
+  explicit Keyspace(int databases);
+
+  int databases() const { return static_cast<int>(dbs_.size()); }
+  Database& db(int i) { return *dbs_[static_cast<size_t>(i)]; }
+
+  // The time commands see; set once per command so a command sees one consistent "now".
+  int64_t now_ms() const { return now_ms_; }
+  void set_now_ms(int64_t ms) { now_ms_ = ms; }
+
+  // Mutations recorded since the last TakeMutations().
+  bool HasMutations() const { return !pending_.empty(); }
+  std::vector<Mutation> TakeMutations() { return std::exchange(pending_, {}); }
+  // Applies a mutation without recording it (recovery, replication).
+  void Apply(const Mutation& m);
+
+  void FlushAll();
+
+  // WATCH support: `flag->dirty` becomes true when `key` in `db` changes.
+  void Watch(int db, std::string_view key, WatchFlag* flag);
+  void Unwatch(int db, std::string_view key, WatchFlag* flag);
+
+  // Blocking support: clients (by id) wait for a key in FIFO order; a change to a key with
+  // waiters marks it ready, and the server serves ready keys after each command.
+  void Block(int db, std::string_view key, uint64_t client);
+  void Unblock(int db, std::string_view key, uint64_t client);
+  std::vector<uint64_t> Waiters(int db, std::string_view key) const;
+  std::vector<std::pair<int, std::string>> TakeReadyKeys() { return std::exchange(ready_, {}); }
+  bool HasReadyKeys() const { return !ready_.empty(); }
+
+  std::mt19937_64& rng() { return rng_; }
+  uint64_t expired_keys() const { return expired_keys_; }
+
+ private:
+  friend class Database;
+  using Key = std::pair<int, std::string>;
+
+  void Touched(int db, std::string_view key);
+  void TouchedAll(int db);
+
+  std::vector<std::unique_ptr<Database>> dbs_;
+  int64_t now_ms_ = 0;
+  bool recording_ = true;
+  std::vector<Mutation> pending_;
+  std::map<Key, std::vector<WatchFlag*>> watched_;
+  std::map<Key, std::vector<uint64_t>> blocked_;
+  std::vector<Key> ready_;
+  std::mt19937_64 rng_{std::random_device{}()};
+  uint64_t expired_keys_ = 0;
+};
+
+}  // namespace desaster

@@ -1,0 +1,43 @@
+// The values a key can hold.
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <string>
+#include <string_view>
+#include <variant>
+
+#include "server/data/dict.h"
+#include "server/data/zset.h"
+
+namespace desaster {
+
+enum class ValueType : uint8_t { kString, kList, kHash, kSet, kZSet };
+
+struct Unit {};
+using List = std::deque<std::string>;
+using Hash = Dict<std::string>;
+using Set = Dict<Unit>;
+
+// Redis' name for a type, as TYPE and SCAN TYPE use it.
+std::string_view TypeName(ValueType t);
+
+struct Value {
+  std::variant<std::string, List, Hash, Set, ZSet> data;
+  int64_t expire_at_ms = 0;  // 0: no expiry
+  int64_t last_access_ms = 0;
+
+  ValueType type() const { return static_cast<ValueType>(data.index()); }
+  std::string& str() { return std::get<std::string>(data); }
+  const std::string& str() const { return std::get<std::string>(data); }
+  List& list() { return std::get<List>(data); }
+  const List& list() const { return std::get<List>(data); }
+  Hash& hash() { return std::get<Hash>(data); }
+  const Hash& hash() const { return std::get<Hash>(data); }
+  Set& set() { return std::get<Set>(data); }
+  const Set& set() const { return std::get<Set>(data); }
+  ZSet& zset() { return std::get<ZSet>(data); }
+  const ZSet& zset() const { return std::get<ZSet>(data); }
+};
+
+}  // namespace desaster

@@ -1,0 +1,383 @@
+#include "server/net/server.h"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <csignal>
+#include <cstring>
+
+#include "server/command/dispatch.h"
+#include "server/log.h"
+
+namespace desaster {
+namespace {
+
+int64_t UnixMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+std::string AddressOf(const sockaddr_storage& ss) {
+  char host[INET6_ADDRSTRLEN] = "?";
+  int port = 0;
+  if (ss.ss_family == AF_INET) {
+    const auto* a = reinterpret_cast<const sockaddr_in*>(&ss);
+    inet_ntop(AF_INET, &a->sin_addr, host, sizeof(host));
+    port = ntohs(a->sin_port);
+  } else if (ss.ss_family == AF_INET6) {
+    const auto* a = reinterpret_cast<const sockaddr_in6*>(&ss);
+    inet_ntop(AF_INET6, &a->sin6_addr, host, sizeof(host));
+    port = ntohs(a->sin6_port);
+  }
+  return std::string(host) + ":" + std::to_string(port);
+}
+
+constexpr size_t kReadChunk = 64 * 1024;
+
+}  // namespace
+
+struct Server::Connection {
+  // libev calls these; they forward to the server.
+  void Readable(ev::io&, int) { server->OnReadable(this); }
+  void Writable(ev::io&, int) { server->OnWritable(this); }
+  void BlockTimeout(ev::timer&, int) { server->OnBlockTimeout(this); }
+
+  Server* server = nullptr;
+  Client client;
+  ev::io read_watcher, write_watcher;
+  ev::timer block_timer;
+  resp::RequestParser parser;
+  std::string input;
+  size_t input_pos = 0;           // bytes of `input` already consumed
+  size_t committed = 0;           // bytes of client.output that may be written
+  size_t sent = 0;                // bytes of client.output already written
+  int64_t soft_limit_since = 0;   // when the pub/sub soft output limit was first exceeded
+  bool closed = false;
+  bool pending = false;
+  std::vector<std::string> argv;
+};
+
+Server::Server(ServerState* state, CommitPipeline* commit)
+    : state_(state), commit_(commit), loop_(EVFLAG_AUTO) {
+  state_->on_output = [this](Client* client) {
+    auto it = connections_.find(client->id);
+    if (it != connections_.end()) MarkPending(it->second.get());
+  };
+  accept_watcher_.set(loop_);
+  accept_watcher_.set<Server, &Server::OnAccept>(this);
+  before_sleep_.set(loop_);
+  before_sleep_.set<Server, &Server::OnBeforeSleep>(this);
+  cron_.set(loop_);
+  cron_.set<Server, &Server::OnCron>(this);
+  sigterm_.set(loop_);
+  sigterm_.set<Server, &Server::OnSignal>(this);
+  sigint_.set(loop_);
+  sigint_.set<Server, &Server::OnSignal>(this);
+}
+
+Server::~Server() {
+  for (auto& [id, c] : connections_) {
+    c->read_watcher.stop();
+    c->write_watcher.stop();
+    c->block_timer.stop();
+    close(c->client.fd);
+  }
+  if (listen_fd_ >= 0) close(listen_fd_);
+}
+
+bool Server::Listen(std::string* error) {
+  const Options& o = state_->options;
+  sockaddr_storage ss{};
+  socklen_t len;
+  if (o.bind.find(':') != std::string::npos) {
+    auto* a = reinterpret_cast<sockaddr_in6*>(&ss);
+    a->sin6_family = AF_INET6;
+    a->sin6_port = htons(static_cast<uint16_t>(o.port));
+    if (inet_pton(AF_INET6, o.bind.c_str(), &a->sin6_addr) != 1) {
+      *error = "invalid bind address " + o.bind;
+      return false;
+    }
+    len = sizeof(sockaddr_in6);
+  } else {
+    auto* a = reinterpret_cast<sockaddr_in*>(&ss);
+    a->sin_family = AF_INET;
+    a->sin_port = htons(static_cast<uint16_t>(o.port));
+    if (inet_pton(AF_INET, o.bind.c_str(), &a->sin_addr) != 1) {
+      *error = "invalid bind address " + o.bind;
+      return false;
+    }
+    len = sizeof(sockaddr_in);
+  }
+  listen_fd_ = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  int one = 1;
+  setsockopt(listen_fd_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+  if (bind(listen_fd_, reinterpret_cast<sockaddr*>(&ss), len) != 0 ||
+      listen(listen_fd_, 511) != 0) {
+    *error = "cannot listen on " + o.bind + ":" + std::to_string(o.port) + ": " + strerror(errno);
+    return false;
+  }
+  sockaddr_storage bound{};
+  socklen_t blen = sizeof(bound);
+  getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&bound), &blen);
+  port_ = ntohs(bound.ss_family == AF_INET6 ? reinterpret_cast<sockaddr_in6*>(&bound)->sin6_port
+                                             : reinterpret_cast<sockaddr_in*>(&bound)->sin_port);
+  accept_watcher_.start(listen_fd_, ev::READ);
+  return true;
+}
+
+void Server::Run() {
+  signal(SIGPIPE, SIG_IGN);
+  before_sleep_.start();
+  cron_.start(0.1, 0.1);
+  sigterm_.start(SIGTERM);
+  sigint_.start(SIGINT);
+  Log(LogLevel::kNotice, "Ready to accept connections on {}:{}", state_->options.bind, port_);
+  loop_.run();
+  Log(LogLevel::kNotice, "desaster-scheduler is now ready to exit, bye bye...");
+}
+
+void Server::OnAccept(ev::io&, int) {
+  while (true) {
+    sockaddr_storage ss{};
+    socklen_t len = sizeof(ss);
+    int fd = accept4(listen_fd_, reinterpret_cast<sockaddr*>(&ss), &len,
+                     SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd < 0) return;  // EAGAIN, or a transient error: try again on the next event
+    state_->stats.connections_received++;
+    if (static_cast<int>(connections_.size()) >= state_->options.maxclients) {
+      static const char kMsg[] = "-ERR max number of clients reached\r\n";
+      ssize_t ignored = write(fd, kMsg, sizeof(kMsg) - 1);
+      (void)ignored;
+      close(fd);
+      state_->stats.rejected_connections++;
+      continue;
+    }
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    auto conn = std::make_unique<Connection>();
+    Connection* c = conn.get();
+    c->parser = resp::RequestParser(resp::ParseLimits{state_->options.proto_max_bulk_len,
+                                                      1024LL * 1024, 64 * 1024});
+    Client& cl = c->client;
+    cl.id = next_client_id_++;
+    cl.fd = fd;
+    cl.addr = AddressOf(ss);
+    sockaddr_storage local{};
+    socklen_t llen = sizeof(local);
+    getsockname(fd, reinterpret_cast<sockaddr*>(&local), &llen);
+    cl.laddr = AddressOf(local);
+    cl.created_ms = cl.last_interaction_ms = UnixMs();
+    cl.authenticated = state_->options.requirepass.empty();
+    c->server = this;
+    c->read_watcher.set(loop_);
+    c->read_watcher.set<Connection, &Connection::Readable>(c);
+    c->read_watcher.start(fd, ev::READ);
+    c->write_watcher.set(loop_);
+    c->write_watcher.set<Connection, &Connection::Writable>(c);
+    c->write_watcher.set(fd, ev::WRITE);
+    c->block_timer.set(loop_);
+    c->block_timer.set<Connection, &Connection::BlockTimeout>(c);
+    state_->clients[cl.id] = &cl;
+    connections_[cl.id] = std::move(conn);
+  }
+}
+
+void Server::OnReadable(Connection* c) {
+  if (c->closed) return;
+  if (c->input_pos > 0 && c->input_pos * 2 >= c->input.size()) {
+    c->input.erase(0, c->input_pos);
+    c->input_pos = 0;
+  }
+  size_t old = c->input.size();
+  c->input.resize(old + kReadChunk);
+  ssize_t n = read(c->client.fd, c->input.data() + old, kReadChunk);
+  if (n <= 0) {
+    c->input.resize(old);
+    if (n == 0 || (errno != EAGAIN && errno != EINTR)) Close(c);
+    return;
+  }
+  c->input.resize(old + static_cast<size_t>(n));
+  state_->stats.net_input_bytes += static_cast<uint64_t>(n);
+  c->client.last_interaction_ms = UnixMs();
+  if (static_cast<long long>(c->input.size() - c->input_pos) >
+      state_->options.client_query_buffer_limit) {
+    Log(LogLevel::kWarning, "closing client {}: query buffer over the limit", c->client.addr);
+    Close(c);
+    return;
+  }
+  ProcessInput(c);
+}
+
+void Server::ProcessInput(Connection* c) {
+  Client& cl = c->client;
+  std::string error;
+  while (!c->closed && !cl.blocked && !cl.close_after_reply && c->input_pos < c->input.size()) {
+    size_t consumed = 0;
+    auto status = c->parser.Parse(c->input.data() + c->input_pos, c->input.size() - c->input_pos,
+                                  &consumed, &c->argv, &error);
+    c->input_pos += consumed;
+    if (status == resp::RequestParser::Status::kIncomplete) break;
+    if (status == resp::RequestParser::Status::kError) {
+      resp::ReplyWriter(&cl.output, cl.protocol).Error(error);
+      cl.close_after_reply = true;
+      Log(LogLevel::kVerbose, "protocol error from {}: {}", cl.addr, error);
+      break;
+    }
+    if (c->argv.empty()) continue;
+    state_->keyspace.set_now_ms(UnixMs());
+    ProcessCommand(*state_, cl, c->argv);
+  }
+  if (cl.blocked && !c->block_timer.is_active() && cl.block.deadline_ms > 0) {
+    double delay = static_cast<double>(cl.block.deadline_ms - UnixMs()) / 1000.0;
+    c->block_timer.start(delay > 0 ? delay : 0, 0);
+  }
+  MarkPending(c);
+}
+
+void Server::MarkPending(Connection* c) {
+  if (c->closed) return;
+  if (!c->client.blocked) c->block_timer.stop();
+  if (!c->pending) {
+    c->pending = true;
+    pending_.push_back(c->client.id);
+  }
+}
+
+void Server::OnBlockTimeout(Connection* c) {
+  state_->keyspace.set_now_ms(UnixMs());
+  UnblockClient(*state_, c->client, true);
+  MarkPending(c);
+}
+
+void Server::OnBeforeSleep(ev::prepare&, int) {
+  // 1. Clients unblocked during this iteration may have pipelined commands waiting.
+  for (size_t i = 0; i < pending_.size(); i++) {
+    auto it = connections_.find(pending_[i]);
+    if (it == connections_.end()) continue;
+    Connection* c = it->second.get();
+    if (!c->closed && !c->client.blocked && c->input_pos < c->input.size()) ProcessInput(c);
+  }
+  // 2. Commit the iteration's mutations as one batch; only then may replies leave.
+  if (state_->keyspace.HasMutations()) {
+    Batch batch{next_lsn_++, state_->keyspace.TakeMutations()};
+    std::string error;
+    if (!commit_->Commit(batch, &error)) {
+      // The writes are not durable: no client may see a reply that acknowledges them.
+      Log(LogLevel::kWarning, "commit of batch {} failed: {}", batch.lsn, error);
+      commit_failed_ = true;
+    }
+  }
+  // 3. Release replies.
+  auto pending = std::move(pending_);
+  pending_.clear();
+  for (uint64_t id : pending) {
+    auto it = connections_.find(id);
+    if (it == connections_.end()) continue;
+    Connection* c = it->second.get();
+    c->pending = false;
+    if (commit_failed_) {
+      Close(c);
+      continue;
+    }
+    c->committed = c->client.output.size();
+    Flush(c);
+  }
+  commit_failed_ = false;
+  for (uint64_t id : closed_) connections_.erase(id);
+  closed_.clear();
+  if (state_->shutdown_requested) {
+    Log(LogLevel::kNotice, "User requested shutdown...");
+    loop_.break_loop(ev::ALL);
+  }
+}
+
+bool Server::OverOutputLimit(Connection* c) {
+  if (c->client.subscriptions() == 0) return false;  // normal clients: no limit, as Redis
+  const Options& o = state_->options;
+  long long size = static_cast<long long>(c->client.output.size() - c->sent);
+  if (o.output_limit_pubsub_hard > 0 && size > o.output_limit_pubsub_hard) return true;
+  if (o.output_limit_pubsub_soft > 0 && size > o.output_limit_pubsub_soft) {
+    int64_t now = UnixMs();
+    if (c->soft_limit_since == 0) c->soft_limit_since = now;
+    return now - c->soft_limit_since > o.output_limit_pubsub_soft_s * 1000LL;
+  }
+  c->soft_limit_since = 0;
+  return false;
+}
+
+void Server::Flush(Connection* c) {
+  if (c->closed) return;
+  if (OverOutputLimit(c)) {
+    Log(LogLevel::kWarning, "closing client {}: output buffer over the pub/sub limit",
+        c->client.addr);
+    Close(c);
+    return;
+  }
+  std::string& out = c->client.output;
+  while (c->sent < c->committed) {
+    ssize_t n = write(c->client.fd, out.data() + c->sent, c->committed - c->sent);
+    if (n < 0) {
+      if (errno == EAGAIN || errno == EINTR) break;
+      Close(c);
+      return;
+    }
+    c->sent += static_cast<size_t>(n);
+    state_->stats.net_output_bytes += static_cast<uint64_t>(n);
+  }
+  if (c->sent == out.size()) {
+    out.clear();
+    c->sent = c->committed = 0;
+  }
+  if (c->sent < c->committed) {
+    if (!c->write_watcher.is_active()) c->write_watcher.start();
+    return;
+  }
+  c->write_watcher.stop();
+  if (c->client.close_after_reply) Close(c);
+}
+
+void Server::OnWritable(Connection* c) { Flush(c); }
+
+void Server::Close(Connection* c) {
+  if (c->closed) return;
+  c->closed = true;
+  c->read_watcher.stop();
+  c->write_watcher.stop();
+  c->block_timer.stop();
+  ForgetClient(*state_, c->client);
+  close(c->client.fd);
+  // Deleted at the end of the before-sleep stage: a caller may still hold `c`.
+  closed_.push_back(c->client.id);
+}
+
+void Server::OnCron(ev::timer&, int) {
+  int64_t now = UnixMs();
+  state_->keyspace.set_now_ms(now);
+  // Active expiry: a bounded amount of work per tick so the loop stays responsive.
+  for (int i = 0; i < state_->keyspace.databases(); i++) state_->keyspace.db(i).ExpireDue(1000);
+  if (state_->keyspace.HasReadyKeys()) ServeReadyKeys(*state_);
+  int timeout = state_->options.timeout_s;
+  if (timeout > 0) {
+    for (auto& [id, c] : connections_) {
+      Client& cl = c->client;
+      if (c->closed || cl.blocked || cl.subscriptions() > 0 || cl.monitor) continue;
+      if (now - cl.last_interaction_ms > timeout * 1000LL) Close(c.get());
+    }
+  }
+}
+
+void Server::OnSignal(ev::sig& w, int) {
+  Log(LogLevel::kNotice, "Received {}, scheduling shutdown...",
+      w.signum == SIGTERM ? "SIGTERM" : "SIGINT");
+  // The before-sleep stage of this iteration commits, flushes and then stops the loop.
+  state_->shutdown_requested = true;
+}
+
+}  // namespace desaster

@@ -1,0 +1,51 @@
+// A mutation is the deterministic, logical effect of a command on the keyspace (DESIGN.md §4).
+// Persistence, recovery and replication see only mutations, grouped into batches; applying the
+// same batches in LSN order to an empty keyspace reproduces the state exactly.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace desaster {
+
+struct Mutation {
+  enum class Op : uint8_t {
+    kSetString,   // key = arg; keeps the TTL when `flag` (SET KEEPTTL, SETRANGE, APPEND, INCR)
+    kDelete,      // key
+    kExpireAt,    // key expires at `num` ms since the epoch
+    kPersist,     // key loses its TTL
+    kListPush,    // push arg on the left when `flag`, else on the right
+    kListPop,     // pop one element from the left when `flag`, else from the right
+    kListSet,     // element at index `num` = arg
+    kListInsert,  // insert arg before index `num` (num == length appends)
+    kListRemove,  // remove the element at index `num`
+    kHashSet,     // field arg = arg2
+    kHashDelete,  // field arg
+    kSetAdd,      // member arg
+    kSetRemove,   // member arg
+    kZAdd,        // member arg with `score` (insert or update)
+    kZRemove,     // member arg
+    kRename,      // key -> arg in the same database, replacing arg
+    kCopy,        // key -> arg in database `num`, replacing arg
+    kFlushDb,     // every key of `db`
+    kFlushAll,    // every key of every database
+  };
+
+  Op op;
+  bool flag = false;
+  int db = 0;
+  int64_t num = 0;
+  double score = 0;
+  std::string key;
+  std::string arg;
+  std::string arg2;
+};
+
+// The mutations of one event-loop iteration, committed together.
+struct Batch {
+  uint64_t lsn = 0;
+  std::vector<Mutation> mutations;
+};
+
+}  // namespace desaster

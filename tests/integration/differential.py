@@ -1,0 +1,187 @@
+#!/usr/bin/python3
+"""Differential test: seeded random command sequences run against Debian's redis-server and
+desaster side by side; every reply must match exactly (type and text), except where Redis itself
+leaves the order unspecified (set members, hash fields, KEYS), which is compared sorted.
+
+  DESASTER_DIFF_SEEDS=N     number of seeds (default 40)
+  DESASTER_DIFF_SEED=S      run only seed S (to reproduce a failure)
+  DESASTER_DIFF_LENGTH=L    commands per seed (default 400)
+"""
+import os
+import random
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from harness import RawConnection, RedisServer, Reply, Scheduler  # noqa: E402
+
+KEYS = ["k0", "k1", "k2", "k3", "k4", "k\x00bin"]
+FIELDS = ["f0", "f1", "f2", "f3", ""]
+VALUES = ["", "0", "1", "-5", "10", "3.5", "abc", "a" * 50, "9223372036854775807", "1e3", "x y"]
+SCORES = ["0", "1", "-1", "2.5", "+inf", "-inf", "(1", "(2.5", "abc", "1e2", "-0"]
+LEX = ["-", "+", "[a", "(a", "[b", "(c", "[", "x", "[f1"]
+INTS = ["0", "1", "-1", "2", "-2", "3", "5", "-100", "100", "x", "9223372036854775807"]
+
+# Replies whose element order Redis does not define: compared as sorted lists.
+UNORDERED = {"smembers", "sinter", "sunion", "sdiff", "keys", "hkeys", "hvals"}
+PAIRED = {"hgetall"}  # unordered field/value pairs
+
+
+def pick(rng, xs):
+    return rng.choice(xs)
+
+
+def gen_command(rng):
+    k, k2 = pick(rng, KEYS), pick(rng, KEYS)
+    v, f, i = pick(rng, VALUES), pick(rng, FIELDS), pick(rng, INTS)
+    gens = [
+        # strings
+        lambda: ["SET", k, v] + rng.choice([[], ["NX"], ["XX"], ["GET"], ["EX", "100"],
+                                             ["PX", "0"], ["KEEPTTL"], ["NX", "XX"], ["EX", "x"],
+                                             ["EX", "-1"], ["GET", "NX"], ["EXAT", "99999999999"]]),
+        lambda: ["GET", k], lambda: ["SETNX", k, v], lambda: ["SETEX", k, i, v],
+        lambda: ["GETSET", k, v], lambda: ["GETDEL", k], lambda: ["GETEX", k, "PERSIST"],
+        lambda: ["MGET", k, k2, "nokey"], lambda: ["MSET", k, v, k2, v],
+        lambda: ["MSETNX", k, v, k2], lambda: ["APPEND", k, v], lambda: ["STRLEN", k],
+        lambda: ["INCR", k], lambda: ["DECR", k], lambda: ["INCRBY", k, i], lambda: ["DECRBY", k, i],
+        lambda: ["INCRBYFLOAT", k, pick(rng, VALUES + ["1.5", "-0.5", "inf"])],
+        lambda: ["GETRANGE", k, i, pick(rng, INTS)], lambda: ["SETRANGE", k, pick(rng, ["0", "3", "-1"]), v],
+        # keys
+        lambda: ["DEL", k, k2], lambda: ["EXISTS", k, k2, k], lambda: ["TYPE", k],
+        lambda: ["RENAME", k, k2], lambda: ["RENAMENX", k, k2], lambda: ["KEYS", pick(rng, ["*", "k?", "k[0-2]", "*bin"])],
+        lambda: ["EXPIRE", k, pick(rng, ["100", "-1", "x", "0"])] + rng.choice([[], ["NX"], ["XX"], ["GT"], ["LT"], ["NX", "XX"], ["FOO"]]),
+        lambda: ["PEXPIRE", k, "100000"], lambda: ["TTL", k], lambda: ["PERSIST", k],
+        lambda: ["EXPIRETIME", k], lambda: ["DBSIZE"], lambda: ["COPY", k, k2] + rng.choice([[], ["REPLACE"], ["DB", "1"], ["DB", "99"]]),
+        lambda: ["MOVE", k, pick(rng, ["1", "0", "99", "x"])], lambda: ["SELECT", pick(rng, ["0", "1", "16", "x"])],
+        lambda: ["UNLINK", k],
+        # lists
+        lambda: [pick(rng, ["LPUSH", "RPUSH", "LPUSHX", "RPUSHX"]), k, v, pick(rng, VALUES)],
+        lambda: [pick(rng, ["LPOP", "RPOP"]), k] + rng.choice([[], [pick(rng, ["0", "1", "3", "-1", "x"])]]),
+        lambda: ["LLEN", k], lambda: ["LRANGE", k, i, pick(rng, INTS)], lambda: ["LINDEX", k, i],
+        lambda: ["LSET", k, i, v], lambda: ["LINSERT", k, pick(rng, ["BEFORE", "AFTER", "X"]), v, pick(rng, VALUES)],
+        lambda: ["LREM", k, i, v], lambda: ["LTRIM", k, i, pick(rng, INTS)],
+        lambda: ["LPOS", k, v] + rng.choice([[], ["RANK", i], ["COUNT", pick(rng, ["0", "2", "-1"])], ["MAXLEN", "2"], ["RANK", "-1", "COUNT", "0"]]),
+        lambda: ["RPOPLPUSH", k, k2], lambda: ["LMOVE", k, k2, pick(rng, ["LEFT", "RIGHT", "UP"]), pick(rng, ["LEFT", "RIGHT"])],
+        lambda: ["LMPOP", pick(rng, ["1", "2", "0", "x"]), k, k2, pick(rng, ["LEFT", "RIGHT"])] + rng.choice([[], ["COUNT", "2"], ["COUNT", "0"]]),
+        lambda: ["BLPOP", k, k2, "0.01"], lambda: ["BRPOP", k, "0.01"],
+        # hashes
+        lambda: ["HSET", k, f, v] + rng.choice([[], [pick(rng, FIELDS), v], [f]]),
+        lambda: ["HSETNX", k, f, v], lambda: ["HMSET", k, f, v], lambda: ["HGET", k, f],
+        lambda: ["HMGET", k, f, pick(rng, FIELDS)], lambda: ["HGETALL", k], lambda: ["HDEL", k, f, pick(rng, FIELDS)],
+        lambda: ["HEXISTS", k, f], lambda: ["HLEN", k], lambda: ["HKEYS", k], lambda: ["HVALS", k],
+        lambda: ["HINCRBY", k, f, i], lambda: ["HINCRBYFLOAT", k, f, pick(rng, VALUES)], lambda: ["HSTRLEN", k, f],
+        # sets
+        lambda: ["SADD", k, v, pick(rng, VALUES)], lambda: ["SREM", k, v], lambda: ["SMEMBERS", k],
+        lambda: ["SISMEMBER", k, v], lambda: ["SMISMEMBER", k, v, pick(rng, VALUES)], lambda: ["SCARD", k],
+        lambda: ["SMOVE", k, k2, v], lambda: [pick(rng, ["SINTER", "SUNION", "SDIFF"]), k, k2],
+        lambda: [pick(rng, ["SINTERSTORE", "SUNIONSTORE", "SDIFFSTORE"]), k, k2, pick(rng, KEYS)],
+        lambda: ["SINTERCARD", pick(rng, ["1", "2", "3", "0"]), k, k2] + rng.choice([[], ["LIMIT", "1"], ["LIMIT", "-1"]]),
+        lambda: ["SPOP", k, "0"],
+        # sorted sets
+        lambda: ["ZADD", k] + rng.choice([[], ["NX"], ["XX"], ["GT"], ["LT"], ["CH"], ["INCR"], ["NX", "GT"], ["XX", "CH"]]) + [pick(rng, SCORES[:6] + ["x"]), pick(rng, FIELDS)],
+        lambda: ["ZADD", k, "1", "a", "1", "b", "1", "c", "2", "f1"],
+        lambda: ["ZINCRBY", k, pick(rng, SCORES[:6]), f], lambda: ["ZREM", k, f, pick(rng, FIELDS)], lambda: ["ZCARD", k],
+        lambda: ["ZSCORE", k, f], lambda: ["ZMSCORE", k, f, "a"], lambda: [pick(rng, ["ZRANK", "ZREVRANK"]), k, f],
+        lambda: ["ZCOUNT", k, pick(rng, SCORES), pick(rng, SCORES)], lambda: ["ZLEXCOUNT", k, pick(rng, LEX), pick(rng, LEX)],
+        lambda: ["ZRANGE", k, i, pick(rng, INTS)] + rng.choice([[], ["WITHSCORES"], ["REV"], ["REV", "WITHSCORES"], ["LIMIT", "0", "1"]]),
+        lambda: ["ZRANGE", k, pick(rng, SCORES), pick(rng, SCORES), "BYSCORE"] + rng.choice([[], ["REV"], ["LIMIT", "1", "2"], ["WITHSCORES"], ["REV", "LIMIT", "0", "-1"]]),
+        lambda: ["ZRANGE", k, pick(rng, LEX), pick(rng, LEX), "BYLEX"] + rng.choice([[], ["REV"], ["LIMIT", "1", "1"], ["WITHSCORES"]]),
+        lambda: [pick(rng, ["ZRANGEBYSCORE", "ZREVRANGEBYSCORE"]), k, pick(rng, SCORES), pick(rng, SCORES)] + rng.choice([[], ["WITHSCORES"], ["LIMIT", "0", "2"]]),
+        lambda: [pick(rng, ["ZRANGEBYLEX", "ZREVRANGEBYLEX"]), k, pick(rng, LEX), pick(rng, LEX)],
+        lambda: ["ZREVRANGE", k, i, pick(rng, INTS), "WITHSCORES"],
+        lambda: ["ZREMRANGEBYRANK", k, i, pick(rng, INTS)], lambda: ["ZREMRANGEBYSCORE", k, pick(rng, SCORES), pick(rng, SCORES)],
+        lambda: ["ZREMRANGEBYLEX", k, pick(rng, LEX), pick(rng, LEX)],
+        lambda: [pick(rng, ["ZPOPMIN", "ZPOPMAX"]), k] + rng.choice([[], ["2"], ["-1"]]),
+        lambda: ["BZPOPMIN", k, k2, "0.01"],
+        lambda: ["ZMPOP", pick(rng, ["1", "2"]), k, k2, pick(rng, ["MIN", "MAX", "MID"])] + rng.choice([[], ["COUNT", "2"]]),
+        lambda: [pick(rng, ["ZUNIONSTORE", "ZINTERSTORE"]), k, "2", k2, pick(rng, KEYS)] + rng.choice([[], ["WEIGHTS", "2", "3"], ["AGGREGATE", "MAX"], ["AGGREGATE", "X"]]),
+        lambda: ["ZRANGESTORE", k, k2, "0", "-1"],
+        # errors of every kind
+        lambda: ["NOSUCHCMD", k], lambda: ["GET"], lambda: ["SET", k], lambda: ["HSET", k, f],
+        lambda: ["OBJECT", "NOPE", k], lambda: ["ECHO", v], lambda: ["PING"],
+    ]
+    return rng.choice(gens)()
+
+
+def normalize(cmd, reply):
+    name = cmd[0].lower()
+    if reply.kind in "*~" and isinstance(reply.value, list):
+        if name in UNORDERED:
+            return Reply("sorted", sorted(repr(x) for x in reply.value))
+        if name in PAIRED:
+            pairs = [(repr(reply.value[j]), repr(reply.value[j + 1])) for j in range(0, len(reply.value), 2)]
+            return Reply("pairs", sorted(pairs))
+    if reply.kind == "%" and name in PAIRED:
+        return Reply("pairs", sorted((repr(a), repr(b)) for a, b in reply.value))
+    if name == "ttl" and reply.kind == ":" and reply.value > 0:
+        return Reply(":", "positive")
+    if name == "expiretime" and reply.kind == ":" and reply.value > 0:
+        return Reply(":", "future")
+    return reply
+
+
+def run_seed(seed, length, redis_port, desaster_port):
+    rng = random.Random(seed)
+    protocol = rng.choice([2, 2, 3])
+    conns = [RawConnection(redis_port), RawConnection(desaster_port)]
+    try:
+        for c in conns:
+            c.call("FLUSHALL")
+            if protocol == 3:
+                c.call("HELLO", "3")
+        history = []
+        for n in range(length):
+            if rng.random() < 0.05:  # a transaction around a few commands
+                cmds = [["MULTI"]] + [gen_command(rng) for _ in range(rng.randint(1, 4))] + [[rng.choice(["EXEC", "EXEC", "DISCARD"])]]
+            else:
+                cmds = [gen_command(rng)]
+            for cmd in cmds:
+                history.append(cmd)
+                replies = [normalize(cmd, c.call(*cmd)) for c in conns]
+                if replies[0] != replies[1]:
+                    print(f"MISMATCH seed={seed} step={n} protocol={protocol}")
+                    print("  last commands:")
+                    for h in history[-8:]:
+                        print("   ", h)
+                    print(f"  redis:    {replies[0]!r}")
+                    print(f"  desaster: {replies[1]!r}")
+                    return False
+        # The final state must match too.
+        for c in conns:
+            c.call("SELECT", "0")
+        dumps = []
+        for c in conns:
+            dump = []
+            for key in sorted(x.value for x in c.call("KEYS", "*").value):
+                t = c.call("TYPE", key).value
+                dump.append((key, t))
+            dumps.append(dump)
+        if dumps[0] != dumps[1]:
+            print(f"FINAL STATE MISMATCH seed={seed}: redis={dumps[0]} desaster={dumps[1]}")
+            return False
+        return True
+    finally:
+        for c in conns:
+            c.close()
+
+
+def main():
+    seeds = int(os.environ.get("DESASTER_DIFF_SEEDS", "40"))
+    length = int(os.environ.get("DESASTER_DIFF_LENGTH", "400"))
+    only = os.environ.get("DESASTER_DIFF_SEED")
+    redis_server, desaster = RedisServer(), Scheduler()
+    try:
+        seed_list = [int(only)] if only else [1000 + s for s in range(seeds)]
+        failed = [s for s in seed_list if not run_seed(s, length, redis_server.port, desaster.port)]
+        passed = len(seed_list) - len(failed)
+        print(f"differential: {len(seed_list)} seeds x {length} commands")
+        print(f"{passed} passed, {len(failed)} failed")
+        if failed:
+            print("reproduce with DESASTER_DIFF_SEED=" + str(failed[0]))
+        return 1 if failed else 0
+    finally:
+        redis_server.stop()
+        desaster.stop()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

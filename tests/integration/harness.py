@@ -1,0 +1,230 @@
+"""Starts real servers for integration tests and hands out real clients.
+
+`Scheduler()` runs build/desaster-scheduler on a free loopback port (it picks the port itself
+with --port 0 and logs it); `RedisServer()` runs Debian's redis-server the same way for
+side-by-side checks. Both stop their process when the test is done.
+"""
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+
+sys.path.insert(0, "/usr/lib/python3/dist-packages")
+import redis  # noqa: E402  (Debian's python3-redis)
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+SCHEDULER = os.environ.get("DESASTER_SCHEDULER", os.path.join(ROOT, "build", "desaster-scheduler"))
+
+
+def wait_for(predicate, timeout=10.0, interval=0.01, what="condition"):
+    """Polls `predicate` until it returns a truthy value or `timeout` seconds pass."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(interval)
+
+
+class _Process:
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.log.close()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def client(self, **kw):
+        kw.setdefault("socket_timeout", 30)
+        return redis.Redis(host="127.0.0.1", port=self.port, **kw)
+
+    def raw(self):
+        """A plain socket, for protocol-level tests."""
+        s = socket.create_connection(("127.0.0.1", self.port), timeout=10)
+        return s
+
+    def cli(self, *args, input=None):
+        """Runs redis-cli against this server; returns its stdout."""
+        out = subprocess.run(["redis-cli", "-p", str(self.port), *args], input=input,
+                             capture_output=True, timeout=30)
+        return out.stdout.decode()
+
+    def log_text(self):
+        with open(self.log.name, "r", errors="replace") as f:
+            return f.read()
+
+
+class Scheduler(_Process):
+    def __init__(self, *extra):
+        self.dir = tempfile.mkdtemp(prefix="desaster-test-")
+        self.log = open(os.path.join(self.dir, "log"), "w+")
+        self.proc = subprocess.Popen(
+            [SCHEDULER, "--port", "0", "--data-dir", os.path.join(self.dir, "data"), *extra],
+            stdout=self.log, stderr=subprocess.STDOUT)
+        self.port = int(wait_for(lambda: self._port(), what="desaster-scheduler to listen"))
+
+    def _port(self):
+        if self.proc.poll() is not None:
+            raise AssertionError("desaster-scheduler exited:\n" + self.log_text())
+        m = re.search(r"Ready to accept connections on [^ ]+:(\d+)", self.log_text())
+        return m and m.group(1)
+
+
+class RedisServer(_Process):
+    def __init__(self):
+        self.dir = tempfile.mkdtemp(prefix="redis-test-")
+        self.log = open(os.path.join(self.dir, "log"), "w+")
+        # redis-server cannot pick a free port itself; retry on the rare collision.
+        for _ in range(20):
+            with socket.socket() as s:
+                s.bind(("127.0.0.1", 0))
+                self.port = s.getsockname()[1]
+            self.proc = subprocess.Popen(
+                ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+                 "--appendonly", "no", "--dir", self.dir],
+                stdout=self.log, stderr=subprocess.STDOUT)
+            try:
+                wait_for(lambda: self._ready(), timeout=5, what="redis-server")
+                return
+            except AssertionError:
+                self.proc.kill()
+                self.proc.wait()
+        raise AssertionError("could not start redis-server")
+
+    def _ready(self):
+        if self.proc.poll() is not None:
+            raise AssertionError("redis-server exited")
+        try:
+            return redis.Redis(port=self.port).ping()
+        except redis.ConnectionError:
+            return False
+
+
+class ServerTest(unittest.TestCase):
+    """A test case with one desaster-scheduler for the whole class, flushed between tests."""
+
+    extra_args = ()
+
+    @classmethod
+    def setUpClass(cls):
+        cls.server = Scheduler(*cls.extra_args)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.server.stop()
+
+    def setUp(self):
+        self.r = self.server.client()
+        self.r.flushall()
+
+    def tearDown(self):
+        self.r.close()
+
+    def assertError(self, fn, message):
+        """Asserts that `fn()` raises a server error whose text is exactly `message`."""
+        with self.assertRaises(redis.ResponseError) as cm:
+            fn()
+        self.assertEqual(str(cm.exception), message)
+
+
+def main():
+    unittest.main(verbosity=2)
+
+
+class Reply:
+    """A typed RESP reply, so tests can tell a status from a bulk string and RESP3 types apart."""
+
+    def __init__(self, kind, value):
+        # '+', '-', ':', '$', '*', '%', '~', '>', ',', '#', '=', and 'nil' for RESP3's '_'.
+        # RESP2's null bulk and null array stay apart: ('$', None) and ('*', None).
+        self.kind = kind
+        self.value = value
+
+    def __eq__(self, other):
+        if isinstance(other, Reply):
+            return self.kind == other.kind and self.value == other.value
+        return NotImplemented
+
+    def __repr__(self):
+        return f"{self.kind}{self.value!r}"
+
+
+class RawConnection:
+    """A minimal RESP client over a socket that keeps every reply's exact type and text."""
+
+    def __init__(self, port, timeout=10):
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+        self.buf = b""
+
+    def close(self):
+        self.sock.close()
+
+    def send(self, data):
+        self.sock.sendall(data)
+
+    @staticmethod
+    def encode(*args):
+        out = [b"*%d\r\n" % len(args)]
+        for a in args:
+            a = a if isinstance(a, bytes) else str(a).encode()
+            out.append(b"$%d\r\n%s\r\n" % (len(a), a))
+        return b"".join(out)
+
+    def call(self, *args):
+        self.send(self.encode(*args))
+        return self.read()
+
+    def _fill(self):
+        chunk = self.sock.recv(1 << 16)
+        if not chunk:
+            raise ConnectionError("connection closed")
+        self.buf += chunk
+
+    def _line(self):
+        while b"\r\n" not in self.buf:
+            self._fill()
+        line, self.buf = self.buf.split(b"\r\n", 1)
+        return line
+
+    def _exact(self, n):
+        while len(self.buf) < n + 2:
+            self._fill()
+        data, self.buf = self.buf[:n], self.buf[n + 2:]
+        return data
+
+    def read(self):
+        line = self._line()
+        kind, rest = chr(line[0]), line[1:]
+        if kind in "+-":
+            return Reply(kind, rest.decode(errors="replace"))
+        if kind in ":(":
+            return Reply(":", int(rest))
+        if kind == ",":
+            return Reply(",", rest.decode())
+        if kind == "#":
+            return Reply("#", rest == b"t")
+        if kind == "_":
+            return Reply("nil", None)
+        if kind in "$=":
+            n = int(rest)
+            return Reply(kind, None) if n < 0 else Reply(kind, self._exact(n))
+        if kind in "*~>":
+            n = int(rest)
+            if n < 0:
+                return Reply(kind, None)
+            return Reply(kind, [self.read() for _ in range(n)])
+        if kind == "%":
+            n = int(rest)
+            return Reply("%", [(self.read(), self.read()) for _ in range(n)])
+        raise AssertionError(f"unexpected reply line {line!r}")

@@ -1,0 +1,131 @@
+#include "server/data/keyspace.h"
+
+#include <catch2/catch.hpp>
+
+using namespace desaster;
+
+namespace {
+
+// Applies `from`'s recorded mutations to a fresh keyspace: both must then hold the same data.
+std::string Dump(Keyspace& ks) {
+  std::string out;
+  for (int i = 0; i < ks.databases(); i++) {
+    std::map<std::string, std::string> keys;
+    ks.db(i).ForEach([&](const std::string& k, const Value& v) {
+      std::string repr = std::string(TypeName(v.type())) + ":" + std::to_string(v.expire_at_ms);
+      switch (v.type()) {
+        case ValueType::kString: repr += v.str(); break;
+        case ValueType::kList:
+          for (const auto& e : v.list()) repr += "," + e;
+          break;
+        case ValueType::kHash: {
+          std::map<std::string, std::string> sorted;
+          v.hash().ForEach([&](const std::string& f, const std::string& x) { sorted[f] = x; });
+          for (const auto& [f, x] : sorted) repr += "," + f + "=" + x;
+          break;
+        }
+        case ValueType::kSet: {
+          std::set<std::string> sorted;
+          v.set().ForEach([&](const std::string& m, const Unit&) { sorted.insert(m); });
+          for (const auto& m : sorted) repr += "," + m;
+          break;
+        }
+        case ValueType::kZSet:
+          for (const auto& e : v.zset()) repr += "," + e.second + "@" + std::to_string(e.first);
+          break;
+      }
+      keys[k] = repr;
+    });
+    for (const auto& [k, v] : keys) out += std::to_string(i) + "/" + k + "=" + v + "\n";
+  }
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("recorded mutations replay to the same state") {
+  Keyspace ks(4);
+  ks.set_now_ms(1000);
+  Database& db = ks.db(0);
+  db.SetString("s", "v", false);
+  db.ExpireAt("s", 5000);
+  db.SetString("s", "w", true);  // keeps the TTL
+  db.ListPush("l", false, "a");
+  db.ListPush("l", false, "b");
+  db.ListPush("l", true, "z");
+  db.ListInsert("l", 1, "mid");
+  db.ListSet("l", 0, "Z");
+  db.ListRemove("l", 2);
+  db.ListPop("l", false);
+  db.HashSet("h", "f", "1");
+  db.HashSet("h", "g", "2");
+  db.HashDelete("h", "f");
+  db.SetAdd("set", "x");
+  db.SetAdd("set", "y");
+  db.SetRemove("set", "x");
+  db.ZAdd("z", "m", 2.5);
+  db.ZAdd("z", "n", -1);
+  db.ZAdd("z", "m", 3);
+  db.ZRemove("z", "n");
+  db.SetString("gone", "x", false);
+  db.Rename("gone", "renamed");
+  db.CopyTo("renamed", ks.db(2), "copied");
+  db.SetString("tmp", "x", false);
+  db.Delete("tmp");
+  ks.db(3).SetString("flushed", "x", false);
+  ks.db(3).Flush();
+
+  Keyspace replica(4);
+  replica.set_now_ms(1000);
+  for (const auto& m : ks.TakeMutations()) replica.Apply(m);
+  CHECK_FALSE(replica.HasMutations());
+  CHECK(Dump(replica) == Dump(ks));
+  CHECK(Dump(ks).find("0/l=list:0,Z,mid") != std::string::npos);
+}
+
+TEST_CASE("expired keys disappear on access and record a delete") {
+  Keyspace ks(1);
+  ks.set_now_ms(1000);
+  ks.db(0).SetString("k", "v", false);
+  ks.db(0).ExpireAt("k", 2000);
+  ks.TakeMutations();
+  ks.set_now_ms(2000);
+  CHECK(ks.db(0).Find("k") == nullptr);
+  auto ms = ks.TakeMutations();
+  REQUIRE(ms.size() == 1);
+  CHECK(ms[0].op == Mutation::Op::kDelete);
+}
+
+TEST_CASE("an expiry in the past deletes the key") {
+  Keyspace ks(1);
+  ks.set_now_ms(1000);
+  ks.db(0).SetString("k", "v", false);
+  ks.db(0).ExpireAt("k", 999);
+  CHECK(ks.db(0).size() == 0);
+}
+
+TEST_CASE("active expiry removes due keys only") {
+  Keyspace ks(1);
+  ks.set_now_ms(1000);
+  for (int i = 0; i < 10; i++) {
+    ks.db(0).SetString("k" + std::to_string(i), "v", false);
+    ks.db(0).ExpireAt("k" + std::to_string(i), 1000 + 100 * i + 1);
+  }
+  ks.set_now_ms(1500);
+  CHECK(ks.db(0).ExpireDue(100) == 5);
+  CHECK(ks.db(0).size() == 5);
+}
+
+TEST_CASE("watchers are flagged by any change to their key") {
+  Keyspace ks(2);
+  WatchFlag flag;
+  ks.Watch(0, "k", &flag);
+  ks.db(1).SetString("k", "other db", false);
+  CHECK_FALSE(flag.dirty);
+  ks.db(0).SetString("k", "v", false);
+  CHECK(flag.dirty);
+  flag.dirty = false;
+  ks.db(0).Flush();
+  CHECK(flag.dirty);
+  ks.Unwatch(0, "k", &flag);
+}
