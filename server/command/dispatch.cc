@@ -65,11 +65,13 @@ const CommandSpec* ResolveCommand(const ServerState& server, const std::vector<s
                                   std::string* error) {
   const CommandSpec* spec = server.registry.Find(argv[0]);
   if (spec == nullptr) {
+    // Redis formats these with %s, so each argument shows only up to its first NUL byte.
+    auto c_str = [](const std::string& s) { return s.substr(0, s.find('\0')); };
     std::string args;
     for (size_t i = 1; i < argv.size() && args.size() < 128; i++) {
-      args += "'" + argv[i].substr(0, 128 - std::min<size_t>(args.size(), 128)) + "' ";
+      args += "'" + c_str(argv[i]).substr(0, 128 - args.size()) + "' ";
     }
-    *error = "ERR unknown command '" + argv[0].substr(0, 128) +
+    *error = "ERR unknown command '" + c_str(argv[0]).substr(0, 128) +
              "', with args beginning with: " + args;
     return nullptr;
   }

@@ -100,23 +100,24 @@ bool ResolveIndex(long long index, size_t len, size_t* out) {
 }
 
 void LIndex(CommandContext& ctx) {
-  auto index = ctx.Int(2);
-  if (!index) return;
   bool wrong;
   const List* l = ListAt(ctx, ctx.args[1], &wrong);
   if (wrong) return;
+  if (!l) return ctx.reply.NullBulk();  // Redis looks at the key before the index
+  auto index = ctx.Int(2);
+  if (!index) return;
   size_t i;
-  if (!l || !ResolveIndex(*index, l->size(), &i)) return ctx.reply.NullBulk();
+  if (!ResolveIndex(*index, l->size(), &i)) return ctx.reply.NullBulk();
   ctx.reply.Bulk((*l)[i]);
 }
 
 void LSet(CommandContext& ctx) {
-  auto index = ctx.Int(2);
-  if (!index) return;
   bool wrong;
   const List* l = ListAt(ctx, ctx.args[1], &wrong);
   if (wrong) return;
   if (!l) return ctx.Error(err::kNoSuchKey);
+  auto index = ctx.Int(2);
+  if (!index) return;
   size_t i;
   if (!ResolveIndex(*index, l->size(), &i)) return ctx.Error(err::kOutOfRange);
   ctx.db().ListSet(ctx.args[1], i, ctx.args[3]);

@@ -128,9 +128,10 @@ void SMove(CommandContext& ctx) {
   bool wrong;
   const Set* s = SetAt(ctx, src, &wrong);
   if (wrong) return;
+  if (!s) return ctx.reply.Integer(0);  // before the destination's type, as Redis
   SetAt(ctx, dst, &wrong);
   if (wrong) return;
-  if (!s || !s->Find(member)) return ctx.reply.Integer(0);
+  if (!s->Find(member)) return ctx.reply.Integer(0);
   if (src != dst) {
     ctx.db().SetRemove(src, member);
     ctx.db().SetAdd(dst, member);

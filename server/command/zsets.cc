@@ -338,36 +338,49 @@ struct RangeRequest {
   bool with_scores = false;
   long long offset = 0, limit = -1;
   bool has_limit = false;
+  // The parsed bounds; which one applies depends on `by`.
+  long long start = 0, stop = 0;
+  ScoreRange score;
+  LexRange lex;
 };
 
-// Collects the range that args[first] and args[first+1] describe; nullopt after an error.
-std::optional<std::vector<Item>> CollectRange(CommandContext& ctx, const ZSet* z,
-                                              const RangeRequest& q, size_t first) {
+// Parses the range in args[first] and args[first+1] into `q` (Redis does this before it looks
+// at the key, so argument errors win over WRONGTYPE). False after replying an error.
+bool ParseRange(CommandContext& ctx, RangeRequest* q, size_t first) {
   // For reverse score/lex ranges the arguments come as max, min.
-  size_t min_i = q.rev ? first + 1 : first, max_i = q.rev ? first : first + 1;
-  switch (q.by) {
+  size_t min_i = q->rev ? first + 1 : first, max_i = q->rev ? first : first + 1;
+  switch (q->by) {
     case RangeBy::kRank: {
       auto start = ctx.Int(first);
-      if (!start) return std::nullopt;
+      if (!start) return false;
       auto stop = ctx.Int(first + 1);
-      if (!stop) return std::nullopt;
-      if (!z) return std::vector<Item>{};
-      return CollectByRank(*z, *start, *stop, q.rev);
+      if (!stop) return false;
+      q->start = *start;
+      q->stop = *stop;
+      return true;
     }
     case RangeBy::kScore: {
       auto r = ParseScoreRange(ctx, min_i, max_i);
-      if (!r) return std::nullopt;
-      if (!z) return std::vector<Item>{};
-      return CollectByScore(*z, *r, q.rev, q.offset, q.limit);
+      if (r) q->score = *r;
+      return r.has_value();
     }
     case RangeBy::kLex: {
       auto r = ParseLexRange(ctx, min_i, max_i);
-      if (!r) return std::nullopt;
-      if (!z) return std::vector<Item>{};
-      return CollectByLex(*z, *r, q.rev, q.offset, q.limit);
+      if (r) q->lex = *r;
+      return r.has_value();
     }
   }
-  return std::nullopt;
+  return false;
+}
+
+std::vector<Item> CollectRange(const ZSet* z, const RangeRequest& q) {
+  if (!z) return {};
+  switch (q.by) {
+    case RangeBy::kRank: return CollectByRank(*z, q.start, q.stop, q.rev);
+    case RangeBy::kScore: return CollectByScore(*z, q.score, q.rev, q.offset, q.limit);
+    case RangeBy::kLex: return CollectByLex(*z, q.lex, q.rev, q.offset, q.limit);
+  }
+  return {};
 }
 
 // Parses [BYSCORE|BYLEX] [REV] [LIMIT o c] [WITHSCORES] from args[from..]; `fixed` keeps the
@@ -409,48 +422,48 @@ std::optional<RangeRequest> ParseRangeOptions(CommandContext& ctx, RangeRequest 
   return q;
 }
 
-void RangeGeneric(CommandContext& ctx, RangeRequest base, bool fixed) {
+void RangeGeneric(CommandContext& ctx, RangeBy by, bool rev, bool fixed) {
+  RangeRequest base;
+  base.by = by;
+  base.rev = rev;
   auto q = ParseRangeOptions(ctx, base, 4, fixed);
-  if (!q) return;
+  if (!q || !ParseRange(ctx, &*q, 2)) return;
   bool wrong;
   const ZSet* z = ZSetAt(ctx, ctx.args[1], &wrong);
-  if (wrong) return;
-  auto items = CollectRange(ctx, z, *q, 2);
-  if (items) ReplyItems(ctx, *items, q->with_scores);
+  if (!wrong) ReplyItems(ctx, CollectRange(z, *q), q->with_scores);
 }
-void ZRange(CommandContext& ctx) { RangeGeneric(ctx, {}, false); }
-void ZRevRange(CommandContext& ctx) { RangeGeneric(ctx, {RangeBy::kRank, true}, true); }
-void ZRangeByScore(CommandContext& ctx) { RangeGeneric(ctx, {RangeBy::kScore, false}, true); }
-void ZRevRangeByScore(CommandContext& ctx) { RangeGeneric(ctx, {RangeBy::kScore, true}, true); }
-void ZRangeByLex(CommandContext& ctx) { RangeGeneric(ctx, {RangeBy::kLex, false}, true); }
-void ZRevRangeByLex(CommandContext& ctx) { RangeGeneric(ctx, {RangeBy::kLex, true}, true); }
+void ZRange(CommandContext& ctx) { RangeGeneric(ctx, RangeBy::kRank, false, false); }
+void ZRevRange(CommandContext& ctx) { RangeGeneric(ctx, RangeBy::kRank, true, true); }
+void ZRangeByScore(CommandContext& ctx) { RangeGeneric(ctx, RangeBy::kScore, false, true); }
+void ZRevRangeByScore(CommandContext& ctx) { RangeGeneric(ctx, RangeBy::kScore, true, true); }
+void ZRangeByLex(CommandContext& ctx) { RangeGeneric(ctx, RangeBy::kLex, false, true); }
+void ZRevRangeByLex(CommandContext& ctx) { RangeGeneric(ctx, RangeBy::kLex, true, true); }
 
 void ZRangeStore(CommandContext& ctx) {
   // ZRANGESTORE dst src min max [BYSCORE|BYLEX] [REV] [LIMIT o c]
   auto q = ParseRangeOptions(ctx, {}, 5, false);
   if (!q) return;
   if (q->with_scores) return ctx.Error(err::kSyntax);
+  if (!ParseRange(ctx, &*q, 3)) return;
   bool wrong;
   const ZSet* z = ZSetAt(ctx, ctx.args[2], &wrong);
   if (wrong) return;
-  auto items = CollectRange(ctx, z, *q, 3);
-  if (!items) return;
+  auto items = CollectRange(z, *q);
   ctx.db().Delete(ctx.args[1]);
-  for (const auto& [m, s] : *items) ctx.db().ZAdd(ctx.args[1], m, s);
-  ctx.reply.Integer(static_cast<long long>(items->size()));
+  for (const auto& [m, s] : items) ctx.db().ZAdd(ctx.args[1], m, s);
+  ctx.reply.Integer(static_cast<long long>(items.size()));
 }
 
 void RemRangeGeneric(CommandContext& ctx, RangeBy by) {
-  bool wrong;
-  const ZSet* z = ZSetAt(ctx, ctx.args[1], &wrong);
   RangeRequest q;
   q.by = by;
-  // Parse the range even for a missing key, so bad arguments are reported first.
+  if (!ParseRange(ctx, &q, 2)) return;
+  bool wrong;
+  const ZSet* z = ZSetAt(ctx, ctx.args[1], &wrong);
   if (wrong) return;
-  auto items = CollectRange(ctx, z, q, 2);
-  if (!items) return;
-  for (const auto& [m, s] : *items) ctx.db().ZRemove(ctx.args[1], m);
-  ctx.reply.Integer(static_cast<long long>(items->size()));
+  auto items = CollectRange(z, q);
+  for (const auto& [m, s] : items) ctx.db().ZRemove(ctx.args[1], m);
+  ctx.reply.Integer(static_cast<long long>(items.size()));
 }
 void ZRemRangeByRank(CommandContext& ctx) { RemRangeGeneric(ctx, RangeBy::kRank); }
 void ZRemRangeByScore(CommandContext& ctx) { RemRangeGeneric(ctx, RangeBy::kScore); }
@@ -555,6 +568,20 @@ void CombineGeneric(CommandContext& ctx, bool union_op, bool store) {
     return ctx.Error(err::kSyntax);
   }
   size_t n = static_cast<size_t>(numkeys);
+  // Each input as (member, score); a missing key is an empty input. Redis checks the inputs'
+  // types before it parses the options.
+  std::vector<std::vector<Item>> inputs(n);
+  for (size_t k = 0; k < n; k++) {
+    const Value* v = ctx.db().Find(ctx.args[first + k]);
+    if (!v) continue;
+    if (v->type() == ValueType::kZSet) {
+      for (const auto& e : v->zset()) inputs[k].emplace_back(e.second, e.first);
+    } else if (v->type() == ValueType::kSet) {
+      v->set().ForEach([&](const std::string& m, const Unit&) { inputs[k].emplace_back(m, 1.0); });
+    } else {
+      return ctx.Error(err::kWrongType);
+    }
+  }
   std::vector<double> weights(n, 1.0);
   enum { kSum, kMin, kMax } aggregate = kSum;
   bool with_scores = false;
@@ -581,19 +608,6 @@ void CombineGeneric(CommandContext& ctx, bool union_op, bool store) {
       with_scores = true;
     } else {
       return ctx.Error(err::kSyntax);
-    }
-  }
-  // Each input as (member -> score); a missing key is an empty input.
-  std::vector<std::vector<Item>> inputs(n);
-  for (size_t k = 0; k < n; k++) {
-    const Value* v = ctx.db().Find(ctx.args[first + k]);
-    if (!v) continue;
-    if (v->type() == ValueType::kZSet) {
-      for (const auto& e : v->zset()) inputs[k].emplace_back(e.second, e.first);
-    } else if (v->type() == ValueType::kSet) {
-      v->set().ForEach([&](const std::string& m, const Unit&) { inputs[k].emplace_back(m, 1.0); });
-    } else {
-      return ctx.Error(err::kWrongType);
     }
   }
   auto combine = [&](double acc, double s) {

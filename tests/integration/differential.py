@@ -136,7 +136,13 @@ def run_seed(seed, length, redis_port, desaster_port):
                 cmds = [gen_command(rng)]
             for cmd in cmds:
                 history.append(cmd)
-                replies = [normalize(cmd, c.call(*cmd)) for c in conns]
+                replies = [c.call(*cmd) for c in conns]
+                if cmd[0] == "EXEC" and len(cmds) > 2:  # normalize each queued command's reply
+                    queued = cmds[1:-1]
+                    replies = [Reply(r.kind, [normalize(q, x) for q, x in zip(queued, r.value)])
+                               if r.kind == "*" and r.value is not None else r for r in replies]
+                else:
+                    replies = [normalize(cmd, r) for r in replies]
                 if replies[0] != replies[1]:
                     print(f"MISMATCH seed={seed} step={n} protocol={protocol}")
                     print("  last commands:")
