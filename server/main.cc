@@ -1,4 +1,7 @@
 // desaster-scheduler: the job-queue server.
+#include <sys/resource.h>
+
+#include <algorithm>
 #include <cstdio>
 
 #include "server/command/registry.h"
@@ -14,6 +17,20 @@ int main(int argc, char** argv) {
   int exit_code = 0;
   if (!ParseOptions(argc, argv, &options, &exit_code)) return exit_code;
   SetLogLevel(options.loglevel);
+
+  // Each client is a file descriptor: raise the soft limit to fit maxclients, as Redis does.
+  struct rlimit lim;
+  if (getrlimit(RLIMIT_NOFILE, &lim) == 0) {
+    rlim_t want = static_cast<rlim_t>(options.maxclients) + 64;
+    if (lim.rlim_cur < want) {
+      lim.rlim_cur = std::min(want, lim.rlim_max);
+      setrlimit(RLIMIT_NOFILE, &lim);
+      if (lim.rlim_cur < want) {
+        Log(LogLevel::kWarning, "open files limit is {}: fewer than maxclients {} can connect",
+            lim.rlim_cur, options.maxclients);
+      }
+    }
+  }
 
   ServerState state(&options, 0);
   RegisterAllCommands(&state.registry);

@@ -143,19 +143,32 @@ std::vector<Item> CollectByScore(const ZSet& z, const ScoreRange& r, bool rev, l
   return Walk(z, it, true, offset, limit, [&](const ZSet::Entry& e) { return r.AboveMin(e.first); });
 }
 
+// Lex ranges assume equal scores. When scores differ, Redis (for small sets) scans in
+// (score, member) order for the first member inside the bound and walks on from there; the
+// linear scan below reproduces that, while equal scores take the O(log n) path.
 std::vector<Item> CollectByLex(const ZSet& z, const LexRange& r, bool rev, long long offset,
                                long long limit) {
+  if (z.size() == 0) return {};
+  bool uniform = z.begin()->first == Before(z, z.end())->first;
   if (!rev) {
-    ZSet::Iterator it = z.begin();
     if (r.min.kind == LexBound::kPlusInf) return {};
-    if (r.min.kind == LexBound::kValue) it = z.FirstLexAtOrAfter(r.min.value, r.min.ex);
+    ZSet::Iterator it = z.begin();
+    if (uniform && r.min.kind == LexBound::kValue) {
+      it = z.FirstLexAtOrAfter(r.min.value, r.min.ex);
+    } else {
+      while (it != z.end() && !r.AboveMin(it->second)) ++it;
+    }
     return Walk(z, it, false, offset, limit,
                 [&](const ZSet::Entry& e) { return r.BelowMax(e.second); });
   }
-  ZSet::Iterator it = z.end();
   if (r.max.kind == LexBound::kMinusInf) return {};
-  if (r.max.kind == LexBound::kValue) it = z.FirstLexAtOrAfter(r.max.value, !r.max.ex);
-  return Walk(z, Before(z, it), true, offset, limit,
+  ZSet::Iterator it = Before(z, z.end());
+  if (uniform && r.max.kind == LexBound::kValue) {
+    it = Before(z, z.FirstLexAtOrAfter(r.max.value, !r.max.ex));
+  } else {
+    while (it != z.end() && !r.BelowMax(it->second)) it = Before(z, it);
+  }
+  return Walk(z, it, true, offset, limit,
               [&](const ZSet::Entry& e) { return r.AboveMin(e.second); });
 }
 

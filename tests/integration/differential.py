@@ -5,6 +5,7 @@ leaves the order unspecified (set members, hash fields, KEYS), which is compared
 
   DESASTER_DIFF_SEEDS=N     number of seeds (default 40)
   DESASTER_DIFF_SEED=S      run only seed S (to reproduce a failure)
+  DESASTER_DIFF_FIRST=F     first seed of the range (default 1000)
   DESASTER_DIFF_LENGTH=L    commands per seed (default 400)
 """
 import os
@@ -176,7 +177,8 @@ def main():
     only = os.environ.get("DESASTER_DIFF_SEED")
     redis_server, desaster = RedisServer(), Scheduler()
     try:
-        seed_list = [int(only)] if only else [1000 + s for s in range(seeds)]
+        first = int(os.environ.get("DESASTER_DIFF_FIRST", "1000"))
+        seed_list = [int(only)] if only else [first + s for s in range(seeds)]
         failed = [s for s in seed_list if not run_seed(s, length, redis_server.port, desaster.port)]
         passed = len(seed_list) - len(failed)
         print(f"differential: {len(seed_list)} seeds x {length} commands")

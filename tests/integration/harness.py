@@ -6,6 +6,7 @@ side-by-side checks. Both stop their process when the test is done.
 """
 import os
 import re
+import resource
 import shutil
 import socket
 import subprocess
@@ -16,6 +17,10 @@ import unittest
 
 sys.path.insert(0, "/usr/lib/python3/dist-packages")
 import redis  # noqa: E402  (Debian's python3-redis)
+
+# Tests open thousands of connections; raise the soft limit of open files as far as allowed.
+_soft, _hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+resource.setrlimit(resource.RLIMIT_NOFILE, (min(max(_soft, 16384), _hard), _hard))
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SCHEDULER = os.environ.get("DESASTER_SCHEDULER", os.path.join(ROOT, "build", "desaster-scheduler"))
@@ -130,6 +135,12 @@ class ServerTest(unittest.TestCase):
 
     def tearDown(self):
         self.r.close()
+
+    def connect(self, timeout=20):
+        """A RawConnection to the server, closed when the test ends."""
+        c = RawConnection(self.server.port, timeout=timeout)
+        self.addCleanup(c.close)
+        return c
 
     def assertError(self, fn, message):
         """Asserts that `fn()` raises a server error whose text is exactly `message`."""
