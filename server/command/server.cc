@@ -566,7 +566,8 @@ void ClientNoEvict(CommandContext& ctx) {
 void ClientReply(CommandContext& ctx) {
   if (ctx.Is(2, "ON")) {
     ctx.client.reply_mode = ReplyMode::kOn;
-    ctx.reply.Ok();
+    // The call began with replies off, so its writer discards; this answer must go out.
+    resp::ReplyWriter(&ctx.client.output, ctx.client.protocol).Ok();
   } else if (ctx.Is(2, "OFF")) {
     ctx.client.reply_mode = ReplyMode::kOff;
   } else if (ctx.Is(2, "SKIP")) {

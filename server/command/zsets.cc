@@ -149,7 +149,10 @@ std::vector<Item> CollectByScore(const ZSet& z, const ScoreRange& r, bool rev, l
 std::vector<Item> CollectByLex(const ZSet& z, const LexRange& r, bool rev, long long offset,
                                long long limit) {
   if (z.size() == 0) return {};
-  bool uniform = z.begin()->first == Before(z, z.end())->first;
+  auto last = Before(z, z.end());
+  // Redis' zzlIsInLexRange: the first member must be <= max and the last >= min.
+  if (!r.BelowMax(z.begin()->second) || !r.AboveMin(last->second)) return {};
+  bool uniform = z.begin()->first == last->first;
   if (!rev) {
     if (r.min.kind == LexBound::kPlusInf) return {};
     ZSet::Iterator it = z.begin();
@@ -162,7 +165,7 @@ std::vector<Item> CollectByLex(const ZSet& z, const LexRange& r, bool rev, long 
                 [&](const ZSet::Entry& e) { return r.BelowMax(e.second); });
   }
   if (r.max.kind == LexBound::kMinusInf) return {};
-  ZSet::Iterator it = Before(z, z.end());
+  ZSet::Iterator it = last;
   if (uniform && r.max.kind == LexBound::kValue) {
     it = Before(z, z.FirstLexAtOrAfter(r.max.value, !r.max.ex));
   } else {

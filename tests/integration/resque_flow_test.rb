@@ -1,0 +1,127 @@
+# A resque-shaped flow through Ruby's redis and redis-namespace gems (Debian packages), doing
+# what resque 3.0 does on the wire (see shared/reference/clients.md): enqueue with RPUSH, poll
+# with LPOP, register workers in sets and hashes, count stats, record failures in
+# resque:failed and remove one with LSET "" + LREM "", requeue one, read the web UI's stats.
+require "minitest/autorun"
+require "json"
+require "socket"
+require "tmpdir"
+require "redis"
+require "redis/namespace"
+
+Redis.sadd_returns_boolean = false  # resque 3 counts; silences redis-rb 4.8's deprecation notice
+
+SCHEDULER = ENV.fetch("DESASTER_SCHEDULER") { File.expand_path("../../build/desaster-scheduler", __dir__) }
+
+class ResqueFlowTest < Minitest::Test
+  def setup
+    @dir = Dir.mktmpdir("desaster-resque-")
+    @log = File.join(@dir, "log")
+    @pid = spawn(SCHEDULER, "--port", "0", "--data-dir", File.join(@dir, "data"),
+                 out: @log, err: @log)
+    @port = wait_for("desaster-scheduler to listen") do
+      File.read(@log)[/Ready to accept connections on [^ ]+:(\d+)/, 1]
+    end.to_i
+    @redis = Redis.new(host: "127.0.0.1", port: @port)
+    @resque = Redis::Namespace.new(:resque, redis: @redis)
+  end
+
+  def teardown
+    @redis&.close
+    Process.kill("TERM", @pid)
+    Process.wait(@pid)
+    FileUtils.rm_rf(@dir)
+  end
+
+  def wait_for(what, timeout: 10)
+    deadline = Process.clock_gettime(Process::CLOCK_MONOTONIC) + timeout
+    loop do
+      value = yield
+      return value if value
+      raise "timed out waiting for #{what}" if Process.clock_gettime(Process::CLOCK_MONOTONIC) > deadline
+      sleep 0.01
+    end
+  end
+
+  def enqueue(queue, klass, *args)
+    @resque.sadd("queues", queue)
+    @resque.rpush("queue:#{queue}", JSON.generate("class" => klass, "args" => args))
+  end
+
+  def test_enqueue_work_fail_and_retry_like_resque
+    200.times { |i| enqueue("default", "HelloJob", i) }
+    5.times { |i| enqueue("default", "FlakyJob", i) }
+    assert_equal 205, @resque.llen("queue:default")
+    assert_equal ["default"], @resque.smembers("queues")
+    assert_includes @redis.keys("resque:*"), "resque:queue:default"
+    assert_equal "list", @redis.type("resque:queue:default")
+
+    worker = "host:#{Process.pid}:default"
+    @resque.pipelined do |p|
+      p.sadd("workers", worker)
+      p.set("worker:#{worker}:started", Time.now.to_s)
+    end
+    seconds, _micro = @redis.time
+    assert_operator seconds, :>, 1_600_000_000
+    assert @resque.set("pruning_dead_workers_in_progress", "1", ex: 60, nx: true)
+    refute @resque.set("pruning_dead_workers_in_progress", "1", ex: 60, nx: true)
+
+    processed = []
+    while (payload = @resque.lpop("queue:default"))
+      job = JSON.parse(payload)
+      @resque.set("worker:#{worker}", JSON.generate("queue" => "default", "payload" => job))
+      if job["class"] == "FlakyJob"
+        @resque.rpush("failed", JSON.generate("payload" => job, "exception" => "RuntimeError",
+                                              "error" => "flaky", "queue" => "default",
+                                              "worker" => worker))
+        @resque.incr("stat:failed")
+      else
+        processed << job["args"].first
+        @resque.incr("stat:processed")
+        @resque.incr("stat:processed:#{worker}")
+      end
+      @resque.del("worker:#{worker}")
+    end
+    assert_equal (0...200).to_a, processed
+    assert_equal %w[200 5], @resque.mget("stat:processed", "stat:failed")
+    assert_equal 0, @resque.llen("queue:default")
+    assert_equal 5, @resque.llen("failed")
+
+    # Resque::Failure.requeue(0): read the record, push its payload back, mark it retried.
+    failure = JSON.parse(@resque.lindex("failed", 0))
+    @resque.rpush("queue:default", JSON.generate(failure["payload"]))
+    @resque.lset("failed", 0, JSON.generate(failure.merge("retried_at" => Time.now.to_s)))
+    # Resque::Failure.remove(1): LSET to "" then LREM the "" (empty strings must work).
+    @resque.lset("failed", 1, "")
+    assert_equal 1, @resque.lrem("failed", 1, "")
+    assert_equal 4, @resque.llen("failed")
+    assert_equal "FlakyJob", JSON.parse(@resque.lpop("queue:default"))["class"]
+    assert JSON.parse(@resque.lindex("failed", 0)).key?("retried_at")
+
+    # What resque-web's stats pages read.
+    info = @redis.info
+    assert_match(/\A7\.\d+\.\d+\z/, info["redis_version"])
+    stats = @redis.keys("resque:stat:*").sort
+    assert_equal %W[resque:stat:failed resque:stat:processed resque:stat:processed:#{worker}], stats
+    assert_equal 1, @resque.scard("workers")
+    @resque.srem("workers", worker)
+    assert_equal [], @resque.smembers("workers")
+    assert_equal({}, @resque.hgetall("nothing"))
+  end
+
+  def test_namespaced_hash_registrations_and_blocking_pop
+    @resque.hset("workers:heartbeat", "host:1:default", Time.now.to_i.to_s)
+    assert_equal ["host:1:default"], @resque.hgetall("workers:heartbeat").keys
+    assert_equal 1, @resque.hlen("workers:heartbeat")
+    assert_equal 1, @resque.hdel("workers:heartbeat", "host:1:default")
+
+    other = Redis::Namespace.new(:resque, redis: Redis.new(host: "127.0.0.1", port: @port))
+    popped = Thread.new { other.blpop("queue:critical", timeout: 5) }
+    wait_for("the pop to block") { @redis.info("clients")["blocked_clients"] == "1" }
+    enqueue("critical", "UrgentJob")
+    assert_equal ["critical"], @resque.smembers("queues")
+    key, payload = popped.value
+    assert_equal "queue:critical", key
+    assert_equal "UrgentJob", JSON.parse(payload)["class"]
+  end
+end

@@ -1,0 +1,74 @@
+#!/usr/bin/python3
+"""Pub/sub: channels, patterns, RESP2 subscribed-state rules, RESP3 push messages."""
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from harness import Reply, ServerTest, main, wait_for  # noqa: E402
+
+
+def b(x):
+    return Reply("$", x.encode() if isinstance(x, str) else x)
+
+
+class PubSubTest(ServerTest):
+    def test_channel_and_pattern_messages(self):
+        sub = self.connect()
+        self.assertEqual(sub.call("SUBSCRIBE", "news", "alerts"),
+                         Reply("*", [b("subscribe"), b("news"), Reply(":", 1)]))
+        self.assertEqual(sub.read(), Reply("*", [b("subscribe"), b("alerts"), Reply(":", 2)]))
+        sub.send(sub.encode("PSUBSCRIBE", "/0.celeryev/worker.*"))
+        self.assertEqual(sub.read(), Reply("*", [b("psubscribe"), b("/0.celeryev/worker.*"), Reply(":", 3)]))
+        self.assertEqual(self.r.publish("news", "hello"), 1)
+        self.assertEqual(sub.read(), Reply("*", [b("message"), b("news"), b("hello")]))
+        self.assertEqual(self.r.publish("/0.celeryev/worker.online", "{}"), 1)
+        self.assertEqual(sub.read(), Reply("*", [b("pmessage"), b("/0.celeryev/worker.*"),
+                                                 b("/0.celeryev/worker.online"), b("{}")]))
+        self.assertEqual(self.r.publish("nobody", "x"), 0)
+
+    def test_subscribed_resp2_connection_accepts_only_pubsub_commands(self):
+        sub = self.connect()
+        sub.call("SUBSCRIBE", "c")
+        self.assertEqual(sub.call("GET", "k"), Reply("-", (
+            "ERR Can't execute 'get': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / "
+            "RESET are allowed in this context")))
+        self.assertEqual(sub.call("PING"), Reply("*", [b("pong"), b("")]))
+        self.assertEqual(sub.call("UNSUBSCRIBE"), Reply("*", [b("unsubscribe"), b("c"), Reply(":", 0)]))
+        self.assertEqual(sub.call("GET", "k"), Reply("$", None))
+        self.assertEqual(sub.call("UNSUBSCRIBE"), Reply("*", [b("unsubscribe"), Reply("$", None), Reply(":", 0)]))
+
+    def test_resp3_uses_push_messages_and_allows_other_commands(self):
+        sub = self.connect()
+        sub.call("HELLO", "3")
+        self.assertEqual(sub.call("SUBSCRIBE", "c"), Reply(">", [b("subscribe"), b("c"), Reply(":", 1)]))
+        self.assertEqual(sub.call("GET", "k"), Reply("nil", None))
+        self.r.publish("c", "m")
+        self.assertEqual(sub.read(), Reply(">", [b("message"), b("c"), b("m")]))
+
+    def test_pubsub_introspection(self):
+        sub = self.connect()
+        sub.call("SUBSCRIBE", "a1", "a2", "b1")
+        sub.read(), sub.read()
+        sub.send(sub.encode("PSUBSCRIBE", "x*"))
+        sub.read()
+        self.assertEqual(sorted(self.r.pubsub_channels("a*")), [b"a1", b"a2"])
+        self.assertEqual(self.r.pubsub_numsub("a1", "zz"), [(b"a1", 1), (b"zz", 0)])
+        self.assertEqual(self.r.pubsub_numpat(), 1)
+        sub.close()
+        wait_for(lambda: self.r.pubsub_channels() == [], what="subscriptions of a closed client to go")
+
+    def test_redis_py_pubsub_as_rq_and_celery_use_it(self):
+        p = self.server.client().pubsub()
+        p.subscribe("rq:pubsub:worker1")
+        p.psubscribe("/0.celery.pidbox")
+        got = wait_for(lambda: p.get_message(timeout=0.1), what="subscribe confirmation")
+        self.assertEqual(got["type"], "subscribe")
+        wait_for(lambda: p.get_message(timeout=0.1), what="psubscribe confirmation")
+        self.r.publish("rq:pubsub:worker1", '{"command":"shutdown"}')
+        msg = wait_for(lambda: p.get_message(timeout=0.1), what="the message")
+        self.assertEqual(msg["data"], b'{"command":"shutdown"}')
+        p.close()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,208 @@
+#!/usr/bin/python3
+"""Server and connection commands, options, and the process itself."""
+import os
+import re
+import signal
+import subprocess
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import redis  # noqa: E402
+from harness import SCHEDULER, RawConnection, Reply, Scheduler, ServerTest, main, wait_for  # noqa: E402
+
+
+class ServerCommandsTest(ServerTest):
+    def test_info_has_what_client_libraries_check(self):
+        info = self.server.cli("INFO")
+        version = re.search(r"^redis_version:(\S+)\r?$", info, re.M).group(1)
+        self.assertRegex(version, r"^[1-9]\.\d+\.\d+$")  # numeric, first digit < 10 (Sidekiq)
+        self.assertGreaterEqual(tuple(map(int, version.split("."))), (6, 2, 0))  # BullMQ
+        self.assertIn("maxmemory_policy:noeviction", info)
+        self.assertIn("loading:0", info)
+        self.r.set("k", "v")
+        self.assertEqual(self.r.info("keyspace")["db0"]["keys"], 1)
+        self.assertIn("cmdstat_set", self.r.info("commandstats"))
+        self.assertEqual(self.r.info("server")["redis_mode"], "standalone")
+
+    def test_config_get_and_set(self):
+        self.assertEqual(self.r.config_get("maxmemory-policy"), {"maxmemory-policy": "noeviction"})
+        self.assertEqual(set(self.r.config_get("max*")), {"maxmemory", "maxmemory-policy", "maxclients"})
+        self.r.config_set("timeout", "300")
+        self.assertEqual(self.r.config_get("timeout"), {"timeout": "300"})
+        self.r.config_set("timeout", "0")
+        self.assertError(lambda: self.r.config_set("no-such-thing", "1"),
+                         "Unknown option or number of arguments for CONFIG SET - 'no-such-thing'")
+        self.assertError(lambda: self.r.config_set("timeout", "soon"),
+                         "CONFIG SET failed (possibly related to argument 'timeout') - "
+                         "argument couldn't be parsed into an integer")
+        c = self.connect()
+        self.assertEqual(c.call("CONFIG", "NOPE"),
+                         Reply("-", "ERR unknown subcommand 'NOPE'. Try CONFIG HELP."))
+        self.assertEqual(c.call("CONFIG"),
+                         Reply("-", "ERR wrong number of arguments for 'config' command"))
+        self.assertEqual(c.call("CONFIG", "GET"),
+                         Reply("-", "ERR wrong number of arguments for 'config|get' command"))
+
+    def test_client_commands_as_rq_and_bullmq_use_them(self):
+        c = self.connect()
+        self.assertEqual(c.call("CLIENT", "SETNAME", "bull:cXVldWU="), Reply("+", "OK"))
+        self.assertEqual(c.call("CLIENT", "GETNAME"), Reply("$", b"bull:cXVldWU="))
+        self.assertEqual(c.call("CLIENT", "SETINFO", "LIB-NAME", "ioredis"), Reply("+", "OK"))
+        self.assertEqual(c.call("CLIENT", "SETNAME", "has space").kind, "-")
+        listing = self.r.client_list()
+        named = [x for x in listing if x["name"] == "bull:cXVldWU="]
+        self.assertEqual(len(named), 1)
+        self.assertRegex(named[0]["addr"], r"^127\.0\.0\.1:\d+$")
+        my_id = c.call("CLIENT", "ID").value
+        self.assertEqual(self.r.client_kill_filter(_id=my_id), 1)
+        with self.assertRaises(ConnectionError):
+            c.call("PING")
+
+    def test_client_reply_off_and_skip(self):
+        c = self.connect()
+        c.send(c.encode("CLIENT", "REPLY", "OFF") + c.encode("SET", "a", "1") +
+               c.encode("CLIENT", "REPLY", "ON"))
+        self.assertEqual(c.read(), Reply("+", "OK"))  # only ON answers
+        c.send(c.encode("CLIENT", "REPLY", "SKIP") + c.encode("SET", "b", "2") + c.encode("GET", "a"))
+        self.assertEqual(c.read(), Reply("$", b"1"))
+        self.assertEqual(self.r.get("b"), b"2")
+
+    def test_command_introspection(self):
+        c = self.connect()
+        self.assertGreater(c.call("COMMAND", "COUNT").value, 150)
+        info = c.call("COMMAND", "INFO", "get", "nosuch")
+        self.assertEqual(info.value[0].value[0], Reply("$", b"get"))
+        self.assertEqual(info.value[0].value[1], Reply(":", 2))
+        self.assertEqual(info.value[1], Reply("*", None))
+        self.assertEqual(c.call("COMMAND", "GETKEYS", "MSET", "a", "1", "b", "2"),
+                         Reply("*", [Reply("$", b"a"), Reply("$", b"b")]))
+        docs = self.server.cli("COMMAND", "DOCS", "lpush")
+        self.assertIn("Prepend elements to a list", docs)
+
+    def test_monitor_streams_commands(self):
+        m = self.connect()
+        self.assertEqual(m.call("MONITOR"), Reply("+", "OK"))
+        self.r.set("watched", "a b")
+        line = m.read().value
+        self.assertRegex(line, r'^\d+\.\d{6} \[0 127\.0\.0\.1:\d+\] "SET" "watched" "a b"$')
+
+    def test_slowlog_records_commands_over_the_threshold(self):
+        self.r.config_set("slowlog-log-slower-than", "0")
+        self.r.execute_command("SLOWLOG", "RESET")
+        self.r.set("slow", "1")
+        self.r.config_set("slowlog-log-slower-than", "10000")
+        entries = self.r.slowlog_get()
+        self.assertTrue(any(e["command"] == b"SET slow 1" for e in entries))
+
+    def test_select_isolates_databases_and_checks_the_index(self):
+        a, b = self.server.client(db=0), self.server.client(db=3)
+        a.set("k", "zero")
+        b.set("k", "three")
+        self.assertEqual(a.get("k"), b"zero")
+        self.assertEqual(b.dbsize(), 1)
+        c = self.connect()
+        self.assertEqual(c.call("SELECT", "16"), Reply("-", "ERR DB index is out of range"))
+        self.assertEqual(c.call("SELECT", "x"), Reply("-", "ERR value is not an integer or out of range"))
+
+    def test_active_expiry_removes_keys_nobody_reads(self):
+        for i in range(300):
+            self.r.set(f"tmp{i}", "x", px=50)
+        self.r.set("keep", "x")
+        wait_for(lambda: self.r.dbsize() == 1, what="expired keys to be collected")
+        self.assertGreaterEqual(self.r.info("stats")["expired_keys"], 300)
+
+    def test_unknown_commands_and_arity(self):
+        c = self.connect()
+        self.assertEqual(c.call("FOO", "a", "b"),
+                         Reply("-", "ERR unknown command 'FOO', with args beginning with: 'a' 'b' "))
+        self.assertEqual(c.call("SET", "k"),
+                         Reply("-", "ERR wrong number of arguments for 'set' command"))
+
+
+class ProcessTest(ServerTest):
+    extra_args = ("--requirepass", "s3cret", "--timeout", "1")
+
+    def setUp(self):
+        self.r = self.server.client(password="s3cret")
+        self.r.flushall()
+
+    def test_auth_is_required(self):
+        c = self.connect()
+        self.assertEqual(c.call("GET", "k"), Reply("-", "NOAUTH Authentication required."))
+        self.assertEqual(c.call("AUTH", "wrong"), Reply(
+            "-", "WRONGPASS invalid username-password pair or user is disabled."))
+        self.assertEqual(c.call("AUTH", "s3cret"), Reply("+", "OK"))
+        self.assertEqual(c.call("GET", "k"), Reply("$", None))
+        d = self.connect()
+        self.assertEqual(d.call("HELLO", "3", "AUTH", "default", "s3cret").kind, "%")
+
+    def test_idle_clients_are_closed_after_the_timeout(self):
+        c = self.connect()
+        c.call("AUTH", "s3cret")
+
+        def closed():
+            try:
+                c.sock.settimeout(0.2)
+                return c.sock.recv(1) == b""
+            except (TimeoutError, OSError):
+                return False
+
+        wait_for(closed, timeout=10, what="the idle client to be closed")
+
+
+class LifecycleTest(ServerTest):
+    def setUp(self):
+        pass
+
+    def tearDown(self):
+        pass
+
+    def test_help_and_bad_options(self):
+        out = subprocess.run([SCHEDULER, "--help"], capture_output=True, text=True)
+        self.assertEqual(out.returncode, 0)
+        for option in ("--port", "--bind", "--data-dir", "--requirepass", "--maxclients",
+                       "--databases", "--loglevel", "--config"):
+            self.assertIn(option, out.stdout)
+        bad = subprocess.run([SCHEDULER, "--no-such-option"], capture_output=True, text=True)
+        self.assertEqual(bad.returncode, 1)
+        self.assertIn("Try --help", bad.stderr)
+
+    def test_config_file_sets_options(self):
+        path = os.path.join(self.server.dir, "desaster.conf")
+        with open(path, "w") as f:
+            f.write("databases = 4\nrequirepass = fromfile\n")
+        s = Scheduler("--config", path)
+        try:
+            r = s.client(password="fromfile")
+            self.assertEqual(r.config_get("databases"), {"databases": "4"})
+        finally:
+            s.stop()
+
+    def test_shutdown_command_and_sigterm_stop_the_process(self):
+        s = Scheduler()
+        c = RawConnection(s.port)
+        c.send(c.encode("SHUTDOWN", "NOSAVE"))
+        self.assertEqual(s.proc.wait(10), 0)
+        c.close()
+        s.stop()
+        s = Scheduler()
+        s.proc.send_signal(signal.SIGTERM)
+        self.assertEqual(s.proc.wait(10), 0)
+        self.assertIn("Received SIGTERM", s.log_text())
+        s.stop()
+
+    def test_maxclients_refuses_extra_connections(self):
+        s = Scheduler("--maxclients", "2")
+        try:
+            a, b = s.client(), s.client()
+            a.ping(), b.ping()
+            c = RawConnection(s.port)
+            self.assertEqual(c.read(), Reply("-", "ERR max number of clients reached"))
+            c.close()
+            self.assertTrue(a.ping())
+        finally:
+            s.stop()
+
+
+if __name__ == "__main__":
+    main()
