@@ -132,18 +132,16 @@ void GetDel(CommandContext& ctx) {
 }
 
 void GetEx(CommandContext& ctx) {
-  int64_t expire_at = 0;
-  bool persist = false;
+  size_t expire_arg = 0;  // index of the EX/PX/EXAT/PXAT value, validated after the lookup
+  bool seconds = false, absolute = false, persist = false;
   for (size_t i = 2; i < ctx.args.size(); i++) {
     bool has_next = i + 1 < ctx.args.size();
     if ((ctx.Is(i, "EX") || ctx.Is(i, "PX") || ctx.Is(i, "EXAT") || ctx.Is(i, "PXAT")) &&
-        !persist && !expire_at && has_next) {
-      bool seconds = ctx.Is(i, "EX") || ctx.Is(i, "EXAT");
-      bool absolute = ctx.Is(i, "EXAT") || ctx.Is(i, "PXAT");
-      auto at = ExpireArg(ctx, ++i, seconds, absolute);
-      if (!at) return;
-      expire_at = *at;
-    } else if (ctx.Is(i, "PERSIST") && !expire_at && !persist) {
+        !persist && !expire_arg && has_next) {
+      seconds = ctx.Is(i, "EX") || ctx.Is(i, "EXAT");
+      absolute = ctx.Is(i, "EXAT") || ctx.Is(i, "PXAT");
+      expire_arg = ++i;
+    } else if (ctx.Is(i, "PERSIST") && !expire_arg && !persist) {
       persist = true;
     } else {
       return ctx.Error(err::kSyntax);
@@ -154,7 +152,11 @@ void GetEx(CommandContext& ctx) {
   if (wrong) return;
   if (!s) return ctx.reply.NullBulk();
   std::string value = *s;
-  if (expire_at) ctx.db().ExpireAt(ctx.args[1], expire_at);
+  if (expire_arg) {
+    auto at = ExpireArg(ctx, expire_arg, seconds, absolute);
+    if (!at) return;
+    ctx.db().ExpireAt(ctx.args[1], *at);
+  }
   if (persist) ctx.db().Persist(ctx.args[1]);
   ctx.reply.Bulk(value);
 }

@@ -11,6 +11,7 @@ leaves the order unspecified (set members, hash fields, KEYS), which is compared
 import os
 import random
 import sys
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import RawConnection, RedisServer, Reply, Scheduler  # noqa: E402
@@ -96,6 +97,13 @@ def gen_command(rng):
         lambda: ["ZMPOP", pick(rng, ["1", "2"]), k, k2, pick(rng, ["MIN", "MAX", "MID"])] + rng.choice([[], ["COUNT", "2"]]),
         lambda: [pick(rng, ["ZUNIONSTORE", "ZINTERSTORE"]), k, "2", k2, pick(rng, KEYS)] + rng.choice([[], ["WEIGHTS", "2", "3"], ["AGGREGATE", "MAX"], ["AGGREGATE", "X"]]),
         lambda: ["ZRANGESTORE", k, k2, "0", "-1"],
+        # iteration and randomness (normalized below), expiry that really elapses
+        lambda: ["SCAN*", pick(rng, ["SCAN", "HSCAN", "SSCAN", "ZSCAN"]), k] + rng.choice([[], ["MATCH", "f*"], ["COUNT", "1"], ["TYPE", "list"]]),
+        lambda: [pick(rng, ["SRANDMEMBER", "HRANDFIELD", "ZRANDMEMBER"]), k] + rng.choice([[], ["2"], ["-3"], ["0"], ["x"]]),
+        lambda: ["SPOP", k, pick(rng, ["1", "5"])], lambda: ["RANDOMKEY"],
+        lambda: ["SET", k, v, "PX", "1"], lambda: ["PEXPIRE", k, "1"], lambda: ["PSETEX", k, "1", v],
+        lambda: ["GETEX", k, pick(rng, ["EX", "PX", "EXAT"]), pick(rng, ["100", "0", "x"])],
+        lambda: ["SUBSTR", k, "0", "2"], lambda: ["SETEX", k, "0", v],
         # errors of every kind
         lambda: ["NOSUCHCMD", k], lambda: ["GET"], lambda: ["SET", k], lambda: ["HSET", k, f],
         lambda: ["OBJECT", "NOPE", k], lambda: ["ECHO", v], lambda: ["PING"],
@@ -103,8 +111,15 @@ def gen_command(rng):
     return rng.choice(gens)()
 
 
+RANDOM = {"srandmember", "hrandfield", "zrandmember", "spop", "randomkey"}
+
+
 def normalize(cmd, reply):
     name = cmd[0].lower()
+    if name in RANDOM and reply.kind in "*~" and isinstance(reply.value, list):
+        return Reply("count", len(reply.value))  # which members is random; how many is not
+    if name in RANDOM and reply.kind == "$":
+        return Reply("$", "some member" if reply.value is not None else None)
     if reply.kind in "*~" and isinstance(reply.value, list):
         if name in UNORDERED:
             return Reply("sorted", sorted(repr(x) for x in reply.value))
@@ -120,6 +135,41 @@ def normalize(cmd, reply):
     return reply
 
 
+def full_scan(conn, cmd):
+    """Runs a SCAN-family command to completion; returns the sorted set of what it returned."""
+    _, verb, key, *opts = cmd
+    args = [verb] + ([] if verb == "SCAN" else [key])
+    if verb != "SCAN" and "TYPE" in opts:
+        opts = []
+    cursor, seen = "0", set()
+    for _ in range(10000):
+        reply = conn.call(*args, cursor, *opts)
+        if reply.kind == "-":
+            return reply
+        cursor = reply.value[0].value.decode()
+        seen.update(repr(x) for x in reply.value[1].value)
+        if cursor == "0":
+            return Reply("scanned", sorted(seen))
+    return Reply("-", "scan did not finish")
+
+
+def short_expiry(cmd):
+    return cmd[0] in ("SET", "PEXPIRE", "PSETEX") and "1" in cmd[2:] and ("PX" in cmd or cmd[0] != "SET")
+
+
+def call(conn, cmd):
+    if cmd[0] == "SCAN*":
+        return full_scan(conn, cmd)
+    if short_expiry(cmd):
+        # A 1 ms expiry: let it pass on both servers so later commands see the key gone.
+        reply = conn.call(*cmd)
+        deadline = time.monotonic() + 1
+        while conn.call("PTTL", cmd[1]).value not in (-2, -1) and time.monotonic() < deadline:
+            pass
+        return reply
+    return conn.call(*cmd)
+
+
 def run_seed(seed, length, redis_port, desaster_port):
     rng = random.Random(seed)
     protocol = rng.choice([2, 2, 3])
@@ -132,12 +182,13 @@ def run_seed(seed, length, redis_port, desaster_port):
         history = []
         for n in range(length):
             if rng.random() < 0.05:  # a transaction around a few commands
-                cmds = [["MULTI"]] + [gen_command(rng) for _ in range(rng.randint(1, 4))] + [[rng.choice(["EXEC", "EXEC", "DISCARD"])]]
+                body = [c for c in (gen_command(rng) for _ in range(rng.randint(1, 4))) if c[0] != "SCAN*" and not short_expiry(c)]
+                cmds = [["MULTI"]] + body + [[rng.choice(["EXEC", "EXEC", "DISCARD"])]]
             else:
                 cmds = [gen_command(rng)]
             for cmd in cmds:
                 history.append(cmd)
-                replies = [c.call(*cmd) for c in conns]
+                replies = [call(c, cmd) for c in conns]
                 if cmd[0] == "EXEC" and len(cmds) > 2:  # normalize each queued command's reply
                     queued = cmds[1:-1]
                     replies = [Reply(r.kind, [normalize(q, x) for q, x in zip(queued, r.value)])

@@ -38,6 +38,9 @@ def wait_for(predicate, timeout=10.0, interval=0.01, what="condition"):
         time.sleep(interval)
 
 
+SANITIZER_REPORTS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:")
+
+
 class _Process:
     def stop(self):
         if self.proc.poll() is None:
@@ -47,8 +50,13 @@ class _Process:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+        log = self.log_text()
         self.log.close()
         shutil.rmtree(self.dir, ignore_errors=True)
+        # Under ASan/UBSan the server reports problems in its log (leaks only at exit).
+        for marker in SANITIZER_REPORTS:
+            if marker in log:
+                raise AssertionError(f"the server reported a sanitizer error:\n{log}")
 
     def client(self, **kw):
         kw.setdefault("socket_timeout", 30)

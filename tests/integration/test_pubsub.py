@@ -57,6 +57,20 @@ class PubSubTest(ServerTest):
         sub.close()
         wait_for(lambda: self.r.pubsub_channels() == [], what="subscriptions of a closed client to go")
 
+    def test_subscriber_that_never_reads_is_disconnected_at_the_output_limit(self):
+        sub = self.connect()
+        sub.call("SUBSCRIBE", "firehose")
+        payload = b"x" * (1024 * 1024)
+        # Past the 32 MB hard limit for pub/sub clients (plus what socket buffers hold).
+        for _ in range(64):
+            self.r.publish("firehose", payload)
+            if self.r.pubsub_numsub("firehose") == [(b"firehose", 0)]:
+                break
+        wait_for(lambda: self.r.pubsub_numsub("firehose") == [(b"firehose", 0)],
+                 what="the slow subscriber to be dropped")
+        self.assertIn("pub/sub limit", self.server.log_text())
+        self.assertTrue(self.r.ping())
+
     def test_redis_py_pubsub_as_rq_and_celery_use_it(self):
         p = self.server.client().pubsub()
         p.subscribe("rq:pubsub:worker1")
