@@ -61,12 +61,24 @@ bool SplitInlineArgs(const char* line, size_t len, std::vector<std::string>* out
         } else if (c == '\\' && i + 1 < len) {
           char e = line[++i];
           switch (e) {
-            case 'n': word.push_back('\n'); break;
-            case 'r': word.push_back('\r'); break;
-            case 't': word.push_back('\t'); break;
-            case 'b': word.push_back('\b'); break;
-            case 'a': word.push_back('\a'); break;
-            default: word.push_back(e); break;
+            case 'n':
+              word.push_back('\n');
+              break;
+            case 'r':
+              word.push_back('\r');
+              break;
+            case 't':
+              word.push_back('\t');
+              break;
+            case 'b':
+              word.push_back('\b');
+              break;
+            case 'a':
+              word.push_back('\a');
+              break;
+            default:
+              word.push_back(e);
+              break;
           }
           i++;
         } else if (c == '"') {

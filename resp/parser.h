@@ -35,8 +35,8 @@ class RequestParser {
  private:
   enum class State { kIdle, kBulkHeader, kBulkBody };
 
-  Status ParseInline(const char* data, size_t len, size_t* consumed,
-                     std::vector<std::string>* args, std::string* error);
+  Status ParseInline(const char* data, size_t len, size_t* consumed, std::vector<std::string>* args,
+                     std::string* error);
   Status Fail(std::string* error, const char* what);
 
   ParseLimits limits_;

@@ -99,8 +99,9 @@ ConfigParam Number(std::string name, T* field, long long min, long long max) {
               size_t used = 0;
               long long n = std::stoll(v, &used);
               if (used != v.size()) return "argument couldn't be parsed into an integer";
-              if (n < min || n > max) return "argument must be between " + std::to_string(min) +
-                                             " and " + std::to_string(max) + " inclusive";
+              if (n < min || n > max)
+                return "argument must be between " + std::to_string(min) + " and " +
+                       std::to_string(max) + " inclusive";
               *field = static_cast<T>(n);
               return "";
             } catch (const std::exception&) {

@@ -286,6 +286,17 @@ void ReplyScan(CommandContext& ctx, uint64_t next, const std::vector<std::string
   for (const auto& s : items) ctx.reply.Bulk(s);
 }
 
+void CommandContext::ReplyLength(ValueType t) {
+  bool wrong;
+  const Value* v = Lookup(args[1], t, &wrong);
+  if (!wrong) reply.Integer(v ? static_cast<long long>(v->Length()) : 0);
+}
+
+void CommandContext::ReplyHelp(std::initializer_list<const char*> lines) {
+  reply.Array(lines.size());
+  for (const char* l : lines) reply.Simple(l);
+}
+
 void CommandContext::WrongArgs() {
   reply.Error("ERR wrong number of arguments for '" + Lower(args[0]) + "' command");
 }

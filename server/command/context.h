@@ -3,6 +3,7 @@
 // exact error texts.
 #pragma once
 
+#include <initializer_list>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -70,9 +71,28 @@ class CommandContext {
   // Blocks the client on `keys` until one is ready or `deadline_ms` passes (see BlockMode).
   void Block(const std::vector<std::string>& keys, int64_t deadline_ms, TimeoutReply on_timeout);
 
+  // LLEN, HLEN, SCARD, ZCARD, STRLEN: the length of args[1] if it has type `t` (0 if absent).
+  void ReplyLength(ValueType t);
+  // SADD, SREM, HDEL, ZREM: after checking args[1]'s type, applies `op(key, arg)` to every
+  // argument from args[2] on and replies how many calls returned true.
+  template <class Op>
+  void ReplyCountOfEach(ValueType t, Op op) {
+    bool wrong;
+    Lookup(args[1], t, &wrong);
+    if (wrong) return;
+    long long n = 0;
+    for (size_t i = 2; i < args.size(); i++) n += op(args[1], args[i]) ? 1 : 0;
+    reply.Integer(n);
+  }
+  // A HELP subcommand's reply: one status line each.
+  void ReplyHelp(std::initializer_list<const char*> lines);
+
   void Error(std::string_view msg) { reply.Error(msg); }
   void WrongArgs();  // "wrong number of arguments for '<name>' command"
 };
+
+// Glob matching as Redis' stringmatchlen (*, ?, [...], \ escapes), optionally case-folding.
+bool GlobMatch(std::string_view pattern, std::string_view s, bool nocase = false);
 
 // Options of SCAN, HSCAN, SSCAN and ZSCAN: cursor MATCH pattern COUNT n [TYPE t].
 struct ScanOptions {
@@ -86,6 +106,26 @@ std::optional<ScanOptions> ParseScanOptions(CommandContext& ctx, size_t cursor_i
                                             bool allow_type);
 // Replies [next cursor, [elements...]].
 void ReplyScan(CommandContext& ctx, uint64_t next, const std::vector<std::string>& items);
+
+// HSCAN, SSCAN, ZSCAN: one page over `dict` (nullptr for an absent key). For each element whose
+// key matches, `emit(key, value, &out)` appends what the reply shows for it.
+template <class V, class Emit>
+void ReplyDictScan(CommandContext& ctx, const ScanOptions& o, const Dict<V>* dict, Emit emit) {
+  std::vector<std::string> out;
+  uint64_t cursor = 0;
+  if (dict) {
+    cursor = o.cursor;
+    size_t matched = 0, steps = 0;
+    do {
+      cursor = dict->Scan(cursor, [&](const std::string& key, const V& value) {
+        if (!o.pattern.empty() && !GlobMatch(o.pattern, key)) return;
+        emit(key, value, &out);
+        matched++;
+      });
+    } while (cursor != 0 && matched < o.count && ++steps < o.count * 10);
+  }
+  ReplyScan(ctx, cursor, out);
+}
 
 // Arguments of LMPOP/BLMPOP/ZMPOP/BZMPOP: numkeys key... WHERE [COUNT n]. `first`/`second`
 // are the two accepted WHERE words (LEFT/RIGHT, MIN/MAX).
@@ -105,8 +145,6 @@ std::string FormatInt(long long v);
 // trailing zeros).
 bool ParseLongDouble(std::string_view s, long double* out);
 std::string FormatLongDouble(long double v);
-// Glob matching as Redis' stringmatchlen (*, ?, [...], \ escapes), optionally case-folding.
-bool GlobMatch(std::string_view pattern, std::string_view s, bool nocase = false);
 std::string Lower(std::string_view s);
 
 }  // namespace desaster

@@ -4,27 +4,37 @@
 #include <chrono>
 #include <cstdio>
 
+#include "server/clock.h"
+
 namespace desaster {
 namespace {
-
-int64_t MonotonicUs() {
-  return std::chrono::duration_cast<std::chrono::microseconds>(
-             std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
 
 // Quotes an argument as Redis' sdscatrepr does, for MONITOR and SLOWLOG-like output.
 void AppendRepr(std::string* out, std::string_view s) {
   out->push_back('"');
   for (unsigned char c : s) {
     switch (c) {
-      case '\\': out->append("\\\\"); break;
-      case '"': out->append("\\\""); break;
-      case '\n': out->append("\\n"); break;
-      case '\r': out->append("\\r"); break;
-      case '\t': out->append("\\t"); break;
-      case '\a': out->append("\\a"); break;
-      case '\b': out->append("\\b"); break;
+      case '\\':
+        out->append("\\\\");
+        break;
+      case '"':
+        out->append("\\\"");
+        break;
+      case '\n':
+        out->append("\\n");
+        break;
+      case '\r':
+        out->append("\\r");
+        break;
+      case '\t':
+        out->append("\\t");
+        break;
+      case '\a':
+        out->append("\\a");
+        break;
+      case '\b':
+        out->append("\\b");
+        break;
       default:
         if (isprint(c)) {
           out->push_back(static_cast<char>(c));
@@ -120,15 +130,15 @@ bool CallCommand(ServerState& server, Client& client, const CommandSpec& spec,
 
   if (elapsed >= server.options.slowlog_log_slower_than_us &&
       server.options.slowlog_log_slower_than_us >= 0) {
-    SlowLogEntry e{server.slowlog_next_id++,
-                   std::chrono::duration_cast<std::chrono::seconds>(
-                       std::chrono::system_clock::now().time_since_epoch())
-                       .count(),
-                   elapsed,
-                   std::vector<std::string>(argv.begin(),
-                                            argv.begin() + std::min<size_t>(argv.size(), 32)),
-                   client.addr,
-                   client.name};
+    SlowLogEntry e{
+        server.slowlog_next_id++,
+        std::chrono::duration_cast<std::chrono::seconds>(
+            std::chrono::system_clock::now().time_since_epoch())
+            .count(),
+        elapsed,
+        std::vector<std::string>(argv.begin(), argv.begin() + std::min<size_t>(argv.size(), 32)),
+        client.addr,
+        client.name};
     server.slowlog.push_front(std::move(e));
     while (server.slowlog.size() > static_cast<size_t>(server.options.slowlog_max_len)) {
       server.slowlog.pop_back();

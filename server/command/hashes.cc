@@ -60,7 +60,7 @@ void ReplyFields(CommandContext& ctx, bool keys, bool values) {
   const Hash* h = HashAt(ctx, ctx.args[1], &wrong);
   if (wrong) return;
   size_t n = h ? h->size() : 0;
-  keys && values ? ctx.reply.Map(n) : ctx.reply.Array(n);
+  keys&& values ? ctx.reply.Map(n) : ctx.reply.Array(n);
   if (!h) return;
   h->ForEach([&](const std::string& f, const std::string& v) {
     if (keys) ctx.reply.Bulk(f);
@@ -72,12 +72,9 @@ void HKeys(CommandContext& ctx) { ReplyFields(ctx, true, false); }
 void HVals(CommandContext& ctx) { ReplyFields(ctx, false, true); }
 
 void HDel(CommandContext& ctx) {
-  bool wrong;
-  HashAt(ctx, ctx.args[1], &wrong);
-  if (wrong) return;
-  long long n = 0;
-  for (size_t i = 2; i < ctx.args.size(); i++) n += ctx.db().HashDelete(ctx.args[1], ctx.args[i]);
-  ctx.reply.Integer(n);
+  ctx.ReplyCountOfEach(ValueType::kHash, [&](const std::string& key, const std::string& field) {
+    return ctx.db().HashDelete(key, field);
+  });
 }
 
 void HExists(CommandContext& ctx) {
@@ -86,11 +83,7 @@ void HExists(CommandContext& ctx) {
   if (!wrong) ctx.reply.Integer(h && h->Find(ctx.args[2]) ? 1 : 0);
 }
 
-void HLen(CommandContext& ctx) {
-  bool wrong;
-  const Hash* h = HashAt(ctx, ctx.args[1], &wrong);
-  if (!wrong) ctx.reply.Integer(h ? static_cast<long long>(h->size()) : 0);
-}
+void HLen(CommandContext& ctx) { ctx.ReplyLength(ValueType::kHash); }
 
 void HStrLen(CommandContext& ctx) {
   bool wrong;
@@ -139,22 +132,12 @@ void HScan(CommandContext& ctx) {
   if (!o) return;
   bool wrong;
   const Hash* h = HashAt(ctx, ctx.args[1], &wrong);
-  if (wrong) return;
-  std::vector<std::string> out;
-  uint64_t cursor = 0;
-  if (h) {
-    cursor = o->cursor;
-    size_t steps = 0;
-    do {
-      cursor = h->Scan(cursor, [&](const std::string& f, const std::string& v) {
-        if (o->pattern.empty() || GlobMatch(o->pattern, f)) {
-          out.push_back(f);
-          out.push_back(v);
-        }
-      });
-    } while (cursor != 0 && out.size() / 2 < o->count && ++steps < o->count * 10);
-  }
-  ReplyScan(ctx, cursor, out);
+  if (!wrong)
+    ReplyDictScan(ctx, *o, h,
+                  [](const std::string& f, const std::string& v, std::vector<std::string>* out) {
+                    out->push_back(f);
+                    out->push_back(v);
+                  });
 }
 
 void HRandField(CommandContext& ctx) {

@@ -218,10 +218,14 @@ std::string_view EncodingOf(const Value& v) {
       if (v.str().size() <= 20 && ParseInt64(v.str(), &n)) return "int";
       return v.str().size() <= 44 ? "embstr" : "raw";
     }
-    case ValueType::kList: return "quicklist";
-    case ValueType::kHash: return v.hash().size() <= 128 ? "listpack" : "hashtable";
-    case ValueType::kSet: return v.set().size() <= 128 ? "listpack" : "hashtable";
-    case ValueType::kZSet: return v.zset().size() <= 128 ? "listpack" : "skiplist";
+    case ValueType::kList:
+      return "quicklist";
+    case ValueType::kHash:
+      return v.hash().size() <= 128 ? "listpack" : "hashtable";
+    case ValueType::kSet:
+      return v.set().size() <= 128 ? "listpack" : "hashtable";
+    case ValueType::kZSet:
+      return v.zset().size() <= 128 ? "listpack" : "skiplist";
   }
   return "raw";
 }
@@ -240,15 +244,13 @@ void ObjectCmd(CommandContext& ctx) {
 }
 
 void ObjectHelp(CommandContext& ctx) {
-  static const char* lines[] = {
-      "OBJECT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
-      "ENCODING <key>", "    Return the kind of internal representation used to store the value.",
-      "FREQ <key>", "    Return the access frequency index of the key.",
-      "IDLETIME <key>", "    Return the idle time of the key.",
-      "REFCOUNT <key>", "    Return the reference count of the object stored at <key>.",
-      "HELP", "    Print this help."};
-  ctx.reply.Array(std::size(lines));
-  for (const char* l : lines) ctx.reply.Simple(l);
+  ctx.ReplyHelp(
+      {"OBJECT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:", "ENCODING <key>",
+       "    Return the kind of internal representation used to store the value.", "FREQ <key>",
+       "    Return the access frequency index of the key.", "IDLETIME <key>",
+       "    Return the idle time of the key.", "REFCOUNT <key>",
+       "    Return the reference count of the object stored at <key>.", "HELP",
+       "    Print this help."});
 }
 
 }  // namespace

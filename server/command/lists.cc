@@ -69,11 +69,7 @@ void PopGeneric(CommandContext& ctx, bool left) {
 void LPop(CommandContext& ctx) { PopGeneric(ctx, true); }
 void RPop(CommandContext& ctx) { PopGeneric(ctx, false); }
 
-void LLen(CommandContext& ctx) {
-  bool wrong;
-  const List* l = ListAt(ctx, ctx.args[1], &wrong);
-  if (!wrong) ctx.reply.Integer(l ? static_cast<long long>(l->size()) : 0);
-}
+void LLen(CommandContext& ctx) { ctx.ReplyLength(ValueType::kList); }
 
 void LRange(CommandContext& ctx) {
   auto start = ctx.Int(2);

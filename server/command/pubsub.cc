@@ -110,14 +110,12 @@ void PubSubNumPat(CommandContext& ctx) {
 }
 
 void PubSubHelp(CommandContext& ctx) {
-  static const char* lines[] = {
-      "PUBSUB <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
-      "CHANNELS [<pattern>]", "    Return the currently active channels matching a <pattern>.",
-      "NUMPAT", "    Return number of subscriptions to patterns.",
-      "NUMSUB [<channel> ...]", "    Return the number of subscribers for the specified channels.",
-      "HELP", "    Print this help."};
-  ctx.reply.Array(std::size(lines));
-  for (const char* l : lines) ctx.reply.Simple(l);
+  ctx.ReplyHelp(
+      {"PUBSUB <subcommand> [<arg> [value] [opt] ...]. Subcommands are:", "CHANNELS [<pattern>]",
+       "    Return the currently active channels matching a <pattern>.", "NUMPAT",
+       "    Return number of subscriptions to patterns.", "NUMSUB [<channel> ...]",
+       "    Return the number of subscribers for the specified channels.", "HELP",
+       "    Print this help."});
 }
 
 }  // namespace

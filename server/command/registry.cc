@@ -22,8 +22,8 @@ CommandRegistry& CommandRegistry::Group(std::string_view group) {
 CommandRegistry& CommandRegistry::Add(std::string_view name, int arity, uint32_t flags,
                                       KeySpec keys, CommandHandler handler,
                                       std::string_view summary) {
-  CommandSpec spec{std::string(name), arity, flags, keys, handler, group_, std::string(summary),
-                   {}};
+  CommandSpec spec{std::string(name),    arity, flags, keys, handler, group_,
+                   std::string(summary), {}};
   index_[spec.name] = commands_.size();
   commands_.push_back(std::move(spec));
   return *this;
@@ -33,8 +33,14 @@ CommandRegistry& CommandRegistry::Sub(std::string_view name, int arity, uint32_t
                                       KeySpec keys, CommandHandler handler,
                                       std::string_view summary) {
   CommandSpec& parent = commands_.back();
-  parent.subcommands.push_back(CommandSpec{parent.name + "|" + std::string(name), arity, flags,
-                                           keys, handler, group_, std::string(summary), {}});
+  parent.subcommands.push_back(CommandSpec{parent.name + "|" + std::string(name),
+                                           arity,
+                                           flags,
+                                           keys,
+                                           handler,
+                                           group_,
+                                           std::string(summary),
+                                           {}});
   return *this;
 }
 
@@ -43,8 +49,7 @@ const CommandSpec* CommandRegistry::Find(std::string_view name) const {
   return it == index_.end() ? nullptr : &commands_[it->second];
 }
 
-const CommandSpec* CommandRegistry::FindSub(const CommandSpec& parent,
-                                            std::string_view sub) const {
+const CommandSpec* CommandRegistry::FindSub(const CommandSpec& parent, std::string_view sub) const {
   std::string full = parent.name + "|" + Lower(sub);
   for (const auto& s : parent.subcommands) {
     if (s.name == full) return &s;

@@ -15,17 +15,17 @@ using CommandHandler = void (*)(CommandContext&);
 
 namespace cmd {
 enum Flag : uint32_t {
-  kWrite = 1 << 0,      // may change the keyspace
-  kReadOnly = 1 << 1,   // never changes the keyspace
-  kAdmin = 1 << 2,      // server administration
-  kPubSub = 1 << 3,     // pub/sub related
-  kNoScript = 1 << 4,   // not allowed from scripts
-  kBlocking = 1 << 5,   // may block the client
-  kFast = 1 << 6,       // O(1) or O(log n)
-  kNoAuth = 1 << 7,     // allowed before AUTH
-  kNoMulti = 1 << 8,    // executed immediately even inside MULTI (MULTI, EXEC, DISCARD, WATCH...)
-  kSubscribed = 1 << 9, // allowed on a RESP2 connection in subscribed state
-  kLoading = 1 << 10,   // allowed while loading the dataset
+  kWrite = 1 << 0,       // may change the keyspace
+  kReadOnly = 1 << 1,    // never changes the keyspace
+  kAdmin = 1 << 2,       // server administration
+  kPubSub = 1 << 3,      // pub/sub related
+  kNoScript = 1 << 4,    // not allowed from scripts
+  kBlocking = 1 << 5,    // may block the client
+  kFast = 1 << 6,        // O(1) or O(log n)
+  kNoAuth = 1 << 7,      // allowed before AUTH
+  kNoMulti = 1 << 8,     // executed immediately even inside MULTI (MULTI, EXEC, DISCARD, WATCH...)
+  kSubscribed = 1 << 9,  // allowed on a RESP2 connection in subscribed state
+  kLoading = 1 << 10,    // allowed while loading the dataset
 };
 }  // namespace cmd
 

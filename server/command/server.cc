@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <thread>
 
+#include "server/clock.h"
 #include "server/command/context.h"
 #include "server/command/dispatch.h"
 #include "server/command/registry.h"
@@ -15,12 +16,6 @@
 
 namespace desaster {
 namespace {
-
-int64_t UnixMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 void Ping(CommandContext& ctx) {
   if (ctx.args.size() > 2) return ctx.WrongArgs();
@@ -112,8 +107,7 @@ void Hello(CommandContext& ctx) {
     } else if (ctx.Is(i, "SETNAME") && i + 1 < ctx.args.size()) {
       name = ctx.args[++i];
       if (!ValidClientName(name)) {
-        return ctx.Error(
-            "ERR Client names cannot contain spaces, newlines or special characters.");
+        return ctx.Error("ERR Client names cannot contain spaces, newlines or special characters.");
       }
       set_name = true;
     } else {
@@ -121,10 +115,11 @@ void Hello(CommandContext& ctx) {
     }
   }
   if (!ctx.server.options.requirepass.empty() && !ctx.client.authenticated) {
-    return ctx.Error("NOAUTH HELLO must be called with the client already authenticated, "
-                     "otherwise the HELLO <proto> AUTH <user> <pass> option can be used to "
-                     "authenticate the client and select the RESP protocol version at the same "
-                     "time");
+    return ctx.Error(
+        "NOAUTH HELLO must be called with the client already authenticated, "
+        "otherwise the HELLO <proto> AUTH <user> <pass> option can be used to "
+        "authenticate the client and select the RESP protocol version at the same "
+        "time");
   }
   if (set_name) ctx.client.name = name;
   ctx.client.protocol = protocol;
@@ -329,9 +324,9 @@ std::string InfoSection(CommandContext& ctx, const std::string& name) {
 }
 
 void Info(CommandContext& ctx) {
-  static const char* kDefault[] = {"server",      "clients",     "memory", "persistence",
-                                   "stats",       "replication", "cpu",    "modules",
-                                   "errorstats",  "cluster",     "keyspace"};
+  static const char* kDefault[] = {"server",     "clients",     "memory",  "persistence",
+                                   "stats",      "replication", "cpu",     "modules",
+                                   "errorstats", "cluster",     "keyspace"};
   std::vector<std::string> sections;
   for (size_t i = 1; i < ctx.args.size(); i++) {
     std::string s = Lower(ctx.args[i]);
@@ -505,7 +500,8 @@ void ClientKill(CommandContext& ctx) {
   for (size_t i = 2; i + 1 < ctx.args.size(); i += 2) {
     const std::string& v = ctx.args[i + 1];
     if (ctx.Is(i, "ID")) {
-      if (!ParseInt64(v, &filter_id) || filter_id <= 0) return ctx.Error("ERR client-id should be greater than 0");
+      if (!ParseInt64(v, &filter_id) || filter_id <= 0)
+        return ctx.Error("ERR client-id should be greater than 0");
     } else if (ctx.Is(i, "ADDR")) {
       addr = v;
     } else if (ctx.Is(i, "LADDR")) {
@@ -758,12 +754,9 @@ void Debug(CommandContext& ctx) {
     return ctx.reply.Simple(buf);
   }
   if (ctx.Is(1, "HELP")) {
-    static const char* lines[] = {"DEBUG <subcommand> [<arg> ...]. Subcommands are:",
-                                  "OBJECT <key>", "    Show low level info about the key.",
-                                  "SLEEP <seconds>", "    Stop the server for <seconds>."};
-    ctx.reply.Array(std::size(lines));
-    for (const char* l : lines) ctx.reply.Simple(l);
-    return;
+    return ctx.ReplyHelp({"DEBUG <subcommand> [<arg> ...]. Subcommands are:", "OBJECT <key>",
+                          "    Show low level info about the key.", "SLEEP <seconds>",
+                          "    Stop the server for <seconds>."});
   }
   ctx.Error("ERR unknown subcommand '" + ctx.args[1] + "'. Try DEBUG HELP.");
 }
@@ -789,8 +782,7 @@ void RegisterServerCommands(CommandRegistry* r) {
       .Add("select", 2, kFast | kLoading, {}, Select, "Select a database")
       .Add("auth", -2, conn | kNoScript, {}, Auth, "Authenticate the connection")
       .Add("hello", -1, conn | kNoScript, {}, Hello, "Handshake and choose the protocol")
-      .Add("reset", 1, conn | kSubscribed | kNoMulti | kNoScript, {}, Reset,
-           "Reset the connection")
+      .Add("reset", 1, conn | kSubscribed | kNoMulti | kNoScript, {}, Reset, "Reset the connection")
       .Add("client", -2, kAdmin, {}, nullptr, "Inspect and manage client connections")
       .Sub("id", 2, kFast, {}, ClientId, "This connection's id")
       .Sub("setname", 3, kFast, {}, ClientSetName, "Name this connection")

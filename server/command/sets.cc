@@ -25,21 +25,15 @@ void ReplySet(CommandContext& ctx, const std::vector<std::string>& members) {
 }
 
 void SAdd(CommandContext& ctx) {
-  bool wrong;
-  SetAt(ctx, ctx.args[1], &wrong);
-  if (wrong) return;
-  long long n = 0;
-  for (size_t i = 2; i < ctx.args.size(); i++) n += ctx.db().SetAdd(ctx.args[1], ctx.args[i]);
-  ctx.reply.Integer(n);
+  ctx.ReplyCountOfEach(ValueType::kSet, [&](const std::string& key, const std::string& member) {
+    return ctx.db().SetAdd(key, member);
+  });
 }
 
 void SRem(CommandContext& ctx) {
-  bool wrong;
-  SetAt(ctx, ctx.args[1], &wrong);
-  if (wrong) return;
-  long long n = 0;
-  for (size_t i = 2; i < ctx.args.size(); i++) n += ctx.db().SetRemove(ctx.args[1], ctx.args[i]);
-  ctx.reply.Integer(n);
+  ctx.ReplyCountOfEach(ValueType::kSet, [&](const std::string& key, const std::string& member) {
+    return ctx.db().SetRemove(key, member);
+  });
 }
 
 void SMembers(CommandContext& ctx) {
@@ -62,11 +56,7 @@ void SMIsMember(CommandContext& ctx) {
   for (size_t i = 2; i < ctx.args.size(); i++) ctx.reply.Integer(s && s->Find(ctx.args[i]) ? 1 : 0);
 }
 
-void SCard(CommandContext& ctx) {
-  bool wrong;
-  const Set* s = SetAt(ctx, ctx.args[1], &wrong);
-  if (!wrong) ctx.reply.Integer(s ? static_cast<long long>(s->size()) : 0);
-}
+void SCard(CommandContext& ctx) { ctx.ReplyLength(ValueType::kSet); }
 
 void SPop(CommandContext& ctx) {
   if (ctx.args.size() > 3) return ctx.Error(err::kSyntax);
@@ -237,19 +227,10 @@ void SScan(CommandContext& ctx) {
   if (!o) return;
   bool wrong;
   const Set* s = SetAt(ctx, ctx.args[1], &wrong);
-  if (wrong) return;
-  std::vector<std::string> out;
-  uint64_t cursor = 0;
-  if (s) {
-    cursor = o->cursor;
-    size_t steps = 0;
-    do {
-      cursor = s->Scan(cursor, [&](const std::string& m, const Unit&) {
-        if (o->pattern.empty() || GlobMatch(o->pattern, m)) out.push_back(m);
-      });
-    } while (cursor != 0 && out.size() < o->count && ++steps < o->count * 10);
-  }
-  ReplyScan(ctx, cursor, out);
+  if (!wrong)
+    ReplyDictScan(ctx, *o, s, [](const std::string& m, const Unit&, std::vector<std::string>* out) {
+      out->push_back(m);
+    });
 }
 
 }  // namespace

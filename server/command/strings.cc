@@ -208,11 +208,7 @@ void Append(CommandContext& ctx) {
   ctx.reply.Integer(static_cast<long long>(len));
 }
 
-void StrLen(CommandContext& ctx) {
-  bool wrong;
-  const std::string* s = StringAt(ctx, ctx.args[1], &wrong);
-  if (!wrong) ctx.reply.Integer(s ? static_cast<long long>(s->size()) : 0);
-}
+void StrLen(CommandContext& ctx) { ctx.ReplyLength(ValueType::kString); }
 
 void IncrBy(CommandContext& ctx, long long delta) {
   bool wrong;
@@ -273,7 +269,8 @@ void GetRange(CommandContext& ctx) {
   if (b < 0) b = 0;
   if (b >= len) b = len - 1;
   if (a > b || len == 0) return ctx.reply.Bulk("");
-  ctx.reply.Bulk(std::string_view(*s).substr(static_cast<size_t>(a), static_cast<size_t>(b - a + 1)));
+  ctx.reply.Bulk(
+      std::string_view(*s).substr(static_cast<size_t>(a), static_cast<size_t>(b - a + 1)));
 }
 
 void SetRange(CommandContext& ctx) {

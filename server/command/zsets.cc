@@ -140,7 +140,8 @@ std::vector<Item> CollectByScore(const ZSet& z, const ScoreRange& r, bool rev, l
                 [&](const ZSet::Entry& e) { return r.BelowMax(e.first); });
   }
   auto it = Before(z, z.FirstAtOrAfter(r.max, !r.max_ex));
-  return Walk(z, it, true, offset, limit, [&](const ZSet::Entry& e) { return r.AboveMin(e.first); });
+  return Walk(z, it, true, offset, limit,
+              [&](const ZSet::Entry& e) { return r.AboveMin(e.first); });
 }
 
 // Lex ranges assume equal scores. When scores differ, Redis (for small sets) scans in
@@ -275,19 +276,12 @@ void ZIncrBy(CommandContext& ctx) {
 }
 
 void ZRem(CommandContext& ctx) {
-  bool wrong;
-  ZSetAt(ctx, ctx.args[1], &wrong);
-  if (wrong) return;
-  long long n = 0;
-  for (size_t i = 2; i < ctx.args.size(); i++) n += ctx.db().ZRemove(ctx.args[1], ctx.args[i]);
-  ctx.reply.Integer(n);
+  ctx.ReplyCountOfEach(ValueType::kZSet, [&](const std::string& key, const std::string& member) {
+    return ctx.db().ZRemove(key, member);
+  });
 }
 
-void ZCard(CommandContext& ctx) {
-  bool wrong;
-  const ZSet* z = ZSetAt(ctx, ctx.args[1], &wrong);
-  if (!wrong) ctx.reply.Integer(z ? static_cast<long long>(z->size()) : 0);
-}
+void ZCard(CommandContext& ctx) { ctx.ReplyLength(ValueType::kZSet); }
 
 void ZScore(CommandContext& ctx) {
   bool wrong;
@@ -392,9 +386,12 @@ bool ParseRange(CommandContext& ctx, RangeRequest* q, size_t first) {
 std::vector<Item> CollectRange(const ZSet* z, const RangeRequest& q) {
   if (!z) return {};
   switch (q.by) {
-    case RangeBy::kRank: return CollectByRank(*z, q.start, q.stop, q.rev);
-    case RangeBy::kScore: return CollectByScore(*z, q.score, q.rev, q.offset, q.limit);
-    case RangeBy::kLex: return CollectByLex(*z, q.lex, q.rev, q.offset, q.limit);
+    case RangeBy::kRank:
+      return CollectByRank(*z, q.start, q.stop, q.rev);
+    case RangeBy::kScore:
+      return CollectByScore(*z, q.score, q.rev, q.offset, q.limit);
+    case RangeBy::kLex:
+      return CollectByLex(*z, q.lex, q.rev, q.offset, q.limit);
   }
   return {};
 }
@@ -486,8 +483,7 @@ void ZRemRangeByScore(CommandContext& ctx) { RemRangeGeneric(ctx, RangeBy::kScor
 void ZRemRangeByLex(CommandContext& ctx) { RemRangeGeneric(ctx, RangeBy::kLex); }
 
 // Pops up to `count` lowest (or highest) members of `key`, which must exist.
-std::vector<Item> PopItems(CommandContext& ctx, const std::string& key, bool min,
-                           long long count) {
+std::vector<Item> PopItems(CommandContext& ctx, const std::string& key, bool min, long long count) {
   bool wrong;
   const ZSet* z = ZSetAt(ctx, key, &wrong);
   auto items = CollectByRank(*z, 0, count - 1, !min);
@@ -576,8 +572,7 @@ void CombineGeneric(CommandContext& ctx, bool union_op, bool store) {
   long long numkeys;
   if (!ParseInt64(ctx.args[numkeys_i], &numkeys)) return ctx.Error(err::kNotInteger);
   if (numkeys < 1) {
-    return ctx.Error("ERR at least 1 input key is needed for '" + Lower(ctx.args[0]) +
-                     "' command");
+    return ctx.Error("ERR at least 1 input key is needed for '" + Lower(ctx.args[0]) + "' command");
   }
   size_t first = numkeys_i + 1;
   if (static_cast<unsigned long long>(numkeys) > ctx.args.size() - first) {
@@ -627,7 +622,9 @@ void CombineGeneric(CommandContext& ctx, bool union_op, bool store) {
     }
   }
   auto combine = [&](double acc, double s) {
-    double r = aggregate == kSum ? acc + s : aggregate == kMin ? std::min(acc, s) : std::max(acc, s);
+    double r = aggregate == kSum   ? acc + s
+               : aggregate == kMin ? std::min(acc, s)
+                                   : std::max(acc, s);
     return std::isnan(r) ? 0.0 : r;
   };
   auto weigh = [](double s, double w) {
@@ -704,22 +701,12 @@ void ZScan(CommandContext& ctx) {
   if (!o) return;
   bool wrong;
   const ZSet* z = ZSetAt(ctx, ctx.args[1], &wrong);
-  if (wrong) return;
-  std::vector<std::string> out;
-  uint64_t cursor = 0;
-  if (z) {
-    cursor = o->cursor;
-    size_t steps = 0;
-    do {
-      cursor = z->scores().Scan(cursor, [&](const std::string& m, const double& s) {
-        if (o->pattern.empty() || GlobMatch(o->pattern, m)) {
-          out.push_back(m);
-          out.push_back(resp::FormatDouble(s));
-        }
-      });
-    } while (cursor != 0 && out.size() / 2 < o->count && ++steps < o->count * 10);
-  }
-  ReplyScan(ctx, cursor, out);
+  if (!wrong)
+    ReplyDictScan(ctx, *o, z ? &z->scores() : nullptr,
+                  [](const std::string& m, const double& score, std::vector<std::string>* out) {
+                    out->push_back(m);
+                    out->push_back(resp::FormatDouble(score));
+                  });
 }
 
 }  // namespace

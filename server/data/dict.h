@@ -142,7 +142,7 @@ class Dict {
   }
 
   static uint64_t Hash(std::string_view key) {
-    return std::hash<std::string_view>{}(key) * 0x9E3779B97F4A7C15ULL;
+    return std::hash<std::string_view>{}(key)*0x9E3779B97F4A7C15ULL;
   }
 
  private:

@@ -7,11 +7,16 @@ namespace desaster {
 
 std::string_view TypeName(ValueType t) {
   switch (t) {
-    case ValueType::kString: return "string";
-    case ValueType::kList: return "list";
-    case ValueType::kHash: return "hash";
-    case ValueType::kSet: return "set";
-    case ValueType::kZSet: return "zset";
+    case ValueType::kString:
+      return "string";
+    case ValueType::kList:
+      return "list";
+    case ValueType::kHash:
+      return "hash";
+    case ValueType::kSet:
+      return "set";
+    case ValueType::kZSet:
+      return "zset";
   }
   return "none";
 }
@@ -91,11 +96,21 @@ Value& Database::Upsert(std::string_view key, ValueType type) {
   Value* v = keys_.Insert(key, &inserted);
   if (inserted) {
     switch (type) {
-      case ValueType::kString: v->data.emplace<std::string>(); break;
-      case ValueType::kList: v->data.emplace<List>(); break;
-      case ValueType::kHash: v->data.emplace<Hash>(); break;
-      case ValueType::kSet: v->data.emplace<Set>(); break;
-      case ValueType::kZSet: v->data.emplace<ZSet>(); break;
+      case ValueType::kString:
+        v->data.emplace<std::string>();
+        break;
+      case ValueType::kList:
+        v->data.emplace<List>();
+        break;
+      case ValueType::kHash:
+        v->data.emplace<Hash>();
+        break;
+      case ValueType::kSet:
+        v->data.emplace<Set>();
+        break;
+      case ValueType::kZSet:
+        v->data.emplace<ZSet>();
+        break;
     }
     v->last_access_ms = keyspace_->now_ms();
   }
@@ -116,15 +131,7 @@ void Database::SetExpireIndex(std::string_view key, int64_t old_at, int64_t new_
 }
 
 void Database::DropIfEmpty(std::string_view key, const Value& v) {
-  bool empty = false;
-  switch (v.type()) {
-    case ValueType::kString: break;
-    case ValueType::kList: empty = v.list().empty(); break;
-    case ValueType::kHash: empty = v.hash().empty(); break;
-    case ValueType::kSet: empty = v.set().empty(); break;
-    case ValueType::kZSet: empty = v.zset().size() == 0; break;
-  }
-  if (empty) EraseKey(key);
+  if (v.type() != ValueType::kString && v.Length() == 0) EraseKey(key);
 }
 
 // ---- Database: writes ----
@@ -344,25 +351,63 @@ void Keyspace::Apply(const Mutation& m) {
   recording_ = false;
   Database& d = db(m.db);
   switch (m.op) {
-    case Mutation::Op::kSetString: d.SetString(m.key, m.arg, m.flag); break;
-    case Mutation::Op::kDelete: d.Delete(m.key); break;
-    case Mutation::Op::kExpireAt: d.ExpireAt(m.key, m.num); break;
-    case Mutation::Op::kPersist: d.Persist(m.key); break;
-    case Mutation::Op::kListPush: d.ListPush(m.key, m.flag, m.arg); break;
-    case Mutation::Op::kListPop: d.ListPop(m.key, m.flag); break;
-    case Mutation::Op::kListSet: d.ListSet(m.key, static_cast<size_t>(m.num), m.arg); break;
-    case Mutation::Op::kListInsert: d.ListInsert(m.key, static_cast<size_t>(m.num), m.arg); break;
-    case Mutation::Op::kListRemove: d.ListRemove(m.key, static_cast<size_t>(m.num)); break;
-    case Mutation::Op::kHashSet: d.HashSet(m.key, m.arg, m.arg2); break;
-    case Mutation::Op::kHashDelete: d.HashDelete(m.key, m.arg); break;
-    case Mutation::Op::kSetAdd: d.SetAdd(m.key, m.arg); break;
-    case Mutation::Op::kSetRemove: d.SetRemove(m.key, m.arg); break;
-    case Mutation::Op::kZAdd: d.ZAdd(m.key, m.arg, m.score); break;
-    case Mutation::Op::kZRemove: d.ZRemove(m.key, m.arg); break;
-    case Mutation::Op::kRename: d.Rename(m.key, m.arg); break;
-    case Mutation::Op::kCopy: d.CopyTo(m.key, db(static_cast<int>(m.num)), m.arg); break;
-    case Mutation::Op::kFlushDb: d.Flush(); break;
-    case Mutation::Op::kFlushAll: FlushAll(); break;
+    case Mutation::Op::kSetString:
+      d.SetString(m.key, m.arg, m.flag);
+      break;
+    case Mutation::Op::kDelete:
+      d.Delete(m.key);
+      break;
+    case Mutation::Op::kExpireAt:
+      d.ExpireAt(m.key, m.num);
+      break;
+    case Mutation::Op::kPersist:
+      d.Persist(m.key);
+      break;
+    case Mutation::Op::kListPush:
+      d.ListPush(m.key, m.flag, m.arg);
+      break;
+    case Mutation::Op::kListPop:
+      d.ListPop(m.key, m.flag);
+      break;
+    case Mutation::Op::kListSet:
+      d.ListSet(m.key, static_cast<size_t>(m.num), m.arg);
+      break;
+    case Mutation::Op::kListInsert:
+      d.ListInsert(m.key, static_cast<size_t>(m.num), m.arg);
+      break;
+    case Mutation::Op::kListRemove:
+      d.ListRemove(m.key, static_cast<size_t>(m.num));
+      break;
+    case Mutation::Op::kHashSet:
+      d.HashSet(m.key, m.arg, m.arg2);
+      break;
+    case Mutation::Op::kHashDelete:
+      d.HashDelete(m.key, m.arg);
+      break;
+    case Mutation::Op::kSetAdd:
+      d.SetAdd(m.key, m.arg);
+      break;
+    case Mutation::Op::kSetRemove:
+      d.SetRemove(m.key, m.arg);
+      break;
+    case Mutation::Op::kZAdd:
+      d.ZAdd(m.key, m.arg, m.score);
+      break;
+    case Mutation::Op::kZRemove:
+      d.ZRemove(m.key, m.arg);
+      break;
+    case Mutation::Op::kRename:
+      d.Rename(m.key, m.arg);
+      break;
+    case Mutation::Op::kCopy:
+      d.CopyTo(m.key, db(static_cast<int>(m.num)), m.arg);
+      break;
+    case Mutation::Op::kFlushDb:
+      d.Flush();
+      break;
+    case Mutation::Op::kFlushAll:
+      FlushAll();
+      break;
   }
   recording_ = true;
 }

@@ -28,6 +28,22 @@ struct Value {
   int64_t last_access_ms = 0;
 
   ValueType type() const { return static_cast<ValueType>(data.index()); }
+  // Elements of a container, bytes of a string (what LLEN, HLEN, SCARD, ZCARD, STRLEN answer).
+  size_t Length() const {
+    switch (type()) {
+      case ValueType::kString:
+        return str().size();
+      case ValueType::kList:
+        return list().size();
+      case ValueType::kHash:
+        return hash().size();
+      case ValueType::kSet:
+        return set().size();
+      case ValueType::kZSet:
+        return zset().size();
+    }
+    return 0;
+  }
   std::string& str() { return std::get<std::string>(data); }
   const std::string& str() const { return std::get<std::string>(data); }
   List& list() { return std::get<List>(data); }

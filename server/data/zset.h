@@ -15,9 +15,9 @@ namespace desaster {
 class ZSet {
  public:
   using Entry = std::pair<double, std::string>;
-  using Index = __gnu_pbds::tree<Entry, __gnu_pbds::null_type, std::less<Entry>,
-                                 __gnu_pbds::rb_tree_tag,
-                                 __gnu_pbds::tree_order_statistics_node_update>;
+  using Index =
+      __gnu_pbds::tree<Entry, __gnu_pbds::null_type, std::less<Entry>, __gnu_pbds::rb_tree_tag,
+                       __gnu_pbds::tree_order_statistics_node_update>;
   using Iterator = Index::const_iterator;
 
   size_t size() const { return scores_.size(); }

@@ -12,17 +12,12 @@
 #include <csignal>
 #include <cstring>
 
+#include "server/clock.h"
 #include "server/command/dispatch.h"
 #include "server/log.h"
 
 namespace desaster {
 namespace {
-
-int64_t UnixMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 std::string AddressOf(const sockaddr_storage& ss) {
   char host[INET6_ADDRSTRLEN] = "?";
@@ -55,10 +50,10 @@ struct Server::Connection {
   ev::timer block_timer;
   resp::RequestParser parser;
   std::string input;
-  size_t input_pos = 0;           // bytes of `input` already consumed
-  size_t committed = 0;           // bytes of client.output that may be written
-  size_t sent = 0;                // bytes of client.output already written
-  int64_t soft_limit_since = 0;   // when the pub/sub soft output limit was first exceeded
+  size_t input_pos = 0;          // bytes of `input` already consumed
+  size_t committed = 0;          // bytes of client.output that may be written
+  size_t sent = 0;               // bytes of client.output already written
+  int64_t soft_limit_since = 0;  // when the pub/sub soft output limit was first exceeded
   bool closed = false;
   bool pending = false;
   std::vector<std::string> argv;
@@ -127,7 +122,7 @@ bool Server::Listen(std::string* error) {
   socklen_t blen = sizeof(bound);
   getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&bound), &blen);
   port_ = ntohs(bound.ss_family == AF_INET6 ? reinterpret_cast<sockaddr_in6*>(&bound)->sin6_port
-                                             : reinterpret_cast<sockaddr_in*>(&bound)->sin_port);
+                                            : reinterpret_cast<sockaddr_in*>(&bound)->sin_port);
   accept_watcher_.start(listen_fd_, ev::READ);
   return true;
 }
@@ -147,8 +142,8 @@ void Server::OnAccept(ev::io&, int) {
   while (true) {
     sockaddr_storage ss{};
     socklen_t len = sizeof(ss);
-    int fd = accept4(listen_fd_, reinterpret_cast<sockaddr*>(&ss), &len,
-                     SOCK_NONBLOCK | SOCK_CLOEXEC);
+    int fd =
+        accept4(listen_fd_, reinterpret_cast<sockaddr*>(&ss), &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd < 0) return;  // EAGAIN, or a transient error: try again on the next event
     state_->stats.connections_received++;
     if (static_cast<int>(connections_.size()) >= state_->options.maxclients) {
@@ -163,8 +158,8 @@ void Server::OnAccept(ev::io&, int) {
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     auto conn = std::make_unique<Connection>();
     Connection* c = conn.get();
-    c->parser = resp::RequestParser(resp::ParseLimits{state_->options.proto_max_bulk_len,
-                                                      1024LL * 1024, 64 * 1024});
+    c->parser = resp::RequestParser(
+        resp::ParseLimits{state_->options.proto_max_bulk_len, 1024LL * 1024, 64 * 1024});
     Client& cl = c->client;
     cl.id = next_client_id_++;
     cl.fd = fd;

@@ -14,7 +14,9 @@ std::string Dump(Keyspace& ks) {
     ks.db(i).ForEach([&](const std::string& k, const Value& v) {
       std::string repr = std::string(TypeName(v.type())) + ":" + std::to_string(v.expire_at_ms);
       switch (v.type()) {
-        case ValueType::kString: repr += v.str(); break;
+        case ValueType::kString:
+          repr += v.str();
+          break;
         case ValueType::kList:
           for (const auto& e : v.list()) repr += "," + e;
           break;
