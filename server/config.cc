@@ -41,7 +41,14 @@ bool ParseOptions(int argc, char** argv, Options* o, int* exit_code) {
     ("client-query-buffer-limit", po::value(&o->client_query_buffer_limit)->default_value(
         o->client_query_buffer_limit), "largest unprocessed input per client, in bytes")
     ("appendfsync", po::value(&o->appendfsync)->default_value(o->appendfsync),
-     "commit sync policy: always | everysec | no");
+     "when acknowledged writes reach the disk: always (sync before replying), everysec "
+     "(sync once a second), no (leave it to the OS)")
+    ("store-cache-mb", po::value(&o->store_cache_mb)->default_value(o->store_cache_mb),
+     "LevelDB block cache, in MB")
+    ("store-write-buffer-mb", po::value(&o->store_write_buffer_mb)->default_value(
+        o->store_write_buffer_mb), "LevelDB write buffer (memtable), in MB")
+    ("store-compression", po::value(&o->store_compression)->default_value(o->store_compression),
+     "compress LevelDB blocks with snappy (true | false)");
   // clang-format on
   try {
     po::variables_map vm;

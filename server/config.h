@@ -27,6 +27,10 @@ struct Options {
   long long slowlog_log_slower_than_us = 10000;
   int slowlog_max_len = 128;
   std::string appendfsync = "always";  // commit policy: always | everysec | no
+  // LevelDB tuning (see docs/PERSISTENCE.md for how the defaults were chosen).
+  size_t store_cache_mb = 32;
+  size_t store_write_buffer_mb = 16;
+  bool store_compression = true;
 };
 
 // Parses argv (and --config FILE). Returns false after printing help or an error; `*exit_code`

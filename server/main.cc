@@ -9,7 +9,7 @@
 #include "server/config.h"
 #include "server/log.h"
 #include "server/net/server.h"
-#include "server/store/commit.h"
+#include "server/store/level_store.h"
 
 int main(int argc, char** argv) {
   using namespace desaster;
@@ -34,9 +34,17 @@ int main(int argc, char** argv) {
 
   ServerState state(&options, 0);
   RegisterAllCommands(&state.registry);
-  VolatileCommit commit;
-  Server server(&state, &commit);
   std::string error;
+  auto store =
+      LevelStore::Open(StoreOptions{options.data_dir, options.appendfsync, options.store_cache_mb,
+                                    options.store_write_buffer_mb, options.store_compression},
+                       &error);
+  if (!store) {
+    Log(LogLevel::kWarning, "{}", error);
+    return 1;
+  }
+  state.store_engine = store->engine();
+  Server server(&state, store.get());
   if (!server.Listen(&error)) {
     Log(LogLevel::kWarning, "{}", error);
     return 1;

@@ -171,6 +171,12 @@ void ProcessCommand(ServerState& server, Client& client, const std::vector<std::
   if (server.loading && !spec->Has(cmd::kLoading)) {
     return reject("LOADING Redis is loading the dataset in memory", spec);
   }
+  if (!server.write_error.empty() && spec->Has(cmd::kWrite)) {
+    return reject("MISCONF Errors writing to the data directory (" + server.write_error +
+                      "). Writes are refused until it is writable again; nothing acknowledged "
+                      "has been lost.",
+                  spec);
+  }
   if (client.protocol == 2 && client.subscriptions() > 0 && !AllowedWhileSubscribed(*spec)) {
     return reject("ERR Can't execute '" + spec->name +
                       "': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are "

@@ -12,6 +12,7 @@
 #include "server/command/context.h"
 #include "server/command/dispatch.h"
 #include "server/command/registry.h"
+#include "server/data/digest.h"
 #include "server/version.h"
 
 namespace desaster {
@@ -254,13 +255,19 @@ std::string InfoSection(CommandContext& ctx, const std::string& name) {
   } else if (name == "persistence") {
     out = "# Persistence\r\n";
     num("loading", s.loading ? 1 : 0);
+    line("store_engine", s.store_engine);
+    line("store_fsync", s.options.appendfsync);
+    num("store_committed_lsn", s.committed_lsn);
+    num("store_last_commit_time", s.last_commit_unix_s);
+    line("store_last_write_status", s.write_error.empty() ? "ok" : "err");
+    line("store_last_write_error", s.write_error);
     num("rdb_changes_since_last_save", 0);
     num("rdb_bgsave_in_progress", 0);
     num("rdb_last_save_time", s.last_save_unix_s);
-    line("rdb_last_bgsave_status", "ok");
+    line("rdb_last_bgsave_status", s.write_error.empty() ? "ok" : "err");
     num("aof_enabled", 0);
     num("aof_rewrite_in_progress", 0);
-    line("aof_last_write_status", "ok");
+    line("aof_last_write_status", s.write_error.empty() ? "ok" : "err");
   } else if (name == "stats") {
     out = "# Stats\r\n";
     num("total_connections_received", s.stats.connections_received);
@@ -753,10 +760,29 @@ void Debug(CommandContext& ctx) {
              static_cast<long long>((ctx.now_ms() - v->last_access_ms) / 1000));
     return ctx.reply.Simple(buf);
   }
+  if (ctx.Is(1, "DIGEST") && ctx.args.size() == 2) {
+    char hex[17];
+    snprintf(hex, sizeof(hex), "%016llx", static_cast<unsigned long long>(Digest(ctx.keyspace())));
+    return ctx.reply.Simple(hex);
+  }
+  if (ctx.Is(1, "RELOAD") && ctx.args.size() == 2) {
+    // Everything is already durable: reload memory from the store and check it is identical.
+    uint64_t before = Digest(ctx.keyspace());
+    std::string error;
+    if (!ctx.server.reload || !ctx.server.reload(&error)) {
+      return ctx.Error("ERR Error trying to load the data from disk: " + error);
+    }
+    if (Digest(ctx.keyspace()) != before) {
+      return ctx.Error("ERR DEBUG RELOAD: the data loaded from disk differs from memory");
+    }
+    return ctx.reply.Ok();
+  }
   if (ctx.Is(1, "HELP")) {
     return ctx.ReplyHelp({"DEBUG <subcommand> [<arg> ...]. Subcommands are:", "OBJECT <key>",
-                          "    Show low level info about the key.", "SLEEP <seconds>",
-                          "    Stop the server for <seconds>."});
+                          "    Show low level info about the key.", "DIGEST",
+                          "    A fingerprint of the whole dataset.", "RELOAD",
+                          "    Reload the dataset from disk and check it matches memory.",
+                          "SLEEP <seconds>", "    Stop the server for <seconds>."});
   }
   ctx.Error("ERR unknown subcommand '" + ctx.args[1] + "'. Try DEBUG HELP.");
 }

@@ -60,6 +60,16 @@ class ServerState {
   bool loading = false;
   bool shutdown_requested = false;
 
+  // Persistence, as the server reports it. While `write_error` is set the last commit failed:
+  // writes are refused (MISCONF) until the store accepts a synced write again.
+  std::string store_engine = "none";
+  std::string write_error;
+  uint64_t committed_lsn = 0;
+  int64_t last_commit_unix_s = 0;
+  // Commits what is pending, then rebuilds the keyspace from the store (DEBUG RELOAD). False with
+  // *error when the commit or the load failed.
+  std::function<bool(std::string*)> reload;
+
   std::unordered_map<uint64_t, Client*> clients;
   std::map<std::string, std::vector<Client*>> channels;  // channel -> subscribers
   std::map<std::string, std::vector<Client*>> patterns;  // pattern -> subscribers

@@ -131,7 +131,10 @@ void Database::SetExpireIndex(std::string_view key, int64_t old_at, int64_t new_
 }
 
 void Database::DropIfEmpty(std::string_view key, const Value& v) {
-  if (v.type() != ValueType::kString && v.Length() == 0) EraseKey(key);
+  if (v.type() == ValueType::kString || v.Length() != 0) return;
+  // Recorded so the store also forgets the key's TTL; replaying it finds the key gone already.
+  Record(Mutation::Op::kDelete, key);
+  EraseKey(key);
 }
 
 // ---- Database: writes ----

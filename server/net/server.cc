@@ -75,6 +75,20 @@ Server::Server(ServerState* state, CommitPipeline* commit)
   sigterm_.set<Server, &Server::OnSignal>(this);
   sigint_.set(loop_);
   sigint_.set<Server, &Server::OnSignal>(this);
+  load_step_.set(loop_);
+  load_step_.set<Server, &Server::OnLoadStep>(this);
+  state_->reload = [this](std::string* error) {
+    if (!state_->write_error.empty()) {
+      *error = "the data directory is not writable (" + state_->write_error + ")";
+      return false;
+    }
+    if (!CommitPending(error)) {
+      OnCommitFailure(*error);
+      return false;
+    }
+    ReloadFromStore();
+    return true;
+  };
 }
 
 Server::~Server() {
@@ -133,9 +147,61 @@ void Server::Run() {
   cron_.start(0.1, 0.1);
   sigterm_.start(SIGTERM);
   sigint_.start(SIGINT);
+  // Clients may connect while the dataset loads; they get -LOADING until it is done.
+  loader_ = commit_->NewLoader();
+  state_->loading = true;
+  load_started_us_ = MonotonicUs();
+  load_step_.start();
   Log(LogLevel::kNotice, "Ready to accept connections on {}:{}", state_->options.bind, port_);
   loop_.run();
+  std::string error;
+  if (!commit_->Flush(&error)) Log(LogLevel::kWarning, "final sync failed: {}", error);
   Log(LogLevel::kNotice, "desaster-scheduler is now ready to exit, bye bye...");
+}
+
+void Server::OnLoadStep(ev::idle&, int) {
+  uint64_t before = loader_->records();
+  bool done = loader_->Step(&state_->keyspace, 50000);
+  if (loader_->records() / 1000000 != before / 1000000) {
+    Log(LogLevel::kNotice, "loading: {} records so far", loader_->records());
+  }
+  if (!done) return;
+  load_step_.stop();
+  state_->loading = false;
+  next_lsn_ = loader_->lsn() + 1;
+  state_->committed_lsn = flushed_lsn_ = loader_->lsn();
+  Log(LogLevel::kNotice, "DB loaded from disk: {} keys ({} records) in {:.3f} seconds",
+      loader_->keys(), loader_->records(),
+      static_cast<double>(MonotonicUs() - load_started_us_) / 1e6);
+  loader_.reset();
+}
+
+bool Server::CommitPending(std::string* error) {
+  if (!state_->keyspace.HasMutations()) return true;
+  Batch batch{next_lsn_++, state_->keyspace.TakeMutations()};
+  if (!commit_->Commit(batch, error)) return false;
+  state_->committed_lsn = batch.lsn;
+  state_->last_commit_unix_s = UnixMs() / 1000;
+  return true;
+}
+
+void Server::OnCommitFailure(const std::string& error) {
+  Log(LogLevel::kWarning,
+      "commit failed: {}. Refusing writes until the data directory is writable; restoring the "
+      "last committed state",
+      error);
+  state_->write_error = error;
+  commit_failed_ = true;  // the before-sleep stage drops the replies that depended on it
+  ReloadFromStore();
+}
+
+void Server::ReloadFromStore() {
+  Mutation flush;
+  flush.op = Mutation::Op::kFlushAll;
+  state_->keyspace.Apply(flush);
+  auto loader = commit_->NewLoader();
+  while (!loader->Step(&state_->keyspace, 1 << 20)) {
+  }
 }
 
 void Server::OnAccept(ev::io&, int) {
@@ -260,15 +326,8 @@ void Server::OnBeforeSleep(ev::prepare&, int) {
     if (!c->closed && !c->client.blocked && c->input_pos < c->input.size()) ProcessInput(c);
   }
   // 2. Commit the iteration's mutations as one batch; only then may replies leave.
-  if (state_->keyspace.HasMutations()) {
-    Batch batch{next_lsn_++, state_->keyspace.TakeMutations()};
-    std::string error;
-    if (!commit_->Commit(batch, &error)) {
-      // The writes are not durable: no client may see a reply that acknowledges them.
-      Log(LogLevel::kWarning, "commit of batch {} failed: {}", batch.lsn, error);
-      commit_failed_ = true;
-    }
-  }
+  std::string error;
+  if (!CommitPending(&error)) OnCommitFailure(error);
   // 3. Release replies.
   auto pending = std::move(pending_);
   pending_.clear();
@@ -355,8 +414,31 @@ void Server::Close(Connection* c) {
 void Server::OnCron(ev::timer&, int) {
   int64_t now = UnixMs();
   state_->keyspace.set_now_ms(now);
-  // Active expiry: a bounded amount of work per tick so the loop stays responsive.
-  for (int i = 0; i < state_->keyspace.databases(); i++) state_->keyspace.db(i).ExpireDue(1000);
+  if (state_->loading) return;
+  std::string error;
+  if (!state_->write_error.empty()) {
+    if (now - last_probe_ms_ >= 1000) {
+      last_probe_ms_ = now;
+      if (commit_->Probe(&error)) {
+        Log(LogLevel::kNotice, "the data directory is writable again: accepting writes");
+        state_->write_error.clear();
+      }
+    }
+  } else {
+    // Active expiry: a bounded amount of work per tick so the loop stays responsive.
+    for (int i = 0; i < state_->keyspace.databases(); i++) state_->keyspace.db(i).ExpireDue(1000);
+  }
+  if (state_->options.appendfsync == "everysec" && now - last_flush_ms_ >= 1000 &&
+      flushed_lsn_ != state_->committed_lsn) {
+    last_flush_ms_ = now;
+    uint64_t lsn = state_->committed_lsn;
+    if (commit_->Flush(&error)) {
+      flushed_lsn_ = lsn;
+    } else {
+      Log(LogLevel::kWarning, "sync failed: {}", error);
+      state_->write_error = error;
+    }
+  }
   if (state_->keyspace.HasReadyKeys()) ServeReadyKeys(*state_);
   int timeout = state_->options.timeout_s;
   if (timeout > 0) {

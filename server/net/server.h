@@ -23,7 +23,8 @@ class Server {
   // Binds and listens on options.bind:options.port (port 0 picks a free one). False on error.
   bool Listen(std::string* error);
   int port() const { return port_; }
-  // Runs the loop until SHUTDOWN, SIGTERM or SIGINT.
+  // Loads the durable state (answering -LOADING meanwhile), then serves until SHUTDOWN, SIGTERM
+  // or SIGINT.
   void Run();
 
  private:
@@ -36,6 +37,14 @@ class Server {
   void OnBeforeSleep(ev::prepare& w, int revents);
   void OnCron(ev::timer& w, int revents);
   void OnSignal(ev::sig& w, int revents);
+  void OnLoadStep(ev::idle& w, int revents);
+
+  // Commits the mutations recorded since the last commit as one batch.
+  bool CommitPending(std::string* error);
+  // A commit failed: memory is rebuilt from what is durable, clients whose replies depended on
+  // the lost batch are disconnected, and writes are refused until a probe write succeeds.
+  void OnCommitFailure(const std::string& error);
+  void ReloadFromStore();
 
   // Parses and runs as many complete commands as the input holds (stops while blocked).
   void ProcessInput(Connection* c);
@@ -52,6 +61,11 @@ class Server {
   ev::prepare before_sleep_;
   ev::timer cron_;
   ev::sig sigterm_, sigint_;
+  ev::idle load_step_;
+  std::unique_ptr<StateLoader> loader_;
+  int64_t load_started_us_ = 0;
+  int64_t last_flush_ms_ = 0, last_probe_ms_ = 0;
+  uint64_t flushed_lsn_ = 0;
   int listen_fd_ = -1;
   int port_ = 0;
   uint64_t next_client_id_ = 1;

@@ -1,12 +1,28 @@
 // The commit stage (DESIGN.md §4): makes each event-loop iteration's batch of mutations durable
-// before any reply that depends on it is released.
+// before any reply that depends on it is released, and rebuilds the keyspace from what is
+// durable (at start, and after a failed commit).
 #pragma once
 
+#include <cstdint>
+#include <memory>
 #include <string>
 
+#include "server/data/keyspace.h"
 #include "server/store/mutation.h"
 
 namespace desaster {
+
+// Streams durable state into a keyspace a bounded amount at a time.
+class StateLoader {
+ public:
+  virtual ~StateLoader() = default;
+  // Applies up to `budget` records to `keyspace`; returns true once everything is loaded.
+  virtual bool Step(Keyspace* keyspace, size_t budget) = 0;
+  virtual uint64_t keys() const = 0;
+  virtual uint64_t records() const = 0;
+  // LSN of the last batch in the loaded state (0 when nothing was ever committed).
+  virtual uint64_t lsn() const = 0;
+};
 
 class CommitPipeline {
  public:
@@ -14,13 +30,25 @@ class CommitPipeline {
   // Makes `batch` durable under the configured sync policy. Returns false with *error set when
   // it could not; the caller must then not acknowledge the batch's writes.
   virtual bool Commit(const Batch& batch, std::string* error) = 0;
+  // Syncs everything committed so far (the `everysec` policy calls this once a second).
+  virtual bool Flush(std::string* error) = 0;
+  // After a failure: whether a synced write succeeds again.
+  virtual bool Probe(std::string* error) = 0;
+  // A loader of the durable state. Loading resets what the pipeline knows of the keyspace, so
+  // the keyspace must be empty when the loader starts.
+  virtual std::unique_ptr<StateLoader> NewLoader() = 0;
+  // "leveldb", "none", ...: for INFO.
+  virtual std::string engine() const = 0;
 };
 
-// Keeps nothing: the in-memory keyspace is the only copy. Used until the LevelDB stage exists
-// and by tests of the layers above it.
+// Keeps nothing: the in-memory keyspace is the only copy. For tests of the layers above.
 class VolatileCommit : public CommitPipeline {
  public:
   bool Commit(const Batch&, std::string*) override { return true; }
+  bool Flush(std::string*) override { return true; }
+  bool Probe(std::string*) override { return true; }
+  std::unique_ptr<StateLoader> NewLoader() override;
+  std::string engine() const override { return "none"; }
 };
 
 }  // namespace desaster

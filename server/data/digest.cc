@@ -1,0 +1,53 @@
+#include "server/data/digest.h"
+
+#include <cstring>
+#include <functional>
+#include <string_view>
+
+namespace desaster {
+namespace {
+
+uint64_t H(std::string_view s) { return std::hash<std::string_view>{}(s); }
+uint64_t Mix(uint64_t a, uint64_t b) { return (a ^ b) * 0x100000001B3ULL + (a >> 29); }
+
+uint64_t ValueDigest(const Value& v) {
+  uint64_t h = static_cast<uint64_t>(v.type()) + 1;
+  switch (v.type()) {
+    case ValueType::kString:
+      return Mix(h, H(v.str()));
+    case ValueType::kList:
+      for (const auto& e : v.list()) h = Mix(h, H(e));  // order matters
+      return h;
+    case ValueType::kHash:
+      v.hash().ForEach([&](const std::string& f, const std::string& x) { h += Mix(H(f), H(x)); });
+      return h;
+    case ValueType::kSet:
+      v.set().ForEach([&](const std::string& m, const Unit&) { h += Mix(H(m), 7); });
+      return h;
+    case ValueType::kZSet:
+      for (const auto& [score, member] : v.zset()) {
+        uint64_t bits;
+        memcpy(&bits, &score, sizeof(bits));
+        h += Mix(H(member), bits);
+      }
+      return h;
+  }
+  return h;
+}
+
+}  // namespace
+
+uint64_t Digest(Keyspace& keyspace) {
+  uint64_t total = 0;
+  for (int i = 0; i < keyspace.databases(); i++) {
+    Database& db = keyspace.db(i);
+    db.ForEach([&](const std::string& key, const Value& v) {
+      if (!db.IsLive(key, v)) return;
+      uint64_t k = Mix(Mix(static_cast<uint64_t>(i) + 1, H(key)), ValueDigest(v));
+      total += Mix(k, static_cast<uint64_t>(v.expire_at_ms));
+    });
+  }
+  return total;
+}
+
+}  // namespace desaster

@@ -1,0 +1,56 @@
+// How the keyspace is laid out in LevelDB. Element-granular: one list element, hash field, set
+// member or zset member per record, so a push or a field update is one Put, never a rewrite of
+// the whole value. Integers are big-endian so LevelDB's bytewise order is numeric order, and a
+// key's records are contiguous (its key length precedes its bytes, so "ab" never prefixes "abc").
+//
+//   "\0format"                             -> "desaster-store 1"
+//   "\0lsn"                                -> LSN of the last committed batch (int64)
+//   'e' db:u16 klen:u32 key tag:u8 suffix  -> element record, by tag:
+//       's' string  suffix empty                          value: the string
+//       'l' list    suffix: position (int64, sign flipped) value: the element
+//       'h' hash    suffix: field                         value: the field's value
+//       'S' set     suffix: member                        value: empty
+//       'z' zset    suffix: member                        value: score (IEEE-754, 8 bytes)
+//   'x' db:u16 klen:u32 key                -> expiry, ms since the epoch (int64)
+//
+// List positions are sparse (pushes step by kListGap) so an insert in the middle usually takes
+// the midpoint of its neighbours; only when no room is left is the list renumbered.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+namespace desaster::store {
+
+inline constexpr std::string_view kFormatKey{"\0format", 7};
+inline constexpr std::string_view kFormatValue = "desaster-store 1";
+inline constexpr std::string_view kLsnKey{"\0lsn", 4};
+inline constexpr int64_t kListGap = int64_t{1} << 20;
+
+enum Tag : char { kString = 's', kList = 'l', kHash = 'h', kSet = 'S', kZSet = 'z' };
+
+// 'e' + db + klen + key: every element record of the key starts with this.
+std::string ElementPrefix(int db, std::string_view key);
+// 'x' + db + klen + key.
+std::string ExpireKey(int db, std::string_view key);
+// 'e' + db (or 'x' + db): every record of one database.
+std::string DatabasePrefix(char kind, int db);
+
+std::string EncodeInt64(int64_t v);  // 8 bytes, order-preserving for signed values
+int64_t DecodeInt64(std::string_view s);
+std::string EncodeScore(double score);
+double DecodeScore(std::string_view s);
+
+struct ElementKey {
+  int db = 0;
+  std::string_view key;
+  char tag = 0;
+  std::string_view suffix;
+};
+// Parses an 'e' record key; false if it is not one.
+bool DecodeElementKey(std::string_view record, ElementKey* out);
+// Parses an 'x' record key; false if it is not one.
+bool DecodeExpireKey(std::string_view record, int* db, std::string_view* key);
+
+}  // namespace desaster::store

@@ -1,0 +1,461 @@
+#include "server/store/level_store.h"
+
+#include <leveldb/write_batch.h>
+
+#include <filesystem>
+#include <functional>
+
+#include "server/store/encoding.h"
+
+namespace desaster {
+
+namespace fs = std::filesystem;
+using namespace store;
+
+// ---- BatchView: the batch being built, layered over what LevelDB already holds ----
+
+// Translating one mutation may need to read records written earlier in the same batch (a
+// RENAME after an HSET), so writes go to an ordered overlay that reads consult first.
+class LevelStore::BatchView {
+ public:
+  explicit BatchView(leveldb::DB* db) : db_(db) {}
+
+  void Put(std::string key, std::string_view value) {
+    overlay_[std::move(key)] = std::string(value);
+  }
+  void Delete(std::string key) { overlay_[std::move(key)] = std::nullopt; }
+
+  std::optional<std::string> Get(const std::string& key) const {
+    auto it = overlay_.find(key);
+    if (it != overlay_.end()) return it->second;
+    std::string value;
+    if (db_->Get(leveldb::ReadOptions(), key, &value).ok()) return value;
+    return std::nullopt;
+  }
+
+  // Every live record under `prefix`, in key order, as (key, value).
+  std::map<std::string, std::string> WithPrefix(const std::string& prefix) const {
+    std::map<std::string, std::string> out;
+    std::unique_ptr<leveldb::Iterator> it(db_->NewIterator(leveldb::ReadOptions()));
+    for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
+      out.emplace(it->key().ToString(), it->value().ToString());
+    }
+    for (auto o = overlay_.lower_bound(prefix);
+         o != overlay_.end() && o->first.compare(0, prefix.size(), prefix) == 0; ++o) {
+      if (o->second) {
+        out[o->first] = *o->second;
+      } else {
+        out.erase(o->first);
+      }
+    }
+    return out;
+  }
+
+  void DeletePrefix(const std::string& prefix) {
+    for (auto& [key, value] : WithPrefix(prefix)) Delete(key);
+  }
+
+  void Fill(leveldb::WriteBatch* batch) const {
+    for (const auto& [key, value] : overlay_) {
+      value ? batch->Put(key, *value) : batch->Delete(key);
+    }
+  }
+
+ private:
+  leveldb::DB* db_;
+  std::map<std::string, std::optional<std::string>> overlay_;
+};
+
+// ---- opening ----
+
+std::unique_ptr<LevelStore> LevelStore::Open(const StoreOptions& options, std::string* error) {
+  std::error_code ec;
+  bool exists = fs::exists(options.dir, ec);
+  if (exists && !fs::is_directory(options.dir, ec)) {
+    *error = "data directory " + options.dir + " is not a directory";
+    return nullptr;
+  }
+  bool empty = !exists || fs::is_empty(options.dir, ec);
+  if (!empty && !fs::exists(fs::path(options.dir) / "CURRENT", ec)) {
+    *error = "data directory " + options.dir +
+             " is not empty and holds no desaster data; point --data-dir at an empty directory "
+             "or at one desaster created";
+    return nullptr;
+  }
+  fs::create_directories(options.dir, ec);
+  if (ec) {
+    *error = "cannot create data directory " + options.dir + ": " + ec.message();
+    return nullptr;
+  }
+
+  std::unique_ptr<LevelStore> store(new LevelStore(options));
+  store->cache_.reset(leveldb::NewLRUCache(options.block_cache_mb * 1024 * 1024));
+  store->filter_.reset(leveldb::NewBloomFilterPolicy(10));
+  if (!store->OpenDb(empty, error)) return nullptr;
+  leveldb::DB* db = store->db_.get();
+  leveldb::Status st;
+
+  std::string format;
+  st = db->Get(leveldb::ReadOptions(), leveldb::Slice(kFormatKey.data(), kFormatKey.size()),
+               &format);
+  if (st.IsNotFound() && empty) {
+    leveldb::WriteOptions wo;
+    wo.sync = true;
+    st = db->Put(wo, leveldb::Slice(kFormatKey.data(), kFormatKey.size()),
+                 leveldb::Slice(kFormatValue.data(), kFormatValue.size()));
+    if (!st.ok()) {
+      *error = "cannot write to " + options.dir + ": " + st.ToString();
+      return nullptr;
+    }
+  } else if (!st.ok() || format != kFormatValue) {
+    *error = "data directory " + options.dir + " holds a LevelDB database that is not desaster's" +
+             (st.ok() ? " (format '" + format + "')" : "") +
+             "; point --data-dir at an empty directory or at one desaster created";
+    return nullptr;
+  }
+  return store;
+}
+
+LevelStore::~LevelStore() = default;
+
+leveldb::Options LevelStore::DbOptions(bool create) const {
+  leveldb::Options lo;
+  lo.create_if_missing = create;
+  // A torn final log record (power loss, a full disk) is dropped on recovery instead of refusing
+  // to start; it was never acknowledged. A corrupt table or manifest still fails to open.
+  lo.paranoid_checks = false;
+  lo.block_cache = cache_.get();
+  lo.filter_policy = filter_.get();
+  lo.write_buffer_size = options_.write_buffer_mb * 1024 * 1024;
+  lo.compression = options_.compression ? leveldb::kSnappyCompression : leveldb::kNoCompression;
+  return lo;
+}
+
+bool LevelStore::OpenDb(bool create, std::string* error) {
+  leveldb::DB* db = nullptr;
+  leveldb::Status st = leveldb::DB::Open(DbOptions(create), options_.dir, &db);
+  if (!st.ok()) {
+    *error = "cannot open the data in " + options_.dir + ": " + st.ToString() +
+             (st.IsCorruption() ? ". The data is corrupt: restore the directory from a backup or "
+                                  "a replica, or move it away to start empty; desaster never "
+                                  "deletes it"
+                                : "");
+    return false;
+  }
+  db_.reset(db);
+  return true;
+}
+
+// ---- committing ----
+
+bool LevelStore::Write(leveldb::WriteBatch* batch, bool sync, std::string* error) {
+  if (failed_) {
+    *error = "the last write to " + options_.dir + " failed";
+    return false;
+  }
+  leveldb::WriteOptions wo;
+  wo.sync = sync;
+  leveldb::Status st = db_->Write(wo, batch);
+  if (!st.ok()) {
+    *error = st.ToString();
+    failed_ = true;
+    return false;
+  }
+  return true;
+}
+
+bool LevelStore::Commit(const Batch& batch, std::string* error) {
+  BatchView view(db_.get());
+  for (const Mutation& m : batch.mutations) Translate(m, &view);
+  view.Put(std::string(kLsnKey), EncodeInt64(static_cast<int64_t>(batch.lsn)));
+  leveldb::WriteBatch wb;
+  view.Fill(&wb);
+  return Write(&wb, options_.sync == "always", error);
+}
+
+bool LevelStore::Flush(std::string* error) {
+  leveldb::WriteBatch empty;
+  return Write(&empty, true, error);
+}
+
+bool LevelStore::Probe(std::string* error) {
+  if (failed_) {
+    // After a failed sync LevelDB refuses every write, and a failed append may have left a torn
+    // record: reopening recovers from both (the torn record was never acknowledged).
+    db_.reset();
+    if (!OpenDb(false, error)) return false;
+    failed_ = false;
+  }
+  leveldb::WriteBatch probe;
+  probe.Put(std::string(kLsnKey) + "probe", std::string(4096, 'p'));
+  probe.Delete(std::string(kLsnKey) + "probe");
+  return Write(&probe, true, error);
+}
+
+void LevelStore::DropKey(int db, const std::string& key, BatchView* view) {
+  std::string prefix = ElementPrefix(db, key);
+  auto it = shadow_.find(prefix);
+  if (it == shadow_.end()) return;
+  KeyShadow& s = it->second;
+  switch (s.tag) {
+    case kString:
+      view->Delete(prefix + static_cast<char>(kString));
+      break;
+    case kList:
+      for (int64_t pos : s.positions)
+        view->Delete(prefix + static_cast<char>(kList) + EncodeInt64(pos));
+      break;
+    default:
+      view->DeletePrefix(prefix);
+      break;
+  }
+  if (s.expires) view->Delete(ExpireKey(db, key));
+  shadow_.erase(it);
+}
+
+void LevelStore::CopyKey(int db, const std::string& from, int dst_db, const std::string& to,
+                         BatchView* view) {
+  std::string src = ElementPrefix(db, from), dst = ElementPrefix(dst_db, to);
+  DropKey(dst_db, to, view);
+  auto it = shadow_.find(src);
+  if (it == shadow_.end()) return;
+  for (const auto& [record, value] : view->WithPrefix(src)) {
+    view->Put(dst + record.substr(src.size()), value);
+  }
+  if (it->second.expires) {
+    if (auto at = view->Get(ExpireKey(db, from))) view->Put(ExpireKey(dst_db, to), *at);
+  }
+  KeyShadow copy = it->second;
+  shadow_[dst] = std::move(copy);
+}
+
+void LevelStore::ListInsert(const std::string& prefix, KeyShadow* s, size_t index,
+                            const std::string& value, BatchView* view) {
+  auto record = [&](int64_t pos) { return prefix + static_cast<char>(kList) + EncodeInt64(pos); };
+  std::deque<int64_t>& p = s->positions;
+  int64_t pos;
+  if (p.empty()) {
+    pos = 0;
+  } else if (index == 0) {
+    pos = p.front() - kListGap;
+  } else if (index == p.size()) {
+    pos = p.back() + kListGap;
+  } else if (p[index] - p[index - 1] >= 2) {
+    pos = p[index - 1] + (p[index] - p[index - 1]) / 2;
+  } else {
+    // No room between the neighbours: renumber the whole list, leaving a gap at `index`.
+    std::vector<std::string> values;
+    for (int64_t old : p) {
+      values.push_back(view->Get(record(old)).value_or(""));
+      view->Delete(record(old));
+    }
+    for (size_t i = 0; i < p.size(); i++) {
+      p[i] = static_cast<int64_t>(i < index ? i : i + 1) * kListGap;
+      view->Put(record(p[i]), values[i]);
+    }
+    pos = static_cast<int64_t>(index) * kListGap;
+  }
+  view->Put(record(pos), value);
+  p.insert(p.begin() + static_cast<ptrdiff_t>(index), pos);
+}
+
+void LevelStore::Translate(const Mutation& m, BatchView* view) {
+  using Op = Mutation::Op;
+  std::string prefix = ElementPrefix(m.db, m.key);
+  auto element = [&](char tag, std::string_view suffix) {
+    return prefix + tag + std::string(suffix);
+  };
+  auto shadow = [&](char tag) -> KeyShadow& {
+    KeyShadow& s = shadow_[prefix];
+    s.tag = tag;
+    return s;
+  };
+  switch (m.op) {
+    case Op::kSetString: {
+      auto it = shadow_.find(prefix);
+      bool expires = it != shadow_.end() && it->second.expires;
+      bool keep_ttl = m.flag && expires;  // SET replaces any type; only KEEPTTL keeps the TTL
+      if (it != shadow_.end() && it->second.tag != kString) {
+        if (keep_ttl) it->second.expires = false;  // so DropKey leaves the TTL record alone
+        DropKey(m.db, m.key, view);
+      } else if (expires && !m.flag) {
+        view->Delete(ExpireKey(m.db, m.key));
+      }
+      view->Put(element(kString, ""), m.arg);
+      KeyShadow& s = shadow(kString);
+      s.positions.clear();
+      s.expires = keep_ttl;
+      break;
+    }
+    case Op::kDelete:
+      DropKey(m.db, m.key, view);
+      break;
+    case Op::kExpireAt:
+      view->Put(ExpireKey(m.db, m.key), EncodeInt64(m.num));
+      shadow_[prefix].expires = true;
+      break;
+    case Op::kPersist:
+      view->Delete(ExpireKey(m.db, m.key));
+      shadow_[prefix].expires = false;
+      break;
+    case Op::kListPush: {
+      KeyShadow& s = shadow(kList);
+      ListInsert(prefix, &s, m.flag ? 0 : s.positions.size(), m.arg, view);
+      break;
+    }
+    case Op::kListPop: {
+      KeyShadow& s = shadow(kList);
+      int64_t pos = m.flag ? s.positions.front() : s.positions.back();
+      view->Delete(element(kList, EncodeInt64(pos)));
+      m.flag ? s.positions.pop_front() : s.positions.pop_back();
+      break;
+    }
+    case Op::kListSet: {
+      KeyShadow& s = shadow(kList);
+      view->Put(element(kList, EncodeInt64(s.positions[static_cast<size_t>(m.num)])), m.arg);
+      break;
+    }
+    case Op::kListInsert:
+      ListInsert(prefix, &shadow(kList), static_cast<size_t>(m.num), m.arg, view);
+      break;
+    case Op::kListRemove: {
+      KeyShadow& s = shadow(kList);
+      auto at = s.positions.begin() + static_cast<ptrdiff_t>(m.num);
+      view->Delete(element(kList, EncodeInt64(*at)));
+      s.positions.erase(at);
+      break;
+    }
+    case Op::kHashSet:
+      shadow(kHash);
+      view->Put(element(kHash, m.arg), m.arg2);
+      break;
+    case Op::kHashDelete:
+      view->Delete(element(kHash, m.arg));
+      break;
+    case Op::kSetAdd:
+      shadow(kSet);
+      view->Put(element(kSet, m.arg), "");
+      break;
+    case Op::kSetRemove:
+      view->Delete(element(kSet, m.arg));
+      break;
+    case Op::kZAdd:
+      shadow(kZSet);
+      view->Put(element(kZSet, m.arg), EncodeScore(m.score));
+      break;
+    case Op::kZRemove:
+      view->Delete(element(kZSet, m.arg));
+      break;
+    case Op::kRename:
+      if (m.key == m.arg) break;
+      CopyKey(m.db, m.key, m.db, m.arg, view);
+      DropKey(m.db, m.key, view);
+      break;
+    case Op::kCopy:
+      CopyKey(m.db, m.key, static_cast<int>(m.num), m.arg, view);
+      break;
+    case Op::kFlushDb: {
+      view->DeletePrefix(DatabasePrefix('e', m.db));
+      view->DeletePrefix(DatabasePrefix('x', m.db));
+      std::string db_prefix = DatabasePrefix('e', m.db);
+      std::erase_if(shadow_, [&](const auto& entry) { return entry.first.starts_with(db_prefix); });
+      break;
+    }
+    case Op::kFlushAll:
+      view->DeletePrefix("e");
+      view->DeletePrefix("x");
+      shadow_.clear();
+      break;
+  }
+}
+
+// ---- loading ----
+
+class LevelStore::Loader : public StateLoader {
+ public:
+  explicit Loader(LevelStore* store) : store_(store) {
+    store_->shadow_.clear();
+    std::string lsn;
+    if (store_->db_->Get(leveldb::ReadOptions(), std::string(kLsnKey), &lsn).ok()) {
+      lsn_ = static_cast<uint64_t>(DecodeInt64(lsn));
+    }
+    it_.reset(store_->db_->NewIterator(leveldb::ReadOptions()));
+    it_->Seek("e");
+  }
+
+  bool Step(Keyspace* keyspace, size_t budget) override {
+    for (; budget > 0 && it_->Valid(); budget--, it_->Next()) {
+      std::string_view record(it_->key().data(), it_->key().size());
+      std::string_view value(it_->value().data(), it_->value().size());
+      Mutation m;
+      ElementKey e;
+      int db;
+      std::string_view key;
+      if (DecodeElementKey(record, &e)) {
+        if (e.db >= keyspace->databases()) continue;  // started with fewer --databases
+        m.db = e.db;
+        m.key = e.key;
+        std::string prefix = ElementPrefix(e.db, e.key);
+        if (prefix != last_prefix_) {
+          keys_++;
+          last_prefix_ = prefix;
+        }
+        KeyShadow& s = store_->shadow_[prefix];
+        s.tag = e.tag;
+        switch (e.tag) {
+          case kString:
+            m.op = Mutation::Op::kSetString;
+            m.arg = value;
+            break;
+          case kList:
+            m.op = Mutation::Op::kListPush;  // right push, in position order
+            m.arg = value;
+            s.positions.push_back(DecodeInt64(e.suffix));
+            break;
+          case kHash:
+            m.op = Mutation::Op::kHashSet;
+            m.arg = e.suffix;
+            m.arg2 = value;
+            break;
+          case kSet:
+            m.op = Mutation::Op::kSetAdd;
+            m.arg = e.suffix;
+            break;
+          case kZSet:
+            m.op = Mutation::Op::kZAdd;
+            m.arg = e.suffix;
+            m.score = DecodeScore(value);
+            break;
+          default:
+            continue;
+        }
+      } else if (DecodeExpireKey(record, &db, &key)) {
+        if (db >= keyspace->databases()) continue;
+        m.op = Mutation::Op::kExpireAt;
+        m.db = db;
+        m.key = key;
+        m.num = DecodeInt64(value);
+        store_->shadow_[ElementPrefix(db, key)].expires = true;
+      } else {
+        continue;
+      }
+      keyspace->Apply(m);
+      records_++;
+    }
+    return !it_->Valid();
+  }
+
+  uint64_t keys() const override { return keys_; }
+  uint64_t records() const override { return records_; }
+  uint64_t lsn() const override { return lsn_; }
+
+ private:
+  LevelStore* store_;
+  std::unique_ptr<leveldb::Iterator> it_;
+  std::string last_prefix_;
+  uint64_t keys_ = 0, records_ = 0, lsn_ = 0;
+};
+
+std::unique_ptr<StateLoader> LevelStore::NewLoader() { return std::make_unique<Loader>(this); }
+
+}  // namespace desaster

@@ -1,0 +1,74 @@
+// The durable store: the keyspace in LevelDB, one WriteBatch per committed batch of mutations.
+// See encoding.h for the layout.
+#pragma once
+
+#include <leveldb/cache.h>
+#include <leveldb/db.h>
+#include <leveldb/filter_policy.h>
+
+#include <deque>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <unordered_map>
+
+#include "server/store/commit.h"
+
+namespace desaster {
+
+struct StoreOptions {
+  std::string dir;
+  std::string sync = "always";  // always: sync every batch; everysec: Flush() syncs; no: never
+  size_t block_cache_mb = 32;
+  size_t write_buffer_mb = 16;
+  bool compression = true;
+};
+
+class LevelStore : public CommitPipeline {
+ public:
+  // Opens the store in options.dir, creating it when the directory is absent or empty. Refuses a
+  // directory that holds something else, or corrupt data, with *error saying what to do; it
+  // never wipes anything.
+  static std::unique_ptr<LevelStore> Open(const StoreOptions& options, std::string* error);
+  ~LevelStore() override;
+
+  bool Commit(const Batch& batch, std::string* error) override;
+  bool Flush(std::string* error) override;
+  bool Probe(std::string* error) override;
+  std::unique_ptr<StateLoader> NewLoader() override;
+  std::string engine() const override { return "leveldb"; }
+
+ private:
+  class Loader;
+  class BatchView;
+
+  // Whether the last write failed, so the DB must be reopened before it is trusted again.
+  bool failed_ = false;
+
+  // What the store remembers of a key so that pushes, pops and overwrites need no reads.
+  struct KeyShadow {
+    char tag = 0;
+    bool expires = false;
+    std::deque<int64_t> positions;  // lists: record position of each element, in order
+  };
+
+  explicit LevelStore(const StoreOptions& options) : options_(options) {}
+  leveldb::Options DbOptions(bool create) const;
+  // Opens the DB, or reports why not.
+  bool OpenDb(bool create, std::string* error);
+  void Translate(const Mutation& m, BatchView* view);
+  void DropKey(int db, const std::string& key, BatchView* view);
+  void CopyKey(int db, const std::string& from, int dst_db, const std::string& to, BatchView* view);
+  void ListInsert(const std::string& prefix, KeyShadow* s, size_t index, const std::string& value,
+                  BatchView* view);
+  bool Write(leveldb::WriteBatch* batch, bool sync, std::string* error);
+
+  StoreOptions options_;
+  std::unique_ptr<leveldb::Cache> cache_;
+  std::unique_ptr<const leveldb::FilterPolicy> filter_;
+  std::unique_ptr<leveldb::DB> db_;
+  std::unordered_map<std::string, KeyShadow> shadow_;  // by ElementPrefix(db, key)
+};
+
+}  // namespace desaster
