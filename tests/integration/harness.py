@@ -42,7 +42,12 @@ SANITIZER_REPORTS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime
 
 
 class _Process:
+    stopped = False
+
     def stop(self):
+        if self.stopped:
+            return
+        self.stopped = True
         if self.proc.poll() is None:
             self.proc.terminate()
             try:
@@ -79,13 +84,29 @@ class _Process:
 
 
 class Scheduler(_Process):
-    def __init__(self, *extra):
+    """desaster-scheduler on a free port. `data_dir` (default: a fresh one removed at stop) lets
+    a test restart a server on the same data."""
+
+    def __init__(self, *extra, data_dir=None):
         self.dir = tempfile.mkdtemp(prefix="desaster-test-")
+        self.data_dir = data_dir or os.path.join(self.dir, "data")
         self.log = open(os.path.join(self.dir, "log"), "w+")
         self.proc = subprocess.Popen(
-            [SCHEDULER, "--port", "0", "--data-dir", os.path.join(self.dir, "data"), *extra],
+            [SCHEDULER, "--port", "0", "--data-dir", self.data_dir, *extra],
             stdout=self.log, stderr=subprocess.STDOUT)
         self.port = int(wait_for(lambda: self._port(), what="desaster-scheduler to listen"))
+
+    def kill(self):
+        """SIGKILL: no shutdown, no final sync; then clean up like stop()."""
+        self.proc.kill()
+        self.proc.wait()
+        self.stop()
+
+    def wait_loaded(self):
+        """Polls until the dataset is loaded (INFO answers during loading)."""
+        r = self.client()
+        wait_for(lambda: r.info("persistence")["loading"] == 0, timeout=60, what="loading to end")
+        r.close()
 
     def _port(self):
         if self.proc.poll() is not None:

@@ -1,0 +1,160 @@
+#!/usr/bin/python3
+"""Crash safety: writers on many connections while the server is killed with SIGKILL at random
+moments, again and again. After every restart each acknowledged write must be there, no
+acknowledged pop may come back, and expired keys stay gone. Only the one command per connection
+that was in flight at the kill may have gone either way.
+
+  DESASTER_CRASH_KILLS=N   kill cycles (default 20)
+"""
+import os
+import random
+import shutil
+import sys
+import tempfile
+import threading
+import time
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import redis  # noqa: E402
+from harness import Scheduler, main, wait_for  # noqa: E402
+
+KILLS = int(os.environ.get("DESASTER_CRASH_KILLS", "20"))
+WRITERS = 8
+
+
+class Model:
+    """What one writer knows was acknowledged, and what it had in flight at the kill."""
+
+    def __init__(self, n):
+        self.n = n
+        self.queue = []        # acknowledged list contents, in order
+        self.next_value = 0
+        self.fields = set()    # acknowledged hash fields
+        self.members = set()   # acknowledged zset members
+        self.counter = 0       # last acknowledged INCR reply
+        self.expiring = {}     # key -> absolute expiry (s) of acknowledged SET PX
+        self.durable = set()   # keys set with a long EX
+        self.inflight = None   # (op, arg) sent without a reply
+        self.checked = 0       # acknowledged writes verified so far
+
+    def run(self, port, stop):
+        r = redis.Redis(port=port, socket_timeout=10)
+        rng = random.Random(self.n * 7919 + self.next_value)
+        try:
+            while not stop.is_set():
+                op = rng.choice(["rpush", "rpush", "rpush", "lpop", "hset", "hset", "zadd",
+                                 "incr", "incr", "setpx", "setex"])
+                v = self.next_value
+                self.inflight = (op, v)
+                if op == "rpush":
+                    r.rpush(f"crash:l:{self.n}", v)
+                    self.queue.append(v)
+                    self.next_value += 1
+                elif op == "lpop":
+                    got = r.lpop(f"crash:l:{self.n}")
+                    expected = self.queue.pop(0) if self.queue else None
+                    assert (got and int(got)) == expected, (got, expected)
+                elif op == "hset":
+                    r.hset(f"crash:h:{self.n}", f"f{v}", v)
+                    self.fields.add(f"f{v}".encode())
+                    self.next_value += 1
+                elif op == "zadd":
+                    r.zadd(f"crash:z:{self.n}", {f"m{v}": v})
+                    self.members.add(f"m{v}".encode())
+                    self.next_value += 1
+                elif op == "incr":
+                    self.counter = r.incr(f"crash:c:{self.n}")
+                elif op == "setpx":
+                    key = f"crash:e:{self.n}:{v}"
+                    r.set(key, "x", px=300)
+                    self.expiring[key] = time.time() + 0.3
+                    self.next_value += 1
+                elif op == "setex":
+                    key = f"crash:t:{self.n}:{v}"
+                    r.set(key, "x", ex=3600)
+                    self.durable.add(key)
+                    self.next_value += 1
+                self.inflight = None
+        except (redis.ConnectionError, redis.TimeoutError):
+            pass  # killed: self.inflight holds the command that may or may not have happened
+        finally:
+            r.close()
+
+    def verify(self, r, test):
+        op, v = self.inflight or (None, None)
+        actual = [int(x) for x in r.lrange(f"crash:l:{self.n}", 0, -1)]
+        candidates = [self.queue]
+        if op == "rpush":
+            candidates.append(self.queue + [v])
+        if op == "lpop":
+            candidates.append(self.queue[1:])
+        test.assertIn(actual, candidates, f"writer {self.n}: list after restart")
+        if op == "rpush" and actual == self.queue + [v]:
+            self.next_value = v + 1
+        self.queue = actual
+
+        fields = set(r.hkeys(f"crash:h:{self.n}"))
+        extra = {f"f{v}".encode()} if op == "hset" else set()
+        test.assertTrue(self.fields <= fields <= self.fields | extra, f"writer {self.n}: hash")
+        members = set(r.zrange(f"crash:z:{self.n}", 0, -1))
+        extra = {f"m{v}".encode()} if op == "zadd" else set()
+        test.assertTrue(self.members <= members <= self.members | extra, f"writer {self.n}: zset")
+        counter = int(r.get(f"crash:c:{self.n}") or 0)
+        test.assertIn(counter, (self.counter, self.counter + 1) if op == "incr" else (self.counter,))
+        for key in self.durable:
+            test.assertGreater(r.ttl(key), 0, key)
+        # Expired keys must not come back: wait until every acknowledged deadline has passed.
+        if self.expiring:
+            time.sleep(max(0.0, max(self.expiring.values()) - time.time()))
+            test.assertEqual(r.exists(*self.expiring), 0, f"writer {self.n}: expired keys")
+        self.checked += len(self.queue) + len(self.fields) + len(self.members) + self.counter + \
+            len(self.durable) + len(self.expiring)
+        self.fields, self.members, self.counter = fields, members, counter
+        self.expiring = {}
+        self.inflight = None
+
+
+class CrashTest(unittest.TestCase):
+    def test_acknowledged_writes_survive_repeated_sigkill(self):
+        data = tempfile.mkdtemp(prefix="desaster-crash-")
+        self.addCleanup(shutil.rmtree, data, True)
+        models = [Model(n) for n in range(WRITERS)]
+        rng = random.Random(2026)
+        for cycle in range(KILLS):
+            server = Scheduler(data_dir=os.path.join(data, "d"))
+            try:
+                server.wait_loaded()
+                r = server.client()
+                for m in models:
+                    m.verify(r, self)
+                r.close()
+                stop = threading.Event()
+                threads = [threading.Thread(target=m.run, args=(server.port, stop)) for m in models]
+                for t in threads:
+                    t.start()
+                wait_for(lambda: sum(m.next_value for m in models) > 50 * (cycle + 1),
+                         what="some writes")
+                time.sleep(rng.uniform(0.05, 0.5))  # a random moment to kill, not a sync point
+            finally:
+                server.kill()
+            stop.set()
+            for t in threads:
+                t.join(30)
+        server = Scheduler(data_dir=os.path.join(data, "d"))
+        try:
+            server.wait_loaded()
+            r = server.client()
+            for m in models:
+                m.verify(r, self)
+            r.close()
+        finally:
+            server.stop()
+        checked = sum(m.checked for m in models)
+        print(f"\ncrash test: {KILLS} kills, {checked} acknowledged writes checked "
+              "(every restart re-checks all of them)", flush=True)
+        self.assertGreater(checked, 1000)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,205 @@
+#!/usr/bin/python3
+"""Durability: restarts, TTLs across restarts, -LOADING, DEBUG RELOAD, refused data dirs."""
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import redis  # noqa: E402
+from harness import SCHEDULER, RawConnection, Reply, Scheduler, main, wait_for  # noqa: E402
+
+
+def fill_every_type(r):
+    r.set("s", b"bin\x00ary")
+    r.rpush("l", *[f"e{i}" for i in range(100)])
+    r.linsert("l", "BEFORE", "e50", "inserted")
+    r.lset("l", 0, "first")
+    r.lrem("l", 1, "e10")
+    r.hset("h", mapping={"f1": "v1", "f2": "v2"})
+    r.sadd("set", "a", "b", "c")
+    r.zadd("z", {"m1": 1.5, "m2": -3})
+    r.set("ttl", "v", ex=1000)
+    r.execute_command("SELECT", "3")
+    r.set("in-db3", "x")
+    r.execute_command("SELECT", "0")
+    r.rename("h", "h2")
+    r.copy("set", "set-copy")
+
+
+class PersistenceTest(unittest.TestCase):
+    def setUp(self):
+        self.dir = tempfile.mkdtemp(prefix="desaster-persist-")
+        self.data = os.path.join(self.dir, "data")
+        self.addCleanup(shutil.rmtree, self.dir, True)
+
+    def start(self, *extra):
+        s = Scheduler(*extra, data_dir=self.data)
+        self.addCleanup(s.stop)
+        s.wait_loaded()
+        return s
+
+    def test_every_type_survives_a_restart_and_a_kill(self):
+        for stop in ("stop", "kill"):
+            s = self.start()
+            r = s.client()
+            r.flushall()
+            fill_every_type(r)
+            digest = r.execute_command("DEBUG", "DIGEST")
+            r.close()
+            getattr(s, stop)()
+            s = self.start()
+            r = s.client()
+            self.assertEqual(r.execute_command("DEBUG", "DIGEST"), digest, stop)
+            self.assertEqual(r.get("s"), b"bin\x00ary")
+            self.assertEqual(r.lrange("l", 0, 2), [b"first", b"e1", b"e2"])
+            self.assertEqual(r.llen("l"), 100)
+            self.assertEqual(r.hgetall("h2"), {b"f1": b"v1", b"f2": b"v2"})
+            self.assertEqual(r.zrange("z", 0, -1, withscores=True), [(b"m2", -3.0), (b"m1", 1.5)])
+            self.assertGreater(r.ttl("ttl"), 990)
+            self.assertEqual(s.client(db=3).get("in-db3"), b"x")
+            self.assertEqual(r.smembers("set-copy"), {b"a", b"b", b"c"})
+            r.close()
+            s.stop()
+
+    def test_expired_keys_are_not_resurrected(self):
+        s = self.start()
+        r = s.client()
+        r.set("short", "v", px=200)
+        r.set("long", "v", ex=100)
+        r.close()
+        s.kill()
+        s = self.start()
+        r = s.client()
+        wait_for(lambda: r.pttl("short") == -2, what="the short TTL to pass")
+        self.assertIsNone(r.get("short"))
+        self.assertEqual(r.get("long"), b"v")
+        wait_for(lambda: r.dbsize() == 1, what="active expiry to delete it from disk too")
+        r.close()
+        s.stop()
+        s = self.start()
+        self.assertEqual(s.client().keys("*"), [b"long"])
+
+    def test_debug_reload_matches_memory(self):
+        s = self.start()
+        r = s.client()
+        fill_every_type(r)
+        self.assertTrue(r.execute_command("DEBUG", "RELOAD"))
+        self.assertEqual(r.llen("l"), 100)
+
+    def test_clients_get_loading_until_the_dataset_is_in_memory(self):
+        s = self.start()
+        proto = b"".join(RawConnection.encode("RPUSH", f"big{i % 50}", "x" * 20) for i in range(1_500_000))
+        out = subprocess.run(["redis-cli", "-p", str(s.port), "--pipe"], input=proto,
+                             capture_output=True, timeout=300).stdout.decode()
+        self.assertIn("errors: 0", out)
+        s.stop()
+        s = Scheduler(data_dir=self.data)
+        self.addCleanup(s.stop)
+        c = RawConnection(s.port)
+        self.addCleanup(c.close)
+        first = c.call("LLEN", "big0")
+        self.assertEqual(first, Reply("-", "LOADING Redis is loading the dataset in memory"))
+        self.assertIn(b"loading:1", c.call("INFO", "persistence").value)
+        wait_for(lambda: c.call("LLEN", "big0") == Reply(":", 30000), timeout=60,
+                 what="the dataset to load")
+        self.assertIn("DB loaded from disk: 50 keys (1500000 records)", s.log_text())
+
+    def test_foreign_and_corrupt_data_dirs_are_refused_and_kept(self):
+        os.makedirs(self.data)
+        with open(os.path.join(self.data, "thesis.tex"), "w") as f:
+            f.write("precious")
+        out = subprocess.run([SCHEDULER, "--port", "0", "--data-dir", self.data],
+                             capture_output=True, text=True, timeout=30)
+        self.assertEqual(out.returncode, 1)
+        self.assertIn("holds no desaster data", out.stderr)
+        self.assertTrue(os.path.exists(os.path.join(self.data, "thesis.tex")))
+
+        shutil.rmtree(self.data)
+        s = self.start()
+        s.client().set("k", "v")
+        s.stop()
+        with open(os.path.join(self.data, "CURRENT"), "w") as f:
+            f.write("MANIFEST-999999\n")
+        out = subprocess.run([SCHEDULER, "--port", "0", "--data-dir", self.data],
+                             capture_output=True, text=True, timeout=30)
+        self.assertEqual(out.returncode, 1)
+        self.assertIn("cannot open the data in", out.stderr)
+        self.assertTrue(os.listdir(self.data))
+
+    def test_fsync_policies_all_persist_a_clean_shutdown(self):
+        for policy in ("always", "everysec", "no"):
+            s = self.start("--appendfsync", policy)
+            r = s.client()
+            r.set("policy", policy)
+            self.assertEqual(r.info("persistence")["store_fsync"], policy)
+            r.close()
+            s.stop()
+            s = self.start()
+            self.assertEqual(s.client().get("policy"), policy.encode())
+            s.stop()
+
+
+
+class DiskFullTest(unittest.TestCase):
+    """A real full filesystem: a small tmpfs this test mounts (CI runs as root)."""
+
+    def setUp(self):
+        self.mnt = tempfile.mkdtemp(prefix="desaster-tmpfs-")
+        subprocess.run(["mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", self.mnt], check=True)
+        self.addCleanup(shutil.rmtree, self.mnt, True)
+        self.addCleanup(subprocess.run, ["umount", "-l", self.mnt])
+
+    def test_full_disk_refuses_writes_serves_reads_and_recovers(self):
+        data = os.path.join(self.mnt, "data")
+        s = Scheduler(data_dir=data)
+        self.addCleanup(s.stop)
+        s.wait_loaded()
+        r = s.client()
+        acked = {}
+        for i in range(20):
+            r.set(f"before{i}", f"v{i}")
+            acked[f"before{i}"] = f"v{i}".encode()
+        # Leave about 1 MB free, then write until the store cannot keep up.
+        filler = os.path.join(self.mnt, "filler")
+        free = shutil.disk_usage(self.mnt).free
+        with open(filler, "wb") as f:
+            f.write(b"\0" * max(0, free - 1024 * 1024))
+        value = b"x" * 65536
+        refused = None
+        for i in range(200):
+            try:
+                r.set(f"big{i}", value)
+                acked[f"big{i}"] = value
+            except redis.ConnectionError:
+                r = s.client()  # the failed batch's client is dropped, its write not applied
+            except redis.ResponseError as e:
+                refused = str(e)
+                break
+        self.assertIsNotNone(refused, "writes were never refused")
+        self.assertIn("MISCONF Errors writing to the data directory", "MISCONF " + refused)
+        self.assertEqual(r.info("persistence")["store_last_write_status"], "err")
+        for key, v in acked.items():  # reads go on, and nothing acknowledged is lost
+            self.assertEqual(r.get(key), v, key)
+
+        os.remove(filler)
+        wait_for(lambda: r.info("persistence")["store_last_write_status"] == "ok", timeout=20,
+                 what="writes to be accepted again")
+        self.assertTrue(r.set("after", "recovered"))
+        acked["after"] = b"recovered"
+        r.close()
+        s.stop()
+        s2 = Scheduler(data_dir=data)
+        self.addCleanup(s2.stop)
+        s2.wait_loaded()
+        r = s2.client()
+        for key, v in acked.items():
+            self.assertEqual(r.get(key), v, key)
+        self.assertEqual(r.dbsize(), len(acked))
+        r.close()
+
+
+if __name__ == "__main__":
+    main()
