@@ -34,8 +34,6 @@ std::string AddressOf(const sockaddr_storage& ss) {
   return std::string(host) + ":" + std::to_string(port);
 }
 
-constexpr size_t kReadChunk = 64 * 1024;
-
 }  // namespace
 
 struct Server::Connection {
@@ -256,15 +254,13 @@ void Server::OnReadable(Connection* c) {
     c->input.erase(0, c->input_pos);
     c->input_pos = 0;
   }
-  size_t old = c->input.size();
-  c->input.resize(old + kReadChunk);
-  ssize_t n = read(c->client.fd, c->input.data() + old, kReadChunk);
+  // Read into a shared buffer and append what arrived: growing `input` first would zero-fill it.
+  ssize_t n = read(c->client.fd, read_buffer_.data(), read_buffer_.size());
   if (n <= 0) {
-    c->input.resize(old);
     if (n == 0 || (errno != EAGAIN && errno != EINTR)) Close(c);
     return;
   }
-  c->input.resize(old + static_cast<size_t>(n));
+  c->input.append(read_buffer_.data(), static_cast<size_t>(n));
   state_->stats.net_input_bytes += static_cast<uint64_t>(n);
   c->client.last_interaction_ms = UnixMs();
   if (static_cast<long long>(c->input.size() - c->input_pos) >

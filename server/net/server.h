@@ -73,6 +73,7 @@ class Server {
   std::unordered_map<uint64_t, std::unique_ptr<Connection>> connections_;
   std::vector<uint64_t> pending_;  // connections with output or resumable input
   std::vector<uint64_t> closed_;   // closed connections, deleted at the end of the iteration
+  std::vector<char> read_buffer_ = std::vector<char>(64 * 1024);
   bool commit_failed_ = false;
 };
 

@@ -14,34 +14,41 @@ using namespace store;
 
 // ---- BatchView: the batch being built, layered over what LevelDB already holds ----
 
-// Translating one mutation may need to read records written earlier in the same batch (a
-// RENAME after an HSET), so writes go to an ordered overlay that reads consult first.
+// Writes go straight into the WriteBatch. A few mutations (deleting a container, RENAME, COPY,
+// FLUSHDB, renumbering a list) must read records, possibly ones written earlier in the same
+// batch; only then is an ordered overlay of the batch built, and kept up to date after that.
 class LevelStore::BatchView {
  public:
   explicit BatchView(leveldb::DB* db) : db_(db) {}
 
-  void Put(std::string key, std::string_view value) {
-    overlay_[std::move(key)] = std::string(value);
+  void Put(const std::string& key, std::string_view value) {
+    batch_.Put(key, leveldb::Slice(value.data(), value.size()));
+    if (overlay_) (*overlay_)[key] = std::string(value);
   }
-  void Delete(std::string key) { overlay_[std::move(key)] = std::nullopt; }
+  void Delete(const std::string& key) {
+    batch_.Delete(key);
+    if (overlay_) (*overlay_)[key] = std::nullopt;
+  }
 
-  std::optional<std::string> Get(const std::string& key) const {
-    auto it = overlay_.find(key);
-    if (it != overlay_.end()) return it->second;
+  std::optional<std::string> Get(const std::string& key) {
+    auto& overlay = Overlay();
+    auto it = overlay.find(key);
+    if (it != overlay.end()) return it->second;
     std::string value;
     if (db_->Get(leveldb::ReadOptions(), key, &value).ok()) return value;
     return std::nullopt;
   }
 
   // Every live record under `prefix`, in key order, as (key, value).
-  std::map<std::string, std::string> WithPrefix(const std::string& prefix) const {
+  std::map<std::string, std::string> WithPrefix(const std::string& prefix) {
     std::map<std::string, std::string> out;
     std::unique_ptr<leveldb::Iterator> it(db_->NewIterator(leveldb::ReadOptions()));
     for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
       out.emplace(it->key().ToString(), it->value().ToString());
     }
-    for (auto o = overlay_.lower_bound(prefix);
-         o != overlay_.end() && o->first.compare(0, prefix.size(), prefix) == 0; ++o) {
+    auto& overlay = Overlay();
+    for (auto o = overlay.lower_bound(prefix);
+         o != overlay.end() && o->first.compare(0, prefix.size(), prefix) == 0; ++o) {
       if (o->second) {
         out[o->first] = *o->second;
       } else {
@@ -55,15 +62,30 @@ class LevelStore::BatchView {
     for (auto& [key, value] : WithPrefix(prefix)) Delete(key);
   }
 
-  void Fill(leveldb::WriteBatch* batch) const {
-    for (const auto& [key, value] : overlay_) {
-      value ? batch->Put(key, *value) : batch->Delete(key);
-    }
-  }
+  leveldb::WriteBatch* batch() { return &batch_; }
 
  private:
+  using OverlayMap = std::map<std::string, std::optional<std::string>>;
+
+  OverlayMap& Overlay() {
+    if (!overlay_) {
+      struct Collect : leveldb::WriteBatch::Handler {
+        OverlayMap* map;
+        void Put(const leveldb::Slice& k, const leveldb::Slice& v) override {
+          (*map)[k.ToString()] = v.ToString();
+        }
+        void Delete(const leveldb::Slice& k) override { (*map)[k.ToString()] = std::nullopt; }
+      } collect;
+      overlay_.emplace();
+      collect.map = &*overlay_;
+      batch_.Iterate(&collect);
+    }
+    return *overlay_;
+  }
+
   leveldb::DB* db_;
-  std::map<std::string, std::optional<std::string>> overlay_;
+  leveldb::WriteBatch batch_;
+  std::optional<OverlayMap> overlay_;
 };
 
 // ---- opening ----
@@ -168,9 +190,7 @@ bool LevelStore::Commit(const Batch& batch, std::string* error) {
   BatchView view(db_.get());
   for (const Mutation& m : batch.mutations) Translate(m, &view);
   view.Put(std::string(kLsnKey), EncodeInt64(static_cast<int64_t>(batch.lsn)));
-  leveldb::WriteBatch wb;
-  view.Fill(&wb);
-  return Write(&wb, options_.sync == "always", error);
+  return Write(view.batch(), options_.sync == "always", error);
 }
 
 bool LevelStore::Flush(std::string* error) {
