@@ -27,14 +27,23 @@ void ReplyWriter::Simple(std::string_view s) {
 }
 
 void ReplyWriter::Error(std::string_view msg) {
-  out_->push_back('-');
   // Redis adds "ERR " unless the message already starts with an error code (an upper-case word).
   size_t sp = msg.find(' ');
   bool has_code = sp != std::string_view::npos && sp > 0;
   for (size_t i = 0; has_code && i < sp; i++) {
     if (msg[i] < 'A' || msg[i] > 'Z') has_code = false;
   }
-  if (!has_code) out_->append("ERR ");
+  if (has_code) return ErrorVerbatim(msg);
+  out_->append("-ERR ");
+  AppendLine(msg);
+}
+
+void ReplyWriter::ErrorVerbatim(std::string_view msg) {
+  out_->push_back('-');
+  AppendLine(msg);
+}
+
+void ReplyWriter::AppendLine(std::string_view msg) {
   // Newlines would break the protocol; Redis replaces them with spaces.
   size_t start = out_->size();
   out_->append(msg);

@@ -21,6 +21,8 @@ class ReplyWriter {
   void Ok() { Simple("OK"); }
   // `-msg`; a message without an upper-case error code gets "ERR " prepended, as addReplyError.
   void Error(std::string_view msg);
+  // `-msg` exactly as given (scripts choose their own error codes); newlines still become spaces.
+  void ErrorVerbatim(std::string_view msg);
   void Integer(long long v);
   void Bulk(std::string_view s);
   void NullBulk();   // RESP2 $-1, RESP3 _
@@ -37,6 +39,7 @@ class ReplyWriter {
 
  private:
   void Header(char type, long long n);
+  void AppendLine(std::string_view text);
 
   std::string* out_;
   int protocol_;

@@ -70,6 +70,7 @@ void RegisterZSetCommands(CommandRegistry* r);
 void RegisterTransactionCommands(CommandRegistry* r);
 void RegisterPubSubCommands(CommandRegistry* r);
 void RegisterServerCommands(CommandRegistry* r);
+void RegisterScriptingCommands(CommandRegistry* r);
 
 void RegisterAllCommands(CommandRegistry* r) {
   RegisterStringCommands(r);
@@ -81,6 +82,7 @@ void RegisterAllCommands(CommandRegistry* r) {
   RegisterTransactionCommands(r);
   RegisterPubSubCommands(r);
   RegisterServerCommands(r);
+  RegisterScriptingCommands(r);
 }
 
 }  // namespace desaster

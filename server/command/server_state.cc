@@ -2,6 +2,8 @@
 
 #include <chrono>
 
+#include "server/command/script_engine.h"
+
 namespace desaster {
 
 ServerState::ServerState(Options* options, int64_t now_ms)
@@ -14,6 +16,9 @@ ServerState::ServerState(Options* options, int64_t now_ms)
   start_ms = now_ms;
   last_save_unix_s = now_ms / 1000;
   keyspace.set_now_ms(now_ms);
+  scripts = std::make_unique<ScriptEngine>(this);
 }
+
+ServerState::~ServerState() = default;
 
 }  // namespace desaster

@@ -6,6 +6,7 @@
 #include <deque>
 #include <functional>
 #include <map>
+#include <memory>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -45,9 +46,12 @@ struct Stats {
   std::map<std::string, CommandStats> commands;  // by "name" or "name|sub"
 };
 
+class ScriptEngine;
+
 class ServerState {
  public:
   ServerState(Options* options, int64_t now_ms);
+  ~ServerState();
 
   Options& options;
   Keyspace keyspace;
@@ -74,6 +78,7 @@ class ServerState {
   std::map<std::string, std::vector<Client*>> channels;  // channel -> subscribers
   std::map<std::string, std::vector<Client*>> patterns;  // pattern -> subscribers
   std::vector<Client*> monitors;
+  std::unique_ptr<ScriptEngine> scripts;
 
   // Called whenever a client (not necessarily the current one) has new output.
   std::function<void(Client*)> on_output;

@@ -16,6 +16,29 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import RawConnection, RedisServer, Reply, Scheduler  # noqa: E402
 
+SCRIPTS = [
+    "return redis.call('SET', KEYS[1], ARGV[1])",
+    "return redis.call('GET', KEYS[1])",
+    "return redis.call('INCR', KEYS[1])",
+    "return redis.pcall('INCR', KEYS[1])",
+    "return {1, 'two', 3.99, true, false, nil, 5}",
+    "return redis.call('LRANGE', KEYS[1], 0, -1)",
+    "return redis.call('ZRANGE', KEYS[1], 0, -1, 'WITHSCORES')",
+    "return cjson.encode({redis.call('TYPE', KEYS[1])})",
+    "return redis.status_reply('DONE')",
+    "return redis.error_reply('MYERR bad')",
+    "return x",
+    "y = 1",
+    "return redis.call('RPUSH', KEYS[1], unpack(ARGV))",
+    "return redis.call('SET', KEYS[1])",
+    "return redis.call('NOSUCH')",
+    "local n = redis.call('LLEN', KEYS[1]) if n > 1 then return redis.call('LPOP', KEYS[1]) end return n",
+    "return redis.call('HINCRBY', KEYS[1], 'f', 2)",
+    "return bit.bxor(tonumber(ARGV[1]) or 0, 5)",
+    "return redis.call('ZADD', KEYS[1], ARGV[1], 'm')",
+    "return redis.sha1hex(ARGV[1])",
+]
+
 KEYS = ["k0", "k1", "k2", "k3", "k4", "k\x00bin"]
 FIELDS = ["f0", "f1", "f2", "f3", ""]
 VALUES = ["", "0", "1", "-5", "10", "3.5", "abc", "a" * 50, "9223372036854775807", "1e3", "x y"]
@@ -104,6 +127,11 @@ def gen_command(rng):
         lambda: ["SET", k, v, "PX", "1"], lambda: ["PEXPIRE", k, "1"], lambda: ["PSETEX", k, "1", v],
         lambda: ["GETEX", k, pick(rng, ["EX", "PX", "EXAT"]), pick(rng, ["100", "0", "x"])],
         lambda: ["SUBSTR", k, "0", "2"], lambda: ["SETEX", k, "0", v],
+        # scripting
+        lambda: [pick(rng, ["EVAL", "EVAL", "EVAL_RO"]), pick(rng, SCRIPTS), "1", k, v, pick(rng, VALUES)],
+        lambda: ["EVAL", pick(rng, SCRIPTS), pick(rng, ["-1", "3", "x"]), k],
+        lambda: ["EVALSHA", pick(rng, ["ffffffffffffffffffffffffffffffffffffffff", "x"]), "0"],
+        lambda: ["SCRIPT", pick(rng, ["EXISTS", "NOPE"]), "e0e1f9fabfc9d4800c877a703b823ac0578ff8db"],
         # errors of every kind
         lambda: ["NOSUCHCMD", k], lambda: ["GET"], lambda: ["SET", k], lambda: ["HSET", k, f],
         lambda: ["OBJECT", "NOPE", k], lambda: ["ECHO", v], lambda: ["PING"],

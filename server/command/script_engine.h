@@ -1,0 +1,53 @@
+// Lua scripting as Redis 7.0 does it: one Lua 5.1 interpreter for the server, scripts cached by
+// their SHA1, redis.call/redis.pcall running commands through the normal command path (so a
+// script's writes are recorded as their effects, never re-run on recovery), and Redis' rules
+// for converting replies between RESP and Lua.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+struct lua_State;
+
+namespace desaster {
+
+class CommandContext;
+class ServerState;
+struct Client;
+
+class ScriptEngine {
+ public:
+  explicit ScriptEngine(ServerState* server);
+  ~ScriptEngine();
+  ScriptEngine(const ScriptEngine&) = delete;
+  ScriptEngine& operator=(const ScriptEngine&) = delete;
+
+  // Compiles `body` and caches it under its SHA1 (lower-case hex). False with *error (Redis'
+  // text) when it does not compile.
+  bool Load(std::string_view body, std::string* sha, std::string* error);
+  bool Exists(std::string_view sha) const;
+  void Flush();
+
+  // Runs the cached script `sha` for the calling command (EVAL/EVALSHA and their _RO forms):
+  // KEYS and ARGV from the arguments, the result converted to the caller's protocol.
+  void Run(CommandContext& ctx, const std::string& sha, size_t numkeys, size_t first_key,
+           bool read_only);
+
+  static std::string Sha1Hex(std::string_view data);
+
+ private:
+  static int Call(lua_State* L);
+  static int PCall(lua_State* L);
+  static int CallGeneric(lua_State* L, bool raise);
+
+  ServerState* server_;
+  lua_State* lua_ = nullptr;
+  std::unordered_map<std::string, int> scripts_;  // sha -> registry reference of the function
+  bool read_only_ = false;                        // the running script came from EVAL_RO/EVALSHA_RO
+  std::unique_ptr<Client> script_client_;         // the client redis.call runs commands as
+};
+
+}  // namespace desaster

@@ -1,0 +1,133 @@
+#!/usr/bin/python3
+"""Lua scripting: caching, the redis.* API, cjson/bit, the sandbox, MULTI, durability of effects."""
+import json
+import os
+import shutil
+import sys
+import tempfile
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import redis  # noqa: E402
+from harness import Reply, Scheduler, ServerTest, main  # noqa: E402
+
+# Sidekiq 6.4's scheduled-job poller (shared/reference/clients.md).
+SIDEKIQ_ZPOPBYSCORE = """
+local key, now = KEYS[1], ARGV[1]
+local jobs = redis.call("zrangebyscore", key, "-inf", now, "limit", 0, 1)
+if jobs[1] then
+  redis.call("zrem", key, jobs[1])
+  return jobs[1]
+end
+"""
+
+# node-resque's popAndStoreJob, in shape: LPOP a job, decode it, store who works on it.
+POP_AND_STORE = """
+local job = redis.call('lpop', KEYS[1])
+if not job then return nil end
+local payload = cjson.decode(job)
+redis.call('set', KEYS[2], cjson.encode({queue = ARGV[1], payload = payload, run_at = ARGV[2]}))
+return job
+"""
+
+
+class ScriptingTest(ServerTest):
+    def test_sidekiq_poller_via_redis_py_script_object(self):
+        # redis-py's Script sends EVALSHA first, gets NOSCRIPT, loads, and retries.
+        self.r.script_flush()
+        zpop = self.r.register_script(SIDEKIQ_ZPOPBYSCORE)
+        self.r.zadd("schedule", {"job-a": 100, "job-b": 200, "job-c": 300})
+        self.assertEqual(zpop(keys=["schedule"], args=[250]), b"job-a")
+        self.assertEqual(zpop(keys=["schedule"], args=[250]), b"job-b")
+        self.assertIsNone(zpop(keys=["schedule"], args=[250]))
+        self.assertEqual(self.r.zrange("schedule", 0, -1), [b"job-c"])
+
+    def test_node_resque_pop_and_store_with_cjson(self):
+        self.r.rpush("resque:queue:q", json.dumps({"class": "Add", "args": [1, 2]}))
+        job = self.r.eval(POP_AND_STORE, 2, "resque:queue:q", "resque:worker:w1", "q", "123")
+        self.assertEqual(json.loads(job)["class"], "Add")
+        stored = json.loads(self.r.get("resque:worker:w1"))
+        self.assertEqual(stored["payload"]["args"], [1, 2])
+        self.assertEqual(stored["queue"], "q")
+        self.assertIsNone(self.r.eval(POP_AND_STORE, 2, "resque:queue:q", "w", "q", "1"))
+
+    def test_eval_caches_for_evalsha_and_script_commands(self):
+        c = self.connect()
+        body = "return ARGV[1] .. '!'"
+        sha = c.call("SCRIPT", "LOAD", body).value.decode()
+        self.assertEqual(len(sha), 40)
+        c.call("SCRIPT", "FLUSH")
+        self.assertEqual(c.call("EVALSHA", sha, "0", "x"),
+                         Reply("-", "NOSCRIPT No matching script. Please use EVAL."))
+        self.assertEqual(c.call("EVAL", body, "0", "hi"), Reply("$", b"hi!"))
+        self.assertEqual(c.call("EVALSHA", sha.upper(), "0", "again"), Reply("$", b"again!"))
+        self.assertEqual(c.call("SCRIPT", "EXISTS", sha, "0" * 40),
+                         Reply("*", [Reply(":", 1), Reply(":", 0)]))
+
+    def test_sandbox(self):
+        for name in ("os", "io", "loadfile", "dofile", "require", "debug", "print"):
+            with self.assertRaises(redis.ResponseError) as cm:
+                self.r.eval(f"return {name}", 0)
+            self.assertIn(f"nonexistent global variable '{name}'", str(cm.exception))
+        for assignment in ("redis = nil", "x = 1", "redis.call = nil", "string.rep = nil",
+                           "cjson.encode = tostring"):
+            with self.assertRaises(redis.ResponseError) as cm:
+                self.r.eval(assignment, 0)
+            self.assertIn("Attempt to modify a readonly table", str(cm.exception), assignment)
+        self.assertEqual(self.r.eval("return redis.call('PING')", 0), b"PONG")
+        self.assertEqual(self.r.eval("return bit.band(12, 10)", 0), 8)
+
+    def test_conversions_and_resp3(self):
+        c = self.connect()
+        self.assertEqual(c.call("EVAL", "return {1, 2.7, 'x', {ok='fine'}, {err='E bad'}}", "0"),
+                         Reply("*", [Reply(":", 1), Reply(":", 2), Reply("$", b"x"),
+                                     Reply("+", "fine"), Reply("-", "E bad")]))
+        c.call("HSET", "h", "f", "v")
+        script = "redis.setresp(3) local m = redis.call('HGETALL', KEYS[1]) return m['map']['f']"
+        self.assertEqual(c.call("EVAL", script, "1", "h"), Reply("$", b"v"))
+        self.assertEqual(c.call("EVAL", "return redis.call('GET', 'missing')", "0"), Reply("$", None))
+
+    def test_read_only_scripts_refuse_writes(self):
+        with self.assertRaises(redis.ResponseError) as cm:
+            self.r.eval_ro("return redis.call('SET', KEYS[1], 'v')", 1, "k")
+        self.assertIn("Write commands are not allowed from read-only scripts", str(cm.exception))
+        self.r.set("k", "v")
+        self.assertEqual(self.r.eval_ro("return redis.call('GET', KEYS[1])", 1, "k"), b"v")
+
+    def test_eval_inside_multi_as_bullmq_flow_producer(self):
+        c = self.connect()
+        c.call("MULTI")
+        c.call("EVAL", "return redis.call('RPUSH', KEYS[1], ARGV[1])", "1", "flow", "parent")
+        c.call("EVAL", "return redis.call('RPUSH', KEYS[1], ARGV[1])", "1", "flow", "child")
+        self.assertEqual(c.call("EXEC"), Reply("*", [Reply(":", 1), Reply(":", 2)]))
+
+    def test_monitor_marks_script_commands_with_lua(self):
+        m = self.connect()
+        m.call("MONITOR")
+        self.r.eval("return redis.call('SET', KEYS[1], 'v')", 1, "mk")
+        # As in Redis, a command reaches MONITOR after it ran: the script's SET comes first.
+        self.assertRegex(m.read().value, r'\[0 lua\] "SET" "mk" "v"$')
+        self.assertIn('"EVAL"', m.read().value)
+
+
+class ScriptDurabilityTest(unittest.TestCase):
+    def test_script_effects_survive_sigkill(self):
+        data = tempfile.mkdtemp(prefix="desaster-script-")
+        self.addCleanup(shutil.rmtree, data, True)
+        s = Scheduler(data_dir=os.path.join(data, "d"))
+        r = s.client()
+        r.eval("for i = 1, 100 do redis.call('RPUSH', KEYS[1], i) end "
+               "redis.call('HSET', KEYS[2], 'n', 100) return 1", 2, "list", "hash")
+        r.close()
+        s.kill()
+        s = Scheduler(data_dir=os.path.join(data, "d"))
+        self.addCleanup(s.stop)
+        s.wait_loaded()
+        r = s.client()
+        self.assertEqual(r.llen("list"), 100)
+        self.assertEqual(r.hget("hash", "n"), b"100")
+        r.close()
+
+
+if __name__ == "__main__":
+    main()
