@@ -144,6 +144,8 @@ std::vector<ConfigParam> ConfigParams(Options* o) {
       Number("client-query-buffer-limit", &o->client_query_buffer_limit, 1024 * 1024, 1LL << 40),
       Number("slowlog-log-slower-than", &o->slowlog_log_slower_than_us, -1, 1LL << 40),
       Number("slowlog-max-len", &o->slowlog_max_len, 0, 1 << 30),
+      Number("lua-time-limit", &o->lua_time_limit_ms, 0, 1LL << 40),
+      Number("busy-reply-threshold", &o->lua_time_limit_ms, 0, 1LL << 40),
       {"appendfsync", [o] { return o->appendfsync; },
        [o](const std::string& v) -> std::string {
          if (v != "always" && v != "everysec" && v != "no") {

@@ -26,6 +26,8 @@ struct Options {
   int output_limit_pubsub_soft_s = 60;
   long long slowlog_log_slower_than_us = 10000;
   int slowlog_max_len = 128;
+  // After this long a script is "busy": other clients get -BUSY and SCRIPT KILL may stop it.
+  long long lua_time_limit_ms = 5000;
   std::string appendfsync = "always";  // commit policy: always | everysec | no
   // LevelDB tuning (see docs/PERSISTENCE.md for how the defaults were chosen).
   size_t store_cache_mb = 32;

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <cstring>
 
 #include "server/clock.h"
 
@@ -170,6 +171,13 @@ void ProcessCommand(ServerState& server, Client& client, const std::vector<std::
   }
   if (server.loading && !spec->Has(cmd::kLoading)) {
     return reject("LOADING Redis is loading the dataset in memory", spec);
+  }
+  if (server.script_busy && spec->name != "script|kill" &&
+      !(spec->name == "shutdown" && argv.size() == 2 &&
+        strcasecmp(argv[1].c_str(), "NOSAVE") == 0)) {
+    return reject(
+        "BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE.",
+        spec);
   }
   if (!server.write_error.empty() && spec->Has(cmd::kWrite)) {
     return reject("MISCONF Errors writing to the data directory (" + server.write_error +

@@ -12,6 +12,7 @@ extern "C" {
 #include <cmath>
 #include <cstdio>
 
+#include "server/clock.h"
 #include "server/command/context.h"
 #include "server/command/dispatch.h"
 #include "server/log.h"
@@ -371,10 +372,17 @@ int ScriptEngine::Call(lua_State* L) { return CallGeneric(L, true); }
 int ScriptEngine::PCall(lua_State* L) { return CallGeneric(L, false); }
 
 int ScriptEngine::CallGeneric(lua_State* L, bool raise) {
+  // lua_error() longjmps: it must run only after every C++ object of the call is destroyed.
+  bool failed = RunCommand(L, raise);
+  if (failed && raise) return lua_error(L);
+  return 1;
+}
+
+bool ScriptEngine::RunCommand(lua_State* L, bool raise) {
   ScriptEngine* self = EngineOf(L);
   auto fail = [&](const std::string& msg) {
     PushErrorTable(L, msg);
-    return raise ? lua_error(L) : 1;
+    return true;
   };
   int argc = lua_gettop(L);
   if (argc == 0) return fail("Please specify at least one argument for this redis lib call");
@@ -410,19 +418,42 @@ int ScriptEngine::CallGeneric(lua_State* L, bool raise) {
   lua_pop(L, 1);
   c.output.clear();
   CallCommand(server, c, *spec, argv, BlockMode::kNever);
-  std::string out = std::move(c.output);
-  c.output.clear();
-  size_t pos = 0;
+  std::string out;
+  out.swap(c.output);
   if (out.empty()) {
     lua_pushboolean(L, 0);
-    return 1;
+    return false;
   }
-  if (out[0] == '-' && raise) {
-    PushErrorTable(L, out.substr(0, out.size() - 2));
-    return lua_error(L);
-  }
+  if (out[0] == '-' && raise) return fail(out.substr(0, out.size() - 2));
+  size_t pos = 0;
   PushReply(L, out, &pos);
-  return 1;
+  return false;
+}
+
+void ScriptEngine::BusyHook(lua_State* L, lua_Debug*) {
+  ScriptEngine* self = EngineOf(L);
+  ServerState& s = *self->server_;
+  int64_t elapsed = MonotonicUs() / 1000 - self->started_ms_;
+  if (elapsed < s.options.lua_time_limit_ms) return;
+  if (!s.script_busy) {
+    Log(LogLevel::kWarning,
+        "Slow script detected: still in execution after {} milliseconds. You can try killing "
+        "the script using the SCRIPT KILL command. Script SHA1 is: {}",
+        elapsed, self->running_sha_);
+    s.script_busy = true;
+  }
+  s.script_wrote = s.keyspace.pending_mutations() > self->mutations_before_;
+  if (s.serve_while_busy) s.serve_while_busy();
+  if (s.shutdown_requested) {
+    // SHUTDOWN NOSAVE: stop without committing the script's partial effects.
+    Log(LogLevel::kWarning, "SHUTDOWN NOSAVE during a busy script: exiting now");
+    std::_Exit(0);
+  }
+  if (s.script_kill_requested) {
+    s.script_kill_requested = false;
+    PushErrorTable(L, "ERR Script killed by user with SCRIPT KILL...");
+    lua_error(L);
+  }
 }
 
 void ScriptEngine::Run(CommandContext& ctx, const std::string& sha, size_t numkeys,
@@ -445,9 +476,15 @@ void ScriptEngine::Run(CommandContext& ctx, const std::string& sha, size_t numke
   read_only_ = read_only;
   script_client_->db = ctx.client.db;
 
+  started_ms_ = MonotonicUs() / 1000;
+  mutations_before_ = server_->keyspace.pending_mutations();
+  running_sha_ = sha;
+  lua_sethook(L, &ScriptEngine::BusyHook, LUA_MASKCOUNT, 10000);
   lua_getglobal(L, "__redis__err__handler");
   lua_rawgeti(L, LUA_REGISTRYINDEX, scripts_.at(sha));
   int status = lua_pcall(L, 0, 1, -2);
+  lua_sethook(L, nullptr, 0, 0);
+  server_->script_busy = server_->script_kill_requested = server_->script_wrote = false;
   if (status != 0) {
     std::string msg = "ERR unknown error", source = "?", line = "?";
     if (lua_istable(L, -1)) {

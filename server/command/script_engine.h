@@ -4,6 +4,7 @@
 // for converting replies between RESP and Lua.
 #pragma once
 
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -11,6 +12,7 @@
 #include <vector>
 
 struct lua_State;
+struct lua_Debug;
 
 namespace desaster {
 
@@ -42,12 +44,20 @@ class ScriptEngine {
   static int Call(lua_State* L);
   static int PCall(lua_State* L);
   static int CallGeneric(lua_State* L, bool raise);
+  // Runs one redis.call/pcall; pushes the reply, or an error table and returns true.
+  static bool RunCommand(lua_State* L, bool raise);
+  // Runs every few thousand instructions: past lua-time-limit it lets other clients in (they
+  // get -BUSY) and stops the script when SCRIPT KILL asked to.
+  static void BusyHook(lua_State* L, lua_Debug* ar);
 
   ServerState* server_;
   lua_State* lua_ = nullptr;
   std::unordered_map<std::string, int> scripts_;  // sha -> registry reference of the function
   bool read_only_ = false;                        // the running script came from EVAL_RO/EVALSHA_RO
   std::unique_ptr<Client> script_client_;         // the client redis.call runs commands as
+  int64_t started_ms_ = 0;                        // when the running script started (monotonic)
+  size_t mutations_before_ = 0;                   // pending mutations when it started
+  std::string running_sha_;
 };
 
 }  // namespace desaster

@@ -64,8 +64,16 @@ void ScriptFlush(CommandContext& ctx) {
 }
 
 void ScriptKill(CommandContext& ctx) {
-  // Scripts run to completion on the event loop, so none is ever running when this arrives.
-  ctx.Error("NOTBUSY No scripts in execution right now.");
+  ServerState& s = ctx.server;
+  if (!s.script_busy) return ctx.Error("NOTBUSY No scripts in execution right now.");
+  if (s.script_wrote) {
+    return ctx.Error(
+        "UNKILLABLE Sorry the script already executed write commands against the dataset. You "
+        "can either wait the script termination or kill the server in a hard way using the "
+        "SHUTDOWN NOSAVE command.");
+  }
+  s.script_kill_requested = true;
+  ctx.reply.Ok();
 }
 
 void ScriptHelp(CommandContext& ctx) {

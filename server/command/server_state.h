@@ -74,6 +74,14 @@ class ServerState {
   // *error when the commit or the load failed.
   std::function<bool(std::string*)> reload;
 
+  // A script past lua-time-limit: other clients get -BUSY until it ends. The network layer
+  // serves them through `serve_while_busy` (one non-blocking pass of the event loop, which
+  // commits nothing while the script runs).
+  bool script_busy = false;
+  bool script_kill_requested = false;
+  bool script_wrote = false;
+  std::function<void()> serve_while_busy;
+
   std::unordered_map<uint64_t, Client*> clients;
   std::map<std::string, std::vector<Client*>> channels;  // channel -> subscribers
   std::map<std::string, std::vector<Client*>> patterns;  // pattern -> subscribers

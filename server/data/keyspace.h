@@ -119,6 +119,7 @@ class Keyspace {
 
   // Mutations recorded since the last TakeMutations().
   bool HasMutations() const { return !pending_.empty(); }
+  size_t pending_mutations() const { return pending_.size(); }
   std::vector<Mutation> TakeMutations() { return std::exchange(pending_, {}); }
   // Applies a mutation without recording it (recovery, replication).
   void Apply(const Mutation& m);

@@ -44,6 +44,8 @@ struct Server::Connection {
 
   Server* server = nullptr;
   Client client;
+  bool executing = false;  // inside ProcessCommand (a long script may let the loop run meanwhile)
+  bool held = false;       // had uncommitted replies when a script became busy: wait for it
   ev::io read_watcher, write_watcher;
   ev::timer block_timer;
   resp::RequestParser parser;
@@ -75,6 +77,17 @@ Server::Server(ServerState* state, CommitPipeline* commit)
   sigint_.set<Server, &Server::OnSignal>(this);
   load_step_.set(loop_);
   load_step_.set<Server, &Server::OnLoadStep>(this);
+  state_->serve_while_busy = [this] {
+    if (!busy_) {
+      busy_ = true;
+      // Replies already waiting depend on state not yet committed: they wait for the script.
+      for (uint64_t id : pending_) {
+        auto it = connections_.find(id);
+        if (it != connections_.end()) it->second->held = true;
+      }
+    }
+    loop_.run(ev::NOWAIT);
+  };
   state_->reload = [this](std::string* error) {
     if (!state_->write_error.empty()) {
       *error = "the data directory is not writable (" + state_->write_error + ")";
@@ -263,6 +276,7 @@ void Server::OnReadable(Connection* c) {
   c->input.append(read_buffer_.data(), static_cast<size_t>(n));
   state_->stats.net_input_bytes += static_cast<uint64_t>(n);
   c->client.last_interaction_ms = UnixMs();
+  if (c->executing) return;  // its command is still running (a busy script); parse it later
   if (static_cast<long long>(c->input.size() - c->input_pos) >
       state_->options.client_query_buffer_limit) {
     Log(LogLevel::kWarning, "closing client {}: query buffer over the limit", c->client.addr);
@@ -289,7 +303,9 @@ void Server::ProcessInput(Connection* c) {
     }
     if (c->argv.empty()) continue;
     state_->keyspace.set_now_ms(UnixMs());
+    c->executing = true;
     ProcessCommand(*state_, cl, c->argv);
+    c->executing = false;
   }
   if (cl.blocked && !c->block_timer.is_active() && cl.block.deadline_ms > 0) {
     double delay = static_cast<double>(cl.block.deadline_ms - UnixMs()) / 1000.0;
@@ -314,6 +330,8 @@ void Server::OnBlockTimeout(Connection* c) {
 }
 
 void Server::OnBeforeSleep(ev::prepare&, int) {
+  if (state_->script_busy) return ReleaseWhileBusy();
+  busy_ = false;
   // 1. Clients unblocked during this iteration may have pipelined commands waiting.
   for (size_t i = 0; i < pending_.size(); i++) {
     auto it = connections_.find(pending_[i]);
@@ -332,6 +350,7 @@ void Server::OnBeforeSleep(ev::prepare&, int) {
     if (it == connections_.end()) continue;
     Connection* c = it->second.get();
     c->pending = false;
+    c->held = false;
     if (commit_failed_) {
       Close(c);
       continue;
@@ -346,6 +365,25 @@ void Server::OnBeforeSleep(ev::prepare&, int) {
     Log(LogLevel::kNotice, "User requested shutdown...");
     loop_.break_loop(ev::ALL);
   }
+}
+
+void Server::ReleaseWhileBusy() {
+  // Nothing is committed while a script runs; only replies that depend on no uncommitted state
+  // (-BUSY and the like, for connections that had nothing waiting) may leave.
+  std::vector<uint64_t> keep;
+  for (uint64_t id : pending_) {
+    auto it = connections_.find(id);
+    if (it == connections_.end()) continue;
+    Connection* c = it->second.get();
+    if (c->held || c->executing) {
+      keep.push_back(id);
+      continue;
+    }
+    c->pending = false;
+    c->committed = c->client.output.size();
+    Flush(c);
+  }
+  pending_ = std::move(keep);
 }
 
 bool Server::OverOutputLimit(Connection* c) {
@@ -410,7 +448,7 @@ void Server::Close(Connection* c) {
 void Server::OnCron(ev::timer&, int) {
   int64_t now = UnixMs();
   state_->keyspace.set_now_ms(now);
-  if (state_->loading) return;
+  if (state_->loading || state_->script_busy) return;  // nothing may change under a script
   std::string error;
   if (!state_->write_error.empty()) {
     if (now - last_probe_ms_ >= 1000) {

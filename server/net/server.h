@@ -51,6 +51,7 @@ class Server {
   void MarkPending(Connection* c);
   // Writes committed output; closes the connection when it asked to be closed.
   void Flush(Connection* c);
+  void ReleaseWhileBusy();
   void Close(Connection* c);
   bool OverOutputLimit(Connection* c);
 
@@ -75,6 +76,7 @@ class Server {
   std::vector<uint64_t> closed_;   // closed connections, deleted at the end of the iteration
   std::vector<char> read_buffer_ = std::vector<char>(64 * 1024);
   bool commit_failed_ = false;
+  bool busy_ = false;  // a busy script is letting the loop serve others
 };
 
 }  // namespace desaster

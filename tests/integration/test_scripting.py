@@ -9,7 +9,7 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import redis  # noqa: E402
-from harness import Reply, Scheduler, ServerTest, main  # noqa: E402
+from harness import RawConnection, Reply, Scheduler, ServerTest, main, wait_for  # noqa: E402
 
 # Sidekiq 6.4's scheduled-job poller (shared/reference/clients.md).
 SIDEKIQ_ZPOPBYSCORE = """
@@ -108,6 +108,54 @@ class ScriptingTest(ServerTest):
         # As in Redis, a command reaches MONITOR after it ran: the script's SET comes first.
         self.assertRegex(m.read().value, r'\[0 lua\] "SET" "mk" "v"$')
         self.assertIn('"EVAL"', m.read().value)
+
+
+class BusyScriptTest(unittest.TestCase):
+    """A script past lua-time-limit: others get -BUSY, SCRIPT KILL or SHUTDOWN NOSAVE end it."""
+
+    def setUp(self):
+        data = tempfile.mkdtemp(prefix="desaster-busy-")
+        self.addCleanup(shutil.rmtree, data, True)
+        self.data = os.path.join(data, "d")
+        self.s = Scheduler(data_dir=self.data)
+        self.addCleanup(lambda: self.s.stop())
+        self.r = self.s.client()
+        self.r.config_set("lua-time-limit", "100")
+        self.r.set("before", "1")
+
+    def start_script(self, body):
+        c = RawConnection(self.s.port, timeout=30)
+        self.addCleanup(c.close)
+        c.send(c.encode("EVAL", body, "0"))
+        other = RawConnection(self.s.port)
+        self.addCleanup(other.close)
+        busy = Reply("-", "BUSY Redis is busy running a script. You can only call SCRIPT KILL or "
+                          "SHUTDOWN NOSAVE.")
+        wait_for(lambda: other.call("GET", "before") == busy, what="-BUSY")
+        return c, other
+
+    def test_script_kill_stops_a_read_only_script(self):
+        c, other = self.start_script("while true do end")
+        self.assertEqual(other.call("SCRIPT", "KILL"), Reply("+", "OK"))
+        killed = c.read()
+        self.assertEqual(killed.kind, "-")
+        self.assertTrue(killed.value.startswith("ERR Script killed by user with SCRIPT KILL..."))
+        self.assertEqual(other.call("GET", "before"), Reply("$", b"1"))
+        self.assertEqual(other.call("SCRIPT", "KILL"),
+                         Reply("-", "NOTBUSY No scripts in execution right now."))
+
+    def test_a_script_that_wrote_is_unkillable_and_shutdown_nosave_drops_its_effects(self):
+        c, other = self.start_script("redis.call('SET', 'partial', 'x') while true do end")
+        self.assertTrue(other.call("SCRIPT", "KILL").value.startswith("UNKILLABLE"))
+        other.send(other.encode("SHUTDOWN", "NOSAVE"))
+        self.assertEqual(self.s.proc.wait(10), 0)
+        self.s.stop()
+        self.s = Scheduler(data_dir=self.data)
+        self.s.wait_loaded()
+        r = self.s.client()
+        self.assertEqual(r.get("before"), b"1")
+        self.assertIsNone(r.get("partial"))  # a script's effects are all or nothing
+        r.close()
 
 
 class ScriptDurabilityTest(unittest.TestCase):
