@@ -443,7 +443,8 @@ void ScriptEngine::BusyHook(lua_State* L, lua_Debug*) {
     s.script_busy = true;
   }
   s.script_wrote = s.keyspace.pending_mutations() > self->mutations_before_;
-  if (s.serve_while_busy) s.serve_while_busy();
+  if (s.serve_while_busy) s.serve_while_busy(self->mutations_before_);
+  self->mutations_before_ = 0;  // committed by now: what is pending is the script's own
   if (s.shutdown_requested) {
     // SHUTDOWN NOSAVE: stop without committing the script's partial effects.
     Log(LogLevel::kWarning, "SHUTDOWN NOSAVE during a busy script: exiting now");

@@ -75,12 +75,13 @@ class ServerState {
   std::function<bool(std::string*)> reload;
 
   // A script past lua-time-limit: other clients get -BUSY until it ends. The network layer
-  // serves them through `serve_while_busy` (one non-blocking pass of the event loop, which
-  // commits nothing while the script runs).
+  // serves them through `serve_while_busy(n)` (one non-blocking pass of the event loop); `n` is
+  // how many recorded mutations belong to commands that finished before the script: those may
+  // be committed, the script's own never before it ends.
   bool script_busy = false;
   bool script_kill_requested = false;
   bool script_wrote = false;
-  std::function<void()> serve_while_busy;
+  std::function<void(size_t)> serve_while_busy;
 
   std::unordered_map<uint64_t, Client*> clients;
   std::map<std::string, std::vector<Client*>> channels;  // channel -> subscribers

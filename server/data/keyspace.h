@@ -121,6 +121,14 @@ class Keyspace {
   bool HasMutations() const { return !pending_.empty(); }
   size_t pending_mutations() const { return pending_.size(); }
   std::vector<Mutation> TakeMutations() { return std::exchange(pending_, {}); }
+  // The first `count` recorded mutations (those of commands that finished before a script).
+  std::vector<Mutation> TakeMutations(size_t count) {
+    std::vector<Mutation> head(
+        std::make_move_iterator(pending_.begin()),
+        std::make_move_iterator(pending_.begin() + static_cast<ptrdiff_t>(count)));
+    pending_.erase(pending_.begin(), pending_.begin() + static_cast<ptrdiff_t>(count));
+    return head;
+  }
   // Applies a mutation without recording it (recovery, replication).
   void Apply(const Mutation& m);
 

@@ -77,13 +77,23 @@ Server::Server(ServerState* state, CommitPipeline* commit)
   sigint_.set<Server, &Server::OnSignal>(this);
   load_step_.set(loop_);
   load_step_.set<Server, &Server::OnLoadStep>(this);
-  state_->serve_while_busy = [this] {
+  state_->serve_while_busy = [this](size_t finished_mutations) {
     if (!busy_) {
       busy_ = true;
-      // Replies already waiting depend on state not yet committed: they wait for the script.
-      for (uint64_t id : pending_) {
-        auto it = connections_.find(id);
-        if (it != connections_.end()) it->second->held = true;
+      // Commands that finished before the script may have their writes committed, and then
+      // their replies may leave. If that fails, those replies wait for the script to end.
+      std::string error;
+      if (finished_mutations > 0) {
+        Batch batch{next_lsn_++, state_->keyspace.TakeMutations(finished_mutations)};
+        if (commit_->Commit(batch, &error)) {
+          state_->committed_lsn = batch.lsn;
+        } else {
+          Log(LogLevel::kWarning, "commit before a busy script failed: {}", error);
+          for (uint64_t id : pending_) {
+            auto it = connections_.find(id);
+            if (it != connections_.end()) it->second->held = true;
+          }
+        }
       }
     }
     loop_.run(ev::NOWAIT);
