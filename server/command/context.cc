@@ -184,7 +184,7 @@ const Value* CommandContext::Lookup(std::string_view key, ValueType t, bool* wro
 }
 
 void CommandContext::Block(const std::vector<std::string>& keys, int64_t deadline_ms,
-                           TimeoutReply on_timeout) {
+                           TimeoutReply on_timeout, const std::vector<std::string>* retry_argv) {
   switch (block_mode) {
     case BlockMode::kNever:
       on_timeout == TimeoutReply::kNullArray ? reply.NullArray() : reply.NullBulk();
@@ -195,7 +195,8 @@ void CommandContext::Block(const std::vector<std::string>& keys, int64_t deadlin
     case BlockMode::kAllowed:
       blocked = true;
       client.blocked = true;
-      client.block = BlockState{client.db, keys, args, deadline_ms, on_timeout};
+      client.block =
+          BlockState{client.db, keys, retry_argv ? *retry_argv : args, deadline_ms, on_timeout};
       for (const auto& k : keys) server.keyspace.Block(client.db, k, client.id);
       return;
   }

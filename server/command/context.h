@@ -69,7 +69,9 @@ class CommandContext {
   const Value* Lookup(std::string_view key, ValueType t, bool* wrong);
 
   // Blocks the client on `keys` until one is ready or `deadline_ms` passes (see BlockMode).
-  void Block(const std::vector<std::string>& keys, int64_t deadline_ms, TimeoutReply on_timeout);
+  // `retry_argv` replaces the command to re-run when a key becomes ready (XREAD resolves "$").
+  void Block(const std::vector<std::string>& keys, int64_t deadline_ms, TimeoutReply on_timeout,
+             const std::vector<std::string>* retry_argv = nullptr);
 
   // LLEN, HLEN, SCARD, ZCARD, STRLEN: the length of args[1] if it has type `t` (0 if absent).
   void ReplyLength(ValueType t);

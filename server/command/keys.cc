@@ -226,6 +226,8 @@ std::string_view EncodingOf(const Value& v) {
       return v.set().size() <= 128 ? "listpack" : "hashtable";
     case ValueType::kZSet:
       return v.zset().size() <= 128 ? "listpack" : "skiplist";
+    case ValueType::kStream:
+      return "stream";
   }
   return "raw";
 }

@@ -71,6 +71,7 @@ void RegisterTransactionCommands(CommandRegistry* r);
 void RegisterPubSubCommands(CommandRegistry* r);
 void RegisterServerCommands(CommandRegistry* r);
 void RegisterScriptingCommands(CommandRegistry* r);
+void RegisterStreamCommands(CommandRegistry* r);
 
 void RegisterAllCommands(CommandRegistry* r) {
   RegisterStringCommands(r);
@@ -83,6 +84,7 @@ void RegisterAllCommands(CommandRegistry* r) {
   RegisterPubSubCommands(r);
   RegisterServerCommands(r);
   RegisterScriptingCommands(r);
+  RegisterStreamCommands(r);
 }
 
 }  // namespace desaster

@@ -31,6 +31,12 @@ uint64_t ValueDigest(const Value& v) {
         h += Mix(H(member), bits);
       }
       return h;
+    case ValueType::kStream:
+      for (const auto& [id, fields] : v.stream().entries) {
+        h = Mix(Mix(h, id.ms), id.seq);
+        for (const auto& f : fields) h = Mix(h, H(f));
+      }
+      return Mix(h, H(v.stream().meta.Encode()));
   }
   return h;
 }

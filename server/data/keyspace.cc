@@ -17,6 +17,8 @@ std::string_view TypeName(ValueType t) {
       return "set";
     case ValueType::kZSet:
       return "zset";
+    case ValueType::kStream:
+      return "stream";
   }
   return "none";
 }
@@ -111,6 +113,9 @@ Value& Database::Upsert(std::string_view key, ValueType type) {
       case ValueType::kZSet:
         v->data.emplace<ZSet>();
         break;
+      case ValueType::kStream:
+        v->data.emplace<Stream>();
+        break;
     }
     v->last_access_ms = keyspace_->now_ms();
   }
@@ -131,7 +136,8 @@ void Database::SetExpireIndex(std::string_view key, int64_t old_at, int64_t new_
 }
 
 void Database::DropIfEmpty(std::string_view key, const Value& v) {
-  if (v.type() == ValueType::kString || v.Length() != 0) return;
+  // Strings are never empty containers, and an empty stream stays (it keeps its last ID).
+  if (v.type() == ValueType::kString || v.type() == ValueType::kStream || v.Length() != 0) return;
   // Recorded so the store also forgets the key's TTL; replaying it finds the key gone already.
   Record(Mutation::Op::kDelete, key);
   EraseKey(key);
@@ -290,6 +296,32 @@ bool Database::ZRemove(std::string_view key, std::string_view member) {
   return true;
 }
 
+void Database::StreamAdd(std::string_view key, StreamId id, std::vector<std::string> fields) {
+  FindForWrite(key);
+  Record(Mutation::Op::kStreamAdd, key, id.Encode(), EncodeFields(fields));
+  Stream& s = Upsert(key, ValueType::kStream).stream();
+  s.entries[id] = std::move(fields);
+  if (id > s.meta.last_id) s.meta.last_id = id;
+  s.meta.entries_added++;
+  Changed(key);
+}
+
+bool Database::StreamDelete(std::string_view key, StreamId id) {
+  Value* v = FindForWrite(key);
+  if (v == nullptr || !v->stream().entries.erase(id)) return false;
+  Record(Mutation::Op::kStreamDelete, key, id.Encode());
+  if (id > v->stream().meta.max_deleted) v->stream().meta.max_deleted = id;
+  Changed(key);
+  return true;
+}
+
+void Database::StreamSetMeta(std::string_view key, const StreamMeta& meta) {
+  FindForWrite(key);
+  Record(Mutation::Op::kStreamSetMeta, key, meta.Encode());
+  Upsert(key, ValueType::kStream).stream().meta = meta;
+  Changed(key);
+}
+
 void Database::Rename(std::string_view from, std::string_view to) {
   Value* v = FindForWrite(from);
   assert(v);
@@ -395,6 +427,15 @@ void Keyspace::Apply(const Mutation& m) {
       break;
     case Mutation::Op::kZAdd:
       d.ZAdd(m.key, m.arg, m.score);
+      break;
+    case Mutation::Op::kStreamAdd:
+      d.StreamAdd(m.key, StreamId::Decode(m.arg), DecodeFields(m.arg2));
+      break;
+    case Mutation::Op::kStreamDelete:
+      d.StreamDelete(m.key, StreamId::Decode(m.arg));
+      break;
+    case Mutation::Op::kStreamSetMeta:
+      d.StreamSetMeta(m.key, StreamMeta::Decode(m.arg));
       break;
     case Mutation::Op::kZRemove:
       d.ZRemove(m.key, m.arg);

@@ -68,6 +68,11 @@ class Database {
   void ZAdd(std::string_view key, std::string_view member, double score);
   bool ZRemove(std::string_view key, std::string_view member);
 
+  void StreamAdd(std::string_view key, StreamId id, std::vector<std::string> fields);
+  bool StreamDelete(std::string_view key, StreamId id);
+  // Restores a stream's counters (recovery), creating the stream if needed.
+  void StreamSetMeta(std::string_view key, const StreamMeta& meta);
+
   // Moves the value (and its TTL) of `from` to `to`, replacing `to`. `from` must exist.
   void Rename(std::string_view from, std::string_view to);
   // Copies the value (and its TTL) of `from` to `to` in `dst`, replacing it. `from` must exist.

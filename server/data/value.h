@@ -8,11 +8,12 @@
 #include <variant>
 
 #include "server/data/dict.h"
+#include "server/data/stream.h"
 #include "server/data/zset.h"
 
 namespace desaster {
 
-enum class ValueType : uint8_t { kString, kList, kHash, kSet, kZSet };
+enum class ValueType : uint8_t { kString, kList, kHash, kSet, kZSet, kStream };
 
 struct Unit {};
 using List = std::deque<std::string>;
@@ -23,7 +24,7 @@ using Set = Dict<Unit>;
 std::string_view TypeName(ValueType t);
 
 struct Value {
-  std::variant<std::string, List, Hash, Set, ZSet> data;
+  std::variant<std::string, List, Hash, Set, ZSet, Stream> data;
   int64_t expire_at_ms = 0;  // 0: no expiry
   int64_t last_access_ms = 0;
 
@@ -41,6 +42,8 @@ struct Value {
         return set().size();
       case ValueType::kZSet:
         return zset().size();
+      case ValueType::kStream:
+        return stream().entries.size();
     }
     return 0;
   }
@@ -54,6 +57,8 @@ struct Value {
   const Set& set() const { return std::get<Set>(data); }
   ZSet& zset() { return std::get<ZSet>(data); }
   const ZSet& zset() const { return std::get<ZSet>(data); }
+  Stream& stream() { return std::get<Stream>(data); }
+  const Stream& stream() const { return std::get<Stream>(data); }
 };
 
 }  // namespace desaster

@@ -11,6 +11,8 @@
 //       'h' hash    suffix: field                         value: the field's value
 //       'S' set     suffix: member                        value: empty
 //       'z' zset    suffix: member                        value: score (IEEE-754, 8 bytes)
+//       'X' stream  suffix empty: the stream's counters   value: StreamMeta::Encode
+//                   suffix: entry ID (16 bytes)           value: EncodeFields(field/values)
 //   'x' db:u16 klen:u32 key                -> expiry, ms since the epoch (int64)
 //
 // List positions are sparse (pushes step by kListGap) so an insert in the middle usually takes
@@ -28,7 +30,7 @@ inline constexpr std::string_view kFormatValue = "desaster-store 1";
 inline constexpr std::string_view kLsnKey{"\0lsn", 4};
 inline constexpr int64_t kListGap = int64_t{1} << 20;
 
-enum Tag : char { kString = 's', kList = 'l', kHash = 'h', kSet = 'S', kZSet = 'z' };
+enum Tag : char { kString = 's', kList = 'l', kHash = 'h', kSet = 'S', kZSet = 'z', kStream = 'X' };
 
 // 'e' + db + klen + key: every element record of the key starts with this.
 std::string ElementPrefix(int db, std::string_view key);

@@ -231,6 +231,7 @@ void LevelStore::DropKey(int db, const std::string& key, BatchView* view) {
   }
   if (s.expires) view->Delete(ExpireKey(db, key));
   shadow_.erase(it);
+  stream_meta_.erase(prefix);
 }
 
 void LevelStore::CopyKey(int db, const std::string& from, int dst_db, const std::string& to,
@@ -247,6 +248,8 @@ void LevelStore::CopyKey(int db, const std::string& from, int dst_db, const std:
   }
   KeyShadow copy = it->second;
   shadow_[dst] = std::move(copy);
+  auto meta = stream_meta_.find(src);
+  if (meta != stream_meta_.end()) stream_meta_[dst] = meta->second;
 }
 
 void LevelStore::ListInsert(const std::string& prefix, KeyShadow* s, size_t index,
@@ -366,6 +369,29 @@ void LevelStore::Translate(const Mutation& m, BatchView* view) {
     case Op::kZRemove:
       view->Delete(element(kZSet, m.arg));
       break;
+    case Op::kStreamAdd: {
+      shadow(kStream);
+      StreamMeta& meta = stream_meta_[prefix];
+      StreamId id = StreamId::Decode(m.arg);
+      if (id > meta.last_id) meta.last_id = id;
+      meta.entries_added++;
+      view->Put(element(kStream, m.arg), m.arg2);
+      view->Put(element(kStream, ""), meta.Encode());
+      break;
+    }
+    case Op::kStreamDelete: {
+      StreamMeta& meta = stream_meta_[prefix];
+      StreamId id = StreamId::Decode(m.arg);
+      if (id > meta.max_deleted) meta.max_deleted = id;
+      view->Delete(element(kStream, m.arg));
+      view->Put(element(kStream, ""), meta.Encode());
+      break;
+    }
+    case Op::kStreamSetMeta:
+      shadow(kStream);
+      stream_meta_[prefix] = StreamMeta::Decode(m.arg);
+      view->Put(element(kStream, ""), m.arg);
+      break;
     case Op::kRename:
       if (m.key == m.arg) break;
       CopyKey(m.db, m.key, m.db, m.arg, view);
@@ -379,12 +405,15 @@ void LevelStore::Translate(const Mutation& m, BatchView* view) {
       view->DeletePrefix(DatabasePrefix('x', m.db));
       std::string db_prefix = DatabasePrefix('e', m.db);
       std::erase_if(shadow_, [&](const auto& entry) { return entry.first.starts_with(db_prefix); });
+      std::erase_if(stream_meta_,
+                    [&](const auto& entry) { return entry.first.starts_with(db_prefix); });
       break;
     }
     case Op::kFlushAll:
       view->DeletePrefix("e");
       view->DeletePrefix("x");
       shadow_.clear();
+      stream_meta_.clear();
       break;
   }
 }
@@ -395,6 +424,7 @@ class LevelStore::Loader : public StateLoader {
  public:
   explicit Loader(LevelStore* store) : store_(store) {
     store_->shadow_.clear();
+    store_->stream_meta_.clear();
     std::string lsn;
     if (store_->db_->Get(leveldb::ReadOptions(), std::string(kLsnKey), &lsn).ok()) {
       lsn_ = static_cast<uint64_t>(DecodeInt64(lsn));
@@ -407,6 +437,7 @@ class LevelStore::Loader : public StateLoader {
     for (; budget > 0 && it_->Valid(); budget--, it_->Next()) {
       std::string_view record(it_->key().data(), it_->key().size());
       std::string_view value(it_->value().data(), it_->value().size());
+      if (pending_meta_ && !record.starts_with(pending_meta_prefix_)) ApplyStreamMeta(keyspace);
       Mutation m;
       ElementKey e;
       int db;
@@ -441,6 +472,24 @@ class LevelStore::Loader : public StateLoader {
             m.op = Mutation::Op::kSetAdd;
             m.arg = e.suffix;
             break;
+          case kStream:
+            if (e.suffix.empty()) {
+              // A stream's counters come first but must be applied after its entries (adding
+              // an entry counts it); they wait until the loader leaves this key.
+              Mutation meta;
+              meta.op = Mutation::Op::kStreamSetMeta;
+              meta.db = e.db;
+              meta.key = e.key;
+              meta.arg = value;
+              pending_meta_ = std::move(meta);
+              pending_meta_prefix_ = prefix;
+              store_->stream_meta_[prefix] = StreamMeta::Decode(value);
+              continue;
+            }
+            m.op = Mutation::Op::kStreamAdd;
+            m.arg = e.suffix;
+            m.arg2 = value;
+            break;
           case kZSet:
             m.op = Mutation::Op::kZAdd;
             m.arg = e.suffix;
@@ -462,7 +511,9 @@ class LevelStore::Loader : public StateLoader {
       keyspace->Apply(m);
       records_++;
     }
-    return !it_->Valid();
+    if (it_->Valid()) return false;
+    if (pending_meta_) ApplyStreamMeta(keyspace);
+    return true;
   }
 
   uint64_t keys() const override { return keys_; }
@@ -470,6 +521,13 @@ class LevelStore::Loader : public StateLoader {
   uint64_t lsn() const override { return lsn_; }
 
  private:
+  void ApplyStreamMeta(Keyspace* keyspace) {
+    keyspace->Apply(*pending_meta_);
+    pending_meta_.reset();
+  }
+
+  std::optional<Mutation> pending_meta_;
+  std::string pending_meta_prefix_;
   LevelStore* store_;
   std::unique_ptr<leveldb::Iterator> it_;
   std::string last_prefix_;

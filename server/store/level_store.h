@@ -14,6 +14,7 @@
 #include <string>
 #include <unordered_map>
 
+#include "server/data/stream.h"
 #include "server/store/commit.h"
 
 namespace desaster {
@@ -69,7 +70,8 @@ class LevelStore : public CommitPipeline {
   std::unique_ptr<leveldb::Cache> cache_;
   std::unique_ptr<const leveldb::FilterPolicy> filter_;
   std::unique_ptr<leveldb::DB> db_;
-  std::unordered_map<std::string, KeyShadow> shadow_;  // by ElementPrefix(db, key)
+  std::unordered_map<std::string, KeyShadow> shadow_;        // by ElementPrefix(db, key)
+  std::unordered_map<std::string, StreamMeta> stream_meta_;  // streams only, same keys
 };
 
 }  // namespace desaster

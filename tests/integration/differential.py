@@ -63,7 +63,7 @@ def gen_command(rng):
         lambda: ["SET", k, v] + rng.choice([[], ["NX"], ["XX"], ["GET"], ["EX", "100"],
                                              ["PX", "0"], ["KEEPTTL"], ["NX", "XX"], ["EX", "x"],
                                              ["EX", "-1"], ["GET", "NX"], ["EXAT", "99999999999"]]),
-        lambda: ["GET", k], lambda: ["SETNX", k, v], lambda: ["SETEX", k, i, v],
+        lambda: ["GET", k], lambda: ["SETNX", k, v], lambda: ["SETEX", k, pick(rng, ["100", "0", "-1", "x", "9223372036854775807"]), v],
         lambda: ["GETSET", k, v], lambda: ["GETDEL", k], lambda: ["GETEX", k, "PERSIST"],
         lambda: ["MGET", k, k2, "nokey"], lambda: ["MSET", k, v, k2, v],
         lambda: ["MSETNX", k, v, k2], lambda: ["APPEND", k, v], lambda: ["STRLEN", k],
@@ -123,10 +123,19 @@ def gen_command(rng):
         # iteration and randomness (normalized below), expiry that really elapses
         lambda: ["SCAN*", pick(rng, ["SCAN", "HSCAN", "SSCAN", "ZSCAN"]), k] + rng.choice([[], ["MATCH", "f*"], ["COUNT", "1"], ["TYPE", "list"]]),
         lambda: [pick(rng, ["SRANDMEMBER", "HRANDFIELD", "ZRANDMEMBER"]), k] + rng.choice([[], ["2"], ["-3"], ["0"], ["x"]]),
-        lambda: ["SPOP", k, pick(rng, ["1", "5"])], lambda: ["RANDOMKEY"],
+        lambda: ["RANDOMKEY"],
         lambda: ["SET", k, v, "PX", "1"], lambda: ["PEXPIRE", k, "1"], lambda: ["PSETEX", k, "1", v],
-        lambda: ["GETEX", k, pick(rng, ["EX", "PX", "EXAT"]), pick(rng, ["100", "0", "x"])],
+        lambda: ["GETEX", k, pick(rng, ["EX", "PX", "EXAT"]), pick(rng, ["100000", "0", "x"])],
         lambda: ["SUBSTR", k, "0", "2"], lambda: ["SETEX", k, "0", v],
+        # streams
+        lambda: ["XADD", k] + rng.choice([[], ["NOMKSTREAM"], ["MAXLEN", "2"], ["MAXLEN", "=", "1"], ["MINID", "=", "3"], ["MAXLEN", "~", "1"], ["MAXLEN", "-1"]])
+                + [pick(rng, ["1-1", "2", "5-*", "0-0", "x", "3-3", "9-*"]), f, v] + rng.choice([[], [f]]),
+        lambda: ["XLEN", k], lambda: ["XRANGE", k, pick(rng, ["-", "1", "(1-1", "2-0", "x"]), pick(rng, ["+", "5", "(5-0"])] + rng.choice([[], ["COUNT", "1"], ["COUNT", "0"]]),
+        lambda: ["XREVRANGE", k, pick(rng, ["+", "5"]), pick(rng, ["-", "1-1"])],
+        lambda: ["XDEL", k, pick(rng, ["1-1", "2-0", "5-0", "x"])],
+        lambda: ["XTRIM", k, pick(rng, ["MAXLEN", "MINID", "FOO"]), pick(rng, ["1", "=", "~"]), pick(rng, ["0", "2", "2-0"])],
+        lambda: ["XREAD", "COUNT", pick(rng, ["1", "5"]), "STREAMS", k, pick(rng, ["0", "1-1", "$", "x"])],
+        lambda: ["XREAD", "STREAMS", k, k2, "0"],
         # scripting
         lambda: [pick(rng, ["EVAL", "EVAL", "EVAL_RO"]), pick(rng, SCRIPTS), "1", k, v, pick(rng, VALUES)],
         lambda: ["EVAL", pick(rng, SCRIPTS), pick(rng, ["-1", "3", "x"]), k],

@@ -35,6 +35,12 @@ std::string Dump(Keyspace& ks) {
         case ValueType::kZSet:
           for (const auto& e : v.zset()) repr += "," + e.second + "@" + std::to_string(e.first);
           break;
+        case ValueType::kStream:
+          for (const auto& [id, fields] : v.stream().entries) {
+            repr += "," + id.ToString() + "=" + EncodeFields(fields);
+          }
+          repr += "/" + v.stream().meta.Encode();
+          break;
       }
       keys[k] = repr;
     });
@@ -69,6 +75,9 @@ TEST_CASE("recorded mutations replay to the same state") {
   db.ZAdd("z", "n", -1);
   db.ZAdd("z", "m", 3);
   db.ZRemove("z", "n");
+  db.StreamAdd("st", StreamId{5, 1}, {"f", "v"});
+  db.StreamAdd("st", StreamId{7, 0}, {"g", std::string("\0x", 2)});
+  db.StreamDelete("st", StreamId{5, 1});
   db.SetString("gone", "x", false);
   db.Rename("gone", "renamed");
   db.CopyTo("renamed", ks.db(2), "copied");

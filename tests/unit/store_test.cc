@@ -85,7 +85,7 @@ TEST_CASE("random mutations committed in batches load back identically") {
     std::string key = "k" + std::to_string(pick(6));
     std::string v = "v" + std::to_string(pick(1000));
     const Value* cur = db.Find(key);
-    ValueType t = cur ? cur->type() : static_cast<ValueType>(pick(5));
+    ValueType t = cur ? cur->type() : static_cast<ValueType>(pick(6));
     switch (t) {
       case ValueType::kString:
         pick(3) ? db.SetString(key, v, pick(2)) : (void)db.Delete(key);
@@ -118,6 +118,17 @@ TEST_CASE("random mutations committed in batches load back identically") {
         pick(3) ? db.ZAdd(key, v.substr(0, 2), pick(100) / 4.0)
                 : (void)db.ZRemove(key, v.substr(0, 2));
         break;
+      case ValueType::kStream: {
+        const Stream* s = cur ? &cur->stream() : nullptr;
+        if (s && !s->entries.empty() && pick(3) == 0) {
+          db.StreamDelete(key, s->entries.begin()->first);  // may empty it: the stream stays
+        } else {
+          StreamId last = s ? s->meta.last_id : StreamId{};
+          db.StreamAdd(key, StreamId{last.ms + static_cast<uint64_t>(pick(2)), last.seq + 1},
+                       {"f", v, "g", std::string("\0", 1)});
+        }
+        break;
+      }
     }
     switch (pick(40)) {
       case 0:

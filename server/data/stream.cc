@@ -1,0 +1,66 @@
+#include "server/data/stream.h"
+
+namespace desaster {
+namespace {
+
+void PutU64(std::string* out, uint64_t v) {
+  for (int shift = 56; shift >= 0; shift -= 8)
+    out->push_back(static_cast<char>((v >> shift) & 0xff));
+}
+
+uint64_t GetU64(std::string_view s, size_t at) {
+  uint64_t v = 0;
+  for (size_t i = 0; i < 8 && at + i < s.size(); i++)
+    v = (v << 8) | static_cast<unsigned char>(s[at + i]);
+  return v;
+}
+
+}  // namespace
+
+std::string StreamId::Encode() const {
+  std::string out;
+  PutU64(&out, ms);
+  PutU64(&out, seq);
+  return out;
+}
+
+StreamId StreamId::Decode(std::string_view bytes) { return {GetU64(bytes, 0), GetU64(bytes, 8)}; }
+
+std::string StreamMeta::Encode() const {
+  std::string out = last_id.Encode();
+  PutU64(&out, entries_added);
+  out += max_deleted.Encode();
+  return out;
+}
+
+StreamMeta StreamMeta::Decode(std::string_view bytes) {
+  StreamMeta m;
+  m.last_id = StreamId::Decode(bytes.substr(0, std::min<size_t>(16, bytes.size())));
+  m.entries_added = GetU64(bytes, 16);
+  if (bytes.size() >= 40) m.max_deleted = StreamId::Decode(bytes.substr(24));
+  return m;
+}
+
+std::string EncodeFields(const std::vector<std::string>& fields) {
+  std::string out;
+  for (const auto& f : fields) {
+    PutU64(&out, f.size());
+    out += f;
+  }
+  return out;
+}
+
+std::vector<std::string> DecodeFields(std::string_view bytes) {
+  std::vector<std::string> out;
+  size_t at = 0;
+  while (at + 8 <= bytes.size()) {
+    uint64_t len = GetU64(bytes, at);
+    at += 8;
+    if (len > bytes.size() - at) break;
+    out.emplace_back(bytes.substr(at, len));
+    at += len;
+  }
+  return out;
+}
+
+}  // namespace desaster
