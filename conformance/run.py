@@ -15,6 +15,7 @@ from harness import RedisServer, Scheduler  # noqa: E402
 COMMANDS = {
     "sidekiq": ["ruby", os.path.join(HERE, "sidekiq", "run.rb")],
     "celery": ["/usr/bin/python3", os.path.join(HERE, "celery", "run.py")],
+    "rq": ["/usr/bin/python3", os.path.join(HERE, "rq", "run.py")],
 }
 
 

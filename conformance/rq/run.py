@@ -1,0 +1,83 @@
+#!/usr/bin/python3
+"""RQ 1.13 (Debian's python3-rq) against the server at REDIS_URL: enqueue every way RQ offers,
+run the real forking `rq worker --with-scheduler`, and check each job through RQ's own API.
+Exits non-zero with the reason on the first mismatch."""
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import datetime, timedelta, timezone
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+import redis  # noqa: E402
+from rq import Queue, Retry, Worker  # noqa: E402
+from rq.registry import FailedJobRegistry, FinishedJobRegistry, ScheduledJobRegistry  # noqa: E402
+
+import jobs  # noqa: E402
+
+URL = os.environ["REDIS_URL"]
+
+
+def check(what, ok):
+    if not ok:
+        sys.exit(f"FAILED: {what}")
+    print(f"ok: {what}")
+
+
+def wait_for(what, predicate, timeout=120):
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            sys.exit(f"FAILED: timed out waiting for {what}")
+        time.sleep(0.1)
+
+
+r = redis.Redis.from_url(URL)
+r.flushdb()
+q = Queue("smoke", connection=r)
+adds = [q.enqueue(jobs.add, i, i) for i in range(150)]
+adds += q.enqueue_many([Queue.prepare_data(jobs.add, (i, i)) for i in range(150, 190)])
+later = [q.enqueue_in(timedelta(seconds=1), jobs.add, i, 1) for i in range(10)]
+at = [q.enqueue_at(datetime.now(timezone.utc) + timedelta(seconds=1), jobs.add, i, 2) for i in range(5)]
+parent = q.enqueue(jobs.add, 1000, 0)
+children = [q.enqueue(jobs.add, i, 3, depends_on=parent) for i in range(5)]
+flakies = [q.enqueue(jobs.flaky, i, retry=Retry(max=2, interval=1)) for i in range(5)]
+dead = q.enqueue(jobs.doomed, retry=Retry(max=1))
+check("jobs queued (position of the last one)", q.get_job_position(dead) == len(q) - 1)
+check("scheduled jobs wait in the scheduled registry", len(ScheduledJobRegistry(queue=q)) == 15)
+
+log = tempfile.NamedTemporaryFile(prefix="rq-conformance-", suffix=".log", delete=False)
+worker = subprocess.Popen(["rq", "worker", "smoke", "--with-scheduler", "--url", URL],
+                          cwd=HERE, stdout=log, stderr=subprocess.STDOUT,
+                          env=dict(os.environ, PYTHONPATH=HERE))
+try:
+    every = adds + later + at + [parent] + children + flakies
+    wait_for("every job to finish", lambda: all(j.get_status(refresh=True) == "finished" for j in every))
+    wait_for("the doomed job to fail for good", lambda: dead.get_status(refresh=True) == "failed")
+    check("190 add results", [j.result for j in adds] == [2 * i for i in range(190)])
+    check("enqueue_in and enqueue_at results",
+          [j.result for j in later] == [i + 1 for i in range(10)] and
+          [j.result for j in at] == [i + 2 for i in range(5)])
+    check("dependents ran after their parent", [j.result for j in children] == [i + 3 for i in range(5)])
+    check("flaky jobs succeeded on a retry", [j.result for j in flakies] == list(range(5)))
+    check("the doomed job ran twice and is in the failed registry",
+          r.get("conformance:doomed-attempts") == b"2" and dead.id in FailedJobRegistry(queue=q).get_job_ids())
+    check("finished registry holds the finished jobs", len(FinishedJobRegistry(queue=q)) >= 200)
+    check("the worker is registered", len(Worker.all(connection=r)) == 1)
+    check("queue empty", q.is_empty())
+    q.enqueue(jobs.add, 0, 0)
+    q.empty()  # RQ's Lua script
+    check("Queue.empty() removes queued jobs", len(q) == 0)
+    info = subprocess.run(["rq", "info", "--url", URL], capture_output=True, text=True, timeout=60)
+    check("rq info runs", info.returncode == 0 and "smoke" in info.stdout)
+finally:
+    worker.send_signal(signal.SIGTERM)
+    try:
+        worker.wait(60)
+    except subprocess.TimeoutExpired:
+        worker.kill()
+    log.close()
+print("rq conformance passed")
