@@ -16,6 +16,7 @@ COMMANDS = {
     "sidekiq": ["ruby", os.path.join(HERE, "sidekiq", "run.rb")],
     "celery": ["/usr/bin/python3", os.path.join(HERE, "celery", "run.py")],
     "rq": ["/usr/bin/python3", os.path.join(HERE, "rq", "run.py")],
+    "node-resque": ["node", os.path.join(HERE, "node", "node_resque.js")],
 }
 
 
