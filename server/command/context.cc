@@ -1,6 +1,7 @@
 #include "server/command/context.h"
 
 #include <cerrno>
+#include <climits>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
@@ -278,6 +279,33 @@ std::optional<MPopOptions> ParseMPopOptions(CommandContext& ctx, size_t numkeys_
   o.keys.assign(ctx.args.begin() + static_cast<ptrdiff_t>(numkeys_index + 1),
                 ctx.args.begin() + static_cast<ptrdiff_t>(where));
   return o;
+}
+
+std::optional<RandomRequest> ParseRandomRequest(CommandContext& ctx, std::string_view with_word) {
+  RandomRequest q;
+  size_t max_args = with_word.empty() ? 3 : 4;
+  if (ctx.args.size() > max_args) {
+    ctx.Error(err::kSyntax);
+    return std::nullopt;
+  }
+  if (ctx.args.size() < 3) return q;
+  q.has_count = true;
+  if (!ParseInt64(ctx.args[2], &q.count)) {
+    ctx.Error(err::kNotInteger);
+    return std::nullopt;
+  }
+  if (q.count < -LONG_MAX / 2 || q.count > LONG_MAX / 2) {
+    ctx.Error("ERR value is out of range");
+    return std::nullopt;
+  }
+  if (ctx.args.size() == 4) {
+    if (!ctx.Is(3, with_word)) {
+      ctx.Error(err::kSyntax);
+      return std::nullopt;
+    }
+    q.with = true;
+  }
+  return q;
 }
 
 void ReplyScan(CommandContext& ctx, uint64_t next, const std::vector<std::string>& items) {

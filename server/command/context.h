@@ -3,6 +3,7 @@
 // exact error texts.
 #pragma once
 
+#include <algorithm>
 #include <initializer_list>
 #include <optional>
 #include <string>
@@ -138,6 +139,34 @@ struct MPopOptions {
 };
 std::optional<MPopOptions> ParseMPopOptions(CommandContext& ctx, size_t numkeys_index,
                                             std::string_view first, std::string_view second);
+
+// HRANDFIELD, SRANDMEMBER, ZRANDMEMBER: key [count [<with_word>]] (no word for SRANDMEMBER).
+struct RandomRequest {
+  bool has_count = false;
+  long long count = 0;
+  bool with = false;  // WITHVALUES / WITHSCORES
+};
+std::optional<RandomRequest> ParseRandomRequest(CommandContext& ctx, std::string_view with_word);
+
+// `count` random elements of `dict` as (key, value) pointers: distinct ones (at most all) when
+// count > 0, with repeats when count < 0.
+template <class V>
+std::vector<std::pair<const std::string*, const V*>> PickRandom(const Dict<V>& dict,
+                                                                long long count,
+                                                                std::mt19937_64& rng) {
+  std::vector<std::pair<const std::string*, const V*>> out;
+  if (count < 0) {
+    for (long long i = 0; i < -count; i++) {
+      const auto* n = dict.Random(rng);
+      out.emplace_back(&n->key, &n->value);
+    }
+    return out;
+  }
+  dict.ForEach([&](const std::string& k, const V& v) { out.emplace_back(&k, &v); });
+  std::shuffle(out.begin(), out.end(), rng);
+  if (static_cast<long long>(out.size()) > count) out.resize(static_cast<size_t>(count));
+  return out;
+}
 
 // Strict integer/float parsing in Redis' rules (no spaces, no trailing garbage).
 bool ParseInt64(std::string_view s, long long* out);

@@ -141,48 +141,21 @@ void HScan(CommandContext& ctx) {
 }
 
 void HRandField(CommandContext& ctx) {
-  bool with_values = false;
-  long long count = 0;
-  bool has_count = ctx.args.size() >= 3;
-  if (has_count) {
-    auto c = ctx.Int(2);
-    if (!c) return;
-    if (*c < -LONG_MAX / 2 || *c > LONG_MAX / 2) return ctx.Error("ERR value is out of range");
-    count = *c;
-    if (ctx.args.size() == 4) {
-      if (!ctx.Is(3, "WITHVALUES")) return ctx.Error(err::kSyntax);
-      with_values = true;
-    } else if (ctx.args.size() > 4) {
-      return ctx.Error(err::kSyntax);
-    }
-  }
+  auto q = ParseRandomRequest(ctx, "WITHVALUES");
+  if (!q) return;
   bool wrong;
   const Hash* h = HashAt(ctx, ctx.args[1], &wrong);
   if (wrong) return;
-  auto& rng = ctx.keyspace().rng();
-  if (!has_count) {
-    if (!h) return ctx.reply.NullBulk();
-    return ctx.reply.Bulk(h->Random(rng)->key);
-  }
-  using Pick = std::pair<const std::string*, const std::string*>;  // field, value
-  std::vector<Pick> picks;
-  if (h && count < 0) {
-    for (long long i = 0; i < -count; i++) {
-      const auto* n = h->Random(rng);
-      picks.emplace_back(&n->key, &n->value);
-    }
-  } else if (h && count > 0) {
-    // Distinct fields: take all, shuffle, keep `count`.
-    h->ForEach([&](const std::string& f, const std::string& v) { picks.emplace_back(&f, &v); });
-    std::shuffle(picks.begin(), picks.end(), rng);
-    if (static_cast<long long>(picks.size()) > count) picks.resize(static_cast<size_t>(count));
-  }
-  bool nested = with_values && ctx.reply.protocol() >= 3;  // RESP3: [[field, value], ...]
-  ctx.reply.Array(picks.size() * (with_values && !nested ? 2 : 1));
+  if (!q->has_count)
+    return h ? ctx.reply.Bulk(h->Random(ctx.keyspace().rng())->key) : ctx.reply.NullBulk();
+  auto picks = h ? PickRandom(*h, q->count, ctx.keyspace().rng())
+                 : std::vector<std::pair<const std::string*, const std::string*>>{};
+  bool nested = q->with && ctx.reply.protocol() >= 3;  // RESP3: [[field, value], ...]
+  ctx.reply.Array(picks.size() * (q->with && !nested ? 2 : 1));
   for (const auto& [field, value] : picks) {
     if (nested) ctx.reply.Array(2);
     ctx.reply.Bulk(*field);
-    if (with_values) ctx.reply.Bulk(*value);
+    if (q->with) ctx.reply.Bulk(*value);
   }
 }
 

@@ -411,7 +411,7 @@ void ConfigRewrite(CommandContext& ctx) {
 
 // ---- CLIENT ----
 
-std::string ClientLine(const ServerState& s, const Client& c) {
+std::string ClientLine(const Client& c) {
   int64_t now = UnixMs();
   std::string flags;
   if (c.in_multi) flags += 'x';
@@ -434,7 +434,6 @@ std::string ClientLine(const ServerState& s, const Client& c) {
   if (!c.lib_name.empty() || !c.lib_ver.empty()) {
     line += " lib-name=" + c.lib_name + " lib-ver=" + c.lib_ver;
   }
-  (void)s;
   return line + "\n";
 }
 
@@ -481,12 +480,12 @@ void ClientList(CommandContext& ctx) {
   for (const Client* c : clients) {
     if (!ids.empty() && std::find(ids.begin(), ids.end(), c->id) == ids.end()) continue;
     if (type_filter && type_pubsub != (c->subscriptions() > 0)) continue;
-    text += ClientLine(ctx.server, *c);
+    text += ClientLine(*c);
   }
   ctx.reply.Verbatim(text);
 }
 
-void ClientInfo(CommandContext& ctx) { ctx.reply.Verbatim(ClientLine(ctx.server, ctx.client)); }
+void ClientInfo(CommandContext& ctx) { ctx.reply.Verbatim(ClientLine(ctx.client)); }
 
 void ClientKill(CommandContext& ctx) {
   ServerState& s = ctx.server;

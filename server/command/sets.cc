@@ -84,33 +84,17 @@ void SPop(CommandContext& ctx) {
 }
 
 void SRandMember(CommandContext& ctx) {
-  if (ctx.args.size() > 3) return ctx.Error(err::kSyntax);
-  bool has_count = ctx.args.size() == 3;
-  long long count = 0;
-  if (has_count) {
-    auto c = ctx.Int(2);
-    if (!c) return;
-    if (*c < -LONG_MAX / 2 || *c > LONG_MAX / 2) return ctx.Error("ERR value is out of range");
-    count = *c;
-  }
+  auto q = ParseRandomRequest(ctx, "");
+  if (!q) return;
   bool wrong;
   const Set* s = SetAt(ctx, ctx.args[1], &wrong);
   if (wrong) return;
-  auto& rng = ctx.keyspace().rng();
-  if (!has_count) {
-    if (!s) return ctx.reply.NullBulk();
-    return ctx.reply.Bulk(s->Random(rng)->key);
-  }
-  std::vector<std::string> out;
-  if (s && count < 0) {
-    for (long long i = 0; i < -count; i++) out.push_back(s->Random(rng)->key);
-  } else if (s && count > 0) {
-    out = Members(s);
-    std::shuffle(out.begin(), out.end(), rng);
-    if (static_cast<long long>(out.size()) > count) out.resize(static_cast<size_t>(count));
-  }
-  ctx.reply.Array(out.size());
-  for (const auto& m : out) ctx.reply.Bulk(m);
+  if (!q->has_count)
+    return s ? ctx.reply.Bulk(s->Random(ctx.keyspace().rng())->key) : ctx.reply.NullBulk();
+  auto picks = s ? PickRandom(*s, q->count, ctx.keyspace().rng())
+                 : std::vector<std::pair<const std::string*, const Unit*>>{};
+  ctx.reply.Array(picks.size());
+  for (const auto& [member, unit] : picks) ctx.reply.Bulk(*member);
 }
 
 void SMove(CommandContext& ctx) {

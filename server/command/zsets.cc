@@ -660,40 +660,20 @@ void ZUnion(CommandContext& ctx) { CombineGeneric(ctx, true, false); }
 void ZInter(CommandContext& ctx) { CombineGeneric(ctx, false, false); }
 
 void ZRandMember(CommandContext& ctx) {
-  bool with_scores = false;
-  long long count = 0;
-  bool has_count = ctx.args.size() >= 3;
-  if (has_count) {
-    auto c = ctx.Int(2);
-    if (!c) return;
-    if (*c < -LONG_MAX / 2 || *c > LONG_MAX / 2) return ctx.Error("ERR value is out of range");
-    count = *c;
-    if (ctx.args.size() == 4 && ctx.Is(3, "WITHSCORES")) {
-      with_scores = true;
-    } else if (ctx.args.size() >= 4) {
-      return ctx.Error(err::kSyntax);
-    }
-  }
+  auto q = ParseRandomRequest(ctx, "WITHSCORES");
+  if (!q) return;
   bool wrong;
   const ZSet* z = ZSetAt(ctx, ctx.args[1], &wrong);
   if (wrong) return;
   auto& rng = ctx.keyspace().rng();
-  if (!has_count) {
-    if (!z) return ctx.reply.NullBulk();
-    return ctx.reply.Bulk(z->scores().Random(rng)->key);
-  }
-  std::vector<Item> picks;
-  if (z && count < 0) {
-    for (long long i = 0; i < -count; i++) {
-      const auto* n = z->scores().Random(rng);
-      picks.emplace_back(n->key, n->value);
+  if (!q->has_count) return z ? ctx.reply.Bulk(z->scores().Random(rng)->key) : ctx.reply.NullBulk();
+  std::vector<Item> items;
+  if (z) {
+    for (const auto& [member, score] : PickRandom(z->scores(), q->count, rng)) {
+      items.emplace_back(*member, *score);
     }
-  } else if (z && count > 0) {
-    for (const auto& e : *z) picks.emplace_back(e.second, e.first);
-    std::shuffle(picks.begin(), picks.end(), rng);
-    if (static_cast<long long>(picks.size()) > count) picks.resize(static_cast<size_t>(count));
   }
-  ReplyItems(ctx, picks, with_scores);
+  ReplyItems(ctx, items, q->with);
 }
 
 void ZScan(CommandContext& ctx) {
