@@ -15,6 +15,7 @@ extern "C" {
 #include "server/clock.h"
 #include "server/command/context.h"
 #include "server/command/dispatch.h"
+#include "server/command/lua_cmsgpack.h"
 #include "server/log.h"
 
 namespace desaster {
@@ -61,7 +62,7 @@ local function readonly(t)
   })
 end
 local globals = _G
-for _, name in ipairs({'redis', 'cjson', 'bit', 'string', 'table', 'math'}) do
+for _, name in ipairs({'redis', 'cjson', 'cmsgpack', 'bit', 'string', 'table', 'math'}) do
   globals[name] = readonly(globals[name])
 end
 __redis__script_env = setmetatable({}, {
@@ -307,6 +308,8 @@ ScriptEngine::ScriptEngine(ServerState* server)
   lua_pushcfunction(L, luaopen_cjson);
   lua_call(L, 0, 1);
   lua_setglobal(L, "cjson");
+  OpenCmsgpack(L);
+  lua_setglobal(L, "cmsgpack");
   lua_pushcfunction(L, luaopen_bit);
   lua_call(L, 0, 1);
   lua_setglobal(L, "bit");

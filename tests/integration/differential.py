@@ -37,6 +37,9 @@ SCRIPTS = [
     "return bit.bxor(tonumber(ARGV[1]) or 0, 5)",
     "return redis.call('ZADD', KEYS[1], ARGV[1], 'm')",
     "return redis.sha1hex(ARGV[1])",
+    "return cmsgpack.pack({ARGV[1], tonumber(ARGV[2]) or ARGV[2], {k = ARGV[1]}, true, 1.5})",
+    "local t = cmsgpack.unpack(cmsgpack.pack({a = {1, 2, ARGV[1]}, n = tonumber(ARGV[2]) or -1})) return {t.a[3], t.n}",
+    "return cmsgpack.unpack(ARGV[1])",
 ]
 
 KEYS = ["k0", "k1", "k2", "k3", "k4", "k\x00bin"]

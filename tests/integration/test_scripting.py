@@ -87,6 +87,16 @@ class ScriptingTest(ServerTest):
         self.assertEqual(c.call("EVAL", script, "1", "h"), Reply("$", b"v"))
         self.assertEqual(c.call("EVAL", "return redis.call('GET', 'missing')", "0"), Reply("$", None))
 
+    def test_cmsgpack_reads_job_options_packed_outside_lua(self):
+        # BullMQ packs job options with msgpack in Node and reads them with cmsgpack.unpack:
+        # {"attempts": 3, "backoff": {"type": "exponential", "delay": 300}, "lifo": false}
+        packed = (b"\x83\xa8attempts\x03\xa7backoff\x82\xa4type\xabexponential\xa5delay"
+                  b"\xcd\x01\x2c\xa4lifo\xc2")
+        script = ("local o = cmsgpack.unpack(ARGV[1]) "
+                  "return {o.attempts, o.backoff.type, o.backoff.delay, tostring(o.lifo)}")
+        self.assertEqual(self.r.eval(script, 0, packed), [3, b"exponential", 300, b"false"])
+        self.assertEqual(self.r.eval("return cmsgpack.pack({1, 'a'})", 0), b"\x92\x01\xa1a")
+
     def test_read_only_scripts_refuse_writes(self):
         with self.assertRaises(redis.ResponseError) as cm:
             self.r.eval_ro("return redis.call('SET', KEYS[1], 'v')", 1, "k")
