@@ -3,30 +3,19 @@
 against the server at REDIS_URL: enqueue, run the real prefork worker, and check every result
 as Celery reports it. Exits non-zero with the reason on the first mismatch."""
 import os
-import signal
-import subprocess
 import sys
-import tempfile
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+sys.path.insert(0, os.path.dirname(HERE))
 from celery.result import ResultSet  # noqa: E402
 
 import tasks  # noqa: E402
-
-
-def check(what, ok):
-    if not ok:
-        sys.exit(f"FAILED: {what}")
-    print(f"ok: {what}")
-
+from checks import check, worker  # noqa: E402
 
 tasks.counters.flushdb()
-log = tempfile.NamedTemporaryFile(prefix="celery-conformance-", suffix=".log", delete=False)
-worker = subprocess.Popen(
-    [sys.executable, "-m", "celery", "-A", "tasks", "worker", "-c", "4", "-P", "prefork",
-     "--loglevel=INFO", "-n", "conformance@%h"],
-    cwd=os.path.dirname(os.path.abspath(__file__)), stdout=log, stderr=subprocess.STDOUT)
-try:
+with worker([sys.executable, "-m", "celery", "-A", "tasks", "worker", "-c", "4", "-P", "prefork",
+             "--loglevel=INFO", "-n", "conformance@%h"], cwd=HERE):
     adds = ResultSet([tasks.add.delay(i, i) for i in range(190)])
     later = [tasks.add.apply_async((i, 1), countdown=1 + i % 3) for i in range(10)]
     flakies = [tasks.flaky.delay(i) for i in range(5)]
@@ -53,11 +42,4 @@ try:
         pass
     check("the doomed task is FAILURE after 2 attempts",
           dead.state == "FAILURE" and tasks.counters.get("conformance:doomed-attempts") == b"2")
-finally:
-    worker.send_signal(signal.SIGTERM)
-    try:
-        worker.wait(60)
-    except subprocess.TimeoutExpired:
-        worker.kill()
-    log.close()
 print("celery conformance passed")

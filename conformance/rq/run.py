@@ -3,36 +3,21 @@
 run the real forking `rq worker --with-scheduler`, and check each job through RQ's own API.
 Exits non-zero with the reason on the first mismatch."""
 import os
-import signal
 import subprocess
 import sys
-import tempfile
-import time
 from datetime import datetime, timedelta, timezone
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
+sys.path.insert(0, os.path.dirname(HERE))
 import redis  # noqa: E402
 from rq import Queue, Retry, Worker  # noqa: E402
 from rq.registry import FailedJobRegistry, FinishedJobRegistry, ScheduledJobRegistry  # noqa: E402
 
 import jobs  # noqa: E402
+from checks import check, wait_for, worker  # noqa: E402
 
 URL = os.environ["REDIS_URL"]
-
-
-def check(what, ok):
-    if not ok:
-        sys.exit(f"FAILED: {what}")
-    print(f"ok: {what}")
-
-
-def wait_for(what, predicate, timeout=120):
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            sys.exit(f"FAILED: timed out waiting for {what}")
-        time.sleep(0.1)
 
 
 r = redis.Redis.from_url(URL)
@@ -49,11 +34,8 @@ dead = q.enqueue(jobs.doomed, retry=Retry(max=1))
 check("jobs queued (position of the last one)", q.get_job_position(dead) == len(q) - 1)
 check("scheduled jobs wait in the scheduled registry", len(ScheduledJobRegistry(queue=q)) == 15)
 
-log = tempfile.NamedTemporaryFile(prefix="rq-conformance-", suffix=".log", delete=False)
-worker = subprocess.Popen(["rq", "worker", "smoke", "--with-scheduler", "--url", URL],
-                          cwd=HERE, stdout=log, stderr=subprocess.STDOUT,
-                          env=dict(os.environ, PYTHONPATH=HERE))
-try:
+with worker(["rq", "worker", "smoke", "--with-scheduler", "--url", URL], cwd=HERE,
+            env=dict(os.environ, PYTHONPATH=HERE)):
     every = adds + later + at + [parent] + children + flakies
     wait_for("every job to finish", lambda: all(j.get_status(refresh=True) == "finished" for j in every))
     wait_for("the doomed job to fail for good", lambda: dead.get_status(refresh=True) == "failed")
@@ -73,11 +55,4 @@ try:
     check("Queue.empty() removes queued jobs", len(q) == 0)
     info = subprocess.run(["rq", "info", "--url", URL], capture_output=True, text=True, timeout=60)
     check("rq info runs", info.returncode == 0 and "smoke" in info.stdout)
-finally:
-    worker.send_signal(signal.SIGTERM)
-    try:
-        worker.wait(60)
-    except subprocess.TimeoutExpired:
-        worker.kill()
-    log.close()
 print("rq conformance passed")

@@ -119,7 +119,7 @@ bool CallCommand(ServerState& server, Client& client, const CommandSpec& spec,
   int64_t elapsed = MonotonicUs() - start;
 
   if (ctx.blocked) return true;
-  CommandStats& st = server.stats.commands[spec.name];
+  CommandStats& st = server.stats.commands[&spec];
   st.calls++;
   st.usec += static_cast<uint64_t>(elapsed);
   if (out->size() > before && (*out)[before] == '-') {
@@ -155,7 +155,7 @@ void ProcessCommand(ServerState& server, Client& client, const std::vector<std::
   resp::ReplyWriter reply(&client.output, client.protocol);
   auto reject = [&](const std::string& error, const CommandSpec* spec) {
     if (client.in_multi) client.multi_error = true;
-    if (spec) server.stats.commands[spec->name].rejected++;
+    if (spec) server.stats.commands[spec].rejected++;
     server.stats.error_replies++;
     if (client.reply_mode == ReplyMode::kOn) reply.Error(error);
     if (client.reply_mode == ReplyMode::kSkipThis) client.reply_mode = ReplyMode::kOn;

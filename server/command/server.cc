@@ -6,6 +6,7 @@
 
 #include <chrono>
 #include <cstdio>
+#include <map>
 #include <thread>
 
 #include "server/clock.h"
@@ -315,7 +316,10 @@ std::string InfoSection(CommandContext& ctx, const std::string& name) {
     }
   } else if (name == "commandstats") {
     out = "# Commandstats\r\n";
-    for (const auto& [cmd, st] : s.stats.commands) {
+    std::map<std::string, const CommandStats*> by_name;
+    for (const auto& [spec, st] : s.stats.commands) by_name[spec->name] = &st;
+    for (const auto& [cmd, stats] : by_name) {
+      const CommandStats& st = *stats;
       if (st.calls == 0 && st.rejected == 0 && st.failed == 0) continue;
       char buf[192];
       snprintf(buf, sizeof(buf),

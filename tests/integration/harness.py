@@ -182,6 +182,14 @@ def main():
     unittest.main(verbosity=2)
 
 
+def data_dir(test, name):
+    """A fresh data directory path for `test` (its parent removed when the test ends), so a
+    test can restart servers on the same data."""
+    parent = tempfile.mkdtemp(prefix=f"desaster-{name}-")
+    test.addCleanup(shutil.rmtree, parent, True)
+    return os.path.join(parent, "data")
+
+
 class Reply:
     """A typed RESP reply, so tests can tell a status from a bulk string and RESP3 types apart."""
 

@@ -8,16 +8,14 @@ that was in flight at the kill may have gone either way.
 """
 import os
 import random
-import shutil
 import sys
-import tempfile
 import threading
 import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import redis  # noqa: E402
-from harness import Scheduler, main, wait_for  # noqa: E402
+from harness import Scheduler, data_dir, main, wait_for  # noqa: E402
 
 KILLS = int(os.environ.get("DESASTER_CRASH_KILLS", "20"))
 WRITERS = 8
@@ -117,18 +115,22 @@ class Model:
 
 class CrashTest(unittest.TestCase):
     def test_acknowledged_writes_survive_repeated_sigkill(self):
-        data = tempfile.mkdtemp(prefix="desaster-crash-")
-        self.addCleanup(shutil.rmtree, data, True)
+        data = data_dir(self, "crash")
         models = [Model(n) for n in range(WRITERS)]
         rng = random.Random(2026)
+
+        def restart_and_verify():
+            server = Scheduler(data_dir=data)
+            server.wait_loaded()
+            r = server.client()
+            for m in models:
+                m.verify(r, self)
+            r.close()
+            return server
+
         for cycle in range(KILLS):
-            server = Scheduler(data_dir=os.path.join(data, "d"))
+            server = restart_and_verify()
             try:
-                server.wait_loaded()
-                r = server.client()
-                for m in models:
-                    m.verify(r, self)
-                r.close()
                 stop = threading.Event()
                 threads = [threading.Thread(target=m.run, args=(server.port, stop)) for m in models]
                 for t in threads:
@@ -141,15 +143,7 @@ class CrashTest(unittest.TestCase):
             stop.set()
             for t in threads:
                 t.join(30)
-        server = Scheduler(data_dir=os.path.join(data, "d"))
-        try:
-            server.wait_loaded()
-            r = server.client()
-            for m in models:
-                m.verify(r, self)
-            r.close()
-        finally:
-            server.stop()
+        restart_and_verify().stop()
         checked = sum(m.checked for m in models)
         print(f"\ncrash test: {KILLS} kills, {checked} acknowledged writes checked "
               "(every restart re-checks all of them)", flush=True)

@@ -9,7 +9,7 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import redis  # noqa: E402
-from harness import SCHEDULER, RawConnection, Reply, Scheduler, main, wait_for  # noqa: E402
+from harness import SCHEDULER, RawConnection, Reply, Scheduler, data_dir, main, wait_for  # noqa: E402
 
 
 def fill_every_type(r):
@@ -31,9 +31,7 @@ def fill_every_type(r):
 
 class PersistenceTest(unittest.TestCase):
     def setUp(self):
-        self.dir = tempfile.mkdtemp(prefix="desaster-persist-")
-        self.data = os.path.join(self.dir, "data")
-        self.addCleanup(shutil.rmtree, self.dir, True)
+        self.data = data_dir(self, "persist")
 
     def start(self, *extra):
         s = Scheduler(*extra, data_dir=self.data)
@@ -107,14 +105,17 @@ class PersistenceTest(unittest.TestCase):
                  what="the dataset to load")
         self.assertIn("DB loaded from disk: 50 keys (1500000 records)", s.log_text())
 
+    def assertStartRefused(self, message):
+        out = subprocess.run([SCHEDULER, "--port", "0", "--data-dir", self.data],
+                             capture_output=True, text=True, timeout=30)
+        self.assertEqual(out.returncode, 1)
+        self.assertIn(message, out.stderr)
+
     def test_foreign_and_corrupt_data_dirs_are_refused_and_kept(self):
         os.makedirs(self.data)
         with open(os.path.join(self.data, "thesis.tex"), "w") as f:
             f.write("precious")
-        out = subprocess.run([SCHEDULER, "--port", "0", "--data-dir", self.data],
-                             capture_output=True, text=True, timeout=30)
-        self.assertEqual(out.returncode, 1)
-        self.assertIn("holds no desaster data", out.stderr)
+        self.assertStartRefused("holds no desaster data")
         self.assertTrue(os.path.exists(os.path.join(self.data, "thesis.tex")))
 
         shutil.rmtree(self.data)
@@ -123,10 +124,7 @@ class PersistenceTest(unittest.TestCase):
         s.stop()
         with open(os.path.join(self.data, "CURRENT"), "w") as f:
             f.write("MANIFEST-999999\n")
-        out = subprocess.run([SCHEDULER, "--port", "0", "--data-dir", self.data],
-                             capture_output=True, text=True, timeout=30)
-        self.assertEqual(out.returncode, 1)
-        self.assertIn("cannot open the data in", out.stderr)
+        self.assertStartRefused("cannot open the data in")
         self.assertTrue(os.listdir(self.data))
 
     def test_fsync_policies_all_persist_a_clean_shutdown(self):

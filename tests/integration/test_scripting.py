@@ -2,14 +2,12 @@
 """Lua scripting: caching, the redis.* API, cjson/bit, the sandbox, MULTI, durability of effects."""
 import json
 import os
-import shutil
 import sys
-import tempfile
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import redis  # noqa: E402
-from harness import RawConnection, Reply, Scheduler, ServerTest, main, wait_for  # noqa: E402
+from harness import RawConnection, Reply, Scheduler, ServerTest, data_dir, main, wait_for  # noqa: E402
 
 # Sidekiq 6.4's scheduled-job poller (shared/reference/clients.md).
 SIDEKIQ_ZPOPBYSCORE = """
@@ -124,9 +122,7 @@ class BusyScriptTest(unittest.TestCase):
     """A script past lua-time-limit: others get -BUSY, SCRIPT KILL or SHUTDOWN NOSAVE end it."""
 
     def setUp(self):
-        data = tempfile.mkdtemp(prefix="desaster-busy-")
-        self.addCleanup(shutil.rmtree, data, True)
-        self.data = os.path.join(data, "d")
+        self.data = data_dir(self, "busy")
         self.s = Scheduler(data_dir=self.data)
         self.addCleanup(lambda: self.s.stop())
         self.r = self.s.client()
@@ -170,15 +166,14 @@ class BusyScriptTest(unittest.TestCase):
 
 class ScriptDurabilityTest(unittest.TestCase):
     def test_script_effects_survive_sigkill(self):
-        data = tempfile.mkdtemp(prefix="desaster-script-")
-        self.addCleanup(shutil.rmtree, data, True)
-        s = Scheduler(data_dir=os.path.join(data, "d"))
+        data = data_dir(self, "script")
+        s = Scheduler(data_dir=data)
         r = s.client()
         r.eval("for i = 1, 100 do redis.call('RPUSH', KEYS[1], i) end "
                "redis.call('HSET', KEYS[2], 'n', 100) return 1", 2, "list", "hash")
         r.close()
         s.kill()
-        s = Scheduler(data_dir=os.path.join(data, "d"))
+        s = Scheduler(data_dir=data)
         self.addCleanup(s.stop)
         s.wait_loaded()
         r = s.client()

@@ -7,7 +7,6 @@ import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import redis  # noqa: E402
 from harness import SCHEDULER, RawConnection, Reply, Scheduler, ServerTest, main, wait_for  # noqa: E402
 
 

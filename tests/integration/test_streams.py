@@ -1,14 +1,12 @@
 #!/usr/bin/python3
 """Streams: generated IDs, XREAD BLOCK wake-ups, the RQ and BullMQ patterns, durability."""
 import os
-import shutil
 import sys
-import tempfile
 import threading
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import Reply, Scheduler, ServerTest, main, wait_for  # noqa: E402
+from harness import Reply, Scheduler, ServerTest, data_dir, main, wait_for  # noqa: E402
 
 
 class StreamTest(ServerTest):
@@ -75,9 +73,8 @@ class StreamTest(ServerTest):
 
 class StreamDurabilityTest(unittest.TestCase):
     def test_streams_and_their_last_id_survive_a_kill(self):
-        data = tempfile.mkdtemp(prefix="desaster-streams-")
-        self.addCleanup(shutil.rmtree, data, True)
-        s = Scheduler(data_dir=os.path.join(data, "d"))
+        data = data_dir(self, "streams")
+        s = Scheduler(data_dir=data)
         r = s.client()
         for n in range(5):
             r.xadd("kept", {"n": n}, id=f"{n + 1}-0")
@@ -86,7 +83,7 @@ class StreamDurabilityTest(unittest.TestCase):
         info = r.xinfo_stream("emptied")
         r.close()
         s.kill()
-        s = Scheduler(data_dir=os.path.join(data, "d"))
+        s = Scheduler(data_dir=data)
         self.addCleanup(s.stop)
         s.wait_loaded()
         r = s.client()
