@@ -176,7 +176,8 @@ const Value* CommandContext::Lookup(std::string_view key, ValueType t, bool* wro
     return nullptr;
   }
   server.stats.keyspace_hits++;
-  if (v->type() != t) {
+  bool queue_as_list = t == ValueType::kList && v->type() == ValueType::kQueue;
+  if (v->type() != t && !queue_as_list) {
     *wrong = true;
     reply.Error(err::kWrongType);
     return nullptr;

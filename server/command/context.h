@@ -66,7 +66,7 @@ class CommandContext {
   std::optional<int64_t> TimeoutDeadline(size_t i);
 
   // The value at `key` if it has type `t`; nullptr when absent (*wrong stays false) or of
-  // another type (replies WRONGTYPE and sets *wrong).
+  // another type (replies WRONGTYPE and sets *wrong). A queue key passes for kList.
   const Value* Lookup(std::string_view key, ValueType t, bool* wrong);
 
   // Blocks the client on `keys` until one is ready or `deadline_ms` passes (see BlockMode).

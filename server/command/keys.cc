@@ -26,9 +26,23 @@ void Type(CommandContext& ctx) {
   ctx.reply.Simple(v ? TypeName(v->type()) : "none");
 }
 
+// A queue's jobs live in the queue, not in a value that could be renamed or copied: RENAME,
+// COPY and MOVE refuse queue keys (registered or claimed by a dialect) on either side.
+bool RefuseQueueKeys(CommandContext& ctx, std::string_view from, Database& dst,
+                     std::string_view to) {
+  auto is_queue = [&](Database& db, std::string_view key) {
+    return db.FindQueue(key) != nullptr || ctx.keyspace().dialects().Match(key) != nullptr;
+  };
+  if (!is_queue(ctx.db(), from) && !is_queue(dst, to)) return false;
+  ctx.Error("ERR " + Lower(ctx.args[0]) +
+            " does not apply to queue keys: a queue's jobs move with JOB.MOVE");
+  return true;
+}
+
 void RenameGeneric(CommandContext& ctx, bool nx) {
   const std::string &from = ctx.args[1], &to = ctx.args[2];
   if (!ctx.db().Find(from)) return ctx.Error(err::kNoSuchKey);
+  if (RefuseQueueKeys(ctx, from, ctx.db(), to)) return;
   if (nx && ctx.db().Find(to)) return ctx.reply.Integer(0);
   ctx.db().Rename(from, to);
   nx ? ctx.reply.Integer(1) : ctx.reply.Ok();
@@ -109,6 +123,11 @@ void ExpireGeneric(CommandContext& ctx, bool seconds, bool absolute) {
   }
   const Value* v = ctx.db().Find(ctx.args[1]);
   if (!v) return ctx.reply.Integer(0);
+  if (v->type() == ValueType::kQueue && ms > ctx.now_ms()) {
+    return ctx.Error(
+        "ERR queue keys do not expire: their jobs are kept until taken (QUEUE.CLEAR "
+        "empties a queue)");
+  }
   int64_t current = v->expire_at_ms;  // 0: persistent, an infinite TTL for GT/LT
   if ((nx && current) || (xx && !current) || (gt && (!current || ms <= current)) ||
       (lt && current && ms >= current)) {
@@ -180,6 +199,7 @@ void Move(CommandContext& ctx) {
   const std::string& key = ctx.args[1];
   Database& target = ctx.keyspace().db(*dst);
   if (!ctx.db().Find(key) || target.Find(key)) return ctx.reply.Integer(0);
+  if (RefuseQueueKeys(ctx, key, target, key)) return;
   ctx.db().CopyTo(key, target, key);
   ctx.db().Delete(key);
   ctx.reply.Integer(1);
@@ -206,6 +226,7 @@ void Copy(CommandContext& ctx) {
   Database& target = ctx.keyspace().db(dst_db);
   if (!ctx.db().Find(from)) return ctx.reply.Integer(0);
   if (target.Find(to) && !replace) return ctx.reply.Integer(0);
+  if (RefuseQueueKeys(ctx, from, target, to)) return;
   ctx.db().CopyTo(from, target, to);
   ctx.reply.Integer(1);
 }
@@ -228,6 +249,8 @@ std::string_view EncodingOf(const Value& v) {
       return v.zset().size() <= 128 ? "listpack" : "skiplist";
     case ValueType::kStream:
       return "stream";
+    case ValueType::kQueue:
+      return "queue";
   }
   return "raw";
 }

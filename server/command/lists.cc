@@ -8,11 +8,6 @@
 namespace desaster {
 namespace {
 
-const List* ListAt(CommandContext& ctx, std::string_view key, bool* wrong) {
-  const Value* v = ctx.Lookup(key, ValueType::kList, wrong);
-  return v ? &v->list() : nullptr;
-}
-
 // Turns Redis-style start/stop (negative from the end) into a clamped [a, b]; false if empty.
 bool NormalizeRange(long long start, long long stop, long long len, long long* a, long long* b) {
   if (start < 0) start = len + start;
@@ -25,25 +20,114 @@ bool NormalizeRange(long long start, long long stop, long long len, long long* a
   return true;
 }
 
-void PushGeneric(CommandContext& ctx, bool left, bool only_existing) {
+// ---- Queue keys ----
+// A key backed by a queue answers the list commands. Its left-to-right order is the dispatch
+// order read from the dialect's head end: resque pops the left, so index 0 is the next job;
+// Sidekiq pops the right, so the last index is. A push at the head end is a requeue (ahead of its
+// flow), a push at the other end an enqueue; a pop at the head end takes the discipline's pick.
+
+// What a key holds for the list commands: a list, a queue, or nothing (both null).
+struct ListOrQueue {
+  const List* list = nullptr;
+  Queue* queue = nullptr;
+  size_t size() const { return list ? list->size() : queue ? queue->ready() : 0; }
+  bool empty() const { return size() == 0; }
+};
+
+// Resolves `key`, replying WRONGTYPE (nullopt) for other types. With `for_push`, an absent key
+// that is a registered queue or that a dialect claims resolves to its queue.
+std::optional<ListOrQueue> Resolve(CommandContext& ctx, std::string_view key, bool for_push) {
   bool wrong;
-  const List* l = ListAt(ctx, ctx.args[1], &wrong);
-  if (wrong) return;
-  if (only_existing && !l) return ctx.reply.Integer(0);
-  for (size_t i = 2; i < ctx.args.size(); i++) ctx.db().ListPush(ctx.args[1], left, ctx.args[i]);
-  ctx.reply.Integer(static_cast<long long>(ListAt(ctx, ctx.args[1], &wrong)->size()));
+  const Value* v = ctx.Lookup(key, ValueType::kList, &wrong);
+  if (wrong) return std::nullopt;
+  ListOrQueue t;
+  if (v && v->type() == ValueType::kQueue) {
+    t.queue = v->queue();
+  } else if (v) {
+    t.list = &v->list();
+  } else if (for_push) {
+    t.queue = ctx.db().QueueForPush(key);
+  }
+  return t;
+}
+
+// The ready jobs of `q` at left-to-right indices [a, b] (valid indices).
+std::vector<Job*> QueueRange(const Queue& q, size_t a, size_t b) {
+  size_t n = q.ready();
+  bool reversed = !q.dialect().head_left;
+  size_t first = reversed ? n - 1 - b : a;
+  std::vector<Job*> out;
+  out.reserve(b - a + 1);
+  q.discipline().ForEachInOrder(
+      [&](Job* job) {
+        out.push_back(job);
+        return out.size() < b - a + 1;
+      },
+      first);
+  if (reversed) std::reverse(out.begin(), out.end());
+  return out;
+}
+
+// Elements at left-to-right indices [a, b] of a non-empty list or queue.
+std::vector<std::string_view> Elements(const ListOrQueue& t, size_t a, size_t b) {
+  std::vector<std::string_view> out;
+  if (t.list) {
+    for (size_t i = a; i <= b; i++) out.emplace_back((*t.list)[i]);
+  } else {
+    for (Job* job : QueueRange(*t.queue, a, b)) out.emplace_back(job->payload);
+  }
+  return out;
+}
+
+void Push(CommandContext& ctx, const ListOrQueue& t, std::string_view key, bool left,
+          std::string_view element) {
+  if (!t.queue) return ctx.db().ListPush(key, left, element);
+  Database::JobSpec spec;
+  spec.payload = element;
+  spec.front = left == t.queue->dialect().head_left;
+  ctx.db().PushJob(t.queue, std::move(spec));
+}
+
+// Pops one element from a non-empty list or queue; nullopt when a queue hands out nothing now
+// (paused or rate-limited).
+std::optional<std::string> Pop(CommandContext& ctx, const ListOrQueue& t, std::string_view key,
+                               bool left) {
+  if (!t.queue) return ctx.db().ListPop(key, left);
+  Queue* q = t.queue;
+  std::unique_ptr<Job> job;
+  if (left == q->dialect().head_left) {
+    job = ctx.db().PopJob(q);
+  } else if (!q->paused()) {  // the far end: the job that would go last
+    job =
+        ctx.db().RemoveJob(QueueRange(*q, left ? 0 : q->ready() - 1, left ? 0 : q->ready() - 1)[0]);
+  }
+  if (!job) return std::nullopt;
+  return std::move(job->payload);
+}
+
+void PushGeneric(CommandContext& ctx, bool left, bool only_existing) {
+  auto t = Resolve(ctx, ctx.args[1], !only_existing);
+  if (!t) return;
+  if (only_existing && t->empty()) return ctx.reply.Integer(0);
+  for (size_t i = 2; i < ctx.args.size(); i++) Push(ctx, *t, ctx.args[1], left, ctx.args[i]);
+  ctx.reply.Integer(static_cast<long long>(Resolve(ctx, ctx.args[1], true)->size()));
 }
 void LPush(CommandContext& ctx) { PushGeneric(ctx, true, false); }
 void RPush(CommandContext& ctx) { PushGeneric(ctx, false, false); }
 void LPushX(CommandContext& ctx) { PushGeneric(ctx, true, true); }
 void RPushX(CommandContext& ctx) { PushGeneric(ctx, false, true); }
 
-// Pops up to `count` elements from `key` (which must hold a non-empty list).
+// Pops up to `count` elements from `key` (a list or queue).
 std::vector<std::string> PopSome(CommandContext& ctx, const std::string& key, bool left,
                                  long long count) {
   std::vector<std::string> out;
-  bool wrong;
-  while (count-- > 0 && ListAt(ctx, key, &wrong)) out.push_back(ctx.db().ListPop(key, left));
+  while (count-- > 0) {
+    auto t = Resolve(ctx, key, false);
+    if (!t || t->empty()) break;
+    auto e = Pop(ctx, *t, key, left);
+    if (!e) break;
+    out.push_back(std::move(*e));
+  }
   return out;
 }
 
@@ -57,12 +141,12 @@ void PopGeneric(CommandContext& ctx, bool left) {
     if (*n < 0) return ctx.Error(err::kPositive);
     count = *n;
   }
-  bool wrong;
-  const List* l = ListAt(ctx, ctx.args[1], &wrong);
-  if (wrong) return;
-  if (!l) return has_count ? ctx.reply.NullArray() : ctx.reply.NullBulk();
-  if (!has_count) return ctx.reply.Bulk(ctx.db().ListPop(ctx.args[1], left));
-  auto popped = PopSome(ctx, ctx.args[1], left, count);
+  auto t = Resolve(ctx, ctx.args[1], false);
+  if (!t) return;
+  if (t->empty()) return has_count ? ctx.reply.NullArray() : ctx.reply.NullBulk();
+  auto popped = PopSome(ctx, ctx.args[1], left, has_count ? count : 1);
+  if (!has_count) return popped.empty() ? ctx.reply.NullBulk() : ctx.reply.Bulk(popped[0]);
+  if (popped.empty() && count > 0) return ctx.reply.NullArray();
   ctx.reply.Array(popped.size());
   for (const auto& e : popped) ctx.reply.Bulk(e);
 }
@@ -76,15 +160,15 @@ void LRange(CommandContext& ctx) {
   if (!start) return;
   auto stop = ctx.Int(3);
   if (!stop) return;
-  bool wrong;
-  const List* l = ListAt(ctx, ctx.args[1], &wrong);
-  if (wrong) return;
+  auto t = Resolve(ctx, ctx.args[1], false);
+  if (!t) return;
   long long a, b;
-  if (!l || !NormalizeRange(*start, *stop, static_cast<long long>(l->size()), &a, &b)) {
+  if (!NormalizeRange(*start, *stop, static_cast<long long>(t->size()), &a, &b)) {
     return ctx.reply.Array(0);
   }
-  ctx.reply.Array(static_cast<size_t>(b - a + 1));
-  for (long long i = a; i <= b; i++) ctx.reply.Bulk((*l)[static_cast<size_t>(i)]);
+  auto elements = Elements(*t, static_cast<size_t>(a), static_cast<size_t>(b));
+  ctx.reply.Array(elements.size());
+  for (std::string_view e : elements) ctx.reply.Bulk(e);
 }
 
 // Resolves a possibly negative index; false when out of range.
@@ -96,27 +180,32 @@ bool ResolveIndex(long long index, size_t len, size_t* out) {
 }
 
 void LIndex(CommandContext& ctx) {
-  bool wrong;
-  const List* l = ListAt(ctx, ctx.args[1], &wrong);
-  if (wrong) return;
-  if (!l) return ctx.reply.NullBulk();  // Redis looks at the key before the index
+  auto t = Resolve(ctx, ctx.args[1], false);
+  if (!t) return;
+  if (t->empty()) return ctx.reply.NullBulk();  // Redis looks at the key before the index
   auto index = ctx.Int(2);
   if (!index) return;
   size_t i;
-  if (!ResolveIndex(*index, l->size(), &i)) return ctx.reply.NullBulk();
-  ctx.reply.Bulk((*l)[i]);
+  if (!ResolveIndex(*index, t->size(), &i)) return ctx.reply.NullBulk();
+  ctx.reply.Bulk(Elements(*t, i, i)[0]);
 }
 
 void LSet(CommandContext& ctx) {
-  bool wrong;
-  const List* l = ListAt(ctx, ctx.args[1], &wrong);
-  if (wrong) return;
-  if (!l) return ctx.Error(err::kNoSuchKey);
+  auto t = Resolve(ctx, ctx.args[1], false);
+  if (!t) return;
+  if (t->empty()) return ctx.Error(err::kNoSuchKey);
   auto index = ctx.Int(2);
   if (!index) return;
   size_t i;
-  if (!ResolveIndex(*index, l->size(), &i)) return ctx.Error(err::kOutOfRange);
-  ctx.db().ListSet(ctx.args[1], i, ctx.args[3]);
+  if (!ResolveIndex(*index, t->size(), &i)) return ctx.Error(err::kOutOfRange);
+  if (t->queue) {
+    ctx.db().UpdateJob(QueueRange(*t->queue, i, i)[0], [&](Job& job) {
+      job.payload = ctx.args[3];
+      if (t->queue->config().unique) job.unique_key = job.payload;
+    });
+  } else {
+    ctx.db().ListSet(ctx.args[1], i, ctx.args[3]);
+  }
   ctx.reply.Ok();
 }
 
@@ -129,10 +218,15 @@ void LInsert(CommandContext& ctx) {
   } else {
     return ctx.Error(err::kSyntax);
   }
-  bool wrong;
-  const List* l = ListAt(ctx, ctx.args[1], &wrong);
-  if (wrong) return;
-  if (!l) return ctx.reply.Integer(0);
+  auto t = Resolve(ctx, ctx.args[1], false);
+  if (!t) return;
+  if (t->empty()) return ctx.reply.Integer(0);
+  if (t->queue) {
+    return ctx.Error(
+        "ERR LINSERT is not supported on a queue key: its discipline decides the order (use "
+        "JOB.PUSH with PRIORITY or FRONT)");
+  }
+  const List* l = t->list;
   for (size_t i = 0; i < l->size(); i++) {
     if ((*l)[i] == ctx.args[3]) {
       ctx.db().ListInsert(ctx.args[1], after ? i + 1 : i, ctx.args[4]);
@@ -145,25 +239,30 @@ void LInsert(CommandContext& ctx) {
 void LRem(CommandContext& ctx) {
   auto count = ctx.Int(2);
   if (!count) return;
-  bool wrong;
-  const List* l = ListAt(ctx, ctx.args[1], &wrong);
-  if (wrong) return;
-  if (!l) return ctx.reply.Integer(0);
+  auto t = Resolve(ctx, ctx.args[1], false);
+  if (!t) return;
+  if (t->empty()) return ctx.reply.Integer(0);
   const std::string& element = ctx.args[3];
+  auto elements = Elements(*t, 0, t->size() - 1);
   long long limit = *count == 0 ? LLONG_MAX : (*count < 0 ? -*count : *count);
   std::vector<size_t> hits;  // indices to remove, in the direction of the scan
   if (*count >= 0) {
-    for (size_t i = 0; i < l->size() && static_cast<long long>(hits.size()) < limit; i++) {
-      if ((*l)[i] == element) hits.push_back(i);
+    for (size_t i = 0; i < elements.size() && static_cast<long long>(hits.size()) < limit; i++) {
+      if (elements[i] == element) hits.push_back(i);
     }
   } else {
-    for (size_t i = l->size(); i-- > 0 && static_cast<long long>(hits.size()) < limit;) {
-      if ((*l)[i] == element) hits.push_back(i);
+    for (size_t i = elements.size(); i-- > 0 && static_cast<long long>(hits.size()) < limit;) {
+      if (elements[i] == element) hits.push_back(i);
     }
   }
   // Remove from the highest index down so earlier indices stay valid.
   std::sort(hits.rbegin(), hits.rend());
-  for (size_t i : hits) ctx.db().ListRemove(ctx.args[1], i);
+  if (t->queue) {
+    std::vector<Job*> jobs = QueueRange(*t->queue, 0, t->size() - 1);
+    for (size_t i : hits) ctx.db().RemoveJob(jobs[i]);
+  } else {
+    for (size_t i : hits) ctx.db().ListRemove(ctx.args[1], i);
+  }
   ctx.reply.Integer(static_cast<long long>(hits.size()));
 }
 
@@ -172,11 +271,10 @@ void LTrim(CommandContext& ctx) {
   if (!start) return;
   auto stop = ctx.Int(3);
   if (!stop) return;
-  bool wrong;
-  const List* l = ListAt(ctx, ctx.args[1], &wrong);
-  if (wrong) return;
-  if (!l) return ctx.reply.Ok();
-  long long len = static_cast<long long>(l->size()), a = 0, b = -1;
+  auto t = Resolve(ctx, ctx.args[1], false);
+  if (!t) return;
+  if (t->empty()) return ctx.reply.Ok();
+  long long len = static_cast<long long>(t->size()), a = 0, b = -1;
   long long left, right;
   if (NormalizeRange(*start, *stop, len, &a, &b)) {
     left = a;
@@ -184,6 +282,13 @@ void LTrim(CommandContext& ctx) {
   } else {
     left = len;
     right = 0;
+  }
+  if (t->queue) {  // removes, not pops: a trimmed job was not handed out
+    std::vector<Job*> jobs = QueueRange(*t->queue, 0, t->size() - 1);
+    for (long long i = 0; i < len; i++) {
+      if (i < left || i >= len - right) ctx.db().RemoveJob(jobs[static_cast<size_t>(i)]);
+    }
+    return ctx.reply.Ok();
   }
   PopSome(ctx, ctx.args[1], true, left);
   PopSome(ctx, ctx.args[1], false, right);
@@ -218,17 +323,17 @@ void LPos(CommandContext& ctx) {
       return ctx.Error(err::kSyntax);
     }
   }
-  bool wrong;
-  const List* l = ListAt(ctx, ctx.args[1], &wrong);
-  if (wrong) return;
-  if (!l) return count >= 0 ? ctx.reply.Array(0) : ctx.reply.NullBulk();
+  auto t = Resolve(ctx, ctx.args[1], false);
+  if (!t) return;
+  if (t->empty()) return count >= 0 ? ctx.reply.Array(0) : ctx.reply.NullBulk();
+  auto elements = Elements(*t, 0, t->size() - 1);
   std::vector<long long> found;
   long long want = count == 0 ? LLONG_MAX : (count < 0 ? 1 : count);
   long long skip = (rank > 0 ? rank : -rank) - 1;
-  long long len = static_cast<long long>(l->size());
+  long long len = static_cast<long long>(elements.size());
   for (long long step = 0; step < len && (maxlen == 0 || step < maxlen); step++) {
     long long i = rank > 0 ? step : len - 1 - step;
-    if ((*l)[static_cast<size_t>(i)] != ctx.args[2]) continue;
+    if (elements[static_cast<size_t>(i)] != ctx.args[2]) continue;
     if (skip > 0) {
       skip--;
       continue;
@@ -258,18 +363,17 @@ bool ParseSide(CommandContext& ctx, size_t i, bool* left) {
 void MoveGeneric(CommandContext& ctx, bool from_left, bool to_left, int64_t deadline,
                  bool blocking) {
   const std::string &src = ctx.args[1], &dst = ctx.args[2];
-  bool wrong;
-  const List* l = ListAt(ctx, src, &wrong);
-  if (wrong) return;
-  if (!l) {
-    if (blocking) return ctx.Block({src}, deadline, TimeoutReply::kNullBulk);
-    return ctx.reply.NullBulk();
+  auto from = Resolve(ctx, src, false);
+  if (!from) return;
+  if (!from->empty()) {
+    if (!Resolve(ctx, dst, true)) return;
+    if (auto element = Pop(ctx, *from, src, from_left)) {
+      Push(ctx, *Resolve(ctx, dst, true), dst, to_left, *element);
+      return ctx.reply.Bulk(*element);
+    }
   }
-  ListAt(ctx, dst, &wrong);
-  if (wrong) return;
-  std::string element = ctx.db().ListPop(src, from_left);
-  ctx.db().ListPush(dst, to_left, element);
-  ctx.reply.Bulk(element);
+  if (blocking) return ctx.Block({src}, deadline, TimeoutReply::kNullBulk);
+  ctx.reply.NullBulk();
 }
 
 void LMove(CommandContext& ctx) {
@@ -292,13 +396,14 @@ void BPopGeneric(CommandContext& ctx, bool left) {
   if (!deadline) return;
   std::vector<std::string> keys(ctx.args.begin() + 1, ctx.args.end() - 1);
   for (const auto& key : keys) {
-    bool wrong;
-    const List* l = ListAt(ctx, key, &wrong);
-    if (wrong) return;
-    if (!l) continue;
+    auto t = Resolve(ctx, key, false);
+    if (!t) return;
+    if (t->empty()) continue;
+    auto element = Pop(ctx, *t, key, left);
+    if (!element) continue;  // a paused or rate-limited queue
     ctx.reply.Array(2);
     ctx.reply.Bulk(key);
-    ctx.reply.Bulk(ctx.db().ListPop(key, left));
+    ctx.reply.Bulk(*element);
     return;
   }
   ctx.Block(keys, *deadline, TimeoutReply::kNullArray);
@@ -311,11 +416,11 @@ void MPopGeneric(CommandContext& ctx, size_t numkeys_index, int64_t deadline, bo
   auto o = ParseMPopOptions(ctx, numkeys_index, "LEFT", "RIGHT");
   if (!o) return;
   for (const auto& key : o->keys) {
-    bool wrong;
-    const List* l = ListAt(ctx, key, &wrong);
-    if (wrong) return;
-    if (!l) continue;
+    auto t = Resolve(ctx, key, false);
+    if (!t) return;
+    if (t->empty()) continue;
     auto popped = PopSome(ctx, key, o->from_first, o->count);
+    if (popped.empty()) continue;  // a paused or rate-limited queue
     ctx.reply.Array(2);
     ctx.reply.Bulk(key);
     ctx.reply.Array(popped.size());

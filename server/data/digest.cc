@@ -1,5 +1,6 @@
 #include "server/data/digest.h"
 
+#include <algorithm>
 #include <cstring>
 #include <functional>
 #include <string_view>
@@ -11,7 +12,8 @@ uint64_t H(std::string_view s) { return std::hash<std::string_view>{}(s); }
 uint64_t Mix(uint64_t a, uint64_t b) { return (a ^ b) * 0x100000001B3ULL + (a >> 29); }
 
 uint64_t ValueDigest(const Value& v) {
-  uint64_t h = static_cast<uint64_t>(v.type()) + 1;
+  ValueType as = v.type() == ValueType::kQueue ? ValueType::kList : v.type();
+  uint64_t h = static_cast<uint64_t>(as) + 1;
   switch (v.type()) {
     case ValueType::kString:
       return Mix(h, H(v.str()));
@@ -37,6 +39,18 @@ uint64_t ValueDigest(const Value& v) {
         for (const auto& f : fields) h = Mix(h, H(f));
       }
       return Mix(h, H(v.stream().meta.Encode()));
+    case ValueType::kQueue: {
+      // As the list a client reads (LRANGE 0 -1), so a queue and a Redis list holding the same
+      // jobs digest alike.
+      std::vector<const std::string*> payloads;
+      v.queue()->discipline().ForEachInOrder([&](Job* job) {
+        payloads.push_back(&job->payload);
+        return true;
+      });
+      if (!v.queue()->dialect().head_left) std::reverse(payloads.begin(), payloads.end());
+      for (const std::string* p : payloads) h = Mix(h, H(*p));
+      return h;
+    }
   }
   return h;
 }

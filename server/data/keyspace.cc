@@ -10,6 +10,7 @@ std::string_view TypeName(ValueType t) {
     case ValueType::kString:
       return "string";
     case ValueType::kList:
+    case ValueType::kQueue:  // a queue answers the list commands
       return "list";
     case ValueType::kHash:
       return "hash";
@@ -116,6 +117,9 @@ Value& Database::Upsert(std::string_view key, ValueType type) {
       case ValueType::kStream:
         v->data.emplace<Stream>();
         break;
+      case ValueType::kQueue:  // queue keys appear through SyncQueueKey, never here
+        assert(false);
+        break;
     }
     v->last_access_ms = keyspace_->now_ms();
   }
@@ -126,6 +130,12 @@ Value& Database::Upsert(std::string_view key, ValueType type) {
 void Database::EraseKey(std::string_view key) {
   Value* v = keys_.Find(key);
   if (v == nullptr) return;
+  if (v->type() == ValueType::kQueue) {
+    // Deleting or overwriting a queue key deletes its ready jobs, as with a Redis list; the
+    // queue (configuration, scheduled jobs) stays. The last removal drops the key itself.
+    ClearQueue(v->queue(), false);
+    return;
+  }
   if (v->expire_at_ms) expires_.erase({v->expire_at_ms, std::string(key)});
   keys_.Erase(key);
 }
@@ -357,6 +367,7 @@ void Database::CopyTo(std::string_view from, Database& dst, std::string_view to)
 
 void Database::Flush() {
   Record(Mutation::Op::kFlushDb, {});
+  DropAllQueues();
   keys_.Clear();
   expires_.clear();
   keyspace_->TouchedAll(index_);
@@ -364,7 +375,7 @@ void Database::Flush() {
 
 // ---- Keyspace ----
 
-Keyspace::Keyspace(int databases) {
+Keyspace::Keyspace(int databases) : dialects_(Dialects::Default()) {
   for (int i = 0; i < databases; i++) dbs_.push_back(std::make_unique<Database>(this, i));
 }
 
@@ -451,6 +462,21 @@ void Keyspace::Apply(const Mutation& m) {
       break;
     case Mutation::Op::kFlushAll:
       FlushAll();
+      break;
+    case Mutation::Op::kQueueConfig: {
+      QueueConfig config;
+      std::string error;
+      if (QueueConfig::Decode(m.arg, &config)) d.CreateQueue(m.key, std::move(config), &error);
+      break;
+    }
+    case Mutation::Op::kQueueDrop:
+      if (Queue* q = d.FindQueue(m.key)) d.DropQueue(q);
+      break;
+    case Mutation::Op::kJobPut:
+      d.ApplyJobPut(m.key, static_cast<uint64_t>(m.num), m.arg);
+      break;
+    case Mutation::Op::kJobDelete:
+      if (Job* job = d.FindJob(static_cast<uint64_t>(m.num))) d.RemoveJob(job);
       break;
   }
   recording_ = true;

@@ -10,15 +10,19 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <optional>
 #include <random>
 #include <set>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
+#include "compat/dialect.h"
 #include "server/data/dict.h"
 #include "server/data/value.h"
+#include "server/queue/queue.h"
 #include "server/store/mutation.h"
 
 namespace desaster {
@@ -93,6 +97,66 @@ class Database {
   // Deletes up to `budget` keys whose time has come; returns how many.
   size_t ExpireDue(size_t budget);
 
+  // ---- Queues (server/queue/queue.h). A queue key's Value exists while it has ready jobs. ----
+
+  // The queue registered at `key`, or nullptr.
+  Queue* FindQueue(std::string_view key);
+  // The queue at `key`, registering one with the default configuration when a dialect claims
+  // the key (only if the key holds no other type).
+  Queue* QueueForPush(std::string_view key);
+  // Registers a queue (or reconfigures an existing one); false with *error on a bad config.
+  Queue* CreateQueue(std::string_view key, QueueConfig config, std::string* error);
+  bool ConfigureQueue(Queue* q, QueueConfig config, std::string* error);
+  // Deletes `q` with its configuration and all its jobs.
+  void DropQueue(Queue* q);
+  // Deletes the ready jobs of `q` (and the scheduled ones when `scheduled_too`); returns how many.
+  size_t ClearQueue(Queue* q, bool scheduled_too);
+  const std::map<std::string, std::unique_ptr<Queue>, std::less<>>& queues() const {
+    return queues_;
+  }
+
+  // What a push says about the job; the database fills in id, order and enqueue time.
+  struct JobSpec {
+    std::string payload;
+    std::string flow = {}, capability = {}, unique_key = {};
+    int32_t priority = 0;
+    int64_t run_at_ms = 0;  // > now: scheduled
+    uint32_t attempts = 0;
+    bool front = false;  // ahead of the jobs of its flow/band (a requeue)
+  };
+  // Adds a job to `q`; nullptr when `q` is unique and the job's unique key is queued already.
+  Job* PushJob(Queue* q, JobSpec spec);
+  // Takes the job a head pop gets (the discipline's pick); nullptr when none is available now
+  // (empty, paused, or rate-limited: then blocked clients are woken when one may be).
+  std::unique_ptr<Job> PopJob(Queue* q);
+  // Takes a job (ready or scheduled) out of its queue, wherever it is.
+  std::unique_ptr<Job> RemoveJob(Job* job);
+  // Changes a job in place (priority, flow, capability, payload, state/run_at) and re-files it.
+  template <class Change>
+  void UpdateJob(Job* job, Change change) {
+    Unfile(job);
+    change(*job);
+    Refile(job);
+  }
+  void MoveJob(Job* job, Queue* dest);
+  Job* FindJob(uint64_t id);
+  // Visits the scheduled jobs of `q` in run-at order until `fn` returns false.
+  template <class F>
+  void ForEachScheduled(const Queue* q, F&& fn) const {
+    if (q->scheduled() == 0) return;
+    for (const auto& [at, id] : scheduled_) {
+      const Job* job = jobs_.at(id).get();
+      if (job->queue == q && !fn(const_cast<Job*>(job))) return;
+    }
+  }
+  // Makes due scheduled jobs ready, at most `budget`; returns how many.
+  size_t PromoteDue(size_t budget);
+  // When the next scheduled job is due or a rate-limited queue may hand out a job (0: never).
+  int64_t NextQueueTimerMs() const;
+  // Wakes clients blocked on rate-limited queues whose time has come.
+  void WakeThrottled();
+  size_t jobs() const { return jobs_.size(); }
+
  private:
   friend class Keyspace;
 
@@ -104,11 +168,28 @@ class Database {
   void Record(Mutation::Op op, std::string_view key, std::string_view arg = {},
               std::string_view arg2 = {}, int64_t num = 0, bool flag = false, double score = 0);
   void Changed(std::string_view key);
+  Queue* RegisterQueue(std::string_view key, const Dialect* dialect);
+  const Dialect* DialectOf(std::string_view key) const;
+  // Adds the Value of a queue key that got ready jobs, or drops it when it has none left.
+  void SyncQueueKey(Queue* q);
+  void RecordJob(const Job& job);
+  // Takes a job out of its queue's ready/scheduled bookkeeping, or puts it back.
+  void Unfile(Job* job);
+  void Refile(Job* job);
+  Job* InsertJob(Queue* q, std::unique_ptr<Job> job);
+  // Forgets a job already out of its queue's bookkeeping, recording its deletion.
+  std::unique_ptr<Job> EraseJob(Job* job);
+  void ApplyJobPut(std::string_view key, uint64_t id, std::string_view record);
+  void DropAllQueues();
 
   Keyspace* keyspace_;
   int index_;
   Dict<Value> keys_;
   std::set<std::pair<int64_t, std::string>> expires_;  // (expire_at_ms, key)
+  std::map<std::string, std::unique_ptr<Queue>, std::less<>> queues_;
+  std::unordered_map<uint64_t, std::unique_ptr<Job>> jobs_;
+  std::set<std::pair<int64_t, uint64_t>> scheduled_;     // (run_at_ms, job id)
+  std::set<std::pair<int64_t, std::string>> throttled_;  // (when, queue key): wake then
 };
 
 class Keyspace {
@@ -152,6 +233,13 @@ class Keyspace {
   bool HasReadyKeys() const { return !ready_.empty(); }
 
   std::mt19937_64& rng() { return rng_; }
+
+  // Which keys are queues of which client library.
+  const Dialects& dialects() const { return dialects_; }
+  void set_dialects(Dialects d) { dialects_ = std::move(d); }
+  // A new job id: increasing, and above every id seen (time-based, so also across restarts).
+  uint64_t NextJobId();
+  void SeenJobId(uint64_t id) { last_job_id_ = std::max(last_job_id_, id); }
   uint64_t expired_keys() const { return expired_keys_; }
 
  private:
@@ -170,6 +258,8 @@ class Keyspace {
   std::vector<Key> ready_;
   std::mt19937_64 rng_{std::random_device{}()};
   uint64_t expired_keys_ = 0;
+  Dialects dialects_;
+  uint64_t last_job_id_ = 0;
 };
 
 }  // namespace desaster

@@ -13,7 +13,17 @@
 
 namespace desaster {
 
-enum class ValueType : uint8_t { kString, kList, kHash, kSet, kZSet, kStream };
+enum class ValueType : uint8_t { kString, kList, kHash, kSet, kZSet, kStream, kQueue };
+
+class Queue;
+// A key backed by a queue (server/queue/). Clients see a list: TYPE says "list" and the list
+// commands work on it. The key exists while the queue has ready jobs, as a Redis list exists
+// while it has elements; the queue itself (configuration, scheduled jobs) outlives that.
+struct QueueRef {
+  Queue* queue;
+};
+// The number of ready jobs (what LLEN answers); defined in server/data/queues.cc.
+size_t ReadyJobs(const QueueRef& ref);
 
 struct Unit {};
 using List = std::deque<std::string>;
@@ -24,7 +34,7 @@ using Set = Dict<Unit>;
 std::string_view TypeName(ValueType t);
 
 struct Value {
-  std::variant<std::string, List, Hash, Set, ZSet, Stream> data;
+  std::variant<std::string, List, Hash, Set, ZSet, Stream, QueueRef> data;
   int64_t expire_at_ms = 0;  // 0: no expiry
   int64_t last_access_ms = 0;
 
@@ -44,6 +54,8 @@ struct Value {
         return zset().size();
       case ValueType::kStream:
         return stream().entries.size();
+      case ValueType::kQueue:
+        return ReadyJobs(queue_ref());
     }
     return 0;
   }
@@ -59,6 +71,8 @@ struct Value {
   const ZSet& zset() const { return std::get<ZSet>(data); }
   Stream& stream() { return std::get<Stream>(data); }
   const Stream& stream() const { return std::get<Stream>(data); }
+  Queue* queue() const { return std::get<QueueRef>(data).queue; }
+  const QueueRef& queue_ref() const { return std::get<QueueRef>(data); }
 };
 
 }  // namespace desaster

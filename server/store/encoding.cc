@@ -47,6 +47,15 @@ bool DecodeKeyRecord(std::string_view record, char kind, int* db, std::string_vi
 std::string ElementPrefix(int db, std::string_view key) { return KeyRecord('e', db, key); }
 std::string ExpireKey(int db, std::string_view key) { return KeyRecord('x', db, key); }
 
+std::string QueuePrefix(int db, std::string_view key) { return KeyRecord('q', db, key); }
+std::string QueueConfigKey(int db, std::string_view key) {
+  return QueuePrefix(db, key) + std::string(1, '\0');
+}
+std::string JobKey(int db, std::string_view queue, uint64_t id) {
+  // Ids are below 2^63, so the signed encoding keeps their order.
+  return QueuePrefix(db, queue) + '\1' + EncodeInt64(static_cast<int64_t>(id));
+}
+
 std::string DatabasePrefix(char kind, int db) {
   std::string out(1, kind);
   AppendU16(&out, static_cast<uint16_t>(db));
@@ -83,6 +92,18 @@ bool DecodeElementKey(std::string_view record, ElementKey* out) {
   if (!DecodeKeyRecord(record, 'e', &out->db, &out->key, &rest) || rest.empty()) return false;
   out->tag = rest[0];
   out->suffix = rest.substr(1);
+  return true;
+}
+
+bool DecodeQueueKey(std::string_view record, int* db, std::string_view* key, uint64_t* id) {
+  std::string_view rest;
+  if (!DecodeKeyRecord(record, 'q', db, key, &rest) || rest.empty()) return false;
+  if (rest == std::string_view("\0", 1)) {
+    *id = 0;
+    return true;
+  }
+  if (rest.size() != 9 || rest[0] != '\1') return false;
+  *id = static_cast<uint64_t>(DecodeInt64(rest.substr(1)));
   return true;
 }
 

@@ -13,6 +13,8 @@
 //       'z' zset    suffix: member                        value: score (IEEE-754, 8 bytes)
 //       'X' stream  suffix empty: the stream's counters   value: StreamMeta::Encode
 //                   suffix: entry ID (16 bytes)           value: EncodeFields(field/values)
+//   'q' db:u16 klen:u32 key 0x00           -> queue configuration (QueueConfig::Encode)
+//   'q' db:u16 klen:u32 key 0x01 id:u64    -> job record (Job::Encode), one per queued job
 //   'x' db:u16 klen:u32 key                -> expiry, ms since the epoch (int64)
 //
 // List positions are sparse (pushes step by kListGap) so an insert in the middle usually takes
@@ -36,6 +38,10 @@ enum Tag : char { kString = 's', kList = 'l', kHash = 'h', kSet = 'S', kZSet = '
 std::string ElementPrefix(int db, std::string_view key);
 // 'x' + db + klen + key.
 std::string ExpireKey(int db, std::string_view key);
+// 'q' + db + klen + key: every record of the queue at `key`.
+std::string QueuePrefix(int db, std::string_view key);
+std::string QueueConfigKey(int db, std::string_view key);
+std::string JobKey(int db, std::string_view queue, uint64_t id);
 // 'e' + db (or 'x' + db): every record of one database.
 std::string DatabasePrefix(char kind, int db);
 
@@ -52,6 +58,8 @@ struct ElementKey {
 };
 // Parses an 'e' record key; false if it is not one.
 bool DecodeElementKey(std::string_view record, ElementKey* out);
+// Parses a 'q' record key: *id is 0 for the configuration record. False if it is not one.
+bool DecodeQueueKey(std::string_view record, int* db, std::string_view* key, uint64_t* id);
 // Parses an 'x' record key; false if it is not one.
 bool DecodeExpireKey(std::string_view record, int* db, std::string_view* key);
 

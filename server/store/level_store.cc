@@ -400,8 +400,21 @@ void LevelStore::Translate(const Mutation& m, BatchView* view) {
     case Op::kCopy:
       CopyKey(m.db, m.key, static_cast<int>(m.num), m.arg, view);
       break;
+    case Op::kQueueConfig:
+      view->Put(QueueConfigKey(m.db, m.key), m.arg);
+      break;
+    case Op::kQueueDrop:
+      view->DeletePrefix(QueuePrefix(m.db, m.key));
+      break;
+    case Op::kJobPut:
+      view->Put(JobKey(m.db, m.key, static_cast<uint64_t>(m.num)), m.arg);
+      break;
+    case Op::kJobDelete:
+      view->Delete(JobKey(m.db, m.key, static_cast<uint64_t>(m.num)));
+      break;
     case Op::kFlushDb: {
       view->DeletePrefix(DatabasePrefix('e', m.db));
+      view->DeletePrefix(DatabasePrefix('q', m.db));
       view->DeletePrefix(DatabasePrefix('x', m.db));
       std::string db_prefix = DatabasePrefix('e', m.db);
       std::erase_if(shadow_, [&](const auto& entry) { return entry.first.starts_with(db_prefix); });
@@ -411,6 +424,7 @@ void LevelStore::Translate(const Mutation& m, BatchView* view) {
     }
     case Op::kFlushAll:
       view->DeletePrefix("e");
+      view->DeletePrefix("q");
       view->DeletePrefix("x");
       shadow_.clear();
       stream_meta_.clear();
@@ -498,6 +512,13 @@ class LevelStore::Loader : public StateLoader {
           default:
             continue;
         }
+      } else if (uint64_t id; DecodeQueueKey(record, &db, &key, &id)) {
+        if (db >= keyspace->databases()) continue;
+        m.op = id == 0 ? Mutation::Op::kQueueConfig : Mutation::Op::kJobPut;
+        m.db = db;
+        m.key = key;
+        m.num = static_cast<int64_t>(id);
+        m.arg = value;
       } else if (DecodeExpireKey(record, &db, &key)) {
         if (db >= keyspace->databases()) continue;
         m.op = Mutation::Op::kExpireAt;

@@ -33,6 +33,10 @@ struct Mutation {
     kCopy,           // key -> arg in database `num`, replacing arg
     kFlushDb,        // every key of `db`
     kFlushAll,       // every key of every database
+    kQueueConfig,    // queue `key` exists with configuration arg (QueueConfig::Encode)
+    kQueueDrop,      // queue `key`, its configuration and all its jobs are gone
+    kJobPut,         // job `num` is in queue `key` as record arg (Job::Encode); replaces it
+    kJobDelete,      // job `num` (in queue `key`) is gone
   };
 
   Op op;

@@ -2,6 +2,8 @@
 
 #include <catch2/catch.hpp>
 
+#include "tests/unit/queue_dump.h"
+
 using namespace desaster;
 
 namespace {
@@ -41,12 +43,15 @@ std::string Dump(Keyspace& ks) {
           }
           repr += "/" + v.stream().meta.Encode();
           break;
+        case ValueType::kQueue:
+          repr += "queue";  // DescribeQueues shows the jobs
+          break;
       }
       keys[k] = repr;
     });
     for (const auto& [k, v] : keys) out += std::to_string(i) + "/" + k + "=" + v + "\n";
   }
-  return out;
+  return out + DescribeQueues(ks);
 }
 
 }  // namespace
@@ -85,6 +90,29 @@ TEST_CASE("recorded mutations replay to the same state") {
   db.Delete("tmp");
   ks.db(3).SetString("flushed", "x", false);
   ks.db(3).Flush();
+  // Queues: pushes at both ends, a pop, a removal, an update, a delayed job, a move, a
+  // reconfiguration, a dropped queue and a DEL of a queue key.
+  Queue* q = db.QueueForPush("resque:queue:a");
+  REQUIRE(q);
+  db.PushJob(q, {.payload = R"({"class":"A","args":[1]})"});
+  db.PushJob(q, {.payload = R"({"class":"B","args":[]})", .priority = 5});
+  Job* front = db.PushJob(q, {.payload = "requeued", .front = true});
+  db.PushJob(q, {.payload = "later", .run_at_ms = 9000});
+  REQUIRE(db.PopJob(q)->payload == "requeued");
+  (void)front;
+  std::string error;
+  QueueConfig prio;
+  prio.discipline = "prio";
+  REQUIRE(db.ConfigureQueue(q, prio, &error));
+  Job* x = db.PushJob(q, {.payload = "x"});
+  db.UpdateJob(x, [](Job& j) { j.priority = 9; });
+  Queue* other = db.CreateQueue("native", QueueConfig{}, &error);
+  REQUIRE(other);
+  db.MoveJob(db.PushJob(q, {.payload = "moved"}), other);
+  db.RemoveJob(db.PushJob(q, {.payload = "removed"}));
+  db.DropQueue(db.CreateQueue("dropped", QueueConfig{}, &error));
+  db.PushJob(db.QueueForPush("queue:sk"), {.payload = "deleted with its key"});
+  db.Delete("queue:sk");
 
   Keyspace replica(4);
   replica.set_now_ms(1000);
@@ -92,6 +120,8 @@ TEST_CASE("recorded mutations replay to the same state") {
   CHECK_FALSE(replica.HasMutations());
   CHECK(Dump(replica) == Dump(ks));
   CHECK(Dump(ks).find("0/l=list:0,Z,mid") != std::string::npos);
+  CHECK(Dump(ks).find("0/resque:queue:a=list:0queue") != std::string::npos);
+  CHECK(Dump(ks).find("{x|p9") < Dump(ks).find("{{\"class\":\"B\""));
 }
 
 TEST_CASE("expired keys disappear on access and record a delete") {

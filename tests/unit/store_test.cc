@@ -6,6 +6,7 @@
 #include "server/data/digest.h"
 #include "server/store/encoding.h"
 #include "server/store/level_store.h"
+#include "tests/unit/queue_dump.h"
 
 using namespace desaster;
 namespace fs = std::filesystem;
@@ -81,6 +82,57 @@ TEST_CASE("random mutations committed in batches load back identically") {
   auto pick = [&](int n) { return static_cast<int>(rng() % static_cast<unsigned>(n)); };
   uint64_t lsn = 0;
   for (int step = 0; step < 4000; step++) {
+    if (pick(4) == 0) {  // a queue operation
+      Database& db = ks.db(pick(2));
+      std::string key = pick(2) ? "resque:queue:q" + std::to_string(pick(3)) : "nq";
+      Queue* q = pick(2) ? db.QueueForPush(key) : db.FindQueue(key);
+      std::string error;
+      switch (q ? pick(9) : 0) {
+        case 0:
+          if (!q) q = db.CreateQueue(key, QueueConfig{}, &error);
+          [[fallthrough]];
+        case 1:
+        case 2:
+          db.PushJob(q, {.payload = "p" + std::to_string(pick(1000)),
+                         .flow = pick(2) ? "f" + std::to_string(pick(3)) : "",
+                         .priority = pick(3),
+                         .run_at_ms = pick(5) == 0 ? 5000 : 0,
+                         .front = pick(4) == 0});
+          break;
+        case 3:
+          db.PopJob(q);
+          break;
+        case 4: {
+          QueueConfig c;
+          const char* kinds[] = {"fifo", "prio", "sfq", "drr", "htb"};
+          c.discipline = kinds[pick(5)];
+          c.unique = pick(2);
+          c.paused = pick(4) == 0;
+          REQUIRE(db.ConfigureQueue(q, c, &error));
+          break;
+        }
+        case 5:
+          if (q->ready() > 0) {
+            Job* j = q->Peek(1000);
+            if (j) db.UpdateJob(j, [&](Job& x) { x.priority = pick(10); });
+          }
+          break;
+        case 6:
+          if (Job* j = q->ready() ? q->Peek(1000) : nullptr) db.RemoveJob(j);
+          break;
+        case 7:
+          if (Job* j = q->ready() ? q->Peek(1000) : nullptr) {
+            Queue* dest = db.QueueForPush("resque:queue:q" + std::to_string(pick(3)));
+            db.MoveJob(j, dest);
+          }
+          break;
+        case 8:
+          if (pick(8) == 0) db.DropQueue(q);
+          break;
+      }
+      if (pick(5) == 0) CommitAll(ks, *store, &lsn);
+      continue;
+    }
     Database& db = ks.db(pick(2));
     std::string key = "k" + std::to_string(pick(6));
     std::string v = "v" + std::to_string(pick(1000));
@@ -118,6 +170,8 @@ TEST_CASE("random mutations committed in batches load back identically") {
         pick(3) ? db.ZAdd(key, v.substr(0, 2), pick(100) / 4.0)
                 : (void)db.ZRemove(key, v.substr(0, 2));
         break;
+      case ValueType::kQueue:  // queue keys are exercised above
+        break;
       case ValueType::kStream: {
         const Stream* s = cur ? &cur->stream() : nullptr;
         if (s && !s->entries.empty() && pick(3) == 0) {
@@ -154,7 +208,13 @@ TEST_CASE("random mutations committed in batches load back identically") {
   Keyspace loaded(4);
   loaded.set_now_ms(1000);
   LoadInto(*store, &loaded);
+  CHECK(DescribeQueues(ks).find("discipline=drr") != std::string::npos);
+  CanonicalizeQueues(ks);
+  CanonicalizeQueues(loaded);
   CHECK(Digest(loaded) == Digest(ks));
+  CHECK(DescribeQueues(loaded) == DescribeQueues(ks));
+  CHECK(DescribeQueues(ks).find("ready: 0") != std::string::npos);
+  CHECK(DescribeQueues(ks).find("scheduled: 0") != std::string::npos);
 
   // And after reopening the directory.
   store.reset();
@@ -166,7 +226,9 @@ TEST_CASE("random mutations committed in batches load back identically") {
   while (!loader->Step(&reopened, 1000)) {
   }
   CHECK(loader->lsn() == lsn);
+  CanonicalizeQueues(reopened);
   CHECK(Digest(reopened) == Digest(ks));
+  CHECK(DescribeQueues(reopened) == DescribeQueues(ks));
 }
 
 TEST_CASE("a directory that holds something else is refused, never wiped") {

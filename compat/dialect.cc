@@ -1,0 +1,93 @@
+#include "compat/dialect.h"
+
+#include <simdjson.h>
+
+namespace desaster {
+
+PayloadFields ParsePayload(std::string_view payload) {
+  PayloadFields out;
+  if (payload.empty() || payload.front() != '{') return out;
+  static simdjson::ondemand::parser parser;
+  static std::string buffer;
+  buffer.assign(payload);
+  buffer.resize(payload.size() + simdjson::SIMDJSON_PADDING);
+  simdjson::ondemand::document doc;
+  if (parser.iterate(buffer.data(), payload.size(), buffer.size()).get(doc)) return out;
+  simdjson::ondemand::object obj;
+  if (doc.get_object().get(obj)) return out;
+  std::string wrapped;
+  for (auto field : obj) {
+    std::string_view key;
+    if (field.unescaped_key().get(key)) return out;
+    if (key == "class" || key == "wrapped") {
+      std::string_view v;
+      if (field.value().get_string().get(v)) continue;
+      (key == "class" ? out.klass : wrapped) = v;
+    } else if (key == "args") {
+      simdjson::ondemand::array array;
+      std::string_view raw;
+      if (!field.value().get_array().get(array) && !array.raw_json().get(raw)) out.args = raw;
+    }
+  }
+  if (!wrapped.empty()) out.klass = wrapped;  // ActiveJob: the job class, not the adapter
+  // Trailing spaces of raw_json() are not part of the value.
+  while (!out.args.empty() && (out.args.back() == ' ' || out.args.back() == '\n'))
+    out.args.pop_back();
+  return out;
+}
+
+std::optional<Dialects> Dialects::Parse(std::string_view spec, std::string* error) {
+  Dialects out;
+  while (!spec.empty()) {
+    size_t comma = spec.find(',');
+    std::string_view item = spec.substr(0, comma);
+    spec = comma == std::string_view::npos ? "" : spec.substr(comma + 1);
+    if (item.empty()) continue;
+    size_t colon = item.find(':');
+    std::string_view name = item.substr(0, colon);
+    std::optional<std::string> ns;
+    if (colon != std::string_view::npos) ns = std::string(item.substr(colon + 1));
+    auto prefixed = [&](std::string_view fallback, std::string_view rest) {
+      std::string n = ns.value_or(std::string(fallback));
+      return n.empty() ? std::string(rest) : n + ":" + std::string(rest);
+    };
+    Dialect d;
+    d.name = name;
+    if (name == "resque") {
+      d.queue_prefix = prefixed("resque", "queue:");
+      d.queues_set = prefixed("resque", "queues");
+    } else if (name == "sidekiq") {
+      d.queue_prefix = prefixed("", "queue:");
+      d.queues_set = prefixed("", "queues");
+      d.head_left = false;
+    } else if (name == "rq") {
+      d.queue_prefix = prefixed("rq", "queue:");
+      d.queues_set = prefixed("rq", "queues");
+      d.json_payloads = false;  // the queue holds job ids; the job is a hash
+    } else {
+      *error = "unknown dialect '" + std::string(name) + "' (known: resque, sidekiq, rq)";
+      return std::nullopt;
+    }
+    out.dialects_.push_back(std::move(d));
+  }
+  return out;
+}
+
+Dialects Dialects::Default() {
+  std::string error;
+  return *Parse("resque,sidekiq,rq", &error);
+}
+
+const Dialect* Dialects::Match(std::string_view key) const {
+  for (const Dialect& d : dialects_) {
+    if (key.size() > d.queue_prefix.size() && key.starts_with(d.queue_prefix)) return &d;
+  }
+  return nullptr;
+}
+
+const Dialect& Dialects::Native() {
+  static const Dialect kNative{"native", "", "", true, true};
+  return kNative;
+}
+
+}  // namespace desaster

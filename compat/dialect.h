@@ -1,0 +1,51 @@
+// Client dialects (DESIGN.md §7): which keys a queue library uses as queues, which end of them is
+// the head, and where its payloads keep the job class and arguments. The server backs every key
+// a dialect claims with a Queue, so resque, Sidekiq and RQ keep working unchanged.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace desaster {
+
+struct Dialect {
+  std::string name;           // "resque", "sidekiq", "rq", "native"
+  std::string queue_prefix;   // keys starting with it are queues ("" for native: none)
+  std::string queues_set;     // the set the library lists its queues in ("" if none)
+  bool head_left = true;      // pops take from the left (resque LPOP) or the right (Sidekiq BRPOP)
+  bool json_payloads = true;  // payloads are JSON objects with "class" and "args"
+
+  // The queue's short name as the library knows it ("default" for "resque:queue:default").
+  std::string_view ShortName(std::string_view key) const { return key.substr(queue_prefix.size()); }
+};
+
+// What a JSON job payload says about itself. Fields are empty when absent or not JSON.
+struct PayloadFields {
+  std::string klass;  // "class" (or Sidekiq's ActiveJob "wrapped")
+  std::string args;   // "args" as raw JSON text
+};
+PayloadFields ParsePayload(std::string_view payload);
+
+// The dialects in effect, from the server's --dialects option.
+class Dialects {
+ public:
+  // `spec`: comma-separated "name" or "name:namespace" (resque's namespace defaults to
+  // "resque", Sidekiq's to none). Returns nullopt with *error on an unknown name.
+  static std::optional<Dialects> Parse(std::string_view spec, std::string* error);
+
+  // resque, sidekiq and rq with their default namespaces.
+  static Dialects Default();
+
+  // The dialect claiming `key`, or nullptr.
+  const Dialect* Match(std::string_view key) const;
+  // Native queues (created by QUEUE.CREATE or JOB.PUSH on any key).
+  static const Dialect& Native();
+  const std::vector<Dialect>& all() const { return dialects_; }
+
+ private:
+  std::vector<Dialect> dialects_;
+};
+
+}  // namespace desaster

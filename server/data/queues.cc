@@ -1,0 +1,259 @@
+// Database's queue operations: the only code that changes queues and jobs, so that each change
+// is recorded as a mutation (kQueueConfig, kQueueDrop, kJobPut, kJobDelete), WATCHes of the key
+// are invalidated and clients blocked on it are woken.
+#include <cassert>
+
+#include "server/data/keyspace.h"
+
+namespace desaster {
+
+size_t ReadyJobs(const QueueRef& ref) { return ref.queue->ready(); }
+
+uint64_t Keyspace::NextJobId() {
+  // Milliseconds in the high bits, a counter in the low 16: ids sort by creation time.
+  uint64_t time_based = static_cast<uint64_t>(now_ms_) << 16;
+  last_job_id_ = std::max(last_job_id_ + 1, time_based);
+  return last_job_id_;
+}
+
+Queue* Database::FindQueue(std::string_view key) {
+  auto it = queues_.find(key);
+  return it == queues_.end() ? nullptr : it->second.get();
+}
+
+const Dialect* Database::DialectOf(std::string_view key) const {
+  const Dialect* d = keyspace_->dialects().Match(key);
+  return d ? d : &Dialects::Native();
+}
+
+Queue* Database::RegisterQueue(std::string_view key, const Dialect* dialect) {
+  auto q = std::make_unique<Queue>(std::string(key), dialect);
+  Queue* raw = q.get();
+  queues_.emplace(std::string(key), std::move(q));
+  return raw;
+}
+
+Queue* Database::QueueForPush(std::string_view key) {
+  if (Queue* q = FindQueue(key)) return q;
+  if (!keyspace_->dialects().Match(key)) return nullptr;
+  const Value* v = Find(key);
+  if (v && v->type() != ValueType::kQueue) return nullptr;  // a plain value keeps its type
+  Queue* q = RegisterQueue(key, DialectOf(key));
+  Record(Mutation::Op::kQueueConfig, key, q->config().Encode());
+  return q;
+}
+
+Queue* Database::CreateQueue(std::string_view key, QueueConfig config, std::string* error) {
+  Queue* q = FindQueue(key);
+  bool created = q == nullptr;
+  if (created) q = RegisterQueue(key, DialectOf(key));
+  if (ConfigureQueue(q, std::move(config), error)) return q;
+  if (created) queues_.erase(std::string(key));
+  return nullptr;
+}
+
+bool Database::ConfigureQueue(Queue* q, QueueConfig config, std::string* error) {
+  auto discipline = q->Build(config, error);
+  if (!discipline) return false;
+  Record(Mutation::Op::kQueueConfig, q->key(), config.Encode());
+  q->Reconfigure(std::move(config), std::move(discipline));
+  Changed(q->key());  // resumed, or a new discipline: blocked pops may get a job now
+  return true;
+}
+
+void Database::DropQueue(Queue* q) {
+  ClearQueue(q, true);
+  std::string key = q->key();
+  Record(Mutation::Op::kQueueDrop, key);
+  queues_.erase(key);
+  Changed(key);
+}
+
+size_t Database::ClearQueue(Queue* q, bool scheduled_too) {
+  std::vector<Job*> doomed;
+  q->discipline().ForEachInOrder([&](Job* job) {
+    doomed.push_back(job);
+    return true;
+  });
+  if (scheduled_too && q->scheduled() > 0) {
+    for (const auto& [at, id] : scheduled_) {
+      Job* job = FindJob(id);
+      if (job->queue == q) doomed.push_back(job);
+    }
+  }
+  for (Job* job : doomed) RemoveJob(job);
+  return doomed.size();
+}
+
+void Database::RecordJob(const Job& job) {
+  if (!keyspace_->recording_) return;
+  Record(Mutation::Op::kJobPut, job.queue->key(), job.Encode(), {}, static_cast<int64_t>(job.id));
+}
+
+void Database::SyncQueueKey(Queue* q) {
+  Value* v = keys_.Find(q->key());
+  if (q->ready() > 0 && v == nullptr) {
+    bool inserted;
+    Value* nv = keys_.Insert(q->key(), &inserted);
+    nv->data = QueueRef{q};
+    nv->last_access_ms = keyspace_->now_ms();
+  } else if (q->ready() == 0 && v != nullptr && v->type() == ValueType::kQueue) {
+    keys_.Erase(q->key());
+  }
+}
+
+void Database::Unfile(Job* job) {
+  Queue* q = job->queue;
+  if (job->state == JobState::kReady) {
+    q->RemoveReady(job);
+  } else {
+    scheduled_.erase({job->run_at_ms, job->id});
+    q->CountScheduled(-1);
+  }
+  q->UnindexUnique(job);
+}
+
+void Database::Refile(Job* job) {
+  Queue* q = job->queue;
+  q->SeenOrder(job->order);
+  q->IndexUnique(job);
+  if (job->state == JobState::kScheduled && job->run_at_ms <= keyspace_->now_ms() &&
+      keyspace_->recording_) {
+    job->state = JobState::kReady;  // due already: no detour through the timer
+  }
+  if (job->state == JobState::kReady) {
+    q->AddReady(job);
+  } else {
+    scheduled_.emplace(job->run_at_ms, job->id);
+    q->CountScheduled(1);
+  }
+  RecordJob(*job);
+  SyncQueueKey(q);
+  Changed(q->key());
+}
+
+Job* Database::InsertJob(Queue* q, std::unique_ptr<Job> job) {
+  job->queue = q;
+  Job* raw = job.get();
+  jobs_[job->id] = std::move(job);
+  Refile(raw);
+  return raw;
+}
+
+Job* Database::PushJob(Queue* q, JobSpec spec) {
+  if (q->config().unique && spec.unique_key.empty()) spec.unique_key = spec.payload;
+  if (!spec.unique_key.empty() && q->FindUnique(spec.unique_key)) return nullptr;
+  auto job = std::make_unique<Job>();
+  job->id = keyspace_->NextJobId();
+  job->payload = std::move(spec.payload);
+  job->flow = std::move(spec.flow);
+  job->capability = std::move(spec.capability);
+  job->unique_key = std::move(spec.unique_key);
+  job->priority = spec.priority;
+  job->attempts = spec.attempts;
+  job->order = q->NextOrder(spec.front);
+  job->enqueued_ms = keyspace_->now_ms();
+  if (spec.run_at_ms > keyspace_->now_ms()) {
+    job->state = JobState::kScheduled;
+    job->run_at_ms = spec.run_at_ms;
+  }
+  q->pushed++;
+  return InsertJob(q, std::move(job));
+}
+
+std::unique_ptr<Job> Database::PopJob(Queue* q) {
+  int64_t now = keyspace_->now_ms();
+  Job* job = q->Peek(now);
+  if (!job) {
+    if (q->ready() > 0 && !q->paused()) {
+      throttled_.emplace(q->discipline().NextAvailableMs(now), q->key());
+    }
+    return nullptr;
+  }
+  q->discipline().Take(job, now);
+  q->CountTaken(now);
+  q->UnindexUnique(job);
+  return EraseJob(job);
+}
+
+std::unique_ptr<Job> Database::RemoveJob(Job* job) {
+  Unfile(job);
+  return EraseJob(job);
+}
+
+std::unique_ptr<Job> Database::EraseJob(Job* job) {
+  Queue* q = job->queue;
+  std::unique_ptr<Job> out = std::move(jobs_[job->id]);
+  jobs_.erase(job->id);
+  Record(Mutation::Op::kJobDelete, q->key(), {}, {}, static_cast<int64_t>(out->id));
+  SyncQueueKey(q);
+  Changed(q->key());
+  return out;
+}
+
+void Database::MoveJob(Job* job, Queue* dest) {
+  if (job->queue == dest) return;
+  std::unique_ptr<Job> moved = RemoveJob(job);
+  moved->order = dest->NextOrder(false);
+  if (dest->config().unique && moved->unique_key.empty()) moved->unique_key = moved->payload;
+  if (dest->discipline_info().uses_flows) moved->flow = dest->FlowOf(*moved);
+  InsertJob(dest, std::move(moved));
+}
+
+Job* Database::FindJob(uint64_t id) {
+  auto it = jobs_.find(id);
+  return it == jobs_.end() ? nullptr : it->second.get();
+}
+
+size_t Database::PromoteDue(size_t budget) {
+  size_t n = 0;
+  int64_t now = keyspace_->now_ms();
+  while (n < budget && !scheduled_.empty() && scheduled_.begin()->first <= now) {
+    Job* job = FindJob(scheduled_.begin()->second);
+    UpdateJob(job, [](Job& j) { j.state = JobState::kReady; });
+    n++;
+  }
+  return n;
+}
+
+int64_t Database::NextQueueTimerMs() const {
+  int64_t next = 0;
+  if (!scheduled_.empty()) next = scheduled_.begin()->first;
+  if (!throttled_.empty() && (next == 0 || throttled_.begin()->first < next)) {
+    next = throttled_.begin()->first;
+  }
+  return next;
+}
+
+void Database::WakeThrottled() {
+  int64_t now = keyspace_->now_ms();
+  while (!throttled_.empty() && throttled_.begin()->first <= now) {
+    std::string key = throttled_.begin()->second;
+    throttled_.erase(throttled_.begin());
+    Changed(key);
+  }
+}
+
+void Database::ApplyJobPut(std::string_view key, uint64_t id, std::string_view record) {
+  auto job = std::make_unique<Job>();
+  if (!Job::Decode(record, job.get())) return;
+  job->id = id;
+  keyspace_->SeenJobId(id);
+  Queue* q = FindQueue(key);
+  if (!q) q = RegisterQueue(key, DialectOf(key));
+  if (Job* old = FindJob(id)) RemoveJob(old);
+  InsertJob(q, std::move(job));
+}
+
+void Database::DropAllQueues() {
+  for (auto& [key, q] : queues_) {
+    Value* v = keys_.Find(key);
+    if (v && v->type() == ValueType::kQueue) keys_.Erase(key);
+  }
+  jobs_.clear();
+  scheduled_.clear();
+  throttled_.clear();
+  queues_.clear();
+}
+
+}  // namespace desaster

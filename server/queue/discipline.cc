@@ -1,0 +1,148 @@
+#include "server/queue/discipline.h"
+
+#include <algorithm>
+#include <cerrno>
+#include <cmath>
+#include <cstdlib>
+
+namespace desaster {
+
+std::unique_ptr<Discipline> MakeFifo(const Params&, std::string*);
+std::unique_ptr<Discipline> MakePrio(const Params&, std::string*);
+std::unique_ptr<Discipline> MakeSfq(const Params&, std::string*);
+std::unique_ptr<Discipline> MakeDrr(const Params&, std::string*);
+std::unique_ptr<Discipline> MakeHtb(const Params&, std::string*);
+
+const std::vector<DisciplineInfo>& Disciplines() {
+  static const std::vector<DisciplineInfo> kAll = {
+      {"fifo", false, "first in, first out (Redis list order)", MakeFifo},
+      {"prio", false, "strict priority bands (higher first), FIFO inside a band", MakePrio},
+      {"sfq", true, "stochastic fairness: flows hashed into buckets served round robin", MakeSfq},
+      {"drr", true, "deficit round robin over flows with per-flow weights", MakeDrr},
+      {"htb", true, "hierarchical token bucket: rate-limited classes that borrow", MakeHtb},
+  };
+  return kAll;
+}
+
+const DisciplineInfo* FindDiscipline(std::string_view name) {
+  for (const auto& d : Disciplines()) {
+    if (d.name == name) return &d;
+  }
+  return nullptr;
+}
+
+std::optional<double> NumberParam(const Params& params, std::string_view name, double fallback,
+                                  double min, std::string* error) {
+  auto it = params.find(name);
+  if (it == params.end()) return fallback;
+  const std::string& s = it->second;
+  char* end = nullptr;
+  errno = 0;
+  double v = std::strtod(s.c_str(), &end);
+  if (s.empty() || end != s.c_str() + s.size() || errno != 0 || !std::isfinite(v) || v < min) {
+    *error = "parameter '" + std::string(name) + "' must be a number >= " +
+             (min == std::floor(min) ? std::to_string(static_cast<long long>(min))
+                                     : std::to_string(min)) +
+             ", got '" + s + "'";
+    return std::nullopt;
+  }
+  return v;
+}
+
+bool OnlyParams(const Params& params, std::string_view discipline,
+                std::initializer_list<std::string_view> known, std::string* error) {
+  for (const auto& [name, value] : params) {
+    if (std::find(known.begin(), known.end(), name) != known.end()) continue;
+    if (known.size() == 0) {
+      *error = std::string(discipline) + " takes no parameters";
+    } else {
+      *error = "unknown " + std::string(discipline) + " parameter '" + name + "' (expected";
+      for (std::string_view k : known) *error += " " + std::string(k);
+      *error += ")";
+    }
+    return false;
+  }
+  return true;
+}
+
+// ---- JobFifo ----
+
+void JobFifo::Insert(Job* job) {
+  std::pair<int64_t, Job*> item(job->order, job);
+  // Pushes land at either end; only a reload or a move inserts in the middle.
+  if (items_.empty() || items_.back().first <= job->order) {
+    items_.push_back(item);
+  } else if (items_.front().first > job->order) {
+    items_.push_front(item);
+  } else {
+    auto at = std::upper_bound(items_.begin(), items_.end(), item,
+                               [](const auto& a, const auto& b) { return a.first < b.first; });
+    items_.insert(at, item);
+  }
+}
+
+bool JobFifo::Remove(const Job* job) {
+  auto at = std::lower_bound(items_.begin(), items_.end(), job->order,
+                             [](const auto& a, int64_t order) { return a.first < order; });
+  for (; at != items_.end() && at->first == job->order; ++at) {
+    if (at->second != job) continue;
+    at->second = nullptr;
+    holes_++;
+    while (!items_.empty() && items_.front().second == nullptr) {
+      items_.pop_front();
+      holes_--;
+    }
+    while (!items_.empty() && items_.back().second == nullptr) {
+      items_.pop_back();
+      holes_--;
+    }
+    if (holes_ > 64 && holes_ > items_.size() / 2) Compact();
+    return true;
+  }
+  return false;
+}
+
+void JobFifo::Compact() {
+  std::erase_if(items_, [](const auto& item) { return item.second == nullptr; });
+  holes_ = 0;
+}
+
+Job* JobFifo::Front() const { return items_.empty() ? nullptr : items_.front().second; }
+
+Job* JobFifo::PopFront() {
+  Job* job = Front();
+  if (job) Remove(job);
+  return job;
+}
+
+bool JobFifo::ForEach(const std::function<bool(Job*)>& fn, size_t skip) const {
+  size_t start = 0;
+  if (holes_ == 0) {  // no holes: skip by index
+    start = std::min(skip, items_.size());
+    skip = 0;
+  }
+  for (size_t i = start; i < items_.size(); i++) {
+    Job* job = items_[i].second;
+    if (job == nullptr) continue;
+    if (skip > 0) {
+      skip--;
+      continue;
+    }
+    if (!fn(job)) return false;
+  }
+  return true;
+}
+
+Job* JobFifo::At(size_t i) const {
+  if (holes_ == 0) return items_[i].second;
+  Job* found = nullptr;
+  ForEach(
+      [&](Job* job) {
+        found = job;
+        return false;
+      },
+      i);
+  return found;
+}
+
+}  // namespace desaster

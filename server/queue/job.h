@@ -1,0 +1,42 @@
+// A job: one unit of work in a queue, with what the scheduler needs to order, route and show it.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+namespace desaster {
+
+class Queue;
+
+enum class JobState : uint8_t {
+  kReady,      // in its queue's dispatch order
+  kScheduled,  // waits for run_at_ms (delayed job, pending retry)
+};
+
+struct Job {
+  uint64_t id = 0;
+  std::string payload;
+  std::string flow;        // fairness key; empty until a flow-based discipline resolves it
+  std::string capability;  // a worker must have announced it to get the job; empty: any
+  std::string unique_key;  // key in the queue's unique index; empty: none
+  int64_t order = 0;       // position inside its flow/band: smaller is dispatched first
+  int64_t enqueued_ms = 0;
+  int64_t run_at_ms = 0;  // scheduled jobs: when they become ready
+  int32_t priority = 0;   // higher first (prio discipline)
+  uint32_t attempts = 0;
+  JobState state = JobState::kReady;
+  Queue* queue = nullptr;  // the queue that holds it (not persisted: the record's key says)
+
+  // The persisted record (everything but `id` and `queue`, which the record's key holds).
+  std::string Encode() const;
+  // Fills a job from Encode()'s output; false when `record` is not one.
+  static bool Decode(std::string_view record, Job* job);
+};
+
+// Job ids are shown as 16 lower-case hex digits.
+std::string FormatJobId(uint64_t id);
+bool ParseJobId(std::string_view s, uint64_t* id);
+std::string_view JobStateName(JobState s);
+
+}  // namespace desaster
