@@ -4,6 +4,7 @@
 #include <fstream>
 #include <iostream>
 
+#include "compat/dialect.h"
 #include "server/version.h"
 
 namespace desaster {
@@ -48,7 +49,11 @@ bool ParseOptions(int argc, char** argv, Options* o, int* exit_code) {
     ("store-write-buffer-mb", po::value(&o->store_write_buffer_mb)->default_value(
         o->store_write_buffer_mb), "LevelDB write buffer (memtable), in MB")
     ("store-compression", po::value(&o->store_compression)->default_value(o->store_compression),
-     "compress LevelDB blocks with snappy (true | false)");
+     "compress LevelDB blocks with snappy (true | false)")
+    ("dialects", po::value(&o->dialects)->default_value(o->dialects),
+     "queue libraries whose queue keys become queues, comma-separated, each as name or "
+     "name:namespace (resque: resque:queue:*, sidekiq: queue:*, rq: rq:queue:*; "
+     "\"resque:myapp\" means myapp:queue:*; empty: none)");
   // clang-format on
   try {
     po::variables_map vm;
@@ -81,6 +86,12 @@ bool ParseOptions(int argc, char** argv, Options* o, int* exit_code) {
   }
   if (o->databases < 1 || o->databases > 1024) {
     std::cerr << "desaster-scheduler: --databases must be between 1 and 1024\n";
+    *exit_code = 1;
+    return false;
+  }
+  std::string dialect_error;
+  if (!Dialects::Parse(o->dialects, &dialect_error)) {
+    std::cerr << "desaster-scheduler: --dialects: " << dialect_error << "\n";
     *exit_code = 1;
     return false;
   }

@@ -33,6 +33,8 @@ struct Options {
   size_t store_cache_mb = 32;
   size_t store_write_buffer_mb = 16;
   bool store_compression = true;
+  // Client libraries whose queue keys are backed by queues: "name" or "name:namespace".
+  std::string dialects = "resque,sidekiq,rq";
 };
 
 // Parses argv (and --config FILE). Returns false after printing help or an error; `*exit_code`

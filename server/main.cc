@@ -33,6 +33,8 @@ int main(int argc, char** argv) {
   }
 
   ServerState state(&options, 0);
+  std::string dialect_error;
+  state.keyspace.set_dialects(*Dialects::Parse(options.dialects, &dialect_error));
   RegisterAllCommands(&state.registry);
   std::string error;
   auto store =

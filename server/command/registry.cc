@@ -72,6 +72,8 @@ void RegisterPubSubCommands(CommandRegistry* r);
 void RegisterServerCommands(CommandRegistry* r);
 void RegisterScriptingCommands(CommandRegistry* r);
 void RegisterStreamCommands(CommandRegistry* r);
+void RegisterQueueCommands(CommandRegistry* r);
+void RegisterJobCommands(CommandRegistry* r);
 
 void RegisterAllCommands(CommandRegistry* r) {
   RegisterStringCommands(r);
@@ -85,6 +87,8 @@ void RegisterAllCommands(CommandRegistry* r) {
   RegisterServerCommands(r);
   RegisterScriptingCommands(r);
   RegisterStreamCommands(r);
+  RegisterQueueCommands(r);
+  RegisterJobCommands(r);
 }
 
 }  // namespace desaster

@@ -77,6 +77,8 @@ Server::Server(ServerState* state, CommitPipeline* commit)
   sigint_.set<Server, &Server::OnSignal>(this);
   load_step_.set(loop_);
   load_step_.set<Server, &Server::OnLoadStep>(this);
+  queue_timer_.set(loop_);
+  queue_timer_.set<Server, &Server::OnQueueTimer>(this);
   state_->serve_while_busy = [this](size_t finished_mutations) {
     if (!busy_) {
       busy_ = true;
@@ -371,6 +373,7 @@ void Server::OnBeforeSleep(ev::prepare&, int) {
   commit_failed_ = false;
   for (uint64_t id : closed_) connections_.erase(id);
   closed_.clear();
+  ArmQueueTimer();
   if (state_->shutdown_requested) {
     Log(LogLevel::kNotice, "User requested shutdown...");
     loop_.break_loop(ev::ALL);
@@ -492,6 +495,37 @@ void Server::OnCron(ev::timer&, int) {
       if (now - cl.last_interaction_ms > timeout * 1000LL) Close(c.get());
     }
   }
+}
+
+void Server::ArmQueueTimer() {
+  if (state_->loading) return;
+  int64_t next = 0;
+  for (int i = 0; i < state_->keyspace.databases(); i++) {
+    int64_t at = state_->keyspace.db(i).NextQueueTimerMs();
+    if (at && (next == 0 || at < next)) next = at;
+  }
+  if (next == 0 || (queue_timer_at_ms_ && queue_timer_at_ms_ <= next)) return;
+  queue_timer_at_ms_ = next;
+  queue_timer_.stop();
+  queue_timer_.start(std::max<double>(0, static_cast<double>(next - UnixMs()) / 1000.0), 0);
+}
+
+void Server::OnQueueTimer(ev::timer&, int) {
+  queue_timer_at_ms_ = 0;
+  if (state_->script_busy) return;  // nothing may change under a script; re-armed after it
+  if (!state_->write_error.empty()) {
+    // Writes are refused: try again when the cron's probe may have cleared the error.
+    queue_timer_at_ms_ = UnixMs() + 1000;
+    queue_timer_.start(1.0, 0);
+    return;
+  }
+  state_->keyspace.set_now_ms(UnixMs());
+  for (int i = 0; i < state_->keyspace.databases(); i++) {
+    Database& db = state_->keyspace.db(i);
+    db.PromoteDue(10000);
+    db.WakeThrottled();
+  }
+  if (state_->keyspace.HasReadyKeys()) ServeReadyKeys(*state_);
 }
 
 void Server::OnSignal(ev::sig& w, int) {

@@ -38,6 +38,10 @@ class Server {
   void OnCron(ev::timer& w, int revents);
   void OnSignal(ev::sig& w, int revents);
   void OnLoadStep(ev::idle& w, int revents);
+  // Delayed jobs fall due and rate-limited queues may hand out jobs again: on time, not on the
+  // next cron tick.
+  void OnQueueTimer(ev::timer& w, int revents);
+  void ArmQueueTimer();
 
   // Commits the mutations recorded since the last commit as one batch.
   bool CommitPending(std::string* error);
@@ -61,6 +65,8 @@ class Server {
   ev::io accept_watcher_;
   ev::prepare before_sleep_;
   ev::timer cron_;
+  ev::timer queue_timer_;
+  int64_t queue_timer_at_ms_ = 0;  // when queue_timer_ fires (0: not armed)
   ev::sig sigterm_, sigint_;
   ev::idle load_step_;
   std::unique_ptr<StateLoader> loader_;

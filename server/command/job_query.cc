@@ -1,0 +1,271 @@
+#include "server/command/job_query.h"
+
+#include <algorithm>
+#include <climits>
+#include <cstring>
+
+namespace desaster {
+namespace {
+
+bool ParseSort(std::string_view s, JobQuery::Sort* out) {
+  static const std::pair<std::string_view, JobQuery::Sort> kSorts[] = {
+      {"dispatch", JobQuery::Sort::kDispatch}, {"enqueued", JobQuery::Sort::kEnqueued},
+      {"priority", JobQuery::Sort::kPriority}, {"eta", JobQuery::Sort::kEta},
+      {"class", JobQuery::Sort::kClass},       {"id", JobQuery::Sort::kId},
+  };
+  for (const auto& [name, sort] : kSorts) {
+    if (Lower(s) == name) return *out = sort, true;
+  }
+  return false;
+}
+
+bool Contains(std::string_view haystack, std::string_view needle) {
+  return needle.empty() || haystack.find(needle) != std::string_view::npos;
+}
+
+// The filters that need no payload parsing, checked first.
+bool MatchesCheap(const JobQuery& q, const Job& job, int64_t now_ms) {
+  if (q.state == JobQuery::State::kReady && job.state != JobState::kReady) return false;
+  if (q.state == JobQuery::State::kScheduled && job.state != JobState::kScheduled) return false;
+  if (q.min_priority && job.priority < *q.min_priority) return false;
+  if (q.max_priority && job.priority > *q.max_priority) return false;
+  int64_t age = now_ms - job.enqueued_ms;
+  if (q.min_age_ms && age < *q.min_age_ms) return false;
+  if (q.max_age_ms && age > *q.max_age_ms) return false;
+  if (!q.capability.empty() && job.capability != q.capability) return false;
+  if (!q.match.empty() && !Contains(job.payload, q.match) &&
+      FormatJobId(job.id).find(q.match) == std::string::npos) {
+    return false;
+  }
+  // A class or argument the payload does not even contain cannot match: skip the parse.
+  if (!Contains(job.payload, q.klass) || !Contains(job.payload, q.args)) return false;
+  return true;
+}
+
+bool Matches(const JobQuery& q, const Queue& queue, const Job& job) {
+  if (!q.flow.empty() && queue.FlowOf(job) != q.flow) return false;
+  if (q.klass.empty() && q.args.empty()) return true;
+  PayloadFields f = queue.Fields(job);
+  return (q.klass.empty() || f.klass == q.klass) && Contains(f.args, q.args);
+}
+
+bool HasFilters(const JobQuery& q) {
+  return !q.match.empty() || !q.klass.empty() || !q.args.empty() || !q.flow.empty() ||
+         !q.capability.empty() || q.min_priority || q.max_priority || q.min_age_ms ||
+         q.max_age_ms;
+}
+
+}  // namespace
+
+std::optional<JobQuery> ParseJobQuery(CommandContext& ctx, size_t first, bool paging) {
+  JobQuery q;
+  const auto& a = ctx.args;
+  for (size_t i = first; i < a.size(); i++) {
+    bool has_value = i + 1 < a.size();
+    auto number = [&](long long min, long long max) -> std::optional<long long> {
+      long long v;
+      if (!ParseInt64(a[i + 1], &v) || v < min || v > max) {
+        ctx.Error("ERR " + a[i] + " must be an integer from " + FormatInt(min) + " to " +
+                  FormatInt(max));
+        return std::nullopt;
+      }
+      i++;
+      return v;
+    };
+    if (!has_value) return ctx.Error(err::kSyntax), std::nullopt;
+    if (ctx.Is(i, "STATE")) {
+      i++;
+      if (ctx.Is(i, "READY")) {
+        q.state = JobQuery::State::kReady;
+      } else if (ctx.Is(i, "SCHEDULED")) {
+        q.state = JobQuery::State::kScheduled;
+      } else if (ctx.Is(i, "ALL")) {
+        q.state = JobQuery::State::kAll;
+      } else {
+        return ctx.Error("ERR STATE must be READY, SCHEDULED or ALL"), std::nullopt;
+      }
+    } else if (ctx.Is(i, "MATCH")) {
+      q.match = a[++i];
+    } else if (ctx.Is(i, "CLASS")) {
+      q.klass = a[++i];
+    } else if (ctx.Is(i, "ARGS")) {
+      q.args = a[++i];
+    } else if (ctx.Is(i, "FLOW")) {
+      q.flow = a[++i];
+    } else if (ctx.Is(i, "CAPABILITY")) {
+      q.capability = a[++i];
+    } else if (ctx.Is(i, "PRIORITY")) {
+      if (i + 2 >= a.size()) return ctx.Error(err::kSyntax), std::nullopt;
+      auto lo = number(INT32_MIN, INT32_MAX);
+      if (!lo) return std::nullopt;
+      auto hi = number(INT32_MIN, INT32_MAX);
+      if (!hi) return std::nullopt;
+      q.min_priority = static_cast<int32_t>(*lo);
+      q.max_priority = static_cast<int32_t>(*hi);
+    } else if (ctx.Is(i, "MINAGE") || ctx.Is(i, "MAXAGE")) {
+      bool min = ctx.Is(i, "MINAGE");
+      auto v = number(0, LLONG_MAX);
+      if (!v) return std::nullopt;
+      (min ? q.min_age_ms : q.max_age_ms) = *v;
+    } else if (paging && ctx.Is(i, "SORT")) {
+      if (!ParseSort(a[++i], &q.sort)) {
+        return ctx.Error("ERR SORT must be DISPATCH, ENQUEUED, PRIORITY, ETA, CLASS or ID"),
+               std::nullopt;
+      }
+      if (i + 1 < a.size() && (ctx.Is(i + 1, "ASC") || ctx.Is(i + 1, "DESC"))) {
+        q.descending = ctx.Is(++i, "DESC");
+      }
+    } else if (paging && ctx.Is(i, "OFFSET")) {
+      auto v = number(0, LLONG_MAX);
+      if (!v) return std::nullopt;
+      q.offset = static_cast<size_t>(*v);
+    } else if (paging && ctx.Is(i, "LIMIT")) {
+      auto v = number(0, 10000);
+      if (!v) return std::nullopt;
+      q.limit = static_cast<size_t>(*v);
+    } else {
+      return ctx.Error("ERR unknown option '" + a[i] + "'" +
+                       (paging ? "" : " (SORT, OFFSET and LIMIT do not apply here)")),
+             std::nullopt;
+    }
+  }
+  return q;
+}
+
+JobQueryResult RunJobQuery(Database& db, Queue& q, const JobQuery& query, int64_t now_ms) {
+  JobQueryResult out;
+  bool want_ready = query.state != JobQuery::State::kScheduled;
+  bool want_scheduled = query.state != JobQuery::State::kReady;
+  bool filtered = HasFilters(query);
+
+  // The common case, a page of the queue as it will run, walks only the page.
+  if (!filtered && query.sort == JobQuery::Sort::kDispatch && !query.descending) {
+    out.total = (want_ready ? q.ready() : 0) + (want_scheduled ? q.scheduled() : 0);
+    size_t position = query.offset;
+    if (want_ready && query.offset < q.ready()) {
+      q.discipline().ForEachInOrder(
+          [&](Job* job) {
+            out.rows.push_back({job, position++});
+            return out.rows.size() < query.limit;
+          },
+          query.offset);
+    }
+    size_t skip = !want_ready                ? query.offset
+                  : query.offset > q.ready() ? query.offset - q.ready()
+                                             : 0;
+    if (want_scheduled && out.rows.size() < query.limit) {
+      db.ForEachScheduled(&q, [&](Job* job) {
+        if (skip > 0) return skip--, true;
+        out.rows.push_back({job, SIZE_MAX});
+        return out.rows.size() < query.limit;
+      });
+    }
+    return out;
+  }
+
+  std::vector<JobRow> rows;
+  if (want_ready) {
+    size_t position = 0;
+    q.discipline().ForEachInOrder(
+        [&](Job* job) {
+          if (MatchesCheap(query, *job, now_ms) && Matches(query, q, *job)) {
+            rows.push_back({job, position});
+          }
+          position++;
+          return true;
+        },
+        0);
+  }
+  if (want_scheduled) {
+    db.ForEachScheduled(&q, [&](Job* job) {
+      if (MatchesCheap(query, *job, now_ms) && Matches(query, q, *job)) {
+        rows.push_back({job, SIZE_MAX});
+      }
+      return true;
+    });
+  }
+  out.total = rows.size();
+  size_t end = std::min(rows.size(), query.offset + query.limit);
+  if (query.offset >= rows.size()) return out;
+
+  // Sort keys: scheduled jobs go after ready ones in dispatch and ETA order.
+  auto eta = [&](const JobRow& r) {
+    if (r.position == SIZE_MAX) return r.job->run_at_ms;
+    auto e = q.Eta(*r.job, r.position, now_ms);
+    return e ? *e : INT64_MAX;
+  };
+  std::vector<std::string> classes;
+  if (query.sort == JobQuery::Sort::kClass) {
+    for (auto& r : rows) classes.push_back(q.Fields(*r.job).klass);
+  }
+  std::vector<size_t> index(rows.size());
+  for (size_t i = 0; i < index.size(); i++) index[i] = i;
+  auto less = [&](size_t x, size_t y) {
+    const JobRow &a = rows[x], &b = rows[y];
+    switch (query.sort) {
+      case JobQuery::Sort::kDispatch:
+        return a.position != b.position ? a.position < b.position
+                                        : a.job->run_at_ms < b.job->run_at_ms;
+      case JobQuery::Sort::kEnqueued:
+        return a.job->enqueued_ms != b.job->enqueued_ms ? a.job->enqueued_ms < b.job->enqueued_ms
+                                                        : a.job->id < b.job->id;
+      case JobQuery::Sort::kPriority:
+        return a.job->priority != b.job->priority ? a.job->priority < b.job->priority
+                                                  : a.job->id < b.job->id;
+      case JobQuery::Sort::kEta:
+        return eta(a) != eta(b) ? eta(a) < eta(b) : a.job->id < b.job->id;
+      case JobQuery::Sort::kClass:
+        return classes[x] != classes[y] ? classes[x] < classes[y] : a.job->id < b.job->id;
+      case JobQuery::Sort::kId:
+        return a.job->id < b.job->id;
+    }
+    return false;
+  };
+  auto ordered = [&](size_t x, size_t y) { return query.descending ? less(y, x) : less(x, y); };
+  std::partial_sort(index.begin(), index.begin() + static_cast<ptrdiff_t>(end), index.end(),
+                    ordered);
+  for (size_t i = query.offset; i < end; i++) out.rows.push_back(rows[index[i]]);
+  return out;
+}
+
+void ReplyJob(CommandContext& ctx, const JobRow& row) {
+  const Job& job = *row.job;
+  const Queue& q = *job.queue;
+  PayloadFields f = q.Fields(job);
+  auto& r = ctx.reply;
+  r.Map(15);
+  r.Bulk("id");
+  r.Bulk(FormatJobId(job.id));
+  r.Bulk("queue");
+  r.Bulk(q.key());
+  r.Bulk("state");
+  r.Bulk(JobStateName(job.state));
+  r.Bulk("position");
+  row.position == SIZE_MAX ? r.NullBulk() : r.Integer(static_cast<long long>(row.position));
+  r.Bulk("eta");
+  auto eta = row.position == SIZE_MAX ? std::optional<int64_t>(job.run_at_ms)
+                                      : q.Eta(job, row.position, ctx.now_ms());
+  eta ? r.Integer(*eta) : r.NullBulk();
+  r.Bulk("class");
+  r.Bulk(f.klass);
+  r.Bulk("args");
+  r.Bulk(f.args);
+  r.Bulk("payload");
+  r.Bulk(job.payload);
+  r.Bulk("flow");
+  r.Bulk(q.FlowOf(job));
+  r.Bulk("priority");
+  r.Integer(job.priority);
+  r.Bulk("capability");
+  r.Bulk(job.capability);
+  r.Bulk("unique");
+  r.Bulk(job.unique_key);
+  r.Bulk("attempts");
+  r.Integer(job.attempts);
+  r.Bulk("enqueued_at");
+  r.Integer(job.enqueued_ms);
+  r.Bulk("run_at");
+  job.state == JobState::kScheduled ? r.Integer(job.run_at_ms) : r.NullBulk();
+}
+
+}  // namespace desaster

@@ -1,0 +1,234 @@
+// JOB.*: pushing jobs with options and managing queued jobs singly, by id list, or for every
+// job of a queue matching a query (the WHERE form).
+#include <climits>
+
+#include "server/command/context.h"
+#include "server/command/job_query.h"
+#include "server/command/registry.h"
+
+namespace desaster {
+namespace {
+
+// The queue a push or move goes to: a registered queue, a key a dialect claims, or a new native
+// queue at a free key. nullptr after replying WRONGTYPE.
+Queue* TargetQueue(CommandContext& ctx, const std::string& key) {
+  bool wrong;
+  const Value* v = ctx.Lookup(key, ValueType::kList, &wrong);
+  if (wrong) return nullptr;
+  if (v && v->type() == ValueType::kList) {
+    ctx.Error("ERR key '" + key + "' holds a plain list, not a queue");
+    return nullptr;
+  }
+  if (Queue* q = ctx.db().QueueForPush(key)) return q;
+  std::string error;
+  return ctx.db().CreateQueue(key, QueueConfig{}, &error);
+}
+
+// JOB.PUSH key payload [DELAY ms | AT unix-ms] [PRIORITY n] [FLOW f] [UNIQUE key]
+//          [CAPABILITY c] [FRONT]
+void JobPush(CommandContext& ctx) {
+  Database::JobSpec spec;
+  spec.payload = ctx.args[2];
+  const auto& a = ctx.args;
+  for (size_t i = 3; i < a.size(); i++) {
+    bool has_value = i + 1 < a.size();
+    auto number = [&](long long min) -> std::optional<long long> {
+      long long v;
+      if (!ParseInt64(a[i + 1], &v) || v < min) {
+        ctx.Error("ERR " + a[i] + " must be an integer >= " + FormatInt(min));
+        return std::nullopt;
+      }
+      i++;
+      return v;
+    };
+    if (ctx.Is(i, "FRONT")) {
+      spec.front = true;
+    } else if (!has_value) {
+      return ctx.Error(err::kSyntax);
+    } else if (ctx.Is(i, "DELAY")) {
+      auto ms = number(0);
+      if (!ms) return;
+      if (*ms > LLONG_MAX - ctx.now_ms()) return ctx.Error("ERR DELAY is too large");
+      spec.run_at_ms = ctx.now_ms() + *ms;
+    } else if (ctx.Is(i, "AT")) {
+      auto at = number(0);
+      if (!at) return;
+      spec.run_at_ms = *at;
+    } else if (ctx.Is(i, "PRIORITY")) {
+      auto p = number(INT32_MIN);
+      if (!p) return;
+      if (*p > INT32_MAX) return ctx.Error("ERR PRIORITY is out of range");
+      spec.priority = static_cast<int32_t>(*p);
+    } else if (ctx.Is(i, "FLOW")) {
+      spec.flow = a[++i];
+    } else if (ctx.Is(i, "UNIQUE")) {
+      spec.unique_key = a[++i];
+    } else if (ctx.Is(i, "CAPABILITY")) {
+      spec.capability = a[++i];
+    } else {
+      return ctx.Error(err::kSyntax);
+    }
+  }
+  Queue* q = TargetQueue(ctx, a[1]);
+  if (!q) return;
+  Job* job = ctx.db().PushJob(q, std::move(spec));
+  job ? ctx.reply.Bulk(FormatJobId(job->id)) : ctx.reply.NullBulk();  // null: a duplicate
+}
+
+// The position of a ready job in dispatch order (for its ETA); SIZE_MAX if scheduled.
+size_t PositionOf(const Job& job) {
+  if (job.state != JobState::kReady) return SIZE_MAX;
+  size_t position = 0;
+  job.queue->discipline().ForEachInOrder(
+      [&](Job* j) { return j == &job ? false : (position++, true); }, 0);
+  return position;
+}
+
+void JobInfo(CommandContext& ctx) {
+  uint64_t id;
+  if (!ParseJobId(ctx.args[1], &id)) return ctx.Error("ERR invalid job id '" + ctx.args[1] + "'");
+  Job* job = ctx.db().FindJob(id);
+  if (!job) return ctx.reply.NullBulk();
+  ReplyJob(ctx, {job, PositionOf(*job)});
+}
+
+// The jobs a bulk command acts on, from args[first] on: "id [id ...]" or "WHERE queue
+// [filters]". Unknown ids are skipped; `end` marks where the ids stop (JOB.UPDATE's SET).
+std::optional<std::vector<Job*>> Targets(CommandContext& ctx, size_t first, size_t end) {
+  std::vector<Job*> jobs;
+  if (first < end && ctx.Is(first, "WHERE")) {
+    if (first + 1 >= end) return ctx.Error(err::kSyntax), std::nullopt;
+    const std::string& key = ctx.args[first + 1];
+    Queue* q = ctx.db().FindQueue(key);
+    if (!q) return ctx.Error("ERR no such queue '" + key + "'"), std::nullopt;
+    std::vector<std::string> filter_args(ctx.args.begin() + static_cast<ptrdiff_t>(first + 2),
+                                         ctx.args.begin() + static_cast<ptrdiff_t>(end));
+    CommandContext sub(ctx.server, ctx.client, filter_args, ctx.reply, ctx.block_mode);
+    auto query = ParseJobQuery(sub, 0, false);
+    if (!query) return std::nullopt;
+    query->limit = SIZE_MAX;
+    for (const JobRow& row : RunJobQuery(ctx.db(), *q, *query, ctx.now_ms()).rows) {
+      jobs.push_back(row.job);
+    }
+    return jobs;
+  }
+  if (first >= end) return ctx.WrongArgs(), std::nullopt;
+  for (size_t i = first; i < end; i++) {
+    uint64_t id;
+    if (!ParseJobId(ctx.args[i], &id)) {
+      return ctx.Error("ERR invalid job id '" + ctx.args[i] + "'"), std::nullopt;
+    }
+    if (Job* job = ctx.db().FindJob(id)) jobs.push_back(job);
+  }
+  return jobs;
+}
+
+void JobDelete(CommandContext& ctx) {
+  auto jobs = Targets(ctx, 1, ctx.args.size());
+  if (!jobs) return;
+  for (Job* job : *jobs) ctx.db().RemoveJob(job);
+  ctx.reply.Integer(static_cast<long long>(jobs->size()));
+}
+
+void JobMove(CommandContext& ctx) {
+  auto jobs = Targets(ctx, 2, ctx.args.size());
+  if (!jobs) return;
+  Queue* dest = TargetQueue(ctx, ctx.args[1]);
+  if (!dest) return;
+  long long moved = 0;
+  for (Job* job : *jobs) {
+    if (job->queue == dest) continue;
+    ctx.db().MoveJob(job, dest);
+    moved++;
+  }
+  ctx.reply.Integer(moved);
+}
+
+// JOB.RUN: scheduled jobs become ready now.
+void JobRun(CommandContext& ctx) {
+  auto jobs = Targets(ctx, 1, ctx.args.size());
+  if (!jobs) return;
+  long long n = 0;
+  for (Job* job : *jobs) {
+    if (job->state != JobState::kScheduled) continue;
+    ctx.db().UpdateJob(job, [](Job& j) {
+      j.state = JobState::kReady;
+      j.run_at_ms = 0;
+    });
+    n++;
+  }
+  ctx.reply.Integer(n);
+}
+
+// JOB.UPDATE <ids | WHERE queue filters> SET field value [field value ...]
+// Fields: PRIORITY n, FLOW f, CAPABILITY c, RUNAT unix-ms (0: now).
+void JobUpdate(CommandContext& ctx) {
+  size_t set = ctx.args.size();
+  for (size_t i = 1; i < ctx.args.size(); i++) {
+    if (ctx.Is(i, "SET")) set = i;
+  }
+  if (set == ctx.args.size() || set + 1 == ctx.args.size() || (ctx.args.size() - set - 1) % 2) {
+    return ctx.Error("ERR JOB.UPDATE needs SET field value [field value ...]");
+  }
+  std::optional<int32_t> priority;
+  std::optional<std::string> flow, capability;
+  std::optional<int64_t> run_at;
+  for (size_t i = set + 1; i < ctx.args.size(); i += 2) {
+    long long v;
+    if (ctx.Is(i, "PRIORITY")) {
+      if (!ParseInt64(ctx.args[i + 1], &v) || v < INT32_MIN || v > INT32_MAX) {
+        return ctx.Error("ERR PRIORITY must be a 32-bit integer");
+      }
+      priority = static_cast<int32_t>(v);
+    } else if (ctx.Is(i, "FLOW")) {
+      flow = ctx.args[i + 1];
+    } else if (ctx.Is(i, "CAPABILITY")) {
+      capability = ctx.args[i + 1];
+    } else if (ctx.Is(i, "RUNAT")) {
+      if (!ParseInt64(ctx.args[i + 1], &v) || v < 0) {
+        return ctx.Error("ERR RUNAT must be a time in ms since the epoch, or 0 for now");
+      }
+      run_at = v;
+    } else {
+      return ctx.Error("ERR unknown job field '" + ctx.args[i] +
+                       "' (PRIORITY, FLOW, CAPABILITY or RUNAT)");
+    }
+  }
+  auto jobs = Targets(ctx, 1, set);
+  if (!jobs) return;
+  for (Job* job : *jobs) {
+    ctx.db().UpdateJob(job, [&](Job& j) {
+      if (priority) j.priority = *priority;
+      if (flow) j.flow = *flow;
+      if (capability) j.capability = *capability;
+      if (run_at) {
+        bool later = *run_at > ctx.now_ms();
+        j.state = later ? JobState::kScheduled : JobState::kReady;
+        j.run_at_ms = later ? *run_at : 0;
+      }
+    });
+  }
+  ctx.reply.Integer(static_cast<long long>(jobs->size()));
+}
+
+}  // namespace
+
+void RegisterJobCommands(CommandRegistry* r) {
+  using namespace cmd;
+  r->Group("job")
+      .Add("job.push", -3, kWrite | kFast, {1, 1, 1}, JobPush,
+           "Push a job: key payload [DELAY ms | AT unix-ms] [PRIORITY n] [FLOW f] [UNIQUE key] "
+           "[CAPABILITY c] [FRONT]; replies its id, or null for a duplicate in a unique queue")
+      .Add("job.info", 2, kReadOnly | kFast, {}, JobInfo, "A job by id, with its position and ETA")
+      .Add("job.delete", -2, kWrite, {}, JobDelete,
+           "Delete jobs: id [id ...] | WHERE queue [filters as QUEUE.JOBS]")
+      .Add("job.move", -3, kWrite, {1, 1, 1}, JobMove,
+           "Move jobs to another queue: dest id [id ...] | dest WHERE queue [filters]")
+      .Add("job.run", -2, kWrite, {}, JobRun,
+           "Make scheduled jobs ready now: id [id ...] | WHERE queue [filters]")
+      .Add("job.update", -4, kWrite, {}, JobUpdate,
+           "Change jobs: <id ... | WHERE queue [filters]> SET PRIORITY n | FLOW f | "
+           "CAPABILITY c | RUNAT unix-ms ...");
+}
+
+}  // namespace desaster

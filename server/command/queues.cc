@@ -1,0 +1,238 @@
+// QUEUE.*: queues as first-class objects (DESIGN.md §5-6). A queue is named by its key, so a
+// resque queue is "resque:queue:default" and a native one any key QUEUE.CREATE or JOB.PUSH used.
+#include <algorithm>
+
+#include "server/command/context.h"
+#include "server/command/job_query.h"
+#include "server/command/registry.h"
+
+namespace desaster {
+namespace {
+
+// The queue at args[1], or nullptr after replying the error. `create`: a key a dialect claims
+// gets its queue registered (so a resque queue can be configured before its first push).
+Queue* QueueArg(CommandContext& ctx, bool create) {
+  const std::string& key = ctx.args[1];
+  Queue* q = ctx.db().FindQueue(key);
+  if (!q && create) q = ctx.db().QueueForPush(key);
+  if (!q) {
+    bool wrong;
+    ctx.Lookup(key, ValueType::kList, &wrong);
+    if (!wrong) ctx.Error("ERR no such queue '" + key + "' (QUEUE.CREATE makes one)");
+  }
+  return q;
+}
+
+bool HasNewline(std::string_view s) { return s.find('\n') != std::string_view::npos; }
+
+// [DISCIPLINE name] [PARAM name value]... [UNIQUE yes|no] [PAUSED yes|no] from args[first] on,
+// applied to `config`. A new discipline starts without parameters; an empty value removes one.
+bool ParseQueueOptions(CommandContext& ctx, size_t first, QueueConfig* config) {
+  const auto& a = ctx.args;
+  auto yes_no = [&](size_t i, bool* out) {
+    if (ctx.Is(i, "YES")) return *out = true, true;
+    if (ctx.Is(i, "NO")) return *out = false, true;
+    ctx.Error("ERR " + a[i - 1] + " must be YES or NO");
+    return false;
+  };
+  for (size_t i = first; i < a.size(); i++) {
+    if (ctx.Is(i, "DISCIPLINE") && i + 1 < a.size()) {
+      std::string name = Lower(a[++i]);
+      if (name != config->discipline) config->params.clear();
+      config->discipline = name;
+    } else if (ctx.Is(i, "PARAM") && i + 2 < a.size()) {
+      const std::string &name = a[i + 1], &value = a[i + 2];
+      if (name.empty() || HasNewline(name) || HasNewline(value) || name.find('=') != name.npos) {
+        ctx.Error("ERR parameter names must be non-empty without '=' or newlines");
+        return false;
+      }
+      value.empty() ? (void)config->params.erase(name) : (void)(config->params[name] = value);
+      i += 2;
+    } else if (ctx.Is(i, "UNIQUE") && i + 1 < a.size()) {
+      if (!yes_no(++i, &config->unique)) return false;
+    } else if (ctx.Is(i, "PAUSED") && i + 1 < a.size()) {
+      if (!yes_no(++i, &config->paused)) return false;
+    } else {
+      ctx.Error(err::kSyntax);
+      return false;
+    }
+  }
+  return true;
+}
+
+void ReplyConfig(CommandContext& ctx, const QueueConfig& c) {
+  ctx.reply.Map(4);
+  ctx.reply.Bulk("discipline");
+  ctx.reply.Bulk(c.discipline);
+  ctx.reply.Bulk("params");
+  ctx.reply.Map(c.params.size());
+  for (const auto& [name, value] : c.params) {
+    ctx.reply.Bulk(name);
+    ctx.reply.Bulk(value);
+  }
+  ctx.reply.Bulk("unique");
+  ctx.reply.Integer(c.unique);
+  ctx.reply.Bulk("paused");
+  ctx.reply.Integer(c.paused);
+}
+
+void QueueCreate(CommandContext& ctx) {
+  const std::string& key = ctx.args[1];
+  if (ctx.db().FindQueue(key)) {
+    return ctx.Error("ERR queue '" + key + "' exists (QUEUE.CONFIG changes it)");
+  }
+  bool wrong;
+  if (const Value* v = ctx.Lookup(key, ValueType::kList, &wrong); wrong || v) {
+    if (!wrong) ctx.Error("ERR key '" + key + "' holds a list; a queue needs a free key");
+    return;
+  }
+  QueueConfig config;
+  if (!ParseQueueOptions(ctx, 2, &config)) return;
+  std::string error;
+  if (!ctx.db().CreateQueue(key, std::move(config), &error)) return ctx.Error("ERR " + error);
+  ctx.reply.Ok();
+}
+
+void QueueConfigCmd(CommandContext& ctx) {
+  Queue* q = QueueArg(ctx, true);
+  if (!q) return;
+  if (ctx.args.size() == 2) return ReplyConfig(ctx, q->config());
+  QueueConfig config = q->config();
+  if (!ParseQueueOptions(ctx, 2, &config)) return;
+  std::string error;
+  if (!ctx.db().ConfigureQueue(q, std::move(config), &error)) return ctx.Error("ERR " + error);
+  ctx.reply.Ok();
+}
+
+void SetPaused(CommandContext& ctx, bool paused) {
+  Queue* q = QueueArg(ctx, true);
+  if (!q) return;
+  QueueConfig config = q->config();
+  config.paused = paused;
+  std::string error;
+  ctx.db().ConfigureQueue(q, std::move(config), &error);
+  ctx.reply.Ok();
+}
+void QueuePause(CommandContext& ctx) { SetPaused(ctx, true); }
+void QueueResume(CommandContext& ctx) { SetPaused(ctx, false); }
+
+void QueueInfo(CommandContext& ctx) {
+  Queue* q = QueueArg(ctx, false);
+  if (!q) return;
+  int64_t now = ctx.now_ms();
+  auto& r = ctx.reply;
+  r.Map(13);
+  r.Bulk("key");
+  r.Bulk(q->key());
+  r.Bulk("name");
+  r.Bulk(q->dialect().ShortName(q->key()));
+  r.Bulk("dialect");
+  r.Bulk(q->dialect().name);
+  r.Bulk("config");
+  ReplyConfig(ctx, q->config());
+  r.Bulk("ready");
+  r.Integer(static_cast<long long>(q->ready()));
+  r.Bulk("scheduled");
+  r.Integer(static_cast<long long>(q->scheduled()));
+  r.Bulk("pushed");
+  r.Integer(static_cast<long long>(q->pushed));
+  r.Bulk("taken");
+  r.Integer(static_cast<long long>(q->taken));
+  r.Bulk("rate");
+  r.Double(q->rate().PerSecond(now));
+  // How long the next job has waited: the queue's latency, as Sidekiq reports it.
+  Job* next = nullptr;
+  q->discipline().ForEachInOrder([&](Job* j) { return next = j, false; }, 0);
+  r.Bulk("latency_ms");
+  r.Integer(next ? now - next->enqueued_ms : 0);
+  r.Bulk("next_job");
+  next ? r.Bulk(FormatJobId(next->id)) : r.NullBulk();
+  // When a rate-limited queue hands out its next job (null: now, or nothing queued).
+  r.Bulk("next_available_at");
+  int64_t available = q->ready() && !q->paused() && !q->Peek(now)
+                          ? q->discipline().NextAvailableMs(now)
+                          : 0;
+  available ? r.Integer(available) : r.NullBulk();
+  r.Bulk("last_taken_at");
+  q->last_taken_ms ? r.Integer(q->last_taken_ms) : r.NullBulk();
+}
+
+void QueueList(CommandContext& ctx) {
+  std::string pattern;
+  if (ctx.args.size() == 3 && ctx.Is(1, "MATCH")) {
+    pattern = ctx.args[2];
+  } else if (ctx.args.size() != 1) {
+    return ctx.Error(err::kSyntax);
+  }
+  std::vector<const std::string*> keys;
+  for (const auto& [key, q] : ctx.db().queues()) {
+    if (pattern.empty() || GlobMatch(pattern, key)) keys.push_back(&key);
+  }
+  ctx.reply.Array(keys.size());
+  for (const std::string* k : keys) ctx.reply.Bulk(*k);
+}
+
+void QueueClear(CommandContext& ctx) {
+  Queue* q = QueueArg(ctx, false);
+  if (!q) return;
+  ctx.reply.Integer(static_cast<long long>(ctx.db().ClearQueue(q, true)));
+}
+
+void QueueDelete(CommandContext& ctx) {
+  Queue* q = ctx.db().FindQueue(ctx.args[1]);
+  if (!q) return ctx.reply.Integer(0);
+  ctx.db().DropQueue(q);
+  ctx.reply.Integer(1);
+}
+
+void QueueJobs(CommandContext& ctx) {
+  Queue* q = QueueArg(ctx, false);
+  if (!q) return;
+  auto query = ParseJobQuery(ctx, 2, true);
+  if (!query) return;
+  JobQueryResult result = RunJobQuery(ctx.db(), *q, *query, ctx.now_ms());
+  ctx.reply.Map(2);
+  ctx.reply.Bulk("total");
+  ctx.reply.Integer(static_cast<long long>(result.total));
+  ctx.reply.Bulk("jobs");
+  ctx.reply.Array(result.rows.size());
+  for (const JobRow& row : result.rows) ReplyJob(ctx, row);
+}
+
+void QueueDisciplines(CommandContext& ctx) {
+  ctx.reply.Map(Disciplines().size());
+  for (const auto& d : Disciplines()) {
+    ctx.reply.Bulk(d.name);
+    ctx.reply.Bulk(d.summary);
+  }
+}
+
+}  // namespace
+
+void RegisterQueueCommands(CommandRegistry* r) {
+  using namespace cmd;
+  KeySpec one{1, 1, 1};
+  r->Group("queue")
+      .Add("queue.create", -2, kWrite, one, QueueCreate,
+           "Create a queue: key [DISCIPLINE d] [PARAM name value]... [UNIQUE yes|no] "
+           "[PAUSED yes|no]")
+      .Add("queue.config", -2, kWrite, one, QueueConfigCmd,
+           "Show (no options) or change a queue's configuration, options as QUEUE.CREATE")
+      .Add("queue.info", 2, kReadOnly, one, QueueInfo,
+           "A queue's configuration, sizes, rate, latency and next availability")
+      .Add("queue.list", -1, kReadOnly, {}, QueueList, "Queue keys: [MATCH pattern]")
+      .Add("queue.pause", 2, kWrite | kFast, one, QueuePause,
+           "Pause a queue: it accepts pushes and hands out nothing")
+      .Add("queue.resume", 2, kWrite | kFast, one, QueueResume, "Resume a paused queue")
+      .Add("queue.clear", 2, kWrite, one, QueueClear, "Delete every job of a queue")
+      .Add("queue.delete", 2, kWrite, one, QueueDelete,
+           "Delete a queue with its configuration and jobs")
+      .Add("queue.jobs", -2, kReadOnly, one, QueueJobs,
+           "Search a queue: key [STATE s] [MATCH text] [CLASS c] [ARGS text] [FLOW f] "
+           "[CAPABILITY c] [PRIORITY min max] [MINAGE ms] [MAXAGE ms] [SORT "
+           "dispatch|enqueued|priority|eta|class|id [ASC|DESC]] [OFFSET n] [LIMIT n]")
+      .Add("queue.disciplines", 1, kReadOnly, {}, QueueDisciplines,
+           "The disciplines a queue can use");
+}
+
+}  // namespace desaster
