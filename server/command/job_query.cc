@@ -51,8 +51,7 @@ bool Matches(const JobQuery& q, const Queue& queue, const Job& job) {
 
 bool HasFilters(const JobQuery& q) {
   return !q.match.empty() || !q.klass.empty() || !q.args.empty() || !q.flow.empty() ||
-         !q.capability.empty() || q.min_priority || q.max_priority || q.min_age_ms ||
-         q.max_age_ms;
+         !q.capability.empty() || q.min_priority || q.max_priority || q.min_age_ms || q.max_age_ms;
 }
 
 }  // namespace

@@ -149,9 +149,8 @@ void QueueInfo(CommandContext& ctx) {
   next ? r.Bulk(FormatJobId(next->id)) : r.NullBulk();
   // When a rate-limited queue hands out its next job (null: now, or nothing queued).
   r.Bulk("next_available_at");
-  int64_t available = q->ready() && !q->paused() && !q->Peek(now)
-                          ? q->discipline().NextAvailableMs(now)
-                          : 0;
+  int64_t available =
+      q->ready() && !q->paused() && !q->Peek(now) ? q->discipline().NextAvailableMs(now) : 0;
   available ? r.Integer(available) : r.NullBulk();
   r.Bulk("last_taken_at");
   q->last_taken_ms ? r.Integer(q->last_taken_ms) : r.NullBulk();

@@ -1,0 +1,310 @@
+#!/usr/bin/python3
+"""Queues as first-class objects: dialect keys behind the list commands, disciplines, unique
+queues, pause/resume, delayed jobs, the native QUEUE.*/JOB.* API and its errors."""
+import json
+import os
+import sys
+import threading
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import redis  # noqa: E402
+from harness import Scheduler, ServerTest, data_dir, main, wait_for  # noqa: E402
+
+
+def as_map(flat):
+    """A RESP2 map (flat key/value list) as a dict with str keys."""
+    return {flat[i].decode(): flat[i + 1] for i in range(0, len(flat), 2)}
+
+
+def job(klass, *args):
+    return json.dumps({"class": klass, "args": list(args), "queue": "q"})
+
+
+class DialectQueueTest(ServerTest):
+    def test_resque_keys_are_queues_that_answer_list_commands(self):
+        r = self.r
+        self.assertEqual(r.rpush("resque:queue:mail", job("A", 1), job("B", 2), job("C", 3)), 3)
+        self.assertEqual(r.type("resque:queue:mail"), b"list")
+        self.assertEqual(r.object("encoding", "resque:queue:mail"), b"queue")
+        self.assertEqual(r.llen("resque:queue:mail"), 3)
+        self.assertEqual(json.loads(r.lindex("resque:queue:mail", 0))["class"], "A")
+        self.assertEqual(r.lrem("resque:queue:mail", 0, job("B", 2)), 1)
+        self.assertEqual([json.loads(x)["class"] for x in r.lrange("resque:queue:mail", 0, -1)],
+                         ["A", "C"])
+        self.assertEqual(json.loads(r.lpop("resque:queue:mail"))["class"], "A")
+        self.assertIn(b"resque:queue:mail", r.execute_command("QUEUE.LIST"))
+        info = as_map(r.execute_command("QUEUE.INFO", "resque:queue:mail"))
+        self.assertEqual(info["dialect"], b"resque")
+        self.assertEqual(info["name"], b"mail")
+        self.assertEqual(info["taken"], 1)
+        # Emptied, the key is gone as a Redis list would be; the queue stays.
+        r.lpop("resque:queue:mail")
+        self.assertEqual(r.exists("resque:queue:mail"), 0)
+        self.assertIn(b"resque:queue:mail", r.execute_command("QUEUE.LIST"))
+
+    def test_sidekiq_queues_pop_from_the_right_and_list_in_that_order(self):
+        r = self.r
+        r.execute_command("QUEUE.CONFIG", "queue:default", "DISCIPLINE", "prio")
+        r.lpush("queue:default", job("Low"))
+        r.execute_command("JOB.PUSH", "queue:default", job("High"), "PRIORITY", "9")
+        r.lpush("queue:default", job("Low2"))
+        # Sidekiq reads the right end first: the next job is the last element.
+        self.assertEqual([json.loads(x)["class"] for x in r.lrange("queue:default", 0, -1)],
+                         ["Low2", "Low", "High"])
+        self.assertEqual(json.loads(r.brpop("queue:default", 1)[1])["class"], "High")
+        self.assertEqual(json.loads(r.rpop("queue:default"))["class"], "Low")
+
+    def test_a_head_push_is_a_requeue_ahead_of_the_queue(self):
+        r = self.r
+        r.rpush("resque:queue:q", "a", "b")
+        r.lpush("resque:queue:q", "retry-me")
+        self.assertEqual(r.lrange("resque:queue:q", 0, -1), [b"retry-me", b"a", b"b"])
+
+    def test_plain_keys_stay_plain_lists_and_queue_keys_refuse_rename_and_expiry(self):
+        r = self.r
+        r.rpush("plain", "x")
+        self.assertEqual(r.object("encoding", "plain"), b"quicklist")
+        r.rpush("resque:queue:q", "x")
+        self.assertError(lambda: r.rename("resque:queue:q", "elsewhere"),
+                         "rename does not apply to queue keys: a queue's jobs move with JOB.MOVE")
+        self.assertError(lambda: r.rename("plain", "resque:queue:other"),
+                         "rename does not apply to queue keys: a queue's jobs move with JOB.MOVE")
+        self.assertError(lambda: r.expire("resque:queue:q", 100),
+                         "queue keys do not expire: their jobs are kept until taken "
+                         "(QUEUE.CLEAR empties a queue)")
+        self.assertEqual(r.llen("resque:queue:q"), 1)
+        r.delete("resque:queue:q")  # DEL empties it, as with a list
+        self.assertEqual(r.llen("resque:queue:q"), 0)
+        r.set("queue:taken", "a string")  # a dialect key holding another type keeps it
+        with self.assertRaises(redis.ResponseError):
+            r.lpush("queue:taken", "x")
+
+    def test_blocked_pop_waits_for_a_push_and_for_resume(self):
+        r = self.r
+        r.execute_command("QUEUE.PAUSE", "queue:critical")
+        r.lpush("queue:critical", job("Urgent"))
+        self.assertEqual(r.llen("queue:critical"), 1)
+        self.assertIsNone(r.rpop("queue:critical"))  # paused: accepts pushes, hands out nothing
+        got = {}
+        t = threading.Thread(
+            target=lambda: got.setdefault("v", self.server.client().brpop("queue:critical", 10)))
+        t.start()
+        wait_for(lambda: self.r.info("clients")["blocked_clients"] == 1, what="a blocked client")
+        r.execute_command("QUEUE.RESUME", "queue:critical")
+        t.join(10)
+        self.assertEqual(json.loads(got["v"][1])["class"], "Urgent")
+
+    def test_unique_queue_drops_duplicates(self):
+        r = self.r
+        r.execute_command("QUEUE.CONFIG", "resque:queue:u", "UNIQUE", "yes")
+        self.assertEqual(r.rpush("resque:queue:u", "same", "same", "other"), 2)
+        self.assertIsNone(r.execute_command("JOB.PUSH", "resque:queue:u", "same"))
+        self.assertIsNotNone(r.execute_command("JOB.PUSH", "resque:queue:u", "same", "UNIQUE", "k"))
+        self.assertIsNone(r.execute_command("JOB.PUSH", "resque:queue:u", "x", "UNIQUE", "k"))
+        r.lpop("resque:queue:u")  # "same" leaves: it may be queued again
+        self.assertEqual(r.rpush("resque:queue:u", "same"), 3)
+
+
+class DisciplineTest(ServerTest):
+    def test_prio_orders_by_priority(self):
+        r = self.r
+        r.execute_command("QUEUE.CREATE", "work", "DISCIPLINE", "prio")
+        for name, prio in [("a", 1), ("b", 5), ("c", 1), ("d", -2), ("e", 5)]:
+            r.execute_command("JOB.PUSH", "work", name, "PRIORITY", prio)
+        self.assertEqual([r.lpop("work") for _ in range(5)], [b"b", b"e", b"a", b"c", b"d"])
+
+    def test_sfq_serves_a_quiet_class_within_one_round_of_a_flood(self):
+        r = self.r
+        r.execute_command("QUEUE.CONFIG", "resque:queue:shared", "DISCIPLINE", "sfq")
+        r.rpush("resque:queue:shared", *[job("Noisy", i) for i in range(2000)])
+        r.rpush("resque:queue:shared", job("Quiet"))
+        first = [json.loads(r.lpop("resque:queue:shared"))["class"] for _ in range(2)]
+        self.assertIn("Quiet", first)
+        # LRANGE shows the same order the pops follow.
+        listed = [json.loads(x)["class"] for x in r.lrange("resque:queue:shared", 0, 3)]
+        popped = [json.loads(r.lpop("resque:queue:shared"))["class"] for _ in range(4)]
+        self.assertEqual(listed, popped)
+
+    def test_drr_weights(self):
+        r = self.r
+        r.execute_command("QUEUE.CREATE", "tenants", "DISCIPLINE", "drr", "PARAM", "weight.gold",
+                          "3")
+        for i in range(200):
+            r.execute_command("JOB.PUSH", "tenants", f"g{i}", "FLOW", "gold")
+            r.execute_command("JOB.PUSH", "tenants", f"b{i}", "FLOW", "bronze")
+        first = [r.lpop("tenants")[:1] for _ in range(200)]
+        self.assertEqual(first.count(b"g"), 150)
+        self.assertEqual(first.count(b"b"), 50)
+
+    def test_htb_holds_a_measured_rate_within_five_percent(self):
+        r = self.r
+        rate = 40
+        r.execute_command("QUEUE.CREATE", "limited", "DISCIPLINE", "htb", "PARAM", "rate",
+                          str(rate), "PARAM", "burst", "1")
+        r.execute_command("JOB.PUSH", "limited", "warmup")
+        self.assertEqual(r.blpop("limited", 5)[1], b"warmup")  # spends the burst
+        r.rpush("limited", *[f"j{i}" for i in range(1000)])
+        self.assertIsNone(r.lpop("limited"))  # over rate: nothing now
+        info = as_map(r.execute_command("QUEUE.INFO", "limited"))
+        self.assertIsNotNone(info["next_available_at"])
+        # Two blocked consumers take jobs as fast as the queue lets them, for a 5 s window.
+        taken = []
+
+        def consume():
+            c = self.server.client()
+            end = time.monotonic() + 5
+            while time.monotonic() < end:
+                got = c.blpop("limited", 1)
+                if got:
+                    taken.append(time.monotonic())
+        threads = [threading.Thread(target=consume) for _ in range(2)]
+        start = time.monotonic()
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        window = [t for t in taken if t - start <= 5]
+        measured = len(window) / 5
+        print(f"htb: configured {rate}/s, measured {measured:.1f}/s over 5 s", file=sys.stderr)
+        self.assertLess(abs(measured - rate) / rate, 0.05)
+
+    def test_switching_discipline_keeps_every_job(self):
+        r = self.r
+        r.rpush("resque:queue:sw", *[job(f"K{i % 3}", i) for i in range(300)])
+        for d in ["sfq", "drr", "prio", "htb", "fifo"]:
+            r.execute_command("QUEUE.CONFIG", "resque:queue:sw", "DISCIPLINE", d)
+            self.assertEqual(r.llen("resque:queue:sw"), 300)
+        # Back on fifo, every job is in its push order.
+        self.assertEqual([json.loads(x)["args"][0] for x in r.lrange("resque:queue:sw", 0, -1)],
+                         list(range(300)))
+
+    def test_bad_configuration_is_refused_and_changes_nothing(self):
+        r = self.r
+        r.execute_command("QUEUE.CREATE", "cfg", "DISCIPLINE", "sfq")
+        self.assertError(lambda: r.execute_command("QUEUE.CONFIG", "cfg", "DISCIPLINE", "lifo"),
+                         "unknown discipline 'lifo' (known: fifo prio sfq drr htb)")
+        self.assertError(
+            lambda: r.execute_command("QUEUE.CONFIG", "cfg", "PARAM", "buckets", "zero"),
+            "parameter 'buckets' must be a number >= 1, got 'zero'")
+        self.assertError(
+            lambda: r.execute_command("QUEUE.CONFIG", "cfg", "DISCIPLINE", "htb", "PARAM",
+                                      "class.a", "rate=1,parent=ghost"),
+            "htb class 'a' has an unknown parent 'ghost'")
+        self.assertEqual(as_map(r.execute_command("QUEUE.CONFIG", "cfg"))["discipline"], b"sfq")
+        self.assertError(lambda: r.execute_command("QUEUE.CREATE", "cfg"),
+                         "queue 'cfg' exists (QUEUE.CONFIG changes it)")
+        self.assertError(lambda: r.execute_command("QUEUE.INFO", "nothing"),
+                         "no such queue 'nothing' (QUEUE.CREATE makes one)")
+        r.set("str", "x")
+        self.assertError(lambda: r.execute_command("JOB.PUSH", "str", "p"),
+                         "WRONGTYPE Operation against a key holding the wrong kind of value")
+        self.assertError(lambda: r.execute_command("JOB.PUSH", "cfg", "p", "DELAY", "-1"),
+                         "DELAY must be an integer >= 0")
+        self.assertError(lambda: r.execute_command("JOB.INFO", "zz"), "invalid job id 'zz'")
+
+
+class JobApiTest(ServerTest):
+    def test_push_info_update_move_delete(self):
+        r = self.r
+        jid = r.execute_command("JOB.PUSH", "resque:queue:a", job("Report", 7), "PRIORITY", "3",
+                                "CAPABILITY", "gpu").decode()
+        info = as_map(r.execute_command("JOB.INFO", jid))
+        self.assertEqual(info["class"], b"Report")
+        self.assertEqual(info["args"], b"[7]")
+        self.assertEqual(info["priority"], 3)
+        self.assertEqual(info["capability"], b"gpu")
+        self.assertEqual(info["position"], 0)
+        self.assertEqual(info["state"], b"ready")
+        self.assertEqual(r.execute_command("JOB.UPDATE", jid, "SET", "PRIORITY", "8", "FLOW", "t1"),
+                         1)
+        info = as_map(r.execute_command("JOB.INFO", jid))
+        self.assertEqual((info["priority"], info["flow"]), (8, b"t1"))
+        self.assertEqual(r.execute_command("JOB.MOVE", "resque:queue:b", jid), 1)
+        self.assertEqual(as_map(r.execute_command("JOB.INFO", jid))["queue"], b"resque:queue:b")
+        self.assertEqual(r.llen("resque:queue:a"), 0)
+        self.assertEqual(r.llen("resque:queue:b"), 1)
+        self.assertEqual(r.execute_command("JOB.DELETE", jid, "0000000000000001"), 1)
+        self.assertIsNone(r.execute_command("JOB.INFO", jid))
+
+    def test_bulk_actions_by_query(self):
+        r = self.r
+        r.rpush("resque:queue:in", *[job("Keep" if i % 4 else "Move", i) for i in range(100)])
+        self.assertEqual(r.execute_command("JOB.MOVE", "resque:queue:out", "WHERE",
+                                           "resque:queue:in", "CLASS", "Move"), 25)
+        self.assertEqual(r.llen("resque:queue:out"), 25)
+        nines = len([i for i in range(100) if i % 4 and "9" in str(i)])
+        self.assertEqual(r.execute_command("JOB.UPDATE", "WHERE", "resque:queue:in", "ARGS", "9",
+                                           "SET", "PRIORITY", "1"), nines)
+        self.assertEqual(r.execute_command("JOB.DELETE", "WHERE", "resque:queue:in", "PRIORITY",
+                                           "1", "1"), nines)
+        self.assertEqual(r.llen("resque:queue:in"), 75 - nines)
+
+    def test_delayed_jobs_run_on_time_and_run_now(self):
+        r = self.r
+        now_ms = int(time.time() * 1000)
+        later = r.execute_command("JOB.PUSH", "resque:queue:d", "later", "DELAY", "600000")
+        soon = r.execute_command("JOB.PUSH", "resque:queue:d", "soon", "AT", now_ms + 300)
+        self.assertEqual(r.llen("resque:queue:d"), 0)
+        info = as_map(r.execute_command("QUEUE.INFO", "resque:queue:d"))
+        self.assertEqual(info["scheduled"], 2)
+        got = r.blpop("resque:queue:d", 5)
+        fired = int(time.time() * 1000)
+        self.assertEqual(got[1], b"soon")
+        self.assertGreaterEqual(fired, now_ms + 300 - 5)
+        self.assertLess(fired, now_ms + 300 + 250)
+        self.assertIsNone(r.execute_command("JOB.INFO", soon))
+        self.assertEqual(r.execute_command("JOB.RUN", later), 1)
+        self.assertEqual(r.lpop("resque:queue:d"), b"later")
+
+    def test_queue_jobs_searches_sorts_and_pages(self):
+        r = self.r
+        r.execute_command("QUEUE.CREATE", "s", "DISCIPLINE", "prio")
+        for i in range(50):
+            r.execute_command("JOB.PUSH", "s", job("Even" if i % 2 == 0 else "Odd", i),
+                              "PRIORITY", i % 5)
+        r.execute_command("JOB.PUSH", "s", job("Later"), "DELAY", "100000")
+        page = as_map(r.execute_command("QUEUE.JOBS", "s", "LIMIT", "10"))
+        self.assertEqual(page["total"], 51)
+        jobs = [as_map(j) for j in page["jobs"]]
+        self.assertEqual([j["position"] for j in jobs], list(range(10)))
+        self.assertTrue(all(j["priority"] == 4 for j in jobs))
+        odd = as_map(r.execute_command("QUEUE.JOBS", "s", "CLASS", "Odd", "SORT", "enqueued",
+                                       "DESC", "OFFSET", "2", "LIMIT", "3"))
+        self.assertEqual(odd["total"], 25)
+        self.assertEqual([json.loads(as_map(j)["payload"])["args"][0] for j in odd["jobs"]],
+                         [45, 43, 41])
+        sched = as_map(r.execute_command("QUEUE.JOBS", "s", "STATE", "scheduled"))
+        self.assertEqual([as_map(j)["class"] for j in sched["jobs"]], [b"Later"])
+        self.assertError(lambda: r.execute_command("QUEUE.JOBS", "s", "SORT", "size"),
+                         "SORT must be DISPATCH, ENQUEUED, PRIORITY, ETA, CLASS or ID")
+        self.assertError(lambda: r.execute_command("QUEUE.JOBS", "s", "LIMIT", "100000"),
+                         "LIMIT must be an integer from 0 to 10000")
+
+
+class QueueDurabilityTest(ServerTest):
+    def test_queues_jobs_and_delays_survive_a_restart(self):
+        data = data_dir(self, "queues")
+        s = Scheduler(data_dir=data)
+        r = s.client()
+        r.execute_command("QUEUE.CREATE", "resque:queue:p", "DISCIPLINE", "sfq", "PARAM",
+                          "quantum", "2", "PAUSED", "yes")
+        r.rpush("resque:queue:p", job("A"), job("B"))
+        at = int(time.time() * 1000) + 1500
+        r.execute_command("JOB.PUSH", "resque:queue:p", "delayed", "AT", at)
+        s.stop()
+        s = Scheduler(data_dir=data)
+        self.addCleanup(s.stop)
+        s.wait_loaded()
+        r = s.client()
+        config = as_map(r.execute_command("QUEUE.CONFIG", "resque:queue:p"))
+        self.assertEqual(config["discipline"], b"sfq")
+        self.assertEqual(config["paused"], 1)
+        self.assertEqual(r.llen("resque:queue:p"), 2)
+        r.execute_command("QUEUE.RESUME", "resque:queue:p")
+        wait_for(lambda: r.llen("resque:queue:p") == 3, timeout=10, what="the delayed job")
+        self.assertGreaterEqual(int(time.time() * 1000), at)
+
+
+if __name__ == "__main__":
+    main()
