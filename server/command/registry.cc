@@ -74,6 +74,7 @@ void RegisterScriptingCommands(CommandRegistry* r);
 void RegisterStreamCommands(CommandRegistry* r);
 void RegisterQueueCommands(CommandRegistry* r);
 void RegisterJobCommands(CommandRegistry* r);
+void RegisterScheduleCommands(CommandRegistry* r);
 
 void RegisterAllCommands(CommandRegistry* r) {
   RegisterStringCommands(r);
@@ -89,6 +90,7 @@ void RegisterAllCommands(CommandRegistry* r) {
   RegisterStreamCommands(r);
   RegisterQueueCommands(r);
   RegisterJobCommands(r);
+  RegisterScheduleCommands(r);
 }
 
 }  // namespace desaster

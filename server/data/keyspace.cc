@@ -478,6 +478,17 @@ void Keyspace::Apply(const Mutation& m) {
     case Mutation::Op::kJobDelete:
       if (Job* job = d.FindJob(static_cast<uint64_t>(m.num))) d.RemoveJob(job);
       break;
+    case Mutation::Op::kScheduleSet: {
+      Schedule s;
+      if (Schedule::Decode(m.arg, &s)) {
+        s.name = m.key;
+        d.PutSchedule(std::move(s));
+      }
+      break;
+    }
+    case Mutation::Op::kScheduleDelete:
+      d.DeleteSchedule(m.key);
+      break;
   }
   recording_ = true;
 }

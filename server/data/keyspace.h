@@ -23,6 +23,7 @@
 #include "server/data/dict.h"
 #include "server/data/value.h"
 #include "server/queue/queue.h"
+#include "server/queue/schedule.h"
 #include "server/store/mutation.h"
 
 namespace desaster {
@@ -151,7 +152,21 @@ class Database {
   }
   // Makes due scheduled jobs ready, at most `budget`; returns how many.
   size_t PromoteDue(size_t budget);
-  // When the next scheduled job is due or a rate-limited queue may hand out a job (0: never).
+  // ---- Recurring schedules (server/queue/schedule.h) ----
+
+  // Creates or replaces a schedule (it fires from now on); false with *error on a bad cron
+  // expression or time zone.
+  bool SetSchedule(Schedule schedule, std::string* error);
+  bool DeleteSchedule(std::string_view name);
+  const std::map<std::string, Schedule, std::less<>>& schedules() const { return schedules_; }
+  // Pushes the schedule's job now (nullptr: a duplicate in a unique queue, or the queue's key
+  // holds another type).
+  Job* RunSchedule(const Schedule& schedule);
+  // Fires schedules whose time has come, at most `budget`; returns how many.
+  size_t FireDueSchedules(size_t budget);
+
+  // When the next scheduled job or schedule is due, or a rate-limited queue may hand out a job
+  // (0: never).
   int64_t NextQueueTimerMs() const;
   // Wakes clients blocked on rate-limited queues whose time has come.
   void WakeThrottled();
@@ -181,6 +196,8 @@ class Database {
   std::unique_ptr<Job> EraseJob(Job* job);
   void ApplyJobPut(std::string_view key, uint64_t id, std::string_view record);
   void DropAllQueues();
+  // Stores a schedule in memory and in the timer index, recording it unless applying.
+  void PutSchedule(Schedule schedule);
 
   Keyspace* keyspace_;
   int index_;
@@ -190,6 +207,8 @@ class Database {
   std::unordered_map<uint64_t, std::unique_ptr<Job>> jobs_;
   std::set<std::pair<int64_t, uint64_t>> scheduled_;     // (run_at_ms, job id)
   std::set<std::pair<int64_t, std::string>> throttled_;  // (when, queue key): wake then
+  std::map<std::string, Schedule, std::less<>> schedules_;
+  std::set<std::pair<int64_t, std::string>> schedule_times_;  // (next_run_ms, name)
 };
 
 class Keyspace {

@@ -218,11 +218,69 @@ size_t Database::PromoteDue(size_t budget) {
 
 int64_t Database::NextQueueTimerMs() const {
   int64_t next = 0;
-  if (!scheduled_.empty()) next = scheduled_.begin()->first;
-  if (!throttled_.empty() && (next == 0 || throttled_.begin()->first < next)) {
-    next = throttled_.begin()->first;
-  }
+  auto consider = [&](const auto& index) {
+    if (!index.empty() && (next == 0 || index.begin()->first < next)) next = index.begin()->first;
+  };
+  consider(scheduled_);
+  consider(throttled_);
+  consider(schedule_times_);
   return next;
+}
+
+// ---- schedules ----
+
+void Database::PutSchedule(Schedule schedule) {
+  auto old = schedules_.find(schedule.name);
+  if (old != schedules_.end()) schedule_times_.erase({old->second.next_run_ms, old->first});
+  if (keyspace_->recording_) Record(Mutation::Op::kScheduleSet, schedule.name, schedule.Encode());
+  schedule.Plan();
+  if (schedule.next_run_ms) schedule_times_.emplace(schedule.next_run_ms, schedule.name);
+  std::string name = schedule.name;
+  schedules_.insert_or_assign(std::move(name), std::move(schedule));
+}
+
+bool Database::SetSchedule(Schedule schedule, std::string* error) {
+  if (!schedule.Compile(error)) return false;
+  schedule.created_ms = keyspace_->now_ms();
+  schedule.last_run_ms = 0;
+  PutSchedule(std::move(schedule));
+  return true;
+}
+
+bool Database::DeleteSchedule(std::string_view name) {
+  auto it = schedules_.find(name);
+  if (it == schedules_.end()) return false;
+  Record(Mutation::Op::kScheduleDelete, name);
+  schedule_times_.erase({it->second.next_run_ms, it->first});
+  schedules_.erase(it);
+  return true;
+}
+
+Job* Database::RunSchedule(const Schedule& schedule) {
+  Queue* q = QueueForPush(schedule.queue);
+  if (!q) {
+    const Value* v = Find(schedule.queue);
+    if (v) return nullptr;  // the key holds something else now
+    q = RegisterQueue(schedule.queue, DialectOf(schedule.queue));
+    Record(Mutation::Op::kQueueConfig, schedule.queue, q->config().Encode());
+  }
+  return PushJob(q, {.payload = schedule.payload,
+                     .flow = schedule.flow,
+                     .capability = schedule.capability,
+                     .priority = schedule.priority});
+}
+
+size_t Database::FireDueSchedules(size_t budget) {
+  size_t n = 0;
+  int64_t now = keyspace_->now_ms();
+  while (n < budget && !schedule_times_.empty() && schedule_times_.begin()->first <= now) {
+    Schedule s = schedules_.at(schedule_times_.begin()->second);
+    RunSchedule(s);
+    s.last_run_ms = now;  // a late firing (downtime) runs once, then the plan goes on from now
+    PutSchedule(std::move(s));
+    n++;
+  }
+  return n;
 }
 
 void Database::WakeThrottled() {
@@ -254,6 +312,8 @@ void Database::DropAllQueues() {
   scheduled_.clear();
   throttled_.clear();
   queues_.clear();
+  schedules_.clear();
+  schedule_times_.clear();
 }
 
 }  // namespace desaster

@@ -523,6 +523,7 @@ void Server::OnQueueTimer(ev::timer&, int) {
   for (int i = 0; i < state_->keyspace.databases(); i++) {
     Database& db = state_->keyspace.db(i);
     db.PromoteDue(10000);
+    db.FireDueSchedules(1000);
     db.WakeThrottled();
   }
   if (state_->keyspace.HasReadyKeys()) ServeReadyKeys(*state_);

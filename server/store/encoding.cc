@@ -56,6 +56,8 @@ std::string JobKey(int db, std::string_view queue, uint64_t id) {
   return QueuePrefix(db, queue) + '\1' + EncodeInt64(static_cast<int64_t>(id));
 }
 
+std::string ScheduleKey(int db, std::string_view name) { return KeyRecord('c', db, name); }
+
 std::string DatabasePrefix(char kind, int db) {
   std::string out(1, kind);
   AppendU16(&out, static_cast<uint16_t>(db));
@@ -105,6 +107,11 @@ bool DecodeQueueKey(std::string_view record, int* db, std::string_view* key, uin
   if (rest.size() != 9 || rest[0] != '\1') return false;
   *id = static_cast<uint64_t>(DecodeInt64(rest.substr(1)));
   return true;
+}
+
+bool DecodeScheduleKey(std::string_view record, int* db, std::string_view* name) {
+  std::string_view rest;
+  return DecodeKeyRecord(record, 'c', db, name, &rest) && rest.empty();
 }
 
 bool DecodeExpireKey(std::string_view record, int* db, std::string_view* key) {

@@ -412,9 +412,16 @@ void LevelStore::Translate(const Mutation& m, BatchView* view) {
     case Op::kJobDelete:
       view->Delete(JobKey(m.db, m.key, static_cast<uint64_t>(m.num)));
       break;
+    case Op::kScheduleSet:
+      view->Put(ScheduleKey(m.db, m.key), m.arg);
+      break;
+    case Op::kScheduleDelete:
+      view->Delete(ScheduleKey(m.db, m.key));
+      break;
     case Op::kFlushDb: {
       view->DeletePrefix(DatabasePrefix('e', m.db));
       view->DeletePrefix(DatabasePrefix('q', m.db));
+      view->DeletePrefix(DatabasePrefix('c', m.db));
       view->DeletePrefix(DatabasePrefix('x', m.db));
       std::string db_prefix = DatabasePrefix('e', m.db);
       std::erase_if(shadow_, [&](const auto& entry) { return entry.first.starts_with(db_prefix); });
@@ -425,6 +432,7 @@ void LevelStore::Translate(const Mutation& m, BatchView* view) {
     case Op::kFlushAll:
       view->DeletePrefix("e");
       view->DeletePrefix("q");
+      view->DeletePrefix("c");
       view->DeletePrefix("x");
       shadow_.clear();
       stream_meta_.clear();
@@ -444,7 +452,7 @@ class LevelStore::Loader : public StateLoader {
       lsn_ = static_cast<uint64_t>(DecodeInt64(lsn));
     }
     it_.reset(store_->db_->NewIterator(leveldb::ReadOptions()));
-    it_->Seek("e");
+    it_->Seek("c");  // the first record kind: schedules, then elements, queues, expiries
   }
 
   bool Step(Keyspace* keyspace, size_t budget) override {
@@ -518,6 +526,12 @@ class LevelStore::Loader : public StateLoader {
         m.db = db;
         m.key = key;
         m.num = static_cast<int64_t>(id);
+        m.arg = value;
+      } else if (DecodeScheduleKey(record, &db, &key)) {
+        if (db >= keyspace->databases()) continue;
+        m.op = Mutation::Op::kScheduleSet;
+        m.db = db;
+        m.key = key;
         m.arg = value;
       } else if (DecodeExpireKey(record, &db, &key)) {
         if (db >= keyspace->databases()) continue;

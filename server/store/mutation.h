@@ -11,32 +11,34 @@ namespace desaster {
 
 struct Mutation {
   enum class Op : uint8_t {
-    kSetString,      // key = arg; keeps the TTL when `flag` (SET KEEPTTL, SETRANGE, APPEND, INCR)
-    kDelete,         // key
-    kExpireAt,       // key expires at `num` ms since the epoch
-    kPersist,        // key loses its TTL
-    kListPush,       // push arg on the left when `flag`, else on the right
-    kListPop,        // pop one element from the left when `flag`, else from the right
-    kListSet,        // element at index `num` = arg
-    kListInsert,     // insert arg before index `num` (num == length appends)
-    kListRemove,     // remove the element at index `num`
-    kHashSet,        // field arg = arg2
-    kHashDelete,     // field arg
-    kSetAdd,         // member arg
-    kSetRemove,      // member arg
-    kZAdd,           // member arg with `score` (insert or update)
-    kZRemove,        // member arg
-    kStreamAdd,      // entry with ID arg (StreamId::Encode) and fields arg2 (EncodeFields)
-    kStreamDelete,   // entry with ID arg
-    kStreamSetMeta,  // the stream's counters = arg (StreamMeta::Encode); recovery only
-    kRename,         // key -> arg in the same database, replacing arg
-    kCopy,           // key -> arg in database `num`, replacing arg
-    kFlushDb,        // every key of `db`
-    kFlushAll,       // every key of every database
-    kQueueConfig,    // queue `key` exists with configuration arg (QueueConfig::Encode)
-    kQueueDrop,      // queue `key`, its configuration and all its jobs are gone
-    kJobPut,         // job `num` is in queue `key` as record arg (Job::Encode); replaces it
-    kJobDelete,      // job `num` (in queue `key`) is gone
+    kSetString,       // key = arg; keeps the TTL when `flag` (SET KEEPTTL, SETRANGE, APPEND, INCR)
+    kDelete,          // key
+    kExpireAt,        // key expires at `num` ms since the epoch
+    kPersist,         // key loses its TTL
+    kListPush,        // push arg on the left when `flag`, else on the right
+    kListPop,         // pop one element from the left when `flag`, else from the right
+    kListSet,         // element at index `num` = arg
+    kListInsert,      // insert arg before index `num` (num == length appends)
+    kListRemove,      // remove the element at index `num`
+    kHashSet,         // field arg = arg2
+    kHashDelete,      // field arg
+    kSetAdd,          // member arg
+    kSetRemove,       // member arg
+    kZAdd,            // member arg with `score` (insert or update)
+    kZRemove,         // member arg
+    kStreamAdd,       // entry with ID arg (StreamId::Encode) and fields arg2 (EncodeFields)
+    kStreamDelete,    // entry with ID arg
+    kStreamSetMeta,   // the stream's counters = arg (StreamMeta::Encode); recovery only
+    kRename,          // key -> arg in the same database, replacing arg
+    kCopy,            // key -> arg in database `num`, replacing arg
+    kFlushDb,         // every key of `db`
+    kFlushAll,        // every key of every database
+    kQueueConfig,     // queue `key` exists with configuration arg (QueueConfig::Encode)
+    kQueueDrop,       // queue `key`, its configuration and all its jobs are gone
+    kJobPut,          // job `num` is in queue `key` as record arg (Job::Encode); replaces it
+    kJobDelete,       // job `num` (in queue `key`) is gone
+    kScheduleSet,     // schedule named `key` = arg (Schedule::Encode)
+    kScheduleDelete,  // schedule named `key` is gone
   };
 
   Op op;

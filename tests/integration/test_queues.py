@@ -282,6 +282,52 @@ class JobApiTest(ServerTest):
                          "LIMIT must be an integer from 0 to 10000")
 
 
+class ScheduleTest(ServerTest):
+    def test_cron_schedule_fires_on_time_and_survives_a_restart(self):
+        data = data_dir(self, "cron")
+        s = Scheduler(data_dir=data)
+        r = s.client()
+        self.assertEqual(r.execute_command(
+            "SCHEDULE.SET", "tick", "CRON", "*/2 * * * * *", "QUEUE", "resque:queue:cron",
+            "PAYLOAD", job("Tick"), "TZ", "Europe/Berlin", "PRIORITY", "2"), b"OK")
+        info = as_map(r.execute_command("SCHEDULE.INFO", "tick"))
+        next_run = info["next_run_at"]
+        self.assertEqual(next_run % 2000, 0)
+        got = r.blpop("resque:queue:cron", 5)
+        fired = time.time() * 1000
+        self.assertEqual(json.loads(got[1])["class"], "Tick")
+        self.assertLess(abs(fired - next_run), 300)
+        s.stop()
+        s = Scheduler(data_dir=data)
+        self.addCleanup(s.stop)
+        s.wait_loaded()
+        r = s.client()
+        self.assertEqual(r.execute_command("SCHEDULE.LIST"), [b"tick"])
+        # Fires again after the restart (and a run missed while down happens once at start).
+        got = r.blpop("resque:queue:cron", 5)
+        self.assertIsNotNone(got)
+        self.assertEqual(r.execute_command("SCHEDULE.DELETE", "tick"), 1)
+        r.delete("resque:queue:cron")
+        self.assertIsNone(r.blpop("resque:queue:cron", 2.5))
+
+    def test_run_now_and_errors(self):
+        r = self.r
+        r.execute_command("SCHEDULE.SET", "nightly", "CRON", "0 3 * * *", "QUEUE", "reports",
+                          "PAYLOAD", "p", "PAUSED", "yes")
+        self.assertIsNone(as_map(r.execute_command("SCHEDULE.INFO", "nightly"))["next_run_at"])
+        jid = r.execute_command("SCHEDULE.RUN", "nightly")
+        self.assertEqual(as_map(r.execute_command("JOB.INFO", jid))["payload"], b"p")
+        self.assertError(lambda: r.execute_command("SCHEDULE.SET", "bad", "CRON", "* *", "QUEUE",
+                                                   "q"),
+                         "a cron expression has 5 fields (min hour day month weekday), 6 with "
+                         "seconds first, or is @hourly/@daily/@weekly/@monthly/@yearly")
+        self.assertError(lambda: r.execute_command("SCHEDULE.SET", "bad", "CRON", "* * * * *",
+                                                   "QUEUE", "q", "TZ", "Nowhere/City"),
+                         "unknown time zone 'Nowhere/City' (an IANA name like Europe/Berlin)")
+        self.assertError(lambda: r.execute_command("SCHEDULE.INFO", "bad"),
+                         "no such schedule 'bad'")
+
+
 class QueueDurabilityTest(ServerTest):
     def test_queues_jobs_and_delays_survive_a_restart(self):
         data = data_dir(self, "queues")
