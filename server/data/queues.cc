@@ -87,7 +87,13 @@ size_t Database::ClearQueue(Queue* q, bool scheduled_too) {
 
 void Database::RecordJob(const Job& job) {
   if (!keyspace_->recording_) return;
-  Record(Mutation::Op::kJobPut, job.queue->key(), job.Encode(), {}, static_cast<int64_t>(job.id));
+  Mutation m;  // built here so the encoded record moves in instead of being copied
+  m.op = Mutation::Op::kJobPut;
+  m.db = index_;
+  m.num = static_cast<int64_t>(job.id);
+  m.key = job.queue->key();
+  m.arg = job.Encode();
+  keyspace_->pending_.push_back(std::move(m));
 }
 
 void Database::SyncQueueKey(Queue* q) {

@@ -142,7 +142,10 @@ std::optional<int64_t> Queue::Eta(const Job& job, size_t position, int64_t now_m
   double limit = discipline_->RateFor(&job);
   if (limit > 0 && (rate == 0 || limit < rate)) rate = limit;
   if (rate <= 0) return position == 0 ? std::optional<int64_t>(now_ms) : std::nullopt;
-  return now_ms + static_cast<int64_t>(std::llround(static_cast<double>(position) / rate * 1000.0));
+  // It starts with the (position + 1)-th take from now; asked at a random moment between
+  // takes, that is (position + 0.5) take intervals away on average.
+  double seconds = (static_cast<double>(position) + 0.5) / rate;
+  return now_ms + static_cast<int64_t>(std::llround(seconds * 1000.0));
 }
 
 }  // namespace desaster

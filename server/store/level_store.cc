@@ -19,7 +19,11 @@ using namespace store;
 // batch; only then is an ordered overlay of the batch built, and kept up to date after that.
 class LevelStore::BatchView {
  public:
-  explicit BatchView(leveldb::DB* db) : db_(db) {}
+  // Builds into `batch`, which it clears first: the store reuses one WriteBatch so its buffer's
+  // capacity carries over and a big batch does not regrow (and page-fault) its buffer each time.
+  BatchView(leveldb::DB* db, leveldb::WriteBatch* batch) : db_(db), batch_(*batch) {
+    batch_.Clear();
+  }
 
   void Put(const std::string& key, std::string_view value) {
     batch_.Put(key, leveldb::Slice(value.data(), value.size()));
@@ -84,7 +88,7 @@ class LevelStore::BatchView {
   }
 
   leveldb::DB* db_;
-  leveldb::WriteBatch batch_;
+  leveldb::WriteBatch& batch_;
   std::optional<OverlayMap> overlay_;
 };
 
@@ -187,7 +191,7 @@ bool LevelStore::Write(leveldb::WriteBatch* batch, bool sync, std::string* error
 }
 
 bool LevelStore::Commit(const Batch& batch, std::string* error) {
-  BatchView view(db_.get());
+  BatchView view(db_.get(), &batch_);
   for (const Mutation& m : batch.mutations) Translate(m, &view);
   view.Put(std::string(kLsnKey), EncodeInt64(static_cast<int64_t>(batch.lsn)));
   return Write(view.batch(), options_.sync == "always", error);

@@ -70,6 +70,7 @@ class LevelStore : public CommitPipeline {
   std::unique_ptr<leveldb::Cache> cache_;
   std::unique_ptr<const leveldb::FilterPolicy> filter_;
   std::unique_ptr<leveldb::DB> db_;
+  leveldb::WriteBatch batch_;                                // reused by every Commit
   std::unordered_map<std::string, KeyShadow> shadow_;        // by ElementPrefix(db, key)
   std::unordered_map<std::string, StreamMeta> stream_meta_;  // streams only, same keys
 };

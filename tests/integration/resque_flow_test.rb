@@ -124,4 +124,32 @@ class ResqueFlowTest < Minitest::Test
     assert_equal "queue:critical", key
     assert_equal "UrgentJob", JSON.parse(payload)["class"]
   end
+
+  # A resque worker's loop: LPOP until the queue is empty, "performing" each job; returns the
+  # classes in the order they ran.
+  def work_off(queue)
+    done = []
+    while (payload = @resque.lpop("queue:#{queue}"))
+      done << JSON.parse(payload)["class"]
+    end
+    done
+  end
+
+  # The pops before each SendInvoice job ran, when 1000 BulkImport jobs were queued first.
+  def invoice_waits(discipline)
+    queue = "shared-#{discipline}"
+    @redis.call("QUEUE.CONFIG", "resque:queue:#{queue}", "DISCIPLINE", discipline)
+    1000.times { |i| enqueue(queue, "BulkImport", i) }
+    5.times { |i| enqueue(queue, "SendInvoice", i) }
+    done = work_off(queue)
+    assert_equal 1005, done.size
+    done.each_index.select { |i| done[i] == "SendInvoice" }
+  end
+
+  def test_sfq_keeps_a_flood_from_one_class_from_starving_another
+    # With sfq each class gets a turn per round: the k-th invoice runs within 2k pops.
+    invoice_waits("sfq").each_with_index { |pops, k| assert_operator pops, :<=, 2 * k + 1 }
+    # The same workload on fifo (Redis' behaviour) makes the invoices wait for the whole flood.
+    assert_equal [1000, 1001, 1002, 1003, 1004], invoice_waits("fifo")
+  end
 end

@@ -282,6 +282,37 @@ class JobApiTest(ServerTest):
                          "LIMIT must be an integer from 0 to 10000")
 
 
+class EtaTest(ServerTest):
+    def test_eta_predicts_start_times_on_a_steady_workload(self):
+        """A worker takes 20 jobs/s. After 3 s of measuring, the ETA of the job 30 places back
+        must match when it actually starts: the estimator is position / measured service rate."""
+        r = self.r
+        r.rpush("resque:queue:steady", *[job("Steady", i) for i in range(200)])
+        period = 0.05
+        next_tick = time.monotonic()
+
+        def take_one():
+            nonlocal next_tick
+            next_tick += period
+            time.sleep(max(0, next_tick - time.monotonic()))  # pacing the workload, not syncing
+            return r.lpop("resque:queue:steady")
+        for _ in range(60):
+            take_one()
+        target = as_map(r.execute_command("QUEUE.JOBS", "resque:queue:steady", "OFFSET", "30",
+                                          "LIMIT", "1"))["jobs"][0]
+        target = as_map(target)
+        asked = time.time() * 1000
+        predicted = target["eta"]
+        while True:
+            if take_one() == target["payload"]:
+                actual = time.time() * 1000
+                break
+        error = abs(actual - predicted) / (actual - asked)
+        print(f"eta: predicted {predicted - asked:.0f} ms ahead, started after "
+              f"{actual - asked:.0f} ms: error {error:.1%}", file=sys.stderr)
+        self.assertLess(error, 0.10)
+
+
 class ScheduleTest(ServerTest):
     def test_cron_schedule_fires_on_time_and_survives_a_restart(self):
         data = data_dir(self, "cron")
