@@ -4,17 +4,69 @@
 
 namespace desaster {
 
-PayloadFields ParsePayload(std::string_view payload) {
-  PayloadFields out;
-  if (payload.empty() || payload.front() != '{') return out;
+namespace {
+
+// Parses `json` as an object with one reused parser and padded buffer (the server is one
+// thread); false when it is not one.
+bool ParseObject(std::string_view json, simdjson::ondemand::document* doc,
+                 simdjson::ondemand::object* obj) {
+  if (json.empty() || json.front() != '{') return false;
   static simdjson::ondemand::parser parser;
   static std::string buffer;
-  buffer.assign(payload);
-  buffer.resize(payload.size() + simdjson::SIMDJSON_PADDING);
+  buffer.assign(json);
+  buffer.resize(json.size() + simdjson::SIMDJSON_PADDING);
+  return !parser.iterate(buffer.data(), json.size(), buffer.size()).get(*doc) &&
+         !doc->get_object().get(*obj);
+}
+
+}  // namespace
+
+std::optional<std::string> JsonField(std::string_view json, std::string_view field) {
   simdjson::ondemand::document doc;
-  if (parser.iterate(buffer.data(), payload.size(), buffer.size()).get(doc)) return out;
   simdjson::ondemand::object obj;
-  if (doc.get_object().get(obj)) return out;
+  if (!ParseObject(json, &doc, &obj)) return std::nullopt;
+  for (auto f : obj) {
+    std::string_view key;
+    if (f.unescaped_key().get(key) || key != field) continue;
+    simdjson::ondemand::value value;
+    if (f.value().get(value)) return std::nullopt;
+    simdjson::ondemand::json_type type;
+    if (value.type().get(type)) return std::nullopt;
+    std::string_view text;
+    simdjson::error_code error;
+    switch (type) {
+      case simdjson::ondemand::json_type::string:
+        error = value.get_string().get(text);
+        break;
+      case simdjson::ondemand::json_type::array: {
+        simdjson::ondemand::array array;
+        error = value.get_array().get(array);
+        if (!error) error = array.raw_json().get(text);
+        break;
+      }
+      case simdjson::ondemand::json_type::object: {
+        simdjson::ondemand::object object;
+        error = value.get_object().get(object);
+        if (!error) error = object.raw_json().get(text);
+        break;
+      }
+      default:
+        text = value.raw_json_token();
+        error = simdjson::SUCCESS;
+        break;
+    }
+    if (error) return std::nullopt;
+    while (!text.empty() && (text.back() == ' ' || text.back() == '\n')) text.remove_suffix(1);
+    return std::string(text);
+  }
+  return std::nullopt;
+}
+
+PayloadFields ParsePayload(std::string_view payload) {
+  PayloadFields out;
+  simdjson::ondemand::document doc;
+  simdjson::ondemand::object obj;
+  if (!ParseObject(payload, &doc, &obj)) return out;
   std::string wrapped;
   for (auto field : obj) {
     std::string_view key;
@@ -56,9 +108,11 @@ std::optional<Dialects> Dialects::Parse(std::string_view spec, std::string* erro
     if (name == "resque") {
       d.queue_prefix = prefixed("resque", "queue:");
       d.queues_set = prefixed("resque", "queues");
+      d.workers_set = prefixed("resque", "workers");
     } else if (name == "sidekiq") {
       d.queue_prefix = prefixed("", "queue:");
       d.queues_set = prefixed("", "queues");
+      d.workers_set = prefixed("", "processes");
       d.head_left = false;
     } else if (name == "rq") {
       d.queue_prefix = prefixed("rq", "queue:");
@@ -86,7 +140,7 @@ const Dialect* Dialects::Match(std::string_view key) const {
 }
 
 const Dialect& Dialects::Native() {
-  static const Dialect kNative{"native", "", "", true, true};
+  static const Dialect kNative{"native", "", "", true, true, ""};
   return kNative;
 }
 

@@ -16,6 +16,7 @@ struct Dialect {
   std::string queues_set;     // the set the library lists its queues in ("" if none)
   bool head_left = true;      // pops take from the left (resque LPOP) or the right (Sidekiq BRPOP)
   bool json_payloads = true;  // payloads are JSON objects with "class" and "args"
+  std::string workers_set;    // the set the library registers its workers in ("" if none)
 
   // The queue's short name as the library knows it ("default" for "resque:queue:default").
   std::string_view ShortName(std::string_view key) const { return key.substr(queue_prefix.size()); }
@@ -27,6 +28,10 @@ struct PayloadFields {
   std::string args;   // "args" as raw JSON text
 };
 PayloadFields ParsePayload(std::string_view payload);
+
+// The top-level `field` of a JSON object: a string's unescaped value, anything else as its JSON
+// text. nullopt when absent or not JSON.
+std::optional<std::string> JsonField(std::string_view json, std::string_view field);
 
 // The dialects in effect, from the server's --dialects option.
 class Dialects {

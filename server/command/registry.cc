@@ -75,6 +75,7 @@ void RegisterStreamCommands(CommandRegistry* r);
 void RegisterQueueCommands(CommandRegistry* r);
 void RegisterJobCommands(CommandRegistry* r);
 void RegisterScheduleCommands(CommandRegistry* r);
+void RegisterWorkerCommands(CommandRegistry* r);
 
 void RegisterAllCommands(CommandRegistry* r) {
   RegisterStringCommands(r);
@@ -91,6 +92,7 @@ void RegisterAllCommands(CommandRegistry* r) {
   RegisterQueueCommands(r);
   RegisterJobCommands(r);
   RegisterScheduleCommands(r);
+  RegisterWorkerCommands(r);
 }
 
 }  // namespace desaster

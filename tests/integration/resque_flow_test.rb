@@ -67,9 +67,21 @@ class ResqueFlowTest < Minitest::Test
     refute @resque.set("pruning_dead_workers_in_progress", "1", ex: 60, nx: true)
 
     processed = []
+    seen_working = false
     while (payload = @resque.lpop("queue:default"))
       job = JSON.parse(payload)
       @resque.set("worker:#{worker}", JSON.generate("queue" => "default", "payload" => job))
+      unless seen_working
+        # The native API shows the resque worker, its queues and the job it runs.
+        listed = @redis.call("WORKER.LIST").map { |w| w.each_slice(2).to_h }
+        assert_equal 1, listed.size
+        assert_equal ["resque", worker, "host", Process.pid.to_s, ["default"]],
+                     listed[0].values_at("kind", "id", "host", "pid", "queues")
+        running = listed[0]["jobs"][0].each_slice(2).to_h
+        assert_equal "default", running["queue"]
+        assert_equal job, JSON.parse(running["payload"])
+        seen_working = true
+      end
       if job["class"] == "FlakyJob"
         @resque.rpush("failed", JSON.generate("payload" => job, "exception" => "RuntimeError",
                                               "error" => "flaky", "queue" => "default",

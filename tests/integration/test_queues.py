@@ -359,6 +359,28 @@ class ScheduleTest(ServerTest):
                          "no such schedule 'bad'")
 
 
+class WorkerViewTest(ServerTest):
+    def test_sidekiq_processes_show_through_worker_list(self):
+        """Sidekiq 6.4's heartbeat, as it writes it, makes the process visible natively."""
+        r = self.r
+        identity = "web-1:4242:0a1b2c3d"
+        info = {"hostname": "web-1", "started_at": 1790000000.5, "pid": 4242, "tag": "app",
+                "concurrency": 5, "queues": ["critical", "default"], "labels": [],
+                "identity": identity}
+        r.sadd("processes", identity)
+        r.hset(identity, mapping={"info": json.dumps(info), "busy": 1, "beat": time.time(),
+                                  "quiet": "false"})
+        running = {"queue": "default", "payload": job("HardJob", 1), "run_at": 1790000001}
+        r.hset(f"{identity}:workers", "tid-1", json.dumps(running))
+        (worker,) = [as_map(w) for w in r.execute_command("WORKER.LIST")]
+        self.assertEqual(worker["kind"], b"sidekiq")
+        self.assertEqual((worker["host"], worker["pid"]), (b"web-1", b"4242"))
+        self.assertEqual(worker["queues"], [b"critical", b"default"])
+        (work,) = [as_map(j) for j in worker["jobs"]]
+        self.assertEqual(json.loads(work["payload"])["class"], "HardJob")
+        self.assertEqual(work["run_at"], b"1790000001")
+
+
 class QueueDurabilityTest(ServerTest):
     def test_queues_jobs_and_delays_survive_a_restart(self):
         data = data_dir(self, "queues")
