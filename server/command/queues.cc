@@ -50,6 +50,12 @@ bool ParseQueueOptions(CommandContext& ctx, size_t first, QueueConfig* config) {
       i += 2;
     } else if (ctx.Is(i, "UNIQUE") && i + 1 < a.size()) {
       if (!yes_no(++i, &config->unique)) return false;
+    } else if (ctx.Is(i, "UNIQUE_BY") && i + 1 < a.size()) {
+      if (HasNewline(a[++i])) {
+        ctx.Error("ERR UNIQUE_BY must not hold newlines");
+        return false;
+      }
+      config->unique_by = a[i];
     } else if (ctx.Is(i, "PAUSED") && i + 1 < a.size()) {
       if (!yes_no(++i, &config->paused)) return false;
     } else {
@@ -61,7 +67,7 @@ bool ParseQueueOptions(CommandContext& ctx, size_t first, QueueConfig* config) {
 }
 
 void ReplyConfig(CommandContext& ctx, const QueueConfig& c) {
-  ctx.reply.Map(4);
+  ctx.reply.Map(5);
   ctx.reply.Bulk("discipline");
   ctx.reply.Bulk(c.discipline);
   ctx.reply.Bulk("params");
@@ -72,6 +78,8 @@ void ReplyConfig(CommandContext& ctx, const QueueConfig& c) {
   }
   ctx.reply.Bulk("unique");
   ctx.reply.Integer(c.unique);
+  ctx.reply.Bulk("unique_by");
+  ctx.reply.Bulk(c.unique_by);
   ctx.reply.Bulk("paused");
   ctx.reply.Integer(c.paused);
 }
@@ -121,7 +129,7 @@ void QueueInfo(CommandContext& ctx) {
   if (!q) return;
   int64_t now = ctx.now_ms();
   auto& r = ctx.reply;
-  r.Map(13);
+  r.Map(14);
   r.Bulk("key");
   r.Bulk(q->key());
   r.Bulk("name");
@@ -138,6 +146,8 @@ void QueueInfo(CommandContext& ctx) {
   r.Integer(static_cast<long long>(q->pushed));
   r.Bulk("taken");
   r.Integer(static_cast<long long>(q->taken));
+  r.Bulk("duplicates");  // pushes a unique queue dropped
+  r.Integer(static_cast<long long>(q->duplicates));
   r.Bulk("rate");
   r.Double(q->rate().PerSecond(now));
   // How long the next job has waited: the queue's latency, as Sidekiq reports it.
@@ -214,7 +224,7 @@ void RegisterQueueCommands(CommandRegistry* r) {
   r->Group("queue")
       .Add("queue.create", -2, kWrite, one, QueueCreate,
            "Create a queue: key [DISCIPLINE d] [PARAM name value]... [UNIQUE yes|no] "
-           "[PAUSED yes|no]")
+           "[UNIQUE_BY json-field] [PAUSED yes|no]")
       .Add("queue.config", -2, kWrite, one, QueueConfigCmd,
            "Show (no options) or change a queue's configuration, options as QUEUE.CREATE")
       .Add("queue.info", 2, kReadOnly, one, QueueInfo,

@@ -147,8 +147,11 @@ Job* Database::InsertJob(Queue* q, std::unique_ptr<Job> job) {
 }
 
 Job* Database::PushJob(Queue* q, JobSpec spec) {
-  if (q->config().unique && spec.unique_key.empty()) spec.unique_key = spec.payload;
-  if (!spec.unique_key.empty() && q->FindUnique(spec.unique_key)) return nullptr;
+  if (q->config().unique && spec.unique_key.empty()) spec.unique_key = q->UniqueKeyOf(spec.payload);
+  if (!spec.unique_key.empty() && q->FindUnique(spec.unique_key)) {
+    q->duplicates++;
+    return nullptr;
+  }
   auto job = std::make_unique<Job>();
   job->id = keyspace_->NextJobId();
   job->payload = std::move(spec.payload);
@@ -201,7 +204,9 @@ void Database::MoveJob(Job* job, Queue* dest) {
   if (job->queue == dest) return;
   std::unique_ptr<Job> moved = RemoveJob(job);
   moved->order = dest->NextOrder(false);
-  if (dest->config().unique && moved->unique_key.empty()) moved->unique_key = moved->payload;
+  if (dest->config().unique && moved->unique_key.empty()) {
+    moved->unique_key = dest->UniqueKeyOf(moved->payload);
+  }
   if (dest->discipline_info().uses_flows) moved->flow = dest->FlowOf(*moved);
   InsertJob(dest, std::move(moved));
 }

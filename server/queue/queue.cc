@@ -10,7 +10,7 @@ namespace desaster {
 // commands that set them refuse them).
 std::string QueueConfig::Encode() const {
   std::string out = "discipline=" + discipline + "\npaused=" + (paused ? "1" : "0") +
-                    "\nunique=" + (unique ? "1" : "0") + "\n";
+                    "\nunique=" + (unique ? "1" : "0") + "\nunique_by=" + unique_by + "\n";
   for (const auto& [name, value] : params) out += "param." + name + "=" + value + "\n";
   return out;
 }
@@ -31,6 +31,8 @@ bool QueueConfig::Decode(std::string_view record, QueueConfig* config) {
       config->paused = value == "1";
     } else if (name == "unique") {
       config->unique = value == "1";
+    } else if (name == "unique_by") {
+      config->unique_by = value;
     } else if (name.starts_with("param.")) {
       config->params.emplace(name.substr(6), value);
     }
@@ -123,6 +125,12 @@ void Queue::CountTaken(int64_t now_ms) {
   taken++;
   last_taken_ms = now_ms;
   rate_.Add(now_ms);
+}
+
+std::string Queue::UniqueKeyOf(const std::string& payload) const {
+  if (config_.unique_by.empty()) return payload;
+  // Keyed by field name too, so {"a":1} and {"b":1} with the field absent stay apart.
+  return JsonField(payload, config_.unique_by).value_or(payload);
 }
 
 PayloadFields Queue::Fields(const Job& job) const {

@@ -22,7 +22,8 @@ struct QueueConfig {
   std::string discipline = "fifo";
   Params params;  // the discipline's parameters
   bool paused = false;
-  bool unique = false;  // a push whose unique key (default: the payload) is queued is dropped
+  bool unique = false;    // a push whose unique key is queued already is dropped
+  std::string unique_by;  // the payload's top-level JSON field that is the key ("": the payload)
 
   std::string Encode() const;
   static bool Decode(std::string_view record, QueueConfig* config);
@@ -87,7 +88,10 @@ class Queue {
   // nullopt when no estimate exists (paused, or no service measured and no rate limit).
   std::optional<int64_t> Eta(const Job& job, size_t position, int64_t now_ms) const;
 
-  uint64_t pushed = 0, taken = 0;  // since start
+  // The unique key of a push to this unique queue: the configured JSON field, or the payload.
+  std::string UniqueKeyOf(const std::string& payload) const;
+
+  uint64_t pushed = 0, taken = 0, duplicates = 0;  // since start
   int64_t last_taken_ms = 0;
   const RateMeter& rate() const { return rate_; }
 

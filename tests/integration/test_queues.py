@@ -104,6 +104,14 @@ class DialectQueueTest(ServerTest):
         self.assertIsNone(r.execute_command("JOB.PUSH", "resque:queue:u", "x", "UNIQUE", "k"))
         r.lpop("resque:queue:u")  # "same" leaves: it may be queued again
         self.assertEqual(r.rpush("resque:queue:u", "same"), 3)
+        self.assertEqual(as_map(r.execute_command("QUEUE.INFO", "resque:queue:u"))["duplicates"],
+                         3)
+        # Unique by a payload field: same arguments, different enqueue metadata, one job.
+        r.execute_command("QUEUE.CREATE", "resque:queue:by", "UNIQUE", "yes", "UNIQUE_BY", "args")
+        r.rpush("resque:queue:by", json.dumps({"class": "Sync", "args": [1], "at": 1}),
+                json.dumps({"class": "Sync", "args": [1], "at": 2}),
+                json.dumps({"class": "Sync", "args": [2], "at": 3}))
+        self.assertEqual(r.llen("resque:queue:by"), 2)
 
 
 class DisciplineTest(ServerTest):
