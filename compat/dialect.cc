@@ -109,6 +109,7 @@ std::optional<Dialects> Dialects::Parse(std::string_view spec, std::string* erro
       d.queue_prefix = prefixed("resque", "queue:");
       d.queues_set = prefixed("resque", "queues");
       d.workers_set = prefixed("resque", "workers");
+      d.failed_list = prefixed("resque", "failed");
     } else if (name == "sidekiq") {
       d.queue_prefix = prefixed("", "queue:");
       d.queues_set = prefixed("", "queues");
@@ -139,8 +140,15 @@ const Dialect* Dialects::Match(std::string_view key) const {
   return nullptr;
 }
 
+const Dialect* Dialects::MatchFailedList(std::string_view key) const {
+  for (const Dialect& d : dialects_) {
+    if (!d.failed_list.empty() && key == d.failed_list) return &d;
+  }
+  return nullptr;
+}
+
 const Dialect& Dialects::Native() {
-  static const Dialect kNative{"native", "", "", true, true, ""};
+  static const Dialect kNative{"native", "", "", true, true, "", ""};
   return kNative;
 }
 

@@ -17,6 +17,7 @@ struct Dialect {
   bool head_left = true;      // pops take from the left (resque LPOP) or the right (Sidekiq BRPOP)
   bool json_payloads = true;  // payloads are JSON objects with "class" and "args"
   std::string workers_set;    // the set the library registers its workers in ("" if none)
+  std::string failed_list;    // the list its workers push failure records to ("" if none)
 
   // The queue's short name as the library knows it ("default" for "resque:queue:default").
   std::string_view ShortName(std::string_view key) const { return key.substr(queue_prefix.size()); }
@@ -45,6 +46,8 @@ class Dialects {
 
   // The dialect claiming `key`, or nullptr.
   const Dialect* Match(std::string_view key) const;
+  // The dialect whose failure list `key` is, or nullptr.
+  const Dialect* MatchFailedList(std::string_view key) const;
   // Native queues (created by QUEUE.CREATE or JOB.PUSH on any key).
   static const Dialect& Native();
   const std::vector<Dialect>& all() const { return dialects_; }

@@ -3,6 +3,7 @@
 // null -> null bulk or null array, boolean -> integer, push -> array).
 #pragma once
 
+#include <concepts>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -36,6 +37,22 @@ class ReplyWriter {
   void Verbatim(std::string_view s, std::string_view format = "txt");
   // The bulk string, or a null bulk when `s` is null.
   void BulkOrNull(const std::string* s) { s ? Bulk(*s) : NullBulk(); }
+  // One entry of a Map(): the name as a bulk string, then the value.
+  void Field(std::string_view name, std::string_view value) {
+    Bulk(name);
+    Bulk(value);
+  }
+  template <std::integral Int>
+  void Field(std::string_view name, Int value) {
+    Bulk(name);
+    Integer(static_cast<long long>(value));
+  }
+  // The value, or null when it is 0 (an unset time or id).
+  template <std::integral Int>
+  void FieldOrNull(std::string_view name, Int value) {
+    Bulk(name);
+    value ? Integer(static_cast<long long>(value)) : NullBulk();
+  }
 
  private:
   void Header(char type, long long n);

@@ -50,6 +50,8 @@ bool ParseOptions(int argc, char** argv, Options* o, int* exit_code) {
         o->store_write_buffer_mb), "LevelDB write buffer (memtable), in MB")
     ("store-compression", po::value(&o->store_compression)->default_value(o->store_compression),
      "compress LevelDB blocks with snappy (true | false)")
+    ("failed-max", po::value(&o->failed_max)->default_value(o->failed_max),
+     "failures kept per database (FAILED.*); the oldest are dropped first")
     ("dialects", po::value(&o->dialects)->default_value(o->dialects),
      "queue libraries whose queue keys become queues, comma-separated, each as name or "
      "name:namespace (resque: resque:queue:*, sidekiq: queue:*, rq: rq:queue:*; "

@@ -35,6 +35,8 @@ struct Options {
   bool store_compression = true;
   // Client libraries whose queue keys are backed by queues: "name" or "name:namespace".
   std::string dialects = "resque,sidekiq,rq";
+  // The failed store keeps at most this many failures per database; the oldest go first.
+  size_t failed_max = 1000000;
 };
 
 // Parses argv (and --config FILE). Returns false after printing help or an error; `*exit_code`

@@ -35,6 +35,9 @@ int main(int argc, char** argv) {
   ServerState state(&options, 0);
   std::string dialect_error;
   state.keyspace.set_dialects(*Dialects::Parse(options.dialects, &dialect_error));
+  for (int i = 0; i < state.keyspace.databases(); i++) {
+    state.keyspace.db(i).set_failed_max(options.failed_max);
+  }
   RegisterAllCommands(&state.registry);
   std::string error;
   auto store =

@@ -233,38 +233,24 @@ void ReplyJob(CommandContext& ctx, const JobRow& row) {
   PayloadFields f = q.Fields(job);
   auto& r = ctx.reply;
   r.Map(15);
-  r.Bulk("id");
-  r.Bulk(FormatJobId(job.id));
-  r.Bulk("queue");
-  r.Bulk(q.key());
-  r.Bulk("state");
-  r.Bulk(JobStateName(job.state));
+  r.Field("id", FormatJobId(job.id));
+  r.Field("queue", q.key());
+  r.Field("state", JobStateName(job.state));
+  bool ready = row.position != SIZE_MAX;
   r.Bulk("position");
-  row.position == SIZE_MAX ? r.NullBulk() : r.Integer(static_cast<long long>(row.position));
-  r.Bulk("eta");
-  auto eta = row.position == SIZE_MAX ? std::optional<int64_t>(job.run_at_ms)
-                                      : q.Eta(job, row.position, ctx.now_ms());
-  eta ? r.Integer(*eta) : r.NullBulk();
-  r.Bulk("class");
-  r.Bulk(f.klass);
-  r.Bulk("args");
-  r.Bulk(f.args);
-  r.Bulk("payload");
-  r.Bulk(job.payload);
-  r.Bulk("flow");
-  r.Bulk(q.FlowOf(job));
-  r.Bulk("priority");
-  r.Integer(job.priority);
-  r.Bulk("capability");
-  r.Bulk(job.capability);
-  r.Bulk("unique");
-  r.Bulk(job.unique_key);
-  r.Bulk("attempts");
-  r.Integer(job.attempts);
-  r.Bulk("enqueued_at");
-  r.Integer(job.enqueued_ms);
-  r.Bulk("run_at");
-  job.state == JobState::kScheduled ? r.Integer(job.run_at_ms) : r.NullBulk();
+  ready ? r.Integer(static_cast<long long>(row.position)) : r.NullBulk();
+  auto eta = ready ? q.Eta(job, row.position, ctx.now_ms()) : job.run_at_ms;
+  r.FieldOrNull("eta", eta.value_or(0));
+  r.Field("class", f.klass);
+  r.Field("args", f.args);
+  r.Field("payload", job.payload);
+  r.Field("flow", q.FlowOf(job));
+  r.Field("priority", job.priority);
+  r.Field("capability", job.capability);
+  r.Field("unique", job.unique_key);
+  r.Field("attempts", job.attempts);
+  r.Field("enqueued_at", job.enqueued_ms);
+  r.FieldOrNull("run_at", job.state == JobState::kScheduled ? job.run_at_ms : 0);
 }
 
 }  // namespace desaster

@@ -2,6 +2,7 @@
 #include <algorithm>
 #include <climits>
 
+#include "compat/failures.h"
 #include "server/command/context.h"
 #include "server/command/registry.h"
 
@@ -81,7 +82,16 @@ std::vector<std::string_view> Elements(const ListOrQueue& t, size_t a, size_t b)
 
 void Push(CommandContext& ctx, const ListOrQueue& t, std::string_view key, bool left,
           std::string_view element) {
-  if (!t.queue) return ctx.db().ListPush(key, left, element);
+  if (!t.queue) {
+    ctx.db().ListPush(key, left, element);
+    // A failure record a resque worker writes: the failed store learns of it and retries it.
+    if (const Dialect* d = ctx.keyspace().dialects().MatchFailedList(key)) {
+      if (auto failure = ParseResqueFailure(element, *d, ctx.now_ms())) {
+        ctx.db().RecordFailure(std::move(*failure));
+      }
+    }
+    return;
+  }
   Database::JobSpec spec;
   spec.payload = element;
   spec.front = left == t.queue->dialect().head_left;

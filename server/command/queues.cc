@@ -56,6 +56,18 @@ bool ParseQueueOptions(CommandContext& ctx, size_t first, QueueConfig* config) {
         return false;
       }
       config->unique_by = a[i];
+    } else if (ctx.Is(i, "RETRY") && i + 1 < a.size()) {
+      long long n;
+      if (!ParseInt64(a[++i], &n) || n < 0 || n > 1000) {
+        ctx.Error("ERR RETRY is the number of retries after the first run, 0 to 1000");
+        return false;
+      }
+      config->retry.max_attempts = static_cast<uint32_t>(n + 1);
+    } else if (ctx.Is(i, "BACKOFF") && i + 1 < a.size()) {
+      if (!config->retry.ParseBackoff(Lower(a[++i]))) {
+        ctx.Error("ERR BACKOFF must be poly, exp or a number of seconds");
+        return false;
+      }
     } else if (ctx.Is(i, "PAUSED") && i + 1 < a.size()) {
       if (!yes_no(++i, &config->paused)) return false;
     } else {
@@ -67,21 +79,19 @@ bool ParseQueueOptions(CommandContext& ctx, size_t first, QueueConfig* config) {
 }
 
 void ReplyConfig(CommandContext& ctx, const QueueConfig& c) {
-  ctx.reply.Map(5);
-  ctx.reply.Bulk("discipline");
-  ctx.reply.Bulk(c.discipline);
+  ctx.reply.Map(7);
+  ctx.reply.Field("discipline", c.discipline);
   ctx.reply.Bulk("params");
   ctx.reply.Map(c.params.size());
   for (const auto& [name, value] : c.params) {
     ctx.reply.Bulk(name);
     ctx.reply.Bulk(value);
   }
-  ctx.reply.Bulk("unique");
-  ctx.reply.Integer(c.unique);
-  ctx.reply.Bulk("unique_by");
-  ctx.reply.Bulk(c.unique_by);
-  ctx.reply.Bulk("paused");
-  ctx.reply.Integer(c.paused);
+  ctx.reply.Field("unique", c.unique);
+  ctx.reply.Field("unique_by", c.unique_by);
+  ctx.reply.Field("retry", c.retry.max_attempts - 1);
+  ctx.reply.Field("backoff", c.retry.BackoffName());
+  ctx.reply.Field("paused", c.paused);
 }
 
 void QueueCreate(CommandContext& ctx) {
@@ -130,40 +140,29 @@ void QueueInfo(CommandContext& ctx) {
   int64_t now = ctx.now_ms();
   auto& r = ctx.reply;
   r.Map(14);
-  r.Bulk("key");
-  r.Bulk(q->key());
-  r.Bulk("name");
-  r.Bulk(q->dialect().ShortName(q->key()));
-  r.Bulk("dialect");
-  r.Bulk(q->dialect().name);
+  r.Field("key", q->key());
+  r.Field("name", q->dialect().ShortName(q->key()));
+  r.Field("dialect", q->dialect().name);
   r.Bulk("config");
   ReplyConfig(ctx, q->config());
-  r.Bulk("ready");
-  r.Integer(static_cast<long long>(q->ready()));
-  r.Bulk("scheduled");
-  r.Integer(static_cast<long long>(q->scheduled()));
-  r.Bulk("pushed");
-  r.Integer(static_cast<long long>(q->pushed));
-  r.Bulk("taken");
-  r.Integer(static_cast<long long>(q->taken));
-  r.Bulk("duplicates");  // pushes a unique queue dropped
-  r.Integer(static_cast<long long>(q->duplicates));
+  r.Field("ready", q->ready());
+  r.Field("scheduled", q->scheduled());
+  r.Field("pushed", q->pushed);
+  r.Field("taken", q->taken);
+  r.Field("duplicates", q->duplicates);
   r.Bulk("rate");
   r.Double(q->rate().PerSecond(now));
   // How long the next job has waited: the queue's latency, as Sidekiq reports it.
   Job* next = nullptr;
   q->discipline().ForEachInOrder([&](Job* j) { return next = j, false; }, 0);
-  r.Bulk("latency_ms");
-  r.Integer(next ? now - next->enqueued_ms : 0);
+  r.Field("latency_ms", next ? now - next->enqueued_ms : 0);
   r.Bulk("next_job");
   next ? r.Bulk(FormatJobId(next->id)) : r.NullBulk();
   // When a rate-limited queue hands out its next job (null: now, or nothing queued).
-  r.Bulk("next_available_at");
   int64_t available =
       q->ready() && !q->paused() && !q->Peek(now) ? q->discipline().NextAvailableMs(now) : 0;
-  available ? r.Integer(available) : r.NullBulk();
-  r.Bulk("last_taken_at");
-  q->last_taken_ms ? r.Integer(q->last_taken_ms) : r.NullBulk();
+  r.FieldOrNull("next_available_at", available);
+  r.FieldOrNull("last_taken_at", q->last_taken_ms);
 }
 
 void QueueList(CommandContext& ctx) {
@@ -201,8 +200,7 @@ void QueueJobs(CommandContext& ctx) {
   if (!query) return;
   JobQueryResult result = RunJobQuery(ctx.db(), *q, *query, ctx.now_ms());
   ctx.reply.Map(2);
-  ctx.reply.Bulk("total");
-  ctx.reply.Integer(static_cast<long long>(result.total));
+  ctx.reply.Field("total", result.total);
   ctx.reply.Bulk("jobs");
   ctx.reply.Array(result.rows.size());
   for (const JobRow& row : result.rows) ReplyJob(ctx, row);
@@ -224,7 +222,7 @@ void RegisterQueueCommands(CommandRegistry* r) {
   r->Group("queue")
       .Add("queue.create", -2, kWrite, one, QueueCreate,
            "Create a queue: key [DISCIPLINE d] [PARAM name value]... [UNIQUE yes|no] "
-           "[UNIQUE_BY json-field] [PAUSED yes|no]")
+           "[UNIQUE_BY json-field] [RETRY n] [BACKOFF poly|exp|seconds] [PAUSED yes|no]")
       .Add("queue.config", -2, kWrite, one, QueueConfigCmd,
            "Show (no options) or change a queue's configuration, options as QUEUE.CREATE")
       .Add("queue.info", 2, kReadOnly, one, QueueInfo,

@@ -76,6 +76,7 @@ void RegisterQueueCommands(CommandRegistry* r);
 void RegisterJobCommands(CommandRegistry* r);
 void RegisterScheduleCommands(CommandRegistry* r);
 void RegisterWorkerCommands(CommandRegistry* r);
+void RegisterFailedCommands(CommandRegistry* r);
 
 void RegisterAllCommands(CommandRegistry* r) {
   RegisterStringCommands(r);
@@ -93,6 +94,7 @@ void RegisterAllCommands(CommandRegistry* r) {
   RegisterJobCommands(r);
   RegisterScheduleCommands(r);
   RegisterWorkerCommands(r);
+  RegisterFailedCommands(r);
 }
 
 }  // namespace desaster

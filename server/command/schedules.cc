@@ -70,17 +70,12 @@ void ScheduleInfo(CommandContext& ctx) {
                              {"payload", &s->payload},
                              {"flow", &s->flow},
                              {"capability", &s->capability}}) {
-    r.Bulk(name);
-    r.Bulk(*value);
+    r.Field(name, *value);
   }
-  r.Bulk("priority");
-  r.Integer(s->priority);
-  r.Bulk("paused");
-  r.Integer(s->paused);
-  r.Bulk("next_run_at");
-  s->next_run_ms ? r.Integer(s->next_run_ms) : r.NullBulk();
-  r.Bulk("last_run_at");
-  s->last_run_ms ? r.Integer(s->last_run_ms) : r.NullBulk();
+  r.Field("priority", s->priority);
+  r.Field("paused", s->paused);
+  r.FieldOrNull("next_run_at", s->next_run_ms);
+  r.FieldOrNull("last_run_at", s->last_run_ms);
 }
 
 void ScheduleList(CommandContext& ctx) {

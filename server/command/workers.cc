@@ -128,8 +128,7 @@ void WorkerList(CommandContext& ctx) {
                                {"host", &w.host},
                                {"pid", &w.pid},
                                {"started_at", &w.started_at}}) {
-      r.Bulk(name);
-      r.Bulk(*value);
+      r.Field(name, *value);
     }
     r.Bulk("queues");
     r.Array(w.queues.size());
@@ -138,12 +137,9 @@ void WorkerList(CommandContext& ctx) {
     r.Array(w.jobs.size());
     for (const auto& j : w.jobs) {
       r.Map(3);
-      r.Bulk("queue");
-      r.Bulk(j.queue);
-      r.Bulk("payload");
-      r.Bulk(j.payload);
-      r.Bulk("run_at");
-      r.Bulk(j.run_at);
+      r.Field("queue", j.queue);
+      r.Field("payload", j.payload);
+      r.Field("run_at", j.run_at);
     }
   }
 }

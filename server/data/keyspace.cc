@@ -489,6 +489,17 @@ void Keyspace::Apply(const Mutation& m) {
     case Mutation::Op::kScheduleDelete:
       d.DeleteSchedule(m.key);
       break;
+    case Mutation::Op::kFailurePut: {
+      Failure f;
+      if (Failure::Decode(m.arg, &f)) {
+        f.id = static_cast<uint64_t>(m.num);
+        d.PutFailure(std::move(f));
+      }
+      break;
+    }
+    case Mutation::Op::kFailureDelete:
+      if (Failure* f = d.FindFailure(static_cast<uint64_t>(m.num))) d.RemoveFailure(f);
+      break;
   }
   recording_ = true;
 }

@@ -165,6 +165,24 @@ class Database {
   // Fires schedules whose time has come, at most `budget`; returns how many.
   size_t FireDueSchedules(size_t budget);
 
+  // ---- The failed store (server/queue/failure.h) ----
+
+  // Records a failure and applies its queue's retry policy: while attempts remain the job is
+  // pushed back to its queue to run after the backoff (state retrying), else it is dead.
+  // Fills in the id; returns the stored failure.
+  Failure* RecordFailure(Failure failure);
+  Failure* FindFailure(uint64_t id);
+  // Pushes the failed job back to its queue now (cancelling a pending retry); false when its
+  // queue's key holds another type.
+  bool RetryFailure(Failure* f);
+  // A pending retry is cancelled: its job is deleted and the failure is dead.
+  bool CancelRetry(Failure* f);
+  // Deletes the record (and a pending retry with it).
+  void RemoveFailure(Failure* f);
+  const std::map<uint64_t, Failure>& failures() const { return failures_; }
+  // At most this many failures are kept; the oldest go first.
+  void set_failed_max(size_t n) { failed_max_ = n; }
+
   // When the next scheduled job or schedule is due, or a rate-limited queue may hand out a job
   // (0: never).
   int64_t NextQueueTimerMs() const;
@@ -198,6 +216,14 @@ class Database {
   void DropAllQueues();
   // Stores a schedule in memory and in the timer index, recording it unless applying.
   void PutSchedule(Schedule schedule);
+  // Stores a failure (replacing one with its id), recording it unless applying.
+  Failure* PutFailure(Failure failure);
+  // A retry job reached its queue's ready jobs or left: its failure is retried or dead.
+  void RetryJobReady(uint64_t job_id);
+  void RetryJobGone(uint64_t job_id);
+  // The queue a failed job goes back to (created if needed); nullptr if its key holds another
+  // type.
+  Queue* QueueOfFailure(const Failure& f);
 
   Keyspace* keyspace_;
   int index_;
@@ -209,6 +235,9 @@ class Database {
   std::set<std::pair<int64_t, std::string>> throttled_;  // (when, queue key): wake then
   std::map<std::string, Schedule, std::less<>> schedules_;
   std::set<std::pair<int64_t, std::string>> schedule_times_;  // (next_run_ms, name)
+  std::map<uint64_t, Failure> failures_;                      // by id: oldest first
+  std::unordered_map<uint64_t, uint64_t> retry_jobs_;         // scheduled retry job -> failure
+  size_t failed_max_ = 1000000;
 };
 
 class Keyspace {

@@ -3,6 +3,7 @@
 // are invalidated and clients blocked on it are woken.
 #include <cassert>
 
+#include "compat/failures.h"
 #include "server/data/keyspace.h"
 
 namespace desaster {
@@ -129,6 +130,7 @@ void Database::Refile(Job* job) {
   }
   if (job->state == JobState::kReady) {
     q->AddReady(job);
+    RetryJobReady(job->id);
   } else {
     scheduled_.emplace(job->run_at_ms, job->id);
     q->CountScheduled(1);
@@ -192,6 +194,7 @@ std::unique_ptr<Job> Database::RemoveJob(Job* job) {
 
 std::unique_ptr<Job> Database::EraseJob(Job* job) {
   Queue* q = job->queue;
+  RetryJobGone(job->id);
   std::unique_ptr<Job> out = std::move(jobs_[job->id]);
   jobs_.erase(job->id);
   Record(Mutation::Op::kJobDelete, q->key(), {}, {}, static_cast<int64_t>(out->id));
@@ -202,7 +205,15 @@ std::unique_ptr<Job> Database::EraseJob(Job* job) {
 
 void Database::MoveJob(Job* job, Queue* dest) {
   if (job->queue == dest) return;
+  // A moved retry is still a retry: keep its failure's link across the removal.
+  auto link = retry_jobs_.find(job->id);
+  std::optional<uint64_t> failure;
+  if (link != retry_jobs_.end()) {
+    failure = link->second;
+    retry_jobs_.erase(link);
+  }
   std::unique_ptr<Job> moved = RemoveJob(job);
+  if (failure) retry_jobs_[moved->id] = *failure;
   moved->order = dest->NextOrder(false);
   if (dest->config().unique && moved->unique_key.empty()) {
     moved->unique_key = dest->UniqueKeyOf(moved->payload);
@@ -325,6 +336,115 @@ void Database::DropAllQueues() {
   queues_.clear();
   schedules_.clear();
   schedule_times_.clear();
+  failures_.clear();
+  retry_jobs_.clear();
+}
+
+}  // namespace desaster
+
+// ---- the failed store ----
+
+namespace desaster {
+
+Failure* Database::PutFailure(Failure failure) {
+  if (keyspace_->recording_) {
+    Record(Mutation::Op::kFailurePut, {}, failure.Encode(), {}, static_cast<int64_t>(failure.id));
+  }
+  if (failure.state == FailureState::kRetrying) retry_jobs_[failure.retry_job] = failure.id;
+  keyspace_->SeenJobId(failure.id);
+  uint64_t id = failure.id;
+  Failure& stored = failures_[id] = std::move(failure);
+  return &stored;
+}
+
+Queue* Database::QueueOfFailure(const Failure& f) {
+  if (Queue* q = QueueForPush(f.queue)) return q;
+  if (Find(f.queue)) return nullptr;  // the key holds another type now
+  std::string error;
+  return CreateQueue(f.queue, QueueConfig{}, &error);
+}
+
+Failure* Database::FindFailure(uint64_t id) {
+  auto it = failures_.find(id);
+  return it == failures_.end() ? nullptr : &it->second;
+}
+
+Failure* Database::RecordFailure(Failure f) {
+  f.id = keyspace_->NextJobId();
+  Queue* q = QueueOfFailure(f);
+  RetryPolicy policy = q ? q->config().retry : RetryPolicy{};
+  uint32_t max_attempts = PayloadMaxAttempts(f.payload).value_or(policy.max_attempts);
+  f.state = FailureState::kDead;
+  if (q && f.attempt < max_attempts) {
+    int64_t delay = policy.DelayMs(f.attempt, keyspace_->rng());
+    Job* job = PushJob(q, {.payload = MarkRetry(f.payload, f.attempt),
+                           .run_at_ms = keyspace_->now_ms() + delay,
+                           .attempts = f.attempt});
+    if (job) {
+      f.state =
+          job->state == JobState::kScheduled ? FailureState::kRetrying : FailureState::kRetried;
+      f.retry_job = job->id;
+      f.retry_at_ms = keyspace_->now_ms() + delay;
+    }
+  }
+  Failure* stored = PutFailure(std::move(f));
+  while (failures_.size() > failed_max_) RemoveFailure(&failures_.begin()->second);
+  return FindFailure(stored->id);
+}
+
+bool Database::RetryFailure(Failure* f) {
+  if (f->state == FailureState::kRetrying) {
+    if (Job* job = FindJob(f->retry_job)) {
+      UpdateJob(job, [](Job& j) {  // the pending retry runs now
+        j.state = JobState::kReady;
+        j.run_at_ms = 0;
+      });
+      return true;
+    }
+  }
+  Queue* q = QueueOfFailure(*f);
+  if (!q) return false;
+  Failure updated = *f;
+  Job* job = PushJob(q, {.payload = MarkRetry(f->payload, f->attempt), .attempts = f->attempt});
+  updated.state = FailureState::kRetried;
+  updated.retry_job = job ? job->id : 0;
+  updated.retry_at_ms = keyspace_->now_ms();
+  PutFailure(std::move(updated));
+  return true;
+}
+
+bool Database::CancelRetry(Failure* f) {
+  if (f->state != FailureState::kRetrying) return false;
+  if (Job* job = FindJob(f->retry_job)) RemoveJob(job);  // marks the failure dead
+  return true;
+}
+
+void Database::RemoveFailure(Failure* f) {
+  uint64_t id = f->id;
+  if (f->state == FailureState::kRetrying) {
+    retry_jobs_.erase(f->retry_job);
+    if (Job* job = FindJob(f->retry_job)) RemoveJob(job);
+  }
+  Record(Mutation::Op::kFailureDelete, {}, {}, {}, static_cast<int64_t>(id));
+  failures_.erase(id);
+}
+
+void Database::RetryJobReady(uint64_t job_id) {
+  auto link = retry_jobs_.find(job_id);
+  if (link == retry_jobs_.end()) return;
+  Failure f = failures_.at(link->second);
+  retry_jobs_.erase(link);
+  f.state = FailureState::kRetried;
+  PutFailure(std::move(f));
+}
+
+void Database::RetryJobGone(uint64_t job_id) {
+  auto link = retry_jobs_.find(job_id);
+  if (link == retry_jobs_.end()) return;
+  Failure f = failures_.at(link->second);
+  retry_jobs_.erase(link);
+  f.state = FailureState::kDead;  // its retry was deleted before it ran
+  PutFailure(std::move(f));
 }
 
 }  // namespace desaster

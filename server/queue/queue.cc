@@ -1,6 +1,7 @@
 #include "server/queue/queue.h"
 
 #include <cmath>
+#include <cstdlib>
 
 namespace desaster {
 
@@ -10,7 +11,8 @@ namespace desaster {
 // commands that set them refuse them).
 std::string QueueConfig::Encode() const {
   std::string out = "discipline=" + discipline + "\npaused=" + (paused ? "1" : "0") +
-                    "\nunique=" + (unique ? "1" : "0") + "\nunique_by=" + unique_by + "\n";
+                    "\nunique=" + (unique ? "1" : "0") + "\nunique_by=" + unique_by + "\nretry=" + std::to_string(retry.max_attempts) +
+                    "\nbackoff=" + retry.BackoffName() + "\n";
   for (const auto& [name, value] : params) out += "param." + name + "=" + value + "\n";
   return out;
 }
@@ -33,6 +35,10 @@ bool QueueConfig::Decode(std::string_view record, QueueConfig* config) {
       config->unique = value == "1";
     } else if (name == "unique_by") {
       config->unique_by = value;
+    } else if (name == "retry") {
+      config->retry.max_attempts = static_cast<uint32_t>(std::strtoul(std::string(value).c_str(), nullptr, 10));
+    } else if (name == "backoff") {
+      config->retry.ParseBackoff(value);
     } else if (name.starts_with("param.")) {
       config->params.emplace(name.substr(6), value);
     }

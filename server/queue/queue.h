@@ -14,6 +14,7 @@
 
 #include "compat/dialect.h"
 #include "server/queue/discipline.h"
+#include "server/queue/failure.h"
 #include "server/queue/job.h"
 
 namespace desaster {
@@ -24,6 +25,7 @@ struct QueueConfig {
   bool paused = false;
   bool unique = false;    // a push whose unique key is queued already is dropped
   std::string unique_by;  // the payload's top-level JSON field that is the key ("": the payload)
+  RetryPolicy retry;      // what happens to the queue's failed jobs
 
   std::string Encode() const;
   static bool Decode(std::string_view record, QueueConfig* config);

@@ -58,6 +58,10 @@ std::string JobKey(int db, std::string_view queue, uint64_t id) {
 
 std::string ScheduleKey(int db, std::string_view name) { return KeyRecord('c', db, name); }
 
+std::string FailureKey(int db, uint64_t id) {
+  return DatabasePrefix('f', db) + EncodeInt64(static_cast<int64_t>(id));
+}
+
 std::string DatabasePrefix(char kind, int db) {
   std::string out(1, kind);
   AppendU16(&out, static_cast<uint16_t>(db));
@@ -106,6 +110,13 @@ bool DecodeQueueKey(std::string_view record, int* db, std::string_view* key, uin
   }
   if (rest.size() != 9 || rest[0] != '\1') return false;
   *id = static_cast<uint64_t>(DecodeInt64(rest.substr(1)));
+  return true;
+}
+
+bool DecodeFailureKey(std::string_view record, int* db, uint64_t* id) {
+  if (record.size() != 11 || record[0] != 'f') return false;
+  *db = (static_cast<unsigned char>(record[1]) << 8) | static_cast<unsigned char>(record[2]);
+  *id = static_cast<uint64_t>(DecodeInt64(record.substr(3)));
   return true;
 }
 

@@ -16,6 +16,7 @@
 //   'q' db:u16 klen:u32 key 0x00           -> queue configuration (QueueConfig::Encode)
 //   'q' db:u16 klen:u32 key 0x01 id:u64    -> job record (Job::Encode), one per queued job
 //   'c' db:u16 klen:u32 name               -> recurring schedule (Schedule::Encode)
+//   'f' db:u16 id:u64                      -> failed job (Failure::Encode)
 //   'x' db:u16 klen:u32 key                -> expiry, ms since the epoch (int64)
 //
 // List positions are sparse (pushes step by kListGap) so an insert in the middle usually takes
@@ -44,6 +45,7 @@ std::string QueuePrefix(int db, std::string_view key);
 std::string QueueConfigKey(int db, std::string_view key);
 std::string JobKey(int db, std::string_view queue, uint64_t id);
 std::string ScheduleKey(int db, std::string_view name);
+std::string FailureKey(int db, uint64_t id);
 // 'e' + db (or 'x' + db): every record of one database.
 std::string DatabasePrefix(char kind, int db);
 
@@ -62,6 +64,8 @@ struct ElementKey {
 bool DecodeElementKey(std::string_view record, ElementKey* out);
 // Parses a 'q' record key: *id is 0 for the configuration record. False if it is not one.
 bool DecodeQueueKey(std::string_view record, int* db, std::string_view* key, uint64_t* id);
+// Parses an 'f' record key; false if it is not one.
+bool DecodeFailureKey(std::string_view record, int* db, uint64_t* id);
 // Parses a 'c' record key; false if it is not one.
 bool DecodeScheduleKey(std::string_view record, int* db, std::string_view* name);
 // Parses an 'x' record key; false if it is not one.

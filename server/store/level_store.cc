@@ -422,10 +422,17 @@ void LevelStore::Translate(const Mutation& m, BatchView* view) {
     case Op::kScheduleDelete:
       view->Delete(ScheduleKey(m.db, m.key));
       break;
+    case Op::kFailurePut:
+      view->Put(FailureKey(m.db, static_cast<uint64_t>(m.num)), m.arg);
+      break;
+    case Op::kFailureDelete:
+      view->Delete(FailureKey(m.db, static_cast<uint64_t>(m.num)));
+      break;
     case Op::kFlushDb: {
       view->DeletePrefix(DatabasePrefix('e', m.db));
       view->DeletePrefix(DatabasePrefix('q', m.db));
       view->DeletePrefix(DatabasePrefix('c', m.db));
+      view->DeletePrefix(DatabasePrefix('f', m.db));
       view->DeletePrefix(DatabasePrefix('x', m.db));
       std::string db_prefix = DatabasePrefix('e', m.db);
       std::erase_if(shadow_, [&](const auto& entry) { return entry.first.starts_with(db_prefix); });
@@ -437,6 +444,7 @@ void LevelStore::Translate(const Mutation& m, BatchView* view) {
       view->DeletePrefix("e");
       view->DeletePrefix("q");
       view->DeletePrefix("c");
+      view->DeletePrefix("f");
       view->DeletePrefix("x");
       shadow_.clear();
       stream_meta_.clear();
@@ -530,6 +538,12 @@ class LevelStore::Loader : public StateLoader {
         m.db = db;
         m.key = key;
         m.num = static_cast<int64_t>(id);
+        m.arg = value;
+      } else if (uint64_t fid; DecodeFailureKey(record, &db, &fid)) {
+        if (db >= keyspace->databases()) continue;
+        m.op = Mutation::Op::kFailurePut;
+        m.db = db;
+        m.num = static_cast<int64_t>(fid);
         m.arg = value;
       } else if (DecodeScheduleKey(record, &db, &key)) {
         if (db >= keyspace->databases()) continue;

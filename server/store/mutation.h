@@ -39,6 +39,8 @@ struct Mutation {
     kJobDelete,       // job `num` (in queue `key`) is gone
     kScheduleSet,     // schedule named `key` = arg (Schedule::Encode)
     kScheduleDelete,  // schedule named `key` is gone
+    kFailurePut,      // failure `num` = arg (Failure::Encode); replaces it
+    kFailureDelete,   // failure `num` is gone
   };
 
   Op op;

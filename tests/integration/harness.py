@@ -182,6 +182,46 @@ def main():
     unittest.main(verbosity=2)
 
 
+def as_map(flat):
+    """A RESP2 map (flat key/value list) as a dict with str keys."""
+    return {flat[i].decode(): flat[i + 1] for i in range(0, len(flat), 2)}
+
+
+def pipe(server, commands, timeout=600):
+    """Sends a list of commands (argument lists) through `redis-cli --pipe`, as a bulk load
+    would; fails the test if any errored."""
+    out = []
+    for args in commands:
+        out.append(f"*{len(args)}\r\n".encode())
+        for a in args:
+            b = a if isinstance(a, bytes) else str(a).encode()
+            out.append(b"$%d\r\n%s\r\n" % (len(b), b))
+    done = subprocess.run(["redis-cli", "-p", str(server.port), "--pipe"], input=b"".join(out),
+                          capture_output=True, timeout=timeout)
+    if b"errors: 0" not in done.stdout:
+        raise AssertionError(f"redis-cli --pipe reported errors: {done.stdout!r}")
+
+
+class Timings:
+    """Runs commands and notes how long each took: the report a scale test prints."""
+
+    def __init__(self, client):
+        self.client = client
+        self.lines = []
+
+    def note(self, line):
+        self.lines.append(line)
+
+    def run(self, label, *command):
+        started = time.perf_counter()
+        result = self.client.execute_command(*command)
+        self.note(f"{label}: {(time.perf_counter() - started) * 1000:.1f} ms")
+        return result
+
+    def print(self):
+        print("\n" + "\n".join(self.lines), file=sys.stderr)
+
+
 def data_dir(test, name):
     """A fresh data directory path for `test` (its parent removed when the test ends), so a
     test can restart servers on the same data."""

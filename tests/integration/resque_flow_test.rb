@@ -11,37 +11,9 @@ require "redis/namespace"
 
 Redis.sadd_returns_boolean = false  # resque 3 counts; silences redis-rb 4.8's deprecation notice
 
-SCHEDULER = ENV.fetch("DESASTER_SCHEDULER") { File.expand_path("../../build/desaster-scheduler", __dir__) }
+require_relative "scheduler_helper"
 
-class ResqueFlowTest < Minitest::Test
-  def setup
-    @dir = Dir.mktmpdir("desaster-resque-")
-    @log = File.join(@dir, "log")
-    @pid = spawn(SCHEDULER, "--port", "0", "--data-dir", File.join(@dir, "data"),
-                 out: @log, err: @log)
-    @port = wait_for("desaster-scheduler to listen") do
-      File.read(@log)[/Ready to accept connections on [^ ]+:(\d+)/, 1]
-    end.to_i
-    @redis = Redis.new(host: "127.0.0.1", port: @port)
-    @resque = Redis::Namespace.new(:resque, redis: @redis)
-  end
-
-  def teardown
-    @redis&.close
-    Process.kill("TERM", @pid)
-    Process.wait(@pid)
-    FileUtils.rm_rf(@dir)
-  end
-
-  def wait_for(what, timeout: 10)
-    deadline = Process.clock_gettime(Process::CLOCK_MONOTONIC) + timeout
-    loop do
-      value = yield
-      return value if value
-      raise "timed out waiting for #{what}" if Process.clock_gettime(Process::CLOCK_MONOTONIC) > deadline
-      sleep 0.01
-    end
-  end
+class ResqueFlowTest < SchedulerTestCase
 
   def enqueue(queue, klass, *args)
     @resque.sadd("queues", queue)
@@ -127,7 +99,7 @@ class ResqueFlowTest < Minitest::Test
     assert_equal 1, @resque.hlen("workers:heartbeat")
     assert_equal 1, @resque.hdel("workers:heartbeat", "host:1:default")
 
-    other = Redis::Namespace.new(:resque, redis: Redis.new(host: "127.0.0.1", port: @port))
+    other = Redis::Namespace.new(:resque, redis: Redis.new(host: "127.0.0.1", port: @redis.connection[:port]))
     popped = Thread.new { other.blpop("queue:critical", timeout: 5) }
     wait_for("the pop to block") { @redis.info("clients")["blocked_clients"] == "1" }
     enqueue("critical", "UrgentJob")

@@ -9,12 +9,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import redis  # noqa: E402
-from harness import Scheduler, ServerTest, data_dir, main, wait_for  # noqa: E402
-
-
-def as_map(flat):
-    """A RESP2 map (flat key/value list) as a dict with str keys."""
-    return {flat[i].decode(): flat[i + 1] for i in range(0, len(flat), 2)}
+from harness import Scheduler, ServerTest, as_map, data_dir, main, wait_for  # noqa: E402
 
 
 def job(klass, *args):

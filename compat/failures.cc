@@ -1,0 +1,61 @@
+#include "compat/failures.h"
+
+#include <nlohmann/json.hpp>
+
+namespace desaster {
+
+using nlohmann::json;
+
+std::optional<Failure> ParseResqueFailure(std::string_view entry, const Dialect& dialect,
+                                          int64_t now_ms) {
+  json j = json::parse(entry, nullptr, false);
+  if (!j.is_object() || !j.contains("payload") || !j["payload"].is_object()) return std::nullopt;
+  auto text = [&](const char* field) {
+    auto it = j.find(field);
+    return it != j.end() && it->is_string() ? it->get<std::string>() : std::string();
+  };
+  Failure f;
+  const json& payload = j["payload"];
+  f.payload = payload.dump();
+  if (auto c = payload.find("class"); c != payload.end() && c->is_string()) f.klass = *c;
+  if (auto a = payload.find("args"); a != payload.end()) f.args = a->dump();
+  std::string queue = text("queue");
+  f.queue = dialect.queue_prefix + queue;
+  f.error_class = text("exception");
+  f.message = text("error");
+  f.worker = text("worker");
+  if (auto bt = j.find("backtrace"); bt != j.end() && bt->is_array()) {
+    for (const auto& frame : *bt) {
+      if (!frame.is_string()) continue;
+      if (!f.backtrace.empty()) f.backtrace += '\n';
+      f.backtrace += frame.get<std::string>();
+    }
+  }
+  f.failed_at_ms = now_ms;  // resque's failed_at is a local-time string; the server's clock is
+                            // the one every other time it shows comes from
+  uint32_t retries = 0;
+  if (auto rc = payload.find("retry_count"); rc != payload.end() && rc->is_number_unsigned()) {
+    retries = rc->get<uint32_t>();
+  }
+  f.attempt = retries + 1;
+  return f;
+}
+
+std::string MarkRetry(std::string_view payload, uint32_t retries) {
+  json j = json::parse(payload, nullptr, false);
+  if (!j.is_object()) return std::string(payload);
+  j["retry_count"] = retries;
+  return j.dump();
+}
+
+std::optional<uint32_t> PayloadMaxAttempts(std::string_view payload) {
+  json j = json::parse(payload, nullptr, false);
+  if (!j.is_object()) return std::nullopt;
+  auto it = j.find("retry");
+  if (it == j.end()) return std::nullopt;
+  if (it->is_boolean()) return it->get<bool>() ? std::nullopt : std::optional<uint32_t>(1);
+  if (it->is_number_unsigned()) return it->get<uint32_t>() + 1;
+  return std::nullopt;
+}
+
+}  // namespace desaster

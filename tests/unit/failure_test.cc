@@ -1,0 +1,98 @@
+#include "server/queue/failure.h"
+
+#include <catch2/catch.hpp>
+
+#include "compat/failures.h"
+
+using namespace desaster;
+
+TEST_CASE("messages normalise what varies between occurrences") {
+  CHECK(NormalizeMessage("User 42 not found") == "User N not found");
+  CHECK(NormalizeMessage("invoice 17 has no customer") ==
+        NormalizeMessage("invoice 9 has no customer"));
+  CHECK(NormalizeMessage("key 'abc' missing") == "key '?' missing");
+  CHECK(NormalizeMessage("id 5f3a9c timed out") == "id N timed out");
+  CHECK(NormalizeMessage("Couldn't find User with 'id'=42") ==
+        NormalizeMessage("Couldn't find User with 'id'=7"));
+}
+
+TEST_CASE("failures of one error share a fingerprint; others do not") {
+  Failure a;
+  a.queue = "q";
+  a.klass = "Job";
+  a.error_class = "E";
+  a.message = "row 1 locked";
+  Failure b = a;
+  b.message = "row 99 locked";
+  Failure c = a;
+  c.error_class = "Other";
+  CHECK(a.Fingerprint() == b.Fingerprint());
+  CHECK(a.Fingerprint() != c.Fingerprint());
+}
+
+TEST_CASE("failure records round trip") {
+  Failure f;
+  f.queue = "resque:queue:q";
+  f.payload = R"({"class":"J"})";
+  f.klass = "J";
+  f.args = "[1]";
+  f.error_class = "E";
+  f.message = "m";
+  f.backtrace = "a:1\nb:2";
+  f.worker = "w";
+  f.failed_at_ms = 123;
+  f.attempt = 3;
+  f.state = FailureState::kRetrying;
+  f.retry_job = 77;
+  f.retry_at_ms = 456;
+  Failure g;
+  REQUIRE(Failure::Decode(f.Encode(), &g));
+  CHECK(g.Encode() == f.Encode());
+  CHECK_FALSE(Failure::Decode(f.Encode().substr(0, 10), &g));
+}
+
+TEST_CASE("retry policies: polynomial, exponential and fixed backoff") {
+  std::mt19937_64 rng(1);
+  RetryPolicy poly;
+  for (uint32_t attempt : {1u, 2u, 5u, 25u}) {
+    double n = attempt - 1;
+    int64_t d = poly.DelayMs(attempt, rng);
+    CHECK(d >= static_cast<int64_t>((n * n * n * n + 15) * 1000));
+    CHECK(d <= static_cast<int64_t>((n * n * n * n + 15 + 9 * (n + 1)) * 1000));
+  }
+  RetryPolicy exp;
+  REQUIRE(exp.ParseBackoff("exp"));
+  CHECK(exp.DelayMs(1, rng) >= 16000);
+  CHECK(exp.DelayMs(11, rng) >= (15 + 1024) * 1000);
+  RetryPolicy fixed;
+  REQUIRE(fixed.ParseBackoff("0.25"));
+  CHECK(fixed.DelayMs(7, rng) == 250);
+  CHECK(fixed.BackoffName() == "0.25");
+  CHECK_FALSE(fixed.ParseBackoff("soon"));
+  CHECK_FALSE(fixed.ParseBackoff("-1"));
+}
+
+TEST_CASE("resque failure entries parse; payloads carry their retry count and limit") {
+  std::string error;
+  auto dialects = Dialects::Default();
+  const Dialect* resque = dialects.MatchFailedList("resque:failed");
+  REQUIRE(resque);
+  auto f = ParseResqueFailure(
+      R"({"failed_at":"2026/11/30 03:40:00 UTC","payload":{"class":"Mailer","args":[7],"retry_count":2},)"
+      R"("exception":"Net::ReadTimeout","error":"timed out","backtrace":["a.rb:1","b.rb:2"],)"
+      R"("worker":"host:1:mail","queue":"mail"})",
+      *resque, 1000);
+  REQUIRE(f);
+  CHECK(f->queue == "resque:queue:mail");
+  CHECK(f->klass == "Mailer");
+  CHECK(f->args == "[7]");
+  CHECK(f->attempt == 3);
+  CHECK(f->backtrace == "a.rb:1\nb.rb:2");
+  CHECK_FALSE(ParseResqueFailure("not json", *resque, 0));
+  CHECK_FALSE(ParseResqueFailure(R"({"payload":"x"})", *resque, 0));
+  CHECK(MarkRetry(R"({"class":"A"})", 4) == R"({"class":"A","retry_count":4})");
+  CHECK(MarkRetry("plain", 4) == "plain");
+  CHECK(PayloadMaxAttempts(R"({"retry":false})") == 1u);
+  CHECK(PayloadMaxAttempts(R"({"retry":3})") == 4u);
+  CHECK_FALSE(PayloadMaxAttempts(R"({"class":"A"})"));
+}
