@@ -25,8 +25,6 @@ bool Contains(std::string_view haystack, std::string_view needle) {
 
 // The filters that need no payload parsing, checked first.
 bool MatchesCheap(const JobQuery& q, const Job& job, int64_t now_ms) {
-  if (q.state == JobQuery::State::kReady && job.state != JobState::kReady) return false;
-  if (q.state == JobQuery::State::kScheduled && job.state != JobState::kScheduled) return false;
   if (q.min_priority && job.priority < *q.min_priority) return false;
   if (q.max_priority && job.priority > *q.max_priority) return false;
   int64_t age = now_ms - job.enqueued_ms;
@@ -78,10 +76,12 @@ std::optional<JobQuery> ParseJobQuery(CommandContext& ctx, size_t first, bool pa
         q.state = JobQuery::State::kReady;
       } else if (ctx.Is(i, "SCHEDULED")) {
         q.state = JobQuery::State::kScheduled;
+      } else if (ctx.Is(i, "RUNNING")) {
+        q.state = JobQuery::State::kRunning;
       } else if (ctx.Is(i, "ALL")) {
         q.state = JobQuery::State::kAll;
       } else {
-        return ctx.Error("ERR STATE must be READY, SCHEDULED or ALL"), std::nullopt;
+        return ctx.Error("ERR STATE must be READY, RUNNING, SCHEDULED or ALL"), std::nullopt;
       }
     } else if (ctx.Is(i, "MATCH")) {
       q.match = a[++i];
@@ -133,13 +133,24 @@ std::optional<JobQuery> ParseJobQuery(CommandContext& ctx, size_t first, bool pa
 
 JobQueryResult RunJobQuery(Database& db, Queue& q, const JobQuery& query, int64_t now_ms) {
   JobQueryResult out;
-  bool want_ready = query.state != JobQuery::State::kScheduled;
-  bool want_scheduled = query.state != JobQuery::State::kReady;
+  using State = JobQuery::State;
+  bool want_ready = query.state == State::kAll || query.state == State::kReady;
+  bool want_running = query.state == State::kAll || query.state == State::kRunning;
+  bool want_scheduled = query.state == State::kAll || query.state == State::kScheduled;
   bool filtered = HasFilters(query);
+  // Jobs outside dispatch order: running ones (leased to workers), then scheduled ones by time.
+  auto for_each_other = [&](const std::function<bool(Job*)>& fn) {
+    bool go = true;
+    if (want_running && q.running() > 0) {
+      db.ForEachLeased([&](Job* job) { return job->queue != &q || (go = fn(job)); });
+    }
+    if (go && want_scheduled) db.ForEachScheduled(&q, fn);
+  };
 
   // The common case, a page of the queue as it will run, walks only the page.
   if (!filtered && query.sort == JobQuery::Sort::kDispatch && !query.descending) {
-    out.total = (want_ready ? q.ready() : 0) + (want_scheduled ? q.scheduled() : 0);
+    out.total = (want_ready ? q.ready() : 0) + (want_running ? q.running() : 0) +
+                (want_scheduled ? q.scheduled() : 0);
     size_t position = query.offset;
     if (want_ready && query.offset < q.ready()) {
       q.discipline().ForEachInOrder(
@@ -152,8 +163,8 @@ JobQueryResult RunJobQuery(Database& db, Queue& q, const JobQuery& query, int64_
     size_t skip = !want_ready                ? query.offset
                   : query.offset > q.ready() ? query.offset - q.ready()
                                              : 0;
-    if (want_scheduled && out.rows.size() < query.limit) {
-      db.ForEachScheduled(&q, [&](Job* job) {
+    if (out.rows.size() < query.limit) {
+      for_each_other([&](Job* job) {
         if (skip > 0) return skip--, true;
         out.rows.push_back({job, SIZE_MAX});
         return out.rows.size() < query.limit;
@@ -175,14 +186,11 @@ JobQueryResult RunJobQuery(Database& db, Queue& q, const JobQuery& query, int64_
         },
         0);
   }
-  if (want_scheduled) {
-    db.ForEachScheduled(&q, [&](Job* job) {
-      if (MatchesCheap(query, *job, now_ms) && Matches(query, q, *job)) {
-        rows.push_back({job, SIZE_MAX});
-      }
-      return true;
-    });
-  }
+  for_each_other([&](Job* job) {
+    if (MatchesCheap(query, *job, now_ms) && Matches(query, q, *job))
+      rows.push_back({job, SIZE_MAX});
+    return true;
+  });
   out.total = rows.size();
   size_t end = std::min(rows.size(), query.offset + query.limit);
   if (query.offset >= rows.size()) return out;
@@ -232,7 +240,7 @@ void ReplyJob(CommandContext& ctx, const JobRow& row) {
   const Queue& q = *job.queue;
   PayloadFields f = q.Fields(job);
   auto& r = ctx.reply;
-  r.Map(15);
+  r.Map(16);
   r.Field("id", FormatJobId(job.id));
   r.Field("queue", q.key());
   r.Field("state", JobStateName(job.state));
@@ -251,6 +259,7 @@ void ReplyJob(CommandContext& ctx, const JobRow& row) {
   r.Field("attempts", job.attempts);
   r.Field("enqueued_at", job.enqueued_ms);
   r.FieldOrNull("run_at", job.state == JobState::kScheduled ? job.run_at_ms : 0);
+  r.Field("worker", job.lease_owner);  // running jobs: who runs it
 }
 
 }  // namespace desaster

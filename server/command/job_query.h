@@ -12,7 +12,7 @@
 namespace desaster {
 
 struct JobQuery {
-  enum class State { kAll, kReady, kScheduled };
+  enum class State { kAll, kReady, kRunning, kScheduled };
   enum class Sort { kDispatch, kEnqueued, kPriority, kEta, kClass, kId };
 
   State state = State::kAll;

@@ -88,8 +88,19 @@ void JobInfo(CommandContext& ctx) {
   uint64_t id;
   if (!ParseJobId(ctx.args[1], &id)) return ctx.Error("ERR invalid job id '" + ctx.args[1] + "'");
   Job* job = ctx.db().FindJob(id);
-  if (!job) return ctx.reply.NullBulk();
-  ReplyJob(ctx, {job, PositionOf(*job)});
+  if (job) return ReplyJob(ctx, {job, PositionOf(*job)});
+  const Database::Finished* done = ctx.db().FindFinished(id);
+  if (!done) return ctx.reply.NullBulk();
+  auto& r = ctx.reply;
+  r.Map(8);
+  r.Field("id", ctx.args[1]);
+  r.Field("queue", done->queue);
+  r.Field("state", done->ok ? "done" : "failed");
+  r.Field("payload", done->payload);
+  r.Field("worker", done->worker);
+  r.Field("result", done->result);
+  r.Field("started_at", done->started_ms);
+  r.Field("finished_at", done->finished_ms);
 }
 
 // The jobs a bulk command acts on, from args[first] on: "id [id ...]" or "WHERE queue
@@ -211,6 +222,146 @@ void JobUpdate(CommandContext& ctx) {
   ctx.reply.Integer(static_cast<long long>(jobs->size()));
 }
 
+// ---- Reliable fetch: leases for native workers ----
+
+constexpr int64_t kDefaultLeaseMs = 30000;
+
+Keyspace::Worker* WorkerArg(CommandContext& ctx, const std::string& id) {
+  auto& workers = ctx.keyspace().workers();
+  auto it = workers.find(id);
+  if (it != workers.end()) return &it->second;
+  ctx.Error("NOWORKER unknown worker '" + id + "': WORKER.REGISTER first");
+  return nullptr;
+}
+
+// JOB.FETCH worker [BLOCK ms] [LEASE ms]: the next job from the worker's queues (in their
+// order) that needs no capability it lacks, leased to it; null (or blocks) when there is none.
+void JobFetch(CommandContext& ctx) {
+  int64_t lease = kDefaultLeaseMs, block = -1;
+  for (size_t i = 2; i < ctx.args.size(); i += 2) {
+    long long v;
+    if (i + 1 >= ctx.args.size() || !ParseInt64(ctx.args[i + 1], &v) || v < 0) {
+      return ctx.Error("ERR JOB.FETCH worker [BLOCK ms] [LEASE ms] (non-negative integers)");
+    }
+    if (ctx.Is(i, "BLOCK")) {
+      block = v;
+    } else if (ctx.Is(i, "LEASE") && v > 0) {
+      lease = v;
+    } else {
+      return ctx.Error(err::kSyntax);
+    }
+  }
+  Keyspace::Worker* w = WorkerArg(ctx, ctx.args[1]);
+  if (!w) return;
+  w->last_seen_ms = ctx.now_ms();
+  auto eligible = [&](const Job& j) { return j.capability.empty() || w->Has(j.capability); };
+  for (const std::string& key : w->queues) {
+    Queue* q = ctx.db().FindQueue(key);
+    if (!q) continue;
+    if (Job* job = ctx.db().LeaseNext(q, eligible, w->id, lease)) {
+      return ReplyJob(ctx, {job, SIZE_MAX});
+    }
+  }
+  if (block < 0 || w->queues.empty()) return ctx.reply.NullBulk();
+  ctx.Block(w->queues, block == 0 ? 0 : ctx.now_ms() + block, TimeoutReply::kNullBulk);
+}
+
+// The leased job args[1], checked against an optional WORKER owner; replies 0 and returns
+// nullptr when it is not (or no longer) this worker's.
+Job* LeasedArg(CommandContext& ctx, std::optional<std::string> owner) {
+  uint64_t id;
+  if (!ParseJobId(ctx.args[1], &id)) {
+    ctx.Error("ERR invalid job id '" + ctx.args[1] + "'");
+    return nullptr;
+  }
+  Job* job = ctx.db().FindJob(id);
+  if (!job || job->state != JobState::kLeased || (owner && job->lease_owner != *owner)) {
+    ctx.reply.Integer(0);  // its lease ran out and it went back to its queue
+    return nullptr;
+  }
+  return job;
+}
+
+// Options of JOB.ACK / JOB.FAIL from args[2] on.
+struct Outcome {
+  std::optional<std::string> worker;
+  std::string result, error_class, message, backtrace;
+};
+
+std::optional<Outcome> ParseOutcome(CommandContext& ctx, bool failing) {
+  Outcome o;
+  for (size_t i = 2; i < ctx.args.size(); i += 2) {
+    if (i + 1 >= ctx.args.size()) return ctx.Error(err::kSyntax), std::nullopt;
+    const std::string& v = ctx.args[i + 1];
+    if (ctx.Is(i, "WORKER")) {
+      o.worker = v;
+    } else if (ctx.Is(i, "RESULT")) {
+      o.result = v;
+    } else if (failing && ctx.Is(i, "ERROR")) {
+      o.error_class = v;
+    } else if (failing && ctx.Is(i, "MESSAGE")) {
+      o.message = v;
+    } else if (failing && ctx.Is(i, "BACKTRACE")) {
+      o.backtrace = v;
+    } else {
+      return ctx.Error(err::kSyntax), std::nullopt;
+    }
+  }
+  if (failing && o.error_class.empty())
+    return ctx.Error("ERR JOB.FAIL needs ERROR class"), std::nullopt;
+  return o;
+}
+
+// JOB.ACK id [WORKER w] [RESULT text]: the job succeeded.
+void JobAck(CommandContext& ctx) {
+  auto o = ParseOutcome(ctx, false);
+  if (!o) return;
+  Job* job = LeasedArg(ctx, o->worker);
+  if (!job) return;
+  ctx.db().Finish(ctx.db().RemoveJob(job), true, std::move(o->result));
+  ctx.reply.Integer(1);
+}
+
+// JOB.FAIL id [WORKER w] ERROR class [MESSAGE m] [BACKTRACE bt] [RESULT text]: the job failed;
+// the failed store records it and its queue's retry policy applies.
+void JobFail(CommandContext& ctx) {
+  auto o = ParseOutcome(ctx, true);
+  if (!o) return;
+  Job* job = LeasedArg(ctx, o->worker);
+  if (!job) return;
+  Failure f;
+  f.queue = job->queue->key();
+  f.payload = job->payload;
+  PayloadFields fields = job->queue->Fields(*job);
+  f.klass = fields.klass;
+  f.args = fields.args;
+  f.error_class = o->error_class;
+  f.message = o->message;
+  f.backtrace = o->backtrace;
+  f.worker = job->lease_owner;
+  f.failed_at_ms = ctx.now_ms();
+  f.attempt = job->attempts + 1;
+  ctx.db().Finish(ctx.db().RemoveJob(job), false, std::move(o->result));
+  ctx.db().RecordFailure(std::move(f));
+  ctx.reply.Integer(1);
+}
+
+// JOB.KILL id: asks the worker running the job to stop it; it reports the job as failed with
+// error class "Killed".
+void JobKill(CommandContext& ctx) {
+  uint64_t id;
+  if (!ParseJobId(ctx.args[1], &id)) return ctx.Error("ERR invalid job id '" + ctx.args[1] + "'");
+  Job* job = ctx.db().FindJob(id);
+  if (!job) return ctx.reply.Integer(0);
+  if (job->state != JobState::kLeased) {
+    return ctx.Error("ERR job " + ctx.args[1] + " is not running (JOB.DELETE removes queued jobs)");
+  }
+  auto it = ctx.keyspace().workers().find(job->lease_owner);
+  if (it == ctx.keyspace().workers().end()) return ctx.reply.Integer(0);
+  it->second.kill.insert(id);
+  ctx.reply.Integer(1);
+}
+
 }  // namespace
 
 void RegisterJobCommands(CommandRegistry* r) {
@@ -226,6 +377,15 @@ void RegisterJobCommands(CommandRegistry* r) {
            "Move jobs to another queue: dest id [id ...] | dest WHERE queue [filters]")
       .Add("job.run", -2, kWrite, {}, JobRun,
            "Make scheduled jobs ready now: id [id ...] | WHERE queue [filters]")
+      .Add("job.fetch", -2, kWrite | kBlocking, {}, JobFetch,
+           "Lease the next job for a native worker: worker [BLOCK ms] [LEASE ms]")
+      .Add("job.ack", -2, kWrite | kFast, {}, JobAck,
+           "A leased job succeeded: id [WORKER w] [RESULT text]; 0 if its lease was lost")
+      .Add("job.fail", -4, kWrite, {}, JobFail,
+           "A leased job failed: id [WORKER w] ERROR class [MESSAGE m] [BACKTRACE bt] "
+           "[RESULT text]; its retry policy applies")
+      .Add("job.kill", 2, kWrite | kFast, {}, JobKill,
+           "Ask the worker running a job to stop it (TERM, then KILL)")
       .Add("job.update", -4, kWrite, {}, JobUpdate,
            "Change jobs: <id ... | WHERE queue [filters]> SET PRIORITY n | FLOW f | "
            "CAPABILITY c | RUNAT unix-ms ...");

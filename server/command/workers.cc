@@ -7,11 +7,15 @@
 namespace desaster {
 namespace {
 
+constexpr int64_t kForgetWorkerMs = 60000;
+
 struct WorkerView {
   std::string kind, id, host, pid, started_at;
-  std::vector<std::string> queues;
+  std::vector<std::string> queues, adapters, capabilities;
+  int concurrency = 0;
+  int64_t last_seen_ms = 0;
   struct Running {
-    std::string queue, payload, run_at;
+    std::string queue, payload, run_at, job_id;
   };
   std::vector<Running> jobs;
 };
@@ -62,7 +66,7 @@ std::vector<std::string> Members(Database& db, const std::string& key) {
 
 WorkerView::Running RunningFrom(std::string_view json) {
   return {JsonField(json, "queue").value_or(""), JsonField(json, "payload").value_or(""),
-          JsonField(json, "run_at").value_or("")};
+          JsonField(json, "run_at").value_or(""), ""};
 }
 
 // resque: "host:pid:queue1,queue2" in <ns>:workers; <ns>:worker:<id> holds the running job.
@@ -113,8 +117,39 @@ void ReadSidekiqProcesses(Database& db, const Dialect& d, std::vector<WorkerView
   }
 }
 
+// Native workers, with the jobs they hold leases on. Workers silent for a minute are forgotten
+// (their leases have run out long before).
+void ReadNativeWorkers(CommandContext& ctx, std::vector<WorkerView>* out) {
+  auto& workers = ctx.keyspace().workers();
+  std::erase_if(workers, [&](const auto& entry) {
+    return ctx.now_ms() - entry.second.last_seen_ms > kForgetWorkerMs;
+  });
+  for (const auto& [id, w] : workers) {
+    WorkerView v;
+    v.kind = "native";
+    v.id = id;
+    v.host = w.host;
+    v.pid = w.pid;
+    v.started_at = std::to_string(w.registered_ms);
+    v.queues = w.queues;
+    v.adapters = w.adapters;
+    v.capabilities = w.capabilities;
+    v.concurrency = w.concurrency;
+    v.last_seen_ms = w.last_seen_ms;
+    ctx.keyspace().db(w.db).ForEachLeased([&](Job* j) {
+      if (j->lease_owner == id) {
+        v.jobs.push_back(
+            {j->queue->key(), j->payload, std::to_string(j->run_at_ms), FormatJobId(j->id)});
+      }
+      return true;
+    });
+    out->push_back(std::move(v));
+  }
+}
+
 void WorkerList(CommandContext& ctx) {
   std::vector<WorkerView> workers;
+  ReadNativeWorkers(ctx, &workers);
   for (const Dialect& d : ctx.keyspace().dialects().all()) {
     if (d.name == "resque") ReadResqueWorkers(ctx.db(), d, &workers);
     if (d.name == "sidekiq") ReadSidekiqProcesses(ctx.db(), d, &workers);
@@ -122,7 +157,7 @@ void WorkerList(CommandContext& ctx) {
   auto& r = ctx.reply;
   r.Array(workers.size());
   for (const WorkerView& w : workers) {
-    r.Map(7);
+    r.Map(11);
     for (auto [name, value] : {std::pair<const char*, const std::string*>{"kind", &w.kind},
                                {"id", &w.id},
                                {"host", &w.host},
@@ -130,27 +165,155 @@ void WorkerList(CommandContext& ctx) {
                                {"started_at", &w.started_at}}) {
       r.Field(name, *value);
     }
-    r.Bulk("queues");
-    r.Array(w.queues.size());
-    for (const auto& q : w.queues) r.Bulk(q);
+    for (auto [name, list] :
+         {std::pair<const char*, const std::vector<std::string>*>{"queues", &w.queues},
+          {"adapters", &w.adapters},
+          {"capabilities", &w.capabilities}}) {
+      r.Bulk(name);
+      r.Array(list->size());
+      for (const auto& item : *list) r.Bulk(item);
+    }
+    r.Field("concurrency", w.concurrency);
+    r.FieldOrNull("last_seen", w.last_seen_ms);
     r.Bulk("jobs");
     r.Array(w.jobs.size());
     for (const auto& j : w.jobs) {
-      r.Map(3);
+      r.Map(4);
       r.Field("queue", j.queue);
       r.Field("payload", j.payload);
       r.Field("run_at", j.run_at);
+      r.Field("id", j.job_id);
     }
   }
+}
+
+// "a,b,c" -> {a, b, c}
+std::vector<std::string> List(std::string_view s) { return Split(s, ','); }
+
+// WORKER.REGISTER id [HOST h] [PID p] [ADAPTERS a,b] [CAPABILITIES c,d] [LABELS l,m]
+//                 [CONCURRENCY n] [QUEUES q1,q2]
+void WorkerRegister(CommandContext& ctx) {
+  Keyspace::Worker w;
+  w.id = ctx.args[1];
+  for (size_t i = 2; i < ctx.args.size(); i += 2) {
+    if (i + 1 >= ctx.args.size()) return ctx.Error(err::kSyntax);
+    const std::string& v = ctx.args[i + 1];
+    if (ctx.Is(i, "HOST")) {
+      w.host = v;
+    } else if (ctx.Is(i, "PID")) {
+      w.pid = v;
+    } else if (ctx.Is(i, "ADAPTERS")) {
+      w.adapters = List(v);
+    } else if (ctx.Is(i, "CAPABILITIES")) {
+      w.capabilities = List(v);
+    } else if (ctx.Is(i, "LABELS")) {
+      w.labels = List(v);
+    } else if (ctx.Is(i, "QUEUES")) {
+      w.queues = List(v);
+    } else if (ctx.Is(i, "CONCURRENCY")) {
+      long long n;
+      if (!ParseInt64(v, &n) || n < 1 || n > 10000) {
+        return ctx.Error("ERR CONCURRENCY must be an integer from 1 to 10000");
+      }
+      w.concurrency = static_cast<int>(n);
+    } else {
+      return ctx.Error(err::kSyntax);
+    }
+  }
+  w.db = ctx.client.db;
+  w.registered_ms = w.last_seen_ms = ctx.now_ms();
+  auto& workers = ctx.keyspace().workers();
+  if (auto old = workers.find(w.id); old != workers.end()) w.kill = old->second.kill;
+  workers.insert_or_assign(w.id, std::move(w));
+  ctx.reply.Ok();
+}
+
+Keyspace::Worker* WorkerArg(CommandContext& ctx) {
+  auto& workers = ctx.keyspace().workers();
+  auto it = workers.find(ctx.args[1]);
+  if (it != workers.end()) return &it->second;
+  ctx.Error("NOWORKER unknown worker '" + ctx.args[1] + "': WORKER.REGISTER first");
+  return nullptr;
+}
+
+// WORKER.HEARTBEAT id [LEASE ms]: the worker is alive; its leases last `LEASE` more ms. Replies
+// what the scheduler wants of it: its queues, jobs to kill, whether to stop.
+void WorkerHeartbeat(CommandContext& ctx) {
+  Keyspace::Worker* w = WorkerArg(ctx);
+  if (!w) return;
+  long long lease = 30000;
+  if (ctx.args.size() == 4 && ctx.Is(2, "LEASE")) {
+    if (!ParseInt64(ctx.args[3], &lease) || lease <= 0) return ctx.Error("ERR LEASE must be > 0");
+  } else if (ctx.args.size() != 2) {
+    return ctx.Error(err::kSyntax);
+  }
+  w->last_seen_ms = ctx.now_ms();
+  Database& db = ctx.keyspace().db(w->db);
+  db.ExtendLeases(w->id, ctx.now_ms() + lease);
+  std::erase_if(w->kill, [&](uint64_t id) {  // forget kills of jobs it no longer runs
+    Job* j = db.FindJob(id);
+    return !j || j->state != JobState::kLeased || j->lease_owner != w->id;
+  });
+  auto& r = ctx.reply;
+  r.Map(3);
+  r.Bulk("queues");
+  r.Array(w->queues.size());
+  for (const auto& q : w->queues) r.Bulk(q);
+  r.Bulk("kill");
+  r.Array(w->kill.size());
+  for (uint64_t id : w->kill) r.Bulk(FormatJobId(id));
+  r.Field("stop", w->stop);
+}
+
+// WORKER.ATTACH / WORKER.DETACH id queue [queue ...]: the worker's queues change at once; it
+// fetches from the new set with its next JOB.FETCH.
+void ChangeQueues(CommandContext& ctx, bool attach) {
+  Keyspace::Worker* w = WorkerArg(ctx);
+  if (!w) return;
+  std::vector<std::string> before = w->queues;
+  long long changed = 0;
+  for (size_t i = 2; i < ctx.args.size(); i++) {
+    auto at = std::find(w->queues.begin(), w->queues.end(), ctx.args[i]);
+    if (attach && at == w->queues.end()) {
+      w->queues.push_back(ctx.args[i]);
+      changed++;
+    } else if (!attach && at != w->queues.end()) {
+      w->queues.erase(at);
+      changed++;
+    }
+  }
+  // A JOB.FETCH blocked on the old set must see the new one: wake it to fetch again.
+  for (const auto& key : before) ctx.keyspace().db(w->db).Touch(key);
+  ctx.reply.Integer(changed);
+}
+void WorkerAttach(CommandContext& ctx) { ChangeQueues(ctx, true); }
+void WorkerDetach(CommandContext& ctx) { ChangeQueues(ctx, false); }
+
+void WorkerStop(CommandContext& ctx) {
+  Keyspace::Worker* w = WorkerArg(ctx);
+  if (!w) return;
+  w->stop = true;
+  ctx.reply.Ok();
 }
 
 }  // namespace
 
 void RegisterWorkerCommands(CommandRegistry* r) {
   using namespace cmd;
-  r->Group("worker").Add("worker.list", 1, kReadOnly, {}, WorkerList,
-                         "Every worker: resque workers and Sidekiq processes from their "
-                         "registrations, with host, pid, queues and running jobs");
+  r->Group("worker")
+      .Add("worker.list", 1, kReadOnly, {}, WorkerList,
+           "Every worker: native ones, resque workers and Sidekiq processes, with host, pid, "
+           "queues, adapters and running jobs")
+      .Add("worker.register", -2, kWrite, {}, WorkerRegister,
+           "A native worker announces itself: id [HOST h] [PID p] [ADAPTERS a,b] "
+           "[CAPABILITIES c,d] [LABELS l] [CONCURRENCY n] [QUEUES q1,q2]")
+      .Add("worker.heartbeat", -2, kWrite | kFast, {}, WorkerHeartbeat,
+           "A native worker is alive: id [LEASE ms]; replies its queues, jobs to kill, stop")
+      .Add("worker.attach", -3, kWrite, {}, WorkerAttach, "Add queues to a worker: id queue...")
+      .Add("worker.detach", -3, kWrite, {}, WorkerDetach,
+           "Remove queues from a worker: id queue...")
+      .Add("worker.stop", 2, kWrite, {}, WorkerStop,
+           "Ask a worker to finish its running jobs and exit");
 }
 
 }  // namespace desaster

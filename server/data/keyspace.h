@@ -8,6 +8,8 @@
 #pragma once
 
 #include <cstdint>
+#include <deque>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -83,6 +85,8 @@ class Database {
   // Copies the value (and its TTL) of `from` to `to` in `dst`, replacing it. `from` must exist.
   void CopyTo(std::string_view from, Database& dst, std::string_view to);
   void Flush();
+  // Signals a change of `key` without changing it: blocked clients re-run their command.
+  void Touch(std::string_view key) { Changed(key); }
 
   // One step of a SCAN over raw entries (expired ones included; check IsLive).
   template <class F>
@@ -141,6 +145,34 @@ class Database {
   }
   void MoveJob(Job* job, Queue* dest);
   Job* FindJob(uint64_t id);
+  // ---- Leases: jobs handed to native workers (JOB.FETCH) ----
+
+  // Leases the next job of `q` a worker may take: the discipline's pick when `eligible` accepts
+  // it, else the first eligible job in dispatch order. nullptr when none (or paused/limited).
+  Job* LeaseNext(Queue* q, const std::function<bool(const Job&)>& eligible, std::string_view worker,
+                 int64_t lease_ms);
+  // Keeps `worker`'s leases alive until `until_ms` (in memory: a restart grants a grace period).
+  void ExtendLeases(std::string_view worker, int64_t until_ms);
+  // Jobs whose lease ran out go back to the head of their queue, one attempt more; returns how
+  // many.
+  size_t ExpireLeases(size_t budget);
+  // Recently finished jobs (JOB.ACK/JOB.FAIL) with their results, newest last; in memory only.
+  struct Finished {
+    uint64_t id;
+    std::string queue, payload, worker, result;
+    bool ok;
+    int64_t started_ms, finished_ms;
+  };
+  void Finish(std::unique_ptr<Job> job, bool ok, std::string result);
+  const Finished* FindFinished(uint64_t id) const;
+
+  template <class F>
+  void ForEachLeased(F&& fn) const {
+    for (const auto& [until, id] : leases_) {
+      if (!fn(const_cast<Job*>(jobs_.at(id).get()))) return;
+    }
+  }
+
   // Visits the scheduled jobs of `q` in run-at order until `fn` returns false.
   template <class F>
   void ForEachScheduled(const Queue* q, F&& fn) const {
@@ -237,7 +269,10 @@ class Database {
   std::set<std::pair<int64_t, std::string>> schedule_times_;  // (next_run_ms, name)
   std::map<uint64_t, Failure> failures_;                      // by id: oldest first
   std::unordered_map<uint64_t, uint64_t> retry_jobs_;         // scheduled retry job -> failure
+  std::set<std::pair<int64_t, uint64_t>> leases_;             // (lease_until_ms, job id)
   size_t failed_max_ = 1000000;
+  std::deque<Finished> finished_;
+  static constexpr size_t kFinishedKept = 10000;
 };
 
 class Keyspace {
@@ -282,6 +317,20 @@ class Keyspace {
 
   std::mt19937_64& rng() { return rng_; }
 
+  // Native workers (desaster-worker) that registered, by id. Not persisted: workers register
+  // again when they reconnect, and their leases keep their jobs safe meanwhile.
+  struct Worker {
+    std::string id, host, pid;
+    std::vector<std::string> adapters, capabilities, labels, queues;
+    int concurrency = 1;
+    int db = 0;
+    int64_t registered_ms = 0, last_seen_ms = 0;
+    std::set<uint64_t> kill;  // jobs JOB.KILL asked it to stop
+    bool stop = false;        // WORKER.STOP: finish running jobs and exit
+    bool Has(std::string_view capability) const;
+  };
+  std::map<std::string, Worker, std::less<>>& workers() { return workers_; }
+
   // Which keys are queues of which client library.
   const Dialects& dialects() const { return dialects_; }
   void set_dialects(Dialects d) { dialects_ = std::move(d); }
@@ -308,6 +357,7 @@ class Keyspace {
   uint64_t expired_keys_ = 0;
   Dialects dialects_;
   uint64_t last_job_id_ = 0;
+  std::map<std::string, Worker, std::less<>> workers_;
 };
 
 }  // namespace desaster

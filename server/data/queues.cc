@@ -10,6 +10,9 @@ namespace desaster {
 
 size_t ReadyJobs(const QueueRef& ref) { return ref.queue->ready(); }
 
+// How long a job leased before a restart waits for its worker to check in again.
+constexpr int64_t kLeaseGraceMs = 30000;
+
 uint64_t Keyspace::NextJobId() {
   // Milliseconds in the high bits, a counter in the low 16: ids sort by creation time.
   uint64_t time_based = static_cast<uint64_t>(now_ms_) << 16;
@@ -70,6 +73,83 @@ void Database::DropQueue(Queue* q) {
   Changed(key);
 }
 
+Job* Database::LeaseNext(Queue* q, const std::function<bool(const Job&)>& eligible,
+                         std::string_view worker, int64_t lease_ms) {
+  int64_t now = keyspace_->now_ms();
+  Job* pick = q->Peek(now);
+  if (!pick) {
+    if (q->ready() > 0 && !q->paused()) {
+      throttled_.emplace(q->discipline().NextAvailableMs(now), q->key());
+    }
+    return nullptr;
+  }
+  if (eligible(*pick)) {
+    q->discipline().Take(pick, now);  // the discipline's own pick: its round robin moves on
+  } else {
+    pick = nullptr;
+    q->discipline().ForEachInOrder([&](Job* j) { return eligible(*j) ? (pick = j, false) : true; },
+                                   0);
+    if (!pick) return nullptr;
+    q->RemoveReady(pick);
+  }
+  q->CountTaken(now);
+  q->UnindexUnique(pick);
+  pick->state = JobState::kLeased;
+  pick->lease_owner = worker;
+  pick->lease_until_ms = now + lease_ms;
+  pick->run_at_ms = now;  // when it started
+  Refile(pick);
+  return pick;
+}
+
+void Database::ExtendLeases(std::string_view worker, int64_t until_ms) {
+  std::vector<Job*> mine;
+  ForEachLeased([&](Job* j) {
+    if (j->lease_owner == worker) mine.push_back(j);
+    return true;
+  });
+  for (Job* j : mine) {
+    leases_.erase({j->lease_until_ms, j->id});
+    j->lease_until_ms = std::max(j->lease_until_ms, until_ms);
+    leases_.emplace(j->lease_until_ms, j->id);
+  }
+}
+
+size_t Database::ExpireLeases(size_t budget) {
+  size_t n = 0;
+  while (n < budget && !leases_.empty() && leases_.begin()->first <= keyspace_->now_ms()) {
+    Job* job = FindJob(leases_.begin()->second);
+    UpdateJob(job, [&](Job& j) {
+      j.state = JobState::kReady;
+      j.attempts++;
+      j.order = j.queue->NextOrder(true);  // it was next when it left: it is next again
+      j.lease_owner.clear();
+      j.lease_until_ms = 0;
+      j.run_at_ms = 0;
+    });
+    n++;
+  }
+  return n;
+}
+
+void Database::Finish(std::unique_ptr<Job> job, bool ok, std::string result) {
+  finished_.push_back({job->id, job->queue->key(), std::move(job->payload), job->lease_owner,
+                       std::move(result), ok, job->run_at_ms, keyspace_->now_ms()});
+  if (finished_.size() > kFinishedKept) finished_.pop_front();
+}
+
+const Database::Finished* Database::FindFinished(uint64_t id) const {
+  for (auto it = finished_.rbegin(); it != finished_.rend(); ++it) {
+    if (it->id == id) return &*it;
+  }
+  return nullptr;
+}
+
+bool Keyspace::Worker::Has(std::string_view capability) const {
+  return std::find(capabilities.begin(), capabilities.end(), capability) != capabilities.end() ||
+         std::find(adapters.begin(), adapters.end(), capability) != adapters.end();
+}
+
 size_t Database::ClearQueue(Queue* q, bool scheduled_too) {
   std::vector<Job*> doomed;
   q->discipline().ForEachInOrder([&](Job* job) {
@@ -111,11 +191,18 @@ void Database::SyncQueueKey(Queue* q) {
 
 void Database::Unfile(Job* job) {
   Queue* q = job->queue;
-  if (job->state == JobState::kReady) {
-    q->RemoveReady(job);
-  } else {
-    scheduled_.erase({job->run_at_ms, job->id});
-    q->CountScheduled(-1);
+  switch (job->state) {
+    case JobState::kReady:
+      q->RemoveReady(job);
+      break;
+    case JobState::kScheduled:
+      scheduled_.erase({job->run_at_ms, job->id});
+      q->CountScheduled(-1);
+      break;
+    case JobState::kLeased:
+      leases_.erase({job->lease_until_ms, job->id});
+      q->CountRunning(-1);
+      break;
   }
   q->UnindexUnique(job);
 }
@@ -128,12 +215,23 @@ void Database::Refile(Job* job) {
       keyspace_->recording_) {
     job->state = JobState::kReady;  // due already: no detour through the timer
   }
-  if (job->state == JobState::kReady) {
-    q->AddReady(job);
-    RetryJobReady(job->id);
-  } else {
-    scheduled_.emplace(job->run_at_ms, job->id);
-    q->CountScheduled(1);
+  switch (job->state) {
+    case JobState::kReady:
+      q->AddReady(job);
+      RetryJobReady(job->id);
+      break;
+    case JobState::kScheduled:
+      scheduled_.emplace(job->run_at_ms, job->id);
+      q->CountScheduled(1);
+      break;
+    case JobState::kLeased:
+      if (!keyspace_->recording_) {
+        // Loaded after a restart: its worker gets a lease's time to check in again.
+        job->lease_until_ms = std::max(job->lease_until_ms, keyspace_->now_ms() + kLeaseGraceMs);
+      }
+      leases_.emplace(job->lease_until_ms, job->id);
+      q->CountRunning(1);
+      break;
   }
   RecordJob(*job);
   SyncQueueKey(q);
@@ -246,6 +344,7 @@ int64_t Database::NextQueueTimerMs() const {
   consider(scheduled_);
   consider(throttled_);
   consider(schedule_times_);
+  consider(leases_);
   return next;
 }
 
@@ -357,6 +456,12 @@ Failure* Database::PutFailure(Failure failure) {
   return &stored;
 }
 
+// A client library's payload carries its retry count (the next failure reads it from there); a
+// native job keeps its payload and counts attempts in the job.
+static std::string RetryPayload(const Queue& q, const Failure& f) {
+  return &q.dialect() == &Dialects::Native() ? f.payload : MarkRetry(f.payload, f.attempt);
+}
+
 Queue* Database::QueueOfFailure(const Failure& f) {
   if (Queue* q = QueueForPush(f.queue)) return q;
   if (Find(f.queue)) return nullptr;  // the key holds another type now
@@ -377,7 +482,7 @@ Failure* Database::RecordFailure(Failure f) {
   f.state = FailureState::kDead;
   if (q && f.attempt < max_attempts) {
     int64_t delay = policy.DelayMs(f.attempt, keyspace_->rng());
-    Job* job = PushJob(q, {.payload = MarkRetry(f.payload, f.attempt),
+    Job* job = PushJob(q, {.payload = RetryPayload(*q, f),
                            .run_at_ms = keyspace_->now_ms() + delay,
                            .attempts = f.attempt});
     if (job) {
@@ -405,7 +510,7 @@ bool Database::RetryFailure(Failure* f) {
   Queue* q = QueueOfFailure(*f);
   if (!q) return false;
   Failure updated = *f;
-  Job* job = PushJob(q, {.payload = MarkRetry(f->payload, f->attempt), .attempts = f->attempt});
+  Job* job = PushJob(q, {.payload = RetryPayload(*q, *f), .attempts = f->attempt});
   updated.state = FailureState::kRetried;
   updated.retry_job = job ? job->id : 0;
   updated.retry_at_ms = keyspace_->now_ms();

@@ -524,6 +524,7 @@ void Server::OnQueueTimer(ev::timer&, int) {
     Database& db = state_->keyspace.db(i);
     db.PromoteDue(10000);
     db.FireDueSchedules(1000);
+    db.ExpireLeases(10000);
     db.WakeThrottled();
   }
   if (state_->keyspace.HasReadyKeys()) ServeReadyKeys(*state_);

@@ -23,13 +23,15 @@ std::string Job::Encode() const {
   record::PutString(&out, capability);
   record::PutString(&out, unique_key);
   record::PutString(&out, payload);
+  record::PutString(&out, lease_owner);
+  record::PutSigned(&out, lease_until_ms);
   return out;
 }
 
 bool Job::Decode(std::string_view record, Job* job) {
   if (record.size() < 2 || static_cast<uint8_t>(record[0]) != kRecordVersion) return false;
   uint8_t state = static_cast<uint8_t>(record[1]);
-  if (state > static_cast<uint8_t>(JobState::kScheduled)) return false;
+  if (state > static_cast<uint8_t>(JobState::kLeased)) return false;
   job->state = static_cast<JobState>(state);
   record::Reader r(record.substr(2));
   job->order = r.Signed();
@@ -41,6 +43,8 @@ bool Job::Decode(std::string_view record, Job* job) {
   job->capability = r.String();
   job->unique_key = r.String();
   job->payload = r.String();
+  job->lease_owner = r.String();
+  job->lease_until_ms = r.Signed();
   return r.done();
 }
 
@@ -71,6 +75,16 @@ bool ParseJobId(std::string_view s, uint64_t* id) {
   return true;
 }
 
-std::string_view JobStateName(JobState s) { return s == JobState::kReady ? "ready" : "scheduled"; }
+std::string_view JobStateName(JobState s) {
+  switch (s) {
+    case JobState::kReady:
+      return "ready";
+    case JobState::kScheduled:
+      return "scheduled";
+    case JobState::kLeased:
+      return "running";
+  }
+  return "ready";
+}
 
 }  // namespace desaster

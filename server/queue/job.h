@@ -12,6 +12,7 @@ class Queue;
 enum class JobState : uint8_t {
   kReady,      // in its queue's dispatch order
   kScheduled,  // waits for run_at_ms (delayed job, pending retry)
+  kLeased,     // handed to a native worker (lease_owner) until it acks, fails or goes silent
 };
 
 struct Job {
@@ -26,6 +27,8 @@ struct Job {
   int32_t priority = 0;   // higher first (prio discipline)
   uint32_t attempts = 0;
   JobState state = JobState::kReady;
+  std::string lease_owner;  // kLeased: the worker's id
+  int64_t lease_until_ms = 0;
   Queue* queue = nullptr;  // the queue that holds it (not persisted: the record's key says)
 
   // The persisted record (everything but `id` and `queue`, which the record's key holds).

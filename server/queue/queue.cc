@@ -11,7 +11,8 @@ namespace desaster {
 // commands that set them refuse them).
 std::string QueueConfig::Encode() const {
   std::string out = "discipline=" + discipline + "\npaused=" + (paused ? "1" : "0") +
-                    "\nunique=" + (unique ? "1" : "0") + "\nunique_by=" + unique_by + "\nretry=" + std::to_string(retry.max_attempts) +
+                    "\nunique=" + (unique ? "1" : "0") + "\nunique_by=" + unique_by +
+                    "\nretry=" + std::to_string(retry.max_attempts) +
                     "\nbackoff=" + retry.BackoffName() + "\n";
   for (const auto& [name, value] : params) out += "param." + name + "=" + value + "\n";
   return out;
@@ -36,7 +37,8 @@ bool QueueConfig::Decode(std::string_view record, QueueConfig* config) {
     } else if (name == "unique_by") {
       config->unique_by = value;
     } else if (name == "retry") {
-      config->retry.max_attempts = static_cast<uint32_t>(std::strtoul(std::string(value).c_str(), nullptr, 10));
+      config->retry.max_attempts =
+          static_cast<uint32_t>(std::strtoul(std::string(value).c_str(), nullptr, 10));
     } else if (name == "backoff") {
       config->retry.ParseBackoff(value);
     } else if (name.starts_with("param.")) {

@@ -57,6 +57,7 @@ class Queue {
 
   size_t ready() const { return discipline_->size(); }
   size_t scheduled() const { return scheduled_; }
+  size_t running() const { return running_; }
   bool paused() const { return config_.paused; }
 
   // Validates `config` and builds its discipline, or says why not (nothing changes then).
@@ -71,6 +72,9 @@ class Queue {
   // Bookkeeping Database calls as jobs come and go.
   void AddReady(Job* job);
   void RemoveReady(const Job* job) { discipline_->Remove(job); }
+  void CountRunning(int delta) {
+    running_ = static_cast<size_t>(static_cast<int64_t>(running_) + delta);
+  }
   void CountScheduled(int delta) {
     scheduled_ = static_cast<size_t>(static_cast<int64_t>(scheduled_) + delta);
   }
@@ -104,6 +108,7 @@ class Queue {
   const DisciplineInfo* info_;
   std::unique_ptr<Discipline> discipline_;
   size_t scheduled_ = 0;
+  size_t running_ = 0;
   int64_t min_order_ = 0, max_order_ = 0;
   std::unordered_map<std::string, Job*> unique_;
   RateMeter rate_;
