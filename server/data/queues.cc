@@ -437,6 +437,8 @@ void Database::DropAllQueues() {
   schedule_times_.clear();
   failures_.clear();
   retry_jobs_.clear();
+  leases_.clear();
+  finished_.clear();
 }
 
 }  // namespace desaster

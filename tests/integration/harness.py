@@ -115,6 +115,29 @@ class Scheduler(_Process):
         return m and m.group(1)
 
 
+WORKER = os.environ.get("DESASTER_WORKER", os.path.join(os.path.dirname(SCHEDULER),
+                                                      "desaster-worker"))
+
+
+class Worker(_Process):
+    """desaster-worker connected to `port` (a scheduler's), with fast heartbeats and short
+    leases so tests see lost workers' jobs come back quickly."""
+
+    def __init__(self, port, *extra, lease_ms=1500):
+        self.dir = tempfile.mkdtemp(prefix="desaster-worker-")
+        self.port = port
+        self.log = open(os.path.join(self.dir, "log"), "w+")
+        self.proc = subprocess.Popen(
+            [WORKER, "--scheduler", f"127.0.0.1:{port}", "--heartbeat-ms", "200", "--lease-ms",
+             str(lease_ms), "--kill-grace-ms", "500", *extra],
+            stdout=self.log, stderr=subprocess.STDOUT)
+        self.pid = self.proc.pid
+
+    def wait_registered(self):
+        wait_for(lambda: self.proc.poll() is None and "registered as" in self.log_text(),
+                 what="the worker to register")
+
+
 class RedisServer(_Process):
     def __init__(self):
         self.dir = tempfile.mkdtemp(prefix="redis-test-")

@@ -170,3 +170,33 @@ TEST_CASE("watchers are flagged by any change to their key") {
   CHECK(flag.dirty);
   ks.Unwatch(0, "k", &flag);
 }
+
+TEST_CASE("leases: expiry returns the job to the head of its queue, flush forgets them") {
+  Keyspace ks(1);
+  ks.set_now_ms(1000);
+  Database& db = ks.db(0);
+  Queue* q = db.QueueForPush("resque:queue:l");
+  db.PushJob(q, {.payload = "a"});
+  db.PushJob(q, {.payload = "b"});
+  Job* leased = db.LeaseNext(
+      q, [](const Job&) { return true; }, "w1", 500);
+  REQUIRE(leased);
+  CHECK(leased->payload == "a");
+  CHECK(q->running() == 1);
+  db.ExtendLeases("w1", 2000);
+  ks.set_now_ms(1999);
+  CHECK(db.ExpireLeases(10) == 0);
+  ks.set_now_ms(2000);
+  CHECK(db.ExpireLeases(10) == 1);
+  CHECK(q->running() == 0);
+  auto again = db.PopJob(q);
+  CHECK(again->payload == "a");  // back at the head
+  CHECK(again->attempts == 1);   // the lost run counts
+  REQUIRE(db.LeaseNext(
+      q, [](const Job&) { return true; }, "w1", 500));
+  db.Flush();
+  int leases = 0;
+  db.ForEachLeased([&](Job*) { return ++leases, true; });
+  CHECK(leases == 0);
+  CHECK(db.NextQueueTimerMs() == 0);
+}

@@ -1,0 +1,186 @@
+#!/usr/bin/python3
+"""desaster-worker as real processes against a real scheduler: command and ruby adapters,
+failure records, reliable fetch across a SIGKILL, attach/detach at runtime, capability routing,
+JOB.KILL, graceful SIGTERM, and a worker that starts its own scheduler."""
+import json
+import os
+import re
+import signal
+import socket
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import redis  # noqa: E402
+from harness import ServerTest, Worker, as_map, main, wait_for  # noqa: E402
+
+
+def command(*argv, **extra):
+    return json.dumps({"argv": list(argv), **extra})
+
+
+class WorkerTest(ServerTest):
+    def worker(self, *extra, **kw):
+        w = Worker(self.server.port, *extra, **kw)
+        self.addCleanup(w.stop)
+        w.wait_registered()
+        return w
+
+    def push(self, queue, payload, *options):
+        return self.r.execute_command("JOB.PUSH", queue, payload, *options).decode()
+
+    def finished(self, job_id, timeout=20):
+        """JOB.INFO of a job once it is done or failed."""
+        def done():
+            info = self.r.execute_command("JOB.INFO", job_id)
+            info = info and as_map(info)
+            return info if info and info["state"] in (b"done", b"failed") else None
+        return wait_for(done, timeout=timeout, what=f"job {job_id} to finish")
+
+    def running(self, job_id):
+        wait_for(lambda: as_map(self.r.execute_command("JOB.INFO", job_id))["state"] == b"running",
+                 what=f"job {job_id} to start")
+
+    def test_command_jobs_succeed_and_fail_with_their_records(self):
+        self.worker("--queues", "cmd", "--concurrency", "2", "--id", "w-cmd")
+        ok = self.push("cmd", command("sh", "-c", "echo out; echo err >&2"))
+        bad = self.push("cmd", command("sh", "-c", "echo broken >&2; exit 3"))
+        info = self.finished(ok)
+        self.assertEqual(info["state"], b"done")
+        self.assertEqual(info["worker"], b"w-cmd")
+        result = json.loads(info["result"])
+        self.assertEqual((result["exit"], result["stdout"], result["stderr"]), (0, "out\n", "err\n"))
+        self.assertEqual(self.finished(bad)["state"], b"failed")
+        (f,) = [as_map(x) for x in as_map(self.r.execute_command("FAILED.LIST"))["failures"]]
+        self.assertEqual((f["error"], f["message"]), (b"ExitStatus", b"exited with status 3"))
+        self.assertEqual(f["backtrace"], b"broken\n")  # stderr, where a program says why
+        self.assertEqual(f["state"], b"retrying")  # the default policy retries it
+        # Bad input is a failure with a reason, not a crash.
+        nonsense = self.push("cmd", json.dumps({"command": "rm -rf /"}))
+        self.assertEqual(self.finished(nonsense)["state"], b"failed")
+        msgs = [as_map(x)["message"] for x in
+                as_map(self.r.execute_command("FAILED.LIST", "ERROR", "BadCommand"))["failures"]]
+        self.assertEqual(msgs, [b'"command" runs through a shell only with "shell": true (or use argv)'])
+
+    def test_ruby_adapter_boots_once_and_serves_a_resque_queue(self):
+        tmp = tempfile.mkdtemp(prefix="desaster-ruby-app-")
+        boots, done = os.path.join(tmp, "boots"), os.path.join(tmp, "done")
+        boot = os.path.join(tmp, "boot.rb")
+        with open(boot, "w") as f:
+            f.write(f"""
+# An application whose boot is expensive: half a second of CPU before it can run a job.
+t = Process.clock_gettime(Process::CLOCK_MONOTONIC)
+x = 0
+x += 1 while Process.clock_gettime(Process::CLOCK_MONOTONIC) - t < 0.5
+File.open({boots!r}, "a") {{ |f| f.puts Process.pid }}
+class Archive
+  def self.perform(n, who) File.open({done!r}, "a") {{ |f| f.puts "#{{n}} #{{who}}" }} end
+end
+class Broken
+  def self.perform(id) raise KeyError, "no account #{{id}}" end
+end
+""")
+        started = time.monotonic()
+        self.worker("--queues", "resque:queue:archive", "--adapters", "ruby", "--ruby-boot", boot,
+                    "--concurrency", "4")
+        # An unchanged resque producer: RPUSH to resque:queue:archive.
+        jobs = 30
+        self.r.rpush("resque:queue:archive",
+                     *[json.dumps({"class": "Archive", "args": [i, "resque"]}) for i in range(jobs)])
+        wait_for(lambda: os.path.exists(done) and len(open(done).read().splitlines()) == jobs,
+                 timeout=30, what="the archive jobs")
+        elapsed = time.monotonic() - started
+        self.assertEqual(len(open(boots).read().splitlines()), 1)  # booted once for 30 jobs
+        print(f"ruby adapter: {jobs} jobs with one 0.5 s boot in {elapsed:.2f} s", file=sys.stderr)
+        self.assertLess(elapsed, jobs * 0.5 / 2)  # far below a boot per job
+        self.r.rpush("resque:queue:archive", json.dumps({"class": "Broken", "args": [7]}))
+        failure = wait_for(lambda: as_map(self.r.execute_command("FAILED.LIST"))["failures"],
+                           what="the ruby failure")
+        f = as_map(failure[0])
+        self.assertEqual((f["error"], f["message"], f["class"]), (b"KeyError", b"no account 7", b"Broken"))
+        self.assertIn(b"boot.rb", f["backtrace"])
+
+    def test_a_job_of_a_killed_worker_comes_back_and_completes_elsewhere(self):
+        tmp = tempfile.mkdtemp(prefix="desaster-sigkill-")
+        marker = os.path.join(tmp, "ran")
+        first = self.worker("--queues", "crit", "--id", "first")
+        job = self.push("crit", command("sh", "-c", f"echo $$ >> {marker}; sleep 1"))
+        wait_for(lambda: os.path.exists(marker), what="the job to start")
+        os.kill(first.pid, signal.SIGKILL)  # the host dies mid-job
+        first.proc.wait()
+        self.worker("--queues", "crit", "--id", "second")
+        info = self.finished(job, timeout=30)
+        self.assertEqual((info["state"], info["worker"]), (b"done", b"second"))
+        with open(marker) as f:
+            self.assertEqual(len(f.read().splitlines()), 2)  # ran again, to completion
+
+    def test_attach_and_detach_take_effect_without_restart(self):
+        self.worker("--queues", "a", "--id", "flexible")
+        self.assertEqual(self.r.execute_command("WORKER.ATTACH", "flexible", "b"), 1)
+        self.assertEqual(self.finished(self.push("b", command("true")))["worker"], b"flexible")
+        self.assertEqual(self.r.execute_command("WORKER.DETACH", "flexible", "a"), 1)
+        left = self.push("a", command("true"))
+        # A job on b finishing proves the worker fetched after the detach: a's job must wait.
+        self.finished(self.push("b", command("true")))
+        self.assertEqual(as_map(self.r.execute_command("JOB.INFO", left))["state"], b"ready")
+        (w,) = [as_map(x) for x in self.r.execute_command("WORKER.LIST")
+                if as_map(x)["id"] == b"flexible"]
+        self.assertEqual(w["queues"], [b"b"])
+
+    def test_capability_routing(self):
+        self.worker("--queues", "render", "--id", "plain")
+        self.worker("--queues", "render", "--id", "gpu-box", "--capabilities", "gpu")
+        gpu = [self.push("render", command("true"), "CAPABILITY", "gpu") for _ in range(5)]
+        for job in gpu:
+            self.assertEqual(self.finished(job)["worker"], b"gpu-box")
+        orphan = self.push("render", command("true"), "CAPABILITY", "tpu")
+        self.finished(self.push("render", command("true")))
+        self.assertEqual(as_map(self.r.execute_command("JOB.INFO", orphan))["state"], b"ready")
+
+    def test_job_kill_stops_a_running_job(self):
+        self.r.execute_command("QUEUE.CREATE", "long", "RETRY", "0")
+        self.worker("--queues", "long")
+        job = self.push("long", command("sleep", "60"))
+        self.running(job)
+        started = time.monotonic()
+        self.assertEqual(self.r.execute_command("JOB.KILL", job), 1)
+        self.assertEqual(self.finished(job)["state"], b"failed")
+        self.assertLess(time.monotonic() - started, 5)
+        (f,) = [as_map(x) for x in as_map(self.r.execute_command("FAILED.LIST"))["failures"]]
+        self.assertEqual((f["error"], f["state"]), (b"Killed", b"dead"))
+        queued = self.push("long", "x", "DELAY", "99999")
+        self.assertError(lambda: self.r.execute_command("JOB.KILL", queued),
+                         f"job {queued} is not running (JOB.DELETE removes queued jobs)")
+
+    def test_sigterm_finishes_running_jobs_first(self):
+        w = self.worker("--queues", "grace")
+        job = self.push("grace", command("sleep", "1"))
+        self.running(job)
+        w.proc.send_signal(signal.SIGTERM)
+        self.assertEqual(w.proc.wait(10), 0)
+        self.assertEqual(self.finished(job)["state"], b"done")
+
+
+class SpawnTest(ServerTest):
+    def test_a_worker_with_no_scheduler_starts_one(self):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        data = os.path.join(tempfile.mkdtemp(prefix="desaster-spawn-"), "data")
+        w = Worker(port, "--queues", "default", "--data-dir", data)
+        self.addCleanup(w.stop)
+        spawned = wait_for(lambda: re.search(r"spawned desaster-scheduler pid (\d+)", w.log_text()),
+                           what="the worker to start a scheduler")
+        pid = int(spawned.group(1))
+        self.addCleanup(lambda: os.kill(pid, signal.SIGTERM))
+        w.wait_registered()
+        r = redis.Redis(port=port)
+        job = r.execute_command("JOB.PUSH", "default", command("echo", "no configuration"))
+        info = wait_for(lambda: (lambda i: i if i and as_map(i)["state"] == b"done" else None)(
+            r.execute_command("JOB.INFO", job)), what="the job")
+        self.assertEqual(json.loads(as_map(info)["result"])["stdout"], "no configuration\n")
+
+
+if __name__ == "__main__":
+    main()

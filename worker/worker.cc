@@ -1,0 +1,414 @@
+#include "worker/worker.h"
+
+#include <fcntl.h>
+#include <hiredis/adapters/libev.h>
+#include <hiredis/hiredis.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <ctime>
+#include <filesystem>
+
+namespace desaster::worker {
+namespace {
+
+void Log(const std::string& message) {
+  char when[32];
+  time_t now = time(nullptr);
+  strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S", localtime(&now));
+  fprintf(stderr, "%s desaster-worker[%d] %s\n", when, getpid(), message.c_str());
+}
+
+std::string Join(const std::vector<std::string>& items) {
+  std::string out;
+  for (const auto& i : items) out += (out.empty() ? "" : ",") + i;
+  return out;
+}
+
+std::string Text(const redisReply* r) {
+  return r && (r->type == REDIS_REPLY_STRING || r->type == REDIS_REPLY_STATUS ||
+               r->type == REDIS_REPLY_ERROR)
+             ? std::string(r->str, r->len)
+             : std::string();
+}
+
+// A map reply (RESP2: a flat array of pairs) as name -> element.
+std::map<std::string, const redisReply*> Fields(const redisReply* r) {
+  std::map<std::string, const redisReply*> out;
+  if (!r || r->type != REDIS_REPLY_ARRAY) return out;
+  for (size_t i = 0; i + 1 < r->elements; i += 2) out[Text(r->element[i])] = r->element[i + 1];
+  return out;
+}
+
+bool IsLoopback(const std::string& host) {
+  return host == "127.0.0.1" || host == "localhost" || host == "::1";
+}
+
+}  // namespace
+
+// One hiredis async connection, attached to the loop.
+struct Worker::Connection {
+  Worker* worker;
+  redisAsyncContext* ctx = nullptr;
+  bool connected = false;
+};
+
+namespace {
+
+struct Pending {
+  std::function<void(redisReply*)> on_reply;
+};
+
+void OnReply(redisAsyncContext*, void* reply, void* data) {
+  std::unique_ptr<Pending> p(static_cast<Pending*>(data));
+  if (p->on_reply) p->on_reply(static_cast<redisReply*>(reply));
+}
+
+}  // namespace
+
+Worker::Worker(ev::default_loop& loop, WorkerOptions options)
+    : loop_(loop), options_(std::move(options)) {
+  if (options_.id.empty()) {
+    char host[256] = "localhost";
+    gethostname(host, sizeof(host) - 1);
+    options_.id = std::string(host) + ":" + std::to_string(getpid());
+  }
+  heartbeat_.set(loop_);
+  heartbeat_.set<Worker, &Worker::Heartbeat>(this);
+  reconnect_.set(loop_);
+  reconnect_.set<Worker, &Worker::OnReconnectTimer>(this);
+  shutdown_timer_.set(loop_);
+  shutdown_timer_.set<Worker, &Worker::OnShutdownTimer>(this);
+  for (ev::sig* s : {&sigterm_, &sigint_, &sigquit_}) {
+    s->set(loop_);
+    s->set<Worker, &Worker::OnSignal>(this);
+  }
+}
+
+Worker::~Worker() {
+  for (auto* c : {control_.get(), fetch_.get()}) {
+    if (c && c->ctx) {
+      c->ctx->data = nullptr;
+      redisAsyncFree(c->ctx);
+    }
+  }
+}
+
+bool Worker::Init(std::string* error) {
+  for (const std::string& name : options_.adapters) {
+    auto info = std::find_if(Adapters().begin(), Adapters().end(),
+                             [&](const AdapterInfo& a) { return a.name == name; });
+    if (info == Adapters().end()) {
+      *error = "unknown adapter '" + name + "' (known: command, ruby)";
+      return false;
+    }
+    auto adapter = info->make(loop_, options_.adapter, error);
+    if (!adapter) {
+      *error = "adapter " + name + ": " + *error;
+      return false;
+    }
+    adapters_.push_back(std::move(adapter));
+  }
+  return true;
+}
+
+void Worker::Run() {
+  sigterm_.start(SIGTERM);
+  sigint_.start(SIGINT);
+  sigquit_.start(SIGQUIT);
+  Connect();
+  loop_.run(0);
+}
+
+// ---- connections ----
+
+void Worker::Connect() {
+  for (auto* slot : {&control_, &fetch_}) {
+    auto c = std::make_unique<Connection>();
+    c->worker = this;
+    c->ctx = redisAsyncConnect(options_.host.c_str(), options_.port);
+    if (!c->ctx || c->ctx->err) {
+      Log(std::string("cannot connect: ") + (c->ctx ? c->ctx->errstr : "out of memory"));
+      if (c->ctx) redisAsyncFree(c->ctx);
+      return ScheduleReconnect();
+    }
+    c->ctx->data = c.get();
+    redisLibevAttach(loop_.raw_loop, c->ctx);
+    redisAsyncSetConnectCallback(c->ctx, [](const redisAsyncContext* ctx, int status) {
+      auto* conn = static_cast<Connection*>(ctx->data);
+      if (conn) conn->worker->OnConnected(conn, status == REDIS_OK, ctx->errstr);
+    });
+    redisAsyncSetDisconnectCallback(c->ctx, [](const redisAsyncContext* ctx, int) {
+      auto* conn = static_cast<Connection*>(ctx->data);
+      if (conn) conn->worker->OnDisconnected(conn);
+    });
+    *slot = std::move(c);
+  }
+}
+
+void Worker::OnConnected(Connection* c, bool ok, const std::string& error) {
+  if (!ok) {
+    c->ctx = nullptr;  // hiredis frees a context whose connect failed
+    bool nobody = error.find("refused") != std::string::npos;
+    if (nobody && !spawned_ && options_.spawn_scheduler && IsLoopback(options_.host) &&
+        c == control_.get()) {
+      spawned_ = SpawnScheduler();
+    } else if (c == control_.get()) {
+      Log("cannot connect to " + options_.host + ":" + std::to_string(options_.port) + ": " +
+          error);
+    }
+    return ScheduleReconnect();
+  }
+  c->connected = true;
+  reconnect_delay_ms_ = 100;
+  if (!options_.password.empty()) Send(c, {"AUTH", options_.password}, nullptr);
+  if (c == control_.get()) {
+    Log("connected to " + options_.host + ":" + std::to_string(options_.port));
+    Register();
+  } else {
+    Fetch();
+  }
+}
+
+void Worker::OnDisconnected(Connection* c) {
+  c->connected = false;
+  c->ctx = nullptr;  // hiredis frees it after this callback
+  if (c == fetch_.get()) fetching_ = false;
+  if (c == control_.get()) {
+    registered_ = false;
+    heartbeat_.stop();
+    if (!stopping_) Log("lost the scheduler; reconnecting");
+  }
+  ScheduleReconnect();
+}
+
+void Worker::ScheduleReconnect() {
+  if (reconnect_.is_active() || (stopping_ && running_.empty())) return;
+  reconnect_.start(reconnect_delay_ms_ / 1000.0, 0);
+  reconnect_delay_ms_ = std::min(reconnect_delay_ms_ * 2, 5000);  // backoff up to 5 s
+}
+
+void Worker::OnReconnectTimer(ev::timer&, int) {
+  // Both connections start over: drop whichever survived.
+  for (auto* slot : {&control_, &fetch_}) {
+    if (*slot && (*slot)->ctx) {
+      (*slot)->ctx->data = nullptr;
+      redisAsyncFree((*slot)->ctx);
+    }
+    slot->reset();
+  }
+  registered_ = false;
+  fetching_ = false;
+  Connect();
+}
+
+bool Worker::SpawnScheduler() {
+  std::string bin = options_.scheduler_bin;
+  if (bin.empty()) {
+    std::error_code ec;
+    bin = (std::filesystem::read_symlink("/proc/self/exe", ec).parent_path() / "desaster-scheduler")
+              .string();
+  }
+  std::string log = options_.data_dir + ".log";
+  Log("no scheduler answers on " + options_.host + ":" + std::to_string(options_.port) +
+      "; starting " + bin + " (data in " + options_.data_dir + ", log in " + log + ")");
+  pid_t pid = fork();
+  if (pid < 0) return false;
+  if (pid == 0) {
+    setsid();  // it outlives this worker: it is the machine's scheduler now
+    int fd = open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    if (fd >= 0) {
+      dup2(fd, 1);
+      dup2(fd, 2);
+    }
+    std::string port = std::to_string(options_.port);
+    execl(bin.c_str(), bin.c_str(), "--bind", options_.host.c_str(), "--port", port.c_str(),
+          "--data-dir", options_.data_dir.c_str(), static_cast<char*>(nullptr));
+    fprintf(stderr, "cannot run %s: %s\n", bin.c_str(), strerror(errno));
+    _exit(127);
+  }
+  Log("spawned desaster-scheduler pid " + std::to_string(pid));
+  return true;
+}
+
+void Worker::Send(Connection* c, const std::vector<std::string>& argv,
+                  std::function<void(redisReply*)> on_reply) {
+  if (!c || !c->connected || !c->ctx) {
+    if (on_reply) on_reply(nullptr);
+    return;
+  }
+  std::vector<const char*> args;
+  std::vector<size_t> lens;
+  for (const auto& a : argv) {
+    args.push_back(a.data());
+    lens.push_back(a.size());
+  }
+  auto* pending = new Pending{std::move(on_reply)};
+  if (redisAsyncCommandArgv(c->ctx, OnReply, pending, static_cast<int>(args.size()), args.data(),
+                            lens.data()) != REDIS_OK) {
+    std::unique_ptr<Pending> drop(pending);
+    if (drop->on_reply) drop->on_reply(nullptr);
+  }
+}
+
+// ---- registration, heartbeats ----
+
+void Worker::Register() {
+  char host[256] = "localhost";
+  gethostname(host, sizeof(host) - 1);
+  std::vector<std::string> adapters;
+  for (const auto& a : adapters_) adapters.emplace_back(a->name());
+  Send(
+      control_.get(),
+      {"WORKER.REGISTER", options_.id, "HOST", host, "PID", std::to_string(getpid()), "ADAPTERS",
+       Join(adapters), "CAPABILITIES", Join(options_.capabilities), "LABELS", Join(options_.labels),
+       "CONCURRENCY", std::to_string(options_.concurrency), "QUEUES", Join(options_.queues)},
+      [this](redisReply* r) {
+        if (!r || r->type == REDIS_REPLY_ERROR) {
+          Log("register failed: " + Text(r));
+          return;
+        }
+        registered_ = true;
+        Log("registered as " + options_.id + " for queues " + Join(options_.queues));
+        heartbeat_.start(0, options_.heartbeat_ms / 1000.0);
+        FlushReports();
+        Fetch();
+      });
+}
+
+void Worker::Heartbeat(ev::timer&, int) {
+  if (!registered_) return;
+  Send(control_.get(),
+       {"WORKER.HEARTBEAT", options_.id, "LEASE", std::to_string(options_.lease_ms)},
+       [this](redisReply* r) {
+         if (!r) return;
+         if (r->type == REDIS_REPLY_ERROR) {
+           if (Text(r).starts_with("NOWORKER")) Register();  // the scheduler restarted
+           return;
+         }
+         auto f = Fields(r);
+         // The scheduler owns the queue assignment (WORKER.ATTACH/DETACH); remember it so a
+         // re-registration after a scheduler restart keeps it.
+         if (const redisReply* q = f["queues"]) {
+           std::vector<std::string> queues;
+           for (size_t i = 0; i < q->elements; i++) queues.push_back(Text(q->element[i]));
+           if (queues != options_.queues) {
+             Log("queues now " + Join(queues));
+             options_.queues = std::move(queues);
+           }
+         }
+         if (const redisReply* k = f["kill"]) {
+           for (size_t i = 0; i < k->elements; i++) {
+             auto it = running_.find(Text(k->element[i]));
+             if (it != running_.end() && it->second.run && !it->second.killing) {
+               Log("killing job " + it->first);
+               it->second.killing = true;
+               it->second.run->Kill(options_.kill_grace_ms);
+             }
+           }
+         }
+         if (const redisReply* s = f["stop"]; s && s->integer) BeginShutdown("WORKER.STOP");
+       });
+}
+
+// ---- jobs ----
+
+void Worker::Fetch() {
+  if (!registered_ || fetching_ || stopping_ || !fetch_ || !fetch_->connected ||
+      static_cast<int>(running_.size()) >= options_.concurrency) {
+    return;
+  }
+  fetching_ = true;
+  Send(fetch_.get(),
+       {"JOB.FETCH", options_.id, "BLOCK", "1000", "LEASE", std::to_string(options_.lease_ms)},
+       [this](redisReply* r) {
+         fetching_ = false;
+         if (!r) return;  // disconnected: the reconnect fetches again
+         if (r->type == REDIS_REPLY_ERROR) {
+           Log("fetch: " + Text(r));
+           if (Text(r).starts_with("NOWORKER")) Register();
+           return;
+         }
+         if (r->type == REDIS_REPLY_ARRAY) {
+           auto f = Fields(r);
+           StartJob({Text(f["id"]), Text(f["queue"]), Text(f["payload"]), Text(f["class"]),
+                     Text(f["args"])});
+         }
+         Fetch();
+       });
+}
+
+void Worker::StartJob(JobSpec job) {
+  auto adapter = std::find_if(adapters_.begin(), adapters_.end(),
+                              [&](const auto& a) { return a->Accepts(job); });
+  std::string id = job.id;
+  if (adapter == adapters_.end()) {
+    return Report(id, Outcome{false, "", "NoAdapter",
+                              "no adapter of this worker accepts the job's payload", ""});
+  }
+  running_[id].job = job;
+  auto run = (*adapter)->Start(job, [this, id](Outcome o) {
+    Report(id, o);
+    running_.erase(id);
+    Fetch();
+    MaybeExit();
+  });
+  auto it = running_.find(id);
+  if (it != running_.end()) it->second.run = std::move(run);
+}
+
+void Worker::Report(const std::string& id, const Outcome& o) {
+  std::vector<std::string> argv;
+  if (o.ok) {
+    argv = {"JOB.ACK", id, "WORKER", options_.id, "RESULT", o.result};
+  } else {
+    argv = {"JOB.FAIL", id,        "WORKER",    options_.id, "ERROR",  o.error_class,
+            "MESSAGE",  o.message, "BACKTRACE", o.backtrace, "RESULT", o.result};
+    Log("job " + id + " failed: " + o.error_class + ": " + o.message);
+  }
+  reports_.push_back(std::move(argv));
+  FlushReports();
+}
+
+void Worker::FlushReports() {
+  while (!reports_.empty() && registered_ && control_ && control_->connected) {
+    Send(control_.get(), reports_.front(), nullptr);
+    reports_.pop_front();
+  }
+}
+
+// ---- stopping ----
+
+void Worker::OnSignal(ev::sig& w, int) {
+  if (w.signum == SIGQUIT) {
+    Log("SIGQUIT: exiting now; the leases bring running jobs back to their queues");
+    _exit(0);  // children die with us (PDEATHSIG)
+  }
+  BeginShutdown(w.signum == SIGTERM ? "SIGTERM" : "SIGINT");
+}
+
+void Worker::BeginShutdown(const char* why) {
+  if (stopping_) return;
+  stopping_ = true;
+  Log(std::string(why) + ": finishing " + std::to_string(running_.size()) +
+      " running job(s), at most " + std::to_string(options_.shutdown_timeout_s) + " s");
+  shutdown_timer_.start(options_.shutdown_timeout_s, 0);
+  MaybeExit();
+}
+
+void Worker::OnShutdownTimer(ev::timer&, int) {
+  Log("shutdown timeout: exiting; the leases bring unfinished jobs back to their queues");
+  _exit(0);
+}
+
+void Worker::MaybeExit() {
+  if (!stopping_ || !running_.empty()) return;
+  // Let the last reports leave, then stop the loop.
+  Send(control_.get(), {"PING"}, [this](redisReply*) { loop_.break_loop(ev::ALL); });
+  if (!control_ || !control_->connected) loop_.break_loop(ev::ALL);
+}
+
+}  // namespace desaster::worker

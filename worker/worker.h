@@ -1,0 +1,86 @@
+// desaster-worker: connects to a scheduler (spawning a local one if none answers), registers
+// its adapters, fetches jobs under leases and runs them, heartbeats, and reports each outcome.
+#pragma once
+
+#include <ev++.h>
+#include <hiredis/async.h>
+
+#include <deque>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "worker/adapter.h"
+
+namespace desaster::worker {
+
+struct WorkerOptions {
+  std::string host = "127.0.0.1";
+  int port = 6379;
+  std::string password;
+  std::string id;  // default: host:pid
+  std::vector<std::string> queues;
+  std::vector<std::string> adapters = {"command"};
+  std::vector<std::string> capabilities, labels;
+  int concurrency = 1;
+  int lease_ms = 30000;
+  int heartbeat_ms = 1000;
+  int kill_grace_ms = 5000;
+  int shutdown_timeout_s = 30;
+  bool spawn_scheduler = true;  // when no scheduler answers on a loopback address
+  std::string scheduler_bin;    // default: desaster-scheduler next to this program
+  std::string data_dir = "./data";
+  AdapterOptions adapter;
+};
+
+class Worker {
+ public:
+  Worker(ev::default_loop& loop, WorkerOptions options);
+  ~Worker();
+  // Creates the adapters; false with *error if one cannot start (a ruby boot that fails).
+  bool Init(std::string* error);
+  // Runs until stopped (SIGTERM: graceful, SIGQUIT: at once, or WORKER.STOP).
+  void Run();
+
+ private:
+  struct Connection;
+  struct Running {
+    JobSpec job;
+    std::unique_ptr<worker::Run> run;
+    bool killing = false;  // JOB.KILL reached it; its outcome is still to come
+  };
+
+  void Connect();
+  void OnConnected(Connection* c, bool ok, const std::string& error);
+  void OnDisconnected(Connection* c);
+  void ScheduleReconnect();
+  void OnReconnectTimer(ev::timer&, int);
+  bool SpawnScheduler();
+  void Register();
+  void Heartbeat(ev::timer&, int);
+  void Fetch();
+  void StartJob(JobSpec job);
+  void Report(const std::string& id, const Outcome& outcome);
+  void FlushReports();
+  void OnSignal(ev::sig& w, int);
+  void BeginShutdown(const char* why);
+  void OnShutdownTimer(ev::timer&, int);
+  void MaybeExit();
+  // Sends a command on `c`; `on_reply` gets the reply (nullptr when the connection dropped).
+  void Send(Connection* c, const std::vector<std::string>& argv,
+            std::function<void(struct redisReply*)> on_reply);
+
+  ev::default_loop& loop_;
+  WorkerOptions options_;
+  std::vector<std::unique_ptr<Adapter>> adapters_;
+  std::unique_ptr<Connection> control_, fetch_;
+  bool registered_ = false, fetching_ = false, stopping_ = false, spawned_ = false;
+  int reconnect_delay_ms_ = 100;
+  std::map<std::string, Running> running_;
+  std::deque<std::vector<std::string>> reports_;  // JOB.ACK/FAIL waiting for the connection
+  ev::timer heartbeat_, reconnect_, shutdown_timer_;
+  ev::sig sigterm_, sigint_, sigquit_;
+};
+
+}  // namespace desaster::worker
