@@ -123,14 +123,14 @@ class Worker(_Process):
     """desaster-worker connected to `port` (a scheduler's), with fast heartbeats and short
     leases so tests see lost workers' jobs come back quickly."""
 
-    def __init__(self, port, *extra, lease_ms=1500):
+    def __init__(self, port, *extra, lease_ms=1500, env=None):
         self.dir = tempfile.mkdtemp(prefix="desaster-worker-")
         self.port = port
         self.log = open(os.path.join(self.dir, "log"), "w+")
         self.proc = subprocess.Popen(
             [WORKER, "--scheduler", f"127.0.0.1:{port}", "--heartbeat-ms", "200", "--lease-ms",
              str(lease_ms), "--kill-grace-ms", "500", *extra],
-            stdout=self.log, stderr=subprocess.STDOUT)
+            stdout=self.log, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})})
         self.pid = self.proc.pid
 
     def wait_registered(self):

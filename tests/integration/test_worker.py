@@ -7,6 +7,7 @@ import os
 import re
 import signal
 import socket
+import subprocess
 import sys
 import tempfile
 import time
@@ -100,6 +101,43 @@ end
         f = as_map(failure[0])
         self.assertEqual((f["error"], f["message"], f["class"]), (b"KeyError", b"no account 7", b"Broken"))
         self.assertIn(b"boot.rb", f["backtrace"])
+
+    def test_ruby_adapter_runs_jobs_in_a_real_rails_app_booted_once(self):
+        """A Rails 6.1 app made offline from Debian's ruby-rails (../shared/reference/rails.md)."""
+        tmp = tempfile.mkdtemp(prefix="desaster-rails-")
+        app = os.path.join(tmp, "app")
+        subprocess.run(["rails", "new", app, "--minimal", "--skip-bundle", "--skip-git",
+                        "--skip-javascript", "--skip-webpack-install", "--skip-active-record"],
+                       check=True, capture_output=True, timeout=120)
+        with open(os.path.join(app, "Gemfile"), "w") as f:
+            f.write("source 'https://rubygems.org'\ngem 'rails', '~> 6.1.7'\n")
+        subprocess.run(["bundle", "install", "--local"], cwd=app, check=True, capture_output=True,
+                       timeout=120)
+        boots, done = os.path.join(tmp, "boots"), os.path.join(tmp, "done")
+        with open(os.path.join(app, "config", "initializers", "count_boots.rb"), "w") as f:
+            f.write(f"File.open({boots!r}, 'a') {{ |f| f.puts Process.pid }}\n")
+        os.makedirs(os.path.join(app, "app", "jobs"), exist_ok=True)
+        with open(os.path.join(app, "app", "jobs", "invoice_job.rb"), "w") as f:
+            f.write(f"""class InvoiceJob
+  def self.perform(id)
+    File.open({done!r}, "a") {{ |f| f.puts "#{{id}} #{{Rails.env}} #{{Rails.application.class}}" }}
+  end
+end
+""")
+        env = {"RAILS_ENV": "production", "SECRET_KEY_BASE": "test"}
+        w = Worker(self.server.port, "--queues", "resque:queue:invoices", "--adapters", "ruby",
+                   "--ruby-boot", app, "--concurrency", "2", env=env)
+        self.addCleanup(w.stop)
+        w.wait_registered()
+        self.r.rpush("resque:queue:invoices",
+                     *[json.dumps({"class": "InvoiceJob", "args": [i]}) for i in range(10)])
+        wait_for(lambda: os.path.exists(done) and len(open(done).read().splitlines()) == 10,
+                 timeout=60, what="the Rails jobs")
+        with open(done) as f:
+            lines = sorted(f.read().splitlines(), key=lambda l: int(l.split()[0]))
+        self.assertEqual(lines[3], "3 production App::Application")
+        with open(boots) as f:
+            self.assertEqual(len(f.read().splitlines()), 1)  # one boot for ten jobs
 
     def test_a_job_of_a_killed_worker_comes_back_and_completes_elsewhere(self):
         tmp = tempfile.mkdtemp(prefix="desaster-sigkill-")
