@@ -82,6 +82,8 @@ Worker::Worker(ev::default_loop& loop, WorkerOptions options)
   reconnect_.set<Worker, &Worker::OnReconnectTimer>(this);
   shutdown_timer_.set(loop_);
   shutdown_timer_.set<Worker, &Worker::OnShutdownTimer>(this);
+  register_retry_.set(loop_);
+  register_retry_.set<Worker, &Worker::OnRegisterRetry>(this);
   for (ev::sig* s : {&sigterm_, &sigint_, &sigquit_}) {
     s->set(loop_);
     s->set<Worker, &Worker::OnSignal>(this);
@@ -311,6 +313,7 @@ void Worker::Heartbeat(ev::timer&, int) {
            }
          }
          if (const redisReply* s = f["stop"]; s && s->integer) BeginShutdown("WORKER.STOP");
+         if (const redisReply* again = f["register"]; again && again->integer) Register();
        });
 }
 

@@ -58,6 +58,7 @@ class Worker {
   void OnReconnectTimer(ev::timer&, int);
   bool SpawnScheduler();
   void Register();
+  void OnRegisterRetry(ev::timer&, int) { Register(); }
   void Heartbeat(ev::timer&, int);
   void Fetch();
   void StartJob(JobSpec job);
@@ -79,7 +80,7 @@ class Worker {
   int reconnect_delay_ms_ = 100;
   std::map<std::string, Running> running_;
   std::deque<std::vector<std::string>> reports_;  // JOB.ACK/FAIL waiting for the connection
-  ev::timer heartbeat_, reconnect_, shutdown_timer_;
+  ev::timer heartbeat_, reconnect_, shutdown_timer_, register_retry_;
   ev::sig sigterm_, sigint_, sigquit_;
 };
 

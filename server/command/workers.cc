@@ -223,7 +223,7 @@ void WorkerRegister(CommandContext& ctx) {
   w.db = ctx.client.db;
   w.registered_ms = w.last_seen_ms = ctx.now_ms();
   auto& workers = ctx.keyspace().workers();
-  if (auto old = workers.find(w.id); old != workers.end()) w.kill = old->second.kill;
+  if (auto old = workers.find(w.id); old != workers.end()) w.kill = old->second.kill;  // pending
   workers.insert_or_assign(w.id, std::move(w));
   ctx.reply.Ok();
 }
@@ -255,7 +255,7 @@ void WorkerHeartbeat(CommandContext& ctx) {
     return !j || j->state != JobState::kLeased || j->lease_owner != w->id;
   });
   auto& r = ctx.reply;
-  r.Map(3);
+  r.Map(4);
   r.Bulk("queues");
   r.Array(w->queues.size());
   for (const auto& q : w->queues) r.Bulk(q);
@@ -263,6 +263,7 @@ void WorkerHeartbeat(CommandContext& ctx) {
   r.Array(w->kill.size());
   for (uint64_t id : w->kill) r.Bulk(FormatJobId(id));
   r.Field("stop", w->stop);
+  r.Field("register", w->refresh);
 }
 
 // WORKER.ATTACH / WORKER.DETACH id queue [queue ...]: the worker's queues change at once; it
@@ -289,12 +290,15 @@ void ChangeQueues(CommandContext& ctx, bool attach) {
 void WorkerAttach(CommandContext& ctx) { ChangeQueues(ctx, true); }
 void WorkerDetach(CommandContext& ctx) { ChangeQueues(ctx, false); }
 
-void WorkerStop(CommandContext& ctx) {
+// WORKER.STOP / WORKER.REFRESH: requests the worker reads in its next heartbeat reply.
+void Request(CommandContext& ctx, bool Keyspace::Worker::*flag) {
   Keyspace::Worker* w = WorkerArg(ctx);
   if (!w) return;
-  w->stop = true;
+  w->*flag = true;
   ctx.reply.Ok();
 }
+void WorkerStop(CommandContext& ctx) { Request(ctx, &Keyspace::Worker::stop); }
+void WorkerRefresh(CommandContext& ctx) { Request(ctx, &Keyspace::Worker::refresh); }
 
 }  // namespace
 
@@ -313,7 +317,9 @@ void RegisterWorkerCommands(CommandRegistry* r) {
       .Add("worker.detach", -3, kWrite, {}, WorkerDetach,
            "Remove queues from a worker: id queue...")
       .Add("worker.stop", 2, kWrite, {}, WorkerStop,
-           "Ask a worker to finish its running jobs and exit");
+           "Ask a worker to finish its running jobs and exit")
+      .Add("worker.refresh", 2, kWrite, {}, WorkerRefresh,
+           "Ask a worker to register again with its current adapters and capabilities");
 }
 
 }  // namespace desaster

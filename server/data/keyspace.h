@@ -327,6 +327,7 @@ class Keyspace {
     int64_t registered_ms = 0, last_seen_ms = 0;
     std::set<uint64_t> kill;  // jobs JOB.KILL asked it to stop
     bool stop = false;        // WORKER.STOP: finish running jobs and exit
+    bool refresh = false;     // WORKER.REFRESH: register again (with current capabilities)
     bool Has(std::string_view capability) const;
   };
   std::map<std::string, Worker, std::less<>>& workers() { return workers_; }

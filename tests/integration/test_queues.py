@@ -148,7 +148,11 @@ class DisciplineTest(ServerTest):
         r.execute_command("JOB.PUSH", "limited", "warmup")
         self.assertEqual(r.blpop("limited", 5)[1], b"warmup")  # spends the burst
         r.rpush("limited", *[f"j{i}" for i in range(1000)])
-        self.assertIsNone(r.lpop("limited"))  # over rate: nothing now
+        # Over rate: pops soon come back empty (a token or two may arrive meanwhile).
+        handed_out = 0
+        while r.lpop("limited") is not None:
+            handed_out += 1
+            self.assertLess(handed_out, 5)
         info = as_map(r.execute_command("QUEUE.INFO", "limited"))
         self.assertIsNotNone(info["next_available_at"])
         # Two blocked consumers take jobs as fast as the queue lets them, for a 5 s window.

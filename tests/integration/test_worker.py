@@ -140,18 +140,21 @@ end
             self.assertEqual(len(f.read().splitlines()), 1)  # one boot for ten jobs
 
     def test_a_job_of_a_killed_worker_comes_back_and_completes_elsewhere(self):
-        tmp = tempfile.mkdtemp(prefix="desaster-sigkill-")
-        marker = os.path.join(tmp, "ran")
-        first = self.worker("--queues", "crit", "--id", "first")
-        job = self.push("crit", command("sh", "-c", f"echo $$ >> {marker}; sleep 1"))
-        wait_for(lambda: os.path.exists(marker), what="the job to start")
-        os.kill(first.pid, signal.SIGKILL)  # the host dies mid-job
-        first.proc.wait()
-        self.worker("--queues", "crit", "--id", "second")
-        info = self.finished(job, timeout=30)
-        self.assertEqual((info["state"], info["worker"]), (b"done", b"second"))
-        with open(marker) as f:
-            self.assertEqual(len(f.read().splitlines()), 2)  # ran again, to completion
+        # SIGKILL: the host dies mid-job. SIGQUIT: the worker exits at once by design. Either
+        # way the lease brings the job back and another worker completes it.
+        for sig in (signal.SIGKILL, signal.SIGQUIT):
+            tmp = tempfile.mkdtemp(prefix="desaster-lost-")
+            marker = os.path.join(tmp, "ran")
+            first = self.worker("--queues", f"crit{sig}", "--id", f"first{sig}")
+            job = self.push(f"crit{sig}", command("sh", "-c", f"echo $$ >> {marker}; sleep 1"))
+            wait_for(lambda: os.path.exists(marker), what="the job to start")
+            os.kill(first.pid, sig)
+            first.proc.wait()
+            self.worker("--queues", f"crit{sig}", "--id", f"second{sig}")
+            info = self.finished(job, timeout=30)
+            self.assertEqual((info["state"], info["worker"]), (b"done", f"second{sig}".encode()))
+            with open(marker) as f:
+                self.assertEqual(len(f.read().splitlines()), 2)  # ran again, to completion
 
     def test_attach_and_detach_take_effect_without_restart(self):
         self.worker("--queues", "a", "--id", "flexible")
@@ -165,6 +168,13 @@ end
         (w,) = [as_map(x) for x in self.r.execute_command("WORKER.LIST")
                 if as_map(x)["id"] == b"flexible"]
         self.assertEqual(w["queues"], [b"b"])
+        # Asked again, it registers again: same capabilities, and the queues it has now.
+        self.assertEqual(self.r.execute_command("WORKER.REFRESH", "flexible"), b"OK")
+        again = wait_for(lambda: [as_map(x) for x in self.r.execute_command("WORKER.LIST")
+                                  if as_map(x)["id"] == b"flexible" and
+                                  as_map(x)["started_at"] != w["started_at"]],
+                         what="the worker to register again")[0]
+        self.assertEqual((again["queues"], again["adapters"]), ([b"b"], [b"command"]))
 
     def test_capability_routing(self):
         self.worker("--queues", "render", "--id", "plain")
@@ -214,7 +224,13 @@ class SpawnTest(ServerTest):
         self.addCleanup(lambda: os.kill(pid, signal.SIGTERM))
         w.wait_registered()
         r = redis.Redis(port=port)
-        job = r.execute_command("JOB.PUSH", "default", command("echo", "no configuration"))
+
+        def push():
+            try:
+                return r.execute_command("JOB.PUSH", "default", command("echo", "no configuration"))
+            except redis.BusyLoadingError:  # the new scheduler is still opening its data
+                return None
+        job = wait_for(push, what="the spawned scheduler to take jobs")
         info = wait_for(lambda: (lambda i: i if i and as_map(i)["state"] == b"done" else None)(
             r.execute_command("JOB.INFO", job)), what="the job")
         self.assertEqual(json.loads(as_map(info)["result"])["stdout"], "no configuration\n")
