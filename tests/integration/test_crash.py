@@ -1,7 +1,8 @@
 #!/usr/bin/python3
 """Crash safety: writers on many connections while the server is killed with SIGKILL at random
 moments, again and again. After every restart each acknowledged write must be there, no
-acknowledged pop may come back, and expired keys stay gone. Only the one command per connection
+acknowledged pop may come back, and expired keys stay gone. The pushes and pops go to resque
+queue keys, so every one is a job in a Queue with its own store record. Only the one command per connection
 that was in flight at the kill may have gone either way.
 
   DESASTER_CRASH_KILLS=N   kill cycles (default 20)
@@ -46,11 +47,11 @@ class Model:
                 v = self.next_value
                 self.inflight = (op, v)
                 if op == "rpush":
-                    r.rpush(f"crash:l:{self.n}", v)
+                    r.rpush(f"resque:queue:crash{self.n}", v)
                     self.queue.append(v)
                     self.next_value += 1
                 elif op == "lpop":
-                    got = r.lpop(f"crash:l:{self.n}")
+                    got = r.lpop(f"resque:queue:crash{self.n}")
                     expected = self.queue.pop(0) if self.queue else None
                     assert (got and int(got)) == expected, (got, expected)
                 elif op == "hset":
@@ -81,7 +82,7 @@ class Model:
 
     def verify(self, r, test):
         op, v = self.inflight or (None, None)
-        actual = [int(x) for x in r.lrange(f"crash:l:{self.n}", 0, -1)]
+        actual = [int(x) for x in r.lrange(f"resque:queue:crash{self.n}", 0, -1)]
         candidates = [self.queue]
         if op == "rpush":
             candidates.append(self.queue + [v])
