@@ -176,6 +176,9 @@ class ServerTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.server = Scheduler(*cls.extra_args)
+        # It listens before it has opened its data: commands other than INFO get -LOADING
+        # until then (a slow sanitizer build makes that window visible).
+        cls.server.wait_loaded()
 
     @classmethod
     def tearDownClass(cls):
