@@ -102,9 +102,9 @@ class Scheduler(_Process):
         self.proc.wait()
         self.stop()
 
-    def wait_loaded(self):
+    def wait_loaded(self, password=None):
         """Polls until the dataset is loaded (INFO answers during loading)."""
-        r = self.client()
+        r = self.client(password=password)
         wait_for(lambda: r.info("persistence")["loading"] == 0, timeout=60, what="loading to end")
         r.close()
 
@@ -178,7 +178,9 @@ class ServerTest(unittest.TestCase):
         cls.server = Scheduler(*cls.extra_args)
         # It listens before it has opened its data: commands other than INFO get -LOADING
         # until then (a slow sanitizer build makes that window visible).
-        cls.server.wait_loaded()
+        args = list(cls.extra_args)
+        password = args[args.index("--requirepass") + 1] if "--requirepass" in args else None
+        cls.server.wait_loaded(password)
 
     @classmethod
     def tearDownClass(cls):
