@@ -155,8 +155,8 @@ void Worker::OnConnected(Connection* c, bool ok, const std::string& error) {
   if (!ok) {
     c->ctx = nullptr;  // hiredis frees a context whose connect failed
     bool nobody = error.find("refused") != std::string::npos;
-    if (nobody && !spawned_ && options_.spawn_scheduler && IsLoopback(options_.host) &&
-        c == control_.get()) {
+    if (nobody && !spawned_ && !ever_connected_ && options_.spawn_scheduler &&
+        IsLoopback(options_.host) && c == control_.get()) {
       spawned_ = SpawnScheduler();
     } else if (c == control_.get()) {
       Log("cannot connect to " + options_.host + ":" + std::to_string(options_.port) + ": " +
@@ -165,6 +165,7 @@ void Worker::OnConnected(Connection* c, bool ok, const std::string& error) {
     return ScheduleReconnect();
   }
   c->connected = true;
+  ever_connected_ = true;
   reconnect_delay_ms_ = 100;
   if (!options_.password.empty()) Send(c, {"AUTH", options_.password}, nullptr);
   if (c == control_.get()) {

@@ -77,6 +77,9 @@ class Worker {
   std::vector<std::unique_ptr<Adapter>> adapters_;
   std::unique_ptr<Connection> control_, fetch_;
   bool registered_ = false, fetching_ = false, stopping_ = false, spawned_ = false;
+  // Once a scheduler answered, losing it means it restarts: the worker waits for it rather
+  // than starting a second one on its own data directory.
+  bool ever_connected_ = false;
   int reconnect_delay_ms_ = 100;
   std::map<std::string, Running> running_;
   std::deque<std::vector<std::string>> reports_;  // JOB.ACK/FAIL waiting for the connection

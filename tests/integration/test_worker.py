@@ -14,7 +14,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import redis  # noqa: E402
-from harness import ServerTest, Worker, as_map, main, wait_for  # noqa: E402
+from harness import Scheduler, ServerTest, Worker, as_map, main, wait_for  # noqa: E402
 
 
 def command(*argv, **extra):
@@ -234,6 +234,19 @@ class SpawnTest(ServerTest):
         info = wait_for(lambda: (lambda i: i if i and as_map(i)["state"] == b"done" else None)(
             r.execute_command("JOB.INFO", job)), what="the job")
         self.assertEqual(json.loads(as_map(info)["result"])["stdout"], "no configuration\n")
+
+
+    def test_a_worker_whose_scheduler_goes_away_waits_for_it(self):
+        scheduler = Scheduler()
+        self.addCleanup(scheduler.stop)
+        scheduler.wait_loaded()
+        w = Worker(scheduler.port, "--queues", "default")
+        self.addCleanup(w.stop)
+        w.wait_registered()
+        scheduler.stop()
+        wait_for(lambda: w.log_text().count("cannot connect") >= 2,
+                 what="the worker to try reconnecting")
+        self.assertNotIn("spawned", w.log_text())  # not a second scheduler on other data
 
 
 if __name__ == "__main__":
