@@ -180,7 +180,11 @@ class ServerTest(unittest.TestCase):
         # until then (a slow sanitizer build makes that window visible).
         args = list(cls.extra_args)
         password = args[args.index("--requirepass") + 1] if "--requirepass" in args else None
-        cls.server.wait_loaded(password)
+        try:
+            cls.server.wait_loaded(password)
+        except BaseException:
+            cls.server.stop()  # tearDownClass does not run when setUpClass fails
+            raise
 
     @classmethod
     def tearDownClass(cls):
