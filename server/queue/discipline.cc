@@ -109,12 +109,6 @@ void JobFifo::Compact() {
 
 Job* JobFifo::Front() const { return items_.empty() ? nullptr : items_.front().second; }
 
-Job* JobFifo::PopFront() {
-  Job* job = Front();
-  if (job) Remove(job);
-  return job;
-}
-
 bool JobFifo::ForEach(const std::function<bool(Job*)>& fn, size_t skip) const {
   size_t start = 0;
   if (holes_ == 0) {  // no holes: skip by index
@@ -133,16 +127,11 @@ bool JobFifo::ForEach(const std::function<bool(Job*)>& fn, size_t skip) const {
   return true;
 }
 
-Job* JobFifo::At(size_t i) const {
-  if (holes_ == 0) return items_[i].second;
-  Job* found = nullptr;
-  ForEach(
-      [&](Job* job) {
-        found = job;
-        return false;
-      },
-      i);
-  return found;
+Job* JobFifo::Next(size_t* pos) const {
+  while (*pos < items_.size()) {
+    if (Job* job = items_[(*pos)++].second) return job;
+  }
+  return nullptr;
 }
 
 }  // namespace desaster

@@ -29,14 +29,16 @@ class JobFifo {
   void Insert(Job* job);
   bool Remove(const Job* job);
   Job* Front() const;  // nullptr when empty
-  Job* PopFront();
   size_t size() const { return items_.size() - holes_; }
   bool empty() const { return size() == 0; }
   // Visits jobs in order, skipping `skip` of them, until `fn` returns false; returns false when
   // stopped by `fn`.
   bool ForEach(const std::function<bool(Job*)>& fn, size_t skip = 0) const;
-  // The job `i` places from the front (i < size()).
-  Job* At(size_t i) const;
+  // Walks the jobs in order from a position (0: the front) that the caller keeps, so replaying
+  // a round robin over several flows stays linear: returns the job at or after *pos and moves
+  // *pos past it; nullptr at the end.
+  Job* Next(size_t* pos) const;
+  bool HasFrom(size_t pos) const { return Next(&pos) != nullptr; }
 
  private:
   void Compact();

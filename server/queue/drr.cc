@@ -71,9 +71,9 @@ class Drr : public Discipline {
           continue;
         }
       }
-      if (!fn(c.flow->jobs.At(c.next++))) return;
+      if (!fn(c.flow->jobs.Next(&c.next))) return;
       c.deficit -= 1;
-      if (c.next == c.flow->jobs.size()) {
+      if (!c.flow->jobs.HasFrom(c.next)) {
         ring.pop_front();
       } else if (c.deficit < 1) {
         ring.push_back(c);

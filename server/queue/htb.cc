@@ -98,8 +98,8 @@ class Htb : public Discipline {
     while (!ring.empty()) {
       auto [c, next] = ring.front();
       ring.pop_front();
-      if (!fn(c->jobs.At(next))) return;
-      if (next + 1 < c->jobs.size()) ring.emplace_back(c, next + 1);
+      if (!fn(c->jobs.Next(&next))) return;
+      if (c->jobs.HasFrom(next)) ring.emplace_back(c, next);
     }
   }
 

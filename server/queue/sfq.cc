@@ -60,8 +60,8 @@ class Sfq : public Discipline {
     for (const Bucket* b : rr_.ring()) ring.push_back({b, 0, b->served});
     while (!ring.empty()) {
       Cursor& c = ring.front();
-      if (!fn(c.bucket->jobs.At(c.next++))) return;
-      if (c.next == c.bucket->jobs.size()) {
+      if (!fn(c.bucket->jobs.Next(&c.next))) return;
+      if (!c.bucket->jobs.HasFrom(c.next)) {
         ring.pop_front();
       } else if (++c.served >= quantum_) {
         c.served = 0;
