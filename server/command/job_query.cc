@@ -41,9 +41,14 @@ bool MatchesCheap(const JobQuery& q, const Job& job, int64_t now_ms) {
 }
 
 bool Matches(const JobQuery& q, const Queue& queue, const Job& job) {
-  if (!q.flow.empty() && queue.FlowOf(job) != q.flow) return false;
-  if (q.klass.empty() && q.args.empty()) return true;
+  // The payload is parsed at most once: for the class, the args, or a flow that defaults to
+  // the class.
+  bool flow_from_class = !q.flow.empty() && job.flow.empty();
+  if (q.klass.empty() && q.args.empty() && !flow_from_class) {
+    return q.flow.empty() || job.flow == q.flow;
+  }
   PayloadFields f = queue.Fields(job);
+  if (!q.flow.empty() && (flow_from_class ? f.klass : job.flow) != q.flow) return false;
   return (q.klass.empty() || f.klass == q.klass) && Contains(f.args, q.args);
 }
 
@@ -195,15 +200,18 @@ JobQueryResult RunJobQuery(Database& db, Queue& q, const JobQuery& query, int64_
   size_t end = std::min(rows.size(), query.offset + query.limit);
   if (query.offset >= rows.size()) return out;
 
-  // Sort keys: scheduled jobs go after ready ones in dispatch and ETA order.
-  auto eta = [&](const JobRow& r) {
-    if (r.position == SIZE_MAX) return r.job->run_at_ms;
-    auto e = q.Eta(*r.job, r.position, now_ms);
-    return e ? *e : INT64_MAX;
-  };
+  // Sort keys that cost a computation are computed once per row, not per comparison.
+  // Scheduled jobs go after ready ones in ETA order.
   std::vector<std::string> classes;
+  std::vector<int64_t> etas;
   if (query.sort == JobQuery::Sort::kClass) {
     for (auto& r : rows) classes.push_back(q.Fields(*r.job).klass);
+  } else if (query.sort == JobQuery::Sort::kEta) {
+    for (auto& r : rows) {
+      etas.push_back(r.position == SIZE_MAX
+                         ? r.job->run_at_ms
+                         : q.Eta(*r.job, r.position, now_ms).value_or(INT64_MAX));
+    }
   }
   std::vector<size_t> index(rows.size());
   for (size_t i = 0; i < index.size(); i++) index[i] = i;
@@ -220,7 +228,7 @@ JobQueryResult RunJobQuery(Database& db, Queue& q, const JobQuery& query, int64_
         return a.job->priority != b.job->priority ? a.job->priority < b.job->priority
                                                   : a.job->id < b.job->id;
       case JobQuery::Sort::kEta:
-        return eta(a) != eta(b) ? eta(a) < eta(b) : a.job->id < b.job->id;
+        return etas[x] != etas[y] ? etas[x] < etas[y] : a.job->id < b.job->id;
       case JobQuery::Sort::kClass:
         return classes[x] != classes[y] ? classes[x] < classes[y] : a.job->id < b.job->id;
       case JobQuery::Sort::kId:
@@ -252,7 +260,7 @@ void ReplyJob(CommandContext& ctx, const JobRow& row) {
   r.Field("class", f.klass);
   r.Field("args", f.args);
   r.Field("payload", job.payload);
-  r.Field("flow", q.FlowOf(job));
+  r.Field("flow", job.flow.empty() ? f.klass : job.flow);  // as FlowOf, without a reparse
   r.Field("priority", job.priority);
   r.Field("capability", job.capability);
   r.Field("unique", job.unique_key);

@@ -281,6 +281,10 @@ class JobApiTest(ServerTest):
         self.assertEqual(odd["total"], 25)
         self.assertEqual([json.loads(as_map(j)["payload"])["args"][0] for j in odd["jobs"]],
                          [45, 43, 41])
+        # A job's flow defaults to its class.
+        self.assertEqual(as_map(r.execute_command("QUEUE.JOBS", "s", "FLOW", "Odd"))["total"], 25)
+        self.assertEqual(as_map(r.execute_command("QUEUE.JOBS", "s", "FLOW", "Odd", "CLASS",
+                                                  "Even"))["total"], 0)
         sched = as_map(r.execute_command("QUEUE.JOBS", "s", "STATE", "scheduled"))
         self.assertEqual([as_map(j)["class"] for j in sched["jobs"]], [b"Later"])
         self.assertError(lambda: r.execute_command("QUEUE.JOBS", "s", "SORT", "size"),
