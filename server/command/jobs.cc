@@ -5,6 +5,7 @@
 #include "server/command/context.h"
 #include "server/command/job_query.h"
 #include "server/command/registry.h"
+#include "server/command/workers.h"
 
 namespace desaster {
 namespace {
@@ -224,16 +225,6 @@ void JobUpdate(CommandContext& ctx) {
 
 // ---- Reliable fetch: leases for native workers ----
 
-constexpr int64_t kDefaultLeaseMs = 30000;
-
-Keyspace::Worker* WorkerArg(CommandContext& ctx, const std::string& id) {
-  auto& workers = ctx.keyspace().workers();
-  auto it = workers.find(id);
-  if (it != workers.end()) return &it->second;
-  ctx.Error("NOWORKER unknown worker '" + id + "': WORKER.REGISTER first");
-  return nullptr;
-}
-
 // JOB.FETCH worker [BLOCK ms] [LEASE ms]: the next job from the worker's queues (in their
 // order) that needs no capability it lacks, leased to it; null (or blocks) when there is none.
 void JobFetch(CommandContext& ctx) {
@@ -251,7 +242,7 @@ void JobFetch(CommandContext& ctx) {
       return ctx.Error(err::kSyntax);
     }
   }
-  Keyspace::Worker* w = WorkerArg(ctx, ctx.args[1]);
+  Keyspace::Worker* w = WorkerNamed(ctx, ctx.args[1]);
   if (!w) return;
   w->last_seen_ms = ctx.now_ms();
   auto eligible = [&](const Job& j) { return j.capability.empty() || w->Has(j.capability); };

@@ -1,6 +1,8 @@
 // WORKER.*: the workers serving this server's queues. Workers that register the resque way
 // (resque:workers, resque:worker:<id>) or the Sidekiq way (processes, <identity> hashes) are
 // read from their keys, so they show up next to native workers without changing them.
+#include "server/command/workers.h"
+
 #include "server/command/context.h"
 #include "server/command/registry.h"
 
@@ -11,7 +13,7 @@ constexpr int64_t kForgetWorkerMs = 60000;
 
 struct WorkerView {
   std::string kind, id, host, pid, started_at;
-  std::vector<std::string> queues, adapters, capabilities;
+  std::vector<std::string> queues, adapters, capabilities, labels;
   int concurrency = 0;
   int64_t last_seen_ms = 0;
   struct Running {
@@ -134,6 +136,7 @@ void ReadNativeWorkers(CommandContext& ctx, std::vector<WorkerView>* out) {
     v.queues = w.queues;
     v.adapters = w.adapters;
     v.capabilities = w.capabilities;
+    v.labels = w.labels;
     v.concurrency = w.concurrency;
     v.last_seen_ms = w.last_seen_ms;
     ctx.keyspace().db(w.db).ForEachLeased([&](Job* j) {
@@ -157,7 +160,7 @@ void WorkerList(CommandContext& ctx) {
   auto& r = ctx.reply;
   r.Array(workers.size());
   for (const WorkerView& w : workers) {
-    r.Map(11);
+    r.Map(12);
     for (auto [name, value] : {std::pair<const char*, const std::string*>{"kind", &w.kind},
                                {"id", &w.id},
                                {"host", &w.host},
@@ -168,7 +171,8 @@ void WorkerList(CommandContext& ctx) {
     for (auto [name, list] :
          {std::pair<const char*, const std::vector<std::string>*>{"queues", &w.queues},
           {"adapters", &w.adapters},
-          {"capabilities", &w.capabilities}}) {
+          {"capabilities", &w.capabilities},
+          {"labels", &w.labels}}) {
       r.Bulk(name);
       r.Array(list->size());
       for (const auto& item : *list) r.Bulk(item);
@@ -228,20 +232,12 @@ void WorkerRegister(CommandContext& ctx) {
   ctx.reply.Ok();
 }
 
-Keyspace::Worker* WorkerArg(CommandContext& ctx) {
-  auto& workers = ctx.keyspace().workers();
-  auto it = workers.find(ctx.args[1]);
-  if (it != workers.end()) return &it->second;
-  ctx.Error("NOWORKER unknown worker '" + ctx.args[1] + "': WORKER.REGISTER first");
-  return nullptr;
-}
-
 // WORKER.HEARTBEAT id [LEASE ms]: the worker is alive; its leases last `LEASE` more ms. Replies
 // what the scheduler wants of it: its queues, jobs to kill, whether to stop.
 void WorkerHeartbeat(CommandContext& ctx) {
-  Keyspace::Worker* w = WorkerArg(ctx);
+  Keyspace::Worker* w = WorkerNamed(ctx, ctx.args[1]);
   if (!w) return;
-  long long lease = 30000;
+  long long lease = kDefaultLeaseMs;
   if (ctx.args.size() == 4 && ctx.Is(2, "LEASE")) {
     if (!ParseInt64(ctx.args[3], &lease) || lease <= 0) return ctx.Error("ERR LEASE must be > 0");
   } else if (ctx.args.size() != 2) {
@@ -269,7 +265,7 @@ void WorkerHeartbeat(CommandContext& ctx) {
 // WORKER.ATTACH / WORKER.DETACH id queue [queue ...]: the worker's queues change at once; it
 // fetches from the new set with its next JOB.FETCH.
 void ChangeQueues(CommandContext& ctx, bool attach) {
-  Keyspace::Worker* w = WorkerArg(ctx);
+  Keyspace::Worker* w = WorkerNamed(ctx, ctx.args[1]);
   if (!w) return;
   std::vector<std::string> before = w->queues;
   long long changed = 0;
@@ -292,7 +288,7 @@ void WorkerDetach(CommandContext& ctx) { ChangeQueues(ctx, false); }
 
 // WORKER.STOP / WORKER.REFRESH: requests the worker reads in its next heartbeat reply.
 void Request(CommandContext& ctx, bool Keyspace::Worker::*flag) {
-  Keyspace::Worker* w = WorkerArg(ctx);
+  Keyspace::Worker* w = WorkerNamed(ctx, ctx.args[1]);
   if (!w) return;
   w->*flag = true;
   ctx.reply.Ok();
@@ -301,6 +297,14 @@ void WorkerStop(CommandContext& ctx) { Request(ctx, &Keyspace::Worker::stop); }
 void WorkerRefresh(CommandContext& ctx) { Request(ctx, &Keyspace::Worker::refresh); }
 
 }  // namespace
+
+Keyspace::Worker* WorkerNamed(CommandContext& ctx, const std::string& id) {
+  auto& workers = ctx.keyspace().workers();
+  auto it = workers.find(id);
+  if (it != workers.end()) return &it->second;
+  ctx.Error("NOWORKER unknown worker '" + id + "': WORKER.REGISTER first");
+  return nullptr;
+}
 
 void RegisterWorkerCommands(CommandRegistry* r) {
   using namespace cmd;

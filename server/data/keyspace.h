@@ -253,6 +253,9 @@ class Database {
   // A retry job reached its queue's ready jobs or left: its failure is retried or dead.
   void RetryJobReady(uint64_t job_id);
   void RetryJobGone(uint64_t job_id);
+  // The discipline's pick of `q` now; when a rate limit holds every job back, notes when to
+  // wake the clients blocked on it.
+  Job* PeekJob(Queue* q);
   // The queue a failed job goes back to (created if needed); nullptr if its key holds another
   // type.
   Queue* QueueOfFailure(const Failure& f);

@@ -76,13 +76,8 @@ void Database::DropQueue(Queue* q) {
 Job* Database::LeaseNext(Queue* q, const std::function<bool(const Job&)>& eligible,
                          std::string_view worker, int64_t lease_ms) {
   int64_t now = keyspace_->now_ms();
-  Job* pick = q->Peek(now);
-  if (!pick) {
-    if (q->ready() > 0 && !q->paused()) {
-      throttled_.emplace(q->discipline().NextAvailableMs(now), q->key());
-    }
-    return nullptr;
-  }
+  Job* pick = PeekJob(q);
+  if (!pick) return nullptr;
   if (eligible(*pick)) {
     q->discipline().Take(pick, now);  // the discipline's own pick: its round robin moves on
   } else {
@@ -270,15 +265,20 @@ Job* Database::PushJob(Queue* q, JobSpec spec) {
   return InsertJob(q, std::move(job));
 }
 
-std::unique_ptr<Job> Database::PopJob(Queue* q) {
+Job* Database::PeekJob(Queue* q) {
   int64_t now = keyspace_->now_ms();
   Job* job = q->Peek(now);
-  if (!job) {
-    if (q->ready() > 0 && !q->paused()) {
-      throttled_.emplace(q->discipline().NextAvailableMs(now), q->key());
-    }
-    return nullptr;
+  if (!job && q->ready() > 0 && !q->paused()) {
+    // Rate-limited: clients blocked on the queue are woken when a job may go.
+    throttled_.emplace(q->discipline().NextAvailableMs(now), q->key());
   }
+  return job;
+}
+
+std::unique_ptr<Job> Database::PopJob(Queue* q) {
+  int64_t now = keyspace_->now_ms();
+  Job* job = PeekJob(q);
+  if (!job) return nullptr;
   q->discipline().Take(job, now);
   q->CountTaken(now);
   q->UnindexUnique(job);
