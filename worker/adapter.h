@@ -16,7 +16,7 @@ namespace desaster::worker {
 
 // What the scheduler handed out (JOB.FETCH).
 struct JobSpec {
-  std::string id, queue, payload, klass, args;
+  std::string id, payload;
 };
 
 struct Outcome {

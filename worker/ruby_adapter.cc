@@ -87,8 +87,6 @@ class RubyAdapter : public Adapter {
     std::erase_if(timers_, [&](const auto& t) { return t.get() == &w; });
   }
 
-  int boots() const { return boots_; }
-
  private:
   struct Running {
     std::function<void(Outcome)> done;
@@ -99,10 +97,7 @@ class RubyAdapter : public Adapter {
   void OnLine(std::string_view line) {
     json m = json::parse(line, nullptr, false);
     if (!m.is_object()) return;
-    if (m.contains("booted")) {
-      boots_++;
-      return;
-    }
+    if (m.contains("booted")) return;  // the app is up; jobs already queued on stdin run now
     std::string id = m.value("id", "");
     auto it = running_.find(id);
     if (it == running_.end()) return;
@@ -137,7 +132,6 @@ class RubyAdapter : public Adapter {
   std::map<std::string, Running> running_;
   std::map<ev::timer*, pid_t> kill_timers_;
   std::vector<std::unique_ptr<ev::timer>> timers_;
-  int boots_ = 0;
 };
 
 RubyRun::~RubyRun() = default;

@@ -338,8 +338,7 @@ void Worker::Fetch() {
          }
          if (r->type == REDIS_REPLY_ARRAY) {
            auto f = Fields(r);
-           StartJob({Text(f["id"]), Text(f["queue"]), Text(f["payload"]), Text(f["class"]),
-                     Text(f["args"])});
+           StartJob({Text(f["id"]), Text(f["payload"])});
          }
          Fetch();
        });

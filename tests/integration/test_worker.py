@@ -178,7 +178,11 @@ end
 
     def test_capability_routing(self):
         self.worker("--queues", "render", "--id", "plain")
-        self.worker("--queues", "render", "--id", "gpu-box", "--capabilities", "gpu")
+        self.worker("--queues", "render", "--id", "gpu-box", "--capabilities", "gpu",
+                    "--labels", "rack-7,nvidia")
+        (box,) = [as_map(x) for x in self.r.execute_command("WORKER.LIST")
+                  if as_map(x)["id"] == b"gpu-box"]
+        self.assertEqual((box["capabilities"], box["labels"]), ([b"gpu"], [b"rack-7", b"nvidia"]))
         gpu = [self.push("render", command("true"), "CAPABILITY", "gpu") for _ in range(5)]
         for job in gpu:
             self.assertEqual(self.finished(job)["worker"], b"gpu-box")
