@@ -168,6 +168,15 @@ std::optional<int64_t> CommandContext::TimeoutDeadline(size_t i) {
   return ms == 0 ? 0 : now_ms() + ms;
 }
 
+std::optional<long long> CommandContext::OptionInt(size_t i, long long min, long long max) {
+  long long v;
+  if (i + 1 < args.size() && ParseInt64(args[i + 1], &v) && v >= min && v <= max) return v;
+  Error("ERR " + args[i] + " must be an integer " +
+        (max == LLONG_MAX ? ">= " + FormatInt(min)
+                          : "from " + FormatInt(min) + " to " + FormatInt(max)));
+  return std::nullopt;
+}
+
 const Value* CommandContext::Lookup(std::string_view key, ValueType t, bool* wrong) {
   *wrong = false;
   const Value* v = db().Find(key);

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <algorithm>
+#include <climits>
 #include <initializer_list>
 #include <optional>
 #include <string>
@@ -62,6 +63,9 @@ class CommandContext {
   // Parsers that reply with Redis' error and return nullopt on bad input.
   std::optional<long long> Int(size_t i, std::string_view error = err::kNotInteger);
   std::optional<double> Double(size_t i, std::string_view error = err::kNotFloat);
+  // The integer value args[i + 1] of the option args[i], within [min, max]; otherwise replies
+  // "ERR <option> must be an integer >= min" (or "from min to max") and returns nullopt.
+  std::optional<long long> OptionInt(size_t i, long long min, long long max = LLONG_MAX);
   // A blocking timeout in seconds (fractions allowed) -> absolute deadline in ms (0: forever).
   std::optional<int64_t> TimeoutDeadline(size_t i);
 

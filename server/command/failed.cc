@@ -52,13 +52,6 @@ std::optional<FailureQuery> ParseFailureQuery(CommandContext& ctx, size_t first,
   for (size_t i = first; i < end; i++) {
     if (i + 1 >= end) return ctx.Error(err::kSyntax), std::nullopt;
     const std::string& v = a[i + 1];
-    long long n = 0;
-    auto integer = [&](long long min, long long max) {
-      if (ParseInt64(v, &n) && n >= min && n <= max) return true;
-      ctx.Error("ERR " + a[i] + " must be an integer from " + FormatInt(min) + " to " +
-                FormatInt(max));
-      return false;
-    };
     if (ctx.Is(i, "STATE")) {
       if (ctx.Is(i + 1, "ALL")) {
         q.state.reset();
@@ -79,8 +72,9 @@ std::optional<FailureQuery> ParseFailureQuery(CommandContext& ctx, size_t first,
         return ctx.Error("ERR invalid fingerprint '" + v + "'"), std::nullopt;
       q.fingerprint = fp;
     } else if (ctx.Is(i, "SINCE") || ctx.Is(i, "UNTIL")) {
-      if (!integer(0, LLONG_MAX)) return std::nullopt;
-      (ctx.Is(i, "SINCE") ? q.since_ms : q.until_ms) = n;
+      auto ms = ctx.OptionInt(i, 0);
+      if (!ms) return std::nullopt;
+      (ctx.Is(i, "SINCE") ? q.since_ms : q.until_ms) = *ms;
     } else if (ctx.Is(i, "ATTEMPT")) {
       long long lo, hi;
       if (i + 2 >= end || !ParseInt64(a[i + 1], &lo) || !ParseInt64(a[i + 2], &hi) || lo < 0 ||
@@ -107,11 +101,13 @@ std::optional<FailureQuery> ParseFailureQuery(CommandContext& ctx, size_t first,
         i++;
       }
     } else if (paging && ctx.Is(i, "OFFSET")) {
-      if (!integer(0, LLONG_MAX)) return std::nullopt;
-      q.offset = static_cast<size_t>(n);
+      auto n = ctx.OptionInt(i, 0);
+      if (!n) return std::nullopt;
+      q.offset = static_cast<size_t>(*n);
     } else if (paging && ctx.Is(i, "LIMIT")) {
-      if (!integer(0, 10000)) return std::nullopt;
-      q.limit = static_cast<size_t>(n);
+      auto n = ctx.OptionInt(i, 0, 10000);
+      if (!n) return std::nullopt;
+      q.limit = static_cast<size_t>(*n);
     } else {
       return ctx.Error("ERR unknown option '" + a[i] + "'"), std::nullopt;
     }

@@ -64,14 +64,10 @@ std::optional<JobQuery> ParseJobQuery(CommandContext& ctx, size_t first, bool pa
   const auto& a = ctx.args;
   for (size_t i = first; i < a.size(); i++) {
     bool has_value = i + 1 < a.size();
-    auto number = [&](long long min, long long max) -> std::optional<long long> {
-      long long v;
-      if (!ParseInt64(a[i + 1], &v) || v < min || v > max) {
-        ctx.Error("ERR " + a[i] + " must be an integer from " + FormatInt(min) + " to " +
-                  FormatInt(max));
-        return std::nullopt;
-      }
-      i++;
+    // The option's integer value; moves past it.
+    auto number = [&](long long min, long long max) {
+      auto v = ctx.OptionInt(i, min, max);
+      if (v) i++;
       return v;
     };
     if (!has_value) return ctx.Error(err::kSyntax), std::nullopt;

@@ -33,13 +33,9 @@ void JobPush(CommandContext& ctx) {
   const auto& a = ctx.args;
   for (size_t i = 3; i < a.size(); i++) {
     bool has_value = i + 1 < a.size();
-    auto number = [&](long long min) -> std::optional<long long> {
-      long long v;
-      if (!ParseInt64(a[i + 1], &v) || v < min) {
-        ctx.Error("ERR " + a[i] + " must be an integer >= " + FormatInt(min));
-        return std::nullopt;
-      }
-      i++;
+    auto number = [&](long long min) {
+      auto v = ctx.OptionInt(i, min);
+      if (v) i++;
       return v;
     };
     if (ctx.Is(i, "FRONT")) {
