@@ -153,8 +153,18 @@ class DisciplineTest(ServerTest):
         while r.lpop("limited") is not None:
             handed_out += 1
             self.assertLess(handed_out, 5)
-        info = as_map(r.execute_command("QUEUE.INFO", "limited"))
-        self.assertIsNotNone(info["next_available_at"])
+        # While it holds jobs back the queue says when the next may go: on a queue slow enough
+        # (a token per 2 s) that no token can arrive between the empty pop and the question.
+        r.execute_command("QUEUE.CREATE", "slow", "DISCIPLINE", "htb", "PARAM", "rate", "0.5",
+                          "PARAM", "burst", "1")
+        r.rpush("slow", "first", "second")
+        self.assertEqual(r.lpop("slow"), b"first")
+        self.assertIsNone(r.lpop("slow"))
+        asked = time.time() * 1000
+        available = as_map(r.execute_command("QUEUE.INFO", "slow"))["next_available_at"]
+        self.assertIsNotNone(available)
+        self.assertGreater(available, asked)
+        self.assertLessEqual(available, asked + 2000 + 50)
         # Two blocked consumers take jobs as fast as the queue lets them, for a 5 s window.
         taken = []
 
