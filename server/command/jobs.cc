@@ -244,7 +244,8 @@ void JobFetch(CommandContext& ctx) {
   auto eligible = [&](const Job& j) { return j.capability.empty() || w->Has(j.capability); };
   for (const std::string& key : w->queues) {
     Queue* q = ctx.db().FindQueue(key);
-    if (!q) continue;
+    // A queue's capability is what every one of its jobs needs.
+    if (!q || (!q->config().capability.empty() && !w->Has(q->config().capability))) continue;
     if (Job* job = ctx.db().LeaseNext(q, eligible, w->id, lease)) {
       return ReplyJob(ctx, {job, SIZE_MAX});
     }

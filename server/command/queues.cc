@@ -25,7 +25,8 @@ Queue* QueueArg(CommandContext& ctx, bool create) {
 
 bool HasNewline(std::string_view s) { return s.find('\n') != std::string_view::npos; }
 
-// [DISCIPLINE name] [PARAM name value]... [UNIQUE yes|no] [PAUSED yes|no] from args[first] on,
+// [DISCIPLINE name] [PARAM name value]... [UNIQUE yes|no] [UNIQUE_BY f] [RETRY n] [BACKOFF b]
+// [CAPABILITY c] [PAUSED yes|no] from args[first] on,
 // applied to `config`. A new discipline starts without parameters; an empty value removes one.
 bool ParseQueueOptions(CommandContext& ctx, size_t first, QueueConfig* config) {
   const auto& a = ctx.args;
@@ -68,6 +69,12 @@ bool ParseQueueOptions(CommandContext& ctx, size_t first, QueueConfig* config) {
         ctx.Error("ERR BACKOFF must be poly, exp or a number of seconds");
         return false;
       }
+    } else if (ctx.Is(i, "CAPABILITY") && i + 1 < a.size()) {
+      if (HasNewline(a[++i])) {
+        ctx.Error("ERR CAPABILITY must not hold newlines");
+        return false;
+      }
+      config->capability = a[i];
     } else if (ctx.Is(i, "PAUSED") && i + 1 < a.size()) {
       if (!yes_no(++i, &config->paused)) return false;
     } else {
@@ -79,7 +86,7 @@ bool ParseQueueOptions(CommandContext& ctx, size_t first, QueueConfig* config) {
 }
 
 void ReplyConfig(CommandContext& ctx, const QueueConfig& c) {
-  ctx.reply.Map(7);
+  ctx.reply.Map(8);
   ctx.reply.Field("discipline", c.discipline);
   ctx.reply.Bulk("params");
   ctx.reply.Map(c.params.size());
@@ -92,6 +99,7 @@ void ReplyConfig(CommandContext& ctx, const QueueConfig& c) {
   ctx.reply.Field("retry", c.retry.max_attempts - 1);
   ctx.reply.Field("backoff", c.retry.BackoffName());
   ctx.reply.Field("paused", c.paused);
+  ctx.reply.Field("capability", c.capability);
 }
 
 void QueueCreate(CommandContext& ctx) {
@@ -206,6 +214,37 @@ void QueueJobs(CommandContext& ctx) {
   for (const JobRow& row : result.rows) ReplyJob(ctx, row);
 }
 
+// QUEUE.STATS [SECONDS n | MINUTES n]: jobs enqueued, dequeued and failed per bucket, oldest
+// first, the last bucket being the current one.
+void QueueStats(CommandContext& ctx) {
+  bool minutes = false;
+  long long count = 300;
+  if (ctx.args.size() == 3) {
+    minutes = ctx.Is(1, "MINUTES");
+    if (!minutes && !ctx.Is(1, "SECONDS")) return ctx.Error(err::kSyntax);
+    auto n = ctx.OptionInt(1, 1, minutes ? 1440 : 3600);
+    if (!n) return;
+    count = *n;
+  } else if (ctx.args.size() != 1) {
+    return ctx.Error(err::kSyntax);
+  }
+  const Throughput& t = ctx.keyspace().throughput();
+  const CounterSeries* series = minutes ? t.minutes : t.seconds;
+  int64_t now = ctx.now_ms();
+  ctx.reply.Map(3 + Throughput::kEvents);
+  ctx.reply.Field("bucket_ms", series[0].bucket_ms());
+  ctx.reply.Field("last_bucket_at", now - now % series[0].bucket_ms());
+  for (int e = 0; e < Throughput::kEvents; e++) {
+    ctx.reply.Bulk(Throughput::kNames[e]);
+    auto counts = series[e].Last(now, static_cast<size_t>(count));
+    ctx.reply.Array(counts.size());
+    for (uint64_t c : counts) ctx.reply.Integer(static_cast<int64_t>(c));
+  }
+  ctx.reply.Bulk("totals");
+  ctx.reply.Map(Throughput::kEvents);
+  for (int e = 0; e < Throughput::kEvents; e++) ctx.reply.Field(Throughput::kNames[e], t.totals[e]);
+}
+
 void QueueDisciplines(CommandContext& ctx) {
   ctx.reply.Map(Disciplines().size());
   for (const auto& d : Disciplines()) {
@@ -222,7 +261,8 @@ void RegisterQueueCommands(CommandRegistry* r) {
   r->Group("queue")
       .Add("queue.create", -2, kWrite, one, QueueCreate,
            "Create a queue: key [DISCIPLINE d] [PARAM name value]... [UNIQUE yes|no] "
-           "[UNIQUE_BY json-field] [RETRY n] [BACKOFF poly|exp|seconds] [PAUSED yes|no]")
+           "[UNIQUE_BY json-field] [RETRY n] [BACKOFF poly|exp|seconds] [CAPABILITY c] [PAUSED "
+           "yes|no]")
       .Add("queue.config", -2, kWrite, one, QueueConfigCmd,
            "Show (no options) or change a queue's configuration, options as QUEUE.CREATE")
       .Add("queue.info", 2, kReadOnly, one, QueueInfo,
@@ -238,6 +278,9 @@ void RegisterQueueCommands(CommandRegistry* r) {
            "Search a queue: key [STATE s] [MATCH text] [CLASS c] [ARGS text] [FLOW f] "
            "[CAPABILITY c] [PRIORITY min max] [MINAGE ms] [MAXAGE ms] [SORT "
            "dispatch|enqueued|priority|eta|class|id [ASC|DESC]] [OFFSET n] [LIMIT n]")
+      .Add("queue.stats", -1, kReadOnly, {}, QueueStats,
+           "Jobs enqueued, dequeued and failed over time: [SECONDS n (<= 3600) | MINUTES n "
+           "(<= 1440)], default the last 300 seconds")
       .Add("queue.disciplines", 1, kReadOnly, {}, QueueDisciplines,
            "The disciplines a queue can use");
 }

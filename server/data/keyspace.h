@@ -319,6 +319,7 @@ class Keyspace {
   bool HasReadyKeys() const { return !ready_.empty(); }
 
   std::mt19937_64& rng() { return rng_; }
+  Throughput& throughput() { return throughput_; }
 
   // Native workers (desaster-worker) that registered, by id. Not persisted: workers register
   // again when they reconnect, and their leases keep their jobs safe meanwhile.
@@ -358,6 +359,7 @@ class Keyspace {
   std::map<Key, std::vector<uint64_t>> blocked_;
   std::vector<Key> ready_;
   std::mt19937_64 rng_{std::random_device{}()};
+  Throughput throughput_;
   uint64_t expired_keys_ = 0;
   Dialects dialects_;
   uint64_t last_job_id_ = 0;

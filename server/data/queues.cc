@@ -88,6 +88,7 @@ Job* Database::LeaseNext(Queue* q, const std::function<bool(const Job&)>& eligib
     q->RemoveReady(pick);
   }
   q->CountTaken(now);
+  keyspace_->throughput().Count(Throughput::kDequeued, now);
   q->UnindexUnique(pick);
   pick->state = JobState::kLeased;
   pick->lease_owner = worker;
@@ -262,6 +263,7 @@ Job* Database::PushJob(Queue* q, JobSpec spec) {
     job->run_at_ms = spec.run_at_ms;
   }
   q->pushed++;
+  keyspace_->throughput().Count(Throughput::kEnqueued, keyspace_->now_ms());
   return InsertJob(q, std::move(job));
 }
 
@@ -281,6 +283,7 @@ std::unique_ptr<Job> Database::PopJob(Queue* q) {
   if (!job) return nullptr;
   q->discipline().Take(job, now);
   q->CountTaken(now);
+  keyspace_->throughput().Count(Throughput::kDequeued, now);
   q->UnindexUnique(job);
   return EraseJob(job);
 }
@@ -478,6 +481,7 @@ Failure* Database::FindFailure(uint64_t id) {
 
 Failure* Database::RecordFailure(Failure f) {
   f.id = keyspace_->NextJobId();
+  keyspace_->throughput().Count(Throughput::kFailed, keyspace_->now_ms());
   Queue* q = QueueOfFailure(f);
   RetryPolicy policy = q ? q->config().retry : RetryPolicy{};
   uint32_t max_attempts = PayloadMaxAttempts(f.payload).value_or(policy.max_attempts);

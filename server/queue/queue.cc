@@ -13,7 +13,7 @@ std::string QueueConfig::Encode() const {
   std::string out = "discipline=" + discipline + "\npaused=" + (paused ? "1" : "0") +
                     "\nunique=" + (unique ? "1" : "0") + "\nunique_by=" + unique_by +
                     "\nretry=" + std::to_string(retry.max_attempts) +
-                    "\nbackoff=" + retry.BackoffName() + "\n";
+                    "\nbackoff=" + retry.BackoffName() + "\ncapability=" + capability + "\n";
   for (const auto& [name, value] : params) out += "param." + name + "=" + value + "\n";
   return out;
 }
@@ -41,6 +41,8 @@ bool QueueConfig::Decode(std::string_view record, QueueConfig* config) {
           static_cast<uint32_t>(std::strtoul(std::string(value).c_str(), nullptr, 10));
     } else if (name == "backoff") {
       config->retry.ParseBackoff(value);
+    } else if (name == "capability") {
+      config->capability = value;
     } else if (name.starts_with("param.")) {
       config->params.emplace(name.substr(6), value);
     }
@@ -51,26 +53,16 @@ bool QueueConfig::Decode(std::string_view record, QueueConfig* config) {
 // ---- RateMeter ----
 
 void RateMeter::Add(int64_t now_ms) {
-  int64_t second = now_ms / 1000;
-  size_t slot = static_cast<size_t>(second % static_cast<int64_t>(kSlots));
-  if (seconds_[slot] != second) {
-    seconds_[slot] = second;
-    counts_[slot] = 0;
-  }
-  counts_[slot]++;
+  takes_.Add(now_ms);
   if (first_ms_ == 0) first_ms_ = now_ms;
 }
 
 double RateMeter::PerSecond(int64_t now_ms) const {
   if (first_ms_ == 0) return 0;
-  int64_t now_s = now_ms / 1000;
-  uint64_t total = 0;
-  for (size_t i = 0; i < kSlots; i++) {
-    if (now_s - seconds_[i] < static_cast<int64_t>(kSlots)) total += counts_[i];
-  }
   // Over the window observed so far (at least a second, so one early take is no huge rate).
-  double window = std::min<double>(kSlots, std::max(1.0, (now_ms - first_ms_) / 1000.0));
-  return static_cast<double>(total) / window;
+  double window = std::min<double>(static_cast<double>(takes_.buckets()),
+                                   std::max(1.0, (now_ms - first_ms_) / 1000.0));
+  return static_cast<double>(takes_.Sum(now_ms)) / window;
 }
 
 // ---- Queue ----

@@ -13,6 +13,7 @@
 #include <unordered_map>
 
 #include "compat/dialect.h"
+#include "server/queue/counter_series.h"
 #include "server/queue/discipline.h"
 #include "server/queue/failure.h"
 #include "server/queue/job.h"
@@ -23,9 +24,10 @@ struct QueueConfig {
   std::string discipline = "fifo";
   Params params;  // the discipline's parameters
   bool paused = false;
-  bool unique = false;    // a push whose unique key is queued already is dropped
-  std::string unique_by;  // the payload's top-level JSON field that is the key ("": the payload)
-  RetryPolicy retry;      // what happens to the queue's failed jobs
+  bool unique = false;     // a push whose unique key is queued already is dropped
+  std::string unique_by;   // the payload's top-level JSON field that is the key ("": the payload)
+  RetryPolicy retry;       // what happens to the queue's failed jobs
+  std::string capability;  // what a worker needs to take this queue's jobs ("": nothing)
 
   std::string Encode() const;
   static bool Decode(std::string_view record, QueueConfig* config);
@@ -38,9 +40,7 @@ class RateMeter {
   double PerSecond(int64_t now_ms) const;
 
  private:
-  static constexpr size_t kSlots = 60;
-  std::array<uint32_t, kSlots> counts_{};
-  std::array<int64_t, kSlots> seconds_{};
+  CounterSeries takes_{60, 1000};
   int64_t first_ms_ = 0;
 };
 

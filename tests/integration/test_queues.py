@@ -303,6 +303,48 @@ class JobApiTest(ServerTest):
                          "LIMIT must be an integer from 0 to 10000")
 
 
+class QueueStatsAndCapabilityTest(ServerTest):
+    def test_stats_count_enqueued_dequeued_and_failed_jobs_per_bucket(self):
+        r = self.r
+        before = as_map(r.execute_command("QUEUE.STATS", "SECONDS", "2"))
+        for i in range(5):
+            r.rpush("resque:queue:st", job("A", i))
+        r.lpop("resque:queue:st")
+        r.lpop("resque:queue:st")
+        r.rpush("resque:failed", json.dumps({"queue": "st", "payload": {"class": "A", "args": []},
+                                             "exception": "E", "error": "boom"}))
+        stats = as_map(r.execute_command("QUEUE.STATS", "SECONDS", "2"))
+        self.assertEqual(stats["bucket_ms"], 1000)
+        self.assertEqual(len(stats["enqueued"]), 2)
+        totals, old = as_map(stats["totals"]), as_map(before["totals"])
+        # The failure's automatic retry is an enqueue too.
+        self.assertEqual(totals["enqueued"] - old["enqueued"], 6)
+        self.assertEqual(totals["dequeued"] - old["dequeued"], 2)
+        self.assertEqual(totals["failed"] - old["failed"], 1)
+        # The last two buckets hold this test's events (it takes far less than a second).
+        self.assertGreaterEqual(sum(stats["dequeued"]), 2)
+        self.assertGreaterEqual(sum(stats["failed"]), 1)
+        minutes = as_map(r.execute_command("QUEUE.STATS", "MINUTES", "1440"))
+        self.assertEqual(len(minutes["enqueued"]), 1440)
+        self.assertGreaterEqual(minutes["enqueued"][-1] + minutes["enqueued"][-2], 6)
+        self.assertError(lambda: r.execute_command("QUEUE.STATS", "SECONDS", "3601"),
+                         "SECONDS must be an integer from 1 to 3600")
+        self.assertError(lambda: r.execute_command("QUEUE.STATS", "HOURS", "1"), "syntax error")
+
+    def test_a_queue_capability_keeps_its_jobs_from_workers_without_it(self):
+        r = self.r
+        r.execute_command("QUEUE.CREATE", "gpu", "CAPABILITY", "cuda")
+        self.assertEqual(as_map(r.execute_command("QUEUE.CONFIG", "gpu"))["capability"], b"cuda")
+        r.execute_command("JOB.PUSH", "gpu", job("Train"))
+        r.execute_command("WORKER.REGISTER", "plain", "QUEUES", "gpu")
+        r.execute_command("WORKER.REGISTER", "big", "QUEUES", "gpu", "CAPABILITIES", "cuda")
+        self.assertIsNone(r.execute_command("JOB.FETCH", "plain"))
+        self.assertEqual(as_map(r.execute_command("JOB.FETCH", "big"))["class"], b"Train")
+        r.execute_command("QUEUE.CONFIG", "gpu", "CAPABILITY", "")
+        r.execute_command("JOB.PUSH", "gpu", job("Small"))
+        self.assertEqual(as_map(r.execute_command("JOB.FETCH", "plain"))["class"], b"Small")
+
+
 class EtaTest(ServerTest):
     def test_eta_predicts_start_times_on_a_steady_workload(self):
         """A worker takes 20 jobs/s. After 3 s of measuring, the ETA of the job 30 places back
