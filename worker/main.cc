@@ -82,16 +82,8 @@ int main(int argc, char** argv) {
     std::cerr << "desaster-worker: " << e.what() << "\nTry --help.\n";
     return 1;
   }
-  size_t colon = scheduler.rfind(':');
-  if (colon == std::string::npos) {
-    std::cerr << "desaster-worker: --scheduler takes host:port\n";
-    return 1;
-  }
-  o.host = scheduler.substr(0, colon);
-  try {
-    o.port = std::stoi(scheduler.substr(colon + 1));
-  } catch (const std::exception&) {
-    std::cerr << "desaster-worker: bad port in --scheduler " << scheduler << "\n";
+  if (!desaster::client::ParseHostPort(scheduler, &o.host, &o.port)) {
+    std::cerr << "desaster-worker: --scheduler takes host:port, not '" << scheduler << "'\n";
     return 1;
   }
   o.queues = SplitList(queues);

@@ -1,7 +1,6 @@
 #include "worker/worker.h"
 
 #include <fcntl.h>
-#include <hiredis/adapters/libev.h>
 #include <hiredis/hiredis.h>
 #include <unistd.h>
 
@@ -49,26 +48,6 @@ bool IsLoopback(const std::string& host) {
 
 }  // namespace
 
-// One hiredis async connection, attached to the loop.
-struct Worker::Connection {
-  Worker* worker;
-  redisAsyncContext* ctx = nullptr;
-  bool connected = false;
-};
-
-namespace {
-
-struct Pending {
-  std::function<void(redisReply*)> on_reply;
-};
-
-void OnReply(redisAsyncContext*, void* reply, void* data) {
-  std::unique_ptr<Pending> p(static_cast<Pending*>(data));
-  if (p->on_reply) p->on_reply(static_cast<redisReply*>(reply));
-}
-
-}  // namespace
-
 Worker::Worker(ev::default_loop& loop, WorkerOptions options)
     : loop_(loop), options_(std::move(options)) {
   if (options_.id.empty()) {
@@ -90,14 +69,7 @@ Worker::Worker(ev::default_loop& loop, WorkerOptions options)
   }
 }
 
-Worker::~Worker() {
-  for (auto* c : {control_.get(), fetch_.get()}) {
-    if (c && c->ctx) {
-      c->ctx->data = nullptr;
-      redisAsyncFree(c->ctx);
-    }
-  }
-}
+Worker::~Worker() = default;
 
 bool Worker::Init(std::string* error) {
   for (const std::string& name : options_.adapters) {
@@ -129,31 +101,17 @@ void Worker::Run() {
 
 void Worker::Connect() {
   for (auto* slot : {&control_, &fetch_}) {
-    auto c = std::make_unique<Connection>();
-    c->worker = this;
-    c->ctx = redisAsyncConnect(options_.host.c_str(), options_.port);
-    if (!c->ctx || c->ctx->err) {
-      Log(std::string("cannot connect: ") + (c->ctx ? c->ctx->errstr : "out of memory"));
-      if (c->ctx) redisAsyncFree(c->ctx);
-      return ScheduleReconnect();
-    }
-    c->ctx->data = c.get();
-    redisLibevAttach(loop_.raw_loop, c->ctx);
-    redisAsyncSetConnectCallback(c->ctx, [](const redisAsyncContext* ctx, int status) {
-      auto* conn = static_cast<Connection*>(ctx->data);
-      if (conn) conn->worker->OnConnected(conn, status == REDIS_OK, ctx->errstr);
-    });
-    redisAsyncSetDisconnectCallback(c->ctx, [](const redisAsyncContext* ctx, int) {
-      auto* conn = static_cast<Connection*>(ctx->data);
-      if (conn) conn->worker->OnDisconnected(conn);
-    });
-    *slot = std::move(c);
+    *slot = std::make_unique<client::SchedulerConnection>(loop_);
+    Connection* c = slot->get();
+    c->Connect(
+        options_.host, options_.port, options_.password,
+        [this, c](bool ok, const std::string& error) { OnConnected(c, ok, error); },
+        [this, c] { OnDisconnected(c); });
   }
 }
 
 void Worker::OnConnected(Connection* c, bool ok, const std::string& error) {
   if (!ok) {
-    c->ctx = nullptr;  // hiredis frees a context whose connect failed
     bool nobody = error.find("refused") != std::string::npos;
     if (nobody && !spawned_ && !ever_connected_ && options_.spawn_scheduler &&
         IsLoopback(options_.host) && c == control_.get()) {
@@ -164,10 +122,8 @@ void Worker::OnConnected(Connection* c, bool ok, const std::string& error) {
     }
     return ScheduleReconnect();
   }
-  c->connected = true;
   ever_connected_ = true;
   reconnect_delay_ms_ = 100;
-  if (!options_.password.empty()) Send(c, {"AUTH", options_.password}, nullptr);
   if (c == control_.get()) {
     Log("connected to " + options_.host + ":" + std::to_string(options_.port));
     Register();
@@ -177,8 +133,6 @@ void Worker::OnConnected(Connection* c, bool ok, const std::string& error) {
 }
 
 void Worker::OnDisconnected(Connection* c) {
-  c->connected = false;
-  c->ctx = nullptr;  // hiredis frees it after this callback
   if (c == fetch_.get()) fetching_ = false;
   if (c == control_.get()) {
     registered_ = false;
@@ -196,13 +150,8 @@ void Worker::ScheduleReconnect() {
 
 void Worker::OnReconnectTimer(ev::timer&, int) {
   // Both connections start over: drop whichever survived.
-  for (auto* slot : {&control_, &fetch_}) {
-    if (*slot && (*slot)->ctx) {
-      (*slot)->ctx->data = nullptr;
-      redisAsyncFree((*slot)->ctx);
-    }
-    slot->reset();
-  }
+  control_.reset();
+  fetch_.reset();
   registered_ = false;
   fetching_ = false;
   Connect();
@@ -239,22 +188,8 @@ bool Worker::SpawnScheduler() {
 
 void Worker::Send(Connection* c, const std::vector<std::string>& argv,
                   std::function<void(redisReply*)> on_reply) {
-  if (!c || !c->connected || !c->ctx) {
-    if (on_reply) on_reply(nullptr);
-    return;
-  }
-  std::vector<const char*> args;
-  std::vector<size_t> lens;
-  for (const auto& a : argv) {
-    args.push_back(a.data());
-    lens.push_back(a.size());
-  }
-  auto* pending = new Pending{std::move(on_reply)};
-  if (redisAsyncCommandArgv(c->ctx, OnReply, pending, static_cast<int>(args.size()), args.data(),
-                            lens.data()) != REDIS_OK) {
-    std::unique_ptr<Pending> drop(pending);
-    if (drop->on_reply) drop->on_reply(nullptr);
-  }
+  if (c) return c->Send(argv, std::move(on_reply));
+  if (on_reply) on_reply(nullptr);
 }
 
 // ---- registration, heartbeats ----
@@ -321,7 +256,7 @@ void Worker::Heartbeat(ev::timer&, int) {
 // ---- jobs ----
 
 void Worker::Fetch() {
-  if (!registered_ || fetching_ || stopping_ || !fetch_ || !fetch_->connected ||
+  if (!registered_ || fetching_ || stopping_ || !fetch_ || !fetch_->connected() ||
       static_cast<int>(running_.size()) >= options_.concurrency) {
     return;
   }
@@ -377,7 +312,7 @@ void Worker::Report(const std::string& id, const Outcome& o) {
 }
 
 void Worker::FlushReports() {
-  while (!reports_.empty() && registered_ && control_ && control_->connected) {
+  while (!reports_.empty() && registered_ && control_ && control_->connected()) {
     Send(control_.get(), reports_.front(), nullptr);
     reports_.pop_front();
   }
@@ -411,7 +346,7 @@ void Worker::MaybeExit() {
   if (!stopping_ || !running_.empty()) return;
   // Let the last reports leave, then stop the loop.
   Send(control_.get(), {"PING"}, [this](redisReply*) { loop_.break_loop(ev::ALL); });
-  if (!control_ || !control_->connected) loop_.break_loop(ev::ALL);
+  if (!control_ || !control_->connected()) loop_.break_loop(ev::ALL);
 }
 
 }  // namespace desaster::worker

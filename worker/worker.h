@@ -3,7 +3,6 @@
 #pragma once
 
 #include <ev++.h>
-#include <hiredis/async.h>
 
 #include <deque>
 #include <map>
@@ -11,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "client/scheduler_connection.h"
 #include "worker/adapter.h"
 
 namespace desaster::worker {
@@ -44,7 +44,7 @@ class Worker {
   void Run();
 
  private:
-  struct Connection;
+  using Connection = client::SchedulerConnection;
   struct Running {
     JobSpec job;
     std::unique_ptr<worker::Run> run;

@@ -1,0 +1,606 @@
+#include "web/api.h"
+
+#include <hiredis/hiredis.h>
+
+#include <chrono>
+#include <span>
+
+namespace desaster::web {
+
+using nlohmann::json;
+
+namespace {
+
+int64_t NowMs() {
+  using namespace std::chrono;
+  return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
+}
+
+std::string Dump(const json& j) {
+  // Payloads are the clients' bytes: invalid UTF-8 is shown replaced rather than refused.
+  return j.dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
+std::vector<std::string> Split(std::string_view path) {
+  std::vector<std::string> out;
+  while (!path.empty()) {
+    size_t slash = path.find('/');
+    std::string_view part = path.substr(0, slash);
+    if (!part.empty()) out.push_back(PercentDecode(part));
+    if (slash == std::string_view::npos) break;
+    path.remove_prefix(slash + 1);
+  }
+  return out;
+}
+
+// A request's scalar fields: the query parameters of a GET, the scalar members of a JSON body.
+using Fields = std::map<std::string, std::string>;
+
+// A field that becomes a command option: `field` -> KEYWORD value; a range reads field_min and
+// field_max -> KEYWORD min max (a missing end is open).
+struct Option {
+  const char* field;
+  const char* keyword;
+  const char* range_min = nullptr;  // set for ranges: the open lower end
+  const char* range_max = nullptr;
+};
+
+constexpr Option kJobFilters[] = {
+    {"state", "STATE"},
+    {"match", "MATCH"},
+    {"class", "CLASS"},
+    {"args", "ARGS"},
+    {"flow", "FLOW"},
+    {"capability", "CAPABILITY"},
+    {"min_age", "MINAGE"},
+    {"max_age", "MAXAGE"},
+    {"priority", "PRIORITY", "-2147483648", "2147483647"},
+};
+constexpr Option kFailedFilters[] = {
+    {"state", "STATE"}, {"match", "MATCH"}, {"queue", "QUEUE"},
+    {"class", "CLASS"}, {"error", "ERROR"}, {"fingerprint", "FINGERPRINT"},
+    {"since", "SINCE"}, {"until", "UNTIL"}, {"attempt", "ATTEMPT", "0", "4294967295"},
+};
+constexpr Option kPaging[] = {{"offset", "OFFSET"}, {"limit", "LIMIT"}};
+constexpr Option kQueueOptions[] = {
+    {"discipline", "DISCIPLINE"}, {"unique", "UNIQUE"},   {"unique_by", "UNIQUE_BY"},
+    {"retry", "RETRY"},           {"backoff", "BACKOFF"}, {"capability", "CAPABILITY"},
+    {"paused", "PAUSED"},
+};
+constexpr Option kPushOptions[] = {
+    {"delay_ms", "DELAY"}, {"at", "AT"},         {"priority", "PRIORITY"},
+    {"flow", "FLOW"},      {"unique", "UNIQUE"}, {"capability", "CAPABILITY"},
+};
+constexpr Option kScheduleOptions[] = {
+    {"cron", "CRON"},
+    {"queue", "QUEUE"},
+    {"payload", "PAYLOAD"},
+    {"tz", "TZ"},
+    {"priority", "PRIORITY"},
+    {"flow", "FLOW"},
+    {"capability", "CAPABILITY"},
+    {"paused", "PAUSED"},
+};
+constexpr Option kUpdateFields[] = {
+    {"priority", "PRIORITY"}, {"flow", "FLOW"}, {"capability", "CAPABILITY"}, {"run_at", "RUNAT"}};
+
+void AppendOptions(const Fields& f, std::span<const Option> options,
+                   std::vector<std::string>* argv) {
+  for (const Option& o : options) {
+    if (o.range_min) {
+      auto lo = f.find(std::string(o.field) + "_min"), hi = f.find(std::string(o.field) + "_max");
+      bool has_lo = lo != f.end() && !lo->second.empty(),
+           has_hi = hi != f.end() && !hi->second.empty();
+      if (!has_lo && !has_hi) continue;
+      argv->insert(argv->end(), {o.keyword, has_lo ? lo->second : o.range_min,
+                                 has_hi ? hi->second : o.range_max});
+    } else if (auto it = f.find(o.field); it != f.end() && !it->second.empty()) {
+      argv->insert(argv->end(), {o.keyword, it->second});
+    }
+  }
+}
+
+// SORT field [ASC|DESC] from `sort` and `order`.
+void AppendSort(const Fields& f, std::vector<std::string>* argv) {
+  auto sort = f.find("sort");
+  if (sort == f.end() || sort->second.empty()) return;
+  argv->insert(argv->end(), {"SORT", sort->second});
+  if (auto order = f.find("order"); order != f.end() && !order->second.empty()) {
+    argv->push_back(order->second);
+  }
+}
+
+// The scalar members of a JSON object as strings (booleans as yes/no, objects given as a
+// payload as their JSON text); false with *error for other kinds.
+bool ScalarFields(const json& body, Fields* out, std::string* error) {
+  for (const auto& [name, v] : body.items()) {
+    if (v.is_string()) {
+      (*out)[name] = v.get<std::string>();
+    } else if (v.is_number_integer() || v.is_number_float()) {
+      (*out)[name] = v.dump();
+    } else if (v.is_boolean()) {
+      (*out)[name] = v.get<bool>() ? "yes" : "no";
+    } else if (v.is_object() && (name == "payload")) {
+      (*out)[name] = Dump(v);
+    } else if (!v.is_null() && !v.is_array() && !v.is_object()) {
+      *error = "field '" + name + "' has an unsupported type";
+      return false;
+    }
+  }
+  return true;
+}
+
+// A JSON array of strings (ids, queue keys); false with *error otherwise.
+bool Strings(const json& v, const char* name, std::vector<std::string>* out, std::string* error) {
+  if (!v.is_array() || v.empty()) {
+    *error = std::string("'") + name + "' must be a non-empty array of strings";
+    return false;
+  }
+  for (const json& s : v) {
+    if (!s.is_string()) {
+      *error = std::string("'") + name + "' must be a non-empty array of strings";
+      return false;
+    }
+    out->push_back(s.get<std::string>());
+  }
+  return true;
+}
+
+// INFO's "name:value" lines as an object.
+json ParseInfo(const std::string& text) {
+  json out = json::object();
+  size_t pos = 0;
+  while (pos < text.size()) {
+    size_t nl = text.find('\n', pos);
+    std::string line = text.substr(pos, nl == std::string::npos ? std::string::npos : nl - pos);
+    pos = nl == std::string::npos ? text.size() : nl + 1;
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    size_t colon = line.find(':');
+    if (line.empty() || line[0] == '#' || colon == std::string::npos) continue;
+    out[line.substr(0, colon)] = line.substr(colon + 1);
+  }
+  return out;
+}
+
+}  // namespace
+
+struct Api::Call {
+  std::shared_ptr<Exchange> exchange;
+  Auth::Access access;
+  std::vector<std::string> params;  // decoded path parameters, in order
+  json body = json::object();       // the JSON body (an object; empty without one)
+  Fields fields;                    // query parameters, or the body's scalar members
+  // Where failures go instead of the response (the event stream's snapshots).
+  std::function<void(int, std::string_view)> on_fail;
+
+  const HttpRequest& request() const { return exchange->request(); }
+  void Reply(const json& j, int status = 200,
+             std::vector<std::pair<std::string, std::string>> headers = {}) {
+    headers.emplace_back("Cache-Control", "no-store");
+    exchange->Respond({.status = status, .headers = std::move(headers), .body = Dump(j)});
+  }
+  void Fail(int status, std::string_view message) {
+    if (on_fail) return on_fail(status, message);
+    Reply(json{{"error", message}}, status);
+  }
+};
+
+Api::Api(ev::loop_ref loop, client::SchedulerConnection* scheduler, Auth* auth)
+    : loop_(loop), scheduler_(scheduler), auth_(auth), tick_(loop) {
+  Get("/api/session", &Api::Session)
+      .Post("/api/login", &Api::Login)
+      .Post("/api/logout", &Api::Logout)
+      .Get("/api/overview", &Api::Overview)
+      .Get("/api/events", &Api::Events)
+      .Get("/api/stats", &Api::Stats)
+      .Get("/api/disciplines", "QUEUE.DISCIPLINES", Shape::kMap)
+      .Get("/api/queues", &Api::ListQueues)
+      .Post("/api/queues", &Api::CreateQueue)
+      .Get("/api/queues/{}", "QUEUE.INFO", Shape::kMap)
+      .Delete("/api/queues/{}", "QUEUE.DELETE", Shape::kValue)
+      .Post("/api/queues/{}/config", &Api::ConfigureQueue)
+      .Post("/api/queues/{}/pause", "QUEUE.PAUSE", Shape::kValue)
+      .Post("/api/queues/{}/resume", "QUEUE.RESUME", Shape::kValue)
+      .Post("/api/queues/{}/clear", "QUEUE.CLEAR", Shape::kValue)
+      .Get("/api/queues/{}/jobs", &Api::QueueJobs)
+      .Post("/api/queues/{}/jobs", &Api::PushJob)
+      .Get("/api/jobs/{}", "JOB.INFO", Shape::kMap)
+      .Post("/api/jobs/{}/kill", "JOB.KILL", Shape::kValue)
+      .Post("/api/jobs/{}", &Api::JobAction)  // delete, move, update, run
+      .Get("/api/workers", "WORKER.LIST", Shape::kMapList)
+      .Post("/api/workers/{}/{}", &Api::WorkerAction)  // attach, detach, stop
+      .Get("/api/failed", &Api::FailedList)
+      .Get("/api/failed/groups", &Api::FailedGroups)
+      .Get("/api/failed/{}", "FAILED.INFO", Shape::kMap)
+      .Post("/api/failed/{}", &Api::FailedAction)  // retry, cancel, remove
+      .Get("/api/schedules", &Api::Schedules)
+      .Post("/api/schedules", &Api::SetSchedule)
+      .Post("/api/schedules/{}/run", "SCHEDULE.RUN", Shape::kValue)
+      .Delete("/api/schedules/{}", "SCHEDULE.DELETE", Shape::kValue);
+  tick_.set<Api, &Api::OnTick>(this);
+}
+
+Api& Api::Add(Route route, const std::string& path) {
+  route.pattern = Split(path);
+  route.changes = route.method != "GET";
+  routes_.push_back(std::move(route));
+  return *this;
+}
+Api& Api::Get(const std::string& path, Handler h) { return Add({"GET", {}, h}, path); }
+Api& Api::Post(const std::string& path, Handler h) { return Add({"POST", {}, h}, path); }
+Api& Api::Delete(const std::string& path, Handler h) { return Add({"DELETE", {}, h}, path); }
+Api& Api::Get(const std::string& path, std::string command, Shape shape) {
+  return Add({"GET", {}, nullptr, std::move(command), shape}, path);
+}
+Api& Api::Post(const std::string& path, std::string command, Shape shape) {
+  return Add({"POST", {}, nullptr, std::move(command), shape}, path);
+}
+Api& Api::Delete(const std::string& path, std::string command, Shape shape) {
+  return Add({"DELETE", {}, nullptr, std::move(command), shape}, path);
+}
+
+void Api::Handle(std::shared_ptr<Exchange> exchange) {
+  auto call = std::make_shared<Call>();
+  call->exchange = std::move(exchange);
+  const HttpRequest& req = call->request();
+  std::vector<std::string> segments = Split(req.path);
+  const Route* route = nullptr;
+  bool path_known = false;
+  for (const Route& r : routes_) {
+    if (r.pattern.size() != segments.size()) continue;
+    std::vector<std::string> params;
+    bool match = true;
+    for (size_t i = 0; match && i < segments.size(); i++) {
+      if (r.pattern[i] == "{}") {
+        params.push_back(segments[i]);
+      } else {
+        match = r.pattern[i] == segments[i];
+      }
+    }
+    if (!match) continue;
+    path_known = true;
+    if (r.method == req.method || (r.method == "GET" && req.method == "HEAD")) {
+      route = &r;
+      call->params = std::move(params);
+      break;
+    }
+  }
+  if (!route)
+    return call->Fail(path_known ? 405 : 404,
+                      path_known ? "method not allowed" : "no such endpoint");
+
+  call->access = auth_->Check(req, NowMs());
+  bool open = route->handler == &Api::Session || route->handler == &Api::Login;
+  if (!open && !call->access.authenticated) return call->Fail(401, "log in first");
+  if (route->changes && !open && !auth_->MayChange(req, call->access)) {
+    return call->Fail(403, "missing or wrong X-CSRF-Token header (GET /api/session gives it)");
+  }
+  if (route->changes) {
+    if (!req.body.empty()) {
+      const std::string& type = req.Header("content-type");
+      if (!type.starts_with("application/json")) {
+        return call->Fail(415, "send the body as application/json");
+      }
+      call->body = json::parse(req.body, nullptr, false);
+      if (call->body.is_discarded() || !call->body.is_object()) {
+        return call->Fail(400, "the body must be a JSON object");
+      }
+    }
+    std::string error;
+    if (!ScalarFields(call->body, &call->fields, &error)) return call->Fail(400, error);
+  } else {
+    call->fields = req.query;
+  }
+  if (route->handler) return (this->*route->handler)(call);
+  std::vector<std::string> argv = {route->command};
+  argv.insert(argv.end(), call->params.begin(), call->params.end());
+  Forward(call, std::move(argv), route->shape);
+}
+
+void Api::Forward(const CallPtr& call, std::vector<std::string> argv, Shape shape) {
+  scheduler_->Send(argv, [call, shape](redisReply* r) {
+    if (!r) return call->Fail(503, "the scheduler is not reachable");
+    if (r->type == REDIS_REPLY_ERROR) return call->Fail(400, std::string(r->str, r->len));
+    call->Reply(json{{"result", ToJson(r, shape)}});
+  });
+}
+
+void Api::Gather(const CallPtr& call, std::vector<std::vector<std::string>> commands,
+                 std::vector<Shape> shapes, std::function<void(std::vector<json>)> done,
+                 bool errors_as_null) {
+  struct State {
+    std::vector<json> replies;
+    size_t left;
+    bool failed = false;
+  };
+  auto state = std::make_shared<State>(State{std::vector<json>(commands.size()), commands.size()});
+  if (commands.empty()) return done({});
+  for (size_t i = 0; i < commands.size(); i++) {
+    scheduler_->Send(commands[i], [=](redisReply* r) {
+      if (state->failed) return;
+      if (r && r->type == REDIS_REPLY_ERROR && errors_as_null) {
+        state->replies[i] = nullptr;
+      } else if (!r || r->type == REDIS_REPLY_ERROR) {
+        state->failed = true;
+        return r ? call->Fail(400, std::string(r->str, r->len))
+                 : call->Fail(503, "the scheduler is not reachable");
+      } else {
+        state->replies[i] = ToJson(r, shapes[i]);
+      }
+      if (--state->left == 0) done(std::move(state->replies));
+    });
+  }
+}
+
+// ---- session ----
+
+void Api::Session(const CallPtr& call) {
+  call->Reply({{"login_required", auth_->login_required()},
+               {"authenticated", call->access.authenticated},
+               {"csrf", call->access.csrf}});
+}
+
+void Api::Login(const CallPtr& call) {
+  auto session = auth_->Login(call->fields["password"], NowMs());
+  if (!session) {
+    return call->Fail(auth_->login_required() ? 401 : 400,
+                      auth_->login_required() ? "wrong password" : "this UI has no login");
+  }
+  call->Reply({{"authenticated", true}, {"csrf", session->second}}, 200,
+              {{"Set-Cookie", session->first}});
+}
+
+void Api::Logout(const CallPtr& call) {
+  call->Reply({{"authenticated", false}}, 200, {{"Set-Cookie", auth_->Logout(call->request())}});
+}
+
+// ---- dashboard ----
+
+void Api::Snapshot(const CallPtr& call, std::function<void(json)> done) {
+  Gather(call,
+         {{"WORKER.LIST"},
+          {"QUEUE.STATS", "SECONDS", "300"},
+          {"QUEUE.STATS", "MINUTES", "1440"},
+          {"FAILED.LIST", "STATE", "all", "LIMIT", "0"},
+          {"FAILED.LIST", "STATE", "retrying", "LIMIT", "0"},
+          {"FAILED.LIST", "STATE", "dead", "LIMIT", "0"},
+          {"INFO"}},
+         {Shape::kMapList, Shape::kMap, Shape::kMap, Shape::kMap, Shape::kMap, Shape::kMap,
+          Shape::kValue},
+         [this, call, done](std::vector<json> r) {
+           json base = {
+               {"workers", r[0]},
+               {"seconds", r[1]},
+               {"minutes", r[2]},
+               {"failed",
+                {{"total", r[3]["total"]}, {"retrying", r[4]["total"]}, {"dead", r[5]["total"]}}},
+               {"node", ParseInfo(r[6].get<std::string>())},
+               {"time", NowMs()}};
+           Expand(call, {"QUEUE.LIST"}, "QUEUE.INFO", [base, done](json queues) mutable {
+             base["queues"] = std::move(queues);
+             done(std::move(base));
+           });
+         });
+}
+
+void Api::Expand(const CallPtr& call, std::vector<std::string> list, std::string info,
+                 std::function<void(json)> done) {
+  Gather(call, {std::move(list)}, {Shape::kValue}, [=, this](std::vector<json> names) {
+    std::vector<std::vector<std::string>> infos;
+    for (const json& name : names[0]) infos.push_back({info, name.get<std::string>()});
+    Gather(
+        call, infos, std::vector<Shape>(infos.size(), Shape::kMap),
+        [done](std::vector<json> maps) {
+          std::erase_if(maps, [](const json& m) { return m.is_null(); });
+          done(json(std::move(maps)));
+        },
+        true);
+  });
+}
+
+void Api::Overview(const CallPtr& call) {
+  Snapshot(call, [call](json overview) { call->Reply(overview); });
+}
+
+void Api::Events(const CallPtr& call) {
+  call->exchange->StartEvents();
+  watchers_.push_back(call->exchange);
+  if (!tick_.is_active()) tick_.start(0, 1.0);  // the first snapshot goes out at once
+}
+
+void Api::OnTick(ev::timer&, int) {
+  std::erase_if(watchers_, [](const auto& w) { return !w->open(); });
+  if (watchers_.empty()) return tick_.stop();
+  // The snapshot answers no request: a failure becomes an "error" event.
+  auto tick = std::make_shared<Call>();
+  tick->on_fail = [this](int, std::string_view message) {
+    std::string data = Dump(json{{"error", message}});
+    for (const auto& w : watchers_) w->SendEvent("error", data);
+  };
+  Snapshot(tick, [this](json overview) {
+    std::string data = Dump(overview);
+    for (const auto& w : watchers_) w->SendEvent("overview", data);
+  });
+}
+
+void Api::Stats(const CallPtr& call) {
+  std::string range = call->fields["range"] == "minutes" ? "MINUTES" : "SECONDS";
+  std::string count = call->fields.count("count") ? call->fields["count"] : "300";
+  Forward(call, {"QUEUE.STATS", range, count}, Shape::kMap);
+}
+
+// ---- queues ----
+
+void Api::ListQueues(const CallPtr& call) {
+  std::vector<std::string> list = {"QUEUE.LIST"};
+  if (!call->fields["match"].empty()) list.insert(list.end(), {"MATCH", call->fields["match"]});
+  Expand(call, list, "QUEUE.INFO", [call](json queues) { call->Reply({{"result", queues}}); });
+}
+
+// QUEUE.CREATE/CONFIG options from the body; `params` is an object of discipline parameters.
+static bool QueueArgv(Api::Call& call, std::vector<std::string>* argv) {
+  AppendOptions(call.fields, kQueueOptions, argv);
+  if (call.body.contains("params")) {
+    const json& params = call.body["params"];
+    if (!params.is_object()) return call.Fail(400, "'params' must be an object"), false;
+    for (const auto& [name, value] : params.items()) {
+      argv->insert(argv->end(),
+                   {"PARAM", name, value.is_string() ? value.get<std::string>() : Dump(value)});
+    }
+  }
+  return true;
+}
+
+void Api::CreateQueue(const CallPtr& call) {
+  std::string key = call->fields["queue"];
+  if (key.empty()) return call->Fail(400, "'queue' (the queue's key) is required");
+  std::vector<std::string> argv = {"QUEUE.CREATE", key};
+  if (QueueArgv(*call, &argv)) Forward(call, argv, Shape::kValue);
+}
+
+void Api::ConfigureQueue(const CallPtr& call) {
+  std::vector<std::string> argv = {"QUEUE.CONFIG", call->params[0]};
+  if (!QueueArgv(*call, &argv)) return;
+  if (argv.size() == 2) return call->Fail(400, "nothing to change");
+  Forward(call, argv, Shape::kValue);
+}
+
+void Api::QueueJobs(const CallPtr& call) {
+  std::vector<std::string> argv = {"QUEUE.JOBS", call->params[0]};
+  AppendOptions(call->fields, kJobFilters, &argv);
+  AppendSort(call->fields, &argv);
+  AppendOptions(call->fields, kPaging, &argv);
+  Forward(call, argv, Shape::kMap);
+}
+
+void Api::PushJob(const CallPtr& call) {
+  auto payload = call->fields.find("payload");
+  if (payload == call->fields.end()) return call->Fail(400, "'payload' is required");
+  std::vector<std::string> argv = {"JOB.PUSH", call->params[0], payload->second};
+  AppendOptions(call->fields, kPushOptions, &argv);
+  Forward(call, argv, Shape::kValue);
+}
+
+// ---- jobs ----
+
+// The jobs an action is for: {"ids": [...]} or {"where": {"queue": key, filters...}}.
+// `where_needs_queue`: the WHERE form names a queue first (JOB.*), or not (FAILED.*).
+static bool Targets(Api::Call& call, bool where_needs_queue, std::span<const Option> filters,
+                    std::vector<std::string>* argv) {
+  std::string error;
+  if (call.body.contains("ids")) {
+    if (!Strings(call.body["ids"], "ids", argv, &error)) return call.Fail(400, error), false;
+    return true;
+  }
+  if (!call.body.contains("where") || !call.body["where"].is_object()) {
+    return call.Fail(400, "say which: 'ids' (an array) or 'where' (an object of filters)"), false;
+  }
+  Fields where;
+  if (!ScalarFields(call.body["where"], &where, &error)) return call.Fail(400, error), false;
+  argv->push_back("WHERE");
+  if (where_needs_queue) {
+    if (where["queue"].empty()) return call.Fail(400, "'where' needs the 'queue'"), false;
+    argv->push_back(where["queue"]);
+  }
+  AppendOptions(where, filters, argv);
+  return true;
+}
+
+void Api::JobAction(const CallPtr& call) {
+  const std::string& action = call->params[0];
+  std::vector<std::string> argv;
+  if (action == "delete") {
+    argv = {"JOB.DELETE"};
+  } else if (action == "run") {
+    argv = {"JOB.RUN"};
+  } else if (action == "move") {
+    if (call->fields["to"].empty())
+      return call->Fail(400, "'to' (the destination queue) is required");
+    argv = {"JOB.MOVE", call->fields["to"]};
+  } else if (action != "update") {
+    return call->Fail(404, "no such job action (delete, move, update, run)");
+  }
+  if (action == "update") {
+    // JOB.UPDATE targets SET fields: the targets come first.
+    std::vector<std::string> targets;
+    if (!Targets(*call, true, kJobFilters, &targets)) return;
+    Fields set;
+    std::string error;
+    if (!call->body.contains("set") || !call->body["set"].is_object() ||
+        !ScalarFields(call->body["set"], &set, &error)) {
+      return call->Fail(400, error.empty() ? "'set' (an object of fields) is required" : error);
+    }
+    std::vector<std::string> fields;
+    AppendOptions(set, kUpdateFields, &fields);
+    if (fields.empty())
+      return call->Fail(400, "'set' changes priority, flow, capability or run_at");
+    argv = {"JOB.UPDATE"};
+    argv.insert(argv.end(), targets.begin(), targets.end());
+    argv.push_back("SET");
+    argv.insert(argv.end(), fields.begin(), fields.end());
+    return Forward(call, argv, Shape::kValue);
+  }
+  if (Targets(*call, true, kJobFilters, &argv)) Forward(call, argv, Shape::kValue);
+}
+
+// ---- workers ----
+
+void Api::WorkerAction(const CallPtr& call) {
+  const std::string &id = call->params[0], &action = call->params[1];
+  if (action == "stop") return Forward(call, {"WORKER.STOP", id}, Shape::kValue);
+  if (action != "attach" && action != "detach") {
+    return call->Fail(404, "no such worker action (attach, detach, stop)");
+  }
+  std::vector<std::string> argv = {action == "attach" ? "WORKER.ATTACH" : "WORKER.DETACH", id};
+  std::string error;
+  if (!Strings(call->body.value("queues", json()), "queues", &argv, &error)) {
+    return call->Fail(400, error);
+  }
+  Forward(call, argv, Shape::kValue);
+}
+
+// ---- failures ----
+
+void Api::FailedList(const CallPtr& call) {
+  std::vector<std::string> argv = {"FAILED.LIST"};
+  AppendOptions(call->fields, kFailedFilters, &argv);
+  AppendSort(call->fields, &argv);
+  AppendOptions(call->fields, kPaging, &argv);
+  Forward(call, argv, Shape::kMap);
+}
+
+void Api::FailedGroups(const CallPtr& call) {
+  std::string by = call->fields["by"].empty() ? "fingerprint" : call->fields["by"];
+  std::vector<std::string> argv = {"FAILED.GROUPS", "BY", by};
+  AppendOptions(call->fields, kFailedFilters, &argv);
+  Forward(call, argv, Shape::kMapList);
+}
+
+void Api::FailedAction(const CallPtr& call) {
+  static const std::map<std::string, std::string> kCommands = {
+      {"retry", "FAILED.RETRY"}, {"cancel", "FAILED.CANCEL"}, {"remove", "FAILED.REMOVE"}};
+  auto command = kCommands.find(call->params[0]);
+  if (command == kCommands.end()) {
+    return call->Fail(404, "no such failure action (retry, cancel, remove)");
+  }
+  std::vector<std::string> argv = {command->second};
+  if (Targets(*call, false, kFailedFilters, &argv)) Forward(call, argv, Shape::kValue);
+}
+
+// ---- schedules ----
+
+void Api::Schedules(const CallPtr& call) {
+  Expand(call, {"SCHEDULE.LIST"}, "SCHEDULE.INFO", [call](json schedules) {
+    call->Reply({{"result", schedules}});
+  });
+}
+
+void Api::SetSchedule(const CallPtr& call) {
+  std::string name = call->fields["name"];
+  if (name.empty()) return call->Fail(400, "'name' is required");
+  std::vector<std::string> argv = {"SCHEDULE.SET", name};
+  AppendOptions(call->fields, kScheduleOptions, &argv);
+  Forward(call, argv, Shape::kValue);
+}
+
+}  // namespace desaster::web

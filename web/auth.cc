@@ -1,0 +1,80 @@
+#include "web/auth.h"
+
+#include <sys/random.h>
+
+#include <stdexcept>
+
+namespace desaster::web {
+
+namespace {
+
+constexpr size_t kMaxSessions = 10000;
+
+}  // namespace
+
+std::string RandomToken(size_t bytes) {
+  std::string raw(bytes, '\0');
+  size_t got = 0;
+  while (got < bytes) {
+    ssize_t n = getrandom(raw.data() + got, bytes - got, 0);
+    if (n < 0) throw std::runtime_error("getrandom failed");
+    got += static_cast<size_t>(n);
+  }
+  static const char* hex = "0123456789abcdef";
+  std::string out;
+  for (unsigned char c : raw) {
+    out += hex[c >> 4];
+    out += hex[c & 15];
+  }
+  return out;
+}
+
+bool ConstantTimeEquals(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;  // tokens have a public length; passwords leak only it
+  unsigned char diff = 0;
+  for (size_t i = 0; i < a.size(); i++) diff |= static_cast<unsigned char>(a[i] ^ b[i]);
+  return diff == 0;
+}
+
+Auth::Auth(std::string password) : password_(std::move(password)), open_csrf_(RandomToken()) {}
+
+Auth::Access Auth::Check(const HttpRequest& request, int64_t now_ms) {
+  if (!login_required()) return {.authenticated = true, .csrf = open_csrf_};
+  const std::string& authorization = request.Header("authorization");
+  if (authorization.starts_with("Bearer ") &&
+      ConstantTimeEquals(std::string_view(authorization).substr(7), password_)) {
+    return {.authenticated = true, .token_client = true};
+  }
+  auto it = sessions_.find(request.Cookie(kSessionCookie));
+  if (it == sessions_.end()) return {};
+  if (it->second.expires_ms < now_ms) {
+    sessions_.erase(it);
+    return {};
+  }
+  return {.authenticated = true, .csrf = it->second.csrf};
+}
+
+bool Auth::MayChange(const HttpRequest& request, const Access& access) const {
+  if (!access.authenticated) return false;
+  return access.token_client || ConstantTimeEquals(request.Header("x-csrf-token"), access.csrf);
+}
+
+std::optional<std::pair<std::string, std::string>> Auth::Login(std::string_view password,
+                                                               int64_t now_ms) {
+  if (!login_required() || !ConstantTimeEquals(password, password_)) return std::nullopt;
+  std::erase_if(sessions_, [&](const auto& s) { return s.second.expires_ms < now_ms; });
+  if (sessions_.size() >= kMaxSessions) sessions_.erase(sessions_.begin());
+  std::string token = RandomToken(), csrf = RandomToken();
+  sessions_[token] = {csrf, now_ms + kSessionMs};
+  return std::make_pair(
+      std::string(kSessionCookie) + "=" + token +
+          "; Path=/; HttpOnly; SameSite=Strict; Max-Age=" + std::to_string(kSessionMs / 1000),
+      csrf);
+}
+
+std::string Auth::Logout(const HttpRequest& request) {
+  sessions_.erase(request.Cookie(kSessionCookie));
+  return std::string(kSessionCookie) + "=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0";
+}
+
+}  // namespace desaster::web

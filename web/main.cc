@@ -1,0 +1,150 @@
+// desaster-web: the browser UI and JSON API of a desaster scheduler. It keeps no state: every
+// page and API call is the scheduler's native commands over one hiredis connection.
+#include <signal.h>
+
+#include <boost/program_options.hpp>
+#include <cstdio>
+#include <cstdlib>
+#include <iostream>
+
+#include "client/scheduler_connection.h"
+#include "web/api.h"
+#include "web/assets.h"
+#include "web/auth.h"
+#include "web/http_server.h"
+
+namespace po = boost::program_options;
+using namespace desaster;
+using namespace desaster::web;
+
+namespace {
+
+void Log(const std::string& line) {
+  std::fprintf(stderr, "desaster-web: %s\n", line.c_str());
+  std::fflush(stderr);
+}
+
+std::string Env(const char* name) {
+  const char* v = std::getenv(name);
+  return v ? v : "";
+}
+
+// Static files: the built-in app only, with headers that keep it from being framed or fed
+// foreign scripts.
+void ServeAsset(const std::shared_ptr<Exchange>& ex) {
+  const HttpRequest& req = ex->request();
+  if (req.method != "GET" && req.method != "HEAD") {
+    return ex->Respond({.status = 405, .body = R"({"error":"method not allowed"})"});
+  }
+  const Asset* asset = FindAsset(req.path);
+  if (!asset) return ex->Respond({.status = 404, .body = R"({"error":"no such file"})"});
+  ex->Respond({.content_type = std::string(asset->content_type),
+               .headers = {{"Content-Security-Policy",
+                            "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'"},
+                           {"X-Frame-Options", "DENY"},
+                           {"Referrer-Policy", "no-referrer"},
+                           {"Cache-Control", "no-cache"}},
+               .body = std::string(asset->body)});
+}
+
+// A timer that runs the std::function<void()> in its data.
+void CallBack(ev::timer& w, int) { (*static_cast<std::function<void()>*>(w.data))(); }
+void Stop(ev::sig& w, int) { w.loop.break_loop(ev::ALL); }
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::string scheduler = "127.0.0.1:6379", listen = "127.0.0.1:8080";
+  std::string scheduler_password = Env("DESASTER_SCHEDULER_PASSWORD");
+  std::string password = Env("DESASTER_WEB_PASSWORD");
+  po::options_description desc(
+      "desaster-web: the browser UI and JSON API of a desaster scheduler.\n"
+      "Open http://<listen>/ in a browser; the API is under /api (docs/WEB.md).\n\nOptions");
+  // clang-format off
+  desc.add_options()
+    ("help,h", "show this help")
+    ("scheduler", po::value(&scheduler)->default_value(scheduler), "host:port of the scheduler")
+    ("scheduler-password", po::value(&scheduler_password),
+     "AUTH password of the scheduler (or env DESASTER_SCHEDULER_PASSWORD)")
+    ("listen", po::value(&listen)->default_value(listen),
+     "host:port to serve on (loopback by default; port 0 picks a free one)")
+    ("password", po::value(&password),
+     "require this password to log in to the UI, or as 'Authorization: Bearer <password>' for "
+     "API clients (or env DESASTER_WEB_PASSWORD; without one the UI is open)");
+  // clang-format on
+  try {
+    po::variables_map vm;
+    po::store(po::parse_command_line(argc, argv, desc), vm);
+    if (vm.count("help")) {
+      std::cout << desc << "\n";
+      return 0;
+    }
+    po::notify(vm);
+  } catch (const po::error& e) {
+    std::cerr << "desaster-web: " << e.what() << "\nTry --help.\n";
+    return 1;
+  }
+  std::string scheduler_host, listen_host;
+  int scheduler_port, listen_port;
+  if (!client::ParseHostPort(scheduler, &scheduler_host, &scheduler_port)) {
+    std::cerr << "desaster-web: --scheduler takes host:port, not '" << scheduler << "'\n";
+    return 1;
+  }
+  if (!client::ParseHostPort(listen, &listen_host, &listen_port)) {
+    std::cerr << "desaster-web: --listen takes host:port, not '" << listen << "'\n";
+    return 1;
+  }
+
+  signal(SIGPIPE, SIG_IGN);
+  ev::default_loop loop;
+  client::SchedulerConnection connection(loop);
+  Auth auth(password);
+  Api api(loop, &connection, &auth);
+  HttpServer http(loop, [&](std::shared_ptr<Exchange> ex) {
+    if (ex->request().path.starts_with("/api/")) return api.Handle(std::move(ex));
+    ServeAsset(ex);
+  });
+  std::string error;
+  if (!http.Listen(listen_host, listen_port, &error)) {
+    std::cerr << "desaster-web: " << error << "\n";
+    return 1;
+  }
+
+  // The scheduler may start later or restart: keep trying every second.
+  ev::timer reconnect(loop);
+  bool was_up = false;
+  std::function<void()> connect = [&] {
+    connection.Connect(
+        scheduler_host, scheduler_port, scheduler_password,
+        [&](bool ok, const std::string& why) {
+          if (ok) {
+            Log("connected to the scheduler at " + scheduler);
+            was_up = true;
+          } else {
+            if (was_up) Log("cannot reach the scheduler at " + scheduler + ": " + why);
+            was_up = false;
+            reconnect.start(1.0, 0);
+          }
+        },
+        [&] {
+          Log("lost the scheduler at " + scheduler + "; reconnecting");
+          reconnect.start(1.0, 0);
+        });
+  };
+  reconnect.set<&CallBack>(&connect);
+  connect();
+
+  ev::sig sigterm(loop), sigint(loop);
+  sigterm.set<&Stop>();
+  sigint.set<&Stop>();
+  sigterm.start(SIGTERM);
+  sigint.start(SIGINT);
+
+  std::string where =
+      listen_host.find(':') != std::string::npos ? "[" + listen_host + "]" : listen_host;
+  std::printf("desaster-web: serving http://%s:%d/ (scheduler %s%s)\n", where.c_str(), http.port(),
+              scheduler.c_str(), auth.login_required() ? ", login required" : "");
+  std::fflush(stdout);
+  loop.run(0);
+  return 0;
+}
