@@ -271,6 +271,10 @@ const http_parser_settings& ParserSettings() {
       Conn* c = Of(p);
       CommitHeader(c);
       c->in_value = false;
+      if (p->http_major != 1) {
+        c->reject = 505;
+        return -1;
+      }
       if (p->content_length != ULLONG_MAX && p->content_length > c->server_limits->max_body_bytes) {
         c->reject = 413;
         return -1;

@@ -138,6 +138,28 @@ class Worker(_Process):
                  what="the worker to register")
 
 
+WEB = os.environ.get("DESASTER_WEB", os.path.join(os.path.dirname(SCHEDULER), "desaster-web"))
+
+
+class Web(_Process):
+    """desaster-web for the scheduler on `port`, serving on a free loopback port (`url`)."""
+
+    def __init__(self, port, *extra):
+        self.dir = tempfile.mkdtemp(prefix="desaster-web-")
+        self.port = port
+        self.log = open(os.path.join(self.dir, "log"), "w+")
+        self.proc = subprocess.Popen(
+            [WEB, "--scheduler", f"127.0.0.1:{port}", "--listen", "127.0.0.1:0", *extra],
+            stdout=self.log, stderr=subprocess.STDOUT)
+        self.url = wait_for(self._url, what="desaster-web to listen")
+
+    def _url(self):
+        if self.proc.poll() is not None:
+            raise AssertionError("desaster-web exited:\n" + self.log_text())
+        m = re.search(r"serving (http://[^/ ]+)/", self.log_text())
+        return m and m.group(1)
+
+
 class RedisServer(_Process):
     def __init__(self):
         self.dir = tempfile.mkdtemp(prefix="redis-test-")

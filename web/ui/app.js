@@ -1,1 +1,615 @@
-/* placeholder */
+// desaster-web's browser app: plain DOM, hash routes whose query holds the filters (so a view
+// can be shared by its URL), live data over server-sent events, uPlot for the charts.
+'use strict';
+
+const app = {
+  csrf: '',
+  live: true,
+  events: null,       // the EventSource while live
+  overview: null,     // the last dashboard snapshot
+  onOverview: null,   // the current page's live hook
+  charts: [],
+};
+
+// ---- helpers ----
+
+function h(tag, attrs = {}, ...children) {
+  const el = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (v === undefined || v === null || v === false) continue;
+    if (k === 'text') el.textContent = v;
+    else if (k.startsWith('on')) el.addEventListener(k.slice(2), v);
+    else if (k === 'class') el.className = v;
+    else if (v === true) el.setAttribute(k, '');
+    else el.setAttribute(k, v);
+  }
+  for (const c of children.flat()) {
+    if (c === null || c === undefined || c === false) continue;
+    el.append(c instanceof Node ? c : document.createTextNode(String(c)));
+  }
+  return el;
+}
+
+const $ = (sel, root = document) => root.querySelector(sel);
+
+async function api(method, path, body) {
+  const opts = { method, headers: {} };
+  if (method !== 'GET') {
+    opts.headers['X-CSRF-Token'] = app.csrf;
+    opts.headers['Content-Type'] = 'application/json';
+    opts.body = JSON.stringify(body || {});
+  }
+  const res = await fetch(path, opts);
+  const data = await res.json().catch(() => ({ error: res.statusText }));
+  if (res.status === 401) {
+    showLogin();
+    throw new Error(data.error || 'log in first');
+  }
+  if (!res.ok) throw new Error(data.error || res.statusText);
+  return data;
+}
+
+function flash(message, kind = 'ok') {
+  const el = $('#flash');
+  el.textContent = message;
+  el.className = kind;
+  clearTimeout(flash.timer);
+  flash.timer = setTimeout(() => { el.textContent = ''; el.className = ''; }, 6000);
+}
+
+// Runs an action, reports its result or error, then re-renders the page.
+async function act(label, fn) {
+  try {
+    const r = await fn();
+    const n = r && r.result;
+    flash(typeof n === 'number' ? `${label}: ${n}` : `${label}: done`);
+    render();
+  } catch (e) {
+    flash(`${label}: ${e.message}`, 'error');
+  }
+}
+
+const enc = encodeURIComponent;
+
+function fmtTime(ms) {
+  if (ms === null || ms === undefined || ms === '') return '';
+  const d = new Date(Number(ms));
+  return d.toLocaleString(undefined, { hour12: false });
+}
+
+function fmtDuration(ms) {
+  ms = Math.max(0, Number(ms));
+  if (ms < 1000) return `${Math.round(ms)} ms`;
+  const s = ms / 1000;
+  if (s < 60) return `${s.toFixed(s < 10 ? 1 : 0)} s`;
+  if (s < 3600) return `${Math.floor(s / 60)} min ${Math.round(s % 60)} s`;
+  if (s < 86400) return `${Math.floor(s / 3600)} h ${Math.round((s % 3600) / 60)} min`;
+  return `${Math.floor(s / 86400)} d ${Math.round((s % 86400) / 3600)} h`;
+}
+
+function fmtEta(ms) {
+  if (ms === null || ms === undefined || ms === '') return '—';
+  const d = Number(ms) - Date.now();
+  return d <= 0 ? 'now' : `in ${fmtDuration(d)}`;
+}
+
+// The current route: #/a/b?x=1 -> {parts: ['a', 'b'], query: URLSearchParams}.
+function route() {
+  const hash = location.hash.replace(/^#\/?/, '');
+  const [path, q = ''] = hash.split('?');
+  return { parts: path.split('/').filter(Boolean).map(decodeURIComponent), query: new URLSearchParams(q) };
+}
+
+function go(path, query) {
+  const q = query ? new URLSearchParams([...query].filter(([, v]) => v !== '')).toString() : '';
+  location.hash = '#/' + path + (q ? '?' + q : '');
+}
+
+function table(headers, rows, attrs = {}) {
+  return h('table', attrs,
+    h('thead', {}, h('tr', {}, headers.map((x) => h('th', { scope: 'col' }, x)))),
+    h('tbody', {}, rows.length ? rows : h('tr', {}, h('td', { colspan: headers.length, class: 'empty', text: 'nothing here' }))));
+}
+
+function button(text, onclick, attrs = {}) {
+  return h('button', { type: 'button', onclick, ...attrs }, text);
+}
+
+function confirmAct(question, label, fn) {
+  if (window.confirm(question)) act(label, fn);
+}
+
+// A filter form: fields [{name, label, type?, options?}] read from and written to the URL.
+function filterForm(fields, query, onSubmit) {
+  const form = h('form', { class: 'filters', onsubmit: (e) => {
+    e.preventDefault();
+    const q = new URLSearchParams(query);
+    for (const f of fields) q.set(f.name, form.elements[f.name].value.trim());
+    q.delete('offset');
+    onSubmit(q);
+  } });
+  for (const f of fields) {
+    const value = query.get(f.name) || '';
+    const input = f.options
+      ? h('select', { name: f.name, id: `f-${f.name}` }, f.options.map(([v, t]) => h('option', { value: v, selected: v === value }, t)))
+      : h('input', { name: f.name, id: `f-${f.name}`, value, type: f.type || 'text', placeholder: f.placeholder || '' });
+    form.append(h('label', { for: `f-${f.name}` }, f.label), input);
+  }
+  form.append(h('button', { type: 'submit' }, 'Apply'));
+  return form;
+}
+
+function pager(total, query, onPage) {
+  const offset = Number(query.get('offset') || 0), limit = Number(query.get('limit') || 50);
+  const page = (o) => { const q = new URLSearchParams(query); q.set('offset', String(o)); onPage(q); };
+  return h('div', { class: 'pager' },
+    button('‹ Previous', () => page(Math.max(0, offset - limit)), { disabled: offset === 0 }),
+    h('span', { class: 'range', text: total ? `${offset + 1}–${Math.min(total, offset + limit)} of ${total}` : '0 of 0' }),
+    button('Next ›', () => page(offset + limit), { disabled: offset + limit >= total }));
+}
+
+// Row selection with "everything matching this filter".
+function selection(total, noun) {
+  const sel = { ids: new Set(), all: false };
+  sel.bar = h('div', { class: 'bulk' });
+  sel.update = () => {
+    sel.bar.replaceChildren(
+      h('span', { class: 'count', text: sel.all ? `all ${total} matching ${noun} selected` : `${sel.ids.size} selected` }),
+      total > 0 ? button(sel.all ? 'Select only checked rows' : `Select all ${total} matching`, () => { sel.all = !sel.all; sel.update(); }, { class: 'link', id: 'select-all-matching' }) : null,
+      ...sel.actions());
+  };
+  sel.checkbox = (id) => h('input', { type: 'checkbox', 'aria-label': `select ${id}`, class: 'row-select', 'data-id': id, onchange: (e) => {
+    e.target.checked ? sel.ids.add(id) : sel.ids.delete(id);
+    sel.update();
+  } });
+  sel.pageBox = () => h('input', { type: 'checkbox', 'aria-label': 'select this page', onchange: (e) => {
+    document.querySelectorAll('.row-select').forEach((box) => {
+      box.checked = e.target.checked;
+      e.target.checked ? sel.ids.add(box.dataset.id) : sel.ids.delete(box.dataset.id);
+    });
+    sel.update();
+  } });
+  sel.actions = () => [];
+  return sel;
+}
+
+// ---- live data ----
+
+function setLive(on) {
+  app.live = on;
+  const b = $('#live');
+  b.textContent = on ? 'Live: on' : 'Live: paused';
+  b.setAttribute('aria-pressed', String(on));
+  if (on && !app.events) {
+    app.events = new EventSource('/api/events');
+    app.events.addEventListener('overview', (e) => {
+      app.overview = JSON.parse(e.data);
+      if (app.onOverview) app.onOverview(app.overview);
+    });
+    app.events.addEventListener('error', () => { /* EventSource reconnects by itself */ });
+  } else if (!on && app.events) {
+    app.events.close();
+    app.events = null;
+  }
+}
+
+// ---- pages ----
+
+function chart(title, series, width) {
+  const el = h('div', { class: 'chart' });
+  const opts = {
+    title, width, height: 220,
+    scales: { x: { time: true } },
+    series: [{}, { label: 'enqueued', stroke: '#2b6cb0', width: 1.5 },
+      { label: 'dequeued', stroke: '#2f855a', width: 1.5 }, { label: 'failed', stroke: '#c53030', width: 1.5 }],
+    axes: [{}, { label: 'jobs' }],
+  };
+  const plot = new uPlot(opts, seriesData(series), el);
+  return { el, update: (s) => plot.setData(seriesData(s)), plot };
+}
+
+function seriesData(s) {
+  const n = s.enqueued.length, xs = [];
+  for (let i = 0; i < n; i++) xs.push((s.last_bucket_at - (n - 1 - i) * s.bucket_ms) / 1000);
+  return [xs, s.enqueued, s.dequeued, s.failed];
+}
+
+function sum(xs) { return xs.reduce((a, b) => a + b, 0); }
+
+function dashboard(main) {
+  const cards = h('section', { class: 'cards', 'aria-label': 'totals' });
+  const charts = h('section', { class: 'charts' });
+  const queues = h('section', {});
+  const node = h('section', { class: 'node' });
+  main.append(h('h1', { text: 'Dashboard' }), cards, charts, queues, node);
+  const width = Math.max(320, Math.min(1100, $('#main').clientWidth - 40));
+  let perSecond = null, perMinute = null;
+  const card = (id, label, value, sub) => h('div', { class: 'card' }, h('div', { class: 'label', text: label }), h('div', { class: 'value', id, text: value }), sub ? h('div', { class: 'sub', text: sub }) : null);
+  const draw = (o) => {
+    const ready = sum(o.queues.map((q) => q.ready)), scheduled = sum(o.queues.map((q) => q.scheduled));
+    const busy = sum(o.workers.map((w) => (w.jobs || []).length));
+    const lastMinute = (k) => sum(o.seconds[k].slice(-60));
+    cards.replaceChildren(
+      card('stat-enqueued', 'Queued', ready, `${scheduled} scheduled`),
+      card('stat-rate', 'Processed / min', lastMinute('dequeued'), `${lastMinute('enqueued')} enqueued / min`),
+      card('stat-busy', 'Busy', busy, `${o.workers.length} workers`),
+      card('stat-failed', 'Failed', o.failed.total, `${o.failed.retrying} retrying · ${o.failed.dead} dead`));
+    cards.dataset.updated = String(o.time);
+    if (!perSecond) {
+      perSecond = chart('Jobs per second, last 5 minutes', o.seconds, width);
+      perMinute = chart('Jobs per minute, last 24 hours', o.minutes, width);
+      charts.replaceChildren(perSecond.el, perMinute.el);
+      app.charts = [perSecond.plot, perMinute.plot];
+    } else {
+      perSecond.update(o.seconds);
+      perMinute.update(o.minutes);
+    }
+    const now = o.time;
+    queues.replaceChildren(h('h2', { text: 'Queues' }), table(['Queue', 'Ready', 'Scheduled', 'Rate /s', 'Oldest job', 'State'],
+      o.queues.map((q) => h('tr', { 'data-queue': q.key },
+        h('td', {}, h('a', { href: `#/queues/${enc(q.key)}` }, q.key)),
+        h('td', { class: 'num', text: q.ready }), h('td', { class: 'num', text: q.scheduled }),
+        h('td', { class: 'num', text: Number(q.rate).toFixed(2) }),
+        h('td', { text: q.ready ? fmtDuration(q.latency_ms) : '—' }),
+        h('td', { text: q.config.paused ? 'paused' : 'active' })))));
+    const n = o.node;
+    node.replaceChildren(h('h2', { text: 'Node' }), h('dl', {},
+      h('dt', { text: 'Role' }), h('dd', { text: n.role || 'master' }),
+      h('dt', { text: 'Version' }), h('dd', { text: n.redis_version || '' }),
+      h('dt', { text: 'Up for' }), h('dd', { text: fmtDuration(Number(n.uptime_in_seconds || 0) * 1000) }),
+      h('dt', { text: 'Clients' }), h('dd', { text: n.connected_clients || '' }),
+      h('dt', { text: 'Memory' }), h('dd', { text: n.used_memory_human || '' }),
+      h('dt', { text: 'Persistence' }), h('dd', { text: n.loading === '1' ? 'loading…' : 'LevelDB' }),
+      h('dt', { text: 'Snapshot at' }), h('dd', { text: fmtTime(now) })));
+  };
+  app.onOverview = draw;
+  if (app.overview) draw(app.overview);
+  else api('GET', '/api/overview').then(draw).catch((e) => flash(e.message, 'error'));
+}
+
+function queueForm(disciplines, current, onSubmit) {
+  const c = current ? current.config : {};
+  const params = Object.entries(c.params || {}).map(([k, v]) => `${k}=${v}`).join('\n');
+  const form = h('form', { class: 'stack', onsubmit: (e) => {
+    e.preventDefault();
+    const f = form.elements, body = {};
+    if (!current) body.queue = f.queue.value.trim();
+    body.discipline = f.discipline.value;
+    body.params = {};
+    for (const line of f.params.value.split('\n')) {
+      const i = line.indexOf('=');
+      if (i > 0) body.params[line.slice(0, i).trim()] = line.slice(i + 1).trim();
+    }
+    if (current) for (const k of Object.keys(c.params || {})) if (!(k in body.params)) body.params[k] = '';
+    body.unique = f.unique.checked;
+    body.unique_by = f.unique_by.value.trim();
+    if (f.retry.value !== '') body.retry = Number(f.retry.value);
+    body.backoff = f.backoff.value.trim();
+    body.capability = f.capability.value.trim();
+    onSubmit(body);
+  } },
+  current ? null : [h('label', { for: 'q-queue' }, 'Queue key'), h('input', { id: 'q-queue', name: 'queue', required: true, placeholder: 'e.g. mail or resque:queue:mail' })],
+  h('label', { for: 'q-discipline' }, 'Discipline'),
+  h('select', { id: 'q-discipline', name: 'discipline' }, Object.entries(disciplines).map(([name, summary]) => h('option', { value: name, selected: name === (c.discipline || 'fifo'), title: summary }, `${name} — ${summary}`))),
+  h('label', { for: 'q-params' }, 'Parameters (name=value per line)'),
+  h('textarea', { id: 'q-params', name: 'params', rows: 3, placeholder: 'weight.tenant-a=3' }, params),
+  h('label', { class: 'check' }, h('input', { type: 'checkbox', name: 'unique', checked: !!c.unique }), 'Unique (drop a push whose job is queued already)'),
+  h('label', { for: 'q-unique-by' }, 'Unique by JSON field'), h('input', { id: 'q-unique-by', name: 'unique_by', value: c.unique_by || '' }),
+  h('label', { for: 'q-retry' }, 'Retries'), h('input', { id: 'q-retry', name: 'retry', type: 'number', min: 0, max: 1000, value: c.retry ?? '' }),
+  h('label', { for: 'q-backoff' }, 'Backoff (poly, exp or seconds)'), h('input', { id: 'q-backoff', name: 'backoff', value: c.backoff || '' }),
+  h('label', { for: 'q-capability' }, 'Required capability'), h('input', { id: 'q-capability', name: 'capability', value: c.capability || '' }),
+  h('button', { type: 'submit' }, current ? 'Save configuration' : 'Create queue'));
+  return form;
+}
+
+async function queuesPage(main) {
+  const [list, disc] = await Promise.all([api('GET', '/api/queues'), api('GET', '/api/disciplines')]);
+  const body = h('div', {});
+  const create = h('details', { class: 'panel' }, h('summary', { text: 'Create a queue' }),
+    queueForm(disc.result, null, (b) => act(`created ${b.queue}`, () => api('POST', '/api/queues', b))));
+  main.append(h('h1', { text: 'Queues' }), create, body);
+  const draw = (queues) => {
+    body.replaceChildren(table(['Queue', 'Dialect', 'Discipline', 'Ready', 'Scheduled', 'Rate /s', 'Oldest job', 'State', 'Actions'],
+      queues.map((q) => h('tr', { 'data-queue': q.key },
+        h('td', {}, h('a', { href: `#/queues/${enc(q.key)}` }, q.key)),
+        h('td', { text: q.dialect }), h('td', { text: q.config.discipline }),
+        h('td', { class: 'num', text: q.ready }), h('td', { class: 'num', text: q.scheduled }),
+        h('td', { class: 'num', text: Number(q.rate).toFixed(2) }),
+        h('td', { text: q.ready ? fmtDuration(q.latency_ms) : '—' }),
+        h('td', { text: q.config.paused ? 'paused' : 'active' }),
+        h('td', { class: 'actions' },
+          q.config.paused
+            ? button('Resume', () => act(`resumed ${q.key}`, () => api('POST', `/api/queues/${enc(q.key)}/resume`)))
+            : button('Pause', () => act(`paused ${q.key}`, () => api('POST', `/api/queues/${enc(q.key)}/pause`))),
+          button('Configure', () => go(`queues/${enc(q.key)}`, new URLSearchParams('configure=1'))),
+          button('Clear', () => confirmAct(`Delete every job of ${q.key}?`, `cleared ${q.key}`, () => api('POST', `/api/queues/${enc(q.key)}/clear`))),
+          button('Delete', () => confirmAct(`Delete queue ${q.key} with its jobs?`, `deleted ${q.key}`, () => api('DELETE', `/api/queues/${enc(q.key)}`)), { class: 'danger' }))))));
+  };
+  draw(list.result);
+  app.onOverview = (o) => { if (!document.activeElement || !create.contains(document.activeElement)) draw(o.queues); };
+}
+
+const jobFilters = [
+  { name: 'match', label: 'Search', placeholder: 'text in payload or id' },
+  { name: 'class', label: 'Class' },
+  { name: 'args', label: 'Args contain' },
+  { name: 'flow', label: 'Flow' },
+  { name: 'state', label: 'State', options: [['', 'ready + scheduled'], ['ready', 'ready'], ['scheduled', 'scheduled'], ['running', 'running'], ['all', 'all']] },
+  { name: 'priority_min', label: 'Priority ≥', type: 'number' },
+  { name: 'sort', label: 'Sort', options: [['', 'dispatch order'], ['eta', 'ETA'], ['enqueued', 'enqueued'], ['priority', 'priority'], ['class', 'class'], ['id', 'id']] },
+  { name: 'order', label: 'Order', options: [['', 'ascending'], ['desc', 'descending']] },
+];
+
+function jobQuery(query) {
+  const q = new URLSearchParams();
+  for (const f of jobFilters) if (query.get(f.name)) q.set(f.name, query.get(f.name));
+  return q;
+}
+
+async function queuePage(main, key, query) {
+  const base = `/api/queues/${enc(key)}`;
+  const q = jobQuery(query);
+  q.set('offset', query.get('offset') || '0');
+  q.set('limit', query.get('limit') || '50');
+  const [info, jobs] = await Promise.all([api('GET', base), api('GET', `${base}/jobs?${q}`)]);
+  const qi = info.result, total = jobs.result.total;
+  const header = h('div', { class: 'title' }, h('h1', {}, 'Queue ', h('code', { text: key })),
+    h('span', { class: 'meta', text: `${qi.config.discipline} · ${qi.ready} ready · ${qi.scheduled} scheduled · ${Number(qi.rate).toFixed(2)}/s${qi.config.paused ? ' · paused' : ''}` }));
+  main.append(header);
+  if (query.get('configure')) {
+    const disc = await api('GET', '/api/disciplines');
+    main.append(h('section', { class: 'panel' }, h('h2', { text: 'Configuration' }),
+      queueForm(disc.result, qi, (b) => act(`configured ${key}`, () => api('POST', `${base}/config`, b)))));
+  }
+  main.append(filterForm(jobFilters, query, (nq) => go(`queues/${enc(key)}`, nq)));
+  const sel = selection(total, 'jobs');
+  const targets = () => (sel.all ? { where: { queue: key, ...Object.fromEntries(jobQuery(query)) } } : { ids: [...sel.ids] });
+  const bulk = (label, action, extra = {}) => act(label, () => api('POST', `/api/jobs/${action}`, { ...targets(), ...extra }));
+  sel.actions = () => {
+    const none = !sel.all && sel.ids.size === 0;
+    const moveTo = h('input', { id: 'move-to', placeholder: 'queue key', 'aria-label': 'destination queue' });
+    const prio = h('input', { id: 'set-priority', type: 'number', placeholder: 'priority', 'aria-label': 'new priority' });
+    const flow = h('input', { id: 'set-flow', placeholder: 'flow', 'aria-label': 'new flow' });
+    return [
+      button('Delete', () => confirmAct('Delete the selected jobs?', 'deleted', () => api('POST', '/api/jobs/delete', targets())), { disabled: none, class: 'danger', id: 'bulk-delete' }),
+      button('Run now', () => bulk('made ready', 'run'), { disabled: none, id: 'bulk-run' }),
+      h('span', { class: 'group' }, moveTo, button('Move', () => bulk(`moved to ${moveTo.value}`, 'move', { to: moveTo.value.trim() }), { disabled: none, id: 'bulk-move' })),
+      h('span', { class: 'group' }, prio, button('Set priority', () => bulk('reprioritised', 'update', { set: { priority: Number(prio.value) } }), { disabled: none, id: 'bulk-priority' })),
+      h('span', { class: 'group' }, flow, button('Set flow', () => bulk('moved to flow', 'update', { set: { flow: flow.value.trim() } }), { disabled: none, id: 'bulk-flow' })),
+    ];
+  };
+  sel.update();
+  main.append(sel.bar, table([sel.pageBox(), 'Job', 'Class', 'Args', 'Flow', 'Priority', 'State', 'Position', 'ETA', 'Enqueued'],
+    jobs.result.jobs.map((j) => h('tr', { 'data-job': j.id },
+      h('td', {}, sel.checkbox(j.id)),
+      h('td', {}, h('a', { href: `#/jobs/${enc(j.id)}` }, h('code', { text: j.id }))),
+      h('td', { text: j.class || '' }), h('td', { class: 'args', text: j.args || '' }),
+      h('td', { text: j.flow }), h('td', { class: 'num', text: j.priority }), h('td', { text: j.state }),
+      h('td', { class: 'num', text: j.position ?? '' }), h('td', { text: j.state === 'scheduled' ? fmtTime(j.run_at) : fmtEta(j.eta) }),
+      h('td', { text: fmtTime(j.enqueued_at) }))), { id: 'jobs' }),
+  pager(total, query, (nq) => go(`queues/${enc(key)}`, nq)));
+}
+
+async function jobPage(main, id) {
+  const r = await api('GET', `/api/jobs/${enc(id)}`);
+  const j = r.result;
+  main.append(h('h1', {}, 'Job ', h('code', { text: id })));
+  if (!j) {
+    main.append(h('p', { text: 'No such job: it finished long ago, or never existed.' }));
+    return;
+  }
+  let payload = j.payload;
+  try { payload = JSON.stringify(JSON.parse(j.payload), null, 2); } catch (e) { /* not JSON */ }
+  const fields = ['queue', 'state', 'class', 'flow', 'priority', 'capability', 'attempts', 'position', 'worker'];
+  const dest = h('input', { id: 'job-move-to', placeholder: 'queue key', 'aria-label': 'destination queue' });
+  const prio = h('input', { id: 'job-priority', type: 'number', value: j.priority, 'aria-label': 'priority' });
+  const flow = h('input', { id: 'job-flow', value: j.flow || '', 'aria-label': 'flow' });
+  main.append(h('dl', { class: 'detail' },
+    fields.map((f) => [h('dt', { text: f }), h('dd', { text: j[f] ?? '' })]),
+    h('dt', { text: 'ETA' }), h('dd', { text: j.state === 'scheduled' ? fmtTime(j.run_at) : fmtEta(j.eta) }),
+    h('dt', { text: 'enqueued' }), h('dd', { text: fmtTime(j.enqueued_at) }),
+    j.state === 'running' ? [h('dt', { text: 'running for' }), h('dd', { text: fmtDuration(Date.now() - Number(j.run_at)) })] : null),
+  h('div', { class: 'actions' },
+    j.state === 'running' ? button('Kill', () => confirmAct('Kill this running job?', 'kill requested', () => api('POST', `/api/jobs/${enc(id)}/kill`)), { class: 'danger', id: 'job-kill' }) : null,
+    j.state === 'scheduled' ? button('Run now', () => act('made ready', () => api('POST', '/api/jobs/run', { ids: [id] }))) : null,
+    h('span', { class: 'group' }, dest, button('Move', () => act(`moved to ${dest.value}`, () => api('POST', '/api/jobs/move', { ids: [id], to: dest.value.trim() })))),
+    h('span', { class: 'group' }, prio, flow, button('Update', () => act('updated', () => api('POST', '/api/jobs/update', { ids: [id], set: { priority: Number(prio.value), flow: flow.value.trim() } })))),
+    button('Delete', () => confirmAct('Delete this job?', 'deleted', () => api('POST', '/api/jobs/delete', { ids: [id] })), { class: 'danger' })),
+  h('h2', { text: 'Payload' }), h('pre', { class: 'payload', text: payload }),
+  j.result ? [h('h2', { text: 'Result' }), h('pre', { class: 'payload', text: JSON.stringify(j.result, null, 2) })] : null);
+}
+
+async function workersPage(main) {
+  main.append(h('h1', { text: 'Workers' }));
+  const body = h('div', {});
+  main.append(body);
+  const draw = (workers) => {
+    const now = Date.now();
+    body.replaceChildren(table(['Kind', 'Worker', 'Host', 'Adapters / capabilities', 'Queues', 'Running', 'Actions'],
+      workers.map((w) => {
+        const native = w.kind === 'native';
+        const add = h('input', { placeholder: 'queue key', 'aria-label': `queue to attach to ${w.id}`, class: 'attach-queue' });
+        return h('tr', { 'data-worker': w.id },
+          h('td', { text: w.kind }), h('td', {}, h('code', { text: w.id })), h('td', { text: `${w.host || ''}${w.pid ? ':' + w.pid : ''}` }),
+          h('td', { text: [w.adapters, w.capabilities].flat().filter(Boolean).join(', ') }),
+          h('td', {}, (w.queues || []).map((q) => h('span', { class: 'chip' }, q,
+            native ? button('×', () => act(`detached ${q}`, () => api('POST', `/api/workers/${enc(w.id)}/detach`, { queues: [q] })), { 'aria-label': `detach ${q}`, class: 'chip-x' }) : null)),
+          native ? h('form', { class: 'inline', onsubmit: (e) => { e.preventDefault(); act(`attached ${add.value}`, () => api('POST', `/api/workers/${enc(w.id)}/attach`, { queues: [add.value.trim()] })); } }, add, h('button', { type: 'submit' }, 'Attach')) : null),
+          h('td', {}, (w.jobs || []).map((j) => h('div', {}, h('a', { href: `#/jobs/${enc(j.id || '')}` }, (() => { try { return JSON.parse(j.payload).class || j.id; } catch (e) { return j.id || j.queue; } })()),
+            ` ${j.queue} · ${j.run_at ? fmtDuration(now - Number(j.run_at)) : ''}`))),
+          h('td', {}, native ? button('Stop', () => confirmAct(`Stop worker ${w.id} after its running jobs?`, 'stop requested', () => api('POST', `/api/workers/${enc(w.id)}/stop`))) : null));
+      })));
+  };
+  draw((await api('GET', '/api/workers')).result);
+  app.onOverview = (o) => { if (!body.contains(document.activeElement)) draw(o.workers); };
+}
+
+const failedFilters = [
+  { name: 'match', label: 'Search', placeholder: 'class, args, error, message, backtrace' },
+  { name: 'queue', label: 'Queue' },
+  { name: 'class', label: 'Class' },
+  { name: 'error', label: 'Error class' },
+  { name: 'fingerprint', label: 'Fingerprint' },
+  { name: 'state', label: 'State', options: [['', 'all'], ['retrying', 'retrying'], ['retried', 'retried'], ['dead', 'dead']] },
+  { name: 'sort', label: 'Sort', options: [['', 'newest first'], ['queue', 'queue'], ['class', 'class']] },
+  { name: 'group', label: 'Group by', options: [['', 'no grouping'], ['queue', 'queue'], ['class', 'class'], ['fingerprint', 'error fingerprint']] },
+];
+
+function failedQuery(query, keep = []) {
+  const q = new URLSearchParams();
+  for (const f of failedFilters) if (f.name !== 'group' && f.name !== 'sort' && query.get(f.name)) q.set(f.name, query.get(f.name));
+  for (const k of keep) if (query.get(k)) q.set(k, query.get(k));
+  if (!q.get('state')) q.set('state', 'all');
+  return q;
+}
+
+async function failedPage(main, query) {
+  main.append(h('h1', { text: 'Failed jobs' }), filterForm(failedFilters, query, (nq) => go('failed', nq)));
+  const where = Object.fromEntries(failedQuery(query));
+  if (query.get('group')) {
+    const by = query.get('group');
+    const groups = (await api('GET', `/api/failed/groups?by=${by}&${failedQuery(query)}`)).result;
+    const filterOf = (g) => (by === 'fingerprint' ? { fingerprint: g.group } : by === 'queue' ? { queue: g.group } : { class: g.group });
+    main.append(table(['Group', 'Count', 'Newest error', 'Last failed', 'Actions'], groups.map((g) => h('tr', { 'data-group': g.group },
+      h('td', {}, h('code', { text: by === 'fingerprint' ? `${g.class} · ${g.error}` : g.group })),
+      h('td', { class: 'num', text: g.count }), h('td', { class: 'msg', text: g.message }), h('td', { text: fmtTime(g.last_failed_at) }),
+      h('td', { class: 'actions' },
+        button('Show', () => { const q = new URLSearchParams(query); q.delete('group'); for (const [k, v] of Object.entries(filterOf(g))) q.set(k, v); go('failed', q); }),
+        button('Retry all', () => act(`retried ${g.count}`, () => api('POST', '/api/failed/retry', { where: { ...where, ...filterOf(g) } })), { class: 'retry-group' }),
+        button('Remove all', () => confirmAct(`Remove ${g.count} failures?`, 'removed', () => api('POST', '/api/failed/remove', { where: { ...where, ...filterOf(g) } })), { class: 'danger' }))))));
+    return;
+  }
+  const q = failedQuery(query, ['sort', 'offset']);
+  q.set('limit', '50');
+  const list = (await api('GET', `/api/failed?${q}`)).result;
+  const sel = selection(list.total, 'failures');
+  const targets = () => (sel.all ? { where } : { ids: [...sel.ids] });
+  sel.actions = () => {
+    const none = !sel.all && sel.ids.size === 0;
+    return [
+      button('Retry', () => act('retried', () => api('POST', '/api/failed/retry', targets())), { disabled: none, id: 'failed-retry' }),
+      button('Cancel retries', () => act('cancelled', () => api('POST', '/api/failed/cancel', targets())), { disabled: none }),
+      button('Remove', () => confirmAct('Remove the selected failures?', 'removed', () => api('POST', '/api/failed/remove', targets())), { disabled: none, class: 'danger', id: 'failed-remove' }),
+    ];
+  };
+  sel.update();
+  main.append(sel.bar, table([sel.pageBox(), 'Failed at', 'Queue', 'Class', 'Error', 'Message', 'Attempt', 'State'],
+    list.failures.map((f) => h('tr', { 'data-failure': f.id },
+      h('td', {}, sel.checkbox(f.id)), h('td', {}, h('a', { href: `#/failed/${enc(f.id)}` }, fmtTime(f.failed_at))),
+      h('td', { text: f.queue }), h('td', { text: f.class }), h('td', { text: f.error }), h('td', { class: 'msg', text: f.message }),
+      h('td', { class: 'num', text: f.attempt }), h('td', { text: f.state + (f.state === 'retrying' ? ` (${fmtEta(f.retry_at)})` : '') })))),
+  pager(list.total, query, (nq) => go('failed', nq)));
+}
+
+async function failurePage(main, id) {
+  const f = (await api('GET', `/api/failed/${enc(id)}`)).result;
+  main.append(h('h1', {}, 'Failure ', h('code', { text: id })));
+  if (!f) return main.append(h('p', { text: 'No such failure.' }));
+  main.append(h('dl', { class: 'detail' }, ['state', 'queue', 'class', 'args', 'error', 'message', 'worker', 'attempt', 'fingerprint', 'retry_job'].map((k) => [h('dt', { text: k }), h('dd', { text: f[k] ?? '' })]),
+    h('dt', { text: 'failed at' }), h('dd', { text: fmtTime(f.failed_at) })),
+  h('div', { class: 'actions' },
+    button('Retry', () => act('retried', () => api('POST', '/api/failed/retry', { ids: [id] }))),
+    button('Remove', () => act('removed', () => api('POST', '/api/failed/remove', { ids: [id] })), { class: 'danger' })),
+  h('h2', { text: 'Backtrace' }), h('pre', { class: 'payload', text: f.backtrace || '' }),
+  h('h2', { text: 'Payload' }), h('pre', { class: 'payload', text: f.payload || '' }));
+}
+
+async function scheduledPage(main) {
+  const [queues, schedules] = await Promise.all([api('GET', '/api/queues'), api('GET', '/api/schedules')]);
+  const delayed = [];
+  await Promise.all(queues.result.filter((q) => q.scheduled > 0).map(async (q) => {
+    const r = await api('GET', `/api/queues/${enc(q.key)}/jobs?state=scheduled&sort=eta&limit=100`);
+    delayed.push(...r.result.jobs);
+  }));
+  delayed.sort((a, b) => Number(a.run_at) - Number(b.run_at));
+  main.append(h('h1', { text: 'Scheduled' }), h('h2', { text: 'Delayed jobs and pending retries' }),
+    table(['Runs at', 'Queue', 'Job', 'Class', 'Attempts', 'Actions'], delayed.map((j) => h('tr', { 'data-job': j.id },
+      h('td', { text: `${fmtTime(j.run_at)} (${fmtEta(j.run_at)})` }), h('td', { text: j.queue }),
+      h('td', {}, h('a', { href: `#/jobs/${enc(j.id)}` }, h('code', { text: j.id }))), h('td', { text: j.class }), h('td', { class: 'num', text: j.attempts }),
+      h('td', { class: 'actions' }, button('Run now', () => act('made ready', () => api('POST', '/api/jobs/run', { ids: [j.id] }))),
+        button('Cancel', () => confirmAct('Delete this scheduled job?', 'deleted', () => api('POST', '/api/jobs/delete', { ids: [j.id] })), { class: 'danger' }))))));
+  const form = h('form', { class: 'stack', onsubmit: (e) => {
+    e.preventDefault();
+    const f = form.elements;
+    const body = { name: f.name.value.trim(), cron: f.cron.value.trim(), queue: f.queue.value.trim(), payload: f.payload.value, tz: f.tz.value.trim() };
+    act(`saved ${body.name}`, () => api('POST', '/api/schedules', body));
+  } },
+  h('label', { for: 's-name' }, 'Name'), h('input', { id: 's-name', name: 'name', required: true }),
+  h('label', { for: 's-cron' }, 'Cron (min hour day month weekday)'), h('input', { id: 's-cron', name: 'cron', required: true, placeholder: '*/5 * * * *' }),
+  h('label', { for: 's-queue' }, 'Queue'), h('input', { id: 's-queue', name: 'queue', required: true }),
+  h('label', { for: 's-payload' }, 'Payload'), h('textarea', { id: 's-payload', name: 'payload', rows: 2, placeholder: '{"class":"Report","args":[]}' }),
+  h('label', { for: 's-tz' }, 'Time zone'), h('input', { id: 's-tz', name: 'tz', placeholder: 'UTC' }),
+  h('button', { type: 'submit' }, 'Save schedule'));
+  const edit = (s) => {
+    const f = form.elements;
+    f.name.value = s.name; f.cron.value = s.cron; f.queue.value = s.queue; f.payload.value = s.payload; f.tz.value = s.tz;
+    form.closest('details').open = true;
+    f.cron.focus();
+  };
+  main.append(h('h2', { text: 'Cron schedules' }), table(['Name', 'Cron', 'Zone', 'Queue', 'Next run', 'Last run', 'Actions'], schedules.result.map((s) => h('tr', { 'data-schedule': s.name },
+    h('td', { text: s.name }), h('td', {}, h('code', { text: s.cron })), h('td', { text: s.tz || 'UTC' }), h('td', { text: s.queue }),
+    h('td', { text: s.paused ? 'paused' : fmtTime(s.next_run_at) }), h('td', { text: fmtTime(s.last_run_at) }),
+    h('td', { class: 'actions' }, button('Run now', () => act(`ran ${s.name}`, () => api('POST', `/api/schedules/${enc(s.name)}/run`))),
+      button('Edit', () => edit(s)),
+      button('Delete', () => confirmAct(`Delete schedule ${s.name}?`, 'deleted', () => api('DELETE', `/api/schedules/${enc(s.name)}`)), { class: 'danger' }))))),
+  h('details', { class: 'panel' }, h('summary', { text: 'Add or edit a schedule' }), form));
+}
+
+function showLogin() {
+  setLive(false);
+  const main = $('#main');
+  const form = h('form', { class: 'stack login', onsubmit: async (e) => {
+    e.preventDefault();
+    try {
+      const r = await api('POST', '/api/login', { password: form.elements.password.value });
+      app.csrf = r.csrf;
+      $('#logout').hidden = false;
+      setLive(true);
+      render();
+    } catch (err) {
+      flash(err.message, 'error');
+    }
+  } }, h('h1', { text: 'Log in' }), h('label', { for: 'password' }, 'Password'),
+  h('input', { id: 'password', name: 'password', type: 'password', autocomplete: 'current-password', required: true }),
+  h('button', { type: 'submit' }, 'Log in'));
+  main.replaceChildren(form);
+  form.elements.password.focus();
+}
+
+async function render() {
+  const main = $('#main');
+  const { parts, query } = route();
+  app.onOverview = null;
+  app.charts.forEach((c) => c.destroy());
+  app.charts = [];
+  document.querySelectorAll('#nav a').forEach((a) => a.classList.toggle('current', a.getAttribute('href') === `#/${parts[0] || ''}`));
+  const page = h('div', {});
+  try {
+    if (!parts.length) dashboard(page);
+    else if (parts[0] === 'queues' && parts.length === 1) await queuesPage(page);
+    else if (parts[0] === 'queues') await queuePage(page, parts[1], query);
+    else if (parts[0] === 'jobs') await jobPage(page, parts[1]);
+    else if (parts[0] === 'workers') await workersPage(page);
+    else if (parts[0] === 'failed' && parts.length === 1) await failedPage(page, query);
+    else if (parts[0] === 'failed') await failurePage(page, parts[1]);
+    else if (parts[0] === 'scheduled') await scheduledPage(page);
+    else page.append(h('h1', { text: 'Not found' }));
+  } catch (e) {
+    page.append(h('p', { class: 'error', text: e.message }));
+  }
+  main.replaceChildren(page);
+}
+
+async function start() {
+  $('#live').addEventListener('click', () => setLive(!app.live));
+  $('#logout').addEventListener('click', async () => { await api('POST', '/api/logout'); showLogin(); });
+  const s = await (await fetch('/api/session')).json();
+  if (s.login_required && !s.authenticated) return showLogin();
+  app.csrf = s.csrf;
+  $('#logout').hidden = !s.login_required;
+  window.addEventListener('hashchange', render);
+  setLive(true);
+  render();
+}
+
+start();
