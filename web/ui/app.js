@@ -153,10 +153,10 @@ function selection(total, noun) {
   const sel = { ids: new Set(), all: false };
   sel.bar = h('div', { class: 'bulk' });
   sel.update = () => {
-    sel.bar.replaceChildren(
+    sel.bar.replaceChildren(...[
       h('span', { class: 'count', text: sel.all ? `all ${total} matching ${noun} selected` : `${sel.ids.size} selected` }),
       total > 0 ? button(sel.all ? 'Select only checked rows' : `Select all ${total} matching`, () => { sel.all = !sel.all; sel.update(); }, { class: 'link', id: 'select-all-matching' }) : null,
-      ...sel.actions());
+      ...sel.actions()].filter(Boolean));
   };
   sel.checkbox = (id) => h('input', { type: 'checkbox', 'aria-label': `select ${id}`, class: 'row-select', 'data-id': id, onchange: (e) => {
     e.target.checked ? sel.ids.add(id) : sel.ids.delete(id);
@@ -471,7 +471,7 @@ async function failedPage(main, query) {
     const groups = (await api('GET', `/api/failed/groups?by=${by}&${failedQuery(query)}`)).result;
     const filterOf = (g) => (by === 'fingerprint' ? { fingerprint: g.group } : by === 'queue' ? { queue: g.group } : { class: g.group });
     main.append(table(['Group', 'Count', 'Newest error', 'Last failed', 'Actions'], groups.map((g) => h('tr', { 'data-group': g.group },
-      h('td', {}, h('code', { text: by === 'fingerprint' ? `${g.class} · ${g.error}` : g.group })),
+      h('td', {}, h('code', { text: by === 'fingerprint' ? `${g.queue} · ${g.class || '(no class)'} · ${g.error}` : g.group })),
       h('td', { class: 'num', text: g.count }), h('td', { class: 'msg', text: g.message }), h('td', { text: fmtTime(g.last_failed_at) }),
       h('td', { class: 'actions' },
         button('Show', () => { const q = new URLSearchParams(query); q.delete('group'); for (const [k, v] of Object.entries(filterOf(g))) q.set(k, v); go('failed', q); }),

@@ -1,0 +1,242 @@
+// desaster-web in real Chromium (Debian's), driven by playwright-core, against a real scheduler,
+// worker and web daemon: what a user does on each page, checked through the scheduler itself.
+// Screenshots of every page go to $DESASTER_SCREENSHOTS (default build/web-screenshots).
+import assert from 'node:assert/strict';
+import { execFileSync, spawn } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+const { chromium } = await import(path.join(root, 'web/node_modules/playwright-core/index.mjs'));
+const bin = (name, env) => process.env[env] || path.join(root, 'build', name);
+const shots = process.env.DESASTER_SCREENSHOTS || path.join(root, 'build', 'web-screenshots');
+fs.mkdirSync(shots, { recursive: true });
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'desaster-browser-'));
+const children = [];
+
+function start(name, cmd, args) {
+  const log = path.join(tmp, `${name}.log`);
+  const fd = fs.openSync(log, 'w');
+  const child = spawn(cmd, args, { stdio: ['ignore', fd, fd] });
+  children.push(child);
+  return { child, log: () => fs.readFileSync(log, 'utf8') };
+}
+
+// Polls `fn` until it returns a truthy value (or throws after `timeout` ms).
+async function until(fn, what, timeout = 15000) {
+  const deadline = Date.now() + timeout;
+  for (;;) {
+    const v = await fn();
+    if (v) return v;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+let port;
+const cli = (...args) => execFileSync('redis-cli', ['-p', String(port), ...args], { encoding: 'utf8' }).trim();
+// The value after `name` in a map reply as redis-cli prints it (a line per key and value).
+const cliField = (name, ...args) => {
+  const lines = cli(...args).split('\n');
+  const i = lines.indexOf(name);
+  return i >= 0 ? lines[i + 1] : undefined;
+};
+
+let browser;
+try {
+  const scheduler = start('scheduler', bin('desaster-scheduler', 'DESASTER_SCHEDULER'), ['--port', '0', '--data-dir', path.join(tmp, 'data')]);
+  port = Number((await until(() => scheduler.log().match(/Ready to accept connections on [^ ]+:(\d+)/), 'the scheduler'))[1]);
+  const worker = start('worker', bin('desaster-worker', 'DESASTER_WORKER'), ['--scheduler', `127.0.0.1:${port}`, '--queues', 'work',
+    '--adapters', 'command', '--concurrency', '2', '--heartbeat-ms', '200', '--kill-grace-ms', '500', '--spawn-scheduler', 'false', '--id', 'box-1']);
+  await until(() => worker.log().includes('registered as'), 'the worker to register');
+  const web = start('web', bin('desaster-web', 'DESASTER_WEB'), ['--scheduler', `127.0.0.1:${port}`, '--listen', '127.0.0.1:0']);
+  const url = (await until(() => web.log().match(/serving (http:\/\/[^/ ]+)\//), 'desaster-web'))[1];
+
+  browser = await chromium.launch({
+    executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
+      '--disable-component-update', '--disable-sync'],
+  });
+  const page = await browser.newPage({ viewport: { width: 1366, height: 900 } });
+  page.setDefaultTimeout(15000);
+  const errors = [];
+  page.on('pageerror', (e) => errors.push(e.message));
+  page.on('dialog', (d) => d.accept());
+  const shot = (name) => page.screenshot({ path: path.join(shots, `${name}.png`), fullPage: true });
+  const flash = (text) => page.locator('#flash.ok', { hasText: text }).waitFor();
+
+  // -- The dashboard updates without a reload when a resque-shaped Ruby client enqueues.
+  await page.goto(`${url}/#/`);
+  await page.locator('#stat-enqueued').waitFor();
+  assert.equal(await page.textContent('#stat-enqueued'), '0');
+  await page.evaluate(() => { window.notReloaded = true; });
+  execFileSync('ruby', ['-e', `
+    require 'redis'; require 'json'
+    r = Redis.new(port: ${port})
+    r.sadd?('resque:queues', 'reports')
+    40.times do |i|
+      klass = i.even? ? 'Report' : 'Mail'
+      r.rpush('resque:queue:reports', { class: klass, args: [i, "tenant-#{i % 4}"] }.to_json)
+    end`]);
+  await page.waitForFunction(() => document.querySelector('#stat-enqueued').textContent === '40');
+  assert.equal(await page.evaluate(() => window.notReloaded), true, 'the dashboard reloaded');
+  await page.locator('tr[data-queue="resque:queue:reports"]').waitFor();
+  await shot('dashboard');
+  // Pausing live updates stops them; resuming brings them back.
+  await page.click('#live');
+  assert.equal(await page.getAttribute('#live', 'aria-pressed'), 'false');
+  await page.click('#live');
+  cli('RPUSH', 'resque:queue:reports', JSON.stringify({ class: 'Mail', args: [40] }));
+  await page.waitForFunction(() => document.querySelector('#stat-enqueued').textContent === '41');
+
+  // -- Create and configure a queue.
+  await page.goto(`${url}/#/queues`);
+  await page.click('text=Create a queue');
+  await page.fill('#q-queue', 'tenants');
+  await page.selectOption('#q-discipline', 'sfq');
+  await page.click('button:has-text("Create queue")');
+  await flash('created tenants');
+  await page.locator('tr[data-queue="tenants"]').waitFor();
+  assert.equal(cliField('discipline', 'QUEUE.CONFIG', 'tenants'), 'sfq');
+  await page.click('tr[data-queue="tenants"] >> text=Configure');
+  await page.selectOption('#q-discipline', 'drr');
+  await page.fill('#q-params', 'weight.tenant-0=3');
+  await page.fill('#q-retry', '2');
+  await page.fill('#q-capability', 'gpu');
+  await page.click('button:has-text("Save configuration")');
+  await flash('configured tenants');
+  const config = cli('QUEUE.CONFIG', 'tenants');
+  assert.match(config, /^drr$/m);
+  assert.match(config, /^weight\.tenant-0\n3$/m);
+  assert.match(config, /^gpu$/m);
+  await shot('queue-configure');
+  await page.goto(`${url}/#/queues`);
+  await page.click('tr[data-queue="tenants"] >> text=Pause');
+  await flash('paused tenants');
+  assert.equal(cliField('paused', 'QUEUE.CONFIG', 'tenants'), '1');
+  await shot('queues');
+
+  // -- Search a queue, select everything matching, move it.
+  await page.goto(`${url}/#/queues/${encodeURIComponent('resque:queue:reports')}`);
+  await page.fill('#f-class', 'Report');
+  await page.click('button:has-text("Apply")');
+  await page.waitForFunction(() => location.hash.includes('class=Report'));
+  await page.locator('.range', { hasText: '1–20 of 20' }).waitFor();
+  assert.equal(await page.locator('#jobs tbody tr').count(), 20);
+  await page.fill('#f-match', 'tenant-2');
+  await page.click('button:has-text("Apply")');
+  await page.locator('.range', { hasText: 'of 10' }).waitFor();
+  await page.fill('#f-match', '');
+  await page.click('button:has-text("Apply")');
+  await page.locator('.range', { hasText: 'of 20' }).waitFor();
+  await shot('queue-jobs');
+  // The filtered view is shareable: a fresh page on the same URL shows the same filter.
+  const shared = await browser.newPage();
+  await shared.goto(page.url());
+  await shared.locator('.range', { hasText: 'of 20' }).waitFor();
+  assert.equal(await shared.inputValue('#f-class'), 'Report');
+  await shared.close();
+  await page.click('#select-all-matching');
+  await page.locator('.bulk .count', { hasText: 'all 20 matching jobs selected' }).waitFor();
+  await page.fill('#move-to', 'resque:queue:archive');
+  await page.click('#bulk-move');
+  await flash('moved to resque:queue:archive: 20');
+  assert.equal(cli('LLEN', 'resque:queue:archive'), '20');
+  assert.equal(cli('LLEN', 'resque:queue:reports'), '21');
+  // Selected rows only: reprioritise two Mail jobs.
+  await page.goto(`${url}/#/queues/${encodeURIComponent('resque:queue:reports')}`);
+  const boxes = page.locator('#jobs tbody .row-select');
+  await boxes.nth(0).check();
+  await boxes.nth(1).check();
+  await page.fill('#set-priority', '9');
+  await page.click('#bulk-priority');
+  await flash('reprioritised: 2');
+  assert.equal(cli('QUEUE.JOBS', 'resque:queue:reports', 'PRIORITY', '9', '9', 'LIMIT', '0').split('\n')[1], '2');
+
+  // -- Kill a running job from its page.
+  const sleeper = cli('JOB.PUSH', 'work', JSON.stringify({ argv: ['sleep', '60'] }));
+  await until(() => cliField('state', 'JOB.INFO', sleeper) === 'running', 'the job to run');
+  await page.goto(`${url}/#/jobs/${sleeper}`);
+  await page.locator('#job-kill').waitFor();
+  await shot('job-running');
+  await page.click('#job-kill');
+  await flash('kill requested');
+  await until(() => cli('FAILED.LIST', 'ERROR', 'Killed', 'STATE', 'all', 'LIMIT', '0').split('\n')[1] === '1', 'the kill to be reported');
+
+  // -- Attach a queue to the running worker.
+  await page.goto(`${url}/#/workers`);
+  const row = page.locator('tr[data-worker="box-1"]');
+  await row.locator('.attach-queue').fill('extra');
+  await row.locator('button:has-text("Attach")').click();
+  await flash('attached extra');
+  await row.locator('.chip', { hasText: 'extra' }).waitFor();
+  const extraJob = cli('JOB.PUSH', 'extra', JSON.stringify({ argv: ['true'] }));
+  await until(() => cliField('state', 'JOB.INFO', extraJob) === 'done', 'the worker to run a job of its new queue');
+  await shot('workers');
+
+  // -- Group failures and retry a whole group.
+  for (let i = 0; i < 3; i++) cli('JOB.PUSH', 'work', JSON.stringify({ argv: ['false'], retry: false, n: i }));
+  const exitFailures = () => Number(cli('FAILED.LIST', 'ERROR', 'ExitStatus', 'STATE', 'all', 'LIMIT', '0').split('\n')[1]);
+  await until(() => exitFailures() === 3, 'three failures');
+  await page.goto(`${url}/#/failed?group=fingerprint`);
+  const group = page.locator('tbody tr', { hasText: 'ExitStatus' });
+  await group.locator('td.num', { hasText: '3' }).waitFor();
+  await shot('failed-groups');
+  await group.locator('.retry-group').click();
+  await flash('retried 3');
+  await until(() => exitFailures() === 6, 'the retried jobs to fail again');
+  await page.goto(`${url}/#/failed?error=ExitStatus`);
+  await page.locator('.range', { hasText: 'of 6' }).waitFor();
+  await shot('failed');
+  await page.click('#select-all-matching');
+  await page.click('#failed-remove');
+  await flash('removed: 6');
+  assert.equal(exitFailures(), 0);
+
+  // -- Scheduled: a delayed job run now, a cron schedule added.
+  const delayed = cli('JOB.PUSH', 'tenants', JSON.stringify({ class: 'Later', args: [] }), 'DELAY', '3600000');
+  await page.goto(`${url}/#/scheduled`);
+  await page.click('text=Add or edit a schedule');
+  await page.fill('#s-name', 'nightly');
+  await page.fill('#s-cron', '0 3 * * *');
+  await page.fill('#s-queue', 'tenants');
+  await page.fill('#s-payload', '{"class":"Nightly"}');
+  await page.click('button:has-text("Save schedule")');
+  await flash('saved nightly');
+  await page.locator('tr[data-schedule="nightly"]').waitFor();
+  await shot('scheduled');
+  await page.click(`tr[data-job="${delayed}"] >> text=Run now`);
+  await flash('made ready');
+  assert.equal(cliField('state', 'JOB.INFO', delayed), 'ready');
+  assert.equal(cliField('cron', 'SCHEDULE.INFO', 'nightly'), '0 3 * * *');
+
+  // -- The keyboard reaches the navigation and the live toggle.
+  const kb = await browser.newPage();
+  await kb.goto(`${url}/#/`);
+  await kb.locator('#stat-enqueued').waitFor();
+  const focused = [];
+  for (let i = 0; i < 7; i++) {
+    await kb.keyboard.press('Tab');
+    focused.push(await kb.evaluate(() => document.activeElement.textContent));
+  }
+  assert.deepEqual(focused, ['desaster', 'Dashboard', 'Queues', 'Workers', 'Failed', 'Scheduled', 'Live: on']);
+  await kb.keyboard.press('Enter');
+  assert.equal(await kb.textContent('#live'), 'Live: paused');
+  await kb.close();
+
+  assert.deepEqual(errors, [], 'the page threw');
+  console.log(`browser test passed; screenshots in ${shots}`);
+} catch (e) {
+  console.error(e);
+  for (const f of fs.readdirSync(tmp).filter((f) => f.endsWith('.log'))) {
+    console.error(`--- ${f}\n${fs.readFileSync(path.join(tmp, f), 'utf8').slice(-3000)}`);
+  }
+  process.exitCode = 1;  // a failure, reported by ctest
+} finally {
+  if (browser) await browser.close();
+  for (const c of children) c.kill('SIGTERM');
+  await Promise.all(children.map((c) => (c.exitCode !== null ? null : new Promise((r) => c.on('exit', r)))));
+  fs.rmSync(tmp, { recursive: true, force: true });
+}
