@@ -57,9 +57,11 @@ constexpr Option kJobFilters[] = {
     {"priority", "PRIORITY", "-2147483648", "2147483647"},
 };
 constexpr Option kFailedFilters[] = {
-    {"state", "STATE"}, {"match", "MATCH"}, {"queue", "QUEUE"},
-    {"class", "CLASS"}, {"error", "ERROR"}, {"fingerprint", "FINGERPRINT"},
-    {"since", "SINCE"}, {"until", "UNTIL"}, {"attempt", "ATTEMPT", "0", "4294967295"},
+    {"state", "STATE"}, {"match", "MATCH"},
+    {"queue", "QUEUE"}, {"class", "CLASS"},
+    {"error", "ERROR"}, {"fingerprint", "FINGERPRINT"},
+    {"job", "JOB"},     {"since", "SINCE"},
+    {"until", "UNTIL"}, {"attempt", "ATTEMPT", "0", "4294967295"},
 };
 constexpr Option kPaging[] = {{"offset", "OFFSET"}, {"limit", "LIMIT"}};
 constexpr Option kQueueOptions[] = {

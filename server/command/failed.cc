@@ -15,6 +15,7 @@ struct FailureQuery {
   std::optional<FailureState> state;
   std::string match, queue, klass, error_class;
   std::optional<uint64_t> fingerprint;
+  std::optional<uint64_t> job;  // failures of this job, or that it retries
   int64_t since_ms = 0, until_ms = INT64_MAX;
   uint32_t min_attempt = 0, max_attempt = UINT32_MAX;
   enum class Sort { kFailedAt, kQueue, kClass } sort = Sort::kFailedAt;
@@ -34,6 +35,7 @@ bool Matches(const FailureQuery& q, const Failure& f) {
   if (!q.klass.empty() && f.klass != q.klass) return false;
   if (!q.error_class.empty() && f.error_class != q.error_class) return false;
   if (q.fingerprint && f.Fingerprint() != *q.fingerprint) return false;
+  if (q.job && f.job != *q.job && f.retry_job != *q.job) return false;
   if (!q.match.empty() && !Contains(f.klass, q.match) && !Contains(f.args, q.match) &&
       !Contains(f.message, q.match) && !Contains(f.backtrace, q.match) &&
       !Contains(f.error_class, q.match)) {
@@ -71,6 +73,10 @@ std::optional<FailureQuery> ParseFailureQuery(CommandContext& ctx, size_t first,
       if (!ParseJobId(v, &fp))
         return ctx.Error("ERR invalid fingerprint '" + v + "'"), std::nullopt;
       q.fingerprint = fp;
+    } else if (ctx.Is(i, "JOB")) {
+      uint64_t id;
+      if (!ParseJobId(v, &id)) return ctx.Error("ERR invalid job id '" + v + "'"), std::nullopt;
+      q.job = id;
     } else if (ctx.Is(i, "SINCE") || ctx.Is(i, "UNTIL")) {
       auto ms = ctx.OptionInt(i, 0);
       if (!ms) return std::nullopt;
@@ -126,7 +132,7 @@ std::vector<const Failure*> Select(CommandContext& ctx, const FailureQuery& q) {
 
 void ReplyFailure(CommandContext& ctx, const Failure& f) {
   auto& r = ctx.reply;
-  r.Map(15);
+  r.Map(16);
   r.Field("id", FormatJobId(f.id));
   r.Field("state", FailureStateName(f.state));
   for (auto [name, value] : {std::pair<const char*, const std::string*>{"queue", &f.queue},
@@ -145,12 +151,14 @@ void ReplyFailure(CommandContext& ctx, const Failure& f) {
   r.Bulk("retry_job");
   f.retry_job ? r.Bulk(FormatJobId(f.retry_job)) : r.NullBulk();
   r.FieldOrNull("retry_at", f.retry_job ? f.retry_at_ms : 0);  // when its retry was (is) due
+  r.Bulk("job");
+  f.job ? r.Bulk(FormatJobId(f.job)) : r.NullBulk();
 }
 
 bool Unfiltered(const FailureQuery& q) {
   return !q.state && q.match.empty() && q.queue.empty() && q.klass.empty() &&
-         q.error_class.empty() && !q.fingerprint && q.since_ms == 0 && q.until_ms == INT64_MAX &&
-         q.min_attempt == 0 && q.max_attempt == UINT32_MAX;
+         q.error_class.empty() && !q.fingerprint && !q.job && q.since_ms == 0 &&
+         q.until_ms == INT64_MAX && q.min_attempt == 0 && q.max_attempt == UINT32_MAX;
 }
 
 void ReplyPage(CommandContext& ctx, size_t total, const std::vector<const Failure*>& page) {
@@ -312,8 +320,8 @@ void RegisterFailedCommands(CommandRegistry* r) {
   r->Group("failed")
       .Add("failed.list", -1, kReadOnly, {}, FailedList,
            "Search failures: [STATE retrying|retried|dead|all] [MATCH text] [QUEUE key] "
-           "[CLASS c] [ERROR class] [FINGERPRINT fp] [SINCE ms] [UNTIL ms] [ATTEMPT min max] "
-           "[SORT failed_at|queue|class [ASC|DESC]] [OFFSET n] [LIMIT n]")
+           "[CLASS c] [ERROR class] [FINGERPRINT fp] [JOB id] [SINCE ms] [UNTIL ms] "
+           "[ATTEMPT min max] [SORT failed_at|queue|class [ASC|DESC]] [OFFSET n] [LIMIT n]")
       .Add("failed.info", 2, kReadOnly, {}, FailedInfo, "One failure by id")
       .Add("failed.groups", -3, kReadOnly, {}, FailedGroups,
            "Failure counts: BY queue|class|fingerprint [filters], biggest group first")

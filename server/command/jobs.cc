@@ -329,6 +329,7 @@ void JobFail(CommandContext& ctx) {
   f.worker = job->lease_owner;
   f.failed_at_ms = ctx.now_ms();
   f.attempt = job->attempts + 1;
+  f.job = job->id;
   ctx.db().Finish(ctx.db().RemoveJob(job), false, std::move(o->result));
   ctx.db().RecordFailure(std::move(f));
   ctx.reply.Integer(1);

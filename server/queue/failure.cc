@@ -83,6 +83,7 @@ std::string Failure::Encode() const {
   record::PutVarint(&out, static_cast<uint64_t>(state));
   record::PutVarint(&out, retry_job);
   record::PutSigned(&out, retry_at_ms);
+  record::PutVarint(&out, job);
   return out;
 }
 
@@ -98,6 +99,7 @@ bool Failure::Decode(std::string_view data, Failure* f) {
   uint64_t state = r.Varint();
   f->retry_job = r.Varint();
   f->retry_at_ms = r.Signed();
+  f->job = r.done() ? 0 : r.Varint();  // records written before job ids were kept end here
   if (state > static_cast<uint64_t>(FailureState::kDead)) return false;
   f->state = static_cast<FailureState>(state);
   return r.done();

@@ -31,6 +31,7 @@ struct Failure {
   FailureState state = FailureState::kDead;
   uint64_t retry_job = 0;  // kRetrying: the scheduled job that retries it
   int64_t retry_at_ms = 0;
+  uint64_t job = 0;  // the job that failed (0: unknown, as for failures resque workers report)
 
   // Failures of one (queue, class, error class, normalised message) share a fingerprint, so a
   // thousand identical failures show as one group.

@@ -237,6 +237,27 @@ class WebApiTest(ServerTest):
                          "no such failure action (retry, cancel, remove)")
         self.assertIn("ATTEMPT", h.request("GET", "/api/failed?attempt_min=x")[2]["error"])
 
+    def test_a_jobs_history_follows_its_retries(self):
+        h, r = self.http, self.r
+        r.execute_command("QUEUE.CREATE", "hist", "RETRY", "5")
+        r.execute_command("WORKER.REGISTER", "wh", "QUEUES", "hist")
+        first = r.execute_command("JOB.PUSH", "hist", job("Flaky")).decode()
+        runs = [first]
+        for attempt in range(2):
+            fetched = as_map(r.execute_command("JOB.FETCH", "wh"))["id"].decode()
+            self.assertEqual(fetched, runs[-1])
+            r.execute_command("JOB.FAIL", fetched, "ERROR", "Boom", "MESSAGE", f"try {attempt}")
+            retry = as_map(r.execute_command("FAILED.LIST", "JOB", fetched))["failures"][0]
+            runs.append(as_map(retry)["retry_job"].decode())
+            r.execute_command("JOB.RUN", runs[-1])
+        # The third run's history: the failure it retries, whose job's failure retries the first.
+        newest = h.get(f"/api/failed?job={runs[2]}&state=all")["result"]["failures"]
+        self.assertEqual([(f["job"], f["retry_job"], f["message"]) for f in newest],
+                         [(runs[1], runs[2], "try 1")])
+        middle = h.get(f"/api/failed?job={runs[1]}&state=all")["result"]["failures"]
+        self.assertEqual(sorted(f["message"] for f in middle), ["try 0", "try 1"])
+        self.assertIn("invalid job id", h.request("GET", "/api/failed?job=nope")[2]["error"])
+
     def test_schedules(self):
         h, r = self.http, self.r
         h.post("/api/schedules", {"name": "nightly", "cron": "0 3 * * *", "queue": "reports",

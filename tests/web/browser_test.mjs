@@ -44,7 +44,7 @@ const cliField = (name, ...args) => {
   return i >= 0 ? lines[i + 1] : undefined;
 };
 
-let browser;
+let browser, page;
 try {
   const scheduler = start('scheduler', bin('desaster-scheduler', 'DESASTER_SCHEDULER'), ['--port', '0', '--data-dir', path.join(tmp, 'data')]);
   port = Number((await until(() => scheduler.log().match(/Ready to accept connections on [^ ]+:(\d+)/), 'the scheduler'))[1]);
@@ -59,7 +59,7 @@ try {
     args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
       '--disable-component-update', '--disable-sync'],
   });
-  const page = await browser.newPage({ viewport: { width: 1366, height: 900 } });
+  page = await browser.newPage({ viewport: { width: 1366, height: 900 } });
   page.setDefaultTimeout(15000);
   const errors = [];
   page.on('pageerror', (e) => errors.push(e.message));
@@ -164,6 +164,12 @@ try {
   await page.click('#job-kill');
   await flash('kill requested');
   await until(() => cli('FAILED.LIST', 'ERROR', 'Killed', 'STATE', 'all', 'LIMIT', '0').split('\n')[1] === '1', 'the kill to be reported');
+  // The killed run is in the history of the retry it scheduled.
+  const retryJob = cliField('retry_job', 'FAILED.LIST', 'ERROR', 'Killed');
+  await page.goto(`${url}/#/jobs/${retryJob}`);
+  await page.locator('#history tbody tr', { hasText: 'Killed' }).waitFor();
+  assert.equal(await page.textContent('#history tbody tr td:nth-child(3)'), sleeper);
+  await shot('job-history');
 
   // -- Attach a queue to the running worker.
   await page.goto(`${url}/#/workers`);
@@ -230,6 +236,10 @@ try {
   console.log(`browser test passed; screenshots in ${shots}`);
 } catch (e) {
   console.error(e);
+  if (page) {
+    await page.screenshot({ path: path.join(shots, 'failure.png'), fullPage: true }).catch(() => {});
+    console.error(`page at ${page.url()}; screenshot in ${path.join(shots, 'failure.png')}`);
+  }
   for (const f of fs.readdirSync(tmp).filter((f) => f.endsWith('.log'))) {
     console.error(`--- ${f}\n${fs.readFileSync(path.join(tmp, f), 'utf8').slice(-3000)}`);
   }

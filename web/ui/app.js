@@ -23,7 +23,12 @@ function h(tag, attrs = {}, ...children) {
     else if (v === true) el.setAttribute(k, '');
     else el.setAttribute(k, v);
   }
-  for (const c of children.flat()) {
+  return put(el, children);
+}
+
+// Appends children to `el`: nested arrays flattened, null/undefined/false skipped.
+function put(el, ...children) {
+  for (const c of children.flat(Infinity)) {
     if (c === null || c === undefined || c === false) continue;
     el.append(c instanceof Node ? c : document.createTextNode(String(c)));
   }
@@ -82,9 +87,9 @@ function fmtDuration(ms) {
   if (ms < 1000) return `${Math.round(ms)} ms`;
   const s = ms / 1000;
   if (s < 60) return `${s.toFixed(s < 10 ? 1 : 0)} s`;
-  if (s < 3600) return `${Math.floor(s / 60)} min ${Math.round(s % 60)} s`;
-  if (s < 86400) return `${Math.floor(s / 3600)} h ${Math.round((s % 3600) / 60)} min`;
-  return `${Math.floor(s / 86400)} d ${Math.round((s % 86400) / 3600)} h`;
+  if (s < 3600) return `${Math.floor(s / 60)} min ${Math.floor(s % 60)} s`;
+  if (s < 86400) return `${Math.floor(s / 3600)} h ${Math.floor((s % 3600) / 60)} min`;
+  return `${Math.floor(s / 86400)} d ${Math.floor((s % 86400) / 3600)} h`;
 }
 
 function fmtEta(ms) {
@@ -221,7 +226,7 @@ function dashboard(main) {
   const charts = h('section', { class: 'charts' });
   const queues = h('section', {});
   const node = h('section', { class: 'node' });
-  main.append(h('h1', { text: 'Dashboard' }), cards, charts, queues, node);
+  put(main, h('h1', { text: 'Dashboard' }), cards, charts, queues, node);
   const width = Math.max(320, Math.min(1100, $('#main').clientWidth - 40));
   let perSecond = null, perMinute = null;
   const card = (id, label, value, sub) => h('div', { class: 'card' }, h('div', { class: 'label', text: label }), h('div', { class: 'value', id, text: value }), sub ? h('div', { class: 'sub', text: sub }) : null);
@@ -307,7 +312,7 @@ async function queuesPage(main) {
   const body = h('div', {});
   const create = h('details', { class: 'panel' }, h('summary', { text: 'Create a queue' }),
     queueForm(disc.result, null, (b) => act(`created ${b.queue}`, () => api('POST', '/api/queues', b))));
-  main.append(h('h1', { text: 'Queues' }), create, body);
+  put(main, h('h1', { text: 'Queues' }), create, body);
   const draw = (queues) => {
     body.replaceChildren(table(['Queue', 'Dialect', 'Discipline', 'Ready', 'Scheduled', 'Rate /s', 'Oldest job', 'State', 'Actions'],
       queues.map((q) => h('tr', { 'data-queue': q.key },
@@ -355,13 +360,13 @@ async function queuePage(main, key, query) {
   const qi = info.result, total = jobs.result.total;
   const header = h('div', { class: 'title' }, h('h1', {}, 'Queue ', h('code', { text: key })),
     h('span', { class: 'meta', text: `${qi.config.discipline} · ${qi.ready} ready · ${qi.scheduled} scheduled · ${Number(qi.rate).toFixed(2)}/s${qi.config.paused ? ' · paused' : ''}` }));
-  main.append(header);
+  put(main, header);
   if (query.get('configure')) {
     const disc = await api('GET', '/api/disciplines');
-    main.append(h('section', { class: 'panel' }, h('h2', { text: 'Configuration' }),
+    put(main, h('section', { class: 'panel' }, h('h2', { text: 'Configuration' }),
       queueForm(disc.result, qi, (b) => act(`configured ${key}`, () => api('POST', `${base}/config`, b)))));
   }
-  main.append(filterForm(jobFilters, query, (nq) => go(`queues/${enc(key)}`, nq)));
+  put(main, filterForm(jobFilters, query, (nq) => go(`queues/${enc(key)}`, nq)));
   const sel = selection(total, 'jobs');
   const targets = () => (sel.all ? { where: { queue: key, ...Object.fromEntries(jobQuery(query)) } } : { ids: [...sel.ids] });
   const bulk = (label, action, extra = {}) => act(label, () => api('POST', `/api/jobs/${action}`, { ...targets(), ...extra }));
@@ -379,7 +384,7 @@ async function queuePage(main, key, query) {
     ];
   };
   sel.update();
-  main.append(sel.bar, table([sel.pageBox(), 'Job', 'Class', 'Args', 'Flow', 'Priority', 'State', 'Position', 'ETA', 'Enqueued'],
+  put(main, sel.bar, table([sel.pageBox(), 'Job', 'Class', 'Args', 'Flow', 'Priority', 'State', 'Position', 'ETA', 'Enqueued'],
     jobs.result.jobs.map((j) => h('tr', { 'data-job': j.id },
       h('td', {}, sel.checkbox(j.id)),
       h('td', {}, h('a', { href: `#/jobs/${enc(j.id)}` }, h('code', { text: j.id }))),
@@ -393,9 +398,9 @@ async function queuePage(main, key, query) {
 async function jobPage(main, id) {
   const r = await api('GET', `/api/jobs/${enc(id)}`);
   const j = r.result;
-  main.append(h('h1', {}, 'Job ', h('code', { text: id })));
+  put(main, h('h1', {}, 'Job ', h('code', { text: id })));
   if (!j) {
-    main.append(h('p', { text: 'No such job: it finished long ago, or never existed.' }));
+    put(main, h('p', { text: 'No such job: it finished long ago, or never existed.' }));
     return;
   }
   let payload = j.payload;
@@ -403,8 +408,8 @@ async function jobPage(main, id) {
   const fields = ['queue', 'state', 'class', 'flow', 'priority', 'capability', 'attempts', 'position', 'worker'];
   const dest = h('input', { id: 'job-move-to', placeholder: 'queue key', 'aria-label': 'destination queue' });
   const prio = h('input', { id: 'job-priority', type: 'number', value: j.priority, 'aria-label': 'priority' });
-  const flow = h('input', { id: 'job-flow', value: j.flow || '', 'aria-label': 'flow' });
-  main.append(h('dl', { class: 'detail' },
+  const flow = h('input', { id: 'job-flow', value: j.flow || '', placeholder: 'flow', 'aria-label': 'flow' });
+  put(main, h('dl', { class: 'detail' },
     fields.map((f) => [h('dt', { text: f }), h('dd', { text: j[f] ?? '' })]),
     h('dt', { text: 'ETA' }), h('dd', { text: j.state === 'scheduled' ? fmtTime(j.run_at) : fmtEta(j.eta) }),
     h('dt', { text: 'enqueued' }), h('dd', { text: fmtTime(j.enqueued_at) }),
@@ -416,13 +421,32 @@ async function jobPage(main, id) {
     h('span', { class: 'group' }, prio, flow, button('Update', () => act('updated', () => api('POST', '/api/jobs/update', { ids: [id], set: { priority: Number(prio.value), flow: flow.value.trim() } })))),
     button('Delete', () => confirmAct('Delete this job?', 'deleted', () => api('POST', '/api/jobs/delete', { ids: [id] })), { class: 'danger' })),
   h('h2', { text: 'Payload' }), h('pre', { class: 'payload', text: payload }),
+  await historyOf(id),
   j.result ? [h('h2', { text: 'Result' }), h('pre', { class: 'payload', text: JSON.stringify(j.result, null, 2) })] : null);
 }
 
+// The failed runs behind a job, newest first: its own failure, then the failure it retries,
+// and so on back along the chain of retries (FAILED.LIST JOB id).
+async function historyOf(id) {
+  const runs = [], seen = new Set();
+  for (let cur = id, i = 0; cur && i < 50; i++) {
+    const found = (await api('GET', `/api/failed?job=${enc(cur)}&state=all&limit=20`)).result.failures;
+    for (const f of found) if (f.job === cur && !seen.has(f.id)) { seen.add(f.id); runs.push(f); }
+    const retried = found.find((f) => f.retry_job === cur && !seen.has(f.id));
+    if (!retried) break;
+    seen.add(retried.id);
+    runs.push(retried);
+    cur = retried.job;
+  }
+  return [h('h2', { text: 'History' }), table(['Attempt', 'Failed at', 'Run', 'Error', 'Message', 'State'], runs.map((f) => h('tr', { 'data-failure': f.id },
+    h('td', { class: 'num', text: f.attempt }), h('td', {}, h('a', { href: `#/failed/${enc(f.id)}` }, fmtTime(f.failed_at))),
+    h('td', {}, h('code', { text: f.job || '' })), h('td', { text: f.error }), h('td', { class: 'msg', text: f.message }), h('td', { text: f.state }))), { id: 'history' })];
+}
+
 async function workersPage(main) {
-  main.append(h('h1', { text: 'Workers' }));
+  put(main, h('h1', { text: 'Workers' }));
   const body = h('div', {});
-  main.append(body);
+  put(main, body);
   const draw = (workers) => {
     const now = Date.now();
     body.replaceChildren(table(['Kind', 'Worker', 'Host', 'Adapters / capabilities', 'Queues', 'Running', 'Actions'],
@@ -464,13 +488,13 @@ function failedQuery(query, keep = []) {
 }
 
 async function failedPage(main, query) {
-  main.append(h('h1', { text: 'Failed jobs' }), filterForm(failedFilters, query, (nq) => go('failed', nq)));
+  put(main, h('h1', { text: 'Failed jobs' }), filterForm(failedFilters, query, (nq) => go('failed', nq)));
   const where = Object.fromEntries(failedQuery(query));
   if (query.get('group')) {
     const by = query.get('group');
     const groups = (await api('GET', `/api/failed/groups?by=${by}&${failedQuery(query)}`)).result;
     const filterOf = (g) => (by === 'fingerprint' ? { fingerprint: g.group } : by === 'queue' ? { queue: g.group } : { class: g.group });
-    main.append(table(['Group', 'Count', 'Newest error', 'Last failed', 'Actions'], groups.map((g) => h('tr', { 'data-group': g.group },
+    put(main, table(['Group', 'Count', 'Newest error', 'Last failed', 'Actions'], groups.map((g) => h('tr', { 'data-group': g.group },
       h('td', {}, h('code', { text: by === 'fingerprint' ? `${g.queue} · ${g.class || '(no class)'} · ${g.error}` : g.group })),
       h('td', { class: 'num', text: g.count }), h('td', { class: 'msg', text: g.message }), h('td', { text: fmtTime(g.last_failed_at) }),
       h('td', { class: 'actions' },
@@ -493,7 +517,7 @@ async function failedPage(main, query) {
     ];
   };
   sel.update();
-  main.append(sel.bar, table([sel.pageBox(), 'Failed at', 'Queue', 'Class', 'Error', 'Message', 'Attempt', 'State'],
+  put(main, sel.bar, table([sel.pageBox(), 'Failed at', 'Queue', 'Class', 'Error', 'Message', 'Attempt', 'State'],
     list.failures.map((f) => h('tr', { 'data-failure': f.id },
       h('td', {}, sel.checkbox(f.id)), h('td', {}, h('a', { href: `#/failed/${enc(f.id)}` }, fmtTime(f.failed_at))),
       h('td', { text: f.queue }), h('td', { text: f.class }), h('td', { text: f.error }), h('td', { class: 'msg', text: f.message }),
@@ -503,9 +527,9 @@ async function failedPage(main, query) {
 
 async function failurePage(main, id) {
   const f = (await api('GET', `/api/failed/${enc(id)}`)).result;
-  main.append(h('h1', {}, 'Failure ', h('code', { text: id })));
-  if (!f) return main.append(h('p', { text: 'No such failure.' }));
-  main.append(h('dl', { class: 'detail' }, ['state', 'queue', 'class', 'args', 'error', 'message', 'worker', 'attempt', 'fingerprint', 'retry_job'].map((k) => [h('dt', { text: k }), h('dd', { text: f[k] ?? '' })]),
+  put(main, h('h1', {}, 'Failure ', h('code', { text: id })));
+  if (!f) return put(main, h('p', { text: 'No such failure.' }));
+  put(main, h('dl', { class: 'detail' }, ['state', 'queue', 'class', 'args', 'error', 'message', 'worker', 'attempt', 'fingerprint', 'retry_job'].map((k) => [h('dt', { text: k }), h('dd', { text: f[k] ?? '' })]),
     h('dt', { text: 'failed at' }), h('dd', { text: fmtTime(f.failed_at) })),
   h('div', { class: 'actions' },
     button('Retry', () => act('retried', () => api('POST', '/api/failed/retry', { ids: [id] }))),
@@ -522,7 +546,7 @@ async function scheduledPage(main) {
     delayed.push(...r.result.jobs);
   }));
   delayed.sort((a, b) => Number(a.run_at) - Number(b.run_at));
-  main.append(h('h1', { text: 'Scheduled' }), h('h2', { text: 'Delayed jobs and pending retries' }),
+  put(main, h('h1', { text: 'Scheduled' }), h('h2', { text: 'Delayed jobs and pending retries' }),
     table(['Runs at', 'Queue', 'Job', 'Class', 'Attempts', 'Actions'], delayed.map((j) => h('tr', { 'data-job': j.id },
       h('td', { text: `${fmtTime(j.run_at)} (${fmtEta(j.run_at)})` }), h('td', { text: j.queue }),
       h('td', {}, h('a', { href: `#/jobs/${enc(j.id)}` }, h('code', { text: j.id }))), h('td', { text: j.class }), h('td', { class: 'num', text: j.attempts }),
@@ -546,7 +570,7 @@ async function scheduledPage(main) {
     form.closest('details').open = true;
     f.cron.focus();
   };
-  main.append(h('h2', { text: 'Cron schedules' }), table(['Name', 'Cron', 'Zone', 'Queue', 'Next run', 'Last run', 'Actions'], schedules.result.map((s) => h('tr', { 'data-schedule': s.name },
+  put(main, h('h2', { text: 'Cron schedules' }), table(['Name', 'Cron', 'Zone', 'Queue', 'Next run', 'Last run', 'Actions'], schedules.result.map((s) => h('tr', { 'data-schedule': s.name },
     h('td', { text: s.name }), h('td', {}, h('code', { text: s.cron })), h('td', { text: s.tz || 'UTC' }), h('td', { text: s.queue }),
     h('td', { text: s.paused ? 'paused' : fmtTime(s.next_run_at) }), h('td', { text: fmtTime(s.last_run_at) }),
     h('td', { class: 'actions' }, button('Run now', () => act(`ran ${s.name}`, () => api('POST', `/api/schedules/${enc(s.name)}/run`))),
