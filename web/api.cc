@@ -363,21 +363,16 @@ void Api::Snapshot(const CallPtr& call, std::function<void(json)> done) {
          {{"WORKER.LIST"},
           {"QUEUE.STATS", "SECONDS", "300"},
           {"QUEUE.STATS", "MINUTES", "1440"},
-          {"FAILED.LIST", "STATE", "all", "LIMIT", "0"},
-          {"FAILED.LIST", "STATE", "retrying", "LIMIT", "0"},
-          {"FAILED.LIST", "STATE", "dead", "LIMIT", "0"},
+          {"FAILED.COUNTS"},
           {"INFO"}},
-         {Shape::kMapList, Shape::kMap, Shape::kMap, Shape::kMap, Shape::kMap, Shape::kMap,
-          Shape::kValue},
+         {Shape::kMapList, Shape::kMap, Shape::kMap, Shape::kMap, Shape::kValue},
          [this, call, done](std::vector<json> r) {
-           json base = {
-               {"workers", r[0]},
-               {"seconds", r[1]},
-               {"minutes", r[2]},
-               {"failed",
-                {{"total", r[3]["total"]}, {"retrying", r[4]["total"]}, {"dead", r[5]["total"]}}},
-               {"node", ParseInfo(r[6].get<std::string>())},
-               {"time", NowMs()}};
+           json base = {{"workers", r[0]},
+                        {"seconds", r[1]},
+                        {"minutes", r[2]},
+                        {"failed", r[3]},
+                        {"node", ParseInfo(r[4].get<std::string>())},
+                        {"time", NowMs()}};
            Expand(call, {"QUEUE.LIST"}, "QUEUE.INFO", [base, done](json queues) mutable {
              base["queues"] = std::move(queues);
              done(std::move(base));

@@ -169,6 +169,16 @@ void ReplyPage(CommandContext& ctx, size_t total, const std::vector<const Failur
   for (const Failure* f : page) ReplyFailure(ctx, *f);
 }
 
+// FAILED.COUNTS: failures by state, kept as they change (a dashboard asks every second).
+void FailedCounts(CommandContext& ctx) {
+  const Database& db = ctx.db();
+  ctx.reply.Map(4);
+  ctx.reply.Field("total", db.failures().size());
+  for (FailureState s : {FailureState::kRetrying, FailureState::kRetried, FailureState::kDead}) {
+    ctx.reply.Field(FailureStateName(s), db.FailureCount(s));
+  }
+}
+
 void FailedList(CommandContext& ctx) {
   auto q = ParseFailureQuery(ctx, 1, ctx.args.size(), true);
   if (!q) return;
@@ -318,6 +328,8 @@ void RegisterFailedCommands(CommandRegistry* r) {
   using namespace cmd;
   const char* targets = " failures: id [id ...] | WHERE [filters as FAILED.LIST]";
   r->Group("failed")
+      .Add("failed.counts", 1, kReadOnly | kFast, {}, FailedCounts,
+           "How many failures there are: total, retrying, retried, dead")
       .Add("failed.list", -1, kReadOnly, {}, FailedList,
            "Search failures: [STATE retrying|retried|dead|all] [MATCH text] [QUEUE key] "
            "[CLASS c] [ERROR class] [FINGERPRINT fp] [JOB id] [SINCE ms] [UNTIL ms] "

@@ -212,6 +212,8 @@ class Database {
   // Deletes the record (and a pending retry with it).
   void RemoveFailure(Failure* f);
   const std::map<uint64_t, Failure>& failures() const { return failures_; }
+  // How many failures are in state `s` (kept as failures come, change and go).
+  size_t FailureCount(FailureState s) const { return failure_counts_[static_cast<size_t>(s)]; }
   // At most this many failures are kept; the oldest go first.
   void set_failed_max(size_t n) { failed_max_ = n; }
 
@@ -271,6 +273,7 @@ class Database {
   std::map<std::string, Schedule, std::less<>> schedules_;
   std::set<std::pair<int64_t, std::string>> schedule_times_;  // (next_run_ms, name)
   std::map<uint64_t, Failure> failures_;                      // by id: oldest first
+  size_t failure_counts_[3] = {};                             // by FailureState
   std::unordered_map<uint64_t, uint64_t> retry_jobs_;         // scheduled retry job -> failure
   std::set<std::pair<int64_t, uint64_t>> leases_;             // (lease_until_ms, job id)
   size_t failed_max_ = 1000000;

@@ -439,6 +439,7 @@ void Database::DropAllQueues() {
   schedules_.clear();
   schedule_times_.clear();
   failures_.clear();
+  std::fill(std::begin(failure_counts_), std::end(failure_counts_), 0);
   retry_jobs_.clear();
   leases_.clear();
   finished_.clear();
@@ -457,8 +458,11 @@ Failure* Database::PutFailure(Failure failure) {
   if (failure.state == FailureState::kRetrying) retry_jobs_[failure.retry_job] = failure.id;
   keyspace_->SeenJobId(failure.id);
   uint64_t id = failure.id;
-  Failure& stored = failures_[id] = std::move(failure);
-  return &stored;
+  failure_counts_[static_cast<size_t>(failure.state)]++;
+  auto [it, added] = failures_.try_emplace(id);
+  if (!added) failure_counts_[static_cast<size_t>(it->second.state)]--;  // replaced
+  it->second = std::move(failure);
+  return &it->second;
 }
 
 // A client library's payload carries its retry count (the next failure reads it from there); a
@@ -537,6 +541,7 @@ void Database::RemoveFailure(Failure* f) {
     if (Job* job = FindJob(f->retry_job)) RemoveJob(job);
   }
   Record(Mutation::Op::kFailureDelete, {}, {}, {}, static_cast<int64_t>(id));
+  failure_counts_[static_cast<size_t>(f->state)]--;
   failures_.erase(id);
 }
 

@@ -233,6 +233,13 @@ class WebApiTest(ServerTest):
         removed = h.post("/api/failed/remove", {"where": {"fingerprint": fps[0]["fingerprint"],
                                                           "state": "all"}})
         self.assertEqual(removed["result"], fps[0]["count"])
+        # The dashboard's counts (FAILED.COUNTS) agree with searching each state.
+        counts = h.get("/api/overview")["failed"]
+        for state in ("retrying", "retried", "dead"):
+            self.assertEqual(counts[state],
+                             h.get(f"/api/failed?state={state}&limit=0")["result"]["total"], state)
+        self.assertEqual(counts["total"], h.get("/api/failed?limit=0")["result"]["total"])
+        self.assertEqual(counts["total"], 6 - fps[0]["count"])
         self.assertEqual(h.post("/api/failed/forget", {"ids": [one]}, expect=404)["error"],
                          "no such failure action (retry, cancel, remove)")
         self.assertIn("ATTEMPT", h.request("GET", "/api/failed?attempt_min=x")[2]["error"])
@@ -280,7 +287,7 @@ class WebApiTest(ServerTest):
         self.assertEqual(len(o["seconds"]["enqueued"]), 300)
         self.assertEqual(len(o["minutes"]["failed"]), 1440)
         self.assertIn("redis_version", o["node"])
-        self.assertEqual(set(o["failed"]), {"total", "retrying", "dead"})
+        self.assertEqual(set(o["failed"]), {"total", "retrying", "retried", "dead"})
         stats = h.get("/api/stats?range=minutes&count=10")["result"]
         self.assertEqual((stats["bucket_ms"], len(stats["dequeued"])), (60000, 10))
         self.assertIn("MINUTES must be", h.request("GET", "/api/stats?range=minutes&count=0")[2]
