@@ -30,7 +30,7 @@ bool MatchesCheap(const JobQuery& q, const Job& job, int64_t now_ms) {
   int64_t age = now_ms - job.enqueued_ms;
   if (q.min_age_ms && age < *q.min_age_ms) return false;
   if (q.max_age_ms && age > *q.max_age_ms) return false;
-  if (!q.capability.empty() && job.capability != q.capability) return false;
+  if (!q.capability.empty() && job.capability() != q.capability) return false;
   if (!q.match.empty() && !Contains(job.payload, q.match) &&
       FormatJobId(job.id).find(q.match) == std::string::npos) {
     return false;
@@ -258,12 +258,12 @@ void ReplyJob(CommandContext& ctx, const JobRow& row) {
   r.Field("payload", job.payload);
   r.Field("flow", job.flow.empty() ? f.klass : job.flow);  // as FlowOf, without a reparse
   r.Field("priority", job.priority);
-  r.Field("capability", job.capability);
-  r.Field("unique", job.unique_key);
+  r.Field("capability", job.capability());
+  r.Field("unique", job.unique_key());
   r.Field("attempts", job.attempts);
   r.Field("enqueued_at", job.enqueued_ms);
   r.FieldOrNull("run_at", job.state == JobState::kScheduled ? job.run_at_ms : 0);
-  r.Field("worker", job.lease_owner);  // running jobs: who runs it
+  r.Field("worker", job.lease_owner());  // running jobs: who runs it
 }
 
 }  // namespace desaster

@@ -208,7 +208,7 @@ void JobUpdate(CommandContext& ctx) {
     ctx.db().UpdateJob(job, [&](Job& j) {
       if (priority) j.priority = *priority;
       if (flow) j.flow = *flow;
-      if (capability) j.capability = *capability;
+      if (capability) j.set_capability(*capability);
       if (run_at) {
         bool later = *run_at > ctx.now_ms();
         j.state = later ? JobState::kScheduled : JobState::kReady;
@@ -241,7 +241,7 @@ void JobFetch(CommandContext& ctx) {
   Keyspace::Worker* w = WorkerNamed(ctx, ctx.args[1]);
   if (!w) return;
   w->last_seen_ms = ctx.now_ms();
-  auto eligible = [&](const Job& j) { return j.capability.empty() || w->Has(j.capability); };
+  auto eligible = [&](const Job& j) { return j.capability().empty() || w->Has(j.capability()); };
   for (const std::string& key : w->queues) {
     Queue* q = ctx.db().FindQueue(key);
     // A queue's capability is what every one of its jobs needs.
@@ -263,7 +263,7 @@ Job* LeasedArg(CommandContext& ctx, std::optional<std::string> owner) {
     return nullptr;
   }
   Job* job = ctx.db().FindJob(id);
-  if (!job || job->state != JobState::kLeased || (owner && job->lease_owner != *owner)) {
+  if (!job || job->state != JobState::kLeased || (owner && job->lease_owner() != *owner)) {
     ctx.reply.Integer(0);  // its lease ran out and it went back to its queue
     return nullptr;
   }
@@ -326,7 +326,7 @@ void JobFail(CommandContext& ctx) {
   f.error_class = o->error_class;
   f.message = o->message;
   f.backtrace = o->backtrace;
-  f.worker = job->lease_owner;
+  f.worker = job->lease_owner();
   f.failed_at_ms = ctx.now_ms();
   f.attempt = job->attempts + 1;
   f.job = job->id;
@@ -345,7 +345,7 @@ void JobKill(CommandContext& ctx) {
   if (job->state != JobState::kLeased) {
     return ctx.Error("ERR job " + ctx.args[1] + " is not running (JOB.DELETE removes queued jobs)");
   }
-  auto it = ctx.keyspace().workers().find(job->lease_owner);
+  auto it = ctx.keyspace().workers().find(job->lease_owner());
   if (it == ctx.keyspace().workers().end()) return ctx.reply.Integer(0);
   it->second.kill.insert(id);
   ctx.reply.Integer(1);

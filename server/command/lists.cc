@@ -211,7 +211,7 @@ void LSet(CommandContext& ctx) {
   if (t->queue) {
     ctx.db().UpdateJob(QueueRange(*t->queue, i, i)[0], [&](Job& job) {
       job.payload = ctx.args[3];
-      if (t->queue->config().unique) job.unique_key = t->queue->UniqueKeyOf(job.payload);
+      if (t->queue->config().unique) job.set_unique_key(t->queue->UniqueKeyOf(job.payload));
     });
   } else {
     ctx.db().ListSet(ctx.args[1], i, ctx.args[3]);

@@ -140,7 +140,7 @@ void ReadNativeWorkers(CommandContext& ctx, std::vector<WorkerView>* out) {
     v.concurrency = w.concurrency;
     v.last_seen_ms = w.last_seen_ms;
     ctx.keyspace().db(w.db).ForEachLeased([&](Job* j) {
-      if (j->lease_owner == id) {
+      if (j->lease_owner() == id) {
         v.jobs.push_back(
             {j->queue->key(), j->payload, std::to_string(j->run_at_ms), FormatJobId(j->id)});
       }
@@ -248,7 +248,7 @@ void WorkerHeartbeat(CommandContext& ctx) {
   db.ExtendLeases(w->id, ctx.now_ms() + lease);
   std::erase_if(w->kill, [&](uint64_t id) {  // forget kills of jobs it no longer runs
     Job* j = db.FindJob(id);
-    return !j || j->state != JobState::kLeased || j->lease_owner != w->id;
+    return !j || j->state != JobState::kLeased || j->lease_owner() != w->id;
   });
   auto& r = ctx.reply;
   r.Map(4);

@@ -91,8 +91,7 @@ Job* Database::LeaseNext(Queue* q, const std::function<bool(const Job&)>& eligib
   keyspace_->throughput().Count(Throughput::kDequeued, now);
   q->UnindexUnique(pick);
   pick->state = JobState::kLeased;
-  pick->lease_owner = worker;
-  pick->lease_until_ms = now + lease_ms;
+  pick->set_lease(std::string(worker), now + lease_ms);
   pick->run_at_ms = now;  // when it started
   Refile(pick);
   return pick;
@@ -101,13 +100,13 @@ Job* Database::LeaseNext(Queue* q, const std::function<bool(const Job&)>& eligib
 void Database::ExtendLeases(std::string_view worker, int64_t until_ms) {
   std::vector<Job*> mine;
   ForEachLeased([&](Job* j) {
-    if (j->lease_owner == worker) mine.push_back(j);
+    if (j->lease_owner() == worker) mine.push_back(j);
     return true;
   });
   for (Job* j : mine) {
-    leases_.erase({j->lease_until_ms, j->id});
-    j->lease_until_ms = std::max(j->lease_until_ms, until_ms);
-    leases_.emplace(j->lease_until_ms, j->id);
+    leases_.erase({j->lease_until_ms(), j->id});
+    j->set_lease_until(std::max(j->lease_until_ms(), until_ms));
+    leases_.emplace(j->lease_until_ms(), j->id);
   }
 }
 
@@ -119,8 +118,7 @@ size_t Database::ExpireLeases(size_t budget) {
       j.state = JobState::kReady;
       j.attempts++;
       j.order = j.queue->NextOrder(true);  // it was next when it left: it is next again
-      j.lease_owner.clear();
-      j.lease_until_ms = 0;
+      j.set_lease("", 0);
       j.run_at_ms = 0;
     });
     n++;
@@ -129,7 +127,7 @@ size_t Database::ExpireLeases(size_t budget) {
 }
 
 void Database::Finish(std::unique_ptr<Job> job, bool ok, std::string result) {
-  finished_.push_back({job->id, job->queue->key(), std::move(job->payload), job->lease_owner,
+  finished_.push_back({job->id, job->queue->key(), std::move(job->payload), job->lease_owner(),
                        std::move(result), ok, job->run_at_ms, keyspace_->now_ms()});
   if (finished_.size() > kFinishedKept) finished_.pop_front();
 }
@@ -196,7 +194,7 @@ void Database::Unfile(Job* job) {
       q->CountScheduled(-1);
       break;
     case JobState::kLeased:
-      leases_.erase({job->lease_until_ms, job->id});
+      leases_.erase({job->lease_until_ms(), job->id});
       q->CountRunning(-1);
       break;
   }
@@ -223,9 +221,9 @@ void Database::Refile(Job* job) {
     case JobState::kLeased:
       if (!keyspace_->recording_) {
         // Loaded after a restart: its worker gets a lease's time to check in again.
-        job->lease_until_ms = std::max(job->lease_until_ms, keyspace_->now_ms() + kLeaseGraceMs);
+        job->set_lease_until(std::max(job->lease_until_ms(), keyspace_->now_ms() + kLeaseGraceMs));
       }
-      leases_.emplace(job->lease_until_ms, job->id);
+      leases_.emplace(job->lease_until_ms(), job->id);
       q->CountRunning(1);
       break;
   }
@@ -252,8 +250,8 @@ Job* Database::PushJob(Queue* q, JobSpec spec) {
   job->id = keyspace_->NextJobId();
   job->payload = std::move(spec.payload);
   job->flow = std::move(spec.flow);
-  job->capability = std::move(spec.capability);
-  job->unique_key = std::move(spec.unique_key);
+  job->set_capability(std::move(spec.capability));
+  job->set_unique_key(std::move(spec.unique_key));
   job->priority = spec.priority;
   job->attempts = spec.attempts;
   job->order = q->NextOrder(spec.front);
@@ -316,8 +314,8 @@ void Database::MoveJob(Job* job, Queue* dest) {
   std::unique_ptr<Job> moved = RemoveJob(job);
   if (failure) retry_jobs_[moved->id] = *failure;
   moved->order = dest->NextOrder(false);
-  if (dest->config().unique && moved->unique_key.empty()) {
-    moved->unique_key = dest->UniqueKeyOf(moved->payload);
+  if (dest->config().unique && moved->unique_key().empty()) {
+    moved->set_unique_key(dest->UniqueKeyOf(moved->payload));
   }
   if (dest->discipline_info().uses_flows) moved->flow = dest->FlowOf(*moved);
   InsertJob(dest, std::move(moved));

@@ -20,11 +20,11 @@ std::string Job::Encode() const {
   record::PutSigned(&out, priority);
   record::PutVarint(&out, attempts);
   record::PutString(&out, flow);
-  record::PutString(&out, capability);
-  record::PutString(&out, unique_key);
+  record::PutString(&out, capability());
+  record::PutString(&out, unique_key());
   record::PutString(&out, payload);
-  record::PutString(&out, lease_owner);
-  record::PutSigned(&out, lease_until_ms);
+  record::PutString(&out, lease_owner());
+  record::PutSigned(&out, lease_until_ms());
   return out;
 }
 
@@ -40,12 +40,51 @@ bool Job::Decode(std::string_view record, Job* job) {
   job->priority = static_cast<int32_t>(r.Signed());
   job->attempts = static_cast<uint32_t>(r.Varint());
   job->flow = r.String();
-  job->capability = r.String();
-  job->unique_key = r.String();
+  job->set_capability(r.String());
+  job->set_unique_key(r.String());
   job->payload = r.String();
-  job->lease_owner = r.String();
-  job->lease_until_ms = r.Signed();
+  std::string owner = r.String();
+  job->set_lease(std::move(owner), r.Signed());
   return r.done();
+}
+
+namespace {
+const std::string kNone;
+}  // namespace
+
+const std::string& Job::capability() const { return extras_ ? extras_->capability : kNone; }
+const std::string& Job::unique_key() const { return extras_ ? extras_->unique_key : kNone; }
+const std::string& Job::lease_owner() const { return extras_ ? extras_->lease_owner : kNone; }
+
+Job::Extras& Job::extras() {
+  if (!extras_) extras_ = std::make_unique<Extras>();
+  return *extras_;
+}
+
+void Job::DropEmptyExtras() {
+  if (extras_ && extras_->capability.empty() && extras_->unique_key.empty() &&
+      extras_->lease_owner.empty() && extras_->lease_until_ms == 0) {
+    extras_.reset();
+  }
+}
+
+void Job::set_capability(std::string c) {
+  if (c.empty() && !extras_) return;
+  extras().capability = std::move(c);
+  DropEmptyExtras();
+}
+
+void Job::set_unique_key(std::string k) {
+  if (k.empty() && !extras_) return;
+  extras().unique_key = std::move(k);
+  DropEmptyExtras();
+}
+
+void Job::set_lease(std::string owner, int64_t until_ms) {
+  if (owner.empty() && until_ms == 0 && !extras_) return;
+  extras().lease_owner = std::move(owner);
+  extras_->lease_until_ms = until_ms;
+  DropEmptyExtras();
 }
 
 std::string FormatJobId(uint64_t id) {

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <string_view>
 
@@ -18,23 +19,40 @@ enum class JobState : uint8_t {
 struct Job {
   uint64_t id = 0;
   std::string payload;
-  std::string flow;        // fairness key; empty until a flow-based discipline resolves it
-  std::string capability;  // a worker must have announced it to get the job; empty: any
-  std::string unique_key;  // key in the queue's unique index; empty: none
-  int64_t order = 0;       // position inside its flow/band: smaller is dispatched first
+  std::string flow;   // fairness key; empty until a flow-based discipline resolves it
+  int64_t order = 0;  // position inside its flow/band: smaller is dispatched first
   int64_t enqueued_ms = 0;
   int64_t run_at_ms = 0;  // scheduled jobs: when they become ready
   int32_t priority = 0;   // higher first (prio discipline)
   uint32_t attempts = 0;
   JobState state = JobState::kReady;
-  std::string lease_owner;  // kLeased: the worker's id
-  int64_t lease_until_ms = 0;
   Queue* queue = nullptr;  // the queue that holds it (not persisted: the record's key says)
+
+  // Fields few jobs carry live out of line, so a plain queued job stays small (millions of
+  // them are queued: scripts/bench's memory rows).
+  const std::string& capability() const;   // a worker must have announced it; empty: any
+  const std::string& unique_key() const;   // key in the queue's unique index; empty: none
+  const std::string& lease_owner() const;  // kLeased: the worker's id
+  int64_t lease_until_ms() const { return extras_ ? extras_->lease_until_ms : 0; }
+  void set_capability(std::string c);
+  void set_unique_key(std::string k);
+  void set_lease(std::string owner, int64_t until_ms);
+  void set_lease_until(int64_t until_ms) { set_lease(lease_owner(), until_ms); }
 
   // The persisted record (everything but `id` and `queue`, which the record's key holds).
   std::string Encode() const;
   // Fills a job from Encode()'s output; false when `record` is not one.
   static bool Decode(std::string_view record, Job* job);
+
+ private:
+  struct Extras {
+    std::string capability, unique_key, lease_owner;
+    int64_t lease_until_ms = 0;
+  };
+  // The extras to write, made on first use; dropped again when all of them are empty.
+  Extras& extras();
+  void DropEmptyExtras();
+  std::unique_ptr<Extras> extras_;
 };
 
 // Job ids are shown as 16 lower-case hex digits.

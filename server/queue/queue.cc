@@ -112,12 +112,12 @@ Job* Queue::FindUnique(const std::string& key) const {
 }
 
 void Queue::IndexUnique(Job* job) {
-  if (!job->unique_key.empty()) unique_[job->unique_key] = job;
+  if (!job->unique_key().empty()) unique_[job->unique_key()] = job;
 }
 
 void Queue::UnindexUnique(const Job* job) {
-  if (job->unique_key.empty()) return;
-  auto it = unique_.find(job->unique_key);
+  if (job->unique_key().empty()) return;
+  auto it = unique_.find(job->unique_key());
   if (it != unique_.end() && it->second == job) unique_.erase(it);
 }
 
