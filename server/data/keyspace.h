@@ -24,6 +24,7 @@
 #include "compat/dialect.h"
 #include "server/data/dict.h"
 #include "server/data/value.h"
+#include "server/queue/job_table.h"
 #include "server/queue/queue.h"
 #include "server/queue/schedule.h"
 #include "server/store/mutation.h"
@@ -169,7 +170,7 @@ class Database {
   template <class F>
   void ForEachLeased(F&& fn) const {
     for (const auto& [until, id] : leases_) {
-      if (!fn(const_cast<Job*>(jobs_.at(id).get()))) return;
+      if (!fn(jobs_.Find(id))) return;
     }
   }
 
@@ -178,7 +179,7 @@ class Database {
   void ForEachScheduled(const Queue* q, F&& fn) const {
     if (q->scheduled() == 0) return;
     for (const auto& [at, id] : scheduled_) {
-      const Job* job = jobs_.at(id).get();
+      const Job* job = jobs_.Find(id);
       if (job->queue == q && !fn(const_cast<Job*>(job))) return;
     }
   }
@@ -267,7 +268,7 @@ class Database {
   Dict<Value> keys_;
   std::set<std::pair<int64_t, std::string>> expires_;  // (expire_at_ms, key)
   std::map<std::string, std::unique_ptr<Queue>, std::less<>> queues_;
-  std::unordered_map<uint64_t, std::unique_ptr<Job>> jobs_;
+  JobTable jobs_;
   std::set<std::pair<int64_t, uint64_t>> scheduled_;     // (run_at_ms, job id)
   std::set<std::pair<int64_t, std::string>> throttled_;  // (when, queue key): wake then
   std::map<std::string, Schedule, std::less<>> schedules_;

@@ -235,7 +235,7 @@ void Database::Refile(Job* job) {
 Job* Database::InsertJob(Queue* q, std::unique_ptr<Job> job) {
   job->queue = q;
   Job* raw = job.get();
-  jobs_[job->id] = std::move(job);
+  jobs_.Insert(std::move(job));
   Refile(raw);
   return raw;
 }
@@ -294,8 +294,7 @@ std::unique_ptr<Job> Database::RemoveJob(Job* job) {
 std::unique_ptr<Job> Database::EraseJob(Job* job) {
   Queue* q = job->queue;
   RetryJobGone(job->id);
-  std::unique_ptr<Job> out = std::move(jobs_[job->id]);
-  jobs_.erase(job->id);
+  std::unique_ptr<Job> out = jobs_.Extract(job->id);
   Record(Mutation::Op::kJobDelete, q->key(), {}, {}, static_cast<int64_t>(out->id));
   SyncQueueKey(q);
   Changed(q->key());
@@ -321,10 +320,7 @@ void Database::MoveJob(Job* job, Queue* dest) {
   InsertJob(dest, std::move(moved));
 }
 
-Job* Database::FindJob(uint64_t id) {
-  auto it = jobs_.find(id);
-  return it == jobs_.end() ? nullptr : it->second.get();
-}
+Job* Database::FindJob(uint64_t id) { return jobs_.Find(id); }
 
 size_t Database::PromoteDue(size_t budget) {
   size_t n = 0;
@@ -430,7 +426,7 @@ void Database::DropAllQueues() {
     Value* v = keys_.Find(key);
     if (v && v->type() == ValueType::kQueue) keys_.Erase(key);
   }
-  jobs_.clear();
+  jobs_.Clear();
   scheduled_.clear();
   throttled_.clear();
   queues_.clear();

@@ -1,0 +1,86 @@
+#include "server/queue/job_table.h"
+
+#include <algorithm>
+#include <utility>
+
+namespace desaster {
+
+namespace {
+
+constexpr size_t kMinCapacity = 16;
+
+// Job ids are a millisecond clock and a counter: mix them so their low bits spread.
+uint64_t Mix(uint64_t x) {
+  x ^= x >> 30;
+  x *= 0xbf58476d1ce4e5b9ULL;
+  x ^= x >> 27;
+  x *= 0x94d049bb133111ebULL;
+  return x ^ (x >> 31);
+}
+
+}  // namespace
+
+size_t JobTable::Home(uint64_t id) const { return Mix(id) & (slots_.size() - 1); }
+
+size_t JobTable::Locate(uint64_t id) const {
+  if (slots_.empty()) return SIZE_MAX;
+  for (size_t i = Home(id);; i = (i + 1) & (slots_.size() - 1)) {
+    if (slots_[i] == nullptr) return SIZE_MAX;
+    if (slots_[i]->id == id) return i;
+  }
+}
+
+Job* JobTable::Find(uint64_t id) const {
+  size_t i = Locate(id);
+  return i == SIZE_MAX ? nullptr : slots_[i];
+}
+
+void JobTable::Insert(std::unique_ptr<Job> job) {
+  // At most 3/4 full, so probes stay short and an empty slot always ends them.
+  if ((size_ + 1) * 4 > slots_.size() * 3) Rehash(std::max(kMinCapacity, slots_.size() * 2));
+  size_t i = Home(job->id);
+  while (slots_[i] != nullptr) i = (i + 1) & (slots_.size() - 1);
+  slots_[i] = job.release();
+  size_++;
+}
+
+std::unique_ptr<Job> JobTable::Extract(uint64_t id) {
+  size_t i = Locate(id);
+  if (i == SIZE_MAX) return nullptr;
+  std::unique_ptr<Job> out(slots_[i]);
+  slots_[i] = nullptr;
+  size_--;
+  // Backward shift: pull later entries of the probe run into the gap when their home allows,
+  // so lookups never need tombstones.
+  size_t mask = slots_.size() - 1;
+  for (size_t j = (i + 1) & mask; slots_[j] != nullptr; j = (j + 1) & mask) {
+    size_t home = Home(slots_[j]->id);
+    bool stays = i <= j ? (i < home && home <= j) : (i < home || home <= j);
+    if (stays) continue;
+    slots_[i] = slots_[j];
+    slots_[j] = nullptr;
+    i = j;
+  }
+  // A drained queue gives its memory back.
+  if (slots_.size() > kMinCapacity && size_ * 8 < slots_.size()) Rehash(slots_.size() / 2);
+  return out;
+}
+
+void JobTable::Clear() {
+  for (Job* job : slots_) delete job;
+  slots_.clear();
+  slots_.shrink_to_fit();
+  size_ = 0;
+}
+
+void JobTable::Rehash(size_t capacity) {
+  std::vector<Job*> old = std::exchange(slots_, std::vector<Job*>(capacity, nullptr));
+  for (Job* job : old) {
+    if (job == nullptr) continue;
+    size_t i = Home(job->id);
+    while (slots_[i] != nullptr) i = (i + 1) & (capacity - 1);
+    slots_[i] = job;
+  }
+}
+
+}  // namespace desaster

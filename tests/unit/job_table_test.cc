@@ -1,0 +1,63 @@
+#include "server/queue/job_table.h"
+
+#include <catch2/catch.hpp>
+#include <random>
+#include <unordered_map>
+
+using namespace desaster;
+
+namespace {
+
+std::unique_ptr<Job> MakeJob(uint64_t id) {
+  auto job = std::make_unique<Job>();
+  job->id = id;
+  job->payload = std::to_string(id);
+  return job;
+}
+
+}  // namespace
+
+TEST_CASE("JobTable agrees with a map through random inserts and extracts") {
+  std::mt19937_64 rng(7);
+  JobTable table;
+  std::unordered_map<uint64_t, std::string> model;
+  // Ids as the server makes them (a ms clock and a counter), plus colliding low bits.
+  uint64_t clock = 0x01a22b0000000000ULL;
+  for (int step = 0; step < 200000; step++) {
+    int op = static_cast<int>(rng() % 10);
+    if (op < 6 || model.empty()) {
+      uint64_t id = op == 0 ? (rng() % 64) << 40 : (clock += 1 + rng() % 3);
+      if (model.count(id)) continue;
+      table.Insert(MakeJob(id));
+      model[id] = std::to_string(id);
+    } else {
+      auto it = model.begin();
+      std::advance(it, static_cast<long>(rng() % std::min<size_t>(model.size(), 16)));
+      std::unique_ptr<Job> job = table.Extract(it->first);
+      REQUIRE(job);
+      REQUIRE(job->payload == it->second);
+      model.erase(it);
+    }
+    if (step % 9973 == 0) {
+      REQUIRE(table.size() == model.size());
+      for (const auto& [id, payload] : model) {
+        Job* found = table.Find(id);
+        REQUIRE(found);
+        REQUIRE(found->payload == payload);
+      }
+    }
+  }
+  CHECK(table.Find(42) == nullptr);
+  CHECK(table.Extract(42) == nullptr);
+  // Draining shrinks the table and everything is still found on the way down.
+  while (!model.empty()) {
+    auto it = model.begin();
+    REQUIRE(table.Extract(it->first)->payload == it->second);
+    model.erase(it);
+  }
+  CHECK(table.size() == 0);
+  table.Insert(MakeJob(5));
+  CHECK(table.Find(5)->payload == "5");
+  table.Clear();
+  CHECK(table.Find(5) == nullptr);
+}
