@@ -48,7 +48,8 @@ bool Matches(const JobQuery& q, const Queue& queue, const Job& job) {
     return q.flow.empty() || job.flow == q.flow;
   }
   PayloadFields f = queue.Fields(job);
-  if (!q.flow.empty() && (flow_from_class ? f.klass : job.flow) != q.flow) return false;
+  if (!q.flow.empty() && (flow_from_class ? std::string_view(f.klass) : job.flow.view()) != q.flow)
+    return false;
   return (q.klass.empty() || f.klass == q.klass) && Contains(f.args, q.args);
 }
 
@@ -256,7 +257,8 @@ void ReplyJob(CommandContext& ctx, const JobRow& row) {
   r.Field("class", f.klass);
   r.Field("args", f.args);
   r.Field("payload", job.payload);
-  r.Field("flow", job.flow.empty() ? f.klass : job.flow);  // as FlowOf, without a reparse
+  r.Field("flow", job.flow.empty() ? std::string_view(f.klass)
+                                   : job.flow.view());  // as FlowOf, without a reparse
   r.Field("priority", job.priority);
   r.Field("capability", job.capability());
   r.Field("unique", job.unique_key());

@@ -116,7 +116,7 @@ size_t Database::ExpireLeases(size_t budget) {
     Job* job = FindJob(leases_.begin()->second);
     UpdateJob(job, [&](Job& j) {
       j.state = JobState::kReady;
-      j.attempts++;
+      j.attempts = SaturatedAttempts(j.attempts + 1ULL);
       j.order = j.queue->NextOrder(true);  // it was next when it left: it is next again
       j.set_lease("", 0);
       j.run_at_ms = 0;
@@ -253,7 +253,7 @@ Job* Database::PushJob(Queue* q, JobSpec spec) {
   job->set_capability(std::move(spec.capability));
   job->set_unique_key(std::move(spec.unique_key));
   job->priority = spec.priority;
-  job->attempts = spec.attempts;
+  job->attempts = SaturatedAttempts(spec.attempts);
   job->order = q->NextOrder(spec.front);
   job->enqueued_ms = keyspace_->now_ms();
   if (spec.run_at_ms > keyspace_->now_ms()) {

@@ -14,10 +14,10 @@ class Drr : public Discipline {
   Drr(double quantum, Params weights) : quantum_(quantum), weights_(std::move(weights)) {}
 
   void Enqueue(Job* job) override {
-    Flow& f = flows_[job->flow];
+    Flow& f = flows_[job->flow.str()];
     if (f.jobs.empty()) {
       f.deficit = 0;
-      f.weight = WeightOf(job->flow);
+      f.weight = WeightOf(job->flow.str());
       rr_.Activate(&f);
     }
     f.jobs.Insert(job);
@@ -25,7 +25,7 @@ class Drr : public Discipline {
   }
 
   void Remove(const Job* job) override {
-    auto it = flows_.find(job->flow);
+    auto it = flows_.find(job->flow.str());
     if (it == flows_.end() || !it->second.jobs.Remove(job)) return;
     size_--;
     if (it->second.jobs.empty()) Drop(it);
@@ -48,7 +48,7 @@ class Drr : public Discipline {
     f->jobs.Remove(job);
     size_--;
     f->deficit -= 1;
-    if (f->jobs.empty()) return Drop(flows_.find(job->flow));
+    if (f->jobs.empty()) return Drop(flows_.find(job->flow.str()));
     if (f->deficit < 1) rr_.Rotate();
   }
 

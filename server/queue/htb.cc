@@ -51,14 +51,14 @@ class Htb : public Discipline {
   }
 
   void Enqueue(Job* job) override {
-    Class& c = ClassOf(job->flow);
+    Class& c = ClassOf(job->flow.str());
     if (c.jobs.empty()) rr_.Activate(&c);
     c.jobs.Insert(job);
     size_++;
   }
 
   void Remove(const Job* job) override {
-    Class& c = ClassOf(job->flow);
+    Class& c = ClassOf(job->flow.str());
     if (!c.jobs.Remove(job)) return;
     size_--;
     if (c.jobs.empty()) rr_.Deactivate(&c);
@@ -114,7 +114,7 @@ class Htb : public Discipline {
 
   double RateFor(const Job* job) const override {
     double rate = 0;
-    for (const Class* c = &const_cast<Htb*>(this)->ClassOf(job->flow); c; c = c->parent) {
+    for (const Class* c = &const_cast<Htb*>(this)->ClassOf(job->flow.str()); c; c = c->parent) {
       double limit = c->ceil;
       if (limit > 0) rate = rate == 0 ? limit : std::min(rate, limit);
     }

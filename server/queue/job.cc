@@ -11,7 +11,7 @@ constexpr uint8_t kRecordVersion = 1;
 
 std::string Job::Encode() const {
   std::string out;
-  out.reserve(payload.size() + flow.size() + 32);
+  out.reserve(payload.size() + flow.view().size() + 32);
   out.push_back(static_cast<char>(kRecordVersion));
   out.push_back(static_cast<char>(state));
   record::PutSigned(&out, order);
@@ -38,7 +38,7 @@ bool Job::Decode(std::string_view record, Job* job) {
   job->enqueued_ms = r.Signed();
   job->run_at_ms = r.Signed();
   job->priority = static_cast<int32_t>(r.Signed());
-  job->attempts = static_cast<uint32_t>(r.Varint());
+  job->attempts = SaturatedAttempts(r.Varint());
   job->flow = r.String();
   job->set_capability(r.String());
   job->set_unique_key(r.String());

@@ -6,6 +6,8 @@
 #include <string>
 #include <string_view>
 
+#include "server/queue/packed_string.h"
+
 namespace desaster {
 
 class Queue;
@@ -19,12 +21,12 @@ enum class JobState : uint8_t {
 struct Job {
   uint64_t id = 0;
   std::string payload;
-  std::string flow;   // fairness key; empty until a flow-based discipline resolves it
+  PackedString flow;  // fairness key; empty until a flow-based discipline resolves it
   int64_t order = 0;  // position inside its flow/band: smaller is dispatched first
   int64_t enqueued_ms = 0;
   int64_t run_at_ms = 0;  // scheduled jobs: when they become ready
   int32_t priority = 0;   // higher first (prio discipline)
-  uint32_t attempts = 0;
+  uint16_t attempts = 0;  // runs that ended without success (saturates; retries stop at 1001)
   JobState state = JobState::kReady;
   Queue* queue = nullptr;  // the queue that holds it (not persisted: the record's key says)
 
@@ -56,6 +58,11 @@ struct Job {
 };
 
 // Job ids are shown as 16 lower-case hex digits.
+// An attempt count as a job keeps it (at most 65535).
+inline uint16_t SaturatedAttempts(uint64_t n) {
+  return n > UINT16_MAX ? UINT16_MAX : static_cast<uint16_t>(n);
+}
+
 std::string FormatJobId(uint64_t id);
 bool ParseJobId(std::string_view s, uint64_t* id);
 std::string_view JobStateName(JobState s);

@@ -138,7 +138,7 @@ PayloadFields Queue::Fields(const Job& job) const {
 }
 
 std::string Queue::FlowOf(const Job& job) const {
-  if (!job.flow.empty()) return job.flow;
+  if (!job.flow.empty()) return job.flow.str();
   return Fields(job).klass;
 }
 

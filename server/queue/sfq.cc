@@ -79,8 +79,8 @@ class Sfq : public Discipline {
     size_t served = 0;  // jobs taken in the current turn
   };
 
-  size_t BucketOf(const std::string& flow) const {
-    return (std::hash<std::string>{}(flow) ^ salt_) % buckets_;
+  size_t BucketOf(std::string_view flow) const {
+    return (std::hash<std::string_view>{}(flow) ^ salt_) % buckets_;
   }
 
   void Drop(std::unordered_map<size_t, Bucket>::iterator it) {

@@ -37,7 +37,7 @@ std::vector<std::string> Drain(Discipline& d, int64_t now_ms = 0, size_t limit =
     Job* j = d.Peek(now_ms);
     if (!j) break;
     d.Take(j, now_ms);
-    out.push_back(j->flow);
+    out.push_back(j->flow.str());
   }
   return out;
 }
@@ -129,7 +129,7 @@ TEST_CASE("round-robin disciplines list jobs in the order they pop") {
         auto listed = InOrder(*d);
         CHECK(listed.size() == before.size() - (before.size() + 1) / 5);
         std::vector<std::string> flows;
-        for (Job* j : listed) flows.push_back(j->flow);
+        for (Job* j : listed) flows.push_back(j->flow.str());
         std::vector<Job*> popped;
         size_t n = d->size();
         while (Job* j = d->Peek(0)) {

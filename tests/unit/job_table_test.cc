@@ -61,3 +61,19 @@ TEST_CASE("JobTable agrees with a map through random inserts and extracts") {
   table.Clear();
   CHECK(table.Find(5) == nullptr);
 }
+
+TEST_CASE("a plain job fits jemalloc's 96-byte size class") {
+  // Millions of jobs are queued: a field added to Job should go to its out-of-line extras.
+  CHECK(sizeof(Job) <= 96);
+  Job job;
+  job.set_capability("gpu");
+  job.set_capability("");  // empty again: the extras are dropped
+  CHECK(job.capability().empty());
+  job.set_lease("w1", 5);
+  CHECK((job.lease_owner() == "w1" && job.lease_until_ms() == 5));
+  job.flow = "tenant-1";
+  PackedString copy = job.flow;
+  CHECK(copy == "tenant-1");
+  job.flow = "";
+  CHECK((job.flow.empty() && copy.view() == "tenant-1"));
+}

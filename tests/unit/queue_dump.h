@@ -11,9 +11,10 @@
 namespace desaster {
 
 inline std::string DescribeJob(const Job& j) {
-  return FormatJobId(j.id) + "{" + j.payload + "|p" + std::to_string(j.priority) + "|f" + j.flow +
-         "|c" + j.capability() + "|u" + j.unique_key() + "|a" + std::to_string(j.attempts) + "|o" +
-         std::to_string(j.order) + "|r" + std::to_string(j.run_at_ms) + "}";
+  return FormatJobId(j.id) + "{" + j.payload + "|p" + std::to_string(j.priority) + "|f" +
+         j.flow.str() + "|c" + j.capability() + "|u" + j.unique_key() + "|a" +
+         std::to_string(j.attempts) + "|o" + std::to_string(j.order) + "|r" +
+         std::to_string(j.run_at_ms) + "}";
 }
 
 // Round-robin disciplines restart their turn after a reload; each flow keeps its order. This
