@@ -159,6 +159,7 @@ std::vector<ConfigParam> ConfigParams(Options* o) {
       Number("slowlog-max-len", &o->slowlog_max_len, 0, 1 << 30),
       Number("lua-time-limit", &o->lua_time_limit_ms, 0, 1LL << 40),
       Number("busy-reply-threshold", &o->lua_time_limit_ms, 0, 1LL << 40),
+      Number("lua-memory-limit", &o->lua_memory_limit, 1024 * 1024, 1LL << 40),
       {"appendfsync", [o] { return o->appendfsync; },
        [o](const std::string& v) -> std::string {
          if (v != "always" && v != "everysec" && v != "no") {

@@ -28,6 +28,9 @@ struct Options {
   int slowlog_max_len = 128;
   // After this long a script is "busy": other clients get -BUSY and SCRIPT KILL may stop it.
   long long lua_time_limit_ms = 5000;
+  // Bytes the Lua state may hold (scripts and their data); an allocation past it fails, and the
+  // script gets Lua's "not enough memory" error instead of the server running out.
+  long long lua_memory_limit = 1LL << 30;
   std::string appendfsync = "always";  // commit policy: always | everysec | no
   // LevelDB tuning (see docs/PERSISTENCE.md for how the defaults were chosen).
   size_t store_cache_mb = 32;

@@ -11,6 +11,7 @@ extern "C" {
 
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 
 #include "server/clock.h"
 #include "server/command/context.h"
@@ -299,7 +300,7 @@ ScriptEngine::ScriptEngine(ServerState* server)
     : server_(server), script_client_(std::make_unique<Client>()) {
   script_client_->addr = "lua";
   script_client_->authenticated = true;
-  lua_State* L = lua_ = luaL_newstate();
+  lua_State* L = lua_ = lua_newstate(&ScriptEngine::Allocate, this);
   OpenLibrary(L, luaopen_base, "");
   OpenLibrary(L, luaopen_table, LUA_TABLIBNAME);
   OpenLibrary(L, luaopen_string, LUA_STRLIBNAME);
@@ -347,6 +348,21 @@ ScriptEngine::ScriptEngine(ServerState* server)
 }
 
 ScriptEngine::~ScriptEngine() { lua_close(lua_); }
+
+void* ScriptEngine::Allocate(void* engine, void* block, size_t old_size, size_t new_size) {
+  auto* self = static_cast<ScriptEngine*>(engine);
+  if (new_size == 0) {
+    std::free(block);
+    self->lua_bytes_ -= old_size;
+    return nullptr;
+  }
+  // Only growth may fail (Lua assumes shrinking succeeds); a failure raises LUA_ERRMEM.
+  size_t limit = static_cast<size_t>(self->server_->options.lua_memory_limit);
+  if (new_size > old_size && self->lua_bytes_ + (new_size - old_size) > limit) return nullptr;
+  void* grown = std::realloc(block, new_size);
+  if (grown) self->lua_bytes_ = self->lua_bytes_ - old_size + new_size;
+  return grown;
+}
 
 bool ScriptEngine::Exists(std::string_view sha) const {
   return scripts_.count(std::string(sha)) != 0;
@@ -505,6 +521,9 @@ void ScriptEngine::Run(CommandContext& ctx, const std::string& sha, size_t numke
       msg = std::string("ERR ") + lua_tostring(L, -1);
     }
     lua_pop(L, 2);  // error object, handler
+    // What a failed script built is garbage now: collect it, so a script that ran out of
+    // memory leaves room for the next.
+    if (status == LUA_ERRMEM) lua_gc(L, LUA_GCCOLLECT, 0);
     return ctx.reply.ErrorVerbatim(msg + " script: " + sha + ", on " + source + ":" + line + ".");
   }
   lua_getfield(L, LUA_REGISTRYINDEX, "desaster.resp");

@@ -49,6 +49,8 @@ class ScriptEngine {
   // Runs every few thousand instructions: past lua-time-limit it lets other clients in (they
   // get -BUSY) and stops the script when SCRIPT KILL asked to.
   static void BusyHook(lua_State* L, lua_Debug* ar);
+  // Lua's allocator: counts the state's bytes and refuses growth past lua-memory-limit.
+  static void* Allocate(void* engine, void* block, size_t old_size, size_t new_size);
 
   ServerState* server_;
   lua_State* lua_ = nullptr;
@@ -58,6 +60,7 @@ class ScriptEngine {
   int64_t started_ms_ = 0;                        // when the running script started (monotonic)
   size_t mutations_before_ = 0;                   // pending mutations when it started
   std::string running_sha_;
+  size_t lua_bytes_ = 0;  // what the Lua state holds now
 };
 
 }  // namespace desaster

@@ -118,6 +118,25 @@ class ScriptingTest(ServerTest):
         self.assertIn('"EVAL"', m.read().value)
 
 
+class ScriptMemoryTest(ServerTest):
+    def test_a_script_past_lua_memory_limit_gets_an_error_and_the_server_goes_on(self):
+        r = self.r
+        r.config_set("lua-memory-limit", str(32 * 1024 * 1024))
+        r.set("kept", "yes")
+        hog = "local t = {} for i = 1, 1e8 do t[i] = string.rep('x', 64) .. i end return #t"
+        with self.assertRaises(redis.ResponseError) as cm:
+            r.eval(hog, 0)
+        self.assertIn("not enough memory", str(cm.exception))
+        # The state collected the garbage: scripts, cached ones too, run on.
+        self.assertEqual(r.eval("return redis.call('GET', KEYS[1])", 1, "kept"), b"yes")
+        self.assertEqual(r.eval("local t = {} for i = 1, 1000 do t[i] = i end return #t", 0),
+                         1000)
+        self.assertEqual(r.config_get("lua-memory-limit"), {"lua-memory-limit": "33554432"})
+        self.assertError(lambda: r.config_set("lua-memory-limit", "10"),
+                         "CONFIG SET failed (possibly related to argument 'lua-memory-limit') - "
+                         "argument must be between 1048576 and 1099511627776 inclusive")
+
+
 class BusyScriptTest(unittest.TestCase):
     """A script past lua-time-limit: others get -BUSY, SCRIPT KILL or SHUTDOWN NOSAVE end it."""
 
