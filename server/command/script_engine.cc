@@ -17,6 +17,7 @@ extern "C" {
 #include "server/command/context.h"
 #include "server/command/dispatch.h"
 #include "server/command/lua_cmsgpack.h"
+#include "server/command/lua_struct.h"
 #include "server/log.h"
 
 namespace desaster {
@@ -63,7 +64,7 @@ local function readonly(t)
   })
 end
 local globals = _G
-for _, name in ipairs({'redis', 'cjson', 'cmsgpack', 'bit', 'string', 'table', 'math'}) do
+for _, name in ipairs({'redis', 'cjson', 'cmsgpack', 'struct', 'bit', 'string', 'table', 'math'}) do
   globals[name] = readonly(globals[name])
 end
 __redis__script_env = setmetatable({}, {
@@ -311,6 +312,8 @@ ScriptEngine::ScriptEngine(ServerState* server)
   lua_setglobal(L, "cjson");
   OpenCmsgpack(L);
   lua_setglobal(L, "cmsgpack");
+  OpenStruct(L);
+  lua_setglobal(L, "struct");
   lua_pushcfunction(L, luaopen_bit);
   lua_call(L, 0, 1);
   lua_setglobal(L, "bit");

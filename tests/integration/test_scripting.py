@@ -118,6 +118,62 @@ class ScriptingTest(ServerTest):
         self.assertIn('"EVAL"', m.read().value)
 
 
+class StructTest(ServerTest):
+    """struct.pack/unpack/size, replies and errors compared with Debian's redis-server."""
+
+    SCRIPTS = [
+        "return struct.pack('>I2', 258)",
+        "return struct.pack('<i4 h b B', -2, 513, -1, 255)",
+        "return struct.pack('>l', -2)",
+        "return struct.pack('<i16', -3)",
+        "return struct.pack('<I16', 3)",
+        "return struct.pack('!4 b i4 x d', 1, 7, 1.5)",
+        "return struct.pack('>f', 0.25)",
+        "return struct.pack('c3 s c0', 'abcdef', 'zt', 'whole')",
+        "return {struct.unpack('>I2', '\\001\\002')}",
+        "return {struct.unpack('<i4', struct.pack('<i4', -123456))}",
+        "return {struct.unpack('<i16', struct.pack('<i16', -3))}",
+        "return {struct.unpack('<I3 B', struct.pack('<I3 B', 70000, 9), 1)}",
+        "return {struct.unpack('>h', 'xx\\255\\254', 3)}",
+        "return {struct.unpack('B c0', struct.pack('B c0', 3, 'abc'))}",
+        "return {struct.unpack('s s', 'ab\\000cd\\000')}",
+        "return {struct.unpack('!8 b d', struct.pack('!8 b d', 1, 2.5))}",
+        "return tostring(struct.unpack('>d', struct.pack('>d', -0.125)))",
+        "return struct.size('!4 b i4 h')",
+        "return struct.size('>I16 c5 x')",
+        "return struct.pack('z', 1)",
+        "return struct.pack('i33', 1)",
+        "return struct.pack('!3 i', 1)",
+        "return struct.pack('c5', 'abc')",
+        "return struct.pack('i')",
+        "return {struct.unpack('i4', 'abc')}",
+        "return {struct.unpack('s', 'abc')}",
+        "return {struct.unpack('c0', 'abc')}",
+        "return {struct.unpack('b', 'a', 0)}",
+        "return struct.size('s')",
+        "return struct.size('c0')",
+        "return struct.pack('i99999999999', 1)",
+        "struct.pack = nil return 1",
+    ]
+
+    def test_struct_matches_redis(self):
+        from harness import RedisServer
+        redis_server = RedisServer()
+        self.addCleanup(redis_server.stop)
+        theirs = redis_server.client()
+
+        def outcome(client, body):
+            try:
+                return ("ok", client.eval(body, 0))
+            except redis.ResponseError as e:
+                # The script's sha and Redis' source position ("user_script:1:") vary.
+                text = str(e).split(" script: ")[0]
+                return ("error", text.replace("user_script:1: ", ""))
+
+        for body in self.SCRIPTS:
+            self.assertEqual(outcome(self.r, body), outcome(theirs, body), body)
+
+
 class ScriptMemoryTest(ServerTest):
     def test_a_script_past_lua_memory_limit_gets_an_error_and_the_server_goes_on(self):
         r = self.r
