@@ -11,6 +11,7 @@ extern "C" {
 #include <cstdint>
 #include <cstring>
 #include <string>
+#include <string_view>
 
 namespace desaster {
 
@@ -38,6 +39,10 @@ size_t Number(lua_State* L, const char** fmt, size_t fallback) {
     n = n * 10 + static_cast<size_t>(digit);
   } while (std::isdigit(static_cast<unsigned char>(**fmt)));
   return n;
+}
+
+bool IsInteger(char opt) {
+  return std::string_view("bBhHlLTiI").find(opt) != std::string_view::npos;
 }
 
 bool PowerOfTwo(size_t n) { return n > 0 && (n & (n - 1)) == 0; }
@@ -172,18 +177,11 @@ int Pack(lua_State* L) {
     char opt = *fmt++;
     size_t size = SizeOf(L, opt, &fmt);
     out.append(Padding(out.size(), o, opt, size), '\0');
+    if (IsInteger(opt)) {
+      PutInteger(L, &out, arg++, o.little, size);
+      continue;
+    }
     switch (opt) {
-      case 'b':
-      case 'B':
-      case 'h':
-      case 'H':
-      case 'l':
-      case 'L':
-      case 'T':
-      case 'i':
-      case 'I':
-        PutInteger(L, &out, arg++, o.little, size);
-        break;
       case 'x':
         out.push_back('\0');
         break;
@@ -226,18 +224,12 @@ int Unpack(lua_State* L) {
     pos += Padding(pos, o, opt, size);
     luaL_argcheck(L, size <= len && pos <= len - size, 2, "data string too short");
     luaL_checkstack(L, 2, "too many results");
+    if (IsInteger(opt)) {
+      lua_pushnumber(L, GetInteger(data + pos, o.little, std::islower(opt) != 0, size));
+      pos += size;
+      continue;
+    }
     switch (opt) {
-      case 'b':
-      case 'B':
-      case 'h':
-      case 'H':
-      case 'l':
-      case 'L':
-      case 'T':
-      case 'i':
-      case 'I':
-        lua_pushnumber(L, GetInteger(data + pos, o.little, std::islower(opt) != 0, size));
-        break;
       case 'x':
         break;
       case 'f':
