@@ -17,6 +17,7 @@ COMMANDS = {
     "celery": ["/usr/bin/python3", os.path.join(HERE, "celery", "run.py")],
     "rq": ["/usr/bin/python3", os.path.join(HERE, "rq", "run.py")],
     "node-resque": ["node", os.path.join(HERE, "node", "node_resque.js")],
+    "bullmq": ["node", os.path.join(HERE, "node", "bullmq.js")],
 }
 
 
