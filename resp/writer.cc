@@ -1,5 +1,6 @@
 #include "resp/writer.h"
 
+#include <charconv>
 #include <cmath>
 #include <cstdio>
 
@@ -14,10 +15,13 @@ std::string FormatDouble(double d) {
 }
 
 void ReplyWriter::Header(char type, long long n) {
+  // Every reply has one: std::to_chars, as snprintf cost 6% of a pushing server's instructions.
   char buf[32];
   buf[0] = type;
-  int len = snprintf(buf + 1, sizeof(buf) - 1, "%lld\r\n", n);
-  out_->append(buf, static_cast<size_t>(len) + 1);
+  char* end = std::to_chars(buf + 1, buf + sizeof(buf) - 2, n).ptr;
+  *end++ = '\r';
+  *end++ = '\n';
+  out_->append(buf, static_cast<size_t>(end - buf));
 }
 
 void ReplyWriter::Simple(std::string_view s) {
