@@ -408,13 +408,18 @@ void Api::Events(const CallPtr& call) {
 void Api::OnTick(ev::timer&, int) {
   std::erase_if(watchers_, [](const auto& w) { return !w->open(); });
   if (watchers_.empty()) return tick_.stop();
+  // A scheduler slower than the tick gets no second snapshot request on top of the first.
+  if (snapshot_pending_) return;
+  snapshot_pending_ = true;
   // The snapshot answers no request: a failure becomes an "error" event.
   auto tick = std::make_shared<Call>();
   tick->on_fail = [this](int, std::string_view message) {
+    snapshot_pending_ = false;
     std::string data = Dump(json{{"error", message}});
     for (const auto& w : watchers_) w->SendEvent("error", data);
   };
   Snapshot(tick, [this](json overview) {
+    snapshot_pending_ = false;
     std::string data = Dump(overview);
     for (const auto& w : watchers_) w->SendEvent("overview", data);
   });

@@ -93,6 +93,7 @@ class Api {
   std::vector<Route> routes_;
   std::vector<std::shared_ptr<Exchange>> watchers_;  // open event streams
   ev::timer tick_;
+  bool snapshot_pending_ = false;  // the tick's snapshot is still being gathered
 };
 
 }  // namespace desaster::web

@@ -396,6 +396,16 @@ class WebLoginTest(ServerTest):
                 locked.stop()
                 status, _, body = Http(with_pw.url).request("GET", "/api/queues")
                 self.assertEqual((status, body["error"]), (503, "the scheduler is not reachable"))
+                # The live stream says so too, as an "error" event.
+                h = Http(with_pw.url)
+                sock = socket.create_connection((h.host, h.port), timeout=10)
+                sock.sendall(b"GET /api/events HTTP/1.1\r\nHost: x\r\n\r\n")
+                stream = sock.makefile("rb")
+                lines = iter(stream.readline, b"")
+                self.assertIn(b"event: error\n", lines)
+                self.assertEqual(json.loads(next(lines)[6:]),
+                                 {"error": "the scheduler is not reachable"})
+                sock.close()
             finally:
                 with_pw.stop()
                 without.stop()
