@@ -19,9 +19,10 @@ uint32_t ReadU32(const unsigned char* p) {
   return (uint32_t{p[0]} << 24) | (uint32_t{p[1]} << 16) | (uint32_t{p[2]} << 8) | p[3];
 }
 
-std::string KeyRecord(char kind, int db, std::string_view key) {
+// `extra`: bytes the caller appends next, reserved too (every push builds a job key).
+std::string KeyRecord(char kind, int db, std::string_view key, size_t extra = 0) {
   std::string out;
-  out.reserve(7 + key.size());
+  out.reserve(7 + key.size() + extra);
   out.push_back(kind);
   AppendU16(&out, static_cast<uint16_t>(db));
   AppendU32(&out, static_cast<uint32_t>(key.size()));
@@ -52,8 +53,10 @@ std::string QueueConfigKey(int db, std::string_view key) {
   return QueuePrefix(db, key) + std::string(1, '\0');
 }
 std::string JobKey(int db, std::string_view queue, uint64_t id) {
-  // Ids are below 2^63, so the signed encoding keeps their order.
-  return QueuePrefix(db, queue) + '\1' + EncodeInt64(static_cast<int64_t>(id));
+  std::string out = KeyRecord('q', db, queue, 9);
+  out.push_back('\1');
+  AppendInt64(&out, static_cast<int64_t>(id));  // ids are below 2^63: the order holds
+  return out;
 }
 
 std::string ScheduleKey(int db, std::string_view name) { return KeyRecord('c', db, name); }
@@ -69,10 +72,15 @@ std::string DatabasePrefix(char kind, int db) {
 }
 
 std::string EncodeInt64(int64_t v) {
-  uint64_t u = static_cast<uint64_t>(v) ^ (uint64_t{1} << 63);  // sign flip: signed order
-  std::string out(8, '\0');
-  for (int i = 7; i >= 0; i--, u >>= 8) out[static_cast<size_t>(i)] = static_cast<char>(u & 0xff);
+  std::string out;
+  AppendInt64(&out, v);
   return out;
+}
+
+void AppendInt64(std::string* out, int64_t v) {
+  uint64_t u = static_cast<uint64_t>(v) ^ (uint64_t{1} << 63);  // sign flip: signed order
+  for (int shift = 56; shift >= 0; shift -= 8)
+    out->push_back(static_cast<char>((u >> shift) & 0xff));
 }
 
 int64_t DecodeInt64(std::string_view s) {

@@ -49,7 +49,8 @@ std::string FailureKey(int db, uint64_t id);
 // 'e' + db (or 'x' + db): every record of one database.
 std::string DatabasePrefix(char kind, int db);
 
-std::string EncodeInt64(int64_t v);  // 8 bytes, order-preserving for signed values
+std::string EncodeInt64(int64_t v);             // 8 bytes, order-preserving for signed values
+void AppendInt64(std::string* out, int64_t v);  // EncodeInt64(v) appended to *out
 int64_t DecodeInt64(std::string_view s);
 std::string EncodeScore(double score);
 double DecodeScore(std::string_view s);
