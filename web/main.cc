@@ -1,7 +1,9 @@
 // desaster-web: the browser UI and JSON API of a desaster scheduler. It keeps no state: every
 // page and API call is the scheduler's native commands over one hiredis connection.
 #include <signal.h>
+#include <sys/resource.h>
 
+#include <algorithm>
 #include <boost/program_options.hpp>
 #include <cstdio>
 #include <cstdlib>
@@ -96,14 +98,28 @@ int main(int argc, char** argv) {
   }
 
   signal(SIGPIPE, SIG_IGN);
+  // Each connection is a descriptor: raise the soft limit, and accept no more connections than
+  // it allows (an accept failing for lack of descriptors would spin the loop).
+  HttpLimits limits;
+  rlimit files;
+  if (getrlimit(RLIMIT_NOFILE, &files) == 0) {
+    files.rlim_cur =
+        std::max(files.rlim_cur, std::min<rlim_t>(files.rlim_max, limits.max_connections + 64));
+    setrlimit(RLIMIT_NOFILE, &files);
+    limits.max_connections =
+        std::min<size_t>(limits.max_connections, files.rlim_cur > 80 ? files.rlim_cur - 64 : 16);
+  }
   ev::default_loop loop;
   client::SchedulerConnection connection(loop);
   Auth auth(password);
   Api api(loop, &connection, &auth);
-  HttpServer http(loop, [&](std::shared_ptr<Exchange> ex) {
-    if (ex->request().path.starts_with("/api/")) return api.Handle(std::move(ex));
-    ServeAsset(ex);
-  });
+  HttpServer http(
+      loop,
+      [&](std::shared_ptr<Exchange> ex) {
+        if (ex->request().path.starts_with("/api/")) return api.Handle(std::move(ex));
+        ServeAsset(ex);
+      },
+      limits);
   std::string error;
   if (!http.Listen(listen_host, listen_port, &error)) {
     std::cerr << "desaster-web: " << error << "\n";
