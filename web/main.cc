@@ -49,6 +49,24 @@ void ServeAsset(const std::shared_ptr<Exchange>& ex) {
                .body = std::string(asset->body)});
 }
 
+// DNS rebinding: a page from another site whose name is made to resolve to this loopback
+// address would be same-origin with the UI and could read its CSRF token. So requests must name
+// this server: a loopback name or the --listen host. A wildcard --listen (0.0.0.0, ::) serves
+// any name; protect it with --password.
+constexpr const char* kForeignHost =
+    "{\"error\":\"this server answers to its own names only (localhost, 127.0.0.1, ::1 or the "
+    "--listen host)\"}";
+
+bool HostAllowed(std::string_view host, const std::string& listen_host) {
+  if (host.empty() || listen_host == "0.0.0.0" || listen_host == "::") return true;
+  if (host.starts_with('[')) {
+    host = host.substr(1, host.find(']') - 1);  // "[::1]:80" -> "::1" (no ']': the rest)
+  } else if (size_t colon = host.rfind(':'); colon != std::string_view::npos) {
+    host = host.substr(0, colon);
+  }
+  return host == "localhost" || host == "127.0.0.1" || host == "::1" || host == listen_host;
+}
+
 // A timer that runs the std::function<void()> in its data.
 void CallBack(ev::timer& w, int) { (*static_cast<std::function<void()>*>(w.data))(); }
 void Stop(ev::sig& w, int) { w.loop.break_loop(ev::ALL); }
@@ -116,6 +134,9 @@ int main(int argc, char** argv) {
   HttpServer http(
       loop,
       [&](std::shared_ptr<Exchange> ex) {
+        if (!HostAllowed(ex->request().Header("host"), listen_host)) {
+          return ex->Respond({.status = 403, .body = kForeignHost});
+        }
         if (ex->request().path.starts_with("/api/")) return api.Handle(std::move(ex));
         ServeAsset(ex);
       },

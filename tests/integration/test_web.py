@@ -294,7 +294,7 @@ class WebApiTest(ServerTest):
                       ["error"])
 
         sock = socket.create_connection((h.host, h.port), timeout=10)
-        sock.sendall(b"GET /api/events HTTP/1.1\r\nHost: x\r\n\r\n")
+        sock.sendall(b"GET /api/events HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
         stream = sock.makefile("rb")
         self.assertIn(b"200 OK", stream.readline())
 
@@ -328,6 +328,16 @@ class WebApiTest(ServerTest):
         self.assertEqual(h.request("POST", "/app.js", raw=b"")[0], 405)
         self.assertEqual(h.request("GET", "/api/nothing")[2]["error"], "no such endpoint")
         self.assertEqual(h.request("PUT", "/api/queues")[0], 405)
+
+    def test_only_its_own_host_names_are_served(self):
+        # A rebound DNS name pointing at 127.0.0.1 must not make another site same-origin.
+        h = self.http
+        for host in ("evil.example", "evil.example:80", "127.0.0.1.evil.example"):
+            status, _, body = h.request("GET", "/api/session", headers={"Host": host})
+            self.assertEqual(status, 403, host)
+            self.assertIn("its own names only", body["error"])
+        for host in ("127.0.0.1", f"127.0.0.1:{h.port}", f"localhost:{h.port}", "[::1]:80"):
+            self.assertEqual(h.request("GET", "/", headers={"Host": host})[0], 200, host)
 
     def test_limits_and_garbage_leave_the_daemon_serving(self):
         h = self.http
@@ -399,7 +409,7 @@ class WebLoginTest(ServerTest):
                 # The live stream says so too, as an "error" event.
                 h = Http(with_pw.url)
                 sock = socket.create_connection((h.host, h.port), timeout=10)
-                sock.sendall(b"GET /api/events HTTP/1.1\r\nHost: x\r\n\r\n")
+                sock.sendall(b"GET /api/events HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
                 stream = sock.makefile("rb")
                 lines = iter(stream.readline, b"")
                 self.assertIn(b"event: error\n", lines)
