@@ -4,26 +4,11 @@
 // (XREAD BLOCK) and the monitoring reads. Exits non-zero on the first mismatch.
 const { Queue, Worker, QueueEvents, FlowProducer } = require("bullmq");
 const IORedis = require("ioredis");
+const { check, waitFor } = require("./checks");
 
 const url = new URL(process.env.REDIS_URL);
 const connection = { host: url.hostname, port: Number(url.port), maxRetriesPerRequest: null };
 const counters = new IORedis(Number(url.port), url.hostname);
-
-function check(what, ok) {
-  if (!ok) {
-    console.log(`FAILED: ${what}`);
-    process.exit(1);
-  }
-  console.log(`ok: ${what}`);
-}
-
-async function waitFor(what, predicate, timeoutMs = 120000) {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await predicate())) {
-    if (Date.now() > deadline) check(`timed out waiting for ${what}`, false);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-}
 
 async function main() {
   await counters.flushdb();
@@ -100,7 +85,5 @@ async function main() {
   console.log("bullmq conformance passed");
 }
 
-main().catch((e) => {
-  console.log(`FAILED: ${e.stack || e}`);
-  process.exit(1);
-});
+// An exception fails the run like a failed check (exit status 1).
+main().catch((error) => check(error.stack || String(error), false));

@@ -3,6 +3,7 @@
 // resque:failed, then the queue API's reads. Exits non-zero on the first mismatch.
 const { Queue, Worker, Scheduler, Plugins } = require("node-resque");
 const IORedis = require("ioredis");
+const { check, waitFor } = require("./checks");
 
 const url = new URL(process.env.REDIS_URL);
 const connection = { pkg: "ioredis", host: url.hostname, port: Number(url.port), database: 0, namespace: "resque" };
@@ -32,22 +33,6 @@ const jobs = {
     },
   },
 };
-
-function check(what, ok) {
-  if (!ok) {
-    console.log(`FAILED: ${what}`);
-    process.exit(1);
-  }
-  console.log(`ok: ${what}`);
-}
-
-async function waitFor(what, predicate, timeoutMs = 120000) {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await predicate())) {
-    if (Date.now() > deadline) check(`timed out waiting for ${what}`, false);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-}
 
 async function main() {
   await counters.flushdb();
@@ -93,7 +78,5 @@ async function main() {
   console.log("node-resque conformance passed");
 }
 
-main().catch((error) => {
-  console.log(`FAILED: ${error.stack}`);
-  process.exit(1);
-});
+// An exception fails the run like a failed check (exit status 1).
+main().catch((error) => check(error.stack || String(error), false));
