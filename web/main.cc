@@ -9,6 +9,7 @@
 #include <cstdlib>
 #include <iostream>
 
+#include "client/command_line.h"
 #include "client/scheduler_connection.h"
 #include "web/api.h"
 #include "web/assets.h"
@@ -92,17 +93,8 @@ int main(int argc, char** argv) {
      "require this password to log in to the UI, or as 'Authorization: Bearer <password>' for "
      "API clients (or env DESASTER_WEB_PASSWORD; without one the UI is open)");
   // clang-format on
-  try {
-    po::variables_map vm;
-    po::store(po::parse_command_line(argc, argv, desc), vm);
-    if (vm.count("help")) {
-      std::cout << desc << "\n";
-      return 0;
-    }
-    po::notify(vm);
-  } catch (const po::error& e) {
-    std::cerr << "desaster-web: " << e.what() << "\nTry --help.\n";
-    return 1;
+  if (auto exit_status = client::ParseCommandLine("desaster-web", argc, argv, desc)) {
+    return *exit_status;
   }
   std::string scheduler_host, listen_host;
   int scheduler_port, listen_port;

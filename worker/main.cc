@@ -3,6 +3,8 @@
 #include <filesystem>
 #include <iostream>
 
+#include "client/command_line.h"
+#include "client/scheduler_connection.h"
 #include "worker/worker.h"
 
 namespace po = boost::program_options;
@@ -70,17 +72,8 @@ int main(int argc, char** argv) {
     ("data-dir", po::value(&o.data_dir)->default_value(o.data_dir),
      "data directory of a scheduler this worker starts");
   // clang-format on
-  try {
-    po::variables_map vm;
-    po::store(po::parse_command_line(argc, argv, desc), vm);
-    if (vm.count("help")) {
-      std::cout << desc << "\n";
-      return 0;
-    }
-    po::notify(vm);
-  } catch (const po::error& e) {
-    std::cerr << "desaster-worker: " << e.what() << "\nTry --help.\n";
-    return 1;
+  if (auto exit_status = desaster::client::ParseCommandLine("desaster-worker", argc, argv, desc)) {
+    return *exit_status;
   }
   if (!desaster::client::ParseHostPort(scheduler, &o.host, &o.port)) {
     std::cerr << "desaster-worker: --scheduler takes host:port, not '" << scheduler << "'\n";
