@@ -80,6 +80,12 @@ void Job::set_unique_key(std::string k) {
   DropEmptyExtras();
 }
 
+void Job::set_lease_until(int64_t until_ms) {
+  if (until_ms == 0 && !extras_) return;
+  extras().lease_until_ms = until_ms;
+  DropEmptyExtras();
+}
+
 void Job::set_lease(std::string owner, int64_t until_ms) {
   if (owner.empty() && until_ms == 0 && !extras_) return;
   extras().lease_owner = std::move(owner);

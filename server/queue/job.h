@@ -39,7 +39,8 @@ struct Job {
   void set_capability(std::string c);
   void set_unique_key(std::string k);
   void set_lease(std::string owner, int64_t until_ms);
-  void set_lease_until(int64_t until_ms) { set_lease(lease_owner(), until_ms); }
+  // A heartbeat extends a lease: only the deadline changes (the owner is not copied).
+  void set_lease_until(int64_t until_ms);
 
   // The persisted record (everything but `id` and `queue`, which the record's key holds).
   std::string Encode() const;
