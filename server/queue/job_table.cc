@@ -9,7 +9,13 @@ namespace {
 
 constexpr size_t kMinCapacity = 16;
 
-// Job ids are a millisecond clock and a counter: mix them so their low bits spread.
+// Job ids are a millisecond clock and a counter, so ids made together are consecutive. Runs of
+// kRun consecutive ids get neighbouring slots at a pseudo-random place: a burst of pushes (and
+// the pops that follow in the same order) touches one cache line per run instead of one per job,
+// and runs this short keep linear probing's clusters short.
+constexpr unsigned kRunBits = 3;
+constexpr uint64_t kRun = uint64_t{1} << kRunBits;
+
 uint64_t Mix(uint64_t x) {
   x ^= x >> 30;
   x *= 0xbf58476d1ce4e5b9ULL;
@@ -20,7 +26,9 @@ uint64_t Mix(uint64_t x) {
 
 }  // namespace
 
-size_t JobTable::Home(uint64_t id) const { return Mix(id) & (slots_.size() - 1); }
+size_t JobTable::Home(uint64_t id) const {
+  return (Mix(id >> kRunBits) + (id & (kRun - 1))) & (slots_.size() - 1);
+}
 
 size_t JobTable::Locate(uint64_t id) const {
   if (slots_.empty()) return SIZE_MAX;
