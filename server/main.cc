@@ -41,7 +41,7 @@ int main(int argc, char** argv) {
   RegisterAllCommands(&state.registry);
   std::string error;
   auto store =
-      LevelStore::Open(StoreOptions{options.data_dir, options.appendfsync, options.store_cache_mb,
+      LevelStore::Open(StoreOptions{options.data_dir, options.store_cache_mb,
                                     options.store_write_buffer_mb, options.store_compression},
                        &error);
   if (!store) {

@@ -297,6 +297,14 @@ class Keyspace {
   bool HasMutations() const { return !pending_.empty(); }
   size_t pending_mutations() const { return pending_.size(); }
   std::vector<Mutation> TakeMutations() { return std::exchange(pending_, {}); }
+  // Hands a committed batch's vector back, so the next iteration records into memory that is
+  // already allocated instead of growing a new vector (a pipelined burst records hundreds).
+  void RecycleMutations(std::vector<Mutation> spent) {
+    constexpr size_t kKeepCapacity = 1 << 14;  // a one-off huge batch is not kept
+    if (!pending_.empty() || spent.capacity() > kKeepCapacity) return;
+    spent.clear();
+    pending_ = std::move(spent);
+  }
   // The first `count` recorded mutations (those of commands that finished before a script).
   std::vector<Mutation> TakeMutations(size_t count) {
     std::vector<Mutation> head(

@@ -52,6 +52,7 @@ struct Server::Connection {
   std::string input;
   size_t input_pos = 0;          // bytes of `input` already consumed
   size_t committed = 0;          // bytes of client.output that may be written
+  uint64_t output_base = 0;      // bytes of output cleared from client.output before its start
   size_t sent = 0;               // bytes of client.output already written
   int64_t soft_limit_since = 0;  // when the pub/sub soft output limit was first exceeded
   bool closed = false;
@@ -79,23 +80,34 @@ Server::Server(ServerState* state, CommitPipeline* commit)
   load_step_.set<Server, &Server::OnLoadStep>(this);
   queue_timer_.set(loop_);
   queue_timer_.set<Server, &Server::OnQueueTimer>(this);
+  // Only wakes the loop: its before-sleep stage takes the outcomes.
+  commit_done_.set(loop_);
+  commit_done_.set<&Server::OnCommitDone>();
+  // The helper pays off when the loop would otherwise wait for a sync; without syncs it only
+  // competes for a core (docs/PERSISTENCE.md has the measurements).
+  const Options& o = state_->options;
+  bool threaded = o.commit_thread == "yes" || (o.commit_thread == "auto" && SyncEachBatch());
+  commits_ = std::make_unique<CommitQueue>(commit, threaded, [this] { commit_done_.send(); });
   state_->serve_while_busy = [this](size_t finished_mutations) {
     if (!busy_) {
       busy_ = true;
       // Commands that finished before the script may have their writes committed, and then
-      // their replies may leave. If that fails, those replies wait for the script to end.
-      std::string error;
+      // their replies may leave. If that fails, those replies (and all that wait for a commit)
+      // wait for the script to end, when the failure is handled.
       if (finished_mutations > 0) {
-        Batch batch{next_lsn_++, state_->keyspace.TakeMutations(finished_mutations)};
-        if (commit_->Commit(batch, &error)) {
-          state_->committed_lsn = batch.lsn;
-        } else {
-          Log(LogLevel::kWarning, "commit before a busy script failed: {}", error);
-          for (uint64_t id : pending_) {
-            auto it = connections_.find(id);
-            if (it != connections_.end()) it->second->held = true;
-          }
-        }
+        commits_->Submit(Batch{next_lsn_++, state_->keyspace.TakeMutations(finished_mutations)},
+                         SyncEachBatch());
+      }
+      commits_->WaitIdle();
+      TakeCommitted();
+      if (!commit_error_.empty()) {
+        Log(LogLevel::kWarning, "commit before a busy script failed: {}", commit_error_);
+        auto hold = [this](uint64_t id) {
+          auto it = connections_.find(id);
+          if (it != connections_.end()) it->second->held = true;
+        };
+        for (uint64_t id : pending_) hold(id);
+        for (const Awaiting& a : awaiting_) hold(a.client_id);
       }
     }
     loop_.run(ev::NOWAIT);
@@ -105,10 +117,7 @@ Server::Server(ServerState* state, CommitPipeline* commit)
       *error = "the data directory is not writable (" + state_->write_error + ")";
       return false;
     }
-    if (!CommitPending(error)) {
-      OnCommitFailure(*error);
-      return false;
-    }
+    if (!CommitNow(error)) return false;
     ReloadFromStore();
     return true;
   };
@@ -176,7 +185,9 @@ void Server::Run() {
   load_started_us_ = MonotonicUs();
   load_step_.start();
   Log(LogLevel::kNotice, "Ready to accept connections on {}:{}", state_->options.bind, port_);
+  commit_done_.start();
   loop_.run();
+  commits_->WaitIdle();
   std::string error;
   if (!commit_->Flush(&error)) Log(LogLevel::kWarning, "final sync failed: {}", error);
   Log(LogLevel::kNotice, "desaster-scheduler is now ready to exit, bye bye...");
@@ -199,22 +210,73 @@ void Server::OnLoadStep(ev::idle&, int) {
   loader_.reset();
 }
 
-bool Server::CommitPending(std::string* error) {
-  if (!state_->keyspace.HasMutations()) return true;
-  Batch batch{next_lsn_++, state_->keyspace.TakeMutations()};
-  if (!commit_->Commit(batch, error)) return false;
-  state_->committed_lsn = batch.lsn;
-  state_->last_commit_unix_s = UnixMs() / 1000;
-  return true;
+bool Server::SyncEachBatch() const { return state_->options.appendfsync == "always"; }
+
+void Server::SubmitPending() {
+  if (!state_->keyspace.HasMutations()) return;
+  // A client streaming writes faster than the disk takes them waits here, not in memory.
+  constexpr size_t kMaxInFlight = 64;
+  if (commits_->in_flight() >= kMaxInFlight) commits_->WaitIdle();
+  commits_->Submit(Batch{next_lsn_++, state_->keyspace.TakeMutations()}, SyncEachBatch());
 }
 
-void Server::OnCommitFailure(const std::string& error) {
+void Server::TakeCommitted() {
+  for (CommitQueue::Outcome& outcome : commits_->TakeOutcomes()) {
+    for (Batch& batch : outcome.spent) {
+      state_->keyspace.RecycleMutations(std::move(batch.mutations));
+    }
+    if (!commit_error_.empty()) continue;  // nothing after a failure counts
+    if (!outcome.ok) {
+      commit_error_ = outcome.error;
+      continue;
+    }
+    state_->committed_lsn = outcome.lsn;
+    state_->last_commit_unix_s = UnixMs() / 1000;
+  }
+  while (!awaiting_.empty() && awaiting_.front().lsn <= state_->committed_lsn) {
+    Awaiting a = awaiting_.front();
+    awaiting_.pop_front();
+    auto it = connections_.find(a.client_id);
+    if (it == connections_.end()) continue;
+    Connection* c = it->second.get();
+    if (a.end > c->output_base) {
+      c->committed = std::max(c->committed, static_cast<size_t>(a.end - c->output_base));
+    }
+    Flush(c);
+  }
+}
+
+bool Server::CommitNow(std::string* error) {
+  SubmitPending();
+  commits_->WaitIdle();
+  TakeCommitted();
+  if (commit_error_.empty()) return true;
+  *error = commit_error_;
+  HandleCommitFailure();
+  return false;
+}
+
+void Server::HandleCommitFailure() {
+  commits_->WaitIdle();
+  TakeCommitted();  // what was submitted after the failure failed too
+  std::string error = std::exchange(commit_error_, {});
   Log(LogLevel::kWarning,
       "commit failed: {}. Refusing writes until the data directory is writable; restoring the "
       "last committed state",
       error);
   state_->write_error = error;
-  commit_failed_ = true;  // the before-sleep stage drops the replies that depended on it
+  // Every reply still waiting depended on a batch that is lost.
+  for (const Awaiting& a : awaiting_) {
+    auto it = connections_.find(a.client_id);
+    if (it != connections_.end()) Close(it->second.get());
+  }
+  awaiting_.clear();
+  for (uint64_t id : pending_) {
+    auto it = connections_.find(id);
+    if (it != connections_.end()) Close(it->second.get());
+  }
+  pending_.clear();
+  next_lsn_ = state_->committed_lsn + 1;  // the lost LSNs were never durable
   ReloadFromStore();
 }
 
@@ -351,26 +413,26 @@ void Server::OnBeforeSleep(ev::prepare&, int) {
     Connection* c = it->second.get();
     if (!c->closed && !c->client.blocked && c->input_pos < c->input.size()) ProcessInput(c);
   }
-  // 2. Commit the iteration's mutations as one batch; only then may replies leave.
-  std::string error;
-  if (!CommitPending(&error)) OnCommitFailure(error);
-  // 3. Release replies.
-  auto pending = std::move(pending_);
-  pending_.clear();
-  for (uint64_t id : pending) {
+  // 2. The iteration's mutations are submitted as one batch. Its replies may leave once every
+  //    batch submitted so far is committed: they may show state that any of them holds.
+  SubmitPending();
+  for (uint64_t id : pending_) {
     auto it = connections_.find(id);
     if (it == connections_.end()) continue;
     Connection* c = it->second.get();
     c->pending = false;
     c->held = false;
-    if (commit_failed_) {
-      Close(c);
-      continue;
-    }
-    c->committed = c->client.output.size();
-    Flush(c);
+    awaiting_.push_back({next_lsn_ - 1, id, c->output_base + c->client.output.size()});
   }
-  commit_failed_ = false;
+  pending_.clear();
+  // 3. Release the replies whose batches are committed (with the inline queue: all of them).
+  TakeCommitted();
+  if (!commit_error_.empty()) HandleCommitFailure();
+  if (state_->shutdown_requested) {
+    commits_->WaitIdle();
+    TakeCommitted();
+    if (!commit_error_.empty()) HandleCommitFailure();
+  }
   for (uint64_t id : closed_) connections_.erase(id);
   closed_.clear();
   ArmQueueTimer();
@@ -433,6 +495,7 @@ void Server::Flush(Connection* c) {
     state_->stats.net_output_bytes += static_cast<uint64_t>(n);
   }
   if (c->sent == out.size()) {
+    c->output_base += out.size();
     out.clear();
     c->sent = c->committed = 0;
   }
@@ -441,7 +504,8 @@ void Server::Flush(Connection* c) {
     return;
   }
   c->write_watcher.stop();
-  if (c->client.close_after_reply) Close(c);
+  // Only once the last reply (QUIT's, the protocol error) is out: it may still await a commit.
+  if (c->client.close_after_reply && out.empty()) Close(c);
 }
 
 void Server::OnWritable(Connection* c) { Flush(c); }
@@ -466,6 +530,7 @@ void Server::OnCron(ev::timer&, int) {
   if (!state_->write_error.empty()) {
     if (now - last_probe_ms_ >= 1000) {
       last_probe_ms_ = now;
+      commits_->WaitIdle();
       if (commit_->Probe(&error)) {
         Log(LogLevel::kNotice, "the data directory is writable again: accepting writes");
         state_->write_error.clear();
@@ -479,6 +544,7 @@ void Server::OnCron(ev::timer&, int) {
       flushed_lsn_ != state_->committed_lsn) {
     last_flush_ms_ = now;
     uint64_t lsn = state_->committed_lsn;
+    commits_->WaitIdle();
     if (commit_->Flush(&error)) {
       flushed_lsn_ = lsn;
     } else {

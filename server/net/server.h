@@ -4,6 +4,7 @@
 
 #include <ev++.h>
 
+#include <deque>
 #include <memory>
 #include <string>
 #include <unordered_map>
@@ -12,6 +13,7 @@
 #include "resp/parser.h"
 #include "server/command/server_state.h"
 #include "server/store/commit.h"
+#include "server/store/commit_queue.h"
 
 namespace desaster {
 
@@ -38,16 +40,26 @@ class Server {
   void OnCron(ev::timer& w, int revents);
   void OnSignal(ev::sig& w, int revents);
   void OnLoadStep(ev::idle& w, int revents);
+  static void OnCommitDone(ev::async&, int) {}
+  // Whether each batch is synced before its replies leave (appendfsync always).
+  bool SyncEachBatch() const;
   // Delayed jobs fall due and rate-limited queues may hand out jobs again: on time, not on the
   // next cron tick.
   void OnQueueTimer(ev::timer& w, int revents);
   void ArmQueueTimer();
 
-  // Commits the mutations recorded since the last commit as one batch.
-  bool CommitPending(std::string* error);
-  // A commit failed: memory is rebuilt from what is durable, clients whose replies depended on
-  // the lost batch are disconnected, and writes are refused until a probe write succeeds.
-  void OnCommitFailure(const std::string& error);
+  // Submits the mutations recorded since the last submission as one batch.
+  void SubmitPending();
+  // Takes the commit queue's outcomes: advances committed_lsn and releases the replies that
+  // waited for it. A failure is left in commit_error_ for HandleCommitFailure.
+  void TakeCommitted();
+  // Submits what is pending and waits until all of it is committed; false (after handling the
+  // failure) when a commit failed.
+  bool CommitNow(std::string* error);
+  // A commit failed: clients whose replies waited for it (or for a later batch) are
+  // disconnected, memory is rebuilt from what is durable, and writes are refused until a probe
+  // write succeeds.
+  void HandleCommitFailure();
   void ReloadFromStore();
 
   // Parses and runs as many complete commands as the input holds (stops while blocked).
@@ -59,9 +71,21 @@ class Server {
   void Close(Connection* c);
   bool OverOutputLimit(Connection* c);
 
+  // Output of a client that may leave once the batch `lsn` is committed: up to `end`, counted
+  // from the client's first byte of output (Connection::output_base).
+  struct Awaiting {
+    uint64_t lsn;
+    uint64_t client_id;
+    uint64_t end;
+  };
+
   ServerState* state_;
   CommitPipeline* commit_;
   ev::dynamic_loop loop_;
+  ev::async commit_done_;  // the helper finished a commit: the before-sleep stage takes it
+  std::unique_ptr<CommitQueue> commits_;
+  std::deque<Awaiting> awaiting_;  // in LSN order
+  std::string commit_error_;
   ev::io accept_watcher_;
   ev::prepare before_sleep_;
   ev::timer cron_;
@@ -81,7 +105,6 @@ class Server {
   std::vector<uint64_t> pending_;  // connections with output or resumable input
   std::vector<uint64_t> closed_;   // closed connections, deleted at the end of the iteration
   std::vector<char> read_buffer_ = std::vector<char>(64 * 1024);
-  bool commit_failed_ = false;
   bool busy_ = false;  // a busy script is letting the loop serve others
 };
 

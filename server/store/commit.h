@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <span>
 #include <string>
 
 #include "server/data/keyspace.h"
@@ -27,9 +28,11 @@ class StateLoader {
 class CommitPipeline {
  public:
   virtual ~CommitPipeline() = default;
-  // Makes `batch` durable under the configured sync policy. Returns false with *error set when
-  // it could not; the caller must then not acknowledge the batch's writes.
-  virtual bool Commit(const Batch& batch, std::string* error) = 0;
+  // Makes `batches` (consecutive, in LSN order) durable as one write, synced to disk when `sync`.
+  // Returns false with *error set when it could not; the caller must then not acknowledge their
+  // writes. After a failure every Commit fails until Probe succeeds, so nothing committed later
+  // can stand on a batch that was lost.
+  virtual bool Commit(std::span<const Batch> batches, bool sync, std::string* error) = 0;
   // Syncs everything committed so far (the `everysec` policy calls this once a second).
   virtual bool Flush(std::string* error) = 0;
   // After a failure: whether a synced write succeeds again.
@@ -44,7 +47,7 @@ class CommitPipeline {
 // Keeps nothing: the in-memory keyspace is the only copy. For tests of the layers above.
 class VolatileCommit : public CommitPipeline {
  public:
-  bool Commit(const Batch&, std::string*) override { return true; }
+  bool Commit(std::span<const Batch>, bool, std::string*) override { return true; }
   bool Flush(std::string*) override { return true; }
   bool Probe(std::string*) override { return true; }
   std::unique_ptr<StateLoader> NewLoader() override;

@@ -190,11 +190,14 @@ bool LevelStore::Write(leveldb::WriteBatch* batch, bool sync, std::string* error
   return true;
 }
 
-bool LevelStore::Commit(const Batch& batch, std::string* error) {
+bool LevelStore::Commit(std::span<const Batch> batches, bool sync, std::string* error) {
+  if (batches.empty()) return true;
   BatchView view(db_.get(), &batch_);
-  for (const Mutation& m : batch.mutations) Translate(m, &view);
-  view.Put(std::string(kLsnKey), EncodeInt64(static_cast<int64_t>(batch.lsn)));
-  return Write(view.batch(), options_.sync == "always", error);
+  for (const Batch& batch : batches) {
+    for (const Mutation& m : batch.mutations) Translate(m, &view);
+  }
+  view.Put(std::string(kLsnKey), EncodeInt64(static_cast<int64_t>(batches.back().lsn)));
+  return Write(view.batch(), sync, error);
 }
 
 bool LevelStore::Flush(std::string* error) {

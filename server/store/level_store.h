@@ -21,7 +21,6 @@ namespace desaster {
 
 struct StoreOptions {
   std::string dir;
-  std::string sync = "always";  // always: sync every batch; everysec: Flush() syncs; no: never
   size_t block_cache_mb = 32;
   size_t write_buffer_mb = 16;
   bool compression = true;
@@ -35,7 +34,7 @@ class LevelStore : public CommitPipeline {
   static std::unique_ptr<LevelStore> Open(const StoreOptions& options, std::string* error);
   ~LevelStore() override;
 
-  bool Commit(const Batch& batch, std::string* error) override;
+  bool Commit(std::span<const Batch> batches, bool sync, std::string* error) override;
   bool Flush(std::string* error) override;
   bool Probe(std::string* error) override;
   std::unique_ptr<StateLoader> NewLoader() override;

@@ -151,8 +151,13 @@ class DiskFullTest(unittest.TestCase):
         self.addCleanup(subprocess.run, ["umount", "-l", self.mnt])
 
     def test_full_disk_refuses_writes_serves_reads_and_recovers(self):
-        data = os.path.join(self.mnt, "data")
-        s = Scheduler(data_dir=data)
+        for mode in ("yes", "no"):  # commits on the helper thread, and on the loop
+            with self.subTest(commit_thread=mode):
+                self.fill_and_recover(os.path.join(self.mnt, f"data-{mode}"),
+                                      "--commit-thread", mode)
+
+    def fill_and_recover(self, data, *extra):
+        s = Scheduler(*extra, data_dir=data)
         self.addCleanup(s.stop)
         s.wait_loaded()
         r = s.client()
@@ -189,7 +194,7 @@ class DiskFullTest(unittest.TestCase):
         acked["after"] = b"recovered"
         r.close()
         s.stop()
-        s2 = Scheduler(data_dir=data)
+        s2 = Scheduler(*extra, data_dir=data)
         self.addCleanup(s2.stop)
         s2.wait_loaded()
         r = s2.client()
@@ -197,6 +202,7 @@ class DiskFullTest(unittest.TestCase):
             self.assertEqual(r.get(key), v, key)
         self.assertEqual(r.dbsize(), len(acked))
         r.close()
+        s2.stop()
 
 
 if __name__ == "__main__":

@@ -25,14 +25,13 @@ struct TempDir {
 std::unique_ptr<LevelStore> OpenStore(const fs::path& dir, std::string* error) {
   StoreOptions o;
   o.dir = dir.string();
-  o.sync = "no";
   return LevelStore::Open(o, error);
 }
 
 void CommitAll(Keyspace& ks, CommitPipeline& store, uint64_t* lsn) {
   Batch batch{++*lsn, ks.TakeMutations()};
   std::string error;
-  REQUIRE(store.Commit(batch, &error));
+  REQUIRE(store.Commit({&batch, 1}, false, &error));
 }
 
 void LoadInto(CommitPipeline& store, Keyspace* ks) {

@@ -1,0 +1,71 @@
+#include "server/store/commit_queue.h"
+
+#include <utility>
+
+namespace desaster {
+
+CommitQueue::CommitQueue(CommitPipeline* pipeline, bool threaded, std::function<void()> wake)
+    : pipeline_(pipeline), wake_(std::move(wake)) {
+  if (threaded) helper_ = std::thread([this] { Run(); });
+}
+
+CommitQueue::~CommitQueue() {
+  {
+    std::lock_guard lock(mu_);
+    stopping_ = true;
+  }
+  work_.notify_one();
+  if (helper_.joinable()) helper_.join();
+}
+
+void CommitQueue::Submit(Batch batch, bool sync) {
+  std::unique_lock lock(mu_);
+  queued_.push_back(std::move(batch));
+  sync_queued_ = sync_queued_ || sync;
+  if (!helper_.joinable()) return CommitLocked(lock);
+  work_.notify_one();
+}
+
+void CommitQueue::CommitLocked(std::unique_lock<std::mutex>& lock) {
+  std::vector<Batch> batches = std::exchange(queued_, {});
+  bool sync = std::exchange(sync_queued_, false);
+  committing_ = batches.size();
+  lock.unlock();
+  Outcome outcome;
+  outcome.lsn = batches.back().lsn;
+  outcome.ok = pipeline_->Commit(batches, sync, &outcome.error);
+  outcome.spent = std::move(batches);
+  lock.lock();
+  committing_ = 0;
+  outcomes_.push_back(std::move(outcome));
+  idle_.notify_all();
+}
+
+void CommitQueue::Run() {
+  std::unique_lock lock(mu_);
+  while (true) {
+    work_.wait(lock, [this] { return stopping_ || !queued_.empty(); });
+    if (queued_.empty()) return;  // stopping, and everything is committed
+    CommitLocked(lock);
+    lock.unlock();
+    wake_();
+    lock.lock();
+  }
+}
+
+std::vector<CommitQueue::Outcome> CommitQueue::TakeOutcomes() {
+  std::lock_guard lock(mu_);
+  return std::exchange(outcomes_, {});
+}
+
+void CommitQueue::WaitIdle() {
+  std::unique_lock lock(mu_);
+  idle_.wait(lock, [this] { return queued_.empty() && committing_ == 0; });
+}
+
+size_t CommitQueue::in_flight() const {
+  std::lock_guard lock(mu_);
+  return queued_.size() + committing_;
+}
+
+}  // namespace desaster
