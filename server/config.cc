@@ -45,8 +45,8 @@ bool ParseOptions(int argc, char** argv, Options* o, int* exit_code) {
      "when acknowledged writes reach the disk: always (sync before replying), everysec "
      "(sync once a second), no (leave it to the OS)")
     ("commit-thread", po::value(&o->commit_thread)->default_value(o->commit_thread),
-     "write and sync each batch on a helper thread while the next commands run: yes | no | "
-     "auto (yes with appendfsync always)")
+     "write and sync big batches (bulk loads, deep pipelines) on a helper thread while the "
+     "next commands run (true | false)")
     ("store-cache-mb", po::value(&o->store_cache_mb)->default_value(o->store_cache_mb),
      "LevelDB block cache, in MB")
     ("store-write-buffer-mb", po::value(&o->store_write_buffer_mb)->default_value(
@@ -97,11 +97,6 @@ bool ParseOptions(int argc, char** argv, Options* o, int* exit_code) {
   std::string dialect_error;
   if (!Dialects::Parse(o->dialects, &dialect_error)) {
     std::cerr << "desaster-scheduler: --dialects: " << dialect_error << "\n";
-    *exit_code = 1;
-    return false;
-  }
-  if (o->commit_thread != "auto" && o->commit_thread != "yes" && o->commit_thread != "no") {
-    std::cerr << "desaster-scheduler: --commit-thread must be auto, yes or no\n";
     *exit_code = 1;
     return false;
   }

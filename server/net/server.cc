@@ -83,11 +83,8 @@ Server::Server(ServerState* state, CommitPipeline* commit)
   // Only wakes the loop: its before-sleep stage takes the outcomes.
   commit_done_.set(loop_);
   commit_done_.set<&Server::OnCommitDone>();
-  // The helper pays off when the loop would otherwise wait for a sync; without syncs it only
-  // competes for a core (docs/PERSISTENCE.md has the measurements).
-  const Options& o = state_->options;
-  bool threaded = o.commit_thread == "yes" || (o.commit_thread == "auto" && SyncEachBatch());
-  commits_ = std::make_unique<CommitQueue>(commit, threaded, [this] { commit_done_.send(); });
+  commits_ = std::make_unique<CommitQueue>(commit, state_->options.commit_thread,
+                                           [this] { commit_done_.send(); });
   state_->serve_while_busy = [this](size_t finished_mutations) {
     if (!busy_) {
       busy_ = true;
@@ -96,7 +93,7 @@ Server::Server(ServerState* state, CommitPipeline* commit)
       // wait for the script to end, when the failure is handled.
       if (finished_mutations > 0) {
         commits_->Submit(Batch{next_lsn_++, state_->keyspace.TakeMutations(finished_mutations)},
-                         SyncEachBatch());
+                         SyncEachBatch(), false);
       }
       commits_->WaitIdle();
       TakeCommitted();
@@ -214,10 +211,18 @@ bool Server::SyncEachBatch() const { return state_->options.appendfsync == "alwa
 
 void Server::SubmitPending() {
   if (!state_->keyspace.HasMutations()) return;
-  // A client streaming writes faster than the disk takes them waits here, not in memory.
-  constexpr size_t kMaxInFlight = 64;
+  // One batch committing and one queued behind it keep the helper busy; running further ahead
+  // would only hold more memory (a bulk load: 508 instead of 492 bytes per job at 16 in flight).
+  constexpr size_t kMaxInFlight = 2;
   if (commits_->in_flight() >= kMaxInFlight) commits_->WaitIdle();
-  commits_->Submit(Batch{next_lsn_++, state_->keyspace.TakeMutations()}, SyncEachBatch());
+  // Running the next commands during the commit pays when a batch is big (pipelines, bulk
+  // loads). A small one is committed right here: with a hand-over per batch the clients split
+  // into groups that take turns, each sync covering fewer of them than if all waited for one
+  // (docs/PERSISTENCE.md has the measurements).
+  constexpr size_t kOverlapMin = 64;
+  bool background = state_->keyspace.pending_mutations() >= kOverlapMin;
+  commits_->Submit(Batch{next_lsn_++, state_->keyspace.TakeMutations()}, SyncEachBatch(),
+                   background);
 }
 
 void Server::TakeCommitted() {

@@ -18,12 +18,17 @@ CommitQueue::~CommitQueue() {
   if (helper_.joinable()) helper_.join();
 }
 
-void CommitQueue::Submit(Batch batch, bool sync) {
+void CommitQueue::Submit(Batch batch, bool sync, bool background) {
   std::unique_lock lock(mu_);
+  bool idle = queued_.empty() && committing_ == 0;
   queued_.push_back(std::move(batch));
   sync_queued_ = sync_queued_ || sync;
-  if (!helper_.joinable()) return CommitLocked(lock);
-  work_.notify_one();
+  if (helper_.joinable() && (background || !idle)) {
+    work_.notify_one();
+    if (!background) idle_.wait(lock, [this] { return queued_.empty() && committing_ == 0; });
+    return;
+  }
+  CommitLocked(lock);
 }
 
 void CommitQueue::CommitLocked(std::unique_lock<std::mutex>& lock) {

@@ -27,17 +27,19 @@ class CommitQueue {
     std::vector<Batch> spent;  // the committed batches, handed back for their memory
   };
 
-  // Commits into `pipeline`. With `threaded`, commits run on a helper thread that calls `wake`
-  // after each one; otherwise Submit commits before it returns.
+  // Commits into `pipeline`. With `threaded`, a helper thread runs the commits submitted in the
+  // background and calls `wake` after each one.
   CommitQueue(CommitPipeline* pipeline, bool threaded, std::function<void()> wake);
   // Commits what was submitted, then stops the helper.
   ~CommitQueue();
   CommitQueue(const CommitQueue&) = delete;
   CommitQueue& operator=(const CommitQueue&) = delete;
 
-  // Queues `batch` (LSNs must increase) to be committed after everything submitted before it,
-  // synced when `sync`.
-  void Submit(Batch batch, bool sync);
+  // Commits `batch` (LSNs must increase) after everything submitted before it, synced when
+  // `sync`. With `background` (and a helper) Submit returns at once; otherwise it returns once the
+  // batch is committed, having committed it on the calling thread when nothing was in flight
+  // (no hand-over to pay for).
+  void Submit(Batch batch, bool sync, bool background);
   // The outcomes since the last call, oldest first.
   std::vector<Outcome> TakeOutcomes();
   // Blocks until everything submitted has been committed or has failed. Until the next Submit

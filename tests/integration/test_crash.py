@@ -20,6 +20,7 @@ from harness import Scheduler, data_dir, main, wait_for  # noqa: E402
 
 KILLS = int(os.environ.get("DESASTER_CRASH_KILLS", "20"))
 WRITERS = 8
+BULK = 100  # values in one RPUSH: over the server's threshold for a background commit
 
 
 class Model:
@@ -43,13 +44,18 @@ class Model:
         try:
             while not stop.is_set():
                 op = rng.choice(["rpush", "rpush", "rpush", "lpop", "hset", "hset", "zadd",
-                                 "incr", "incr", "setpx", "setex"])
+                                 "incr", "incr", "setpx", "setex", "bulk"])
                 v = self.next_value
                 self.inflight = (op, v)
                 if op == "rpush":
                     r.rpush(f"resque:queue:crash{self.n}", v)
                     self.queue.append(v)
                     self.next_value += 1
+                elif op == "bulk":  # a batch big enough for the commit thread to take
+                    values = list(range(v, v + BULK))
+                    r.rpush(f"resque:queue:crash{self.n}", *values)
+                    self.queue += values
+                    self.next_value += BULK
                 elif op == "lpop":
                     got = r.lpop(f"resque:queue:crash{self.n}")
                     expected = self.queue.pop(0) if self.queue else None
@@ -86,11 +92,13 @@ class Model:
         candidates = [self.queue]
         if op == "rpush":
             candidates.append(self.queue + [v])
+        if op == "bulk":
+            candidates.append(self.queue + list(range(v, v + BULK)))
         if op == "lpop":
             candidates.append(self.queue[1:])
         test.assertIn(actual, candidates, f"writer {self.n}: list after restart")
-        if op == "rpush" and actual == self.queue + [v]:
-            self.next_value = v + 1
+        if op in ("rpush", "bulk") and actual != self.queue:
+            self.next_value = actual[-1] + 1
         self.queue = actual
 
         fields = set(r.hkeys(f"crash:h:{self.n}"))
@@ -123,10 +131,10 @@ class CrashTest(unittest.TestCase):
         # A process crash loses nothing acknowledged under any policy (the OS keeps what was
         # written); the cycles alternate the commit modes: replies released by a helper thread
         # after its write, and by the loop after its own.
-        modes = [("--appendfsync", "always", "--commit-thread", "yes"),
-                 ("--appendfsync", "no", "--commit-thread", "no"),
-                 ("--appendfsync", "everysec", "--commit-thread", "yes"),
-                 ("--appendfsync", "always", "--commit-thread", "no")]
+        modes = [("--appendfsync", "always", "--commit-thread", "true"),
+                 ("--appendfsync", "no", "--commit-thread", "false"),
+                 ("--appendfsync", "everysec", "--commit-thread", "true"),
+                 ("--appendfsync", "always", "--commit-thread", "false")]
 
         def restart_and_verify(cycle=0):
             server = Scheduler(*modes[cycle % len(modes)], data_dir=data)

@@ -21,7 +21,7 @@ class GatedPipeline : public CommitPipeline {
     changed_.wait(lock, [this] { return open_; });
     std::vector<uint64_t> lsns;
     for (const Batch& b : batches) lsns.push_back(b.lsn);
-    calls.push_back({lsns, sync});
+    calls.push_back({lsns, sync, std::this_thread::get_id()});
     if (fail_from_ && batches.back().lsn >= fail_from_) {
       *error = "disk full";
       return false;
@@ -48,6 +48,7 @@ class GatedPipeline : public CommitPipeline {
   struct Call {
     std::vector<uint64_t> lsns;
     bool sync;
+    std::thread::id thread;
   };
   std::vector<Call> calls;  // read after WaitIdle only
 
@@ -74,10 +75,10 @@ TEST_CASE("the helper commits in order and coalesces batches queued behind a slo
   std::atomic<int> wakes = 0;
   CommitQueue queue(&pipeline, true, [&] { wakes++; });
   pipeline.Open(false);
-  queue.Submit(MakeBatch(1), false);
+  queue.Submit(MakeBatch(1), false, true);
   REQUIRE(pipeline.WaitEntered(1));  // batch 1 is being committed and stays there
-  queue.Submit(MakeBatch(2), false);
-  queue.Submit(MakeBatch(3), true);
+  queue.Submit(MakeBatch(2), false, true);
+  queue.Submit(MakeBatch(3), true, true);
   CHECK(queue.in_flight() == 3);  // Submit did not wait for the disk
   CHECK(queue.TakeOutcomes().empty());
   pipeline.Open(true);
@@ -99,13 +100,40 @@ TEST_CASE("the helper commits in order and coalesces batches queued behind a slo
   CHECK(wakes == 2);
 }
 
+TEST_CASE("a foreground batch commits on the caller when idle, else behind what is in flight") {
+  GatedPipeline pipeline;
+  CommitQueue queue(&pipeline, true, [] {});
+  queue.Submit(MakeBatch(1), true, false);  // idle: no hand-over
+  REQUIRE(pipeline.calls.size() == 1);
+  CHECK(pipeline.calls[0].thread == std::this_thread::get_id());
+  pipeline.Open(false);
+  std::thread opener([&] {
+    // Batch 2 is on the helper and batch 3 queued behind it before the gate opens.
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (queue.in_flight() < 2 && std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::yield();
+    }
+    pipeline.Open(true);
+  });
+  queue.Submit(MakeBatch(2), true, true);
+  REQUIRE(pipeline.WaitEntered(2));
+  queue.Submit(MakeBatch(3), true, false);  // returns only once committed
+  CHECK(queue.in_flight() == 0);
+  opener.join();
+  REQUIRE(pipeline.calls.size() == 3);
+  CHECK(pipeline.calls[1].thread != std::this_thread::get_id());
+  CHECK(pipeline.calls[2].thread != std::this_thread::get_id());
+  CHECK(pipeline.calls[2].lsns == std::vector<uint64_t>{3});
+  CHECK(queue.TakeOutcomes().size() == 3);
+}
+
 TEST_CASE("a failed commit comes back with its error") {
   GatedPipeline pipeline;
   pipeline.FailFrom(2);
   CommitQueue queue(&pipeline, true, [] {});
-  queue.Submit(MakeBatch(1), true);
+  queue.Submit(MakeBatch(1), true, true);
   queue.WaitIdle();
-  queue.Submit(MakeBatch(2), true);
+  queue.Submit(MakeBatch(2), true, true);
   queue.WaitIdle();
   auto outcomes = queue.TakeOutcomes();
   REQUIRE(outcomes.size() == 2);
@@ -119,7 +147,7 @@ TEST_CASE("inline, Submit commits before it returns") {
   GatedPipeline pipeline;
   bool woken = false;
   CommitQueue queue(&pipeline, false, [&] { woken = true; });
-  queue.Submit(MakeBatch(7), true);
+  queue.Submit(MakeBatch(7), true, true);
   auto outcomes = queue.TakeOutcomes();
   REQUIRE(outcomes.size() == 1);
   CHECK((outcomes[0].ok && outcomes[0].lsn == 7));
@@ -132,9 +160,9 @@ TEST_CASE("stopping commits what is still queued") {
   {
     CommitQueue queue(&pipeline, true, [] {});
     pipeline.Open(false);
-    queue.Submit(MakeBatch(1), false);
+    queue.Submit(MakeBatch(1), false, true);
     REQUIRE(pipeline.WaitEntered(1));
-    queue.Submit(MakeBatch(2), false);
+    queue.Submit(MakeBatch(2), false, true);
     pipeline.Open(true);
   }
   REQUIRE(pipeline.calls.size() == 2);
