@@ -229,7 +229,7 @@ void LevelStore::DropKey(int db, const std::string& key, BatchView* view) {
       view->Delete(prefix + static_cast<char>(kString));
       break;
     case kList:
-      for (int64_t pos : s.positions)
+      for (int64_t pos : s.positions())
         view->Delete(prefix + static_cast<char>(kList) + EncodeInt64(pos));
       break;
     default:
@@ -253,7 +253,8 @@ void LevelStore::CopyKey(int db, const std::string& from, int dst_db, const std:
   if (it->second.expires) {
     if (auto at = view->Get(ExpireKey(db, from))) view->Put(ExpireKey(dst_db, to), *at);
   }
-  KeyShadow copy = it->second;
+  KeyShadow copy{it->second.tag, it->second.expires, nullptr};
+  if (it->second.list) copy.list = std::make_unique<std::deque<int64_t>>(*it->second.list);
   shadow_[dst] = std::move(copy);
   auto meta = stream_meta_.find(src);
   if (meta != stream_meta_.end()) stream_meta_[dst] = meta->second;
@@ -262,7 +263,7 @@ void LevelStore::CopyKey(int db, const std::string& from, int dst_db, const std:
 void LevelStore::ListInsert(const std::string& prefix, KeyShadow* s, size_t index,
                             const std::string& value, BatchView* view) {
   auto record = [&](int64_t pos) { return prefix + static_cast<char>(kList) + EncodeInt64(pos); };
-  std::deque<int64_t>& p = s->positions;
+  std::deque<int64_t>& p = s->positions();
   int64_t pos;
   if (p.empty()) {
     pos = 0;
@@ -313,7 +314,7 @@ void LevelStore::Translate(const Mutation& m, BatchView* view) {
       }
       view->Put(element(kString, ""), m.arg);
       KeyShadow& s = shadow(kString);
-      s.positions.clear();
+      s.list.reset();
       s.expires = keep_ttl;
       break;
     }
@@ -330,19 +331,19 @@ void LevelStore::Translate(const Mutation& m, BatchView* view) {
       break;
     case Op::kListPush: {
       KeyShadow& s = shadow(kList);
-      ListInsert(prefix, &s, m.flag ? 0 : s.positions.size(), m.arg, view);
+      ListInsert(prefix, &s, m.flag ? 0 : s.positions().size(), m.arg, view);
       break;
     }
     case Op::kListPop: {
       KeyShadow& s = shadow(kList);
-      int64_t pos = m.flag ? s.positions.front() : s.positions.back();
+      int64_t pos = m.flag ? s.positions().front() : s.positions().back();
       view->Delete(element(kList, EncodeInt64(pos)));
-      m.flag ? s.positions.pop_front() : s.positions.pop_back();
+      m.flag ? s.positions().pop_front() : s.positions().pop_back();
       break;
     }
     case Op::kListSet: {
       KeyShadow& s = shadow(kList);
-      view->Put(element(kList, EncodeInt64(s.positions[static_cast<size_t>(m.num)])), m.arg);
+      view->Put(element(kList, EncodeInt64(s.positions()[static_cast<size_t>(m.num)])), m.arg);
       break;
     }
     case Op::kListInsert:
@@ -350,9 +351,9 @@ void LevelStore::Translate(const Mutation& m, BatchView* view) {
       break;
     case Op::kListRemove: {
       KeyShadow& s = shadow(kList);
-      auto at = s.positions.begin() + static_cast<ptrdiff_t>(m.num);
+      auto at = s.positions().begin() + static_cast<ptrdiff_t>(m.num);
       view->Delete(element(kList, EncodeInt64(*at)));
-      s.positions.erase(at);
+      s.positions().erase(at);
       break;
     }
     case Op::kHashSet:
@@ -505,7 +506,7 @@ class LevelStore::Loader : public StateLoader {
           case kList:
             m.op = Mutation::Op::kListPush;  // right push, in position order
             m.arg = value;
-            s.positions.push_back(DecodeInt64(e.suffix));
+            s.positions().push_back(DecodeInt64(e.suffix));
             break;
           case kHash:
             m.op = Mutation::Op::kHashSet;

@@ -51,7 +51,13 @@ class LevelStore : public CommitPipeline {
   struct KeyShadow {
     char tag = 0;
     bool expires = false;
-    std::deque<int64_t> positions;  // lists: record position of each element, in order
+    // Lists only, so a string or hash key does not carry an empty std::deque (about 600 bytes
+    // allocated on construction): the record position of each element, in order.
+    std::unique_ptr<std::deque<int64_t>> list;
+    std::deque<int64_t>& positions() {
+      if (!list) list = std::make_unique<std::deque<int64_t>>();
+      return *list;
+    }
   };
 
   explicit LevelStore(const StoreOptions& options) : options_(options) {}
