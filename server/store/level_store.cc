@@ -467,7 +467,10 @@ class LevelStore::Loader : public StateLoader {
     if (store_->db_->Get(leveldb::ReadOptions(), std::string(kLsnKey), &lsn).ok()) {
       lsn_ = static_cast<uint64_t>(DecodeInt64(lsn));
     }
-    it_.reset(store_->db_->NewIterator(leveldb::ReadOptions()));
+    // A scan of everything once: its blocks would only push the useful ones out of the cache.
+    leveldb::ReadOptions scan;
+    scan.fill_cache = false;
+    it_.reset(store_->db_->NewIterator(scan));
     it_->Seek("c");  // the first record kind: schedules, then elements, queues, expiries
   }
 
