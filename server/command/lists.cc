@@ -112,7 +112,7 @@ std::optional<std::string> Pop(CommandContext& ctx, const ListOrQueue& t, std::s
         ctx.db().RemoveJob(QueueRange(*q, left ? 0 : q->ready() - 1, left ? 0 : q->ready() - 1)[0]);
   }
   if (!job) return std::nullopt;
-  return std::move(job->payload);
+  return job->payload.str();
 }
 
 void PushGeneric(CommandContext& ctx, bool left, bool only_existing) {

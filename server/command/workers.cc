@@ -142,7 +142,7 @@ void ReadNativeWorkers(CommandContext& ctx, std::vector<WorkerView>* out) {
     ctx.keyspace().db(w.db).ForEachLeased([&](Job* j) {
       if (j->lease_owner() == id) {
         v.jobs.push_back(
-            {j->queue->key(), j->payload, std::to_string(j->run_at_ms), FormatJobId(j->id)});
+            {j->queue->key(), j->payload.str(), std::to_string(j->run_at_ms), FormatJobId(j->id)});
       }
       return true;
     });

@@ -42,13 +42,13 @@ uint64_t ValueDigest(const Value& v) {
     case ValueType::kQueue: {
       // As the list a client reads (LRANGE 0 -1), so a queue and a Redis list holding the same
       // jobs digest alike.
-      std::vector<const std::string*> payloads;
+      std::vector<std::string_view> payloads;
       v.queue()->discipline().ForEachInOrder([&](Job* job) {
-        payloads.push_back(&job->payload);
+        payloads.push_back(job->payload);
         return true;
       });
       if (!v.queue()->dialect().head_left) std::reverse(payloads.begin(), payloads.end());
-      for (const std::string* p : payloads) h = Mix(h, H(*p));
+      for (std::string_view p : payloads) h = Mix(h, H(p));
       return h;
     }
   }

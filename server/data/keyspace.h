@@ -123,7 +123,7 @@ class Database {
 
   // What a push says about the job; the database fills in id, order and enqueue time.
   struct JobSpec {
-    std::string payload;
+    std::string_view payload;  // copied into the job: it need only outlive the PushJob call
     std::string flow = {}, capability = {}, unique_key = {};
     int32_t priority = 0;
     int64_t run_at_ms = 0;  // > now: scheduled

@@ -127,7 +127,7 @@ size_t Database::ExpireLeases(size_t budget) {
 }
 
 void Database::Finish(std::unique_ptr<Job> job, bool ok, std::string result) {
-  finished_.push_back({job->id, job->queue->key(), std::move(job->payload), job->lease_owner(),
+  finished_.push_back({job->id, job->queue->key(), job->payload.str(), job->lease_owner(),
                        std::move(result), ok, job->run_at_ms, keyspace_->now_ms()});
   if (finished_.size() > kFinishedKept) finished_.pop_front();
 }
@@ -248,7 +248,7 @@ Job* Database::PushJob(Queue* q, JobSpec spec) {
   }
   auto job = std::make_unique<Job>();
   job->id = keyspace_->NextJobId();
-  job->payload = std::move(spec.payload);
+  job->payload = spec.payload;
   job->flow = std::move(spec.flow);
   job->set_capability(std::move(spec.capability));
   job->set_unique_key(std::move(spec.unique_key));

@@ -11,7 +11,7 @@ constexpr uint8_t kRecordVersion = 1;
 
 std::string Job::Encode() const {
   std::string out;
-  out.reserve(payload.size() + flow.view().size() + 32);
+  out.reserve(payload.view().size() + flow.view().size() + 32);
   out.push_back(static_cast<char>(kRecordVersion));
   out.push_back(static_cast<char>(state));
   record::PutSigned(&out, order);
@@ -39,10 +39,10 @@ bool Job::Decode(std::string_view record, Job* job) {
   job->run_at_ms = r.Signed();
   job->priority = static_cast<int32_t>(r.Signed());
   job->attempts = SaturatedAttempts(r.Varint());
-  job->flow = r.String();
+  job->flow = r.View();
   job->set_capability(r.String());
   job->set_unique_key(r.String());
-  job->payload = r.String();
+  job->payload = r.View();
   std::string owner = r.String();
   job->set_lease(std::move(owner), r.Signed());
   return r.done();

@@ -20,9 +20,9 @@ enum class JobState : uint8_t {
 
 struct Job {
   uint64_t id = 0;
-  std::string payload;
-  PackedString flow;  // fairness key; empty until a flow-based discipline resolves it
-  int64_t order = 0;  // position inside its flow/band: smaller is dispatched first
+  PackedString payload;  // 8 bytes instead of std::string's 32: Job fits jemalloc's 80-byte class
+  PackedString flow;     // fairness key; empty until a flow-based discipline resolves it
+  int64_t order = 0;     // position inside its flow/band: smaller is dispatched first
   int64_t enqueued_ms = 0;
   int64_t run_at_ms = 0;  // scheduled jobs: when they become ready
   int32_t priority = 0;   // higher first (prio discipline)

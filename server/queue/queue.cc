@@ -127,10 +127,10 @@ void Queue::CountTaken(int64_t now_ms) {
   rate_.Add(now_ms);
 }
 
-std::string Queue::UniqueKeyOf(const std::string& payload) const {
-  if (config_.unique_by.empty()) return payload;
+std::string Queue::UniqueKeyOf(std::string_view payload) const {
+  if (config_.unique_by.empty()) return std::string(payload);
   // Keyed by field name too, so {"a":1} and {"b":1} with the field absent stay apart.
-  return JsonField(payload, config_.unique_by).value_or(payload);
+  return JsonField(payload, config_.unique_by).value_or(std::string(payload));
 }
 
 PayloadFields Queue::Fields(const Job& job) const {

@@ -95,7 +95,7 @@ class Queue {
   std::optional<int64_t> Eta(const Job& job, size_t position, int64_t now_ms) const;
 
   // The unique key of a push to this unique queue: the configured JSON field, or the payload.
-  std::string UniqueKeyOf(const std::string& payload) const;
+  std::string UniqueKeyOf(std::string_view payload) const;
 
   uint64_t pushed = 0, taken = 0, duplicates = 0;  // since start
   int64_t last_taken_ms = 0;

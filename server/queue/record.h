@@ -47,16 +47,18 @@ class Reader {
     uint64_t v = Varint();
     return static_cast<int64_t>(v >> 1) ^ -static_cast<int64_t>(v & 1);
   }
-  std::string String() {
+  // A string, pointing into the input.
+  std::string_view View() {
     uint64_t n = Varint();
     if (!ok_ || n > in_.size()) {
       ok_ = false;
       return {};
     }
-    std::string s(in_.substr(0, n));
+    std::string_view s = in_.substr(0, n);
     in_.remove_prefix(n);
     return s;
   }
+  std::string String() { return std::string(View()); }
 
   // True when everything read was well-formed and nothing is left over.
   bool done() const { return ok_ && in_.empty(); }

@@ -11,7 +11,7 @@
 namespace desaster {
 
 inline std::string DescribeJob(const Job& j) {
-  return FormatJobId(j.id) + "{" + j.payload + "|p" + std::to_string(j.priority) + "|f" +
+  return FormatJobId(j.id) + "{" + j.payload.str() + "|p" + std::to_string(j.priority) + "|f" +
          j.flow.str() + "|c" + j.capability() + "|u" + j.unique_key() + "|a" +
          std::to_string(j.attempts) + "|o" + std::to_string(j.order) + "|r" +
          std::to_string(j.run_at_ms) + "}";
