@@ -63,8 +63,7 @@ struct Server::Connection {
 Server::Server(ServerState* state, CommitPipeline* commit)
     : state_(state), commit_(commit), loop_(EVFLAG_AUTO) {
   state_->on_output = [this](Client* client) {
-    auto it = connections_.find(client->id);
-    if (it != connections_.end()) MarkPending(it->second.get());
+    if (Connection* c = FindConnection(client->id)) MarkPending(c);
   };
   accept_watcher_.set(loop_);
   accept_watcher_.set<Server, &Server::OnAccept>(this);
@@ -100,8 +99,7 @@ Server::Server(ServerState* state, CommitPipeline* commit)
       if (!commit_error_.empty()) {
         Log(LogLevel::kWarning, "commit before a busy script failed: {}", commit_error_);
         auto hold = [this](uint64_t id) {
-          auto it = connections_.find(id);
-          if (it != connections_.end()) it->second->held = true;
+          if (Connection* c = FindConnection(id)) c->held = true;
         };
         for (uint64_t id : pending_) hold(id);
         for (const Awaiting& a : awaiting_) hold(a.client_id);
@@ -241,9 +239,8 @@ void Server::TakeCommitted() {
   while (!awaiting_.empty() && awaiting_.front().lsn <= state_->committed_lsn) {
     Awaiting a = awaiting_.front();
     awaiting_.pop_front();
-    auto it = connections_.find(a.client_id);
-    if (it == connections_.end()) continue;
-    Connection* c = it->second.get();
+    Connection* c = FindConnection(a.client_id);
+    if (!c) continue;
     if (a.end > c->output_base) {
       c->committed = std::max(c->committed, static_cast<size_t>(a.end - c->output_base));
     }
@@ -271,15 +268,12 @@ void Server::HandleCommitFailure() {
       error);
   state_->write_error = error;
   // Every reply still waiting depended on a batch that is lost.
-  for (const Awaiting& a : awaiting_) {
-    auto it = connections_.find(a.client_id);
-    if (it != connections_.end()) Close(it->second.get());
-  }
+  auto close = [this](uint64_t id) {
+    if (Connection* c = FindConnection(id)) Close(c);
+  };
+  for (const Awaiting& a : awaiting_) close(a.client_id);
+  for (uint64_t id : pending_) close(id);
   awaiting_.clear();
-  for (uint64_t id : pending_) {
-    auto it = connections_.find(id);
-    if (it != connections_.end()) Close(it->second.get());
-  }
   pending_.clear();
   next_lsn_ = state_->committed_lsn + 1;  // the lost LSNs were never durable
   ReloadFromStore();
@@ -413,31 +407,25 @@ void Server::OnBeforeSleep(ev::prepare&, int) {
   busy_ = false;
   // 1. Clients unblocked during this iteration may have pipelined commands waiting.
   for (size_t i = 0; i < pending_.size(); i++) {
-    auto it = connections_.find(pending_[i]);
-    if (it == connections_.end()) continue;
-    Connection* c = it->second.get();
-    if (!c->closed && !c->client.blocked && c->input_pos < c->input.size()) ProcessInput(c);
+    Connection* c = FindConnection(pending_[i]);
+    if (c && !c->closed && !c->client.blocked && c->input_pos < c->input.size()) ProcessInput(c);
   }
   // 2. The iteration's mutations are submitted as one batch. Its replies may leave once every
   //    batch submitted so far is committed: they may show state that any of them holds.
   SubmitPending();
   for (uint64_t id : pending_) {
-    auto it = connections_.find(id);
-    if (it == connections_.end()) continue;
-    Connection* c = it->second.get();
+    Connection* c = FindConnection(id);
+    if (!c) continue;
     c->pending = false;
     c->held = false;
     awaiting_.push_back({next_lsn_ - 1, id, c->output_base + c->client.output.size()});
   }
   pending_.clear();
-  // 3. Release the replies whose batches are committed (with the inline queue: all of them).
+  // 3. Release the replies whose batches are committed (with the inline queue: all of them;
+  //    before a shutdown: all of them too).
+  if (state_->shutdown_requested) commits_->WaitIdle();
   TakeCommitted();
   if (!commit_error_.empty()) HandleCommitFailure();
-  if (state_->shutdown_requested) {
-    commits_->WaitIdle();
-    TakeCommitted();
-    if (!commit_error_.empty()) HandleCommitFailure();
-  }
   for (uint64_t id : closed_) connections_.erase(id);
   closed_.clear();
   ArmQueueTimer();
@@ -452,9 +440,8 @@ void Server::ReleaseWhileBusy() {
   // (-BUSY and the like, for connections that had nothing waiting) may leave.
   std::vector<uint64_t> keep;
   for (uint64_t id : pending_) {
-    auto it = connections_.find(id);
-    if (it == connections_.end()) continue;
-    Connection* c = it->second.get();
+    Connection* c = FindConnection(id);
+    if (!c) continue;
     if (c->held || c->executing) {
       keep.push_back(id);
       continue;
@@ -514,6 +501,11 @@ void Server::Flush(Connection* c) {
 }
 
 void Server::OnWritable(Connection* c) { Flush(c); }
+
+Server::Connection* Server::FindConnection(uint64_t id) {
+  auto it = connections_.find(id);
+  return it == connections_.end() ? nullptr : it->second.get();
+}
 
 void Server::Close(Connection* c) {
   if (c->closed) return;

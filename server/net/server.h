@@ -69,6 +69,8 @@ class Server {
   void Flush(Connection* c);
   void ReleaseWhileBusy();
   void Close(Connection* c);
+  // The connection of client `id`, or nullptr once it is gone.
+  Connection* FindConnection(uint64_t id);
   bool OverOutputLimit(Connection* c);
 
   // Output of a client that may leave once the batch `lsn` is committed: up to `end`, counted

@@ -20,12 +20,12 @@ CommitQueue::~CommitQueue() {
 
 void CommitQueue::Submit(Batch batch, bool sync, bool background) {
   std::unique_lock lock(mu_);
-  bool idle = queued_.empty() && committing_ == 0;
+  bool idle = IdleLocked();
   queued_.push_back(std::move(batch));
   sync_queued_ = sync_queued_ || sync;
   if (helper_.joinable() && (background || !idle)) {
     work_.notify_one();
-    if (!background) idle_.wait(lock, [this] { return queued_.empty() && committing_ == 0; });
+    if (!background) idle_.wait(lock, [this] { return IdleLocked(); });
     return;
   }
   CommitLocked(lock);
@@ -65,7 +65,7 @@ std::vector<CommitQueue::Outcome> CommitQueue::TakeOutcomes() {
 
 void CommitQueue::WaitIdle() {
   std::unique_lock lock(mu_);
-  idle_.wait(lock, [this] { return queued_.empty() && committing_ == 0; });
+  idle_.wait(lock, [this] { return IdleLocked(); });
 }
 
 size_t CommitQueue::in_flight() const {

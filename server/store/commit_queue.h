@@ -6,7 +6,6 @@
 
 #include <condition_variable>
 #include <cstdint>
-#include <deque>
 #include <functional>
 #include <mutex>
 #include <string>
@@ -51,6 +50,7 @@ class CommitQueue {
  private:
   void Run();
   void CommitLocked(std::unique_lock<std::mutex>& lock);
+  bool IdleLocked() const { return queued_.empty() && committing_ == 0; }
 
   CommitPipeline* pipeline_;
   std::function<void()> wake_;
