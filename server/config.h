@@ -35,6 +35,9 @@ struct Options {
   // Big batches are written and synced on a helper thread while the loop runs the next commands
   // (bulk loads at appendfsync always: 1.5x faster; docs/PERSISTENCE.md has the measurements).
   bool commit_thread = false;
+  // New heap memory is populated a chunk at a time instead of a page fault per page
+  // (server/heap.h).
+  bool populate_heap = true;
   // LevelDB tuning (see docs/PERSISTENCE.md for how the defaults were chosen).
   size_t store_cache_mb = 32;
   size_t store_write_buffer_mb = 16;

@@ -7,6 +7,7 @@
 #include "server/command/registry.h"
 #include "server/command/server_state.h"
 #include "server/config.h"
+#include "server/heap.h"
 #include "server/log.h"
 #include "server/net/server.h"
 #include "server/store/level_store.h"
@@ -17,6 +18,10 @@ int main(int argc, char** argv) {
   int exit_code = 0;
   if (!ParseOptions(argc, argv, &options, &exit_code)) return exit_code;
   SetLogLevel(options.loglevel);
+  std::string error;
+  if (options.populate_heap && !PopulateHeapGrowth(&error)) {
+    Log(LogLevel::kVerbose, "heap memory is faulted in a page at a time: {}", error);
+  }
 
   // Each client is a file descriptor: raise the soft limit to fit maxclients, as Redis does.
   struct rlimit lim;
@@ -39,7 +44,6 @@ int main(int argc, char** argv) {
     state.keyspace.db(i).set_failed_max(options.failed_max);
   }
   RegisterAllCommands(&state.registry);
-  std::string error;
   auto store =
       LevelStore::Open(StoreOptions{options.data_dir, options.store_cache_mb,
                                     options.store_write_buffer_mb, options.store_compression},

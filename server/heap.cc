@@ -1,0 +1,85 @@
+#include "server/heap.h"
+
+#ifdef DESASTER_JEMALLOC
+#include <fmt/format.h>
+#include <jemalloc/jemalloc.h>
+#include <sys/mman.h>
+
+#include <cerrno>
+#include <cstring>
+
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23  // Linux 5.14; older C libraries lack the name
+#endif
+#endif
+
+namespace desaster {
+
+#ifdef DESASTER_JEMALLOC
+namespace {
+
+// jemalloc's own hooks, and the copy whose alloc populates what they map. Both live as long as
+// the arenas that use them: the whole process.
+extent_hooks_t* default_hooks = nullptr;
+extent_hooks_t populating_hooks;
+
+void* PopulatingAlloc(extent_hooks_t*, void* new_addr, size_t size, size_t alignment, bool* zero,
+                      bool* commit, unsigned arena) {
+  void* chunk = default_hooks->alloc(default_hooks, new_addr, size, alignment, zero, commit, arena);
+  // A larger request is one big allocation (a table, a buffer) that may never be touched whole.
+  // A failed populate (no memory right now) leaves the pages to fault in later, as without it.
+  if (chunk && size <= kHeapGrowthChunk) madvise(chunk, size, MADV_POPULATE_WRITE);
+  return chunk;
+}
+
+bool KernelCanPopulate(std::string* error) {
+  void* page = mmap(nullptr, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (page == MAP_FAILED) {
+    *error = std::string("mmap: ") + std::strerror(errno);
+    return false;
+  }
+  bool ok = madvise(page, 4096, MADV_POPULATE_WRITE) == 0;
+  if (!ok) *error = std::string("madvise(MADV_POPULATE_WRITE): ") + std::strerror(errno);
+  munmap(page, 4096);
+  return ok;
+}
+
+}  // namespace
+
+bool PopulateHeapGrowth(std::string* error) {
+  if (default_hooks) return true;
+  if (!KernelCanPopulate(error)) return false;
+  unsigned arena = 0;
+  size_t size = sizeof(arena);
+  if (mallctl("thread.arena", &arena, &size, nullptr, 0) != 0) {
+    *error = "jemalloc does not say which arena this thread uses";
+    return false;
+  }
+  std::string prefix = fmt::format("arena.{}.", arena);
+  extent_hooks_t* defaults = nullptr;
+  size = sizeof(defaults);
+  if (mallctl((prefix + "extent_hooks").c_str(), &defaults, &size, nullptr, 0) != 0) {
+    *error = fmt::format("jemalloc does not report the hooks of arena {}", arena);
+    return false;
+  }
+  default_hooks = defaults;
+  populating_hooks = *defaults;
+  populating_hooks.alloc = PopulatingAlloc;
+  extent_hooks_t* hooks = &populating_hooks;
+  size_t limit = kHeapGrowthChunk;
+  if (mallctl((prefix + "retain_grow_limit").c_str(), nullptr, nullptr, &limit, sizeof(limit)) !=
+          0 ||
+      mallctl((prefix + "extent_hooks").c_str(), nullptr, nullptr, &hooks, sizeof(hooks)) != 0) {
+    *error = fmt::format("jemalloc refused the hooks of arena {}", arena);
+    return false;
+  }
+  return true;
+}
+#else
+bool PopulateHeapGrowth(std::string* error) {
+  *error = "this build does not use jemalloc";
+  return false;
+}
+#endif
+
+}  // namespace desaster

@@ -1,0 +1,65 @@
+// PopulateHeapGrowth, observed through the process' resident size: small allocations that are
+// never written come in populated from the calling thread's arena, and stay out of RSS in an
+// arena without the hooks.
+#include "server/heap.h"
+
+#include <jemalloc/jemalloc.h>
+#include <unistd.h>
+
+#include <catch2/catch.hpp>
+#include <fstream>
+#include <vector>
+
+using namespace desaster;
+
+namespace {
+
+size_t ResidentBytes() {
+  std::ifstream statm("/proc/self/statm");
+  size_t total = 0, resident = 0;
+  statm >> total >> resident;
+  return resident * static_cast<size_t>(sysconf(_SC_PAGESIZE));
+}
+
+// RSS growth while `bytes` of 256-byte blocks are allocated (with `flags`) and not written.
+size_t GrowthOfUntouchedBlocks(size_t bytes, int flags, std::vector<void*>* keep) {
+  size_t before = ResidentBytes();
+  for (size_t i = 0; i < bytes / 256; i++) keep->push_back(mallocx(256, flags));
+  size_t after = ResidentBytes();
+  return after > before ? after - before : 0;
+}
+
+}  // namespace
+
+TEST_CASE("heap growth is populated a chunk at a time once installed") {
+  constexpr size_t kBytes = 32 << 20;
+  std::vector<void*> keep;
+  keep.reserve(2 * kBytes / 256);  // the pointers themselves are written: not part of the count
+
+  // Installed before the heap has grown much, as the scheduler does at start.
+  std::string error;
+  INFO(error);
+  REQUIRE(PopulateHeapGrowth(&error));
+  REQUIRE(PopulateHeapGrowth(&error));  // a second call changes nothing
+
+  // The blocks are resident before anything writes them, give or take the chunk the arena had
+  // mapped before and the one it maps last.
+  size_t populated = GrowthOfUntouchedBlocks(kBytes, 0, &keep);
+  CHECK(populated > kBytes - 2 * kHeapGrowthChunk);
+
+  // One allocation larger than a chunk stays lazy: it may never be written whole.
+  size_t before = ResidentBytes();
+  void* big = mallocx(16 * kHeapGrowthChunk, 0);
+  REQUIRE(big);
+  CHECK(ResidentBytes() - before < 2 * kHeapGrowthChunk);
+  dallocx(big, 0);
+
+  // An arena without the hooks (a helper thread's) maps lazily: only jemalloc's bookkeeping
+  // becomes resident.
+  unsigned other = 0;
+  size_t size = sizeof(other);
+  REQUIRE(mallctl("arenas.create", &other, &size, nullptr, 0) == 0);
+  size_t lazy = GrowthOfUntouchedBlocks(kBytes, MALLOCX_ARENA(other) | MALLOCX_TCACHE_NONE, &keep);
+  CHECK(lazy < kBytes / 4);
+  for (void* p : keep) dallocx(p, 0);
+}
