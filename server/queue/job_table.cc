@@ -26,15 +26,26 @@ uint64_t Mix(uint64_t x) {
 
 }  // namespace
 
-size_t JobTable::Home(uint64_t id) const {
-  return (Mix(id >> kRunBits) + (id & (kRun - 1))) & (slots_.size() - 1);
+size_t JobTable::HomeOf(uint64_t id, size_t capacity) {
+  return (Mix(id >> kRunBits) + (id & (kRun - 1))) & (capacity - 1);
+}
+
+uint8_t JobTable::StoredDistance(size_t distance) {
+  return static_cast<uint8_t>(std::min<size_t>(distance, kFar));
+}
+
+size_t JobTable::Distance(size_t i) const {
+  if (distance_[i] < kFar) return distance_[i];
+  return (i - Home(slots_[i]->id)) & (slots_.size() - 1);
 }
 
 size_t JobTable::Locate(uint64_t id) const {
   if (slots_.empty()) return SIZE_MAX;
-  for (size_t i = Home(id);; i = (i + 1) & (slots_.size() - 1)) {
+  size_t mask = slots_.size() - 1;
+  for (size_t d = 0, i = Home(id);; d++, i = (i + 1) & mask) {
     if (slots_[i] == nullptr) return SIZE_MAX;
-    if (slots_[i]->id == id) return i;
+    // Only a job whose home is this id's can be it: the others are passed without reading them.
+    if (distance_[i] == StoredDistance(d) && slots_[i]->id == id) return i;
   }
 }
 
@@ -46,10 +57,15 @@ Job* JobTable::Find(uint64_t id) const {
 void JobTable::Insert(std::unique_ptr<Job> job) {
   // At most 3/4 full, so probes stay short and an empty slot always ends them.
   if ((size_ + 1) * 4 > slots_.size() * 3) Rehash(std::max(kMinCapacity, slots_.size() * 2));
-  size_t i = Home(job->id);
-  while (slots_[i] != nullptr) i = (i + 1) & (slots_.size() - 1);
-  slots_[i] = job.release();
+  Place(job.release());
   size_++;
+}
+
+void JobTable::Place(Job* job) {
+  size_t mask = slots_.size() - 1, d = 0, i = Home(job->id);
+  for (; slots_[i] != nullptr; d++) i = (i + 1) & mask;
+  slots_[i] = job;
+  distance_[i] = StoredDistance(d);
 }
 
 std::unique_ptr<Job> JobTable::Extract(uint64_t id) {
@@ -59,14 +75,14 @@ std::unique_ptr<Job> JobTable::Extract(uint64_t id) {
   slots_[i] = nullptr;
   size_--;
   // Backward shift: pull later entries of the probe run into the gap when their home allows,
-  // so lookups never need tombstones.
+  // so lookups never need tombstones. An entry's distance from its home says whether it may
+  // move: its home lies in (gap, j] exactly when that distance is below j - gap.
   size_t mask = slots_.size() - 1;
   for (size_t j = (i + 1) & mask; slots_[j] != nullptr; j = (j + 1) & mask) {
-    size_t home = Home(slots_[j]->id);
-    bool stays = i <= j ? (i < home && home <= j) : (i < home || home <= j);
-    if (stays) continue;
-    slots_[i] = slots_[j];
-    slots_[j] = nullptr;
+    size_t distance = Distance(j), gap = (j - i) & mask;
+    if (distance < gap) continue;
+    slots_[i] = std::exchange(slots_[j], nullptr);
+    distance_[i] = StoredDistance(distance - gap);
     i = j;
   }
   // A drained queue gives its memory back.
@@ -78,16 +94,16 @@ void JobTable::Clear() {
   for (Job* job : slots_) delete job;
   slots_.clear();
   slots_.shrink_to_fit();
+  distance_.clear();
+  distance_.shrink_to_fit();
   size_ = 0;
 }
 
 void JobTable::Rehash(size_t capacity) {
   std::vector<Job*> old = std::exchange(slots_, std::vector<Job*>(capacity, nullptr));
+  distance_.assign(capacity, 0);
   for (Job* job : old) {
-    if (job == nullptr) continue;
-    size_t i = Home(job->id);
-    while (slots_[i] != nullptr) i = (i + 1) & (capacity - 1);
-    slots_[i] = job;
+    if (job != nullptr) Place(job);
   }
 }
 

@@ -1,8 +1,10 @@
 #include "server/queue/job_table.h"
 
+#include <algorithm>
 #include <catch2/catch.hpp>
 #include <random>
 #include <unordered_map>
+#include <vector>
 
 using namespace desaster;
 
@@ -60,6 +62,27 @@ TEST_CASE("JobTable agrees with a map through random inserts and extracts") {
   CHECK(table.Find(5)->payload == "5");
   table.Clear();
   CHECK(table.Find(5) == nullptr);
+}
+
+TEST_CASE("JobTable keeps probe runs longer than its stored distances") {
+  // 600 ids with one home at every capacity up to 1024 make one run of 600 slots: most of them
+  // sit further from home than a slot's distance byte holds.
+  std::vector<uint64_t> ids;
+  for (uint64_t id = 1; ids.size() < 600; id++) {
+    if (JobTable::HomeOf(id, 1024) == 5) ids.push_back(id);
+  }
+  JobTable table;
+  for (uint64_t id : ids) table.Insert(MakeJob(id));
+  std::mt19937_64 rng(11);
+  std::shuffle(ids.begin(), ids.end(), rng);
+  while (!ids.empty()) {
+    for (uint64_t id : ids) REQUIRE(table.Find(id));
+    REQUIRE(table.Find(ids.back() + 1) == nullptr);
+    REQUIRE(table.Extract(ids.back())->payload == std::to_string(ids.back()));
+    REQUIRE(table.Find(ids.back()) == nullptr);
+    ids.pop_back();
+  }
+  CHECK(table.size() == 0);
 }
 
 TEST_CASE("a plain job fits jemalloc's 80-byte size class") {
