@@ -193,11 +193,65 @@ bool LevelStore::Write(leveldb::WriteBatch* batch, bool sync, std::string* error
 bool LevelStore::Commit(std::span<const Batch> batches, bool sync, std::string* error) {
   if (batches.empty()) return true;
   BatchView view(db_.get(), &batch_);
+  FindSuperseded(batches);
+  size_t i = 0;
   for (const Batch& batch : batches) {
-    for (const Mutation& m : batch.mutations) Translate(m, &view);
+    for (const Mutation& m : batch.mutations) {
+      if (superseded_.empty() || !superseded_[i]) Translate(m, &view);
+      i++;
+    }
   }
   view.Put(std::string(kLsnKey), EncodeInt64(static_cast<int64_t>(batches.back().lsn)));
   return Write(view.batch(), sync, error);
+}
+
+// A key written whole again before anything else touches it needs only its last write: a
+// counter that every job INCRs (resque's stat:processed, Sidekiq's stat:processed) costs one
+// record per commit, not one per command. Walks the mutations backwards, remembering for each
+// key whether a later write replaces its TTL too (SET) or keeps it (KEEPTTL, INCR, APPEND).
+void LevelStore::FindSuperseded(std::span<const Batch> batches) {
+  using Op = Mutation::Op;
+  superseded_.clear();
+  size_t total = 0, writes = 0;
+  for (const Batch& batch : batches) {
+    total += batch.mutations.size();
+    for (const Mutation& m : batch.mutations) writes += m.op == Op::kSetString;
+  }
+  if (writes < 2) return;
+  superseded_.assign(total, 0);
+  struct LaterWrite {
+    int db;
+    bool replaces_ttl;
+  };
+  std::unordered_map<std::string_view, LaterWrite> later;  // by key name, in any database
+  size_t i = total;
+  for (auto batch = batches.rbegin(); batch != batches.rend(); ++batch) {
+    for (auto m = batch->mutations.rbegin(); m != batch->mutations.rend(); ++m) {
+      i--;
+      switch (m->op) {
+        case Op::kSetString: {
+          auto it = later.find(m->key);
+          if (it == later.end() || it->second.db != m->db) {
+            later[m->key] = {m->db, !m->flag};
+          } else if (it->second.replaces_ttl || m->flag) {
+            superseded_[i] = 1;  // what it writes, the later write writes again
+          } else {
+            it->second.replaces_ttl = true;  // kept: it removes a TTL the later write keeps
+          }
+          break;
+        }
+        case Op::kRename:
+        case Op::kCopy:
+        case Op::kFlushDb:
+        case Op::kFlushAll:
+          later.clear();  // they touch keys they do not name in `key`
+          break;
+        default:
+          if (!later.empty()) later.erase(m->key);
+          break;
+      }
+    }
+  }
 }
 
 bool LevelStore::Flush(std::string* error) {

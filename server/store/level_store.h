@@ -13,6 +13,7 @@
 #include <optional>
 #include <string>
 #include <unordered_map>
+#include <vector>
 
 #include "server/data/stream.h"
 #include "server/store/commit.h"
@@ -65,6 +66,9 @@ class LevelStore : public CommitPipeline {
   // Opens the DB, or reports why not.
   bool OpenDb(bool create, std::string* error);
   void Translate(const Mutation& m, BatchView* view);
+  // Marks in superseded_ (one flag per mutation of `batches`, or empty for none) each string
+  // write that a later one in the same commit makes redundant.
+  void FindSuperseded(std::span<const Batch> batches);
   void DropKey(int db, const std::string& key, BatchView* view);
   void CopyKey(int db, const std::string& from, int dst_db, const std::string& to, BatchView* view);
   void ListInsert(const std::string& prefix, KeyShadow* s, size_t index, const std::string& value,
@@ -76,6 +80,7 @@ class LevelStore : public CommitPipeline {
   std::unique_ptr<const leveldb::FilterPolicy> filter_;
   std::unique_ptr<leveldb::DB> db_;
   leveldb::WriteBatch batch_;                                // reused by every Commit
+  std::vector<char> superseded_;                             // FindSuperseded's, reused
   std::unordered_map<std::string, KeyShadow> shadow_;        // by ElementPrefix(db, key)
   std::unordered_map<std::string, StreamMeta> stream_meta_;  // streams only, same keys
 };

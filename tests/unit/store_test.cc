@@ -230,6 +230,52 @@ TEST_CASE("random mutations committed in batches load back identically") {
   CHECK(DescribeQueues(reopened) == DescribeQueues(ks));
 }
 
+TEST_CASE("repeated writes of a key in one commit store the last one, TTL rules intact") {
+  TempDir dir;
+  std::string error;
+  auto store = OpenStore(dir.path, &error);
+  REQUIRE(store);
+  Keyspace ks(2);
+  ks.set_now_ms(1000);
+  Database& db = ks.db(0);
+  uint64_t lsn = 0;
+  db.SetString("keeps", "0", false);
+  db.ExpireAt("keeps", 90000);
+  db.SetString("cleared", "0", false);
+  db.ExpireAt("cleared", 90000);
+  db.ListPush("was-list", true, "element");
+  CommitAll(ks, *store, &lsn);
+
+  // One commit: INCR-style writes keep the TTL; a SET then a KEEPTTL write drops it; a write,
+  // a rename and another write leave two keys; a list overwritten twice leaves no elements.
+  for (int i = 1; i <= 50; i++) db.SetString("keeps", std::to_string(i), true);
+  db.SetString("cleared", "set", false);
+  db.SetString("cleared", "kept", true);
+  db.SetString("moved", "first", false);
+  db.Rename("moved", "target");
+  db.SetString("moved", "second", false);
+  db.SetString("was-list", "s1", false);
+  db.SetString("was-list", "s2", false);
+  ks.db(1).SetString("keeps", "other-db", false);
+  for (int i = 0; i < 20; i++) db.SetString("counter", std::to_string(i), false);
+  CommitAll(ks, *store, &lsn);
+
+  Keyspace loaded(2);
+  loaded.set_now_ms(1000);
+  LoadInto(*store, &loaded);
+  Database& got = loaded.db(0);
+  CHECK(got.Find("keeps")->str() == "50");
+  CHECK(got.Find("keeps")->expire_at_ms == 90000);
+  CHECK(got.Find("cleared")->str() == "kept");
+  CHECK(got.Find("cleared")->expire_at_ms == 0);
+  CHECK(got.Find("target")->str() == "first");
+  CHECK(got.Find("moved")->str() == "second");
+  CHECK(got.Find("was-list")->str() == "s2");
+  CHECK(got.Find("counter")->str() == "19");
+  CHECK(loaded.db(1).Find("keeps")->str() == "other-db");
+  CHECK(Digest(loaded) == Digest(ks));
+}
+
 TEST_CASE("a directory that holds something else is refused, never wiped") {
   TempDir dir;
   fs::create_directories(dir.path);
