@@ -205,34 +205,43 @@ bool LevelStore::Commit(std::span<const Batch> batches, bool sync, std::string* 
   return Write(view.batch(), sync, error);
 }
 
-// A key written whole again before anything else touches it needs only its last write: a
-// counter that every job INCRs (resque's stat:processed, Sidekiq's stat:processed) costs one
-// record per commit, not one per command. Walks the mutations backwards, remembering for each
-// key whether a later write replaces its TTL too (SET) or keeps it (KEEPTTL, INCR, APPEND).
+// A record written again before anything else touches it needs only its last write:
+// - a string key SET or INCRed many times in a commit (counters that every job bumps, such as
+//   resque's and Sidekiq's stat:processed) costs one record, not one per command;
+// - a job pushed and popped in the same commit (a worker was waiting for it) costs a delete
+//   only, not also the put of its whole payload.
+// Walks the mutations backwards, remembering the later writes of each string key (and whether
+// one replaces the TTL too, as SET does, or keeps it, as KEEPTTL, INCR and APPEND do) and of
+// each job record.
 void LevelStore::FindSuperseded(std::span<const Batch> batches) {
   using Op = Mutation::Op;
   superseded_.clear();
-  size_t total = 0, writes = 0;
+  size_t total = 0, string_writes = 0, job_puts = 0, job_deletes = 0;
   for (const Batch& batch : batches) {
     total += batch.mutations.size();
-    for (const Mutation& m : batch.mutations) writes += m.op == Op::kSetString;
+    for (const Mutation& m : batch.mutations) {
+      string_writes += m.op == Op::kSetString;
+      job_puts += m.op == Op::kJobPut;
+      job_deletes += m.op == Op::kJobDelete;
+    }
   }
-  if (writes < 2) return;
+  if (string_writes < 2 && (job_puts == 0 || job_puts + job_deletes < 2)) return;
   superseded_.assign(total, 0);
-  struct LaterWrite {
+  struct LaterString {
     int db;
     bool replaces_ttl;
   };
-  std::unordered_map<std::string_view, LaterWrite> later;  // by key name, in any database
+  std::unordered_map<std::string_view, LaterString> strings;  // by key name, in any database
+  std::unordered_map<int64_t, std::pair<int, std::string_view>> jobs;  // id -> (db, queue key)
   size_t i = total;
   for (auto batch = batches.rbegin(); batch != batches.rend(); ++batch) {
     for (auto m = batch->mutations.rbegin(); m != batch->mutations.rend(); ++m) {
       i--;
       switch (m->op) {
         case Op::kSetString: {
-          auto it = later.find(m->key);
-          if (it == later.end() || it->second.db != m->db) {
-            later[m->key] = {m->db, !m->flag};
+          auto it = strings.find(m->key);
+          if (it == strings.end() || it->second.db != m->db) {
+            strings[m->key] = {m->db, !m->flag};
           } else if (it->second.replaces_ttl || m->flag) {
             superseded_[i] = 1;  // what it writes, the later write writes again
           } else {
@@ -240,14 +249,28 @@ void LevelStore::FindSuperseded(std::span<const Batch> batches) {
           }
           break;
         }
+        case Op::kJobPut:
+        case Op::kJobDelete: {
+          auto record = std::make_pair(m->db, std::string_view(m->key));
+          auto [it, fresh] = jobs.try_emplace(m->num, record);
+          if (!fresh && it->second == record && m->op == Op::kJobPut) {
+            superseded_[i] = 1;  // the same record is written or deleted later
+          }
+          it->second = record;
+          break;
+        }
         case Op::kRename:
         case Op::kCopy:
         case Op::kFlushDb:
         case Op::kFlushAll:
-          later.clear();  // they touch keys they do not name in `key`
+        case Op::kQueueDrop:
+          // They touch records they do not name: nothing before them is superseded by a write
+          // after them.
+          strings.clear();
+          jobs.clear();
           break;
         default:
-          if (!later.empty()) later.erase(m->key);
+          if (!strings.empty()) strings.erase(m->key);
           break;
       }
     }

@@ -40,6 +40,29 @@ void LoadInto(CommitPipeline& store, Keyspace* ks) {
   }
 }
 
+// A store in a fresh directory and the keyspace whose mutations it commits.
+struct StoreFixture {
+  TempDir dir;
+  std::unique_ptr<LevelStore> store;
+  Keyspace ks;
+  uint64_t lsn = 0;
+
+  explicit StoreFixture(int databases) : ks(databases) {
+    std::string error;
+    store = OpenStore(dir.path, &error);
+    REQUIRE(store);
+    ks.set_now_ms(1000);
+  }
+  void Commit() { CommitAll(ks, *store, &lsn); }
+  // What a restart would load.
+  std::unique_ptr<Keyspace> Load() {
+    auto loaded = std::make_unique<Keyspace>(ks.databases());
+    loaded->set_now_ms(1000);
+    LoadInto(*store, loaded.get());
+    return loaded;
+  }
+};
+
 }  // namespace
 
 TEST_CASE("integers encode in signed numeric order") {
@@ -231,20 +254,15 @@ TEST_CASE("random mutations committed in batches load back identically") {
 }
 
 TEST_CASE("repeated writes of a key in one commit store the last one, TTL rules intact") {
-  TempDir dir;
-  std::string error;
-  auto store = OpenStore(dir.path, &error);
-  REQUIRE(store);
-  Keyspace ks(2);
-  ks.set_now_ms(1000);
+  StoreFixture f(2);
+  Keyspace& ks = f.ks;
   Database& db = ks.db(0);
-  uint64_t lsn = 0;
   db.SetString("keeps", "0", false);
   db.ExpireAt("keeps", 90000);
   db.SetString("cleared", "0", false);
   db.ExpireAt("cleared", 90000);
   db.ListPush("was-list", true, "element");
-  CommitAll(ks, *store, &lsn);
+  f.Commit();
 
   // One commit: INCR-style writes keep the TTL; a SET then a KEEPTTL write drops it; a write,
   // a rename and another write leave two keys; a list overwritten twice leaves no elements.
@@ -258,12 +276,10 @@ TEST_CASE("repeated writes of a key in one commit store the last one, TTL rules 
   db.SetString("was-list", "s2", false);
   ks.db(1).SetString("keeps", "other-db", false);
   for (int i = 0; i < 20; i++) db.SetString("counter", std::to_string(i), false);
-  CommitAll(ks, *store, &lsn);
+  f.Commit();
 
-  Keyspace loaded(2);
-  loaded.set_now_ms(1000);
-  LoadInto(*store, &loaded);
-  Database& got = loaded.db(0);
+  auto loaded = f.Load();
+  Database& got = loaded->db(0);
   CHECK(got.Find("keeps")->str() == "50");
   CHECK(got.Find("keeps")->expire_at_ms == 90000);
   CHECK(got.Find("cleared")->str() == "kept");
@@ -272,8 +288,45 @@ TEST_CASE("repeated writes of a key in one commit store the last one, TTL rules 
   CHECK(got.Find("moved")->str() == "second");
   CHECK(got.Find("was-list")->str() == "s2");
   CHECK(got.Find("counter")->str() == "19");
-  CHECK(loaded.db(1).Find("keeps")->str() == "other-db");
-  CHECK(Digest(loaded) == Digest(ks));
+  CHECK(loaded->db(1).Find("keeps")->str() == "other-db");
+  CHECK(Digest(*loaded) == Digest(ks));
+}
+
+TEST_CASE("a job written again in the same commit loads as its last write") {
+  StoreFixture f(1);
+  Keyspace& ks = f.ks;
+  Database& db = ks.db(0);
+  Queue* work = db.QueueForPush("resque:queue:work");
+  Job* updated = db.PushJob(work, {.payload = "updated"});
+  Job* popped_later = db.PushJob(work, {.payload = "popped later"});
+  f.Commit();
+
+  // One commit: updates of a stored job, a push and pop, a push and move, and a popped job
+  // whose queue is dropped and pushed to again.
+  db.UpdateJob(updated, [](Job& j) { j.priority = 3; });
+  db.UpdateJob(updated, [](Job& j) { j.priority = 4; });
+  db.RemoveJob(db.PushJob(work, {.payload = "pushed and popped"}));
+  db.UpdateJob(popped_later, [](Job& j) { j.priority = 1; });
+  db.RemoveJob(popped_later);
+  Job* moved = db.PushJob(work, {.payload = "moved"});
+  db.MoveJob(moved, db.QueueForPush("resque:queue:other"));
+  Queue* doomed = db.QueueForPush("resque:queue:doomed");
+  db.PushJob(doomed, {.payload = "dropped"});
+  db.DropQueue(doomed);
+  db.PushJob(db.QueueForPush("resque:queue:doomed"), {.payload = "after the drop"});
+  f.Commit();
+
+  auto loaded = f.Load();
+  CanonicalizeQueues(ks);
+  CanonicalizeQueues(*loaded);
+  std::string jobs = DescribeQueues(*loaded);
+  CHECK(jobs == DescribeQueues(ks));
+  CHECK(jobs.find("updated") != std::string::npos);
+  CHECK(jobs.find("popped") == std::string::npos);
+  CHECK(jobs.find("moved") != std::string::npos);
+  CHECK(jobs.find("dropped") == std::string::npos);
+  CHECK(jobs.find("after the drop") != std::string::npos);
+  CHECK(loaded->db(0).FindQueue("resque:queue:work")->ready() == 1);
 }
 
 TEST_CASE("a directory that holds something else is refused, never wiped") {
