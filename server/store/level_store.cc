@@ -4,6 +4,7 @@
 
 #include <filesystem>
 #include <functional>
+#include <unordered_set>
 
 #include "server/store/encoding.h"
 
@@ -208,30 +209,39 @@ bool LevelStore::Commit(std::span<const Batch> batches, bool sync, std::string* 
 // A record written again before anything else touches it needs only its last write:
 // - a string key SET or INCRed many times in a commit (counters that every job bumps, such as
 //   resque's and Sidekiq's stat:processed) costs one record, not one per command;
+// - a hash field or zset member set many times (HINCRBY, ZINCRBY on a hot element) likewise;
 // - a job pushed and popped in the same commit (a worker was waiting for it) costs a delete
 //   only, not also the put of its whole payload.
 // Walks the mutations backwards, remembering the later writes of each string key (and whether
-// one replaces the TTL too, as SET does, or keeps it, as KEEPTTL, INCR and APPEND do) and of
-// each job record.
+// one replaces the TTL too, as SET does, or keeps it, as KEEPTTL, INCR and APPEND do), of each
+// hash field and zset member, and of each job record.
 void LevelStore::FindSuperseded(std::span<const Batch> batches) {
   using Op = Mutation::Op;
   superseded_.clear();
-  size_t total = 0, string_writes = 0, job_puts = 0, job_deletes = 0;
+  size_t total = 0, string_writes = 0, element_writes = 0, job_puts = 0, job_deletes = 0;
   for (const Batch& batch : batches) {
     total += batch.mutations.size();
     for (const Mutation& m : batch.mutations) {
       string_writes += m.op == Op::kSetString;
+      element_writes += m.op == Op::kHashSet || m.op == Op::kZAdd;
       job_puts += m.op == Op::kJobPut;
       job_deletes += m.op == Op::kJobDelete;
     }
   }
-  if (string_writes < 2 && (job_puts == 0 || job_puts + job_deletes < 2)) return;
+  if (string_writes < 2 && element_writes < 2 && (job_puts == 0 || job_puts + job_deletes < 2)) {
+    return;
+  }
   superseded_.assign(total, 0);
   struct LaterString {
     int db;
     bool replaces_ttl;
   };
   std::unordered_map<std::string_view, LaterString> strings;  // by key name, in any database
+  struct LaterElements {
+    int db;
+    std::unordered_set<std::string_view> fields, members;
+  };
+  std::unordered_map<std::string_view, LaterElements> elements;        // hashes and zsets, likewise
   std::unordered_map<int64_t, std::pair<int, std::string_view>> jobs;  // id -> (db, queue key)
   size_t i = total;
   for (auto batch = batches.rbegin(); batch != batches.rend(); ++batch) {
@@ -247,6 +257,17 @@ void LevelStore::FindSuperseded(std::span<const Batch> batches) {
           } else {
             it->second.replaces_ttl = true;  // kept: it removes a TTL the later write keeps
           }
+          break;
+        }
+        case Op::kHashSet:
+        case Op::kZAdd: {
+          strings.erase(m->key);
+          auto it = elements.find(m->key);
+          if (it == elements.end() || it->second.db != m->db) {
+            it = elements.insert_or_assign(m->key, LaterElements{m->db, {}, {}}).first;
+          }
+          auto& written = m->op == Op::kHashSet ? it->second.fields : it->second.members;
+          if (!written.insert(m->arg).second) superseded_[i] = 1;  // set again later
           break;
         }
         case Op::kJobPut:
@@ -267,10 +288,12 @@ void LevelStore::FindSuperseded(std::span<const Batch> batches) {
           // They touch records they do not name: nothing before them is superseded by a write
           // after them.
           strings.clear();
+          elements.clear();
           jobs.clear();
           break;
         default:
-          if (!strings.empty()) strings.erase(m->key);
+          strings.erase(m->key);
+          elements.erase(m->key);
           break;
       }
     }

@@ -66,8 +66,8 @@ class LevelStore : public CommitPipeline {
   // Opens the DB, or reports why not.
   bool OpenDb(bool create, std::string* error);
   void Translate(const Mutation& m, BatchView* view);
-  // Marks in superseded_ (one flag per mutation of `batches`, or empty for none) each string
-  // or job write that a later one in the same commit makes redundant.
+  // Marks in superseded_ (one flag per mutation of `batches`, or empty for none) each string,
+  // hash field, zset member or job write that a later one in the same commit makes redundant.
   void FindSuperseded(std::span<const Batch> batches);
   void DropKey(int db, const std::string& key, BatchView* view);
   void CopyKey(int db, const std::string& from, int dst_db, const std::string& to, BatchView* view);

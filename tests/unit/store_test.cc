@@ -276,6 +276,17 @@ TEST_CASE("repeated writes of a key in one commit store the last one, TTL rules 
   db.SetString("was-list", "s2", false);
   ks.db(1).SetString("keeps", "other-db", false);
   for (int i = 0; i < 20; i++) db.SetString("counter", std::to_string(i), false);
+  // Hash fields and zset members: the last value of each; a delete in between is kept.
+  for (int i = 0; i < 20; i++) {
+    db.HashSet("hash", "hot", std::to_string(i));
+    db.HashSet("hash", "other" + std::to_string(i % 2), std::to_string(i));
+    db.ZAdd("zset", "hot", i);
+  }
+  db.HashSet("hash", "deleted", "x");
+  db.HashDelete("hash", "deleted");
+  db.HashSet("hash", "set after delete", "y");
+  db.HashDelete("hash", "set after delete");
+  db.HashSet("hash", "set after delete", "z");
   f.Commit();
 
   auto loaded = f.Load();
@@ -288,6 +299,12 @@ TEST_CASE("repeated writes of a key in one commit store the last one, TTL rules 
   CHECK(got.Find("moved")->str() == "second");
   CHECK(got.Find("was-list")->str() == "s2");
   CHECK(got.Find("counter")->str() == "19");
+  const Hash& hash = got.Find("hash")->hash();
+  CHECK(*hash.Find("hot") == "19");
+  CHECK(*hash.Find("other1") == "19");
+  CHECK(hash.Find("deleted") == nullptr);
+  CHECK(*hash.Find("set after delete") == "z");
+  CHECK(*got.Find("zset")->zset().Score("hot") == 19);
   CHECK(loaded->db(1).Find("keeps")->str() == "other-db");
   CHECK(Digest(*loaded) == Digest(ks));
 }
