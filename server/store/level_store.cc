@@ -228,9 +228,9 @@ void LevelStore::FindSuperseded(std::span<const Batch> batches) {
       job_deletes += m.op == Op::kJobDelete;
     }
   }
-  if (string_writes < 2 && element_writes < 2 && (job_puts == 0 || job_puts + job_deletes < 2)) {
-    return;
-  }
+  // A commit of pushes only (a bulk load, a pipelined RPUSH) has nothing to find: new job ids
+  // never repeat, so it skips the pass (1% of the loop's time under RPUSH -P 16).
+  if (string_writes < 2 && element_writes < 2 && (job_puts == 0 || job_deletes == 0)) return;
   superseded_.assign(total, 0);
   struct LaterString {
     int db;
@@ -249,6 +249,7 @@ void LevelStore::FindSuperseded(std::span<const Batch> batches) {
       i--;
       switch (m->op) {
         case Op::kSetString: {
+          elements.erase(m->key);  // a write of one kind ends the search of the others
           auto it = strings.find(m->key);
           if (it == strings.end() || it->second.db != m->db) {
             strings[m->key] = {m->db, !m->flag};
