@@ -71,6 +71,7 @@ bool PopulateHeapGrowth(std::string* error) {
           0 ||
       mallctl((prefix + "extent_hooks").c_str(), nullptr, nullptr, &hooks, sizeof(hooks)) != 0) {
     *error = fmt::format("jemalloc refused the hooks of arena {}", arena);
+    default_hooks = nullptr;  // not installed: a later call tries again instead of claiming it
     return false;
   }
   return true;
