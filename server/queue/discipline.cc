@@ -85,11 +85,13 @@ bool JobFifo::Remove(const Job* job) {
   if (items_.empty()) return false;
   // Pops take an end (LPOP, RPOP): only other removals search, which costs cache misses when
   // millions are queued.
-  auto at = items_.front().second == job ? items_.begin()
-            : items_.back().second == job
-                ? items_.end() - 1
-                : std::lower_bound(items_.begin(), items_.end(), job->order,
-                                   [](const auto& a, int64_t order) { return a.first < order; });
+  auto at = items_.begin();
+  if (items_.back().second == job) {
+    at = items_.end() - 1;
+  } else if (at->second != job) {
+    at = std::lower_bound(items_.begin(), items_.end(), job->order,
+                          [](const auto& a, int64_t order) { return a.first < order; });
+  }
   for (; at != items_.end() && at->first == job->order; ++at) {
     if (at->second != job) continue;
     at->second = nullptr;
