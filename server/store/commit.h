@@ -21,7 +21,8 @@ class StateLoader {
   virtual bool Step(Keyspace* keyspace, size_t budget) = 0;
   virtual uint64_t keys() const = 0;
   virtual uint64_t records() const = 0;
-  // LSN of the last batch in the loaded state (0 when nothing was ever committed).
+  // An LSN at or above that of every batch in the loaded state (0 when nothing was ever
+  // committed); the batches committed after loading continue above it.
   virtual uint64_t lsn() const = 0;
 };
 

@@ -202,8 +202,12 @@ bool LevelStore::Commit(std::span<const Batch> batches, bool sync, std::string* 
       i++;
     }
   }
-  view.Put(std::string(kLsnKey), EncodeInt64(static_cast<int64_t>(batches.back().lsn)));
-  return Write(view.batch(), sync, error);
+  uint64_t last = batches.back().lsn;
+  uint64_t reserve = last > lsn_reserved_ ? last + kLsnReserve : 0;
+  if (reserve) view.Put(std::string(kLsnKey), EncodeInt64(static_cast<int64_t>(reserve)));
+  if (!Write(view.batch(), sync, error)) return false;
+  if (reserve) lsn_reserved_ = reserve;
+  return true;
 }
 
 // A record written again before anything else touches it needs only its last write:
@@ -568,6 +572,7 @@ class LevelStore::Loader : public StateLoader {
     if (store_->db_->Get(leveldb::ReadOptions(), std::string(kLsnKey), &lsn).ok()) {
       lsn_ = static_cast<uint64_t>(DecodeInt64(lsn));
     }
+    store_->lsn_reserved_ = lsn_;
     // A scan of everything once: its blocks would only push the useful ones out of the cache.
     leveldb::ReadOptions scan;
     scan.fill_cache = false;

@@ -47,6 +47,8 @@ class LevelStore : public CommitPipeline {
 
   // Whether the last write failed, so the DB must be reopened before it is trusted again.
   bool failed_ = false;
+  // The LSN record's durable value (encoding.h): no batch numbered above it is committed yet.
+  uint64_t lsn_reserved_ = 0;
 
   // What the store remembers of a key so that pushes, pops and overwrites need no reads.
   struct KeyShadow {
