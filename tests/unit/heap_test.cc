@@ -7,7 +7,9 @@
 #include <unistd.h>
 
 #include <catch2/catch.hpp>
+#include <filesystem>
 #include <fstream>
+#include <sstream>
 #include <vector>
 
 using namespace desaster;
@@ -29,6 +31,25 @@ size_t GrowthOfUntouchedBlocks(size_t bytes, int flags, std::vector<void*>* keep
   return after > before ? after - before : 0;
 }
 
+// Whether the mapping that holds `p` carries madvise(MADV_HUGEPAGE).
+bool HugePageAdvised(const void* p) {
+  auto address = reinterpret_cast<uintptr_t>(p);
+  std::ifstream smaps("/proc/self/smaps");
+  std::string line;
+  bool inside = false;
+  while (std::getline(smaps, line)) {
+    uintptr_t start = 0, end = 0;
+    char dash = 0;
+    std::istringstream range(line);
+    if (range >> std::hex >> start >> dash >> end && dash == '-') {
+      inside = start <= address && address < end;
+    } else if (inside && line.starts_with("VmFlags:")) {
+      return (line + " ").find(" hg ") != std::string::npos;
+    }
+  }
+  return false;
+}
+
 }  // namespace
 
 TEST_CASE("heap growth is populated a chunk at a time once installed") {
@@ -46,6 +67,10 @@ TEST_CASE("heap growth is populated a chunk at a time once installed") {
   // mapped before and the one it maps last.
   size_t populated = GrowthOfUntouchedBlocks(kBytes, 0, &keep);
   CHECK(populated > kBytes - 2 * kHeapGrowthChunk);
+  // The chunks are advised to be huge pages (smaps' "hg" flag) where the kernel has them.
+  if (std::filesystem::exists("/sys/kernel/mm/transparent_hugepage/enabled")) {
+    CHECK(HugePageAdvised(keep.back()));
+  }
 
   // One allocation larger than a chunk stays lazy: it may never be written whole.
   size_t before = ResidentBytes();
