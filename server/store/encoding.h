@@ -4,7 +4,7 @@
 // key's records are contiguous (its key length precedes its bytes, so "ab" never prefixes "abc").
 //
 //   "\0format"                             -> "desaster-store 1"
-//   "\0lsn"                                -> an LSN above every committed batch's (int64)
+//   "\0lsn"                                -> an LSN at or above every committed batch's (int64)
 //   'e' db:u16 klen:u32 key tag:u8 suffix  -> element record, by tag:
 //       's' string  suffix empty                          value: the string
 //       'l' list    suffix: position (int64, sign flipped) value: the element
