@@ -23,7 +23,7 @@ namespace desaster {
 struct StoreOptions {
   std::string dir;
   size_t block_cache_mb = 32;
-  size_t write_buffer_mb = 16;
+  size_t write_buffer_mb = 4;
   bool compression = true;
 };
 
