@@ -327,7 +327,10 @@ bool LevelStore::Probe(std::string* error) {
 void LevelStore::DropKey(int db, const std::string& key, BatchView* view) {
   std::string prefix = ElementPrefix(db, key);
   auto it = shadow_.find(prefix);
-  if (it == shadow_.end()) return;
+  if (it == shadow_.end()) {  // a plain string, if anything
+    view->Delete(prefix + static_cast<char>(kString));
+    return;
+  }
   KeyShadow& s = it->second;
   switch (s.tag) {
     case kString:
@@ -351,7 +354,11 @@ void LevelStore::CopyKey(int db, const std::string& from, int dst_db, const std:
   std::string src = ElementPrefix(db, from), dst = ElementPrefix(dst_db, to);
   DropKey(dst_db, to, view);
   auto it = shadow_.find(src);
-  if (it == shadow_.end()) return;
+  if (it == shadow_.end()) {  // a plain string, if anything
+    std::string record = src + static_cast<char>(kString);
+    if (auto value = view->Get(record)) view->Put(dst + static_cast<char>(kString), *value);
+    return;
+  }
   for (const auto& [record, value] : view->WithPrefix(src)) {
     view->Put(dst + record.substr(src.size()), value);
   }
@@ -409,18 +416,23 @@ void LevelStore::Translate(const Mutation& m, BatchView* view) {
   switch (m.op) {
     case Op::kSetString: {
       auto it = shadow_.find(prefix);
-      bool expires = it != shadow_.end() && it->second.expires;
-      bool keep_ttl = m.flag && expires;  // SET replaces any type; only KEEPTTL keeps the TTL
-      if (it != shadow_.end() && it->second.tag != kString) {
+      if (it == shadow_.end()) {  // a plain string or no key: the new value replaces it all
+        view->Put(element(kString, ""), m.arg);
+        break;
+      }
+      bool keep_ttl = m.flag && it->second.expires;  // SET replaces any type; KEEPTTL keeps TTL
+      if (it->second.tag != kString) {
         if (keep_ttl) it->second.expires = false;  // so DropKey leaves the TTL record alone
         DropKey(m.db, m.key, view);
-      } else if (expires && !m.flag) {
+      } else if (!keep_ttl && it->second.expires) {
         view->Delete(ExpireKey(m.db, m.key));
       }
       view->Put(element(kString, ""), m.arg);
-      KeyShadow& s = shadow(kString);
-      s.list.reset();
-      s.expires = keep_ttl;
+      if (keep_ttl) {
+        shadow_[prefix] = KeyShadow{kString, true, nullptr};
+      } else {
+        shadow_.erase(prefix);
+      }
       break;
     }
     case Op::kDelete:
@@ -430,10 +442,14 @@ void LevelStore::Translate(const Mutation& m, BatchView* view) {
       view->Put(ExpireKey(m.db, m.key), EncodeInt64(m.num));
       shadow_[prefix].expires = true;
       break;
-    case Op::kPersist:
+    case Op::kPersist: {
       view->Delete(ExpireKey(m.db, m.key));
-      shadow_[prefix].expires = false;
+      auto it = shadow_.find(prefix);
+      if (it == shadow_.end()) break;
+      it->second.expires = false;
+      if (it->second.tag == kString) shadow_.erase(it);  // a plain string again
       break;
+    }
     case Op::kListPush: {
       KeyShadow& s = shadow(kList);
       ListInsert(prefix, &s, m.flag ? 0 : s.positions().size(), m.arg, view);
@@ -605,8 +621,9 @@ class LevelStore::Loader : public StateLoader {
           keys_++;
           last_prefix_ = prefix;
         }
-        KeyShadow& s = store_->shadow_[prefix];
-        s.tag = e.tag;
+        // Plain strings have no shadow; one with a TTL gets it from its expiry record.
+        KeyShadow* s = e.tag == kString ? nullptr : &store_->shadow_[prefix];
+        if (s) s->tag = e.tag;
         switch (e.tag) {
           case kString:
             m.op = Mutation::Op::kSetString;
@@ -615,7 +632,7 @@ class LevelStore::Loader : public StateLoader {
           case kList:
             m.op = Mutation::Op::kListPush;  // right push, in position order
             m.arg = value;
-            s.positions().push_back(DecodeInt64(e.suffix));
+            s->positions().push_back(DecodeInt64(e.suffix));
             break;
           case kHash:
             m.op = Mutation::Op::kHashSet;

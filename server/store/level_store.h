@@ -17,6 +17,7 @@
 
 #include "server/data/stream.h"
 #include "server/store/commit.h"
+#include "server/store/encoding.h"
 
 namespace desaster {
 
@@ -50,9 +51,11 @@ class LevelStore : public CommitPipeline {
   // The LSN record's durable value (encoding.h): no batch numbered above it is committed yet.
   uint64_t lsn_reserved_ = 0;
 
-  // What the store remembers of a key so that pushes, pops and overwrites need no reads.
+  // What the store remembers of a key so that pushes, pops and overwrites need no reads. A plain
+  // string without a TTL, the most common key, has no shadow: a key without one is such a string
+  // or absent (an entry per key would cost about 100 bytes and a hash insert per new key).
   struct KeyShadow {
-    char tag = 0;
+    char tag = store::kString;
     bool expires = false;
     // Lists only, so a string or hash key does not carry an empty std::deque (about 600 bytes
     // allocated on construction): the record position of each element, in order.

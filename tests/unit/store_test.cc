@@ -420,3 +420,42 @@ TEST_CASE("after a restart batches are numbered above every committed one") {
     loaded = f.lsn = loader->lsn();  // as the server numbers the next batch
   }
 }
+
+TEST_CASE("plain strings (kept without a shadow) load back through every kind of change") {
+  StoreFixture f(2);
+  Database& db = f.ks.db(0);
+  auto step = [&](auto change) {
+    change();
+    f.Commit();  // one commit per change, so no write supersedes another
+  };
+  step([&] { db.ListPush("was-list", false, "element"); });
+  step([&] { db.SetString("was-list", "now a string", false); });
+  step([&] { db.SetString("ttl", "1", false); });
+  step([&] { db.ExpireAt("ttl", 90000); });
+  step([&] { db.SetString("ttl", "2", /*keep_ttl=*/true); });
+  step([&] { db.SetString("ttl-dropped", "1", false); });
+  step([&] { db.ExpireAt("ttl-dropped", 90000); });
+  step([&] { db.SetString("ttl-dropped", "2", false); });
+  step([&] { db.SetString("persisted", "1", false); });
+  step([&] { db.ExpireAt("persisted", 90000); });
+  step([&] { db.Persist("persisted"); });
+  step([&] { db.SetString("persisted", "2", false); });
+  step([&] { db.SetString("from", "renamed", false); });
+  step([&] { db.Rename("from", "to"); });
+  step([&] { db.SetString("copied", "c", false); });
+  step([&] { db.CopyTo("copied", f.ks.db(1), "copy"); });
+  step([&] { db.SetString("gone", "x", false); });
+  step([&] { db.Delete("gone"); });
+
+  auto loaded = f.Load();
+  CHECK(Digest(*loaded) == Digest(f.ks));
+  Database& got = loaded->db(0);
+  CHECK(got.Find("was-list")->str() == "now a string");
+  CHECK(got.Find("ttl")->expire_at_ms == 90000);
+  CHECK(got.Find("ttl-dropped")->expire_at_ms == 0);
+  CHECK(got.Find("persisted")->expire_at_ms == 0);
+  CHECK(got.Find("from") == nullptr);
+  CHECK(got.Find("to")->str() == "renamed");
+  CHECK(loaded->db(1).Find("copy")->str() == "c");
+  CHECK(got.Find("gone") == nullptr);
+}
