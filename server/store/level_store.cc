@@ -327,25 +327,23 @@ bool LevelStore::Probe(std::string* error) {
 void LevelStore::DropKey(int db, const std::string& key, BatchView* view) {
   std::string prefix = ElementPrefix(db, key);
   auto it = shadow_.find(prefix);
-  if (it == shadow_.end()) {  // a plain string, if anything
-    view->Delete(prefix + static_cast<char>(kString));
-    return;
-  }
-  KeyShadow& s = it->second;
+  const KeyShadow& s = it == shadow_.end() ? plain_string_ : it->second;
   switch (s.tag) {
     case kString:
       view->Delete(prefix + static_cast<char>(kString));
       break;
     case kList:
-      for (int64_t pos : s.positions())
-        view->Delete(prefix + static_cast<char>(kList) + EncodeInt64(pos));
+      if (s.list) {
+        for (int64_t pos : *s.list)
+          view->Delete(prefix + static_cast<char>(kList) + EncodeInt64(pos));
+      }
       break;
     default:
       view->DeletePrefix(prefix);
       break;
   }
   if (s.expires) view->Delete(ExpireKey(db, key));
-  shadow_.erase(it);
+  if (it != shadow_.end()) shadow_.erase(it);
   stream_meta_.erase(prefix);
 }
 
@@ -354,20 +352,23 @@ void LevelStore::CopyKey(int db, const std::string& from, int dst_db, const std:
   std::string src = ElementPrefix(db, from), dst = ElementPrefix(dst_db, to);
   DropKey(dst_db, to, view);
   auto it = shadow_.find(src);
-  if (it == shadow_.end()) {  // a plain string, if anything
+  const KeyShadow& s = it == shadow_.end() ? plain_string_ : it->second;
+  if (s.tag == kString) {  // one record: read it, rather than scan the key's range
     std::string record = src + static_cast<char>(kString);
     if (auto value = view->Get(record)) view->Put(dst + static_cast<char>(kString), *value);
-    return;
+  } else {
+    for (const auto& [record, value] : view->WithPrefix(src)) {
+      view->Put(dst + record.substr(src.size()), value);
+    }
   }
-  for (const auto& [record, value] : view->WithPrefix(src)) {
-    view->Put(dst + record.substr(src.size()), value);
-  }
-  if (it->second.expires) {
+  if (s.expires) {
     if (auto at = view->Get(ExpireKey(db, from))) view->Put(ExpireKey(dst_db, to), *at);
   }
-  KeyShadow copy{it->second.tag, it->second.expires, nullptr};
-  if (it->second.list) copy.list = std::make_unique<std::deque<int64_t>>(*it->second.list);
-  shadow_[dst] = std::move(copy);
+  if (it != shadow_.end()) {  // a plain string's copy needs no shadow either
+    KeyShadow copy{s.tag, s.expires, nullptr};
+    if (s.list) copy.list = std::make_unique<std::deque<int64_t>>(*s.list);
+    shadow_[dst] = std::move(copy);
+  }
   auto meta = stream_meta_.find(src);
   if (meta != stream_meta_.end()) stream_meta_[dst] = meta->second;
 }

@@ -84,9 +84,10 @@ class LevelStore : public CommitPipeline {
   std::unique_ptr<leveldb::Cache> cache_;
   std::unique_ptr<const leveldb::FilterPolicy> filter_;
   std::unique_ptr<leveldb::DB> db_;
-  leveldb::WriteBatch batch_;                                // reused by every Commit
-  std::vector<char> superseded_;                             // FindSuperseded's, reused
-  std::unordered_map<std::string, KeyShadow> shadow_;        // by ElementPrefix(db, key)
+  leveldb::WriteBatch batch_;                          // reused by every Commit
+  std::vector<char> superseded_;                       // FindSuperseded's, reused
+  std::unordered_map<std::string, KeyShadow> shadow_;  // by ElementPrefix(db, key)
+  const KeyShadow plain_string_;  // what a key without an entry in shadow_ is, if anything
   std::unordered_map<std::string, StreamMeta> stream_meta_;  // streams only, same keys
 };
 
