@@ -21,6 +21,15 @@ def command(*argv, **extra):
     return json.dumps({"argv": list(argv), **extra})
 
 
+def lines_of(path):
+    """The complete lines a job has written to path so far (none if it is not there yet)."""
+    try:
+        with open(path) as f:
+            return f.read().split("\n")[:-1]
+    except FileNotFoundError:
+        return []
+
+
 class WorkerTest(ServerTest):
     def worker(self, *extra, **kw):
         w = Worker(self.server.port, *extra, **kw)
@@ -89,10 +98,10 @@ end
         jobs = 30
         self.r.rpush("resque:queue:archive",
                      *[json.dumps({"class": "Archive", "args": [i, "resque"]}) for i in range(jobs)])
-        wait_for(lambda: os.path.exists(done) and len(open(done).read().splitlines()) == jobs,
+        wait_for(lambda: len(lines_of(done)) == jobs,
                  timeout=30, what="the archive jobs")
         elapsed = time.monotonic() - started
-        self.assertEqual(len(open(boots).read().splitlines()), 1)  # booted once for 30 jobs
+        self.assertEqual(len(lines_of(boots)), 1)  # booted once for 30 jobs
         print(f"ruby adapter: {jobs} jobs with one 0.5 s boot in {elapsed:.2f} s", file=sys.stderr)
         self.assertLess(elapsed, jobs * 0.5 / 2)  # far below a boot per job
         self.r.rpush("resque:queue:archive", json.dumps({"class": "Broken", "args": [7]}))
@@ -131,13 +140,11 @@ end
         w.wait_registered()
         self.r.rpush("resque:queue:invoices",
                      *[json.dumps({"class": "InvoiceJob", "args": [i]}) for i in range(10)])
-        wait_for(lambda: os.path.exists(done) and len(open(done).read().splitlines()) == 10,
+        wait_for(lambda: len(lines_of(done)) == 10,
                  timeout=60, what="the Rails jobs")
-        with open(done) as f:
-            lines = sorted(f.read().splitlines(), key=lambda l: int(l.split()[0]))
+        lines = sorted(lines_of(done), key=lambda line: int(line.split()[0]))
         self.assertEqual(lines[3], "3 production App::Application")
-        with open(boots) as f:
-            self.assertEqual(len(f.read().splitlines()), 1)  # one boot for ten jobs
+        self.assertEqual(len(lines_of(boots)), 1)  # one boot for ten jobs
 
     def test_a_job_of_a_killed_worker_comes_back_and_completes_elsewhere(self):
         # SIGKILL: the host dies mid-job. SIGQUIT: the worker exits at once by design. Either
@@ -147,14 +154,15 @@ end
             marker = os.path.join(tmp, "ran")
             first = self.worker("--queues", f"crit{sig}", "--id", f"first{sig}")
             job = self.push(f"crit{sig}", command("sh", "-c", f"echo $$ >> {marker}; sleep 1"))
-            wait_for(lambda: os.path.exists(marker), what="the job to start")
+            # A whole line, not just the file: `>>` creates it before echo writes, and a job
+            # killed in between would leave no line of its own.
+            wait_for(lambda: lines_of(marker), what="the job to start")
             os.kill(first.pid, sig)
             first.proc.wait()
             self.worker("--queues", f"crit{sig}", "--id", f"second{sig}")
             info = self.finished(job, timeout=30)
             self.assertEqual((info["state"], info["worker"]), (b"done", f"second{sig}".encode()))
-            with open(marker) as f:
-                self.assertEqual(len(f.read().splitlines()), 2)  # ran again, to completion
+            self.assertEqual(len(lines_of(marker)), 2)  # ran again, to completion
 
     def test_attach_and_detach_take_effect_without_restart(self):
         self.worker("--queues", "a", "--id", "flexible")
