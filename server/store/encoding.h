@@ -4,7 +4,8 @@
 // key's records are contiguous (its key length precedes its bytes, so "ab" never prefixes "abc").
 //
 //   "\0format"                             -> "desaster-store 1"
-//   "\0lsn"                                -> an LSN at or above every committed batch's (int64)
+//   "\0lsn"                                -> read, never written: the LSN reservation of stores
+//                                             made before it moved to DESASTER-LSN (int64)
 //   'e' db:u16 klen:u32 key tag:u8 suffix  -> element record, by tag:
 //       's' string  suffix empty                          value: the string
 //       'l' list    suffix: position (int64, sign flipped) value: the element
@@ -19,11 +20,14 @@
 //   'f' db:u16 id:u64                      -> failed job (Failure::Encode)
 //   'x' db:u16 klen:u32 key                -> expiry, ms since the epoch (int64)
 //
-// The LSN record is a reservation, written once per kLsnReserve batches rather than in every
-// batch: a record that every batch writes would sit in every table LevelDB flushes, so every table
-// would span the whole key range, overlap all others, and each compaction would rewrite every level
-// it reaches. Without it, a queue's records (job ids only grow) flush into tables that overlap
-// nothing and sink without being rewritten. After a restart, batches are numbered above it.
+// Beside LevelDB's files, DESASTER-LSN holds the LSN reservation: a decimal LSN at or above every
+// committed batch's, replaced atomically (rename) once per kLsnReserve batches. After a restart,
+// batches are numbered above it. It is not a record because a record sits in the table LevelDB
+// flushes together with the records written around it, and that table then spans from the
+// record's key to theirs. Keys that only grow (job ids, RPUSH) or only shrink (LPUSH) flush into
+// tables that overlap nothing and sink without ever being rewritten; one such spanning table, on
+// either side, overlaps every table flushed after it, and each compaction then rewrites them all.
+// For the same reason a new store flushes its format record into a table of its own.
 //
 // List positions are sparse (pushes step by kListGap) so an insert in the middle usually takes
 // the midpoint of its neighbours; only when no room is left is the list renumbered.
@@ -38,6 +42,7 @@ namespace desaster::store {
 inline constexpr std::string_view kFormatKey{"\0format", 7};
 inline constexpr std::string_view kFormatValue = "desaster-store 1";
 inline constexpr std::string_view kLsnKey{"\0lsn", 4};
+inline constexpr std::string_view kLsnFile = "DESASTER-LSN";
 inline constexpr uint64_t kLsnReserve = uint64_t{1} << 20;
 inline constexpr int64_t kListGap = int64_t{1} << 20;
 

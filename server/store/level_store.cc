@@ -1,9 +1,17 @@
 #include "server/store/level_store.h"
 
+#include <fcntl.h>
 #include <leveldb/write_batch.h>
+#include <unistd.h>
 
+#include <algorithm>
+#include <cerrno>
+#include <charconv>
+#include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <functional>
+#include <iterator>
 #include <unordered_set>
 
 #include "server/store/encoding.h"
@@ -134,13 +142,65 @@ std::unique_ptr<LevelStore> LevelStore::Open(const StoreOptions& options, std::s
       *error = "cannot write to " + options.dir + ": " + st.ToString();
       return nullptr;
     }
+    db->CompactRange(nullptr, nullptr);  // the format record in a table of its own (encoding.h)
   } else if (!st.ok() || format != kFormatValue) {
     *error = "data directory " + options.dir + " holds a LevelDB database that is not desaster's" +
              (st.ok() ? " (format '" + format + "')" : "") +
              "; point --data-dir at an empty directory or at one desaster created";
     return nullptr;
   }
+  if (!store->ReadLsnReservation(error)) return nullptr;
   return store;
+}
+
+bool LevelStore::ReadLsnReservation(std::string* error) {
+  std::string legacy;
+  if (db_->Get(leveldb::ReadOptions(), std::string(kLsnKey), &legacy).ok()) {
+    lsn_reserved_ = static_cast<uint64_t>(DecodeInt64(legacy));
+  }
+  fs::path path = fs::path(options_.dir) / kLsnFile;
+  std::error_code ec;
+  if (!fs::exists(path, ec)) return true;
+  std::ifstream in(path);
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  uint64_t reserve = 0;
+  auto [end, parsed] = std::from_chars(text.data(), text.data() + text.size(), reserve);
+  if (!in || parsed != std::errc() || std::string_view(end, text.data() + text.size()) != "\n") {
+    *error = path.string() + " is damaged: it should hold one number, the LSN reservation. " +
+             "Restore it from the backup the directory came from, or delete it to number " +
+             "batches from the start again (harmless while no replica follows this data)";
+    return false;
+  }
+  lsn_reserved_ = std::max(lsn_reserved_, reserve);
+  return true;
+}
+
+bool LevelStore::ReserveLsns(uint64_t reserve, std::string* error) {
+  std::string path = (fs::path(options_.dir) / kLsnFile).string(), temp = path + ".tmp";
+  auto fail = [&](const std::string& what) {
+    *error = "cannot " + what + ": " + std::strerror(errno);
+    return false;
+  };
+  auto close_keeping_errno = [](int fd) {
+    int saved = errno;
+    close(fd);
+    errno = saved;
+  };
+  std::string text = std::to_string(reserve) + "\n";
+  int fd = open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) return fail("create " + temp);
+  bool written =
+      write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size()) && fsync(fd) == 0;
+  close_keeping_errno(fd);
+  if (!written) return fail("write " + temp);
+  if (rename(temp.c_str(), path.c_str()) != 0) return fail("rename " + temp + " to " + path);
+  int dir = open(options_.dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dir < 0) return fail("open " + options_.dir);
+  bool synced = fsync(dir) == 0;
+  close_keeping_errno(dir);
+  if (!synced) return fail("sync " + options_.dir);
+  lsn_reserved_ = reserve;
+  return true;
 }
 
 LevelStore::~LevelStore() = default;
@@ -203,11 +263,8 @@ bool LevelStore::Commit(std::span<const Batch> batches, bool sync, std::string* 
     }
   }
   uint64_t last = batches.back().lsn;
-  uint64_t reserve = last > lsn_reserved_ ? last + kLsnReserve : 0;
-  if (reserve) view.Put(std::string(kLsnKey), EncodeInt64(static_cast<int64_t>(reserve)));
-  if (!Write(view.batch(), sync, error)) return false;
-  if (reserve) lsn_reserved_ = reserve;
-  return true;
+  if (last > lsn_reserved_ && !ReserveLsns(last + kLsnReserve, error)) return false;
+  return Write(view.batch(), sync, error);
 }
 
 // A record written again before anything else touches it needs only its last write:
@@ -319,8 +376,8 @@ bool LevelStore::Probe(std::string* error) {
     failed_ = false;
   }
   leveldb::WriteBatch probe;
-  probe.Put(std::string(kLsnKey) + "probe", std::string(4096, 'p'));
-  probe.Delete(std::string(kLsnKey) + "probe");
+  probe.Put(std::string("\0probe", 6), std::string(4096, 'p'));
+  probe.Delete(std::string("\0probe", 6));
   return Write(&probe, true, error);
 }
 
@@ -585,11 +642,7 @@ class LevelStore::Loader : public StateLoader {
   explicit Loader(LevelStore* store) : store_(store) {
     store_->shadow_.clear();
     store_->stream_meta_.clear();
-    std::string lsn;
-    if (store_->db_->Get(leveldb::ReadOptions(), std::string(kLsnKey), &lsn).ok()) {
-      lsn_ = static_cast<uint64_t>(DecodeInt64(lsn));
-    }
-    store_->lsn_reserved_ = lsn_;
+    lsn_ = store_->lsn_reserved_;
     // A scan of everything once: its blocks would only push the useful ones out of the cache.
     leveldb::ReadOptions scan;
     scan.fill_cache = false;

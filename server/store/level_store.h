@@ -48,7 +48,7 @@ class LevelStore : public CommitPipeline {
 
   // Whether the last write failed, so the DB must be reopened before it is trusted again.
   bool failed_ = false;
-  // The LSN record's durable value (encoding.h): no batch numbered above it is committed yet.
+  // The durable LSN reservation (encoding.h): no batch numbered above it is committed yet.
   uint64_t lsn_reserved_ = 0;
 
   // What the store remembers of a key so that pushes, pops and overwrites need no reads. A plain
@@ -70,6 +70,11 @@ class LevelStore : public CommitPipeline {
   leveldb::Options DbOptions(bool create) const;
   // Opens the DB, or reports why not.
   bool OpenDb(bool create, std::string* error);
+  // Sets lsn_reserved_ from DESASTER-LSN and from the record older stores kept it in; false with
+  // *error set when the file is there but unreadable.
+  bool ReadLsnReservation(std::string* error);
+  // Makes `reserve` the durable reservation (write, sync, rename, sync the directory).
+  bool ReserveLsns(uint64_t reserve, std::string* error);
   void Translate(const Mutation& m, BatchView* view);
   // Marks in superseded_ (one flag per mutation of `batches`, or empty for none) each string,
   // hash field, zset member or job write that a later one in the same commit makes redundant.

@@ -377,27 +377,56 @@ TEST_CASE("a LevelDB database that is not desaster's is refused") {
   CHECK(error.find("not desaster's") != std::string::npos);
 }
 
-TEST_CASE("a growing queue flushes into tables LevelDB never rewrites") {
+// How many compactions LevelDB's info log shows.
+int Compactions(const fs::path& dir) {
+  std::ifstream log(dir / "LOG");
+  std::string line;
+  int compactions = 0;
+  while (std::getline(log, line)) compactions += line.find("Compacted") != std::string::npos;
+  return compactions;
+}
+
+// How many tables each of LevelDB's levels 0-2 holds.
+std::vector<std::string> TablesPerLevel(const fs::path& dir) {
+  leveldb::DB* db;
+  REQUIRE(leveldb::DB::Open(leveldb::Options(), dir.string(), &db).ok());
+  std::vector<std::string> tables;
+  for (int level = 0; level <= 2; level++) {
+    tables.emplace_back();
+    db->GetProperty("leveldb.num-files-at-level" + std::to_string(level), &tables.back());
+  }
+  delete db;
+  return tables;
+}
+
+TEST_CASE("records that only grow or only shrink flush into tables LevelDB never rewrites") {
+  // Job ids only grow; LPUSH positions only shrink. A table holding such records overlaps no
+  // other, and LevelDB places it straight at level 2, the deepest a flush reaches. A record
+  // written beside them (as the LSN reservation once was, and the format record) would make the
+  // tables overlap: they would pile up in levels 0 and 1 until compactions rewrote them.
   StoreFixture f(1, /*write_buffer_mb=*/1);
   Database& db = f.ks.db(0);
   Queue* q = db.QueueForPush("resque:queue:big");
   std::string payload(300, 'j');
-  for (int commit = 0; commit < 60; commit++) {
-    for (int i = 0; i < 500; i++) db.PushJob(q, {.payload = payload});
-    f.Commit();
+  auto fill = [&](auto push) {
+    for (int commit = 0; commit < 60; commit++) {
+      for (int i = 0; i < 500; i++) push();
+      if (commit == 30) f.lsn += store::kLsnReserve;  // passes the reservation
+      f.Commit();
+    }
+  };
+  SECTION("a queue") {
+    fill([&] { db.PushJob(q, {.payload = payload}); });
   }
-  // Every 1 MB memtable became a table. A record that every batch writes (as the LSN once was)
-  // makes each table overlap the others, and LevelDB's info log then shows compactions.
+  SECTION("a list growing at its head") {
+    fill([&] { db.ListPush("list", /*left=*/true, payload); });
+  }
   f.store.reset();
-  std::ifstream log(f.dir.path / "LOG");
-  std::string line;
-  int flushes = 0, compactions = 0;
-  while (std::getline(log, line)) {
-    if (line.find("Level-0 table") != std::string::npos && line.ends_with("started")) flushes++;
-    if (line.find("Compacted") != std::string::npos) compactions++;
-  }
-  CHECK(flushes >= 8);
-  CHECK(compactions == 0);
+  CHECK(Compactions(f.dir.path) == 0);
+  auto tables = TablesPerLevel(f.dir.path);
+  CHECK(std::stoi(tables[0]) <= 1);  // what opening it flushed from the log (always to level 0)
+  CHECK(tables[1] == "0");
+  CHECK(std::stoi(tables[2]) >= 8);
 }
 
 TEST_CASE("after a restart batches are numbered above every committed one") {
@@ -418,6 +447,64 @@ TEST_CASE("after a restart batches are numbered above every committed one") {
     CHECK(loader->lsn() >= f.lsn);
     CHECK(loader->lsn() > loaded);
     loaded = f.lsn = loader->lsn();  // as the server numbers the next batch
+  }
+}
+
+TEST_CASE("the LSN reservation: kept beside the data, read from older stores, never guessed") {
+  StoreFixture f(1);
+  f.ks.db(0).SetString("k", "v", false);
+  f.Commit();
+  fs::path file = f.dir.path / std::string(store::kLsnFile);
+  auto reopen = [&](std::string* error) {
+    f.store.reset();
+    f.store = OpenStore(f.dir.path, error);
+    return f.store != nullptr;
+  };
+  auto loaded_lsn = [&] { return f.store->NewLoader()->lsn(); };
+  std::string error;
+  SECTION("a store that kept it as a record (before DESASTER-LSN) is read") {
+    f.store.reset();
+    fs::remove(file);
+    {
+      leveldb::DB* db;
+      REQUIRE(leveldb::DB::Open(leveldb::Options(), f.dir.path.string(), &db).ok());
+      REQUIRE(
+          db->Put(leveldb::WriteOptions(), std::string(store::kLsnKey), store::EncodeInt64(5000000))
+              .ok());
+      delete db;
+    }
+    REQUIRE(reopen(&error));
+    CHECK(loaded_lsn() == 5000000);
+  }
+  SECTION("the higher of file and record counts") {
+    REQUIRE(reopen(&error));
+    CHECK(loaded_lsn() == 1 + store::kLsnReserve);
+  }
+  SECTION("a damaged file is refused with what to do, and left as it was") {
+    f.store.reset();
+    std::ofstream(file) << "12x\n";
+    CHECK_FALSE(reopen(&error));
+    CHECK(error.find("DESASTER-LSN is damaged") != std::string::npos);
+    CHECK(error.find("Restore it from the backup") != std::string::npos);
+    std::ifstream in(file);
+    std::string text;
+    std::getline(in, text);
+    CHECK(text == "12x");
+    std::ofstream(file) << "";
+    CHECK_FALSE(reopen(&error));
+  }
+  SECTION("a commit that needs a reservation it cannot write fails, and the next one retries") {
+    fs::create_directory(file.string() + ".tmp");  // in the way of the new file
+    f.lsn += store::kLsnReserve;
+    f.ks.db(0).SetString("k", "w", false);
+    Batch batch{++f.lsn, f.ks.TakeMutations()};
+    CHECK_FALSE(f.store->Commit({&batch, 1}, false, &error));
+    CHECK(error.find("cannot create " + file.string() + ".tmp") != std::string::npos);
+    fs::remove(file.string() + ".tmp");
+    REQUIRE(f.store->Commit({&batch, 1}, false, &error));
+    REQUIRE(reopen(&error));
+    CHECK(loaded_lsn() == f.lsn + store::kLsnReserve);
+    CHECK(f.Load()->db(0).Find("k")->str() == "w");
   }
 }
 
