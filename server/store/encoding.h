@@ -30,7 +30,10 @@
 // For the same reason a new store flushes its format record into a table of its own.
 //
 // List positions are sparse (pushes step by kListGap) so an insert in the middle usually takes
-// the midpoint of its neighbours; only when no room is left is the list renumbered.
+// the midpoint of its neighbours; only when no room is left is the list renumbered. A list that
+// has no records starts at ListBase of the batch's LSN, so a list emptied and filled again (a work
+// queue) writes keys above those of its earlier lives, whose records and tombstones LevelDB may
+// still hold: its tables then overlap none of theirs and need no compaction to sink.
 #pragma once
 
 #include <cstdint>
@@ -60,6 +63,11 @@ std::string ScheduleKey(int db, std::string_view name);
 std::string FailureKey(int db, uint64_t id);
 // 'e' + db (or 'x' + db): every record of one database.
 std::string DatabasePrefix(char kind, int db);
+
+// Grows with `lsn` by 2^10 pushes' worth of positions per batch, and wraps every 2^32 batches
+// (the order it buys is an optimisation, never relied on), so pushes in either direction have
+// room for more than 2^42 elements.
+inline int64_t ListBase(uint64_t lsn) { return static_cast<int64_t>((lsn & 0xFFFFFFFFu) << 30); }
 
 std::string EncodeInt64(int64_t v);             // 8 bytes, order-preserving for signed values
 void AppendInt64(std::string* out, int64_t v);  // EncodeInt64(v) appended to *out

@@ -257,6 +257,7 @@ bool LevelStore::Commit(std::span<const Batch> batches, bool sync, std::string* 
   FindSuperseded(batches);
   size_t i = 0;
   for (const Batch& batch : batches) {
+    list_base_ = ListBase(batch.lsn);
     for (const Mutation& m : batch.mutations) {
       if (superseded_.empty() || !superseded_[i]) Translate(m, &view);
       i++;
@@ -436,7 +437,7 @@ void LevelStore::ListInsert(const std::string& prefix, KeyShadow* s, size_t inde
   std::deque<int64_t>& p = s->positions();
   int64_t pos;
   if (p.empty()) {
-    pos = 0;
+    pos = list_base_;
   } else if (index == 0) {
     pos = p.front() - kListGap;
   } else if (index == p.size()) {
@@ -451,10 +452,10 @@ void LevelStore::ListInsert(const std::string& prefix, KeyShadow* s, size_t inde
       view->Delete(record(old));
     }
     for (size_t i = 0; i < p.size(); i++) {
-      p[i] = static_cast<int64_t>(i < index ? i : i + 1) * kListGap;
+      p[i] = list_base_ + static_cast<int64_t>(i < index ? i : i + 1) * kListGap;
       view->Put(record(p[i]), values[i]);
     }
-    pos = static_cast<int64_t>(index) * kListGap;
+    pos = list_base_ + static_cast<int64_t>(index) * kListGap;
   }
   view->Put(record(pos), value);
   p.insert(p.begin() + static_cast<ptrdiff_t>(index), pos);

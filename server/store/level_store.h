@@ -50,6 +50,8 @@ class LevelStore : public CommitPipeline {
   bool failed_ = false;
   // The durable LSN reservation (encoding.h): no batch numbered above it is committed yet.
   uint64_t lsn_reserved_ = 0;
+  // Where the batch being translated starts the positions of a list that has none (ListBase).
+  int64_t list_base_ = 0;
 
   // What the store remembers of a key so that pushes, pops and overwrites need no reads. A plain
   // string without a TTL, the most common key, has no shadow: a key without one is such a string
