@@ -17,11 +17,13 @@ namespace desaster {
 template <class V>
 class Dict {
  public:
+  // What a chain walk reads comes first: the hash and link of each node, and the key of the node
+  // whose hash matches, share its first cache line.
   struct Node {
-    std::string key;
-    V value;
     uint64_t hash;
     Node* next;
+    std::string key;
+    V value;
   };
 
   Dict() = default;
@@ -69,7 +71,7 @@ class Dict {
     if (size_ + 1 > buckets_.size()) Resize(buckets_.empty() ? 4 : buckets_.size() * 2);
     uint64_t h = Hash(key);
     Node*& head = buckets_[h & Mask()];
-    head = new Node{std::string(key), V{}, h, head};
+    head = new Node{h, head, std::string(key), V{}};
     size_++;
     return &head->value;
   }

@@ -103,7 +103,7 @@ Value& Database::Upsert(std::string_view key, ValueType type) {
         v->data.emplace<std::string>();
         break;
       case ValueType::kList:
-        v->data.emplace<List>();
+        v->data.emplace<Boxed<List>>();
         break;
       case ValueType::kHash:
         v->data.emplace<Hash>();
@@ -112,10 +112,10 @@ Value& Database::Upsert(std::string_view key, ValueType type) {
         v->data.emplace<Set>();
         break;
       case ValueType::kZSet:
-        v->data.emplace<ZSet>();
+        v->data.emplace<Boxed<ZSet>>();
         break;
       case ValueType::kStream:
-        v->data.emplace<Stream>();
+        v->data.emplace<Boxed<Stream>>();
         break;
       case ValueType::kQueue:  // queue keys appear through SyncQueueKey, never here
         assert(false);

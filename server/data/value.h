@@ -3,6 +3,7 @@
 
 #include <cstdint>
 #include <deque>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <variant>
@@ -30,11 +31,31 @@ using List = std::deque<std::string>;
 using Hash = Dict<std::string>;
 using Set = Dict<Unit>;
 
+// A T behind a pointer, copied deeply. The larger containers are kept so, so that every key
+// (most hold short strings) carries a small Value: a keyspace entry takes 112 bytes, not 160.
+template <class T>
+class Boxed {
+ public:
+  Boxed() : p_(std::make_unique<T>()) {}
+  Boxed(const Boxed& other) : p_(std::make_unique<T>(*other.p_)) {}
+  Boxed& operator=(const Boxed& other) {
+    p_ = std::make_unique<T>(*other.p_);
+    return *this;
+  }
+  Boxed(Boxed&&) noexcept = default;
+  Boxed& operator=(Boxed&&) noexcept = default;
+  T& operator*() const { return *p_; }
+
+ private:
+  std::unique_ptr<T> p_;
+};
+
 // Redis' name for a type, as TYPE and SCAN TYPE use it.
 std::string_view TypeName(ValueType t);
 
 struct Value {
-  std::variant<std::string, List, Hash, Set, ZSet, Stream, QueueRef> data;
+  // In ValueType's order.
+  std::variant<std::string, Boxed<List>, Hash, Set, Boxed<ZSet>, Boxed<Stream>, QueueRef> data;
   int64_t expire_at_ms = 0;  // 0: no expiry
   int64_t last_access_ms = 0;
 
@@ -61,16 +82,16 @@ struct Value {
   }
   std::string& str() { return std::get<std::string>(data); }
   const std::string& str() const { return std::get<std::string>(data); }
-  List& list() { return std::get<List>(data); }
-  const List& list() const { return std::get<List>(data); }
+  List& list() { return *std::get<Boxed<List>>(data); }
+  const List& list() const { return *std::get<Boxed<List>>(data); }
   Hash& hash() { return std::get<Hash>(data); }
   const Hash& hash() const { return std::get<Hash>(data); }
   Set& set() { return std::get<Set>(data); }
   const Set& set() const { return std::get<Set>(data); }
-  ZSet& zset() { return std::get<ZSet>(data); }
-  const ZSet& zset() const { return std::get<ZSet>(data); }
-  Stream& stream() { return std::get<Stream>(data); }
-  const Stream& stream() const { return std::get<Stream>(data); }
+  ZSet& zset() { return *std::get<Boxed<ZSet>>(data); }
+  const ZSet& zset() const { return *std::get<Boxed<ZSet>>(data); }
+  Stream& stream() { return *std::get<Boxed<Stream>>(data); }
+  const Stream& stream() const { return *std::get<Boxed<Stream>>(data); }
   Queue* queue() const { return std::get<QueueRef>(data).queue; }
   const QueueRef& queue_ref() const { return std::get<QueueRef>(data); }
 };

@@ -200,3 +200,22 @@ TEST_CASE("leases: expiry returns the job to the head of its queue, flush forget
   CHECK(leases == 0);
   CHECK(db.NextQueueTimerMs() == 0);
 }
+
+TEST_CASE("a copied key owns its containers, and a key's entry stays small") {
+  Keyspace ks(1);
+  Database& db = ks.db(0);
+  db.ListPush("list", /*left=*/false, "a");
+  db.ZAdd("zset", "a", 1);
+  db.StreamAdd("stream", StreamId{1, 0}, {"f", "v"});
+  for (const char* key : {"list", "zset", "stream"}) db.CopyTo(key, db, std::string(key) + "2");
+  db.ListPush("list2", /*left=*/false, "b");
+  db.ZAdd("zset2", "b", 2);
+  db.StreamAdd("stream2", StreamId{2, 0}, {"f", "w"});
+  CHECK(db.Find("list")->list().size() == 1);
+  CHECK(db.Find("zset")->zset().size() == 1);
+  CHECK(db.Find("stream")->stream().entries.size() == 1);
+  CHECK(db.Find("stream2")->stream().entries.size() == 2);
+  // Lists, sorted sets and streams are boxed so that the entry of every key, most of them
+  // strings, fits jemalloc's 112-byte class.
+  CHECK(sizeof(Dict<Value>::Node) <= 112);
+}
