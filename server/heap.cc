@@ -14,6 +14,18 @@
 #endif
 #endif
 
+#ifdef DESASTER_JEMALLOC
+// jemalloc's options, read when it starts (the MALLOC_CONF environment variable still applies on
+// top). A queue that drains frees its jobs in the order they came, and jemalloc merges the freed
+// memory into large free extents. By default it will not carve a slab out of an extent more than
+// 2^6 times the slab's size, so the next fill mapped fresh memory (which the kernel zeroes) while
+// the freed memory sat unused: 400k 300-byte jobs pushed, popped and pushed again grew RSS from
+// 198 to 298 MB, and to 378 MB after a third fill. With 2^16 the freed memory is used again
+// (198, 198, 201 MB), and the refills ran 10-20% faster.
+extern "C" const char* malloc_conf;
+const char* malloc_conf = "lg_extent_max_active_fit:16";
+#endif
+
 namespace desaster {
 
 #ifdef DESASTER_JEMALLOC
