@@ -55,6 +55,8 @@ bool ParseOptions(int argc, char** argv, Options* o, int* exit_code) {
      "LevelDB block cache, in MB")
     ("store-write-buffer-mb", po::value(&o->store_write_buffer_mb)->default_value(
         o->store_write_buffer_mb), "LevelDB write buffer (memtable), in MB")
+    ("store-block-kb", po::value(&o->store_block_kb)->default_value(o->store_block_kb),
+     "LevelDB table block size, in KB")
     ("store-compression", po::value(&o->store_compression)->default_value(o->store_compression),
      "compress LevelDB blocks with snappy (true | false)")
     ("failed-max", po::value(&o->failed_max)->default_value(o->failed_max),

@@ -41,6 +41,7 @@ struct Options {
   // LevelDB tuning (see docs/PERSISTENCE.md for how the defaults were chosen).
   size_t store_cache_mb = 32;
   size_t store_write_buffer_mb = 4;
+  size_t store_block_kb = 16;
   bool store_compression = true;
   // Client libraries whose queue keys are backed by queues: "name" or "name:namespace".
   std::string dialects = "resque,sidekiq,rq";

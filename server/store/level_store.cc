@@ -214,6 +214,7 @@ leveldb::Options LevelStore::DbOptions(bool create) const {
   lo.block_cache = cache_.get();
   lo.filter_policy = filter_.get();
   lo.write_buffer_size = options_.write_buffer_mb * 1024 * 1024;
+  lo.block_size = options_.block_kb * 1024;
   lo.compression = options_.compression ? leveldb::kSnappyCompression : leveldb::kNoCompression;
   return lo;
 }

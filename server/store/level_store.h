@@ -25,6 +25,7 @@ struct StoreOptions {
   std::string dir;
   size_t block_cache_mb = 32;
   size_t write_buffer_mb = 4;
+  size_t block_kb = 16;
   bool compression = true;
 };
 

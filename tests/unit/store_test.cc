@@ -431,6 +431,44 @@ TEST_CASE("records that only grow or only shrink flush into tables LevelDB never
   CHECK(std::stoi(tables[2]) >= 8);
 }
 
+TEST_CASE("tables are built of blocks of the configured size") {
+  // Larger blocks compress similar jobs better (and cost LevelDB's thread less per record): the
+  // same queue takes less disk with 16 KB blocks than with 4 KB ones.
+  auto table_bytes = [](size_t block_kb) {
+    TempDir dir;
+    StoreOptions o;
+    o.dir = dir.path.string();
+    o.block_kb = block_kb;
+    std::string error;
+    Keyspace ks(1);
+    uint64_t lsn = 0;
+    {
+      auto store = LevelStore::Open(o, &error);
+      REQUIRE(store);
+      Database& db = ks.db(0);
+      Queue* q = db.QueueForPush("resque:queue:q");
+      // Jobs of one class differ in a few bytes; a block repeats what they share only once.
+      std::string shared;
+      std::mt19937 random(7);
+      for (int i = 0; i < 240; i++) shared += static_cast<char>('a' + random() % 26);
+      for (int i = 0; i < 3000; i++) {
+        db.PushJob(q, {.payload = R"({"class":"Mailer","args":[)" + std::to_string(i * 7919) +
+                                  R"(,")" + shared + R"("]})"});
+      }
+      CommitAll(ks, *store, &lsn);
+    }
+    REQUIRE(LevelStore::Open(o, &error));  // recovery writes the log into a table
+    uintmax_t bytes = 0;
+    for (const auto& entry : fs::directory_iterator(dir.path)) {
+      if (entry.path().extension() == ".ldb") bytes += entry.file_size();
+    }
+    return bytes;
+  };
+  uintmax_t small = table_bytes(4), large = table_bytes(16);
+  CHECK(large > 0);
+  CHECK(large < small * 9 / 10);
+}
+
 TEST_CASE("a list emptied and filled again writes above the records of its earlier life") {
   // Its earlier records, and the tombstones its pops wrote, may still be in LevelDB's tables;
   // new records among them would make every new table overlap those.
