@@ -44,10 +44,12 @@ int main(int argc, char** argv) {
     state.keyspace.db(i).set_failed_max(options.failed_max);
   }
   RegisterAllCommands(&state.registry);
-  auto store = LevelStore::Open(
-      StoreOptions{options.data_dir, options.store_cache_mb, options.store_write_buffer_mb,
-                   options.store_block_kb, options.store_compression},
-      &error);
+  auto store = LevelStore::Open(StoreOptions{.dir = options.data_dir,
+                                             .block_cache_mb = options.store_cache_mb,
+                                             .write_buffer_mb = options.store_write_buffer_mb,
+                                             .block_kb = options.store_block_kb,
+                                             .compression = options.store_compression},
+                                &error);
   if (!store) {
     Log(LogLevel::kWarning, "{}", error);
     return 1;

@@ -258,9 +258,8 @@ bool LevelStore::Commit(std::span<const Batch> batches, bool sync, std::string* 
   FindSuperseded(batches);
   size_t i = 0;
   for (const Batch& batch : batches) {
-    list_base_ = ListBase(batch.lsn);
     for (const Mutation& m : batch.mutations) {
-      if (superseded_.empty() || !superseded_[i]) Translate(m, &view);
+      if (superseded_.empty() || !superseded_[i]) Translate(m, batch.lsn, &view);
       i++;
     }
   }
@@ -377,9 +376,10 @@ bool LevelStore::Probe(std::string* error) {
     if (!OpenDb(false, error)) return false;
     failed_ = false;
   }
+  const std::string key("\0probe", 6);
   leveldb::WriteBatch probe;
-  probe.Put(std::string("\0probe", 6), std::string(4096, 'p'));
-  probe.Delete(std::string("\0probe", 6));
+  probe.Put(key, std::string(4096, 'p'));
+  probe.Delete(key);
   return Write(&probe, true, error);
 }
 
@@ -433,12 +433,12 @@ void LevelStore::CopyKey(int db, const std::string& from, int dst_db, const std:
 }
 
 void LevelStore::ListInsert(const std::string& prefix, KeyShadow* s, size_t index,
-                            const std::string& value, BatchView* view) {
+                            const std::string& value, uint64_t lsn, BatchView* view) {
   auto record = [&](int64_t pos) { return prefix + static_cast<char>(kList) + EncodeInt64(pos); };
   std::deque<int64_t>& p = s->positions();
   int64_t pos;
   if (p.empty()) {
-    pos = list_base_;
+    pos = ListBase(lsn);
   } else if (index == 0) {
     pos = p.front() - kListGap;
   } else if (index == p.size()) {
@@ -453,16 +453,16 @@ void LevelStore::ListInsert(const std::string& prefix, KeyShadow* s, size_t inde
       view->Delete(record(old));
     }
     for (size_t i = 0; i < p.size(); i++) {
-      p[i] = list_base_ + static_cast<int64_t>(i < index ? i : i + 1) * kListGap;
+      p[i] = ListBase(lsn) + static_cast<int64_t>(i < index ? i : i + 1) * kListGap;
       view->Put(record(p[i]), values[i]);
     }
-    pos = list_base_ + static_cast<int64_t>(index) * kListGap;
+    pos = ListBase(lsn) + static_cast<int64_t>(index) * kListGap;
   }
   view->Put(record(pos), value);
   p.insert(p.begin() + static_cast<ptrdiff_t>(index), pos);
 }
 
-void LevelStore::Translate(const Mutation& m, BatchView* view) {
+void LevelStore::Translate(const Mutation& m, uint64_t lsn, BatchView* view) {
   using Op = Mutation::Op;
   std::string prefix = ElementPrefix(m.db, m.key);
   auto element = [&](char tag, std::string_view suffix) {
@@ -512,7 +512,7 @@ void LevelStore::Translate(const Mutation& m, BatchView* view) {
     }
     case Op::kListPush: {
       KeyShadow& s = shadow(kList);
-      ListInsert(prefix, &s, m.flag ? 0 : s.positions().size(), m.arg, view);
+      ListInsert(prefix, &s, m.flag ? 0 : s.positions().size(), m.arg, lsn, view);
       break;
     }
     case Op::kListPop: {
@@ -528,7 +528,7 @@ void LevelStore::Translate(const Mutation& m, BatchView* view) {
       break;
     }
     case Op::kListInsert:
-      ListInsert(prefix, &shadow(kList), static_cast<size_t>(m.num), m.arg, view);
+      ListInsert(prefix, &shadow(kList), static_cast<size_t>(m.num), m.arg, lsn, view);
       break;
     case Op::kListRemove: {
       KeyShadow& s = shadow(kList);

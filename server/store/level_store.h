@@ -51,8 +51,6 @@ class LevelStore : public CommitPipeline {
   bool failed_ = false;
   // The durable LSN reservation (encoding.h): no batch numbered above it is committed yet.
   uint64_t lsn_reserved_ = 0;
-  // Where the batch being translated starts the positions of a list that has none (ListBase).
-  int64_t list_base_ = 0;
 
   // What the store remembers of a key so that pushes, pops and overwrites need no reads. A plain
   // string without a TTL, the most common key, has no shadow: a key without one is such a string
@@ -78,14 +76,17 @@ class LevelStore : public CommitPipeline {
   bool ReadLsnReservation(std::string* error);
   // Makes `reserve` the durable reservation (write, sync, rename, sync the directory).
   bool ReserveLsns(uint64_t reserve, std::string* error);
-  void Translate(const Mutation& m, BatchView* view);
+  // Adds `m`, of the batch numbered `lsn`, to the batch being built.
+  void Translate(const Mutation& m, uint64_t lsn, BatchView* view);
   // Marks in superseded_ (one flag per mutation of `batches`, or empty for none) each string,
   // hash field, zset member or job write that a later one in the same commit makes redundant.
   void FindSuperseded(std::span<const Batch> batches);
   void DropKey(int db, const std::string& key, BatchView* view);
   void CopyKey(int db, const std::string& from, int dst_db, const std::string& to, BatchView* view);
+  // Inserts `value` at `index` of the list at `prefix`; a list without records starts at
+  // ListBase(lsn) (encoding.h).
   void ListInsert(const std::string& prefix, KeyShadow* s, size_t index, const std::string& value,
-                  BatchView* view);
+                  uint64_t lsn, BatchView* view);
   bool Write(leveldb::WriteBatch* batch, bool sync, std::string* error);
 
   StoreOptions options_;
