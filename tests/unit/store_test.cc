@@ -42,6 +42,15 @@ void LoadInto(CommitPipeline& store, Keyspace* ks) {
   }
 }
 
+// The LevelDB in `dir` opened directly (with the store closed), to read or plant records.
+std::unique_ptr<leveldb::DB> OpenRaw(const fs::path& dir) {
+  leveldb::DB* db = nullptr;
+  leveldb::Options o;
+  o.create_if_missing = true;
+  REQUIRE(leveldb::DB::Open(o, dir.string(), &db).ok());
+  return std::unique_ptr<leveldb::DB>(db);
+}
+
 // A store in a fresh directory and the keyspace whose mutations it commits.
 struct StoreFixture {
   TempDir dir;
@@ -364,14 +373,7 @@ TEST_CASE("a directory that holds something else is refused, never wiped") {
 
 TEST_CASE("a LevelDB database that is not desaster's is refused") {
   TempDir dir;
-  {
-    leveldb::DB* db;
-    leveldb::Options o;
-    o.create_if_missing = true;
-    REQUIRE(leveldb::DB::Open(o, dir.path.string(), &db).ok());
-    REQUIRE(db->Put(leveldb::WriteOptions(), "someone", "else").ok());
-    delete db;
-  }
+  REQUIRE(OpenRaw(dir.path)->Put(leveldb::WriteOptions(), "someone", "else").ok());
   std::string error;
   CHECK(OpenStore(dir.path, &error) == nullptr);
   CHECK(error.find("not desaster's") != std::string::npos);
@@ -388,14 +390,12 @@ int Compactions(const fs::path& dir) {
 
 // How many tables each of LevelDB's levels 0-2 holds.
 std::vector<std::string> TablesPerLevel(const fs::path& dir) {
-  leveldb::DB* db;
-  REQUIRE(leveldb::DB::Open(leveldb::Options(), dir.string(), &db).ok());
+  auto db = OpenRaw(dir);
   std::vector<std::string> tables;
   for (int level = 0; level <= 2; level++) {
     tables.emplace_back();
     db->GetProperty("leveldb.num-files-at-level" + std::to_string(level), &tables.back());
   }
-  delete db;
   return tables;
 }
 
@@ -480,14 +480,11 @@ TEST_CASE("a list emptied and filled again writes above the records of its earli
     f.store.reset();
     std::vector<std::string> records;
     {
-      leveldb::DB* raw;
-      REQUIRE(leveldb::DB::Open(leveldb::Options(), f.dir.path.string(), &raw).ok());
+      auto raw = OpenRaw(f.dir.path);
       std::unique_ptr<leveldb::Iterator> it(raw->NewIterator(leveldb::ReadOptions()));
       std::string prefix = store::ElementPrefix(0, "jobs");
       for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next())
         records.push_back(it->key().ToString());
-      it.reset();  // before its DB
-      delete raw;
     }
     std::string error;
     f.store = OpenStore(f.dir.path, &error);
@@ -540,14 +537,10 @@ TEST_CASE("the LSN reservation: kept beside the data, read from older stores, ne
   SECTION("a store that kept it as a record (before DESASTER-LSN) is read") {
     f.store.reset();
     fs::remove(file);
-    {
-      leveldb::DB* db;
-      REQUIRE(leveldb::DB::Open(leveldb::Options(), f.dir.path.string(), &db).ok());
-      REQUIRE(
-          db->Put(leveldb::WriteOptions(), std::string(store::kLsnKey), store::EncodeInt64(5000000))
-              .ok());
-      delete db;
-    }
+    REQUIRE(
+        OpenRaw(f.dir.path)
+            ->Put(leveldb::WriteOptions(), std::string(store::kLsnKey), store::EncodeInt64(5000000))
+            .ok());
     REQUIRE(reopen(&error));
     CHECK(loaded_lsn() == 5000000);
   }
