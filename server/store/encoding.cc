@@ -2,6 +2,8 @@
 
 #include <cstring>
 
+#include "server/queue/record.h"
+
 namespace desaster::store {
 namespace {
 
@@ -57,6 +59,65 @@ std::string JobKey(int db, std::string_view queue, uint64_t id) {
   out.push_back('\1');
   AppendInt64(&out, static_cast<int64_t>(id));  // ids are below 2^63: the order holds
   return out;
+}
+
+std::string ListRunKey(std::string_view prefix, int64_t pos, uint32_t count) {
+  std::string out;
+  out.reserve(prefix.size() + 13);
+  out.append(prefix);
+  out.push_back(kList);
+  AppendInt64(&out, pos);
+  if (count != 1) AppendU32(&out, count);
+  return out;
+}
+
+std::string ListTrimKey(std::string_view prefix) {
+  return std::string(prefix) + static_cast<char>(kList);
+}
+
+bool DecodeListRunSuffix(std::string_view suffix, int64_t* pos, uint32_t* count) {
+  if (suffix.size() != 8 && suffix.size() != 12) return false;
+  *pos = DecodeInt64(suffix);
+  *count =
+      suffix.size() == 8 ? 1 : ReadU32(reinterpret_cast<const unsigned char*>(suffix.data() + 8));
+  return *count >= 1;
+}
+
+std::string EncodeListRun(const std::deque<std::string_view>& elements) {
+  if (elements.size() == 1) return std::string(elements.front());
+  std::string out;
+  size_t bytes = 0;
+  for (std::string_view e : elements) bytes += e.size() + 5;
+  out.reserve(bytes);
+  for (std::string_view e : elements) record::PutString(&out, e);
+  return out;
+}
+
+bool DecodeListRun(std::string_view value, uint32_t count, std::vector<std::string_view>* out) {
+  out->clear();
+  if (count == 1) {
+    out->push_back(value);
+    return true;
+  }
+  record::Reader in(value);
+  for (uint32_t i = 0; i < count; i++) out->push_back(in.View());
+  return in.done();
+}
+
+std::string EncodeListTrim(uint32_t dead_front, uint32_t dead_back) {
+  std::string out;
+  record::PutVarint(&out, dead_front);
+  record::PutVarint(&out, dead_back);
+  return out;
+}
+
+bool DecodeListTrim(std::string_view value, uint32_t* dead_front, uint32_t* dead_back) {
+  record::Reader in(value);
+  uint64_t front = in.Varint(), back = in.Varint();
+  if (!in.done() || front > UINT32_MAX || back > UINT32_MAX) return false;
+  *dead_front = static_cast<uint32_t>(front);
+  *dead_back = static_cast<uint32_t>(back);
+  return true;
 }
 
 std::string ScheduleKey(int db, std::string_view name) { return KeyRecord('c', db, name); }

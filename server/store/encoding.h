@@ -8,7 +8,10 @@
 //                                             made before it moved to DESASTER-LSN (int64)
 //   'e' db:u16 klen:u32 key tag:u8 suffix  -> element record, by tag:
 //       's' string  suffix empty                          value: the string
-//       'l' list    suffix: position (int64, sign flipped) value: the element
+//       'l' list    suffix empty: the list's trim          value: varints dead_front, dead_back
+//                   suffix: position (int64, sign flipped) value: one element
+//                   suffix: position, count (u32, >= 2)    value: a run of `count` elements,
+//                                                                 each varint length + bytes
 //       'h' hash    suffix: field                         value: the field's value
 //       'S' set     suffix: member                        value: empty
 //       'z' zset    suffix: member                        value: score (IEEE-754, 8 bytes)
@@ -29,7 +32,15 @@
 // either side, overlaps every table flushed after it, and each compaction then rewrites them all.
 // For the same reason a new store flushes its format record into a table of its own.
 //
-// List positions are sparse (pushes step by kListGap) so an insert in the middle usually takes
+// A list's records are runs: the elements one commit pushes onto the same end of a list share a
+// record (up to kRunMaxElements or kRunMaxBytes), so a pipelined or busy queue costs LevelDB one
+// insert per run instead of one per element. A pop from a run that keeps other elements leaves
+// the record alone and counts the element dead instead: the trim record says how many elements
+// at the front of the first run and at the back of the last run are gone. A run is rewritten
+// only by a change inside it (LSET, LINSERT, LREM: bounded by the run's size) and before a push
+// would put a run beyond one with dead elements (the trim describes only the outer runs).
+//
+// List positions are sparse (new runs step by kListGap) so an insert in the middle usually takes
 // the midpoint of its neighbours; only when no room is left is the list renumbered. A list that
 // has no records starts at ListBase of the batch's LSN, so a list emptied and filled again (a work
 // queue) writes keys above those of its earlier lives, whose records and tombstones LevelDB may
@@ -37,17 +48,24 @@
 #pragma once
 
 #include <cstdint>
+#include <deque>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace desaster::store {
 
 inline constexpr std::string_view kFormatKey{"\0format", 7};
-inline constexpr std::string_view kFormatValue = "desaster-store 1";
+// Stores before list runs say "desaster-store 1"; they are read as they are (one element per
+// record is a run of one) and marked 2 on open, so that an older binary refuses them.
+inline constexpr std::string_view kFormatValue = "desaster-store 2";
+inline constexpr std::string_view kFormatValueV1 = "desaster-store 1";
 inline constexpr std::string_view kLsnKey{"\0lsn", 4};
 inline constexpr std::string_view kLsnFile = "DESASTER-LSN";
 inline constexpr uint64_t kLsnReserve = uint64_t{1} << 20;
 inline constexpr int64_t kListGap = int64_t{1} << 20;
+inline constexpr size_t kRunMaxElements = 128;
+inline constexpr size_t kRunMaxBytes = 16 << 10;
 
 enum Tag : char { kString = 's', kList = 'l', kHash = 'h', kSet = 'S', kZSet = 'z', kStream = 'X' };
 
@@ -68,6 +86,19 @@ std::string DatabasePrefix(char kind, int db);
 // (the order it buys is an optimisation, never relied on), so pushes in either direction have
 // room for more than 2^42 elements.
 inline int64_t ListBase(uint64_t lsn) { return static_cast<int64_t>((lsn & 0xFFFFFFFFu) << 30); }
+
+// The record of the run at `pos` holding `count` elements, under the list's ElementPrefix.
+std::string ListRunKey(std::string_view prefix, int64_t pos, uint32_t count);
+// The list's trim record.
+std::string ListTrimKey(std::string_view prefix);
+// Parses a list record's suffix: false for the trim record (empty) or a malformed one.
+bool DecodeListRunSuffix(std::string_view suffix, int64_t* pos, uint32_t* count);
+// A run's record value, and back: `count` elements that point into `value`; false if malformed.
+// A run of one is the element itself.
+std::string EncodeListRun(const std::deque<std::string_view>& elements);
+bool DecodeListRun(std::string_view value, uint32_t count, std::vector<std::string_view>* out);
+std::string EncodeListTrim(uint32_t dead_front, uint32_t dead_back);
+bool DecodeListTrim(std::string_view value, uint32_t* dead_front, uint32_t* dead_back);
 
 std::string EncodeInt64(int64_t v);             // 8 bytes, order-preserving for signed values
 void AppendInt64(std::string* out, int64_t v);  // EncodeInt64(v) appended to *out

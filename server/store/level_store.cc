@@ -131,18 +131,19 @@ std::unique_ptr<LevelStore> LevelStore::Open(const StoreOptions& options, std::s
   leveldb::Status st;
 
   std::string format;
-  st = db->Get(leveldb::ReadOptions(), leveldb::Slice(kFormatKey.data(), kFormatKey.size()),
-               &format);
-  if (st.IsNotFound() && empty) {
+  const leveldb::Slice format_key(kFormatKey.data(), kFormatKey.size());
+  st = db->Get(leveldb::ReadOptions(), format_key, &format);
+  if ((st.IsNotFound() && empty) || (st.ok() && format == kFormatValueV1)) {
     leveldb::WriteOptions wo;
     wo.sync = true;
-    st = db->Put(wo, leveldb::Slice(kFormatKey.data(), kFormatKey.size()),
-                 leveldb::Slice(kFormatValue.data(), kFormatValue.size()));
+    st = db->Put(wo, format_key, leveldb::Slice(kFormatValue.data(), kFormatValue.size()));
     if (!st.ok()) {
       *error = "cannot write to " + options.dir + ": " + st.ToString();
       return nullptr;
     }
-    db->CompactRange(nullptr, nullptr);  // the format record in a table of its own (encoding.h)
+    // The format record in a table of its own (encoding.h): at open the memtable holds nothing
+    // else, and only the table with the old record is compacted with it.
+    db->CompactRange(&format_key, &format_key);
   } else if (!st.ok() || format != kFormatValue) {
     *error = "data directory " + options.dir + " holds a LevelDB database that is not desaster's" +
              (st.ok() ? " (format '" + format + "')" : "") +
@@ -256,12 +257,20 @@ bool LevelStore::Commit(std::span<const Batch> batches, bool sync, std::string* 
   if (batches.empty()) return true;
   BatchView view(db_.get(), &batch_);
   FindSuperseded(batches);
+  open_runs_.clear();
+  touched_lists_.clear();
   size_t i = 0;
   for (const Batch& batch : batches) {
     for (const Mutation& m : batch.mutations) {
       if (superseded_.empty() || !superseded_[i]) Translate(m, batch.lsn, &view);
       i++;
     }
+  }
+  for (const std::string& prefix : touched_lists_) {
+    auto it = shadow_.find(prefix);
+    if (it == shadow_.end() || !it->second.list) continue;  // dropped since
+    SettleList(prefix, it->second.list.get(), &view);
+    it->second.list->touched = false;
   }
   uint64_t last = batches.back().lsn;
   if (last > lsn_reserved_ && !ReserveLsns(last + kLsnReserve, error)) return false;
@@ -393,8 +402,10 @@ void LevelStore::DropKey(int db, const std::string& key, BatchView* view) {
       break;
     case kList:
       if (s.list) {
-        for (int64_t pos : *s.list)
-          view->Delete(prefix + static_cast<char>(kList) + EncodeInt64(pos));
+        for (const ListRun& run : s.list->runs) {
+          if (run.stored) view->Delete(ListRunKey(prefix, run.pos, run.stored));
+        }
+        if (s.list->trim_front || s.list->trim_back) view->Delete(ListTrimKey(prefix));
       }
       break;
     default:
@@ -412,6 +423,7 @@ void LevelStore::CopyKey(int db, const std::string& from, int dst_db, const std:
   DropKey(dst_db, to, view);
   auto it = shadow_.find(src);
   const KeyShadow& s = it == shadow_.end() ? plain_string_ : it->second;
+  if (s.list) SettleList(src, s.list.get(), view);  // its records then say all there is
   if (s.tag == kString) {  // one record: read it, rather than scan the key's range
     std::string record = src + static_cast<char>(kString);
     if (auto value = view->Get(record)) view->Put(dst + static_cast<char>(kString), *value);
@@ -425,41 +437,193 @@ void LevelStore::CopyKey(int db, const std::string& from, int dst_db, const std:
   }
   if (it != shadow_.end()) {  // a plain string's copy needs no shadow either
     KeyShadow copy{s.tag, s.expires, nullptr};
-    if (s.list) copy.list = std::make_unique<std::deque<int64_t>>(*s.list);
+    if (s.list) {
+      copy.list = std::make_unique<ListShadow>(*s.list);
+      copy.list->touched = false;
+    }
     shadow_[dst] = std::move(copy);
   }
   auto meta = stream_meta_.find(src);
   if (meta != stream_meta_.end()) stream_meta_[dst] = meta->second;
 }
 
-void LevelStore::ListInsert(const std::string& prefix, KeyShadow* s, size_t index,
-                            const std::string& value, uint64_t lsn, BatchView* view) {
-  auto record = [&](int64_t pos) { return prefix + static_cast<char>(kList) + EncodeInt64(pos); };
-  std::deque<int64_t>& p = s->positions();
-  int64_t pos;
-  if (p.empty()) {
-    pos = ListBase(lsn);
-  } else if (index == 0) {
-    pos = p.front() - kListGap;
-  } else if (index == p.size()) {
-    pos = p.back() + kListGap;
-  } else if (p[index] - p[index - 1] >= 2) {
-    pos = p[index - 1] + (p[index] - p[index - 1]) / 2;
-  } else {
-    // No room between the neighbours: renumber the whole list, leaving a gap at `index`.
-    std::vector<std::string> values;
-    for (int64_t old : p) {
-      values.push_back(view->Get(record(old)).value_or(""));
-      view->Delete(record(old));
+size_t LevelStore::LiveSize(const ListShadow& l, size_t i) const {
+  const ListRun& run = l.runs[i];
+  if (!run.stored) return open_runs_[run.open].elements.size();
+  size_t n = run.stored;
+  if (i == 0) n -= l.dead_front;
+  if (i + 1 == l.runs.size()) n -= l.dead_back;
+  return n;
+}
+
+void LevelStore::Touch(const std::string& prefix, ListShadow* l) {
+  if (l->touched) return;
+  l->touched = true;
+  touched_lists_.push_back(prefix);
+}
+
+void LevelStore::ListPush(const std::string& prefix, ListShadow* l, bool left,
+                          std::string_view value, uint64_t lsn, BatchView* view) {
+  Touch(prefix, l);
+  if (!l->runs.empty()) {
+    ListRun& end = left ? l->runs.front() : l->runs.back();
+    if (!end.stored) {
+      OpenRun& run = open_runs_[end.open];
+      if (run.elements.size() < kRunMaxElements && run.bytes < kRunMaxBytes) {
+        left ? run.elements.push_front(value) : run.elements.push_back(value);
+        run.bytes += value.size();
+        l->length++;
+        return;
+      }
+    } else if (left ? l->dead_front : l->dead_back) {
+      // The trim counts the dead elements of the outer runs only, and this one is to be inner.
+      size_t i = left ? 0 : l->runs.size() - 1;
+      RewriteRun(prefix, l, i, ReadRun(prefix, *l, i, view), lsn, view);
     }
-    for (size_t i = 0; i < p.size(); i++) {
-      p[i] = ListBase(lsn) + static_cast<int64_t>(i < index ? i : i + 1) * kListGap;
-      view->Put(record(p[i]), values[i]);
-    }
-    pos = ListBase(lsn) + static_cast<int64_t>(index) * kListGap;
   }
-  view->Put(record(pos), value);
-  p.insert(p.begin() + static_cast<ptrdiff_t>(index), pos);
+  int64_t pos = l->runs.empty() ? ListBase(lsn)
+                : left          ? l->runs.front().pos - kListGap
+                                : l->runs.back().pos + kListGap;
+  open_runs_.push_back(OpenRun{{value}, value.size()});
+  ListRun run{pos, 0, static_cast<uint32_t>(open_runs_.size() - 1)};
+  left ? l->runs.push_front(run) : l->runs.push_back(run);
+  l->length++;
+}
+
+void LevelStore::ListPop(const std::string& prefix, ListShadow* l, bool left, BatchView* view) {
+  if (l->runs.empty()) return;  // nothing recorded to pop (cannot happen with a sound keyspace)
+  Touch(prefix, l);
+  l->length--;
+  size_t i = left ? 0 : l->runs.size() - 1;
+  ListRun& run = l->runs[i];
+  if (!run.stored) {
+    std::deque<std::string_view>& elements = open_runs_[run.open].elements;
+    left ? elements.pop_front() : elements.pop_back();
+    if (elements.empty()) left ? l->runs.pop_front() : l->runs.pop_back();
+    return;
+  }
+  uint32_t& dead = left ? l->dead_front : l->dead_back;
+  dead++;
+  if (LiveSize(*l, i) > 0) return;
+  view->Delete(ListRunKey(prefix, run.pos, run.stored));
+  left ? l->runs.pop_front() : l->runs.pop_back();
+  dead = 0;
+  if (l->runs.empty()) l->dead_front = l->dead_back = 0;
+}
+
+void LevelStore::SettleList(const std::string& prefix, ListShadow* l, BatchView* view) {
+  auto write = [&](ListRun& run) {
+    const std::deque<std::string_view>& elements = open_runs_[run.open].elements;
+    run.stored = static_cast<uint32_t>(elements.size());
+    view->Put(ListRunKey(prefix, run.pos, run.stored), EncodeListRun(elements));
+  };
+  // Open runs sit at the ends: a change inside a list settles it first.
+  size_t front = 0;
+  for (; front < l->runs.size() && !l->runs[front].stored; front++) write(l->runs[front]);
+  for (size_t i = l->runs.size(); i > front && !l->runs[i - 1].stored; i--) write(l->runs[i - 1]);
+  if (l->dead_front != l->trim_front || l->dead_back != l->trim_back) {
+    if (l->dead_front || l->dead_back) {
+      view->Put(ListTrimKey(prefix), EncodeListTrim(l->dead_front, l->dead_back));
+    } else {
+      view->Delete(ListTrimKey(prefix));
+    }
+    l->trim_front = l->dead_front;
+    l->trim_back = l->dead_back;
+  }
+}
+
+std::vector<std::string> LevelStore::ReadRun(const std::string& prefix, const ListShadow& l,
+                                             size_t i, BatchView* view) {
+  const ListRun& run = l.runs[i];
+  std::string value = view->Get(ListRunKey(prefix, run.pos, run.stored)).value_or("");
+  std::vector<std::string_view> all;
+  DecodeListRun(value, run.stored, &all);
+  size_t from = i == 0 ? l.dead_front : 0;
+  size_t to = std::min(all.size(), from + LiveSize(l, i));
+  std::vector<std::string> live;
+  for (size_t k = from; k < to; k++) live.emplace_back(all[k]);
+  return live;
+}
+
+void LevelStore::RewriteRun(const std::string& prefix, ListShadow* l, size_t i,
+                            std::vector<std::string> elements, uint64_t lsn, BatchView* view) {
+  Touch(prefix, l);
+  view->Delete(ListRunKey(prefix, l->runs[i].pos, l->runs[i].stored));
+  if (i == 0) l->dead_front = 0;
+  if (i + 1 == l->runs.size()) l->dead_back = 0;
+  if (elements.empty()) {
+    l->runs.erase(l->runs.begin() + static_cast<ptrdiff_t>(i));
+    return;
+  }
+  auto put = [&](size_t at, std::span<const std::string> part) {
+    std::deque<std::string_view> views(part.begin(), part.end());
+    l->runs[at].stored = static_cast<uint32_t>(part.size());
+    view->Put(ListRunKey(prefix, l->runs[at].pos, l->runs[at].stored), EncodeListRun(views));
+  };
+  size_t bytes = 0;
+  for (const std::string& e : elements) bytes += e.size();
+  if (elements.size() == 1 || (elements.size() <= kRunMaxElements && bytes <= 2 * kRunMaxBytes)) {
+    put(i, elements);
+    return;
+  }
+  // Grown past the limits: the second half moves to a run of its own after this one.
+  bool last = i + 1 == l->runs.size();
+  if (!last && l->runs[i + 1].pos - l->runs[i].pos < 2) {
+    // No position left between the neighbours: renumber every run, reading them all first so
+    // that no new record is written where an old one is still to be deleted. Open runs have no
+    // record yet; run i's is deleted already.
+    std::vector<std::string> values(l->runs.size());
+    for (size_t k = 0; k < l->runs.size(); k++) {
+      if (k == i || !l->runs[k].stored) continue;
+      std::string key = ListRunKey(prefix, l->runs[k].pos, l->runs[k].stored);
+      values[k] = view->Get(key).value_or("");
+      view->Delete(key);
+    }
+    for (size_t k = 0; k < l->runs.size(); k++) {
+      l->runs[k].pos = ListBase(lsn) + static_cast<int64_t>(2 * k) * kListGap;
+      if (k != i && l->runs[k].stored) {
+        view->Put(ListRunKey(prefix, l->runs[k].pos, l->runs[k].stored), values[k]);
+      }
+    }
+  }
+  int64_t pos =
+      last ? l->runs[i].pos + kListGap : l->runs[i].pos + (l->runs[i + 1].pos - l->runs[i].pos) / 2;
+  l->runs.insert(l->runs.begin() + static_cast<ptrdiff_t>(i + 1), ListRun{pos, 0, 0});
+  size_t half = elements.size() / 2;
+  put(i, std::span<const std::string>(elements).first(half));
+  put(i + 1, std::span<const std::string>(elements).subspan(half));
+}
+
+void LevelStore::ListChange(const std::string& prefix, ListShadow* l, ListEdit edit, size_t index,
+                            std::string_view value, uint64_t lsn, BatchView* view) {
+  if (edit == ListEdit::kInsert && (index == 0 || index == l->length)) {
+    ListPush(prefix, l, index == 0, value, lsn, view);
+    return;
+  }
+  SettleList(prefix, l, view);
+  size_t i = 0;
+  for (; i < l->runs.size(); i++) {
+    size_t n = LiveSize(*l, i);
+    if (index < n) break;
+    index -= n;
+  }
+  if (i == l->runs.size()) return;  // beyond the list (cannot happen with a sound keyspace)
+  std::vector<std::string> elements = ReadRun(prefix, *l, i, view);
+  auto at = elements.begin() + static_cast<ptrdiff_t>(index);
+  switch (edit) {
+    case ListEdit::kSet:
+      *at = value;
+      break;
+    case ListEdit::kInsert:
+      elements.insert(at, std::string(value));
+      l->length++;
+      break;
+    case ListEdit::kRemove:
+      elements.erase(at);
+      l->length--;
+      break;
+  }
+  RewriteRun(prefix, l, i, std::move(elements), lsn, view);
 }
 
 void LevelStore::Translate(const Mutation& m, uint64_t lsn, BatchView* view) {
@@ -510,33 +674,24 @@ void LevelStore::Translate(const Mutation& m, uint64_t lsn, BatchView* view) {
       if (it->second.tag == kString) shadow_.erase(it);  // a plain string again
       break;
     }
-    case Op::kListPush: {
-      KeyShadow& s = shadow(kList);
-      ListInsert(prefix, &s, m.flag ? 0 : s.positions().size(), m.arg, lsn, view);
+    case Op::kListPush:
+      ListPush(prefix, &shadow(kList).runs(), m.flag, m.arg, lsn, view);
       break;
-    }
-    case Op::kListPop: {
-      KeyShadow& s = shadow(kList);
-      int64_t pos = m.flag ? s.positions().front() : s.positions().back();
-      view->Delete(element(kList, EncodeInt64(pos)));
-      m.flag ? s.positions().pop_front() : s.positions().pop_back();
+    case Op::kListPop:
+      ListPop(prefix, &shadow(kList).runs(), m.flag, view);
       break;
-    }
-    case Op::kListSet: {
-      KeyShadow& s = shadow(kList);
-      view->Put(element(kList, EncodeInt64(s.positions()[static_cast<size_t>(m.num)])), m.arg);
+    case Op::kListSet:
+      ListChange(prefix, &shadow(kList).runs(), ListEdit::kSet, static_cast<size_t>(m.num), m.arg,
+                 lsn, view);
       break;
-    }
     case Op::kListInsert:
-      ListInsert(prefix, &shadow(kList), static_cast<size_t>(m.num), m.arg, lsn, view);
+      ListChange(prefix, &shadow(kList).runs(), ListEdit::kInsert, static_cast<size_t>(m.num),
+                 m.arg, lsn, view);
       break;
-    case Op::kListRemove: {
-      KeyShadow& s = shadow(kList);
-      auto at = s.positions().begin() + static_cast<ptrdiff_t>(m.num);
-      view->Delete(element(kList, EncodeInt64(*at)));
-      s.positions().erase(at);
+    case Op::kListRemove:
+      ListChange(prefix, &shadow(kList).runs(), ListEdit::kRemove, static_cast<size_t>(m.num), {},
+                 lsn, view);
       break;
-    }
     case Op::kHashSet:
       shadow(kHash);
       view->Put(element(kHash, m.arg), m.arg2);
@@ -587,6 +742,7 @@ void LevelStore::Translate(const Mutation& m, uint64_t lsn, BatchView* view) {
       DropKey(m.db, m.key, view);
       break;
     case Op::kCopy:
+      if (m.key == m.arg && m.num == m.db) break;
       CopyKey(m.db, m.key, static_cast<int>(m.num), m.arg, view);
       break;
     case Op::kQueueConfig:
@@ -659,7 +815,7 @@ class LevelStore::Loader : public StateLoader {
     for (; budget > 0 && it_->Valid(); budget--, it_->Next()) {
       std::string_view record(it_->key().data(), it_->key().size());
       std::string_view value(it_->value().data(), it_->value().size());
-      if (pending_meta_ && !record.starts_with(pending_meta_prefix_)) ApplyStreamMeta(keyspace);
+      if (!pending_.empty() && !record.starts_with(pending_prefix_)) ApplyPending(keyspace);
       m.flag = false;
       m.num = 0;
       m.score = 0;
@@ -686,10 +842,9 @@ class LevelStore::Loader : public StateLoader {
             m.arg = value;
             break;
           case kList:
-            m.op = Mutation::Op::kListPush;  // right push, in position order
-            m.arg = value;
-            s->positions().push_back(DecodeInt64(e.suffix));
-            break;
+            LoadListRecord(keyspace, &m, prefix, &s->runs(), e.suffix, value);
+            records_++;
+            continue;
           case kHash:
             m.op = Mutation::Op::kHashSet;
             m.arg = e.suffix;
@@ -703,13 +858,12 @@ class LevelStore::Loader : public StateLoader {
             if (e.suffix.empty()) {
               // A stream's counters come first but must be applied after its entries (adding
               // an entry counts it); they wait until the loader leaves this key.
-              Mutation meta;
+              Mutation& meta = pending_.emplace_back();
               meta.op = Mutation::Op::kStreamSetMeta;
               meta.db = e.db;
               meta.key = e.key;
               meta.arg = value;
-              pending_meta_ = std::move(meta);
-              pending_meta_prefix_ = prefix;
+              pending_prefix_ = prefix;
               store_->stream_meta_[prefix] = StreamMeta::Decode(value);
               continue;
             }
@@ -758,7 +912,7 @@ class LevelStore::Loader : public StateLoader {
       records_++;
     }
     if (it_->Valid()) return false;
-    if (pending_meta_) ApplyStreamMeta(keyspace);
+    ApplyPending(keyspace);
     return true;
   }
 
@@ -767,13 +921,50 @@ class LevelStore::Loader : public StateLoader {
   uint64_t lsn() const override { return lsn_; }
 
  private:
-  void ApplyStreamMeta(Keyspace* keyspace) {
-    keyspace->Apply(*pending_meta_);
-    pending_meta_.reset();
+  // A list's records: its trim first (the empty suffix sorts first), then its runs in order,
+  // pushed on the right but for the trim's dead elements. Those at the back are known to be the
+  // last run's only when the loader leaves the key: they are popped then.
+  void LoadListRecord(Keyspace* keyspace, Mutation* m, const std::string& prefix, ListShadow* l,
+                      std::string_view suffix, std::string_view value) {
+    int64_t pos;
+    uint32_t count;
+    if (!DecodeListRunSuffix(suffix, &pos, &count)) {
+      if (!suffix.empty() || !DecodeListTrim(value, &l->dead_front, &l->dead_back)) return;
+      l->trim_front = l->dead_front;
+      l->trim_back = l->dead_back;
+      Mutation pop;
+      pop.op = Mutation::Op::kListPop;  // from the right
+      pop.db = m->db;
+      pop.key = m->key;
+      pending_.assign(l->dead_back, pop);
+      pending_prefix_ = prefix;
+      return;
+    }
+    if (!DecodeListRun(value, count, &elements_)) return;
+    size_t skip = l->runs.empty() ? std::min<size_t>(l->dead_front, count) : 0;
+    l->runs.push_back(ListRun{pos, count, 0});
+    l->length += count - skip;
+    m->op = Mutation::Op::kListPush;  // right push, in position order
+    for (size_t k = skip; k < count; k++) {
+      m->arg = elements_[k];
+      keyspace->Apply(*m);
+    }
   }
 
-  std::optional<Mutation> pending_meta_;
-  std::string pending_meta_prefix_;
+  void ApplyPending(Keyspace* keyspace) {
+    for (const Mutation& m : pending_) {
+      if (m.op == Mutation::Op::kListPop) store_->shadow_[pending_prefix_].runs().length--;
+      keyspace->Apply(m);
+    }
+    pending_.clear();
+  }
+
+  // Mutations that wait until the loader leaves the key at pending_prefix_: a stream's counters
+  // (adding its entries counts them) and the pops of a list's dead elements at its back.
+  std::vector<Mutation> pending_;
+  std::string pending_prefix_;
+  std::vector<std::string_view> elements_;  // a run's, reused
+
   LevelStore* store_;
   std::unique_ptr<leveldb::Iterator> it_;
   std::string last_prefix_;

@@ -52,6 +52,27 @@ class LevelStore : public CommitPipeline {
   // The durable LSN reservation (encoding.h): no batch numbered above it is committed yet.
   uint64_t lsn_reserved_ = 0;
 
+  // A list's runs (encoding.h), in order.
+  struct ListRun {
+    int64_t pos = 0;
+    uint32_t stored = 0;  // elements in its record; 0 while open: made by this commit, unwritten
+    uint32_t open = 0;    // an open run's elements: open_runs_[open]
+  };
+  struct ListShadow {
+    std::deque<ListRun> runs;
+    uint64_t length = 0;
+    // Elements popped from the front of the first run's record and from the back of the last's
+    // (the record keeps them until the run is gone), and those counts as the trim record holds
+    // them.
+    uint32_t dead_front = 0, dead_back = 0;
+    uint32_t trim_front = 0, trim_back = 0;
+    bool touched = false;  // listed in touched_lists_
+  };
+  struct OpenRun {
+    std::deque<std::string_view> elements;  // into the mutations of the commit
+    size_t bytes = 0;
+  };
+
   // What the store remembers of a key so that pushes, pops and overwrites need no reads. A plain
   // string without a TTL, the most common key, has no shadow: a key without one is such a string
   // or absent (an entry per key would cost about 100 bytes and a hash insert per new key).
@@ -59,10 +80,10 @@ class LevelStore : public CommitPipeline {
     char tag = store::kString;
     bool expires = false;
     // Lists only, so a string or hash key does not carry an empty std::deque (about 600 bytes
-    // allocated on construction): the record position of each element, in order.
-    std::unique_ptr<std::deque<int64_t>> list;
-    std::deque<int64_t>& positions() {
-      if (!list) list = std::make_unique<std::deque<int64_t>>();
+    // allocated on construction).
+    std::unique_ptr<ListShadow> list;
+    ListShadow& runs() {
+      if (!list) list = std::make_unique<ListShadow>();
       return *list;
     }
   };
@@ -83,10 +104,26 @@ class LevelStore : public CommitPipeline {
   void FindSuperseded(std::span<const Batch> batches);
   void DropKey(int db, const std::string& key, BatchView* view);
   void CopyKey(int db, const std::string& from, int dst_db, const std::string& to, BatchView* view);
-  // Inserts `value` at `index` of the list at `prefix`; a list without records starts at
-  // ListBase(lsn) (encoding.h).
-  void ListInsert(const std::string& prefix, KeyShadow* s, size_t index, const std::string& value,
-                  uint64_t lsn, BatchView* view);
+  // The list operations on the list at `prefix` (its ElementPrefix). A push extends the open run
+  // at that end or opens one; a list without records starts at ListBase(lsn) (encoding.h).
+  void ListPush(const std::string& prefix, ListShadow* l, bool left, std::string_view value,
+                uint64_t lsn, BatchView* view);
+  void ListPop(const std::string& prefix, ListShadow* l, bool left, BatchView* view);
+  // Sets, inserts before or removes the element at `index` by rewriting the run that holds it.
+  enum class ListEdit { kSet, kInsert, kRemove };
+  void ListChange(const std::string& prefix, ListShadow* l, ListEdit edit, size_t index,
+                  std::string_view value, uint64_t lsn, BatchView* view);
+  // Writes the list's open runs and its trim, so that its records say all there is.
+  void SettleList(const std::string& prefix, ListShadow* l, BatchView* view);
+  // Replaces run i's record by one holding `elements` (none: the run is gone), dropping its
+  // dead elements; splits a run grown past the limits.
+  void RewriteRun(const std::string& prefix, ListShadow* l, size_t i,
+                  std::vector<std::string> elements, uint64_t lsn, BatchView* view);
+  // The live elements of run i (a written one), read from its record.
+  std::vector<std::string> ReadRun(const std::string& prefix, const ListShadow& l, size_t i,
+                                   BatchView* view);
+  size_t LiveSize(const ListShadow& l, size_t i) const;
+  void Touch(const std::string& prefix, ListShadow* l);
   bool Write(leveldb::WriteBatch* batch, bool sync, std::string* error);
 
   StoreOptions options_;
@@ -98,6 +135,9 @@ class LevelStore : public CommitPipeline {
   std::unordered_map<std::string, KeyShadow> shadow_;  // by ElementPrefix(db, key)
   const KeyShadow plain_string_;  // what a key without an entry in shadow_ is, if anything
   std::unordered_map<std::string, StreamMeta> stream_meta_;  // streams only, same keys
+  // Of the commit being built: the elements of open list runs, and the lists it changed.
+  std::vector<OpenRun> open_runs_;
+  std::vector<std::string> touched_lists_;
 };
 
 }  // namespace desaster
