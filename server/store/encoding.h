@@ -1,9 +1,10 @@
-// How the keyspace is laid out in LevelDB. Element-granular: one list element, hash field, set
-// member or zset member per record, so a push or a field update is one Put, never a rewrite of
-// the whole value. Integers are big-endian so LevelDB's bytewise order is numeric order, and a
-// key's records are contiguous (its key length precedes its bytes, so "ab" never prefixes "abc").
+// How the keyspace is laid out in LevelDB. Element-granular: one hash field, set member or zset
+// member per record, and one run of list elements (below), so a push or a field update is at
+// most one Put, never a rewrite of the whole value. Integers are big-endian so LevelDB's bytewise
+// order is numeric order, and a key's records are contiguous (its key length precedes its bytes, so
+// "ab" never prefixes "abc").
 //
-//   "\0format"                             -> "desaster-store 1"
+//   "\0format"                             -> "desaster-store 2" (1: before list runs)
 //   "\0lsn"                                -> read, never written: the LSN reservation of stores
 //                                             made before it moved to DESASTER-LSN (int64)
 //   'e' db:u16 klen:u32 key tag:u8 suffix  -> element record, by tag:
