@@ -953,7 +953,13 @@ class LevelStore::Loader : public StateLoader {
 
   void ApplyPending(Keyspace* keyspace) {
     for (const Mutation& m : pending_) {
-      if (m.op == Mutation::Op::kListPop) store_->shadow_[pending_prefix_].runs().length--;
+      if (m.op == Mutation::Op::kListPop) {
+        // A trim that counts more dead elements than the runs hold is damaged: the list ends
+        // empty rather than the load popping from nothing.
+        ListShadow& l = store_->shadow_[pending_prefix_].runs();
+        if (l.length == 0) break;
+        l.length--;
+      }
       keyspace->Apply(m);
     }
     pending_.clear();

@@ -633,6 +633,27 @@ TEST_CASE("a store from before list runs loads, and is marked so that older bina
   CHECK(format == "desaster-store 2");
 }
 
+TEST_CASE("a damaged list trim loads as far as the records go") {
+  TempDir dir;
+  std::string prefix = store::ElementPrefix(0, "q");
+  {
+    auto raw = OpenRaw(dir.path);
+    leveldb::WriteBatch planted;
+    planted.Put(std::string(store::kFormatKey), std::string(store::kFormatValue));
+    planted.Put(store::ListRunKey(prefix, 0, 3), store::EncodeListRun({"a", "b", "c"}));
+    planted.Put(store::ListRunKey(prefix, store::kListGap, 1), "d");
+    planted.Put(store::ListTrimKey(prefix), store::EncodeListTrim(1, 9));  // 10 dead of 4
+    REQUIRE(raw->Write(leveldb::WriteOptions(), &planted).ok());
+  }
+  std::string error;
+  auto store = OpenStore(dir.path, &error);
+  REQUIRE(store);
+  Keyspace ks(1);
+  ks.set_now_ms(1000);
+  LoadInto(*store, &ks);
+  CHECK(ks.db(0).Find("q") == nullptr);
+}
+
 TEST_CASE("a list edited at one spot splits its runs until it renumbers them, and loads back") {
   StoreFixture f(1);
   Database& db = f.ks.db(0);
