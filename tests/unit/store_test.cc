@@ -51,6 +51,16 @@ std::unique_ptr<leveldb::DB> OpenRaw(const fs::path& dir) {
   return std::unique_ptr<leveldb::DB>(db);
 }
 
+// The store in `dir` (records planted there, or written by an earlier store), loaded into `ks`.
+std::unique_ptr<LevelStore> OpenAndLoad(const fs::path& dir, Keyspace* ks) {
+  std::string error;
+  auto store = OpenStore(dir, &error);
+  REQUIRE(store);
+  ks->set_now_ms(1000);
+  LoadInto(*store, ks);
+  return store;
+}
+
 // A store in a fresh directory and the keyspace whose mutations it commits.
 struct StoreFixture {
   TempDir dir;
@@ -605,12 +615,8 @@ TEST_CASE("a store from before list runs loads, and is marked so that older bina
     }
     REQUIRE(raw->Write(leveldb::WriteOptions(), &old).ok());
   }
-  std::string error;
-  auto store = OpenStore(dir.path, &error);
-  REQUIRE(store);
   Keyspace ks(1);
-  ks.set_now_ms(1000);
-  LoadInto(*store, &ks);
+  auto store = OpenAndLoad(dir.path, &ks);
   REQUIRE(ks.db(0).Find("q"));
   CHECK(ks.db(0).Find("q")->list() ==
         List{"v0", "v1", "v2", "v3", "v4", "v5", "v6", "v7", "v8", "v9"});
@@ -620,11 +626,8 @@ TEST_CASE("a store from before list runs loads, and is marked so that older bina
   uint64_t lsn = 10;
   CommitAll(ks, *store, &lsn);
   store.reset();
-  store = OpenStore(dir.path, &error);
-  REQUIRE(store);
   Keyspace reloaded(1);
-  reloaded.set_now_ms(1000);
-  LoadInto(*store, &reloaded);
+  store = OpenAndLoad(dir.path, &reloaded);
   CHECK(reloaded.db(0).Find("q")->list() == ks.db(0).Find("q")->list());
   store.reset();
   std::string format;
@@ -645,12 +648,8 @@ TEST_CASE("a damaged list trim loads as far as the records go") {
     planted.Put(store::ListTrimKey(prefix), store::EncodeListTrim(1, 9));  // 10 dead of 4
     REQUIRE(raw->Write(leveldb::WriteOptions(), &planted).ok());
   }
-  std::string error;
-  auto store = OpenStore(dir.path, &error);
-  REQUIRE(store);
   Keyspace ks(1);
-  ks.set_now_ms(1000);
-  LoadInto(*store, &ks);
+  OpenAndLoad(dir.path, &ks);
   CHECK(ks.db(0).Find("q") == nullptr);
 }
 
