@@ -353,6 +353,7 @@ void Database::Rename(std::string_view from, std::string_view to) {
 void Database::CopyTo(std::string_view from, Database& dst, std::string_view to) {
   Value* v = FindForWrite(from);
   assert(v);
+  if (&dst == this && from == to) return;  // as Rename: the value is already there
   dst.FindForWrite(to);
   v = keys_.Find(from);
   Record(Mutation::Op::kCopy, from, to, {}, dst.index_);

@@ -472,7 +472,6 @@ void LevelStore::ListPush(const std::string& prefix, ListShadow* l, bool left,
       if (run.elements.size() < kRunMaxElements && run.bytes < kRunMaxBytes) {
         left ? run.elements.push_front(value) : run.elements.push_back(value);
         run.bytes += value.size();
-        l->length++;
         return;
       }
     } else if (left ? l->dead_front : l->dead_back) {
@@ -487,13 +486,11 @@ void LevelStore::ListPush(const std::string& prefix, ListShadow* l, bool left,
   open_runs_.push_back(OpenRun{{value}, value.size()});
   ListRun run{pos, 0, static_cast<uint32_t>(open_runs_.size() - 1)};
   left ? l->runs.push_front(run) : l->runs.push_back(run);
-  l->length++;
 }
 
 void LevelStore::ListPop(const std::string& prefix, ListShadow* l, bool left, BatchView* view) {
   if (l->runs.empty()) return;  // nothing recorded to pop (cannot happen with a sound keyspace)
   Touch(prefix, l);
-  l->length--;
   size_t i = left ? 0 : l->runs.size() - 1;
   ListRun& run = l->runs[i];
   if (!run.stored) {
@@ -511,12 +508,14 @@ void LevelStore::ListPop(const std::string& prefix, ListShadow* l, bool left, Ba
   if (l->runs.empty()) l->dead_front = l->dead_back = 0;
 }
 
+void LevelStore::PutRun(const std::string& prefix, ListRun* run,
+                        const std::deque<std::string_view>& elements, BatchView* view) {
+  run->stored = static_cast<uint32_t>(elements.size());
+  view->Put(ListRunKey(prefix, run->pos, run->stored), EncodeListRun(elements));
+}
+
 void LevelStore::SettleList(const std::string& prefix, ListShadow* l, BatchView* view) {
-  auto write = [&](ListRun& run) {
-    const std::deque<std::string_view>& elements = open_runs_[run.open].elements;
-    run.stored = static_cast<uint32_t>(elements.size());
-    view->Put(ListRunKey(prefix, run.pos, run.stored), EncodeListRun(elements));
-  };
+  auto write = [&](ListRun& run) { PutRun(prefix, &run, open_runs_[run.open].elements, view); };
   // Open runs sit at the ends: a change inside a list settles it first.
   size_t front = 0;
   for (; front < l->runs.size() && !l->runs[front].stored; front++) write(l->runs[front]);
@@ -556,9 +555,7 @@ void LevelStore::RewriteRun(const std::string& prefix, ListShadow* l, size_t i,
     return;
   }
   auto put = [&](size_t at, std::span<const std::string> part) {
-    std::deque<std::string_view> views(part.begin(), part.end());
-    l->runs[at].stored = static_cast<uint32_t>(part.size());
-    view->Put(ListRunKey(prefix, l->runs[at].pos, l->runs[at].stored), EncodeListRun(views));
+    PutRun(prefix, &l->runs[at], std::deque<std::string_view>(part.begin(), part.end()), view);
   };
   size_t bytes = 0;
   for (const std::string& e : elements) bytes += e.size();
@@ -596,8 +593,8 @@ void LevelStore::RewriteRun(const std::string& prefix, ListShadow* l, size_t i,
 
 void LevelStore::ListChange(const std::string& prefix, ListShadow* l, ListEdit edit, size_t index,
                             std::string_view value, uint64_t lsn, BatchView* view) {
-  if (edit == ListEdit::kInsert && (index == 0 || index == l->length)) {
-    ListPush(prefix, l, index == 0, value, lsn, view);
+  if (edit == ListEdit::kInsert && index == 0) {
+    ListPush(prefix, l, true, value, lsn, view);
     return;
   }
   SettleList(prefix, l, view);
@@ -607,7 +604,10 @@ void LevelStore::ListChange(const std::string& prefix, ListShadow* l, ListEdit e
     if (index < n) break;
     index -= n;
   }
-  if (i == l->runs.size()) return;  // beyond the list (cannot happen with a sound keyspace)
+  if (i == l->runs.size()) {  // past the last element: an insert there appends
+    if (edit == ListEdit::kInsert && index == 0) ListPush(prefix, l, false, value, lsn, view);
+    return;
+  }
   std::vector<std::string> elements = ReadRun(prefix, *l, i, view);
   auto at = elements.begin() + static_cast<ptrdiff_t>(index);
   switch (edit) {
@@ -616,11 +616,9 @@ void LevelStore::ListChange(const std::string& prefix, ListShadow* l, ListEdit e
       break;
     case ListEdit::kInsert:
       elements.insert(at, std::string(value));
-      l->length++;
       break;
     case ListEdit::kRemove:
       elements.erase(at);
-      l->length--;
       break;
   }
   RewriteRun(prefix, l, i, std::move(elements), lsn, view);
@@ -742,7 +740,6 @@ void LevelStore::Translate(const Mutation& m, uint64_t lsn, BatchView* view) {
       DropKey(m.db, m.key, view);
       break;
     case Op::kCopy:
-      if (m.key == m.arg && m.num == m.db) break;
       CopyKey(m.db, m.key, static_cast<int>(m.num), m.arg, view);
       break;
     case Op::kQueueConfig:
@@ -943,7 +940,6 @@ class LevelStore::Loader : public StateLoader {
     if (!DecodeListRun(value, count, &elements_)) return;
     size_t skip = l->runs.empty() ? std::min<size_t>(l->dead_front, count) : 0;
     l->runs.push_back(ListRun{pos, count, 0});
-    l->length += count - skip;
     m->op = Mutation::Op::kListPush;  // right push, in position order
     for (size_t k = skip; k < count; k++) {
       m->arg = elements_[k];
@@ -953,13 +949,9 @@ class LevelStore::Loader : public StateLoader {
 
   void ApplyPending(Keyspace* keyspace) {
     for (const Mutation& m : pending_) {
-      if (m.op == Mutation::Op::kListPop) {
-        // A trim that counts more dead elements than the runs hold is damaged: the list ends
-        // empty rather than the load popping from nothing.
-        ListShadow& l = store_->shadow_[pending_prefix_].runs();
-        if (l.length == 0) break;
-        l.length--;
-      }
+      // A trim that counts more dead elements than the runs hold is damaged: the list ends
+      // empty rather than the load popping from nothing.
+      if (m.op == Mutation::Op::kListPop && !keyspace->db(m.db).Find(m.key)) break;
       keyspace->Apply(m);
     }
     pending_.clear();

@@ -60,7 +60,6 @@ class LevelStore : public CommitPipeline {
   };
   struct ListShadow {
     std::deque<ListRun> runs;
-    uint64_t length = 0;
     // Elements popped from the front of the first run's record and from the back of the last's
     // (the record keeps them until the run is gone), and those counts as the trim record holds
     // them.
@@ -113,6 +112,9 @@ class LevelStore : public CommitPipeline {
   enum class ListEdit { kSet, kInsert, kRemove };
   void ListChange(const std::string& prefix, ListShadow* l, ListEdit edit, size_t index,
                   std::string_view value, uint64_t lsn, BatchView* view);
+  // Writes `elements` as the record of `run`.
+  void PutRun(const std::string& prefix, ListRun* run, const std::deque<std::string_view>& elements,
+              BatchView* view);
   // Writes the list's open runs and its trim, so that its records say all there is.
   void SettleList(const std::string& prefix, ListShadow* l, BatchView* view);
   // Replaces run i's record by one holding `elements` (none: the run is gone), dropping its
