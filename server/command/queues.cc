@@ -191,7 +191,7 @@ void QueueList(CommandContext& ctx) {
 void QueueClear(CommandContext& ctx) {
   Queue* q = QueueArg(ctx, false);
   if (!q) return;
-  ctx.reply.Integer(static_cast<long long>(ctx.db().ClearQueue(q, true)));
+  ctx.reply.Integer(static_cast<long long>(ctx.db().ClearQueue(q, Database::JobsOf::kWaiting)));
 }
 
 void QueueDelete(CommandContext& ctx) {

@@ -133,7 +133,7 @@ void Database::EraseKey(std::string_view key) {
   if (v->type() == ValueType::kQueue) {
     // Deleting or overwriting a queue key deletes its ready jobs, as with a Redis list; the
     // queue (configuration, scheduled jobs) stays. The last removal drops the key itself.
-    ClearQueue(v->queue(), false);
+    ClearQueue(v->queue(), JobsOf::kReady);
     return;
   }
   if (v->expire_at_ms) expires_.erase({v->expire_at_ms, std::string(key)});

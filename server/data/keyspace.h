@@ -115,8 +115,11 @@ class Database {
   bool ConfigureQueue(Queue* q, QueueConfig config, std::string* error);
   // Deletes `q` with its configuration and all its jobs.
   void DropQueue(Queue* q);
-  // Deletes the ready jobs of `q` (and the scheduled ones when `scheduled_too`); returns how many.
-  size_t ClearQueue(Queue* q, bool scheduled_too);
+  // Which jobs of a queue ClearQueue deletes: the ready ones; those and the scheduled ones; or
+  // every job, running ones (leased to workers) too.
+  enum class JobsOf { kReady, kWaiting, kAll };
+  // Deletes those jobs of `q`; returns how many.
+  size_t ClearQueue(Queue* q, JobsOf which);
   const std::map<std::string, std::unique_ptr<Queue>, std::less<>>& queues() const {
     return queues_;
   }

@@ -66,7 +66,9 @@ bool Database::ConfigureQueue(Queue* q, QueueConfig config, std::string* error) 
 }
 
 void Database::DropQueue(Queue* q) {
-  ClearQueue(q, true);
+  // Running jobs go too, as their records do: a worker's JOB.ACK then finds no such job, where
+  // it would otherwise find a job whose queue is gone.
+  ClearQueue(q, JobsOf::kAll);
   std::string key = q->key();
   Record(Mutation::Op::kQueueDrop, key);
   queues_.erase(key);
@@ -144,18 +146,20 @@ bool Keyspace::Worker::Has(std::string_view capability) const {
          std::find(adapters.begin(), adapters.end(), capability) != adapters.end();
 }
 
-size_t Database::ClearQueue(Queue* q, bool scheduled_too) {
+size_t Database::ClearQueue(Queue* q, JobsOf which) {
   std::vector<Job*> doomed;
   q->discipline().ForEachInOrder([&](Job* job) {
     doomed.push_back(job);
     return true;
   });
-  if (scheduled_too && q->scheduled() > 0) {
-    for (const auto& [at, id] : scheduled_) {
+  auto add_from = [&](const auto& index) {  // scheduled_ or leases_: (time, id)
+    for (const auto& [at, id] : index) {
       Job* job = FindJob(id);
       if (job->queue == q) doomed.push_back(job);
     }
-  }
+  };
+  if (which != JobsOf::kReady && q->scheduled() > 0) add_from(scheduled_);
+  if (which == JobsOf::kAll && q->running() > 0) add_from(leases_);
   for (Job* job : doomed) RemoveJob(job);
   return doomed.size();
 }

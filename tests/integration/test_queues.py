@@ -468,6 +468,30 @@ class QueueDurabilityTest(ServerTest):
         wait_for(lambda: r.llen("resque:queue:p") == 3, timeout=10, what="the delayed job")
         self.assertGreaterEqual(int(time.time() * 1000), at)
 
+    def test_deleting_a_queue_takes_its_running_jobs_with_it(self):
+        data = data_dir(self, "deleted")
+        s = Scheduler(data_dir=data)
+        r = s.client()
+        r.execute_command("QUEUE.CREATE", "doomed")
+        r.execute_command("WORKER.REGISTER", "w", "QUEUES", "doomed")
+        running = r.execute_command("JOB.PUSH", "doomed", job("Running")).decode()
+        waiting = r.execute_command("JOB.PUSH", "doomed", job("Waiting")).decode()
+        self.assertEqual(as_map(r.execute_command("JOB.FETCH", "w"))["id"].decode(), running)
+        self.assertEqual(r.execute_command("QUEUE.DELETE", "doomed"), 1)
+        # The worker reports on a job that is gone: nothing to acknowledge, and the server
+        # (which used to free the queue under the running job and crash here) goes on.
+        self.assertEqual(r.execute_command("JOB.ACK", running), 0)
+        self.assertEqual(r.execute_command("JOB.FAIL", running, "ERROR", "Boom"), 0)
+        self.assertEqual(r.execute_command("QUEUE.LIST"), [])
+        s.stop()
+        s = Scheduler(data_dir=data)
+        self.addCleanup(s.stop)
+        s.wait_loaded()
+        r = s.client()
+        self.assertEqual(r.execute_command("QUEUE.LIST"), [])
+        for gone in (running, waiting):
+            self.assertIsNone(r.execute_command("JOB.INFO", gone))
+
 
 if __name__ == "__main__":
     main()
