@@ -54,11 +54,73 @@ std::string QueuePrefix(int db, std::string_view key) { return KeyRecord('q', db
 std::string QueueConfigKey(int db, std::string_view key) {
   return QueuePrefix(db, key) + std::string(1, '\0');
 }
-std::string JobKey(int db, std::string_view queue, uint64_t id) {
-  std::string out = KeyRecord('q', db, queue, 9);
-  out.push_back('\1');
-  AppendInt64(&out, static_cast<int64_t>(id));  // ids are below 2^63: the order holds
+namespace {
+
+// The queue's prefix, `kind`, an id (below 2^63: the order holds) and `part`, if any.
+std::string QueueRecordKey(std::string_view queue_prefix, char kind, uint64_t id, char part) {
+  std::string out;
+  out.reserve(queue_prefix.size() + 10);
+  out.append(queue_prefix);
+  out.push_back(kind);
+  AppendInt64(&out, static_cast<int64_t>(id));
+  if (part) out.push_back(part);
   return out;
+}
+
+}  // namespace
+
+std::string JobKey(std::string_view queue_prefix, uint64_t id) {
+  return QueueRecordKey(queue_prefix, '\1', id, 0);
+}
+std::string JobRunKey(std::string_view queue_prefix, uint64_t first) {
+  return QueueRecordKey(queue_prefix, '\1', first, 'r');
+}
+std::string JobRunDeadKey(std::string_view queue_prefix, uint64_t first) {
+  return QueueRecordKey(queue_prefix, '\1', first, 'd');
+}
+
+std::string EncodeJobRun(std::span<const RunJob> jobs) {
+  std::string out;
+  size_t bytes = 10;
+  for (const RunJob& j : jobs) bytes += j.record.size() + 15;
+  out.reserve(bytes);
+  record::PutVarint(&out, jobs.size());
+  for (const RunJob& j : jobs) {
+    record::PutVarint(&out, j.id - jobs.front().id);
+    record::PutString(&out, j.record);
+  }
+  return out;
+}
+
+bool DecodeJobRun(std::string_view value, uint64_t first, std::vector<RunJob>* out) {
+  out->clear();
+  record::Reader in(value);
+  uint64_t count = in.Varint();
+  if (count == 0 || count > kJobRunMaxJobs) return false;
+  for (uint64_t i = 0; i < count; i++) {
+    uint64_t offset = in.Varint();
+    std::string_view job = in.View();
+    bool ascending = out->empty() ? offset == 0 : first + offset > out->back().id;
+    if (offset > UINT32_MAX || !ascending) return false;
+    out->push_back({first + offset, job});
+  }
+  return in.done();
+}
+
+std::string EncodeDeadMap(const DeadMap& dead, size_t count) {
+  std::string out((count + 7) / 8, '\0');
+  for (size_t i = 0; i < count; i++) {
+    if (dead[i]) out[i / 8] = static_cast<char>(out[i / 8] | (1 << (i % 8)));
+  }
+  return out;
+}
+
+DeadMap DecodeDeadMap(std::string_view value) {
+  DeadMap dead;
+  for (size_t i = 0; i < value.size() * 8 && i < dead.size(); i++) {
+    if (static_cast<unsigned char>(value[i / 8]) & (1 << (i % 8))) dead.set(i);
+  }
+  return dead;
 }
 
 std::string ListRunKey(std::string_view prefix, int64_t pos, uint32_t count) {
@@ -170,15 +232,20 @@ bool DecodeElementKey(std::string_view record, ElementKey* out) {
   return true;
 }
 
-bool DecodeQueueKey(std::string_view record, int* db, std::string_view* key, uint64_t* id) {
+bool DecodeQueueKey(std::string_view record, QueueKey* out) {
   std::string_view rest;
-  if (!DecodeKeyRecord(record, 'q', db, key, &rest) || rest.empty()) return false;
+  if (!DecodeKeyRecord(record, 'q', &out->db, &out->key, &rest) || rest.empty()) return false;
+  out->prefix_size = record.size() - rest.size();
+  out->id = rest.size() >= 9 ? static_cast<uint64_t>(DecodeInt64(rest.substr(1, 8))) : 0;
   if (rest == std::string_view("\0", 1)) {
-    *id = 0;
-    return true;
+    out->kind = QueueKey::kConfig;
+  } else if (rest.size() == 9 && rest[0] == '\1') {
+    out->kind = QueueKey::kJob;
+  } else if (rest.size() == 10 && rest[0] == '\1' && (rest[9] == 'r' || rest[9] == 'd')) {
+    out->kind = rest[9] == 'r' ? QueueKey::kRun : QueueKey::kRunDeadMap;
+  } else {
+    return false;
   }
-  if (rest.size() != 9 || rest[0] != '\1') return false;
-  *id = static_cast<uint64_t>(DecodeInt64(rest.substr(1)));
   return true;
 }
 

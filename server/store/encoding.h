@@ -4,7 +4,8 @@
 // order is numeric order, and a key's records are contiguous (its key length precedes its bytes, so
 // "ab" never prefixes "abc").
 //
-//   "\0format"                             -> "desaster-store 2" (1: before list runs)
+//   "\0format"                             -> "desaster-store 3" (2: before job runs,
+//                                             1: before list runs)
 //   "\0lsn"                                -> read, never written: the LSN reservation of stores
 //                                             made before it moved to DESASTER-LSN (int64)
 //   'e' db:u16 klen:u32 key tag:u8 suffix  -> element record, by tag:
@@ -19,7 +20,12 @@
 //       'X' stream  suffix empty: the stream's counters   value: StreamMeta::Encode
 //                   suffix: entry ID (16 bytes)           value: EncodeFields(field/values)
 //   'q' db:u16 klen:u32 key 0x00           -> queue configuration (QueueConfig::Encode)
-//   'q' db:u16 klen:u32 key 0x01 id:u64    -> job record (Job::Encode), one per queued job
+//   'q' db:u16 klen:u32 key 0x01 id:u64    -> one job's record (Job::Encode)
+//   'q' db:u16 klen:u32 key 0x01 first:u64 'd'
+//                                          -> a job run's dead map: bit i set, job i is gone
+//   'q' db:u16 klen:u32 key 0x01 first:u64 'r'
+//                                          -> a job run: jobs a commit added to the queue
+//                                             (EncodeJobRun), the first with id `first`
 //   'c' db:u16 klen:u32 name               -> recurring schedule (Schedule::Encode)
 //   'f' db:u16 id:u64                      -> failed job (Failure::Encode)
 //   'x' db:u16 klen:u32 key                -> expiry, ms since the epoch (int64)
@@ -41,6 +47,18 @@
 // only by a change inside it (LSET, LINSERT, LREM: bounded by the run's size) and before a push
 // would put a run beyond one with dead elements (the trim describes only the outer runs).
 //
+// A queue's jobs are runs too: the jobs one commit adds to a queue (kJobRunMinJobs or more) share
+// a record, in id order. A job of a run that is taken, or changes (a lease, a retry, a move),
+// is marked in the run's dead map, and a change is written as the job's own record; the run's
+// record and dead map are deleted with its last live job. Every id a queue has a record for
+// (live or dead in a run, or its own) is at most the highest id ever written to the queue, so a
+// job above it is new to the store: it joins the commit's run, and if it is taken in the same
+// commit nothing is written at all. Runs sort among the jobs' own records by id, so a load
+// meets a queue's jobs in about the order they were pushed and appends each (a queue inserts in
+// the middle at a cost that grows with its length). A run's bytes stay on disk until its last job
+// is taken: a FIFO queue frees runs in order, a priority queue may keep a run for one low-priority
+// job.
+//
 // List positions are sparse (new runs step by kListGap) so an insert in the middle usually takes
 // the midpoint of its neighbours; only when no room is left is the list renumbered. A list that
 // has no records starts at ListBase of the batch's LSN, so a list emptied and filled again (a work
@@ -48,8 +66,10 @@
 // still hold: its tables then overlap none of theirs and need no compaction to sink.
 #pragma once
 
+#include <bitset>
 #include <cstdint>
 #include <deque>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -57,16 +77,22 @@
 namespace desaster::store {
 
 inline constexpr std::string_view kFormatKey{"\0format", 7};
-// Stores before list runs say "desaster-store 1"; they are read as they are (one element per
-// record is a run of one) and marked 2 on open, so that an older binary refuses them.
-inline constexpr std::string_view kFormatValue = "desaster-store 2";
+inline constexpr std::string_view kFormatValue = "desaster-store 3";
+// Older formats: they are read as they are and marked kFormatValue on open, so that an older
+// binary refuses them (it would not see list or job runs).
 inline constexpr std::string_view kFormatValueV1 = "desaster-store 1";
+inline constexpr std::string_view kFormatValueV2 = "desaster-store 2";
 inline constexpr std::string_view kLsnKey{"\0lsn", 4};
 inline constexpr std::string_view kLsnFile = "DESASTER-LSN";
 inline constexpr uint64_t kLsnReserve = uint64_t{1} << 20;
 inline constexpr int64_t kListGap = int64_t{1} << 20;
 inline constexpr size_t kRunMaxElements = 128;
 inline constexpr size_t kRunMaxBytes = 16 << 10;
+// A job run is never rewritten, so it may be larger than a list's; fewer jobs than the minimum
+// are written as records of their own (a run costs the store's memory about 100 bytes).
+inline constexpr size_t kJobRunMinJobs = 8;
+inline constexpr size_t kJobRunMaxJobs = 128;
+inline constexpr size_t kJobRunMaxBytes = 64 << 10;
 
 enum Tag : char { kString = 's', kList = 'l', kHash = 'h', kSet = 'S', kZSet = 'z', kStream = 'X' };
 
@@ -77,7 +103,10 @@ std::string ExpireKey(int db, std::string_view key);
 // 'q' + db + klen + key: every record of the queue at `key`.
 std::string QueuePrefix(int db, std::string_view key);
 std::string QueueConfigKey(int db, std::string_view key);
-std::string JobKey(int db, std::string_view queue, uint64_t id);
+// Under the queue's QueuePrefix: a job's own record, a job run's record and its dead map.
+std::string JobKey(std::string_view queue_prefix, uint64_t id);
+std::string JobRunKey(std::string_view queue_prefix, uint64_t first);
+std::string JobRunDeadKey(std::string_view queue_prefix, uint64_t first);
 std::string ScheduleKey(int db, std::string_view name);
 std::string FailureKey(int db, uint64_t id);
 // 'e' + db (or 'x' + db): every record of one database.
@@ -101,6 +130,19 @@ bool DecodeListRun(std::string_view value, uint32_t count, std::vector<std::stri
 std::string EncodeListTrim(uint32_t dead_front, uint32_t dead_back);
 bool DecodeListTrim(std::string_view value, uint32_t* dead_front, uint32_t* dead_back);
 
+// A job run's record value, and back: jobs in ascending id order, the first with id `first`.
+// The records point into the value. DecodeJobRun is false if the value is malformed.
+struct RunJob {
+  uint64_t id;
+  std::string_view record;
+};
+std::string EncodeJobRun(std::span<const RunJob> jobs);
+bool DecodeJobRun(std::string_view value, uint64_t first, std::vector<RunJob>* out);
+using DeadMap = std::bitset<kJobRunMaxJobs>;
+// The first `count` bits of a dead map, and back (bits past the value's bytes are clear).
+std::string EncodeDeadMap(const DeadMap& dead, size_t count);
+DeadMap DecodeDeadMap(std::string_view value);
+
 std::string EncodeInt64(int64_t v);             // 8 bytes, order-preserving for signed values
 void AppendInt64(std::string* out, int64_t v);  // EncodeInt64(v) appended to *out
 int64_t DecodeInt64(std::string_view s);
@@ -115,8 +157,16 @@ struct ElementKey {
 };
 // Parses an 'e' record key; false if it is not one.
 bool DecodeElementKey(std::string_view record, ElementKey* out);
-// Parses a 'q' record key: *id is 0 for the configuration record. False if it is not one.
-bool DecodeQueueKey(std::string_view record, int* db, std::string_view* key, uint64_t* id);
+struct QueueKey {
+  enum Kind { kConfig, kJob, kRun, kRunDeadMap };
+  int db = 0;
+  std::string_view key;
+  Kind kind = kConfig;
+  uint64_t id = 0;         // kJob: the job's; kRun, kRunDeadMap: the run's first
+  size_t prefix_size = 0;  // of the record's QueuePrefix
+};
+// Parses a 'q' record key; false if it is not one.
+bool DecodeQueueKey(std::string_view record, QueueKey* out);
 // Parses an 'f' record key; false if it is not one.
 bool DecodeFailureKey(std::string_view record, int* db, uint64_t* id);
 // Parses a 'c' record key; false if it is not one.

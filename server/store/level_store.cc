@@ -133,7 +133,8 @@ std::unique_ptr<LevelStore> LevelStore::Open(const StoreOptions& options, std::s
   std::string format;
   const leveldb::Slice format_key(kFormatKey.data(), kFormatKey.size());
   st = db->Get(leveldb::ReadOptions(), format_key, &format);
-  if ((st.IsNotFound() && empty) || (st.ok() && format == kFormatValueV1)) {
+  bool older = st.ok() && (format == kFormatValueV1 || format == kFormatValueV2);
+  if ((st.IsNotFound() && empty) || older) {
     leveldb::WriteOptions wo;
     wo.sync = true;
     st = db->Put(wo, format_key, leveldb::Slice(kFormatValue.data(), kFormatValue.size()));
@@ -259,6 +260,7 @@ bool LevelStore::Commit(std::span<const Batch> batches, bool sync, std::string* 
   FindSuperseded(batches);
   open_runs_.clear();
   touched_lists_.clear();
+  touched_queues_.clear();
   size_t i = 0;
   for (const Batch& batch : batches) {
     for (const Mutation& m : batch.mutations) {
@@ -271,6 +273,10 @@ bool LevelStore::Commit(std::span<const Batch> batches, bool sync, std::string* 
     if (it == shadow_.end() || !it->second.list) continue;  // dropped since
     SettleList(prefix, it->second.list.get(), &view);
     it->second.list->touched = false;
+  }
+  for (const std::string& prefix : touched_queues_) {
+    auto it = queues_.find(prefix);
+    if (it != queues_.end()) SettleQueue(prefix, &it->second, &view);  // else dropped since
   }
   uint64_t last = batches.back().lsn;
   if (last > lsn_reserved_ && !ReserveLsns(last + kLsnReserve, error)) return false;
@@ -624,6 +630,114 @@ void LevelStore::ListChange(const std::string& prefix, ListShadow* l, ListEdit e
   RewriteRun(prefix, l, i, std::move(elements), lsn, view);
 }
 
+void LevelStore::PutJob(const std::string& prefix, uint64_t id, std::string_view record,
+                        BatchView* view) {
+  QueueShadow& q = queues_[prefix];
+  auto open = std::lower_bound(q.open.begin(), q.open.end(), id,
+                               [](const RunJob& j, uint64_t i) { return j.id < i; });
+  if (open != q.open.end() && open->id == id) {  // new in this commit, changed again
+    q.open_bytes = q.open_bytes - open->record.size() + record.size();
+    open->record = record;
+    return;
+  }
+  if (id <= q.watermark) {  // a job the store has: the change is its own record from now on
+    KillInRun(prefix, &q, id, view);
+    view->Put(JobKey(prefix, id), record);
+    return;
+  }
+  if (!q.touched) {
+    q.touched = true;
+    touched_queues_.push_back(prefix);
+  }
+  // Offsets in a run are 32 bits (ids grow by 2^16 a millisecond: a commit that took a minute).
+  if (!q.open.empty() && id - q.open.front().id > UINT32_MAX) WriteOpenRun(prefix, &q, view);
+  q.open.push_back({id, record});
+  q.open_bytes += record.size();
+  q.watermark = id;
+  if (q.open.size() == kJobRunMaxJobs || q.open_bytes >= kJobRunMaxBytes) {
+    WriteOpenRun(prefix, &q, view);
+  }
+}
+
+void LevelStore::DeleteJob(const std::string& prefix, uint64_t id, BatchView* view) {
+  auto it = queues_.find(prefix);
+  if (it == queues_.end()) return;  // the queue has no records (cannot happen when sound)
+  QueueShadow& q = it->second;
+  auto open = std::lower_bound(q.open.begin(), q.open.end(), id,
+                               [](const RunJob& j, uint64_t i) { return j.id < i; });
+  if (open != q.open.end() && open->id == id) {  // taken in the commit that added it
+    q.open_bytes -= open->record.size();
+    q.open.erase(open);
+    return;
+  }
+  if (id > q.watermark) return;  // never written: added and taken before a commit saw it
+  if (!KillInRun(prefix, &q, id, view)) view->Delete(JobKey(prefix, id));
+}
+
+bool LevelStore::KillInRun(const std::string& prefix, QueueShadow* q, uint64_t id,
+                           BatchView* view) {
+  auto it = q->runs.upper_bound(id);
+  if (it == q->runs.begin()) return false;
+  --it;
+  JobRun& run = it->second;
+  uint64_t offset = id - it->first;
+  size_t index = offset;
+  if (run.offsets.empty()) {
+    if (offset >= run.count) return false;
+  } else {
+    auto at = std::lower_bound(run.offsets.begin(), run.offsets.end(), offset);
+    if (at == run.offsets.end() || *at != offset) return false;
+    index = static_cast<size_t>(at - run.offsets.begin());
+  }
+  if (run.dead[index]) return false;
+  run.dead.set(index);
+  if (--run.live == 0) {
+    view->Delete(JobRunKey(prefix, it->first));
+    if (run.dead_stored) view->Delete(JobRunDeadKey(prefix, it->first));
+    q->runs.erase(it);
+    return true;
+  }
+  if (!run.touched) {
+    run.touched = true;
+    q->touched_runs.push_back(it->first);
+    if (!q->touched) {
+      q->touched = true;
+      touched_queues_.push_back(prefix);
+    }
+  }
+  return true;
+}
+
+void LevelStore::WriteOpenRun(const std::string& prefix, QueueShadow* q, BatchView* view) {
+  if (q->open.size() < kJobRunMinJobs) {
+    for (const RunJob& j : q->open) view->Put(JobKey(prefix, j.id), j.record);
+  } else {
+    uint64_t first = q->open.front().id;
+    view->Put(JobRunKey(prefix, first), EncodeJobRun(q->open));
+    JobRun& run = q->runs[first];
+    run.count = run.live = static_cast<uint32_t>(q->open.size());
+    if (q->open.back().id - first + 1 != q->open.size()) {  // not consecutive ids
+      for (const RunJob& j : q->open) run.offsets.push_back(static_cast<uint32_t>(j.id - first));
+    }
+  }
+  q->open.clear();
+  q->open_bytes = 0;
+}
+
+void LevelStore::SettleQueue(const std::string& prefix, QueueShadow* q, BatchView* view) {
+  WriteOpenRun(prefix, q, view);
+  for (uint64_t first : q->touched_runs) {
+    auto it = q->runs.find(first);
+    if (it == q->runs.end()) continue;  // its last job was taken since
+    JobRun& run = it->second;
+    view->Put(JobRunDeadKey(prefix, first), EncodeDeadMap(run.dead, run.count));
+    run.dead_stored = true;
+    run.touched = false;
+  }
+  q->touched_runs.clear();
+  q->touched = false;
+}
+
 void LevelStore::Translate(const Mutation& m, uint64_t lsn, BatchView* view) {
   using Op = Mutation::Op;
   std::string prefix = ElementPrefix(m.db, m.key);
@@ -745,14 +859,17 @@ void LevelStore::Translate(const Mutation& m, uint64_t lsn, BatchView* view) {
     case Op::kQueueConfig:
       view->Put(QueueConfigKey(m.db, m.key), m.arg);
       break;
-    case Op::kQueueDrop:
-      view->DeletePrefix(QueuePrefix(m.db, m.key));
+    case Op::kQueueDrop: {
+      std::string queue = QueuePrefix(m.db, m.key);
+      view->DeletePrefix(queue);
+      queues_.erase(queue);
       break;
+    }
     case Op::kJobPut:
-      view->Put(JobKey(m.db, m.key, static_cast<uint64_t>(m.num)), m.arg);
+      PutJob(QueuePrefix(m.db, m.key), static_cast<uint64_t>(m.num), m.arg, view);
       break;
     case Op::kJobDelete:
-      view->Delete(JobKey(m.db, m.key, static_cast<uint64_t>(m.num)));
+      DeleteJob(QueuePrefix(m.db, m.key), static_cast<uint64_t>(m.num), view);
       break;
     case Op::kScheduleSet:
       view->Put(ScheduleKey(m.db, m.key), m.arg);
@@ -776,6 +893,8 @@ void LevelStore::Translate(const Mutation& m, uint64_t lsn, BatchView* view) {
       std::erase_if(shadow_, [&](const auto& entry) { return entry.first.starts_with(db_prefix); });
       std::erase_if(stream_meta_,
                     [&](const auto& entry) { return entry.first.starts_with(db_prefix); });
+      std::string queues = DatabasePrefix('q', m.db);
+      std::erase_if(queues_, [&](const auto& entry) { return entry.first.starts_with(queues); });
       break;
     }
     case Op::kFlushAll:
@@ -786,6 +905,7 @@ void LevelStore::Translate(const Mutation& m, uint64_t lsn, BatchView* view) {
       view->DeletePrefix("x");
       shadow_.clear();
       stream_meta_.clear();
+      queues_.clear();
       break;
   }
 }
@@ -797,6 +917,7 @@ class LevelStore::Loader : public StateLoader {
   explicit Loader(LevelStore* store) : store_(store) {
     store_->shadow_.clear();
     store_->stream_meta_.clear();
+    store_->queues_.clear();
     lsn_ = store_->lsn_reserved_;
     // A scan of everything once: its blocks would only push the useful ones out of the cache.
     leveldb::ReadOptions scan;
@@ -876,13 +997,17 @@ class LevelStore::Loader : public StateLoader {
           default:
             continue;
         }
-      } else if (uint64_t id; DecodeQueueKey(record, &db, &key, &id)) {
-        if (db >= keyspace->databases()) continue;
-        m.op = id == 0 ? Mutation::Op::kQueueConfig : Mutation::Op::kJobPut;
-        m.db = db;
-        m.key = key;
-        m.num = static_cast<int64_t>(id);
-        m.arg = value;
+      } else if (QueueKey q; DecodeQueueKey(record, &q)) {
+        if (q.db >= keyspace->databases()) continue;
+        m.db = q.db;
+        m.key = q.key;
+        if (q.kind == QueueKey::kConfig) {
+          m.op = Mutation::Op::kQueueConfig;
+          m.arg = value;
+        } else if (LoadJobRecord(keyspace, &m, record.substr(0, q.prefix_size), q, value)) {
+          records_++;
+          continue;
+        }
       } else if (uint64_t fid; DecodeFailureKey(record, &db, &fid)) {
         if (db >= keyspace->databases()) continue;
         m.op = Mutation::Op::kFailurePut;
@@ -947,6 +1072,50 @@ class LevelStore::Loader : public StateLoader {
     }
   }
 
+  // A job's own record becomes a kJobPut in *m for the caller to apply (false). A run's live jobs
+  // are applied here, with its dead map, which sorts just before it (true).
+  bool LoadJobRecord(Keyspace* keyspace, Mutation* m, std::string_view prefix, const QueueKey& key,
+                     std::string_view value) {
+    if (!queue_ || prefix != queue_prefix_) {
+      queue_prefix_ = prefix;
+      queue_ = &store_->queues_[queue_prefix_];
+      dead_first_ = 0;
+    }
+    m->op = Mutation::Op::kJobPut;
+    switch (key.kind) {
+      case QueueKey::kJob:
+        queue_->watermark = std::max(queue_->watermark, key.id);
+        m->num = static_cast<int64_t>(key.id);
+        m->arg = value;
+        return false;
+      case QueueKey::kRunDeadMap:
+        dead_first_ = key.id;
+        dead_ = DecodeDeadMap(value);
+        return true;
+      default:
+        break;
+    }
+    if (!DecodeJobRun(value, key.id, &jobs_)) return true;  // malformed: skipped
+    JobRun run;
+    run.count = static_cast<uint32_t>(jobs_.size());
+    if (dead_first_ == key.id) {
+      run.dead = dead_;
+      run.dead_stored = true;
+    }
+    bool consecutive = jobs_.back().id - key.id + 1 == jobs_.size();
+    for (size_t i = 0; i < jobs_.size(); i++) {
+      if (!consecutive) run.offsets.push_back(static_cast<uint32_t>(jobs_[i].id - key.id));
+      if (run.dead[i]) continue;
+      run.live++;
+      m->num = static_cast<int64_t>(jobs_[i].id);
+      m->arg = jobs_[i].record;
+      keyspace->Apply(*m);
+    }
+    queue_->watermark = std::max(queue_->watermark, jobs_.back().id);
+    if (run.live > 0) queue_->runs.emplace(key.id, std::move(run));
+    return true;
+  }
+
   void ApplyPending(Keyspace* keyspace) {
     for (const Mutation& m : pending_) {
       // A trim that counts more dead elements than the runs hold is damaged: the list ends
@@ -962,6 +1131,12 @@ class LevelStore::Loader : public StateLoader {
   std::vector<Mutation> pending_;
   std::string pending_prefix_;
   std::vector<std::string_view> elements_;  // a run's, reused
+  // The queue whose records are being read, and the dead map of its next run.
+  std::string queue_prefix_;
+  QueueShadow* queue_ = nullptr;
+  uint64_t dead_first_ = 0;
+  DeadMap dead_;
+  std::vector<RunJob> jobs_;  // a job run's, reused
 
   LevelStore* store_;
   std::unique_ptr<leveldb::Iterator> it_;

@@ -87,6 +87,26 @@ class LevelStore : public CommitPipeline {
     }
   };
 
+  // A queue's written job runs (encoding.h), so that taking or changing a job needs no read.
+  struct JobRun {
+    uint32_t count = 0, live = 0;
+    std::vector<uint32_t> offsets;  // each job's id minus the first's; empty: 0, 1, ... count-1
+    store::DeadMap dead;
+    bool dead_stored = false;  // its dead map has a record
+    bool touched = false;      // listed in its queue's touched_runs
+  };
+  struct QueueShadow {
+    std::map<uint64_t, JobRun> runs;  // by first id
+    // No record of the queue has a higher id (encoding.h): a job above it is new to the store.
+    uint64_t watermark = 0;
+    // Of the commit being built: its new jobs, ids ascending, records in its mutations; and the
+    // runs whose dead maps changed.
+    std::vector<store::RunJob> open;
+    size_t open_bytes = 0;
+    std::vector<uint64_t> touched_runs;
+    bool touched = false;  // listed in touched_queues_
+  };
+
   explicit LevelStore(const StoreOptions& options) : options_(options) {}
   leveldb::Options DbOptions(bool create) const;
   // Opens the DB, or reports why not.
@@ -125,6 +145,15 @@ class LevelStore : public CommitPipeline {
   std::vector<std::string> ReadRun(const std::string& prefix, const ListShadow& l, size_t i,
                                    BatchView* view);
   size_t LiveSize(const ListShadow& l, size_t i) const;
+  // The job operations on the queue at `prefix` (its QueuePrefix).
+  void PutJob(const std::string& prefix, uint64_t id, std::string_view record, BatchView* view);
+  void DeleteJob(const std::string& prefix, uint64_t id, BatchView* view);
+  // Marks job `id` dead in the run that holds it live; false if none does.
+  bool KillInRun(const std::string& prefix, QueueShadow* q, uint64_t id, BatchView* view);
+  // Writes the queue's open jobs: as a run, or as records of their own when they are few.
+  void WriteOpenRun(const std::string& prefix, QueueShadow* q, BatchView* view);
+  // Writes the open jobs and the changed dead maps, so that the queue's records say all there is.
+  void SettleQueue(const std::string& prefix, QueueShadow* q, BatchView* view);
   void Touch(const std::string& prefix, ListShadow* l);
   bool Write(leveldb::WriteBatch* batch, bool sync, std::string* error);
 
@@ -140,6 +169,8 @@ class LevelStore : public CommitPipeline {
   // Of the commit being built: the elements of open list runs, and the lists it changed.
   std::vector<OpenRun> open_runs_;
   std::vector<std::string> touched_lists_;
+  std::unordered_map<std::string, QueueShadow> queues_;  // by QueuePrefix(db, key)
+  std::vector<std::string> touched_queues_;
 };
 
 }  // namespace desaster

@@ -2,8 +2,9 @@
 """Crash safety: writers on many connections while the server is killed with SIGKILL at random
 moments, again and again. After every restart each acknowledged write must be there, no
 acknowledged pop may come back, and expired keys stay gone. The pushes and pops go to resque
-queue keys, so every one is a job in a Queue with its own store record. Only the one command per connection
-that was in flight at the kill may have gone either way.
+queue keys, so every one is a job in a Queue: single pushes get records of their own, a bulk
+push shares a job run, and pops from it mark it in the run's dead map. Only the one command
+per connection that was in flight at the kill may have gone either way.
 
   DESASTER_CRASH_KILLS=N   kill cycles (default 20)
 """
