@@ -661,7 +661,9 @@ void LevelStore::PutJob(const std::string& prefix, uint64_t id, std::string_view
 
 void LevelStore::DeleteJob(const std::string& prefix, uint64_t id, BatchView* view) {
   auto it = queues_.find(prefix);
-  if (it == queues_.end()) return;  // the queue has no records (cannot happen when sound)
+  // The store has loaded or written no job of this queue (its first was pushed and taken in
+  // this commit, and FindSuperseded dropped the push): this job has no record either.
+  if (it == queues_.end()) return;
   QueueShadow& q = it->second;
   auto open = std::lower_bound(q.open.begin(), q.open.end(), id,
                                [](const RunJob& j, uint64_t i) { return j.id < i; });
