@@ -806,6 +806,58 @@ TEST_CASE("a damaged list trim loads as far as the records go") {
   CHECK(ks.db(0).Find("q") == nullptr);
 }
 
+TEST_CASE("a damaged job run is skipped, and the rest of its queue loads and works on") {
+  TempDir dir;
+  std::string queue = store::QueuePrefix(0, "resque:queue:q");
+  auto record = [](int n) {
+    Job j;
+    j.payload = "job " + std::to_string(n);
+    j.order = n;
+    return j.Encode();
+  };
+  {
+    auto raw = OpenRaw(dir.path);
+    leveldb::WriteBatch planted;
+    planted.Put(std::string(store::kFormatKey), std::string(store::kFormatValue));
+    std::vector<std::string> records;
+    for (int i = 0; i < 10; i++) records.push_back(record(i));
+    std::vector<store::RunJob> run;
+    for (int i = 0; i < 10; i++) run.push_back({100 + static_cast<uint64_t>(i), records[i]});
+    planted.Put(store::JobRunKey(queue, 100), store::EncodeJobRun(run));
+    store::DeadMap dead;
+    dead.set(0);
+    dead.set(1);
+    planted.Put(store::JobRunDeadKey(queue, 100), store::EncodeDeadMap(dead, 10));
+    planted.Put(store::JobRunKey(queue, 200), "\xff\xff not a run");
+    planted.Put(store::JobKey(queue, 300), record(30));
+    planted.Put(store::JobRunDeadKey(queue, 400), "\xff");  // a dead map without its run
+    REQUIRE(raw->Write(leveldb::WriteOptions(), &planted).ok());
+  }
+  Keyspace ks(1);
+  auto store = OpenAndLoad(dir.path, &ks);
+  Database& db = ks.db(0);
+  Queue* q = db.FindQueue("resque:queue:q");
+  REQUIRE(q);
+  CHECK(q->ready() == 9);  // 102-109 and 300
+  CHECK(db.FindJob(101) == nullptr);
+  CHECK(db.FindJob(102) != nullptr);
+  CHECK(db.FindJob(300) != nullptr);
+  // Taking every job and adding one writes over the damage; a reload agrees.
+  while (db.PopJob(q)) {
+  }
+  Job* fresh = db.PushJob(q, {.payload = "after"});
+  uint64_t lsn = 10;
+  CommitAll(ks, *store, &lsn);
+  store.reset();
+  Keyspace reloaded(1);
+  store = OpenAndLoad(dir.path, &reloaded);
+  CanonicalizeQueues(ks);
+  CanonicalizeQueues(reloaded);
+  CHECK(DescribeQueues(reloaded) == DescribeQueues(ks));
+  CHECK(reloaded.db(0).FindJob(fresh->id) != nullptr);
+  CHECK(reloaded.db(0).FindQueue("resque:queue:q")->ready() == 1);
+}
+
 TEST_CASE("a list edited at one spot splits its runs until it renumbers them, and loads back") {
   StoreFixture f(1);
   Database& db = f.ks.db(0);
