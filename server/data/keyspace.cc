@@ -48,8 +48,8 @@ const Value* Database::Find(std::string_view key) {
 }
 
 Value* Database::FindForWrite(std::string_view key) {
-  Find(key);  // expire first, so a write never revives an expired value
-  return keys_.Find(key);
+  // Find expires first, so a write never revives an expired value; what it returns is ours.
+  return const_cast<Value*>(Find(key));
 }
 
 bool Database::RandomKey(std::string* out) {
@@ -157,15 +157,27 @@ void Database::DropIfEmpty(std::string_view key, const Value& v) {
 
 void Database::SetString(std::string_view key, std::string value, bool keep_ttl) {
   Value* old = FindForWrite(key);
+  if (old && old->type() == ValueType::kString) {
+    // A string over a string is written in place: erasing and inserting the key walked its
+    // hash chain three more times and freed and made its node (SET of existing keys).
+    Record(Mutation::Op::kSetString, key, value, {}, 0, keep_ttl);
+    if (!keep_ttl && old->expire_at_ms) {
+      SetExpireIndex(key, old->expire_at_ms, 0);
+      old->expire_at_ms = 0;
+    }
+    old->str() = std::move(value);
+    Changed(key);
+    return;
+  }
   int64_t ttl = 0;
-  if (old) {
+  if (old) {  // another type: replaced, keeping its TTL for KEEPTTL
     ttl = keep_ttl ? old->expire_at_ms : 0;
-    if (old->type() != ValueType::kString || !keep_ttl) EraseKey(key);
+    EraseKey(key);
   }
   Record(Mutation::Op::kSetString, key, value, {}, 0, keep_ttl);
   Value& v = Upsert(key, ValueType::kString);
   v.str() = std::move(value);
-  if (ttl && v.expire_at_ms == 0) {
+  if (ttl) {
     v.expire_at_ms = ttl;
     SetExpireIndex(key, 0, ttl);
   }

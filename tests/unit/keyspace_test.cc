@@ -157,6 +157,30 @@ TEST_CASE("active expiry removes due keys only") {
   CHECK(ks.db(0).size() == 5);
 }
 
+TEST_CASE("a SET over a string drops its TTL and its expiry entry, KEEPTTL keeps both") {
+  Keyspace ks(1);
+  Database& db = ks.db(0);
+  ks.set_now_ms(1000);
+  for (const char* key : {"plain", "kept", "was-list"}) {
+    if (std::string(key) == "was-list") {
+      db.ListPush(key, false, "e");
+    } else {
+      db.SetString(key, "old", false);
+    }
+    db.ExpireAt(key, 2000);
+  }
+  db.SetString("plain", "new", false);
+  db.SetString("kept", "new", true);
+  db.SetString("was-list", "new", true);
+  CHECK(db.Find("plain")->expire_at_ms == 0);
+  CHECK(db.Find("kept")->expire_at_ms == 2000);
+  CHECK(db.Find("was-list")->expire_at_ms == 2000);
+  ks.set_now_ms(3000);
+  CHECK(db.ExpireDue(100) == 2);  // an expiry entry left behind would take "plain" too
+  CHECK(db.size() == 1);
+  CHECK(db.Find("plain")->str() == "new");
+}
+
 TEST_CASE("watchers are flagged by any change to their key") {
   Keyspace ks(2);
   WatchFlag flag;
