@@ -4,6 +4,7 @@
 with --port 0 and logs it); `RedisServer()` runs Debian's redis-server the same way for
 side-by-side checks. Both stop their process when the test is done.
 """
+import atexit
 import os
 import re
 import resource
@@ -43,6 +44,14 @@ SANITIZER_REPORTS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime
 
 class _Process:
     stopped = False
+    # Every process started. One whose test failed before it reached stop() (a restart test
+    # stops its first server by hand) is stopped when the test program exits, not left running.
+    _started = []
+
+    def __new__(cls, *args, **kwargs):
+        process = super().__new__(cls)
+        _Process._started.append(process)
+        return process
 
     def stop(self):
         if self.stopped:
@@ -81,6 +90,16 @@ class _Process:
     def log_text(self):
         with open(self.log.name, "r", errors="replace") as f:
             return f.read()
+
+
+@atexit.register
+def _stop_the_rest():
+    for process in _Process._started:
+        if hasattr(process, "proc"):  # its start got that far
+            try:
+                process.stop()
+            except AssertionError as e:  # a sanitizer report: shown, though the tests are over
+                print(e, file=sys.stderr)
 
 
 class Scheduler(_Process):
