@@ -21,6 +21,18 @@ namespace desaster {
 namespace fs = std::filesystem;
 using namespace store;
 
+namespace {
+
+// Lists `item` in `list` (what the end of the commit settles) unless `*listed` says it is there.
+template <class T>
+void ListOnce(bool* listed, std::vector<T>* list, const T& item) {
+  if (*listed) return;
+  *listed = true;
+  list->push_back(item);
+}
+
+}  // namespace
+
 // ---- BatchView: the batch being built, layered over what LevelDB already holds ----
 
 // Writes go straight into the WriteBatch. A few mutations (deleting a container, RENAME, COPY,
@@ -462,15 +474,9 @@ size_t LevelStore::LiveSize(const ListShadow& l, size_t i) const {
   return n;
 }
 
-void LevelStore::Touch(const std::string& prefix, ListShadow* l) {
-  if (l->touched) return;
-  l->touched = true;
-  touched_lists_.push_back(prefix);
-}
-
 void LevelStore::ListPush(const std::string& prefix, ListShadow* l, bool left,
                           std::string_view value, uint64_t lsn, BatchView* view) {
-  Touch(prefix, l);
+  ListOnce(&l->touched, &touched_lists_, prefix);
   if (!l->runs.empty()) {
     ListRun& end = left ? l->runs.front() : l->runs.back();
     if (!end.stored) {
@@ -496,7 +502,7 @@ void LevelStore::ListPush(const std::string& prefix, ListShadow* l, bool left,
 
 void LevelStore::ListPop(const std::string& prefix, ListShadow* l, bool left, BatchView* view) {
   if (l->runs.empty()) return;  // nothing recorded to pop (cannot happen with a sound keyspace)
-  Touch(prefix, l);
+  ListOnce(&l->touched, &touched_lists_, prefix);
   size_t i = left ? 0 : l->runs.size() - 1;
   ListRun& run = l->runs[i];
   if (!run.stored) {
@@ -552,7 +558,7 @@ std::vector<std::string> LevelStore::ReadRun(const std::string& prefix, const Li
 
 void LevelStore::RewriteRun(const std::string& prefix, ListShadow* l, size_t i,
                             std::vector<std::string> elements, uint64_t lsn, BatchView* view) {
-  Touch(prefix, l);
+  ListOnce(&l->touched, &touched_lists_, prefix);
   view->Delete(ListRunKey(prefix, l->runs[i].pos, l->runs[i].stored));
   if (i == 0) l->dead_front = 0;
   if (i + 1 == l->runs.size()) l->dead_back = 0;
@@ -630,12 +636,23 @@ void LevelStore::ListChange(const std::string& prefix, ListShadow* l, ListEdit e
   RewriteRun(prefix, l, i, std::move(elements), lsn, view);
 }
 
+LevelStore::JobRun::JobRun(std::span<const RunJob> jobs)
+    : count(static_cast<uint32_t>(jobs.size())), live(count) {
+  uint64_t first = jobs.front().id;
+  if (jobs.back().id - first + 1 == jobs.size()) return;  // consecutive ids: no offsets needed
+  for (const RunJob& j : jobs) offsets.push_back(static_cast<uint32_t>(j.id - first));
+}
+
+RunJob* LevelStore::QueueShadow::FindOpen(uint64_t id) {
+  auto it = std::lower_bound(open.begin(), open.end(), id,
+                             [](const RunJob& j, uint64_t i) { return j.id < i; });
+  return it != open.end() && it->id == id ? &*it : nullptr;
+}
+
 void LevelStore::PutJob(const std::string& prefix, uint64_t id, std::string_view record,
                         BatchView* view) {
   QueueShadow& q = queues_[prefix];
-  auto open = std::lower_bound(q.open.begin(), q.open.end(), id,
-                               [](const RunJob& j, uint64_t i) { return j.id < i; });
-  if (open != q.open.end() && open->id == id) {  // new in this commit, changed again
+  if (RunJob* open = q.FindOpen(id)) {  // new in this commit, changed again
     q.open_bytes = q.open_bytes - open->record.size() + record.size();
     open->record = record;
     return;
@@ -645,10 +662,7 @@ void LevelStore::PutJob(const std::string& prefix, uint64_t id, std::string_view
     view->Put(JobKey(prefix, id), record);
     return;
   }
-  if (!q.touched) {
-    q.touched = true;
-    touched_queues_.push_back(prefix);
-  }
+  ListOnce(&q.touched, &touched_queues_, prefix);
   // Offsets in a run are 32 bits (ids grow by 2^16 a millisecond: a commit that took a minute).
   if (!q.open.empty() && id - q.open.front().id > UINT32_MAX) WriteOpenRun(prefix, &q, view);
   q.open.push_back({id, record});
@@ -665,11 +679,9 @@ void LevelStore::DeleteJob(const std::string& prefix, uint64_t id, BatchView* vi
   // this commit, and FindSuperseded dropped the push): this job has no record either.
   if (it == queues_.end()) return;
   QueueShadow& q = it->second;
-  auto open = std::lower_bound(q.open.begin(), q.open.end(), id,
-                               [](const RunJob& j, uint64_t i) { return j.id < i; });
-  if (open != q.open.end() && open->id == id) {  // taken in the commit that added it
+  if (RunJob* open = q.FindOpen(id)) {  // taken in the commit that added it
     q.open_bytes -= open->record.size();
-    q.open.erase(open);
+    q.open.erase(q.open.begin() + (open - q.open.data()));
     return;
   }
   if (id > q.watermark) return;  // never written: added and taken before a commit saw it
@@ -699,14 +711,8 @@ bool LevelStore::KillInRun(const std::string& prefix, QueueShadow* q, uint64_t i
     q->runs.erase(it);
     return true;
   }
-  if (!run.touched) {
-    run.touched = true;
-    q->touched_runs.push_back(it->first);
-    if (!q->touched) {
-      q->touched = true;
-      touched_queues_.push_back(prefix);
-    }
-  }
+  ListOnce(&run.touched, &q->touched_runs, it->first);
+  ListOnce(&q->touched, &touched_queues_, prefix);
   return true;
 }
 
@@ -716,11 +722,7 @@ void LevelStore::WriteOpenRun(const std::string& prefix, QueueShadow* q, BatchVi
   } else {
     uint64_t first = q->open.front().id;
     view->Put(JobRunKey(prefix, first), EncodeJobRun(q->open));
-    JobRun& run = q->runs[first];
-    run.count = run.live = static_cast<uint32_t>(q->open.size());
-    if (q->open.back().id - first + 1 != q->open.size()) {  // not consecutive ids
-      for (const RunJob& j : q->open) run.offsets.push_back(static_cast<uint32_t>(j.id - first));
-    }
+    q->runs.emplace(first, JobRun(q->open));
   }
   q->open.clear();
   q->open_bytes = 0;
@@ -1098,17 +1100,16 @@ class LevelStore::Loader : public StateLoader {
         break;
     }
     if (!DecodeJobRun(value, key.id, &jobs_)) return true;  // malformed: skipped
-    JobRun run;
-    run.count = static_cast<uint32_t>(jobs_.size());
+    JobRun run(jobs_);
     if (dead_first_ == key.id) {
       run.dead = dead_;
       run.dead_stored = true;
     }
-    bool consecutive = jobs_.back().id - key.id + 1 == jobs_.size();
     for (size_t i = 0; i < jobs_.size(); i++) {
-      if (!consecutive) run.offsets.push_back(static_cast<uint32_t>(jobs_[i].id - key.id));
-      if (run.dead[i]) continue;
-      run.live++;
+      if (run.dead[i]) {
+        run.live--;
+        continue;
+      }
       m->num = static_cast<int64_t>(jobs_[i].id);
       m->arg = jobs_[i].record;
       keyspace->Apply(*m);

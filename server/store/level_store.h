@@ -89,6 +89,8 @@ class LevelStore : public CommitPipeline {
 
   // A queue's written job runs (encoding.h), so that taking or changing a job needs no read.
   struct JobRun {
+    // A run of `jobs` (ids ascending), all live.
+    explicit JobRun(std::span<const store::RunJob> jobs);
     uint32_t count = 0, live = 0;
     std::vector<uint32_t> offsets;  // each job's id minus the first's; empty: 0, 1, ... count-1
     store::DeadMap dead;
@@ -105,6 +107,9 @@ class LevelStore : public CommitPipeline {
     size_t open_bytes = 0;
     std::vector<uint64_t> touched_runs;
     bool touched = false;  // listed in touched_queues_
+
+    // This commit's new job `id`, or nullptr.
+    store::RunJob* FindOpen(uint64_t id);
   };
 
   explicit LevelStore(const StoreOptions& options) : options_(options) {}
@@ -154,7 +159,6 @@ class LevelStore : public CommitPipeline {
   void WriteOpenRun(const std::string& prefix, QueueShadow* q, BatchView* view);
   // Writes the open jobs and the changed dead maps, so that the queue's records say all there is.
   void SettleQueue(const std::string& prefix, QueueShadow* q, BatchView* view);
-  void Touch(const std::string& prefix, ListShadow* l);
   bool Write(leveldb::WriteBatch* batch, bool sync, std::string* error);
 
   StoreOptions options_;
