@@ -157,29 +157,28 @@ void Database::DropIfEmpty(std::string_view key, const Value& v) {
 
 void Database::SetString(std::string_view key, std::string value, bool keep_ttl) {
   Value* old = FindForWrite(key);
-  if (old && old->type() == ValueType::kString) {
+  int64_t ttl = 0;
+  if (old && old->type() != ValueType::kString) {  // replaced, keeping its TTL for KEEPTTL
+    ttl = keep_ttl ? old->expire_at_ms : 0;
+    EraseKey(key);
+    old = nullptr;
+  }
+  Record(Mutation::Op::kSetString, key, value, {}, 0, keep_ttl);
+  if (old) {
     // A string over a string is written in place: erasing and inserting the key walked its
     // hash chain three more times and freed and made its node (SET of existing keys).
-    Record(Mutation::Op::kSetString, key, value, {}, 0, keep_ttl);
     if (!keep_ttl && old->expire_at_ms) {
       SetExpireIndex(key, old->expire_at_ms, 0);
       old->expire_at_ms = 0;
     }
     old->str() = std::move(value);
-    Changed(key);
-    return;
-  }
-  int64_t ttl = 0;
-  if (old) {  // another type: replaced, keeping its TTL for KEEPTTL
-    ttl = keep_ttl ? old->expire_at_ms : 0;
-    EraseKey(key);
-  }
-  Record(Mutation::Op::kSetString, key, value, {}, 0, keep_ttl);
-  Value& v = Upsert(key, ValueType::kString);
-  v.str() = std::move(value);
-  if (ttl) {
-    v.expire_at_ms = ttl;
-    SetExpireIndex(key, 0, ttl);
+  } else {
+    Value& v = Upsert(key, ValueType::kString);
+    v.str() = std::move(value);
+    if (ttl) {
+      v.expire_at_ms = ttl;
+      SetExpireIndex(key, 0, ttl);
+    }
   }
   Changed(key);
 }
