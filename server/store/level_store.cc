@@ -138,6 +138,8 @@ std::unique_ptr<LevelStore> LevelStore::Open(const StoreOptions& options, std::s
   std::unique_ptr<LevelStore> store(new LevelStore(options));
   store->cache_.reset(leveldb::NewLRUCache(options.block_cache_mb * 1024 * 1024));
   store->filter_.reset(leveldb::NewBloomFilterPolicy(10));
+  // A log holds about one write buffer's worth before LevelDB starts the next.
+  store->env_ = std::make_unique<LogSpaceEnv>(options.dir, options.write_buffer_mb * 1024 * 1024);
   if (!store->OpenDb(empty, error)) return nullptr;
   leveldb::DB* db = store->db_.get();
   leveldb::Status st;
@@ -227,6 +229,7 @@ leveldb::Options LevelStore::DbOptions(bool create) const {
   lo.paranoid_checks = false;
   lo.block_cache = cache_.get();
   lo.filter_policy = filter_.get();
+  lo.env = env_.get();
   lo.write_buffer_size = options_.write_buffer_mb * 1024 * 1024;
   lo.block_size = options_.block_kb * 1024;
   lo.compression = options_.compression ? leveldb::kSnappyCompression : leveldb::kNoCompression;
@@ -257,6 +260,7 @@ bool LevelStore::Write(leveldb::WriteBatch* batch, bool sync, std::string* error
   }
   leveldb::WriteOptions wo;
   wo.sync = sync;
+  env_->SetWritesSynced(sync);
   leveldb::Status st = db_->Write(wo, batch);
   if (!st.ok()) {
     *error = st.ToString();

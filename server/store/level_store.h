@@ -18,6 +18,7 @@
 #include "server/data/stream.h"
 #include "server/store/commit.h"
 #include "server/store/encoding.h"
+#include "server/store/log_space.h"
 
 namespace desaster {
 
@@ -162,6 +163,7 @@ class LevelStore : public CommitPipeline {
   bool Write(leveldb::WriteBatch* batch, bool sync, std::string* error);
 
   StoreOptions options_;
+  std::unique_ptr<LogSpaceEnv> env_;  // outlives db_
   std::unique_ptr<leveldb::Cache> cache_;
   std::unique_ptr<const leveldb::FilterPolicy> filter_;
   std::unique_ptr<leveldb::DB> db_;

@@ -4,7 +4,10 @@ moments, again and again. After every restart each acknowledged write must be th
 acknowledged pop may come back, and expired keys stay gone. The pushes and pops go to resque
 queue keys, so every one is a job in a Queue: single pushes get records of their own, a bulk
 push shares a job run, and pops from it mark it in the run's dead map. Only the one command
-per connection that was in flight at the kill may have gone either way.
+per connection that was in flight at the kill may have gone either way. Large values and a
+1 MB write buffer make LevelDB start new write-ahead logs often: under appendfsync always each
+one is a spare written ahead (server/store/log_space.h), so kills land in logs that end in
+zeros.
 
   DESASTER_CRASH_KILLS=N   kill cycles (default 20)
 """
@@ -22,6 +25,7 @@ from harness import Scheduler, data_dir, main, wait_for  # noqa: E402
 KILLS = int(os.environ.get("DESASTER_CRASH_KILLS", "20"))
 WRITERS = 8
 BULK = 100  # values in one RPUSH: over the server's threshold for a background commit
+BIG = b"b" * 65536
 
 
 class Model:
@@ -34,6 +38,7 @@ class Model:
         self.fields = set()    # acknowledged hash fields
         self.members = set()   # acknowledged zset members
         self.counter = 0       # last acknowledged INCR reply
+        self.big = None        # number of the last acknowledged large value
         self.expiring = {}     # key -> absolute expiry (s) of acknowledged SET PX
         self.durable = set()   # keys set with a long EX
         self.inflight = None   # (op, arg) sent without a reply
@@ -45,7 +50,7 @@ class Model:
         try:
             while not stop.is_set():
                 op = rng.choice(["rpush", "rpush", "rpush", "lpop", "hset", "hset", "zadd",
-                                 "incr", "incr", "setpx", "setex", "bulk"])
+                                 "incr", "incr", "setpx", "setex", "bulk", "big"])
                 v = self.next_value
                 self.inflight = (op, v)
                 if op == "rpush":
@@ -75,6 +80,10 @@ class Model:
                     key = f"crash:e:{self.n}:{v}"
                     r.set(key, "x", px=300)
                     self.expiring[key] = time.time() + 0.3
+                    self.next_value += 1
+                elif op == "big":
+                    r.set(f"crash:b:{self.n}", f"{v}:".encode() + BIG)
+                    self.big = v
                     self.next_value += 1
                 elif op == "setex":
                     key = f"crash:t:{self.n}:{v}"
@@ -110,6 +119,12 @@ class Model:
         test.assertTrue(self.members <= members <= self.members | extra, f"writer {self.n}: zset")
         counter = int(r.get(f"crash:c:{self.n}") or 0)
         test.assertIn(counter, (self.counter, self.counter + 1) if op == "incr" else (self.counter,))
+        big = r.get(f"crash:b:{self.n}")
+        big_number = int(big.split(b":", 1)[0]) if big else None
+        test.assertIn(big_number, (self.big, v) if op == "big" else (self.big,), "large value")
+        if big:
+            test.assertEqual(big, f"{big_number}:".encode() + BIG, f"writer {self.n}: large value")
+        self.big = big_number
         for key in self.durable:
             test.assertGreater(r.ttl(key), 0, key)
         # Expired keys must not come back: wait until every acknowledged deadline has passed.
@@ -117,7 +132,7 @@ class Model:
             time.sleep(max(0.0, max(self.expiring.values()) - time.time()))
             test.assertEqual(r.exists(*self.expiring), 0, f"writer {self.n}: expired keys")
         self.checked += len(self.queue) + len(self.fields) + len(self.members) + self.counter + \
-            len(self.durable) + len(self.expiring)
+            len(self.durable) + len(self.expiring) + (self.big is not None)
         self.fields, self.members, self.counter = fields, members, counter
         self.expiring = {}
         self.inflight = None
@@ -136,6 +151,7 @@ class CrashTest(unittest.TestCase):
                  ("--appendfsync", "no", "--commit-thread", "false"),
                  ("--appendfsync", "everysec", "--commit-thread", "true"),
                  ("--appendfsync", "always", "--commit-thread", "false")]
+        modes = [mode + ("--store-write-buffer-mb", "1") for mode in modes]
 
         def restart_and_verify(cycle=0):
             server = Scheduler(*modes[cycle % len(modes)], data_dir=data)

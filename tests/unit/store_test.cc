@@ -1,11 +1,15 @@
 #include <catch2/catch.hpp>
+#include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <random>
+#include <thread>
 
 #include "server/data/digest.h"
 #include "server/store/encoding.h"
 #include "server/store/level_store.h"
+#include "server/store/log_space.h"
 #include "tests/unit/queue_dump.h"
 
 using namespace desaster;
@@ -59,6 +63,28 @@ std::unique_ptr<LevelStore> OpenAndLoad(const fs::path& dir, Keyspace* ks) {
   ks->set_now_ms(1000);
   LoadInto(*store, ks);
   return store;
+}
+
+std::string Contents(const fs::path& file) {
+  std::ifstream in(file, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+}
+
+// Polls `done` until it holds or 10 s pass; returns whether it held.
+template <class Done>
+bool Eventually(Done done) {
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (!done()) {
+    if (std::chrono::steady_clock::now() > deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+  return true;
+}
+
+std::unique_ptr<leveldb::WritableFile> NewLog(LogSpaceEnv& env, const fs::path& path) {
+  leveldb::WritableFile* file = nullptr;
+  REQUIRE(env.NewWritableFile(path.string(), &file).ok());
+  return std::unique_ptr<leveldb::WritableFile>(file);
 }
 
 // A store in a fresh directory and the keyspace whose mutations it commits.
@@ -989,4 +1015,116 @@ TEST_CASE("plain strings (kept without a shadow) load back through every kind of
   CHECK(got.Find("to")->str() == "renamed");
   CHECK(loaded->db(1).Find("copy")->str() == "c");
   CHECK(got.Find("gone") == nullptr);
+}
+
+TEST_CASE("only LevelDB's write-ahead logs get log space") {
+  CHECK(LogSpaceEnv::IsWriteAheadLog("/data/000012.log"));
+  CHECK(LogSpaceEnv::IsWriteAheadLog("000007.log"));
+  CHECK_FALSE(LogSpaceEnv::IsWriteAheadLog("/data/LOG"));
+  CHECK_FALSE(LogSpaceEnv::IsWriteAheadLog("/data/LOG.old"));
+  CHECK_FALSE(LogSpaceEnv::IsWriteAheadLog("/data/MANIFEST-000002"));
+  CHECK_FALSE(LogSpaceEnv::IsWriteAheadLog("/data/000005.ldb"));
+  CHECK_FALSE(LogSpaceEnv::IsWriteAheadLog("/data/job.log"));
+  CHECK_FALSE(LogSpaceEnv::IsWriteAheadLog("/data/.log"));
+  CHECK_FALSE(LogSpaceEnv::IsWriteAheadLog("/data/000005.log.tmp"));
+}
+
+TEST_CASE("a log opened while writes are synced is written into the spare's zeros") {
+  TempDir dir;
+  fs::create_directories(dir.path);
+  constexpr size_t kSize = 64 * 1024;
+  fs::path spare = dir.path / "DESASTER-LOG-SPARE";
+  {
+    std::ofstream(spare) << "left by an earlier process";
+    LogSpaceEnv env(dir.path.string(), kSize);
+    CHECK_FALSE(fs::exists(spare));
+
+    // No spare yet: a plain file, and the helper starts on one.
+    auto first = NewLog(env, dir.path / "000003.log");
+    CHECK(fs::file_size(dir.path / "000003.log") == 0);
+    REQUIRE(Eventually([&] { return env.SpareReady(); }));
+    CHECK(fs::file_size(spare) == kSize);
+
+    auto log = NewLog(env, dir.path / "000004.log");
+    CHECK(fs::file_size(dir.path / "000004.log") == kSize);
+    REQUIRE(log->Append("hello").ok());
+    REQUIRE(log->Sync().ok());
+    std::string contents = Contents(dir.path / "000004.log");
+    CHECK(contents == "hello" + std::string(kSize - 5, '\0'));
+
+    // The next spare is made; while writes are unsynced no log takes it, and the open one ends
+    // at its data before the unsynced write lands.
+    REQUIRE(Eventually([&] { return env.SpareReady(); }));
+    env.SetWritesSynced(false);
+    REQUIRE(log->Append("world").ok());
+    REQUIRE(log->Flush().ok());
+    CHECK(Contents(dir.path / "000004.log") == "helloworld");
+    auto unsynced = NewLog(env, dir.path / "000005.log");
+    CHECK(fs::file_size(dir.path / "000005.log") == 0);
+    CHECK(env.SpareReady());
+
+    // A write past the spare's end grows the file.
+    env.SetWritesSynced(true);
+    auto big = NewLog(env, dir.path / "000006.log");
+    CHECK(fs::file_size(dir.path / "000006.log") == kSize);
+    std::string data(kSize + 100, 'x');
+    REQUIRE(big->Append(data).ok());
+    REQUIRE(big->Sync().ok());
+    CHECK(Contents(dir.path / "000006.log") == data);
+    REQUIRE(big->Close().ok());
+    REQUIRE(log->Close().ok());
+  }
+  CHECK_FALSE(fs::exists(spare));  // the env removes the spare when it goes
+}
+
+TEST_CASE("synced batches in a log that was a spare survive a crash") {
+  TempDir dir, image;
+  Keyspace ks(1);
+  ks.set_now_ms(1000);
+  StoreOptions options;
+  options.dir = (dir.path / "data").string();
+  options.write_buffer_mb = 1;
+  std::string error;
+  auto store = LevelStore::Open(options, &error);
+  REQUIRE(store);
+  uint64_t lsn = 0;
+  auto commit = [&] {
+    Batch batch{++lsn, ks.TakeMutations()};
+    REQUIRE(store->Commit({&batch, 1}, true, &error));
+  };
+  // A log the size of the write buffer is a spare taken by LevelDB's next log.
+  auto spare_in_use = [&] {
+    for (const auto& entry : fs::directory_iterator(options.dir)) {
+      if (LogSpaceEnv::IsWriteAheadLog(entry.path().string()) &&
+          entry.file_size() == options.write_buffer_mb << 20) {
+        return true;
+      }
+    }
+    return false;
+  };
+  int i = 0;
+  REQUIRE(Eventually([&] {
+    ks.db(0).SetString("big:" + std::to_string(i++), std::string(50000, 'v'), false);
+    commit();
+    return spare_in_use();
+  }));
+  for (int j = 0; j < 10; j++) {
+    ks.db(0).SetString("small:" + std::to_string(j), "after the switch", false);
+    commit();
+  }
+  REQUIRE(spare_in_use());
+
+  // The files as a killed process leaves them: the log ends in the spare's zeros.
+  fs::create_directories(image.path);
+  fs::copy(options.dir, image.path / "data", fs::copy_options::recursive);
+  options.dir = (image.path / "data").string();
+  auto recovered = LevelStore::Open(options, &error);
+  REQUIRE(recovered);
+  Keyspace loaded(1);
+  loaded.set_now_ms(1000);
+  auto loader = recovered->NewLoader();
+  while (!loader->Step(&loaded, 1000)) {
+  }
+  CHECK(loaded.db(0).size() == static_cast<size_t>(i + 10));
+  CHECK(Digest(loaded) == Digest(ks));
 }
