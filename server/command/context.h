@@ -124,7 +124,7 @@ void ReplyDictScan(CommandContext& ctx, const ScanOptions& o, const Dict<V>* dic
     cursor = o.cursor;
     size_t matched = 0, steps = 0;
     do {
-      cursor = dict->Scan(cursor, [&](const std::string& key, const V& value) {
+      cursor = dict->Scan(cursor, [&](std::string_view key, const V& value) {
         if (!o.pattern.empty() && !GlobMatch(o.pattern, key)) return;
         emit(key, value, &out);
         matched++;
@@ -152,21 +152,20 @@ struct RandomRequest {
 };
 std::optional<RandomRequest> ParseRandomRequest(CommandContext& ctx, std::string_view with_word);
 
-// `count` random elements of `dict` as (key, value) pointers: distinct ones (at most all) when
+// `count` random elements of `dict` as (key, value pointer) pairs: distinct ones (at most all) when
 // count > 0, with repeats when count < 0.
 template <class V>
-std::vector<std::pair<const std::string*, const V*>> PickRandom(const Dict<V>& dict,
-                                                                long long count,
-                                                                std::mt19937_64& rng) {
-  std::vector<std::pair<const std::string*, const V*>> out;
+std::vector<std::pair<std::string_view, const V*>> PickRandom(const Dict<V>& dict, long long count,
+                                                              std::mt19937_64& rng) {
+  std::vector<std::pair<std::string_view, const V*>> out;
   if (count < 0) {
     for (long long i = 0; i < -count; i++) {
       const auto* n = dict.Random(rng);
-      out.emplace_back(&n->key, &n->value);
+      out.emplace_back(n->key(), &n->value);
     }
     return out;
   }
-  dict.ForEach([&](const std::string& k, const V& v) { out.emplace_back(&k, &v); });
+  dict.ForEach([&](std::string_view k, const V& v) { out.emplace_back(k, &v); });
   std::shuffle(out.begin(), out.end(), rng);
   if (static_cast<long long>(out.size()) > count) out.resize(static_cast<size_t>(count));
   return out;

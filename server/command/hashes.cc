@@ -62,7 +62,7 @@ void ReplyFields(CommandContext& ctx, bool keys, bool values) {
   size_t n = h ? h->size() : 0;
   keys&& values ? ctx.reply.Map(n) : ctx.reply.Array(n);
   if (!h) return;
-  h->ForEach([&](const std::string& f, const std::string& v) {
+  h->ForEach([&](std::string_view f, const std::string& v) {
     if (keys) ctx.reply.Bulk(f);
     if (values) ctx.reply.Bulk(v);
   });
@@ -134,8 +134,8 @@ void HScan(CommandContext& ctx) {
   const Hash* h = HashAt(ctx, ctx.args[1], &wrong);
   if (!wrong)
     ReplyDictScan(ctx, *o, h,
-                  [](const std::string& f, const std::string& v, std::vector<std::string>* out) {
-                    out->push_back(f);
+                  [](std::string_view f, const std::string& v, std::vector<std::string>* out) {
+                    out->emplace_back(f);
                     out->push_back(v);
                   });
 }
@@ -147,14 +147,14 @@ void HRandField(CommandContext& ctx) {
   const Hash* h = HashAt(ctx, ctx.args[1], &wrong);
   if (wrong) return;
   if (!q->has_count)
-    return h ? ctx.reply.Bulk(h->Random(ctx.keyspace().rng())->key) : ctx.reply.NullBulk();
+    return h ? ctx.reply.Bulk(h->Random(ctx.keyspace().rng())->key()) : ctx.reply.NullBulk();
   auto picks = h ? PickRandom(*h, q->count, ctx.keyspace().rng())
-                 : std::vector<std::pair<const std::string*, const std::string*>>{};
+                 : std::vector<std::pair<std::string_view, const std::string*>>{};
   bool nested = q->with && ctx.reply.protocol() >= 3;  // RESP3: [[field, value], ...]
   ctx.reply.Array(picks.size() * (q->with && !nested ? 2 : 1));
   for (const auto& [field, value] : picks) {
     if (nested) ctx.reply.Array(2);
-    ctx.reply.Bulk(*field);
+    ctx.reply.Bulk(field);
     if (q->with) ctx.reply.Bulk(*value);
   }
 }

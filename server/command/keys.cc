@@ -55,8 +55,8 @@ void Keys(CommandContext& ctx) {
   const std::string& pattern = ctx.args[1];
   bool all = pattern == "*";
   Database& db = ctx.db();
-  db.ForEach([&](const std::string& key, const Value& v) {
-    if (db.IsLive(key, v) && (all || GlobMatch(pattern, key))) out.push_back(key);
+  db.ForEach([&](std::string_view key, const Value& v) {
+    if (db.IsLive(key, v) && (all || GlobMatch(pattern, key))) out.emplace_back(key);
   });
   ctx.reply.Array(out.size());
   for (const auto& k : out) ctx.reply.Bulk(k);
@@ -70,7 +70,7 @@ void Scan(CommandContext& ctx) {
   uint64_t cursor = o->cursor;
   size_t steps = 0;
   do {
-    cursor = db.Scan(cursor, [&](const std::string& key, const Value&) { keys.push_back(key); });
+    cursor = db.Scan(cursor, [&](std::string_view key, const Value&) { keys.emplace_back(key); });
   } while (cursor != 0 && keys.size() < o->count && ++steps < o->count * 10);
   std::vector<std::string> out;
   for (auto& k : keys) {

@@ -15,7 +15,7 @@ const Set* SetAt(CommandContext& ctx, std::string_view key, bool* wrong) {
 
 std::vector<std::string> Members(const Set* s) {
   std::vector<std::string> out;
-  if (s) s->ForEach([&](const std::string& m, const Unit&) { out.push_back(m); });
+  if (s) s->ForEach([&](std::string_view m, const Unit&) { out.emplace_back(m); });
   return out;
 }
 
@@ -75,7 +75,7 @@ void SPop(CommandContext& ctx) {
   std::vector<std::string> popped;
   // Each pop is recorded as the removal of the chosen member, never as "pop something".
   while (count-- > 0 && (s = SetAt(ctx, ctx.args[1], &wrong)) != nullptr) {
-    std::string m = s->Random(ctx.keyspace().rng())->key;
+    std::string m(s->Random(ctx.keyspace().rng())->key());
     ctx.db().SetRemove(ctx.args[1], m);
     popped.push_back(std::move(m));
   }
@@ -90,11 +90,11 @@ void SRandMember(CommandContext& ctx) {
   const Set* s = SetAt(ctx, ctx.args[1], &wrong);
   if (wrong) return;
   if (!q->has_count)
-    return s ? ctx.reply.Bulk(s->Random(ctx.keyspace().rng())->key) : ctx.reply.NullBulk();
+    return s ? ctx.reply.Bulk(s->Random(ctx.keyspace().rng())->key()) : ctx.reply.NullBulk();
   auto picks = s ? PickRandom(*s, q->count, ctx.keyspace().rng())
-                 : std::vector<std::pair<const std::string*, const Unit*>>{};
+                 : std::vector<std::pair<std::string_view, const Unit*>>{};
   ctx.reply.Array(picks.size());
-  for (const auto& [member, unit] : picks) ctx.reply.Bulk(*member);
+  for (const auto& [member, unit] : picks) ctx.reply.Bulk(member);
 }
 
 void SMove(CommandContext& ctx) {
@@ -130,11 +130,11 @@ std::optional<std::vector<std::string>> Compute(CommandContext& ctx, SetOp op, s
       if (std::find(sets.begin(), sets.end(), nullptr) != sets.end()) return out;
       std::sort(sets.begin(), sets.end(),
                 [](const Set* a, const Set* b) { return a->size() < b->size(); });
-      sets[0]->ForEach([&](const std::string& m, const Unit&) {
+      sets[0]->ForEach([&](std::string_view m, const Unit&) {
         for (size_t i = 1; i < sets.size(); i++) {
           if (!sets[i]->Find(m)) return;
         }
-        out.push_back(m);
+        out.emplace_back(m);
       });
       return out;
     }
@@ -142,7 +142,7 @@ std::optional<std::vector<std::string>> Compute(CommandContext& ctx, SetOp op, s
       Set acc;
       for (const Set* s : sets) {
         if (!s) continue;
-        s->ForEach([&](const std::string& m, const Unit&) {
+        s->ForEach([&](std::string_view m, const Unit&) {
           bool inserted;
           acc.Insert(m, &inserted);
         });
@@ -151,11 +151,11 @@ std::optional<std::vector<std::string>> Compute(CommandContext& ctx, SetOp op, s
     }
     case SetOp::kDiff: {
       if (!sets[0]) return out;
-      sets[0]->ForEach([&](const std::string& m, const Unit&) {
+      sets[0]->ForEach([&](std::string_view m, const Unit&) {
         for (size_t i = 1; i < sets.size(); i++) {
           if (sets[i] && sets[i]->Find(m)) return;
         }
-        out.push_back(m);
+        out.emplace_back(m);
       });
       return out;
     }
@@ -212,8 +212,8 @@ void SScan(CommandContext& ctx) {
   bool wrong;
   const Set* s = SetAt(ctx, ctx.args[1], &wrong);
   if (!wrong)
-    ReplyDictScan(ctx, *o, s, [](const std::string& m, const Unit&, std::vector<std::string>* out) {
-      out->push_back(m);
+    ReplyDictScan(ctx, *o, s, [](std::string_view m, const Unit&, std::vector<std::string>* out) {
+      out->emplace_back(m);
     });
 }
 

@@ -60,7 +60,7 @@ std::vector<std::string> Members(Database& db, const std::string& key) {
   std::vector<std::string> out;
   const Value* v = db.Find(key);
   if (v && v->type() == ValueType::kSet) {
-    v->set().ForEach([&](const std::string& m, const Unit&) { out.push_back(m); });
+    v->set().ForEach([&](std::string_view m, const Unit&) { out.emplace_back(m); });
   }
   std::sort(out.begin(), out.end());
   return out;
@@ -111,9 +111,8 @@ void ReadSidekiqProcesses(Database& db, const Dialect& d, std::vector<WorkerView
       }
     }
     if (const Hash* work = HashAt(db, ns + identity + ":workers")) {
-      work->ForEach([&](const std::string&, const std::string& json) {
-        w.jobs.push_back(RunningFrom(json));
-      });
+      work->ForEach(
+          [&](std::string_view, const std::string& json) { w.jobs.push_back(RunningFrom(json)); });
     }
     out->push_back(std::move(w));
   }

@@ -588,7 +588,7 @@ void CombineGeneric(CommandContext& ctx, bool union_op, bool store) {
     if (v->type() == ValueType::kZSet) {
       for (const auto& e : v->zset()) inputs[k].emplace_back(e.second, e.first);
     } else if (v->type() == ValueType::kSet) {
-      v->set().ForEach([&](const std::string& m, const Unit&) { inputs[k].emplace_back(m, 1.0); });
+      v->set().ForEach([&](std::string_view m, const Unit&) { inputs[k].emplace_back(m, 1.0); });
     } else {
       return ctx.Error(err::kWrongType);
     }
@@ -666,11 +666,12 @@ void ZRandMember(CommandContext& ctx) {
   const ZSet* z = ZSetAt(ctx, ctx.args[1], &wrong);
   if (wrong) return;
   auto& rng = ctx.keyspace().rng();
-  if (!q->has_count) return z ? ctx.reply.Bulk(z->scores().Random(rng)->key) : ctx.reply.NullBulk();
+  if (!q->has_count)
+    return z ? ctx.reply.Bulk(z->scores().Random(rng)->key()) : ctx.reply.NullBulk();
   std::vector<Item> items;
   if (z) {
     for (const auto& [member, score] : PickRandom(z->scores(), q->count, rng)) {
-      items.emplace_back(*member, *score);
+      items.emplace_back(member, *score);
     }
   }
   ReplyItems(ctx, items, q->with);
@@ -683,8 +684,8 @@ void ZScan(CommandContext& ctx) {
   const ZSet* z = ZSetAt(ctx, ctx.args[1], &wrong);
   if (!wrong)
     ReplyDictScan(ctx, *o, z ? &z->scores() : nullptr,
-                  [](const std::string& m, const double& score, std::vector<std::string>* out) {
-                    out->push_back(m);
+                  [](std::string_view m, const double& score, std::vector<std::string>* out) {
+                    out->emplace_back(m);
                     out->push_back(resp::FormatDouble(score));
                   });
 }

@@ -21,10 +21,10 @@ uint64_t ValueDigest(const Value& v) {
       for (const auto& e : v.list()) h = Mix(h, H(e));  // order matters
       return h;
     case ValueType::kHash:
-      v.hash().ForEach([&](const std::string& f, const std::string& x) { h += Mix(H(f), H(x)); });
+      v.hash().ForEach([&](std::string_view f, const std::string& x) { h += Mix(H(f), H(x)); });
       return h;
     case ValueType::kSet:
-      v.set().ForEach([&](const std::string& m, const Unit&) { h += Mix(H(m), 7); });
+      v.set().ForEach([&](std::string_view m, const Unit&) { h += Mix(H(m), 7); });
       return h;
     case ValueType::kZSet:
       for (const auto& [score, member] : v.zset()) {
@@ -61,7 +61,7 @@ uint64_t Digest(Keyspace& keyspace) {
   uint64_t total = 0;
   for (int i = 0; i < keyspace.databases(); i++) {
     Database& db = keyspace.db(i);
-    db.ForEach([&](const std::string& key, const Value& v) {
+    db.ForEach([&](std::string_view key, const Value& v) {
       if (!db.IsLive(key, v)) return;
       uint64_t k = Mix(Mix(static_cast<uint64_t>(i) + 1, H(key)), ValueDigest(v));
       total += Mix(k, static_cast<uint64_t>(v.expire_at_ms));

@@ -55,7 +55,7 @@ Value* Database::FindForWrite(std::string_view key) {
 bool Database::RandomKey(std::string* out) {
   for (int tries = 0; tries < 100 && !keys_.empty(); tries++) {
     const auto* node = keys_.Random(keyspace_->rng());
-    std::string key = node->key;
+    std::string key(node->key());
     if (Find(key)) {
       *out = std::move(key);
       return true;

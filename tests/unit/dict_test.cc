@@ -30,7 +30,7 @@ TEST_CASE("a scan returns every element present throughout, across resizes") {
   uint64_t cursor = 0;
   int step = 0;
   do {
-    cursor = d.Scan(cursor, [&](const std::string& k, int) { seen.insert(k); });
+    cursor = d.Scan(cursor, [&](std::string_view k, int) { seen.emplace(k); });
     // Grow the table mid-scan, then shrink it: elements present all along must still appear.
     if (step == 50) {
       for (int i = 0; i < 5000; i++) d.Insert("x" + std::to_string(i), &inserted);

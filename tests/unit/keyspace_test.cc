@@ -13,7 +13,7 @@ std::string Dump(Keyspace& ks) {
   std::string out;
   for (int i = 0; i < ks.databases(); i++) {
     std::map<std::string, std::string> keys;
-    ks.db(i).ForEach([&](const std::string& k, const Value& v) {
+    ks.db(i).ForEach([&](std::string_view k, const Value& v) {
       std::string repr = std::string(TypeName(v.type())) + ":" + std::to_string(v.expire_at_ms);
       switch (v.type()) {
         case ValueType::kString:
@@ -24,13 +24,13 @@ std::string Dump(Keyspace& ks) {
           break;
         case ValueType::kHash: {
           std::map<std::string, std::string> sorted;
-          v.hash().ForEach([&](const std::string& f, const std::string& x) { sorted[f] = x; });
+          v.hash().ForEach([&](std::string_view f, const std::string& x) { sorted.emplace(f, x); });
           for (const auto& [f, x] : sorted) repr += "," + f + "=" + x;
           break;
         }
         case ValueType::kSet: {
           std::set<std::string> sorted;
-          v.set().ForEach([&](const std::string& m, const Unit&) { sorted.insert(m); });
+          v.set().ForEach([&](std::string_view m, const Unit&) { sorted.emplace(m); });
           for (const auto& m : sorted) repr += "," + m;
           break;
         }
@@ -47,7 +47,7 @@ std::string Dump(Keyspace& ks) {
           repr += "queue";  // DescribeQueues shows the jobs
           break;
       }
-      keys[k] = repr;
+      keys.emplace(k, repr);
     });
     for (const auto& [k, v] : keys) out += std::to_string(i) + "/" + k + "=" + v + "\n";
   }
