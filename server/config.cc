@@ -48,7 +48,7 @@ bool ParseOptions(int argc, char** argv, Options* o, int* exit_code) {
      "write and sync big batches (bulk loads, deep pipelines) on a helper thread while the "
      "next commands run (true | false)")
     ("populate-heap", po::value(&o->populate_heap)->default_value(o->populate_heap),
-     "map new heap memory in 4 MB chunks (of huge pages where the kernel has them) populated "
+     "map new heap memory in 4 MB chunks populated "
      "at once instead of a page fault per page: "
      "faster queue growth and restarts, at most 4 MB resident ahead (true | false)")
     ("store-cache-mb", po::value(&o->store_cache_mb)->default_value(o->store_cache_mb),

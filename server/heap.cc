@@ -5,7 +5,6 @@
 #include <jemalloc/jemalloc.h>
 #include <sys/mman.h>
 
-#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -35,23 +34,13 @@ namespace {
 // the arenas that use them: the whole process.
 extent_hooks_t* default_hooks = nullptr;
 extent_hooks_t populating_hooks;
-constexpr size_t kHugePage = 2 << 20;
 
 void* PopulatingAlloc(extent_hooks_t*, void* new_addr, size_t size, size_t alignment, bool* zero,
                       bool* commit, unsigned arena) {
-  // A larger request is one big allocation (a table, a buffer) that may never be touched whole.
-  if (size > kHeapGrowthChunk) {
-    return default_hooks->alloc(default_hooks, new_addr, size, alignment, zero, commit, arena);
-  }
-  // Whole huge pages: each costs one fault (and one trap into the hypervisor) instead of 512,
-  // and one TLB entry instead of 512. Chunks smaller than a huge page keep small pages.
-  bool huge = size >= kHugePage && !new_addr;
-  if (huge) alignment = std::max(alignment, kHugePage);
   void* chunk = default_hooks->alloc(default_hooks, new_addr, size, alignment, zero, commit, arena);
-  if (!chunk) return nullptr;
-  // Both are advice: a kernel without transparent huge pages, or with no huge page free, maps
-  // small pages, and a failed populate (no memory right now) leaves the pages to fault in later.
-  if (huge) madvise(chunk, size, MADV_HUGEPAGE);
+  // A larger request is one big allocation (a table, a buffer) that may never be touched whole.
+  if (!chunk || size > kHeapGrowthChunk) return chunk;
+  // Advice: a failed populate (no memory right now) leaves the pages to fault in later.
   madvise(chunk, size, MADV_POPULATE_WRITE);
   return chunk;
 }

@@ -4,8 +4,8 @@
 // memory one page per fault on first touch, and on a virtual machine each fault is a trap that
 // costs microseconds: perf put a quarter of the event loop's time in them while RPUSH filled a
 // queue. Populating the memory the allocator maps, a chunk at a time, costs one system call per
-// chunk instead, and backing the chunks with transparent huge pages leaves one fault and one TLB
-// entry per 2 MiB (docs/PERSISTENCE.md, "Heap growth", has the measurements).
+// chunk instead (docs/PERSISTENCE.md, "Heap growth", has the measurements; "Huge pages" says why
+// the chunks are not advised to be transparent huge pages).
 #pragma once
 
 #include <cstddef>
@@ -18,12 +18,11 @@ namespace desaster {
 inline constexpr size_t kHeapGrowthChunk = 4 << 20;
 
 // Makes the calling thread's jemalloc arena populate each chunk it maps for growth with
-// madvise(MADV_POPULATE_WRITE), asking for transparent huge pages where a chunk holds whole ones.
-// The event loop's thread calls it: it makes nearly all of the heap (jobs, values, LevelDB's
-// memtable); helper threads keep allocating lazily, so that their arenas do not each hold a
-// populated chunk ahead. Later calls do nothing. Returns false with `error` set when the binary's
-// allocator is not jemalloc (the sanitizer build) or the kernel cannot populate (Linux
-// before 5.14): the heap then grows a page per fault.
+// madvise(MADV_POPULATE_WRITE). The event loop's thread calls it: it makes nearly all of the heap
+// (jobs, values, LevelDB's memtable); helper threads keep allocating lazily, so that their arenas
+// do not each hold a populated chunk ahead. Later calls do nothing. Returns false with `error` set
+// when the binary's allocator is not jemalloc (the sanitizer build) or the kernel cannot populate
+// (Linux before 5.14): the heap then grows a page per fault.
 bool PopulateHeapGrowth(std::string* error);
 
 }  // namespace desaster
