@@ -86,7 +86,7 @@ void SetCommand(CommandContext& ctx) {
     if (wrong) return;
     if (s) old = *s;
   }
-  bool exists = ctx.db().Find(key) != nullptr;
+  bool exists = (nx || xx) && ctx.db().Find(key) != nullptr;  // a plain SET needs no lookup here
   if ((nx && exists) || (xx && !exists)) {
     if (get) return ctx.reply.BulkOrNull(old ? &*old : nullptr);
     return ctx.reply.NullBulk();
