@@ -15,6 +15,7 @@
 #include <unordered_set>
 
 #include "server/store/encoding.h"
+#include "server/store/files.h"
 
 namespace desaster {
 
@@ -205,16 +206,11 @@ bool LevelStore::ReserveLsns(uint64_t reserve, std::string* error) {
   std::string text = std::to_string(reserve) + "\n";
   int fd = open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0) return fail("create " + temp);
-  bool written =
-      write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size()) && fsync(fd) == 0;
+  bool written = WriteAll(fd, text) && fsync(fd) == 0;
   close_keeping_errno(fd);
   if (!written) return fail("write " + temp);
   if (rename(temp.c_str(), path.c_str()) != 0) return fail("rename " + temp + " to " + path);
-  int dir = open(options_.dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dir < 0) return fail("open " + options_.dir);
-  bool synced = fsync(dir) == 0;
-  close_keeping_errno(dir);
-  if (!synced) return fail("sync " + options_.dir);
+  if (!SyncDirectory(options_.dir)) return fail("sync " + options_.dir);
   lsn_reserved_ = reserve;
   return true;
 }

@@ -9,6 +9,8 @@
 #include <cstring>
 #include <string_view>
 
+#include "server/store/files.h"
+
 namespace desaster {
 
 namespace {
@@ -17,27 +19,6 @@ constexpr char kSpareName[] = "DESASTER-LOG-SPARE";
 
 leveldb::Status IoError(const std::string& context, int error) {
   return leveldb::Status::IOError(context, std::strerror(error));
-}
-
-// Writes all of `data` at the file's position; false with errno set when the disk refuses.
-bool WriteAll(int fd, std::string_view data) {
-  while (!data.empty()) {
-    ssize_t n = write(fd, data.data(), data.size());
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return false;
-    data.remove_prefix(static_cast<size_t>(n));
-  }
-  return true;
-}
-
-bool SyncDir(const std::string& dir) {
-  int fd = open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) return false;
-  bool ok = fsync(fd) == 0;
-  int saved = errno;
-  close(fd);
-  errno = saved;
-  return ok;
 }
 
 // A log written through a buffer, as LevelDB's own writable file. Its first `reserved` bytes
@@ -189,7 +170,7 @@ leveldb::Status LogSpaceEnv::NewWritableFile(const std::string& name,
   size_t reserved = 0;
   if (fd >= 0) {
     // The log's name must last: its own syncs write only its data.
-    if (!SyncDir(dir_)) {
+    if (!SyncDirectory(dir_)) {
       int error = errno;
       close(fd);
       return IoError(dir_, error);
