@@ -3,6 +3,7 @@
 // table grows or shrinks between calls. Used for the keyspace and for hash/set/zset members.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <cstring>
 #include <functional>
@@ -32,16 +33,16 @@ class Dict {
 
     uint64_t hash;
     Node* next;
-    uint32_t key_size;
+    size_t key_size;  // full width: a key may pass 4 GiB (proto-max-bulk-len allows it)
     V value;
 
    private:
     friend class Dict;
-    Node(uint64_t h, Node* n, uint32_t size) : hash(h), next(n), key_size(size), value() {}
+    Node(uint64_t h, Node* n, size_t size) : hash(h), next(n), key_size(size), value() {}
 
     static Node* Make(uint64_t h, Node* next, std::string_view key) {
       void* raw = ::operator new(sizeof(Node) + key.size());
-      Node* node = new (raw) Node(h, next, static_cast<uint32_t>(key.size()));
+      Node* node = new (raw) Node(h, next, key.size());
       std::memcpy(reinterpret_cast<char*>(node + 1), key.data(), key.size());
       return node;
     }
