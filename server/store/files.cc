@@ -17,13 +17,17 @@ bool WriteAll(int fd, std::string_view data) {
   return true;
 }
 
+void CloseKeepingErrno(int fd) {
+  int saved = errno;
+  close(fd);
+  errno = saved;
+}
+
 bool SyncDirectory(const std::string& dir) {
   int fd = open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (fd < 0) return false;
   bool ok = fsync(fd) == 0;
-  int saved = errno;
-  close(fd);
-  errno = saved;
+  CloseKeepingErrno(fd);
   return ok;
 }
 

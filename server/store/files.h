@@ -9,6 +9,9 @@ namespace desaster {
 // Writes all of `data` at `fd`'s position, retrying short writes; false with errno set.
 bool WriteAll(int fd, std::string_view data);
 
+// Closes `fd` and leaves errno as it was, so the error that made a caller give up is reported.
+void CloseKeepingErrno(int fd);
+
 // Syncs directory `dir`, so that the names made or renamed in it last; false with errno set.
 bool SyncDirectory(const std::string& dir);
 

@@ -198,16 +198,11 @@ bool LevelStore::ReserveLsns(uint64_t reserve, std::string* error) {
     *error = "cannot " + what + ": " + std::strerror(errno);
     return false;
   };
-  auto close_keeping_errno = [](int fd) {
-    int saved = errno;
-    close(fd);
-    errno = saved;
-  };
   std::string text = std::to_string(reserve) + "\n";
   int fd = open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0) return fail("create " + temp);
   bool written = WriteAll(fd, text) && fsync(fd) == 0;
-  close_keeping_errno(fd);
+  CloseKeepingErrno(fd);
   if (!written) return fail("write " + temp);
   if (rename(temp.c_str(), path.c_str()) != 0) return fail("rename " + temp + " to " + path);
   if (!SyncDirectory(options_.dir)) return fail("sync " + options_.dir);
