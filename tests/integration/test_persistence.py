@@ -174,8 +174,9 @@ class DiskFullTest(unittest.TestCase):
         with open(filler, "wb") as f:
             f.write(b"\0" * max(0, free - 1024 * 1024))
         # Values that do not compress: 200 of them outgrow the whole disk whenever LevelDB
-        # flushes and deletes its logs (repeated bytes shrank to a few KB in each table, and
-        # whether the disk filled depended on where the spare log was when the filler was made).
+        # flushes and deletes its logs (64 KiB of repeated bytes shrank to about 3 KB in a table,
+        # and whether the disk filled depended on where the spare log was when the filler was
+        # made).
         refused = None
         for i in range(200):
             value = os.urandom(65536)
