@@ -1,0 +1,124 @@
+#!/usr/bin/python3
+"""scripts/bench end to end, as small as it goes: every kind of row at two durability levels,
+against the scheduler under test and Debian's redis-server. The numbers of such a run mean
+nothing (other tests run beside it); what is checked is that every row is measured on both
+servers, that the table's ratios are the ratios of its numbers, and that the bench leaves no
+server behind."""
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from harness import ROOT, main  # noqa: E402
+
+BENCH = os.path.join(ROOT, "scripts", "bench")
+LEVELS = ("always", "off")
+JOBS = 2000
+
+
+def processes_mentioning(text):
+    """Command lines of running processes that contain `text`."""
+    found = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                cmdline = f.read().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if text in cmdline and pid != str(os.getpid()):
+            found.append(cmdline)
+    return found
+
+
+def tables(text):
+    """The bench's two tables (throughput, then scaling): their rows as lists of cells, without
+    headers."""
+    found = []
+    for line in text.splitlines():
+        if not line.startswith("|"):
+            continue
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        if cells[0] == "durability":
+            found.append([])
+        elif not cells[0].startswith("---"):
+            found[-1].append(cells)
+    return found
+
+
+class BenchTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.workdir = tempfile.mkdtemp(prefix="desaster-bench-")
+        cls.out = os.path.join(cls.workdir, "results.md")
+        cls.bench = subprocess.run(
+            [BENCH, "--quick", "--rounds", "1", "--requests", "2000", "--sizes", str(JOBS),
+             "--policies", ",".join(LEVELS), "--settle", "0", "--out", cls.out,
+             "--workdir", cls.workdir],
+            capture_output=True, text=True, timeout=280)
+
+    @classmethod
+    def tearDownClass(cls):
+        subprocess.run(["rm", "-rf", cls.workdir])
+
+    def results(self):
+        self.assertEqual(self.bench.returncode, 0, self.bench.stderr[-3000:])
+        with open(self.out) as f:
+            return f.read()
+
+    def test_every_row_is_measured_on_both_servers(self):
+        text = self.results()
+        self.assertRegex(text, r"Machine: .*: \d+ cores .*Redis server v=")
+        rows = tables(text)[0]
+        measured = {(r[0], r[1], r[2], r[3].split()[0]) for r in rows}
+        for level in LEVELS:
+            for pipeline in ("1", "16"):
+                for command in ("RPUSH", "LPOP"):
+                    self.assertIn((level, "queue", pipeline, command), measured)
+            for command in ("SET", "GET", "LPUSH", "LPOP", "HSET", "ZADD"):
+                self.assertIn((level, "generic", "16", command), measured)
+            for command in ("SET", "HSET"):
+                self.assertIn((level, "generic, random keys", "16", command), measured)
+            for mode in ("LPOP", "BRPOP", "FETCH"):
+                self.assertIn((level, "lifecycle", "1", mode), measured)
+        for level, label, pipeline, command, redis_ops, desaster_ops, ratio, *_ in rows:
+            with self.subTest(row=(level, label, pipeline, command)):
+                self.assertGreater(float(desaster_ops), 0)
+                if command == "FETCH":  # desaster's own worker path: nothing to compare
+                    self.assertEqual((redis_ops, ratio), ("—", "—"))
+                    continue
+                self.assertGreater(float(redis_ops), 0)
+                self.assertAlmostEqual(float(ratio.rstrip("x")),
+                                       float(desaster_ops) / float(redis_ops), delta=0.006)
+
+    def test_scaling_rows_hold_every_job_after_the_restart(self):
+        # The bench itself exits with an error when a restart comes back with fewer jobs.
+        rows = tables(self.results())[1]
+        self.assertEqual([(r[0], r[1]) for r in rows], [(level, str(JOBS)) for level in LEVELS])
+        for level, _, redis_bytes, desaster_bytes, ratio, redis_s, desaster_s, *rates in rows:
+            with self.subTest(level=level):
+                self.assertGreater(float(redis_bytes), 0)
+                self.assertAlmostEqual(float(ratio.rstrip("x")),
+                                       float(desaster_bytes) / float(redis_bytes), delta=0.006)
+                self.assertGreater(float(redis_s), 0)
+                self.assertGreater(float(desaster_s), 0)
+                for cell in rates:  # "redis / desaster (ratio)"
+                    redis_rate, desaster_rate = map(float, re.match(r"(\S+) / (\S+) ", cell).groups())
+                    self.assertGreater(redis_rate, 0)
+                    self.assertGreater(desaster_rate, 0)
+
+    def test_no_server_outlives_the_bench(self):
+        self.results()
+        self.assertEqual(processes_mentioning(self.workdir), [])
+
+    def test_an_unknown_durability_level_is_refused(self):
+        bad = subprocess.run([BENCH, "--policies", "always,sometimes"], capture_output=True,
+                             text=True, timeout=30)
+        self.assertEqual(bad.returncode, 2)
+        self.assertIn("unknown durability level sometimes (always, everysec, no, off)", bad.stderr)
+
+
+if __name__ == "__main__":
+    main()
