@@ -1,5 +1,6 @@
 #include "resp/parser.h"
 
+#include <algorithm>
 #include <cstring>
 
 namespace resp {
@@ -42,6 +43,35 @@ int HexValue(char c) {
 bool IsSpace(char c) { return c == ' ' || c == '\n' || c == '\r' || c == '\t' || c == '\0'; }
 
 }  // namespace
+
+size_t PeekKeys(const char* data, size_t len, std::span<std::string_view> keys) {
+  // The number in a header ("*3\r\n", "$5\r\n") at `pos`, and `pos` moved past its line. A
+  // header longer than a 64-bit number's is not looked through.
+  auto header = [&](size_t& pos, char type, long long* n) {
+    if (pos >= len || data[pos] != type) return false;
+    const void* cr = std::memchr(data + pos, '\r', std::min<size_t>(len - pos, 24));
+    if (cr == nullptr) return false;
+    size_t end = static_cast<size_t>(static_cast<const char*>(cr) - data);
+    if (!ParseLongLong(data + pos + 1, end - pos - 1, n) || *n < 0) return false;
+    pos = end + 2;
+    return true;
+  };
+  size_t found = 0, pos = 0;
+  while (found < keys.size()) {
+    long long args = 0;
+    if (!header(pos, '*', &args) || args < 2) break;
+    for (long long i = 0; i < args; i++) {
+      long long size = 0;
+      if (!header(pos, '$', &size) || len - std::min(pos, len) < static_cast<size_t>(size) + 2) {
+        return found;
+      }
+      if (i == 1) keys[found] = std::string_view(data + pos, static_cast<size_t>(size));
+      pos += static_cast<size_t>(size) + 2;
+    }
+    found++;
+  }
+  return found;
+}
 
 bool SplitInlineArgs(const char* line, size_t len, std::vector<std::string>* out) {
   size_t i = 0;

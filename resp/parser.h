@@ -3,7 +3,9 @@
 #pragma once
 
 #include <cstddef>
+#include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace resp {
@@ -44,6 +46,12 @@ class RequestParser {
   long long remaining_args_ = 0;  // bulk strings still expected in the current multibulk
   long long bulk_len_ = 0;        // length of the bulk string being read (kBulkBody)
 };
+
+// A look-ahead for prefetching, not a parser: fills `keys` with the second argument (for most
+// commands, the key) of each complete multibulk request at the start of `data`, in order, and
+// returns how many it filled. Stops at the first request that is incomplete, inline, shorter than
+// two arguments or malformed; validates nothing else.
+size_t PeekKeys(const char* data, size_t len, std::span<std::string_view> keys);
 
 // Splits an inline command line like sdssplitargs(): whitespace-separated words, "double quotes"
 // with C escapes (\n, \xHH, ...), 'single quotes' with \' only. Returns false on unbalanced quotes.

@@ -3,6 +3,7 @@
 // table grows or shrinks between calls. Used for the keyspace and for hash/set/zset members.
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -10,6 +11,7 @@
 #include <memory>
 #include <new>
 #include <random>
+#include <span>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -86,6 +88,22 @@ class Dict {
     return nullptr;
   }
   const V* Find(std::string_view key) const { return const_cast<Dict*>(this)->Find(key); }
+
+  // Asks the memory for what finding each of `keys` will read first (its bucket, then the first
+  // node there), so that the cache misses of lookups to come overlap instead of following one
+  // another. Changes nothing.
+  void Prefetch(std::span<const std::string_view> keys) const {
+    if (buckets_.empty()) return;
+    constexpr size_t kMax = 32;
+    size_t slots[kMax], n = std::min(keys.size(), kMax);
+    for (size_t i = 0; i < n; i++) {
+      slots[i] = Hash(keys[i]) & Mask();
+      __builtin_prefetch(&buckets_[slots[i]]);
+    }
+    for (size_t i = 0; i < n; i++) {
+      if (const Node* node = buckets_[slots[i]]) __builtin_prefetch(node);
+    }
+  }
 
   // Returns the value for `key`, inserting a default-constructed one if absent; `*inserted`
   // tells which happened.

@@ -50,6 +50,8 @@ class Database {
 
   // The live value of `key`, or nullptr. A key found expired is deleted on the way (lazy expiry).
   const Value* Find(std::string_view key);
+  // Starts loading what looking up `keys` will read (Dict::Prefetch).
+  void Prefetch(std::span<const std::string_view> keys) const { keys_.Prefetch(keys); }
   // Whether `v` (the raw value of `key`) has not reached its expiry time.
   bool IsLive(std::string_view key, const Value& v) const;
   // True when `key` is still stored but its time has passed (WATCH treats that as a change).

@@ -36,6 +36,53 @@ class ProtocolTest(ServerTest):
             self.assertEqual(c.read(), Reply(":", i + 1))
         self.assertEqual(self.r.llen("l"), 5000)
 
+    def test_pipelines_over_a_big_keyspace_split_anywhere(self):
+        # Past 65536 keys the server looks ahead in a pipeline to prefetch its keys: whatever the
+        # look-ahead sees (requests cut anywhere, binary keys, SELECT, one-argument commands),
+        # every request still gets its own answer.
+        c = self.connect()
+        keys = 70000
+        c.send(b"".join(RawConnection.encode("MSET", *[x for i in range(s, s + 1000)
+                                                       for x in (f"key:{i}", f"v{i}")])
+                        for s in range(0, keys, 1000)))
+        for _ in range(keys // 1000):
+            self.assertEqual(c.read(), Reply("+", "OK"))
+        rng = random.Random(7)
+        dbs = [{f"key:{i}".encode(): f"v{i}".encode() for i in range(keys)}, {}]
+        db, wire, expected = 0, [], []
+        for n in range(3000):
+            key = rng.choice([f"key:{rng.randrange(keys * 2)}".encode(), b"bin\r\n\x00" + bytes([n % 7])])
+            op = rng.choice(["SET", "GET", "GET", "DEL", "PING", "SELECT"])
+            if op == "SET":
+                wire.append(RawConnection.encode("SET", key, b"n%d" % n))
+                dbs[db][key] = b"n%d" % n
+                expected.append(Reply("+", "OK"))
+            elif op == "GET":
+                wire.append(RawConnection.encode("GET", key))
+                expected.append(Reply("$", dbs[db].get(key)))
+            elif op == "DEL":
+                wire.append(RawConnection.encode("DEL", key))
+                expected.append(Reply(":", int(dbs[db].pop(key, None) is not None)))
+            elif op == "PING":
+                wire.append(RawConnection.encode("PING"))
+                expected.append(Reply("+", "PONG"))
+            else:
+                db = rng.randrange(2)
+                wire.append(RawConnection.encode("SELECT", db))
+                expected.append(Reply("+", "OK"))
+        # Groups of requests, each sent whole or cut in two at any byte.
+        c.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        start = 0
+        while start < len(wire):
+            end = start + rng.randrange(1, 40)
+            group = b"".join(wire[start:end])
+            cut = rng.choice([len(group), rng.randrange(len(group))])
+            c.send(group[:cut])
+            c.send(group[cut:])
+            start = end
+        for i, want in enumerate(expected):
+            self.assertEqual(c.read(), want, f"reply {i}")
+
     def test_binary_safe_keys_and_values(self):
         key, value = b"k\x00\r\n\xff", b"\x00\x01\r\n\x06\x16"
         c = self.connect()

@@ -51,3 +51,24 @@ TEST_CASE("copies are deep") {
   *b.Find("f") = "w";
   CHECK(*a.Find("f") == "v");
 }
+
+TEST_CASE("a prefetch changes nothing") {
+  Dict<int> d;
+  std::vector<std::string> keys;
+  for (int i = 0; i < 40; i++) keys.push_back("key:" + std::to_string(i));
+  std::vector<std::string_view> views(keys.begin(), keys.end());
+  d.Prefetch(views);  // an empty table
+  bool inserted;
+  for (int i = 0; i < 40; i += 2) *d.Insert(keys[static_cast<size_t>(i)], &inserted) = i;
+  d.Prefetch(views);  // more keys than it looks at, present and absent
+  CHECK(d.size() == 20);
+  for (int i = 0; i < 40; i++) {
+    const int* v = d.Find(keys[static_cast<size_t>(i)]);
+    if (i % 2 == 0) {
+      REQUIRE(v != nullptr);
+      CHECK(*v == i);
+    } else {
+      CHECK(v == nullptr);
+    }
+  }
+}

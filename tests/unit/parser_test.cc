@@ -1,5 +1,6 @@
 #include "resp/parser.h"
 
+#include <array>
 #include <catch2/catch.hpp>
 
 using resp::RequestParser;
@@ -97,4 +98,39 @@ TEST_CASE("empty multibulk and blank lines are empty commands") {
   auto cmds = ParseAll("*0\r\n\r\n*-1\r\nPING\r\n", 100);
   REQUIRE(cmds.size() == 1);
   CHECK(cmds[0][0] == "PING");
+}
+
+TEST_CASE("PeekKeys finds the key of each complete request ahead, and nothing past it") {
+  std::string binary("k\r\n2", 4);
+  std::vector<std::string> requests = {"*3\r\n$3\r\nSET\r\n$2\r\nk1\r\n$1\r\nv\r\n",
+                                       "*2\r\n$3\r\nGET\r\n$4\r\n" + binary + "\r\n",
+                                       "*2\r\n$3\r\nDEL\r\n$2\r\nk3\r\n"};
+  std::vector<std::string> keys = {"k1", binary, "k3"};
+  std::string wire;
+  std::vector<size_t> ends;
+  for (const std::string& r : requests) ends.push_back((wire += r).size());
+  std::array<std::string_view, 8> out;
+  for (size_t cut = 0; cut <= wire.size(); cut++) {
+    size_t complete = 0;
+    while (complete < ends.size() && ends[complete] <= cut) complete++;
+    INFO("first " << cut << " bytes");
+    REQUIRE(resp::PeekKeys(wire.data(), cut, out) == complete);
+    for (size_t i = 0; i < complete; i++) CHECK(out[i] == keys[i]);
+  }
+  CHECK(resp::PeekKeys(wire.data(), wire.size(), std::span(out.data(), 2)) == 2);
+}
+
+TEST_CASE("PeekKeys stops at what it does not look into") {
+  std::array<std::string_view, 4> out;
+  auto peek = [&](const std::string& wire) {
+    return resp::PeekKeys(wire.data(), wire.size(), out);
+  };
+  const std::string get = "*2\r\n$3\r\nGET\r\n$1\r\nk\r\n";
+  CHECK(peek(get + "*1\r\n$4\r\nPING\r\n" + get) == 1);  // one argument: no key
+  CHECK(peek(get + "GET k\r\n" + get) == 1);             // inline
+  CHECK(peek(get + "*x\r\n") == 1);
+  CHECK(peek(get + "*-1\r\n") == 1);
+  CHECK(peek(get + "*2\r\n$-1\r\n") == 1);
+  CHECK(peek(get + "*2\r\n$3\r\nGET\r\n$99999999999999999999\r\n") == 1);
+  CHECK(peek(get + "*9223372036854775807\r\n$3\r\nGET\r\n$1\r\nk\r\n") == 1);
 }
