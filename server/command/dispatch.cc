@@ -1,10 +1,12 @@
 #include "server/command/dispatch.h"
 
 #include <algorithm>
+#include <array>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
 
+#include "resp/parser.h"
 #include "server/clock.h"
 
 namespace desaster {
@@ -147,6 +149,20 @@ bool CallCommand(ServerState& server, Client& client, const CommandSpec& spec,
   }
   if (client.reply_mode == ReplyMode::kSkipThis) client.reply_mode = ReplyMode::kOn;
   return false;
+}
+
+void PrefetchKeys(const ServerState& server, const Client& client, std::string_view input) {
+  // In a big keyspace every lookup of a pipeline's keys misses the cache, one after another.
+  // Asking for them all first lets the misses overlap (as Redis 8 does for its IO threads):
+  // SET of 1M random keys, 16 per pipeline, spent 16% of the loop in Dict::Find, and 4% with
+  // this. A small keyspace stays in the cache, and the look-ahead would cost 4% of the loop
+  // (LPUSH to one list, 16 per pipeline).
+  constexpr size_t kMinKeys = 1 << 16;
+  const Database& db = server.keyspace.db(client.db);
+  if (db.size() < kMinKeys) return;
+  std::array<std::string_view, 16> keys;
+  size_t n = resp::PeekKeys(input.data(), input.size(), keys);
+  if (n > 1) db.Prefetch(std::span(keys.data(), n));
 }
 
 void ProcessCommand(ServerState& server, Client& client, const std::vector<std::string>& argv) {

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "server/command/client.h"
@@ -15,6 +16,11 @@ namespace desaster {
 // with Redis' error text in *error.
 const CommandSpec* ResolveCommand(const ServerState& server, const std::vector<std::string>& argv,
                                   std::string* error);
+
+// Starts loading the keyspace entries that the complete requests at the start of `input` (a
+// client's unparsed input) will look up: the second argument of each, the key of most commands.
+// Changes nothing; does nothing while the client's database is small enough to stay in the cache.
+void PrefetchKeys(const ServerState& server, const Client& client, std::string_view input);
 
 // Processes one command a client sent. Replies go to client.output.
 void ProcessCommand(ServerState& server, Client& client, const std::vector<std::string>& argv);

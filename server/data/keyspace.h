@@ -294,6 +294,7 @@ class Keyspace {
 
   int databases() const { return static_cast<int>(dbs_.size()); }
   Database& db(int i) { return *dbs_[static_cast<size_t>(i)]; }
+  const Database& db(int i) const { return *dbs_[static_cast<size_t>(i)]; }
 
   // The time commands see; set once per command so a command sees one consistent "now".
   int64_t now_ms() const { return now_ms_; }

@@ -7,7 +7,6 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include <array>
 #include <cerrno>
 #include <chrono>
 #include <csignal>
@@ -363,7 +362,7 @@ void Server::OnReadable(Connection* c) {
 void Server::ProcessInput(Connection* c) {
   Client& cl = c->client;
   std::string error;
-  PrefetchKeys(*c);
+  PrefetchKeys(*state_, cl, std::string_view(c->input).substr(c->input_pos));
   while (!c->closed && !cl.blocked && !cl.close_after_reply && c->input_pos < c->input.size()) {
     size_t consumed = 0;
     auto status = c->parser.Parse(c->input.data() + c->input_pos, c->input.size() - c->input_pos,
@@ -387,20 +386,6 @@ void Server::ProcessInput(Connection* c) {
     c->block_timer.start(delay > 0 ? delay : 0, 0);
   }
   MarkPending(c);
-}
-
-void Server::PrefetchKeys(const Connection& c) {
-  // In a big keyspace every lookup of a pipeline's keys misses the cache, one after another.
-  // Asking for them all first lets the misses overlap (as Redis 8 does for its IO threads):
-  // SET of 1M random keys, 16 per pipeline, spent 16% of the loop in Dict::Find, and 4% with
-  // this. A small keyspace stays in the cache, and the look-ahead would cost 4% of the loop
-  // (LPUSH to one list, 16 per pipeline).
-  constexpr size_t kMinKeys = 1 << 16;
-  const Database& db = state_->keyspace.db(c.client.db);
-  if (db.size() < kMinKeys) return;
-  std::array<std::string_view, 16> keys;
-  size_t n = resp::PeekKeys(c.input.data() + c.input_pos, c.input.size() - c.input_pos, keys);
-  if (n > 1) db.Prefetch(std::span(keys.data(), n));
 }
 
 void Server::MarkPending(Connection* c) {

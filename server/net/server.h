@@ -64,8 +64,6 @@ class Server {
 
   // Parses and runs as many complete commands as the input holds (stops while blocked).
   void ProcessInput(Connection* c);
-  // Starts loading the keyspace entries that the complete requests in `c`'s input will look up.
-  void PrefetchKeys(const Connection& c);
   void MarkPending(Connection* c);
   // Writes committed output; closes the connection when it asked to be closed.
   void Flush(Connection* c);
