@@ -45,14 +45,14 @@ bool IsSpace(char c) { return c == ' ' || c == '\n' || c == '\r' || c == '\t' ||
 }  // namespace
 
 size_t PeekKeys(const char* data, size_t len, std::span<std::string_view> keys) {
-  // The number in a header ("*3\r\n", "$5\r\n") at `pos`, and `pos` moved past its line. A
-  // header longer than a 64-bit number's is not looked through.
+  // The number in a header ("*3\r\n", "$5\r\n") at `pos`, and `pos` moved past its line, which
+  // must be all there. A header longer than a 64-bit number's is not looked through.
   auto header = [&](size_t& pos, char type, long long* n) {
     if (pos >= len || data[pos] != type) return false;
     const void* cr = std::memchr(data + pos, '\r', std::min<size_t>(len - pos, 24));
     if (cr == nullptr) return false;
     size_t end = static_cast<size_t>(static_cast<const char*>(cr) - data);
-    if (!ParseLongLong(data + pos + 1, end - pos - 1, n) || *n < 0) return false;
+    if (end + 1 >= len || !ParseLongLong(data + pos + 1, end - pos - 1, n) || *n < 0) return false;
     pos = end + 2;
     return true;
   };
@@ -62,7 +62,7 @@ size_t PeekKeys(const char* data, size_t len, std::span<std::string_view> keys) 
     if (!header(pos, '*', &args) || args < 2) break;
     for (long long i = 0; i < args; i++) {
       long long size = 0;
-      if (!header(pos, '$', &size) || len - std::min(pos, len) < static_cast<size_t>(size) + 2) {
+      if (!header(pos, '$', &size) || len - pos < static_cast<size_t>(size) + 2) {
         return found;
       }
       if (i == 1) keys[found] = std::string_view(data + pos, static_cast<size_t>(size));
