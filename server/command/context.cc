@@ -71,63 +71,79 @@ std::string FormatLongDouble(long double v) {
   return out;
 }
 
-bool GlobMatch(std::string_view p, std::string_view s, bool nocase) {
-  size_t pi = 0, si = 0;
-  auto fold = [nocase](char c) {
-    return nocase ? static_cast<char>(tolower(static_cast<unsigned char>(c))) : c;
+namespace {
+
+// Whether the one-byte token of pattern `p` at `pi` ('?', a class, an escape or a literal)
+// matches `c`, by Redis' stringmatchlen rules; *next is the index after the token.
+bool MatchToken(std::string_view p, size_t pi, char c, bool nocase, size_t* next) {
+  auto fold = [nocase](char x) {
+    return nocase ? static_cast<char>(tolower(static_cast<unsigned char>(x))) : x;
   };
-  while (pi < p.size() && si <= s.size()) {
-    switch (p[pi]) {
-      case '*': {
-        while (pi + 1 < p.size() && p[pi + 1] == '*') pi++;
-        if (pi + 1 == p.size()) return true;
-        for (size_t k = si; k <= s.size(); k++) {
-          if (GlobMatch(p.substr(pi + 1), s.substr(k), nocase)) return true;
-        }
-        return false;
-      }
-      case '?':
-        if (si >= s.size()) return false;
-        si++;
-        break;
-      case '[': {
-        if (si >= s.size()) return false;
-        pi++;
-        bool negate = pi < p.size() && p[pi] == '^';
-        if (negate) pi++;
-        bool match = false;
-        while (pi < p.size() && p[pi] != ']') {
-          if (p[pi] == '\\' && pi + 1 < p.size()) {
-            pi++;
-            if (fold(p[pi]) == fold(s[si])) match = true;
-          } else if (pi + 2 < p.size() && p[pi + 1] == '-') {
-            char lo = fold(p[pi]), hi = fold(p[pi + 2]);
-            if (lo > hi) std::swap(lo, hi);
-            char c = fold(s[si]);
-            if (c >= lo && c <= hi) match = true;
-            pi += 2;
-          } else if (fold(p[pi]) == fold(s[si])) {
-            match = true;
-          }
+  switch (p[pi]) {
+    case '?':
+      *next = pi + 1;
+      return true;
+    case '[': {
+      pi++;
+      bool negate = pi < p.size() && p[pi] == '^';
+      if (negate) pi++;
+      bool match = false;
+      while (pi < p.size() && p[pi] != ']') {
+        if (p[pi] == '\\' && pi + 1 < p.size()) {
           pi++;
+          if (p[pi] == c) match = true;
+        } else if (pi + 2 < p.size() && p[pi + 1] == '-') {
+          char lo = fold(p[pi]), hi = fold(p[pi + 2]);
+          if (lo > hi) std::swap(lo, hi);
+          if (fold(c) >= lo && fold(c) <= hi) match = true;
+          pi += 2;
+        } else if (fold(p[pi]) == fold(c)) {
+          match = true;
         }
-        if (pi >= p.size()) pi = p.size() - 1;  // unterminated class: treat end as ']'
-        if (negate) match = !match;
-        if (!match) return false;
-        si++;
-        break;
+        pi++;
       }
-      case '\\':
-        if (pi + 1 < p.size()) pi++;
-        [[fallthrough]];
-      default:
-        if (si >= s.size() || fold(p[pi]) != fold(s[si])) return false;
-        si++;
-        break;
+      *next = pi < p.size() ? pi + 1 : p.size();  // an unterminated class ends with the pattern
+      return match != negate;
     }
-    pi++;
+    case '\\':
+      if (pi + 1 < p.size()) pi++;
+      [[fallthrough]];
+    default:
+      *next = pi + 1;
+      return fold(p[pi]) == fold(c);
   }
-  return pi == p.size() && si == s.size();
+}
+
+}  // namespace
+
+bool GlobMatch(std::string_view p, std::string_view s, bool nocase) {
+  // Every token but '*' matches exactly one byte, so when a match fails it is enough to let the
+  // most recent '*' take one more byte and go on from there: the earlier stars' choices cannot
+  // help. That bounds the work by pattern x string (Redis' recursive matcher backtracks into
+  // every star and takes exponential time on patterns like a*a*a*...b).
+  size_t pi = 0, si = 0;
+  size_t resume_p = std::string_view::npos, resume_s = 0;
+  while (si < s.size()) {
+    if (pi < p.size() && p[pi] == '*') {
+      while (pi < p.size() && p[pi] == '*') pi++;
+      if (pi == p.size()) return true;
+      resume_p = pi;
+      resume_s = si;
+      continue;
+    }
+    size_t next;
+    if (pi < p.size() && MatchToken(p, pi, s[si], nocase, &next)) {
+      pi = next;
+      si++;
+    } else if (resume_p != std::string_view::npos) {
+      pi = resume_p;
+      si = ++resume_s;
+    } else {
+      return false;
+    }
+  }
+  while (pi < p.size() && p[pi] == '*') pi++;
+  return pi == p.size();
 }
 
 bool CommandContext::Is(size_t i, std::string_view keyword) const {

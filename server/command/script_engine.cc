@@ -9,9 +9,11 @@ extern "C" {
 }
 #include <openssl/evp.h>
 
+#include <climits>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 
 #include "server/clock.h"
 #include "server/command/context.h"
@@ -24,11 +26,31 @@ namespace desaster {
 namespace {
 
 constexpr const char* kEngineKey = "desaster.engine";
+// The chunk name of the prelude: its functions (the error handler among them) are the engine's,
+// and SCRIPT KILL never stops one half-way.
+constexpr const char* kPreludeName = "=desaster";
+// Where a script's result waits for its conversion to a reply.
+constexpr const char* kResultKey = "desaster.result";
+// How often (in VM instructions) a running script checks the time and SCRIPT KILL: about every
+// 0.1 ms of pure Lua.
+constexpr int kHookInstructions = 1000;
 
-// Run once at start: the error handler that turns any error into {err=, source=, line=}, and
-// the read-only environment scripts run in, both as Redis 7.0.15 has them.
+// Run once at start, in the real globals (with the debug library): the error handler that turns
+// any error into {err=, source=, line=} as Redis 7.0.15 has it, and the sandbox scripts run in.
+//
+// No script ever sees the real globals. Each run gets a fresh environment whose reads fall
+// through to `base` (the allowed functions, and read-only proxies of the libraries) and whose
+// writes fail, so no script can define, replace or remove anything another script sees. The
+// escape hatches of stock Lua 5.1 are closed as Redis closes them: getfenv, setfenv and newproxy
+// do not exist; rawset and setmetatable refuse read-only tables; loadstring and load compile
+// text only, into the running script's environment; the string metatable is read-only.
 constexpr const char* kPrelude = R"lua(
-local dbg = debug
+local dbg, G = debug, _G
+local real_setmetatable, real_getmetatable = setmetatable, getmetatable
+local real_rawset, real_rawget, real_next, real_pairs = rawset, rawget, next, pairs
+local real_loadstring, real_setfenv, real_type, real_error = loadstring, setfenv, type, error
+local real_concat, real_byte = table.concat, string.byte
+
 __redis__err__handler = function(err)
   -- Report the innermost frame of the user's script, past redis.call and the protections.
   local level, i = 2, nil
@@ -38,7 +60,7 @@ __redis__err__handler = function(err)
     if f.source == '@user_script' then i = f break end
     level = level + 1
   end
-  if type(err) ~= 'table' then err = {err = 'ERR ' .. tostring(err)} end
+  if real_type(err) ~= 'table' then err = {err = 'ERR ' .. tostring(err)} end
   if i then
     err['source'] = i.source
     err['line'] = i.currentline
@@ -46,38 +68,92 @@ __redis__err__handler = function(err)
   return err
 end
 redis.error_reply = function(e)
-  if type(e) ~= 'string' then error('wrong number or type of arguments') end
+  if real_type(e) ~= 'string' then real_error('wrong number or type of arguments') end
   if string.sub(e, 1, 1) == '-' then e = string.sub(e, 2) end
   return {err = e}
 end
 redis.status_reply = function(s)
-  if type(s) ~= 'string' then error('wrong number or type of arguments') end
+  if real_type(s) ~= 'string' then real_error('wrong number or type of arguments') end
   return {ok = s}
 end
--- Scripts run in an empty, read-only environment that falls through to the real globals, so
--- no script can define, replace or remove a global; the libraries are read-only too.
+
+local READONLY = 'Attempt to modify a readonly table'
+local function refuse() real_error(READONLY, 2) end
+-- The table a read-only proxy stands for (its metatable's __readonly), or nil.
+local function target_of(t)
+  local mt = dbg.getmetatable(t)
+  if real_type(mt) ~= 'table' then return nil end
+  return real_rawget(mt, '__readonly')
+end
 local function readonly(t)
-  return setmetatable({}, {
-    __index = t,
-    __newindex = function() error('Attempt to modify a readonly table', 2) end,
-    __metatable = false,
-  })
+  return real_setmetatable({}, {__index = t, __newindex = refuse, __metatable = false,
+                                __readonly = t})
 end
-local globals = _G
-for _, name in ipairs({'redis', 'cjson', 'cmsgpack', 'struct', 'bit', 'string', 'table', 'math'}) do
-  globals[name] = readonly(globals[name])
+
+local base = {}
+for _, name in ipairs({'assert', 'error', 'ipairs', 'pcall', 'rawequal', 'rawget', 'select',
+                       'tonumber', 'tostring', 'type', 'unpack', 'xpcall', 'collectgarbage',
+                       'gcinfo', 'getmetatable', '_VERSION'}) do
+  base[name] = G[name]
 end
-__redis__script_env = setmetatable({}, {
+for _, name in ipairs({'redis', 'cjson', 'cmsgpack', 'struct', 'bit', 'string', 'table', 'math',
+                       'coroutine'}) do
+  base[name] = readonly(G[name])
+end
+base.rawset = function(t, k, v)
+  if target_of(t) then real_error(READONLY, 0) end
+  return real_rawset(t, k, v)
+end
+base.setmetatable = function(t, mt)
+  if target_of(t) then real_error(READONLY, 0) end
+  return real_setmetatable(t, mt)
+end
+-- Iterating a proxy iterates what it stands for, as over Redis' read-only tables.
+base.next = function(t, k) return real_next(target_of(t) or t, k) end
+base.pairs = function(t) return real_pairs(target_of(t) or t) end
+-- getmetatable('') sees a read-only copy; the real one stays the engine's.
+local string_meta = dbg.getmetatable('')
+string_meta.__metatable = readonly(string_meta)
+
+local running = {}  -- running.env: the environment of the script that runs now
+local function compile(text, name)
+  if real_type(text) == 'string' and real_byte(text, 1) == 27 then
+    return nil, "unexpected symbol near 'char(27)'"
+  end
+  local f, e = real_loadstring(text, name)
+  if f then real_setfenv(f, running.env) end
+  return f, e
+end
+base.loadstring = compile
+base.load = function(reader, name)
+  local parts = {}
+  while true do
+    local part = reader()
+    if part == nil or part == '' then break end
+    parts[#parts + 1] = part
+  end
+  return compile(real_concat(parts), name or '=(load)')
+end
+
+local env_meta = {
   __index = function(_, n)
-    local v = rawget(globals, n)
+    local v = base[n]
     if v == nil then
-      error("Script attempted to access nonexistent global variable '" .. tostring(n) .. "'", 2)
+      real_error("Script attempted to access nonexistent global variable '" .. tostring(n) .. "'", 2)
     end
     return v
   end,
-  __newindex = function() error('Attempt to modify a readonly table', 2) end,
+  __newindex = refuse,
   __metatable = false,
-})
+  __readonly = base,
+}
+-- A fresh environment for one run of a script.
+__redis__new_env = function(keys, argv)
+  local env = real_setmetatable({KEYS = keys, ARGV = argv}, env_meta)
+  real_rawset(env, '_G', env)
+  running.env = env
+  return env
+end
 )lua";
 
 ScriptEngine* EngineOf(lua_State* L) {
@@ -93,28 +169,43 @@ void OpenLibrary(lua_State* L, lua_CFunction open, const char* name) {
   lua_call(L, 1, 0);
 }
 
-// Pushes {err = msg} (msg without a leading '-', with "ERR " when it has no code).
-void PushErrorTable(lua_State* L, std::string msg) {
+// Pushes {err = msg} (msg without a leading '-', with "ERR " when it has no code). Holds nothing
+// that a Lua error (out of memory) would leak.
+void PushErrorTable(lua_State* L, std::string_view msg) {
+  bool has_code = false;
   if (!msg.empty() && msg[0] == '-') {
-    msg.erase(0, 1);
+    msg.remove_prefix(1);
+    has_code = true;
   } else {
     size_t sp = msg.find(' ');
-    bool has_code = sp != std::string::npos && sp > 0;
+    has_code = sp != std::string_view::npos && sp > 0;
     for (size_t i = 0; has_code && i < sp; i++) has_code = msg[i] >= 'A' && msg[i] <= 'Z';
-    if (!has_code) msg = "ERR " + msg;
   }
   lua_newtable(L);
-  lua_pushlstring(L, msg.data(), msg.size());
+  if (has_code) {
+    lua_pushlstring(L, msg.data(), msg.size());
+  } else {
+    lua_pushliteral(L, "ERR ");
+    lua_pushlstring(L, msg.data(), msg.size());
+    lua_concat(L, 2);
+  }
   lua_setfield(L, -2, "err");
 }
 
-// Converts one RESP reply at `data[*pos]` to a Lua value on the stack (Redis' rules).
-void PushReply(lua_State* L, const std::string& data, size_t* pos) {
+// Converts the RESP reply at `data[*pos]` (one whole reply, as the server wrote it) to a Lua value
+// on the stack, by Redis' rules. Holds nothing that a Lua error would leak.
+void PushReply(lua_State* L, std::string_view data, size_t* pos) {
+  // Replies nest only a few levels, but a deep one must not overflow the Lua stack.
+  if (!lua_checkstack(L, 4)) return PushErrorTable(L, "reached lua stack limit");
   size_t eol = data.find("\r\n", *pos);
   char type = data[*pos];
-  std::string line = data.substr(*pos + 1, eol - *pos - 1);
+  std::string_view line = data.substr(*pos + 1, eol - *pos - 1);
   *pos = eol + 2;
-  auto count = [&] { return strtoll(line.c_str(), nullptr, 10); };
+  auto count = [&] {
+    long long n = 0;
+    ParseInt64(line, &n);
+    return n;
+  };
   switch (type) {
     case ':':
       lua_pushnumber(L, static_cast<lua_Number>(count()));
@@ -125,7 +216,9 @@ void PushReply(lua_State* L, const std::string& data, size_t* pos) {
       lua_setfield(L, -2, "ok");
       return;
     case '-':
-      PushErrorTable(L, "-" + line);
+      lua_newtable(L);
+      lua_pushlstring(L, line.data(), line.size());
+      lua_setfield(L, -2, "err");
       return;
     case '$':
     case '=': {
@@ -141,7 +234,7 @@ void PushReply(lua_State* L, const std::string& data, size_t* pos) {
     case '>': {
       long long n = count();
       if (n < 0) return lua_pushboolean(L, 0);
-      lua_createtable(L, static_cast<int>(n), 0);
+      lua_createtable(L, static_cast<int>(std::min<long long>(n, INT_MAX)), 0);
       for (long long i = 1; i <= n; i++) {
         PushReply(L, data, pos);
         lua_rawseti(L, -2, static_cast<int>(i));
@@ -160,64 +253,68 @@ void PushReply(lua_State* L, const std::string& data, size_t* pos) {
         } else {
           lua_pushboolean(L, 1);
         }
-        lua_settable(L, -3);
+        lua_rawset(L, -3);
       }
       lua_setfield(L, -2, type == '%' ? "map" : "set");
       return;
     }
-    case ',':
+    case ',': {
+      double d = 0;
+      ParseDouble(line, &d);
       lua_newtable(L);
-      lua_pushnumber(L, strtod(line.c_str(), nullptr));
+      lua_pushnumber(L, d);
       lua_setfield(L, -2, "double");
       return;
+    }
     case '#':
       lua_pushboolean(L, line == "t");
       return;
-    case '_':
-      lua_pushnil(L);
-      return;
   }
-  lua_pushnil(L);
+  lua_pushnil(L);  // '_' (RESP3 null)
 }
 
-// Writes the Lua value at the top of the stack as a reply (Redis' Lua -> RESP rules). Booleans
-// follow the protocol the script chose with redis.setresp (`script_resp`), not the client's.
-void WriteLuaValue(lua_State* L, resp::ReplyWriter& w, int script_resp, int depth = 0) {
+// Writes the Lua value at the top of the stack as a reply, by Redis 7.0's rules: tables are read
+// raw (a metamethod never runs, so it cannot fail), and a value nested deeper than the Lua stack
+// allows becomes an error element. Booleans follow the protocol the script chose with
+// redis.setresp (`script_resp`), not the client's. Runs under lua_cpcall (ConvertResult):
+// converting a number to a string may raise "not enough memory".
+void WriteLuaValue(lua_State* L, resp::ReplyWriter& w, int script_resp) {
+  if (!lua_checkstack(L, 4)) return w.Error("ERR reached lua stack limit");
+  auto raw_field = [L](const char* name) {
+    lua_pushstring(L, name);
+    lua_rawget(L, -2);
+  };
+  auto view = [L](int index) {
+    size_t len;
+    const char* s = lua_tolstring(L, index, &len);
+    return std::string_view(s, len);
+  };
   switch (lua_type(L, -1)) {
-    case LUA_TSTRING: {
-      size_t len;
-      const char* s = lua_tolstring(L, -1, &len);
-      w.Bulk(std::string_view(s, len));
-      return;
-    }
+    case LUA_TSTRING:
+      return w.Bulk(view(-1));
     case LUA_TBOOLEAN:
       if (script_resp >= 3 && w.protocol() >= 3) return w.Boolean(lua_toboolean(L, -1));
       return lua_toboolean(L, -1) ? w.Integer(1) : w.NullBulk();
     case LUA_TNUMBER:
       return w.Integer(static_cast<long long>(lua_tonumber(L, -1)));
     case LUA_TTABLE: {
-      if (depth > 1000) return w.Error("ERR reached lua stack limit");
-      lua_getfield(L, -1, "err");
+      raw_field("err");
       if (lua_type(L, -1) == LUA_TSTRING) {
-        size_t len;
-        const char* s = lua_tolstring(L, -1, &len);
-        std::string msg(s, len);
-        lua_pop(L, 1);
-        if (!msg.empty() && msg[0] == '-') msg.erase(0, 1);
-        return w.ErrorVerbatim(msg);
+        std::string_view msg = view(-1);
+        if (!msg.empty() && msg[0] == '-') msg.remove_prefix(1);
+        w.ErrorVerbatim(msg);  // newlines become spaces
+        return lua_pop(L, 1);
       }
       lua_pop(L, 1);
-      lua_getfield(L, -1, "ok");
+      raw_field("ok");
       if (lua_type(L, -1) == LUA_TSTRING) {
-        size_t len;
-        const char* s = lua_tolstring(L, -1, &len);
-        std::string status(s, len);
+        std::string status(view(-1));  // nothing below can raise a Lua error
         lua_pop(L, 1);
         for (char& c : status) c = (c == '\r' || c == '\n') ? ' ' : c;
         return w.Simple(status);
       }
       lua_pop(L, 1);
-      lua_getfield(L, -1, "double");
+      raw_field("double");
       if (lua_type(L, -1) == LUA_TNUMBER) {
         double d = lua_tonumber(L, -1);
         lua_pop(L, 1);
@@ -230,13 +327,13 @@ void WriteLuaValue(lua_State* L, resp::ReplyWriter& w, int script_resp, int dept
         lua_rawgeti(L, -1, static_cast<int>(n + 1));
         bool end = lua_isnil(L, -1);
         lua_pop(L, 1);
-        if (end) break;
+        if (end || n == INT_MAX - 1) break;
         n++;
       }
       w.Array(n);
       for (size_t i = 1; i <= n; i++) {
         lua_rawgeti(L, -1, static_cast<int>(i));
-        WriteLuaValue(L, w, script_resp, depth + 1);
+        WriteLuaValue(L, w, script_resp);
         lua_pop(L, 1);
       }
       return;
@@ -246,20 +343,13 @@ void WriteLuaValue(lua_State* L, resp::ReplyWriter& w, int script_resp, int dept
   }
 }
 
-int SetResp(lua_State* L) {
-  int v = static_cast<int>(luaL_checknumber(L, 1));
-  if (v != 2 && v != 3) return luaL_error(L, "RESP version must be 2 or 3.");
-  lua_pushinteger(L, v);
-  lua_setfield(L, LUA_REGISTRYINDEX, "desaster.resp");
-  return 0;
-}
-
 int Sha1HexLua(lua_State* L) {
   if (lua_gettop(L) != 1) return luaL_error(L, "wrong number of arguments");
   size_t len;
   const char* s = lua_tolstring(L, 1, &len);
-  std::string hex = ScriptEngine::Sha1Hex(std::string_view(s ? s : "", s ? len : 0));
-  lua_pushlstring(L, hex.data(), hex.size());
+  char hex[41];
+  ScriptEngine::Sha1Hex(std::string_view(s ? s : "", s ? len : 0)).copy(hex, 40);
+  lua_pushlstring(L, hex, 40);
   return 1;
 }
 
@@ -332,7 +422,7 @@ ScriptEngine::ScriptEngine(ServerState* server)
   };
   set_fn("call", &ScriptEngine::Call);
   set_fn("pcall", &ScriptEngine::PCall);
-  set_fn("setresp", SetResp);
+  set_fn("setresp", &ScriptEngine::SetResp);
   set_fn("sha1hex", Sha1HexLua);
   set_fn("log", LogLua);
   const std::pair<const char*, int> constants[] = {
@@ -342,7 +432,8 @@ ScriptEngine::ScriptEngine(ServerState* server)
     lua_setfield(L, -2, name);
   }
   lua_setglobal(L, "redis");
-  if (luaL_dostring(L, kPrelude) != 0) {
+  if (luaL_loadbuffer(L, kPrelude, strlen(kPrelude), kPreludeName) != 0 ||
+      lua_pcall(L, 0, 0, 0) != 0) {
     Log(LogLevel::kWarning, "script prelude failed: {}", lua_tostring(L, -1));
     lua_pop(L, 1);
   }
@@ -379,82 +470,106 @@ void ScriptEngine::Flush() {
 bool ScriptEngine::Load(std::string_view body, std::string* sha, std::string* error) {
   *sha = Sha1Hex(body);
   if (scripts_.count(*sha)) return true;
+  // Scripts are text: a binary chunk could make the VM read and write memory at will.
+  if (!body.empty() && body[0] == LUA_SIGNATURE[0]) {
+    *error =
+        "ERR Error compiling script (new function): user_script:1: unexpected symbol near "
+        "'char(27)'";
+    return false;
+  }
   if (luaL_loadbuffer(lua_, body.data(), body.size(), "@user_script") != 0) {
     *error = std::string("ERR Error compiling script (new function): ") + lua_tostring(lua_, -1);
     lua_pop(lua_, 1);
     return false;
   }
-  lua_getglobal(lua_, "__redis__script_env");
-  lua_setfenv(lua_, -2);
   scripts_[*sha] = luaL_ref(lua_, LUA_REGISTRYINDEX);
   return true;
+}
+
+int ScriptEngine::SetResp(lua_State* L) {
+  int v = static_cast<int>(luaL_checknumber(L, 1));
+  if (v != 2 && v != 3) return luaL_error(L, "RESP version must be 2 or 3.");
+  EngineOf(L)->script_resp_ = v;
+  return 0;
 }
 
 int ScriptEngine::Call(lua_State* L) { return CallGeneric(L, true); }
 int ScriptEngine::PCall(lua_State* L) { return CallGeneric(L, false); }
 
 int ScriptEngine::CallGeneric(lua_State* L, bool raise) {
-  // lua_error() longjmps: it must run only after every C++ object of the call is destroyed.
-  bool failed = RunCommand(L, raise);
-  if (failed && raise) return lua_error(L);
+  // Lua errors longjmp: the command runs (C++) before any Lua value is made, and what the
+  // conversion needs lives in the engine, so an error leaks nothing.
+  ScriptEngine* self = EngineOf(L);
+  self->call_error_.clear();
+  self->call_reply_.clear();
+  self->RunCommand(L);
+  if (!self->call_error_.empty()) {
+    PushErrorTable(L, self->call_error_);
+    if (raise) return lua_error(L);
+    return 1;
+  }
+  if (self->call_reply_.empty()) {
+    lua_pushboolean(L, 0);  // CLIENT REPLY cannot be set from a script; a command without reply
+    return 1;
+  }
+  if (self->call_reply_[0] == '-' && raise) {
+    PushErrorTable(L, std::string_view(self->call_reply_).substr(0, self->call_reply_.size() - 2));
+    return lua_error(L);
+  }
+  size_t pos = 0;
+  PushReply(L, self->call_reply_, &pos);
   return 1;
 }
 
-bool ScriptEngine::RunCommand(lua_State* L, bool raise) {
-  ScriptEngine* self = EngineOf(L);
-  auto fail = [&](const std::string& msg) {
-    PushErrorTable(L, msg);
-    return true;
-  };
+void ScriptEngine::RunCommand(lua_State* L) {
   int argc = lua_gettop(L);
-  if (argc == 0) return fail("Please specify at least one argument for this redis lib call");
-  std::vector<std::string> argv;
+  if (argc == 0) {
+    call_error_ = "Please specify at least one argument for this redis lib call";
+    return;
+  }
+  call_argv_.resize(static_cast<size_t>(argc));
   for (int i = 1; i <= argc; i++) {
     int t = lua_type(L, i);
+    std::string& arg = call_argv_[static_cast<size_t>(i - 1)];
     if (t == LUA_TNUMBER) {
-      argv.push_back(resp::FormatDouble(lua_tonumber(L, i)));
+      arg = resp::FormatDouble(lua_tonumber(L, i));
     } else if (t == LUA_TSTRING) {
       size_t len;
       const char* s = lua_tolstring(L, i, &len);
-      argv.emplace_back(s, len);
+      arg.assign(s, len);
     } else {
-      return fail("Lua redis lib command arguments must be strings or integers");
+      call_error_ = "Lua redis lib command arguments must be strings or integers";
+      return;
     }
   }
-  ServerState& server = *self->server_;
-  const CommandSpec* spec = server.registry.Find(argv[0]);
-  if (spec == nullptr) return fail("Unknown Redis command called from script");
+  ServerState& server = *server_;
+  if (server.registry.Find(call_argv_[0]) == nullptr) {
+    call_error_ = "Unknown Redis command called from script";
+    return;
+  }
   std::string error;
-  spec = ResolveCommand(server, argv, &error);
-  if (spec == nullptr) return fail("Wrong number of args calling Redis command from script");
-  if (spec->Has(cmd::kNoScript)) return fail("This Redis command is not allowed from script");
-  if (self->read_only_ && spec->Has(cmd::kWrite)) {
-    return fail("ERR Write commands are not allowed from read-only scripts.");
+  const CommandSpec* spec = ResolveCommand(server, call_argv_, &error);
+  if (spec == nullptr) {
+    call_error_ = "Wrong number of args calling Redis command from script";
+  } else if (spec->Has(cmd::kNoScript)) {
+    call_error_ = "This Redis command is not allowed from script";
+  } else if (read_only_ && spec->Has(cmd::kWrite)) {
+    call_error_ = "ERR Write commands are not allowed from read-only scripts.";
+  } else if (!server.write_error.empty() && spec->Has(cmd::kWrite)) {
+    call_error_ = "MISCONF Errors writing to the data directory (" + server.write_error + ")";
   }
-  if (!server.write_error.empty() && spec->Has(cmd::kWrite)) {
-    return fail("MISCONF Errors writing to the data directory (" + server.write_error + ")");
-  }
-  Client& c = *self->script_client_;
-  lua_getfield(L, LUA_REGISTRYINDEX, "desaster.resp");
-  c.protocol = lua_isnumber(L, -1) ? static_cast<int>(lua_tointeger(L, -1)) : 2;
-  lua_pop(L, 1);
+  if (!call_error_.empty()) return;
+  Client& c = *script_client_;
+  c.protocol = script_resp_;
   c.output.clear();
-  CallCommand(server, c, *spec, argv, BlockMode::kNever);
-  std::string out;
-  out.swap(c.output);
-  if (out.empty()) {
-    lua_pushboolean(L, 0);
-    return false;
-  }
-  if (out[0] == '-' && raise) return fail(out.substr(0, out.size() - 2));
-  size_t pos = 0;
-  PushReply(L, out, &pos);
-  return false;
+  CallCommand(server, c, *spec, call_argv_, BlockMode::kNever);
+  call_reply_.swap(c.output);
 }
 
-void ScriptEngine::BusyHook(lua_State* L, lua_Debug*) {
+void ScriptEngine::BusyHook(lua_State* L, lua_Debug* ar) {
   ScriptEngine* self = EngineOf(L);
   ServerState& s = *self->server_;
+  if (self->killing_) return self->StopKilledScript(L, ar);
   int64_t elapsed = MonotonicUs() / 1000 - self->started_ms_;
   if (elapsed < s.options.lua_time_limit_ms) return;
   if (!s.script_busy) {
@@ -474,52 +589,107 @@ void ScriptEngine::BusyHook(lua_State* L, lua_Debug*) {
   }
   if (s.script_kill_requested) {
     s.script_kill_requested = false;
-    PushErrorTable(L, "ERR Script killed by user with SCRIPT KILL...");
-    lua_error(L);
+    Log(LogLevel::kNotice, "Lua script killed by user with SCRIPT KILL.");
+    self->killing_ = true;
+    self->StopKilledScript(L, ar);
   }
 }
+
+void ScriptEngine::StopKilledScript(lua_State* L, lua_Debug* ar) {
+  // From now on the hook runs on every line and every instruction, of this thread and of any
+  // coroutine: a pcall (or coroutine.resume) that catches the error is back in the script's code
+  // at once, and raises it again, until it leaves the script.
+  lua_sethook(L, &ScriptEngine::BusyHook, LUA_MASKLINE | LUA_MASKCOUNT, 1);
+  lua_getinfo(L, "S", ar);
+  if (strcmp(ar->source, kPreludeName) == 0) return;  // the error handler must finish
+  PushErrorTable(L, "ERR Script killed by user with SCRIPT KILL...");
+  lua_error(L);
+}
+
+namespace {
+
+// What ScriptEngine::Run hands to the protected steps below through lua_cpcall.
+struct RunStep {
+  const CommandContext* ctx;
+  size_t numkeys, first_key;
+  int function_ref;
+  resp::ReplyWriter* writer;  // ConvertResult: where the reply goes
+  int script_resp;
+};
+
+// Gives the script function a fresh environment with its KEYS and ARGV.
+int PrepareRun(lua_State* L) {
+  const auto& step = *static_cast<const RunStep*>(lua_touserdata(L, 1));
+  const std::vector<std::string>& args = step.ctx->args;
+  lua_getglobal(L, "__redis__new_env");
+  auto push_array = [&](size_t from, size_t count) {
+    lua_createtable(L, static_cast<int>(count), 0);
+    for (size_t i = 0; i < count; i++) {
+      lua_pushlstring(L, args[from + i].data(), args[from + i].size());
+      lua_rawseti(L, -2, static_cast<int>(i + 1));
+    }
+  };
+  push_array(step.first_key, step.numkeys);
+  push_array(step.first_key + step.numkeys, args.size() - step.first_key - step.numkeys);
+  lua_call(L, 2, 1);
+  lua_rawgeti(L, LUA_REGISTRYINDEX, step.function_ref);
+  lua_insert(L, -2);
+  lua_setfenv(L, -2);
+  return 0;
+}
+
+// Writes the result the script returned (left in the registry) as the reply.
+int ConvertResult(lua_State* L) {
+  const auto& step = *static_cast<const RunStep*>(lua_touserdata(L, 1));
+  lua_getfield(L, LUA_REGISTRYINDEX, kResultKey);
+  WriteLuaValue(L, *step.writer, step.script_resp);
+  return 0;
+}
+
+}  // namespace
 
 void ScriptEngine::Run(CommandContext& ctx, const std::string& sha, size_t numkeys,
                        size_t first_key, bool read_only) {
   lua_State* L = lua_;
-  auto set_array = [&](const char* name, size_t from, size_t count) {
-    lua_createtable(L, static_cast<int>(count), 0);
-    for (size_t i = 0; i < count; i++) {
-      const std::string& a = ctx.args[from + i];
-      lua_pushlstring(L, a.data(), a.size());
-      lua_rawseti(L, -2, static_cast<int>(i + 1));
-    }
-    lua_setglobal(L, name);  // in the real globals, which scripts read through their env
-  };
-  set_array("KEYS", first_key, numkeys);
-  set_array("ARGV", first_key + numkeys, ctx.args.size() - first_key - numkeys);
-  lua_pushinteger(L, 2);
-  lua_setfield(L, LUA_REGISTRYINDEX, "desaster.resp");
-
+  std::string reply;
+  resp::ReplyWriter writer(&reply, ctx.client.protocol);
+  RunStep step{&ctx, numkeys, first_key, scripts_.at(sha), &writer, 2};
+  if (lua_cpcall(L, PrepareRun, &step) != 0) {
+    lua_pop(L, 1);
+    lua_gc(L, LUA_GCCOLLECT, 0);
+    return ctx.Error("ERR not enough memory to run the script");
+  }
   read_only_ = read_only;
+  script_resp_ = 2;
   script_client_->db = ctx.client.db;
-
   started_ms_ = MonotonicUs() / 1000;
   mutations_before_ = server_->keyspace.pending_mutations();
   running_sha_ = sha;
-  lua_sethook(L, &ScriptEngine::BusyHook, LUA_MASKCOUNT, 10000);
+  lua_sethook(L, &ScriptEngine::BusyHook, LUA_MASKCOUNT, kHookInstructions);
   lua_getglobal(L, "__redis__err__handler");
-  lua_rawgeti(L, LUA_REGISTRYINDEX, scripts_.at(sha));
+  lua_rawgeti(L, LUA_REGISTRYINDEX, step.function_ref);
   int status = lua_pcall(L, 0, 1, -2);
   lua_sethook(L, nullptr, 0, 0);
+  killing_ = false;
   server_->script_busy = server_->script_kill_requested = server_->script_wrote = false;
+  // A script may have stopped the collector: the next one must not inherit that.
+  lua_gc(L, LUA_GCRESTART, 0);
   if (status != 0) {
     std::string msg = "ERR unknown error", source = "?", line = "?";
     if (lua_istable(L, -1)) {
-      lua_getfield(L, -1, "err");
-      if (lua_isstring(L, -1)) msg = lua_tostring(L, -1);
-      lua_pop(L, 1);
-      lua_getfield(L, -1, "source");
-      if (lua_isstring(L, -1)) source = lua_tostring(L, -1);
-      lua_pop(L, 1);
-      lua_getfield(L, -1, "line");
-      if (lua_isstring(L, -1)) line = lua_tostring(L, -1);
-      lua_pop(L, 1);
+      auto field = [&](const char* name, std::string* out) {
+        lua_pushstring(L, name);
+        lua_rawget(L, -2);
+        if (lua_type(L, -1) == LUA_TSTRING || lua_type(L, -1) == LUA_TNUMBER) {
+          size_t len;
+          const char* s = lua_tolstring(L, -1, &len);
+          out->assign(s, len);
+        }
+        lua_pop(L, 1);
+      };
+      field("err", &msg);
+      field("source", &source);
+      field("line", &line);
     } else if (lua_isstring(L, -1)) {
       msg = std::string("ERR ") + lua_tostring(L, -1);
     }
@@ -527,13 +697,21 @@ void ScriptEngine::Run(CommandContext& ctx, const std::string& sha, size_t numke
     // What a failed script built is garbage now: collect it, so a script that ran out of
     // memory leaves room for the next.
     if (status == LUA_ERRMEM) lua_gc(L, LUA_GCCOLLECT, 0);
+    if (!msg.empty() && msg[0] == '-') msg.erase(0, 1);
     return ctx.reply.ErrorVerbatim(msg + " script: " + sha + ", on " + source + ":" + line + ".");
   }
-  lua_getfield(L, LUA_REGISTRYINDEX, "desaster.resp");
-  int script_resp = static_cast<int>(lua_tointeger(L, -1));
-  lua_pop(L, 1);
-  WriteLuaValue(L, ctx.reply, script_resp);
-  lua_pop(L, 2);  // result, handler
+  lua_setfield(L, LUA_REGISTRYINDEX, kResultKey);
+  lua_pop(L, 1);  // handler
+  step.script_resp = script_resp_;
+  int converted = lua_cpcall(L, ConvertResult, &step);
+  if (converted != 0) lua_pop(L, 1);
+  lua_pushnil(L);
+  lua_setfield(L, LUA_REGISTRYINDEX, kResultKey);
+  if (converted != 0) {
+    lua_gc(L, LUA_GCCOLLECT, 0);
+    return ctx.Error("ERR not enough memory to convert the script's result");
+  }
+  ctx.reply.buffer()->append(reply);
   lua_gc(L, LUA_GCSTEP, 1);
 }
 

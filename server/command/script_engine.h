@@ -44,11 +44,16 @@ class ScriptEngine {
   static int Call(lua_State* L);
   static int PCall(lua_State* L);
   static int CallGeneric(lua_State* L, bool raise);
-  // Runs one redis.call/pcall; pushes the reply, or an error table and returns true.
-  static bool RunCommand(lua_State* L, bool raise);
-  // Runs every few thousand instructions: past lua-time-limit it lets other clients in (they
-  // get -BUSY) and stops the script when SCRIPT KILL asked to.
+  static int SetResp(lua_State* L);
+  // Runs one redis.call/pcall with the arguments on the Lua stack: leaves the command's reply in
+  // call_reply_, or a refusal in call_error_. Makes no Lua value, so it cannot raise.
+  void RunCommand(lua_State* L);
+  // Runs every kHookInstructions instructions: past lua-time-limit it lets other clients in
+  // (they get -BUSY), and it stops the script when SCRIPT KILL asked to.
   static void BusyHook(lua_State* L, lua_Debug* ar);
+  // Raises the kill error in the script's own code, and makes every later line and instruction
+  // raise it again, so no pcall or coroutine can catch it for good.
+  void StopKilledScript(lua_State* L, lua_Debug* ar);
   // Lua's allocator: counts the state's bytes and refuses growth past lua-memory-limit.
   static void* Allocate(void* engine, void* block, size_t old_size, size_t new_size);
 
@@ -56,7 +61,11 @@ class ScriptEngine {
   lua_State* lua_ = nullptr;
   std::unordered_map<std::string, int> scripts_;  // sha -> registry reference of the function
   bool read_only_ = false;                        // the running script came from EVAL_RO/EVALSHA_RO
+  int script_resp_ = 2;                           // what redis.setresp chose for the running script
+  bool killing_ = false;                          // SCRIPT KILL stops the running script
   std::unique_ptr<Client> script_client_;         // the client redis.call runs commands as
+  std::vector<std::string> call_argv_;            // RunCommand's arguments, reply and refusal:
+  std::string call_reply_, call_error_;           // here so that a Lua error leaks none of them
   int64_t started_ms_ = 0;                        // when the running script started (monotonic)
   size_t mutations_before_ = 0;                   // pending mutations when it started
   std::string running_sha_;

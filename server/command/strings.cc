@@ -188,8 +188,11 @@ void MSetGeneric(CommandContext& ctx, bool nx) {
 void MSet(CommandContext& ctx) { MSetGeneric(ctx, false); }
 void MSetNx(CommandContext& ctx) { MSetGeneric(ctx, true); }
 
-bool CheckStringSize(CommandContext& ctx, size_t size) {
-  if (static_cast<long long>(size) > kMaxString) {
+// Whether a string of `size` + `added` bytes is allowed; both may be anything a client sent, so
+// the sum is never formed.
+bool CheckStringSize(CommandContext& ctx, unsigned long long size, size_t added) {
+  constexpr auto kMax = static_cast<unsigned long long>(kMaxString);
+  if (size > kMax || added > kMax - size) {
     ctx.Error("ERR string exceeds maximum allowed size (proto-max-bulk-len)");
     return false;
   }
@@ -200,8 +203,8 @@ void Append(CommandContext& ctx) {
   bool wrong;
   const std::string* s = StringAt(ctx, ctx.args[1], &wrong);
   if (wrong) return;
+  if (!CheckStringSize(ctx, s ? s->size() : 0, ctx.args[2].size())) return;
   std::string value = s ? *s : std::string();
-  if (!CheckStringSize(ctx, value.size() + ctx.args[2].size())) return;
   value += ctx.args[2];
   size_t len = value.size();
   ctx.db().SetString(ctx.args[1], std::move(value), true);
@@ -282,7 +285,7 @@ void SetRange(CommandContext& ctx) {
   if (wrong) return;
   const std::string& patch = ctx.args[3];
   if (patch.empty()) return ctx.reply.Integer(s ? static_cast<long long>(s->size()) : 0);
-  if (!CheckStringSize(ctx, static_cast<size_t>(*offset) + patch.size())) return;
+  if (!CheckStringSize(ctx, static_cast<unsigned long long>(*offset), patch.size())) return;
   std::string value = s ? *s : std::string();
   size_t off = static_cast<size_t>(*offset);
   if (value.size() < off + patch.size()) value.resize(off + patch.size(), '\0');
