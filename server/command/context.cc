@@ -1,5 +1,6 @@
 #include "server/command/context.h"
 
+#include <algorithm>
 #include <cerrno>
 #include <climits>
 #include <cmath>
@@ -203,6 +204,13 @@ const Value* CommandContext::Lookup(std::string_view key, ValueType t, bool* wro
   server.stats.keyspace_hits++;
   bool queue_as_list = t == ValueType::kList && v->type() == ValueType::kQueue;
   if (v->type() != t && !queue_as_list) {
+    // A key a blocked client waits on may hold another type for a while (MULTI, LPUSH, DEL,
+    // SET, EXEC): as in Redis, it is not ready then, and the client keeps waiting.
+    if (block_mode == BlockMode::kRetrying &&
+        std::find(client.block.keys.begin(), client.block.keys.end(), key) !=
+            client.block.keys.end()) {
+      return nullptr;
+    }
     *wrong = true;
     reply.Error(err::kWrongType);
     return nullptr;

@@ -170,10 +170,17 @@ void ProcessCommand(ServerState& server, Client& client, const std::vector<std::
   if (client.reply_mode == ReplyMode::kSkipNext) client.reply_mode = ReplyMode::kSkipThis;
   resp::ReplyWriter reply(&client.output, client.protocol);
   auto reject = [&](const std::string& error, const CommandSpec* spec) {
-    if (client.in_multi) client.multi_error = true;
     if (spec) server.stats.commands[spec].rejected++;
     server.stats.error_replies++;
-    if (client.reply_mode == ReplyMode::kOn) reply.Error(error);
+    std::string text = error;
+    if (client.in_multi && spec && spec->name == "exec") {
+      // A refused EXEC ends the transaction, and says why (Redis' execCommandAbort).
+      DiscardTransaction(server, client);
+      text = "EXECABORT Transaction discarded because of: " + error;
+    } else if (client.in_multi) {
+      client.multi_error = true;
+    }
+    if (client.reply_mode == ReplyMode::kOn) reply.Error(text);
     if (client.reply_mode == ReplyMode::kSkipThis) client.reply_mode = ReplyMode::kOn;
   };
 
@@ -188,7 +195,7 @@ void ProcessCommand(ServerState& server, Client& client, const std::vector<std::
   if (server.loading && !spec->Has(cmd::kLoading)) {
     return reject("LOADING Redis is loading the dataset in memory", spec);
   }
-  if (server.script_busy && spec->name != "script|kill" &&
+  if (server.script_busy && !spec->Has(cmd::kAllowBusy) &&
       !(spec->name == "shutdown" && argv.size() == 2 &&
         strcasecmp(argv[1].c_str(), "NOSAVE") == 0)) {
     return reject(
@@ -251,6 +258,13 @@ void ServeReadyKeys(ServerState& server) {
       }
     }
   }
+}
+
+void DiscardTransaction(ServerState& server, Client& client) {
+  client.in_multi = false;
+  client.multi_error = false;
+  client.queued.clear();
+  UnwatchAll(server, client);
 }
 
 void UnwatchAll(ServerState& server, Client& client) {

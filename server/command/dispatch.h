@@ -40,5 +40,7 @@ void ForgetClient(ServerState& server, Client& client);
 
 // Removes every WATCH of a client.
 void UnwatchAll(ServerState& server, Client& client);
+// Ends the client's transaction: its queued commands and watched keys are forgotten.
+void DiscardTransaction(ServerState& server, Client& client);
 
 }  // namespace desaster

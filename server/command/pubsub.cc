@@ -9,12 +9,14 @@ namespace {
 
 using Registry = std::map<std::string, std::vector<Client*>>;
 
-// ["subscribe" | "unsubscribe" | ..., name, subscription count], a push message in RESP3.
+// ["subscribe" | "unsubscribe" | ..., name, subscription count], a push message in RESP3. Like
+// every pub/sub push it reaches the client even under CLIENT REPLY OFF or SKIP, as in Redis.
 void Confirm(CommandContext& ctx, std::string_view kind, const std::string* name) {
-  ctx.reply.Push(3);
-  ctx.reply.Bulk(kind);
-  ctx.reply.BulkOrNull(name);
-  ctx.reply.Integer(static_cast<long long>(ctx.client.subscriptions()));
+  resp::ReplyWriter push(&ctx.client.output, ctx.client.protocol);
+  push.Push(3);
+  push.Bulk(kind);
+  push.BulkOrNull(name);
+  push.Integer(static_cast<long long>(ctx.client.subscriptions()));
 }
 
 void SubscribeGeneric(CommandContext& ctx, Registry& registry, std::set<std::string>& mine,

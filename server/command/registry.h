@@ -26,6 +26,7 @@ enum Flag : uint32_t {
   kNoMulti = 1 << 8,     // executed immediately even inside MULTI (MULTI, EXEC, DISCARD, WATCH...)
   kSubscribed = 1 << 9,  // allowed on a RESP2 connection in subscribed state
   kLoading = 1 << 10,    // allowed while loading the dataset
+  kAllowBusy = 1 << 11,  // allowed while a script is busy (transactions answer EXECABORT later)
 };
 }  // namespace cmd
 

@@ -99,7 +99,7 @@ void RegisterScriptingCommands(CommandRegistry* r) {
       .Sub("load", 3, kNoScript, {}, ScriptLoad, "Cache a script")
       .Sub("exists", -3, kNoScript, {}, ScriptExists, "Whether scripts are cached")
       .Sub("flush", -2, kNoScript, {}, ScriptFlush, "Empty the script cache")
-      .Sub("kill", 2, kNoScript, {}, ScriptKill, "Stop the running script")
+      .Sub("kill", 2, kNoScript | kAllowBusy, {}, ScriptKill, "Stop the running script")
       .Sub("help", 2, kNoScript, {}, ScriptHelp, "Show help");
 }
 

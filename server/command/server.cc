@@ -805,13 +805,15 @@ void RegisterServerCommands(CommandRegistry* r) {
   using namespace cmd;
   uint32_t conn = kFast | kNoAuth | kLoading;
   r->Group("connection")
-      .Add("ping", -1, kFast | kSubscribed | kLoading, {}, Ping, "Ping the server")
+      .Add("ping", -1, kFast | kSubscribed, {}, Ping, "Ping the server")
       .Add("echo", 2, kFast, {}, Echo, "Echo a message")
       .Add("quit", -1, conn | kSubscribed | kNoMulti, {}, Quit, "Close the connection")
       .Add("select", 2, kFast | kLoading, {}, Select, "Select a database")
-      .Add("auth", -2, conn | kNoScript, {}, Auth, "Authenticate the connection")
-      .Add("hello", -1, conn | kNoScript, {}, Hello, "Handshake and choose the protocol")
-      .Add("reset", 1, conn | kSubscribed | kNoMulti | kNoScript, {}, Reset, "Reset the connection")
+      .Add("auth", -2, conn | kNoScript | kAllowBusy, {}, Auth, "Authenticate the connection")
+      .Add("hello", -1, conn | kNoScript | kAllowBusy, {}, Hello,
+           "Handshake and choose the protocol")
+      .Add("reset", 1, conn | kSubscribed | kNoMulti | kNoScript | kAllowBusy, {}, Reset,
+           "Reset the connection")
       .Add("client", -2, kAdmin, {}, nullptr, "Inspect and manage client connections")
       .Sub("id", 2, kFast, {}, ClientId, "This connection's id")
       .Sub("setname", 3, kFast, {}, ClientSetName, "Name this connection")

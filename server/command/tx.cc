@@ -6,13 +6,6 @@
 namespace desaster {
 namespace {
 
-void DiscardTransaction(ServerState& server, Client& c) {
-  c.in_multi = false;
-  c.multi_error = false;
-  c.queued.clear();
-  UnwatchAll(server, c);
-}
-
 void Multi(CommandContext& ctx) {
   if (ctx.client.in_multi) return ctx.Error("ERR MULTI calls can not be nested");
   ctx.client.in_multi = true;
@@ -84,12 +77,13 @@ void Unwatch(CommandContext& ctx) {
 void RegisterTransactionCommands(CommandRegistry* r) {
   using namespace cmd;
   r->Group("transactions")
-      .Add("multi", 1, kFast | kNoMulti | kNoScript, {}, Multi, "Start a transaction")
+      .Add("multi", 1, kFast | kNoMulti | kNoScript | kAllowBusy, {}, Multi, "Start a transaction")
       .Add("exec", 1, kNoMulti | kNoScript, {}, Exec, "Execute the queued commands")
-      .Add("discard", 1, kFast | kNoMulti | kNoScript, {}, Discard, "Discard the transaction")
-      .Add("watch", -2, kFast | kNoMulti | kNoScript, {1, -1, 1}, Watch,
+      .Add("discard", 1, kFast | kNoMulti | kNoScript | kAllowBusy, {}, Discard,
+           "Discard the transaction")
+      .Add("watch", -2, kFast | kNoMulti | kNoScript | kAllowBusy, {1, -1, 1}, Watch,
            "Abort the next EXEC if these keys change")
-      .Add("unwatch", 1, kFast | kNoScript, {}, Unwatch, "Forget all watched keys");
+      .Add("unwatch", 1, kFast | kNoScript | kAllowBusy, {}, Unwatch, "Forget all watched keys");
 }
 
 }  // namespace desaster

@@ -379,10 +379,10 @@ void Database::CopyTo(std::string_view from, Database& dst, std::string_view to)
 
 void Database::Flush() {
   Record(Mutation::Op::kFlushDb, {});
+  keyspace_->TouchedAll(index_);  // before the keys go: it asks which existed
   DropAllQueues();
   keys_.Clear();
   expires_.clear();
-  keyspace_->TouchedAll(index_);
 }
 
 // ---- Keyspace ----
@@ -532,8 +532,10 @@ void Keyspace::Touched(int db, std::string_view key) {
 }
 
 void Keyspace::TouchedAll(int db) {
+  // As in Redis 7.0, a flush changes only the watched keys it removes: a transaction that
+  // watched an absent key still runs.
   for (auto& [k, flags] : watched_) {
-    if (k.first == db) {
+    if (k.first == db && dbs_[db]->keys_.Find(k.second) != nullptr) {
       for (WatchFlag* f : flags) f->dirty = true;
     }
   }

@@ -368,6 +368,7 @@ class Keyspace {
   using Key = std::pair<int, std::string>;
 
   void Touched(int db, std::string_view key);
+  // Every watched key of `db` that exists is about to be removed.
   void TouchedAll(int db);
 
   std::vector<std::unique_ptr<Database>> dbs_;

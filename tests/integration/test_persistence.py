@@ -102,6 +102,9 @@ class PersistenceTest(unittest.TestCase):
         self.addCleanup(c.close)
         first = c.call("HLEN", "big0")
         self.assertEqual(first, Reply("-", "LOADING Redis is loading the dataset in memory"))
+        # Health checks ping: they must not report ready before the data is there.
+        self.assertEqual(c.call("PING"),
+                         Reply("-", "LOADING Redis is loading the dataset in memory"))
         self.assertIn(b"loading:1", c.call("INFO", "persistence").value)
         wait_for(lambda: c.call("HLEN", "big0") == Reply(":", 30000), timeout=60,
                  what="the dataset to load")

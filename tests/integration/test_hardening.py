@@ -1,0 +1,300 @@
+#!/usr/bin/python3
+"""One client must not crash, freeze or wedge the server: a regression test for each sample of
+the bug classes that the command fuzzer (fuzz_commands.py) looks for. Where Redis has the
+command, the same scenario runs against Debian's redis-server and both outcomes must agree."""
+import os
+import sys
+import threading
+import time
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from harness import RawConnection, RedisServer, Reply, Scheduler, main, wait_for  # noqa: E402
+
+# A script's result nests as deep as the Lua stack allows (about 8000 arrays); the test's reader
+# recurses once per level.
+sys.setrecursionlimit(50000)
+
+BUSY = "BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE."
+
+
+class SideBySide(unittest.TestCase):
+    """A desaster-scheduler and a redis-server for the whole class, both flushed between tests."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.desaster = Scheduler()
+        cls.redis = RedisServer()
+        cls.desaster.wait_loaded()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.desaster.stop()
+        cls.redis.stop()
+
+    def setUp(self):
+        for server in (self.desaster, self.redis):
+            c = self.connect(server)
+            c.call("FLUSHALL")
+            c.call("SCRIPT", "FLUSH")
+            c.call("CONFIG", "SET", "lua-time-limit", "5000")
+
+    def connect(self, server, timeout=20):
+        c = RawConnection(server.port, timeout=timeout)
+        self.addCleanup(c.close)
+        return c
+
+    def both(self, scenario):
+        """Runs scenario(connect) on each server (connect() opens a connection to it) and
+        asserts that both return the same; returns desaster's result."""
+        results = {}
+        for name, server in (("redis", self.redis), ("desaster", self.desaster)):
+            results[name] = scenario(lambda s=server: self.connect(s))
+        self.assertEqual(results["desaster"], results["redis"])
+        return results["desaster"]
+
+    def assertAlive(self):
+        """The server still answers, and its data survived (a key written by every test)."""
+        c = self.connect(self.desaster)
+        self.assertEqual(c.call("SET", "alive", "yes"), Reply("+", "OK"))
+        self.assertEqual(c.call("GET", "alive"), Reply("$", b"yes"))
+
+
+class LuaTest(SideBySide):
+    def test_a_result_nested_past_the_lua_stack_is_an_error_and_the_next_write_works(self):
+        deep = "local t={} local x=t for i=1,100000 do x[1]={} x=x[1] end return t"
+
+        def scenario(connect):
+            c = connect()
+            reply = c.call("EVAL", deep, "0")
+            depth = 0
+            while reply.kind == "*":
+                depth += 1
+                self.assertEqual(len(reply.value), 1)
+                reply = reply.value[0]
+            return reply, depth > 100, c.call("SET", "k", "v"), c.call("GET", "k")
+
+        reply, deep_enough, *_ = self.both(scenario)
+        self.assertEqual(reply, Reply("-", "ERR reached lua stack limit"))
+        self.assertTrue(deep_enough)
+        self.assertAlive()
+
+    def test_metamethods_of_a_returned_table_never_run(self):
+        scripts = [
+            "return setmetatable({}, {__index=function() error('boom') end})",
+            "return setmetatable({1, 2}, {__index=function() error('boom') end})",
+            "return setmetatable({}, {__index=function(t, k) return {err='from index'} end})",
+            "local t = {} t[1] = t return t",  # a cycle: nested until the stack limit
+        ]
+        for script in scripts:
+            with self.subTest(script=script):
+                self.both(lambda connect: str(connect().call("EVAL", script, "0"))[:200])
+        self.assertAlive()
+
+    def test_the_sandbox_matches_redis_and_no_script_changes_what_another_sees(self):
+        attempts = [
+            "getfenv(0).redis = nil return 1",
+            "setfenv(redis.call, {}) return 1",
+            "_G.redis = nil return 1",
+            "redis = nil return 1",
+            "rawset(redis, 'call', function() return 'evil' end) return 1",
+            "rawset(_G, 'x', 1) return 1",
+            "setmetatable(_G, {}) return 1",
+            "getmetatable('').__index = {upper = function() return 'evil' end} return 1",
+            "string.upper = function() return 'evil' end return 1",
+            "rawset(string, 'upper', function() return 'evil' end) return 1",
+            "x = 5 return x",
+            "return type(newproxy)",
+            "return loadstring(string.dump(function() return 1 end))",
+            "local f = loadstring('evil_global = 1') return pcall(f)",
+            "local f = loadstring('return redis') return type(f())",
+            "local n = 0 for k, v in pairs(redis) do n = n + 1 end return n > 5",
+            "local n = 0 for k, v in pairs(_G) do n = n + 1 end return n > 20",
+            "return type(next(string))",
+        ]
+        for script in attempts:
+            with self.subTest(script=script):
+                def scenario(connect):
+                    reply = connect().call("EVAL", script, "0")
+                    # Error texts name the script's SHA, the same on both servers.
+                    return reply.kind, str(reply.value)[:60]
+                self.both(scenario)
+        # Whatever those scripts tried, another client's scripts still see the real API.
+        def after(connect):
+            c = connect()
+            return [c.call("EVAL", "return redis.call('ping')", "0"),
+                    c.call("EVAL", "return ('a'):upper() .. string.upper('b')", "0"),
+                    c.call("EVAL", "return type(evil_global)", "0")]
+        self.assertEqual(self.both(after)[:2], [Reply("+", "PONG"), Reply("$", b"AB")])
+
+    def test_bytecode_is_refused(self):
+        def scenario(connect):
+            c = connect()
+            return [c.call("EVAL", b"\x1bLuaQ\x00\x01\x04\x08\x04\x08\x00", "0"),
+                    c.call("SCRIPT", "LOAD", b"\x1bLua"),
+                    c.call("EVAL", "return loadstring(string.dump(function() return 1 end))",
+                           "0")]
+        replies = self.both(scenario)
+        self.assertEqual(replies[0].kind, "-")
+        self.assertIn("unexpected symbol near 'char(27)'", replies[0].value)
+        self.assertAlive()
+
+    def start_busy_script(self, server, script):
+        c = self.connect(server)
+        c.call("CONFIG", "SET", "lua-time-limit", "100")
+        runner = self.connect(server)
+        started = time.monotonic()
+        runner.send(RawConnection.encode("EVAL", script, "0"))
+        probe = self.connect(server)
+        wait_for(lambda: probe.call("PING").kind == "-", timeout=10, what="BUSY")
+        return runner, probe, time.monotonic() - started
+
+    def test_busy_is_reported_at_the_time_limit_and_script_kill_stops_a_pcall_loop(self):
+        scripts = [
+            "while true do pcall(function() local i = 0 while true do i = i + 1 end end) end",
+            "while true do pcall(redis.call, 'ping') end",
+            "local co = coroutine.wrap(function() while true do end end) "
+            "while true do pcall(co) end",
+        ]
+        for script in scripts:
+            with self.subTest(script=script):
+                runner, probe, busy_after = self.start_busy_script(self.desaster, script)
+                # lua-time-limit is 100 ms; allow for a slow (sanitizer) build.
+                self.assertLess(busy_after, 1.5)
+                self.assertEqual(probe.call("PING"), Reply("-", BUSY))
+                self.assertEqual(probe.call("SCRIPT", "KILL"), Reply("+", "OK"))
+                reply = runner.read()
+                self.assertEqual(reply.kind, "-")
+                self.assertTrue(reply.value.startswith(
+                    "ERR Script killed by user with SCRIPT KILL..."), reply)
+                self.assertEqual(probe.call("PING"), Reply("+", "PONG"))
+        self.assertAlive()
+
+    def test_while_busy_transactions_are_accepted_and_aborted_as_in_redis(self):
+        script = "local i = 0 while true do i = i + 1 end"
+
+        def scenario(connect):
+            server = self.redis if connect().sock.getpeername()[1] == self.redis.port \
+                else self.desaster
+            runner, probe, _ = self.start_busy_script(server, script)
+            c = connect()
+            replies = [c.call(*cmd) for cmd in (
+                ["MULTI"], ["SET", "a", "b"], ["EXEC"], ["WATCH", "x"], ["UNWATCH"],
+                ["DISCARD"], ["RESET"], ["CLIENT", "ID"], ["MULTI"], ["DISCARD"])]
+            probe.call("SCRIPT", "KILL")
+            runner.read()
+            return replies
+
+        replies = self.both(scenario)
+        self.assertEqual(replies[2].value,
+                         "EXECABORT Transaction discarded because of: " + BUSY)
+
+
+class StringTest(SideBySide):
+    def test_offsets_past_the_string_limit_are_refused(self):
+        def scenario(connect):
+            c = connect()
+            c.call("SET", "k", "v")
+            return [c.call("SETRANGE", "k", "9223372036854775807", "A"),
+                    c.call("SETRANGE", "k", str(512 * 1024 * 1024), "A"),
+                    c.call("SETRANGE", "k", "-1", "A"),
+                    c.call("SETRANGE", "k", "9223372036854775807", ""),
+                    c.call("GETRANGE", "k", "-9223372036854775808", "9223372036854775807"),
+                    c.call("GET", "k")]
+        self.both(scenario)
+        self.assertAlive()
+
+
+class GlobTest(SideBySide):
+    def test_a_backtracking_pattern_does_not_stall_the_server(self):
+        pattern = "a*" * 30 + "b"
+        key = "a" * 40
+
+        def scenario(connect):
+            c = connect()
+            c.call("SET", key, "v")
+            started = time.monotonic()
+            replies = [c.call("KEYS", pattern), c.call("SCAN", "0", "MATCH", pattern),
+                       c.call("KEYS", "a*" * 30), c.call("CONFIG", "GET", "a*a*a*a*a*a*a*b")]
+            return replies, time.monotonic() - started < 2
+        self.both(scenario)
+
+
+class BlockingTest(SideBySide):
+    def block(self, connect, *command):
+        c = connect()
+        c.send(RawConnection.encode(*command))
+        probe = connect()
+        wait_for(lambda: b"cmd=" + command[0].lower().encode() in
+                 probe.call("CLIENT", "LIST").value, what="the client to block")
+        return c
+
+    def test_a_wrong_type_destination_fails_one_waiter_and_the_element_goes_to_the_next(self):
+        def scenario(connect):
+            c = connect()
+            c.call("SET", "dst1", "string")
+            first = self.block(connect, "BRPOPLPUSH", "src", "dst1", "0")
+            second = self.block(connect, "BRPOPLPUSH", "src", "dst2", "0")
+            c.call("LPUSH", "src", "x")
+            return [first.read(), second.read(), c.call("LRANGE", "dst2", "0", "-1"),
+                    c.call("EXISTS", "src")]
+        replies = self.both(scenario)
+        self.assertEqual(replies[0].kind, "-")
+        self.assertEqual(replies[1], Reply("$", b"x"))
+
+    def test_a_key_that_briefly_holds_another_type_keeps_waiters_blocked(self):
+        for command in (["BLPOP", "k", "0"], ["BZPOPMIN", "k", "0"],
+                        ["BLMOVE", "k", "d", "LEFT", "RIGHT", "0"]):
+            with self.subTest(command=command[0]):
+                def scenario(connect):
+                    c = connect()
+                    c.call("DEL", "k", "d")
+                    waiter = self.block(connect, *command)
+                    push = ["ZADD", "k", "1", "m"] if command[0] == "BZPOPMIN" \
+                        else ["LPUSH", "k", "m"]
+                    for cmd in (["MULTI"], push, ["DEL", "k"], ["SET", "k", "x"], ["EXEC"]):
+                        c.call(*cmd)
+                    c.call("DEL", "k")
+                    c.call(*push)
+                    return waiter.read()
+                self.both(scenario)
+
+
+class TransactionTest(SideBySide):
+    def test_flushall_invalidates_watch_only_on_keys_that_existed(self):
+        def scenario(connect):
+            c = connect()
+            c.call("SET", "present", "1")
+            out = []
+            for key in ("absent", "present"):
+                c.call("WATCH", key)
+                other = connect()
+                other.call("FLUSHALL")
+                c.call("SET", "present", "1")
+                c.call("MULTI")
+                c.call("PING")
+                out.append(c.call("EXEC"))
+            return out
+        self.both(scenario)
+
+    def test_pubsub_messages_arrive_under_client_reply_off(self):
+        def scenario(connect):
+            c = connect()
+            c.call("HELLO", "3")
+            c.send(RawConnection.encode("CLIENT", "REPLY", "OFF"))
+            c.send(RawConnection.encode("SUBSCRIBE", "ch"))
+            publisher = connect()
+            wait_for(lambda: publisher.call("PUBLISH", "ch", "hello").value == 1,
+                     what="the subscription")
+            c.send(RawConnection.encode("CLIENT", "REPLY", "ON"))
+            replies = []
+            while True:
+                reply = c.read()
+                replies.append(reply)
+                if reply == Reply("+", "OK"):
+                    return replies
+        self.both(scenario)
+
+
+if __name__ == "__main__":
+    main()
