@@ -326,23 +326,32 @@ void FailedRemove(CommandContext& ctx) {
 
 void RegisterFailedCommands(CommandRegistry* r) {
   using namespace cmd;
-  const char* targets = " failures: id [id ...] | WHERE [filters as FAILED.LIST]";
+  const std::string filters =
+      "[STATE (RETRYING|RETRIED|DEAD|ALL)] [MATCH text] [QUEUE queue:key] [CLASS class] [ERROR "
+      "error] [FINGERPRINT fingerprint] [JOB job:integer] [SINCE ms:integer] [UNTIL ms:integer] "
+      "[ATTEMPT min:integer max:integer]";
+  const std::string targets = "(id:integer...|WHERE " + filters + ")";
   r->Group("failed")
       .Add("failed.counts", 1, kReadOnly | kFast, {}, FailedCounts,
            "How many failures there are: total, retrying, retried, dead")
-      .Add("failed.list", -1, kReadOnly, {}, FailedList,
-           "Search failures: [STATE retrying|retried|dead|all] [MATCH text] [QUEUE key] "
-           "[CLASS c] [ERROR class] [FINGERPRINT fp] [JOB id] [SINCE ms] [UNTIL ms] "
-           "[ATTEMPT min max] [SORT failed_at|queue|class [ASC|DESC]] [OFFSET n] [LIMIT n]")
+      .Args("")
+      .Add("failed.list", -1, kReadOnly, {}, FailedList, "Search, sort and page failures")
+      .Args(filters +
+            " [SORT (FAILED_AT|QUEUE|CLASS) [ASC|DESC]] [OFFSET offset:integer] [LIMIT "
+            "limit:integer]")
       .Add("failed.info", 2, kReadOnly, {}, FailedInfo, "One failure by id")
+      .Args("id:integer")
       .Add("failed.groups", -3, kReadOnly, {}, FailedGroups,
-           "Failure counts: BY queue|class|fingerprint [filters], biggest group first")
-      .Add("failed.retry", -2, kWrite, {}, FailedRetry,
-           (std::string("Push back to their queues now") + targets).c_str())
+           "Failure counts by queue, class or fingerprint, biggest group first")
+      .Args("BY (QUEUE|CLASS|FINGERPRINT) " + filters)
+      .Add("failed.retry", -2, kWrite, {}, FailedRetry, "Push failed jobs back to their queues now")
+      .Args(targets)
       .Add("failed.cancel", -2, kWrite, {}, FailedCancel,
-           (std::string("Cancel pending retries (the failures become dead)") + targets).c_str())
+           "Cancel pending retries (the failures become dead)")
+      .Args(targets)
       .Add("failed.remove", -2, kWrite, {}, FailedRemove,
-           (std::string("Delete (with any pending retry)") + targets).c_str());
+           "Delete failures (with any pending retry)")
+      .Args(targets);
 }
 
 }  // namespace desaster

@@ -166,21 +166,37 @@ void RegisterHashCommands(CommandRegistry* r) {
   KeySpec one{1, 1, 1};
   r->Group("hash")
       .Add("hset", -4, kWrite | kFast, one, HSet, "Set hash fields")
+      .Args("key (field value)...")
       .Add("hmset", -4, kWrite | kFast, one, HMSet, "Set hash fields (answers OK)")
+      .Args("key (field value)...")
       .Add("hsetnx", 4, kWrite | kFast, one, HSetNx, "Set a field if it does not exist")
+      .Args("key field value")
       .Add("hget", 3, kReadOnly | kFast, one, HGet, "Get a field")
+      .Args("key field")
       .Add("hmget", -3, kReadOnly | kFast, one, HMGet, "Get several fields")
+      .Args("key field...")
       .Add("hgetall", 2, kReadOnly, one, HGetAll, "All fields and values")
+      .Args("key")
       .Add("hkeys", 2, kReadOnly, one, HKeys, "All fields")
+      .Args("key")
       .Add("hvals", 2, kReadOnly, one, HVals, "All values")
+      .Args("key")
       .Add("hdel", -3, kWrite | kFast, one, HDel, "Delete fields")
+      .Args("key field...")
       .Add("hexists", 3, kReadOnly | kFast, one, HExists, "Whether a field exists")
+      .Args("key field")
       .Add("hlen", 2, kReadOnly | kFast, one, HLen, "Number of fields")
+      .Args("key")
       .Add("hstrlen", 3, kReadOnly | kFast, one, HStrLen, "Length of a field's value")
+      .Args("key field")
       .Add("hincrby", 4, kWrite | kFast, one, HIncrBy, "Increment an integer field")
+      .Args("key field increment:integer")
       .Add("hincrbyfloat", 4, kWrite | kFast, one, HIncrByFloat, "Increment a float field")
+      .Args("key field increment:double")
       .Add("hscan", -3, kReadOnly, one, HScan, "Iterate over fields")
-      .Add("hrandfield", -2, kReadOnly, one, HRandField, "Random fields");
+      .Args("key cursor:integer [MATCH pattern:pattern] [COUNT count:integer]")
+      .Add("hrandfield", -2, kReadOnly, one, HRandField, "Random fields")
+      .Args("key [count:integer [WITHVALUES]]");
 }
 
 }  // namespace desaster

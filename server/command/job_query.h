@@ -30,6 +30,20 @@ struct JobQuery {
   size_t limit = 100;
 };
 
+// The grammar of the filters (kJobFilterSyntax) and of SORT, OFFSET and LIMIT
+// (kJobPagingSyntax), for the command table.
+inline constexpr std::string_view kJobFilterSyntax =
+    "[STATE (READY|SCHEDULED|RUNNING|ALL)] [MATCH text] [CLASS class] [ARGS text] [FLOW flow] "
+    "[CAPABILITY capability] [PRIORITY min:integer max:integer] [MINAGE ms:integer] "
+    "[MAXAGE ms:integer]";
+inline constexpr std::string_view kJobPagingSyntax =
+    "[SORT (DISPATCH|ENQUEUED|PRIORITY|ETA|CLASS|ID) [ASC|DESC]] [OFFSET offset:integer] "
+    "[LIMIT limit:integer]";
+// The jobs a bulk command acts on: ids, or every match of the filters in a queue.
+inline std::string JobTargetSyntax() {
+  return "(id:integer...|WHERE queue:key " + std::string(kJobFilterSyntax) + ")";
+}
+
 // Parses the options from args[first] on. `paging`: SORT, OFFSET and LIMIT are allowed (the
 // bulk forms act on every match). Replies the error and returns nullopt on bad input.
 std::optional<JobQuery> ParseJobQuery(CommandContext& ctx, size_t first, bool paging);

@@ -355,29 +355,39 @@ void JobKill(CommandContext& ctx) {
 
 void RegisterJobCommands(CommandRegistry* r) {
   using namespace cmd;
+  const std::string targets = JobTargetSyntax();
   r->Group("job")
       .Add("job.push", -3, kWrite | kFast, {1, 1, 1}, JobPush,
-           "Push a job: key payload [DELAY ms | AT unix-ms] [PRIORITY n] [FLOW f] [UNIQUE key] "
-           "[CAPABILITY c] [FRONT]; replies its id, or null for a duplicate in a unique queue")
+           "Push a job; replies its id, or null for a duplicate in a unique queue")
+      .Args(
+          "key payload [DELAY ms:integer|AT unix-ms:unix-time] [PRIORITY priority:integer] [FLOW "
+          "flow] [UNIQUE unique] [CAPABILITY capability] [FRONT]")
       .Add("job.info", 2, kReadOnly | kFast, {}, JobInfo, "A job by id, with its position and ETA")
-      .Add("job.delete", -2, kWrite, {}, JobDelete,
-           "Delete jobs: id [id ...] | WHERE queue [filters as QUEUE.JOBS]")
-      .Add("job.move", -3, kWrite, {1, 1, 1}, JobMove,
-           "Move jobs to another queue: dest id [id ...] | dest WHERE queue [filters]")
-      .Add("job.run", -2, kWrite, {}, JobRun,
-           "Make scheduled jobs ready now: id [id ...] | WHERE queue [filters]")
+      .Args("id:integer")
+      .Add("job.delete", -2, kWrite, {}, JobDelete, "Delete jobs")
+      .Args(targets)
+      .Add("job.move", -3, kWrite, {1, 1, 1}, JobMove, "Move jobs to another queue")
+      .Args("destination:key " + targets)
+      .Add("job.run", -2, kWrite, {}, JobRun, "Make scheduled jobs ready now")
+      .Args(targets)
       .Add("job.fetch", -2, kWrite | kBlocking, {}, JobFetch,
-           "Lease the next job for a native worker: worker [BLOCK ms] [LEASE ms]")
+           "Lease the next job for a native worker")
+      .Args("worker [BLOCK ms:integer] [LEASE ms:integer]")
       .Add("job.ack", -2, kWrite | kFast, {}, JobAck,
-           "A leased job succeeded: id [WORKER w] [RESULT text]; 0 if its lease was lost")
-      .Add("job.fail", -4, kWrite, {}, JobFail,
-           "A leased job failed: id [WORKER w] ERROR class [MESSAGE m] [BACKTRACE bt] "
-           "[RESULT text]; its retry policy applies")
+           "A leased job succeeded; 0 if its lease was lost")
+      .Args("id:integer [WORKER worker] [RESULT result]")
+      .Add("job.fail", -4, kWrite, {}, JobFail, "A leased job failed; its retry policy applies")
+      .Args(
+          "id:integer [WORKER worker] ERROR error [MESSAGE message] [BACKTRACE backtrace] [RESULT "
+          "result]")
       .Add("job.kill", 2, kWrite | kFast, {}, JobKill,
            "Ask the worker running a job to stop it (TERM, then KILL)")
-      .Add("job.update", -4, kWrite, {}, JobUpdate,
-           "Change jobs: <id ... | WHERE queue [filters]> SET PRIORITY n | FLOW f | "
-           "CAPABILITY c | RUNAT unix-ms ...");
+      .Args("id:integer")
+      .Add("job.update", -5, kWrite, {}, JobUpdate,
+           "Change jobs' priority, flow, capability or time")
+      .Args(targets +
+            " SET (PRIORITY priority:integer|FLOW flow|CAPABILITY capability|RUNAT "
+            "unix-ms:unix-time)...");
 }
 
 }  // namespace desaster

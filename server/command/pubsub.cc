@@ -127,15 +127,24 @@ void RegisterPubSubCommands(CommandRegistry* r) {
   uint32_t sub = kPubSub | kNoScript | kSubscribed | kLoading;
   r->Group("pubsub")
       .Add("subscribe", -2, sub, {}, Subscribe, "Listen to channels")
+      .Args("channel...")
       .Add("unsubscribe", -1, sub, {}, Unsubscribe, "Stop listening to channels")
+      .Args("[channel...]")
       .Add("psubscribe", -2, sub, {}, PSubscribe, "Listen to channel patterns")
+      .Args("pattern:pattern...")
       .Add("punsubscribe", -1, sub, {}, PUnsubscribe, "Stop listening to channel patterns")
+      .Args("[pattern:pattern...]")
       .Add("publish", 3, kPubSub | kFast | kLoading, {}, Publish, "Post a message to a channel")
+      .Args("channel message")
       .Add("pubsub", -2, kPubSub, {}, nullptr, "Inspect pub/sub state")
       .Sub("channels", -2, kPubSub, {}, PubSubChannels, "Active channels")
+      .Args("[pattern:pattern]")
       .Sub("numsub", -2, kPubSub, {}, PubSubNumSub, "Subscribers per channel")
+      .Args("[channel...]")
       .Sub("numpat", 2, kPubSub, {}, PubSubNumPat, "Number of pattern subscriptions")
-      .Sub("help", 2, kPubSub, {}, PubSubHelp, "Show help");
+      .Args("")
+      .Sub("help", 2, kPubSub, {}, PubSubHelp, "Show help")
+      .Args("");
 }
 
 }  // namespace desaster

@@ -258,31 +258,39 @@ void QueueDisciplines(CommandContext& ctx) {
 void RegisterQueueCommands(CommandRegistry* r) {
   using namespace cmd;
   KeySpec one{1, 1, 1};
+  const std::string options =
+      "key [DISCIPLINE discipline] [PARAM name value]... [UNIQUE (YES|NO)] [UNIQUE_BY field] "
+      "[RETRY retries:integer] [BACKOFF backoff] [CAPABILITY capability] [PAUSED (YES|NO)]";
   r->Group("queue")
-      .Add("queue.create", -2, kWrite, one, QueueCreate,
-           "Create a queue: key [DISCIPLINE d] [PARAM name value]... [UNIQUE yes|no] "
-           "[UNIQUE_BY json-field] [RETRY n] [BACKOFF poly|exp|seconds] [CAPABILITY c] [PAUSED "
-           "yes|no]")
+      .Add("queue.create", -2, kWrite, one, QueueCreate, "Create a queue")
+      .Args(options)
       .Add("queue.config", -2, kWrite, one, QueueConfigCmd,
-           "Show (no options) or change a queue's configuration, options as QUEUE.CREATE")
+           "Show (no options) or change a queue's configuration")
+      .Args(options)
       .Add("queue.info", 2, kReadOnly, one, QueueInfo,
            "A queue's configuration, sizes, rate, latency and next availability")
-      .Add("queue.list", -1, kReadOnly, {}, QueueList, "Queue keys: [MATCH pattern]")
+      .Args("key")
+      .Add("queue.list", -1, kReadOnly, {}, QueueList, "Queue keys")
+      .Args("[MATCH pattern:pattern]")
       .Add("queue.pause", 2, kWrite | kFast, one, QueuePause,
            "Pause a queue: it accepts pushes and hands out nothing")
+      .Args("key")
       .Add("queue.resume", 2, kWrite | kFast, one, QueueResume, "Resume a paused queue")
+      .Args("key")
       .Add("queue.clear", 2, kWrite, one, QueueClear, "Delete every job of a queue")
+      .Args("key")
       .Add("queue.delete", 2, kWrite, one, QueueDelete,
            "Delete a queue with its configuration and jobs")
-      .Add("queue.jobs", -2, kReadOnly, one, QueueJobs,
-           "Search a queue: key [STATE s] [MATCH text] [CLASS c] [ARGS text] [FLOW f] "
-           "[CAPABILITY c] [PRIORITY min max] [MINAGE ms] [MAXAGE ms] [SORT "
-           "dispatch|enqueued|priority|eta|class|id [ASC|DESC]] [OFFSET n] [LIMIT n]")
+      .Args("key")
+      .Add("queue.jobs", -2, kReadOnly, one, QueueJobs, "Search, sort and page a queue's jobs")
+      .Args("key " + std::string(kJobFilterSyntax) + " " + std::string(kJobPagingSyntax))
       .Add("queue.stats", -1, kReadOnly, {}, QueueStats,
-           "Jobs enqueued, dequeued and failed over time: [SECONDS n (<= 3600) | MINUTES n "
-           "(<= 1440)], default the last 300 seconds")
+           "Jobs enqueued, dequeued and failed over time (SECONDS up to 3600, MINUTES up to "
+           "1440; the last 300 seconds by default)")
+      .Args("[SECONDS seconds:integer|MINUTES minutes:integer]")
       .Add("queue.disciplines", 1, kReadOnly, {}, QueueDisciplines,
-           "The disciplines a queue can use");
+           "The disciplines a queue can use")
+      .Args("");
 }
 
 }  // namespace desaster

@@ -4,16 +4,6 @@
 
 namespace desaster {
 
-std::vector<size_t> CommandSpec::KeyPositions(size_t argc) const {
-  std::vector<size_t> out;
-  if (keys.first <= 0) return out;
-  long last = keys.last >= 0 ? keys.last : static_cast<long>(argc) + keys.last;
-  for (long i = keys.first; i <= last && i < static_cast<long>(argc); i += keys.step) {
-    out.push_back(static_cast<size_t>(i));
-  }
-  return out;
-}
-
 CommandRegistry& CommandRegistry::Group(std::string_view group) {
   group_ = group;
   return *this;
@@ -23,7 +13,7 @@ CommandRegistry& CommandRegistry::Add(std::string_view name, int arity, uint32_t
                                       KeySpec keys, CommandHandler handler,
                                       std::string_view summary) {
   CommandSpec spec{std::string(name),    arity, flags, keys, handler, group_,
-                   std::string(summary), {}};
+                   std::string(summary), false, {},    {},   {}};
   index_[spec.name] = commands_.size();
   commands_.push_back(std::move(spec));
   return *this;
@@ -40,7 +30,19 @@ CommandRegistry& CommandRegistry::Sub(std::string_view name, int arity, uint32_t
                                            handler,
                                            group_,
                                            std::string(summary),
+                                           false,
+                                           {},
+                                           {},
                                            {}});
+  return *this;
+}
+
+CommandRegistry& CommandRegistry::Args(std::string_view syntax) {
+  CommandSpec& last =
+      commands_.back().subcommands.empty() ? commands_.back() : commands_.back().subcommands.back();
+  last.described = true;
+  last.syntax = syntax;
+  last.args = ParseArgSyntax(syntax);
   return *this;
 }
 

@@ -8,6 +8,8 @@
 #include <unordered_map>
 #include <vector>
 
+#include "server/command/arguments.h"
+
 namespace desaster {
 
 class CommandContext;
@@ -30,8 +32,10 @@ enum Flag : uint32_t {
 };
 }  // namespace cmd
 
+// Redis' legacy key positions, as COMMAND INFO reports them (last < 0 counts from the end).
+// Where the keys really are is the argument grammar's business (FindKeys).
 struct KeySpec {
-  int first = 0, last = 0, step = 0;  // Redis' legacy key positions; last < 0 counts from the end
+  int first = 0, last = 0, step = 0;
 };
 
 struct CommandSpec {
@@ -40,13 +44,14 @@ struct CommandSpec {
   uint32_t flags = 0;
   KeySpec keys;
   CommandHandler handler = nullptr;
-  std::string group;    // "string", "list", ... for COMMAND DOCS
-  std::string summary;  // one line for COMMAND DOCS
+  std::string group;       // "string", "list", ... for COMMAND DOCS
+  std::string summary;     // one line for COMMAND DOCS
+  bool described = false;  // Args() declared the arguments (containers of subcommands have none)
+  std::string syntax;      // the arguments in Redis' documentation syntax (arguments.h)
+  std::vector<ArgSpec> args;
   std::vector<CommandSpec> subcommands;
 
   bool Has(cmd::Flag f) const { return (flags & f) != 0; }
-  // Key arguments of `argv` according to `keys` (empty when none).
-  std::vector<size_t> KeyPositions(size_t argc) const;
 };
 
 class CommandRegistry {
@@ -57,6 +62,9 @@ class CommandRegistry {
   // Declares a subcommand of the most recently added command ("config" -> "config|get").
   CommandRegistry& Sub(std::string_view name, int arity, uint32_t flags, KeySpec keys,
                        CommandHandler handler, std::string_view summary = {});
+  // Declares the arguments of the most recently added command or subcommand, in Redis'
+  // documentation syntax (ParseArgSyntax); the line must parse.
+  CommandRegistry& Args(std::string_view syntax);
   // Sets the group of every command added from now on.
   CommandRegistry& Group(std::string_view group);
 

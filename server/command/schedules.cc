@@ -14,8 +14,6 @@ const Schedule* ScheduleArg(CommandContext& ctx) {
   return nullptr;
 }
 
-// SCHEDULE.SET name CRON expr QUEUE key PAYLOAD payload [TZ zone] [PRIORITY n] [FLOW f]
-//              [CAPABILITY c] [PAUSED yes|no]
 void ScheduleSet(CommandContext& ctx) {
   Schedule s;
   s.name = ctx.args[1];
@@ -103,13 +101,18 @@ void ScheduleRun(CommandContext& ctx) {
 void RegisterScheduleCommands(CommandRegistry* r) {
   using namespace cmd;
   r->Group("schedule")
-      .Add("schedule.set", -6, kWrite, {}, ScheduleSet,
-           "Create or replace a recurring job: name CRON expr QUEUE key PAYLOAD p [TZ zone] "
-           "[PRIORITY n] [FLOW f] [CAPABILITY c] [PAUSED yes|no]")
+      .Add("schedule.set", -6, kWrite, {}, ScheduleSet, "Create or replace a recurring job")
+      .Args(
+          "name CRON cron QUEUE queue:key [PAYLOAD payload] [TZ zone] [PRIORITY priority:integer] "
+          "[FLOW flow] [CAPABILITY capability] [PAUSED (YES|NO)]")
       .Add("schedule.info", 2, kReadOnly, {}, ScheduleInfo, "A schedule with its next and last run")
+      .Args("name")
       .Add("schedule.list", 1, kReadOnly, {}, ScheduleList, "Schedule names")
+      .Args("")
       .Add("schedule.delete", 2, kWrite, {}, ScheduleDelete, "Delete a schedule")
-      .Add("schedule.run", 2, kWrite, {}, ScheduleRun, "Push a schedule's job now");
+      .Args("name")
+      .Add("schedule.run", 2, kWrite, {}, ScheduleRun, "Push a schedule's job now")
+      .Args("name");
 }
 
 }  // namespace desaster

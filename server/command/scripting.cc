@@ -91,16 +91,25 @@ void RegisterScriptingCommands(CommandRegistry* r) {
   using namespace cmd;
   r->Group("scripting")
       .Add("eval", -3, kNoScript, {}, Eval, "Run a Lua script")
+      .Args("script numkeys:integer [key...] [arg...]")
       .Add("evalsha", -3, kNoScript, {}, EvalSha, "Run a cached Lua script by its SHA1")
+      .Args("sha1 numkeys:integer [key...] [arg...]")
       .Add("eval_ro", -3, kNoScript | kReadOnly, {}, EvalRo, "Run a read-only Lua script")
+      .Args("script numkeys:integer [key...] [arg...]")
       .Add("evalsha_ro", -3, kNoScript | kReadOnly, {}, EvalShaRo,
            "Run a cached read-only Lua script")
+      .Args("sha1 numkeys:integer [key...] [arg...]")
       .Add("script", -2, kNoScript, {}, nullptr, "Manage the script cache")
       .Sub("load", 3, kNoScript, {}, ScriptLoad, "Cache a script")
+      .Args("script")
       .Sub("exists", -3, kNoScript, {}, ScriptExists, "Whether scripts are cached")
+      .Args("sha1...")
       .Sub("flush", -2, kNoScript, {}, ScriptFlush, "Empty the script cache")
+      .Args("[ASYNC|SYNC]")
       .Sub("kill", 2, kNoScript | kAllowBusy, {}, ScriptKill, "Stop the running script")
-      .Sub("help", 2, kNoScript, {}, ScriptHelp, "Show help");
+      .Args("")
+      .Sub("help", 2, kNoScript, {}, ScriptHelp, "Show help")
+      .Args("");
 }
 
 }  // namespace desaster

@@ -616,8 +616,31 @@ void ReplyCommandInfo(CommandContext& ctx, const CommandSpec& c) {
   for (const auto& sub : c.subcommands) ReplyCommandInfo(ctx, sub);
 }
 
+// One argument as COMMAND DOCS describes it (Redis 7's fields).
+void ReplyArgDoc(CommandContext& ctx, const ArgSpec& a) {
+  std::vector<std::string_view> flags;
+  if (a.optional) flags.push_back("optional");
+  if (a.multiple) flags.push_back("multiple");
+  bool nested = !a.children.empty(), tokened = !a.token.empty();
+  ctx.reply.Map(2 + (tokened ? 1 : 0) + (flags.empty() ? 0 : 1) + (nested ? 1 : 0));
+  ctx.reply.Field("name", a.name);
+  ctx.reply.Field("type", a.TypeName());
+  if (tokened) ctx.reply.Field("token", a.token);
+  if (!flags.empty()) {
+    ctx.reply.Bulk("flags");
+    ctx.reply.Set(flags.size());
+    for (auto f : flags) ctx.reply.Simple(f);
+  }
+  if (nested) {
+    ctx.reply.Bulk("arguments");
+    ctx.reply.Array(a.children.size());
+    for (const ArgSpec& child : a.children) ReplyArgDoc(ctx, child);
+  }
+}
+
 void ReplyCommandDoc(CommandContext& ctx, const CommandSpec& c) {
-  ctx.reply.Map(c.subcommands.empty() ? 4 : 5);
+  bool has_args = !c.args.empty();
+  ctx.reply.Map(4 + (has_args ? 1 : 0) + (c.subcommands.empty() ? 0 : 1));
   ctx.reply.Bulk("summary");
   ctx.reply.Bulk(c.summary);
   ctx.reply.Bulk("since");
@@ -626,6 +649,11 @@ void ReplyCommandDoc(CommandContext& ctx, const CommandSpec& c) {
   ctx.reply.Bulk(c.group);
   ctx.reply.Bulk("complexity");
   ctx.reply.Bulk(c.Has(cmd::kFast) ? "O(1)" : "O(N)");
+  if (has_args) {
+    ctx.reply.Bulk("arguments");
+    ctx.reply.Array(c.args.size());
+    for (const ArgSpec& a : c.args) ReplyArgDoc(ctx, a);
+  }
   if (c.subcommands.empty()) return;
   ctx.reply.Bulk("subcommands");
   ctx.reply.Map(c.subcommands.size());
@@ -684,7 +712,12 @@ void CommandGetKeys(CommandContext& ctx) {
   if (ResolveCommand(ctx.server, argv, &error) == nullptr) {
     return ctx.Error("ERR Invalid number of arguments specified for command");
   }
-  auto positions = c->KeyPositions(argv.size());
+
+  const CommandSpec* spec = ResolveCommand(ctx.server, argv, &error);
+  std::vector<size_t> positions;
+  if (!FindKeys(spec->args, argv, spec == c ? 1 : 2, &positions)) {
+    return ctx.Error("ERR Invalid arguments specified for command");
+  }
   if (positions.empty()) return ctx.Error("ERR The command has no key arguments");
   ctx.reply.Array(positions.size());
   for (size_t p : positions) ctx.reply.Bulk(argv[p]);
@@ -806,49 +839,88 @@ void RegisterServerCommands(CommandRegistry* r) {
   uint32_t conn = kFast | kNoAuth | kLoading;
   r->Group("connection")
       .Add("ping", -1, kFast | kSubscribed, {}, Ping, "Ping the server")
+      .Args("[message]")
       .Add("echo", 2, kFast, {}, Echo, "Echo a message")
+      .Args("message")
       .Add("quit", -1, conn | kSubscribed | kNoMulti, {}, Quit, "Close the connection")
+      .Args("")
       .Add("select", 2, kFast | kLoading, {}, Select, "Select a database")
+      .Args("index:integer")
       .Add("auth", -2, conn | kNoScript | kAllowBusy, {}, Auth, "Authenticate the connection")
+      .Args("[username] password")
       .Add("hello", -1, conn | kNoScript | kAllowBusy, {}, Hello,
            "Handshake and choose the protocol")
+      .Args("[protover:integer [AUTH username password] [SETNAME clientname]]")
       .Add("reset", 1, conn | kSubscribed | kNoMulti | kNoScript | kAllowBusy, {}, Reset,
            "Reset the connection")
+      .Args("")
       .Add("client", -2, kAdmin, {}, nullptr, "Inspect and manage client connections")
       .Sub("id", 2, kFast, {}, ClientId, "This connection's id")
+      .Args("")
       .Sub("setname", 3, kFast, {}, ClientSetName, "Name this connection")
+      .Args("connection-name")
       .Sub("getname", 2, kFast, {}, ClientGetName, "This connection's name")
+      .Args("")
       .Sub("list", -2, kAdmin, {}, ClientList, "List connections")
+      .Args("[TYPE (NORMAL|MASTER|REPLICA|PUBSUB)] [ID client-id:integer...]")
       .Sub("info", 2, kFast, {}, ClientInfo, "This connection's details")
+      .Args("")
       .Sub("kill", -3, kAdmin, {}, ClientKill, "Close connections")
+      .Args(
+          "(old-format-addr|ID client-id:integer|TYPE (NORMAL|MASTER|SLAVE|REPLICA|PUBSUB)|USER "
+          "username|ADDR addr|LADDR laddr|SKIPME (YES|NO))...")
       .Sub("setinfo", 4, kFast | kLoading, {}, ClientSetInfo, "Set client library name/version")
+      .Args("(LIB-NAME|LIB-VER) value")
       .Sub("no-evict", 3, kFast, {}, ClientNoEvict, "Accepted for compatibility")
+      .Args("(ON|OFF)")
       .Sub("reply", 3, kFast, {}, ClientReply, "Turn replies on or off")
+      .Args("(ON|OFF|SKIP)")
       .Group("server")
       .Add("time", 1, kFast | kLoading, {}, Time, "Server time")
+      .Args("")
       .Add("info", -1, kLoading, {}, Info, "Server information and statistics")
+      .Args("[section...]")
       .Add("config", -2, kAdmin, {}, nullptr, "Read and change configuration")
       .Sub("get", -3, kAdmin | kLoading, {}, ConfigGet, "Read parameters")
+      .Args("parameter:pattern...")
       .Sub("set", -4, kAdmin | kLoading, {}, ConfigSet, "Change parameters")
+      .Args("(parameter value)...")
       .Sub("resetstat", 2, kAdmin | kLoading, {}, ConfigResetStat, "Reset statistics")
+      .Args("")
       .Sub("rewrite", 2, kAdmin, {}, ConfigRewrite, "Write the configuration file")
+      .Args("")
       .Add("command", -1, kLoading, {}, Command, "Describe commands")
+      .Args("")
       .Sub("count", 2, kLoading, {}, CommandCount, "Number of commands")
+      .Args("")
       .Sub("list", -2, kLoading, {}, CommandList, "Command names")
+      .Args("[FILTERBY (MODULE module-name|ACLCAT category|PATTERN pattern:pattern)]")
       .Sub("info", -2, kLoading, {}, CommandInfo, "Details of commands")
+      .Args("[command-name...]")
       .Sub("docs", -2, kLoading, {}, CommandDocs, "Documentation of commands")
+      .Args("[command-name...]")
       .Sub("getkeys", -3, kLoading, {}, CommandGetKeys, "Key arguments of a command")
+      .Args("command [arg...]")
       .Add("monitor", 1, kAdmin | kNoScript | kLoading, {}, Monitor, "Stream every command")
+      .Args("")
       .Add("slowlog", -2, kAdmin, {}, nullptr, "The slow command log")
       .Sub("get", -2, kAdmin, {}, SlowLogGet, "Recent slow commands")
+      .Args("[count:integer]")
       .Sub("len", 2, kAdmin, {}, SlowLogLen, "Number of entries")
+      .Args("")
       .Sub("reset", 2, kAdmin, {}, SlowLogReset, "Clear the log")
+      .Args("")
       .Add("lastsave", 1, kFast | kLoading, {}, LastSave, "Time of the last save")
+      .Args("")
       .Add("save", 1, kAdmin | kNoScript, {}, Save, "Save (every write is already durable)")
+      .Args("")
       .Add("bgsave", -1, kAdmin | kNoScript, {}, BgSave, "Save in the background")
+      .Args("[SCHEDULE]")
       .Add("debug", -2, kAdmin | kNoScript, {}, Debug, "Debugging helpers")
+      .Args("(SLEEP seconds:double|OBJECT key|DIGEST|RELOAD|HELP)")
       .Add("shutdown", -1, kAdmin | kNoScript | kLoading | kNoMulti, {}, Shutdown,
-           "Stop the server");
+           "Stop the server")
+      .Args("[NOSAVE|SAVE] [NOW] [FORCE] [ABORT]");
 }
 
 }  // namespace desaster

@@ -380,14 +380,24 @@ void RegisterStreamCommands(CommandRegistry* r) {
   KeySpec one{1, 1, 1};
   r->Group("stream")
       .Add("xadd", -5, kWrite | kFast, one, XAdd, "Append an entry to a stream")
+      .Args(
+          "key [NOMKSTREAM] [(MAXLEN|MINID) [=|~] threshold [LIMIT count:integer]] (*|id) (field "
+          "value)...")
       .Add("xlen", 2, kReadOnly | kFast, one, XLen, "Number of entries in a stream")
+      .Args("key")
       .Add("xrange", -4, kReadOnly, one, XRange, "Entries in an ID range")
+      .Args("key start end [COUNT count:integer]")
       .Add("xrevrange", -4, kReadOnly, one, XRevRange, "Entries in an ID range, newest first")
+      .Args("key end start [COUNT count:integer]")
       .Add("xdel", -3, kWrite | kFast, one, XDel, "Delete entries")
+      .Args("key id...")
       .Add("xtrim", -4, kWrite, one, XTrim, "Trim a stream by length or minimum ID")
+      .Args("key (MAXLEN|MINID) [=|~] threshold [LIMIT count:integer]")
       .Add("xread", -4, kReadOnly | kBlocking, {}, XRead, "Read new entries, optionally blocking")
+      .Args("[COUNT count:integer] [BLOCK milliseconds:integer] STREAMS key... id...")
       .Add("xinfo", -2, kReadOnly, {}, nullptr, "Inspect streams")
-      .Sub("stream", 3, kReadOnly, {2, 2, 1}, XInfoStream, "A stream's details");
+      .Sub("stream", 3, kReadOnly, {2, 2, 1}, XInfoStream, "A stream's details")
+      .Args("key");
 }
 
 }  // namespace desaster

@@ -302,26 +302,51 @@ void RegisterStringCommands(CommandRegistry* r) {
   KeySpec one{1, 1, 1}, all{1, -1, 1}, pairs{1, -1, 2};
   r->Group("string")
       .Add("get", 2, kReadOnly | kFast, one, Get, "Get the value of a key")
+      .Args("key")
       .Add("set", -3, kWrite, one, SetCommand, "Set the string value of a key")
+      .Args(
+          "key value [NX|XX] [GET] [EX seconds:integer|PX milliseconds:integer|EXAT "
+          "unix-time-seconds:unix-time|PXAT unix-time-milliseconds:unix-time|KEEPTTL]")
       .Add("setnx", 3, kWrite | kFast, one, SetNx, "Set a key only if it does not exist")
+      .Args("key value")
       .Add("setex", 4, kWrite, one, SetEx, "Set a key with an expiry in seconds")
+      .Args("key seconds:integer value")
       .Add("psetex", 4, kWrite, one, PSetEx, "Set a key with an expiry in milliseconds")
+      .Args("key milliseconds:integer value")
       .Add("getset", 3, kWrite | kFast, one, GetSet, "Set a key and return its old value")
+      .Args("key value")
       .Add("getdel", 2, kWrite | kFast, one, GetDel, "Get a key and delete it")
+      .Args("key")
       .Add("getex", -2, kWrite | kFast, one, GetEx, "Get a key and set or clear its expiry")
+      .Args(
+          "key [EX seconds:integer|PX milliseconds:integer|EXAT unix-time-seconds:unix-time|PXAT "
+          "unix-time-milliseconds:unix-time|PERSIST]")
       .Add("mget", -2, kReadOnly | kFast, all, MGet, "Get the values of several keys")
+      .Args("key...")
       .Add("mset", -3, kWrite, pairs, MSet, "Set several keys")
+      .Args("(key value)...")
       .Add("msetnx", -3, kWrite, pairs, MSetNx, "Set several keys only if none exists")
+      .Args("(key value)...")
       .Add("append", 3, kWrite | kFast, one, Append, "Append to a string")
+      .Args("key value")
       .Add("strlen", 2, kReadOnly | kFast, one, StrLen, "Length of a string")
+      .Args("key")
       .Add("incr", 2, kWrite | kFast, one, Incr, "Increment an integer by one")
+      .Args("key")
       .Add("decr", 2, kWrite | kFast, one, Decr, "Decrement an integer by one")
+      .Args("key")
       .Add("incrby", 3, kWrite | kFast, one, IncrByCmd, "Increment an integer")
+      .Args("key increment:integer")
       .Add("decrby", 3, kWrite | kFast, one, DecrByCmd, "Decrement an integer")
+      .Args("key decrement:integer")
       .Add("incrbyfloat", 3, kWrite | kFast, one, IncrByFloat, "Increment a float")
+      .Args("key increment:double")
       .Add("getrange", 4, kReadOnly, one, GetRange, "Get a substring")
+      .Args("key start:integer end:integer")
       .Add("substr", 4, kReadOnly, one, GetRange, "Get a substring (old name of GETRANGE)")
-      .Add("setrange", 4, kWrite, one, SetRange, "Overwrite part of a string");
+      .Args("key start:integer end:integer")
+      .Add("setrange", 4, kWrite, one, SetRange, "Overwrite part of a string")
+      .Args("key offset:integer value");
 }
 
 }  // namespace desaster

@@ -78,12 +78,17 @@ void RegisterTransactionCommands(CommandRegistry* r) {
   using namespace cmd;
   r->Group("transactions")
       .Add("multi", 1, kFast | kNoMulti | kNoScript | kAllowBusy, {}, Multi, "Start a transaction")
+      .Args("")
       .Add("exec", 1, kNoMulti | kNoScript, {}, Exec, "Execute the queued commands")
+      .Args("")
       .Add("discard", 1, kFast | kNoMulti | kNoScript | kAllowBusy, {}, Discard,
            "Discard the transaction")
+      .Args("")
       .Add("watch", -2, kFast | kNoMulti | kNoScript | kAllowBusy, {1, -1, 1}, Watch,
            "Abort the next EXEC if these keys change")
-      .Add("unwatch", 1, kFast | kNoScript | kAllowBusy, {}, Unwatch, "Forget all watched keys");
+      .Args("key...")
+      .Add("unwatch", 1, kFast | kNoScript | kAllowBusy, {}, Unwatch, "Forget all watched keys")
+      .Args("");
 }
 
 }  // namespace desaster

@@ -311,18 +311,24 @@ void RegisterWorkerCommands(CommandRegistry* r) {
       .Add("worker.list", 1, kReadOnly, {}, WorkerList,
            "Every worker: native ones, resque workers and Sidekiq processes, with host, pid, "
            "queues, adapters and running jobs")
-      .Add("worker.register", -2, kWrite, {}, WorkerRegister,
-           "A native worker announces itself: id [HOST h] [PID p] [ADAPTERS a,b] "
-           "[CAPABILITIES c,d] [LABELS l] [CONCURRENCY n] [QUEUES q1,q2]")
+      .Args("")
+      .Add("worker.register", -2, kWrite, {}, WorkerRegister, "A native worker announces itself")
+      .Args(
+          "id [HOST host] [PID pid:integer] [ADAPTERS adapters] [CAPABILITIES capabilities] "
+          "[LABELS labels] [CONCURRENCY concurrency:integer] [QUEUES queues]")
       .Add("worker.heartbeat", -2, kWrite | kFast, {}, WorkerHeartbeat,
-           "A native worker is alive: id [LEASE ms]; replies its queues, jobs to kill, stop")
-      .Add("worker.attach", -3, kWrite, {}, WorkerAttach, "Add queues to a worker: id queue...")
-      .Add("worker.detach", -3, kWrite, {}, WorkerDetach,
-           "Remove queues from a worker: id queue...")
+           "A native worker is alive; replies its queues, jobs to kill, stop")
+      .Args("id [LEASE ms:integer]")
+      .Add("worker.attach", -3, kWrite, {}, WorkerAttach, "Add queues to a worker")
+      .Args("id queue:key...")
+      .Add("worker.detach", -3, kWrite, {}, WorkerDetach, "Remove queues from a worker")
+      .Args("id queue:key...")
       .Add("worker.stop", 2, kWrite, {}, WorkerStop,
            "Ask a worker to finish its running jobs and exit")
+      .Args("id")
       .Add("worker.refresh", 2, kWrite, {}, WorkerRefresh,
-           "Ask a worker to register again with its current adapters and capabilities");
+           "Ask a worker to register again with its current adapters and capabilities")
+      .Args("id");
 }
 
 }  // namespace desaster

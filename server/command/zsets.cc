@@ -697,37 +697,78 @@ void RegisterZSetCommands(CommandRegistry* r) {
   KeySpec one{1, 1, 1}, blocking_keys{1, -2, 1}, store{1, 1, 1}, two{1, 2, 1};
   r->Group("sorted-set")
       .Add("zadd", -4, kWrite | kFast, one, ZAdd, "Add members or update their scores")
+      .Args("key [NX|XX] [GT|LT] [CH] [INCR] (score:double member)...")
       .Add("zincrby", 4, kWrite | kFast, one, ZIncrBy, "Increment a member's score")
+      .Args("key increment:double member")
       .Add("zrem", -3, kWrite | kFast, one, ZRem, "Remove members")
+      .Args("key member...")
       .Add("zcard", 2, kReadOnly | kFast, one, ZCard, "Number of members")
+      .Args("key")
       .Add("zscore", 3, kReadOnly | kFast, one, ZScore, "A member's score")
+      .Args("key member")
       .Add("zmscore", -3, kReadOnly | kFast, one, ZMScore, "Several members' scores")
+      .Args("key member...")
       .Add("zrank", 3, kReadOnly | kFast, one, ZRank, "A member's rank, lowest first")
+      .Args("key member")
       .Add("zrevrank", 3, kReadOnly | kFast, one, ZRevRank, "A member's rank, highest first")
+      .Args("key member")
       .Add("zcount", 4, kReadOnly | kFast, one, ZCount, "Members within a score range")
+      .Args("key min max")
       .Add("zlexcount", 4, kReadOnly | kFast, one, ZLexCount, "Members within a lex range")
+      .Args("key min max")
       .Add("zrange", -4, kReadOnly, one, ZRange, "A range by rank, score or lex")
+      .Args(
+          "key start stop [BYSCORE|BYLEX] [REV] [LIMIT offset:integer count:integer] [WITHSCORES]")
       .Add("zrangestore", -5, kWrite, two, ZRangeStore, "Store a range")
+      .Args("dst:key src:key min max [BYSCORE|BYLEX] [REV] [LIMIT offset:integer count:integer]")
       .Add("zrevrange", -4, kReadOnly, one, ZRevRange, "A range by rank, highest first")
+      .Args("key start:integer stop:integer [WITHSCORES]")
       .Add("zrangebyscore", -4, kReadOnly, one, ZRangeByScore, "A range by score")
+      .Args("key min max [WITHSCORES] [LIMIT offset:integer count:integer]")
       .Add("zrevrangebyscore", -4, kReadOnly, one, ZRevRangeByScore, "A range by score, reversed")
+      .Args("key max min [WITHSCORES] [LIMIT offset:integer count:integer]")
       .Add("zrangebylex", -4, kReadOnly, one, ZRangeByLex, "A range by lex")
+      .Args("key min max [LIMIT offset:integer count:integer]")
       .Add("zrevrangebylex", -4, kReadOnly, one, ZRevRangeByLex, "A range by lex, reversed")
+      .Args("key max min [LIMIT offset:integer count:integer]")
       .Add("zremrangebyrank", 4, kWrite, one, ZRemRangeByRank, "Remove a range by rank")
+      .Args("key start:integer stop:integer")
       .Add("zremrangebyscore", 4, kWrite, one, ZRemRangeByScore, "Remove a range by score")
+      .Args("key min max")
       .Add("zremrangebylex", 4, kWrite, one, ZRemRangeByLex, "Remove a range by lex")
+      .Args("key min max")
       .Add("zpopmin", -2, kWrite | kFast, one, ZPopMin, "Remove and return the lowest members")
+      .Args("key [count:integer]")
       .Add("zpopmax", -2, kWrite | kFast, one, ZPopMax, "Remove and return the highest members")
+      .Args("key [count:integer]")
       .Add("bzpopmin", -3, kWrite | kBlocking, blocking_keys, BZPopMin, "Blocking ZPOPMIN")
+      .Args("key... timeout:double")
       .Add("bzpopmax", -3, kWrite | kBlocking, blocking_keys, BZPopMax, "Blocking ZPOPMAX")
+      .Args("key... timeout:double")
       .Add("zmpop", -4, kWrite, {}, ZMPop, "Pop from the first non-empty sorted set")
+      .Args("numkeys:integer key... (MIN|MAX) [COUNT count:integer]")
       .Add("bzmpop", -5, kWrite | kBlocking, {}, BZMPop, "Blocking ZMPOP")
+      .Args("timeout:double numkeys:integer key... (MIN|MAX) [COUNT count:integer]")
       .Add("zunionstore", -4, kWrite, store, ZUnionStore, "Store a union")
+      .Args(
+          "destination:key numkeys:integer key... [WEIGHTS weight:integer...] [AGGREGATE "
+          "SUM|MIN|MAX]")
       .Add("zinterstore", -4, kWrite, store, ZInterStore, "Store an intersection")
+      .Args(
+          "destination:key numkeys:integer key... [WEIGHTS weight:integer...] [AGGREGATE "
+          "SUM|MIN|MAX]")
       .Add("zunion", -3, kReadOnly, {}, ZUnion, "Union")
+      .Args(
+          "numkeys:integer key... [WEIGHTS weight:integer...] [AGGREGATE (SUM|MIN|MAX)] "
+          "[WITHSCORES]")
       .Add("zinter", -3, kReadOnly, {}, ZInter, "Intersection")
+      .Args(
+          "numkeys:integer key... [WEIGHTS weight:integer...] [AGGREGATE (SUM|MIN|MAX)] "
+          "[WITHSCORES]")
       .Add("zrandmember", -2, kReadOnly, one, ZRandMember, "Random members")
-      .Add("zscan", -3, kReadOnly, one, ZScan, "Iterate over members and scores");
+      .Args("key [count:integer [WITHSCORES]]")
+      .Add("zscan", -3, kReadOnly, one, ZScan, "Iterate over members and scores")
+      .Args("key cursor:integer [MATCH pattern:pattern] [COUNT count:integer]");
 }
 
 }  // namespace desaster

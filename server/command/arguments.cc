@@ -1,0 +1,350 @@
+#include "server/command/arguments.h"
+
+#include <strings.h>
+
+#include <algorithm>
+#include <cctype>
+#include <cstdint>
+#include <cstdlib>
+#include <optional>
+#include <stdexcept>
+
+namespace desaster {
+namespace {
+
+// A word without lower-case letters is a token: NX, BYSCORE, LIB-NAME, *, =, ~.
+bool IsToken(std::string_view word) {
+  if (word.empty() || word.find(':') != std::string_view::npos) return false;
+  return std::none_of(word.begin(), word.end(), [](char c) { return c >= 'a' && c <= 'z'; });
+}
+
+bool IsValue(const ArgSpec& a) {
+  return a.type != ArgSpec::Type::kPureToken && a.type != ArgSpec::Type::kOneOf &&
+         a.type != ArgSpec::Type::kBlock;
+}
+
+class SyntaxParser {
+ public:
+  explicit SyntaxParser(std::string_view syntax) : s_(syntax) {}
+
+  std::vector<ArgSpec> Parse() {
+    std::vector<ArgSpec> out = Sequence();
+    if (!Peek().empty()) Fail("unexpected '" + std::string(Peek()) + "'");
+    return out;
+  }
+
+ private:
+  [[noreturn]] void Fail(const std::string& what) {
+    throw std::invalid_argument("argument syntax \"" + std::string(s_) + "\": " + what);
+  }
+
+  // The next lexeme: [ ] ( ) | ... or a word; empty at the end.
+  std::string_view Peek() {
+    while (pos_ < s_.size() && s_[pos_] == ' ') pos_++;
+    if (pos_ >= s_.size()) return {};
+    if (s_.compare(pos_, 3, "...") == 0) return s_.substr(pos_, 3);
+    if (std::string_view("[]()|").find(s_[pos_]) != std::string_view::npos) {
+      return s_.substr(pos_, 1);
+    }
+    size_t end = pos_;
+    while (end < s_.size() && std::string_view(" []()|").find(s_[end]) == std::string_view::npos &&
+           s_.compare(end, 3, "...") != 0) {
+      end++;
+    }
+    return s_.substr(pos_, end - pos_);
+  }
+  std::string_view Take() {
+    std::string_view t = Peek();
+    pos_ += t.size();
+    return t;
+  }
+
+  std::vector<ArgSpec> Sequence() {
+    std::vector<ArgSpec> items;
+    for (std::string_view t = Peek(); !t.empty() && t != "]" && t != ")" && t != "|"; t = Peek()) {
+      items.push_back(Item());
+    }
+    return items;
+  }
+
+  ArgSpec Item() {
+    std::string_view t = Take();
+    ArgSpec item;
+    if (t == "[" || t == "(") {
+      item = Alternatives(t == "[" ? "]" : ")");
+      if (t == "[") item.optional = true;
+    } else if (t == "..." || t == "]" || t == ")" || t == "|") {
+      Fail("unexpected '" + std::string(t) + "'");
+    } else {
+      item = Word(t);
+    }
+    if (Peek() == "...") {
+      Take();
+      item.multiple = true;
+    }
+    return item;
+  }
+
+  ArgSpec Alternatives(std::string_view close) {
+    std::vector<ArgSpec> alternatives{Fold(Sequence())};
+    while (Peek() == "|") {
+      Take();
+      alternatives.push_back(Fold(Sequence()));
+    }
+    if (Take() != close) Fail("expected '" + std::string(close) + "'");
+    if (alternatives.size() == 1) return std::move(alternatives[0]);
+    ArgSpec oneof;
+    oneof.type = ArgSpec::Type::kOneOf;
+    for (const ArgSpec& a : alternatives) oneof.name += (oneof.name.empty() ? "" : "-") + a.name;
+    oneof.children = std::move(alternatives);
+    return oneof;
+  }
+
+  // A group's sequence as one argument: itself when alone, "TOKEN value" as a value with a
+  // token, anything else as a block (named by its token, or by its first argument).
+  ArgSpec Fold(std::vector<ArgSpec> seq) {
+    if (seq.empty()) Fail("an empty group");
+    if (seq.size() == 1) return std::move(seq[0]);
+    bool led = seq[0].type == ArgSpec::Type::kPureToken;
+    if (led && seq.size() == 2 && IsValue(seq[1]) && !seq[1].multiple && !seq[1].optional) {
+      seq[1].token = seq[0].token;
+      return std::move(seq[1]);
+    }
+    ArgSpec block;
+    block.type = ArgSpec::Type::kBlock;
+    block.name = seq[0].name;
+    if (led) {
+      block.token = seq[0].token;
+      seq.erase(seq.begin());
+    }
+    block.children = std::move(seq);
+    return block;
+  }
+
+  ArgSpec Word(std::string_view word) {
+    ArgSpec a;
+    if (IsToken(word)) {
+      a.type = ArgSpec::Type::kPureToken;
+      a.token = word;
+      for (char c : word)
+        a.name.push_back(static_cast<char>(tolower(static_cast<unsigned char>(c))));
+      return a;
+    }
+    size_t colon = word.find(':');
+    a.name = word.substr(0, colon);
+    std::string_view type = colon == std::string_view::npos
+                                ? std::string_view(a.name == "key" ? "key" : "string")
+                                : word.substr(colon + 1);
+    static const std::pair<std::string_view, ArgSpec::Type> kTypes[] = {
+        {"string", ArgSpec::Type::kString},   {"integer", ArgSpec::Type::kInteger},
+        {"double", ArgSpec::Type::kDouble},   {"key", ArgSpec::Type::kKey},
+        {"pattern", ArgSpec::Type::kPattern}, {"unix-time", ArgSpec::Type::kUnixTime}};
+    auto it = std::find_if(std::begin(kTypes), std::end(kTypes),
+                           [&](const auto& t) { return t.first == type; });
+    if (it == std::end(kTypes)) Fail("unknown type '" + std::string(type) + "'");
+    if (a.name.empty() || IsToken(a.name)) Fail("bad value name '" + std::string(word) + "'");
+    a.type = it->second;
+    return a;
+  }
+
+  std::string_view s_;
+  size_t pos_ = 0;
+};
+
+size_t Add(size_t a, size_t b) { return a > SIZE_MAX - b ? SIZE_MAX : a + b; }
+
+size_t MinOf(const ArgSpec& a) {
+  if (a.optional) return 0;
+  switch (a.type) {
+    case ArgSpec::Type::kPureToken:
+      return 1;
+    case ArgSpec::Type::kOneOf: {
+      size_t least = SIZE_MAX;
+      for (const ArgSpec& c : a.children) least = std::min(least, MinOf(c));
+      return least;
+    }
+    case ArgSpec::Type::kBlock:
+      return (a.token.empty() ? 0 : 1) + MinArgs(a.children);
+    default:
+      return a.token.empty() ? 1 : 2;
+  }
+}
+
+size_t MaxOf(const ArgSpec& a) {
+  if (a.multiple) return SIZE_MAX;
+  switch (a.type) {
+    case ArgSpec::Type::kPureToken:
+      return 1;
+    case ArgSpec::Type::kOneOf: {
+      size_t most = 0;
+      for (const ArgSpec& c : a.children) most = std::max(most, MaxOf(c));
+      return most;
+    }
+    case ArgSpec::Type::kBlock:
+      return Add(a.token.empty() ? 0 : 1, MaxArgs(a.children));
+    default:
+      return a.token.empty() ? 1 : 2;
+  }
+}
+
+// Matches argv against a sequence of specs, greedily, noting key positions: what COMMAND
+// GETKEYS needs for commands whose keys move (numkeys, STREAMS key... id...).
+class KeyMatcher {
+ public:
+  KeyMatcher(const std::vector<std::string>& argv, std::vector<size_t>* keys)
+      : argv_(argv), keys_(keys) {}
+
+  bool Sequence(const std::vector<ArgSpec>& seq, size_t* i) {
+    for (size_t n = 0; n < seq.size(); n++) {
+      const ArgSpec& a = seq[n];
+      size_t rest_min = MinArgs({seq.begin() + static_cast<ptrdiff_t>(n) + 1, seq.end()});
+      if (!a.multiple) {
+        if (a.optional && !Starts(a, *i, rest_min)) continue;
+        if (!One(a, i)) return false;
+        continue;
+      }
+      size_t left = argv_.size() - std::min(*i, argv_.size());
+      size_t times = 0;
+      if (counted_ && a.type == ArgSpec::Type::kKey) {
+        times = *counted_;
+        counted_.reset();
+      } else if (n + 2 == seq.size() && seq[n + 1].multiple) {
+        times = left / 2;  // key... id...: as many of each
+      } else if (Tokened(a)) {
+        while (Starts(a, *i, rest_min)) {
+          if (!One(a, i)) return false;
+          times++;
+        }
+        if (times == 0 && !a.optional) return false;
+        continue;
+      } else {
+        size_t each = std::max<size_t>(RepetitionSize(a), 1);
+        times = left > rest_min ? (left - rest_min) / each : 0;
+      }
+      if (times == 0 && !a.optional) return false;
+      for (size_t t = 0; t < times; t++) {
+        if (!One(a, i)) return false;
+      }
+    }
+    return true;
+  }
+
+ private:
+  // Whether every form of `a` starts with a token.
+  static bool Tokened(const ArgSpec& a) {
+    if (!a.token.empty()) return true;
+    if (a.type == ArgSpec::Type::kOneOf) {
+      return std::all_of(a.children.begin(), a.children.end(), Tokened);
+    }
+    return a.type == ArgSpec::Type::kBlock && !a.children.empty() && Tokened(a.children[0]);
+  }
+  // How many arguments one repetition of `a` takes.
+  static size_t RepetitionSize(const ArgSpec& a) {
+    ArgSpec once = a;
+    once.optional = once.multiple = false;
+    return MinOf(once);
+  }
+
+  // Whether the optional or repeated `a` begins at argv[i], leaving rest_min for what follows.
+  bool Starts(const ArgSpec& a, size_t i, size_t rest_min) const {
+    if (i >= argv_.size()) return false;
+    const std::string& word = argv_[i];
+    auto is = [&](const std::string& token) {
+      return !token.empty() && strcasecmp(word.c_str(), token.c_str()) == 0;
+    };
+    if (!a.token.empty()) return is(a.token);
+    if (a.type == ArgSpec::Type::kOneOf) {
+      for (const ArgSpec& c : a.children) {
+        if (Starts(c, i, rest_min)) return true;
+      }
+      return false;
+    }
+    if (a.type == ArgSpec::Type::kBlock && !a.children.empty()) {
+      return Starts(a.children[0], i, rest_min);
+    }
+    return argv_.size() - i > rest_min;  // an untokened value: when there is room for it
+  }
+
+  bool One(const ArgSpec& a, size_t* i) {
+    if (!a.token.empty()) {
+      if (*i >= argv_.size() || strcasecmp(argv_[*i].c_str(), a.token.c_str()) != 0) return false;
+      ++*i;
+      if (a.type == ArgSpec::Type::kPureToken) return true;
+    }
+    switch (a.type) {
+      case ArgSpec::Type::kOneOf:
+        for (const ArgSpec& c : a.children) {
+          if (Starts(c, *i, 0)) return One(c, i);
+        }
+        return false;
+      case ArgSpec::Type::kBlock:
+        return Sequence(a.children, i);
+      default:
+        if (*i >= argv_.size()) return false;
+        if (a.type == ArgSpec::Type::kKey) keys_->push_back(*i);
+        if (a.name == "numkeys") {
+          char* end = nullptr;
+          long long n = strtoll(argv_[*i].c_str(), &end, 10);
+          if (*end != '\0' || n < 0 || static_cast<size_t>(n) > argv_.size()) return false;
+          counted_ = static_cast<size_t>(n);
+        }
+        ++*i;
+        return true;
+    }
+  }
+
+  const std::vector<std::string>& argv_;
+  std::vector<size_t>* keys_;
+  std::optional<size_t> counted_;  // the keys the last numkeys announced
+};
+
+}  // namespace
+
+std::string_view ArgSpec::TypeName() const {
+  switch (type) {
+    case Type::kString:
+      return "string";
+    case Type::kInteger:
+      return "integer";
+    case Type::kDouble:
+      return "double";
+    case Type::kKey:
+      return "key";
+    case Type::kPattern:
+      return "pattern";
+    case Type::kUnixTime:
+      return "unix-time";
+    case Type::kPureToken:
+      return "pure-token";
+    case Type::kOneOf:
+      return "oneof";
+    case Type::kBlock:
+      return "block";
+  }
+  return "string";
+}
+
+std::vector<ArgSpec> ParseArgSyntax(std::string_view syntax) {
+  return SyntaxParser(syntax).Parse();
+}
+
+size_t MinArgs(const std::vector<ArgSpec>& args) {
+  size_t n = 0;
+  for (const ArgSpec& a : args) n = Add(n, MinOf(a));
+  return n;
+}
+
+size_t MaxArgs(const std::vector<ArgSpec>& args) {
+  size_t n = 0;
+  for (const ArgSpec& a : args) n = Add(n, MaxOf(a));
+  return n;
+}
+
+bool FindKeys(const std::vector<ArgSpec>& args, const std::vector<std::string>& argv, size_t first,
+              std::vector<size_t>* positions) {
+  positions->clear();
+  size_t i = first;
+  return KeyMatcher(argv, positions).Sequence(args, &i) && i == argv.size();
+}
+
+}  // namespace desaster

@@ -1,0 +1,89 @@
+#include <catch2/catch.hpp>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "server/command/registry.h"
+
+using desaster::ArgSpec;
+using desaster::CommandRegistry;
+using desaster::CommandSpec;
+
+namespace {
+
+// Every command of the table with its subcommands, and how many words name it.
+std::vector<std::pair<const CommandSpec*, size_t>> EveryCommand(const CommandRegistry& r) {
+  std::vector<std::pair<const CommandSpec*, size_t>> out;
+  for (const CommandSpec& c : r.all()) {
+    out.emplace_back(&c, 1);
+    for (const CommandSpec& sub : c.subcommands) out.emplace_back(&sub, 2);
+  }
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("every command declares its arguments, and they agree with its arity") {
+  CommandRegistry registry;
+  RegisterAllCommands(&registry);  // a malformed syntax line throws here
+  for (auto [spec, words] : EveryCommand(registry)) {
+    INFO(spec->name << ": " << spec->syntax);
+    if (spec->handler == nullptr) continue;  // a container of subcommands
+    REQUIRE(spec->described);
+    size_t least = desaster::MinArgs(spec->args), most = desaster::MaxArgs(spec->args);
+    if (spec->arity > 0) {
+      CHECK(least == static_cast<size_t>(spec->arity) - words);
+      CHECK(most == least);
+    } else {
+      CHECK(least == static_cast<size_t>(-spec->arity) - words);
+      CHECK(most >= least);
+    }
+  }
+}
+
+TEST_CASE("the argument syntax reads as Redis documents it") {
+  auto args = desaster::ParseArgSyntax(
+      "key value [NX|XX] [EX seconds:integer|KEEPTTL] [LIMIT offset:integer count:integer] "
+      "(field value)...");
+  REQUIRE(args.size() == 6);
+  CHECK(args[0].type == ArgSpec::Type::kKey);
+  CHECK(args[1].type == ArgSpec::Type::kString);
+  CHECK(args[2].type == ArgSpec::Type::kOneOf);
+  CHECK(args[2].optional);
+  CHECK(args[2].children[1].token == "XX");
+  CHECK(args[3].children[0].token == "EX");  // "EX seconds" is one argument with a token
+  CHECK(args[3].children[0].type == ArgSpec::Type::kInteger);
+  CHECK(args[4].type == ArgSpec::Type::kBlock);
+  CHECK(args[4].token == "LIMIT");
+  CHECK(args[4].children.size() == 2);
+  CHECK(args[5].multiple);
+  CHECK(desaster::MinArgs(args) == 4);
+  CHECK(desaster::MaxArgs(args) == SIZE_MAX);
+  CHECK_THROWS(desaster::ParseArgSyntax("key [NX"));
+  CHECK_THROWS(desaster::ParseArgSyntax("key count:number"));
+  CHECK_THROWS(desaster::ParseArgSyntax("key ]"));
+}
+
+TEST_CASE("keys that move are found by the grammar") {
+  CommandRegistry registry;
+  RegisterAllCommands(&registry);
+  auto keys = [&](std::vector<std::string> argv) {
+    const CommandSpec* spec = registry.Find(argv[0]);
+    std::vector<size_t> positions;
+    if (!desaster::FindKeys(spec->args, argv, 1, &positions)) return std::vector<std::string>{"-"};
+    std::vector<std::string> out;
+    for (size_t p : positions) out.push_back(argv[p]);
+    return out;
+  };
+  using V = std::vector<std::string>;
+  CHECK(keys({"eval", "return 1", "2", "a", "b", "x"}) == V{"a", "b"});
+  CHECK(keys({"eval", "return 1", "0", "x", "y"}).empty());
+  CHECK(keys({"zunionstore", "d", "2", "a", "b", "WEIGHTS", "1", "2"}) == V{"d", "a", "b"});
+  CHECK(keys({"lmpop", "2", "a", "b", "LEFT", "COUNT", "3"}) == V{"a", "b"});
+  CHECK(keys({"blmpop", "0", "1", "a", "RIGHT"}) == V{"a"});
+  CHECK(keys({"xread", "COUNT", "2", "STREAMS", "a", "b", "0", "0"}) == V{"a", "b"});
+  CHECK(keys({"sintercard", "2", "a", "b", "LIMIT", "1"}) == V{"a", "b"});
+  CHECK(keys({"set", "k", "v", "EX", "10"}) == V{"k"});
+  CHECK(keys({"mset", "a", "1", "b", "2"}) == V{"a", "b"});
+  CHECK(keys({"lmpop", "3", "a", "LEFT"}) == V{"-"});
+}
