@@ -1,6 +1,7 @@
 #include "server/config.h"
 
 #include <boost/program_options.hpp>
+#include <climits>
 #include <fstream>
 #include <iostream>
 
@@ -164,8 +165,8 @@ std::vector<ConfigParam> ConfigParams(Options* o) {
        }},
       Number("proto-max-bulk-len", &o->proto_max_bulk_len, 1024 * 1024, 1LL << 40),
       Number("client-query-buffer-limit", &o->client_query_buffer_limit, 1024 * 1024, 1LL << 40),
-      Number("slowlog-log-slower-than", &o->slowlog_log_slower_than_us, -1, 1LL << 40),
-      Number("slowlog-max-len", &o->slowlog_max_len, 0, 1 << 30),
+      Number("slowlog-log-slower-than", &o->slowlog_log_slower_than_us, -1, LLONG_MAX),
+      Number("slowlog-max-len", &o->slowlog_max_len, 0, LLONG_MAX),
       Number("lua-time-limit", &o->lua_time_limit_ms, 0, 1LL << 40),
       Number("busy-reply-threshold", &o->lua_time_limit_ms, 0, 1LL << 40),
       Number("lua-memory-limit", &o->lua_memory_limit, 1024 * 1024, 1LL << 40),

@@ -25,7 +25,7 @@ struct Options {
   long long output_limit_pubsub_soft = 8LL * 1024 * 1024;
   int output_limit_pubsub_soft_s = 60;
   long long slowlog_log_slower_than_us = 10000;
-  int slowlog_max_len = 128;
+  long long slowlog_max_len = 128;
   // After this long a script is "busy": other clients get -BUSY and SCRIPT KILL may stop it.
   long long lua_time_limit_ms = 5000;
   // Bytes the Lua state may hold (scripts and their data); an allocation past it fails, and the

@@ -194,6 +194,9 @@ class KeyMatcher {
   KeyMatcher(const std::vector<std::string>& argv, std::vector<size_t>* keys)
       : argv_(argv), keys_(keys) {}
 
+  // Whether a numkeys did not fit the arguments: then the call has no keys.
+  bool bad_count() const { return bad_count_; }
+
   bool Sequence(const std::vector<ArgSpec>& seq, size_t* i) {
     for (size_t n = 0; n < seq.size(); n++) {
       const ArgSpec& a = seq[n];
@@ -283,10 +286,11 @@ class KeyMatcher {
         if (*i >= argv_.size()) return false;
         if (a.type == ArgSpec::Type::kKey) keys_->push_back(*i);
         if (a.name == "numkeys") {
-          char* end = nullptr;
-          long long n = strtoll(argv_[*i].c_str(), &end, 10);
-          if (*end != '\0' || n < 0 || static_cast<size_t>(n) > argv_.size()) return false;
-          counted_ = static_cast<size_t>(n);
+          // As Redis counts for COMMAND GETKEYS: atoi, and no keys unless the count fits.
+          long long n = atoll(argv_[*i].c_str());
+          bool fits = n >= 1 && static_cast<size_t>(n) < argv_.size() - *i;
+          counted_ = fits ? static_cast<size_t>(n) : 0;
+          bad_count_ |= !fits;
         }
         ++*i;
         return true;
@@ -296,6 +300,7 @@ class KeyMatcher {
   const std::vector<std::string>& argv_;
   std::vector<size_t>* keys_;
   std::optional<size_t> counted_;  // the keys the last numkeys announced
+  bool bad_count_ = false;         // a numkeys that does not fit: the call has no keys
 };
 
 }  // namespace
@@ -344,7 +349,10 @@ bool FindKeys(const std::vector<ArgSpec>& args, const std::vector<std::string>& 
               std::vector<size_t>* positions) {
   positions->clear();
   size_t i = first;
-  return KeyMatcher(argv, positions).Sequence(args, &i) && i == argv.size();
+  KeyMatcher matcher(argv, positions);
+  bool matched = matcher.Sequence(args, &i) && i == argv.size();
+  if (matcher.bad_count()) positions->clear();
+  return matched && !matcher.bad_count();
 }
 
 }  // namespace desaster

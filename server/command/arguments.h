@@ -50,7 +50,9 @@ size_t MinArgs(const std::vector<ArgSpec>& args);
 size_t MaxArgs(const std::vector<ArgSpec>& args);
 
 // The positions in `argv` (argv[first] is the first argument after the command's name words)
-// of the keys of a call matching `args`; false when argv does not match the grammar.
+// of the keys of a call of a command with `args`; false when argv does not follow the grammar,
+// with the keys found before the point where it stops following it (none at all when a numkeys
+// does not fit the arguments, as Redis counts).
 bool FindKeys(const std::vector<ArgSpec>& args, const std::vector<std::string>& argv, size_t first,
               std::vector<size_t>* positions);
 

@@ -42,7 +42,9 @@ bool ParseDouble(std::string_view s, double* out) {
   char* end = nullptr;
   double v = strtod(buf.c_str(), &end);
   if (end != buf.c_str() + buf.size() || std::isnan(v)) return false;
-  if (errno == ERANGE && !std::isinf(v) && v != 0) return false;
+  // As Redis' getDoubleFromObject: "inf" is a number, but a value that overflows to it (1e400)
+  // or underflows to zero is out of range; a subnormal result is kept.
+  if (errno == ERANGE && (std::isinf(v) || v == 0)) return false;
   *out = v;
   return true;
 }
@@ -182,7 +184,12 @@ std::optional<int64_t> CommandContext::TimeoutDeadline(size_t i) {
   }
   long long ms = static_cast<long long>(seconds * 1000.0);
   if (ms == 0 && seconds > 0) ms = 1;  // 0.0001 s still means "a short while", not forever
-  return ms == 0 ? 0 : now_ms() + ms;
+  return DeadlineAfterMs(ms);
+}
+
+int64_t CommandContext::DeadlineAfterMs(long long ms) const {
+  if (ms <= 0 || ms > INT64_MAX - now_ms()) return 0;
+  return now_ms() + ms;
 }
 
 std::optional<long long> CommandContext::OptionInt(size_t i, long long min, long long max) {
@@ -237,18 +244,25 @@ void CommandContext::Block(const std::vector<std::string>& keys, int64_t deadlin
   }
 }
 
-std::optional<ScanOptions> ParseScanOptions(CommandContext& ctx, size_t cursor_index,
-                                            bool allow_type) {
-  ScanOptions o;
+std::optional<uint64_t> ParseScanCursor(CommandContext& ctx, size_t cursor_index) {
+  // As Redis reads it, with strtoul: a sign is allowed ("-1" wraps), leading space is not.
   const std::string& c = ctx.args[cursor_index];
   char* end = nullptr;
   errno = 0;
   unsigned long long cursor = strtoull(c.c_str(), &end, 10);
-  if (c.empty() || !isdigit(static_cast<unsigned char>(c[0])) || *end != '\0' || errno) {
+  if ((!c.empty() && isspace(static_cast<unsigned char>(c[0]))) || *end != '\0' || errno) {
     ctx.Error("ERR invalid cursor");
     return std::nullopt;
   }
-  o.cursor = cursor;
+  return cursor;
+}
+
+std::optional<ScanOptions> ParseScanOptions(CommandContext& ctx, size_t cursor_index,
+                                            bool allow_type) {
+  ScanOptions o;
+  auto cursor = ParseScanCursor(ctx, cursor_index);
+  if (!cursor) return std::nullopt;
+  o.cursor = *cursor;
   for (size_t i = cursor_index + 1; i < ctx.args.size(); i += 2) {
     if (i + 1 >= ctx.args.size()) {
       ctx.Error(err::kSyntax);
@@ -316,28 +330,29 @@ std::optional<MPopOptions> ParseMPopOptions(CommandContext& ctx, size_t numkeys_
 }
 
 std::optional<RandomRequest> ParseRandomRequest(CommandContext& ctx, std::string_view with_word) {
+  // Redis' order: the count, then the syntax, then the count's range with values or scores.
   RandomRequest q;
-  size_t max_args = with_word.empty() ? 3 : 4;
-  if (ctx.args.size() > max_args) {
-    ctx.Error(err::kSyntax);
-    return std::nullopt;
-  }
   if (ctx.args.size() < 3) return q;
   q.has_count = true;
   if (!ParseInt64(ctx.args[2], &q.count)) {
     ctx.Error(err::kNotInteger);
     return std::nullopt;
   }
-  if (q.count < -LONG_MAX / 2 || q.count > LONG_MAX / 2) {
-    ctx.Error("ERR value is out of range");
+  if (q.count == LLONG_MIN) {
+    ctx.Error(
+        "ERR value is out of range, value must between -9223372036854775807 and "
+        "9223372036854775807");
     return std::nullopt;
   }
-  if (ctx.args.size() == 4) {
-    if (!ctx.Is(3, with_word)) {
-      ctx.Error(err::kSyntax);
-      return std::nullopt;
-    }
-    q.with = true;
+  size_t max_args = with_word.empty() ? 3 : 4;
+  if (ctx.args.size() > max_args || (ctx.args.size() == 4 && !ctx.Is(3, with_word))) {
+    ctx.Error(err::kSyntax);
+    return std::nullopt;
+  }
+  q.with = ctx.args.size() == 4;
+  if (q.with && (q.count < -LONG_MAX / 2 || q.count > LONG_MAX / 2)) {
+    ctx.Error("ERR value is out of range");
+    return std::nullopt;
   }
   return q;
 }
@@ -362,6 +377,13 @@ void CommandContext::ReplyHelp(std::initializer_list<const char*> lines) {
 
 void CommandContext::WrongArgs() {
   reply.Error("ERR wrong number of arguments for '" + Lower(args[0]) + "' command");
+}
+
+void CommandContext::SubcommandSyntaxError() {
+  std::string command = args[0];
+  for (char& c : command) c = static_cast<char>(toupper(static_cast<unsigned char>(c)));
+  reply.Error("ERR unknown subcommand or wrong number of arguments for '" + args[1].substr(0, 128) +
+              "'. Try " + command + " HELP.");
 }
 
 }  // namespace desaster

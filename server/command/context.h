@@ -68,6 +68,10 @@ class CommandContext {
   std::optional<long long> OptionInt(size_t i, long long min, long long max = LLONG_MAX);
   // A blocking timeout in seconds (fractions allowed) -> absolute deadline in ms (0: forever).
   std::optional<int64_t> TimeoutDeadline(size_t i);
+  // The deadline `ms` milliseconds from now for a blocking command: 0 (no deadline) for 0, and
+  // for a wait so long that the deadline would pass the end of time (BLOCK 2^63-1), as Redis
+  // blocks for good then.
+  int64_t DeadlineAfterMs(long long ms) const;
 
   // The value at `key` if it has type `t`; nullptr when absent (*wrong stays false) or of
   // another type (replies WRONGTYPE and sets *wrong). A queue key passes for kList.
@@ -96,6 +100,9 @@ class CommandContext {
 
   void Error(std::string_view msg) { reply.Error(msg); }
   void WrongArgs();  // "wrong number of arguments for '<name>' command"
+  // A subcommand called with arguments it does not take, in Redis' words ("unknown subcommand
+  // or wrong number of arguments for 'get'. Try SLOWLOG HELP.").
+  void SubcommandSyntaxError();
 };
 
 // Glob matching as Redis' stringmatchlen (*, ?, [...], \ escapes), optionally case-folding.
@@ -108,28 +115,34 @@ struct ScanOptions {
   size_t count = 10;
   std::string type;  // SCAN only
 };
+// Parses the cursor at args[cursor_index]; replies the error and returns nullopt.
+std::optional<uint64_t> ParseScanCursor(CommandContext& ctx, size_t cursor_index);
 // Parses args[cursor_index] and the options after it; replies the error and returns nullopt.
 std::optional<ScanOptions> ParseScanOptions(CommandContext& ctx, size_t cursor_index,
                                             bool allow_type);
 // Replies [next cursor, [elements...]].
 void ReplyScan(CommandContext& ctx, uint64_t next, const std::vector<std::string>& items);
 
-// HSCAN, SSCAN, ZSCAN: one page over `dict` (nullptr for an absent key). For each element whose
-// key matches, `emit(key, value, &out)` appends what the reply shows for it.
+// HSCAN, SSCAN, ZSCAN key cursor [options], after the cursor was checked (ParseScanCursor) and
+// the key looked up: one page over `dict` (nullptr for an absent key, which answers an empty page
+// whatever the options say, as in Redis). For each element whose key matches, `emit(key, value,
+// &out)` appends what the reply shows for it.
 template <class V, class Emit>
-void ReplyDictScan(CommandContext& ctx, const ScanOptions& o, const Dict<V>* dict, Emit emit) {
+void ReplyDictScan(CommandContext& ctx, const Dict<V>* dict, Emit emit) {
   std::vector<std::string> out;
   uint64_t cursor = 0;
   if (dict) {
-    cursor = o.cursor;
+    auto o = ParseScanOptions(ctx, 2, false);
+    if (!o) return;
+    cursor = o->cursor;
     size_t matched = 0, steps = 0;
     do {
       cursor = dict->Scan(cursor, [&](std::string_view key, const V& value) {
-        if (!o.pattern.empty() && !GlobMatch(o.pattern, key)) return;
+        if (!o->pattern.empty() && !GlobMatch(o->pattern, key)) return;
         emit(key, value, &out);
         matched++;
       });
-    } while (cursor != 0 && matched < o.count && ++steps < o.count * 10);
+    } while (cursor != 0 && matched < o->count && ++steps < o->count * 10);
   }
   ReplyScan(ctx, cursor, out);
 }
@@ -152,23 +165,32 @@ struct RandomRequest {
 };
 std::optional<RandomRequest> ParseRandomRequest(CommandContext& ctx, std::string_view with_word);
 
-// `count` random elements of `dict` as (key, value pointer) pairs: distinct ones (at most all) when
-// count > 0, with repeats when count < 0.
+// A negative count asks for that many elements with repeats. Redis builds any such reply (-2^63
+// + 1 stalls it for good); desaster refuses one of more than this many elements.
+inline constexpr long long kMaxRandomRepeats = 1LL << 24;
+
+// `count` random elements of `dict` as (key, value pointer) pairs into *out: distinct ones (at most
+// all) when count > 0, with repeats when count < 0. False (the error replied) past
+// kMaxRandomRepeats.
 template <class V>
-std::vector<std::pair<std::string_view, const V*>> PickRandom(const Dict<V>& dict, long long count,
-                                                              std::mt19937_64& rng) {
-  std::vector<std::pair<std::string_view, const V*>> out;
+bool PickRandom(CommandContext& ctx, const Dict<V>& dict, long long count,
+                std::vector<std::pair<std::string_view, const V*>>* out) {
+  auto& rng = ctx.keyspace().rng();
   if (count < 0) {
+    if (count < -kMaxRandomRepeats) {
+      ctx.Error("ERR value is out of range: a reply with repeats holds at most 16777216 elements");
+      return false;
+    }
     for (long long i = 0; i < -count; i++) {
       const auto* n = dict.Random(rng);
-      out.emplace_back(n->key(), &n->value);
+      out->emplace_back(n->key(), &n->value);
     }
-    return out;
+    return true;
   }
-  dict.ForEach([&](std::string_view k, const V& v) { out.emplace_back(k, &v); });
-  std::shuffle(out.begin(), out.end(), rng);
-  if (static_cast<long long>(out.size()) > count) out.resize(static_cast<size_t>(count));
-  return out;
+  dict.ForEach([&](std::string_view k, const V& v) { out->emplace_back(k, &v); });
+  std::shuffle(out->begin(), out->end(), rng);
+  if (static_cast<long long>(out->size()) > count) out->resize(static_cast<size_t>(count));
+  return true;
 }
 
 // Strict integer/float parsing in Redis' rules (no spaces, no trailing garbage).

@@ -173,7 +173,7 @@ void ProcessCommand(ServerState& server, Client& client, const std::vector<std::
     if (spec) server.stats.commands[spec].rejected++;
     server.stats.error_replies++;
     std::string text = error;
-    if (client.in_multi && spec && spec->name == "exec") {
+    if (client.in_multi && strcasecmp(argv[0].c_str(), "exec") == 0) {
       // A refused EXEC ends the transaction, and says why (Redis' execCommandAbort).
       DiscardTransaction(server, client);
       text = "EXECABORT Transaction discarded because of: " + error;

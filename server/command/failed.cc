@@ -328,9 +328,9 @@ void RegisterFailedCommands(CommandRegistry* r) {
   using namespace cmd;
   const std::string filters =
       "[STATE (RETRYING|RETRIED|DEAD|ALL)] [MATCH text] [QUEUE queue:key] [CLASS class] [ERROR "
-      "error] [FINGERPRINT fingerprint] [JOB job:integer] [SINCE ms:integer] [UNTIL ms:integer] "
+      "error] [FINGERPRINT fingerprint] [JOB job] [SINCE ms:integer] [UNTIL ms:integer] "
       "[ATTEMPT min:integer max:integer]";
-  const std::string targets = "(id:integer...|WHERE " + filters + ")";
+  const std::string targets = "(id...|WHERE " + filters + ")";
   r->Group("failed")
       .Add("failed.counts", 1, kReadOnly | kFast, {}, FailedCounts,
            "How many failures there are: total, retrying, retried, dead")
@@ -340,7 +340,7 @@ void RegisterFailedCommands(CommandRegistry* r) {
             " [SORT (FAILED_AT|QUEUE|CLASS) [ASC|DESC]] [OFFSET offset:integer] [LIMIT "
             "limit:integer]")
       .Add("failed.info", 2, kReadOnly, {}, FailedInfo, "One failure by id")
-      .Args("id:integer")
+      .Args("id")
       .Add("failed.groups", -3, kReadOnly, {}, FailedGroups,
            "Failure counts by queue, class or fingerprint, biggest group first")
       .Args("BY (QUEUE|CLASS|FINGERPRINT) " + filters)

@@ -128,12 +128,11 @@ void HIncrByFloat(CommandContext& ctx) {
 }
 
 void HScan(CommandContext& ctx) {
-  auto o = ParseScanOptions(ctx, 2, false);
-  if (!o) return;
+  if (!ParseScanCursor(ctx, 2)) return;
   bool wrong;
   const Hash* h = HashAt(ctx, ctx.args[1], &wrong);
   if (!wrong)
-    ReplyDictScan(ctx, *o, h,
+    ReplyDictScan(ctx, h,
                   [](std::string_view f, const std::string& v, std::vector<std::string>* out) {
                     out->emplace_back(f);
                     out->push_back(v);
@@ -148,8 +147,8 @@ void HRandField(CommandContext& ctx) {
   if (wrong) return;
   if (!q->has_count)
     return h ? ctx.reply.Bulk(h->Random(ctx.keyspace().rng())->key()) : ctx.reply.NullBulk();
-  auto picks = h ? PickRandom(*h, q->count, ctx.keyspace().rng())
-                 : std::vector<std::pair<std::string_view, const std::string*>>{};
+  std::vector<std::pair<std::string_view, const std::string*>> picks;
+  if (h && !PickRandom(ctx, *h, q->count, &picks)) return;
   bool nested = q->with && ctx.reply.protocol() >= 3;  // RESP3: [[field, value], ...]
   ctx.reply.Array(picks.size() * (q->with && !nested ? 2 : 1));
   for (const auto& [field, value] : picks) {

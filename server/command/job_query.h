@@ -41,7 +41,7 @@ inline constexpr std::string_view kJobPagingSyntax =
     "[LIMIT limit:integer]";
 // The jobs a bulk command acts on: ids, or every match of the filters in a queue.
 inline std::string JobTargetSyntax() {
-  return "(id:integer...|WHERE queue:key " + std::string(kJobFilterSyntax) + ")";
+  return "(id...|WHERE queue:key " + std::string(kJobFilterSyntax) + ")";
 }
 
 // Parses the options from args[first] on. `paging`: SORT, OFFSET and LIMIT are allowed (the

@@ -233,6 +233,7 @@ void JobFetch(CommandContext& ctx) {
     if (ctx.Is(i, "BLOCK")) {
       block = v;
     } else if (ctx.Is(i, "LEASE") && v > 0) {
+      if (v > kMaxLeaseMs) return ctx.Error("ERR LEASE must be from 1 to 86400000 ms");
       lease = v;
     } else {
       return ctx.Error(err::kSyntax);
@@ -251,7 +252,7 @@ void JobFetch(CommandContext& ctx) {
     }
   }
   if (block < 0 || w->queues.empty()) return ctx.reply.NullBulk();
-  ctx.Block(w->queues, block == 0 ? 0 : ctx.now_ms() + block, TimeoutReply::kNullBulk);
+  ctx.Block(w->queues, ctx.DeadlineAfterMs(block), TimeoutReply::kNullBulk);
 }
 
 // The leased job args[1], checked against an optional WORKER owner; replies 0 and returns
@@ -363,7 +364,7 @@ void RegisterJobCommands(CommandRegistry* r) {
           "key payload [DELAY ms:integer|AT unix-ms:unix-time] [PRIORITY priority:integer] [FLOW "
           "flow] [UNIQUE unique] [CAPABILITY capability] [FRONT]")
       .Add("job.info", 2, kReadOnly | kFast, {}, JobInfo, "A job by id, with its position and ETA")
-      .Args("id:integer")
+      .Args("id")
       .Add("job.delete", -2, kWrite, {}, JobDelete, "Delete jobs")
       .Args(targets)
       .Add("job.move", -3, kWrite, {1, 1, 1}, JobMove, "Move jobs to another queue")
@@ -375,14 +376,14 @@ void RegisterJobCommands(CommandRegistry* r) {
       .Args("worker [BLOCK ms:integer] [LEASE ms:integer]")
       .Add("job.ack", -2, kWrite | kFast, {}, JobAck,
            "A leased job succeeded; 0 if its lease was lost")
-      .Args("id:integer [WORKER worker] [RESULT result]")
+      .Args("id [WORKER worker] [RESULT result]")
       .Add("job.fail", -4, kWrite, {}, JobFail, "A leased job failed; its retry policy applies")
       .Args(
-          "id:integer [WORKER worker] ERROR error [MESSAGE message] [BACKTRACE backtrace] [RESULT "
+          "id [WORKER worker] ERROR error [MESSAGE message] [BACKTRACE backtrace] [RESULT "
           "result]")
       .Add("job.kill", 2, kWrite | kFast, {}, JobKill,
            "Ask the worker running a job to stop it (TERM, then KILL)")
-      .Args("id:integer")
+      .Args("id")
       .Add("job.update", -5, kWrite, {}, JobUpdate,
            "Change jobs' priority, flow, capability or time")
       .Args(targets +

@@ -312,7 +312,6 @@ void LPos(CommandContext& ctx) {
     if (ctx.Is(i, "RANK")) {
       auto v = ctx.Int(i + 1);
       if (!v) return;
-      if (*v == LLONG_MIN) return ctx.Error(err::kNotInteger);
       if (*v == 0) {
         return ctx.Error(
             "ERR RANK can't be zero: use 1 to start from the first match, 2 from the second ... "
@@ -339,7 +338,8 @@ void LPos(CommandContext& ctx) {
   auto elements = Elements(*t, 0, t->size() - 1);
   std::vector<long long> found;
   long long want = count == 0 ? LLONG_MAX : (count < 0 ? 1 : count);
-  long long skip = (rank > 0 ? rank : -rank) - 1;
+  // |rank| - 1 matches to pass over, computed without negating LLONG_MIN.
+  long long skip = rank > 0 ? rank - 1 : -(rank + 1);
   long long len = static_cast<long long>(elements.size());
   for (long long step = 0; step < len && (maxlen == 0 || step < maxlen); step++) {
     long long i = rank > 0 ? step : len - 1 - step;
@@ -382,7 +382,11 @@ void MoveGeneric(CommandContext& ctx, bool from_left, bool to_left, int64_t dead
       return ctx.reply.Bulk(*element);
     }
   }
-  if (blocking) return ctx.Block({src}, deadline, TimeoutReply::kNullBulk);
+  // Redis answers a timeout with a null array, but a move that may not block (in MULTI or a
+  // script) with a null bulk.
+  if (blocking && ctx.block_mode != BlockMode::kNever) {
+    return ctx.Block({src}, deadline, TimeoutReply::kNullArray);
+  }
   ctx.reply.NullBulk();
 }
 

@@ -89,6 +89,7 @@ void Publish(CommandContext& ctx) {
 }
 
 void PubSubChannels(CommandContext& ctx) {
+  if (ctx.args.size() > 3) return ctx.SubcommandSyntaxError();
   std::vector<const std::string*> out;
   for (const auto& [name, clients] : ctx.server.channels) {
     if (ctx.args.size() < 3 || GlobMatch(ctx.args[2], name)) out.push_back(&name);
@@ -98,7 +99,7 @@ void PubSubChannels(CommandContext& ctx) {
 }
 
 void PubSubNumSub(CommandContext& ctx) {
-  ctx.reply.Map(ctx.args.size() - 2);
+  ctx.reply.Array((ctx.args.size() - 2) * 2);  // flat, in RESP3 too, as Redis answers
   for (size_t i = 2; i < ctx.args.size(); i++) {
     auto it = ctx.server.channels.find(ctx.args[i]);
     ctx.reply.Bulk(ctx.args[i]);

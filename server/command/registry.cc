@@ -9,13 +9,24 @@ CommandRegistry& CommandRegistry::Group(std::string_view group) {
   return *this;
 }
 
+CommandSpec CommandRegistry::Make(std::string name, int arity, uint32_t flags, KeySpec keys,
+                                  CommandHandler handler, std::string_view summary) const {
+  CommandSpec spec;
+  spec.name = std::move(name);
+  spec.arity = arity;
+  spec.flags = flags;
+  spec.keys = keys;
+  spec.handler = handler;
+  spec.group = group_;
+  spec.summary = summary;
+  return spec;
+}
+
 CommandRegistry& CommandRegistry::Add(std::string_view name, int arity, uint32_t flags,
                                       KeySpec keys, CommandHandler handler,
                                       std::string_view summary) {
-  CommandSpec spec{std::string(name),    arity, flags, keys, handler, group_,
-                   std::string(summary), false, {},    {},   {}};
-  index_[spec.name] = commands_.size();
-  commands_.push_back(std::move(spec));
+  index_[std::string(name)] = commands_.size();
+  commands_.push_back(Make(std::string(name), arity, flags, keys, handler, summary));
   return *this;
 }
 
@@ -23,17 +34,8 @@ CommandRegistry& CommandRegistry::Sub(std::string_view name, int arity, uint32_t
                                       KeySpec keys, CommandHandler handler,
                                       std::string_view summary) {
   CommandSpec& parent = commands_.back();
-  parent.subcommands.push_back(CommandSpec{parent.name + "|" + std::string(name),
-                                           arity,
-                                           flags,
-                                           keys,
-                                           handler,
-                                           group_,
-                                           std::string(summary),
-                                           false,
-                                           {},
-                                           {},
-                                           {}});
+  parent.subcommands.push_back(
+      Make(parent.name + "|" + std::string(name), arity, flags, keys, handler, summary));
   return *this;
 }
 

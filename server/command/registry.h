@@ -74,6 +74,9 @@ class CommandRegistry {
   const std::vector<CommandSpec>& all() const { return commands_; }
 
  private:
+  CommandSpec Make(std::string name, int arity, uint32_t flags, KeySpec keys,
+                   CommandHandler handler, std::string_view summary) const;
+
   std::vector<CommandSpec> commands_;
   std::unordered_map<std::string, size_t> index_;
   std::string group_;

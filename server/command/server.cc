@@ -388,9 +388,19 @@ void ConfigSet(CommandContext& ctx) {
     std::string name = Lower(ctx.args[i]);
     auto it = std::find_if(params.begin(), params.end(),
                            [&](const ConfigParam& p) { return p.name == name; });
-    if (it == params.end() || !it->set) {
+    if (it == params.end()) {
       return ctx.Error("ERR Unknown option or number of arguments for CONFIG SET - '" +
                        ctx.args[i] + "'");
+    }
+    for (size_t j = 2; j < i; j += 2) {
+      if (Lower(ctx.args[j]) == name) {
+        return ctx.Error("ERR CONFIG SET failed (possibly related to argument '" + ctx.args[i] +
+                         "') - duplicate parameter");
+      }
+    }
+    if (!it->set) {  // a value that is what desaster is (hz, save, maxmemory...), not a setting
+      return ctx.Error("ERR CONFIG SET failed (possibly related to argument '" + ctx.args[i] +
+                       "') - can't set immutable config");
     }
     targets.push_back(&*it);
   }
@@ -456,25 +466,25 @@ void ClientGetName(CommandContext& ctx) {
 }
 
 void ClientList(CommandContext& ctx) {
-  std::vector<uint64_t> ids;  // filter: CLIENT LIST [TYPE normal|pubsub] [ID id...]
-  bool type_pubsub = false, type_filter = false;
-  for (size_t i = 2; i < ctx.args.size(); i++) {
-    if (ctx.Is(i, "TYPE") && i + 1 < ctx.args.size()) {
-      std::string t = Lower(ctx.args[++i]);
-      if (t != "normal" && t != "pubsub" && t != "master" && t != "replica" && t != "slave") {
-        return ctx.Error("ERR Unknown client type '" + ctx.args[i] + "'");
-      }
-      type_filter = true;
-      type_pubsub = t == "pubsub";
-    } else if (ctx.Is(i, "ID") && i + 1 < ctx.args.size()) {
-      while (++i < ctx.args.size()) {
-        long long id;
-        if (!ParseInt64(ctx.args[i], &id) || id <= 0) return ctx.Error("ERR Invalid client ID");
-        ids.push_back(static_cast<uint64_t>(id));
-      }
-    } else {
-      return ctx.Error(err::kSyntax);
+  // One filter at most, as in Redis: CLIENT LIST [TYPE type | ID id...].
+  std::vector<uint64_t> ids;
+  bool type_pubsub = false, type_filter = false, id_filter = false;
+  if (ctx.args.size() == 4 && ctx.Is(2, "TYPE")) {
+    std::string t = Lower(ctx.args[3]);
+    if (t != "normal" && t != "pubsub" && t != "master" && t != "replica" && t != "slave") {
+      return ctx.Error("ERR Unknown client type '" + ctx.args[3] + "'");
     }
+    type_filter = true;
+    type_pubsub = t == "pubsub";
+  } else if (ctx.args.size() >= 4 && ctx.Is(2, "ID")) {
+    id_filter = true;
+    for (size_t i = 3; i < ctx.args.size(); i++) {
+      long long id;
+      if (!ParseInt64(ctx.args[i], &id)) return ctx.Error("ERR Invalid client ID");
+      if (id > 0) ids.push_back(static_cast<uint64_t>(id));  // no client has another id
+    }
+  } else if (ctx.args.size() != 2) {
+    return ctx.Error(err::kSyntax);
   }
   std::vector<const Client*> clients;
   for (const auto& [id, c] : ctx.server.clients) clients.push_back(c);
@@ -482,7 +492,7 @@ void ClientList(CommandContext& ctx) {
             [](const Client* a, const Client* b) { return a->id < b->id; });
   std::string text;
   for (const Client* c : clients) {
-    if (!ids.empty() && std::find(ids.begin(), ids.end(), c->id) == ids.end()) continue;
+    if (id_filter && std::find(ids.begin(), ids.end(), c->id) == ids.end()) continue;
     if (type_filter && type_pubsub != (c->subscriptions() > 0)) continue;
     text += ClientLine(*c);
   }
@@ -599,6 +609,41 @@ std::vector<std::string> FlagNames(const CommandSpec& c) {
   return out;
 }
 
+// Redis' ACL categories of a command ("read", "string", ...), from its flags and its group;
+// desaster's own families are categories of their own (queue, job, schedule, worker, failed).
+std::vector<std::string_view> AclCategories(const CommandSpec& c) {
+  std::vector<std::string_view> out;
+  if (c.Has(cmd::kWrite)) out.push_back("write");
+  if (c.Has(cmd::kReadOnly)) out.push_back("read");
+  if (c.Has(cmd::kAdmin)) {
+    out.push_back("admin");
+    out.push_back("dangerous");
+  }
+  if (c.Has(cmd::kBlocking)) out.push_back("blocking");
+  out.push_back(c.Has(cmd::kFast) ? "fast" : "slow");
+  static const std::pair<std::string_view, std::string_view> kGroups[] = {
+      {"generic", "keyspace"},
+      {"sorted-set", "sortedset"},
+      {"transactions", "transaction"},
+      {"string", "string"},
+      {"list", "list"},
+      {"hash", "hash"},
+      {"set", "set"},
+      {"stream", "stream"},
+      {"pubsub", "pubsub"},
+      {"connection", "connection"},
+      {"scripting", "scripting"},
+      {"queue", "queue"},
+      {"job", "job"},
+      {"schedule", "schedule"},
+      {"worker", "worker"},
+      {"failed", "failed"}};
+  for (const auto& [group, category] : kGroups) {
+    if (c.group == group) out.push_back(category);
+  }
+  return out;
+}
+
 void ReplyCommandInfo(CommandContext& ctx, const CommandSpec& c) {
   ctx.reply.Array(10);
   ctx.reply.Bulk(c.name);
@@ -609,7 +654,9 @@ void ReplyCommandInfo(CommandContext& ctx, const CommandSpec& c) {
   ctx.reply.Integer(c.keys.first);
   ctx.reply.Integer(c.keys.last);
   ctx.reply.Integer(c.keys.step);
-  ctx.reply.Set(0);    // ACL categories
+  auto categories = AclCategories(c);
+  ctx.reply.Set(categories.size());
+  for (auto category : categories) ctx.reply.Simple("@" + std::string(category));
   ctx.reply.Set(0);    // tips
   ctx.reply.Array(0);  // key specs
   ctx.reply.Array(c.subcommands.size());
@@ -673,10 +720,35 @@ void CommandCount(CommandContext& ctx) {
   ctx.reply.Integer(static_cast<long long>(ctx.server.registry.all().size()));
 }
 
+// COMMAND LIST [FILTERBY MODULE name | ACLCAT category | PATTERN pattern]: every command and
+// subcommand ("config|get"), as in Redis.
 void CommandList(CommandContext& ctx) {
-  const auto& all = ctx.server.registry.all();
-  ctx.reply.Array(all.size());
-  for (const auto& c : all) ctx.reply.Bulk(c.name);
+  std::function<bool(const CommandSpec&)> keep = [](const CommandSpec&) { return true; };
+  if (ctx.args.size() != 2) {
+    if (ctx.args.size() != 5 || !ctx.Is(2, "FILTERBY")) return ctx.Error(err::kSyntax);
+    const std::string& value = ctx.args[4];
+    if (ctx.Is(3, "MODULE")) {
+      keep = [](const CommandSpec&) { return false; };  // desaster loads no modules
+    } else if (ctx.Is(3, "ACLCAT")) {
+      keep = [&value](const CommandSpec& c) {
+        auto categories = AclCategories(c);
+        return std::find(categories.begin(), categories.end(), Lower(value)) != categories.end();
+      };
+    } else if (ctx.Is(3, "PATTERN")) {
+      keep = [&value](const CommandSpec& c) { return GlobMatch(value, c.name, true); };
+    } else {
+      return ctx.Error(err::kSyntax);
+    }
+  }
+  std::vector<const std::string*> names;
+  for (const auto& c : ctx.server.registry.all()) {
+    if (keep(c)) names.push_back(&c.name);
+    for (const auto& sub : c.subcommands) {
+      if (keep(sub)) names.push_back(&sub.name);
+    }
+  }
+  ctx.reply.Array(names.size());
+  for (const std::string* name : names) ctx.reply.Bulk(*name);
 }
 
 void CommandInfo(CommandContext& ctx) {
@@ -714,11 +786,22 @@ void CommandGetKeys(CommandContext& ctx) {
   }
 
   const CommandSpec* spec = ResolveCommand(ctx.server, argv, &error);
+  // Whether `args` hold a key, and whether one must be there.
+  std::function<bool(const std::vector<ArgSpec>&, bool)> has_keys = [&](const auto& args,
+                                                                        bool required) {
+    return std::any_of(args.begin(), args.end(), [&](const ArgSpec& a) {
+      if (required && a.optional) return false;
+      return a.type == ArgSpec::Type::kKey || has_keys(a.children, required);
+    });
+  };
+  if (!has_keys(spec->args, false)) return ctx.Error("ERR The command has no key arguments");
+  // Like Redis' key specs, the keys where they stand, whatever the options after them say; no
+  // key found is an error, unless the command may have none (EVAL).
   std::vector<size_t> positions;
-  if (!FindKeys(spec->args, argv, spec == c ? 1 : 2, &positions)) {
+  FindKeys(spec->args, argv, spec == c ? 1 : 2, &positions);
+  if (positions.empty() && has_keys(spec->args, true)) {
     return ctx.Error("ERR Invalid arguments specified for command");
   }
-  if (positions.empty()) return ctx.Error("ERR The command has no key arguments");
   ctx.reply.Array(positions.size());
   for (size_t p : positions) ctx.reply.Bulk(argv[p]);
 }
@@ -735,6 +818,7 @@ void Monitor(CommandContext& ctx) {
 }
 
 void SlowLogGet(CommandContext& ctx) {
+  if (ctx.args.size() > 3) return ctx.SubcommandSyntaxError();
   long long count = 10;
   if (ctx.args.size() == 3) {
     if (!ParseInt64(ctx.args[2], &count) || count < -1) {
@@ -862,7 +946,7 @@ void RegisterServerCommands(CommandRegistry* r) {
       .Sub("getname", 2, kFast, {}, ClientGetName, "This connection's name")
       .Args("")
       .Sub("list", -2, kAdmin, {}, ClientList, "List connections")
-      .Args("[TYPE (NORMAL|MASTER|REPLICA|PUBSUB)] [ID client-id:integer...]")
+      .Args("[TYPE (NORMAL|MASTER|REPLICA|PUBSUB)|ID client-id:integer...]")
       .Sub("info", 2, kFast, {}, ClientInfo, "This connection's details")
       .Args("")
       .Sub("kill", -3, kAdmin, {}, ClientKill, "Close connections")
@@ -899,8 +983,8 @@ void RegisterServerCommands(CommandRegistry* r) {
       .Args("[command-name...]")
       .Sub("docs", -2, kLoading, {}, CommandDocs, "Documentation of commands")
       .Args("[command-name...]")
-      .Sub("getkeys", -3, kLoading, {}, CommandGetKeys, "Key arguments of a command")
-      .Args("command [arg...]")
+      .Sub("getkeys", -4, kLoading, {}, CommandGetKeys, "Key arguments of a command")
+      .Args("command arg...")
       .Add("monitor", 1, kAdmin | kNoScript | kLoading, {}, Monitor, "Stream every command")
       .Args("")
       .Add("slowlog", -2, kAdmin, {}, nullptr, "The slow command log")

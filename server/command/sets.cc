@@ -91,8 +91,8 @@ void SRandMember(CommandContext& ctx) {
   if (wrong) return;
   if (!q->has_count)
     return s ? ctx.reply.Bulk(s->Random(ctx.keyspace().rng())->key()) : ctx.reply.NullBulk();
-  auto picks = s ? PickRandom(*s, q->count, ctx.keyspace().rng())
-                 : std::vector<std::pair<std::string_view, const Unit*>>{};
+  std::vector<std::pair<std::string_view, const Unit*>> picks;
+  if (s && !PickRandom(ctx, *s, q->count, &picks)) return;
   ctx.reply.Array(picks.size());
   for (const auto& [member, unit] : picks) ctx.reply.Bulk(member);
 }
@@ -207,12 +207,11 @@ void SInterCard(CommandContext& ctx) {
 }
 
 void SScan(CommandContext& ctx) {
-  auto o = ParseScanOptions(ctx, 2, false);
-  if (!o) return;
+  if (!ParseScanCursor(ctx, 2)) return;
   bool wrong;
   const Set* s = SetAt(ctx, ctx.args[1], &wrong);
   if (!wrong)
-    ReplyDictScan(ctx, *o, s, [](std::string_view m, const Unit&, std::vector<std::string>* out) {
+    ReplyDictScan(ctx, s, [](std::string_view m, const Unit&, std::vector<std::string>* out) {
       out->emplace_back(m);
     });
 }

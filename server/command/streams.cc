@@ -282,7 +282,7 @@ void XRead(CommandContext& ctx) {
       if (!ParseInt64(ctx.args[++i], &ms))
         return ctx.Error("ERR timeout is not an integer or out of range");
       if (ms < 0) return ctx.Error(err::kTimeoutNegative);
-      deadline = ms == 0 ? 0 : ctx.now_ms() + ms;
+      deadline = ctx.DeadlineAfterMs(ms);
     } else if (ctx.Is(i, "STREAMS")) {
       break;
     } else {
@@ -339,12 +339,27 @@ void XRead(CommandContext& ctx) {
   }
 }
 
+// XINFO STREAM key [FULL [COUNT count]]: FULL lists the first `count` entries (10 by default, 0
+// for all) instead of the first and last, and the consumer groups (there are none yet).
 void XInfoStream(CommandContext& ctx) {
+  bool full = ctx.args.size() > 3;
+  long long count = 10;
+  if (full) {
+    if (!ctx.Is(3, "FULL") || ctx.args.size() == 5 ||
+        (ctx.args.size() == 6 && !ctx.Is(4, "COUNT")) || ctx.args.size() > 6) {
+      return ctx.SubcommandSyntaxError();
+    }
+    if (ctx.args.size() == 6) {
+      auto n = ctx.Int(5);
+      if (!n) return;
+      count = *n < 0 ? 10 : *n;  // as Redis: a negative count is the default
+    }
+  }
   bool wrong;
   const Stream* s = StreamAt(ctx, ctx.args[2], &wrong);
   if (wrong) return;
   if (!s) return ctx.Error(err::kNoSuchKey);
-  ctx.reply.Map(10);
+  ctx.reply.Map(full ? 9 : 10);
   ctx.reply.Bulk("length");
   ctx.reply.Integer(static_cast<long long>(s->entries.size()));
   ctx.reply.Bulk("radix-tree-keys");
@@ -360,6 +375,17 @@ void XInfoStream(CommandContext& ctx) {
   ctx.reply.Integer(static_cast<long long>(s->meta.entries_added));
   ctx.reply.Bulk("recorded-first-entry-id");
   ctx.reply.Bulk(s->entries.empty() ? "0-0" : s->entries.begin()->first.ToString());
+  if (full) {
+    size_t n =
+        count == 0 ? s->entries.size() : std::min(s->entries.size(), static_cast<size_t>(count));
+    ctx.reply.Bulk("entries");
+    ctx.reply.Array(n);
+    auto it = s->entries.begin();
+    for (size_t i = 0; i < n; i++, ++it) ReplyEntry(ctx, it->first, it->second);
+    ctx.reply.Bulk("groups");
+    ctx.reply.Array(0);
+    return;
+  }
   ctx.reply.Bulk("groups");
   ctx.reply.Integer(0);
   for (bool first : {true, false}) {
@@ -396,8 +422,8 @@ void RegisterStreamCommands(CommandRegistry* r) {
       .Add("xread", -4, kReadOnly | kBlocking, {}, XRead, "Read new entries, optionally blocking")
       .Args("[COUNT count:integer] [BLOCK milliseconds:integer] STREAMS key... id...")
       .Add("xinfo", -2, kReadOnly, {}, nullptr, "Inspect streams")
-      .Sub("stream", 3, kReadOnly, {2, 2, 1}, XInfoStream, "A stream's details")
-      .Args("key");
+      .Sub("stream", -3, kReadOnly, {2, 2, 1}, XInfoStream, "A stream's details")
+      .Args("key [FULL [COUNT count:integer]]");
 }
 
 }  // namespace desaster

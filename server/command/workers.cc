@@ -238,7 +238,9 @@ void WorkerHeartbeat(CommandContext& ctx) {
   if (!w) return;
   long long lease = kDefaultLeaseMs;
   if (ctx.args.size() == 4 && ctx.Is(2, "LEASE")) {
-    if (!ParseInt64(ctx.args[3], &lease) || lease <= 0) return ctx.Error("ERR LEASE must be > 0");
+    if (!ParseInt64(ctx.args[3], &lease) || lease <= 0 || lease > kMaxLeaseMs) {
+      return ctx.Error("ERR LEASE must be from 1 to 86400000 ms");
+    }
   } else if (ctx.args.size() != 2) {
     return ctx.Error(err::kSyntax);
   }

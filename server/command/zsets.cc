@@ -2,6 +2,7 @@
 #include <algorithm>
 #include <climits>
 #include <cmath>
+#include <cstdlib>
 #include <map>
 
 #include "server/command/context.h"
@@ -24,9 +25,13 @@ struct ScoreRange {
   bool BelowMax(double v) const { return max_ex ? v < max : v <= max; }
 };
 
+// A score bound as Redis reads it, with strtod: "(" alone and "" are 0, " 1", "0x10" and "1e400"
+// are numbers; only trailing garbage and NaN are refused.
 bool ParseScoreBound(const std::string& s, double* v, bool* ex) {
   *ex = !s.empty() && s[0] == '(';
-  return ParseDouble(*ex ? std::string_view(s).substr(1) : std::string_view(s), v);
+  char* end = nullptr;
+  *v = strtod(s.c_str() + (*ex ? 1 : 0), &end);
+  return *end == '\0' && !std::isnan(*v);
 }
 
 std::optional<ScoreRange> ParseScoreRange(CommandContext& ctx, size_t min_i, size_t max_i) {
@@ -670,20 +675,19 @@ void ZRandMember(CommandContext& ctx) {
     return z ? ctx.reply.Bulk(z->scores().Random(rng)->key()) : ctx.reply.NullBulk();
   std::vector<Item> items;
   if (z) {
-    for (const auto& [member, score] : PickRandom(z->scores(), q->count, rng)) {
-      items.emplace_back(member, *score);
-    }
+    std::vector<std::pair<std::string_view, const double*>> picks;
+    if (!PickRandom(ctx, z->scores(), q->count, &picks)) return;
+    for (const auto& [member, score] : picks) items.emplace_back(member, *score);
   }
   ReplyItems(ctx, items, q->with);
 }
 
 void ZScan(CommandContext& ctx) {
-  auto o = ParseScanOptions(ctx, 2, false);
-  if (!o) return;
+  if (!ParseScanCursor(ctx, 2)) return;
   bool wrong;
   const ZSet* z = ZSetAt(ctx, ctx.args[1], &wrong);
   if (!wrong)
-    ReplyDictScan(ctx, *o, z ? &z->scores() : nullptr,
+    ReplyDictScan(ctx, z ? &z->scores() : nullptr,
                   [](std::string_view m, const double& score, std::vector<std::string>* out) {
                     out->emplace_back(m);
                     out->push_back(resp::FormatDouble(score));

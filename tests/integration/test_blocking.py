@@ -29,7 +29,8 @@ class BlockingTest(ServerTest):
         start = time.monotonic()
         self.assertEqual(c.call("BLPOP", "empty", "0.006"), Reply("*", None))
         self.assertEqual(c.call("BZPOPMIN", "empty", "0.05"), Reply("*", None))
-        self.assertEqual(c.call("BLMOVE", "empty", "dst", "LEFT", "LEFT", "0.01"), Reply("$", None))
+        # A timed-out move answers a null array in Redis 7.0, like the pops.
+        self.assertEqual(c.call("BLMOVE", "empty", "dst", "LEFT", "LEFT", "0.01"), Reply("*", None))
         self.assertLess(time.monotonic() - start, 2.0)
         self.assertEqual(c.call("BLPOP", "empty", "-1"), Reply("-", "ERR timeout is negative"))
         self.assertEqual(c.call("BLPOP", "empty", "x"),

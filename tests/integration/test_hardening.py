@@ -205,6 +205,49 @@ class StringTest(SideBySide):
         self.assertAlive()
 
 
+class RandomMembersTest(SideBySide):
+    def test_counts_are_checked_as_in_redis(self):
+        def scenario(connect):
+            c = connect()
+            c.call("HSET", "h", "a", "1")
+            return [c.call("SRANDMEMBER", "absent", "9223372036854775807"),
+                    c.call("SRANDMEMBER", "absent", "-9223372036854775808"),
+                    c.call("HRANDFIELD", "h", "9223372036854775807"),
+                    c.call("HRANDFIELD", "h", "9223372036854775807", "WITHVALUES"),
+                    c.call("ZRANDMEMBER", "absent", "-4611686018427387904", "WITHSCORES")]
+        self.both(scenario)
+
+    def test_a_reply_with_billions_of_repeats_is_refused_not_built(self):
+        # Redis builds it: -4611686018427387903 grew redis-server past 20 GB until the kernel
+        # killed it (and desaster to 12 GB before this bound).
+        c = self.connect(self.desaster)
+        c.call("HSET", "h", "a", "1")
+        reply = c.call("HRANDFIELD", "h", "-4611686018427387903", "WITHVALUES")
+        self.assertEqual(reply.kind, "-")
+        self.assertIn("out of range", reply.value)
+        self.assertEqual(len(c.call("SRANDMEMBER", "h2", "-16777216").value or []), 0)
+        c.call("SADD", "s", "m")
+        self.assertEqual(len(c.call("SRANDMEMBER", "s", "-1000").value), 1000)
+        self.assertAlive()
+
+
+class LeaseTest(SideBySide):
+    def test_a_lease_past_a_day_is_refused(self):
+        # now + 2^63-1 overflowed; a lease that long would also keep a dead worker's job away
+        # from its queue for good.
+        c = self.connect(self.desaster)
+        c.call("WORKER.REGISTER", "w", "QUEUES", "q")
+        c.call("JOB.PUSH", "q", "{}")
+        for command in (["WORKER.HEARTBEAT", "w", "LEASE", "9223372036854775807"],
+                        ["JOB.FETCH", "w", "LEASE", "86400001"]):
+            self.assertEqual(c.call(*command),
+                             Reply("-", "ERR LEASE must be from 1 to 86400000 ms"))
+        job = c.call("JOB.FETCH", "w", "LEASE", "86400000")  # a day is allowed
+        self.assertEqual(job.kind, "*")
+        self.assertIn(Reply("$", b"id"), job.value)
+        self.assertAlive()
+
+
 class GlobTest(SideBySide):
     def test_a_backtracking_pattern_does_not_stall_the_server(self):
         pattern = "a*" * 30 + "b"
@@ -228,6 +271,18 @@ class BlockingTest(SideBySide):
         wait_for(lambda: b"cmd=" + command[0].lower().encode() in
                  probe.call("CLIENT", "LIST").value, what="the client to block")
         return c
+
+    def test_a_wait_past_the_end_of_time_blocks_until_served(self):
+        def scenario(connect):
+            c = connect()
+            waiter = self.block(connect, "XREAD", "BLOCK", "9223372036854775807", "STREAMS", "s",
+                                "$")
+            c.call("XADD", "s", "1-1", "f", "v")
+            return waiter.read()
+        self.assertEqual(self.both(scenario),
+                         Reply("*", [Reply("*", [Reply("$", b"s"), Reply("*", [Reply("*", [
+                             Reply("$", b"1-1"), Reply("*", [Reply("$", b"f"),
+                                                            Reply("$", b"v")])])])])]))
 
     def test_a_wrong_type_destination_fails_one_waiter_and_the_element_goes_to_the_next(self):
         def scenario(connect):
