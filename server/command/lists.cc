@@ -254,14 +254,17 @@ void LRem(CommandContext& ctx) {
   if (t->empty()) return ctx.reply.Integer(0);
   const std::string& element = ctx.args[3];
   auto elements = Elements(*t, 0, t->size() - 1);
-  long long limit = *count == 0 ? LLONG_MAX : (*count < 0 ? -*count : *count);
+  // |count| as unsigned: -2^63 has no signed magnitude.
+  unsigned long long magnitude = *count < 0 ? 0ULL - static_cast<unsigned long long>(*count)
+                                            : static_cast<unsigned long long>(*count);
+  unsigned long long limit = *count == 0 ? ULLONG_MAX : magnitude;
   std::vector<size_t> hits;  // indices to remove, in the direction of the scan
   if (*count >= 0) {
-    for (size_t i = 0; i < elements.size() && static_cast<long long>(hits.size()) < limit; i++) {
+    for (size_t i = 0; i < elements.size() && hits.size() < limit; i++) {
       if (elements[i] == element) hits.push_back(i);
     }
   } else {
-    for (size_t i = elements.size(); i-- > 0 && static_cast<long long>(hits.size()) < limit;) {
+    for (size_t i = elements.size(); i-- > 0 && hits.size() < limit;) {
       if (elements[i] == element) hits.push_back(i);
     }
   }

@@ -41,7 +41,7 @@ sys.setrecursionlimit(100000)
 threading.stack_size(256 << 20)
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import RawConnection, RedisServer, Reply, Scheduler  # noqa: E402
+from harness import SANITIZER_REPORTS, RawConnection, RedisServer, Reply, Scheduler  # noqa: E402
 
 # What the fuzzer never sends, and why (reviewed; everything else in the table is driven).
 EXCLUDED = {
@@ -515,8 +515,13 @@ class Fuzzer:
         return errors, probe.finish()
 
     def check_server(self, session, commands, stall, bound):
+        log = self.desaster.log_text()
         if self.desaster.proc.poll() is not None:
-            self.fail(session, "the server died:\n" + self.desaster.log_text()[-3000:], commands)
+            self.fail(session, "the server died:\n" + log[-3000:], commands)
+        for marker in SANITIZER_REPORTS:
+            if marker in log:
+                self.fail(session, "the server reported:\n" + log[log.index(marker) - 200:][:3000],
+                          commands)
         c = RawConnection(self.desaster.port, timeout=60)
         if c.call("PING") != Reply("+", "PONG"):
             self.fail(session, "the server does not answer PING", commands)

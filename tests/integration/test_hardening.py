@@ -195,7 +195,9 @@ class StringTest(SideBySide):
         def scenario(connect):
             c = connect()
             c.call("SET", "k", "v")
-            return [c.call("SETRANGE", "k", "9223372036854775807", "A"),
+            c.call("RPUSH", "l", "v", "w", "v")
+            return [c.call("LREM", "l", "-9223372036854775808", "v"),
+                    c.call("SETRANGE", "k", "9223372036854775807", "A"),
                     c.call("SETRANGE", "k", str(512 * 1024 * 1024), "A"),
                     c.call("SETRANGE", "k", "-1", "A"),
                     c.call("SETRANGE", "k", "9223372036854775807", ""),
