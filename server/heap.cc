@@ -89,6 +89,17 @@ bool PopulateHeapGrowth(std::string* error) {
   }
   return true;
 }
+
+uint64_t HeapAllocatedBytes() {
+  // jemalloc's statistics are a snapshot taken when the epoch advances.
+  uint64_t epoch = 1;
+  size_t size = sizeof(epoch);
+  mallctl("epoch", &epoch, &size, &epoch, size);
+  size_t allocated = 0;
+  size = sizeof(allocated);
+  if (mallctl("stats.allocated", &allocated, &size, nullptr, 0) != 0) return 0;
+  return allocated;
+}
 #else
 bool PopulateHeapGrowth(std::string* error) {
   *error = "this build does not use jemalloc";

@@ -25,4 +25,9 @@ inline constexpr size_t kHeapGrowthChunk = 4 << 20;
 // (Linux before 5.14): the heap then grows a page per fault.
 bool PopulateHeapGrowth(std::string* error);
 
+#ifdef DESASTER_JEMALLOC
+// The bytes jemalloc has handed out and not taken back (stats.allocated).
+uint64_t HeapAllocatedBytes();
+#endif
+
 }  // namespace desaster

@@ -44,6 +44,9 @@ int main(int argc, char** argv) {
     state.keyspace.db(i).set_failed_max(options.failed_max);
   }
   RegisterAllCommands(&state.registry);
+#ifdef DESASTER_JEMALLOC
+  state.allocated_bytes = HeapAllocatedBytes;  // the C library's count knows nothing of jemalloc
+#endif
   auto store = LevelStore::Open(StoreOptions{.dir = options.data_dir,
                                              .block_cache_mb = options.store_cache_mb,
                                              .write_buffer_mb = options.store_write_buffer_mb,

@@ -3,6 +3,10 @@
 #include <malloc.h>
 #include <sys/resource.h>
 #include <unistd.h>
+#ifdef __SANITIZE_ADDRESS__
+// The sanitizer runtime's allocator interface (its header ships with clang only).
+extern "C" size_t __sanitizer_get_current_allocated_bytes();
+#endif
 
 #include <chrono>
 #include <cstdio>
@@ -190,9 +194,14 @@ std::string HumanBytes(uint64_t n) {
   return buf;
 }
 
-uint64_t UsedMemory() {
+uint64_t UsedMemory(const ServerState& s) {
+  if (s.allocated_bytes) return s.allocated_bytes();
+#ifdef __SANITIZE_ADDRESS__
+  return __sanitizer_get_current_allocated_bytes();  // the sanitizer's allocator replaces malloc's
+#else
   struct mallinfo2 mi = mallinfo2();
   return mi.uordblks + mi.hblkhd;
+#endif
 }
 
 uint64_t RssBytes() {
@@ -242,13 +251,14 @@ std::string InfoSection(CommandContext& ctx, const std::string& name) {
     num("pubsub_clients", pubsub);
   } else if (name == "memory") {
     out = "# Memory\r\n";
-    uint64_t used = UsedMemory(), rss = RssBytes();
+    uint64_t used = UsedMemory(s), rss = RssBytes();
+    s.stats.used_memory_peak = std::max(s.stats.used_memory_peak, used);
     num("used_memory", used);
     line("used_memory_human", HumanBytes(used));
     num("used_memory_rss", rss);
     line("used_memory_rss_human", HumanBytes(rss));
-    num("used_memory_peak", used);
-    line("used_memory_peak_human", HumanBytes(used));
+    num("used_memory_peak", s.stats.used_memory_peak);
+    line("used_memory_peak_human", HumanBytes(s.stats.used_memory_peak));
     num("maxmemory", 0);
     line("maxmemory_human", "0B");
     line("maxmemory_policy", "noeviction");
@@ -656,7 +666,7 @@ void ReplyCommandInfo(CommandContext& ctx, const CommandSpec& c) {
   ctx.reply.Integer(c.keys.step);
   auto categories = AclCategories(c);
   ctx.reply.Set(categories.size());
-  for (auto category : categories) ctx.reply.Simple("@" + std::string(category));
+  for (auto category : categories) ctx.reply.Simple(std::string("@").append(category));
   ctx.reply.Set(0);    // tips
   ctx.reply.Array(0);  // key specs
   ctx.reply.Array(c.subcommands.size());

@@ -43,6 +43,7 @@ struct Stats {
   uint64_t net_output_bytes = 0;
   uint64_t pubsub_messages = 0;
   uint64_t error_replies = 0;
+  uint64_t used_memory_peak = 0;  // the most INFO has seen the heap hold
   // By command (subcommands have their own spec): a pointer lookup on every call, not a
   // string comparison; INFO commandstats sorts by name when it prints.
   std::unordered_map<const CommandSpec*, CommandStats> commands;
@@ -93,6 +94,9 @@ class ServerState {
 
   // Called whenever a client (not necessarily the current one) has new output.
   std::function<void(Client*)> on_output;
+  // The bytes the heap has handed out (INFO's used_memory), as the binary's allocator counts
+  // them; unset, the C library's count is used.
+  std::function<uint64_t()> allocated_bytes;
   Client* FindClient(uint64_t id) const {
     auto it = clients.find(id);
     return it == clients.end() ? nullptr : it->second;

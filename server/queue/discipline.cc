@@ -57,7 +57,7 @@ bool OnlyParams(const Params& params, std::string_view discipline,
       *error = std::string(discipline) + " takes no parameters";
     } else {
       *error = "unknown " + std::string(discipline) + " parameter '" + name + "' (expected";
-      for (std::string_view k : known) *error += " " + std::string(k);
+      for (std::string_view k : known) error->append(" ").append(k);
       *error += ")";
     }
     return false;

@@ -77,7 +77,7 @@ std::unique_ptr<Discipline> Queue::Build(const QueueConfig& config, std::string*
   const DisciplineInfo* info = FindDiscipline(config.discipline);
   if (!info) {
     *error = "unknown discipline '" + config.discipline + "' (known:";
-    for (const auto& d : Disciplines()) *error += " " + std::string(d.name);
+    for (const auto& d : Disciplines()) error->append(" ").append(d.name);
     *error += ")";
     return nullptr;
   }

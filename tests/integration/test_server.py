@@ -23,6 +23,19 @@ class ServerCommandsTest(ServerTest):
         self.assertIn("cmdstat_set", self.r.info("commandstats"))
         self.assertEqual(self.r.info("server")["redis_mode"], "standalone")
 
+    def test_info_memory_counts_what_the_heap_holds(self):
+        # Sidekiq's and resque's web UIs show used_memory; it read 0 under jemalloc.
+        before = self.r.info("memory")["used_memory"]
+        self.assertGreater(before, 0)
+        p = self.r.pipeline(transaction=False)
+        for i in range(20000):
+            p.set(f"mem:{i}", "x" * 200)
+        p.execute()
+        memory = self.r.info("memory")
+        self.assertGreater(memory["used_memory"], before + 20000 * 200)
+        self.assertGreaterEqual(memory["used_memory_peak"], memory["used_memory"])
+        self.assertGreaterEqual(memory["used_memory_rss"], memory["used_memory"])
+
     def test_config_get_and_set(self):
         self.assertEqual(self.r.config_get("maxmemory-policy"), {"maxmemory-policy": "noeviction"})
         self.assertEqual(set(self.r.config_get("max*")), {"maxmemory", "maxmemory-policy", "maxclients"})
