@@ -48,6 +48,11 @@ uint64_t ValueDigest(const Value& v) {
         return true;
       });
       if (!v.queue()->dialect().head_left) std::reverse(payloads.begin(), payloads.end());
+      // FIFO and priority order is data (ids and priorities are stored). The fair disciplines'
+      // interleaving of flows is scheduling state (a round-robin position, token buckets) that
+      // starts afresh after a restart: their jobs digest as a set.
+      const std::string& discipline = v.queue()->config().discipline;
+      if (discipline != "fifo" && discipline != "prio") std::sort(payloads.begin(), payloads.end());
       for (std::string_view p : payloads) h = Mix(h, H(p));
       return h;
     }

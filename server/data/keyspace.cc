@@ -391,6 +391,15 @@ Keyspace::Keyspace(int databases) : dialects_(Dialects::Default()) {
   for (int i = 0; i < databases; i++) dbs_.push_back(std::make_unique<Database>(this, i));
 }
 
+void Keyspace::RunDueWork(size_t jobs, size_t schedules) {
+  for (auto& db : dbs_) {
+    db->PromoteDue(jobs);
+    db->FireDueSchedules(schedules);
+    db->ExpireLeases(jobs);
+    db->WakeThrottled();
+  }
+}
+
 void Keyspace::FlushAll() {
   for (auto& db : dbs_) {
     bool was = recording_;

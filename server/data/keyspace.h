@@ -337,6 +337,11 @@ class Keyspace {
   std::vector<std::pair<int, std::string>> TakeReadyKeys() { return std::exchange(ready_, {}); }
   bool HasReadyKeys() const { return !ready_.empty(); }
 
+  // Does in every database what the clock has made due by now_ms(), at most `jobs` jobs of
+  // each kind and `schedules` schedules per database: delayed jobs become ready, schedules fire,
+  // jobs whose lease ran out go back to their queues, throttled queues wake.
+  void RunDueWork(size_t jobs, size_t schedules);
+
   std::mt19937_64& rng() { return rng_; }
   Throughput& throughput() { return throughput_; }
 

@@ -584,13 +584,7 @@ void Server::OnQueueTimer(ev::timer&, int) {
     return;
   }
   state_->keyspace.set_now_ms(UnixMs());
-  for (int i = 0; i < state_->keyspace.databases(); i++) {
-    Database& db = state_->keyspace.db(i);
-    db.PromoteDue(10000);
-    db.FireDueSchedules(1000);
-    db.ExpireLeases(10000);
-    db.WakeThrottled();
-  }
+  state_->keyspace.RunDueWork(10000, 1000);  // bounded: what is left re-arms the timer
   if (state_->keyspace.HasReadyKeys()) ServeReadyKeys(*state_);
 }
 
