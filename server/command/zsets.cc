@@ -352,7 +352,6 @@ struct RangeRequest {
   bool rev = false;
   bool with_scores = false;
   long long offset = 0, limit = -1;
-  bool has_limit = false;
   // The parsed bounds; which one applies depends on `by`.
   long long start = 0, stop = 0;
   ScoreRange score;
@@ -415,7 +414,6 @@ std::optional<RangeRequest> ParseRangeOptions(CommandContext& ctx, RangeRequest 
       if (!c) return std::nullopt;
       q.offset = *o;
       q.limit = *c;
-      q.has_limit = true;
       i += 2;
     } else if (!fixed && ctx.Is(i, "BYSCORE")) {
       q.by = RangeBy::kScore;
@@ -428,7 +426,8 @@ std::optional<RangeRequest> ParseRangeOptions(CommandContext& ctx, RangeRequest 
       return std::nullopt;
     }
   }
-  if (q.has_limit && q.by == RangeBy::kRank) {
+  // As Redis checks it: a LIMIT whose count is -1 (everything) passes with a range by rank.
+  if (q.limit != -1 && q.by == RangeBy::kRank) {
     ctx.Error(
         "ERR syntax error, LIMIT is only supported in combination with either BYSCORE or BYLEX");
     return std::nullopt;

@@ -250,6 +250,18 @@ class LeaseTest(SideBySide):
         self.assertAlive()
 
 
+class ZRangeTest(SideBySide):
+    def test_limit_with_a_count_of_minus_one_passes_a_range_by_rank(self):
+        # Redis refuses LIMIT without BYSCORE/BYLEX only when its count is not -1.
+        def scenario(connect):
+            c = connect()
+            c.call("ZADD", "z", "1", "a", "2", "b", "3", "c")
+            return [c.call("ZRANGE", "z", "0", "-1", "REV", "LIMIT", "2", "-1", "WITHSCORES"),
+                    c.call("ZRANGE", "z", "0", "-1", "LIMIT", "0", "5"),
+                    c.call("ZRANGESTORE", "d", "z", "0", "1", "LIMIT", "1", "-1")]
+        self.both(scenario)
+
+
 class GlobTest(SideBySide):
     def test_a_backtracking_pattern_does_not_stall_the_server(self):
         pattern = "a*" * 30 + "b"
