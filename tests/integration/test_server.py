@@ -36,6 +36,23 @@ class ServerCommandsTest(ServerTest):
         self.assertGreaterEqual(memory["used_memory_peak"], memory["used_memory"])
         self.assertGreaterEqual(memory["used_memory_rss"], memory["used_memory"])
 
+    def test_command_list_filters_and_acl_categories(self):
+        c = self.connect()
+        listed = lambda *filter_by: {r.value for r in c.call("COMMAND", "LIST", *filter_by).value}
+        everything = listed()
+        self.assertIn(b"config|get", everything)  # subcommands too, as in Redis 7
+        self.assertEqual(listed("FILTERBY", "PATTERN", "config*"),
+                         {n for n in everything if n.startswith(b"config")})
+        pubsub = listed("FILTERBY", "ACLCAT", "pubsub")
+        self.assertTrue({b"publish", b"subscribe", b"pubsub|channels"} <= pubsub)
+        self.assertNotIn(b"get", pubsub)
+        self.assertIn(b"job.fetch", listed("FILTERBY", "ACLCAT", "job"))
+        self.assertEqual(listed("FILTERBY", "MODULE", "anything"), set())
+        self.assertEqual(c.call("COMMAND", "LIST", "FILTERBY", "ACLCAT"),
+                         Reply("-", "ERR syntax error"))
+        info = c.call("COMMAND", "INFO", "get").value[0].value
+        self.assertEqual({r.value for r in info[6].value}, {"@read", "@fast", "@string"})
+
     def test_config_get_and_set(self):
         self.assertEqual(self.r.config_get("maxmemory-policy"), {"maxmemory-policy": "noeviction"})
         self.assertEqual(set(self.r.config_get("max*")), {"maxmemory", "maxmemory-policy", "maxclients"})
