@@ -153,39 +153,32 @@ class SyntaxParser {
 
 size_t Add(size_t a, size_t b) { return a > SIZE_MAX - b ? SIZE_MAX : a + b; }
 
-size_t MinOf(const ArgSpec& a) {
-  if (a.optional) return 0;
+size_t MinOf(const ArgSpec& a);
+size_t MaxOf(const ArgSpec& a);
+
+// How many arguments one occurrence of `a` takes, at the least or at the most, its optional and
+// multiple flags aside.
+size_t CountOnce(const ArgSpec& a, bool most) {
   switch (a.type) {
     case ArgSpec::Type::kPureToken:
       return 1;
     case ArgSpec::Type::kOneOf: {
-      size_t least = SIZE_MAX;
-      for (const ArgSpec& c : a.children) least = std::min(least, MinOf(c));
-      return least;
+      size_t n = most ? 0 : SIZE_MAX;
+      for (const ArgSpec& c : a.children) {
+        size_t m = most ? MaxOf(c) : MinOf(c);
+        n = most ? std::max(n, m) : std::min(n, m);
+      }
+      return n;
     }
     case ArgSpec::Type::kBlock:
-      return (a.token.empty() ? 0 : 1) + MinArgs(a.children);
+      return Add(a.token.empty() ? 0 : 1, most ? MaxArgs(a.children) : MinArgs(a.children));
     default:
       return a.token.empty() ? 1 : 2;
   }
 }
 
-size_t MaxOf(const ArgSpec& a) {
-  if (a.multiple) return SIZE_MAX;
-  switch (a.type) {
-    case ArgSpec::Type::kPureToken:
-      return 1;
-    case ArgSpec::Type::kOneOf: {
-      size_t most = 0;
-      for (const ArgSpec& c : a.children) most = std::max(most, MaxOf(c));
-      return most;
-    }
-    case ArgSpec::Type::kBlock:
-      return Add(a.token.empty() ? 0 : 1, MaxArgs(a.children));
-    default:
-      return a.token.empty() ? 1 : 2;
-  }
-}
+size_t MinOf(const ArgSpec& a) { return a.optional ? 0 : CountOnce(a, false); }
+size_t MaxOf(const ArgSpec& a) { return a.multiple ? SIZE_MAX : CountOnce(a, true); }
 
 // Matches argv against a sequence of specs, greedily, noting key positions: what COMMAND
 // GETKEYS needs for commands whose keys move (numkeys, STREAMS key... id...).
@@ -221,7 +214,7 @@ class KeyMatcher {
         if (times == 0 && !a.optional) return false;
         continue;
       } else {
-        size_t each = std::max<size_t>(RepetitionSize(a), 1);
+        size_t each = std::max<size_t>(CountOnce(a, false), 1);
         times = left > rest_min ? (left - rest_min) / each : 0;
       }
       if (times == 0 && !a.optional) return false;
@@ -241,13 +234,6 @@ class KeyMatcher {
     }
     return a.type == ArgSpec::Type::kBlock && !a.children.empty() && Tokened(a.children[0]);
   }
-  // How many arguments one repetition of `a` takes.
-  static size_t RepetitionSize(const ArgSpec& a) {
-    ArgSpec once = a;
-    once.optional = once.multiple = false;
-    return MinOf(once);
-  }
-
   // Whether the optional or repeated `a` begins at argv[i], leaving rest_min for what follows.
   bool Starts(const ArgSpec& a, size_t i, size_t rest_min) const {
     if (i >= argv_.size()) return false;

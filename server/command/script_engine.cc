@@ -92,9 +92,15 @@ end
 
 local base = {}
 for _, name in ipairs({'assert', 'error', 'ipairs', 'pcall', 'rawequal', 'rawget', 'select',
-                       'tonumber', 'tostring', 'type', 'unpack', 'xpcall', 'collectgarbage',
+                       'tonumber', 'tostring', 'type', 'unpack', 'xpcall',
                        'gcinfo', 'getmetatable', '_VERSION'}) do
   base[name] = G[name]
+end
+-- A script may collect, but not stop the collector for every script after it (as Redis', it
+-- answers 0).
+base.collectgarbage = function(opt, arg)
+  if opt == 'stop' then return 0 end
+  return collectgarbage(opt, arg)
 end
 for _, name in ipairs({'redis', 'cjson', 'cmsgpack', 'struct', 'bit', 'string', 'table', 'math',
                        'coroutine'}) do
@@ -672,8 +678,6 @@ void ScriptEngine::Run(CommandContext& ctx, const std::string& sha, size_t numke
   lua_sethook(L, nullptr, 0, 0);
   killing_ = false;
   server_->script_busy = server_->script_kill_requested = server_->script_wrote = false;
-  // A script may have stopped the collector: the next one must not inherit that.
-  lua_gc(L, LUA_GCRESTART, 0);
   if (status != 0) {
     std::string msg = "ERR unknown error", source = "?", line = "?";
     if (lua_istable(L, -1)) {

@@ -111,6 +111,7 @@ class LuaTest(SideBySide):
             "local n = 0 for k, v in pairs(redis) do n = n + 1 end return n > 5",
             "local n = 0 for k, v in pairs(_G) do n = n + 1 end return n > 20",
             "return type(next(string))",
+            "return collectgarbage('stop')",
         ]
         for script in attempts:
             with self.subTest(script=script):
