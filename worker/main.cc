@@ -1,4 +1,7 @@
 // desaster-worker: runs jobs from a desaster scheduler with its adapters.
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <boost/program_options.hpp>
 #include <filesystem>
 #include <iostream>
@@ -28,6 +31,14 @@ std::vector<std::string> SplitList(const std::string& s) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // Descriptors 0-2 are open (on /dev/null if the caller closed them), so no pipe a job's shim
+  // sets up can land on them.
+  for (int fd = open("/dev/null", O_RDWR); fd >= 0; fd = open("/dev/null", O_RDWR)) {
+    if (fd > 2) {
+      close(fd);
+      break;
+    }
+  }
   WorkerOptions o;
   std::string scheduler = "127.0.0.1:6379", queues = "default", adapters = "command";
   std::string capabilities, labels;
@@ -106,6 +117,5 @@ int main(int argc, char** argv) {
     std::cerr << "desaster-worker: " << error << "\n";
     return 1;
   }
-  worker.Run();
-  return 0;
+  return worker.Run();
 }

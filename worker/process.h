@@ -1,6 +1,12 @@
 // A child process on the worker's loop: its stdout and stderr captured up to a bound, its exit
-// reported once, killable with TERM then KILL. Children die with the worker (PDEATHSIG), so a
-// killed worker leaves no job running that its lease would also hand to another worker.
+// reported once, killable with TERM then KILL.
+//
+// Each process runs under a shim (a fork of the worker) that owns its whole process tree: when
+// the process ends, when it is killed, or when the worker dies in any way (even SIGKILL), every
+// process it started is killed, including ones that changed their process group or session or
+// double-forked, since the shim is their subreaper. So a dead worker leaves no job running
+// that its lease would hand to another worker. Out of reach: a process that gains privileges to
+// leave (setuid), or a service the job asks another daemon (systemd, cron) to start.
 #pragma once
 
 #include <ev++.h>
@@ -42,7 +48,7 @@ class Process {
   pid_t pid() const { return pid_; }
   bool running() const { return running_; }
   void Write(std::string_view data);  // to stdin (stdin_pipe)
-  // TERM to the process group now, KILL after `grace_ms`.
+  // TERM to the whole process tree now, KILL after `grace_ms`.
   void Kill(int grace_ms);
 
  private:
@@ -51,11 +57,13 @@ class Process {
   void OnRead(ev::io& w, int);
   void OnKillTimer(ev::timer&, int);
   void MaybeFinish();
+  // Tells the shim to kill the tree at once (it also sees this when the worker dies).
+  void CloseLifeline();
 
   ev::loop_ref loop_;
   pid_t pid_ = -1;
   bool running_ = true;
-  int stdin_fd_ = -1;
+  int stdin_fd_ = -1, lifeline_fd_ = -1;
   ev::child child_;
   ev::io out_watch_, err_watch_;
   ev::timer kill_timer_;

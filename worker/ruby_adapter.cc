@@ -71,7 +71,7 @@ class RubyAdapter : public Adapter {
     if (it == running_.end()) return;
     it->second.killed = true;
     if (it->second.pid > 0) {
-      kill(it->second.pid, SIGTERM);
+      kill(-it->second.pid, SIGTERM);  // the job's process group (runner.rb)
       auto timer = std::make_unique<ev::timer>(loop_);
       timer->set<RubyAdapter, &RubyAdapter::OnKillTimer>(this);
       timer->start(grace_ms / 1000.0, 0);
@@ -80,9 +80,9 @@ class RubyAdapter : public Adapter {
     }
   }
 
-  // The grace period is over: KILL (harmless if the child is gone: ESRCH).
+  // The grace period is over: KILL (harmless if the group is gone: ESRCH).
   void OnKillTimer(ev::timer& w, int) {
-    kill(kill_timers_[&w], SIGKILL);
+    kill(-kill_timers_[&w], SIGKILL);
     kill_timers_.erase(&w);
     std::erase_if(timers_, [&](const auto& t) { return t.get() == &w; });
   }

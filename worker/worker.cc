@@ -10,6 +10,7 @@
 #include <cstring>
 #include <ctime>
 #include <filesystem>
+#include <random>
 
 namespace desaster::worker {
 namespace {
@@ -55,8 +56,12 @@ Worker::Worker(ev::default_loop& loop, WorkerOptions options)
     gethostname(host, sizeof(host) - 1);
     options_.id = std::string(host) + ":" + std::to_string(getpid());
   }
+  std::random_device random;
+  char token[33];
+  snprintf(token, sizeof(token), "%08x%08x%08x%08x", random(), random(), random(), random());
+  incarnation_ = token;
   heartbeat_.set(loop_);
-  heartbeat_.set<Worker, &Worker::Heartbeat>(this);
+  heartbeat_.set<Worker, &Worker::OnHeartbeatTimer>(this);
   reconnect_.set(loop_);
   reconnect_.set<Worker, &Worker::OnReconnectTimer>(this);
   shutdown_timer_.set(loop_);
@@ -89,12 +94,14 @@ bool Worker::Init(std::string* error) {
   return true;
 }
 
-void Worker::Run() {
+int Worker::Run() {
   sigterm_.start(SIGTERM);
   sigint_.start(SIGINT);
   sigquit_.start(SIGQUIT);
+  heartbeat_.start(options_.heartbeat_ms / 1000.0, options_.heartbeat_ms / 1000.0);
   Connect();
   loop_.run(0);
+  return exit_status_;
 }
 
 // ---- connections ----
@@ -136,7 +143,6 @@ void Worker::OnDisconnected(Connection* c) {
   if (c == fetch_.get()) fetching_ = false;
   if (c == control_.get()) {
     registered_ = false;
-    heartbeat_.stop();
     if (!stopping_) Log("lost the scheduler; reconnecting");
   }
   ScheduleReconnect();
@@ -199,34 +205,50 @@ void Worker::Register() {
   gethostname(host, sizeof(host) - 1);
   std::vector<std::string> adapters;
   for (const auto& a : adapters_) adapters.emplace_back(a->name());
-  Send(
-      control_.get(),
-      {"WORKER.REGISTER", options_.id, "HOST", host, "PID", std::to_string(getpid()), "ADAPTERS",
-       Join(adapters), "CAPABILITIES", Join(options_.capabilities), "LABELS", Join(options_.labels),
-       "CONCURRENCY", std::to_string(options_.concurrency), "QUEUES", Join(options_.queues)},
-      [this](redisReply* r) {
-        if (!r || r->type == REDIS_REPLY_ERROR) {
-          Log("register failed: " + Text(r));
-          return;
-        }
-        registered_ = true;
-        Log("registered as " + options_.id + " for queues " + Join(options_.queues));
-        heartbeat_.start(0, options_.heartbeat_ms / 1000.0);
-        FlushReports();
-        Fetch();
-      });
+  Send(control_.get(),
+       {"WORKER.REGISTER", options_.id, "HOST", host, "PID", std::to_string(getpid()), "ADAPTERS",
+        Join(adapters), "CAPABILITIES", Join(options_.capabilities), "LABELS",
+        Join(options_.labels), "CONCURRENCY", std::to_string(options_.concurrency), "QUEUES",
+        Join(options_.queues), "INCARNATION", incarnation_},
+       [this](redisReply* r) {
+         if (!r || r->type == REDIS_REPLY_ERROR) {
+           Log("register failed: " + Text(r));
+           return;
+         }
+         registered_ = true;
+         Log("registered as " + options_.id + " for queues " + Join(options_.queues));
+         Heartbeat();  // renews the leases it held across a reconnect at once
+         FlushReports();
+         Fetch();
+       });
 }
 
-void Worker::Heartbeat(ev::timer&, int) {
+void Worker::OnHeartbeatTimer(ev::timer&, int) {
+  StopUnrenewedJobs();
+  Heartbeat();
+}
+
+void Worker::Heartbeat() {
   if (!registered_) return;
+  // The leases to renew: jobs it runs, and finished ones whose outcome is still to be sent. A
+  // job it gave up is left out, so its lease runs out and another run starts.
+  std::vector<std::string> held;
+  for (const auto& [id, r] : running_) {
+    if (!r.abandoned) held.push_back(id);
+  }
+  for (const auto& report : reports_) held.push_back(report[1]);
+  Clock::time_point sent = Clock::now();
   Send(control_.get(),
-       {"WORKER.HEARTBEAT", options_.id, "LEASE", std::to_string(options_.lease_ms)},
-       [this](redisReply* r) {
+       {"WORKER.HEARTBEAT", options_.id, "LEASE", std::to_string(options_.lease_ms), "INCARNATION",
+        incarnation_, "JOBS", Join(held)},
+       [this, sent](redisReply* r) {
          if (!r) return;
          if (r->type == REDIS_REPLY_ERROR) {
            if (Text(r).starts_with("NOWORKER")) Register();  // the scheduler restarted
+           if (Text(r).starts_with("STALEWORKER")) OnReplaced(Text(r));
            return;
          }
+         renewed_ = std::max(renewed_, sent);
          auto f = Fields(r);
          // The scheduler owns the queue assignment (WORKER.ATTACH/DETACH); remember it so a
          // re-registration after a scheduler restart keeps it.
@@ -255,15 +277,51 @@ void Worker::Heartbeat(ev::timer&, int) {
 
 // ---- jobs ----
 
+void Worker::StopUnrenewedJobs() {
+  // A lease lasts lease_ms from the later of the fetch that took the job and the last renewing
+  // heartbeat (both counted from when they were sent, so never later than the scheduler's
+  // clock). The job must be dead, its grace period included, a heartbeat before then.
+  auto lease = std::chrono::milliseconds(options_.lease_ms);
+  auto margin = std::chrono::milliseconds(options_.heartbeat_ms);
+  Clock::time_point now = Clock::now();
+  for (auto& [id, r] : running_) {
+    if (r.abandoned || !r.run) continue;
+    auto left = std::max(r.leased, renewed_) + lease - margin - now;
+    auto grace = std::chrono::milliseconds(options_.kill_grace_ms);
+    if (left > grace) continue;
+    int grace_ms = static_cast<int>(
+        std::max<int64_t>(0, std::chrono::duration_cast<std::chrono::milliseconds>(left).count()));
+    Abandon(r, grace_ms, "its lease was not renewed (scheduler unreachable)");
+  }
+}
+
+void Worker::Abandon(Running& r, int grace_ms, const std::string& why) {
+  Log("stopping job " + r.job.id + ": " + why + "; it runs again from its queue");
+  r.abandoned = true;
+  r.run->Kill(grace_ms);
+}
+
+void Worker::OnReplaced(const std::string& error) {
+  Log("exiting: " + error);
+  exit_status_ = 1;
+  for (auto& [id, r] : running_) {
+    if (!r.abandoned && r.run) Abandon(r, 0, "another process took over this worker's id");
+  }
+  stopping_ = true;
+  registered_ = false;
+  MaybeExit();
+}
+
 void Worker::Fetch() {
   if (!registered_ || fetching_ || stopping_ || !fetch_ || !fetch_->connected() ||
       static_cast<int>(running_.size()) >= options_.concurrency) {
     return;
   }
   fetching_ = true;
+  Clock::time_point sent = Clock::now();
   Send(fetch_.get(),
        {"JOB.FETCH", options_.id, "BLOCK", "1000", "LEASE", std::to_string(options_.lease_ms)},
-       [this](redisReply* r) {
+       [this, sent](redisReply* r) {
          fetching_ = false;
          if (!r) return;  // disconnected: the reconnect fetches again
          if (r->type == REDIS_REPLY_ERROR) {
@@ -273,13 +331,13 @@ void Worker::Fetch() {
          }
          if (r->type == REDIS_REPLY_ARRAY) {
            auto f = Fields(r);
-           StartJob({Text(f["id"]), Text(f["payload"])});
+           StartJob({Text(f["id"]), Text(f["payload"])}, sent);
          }
          Fetch();
        });
 }
 
-void Worker::StartJob(JobSpec job) {
+void Worker::StartJob(JobSpec job, Clock::time_point leased) {
   auto adapter = std::find_if(adapters_.begin(), adapters_.end(),
                               [&](const auto& a) { return a->Accepts(job); });
   std::string id = job.id;
@@ -288,8 +346,9 @@ void Worker::StartJob(JobSpec job) {
                               "no adapter of this worker accepts the job's payload", ""});
   }
   running_[id].job = job;
+  running_[id].leased = leased;
   auto run = (*adapter)->Start(job, [this, id](Outcome o) {
-    Report(id, o);
+    if (!running_[id].abandoned) Report(id, o);
     running_.erase(id);
     Fetch();
     MaybeExit();

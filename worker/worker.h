@@ -4,6 +4,7 @@
 
 #include <ev++.h>
 
+#include <chrono>
 #include <deque>
 #include <map>
 #include <memory>
@@ -40,15 +41,19 @@ class Worker {
   ~Worker();
   // Creates the adapters; false with *error if one cannot start (a ruby boot that fails).
   bool Init(std::string* error);
-  // Runs until stopped (SIGTERM: graceful, SIGQUIT: at once, or WORKER.STOP).
-  void Run();
+  // Runs until stopped (SIGTERM: graceful, SIGQUIT: at once, or WORKER.STOP); returns the
+  // exit status (1: another process took over this worker's id).
+  int Run();
 
  private:
   using Connection = client::SchedulerConnection;
+  using Clock = std::chrono::steady_clock;
   struct Running {
     JobSpec job;
     std::unique_ptr<worker::Run> run;
-    bool killing = false;  // JOB.KILL reached it; its outcome is still to come
+    bool killing = false;      // JOB.KILL reached it; its outcome is still to come
+    bool abandoned = false;    // its lease may be gone: stopped, and its outcome not reported
+    Clock::time_point leased;  // when the JOB.FETCH that leased it was sent
   };
 
   void Connect();
@@ -59,15 +64,22 @@ class Worker {
   bool SpawnScheduler();
   void Register();
   void OnRegisterRetry(ev::timer&, int) { Register(); }
-  void Heartbeat(ev::timer&, int);
+  void OnHeartbeatTimer(ev::timer&, int);
+  void Heartbeat();
+  // Stops the jobs whose lease may run out before a heartbeat renews it: another worker gets
+  // them then, and the same job must not run twice.
+  void StopUnrenewedJobs();
+  void Abandon(Running& r, int grace_ms, const std::string& why);
   void Fetch();
-  void StartJob(JobSpec job);
+  void StartJob(JobSpec job, Clock::time_point leased);
   void Report(const std::string& id, const Outcome& outcome);
   void FlushReports();
   void OnSignal(ev::sig& w, int);
   void BeginShutdown(const char* why);
   void OnShutdownTimer(ev::timer&, int);
   void MaybeExit();
+  // Another process registered under this worker's id: its jobs are no longer ours.
+  void OnReplaced(const std::string& error);
   // Sends a command on `c`; `on_reply` gets the reply (nullptr when the connection dropped).
   void Send(Connection* c, const std::vector<std::string>& argv,
             std::function<void(struct redisReply*)> on_reply);
@@ -76,6 +88,10 @@ class Worker {
   WorkerOptions options_;
   std::vector<std::unique_ptr<Adapter>> adapters_;
   std::unique_ptr<Connection> control_, fetch_;
+  // This process among all that ever ran under options_.id: leases are held per incarnation.
+  std::string incarnation_;
+  Clock::time_point renewed_;  // when the last heartbeat that renewed our leases was sent
+  int exit_status_ = 0;
   bool registered_ = false, fetching_ = false, stopping_ = false, spawned_ = false;
   // Once a scheduler answered, losing it means it restarts: the worker waits for it rather
   // than starting a second one on its own data directory.

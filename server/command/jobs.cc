@@ -247,7 +247,7 @@ void JobFetch(CommandContext& ctx) {
     Queue* q = ctx.db().FindQueue(key);
     // A queue's capability is what every one of its jobs needs.
     if (!q || (!q->config().capability.empty() && !w->Has(q->config().capability))) continue;
-    if (Job* job = ctx.db().LeaseNext(q, eligible, w->id, lease)) {
+    if (Job* job = ctx.db().LeaseNext(q, eligible, {w->id, w->incarnation}, lease)) {
       return ReplyJob(ctx, {job, SIZE_MAX});
     }
   }
@@ -318,19 +318,10 @@ void JobFail(CommandContext& ctx) {
   if (!o) return;
   Job* job = LeasedArg(ctx, o->worker);
   if (!job) return;
-  Failure f;
-  f.queue = job->queue->key();
-  f.payload = job->payload;
-  PayloadFields fields = job->queue->Fields(*job);
-  f.klass = fields.klass;
-  f.args = fields.args;
+  Failure f = ctx.db().FailureOf(*job, job->attempts + 1U);
   f.error_class = o->error_class;
   f.message = o->message;
   f.backtrace = o->backtrace;
-  f.worker = job->lease_owner();
-  f.failed_at_ms = ctx.now_ms();
-  f.attempt = job->attempts + 1;
-  f.job = job->id;
   ctx.db().Finish(ctx.db().RemoveJob(job), false, std::move(o->result));
   ctx.db().RecordFailure(std::move(f));
   ctx.reply.Integer(1);

@@ -194,7 +194,9 @@ void WorkerList(CommandContext& ctx) {
 std::vector<std::string> List(std::string_view s) { return Split(s, ','); }
 
 // WORKER.REGISTER id [HOST h] [PID p] [ADAPTERS a,b] [CAPABILITIES c,d] [LABELS l,m]
-//                 [CONCURRENCY n] [QUEUES q1,q2]
+//                 [CONCURRENCY n] [QUEUES q1,q2] [INCARNATION token]
+// A process registering under an id another process (another INCARNATION) held has replaced
+// it: the jobs leased to the old one go back to their queues now, each an attempt more.
 void WorkerRegister(CommandContext& ctx) {
   Keyspace::Worker w;
   w.id = ctx.args[1];
@@ -213,6 +215,8 @@ void WorkerRegister(CommandContext& ctx) {
       w.labels = List(v);
     } else if (ctx.Is(i, "QUEUES")) {
       w.queues = List(v);
+    } else if (ctx.Is(i, "INCARNATION")) {
+      w.incarnation = v;
     } else if (ctx.Is(i, "CONCURRENCY")) {
       long long n;
       if (!ParseInt64(v, &n) || n < 1 || n > 10000) {
@@ -226,27 +230,49 @@ void WorkerRegister(CommandContext& ctx) {
   w.db = ctx.client.db;
   w.registered_ms = w.last_seen_ms = ctx.now_ms();
   auto& workers = ctx.keyspace().workers();
-  if (auto old = workers.find(w.id); old != workers.end()) w.kill = old->second.kill;  // pending
+  auto old = workers.find(w.id);
+  if (old != workers.end() && old->second.incarnation == w.incarnation) {
+    w.kill = old->second.kill;  // a reconnect: kills asked for are still pending
+  }
+  if (!w.incarnation.empty()) ctx.keyspace().db(w.db).ReleaseLeases({w.id, w.incarnation});
   workers.insert_or_assign(w.id, std::move(w));
   ctx.reply.Ok();
 }
 
-// WORKER.HEARTBEAT id [LEASE ms]: the worker is alive; its leases last `LEASE` more ms. Replies
-// what the scheduler wants of it: its queues, jobs to kill, whether to stop.
+// WORKER.HEARTBEAT id [LEASE ms] [INCARNATION token] [JOBS id,id]: the worker is alive; the
+// leases its process holds (those of JOBS only, when given: a job it gave up is left to
+// expire) last `LEASE` more ms. Replies what the scheduler wants of it: its queues, jobs to
+// kill, whether to stop. A process that another one replaced under its id is told so.
 void WorkerHeartbeat(CommandContext& ctx) {
   Keyspace::Worker* w = WorkerNamed(ctx, ctx.args[1]);
   if (!w) return;
   long long lease = kDefaultLeaseMs;
-  if (ctx.args.size() == 4 && ctx.Is(2, "LEASE")) {
-    if (!ParseInt64(ctx.args[3], &lease) || lease <= 0 || lease > kMaxLeaseMs) {
-      return ctx.Error("ERR LEASE must be from 1 to 86400000 ms");
+  std::optional<std::set<uint64_t>> only;
+  for (size_t i = 2; i < ctx.args.size(); i += 2) {
+    if (i + 1 >= ctx.args.size()) return ctx.Error(err::kSyntax);
+    if (ctx.Is(i, "LEASE")) {
+      if (!ParseInt64(ctx.args[i + 1], &lease) || lease <= 0 || lease > kMaxLeaseMs) {
+        return ctx.Error("ERR LEASE must be from 1 to 86400000 ms");
+      }
+    } else if (ctx.Is(i, "INCARNATION")) {
+      if (ctx.args[i + 1] != w->incarnation) {
+        return ctx.Error("STALEWORKER another process registered as worker '" + w->id +
+                         "'; this one's leases are gone");
+      }
+    } else if (ctx.Is(i, "JOBS")) {
+      only.emplace();
+      for (const std::string& item : List(ctx.args[i + 1])) {
+        uint64_t id;
+        if (!ParseJobId(item, &id)) return ctx.Error("ERR invalid job id '" + item + "'");
+        only->insert(id);
+      }
+    } else {
+      return ctx.Error(err::kSyntax);
     }
-  } else if (ctx.args.size() != 2) {
-    return ctx.Error(err::kSyntax);
   }
   w->last_seen_ms = ctx.now_ms();
   Database& db = ctx.keyspace().db(w->db);
-  db.ExtendLeases(w->id, ctx.now_ms() + lease);
+  db.ExtendLeases({w->id, w->incarnation}, ctx.now_ms() + lease, only ? &*only : nullptr);
   std::erase_if(w->kill, [&](uint64_t id) {  // forget kills of jobs it no longer runs
     Job* j = db.FindJob(id);
     return !j || j->state != JobState::kLeased || j->lease_owner() != w->id;
@@ -317,10 +343,11 @@ void RegisterWorkerCommands(CommandRegistry* r) {
       .Add("worker.register", -2, kWrite, {}, WorkerRegister, "A native worker announces itself")
       .Args(
           "id [HOST host] [PID pid:integer] [ADAPTERS adapters] [CAPABILITIES capabilities] "
-          "[LABELS labels] [CONCURRENCY concurrency:integer] [QUEUES queues]")
+          "[LABELS labels] [CONCURRENCY concurrency:integer] [QUEUES queues] [INCARNATION "
+          "incarnation]")
       .Add("worker.heartbeat", -2, kWrite | kFast, {}, WorkerHeartbeat,
            "A native worker is alive; replies its queues, jobs to kill, stop")
-      .Args("id [LEASE ms:integer]")
+      .Args("id [LEASE ms:integer] [INCARNATION incarnation] [JOBS jobs]")
       .Add("worker.attach", -3, kWrite, {}, WorkerAttach, "Add queues to a worker")
       .Args("id queue:key...")
       .Add("worker.detach", -3, kWrite, {}, WorkerDetach, "Remove queues from a worker")

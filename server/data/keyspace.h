@@ -154,14 +154,23 @@ class Database {
   Job* FindJob(uint64_t id);
   // ---- Leases: jobs handed to native workers (JOB.FETCH) ----
 
+  // Who holds a lease: a worker id, and which process under that id (empty: not told).
+  struct Lessee {
+    std::string_view id, incarnation;
+  };
   // Leases the next job of `q` a worker may take: the discipline's pick when `eligible` accepts
   // it, else the first eligible job in dispatch order. nullptr when none (or paused/limited).
-  Job* LeaseNext(Queue* q, const std::function<bool(const Job&)>& eligible, std::string_view worker,
+  Job* LeaseNext(Queue* q, const std::function<bool(const Job&)>& eligible, const Lessee& worker,
                  int64_t lease_ms);
-  // Keeps `worker`'s leases alive until `until_ms` (in memory: a restart grants a grace period).
-  void ExtendLeases(std::string_view worker, int64_t until_ms);
+  // Keeps the leases `worker` (that very incarnation) holds alive until `until_ms`, or only
+  // those of them in `only` (in memory: a restart grants a grace period).
+  void ExtendLeases(const Lessee& worker, int64_t until_ms,
+                    const std::set<uint64_t>* only = nullptr);
+  // The jobs leased under `worker`'s id by another incarnation (a process that died and was
+  // restarted under the same id) go back to their queues now; returns how many.
+  size_t ReleaseLeases(const Lessee& worker);
   // Jobs whose lease ran out go back to the head of their queue, one attempt more; returns how
-  // many.
+  // many. A job whose worker was lost on its last allowed attempt is dead ("WorkerLost").
   size_t ExpireLeases(size_t budget);
   // Recently finished jobs (JOB.ACK/JOB.FAIL) with their results, newest last; in memory only.
   struct Finished {
@@ -206,6 +215,11 @@ class Database {
 
   // ---- The failed store (server/queue/failure.h) ----
 
+  // How many runs `payload` gets in `q`: its own "retry" limit, else the queue's policy.
+  uint32_t MaxAttempts(const Queue& q, std::string_view payload) const;
+  // A failure record of `job` (still in its queue) as of now, for its run number `attempt`;
+  // the caller fills in the error.
+  Failure FailureOf(const Job& job, uint32_t attempt) const;
   // Records a failure and applies its queue's retry policy: while attempts remain the job is
   // pushed back to its queue to run after the backoff (state retrying), else it is dead.
   // Fills in the id; returns the stored failure.
@@ -250,6 +264,9 @@ class Database {
   // Takes a job out of its queue's ready/scheduled bookkeeping, or puts it back.
   void Unfile(Job* job);
   void Refile(Job* job);
+  std::vector<Job*> LeasesOf(std::string_view worker) const;
+  // A leased job whose worker is gone goes back to its queue (or, out of attempts, dead).
+  void ReturnLeasedJob(Job* job, std::string why);
   Job* InsertJob(Queue* q, std::unique_ptr<Job> job);
   // Forgets a job already out of its queue's bookkeeping, recording its deletion.
   std::unique_ptr<Job> EraseJob(Job* job);
@@ -349,6 +366,7 @@ class Keyspace {
   // again when they reconnect, and their leases keep their jobs safe meanwhile.
   struct Worker {
     std::string id, host, pid;
+    std::string incarnation;  // the registered process (a restart under the same id is new)
     std::vector<std::string> adapters, capabilities, labels, queues;
     int concurrency = 1;
     int db = 0;

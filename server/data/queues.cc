@@ -76,7 +76,7 @@ void Database::DropQueue(Queue* q) {
 }
 
 Job* Database::LeaseNext(Queue* q, const std::function<bool(const Job&)>& eligible,
-                         std::string_view worker, int64_t lease_ms) {
+                         const Lessee& worker, int64_t lease_ms) {
   int64_t now = keyspace_->now_ms();
   Job* pick = PeekJob(q);
   if (!pick) return nullptr;
@@ -93,39 +93,70 @@ Job* Database::LeaseNext(Queue* q, const std::function<bool(const Job&)>& eligib
   keyspace_->throughput().Count(Throughput::kDequeued, now);
   q->UnindexUnique(pick);
   pick->state = JobState::kLeased;
-  pick->set_lease(std::string(worker), now + lease_ms);
+  pick->set_lease(std::string(worker.id), std::string(worker.incarnation), now + lease_ms);
   pick->run_at_ms = now;  // when it started
   Refile(pick);
   return pick;
 }
 
-void Database::ExtendLeases(std::string_view worker, int64_t until_ms) {
+std::vector<Job*> Database::LeasesOf(std::string_view worker) const {
   std::vector<Job*> mine;
   ForEachLeased([&](Job* j) {
     if (j->lease_owner() == worker) mine.push_back(j);
     return true;
   });
-  for (Job* j : mine) {
+  return mine;
+}
+
+void Database::ExtendLeases(const Lessee& worker, int64_t until_ms,
+                            const std::set<uint64_t>* only) {
+  for (Job* j : LeasesOf(worker.id)) {
+    if (j->lease_incarnation() != worker.incarnation) continue;  // its dead predecessor's
+    if (only && !only->count(j->id)) continue;
     leases_.erase({j->lease_until_ms(), j->id});
     j->set_lease_until(std::max(j->lease_until_ms(), until_ms));
     leases_.emplace(j->lease_until_ms(), j->id);
   }
 }
 
+size_t Database::ReleaseLeases(const Lessee& worker) {
+  size_t n = 0;
+  for (Job* j : LeasesOf(worker.id)) {
+    if (j->lease_incarnation() == worker.incarnation) continue;
+    ReturnLeasedJob(j, "its worker " + j->lease_owner() + " restarted while running it");
+    n++;
+  }
+  return n;
+}
+
 size_t Database::ExpireLeases(size_t budget) {
   size_t n = 0;
   while (n < budget && !leases_.empty() && leases_.begin()->first <= keyspace_->now_ms()) {
     Job* job = FindJob(leases_.begin()->second);
-    UpdateJob(job, [&](Job& j) {
-      j.state = JobState::kReady;
-      j.attempts = SaturatedAttempts(j.attempts + 1ULL);
-      j.order = j.queue->NextOrder(true);  // it was next when it left: it is next again
-      j.set_lease("", 0);
-      j.run_at_ms = 0;
-    });
+    ReturnLeasedJob(job, "its worker " + job->lease_owner() + " went silent while running it");
     n++;
   }
   return n;
+}
+
+void Database::ReturnLeasedJob(Job* job, std::string why) {
+  uint32_t attempt = job->attempts + 1U;
+  if (attempt < MaxAttempts(*job->queue, job->payload)) {
+    UpdateJob(job, [&](Job& j) {
+      j.state = JobState::kReady;
+      j.attempts = SaturatedAttempts(attempt);
+      j.order = j.queue->NextOrder(true);  // it was next when it left: it is next again
+      j.set_lease("", "", 0);
+      j.run_at_ms = 0;
+    });
+    return;
+  }
+  // A job that took its worker down run after run: it goes to the dead, not round again.
+  Failure f = FailureOf(*job, attempt);
+  f.error_class = "WorkerLost";
+  f.message = std::move(why);
+  RemoveJob(job);
+  RecordFailure(std::move(f));
 }
 
 void Database::Finish(std::unique_ptr<Job> job, bool ok, std::string result) {
@@ -481,15 +512,31 @@ Failure* Database::FindFailure(uint64_t id) {
   return it == failures_.end() ? nullptr : &it->second;
 }
 
+uint32_t Database::MaxAttempts(const Queue& q, std::string_view payload) const {
+  return PayloadMaxAttempts(payload).value_or(q.config().retry.max_attempts);
+}
+
+Failure Database::FailureOf(const Job& job, uint32_t attempt) const {
+  Failure f;
+  f.queue = job.queue->key();
+  f.payload = job.payload;
+  PayloadFields fields = job.queue->Fields(job);
+  f.klass = fields.klass;
+  f.args = fields.args;
+  f.worker = job.lease_owner();
+  f.failed_at_ms = keyspace_->now_ms();
+  f.attempt = attempt;
+  f.job = job.id;
+  return f;
+}
+
 Failure* Database::RecordFailure(Failure f) {
   f.id = keyspace_->NextJobId();
   keyspace_->throughput().Count(Throughput::kFailed, keyspace_->now_ms());
   Queue* q = QueueOfFailure(f);
-  RetryPolicy policy = q ? q->config().retry : RetryPolicy{};
-  uint32_t max_attempts = PayloadMaxAttempts(f.payload).value_or(policy.max_attempts);
   f.state = FailureState::kDead;
-  if (q && f.attempt < max_attempts) {
-    int64_t delay = policy.DelayMs(f.attempt, keyspace_->rng());
+  if (q && f.attempt < MaxAttempts(*q, f.payload)) {
+    int64_t delay = q->config().retry.DelayMs(f.attempt, keyspace_->rng());
     Job* job = PushJob(q, {.payload = RetryPayload(*q, f),
                            .run_at_ms = keyspace_->now_ms() + delay,
                            .attempts = f.attempt});

@@ -5,7 +5,8 @@
 namespace desaster {
 namespace {
 
-constexpr uint8_t kRecordVersion = 1;
+// 2 added the lease's incarnation; version 1 records (no incarnation) still load.
+constexpr uint8_t kRecordVersion = 2;
 
 }  // namespace
 
@@ -25,11 +26,13 @@ std::string Job::Encode() const {
   record::PutString(&out, payload);
   record::PutString(&out, lease_owner());
   record::PutSigned(&out, lease_until_ms());
+  record::PutString(&out, lease_incarnation());
   return out;
 }
 
 bool Job::Decode(std::string_view record, Job* job) {
-  if (record.size() < 2 || static_cast<uint8_t>(record[0]) != kRecordVersion) return false;
+  uint8_t version = record.empty() ? 0 : static_cast<uint8_t>(record[0]);
+  if (record.size() < 2 || version < 1 || version > kRecordVersion) return false;
   uint8_t state = static_cast<uint8_t>(record[1]);
   if (state > static_cast<uint8_t>(JobState::kLeased)) return false;
   job->state = static_cast<JobState>(state);
@@ -44,7 +47,8 @@ bool Job::Decode(std::string_view record, Job* job) {
   job->set_unique_key(r.String());
   job->payload = r.View();
   std::string owner = r.String();
-  job->set_lease(std::move(owner), r.Signed());
+  int64_t until = r.Signed();
+  job->set_lease(std::move(owner), version >= 2 ? r.String() : std::string(), until);
   return r.done();
 }
 
@@ -55,6 +59,9 @@ const std::string kNone;
 const std::string& Job::capability() const { return extras_ ? extras_->capability : kNone; }
 const std::string& Job::unique_key() const { return extras_ ? extras_->unique_key : kNone; }
 const std::string& Job::lease_owner() const { return extras_ ? extras_->lease_owner : kNone; }
+const std::string& Job::lease_incarnation() const {
+  return extras_ ? extras_->lease_incarnation : kNone;
+}
 
 Job::Extras& Job::extras() {
   if (!extras_) extras_ = std::make_unique<Extras>();
@@ -63,7 +70,8 @@ Job::Extras& Job::extras() {
 
 void Job::DropEmptyExtras() {
   if (extras_ && extras_->capability.empty() && extras_->unique_key.empty() &&
-      extras_->lease_owner.empty() && extras_->lease_until_ms == 0) {
+      extras_->lease_owner.empty() && extras_->lease_incarnation.empty() &&
+      extras_->lease_until_ms == 0) {
     extras_.reset();
   }
 }
@@ -86,9 +94,10 @@ void Job::set_lease_until(int64_t until_ms) {
   DropEmptyExtras();
 }
 
-void Job::set_lease(std::string owner, int64_t until_ms) {
+void Job::set_lease(std::string owner, std::string incarnation, int64_t until_ms) {
   if (owner.empty() && until_ms == 0 && !extras_) return;
   extras().lease_owner = std::move(owner);
+  extras_->lease_incarnation = std::move(incarnation);
   extras_->lease_until_ms = until_ms;
   DropEmptyExtras();
 }

@@ -35,10 +35,12 @@ struct Job {
   const std::string& capability() const;   // a worker must have announced it; empty: any
   const std::string& unique_key() const;   // key in the queue's unique index; empty: none
   const std::string& lease_owner() const;  // kLeased: the worker's id
+  // kLeased: which process of that worker (a worker restarted under its id is a new one).
+  const std::string& lease_incarnation() const;
   int64_t lease_until_ms() const { return extras_ ? extras_->lease_until_ms : 0; }
   void set_capability(std::string c);
   void set_unique_key(std::string k);
-  void set_lease(std::string owner, int64_t until_ms);
+  void set_lease(std::string owner, std::string incarnation, int64_t until_ms);
   // A heartbeat extends a lease: only the deadline changes (the owner is not copied).
   void set_lease_until(int64_t until_ms);
 
@@ -49,7 +51,7 @@ struct Job {
 
  private:
   struct Extras {
-    std::string capability, unique_key, lease_owner;
+    std::string capability, unique_key, lease_owner, lease_incarnation;
     int64_t lease_until_ms = 0;
   };
   // The extras to write, made on first use; dropped again when all of them are empty.

@@ -465,6 +465,38 @@ class WorkerViewTest(ServerTest):
         self.assertEqual(work["run_at"], b"1790000001")
 
 
+class WorkerIncarnationTest(ServerTest):
+    def test_a_worker_restarted_under_its_id_releases_the_old_processes_jobs(self):
+        r = self.r
+        r.execute_command("QUEUE.CREATE", "crashy", "RETRY", "2")  # three runs in all
+        job_id = r.execute_command("JOB.PUSH", "crashy", job("Crash")).decode()
+        info = lambda: as_map(r.execute_command("JOB.INFO", job_id))  # noqa: E731
+        # The first process of worker w takes the job with a day-long lease.
+        r.execute_command("WORKER.REGISTER", "w", "QUEUES", "crashy", "INCARNATION", "p1")
+        self.assertEqual(as_map(r.execute_command("JOB.FETCH", "w", "LEASE", "86400000"))["id"],
+                         job_id.encode())
+        # A reconnect of the same process keeps it (a failover must not re-run live jobs).
+        r.execute_command("WORKER.REGISTER", "w", "QUEUES", "crashy", "INCARNATION", "p1")
+        self.assertEqual((info()["state"], info()["attempts"]), (b"running", 0))
+        # A new process under the same id: the old one's job is back at once, an attempt more.
+        r.execute_command("WORKER.REGISTER", "w", "QUEUES", "crashy", "INCARNATION", "p2")
+        self.assertEqual((info()["state"], info()["attempts"]), (b"ready", 1))
+        # The old process's heartbeats are refused and renew nothing.
+        self.assertError(lambda: r.execute_command("WORKER.HEARTBEAT", "w", "INCARNATION", "p1"),
+                         "STALEWORKER another process registered as worker 'w'; this one's "
+                         "leases are gone")
+        r.execute_command("JOB.FETCH", "w", "LEASE", "86400000")
+        r.execute_command("WORKER.REGISTER", "w", "QUEUES", "crashy", "INCARNATION", "p3")
+        self.assertEqual(info()["attempts"], 2)
+        # The third run takes its worker down too: the job is dead, not round again.
+        r.execute_command("JOB.FETCH", "w", "LEASE", "86400000")
+        r.execute_command("WORKER.REGISTER", "w", "QUEUES", "crashy", "INCARNATION", "p4")
+        self.assertIsNone(r.execute_command("JOB.INFO", job_id))
+        (f,) = [as_map(x) for x in as_map(r.execute_command("FAILED.LIST"))["failures"]]
+        self.assertEqual((f["error"], f["state"], f["attempt"]), (b"WorkerLost", b"dead", 3))
+        self.assertEqual(f["message"], b"its worker w restarted while running it")
+
+
 class QueueDurabilityTest(ServerTest):
     def test_queues_jobs_and_delays_survive_a_restart(self):
         data = data_dir(self, "queues")

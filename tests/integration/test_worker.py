@@ -4,6 +4,7 @@ failure records, reliable fetch across a SIGKILL, attach/detach at runtime, capa
 JOB.KILL, graceful SIGTERM, and a worker that starts its own scheduler."""
 import json
 import os
+import random
 import re
 import signal
 import socket
@@ -28,6 +29,31 @@ def lines_of(path):
             return f.read().split("\n")[:-1]
     except FileNotFoundError:
         return []
+
+
+def marked(mark):
+    """Pids of live processes whose environment carries DESASTER_MARK=mark."""
+    pids = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/environ", "rb") as f:
+                environ = f.read().split(b"\0")
+            with open(f"/proc/{pid}/stat") as f:
+                state = f.read().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if f"DESASTER_MARK={mark}".encode() in environ and state != "Z":
+            pids.append(int(pid))
+    return pids
+
+
+def running_id(r, queue):
+    """The id of the job of `queue` some worker runs now, or None."""
+    for w in r.execute_command("WORKER.LIST"):
+        for j in as_map(w)["jobs"]:
+            if as_map(j)["queue"] == queue.encode():
+                return as_map(j)["id"].decode()
+    return None
 
 
 class WorkerTest(ServerTest):
@@ -163,6 +189,106 @@ end
             info = self.finished(job, timeout=30)
             self.assertEqual((info["state"], info["worker"]), (b"done", f"second{sig}".encode()))
             self.assertEqual(len(lines_of(marker)), 2)  # ran again, to completion
+
+    def test_a_killed_workers_job_tree_dies_before_its_job_runs_again(self):
+        # A job whose grandchildren sleep, one of them escaped into its own session. SIGKILL
+        # leaves the worker no chance to act: the job's shim sees it gone and kills the tree.
+        tmp = tempfile.mkdtemp(prefix="desaster-tree-")
+        boot = os.path.join(tmp, "boot.rb")
+        with open(boot, "w") as f:
+            f.write("""
+class Spawner
+  def self.perform(mark, log)
+    File.open(log, "a") { |f| f.puts Process.clock_gettime(Process::CLOCK_REALTIME) }
+    Process.spawn({"DESASTER_MARK" => mark}, "sleep 300")
+    Process.spawn({"DESASTER_MARK" => mark}, "setsid sleep 300")
+    sleep 300
+  end
+end
+""")
+        for adapter in ("command", "ruby"):
+            with self.subTest(adapter=adapter):
+                mark, log = f"tree-{adapter}-{os.getpid()}", os.path.join(tmp, f"{adapter}.log")
+                queue = f"tree-{adapter}"
+                if adapter == "command":
+                    payload = json.dumps({
+                        "command": f"date +%s.%N >> {log}; sleep 300 & setsid sleep 300 & wait",
+                        "shell": True, "env": {"DESASTER_MARK": mark}})
+                else:
+                    payload = json.dumps({"class": "Spawner", "args": [mark, log]})
+                args = ["--queues", queue, "--adapters", adapter, "--ruby-boot", boot]
+                first = self.worker(*args, "--id", f"{adapter}-first")
+                job = self.push(queue, payload)
+                wait_for(lambda: len(marked(mark)) >= 2, what="the job's processes to start")
+                os.kill(first.pid, signal.SIGKILL)
+                first.proc.wait()
+                killed = time.time()
+                wait_for(lambda: not marked(mark), timeout=2, interval=0.01,
+                         what="every process of the job to die")
+                gone = time.time()
+                print(f"{adapter}: job tree gone {gone - killed:.3f} s after the SIGKILL",
+                      file=sys.stderr)
+                # The lease brings it back to another worker, whose run starts after that.
+                self.worker(*args, "--id", f"{adapter}-second")
+                wait_for(lambda: len(lines_of(log)) == 2, timeout=20, what="the re-run")
+                self.assertGreater(float(lines_of(log)[1]), gone)
+                self.assertEqual(wait_for(lambda: running_id(self.r, queue)), job)
+                wait_for(lambda: len(marked(mark)) >= 2, what="the re-run's processes")
+                self.assertEqual(self.r.execute_command("JOB.KILL", job), 1)
+                wait_for(lambda: not marked(mark), what="the killed re-run's processes to die")
+
+    def test_a_worker_killed_in_a_loop_under_one_id_runs_every_job_never_twice_at_once(self):
+        # As a supervisor restarts a crashing worker: SIGKILL, then a new process under the
+        # same --id. Leases last a minute, so only the restart releasing the dead process's
+        # jobs lets them run again in time. A job holds a lock while it runs: a second live run
+        # of the same job would find it taken.
+        tmp = tempfile.mkdtemp(prefix="desaster-phoenix-")
+        done, doubles = os.path.join(tmp, "done"), os.path.join(tmp, "doubles")
+        script = (f"exec 9>{tmp}/lock.$N; flock -n 9 || {{ echo $N >> {doubles}; exit 1; }}; "
+                  f"sleep 0.0$((N % 7)); echo $N >> {done}")
+        jobs = 200
+        ids = [self.push("phoenix", json.dumps({"command": script, "shell": True,
+                                                "env": {"N": str(i)}})) for i in range(jobs)]
+        rng = random.Random(1204)
+        kills = 0
+        while True:
+            w = Worker(self.server.port, "--queues", "phoenix", "--id", "phoenix",
+                       "--concurrency", "4", lease_ms=120000)
+            self.addCleanup(w.stop)
+            w.wait_registered()
+            if kills == 12:
+                break
+            target = min(jobs, len(set(lines_of(done))) + rng.randint(2, 15))
+            wait_for(lambda: len(set(lines_of(done))) >= target, timeout=30,
+                     what=f"{target} jobs done")
+            os.kill(w.pid, signal.SIGKILL)
+            w.proc.wait()
+            kills += 1
+        wait_for(lambda: len(set(lines_of(done))) == jobs, timeout=30, what="every job")
+        states = {as_map(self.r.execute_command("JOB.INFO", i))["state"] for i in ids}
+        self.assertEqual(states, {b"done"})
+        self.assertEqual(lines_of(doubles), [])
+        print(f"{jobs} jobs, {kills} SIGKILLs of worker 'phoenix': {len(lines_of(done))} runs "
+              "completed, none concurrent with another run of its job", file=sys.stderr)
+
+    def test_a_worker_that_cannot_renew_a_lease_stops_the_job_before_it_expires(self):
+        mark = f"unrenewed-{os.getpid()}"
+        self.worker("--queues", "cut", "--id", "cut-off", lease_ms=3000)
+        job = self.push("cut", json.dumps({"argv": ["sleep", "300"], "env": {"DESASTER_MARK": mark}}))
+        self.running(job)
+        wait_for(lambda: marked(mark), what="the job's process")
+        # The scheduler stops answering (as behind a partition): no heartbeat renews the lease.
+        os.kill(self.server.proc.pid, signal.SIGSTOP)
+        cut = time.monotonic()
+        try:
+            wait_for(lambda: not marked(mark), timeout=3, what="the worker to stop the job")
+            stopped = time.monotonic() - cut
+        finally:
+            os.kill(self.server.proc.pid, signal.SIGCONT)
+        print(f"job stopped {stopped:.2f} s into a 3 s lease without renewal", file=sys.stderr)
+        # Its lease runs out on the scheduler, and the job runs again (here, on the same worker).
+        wait_for(lambda: marked(mark), timeout=10, what="the job to run again")
+        self.assertEqual(as_map(self.r.execute_command("JOB.INFO", job))["attempts"], 1)
 
     def test_attach_and_detach_take_effect_without_restart(self):
         self.worker("--queues", "a", "--id", "flexible")

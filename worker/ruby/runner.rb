@@ -7,7 +7,38 @@
 #   out (stdout): {"booted": pid} once; {"id": ..., "pid": child} when a job starts;
 #                 {"id": ..., "ok": true} or {"id": ..., "ok": false, "error": class,
 #                 "message": ..., "backtrace": ...} when it ends.
+require "fiddle"
 require "json"
+
+# prctl(PR_SET_CHILD_SUBREAPER, 1): orphans of the process's tree become its children, not
+# init's, so it can find and kill everything a job started, even what left its process group.
+PR_SET_CHILD_SUBREAPER = 36
+PRCTL = Fiddle::Function.new(Fiddle::Handle::DEFAULT["prctl"],
+                             [Fiddle::TYPE_INT] + [Fiddle::TYPE_LONG] * 4, Fiddle::TYPE_INT)
+
+# Every process below `pid`, parents before their children.
+def descendants(pid)
+  Dir.glob("/proc/#{pid}/task/*/children").flat_map do |list|
+    File.read(list).split.map(&:to_i).flat_map { |child| [child, *descendants(child)] }
+  rescue SystemCallError
+    []
+  end
+end
+
+# SIGKILLs what the job started until nothing is left: a SIGKILLed process cannot fork, and
+# what it leaves behind becomes this subreaper's child, found by the next round.
+def kill_descendants
+  loop do
+    descendants(Process.pid).each do |process|
+      Process.kill(:KILL, process)
+    rescue SystemCallError
+      nil # gone already
+    end
+    Process.wait(-1)
+  end
+rescue Errno::ECHILD
+  nil
+end
 
 protocol = $stdout.dup
 protocol.sync = true
@@ -28,25 +59,45 @@ while (line = $stdin.gets)
   job = JSON.parse(line)
   reader, writer = IO.pipe
   pid = fork do
+    Process.setpgid(0, 0) # the job's own group: a kill reaches what it started too
+    PRCTL.call(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
     reader.close
     $stdin.reopen(File::NULL)
-    Signal.trap("TERM", "DEFAULT")
+    Signal.trap("TERM") do # JOB.KILL: the job and everything it started end
+      kill_descendants
+      Signal.trap("TERM", "DEFAULT")
+      Process.kill(:TERM, Process.pid)
+    end
+    status = 0
     begin
       Object.const_get(job["class"]).perform(*job["args"])
-      exit!(0)
     rescue Exception => e # rubocop:disable Lint/RescueException -- a job's failure, whatever it is
       writer.write(JSON.generate(error: e.class.to_s, message: e.message.to_s,
                                  backtrace: (e.backtrace || []).join("\n")))
       writer.close
-      exit!(1)
+      status = 1
     end
+    kill_descendants # what the job left running ends with it
+    exit!(status)
   end
   writer.close
+  begin
+    Process.setpgid(pid, pid) # set on both sides: a kill may come before the child runs
+  rescue SystemCallError
+    nil # the child got there first, or has already exited
+  end
   emit.call(id: job["id"], pid: pid)
   Thread.new(job["id"], pid, reader) do |id, child, failure_pipe|
-    failure = failure_pipe.read
-    failure_pipe.close
+    failure_reader = Thread.new { failure_pipe.read }
     _, status = Process.wait2(child)
+    begin
+      Process.kill(:KILL, -child) # what the job left running in its group ends with it
+    rescue SystemCallError
+      nil
+    end
+    # A process that left the group may still hold the pipe open: do not wait on it for ever.
+    failure = failure_reader.join(5)&.value || ""
+    failure_pipe.close
     if status.success?
       emit.call(id: id, ok: true)
     elsif !failure.empty?
