@@ -115,6 +115,7 @@ std::optional<Dialects> Dialects::Parse(std::string_view spec, std::string* erro
       d.queues_set = prefixed("", "queues");
       d.workers_set = prefixed("", "processes");
       d.head_left = false;
+      d.retries_itself = true;
     } else if (name == "rq") {
       d.queue_prefix = prefixed("rq", "queue:");
       d.queues_set = prefixed("rq", "queues");

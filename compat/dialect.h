@@ -18,6 +18,8 @@ struct Dialect {
   bool json_payloads = true;  // payloads are JSON objects with "class" and "args"
   std::string workers_set;    // the set the library registers its workers in ("" if none)
   std::string failed_list;    // the list its workers push failure records to ("" if none)
+  bool retries_itself = false;  // the library re-runs its failed jobs (Sidekiq's retry set):
+                                // the server never retries them too
 
   // The queue's short name as the library knows it ("default" for "resque:queue:default").
   std::string_view ShortName(std::string_view key) const { return key.substr(queue_prefix.size()); }

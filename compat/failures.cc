@@ -16,7 +16,7 @@ std::optional<Failure> ParseResqueFailure(std::string_view entry, const Dialect&
   };
   Failure f;
   const json& payload = j["payload"];
-  f.payload = payload.dump();
+  f.payload = JsonField(entry, "payload").value_or(payload.dump());
   if (auto c = payload.find("class"); c != payload.end() && c->is_string()) f.klass = *c;
   if (auto a = payload.find("args"); a != payload.end()) f.args = a->dump();
   std::string queue = text("queue");
@@ -41,10 +41,11 @@ std::optional<Failure> ParseResqueFailure(std::string_view entry, const Dialect&
   return f;
 }
 
-std::string MarkRetry(std::string_view payload, uint32_t retries) {
+std::string WithoutRetryCount(std::string_view payload) {
+  if (payload.find("\"retry_count\"") == std::string_view::npos) return std::string(payload);
   json j = json::parse(payload, nullptr, false);
   if (!j.is_object()) return std::string(payload);
-  j["retry_count"] = retries;
+  j.erase("retry_count");
   return j.dump();
 }
 

@@ -14,13 +14,15 @@ namespace desaster {
 //   {"failed_at":"2026/11/30 03:40:00 UTC","payload":{"class":..,"args":[..]},
 //    "exception":"RuntimeError","error":"message","backtrace":[..],"worker":"host:pid:q",
 //    "queue":"default"}
-// `queue_prefix` turns the short queue name into its key. nullopt when `entry` is not one.
+// `queue_prefix` turns the short queue name into its key. The failure's payload is the entry's
+// "payload" exactly as written (resque re-encodes the job it popped, byte for byte the same),
+// so a retry pushes what the client pushed. nullopt when `entry` is not one.
 std::optional<Failure> ParseResqueFailure(std::string_view entry, const Dialect& dialect,
                                           int64_t now_ms);
 
-// The payload with its retry count set ("retry_count": n, the way Sidekiq counts), so the next
-// failure knows its attempt number. Non-JSON payloads come back unchanged.
-std::string MarkRetry(std::string_view payload, uint32_t retries);
+// The payload without the "retry_count" field older servers added to a retried job (other
+// payloads come back unchanged).
+std::string WithoutRetryCount(std::string_view payload);
 
 // A payload's own retry limit: "retry": false -> 1 run, "retry": n -> n + 1 runs (n retries).
 std::optional<uint32_t> PayloadMaxAttempts(std::string_view payload);

@@ -62,6 +62,10 @@ bool ParseOptions(int argc, char** argv, Options* o, int* exit_code) {
      "compress LevelDB blocks with snappy (true | false)")
     ("failed-max", po::value(&o->failed_max)->default_value(o->failed_max),
      "failures kept per database (FAILED.*); the oldest are dropped first")
+    ("retry", po::value(&o->retry)->default_value(o->retry),
+     "automatic retries of a failed job (with backoff) for queues without a RETRY of their own; "
+     "0: none (resque's own behaviour). Sidekiq's jobs are retried by Sidekiq, never by the "
+     "server")
     ("dialects", po::value(&o->dialects)->default_value(o->dialects),
      "queue libraries whose queue keys become queues, comma-separated, each as name or "
      "name:namespace (resque: resque:queue:*, sidekiq: queue:*, rq: rq:queue:*; "
@@ -109,6 +113,11 @@ bool ParseOptions(int argc, char** argv, Options* o, int* exit_code) {
   }
   if (o->appendfsync != "always" && o->appendfsync != "everysec" && o->appendfsync != "no") {
     std::cerr << "desaster-scheduler: --appendfsync must be always, everysec or no\n";
+    *exit_code = 1;
+    return false;
+  }
+  if (o->retry < 0 || o->retry > 1000) {
+    std::cerr << "desaster-scheduler: --retry must be between 0 and 1000\n";
     *exit_code = 1;
     return false;
   }
@@ -170,6 +179,7 @@ std::vector<ConfigParam> ConfigParams(Options* o) {
       Number("lua-time-limit", &o->lua_time_limit_ms, 0, 1LL << 40),
       Number("busy-reply-threshold", &o->lua_time_limit_ms, 0, 1LL << 40),
       Number("lua-memory-limit", &o->lua_memory_limit, 1024 * 1024, 1LL << 40),
+      Number("retry", &o->retry, 0, 1000),
       {"appendfsync", [o] { return o->appendfsync; },
        [o](const std::string& v) -> std::string {
          if (v != "always" && v != "everysec" && v != "no") {

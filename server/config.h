@@ -47,6 +47,9 @@ struct Options {
   std::string dialects = "resque,sidekiq,rq";
   // The failed store keeps at most this many failures per database; the oldest go first.
   size_t failed_max = 1000000;
+  // Retries after a failed first run, for queues that set no RETRY of their own (0: the server
+  // never re-runs a failed job; a person can, from the failed store).
+  long long retry = 24;
 };
 
 // Parses argv (and --config FILE). Returns false after printing help or an error; `*exit_code`

@@ -40,9 +40,6 @@ int main(int argc, char** argv) {
   ServerState state(&options, 0);
   std::string dialect_error;
   state.keyspace.set_dialects(*Dialects::Parse(options.dialects, &dialect_error));
-  for (int i = 0; i < state.keyspace.databases(); i++) {
-    state.keyspace.db(i).set_failed_max(options.failed_max);
-  }
   RegisterAllCommands(&state.registry);
 #ifdef DESASTER_JEMALLOC
   state.allocated_bytes = HeapAllocatedBytes;  // the C library's count knows nothing of jemalloc

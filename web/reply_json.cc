@@ -10,7 +10,7 @@ Shape FieldShape(std::string_view field) {
   if (field == "config" || field == "params" || field == "result" || field == "totals") {
     return Shape::kMap;
   }
-  if (field == "jobs" || field == "failures") return Shape::kMapList;
+  if (field == "jobs" || field == "failures" || field == "history") return Shape::kMapList;
   return Shape::kValue;
 }
 

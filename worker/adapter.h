@@ -24,6 +24,16 @@ struct Outcome {
   std::string result;       // JSON text: exit status, output, ...
   std::string error_class;  // failures: "ExitStatus", "Killed", "Timeout", the job's exception
   std::string message, backtrace;
+  bool permanent = false;  // no run of this job can succeed (a payload no adapter can run)
+
+  // A job that failed before it could run.
+  static Outcome Failed(std::string error_class, std::string message, bool permanent) {
+    Outcome o;
+    o.error_class = std::move(error_class);
+    o.message = std::move(message);
+    o.permanent = permanent;
+    return o;
+  }
 };
 
 // A job while it runs.

@@ -47,6 +47,9 @@ class CommandAdapter : public Adapter {
     spec.max_output = options_.max_output;
     double timeout = 0;
     std::string problem = Parse(job.payload, &spec, &timeout);
+    // A payload that says nothing runnable never will; a process that could not be started
+    // (no pipes or processes left) may start next time.
+    bool unrunnable = !problem.empty();
     auto run = std::make_unique<CommandRun>(loop_);
     if (problem.empty()) {
       CommandRun* r = run.get();
@@ -83,10 +86,7 @@ class CommandAdapter : public Adapter {
       }
     }
     if (!problem.empty()) {
-      Outcome o;
-      o.error_class = "BadCommand";
-      o.message = problem;
-      done(std::move(o));
+      done(Outcome::Failed("BadCommand", problem, unrunnable));
       return nullptr;
     }
     return run;

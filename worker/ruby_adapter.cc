@@ -50,14 +50,13 @@ class RubyAdapter : public Adapter {
 
   std::unique_ptr<Run> Start(const JobSpec& job, std::function<void(Outcome)> done) override {
     json j = json::parse(job.payload, nullptr, false);
-    std::string error;
     if (!j.is_object() || !j.contains("class") || !j["class"].is_string()) {
-      error = "a ruby job's payload is {\"class\": \"Klass\", \"args\": [...]}";
-    } else if (!Boot(&error)) {
-      error = "cannot start ruby: " + error;
+      done(Outcome::Failed(
+          "BadJob", "a ruby job's payload is {\"class\": \"Klass\", \"args\": [...]}", true));
+      return nullptr;
     }
-    if (!error.empty()) {
-      done(Outcome{false, "", "BadJob", error, ""});
+    if (std::string error; !Boot(&error)) {
+      done(Outcome::Failed("BadJob", "cannot start ruby: " + error, false));
       return nullptr;
     }
     json args = j.contains("args") && j["args"].is_array() ? j["args"] : json::array();

@@ -200,14 +200,18 @@ void Worker::Send(Connection* c, const std::vector<std::string>& argv,
 
 // ---- registration, heartbeats ----
 
+std::vector<std::string> Worker::AdapterNames() const {
+  std::vector<std::string> names;
+  for (const auto& a : adapters_) names.emplace_back(a->name());
+  return names;
+}
+
 void Worker::Register() {
   char host[256] = "localhost";
   gethostname(host, sizeof(host) - 1);
-  std::vector<std::string> adapters;
-  for (const auto& a : adapters_) adapters.emplace_back(a->name());
   Send(control_.get(),
        {"WORKER.REGISTER", options_.id, "HOST", host, "PID", std::to_string(getpid()), "ADAPTERS",
-        Join(adapters), "CAPABILITIES", Join(options_.capabilities), "LABELS",
+        Join(AdapterNames()), "CAPABILITIES", Join(options_.capabilities), "LABELS",
         Join(options_.labels), "CONCURRENCY", std::to_string(options_.concurrency), "QUEUES",
         Join(options_.queues), "INCARNATION", incarnation_},
        [this](redisReply* r) {
@@ -342,8 +346,10 @@ void Worker::StartJob(JobSpec job, Clock::time_point leased) {
                               [&](const auto& a) { return a->Accepts(job); });
   std::string id = job.id;
   if (adapter == adapters_.end()) {
-    return Report(id, Outcome{false, "", "NoAdapter",
-                              "no adapter of this worker accepts the job's payload", ""});
+    return Report(id, Outcome::Failed("NoAdapter",
+                                      "no adapter of this worker (" + Join(AdapterNames()) +
+                                          ") accepts the job's payload",
+                                      true));
   }
   running_[id].job = job;
   running_[id].leased = leased;
@@ -364,6 +370,7 @@ void Worker::Report(const std::string& id, const Outcome& o) {
   } else {
     argv = {"JOB.FAIL", id,        "WORKER",    options_.id, "ERROR",  o.error_class,
             "MESSAGE",  o.message, "BACKTRACE", o.backtrace, "RESULT", o.result};
+    if (o.permanent) argv.push_back("DEAD");
     Log("job " + id + " failed: " + o.error_class + ": " + o.message);
   }
   reports_.push_back(std::move(argv));

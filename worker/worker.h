@@ -63,6 +63,7 @@ class Worker {
   void OnReconnectTimer(ev::timer&, int);
   bool SpawnScheduler();
   void Register();
+  std::vector<std::string> AdapterNames() const;
   void OnRegisterRetry(ev::timer&, int) { Register(); }
   void OnHeartbeatTimer(ev::timer&, int);
   void Heartbeat();

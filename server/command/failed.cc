@@ -1,6 +1,7 @@
-// FAILED.*: the failed store. Every failure (resque's <ns>:failed pushes, native JOB.FAIL) is
-// kept with its error and backtrace, grouped by fingerprint, searchable, and retried or removed
-// singly, by id list, or for everything a query matches (including whole groups).
+// FAILED.*: the failed store. Every failed job (resque's <ns>:failed pushes, native JOB.FAIL, a
+// lost worker's last allowed run) is one record: its latest failure with error and backtrace,
+// its earlier runs in a history. Records are grouped by fingerprint, searchable, and retried or
+// removed singly, by id list, or for everything a query matches (including whole groups).
 #include <algorithm>
 #include <climits>
 #include <map>
@@ -132,7 +133,7 @@ std::vector<const Failure*> Select(CommandContext& ctx, const FailureQuery& q) {
 
 void ReplyFailure(CommandContext& ctx, const Failure& f) {
   auto& r = ctx.reply;
-  r.Map(16);
+  r.Map(17);
   r.Field("id", FormatJobId(f.id));
   r.Field("state", FailureStateName(f.state));
   for (auto [name, value] : {std::pair<const char*, const std::string*>{"queue", &f.queue},
@@ -153,6 +154,16 @@ void ReplyFailure(CommandContext& ctx, const Failure& f) {
   r.FieldOrNull("retry_at", f.retry_job ? f.retry_at_ms : 0);  // when its retry was (is) due
   r.Bulk("job");
   f.job ? r.Bulk(FormatJobId(f.job)) : r.NullBulk();
+  r.Bulk("history");  // the job's earlier failed runs, oldest first
+  r.Array(f.history.size());
+  for (const Failure::Attempt& a : f.history) {
+    r.Map(5);
+    r.Field("attempt", a.attempt);
+    r.Field("failed_at", a.failed_at_ms);
+    r.Field("error", a.error_class);
+    r.Field("message", a.message);
+    r.Field("worker", a.worker);
+  }
 }
 
 bool Unfiltered(const FailureQuery& q) {

@@ -245,7 +245,7 @@ void ReplyJob(CommandContext& ctx, const JobRow& row) {
   const Queue& q = *job.queue;
   PayloadFields f = q.Fields(job);
   auto& r = ctx.reply;
-  r.Map(16);
+  r.Map(17);
   r.Field("id", FormatJobId(job.id));
   r.Field("queue", q.key());
   r.Field("state", JobStateName(job.state));
@@ -265,6 +265,7 @@ void ReplyJob(CommandContext& ctx, const JobRow& row) {
   r.Field("attempts", job.attempts);
   r.Field("enqueued_at", job.enqueued_ms);
   r.FieldOrNull("run_at", job.state == JobState::kScheduled ? job.run_at_ms : 0);
+  r.FieldOrNull("started_at", job.state == JobState::kLeased ? job.run_at_ms : 0);
   r.Field("worker", job.lease_owner());  // running jobs: who runs it
 }
 

@@ -275,11 +275,17 @@ Job* LeasedArg(CommandContext& ctx, std::optional<std::string> owner) {
 struct Outcome {
   std::optional<std::string> worker;
   std::string result, error_class, message, backtrace;
+  bool dead = false;  // the job can never succeed: no retry
 };
 
 std::optional<Outcome> ParseOutcome(CommandContext& ctx, bool failing) {
   Outcome o;
   for (size_t i = 2; i < ctx.args.size(); i += 2) {
+    if (failing && ctx.Is(i, "DEAD")) {
+      o.dead = true;
+      i--;
+      continue;
+    }
     if (i + 1 >= ctx.args.size()) return ctx.Error(err::kSyntax), std::nullopt;
     const std::string& v = ctx.args[i + 1];
     if (ctx.Is(i, "WORKER")) {
@@ -311,8 +317,9 @@ void JobAck(CommandContext& ctx) {
   ctx.reply.Integer(1);
 }
 
-// JOB.FAIL id [WORKER w] ERROR class [MESSAGE m] [BACKTRACE bt] [RESULT text]: the job failed;
-// the failed store records it and its queue's retry policy applies.
+// JOB.FAIL id [WORKER w] ERROR class [MESSAGE m] [BACKTRACE bt] [RESULT text] [DEAD]: the job
+// failed; the failed store records it and its queue's retry policy applies, unless DEAD says
+// no run of it can succeed (a payload no adapter can run): then it is dead at once.
 void JobFail(CommandContext& ctx) {
   auto o = ParseOutcome(ctx, true);
   if (!o) return;
@@ -323,7 +330,7 @@ void JobFail(CommandContext& ctx) {
   f.message = o->message;
   f.backtrace = o->backtrace;
   ctx.db().Finish(ctx.db().RemoveJob(job), false, std::move(o->result));
-  ctx.db().RecordFailure(std::move(f));
+  ctx.db().RecordFailure(std::move(f), !o->dead);
   ctx.reply.Integer(1);
 }
 
@@ -371,7 +378,7 @@ void RegisterJobCommands(CommandRegistry* r) {
       .Add("job.fail", -4, kWrite, {}, JobFail, "A leased job failed; its retry policy applies")
       .Args(
           "id [WORKER worker] ERROR error [MESSAGE message] [BACKTRACE backtrace] [RESULT "
-          "result]")
+          "result] [DEAD]")
       .Add("job.kill", 2, kWrite | kFast, {}, JobKill,
            "Ask the worker running a job to stop it (TERM, then KILL)")
       .Args("id")

@@ -59,11 +59,14 @@ bool ParseQueueOptions(CommandContext& ctx, size_t first, QueueConfig* config) {
       config->unique_by = a[i];
     } else if (ctx.Is(i, "RETRY") && i + 1 < a.size()) {
       long long n;
-      if (!ParseInt64(a[++i], &n) || n < 0 || n > 1000) {
-        ctx.Error("ERR RETRY is the number of retries after the first run, 0 to 1000");
+      if (ctx.Is(++i, "DEFAULT")) {
+        config->retry.max_attempts = 0;  // the server's --retry
+      } else if (!ParseInt64(a[i], &n) || n < 0 || n > 1000) {
+        ctx.Error("ERR RETRY is the number of retries after the first run, 0 to 1000, or DEFAULT");
         return false;
+      } else {
+        config->retry.max_attempts = static_cast<uint32_t>(n + 1);
       }
-      config->retry.max_attempts = static_cast<uint32_t>(n + 1);
     } else if (ctx.Is(i, "BACKOFF") && i + 1 < a.size()) {
       if (!config->retry.ParseBackoff(Lower(a[++i]))) {
         ctx.Error("ERR BACKOFF must be poly, exp or a number of seconds");
@@ -86,7 +89,7 @@ bool ParseQueueOptions(CommandContext& ctx, size_t first, QueueConfig* config) {
 }
 
 void ReplyConfig(CommandContext& ctx, const QueueConfig& c) {
-  ctx.reply.Map(8);
+  ctx.reply.Map(9);
   ctx.reply.Field("discipline", c.discipline);
   ctx.reply.Bulk("params");
   ctx.reply.Map(c.params.size());
@@ -96,7 +99,10 @@ void ReplyConfig(CommandContext& ctx, const QueueConfig& c) {
   }
   ctx.reply.Field("unique", c.unique);
   ctx.reply.Field("unique_by", c.unique_by);
-  ctx.reply.Field("retry", c.retry.max_attempts - 1);
+  uint32_t runs =
+      c.retry.max_attempts ? c.retry.max_attempts : ctx.keyspace().default_max_attempts();
+  ctx.reply.Field("retry", runs - 1);
+  ctx.reply.Field("retry_default", c.retry.max_attempts == 0);  // follows the server's --retry
   ctx.reply.Field("backoff", c.retry.BackoffName());
   ctx.reply.Field("paused", c.paused);
   ctx.reply.Field("capability", c.capability);

@@ -421,6 +421,7 @@ void ConfigSet(CommandContext& ctx) {
                        ctx.args[2 + 2 * i] + "') - " + error);
     }
   }
+  ctx.server.ApplyOptions();
   ctx.reply.Ok();
 }
 

@@ -17,6 +17,12 @@ ServerState::ServerState(Options* options, int64_t now_ms)
   last_save_unix_s = now_ms / 1000;
   keyspace.set_now_ms(now_ms);
   scripts = std::make_unique<ScriptEngine>(this);
+  ApplyOptions();
+}
+
+void ServerState::ApplyOptions() {
+  keyspace.set_default_max_attempts(static_cast<uint32_t>(options.retry + 1));
+  for (int i = 0; i < keyspace.databases(); i++) keyspace.db(i).set_failed_max(options.failed_max);
 }
 
 ServerState::~ServerState() = default;

@@ -55,6 +55,9 @@ class ServerState {
  public:
   ServerState(Options* options, int64_t now_ms);
   ~ServerState();
+  // Passes the options the keyspace acts on (failed-max, retry) to it: at start and after
+  // CONFIG SET.
+  void ApplyOptions();
 
   Options& options;
   Keyspace keyspace;

@@ -135,6 +135,7 @@ class Database {
     int64_t run_at_ms = 0;  // > now: scheduled
     uint32_t attempts = 0;
     bool front = false;  // ahead of the jobs of its flow/band (a requeue)
+    uint64_t id = 0;     // a retry keeps its job's id; 0: a new one
   };
   // Adds a job to `q`; nullptr when `q` is unique and the job's unique key is queued already.
   Job* PushJob(Queue* q, JobSpec spec);
@@ -215,7 +216,8 @@ class Database {
 
   // ---- The failed store (server/queue/failure.h) ----
 
-  // How many runs `payload` gets in `q`: its own "retry" limit, else the queue's policy.
+  // How many runs `payload` gets in `q`: its own "retry" limit, else the queue's policy, else
+  // the server's.
   uint32_t MaxAttempts(const Queue& q, std::string_view payload) const;
   // A failure record of `job` (still in its queue) as of now, for its run number `attempt`;
   // the caller fills in the error.
@@ -223,7 +225,8 @@ class Database {
   // Records a failure and applies its queue's retry policy: while attempts remain the job is
   // pushed back to its queue to run after the backoff (state retrying), else it is dead.
   // Fills in the id; returns the stored failure.
-  Failure* RecordFailure(Failure failure);
+  // `retry` false: the job can never succeed, so it is dead at once.
+  Failure* RecordFailure(Failure failure, bool retry = true);
   Failure* FindFailure(uint64_t id);
   // Pushes the failed job back to its queue now (cancelling a pending retry); false when its
   // queue's key holds another type.
@@ -235,6 +238,9 @@ class Database {
   const std::map<uint64_t, Failure>& failures() const { return failures_; }
   // How many failures are in state `s` (kept as failures come, change and go).
   size_t FailureCount(FailureState s) const { return failure_counts_[static_cast<size_t>(s)]; }
+  // Data directories written before one record per job held one per failed run: merges each
+  // job's runs (a chain of retry jobs, or a resque job's reports of one payload) into one.
+  void MergeFailedRuns();
   // At most this many failures are kept; the oldest go first.
   void set_failed_max(size_t n) { failed_max_ = n; }
 
@@ -265,6 +271,8 @@ class Database {
   void Unfile(Job* job);
   void Refile(Job* job);
   std::vector<Job*> LeasesOf(std::string_view worker) const;
+  // Drops a failure record; a pending retry of it stays queued, unlinked.
+  void EraseFailure(Failure* f);
   // A leased job whose worker is gone goes back to its queue (or, out of attempts, dead).
   void ReturnLeasedJob(Job* job, std::string why);
   Job* InsertJob(Queue* q, std::unique_ptr<Job> job);
@@ -299,6 +307,7 @@ class Database {
   std::map<uint64_t, Failure> failures_;                      // by id: oldest first
   size_t failure_counts_[3] = {};                             // by FailureState
   std::unordered_map<uint64_t, uint64_t> retry_jobs_;         // scheduled retry job -> failure
+  std::unordered_map<std::string, uint64_t> failure_of_job_;  // Failure::JobKey() -> failure
   std::set<std::pair<int64_t, uint64_t>> leases_;             // (lease_until_ms, job id)
   size_t failed_max_ = 1000000;
   std::deque<Finished> finished_;
@@ -360,6 +369,14 @@ class Keyspace {
   void RunDueWork(size_t jobs, size_t schedules);
 
   std::mt19937_64& rng() { return rng_; }
+  // Runs a failed job gets in queues that set no RETRY of their own (the server's --retry + 1).
+  uint32_t default_max_attempts() const { return default_max_attempts_; }
+  void set_default_max_attempts(uint32_t n) { default_max_attempts_ = n; }
+  // Merges failure records that a data directory from before one-record-per-job holds for
+  // each failed run into one record per job, in every database (run after loading).
+  void MergeFailedRuns() {
+    for (auto& db : dbs_) db->MergeFailedRuns();
+  }
   Throughput& throughput() { return throughput_; }
 
   // Native workers (desaster-worker) that registered, by id. Not persisted: workers register
@@ -396,6 +413,7 @@ class Keyspace {
 
   std::vector<std::unique_ptr<Database>> dbs_;
   int64_t now_ms_ = 0;
+  uint32_t default_max_attempts_ = 25;
   bool recording_ = true;
   std::vector<Mutation> pending_;
   std::map<Key, std::vector<WatchFlag*>> watched_;

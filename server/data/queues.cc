@@ -282,7 +282,7 @@ Job* Database::PushJob(Queue* q, JobSpec spec) {
     return nullptr;
   }
   auto job = std::make_unique<Job>();
-  job->id = keyspace_->NextJobId();
+  job->id = spec.id ? spec.id : keyspace_->NextJobId();
   job->payload = spec.payload;
   job->flow = std::move(spec.flow);
   job->set_capability(std::move(spec.capability));
@@ -468,6 +468,7 @@ void Database::DropAllQueues() {
   schedules_.clear();
   schedule_times_.clear();
   failures_.clear();
+  failure_of_job_.clear();
   std::fill(std::begin(failure_counts_), std::end(failure_counts_), 0);
   retry_jobs_.clear();
   leases_.clear();
@@ -491,13 +492,8 @@ Failure* Database::PutFailure(Failure failure) {
   auto [it, added] = failures_.try_emplace(id);
   if (!added) failure_counts_[static_cast<size_t>(it->second.state)]--;  // replaced
   it->second = std::move(failure);
+  failure_of_job_[it->second.JobKey()] = id;
   return &it->second;
-}
-
-// A client library's payload carries its retry count (the next failure reads it from there); a
-// native job keeps its payload and counts attempts in the job.
-static std::string RetryPayload(const Queue& q, const Failure& f) {
-  return &q.dialect() == &Dialects::Native() ? f.payload : MarkRetry(f.payload, f.attempt);
 }
 
 Queue* Database::QueueOfFailure(const Failure& f) {
@@ -513,7 +509,9 @@ Failure* Database::FindFailure(uint64_t id) {
 }
 
 uint32_t Database::MaxAttempts(const Queue& q, std::string_view payload) const {
-  return PayloadMaxAttempts(payload).value_or(q.config().retry.max_attempts);
+  uint32_t configured = q.config().retry.max_attempts;
+  return PayloadMaxAttempts(payload).value_or(configured ? configured
+                                                         : keyspace_->default_max_attempts());
 }
 
 Failure Database::FailureOf(const Job& job, uint32_t attempt) const {
@@ -530,16 +528,24 @@ Failure Database::FailureOf(const Job& job, uint32_t attempt) const {
   return f;
 }
 
-Failure* Database::RecordFailure(Failure f) {
+Failure* Database::RecordFailure(Failure f, bool retry) {
   f.id = keyspace_->NextJobId();
   keyspace_->throughput().Count(Throughput::kFailed, keyspace_->now_ms());
+  if (auto prior = failure_of_job_.find(f.JobKey()); prior != failure_of_job_.end()) {
+    // The job failed before: one record, the earlier runs in its history.
+    Failure earlier = failures_.at(prior->second);
+    if (f.job == 0) f.attempt = std::max(f.attempt, earlier.attempt + 1);  // resque's reports
+    EraseFailure(&failures_.at(prior->second));  // a pending retry of it stays queued
+    f.Follow(std::move(earlier));
+  }
   Queue* q = QueueOfFailure(f);
   f.state = FailureState::kDead;
-  if (q && f.attempt < MaxAttempts(*q, f.payload)) {
+  if (retry && q && !q->dialect().retries_itself && f.attempt < MaxAttempts(*q, f.payload)) {
     int64_t delay = q->config().retry.DelayMs(f.attempt, keyspace_->rng());
-    Job* job = PushJob(q, {.payload = RetryPayload(*q, f),
+    Job* job = PushJob(q, {.payload = f.payload,
                            .run_at_ms = keyspace_->now_ms() + delay,
-                           .attempts = f.attempt});
+                           .attempts = f.attempt,
+                           .id = f.job && !FindJob(f.job) ? f.job : 0});
     if (job) {
       f.state =
           job->state == JobState::kScheduled ? FailureState::kRetrying : FailureState::kRetried;
@@ -553,19 +559,24 @@ Failure* Database::RecordFailure(Failure f) {
 }
 
 bool Database::RetryFailure(Failure* f) {
-  if (f->state == FailureState::kRetrying) {
+  if (f->state != FailureState::kDead) {
     if (Job* job = FindJob(f->retry_job)) {
-      UpdateJob(job, [](Job& j) {  // the pending retry runs now
-        j.state = JobState::kReady;
-        j.run_at_ms = 0;
-      });
+      // Its retry is queued (or running) already: it runs now, and only once.
+      if (job->state == JobState::kScheduled) {
+        UpdateJob(job, [](Job& j) {
+          j.state = JobState::kReady;
+          j.run_at_ms = 0;
+        });
+      }
       return true;
     }
   }
   Queue* q = QueueOfFailure(*f);
   if (!q) return false;
   Failure updated = *f;
-  Job* job = PushJob(q, {.payload = RetryPayload(*q, *f), .attempts = f->attempt});
+  Job* job = PushJob(q, {.payload = f->payload,
+                         .attempts = f->attempt,
+                         .id = f->job && !FindJob(f->job) ? f->job : 0});
   updated.state = FailureState::kRetried;
   updated.retry_job = job ? job->id : 0;
   updated.retry_at_ms = keyspace_->now_ms();
@@ -579,15 +590,60 @@ bool Database::CancelRetry(Failure* f) {
   return true;
 }
 
-void Database::RemoveFailure(Failure* f) {
+void Database::EraseFailure(Failure* f) {
   uint64_t id = f->id;
-  if (f->state == FailureState::kRetrying) {
-    retry_jobs_.erase(f->retry_job);
-    if (Job* job = FindJob(f->retry_job)) RemoveJob(job);
+  if (f->state == FailureState::kRetrying) retry_jobs_.erase(f->retry_job);
+  if (auto it = failure_of_job_.find(f->JobKey());
+      it != failure_of_job_.end() && it->second == id) {
+    failure_of_job_.erase(it);
   }
   Record(Mutation::Op::kFailureDelete, {}, {}, {}, static_cast<int64_t>(id));
   failure_counts_[static_cast<size_t>(f->state)]--;
   failures_.erase(id);
+}
+
+void Database::RemoveFailure(Failure* f) {
+  uint64_t pending = f->state == FailureState::kRetrying ? f->retry_job : 0;
+  EraseFailure(f);
+  if (Job* job = pending ? FindJob(pending) : nullptr) RemoveJob(job);
+}
+
+void Database::MergeFailedRuns() {
+  // Old records of one native job form a chain: each run's failure names the retry job that
+  // is the next run. Old resque reports of one job differ only in the "retry_count" the server
+  // used to add to the payload.
+  std::unordered_map<uint64_t, uint64_t> earlier_run;  // retry job -> the failure it retries
+  for (const auto& [id, f] : failures_) {
+    if (f.retry_job && f.retry_job != f.job) earlier_run[f.retry_job] = id;
+  }
+  std::map<uint64_t, uint64_t> group_of;  // failure -> the first failure of its job
+  std::map<std::pair<std::string, std::string>, uint64_t> first_report;
+  for (const auto& [id, f] : failures_) {
+    if (f.job) {
+      auto before = earlier_run.find(f.job);
+      group_of[id] = before == earlier_run.end() ? id : group_of.at(before->second);
+    } else {
+      group_of[id] =
+          first_report.try_emplace({f.queue, WithoutRetryCount(f.payload)}, id).first->second;
+    }
+  }
+  std::map<uint64_t, std::vector<uint64_t>> runs;  // first failure -> all, oldest first
+  for (const auto& [id, first] : group_of) runs[first].push_back(id);
+  for (auto& [first, ids] : runs) {
+    const Failure& last = failures_.at(ids.back());
+    bool stale_identity = last.job && last.retry_job && last.retry_job != last.job;
+    if (ids.size() == 1 && !stale_identity) continue;
+    Failure merged = failures_.at(ids[0]);
+    for (size_t i = 1; i < ids.size(); i++) {
+      Failure next = failures_.at(ids[i]);
+      next.Follow(std::move(merged));
+      merged = std::move(next);
+    }
+    // The job's next run is the one whose failure must find this record.
+    if (stale_identity) merged.job = merged.retry_job;
+    for (uint64_t id : ids) EraseFailure(&failures_.at(id));
+    PutFailure(std::move(merged));
+  }
 }
 
 void Database::RetryJobReady(uint64_t job_id) {

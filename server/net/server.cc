@@ -197,6 +197,7 @@ void Server::OnLoadStep(ev::idle&, int) {
   if (!done) return;
   load_step_.stop();
   state_->loading = false;
+  state_->keyspace.MergeFailedRuns();
   next_lsn_ = loader_->lsn() + 1;
   state_->committed_lsn = flushed_lsn_ = loader_->lsn();
   Log(LogLevel::kNotice, "DB loaded from disk: {} keys ({} records) in {:.3f} seconds",

@@ -5,6 +5,7 @@
 #include <cstdlib>
 #include <functional>
 
+#include "server/queue/job.h"
 #include "server/queue/record.h"
 
 namespace desaster {
@@ -68,9 +69,25 @@ uint64_t Failure::Fingerprint() const {
   return h;
 }
 
-namespace {
-constexpr char kRecordVersion = 1;
+std::string Failure::JobKey() const {
+  if (job != 0) return "#" + FormatJobId(job);
+  return queue + '\0' + payload;
 }
+
+void Failure::Follow(Failure&& earlier) {
+  history = std::move(earlier.history);
+  history.push_back({earlier.failed_at_ms, earlier.attempt, std::move(earlier.error_class),
+                     std::move(earlier.message), std::move(earlier.worker)});
+  if (history.size() > kHistoryKept) {
+    history.erase(history.begin(),
+                  history.begin() + static_cast<ptrdiff_t>(history.size() - kHistoryKept));
+  }
+}
+
+namespace {
+// 2 added the history of earlier attempts; version 1 records (none) still load.
+constexpr char kRecordVersion = 2;
+}  // namespace
 
 std::string Failure::Encode() const {
   std::string out(1, kRecordVersion);
@@ -84,11 +101,19 @@ std::string Failure::Encode() const {
   record::PutVarint(&out, retry_job);
   record::PutSigned(&out, retry_at_ms);
   record::PutVarint(&out, job);
+  record::PutVarint(&out, history.size());
+  for (const Attempt& a : history) {
+    record::PutSigned(&out, a.failed_at_ms);
+    record::PutVarint(&out, a.attempt);
+    for (const std::string* s : {&a.error_class, &a.message, &a.worker})
+      record::PutString(&out, *s);
+  }
   return out;
 }
 
 bool Failure::Decode(std::string_view data, Failure* f) {
-  if (data.empty() || data[0] != kRecordVersion) return false;
+  if (data.empty() || data[0] < 1 || data[0] > kRecordVersion) return false;
+  char version = data[0];
   record::Reader r(data.substr(1));
   for (std::string* s : {&f->queue, &f->payload, &f->klass, &f->args, &f->error_class, &f->message,
                          &f->backtrace, &f->worker}) {
@@ -102,6 +127,17 @@ bool Failure::Decode(std::string_view data, Failure* f) {
   f->job = r.done() ? 0 : r.Varint();  // records written before job ids were kept end here
   if (state > static_cast<uint64_t>(FailureState::kDead)) return false;
   f->state = static_cast<FailureState>(state);
+  f->history.clear();
+  if (version >= 2) {
+    uint64_t n = r.Varint();
+    if (n > kHistoryKept) return false;
+    f->history.resize(n);
+    for (Attempt& a : f->history) {
+      a.failed_at_ms = r.Signed();
+      a.attempt = static_cast<uint32_t>(r.Varint());
+      for (std::string* s : {&a.error_class, &a.message, &a.worker}) *s = r.String();
+    }
+  }
   return r.done();
 }
 

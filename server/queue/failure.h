@@ -7,6 +7,7 @@
 #include <random>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace desaster {
 
@@ -18,10 +19,12 @@ enum class FailureState : uint8_t {
 std::string_view FailureStateName(FailureState s);
 std::optional<FailureState> ParseFailureState(std::string_view s);
 
+// One failed job: its latest failure, with the runs that failed before it in `history`. A
+// job's runs share one record, so counts and lists are of jobs, not of attempts.
 struct Failure {
-  uint64_t id = 0;
+  uint64_t id = 0;      // changes with each new failure of the job: ids follow failure time
   std::string queue;    // the key of the queue the job came from
-  std::string payload;  // the job as it ran (what a retry pushes, with its attempt count)
+  std::string payload;  // the job exactly as its client pushed it (what a retry pushes)
   std::string klass;    // the job class
   std::string args;     // the arguments as JSON text
   std::string error_class, message, backtrace;  // backtrace: one frame per line
@@ -32,6 +35,20 @@ struct Failure {
   uint64_t retry_job = 0;  // kRetrying: the scheduled job that retries it
   int64_t retry_at_ms = 0;
   uint64_t job = 0;  // the job that failed (0: unknown, as for failures resque workers report)
+  // The job's earlier failed runs, oldest first (the most recent kHistoryKept of them).
+  struct Attempt {
+    int64_t failed_at_ms = 0;
+    uint32_t attempt = 0;
+    std::string error_class, message, worker;
+  };
+  std::vector<Attempt> history;
+  static constexpr size_t kHistoryKept = 30;
+
+  // The key that is the same for every failed run of one job: its id, or for jobs whose
+  // failures arrive without one (resque workers' reports) its queue and exact payload.
+  std::string JobKey() const;
+  // Takes `earlier`'s failures into this record's history (this one being the newer).
+  void Follow(Failure&& earlier);
 
   // Failures of one (queue, class, error class, normalised message) share a fingerprint, so a
   // thousand identical failures show as one group.

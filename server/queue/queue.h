@@ -24,9 +24,10 @@ struct QueueConfig {
   std::string discipline = "fifo";
   Params params;  // the discipline's parameters
   bool paused = false;
-  bool unique = false;     // a push whose unique key is queued already is dropped
-  std::string unique_by;   // the payload's top-level JSON field that is the key ("": the payload)
-  RetryPolicy retry;       // what happens to the queue's failed jobs
+  bool unique = false;    // a push whose unique key is queued already is dropped
+  std::string unique_by;  // the payload's top-level JSON field that is the key ("": the payload)
+  // What happens to the queue's failed jobs; max_attempts 0: the server's --retry.
+  RetryPolicy retry{.max_attempts = 0};
   std::string capability;  // what a worker needs to take this queue's jobs ("": nothing)
 
   std::string Encode() const;

@@ -1,7 +1,9 @@
-# Failed jobs with a resque-shaped worker: it pops with LPOP and, when a job raises, writes the
-# failure to resque:failed exactly as Resque::Failure::Redis#save does. Nothing in it knows about
-# desaster; the server records each failure, retries it with the queue's backoff, and moves a job
-# that keeps failing to the dead set.
+# Failed jobs with resque's own job format and two forking resque-style workers: each pops with
+# LPOP, forks a child per job, and when a job raises writes the failure to resque:failed
+# exactly as Resque::Failure::Redis#save does. Nothing in them knows about desaster; the server
+# keeps one failure record per job, retries it with the queue's backoff (pushing the client's
+# bytes unchanged, so Resque.dequeue still finds it), and moves a job that keeps failing to the
+# dead.
 require "minitest/autorun"
 require "json"
 require "tmpdir"
@@ -12,94 +14,157 @@ Redis.sadd_returns_boolean = false
 
 require_relative "scheduler_helper"
 
+# resque is not a Debian package; these are its encoding and its queue operations, byte for
+# byte (Resque.encode is JSON.dump; Resque.push and Job.destroy's LREM use it).
+module ResqueFormat
+  def self.encode(object) = JSON.dump(object)
+  def self.push(resque, queue, klass, *args)
+    resque.sadd("queues", queue)
+    resque.rpush("queue:#{queue}", encode(class: klass.to_s, args: args))
+  end
+
+  # Resque.dequeue(klass, *args): removes every queued copy of that exact job.
+  def self.dequeue(resque, queue, klass, *args)
+    resque.lrem("queue:#{queue}", 0, encode(class: klass.to_s, args: args))
+  end
+
+  # Resque.info's numbers.
+  def self.info(resque)
+    { processed: resque.get("stat:processed").to_i, failed: resque.llen("failed"),
+      failed_stat: resque.get("stat:failed").to_i }
+  end
+end
+
 # The job classes. FlakyJob fails its first two runs; AlwaysFails always does.
 class FlakyJob
-  def self.perform(redis, key)
+  def self.perform(redis, key, _options)
     raise IOError, "connection reset by peer (run #{redis.incr(key)})" if redis.get(key).to_i < 2
   end
 end
 
 class AlwaysFails
-  def self.perform(_redis, id)
+  def self.perform(_redis, id, _options)
     raise ArgumentError, "invoice #{id} has no customer"
   end
 end
 
-# What a resque worker does for one job (Resque::Worker#perform + Resque::Failure::Redis#save).
-def work_one(redis, resque, queue, worker_id)
-  payload = resque.lpop("queue:#{queue}") or return nil
-  job = JSON.parse(payload)
-  begin
-    Object.const_get(job["class"]).perform(redis, *job["args"])
-    resque.incr("stat:processed")
-    [:ok, job]
-  rescue StandardError => e
-    resque.rpush("failed", JSON.generate(
-      "failed_at" => Time.now.strftime("%Y/%m/%d %H:%M:%S %Z"), "payload" => job,
-      "exception" => e.class.to_s, "error" => e.message, "backtrace" => e.backtrace,
-      "worker" => worker_id, "queue" => queue))
-    resque.incr("stat:failed")
-    [:failed, job]
+# A forking resque worker (Resque::Worker#work's loop): pops, forks a child that performs the
+# job, records a failure the child reports. Each popped payload is logged to `seen`.
+def resque_worker(port, queue, name, seen)
+  fork do
+    redis = Redis.new(host: "127.0.0.1", port: port)
+    resque = Redis::Namespace.new(:resque, redis: redis)
+    until redis.get("test:stop")
+      payload = resque.lpop("queue:#{queue}")
+      next sleep(0.01) unless payload
+
+      File.open(seen, "a") { |f| f.puts(payload) }
+      job = JSON.parse(payload)
+      reader, writer = IO.pipe
+      child = fork do
+        reader.close
+        Object.const_get(job["class"]).perform(Redis.new(host: "127.0.0.1", port: port), *job["args"])
+        exit!(0)
+      rescue StandardError => e
+        writer.write(JSON.dump([e.class.to_s, e.message, e.backtrace]))
+        exit!(1)
+      end
+      writer.close
+      failure = reader.read
+      Process.wait(child)
+      if failure.empty?
+        resque.incr("stat:processed")
+      else
+        exception, message, backtrace = JSON.parse(failure)
+        resque.rpush("failed", ResqueFormat.encode(
+          failed_at: Time.now.utc.strftime("%Y/%m/%d %H:%M:%S %Z"), payload: job,
+          exception: exception, error: message, backtrace: backtrace,
+          worker: "#{name}:#{Process.pid}:#{queue}", queue: queue))
+        resque.incr("stat:failed")
+      end
+    end
+    exit!(0)
   end
 end
 
 class ResqueFailureTest < SchedulerTestCase
-
   def failed_jobs(*filters)
     reply = @redis.call("FAILED.LIST", *filters, "LIMIT", "1000").each_slice(2).to_h
     reply["failures"].map { |f| f.each_slice(2).to_h }
   end
 
-  def enqueue(queue, klass, *args)
-    @resque.sadd("queues", queue)
-    @resque.rpush("queue:#{queue}", JSON.generate("class" => klass, "args" => args))
+  def counts = @redis.call("FAILED.COUNTS").each_slice(2).to_h
+
+  def work(queue)
+    port = @redis.connection[:port]
+    @seen = File.join(@dir, "seen")
+    pids = [resque_worker(port, queue, "a", @seen), resque_worker(port, queue, "b", @seen)]
+    yield
+  ensure
+    @redis.set("test:stop", "1")
+    pids&.each { |pid| Process.wait(pid) }
+    @redis.del("test:stop")
   end
 
-  def test_failures_are_recorded_retried_with_backoff_and_end_dead
+  # Keys in an order no sorted re-encoding keeps, and text JSON may escape differently.
+  OPTIONS = { "zeta" => 1, "alpha" => [true, nil], "note" => "caf\u00e9 \u2603" }.freeze
+
+  def test_retried_jobs_keep_their_bytes_one_record_each_and_resque_numbers_agree
     # A short test policy: 3 retries, 0.2 s apart.
     @redis.call("QUEUE.CONFIG", "resque:queue:billing", "RETRY", "3", "BACKOFF", "0.2")
-    enqueue("billing", "FlakyJob", "flaky:1")
-    enqueue("billing", "AlwaysFails", 17)
-    outcomes = []
-    wait_for("the flaky job to succeed and the other to die", timeout: 30) do
-      while (result = work_one(@redis, @resque, "billing", "host:#{Process.pid}:billing"))
-        outcomes << result
+    ResqueFormat.push(@resque, "billing", FlakyJob, "flaky:1", OPTIONS)
+    ResqueFormat.push(@resque, "billing", AlwaysFails, 17, OPTIONS)
+    flaky_bytes = ResqueFormat.encode(class: "FlakyJob", args: ["flaky:1", OPTIONS])
+    dead_bytes = ResqueFormat.encode(class: "AlwaysFails", args: [17, OPTIONS])
+    work("billing") do
+      wait_for("the flaky job to succeed and the other to die", timeout: 30) do
+        @resque.get("stat:processed").to_i == 1 && counts["dead"] == 1
       end
-      outcomes.count { |o, _| o == :ok } == 1 && failed_jobs("STATE", "dead").size == 1
     end
-    # Unchanged resque tooling sees every failure in resque:failed.
-    assert_equal 6, @resque.llen("failed")
-    first = JSON.parse(@resque.lindex("failed", 0))
-    assert_equal "IOError", first["exception"]
-    # FlakyJob: failed twice, then ran (its third run carried retry_count 2).
-    flaky = failed_jobs("CLASS", "FlakyJob").sort_by { |f| f["attempt"] }
-    assert_equal [1, 2], flaky.map { |f| f["attempt"] }
-    assert_equal %w[retried retried], flaky.map { |f| f["state"] }
-    ok_job = outcomes.find { |o, _| o == :ok }[1]
-    assert_equal 2, ok_job["retry_count"]
-    # AlwaysFails: 4 runs (1 + 3 retries), the last one dead; one fingerprint for all four.
-    dead = failed_jobs("CLASS", "AlwaysFails").sort_by { |f| f["attempt"] }
-    assert_equal [1, 2, 3, 4], dead.map { |f| f["attempt"] }
-    assert_equal %w[retried retried retried dead], dead.map { |f| f["state"] }
-    assert_equal 1, dead.map { |f| f["fingerprint"] }.uniq.size
-    assert_equal "invoice 17 has no customer", dead.last["message"]
-    assert_equal "ArgumentError", dead.last["error"]
-    assert_includes dead.last["backtrace"], "resque_failure_test.rb"
-    assert_equal "resque:queue:billing", dead.last["queue"]
-    groups = @redis.call("FAILED.GROUPS", "BY", "fingerprint").map { |g| g.each_slice(2).to_h }
-    assert_equal [4, 2], groups.map { |g| g["count"] }
-    # The backoff between a failure and its retry is the policy's 0.2 s; the dead one has none.
-    assert_equal [200, 200, 200], dead.first(3).map { |f| f["retry_at"] - f["failed_at"] }
-    assert_nil @redis.call("FAILED.INFO", dead.last["id"]).each_slice(2).to_h["retry_at"]
-    # A person retries the dead one by its group; it runs (and fails) once more.
-    assert_equal 1, @redis.call("FAILED.RETRY", "WHERE", "STATE", "dead", "FINGERPRINT",
-                                dead.last["fingerprint"])
-    assert_equal :failed, work_one(@redis, @resque, "billing", "w")[0]
+    # Every run of every job got the bytes its client pushed.
+    runs = File.readlines(@seen, chomp: true).tally
+    assert_equal({ flaky_bytes => 3, dead_bytes => 4 }, runs)
+    # One record per job; its runs are in its history.
+    assert_equal({ "total" => 2, "retrying" => 0, "retried" => 1, "dead" => 1 }, counts)
+    flaky, dead = %w[FlakyJob AlwaysFails].map { |k| failed_jobs("CLASS", k).first }
+    assert_equal [flaky_bytes, dead_bytes], [flaky["payload"], dead["payload"]]
+    assert_equal [2, "retried", [1]], [flaky["attempt"], flaky["state"],
+                                       flaky["history"].map { |h| h.each_slice(2).to_h["attempt"] }]
+    assert_equal [4, "dead", [1, 2, 3]], [dead["attempt"], dead["state"],
+                                          dead["history"].map { |h| h.each_slice(2).to_h["attempt"] }]
+    assert_equal "invoice 17 has no customer", dead["message"]
+    assert_equal "ArgumentError", dead["error"]
+    assert_includes dead["backtrace"], "resque_failure_test.rb"
+    # resque's numbers stay resque's (a report per failed run), and agree with the records.
+    info = ResqueFormat.info(@resque)
+    assert_equal({ processed: 1, failed: 6, failed_stat: 6 }, info)
+    assert_equal info[:failed], failed_jobs.sum { |f| f["attempt"] }
+    # The backoff before the last retry of the dead job was the policy's 0.2 s; dead has none.
+    assert_nil dead["retry_at"]
+    # A person retries the dead one: it is back in its queue exactly as pushed, so
+    # Resque.dequeue finds it and LREM removes it.
+    assert_equal 1, @redis.call("FAILED.RETRY", "WHERE", "STATE", "dead")
+    assert_equal 1, ResqueFormat.dequeue(@resque, "billing", AlwaysFails, 17, OPTIONS)
+    assert_equal 0, @resque.llen("queue:billing")
+  end
+
+  def test_retrying_a_group_runs_each_job_once
+    @redis.call("QUEUE.CONFIG", "resque:queue:sync", "RETRY", "2", "BACKOFF", "0")
+    10.times { |i| ResqueFormat.push(@resque, "sync", AlwaysFails, i, OPTIONS) }
+    work("sync") { wait_for("ten dead jobs", timeout: 30) { counts["dead"] == 10 } }
+    assert_equal 30, @resque.llen("failed")  # three runs each
+    group = @redis.call("FAILED.GROUPS", "BY", "fingerprint").map { |g| g.each_slice(2).to_h }
+    assert_equal [10], group.map { |g| g["count"] }
+    assert_equal 10, @redis.call("FAILED.RETRY", "WHERE", "FINGERPRINT", group[0]["fingerprint"])
+    assert_equal 10, @resque.llen("queue:sync")  # ten jobs, not thirty
+    # Retrying again while they wait adds nothing: each is queued once.
+    assert_equal 10, @redis.call("FAILED.RETRY", "WHERE", "FINGERPRINT", group[0]["fingerprint"])
+    assert_equal 10, @resque.llen("queue:sync")
   end
 
   def test_default_policy_backs_off_polynomially
-    enqueue("mail", "AlwaysFails", 1)
-    assert_equal :failed, work_one(@redis, @resque, "mail", "w")[0]
+    ResqueFormat.push(@resque, "mail", AlwaysFails, 1, OPTIONS)
+    work("mail") { wait_for("the failure") { counts["total"] == 1 } }
     (f,) = failed_jobs
     assert_equal "retrying", f["state"]
     delay = f["retry_at"] - f["failed_at"]
@@ -111,29 +176,47 @@ class ResqueFailureTest < SchedulerTestCase
     assert_equal 1, jobs["total"]
     # Run it now instead.
     assert_equal 1, @redis.call("FAILED.RETRY", f["id"])
-    assert_equal 1, @resque.llen("queue:mail")
+    assert_equal [ResqueFormat.encode(class: "AlwaysFails", args: [1, OPTIONS])],
+                 @resque.lrange("queue:mail", 0, -1)
+  end
+
+  def test_the_server_wide_retry_switch
+    stop_scheduler(@pid, @redis)
+    @pid, @redis = start_scheduler(@dir, "--retry", "0")  # resque's own behaviour: no re-runs
+    @resque = Redis::Namespace.new(:resque, redis: @redis)
+    @redis.call("QUEUE.CONFIG", "resque:queue:kept", "RETRY", "1", "BACKOFF", "0")
+    config = @redis.call("QUEUE.CONFIG", "resque:queue:plain").each_slice(2).to_h
+    assert_equal [0, 1], [config["retry"], config["retry_default"]]
+    ResqueFormat.push(@resque, "plain", AlwaysFails, 1, OPTIONS)
+    ResqueFormat.push(@resque, "kept", AlwaysFails, 2, OPTIONS)
+    work("plain") { wait_for("the plain failure") { counts["total"] == 1 } }
+    assert_equal "dead", failed_jobs.first["state"]
+    work("kept") { wait_for("the kept job's two runs") { counts["dead"] == 2 } }
+    assert_equal 2, failed_jobs("QUEUE", "resque:queue:kept").first["attempt"]
+    # CONFIG SET turns retries back on for queues without their own policy.
+    assert_equal "OK", @redis.call("CONFIG", "SET", "retry", "5")
+    assert_equal 5, @redis.call("QUEUE.CONFIG", "resque:queue:plain").each_slice(2).to_h["retry"]
+    ResqueFormat.push(@resque, "plain", AlwaysFails, 3, OPTIONS)
+    work("plain") { wait_for("a retrying failure") { counts["retrying"] == 1 } }
   end
 
   def test_pending_retries_survive_a_restart
     @redis.call("QUEUE.CONFIG", "resque:queue:reports", "RETRY", "5", "BACKOFF", "1.5")
-    enqueue("reports", "AlwaysFails", 3)
-    assert_equal :failed, work_one(@redis, @resque, "reports", "w")[0]
+    ResqueFormat.push(@resque, "reports", AlwaysFails, 3, OPTIONS)
+    bytes = ResqueFormat.encode(class: "AlwaysFails", args: [3, OPTIONS])
+    work("reports") { wait_for("the failure") { counts["total"] == 1 } }
     (f,) = failed_jobs
     stop_scheduler(@pid, @redis)
     @pid, @redis = start_scheduler(@dir)
     @resque = Redis::Namespace.new(:resque, redis: @redis)
     (again,) = failed_jobs
-    assert_equal f["id"], again["id"]
-    assert_equal "retrying", again["state"]
-    payload = wait_for("the retry after the restart") { @resque.lpop("queue:reports") }
-    assert_operator Time.now.to_f * 1000, :>=, f["retry_at"]
-    assert_equal 1, JSON.parse(payload)["retry_count"]
-    # It fails again; cancelling that pending retry makes it dead and deletes the retry job.
-    @resque.rpush("queue:reports", payload)
-    assert_equal :failed, work_one(@redis, @resque, "reports", "w")[0]
-    pending = failed_jobs("STATE", "retrying")
-    assert_equal [2], pending.map { |p| p["attempt"] }
-    assert_equal 1, @redis.call("FAILED.CANCEL", pending[0]["id"])
+    assert_equal [f["id"], "retrying"], [again["id"], again["state"]]
+    work("reports") { wait_for("the retry after the restart to fail") { failed_jobs.first["attempt"] == 2 } }
+    (f2,) = failed_jobs
+    assert_operator f2["failed_at"], :>=, f["retry_at"]
+    assert_equal [bytes, "retrying", 1], [f2["payload"], f2["state"], f2["history"].size]
+    # Cancelling that pending retry makes it dead and deletes the retry job.
+    assert_equal 1, @redis.call("FAILED.CANCEL", f2["id"])
     assert_equal "dead", failed_jobs("STATE", "dead")[0]["state"]
     jobs = @redis.call("QUEUE.JOBS", "resque:queue:reports").each_slice(2).to_h
     assert_equal 0, jobs["total"]

@@ -20,10 +20,12 @@ module SchedulerHelper
     end
   end
 
-  # Starts a scheduler on the data in `dir`; returns [pid, connected Redis client] once loaded.
-  def start_scheduler(dir)
+  # Starts a scheduler on the data in `dir` (with `options`); returns [pid, connected Redis
+  # client] once loaded.
+  def start_scheduler(dir, *options)
     log = File.join(dir, "log-#{rand(1 << 30)}")
-    pid = spawn(SCHEDULER, "--port", "0", "--data-dir", File.join(dir, "data"), out: log, err: log)
+    pid = spawn(SCHEDULER, "--port", "0", "--data-dir", File.join(dir, "data"), *options,
+                out: log, err: log)
     port = wait_for("desaster-scheduler to listen") do
       raise "desaster-scheduler exited:\n#{File.read(log)}" if Process.wait(pid, Process::WNOHANG)
       File.read(log)[/Ready to accept connections on [^ ]+:(\d+)/, 1]

@@ -497,6 +497,35 @@ class WorkerIncarnationTest(ServerTest):
         self.assertEqual(f["message"], b"its worker w restarted while running it")
 
 
+class RetryPolicyTest(ServerTest):
+    def test_sidekiq_jobs_are_retried_by_sidekiq_never_by_the_server(self):
+        r = self.r
+        payload = json.dumps({"class": "HardJob", "args": [1], "jid": "abc", "retry": True})
+        r.lpush("queue:default", payload)  # Sidekiq's queue key
+        r.execute_command("WORKER.REGISTER", "w", "QUEUES", "queue:default")
+        fetched = as_map(r.execute_command("JOB.FETCH", "w"))["id"]
+        self.assertEqual(r.execute_command("JOB.FAIL", fetched, "ERROR", "Boom"), 1)
+        (f,) = [as_map(x) for x in as_map(r.execute_command("FAILED.LIST"))["failures"]]
+        self.assertEqual((f["state"], f["retry_job"]), (b"dead", None))
+        self.assertEqual(r.llen("queue:default"), 0)
+        # A resque queue beside it follows the server's default policy.
+        r.rpush("resque:queue:default", payload)
+        r.execute_command("WORKER.ATTACH", "w", "resque:queue:default")
+        fetched = as_map(r.execute_command("JOB.FETCH", "w"))["id"]
+        r.execute_command("JOB.FAIL", fetched, "ERROR", "Boom")
+        self.assertEqual(as_map(r.execute_command("FAILED.COUNTS"))["retrying"], 1)
+
+    def test_a_failure_marked_dead_is_not_retried(self):
+        r = self.r
+        r.execute_command("WORKER.REGISTER", "w", "QUEUES", "q")
+        job_id = r.execute_command("JOB.PUSH", "q", "not json")
+        r.execute_command("JOB.FETCH", "w")
+        self.assertEqual(r.execute_command("JOB.FAIL", job_id, "ERROR", "NoAdapter", "DEAD"), 1)
+        (f,) = [as_map(x) for x in as_map(r.execute_command("FAILED.LIST"))["failures"]]
+        self.assertEqual((f["state"], f["attempt"]), (b"dead", 1))
+        self.assertEqual(as_map(r.execute_command("JOB.INFO", job_id))["state"], b"failed")
+
+
 class QueueDurabilityTest(ServerTest):
     def test_queues_jobs_and_delays_survive_a_restart(self):
         data = data_dir(self, "queues")

@@ -114,7 +114,8 @@ class WebApiTest(ServerTest):
         info = h.get("/api/queues/mail")["result"]
         self.assertEqual(info["config"], {"discipline": "drr", "params": {"weight.a": "3"},
                                           "unique": 1, "unique_by": "", "retry": 2,
-                                          "backoff": "exp", "paused": 0, "capability": "smtp"})
+                                          "retry_default": 0, "backoff": "exp", "paused": 0,
+                                          "capability": "smtp"})
         err = h.post("/api/queues", {"queue": "mail"}, expect=400)["error"]
         self.assertIn("exists", err)
         self.assertEqual(h.post("/api/queues", {}, expect=400)["error"],
@@ -249,20 +250,17 @@ class WebApiTest(ServerTest):
         r.execute_command("QUEUE.CREATE", "hist", "RETRY", "5")
         r.execute_command("WORKER.REGISTER", "wh", "QUEUES", "hist")
         first = r.execute_command("JOB.PUSH", "hist", job("Flaky")).decode()
-        runs = [first]
-        for attempt in range(2):
-            fetched = as_map(r.execute_command("JOB.FETCH", "wh"))["id"].decode()
-            self.assertEqual(fetched, runs[-1])
-            r.execute_command("JOB.FAIL", fetched, "ERROR", "Boom", "MESSAGE", f"try {attempt}")
-            retry = as_map(r.execute_command("FAILED.LIST", "JOB", fetched))["failures"][0]
-            runs.append(as_map(retry)["retry_job"].decode())
-            r.execute_command("JOB.RUN", runs[-1])
-        # The third run's history: the failure it retries, whose job's failure retries the first.
-        newest = h.get(f"/api/failed?job={runs[2]}&state=all")["result"]["failures"]
-        self.assertEqual([(f["job"], f["retry_job"], f["message"]) for f in newest],
-                         [(runs[1], runs[2], "try 1")])
-        middle = h.get(f"/api/failed?job={runs[1]}&state=all")["result"]["failures"]
-        self.assertEqual(sorted(f["message"] for f in middle), ["try 0", "try 1"])
+        for attempt in range(3):
+            # Each retry is the same job: the same id, run again.
+            self.assertEqual(as_map(r.execute_command("JOB.FETCH", "wh"))["id"].decode(), first)
+            r.execute_command("JOB.FAIL", first, "ERROR", "Boom", "MESSAGE", f"try {attempt}")
+            r.execute_command("JOB.RUN", first)
+        (record,) = h.get(f"/api/failed?job={first}&state=all")["result"]["failures"]
+        self.assertEqual((record["job"], record["retry_job"], record["attempt"], record["message"]),
+                         (first, first, 3, "try 2"))
+        self.assertEqual([(a["attempt"], a["message"], a["worker"]) for a in record["history"]],
+                         [(1, "try 0", "wh"), (2, "try 1", "wh")])
+        self.assertEqual(h.get("/api/failed")["result"]["total"], 1)  # one job, one record
         self.assertIn("invalid job id", h.request("GET", "/api/failed?job=nope")[2]["error"])
 
     def test_schedules(self):
@@ -286,7 +284,8 @@ class WebApiTest(ServerTest):
         self.assertEqual([x["key"] for x in o["queues"]], ["resque:queue:live"])
         self.assertEqual(len(o["seconds"]["enqueued"]), 300)
         self.assertEqual(len(o["minutes"]["failed"]), 1440)
-        self.assertIn("redis_version", o["node"])
+        self.assertEqual((o["node"]["redis_version"], o["node"]["desaster_version"]),
+                         (r.info("server")["redis_version"], r.info("server")["desaster_version"]))
         self.assertEqual(set(o["failed"]), {"total", "retrying", "retried", "dead"})
         stats = h.get("/api/stats?range=minutes&count=10")["result"]
         self.assertEqual((stats["bucket_ms"], len(stats["dequeued"])), (60000, 10))

@@ -87,17 +87,27 @@ class WorkerTest(ServerTest):
         self.assertEqual(info["worker"], b"w-cmd")
         result = json.loads(info["result"])
         self.assertEqual((result["exit"], result["stdout"], result["stderr"]), (0, "out\n", "err\n"))
-        self.assertEqual(self.finished(bad)["state"], b"failed")
-        (f,) = [as_map(x) for x in as_map(self.r.execute_command("FAILED.LIST"))["failures"]]
+        (f,) = wait_for(lambda: [as_map(x) for x in
+                                 as_map(self.r.execute_command("FAILED.LIST"))["failures"]],
+                        what="the failure")
+        # The job waits for its retry under its own id.
+        bad_info = as_map(self.r.execute_command("JOB.INFO", bad))
+        self.assertEqual((bad_info["state"], bad_info["attempts"]), (b"scheduled", 1))
         self.assertEqual((f["error"], f["message"]), (b"ExitStatus", b"exited with status 3"))
         self.assertEqual(f["backtrace"], b"broken\n")  # stderr, where a program says why
         self.assertEqual(f["state"], b"retrying")  # the default policy retries it
-        # Bad input is a failure with a reason, not a crash.
+        # Bad input is a failure with a reason, not a crash; no retry can fix it: dead at once.
         nonsense = self.push("cmd", json.dumps({"command": "rm -rf /"}))
         self.assertEqual(self.finished(nonsense)["state"], b"failed")
-        msgs = [as_map(x)["message"] for x in
-                as_map(self.r.execute_command("FAILED.LIST", "ERROR", "BadCommand"))["failures"]]
-        self.assertEqual(msgs, [b'"command" runs through a shell only with "shell": true (or use argv)'])
+        self.push("cmd", "not json at all")
+        rows = wait_for(lambda: [as_map(x) for x in as_map(self.r.execute_command(
+            "FAILED.LIST", "ERROR", "NoAdapter"))["failures"]], what="the unrunnable job")
+        self.assertEqual((rows[0]["state"], rows[0]["message"]),
+                         (b"dead", b"no adapter of this worker (command) accepts the job's payload"))
+        (bad_command,) = [as_map(x) for x in as_map(self.r.execute_command(
+            "FAILED.LIST", "ERROR", "BadCommand"))["failures"]]
+        self.assertEqual((bad_command["state"], bad_command["message"]), (b"dead",
+                         b'"command" runs through a shell only with "shell": true (or use argv)'))
 
     def test_ruby_adapter_boots_once_and_serves_a_resque_queue(self):
         tmp = tempfile.mkdtemp(prefix="desaster-ruby-app-")

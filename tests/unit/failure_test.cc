@@ -45,10 +45,43 @@ TEST_CASE("failure records round trip") {
   f.state = FailureState::kRetrying;
   f.retry_job = 77;
   f.retry_at_ms = 456;
+  f.job = 77;
+  Failure earlier = f;
+  earlier.attempt = 2;
+  earlier.error_class = "Timeout";
+  f.Follow(std::move(earlier));
+  REQUIRE(f.history.size() == 1);
+  CHECK((f.history[0].attempt == 2 && f.history[0].error_class == "Timeout"));
   Failure g;
   REQUIRE(Failure::Decode(f.Encode(), &g));
   CHECK(g.Encode() == f.Encode());
+  CHECK(g.history.size() == 1);
   CHECK_FALSE(Failure::Decode(f.Encode().substr(0, 10), &g));
+  // A version 1 record (before histories) still loads, with none: it is version 2's encoding
+  // of an empty history without the history's count.
+  Failure plain = f;
+  plain.history.clear();
+  std::string v1 = plain.Encode();
+  v1[0] = 1;
+  v1.pop_back();
+  REQUIRE(Failure::Decode(v1, &g));
+  CHECK((g.history.empty() && g.job == 77 && g.attempt == 3));
+}
+
+TEST_CASE("a job's failures share one key: its id, or for resque's reports queue and payload") {
+  Failure native;
+  native.queue = "q";
+  native.payload = "p";
+  native.job = 5;
+  Failure reported = native;
+  reported.job = 0;
+  Failure other = reported;
+  other.payload = "p ";
+  CHECK(native.JobKey() != reported.JobKey());
+  CHECK(reported.JobKey() != other.JobKey());
+  Failure again = native;
+  again.payload = "changed";
+  CHECK(again.JobKey() == native.JobKey());
 }
 
 TEST_CASE("retry policies: polynomial, exponential and fixed backoff") {
@@ -72,7 +105,7 @@ TEST_CASE("retry policies: polynomial, exponential and fixed backoff") {
   CHECK_FALSE(fixed.ParseBackoff("-1"));
 }
 
-TEST_CASE("resque failure entries parse; payloads carry their retry count and limit") {
+TEST_CASE("resque failure entries parse, keeping the payload's bytes; payloads carry a limit") {
   std::string error;
   auto dialects = Dialects::Default();
   const Dialect* resque = dialects.MatchFailedList("resque:failed");
@@ -86,12 +119,19 @@ TEST_CASE("resque failure entries parse; payloads carry their retry count and li
   CHECK(f->queue == "resque:queue:mail");
   CHECK(f->klass == "Mailer");
   CHECK(f->args == "[7]");
-  CHECK(f->attempt == 3);
+  CHECK(f->attempt == 3);  // an older server's "retry_count" still counts
   CHECK(f->backtrace == "a.rb:1\nb.rb:2");
+  // Resque.encode's key order and spacing, not a re-encoding's: a retry pushes these bytes.
+  auto exact = ParseResqueFailure(
+      R"({"payload":{ "class":"Zed", "args":[1, {"b":2,"a":1}] },"exception":"E","queue":"q"})",
+      *resque, 0);
+  REQUIRE(exact);
+  CHECK(exact->payload == R"({ "class":"Zed", "args":[1, {"b":2,"a":1}] })");
+  CHECK(exact->attempt == 1);
   CHECK_FALSE(ParseResqueFailure("not json", *resque, 0));
   CHECK_FALSE(ParseResqueFailure(R"({"payload":"x"})", *resque, 0));
-  CHECK(MarkRetry(R"({"class":"A"})", 4) == R"({"class":"A","retry_count":4})");
-  CHECK(MarkRetry("plain", 4) == "plain");
+  CHECK(WithoutRetryCount(R"({"class":"A","retry_count":4})") == R"({"class":"A"})");
+  CHECK(WithoutRetryCount("plain retry_count") == "plain retry_count");
   CHECK(PayloadMaxAttempts(R"({"retry":false})") == 1u);
   CHECK(PayloadMaxAttempts(R"({"retry":3})") == 4u);
   CHECK_FALSE(PayloadMaxAttempts(R"({"class":"A"})"));

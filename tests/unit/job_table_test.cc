@@ -92,8 +92,9 @@ TEST_CASE("a plain job fits jemalloc's 80-byte size class") {
   job.set_capability("gpu");
   job.set_capability("");  // empty again: the extras are dropped
   CHECK(job.capability().empty());
-  job.set_lease("w1", 5);
-  CHECK((job.lease_owner() == "w1" && job.lease_until_ms() == 5));
+  job.set_lease("w1", "p1", 5);
+  CHECK(
+      (job.lease_owner() == "w1" && job.lease_incarnation() == "p1" && job.lease_until_ms() == 5));
   job.flow = "tenant-1";
   PackedString copy = job.flow;
   CHECK(copy == "tenant-1");

@@ -203,11 +203,11 @@ TEST_CASE("leases: expiry returns the job to the head of its queue, flush forget
   db.PushJob(q, {.payload = "a"});
   db.PushJob(q, {.payload = "b"});
   Job* leased = db.LeaseNext(
-      q, [](const Job&) { return true; }, "w1", 500);
+      q, [](const Job&) { return true; }, {"w1", ""}, 500);
   REQUIRE(leased);
   CHECK(leased->payload == "a");
   CHECK(q->running() == 1);
-  db.ExtendLeases("w1", 2000);
+  db.ExtendLeases({"w1", ""}, 2000);
   ks.set_now_ms(1999);
   CHECK(db.ExpireLeases(10) == 0);
   ks.set_now_ms(2000);
@@ -217,7 +217,7 @@ TEST_CASE("leases: expiry returns the job to the head of its queue, flush forget
   CHECK(again->payload == "a");  // back at the head
   CHECK(again->attempts == 1);   // the lost run counts
   REQUIRE(db.LeaseNext(
-      q, [](const Job&) { return true; }, "w1", 500));
+      q, [](const Job&) { return true; }, {"w1", ""}, 500));
   db.Flush();
   int leases = 0;
   db.ForEachLeased([&](Job*) { return ++leases, true; });
@@ -242,4 +242,76 @@ TEST_CASE("a copied key owns its containers, and a key's entry stays small") {
   // Lists, sorted sets and streams are boxed so that the entry of every key, most of them
   // strings, fits jemalloc's 112-byte class.
   CHECK(sizeof(Dict<Value>::Node) <= 112);
+}
+
+namespace {
+
+// A failure record as a server before one-record-per-job wrote it (format version 1).
+Mutation OldFailureRecord(uint64_t id, Failure f) {
+  std::string v1 = f.Encode();
+  v1[0] = 1;
+  v1.pop_back();  // version 2's empty history count
+  Mutation m;
+  m.op = Mutation::Op::kFailurePut;
+  m.num = static_cast<int64_t>(id);
+  m.arg = v1;
+  return m;
+}
+
+Failure OldFailure(uint64_t job, uint32_t attempt, FailureState state, uint64_t retry_job,
+                   std::string payload) {
+  Failure f;
+  f.queue = "q";
+  f.payload = std::move(payload);
+  f.error_class = "E";
+  f.message = "run " + std::to_string(attempt);
+  f.attempt = attempt;
+  f.state = state;
+  f.retry_job = retry_job;
+  f.job = job;
+  return f;
+}
+
+}  // namespace
+
+TEST_CASE("a data directory's per-run failure records merge into one record per job") {
+  // A native job's chain of runs 11 -> 12 -> 13 (13 waits for its retry), another native job,
+  // and a resque job whose retry the old server marked with "retry_count".
+  std::vector<Mutation> old = {
+      OldFailureRecord(100, OldFailure(11, 1, FailureState::kRetried, 12, "{}")),
+      OldFailureRecord(101, OldFailure(12, 2, FailureState::kRetrying, 13, "{}")),
+      OldFailureRecord(102, OldFailure(21, 1, FailureState::kDead, 0, "{}")),
+      OldFailureRecord(103,
+                       OldFailure(0, 1, FailureState::kRetried, 0, R"({"args":[1],"class":"A"})")),
+      OldFailureRecord(104, OldFailure(0, 2, FailureState::kDead, 0,
+                                       R"({"args":[1],"class":"A","retry_count":1})"))};
+  Keyspace ks(1), replica(1);
+  for (const auto& m : old) {
+    ks.Apply(m);
+    replica.Apply(m);
+  }
+  Database& db = ks.db(0);
+  REQUIRE(db.failures().size() == 5);
+  ks.MergeFailedRuns();
+  REQUIRE(db.failures().size() == 3);
+  const Failure& chain = db.failures().at(101);
+  CHECK((chain.attempt == 2 && chain.history.size() == 1 && chain.history[0].message == "run 1"));
+  CHECK(chain.job == 13);  // the run to come, whose failure must find this record
+  CHECK(db.failures().at(102).history.empty());
+  const Failure& reported = db.failures().at(104);
+  CHECK((reported.attempt == 2 && reported.history.size() == 1));
+  CHECK(db.FailureCount(FailureState::kRetrying) == 1);
+  CHECK(db.FailureCount(FailureState::kDead) == 2);
+  CHECK(db.FailureCount(FailureState::kRetried) == 0);
+  // The merge is recorded, so it persists and runs once: replayed, it gives the same records.
+  for (const auto& m : ks.TakeMutations()) replica.Apply(m);
+  REQUIRE(replica.db(0).failures().size() == 3);
+  for (const auto& [id, f] : db.failures())
+    CHECK(replica.db(0).failures().at(id).Encode() == f.Encode());
+  // The chain's next run fails: its failure joins the merged record.
+  Failure next = OldFailure(13, 3, FailureState::kDead, 0, "{}");
+  db.RecordFailure(next);
+  CHECK(db.failures().size() == 3);
+  const Failure& latest = db.failures().rbegin()->second;
+  CHECK((latest.job == 13 && latest.attempt == 3 && latest.history.size() == 2));
 }

@@ -754,7 +754,7 @@ TEST_CASE("queues load back after every commit, whatever job runs and dead maps 
         db.UpdateJob(job, [&](Job& j) { j.priority = static_cast<int32_t>(pick(5)); });
       } else if (what < 850) {
         db.LeaseNext(
-            q, [](const Job&) { return true; }, "worker-1", 30000);
+            q, [](const Job&) { return true; }, {"worker-1", ""}, 30000);
       } else if (what < 900) {
         db.RemoveJob(job);
       } else if (what < 990) {

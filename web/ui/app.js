@@ -260,7 +260,7 @@ function dashboard(main) {
     const n = o.node;
     node.replaceChildren(h('h2', { text: 'Node' }), h('dl', {},
       h('dt', { text: 'Role' }), h('dd', { text: n.role || 'master' }),
-      h('dt', { text: 'Version' }), h('dd', { text: n.redis_version || '' }),
+      h('dt', { text: 'Version' }), h('dd', { id: 'node-version', text: n.desaster_version ? `desaster ${n.desaster_version} (Redis ${n.redis_version} compatible)` : n.redis_version || '' }),
       h('dt', { text: 'Up for' }), h('dd', { text: fmtDuration(Number(n.uptime_in_seconds || 0) * 1000) }),
       h('dt', { text: 'Clients' }), h('dd', { text: n.connected_clients || '' }),
       h('dt', { text: 'Memory' }), h('dd', { text: n.used_memory_human || '' }),
@@ -413,7 +413,7 @@ async function jobPage(main, id) {
     fields.map((f) => [h('dt', { text: f }), h('dd', { text: j[f] ?? '' })]),
     h('dt', { text: 'ETA' }), h('dd', { text: j.state === 'scheduled' ? fmtTime(j.run_at) : fmtEta(j.eta) }),
     h('dt', { text: 'enqueued' }), h('dd', { text: fmtTime(j.enqueued_at) }),
-    j.state === 'running' ? [h('dt', { text: 'running for' }), h('dd', { text: fmtDuration(Date.now() - Number(j.run_at)) })] : null),
+    j.state === 'running' && j.started_at ? [h('dt', { text: 'running for' }), h('dd', { id: 'job-running-for', text: fmtDuration(Date.now() - Number(j.started_at)) })] : null),
   h('div', { class: 'actions' },
     j.state === 'running' ? button('Kill', () => confirmAct('Kill this running job?', 'kill requested', () => api('POST', `/api/jobs/${enc(id)}/kill`)), { class: 'danger', id: 'job-kill' }) : null,
     j.state === 'scheduled' ? button('Run now', () => act('made ready', () => api('POST', '/api/jobs/run', { ids: [id] }))) : null,
@@ -425,22 +425,14 @@ async function jobPage(main, id) {
   j.result ? [h('h2', { text: 'Result' }), h('pre', { class: 'payload', text: JSON.stringify(j.result, null, 2) })] : null);
 }
 
-// The failed runs behind a job, newest first: its own failure, then the failure it retries,
-// and so on back along the chain of retries (FAILED.LIST JOB id).
+// A job's failed runs, newest first: its failure record's latest failure, then the earlier
+// runs in the record's history (FAILED.LIST JOB id; a job keeps its id across retries).
 async function historyOf(id) {
-  const runs = [], seen = new Set();
-  for (let cur = id, i = 0; cur && i < 50; i++) {
-    const found = (await api('GET', `/api/failed?job=${enc(cur)}&state=all&limit=20`)).result.failures;
-    for (const f of found) if (f.job === cur && !seen.has(f.id)) { seen.add(f.id); runs.push(f); }
-    const retried = found.find((f) => f.retry_job === cur && !seen.has(f.id));
-    if (!retried) break;
-    seen.add(retried.id);
-    runs.push(retried);
-    cur = retried.job;
-  }
-  return [h('h2', { text: 'History' }), table(['Attempt', 'Failed at', 'Run', 'Error', 'Message', 'State'], runs.map((f) => h('tr', { 'data-failure': f.id },
-    h('td', { class: 'num', text: f.attempt }), h('td', {}, h('a', { href: `#/failed/${enc(f.id)}` }, fmtTime(f.failed_at))),
-    h('td', {}, h('code', { text: f.job || '' })), h('td', { text: f.error }), h('td', { class: 'msg', text: f.message }), h('td', { text: f.state }))), { id: 'history' })];
+  const found = (await api('GET', `/api/failed?job=${enc(id)}&state=all&limit=1`)).result.failures;
+  const runs = found.flatMap((f) => [f, ...f.history.slice().reverse()].map((run) => ({ ...run, record: f.id })));
+  return [h('h2', { text: 'History' }), table(['Attempt', 'Failed at', 'Error', 'Message', 'Worker'], runs.map((f) => h('tr', { 'data-failure': f.record },
+    h('td', { class: 'num', text: f.attempt }), h('td', {}, h('a', { href: `#/failed/${enc(f.record)}` }, fmtTime(f.failed_at))),
+    h('td', { text: f.error }), h('td', { class: 'msg', text: f.message }), h('td', { text: f.worker }))), { id: 'history' })];
 }
 
 async function workersPage(main) {
