@@ -25,6 +25,9 @@ struct Outcome {
   std::string error_class;  // failures: "ExitStatus", "Killed", "Timeout", the job's exception
   std::string message, backtrace;
   bool permanent = false;  // no run of this job can succeed (a payload no adapter can run)
+  // The job never started (its adapter's application failed to boot): it goes back to its
+  // queue as it was, no attempt counted.
+  bool not_started = false;
 
   // A job that failed before it could run.
   static Outcome Failed(std::string error_class, std::string message, bool permanent) {
@@ -32,6 +35,11 @@ struct Outcome {
     o.error_class = std::move(error_class);
     o.message = std::move(message);
     o.permanent = permanent;
+    return o;
+  }
+  static Outcome NotStarted(std::string why) {
+    Outcome o = Failed("NotStarted", std::move(why), false);
+    o.not_started = true;
     return o;
   }
 };
@@ -59,6 +67,18 @@ class Adapter {
   // Starts `job`; `done` is called exactly once when it ends. A job that cannot start ends
   // at once: `done` runs before Start returns, and Start returns nullptr.
   virtual std::unique_ptr<Run> Start(const JobSpec& job, std::function<void(Outcome)> done) = 0;
+  // Why the adapter cannot run jobs now ("" when it can): its application failed to boot. It
+  // tries again by itself, and calls the health callback whenever this changes.
+  virtual std::string problem() const { return ""; }
+  void set_on_health(std::function<void()> f) { on_health_ = std::move(f); }
+
+ protected:
+  void HealthChanged() {
+    if (on_health_) on_health_();
+  }
+
+ private:
+  std::function<void()> on_health_;
 };
 
 struct AdapterInfo {

@@ -28,8 +28,12 @@ class RubyRun : public Run {
 
 class RubyAdapter : public Adapter {
  public:
-  RubyAdapter(ev::loop_ref loop, const AdapterOptions& o) : loop_(loop), options_(o) {}
+  RubyAdapter(ev::loop_ref loop, const AdapterOptions& o) : loop_(loop), options_(o) {
+    reboot_.set(loop_);
+    reboot_.set<RubyAdapter, &RubyAdapter::OnRebootTimer>(this);
+  }
   std::string_view name() const override { return "ruby"; }
+  std::string problem() const override { return problem_; }
 
   bool Accepts(const JobSpec& job) const override {
     json j = json::parse(job.payload, nullptr, false);
@@ -39,6 +43,7 @@ class RubyAdapter : public Adapter {
   // Boots the runner (once; again only if it died).
   bool Boot(std::string* error) {
     if (runner_ && runner_->running()) return true;
+    booted_ = false;
     ProcessSpec spec;
     spec.argv = {"ruby", options_.ruby_runner, options_.ruby_boot};
     spec.stdin_pipe = true;
@@ -53,6 +58,10 @@ class RubyAdapter : public Adapter {
     if (!j.is_object() || !j.contains("class") || !j["class"].is_string()) {
       done(Outcome::Failed(
           "BadJob", "a ruby job's payload is {\"class\": \"Klass\", \"args\": [...]}", true));
+      return nullptr;
+    }
+    if (!problem_.empty()) {  // the worker fetched it just before the boot failed
+      done(Outcome::NotStarted(problem_));
       return nullptr;
     }
     if (std::string error; !Boot(&error)) {
@@ -96,7 +105,15 @@ class RubyAdapter : public Adapter {
   void OnLine(std::string_view line) {
     json m = json::parse(line, nullptr, false);
     if (!m.is_object()) return;
-    if (m.contains("booted")) return;  // the app is up; jobs already queued on stdin run now
+    if (m.contains("booted")) {  // the app is up; jobs already queued on stdin run now
+      booted_ = true;
+      boot_delay_ms_ = kFirstBootDelayMs;
+      if (!problem_.empty()) {
+        problem_.clear();
+        HealthChanged();
+      }
+      return;
+    }
     std::string id = m.value("id", "");
     auto it = running_.find(id);
     if (it == running_.end()) return;
@@ -117,17 +134,56 @@ class RubyAdapter : public Adapter {
   }
 
   void OnRunnerExit(ProcessExit e) {
-    // The Ruby process died (a boot error, or killed): its jobs failed; the next job boots it
-    // again.
-    std::string why = e.err.empty() ? "the ruby runner exited" : e.err;
     auto running = std::move(running_);
     running_.clear();
-    for (auto& [id, r] : running) r.done(Outcome{false, "", "RunnerDied", why, ""});
+    if (!booted_) {
+      // The application failed to boot (a bad deploy): no job ran, none is charged an attempt.
+      // The worker takes no jobs until a boot, retried with backoff, succeeds.
+      problem_ = "boot failed: " + ErrorLine(e);
+      for (auto& [id, r] : running) r.done(Outcome::NotStarted(problem_));
+      reboot_.start(boot_delay_ms_ / 1000.0, 0);
+      boot_delay_ms_ = std::min(boot_delay_ms_ * 2, kMaxBootDelayMs);
+      return HealthChanged();
+    }
+    // The booted process died (killed, out of memory): its jobs failed; the next job boots it
+    // again.
+    std::string why = e.err.empty() ? "the ruby runner exited" : e.err;
+    for (auto& [id, r] : running) r.done(Outcome::Failed("RunnerDied", why, false));
   }
+
+  void OnRebootTimer(ev::timer&, int) {
+    if (std::string error; !Boot(&error)) {
+      problem_ = "cannot start ruby: " + error;
+      reboot_.start(boot_delay_ms_ / 1000.0, 0);
+    }
+  }
+
+  // What Ruby said about the boot's failure: its last line that is not a backtrace frame.
+  static std::string ErrorLine(const ProcessExit& e) {
+    std::string line;
+    size_t start = 0;
+    while (start < e.err.size()) {
+      size_t end = e.err.find('\n', start);
+      if (end == std::string::npos) end = e.err.size();
+      if (end > start && e.err[start] != '\t') line = e.err.substr(start, end - start);
+      start = end + 1;
+    }
+    if (line.empty()) {
+      return e.signal ? "killed by signal " + std::to_string(e.signal)
+                      : "exited with status " + std::to_string(e.status);
+    }
+    return line.size() > 500 ? line.substr(0, 500) + "..." : line;
+  }
+
+  static constexpr int kFirstBootDelayMs = 500, kMaxBootDelayMs = 60000;
 
   ev::loop_ref loop_;
   AdapterOptions options_;
   std::unique_ptr<Process> runner_;
+  bool booted_ = false;  // the runner said the application is loaded
+  std::string problem_;  // why no job can run now ("": they can)
+  int boot_delay_ms_ = kFirstBootDelayMs;
+  ev::timer reboot_;
   std::map<std::string, Running> running_;
   std::map<ev::timer*, pid_t> kill_timers_;
   std::vector<std::unique_ptr<ev::timer>> timers_;

@@ -89,6 +89,7 @@ bool Worker::Init(std::string* error) {
       *error = "adapter " + name + ": " + *error;
       return false;
     }
+    adapter->set_on_health([this] { OnHealthChanged(); });
     adapters_.push_back(std::move(adapter));
   }
   return true;
@@ -200,6 +201,23 @@ void Worker::Send(Connection* c, const std::vector<std::string>& argv,
 
 // ---- registration, heartbeats ----
 
+std::string Worker::Health() const {
+  std::string problems;
+  for (const auto& a : adapters_) {
+    if (std::string p = a->problem(); !p.empty()) {
+      problems += (problems.empty() ? "" : "; ") + std::string(a->name()) + ": " + p;
+    }
+  }
+  return problems;
+}
+
+void Worker::OnHealthChanged() {
+  std::string health = Health();
+  Log(health.empty() ? "healthy again: taking jobs" : "unhealthy, taking no jobs: " + health);
+  Heartbeat();  // the scheduler (WORKER.LIST, the UI) learns of it now
+  Fetch();
+}
+
 std::vector<std::string> Worker::AdapterNames() const {
   std::vector<std::string> names;
   for (const auto& a : adapters_) names.emplace_back(a->name());
@@ -210,10 +228,26 @@ void Worker::Register() {
   char host[256] = "localhost";
   gethostname(host, sizeof(host) - 1);
   Send(control_.get(),
-       {"WORKER.REGISTER", options_.id, "HOST", host, "PID", std::to_string(getpid()), "ADAPTERS",
-        Join(AdapterNames()), "CAPABILITIES", Join(options_.capabilities), "LABELS",
-        Join(options_.labels), "CONCURRENCY", std::to_string(options_.concurrency), "QUEUES",
-        Join(options_.queues), "INCARNATION", incarnation_},
+       {"WORKER.REGISTER",
+        options_.id,
+        "HOST",
+        host,
+        "PID",
+        std::to_string(getpid()),
+        "ADAPTERS",
+        Join(AdapterNames()),
+        "CAPABILITIES",
+        Join(options_.capabilities),
+        "LABELS",
+        Join(options_.labels),
+        "CONCURRENCY",
+        std::to_string(options_.concurrency),
+        "QUEUES",
+        Join(options_.queues),
+        "INCARNATION",
+        incarnation_,
+        "HEALTH",
+        Health()},
        [this](redisReply* r) {
          if (!r || r->type == REDIS_REPLY_ERROR) {
            Log("register failed: " + Text(r));
@@ -244,7 +278,7 @@ void Worker::Heartbeat() {
   Clock::time_point sent = Clock::now();
   Send(control_.get(),
        {"WORKER.HEARTBEAT", options_.id, "LEASE", std::to_string(options_.lease_ms), "INCARNATION",
-        incarnation_, "JOBS", Join(held)},
+        incarnation_, "JOBS", Join(held), "HEALTH", Health()},
        [this, sent](redisReply* r) {
          if (!r) return;
          if (r->type == REDIS_REPLY_ERROR) {
@@ -318,7 +352,7 @@ void Worker::OnReplaced(const std::string& error) {
 
 void Worker::Fetch() {
   if (!registered_ || fetching_ || stopping_ || !fetch_ || !fetch_->connected() ||
-      static_cast<int>(running_.size()) >= options_.concurrency) {
+      static_cast<int>(running_.size()) >= options_.concurrency || !Health().empty()) {
     return;
   }
   fetching_ = true;
@@ -367,6 +401,8 @@ void Worker::Report(const std::string& id, const Outcome& o) {
   std::vector<std::string> argv;
   if (o.ok) {
     argv = {"JOB.ACK", id, "WORKER", options_.id, "RESULT", o.result};
+  } else if (o.not_started) {
+    argv = {"JOB.RELEASE", id, "WORKER", options_.id};
   } else {
     argv = {"JOB.FAIL", id,        "WORKER",    options_.id, "ERROR",  o.error_class,
             "MESSAGE",  o.message, "BACKTRACE", o.backtrace, "RESULT", o.result};

@@ -64,6 +64,9 @@ class Worker {
   bool SpawnScheduler();
   void Register();
   std::vector<std::string> AdapterNames() const;
+  // Why it takes no jobs now: its adapters' problems ("" when healthy).
+  std::string Health() const;
+  void OnHealthChanged();
   void OnRegisterRetry(ev::timer&, int) { Register(); }
   void OnHeartbeatTimer(ev::timer&, int);
   void Heartbeat();

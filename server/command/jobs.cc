@@ -334,6 +334,18 @@ void JobFail(CommandContext& ctx) {
   ctx.reply.Integer(1);
 }
 
+// JOB.RELEASE id [WORKER w]: the worker could not start the job (its application failed to
+// boot): it goes back to the head of its queue, its attempts unchanged.
+void JobRelease(CommandContext& ctx) {
+  auto o = ParseOutcome(ctx, false);
+  if (!o) return;
+  if (!o->result.empty()) return ctx.Error(err::kSyntax);
+  Job* job = LeasedArg(ctx, o->worker);
+  if (!job) return;
+  ctx.db().Unlease(job, job->attempts);
+  ctx.reply.Integer(1);
+}
+
 // JOB.KILL id: asks the worker running the job to stop it; it reports the job as failed with
 // error class "Killed".
 void JobKill(CommandContext& ctx) {
@@ -379,6 +391,10 @@ void RegisterJobCommands(CommandRegistry* r) {
       .Args(
           "id [WORKER worker] ERROR error [MESSAGE message] [BACKTRACE backtrace] [RESULT "
           "result] [DEAD]")
+      .Add("job.release", -2, kWrite | kFast, {}, JobRelease,
+           "A leased job its worker could not start goes back to its queue; 0 if its lease was "
+           "lost")
+      .Args("id [WORKER worker]")
       .Add("job.kill", 2, kWrite | kFast, {}, JobKill,
            "Ask the worker running a job to stop it (TERM, then KILL)")
       .Args("id")

@@ -14,6 +14,7 @@ constexpr int64_t kForgetWorkerMs = 60000;
 struct WorkerView {
   std::string kind, id, host, pid, started_at;
   std::vector<std::string> queues, adapters, capabilities, labels;
+  std::string health;  // "": takes jobs
   int concurrency = 0;
   int64_t last_seen_ms = 0;
   struct Running {
@@ -138,6 +139,7 @@ void ReadNativeWorkers(CommandContext& ctx, std::vector<WorkerView>* out) {
     v.labels = w.labels;
     v.concurrency = w.concurrency;
     v.last_seen_ms = w.last_seen_ms;
+    v.health = w.health;
     ctx.keyspace().db(w.db).ForEachLeased([&](Job* j) {
       if (j->lease_owner() == id) {
         v.jobs.push_back(
@@ -159,12 +161,13 @@ void WorkerList(CommandContext& ctx) {
   auto& r = ctx.reply;
   r.Array(workers.size());
   for (const WorkerView& w : workers) {
-    r.Map(12);
+    r.Map(13);
     for (auto [name, value] : {std::pair<const char*, const std::string*>{"kind", &w.kind},
                                {"id", &w.id},
                                {"host", &w.host},
                                {"pid", &w.pid},
-                               {"started_at", &w.started_at}}) {
+                               {"started_at", &w.started_at},
+                               {"health", &w.health}}) {
       r.Field(name, *value);
     }
     for (auto [name, list] :
@@ -194,7 +197,7 @@ void WorkerList(CommandContext& ctx) {
 std::vector<std::string> List(std::string_view s) { return Split(s, ','); }
 
 // WORKER.REGISTER id [HOST h] [PID p] [ADAPTERS a,b] [CAPABILITIES c,d] [LABELS l,m]
-//                 [CONCURRENCY n] [QUEUES q1,q2] [INCARNATION token]
+//                 [CONCURRENCY n] [QUEUES q1,q2] [INCARNATION token] [HEALTH why]
 // A process registering under an id another process (another INCARNATION) held has replaced
 // it: the jobs leased to the old one go back to their queues now, each an attempt more.
 void WorkerRegister(CommandContext& ctx) {
@@ -217,6 +220,8 @@ void WorkerRegister(CommandContext& ctx) {
       w.queues = List(v);
     } else if (ctx.Is(i, "INCARNATION")) {
       w.incarnation = v;
+    } else if (ctx.Is(i, "HEALTH")) {
+      w.health = v;
     } else if (ctx.Is(i, "CONCURRENCY")) {
       long long n;
       if (!ParseInt64(v, &n) || n < 1 || n > 10000) {
@@ -239,7 +244,8 @@ void WorkerRegister(CommandContext& ctx) {
   ctx.reply.Ok();
 }
 
-// WORKER.HEARTBEAT id [LEASE ms] [INCARNATION token] [JOBS id,id]: the worker is alive; the
+// WORKER.HEARTBEAT id [LEASE ms] [INCARNATION token] [JOBS id,id] [HEALTH why]: the worker
+// is alive (HEALTH: why it takes no jobs now, "" when it does); the
 // leases its process holds (those of JOBS only, when given: a job it gave up is left to
 // expire) last `LEASE` more ms. Replies what the scheduler wants of it: its queues, jobs to
 // kill, whether to stop. A process that another one replaced under its id is told so.
@@ -248,6 +254,7 @@ void WorkerHeartbeat(CommandContext& ctx) {
   if (!w) return;
   long long lease = kDefaultLeaseMs;
   std::optional<std::set<uint64_t>> only;
+  std::optional<std::string> health;
   for (size_t i = 2; i < ctx.args.size(); i += 2) {
     if (i + 1 >= ctx.args.size()) return ctx.Error(err::kSyntax);
     if (ctx.Is(i, "LEASE")) {
@@ -259,6 +266,8 @@ void WorkerHeartbeat(CommandContext& ctx) {
         return ctx.Error("STALEWORKER another process registered as worker '" + w->id +
                          "'; this one's leases are gone");
       }
+    } else if (ctx.Is(i, "HEALTH")) {
+      health = ctx.args[i + 1];
     } else if (ctx.Is(i, "JOBS")) {
       only.emplace();
       for (const std::string& item : List(ctx.args[i + 1])) {
@@ -271,6 +280,7 @@ void WorkerHeartbeat(CommandContext& ctx) {
     }
   }
   w->last_seen_ms = ctx.now_ms();
+  if (health) w->health = std::move(*health);
   Database& db = ctx.keyspace().db(w->db);
   db.ExtendLeases({w->id, w->incarnation}, ctx.now_ms() + lease, only ? &*only : nullptr);
   std::erase_if(w->kill, [&](uint64_t id) {  // forget kills of jobs it no longer runs
@@ -344,10 +354,10 @@ void RegisterWorkerCommands(CommandRegistry* r) {
       .Args(
           "id [HOST host] [PID pid:integer] [ADAPTERS adapters] [CAPABILITIES capabilities] "
           "[LABELS labels] [CONCURRENCY concurrency:integer] [QUEUES queues] [INCARNATION "
-          "incarnation]")
+          "incarnation] [HEALTH health]")
       .Add("worker.heartbeat", -2, kWrite | kFast, {}, WorkerHeartbeat,
            "A native worker is alive; replies its queues, jobs to kill, stop")
-      .Args("id [LEASE ms:integer] [INCARNATION incarnation] [JOBS jobs]")
+      .Args("id [LEASE ms:integer] [INCARNATION incarnation] [JOBS jobs] [HEALTH health]")
       .Add("worker.attach", -3, kWrite, {}, WorkerAttach, "Add queues to a worker")
       .Args("id queue:key...")
       .Add("worker.detach", -3, kWrite, {}, WorkerDetach, "Remove queues from a worker")

@@ -170,6 +170,9 @@ class Database {
   // The jobs leased under `worker`'s id by another incarnation (a process that died and was
   // restarted under the same id) go back to their queues now; returns how many.
   size_t ReleaseLeases(const Lessee& worker);
+  // A leased job goes back to the head of its queue with `attempts` (JOB.RELEASE: a job its
+  // worker could not start keeps its count).
+  void Unlease(Job* job, uint32_t attempts);
   // Jobs whose lease ran out go back to the head of their queue, one attempt more; returns how
   // many. A job whose worker was lost on its last allowed attempt is dead ("WorkerLost").
   size_t ExpireLeases(size_t budget);
@@ -384,6 +387,7 @@ class Keyspace {
   struct Worker {
     std::string id, host, pid;
     std::string incarnation;  // the registered process (a restart under the same id is new)
+    std::string health;       // why it takes no jobs now (an application that failed to boot)
     std::vector<std::string> adapters, capabilities, labels, queues;
     int concurrency = 1;
     int db = 0;

@@ -139,18 +139,19 @@ size_t Database::ExpireLeases(size_t budget) {
   return n;
 }
 
+void Database::Unlease(Job* job, uint32_t attempts) {
+  UpdateJob(job, [&](Job& j) {
+    j.state = JobState::kReady;
+    j.attempts = SaturatedAttempts(attempts);
+    j.order = j.queue->NextOrder(true);  // it was next when it left: it is next again
+    j.set_lease("", "", 0);
+    j.run_at_ms = 0;
+  });
+}
+
 void Database::ReturnLeasedJob(Job* job, std::string why) {
   uint32_t attempt = job->attempts + 1U;
-  if (attempt < MaxAttempts(*job->queue, job->payload)) {
-    UpdateJob(job, [&](Job& j) {
-      j.state = JobState::kReady;
-      j.attempts = SaturatedAttempts(attempt);
-      j.order = j.queue->NextOrder(true);  // it was next when it left: it is next again
-      j.set_lease("", "", 0);
-      j.run_at_ms = 0;
-    });
-    return;
-  }
+  if (attempt < MaxAttempts(*job->queue, job->payload)) return Unlease(job, attempt);
   // A job that took its worker down run after run: it goes to the dead, not round again.
   Failure f = FailureOf(*job, attempt);
   f.error_class = "WorkerLost";

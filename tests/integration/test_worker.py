@@ -147,6 +147,40 @@ end
         self.assertEqual((f["error"], f["message"], f["class"]), (b"KeyError", b"no account 7", b"Broken"))
         self.assertIn(b"boot.rb", f["backtrace"])
 
+    def test_an_application_that_fails_to_boot_costs_no_job_an_attempt(self):
+        # A bad deploy: the app raises while it loads. The worker takes no jobs, says why in
+        # WORKER.LIST, and boots again with backoff until the app is fixed.
+        tmp = tempfile.mkdtemp(prefix="desaster-boot-")
+        fixed, done, boot = (os.path.join(tmp, n) for n in ("fixed", "done", "boot.rb"))
+        with open(boot, "w") as f:
+            f.write(f"""
+raise "bad deploy: no #{{File.basename({fixed!r})}} yet" unless File.exist?({fixed!r})
+class Work
+  def self.perform(n) File.open({done!r}, "a") {{ |f| f.puts n }} end
+end
+""")
+        w = self.worker("--queues", "boot", "--adapters", "ruby", "--ruby-boot", boot,
+                        "--id", "booter")
+
+        def health():
+            for x in self.r.execute_command("WORKER.LIST"):
+                if as_map(x)["id"] == b"booter":
+                    return as_map(x)["health"].decode()
+            return None
+        self.assertIn("boot failed: ", wait_for(health, what="the worker to report the boot"))
+        self.assertIn("bad deploy: no fixed yet (RuntimeError)", health())
+        ids = [self.push("boot", json.dumps({"class": "Work", "args": [i]})) for i in range(3)]
+        # A boot attempt after the jobs came: still none of them ran, failed or counted a run.
+        retries = w.log_text().count("unhealthy")
+        wait_for(lambda: w.log_text().count("unhealthy") > retries, what="another boot attempt")
+        states = [as_map(self.r.execute_command("JOB.INFO", i)) for i in ids]
+        self.assertEqual({(s["state"], s["attempts"]) for s in states}, {(b"ready", 0)})
+        self.assertEqual(as_map(self.r.execute_command("FAILED.COUNTS"))["total"], 0)
+        # The fix is deployed: the next boot succeeds and the jobs run.
+        open(fixed, "w").close()
+        wait_for(lambda: len(lines_of(done)) == 3, timeout=90, what="the jobs after the fix")
+        self.assertEqual(wait_for(lambda: health() == "" and "ok"), "ok")
+
     def test_ruby_adapter_runs_jobs_in_a_real_rails_app_booted_once(self):
         """A Rails 6.1 app made offline from Debian's ruby-rails (../shared/reference/rails.md)."""
         tmp = tempfile.mkdtemp(prefix="desaster-rails-")

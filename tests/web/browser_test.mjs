@@ -49,7 +49,7 @@ try {
   const scheduler = start('scheduler', bin('desaster-scheduler', 'DESASTER_SCHEDULER'), ['--port', '0', '--data-dir', path.join(tmp, 'data')]);
   port = Number((await until(() => scheduler.log().match(/Ready to accept connections on [^ ]+:(\d+)/), 'the scheduler'))[1]);
   const worker = start('worker', bin('desaster-worker', 'DESASTER_WORKER'), ['--scheduler', `127.0.0.1:${port}`, '--queues', 'work',
-    '--adapters', 'command', '--concurrency', '2', '--heartbeat-ms', '200', '--kill-grace-ms', '500', '--spawn-scheduler', 'false', '--id', 'box-1']);
+    '--adapters', 'command', '--concurrency', '2', '--heartbeat-ms', '200', '--kill-grace-ms', '500', '--spawn-scheduler', 'false', '--id', 'box-1', '--labels', 'rack-7']);
   await until(() => worker.log().includes('registered as'), 'the worker to register');
   const web = start('web', bin('desaster-web', 'DESASTER_WEB'), ['--scheduler', `127.0.0.1:${port}`, '--listen', '127.0.0.1:0']);
   const url = (await until(() => web.log().match(/serving (http:\/\/[^/ ]+)\//), 'desaster-web'))[1];
@@ -181,6 +181,21 @@ try {
   // -- Attach a queue to the running worker.
   await page.goto(`${url}/#/workers`);
   const row = page.locator('tr[data-worker="box-1"]');
+  // Its fields: labels, how busy it is, when it last checked in.
+  await row.locator('.chip', { hasText: 'rack-7' }).waitFor();
+  assert.match(await row.locator('.busy').textContent(), /^[0-2] \/ 2$/);
+  assert.match(await row.locator('.heartbeat').textContent(), /^\d+(\.\d+)? ?(ms|s) ago$/);
+  // Attaching a queue that does not exist asks first; declining attaches nothing.
+  const asked = [];
+  page.removeAllListeners('dialog');
+  page.on('dialog', (d) => { asked.push(d.message()); d.dismiss(); });
+  await row.locator('.attach-queue').fill('extra');
+  await row.locator('button:has-text("Attach")').click();
+  await until(() => asked.length === 1, 'the confirmation');
+  assert.equal(asked[0], 'There is no queue extra yet. Attach it to box-1 anyway?');
+  assert.doesNotMatch(cli('WORKER.LIST'), /extra/);
+  page.removeAllListeners('dialog');
+  page.on('dialog', (d) => d.accept());
   await row.locator('.attach-queue').fill('extra');
   await row.locator('button:has-text("Attach")').click();
   await flash('attached extra');
@@ -241,6 +256,28 @@ try {
   await kb.keyboard.press('Enter');
   assert.equal(await kb.textContent('#live'), 'Live: paused');
   await kb.close();
+
+  // -- A phone, 390 px wide: no page is wider than the screen, and the navigation is all on it.
+  const phone = await browser.newPage({ viewport: { width: 390, height: 844 } });
+  phone.on('pageerror', (e) => errors.push(String(e)));
+  const pages = ['', 'queues', `queues/${encodeURIComponent('resque:queue:reports')}`, 'workers',
+    'failed', 'failed?group=fingerprint', 'scheduled', `jobs/${sleeper}`];
+  for (const route of pages) {
+    await phone.goto(`${url}/#/${route}`);
+    await phone.locator('main h1').waitFor();
+    await phone.waitForLoadState('networkidle');
+    const [scrollWidth, innerWidth] = await phone.evaluate(() => [document.documentElement.scrollWidth, window.innerWidth]);
+    assert.ok(scrollWidth <= innerWidth, `#/${route} is ${scrollWidth} px wide on a ${innerWidth} px screen`);
+    for (const link of await phone.locator('#nav a').all()) {
+      const box = await link.boundingBox();
+      assert.ok(box && box.x >= 0 && box.x + box.width <= innerWidth, `#/${route}: the ${await link.textContent()} link is off the screen`);
+    }
+  }
+  await phone.goto(`${url}/#/`);
+  await phone.locator('#nav a', { hasText: 'Workers' }).click();
+  await phone.locator('main h1', { hasText: 'Workers' }).waitFor();
+  await phone.screenshot({ path: path.join(shots, 'phone-workers.png'), fullPage: true });
+  await phone.close();
 
   assert.deepEqual(errors, [], 'the page threw');
   console.log(`browser test passed; screenshots in ${shots}`);

@@ -110,10 +110,11 @@ function go(path, query) {
   location.hash = '#/' + path + (q ? '?' + q : '');
 }
 
+// A table in a box that scrolls sideways on a narrow screen, so the page itself never does.
 function table(headers, rows, attrs = {}) {
-  return h('table', attrs,
+  return h('div', { class: 'table-scroll' }, h('table', attrs,
     h('thead', {}, h('tr', {}, headers.map((x) => h('th', { scope: 'col' }, x)))),
-    h('tbody', {}, rows.length ? rows : h('tr', {}, h('td', { colspan: headers.length, class: 'empty', text: 'nothing here' }))));
+    h('tbody', {}, rows.length ? rows : h('tr', {}, h('td', { colspan: headers.length, class: 'empty', text: 'nothing here' })))));
 }
 
 function button(text, onclick, attrs = {}) {
@@ -227,7 +228,7 @@ function dashboard(main) {
   const queues = h('section', {});
   const node = h('section', { class: 'node' });
   put(main, h('h1', { text: 'Dashboard' }), cards, charts, queues, node);
-  const width = Math.max(320, Math.min(1100, $('#main').clientWidth - 40));
+  const width = Math.max(240, Math.min(1100, $('#main').clientWidth - 40));
   let perSecond = null, perMinute = null;
   const card = (id, label, value, sub) => h('div', { class: 'card' }, h('div', { class: 'label', text: label }), h('div', { class: 'value', id, text: value }), sub ? h('div', { class: 'sub', text: sub }) : null);
   const draw = (o) => {
@@ -435,22 +436,50 @@ async function historyOf(id) {
     h('td', { text: f.error }), h('td', { class: 'msg', text: f.message }), h('td', { text: f.worker }))), { id: 'history' })];
 }
 
+// Why attaching `key` to worker `w` may be a mistake ("" when it looks right): the queue does
+// not exist yet, or it needs a capability the worker did not announce.
+async function attachDoubt(w, key) {
+  let info;
+  try {
+    info = (await api('GET', `/api/queues/${enc(key)}`)).result;
+  } catch (e) {
+    return `There is no queue ${key} yet. Attach it to ${w.id} anyway?`;
+  }
+  const needs = info.config && info.config.capability;
+  const has = [w.adapters, w.capabilities].flat().filter(Boolean);
+  if (needs && !has.includes(needs)) {
+    return `${key} needs capability "${needs}", which ${w.id} does not have (${has.join(', ') || 'none'}): it would take none of its jobs. Attach anyway?`;
+  }
+  return '';
+}
+
 async function workersPage(main) {
   put(main, h('h1', { text: 'Workers' }));
   const body = h('div', {});
   put(main, body);
+  const attach = async (w, key) => {
+    const doubt = await attachDoubt(w, key);
+    if (doubt && !window.confirm(doubt)) return;
+    act(`attached ${key}`, () => api('POST', `/api/workers/${enc(w.id)}/attach`, { queues: [key] }));
+  };
   const draw = (workers) => {
     const now = Date.now();
-    body.replaceChildren(table(['Kind', 'Worker', 'Host', 'Adapters / capabilities', 'Queues', 'Running', 'Actions'],
+    body.replaceChildren(table(['Kind', 'Worker', 'Host', 'Adapters / capabilities', 'Labels', 'Busy', 'Last heartbeat', 'Queues', 'Running', 'Actions'],
       workers.map((w) => {
         const native = w.kind === 'native';
         const add = h('input', { placeholder: 'queue key', 'aria-label': `queue to attach to ${w.id}`, class: 'attach-queue' });
+        const running = (w.jobs || []).length;
         return h('tr', { 'data-worker': w.id },
-          h('td', { text: w.kind }), h('td', {}, h('code', { text: w.id })), h('td', { text: `${w.host || ''}${w.pid ? ':' + w.pid : ''}` }),
+          h('td', { text: w.kind }),
+          h('td', {}, h('code', { text: w.id }), w.health ? h('div', { class: 'unhealthy', text: `unhealthy: ${w.health}` }) : null),
+          h('td', { text: `${w.host || ''}${w.pid ? ':' + w.pid : ''}` }),
           h('td', { text: [w.adapters, w.capabilities].flat().filter(Boolean).join(', ') }),
+          h('td', {}, (w.labels || []).map((l) => h('span', { class: 'chip', text: l }))),
+          h('td', { class: 'num busy', text: native ? `${running} / ${w.concurrency}` : String(running) }),
+          h('td', { class: 'heartbeat', text: w.last_seen ? `${fmtDuration(now - Number(w.last_seen))} ago` : '—' }),
           h('td', {}, (w.queues || []).map((q) => h('span', { class: 'chip' }, q,
             native ? button('×', () => act(`detached ${q}`, () => api('POST', `/api/workers/${enc(w.id)}/detach`, { queues: [q] })), { 'aria-label': `detach ${q}`, class: 'chip-x' }) : null)),
-          native ? h('form', { class: 'inline', onsubmit: (e) => { e.preventDefault(); act(`attached ${add.value}`, () => api('POST', `/api/workers/${enc(w.id)}/attach`, { queues: [add.value.trim()] })); } }, add, h('button', { type: 'submit' }, 'Attach')) : null),
+          native ? h('form', { class: 'inline', onsubmit: (e) => { e.preventDefault(); attach(w, add.value.trim()); } }, add, h('button', { type: 'submit' }, 'Attach')) : null),
           h('td', {}, (w.jobs || []).map((j) => h('div', {}, h('a', { href: `#/jobs/${enc(j.id || '')}` }, (() => { try { return JSON.parse(j.payload).class || j.id; } catch (e) { return j.id || j.queue; } })()),
             ` ${j.queue} · ${j.run_at ? fmtDuration(now - Number(j.run_at)) : ''}`))),
           h('td', {}, native ? button('Stop', () => confirmAct(`Stop worker ${w.id} after its running jobs?`, 'stop requested', () => api('POST', `/api/workers/${enc(w.id)}/stop`))) : null));
