@@ -213,6 +213,7 @@ Api::Api(ev::loop_ref loop, client::SchedulerConnection* scheduler, Auth* auth)
       .Post("/api/workers/{}/{}", &Api::WorkerAction)  // attach, detach, stop
       .Get("/api/failed", &Api::FailedList)
       .Get("/api/failed/groups", &Api::FailedGroups)
+      .Get("/api/failed/counts", "FAILED.COUNTS", Shape::kMap)
       .Get("/api/failed/{}", "FAILED.INFO", Shape::kMap)
       .Post("/api/failed/{}", &Api::FailedAction)  // retry, cancel, remove
       .Get("/api/schedules", &Api::Schedules)

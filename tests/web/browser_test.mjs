@@ -221,6 +221,23 @@ try {
   await page.goto(`${url}/#/failed?error=ExitStatus`);
   await page.locator('.range', { hasText: 'of 3' }).waitFor();
   await shot('failed');
+  // A record's earlier runs are on its page.
+  await page.locator('tbody tr[data-failure] a').first().click();
+  await page.locator('#earlier-runs tbody tr').first().waitFor();
+  assert.deepEqual(await page.locator('#earlier-runs tbody tr td:nth-child(1)').allTextContents(), ['1']);
+  assert.equal(await page.textContent('#earlier-runs tbody tr td:nth-child(3)'), 'ExitStatus');
+  // The views, as Sidekiq has them, with job counts.
+  await page.goto(`${url}/#/failed`);
+  const counts = Object.fromEntries(cli('FAILED.COUNTS').split('\n').reduce((pairs, x, i, all) => (i % 2 ? pairs : [...pairs, [x, all[i + 1]]]), []));
+  assert.equal(await page.textContent('nav.views a[data-view="dead"]'), `Dead (${counts.dead})`);
+  assert.equal(await page.textContent('nav.views a[data-view="all"]'), `All (${counts.total})`);
+  await page.click('nav.views a[data-view="dead"]');
+  await page.locator('nav.views a.current[data-view="dead"]').waitFor();
+  const states = await page.locator('tbody tr[data-failure] td:last-child').allTextContents();
+  assert.deepEqual([...new Set(states)], ['dead']);
+  assert.equal(states.length, Number(counts.dead));
+  await page.goto(`${url}/#/failed?error=ExitStatus`);
+  await page.locator('.range', { hasText: 'of 3' }).waitFor();
   await page.click('#select-all-matching');
   await page.click('#failed-remove');
   await flash('removed: 3');
@@ -242,6 +259,22 @@ try {
   await flash('made ready');
   assert.equal(cliField('state', 'JOB.INFO', delayed), 'ready');
   assert.equal(cliField('cron', 'SCHEDULE.INFO', 'nightly'), '0 3 * * *');
+  // More delayed jobs than a page: the page says how many, and pages through them all.
+  for (let i = 0; i < 30; i++) cli('JOB.PUSH', 'later-a', `{"n":${i}}`, 'DELAY', String(7200000 + i));
+  for (let i = 0; i < 25; i++) cli('JOB.PUSH', 'later-b', `{"n":${i}}`, 'DELAY', String(7200000 + i));
+  await page.goto(`${url}/#/scheduled?offset=0`);
+  const firstPage = page.locator('.range', { hasText: /^1–50 of \d+$/ });
+  await firstPage.waitFor();
+  const range = (await firstPage.textContent()).match(/^1–50 of (\d+)$/);
+  const allDelayed = Number(range[1]);
+  assert.ok(allDelayed >= 55);
+  assert.equal(await page.locator('tr[data-job]').count(), 50);
+  await page.click('button:has-text("Next ›")');
+  await page.locator('.range', { hasText: `51–${allDelayed} of ${allDelayed}` }).waitFor();
+  assert.equal(await page.locator('tr[data-job]').count(), allDelayed - 50);
+  await page.selectOption('#f-queue', 'later-b');
+  await page.click('form.filters button[type=submit]');
+  await page.locator('.range', { hasText: '1–25 of 25' }).waitFor();
 
   // -- The keyboard reaches the navigation and the live toggle.
   const kb = await browser.newPage();

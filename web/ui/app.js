@@ -508,8 +508,24 @@ function failedQuery(query, keep = []) {
   return q;
 }
 
+// The failed store's views, as Sidekiq has them: every failed job, those waiting for their
+// retry, those back in their queue, the dead; with how many jobs each holds.
+async function failedViews(query) {
+  const counts = (await api('GET', '/api/failed/counts')).result;
+  const current = query.get('state') || '';
+  const view = (state, label, n) => {
+    const q = new URLSearchParams(query);
+    q.delete('offset');
+    state ? q.set('state', state) : q.delete('state');
+    return h('a', { href: `#/failed?${q}`, class: state === current ? 'current' : '', 'data-view': state || 'all' }, `${label} (${n})`);
+  };
+  return h('nav', { class: 'views', 'aria-label': 'failed job views' },
+    view('', 'All', counts.total), view('retrying', 'Retrying', counts.retrying), view('dead', 'Dead', counts.dead),
+    view('retried', 'Retried', counts.retried), h('a', { href: '#/scheduled' }, 'Scheduled'));
+}
+
 async function failedPage(main, query) {
-  put(main, h('h1', { text: 'Failed jobs' }), filterForm(failedFilters, query, (nq) => go('failed', nq)));
+  put(main, h('h1', { text: 'Failed jobs' }), await failedViews(query), filterForm(failedFilters, query, (nq) => go('failed', nq)));
   const where = Object.fromEntries(failedQuery(query));
   if (query.get('group')) {
     const by = query.get('group');
@@ -556,23 +572,36 @@ async function failurePage(main, id) {
     button('Retry', () => act('retried', () => api('POST', '/api/failed/retry', { ids: [id] }))),
     button('Remove', () => act('removed', () => api('POST', '/api/failed/remove', { ids: [id] })), { class: 'danger' })),
   h('h2', { text: 'Backtrace' }), h('pre', { class: 'payload', text: f.backtrace || '' }),
-  h('h2', { text: 'Payload' }), h('pre', { class: 'payload', text: f.payload || '' }));
+  h('h2', { text: 'Payload' }), h('pre', { class: 'payload', text: f.payload || '' }),
+  h('h2', { text: 'Earlier runs' }), table(['Attempt', 'Failed at', 'Error', 'Message', 'Worker'], (f.history || []).slice().reverse().map((a) => h('tr', {},
+    h('td', { class: 'num', text: a.attempt }), h('td', { text: fmtTime(a.failed_at) }), h('td', { text: a.error }),
+    h('td', { class: 'msg', text: a.message }), h('td', { text: a.worker }))), { id: 'earlier-runs' }));
 }
 
-async function scheduledPage(main) {
+// Delayed jobs and pending retries of every queue (or one), soonest first, a page at a time: a
+// page of all queues merges each queue's first offset + limit (QUEUE.JOBS pages at most 10,000).
+async function scheduledJobs(queues, offset, limit) {
+  const pages = await Promise.all(queues.map((q) => api('GET',
+    `/api/queues/${enc(q.key)}/jobs?state=scheduled&sort=eta&limit=${Math.min(10000, offset + limit)}`)));
+  return pages.flatMap((r) => r.result.jobs).sort((a, b) => Number(a.run_at) - Number(b.run_at)).slice(offset, offset + limit);
+}
+
+async function scheduledPage(main, query) {
   const [queues, schedules] = await Promise.all([api('GET', '/api/queues'), api('GET', '/api/schedules')]);
-  const delayed = [];
-  await Promise.all(queues.result.filter((q) => q.scheduled > 0).map(async (q) => {
-    const r = await api('GET', `/api/queues/${enc(q.key)}/jobs?state=scheduled&sort=eta&limit=100`);
-    delayed.push(...r.result.jobs);
-  }));
-  delayed.sort((a, b) => Number(a.run_at) - Number(b.run_at));
+  const offset = Number(query.get('offset') || 0), limit = 50;
+  const waiting = queues.result.filter((q) => q.scheduled > 0);
+  const shown = waiting.filter((q) => !query.get('queue') || q.key === query.get('queue'));
+  const total = shown.reduce((n, q) => n + Number(q.scheduled), 0);
+  const delayed = await scheduledJobs(shown, offset, limit);
+  const filters = [{ name: 'queue', label: 'Queue', options: [['', 'all queues'], ...waiting.map((q) => [q.key, `${q.key} (${q.scheduled})`])] }];
   put(main, h('h1', { text: 'Scheduled' }), h('h2', { text: 'Delayed jobs and pending retries' }),
+    filterForm(filters, query, (nq) => go('scheduled', nq)),
     table(['Runs at', 'Queue', 'Job', 'Class', 'Attempts', 'Actions'], delayed.map((j) => h('tr', { 'data-job': j.id },
       h('td', { text: `${fmtTime(j.run_at)} (${fmtEta(j.run_at)})` }), h('td', { text: j.queue }),
       h('td', {}, h('a', { href: `#/jobs/${enc(j.id)}` }, h('code', { text: j.id }))), h('td', { text: j.class }), h('td', { class: 'num', text: j.attempts }),
       h('td', { class: 'actions' }, button('Run now', () => act('made ready', () => api('POST', '/api/jobs/run', { ids: [j.id] }))),
-        button('Cancel', () => confirmAct('Delete this scheduled job?', 'deleted', () => api('POST', '/api/jobs/delete', { ids: [j.id] })), { class: 'danger' }))))));
+        button('Cancel', () => confirmAct('Delete this scheduled job?', 'deleted', () => api('POST', '/api/jobs/delete', { ids: [j.id] })), { class: 'danger' }))))),
+    pager(total, new URLSearchParams({ ...Object.fromEntries(query), limit: String(limit) }), (nq) => go('scheduled', nq)));
   const form = h('form', { class: 'stack', onsubmit: (e) => {
     e.preventDefault();
     const f = form.elements;
@@ -637,7 +666,7 @@ async function render() {
     else if (parts[0] === 'workers') await workersPage(page);
     else if (parts[0] === 'failed' && parts.length === 1) await failedPage(page, query);
     else if (parts[0] === 'failed') await failurePage(page, parts[1]);
-    else if (parts[0] === 'scheduled') await scheduledPage(page);
+    else if (parts[0] === 'scheduled') await scheduledPage(page, query);
     else page.append(h('h1', { text: 'Not found' }));
   } catch (e) {
     page.append(h('p', { class: 'error', text: e.message }));
