@@ -236,7 +236,8 @@ end
 
     def test_a_killed_workers_job_tree_dies_before_its_job_runs_again(self):
         # A job whose grandchildren sleep, one of them escaped into its own session. SIGKILL
-        # leaves the worker no chance to act: the job's shim sees it gone and kills the tree.
+        # leaves the worker no chance to act, SIGQUIT makes it exit at once: either way the
+        # job's shim sees it gone and kills the tree.
         tmp = tempfile.mkdtemp(prefix="desaster-tree-")
         boot = os.path.join(tmp, "boot.rb")
         with open(boot, "w") as f:
@@ -250,10 +251,12 @@ class Spawner
   end
 end
 """)
-        for adapter in ("command", "ruby"):
-            with self.subTest(adapter=adapter):
-                mark, log = f"tree-{adapter}-{os.getpid()}", os.path.join(tmp, f"{adapter}.log")
-                queue = f"tree-{adapter}"
+        cases = [(a, s) for a in ("command", "ruby") for s in (signal.SIGKILL, signal.SIGQUIT)]
+        for adapter, sig in cases:
+            with self.subTest(adapter=adapter, signal=sig.name):
+                name = f"{adapter}-{sig.name}"
+                mark, log = f"tree-{name}-{os.getpid()}", os.path.join(tmp, f"{name}.log")
+                queue = f"tree-{name}"
                 if adapter == "command":
                     payload = json.dumps({
                         "command": f"date +%s.%N >> {log}; sleep 300 & setsid sleep 300 & wait",
@@ -261,19 +264,19 @@ end
                 else:
                     payload = json.dumps({"class": "Spawner", "args": [mark, log]})
                 args = ["--queues", queue, "--adapters", adapter, "--ruby-boot", boot]
-                first = self.worker(*args, "--id", f"{adapter}-first")
+                first = self.worker(*args, "--id", f"{name}-first")
                 job = self.push(queue, payload)
                 wait_for(lambda: len(marked(mark)) >= 2, what="the job's processes to start")
-                os.kill(first.pid, signal.SIGKILL)
+                os.kill(first.pid, sig)
                 first.proc.wait()
                 killed = time.time()
                 wait_for(lambda: not marked(mark), timeout=2, interval=0.01,
                          what="every process of the job to die")
                 gone = time.time()
-                print(f"{adapter}: job tree gone {gone - killed:.3f} s after the SIGKILL",
+                print(f"{adapter}: job tree gone {gone - killed:.3f} s after {sig.name}",
                       file=sys.stderr)
                 # The lease brings it back to another worker, whose run starts after that.
-                self.worker(*args, "--id", f"{adapter}-second")
+                self.worker(*args, "--id", f"{name}-second")
                 wait_for(lambda: len(lines_of(log)) == 2, timeout=20, what="the re-run")
                 self.assertGreater(float(lines_of(log)[1]), gone)
                 self.assertEqual(wait_for(lambda: running_id(self.r, queue)), job)
