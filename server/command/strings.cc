@@ -204,10 +204,7 @@ void Append(CommandContext& ctx) {
   const std::string* s = StringAt(ctx, ctx.args[1], &wrong);
   if (wrong) return;
   if (!CheckStringSize(ctx, s ? s->size() : 0, ctx.args[2].size())) return;
-  std::string value = s ? *s : std::string();
-  value += ctx.args[2];
-  size_t len = value.size();
-  ctx.db().SetString(ctx.args[1], std::move(value), true);
+  size_t len = ctx.db().WriteRange(ctx.args[1], s ? s->size() : 0, ctx.args[2]);
   ctx.reply.Integer(static_cast<long long>(len));
 }
 
@@ -286,12 +283,7 @@ void SetRange(CommandContext& ctx) {
   const std::string& patch = ctx.args[3];
   if (patch.empty()) return ctx.reply.Integer(s ? static_cast<long long>(s->size()) : 0);
   if (!CheckStringSize(ctx, static_cast<unsigned long long>(*offset), patch.size())) return;
-  std::string value = s ? *s : std::string();
-  size_t off = static_cast<size_t>(*offset);
-  if (value.size() < off + patch.size()) value.resize(off + patch.size(), '\0');
-  value.replace(off, patch.size(), patch);
-  size_t len = value.size();
-  ctx.db().SetString(ctx.args[1], std::move(value), true);
+  size_t len = ctx.db().WriteRange(ctx.args[1], static_cast<size_t>(*offset), patch);
   ctx.reply.Integer(static_cast<long long>(len));
 }
 

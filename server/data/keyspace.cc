@@ -183,6 +183,30 @@ void Database::SetString(std::string_view key, std::string value, bool keep_ttl)
   Changed(key);
 }
 
+size_t Database::WriteRange(std::string_view key, size_t offset, std::string_view bytes) {
+  Value* v = FindForWrite(key);
+  if (v && v->type() != ValueType::kString) {  // only a damaged store's records get here
+    EraseKey(key);
+    v = nullptr;
+  }
+  if (!v) v = &Upsert(key, ValueType::kString);
+  std::string& s = v->str();
+  if (s.size() < offset + bytes.size()) s.resize(offset + bytes.size(), '\0');
+  s.replace(offset, bytes.size(), bytes);
+  if (s.size() <= kStringChunk) {
+    Record(Mutation::Op::kSetString, key, s, {}, 0, true);
+  } else {
+    // The whole chunks the edit touches, up to the string's end.
+    size_t first = offset / kStringChunk * kStringChunk;
+    size_t end = std::min(s.size(),
+                          (offset + bytes.size() + kStringChunk - 1) / kStringChunk * kStringChunk);
+    Record(Mutation::Op::kSetRange, key, std::string_view(s).substr(first, end - first), {},
+           static_cast<int64_t>(first));
+  }
+  Changed(key);
+  return s.size();
+}
+
 bool Database::Delete(std::string_view key) {
   if (keys_.Find(key) == nullptr) return false;
   Record(Mutation::Op::kDelete, key);
@@ -420,6 +444,9 @@ void Keyspace::Apply(const Mutation& m) {
   switch (m.op) {
     case Mutation::Op::kSetString:
       d.SetString(m.key, m.arg, m.flag);
+      break;
+    case Mutation::Op::kSetRange:
+      d.WriteRange(m.key, static_cast<size_t>(m.num), m.arg);
       break;
     case Mutation::Op::kDelete:
       d.Delete(m.key);

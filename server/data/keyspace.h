@@ -59,6 +59,11 @@ class Database {
   bool HasExpired(std::string_view key) const;
 
   void SetString(std::string_view key, std::string value, bool keep_ttl);
+  // Writes `bytes` into the string at `key` from `offset`, in place (SETRANGE; APPEND writes at
+  // the end), zero-filling a gap and creating the key; its TTL stays. The caller checked that
+  // `key` holds a string or nothing. A big string's change is recorded as the chunks it touches
+  // (kSetRange), so the cost of a small edit does not grow with the string. Returns the length.
+  size_t WriteRange(std::string_view key, size_t offset, std::string_view bytes);
   bool Delete(std::string_view key);
   // A time at or before now deletes the key, as Redis does. The key must exist.
   void ExpireAt(std::string_view key, int64_t at_ms);

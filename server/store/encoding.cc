@@ -123,6 +123,22 @@ DeadMap DecodeDeadMap(std::string_view value) {
   return dead;
 }
 
+std::string StringChunkKey(std::string_view prefix, uint32_t index) {
+  std::string out = StringLengthKey(prefix);
+  AppendU32(&out, index);
+  return out;
+}
+
+std::string StringLengthKey(std::string_view prefix) {
+  return std::string(prefix) + static_cast<char>(kChunkedString);
+}
+
+bool DecodeStringChunkSuffix(std::string_view suffix, uint32_t* index) {
+  if (suffix.size() != 4) return false;
+  *index = ReadU32(reinterpret_cast<const unsigned char*>(suffix.data()));
+  return true;
+}
+
 std::string ListRunKey(std::string_view prefix, int64_t pos, uint32_t count) {
   std::string out;
   out.reserve(prefix.size() + 13);

@@ -4,12 +4,17 @@
 // order is numeric order, and a key's records are contiguous (its key length precedes its bytes, so
 // "ab" never prefixes "abc").
 //
-//   "\0format"                             -> "desaster-store 3" (2: before job runs,
-//                                             1: before list runs)
+//   "\0format"                             -> "desaster-store 4" (3: before big strings' chunks,
+//                                             2: before job runs, 1: before list runs)
 //   "\0lsn"                                -> read, never written: the LSN reservation of stores
 //                                             made before it moved to DESASTER-LSN (int64)
 //   'e' db:u16 klen:u32 key tag:u8 suffix  -> element record, by tag:
 //       's' string  suffix empty                          value: the string
+//       'c' a string edited in chunks (SETRANGE, APPEND past kStringChunk bytes):
+//                   suffix empty                          value: its length (int64)
+//                   suffix: chunk index (u32)             value: the bytes from index *
+//                                                         kStringChunk; a chunk without a record,
+//                                                         and a short one's rest, are zeros
 //       'l' list    suffix empty: the list's trim          value: varints dead_front, dead_back
 //                   suffix: position (int64, sign flipped) value: one element
 //                   suffix: position, count (u32, >= 2)    value: a run of `count` elements,
@@ -77,11 +82,12 @@
 namespace desaster::store {
 
 inline constexpr std::string_view kFormatKey{"\0format", 7};
-inline constexpr std::string_view kFormatValue = "desaster-store 3";
+inline constexpr std::string_view kFormatValue = "desaster-store 4";
 // Older formats: they are read as they are and marked kFormatValue on open, so that an older
 // binary refuses them (it would not see list or job runs).
 inline constexpr std::string_view kFormatValueV1 = "desaster-store 1";
 inline constexpr std::string_view kFormatValueV2 = "desaster-store 2";
+inline constexpr std::string_view kFormatValueV3 = "desaster-store 3";
 inline constexpr std::string_view kLsnKey{"\0lsn", 4};
 inline constexpr std::string_view kLsnFile = "DESASTER-LSN";
 inline constexpr uint64_t kLsnReserve = uint64_t{1} << 20;
@@ -94,7 +100,15 @@ inline constexpr size_t kJobRunMinJobs = 8;
 inline constexpr size_t kJobRunMaxJobs = 128;
 inline constexpr size_t kJobRunMaxBytes = 64 << 10;
 
-enum Tag : char { kString = 's', kList = 'l', kHash = 'h', kSet = 'S', kZSet = 'z', kStream = 'X' };
+enum Tag : char {
+  kString = 's',
+  kChunkedString = 'c',
+  kList = 'l',
+  kHash = 'h',
+  kSet = 'S',
+  kZSet = 'z',
+  kStream = 'X'
+};
 
 // 'e' + db + klen + key: every element record of the key starts with this.
 std::string ElementPrefix(int db, std::string_view key);
@@ -116,6 +130,12 @@ std::string DatabasePrefix(char kind, int db);
 // (the order it buys is an optimisation, never relied on), so pushes in either direction have
 // room for more than 2^42 elements.
 inline int64_t ListBase(uint64_t lsn) { return static_cast<int64_t>((lsn & 0xFFFFFFFFu) << 30); }
+
+// A chunked string's chunk `index` (its length record: StringLengthKey), under its ElementPrefix.
+std::string StringChunkKey(std::string_view prefix, uint32_t index);
+std::string StringLengthKey(std::string_view prefix);
+// Parses a chunked string record's suffix: false for the length record (empty) or a malformed one.
+bool DecodeStringChunkSuffix(std::string_view suffix, uint32_t* index);
 
 // The record of the run at `pos` holding `count` elements, under the list's ElementPrefix.
 std::string ListRunKey(std::string_view prefix, int64_t pos, uint32_t count);

@@ -148,7 +148,8 @@ std::unique_ptr<LevelStore> LevelStore::Open(const StoreOptions& options, std::s
   std::string format;
   const leveldb::Slice format_key(kFormatKey.data(), kFormatKey.size());
   st = db->Get(leveldb::ReadOptions(), format_key, &format);
-  bool older = st.ok() && (format == kFormatValueV1 || format == kFormatValueV2);
+  bool older =
+      st.ok() && (format == kFormatValueV1 || format == kFormatValueV2 || format == kFormatValueV3);
   if ((st.IsNotFound() && empty) || older) {
     leveldb::WriteOptions wo;
     wo.sync = true;
@@ -413,6 +414,12 @@ void LevelStore::DropKey(int db, const std::string& key, BatchView* view) {
     case kString:
       view->Delete(prefix + static_cast<char>(kString));
       break;
+    case kChunkedString:  // by name: a read of every chunk only to delete it would cost more
+      for (uint64_t i = 0; i * kStringChunk < s.length; i++) {
+        view->Delete(StringChunkKey(prefix, static_cast<uint32_t>(i)));
+      }
+      view->Delete(StringLengthKey(prefix));
+      break;
     case kList:
       if (s.list) {
         for (const ListRun& run : s.list->runs) {
@@ -449,7 +456,7 @@ void LevelStore::CopyKey(int db, const std::string& from, int dst_db, const std:
     if (auto at = view->Get(ExpireKey(db, from))) view->Put(ExpireKey(dst_db, to), *at);
   }
   if (it != shadow_.end()) {  // a plain string's copy needs no shadow either
-    KeyShadow copy{s.tag, s.expires, nullptr};
+    KeyShadow copy{s.tag, s.expires, s.length, nullptr};
     if (s.list) {
       copy.list = std::make_unique<ListShadow>(*s.list);
       copy.list->touched = false;
@@ -458,6 +465,18 @@ void LevelStore::CopyKey(int db, const std::string& from, int dst_db, const std:
   }
   auto meta = stream_meta_.find(src);
   if (meta != stream_meta_.end()) stream_meta_[dst] = meta->second;
+}
+
+void LevelStore::WriteChunks(const std::string& prefix, uint64_t offset, std::string_view bytes,
+                             KeyShadow* s, BatchView* view) {
+  for (uint64_t done = 0; done < bytes.size(); done += kStringChunk) {
+    view->Put(StringChunkKey(prefix, static_cast<uint32_t>((offset + done) / kStringChunk)),
+              bytes.substr(done, kStringChunk));
+  }
+  if (offset + bytes.size() > s->length || s->length == 0) {
+    s->length = std::max<uint64_t>(s->length, offset + bytes.size());
+    view->Put(StringLengthKey(prefix), EncodeInt64(static_cast<int64_t>(s->length)));
+  }
 }
 
 size_t LevelStore::LiveSize(const ListShadow& l, size_t i) const {
@@ -764,10 +783,25 @@ void LevelStore::Translate(const Mutation& m, uint64_t lsn, BatchView* view) {
       }
       view->Put(element(kString, ""), m.arg);
       if (keep_ttl) {
-        shadow_[prefix] = KeyShadow{kString, true, nullptr};
+        shadow_[prefix] = KeyShadow{kString, true, 0, nullptr};
       } else {
         shadow_.erase(prefix);
       }
+      break;
+    }
+    case Op::kSetRange: {
+      auto it = shadow_.find(prefix);
+      if (it == shadow_.end() || it->second.tag != kChunkedString) {
+        // A plain string (or none) becomes chunked: its record is split, once.
+        std::optional<std::string> whole = view->Get(element(kString, ""));
+        if (whole) view->Delete(element(kString, ""));
+        KeyShadow& s = shadow_[prefix];
+        s.tag = kChunkedString;
+        s.length = 0;
+        WriteChunks(prefix, 0, whole.value_or(""), &s, view);
+        it = shadow_.find(prefix);
+      }
+      WriteChunks(prefix, static_cast<uint64_t>(m.num), m.arg, &it->second, view);
       break;
     }
     case Op::kDelete:
@@ -911,6 +945,10 @@ void LevelStore::Translate(const Mutation& m, uint64_t lsn, BatchView* view) {
 
 // ---- loading ----
 
+// Longer than any string a server makes (proto-max-bulk-len's own bound): a length record that
+// says more is damaged, and allocating it would take the server down.
+constexpr int64_t kMaxChunkedString = int64_t{1} << 40;
+
 class LevelStore::Loader : public StateLoader {
  public:
   explicit Loader(LevelStore* store) : store_(store) {
@@ -957,6 +995,24 @@ class LevelStore::Loader : public StateLoader {
           case kString:
             m.op = Mutation::Op::kSetString;
             m.arg = value;
+            break;
+          case kChunkedString:
+            // Its length first (the empty suffix sorts first) makes the whole string, zeros;
+            // each chunk then writes its bytes into it.
+            // A damaged record (a chunk past the length, a length no string has) is skipped.
+            m.op = Mutation::Op::kSetRange;
+            if (uint32_t index; DecodeStringChunkSuffix(e.suffix, &index)) {
+              uint64_t from = uint64_t{index} * kStringChunk;
+              if (from >= s->length) continue;
+              m.num = static_cast<int64_t>(from);
+              m.arg = value.substr(0, s->length - from);
+            } else if (e.suffix.empty() && value.size() == 8 && DecodeInt64(value) >= 0 &&
+                       DecodeInt64(value) <= kMaxChunkedString) {
+              s->length = static_cast<uint64_t>(DecodeInt64(value));
+              m.num = static_cast<int64_t>(s->length);
+            } else {
+              continue;
+            }
             break;
           case kList:
             LoadListRecord(keyspace, &m, prefix, &s->runs(), e.suffix, value);

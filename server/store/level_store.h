@@ -79,6 +79,7 @@ class LevelStore : public CommitPipeline {
   struct KeyShadow {
     char tag = store::kString;
     bool expires = false;
+    uint64_t length = 0;  // a chunked string's
     // Lists only, so a string or hash key does not carry an empty std::deque (about 600 bytes
     // allocated on construction).
     std::unique_ptr<ListShadow> list;
@@ -128,6 +129,10 @@ class LevelStore : public CommitPipeline {
   // hash field, zset member or job write that a later one in the same commit makes redundant.
   void FindSuperseded(std::span<const Batch> batches);
   void DropKey(int db, const std::string& key, BatchView* view);
+  // A chunked string's bytes from `offset` (a chunk boundary) are `bytes`: the chunks they
+  // cover are written whole, and the length record if it grew.
+  void WriteChunks(const std::string& prefix, uint64_t offset, std::string_view bytes, KeyShadow* s,
+                   BatchView* view);
   void CopyKey(int db, const std::string& from, int dst_db, const std::string& to, BatchView* view);
   // The list operations on the list at `prefix` (its ElementPrefix). A push extends the open run
   // at that end or opens one; a list without records starts at ListBase(lsn) (encoding.h).

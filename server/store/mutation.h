@@ -12,6 +12,9 @@ namespace desaster {
 struct Mutation {
   enum class Op : uint8_t {
     kSetString,       // key = arg; keeps the TTL when `flag` (SET KEEPTTL, SETRANGE, APPEND, INCR)
+    kSetRange,        // string key's bytes from `num` are arg (zero-filled up to `num`, created if
+                      // absent); the TTL stays. A big string's SETRANGE and APPEND: `num` is a
+                      // multiple of kStringChunk, and arg ends at one or at the string's end
     kDelete,          // key
     kExpireAt,        // key expires at `num` ms since the epoch
     kPersist,         // key loses its TTL
@@ -52,6 +55,10 @@ struct Mutation {
   std::string arg;
   std::string arg2;
 };
+
+// A string longer than this is edited (SETRANGE, APPEND) by kSetRange of the chunks an edit
+// touches, not rewritten whole: the store keeps such a string in records of this size.
+inline constexpr size_t kStringChunk = 64 << 10;
 
 // The mutations of one event-loop iteration, committed together.
 struct Batch {

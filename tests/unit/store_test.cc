@@ -2,6 +2,7 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <iterator>
 #include <random>
 #include <thread>
@@ -55,6 +56,24 @@ std::unique_ptr<leveldb::DB> OpenRaw(const fs::path& dir) {
   return std::unique_ptr<leveldb::DB>(db);
 }
 
+// Writes a format record and what `plant` adds into `dir` (the store closed): records as a
+// damaged, hand-made or older store holds them.
+void Plant(const fs::path& dir, const std::function<void(leveldb::WriteBatch*)>& plant,
+           std::string_view format = store::kFormatValue) {
+  auto raw = OpenRaw(dir);
+  leveldb::WriteBatch planted;
+  planted.Put(std::string(store::kFormatKey), std::string(format));
+  plant(&planted);
+  REQUIRE(raw->Write(leveldb::WriteOptions(), &planted).ok());
+}
+
+// The format record of the store in `dir` (the store closed).
+std::string FormatOf(const fs::path& dir) {
+  std::string format;
+  REQUIRE(OpenRaw(dir)->Get(leveldb::ReadOptions(), std::string(store::kFormatKey), &format).ok());
+  return format;
+}
+
 // The store in `dir` (records planted there, or written by an earlier store), loaded into `ks`.
 std::unique_ptr<LevelStore> OpenAndLoad(const fs::path& dir, Keyspace* ks) {
   std::string error;
@@ -63,6 +82,19 @@ std::unique_ptr<LevelStore> OpenAndLoad(const fs::path& dir, Keyspace* ks) {
   ks->set_now_ms(1000);
   LoadInto(*store, ks);
   return store;
+}
+
+// Commits what `ks` recorded to `store`, closes it, and loads `dir` into a new keyspace, as a
+// restart would (the store is closed again after).
+std::unique_ptr<Keyspace> CommitAndReload(Keyspace& ks, std::unique_ptr<LevelStore>* store,
+                                          const fs::path& dir) {
+  uint64_t lsn = 10;
+  CommitAll(ks, **store, &lsn);
+  store->reset();
+  auto reloaded = std::make_unique<Keyspace>(ks.databases());
+  *store = OpenAndLoad(dir, reloaded.get());
+  store->reset();
+  return reloaded;
 }
 
 std::string Contents(const fs::path& file) {
@@ -284,7 +316,17 @@ TEST_CASE("random mutations committed in batches load back identically") {
     ValueType t = cur ? cur->type() : static_cast<ValueType>(pick(6));
     switch (t) {
       case ValueType::kString:
-        pick(3) ? db.SetString(key, v, pick(2)) : (void)db.Delete(key);
+        switch (pick(6)) {
+          case 0:
+            db.Delete(key);
+            break;
+          case 1:
+          case 2:  // grows it past a chunk, or edits it where it is chunked already
+            db.WriteRange(key, static_cast<size_t>(pick(5)) * kStringChunk / 2 + pick(100), v);
+            break;
+          default:
+            db.SetString(key, v, pick(2));
+        }
         break;
       case ValueType::kList: {
         size_t len = cur ? cur->list().size() : 0;
@@ -785,15 +827,14 @@ TEST_CASE("queues load back after every commit, whatever job runs and dead maps 
 TEST_CASE("a store from before list runs loads, and is marked so that older binaries refuse it") {
   TempDir dir;
   std::string prefix = store::ElementPrefix(0, "q");
-  {
-    auto raw = OpenRaw(dir.path);
-    leveldb::WriteBatch old;
-    old.Put(std::string(store::kFormatKey), "desaster-store 1");
-    for (int i = 0; i < 10; i++) {  // one element per record, as those stores wrote lists
-      old.Put(prefix + 'l' + store::EncodeInt64(i * store::kListGap), "v" + std::to_string(i));
-    }
-    REQUIRE(raw->Write(leveldb::WriteOptions(), &old).ok());
-  }
+  Plant(
+      dir.path,
+      [&](leveldb::WriteBatch* old) {
+        for (int i = 0; i < 10; i++) {  // one element per record, as those stores wrote lists
+          old->Put(prefix + 'l' + store::EncodeInt64(i * store::kListGap), "v" + std::to_string(i));
+        }
+      },
+      store::kFormatValueV1);
   Keyspace ks(1);
   auto store = OpenAndLoad(dir.path, &ks);
   REQUIRE(ks.db(0).Find("q"));
@@ -802,31 +843,35 @@ TEST_CASE("a store from before list runs loads, and is marked so that older bina
   ks.db(0).ListPop("q", true);
   ks.db(0).ListPush("q", false, "w");
   ks.db(0).ListPush("q", false, "x");
-  uint64_t lsn = 10;
-  CommitAll(ks, *store, &lsn);
-  store.reset();
-  Keyspace reloaded(1);
-  store = OpenAndLoad(dir.path, &reloaded);
-  CHECK(reloaded.db(0).Find("q")->list() == ks.db(0).Find("q")->list());
-  store.reset();
-  std::string format;
-  REQUIRE(
-      OpenRaw(dir.path)->Get(leveldb::ReadOptions(), std::string(store::kFormatKey), &format).ok());
-  CHECK(format == store::kFormatValue);
+  auto reloaded = CommitAndReload(ks, &store, dir.path);
+  CHECK(reloaded->db(0).Find("q")->list() == ks.db(0).Find("q")->list());
+  CHECK(FormatOf(dir.path) == store::kFormatValue);
+}
+
+TEST_CASE("a store from before chunked strings loads, edits its strings in chunks, and is marked") {
+  TempDir dir;
+  Plant(
+      dir.path,
+      [](leveldb::WriteBatch* old) {
+        old->Put(store::ElementPrefix(0, "s") + 's', std::string(kStringChunk, 'o'));
+      },
+      store::kFormatValueV3);
+  Keyspace ks(1);
+  auto store = OpenAndLoad(dir.path, &ks);
+  ks.db(0).WriteRange("s", kStringChunk, "new");
+  auto reloaded = CommitAndReload(ks, &store, dir.path);
+  CHECK(reloaded->db(0).Find("s")->str() == std::string(kStringChunk, 'o') + "new");
+  CHECK(FormatOf(dir.path) == store::kFormatValue);
 }
 
 TEST_CASE("a damaged list trim loads as far as the records go") {
   TempDir dir;
   std::string prefix = store::ElementPrefix(0, "q");
-  {
-    auto raw = OpenRaw(dir.path);
-    leveldb::WriteBatch planted;
-    planted.Put(std::string(store::kFormatKey), std::string(store::kFormatValue));
-    planted.Put(store::ListRunKey(prefix, 0, 3), store::EncodeListRun({"a", "b", "c"}));
-    planted.Put(store::ListRunKey(prefix, store::kListGap, 1), "d");
-    planted.Put(store::ListTrimKey(prefix), store::EncodeListTrim(1, 9));  // 10 dead of 4
-    REQUIRE(raw->Write(leveldb::WriteOptions(), &planted).ok());
-  }
+  Plant(dir.path, [&](leveldb::WriteBatch* planted) {
+    planted->Put(store::ListRunKey(prefix, 0, 3), store::EncodeListRun({"a", "b", "c"}));
+    planted->Put(store::ListRunKey(prefix, store::kListGap, 1), "d");
+    planted->Put(store::ListTrimKey(prefix), store::EncodeListTrim(1, 9));  // 10 dead of 4
+  });
   Keyspace ks(1);
   OpenAndLoad(dir.path, &ks);
   CHECK(ks.db(0).Find("q") == nullptr);
@@ -841,24 +886,20 @@ TEST_CASE("a damaged job run is skipped, and the rest of its queue loads and wor
     j.order = n;
     return j.Encode();
   };
-  {
-    auto raw = OpenRaw(dir.path);
-    leveldb::WriteBatch planted;
-    planted.Put(std::string(store::kFormatKey), std::string(store::kFormatValue));
+  Plant(dir.path, [&](leveldb::WriteBatch* planted) {
     std::vector<std::string> records;
     for (int i = 0; i < 10; i++) records.push_back(record(i));
     std::vector<store::RunJob> run;
     for (int i = 0; i < 10; i++) run.push_back({100 + static_cast<uint64_t>(i), records[i]});
-    planted.Put(store::JobRunKey(queue, 100), store::EncodeJobRun(run));
+    planted->Put(store::JobRunKey(queue, 100), store::EncodeJobRun(run));
     store::DeadMap dead;
     dead.set(0);
     dead.set(1);
-    planted.Put(store::JobRunDeadKey(queue, 100), store::EncodeDeadMap(dead, 10));
-    planted.Put(store::JobRunKey(queue, 200), "\xff\xff not a run");
-    planted.Put(store::JobKey(queue, 300), record(30));
-    planted.Put(store::JobRunDeadKey(queue, 400), "\xff");  // a dead map without its run
-    REQUIRE(raw->Write(leveldb::WriteOptions(), &planted).ok());
-  }
+    planted->Put(store::JobRunDeadKey(queue, 100), store::EncodeDeadMap(dead, 10));
+    planted->Put(store::JobRunKey(queue, 200), "\xff\xff not a run");
+    planted->Put(store::JobKey(queue, 300), record(30));
+    planted->Put(store::JobRunDeadKey(queue, 400), "\xff");  // a dead map without its run
+  });
   Keyspace ks(1);
   auto store = OpenAndLoad(dir.path, &ks);
   Database& db = ks.db(0);
@@ -1015,6 +1056,86 @@ TEST_CASE("plain strings (kept without a shadow) load back through every kind of
   CHECK(got.Find("to")->str() == "renamed");
   CHECK(loaded->db(1).Find("copy")->str() == "c");
   CHECK(got.Find("gone") == nullptr);
+}
+
+TEST_CASE("a big string's edits write only the chunks they touch, and load back through changes") {
+  StoreFixture f(2);
+  Database& db = f.ks.db(0);
+  auto step = [&](auto change) {
+    change();
+    f.Commit();
+  };
+  const size_t size = 6 * kStringChunk + 10;
+  // SETRANGE far past the end of nothing: zeros that are never written.
+  step([&] { db.WriteRange("sparse", size - 1, "A"); });
+  step([&] { db.WriteRange("sparse", 0, "B"); });  // SETRANGE in the first chunk
+  step([&] { db.WriteRange("sparse", size, std::string(70000, 'x')); });  // APPEND across chunks
+  // A plain string that an APPEND makes big is split into chunks once.
+  step([&] { db.SetString("grown", std::string(kStringChunk, 'g'), false); });
+  step([&] { db.ExpireAt("grown", 90000); });
+  step([&] { db.WriteRange("grown", kStringChunk, "more"); });
+  // Big strings replaced, removed, renamed and copied.
+  for (const char* key : {"set-over", "deleted", "from", "copied"}) {
+    step([&] { db.WriteRange(key, 3 * kStringChunk, "tail"); });
+  }
+  step([&] { db.SetString("set-over", "small again", false); });
+  step([&] { db.Delete("deleted"); });
+  step([&] { db.Rename("from", "to"); });
+  step([&] { db.CopyTo("copied", f.ks.db(1), "copy"); });
+  step([&] { db.WriteRange("to", 0, "edited after the rename"); });
+
+  auto loaded = f.Load();
+  CHECK(Digest(*loaded) == Digest(f.ks));
+  Database& got = loaded->db(0);
+  CHECK(got.Find("sparse")->str() == db.Find("sparse")->str());
+  CHECK(got.Find("grown")->expire_at_ms == 90000);  // an edit keeps the TTL
+  CHECK(got.Find("grown")->str().size() == kStringChunk + 4);
+  CHECK(got.Find("set-over")->str() == "small again");
+  CHECK((got.Find("deleted") == nullptr && got.Find("from") == nullptr));
+  CHECK(got.Find("to")->str().starts_with("edited after the rename"));
+  CHECK(loaded->db(1).Find("copy")->str() == db.Find("copied")->str());
+
+  // On disk: a big string is its length and the chunks that were written, nothing else; a
+  // string set small again is one plain record.
+  std::map<std::string, std::vector<std::string>> records;  // key -> record kinds
+  f.Restart([&](std::string_view record) {
+    store::ElementKey e;
+    if (!store::DecodeElementKey(record, &e) || e.db != 0) return;
+    uint32_t index;
+    records[std::string(e.key)].push_back(
+        std::string(1, e.tag) +
+        (store::DecodeStringChunkSuffix(e.suffix, &index) ? std::to_string(index) : std::string()));
+  });
+  CHECK(records["sparse"] == std::vector<std::string>{"c", "c0", "c6", "c7"});
+  CHECK(records["set-over"] == std::vector<std::string>{"s"});
+  CHECK(records.count("deleted") == 0);
+  CHECK(records.count("from") == 0);
+  // Reopened, the store knows its chunked strings from their records alone.
+  step([&] { db.WriteRange("sparse", 2 * kStringChunk, "after the restart"); });
+  step([&] { db.Delete("to"); });
+  CHECK(Digest(*f.Load()) == Digest(f.ks));
+  bool to_left = false;
+  f.Restart([&](std::string_view record) {
+    store::ElementKey e;
+    to_left |= store::DecodeElementKey(record, &e) && e.db == 0 && e.key == "to";
+  });
+  CHECK_FALSE(to_left);
+}
+
+TEST_CASE("a damaged chunked string loads as far as its records make sense") {
+  TempDir dir;
+  std::string prefix = store::ElementPrefix(0, "s");
+  Plant(dir.path, [&](leveldb::WriteBatch* planted) {
+    planted->Put(store::StringLengthKey(prefix), store::EncodeInt64(5));
+    planted->Put(store::StringChunkKey(prefix, 0), "hello world");  // longer than the string
+    planted->Put(store::StringChunkKey(prefix, 9), "past the end");
+    planted->Put(store::StringLengthKey(store::ElementPrefix(0, "huge")),
+                 store::EncodeInt64(int64_t{1} << 50));  // no server makes such a string
+  });
+  Keyspace ks(1);
+  auto store = OpenAndLoad(dir.path, &ks);
+  CHECK(ks.db(0).Find("s")->str() == "hello");
+  CHECK(ks.db(0).Find("huge") == nullptr);
 }
 
 TEST_CASE("only LevelDB's write-ahead logs get log space") {
