@@ -49,6 +49,15 @@ class RunScriptTest(unittest.TestCase):
         wait_for(lambda: "registered as" in self.output() and "serving http" in self.output(),
                  timeout=60, what="scheduler, worker and web UI")
         self.assertIn("desaster is running", self.output())
+        # The banner's commands work pasted as they are (the comments included).
+        commands = [line.strip() for line in self.output().splitlines()
+                    if line.strip().startswith("redis-cli")]
+        self.assertEqual(len(commands), 5)
+        for command in commands:
+            ran = subprocess.run(["bash", "-c", command], stdin=subprocess.DEVNULL,
+                                 capture_output=True, text=True, timeout=10)
+            self.assertEqual((ran.returncode, ran.stderr), (0, ""), command)
+            self.assertNotIn("ERR", ran.stdout, command)
         started = time.monotonic()
         proc.send_signal(signal.SIGINT)
         self.assertEqual(proc.wait(60), 130)
