@@ -408,10 +408,11 @@ class ScheduleTest(ServerTest):
         self.assertEqual(json.loads(got[1])["class"], "Tick")
         # The run that made the job came at a 2 s tick and the job reached the waiting client at
         # once. (Its tick may precede SCHEDULE.INFO's next_run_at: on a busy machine the first
-        # tick can pass between SCHEDULE.SET and SCHEDULE.INFO.)
+        # tick can pass between SCHEDULE.SET and SCHEDULE.INFO.) "At once" allows for a loaded
+        # CI machine and the sanitizer build: well within the 2 s period, never a tick late.
         ran = as_map(r.execute_command("SCHEDULE.INFO", "tick"))["last_run_at"]
-        self.assertLess(ran % 2000, 300)
-        self.assertLess(abs(taken - ran), 300)
+        self.assertLess(ran % 2000, 1000)
+        self.assertLess(abs(taken - ran), 1000)
         s.stop()
         s = Scheduler(data_dir=data)
         self.addCleanup(s.stop)
