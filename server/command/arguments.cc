@@ -342,3 +342,77 @@ bool FindKeys(const std::vector<ArgSpec>& args, const std::vector<std::string>& 
 }
 
 }  // namespace desaster
+
+namespace desaster {
+namespace {
+
+bool HasKey(const ArgSpec& a) {
+  return a.type == ArgSpec::Type::kKey || std::any_of(a.children.begin(), a.children.end(), HasKey);
+}
+
+}  // namespace
+
+size_t KeyArguments(const std::vector<ArgSpec>& args) {
+  size_t n = 0;
+  for (const ArgSpec& a : args) {
+    n += a.type == ArgSpec::Type::kKey ? 1 : KeyArguments(a.children);
+  }
+  return n;
+}
+
+std::vector<KeySearch> KeySearches(const std::vector<ArgSpec>& args, int first) {
+  std::vector<KeySearch> out;
+  int pos = first;    // the argument's index in argv, while every one before it is fixed
+  bool fixed = true;  // no optional or repeated argument came before
+  int loose = 0;      // where the first argument of no fixed position is
+  std::string after;  // the last token before the argument, once positions are not fixed
+  for (size_t n = 0; n < args.size(); n++) {
+    const ArgSpec& a = args[n];
+    std::vector<ArgSpec> rest(args.begin() + static_cast<ptrdiff_t>(n) + 1, args.end());
+    KeySearch k;
+    if (fixed) {
+      k.index = pos;
+    } else {
+      k.keyword = after;
+      k.index = loose;
+    }
+    if (a.type == ArgSpec::Type::kInteger && a.name == "numkeys" && !rest.empty() &&
+        rest[0].type == ArgSpec::Type::kKey && rest[0].multiple) {
+      k.keynum = true;  // numkeys key...: the count, then the keys
+      out.push_back(k);
+      n++;
+      if (fixed) loose = pos;
+      fixed = false;
+      continue;
+    }
+    if (a.type == ArgSpec::Type::kKey && !a.multiple) {
+      out.push_back(k);
+    } else if (a.type == ArgSpec::Type::kKey) {
+      // key... to the end, but for the fixed arguments after it; key... id...: half of the rest.
+      bool paired = rest.size() == 1 && rest[0].multiple;
+      k.lastkey = paired ? -1 : -1 - static_cast<int>(MinArgs(rest));
+      k.limit = paired ? 2 : 0;
+      out.push_back(k);
+    } else if (a.type == ArgSpec::Type::kBlock && a.multiple && !a.children.empty() &&
+               a.children[0].type == ArgSpec::Type::kKey) {
+      k.lastkey = -1;  // (key value)...
+      k.keystep = static_cast<int>(CountOnce(a, false));
+      out.push_back(k);
+    } else if (HasKey(a)) {  // inside a group: found after the group's token
+      if (!a.token.empty()) {
+        k.keyword = a.token;
+        k.index = fixed ? pos : loose;
+      }
+      for (size_t i = 0; i < KeyArguments({a}); i++) out.push_back(k);
+    }
+    if (a.type == ArgSpec::Type::kPureToken) after = a.token;
+    if (fixed && (a.optional || a.multiple || MinOf(a) != MaxOf(a))) {
+      fixed = false;
+      loose = pos;
+    }
+    pos += static_cast<int>(std::min<size_t>(MinOf(a), 1000));
+  }
+  return out;
+}
+
+}  // namespace desaster

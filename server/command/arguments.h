@@ -56,4 +56,20 @@ size_t MaxArgs(const std::vector<ArgSpec>& args);
 bool FindKeys(const std::vector<ArgSpec>& args, const std::vector<std::string>& argv, size_t first,
               std::vector<size_t>* positions);
 
+// Where a key argument's keys are, as a Redis 7 key spec says it (COMMAND INFO): where the
+// search begins (an index, or after a keyword), then how keys are found from there (a range,
+// or a count of keys in the arguments).
+struct KeySearch {
+  std::string keyword;  // begin_search: after this token; empty: at `index`
+  int index = 0;        // begin_search index, or the keyword search's startfrom
+  bool keynum = false;  // find_keys: a count (numkeys) at `keynumidx`, the keys `firstkey` on
+  int lastkey = 0, keystep = 1, limit = 0;  // find_keys range
+  int keynumidx = 0, firstkey = 1;          // find_keys keynum (with keystep)
+};
+// One search per key argument of `args`, in the grammar's order; `first` is the argv index of
+// the first argument (1, or 2 after a subcommand's name).
+std::vector<KeySearch> KeySearches(const std::vector<ArgSpec>& args, int first);
+// How many key arguments `args` declares (a repeated one counts once).
+size_t KeyArguments(const std::vector<ArgSpec>& args);
+
 }  // namespace desaster

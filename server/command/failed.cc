@@ -357,12 +357,15 @@ void RegisterFailedCommands(CommandRegistry* r) {
       .Args("BY (QUEUE|CLASS|FINGERPRINT) " + filters)
       .Add("failed.retry", -2, kWrite, {}, FailedRetry, "Push failed jobs back to their queues now")
       .Args(targets)
+      .Keys("RW INSERT")
       .Add("failed.cancel", -2, kWrite, {}, FailedCancel,
            "Cancel pending retries (the failures become dead)")
       .Args(targets)
+      .Keys("RW DELETE")
       .Add("failed.remove", -2, kWrite, {}, FailedRemove,
            "Delete failures (with any pending retry)")
-      .Args(targets);
+      .Args(targets)
+      .Keys("RW DELETE");
 }
 
 }  // namespace desaster

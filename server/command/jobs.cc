@@ -373,14 +373,18 @@ void RegisterJobCommands(CommandRegistry* r) {
       .Args(
           "key payload [DELAY ms:integer|AT unix-ms:unix-time] [PRIORITY priority:integer] [FLOW "
           "flow] [UNIQUE unique] [CAPABILITY capability] [FRONT]")
+      .Keys("RW INSERT")
       .Add("job.info", 2, kReadOnly | kFast, {}, JobInfo, "A job by id, with its position and ETA")
       .Args("id")
       .Add("job.delete", -2, kWrite, {}, JobDelete, "Delete jobs")
       .Args(targets)
+      .Keys("RW DELETE")
       .Add("job.move", -3, kWrite, {1, 1, 1}, JobMove, "Move jobs to another queue")
       .Args("destination:key " + targets)
+      .Keys("RW INSERT | RW DELETE")
       .Add("job.run", -2, kWrite, {}, JobRun, "Make scheduled jobs ready now")
       .Args(targets)
+      .Keys("RW UPDATE")
       .Add("job.fetch", -2, kWrite | kBlocking, {}, JobFetch,
            "Lease the next job for a native worker")
       .Args("worker [BLOCK ms:integer] [LEASE ms:integer]")
@@ -402,7 +406,8 @@ void RegisterJobCommands(CommandRegistry* r) {
            "Change jobs' priority, flow, capability or time")
       .Args(targets +
             " SET (PRIORITY priority:integer|FLOW flow|CAPABILITY capability|RUNAT "
-            "unix-ms:unix-time)...");
+            "unix-ms:unix-time)...")
+      .Keys("RW UPDATE");
 }
 
 }  // namespace desaster

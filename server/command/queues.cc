@@ -270,9 +270,11 @@ void RegisterQueueCommands(CommandRegistry* r) {
   r->Group("queue")
       .Add("queue.create", -2, kWrite, one, QueueCreate, "Create a queue")
       .Args(options)
+      .Keys("RW INSERT")
       .Add("queue.config", -2, kWrite, one, QueueConfigCmd,
            "Show (no options) or change a queue's configuration")
       .Args(options)
+      .Keys("RW UPDATE")
       .Add("queue.info", 2, kReadOnly, one, QueueInfo,
            "A queue's configuration, sizes, rate, latency and next availability")
       .Args("key")
@@ -281,13 +283,17 @@ void RegisterQueueCommands(CommandRegistry* r) {
       .Add("queue.pause", 2, kWrite | kFast, one, QueuePause,
            "Pause a queue: it accepts pushes and hands out nothing")
       .Args("key")
+      .Keys("RW UPDATE")
       .Add("queue.resume", 2, kWrite | kFast, one, QueueResume, "Resume a paused queue")
       .Args("key")
+      .Keys("RW UPDATE")
       .Add("queue.clear", 2, kWrite, one, QueueClear, "Delete every job of a queue")
       .Args("key")
+      .Keys("RW DELETE")
       .Add("queue.delete", 2, kWrite, one, QueueDelete,
            "Delete a queue with its configuration and jobs")
       .Args("key")
+      .Keys("RM DELETE")
       .Add("queue.jobs", -2, kReadOnly, one, QueueJobs, "Search, sort and page a queue's jobs")
       .Args("key " + std::string(kJobFilterSyntax) + " " + std::string(kJobPagingSyntax))
       .Add("queue.stats", -1, kReadOnly, {}, QueueStats,

@@ -1,5 +1,7 @@
 #include "server/command/registry.h"
 
+#include <stdexcept>
+
 #include "server/command/context.h"
 
 namespace desaster {
@@ -45,6 +47,26 @@ CommandRegistry& CommandRegistry::Args(std::string_view syntax) {
   last.described = true;
   last.syntax = syntax;
   last.args = ParseArgSyntax(syntax);
+  return *this;
+}
+
+CommandRegistry& CommandRegistry::Keys(std::string_view flags) {
+  CommandSpec& last =
+      commands_.back().subcommands.empty() ? commands_.back() : commands_.back().subcommands.back();
+  last.key_flags.clear();
+  while (!flags.empty()) {
+    size_t bar = flags.find('|');
+    std::string_view group = flags.substr(0, bar);
+    group.remove_prefix(std::min(group.find_first_not_of(' '), group.size()));
+    group.remove_suffix(group.size() - std::min(group.find_last_not_of(' ') + 1, group.size()));
+    last.key_flags.emplace_back(group);
+    flags = bar == std::string_view::npos ? std::string_view() : flags.substr(bar + 1);
+  }
+  if (last.key_flags.size() != KeyArguments(last.args)) {
+    throw std::invalid_argument(last.name + ": " + std::to_string(last.key_flags.size()) +
+                                " key flag groups for " + std::to_string(KeyArguments(last.args)) +
+                                " key arguments");
+  }
   return *this;
 }
 

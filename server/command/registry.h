@@ -49,6 +49,9 @@ struct CommandSpec {
   bool described = false;  // Args() declared the arguments (containers of subcommands have none)
   std::string syntax;      // the arguments in Redis' documentation syntax (arguments.h)
   std::vector<ArgSpec> args;
+  // How it uses each key argument of `args`, in order, as Redis 7's key spec flags say it
+  // ("RW ACCESS DELETE"); empty: "RO ACCESS" each, what a read-only command does.
+  std::vector<std::string> key_flags;
   std::vector<CommandSpec> subcommands;
 
   bool Has(cmd::Flag f) const { return (flags & f) != 0; }
@@ -65,6 +68,10 @@ class CommandRegistry {
   // Declares the arguments of the most recently added command or subcommand, in Redis'
   // documentation syntax (ParseArgSyntax); the line must parse.
   CommandRegistry& Args(std::string_view syntax);
+  // Declares how the most recently described command uses its key arguments: one group of
+  // Redis key spec flags per key argument, in order, separated by '|'
+  // ("RW ACCESS DELETE | RW INSERT"). The count must match; a wrong table throws.
+  CommandRegistry& Keys(std::string_view flags);
   // Sets the group of every command added from now on.
   CommandRegistry& Group(std::string_view group);
 

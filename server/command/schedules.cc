@@ -105,6 +105,7 @@ void RegisterScheduleCommands(CommandRegistry* r) {
       .Args(
           "name CRON cron QUEUE queue:key [PAYLOAD payload] [TZ zone] [PRIORITY priority:integer] "
           "[FLOW flow] [CAPABILITY capability] [PAUSED (YES|NO)]")
+      .Keys("RW INSERT")
       .Add("schedule.info", 2, kReadOnly, {}, ScheduleInfo, "A schedule with its next and last run")
       .Args("name")
       .Add("schedule.list", 1, kReadOnly, {}, ScheduleList, "Schedule names")

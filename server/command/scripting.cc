@@ -92,8 +92,10 @@ void RegisterScriptingCommands(CommandRegistry* r) {
   r->Group("scripting")
       .Add("eval", -3, kNoScript, {}, Eval, "Run a Lua script")
       .Args("script numkeys:integer [key...] [arg...]")
+      .Keys("RW ACCESS UPDATE")
       .Add("evalsha", -3, kNoScript, {}, EvalSha, "Run a cached Lua script by its SHA1")
       .Args("sha1 numkeys:integer [key...] [arg...]")
+      .Keys("RW ACCESS UPDATE")
       .Add("eval_ro", -3, kNoScript | kReadOnly, {}, EvalRo, "Run a read-only Lua script")
       .Args("script numkeys:integer [key...] [arg...]")
       .Add("evalsha_ro", -3, kNoScript | kReadOnly, {}, EvalShaRo,

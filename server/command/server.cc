@@ -655,6 +655,56 @@ std::vector<std::string_view> AclCategories(const CommandSpec& c) {
   return out;
 }
 
+// Redis 7's key specifications: for each key argument, how it is used and where it is.
+void ReplyKeySpecs(CommandContext& ctx, const CommandSpec& c) {
+  std::vector<KeySearch> searches =
+      KeySearches(c.args, c.name.find('|') == std::string::npos ? 1 : 2);
+  auto& r = ctx.reply;
+  r.Array(searches.size());
+  for (size_t i = 0; i < searches.size(); i++) {
+    const KeySearch& k = searches[i];
+    std::vector<std::string> flags;
+    std::string_view words =
+        i < c.key_flags.size() ? std::string_view(c.key_flags[i]) : std::string_view("RO ACCESS");
+    while (!words.empty()) {
+      size_t space = words.find(' ');
+      std::string word(words.substr(0, space));
+      if (!word.empty()) flags.push_back(word.size() == 2 ? word : Lower(word));
+      words = space == std::string_view::npos ? std::string_view() : words.substr(space + 1);
+    }
+    r.Map(3);
+    r.Bulk("flags");
+    r.Set(flags.size());
+    for (const auto& f : flags) r.Simple(f);
+    r.Bulk("begin_search");
+    r.Map(2);
+    r.Field("type", k.keyword.empty() ? "index" : "keyword");
+    r.Bulk("spec");
+    if (k.keyword.empty()) {
+      r.Map(1);
+      r.Field("index", k.index);
+    } else {
+      r.Map(2);
+      r.Field("keyword", k.keyword);
+      r.Field("startfrom", k.index);
+    }
+    r.Bulk("find_keys");
+    r.Map(2);
+    r.Field("type", k.keynum ? "keynum" : "range");
+    r.Bulk("spec");
+    r.Map(3);
+    if (k.keynum) {
+      r.Field("keynumidx", k.keynumidx);
+      r.Field("firstkey", k.firstkey);
+      r.Field("keystep", k.keystep);
+    } else {
+      r.Field("lastkey", k.lastkey);
+      r.Field("keystep", k.keystep);
+      r.Field("limit", k.limit);
+    }
+  }
+}
+
 void ReplyCommandInfo(CommandContext& ctx, const CommandSpec& c) {
   ctx.reply.Array(10);
   ctx.reply.Bulk(c.name);
@@ -668,8 +718,8 @@ void ReplyCommandInfo(CommandContext& ctx, const CommandSpec& c) {
   auto categories = AclCategories(c);
   ctx.reply.Set(categories.size());
   for (auto category : categories) ctx.reply.Simple(std::string("@").append(category));
-  ctx.reply.Set(0);    // tips
-  ctx.reply.Array(0);  // key specs
+  ctx.reply.Set(0);  // tips
+  ReplyKeySpecs(ctx, c);
   ctx.reply.Array(c.subcommands.size());
   for (const auto& sub : c.subcommands) ReplyCommandInfo(ctx, sub);
 }
@@ -1016,7 +1066,7 @@ void RegisterServerCommands(CommandRegistry* r) {
       .Add("bgsave", -1, kAdmin | kNoScript, {}, BgSave, "Save in the background")
       .Args("[SCHEDULE]")
       .Add("debug", -2, kAdmin | kNoScript, {}, Debug, "Debugging helpers")
-      .Args("(SLEEP seconds:double|OBJECT key|DIGEST|RELOAD|HELP)")
+      .Args("(SLEEP seconds:double|OBJECT object|DIGEST|RELOAD|HELP)")
       .Add("shutdown", -1, kAdmin | kNoScript | kLoading | kNoMulti, {}, Shutdown,
            "Stop the server")
       .Args("[NOSAVE|SAVE] [NOW] [FORCE] [ABORT]");

@@ -87,6 +87,7 @@ void RegisterTransactionCommands(CommandRegistry* r) {
       .Add("watch", -2, kFast | kNoMulti | kNoScript | kAllowBusy, {1, -1, 1}, Watch,
            "Abort the next EXEC if these keys change")
       .Args("key...")
+      .Keys("RO")
       .Add("unwatch", 1, kFast | kNoScript | kAllowBusy, {}, Unwatch, "Forget all watched keys")
       .Args("");
 }

@@ -360,8 +360,10 @@ void RegisterWorkerCommands(CommandRegistry* r) {
       .Args("id [LEASE ms:integer] [INCARNATION incarnation] [JOBS jobs] [HEALTH health]")
       .Add("worker.attach", -3, kWrite, {}, WorkerAttach, "Add queues to a worker")
       .Args("id queue:key...")
+      .Keys("RO")
       .Add("worker.detach", -3, kWrite, {}, WorkerDetach, "Remove queues from a worker")
       .Args("id queue:key...")
+      .Keys("RO")
       .Add("worker.stop", 2, kWrite, {}, WorkerStop,
            "Ask a worker to finish its running jobs and exit")
       .Args("id")

@@ -7,7 +7,31 @@ import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import SCHEDULER, RawConnection, Reply, Scheduler, ServerTest, main, wait_for  # noqa: E402
+from harness import (SCHEDULER, RawConnection, RedisServer, Reply, Scheduler, ServerTest,  # noqa: E402
+                     main, wait_for)
+
+
+def plain(reply):
+    """A reply as plain Python: arrays, sets and maps as lists (sets sorted), text as str."""
+    if reply.kind in "*~%":
+        items = [plain(r) for r in reply.value]
+        return sorted(items) if reply.kind == "~" else items
+    return reply.value.decode() if isinstance(reply.value, bytes) else reply.value
+
+
+def key_specs(port):
+    """Every command's and subcommand's key specs, by name, as COMMAND reports them."""
+    specs = {}
+
+    def walk(info):
+        # Redis' free-text "notes" on a few key specs are documentation, not what they say.
+        specs[info[0]] = [{spec[i]: spec[i + 1] for i in range(0, len(spec), 2)
+                           if spec[i] != "notes"} for spec in info[8]]
+        for sub in info[9]:
+            walk(sub)
+    for info in plain(RawConnection(port).call("COMMAND")):
+        walk(info)
+    return specs
 
 
 class ServerCommandsTest(ServerTest):
@@ -52,6 +76,23 @@ class ServerCommandsTest(ServerTest):
                          Reply("-", "ERR syntax error"))
         info = c.call("COMMAND", "INFO", "get").value[0].value
         self.assertEqual({r.value for r in info[6].value}, {"@read", "@fast", "@string"})
+
+    def test_key_specs_say_what_redis_says_of_each_key(self):
+        # Where each key is and how the command uses it (read, write, insert, delete...): what
+        # cluster clients and ACL key permissions go by. Derived from the argument grammar and
+        # the flags each command declares, they must be Redis' for every command both have.
+        redis = RedisServer()
+        self.addCleanup(redis.stop)
+        theirs, ours = key_specs(redis.port), key_specs(self.server.port)
+        shared = sorted(set(theirs) & set(ours))
+        self.assertGreater(len(shared), 200)
+        self.assertGreater(sum(len(theirs[name]) for name in shared), 150)
+        for name in shared:
+            self.assertEqual(ours[name], theirs[name], name)
+        # desaster's own commands: a queue push inserts, a delete removes, a read reads.
+        self.assertEqual([spec["flags"] for spec in ours["job.move"]],
+                         [["RW", "insert"], ["RW", "delete"]])
+        self.assertEqual(ours["queue.jobs"][0]["flags"], ["RO", "access"])
 
     def test_config_get_and_set(self):
         self.assertEqual(self.r.config_get("maxmemory-policy"), {"maxmemory-policy": "noeviction"})

@@ -1,5 +1,6 @@
 #include <catch2/catch.hpp>
 #include <cstdint>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -39,6 +40,54 @@ TEST_CASE("every command declares its arguments, and they agree with its arity")
       CHECK(most >= least);
     }
   }
+}
+
+TEST_CASE("every command that may write says how it uses each of its keys") {
+  CommandRegistry registry;
+  RegisterAllCommands(&registry);  // a count of flag groups that does not fit throws here
+  for (auto [spec, words] : EveryCommand(registry)) {
+    INFO(spec->name << ": " << spec->syntax);
+    size_t keys = desaster::KeyArguments(spec->args);
+    // A read-only command reads its keys (the default); anything else must say.
+    if (!spec->Has(desaster::cmd::kReadOnly)) CHECK(spec->key_flags.size() == keys);
+    for (const std::string& group : spec->key_flags) {
+      INFO(group);
+      std::istringstream words(group);
+      int access = 0;
+      for (std::string w; words >> w;) {
+        bool known = w == "RW" || w == "RO" || w == "OW" || w == "RM";
+        access += known;
+        known |= w == "ACCESS" || w == "UPDATE" || w == "INSERT" || w == "DELETE" ||
+                 w == "NOT_KEY" || w == "INCOMPLETE" || w == "VARIABLE_FLAGS";
+        CHECK(known);
+      }
+      CHECK(access == 1);  // exactly one of RW, RO, OW, RM
+    }
+  }
+}
+
+TEST_CASE("key searches follow the grammar: an index, a keyword, a range, a count") {
+  using desaster::KeySearches;
+  using desaster::ParseArgSyntax;
+  auto one = [](std::string_view syntax, int first = 1) {
+    auto searches = KeySearches(ParseArgSyntax(syntax), first);
+    REQUIRE(searches.size() == 1);
+    return searches[0];
+  };
+  auto blpop = one("key... timeout:double");
+  CHECK((blpop.keyword.empty() && blpop.index == 1 && blpop.lastkey == -2 && blpop.keystep == 1));
+  auto mset = one("(key value)...");
+  CHECK((mset.lastkey == -1 && mset.keystep == 2));
+  auto eval = one("script numkeys:integer [key...] [arg...]");
+  CHECK((eval.index == 2 && eval.keynum && eval.keynumidx == 0 && eval.firstkey == 1));
+  auto xread = one("[COUNT count:integer] [BLOCK ms:integer] STREAMS key... id...");
+  CHECK(
+      (xread.keyword == "STREAMS" && xread.index == 1 && xread.lastkey == -1 && xread.limit == 2));
+  auto object = one("key", 2);  // after a subcommand's name
+  CHECK((object.index == 2 && object.lastkey == 0));
+  auto copy = KeySearches(ParseArgSyntax("source:key destination:key [REPLACE]"), 1);
+  REQUIRE(copy.size() == 2);
+  CHECK((copy[0].index == 1 && copy[1].index == 2));
 }
 
 TEST_CASE("the argument syntax reads as Redis documents it") {
