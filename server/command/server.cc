@@ -606,6 +606,9 @@ void ClientReply(CommandContext& ctx) {
 
 // ---- COMMAND ----
 
+// Where a command's arguments begin in argv: after its name, and a subcommand's name too.
+int FirstArgument(const CommandSpec& c) { return c.name.find('|') == std::string::npos ? 1 : 2; }
+
 std::vector<std::string> FlagNames(const CommandSpec& c) {
   std::vector<std::string> out;
   if (c.Has(cmd::kWrite)) out.push_back("write");
@@ -617,6 +620,13 @@ std::vector<std::string> FlagNames(const CommandSpec& c) {
   if (c.Has(cmd::kFast)) out.push_back("fast");
   if (c.Has(cmd::kNoAuth)) out.push_back("no_auth");
   if (c.Has(cmd::kLoading)) out.push_back("loading");
+  // Keys whose positions depend on the call (after a keyword, or counted by numkeys): the
+  // legacy first/last/step cannot say where they are.
+  auto searches = KeySearches(c.args, FirstArgument(c));
+  if (std::any_of(searches.begin(), searches.end(),
+                  [](const KeySearch& k) { return k.keynum || !k.keyword.empty(); })) {
+    out.push_back("movablekeys");
+  }
   return out;
 }
 
@@ -657,8 +667,7 @@ std::vector<std::string_view> AclCategories(const CommandSpec& c) {
 
 // Redis 7's key specifications: for each key argument, how it is used and where it is.
 void ReplyKeySpecs(CommandContext& ctx, const CommandSpec& c) {
-  std::vector<KeySearch> searches =
-      KeySearches(c.args, c.name.find('|') == std::string::npos ? 1 : 2);
+  std::vector<KeySearch> searches = KeySearches(c.args, FirstArgument(c));
   auto& r = ctx.reply;
   r.Array(searches.size());
   for (size_t i = 0; i < searches.size(); i++) {

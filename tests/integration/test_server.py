@@ -19,19 +19,34 @@ def plain(reply):
     return reply.value.decode() if isinstance(reply.value, bytes) else reply.value
 
 
-def key_specs(port):
-    """Every command's and subcommand's key specs, by name, as COMMAND reports them."""
-    specs = {}
+def every_command(port):
+    """COMMAND's reply as plain Python: the info of every command and of every subcommand."""
+    c = RawConnection(port)
+    try:
+        reply = plain(c.call("COMMAND"))
+    finally:
+        c.close()
+    out = []
 
     def walk(info):
-        # Redis' free-text "notes" on a few key specs are documentation, not what they say.
-        specs[info[0]] = [{spec[i]: spec[i + 1] for i in range(0, len(spec), 2)
-                           if spec[i] != "notes"} for spec in info[8]]
+        out.append(info)
         for sub in info[9]:
             walk(sub)
-    for info in plain(RawConnection(port).call("COMMAND")):
+    for info in reply:
         walk(info)
-    return specs
+    return out
+
+
+def command_flags(port):
+    """Every command's and subcommand's flags, by name."""
+    return {info[0]: info[2] for info in every_command(port)}
+
+
+def key_specs(port):
+    """Every command's and subcommand's key specs, by name. Redis' free-text "notes" on a few
+    of them are documentation, not what they say, and are left out."""
+    return {info[0]: [{spec[i]: spec[i + 1] for i in range(0, len(spec), 2) if spec[i] != "notes"}
+                      for spec in info[8]] for info in every_command(port)}
 
 
 class ServerCommandsTest(ServerTest):
@@ -89,6 +104,10 @@ class ServerCommandsTest(ServerTest):
         self.assertGreater(sum(len(theirs[name]) for name in shared), 150)
         for name in shared:
             self.assertEqual(ours[name], theirs[name], name)
+        # Keys that move (after a keyword, counted by numkeys) are flagged as Redis flags them.
+        movable = lambda port: {name for name, flags in command_flags(port).items()  # noqa: E731
+                                if "movablekeys" in flags}
+        self.assertEqual(movable(self.server.port) & set(shared), movable(redis.port) & set(shared))
         # desaster's own commands: a queue push inserts, a delete removes, a read reads.
         self.assertEqual([spec["flags"] for spec in ours["job.move"]],
                          [["RW", "insert"], ["RW", "delete"]])
