@@ -206,6 +206,12 @@ const Value* CommandContext::Lookup(std::string_view key, ValueType t, bool* wro
   const Value* v = db().Find(key);
   if (v == nullptr) {
     server.stats.keyspace_misses++;
+    // A queue with no ready job has no key, but the key is still the queue's: a value of
+    // another type written there would hide the jobs the queue gets next.
+    if (writes && t != ValueType::kList && db().FindQueue(key)) {
+      *wrong = true;
+      reply.Error(err::kWrongType);
+    }
     return nullptr;
   }
   server.stats.keyspace_hits++;

@@ -49,6 +49,8 @@ class CommandContext {
   ServerState& server;
   Client& client;
   const std::vector<std::string>& args;
+  // The command may write (kWrite): an empty queue's key is still the queue's to it.
+  bool writes = false;
   resp::ReplyWriter& reply;
   const BlockMode block_mode;
   bool blocked = false;  // set by Block(): the handler replied nothing

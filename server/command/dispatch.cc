@@ -116,6 +116,7 @@ bool CallCommand(ServerState& server, Client& client, const CommandSpec& spec,
   size_t before = out->size();
   resp::ReplyWriter writer(out, client.protocol);
   CommandContext ctx(server, client, argv, writer, mode);
+  ctx.writes = spec.Has(cmd::kWrite);
 
   int64_t start = MonotonicUs();
   spec.handler(ctx);

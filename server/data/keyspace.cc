@@ -95,6 +95,10 @@ void Database::Record(Mutation::Op op, std::string_view key, std::string_view ar
 void Database::Changed(std::string_view key) { keyspace_->Touched(index_, key); }
 
 Value& Database::Upsert(std::string_view key, ValueType type) {
+  // A queue owns its key even while it has no ready job (and so no key): a value put there
+  // (SET, a STORE destination) replaces the queue, as SET replaces a list, rather than hide
+  // the jobs it would get next under a key of another type.
+  if (Queue* q = FindQueue(key)) DropQueue(q);
   bool inserted;
   Value* v = keys_.Insert(key, &inserted);
   if (inserted) {

@@ -281,6 +281,32 @@ class LeaseTest(SideBySide):
         self.assertAlive()
 
 
+class EmptyQueueKeyTest(SideBySide):
+    def test_a_queue_without_ready_jobs_keeps_its_key_from_other_types(self):
+        # Found by the long fuzz run (seed 1512, session 21026): a queue whose jobs were all
+        # delayed or running had no key, HSETNX made a hash there, and the next ready job sat
+        # in the queue but not under its key, coming back as a list after a reload.
+        c = self.connect(self.desaster)
+        c.call("JOB.PUSH", "nq", "later", "DELAY", "60000")
+        self.assertEqual(c.call("TYPE", "nq"), Reply("+", "none"))  # as an empty list
+        wrong = Reply("-", "WRONGTYPE Operation against a key holding the wrong kind of value")
+        for write in (["HSETNX", "nq", "f", "v"], ["SADD", "nq", "m"], ["ZADD", "nq", "1", "m"],
+                      ["XADD", "nq", "*", "f", "v"], ["APPEND", "nq", "x"], ["INCR", "nq"]):
+            self.assertEqual(c.call(*write), wrong, write)
+        self.assertEqual(c.call("GET", "nq"), Reply("$", None))  # reads see no key
+        ready = c.call("JOB.PUSH", "nq", "now").value
+        self.assertEqual(c.call("LRANGE", "nq", "0", "-1"), Reply("*", [Reply("$", b"now")]))
+        self.assertEqual(c.call("JOB.DELETE", ready), Reply(":", 1))
+        # SET replaces whatever a key holds, a list included: here, the queue and its jobs.
+        self.assertEqual(c.call("SET", "nq", "v"), Reply("+", "OK"))
+        self.assertEqual(c.call("QUEUE.LIST", "MATCH", "nq"), Reply("*", []))
+        before = c.call("DEBUG", "DIGEST")
+        self.assertEqual(c.call("DEBUG", "RELOAD"), Reply("+", "OK"))
+        self.assertEqual(c.call("DEBUG", "DIGEST"), before)
+        self.assertEqual(c.call("GET", "nq"), Reply("$", b"v"))
+        self.assertAlive()
+
+
 class ZRangeTest(SideBySide):
     def test_limit_with_a_count_of_minus_one_passes_a_range_by_rank(self):
         # Redis refuses LIMIT without BYSCORE/BYLEX only when its count is not -1.
