@@ -410,7 +410,7 @@ std::vector<KeySearch> KeySearches(const std::vector<ArgSpec>& args, int first) 
       fixed = false;
       loose = pos;
     }
-    pos += static_cast<int>(std::min<size_t>(MinOf(a), 1000));
+    pos += static_cast<int>(MinOf(a));
   }
   return out;
 }

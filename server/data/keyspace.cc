@@ -546,6 +546,7 @@ void Keyspace::Apply(const Mutation& m) {
       if (Failure::Decode(m.arg, &f)) {
         f.id = static_cast<uint64_t>(m.num);
         d.PutFailure(std::move(f));
+        d.per_run_failures_ |= Failure::IsPerRunRecord(m.arg);
       }
       break;
     }

@@ -248,6 +248,7 @@ class Database {
   size_t FailureCount(FailureState s) const { return failure_counts_[static_cast<size_t>(s)]; }
   // Data directories written before one record per job held one per failed run: merges each
   // job's runs (a chain of retry jobs, or a resque job's reports of one payload) into one.
+  // Does nothing unless such records were loaded.
   void MergeFailedRuns();
   // At most this many failures are kept; the oldest go first.
   void set_failed_max(size_t n) { failed_max_ = n; }
@@ -316,7 +317,8 @@ class Database {
   size_t failure_counts_[3] = {};                             // by FailureState
   std::unordered_map<uint64_t, uint64_t> retry_jobs_;         // scheduled retry job -> failure
   std::unordered_map<std::string, uint64_t> failure_of_job_;  // Failure::JobKey() -> failure
-  std::set<std::pair<int64_t, uint64_t>> leases_;             // (lease_until_ms, job id)
+  bool per_run_failures_ = false;  // loaded records of the old format: MergeFailedRuns has work
+  std::set<std::pair<int64_t, uint64_t>> leases_;  // (lease_until_ms, job id)
   size_t failed_max_ = 1000000;
   std::deque<Finished> finished_;
   static constexpr size_t kFinishedKept = 10000;

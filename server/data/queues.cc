@@ -2,6 +2,7 @@
 // is recorded as a mutation (kQueueConfig, kQueueDrop, kJobPut, kJobDelete), WATCHes of the key
 // are invalidated and clients blocked on it are woken.
 #include <cassert>
+#include <utility>
 
 #include "compat/failures.h"
 #include "server/data/keyspace.h"
@@ -610,6 +611,7 @@ void Database::RemoveFailure(Failure* f) {
 }
 
 void Database::MergeFailedRuns() {
+  if (!std::exchange(per_run_failures_, false)) return;
   // Old records of one native job form a chain: each run's failure names the retry job that
   // is the next run. Old resque reports of one job differ only in the "retry_count" the server
   // used to add to the payload.
@@ -621,8 +623,10 @@ void Database::MergeFailedRuns() {
   std::map<std::pair<std::string, std::string>, uint64_t> first_report;
   for (const auto& [id, f] : failures_) {
     if (f.job) {
+      // The earlier run's failure was met before (ids follow time); a damaged chain starts anew.
       auto before = earlier_run.find(f.job);
-      group_of[id] = before == earlier_run.end() ? id : group_of.at(before->second);
+      auto group = before == earlier_run.end() ? group_of.end() : group_of.find(before->second);
+      group_of[id] = group == group_of.end() ? id : group->second;
     } else {
       group_of[id] =
           first_report.try_emplace({f.queue, WithoutRetryCount(f.payload)}, id).first->second;

@@ -113,6 +113,8 @@ std::string Failure::Encode() const {
   return out;
 }
 
+bool Failure::IsPerRunRecord(std::string_view record) { return !record.empty() && record[0] == 1; }
+
 bool Failure::Decode(std::string_view data, Failure* f) {
   if (data.empty() || data[0] < 1 || data[0] > kRecordVersion) return false;
   char version = data[0];

@@ -56,6 +56,9 @@ struct Failure {
 
   std::string Encode() const;  // everything but `id`
   static bool Decode(std::string_view record, Failure* out);
+  // Whether `record` was written when the store kept a record per failed run (format 1), so
+  // that a load must merge records into one per job.
+  static bool IsPerRunRecord(std::string_view record);
 };
 
 // The message with what varies between occurrences of one error (numbers, hex ids, quoted

@@ -473,7 +473,7 @@ void LevelStore::WriteChunks(const std::string& prefix, uint64_t offset, std::st
     view->Put(StringChunkKey(prefix, static_cast<uint32_t>((offset + done) / kStringChunk)),
               bytes.substr(done, kStringChunk));
   }
-  if (offset + bytes.size() > s->length || s->length == 0) {
+  if (offset + bytes.size() > s->length) {
     s->length = std::max<uint64_t>(s->length, offset + bytes.size());
     view->Put(StringLengthKey(prefix), EncodeInt64(static_cast<int64_t>(s->length)));
   }
@@ -790,18 +790,16 @@ void LevelStore::Translate(const Mutation& m, uint64_t lsn, BatchView* view) {
       break;
     }
     case Op::kSetRange: {
-      auto it = shadow_.find(prefix);
-      if (it == shadow_.end() || it->second.tag != kChunkedString) {
-        // A plain string (or none) becomes chunked: its record is split, once.
+      KeyShadow& s = shadow_[prefix];  // a new entry: a plain string, or none
+      if (s.tag != kChunkedString) {
+        // A plain string becomes chunked: its record is split, once.
         std::optional<std::string> whole = view->Get(element(kString, ""));
         if (whole) view->Delete(element(kString, ""));
-        KeyShadow& s = shadow_[prefix];
         s.tag = kChunkedString;
         s.length = 0;
         WriteChunks(prefix, 0, whole.value_or(""), &s, view);
-        it = shadow_.find(prefix);
       }
-      WriteChunks(prefix, static_cast<uint64_t>(m.num), m.arg, &it->second, view);
+      WriteChunks(prefix, static_cast<uint64_t>(m.num), m.arg, &s, view);
       break;
     }
     case Op::kDelete:

@@ -274,6 +274,19 @@ Failure OldFailure(uint64_t job, uint32_t attempt, FailureState state, uint64_t 
 
 }  // namespace
 
+TEST_CASE("a load of today's failure records has nothing to merge, and writes nothing") {
+  Keyspace ks(1);
+  Failure f = OldFailure(5, 1, FailureState::kRetrying, 6, "{}");  // its retry got a new id
+  Mutation m;
+  m.op = Mutation::Op::kFailurePut;
+  m.num = 100;
+  m.arg = f.Encode();
+  ks.Apply(m);
+  ks.MergeFailedRuns();
+  CHECK_FALSE(ks.HasMutations());
+  CHECK(ks.db(0).failures().at(100).job == 5);
+}
+
 TEST_CASE("a data directory's per-run failure records merge into one record per job") {
   // A native job's chain of runs 11 -> 12 -> 13 (13 waits for its retry), another native job,
   // and a resque job whose retry the old server marked with "retry_count".
