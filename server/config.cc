@@ -69,7 +69,24 @@ bool ParseOptions(int argc, char** argv, Options* o, int* exit_code) {
     ("dialects", po::value(&o->dialects)->default_value(o->dialects),
      "queue libraries whose queue keys become queues, comma-separated, each as name or "
      "name:namespace (resque: resque:queue:*, sidekiq: queue:*, rq: rq:queue:*; "
-     "\"resque:myapp\" means myapp:queue:*; empty: none)");
+     "\"resque:myapp\" means myapp:queue:*; empty: none)")
+    ("cluster", po::value(&o->cluster),
+     "run as a node of a cluster: etcd://HOST:PORT[,HOST:PORT...]/NAME (etcds:// for TLS). "
+     "The nodes elect one master through etcd; see docs/CLUSTER.md")
+    ("advertise", po::value(&o->advertise),
+     "cluster mode: HOST:PORT clients and other nodes reach this node at (default: "
+     "bind:port)")
+    ("cluster-lease-ttl", po::value(&o->cluster_lease_ttl)->default_value(o->cluster_lease_ttl),
+     "cluster mode: seconds a silent master keeps its place (etcd's minimum: 1.5x its election "
+     "timeout)")
+    ("cluster-never-master", po::value(&o->cluster_never_master)->default_value(
+        o->cluster_never_master), "cluster mode: this node only replicates (true | false)")
+    ("cluster-cacert", po::value(&o->cluster_cacert), "cluster mode: CA file for etcds://")
+    ("cluster-user", po::value(&o->cluster_user),
+     "cluster mode: USER:PASSWORD when etcd's authentication is enabled")
+    ("cluster-convert", po::bool_switch(&o->cluster_convert),
+     "start a cluster node's data directory as a single node (it then leaves the cluster for "
+     "good) instead of refusing it");
   // clang-format on
   try {
     po::variables_map vm;

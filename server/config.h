@@ -50,6 +50,14 @@ struct Options {
   // Retries after a failed first run, for queues that set no RETRY of their own (0: the server
   // never re-runs a failed job; a person can, from the failed store).
   long long retry = 24;
+  // Cluster mode (docs/CLUSTER.md): etcd://host:port[,host:port...]/NAME; empty: a single node.
+  std::string cluster;
+  std::string advertise;      // host:port clients and other nodes reach this node at
+  int cluster_lease_ttl = 2;  // seconds; a dead master is replaced after about this long
+  bool cluster_never_master = false;
+  std::string cluster_cacert;    // CA for https etcd endpoints
+  std::string cluster_user;      // etcd authentication: user:password
+  bool cluster_convert = false;  // let a cluster node's data directory become a single node's
 };
 
 // Parses argv (and --config FILE). Returns false after printing help or an error; `*exit_code`

@@ -4,6 +4,8 @@
 #include <algorithm>
 #include <cstdio>
 
+#include "cluster/membership.h"
+#include "cluster/node.h"
 #include "server/command/registry.h"
 #include "server/command/server_state.h"
 #include "server/config.h"
@@ -37,6 +39,22 @@ int main(int argc, char** argv) {
     }
   }
 
+  // Cluster mode: joined before the store opens, so a directory of the wrong kind is refused
+  // untouched.
+  std::unique_ptr<ClusterNode> cluster;
+  if (!options.cluster.empty()) {
+    ClusterOptions cluster_options;
+    if (!JoinCluster(options, &cluster_options, &error)) {
+      Log(LogLevel::kWarning, "{}", error);
+      return 1;
+    }
+    cluster = std::make_unique<ClusterNode>(std::move(cluster_options));
+    options.commit_thread = true;  // appends must never hold up the loop
+  } else if (!CheckSingleNodeDirectory(options, &error)) {
+    Log(LogLevel::kWarning, "{}", error);
+    return 1;
+  }
+
   ServerState state(&options, 0);
   std::string dialect_error;
   state.keyspace.set_dialects(*Dialects::Parse(options.dialects, &dialect_error));
@@ -54,11 +72,23 @@ int main(int argc, char** argv) {
     Log(LogLevel::kWarning, "{}", error);
     return 1;
   }
+  if (cluster && !RecordMembership(options.data_dir, cluster->options(), &error)) {
+    Log(LogLevel::kWarning, "{}", error);
+    return 1;
+  }
   state.store_engine = store->engine();
-  Server server(&state, store.get());
+  std::unique_ptr<ClusterCommit> cluster_commit;
+  if (cluster) cluster_commit = std::make_unique<ClusterCommit>(cluster.get(), store.get());
+  Server server(&state, cluster ? static_cast<CommitPipeline*>(cluster_commit.get()) : store.get());
   if (!server.Listen(&error)) {
     Log(LogLevel::kWarning, "{}", error);
     return 1;
+  }
+  if (cluster) {
+    cluster->set_advertise(options.advertise.empty()
+                               ? options.bind + ":" + std::to_string(server.port())
+                               : options.advertise);
+    server.AttachCluster(cluster.get(), cluster_commit.get());
   }
   server.Run();
   return 0;

@@ -204,6 +204,9 @@ void ProcessCommand(ServerState& server, Client& client, const std::vector<std::
         "BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE.",
         spec);
   }
+  if (server.read_only() && spec->Has(cmd::kWrite)) {
+    return reject(kReadOnlyError, spec);
+  }
   if (!server.write_error.empty() && spec->Has(cmd::kWrite)) {
     return reject("MISCONF Errors writing to the data directory (" + server.write_error +
                       "). Writes are refused until it is writable again; nothing acknowledged "

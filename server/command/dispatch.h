@@ -17,6 +17,11 @@ namespace desaster {
 const CommandSpec* ResolveCommand(const ServerState& server, const std::vector<std::string>& argv,
                                   std::string* error);
 
+// A write sent to a cluster replica, as Redis answers it: clients take it as a sign to look
+// for the master.
+inline constexpr const char* kReadOnlyError =
+    "READONLY You can't write against a read only replica.";
+
 // Starts loading the keyspace entries that the complete requests at the start of `input` (a
 // client's unparsed input) will look up: the second argument of each, the key of most commands.
 // Changes nothing; does nothing while the client's database is small enough to stay in the cache.

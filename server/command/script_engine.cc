@@ -561,6 +561,8 @@ void ScriptEngine::RunCommand(lua_State* L) {
     call_error_ = "This Redis command is not allowed from script";
   } else if (read_only_ && spec->Has(cmd::kWrite)) {
     call_error_ = "ERR Write commands are not allowed from read-only scripts.";
+  } else if (server.read_only() && spec->Has(cmd::kWrite)) {
+    call_error_ = kReadOnlyError;
   } else if (!server.write_error.empty() && spec->Has(cmd::kWrite)) {
     call_error_ = "MISCONF Errors writing to the data directory (" + server.write_error + ")";
   }

@@ -38,6 +38,26 @@ void Ping(CommandContext& ctx) {
 
 void Echo(CommandContext& ctx) { ctx.reply.Bulk(ctx.args[1]); }
 
+// ROLE: a cluster replica names its master; a master (and a single node) lists no replicas
+// yet. The offset is the last log entry applied.
+void Role(CommandContext& ctx) {
+  const ClusterStatus& c = ctx.server.cluster;
+  if (!c.enabled || c.master) {
+    ctx.reply.Array(3);
+    ctx.reply.Bulk("master");
+    ctx.reply.Integer(static_cast<long long>(c.enabled ? c.applied : ctx.server.committed_lsn));
+    ctx.reply.Array(0);
+    return;
+  }
+  size_t colon = c.master_addr.rfind(':');
+  ctx.reply.Array(5);
+  ctx.reply.Bulk("slave");
+  ctx.reply.Bulk(c.master_addr.substr(0, colon));
+  ctx.reply.Integer(colon == std::string::npos ? 0 : atoll(c.master_addr.c_str() + colon + 1));
+  ctx.reply.Bulk(c.master_addr.empty() ? "connect" : "connected");
+  ctx.reply.Integer(static_cast<long long>(c.applied));
+}
+
 void Time(CommandContext& ctx) {
   auto us = std::chrono::duration_cast<std::chrono::microseconds>(
                 std::chrono::system_clock::now().time_since_epoch())
@@ -296,8 +316,23 @@ std::string InfoSection(CommandContext& ctx, const std::string& name) {
     num("total_error_replies", s.stats.error_replies);
   } else if (name == "replication") {
     out = "# Replication\r\n";
-    line("role", "master");
+    const ClusterStatus& c = s.cluster;
+    bool master = !c.enabled || c.master;
+    line("role", master ? "master" : "slave");
+    if (!master) {
+      size_t colon = c.master_addr.rfind(':');
+      line("master_host", c.master_addr.substr(0, colon));
+      line("master_port", colon == std::string::npos ? "" : c.master_addr.substr(colon + 1));
+      line("master_link_status", c.master_addr.empty() ? "down" : "up");
+      num("slave_repl_offset", c.applied);
+      num("slave_read_only", 1);
+    }
     num("connected_slaves", 0);
+    if (c.enabled) {
+      line("cluster_node_id", c.node_id);
+      num("cluster_epoch", c.epoch);
+    }
+    num("master_repl_offset", c.enabled ? c.applied : s.committed_lsn);
   } else if (name == "cpu") {
     out = "# CPU\r\n";
     struct rusage ru;
@@ -1035,6 +1070,8 @@ void RegisterServerCommands(CommandRegistry* r) {
       .Args("(ON|OFF|SKIP)")
       .Group("server")
       .Add("time", 1, kFast | kLoading, {}, Time, "Server time")
+      .Args("")
+      .Add("role", 1, kFast | kLoading, {}, Role, "This node's replication role")
       .Args("")
       .Add("info", -1, kLoading, {}, Info, "Server information and statistics")
       .Args("[section...]")

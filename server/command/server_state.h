@@ -51,6 +51,16 @@ struct Stats {
 
 class ScriptEngine;
 
+// Cluster mode (DESIGN.md §10), as commands report it.
+struct ClusterStatus {
+  bool enabled = false;
+  bool master = false;  // this node leads: it alone executes writes
+  std::string node_id;
+  std::string master_addr;  // host:port of the master; empty while none is known
+  int64_t epoch = 0;        // the master's
+  uint64_t applied = 0;     // the last log entry this node applied
+};
+
 class ServerState {
  public:
   ServerState(Options* options, int64_t now_ms);
@@ -73,6 +83,9 @@ class ServerState {
   // Persistence, as the server reports it. While `write_error` is set the last commit failed:
   // writes are refused (MISCONF) until the store accepts a synced write again.
   std::string store_engine = "none";
+  ClusterStatus cluster;
+  // A replica refuses writes: the master executes them.
+  bool read_only() const { return cluster.enabled && !cluster.master; }
   std::string write_error;
   uint64_t committed_lsn = 0;
   int64_t last_commit_unix_s = 0;

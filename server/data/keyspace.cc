@@ -39,6 +39,7 @@ const Value* Database::Find(std::string_view key) {
   Value* v = keys_.Find(key);
   if (v == nullptr) return nullptr;
   if (!IsLive(key, *v)) {
+    if (keyspace_->replica()) return nullptr;  // the master's delete will come through the log
     keyspace_->expired_keys_++;
     Delete(key);
     return nullptr;

@@ -170,6 +170,9 @@ class Database {
                  int64_t lease_ms);
   // Keeps the leases `worker` (that very incarnation) holds alive until `until_ms`, or only
   // those of them in `only` (in memory: a restart grants a grace period).
+  // Every running job's lease lasts until at least now + the restart grace: a new master's
+  // workers get the time a restart gives them to check in.
+  void GraceLeases();
   void ExtendLeases(const Lessee& worker, int64_t until_ms,
                     const std::set<uint64_t>* only = nullptr);
   // The jobs leased under `worker`'s id by another incarnation (a process that died and was
@@ -334,6 +337,10 @@ class Keyspace {
 
   // The time commands see; set once per command so a command sees one consistent "now".
   int64_t now_ms() const { return now_ms_; }
+  // A replica's keyspace changes only by what the master replicates (Apply): a key found expired
+  // reads as absent but stays until the master's delete arrives.
+  bool replica() const { return replica_; }
+  void set_replica(bool replica) { replica_ = replica; }
   void set_now_ms(int64_t ms) { now_ms_ = ms; }
 
   // Mutations recorded since the last TakeMutations().
@@ -426,6 +433,7 @@ class Keyspace {
   int64_t now_ms_ = 0;
   uint32_t default_max_attempts_ = 25;
   bool recording_ = true;
+  bool replica_ = false;
   std::vector<Mutation> pending_;
   std::map<Key, std::vector<WatchFlag*>> watched_;
   std::map<Key, std::vector<uint64_t>> blocked_;

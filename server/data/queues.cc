@@ -120,6 +120,16 @@ void Database::ExtendLeases(const Lessee& worker, int64_t until_ms,
   }
 }
 
+void Database::GraceLeases() {
+  std::set<std::pair<int64_t, uint64_t>> graced;
+  for (auto [until, id] : leases_) {
+    Job* j = FindJob(id);
+    j->set_lease_until(std::max(until, keyspace_->now_ms() + kLeaseGraceMs));
+    graced.emplace(j->lease_until_ms(), id);
+  }
+  leases_ = std::move(graced);
+}
+
 size_t Database::ReleaseLeases(const Lessee& worker) {
   size_t n = 0;
   for (Job* j : LeasesOf(worker.id)) {

@@ -44,8 +44,9 @@ struct Server::Connection {
 
   Server* server = nullptr;
   Client client;
-  bool executing = false;  // inside ProcessCommand (a long script may let the loop run meanwhile)
-  bool held = false;       // had uncommitted replies when a script became busy: wait for it
+  bool executing = false;   // inside ProcessCommand (a long script may let the loop run meanwhile)
+  bool held = false;        // had uncommitted replies when a script became busy: wait for it
+  bool input_held = false;  // a cluster master unsure of its lease left its input unread
   ev::io read_watcher, write_watcher;
   ev::timer block_timer;
   resp::RequestParser parser;
@@ -82,6 +83,8 @@ Server::Server(ServerState* state, CommitPipeline* commit)
   // Only wakes the loop: its before-sleep stage takes the outcomes.
   commit_done_.set(loop_);
   commit_done_.set<&Server::OnCommitDone>();
+  cluster_wake_.set(loop_);
+  cluster_wake_.set<&Server::OnCommitDone>();
   commits_ = std::make_unique<CommitQueue>(commit, state_->options.commit_thread,
                                            [this] { commit_done_.send(); });
   state_->serve_while_busy = [this](size_t finished_mutations) {
@@ -168,6 +171,14 @@ bool Server::Listen(std::string* error) {
   return true;
 }
 
+void Server::AttachCluster(ClusterNode* node, ClusterCommit* commit) {
+  cluster_ = node;
+  cluster_commit_ = commit;
+  state_->cluster.enabled = true;
+  state_->cluster.node_id = node->options().node_id;
+  state_->keyspace.set_replica(true);
+}
+
 void Server::Run() {
   signal(SIGPIPE, SIG_IGN);
   before_sleep_.start();
@@ -181,10 +192,12 @@ void Server::Run() {
   load_step_.start();
   Log(LogLevel::kNotice, "Ready to accept connections on {}:{}", state_->options.bind, port_);
   commit_done_.start();
+  cluster_wake_.start();
   loop_.run();
   commits_->WaitIdle();
   std::string error;
   if (!commit_->Flush(&error)) Log(LogLevel::kWarning, "final sync failed: {}", error);
+  if (cluster_) cluster_->Stop();
   Log(LogLevel::kNotice, "desaster-scheduler is now ready to exit, bye bye...");
 }
 
@@ -200,6 +213,11 @@ void Server::OnLoadStep(ev::idle&, int) {
   state_->keyspace.MergeFailedRuns();
   next_lsn_ = loader_->lsn() + 1;
   state_->committed_lsn = flushed_lsn_ = loader_->lsn();
+  if (cluster_) {
+    state_->cluster.applied = log_head_ = loader_->log_index();
+    log_next_ = log_head_ + 1;
+    cluster_->Start(log_next_, [this] { cluster_wake_.send(); });
+  }
   Log(LogLevel::kNotice, "DB loaded from disk: {} keys ({} records) in {:.3f} seconds",
       loader_->keys(), loader_->records(),
       static_cast<double>(MonotonicUs() - load_started_us_) / 1e6);
@@ -210,6 +228,20 @@ bool Server::SyncEachBatch() const { return state_->options.appendfsync == "alwa
 
 void Server::SubmitPending() {
   if (!state_->keyspace.HasMutations()) return;
+  if (state_->read_only()) {
+    // Nothing a replica runs may change its state (Keyspace::replica); if something did, the
+    // log would overwrite it, so it is dropped here rather than made durable.
+    Log(LogLevel::kWarning, "cluster: a replica recorded {} mutations; dropped",
+        state_->keyspace.pending_mutations());
+    state_->keyspace.RecycleMutations(state_->keyspace.TakeMutations());
+    return;
+  }
+  if (cluster_) {
+    // An append takes milliseconds: the loop never waits for it. Batches made meanwhile queue
+    // up behind it and go into the log together, as the next entry.
+    commits_->Submit(Batch{next_lsn_++, state_->keyspace.TakeMutations()}, true, true);
+    return;
+  }
   // One batch committing and one queued behind it keep the helper busy; running further ahead
   // would only hold more memory (a bulk load: 508 instead of 492 bytes per job at 16 in flight).
   constexpr size_t kMaxInFlight = 2;
@@ -236,6 +268,7 @@ void Server::TakeCommitted() {
     }
     state_->committed_lsn = outcome.lsn;
     state_->last_commit_unix_s = UnixMs() / 1000;
+    if (state_->cluster.master) state_->cluster.applied = cluster_commit_->appended();
   }
   while (!awaiting_.empty() && awaiting_.front().lsn <= state_->committed_lsn) {
     Awaiting a = awaiting_.front();
@@ -260,6 +293,7 @@ bool Server::CommitNow(std::string* error) {
 }
 
 void Server::HandleCommitFailure() {
+  if (cluster_) return StepDown(std::exchange(commit_error_, {}));
   commits_->WaitIdle();
   TakeCommitted();  // what was submitted after the failure failed too
   std::string error = std::exchange(commit_error_, {});
@@ -280,13 +314,14 @@ void Server::HandleCommitFailure() {
   ReloadFromStore();
 }
 
-void Server::ReloadFromStore() {
+uint64_t Server::ReloadFromStore() {
   Mutation flush;
   flush.op = Mutation::Op::kFlushAll;
   state_->keyspace.Apply(flush);
   auto loader = commit_->NewLoader();
   while (!loader->Step(&state_->keyspace, 1 << 20)) {
   }
+  return loader->log_index();
 }
 
 void Server::OnAccept(ev::io&, int) {
@@ -365,6 +400,13 @@ void Server::ProcessInput(Connection* c) {
   std::string error;
   PrefetchKeys(*state_, cl, std::string_view(c->input).substr(c->input_pos));
   while (!c->closed && !cl.blocked && !cl.close_after_reply && c->input_pos < c->input.size()) {
+    if (cluster_ && state_->cluster.master && !cluster_->LeaseHeld()) {
+      // Another node may lead by now: nothing is answered (a read could be stale) until etcd
+      // renews the lease, or says it is gone.
+      if (!c->input_held) held_input_.push_back(cl.id);
+      c->input_held = true;
+      break;
+    }
     size_t consumed = 0;
     auto status = c->parser.Parse(c->input.data() + c->input_pos, c->input.size() - c->input_pos,
                                   &consumed, &c->argv, &error);
@@ -405,7 +447,12 @@ void Server::OnBlockTimeout(Connection* c) {
 }
 
 void Server::OnBeforeSleep(ev::prepare&, int) {
+  if (cluster_) cluster_->Tick();
   if (state_->script_busy) return ReleaseWhileBusy();
+  if (cluster_) {
+    HandleClusterEvents();
+    if (state_->cluster.master) CheckLease();
+  }
   busy_ = false;
   // 1. Clients unblocked during this iteration may have pipelined commands waiting.
   for (size_t i = 0; i < pending_.size(); i++) {
@@ -526,6 +573,10 @@ void Server::OnCron(ev::timer&, int) {
   state_->keyspace.set_now_ms(now);
   if (state_->loading || state_->script_busy) return;  // nothing may change under a script
   std::string error;
+  if (cluster_ && caught_up_ && !state_->cluster.master && state_->cluster.master_addr.empty() &&
+      !halted_ && !cluster_->options().never_master) {
+    cluster_->Campaign();  // no master known: keep trying (a campaign may have failed)
+  }
   if (!state_->write_error.empty()) {
     if (now - last_probe_ms_ >= 1000) {
       last_probe_ms_ = now;
@@ -535,7 +586,7 @@ void Server::OnCron(ev::timer&, int) {
         state_->write_error.clear();
       }
     }
-  } else {
+  } else if (MayChangeState()) {
     // Active expiry: a bounded amount of work per tick so the loop stays responsive.
     for (int i = 0; i < state_->keyspace.databases(); i++) state_->keyspace.db(i).ExpireDue(1000);
   }
@@ -551,7 +602,7 @@ void Server::OnCron(ev::timer&, int) {
       state_->write_error = error;
     }
   }
-  if (state_->keyspace.HasReadyKeys()) ServeReadyKeys(*state_);
+  if (state_->keyspace.HasReadyKeys() && MayChangeState()) ServeReadyKeys(*state_);
   int timeout = state_->options.timeout_s;
   if (timeout > 0) {
     for (auto& [id, c] : connections_) {
@@ -562,8 +613,12 @@ void Server::OnCron(ev::timer&, int) {
   }
 }
 
+bool Server::MayChangeState() {
+  return cluster_ == nullptr || (state_->cluster.master && cluster_->LeaseHeld());
+}
+
 void Server::ArmQueueTimer() {
-  if (state_->loading) return;
+  if (state_->loading || !MayChangeState()) return;
   int64_t next = 0;
   for (int i = 0; i < state_->keyspace.databases(); i++) {
     int64_t at = state_->keyspace.db(i).NextQueueTimerMs();
@@ -578,6 +633,7 @@ void Server::ArmQueueTimer() {
 void Server::OnQueueTimer(ev::timer&, int) {
   queue_timer_at_ms_ = 0;
   if (state_->script_busy) return;  // nothing may change under a script; re-armed after it
+  if (!MayChangeState()) return;    // re-armed when this node leads
   if (!state_->write_error.empty()) {
     // Writes are refused: try again when the cron's probe may have cleared the error.
     queue_timer_at_ms_ = UnixMs() + 1000;
@@ -594,6 +650,146 @@ void Server::OnSignal(ev::sig& w, int) {
       w.signum == SIGTERM ? "SIGTERM" : "SIGINT");
   // The before-sleep stage of this iteration commits, flushes and then stops the loop.
   state_->shutdown_requested = true;
+}
+
+// ---- cluster mode (DESIGN.md §10) ----
+
+void Server::HandleClusterEvents() {
+  for (ClusterEvent& e : cluster_->TakeEvents()) {
+    switch (e.kind) {
+      case ClusterEvent::Kind::kEntry: {
+        log_head_ = std::max(log_head_, e.lsn);
+        if (state_->cluster.master || halted_ || e.lsn < log_next_) break;  // its own, or seen
+        if (e.lsn > log_next_) {
+          Halt(fmt::format("log entry {} is missing (the next seen is {})", log_next_, e.lsn));
+          break;
+        }
+        log_next_++;
+        std::optional<LogEntry> entry = DecodeLogEntry(e.value);
+        if (!entry) {
+          Halt(
+              fmt::format("log entry {} is damaged or of a newer format ({}); refusing to apply "
+                          "it: upgrade this node",
+                          e.lsn, e.value.empty() ? 0 : static_cast<uint8_t>(e.value[0])));
+          break;
+        }
+        if (std::optional<std::string> group = groups_.Add(std::move(*entry))) {
+          ApplyGroup(e.lsn, *group);
+        }
+        break;
+      }
+      case ClusterEvent::Kind::kLeader:
+        HandleLeader(e);
+        break;
+      case ClusterEvent::Kind::kLeaseLost:
+        if (state_->cluster.master) StepDown("the lease was lost");
+        break;
+    }
+  }
+}
+
+void Server::CheckLease() {
+  if (!cluster_->LeaseHeld()) {
+    // etcd may be electing a leader of its own (it then renews every lease), or unreachable
+    // from here. A master that stays unsure steps down so its clients look elsewhere.
+    int64_t now = MonotonicUs();
+    if (lease_doubt_since_us_ == 0) lease_doubt_since_us_ = now;
+    int64_t bound_us = std::max<int64_t>(5000000, 3 * cluster_->options().lease_ttl_s * 1000000);
+    if (now - lease_doubt_since_us_ > bound_us) {
+      StepDown(fmt::format("the lease could not be renewed for {} s", bound_us / 1000000));
+    }
+    return;
+  }
+  lease_doubt_since_us_ = 0;
+  for (uint64_t id : std::exchange(held_input_, {})) {
+    Connection* c = FindConnection(id);
+    if (!c || c->closed) continue;
+    c->input_held = false;
+    ProcessInput(c);
+  }
+}
+
+void Server::HandleLeader(const ClusterEvent& e) {
+  ClusterStatus& status = state_->cluster;
+  caught_up_ = true;  // the watch tells the leader after the log it read
+  if (e.value.empty()) {
+    status.master_addr.clear();
+    if (status.master) return StepDown("the leader key is gone");
+    // Every entry before the key's deletion has been applied: caught up, this node may lead.
+    if (!halted_ && !cluster_->options().never_master) cluster_->Campaign();
+    return;
+  }
+  size_t space = e.value.find(' ');
+  std::string node = e.value.substr(0, space);
+  status.master_addr = space == std::string::npos ? "" : e.value.substr(space + 1);
+  status.epoch = e.epoch;
+  // Its own key from before it stepped down is not a mandate: the lease it hangs on is being
+  // revoked.
+  bool ours = node == status.node_id && e.lease == cluster_->lease_id() && e.lease != 0 &&
+              e.epoch != deposed_epoch_;
+  if (ours && !status.master) return BecomeMaster(e.epoch);
+  if (!ours && status.master) StepDown("another node leads now");
+}
+
+void Server::ApplyGroup(uint64_t lsn, std::string_view payload) {
+  std::optional<std::vector<Mutation>> mutations =
+      DecodeMutations(payload, state_->keyspace.databases());
+  if (!mutations) return Halt(fmt::format("the group ending at log entry {} is damaged", lsn));
+  state_->keyspace.set_now_ms(UnixMs());
+  for (const Mutation& m : *mutations) state_->keyspace.Apply(m);
+  state_->cluster.applied = lsn;
+  commits_->Submit(Batch{next_lsn_++, std::move(*mutations), lsn}, SyncEachBatch(), true);
+}
+
+void Server::BecomeMaster(int64_t epoch) {
+  // What the replica applied is durable before the first append builds on it; a group the
+  // previous master left incomplete was never acknowledged and is dropped.
+  commits_->WaitIdle();
+  TakeCommitted();
+  if (!commit_error_.empty()) return StepDown(std::exchange(commit_error_, {}));
+  groups_.Reset();
+  cluster_commit_->BecomeMaster(epoch, log_head_ + 1);
+  state_->cluster.master = true;
+  state_->cluster.epoch = epoch;
+  state_->keyspace.set_replica(false);
+  state_->keyspace.set_now_ms(UnixMs());
+  for (int i = 0; i < state_->keyspace.databases(); i++) state_->keyspace.db(i).GraceLeases();
+  Log(LogLevel::kNotice, "cluster: this node is the master now (epoch {}, log at entry {})", epoch,
+      log_head_);
+}
+
+void Server::StepDown(const std::string& why) {
+  bool was_master = state_->cluster.master;
+  if (was_master) deposed_epoch_ = state_->cluster.epoch;
+  Log(LogLevel::kWarning, "cluster: {}{}", was_master ? "stepping down: " : "reloading: ", why);
+  state_->cluster.master = false;
+  // Replies waiting for an append may never be acknowledged, and any other reply could show
+  // state the log does not hold: every client goes, and Sentinel-aware ones look again.
+  for (auto& [id, c] : connections_) Close(c.get());
+  awaiting_.clear();
+  pending_.clear();
+  held_input_.clear();
+  lease_doubt_since_us_ = 0;
+  cluster_commit_->Abandon();
+  commits_->WaitIdle();
+  TakeCommitted();
+  commit_error_.clear();
+  state_->keyspace.RecycleMutations(state_->keyspace.TakeMutations());
+  cluster_commit_->BecomeReplica();
+  next_lsn_ = state_->committed_lsn + 1;
+  state_->keyspace.set_replica(true);
+  uint64_t index = ReloadFromStore();
+  state_->cluster.applied = index;
+  log_next_ = index + 1;
+  groups_.Reset();
+  caught_up_ = false;
+  if (was_master) cluster_->Resign();
+  cluster_->Resync(log_next_);
+}
+
+void Server::Halt(const std::string& why) {
+  Log(LogLevel::kWarning, "cluster: no longer following the log: {}", why);
+  halted_ = true;
 }
 
 }  // namespace desaster

@@ -10,6 +10,8 @@
 #include <unordered_map>
 #include <vector>
 
+#include "cluster/log_entry.h"
+#include "cluster/node.h"
 #include "resp/parser.h"
 #include "server/command/server_state.h"
 #include "server/store/commit.h"
@@ -25,6 +27,9 @@ class Server {
   // Binds and listens on options.bind:options.port (port 0 picks a free one). False on error.
   bool Listen(std::string* error);
   int port() const { return port_; }
+  // Cluster mode (DESIGN.md §10): `commit` (the pipeline given to the constructor) appends to
+  // the log while this node is the master. Before Run.
+  void AttachCluster(ClusterNode* node, ClusterCommit* commit);
   // Loads the durable state (answering -LOADING meanwhile), then serves until SHUTDOWN, SIGTERM
   // or SIGINT.
   void Run();
@@ -47,6 +52,26 @@ class Server {
   // next cron tick.
   void OnQueueTimer(ev::timer& w, int revents);
   void ArmQueueTimer();
+  // Whether timers may change state: not on a cluster replica, whose state changes only by the
+  // log, nor on a master that cannot prove it still leads.
+  bool MayChangeState();
+
+  // Cluster mode: handles what the cluster threads saw, in order: log entries are applied (on
+  // a replica), leader changes make this node master or depose it.
+  void HandleClusterEvents();
+  void HandleLeader(const ClusterEvent& event);
+  // A master runs commands only while it provably holds its lease: input waits meanwhile, and
+  // runs once etcd renews it. Too long in doubt, the master steps down.
+  void CheckLease();
+  // Applies the complete group that log entry `lsn` ends and commits it to the store.
+  void ApplyGroup(uint64_t lsn, std::string_view payload);
+  // This node's campaign won, and every entry before it is applied: it serves as master.
+  void BecomeMaster(int64_t epoch);
+  // This node no longer leads (or a replica's commit failed): every client is disconnected,
+  // the keyspace is rebuilt from the store and the log is followed from there.
+  void StepDown(const std::string& why);
+  // Stops following the log: an entry this build cannot apply.
+  void Halt(const std::string& why);
 
   // Submits the mutations recorded since the last submission as one batch.
   void SubmitPending();
@@ -60,7 +85,8 @@ class Server {
   // disconnected, memory is rebuilt from what is durable, and writes are refused until a probe
   // write succeeds.
   void HandleCommitFailure();
-  void ReloadFromStore();
+  // Rebuilds the keyspace from the store; returns the log index it covers (cluster mode).
+  uint64_t ReloadFromStore();
 
   // Parses and runs as many complete commands as the input holds (stops while blocked).
   void ProcessInput(Connection* c);
@@ -108,6 +134,18 @@ class Server {
   std::vector<uint64_t> closed_;   // closed connections, deleted at the end of the iteration
   std::vector<char> read_buffer_ = std::vector<char>(64 * 1024);
   bool busy_ = false;  // a busy script is letting the loop serve others
+
+  ClusterNode* cluster_ = nullptr;
+  ClusterCommit* cluster_commit_ = nullptr;
+  ev::async cluster_wake_;  // events from the cluster threads: the before-sleep stage takes them
+  GroupAssembler groups_;
+  uint64_t log_next_ = 1;             // the log entry a replica applies next
+  uint64_t log_head_ = 0;             // the last log entry seen
+  bool halted_ = false;               // stopped following: see the log
+  bool caught_up_ = false;            // has applied the log as of the leader key's state
+  int64_t deposed_epoch_ = 0;         // the epoch this node last stepped down from
+  std::vector<uint64_t> held_input_;  // connections whose input waits for the lease
+  int64_t lease_doubt_since_us_ = 0;  // when the master last became unsure of its lease
 };
 
 }  // namespace desaster

@@ -60,6 +60,10 @@ class Reader {
   }
   std::string String() { return std::string(View()); }
 
+  // True while everything read was well-formed.
+  bool ok() const { return ok_; }
+  // Bytes not read yet.
+  size_t remaining() const { return in_.size(); }
   // True when everything read was well-formed and nothing is left over.
   bool done() const { return ok_ && in_.empty(); }
 

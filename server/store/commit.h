@@ -24,6 +24,8 @@ class StateLoader {
   // An LSN at or above that of every batch in the loaded state (0 when nothing was ever
   // committed); the batches committed after loading continue above it.
   virtual uint64_t lsn() const = 0;
+  // Cluster mode: the last log entry the loaded state covers exactly (0: none).
+  virtual uint64_t log_index() const { return 0; }
 };
 
 class CommitPipeline {

@@ -8,6 +8,7 @@
 //                                             2: before job runs, 1: before list runs)
 //   "\0lsn"                                -> read, never written: the LSN reservation of stores
 //                                             made before it moved to DESASTER-LSN (int64)
+//   "\0log-index"                          -> cluster mode: the last log entry applied (int64)
 //   'e' db:u16 klen:u32 key tag:u8 suffix  -> element record, by tag:
 //       's' string  suffix empty                          value: the string
 //       'c' a string edited in chunks (SETRANGE, APPEND past kStringChunk bytes):
@@ -90,6 +91,8 @@ inline constexpr std::string_view kFormatValueV2 = "desaster-store 2";
 inline constexpr std::string_view kFormatValueV3 = "desaster-store 3";
 inline constexpr std::string_view kLsnKey{"\0lsn", 4};
 inline constexpr std::string_view kLsnFile = "DESASTER-LSN";
+// Cluster mode: the last log entry applied (int64), written with the batch that applies it.
+inline constexpr std::string_view kLogIndexKey{"\0log-index", 10};
 inline constexpr uint64_t kLsnReserve = uint64_t{1} << 20;
 inline constexpr int64_t kListGap = int64_t{1} << 20;
 inline constexpr size_t kRunMaxElements = 128;

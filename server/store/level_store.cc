@@ -263,7 +263,11 @@ bool LevelStore::Write(leveldb::WriteBatch* batch, bool sync, std::string* error
 }
 
 bool LevelStore::Commit(std::span<const Batch> batches, bool sync, std::string* error) {
-  if (batches.empty()) return true;
+  return batches.empty() || CommitAt(batches, batches.back().log_index, sync, error);
+}
+
+bool LevelStore::CommitAt(std::span<const Batch> batches, uint64_t log_index, bool sync,
+                          std::string* error) {
   BatchView view(db_.get(), &batch_);
   FindSuperseded(batches);
   open_runs_.clear();
@@ -288,6 +292,8 @@ bool LevelStore::Commit(std::span<const Batch> batches, bool sync, std::string* 
   }
   uint64_t last = batches.back().lsn;
   if (last > lsn_reserved_ && !ReserveLsns(last + kLsnReserve, error)) return false;
+  if (log_index > 0)
+    view.Put(std::string(kLogIndexKey), EncodeInt64(static_cast<int64_t>(log_index)));
   return Write(view.batch(), sync, error);
 }
 
@@ -954,6 +960,10 @@ class LevelStore::Loader : public StateLoader {
     store_->stream_meta_.clear();
     store_->queues_.clear();
     lsn_ = store_->lsn_reserved_;
+    std::string index;
+    if (store_->db_->Get(leveldb::ReadOptions(), std::string(kLogIndexKey), &index).ok()) {
+      log_index_ = static_cast<uint64_t>(DecodeInt64(index));
+    }
     // A scan of everything once: its blocks would only push the useful ones out of the cache.
     leveldb::ReadOptions scan;
     scan.fill_cache = false;
@@ -1094,6 +1104,7 @@ class LevelStore::Loader : public StateLoader {
   uint64_t keys() const override { return keys_; }
   uint64_t records() const override { return records_; }
   uint64_t lsn() const override { return lsn_; }
+  uint64_t log_index() const override { return log_index_; }
 
  private:
   // A list's records: its trim first (the empty suffix sorts first), then its runs in order,
@@ -1193,7 +1204,7 @@ class LevelStore::Loader : public StateLoader {
   LevelStore* store_;
   std::unique_ptr<leveldb::Iterator> it_;
   std::string last_prefix_;
-  uint64_t keys_ = 0, records_ = 0, lsn_ = 0;
+  uint64_t keys_ = 0, records_ = 0, lsn_ = 0, log_index_ = 0;
 };
 
 std::unique_ptr<StateLoader> LevelStore::NewLoader() { return std::make_unique<Loader>(this); }

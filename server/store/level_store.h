@@ -38,7 +38,10 @@ class LevelStore : public CommitPipeline {
   static std::unique_ptr<LevelStore> Open(const StoreOptions& options, std::string* error);
   ~LevelStore() override;
 
+  // Records batches.back().log_index with the batches when it is set (cluster mode).
   bool Commit(std::span<const Batch> batches, bool sync, std::string* error) override;
+  // Commits `batches` recording `log_index` (> 0) as the last log entry they complete.
+  bool CommitAt(std::span<const Batch> batches, uint64_t log_index, bool sync, std::string* error);
   bool Flush(std::string* error) override;
   bool Probe(std::string* error) override;
   std::unique_ptr<StateLoader> NewLoader() override;

@@ -64,6 +64,9 @@ inline constexpr size_t kStringChunk = 64 << 10;
 struct Batch {
   uint64_t lsn = 0;
   std::vector<Mutation> mutations;
+  // Cluster mode: the replicated log's entry (DESIGN.md §10) this batch completes, which the
+  // store records with it; 0 outside cluster mode.
+  uint64_t log_index = 0;
 };
 
 }  // namespace desaster

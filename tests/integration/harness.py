@@ -209,6 +209,95 @@ class RedisServer(_Process):
             return False
 
 
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class EtcdMember(_Process):
+    """One member of an etcd cluster on loopback, its data on tmpfs. `initial_cluster` names
+    every member as name=peer-url."""
+
+    def __init__(self, name, client_port, peer_port, initial_cluster, heartbeat_ms=100,
+                 election_ms=1000, quota_bytes=None, token="desaster-test"):
+        self.dir = tempfile.mkdtemp(prefix=f"etcd-{name}-", dir="/dev/shm")
+        self.name = name
+        self.port = client_port
+        self.url = f"http://127.0.0.1:{client_port}"
+        self.log = open(os.path.join(self.dir, "log"), "w+")
+        args = ["etcd", "--name", name, "--data-dir", os.path.join(self.dir, "data"),
+                "--listen-client-urls", self.url, "--advertise-client-urls", self.url,
+                "--listen-peer-urls", f"http://127.0.0.1:{peer_port}",
+                "--initial-advertise-peer-urls", f"http://127.0.0.1:{peer_port}",
+                "--initial-cluster", initial_cluster, "--initial-cluster-token", token,
+                "--heartbeat-interval", str(heartbeat_ms), "--election-timeout", str(election_ms)]
+        if quota_bytes:
+            args += ["--quota-backend-bytes", str(quota_bytes)]
+        self.proc = subprocess.Popen(args, stdout=self.log, stderr=subprocess.STDOUT)
+
+    def call(self, path, body, timeout=2):
+        """POSTs a JSON body to the member's v3 gateway; returns the decoded reply."""
+        import json
+        import urllib.request
+        req = urllib.request.Request(self.url + path, data=json.dumps(body).encode(),
+                                     headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(req, timeout=timeout) as reply:
+            return json.load(reply)
+
+    def healthy(self):
+        try:
+            import urllib.request
+            with urllib.request.urlopen(self.url + "/health", timeout=1) as reply:
+                return b'"true"' in reply.read()
+        except OSError:
+            return False
+
+
+class EtcdCluster:
+    """`size` etcd members on loopback. `endpoints` is the --cluster host list."""
+
+    def __init__(self, size=3, **kw):
+        ports = [(free_port(), free_port()) for _ in range(size)]
+        initial = ",".join(f"e{i}=http://127.0.0.1:{peer}" for i, (_, peer) in enumerate(ports))
+        self.members = [EtcdMember(f"e{i}", client, peer, initial, **kw)
+                        for i, (client, peer) in enumerate(ports)]
+        wait_for(lambda: all(m.healthy() for m in self.members), timeout=30,
+                 what="etcd to elect a leader")
+        self.endpoints = ",".join(f"127.0.0.1:{m.port}" for m in self.members)
+
+    def leader(self):
+        """The member etcd's raft currently has as leader."""
+        for m in self.members:
+            if m.stopped or m.proc.poll() is not None:
+                continue
+            try:
+                status = m.call("/v3/maintenance/status", {})
+            except OSError:
+                continue
+            if status.get("leader") == status["header"]["member_id"]:
+                return m
+        return None
+
+    def get(self, key):
+        """The value of `key` (str) as bytes, or None; asks any live member."""
+        import base64
+        for m in self.members:
+            if m.stopped or m.proc.poll() is not None:
+                continue
+            try:
+                reply = m.call("/v3/kv/range", {"key": base64.b64encode(key.encode()).decode()})
+            except OSError:
+                continue
+            kvs = reply.get("kvs", [])
+            return base64.b64decode(kvs[0]["value"]) if kvs else None
+        raise AssertionError("no etcd member answers")
+
+    def stop(self):
+        for m in self.members:
+            m.stop()
+
+
 class ServerTest(unittest.TestCase):
     """A test case with one desaster-scheduler for the whole class, flushed between tests."""
 

@@ -1,0 +1,307 @@
+"""Cluster mode (docs/CLUSTER.md): real etcd members and schedulers on loopback.
+
+Nodes elect one master through etcd, every acknowledged write is in the log before its reply
+leaves, replicas apply the log, and a killed or frozen master is replaced without losing an
+acknowledged write or bringing back an acknowledged pop.
+
+DESASTER_CLUSTER_FAILOVERS sets how many masters the failover test kills (default 10).
+"""
+import os
+import signal
+import socket
+import statistics
+import threading
+import time
+import unittest
+
+from harness import EtcdCluster, Scheduler, data_dir, main, wait_for, redis
+
+FAILOVERS = int(os.environ.get("DESASTER_CLUSTER_FAILOVERS", "10"))
+TTL = 2
+
+
+def role(node, timeout=2):
+    """ROLE's reply as a list, or None when the node does not answer."""
+    if node.stopped or node.proc.poll() is not None:
+        return None
+    try:
+        with node.client(socket_timeout=timeout) as r:
+            return r.execute_command("ROLE")
+    except (redis.RedisError, OSError):
+        return None
+
+
+def replication(node):
+    with node.client(socket_timeout=5) as r:
+        return r.info("replication")
+
+
+class Cluster:
+    """`size` schedulers in one cluster; a node restarts on its own data directory."""
+
+    def __init__(self, test, etcd, size=3, name="t"):
+        self.test = test
+        self.url = f"etcd://{etcd.endpoints}/{name}"
+        self.dirs = [data_dir(test, f"node{i}") for i in range(size)]
+        self.nodes = [self.start(i) for i in range(size)]
+        test.addCleanup(lambda: [n.stop() for n in self.nodes])
+
+    def start(self, i):
+        return Scheduler("--cluster", self.url, "--cluster-lease-ttl", str(TTL), "--loglevel",
+                         "verbose", data_dir=self.dirs[i])
+
+    def restart(self, i):
+        self.nodes[i] = self.start(i)
+        return self.nodes[i]
+
+    def master(self, timeout=20, other_than=None):
+        """The node that says it is the master (and is not `other_than`)."""
+        def find():
+            for n in self.nodes:
+                if n is other_than:
+                    continue
+                r = role(n)
+                if r and r[0] == b"master":
+                    return n
+            return None
+        return wait_for(find, timeout=timeout, what="a master")
+
+    def wait_converged(self, timeout=30):
+        """Waits until every live node has applied the same log entry; returns it."""
+        def same():
+            offsets = set()
+            for n in self.nodes:
+                r = role(n)
+                if r is None:
+                    return None
+                offsets.add(int(r[1] if r[0] == b"master" else r[4]))
+            return offsets.pop() if len(offsets) == 1 else None
+        return wait_for(same, timeout=timeout, what="every node to apply the same log")
+
+    def digests(self):
+        out = []
+        for n in self.nodes:
+            with n.client() as r:
+                out.append(r.execute_command("DEBUG", "DIGEST"))
+        return out
+
+
+class ClusterTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.etcd = EtcdCluster(3)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.etcd.stop()
+
+    def test_one_master_replicates_and_replicas_refuse_writes(self):
+        c = Cluster(self, self.etcd, name="basic")
+        m = c.master()
+        replicas = [n for n in c.nodes if n is not m]
+        r = m.client()
+        r.rpush("q", "a", "b", "c")
+        r.set("counter", 7)
+        big = os.urandom(3 << 20)  # over etcd's request limit: the log entry is split
+        r.set("big", big)
+        c.wait_converged()
+        for n in replicas:
+            with n.client() as rr:
+                self.assertEqual(rr.lrange("q", 0, -1), [b"a", b"b", b"c"])
+                self.assertEqual(rr.get("counter"), b"7")
+                self.assertEqual(rr.get("big"), big)
+                with self.assertRaises(redis.ReadOnlyError):
+                    rr.set("x", 1)
+                with self.assertRaises(redis.ReadOnlyError):
+                    rr.eval("return redis.call('set', 'x', 1)", 0)
+                role_reply = rr.execute_command("ROLE")
+                self.assertEqual(role_reply[0], b"slave")
+                self.assertEqual(int(role_reply[2]), m.port)
+                info = rr.info("replication")
+                self.assertEqual(info["role"], "slave")
+                self.assertEqual(info["master_port"], m.port)
+                self.assertEqual(info["master_link_status"], "up")
+        self.assertEqual(replication(m)["role"], "master")
+        self.assertEqual(len(set(c.digests())), 1)
+
+    def test_failover_under_load_loses_nothing(self):
+        c = Cluster(self, self.etcd, name="failover")
+        stop = threading.Event()
+        lock = threading.Lock()
+        pushed, popped, unknown_push = set(), [], set()
+        push_times = []  # monotonic time of every acknowledged push
+
+        def connection():
+            while not stop.is_set():
+                for n in list(c.nodes):
+                    rl = role(n, timeout=1)
+                    if rl and rl[0] == b"master":
+                        return n.client(socket_timeout=3)
+                time.sleep(0.05)
+            return None
+
+        def pusher():
+            r, i = None, 0
+            while not stop.is_set():
+                r = r or connection()
+                if r is None:
+                    return
+                i += 1
+                try:
+                    r.rpush("jobs", i)
+                    with lock:
+                        pushed.add(i)
+                        push_times.append(time.monotonic())
+                except (redis.RedisError, OSError) as e:
+                    if not isinstance(e, redis.ReadOnlyError):
+                        unknown_push.add(i)  # it may or may not have been applied
+                    r = None
+
+        def popper():
+            r = None
+            while not stop.is_set():
+                r = r or connection()
+                if r is None:
+                    return
+                try:
+                    # Into a list of its own, so a pop whose reply was lost is still found.
+                    v = r.lmove("jobs", "popped", "LEFT", "RIGHT")
+                    if v is not None:
+                        with lock:
+                            popped.append(int(v))
+                except (redis.RedisError, OSError):
+                    r = None
+
+        threads = [threading.Thread(target=pusher), threading.Thread(target=popper)]
+        for t in threads:
+            t.start()
+        failover_times = []
+        try:
+            epochs = set()
+            for k in range(FAILOVERS):
+                m = c.master()
+                epoch = int(replication(m)["cluster_epoch"])
+                self.assertNotIn(epoch, epochs, "every takeover has a new epoch")
+                epochs.add(epoch)
+                # The master must take writes and pops before it is killed.
+                with lock:
+                    base_push, base_pop = len(pushed), len(popped)
+                wait_for(lambda: len(pushed) >= base_push + 30 and len(popped) >= base_pop + 10,
+                         timeout=30, what=f"writes and pops on master {k}")
+                time.sleep(0.05 * (k % 5))  # kill at varying moments of the load
+                killed_at = time.monotonic()
+                i = c.nodes.index(m)
+                m.kill()
+                # Failover time: the kill to the first acknowledged write after it.
+                wait_for(lambda: push_times and push_times[-1] > killed_at, timeout=30,
+                         what="a write after the kill")
+                with lock:
+                    failover_times.append(
+                        min(t for t in push_times if t > killed_at) - killed_at)
+                c.restart(i)
+            m = c.master()
+            with lock:
+                base_push, base_pop = len(pushed), len(popped)
+            wait_for(lambda: len(pushed) >= base_push + 30 and len(popped) >= base_pop + 10,
+                     timeout=30, what="writes and pops after the last takeover")
+            epochs.add(int(replication(m)["cluster_epoch"]))
+            self.assertEqual(len(epochs), FAILOVERS + 1)
+        finally:
+            stop.set()
+            for t in threads:
+                t.join()
+        c.wait_converged()
+        with c.master().client() as r:
+            remaining = [int(v) for v in r.lrange("jobs", 0, -1)]
+            moved = [int(v) for v in r.lrange("popped", 0, -1)]
+        self.assertEqual(len(remaining), len(set(remaining)), "no job is in the list twice")
+        self.assertEqual(len(moved), len(set(moved)), "no job was popped twice")
+        self.assertLessEqual(set(popped), set(moved))
+        lost = pushed - set(moved) - set(remaining)
+        self.assertEqual(lost, set(), "acknowledged pushes lost")
+        back = set(popped) & set(remaining)
+        self.assertEqual(back, set(), "acknowledged pops came back")
+        self.assertTrue(set(remaining) | set(moved) <= pushed | unknown_push)
+        self.assertEqual(len(set(c.digests())), 1, "every node holds the same data")
+        failover_times.sort()
+        p99 = failover_times[min(len(failover_times) - 1, int(len(failover_times) * 0.99))]
+        print(f"\n{FAILOVERS} failovers (TTL {TTL} s): kill to first write p50 "
+              f"{statistics.median(failover_times):.2f} s, p99 {p99:.2f} s; "
+              f"{len(pushed)} pushes, {len(popped)} pops acknowledged", flush=True)
+
+    def test_frozen_master_answers_nothing_after_it_is_replaced(self):
+        c = Cluster(self, self.etcd, name="split")
+        for round in range(5):
+            m = c.master()
+            with m.client() as r:
+                r.set("k", round)
+            socks = [socket.create_connection(("127.0.0.1", m.port), timeout=10)
+                     for _ in range(3)]
+            m.proc.send_signal(signal.SIGSTOP)
+            try:
+                c.master(timeout=30, other_than=m)
+                for s in socks:
+                    s.sendall(b"GET k\r\nSET k stale\r\nRPUSH jobs stale\r\nPING\r\n")
+            finally:
+                m.proc.send_signal(signal.SIGCONT)
+            for s in socks:
+                received = b""
+                try:
+                    while True:
+                        chunk = s.recv(4096)
+                        if not chunk:
+                            break
+                        received += chunk
+                except ConnectionResetError:
+                    pass
+                s.close()
+                self.assertEqual(received, b"", "a deposed master answered")
+            wait_for(lambda: (role(m) or [b""])[0] == b"slave", timeout=20,
+                     what="the old master to follow")
+            with c.master().client() as r:
+                self.assertNotEqual(r.get("k"), b"stale")
+                self.assertEqual(r.lrange("jobs", 0, -1), [])
+        c.wait_converged()
+        self.assertEqual(len(set(c.digests())), 1)
+
+    def test_replica_restarted_catches_up(self):
+        c = Cluster(self, self.etcd, name="catchup")
+        m = c.master()
+        i = next(i for i, n in enumerate(c.nodes) if n is not m)
+        c.nodes[i].kill()
+        with m.client() as r:
+            for k in range(200):
+                r.rpush("q", k)
+        c.restart(i)
+        c.wait_converged()
+        with c.nodes[i].client() as r:
+            self.assertEqual(r.llen("q"), 200)
+        self.assertEqual(len(set(c.digests())), 1)
+
+    def test_etcd_leader_killed_keeps_master_and_data(self):
+        etcd = EtcdCluster(3)
+        self.addCleanup(etcd.stop)
+        c = Cluster(self, etcd, name="etcdkill")
+        m = c.master()
+        epoch = replication(m)["cluster_epoch"]
+        r = m.client(socket_timeout=30)
+        for k in range(50):
+            r.rpush("q", k)
+        leader = wait_for(etcd.leader, what="an etcd leader")
+        leader.proc.kill()
+        leader.proc.wait()
+        longest, started = 0.0, time.monotonic()
+        for k in range(50, 300):
+            t = time.monotonic()
+            r.rpush("q", k)
+            longest = max(longest, time.monotonic() - t)
+        self.assertEqual(replication(m)["cluster_epoch"], epoch, "the master stayed")
+        self.assertEqual(r.lrange("q", 0, -1), [str(k).encode() for k in range(300)])
+        c.wait_converged()
+        self.assertEqual(len(set(c.digests())), 1)
+        print(f"\netcd leader killed: longest write stall {longest * 1000:.0f} ms "
+              f"({time.monotonic() - started:.1f} s for 250 writes)", flush=True)
+
+
+if __name__ == "__main__":
+    main()
