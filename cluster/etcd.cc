@@ -242,10 +242,12 @@ Etcd::Status Etcd::Txn(const EtcdTxn& txn, EtcdTxnResult* result, std::string* e
   return Status::kOk;
 }
 
-Etcd::Status Etcd::Delete(const std::string& key, const std::string& range_end,
+Etcd::Status Etcd::Delete(const std::string& key, const std::string& range_end, int64_t* revision,
                           std::string* error) {
   simdjson::dom::element reply;
-  return Call("/v3/kv/deleterange", RangeJson(key, range_end, 0), &reply, error);
+  Status s = Call("/v3/kv/deleterange", RangeJson(key, range_end, 0), &reply, error);
+  if (s == Status::kOk) *revision = Int(reply["header"], "revision");
+  return s;
 }
 
 Etcd::Status Etcd::Grant(int64_t ttl_s, int64_t* id, int64_t* granted_s, std::string* error) {
@@ -279,6 +281,56 @@ Etcd::Status Etcd::Compact(int64_t revision, std::string* error) {
   simdjson::dom::element reply;
   return Call("/v3/kv/compaction", "{\"revision\":\"" + std::to_string(revision) + "\"}", &reply,
               error);
+}
+
+Etcd::Status Etcd::CallMember(size_t member, const std::string& path, const std::string& body,
+                              simdjson::dom::element* reply, std::string* error) {
+  // The client moves on from a failing endpoint by itself; pinned here, and put back after.
+  std::vector<std::string> all = std::exchange(options_.endpoints, {options_.endpoints[member]});
+  size_t current = std::exchange(current_, 0);
+  Status s = Call(path, body, reply, error);
+  options_.endpoints = std::move(all);
+  current_ = current;
+  return s;
+}
+
+Etcd::Status Etcd::MemberStatus(size_t member, int64_t* db_size, int64_t* in_use,
+                                std::string* error) {
+  simdjson::dom::element reply;
+  Status s = CallMember(member, "/v3/maintenance/status", "{}", &reply, error);
+  if (s != Status::kOk) return s;
+  *db_size = Int(reply, "dbSize");
+  *in_use = Int(reply, "dbSizeInUse");
+  return s;
+}
+
+Etcd::Status Etcd::Defragment(size_t member, std::string* error) {
+  simdjson::dom::element reply;
+  return CallMember(member, "/v3/maintenance/defragment", "{}", &reply, error);
+}
+
+Etcd::Status Etcd::NoSpaceAlarms(std::vector<std::string>* members, std::string* error) {
+  simdjson::dom::element reply;
+  Status s = Call("/v3/maintenance/alarm", "{\"action\":\"GET\"}", &reply, error);
+  if (s != Status::kOk) return s;
+  members->clear();
+  simdjson::dom::array alarms;
+  if (reply["alarms"].get(alarms) == simdjson::SUCCESS) {
+    for (simdjson::dom::element a : alarms) {
+      std::string_view kind;
+      if (a["alarm"].get(kind) == simdjson::SUCCESS && kind == "NOSPACE") {
+        members->push_back(std::to_string(Int(a, "memberID")));
+      }
+    }
+  }
+  return s;
+}
+
+Etcd::Status Etcd::DisarmNoSpace(const std::string& member, std::string* error) {
+  simdjson::dom::element reply;
+  return Call("/v3/maintenance/alarm",
+              "{\"action\":\"DEACTIVATE\",\"alarm\":\"NOSPACE\",\"memberID\":\"" + member + "\"}",
+              &reply, error);
 }
 
 namespace {

@@ -79,7 +79,9 @@ class Etcd {
   Status Range(const std::string& key, const std::string& range_end, int64_t limit,
                std::vector<EtcdKeyValue>* kvs, int64_t* revision, bool* more, std::string* error);
   Status Txn(const EtcdTxn& txn, EtcdTxnResult* result, std::string* error);
-  Status Delete(const std::string& key, const std::string& range_end, std::string* error);
+  // Deletes [key, range_end); *revision is the store's revision after it.
+  Status Delete(const std::string& key, const std::string& range_end, int64_t* revision,
+                std::string* error);
   // A lease of `ttl_s` seconds: its id in *id, the TTL etcd granted in *granted_s.
   Status Grant(int64_t ttl_s, int64_t* id, int64_t* granted_s, std::string* error);
   // Renews lease `id`; *ttl_s is its TTL from now, 0 when the lease has expired.
@@ -106,6 +108,18 @@ class Etcd {
                const std::function<bool(const WatchMessage&)>& on_message,
                const std::atomic<bool>* stop, std::string* error);
 
+  // Maintenance of one member (by its index in the endpoints), not of whichever answers.
+  size_t endpoint() const { return current_; }
+  size_t endpoints() const { return options_.endpoints.size(); }
+  // Its database's size on disk and the part of it in use.
+  Status MemberStatus(size_t member, int64_t* db_size, int64_t* in_use, std::string* error);
+  // Gives the member's free pages back to the file system (it stalls meanwhile).
+  Status Defragment(size_t member, std::string* error);
+  // The members (ids) that raised the NOSPACE alarm (a full quota: etcd refuses writes), and
+  // clearing one's alarm once space was freed.
+  Status NoSpaceAlarms(std::vector<std::string>* members, std::string* error);
+  Status DisarmNoSpace(const std::string& member, std::string* error);
+
   // The smallest key above every key that starts with `prefix` (a range's end for a prefix).
   static std::string PrefixEnd(const std::string& prefix);
 
@@ -114,6 +128,9 @@ class Etcd {
   // failure; parses the reply into doc_.
   Status Call(const std::string& path, const std::string& body, simdjson::dom::element* reply,
               std::string* error);
+  // Call on one member only.
+  Status CallMember(size_t member, const std::string& path, const std::string& body,
+                    simdjson::dom::element* reply, std::string* error);
   // Gets a token when the options name a user (etcd's auth).
   Status Authenticate(std::string* error);
   void Configure(CURL* curl, const std::string& url, const std::string& body);

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <deque>
 
 #include "cluster/log_entry.h"
 #include "server/clock.h"
@@ -102,6 +103,12 @@ void ClusterNode::Resign() {
   session_wake_.notify_all();
 }
 
+void ClusterNode::TrimLog(uint64_t lsn) {
+  if (lsn <= trim_below_.load()) return;
+  trim_below_ = lsn;
+  session_wake_.notify_all();
+}
+
 void ClusterNode::Tick() { loop_seen_us_.store(MonotonicUs(), std::memory_order_relaxed); }
 
 bool ClusterNode::LeaseHeld() const { return MonotonicUs() < lease_deadline_us_.load(); }
@@ -109,94 +116,167 @@ bool ClusterNode::LeaseHeld() const { return MonotonicUs() < lease_deadline_us_.
 // Frequent renewals keep the proof of the lease fresh: an etcd leader election (during which
 // nothing is renewed) must fit in what is left of the TTL for the master to keep serving.
 constexpr int64_t kKeepalivesPerTtl = 8;
+// etcd's history is compacted up to a revision at least this old: a watch further behind is
+// cancelled and reads the log again. Short, because the history of a busy log fills etcd's
+// quota fast: appends of 16 MB/s with a 1 s window filled a 32 MB quota.
+constexpr int64_t kCompactAgeUs = 200000;
+
+// The session thread's state.
+struct ClusterNode::Session {
+  explicit Session(const EtcdOptions& options) : etcd(options) {}
+  Etcd etcd;
+  std::string error;
+  int64_t lease = 0;
+  int64_t next_keepalive_us = 0, next_grant_us = 0;
+  bool watchdog_fired = false;
+  // What the node key says, under which lease.
+  uint64_t registered_applied = 0;
+  int64_t registered_lease = 0;
+  uint64_t trimmed = 0;                               // the log holds no entry below this
+  std::deque<std::pair<int64_t, int64_t>> revisions;  // (when seen, etcd revision)
+  int64_t compacted = 0;
+  int64_t next_housekeeping_us = 0;
+};
+
+void ClusterNode::LoseLease(Session* s, const char* why) {
+  Log(LogLevel::kWarning, "cluster: lease {:x} lost: {}", s->lease, why);
+  s->lease = 0;
+  lease_id_ = 0;
+  lease_deadline_us_ = 0;
+  Push(ClusterEvent{ClusterEvent::Kind::kLeaseLost, 0, {}, 0, 0, {}}, 0);
+}
 
 void ClusterNode::RunSession() {
-  Etcd etcd(options_.etcd);
-  std::string error;
-  const int64_t ttl_us = options_.lease_ttl_s * 1000000;
-  // etcd counts the TTL from when it renews the lease, after the request left: counting from
-  // the send is safe but for clock rate differences, which the margin covers.
-  const int64_t margin_us = std::min<int64_t>(100000, ttl_us / 10);
-  int64_t lease = 0;
-  int64_t next_keepalive_us = 0;
-  int64_t next_grant_us = 0;
-  bool watchdog_fired = false;
-  auto lose_lease = [&](const char* why) {
-    Log(LogLevel::kWarning, "cluster: lease {:x} lost: {}", lease, why);
-    lease = 0;
-    lease_id_ = 0;
-    lease_deadline_us_ = 0;
-    Push(ClusterEvent{ClusterEvent::Kind::kLeaseLost, 0, {}, 0, 0}, 0);
-  };
+  Session s(options_.etcd);
   std::unique_lock lock(mu_);
   while (!stopping_) {
-    int64_t wait_us = (lease == 0 ? next_grant_us : next_keepalive_us) - MonotonicUs();
+    int64_t wait_us = (s.lease == 0 ? s.next_grant_us : s.next_keepalive_us) - MonotonicUs();
     session_wake_.wait_for(lock, std::chrono::microseconds(std::max<int64_t>(0, wait_us)), [&] {
-      return stopping_.load() || (campaign_ && lease != 0) || resign_;
+      return stopping_.load() || (campaign_ && s.lease != 0) || resign_ ||
+             trim_below_.load() > s.trimmed;
     });
     if (stopping_) break;
     // A campaign waits for a lease to hang the leader key on.
-    bool campaign = lease != 0 && std::exchange(campaign_, false);
+    bool campaign = s.lease != 0 && std::exchange(campaign_, false);
     bool resign = std::exchange(resign_, false);
     lock.unlock();
-    if (resign && lease != 0) {
-      int64_t revoked = lease;
-      lose_lease("resigned");
-      if (etcd.Revoke(revoked, &error) != Etcd::Status::kOk) {
-        Log(LogLevel::kWarning, "cluster: could not revoke lease: {}", error);
+    if (resign && s.lease != 0) {
+      int64_t revoked = s.lease;
+      LoseLease(&s, "resigned");
+      if (s.etcd.Revoke(revoked, &s.error) != Etcd::Status::kOk) {
+        Log(LogLevel::kWarning, "cluster: could not revoke lease: {}", s.error);
       }
     }
-    if (lease == 0 && !resign && MonotonicUs() >= next_grant_us) {
-      int64_t sent = MonotonicUs();
-      next_grant_us = sent + 100000;
-      int64_t granted = 0;
-      if (etcd.Grant(options_.lease_ttl_s, &lease, &granted, &error) == Etcd::Status::kOk) {
-        lease_id_ = lease;
-        lease_deadline_us_ = sent + granted * 1000000 - margin_us;
-        next_keepalive_us = sent + granted * 1000000 / kKeepalivesPerTtl;
-        Log(LogLevel::kVerbose, "cluster: lease {:x} granted for {} s", lease, granted);
-      } else {
-        lease = 0;
-        Log(LogLevel::kVerbose, "cluster: no lease: {}", error);
-      }
-    }
-    if (lease != 0 && campaign) {
-      EtcdTxn txn;
-      txn.compare.push_back(EtcdTxn::Compare::Created(keys_.leader(), 0));
-      txn.success.push_back(
-          EtcdTxn::Op::Put(keys_.leader(), options_.node_id + " " + options_.advertise, lease));
-      EtcdTxnResult result;
-      // Won or lost, the watch reports the leader key it made or found.
-      if (etcd.Txn(txn, &result, &error) != Etcd::Status::kOk) {
-        Log(LogLevel::kVerbose, "cluster: campaign failed: {}", error);
-      }
-    }
-    if (lease != 0 && MonotonicUs() >= next_keepalive_us) {
-      if (MonotonicUs() - loop_seen_us_.load() > options_.watchdog_ms * 1000) {
-        if (!watchdog_fired) {
-          Log(LogLevel::kWarning,
-              "cluster: the event loop has not run for {} ms: no longer renewing the lease",
-              options_.watchdog_ms);
-        }
-        watchdog_fired = true;
-        next_keepalive_us = MonotonicUs() + 100000;
-      } else {
-        watchdog_fired = false;
-        int64_t sent = MonotonicUs();
-        int64_t ttl = 0;
-        Etcd::Status s = etcd.KeepAlive(lease, &ttl, &error);
-        if (s == Etcd::Status::kOk && ttl > 0) {
-          lease_deadline_us_ = sent + ttl * 1000000 - margin_us;
-          next_keepalive_us = sent + ttl * 1000000 / kKeepalivesPerTtl;
-        } else if (s == Etcd::Status::kOk) {
-          lose_lease("expired in etcd");
-        } else {
-          Log(LogLevel::kVerbose, "cluster: keepalive failed: {}", error);
-          next_keepalive_us = MonotonicUs() + 100000;
-        }
-      }
-    }
+    if (s.lease == 0 && !resign) Grant(&s);
+    if (campaign) Campaign(&s);
+    if (s.lease != 0 && MonotonicUs() >= s.next_keepalive_us) KeepAlive(&s);
+    if (s.lease != 0) Register(&s);
+    if (trim_below_.load() > s.trimmed) Trim(&s);
+    if (master_) Housekeep(&s);
     lock.lock();
+  }
+}
+
+void ClusterNode::Grant(Session* s) {
+  if (MonotonicUs() < s->next_grant_us) return;
+  int64_t sent = MonotonicUs();
+  s->next_grant_us = sent + 100000;
+  int64_t granted = 0;
+  if (s->etcd.Grant(options_.lease_ttl_s, &s->lease, &granted, &s->error) != Etcd::Status::kOk) {
+    s->lease = 0;
+    Log(LogLevel::kVerbose, "cluster: no lease: {}", s->error);
+    return;
+  }
+  lease_id_ = s->lease;
+  NoteRenewal(s, sent, granted);
+  Log(LogLevel::kVerbose, "cluster: lease {:x} granted for {} s", s->lease, granted);
+}
+
+void ClusterNode::NoteRenewal(Session* s, int64_t sent_us, int64_t ttl_s) {
+  // etcd counts the TTL from when it renews the lease, after the request left: counting from
+  // the send is safe but for clock rate differences, which the margin covers.
+  const int64_t margin_us = std::min<int64_t>(100000, options_.lease_ttl_s * 100000);
+  lease_deadline_us_ = sent_us + ttl_s * 1000000 - margin_us;
+  s->next_keepalive_us = sent_us + ttl_s * 1000000 / kKeepalivesPerTtl;
+}
+
+void ClusterNode::Campaign(Session* s) {
+  EtcdTxn txn;
+  txn.compare.push_back(EtcdTxn::Compare::Created(keys_.leader(), 0));
+  txn.success.push_back(
+      EtcdTxn::Op::Put(keys_.leader(), options_.node_id + " " + options_.advertise, s->lease));
+  EtcdTxnResult result;
+  // Won or lost, the watch reports the leader key it made or found.
+  if (s->etcd.Txn(txn, &result, &s->error) != Etcd::Status::kOk) {
+    Log(LogLevel::kVerbose, "cluster: campaign failed: {}", s->error);
+  }
+}
+
+void ClusterNode::KeepAlive(Session* s) {
+  if (MonotonicUs() - loop_seen_us_.load() > options_.watchdog_ms * 1000) {
+    if (!s->watchdog_fired) {
+      Log(LogLevel::kWarning,
+          "cluster: the event loop has not run for {} ms: no longer renewing the lease",
+          options_.watchdog_ms);
+    }
+    s->watchdog_fired = true;
+    s->next_keepalive_us = MonotonicUs() + 100000;
+    return;
+  }
+  s->watchdog_fired = false;
+  int64_t sent = MonotonicUs();
+  int64_t ttl = 0;
+  Etcd::Status status = s->etcd.KeepAlive(s->lease, &ttl, &s->error);
+  if (status == Etcd::Status::kOk && ttl > 0) {
+    NoteRenewal(s, sent, ttl);
+  } else if (status == Etcd::Status::kOk) {
+    LoseLease(s, "expired in etcd");
+  } else {
+    Log(LogLevel::kVerbose, "cluster: keepalive failed: {}", s->error);
+    s->next_keepalive_us = MonotonicUs() + 100000;
+  }
+}
+
+void ClusterNode::Register(Session* s) {
+  uint64_t applied = applied_.load();
+  if (s->registered_lease == s->lease && s->registered_applied == applied) return;
+  std::string value = fmt::format("{} {}", options_.advertise, applied);
+  EtcdTxn txn;
+  txn.success.push_back(EtcdTxn::Op::Put(keys_.node(options_.node_id), value, s->lease));
+  EtcdTxnResult result;
+  if (s->etcd.Txn(txn, &result, &s->error) == Etcd::Status::kOk) {
+    s->registered_lease = s->lease;
+    s->registered_applied = applied;
+    s->revisions.emplace_back(MonotonicUs(), result.revision);
+  }
+}
+
+void ClusterNode::Trim(Session* s) {
+  uint64_t below = trim_below_.load();
+  int64_t revision = 0;
+  if (s->etcd.Delete(keys_.log_prefix(), keys_.log(below), &revision, &s->error) !=
+      Etcd::Status::kOk) {
+    Log(LogLevel::kVerbose, "cluster: trimming the log failed: {}", s->error);
+    return;
+  }
+  s->trimmed = below;
+  s->revisions.emplace_back(MonotonicUs(), revision);
+  Compact(s);
+}
+
+void ClusterNode::Compact(Session* s) {
+  // The history of what was deleted goes too.
+  int64_t compact_to = 0;
+  while (!s->revisions.empty() && MonotonicUs() - s->revisions.front().first > kCompactAgeUs) {
+    compact_to = s->revisions.front().second;
+    s->revisions.pop_front();
+  }
+  if (compact_to > s->compacted) {
+    if (s->etcd.Compact(compact_to, &s->error) == Etcd::Status::kOk) {
+      s->compacted = compact_to;
+    } else {
+      Log(LogLevel::kVerbose, "cluster: compaction failed: {}", s->error);
+    }
   }
 }
 
@@ -208,7 +288,7 @@ bool ClusterNode::ReadLog(Etcd* etcd, uint64_t generation, uint64_t* next_lsn, i
     for (const EtcdKeyValue& kv : kvs) {
       uint64_t lsn = keys_.LsnOf(kv.key);
       if (lsn < from_lsn) continue;
-      Push(ClusterEvent{ClusterEvent::Kind::kEntry, lsn, kv.value, 0, 0}, generation);
+      Push(ClusterEvent{ClusterEvent::Kind::kEntry, lsn, kv.value, 0, 0, {}}, generation);
       from_lsn = lsn + 1;
     }
   };
@@ -228,12 +308,16 @@ bool ClusterNode::ReadLog(Etcd* etcd, uint64_t generation, uint64_t* next_lsn, i
   EtcdTxn txn;
   txn.success.push_back(EtcdTxn::Op::Range(keys_.leader()));
   txn.success.push_back(EtcdTxn::Op::Range(keys_.log(from_lsn), end));
+  txn.success.push_back(
+      EtcdTxn::Op::Range(keys_.nodes_prefix(), Etcd::PrefixEnd(keys_.nodes_prefix())));
   EtcdTxnResult result;
-  if (etcd->Txn(txn, &result, error) != Etcd::Status::kOk || result.ranges.size() != 2) {
+  if (etcd->Txn(txn, &result, error) != Etcd::Status::kOk || result.ranges.size() != 3) {
     return false;
   }
   push_entries(result.ranges[1]);
-  ClusterEvent leader{ClusterEvent::Kind::kLeader, 0, {}, 0, 0};
+  Push(ClusterEvent{ClusterEvent::Kind::kNodesReset, 0, {}, 0, 0, {}}, generation);
+  for (const EtcdKeyValue& kv : result.ranges[2]) PushNode(kv, false, generation);
+  ClusterEvent leader{ClusterEvent::Kind::kLeader, 0, {}, 0, 0, {}};
   if (!result.ranges[0].empty()) {
     leader.value = result.ranges[0][0].value;
     leader.epoch = result.ranges[0][0].create_revision;
@@ -243,6 +327,57 @@ bool ClusterNode::ReadLog(Etcd* etcd, uint64_t generation, uint64_t* next_lsn, i
   *revision = result.revision;
   *next_lsn = from_lsn;
   return true;
+}
+
+void ClusterNode::Housekeep(Session* s) {
+  constexpr int64_t kHousekeepingUs = 5000000;
+  // Defragmenting is worth a member's stall only when most of its file is free pages.
+  constexpr int64_t kDefragMinBytes = 64 << 20;
+  if (MonotonicUs() < s->next_housekeeping_us) return;
+  s->next_housekeeping_us = MonotonicUs() + kHousekeepingUs;
+  Etcd& etcd = s->etcd;
+  std::vector<std::string> alarmed;
+  if (etcd.NoSpaceAlarms(&alarmed, &s->error) != Etcd::Status::kOk) return;
+  if (!alarmed.empty()) {
+    Log(LogLevel::kWarning, "cluster: etcd's space quota is full; compacting and defragmenting");
+    std::vector<EtcdKeyValue> kvs;
+    int64_t revision = 0;
+    if (etcd.Range(keys_.leader(), "", 1, &kvs, &revision, nullptr, &s->error) ==
+        Etcd::Status::kOk) {
+      s->revisions.assign(1, {0, revision});  // everything up to now
+      Compact(s);
+    }
+    for (size_t m = 0; m < etcd.endpoints(); m++) etcd.Defragment(m, &s->error);
+    for (const std::string& member : alarmed) {
+      if (etcd.DisarmNoSpace(member, &s->error) != Etcd::Status::kOk) {
+        Log(LogLevel::kWarning, "cluster: clearing etcd's NOSPACE alarm failed: {}", s->error);
+      }
+    }
+    return;
+  }
+  for (size_t m = 0; m < etcd.endpoints(); m++) {
+    int64_t size = 0, in_use = 0;
+    if (m == append_endpoint_.load() && etcd.endpoints() > 1) continue;
+    if (etcd.MemberStatus(m, &size, &in_use, &s->error) != Etcd::Status::kOk) continue;
+    if (size > kDefragMinBytes && size > 2 * in_use) {
+      Log(LogLevel::kNotice, "cluster: defragmenting etcd member {} ({} MB, {} MB in use)", m,
+          size >> 20, in_use >> 20);
+      etcd.Defragment(m, &s->error);
+      return;  // one member per round
+    }
+  }
+}
+
+void ClusterNode::PushNode(const EtcdKeyValue& kv, bool deleted, uint64_t generation) {
+  ClusterEvent e{
+      ClusterEvent::Kind::kNode, 0, {}, 0, 0, kv.key.substr(keys_.nodes_prefix().size())};
+  if (!deleted) {
+    size_t space = kv.value.rfind(' ');
+    e.value = kv.value.substr(0, space);
+    if (space != std::string::npos)
+      e.lsn = std::strtoull(kv.value.c_str() + space + 1, nullptr, 10);
+  }
+  Push(std::move(e), generation);
 }
 
 void ClusterNode::RunWatch() {
@@ -285,15 +420,17 @@ void ClusterNode::RunWatch() {
           for (const auto& e : m.events) {
             revision = std::max(revision, e.kv.mod_revision);
             if (e.kv.key == keys_.leader()) {
-              ClusterEvent leader{ClusterEvent::Kind::kLeader, 0, {}, 0, 0};
+              ClusterEvent leader{ClusterEvent::Kind::kLeader, 0, {}, 0, 0, {}};
               if (!e.deleted) {
                 leader.value = e.kv.value;
                 leader.epoch = e.kv.create_revision;
                 leader.lease = e.kv.lease;
               }
               Push(std::move(leader), generation);
+            } else if (e.kv.key.starts_with(keys_.nodes_prefix())) {
+              PushNode(e.kv, e.deleted, generation);
             } else if (uint64_t lsn = keys_.LsnOf(e.kv.key); lsn >= next_lsn && !e.deleted) {
-              Push(ClusterEvent{ClusterEvent::Kind::kEntry, lsn, e.kv.value, 0, 0}, generation);
+              Push(ClusterEvent{ClusterEvent::Kind::kEntry, lsn, e.kv.value, 0, 0, {}}, generation);
               next_lsn = lsn + 1;
             }
           }
@@ -317,6 +454,7 @@ ClusterCommit::ClusterCommit(ClusterNode* node, LevelStore* store)
 void ClusterCommit::BecomeMaster(int64_t epoch, uint64_t next_index) {
   epoch_ = epoch;
   next_index_ = next_index;
+  stored_ = next_index - 1;
   lease_ = node_->lease_id();
   deposed_ = false;
   abandoned_ = false;
@@ -373,7 +511,9 @@ bool ClusterCommit::Commit(std::span<const Batch> batches, bool sync, std::strin
   }
   for (const LogEntry& part : SplitGroup(EncodeMutations(batches), static_cast<uint64_t>(epoch_),
                                          node_->options().max_entry_bytes)) {
-    if (!Append(next_index_, EncodeLogEntry(part), error)) {
+    bool appended = Append(next_index_, EncodeLogEntry(part), error);
+    node_->set_append_endpoint(etcd_.endpoint());
+    if (!appended) {
       deposed_ = true;
       return false;
     }
@@ -385,6 +525,7 @@ bool ClusterCommit::Commit(std::span<const Batch> batches, bool sync, std::strin
     deposed_ = true;
     return false;
   }
+  stored_ = next_index_ - 1;
   return true;
 }
 
@@ -392,5 +533,6 @@ bool ClusterCommit::Flush(std::string* error) { return store_->Flush(error); }
 bool ClusterCommit::Probe(std::string* error) { return store_->Probe(error); }
 std::unique_ptr<StateLoader> ClusterCommit::NewLoader() { return store_->NewLoader(); }
 std::string ClusterCommit::engine() const { return store_->engine(); }
+std::unique_ptr<StoreSnapshot> ClusterCommit::Snapshot() { return store_->Snapshot(); }
 
 }  // namespace desaster

@@ -46,21 +46,28 @@ struct ClusterKeys {
   std::string log(uint64_t lsn) const;
   // The LSN of a log key, or 0 when `key` is not one.
   uint64_t LsnOf(const std::string& key) const;
+  // Each live node registers under its lease: "<host:port> <log entry applied durably>".
+  std::string nodes_prefix() const { return prefix + "nodes/"; }
+  std::string node(const std::string& id) const { return nodes_prefix() + id; }
 };
 
 // What the helper threads tell the loop.
 struct ClusterEvent {
   enum class Kind {
-    kEntry,      // the log's entry `lsn` is `value`
-    kLeader,     // the leader key is `value` ("<node id> <host:port>") of lease `lease`, made at
-                 // revision `epoch`; empty value: there is no master
-    kLeaseLost,  // this node's lease expired or was revoked: it holds nothing any more
+    kEntry,       // the log's entry `lsn` is `value`
+    kLeader,      // the leader key is `value` ("<node id> <host:port>") of lease `lease`, made at
+                  // revision `epoch`; empty value: there is no master
+    kLeaseLost,   // this node's lease expired or was revoked: it holds nothing any more
+    kNode,        // node `node` reaches `value` (host:port) and applied entry `lsn`; an empty
+                  // value: it left
+    kNodesReset,  // the nodes that follow (kNode) are all there are
   };
   Kind kind;
   uint64_t lsn = 0;
   std::string value;
   int64_t epoch = 0;
   int64_t lease = 0;
+  std::string node;
 };
 
 class ClusterNode {
@@ -89,6 +96,16 @@ class ClusterNode {
   void Stop();
   // The loop calls this at least every few hundred milliseconds (the watchdog's evidence).
   void Tick();
+  // The last log entry this node holds durably: registered for the master to see (INFO
+  // replication, WAIT) and to trim the log below.
+  void set_applied(uint64_t lsn) { applied_.store(lsn, std::memory_order_relaxed); }
+  // The master's housekeeping: deletes the log's entries below `lsn` and compacts etcd's
+  // history of them (on the session thread).
+  void TrimLog(uint64_t lsn);
+  // Whether this node is the master: the master alone keeps etcd's space in check.
+  void set_master(bool master) { master_ = master; }
+  // The endpoint the master's appends use: maintenance that stalls a member leaves it alone.
+  void set_append_endpoint(size_t endpoint) { append_endpoint_ = endpoint; }
   // Whether this node provably holds its lease now: etcd renewed it at or after a moment that
   // is more than TTL (less a margin) ago. Any thread.
   bool LeaseHeld() const;
@@ -97,13 +114,30 @@ class ClusterNode {
   int64_t lease_id() const { return lease_id_.load(); }
 
  private:
+  struct Session;
   void RunSession();
+  // The session thread's steps.
+  void Grant(Session* s);
+  void Campaign(Session* s);
+  void KeepAlive(Session* s);
+  void NoteRenewal(Session* s, int64_t sent_us, int64_t ttl_s);
+  void LoseLease(Session* s, const char* why);
+  // Puts the node key when its applied entry or the lease changed.
+  void Register(Session* s);
+  void Trim(Session* s);
+  // Compacts etcd's history up to a revision old enough.
+  void Compact(Session* s);
+  // Every few seconds on the master: a member whose quota filled (NOSPACE) is compacted,
+  // defragmented and its alarm cleared; a member whose file is mostly free pages is
+  // defragmented, one at a time, never the one appends go to.
+  void Housekeep(Session* s);
   void RunWatch();
   // Pushes the log from entry *next_lsn to its end and then the leader key, as of *revision;
   // *next_lsn is then the entry after the last. False with *error when etcd could not be read.
   bool ReadLog(Etcd* etcd, uint64_t generation, uint64_t* next_lsn, int64_t* revision,
                std::string* error);
   void Push(ClusterEvent event, uint64_t generation);
+  void PushNode(const EtcdKeyValue& kv, bool deleted, uint64_t generation);
 
   ClusterOptions options_;
   ClusterKeys keys_;
@@ -113,6 +147,10 @@ class ClusterNode {
   std::atomic<int64_t> lease_deadline_us_{0};
   std::atomic<int64_t> lease_id_{0};
   std::atomic<int64_t> loop_seen_us_{0};
+  std::atomic<uint64_t> applied_{0};
+  std::atomic<uint64_t> trim_below_{0};
+  std::atomic<bool> master_{false};
+  std::atomic<size_t> append_endpoint_{0};
 
   std::mutex mu_;
   std::condition_variable session_wake_;
@@ -141,14 +179,15 @@ class ClusterCommit : public CommitPipeline {
   // commit fails until BecomeReplica.
   void Abandon() { abandoned_ = true; }
   bool deposed() const { return deposed_.load(); }
-  // The last log entry appended by this master.
-  uint64_t appended() const { return next_index_.load() - 1; }
+  // The last log entry this master appended and wrote to its own store.
+  uint64_t stored() const { return stored_.load(); }
 
   bool Commit(std::span<const Batch> batches, bool sync, std::string* error) override;
   bool Flush(std::string* error) override;
   bool Probe(std::string* error) override;
   std::unique_ptr<StateLoader> NewLoader() override;
   std::string engine() const override;
+  std::unique_ptr<StoreSnapshot> Snapshot() override;
 
  private:
   // Appends `value` as log entry `lsn`; false (with *error) when this node is deposed.
@@ -160,6 +199,7 @@ class ClusterCommit : public CommitPipeline {
   int64_t epoch_ = 0;  // 0: a replica
   int64_t lease_ = 0;  // the lease the leader key hangs on
   std::atomic<uint64_t> next_index_{1};
+  std::atomic<uint64_t> stored_{0};
   std::atomic<bool> deposed_{false};
   std::atomic<bool> abandoned_{false};
 };

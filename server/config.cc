@@ -81,6 +81,9 @@ bool ParseOptions(int argc, char** argv, Options* o, int* exit_code) {
      "timeout)")
     ("cluster-never-master", po::value(&o->cluster_never_master)->default_value(
         o->cluster_never_master), "cluster mode: this node only replicates (true | false)")
+    ("cluster-log-retain", po::value(&o->cluster_log_retain)->default_value(
+        o->cluster_log_retain), "cluster mode: log entries kept for nodes that fall behind (one "
+        "further behind copies another node's store instead)")
     ("cluster-cacert", po::value(&o->cluster_cacert), "cluster mode: CA file for etcds://")
     ("cluster-user", po::value(&o->cluster_user),
      "cluster mode: USER:PASSWORD when etcd's authentication is enabled")

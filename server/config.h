@@ -55,6 +55,8 @@ struct Options {
   std::string advertise;      // host:port clients and other nodes reach this node at
   int cluster_lease_ttl = 2;  // seconds; a dead master is replaced after about this long
   bool cluster_never_master = false;
+  // Log entries kept for nodes that are behind; one further behind bootstraps from a snapshot.
+  long long cluster_log_retain = 100000;
   std::string cluster_cacert;    // CA for https etcd endpoints
   std::string cluster_user;      // etcd authentication: user:password
   bool cluster_convert = false;  // let a cluster node's data directory become a single node's

@@ -1,9 +1,11 @@
 // desaster-scheduler: the job-queue server.
 #include <sys/resource.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cstdio>
 
+#include "cluster/bootstrap.h"
 #include "cluster/membership.h"
 #include "cluster/node.h"
 #include "server/command/registry.h"
@@ -14,8 +16,13 @@
 #include "server/net/server.h"
 #include "server/store/level_store.h"
 
-int main(int argc, char** argv) {
-  using namespace desaster;
+namespace {
+
+using namespace desaster;
+
+// Runs the server until it stops; *restart says it should start over (a cluster node that must
+// copy another node's store first).
+int Serve(int argc, char** argv, bool* restart) {
   Options options;
   int exit_code = 0;
   if (!ParseOptions(argc, argv, &options, &exit_code)) return exit_code;
@@ -44,7 +51,8 @@ int main(int argc, char** argv) {
   std::unique_ptr<ClusterNode> cluster;
   if (!options.cluster.empty()) {
     ClusterOptions cluster_options;
-    if (!JoinCluster(options, &cluster_options, &error)) {
+    if (!JoinCluster(options, &cluster_options, &error) ||
+        !BootstrapIfBehind(options, cluster_options, &error)) {
       Log(LogLevel::kWarning, "{}", error);
       return 1;
     }
@@ -91,5 +99,20 @@ int main(int argc, char** argv) {
     server.AttachCluster(cluster.get(), cluster_commit.get());
   }
   server.Run();
+  *restart = state.restart_requested;
   return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  bool restart = false;
+  int code = Serve(argc, argv, &restart);
+  if (restart) {
+    // Everything is closed (store, sockets, the cluster's lease): the same program again.
+    execv("/proc/self/exe", argv);
+    perror("desaster-scheduler: restarting failed");
+    return 1;
+  }
+  return code;
 }

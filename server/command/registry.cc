@@ -103,6 +103,7 @@ void RegisterJobCommands(CommandRegistry* r);
 void RegisterScheduleCommands(CommandRegistry* r);
 void RegisterWorkerCommands(CommandRegistry* r);
 void RegisterFailedCommands(CommandRegistry* r);
+void RegisterSnapshotCommands(CommandRegistry* r);
 
 void RegisterAllCommands(CommandRegistry* r) {
   RegisterStringCommands(r);
@@ -121,6 +122,7 @@ void RegisterAllCommands(CommandRegistry* r) {
   RegisterScheduleCommands(r);
   RegisterWorkerCommands(r);
   RegisterFailedCommands(r);
+  RegisterSnapshotCommands(r);
 }
 
 }  // namespace desaster

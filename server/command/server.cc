@@ -8,6 +8,8 @@
 extern "C" size_t __sanitizer_get_current_allocated_bytes();
 #endif
 
+#include <fmt/format.h>
+
 #include <chrono>
 #include <cstdio>
 #include <map>
@@ -38,15 +40,22 @@ void Ping(CommandContext& ctx) {
 
 void Echo(CommandContext& ctx) { ctx.reply.Bulk(ctx.args[1]); }
 
-// ROLE: a cluster replica names its master; a master (and a single node) lists no replicas
-// yet. The offset is the last log entry applied.
+// ROLE: a cluster replica names its master; a master lists its replicas. The offset is the
+// last log entry applied.
 void Role(CommandContext& ctx) {
   const ClusterStatus& c = ctx.server.cluster;
   if (!c.enabled || c.master) {
     ctx.reply.Array(3);
     ctx.reply.Bulk("master");
     ctx.reply.Integer(static_cast<long long>(c.enabled ? c.applied : ctx.server.committed_lsn));
-    ctx.reply.Array(0);
+    ctx.reply.Array(c.peers.size());
+    for (const auto& [id, peer] : c.peers) {
+      size_t colon = peer.addr.rfind(':');
+      ctx.reply.Array(3);
+      ctx.reply.Bulk(peer.addr.substr(0, colon));
+      ctx.reply.Bulk(colon == std::string::npos ? "" : peer.addr.substr(colon + 1));
+      ctx.reply.Bulk(std::to_string(peer.applied));
+    }
     return;
   }
   size_t colon = c.master_addr.rfind(':');
@@ -327,7 +336,17 @@ std::string InfoSection(CommandContext& ctx, const std::string& name) {
       num("slave_repl_offset", c.applied);
       num("slave_read_only", 1);
     }
-    num("connected_slaves", 0);
+    num("connected_slaves", master ? c.peers.size() : 0);
+    if (master) {
+      int i = 0;
+      for (const auto& [id, peer] : c.peers) {
+        size_t colon = peer.addr.rfind(':');
+        line(fmt::format("slave{}", i++),
+             fmt::format("ip={},port={},state=online,offset={},lag={}", peer.addr.substr(0, colon),
+                         colon == std::string::npos ? "" : peer.addr.substr(colon + 1),
+                         peer.applied, (UnixMs() - peer.updated_ms) / 1000));
+      }
+    }
     if (c.enabled) {
       line("cluster_node_id", c.node_id);
       num("cluster_epoch", c.epoch);

@@ -15,6 +15,7 @@
 #include "server/command/registry.h"
 #include "server/config.h"
 #include "server/data/keyspace.h"
+#include "server/store/commit.h"
 
 namespace desaster {
 
@@ -54,11 +55,19 @@ class ScriptEngine;
 // Cluster mode (DESIGN.md §10), as commands report it.
 struct ClusterStatus {
   bool enabled = false;
-  bool master = false;  // this node leads: it alone executes writes
+  bool master = false;     // this node leads: it alone executes writes
+  std::string cluster_id;  // also what a node shows to copy another's store (SNAPSHOT.OPEN)
   std::string node_id;
   std::string master_addr;  // host:port of the master; empty while none is known
   int64_t epoch = 0;        // the master's
   uint64_t applied = 0;     // the last log entry this node applied
+  // The other live nodes, as they registered: where they are, what they applied durably.
+  struct Peer {
+    std::string addr;
+    uint64_t applied = 0;
+    int64_t updated_ms = 0;
+  };
+  std::map<std::string, Peer> peers;  // by node id
 };
 
 class ServerState {
@@ -79,6 +88,7 @@ class ServerState {
   int64_t last_save_unix_s;
   bool loading = false;
   bool shutdown_requested = false;
+  bool restart_requested = false;  // with shutdown_requested: the process starts over
 
   // Persistence, as the server reports it. While `write_error` is set the last commit failed:
   // writes are refused (MISCONF) until the store accepts a synced write again.
@@ -89,6 +99,9 @@ class ServerState {
   std::string write_error;
   uint64_t committed_lsn = 0;
   int64_t last_commit_unix_s = 0;
+  // A copy of what is committed (SNAPSHOT.OPEN), and those open, by the client that opened it.
+  std::function<std::unique_ptr<StoreSnapshot>()> open_snapshot;
+  std::map<uint64_t, std::unique_ptr<StoreSnapshot>> snapshots;
   // Commits what is pending, then rebuilds the keyspace from the store (DEBUG RELOAD). False with
   // *error when the commit or the load failed.
   std::function<bool(std::string*)> reload;

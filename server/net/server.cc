@@ -110,6 +110,7 @@ Server::Server(ServerState* state, CommitPipeline* commit)
     }
     loop_.run(ev::NOWAIT);
   };
+  state_->open_snapshot = [this] { return commit_->Snapshot(); };
   state_->reload = [this](std::string* error) {
     if (!state_->write_error.empty()) {
       *error = "the data directory is not writable (" + state_->write_error + ")";
@@ -176,6 +177,7 @@ void Server::AttachCluster(ClusterNode* node, ClusterCommit* commit) {
   cluster_commit_ = commit;
   state_->cluster.enabled = true;
   state_->cluster.node_id = node->options().node_id;
+  state_->cluster.cluster_id = node->options().cluster_id;
   state_->keyspace.set_replica(true);
 }
 
@@ -268,7 +270,16 @@ void Server::TakeCommitted() {
     }
     state_->committed_lsn = outcome.lsn;
     state_->last_commit_unix_s = UnixMs() / 1000;
-    if (state_->cluster.master) state_->cluster.applied = cluster_commit_->appended();
+    if (cluster_) {
+      // What this node holds durably: the master's appended and stored groups, the entries a
+      // replica applied.
+      uint64_t stored =
+          state_->cluster.master ? cluster_commit_->stored() : outcome.spent.back().log_index;
+      if (stored > 0) {
+        if (state_->cluster.master) state_->cluster.applied = stored;
+        cluster_->set_applied(stored);
+      }
+    }
   }
   while (!awaiting_.empty() && awaiting_.front().lsn <= state_->committed_lsn) {
     Awaiting a = awaiting_.front();
@@ -573,6 +584,7 @@ void Server::OnCron(ev::timer&, int) {
   state_->keyspace.set_now_ms(now);
   if (state_->loading || state_->script_busy) return;  // nothing may change under a script
   std::string error;
+  if (cluster_ && state_->cluster.master && MayChangeState()) TrimLog();
   if (cluster_ && caught_up_ && !state_->cluster.master && state_->cluster.master_addr.empty() &&
       !halted_ && !cluster_->options().never_master) {
     cluster_->Campaign();  // no master known: keep trying (a campaign may have failed)
@@ -661,7 +673,14 @@ void Server::HandleClusterEvents() {
         log_head_ = std::max(log_head_, e.lsn);
         if (state_->cluster.master || halted_ || e.lsn < log_next_) break;  // its own, or seen
         if (e.lsn > log_next_) {
-          Halt(fmt::format("log entry {} is missing (the next seen is {})", log_next_, e.lsn));
+          // Trimmed while this node was away or slow: it starts over, copying another node's
+          // store (cluster/bootstrap.h) before it follows the log again.
+          Log(LogLevel::kWarning,
+              "cluster: log entry {} is gone (the next is {}): restarting to copy another "
+              "node's store",
+              log_next_, e.lsn);
+          halted_ = true;
+          state_->shutdown_requested = state_->restart_requested = true;
           break;
         }
         log_next_++;
@@ -683,6 +702,17 @@ void Server::HandleClusterEvents() {
         break;
       case ClusterEvent::Kind::kLeaseLost:
         if (state_->cluster.master) StepDown("the lease was lost");
+        break;
+      case ClusterEvent::Kind::kNodesReset:
+        state_->cluster.peers.clear();
+        break;
+      case ClusterEvent::Kind::kNode:
+        if (e.node == state_->cluster.node_id) break;
+        if (e.value.empty()) {
+          state_->cluster.peers.erase(e.node);
+        } else {
+          state_->cluster.peers[e.node] = {e.value, e.lsn, UnixMs()};
+        }
         break;
     }
   }
@@ -707,6 +737,18 @@ void Server::CheckLease() {
     c->input_held = false;
     ProcessInput(c);
   }
+}
+
+void Server::TrimLog() {
+  // Every live node still needs the entries after what it applied; none needs more than the
+  // retention keeps (one further behind bootstraps), and the newest entry always stays.
+  uint64_t head = state_->cluster.applied;
+  uint64_t needed = head;
+  for (const auto& [id, peer] : state_->cluster.peers) needed = std::min(needed, peer.applied);
+  uint64_t retain = static_cast<uint64_t>(state_->options.cluster_log_retain);
+  if (head > retain) needed = std::max(needed, head - retain);
+  uint64_t below = std::min(needed + 1, head);
+  if (below > 1) cluster_->TrimLog(below);
 }
 
 void Server::HandleLeader(const ClusterEvent& e) {
@@ -751,6 +793,7 @@ void Server::BecomeMaster(int64_t epoch) {
   cluster_commit_->BecomeMaster(epoch, log_head_ + 1);
   state_->cluster.master = true;
   state_->cluster.epoch = epoch;
+  cluster_->set_master(true);
   state_->keyspace.set_replica(false);
   state_->keyspace.set_now_ms(UnixMs());
   for (int i = 0; i < state_->keyspace.databases(); i++) state_->keyspace.db(i).GraceLeases();
@@ -763,6 +806,7 @@ void Server::StepDown(const std::string& why) {
   if (was_master) deposed_epoch_ = state_->cluster.epoch;
   Log(LogLevel::kWarning, "cluster: {}{}", was_master ? "stepping down: " : "reloading: ", why);
   state_->cluster.master = false;
+  cluster_->set_master(false);
   // Replies waiting for an append may never be acknowledged, and any other reply could show
   // state the log does not hold: every client goes, and Sentinel-aware ones look again.
   for (auto& [id, c] : connections_) Close(c.get());

@@ -60,6 +60,8 @@ class Server {
   // a replica), leader changes make this node master or depose it.
   void HandleClusterEvents();
   void HandleLeader(const ClusterEvent& event);
+  // The master deletes the log entries no live node needs any more.
+  void TrimLog();
   // A master runs commands only while it provably holds its lease: input waits meanwhile, and
   // runs once etcd renews it. Too long in doubt, the master steps down.
   void CheckLease();

@@ -7,6 +7,8 @@
 #include <memory>
 #include <span>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "server/data/keyspace.h"
 #include "server/store/mutation.h"
@@ -28,6 +30,19 @@ class StateLoader {
   virtual uint64_t log_index() const { return 0; }
 };
 
+// A consistent copy of the durable state as of one commit, read a page at a time: what a
+// cluster node that fell too far behind copies from another (DESIGN.md §10).
+class StoreSnapshot {
+ public:
+  virtual ~StoreSnapshot() = default;
+  // The last log entry the snapshot covers (cluster mode).
+  virtual uint64_t log_index() const = 0;
+  // Appends the records after key `after` (empty: from the first), about `max_bytes` of them,
+  // to *records as key/value pairs. Returns false when there were none left.
+  virtual bool Read(const std::string& after, size_t max_bytes,
+                    std::vector<std::pair<std::string, std::string>>* records) = 0;
+};
+
 class CommitPipeline {
  public:
   virtual ~CommitPipeline() = default;
@@ -45,6 +60,8 @@ class CommitPipeline {
   virtual std::unique_ptr<StateLoader> NewLoader() = 0;
   // "leveldb", "none", ...: for INFO.
   virtual std::string engine() const = 0;
+  // A snapshot of what is committed now; nullptr when the pipeline keeps nothing.
+  virtual std::unique_ptr<StoreSnapshot> Snapshot() { return nullptr; }
 };
 
 // Keeps nothing: the in-memory keyspace is the only copy. For tests of the layers above.

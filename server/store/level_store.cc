@@ -1209,4 +1209,50 @@ class LevelStore::Loader : public StateLoader {
 
 std::unique_ptr<StateLoader> LevelStore::NewLoader() { return std::make_unique<Loader>(this); }
 
+// ---- snapshots ----
+
+class LevelStore::Snapshotter : public StoreSnapshot {
+ public:
+  explicit Snapshotter(leveldb::DB* db) : db_(db), snapshot_(db->GetSnapshot()) {
+    options_.snapshot = snapshot_;
+    options_.fill_cache = false;
+    std::string index;
+    if (db_->Get(options_, std::string(kLogIndexKey), &index).ok()) {
+      log_index_ = static_cast<uint64_t>(DecodeInt64(index));
+    }
+  }
+  ~Snapshotter() override { db_->ReleaseSnapshot(snapshot_); }
+
+  uint64_t log_index() const override { return log_index_; }
+
+  bool Read(const std::string& after, size_t max_bytes,
+            std::vector<std::pair<std::string, std::string>>* records) override {
+    std::unique_ptr<leveldb::Iterator> it(db_->NewIterator(options_));
+    if (after.empty()) {
+      it->SeekToFirst();
+    } else {
+      it->Seek(after);
+      if (it->Valid() && it->key() == leveldb::Slice(after)) it->Next();
+    }
+    size_t bytes = 0;
+    bool any = false;
+    for (; it->Valid() && bytes < max_bytes; it->Next()) {
+      records->emplace_back(it->key().ToString(), it->value().ToString());
+      bytes += it->key().size() + it->value().size();
+      any = true;
+    }
+    return any;
+  }
+
+ private:
+  leveldb::DB* db_;
+  const leveldb::Snapshot* snapshot_;
+  leveldb::ReadOptions options_;
+  uint64_t log_index_ = 0;
+};
+
+std::unique_ptr<StoreSnapshot> LevelStore::Snapshot() {
+  return std::make_unique<Snapshotter>(db_.get());
+}
+
 }  // namespace desaster

@@ -46,10 +46,12 @@ class LevelStore : public CommitPipeline {
   bool Probe(std::string* error) override;
   std::unique_ptr<StateLoader> NewLoader() override;
   std::string engine() const override { return "leveldb"; }
+  std::unique_ptr<StoreSnapshot> Snapshot() override;
 
  private:
   class Loader;
   class BatchView;
+  class Snapshotter;
 
   // Whether the last write failed, so the DB must be reopened before it is trusted again.
   bool failed_ = false;

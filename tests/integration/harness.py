@@ -103,15 +103,15 @@ def _stop_the_rest():
 
 
 class Scheduler(_Process):
-    """desaster-scheduler on a free port. `data_dir` (default: a fresh one removed at stop) lets
-    a test restart a server on the same data."""
+    """desaster-scheduler on a free port (or `port`). `data_dir` (default: a fresh one removed
+    at stop) lets a test restart a server on the same data."""
 
-    def __init__(self, *extra, data_dir=None):
+    def __init__(self, *extra, data_dir=None, port=0):
         self.dir = tempfile.mkdtemp(prefix="desaster-test-")
         self.data_dir = data_dir or os.path.join(self.dir, "data")
         self.log = open(os.path.join(self.dir, "log"), "w+")
         self.proc = subprocess.Popen(
-            [SCHEDULER, "--port", "0", "--data-dir", self.data_dir, *extra],
+            [SCHEDULER, "--port", str(port), "--data-dir", self.data_dir, *extra],
             stdout=self.log, stderr=subprocess.STDOUT)
         self.port = int(wait_for(lambda: self._port(), what="desaster-scheduler to listen"))
 

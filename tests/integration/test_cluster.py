@@ -6,6 +6,7 @@ acknowledged write or bringing back an acknowledged pop.
 
 DESASTER_CLUSTER_FAILOVERS sets how many masters the failover test kills (default 10).
 """
+import base64
 import os
 import signal
 import socket
@@ -14,7 +15,7 @@ import threading
 import time
 import unittest
 
-from harness import EtcdCluster, Scheduler, data_dir, main, wait_for, redis
+from harness import EtcdCluster, Scheduler, data_dir, free_port, main, redis, wait_for
 
 FAILOVERS = int(os.environ.get("DESASTER_CLUSTER_FAILOVERS", "10"))
 TTL = 2
@@ -39,16 +40,19 @@ def replication(node):
 class Cluster:
     """`size` schedulers in one cluster; a node restarts on its own data directory."""
 
-    def __init__(self, test, etcd, size=3, name="t"):
+    def __init__(self, test, etcd, size=3, name="t", extra=()):
         self.test = test
         self.url = f"etcd://{etcd.endpoints}/{name}"
+        self.extra = extra
         self.dirs = [data_dir(test, f"node{i}") for i in range(size)]
+        # A node keeps its port across restarts (it restarts itself to copy a store).
+        self.ports = [free_port() for _ in range(size)]
         self.nodes = [self.start(i) for i in range(size)]
         test.addCleanup(lambda: [n.stop() for n in self.nodes])
 
     def start(self, i):
         return Scheduler("--cluster", self.url, "--cluster-lease-ttl", str(TTL), "--loglevel",
-                         "verbose", data_dir=self.dirs[i])
+                         "verbose", *self.extra, data_dir=self.dirs[i], port=self.ports[i])
 
     def restart(self, i):
         self.nodes[i] = self.start(i)
@@ -75,8 +79,19 @@ class Cluster:
                 if r is None:
                     return None
                 offsets.add(int(r[1] if r[0] == b"master" else r[4]))
-            return offsets.pop() if len(offsets) == 1 else None
-        return wait_for(same, timeout=timeout, what="every node to apply the same log")
+            return (offsets.pop(),) if len(offsets) == 1 else None  # a tuple: 0 is an answer
+        try:
+            return wait_for(same, timeout=timeout, what="every node to apply the same log")[0]
+        except AssertionError as e:
+            raise AssertionError(f"{e}\n{self.logs()}") from None
+
+    def logs(self, lines=25):
+        """The end of every node's log, for a failure's message."""
+        out = []
+        for i, n in enumerate(self.nodes):
+            tail = "\n".join(n.log_text().splitlines()[-lines:])
+            out.append(f"--- node {i} (port {n.port}) ROLE {role(n)}:\n{tail}")
+        return "\n".join(out)
 
     def digests(self):
         out = []
@@ -121,7 +136,16 @@ class ClusterTest(unittest.TestCase):
                 self.assertEqual(info["role"], "slave")
                 self.assertEqual(info["master_port"], m.port)
                 self.assertEqual(info["master_link_status"], "up")
-        self.assertEqual(replication(m)["role"], "master")
+        info = replication(m)
+        self.assertEqual(info["role"], "master")
+        self.assertEqual(info["connected_slaves"], 2)
+        applied = c.wait_converged()
+        wait_for(lambda: all(replication(m)[f"slave{i}"]["offset"] == applied for i in (0, 1)),
+                 what="the replicas to register what they applied")
+        self.assertEqual(sorted(replication(m)[f"slave{i}"]["port"] for i in (0, 1)),
+                         sorted(n.port for n in replicas))
+        listed = m.client().execute_command("ROLE")[2]
+        self.assertEqual(sorted(int(p) for _, p, _ in listed), sorted(n.port for n in replicas))
         self.assertEqual(len(set(c.digests())), 1)
 
     def test_failover_under_load_loses_nothing(self):
@@ -277,6 +301,75 @@ class ClusterTest(unittest.TestCase):
         with c.nodes[i].client() as r:
             self.assertEqual(r.llen("q"), 200)
         self.assertEqual(len(set(c.digests())), 1)
+
+    def test_log_is_trimmed_and_etcd_stays_under_its_quota(self):
+        quota = 32 << 20
+        etcd = EtcdCluster(1, quota_bytes=quota)
+        self.addCleanup(etcd.stop)
+        c = Cluster(self, etcd, name="quota")
+        m = c.master()
+        r = m.client(socket_timeout=30)
+        value = os.urandom(64 << 10)
+        written = 0
+        while written < 5 * quota:
+            with r.pipeline(transaction=False) as p:
+                for k in range(8):
+                    p.set(f"k{k}", value + str(written).encode())
+                p.execute()
+            written += 8 * len(value)
+        c.wait_converged()
+        status = etcd.members[0].call("/v3/maintenance/status", {})
+        self.assertLess(int(status["dbSize"]), quota)
+        self.assertNotIn("alarm", etcd.members[0].call("/v3/maintenance/alarm",
+                                                       {"action": "GET"}))
+        for n in c.nodes:
+            self.assertNotIn("bootstrap", n.log_text())
+        # The log keeps what the slowest live node needs, and the newest entry.
+        log_keys = etcd.members[0].call("/v3/kv/range", {
+            "key": base64.b64encode(b"/desaster/quota/log/").decode(),
+            "range_end": base64.b64encode(b"/desaster/quota/log0").decode(),
+            "count_only": True})
+        self.assertLess(int(log_keys.get("count", 0)), 50)
+        self.assertGreaterEqual(int(log_keys.get("count", 0)), 1)
+        self.assertEqual(len(set(c.digests())), 1)
+        print(f"\n{written >> 20} MB through the log: etcd's db {int(status['dbSize']) >> 20} MB "
+              f"(quota {quota >> 20} MB)", flush=True)
+
+    def test_node_behind_a_trimmed_log_copies_another_nodes_store(self):
+        c = Cluster(self, self.etcd, name="bootstrap", extra=("--cluster-log-retain", "10"))
+        m = c.master()
+        i = next(i for i, n in enumerate(c.nodes) if n is not m)
+        j = next(j for j, n in enumerate(c.nodes) if n is not m and j != i)
+        c.wait_converged()
+        c.nodes[i].kill()
+        frozen = c.nodes[j]
+        frozen.proc.send_signal(signal.SIGSTOP)
+        try:
+            r = m.client()
+            for k in range(100):  # an entry each
+                r.rpush("q", k)
+                r.hset("h", f"f{k}", k)
+            # Both are gone from the registry once their leases expire; then the log is
+            # trimmed to the last 10 entries.
+            wait_for(lambda: self.log_entries("bootstrap") <= 11, timeout=30,
+                     what="the log to be trimmed")
+        finally:
+            frozen.proc.send_signal(signal.SIGCONT)
+        restarted = c.restart(i)
+        c.wait_converged(timeout=60)
+        self.assertIn("bootstrap: copied", restarted.log_text())
+        for n in (restarted, frozen):
+            with n.client() as rr:
+                self.assertEqual(rr.llen("q"), 100)
+                self.assertEqual(rr.hget("h", "f99"), b"99")
+        self.assertEqual(len(set(c.digests())), 1)
+
+    def log_entries(self, name):
+        reply = self.etcd.members[0].call("/v3/kv/range", {
+            "key": base64.b64encode(f"/desaster/{name}/log/".encode()).decode(),
+            "range_end": base64.b64encode(f"/desaster/{name}/log0".encode()).decode(),
+            "count_only": True})
+        return int(reply.get("count", 0))
 
     def test_etcd_leader_killed_keeps_master_and_data(self):
         etcd = EtcdCluster(3)
