@@ -18,7 +18,9 @@ struct CommandSpec;
 enum class ReplyMode { kOn, kOff, kSkipNext, kSkipThis };
 
 // What a blocked client answers when its timeout expires.
-enum class TimeoutReply { kNullArray, kNullBulk };
+// What a blocked client gets when its time is up: a null, or (kRunAgain) what its command
+// answers when run once more without blocking (WAIT: how many replicas got there).
+enum class TimeoutReply { kNullArray, kNullBulk, kRunAgain };
 
 struct BlockState {
   int db = 0;
@@ -40,6 +42,7 @@ struct Client {
   int64_t created_ms = 0;
   int64_t last_interaction_ms = 0;
   std::string last_command = "NULL";
+  uint64_t wait_index = 0;  // the log entry a WAIT waits for replicas to apply
   ReplyMode reply_mode = ReplyMode::kOn;
 
   // MULTI/EXEC

@@ -236,7 +236,7 @@ void CommandContext::Block(const std::vector<std::string>& keys, int64_t deadlin
   switch (block_mode) {
     case BlockMode::kNever:
       on_timeout == TimeoutReply::kNullArray ? reply.NullArray() : reply.NullBulk();
-      return;
+      return;  // (a kRunAgain command answers itself in this mode: it never gets here)
     case BlockMode::kRetrying:
       blocked = true;  // keep waiting with the original deadline
       return;

@@ -233,12 +233,18 @@ void UnblockClient(ServerState& server, Client& client, bool timed_out) {
   if (!client.blocked) return;
   for (const auto& k : client.block.keys) server.keyspace.Unblock(client.block.db, k, client.id);
   client.blocked = false;
-  if (timed_out) {
+  BlockState block = std::exchange(client.block, BlockState{});
+  if (!timed_out) return;
+  if (block.timeout_reply == TimeoutReply::kRunAgain) {
+    std::string error;
+    if (const CommandSpec* spec = ResolveCommand(server, block.argv, &error)) {
+      CallCommand(server, client, *spec, block.argv, BlockMode::kNever);
+    }
+  } else {
     resp::ReplyWriter w(&client.output, client.protocol);
-    client.block.timeout_reply == TimeoutReply::kNullArray ? w.NullArray() : w.NullBulk();
-    if (server.on_output) server.on_output(&client);
+    block.timeout_reply == TimeoutReply::kNullArray ? w.NullArray() : w.NullBulk();
   }
-  client.block = BlockState{};
+  if (server.on_output) server.on_output(&client);
 }
 
 void ServeReadyKeys(ServerState& server) {

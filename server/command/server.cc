@@ -67,6 +67,41 @@ void Role(CommandContext& ctx) {
   ctx.reply.Integer(static_cast<long long>(c.applied));
 }
 
+// WAIT numreplicas timeout: how many replicas hold (durably) every write acknowledged to
+// anyone before the WAIT, once that is numreplicas or the timeout (ms, 0: none) passed.
+// Replicas report what they applied a few times a second: a WAIT takes that long.
+void Wait(CommandContext& ctx) {
+  long long wanted, timeout;
+  if (!ParseInt64(ctx.args[1], &wanted)) return ctx.Error(err::kNotInteger);
+  if (!ParseInt64(ctx.args[2], &timeout)) {
+    return ctx.Error("ERR timeout is not an integer or out of range");
+  }
+  if (timeout < 0) return ctx.Error("ERR timeout is negative");
+  const ClusterStatus& c = ctx.server.cluster;
+  if (c.enabled && !c.master) return ctx.Error("ERR WAIT cannot be used with replica instances.");
+  // A single node is a master without replicas: as Redis, it waits out the timeout.
+  if (ctx.block_mode == BlockMode::kAllowed) ctx.client.wait_index = c.applied;
+  long long acked = 0;
+  for (const auto& [id, peer] : c.peers) acked += peer.applied >= ctx.client.wait_index ? 1 : 0;
+  if (acked >= wanted || ctx.block_mode == BlockMode::kNever || ctx.client.in_multi) {
+    return ctx.reply.Integer(acked);
+  }
+  ctx.Block({std::string(kReplicationKey)}, timeout > 0 ? ctx.now_ms() + timeout : 0,
+            TimeoutReply::kRunAgain);
+}
+
+// FAILOVER: a cluster master hands over to another node (the others campaign first). Redis'
+// TO, FORCE, ABORT and TIMEOUT pick and steer one replica; here etcd's election picks.
+void Failover(CommandContext& ctx) {
+  const ClusterStatus& c = ctx.server.cluster;
+  if (ctx.args.size() > 1) return ctx.Error("ERR FAILOVER takes no options on desaster");
+  if (!c.enabled) return ctx.Error("ERR FAILOVER requires connected replicas.");
+  if (!c.master) return ctx.Error("ERR FAILOVER is not valid when server is a replica.");
+  if (c.peers.empty()) return ctx.Error("ERR FAILOVER requires connected replicas.");
+  ctx.server.failover_requested = true;
+  ctx.reply.Ok();
+}
+
 void Time(CommandContext& ctx) {
   auto us = std::chrono::duration_cast<std::chrono::microseconds>(
                 std::chrono::system_clock::now().time_since_epoch())
@@ -1010,6 +1045,8 @@ void Debug(CommandContext& ctx) {
     return ctx.reply.Simple(hex);
   }
   if (ctx.Is(1, "RELOAD") && ctx.args.size() == 2) {
+    if (ctx.server.read_only())
+      return ctx.Error("ERR DEBUG RELOAD on a replica: the log decides its state");
     // Everything is already durable: reload memory from the store and check it is identical.
     // Timers cannot run inside a command, and a load leaves what fell due (a delayed job, a
     // lease) to them: both sides first catch up with the clock, or they would differ by that.
@@ -1092,6 +1129,12 @@ void RegisterServerCommands(CommandRegistry* r) {
       .Args("")
       .Add("role", 1, kFast | kLoading, {}, Role, "This node's replication role")
       .Args("")
+      .Add("failover", -1, kAdmin | kNoScript, {}, Failover,
+           "Hand mastership over to another node of the cluster")
+      .Args("[TO host port [FORCE]] [ABORT] [TIMEOUT milliseconds:integer]")
+      .Add("wait", 3, kBlocking, {}, Wait,
+           "Wait until replicas hold the writes acknowledged so far")
+      .Args("numreplicas:integer timeout:integer")
       .Add("info", -1, kLoading, {}, Info, "Server information and statistics")
       .Args("[section...]")
       .Add("config", -2, kAdmin, {}, nullptr, "Read and change configuration")

@@ -88,7 +88,8 @@ class ServerState {
   int64_t last_save_unix_s;
   bool loading = false;
   bool shutdown_requested = false;
-  bool restart_requested = false;  // with shutdown_requested: the process starts over
+  bool restart_requested = false;   // with shutdown_requested: the process starts over
+  bool failover_requested = false;  // FAILOVER: hand mastership over once its reply is out
 
   // Persistence, as the server reports it. While `write_error` is set the last commit failed:
   // writes are refused (MISCONF) until the store accepts a synced write again.

@@ -327,6 +327,10 @@ class Database {
   static constexpr size_t kFinishedKept = 10000;
 };
 
+// What WAIT blocks on: replicas' progress, signalled when a replica reports it. A key of this
+// name that a client made is only ever woken for nothing.
+inline constexpr std::string_view kReplicationKey{"\0replication", 12};
+
 class Keyspace {
  public:
   explicit Keyspace(int databases);
@@ -377,6 +381,11 @@ class Keyspace {
   void Block(int db, std::string_view key, uint64_t client);
   void Unblock(int db, std::string_view key, uint64_t client);
   std::vector<uint64_t> Waiters(int db, std::string_view key) const;
+  // Wakes the clients blocked on `key` in every database: a name that stands for something
+  // other than a value (kReplicationKey: what replicas applied).
+  void Signal(std::string_view key) {
+    for (int db = 0; db < databases(); db++) Touched(db, key);
+  }
   std::vector<std::pair<int, std::string>> TakeReadyKeys() { return std::exchange(ready_, {}); }
   bool HasReadyKeys() const { return !ready_.empty(); }
 

@@ -486,6 +486,8 @@ void Server::OnBeforeSleep(ev::prepare&, int) {
   if (state_->shutdown_requested) commits_->WaitIdle();
   TakeCommitted();
   if (!commit_error_.empty()) HandleCommitFailure();
+  // FAILOVER's own reply leaves first.
+  if (state_->failover_requested && awaiting_.empty()) HandOver();
   for (uint64_t id : closed_) connections_.erase(id);
   closed_.clear();
   ArmQueueTimer();
@@ -585,9 +587,8 @@ void Server::OnCron(ev::timer&, int) {
   if (state_->loading || state_->script_busy) return;  // nothing may change under a script
   std::string error;
   if (cluster_ && state_->cluster.master && MayChangeState()) TrimLog();
-  if (cluster_ && caught_up_ && !state_->cluster.master && state_->cluster.master_addr.empty() &&
-      !halted_ && !cluster_->options().never_master) {
-    cluster_->Campaign();  // no master known: keep trying (a campaign may have failed)
+  if (cluster_ && caught_up_ && !state_->cluster.master && state_->cluster.master_addr.empty()) {
+    MayCampaign();  // no master known: keep trying (a campaign may have failed)
   }
   if (!state_->write_error.empty()) {
     if (now - last_probe_ms_ >= 1000) {
@@ -713,6 +714,8 @@ void Server::HandleClusterEvents() {
         } else {
           state_->cluster.peers[e.node] = {e.value, e.lsn, UnixMs()};
         }
+        state_->keyspace.Signal(kReplicationKey);  // WAIT
+        if (state_->keyspace.HasReadyKeys()) ServeReadyKeys(*state_);
         break;
     }
   }
@@ -751,6 +754,19 @@ void Server::TrimLog() {
   if (below > 1) cluster_->TrimLog(below);
 }
 
+void Server::MayCampaign() {
+  if (halted_ || cluster_->options().never_master || MonotonicUs() < sit_out_until_us_) return;
+  cluster_->Campaign();
+}
+
+void Server::HandOver() {
+  state_->failover_requested = false;
+  if (!state_->cluster.master) return;
+  // The others get the first chance to win the campaign this starts.
+  sit_out_until_us_ = MonotonicUs() + 2 * cluster_->options().lease_ttl_s * 1000000;
+  StepDown("FAILOVER: handing over to another node");
+}
+
 void Server::HandleLeader(const ClusterEvent& e) {
   ClusterStatus& status = state_->cluster;
   caught_up_ = true;  // the watch tells the leader after the log it read
@@ -758,7 +774,7 @@ void Server::HandleLeader(const ClusterEvent& e) {
     status.master_addr.clear();
     if (status.master) return StepDown("the leader key is gone");
     // Every entry before the key's deletion has been applied: caught up, this node may lead.
-    if (!halted_ && !cluster_->options().never_master) cluster_->Campaign();
+    MayCampaign();
     return;
   }
   size_t space = e.value.find(' ');

@@ -62,6 +62,10 @@ class Server {
   void HandleLeader(const ClusterEvent& event);
   // The master deletes the log entries no live node needs any more.
   void TrimLog();
+  // Campaigns unless this node may not lead (never-master, halted, handing over).
+  void MayCampaign();
+  // FAILOVER: the master steps down and lets another node win.
+  void HandOver();
   // A master runs commands only while it provably holds its lease: input waits meanwhile, and
   // runs once etcd renews it. Too long in doubt, the master steps down.
   void CheckLease();
@@ -148,6 +152,7 @@ class Server {
   int64_t deposed_epoch_ = 0;         // the epoch this node last stepped down from
   std::vector<uint64_t> held_input_;  // connections whose input waits for the lease
   int64_t lease_doubt_since_us_ = 0;  // when the master last became unsure of its lease
+  int64_t sit_out_until_us_ = 0;      // after FAILOVER: no campaign before this
 };
 
 }  // namespace desaster

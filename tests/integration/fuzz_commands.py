@@ -62,6 +62,9 @@ EXCLUDED_FORMS = {
 NEVER_OK = {
     "script|kill": "succeeds only while a script runs past lua-time-limit (test_hardening.py)",
     "config|rewrite": "the servers run without a configuration file, which both refuse",
+    "failover": "a single node has no replicas to hand over to (test_cluster.py hands over)",
+    "snapshot.open": "a single node is in no cluster (test_cluster.py copies stores)",
+    "snapshot.read": "needs SNAPSHOT.OPEN, which needs a cluster",
 }
 # Driven, but not in compared sessions: their answers depend on what cannot be the same on
 # both servers.
@@ -194,6 +197,8 @@ class Session:
             return rng.choice(self.keys)
         if token == "BLOCK":
             return rng.choice(BLOCK_MS)
+        if name == "timeout" and kind == "integer":  # WAIT's, in milliseconds (0: for good)
+            return rng.choice(["1", "10", "-1", "abc", "-9223372036854775808"])
         if name == "timeout":
             return rng.choice(TIMEOUTS)
         if name == "count" and command in RANDOM_MEMBERS and self.only is not None:

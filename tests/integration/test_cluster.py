@@ -144,6 +144,11 @@ class ClusterTest(unittest.TestCase):
                  what="the replicas to register what they applied")
         self.assertEqual(sorted(replication(m)[f"slave{i}"]["port"] for i in (0, 1)),
                          sorted(n.port for n in replicas))
+        self.assertEqual(r.execute_command("WAIT", 2, 10000), 2)
+        self.assertEqual(r.execute_command("WAIT", 0, 0), 2)
+        with replicas[0].client() as rr:
+            with self.assertRaisesRegex(redis.ResponseError, "replica"):
+                rr.execute_command("WAIT", 1, 0)
         listed = m.client().execute_command("ROLE")[2]
         self.assertEqual(sorted(int(p) for _, p, _ in listed), sorted(n.port for n in replicas))
         self.assertEqual(len(set(c.digests())), 1)
@@ -287,6 +292,113 @@ class ClusterTest(unittest.TestCase):
                 self.assertEqual(r.lrange("jobs", 0, -1), [])
         c.wait_converged()
         self.assertEqual(len(set(c.digests())), 1)
+
+    def test_wait_counts_only_replicas_that_hold_the_writes(self):
+        c = Cluster(self, self.etcd, name="wait")
+        m = c.master()
+        r = m.client()
+        r.set("a", 1)
+        self.assertEqual(r.execute_command("WAIT", 2, 10000), 2)
+        c.nodes[next(i for i, n in enumerate(c.nodes) if n is not m)].kill()
+        r.set("a", 2)
+        started = time.monotonic()
+        self.assertEqual(r.execute_command("WAIT", 2, 500), 1)  # the timeout answers the count
+        self.assertGreaterEqual(time.monotonic() - started, 0.5)
+
+    def test_failover_command_and_sigterm_hand_over_without_waiting_for_a_lease(self):
+        c = Cluster(self, self.etcd, name="handover")
+        m = c.master()
+        with m.client() as r:
+            r.set("a", 1)
+            c.wait_converged()
+            self.assertEqual(r.execute_command("FAILOVER"), b"OK")
+        started = time.monotonic()
+        new = c.master(other_than=m)
+        self.assertLess(time.monotonic() - started, TTL, "a FAILOVER waits for no lease")
+        wait_for(lambda: (role(m) or [b""])[0] == b"slave", what="the old master to follow")
+        with new.client() as r:
+            self.assertEqual(r.get("a"), b"1")
+            r.set("b", 2)
+        started = time.monotonic()
+        new.stop()  # SIGTERM: the lease is revoked on the way out
+        newer = c.master(other_than=new)
+        self.assertLess(time.monotonic() - started, TTL, "SIGTERM waits for no lease")
+        with newer.client() as r:
+            self.assertEqual(r.get("b"), b"2")
+
+    def test_quorum_loss_fails_no_write_and_writes_resume(self):
+        etcd = EtcdCluster(3)
+        self.addCleanup(etcd.stop)
+        c = Cluster(self, etcd, name="quorum")
+        outcomes = {"acked": set(), "error": set(), "unknown": set()}
+        stop = threading.Event()
+
+        def writer():
+            r, i = None, 0
+            while not stop.is_set():
+                if r is None:
+                    m = c.master(timeout=60)
+                    r = m.client(socket_timeout=2)
+                i += 1
+                try:
+                    r.rpush("q", i)
+                    outcomes["acked"].add(i)
+                except redis.ResponseError:
+                    outcomes["error"].add(i)
+                    r = None
+                except (redis.ConnectionError, redis.TimeoutError, OSError):
+                    outcomes["unknown"].add(i)
+                    r = None
+
+        t = threading.Thread(target=writer)
+        t.start()
+        try:
+            wait_for(lambda: len(outcomes["acked"]) > 20, what="writes before the outage")
+            lost = [mb for mb in etcd.members if mb is not etcd.leader()][:1] + [etcd.leader()]
+            for mb in lost:
+                mb.proc.send_signal(signal.SIGSTOP)
+            acked_before = len(outcomes["acked"])
+            time.sleep(4)  # the outage itself, not a synchronisation
+            during = len(outcomes["acked"]) - acked_before
+            for mb in lost:
+                mb.proc.send_signal(signal.SIGCONT)
+            resumed = len(outcomes["acked"])
+            wait_for(lambda: len(outcomes["acked"]) > resumed + 20, timeout=60,
+                     what="writes to resume by themselves")
+        finally:
+            for mb in etcd.members:
+                mb.proc.send_signal(signal.SIGCONT)
+            stop.set()
+            t.join()
+        self.assertLessEqual(during, 2, "nothing is acknowledged without a quorum")
+        c.wait_converged()
+        with c.master().client() as r:
+            stored = {int(v) for v in r.lrange("q", 0, -1)}
+        self.assertLessEqual(outcomes["acked"], stored)
+        self.assertEqual(outcomes["error"] & stored, set(), "a write that failed appeared later")
+
+    def test_masters_etcd_member_killed_keeps_master_and_data(self):
+        etcd = EtcdCluster(3)
+        self.addCleanup(etcd.stop)
+        c = Cluster(self, etcd, name="memberkill")
+        m = c.master()
+        epoch = replication(m)["cluster_epoch"]
+        r = m.client(socket_timeout=30)
+        r.rpush("q", *range(50))
+        # Every client of a node starts with the first endpoint: the one it is using.
+        etcd.members[0].proc.kill()
+        etcd.members[0].proc.wait()
+        longest = 0.0
+        for k in range(50, 300):
+            t = time.monotonic()
+            r.rpush("q", k)
+            longest = max(longest, time.monotonic() - t)
+        self.assertEqual(replication(m)["cluster_epoch"], epoch, "the master stayed")
+        self.assertEqual(r.lrange("q", 0, -1), [str(k).encode() for k in range(300)])
+        c.wait_converged()
+        self.assertEqual(len(set(c.digests())), 1)
+        print(f"\nthe master's etcd member killed: longest write stall {longest * 1000:.0f} ms",
+              flush=True)
 
     def test_replica_restarted_catches_up(self):
         c = Cluster(self, self.etcd, name="catchup")
