@@ -1,5 +1,6 @@
 #include "cluster/bootstrap.h"
 
+#include <fmt/format.h>
 #include <hiredis/hiredis.h>
 #include <leveldb/db.h>
 #include <leveldb/write_batch.h>
@@ -207,7 +208,7 @@ bool BootstrapIfBehind(const Options& options, const ClusterOptions& cluster, st
       if (fs::exists(options.data_dir)) fs::rename(options.data_dir, old, ec);
       if (!ec) fs::rename(copy, options.data_dir, ec);
       if (ec) {
-        *error = "bootstrap: cannot put the copy in place: " + ec.message();
+        *error = fmt::format("bootstrap: cannot put the copy in place: {}", ec.message());
         return false;
       }
       fs::remove_all(old, ec);

@@ -12,6 +12,7 @@
 #include <vector>
 
 typedef void CURL;
+struct curl_slist;
 
 namespace desaster {
 
@@ -134,6 +135,9 @@ class Etcd {
   // Gets a token when the options name a user (etcd's auth).
   Status Authenticate(std::string* error);
   void Configure(CURL* curl, const std::string& url, const std::string& body);
+  // The request headers (with the token, once authenticated); `require_leader` makes etcd fail
+  // a watch whose member loses its leader.
+  curl_slist* Headers(bool require_leader) const;
 
   EtcdOptions options_;
   size_t current_ = 0;  // the endpoint in use

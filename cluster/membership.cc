@@ -1,5 +1,6 @@
 #include "cluster/membership.h"
 
+#include <fmt/format.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -45,7 +46,7 @@ bool WriteIdentity(const std::string& dir, const Identity& id, std::string* erro
     }
   }
   if (rename(tmp.c_str(), IdentityPath(dir).c_str()) != 0) {
-    *error = "cannot write " + IdentityPath(dir);
+    *error = fmt::format("cannot write {}", IdentityPath(dir));
     return false;
   }
   return true;

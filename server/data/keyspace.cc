@@ -554,6 +554,9 @@ void Keyspace::Apply(const Mutation& m) {
     case Mutation::Op::kFailureDelete:
       if (Failure* f = d.FindFailure(static_cast<uint64_t>(m.num))) d.RemoveFailure(f);
       break;
+    case Mutation::Op::kScriptLoad:
+    case Mutation::Op::kScriptFlush:
+      break;  // the script engine's (the network layer hands them to it)
   }
   recording_ = true;
 }

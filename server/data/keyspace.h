@@ -367,6 +367,9 @@ class Keyspace {
     pending_.erase(pending_.begin(), pending_.begin() + static_cast<ptrdiff_t>(count));
     return head;
   }
+  // Records a change of the script cache (kScriptLoad of `body`, or kScriptFlush) for the
+  // replicas of a cluster.
+  void RecordScripts(Mutation::Op op, std::string_view body = {}) { db(0).Record(op, {}, body); }
   // Applies a mutation without recording it (recovery, replication).
   void Apply(const Mutation& m);
 

@@ -14,6 +14,7 @@
 
 #include "server/clock.h"
 #include "server/command/dispatch.h"
+#include "server/command/script_engine.h"
 #include "server/log.h"
 
 namespace desaster {
@@ -794,7 +795,16 @@ void Server::ApplyGroup(uint64_t lsn, std::string_view payload) {
       DecodeMutations(payload, state_->keyspace.databases());
   if (!mutations) return Halt(fmt::format("the group ending at log entry {} is damaged", lsn));
   state_->keyspace.set_now_ms(UnixMs());
-  for (const Mutation& m : *mutations) state_->keyspace.Apply(m);
+  for (const Mutation& m : *mutations) {
+    std::string sha, error;
+    if (m.op == Mutation::Op::kScriptLoad) {
+      state_->scripts->Load(m.arg, &sha, &error);
+    } else if (m.op == Mutation::Op::kScriptFlush) {
+      state_->scripts->Flush();
+    } else {
+      state_->keyspace.Apply(m);
+    }
+  }
   state_->cluster.applied = lsn;
   commits_->Submit(Batch{next_lsn_++, std::move(*mutations), lsn}, SyncEachBatch(), true);
 }

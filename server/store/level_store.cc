@@ -920,6 +920,9 @@ void LevelStore::Translate(const Mutation& m, uint64_t lsn, BatchView* view) {
     case Op::kFailureDelete:
       view->Delete(FailureKey(m.db, static_cast<uint64_t>(m.num)));
       break;
+    case Op::kScriptLoad:
+    case Op::kScriptFlush:
+      break;  // replicated, not stored
     case Op::kFlushDb: {
       view->DeletePrefix(DatabasePrefix('e', m.db));
       view->DeletePrefix(DatabasePrefix('q', m.db));

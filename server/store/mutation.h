@@ -44,6 +44,10 @@ struct Mutation {
     kScheduleDelete,  // schedule named `key` is gone
     kFailurePut,      // failure `num` = arg (Failure::Encode); replaces it
     kFailureDelete,   // failure `num` is gone
+    // Cluster mode only, so that replicas' script caches are warm when one takes over. The
+    // store keeps no scripts (as Redis keeps none across a restart).
+    kScriptLoad,   // the script arg is in the script cache
+    kScriptFlush,  // the script cache is empty
   };
 
   Op op;

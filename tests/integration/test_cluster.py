@@ -310,6 +310,7 @@ class ClusterTest(unittest.TestCase):
         m = c.master()
         with m.client() as r:
             r.set("a", 1)
+            sha = r.script_load("return redis.call('get', KEYS[1])")
             c.wait_converged()
             self.assertEqual(r.execute_command("FAILOVER"), b"OK")
         started = time.monotonic()
@@ -318,6 +319,8 @@ class ClusterTest(unittest.TestCase):
         wait_for(lambda: (role(m) or [b""])[0] == b"slave", what="the old master to follow")
         with new.client() as r:
             self.assertEqual(r.get("a"), b"1")
+            # The script cache is replicated: EVALSHA works on the new master.
+            self.assertEqual(r.evalsha(sha, 1, "a"), b"1")
             r.set("b", 2)
         started = time.monotonic()
         new.stop()  # SIGTERM: the lease is revoked on the way out

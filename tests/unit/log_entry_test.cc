@@ -47,15 +47,17 @@ TEST_CASE("log entries carry every mutation of a group exactly") {
                                       std::numeric_limits<double>::infinity()));
   batches[1].mutations.push_back(Make(Mutation::Op::kFailureDelete, "", {}, {},
                                       std::numeric_limits<int64_t>::max(), 0, false, 15));
+  batches[1].mutations.push_back(Make(Mutation::Op::kScriptLoad, "", "return 1"));
   std::string payload = EncodeMutations(batches);
   auto decoded = DecodeMutations(payload, 16);
   REQUIRE(decoded);
-  REQUIRE(decoded->size() == 5);
+  REQUIRE(decoded->size() == 6);
   RequireSame((*decoded)[0], batches[0].mutations[0]);
   RequireSame((*decoded)[1], batches[0].mutations[1]);
   RequireSame((*decoded)[2], batches[1].mutations[0]);
   RequireSame((*decoded)[3], batches[1].mutations[1]);
   RequireSame((*decoded)[4], batches[1].mutations[2]);
+  RequireSame((*decoded)[5], batches[1].mutations[3]);
 
   SECTION("a database the node does not have is refused") {
     REQUIRE_FALSE(DecodeMutations(payload, 15));
@@ -63,7 +65,7 @@ TEST_CASE("log entries carry every mutation of a group exactly") {
   SECTION("every truncation is refused, never misread") {
     for (size_t n = 1; n < payload.size(); n += 997) {
       auto cut = DecodeMutations(std::string_view(payload).substr(0, payload.size() - n), 16);
-      if (cut) REQUIRE(cut->size() < 5);  // a cut at a mutation's boundary is a shorter group
+      if (cut) REQUIRE(cut->size() < 6);  // a cut at a mutation's boundary is a shorter group
     }
     REQUIRE_FALSE(DecodeMutations(payload.substr(0, payload.size() - 1), 16));
   }
