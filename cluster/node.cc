@@ -297,7 +297,7 @@ bool ClusterNode::ReadLog(Etcd* etcd, uint64_t generation, uint64_t* next_lsn, i
   while (true) {
     std::vector<EtcdKeyValue> kvs;
     bool more = false;
-    if (etcd->Range(keys_.log(from_lsn), end, 64, &kvs, revision, &more, error) !=
+    if (etcd->Range(keys_.log(from_lsn), end, 16, &kvs, revision, &more, error) !=
         Etcd::Status::kOk) {
       return false;
     }

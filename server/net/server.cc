@@ -669,7 +669,12 @@ void Server::OnSignal(ev::sig& w, int) {
 // ---- cluster mode (DESIGN.md §10) ----
 
 void Server::HandleClusterEvents() {
-  for (ClusterEvent& e : cluster_->TakeEvents()) {
+  for (ClusterEvent& e : cluster_->TakeEvents()) cluster_events_.push_back(std::move(e));
+  // A replica catching up on a long log still answers its clients in between.
+  int64_t deadline_us = MonotonicUs() + 20000;
+  while (!cluster_events_.empty() && MonotonicUs() < deadline_us) {
+    ClusterEvent e = std::move(cluster_events_.front());
+    cluster_events_.pop_front();
     switch (e.kind) {
       case ClusterEvent::Kind::kEntry: {
         log_head_ = std::max(log_head_, e.lsn);
@@ -720,6 +725,7 @@ void Server::HandleClusterEvents() {
         break;
     }
   }
+  if (!cluster_events_.empty()) cluster_wake_.send();  // the rest on the next iteration
 }
 
 void Server::CheckLease() {
@@ -852,6 +858,7 @@ void Server::StepDown(const std::string& why) {
   state_->cluster.applied = index;
   log_next_ = index + 1;
   groups_.Reset();
+  cluster_events_.clear();  // of the watch that Resync replaces
   caught_up_ = false;
   if (was_master) cluster_->Resign();
   cluster_->Resync(log_next_);

@@ -145,14 +145,15 @@ class Server {
   ClusterCommit* cluster_commit_ = nullptr;
   ev::async cluster_wake_;  // events from the cluster threads: the before-sleep stage takes them
   GroupAssembler groups_;
-  uint64_t log_next_ = 1;             // the log entry a replica applies next
-  uint64_t log_head_ = 0;             // the last log entry seen
-  bool halted_ = false;               // stopped following: see the log
-  bool caught_up_ = false;            // has applied the log as of the leader key's state
-  int64_t deposed_epoch_ = 0;         // the epoch this node last stepped down from
-  std::vector<uint64_t> held_input_;  // connections whose input waits for the lease
-  int64_t lease_doubt_since_us_ = 0;  // when the master last became unsure of its lease
-  int64_t sit_out_until_us_ = 0;      // after FAILOVER: no campaign before this
+  std::deque<ClusterEvent> cluster_events_;  // taken from the cluster, not handled yet
+  uint64_t log_next_ = 1;                    // the log entry a replica applies next
+  uint64_t log_head_ = 0;                    // the last log entry seen
+  bool halted_ = false;                      // stopped following: see the log
+  bool caught_up_ = false;                   // has applied the log as of the leader key's state
+  int64_t deposed_epoch_ = 0;                // the epoch this node last stepped down from
+  std::vector<uint64_t> held_input_;         // connections whose input waits for the lease
+  int64_t lease_doubt_since_us_ = 0;         // when the master last became unsure of its lease
+  int64_t sit_out_until_us_ = 0;             // after FAILOVER: no campaign before this
 };
 
 }  // namespace desaster
