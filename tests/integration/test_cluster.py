@@ -413,6 +413,24 @@ class ClusterTest(unittest.TestCase):
         self.assertEqual(len(set(c.digests())), 1)
         print(f"\n{what}: longest write stall {longest * 1000:.0f} ms", flush=True)
 
+    def test_an_entry_of_a_newer_format_is_refused_not_applied(self):
+        c = Cluster(self, self.etcd, name="format")
+        m = c.master()
+        with m.client() as r:
+            r.set("a", 1)
+        applied = c.wait_converged()
+        digest = c.digests()[0]
+        # The next entry as a newer build would append it (format 2, final, epoch 5).
+        key = f"/desaster/format/log/{applied + 1:020d}".encode()
+        self.etcd.members[0].call("/v3/kv/put", {
+            "key": base64.b64encode(key).decode(),
+            "value": base64.b64encode(bytes([2, 1, 5]) + b"from the future").decode()})
+        for n in (n for n in c.nodes if n is not m):
+            wait_for(lambda: "newer format" in n.log_text(), what="a replica to refuse the entry")
+            with n.client() as rr:
+                self.assertEqual(rr.execute_command("DEBUG", "DIGEST"), digest)
+                self.assertEqual(rr.get("a"), b"1")
+
     def test_replica_restarted_catches_up(self):
         c = Cluster(self, self.etcd, name="catchup")
         m = c.master()
