@@ -143,12 +143,21 @@ bool JoinCluster(const Options& options, ClusterOptions* cluster, std::string* e
     txn.failure.push_back(EtcdTxn::Op::Range(keys.prefix + "id"));
     EtcdTxnResult result;
     std::string why;
-    if (etcd.Txn(txn, &result, &why) == Etcd::Status::kOk) {
+    Etcd::Status status = etcd.Txn(txn, &result, &why);
+    if (status == Etcd::Status::kOk) {
       if (result.succeeded) continue;  // made it: read it back
       if (!result.ranges.empty() && !result.ranges[0].empty()) {
         cluster_id = result.ranges[0][0].value;
         break;
       }
+    }
+    // etcd may be starting or electing (wait for it), but refused credentials stay refused.
+    if (status == Etcd::Status::kFailed &&
+        (why.find("authentication failed") != std::string::npos ||
+         why.find("permission denied") != std::string::npos ||
+         why.find("user name is empty") != std::string::npos)) {
+      *error = fmt::format("cluster: etcd refused this node: {} (see --cluster-user)", why);
+      return false;
     }
     if (MonotonicUs() - warned > 10000000) {
       Log(LogLevel::kWarning, "cluster: waiting for etcd ({})", why);

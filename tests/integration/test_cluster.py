@@ -11,6 +11,7 @@ import os
 import signal
 import socket
 import statistics
+import subprocess
 import threading
 import time
 import unittest
@@ -430,6 +431,36 @@ class ClusterTest(unittest.TestCase):
             with n.client() as rr:
                 self.assertEqual(rr.execute_command("DEBUG", "DIGEST"), digest)
                 self.assertEqual(rr.get("a"), b"1")
+
+    def test_a_master_busy_for_seconds_keeps_its_place(self):
+        # Keepalives do not wait for the loop: a long command (or script) is not a failover.
+        c = Cluster(self, self.etcd, name="busy")
+        m = c.master()
+        epoch = replication(m)["cluster_epoch"]
+        with m.client(socket_timeout=30) as r:
+            r.execute_command("DEBUG", "SLEEP", 2.5 * TTL)
+            r.set("after", 1)
+        self.assertEqual(replication(m)["cluster_epoch"], epoch)
+        self.assertEqual(c.master(), m)
+
+    def test_etcd_with_authentication(self):
+        etcd = EtcdCluster(1)
+        self.addCleanup(etcd.stop)
+        for args in (["user", "add", "root:s3cret"], ["user", "grant-role", "root", "root"],
+                     ["auth", "enable"]):
+            subprocess.run(["etcdctl", "--endpoints", etcd.members[0].url, *args], check=True,
+                           capture_output=True)
+        c = Cluster(self, etcd, name="auth", extra=("--cluster-user", "root:s3cret"))
+        m = c.master()
+        with m.client() as r:
+            r.rpush("q", "a", "b")
+        c.wait_converged()
+        with c.nodes[next(i for i, n in enumerate(c.nodes) if n is not m)].client() as r:
+            self.assertEqual(r.lrange("q", 0, -1), [b"a", b"b"])
+        # A wrong password, or none: the node says why and exits.
+        for user in (("--cluster-user", "root:wrong"), ()):
+            with self.assertRaisesRegex(AssertionError, "etcd refused this node"):
+                Scheduler("--cluster", c.url, *user, data_dir=data_dir(self, "refused"))
 
     def test_replica_restarted_catches_up(self):
         c = Cluster(self, self.etcd, name="catchup")
