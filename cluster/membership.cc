@@ -127,10 +127,6 @@ bool JoinCluster(const Options& options, ClusterOptions* cluster, std::string* e
   }
   cluster->lease_ttl_s = options.cluster_lease_ttl;
   cluster->never_master = options.cluster_never_master;
-  if (cluster->lease_ttl_s < 1) {
-    *error = "--cluster-lease-ttl must be at least 1 second";
-    return false;
-  }
 
   // The cluster's id: made by the first node that finds none.
   ClusterKeys keys(cluster->name);

@@ -141,6 +141,16 @@ bool ParseOptions(int argc, char** argv, Options* o, int* exit_code) {
     *exit_code = 1;
     return false;
   }
+  if (o->cluster_lease_ttl < 1 || o->cluster_lease_ttl > 3600) {
+    std::cerr << "desaster-scheduler: --cluster-lease-ttl must be between 1 and 3600 seconds\n";
+    *exit_code = 1;
+    return false;
+  }
+  if (o->cluster_log_retain < 1) {
+    std::cerr << "desaster-scheduler: --cluster-log-retain must be at least 1\n";
+    *exit_code = 1;
+    return false;
+  }
   return true;
 }
 

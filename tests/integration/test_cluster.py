@@ -16,7 +16,7 @@ import threading
 import time
 import unittest
 
-from harness import EtcdCluster, Scheduler, data_dir, free_port, main, redis, wait_for
+from harness import SCHEDULER, EtcdCluster, Scheduler, data_dir, free_port, main, redis, wait_for
 
 FAILOVERS = int(os.environ.get("DESASTER_CLUSTER_FAILOVERS", "10"))
 TTL = 2
@@ -461,6 +461,35 @@ class ClusterTest(unittest.TestCase):
         for user in (("--cluster-user", "root:wrong"), ()):
             with self.assertRaisesRegex(AssertionError, "etcd refused this node"):
                 Scheduler("--cluster", c.url, *user, data_dir=data_dir(self, "refused"))
+
+    def test_a_data_directory_joins_only_its_own_cluster(self):
+        url = f"etcd://{self.etcd.endpoints}/identity"
+        single = data_dir(self, "single")
+        s = Scheduler(data_dir=single)
+        s.client().set("k", "single")
+        s.stop()
+        # A single node's data is in no log: no cluster node may start on it.
+        with self.assertRaisesRegex(AssertionError, "holds a single node's data"):
+            Scheduler("--cluster", url, data_dir=single)
+        node_dir = data_dir(self, "node")
+        n = Scheduler("--cluster", url, data_dir=node_dir)
+        wait_for(lambda: (role(n) or [b""])[0] == b"master", what="the node to lead")
+        n.client().set("k", "cluster")
+        n.stop()
+        with self.assertRaisesRegex(AssertionError, "belongs to cluster identity"):
+            Scheduler(data_dir=node_dir)
+        with self.assertRaisesRegex(AssertionError, "belongs to cluster identity"):
+            Scheduler("--cluster", f"etcd://{self.etcd.endpoints}/other", data_dir=node_dir)
+        converted = Scheduler("--cluster-convert", data_dir=node_dir)
+        self.addCleanup(converted.stop)
+        converted.wait_loaded()
+        self.assertEqual(converted.client().get("k"), b"cluster")
+        for bad in (["--cluster", "http://x/y"], ["--cluster", "etcd://127.0.0.1:1/"],
+                    ["--cluster-lease-ttl", "0"], ["--cluster-log-retain", "0"]):
+            out = subprocess.run([SCHEDULER, *bad, "--data-dir", data_dir(self, "bad")],
+                                 capture_output=True, text=True, timeout=10)
+            self.assertEqual(out.returncode, 1, bad)
+            self.assertIn("--cluster", out.stdout + out.stderr)
 
     def test_replica_restarted_catches_up(self):
         c = Cluster(self, self.etcd, name="catchup")
