@@ -41,9 +41,11 @@ def replication(node):
 class Cluster:
     """`size` schedulers in one cluster; a node restarts on its own data directory."""
 
-    def __init__(self, test, etcd, size=3, name="t", extra=()):
+    def __init__(self, test, etcd, size=3, name="t", extra=(), first=None):
+        """`first`: the etcd member every node's clients use first (any, if None)."""
         self.test = test
-        self.url = f"etcd://{etcd.endpoints}/{name}"
+        members = sorted(etcd.members, key=lambda m: m is not first)
+        self.url = f"etcd://{','.join(f'127.0.0.1:{m.port}' for m in members)}/{name}"
         self.extra = extra
         self.dirs = [data_dir(test, f"node{i}") for i in range(size)]
         # A node keeps its port across restarts (it restarts itself to copy a store).
@@ -382,25 +384,24 @@ class ClusterTest(unittest.TestCase):
         self.assertEqual(outcomes["error"] & stored, set(), "a write that failed appeared later")
 
     def test_masters_etcd_member_killed_keeps_master_and_data(self):
-        # Every client of a node starts with the first endpoint: the one it is using.
-        self.assert_master_survives("the master's etcd member killed",
-                                    lambda etcd: etcd.members[0])
+        # A member that is not etcd's leader, listed first: every node's clients use it.
+        self.assert_master_survives("the master's etcd member killed", leader=False)
 
     def test_etcd_leader_killed_keeps_master_and_data(self):
-        self.assert_master_survives("etcd leader killed",
-                                    lambda etcd: wait_for(etcd.leader, what="an etcd leader"))
+        self.assert_master_survives("etcd leader killed", leader=True)
 
-    def assert_master_survives(self, what, member):
-        """Kills the etcd member `member(etcd)` under a stream of writes: the master stays, and
-        nothing is lost."""
+    def assert_master_survives(self, what, leader):
+        """Kills etcd's leader (or the member the nodes use, not the leader) under a stream of
+        writes: the master stays, and nothing is lost."""
         etcd = EtcdCluster(3)
         self.addCleanup(etcd.stop)
-        c = Cluster(self, etcd, name="survive")
+        etcd_leader = wait_for(etcd.leader, what="an etcd leader")
+        victim = etcd_leader if leader else next(m for m in etcd.members if m is not etcd_leader)
+        c = Cluster(self, etcd, name="survive", first=victim)
         m = c.master()
         epoch = replication(m)["cluster_epoch"]
         r = m.client(socket_timeout=30)
         r.rpush("q", *range(50))
-        victim = member(etcd)
         victim.proc.kill()
         victim.proc.wait()
         longest = 0.0
