@@ -33,6 +33,21 @@ def role(node, timeout=2):
         return None
 
 
+def varint(n):
+    out = b""
+    while n >= 0x80:
+        out += bytes([n & 0x7F | 0x80])
+        n >>= 7
+    return out + bytes([n])
+
+
+def encode_set(key, value):
+    """A log entry's payload (cluster/log_entry.cc) that sets string `key` in database 0."""
+    text = lambda s: varint(len(s)) + s.encode()
+    # op kSetString (0), flag, db, num (zigzag), score (bits), key, arg, arg2
+    return bytes([0, 0]) + varint(0) + varint(0) + varint(0) + text(key) + text(value) + text("")
+
+
 def replication(node):
     with node.client(socket_timeout=5) as r:
         return r.info("replication")
@@ -491,6 +506,34 @@ class ClusterTest(unittest.TestCase):
                                  capture_output=True, text=True, timeout=10)
             self.assertEqual(out.returncode, 1, bad)
             self.assertIn("--cluster", out.stdout + out.stderr)
+
+    def test_a_group_its_master_left_incomplete_is_dropped(self):
+        c = Cluster(self, self.etcd, name="tail")
+        m = c.master()
+        with m.client() as r:
+            r.set("before", 1)
+        applied = c.wait_converged()
+        epoch = int(replication(m)["cluster_epoch"])
+        # The master dies having appended the first part of a group and not its last: the
+        # group was never acknowledged. (Frozen first, so that it appends nothing more.)
+        m.proc.send_signal(signal.SIGSTOP)
+        ghost = encode_set("ghost", "never acknowledged")
+        part = bytes([1, 0]) + varint(epoch) + ghost
+        key = f"/desaster/tail/log/{applied + 1:020d}".encode()
+        self.etcd.members[0].call("/v3/kv/put", {"key": base64.b64encode(key).decode(),
+                                                 "value": base64.b64encode(part).decode()})
+        m.kill()
+        new = c.master(other_than=m)
+        with new.client() as r:
+            r.set("after", 2)
+            self.assertIsNone(r.get("ghost"))
+        c.restart(c.nodes.index(m))
+        c.wait_converged()
+        for n in c.nodes:
+            with n.client() as r:
+                self.assertIsNone(r.get("ghost"))
+                self.assertEqual(r.get("after"), b"2")
+        self.assertEqual(len(set(c.digests())), 1)
 
     def test_replica_restarted_catches_up(self):
         c = Cluster(self, self.etcd, name="catchup")
