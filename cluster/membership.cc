@@ -147,12 +147,20 @@ bool JoinCluster(const Options& options, ClusterOptions* cluster, std::string* e
         break;
       }
     }
-    // etcd may be starting or electing (wait for it), but refused credentials stay refused.
-    if (status == Etcd::Status::kFailed &&
-        (why.find("authentication failed") != std::string::npos ||
-         why.find("permission denied") != std::string::npos ||
-         why.find("user name is empty") != std::string::npos)) {
-      *error = fmt::format("cluster: etcd refused this node: {} (see --cluster-user)", why);
+    // etcd may be starting or electing (wait for it), but refused credentials stay refused,
+    // and so does a certificate this node cannot verify.
+    bool refused = status == Etcd::Status::kFailed &&
+                   (why.find("authentication failed") != std::string::npos ||
+                    why.find("permission denied") != std::string::npos ||
+                    why.find("user name is empty") != std::string::npos);
+    bool unverified =
+        status == Etcd::Status::kUnknown &&
+        (why.find("certificate") != std::string::npos || why.find("SSL") != std::string::npos);
+    if (refused || unverified) {
+      *error = fmt::format(
+          "cluster: etcd refused this node: {} (see --cluster-user and "
+          "--cluster-cacert)",
+          why);
       return false;
     }
     if (MonotonicUs() - warned > 10000000) {

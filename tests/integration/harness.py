@@ -220,11 +220,12 @@ class EtcdMember(_Process):
     every member as name=peer-url."""
 
     def __init__(self, name, client_port, peer_port, initial_cluster, heartbeat_ms=100,
-                 election_ms=1000, quota_bytes=None, token="desaster-test"):
+                 election_ms=1000, quota_bytes=None, token="desaster-test", tls=None):
         self.dir = tempfile.mkdtemp(prefix=f"etcd-{name}-", dir="/dev/shm")
         self.name = name
         self.port = client_port
-        self.url = f"http://127.0.0.1:{client_port}"
+        self.tls = tls  # (certificate file, key file, CA file) for https clients
+        self.url = f"{'https' if tls else 'http'}://127.0.0.1:{client_port}"
         self.log = open(os.path.join(self.dir, "log"), "w+")
         args = ["etcd", "--name", name, "--data-dir", os.path.join(self.dir, "data"),
                 "--listen-client-urls", self.url, "--advertise-client-urls", self.url,
@@ -234,6 +235,8 @@ class EtcdMember(_Process):
                 "--heartbeat-interval", str(heartbeat_ms), "--election-timeout", str(election_ms)]
         if quota_bytes:
             args += ["--quota-backend-bytes", str(quota_bytes)]
+        if tls:
+            args += ["--cert-file", tls[0], "--key-file", tls[1]]
         self.proc = subprocess.Popen(args, stdout=self.log, stderr=subprocess.STDOUT)
 
     def call(self, path, body, timeout=2):
@@ -242,16 +245,38 @@ class EtcdMember(_Process):
         import urllib.request
         req = urllib.request.Request(self.url + path, data=json.dumps(body).encode(),
                                      headers={"Content-Type": "application/json"})
-        with urllib.request.urlopen(req, timeout=timeout) as reply:
+        with urllib.request.urlopen(req, timeout=timeout, context=self._ssl()) as reply:
             return json.load(reply)
+
+    def _ssl(self):
+        import ssl
+        return ssl.create_default_context(cafile=self.tls[2]) if self.tls else None
 
     def healthy(self):
         try:
             import urllib.request
-            with urllib.request.urlopen(self.url + "/health", timeout=1) as reply:
+            with urllib.request.urlopen(self.url + "/health", timeout=1,
+                                        context=self._ssl()) as reply:
                 return b'"true"' in reply.read()
         except OSError:
             return False
+
+
+def make_certificate(directory):
+    """A CA and a certificate for 127.0.0.1 it signed (openssl): (cert, key, ca) files."""
+    ca_key, ca, key, csr, cert = (os.path.join(directory, f) for f in
+                                  ("ca.key", "ca.crt", "server.key", "server.csr", "server.crt"))
+    run = lambda *args: subprocess.run(["openssl", *args], check=True, capture_output=True)
+    run("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", ca_key, "-out", ca,
+        "-days", "2", "-subj", "/CN=desaster test CA")
+    run("req", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", csr,
+        "-subj", "/CN=127.0.0.1")
+    ext = os.path.join(directory, "san.cnf")
+    with open(ext, "w") as f:
+        f.write("subjectAltName=IP:127.0.0.1\n")
+    run("x509", "-req", "-in", csr, "-CA", ca, "-CAkey", ca_key, "-CAcreateserial",
+        "-out", cert, "-days", "2", "-extfile", ext)
+    return cert, key, ca
 
 
 class EtcdCluster:

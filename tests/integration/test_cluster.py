@@ -8,15 +8,18 @@ DESASTER_CLUSTER_FAILOVERS sets how many masters the failover test kills (defaul
 """
 import base64
 import os
+import shutil
 import signal
 import socket
 import statistics
 import subprocess
+import tempfile
 import threading
 import time
 import unittest
 
-from harness import SCHEDULER, EtcdCluster, Scheduler, data_dir, free_port, main, redis, wait_for
+from harness import (SCHEDULER, EtcdCluster, Scheduler, data_dir, free_port, main,
+                     make_certificate, redis, wait_for)
 
 FAILOVERS = int(os.environ.get("DESASTER_CLUSTER_FAILOVERS", "10"))
 TTL = 2
@@ -60,7 +63,11 @@ class Cluster:
         """`first`: the etcd member every node's clients use first (any, if None)."""
         self.test = test
         members = sorted(etcd.members, key=lambda m: m is not first)
-        self.url = f"etcd://{','.join(f'127.0.0.1:{m.port}' for m in members)}/{name}"
+        tls = etcd.members[0].tls
+        scheme = "etcds" if tls else "etcd"
+        self.url = f"{scheme}://{','.join(f'127.0.0.1:{m.port}' for m in members)}/{name}"
+        if tls:
+            extra = ("--cluster-cacert", tls[2], *extra)
         self.extra = extra
         self.dirs = [data_dir(test, f"node{i}") for i in range(size)]
         # A node keeps its port across restarts (it restarts itself to copy a store).
@@ -534,6 +541,22 @@ class ClusterTest(unittest.TestCase):
                 self.assertIsNone(r.get("ghost"))
                 self.assertEqual(r.get("after"), b"2")
         self.assertEqual(len(set(c.digests())), 1)
+
+    def test_etcd_over_tls(self):
+        certs = tempfile.mkdtemp(prefix="certs-", dir="/dev/shm")
+        self.addCleanup(shutil.rmtree, certs, True)
+        etcd = EtcdCluster(1, tls=make_certificate(certs))
+        self.addCleanup(etcd.stop)
+        c = Cluster(self, etcd, name="tls")
+        m = c.master()
+        with m.client() as r:
+            r.set("a", "over tls")
+        c.wait_converged()
+        with c.nodes[next(i for i, n in enumerate(c.nodes) if n is not m)].client() as r:
+            self.assertEqual(r.get("a"), b"over tls")
+        # Without the CA, a node cannot trust etcd: it says so and exits.
+        with self.assertRaisesRegex(AssertionError, "etcd refused this node"):
+            Scheduler("--cluster", c.url, data_dir=data_dir(self, "untrusted"))
 
     def test_replica_restarted_catches_up(self):
         c = Cluster(self, self.etcd, name="catchup")
