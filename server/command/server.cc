@@ -376,10 +376,13 @@ std::string InfoSection(CommandContext& ctx, const std::string& name) {
       int i = 0;
       for (const auto& [id, peer] : c.peers) {
         size_t colon = peer.addr.rfind(':');
-        line(fmt::format("slave{}", i++),
-             fmt::format("ip={},port={},state=online,offset={},lag={}", peer.addr.substr(0, colon),
-                         colon == std::string::npos ? "" : peer.addr.substr(colon + 1),
-                         peer.applied, (UnixMs() - peer.updated_ms) / 1000));
+        line(
+            fmt::format("slave{}", i++),
+            fmt::format("ip={},port={},state=online,offset={},lag={}", peer.addr.substr(0, colon),
+                        colon == std::string::npos ? "" : peer.addr.substr(colon + 1), peer.applied,
+                        // Seconds since it reported, while it is behind (a caught-up replica
+                        // of an idle master has nothing new to report).
+                        peer.applied >= c.applied ? 0 : (UnixMs() - peer.updated_ms) / 1000));
       }
     }
     if (c.enabled) {

@@ -167,6 +167,7 @@ class ClusterTest(unittest.TestCase):
         applied = c.wait_converged()
         wait_for(lambda: all(replication(m)[f"slave{i}"]["offset"] == applied for i in (0, 1)),
                  what="the replicas to register what they applied")
+        self.assertEqual([replication(m)[f"slave{i}"]["lag"] for i in (0, 1)], [0, 0])
         self.assertEqual(sorted(replication(m)[f"slave{i}"]["port"] for i in (0, 1)),
                          sorted(n.port for n in replicas))
         self.assertEqual(r.execute_command("WAIT", 2, 10000), 2)
