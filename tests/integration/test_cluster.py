@@ -544,7 +544,7 @@ class ClusterTest(unittest.TestCase):
         self.assertEqual(len(set(c.digests())), 1)
 
     def test_etcd_over_tls(self):
-        certs = tempfile.mkdtemp(prefix="certs-", dir="/dev/shm")
+        certs = tempfile.mkdtemp(prefix="certs-")
         self.addCleanup(shutil.rmtree, certs, True)
         etcd = EtcdCluster(1, tls=make_certificate(certs))
         self.addCleanup(etcd.stop)
