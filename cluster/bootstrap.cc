@@ -40,12 +40,15 @@ Reply Command(redisContext* c, const std::vector<std::string>& argv) {
       redisCommandArgv(c, static_cast<int>(args.size()), args.data(), lens.data())));
 }
 
-// The last log entry the store in `dir` covers; 0 when there is no store.
-uint64_t StoredLogIndex(const std::string& dir) {
-  if (!fs::exists(fs::path(dir) / "CURRENT")) return 0;
-  std::string error;
-  auto store = LevelStore::Open(StoreOptions{.dir = dir}, &error);
-  return store ? store->NewLoader()->log_index() : 0;
+// The last log entry the store in `dir` covers (0 when there is no store yet); false when the
+// store is there but cannot be opened (another process holds it, it is damaged).
+bool StoredLogIndex(const std::string& dir, uint64_t* index, std::string* error) {
+  *index = 0;
+  if (!fs::exists(fs::path(dir) / "CURRENT")) return true;
+  auto store = LevelStore::Open(StoreOptions{.dir = dir}, error);
+  if (!store) return false;
+  *index = store->NewLoader()->log_index();
+  return true;
 }
 
 // Keeps a registration of this node alive while it copies: the master keeps the log after the
@@ -164,7 +167,8 @@ uint64_t CopyFrom(const Peer& peer, const Options& options, const ClusterOptions
 bool BootstrapIfBehind(const Options& options, const ClusterOptions& cluster, std::string* error) {
   ClusterKeys keys(cluster.name);
   Etcd etcd(cluster.etcd);
-  uint64_t stored = StoredLogIndex(options.data_dir);
+  uint64_t stored = 0;
+  if (!StoredLogIndex(options.data_dir, &stored, error)) return false;
   for (int64_t warned = 0;; std::this_thread::sleep_for(std::chrono::seconds(1))) {
     std::vector<EtcdKeyValue> first, nodes;
     int64_t revision = 0;

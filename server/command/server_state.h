@@ -2,12 +2,14 @@
 // subscriptions, statistics. Owned by the server; knows nothing about sockets.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <deque>
 #include <functional>
 #include <map>
 #include <memory>
 #include <string>
+#include <thread>
 #include <unordered_map>
 #include <vector>
 
@@ -51,6 +53,49 @@ struct Stats {
 };
 
 class ScriptEngine;
+
+// A snapshot being copied to another node, a page at a time, each read on a helper thread.
+class SnapshotCopy {
+ public:
+  using Page = std::vector<std::pair<std::string, std::string>>;
+  explicit SnapshotCopy(std::unique_ptr<StoreSnapshot> snapshot) : snapshot_(std::move(snapshot)) {}
+  ~SnapshotCopy() { Join(); }
+  StoreSnapshot& snapshot() { return *snapshot_; }
+
+  // Reads the page after key `after` (about `max_bytes`) on a helper thread, which calls `done`
+  // once Ready.
+  void StartRead(const std::string& after, size_t max_bytes, std::function<void()> done) {
+    Take();
+    after_ = after;
+    reading_ = true;
+    reader_ = std::thread([this, after, max_bytes, done = std::move(done)] {
+      snapshot_->Read(after, max_bytes, &page_);
+      ready_.store(true, std::memory_order_release);
+      if (done) done();
+    });
+  }
+  // Whether the page after `after` is being read, and whether it is there to take.
+  bool Reading(const std::string& after) const { return reading_ && after_ == after; }
+  bool Ready() const { return ready_.load(std::memory_order_acquire); }
+  // The page read (waiting for it if need be); nothing is being read after this.
+  Page Take() {
+    Join();
+    reading_ = false;
+    ready_ = false;
+    return std::exchange(page_, {});
+  }
+
+ private:
+  void Join() {
+    if (reader_.joinable()) reader_.join();
+  }
+  std::unique_ptr<StoreSnapshot> snapshot_;
+  std::string after_;
+  bool reading_ = false;
+  std::atomic<bool> ready_{false};
+  Page page_;           // written by the reader until ready_
+  std::thread reader_;  // (last: joined before the rest goes)
+};
 
 // Cluster mode (DESIGN.md §10), as commands report it.
 struct ClusterStatus {
@@ -100,9 +145,12 @@ class ServerState {
   std::string write_error;
   uint64_t committed_lsn = 0;
   int64_t last_commit_unix_s = 0;
-  // A copy of what is committed (SNAPSHOT.OPEN), and those open, by the client that opened it.
+  // A copy of what is committed (SNAPSHOT.OPEN), and those being read, by the client that
+  // opened it. A page is read on a helper thread while its reader waits (blocked on
+  // kSnapshotKey); `snapshot_page_read` (any thread) says one is ready.
   std::function<std::unique_ptr<StoreSnapshot>()> open_snapshot;
-  std::map<uint64_t, std::unique_ptr<StoreSnapshot>> snapshots;
+  std::map<uint64_t, std::unique_ptr<SnapshotCopy>> snapshots;
+  std::function<void()> snapshot_page_read;
   // Commits what is pending, then rebuilds the keyspace from the store (DEBUG RELOAD). False with
   // *error when the commit or the load failed.
   std::function<bool(std::string*)> reload;

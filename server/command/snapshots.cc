@@ -1,7 +1,7 @@
 // SNAPSHOT.*: a copy of this node's store for a cluster node that fell too far behind the log
 // to catch up by replaying it (docs/CLUSTER.md). The copy is consistent as of one commit, holds
-// its log index, and is read in pages over an ordinary connection; it lives as long as the
-// connection that opened it.
+// its log index, and is read in pages over an ordinary connection, each page on a helper thread
+// while the loop serves others; it lives as long as the connection that opened it.
 #include "server/command/context.h"
 #include "server/command/registry.h"
 
@@ -21,7 +21,15 @@ void SnapshotOpen(CommandContext& ctx) {
       ctx.server.open_snapshot ? ctx.server.open_snapshot() : nullptr;
   if (!snapshot) return ctx.Error("ERR this node keeps no store to copy");
   ctx.reply.Integer(static_cast<long long>(snapshot->log_index()));
-  ctx.server.snapshots[ctx.client.id] = std::move(snapshot);
+  ctx.server.snapshots[ctx.client.id] = std::make_unique<SnapshotCopy>(std::move(snapshot));
+}
+
+void ReplyPage(CommandContext& ctx, const SnapshotCopy::Page& records) {
+  ctx.reply.Array(2 * records.size());
+  for (const auto& [key, value] : records) {
+    ctx.reply.Bulk(key);
+    ctx.reply.Bulk(value);
+  }
 }
 
 // SNAPSHOT.READ after -> key, value, key, value... following key `after` ("" at first); an
@@ -29,13 +37,21 @@ void SnapshotOpen(CommandContext& ctx) {
 void SnapshotRead(CommandContext& ctx) {
   auto it = ctx.server.snapshots.find(ctx.client.id);
   if (it == ctx.server.snapshots.end()) return ctx.Error("ERR no snapshot open: SNAPSHOT.OPEN");
-  std::vector<std::pair<std::string, std::string>> records;
-  it->second->Read(ctx.args[1], kPageBytes, &records);
-  ctx.reply.Array(2 * records.size());
-  for (const auto& [key, value] : records) {
-    ctx.reply.Bulk(key);
-    ctx.reply.Bulk(value);
+  SnapshotCopy& copy = *it->second;
+  const std::string& after = ctx.args[1];
+  if (!copy.Reading(after)) {
+    if (ctx.block_mode == BlockMode::kNever) {  // in MULTI: no waiting, read it here
+      SnapshotCopy::Page records;
+      copy.Take();
+      copy.snapshot().Read(after, kPageBytes, &records);
+      return ReplyPage(ctx, records);
+    }
+    copy.StartRead(after, kPageBytes, ctx.server.snapshot_page_read);
   }
+  if (!copy.Ready() && ctx.block_mode != BlockMode::kNever) {
+    return ctx.Block({std::string(kSnapshotKey)}, 0, TimeoutReply::kNullArray);
+  }
+  ReplyPage(ctx, copy.Take());
 }
 
 void SnapshotClose(CommandContext& ctx) {

@@ -330,6 +330,8 @@ class Database {
 // What WAIT blocks on: replicas' progress, signalled when a replica reports it. A key of this
 // name that a client made is only ever woken for nothing.
 inline constexpr std::string_view kReplicationKey{"\0replication", 12};
+// What SNAPSHOT.READ blocks on while its page is read: signalled when a page is ready.
+inline constexpr std::string_view kSnapshotKey{"\0snapshot", 9};
 
 class Keyspace {
  public:

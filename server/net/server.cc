@@ -112,6 +112,12 @@ Server::Server(ServerState* state, CommitPipeline* commit)
     loop_.run(ev::NOWAIT);
   };
   state_->open_snapshot = [this] { return commit_->Snapshot(); };
+  snapshot_page_read_.set(loop_);
+  snapshot_page_read_.set<&Server::OnCommitDone>();  // only wakes the loop: see OnBeforeSleep
+  state_->snapshot_page_read = [this] {
+    snapshot_pages_ready_ = true;
+    snapshot_page_read_.send();
+  };
   state_->reload = [this](std::string* error) {
     if (!state_->write_error.empty()) {
       *error = "the data directory is not writable (" + state_->write_error + ")";
@@ -124,6 +130,7 @@ Server::Server(ServerState* state, CommitPipeline* commit)
 }
 
 Server::~Server() {
+  state_->snapshots.clear();  // waits for pages being read, whose threads wake this loop
   for (auto& [id, c] : connections_) {
     c->read_watcher.stop();
     c->write_watcher.stop();
@@ -196,6 +203,7 @@ void Server::Run() {
   Log(LogLevel::kNotice, "Ready to accept connections on {}:{}", state_->options.bind, port_);
   commit_done_.start();
   cluster_wake_.start();
+  snapshot_page_read_.start();
   loop_.run();
   commits_->WaitIdle();
   std::string error;
@@ -470,6 +478,11 @@ void Server::OnBeforeSleep(ev::prepare&, int) {
   for (size_t i = 0; i < pending_.size(); i++) {
     Connection* c = FindConnection(pending_[i]);
     if (c && !c->closed && !c->client.blocked && c->input_pos < c->input.size()) ProcessInput(c);
+  }
+  // A page of a snapshot was read: its reader's SNAPSHOT.READ runs again and answers.
+  if (snapshot_pages_ready_.exchange(false)) {
+    state_->keyspace.Signal(kSnapshotKey);
+    ServeReadyKeys(*state_);
   }
   // 2. The iteration's mutations are submitted as one batch. Its replies may leave once every
   //    batch submitted so far is committed: they may show state that any of them holds.

@@ -609,6 +609,8 @@ class ClusterTest(unittest.TestCase):
     def test_node_behind_a_trimmed_log_copies_another_nodes_store(self):
         c = Cluster(self, self.etcd, name="bootstrap", extra=("--cluster-log-retain", "10"))
         m = c.master()
+        big = os.urandom(3 << 20)  # the copy takes several pages
+        m.client().set("big", big)
         i = next(i for i, n in enumerate(c.nodes) if n is not m)
         j = next(j for j, n in enumerate(c.nodes) if n is not m and j != i)
         c.wait_converged()
@@ -633,6 +635,7 @@ class ClusterTest(unittest.TestCase):
             with n.client() as rr:
                 self.assertEqual(rr.llen("q"), 100)
                 self.assertEqual(rr.hget("h", "f99"), b"99")
+                self.assertEqual(rr.get("big"), big)
         self.assertEqual(len(set(c.digests())), 1)
 
     def log_entries(self, name):
