@@ -66,7 +66,7 @@ class Registration {
     if (lease_ == 0 && etcd_->Grant(10, &lease_, &ttl, &error) != Etcd::Status::kOk) return;
     EtcdTxn txn;
     txn.success.push_back(EtcdTxn::Op::Put(ClusterKeys(cluster_.name).node(cluster_.node_id),
-                                           cluster_.advertise + " " + std::to_string(applied),
+                                           NodeRecord{cluster_.advertise, applied}.Encode(),
                                            lease_));
     EtcdTxnResult result;
     etcd_->Txn(txn, &result, &error);
@@ -191,8 +191,8 @@ bool BootstrapIfBehind(const Options& options, const ClusterOptions& cluster, st
     }
     std::vector<Peer> peers;
     for (const EtcdKeyValue& kv : nodes) {
-      Peer p{kv.key.substr(keys.nodes_prefix().size()), kv.value.substr(0, kv.value.rfind(' ')),
-             std::strtoull(kv.value.c_str() + kv.value.rfind(' ') + 1, nullptr, 10)};
+      NodeRecord record = NodeRecord::Decode(kv.value);
+      Peer p{kv.key.substr(keys.nodes_prefix().size()), record.address, record.applied};
       if (p.id != cluster.node_id && p.applied + 1 >= from) peers.push_back(std::move(p));
     }
     std::sort(peers.begin(), peers.end(),

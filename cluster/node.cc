@@ -28,6 +28,21 @@ uint64_t ClusterKeys::LsnOf(const std::string& key) const {
   return lsn;
 }
 
+LeaderRecord LeaderRecord::Decode(std::string_view value) {
+  size_t space = value.find(' ');
+  if (space == std::string_view::npos) return {std::string(value), ""};
+  return {std::string(value.substr(0, space)), std::string(value.substr(space + 1))};
+}
+
+std::string NodeRecord::Encode() const { return fmt::format("{} {}", address, applied); }
+
+NodeRecord NodeRecord::Decode(std::string_view value) {
+  size_t space = value.rfind(' ');
+  if (space == std::string_view::npos) return {std::string(value), 0};
+  return {std::string(value.substr(0, space)),
+          std::strtoull(std::string(value.substr(space + 1)).c_str(), nullptr, 10)};
+}
+
 ClusterNode::ClusterNode(ClusterOptions options)
     : options_(std::move(options)), keys_(options_.name) {}
 
@@ -203,8 +218,8 @@ void ClusterNode::NoteRenewal(Session* s, int64_t sent_us, int64_t ttl_s) {
 void ClusterNode::Campaign(Session* s) {
   EtcdTxn txn;
   txn.compare.push_back(EtcdTxn::Compare::Created(keys_.leader(), 0));
-  txn.success.push_back(
-      EtcdTxn::Op::Put(keys_.leader(), options_.node_id + " " + options_.advertise, s->lease));
+  txn.success.push_back(EtcdTxn::Op::Put(
+      keys_.leader(), LeaderRecord{options_.node_id, options_.advertise}.Encode(), s->lease));
   EtcdTxnResult result;
   // Won or lost, the watch reports the leader key it made or found.
   if (s->etcd.Txn(txn, &result, &s->error) != Etcd::Status::kOk) {
@@ -240,7 +255,7 @@ void ClusterNode::KeepAlive(Session* s) {
 void ClusterNode::Register(Session* s) {
   uint64_t applied = applied_.load();
   if (s->registered_lease == s->lease && s->registered_applied == applied) return;
-  std::string value = fmt::format("{} {}", options_.advertise, applied);
+  std::string value = NodeRecord{options_.advertise, applied}.Encode();
   EtcdTxn txn;
   txn.success.push_back(EtcdTxn::Op::Put(keys_.node(options_.node_id), value, s->lease));
   EtcdTxnResult result;
@@ -372,10 +387,9 @@ void ClusterNode::PushNode(const EtcdKeyValue& kv, bool deleted, uint64_t genera
   ClusterEvent e{
       ClusterEvent::Kind::kNode, 0, {}, 0, 0, kv.key.substr(keys_.nodes_prefix().size())};
   if (!deleted) {
-    size_t space = kv.value.rfind(' ');
-    e.value = kv.value.substr(0, space);
-    if (space != std::string::npos)
-      e.lsn = std::strtoull(kv.value.c_str() + space + 1, nullptr, 10);
+    NodeRecord record = NodeRecord::Decode(kv.value);
+    e.value = std::move(record.address);
+    e.lsn = record.applied;
   }
   Push(std::move(e), generation);
 }

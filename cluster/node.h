@@ -51,6 +51,20 @@ struct ClusterKeys {
   std::string node(const std::string& id) const { return nodes_prefix() + id; }
 };
 
+// The values under those keys: the leader key's ("<node id> <host:port>") and each node's
+// registration ("<host:port> <the last log entry it holds durably>").
+struct LeaderRecord {
+  std::string node_id, address;
+  std::string Encode() const { return node_id + " " + address; }
+  static LeaderRecord Decode(std::string_view value);
+};
+struct NodeRecord {
+  std::string address;
+  uint64_t applied = 0;
+  std::string Encode() const;
+  static NodeRecord Decode(std::string_view value);
+};
+
 // What the helper threads tell the loop.
 struct ClusterEvent {
   enum class Kind {

@@ -40,6 +40,13 @@ void Ping(CommandContext& ctx) {
 
 void Echo(CommandContext& ctx) { ctx.reply.Bulk(ctx.args[1]); }
 
+// "host:port" -> host, port (empty when there is none).
+std::pair<std::string, std::string> SplitAddress(const std::string& address) {
+  size_t colon = address.rfind(':');
+  if (colon == std::string::npos) return {address, ""};
+  return {address.substr(0, colon), address.substr(colon + 1)};
+}
+
 // ROLE: a cluster replica names its master; a master lists its replicas. The offset is the
 // last log entry applied.
 void Role(CommandContext& ctx) {
@@ -50,19 +57,19 @@ void Role(CommandContext& ctx) {
     ctx.reply.Integer(static_cast<long long>(c.enabled ? c.applied : ctx.server.committed_lsn));
     ctx.reply.Array(c.peers.size());
     for (const auto& [id, peer] : c.peers) {
-      size_t colon = peer.addr.rfind(':');
+      auto [host, port] = SplitAddress(peer.addr);
       ctx.reply.Array(3);
-      ctx.reply.Bulk(peer.addr.substr(0, colon));
-      ctx.reply.Bulk(colon == std::string::npos ? "" : peer.addr.substr(colon + 1));
+      ctx.reply.Bulk(host);
+      ctx.reply.Bulk(port);
       ctx.reply.Bulk(std::to_string(peer.applied));
     }
     return;
   }
-  size_t colon = c.master_addr.rfind(':');
+  auto [host, port] = SplitAddress(c.master_addr);
   ctx.reply.Array(5);
   ctx.reply.Bulk("slave");
-  ctx.reply.Bulk(c.master_addr.substr(0, colon));
-  ctx.reply.Integer(colon == std::string::npos ? 0 : atoll(c.master_addr.c_str() + colon + 1));
+  ctx.reply.Bulk(host);
+  ctx.reply.Integer(atoll(port.c_str()));
   ctx.reply.Bulk(c.master_addr.empty() ? "connect" : "connected");
   ctx.reply.Integer(static_cast<long long>(c.applied));
 }
@@ -83,11 +90,8 @@ void Wait(CommandContext& ctx) {
   if (ctx.block_mode == BlockMode::kAllowed) ctx.client.wait_index = c.applied;
   long long acked = 0;
   for (const auto& [id, peer] : c.peers) acked += peer.applied >= ctx.client.wait_index ? 1 : 0;
-  if (acked >= wanted || ctx.block_mode == BlockMode::kNever || ctx.client.in_multi) {
-    return ctx.reply.Integer(acked);
-  }
-  ctx.Block({std::string(kReplicationKey)}, timeout > 0 ? ctx.now_ms() + timeout : 0,
-            TimeoutReply::kRunAgain);
+  if (acked >= wanted || ctx.block_mode == BlockMode::kNever) return ctx.reply.Integer(acked);
+  ctx.Block({std::string(kReplicationKey)}, ctx.DeadlineAfterMs(timeout), TimeoutReply::kRunAgain);
 }
 
 // FAILOVER: a cluster master hands over to another node (the others campaign first). Redis'
@@ -364,9 +368,9 @@ std::string InfoSection(CommandContext& ctx, const std::string& name) {
     bool master = !c.enabled || c.master;
     line("role", master ? "master" : "slave");
     if (!master) {
-      size_t colon = c.master_addr.rfind(':');
-      line("master_host", c.master_addr.substr(0, colon));
-      line("master_port", colon == std::string::npos ? "" : c.master_addr.substr(colon + 1));
+      auto [host, port] = SplitAddress(c.master_addr);
+      line("master_host", host);
+      line("master_port", port);
       line("master_link_status", c.master_addr.empty() ? "down" : "up");
       num("slave_repl_offset", c.applied);
       num("slave_read_only", 1);
@@ -375,14 +379,12 @@ std::string InfoSection(CommandContext& ctx, const std::string& name) {
     if (master) {
       int i = 0;
       for (const auto& [id, peer] : c.peers) {
-        size_t colon = peer.addr.rfind(':');
-        line(
-            fmt::format("slave{}", i++),
-            fmt::format("ip={},port={},state=online,offset={},lag={}", peer.addr.substr(0, colon),
-                        colon == std::string::npos ? "" : peer.addr.substr(colon + 1), peer.applied,
-                        // Seconds since it reported, while it is behind (a caught-up replica
-                        // of an idle master has nothing new to report).
-                        peer.applied >= c.applied ? 0 : (UnixMs() - peer.updated_ms) / 1000));
+        auto [host, port] = SplitAddress(peer.addr);
+        line(fmt::format("slave{}", i++),
+             fmt::format("ip={},port={},state=online,offset={},lag={}", host, port, peer.applied,
+                         // Seconds since it reported, while it is behind (a caught-up replica
+                         // of an idle master has nothing new to report).
+                         peer.applied >= c.applied ? 0 : (UnixMs() - peer.updated_ms) / 1000));
       }
     }
     if (c.enabled) {

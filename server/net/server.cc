@@ -797,13 +797,12 @@ void Server::HandleLeader(const ClusterEvent& e) {
     MayCampaign();
     return;
   }
-  size_t space = e.value.find(' ');
-  std::string node = e.value.substr(0, space);
-  status.master_addr = space == std::string::npos ? "" : e.value.substr(space + 1);
+  LeaderRecord leader = LeaderRecord::Decode(e.value);
+  status.master_addr = leader.address;
   status.epoch = e.epoch;
   // Its own key from before it stepped down is not a mandate: the lease it hangs on is being
   // revoked.
-  bool ours = node == status.node_id && e.lease == cluster_->lease_id() && e.lease != 0 &&
+  bool ours = leader.node_id == status.node_id && e.lease == cluster_->lease_id() && e.lease != 0 &&
               e.epoch != deposed_epoch_;
   if (ours && !status.master) return BecomeMaster(e.epoch);
   if (!ours && status.master) StepDown("another node leads now");

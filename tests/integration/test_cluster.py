@@ -446,10 +446,7 @@ class ClusterTest(unittest.TestCase):
         applied = c.wait_converged()
         digest = c.digests()[0]
         # The next entry as a newer build would append it (format 2, final, epoch 5).
-        key = f"/desaster/format/log/{applied + 1:020d}".encode()
-        self.etcd.members[0].call("/v3/kv/put", {
-            "key": base64.b64encode(key).decode(),
-            "value": base64.b64encode(bytes([2, 1, 5]) + b"from the future").decode()})
+        self.put_entry("format", applied + 1, bytes([2, 1, 5]) + b"from the future")
         for n in (n for n in c.nodes if n is not m):
             wait_for(lambda: "newer format" in n.log_text(), what="a replica to refuse the entry")
             with n.client() as rr:
@@ -526,10 +523,7 @@ class ClusterTest(unittest.TestCase):
         # group was never acknowledged. (Frozen first, so that it appends nothing more.)
         m.proc.send_signal(signal.SIGSTOP)
         ghost = encode_set("ghost", "never acknowledged")
-        part = bytes([1, 0]) + varint(epoch) + ghost
-        key = f"/desaster/tail/log/{applied + 1:020d}".encode()
-        self.etcd.members[0].call("/v3/kv/put", {"key": base64.b64encode(key).decode(),
-                                                 "value": base64.b64encode(part).decode()})
+        self.put_entry("tail", applied + 1, bytes([1, 0]) + varint(epoch) + ghost)
         m.kill()
         new = c.master(other_than=m)
         with new.client() as r:
@@ -637,6 +631,12 @@ class ClusterTest(unittest.TestCase):
                 self.assertEqual(rr.hget("h", "f99"), b"99")
                 self.assertEqual(rr.get("big"), big)
         self.assertEqual(len(set(c.digests())), 1)
+
+    def put_entry(self, name, lsn, value):
+        """Writes log entry `lsn` of cluster `name` in etcd as another node would."""
+        key = f"/desaster/{name}/log/{lsn:020d}".encode()
+        self.etcd.members[0].call("/v3/kv/put", {"key": base64.b64encode(key).decode(),
+                                                 "value": base64.b64encode(value).decode()})
 
     def log_entries(self, name):
         reply = self.etcd.members[0].call("/v3/kv/range", {

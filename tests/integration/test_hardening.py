@@ -355,6 +355,17 @@ class BlockingTest(SideBySide):
                              Reply("$", b"1-1"), Reply("*", [Reply("$", b"f"),
                                                             Reply("$", b"v")])])])])]))
 
+    def test_wait_past_the_end_of_time_blocks_and_bad_timeouts_are_refused(self):
+        def scenario(connect):
+            c = connect()
+            self.block(connect, "WAIT", "1", "9223372036854775807")  # no replica ever comes
+            return [c.call("WAIT", "0", "9223372036854775807"), c.call("WAIT", "1", "-1"),
+                    c.call("WAIT", "1", "1.5"), c.call("WAIT", "x", "0"),
+                    c.call("WAIT", "-9223372036854775808", "0"), c.call("PING")]
+        replies = self.both(scenario)
+        self.assertEqual(replies[0], Reply(":", 0))
+        self.assertEqual(replies[-1], Reply("+", "PONG"))
+
     def test_a_wrong_type_destination_fails_one_waiter_and_the_element_goes_to_the_next(self):
         def scenario(connect):
             c = connect()

@@ -124,4 +124,13 @@ TEST_CASE("log keys sort by LSN and read back") {
   REQUIRE(keys.LsnOf(keys.log(18446744073709551615u)) == 18446744073709551615u);
   REQUIRE(keys.LsnOf(keys.leader()) == 0);
   REQUIRE(keys.LsnOf("/desaster/prod/log/0000000000000000004x") == 0);
+
+  NodeRecord node = NodeRecord::Decode(NodeRecord{"::1:6379", 18446744073709551615u}.Encode());
+  REQUIRE(node.address == "::1:6379");
+  REQUIRE(node.applied == 18446744073709551615u);
+  REQUIRE(NodeRecord::Decode("nospace").applied == 0);
+  LeaderRecord leader = LeaderRecord::Decode(LeaderRecord{"a1b2", "10.0.0.1:6379"}.Encode());
+  REQUIRE(leader.node_id == "a1b2");
+  REQUIRE(leader.address == "10.0.0.1:6379");
+  REQUIRE(LeaderRecord::Decode("lonely").address.empty());
 }
