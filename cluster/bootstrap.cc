@@ -65,9 +65,9 @@ class Registration {
     int64_t ttl = 0;
     if (lease_ == 0 && etcd_->Grant(10, &lease_, &ttl, &error) != Etcd::Status::kOk) return;
     EtcdTxn txn;
-    txn.success.push_back(EtcdTxn::Op::Put(ClusterKeys(cluster_.name).node(cluster_.node_id),
-                                           NodeRecord{cluster_.advertise, applied}.Encode(),
-                                           lease_));
+    txn.success.push_back(EtcdTxn::Op::Put(
+        ClusterKeys(cluster_.name).node(cluster_.node_id),
+        NodeRecord{cluster_.advertise, applied, cluster_.sentinel}.Encode(), lease_));
     EtcdTxnResult result;
     etcd_->Txn(txn, &result, &error);
     renewed_us_ = MonotonicUs();

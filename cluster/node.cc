@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <chrono>
 #include <deque>
+#include <sstream>
 
 #include "cluster/log_entry.h"
 #include "server/clock.h"
@@ -34,13 +35,16 @@ LeaderRecord LeaderRecord::Decode(std::string_view value) {
   return {std::string(value.substr(0, space)), std::string(value.substr(space + 1))};
 }
 
-std::string NodeRecord::Encode() const { return fmt::format("{} {}", address, applied); }
+std::string NodeRecord::Encode() const {
+  return fmt::format("{} {} {}", address, applied, sentinel.empty() ? "-" : sentinel);
+}
 
 NodeRecord NodeRecord::Decode(std::string_view value) {
-  size_t space = value.rfind(' ');
-  if (space == std::string_view::npos) return {std::string(value), 0};
-  return {std::string(value.substr(0, space)),
-          std::strtoull(std::string(value.substr(space + 1)).c_str(), nullptr, 10)};
+  std::istringstream in{std::string(value)};
+  NodeRecord record;
+  in >> record.address >> record.applied >> record.sentinel;
+  if (record.sentinel == "-") record.sentinel.clear();
+  return record;
 }
 
 ClusterNode::ClusterNode(ClusterOptions options)
@@ -255,7 +259,7 @@ void ClusterNode::KeepAlive(Session* s) {
 void ClusterNode::Register(Session* s) {
   uint64_t applied = applied_.load();
   if (s->registered_lease == s->lease && s->registered_applied == applied) return;
-  std::string value = NodeRecord{options_.advertise, applied}.Encode();
+  std::string value = NodeRecord{options_.advertise, applied, options_.sentinel}.Encode();
   EtcdTxn txn;
   txn.success.push_back(EtcdTxn::Op::Put(keys_.node(options_.node_id), value, s->lease));
   EtcdTxnResult result;
@@ -386,11 +390,7 @@ void ClusterNode::Housekeep(Session* s) {
 void ClusterNode::PushNode(const EtcdKeyValue& kv, bool deleted, uint64_t generation) {
   ClusterEvent e{
       ClusterEvent::Kind::kNode, 0, {}, 0, 0, kv.key.substr(keys_.nodes_prefix().size())};
-  if (!deleted) {
-    NodeRecord record = NodeRecord::Decode(kv.value);
-    e.value = std::move(record.address);
-    e.lsn = record.applied;
-  }
+  if (!deleted) e.value = kv.value;
   Push(std::move(e), generation);
 }
 

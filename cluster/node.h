@@ -28,6 +28,7 @@ struct ClusterOptions {
   std::string cluster_id;  // made by the cluster's first node
   std::string node_id;     // this node's, kept in its data directory
   std::string advertise;   // host:port clients reach this node at
+  std::string sentinel;    // host:port of its sentinel port (empty: none)
   int64_t lease_ttl_s = 2;
   // The lease is renewed only while the event loop has been seen alive within this long: a
   // loop stuck for good (not a long script, which serves others meanwhile) hands mastership
@@ -52,7 +53,7 @@ struct ClusterKeys {
 };
 
 // The values under those keys: the leader key's ("<node id> <host:port>") and each node's
-// registration ("<host:port> <the last log entry it holds durably>").
+// registration ("<host:port> <the last log entry it holds durably> <sentinel host:port or ->").
 struct LeaderRecord {
   std::string node_id, address;
   std::string Encode() const { return node_id + " " + address; }
@@ -61,6 +62,7 @@ struct LeaderRecord {
 struct NodeRecord {
   std::string address;
   uint64_t applied = 0;
+  std::string sentinel;
   std::string Encode() const;
   static NodeRecord Decode(std::string_view value);
 };
@@ -72,8 +74,7 @@ struct ClusterEvent {
     kLeader,      // the leader key is `value` ("<node id> <host:port>") of lease `lease`, made at
                   // revision `epoch`; empty value: there is no master
     kLeaseLost,   // this node's lease expired or was revoked: it holds nothing any more
-    kNode,        // node `node` reaches `value` (host:port) and applied entry `lsn`; an empty
-                  // value: it left
+    kNode,        // node `node` registered `value` (a NodeRecord); an empty value: it left
     kNodesReset,  // the nodes that follow (kNode) are all there are
   };
   Kind kind;
@@ -92,8 +93,11 @@ class ClusterNode {
   const ClusterOptions& options() const { return options_; }
   const ClusterKeys& keys() const { return keys_; }
 
-  // Where clients reach this node (before Start).
-  void set_advertise(std::string address) { options_.advertise = std::move(address); }
+  // Where clients reach this node, and its sentinel port (empty: none); before Start.
+  void set_advertise(std::string address, std::string sentinel) {
+    options_.advertise = std::move(address);
+    options_.sentinel = std::move(sentinel);
+  }
   // Starts the helpers; the watch delivers the log from entry `from_lsn` on, then the leader.
   // `wake` is called (from a helper thread) when events are waiting.
   void Start(uint64_t from_lsn, std::function<void()> wake);

@@ -81,6 +81,12 @@ bool ParseOptions(int argc, char** argv, Options* o, int* exit_code) {
      "timeout)")
     ("cluster-never-master", po::value(&o->cluster_never_master)->default_value(
         o->cluster_never_master), "cluster mode: this node only replicates (true | false)")
+    ("cluster-forward", po::value(&o->cluster_forward)->default_value(o->cluster_forward),
+     "cluster mode: a replica passes its clients' commands to the master (true), or serves "
+     "reads itself and answers writes with -READONLY (false)")
+    ("sentinel-port", po::value(&o->sentinel_port)->default_value(o->sentinel_port),
+     "cluster mode: answer Redis Sentinel's protocol on this port (26379 is Sentinel's own), "
+     "naming the cluster's master; 0: not at all")
     ("cluster-log-retain", po::value(&o->cluster_log_retain)->default_value(
         o->cluster_log_retain), "cluster mode: log entries kept for nodes that fall behind (one "
         "further behind copies another node's store instead)")
@@ -143,6 +149,12 @@ bool ParseOptions(int argc, char** argv, Options* o, int* exit_code) {
   }
   if (o->cluster_lease_ttl < 1 || o->cluster_lease_ttl > 3600) {
     std::cerr << "desaster-scheduler: --cluster-lease-ttl must be between 1 and 3600 seconds\n";
+    *exit_code = 1;
+    return false;
+  }
+  if (o->sentinel_port < 0 || o->sentinel_port > 65535 ||
+      (o->sentinel_port > 0 && o->cluster.empty())) {
+    std::cerr << "desaster-scheduler: --sentinel-port needs --cluster and a port (0-65535)\n";
     *exit_code = 1;
     return false;
   }

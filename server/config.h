@@ -55,6 +55,9 @@ struct Options {
   std::string advertise;      // host:port clients and other nodes reach this node at
   int cluster_lease_ttl = 2;  // seconds; a dead master is replaced after about this long
   bool cluster_never_master = false;
+  bool cluster_forward = true;
+  int sentinel_port = 0;  // cluster mode: where Redis Sentinel's protocol is answered (0: nowhere)
+                          // // replicas forward clients' commands to the master (else -READONLY)
   // Log entries kept for nodes that are behind; one further behind bootstraps from a snapshot.
   long long cluster_log_retain = 100000;
   std::string cluster_cacert;    // CA for https etcd endpoints

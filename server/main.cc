@@ -93,9 +93,15 @@ int Serve(int argc, char** argv, bool* restart) {
     return 1;
   }
   if (cluster) {
-    cluster->set_advertise(options.advertise.empty()
-                               ? options.bind + ":" + std::to_string(server.port())
-                               : options.advertise);
+    std::string advertise = options.advertise.empty()
+                                ? options.bind + ":" + std::to_string(server.port())
+                                : options.advertise;
+    std::string sentinel;
+    if (server.sentinel_port() != 0) {
+      sentinel =
+          advertise.substr(0, advertise.rfind(':') + 1) + std::to_string(server.sentinel_port());
+    }
+    cluster->set_advertise(advertise, sentinel);
     server.AttachCluster(cluster.get(), cluster_commit.get());
   }
   server.Run();

@@ -38,6 +38,7 @@ struct Client {
   int db = 0;
   int protocol = 2;
   bool authenticated = false;
+  bool sentinel = false;  // connected to the sentinel port: Redis Sentinel's commands only
   std::string lib_name, lib_ver;
   int64_t created_ms = 0;
   int64_t last_interaction_ms = 0;

@@ -72,21 +72,25 @@ void FeedMonitors(ServerState& server, const Client& client, const std::vector<s
 
 bool AllowedWhileSubscribed(const CommandSpec& spec) { return spec.Has(cmd::kSubscribed); }
 
+std::string UnknownCommandError(const std::vector<std::string>& argv) {
+  // Redis formats these with %s, so each argument shows only up to its first NUL byte.
+  auto c_str = [](const std::string& s) { return s.substr(0, s.find('\0')); };
+  std::string args;
+  for (size_t i = 1; i < argv.size() && args.size() < 128; i++) {
+    // Appended piece by piece: GCC 12 at -O3 warns (-Wrestrict) about "'" + std::string.
+    args.append("'").append(c_str(argv[i]).substr(0, 128 - args.size())).append("' ");
+  }
+  return "ERR unknown command '" + c_str(argv[0]).substr(0, 128) +
+         "', with args beginning with: " + args;
+}
+
 }  // namespace
 
 const CommandSpec* ResolveCommand(const ServerState& server, const std::vector<std::string>& argv,
                                   std::string* error) {
   const CommandSpec* spec = server.registry.Find(argv[0]);
   if (spec == nullptr) {
-    // Redis formats these with %s, so each argument shows only up to its first NUL byte.
-    auto c_str = [](const std::string& s) { return s.substr(0, s.find('\0')); };
-    std::string args;
-    for (size_t i = 1; i < argv.size() && args.size() < 128; i++) {
-      // Appended piece by piece: GCC 12 at -O3 warns (-Wrestrict) about "'" + std::string.
-      args.append("'").append(c_str(argv[i]).substr(0, 128 - args.size())).append("' ");
-    }
-    *error = "ERR unknown command '" + c_str(argv[0]).substr(0, 128) +
-             "', with args beginning with: " + args;
+    *error = UnknownCommandError(argv);
     return nullptr;
   }
   if (!spec->subcommands.empty() && argv.size() >= 2) {
@@ -189,6 +193,8 @@ void ProcessCommand(ServerState& server, Client& client, const std::vector<std::
   std::string error;
   const CommandSpec* spec = ResolveCommand(server, argv, &error);
   if (spec == nullptr) return reject(error, nullptr);
+  // The sentinel port knows Redis Sentinel's commands only, as a Sentinel does.
+  if (client.sentinel && !spec->Has(cmd::kSentinel)) return reject(UnknownCommandError(argv), spec);
   client.last_command = spec->name;
 
   if (!server.options.requirepass.empty() && !client.authenticated && !spec->Has(cmd::kNoAuth)) {

@@ -40,6 +40,10 @@ void ServeReadyKeys(ServerState& server);
 // Ends a client's block: with its timeout reply when `timed_out`, silently otherwise.
 void UnblockClient(ServerState& server, Client& client, bool timed_out);
 
+// Delivers `message` on `channel` to this node's subscribers; returns how many received it.
+long long PublishMessage(ServerState& server, const std::string& channel,
+                         const std::string& message);
+
 // Drops a disconnecting client from every registry (blocking, WATCH, pub/sub, MONITOR).
 void ForgetClient(ServerState& server, Client& client);
 

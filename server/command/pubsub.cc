@@ -2,6 +2,7 @@
 #include <algorithm>
 
 #include "server/command/context.h"
+#include "server/command/dispatch.h"
 #include "server/command/registry.h"
 
 namespace desaster {
@@ -63,29 +64,7 @@ void PUnsubscribe(CommandContext& ctx) {
 }
 
 void Publish(CommandContext& ctx) {
-  const std::string &channel = ctx.args[1], &message = ctx.args[2];
-  ServerState& s = ctx.server;
-  long long receivers = 0;
-  auto deliver = [&](Client* c, const std::string* pattern) {
-    resp::ReplyWriter w(&c->output, c->protocol);
-    w.Push(pattern ? 4 : 3);
-    w.Bulk(pattern ? "pmessage" : "message");
-    if (pattern) w.Bulk(*pattern);
-    w.Bulk(channel);
-    w.Bulk(message);
-    receivers++;
-    if (s.on_output) s.on_output(c);
-  };
-  auto it = s.channels.find(channel);
-  if (it != s.channels.end()) {
-    for (Client* c : it->second) deliver(c, nullptr);
-  }
-  for (const auto& [pattern, clients] : s.patterns) {
-    if (!GlobMatch(pattern, channel)) continue;
-    for (Client* c : clients) deliver(c, &pattern);
-  }
-  s.stats.pubsub_messages++;
-  ctx.reply.Integer(receivers);
+  ctx.reply.Integer(PublishMessage(ctx.server, ctx.args[1], ctx.args[2]));
 }
 
 void PubSubChannels(CommandContext& ctx) {
@@ -123,9 +102,33 @@ void PubSubHelp(CommandContext& ctx) {
 
 }  // namespace
 
+long long PublishMessage(ServerState& s, const std::string& channel, const std::string& message) {
+  long long receivers = 0;
+  auto deliver = [&](Client* c, const std::string* pattern) {
+    resp::ReplyWriter w(&c->output, c->protocol);
+    w.Push(pattern ? 4 : 3);
+    w.Bulk(pattern ? "pmessage" : "message");
+    if (pattern) w.Bulk(*pattern);
+    w.Bulk(channel);
+    w.Bulk(message);
+    receivers++;
+    if (s.on_output) s.on_output(c);
+  };
+  auto it = s.channels.find(channel);
+  if (it != s.channels.end()) {
+    for (Client* c : it->second) deliver(c, nullptr);
+  }
+  for (const auto& [pattern, clients] : s.patterns) {
+    if (!GlobMatch(pattern, channel)) continue;
+    for (Client* c : clients) deliver(c, &pattern);
+  }
+  s.stats.pubsub_messages++;
+  return receivers;
+}
+
 void RegisterPubSubCommands(CommandRegistry* r) {
   using namespace cmd;
-  uint32_t sub = kPubSub | kNoScript | kSubscribed | kLoading;
+  uint32_t sub = kPubSub | kNoScript | kSubscribed | kLoading | kSentinel;
   r->Group("pubsub")
       .Add("subscribe", -2, sub, {}, Subscribe, "Listen to channels")
       .Args("channel...")

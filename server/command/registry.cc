@@ -96,6 +96,7 @@ void RegisterZSetCommands(CommandRegistry* r);
 void RegisterTransactionCommands(CommandRegistry* r);
 void RegisterPubSubCommands(CommandRegistry* r);
 void RegisterServerCommands(CommandRegistry* r);
+void RegisterSentinelCommands(CommandRegistry* r);
 void RegisterScriptingCommands(CommandRegistry* r);
 void RegisterStreamCommands(CommandRegistry* r);
 void RegisterQueueCommands(CommandRegistry* r);
@@ -115,6 +116,7 @@ void RegisterAllCommands(CommandRegistry* r) {
   RegisterTransactionCommands(r);
   RegisterPubSubCommands(r);
   RegisterServerCommands(r);
+  RegisterSentinelCommands(r);
   RegisterScriptingCommands(r);
   RegisterStreamCommands(r);
   RegisterQueueCommands(r);

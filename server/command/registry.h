@@ -29,6 +29,8 @@ enum Flag : uint32_t {
   kSubscribed = 1 << 9,  // allowed on a RESP2 connection in subscribed state
   kLoading = 1 << 10,    // allowed while loading the dataset
   kAllowBusy = 1 << 11,  // allowed while a script is busy (transactions answer EXECABORT later)
+  kLocal = 1 << 12,  // a cluster replica answers it itself instead of forwarding it to the master
+  kSentinel = 1 << 13,  // answered on the sentinel port too (the only ones there)
 };
 }  // namespace cmd
 

@@ -40,17 +40,16 @@ void Ping(CommandContext& ctx) {
 
 void Echo(CommandContext& ctx) { ctx.reply.Bulk(ctx.args[1]); }
 
-// "host:port" -> host, port (empty when there is none).
-std::pair<std::string, std::string> SplitAddress(const std::string& address) {
-  size_t colon = address.rfind(':');
-  if (colon == std::string::npos) return {address, ""};
-  return {address.substr(0, colon), address.substr(colon + 1)};
-}
-
 // ROLE: a cluster replica names its master; a master lists its replicas. The offset is the
 // last log entry applied.
 void Role(CommandContext& ctx) {
   const ClusterStatus& c = ctx.server.cluster;
+  if (ctx.client.sentinel) {  // a Sentinel names the masters it watches
+    ctx.reply.Array(2);
+    ctx.reply.Bulk("sentinel");
+    ctx.reply.Array(1);
+    return ctx.reply.Bulk(c.name);
+  }
   if (!c.enabled || c.master) {
     ctx.reply.Array(3);
     ctx.reply.Bulk("master");
@@ -103,6 +102,26 @@ void Failover(CommandContext& ctx) {
   if (!c.master) return ctx.Error("ERR FAILOVER is not valid when server is a replica.");
   if (c.peers.empty()) return ctx.Error("ERR FAILOVER requires connected replicas.");
   ctx.server.failover_requested = true;
+  ctx.reply.Ok();
+}
+
+// FORWARDED cluster-id epoch: the hand-shake of a replica's connection for one of its clients
+// (cluster/forward.h). Only the master of that epoch takes it; any other node closes the
+// connection before the commands pipelined behind it run, so a command is never passed on
+// twice nor run by a node that no longer leads.
+void Forwarded(CommandContext& ctx) {
+  const ClusterStatus& c = ctx.server.cluster;
+  long long epoch;
+  if (!c.enabled || ctx.args[1] != c.cluster_id) {
+    ctx.client.close_after_reply = true;
+    return ctx.Error("ERR FORWARDED: not a node of this cluster");
+  }
+  if (!ParseInt64(ctx.args[2], &epoch) || !c.master || epoch != c.epoch) {
+    ctx.client.close_after_reply = true;
+    return ctx.Error(
+        fmt::format("READONLY FORWARDED: this node is not the master of epoch {}", ctx.args[2]));
+  }
+  ctx.client.authenticated = true;
   ctx.reply.Ok();
 }
 
@@ -362,6 +381,7 @@ std::string InfoSection(CommandContext& ctx, const std::string& name) {
     num("pubsub_channels", s.channels.size());
     num("pubsub_patterns", s.patterns.size());
     num("total_error_replies", s.stats.error_replies);
+    if (s.cluster.enabled) num("cluster_forwarded_commands", s.stats.forwarded_commands);
   } else if (name == "replication") {
     out = "# Replication\r\n";
     const ClusterStatus& c = s.cluster;
@@ -1092,38 +1112,41 @@ void RegisterServerCommands(CommandRegistry* r) {
   using namespace cmd;
   uint32_t conn = kFast | kNoAuth | kLoading;
   r->Group("connection")
-      .Add("ping", -1, kFast | kSubscribed, {}, Ping, "Ping the server")
+      .Add("ping", -1, kFast | kSubscribed | kSentinel, {}, Ping, "Ping the server")
       .Args("[message]")
       .Add("echo", 2, kFast, {}, Echo, "Echo a message")
       .Args("message")
-      .Add("quit", -1, conn | kSubscribed | kNoMulti, {}, Quit, "Close the connection")
+      .Add("quit", -1, conn | kSubscribed | kNoMulti | kLocal | kSentinel, {}, Quit,
+           "Close the connection")
       .Args("")
       .Add("select", 2, kFast | kLoading, {}, Select, "Select a database")
       .Args("index:integer")
-      .Add("auth", -2, conn | kNoScript | kAllowBusy, {}, Auth, "Authenticate the connection")
+      .Add("auth", -2, conn | kNoScript | kAllowBusy | kLocal | kSentinel, {}, Auth,
+           "Authenticate the connection")
       .Args("[username] password")
-      .Add("hello", -1, conn | kNoScript | kAllowBusy, {}, Hello,
+      .Add("hello", -1, conn | kNoScript | kAllowBusy | kLocal | kSentinel, {}, Hello,
            "Handshake and choose the protocol")
       .Args("[protover:integer [AUTH username password] [SETNAME clientname]]")
-      .Add("reset", 1, conn | kSubscribed | kNoMulti | kNoScript | kAllowBusy, {}, Reset,
-           "Reset the connection")
+      .Add("reset", 1, conn | kSubscribed | kNoMulti | kNoScript | kAllowBusy | kLocal | kSentinel,
+           {}, Reset, "Reset the connection")
       .Args("")
-      .Add("client", -2, kAdmin, {}, nullptr, "Inspect and manage client connections")
-      .Sub("id", 2, kFast, {}, ClientId, "This connection's id")
+      .Add("client", -2, kAdmin | kSentinel, {}, nullptr, "Inspect and manage client connections")
+      .Sub("id", 2, kFast | kLocal | kSentinel, {}, ClientId, "This connection's id")
       .Args("")
-      .Sub("setname", 3, kFast, {}, ClientSetName, "Name this connection")
+      .Sub("setname", 3, kFast | kSentinel, {}, ClientSetName, "Name this connection")
       .Args("connection-name")
-      .Sub("getname", 2, kFast, {}, ClientGetName, "This connection's name")
+      .Sub("getname", 2, kFast | kSentinel, {}, ClientGetName, "This connection's name")
       .Args("")
-      .Sub("list", -2, kAdmin, {}, ClientList, "List connections")
+      .Sub("list", -2, kAdmin | kLocal | kSentinel, {}, ClientList, "List connections")
       .Args("[TYPE (NORMAL|MASTER|REPLICA|PUBSUB)|ID client-id:integer...]")
-      .Sub("info", 2, kFast, {}, ClientInfo, "This connection's details")
+      .Sub("info", 2, kFast | kLocal | kSentinel, {}, ClientInfo, "This connection's details")
       .Args("")
-      .Sub("kill", -3, kAdmin, {}, ClientKill, "Close connections")
+      .Sub("kill", -3, kAdmin | kLocal | kSentinel, {}, ClientKill, "Close connections")
       .Args(
           "(old-format-addr|ID client-id:integer|TYPE (NORMAL|MASTER|SLAVE|REPLICA|PUBSUB)|USER "
           "username|ADDR addr|LADDR laddr|SKIPME (YES|NO))...")
-      .Sub("setinfo", 4, kFast | kLoading, {}, ClientSetInfo, "Set client library name/version")
+      .Sub("setinfo", 4, kFast | kLoading | kLocal | kSentinel, {}, ClientSetInfo,
+           "Set client library name/version")
       .Args("(LIB-NAME|LIB-VER) value")
       .Sub("no-evict", 3, kFast, {}, ClientNoEvict, "Accepted for compatibility")
       .Args("(ON|OFF)")
@@ -1132,55 +1155,61 @@ void RegisterServerCommands(CommandRegistry* r) {
       .Group("server")
       .Add("time", 1, kFast | kLoading, {}, Time, "Server time")
       .Args("")
-      .Add("role", 1, kFast | kLoading, {}, Role, "This node's replication role")
+      .Add("role", 1, kFast | kLoading | kLocal | kSentinel, {}, Role,
+           "This node's replication role")
       .Args("")
       .Add("failover", -1, kAdmin | kNoScript, {}, Failover,
            "Hand mastership over to another node of the cluster")
       .Args("[TO host port [FORCE]] [ABORT] [TIMEOUT milliseconds:integer]")
+      .Add("forwarded", 3, kFast | kNoAuth | kNoScript | kNoMulti | kLocal, {}, Forwarded,
+           "A replica's connection for one of its clients (cluster mode)")
+      .Args("cluster-id epoch:integer")
       .Add("wait", 3, kBlocking, {}, Wait,
            "Wait until replicas hold the writes acknowledged so far")
       .Args("numreplicas:integer timeout:integer")
-      .Add("info", -1, kLoading, {}, Info, "Server information and statistics")
+      .Add("info", -1, kLoading | kLocal | kSentinel, {}, Info, "Server information and statistics")
       .Args("[section...]")
       .Add("config", -2, kAdmin, {}, nullptr, "Read and change configuration")
-      .Sub("get", -3, kAdmin | kLoading, {}, ConfigGet, "Read parameters")
+      .Sub("get", -3, kAdmin | kLoading | kLocal, {}, ConfigGet, "Read parameters")
       .Args("parameter:pattern...")
-      .Sub("set", -4, kAdmin | kLoading, {}, ConfigSet, "Change parameters")
+      .Sub("set", -4, kAdmin | kLoading | kLocal, {}, ConfigSet, "Change parameters")
       .Args("(parameter value)...")
-      .Sub("resetstat", 2, kAdmin | kLoading, {}, ConfigResetStat, "Reset statistics")
+      .Sub("resetstat", 2, kAdmin | kLoading | kLocal, {}, ConfigResetStat, "Reset statistics")
       .Args("")
-      .Sub("rewrite", 2, kAdmin, {}, ConfigRewrite, "Write the configuration file")
+      .Sub("rewrite", 2, kAdmin | kLocal, {}, ConfigRewrite, "Write the configuration file")
       .Args("")
-      .Add("command", -1, kLoading, {}, Command, "Describe commands")
+      .Add("command", -1, kLoading | kLocal | kSentinel, {}, Command, "Describe commands")
       .Args("")
-      .Sub("count", 2, kLoading, {}, CommandCount, "Number of commands")
+      .Sub("count", 2, kLoading | kLocal | kSentinel, {}, CommandCount, "Number of commands")
       .Args("")
-      .Sub("list", -2, kLoading, {}, CommandList, "Command names")
+      .Sub("list", -2, kLoading | kLocal | kSentinel, {}, CommandList, "Command names")
       .Args("[FILTERBY (MODULE module-name|ACLCAT category|PATTERN pattern:pattern)]")
-      .Sub("info", -2, kLoading, {}, CommandInfo, "Details of commands")
+      .Sub("info", -2, kLoading | kLocal | kSentinel, {}, CommandInfo, "Details of commands")
       .Args("[command-name...]")
-      .Sub("docs", -2, kLoading, {}, CommandDocs, "Documentation of commands")
+      .Sub("docs", -2, kLoading | kLocal | kSentinel, {}, CommandDocs, "Documentation of commands")
       .Args("[command-name...]")
-      .Sub("getkeys", -4, kLoading, {}, CommandGetKeys, "Key arguments of a command")
+      .Sub("getkeys", -4, kLoading | kLocal, {}, CommandGetKeys, "Key arguments of a command")
       .Args("command arg...")
-      .Add("monitor", 1, kAdmin | kNoScript | kLoading, {}, Monitor, "Stream every command")
+      .Add("monitor", 1, kAdmin | kNoScript | kLoading | kLocal, {}, Monitor,
+           "Stream every command")
       .Args("")
       .Add("slowlog", -2, kAdmin, {}, nullptr, "The slow command log")
-      .Sub("get", -2, kAdmin, {}, SlowLogGet, "Recent slow commands")
+      .Sub("get", -2, kAdmin | kLocal, {}, SlowLogGet, "Recent slow commands")
       .Args("[count:integer]")
-      .Sub("len", 2, kAdmin, {}, SlowLogLen, "Number of entries")
+      .Sub("len", 2, kAdmin | kLocal, {}, SlowLogLen, "Number of entries")
       .Args("")
-      .Sub("reset", 2, kAdmin, {}, SlowLogReset, "Clear the log")
+      .Sub("reset", 2, kAdmin | kLocal, {}, SlowLogReset, "Clear the log")
       .Args("")
-      .Add("lastsave", 1, kFast | kLoading, {}, LastSave, "Time of the last save")
+      .Add("lastsave", 1, kFast | kLoading | kLocal, {}, LastSave, "Time of the last save")
       .Args("")
-      .Add("save", 1, kAdmin | kNoScript, {}, Save, "Save (every write is already durable)")
+      .Add("save", 1, kAdmin | kNoScript | kLocal, {}, Save,
+           "Save (every write is already durable)")
       .Args("")
-      .Add("bgsave", -1, kAdmin | kNoScript, {}, BgSave, "Save in the background")
+      .Add("bgsave", -1, kAdmin | kNoScript | kLocal, {}, BgSave, "Save in the background")
       .Args("[SCHEDULE]")
-      .Add("debug", -2, kAdmin | kNoScript, {}, Debug, "Debugging helpers")
+      .Add("debug", -2, kAdmin | kNoScript | kLocal, {}, Debug, "Debugging helpers")
       .Args("(SLEEP seconds:double|OBJECT object|DIGEST|RELOAD|HELP)")
-      .Add("shutdown", -1, kAdmin | kNoScript | kLoading | kNoMulti, {}, Shutdown,
+      .Add("shutdown", -1, kAdmin | kNoScript | kLoading | kNoMulti | kLocal, {}, Shutdown,
            "Stop the server")
       .Args("[NOSAVE|SAVE] [NOW] [FORCE] [ABORT]");
 }

@@ -6,6 +6,12 @@
 
 namespace desaster {
 
+std::pair<std::string, std::string> SplitAddress(const std::string& address) {
+  size_t colon = address.rfind(':');
+  if (colon == std::string::npos) return {address, ""};
+  return {address.substr(0, colon), address.substr(colon + 1)};
+}
+
 ServerState::ServerState(Options* options, int64_t now_ms)
     : options(*options), keyspace(options->databases) {
   if (now_ms == 0) {

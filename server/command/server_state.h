@@ -46,7 +46,8 @@ struct Stats {
   uint64_t net_output_bytes = 0;
   uint64_t pubsub_messages = 0;
   uint64_t error_replies = 0;
-  uint64_t used_memory_peak = 0;  // the most INFO has seen the heap hold
+  uint64_t forwarded_commands = 0;  // a cluster replica passed to the master
+  uint64_t used_memory_peak = 0;    // the most INFO has seen the heap hold
   // By command (subcommands have their own spec): a pointer lookup on every call, not a
   // string comparison; INFO commandstats sorts by name when it prints.
   std::unordered_map<const CommandSpec*, CommandStats> commands;
@@ -101,19 +102,28 @@ class SnapshotCopy {
 struct ClusterStatus {
   bool enabled = false;
   bool master = false;     // this node leads: it alone executes writes
+  std::string name;        // the cluster's, the master's name to Sentinel clients
   std::string cluster_id;  // also what a node shows to copy another's store (SNAPSHOT.OPEN)
   std::string node_id;
-  std::string master_addr;  // host:port of the master; empty while none is known
-  int64_t epoch = 0;        // the master's
-  uint64_t applied = 0;     // the last log entry this node applied
+  std::string advertise;         // host:port of this node, as clients and other nodes reach it
+  std::string master_addr;       // host:port of the master; empty while none is known
+  std::string master_id;         // the master's node id
+  std::string last_master_addr;  // the last one known: Sentinel names it while none is
+  int64_t master_since_ms = 0;   // when this node learned of the current master
+  int64_t epoch = 0;             // the master's
+  uint64_t applied = 0;          // the last log entry this node applied
   // The other live nodes, as they registered: where they are, what they applied durably.
   struct Peer {
     std::string addr;
     uint64_t applied = 0;
+    std::string sentinel;  // its sentinel port's host:port; empty: none
     int64_t updated_ms = 0;
   };
   std::map<std::string, Peer> peers;  // by node id
 };
+
+// "host:port" -> host, port (empty when there is none).
+std::pair<std::string, std::string> SplitAddress(const std::string& address);
 
 class ServerState {
  public:

@@ -63,13 +63,13 @@ void SnapshotClose(CommandContext& ctx) {
 void RegisterSnapshotCommands(CommandRegistry* r) {
   using namespace cmd;
   r->Group("cluster")
-      .Add("snapshot.open", 2, kAdmin | kNoScript, {}, SnapshotOpen,
+      .Add("snapshot.open", 2, kAdmin | kNoScript | kLocal, {}, SnapshotOpen,
            "Open a copy of this node's store for another node of the cluster")
       .Args("cluster-id")
-      .Add("snapshot.read", 2, kAdmin | kNoScript, {}, SnapshotRead,
+      .Add("snapshot.read", 2, kAdmin | kNoScript | kLocal, {}, SnapshotRead,
            "Read the next page of the open snapshot")
       .Args("after")
-      .Add("snapshot.close", 1, kAdmin | kNoScript, {}, SnapshotClose, "Release the open snapshot")
+      .Add("snapshot.close", 1, kAdmin | kNoScript | kLocal, {}, SnapshotClose, "Release the open snapshot")
       .Args("");
 }
 

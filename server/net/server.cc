@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -35,6 +36,10 @@ std::string AddressOf(const sockaddr_storage& ss) {
   return std::string(host) + ":" + std::to_string(port);
 }
 
+bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
+  return a.size() == b.size() && strncasecmp(a.data(), b.data(), a.size()) == 0;
+}
+
 }  // namespace
 
 struct Server::Connection {
@@ -60,6 +65,10 @@ struct Server::Connection {
   bool closed = false;
   bool pending = false;
   std::vector<std::string> argv;
+  bool argv_waiting = false;  // `argv` is parsed and waits (Route::kAfterLinks, kNoMaster)
+  // Cluster replica: the connection to the master that runs this client's commands.
+  std::unique_ptr<ForwardLink> link;
+  bool forward_multi = false;  // a MULTI went to the master: all follows it up to EXEC/DISCARD
 };
 
 Server::Server(ServerState* state, CommitPipeline* commit)
@@ -69,6 +78,8 @@ Server::Server(ServerState* state, CommitPipeline* commit)
   };
   accept_watcher_.set(loop_);
   accept_watcher_.set<Server, &Server::OnAccept>(this);
+  sentinel_accept_watcher_.set(loop_);
+  sentinel_accept_watcher_.set<Server, &Server::OnAccept>(this);
   before_sleep_.set(loop_);
   before_sleep_.set<Server, &Server::OnBeforeSleep>(this);
   cron_.set(loop_);
@@ -138,45 +149,64 @@ Server::~Server() {
     close(c->client.fd);
   }
   if (listen_fd_ >= 0) close(listen_fd_);
+  if (sentinel_fd_ >= 0) close(sentinel_fd_);
 }
 
-bool Server::Listen(std::string* error) {
-  const Options& o = state_->options;
+namespace {
+
+// A listening socket on bind:port (port 0 picks a free one, stored in *port); -1 on error.
+int ListenOn(const std::string& bind, int* port, std::string* error) {
   sockaddr_storage ss{};
   socklen_t len;
-  if (o.bind.find(':') != std::string::npos) {
+  if (bind.find(':') != std::string::npos) {
     auto* a = reinterpret_cast<sockaddr_in6*>(&ss);
     a->sin6_family = AF_INET6;
-    a->sin6_port = htons(static_cast<uint16_t>(o.port));
-    if (inet_pton(AF_INET6, o.bind.c_str(), &a->sin6_addr) != 1) {
-      *error = "invalid bind address " + o.bind;
-      return false;
+    a->sin6_port = htons(static_cast<uint16_t>(*port));
+    if (inet_pton(AF_INET6, bind.c_str(), &a->sin6_addr) != 1) {
+      *error = "invalid bind address " + bind;
+      return -1;
     }
     len = sizeof(sockaddr_in6);
   } else {
     auto* a = reinterpret_cast<sockaddr_in*>(&ss);
     a->sin_family = AF_INET;
-    a->sin_port = htons(static_cast<uint16_t>(o.port));
-    if (inet_pton(AF_INET, o.bind.c_str(), &a->sin_addr) != 1) {
-      *error = "invalid bind address " + o.bind;
-      return false;
+    a->sin_port = htons(static_cast<uint16_t>(*port));
+    if (inet_pton(AF_INET, bind.c_str(), &a->sin_addr) != 1) {
+      *error = "invalid bind address " + bind;
+      return -1;
     }
     len = sizeof(sockaddr_in);
   }
-  listen_fd_ = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   int one = 1;
-  setsockopt(listen_fd_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-  if (bind(listen_fd_, reinterpret_cast<sockaddr*>(&ss), len) != 0 ||
-      listen(listen_fd_, 511) != 0) {
-    *error = "cannot listen on " + o.bind + ":" + std::to_string(o.port) + ": " + strerror(errno);
-    return false;
+  setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&ss), len) != 0 || listen(fd, 511) != 0) {
+    *error = "cannot listen on " + bind + ":" + std::to_string(*port) + ": " + strerror(errno);
+    close(fd);
+    return -1;
   }
   sockaddr_storage bound{};
   socklen_t blen = sizeof(bound);
-  getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&bound), &blen);
-  port_ = ntohs(bound.ss_family == AF_INET6 ? reinterpret_cast<sockaddr_in6*>(&bound)->sin6_port
+  getsockname(fd, reinterpret_cast<sockaddr*>(&bound), &blen);
+  *port = ntohs(bound.ss_family == AF_INET6 ? reinterpret_cast<sockaddr_in6*>(&bound)->sin6_port
                                             : reinterpret_cast<sockaddr_in*>(&bound)->sin_port);
+  return fd;
+}
+
+}  // namespace
+
+bool Server::Listen(std::string* error) {
+  const Options& o = state_->options;
+  port_ = o.port;
+  listen_fd_ = ListenOn(o.bind, &port_, error);
+  if (listen_fd_ < 0) return false;
   accept_watcher_.start(listen_fd_, ev::READ);
+  if (!o.cluster.empty() && o.sentinel_port > 0) {
+    sentinel_port_ = o.sentinel_port;
+    sentinel_fd_ = ListenOn(o.bind, &sentinel_port_, error);
+    if (sentinel_fd_ < 0) return false;
+    sentinel_accept_watcher_.start(sentinel_fd_, ev::READ);
+  }
   return true;
 }
 
@@ -186,6 +216,8 @@ void Server::AttachCluster(ClusterNode* node, ClusterCommit* commit) {
   state_->cluster.enabled = true;
   state_->cluster.node_id = node->options().node_id;
   state_->cluster.cluster_id = node->options().cluster_id;
+  state_->cluster.name = node->options().name;
+  state_->cluster.advertise = node->options().advertise;
   state_->keyspace.set_replica(true);
 }
 
@@ -344,13 +376,18 @@ uint64_t Server::ReloadFromStore() {
   return loader->log_index();
 }
 
-void Server::OnAccept(ev::io&, int) {
+void Server::OnAccept(ev::io& w, int) {
+  bool sentinel = w.fd == sentinel_fd_;
   while (true) {
     sockaddr_storage ss{};
     socklen_t len = sizeof(ss);
-    int fd =
-        accept4(listen_fd_, reinterpret_cast<sockaddr*>(&ss), &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    int fd = accept4(w.fd, reinterpret_cast<sockaddr*>(&ss), &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd < 0) return;  // EAGAIN, or a transient error: try again on the next event
+    if (sentinel && !SentinelHealthy()) {
+      // A connection error is what makes Sentinel clients ask the next sentinel.
+      close(fd);
+      continue;
+    }
     state_->stats.connections_received++;
     if (static_cast<int>(connections_.size()) >= state_->options.maxclients) {
       static const char kMsg[] = "-ERR max number of clients reached\r\n";
@@ -376,6 +413,7 @@ void Server::OnAccept(ev::io&, int) {
     cl.laddr = AddressOf(local);
     cl.created_ms = cl.last_interaction_ms = UnixMs();
     cl.authenticated = state_->options.requirepass.empty();
+    cl.sentinel = sentinel;
     c->server = this;
     c->read_watcher.set(loop_);
     c->read_watcher.set<Connection, &Connection::Readable>(c);
@@ -415,11 +453,17 @@ void Server::OnReadable(Connection* c) {
   ProcessInput(c);
 }
 
+bool Server::HasInput(const Connection* c) {
+  return c->argv_waiting || c->input_pos < c->input.size();
+}
+
 void Server::ProcessInput(Connection* c) {
   Client& cl = c->client;
   std::string error;
   PrefetchKeys(*state_, cl, std::string_view(c->input).substr(c->input_pos));
-  while (!c->closed && !cl.blocked && !cl.close_after_reply && c->input_pos < c->input.size()) {
+  // A link holding this much unsent waits for the master to take it before more is parsed.
+  constexpr size_t kLinkBacklog = 1 << 20;
+  while (!c->closed && !cl.blocked && !cl.close_after_reply && HasInput(c)) {
     if (cluster_ && state_->cluster.master && !cluster_->LeaseHeld()) {
       // Another node may lead by now: nothing is answered (a read could be stale) until etcd
       // renews the lease, or says it is gone.
@@ -427,28 +471,180 @@ void Server::ProcessInput(Connection* c) {
       c->input_held = true;
       break;
     }
-    size_t consumed = 0;
-    auto status = c->parser.Parse(c->input.data() + c->input_pos, c->input.size() - c->input_pos,
-                                  &consumed, &c->argv, &error);
-    c->input_pos += consumed;
-    if (status == resp::RequestParser::Status::kIncomplete) break;
-    if (status == resp::RequestParser::Status::kError) {
-      resp::ReplyWriter(&cl.output, cl.protocol).Error(error);
-      cl.close_after_reply = true;
-      Log(LogLevel::kVerbose, "protocol error from {}: {}", cl.addr, error);
-      break;
+    if (c->link && c->link->unsent() > kLinkBacklog) break;  // resumed by the link's progress
+    if (!c->argv_waiting) {
+      size_t consumed = 0;
+      auto status = c->parser.Parse(c->input.data() + c->input_pos, c->input.size() - c->input_pos,
+                                    &consumed, &c->argv, &error);
+      c->input_pos += consumed;
+      if (status == resp::RequestParser::Status::kIncomplete) break;
+      if (status == resp::RequestParser::Status::kError) {
+        resp::ReplyWriter(&cl.output, cl.protocol).Error(error);
+        cl.close_after_reply = true;
+        Log(LogLevel::kVerbose, "protocol error from {}: {}", cl.addr, error);
+        break;
+      }
+      if (c->argv.empty()) continue;
     }
-    if (c->argv.empty()) continue;
-    state_->keyspace.set_now_ms(UnixMs());
-    c->executing = true;
-    ProcessCommand(*state_, cl, c->argv);
-    c->executing = false;
+    c->argv_waiting = false;
+    switch (RouteOf(c)) {
+      case Route::kForward:
+        Forward(c);
+        continue;
+      case Route::kNoMaster:
+        waiting_master_.push_back(cl.id);
+        [[fallthrough]];
+      case Route::kAfterLinks:
+        c->argv_waiting = true;
+        break;
+      case Route::kLocal: {
+        state_->keyspace.set_now_ms(UnixMs());
+        int protocol = cl.protocol;
+        c->executing = true;
+        ProcessCommand(*state_, cl, c->argv);
+        c->executing = false;
+        if (!c->link) continue;
+        // What the master keeps per connection follows what ran here: the protocol (HELLO),
+        // nothing at all after RESET (a new link starts afresh).
+        if (EqualsIgnoreCase(c->argv[0], "reset")) {
+          c->link->Stop();
+          retired_links_.push_back(std::move(c->link));
+          c->forward_multi = false;
+        } else if (cl.protocol != protocol) {
+          c->link->Send({"HELLO", std::to_string(cl.protocol)}, false);
+        }
+        continue;
+      }
+    }
+    break;
   }
   if (cl.blocked && !c->block_timer.is_active() && cl.block.deadline_ms > 0) {
     double delay = static_cast<double>(cl.block.deadline_ms - UnixMs()) / 1000.0;
     c->block_timer.start(delay > 0 ? delay : 0, 0);
   }
   MarkPending(c);
+}
+
+Server::Route Server::RouteOf(Connection* c) {
+  if (!cluster_ || state_->cluster.master || !state_->options.cluster_forward ||
+      c->client.sentinel) {
+    return Route::kLocal;
+  }
+  const std::vector<std::string>& argv = c->argv;
+  bool local;
+  if (c->link && (c->link->streaming() || c->forward_multi)) {
+    // Inside a transaction, or subscribed, the master's view of the connection decides what a
+    // command means: only leaving is local.
+    local = EqualsIgnoreCase(argv[0], "quit");
+  } else {
+    std::string ignored;  // an unknown or malformed command: the master says what is wrong
+    const CommandSpec* spec = ResolveCommand(*state_, argv, &ignored);
+    local = !c->client.authenticated || (spec != nullptr && spec->Has(cmd::kLocal));
+  }
+  if (local) {
+    bool answering = c->link && !c->link->streaming() && c->link->outstanding() > 0;
+    return answering ? Route::kAfterLinks : Route::kLocal;
+  }
+  return state_->cluster.master_addr.empty() ? Route::kNoMaster : Route::kForward;
+}
+
+void Server::Forward(Connection* c) {
+  Client& cl = c->client;
+  if (!c->link) {
+    uint64_t id = cl.id;
+    c->link = std::make_unique<ForwardLink>(
+        loop_.raw_loop, ForwardLink::Handler{[this, id](std::string_view reply) {
+                                               if (Connection* c = FindConnection(id))
+                                                 Relay(c, reply);
+                                             },
+                                             [this, id] {
+                                               Connection* c = FindConnection(id);
+                                               if (c && !c->closed && !c->executing && HasInput(c))
+                                                 ProcessInput(c);
+                                             },
+                                             [this, id](const std::string& why) {
+                                               Connection* c = FindConnection(id);
+                                               if (!c || c->closed) return;
+                                               Log(LogLevel::kVerbose,
+                                                   "cluster: closing client {}: {}", c->client.addr,
+                                                   why);
+                                               DrainAndClose(c);
+                                             }});
+    std::string error;
+    if (!c->link->Open(state_->cluster.master_addr, &error)) {
+      Log(LogLevel::kWarning, "cluster: cannot forward for client {}: {}", cl.addr, error);
+      retired_links_.push_back(std::move(c->link));
+      return DrainAndClose(c);
+    }
+    c->link->Send({"FORWARDED", state_->cluster.cluster_id, std::to_string(state_->cluster.epoch)},
+                  false);
+    if (cl.protocol != 2) c->link->Send({"HELLO", std::to_string(cl.protocol)}, false);
+    if (!cl.name.empty()) c->link->Send({"CLIENT", "SETNAME", cl.name}, false);
+  }
+  state_->stats.forwarded_commands++;
+  cl.last_command = c->argv[0];
+  c->link->Send(c->argv, true);
+  // Commands after which the master speaks unasked, or answers nothing: replies are no longer
+  // counted, and everything goes to the master.
+  const std::string& name = c->argv[0];
+  if (EqualsIgnoreCase(name, "multi")) {
+    c->forward_multi = true;
+  } else if (EqualsIgnoreCase(name, "exec") || EqualsIgnoreCase(name, "discard")) {
+    c->forward_multi = false;
+  } else if (EqualsIgnoreCase(name, "subscribe") || EqualsIgnoreCase(name, "psubscribe") ||
+             EqualsIgnoreCase(name, "ssubscribe") ||
+             (EqualsIgnoreCase(name, "client") && c->argv.size() > 1 &&
+              EqualsIgnoreCase(c->argv[1], "reply"))) {
+    c->link->Stream();
+  }
+}
+
+void Server::Relay(Connection* c, std::string_view reply) {
+  if (c->closed) return;
+  std::string& out = c->client.output;
+  // The master's reply is durable there: it leaves at once, unless a local reply before it
+  // still waits for this node's commit.
+  bool released = c->committed == out.size();
+  out.append(reply);
+  if (released) {
+    c->committed = out.size();
+    Flush(c);
+  } else {
+    MarkPending(c);
+  }
+}
+
+void Server::DrainAndClose(Connection* c) {
+  c->read_watcher.stop();
+  c->client.close_after_reply = true;
+  MarkPending(c);
+}
+
+void Server::MasterChanged() {
+  ClusterStatus& status = state_->cluster;
+  if (!status.master_addr.empty()) {
+    status.master_since_ms = UnixMs();
+    if (!status.last_master_addr.empty() && status.last_master_addr != status.master_addr) {
+      // What a Sentinel announces when it moved the master (clients such as ioredis listen).
+      auto [old_host, old_port] = SplitAddress(status.last_master_addr);
+      auto [new_host, new_port] = SplitAddress(status.master_addr);
+      PublishMessage(
+          *state_, "+switch-master",
+          fmt::format("{} {} {} {} {}", status.name, old_host, old_port, new_host, new_port));
+    }
+    status.last_master_addr = status.master_addr;
+  }
+  for (auto& [id, c] : connections_) {
+    if (c->link && !c->closed) {
+      c->link->Stop();
+      DrainAndClose(c.get());
+    }
+  }
+  if (state_->cluster.master_addr.empty() && !state_->cluster.master) return;
+  for (uint64_t id : std::exchange(waiting_master_, {})) {
+    Connection* c = FindConnection(id);
+    if (c && !c->closed && !c->executing) ProcessInput(c);
+  }
 }
 
 void Server::MarkPending(Connection* c) {
@@ -477,7 +673,7 @@ void Server::OnBeforeSleep(ev::prepare&, int) {
   // 1. Clients unblocked during this iteration may have pipelined commands waiting.
   for (size_t i = 0; i < pending_.size(); i++) {
     Connection* c = FindConnection(pending_[i]);
-    if (c && !c->closed && !c->client.blocked && c->input_pos < c->input.size()) ProcessInput(c);
+    if (c && !c->closed && !c->client.blocked && HasInput(c)) ProcessInput(c);
   }
   // A page of a snapshot was read: its reader's SNAPSHOT.READ runs again and answers.
   if (snapshot_pages_ready_.exchange(false)) {
@@ -504,6 +700,7 @@ void Server::OnBeforeSleep(ev::prepare&, int) {
   if (state_->failover_requested && awaiting_.empty()) HandOver();
   for (uint64_t id : closed_) connections_.erase(id);
   closed_.clear();
+  retired_links_.clear();
   ArmQueueTimer();
   if (state_->shutdown_requested) {
     Log(LogLevel::kNotice, "User requested shutdown...");
@@ -567,6 +764,9 @@ void Server::Flush(Connection* c) {
     out.clear();
     c->sent = c->committed = 0;
   }
+  // A client that reads slowly holds back its master's replies, not this node's memory.
+  constexpr size_t kRelayBacklog = 4 << 20;
+  if (c->link) c->link->PauseReading(out.size() - c->sent > kRelayBacklog);
   if (c->sent < c->committed) {
     if (!c->write_watcher.is_active()) c->write_watcher.start();
     return;
@@ -589,6 +789,7 @@ void Server::Close(Connection* c) {
   c->read_watcher.stop();
   c->write_watcher.stop();
   c->block_timer.stop();
+  if (c->link) c->link->Stop();
   ForgetClient(*state_, c->client);
   close(c->client.fd);
   // Deleted at the end of the before-sleep stage: a caller may still hold `c`.
@@ -630,6 +831,11 @@ void Server::OnCron(ev::timer&, int) {
     }
   }
   if (state_->keyspace.HasReadyKeys() && MayChangeState()) ServeReadyKeys(*state_);
+  if (sentinel_fd_ >= 0 && !SentinelHealthy()) {
+    for (auto& [id, c] : connections_) {
+      if (c->client.sentinel) Close(c.get());
+    }
+  }
   int timeout = state_->options.timeout_s;
   if (timeout > 0) {
     for (auto& [id, c] : connections_) {
@@ -639,6 +845,8 @@ void Server::OnCron(ev::timer&, int) {
     }
   }
 }
+
+bool Server::SentinelHealthy() const { return cluster_ != nullptr && cluster_->LeaseHeld(); }
 
 bool Server::MayChangeState() {
   return cluster_ == nullptr || (state_->cluster.master && cluster_->LeaseHeld());
@@ -731,7 +939,8 @@ void Server::HandleClusterEvents() {
         if (e.value.empty()) {
           state_->cluster.peers.erase(e.node);
         } else {
-          state_->cluster.peers[e.node] = {e.value, e.lsn, UnixMs()};
+          NodeRecord node = NodeRecord::Decode(e.value);
+          state_->cluster.peers[e.node] = {node.address, node.applied, node.sentinel, UnixMs()};
         }
         state_->keyspace.Signal(kReplicationKey);  // WAIT
         if (state_->keyspace.HasReadyKeys()) ServeReadyKeys(*state_);
@@ -788,6 +997,13 @@ void Server::HandOver() {
 }
 
 void Server::HandleLeader(const ClusterEvent& e) {
+  std::string master = state_->cluster.master_addr;
+  int64_t epoch = state_->cluster.epoch;
+  UpdateRole(e);
+  if (state_->cluster.master_addr != master || state_->cluster.epoch != epoch) MasterChanged();
+}
+
+void Server::UpdateRole(const ClusterEvent& e) {
   ClusterStatus& status = state_->cluster;
   caught_up_ = true;  // the watch tells the leader after the log it read
   if (e.value.empty()) {
@@ -799,6 +1015,7 @@ void Server::HandleLeader(const ClusterEvent& e) {
   }
   LeaderRecord leader = LeaderRecord::Decode(e.value);
   status.master_addr = leader.address;
+  status.master_id = leader.node_id;
   status.epoch = e.epoch;
   // Its own key from before it stepped down is not a mandate: the lease it hangs on is being
   // revoked.

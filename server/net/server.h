@@ -11,6 +11,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "cluster/forward.h"
 #include "cluster/log_entry.h"
 #include "cluster/node.h"
 #include "resp/parser.h"
@@ -26,8 +27,10 @@ class Server {
   ~Server();
 
   // Binds and listens on options.bind:options.port (port 0 picks a free one). False on error.
+  // In cluster mode, also on options.sentinel_port (when not 0) for Redis Sentinel's commands.
   bool Listen(std::string* error);
   int port() const { return port_; }
+  int sentinel_port() const { return sentinel_port_; }
   // Cluster mode (DESIGN.md §10): `commit` (the pipeline given to the constructor) appends to
   // the log while this node is the master. Before Run.
   void AttachCluster(ClusterNode* node, ClusterCommit* commit);
@@ -39,6 +42,9 @@ class Server {
   struct Connection;
 
   void OnAccept(ev::io& w, int revents);
+  // Whether this node's Sentinel answers can be trusted: its etcd session is alive. Otherwise
+  // its sentinel port turns clients away (they then ask another node's).
+  bool SentinelHealthy() const;
   void OnReadable(Connection* c);
   void OnWritable(Connection* c);
   void OnBlockTimeout(Connection* c);
@@ -61,6 +67,8 @@ class Server {
   // a replica), leader changes make this node master or depose it.
   void HandleClusterEvents();
   void HandleLeader(const ClusterEvent& event);
+  // What the leader key says: this node becomes master, steps down, or follows another.
+  void UpdateRole(const ClusterEvent& event);
   // The master deletes the log entries no live node needs any more.
   void TrimLog();
   // Campaigns unless this node may not lead (never-master, halted, handing over).
@@ -97,6 +105,25 @@ class Server {
 
   // Parses and runs as many complete commands as the input holds (stops while blocked).
   void ProcessInput(Connection* c);
+  // Whether the connection has a command to run: parsed and waiting, or bytes not parsed yet.
+  static bool HasInput(const Connection* c);
+
+  // Forwarding (cluster/forward.h): where a cluster replica runs a client's command.
+  enum class Route {
+    kLocal,       // here: not a replica, a command of the node itself, or not forwarding
+    kForward,     // on the master, over the client's link
+    kAfterLinks,  // here, once the master answered what was forwarded before it
+    kNoMaster,    // on the master, once one is known
+  };
+  Route RouteOf(Connection* c);
+  // Sends the parsed command to the master, opening the client's link first.
+  void Forward(Connection* c);
+  // A reply from the master: to the client, in order with the local replies before it.
+  void Relay(Connection* c, std::string_view reply);
+  // The client goes once the replies it has are written (its link closed, its master changed).
+  void DrainAndClose(Connection* c);
+  // The master changed: linked clients go, and clients waiting for a master go on.
+  void MasterChanged();
   void MarkPending(Connection* c);
   // Writes committed output; closes the connection when it asked to be closed.
   void Flush(Connection* c);
@@ -134,6 +161,9 @@ class Server {
   uint64_t flushed_lsn_ = 0;
   int listen_fd_ = -1;
   int port_ = 0;
+  ev::io sentinel_accept_watcher_;
+  int sentinel_fd_ = -1;
+  int sentinel_port_ = 0;
   uint64_t next_client_id_ = 1;
   uint64_t next_lsn_ = 1;
   std::unordered_map<uint64_t, std::unique_ptr<Connection>> connections_;
@@ -157,6 +187,9 @@ class Server {
   std::vector<uint64_t> held_input_;         // connections whose input waits for the lease
   int64_t lease_doubt_since_us_ = 0;         // when the master last became unsure of its lease
   int64_t sit_out_until_us_ = 0;             // after FAILOVER: no campaign before this
+  std::vector<uint64_t> waiting_master_;     // connections whose command waits for a master
+  // Links dropped while a callback of theirs may be on the stack; deleted after the iteration.
+  std::vector<std::unique_ptr<ForwardLink>> retired_links_;
 };
 
 }  // namespace desaster

@@ -65,6 +65,11 @@ NEVER_OK = {
     "failover": "a single node has no replicas to hand over to (test_cluster.py hands over)",
     "snapshot.open": "a single node is in no cluster (test_cluster.py copies stores)",
     "snapshot.read": "needs SNAPSHOT.OPEN, which needs a cluster",
+    "forwarded": "only a cluster's master takes a replica's link (test_cluster.py forwards)",
+    "sentinel|master": "a single node watches no master (test_cluster.py asks a cluster)",
+    "sentinel|replicas": "likewise",
+    "sentinel|slaves": "likewise",
+    "sentinel|sentinels": "likewise",
 }
 # Driven, but not in compared sessions: their answers depend on what cannot be the same on
 # both servers.

@@ -13,6 +13,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import unittest
 
@@ -180,7 +181,10 @@ class Web(_Process):
 
 
 class RedisServer(_Process):
-    def __init__(self):
+    """Debian's redis-server on a free port; `extra` arguments are passed on. With
+    `sentinel_of` (name, port) it is a Redis Sentinel watching that master instead."""
+
+    def __init__(self, *extra, sentinel_of=None):
         self.dir = tempfile.mkdtemp(prefix="redis-test-")
         self.log = open(os.path.join(self.dir, "log"), "w+")
         # redis-server cannot pick a free port itself; retry on the rare collision.
@@ -188,10 +192,16 @@ class RedisServer(_Process):
             with socket.socket() as s:
                 s.bind(("127.0.0.1", 0))
                 self.port = s.getsockname()[1]
-            self.proc = subprocess.Popen(
-                ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-                 "--appendonly", "no", "--dir", self.dir],
-                stdout=self.log, stderr=subprocess.STDOUT)
+            if sentinel_of:
+                conf = os.path.join(self.dir, "sentinel.conf")  # Sentinel rewrites its file
+                with open(conf, "w") as f:
+                    f.write(f"port {self.port}\nbind 127.0.0.1\ndir {self.dir}\n"
+                            f"sentinel monitor {sentinel_of[0]} 127.0.0.1 {sentinel_of[1]} 1\n")
+                args = ["redis-server", conf, "--sentinel"]
+            else:
+                args = ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1",
+                        "--save", "", "--appendonly", "no", "--dir", self.dir, *extra]
+            self.proc = subprocess.Popen(args, stdout=self.log, stderr=subprocess.STDOUT)
             try:
                 wait_for(lambda: self._ready(), timeout=5, what="redis-server")
                 return
@@ -271,6 +281,67 @@ class EtcdMember(_Process):
                 return b'"true"' in reply.read()
         except OSError:
             return False
+
+
+class TcpProxy:
+    """Forwards connections from its own loopback port to `target_port`, until cut(): then
+    every connection through it is closed and new ones are closed at once (a partition)."""
+
+    def __init__(self, target_port):
+        self.target_port = target_port
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.open = []
+        self.is_cut = False
+        self.lock = threading.Lock()
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            with self.lock:
+                if self.is_cut:
+                    client.close()
+                    continue
+                try:
+                    upstream = socket.create_connection(("127.0.0.1", self.target_port))
+                except OSError:
+                    client.close()
+                    continue
+                self.open += [client, upstream]
+            for a, b in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def _pump(src, dst):
+        try:
+            while data := src.recv(65536):
+                dst.sendall(data)
+        except OSError:
+            pass
+        for s in (src, dst):
+            try:
+                s.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            s.close()
+
+    def cut(self):
+        with self.lock:
+            self.is_cut = True
+            for s in self.open:
+                try:
+                    s.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+            self.open = []
+
+    def stop(self):
+        self.cut()
+        self.listener.close()
 
 
 def make_certificate(directory):

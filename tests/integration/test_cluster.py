@@ -18,8 +18,10 @@ import threading
 import time
 import unittest
 
-from harness import (SCHEDULER, EtcdCluster, Scheduler, data_dir, free_port, main,
-                     make_certificate, redis, wait_for)
+import differential
+from harness import (SCHEDULER, EtcdCluster, RawConnection, RedisServer, Reply, Scheduler,
+                     TcpProxy, data_dir, free_port, main, make_certificate, redis, wait_for)
+from redis.sentinel import Sentinel
 
 FAILOVERS = int(os.environ.get("DESASTER_CLUSTER_FAILOVERS", "10"))
 TTL = 2
@@ -51,6 +53,24 @@ def encode_set(key, value):
     return bytes([0, 0]) + varint(0) + varint(0) + varint(0) + text(key) + text(value) + text("")
 
 
+def field_names(reply):
+    """The field names of a Sentinel instance in a raw RESP2 reply (a flat array), in order."""
+    return [x.value for x in reply.value[0::2]]
+
+
+def ruby_sentinel_roundtrip(name, sentinel_ports, key):
+    """redis-rb (Sidekiq's client) finds the master through the sentinels, in this order,
+    writes `key` (its own name as value) and reads it back; returns what it read."""
+    script = ('require "redis"; r = Redis.new(url: "redis://" + ARGV[0], role: :master, '
+              'sentinels: ARGV[2..].map { |p| {host: "127.0.0.1", port: p.to_i} }, '
+              'connect_timeout: 2, timeout: 5); r.set(ARGV[1], ARGV[1]); print r.get(ARGV[1])')
+    out = subprocess.run(["ruby", "-e", script, name, key, *map(str, sentinel_ports)],
+                         capture_output=True, timeout=60)
+    if out.returncode != 0:
+        raise AssertionError(out.stderr.decode())
+    return out.stdout.decode()
+
+
 def replication(node):
     with node.client(socket_timeout=5) as r:
         return r.info("replication")
@@ -59,8 +79,12 @@ def replication(node):
 class Cluster:
     """`size` schedulers in one cluster; a node restarts on its own data directory."""
 
-    def __init__(self, test, etcd, size=3, name="t", extra=(), first=None):
-        """`first`: the etcd member every node's clients use first (any, if None)."""
+    def __init__(self, test, etcd, size=3, name="t", extra=(), first=None, forward=False,
+                 sentinel=False):
+        """`first`: the etcd member every node's clients use first (any, if None). Replicas
+        forward their clients' commands to the master only with `forward`: the other tests
+        read a replica's own state. With `sentinel`, every node answers Sentinel's protocol on
+        a port of its own (sentinel_ports)."""
         self.test = test
         members = sorted(etcd.members, key=lambda m: m is not first)
         tls = etcd.members[0].tls
@@ -68,16 +92,19 @@ class Cluster:
         self.url = f"{scheme}://{','.join(f'127.0.0.1:{m.port}' for m in members)}/{name}"
         if tls:
             extra = ("--cluster-cacert", tls[2], *extra)
-        self.extra = extra
+        self.extra = ("--cluster-forward", "true" if forward else "false", *extra)
         self.dirs = [data_dir(test, f"node{i}") for i in range(size)]
         # A node keeps its port across restarts (it restarts itself to copy a store).
         self.ports = [free_port() for _ in range(size)]
+        self.sentinel_ports = [free_port() for _ in range(size)] if sentinel else []
         self.nodes = [self.start(i) for i in range(size)]
         test.addCleanup(lambda: [n.stop() for n in self.nodes])
 
     def start(self, i):
+        sentinel = ("--sentinel-port", str(self.sentinel_ports[i])) if self.sentinel_ports else ()
         return Scheduler("--cluster", self.url, "--cluster-lease-ttl", str(TTL), "--loglevel",
-                         "verbose", *self.extra, data_dir=self.dirs[i], port=self.ports[i])
+                         "verbose", *self.extra, *sentinel, data_dir=self.dirs[i],
+                         port=self.ports[i])
 
     def restart(self, i):
         self.nodes[i] = self.start(i)
@@ -644,6 +671,233 @@ class ClusterTest(unittest.TestCase):
             "range_end": base64.b64encode(f"/desaster/{name}/log0".encode()).decode(),
             "count_only": True})
         return int(reply.get("count", 0))
+
+
+    # ---- forwarding (replicas pass their clients' commands to the master) ----
+
+    def test_a_replica_serves_its_clients_as_the_master_would(self):
+        c = Cluster(self, self.etcd, name="forward", forward=True)
+        m = c.master()
+        a, b = [n for n in c.nodes if n is not m]
+        ra, rb = a.client(), b.client()
+        self.assertEqual(ra.set("x", "1"), True)
+        self.assertEqual(rb.incr("x"), 2)
+        self.assertEqual(m.client().get("x"), b"2")
+        # Commands of the node itself stay local, in order with forwarded ones around them.
+        p = ra.pipeline(transaction=False)
+        p.incr("x").execute_command("ROLE").get("x").info("replication").lpush("l", "v")
+        incr, role_reply, x, info, pushed = p.execute()
+        self.assertEqual((incr, x, pushed), (3, b"3", 1))
+        self.assertEqual((role_reply[0], info["role"]), (b"slave", "slave"))
+        self.assertGreater(ra.info("stats")["cluster_forwarded_commands"], 0)
+        # What a connection holds lives on the master: its name, its transaction.
+        ra.client_setname("through-a")
+        names = [cl["name"] for cl in m.client().client_list()]
+        self.assertIn("through-a", names)
+        with ra.pipeline(transaction=True) as t:
+            t.incr("x").incr("x")
+            self.assertEqual(t.execute(), [4, 5])
+        # A client blocked through one replica is served by a push through the other.
+        popped = []
+        blocked = threading.Thread(target=lambda: popped.append(a.client().blpop("jobs", 20)))
+        blocked.start()
+        wait_for(lambda: m.client().info("clients")["blocked_clients"] == 1,
+                 what="the BLPOP to block on the master")
+        rb.rpush("jobs", "j1")
+        blocked.join(20)
+        self.assertEqual(popped, [(b"jobs", b"j1")])
+        # Pub/sub through a replica.
+        sub = a.client().pubsub()
+        sub.subscribe("news")
+        self.assertEqual(sub.get_message(timeout=5)["type"], "subscribe")
+        wait_for(lambda: m.client().pubsub_numsub("news")[0][1] == 1,
+                 what="the subscription to reach the master")
+        self.assertEqual(rb.publish("news", "hello"), 1)
+        message = sub.get_message(timeout=5)
+        self.assertEqual((message["channel"], message["data"]), (b"news", b"hello"))
+        sub.close()
+        # The differential test's command streams answer through a replica as redis-server
+        # does (the streams hold no command a node answers itself, except HELLO).
+        reference = RedisServer()
+        self.addCleanup(reference.stop)
+        for seed in (7, 8, 10):  # 10 switches to RESP3 (HELLO 3) after its first command
+            self.assertTrue(differential.run_seed(seed, 120, reference.port, a.port),
+                            f"differential seed {seed} through a replica")
+        # RESET ends what the master kept for the connection (a subscription) and starts over.
+        raw = RawConnection(a.port)
+        raw.call("SUBSCRIBE", "news")
+        self.assertEqual(raw.call("RESET"), Reply("+", "RESET"))
+        # A subscribed connection could not SET: the master's side was reset too.
+        self.assertEqual(raw.call("SET", "after-reset", "1"), Reply("+", "OK"))
+        wait_for(lambda: m.client().pubsub_numsub("news")[0][1] == 0,
+                 what="the subscription to end on the master")
+        raw.close()
+
+    def test_forwarded_links_prove_their_masters_epoch(self):
+        c = Cluster(self, self.etcd, name="fencing", forward=True)
+        m = c.master()
+        a = next(n for n in c.nodes if n is not m)
+        with open(os.path.join(c.dirs[0], "CLUSTER")) as f:
+            cluster_id = f.read().split()[2]  # "cluster NAME ID"
+        epoch = int(replication(m)["cluster_epoch"])
+        for node, claimed, error in ((m, epoch - 1, "READONLY"), (a, epoch, "READONLY"),
+                                     (m, "x", "READONLY"), (m, epoch, None)):
+            conn = RawConnection(node.port)
+            try:
+                # The command behind a refused hand-shake never runs: the connection is closed.
+                conn.send(conn.encode("FORWARDED", cluster_id, claimed) +
+                          conn.encode("SET", "fenced", claimed))
+                reply = conn.read()
+                if error:
+                    self.assertEqual(reply.kind, "-")
+                    self.assertTrue(reply.value.startswith(error), reply.value)
+                    self.assertRaises(ConnectionError, conn.read)
+                else:
+                    self.assertEqual(reply.value, "OK")
+                    self.assertEqual(conn.read().value, "OK")
+            finally:
+                conn.close()
+        self.assertEqual(m.client().get("fenced"), str(epoch).encode())
+        conn = RawConnection(m.port)
+        self.assertTrue(conn.call("FORWARDED", "another-cluster", epoch).value.startswith("ERR"))
+        conn.close()
+
+    def test_a_new_master_closes_forwarded_clients_and_they_find_it(self):
+        c = Cluster(self, self.etcd, name="moving", forward=True)
+        m = c.master()
+        a = next(n for n in c.nodes if n is not m)
+        ra = a.client(socket_timeout=20)
+        ra.rpush("q", "before")
+        blocked = a.client(socket_timeout=20)
+        outcome = []
+
+        def pop():
+            try:
+                outcome.append(blocked.blpop("never", 15))
+            except redis.ConnectionError as e:
+                outcome.append(e)
+        t = threading.Thread(target=pop)
+        t.start()
+        wait_for(lambda: m.client().info("clients")["blocked_clients"] == 1,
+                 what="the BLPOP to block on the master")
+        m.kill()
+        t.join(20)
+        self.assertEqual(len(outcome), 1)
+        self.assertIsInstance(outcome[0], redis.ConnectionError)
+        c.master(other_than=m)
+        # The same replica (or the master it became) serves the retried command.
+        self.assertEqual(a.client(socket_timeout=20).lrange("q", 0, -1), [b"before"])
+
+
+    # ---- Sentinel ----
+
+    def test_every_node_answers_as_redis_sentinel_does(self):
+        # A real Sentinel watching a real master with a replica: the fields to match.
+        master = RedisServer()
+        self.addCleanup(master.stop)
+        replica = RedisServer("--replicaof", "127.0.0.1", str(master.port))
+        self.addCleanup(replica.stop)
+        reference = RedisServer(sentinel_of=("ref", master.port))
+        self.addCleanup(reference.stop)
+        real = RawConnection(reference.port)
+        wait_for(lambda: len(real.call("SENTINEL", "REPLICAS", "ref").value) == 1, timeout=30,
+                 what="the reference Sentinel to find the replica")
+
+        c = Cluster(self, self.etcd, name="sent", forward=True, sentinel=True)
+        m = c.master()
+        address = [b"127.0.0.1", str(m.port).encode()]
+
+        def agree():
+            for port in c.sentinel_ports:
+                conn = RawConnection(port)
+                try:
+                    if ([x.value for x in conn.call("SENTINEL", "GET-MASTER-ADDR-BY-NAME",
+                                                    "sent").value or []] != address or
+                            len(conn.call("SENTINEL", "REPLICAS", "sent").value) != 2 or
+                            len(conn.call("SENTINEL", "SENTINELS", "sent").value) != 2):
+                        return False
+                finally:
+                    conn.close()
+            return True
+        wait_for(agree, timeout=20, what="every node's sentinel to know the master and the rest")
+        ours = RawConnection(c.sentinel_ports[0])
+        self.assertEqual(field_names(ours.call("SENTINEL", "MASTER", "sent")),
+                         field_names(real.call("SENTINEL", "MASTER", "ref")))
+        self.assertEqual(field_names(ours.call("SENTINEL", "REPLICAS", "sent").value[0]),
+                         field_names(real.call("SENTINEL", "REPLICAS", "ref").value[0]))
+        self.assertEqual(field_names(ours.call("SENTINEL", "SENTINELS", "sent").value[0])[:5],
+                         [b"name", b"ip", b"port", b"runid", b"flags"])
+        for ask in (("SENTINEL", "GET-MASTER-ADDR-BY-NAME", "nosuch"),
+                    ("SENTINEL", "MASTER", "nosuch"), ("GET", "x"), ("SET", "x", "1")):
+            self.assertEqual(ours.call(*ask), real.call(*ask), ask)
+        role_of = lambda name: Reply("*", [Reply("$", b"sentinel"), Reply("*", [Reply("$", name)])])
+        self.assertEqual((ours.call("ROLE"), real.call("ROLE")), (role_of(b"sent"), role_of(b"ref")))
+        # What the libraries see (redis-py asks SENTINEL MASTERS and checks flags and counts).
+        state = redis.Redis(port=c.sentinel_ports[1]).sentinel_masters()["sent"]
+        self.assertEqual((state["ip"], state["port"], state["is_master"]),
+                         ("127.0.0.1", m.port, True))
+        self.assertEqual((state["num-slaves"], state["num-other-sentinels"]), (2, 2))
+        sentinels = Sentinel([("127.0.0.1", p) for p in c.sentinel_ports], socket_timeout=5)
+        via_py = sentinels.master_for("sent", socket_timeout=5)
+        via_py.set("py", "1")
+        self.assertEqual(ruby_sentinel_roundtrip("sent", c.sentinel_ports, "rb1"), "rb1")
+
+        # A failover: every node announces it, and both libraries find the new master.
+        survivor = next(i for i, n in enumerate(c.nodes) if n is not m)
+        watcher = redis.Redis(port=c.sentinel_ports[survivor]).pubsub()
+        watcher.subscribe("+switch-master")
+        self.assertEqual(watcher.get_message(timeout=5)["type"], "subscribe")
+        m.kill()
+        new = c.master(other_than=m)
+        message = wait_for(lambda: watcher.get_message(timeout=1), timeout=20,
+                           what="+switch-master")
+        self.assertEqual(message["data"].decode(),
+                         f"sent 127.0.0.1 {m.port} 127.0.0.1 {new.port}")
+
+        def py_reaches_new_master():
+            try:
+                return via_py.get("py") == b"1"
+            except redis.ConnectionError:
+                return False
+        wait_for(py_reaches_new_master, timeout=20, what="redis-py to follow the new master")
+        live = [p for i, p in enumerate(c.sentinel_ports) if c.nodes[i] is not m]
+        self.assertEqual(sentinels.discover_master("sent"), ("127.0.0.1", new.port))
+        self.assertEqual(ruby_sentinel_roundtrip("sent", [c.sentinel_ports[c.nodes.index(m)],
+                                                          *live], "rb2"), "rb2")
+
+    def test_a_node_cut_off_from_etcd_turns_sentinel_clients_away(self):
+        c = Cluster(self, self.etcd, name="cut", sentinel=True)
+        m = c.master()
+        # A fourth node reaches etcd only through a proxy, which then cuts it off.
+        proxy = TcpProxy(self.etcd.members[0].port)
+        self.addCleanup(proxy.stop)
+        lone_port = free_port()
+        lone = Scheduler("--cluster", f"etcd://127.0.0.1:{proxy.port}/cut", "--cluster-lease-ttl",
+                         str(TTL), "--cluster-never-master", "true", "--sentinel-port",
+                         str(lone_port), data_dir=data_dir(self, "lone"))
+        self.addCleanup(lone.stop)
+        master_at = ("127.0.0.1", m.port)
+        lone_sentinel = Sentinel([("127.0.0.1", lone_port)], socket_timeout=2)
+
+        def lone_knows():
+            try:
+                return lone_sentinel.discover_master("cut") == master_at
+            except redis.sentinel.MasterNotFoundError:
+                return False
+        wait_for(lone_knows, timeout=20, what="the fourth node to know the master")
+        proxy.cut()
+
+        def turned_away():
+            try:
+                redis.Redis(port=lone_port, socket_timeout=2).ping()
+                return False
+            except redis.ConnectionError:
+                return True
+        wait_for(turned_away, timeout=3 * TTL + 5, what="the cut-off node to refuse sentinels")
+        first_the_lone = [lone_port, *c.sentinel_ports]
+        found = Sentinel([("127.0.0.1", p) for p in first_the_lone], socket_timeout=2)
+        self.assertEqual(found.discover_master("cut"), master_at)
+        self.assertEqual(ruby_sentinel_roundtrip("cut", first_the_lone, "cut-rb"), "cut-rb")
 
 
 if __name__ == "__main__":

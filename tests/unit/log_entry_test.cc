@@ -125,9 +125,13 @@ TEST_CASE("log keys sort by LSN and read back") {
   REQUIRE(keys.LsnOf(keys.leader()) == 0);
   REQUIRE(keys.LsnOf("/desaster/prod/log/0000000000000000004x") == 0);
 
-  NodeRecord node = NodeRecord::Decode(NodeRecord{"::1:6379", 18446744073709551615u}.Encode());
+  NodeRecord node = NodeRecord::Decode(NodeRecord{"::1:6379", 18446744073709551615u, ""}.Encode());
   REQUIRE(node.address == "::1:6379");
   REQUIRE(node.applied == 18446744073709551615u);
+  REQUIRE(node.sentinel.empty());
+  node = NodeRecord::Decode(NodeRecord{"10.0.0.2:6379", 7, "10.0.0.2:26379"}.Encode());
+  REQUIRE((node.address == "10.0.0.2:6379" && node.applied == 7));
+  REQUIRE(node.sentinel == "10.0.0.2:26379");
   REQUIRE(NodeRecord::Decode("nospace").applied == 0);
   LeaderRecord leader = LeaderRecord::Decode(LeaderRecord{"a1b2", "10.0.0.1:6379"}.Encode());
   REQUIRE(leader.node_id == "a1b2");

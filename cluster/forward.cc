@@ -1,0 +1,159 @@
+#include "cluster/forward.h"
+
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "resp/writer.h"
+
+namespace desaster {
+
+ForwardLink::ForwardLink(struct ev_loop* loop, Handler handler)
+    : loop_(loop), handler_(std::move(handler)) {
+  read_watcher_.set(loop_);
+  read_watcher_.set<ForwardLink, &ForwardLink::OnReadable>(this);
+  write_watcher_.set(loop_);
+  write_watcher_.set<ForwardLink, &ForwardLink::OnWritable>(this);
+}
+
+ForwardLink::~ForwardLink() { Stop(); }
+
+void ForwardLink::Stop() {
+  read_watcher_.stop();
+  write_watcher_.stop();
+  if (fd_ >= 0) close(fd_);
+  fd_ = -1;
+}
+
+bool ForwardLink::Open(const std::string& address, std::string* error) {
+  size_t colon = address.rfind(':');
+  if (colon == std::string::npos) {
+    *error = "no port in " + address;
+    return false;
+  }
+  std::string host = address.substr(0, colon), port = address.substr(colon + 1);
+  if (host.size() > 2 && host.front() == '[' && host.back() == ']') {
+    host = host.substr(1, host.size() - 2);
+  }
+  addrinfo hints{};
+  hints.ai_socktype = SOCK_STREAM;
+  addrinfo* found = nullptr;
+  if (int rc = getaddrinfo(host.c_str(), port.c_str(), &hints, &found); rc != 0) {
+    *error = "cannot resolve " + address + ": " + gai_strerror(rc);
+    return false;
+  }
+  fd_ = socket(found->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  int rc = fd_ < 0 ? -1 : connect(fd_, found->ai_addr, found->ai_addrlen);
+  int err = errno;
+  freeaddrinfo(found);
+  if (rc != 0 && err != EINPROGRESS) {
+    *error = "cannot connect to " + address + ": " + strerror(err);
+    Stop();
+    return false;
+  }
+  int one = 1;
+  setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+  read_watcher_.set(fd_, ev::READ);
+  write_watcher_.set(fd_, ev::WRITE);
+  // Connected once the socket is writable; requests wait in output_ until then.
+  write_watcher_.start();
+  return true;
+}
+
+void ForwardLink::Send(const std::vector<std::string>& argv, bool relay) {
+  resp::ReplyWriter request(&output_, 2);
+  request.Array(argv.size());
+  for (const std::string& arg : argv) request.Bulk(arg);
+  expected_.push_back(relay);
+  if (connected_) Write();
+}
+
+void ForwardLink::PauseReading(bool pause) {
+  if (pause == paused_) return;
+  paused_ = pause;
+  if (!connected_) return;
+  pause ? read_watcher_.stop() : read_watcher_.start();
+}
+
+void ForwardLink::Write() {
+  while (written_ < output_.size()) {
+    ssize_t n = write(fd_, output_.data() + written_, output_.size() - written_);
+    if (n < 0) {
+      if (errno == EAGAIN || errno == EINTR) break;
+      return Fail(std::string("writing to the master: ") + strerror(errno));
+    }
+    written_ += static_cast<size_t>(n);
+  }
+  if (written_ == output_.size()) {
+    output_.clear();
+    written_ = 0;
+    write_watcher_.stop();
+  } else if (!write_watcher_.is_active()) {
+    write_watcher_.start();
+  }
+}
+
+void ForwardLink::OnWritable(ev::io&, int) {
+  if (!connected_) {
+    int err = 0;
+    socklen_t len = sizeof(err);
+    getsockopt(fd_, SOL_SOCKET, SO_ERROR, &err, &len);
+    if (err != 0) return Fail(std::string("cannot connect to the master: ") + strerror(err));
+    connected_ = true;
+    if (!paused_) read_watcher_.start();
+  }
+  size_t before = unsent();
+  Write();
+  if (fd_ >= 0 && unsent() < before) handler_.progress();
+}
+
+void ForwardLink::OnReadable(ev::io&, int) {
+  char buffer[64 * 1024];
+  ssize_t n = read(fd_, buffer, sizeof(buffer));
+  if (n == 0) return Fail("the master closed the connection");
+  if (n < 0) {
+    if (errno == EAGAIN || errno == EINTR) return;
+    return Fail(std::string("reading from the master: ") + strerror(errno));
+  }
+  input_.append(buffer, static_cast<size_t>(n));
+  size_t start = 0, answered = 0;
+  while (true) {
+    size_t length = 0;
+    bool push = false;
+    auto status = scanner_.Scan(std::string_view(input_).substr(start), &length, &push);
+    if (status == resp::ReplyScanner::Status::kIncomplete) break;
+    if (status == resp::ReplyScanner::Status::kError) {
+      return Fail("the master's reply is not RESP");
+    }
+    std::string_view reply(input_.data() + start, length);
+    start += length;
+    // A push (RESP3 pub/sub) answers no request; in RESP2 a subscribed connection's messages
+    // look like replies, but then the link is streaming and counts nothing that matters.
+    bool relay = true;
+    if (!push && !expected_.empty()) {
+      relay = expected_.front();
+      expected_.pop_front();
+      answered++;
+    }
+    if (relay) {
+      handler_.reply(reply);
+    } else if (reply.front() == '-') {
+      return Fail("the master refused the link: " +
+                  std::string(reply.substr(1, reply.find('\r') - 1)));
+    }
+    if (fd_ < 0) return;  // the handler stopped the link
+  }
+  input_.erase(0, start);
+  if (answered > 0) handler_.progress();
+}
+
+void ForwardLink::Fail(const std::string& why) {
+  Stop();
+  handler_.closed(why);
+}
+
+}  // namespace desaster
