@@ -29,12 +29,10 @@ void ForwardLink::Stop() {
   fd_ = -1;
 }
 
-bool ForwardLink::Open(const std::string& address, std::string* error) {
+void ForwardLink::Open(const std::string& address) {
+  address_ = address;
   size_t colon = address.rfind(':');
-  if (colon == std::string::npos) {
-    *error = "no port in " + address;
-    return false;
-  }
+  if (colon == std::string::npos) return Unreachable("no port in " + address);
   std::string host = address.substr(0, colon), port = address.substr(colon + 1);
   if (host.size() > 2 && host.front() == '[' && host.back() == ']') {
     host = host.substr(1, host.size() - 2);
@@ -43,17 +41,14 @@ bool ForwardLink::Open(const std::string& address, std::string* error) {
   hints.ai_socktype = SOCK_STREAM;
   addrinfo* found = nullptr;
   if (int rc = getaddrinfo(host.c_str(), port.c_str(), &hints, &found); rc != 0) {
-    *error = "cannot resolve " + address + ": " + gai_strerror(rc);
-    return false;
+    return Unreachable("cannot resolve " + address + ": " + gai_strerror(rc));
   }
   fd_ = socket(found->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   int rc = fd_ < 0 ? -1 : connect(fd_, found->ai_addr, found->ai_addrlen);
   int err = errno;
   freeaddrinfo(found);
   if (rc != 0 && err != EINPROGRESS) {
-    *error = "cannot connect to " + address + ": " + strerror(err);
-    Stop();
-    return false;
+    return Unreachable("cannot connect to " + address + ": " + strerror(err));
   }
   int one = 1;
   setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
@@ -61,15 +56,27 @@ bool ForwardLink::Open(const std::string& address, std::string* error) {
   write_watcher_.set(fd_, ev::WRITE);
   // Connected once the socket is writable; requests wait in output_ until then.
   write_watcher_.start();
-  return true;
+}
+
+void ForwardLink::Retarget(const std::string& address) {
+  if (connected_) return;
+  Stop();
+  Open(address);
 }
 
 void ForwardLink::Send(const std::vector<std::string>& argv, bool relay) {
+  Encode(argv);
+  expected_.push_back(relay);
+}
+
+void ForwardLink::Encode(const std::vector<std::string>& argv) {
   resp::ReplyWriter request(&output_, 2);
   request.Array(argv.size());
   for (const std::string& arg : argv) request.Bulk(arg);
-  expected_.push_back(relay);
-  if (connected_) Write();
+}
+
+void ForwardLink::Flush() {
+  if (connected_ && fd_ >= 0) Write();
 }
 
 void ForwardLink::PauseReading(bool pause) {
@@ -102,9 +109,18 @@ void ForwardLink::OnWritable(ev::io&, int) {
     int err = 0;
     socklen_t len = sizeof(err);
     getsockopt(fd_, SOL_SOCKET, SO_ERROR, &err, &len);
-    if (err != 0) return Fail(std::string("cannot connect to the master: ") + strerror(err));
+    if (err != 0) {
+      return Unreachable("cannot connect to " + address_ + ": " + strerror(err));
+    }
     connected_ = true;
     if (!paused_) read_watcher_.start();
+    // The set-up goes first, ahead of what was queued meanwhile.
+    std::vector<std::vector<std::string>> setup = handler_.hello();
+    std::string queued = std::move(output_);
+    output_.clear();
+    for (auto it = setup.rbegin(); it != setup.rend(); ++it) expected_.push_front(false);
+    for (const auto& argv : setup) Encode(argv);
+    output_ += queued;
   }
   size_t before = unsent();
   Write();
@@ -120,7 +136,7 @@ void ForwardLink::OnReadable(ev::io&, int) {
     return Fail(std::string("reading from the master: ") + strerror(errno));
   }
   input_.append(buffer, static_cast<size_t>(n));
-  size_t start = 0, answered = 0;
+  size_t start = 0;
   while (true) {
     size_t length = 0;
     bool push = false;
@@ -137,7 +153,6 @@ void ForwardLink::OnReadable(ev::io&, int) {
     if (!push && !expected_.empty()) {
       relay = expected_.front();
       expected_.pop_front();
-      answered++;
     }
     if (relay) {
       handler_.reply(reply);
@@ -148,12 +163,17 @@ void ForwardLink::OnReadable(ev::io&, int) {
     if (fd_ < 0) return;  // the handler stopped the link
   }
   input_.erase(0, start);
-  if (answered > 0) handler_.progress();
+  if (start > 0) handler_.progress();
 }
 
 void ForwardLink::Fail(const std::string& why) {
   Stop();
   handler_.closed(why);
+}
+
+void ForwardLink::Unreachable(const std::string& why) {
+  Stop();
+  handler_.unreachable(why);
 }
 
 }  // namespace desaster

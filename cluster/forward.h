@@ -23,10 +23,16 @@ class ForwardLink {
   struct Handler {
     // A reply (or, once streaming, anything the master sent, e.g. a pub/sub message) to relay.
     std::function<void(std::string_view reply)> reply;
-    // The link has room again: fewer requests unanswered or unsent.
+    // After the replies of one read, or when queued requests were written: a moment to pass
+    // the replies on, and to send more.
     std::function<void()> progress;
-    // The link is gone (the master closed it, refused it, or could not be reached): no
-    // callback follows. Replies that arrived before were relayed.
+    // Connected: the requests that set the link up (the hand-shake that proves the master's
+    // epoch, ...), sent before all others; their replies are checked and dropped.
+    std::function<std::vector<std::vector<std::string>>()> hello;
+    // The master could not be reached, and nothing was sent: the link waits for Retarget.
+    std::function<void(const std::string& why)> unreachable;
+    // The link is gone (the master closed it, or refused it): no callback follows. Replies
+    // that arrived before were relayed.
     std::function<void(const std::string& why)> closed;
   };
 
@@ -36,13 +42,20 @@ class ForwardLink {
   ForwardLink& operator=(const ForwardLink&) = delete;
 
   // Starts connecting to `address` ("host:port"; the name is resolved here, blocking, so give
-  // addresses). Requests sent meanwhile wait for the connection. False with *error when the
-  // address cannot be used at all.
-  bool Open(const std::string& address, std::string* error);
+  // addresses). Requests sent meanwhile wait for the connection. A connection that fails calls
+  // `unreachable` (now, or later from the loop).
+  void Open(const std::string& address);
+  // Not connected yet: connects to `address` instead (the master changed), keeping what was
+  // queued.
+  void Retarget(const std::string& address);
+  bool connected() const { return connected_; }
+  const std::string& address() const { return address_; }
   // Queues a request. Its reply is relayed, or (relay false: the link's own set-up, such as
   // the hand-shake that proves the master's epoch) checked and dropped: an error reply to such
-  // a request closes the link.
+  // a request closes the link. Written by the next Flush: a pipeline goes out in one write.
   void Send(const std::vector<std::string>& argv, bool relay);
+  // Writes what was queued (the rest as the socket takes it).
+  void Flush();
   // From now on the master may speak unasked (SUBSCRIBE, CLIENT REPLY): every reply is relayed
   // as it comes, and outstanding() no longer says when the master is done answering.
   void Stream() { streaming_ = true; }
@@ -60,10 +73,13 @@ class ForwardLink {
   void OnReadable(ev::io&, int);
   void OnWritable(ev::io&, int);
   void Fail(const std::string& why);
+  void Unreachable(const std::string& why);
   void Write();
+  void Encode(const std::vector<std::string>& argv);
 
   struct ev_loop* loop_;
   Handler handler_;
+  std::string address_;
   int fd_ = -1;
   bool connected_ = false;
   bool streaming_ = false;

@@ -81,7 +81,17 @@ int main(int argc, char** argv) {
     ("scheduler-bin", po::value(&o.scheduler_bin), "the desaster-scheduler to start "
      "(default: next to this program)")
     ("data-dir", po::value(&o.data_dir)->default_value(o.data_dir),
-     "data directory of a scheduler this worker starts");
+     "data directory of a scheduler this worker starts")
+    ("cluster", po::value(&o.cluster), "etcd://HOST:PORT[,...]/NAME: the scheduler this worker "
+     "starts (and starts again whenever it is gone) is a member of that cluster, and passes "
+     "the worker's commands to the cluster's master")
+    ("cluster-master", po::value(&o.cluster_master)->default_value(o.cluster_master),
+     "cluster mode: the local scheduler may become the master (true | false)")
+    ("cluster-advertise", po::value(&o.cluster_advertise), "cluster mode: HOST:PORT where "
+     "other nodes reach the local scheduler (default: --scheduler)")
+    ("scheduler-arg", po::value(&o.scheduler_args)->composing(),
+     "an argument for the scheduler this worker starts (repeat it: --scheduler-arg=--appendfsync "
+     "--scheduler-arg=everysec)");
   // clang-format on
   if (auto exit_status = desaster::client::ParseCommandLine("desaster-worker", argc, argv, desc)) {
     return *exit_status;

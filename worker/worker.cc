@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <hiredis/hiredis.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -121,8 +122,11 @@ void Worker::Connect() {
 void Worker::OnConnected(Connection* c, bool ok, const std::string& error) {
   if (!ok) {
     bool nobody = error.find("refused") != std::string::npos;
-    if (nobody && !spawned_ && !ever_connected_ && options_.spawn_scheduler &&
-        IsLoopback(options_.host) && c == control_.get()) {
+    bool member = !options_.cluster.empty();
+    bool first = !spawned_ && !ever_connected_;
+    bool again = member && !SchedulerRunning();  // a cluster member that died starts again
+    if (nobody && (first || again) && options_.spawn_scheduler && IsLoopback(options_.host) &&
+        c == control_.get()) {
       spawned_ = SpawnScheduler();
     } else if (c == control_.get()) {
       Log("cannot connect to " + options_.host + ":" + std::to_string(options_.port) + ": " +
@@ -164,6 +168,14 @@ void Worker::OnReconnectTimer(ev::timer&, int) {
   Connect();
 }
 
+bool Worker::SchedulerRunning() {
+  if (scheduler_pid_ <= 0) return false;
+  // Reaped here, or already by the loop's SIGCHLD handling (then: no such child).
+  if (waitpid(scheduler_pid_, nullptr, WNOHANG) == 0) return true;
+  scheduler_pid_ = 0;
+  return false;
+}
+
 bool Worker::SpawnScheduler() {
   std::string bin = options_.scheduler_bin;
   if (bin.empty()) {
@@ -183,12 +195,26 @@ bool Worker::SpawnScheduler() {
       dup2(fd, 1);
       dup2(fd, 2);
     }
-    std::string port = std::to_string(options_.port);
-    execl(bin.c_str(), bin.c_str(), "--bind", options_.host.c_str(), "--port", port.c_str(),
-          "--data-dir", options_.data_dir.c_str(), static_cast<char*>(nullptr));
+    std::vector<std::string> args = {
+        bin,          "--bind",         options_.host, "--port", std::to_string(options_.port),
+        "--data-dir", options_.data_dir};
+    if (!options_.cluster.empty()) {
+      std::string advertise = options_.cluster_advertise.empty()
+                                  ? options_.host + ":" + std::to_string(options_.port)
+                                  : options_.cluster_advertise;
+      args.insert(args.end(),
+                  {"--cluster", options_.cluster, "--advertise", advertise,
+                   "--cluster-never-master", options_.cluster_master ? "false" : "true"});
+    }
+    args.insert(args.end(), options_.scheduler_args.begin(), options_.scheduler_args.end());
+    std::vector<char*> argv;
+    for (std::string& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    execv(bin.c_str(), argv.data());
     fprintf(stderr, "cannot run %s: %s\n", bin.c_str(), strerror(errno));
     _exit(127);
   }
+  scheduler_pid_ = pid;
   Log("spawned desaster-scheduler pid " + std::to_string(pid));
   return true;
 }

@@ -32,6 +32,12 @@ struct WorkerOptions {
   bool spawn_scheduler = true;  // when no scheduler answers on a loopback address
   std::string scheduler_bin;    // default: desaster-scheduler next to this program
   std::string data_dir = "./data";
+  // Cluster mode (etcd://...): the local scheduler this worker starts is a member of that
+  // cluster, and is started again whenever it is gone.
+  std::string cluster;
+  bool cluster_master = false;              // the local scheduler may become master
+  std::string cluster_advertise;            // where other nodes reach it (default: --scheduler)
+  std::vector<std::string> scheduler_args;  // more arguments for the scheduler it starts
   AdapterOptions adapter;
 };
 
@@ -62,6 +68,8 @@ class Worker {
   void ScheduleReconnect();
   void OnReconnectTimer(ev::timer&, int);
   bool SpawnScheduler();
+  // Whether the scheduler this worker started still runs.
+  bool SchedulerRunning();
   void Register();
   std::vector<std::string> AdapterNames() const;
   // Why it takes no jobs now: its adapters' problems ("" when healthy).
@@ -98,8 +106,10 @@ class Worker {
   int exit_status_ = 0;
   bool registered_ = false, fetching_ = false, stopping_ = false, spawned_ = false;
   // Once a scheduler answered, losing it means it restarts: the worker waits for it rather
-  // than starting a second one on its own data directory.
+  // than starting a second one on its own data directory. A cluster member is the exception:
+  // the worker keeps it running (a second start on the same directory finds it locked).
   bool ever_connected_ = false;
+  pid_t scheduler_pid_ = 0;  // the scheduler this worker started, until it exits
   int reconnect_delay_ms_ = 100;
   std::map<std::string, Running> running_;
   std::deque<std::vector<std::string>> reports_;  // JOB.ACK/FAIL waiting for the connection

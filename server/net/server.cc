@@ -522,6 +522,7 @@ void Server::ProcessInput(Connection* c) {
     double delay = static_cast<double>(cl.block.deadline_ms - UnixMs()) / 1000.0;
     c->block_timer.start(delay > 0 ? delay : 0, 0);
   }
+  if (c->link) c->link->Flush();  // what this read forwarded, in one write
   MarkPending(c);
 }
 
@@ -552,34 +553,46 @@ void Server::Forward(Connection* c) {
   Client& cl = c->client;
   if (!c->link) {
     uint64_t id = cl.id;
-    c->link = std::make_unique<ForwardLink>(
-        loop_.raw_loop, ForwardLink::Handler{[this, id](std::string_view reply) {
-                                               if (Connection* c = FindConnection(id))
-                                                 Relay(c, reply);
-                                             },
-                                             [this, id] {
-                                               Connection* c = FindConnection(id);
-                                               if (c && !c->closed && !c->executing && HasInput(c))
-                                                 ProcessInput(c);
-                                             },
-                                             [this, id](const std::string& why) {
-                                               Connection* c = FindConnection(id);
-                                               if (!c || c->closed) return;
-                                               Log(LogLevel::kVerbose,
-                                                   "cluster: closing client {}: {}", c->client.addr,
-                                                   why);
-                                               DrainAndClose(c);
-                                             }});
-    std::string error;
-    if (!c->link->Open(state_->cluster.master_addr, &error)) {
-      Log(LogLevel::kWarning, "cluster: cannot forward for client {}: {}", cl.addr, error);
-      retired_links_.push_back(std::move(c->link));
-      return DrainAndClose(c);
-    }
-    c->link->Send({"FORWARDED", state_->cluster.cluster_id, std::to_string(state_->cluster.epoch)},
-                  false);
-    if (cl.protocol != 2) c->link->Send({"HELLO", std::to_string(cl.protocol)}, false);
-    if (!cl.name.empty()) c->link->Send({"CLIENT", "SETNAME", cl.name}, false);
+    ForwardLink::Handler handler;
+    handler.reply = [this, id](std::string_view reply) {
+      if (Connection* c = FindConnection(id)) Relay(c, reply);
+    };
+    handler.progress = [this, id] {
+      Connection* c = FindConnection(id);
+      if (!c || c->closed) return;
+      Flush(c);  // the replies of this read, in one write
+      if (!c->executing && HasInput(c)) ProcessInput(c);
+    };
+    handler.hello = [this, id] {
+      const ClusterStatus& status = state_->cluster;
+      std::vector<std::vector<std::string>> setup = {
+          {"FORWARDED", status.cluster_id, std::to_string(status.epoch)}};
+      Connection* c = FindConnection(id);
+      if (c && c->client.protocol != 2) {
+        setup.push_back({"HELLO", std::to_string(c->client.protocol)});
+      }
+      if (c && !c->client.name.empty()) setup.push_back({"CLIENT", "SETNAME", c->client.name});
+      return setup;
+    };
+    handler.unreachable = [this, id](const std::string& why) {
+      Connection* c = FindConnection(id);
+      if (!c || c->closed) return;
+      // Nothing reached the old master: the commands wait for the next one (MasterChanged).
+      Log(LogLevel::kVerbose, "cluster: client {} waits for a master: {}", c->client.addr, why);
+      const ClusterStatus& status = state_->cluster;
+      if (!status.master && !status.master_addr.empty() &&
+          status.master_addr != c->link->address()) {
+        c->link->Retarget(status.master_addr);
+      }
+    };
+    handler.closed = [this, id](const std::string& why) {
+      Connection* c = FindConnection(id);
+      if (!c || c->closed) return;
+      Log(LogLevel::kVerbose, "cluster: closing client {}: {}", c->client.addr, why);
+      DrainAndClose(c);
+    };
+    c->link = std::make_unique<ForwardLink>(loop_.raw_loop, std::move(handler));
+    c->link->Open(state_->cluster.master_addr);
   }
   state_->stats.forwarded_commands++;
   cl.last_command = c->argv[0];
@@ -607,8 +620,7 @@ void Server::Relay(Connection* c, std::string_view reply) {
   bool released = c->committed == out.size();
   out.append(reply);
   if (released) {
-    c->committed = out.size();
-    Flush(c);
+    c->committed = out.size();  // written by the link's progress call, after this read
   } else {
     MarkPending(c);
   }
@@ -635,10 +647,14 @@ void Server::MasterChanged() {
     status.last_master_addr = status.master_addr;
   }
   for (auto& [id, c] : connections_) {
-    if (c->link && !c->closed) {
-      c->link->Stop();
-      DrainAndClose(c.get());
+    if (!c->link || c->closed) continue;
+    if (!c->link->connected() && !status.master) {
+      // Nothing reached the old master: on to the new one, or wait for one.
+      if (!status.master_addr.empty()) c->link->Retarget(status.master_addr);
+      continue;
     }
+    c->link->Stop();
+    DrainAndClose(c.get());
   }
   if (state_->cluster.master_addr.empty() && !state_->cluster.master) return;
   for (uint64_t id : std::exchange(waiting_master_, {})) {

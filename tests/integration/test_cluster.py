@@ -7,12 +7,16 @@ acknowledged write or bringing back an acknowledged pop.
 DESASTER_CLUSTER_FAILOVERS sets how many masters the failover test kills (default 10).
 """
 import base64
+import json
 import os
+import random
+import re
 import shutil
 import signal
 import socket
 import statistics
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -20,7 +24,7 @@ import unittest
 
 import differential
 from harness import (SCHEDULER, EtcdCluster, RawConnection, RedisServer, Reply, Scheduler,
-                     TcpProxy, data_dir, free_port, main, make_certificate, redis, wait_for)
+                     TcpProxy, Worker, data_dir, free_port, main, make_certificate, redis, wait_for)
 from redis.sentinel import Sentinel
 
 FAILOVERS = int(os.environ.get("DESASTER_CLUSTER_FAILOVERS", "10"))
@@ -898,6 +902,105 @@ class ClusterTest(unittest.TestCase):
         found = Sentinel([("127.0.0.1", p) for p in first_the_lone], socket_timeout=2)
         self.assertEqual(found.discover_master("cut"), master_at)
         self.assertEqual(ruby_sentinel_roundtrip("cut", first_the_lone, "cut-rb"), "cut-rb")
+
+
+    # ---- workers join through their local scheduler ----
+
+    def test_workers_on_three_hosts_lose_no_job_and_run_none_twice_through_kills(self):
+        # Three "hosts": each runs desaster-worker --cluster, which starts its local scheduler
+        # as a member (two may lead, the third never does) and starts it again when it dies.
+        url = f"etcd://{self.etcd.endpoints}/hosts"
+        tmp = tempfile.mkdtemp(prefix="desaster-hosts-")
+        self.addCleanup(shutil.rmtree, tmp, True)
+        ports = [free_port() for _ in range(3)]
+        workers = []
+        for i in range(3):
+            w = Worker(ports[i], "--cluster", url, "--cluster-master", "true" if i < 2 else "false",
+                       "--data-dir", os.path.join(tmp, f"host{i}"), "--queues", "jobs",
+                       "--concurrency", "3", "--id", f"host{i}",
+                       f"--scheduler-arg=--cluster-lease-ttl", f"--scheduler-arg={TTL}",
+                       lease_ms=15000)
+            workers.append(w)
+
+        def stop_all():
+            spawned = [int(pid) for w in workers
+                       for pid in re.findall(r"spawned desaster-scheduler pid (\d+)", w.log_text())]
+            for w in workers:
+                w.stop()  # first: a worker would start its scheduler again
+            for pid in spawned:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+        self.addCleanup(stop_all)
+        for w in workers:
+            w.wait_registered()
+        steady = redis.Redis(port=ports[2], socket_timeout=20)  # never master, never killed
+        # A job holds a lock while it runs: a second live run of it would find the lock taken.
+        done, doubles = os.path.join(tmp, "done"), os.path.join(tmp, "doubles")
+        script = (f"exec 9>{tmp}/lock.$N; flock -n 9 || {{ echo $N >> {doubles}; exit 1; }}; "
+                  f"sleep 0.$((N % 4)); echo $N >> {done}")
+        acknowledged, attempted = set(), [0]
+        pushing = threading.Event()
+        pushing.set()
+
+        def push():
+            while pushing.is_set():
+                n = attempted[0]
+                attempted[0] += 1
+                try:
+                    steady.execute_command("JOB.PUSH", "jobs", json.dumps(
+                        {"command": script, "shell": True, "env": {"N": str(n)}}))
+                    acknowledged.add(n)
+                except redis.ConnectionError:
+                    pass  # in the log or not: it may run once, never twice
+                time.sleep(0.02)
+        pusher = threading.Thread(target=push)
+        pusher.start()
+        rng = random.Random(1205)
+        kills = 0
+        try:
+            while kills < 5:
+                target = len(lines_of(done)) + rng.randint(5, 25)
+                wait_for(lambda: len(lines_of(done)) >= target, timeout=60,
+                         what=f"{target} jobs done")
+                epoch = int(steady.info("replication")["cluster_epoch"])
+                for port in ports[:2]:
+                    try:
+                        with redis.Redis(port=port, socket_timeout=2) as node:
+                            if node.execute_command("ROLE")[0] == b"master":
+                                os.kill(int(node.info("server")["process_id"]), signal.SIGKILL)
+                                kills += 1
+                                break
+                    except redis.ConnectionError:
+                        continue
+                wait_for(lambda: int(steady.info("replication")["cluster_epoch"]) != epoch,
+                         timeout=30, what="a new master")
+        finally:
+            pushing.clear()
+            pusher.join()
+        wait_for(lambda: acknowledged <= set(map(int, lines_of(done))), timeout=60,
+                 what="every acknowledged job to run")
+        runs = list(map(int, lines_of(done)))
+        self.assertEqual([n for n in set(runs) if runs.count(n) > 1], [])
+        # A push fails only when it was on its way to the master killed: one per kill at most
+        # (while the next master is elected, pushes wait instead).
+        self.assertLessEqual(attempted[0] - len(acknowledged), kills)
+        self.assertEqual(lines_of(doubles), [])
+        respawned = sum(w.log_text().count("spawned desaster-scheduler") for w in workers) - 3
+        self.assertGreaterEqual(respawned, kills)
+        print(f"{kills} masters killed under three worker hosts: {len(acknowledged)} jobs "
+              f"acknowledged of {attempted[0]} pushed, {len(runs)} runs, none twice, none lost; "
+              f"{respawned} schedulers started again by their workers", file=sys.stderr)
+
+
+
+def lines_of(path):
+    try:
+        with open(path) as f:
+            return f.read().split()
+    except FileNotFoundError:
+        return []
 
 
 if __name__ == "__main__":
