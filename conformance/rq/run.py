@@ -53,6 +53,12 @@ with worker(["rq", "worker", "smoke", "--with-scheduler", "--url", URL], cwd=HER
     q.enqueue(jobs.add, 0, 0)
     q.empty()  # RQ's Lua script
     check("Queue.empty() removes queued jobs", len(q) == 0)
+    # Every script is gone (as on a node that never saw them): redis-py answers NOSCRIPT by
+    # loading the script again.
+    r.script_flush()
+    q.enqueue(jobs.add, 0, 0)
+    q.empty()
+    check("Queue.empty() after SCRIPT FLUSH", len(q) == 0)
     info = subprocess.run(["rq", "info", "--url", URL], capture_output=True, text=True, timeout=60)
     check("rq info runs", info.returncode == 0 and "smoke" in info.stdout)
 print("rq conformance passed")

@@ -61,6 +61,13 @@ begin
     (0...5).all? { |i| redis.call { |r| r.get("conformance:flaky:#{i}") } == "2" }
   end
   check("history is recorded") { Sidekiq::Stats::History.new(1).processed.values.sum >= 205 }
+  # Every script is gone (as on a node that never saw them): the scheduled poller's EVALSHA gets
+  # NOSCRIPT, and Sidekiq loads its script again.
+  redis.call { |r| r.script(:flush) }
+  ScheduledJob.perform_in(1, 100)
+  wait_for("a scheduled job to run after SCRIPT FLUSH") do
+    redis.call { |r| r.sismember("conformance:scheduled", "100") }
+  end
   web = Rack::Builder.new do
     use Rack::Session::Cookie, secret: "conformance" * 8
     run Sidekiq::Web
