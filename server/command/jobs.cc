@@ -358,7 +358,7 @@ void JobKill(CommandContext& ctx) {
   }
   auto it = ctx.keyspace().workers().find(job->lease_owner());
   if (it == ctx.keyspace().workers().end()) return ctx.reply.Integer(0);
-  it->second.kill.insert(id);
+  if (it->second.kill.insert(id).second) ctx.keyspace().SaveWorker(it->second);
   ctx.reply.Integer(1);
 }
 

@@ -119,14 +119,16 @@ void ReadSidekiqProcesses(Database& db, const Dialect& d, std::vector<WorkerView
   }
 }
 
-// Native workers, with the jobs they hold leases on. Workers silent for a minute are forgotten
-// (their leases have run out long before).
+// A worker silent this long is gone (its leases ran out long before): not listed, and forgotten
+// by the next registration.
+bool Silent(const CommandContext& ctx, const Keyspace::Worker& w) {
+  return ctx.now_ms() - w.last_seen_ms > kForgetWorkerMs;
+}
+
+// Native workers, with the jobs they hold leases on.
 void ReadNativeWorkers(CommandContext& ctx, std::vector<WorkerView>* out) {
-  auto& workers = ctx.keyspace().workers();
-  std::erase_if(workers, [&](const auto& entry) {
-    return ctx.now_ms() - entry.second.last_seen_ms > kForgetWorkerMs;
-  });
-  for (const auto& [id, w] : workers) {
+  for (const auto& [id, w] : ctx.keyspace().workers()) {
+    if (Silent(ctx, w)) continue;
     WorkerView v;
     v.kind = "native";
     v.id = id;
@@ -234,13 +236,20 @@ void WorkerRegister(CommandContext& ctx) {
   }
   w.db = ctx.client.db;
   w.registered_ms = w.last_seen_ms = ctx.now_ms();
-  auto& workers = ctx.keyspace().workers();
-  auto old = workers.find(w.id);
-  if (old != workers.end() && old->second.incarnation == w.incarnation) {
-    w.kill = old->second.kill;  // a reconnect: kills asked for are still pending
+  Keyspace& keyspace = ctx.keyspace();
+  std::vector<std::string> gone;
+  for (const auto& [id, other] : keyspace.workers()) {
+    if (id != w.id && Silent(ctx, other)) gone.push_back(id);
   }
-  if (!w.incarnation.empty()) ctx.keyspace().db(w.db).ReleaseLeases({w.id, w.incarnation});
-  workers.insert_or_assign(w.id, std::move(w));
+  for (const std::string& id : gone) keyspace.ForgetWorker(id);
+  auto old = keyspace.workers().find(w.id);
+  if (old != keyspace.workers().end()) {
+    // A reconnect keeps the kills asked for; an entry of another database goes with its record.
+    if (old->second.incarnation == w.incarnation) w.kill = old->second.kill;
+    if (old->second.db != w.db) keyspace.ForgetWorker(w.id);
+  }
+  if (!w.incarnation.empty()) keyspace.db(w.db).ReleaseLeases({w.id, w.incarnation});
+  keyspace.SaveWorker(keyspace.workers().insert_or_assign(w.id, std::move(w)).first->second);
   ctx.reply.Ok();
 }
 
@@ -280,13 +289,15 @@ void WorkerHeartbeat(CommandContext& ctx) {
     }
   }
   w->last_seen_ms = ctx.now_ms();
+  bool changed = health && *health != w->health;
   if (health) w->health = std::move(*health);
   Database& db = ctx.keyspace().db(w->db);
   db.ExtendLeases({w->id, w->incarnation}, ctx.now_ms() + lease, only ? &*only : nullptr);
-  std::erase_if(w->kill, [&](uint64_t id) {  // forget kills of jobs it no longer runs
-    Job* j = db.FindJob(id);
-    return !j || j->state != JobState::kLeased || j->lease_owner() != w->id;
-  });
+  changed |= std::erase_if(w->kill, [&](uint64_t id) {  // forget kills of jobs it no longer runs
+               Job* j = db.FindJob(id);
+               return !j || j->state != JobState::kLeased || j->lease_owner() != w->id;
+             }) > 0;
+  if (changed) ctx.keyspace().SaveWorker(*w);
   auto& r = ctx.reply;
   r.Map(4);
   r.Bulk("queues");
@@ -318,6 +329,7 @@ void ChangeQueues(CommandContext& ctx, bool attach) {
   }
   // A JOB.FETCH blocked on the old set must see the new one: wake it to fetch again.
   for (const auto& key : before) ctx.keyspace().db(w->db).Touch(key);
+  if (changed > 0) ctx.keyspace().SaveWorker(*w);
   ctx.reply.Integer(changed);
 }
 void WorkerAttach(CommandContext& ctx) { ChangeQueues(ctx, true); }
@@ -328,6 +340,7 @@ void Request(CommandContext& ctx, bool Keyspace::Worker::*flag) {
   Keyspace::Worker* w = WorkerNamed(ctx, ctx.args[1]);
   if (!w) return;
   w->*flag = true;
+  ctx.keyspace().SaveWorker(*w);
   ctx.reply.Ok();
 }
 void WorkerStop(CommandContext& ctx) { Request(ctx, &Keyspace::Worker::stop); }

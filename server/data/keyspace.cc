@@ -557,6 +557,19 @@ void Keyspace::Apply(const Mutation& m) {
     case Mutation::Op::kScriptLoad:
     case Mutation::Op::kScriptFlush:
       break;  // the script engine's (the network layer hands them to it)
+    case Mutation::Op::kWorkerPut: {
+      Worker w;
+      if (Worker::Decode(m.arg, &w)) {
+        w.id = m.key;
+        w.db = m.db;
+        w.last_seen_ms = now_ms_;
+        workers_.insert_or_assign(m.key, std::move(w));
+      }
+      break;
+    }
+    case Mutation::Op::kWorkerDelete:
+      if (auto it = workers_.find(m.key); it != workers_.end()) workers_.erase(it);
+      break;
   }
   recording_ = true;
 }

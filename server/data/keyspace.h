@@ -410,8 +410,10 @@ class Keyspace {
   }
   Throughput& throughput() { return throughput_; }
 
-  // Native workers (desaster-worker) that registered, by id. Not persisted: workers register
-  // again when they reconnect, and their leases keep their jobs safe meanwhile.
+  // Native workers (desaster-worker) that registered, by id. The registry is durable and
+  // replicated, so what was asked of a worker (attached queues, kills, a stop) survives a
+  // restart and a failover: after changing an entry, SaveWorker records it. Only last_seen_ms
+  // is not kept (a loaded or replicated entry was seen when it arrived).
   struct Worker {
     std::string id, host, pid;
     std::string incarnation;  // the registered process (a restart under the same id is new)
@@ -424,8 +426,14 @@ class Keyspace {
     bool stop = false;        // WORKER.STOP: finish running jobs and exit
     bool refresh = false;     // WORKER.REFRESH: register again (with current capabilities)
     bool Has(std::string_view capability) const;
+    std::string Encode() const;  // all but id, db and last_seen_ms
+    static bool Decode(std::string_view data, Worker* out);
   };
   std::map<std::string, Worker, std::less<>>& workers() { return workers_; }
+  // Records the entry of workers() as it is now.
+  void SaveWorker(const Worker& w) { db(w.db).Record(Mutation::Op::kWorkerPut, w.id, w.Encode()); }
+  // Removes the entry and records that.
+  void ForgetWorker(std::string_view id);
 
   // Which keys are queues of which client library.
   const Dialects& dialects() const { return dialects_; }

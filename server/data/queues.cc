@@ -6,6 +6,7 @@
 
 #include "compat/failures.h"
 #include "server/data/keyspace.h"
+#include "server/queue/record.h"
 
 namespace desaster {
 
@@ -187,6 +188,52 @@ const Database::Finished* Database::FindFinished(uint64_t id) const {
 bool Keyspace::Worker::Has(std::string_view capability) const {
   return std::find(capabilities.begin(), capabilities.end(), capability) != capabilities.end() ||
          std::find(adapters.begin(), adapters.end(), capability) != adapters.end();
+}
+
+namespace {
+constexpr char kWorkerRecordVersion = 1;
+}  // namespace
+
+std::string Keyspace::Worker::Encode() const {
+  std::string out(1, kWorkerRecordVersion);
+  for (const std::string* s : {&host, &pid, &incarnation, &health}) record::PutString(&out, *s);
+  for (const auto* list : {&adapters, &capabilities, &labels, &queues}) {
+    record::PutVarint(&out, list->size());
+    for (const std::string& item : *list) record::PutString(&out, item);
+  }
+  record::PutSigned(&out, concurrency);
+  record::PutSigned(&out, registered_ms);
+  record::PutVarint(&out, kill.size());
+  for (uint64_t id : kill) record::PutVarint(&out, id);
+  record::PutVarint(&out, (stop ? 1 : 0) | (refresh ? 2 : 0));
+  return out;
+}
+
+bool Keyspace::Worker::Decode(std::string_view data, Worker* out) {
+  if (data.empty() || data[0] != kWorkerRecordVersion) return false;
+  record::Reader r(data.substr(1));
+  for (std::string* s : {&out->host, &out->pid, &out->incarnation, &out->health}) {
+    *s = r.String();
+  }
+  for (auto* list : {&out->adapters, &out->capabilities, &out->labels, &out->queues}) {
+    list->clear();
+    for (uint64_t n = r.Varint(); r.ok() && n > 0; n--) list->push_back(r.String());
+  }
+  out->concurrency = static_cast<int>(r.Signed());
+  out->registered_ms = r.Signed();
+  out->kill.clear();
+  for (uint64_t n = r.Varint(); r.ok() && n > 0; n--) out->kill.insert(r.Varint());
+  uint64_t flags = r.Varint();
+  out->stop = (flags & 1) != 0;
+  out->refresh = (flags & 2) != 0;
+  return r.done();
+}
+
+void Keyspace::ForgetWorker(std::string_view id) {
+  auto it = workers_.find(id);
+  if (it == workers_.end()) return;
+  db(it->second.db).Record(Mutation::Op::kWorkerDelete, id);
+  workers_.erase(it);
 }
 
 size_t Database::ClearQueue(Queue* q, JobsOf which) {

@@ -370,6 +370,7 @@ uint64_t Server::ReloadFromStore() {
   Mutation flush;
   flush.op = Mutation::Op::kFlushAll;
   state_->keyspace.Apply(flush);
+  state_->keyspace.workers().clear();  // not data (FLUSHALL keeps it), but in the store too
   auto loader = commit_->NewLoader();
   while (!loader->Step(&state_->keyspace, 1 << 20)) {
   }
@@ -1074,6 +1075,8 @@ void Server::BecomeMaster(int64_t epoch) {
   state_->keyspace.set_replica(false);
   state_->keyspace.set_now_ms(UnixMs());
   for (int i = 0; i < state_->keyspace.databases(); i++) state_->keyspace.db(i).GraceLeases();
+  // Its workers were seen by the old master: they check in here within a heartbeat.
+  for (auto& [id, w] : state_->keyspace.workers()) w.last_seen_ms = UnixMs();
   Log(LogLevel::kNotice, "cluster: this node is the master now (epoch {}, log at entry {})", epoch,
       log_head_);
 }

@@ -200,6 +200,8 @@ bool DecodeListTrim(std::string_view value, uint32_t* dead_front, uint32_t* dead
 
 std::string ScheduleKey(int db, std::string_view name) { return KeyRecord('c', db, name); }
 
+std::string WorkerKey(int db, std::string_view id) { return KeyRecord('w', db, id); }
+
 std::string FailureKey(int db, uint64_t id) {
   return DatabasePrefix('f', db) + EncodeInt64(static_cast<int64_t>(id));
 }
@@ -272,14 +274,26 @@ bool DecodeFailureKey(std::string_view record, int* db, uint64_t* id) {
   return true;
 }
 
-bool DecodeScheduleKey(std::string_view record, int* db, std::string_view* name) {
+namespace {
+
+// A record whose key is all of it: kind, database, the key or name.
+bool DecodeWholeKeyRecord(std::string_view record, char kind, int* db, std::string_view* key) {
   std::string_view rest;
-  return DecodeKeyRecord(record, 'c', db, name, &rest) && rest.empty();
+  return DecodeKeyRecord(record, kind, db, key, &rest) && rest.empty();
+}
+
+}  // namespace
+
+bool DecodeScheduleKey(std::string_view record, int* db, std::string_view* name) {
+  return DecodeWholeKeyRecord(record, 'c', db, name);
+}
+
+bool DecodeWorkerKey(std::string_view record, int* db, std::string_view* id) {
+  return DecodeWholeKeyRecord(record, 'w', db, id);
 }
 
 bool DecodeExpireKey(std::string_view record, int* db, std::string_view* key) {
-  std::string_view rest;
-  return DecodeKeyRecord(record, 'x', db, key, &rest) && rest.empty();
+  return DecodeWholeKeyRecord(record, 'x', db, key);
 }
 
 }  // namespace desaster::store

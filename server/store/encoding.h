@@ -33,6 +33,7 @@
 //                                          -> a job run: jobs a commit added to the queue
 //                                             (EncodeJobRun), the first with id `first`
 //   'c' db:u16 klen:u32 name               -> recurring schedule (Schedule::Encode)
+//   'w' db:u16 klen:u32 id                 -> a registered native worker (Keyspace::Worker::Encode)
 //   'f' db:u16 id:u64                      -> failed job (Failure::Encode)
 //   'x' db:u16 klen:u32 key                -> expiry, ms since the epoch (int64)
 //
@@ -125,6 +126,7 @@ std::string JobKey(std::string_view queue_prefix, uint64_t id);
 std::string JobRunKey(std::string_view queue_prefix, uint64_t first);
 std::string JobRunDeadKey(std::string_view queue_prefix, uint64_t first);
 std::string ScheduleKey(int db, std::string_view name);
+std::string WorkerKey(int db, std::string_view id);
 std::string FailureKey(int db, uint64_t id);
 // 'e' + db (or 'x' + db): every record of one database.
 std::string DatabasePrefix(char kind, int db);
@@ -194,6 +196,8 @@ bool DecodeQueueKey(std::string_view record, QueueKey* out);
 bool DecodeFailureKey(std::string_view record, int* db, uint64_t* id);
 // Parses a 'c' record key; false if it is not one.
 bool DecodeScheduleKey(std::string_view record, int* db, std::string_view* name);
+// Parses a 'w' record key; false if it is not one.
+bool DecodeWorkerKey(std::string_view record, int* db, std::string_view* id);
 // Parses an 'x' record key; false if it is not one.
 bool DecodeExpireKey(std::string_view record, int* db, std::string_view* key);
 

@@ -923,6 +923,12 @@ void LevelStore::Translate(const Mutation& m, uint64_t lsn, BatchView* view) {
     case Op::kScriptLoad:
     case Op::kScriptFlush:
       break;  // replicated, not stored
+    case Op::kWorkerPut:
+      view->Put(WorkerKey(m.db, m.key), m.arg);
+      break;
+    case Op::kWorkerDelete:
+      view->Delete(WorkerKey(m.db, m.key));
+      break;
     case Op::kFlushDb: {
       view->DeletePrefix(DatabasePrefix('e', m.db));
       view->DeletePrefix(DatabasePrefix('q', m.db));
@@ -1083,6 +1089,12 @@ class LevelStore::Loader : public StateLoader {
       } else if (DecodeScheduleKey(record, &db, &key)) {
         if (db >= keyspace->databases()) continue;
         m.op = Mutation::Op::kScheduleSet;
+        m.db = db;
+        m.key = key;
+        m.arg = value;
+      } else if (DecodeWorkerKey(record, &db, &key)) {
+        if (db >= keyspace->databases()) continue;
+        m.op = Mutation::Op::kWorkerPut;
         m.db = db;
         m.key = key;
         m.arg = value;

@@ -46,8 +46,10 @@ struct Mutation {
     kFailureDelete,   // failure `num` is gone
     // Cluster mode only, so that replicas' script caches are warm when one takes over. The
     // store keeps no scripts (as Redis keeps none across a restart).
-    kScriptLoad,   // the script arg is in the script cache
-    kScriptFlush,  // the script cache is empty
+    kScriptLoad,    // the script arg is in the script cache
+    kScriptFlush,   // the script cache is empty
+    kWorkerPut,     // native worker `key` is registered as arg (Keyspace::Worker::Encode)
+    kWorkerDelete,  // native worker `key` is forgotten
   };
 
   Op op;

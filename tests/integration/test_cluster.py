@@ -904,6 +904,29 @@ class ClusterTest(unittest.TestCase):
         self.assertEqual(ruby_sentinel_roundtrip("cut", first_the_lone, "cut-rb"), "cut-rb")
 
 
+    def test_what_was_asked_of_a_worker_survives_a_failover(self):
+        c = Cluster(self, self.etcd, name="registry", forward=True)
+        m = c.master()
+        r = m.client()
+        r.execute_command("WORKER.REGISTER", "w1", "QUEUES", "a", "INCARNATION", "i1")
+        job = r.execute_command("JOB.PUSH", "a", "payload").decode()
+        fetched = r.execute_command("JOB.FETCH", "w1", "LEASE", "60000")
+        self.assertEqual(dict(zip(fetched[::2], fetched[1::2]))[b"id"].decode(), job)
+        self.assertEqual(r.execute_command("WORKER.ATTACH", "w1", "b"), 1)
+        self.assertEqual(r.execute_command("JOB.KILL", job), 1)
+        self.assertEqual(r.execute_command("WORKER.STOP", "w1"), b"OK")
+        c.wait_converged()
+        m.kill()
+        new = c.master(other_than=m)
+        # The worker reconnects with the same incarnation: its lease and what was asked of it
+        # are there, without registering again.
+        reply = new.client().execute_command("WORKER.HEARTBEAT", "w1", "INCARNATION", "i1")
+        asked = dict(zip(reply[::2], reply[1::2]))
+        self.assertEqual((asked[b"queues"], asked[b"kill"], asked[b"stop"]),
+                         ([b"a", b"b"], [job.encode()], 1))
+        listed = new.client().execute_command("WORKER.LIST")
+        self.assertIn(b"w1", [dict(zip(w[::2], w[1::2]))[b"id"] for w in listed])
+
     # ---- workers join through their local scheduler ----
 
     def test_workers_on_three_hosts_lose_no_job_and_run_none_twice_through_kills(self):

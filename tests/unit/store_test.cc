@@ -1299,3 +1299,61 @@ TEST_CASE(
   size_t keys = copied.db(0).size() + copied.db(1).size() + copied.db(2).size();
   REQUIRE(keys == 3001);
 }
+
+TEST_CASE("the worker registry is kept and replicated as it changes, but for when it was seen") {
+  TempDir dir;
+  std::string error;
+  auto store = OpenStore(dir.path, &error);
+  REQUIRE(store);
+  Keyspace ks(4);
+  ks.set_now_ms(1000);
+  uint64_t lsn = 0;
+  auto put = [&](const std::string& id, int db) -> Keyspace::Worker& {
+    Keyspace::Worker& w = ks.workers()[id];
+    w.id = id;
+    w.db = db;
+    w.host = std::string("h\0st", 4) + id;
+    w.incarnation = "i-" + id;
+    w.queues = {"a", "", std::string(300, 'q')};
+    w.adapters = {"command"};
+    w.concurrency = 7;
+    w.registered_ms = -5;
+    w.last_seen_ms = 999;
+    ks.SaveWorker(w);
+    return w;
+  };
+  put("w1", 0);
+  put("w2", 3).kill = {1, 18446744073709551615u};
+  ks.SaveWorker(ks.workers()["w2"]);
+  put("gone", 1);
+  CommitAll(ks, *store, &lsn);
+  ks.workers()["w1"].stop = true;
+  ks.workers()["w1"].queues.push_back("b");
+  ks.SaveWorker(ks.workers()["w1"]);
+  ks.ForgetWorker("gone");
+  ks.FlushAll();  // data, not the registry
+  CommitAll(ks, *store, &lsn);
+
+  auto describe = [](Keyspace& k) {
+    std::string out;
+    for (auto& [id, w] : k.workers()) {
+      out += id + "|" + std::to_string(w.db) + "|" + w.host + "|" + w.incarnation + "|" +
+             std::to_string(w.concurrency) + "|" + std::to_string(w.registered_ms) + "|" +
+             std::to_string(w.stop) + std::to_string(w.refresh) + "|";
+      for (const auto& q : w.queues) out += q + ",";
+      for (uint64_t k : w.kill) out += std::to_string(k) + ",";
+      out += "\n";
+    }
+    return out;
+  };
+  Keyspace loaded(4);
+  loaded.set_now_ms(5000);
+  LoadInto(*store, &loaded);
+  CHECK(describe(loaded) == describe(ks));
+  CHECK(loaded.workers().count("gone") == 0);
+  CHECK(loaded.workers()["w1"].last_seen_ms == 5000);  // seen when it arrived
+
+  Keyspace::Worker damaged;
+  CHECK_FALSE(Keyspace::Worker::Decode(ks.workers()["w1"].Encode().substr(0, 10), &damaged));
+  CHECK_FALSE(Keyspace::Worker::Decode("\x02", &damaged));  // a newer record
+}
