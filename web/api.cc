@@ -210,6 +210,7 @@ Api::Api(ev::loop_ref loop, client::SchedulerConnection* scheduler, Auth* auth)
       .Post("/api/jobs/{}/kill", "JOB.KILL", Shape::kValue)
       .Post("/api/jobs/{}", &Api::JobAction)  // delete, move, update, run
       .Get("/api/workers", "WORKER.LIST", Shape::kMapList)
+      .Get("/api/cluster", "CLUSTER.STATUS", Shape::kMap)
       .Post("/api/workers/{}/{}", &Api::WorkerAction)  // attach, detach, stop
       .Get("/api/failed", &Api::FailedList)
       .Get("/api/failed/groups", &Api::FailedGroups)

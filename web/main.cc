@@ -84,7 +84,9 @@ int main(int argc, char** argv) {
   // clang-format off
   desc.add_options()
     ("help,h", "show this help")
-    ("scheduler", po::value(&scheduler)->default_value(scheduler), "host:port of the scheduler")
+    ("scheduler", po::value(&scheduler)->default_value(scheduler),
+     "host:port of the scheduler; in a cluster, any nodes' host:port,host:port,... (tried in "
+     "turn: any node passes commands on to the master)")
     ("scheduler-password", po::value(&scheduler_password),
      "AUTH password of the scheduler (or env DESASTER_SCHEDULER_PASSWORD)")
     ("listen", po::value(&listen)->default_value(listen),
@@ -96,12 +98,25 @@ int main(int argc, char** argv) {
   if (auto exit_status = client::ParseCommandLine("desaster-web", argc, argv, desc)) {
     return *exit_status;
   }
-  std::string scheduler_host, listen_host;
-  int scheduler_port, listen_port;
-  if (!client::ParseHostPort(scheduler, &scheduler_host, &scheduler_port)) {
-    std::cerr << "desaster-web: --scheduler takes host:port, not '" << scheduler << "'\n";
-    return 1;
+  struct Address {
+    std::string text, host;
+    int port = 0;
+  };
+  std::vector<Address> schedulers;
+  for (size_t start = 0; start <= scheduler.size();) {
+    size_t comma = std::min(scheduler.find(',', start), scheduler.size());
+    Address a;
+    a.text = scheduler.substr(start, comma - start);
+    if (!client::ParseHostPort(a.text, &a.host, &a.port)) {
+      std::cerr << "desaster-web: --scheduler takes host:port[,host:port...], not '" << scheduler
+                << "'\n";
+      return 1;
+    }
+    schedulers.push_back(std::move(a));
+    start = comma + 1;
   }
+  std::string listen_host;
+  int listen_port;
   if (!client::ParseHostPort(listen, &listen_host, &listen_port)) {
     std::cerr << "desaster-web: --listen takes host:port, not '" << listen << "'\n";
     return 1;
@@ -139,25 +154,32 @@ int main(int argc, char** argv) {
     return 1;
   }
 
-  // The scheduler may start later or restart: keep trying every second.
+  // The scheduler may start later or restart: keep trying every second, the next node of a
+  // cluster each time (the one that answered first after a failover serves).
   ev::timer reconnect(loop);
   bool was_up = false;
+  size_t current = 0;
   std::function<void()> connect = [&] {
+    const Address& at = schedulers[current];
+    auto next = [&] {
+      current = (current + 1) % schedulers.size();
+      reconnect.start(schedulers.size() > 1 && current != 0 ? 0.1 : 1.0, 0);
+    };
     connection.Connect(
-        scheduler_host, scheduler_port, scheduler_password,
-        [&](bool ok, const std::string& why) {
+        at.host, at.port, scheduler_password,
+        [&, next, text = at.text](bool ok, const std::string& why) {
           if (ok) {
-            Log("connected to the scheduler at " + scheduler);
+            Log("connected to the scheduler at " + text);
             was_up = true;
           } else {
-            if (was_up) Log("cannot reach the scheduler at " + scheduler + ": " + why);
+            if (was_up) Log("cannot reach the scheduler at " + text + ": " + why);
             was_up = false;
-            reconnect.start(1.0, 0);
+            next();
           }
         },
-        [&] {
-          Log("lost the scheduler at " + scheduler + "; reconnecting");
-          reconnect.start(1.0, 0);
+        [&, next, text = at.text] {
+          Log("lost the scheduler at " + text + "; reconnecting");
+          next();
         });
   };
   reconnect.set<&CallBack>(&connect);

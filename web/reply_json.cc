@@ -7,10 +7,13 @@ namespace desaster::web {
 namespace {
 
 Shape FieldShape(std::string_view field) {
-  if (field == "config" || field == "params" || field == "result" || field == "totals") {
+  if (field == "config" || field == "params" || field == "result" || field == "totals" ||
+      field == "master") {
     return Shape::kMap;
   }
-  if (field == "jobs" || field == "failures" || field == "history") return Shape::kMapList;
+  if (field == "jobs" || field == "failures" || field == "history" || field == "nodes") {
+    return Shape::kMapList;
+  }
   return Shape::kValue;
 }
 

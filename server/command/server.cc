@@ -125,6 +125,63 @@ void Forwarded(CommandContext& ctx) {
   ctx.reply.Ok();
 }
 
+// CLUSTER.STATUS: the cluster as this node sees it through etcd, for desaster-web: the master,
+// every live node with how far it applied the log, this node's etcd session, the history of
+// masters (kept in the log). A single node answers {enabled: 0}.
+void ClusterStatusCommand(CommandContext& ctx) {
+  const ClusterStatus& c = ctx.server.cluster;
+  auto& r = ctx.reply;
+  if (!c.enabled) {
+    r.Map(1);
+    return r.Field("enabled", 0);
+  }
+  r.Map(9);
+  r.Field("enabled", 1);
+  r.Field("name", c.name);
+  r.Field("node", c.node_id);
+  r.Field("role", c.master ? "master" : "replica");
+  r.Field("epoch", c.epoch);
+  r.Field("session", c.session_alive ? "ok" : "lost");
+  r.Bulk("master");
+  if (c.master_addr.empty()) {
+    r.NullBulk();
+  } else {
+    r.Map(2);
+    r.Field("id", c.master_id);
+    r.Field("address", c.master_addr);
+  }
+  // Every node, this one first; how far behind the furthest one each is.
+  uint64_t head = c.applied;
+  for (const auto& [id, peer] : c.peers) head = std::max(head, peer.applied);
+  r.Bulk("nodes");
+  r.Array(c.peers.size() + 1);
+  auto node = [&](const std::string& id, const std::string& address, uint64_t applied,
+                  const std::string& sentinel, int64_t reported_ms) {
+    r.Map(7);
+    r.Field("id", id);
+    r.Field("address", address);
+    r.Field("role", id == c.master_id && !c.master_addr.empty() ? "master" : "replica");
+    r.Field("applied", applied);
+    r.Field("lag", head - applied);
+    r.Field("sentinel", sentinel);
+    r.FieldOrNull("reported", reported_ms);
+  };
+  node(c.node_id, c.advertise, c.applied, c.sentinel, 0);
+  for (const auto& [id, peer] : c.peers) {
+    node(id, peer.addr, peer.applied, peer.sentinel, peer.updated_ms);
+  }
+  const auto& history = ctx.keyspace().master_history();
+  r.Bulk("history");
+  r.Array(history.size());
+  for (auto it = history.rbegin(); it != history.rend(); ++it) {
+    r.Map(4);
+    r.Field("epoch", it->epoch);
+    r.Field("node", it->node);
+    r.Field("address", it->address);
+    r.Field("since", it->since_ms);
+  }
+}
+
 void Time(CommandContext& ctx) {
   auto us = std::chrono::duration_cast<std::chrono::microseconds>(
                 std::chrono::system_clock::now().time_since_epoch())
@@ -1161,6 +1218,9 @@ void RegisterServerCommands(CommandRegistry* r) {
       .Add("failover", -1, kAdmin | kNoScript, {}, Failover,
            "Hand mastership over to another node of the cluster")
       .Args("[TO host port [FORCE]] [ABORT] [TIMEOUT milliseconds:integer]")
+      .Add("cluster.status", 1, kReadOnly | kLoading | kLocal, {}, ClusterStatusCommand,
+           "The cluster as this node sees it: master, nodes, etcd session, masters so far")
+      .Args("")
       .Add("forwarded", 3, kFast | kNoAuth | kNoScript | kNoMulti | kLocal, {}, Forwarded,
            "A replica's connection for one of its clients (cluster mode)")
       .Args("cluster-id epoch:integer")

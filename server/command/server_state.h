@@ -106,12 +106,14 @@ struct ClusterStatus {
   std::string cluster_id;  // also what a node shows to copy another's store (SNAPSHOT.OPEN)
   std::string node_id;
   std::string advertise;         // host:port of this node, as clients and other nodes reach it
+  std::string sentinel;          // host:port of this node's sentinel port (empty: none)
   std::string master_addr;       // host:port of the master; empty while none is known
   std::string master_id;         // the master's node id
   std::string last_master_addr;  // the last one known: Sentinel names it while none is
   int64_t master_since_ms = 0;   // when this node learned of the current master
   int64_t epoch = 0;             // the master's
   uint64_t applied = 0;          // the last log entry this node applied
+  bool session_alive = false;    // etcd renews this node's lease (as of the last cron tick)
   // The other live nodes, as they registered: where they are, what they applied durably.
   struct Peer {
     std::string addr;

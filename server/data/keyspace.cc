@@ -429,6 +429,13 @@ void Keyspace::RunDueWork(size_t jobs, size_t schedules) {
   }
 }
 
+void Keyspace::RecordMasterTerm(MasterTerm term) {
+  db(0).Record(Mutation::Op::kMasterTerm, term.node, term.address, std::to_string(term.since_ms),
+               term.epoch);
+  master_history_.push_back(std::move(term));
+  if (master_history_.size() > kMasterHistory) master_history_.pop_front();
+}
+
 void Keyspace::FlushAll() {
   for (auto& db : dbs_) {
     bool was = recording_;
@@ -567,6 +574,10 @@ void Keyspace::Apply(const Mutation& m) {
       }
       break;
     }
+    case Mutation::Op::kMasterTerm:
+      master_history_.push_back({m.num, m.key, m.arg, std::atoll(m.arg2.c_str())});
+      if (master_history_.size() > kMasterHistory) master_history_.pop_front();
+      break;
     case Mutation::Op::kWorkerDelete:
       if (auto it = workers_.find(m.key); it != workers_.end()) workers_.erase(it);
       break;

@@ -435,6 +435,17 @@ class Keyspace {
   // Removes the entry and records that.
   void ForgetWorker(std::string_view id);
 
+  // Cluster mode: who led from which epoch on, newest last (the last kMasterHistory terms).
+  struct MasterTerm {
+    int64_t epoch = 0;
+    std::string node, address;
+    int64_t since_ms = 0;
+  };
+  static constexpr size_t kMasterHistory = 100;
+  const std::deque<MasterTerm>& master_history() const { return master_history_; }
+  // A new master records its term (replicated and stored like the data).
+  void RecordMasterTerm(MasterTerm term);
+
   // Which keys are queues of which client library.
   const Dialects& dialects() const { return dialects_; }
   void set_dialects(Dialects d) { dialects_ = std::move(d); }
@@ -466,6 +477,7 @@ class Keyspace {
   Dialects dialects_;
   uint64_t last_job_id_ = 0;
   std::map<std::string, Worker, std::less<>> workers_;
+  std::deque<MasterTerm> master_history_;
 };
 
 }  // namespace desaster

@@ -218,6 +218,7 @@ void Server::AttachCluster(ClusterNode* node, ClusterCommit* commit) {
   state_->cluster.cluster_id = node->options().cluster_id;
   state_->cluster.name = node->options().name;
   state_->cluster.advertise = node->options().advertise;
+  state_->cluster.sentinel = node->options().sentinel;
   state_->keyspace.set_replica(true);
 }
 
@@ -848,6 +849,7 @@ void Server::OnCron(ev::timer&, int) {
     }
   }
   if (state_->keyspace.HasReadyKeys() && MayChangeState()) ServeReadyKeys(*state_);
+  if (cluster_) state_->cluster.session_alive = cluster_->LeaseHeld();
   if (sentinel_fd_ >= 0 && !SentinelHealthy()) {
     for (auto& [id, c] : connections_) {
       if (c->client.sentinel) Close(c.get());
@@ -1077,6 +1079,8 @@ void Server::BecomeMaster(int64_t epoch) {
   for (int i = 0; i < state_->keyspace.databases(); i++) state_->keyspace.db(i).GraceLeases();
   // Its workers were seen by the old master: they check in here within a heartbeat.
   for (auto& [id, w] : state_->keyspace.workers()) w.last_seen_ms = UnixMs();
+  state_->keyspace.RecordMasterTerm(
+      {epoch, state_->cluster.node_id, state_->cluster.advertise, UnixMs()});
   Log(LogLevel::kNotice, "cluster: this node is the master now (epoch {}, log at entry {})", epoch,
       log_head_);
 }

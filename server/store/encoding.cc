@@ -202,6 +202,26 @@ std::string ScheduleKey(int db, std::string_view name) { return KeyRecord('c', d
 
 std::string WorkerKey(int db, std::string_view id) { return KeyRecord('w', db, id); }
 
+std::string MasterTermKey(int64_t epoch) { return "m" + EncodeInt64(epoch); }
+
+std::string EncodeMasterTerm(std::string_view node, std::string_view address,
+                             std::string_view since_ms) {
+  std::string out;
+  for (std::string_view s : {node, address, since_ms}) record::PutString(&out, s);
+  return out;
+}
+
+bool DecodeMasterTerm(std::string_view record, std::string_view value, Mutation* out) {
+  if (record.size() != 9 || record[0] != 'm') return false;
+  record::Reader r(value);
+  out->op = Mutation::Op::kMasterTerm;
+  out->num = DecodeInt64(record.substr(1));
+  out->key = r.String();
+  out->arg = r.String();
+  out->arg2 = r.String();
+  return r.done();
+}
+
 std::string FailureKey(int db, uint64_t id) {
   return DatabasePrefix('f', db) + EncodeInt64(static_cast<int64_t>(id));
 }

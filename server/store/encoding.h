@@ -34,6 +34,7 @@
 //                                             (EncodeJobRun), the first with id `first`
 //   'c' db:u16 klen:u32 name               -> recurring schedule (Schedule::Encode)
 //   'w' db:u16 klen:u32 id                 -> a registered native worker (Keyspace::Worker::Encode)
+//   'm' epoch:i64                          -> cluster mode: a master's term (EncodeMasterTerm)
 //   'f' db:u16 id:u64                      -> failed job (Failure::Encode)
 //   'x' db:u16 klen:u32 key                -> expiry, ms since the epoch (int64)
 //
@@ -81,6 +82,8 @@
 #include <string_view>
 #include <vector>
 
+#include "server/store/mutation.h"
+
 namespace desaster::store {
 
 inline constexpr std::string_view kFormatKey{"\0format", 7};
@@ -127,6 +130,10 @@ std::string JobRunKey(std::string_view queue_prefix, uint64_t first);
 std::string JobRunDeadKey(std::string_view queue_prefix, uint64_t first);
 std::string ScheduleKey(int db, std::string_view name);
 std::string WorkerKey(int db, std::string_view id);
+std::string MasterTermKey(int64_t epoch);
+// A kMasterTerm's node, address and start time, as its record holds them.
+std::string EncodeMasterTerm(std::string_view node, std::string_view address,
+                             std::string_view since_ms);
 std::string FailureKey(int db, uint64_t id);
 // 'e' + db (or 'x' + db): every record of one database.
 std::string DatabasePrefix(char kind, int db);
@@ -198,6 +205,8 @@ bool DecodeFailureKey(std::string_view record, int* db, uint64_t* id);
 bool DecodeScheduleKey(std::string_view record, int* db, std::string_view* name);
 // Parses a 'w' record key; false if it is not one.
 bool DecodeWorkerKey(std::string_view record, int* db, std::string_view* id);
+// Parses an 'm' record into the kMasterTerm it stores; false if it is not one.
+bool DecodeMasterTerm(std::string_view record, std::string_view value, Mutation* out);
 // Parses an 'x' record key; false if it is not one.
 bool DecodeExpireKey(std::string_view record, int* db, std::string_view* key);
 

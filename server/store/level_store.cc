@@ -929,6 +929,9 @@ void LevelStore::Translate(const Mutation& m, uint64_t lsn, BatchView* view) {
     case Op::kWorkerDelete:
       view->Delete(WorkerKey(m.db, m.key));
       break;
+    case Op::kMasterTerm:
+      view->Put(MasterTermKey(m.num), EncodeMasterTerm(m.key, m.arg, m.arg2));
+      break;
     case Op::kFlushDb: {
       view->DeletePrefix(DatabasePrefix('e', m.db));
       view->DeletePrefix(DatabasePrefix('q', m.db));
@@ -1092,6 +1095,8 @@ class LevelStore::Loader : public StateLoader {
         m.db = db;
         m.key = key;
         m.arg = value;
+      } else if (DecodeMasterTerm(record, value, &m)) {
+        // the term, as its record holds it
       } else if (DecodeWorkerKey(record, &db, &key)) {
         if (db >= keyspace->databases()) continue;
         m.op = Mutation::Op::kWorkerPut;

@@ -50,6 +50,8 @@ struct Mutation {
     kScriptFlush,   // the script cache is empty
     kWorkerPut,     // native worker `key` is registered as arg (Keyspace::Worker::Encode)
     kWorkerDelete,  // native worker `key` is forgotten
+    kMasterTerm,    // cluster mode: node `key` leads from epoch `num` on, reached at arg, since
+                    // arg2 (ms since the epoch, decimal): the history of masters
   };
 
   Op op;

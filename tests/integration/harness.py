@@ -165,11 +165,14 @@ class Web(_Process):
     """desaster-web for the scheduler on `port`, serving on a free loopback port (`url`)."""
 
     def __init__(self, port, *extra):
+        """`port` may be a list: the nodes of a cluster, tried in turn."""
         self.dir = tempfile.mkdtemp(prefix="desaster-web-")
         self.port = port
         self.log = open(os.path.join(self.dir, "log"), "w+")
+        ports = port if isinstance(port, list) else [port]
         self.proc = subprocess.Popen(
-            [WEB, "--scheduler", f"127.0.0.1:{port}", "--listen", "127.0.0.1:0", *extra],
+            [WEB, "--scheduler", ",".join(f"127.0.0.1:{p}" for p in ports), "--listen",
+             "127.0.0.1:0", *extra],
             stdout=self.log, stderr=subprocess.STDOUT)
         self.url = wait_for(self._url, what="desaster-web to listen")
 

@@ -24,10 +24,12 @@ import unittest
 
 import differential
 from harness import (SCHEDULER, EtcdCluster, RawConnection, RedisServer, Reply, Scheduler,
-                     TcpProxy, Worker, data_dir, free_port, main, make_certificate, redis, wait_for)
+                     TcpProxy, Web, Worker, data_dir, free_port, main, make_certificate, redis, wait_for)
 from redis.sentinel import Sentinel
 
 FAILOVERS = int(os.environ.get("DESASTER_CLUSTER_FAILOVERS", "10"))
+CLUSTER_PAGE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "web",
+                            "cluster_page.mjs")
 TTL = 2
 
 
@@ -926,6 +928,35 @@ class ClusterTest(unittest.TestCase):
                          ([b"a", b"b"], [job.encode()], 1))
         listed = new.client().execute_command("WORKER.LIST")
         self.assertIn(b"w1", [dict(zip(w[::2], w[1::2]))[b"id"] for w in listed])
+
+    def test_the_web_ui_shows_the_cluster_and_follows_its_master(self):
+        c = Cluster(self, self.etcd, name="webui", forward=True, sentinel=True)
+        m = c.master()
+        # desaster-web knows every node and starts with the master, which is then killed.
+        order = [c.ports[c.nodes.index(m)]] + [p for n, p in zip(c.nodes, c.ports) if n is not m]
+        web = Web(order)
+        self.addCleanup(web.stop)
+
+        def page(master, nodes):
+            out = subprocess.run(["node", CLUSTER_PAGE, web.url, f"127.0.0.1:{master.port}",
+                                  str(nodes)], capture_output=True, text=True, timeout=120)
+            if out.returncode != 0:
+                raise AssertionError(f"{out.stdout}\n{out.stderr}\n{web.log_text()}")
+            return json.loads(out.stdout)
+        before = page(m, 3)
+        roles = sorted((n["address"], n["role"]) for n in before["nodes"])
+        self.assertEqual(roles, sorted((f"127.0.0.1:{n.port}", "master" if n is m else "replica")
+                                       for n in c.nodes))
+        self.assertEqual(before["session"], "ok")
+        self.assertEqual(before["history"][0]["address"], f"127.0.0.1:{m.port}")
+        m.kill()
+        new = c.master(other_than=m)
+        after = page(new, 2)
+        self.assertGreater(int(after["epoch"]), int(before["epoch"]))
+        # The history of masters is in the log: the new master's term, then the old one's.
+        self.assertEqual([h["address"] for h in after["history"][:2]],
+                         [f"127.0.0.1:{new.port}", f"127.0.0.1:{m.port}"])
+        self.assertIn("lost the scheduler", web.log_text())
 
     # ---- workers join through their local scheduler ----
 

@@ -1357,3 +1357,24 @@ TEST_CASE("the worker registry is kept and replicated as it changes, but for whe
   CHECK_FALSE(Keyspace::Worker::Decode(ks.workers()["w1"].Encode().substr(0, 10), &damaged));
   CHECK_FALSE(Keyspace::Worker::Decode("\x02", &damaged));  // a newer record
 }
+
+TEST_CASE("the history of masters is kept in order, and is no data FLUSHALL removes") {
+  TempDir dir;
+  std::string error;
+  auto store = OpenStore(dir.path, &error);
+  REQUIRE(store);
+  Keyspace ks(1);
+  uint64_t lsn = 0;
+  ks.RecordMasterTerm({7, "n1", "10.0.0.1:6379", 1000});
+  CommitAll(ks, *store, &lsn);
+  ks.FlushAll();
+  ks.RecordMasterTerm({300, "n2", "[::1]:6380", 2000});
+  CommitAll(ks, *store, &lsn);
+  Keyspace loaded(1);
+  LoadInto(*store, &loaded);
+  REQUIRE(loaded.master_history().size() == 2);
+  CHECK(loaded.master_history()[0].epoch == 7);
+  CHECK(loaded.master_history()[0].address == "10.0.0.1:6379");
+  CHECK(loaded.master_history()[1].node == "n2");
+  CHECK(loaded.master_history()[1].since_ms == 2000);
+}

@@ -9,6 +9,7 @@ const app = {
   overview: null,     // the last dashboard snapshot
   onOverview: null,   // the current page's live hook
   charts: [],
+  poll: null,         // the current page's refresh timer (the cluster page)
 };
 
 // ---- helpers ----
@@ -489,6 +490,40 @@ async function workersPage(main) {
   app.onOverview = (o) => { if (!body.contains(document.activeElement)) draw(o.workers); };
 }
 
+// The cluster as this node sees it through etcd (CLUSTER.STATUS), refreshed every second: after a
+// failover desaster-web reaches the new master through any node it knows (--scheduler a,b,c).
+async function clusterPage(main) {
+  put(main, h('h1', { text: 'Cluster' }));
+  const body = h('div', {});
+  put(main, body);
+  const cell = (col, value) => h('td', { 'data-col': col, text: value === undefined || value === null || value === '' ? '—' : String(value) });
+  const draw = (s) => {
+    if (!s.enabled) {
+      body.replaceChildren(h('p', { text: 'This scheduler runs alone (no --cluster): there is no cluster to show.' }));
+      return;
+    }
+    const now = Date.now();
+    const fact = (name, label, value) => [h('dt', { text: label }), h('dd', { 'data-field': name, text: value })];
+    body.replaceChildren(
+      h('dl', { class: 'detail' },
+        fact('name', 'Cluster', s.name),
+        fact('master', 'Master', s.master ? s.master.address : 'none: an election is running'),
+        fact('epoch', 'Epoch', String(s.epoch)),
+        fact('node', 'Answered by', `${s.node} (${s.role})`),
+        fact('session', 'etcd session', s.session)),
+      h('h2', { text: 'Nodes' }),
+      table(['Node', 'Address', 'Role', 'Log applied', 'Behind', 'Sentinel', 'Reported'], s.nodes.map((n) => h('tr', { 'data-row': '' },
+        cell('id', n.id), cell('address', n.address), cell('role', n.role), cell('applied', n.applied),
+        cell('lag', n.lag), cell('sentinel', n.sentinel),
+        cell('reported', n.reported ? `${fmtDuration(now - Number(n.reported))} ago` : 'itself'))), { class: 'nodes' }),
+      h('h2', { text: 'Masters' }),
+      table(['Epoch', 'Node', 'Address', 'Since'], s.history.map((m) => h('tr', { 'data-row': '' },
+        cell('epoch', m.epoch), cell('node', m.node), cell('address', m.address), cell('since', fmtTime(Number(m.since))))), { class: 'history' }));
+  };
+  draw((await api('GET', '/api/cluster')).result);
+  app.poll = setInterval(() => api('GET', '/api/cluster').then((r) => draw(r.result), () => {}), 1000);
+}
+
 const failedFilters = [
   { name: 'match', label: 'Search', placeholder: 'class, args, error, message, backtrace' },
   { name: 'queue', label: 'Queue' },
@@ -654,6 +689,7 @@ async function render() {
   const main = $('#main');
   const { parts, query } = route();
   app.onOverview = null;
+  clearInterval(app.poll);
   app.charts.forEach((c) => c.destroy());
   app.charts = [];
   document.querySelectorAll('#nav a').forEach((a) => a.classList.toggle('current', a.getAttribute('href') === `#/${parts[0] || ''}`));
@@ -667,6 +703,7 @@ async function render() {
     else if (parts[0] === 'failed' && parts.length === 1) await failedPage(page, query);
     else if (parts[0] === 'failed') await failurePage(page, parts[1]);
     else if (parts[0] === 'scheduled') await scheduledPage(page, query);
+    else if (parts[0] === 'cluster') await clusterPage(page);
     else page.append(h('h1', { text: 'Not found' }));
   } catch (e) {
     page.append(h('p', { class: 'error', text: e.message }));
