@@ -31,7 +31,9 @@ async function main() {
   process.on("SIGTERM", () => process.exit(0));
   for (let n = 0; !fs.existsSync(path.join(out, "stop")); n++) {
     try {
-      await queue.add("record", { n });
+      // The job's id is its number: a resent add (ioredis resends what was unanswered when a
+      // connection dropped, though it may have run) finds the job instead of adding another.
+      await queue.add("record", { n }, { jobId: `job-${n}` });
       fs.appendFileSync(path.join(out, "acked"), `${n}\n`);
     } catch (e) {
       console.log(`add ${n}: ${e.message}`);

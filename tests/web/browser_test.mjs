@@ -276,16 +276,20 @@ try {
   await page.click('form.filters button[type=submit]');
   await page.locator('.range', { hasText: '1–25 of 25' }).waitFor();
 
+  // -- A single scheduler has no cluster to show, and says so.
+  await page.goto(`${url}/#/cluster`);
+  await page.locator('main p', { hasText: 'runs alone' }).waitFor();
+
   // -- The keyboard reaches the navigation and the live toggle.
   const kb = await browser.newPage();
   await kb.goto(`${url}/#/`);
   await kb.locator('#stat-enqueued').waitFor();
   const focused = [];
-  for (let i = 0; i < 7; i++) {
+  for (let i = 0; i < 8; i++) {
     await kb.keyboard.press('Tab');
     focused.push(await kb.evaluate(() => document.activeElement.textContent));
   }
-  assert.deepEqual(focused, ['desaster', 'Dashboard', 'Queues', 'Workers', 'Failed', 'Scheduled', 'Live: on']);
+  assert.deepEqual(focused, ['desaster', 'Dashboard', 'Queues', 'Workers', 'Failed', 'Scheduled', 'Cluster', 'Live: on']);
   await kb.keyboard.press('Enter');
   assert.equal(await kb.textContent('#live'), 'Live: paused');
   await kb.close();
@@ -294,7 +298,7 @@ try {
   const phone = await browser.newPage({ viewport: { width: 390, height: 844 } });
   phone.on('pageerror', (e) => errors.push(String(e)));
   const pages = ['', 'queues', `queues/${encodeURIComponent('resque:queue:reports')}`, 'workers',
-    'failed', 'failed?group=fingerprint', 'scheduled', `jobs/${sleeper}`];
+    'failed', 'failed?group=fingerprint', 'scheduled', `jobs/${sleeper}`, 'cluster'];
   for (const route of pages) {
     await phone.goto(`${url}/#/${route}`);
     await phone.locator('main h1').waitFor();
