@@ -202,7 +202,10 @@ std::string ScheduleKey(int db, std::string_view name) { return KeyRecord('c', d
 
 std::string WorkerKey(int db, std::string_view id) { return KeyRecord('w', db, id); }
 
-std::string MasterTermKey(int64_t epoch) { return "m" + EncodeInt64(epoch); }
+std::string MasterTermKey(int64_t epoch) {
+  std::string key(1, 'm');  // appended: GCC 12 at -O3 warns (-Wrestrict) about "m" + std::string
+  return key + EncodeInt64(epoch);
+}
 
 std::string EncodeMasterTerm(std::string_view node, std::string_view address,
                              std::string_view since_ms) {
