@@ -467,6 +467,7 @@ std::string InfoSection(CommandContext& ctx, const std::string& name) {
     if (c.enabled) {
       line("cluster_node_id", c.node_id);
       num("cluster_epoch", c.epoch);
+      if (c.master) num("cluster_log_start", c.log_start);
     }
     num("master_repl_offset", c.enabled ? c.applied : s.committed_lsn);
   } else if (name == "cpu") {

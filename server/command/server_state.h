@@ -114,6 +114,7 @@ struct ClusterStatus {
   int64_t epoch = 0;             // the master's
   uint64_t applied = 0;          // the last log entry this node applied
   bool session_alive = false;    // etcd renews this node's lease (as of the last cron tick)
+  uint64_t log_start = 0;        // a master keeps the log from this entry on (0: not trimmed)
   // The other live nodes, as they registered: where they are, what they applied durably.
   struct Peer {
     std::string addr;

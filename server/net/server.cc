@@ -956,12 +956,17 @@ void Server::HandleClusterEvents() {
       case ClusterEvent::Kind::kNode:
         if (e.node == state_->cluster.node_id) break;
         if (e.value.empty()) {
-          state_->cluster.peers.erase(e.node);
+          if (auto it = state_->cluster.peers.find(e.node); it != state_->cluster.peers.end()) {
+            departed_[e.node] = {it->second.applied, UnixMs()};
+            state_->cluster.peers.erase(it);
+          }
         } else {
           NodeRecord node = NodeRecord::Decode(e.value);
           state_->cluster.peers[e.node] = {node.address, node.applied, node.sentinel, UnixMs()};
+          departed_.erase(e.node);
         }
-        state_->keyspace.Signal(kReplicationKey);  // WAIT
+        if (state_->cluster.master && MayChangeState()) TrimLog();  // what the nodes need moved
+        state_->keyspace.Signal(kReplicationKey);                   // WAIT
         if (state_->keyspace.HasReadyKeys()) ServeReadyKeys(*state_);
         break;
     }
@@ -991,14 +996,22 @@ void Server::CheckLease() {
 }
 
 void Server::TrimLog() {
-  // Every live node still needs the entries after what it applied; none needs more than the
-  // retention keeps (one further behind bootstraps), and the newest entry always stays.
+  // Every live node still needs the entries after what it applied, and so does a node that
+  // left a short while ago (a restart, a host's reboot): it catches up from the log instead of
+  // copying a whole store. None needs more than the retention keeps (one further behind
+  // bootstraps), and the newest entry always stays.
+  constexpr int64_t kKeepForDepartedMs = 10 * 60 * 1000;
   uint64_t head = state_->cluster.applied;
   uint64_t needed = head;
   for (const auto& [id, peer] : state_->cluster.peers) needed = std::min(needed, peer.applied);
+  int64_t now = UnixMs();
+  std::erase_if(departed_,
+                [&](const auto& entry) { return now - entry.second.left_ms > kKeepForDepartedMs; });
+  for (const auto& [id, node] : departed_) needed = std::min(needed, node.applied);
   uint64_t retain = static_cast<uint64_t>(state_->options.cluster_log_retain);
   if (head > retain) needed = std::max(needed, head - retain);
   uint64_t below = std::min(needed + 1, head);
+  state_->cluster.log_start = below;
   if (below > 1) cluster_->TrimLog(below);
 }
 

@@ -6,6 +6,7 @@
 
 #include <atomic>
 #include <deque>
+#include <map>
 #include <memory>
 #include <string>
 #include <unordered_map>
@@ -188,6 +189,12 @@ class Server {
   int64_t lease_doubt_since_us_ = 0;         // when the master last became unsure of its lease
   int64_t sit_out_until_us_ = 0;             // after FAILOVER: no campaign before this
   std::vector<uint64_t> waiting_master_;     // connections whose command waits for a master
+  // Nodes that left the registry lately, with the last log entry they held (TrimLog).
+  struct Departed {
+    uint64_t applied = 0;
+    int64_t left_ms = 0;
+  };
+  std::map<std::string, Departed> departed_;
   // Links dropped while a callback of theirs may be on the stack; deleted after the iteration.
   std::vector<std::unique_ptr<ForwardLink>> retired_links_;
 };

@@ -665,6 +665,38 @@ class ClusterTest(unittest.TestCase):
                 self.assertEqual(rr.get("big"), big)
         self.assertEqual(len(set(c.digests())), 1)
 
+    def test_a_node_back_within_minutes_catches_up_from_the_log(self):
+        c = Cluster(self, self.etcd, name="return")
+        m = c.master()
+        i = next(i for i, n in enumerate(c.nodes) if n is not m)
+        left_at = c.wait_converged()
+        port = c.nodes[i].port
+
+        def registered():
+            info = replication(m)
+            return any(info.get(f"slave{k}", {}).get("port") == port and
+                       info[f"slave{k}"]["offset"] == left_at for k in (0, 1))
+        wait_for(registered, what="the node to register the entry it applied")
+        c.nodes[i].kill()
+        # Its registration goes with its lease; the master writes on and trims the log, but
+        # keeps what the node that left needs.
+        wait_for(lambda: replication(m)["connected_slaves"] == 1, timeout=20,
+                 what="the killed node to leave the registry")
+        r = m.client()
+        for k in range(50):
+            r.rpush("q", k)
+        head = int(m.client().execute_command("ROLE")[1])
+        wait_for(lambda: replication(m)["slave0"]["offset"] == head,
+                 what="the live replica to register the last entry")
+        wait_for(lambda: replication(m)["cluster_log_start"] == left_at + 1,
+                 what="the master to keep the log from the entry after the node's last")
+        restarted = c.restart(i)
+        c.wait_converged(timeout=60)
+        # The entries it missed were kept for it: no copy of another node's store.
+        self.assertNotIn("bootstrap", restarted.log_text())
+        with restarted.client() as rr:
+            self.assertEqual(rr.llen("q"), 50)
+
     def put_entry(self, name, lsn, value):
         """Writes log entry `lsn` of cluster `name` in etcd as another node would."""
         key = f"/desaster/{name}/log/{lsn:020d}".encode()
