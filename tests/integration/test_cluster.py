@@ -1069,9 +1069,11 @@ class ClusterTest(unittest.TestCase):
                  what="every acknowledged job to run")
         runs = list(map(int, lines_of(done)))
         self.assertEqual([n for n in set(runs) if runs.count(n) > 1], [])
-        # A push fails only when it was on its way to the master killed: one per kill at most
-        # (while the next master is elected, pushes wait instead).
-        self.assertLessEqual(attempted[0] - len(acknowledged), kills)
+        # A push fails only when it was on its way to the master killed, or reached the killed
+        # master's restarted process before the leader key said it no longer leads (refused by
+        # the hand-shake, never run): at most two per kill. While the next master is elected,
+        # pushes wait instead.
+        self.assertLessEqual(attempted[0] - len(acknowledged), 2 * kills)
         self.assertEqual(lines_of(doubles), [])
         respawned = sum(w.log_text().count("spawned desaster-scheduler") for w in workers) - 3
         self.assertGreaterEqual(respawned, kills)
