@@ -1022,6 +1022,9 @@ class ClusterTest(unittest.TestCase):
         for w in workers:
             w.wait_registered()
         steady = redis.Redis(port=ports[2], socket_timeout=20)  # never master, never killed
+        # INFO is answered by the node itself, so this client's connections are never linked to
+        # a master (the pusher's are, and a new master closes them).
+        observer = redis.Redis(port=ports[2], socket_timeout=20)
         # A job holds a lock while it runs: a second live run of it would find the lock taken.
         done, doubles = os.path.join(tmp, "done"), os.path.join(tmp, "doubles")
         script = (f"exec 9>{tmp}/lock.$N; flock -n 9 || {{ echo $N >> {doubles}; exit 1; }}; "
@@ -1050,7 +1053,7 @@ class ClusterTest(unittest.TestCase):
                 target = len(lines_of(done)) + rng.randint(5, 25)
                 wait_for(lambda: len(lines_of(done)) >= target, timeout=60,
                          what=f"{target} jobs done")
-                epoch = int(steady.info("replication")["cluster_epoch"])
+                epoch = int(observer.info("replication")["cluster_epoch"])
                 for port in ports[:2]:
                     try:
                         with redis.Redis(port=port, socket_timeout=2) as node:
@@ -1060,7 +1063,7 @@ class ClusterTest(unittest.TestCase):
                                 break
                     except redis.ConnectionError:
                         continue
-                wait_for(lambda: int(steady.info("replication")["cluster_epoch"]) != epoch,
+                wait_for(lambda: int(observer.info("replication")["cluster_epoch"]) != epoch,
                          timeout=30, what="a new master")
         finally:
             pushing.clear()
