@@ -4,7 +4,6 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
-#include <strings.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -36,9 +35,8 @@ std::string AddressOf(const sockaddr_storage& ss) {
   return std::string(host) + ":" + std::to_string(port);
 }
 
-bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && strncasecmp(a.data(), b.data(), a.size()) == 0;
-}
+// Whether the command (a table entry, or nullptr) is `name` ("client|reply" for a subcommand).
+bool Is(const CommandSpec* spec, std::string_view name) { return spec && spec->name == name; }
 
 }  // namespace
 
@@ -68,7 +66,8 @@ struct Server::Connection {
   bool argv_waiting = false;  // `argv` is parsed and waits (Route::kAfterLinks, kNoMaster)
   // Cluster replica: the connection to the master that runs this client's commands.
   std::unique_ptr<ForwardLink> link;
-  bool forward_multi = false;  // a MULTI went to the master: all follows it up to EXEC/DISCARD
+  bool forward_multi = false;   // a MULTI went to the master: all follows it up to EXEC/DISCARD
+  bool waiting_master = false;  // in waiting_master_
 };
 
 Server::Server(ServerState* state, CommitPipeline* commit)
@@ -489,12 +488,13 @@ void Server::ProcessInput(Connection* c) {
       if (c->argv.empty()) continue;
     }
     c->argv_waiting = false;
-    switch (RouteOf(c)) {
+    const CommandSpec* spec = nullptr;
+    switch (RouteOf(c, &spec)) {
       case Route::kForward:
-        Forward(c);
+        Forward(c, spec);
         continue;
       case Route::kNoMaster:
-        waiting_master_.push_back(cl.id);
+        if (!std::exchange(c->waiting_master, true)) waiting_master_.push_back(cl.id);
         [[fallthrough]];
       case Route::kAfterLinks:
         c->argv_waiting = true;
@@ -508,7 +508,7 @@ void Server::ProcessInput(Connection* c) {
         if (!c->link) continue;
         // What the master keeps per connection follows what ran here: the protocol (HELLO),
         // nothing at all after RESET (a new link starts afresh).
-        if (EqualsIgnoreCase(c->argv[0], "reset")) {
+        if (Is(spec, "reset")) {
           c->link->Stop();
           retired_links_.push_back(std::move(c->link));
           c->forward_multi = false;
@@ -528,21 +528,20 @@ void Server::ProcessInput(Connection* c) {
   MarkPending(c);
 }
 
-Server::Route Server::RouteOf(Connection* c) {
+Server::Route Server::RouteOf(Connection* c, const CommandSpec** spec) {
   if (!cluster_ || state_->cluster.master || !state_->options.cluster_forward ||
       c->client.sentinel) {
     return Route::kLocal;
   }
-  const std::vector<std::string>& argv = c->argv;
+  std::string ignored;  // an unknown or malformed command: the master says what is wrong
+  *spec = ResolveCommand(*state_, c->argv, &ignored);
   bool local;
   if (c->link && (c->link->streaming() || c->forward_multi)) {
     // Inside a transaction, or subscribed, the master's view of the connection decides what a
     // command means: only leaving is local.
-    local = EqualsIgnoreCase(argv[0], "quit");
+    local = Is(*spec, "quit");
   } else {
-    std::string ignored;  // an unknown or malformed command: the master says what is wrong
-    const CommandSpec* spec = ResolveCommand(*state_, argv, &ignored);
-    local = !c->client.authenticated || (spec != nullptr && spec->Has(cmd::kLocal));
+    local = !c->client.authenticated || (*spec != nullptr && (*spec)->Has(cmd::kLocal));
   }
   if (local) {
     bool answering = c->link && !c->link->streaming() && c->link->outstanding() > 0;
@@ -551,7 +550,7 @@ Server::Route Server::RouteOf(Connection* c) {
   return state_->cluster.master_addr.empty() ? Route::kNoMaster : Route::kForward;
 }
 
-void Server::Forward(Connection* c) {
+void Server::Forward(Connection* c, const CommandSpec* spec) {
   Client& cl = c->client;
   if (!c->link) {
     uint64_t id = cl.id;
@@ -601,15 +600,11 @@ void Server::Forward(Connection* c) {
   c->link->Send(c->argv, true);
   // Commands after which the master speaks unasked, or answers nothing: replies are no longer
   // counted, and everything goes to the master.
-  const std::string& name = c->argv[0];
-  if (EqualsIgnoreCase(name, "multi")) {
+  if (Is(spec, "multi")) {
     c->forward_multi = true;
-  } else if (EqualsIgnoreCase(name, "exec") || EqualsIgnoreCase(name, "discard")) {
+  } else if (Is(spec, "exec") || Is(spec, "discard")) {
     c->forward_multi = false;
-  } else if (EqualsIgnoreCase(name, "subscribe") || EqualsIgnoreCase(name, "psubscribe") ||
-             EqualsIgnoreCase(name, "ssubscribe") ||
-             (EqualsIgnoreCase(name, "client") && c->argv.size() > 1 &&
-              EqualsIgnoreCase(c->argv[1], "reply"))) {
+  } else if (Is(spec, "subscribe") || Is(spec, "psubscribe") || Is(spec, "client|reply")) {
     c->link->Stream();
   }
 }
@@ -661,7 +656,9 @@ void Server::MasterChanged() {
   if (state_->cluster.master_addr.empty() && !state_->cluster.master) return;
   for (uint64_t id : std::exchange(waiting_master_, {})) {
     Connection* c = FindConnection(id);
-    if (c && !c->closed && !c->executing) ProcessInput(c);
+    if (!c || c->closed) continue;
+    c->waiting_master = false;
+    if (!c->executing) ProcessInput(c);
   }
 }
 

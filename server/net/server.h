@@ -116,9 +116,10 @@ class Server {
     kAfterLinks,  // here, once the master answered what was forwarded before it
     kNoMaster,    // on the master, once one is known
   };
-  Route RouteOf(Connection* c);
+  // *spec: the command's table entry (nullptr when unknown or malformed: the master says so).
+  Route RouteOf(Connection* c, const CommandSpec** spec);
   // Sends the parsed command to the master, opening the client's link first.
-  void Forward(Connection* c);
+  void Forward(Connection* c, const CommandSpec* spec);
   // A reply from the master: to the client, in order with the local replies before it.
   void Relay(Connection* c, std::string_view reply);
   // The client goes once the replies it has are written (its link closed, its master changed).
