@@ -125,10 +125,11 @@ bool Silent(const CommandContext& ctx, const Keyspace::Worker& w) {
   return ctx.now_ms() - w.last_seen_ms > kForgetWorkerMs;
 }
 
-// Native workers, with the jobs they hold leases on.
+// Native workers, with the jobs they hold leases on. A cluster replica lists them all: the
+// heartbeats that show a worker alive reach only the master (they change nothing durable).
 void ReadNativeWorkers(CommandContext& ctx, std::vector<WorkerView>* out) {
   for (const auto& [id, w] : ctx.keyspace().workers()) {
-    if (Silent(ctx, w)) continue;
+    if (!ctx.keyspace().replica() && Silent(ctx, w)) continue;
     WorkerView v;
     v.kind = "native";
     v.id = id;
