@@ -256,7 +256,7 @@ std::string_view EncodingOf(const Value& v) {
 }
 
 void ObjectCmd(CommandContext& ctx) {
-  const Value* v = ctx.db().Find(ctx.args[2]);
+  const Value* v = ctx.db().Peek(ctx.args[2]);  // looking is not an access, as in Redis
   if (!v) return ctx.reply.NullBulk();
   if (ctx.Is(1, "ENCODING")) return ctx.reply.Bulk(EncodingOf(*v));
   if (ctx.Is(1, "REFCOUNT")) return ctx.reply.Integer(1);

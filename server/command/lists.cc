@@ -1,9 +1,10 @@
 // List commands, including the blocking pops and moves.
+#include "server/command/lists.h"
+
 #include <algorithm>
 #include <climits>
 
 #include "compat/failures.h"
-#include "server/command/context.h"
 #include "server/command/registry.h"
 
 namespace desaster {
@@ -453,6 +454,18 @@ void BLMPop(CommandContext& ctx) {
 }
 
 }  // namespace
+
+std::vector<std::string_view> ListElements(CommandContext& ctx, std::string_view key) {
+  auto t = Resolve(ctx, key, false);
+  if (!t || t->empty()) return {};
+  return Elements(*t, 0, t->size() - 1);
+}
+
+void RightPushAll(CommandContext& ctx, std::string_view key,
+                  const std::vector<std::string>& elements) {
+  auto t = Resolve(ctx, key, true);
+  for (const auto& e : elements) Push(ctx, *t, key, false, e);
+}
 
 void RegisterListCommands(CommandRegistry* r) {
   using namespace cmd;

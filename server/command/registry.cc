@@ -89,6 +89,7 @@ namespace desaster {
 
 void RegisterStringCommands(CommandRegistry* r);
 void RegisterKeyCommands(CommandRegistry* r);
+void RegisterDumpCommands(CommandRegistry* r);
 void RegisterListCommands(CommandRegistry* r);
 void RegisterHashCommands(CommandRegistry* r);
 void RegisterSetCommands(CommandRegistry* r);
@@ -109,6 +110,7 @@ void RegisterSnapshotCommands(CommandRegistry* r);
 void RegisterAllCommands(CommandRegistry* r) {
   RegisterStringCommands(r);
   RegisterKeyCommands(r);
+  RegisterDumpCommands(r);
   RegisterListCommands(r);
   RegisterHashCommands(r);
   RegisterSetCommands(r);

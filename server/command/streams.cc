@@ -131,8 +131,9 @@ long long Trim(CommandContext& ctx, const std::string& key, const TrimSpec& t) {
     doomed.push_back(it->first);
   }
   if (t.approx) {
-    // Only whole nodes go, and at most `limit` entries.
-    size_t whole = doomed.size() / kNodeEntries * kNodeEntries;
+    // Only whole nodes go, and at most `limit` entries. The last node is partly filled: it
+    // goes only with all the others.
+    size_t whole = doomed.size() == size ? size : doomed.size() / kNodeEntries * kNodeEntries;
     if (static_cast<long long>(whole) > limit)
       whole = static_cast<size_t>(limit) / kNodeEntries * kNodeEntries;
     doomed.resize(whole);

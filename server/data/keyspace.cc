@@ -30,9 +30,18 @@ bool Database::IsLive(std::string_view, const Value& v) const {
   return v.expire_at_ms == 0 || v.expire_at_ms > keyspace_->now_ms();
 }
 
+const Value* Database::Peek(std::string_view key) const {
+  const Value* v = keys_.Find(key);
+  return v && IsLive(key, *v) ? v : nullptr;
+}
+
 bool Database::HasExpired(std::string_view key) const {
   const Value* v = keys_.Find(key);
   return v && !IsLive(key, *v);
+}
+
+void Database::SetIdle(std::string_view key, int64_t idle_ms) {
+  keys_.Find(key)->last_access_ms = keyspace_->now_ms() - idle_ms;
 }
 
 const Value* Database::Find(std::string_view key) {

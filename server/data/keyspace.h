@@ -51,6 +51,8 @@ class Database {
 
   // The live value of `key`, or nullptr. A key found expired is deleted on the way (lazy expiry).
   const Value* Find(std::string_view key);
+  // The live value of `key` without counting as an access (OBJECT IDLETIME), or nullptr.
+  const Value* Peek(std::string_view key) const;
   // Starts loading what looking up `keys` will read (Dict::Prefetch).
   void Prefetch(std::span<const std::string_view> keys) const { keys_.Prefetch(keys); }
   // Whether `v` (the raw value of `key`) has not reached its expiry time.
@@ -96,6 +98,9 @@ class Database {
   void Flush();
   // Signals a change of `key` without changing it: blocked clients re-run their command.
   void Touch(std::string_view key) { Changed(key); }
+  // Backdates the last access of `key` by `idle_ms` (RESTORE IDLETIME); not part of the durable
+  // state, as access times are not in Redis' RDB either. The key must exist.
+  void SetIdle(std::string_view key, int64_t idle_ms);
 
   // One step of a SCAN over raw entries (expired ones included; check IsLive).
   template <class F>

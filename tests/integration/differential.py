@@ -144,6 +144,12 @@ def gen_command(rng):
         lambda: ["EVAL", pick(rng, SCRIPTS), pick(rng, ["-1", "3", "x"]), k],
         lambda: ["EVALSHA", pick(rng, ["ffffffffffffffffffffffffffffffffffffffff", "x"]), "0"],
         lambda: ["SCRIPT", pick(rng, ["EXISTS", "NOPE"]), "e0e1f9fabfc9d4800c877a703b823ac0578ff8db"],
+        # DUMP/RESTORE: each payload goes to both servers (see dump_restore)
+        lambda: ["DUMPRESTORE*", k, k2, pick(rng, ["0", "0", "100000", "-1", "x"])]
+                + rng.choice([[], ["REPLACE"], ["REPLACE"], ["ABSTTL"], ["IDLETIME", "5"], ["FREQ", "300"], ["REPLACE", "FOO"]])
+                + [pick(rng, ["redis", "desaster"])],
+        lambda: ["DUMP", k],
+        lambda: ["RESTORE", k, pick(rng, ["0", "-1"]), pick(rng, ["", "x", "\x00\x01abc\x09\x00", v])] + rng.choice([[], ["REPLACE"]]),
         # errors of every kind
         lambda: ["NOSUCHCMD", k], lambda: ["GET"], lambda: ["SET", k], lambda: ["HSET", k, f],
         lambda: ["OBJECT", "NOPE", k], lambda: ["ECHO", v], lambda: ["PING"],
@@ -156,6 +162,8 @@ RANDOM = {"srandmember", "hrandfield", "zrandmember", "spop", "randomkey"}
 
 def normalize(cmd, reply):
     name = cmd[0].lower()
+    if name == "dump" and reply.kind == "$" and reply.value is not None:
+        return Reply("payload", True)  # encodings differ; dump_restore checks what they hold
     if name in RANDOM and reply.kind in "*~" and isinstance(reply.value, list):
         return Reply("count", len(reply.value))  # which members is random; how many is not
     if name in RANDOM and reply.kind == "$":
@@ -197,6 +205,22 @@ def short_expiry(cmd):
     return cmd[0] in ("SET", "PEXPIRE", "PSETEX") and "1" in cmd[2:] and ("PX" in cmd or cmd[0] != "SET")
 
 
+def dump_restore(conns, cmd):
+    """DUMP k on the server `cmd[-1]` names, then RESTORE its payload into k2 on both: each
+    server must read the other's encodings (Redis' listpacks, desaster's plain ones) into the
+    same value. Returns the replies (DUMP's nil on both when k is absent). A stream always
+    comes from Redis: Redis keeps a restored stream in the payload's nodes, and "~" trimming
+    removes whole nodes, so a desaster payload (one node) would change what later XTRIMs do
+    (test_rdb.py checks that Redis reads desaster's streams)."""
+    _, key, dest, ttl, *opts, source = cmd
+    if conns[0].call("TYPE", key).value == "stream":
+        source = "redis"
+    payload = conns[0 if source == "redis" else 1].call("DUMP", key)
+    if payload.value is None:
+        return [payload, payload]
+    return [c.call("RESTORE", dest, ttl, payload.value, *opts) for c in conns]
+
+
 def call(conn, cmd):
     if cmd[0] == "SCAN*":
         return full_scan(conn, cmd)
@@ -222,13 +246,13 @@ def run_seed(seed, length, redis_port, desaster_port):
         history = []
         for n in range(length):
             if rng.random() < 0.05:  # a transaction around a few commands
-                body = [c for c in (gen_command(rng) for _ in range(rng.randint(1, 4))) if c[0] != "SCAN*" and not short_expiry(c)]
+                body = [c for c in (gen_command(rng) for _ in range(rng.randint(1, 4))) if not c[0].endswith("*") and not short_expiry(c)]
                 cmds = [["MULTI"]] + body + [[rng.choice(["EXEC", "EXEC", "DISCARD"])]]
             else:
                 cmds = [gen_command(rng)]
             for cmd in cmds:
                 history.append(cmd)
-                replies = [call(c, cmd) for c in conns]
+                replies = dump_restore(conns, cmd) if cmd[0] == "DUMPRESTORE*" else [call(c, cmd) for c in conns]
                 if cmd[0] == "EXEC" and len(cmds) > 2:  # normalize each queued command's reply
                     queued = cmds[1:-1]
                     replies = [Reply(r.kind, [normalize(q, x) for q, x in zip(queued, r.value)])
