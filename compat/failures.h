@@ -17,8 +17,10 @@ namespace desaster {
 // `queue_prefix` turns the short queue name into its key. The failure's payload is the entry's
 // "payload" exactly as written (resque re-encodes the job it popped, byte for byte the same),
 // so a retry pushes what the client pushed. nullopt when `entry` is not one.
+// `keep_failed_at`: the failure happened elsewhere (an import): its own "failed_at" is its time
+// when it names UTC or a numeric offset, rather than `now_ms`.
 std::optional<Failure> ParseResqueFailure(std::string_view entry, const Dialect& dialect,
-                                          int64_t now_ms);
+                                          int64_t now_ms, bool keep_failed_at = false);
 
 // The payload without the "retry_count" field older servers added to a retried job (other
 // payloads come back unchanged).

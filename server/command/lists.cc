@@ -87,8 +87,11 @@ void Push(CommandContext& ctx, const ListOrQueue& t, std::string_view key, bool 
     ctx.db().ListPush(key, left, element);
     // A failure record a resque worker writes: the failed store learns of it and retries it.
     if (const Dialect* d = ctx.keyspace().dialects().MatchFailedList(key)) {
-      if (auto failure = ParseResqueFailure(element, *d, ctx.now_ms())) {
-        ctx.db().RecordFailure(std::move(*failure));
+      // During an import the record is history from the source: at its own time, and retried
+      // only when the import asked for that.
+      const Keyspace::Import& import = ctx.keyspace().import();
+      if (auto failure = ParseResqueFailure(element, *d, ctx.now_ms(), import.active)) {
+        ctx.db().RecordFailure(std::move(*failure), !import.active || import.retry_imported);
       }
     }
     return;

@@ -106,6 +106,7 @@ void RegisterScheduleCommands(CommandRegistry* r);
 void RegisterWorkerCommands(CommandRegistry* r);
 void RegisterFailedCommands(CommandRegistry* r);
 void RegisterSnapshotCommands(CommandRegistry* r);
+void RegisterImportCommands(CommandRegistry* r);
 
 void RegisterAllCommands(CommandRegistry* r) {
   RegisterStringCommands(r);
@@ -127,6 +128,7 @@ void RegisterAllCommands(CommandRegistry* r) {
   RegisterWorkerCommands(r);
   RegisterFailedCommands(r);
   RegisterSnapshotCommands(r);
+  RegisterImportCommands(r);
 }
 
 }  // namespace desaster

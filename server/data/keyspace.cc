@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cassert>
+#include <cstdio>
 
 namespace desaster {
 
@@ -430,12 +431,38 @@ Keyspace::Keyspace(int databases) : dialects_(Dialects::Default()) {
 }
 
 void Keyspace::RunDueWork(size_t jobs, size_t schedules) {
+  if (import_.active) return;  // the source's workers and schedulers still do this work
   for (auto& db : dbs_) {
     db->PromoteDue(jobs);
     db->FireDueSchedules(schedules);
     db->ExpireLeases(jobs);
     db->WakeThrottled();
   }
+}
+
+std::string Keyspace::Import::Encode() const {
+  return std::string(active ? "1 " : "0 ") + (retry_imported ? "1 " : "0 ") +
+         std::to_string(offset) + " " + (source.empty() ? "-" : source);
+}
+
+bool Keyspace::Import::Decode(std::string_view data, Import* out) {
+  int active = 0, retry = 0;
+  long long offset = 0;
+  char source[64] = {};
+  std::string text(data);
+  if (std::sscanf(text.c_str(), "%d %d %lld %63s", &active, &retry, &offset, source) != 4) {
+    return false;
+  }
+  out->active = active == 1;
+  out->retry_imported = retry == 1;
+  out->offset = offset;
+  out->source = std::string_view(source) == "-" ? "" : source;
+  return true;
+}
+
+void Keyspace::SetImport(Import import) {
+  db(0).Record(Mutation::Op::kImportState, "", import.Encode());
+  import_ = std::move(import);
 }
 
 void Keyspace::RecordMasterTerm(MasterTerm term) {
@@ -589,6 +616,9 @@ void Keyspace::Apply(const Mutation& m) {
       break;
     case Mutation::Op::kWorkerDelete:
       if (auto it = workers_.find(m.key); it != workers_.end()) workers_.erase(it);
+      break;
+    case Mutation::Op::kImportState:
+      Import::Decode(m.arg, &import_);
       break;
   }
   recording_ = true;

@@ -451,6 +451,23 @@ class Keyspace {
   // A new master records its term (replicated and stored like the data).
   void RecordMasterTerm(MasterTerm term);
 
+  // An import from a Redis by desaster-migrate (docs/MIGRATE.md). While one is active the data
+  // follows the source: the server runs no retries, promotions, schedules, lease expiry or
+  // active expiry of its own, and failure records pushed to a resque failure list are history
+  // (dead, at their own time) unless `retry_imported`.
+  struct Import {
+    bool active = false;
+    bool retry_imported = false;
+    std::string source;   // the source's replication id
+    int64_t offset = -1;  // the source's replication offset the data reflects; -1 while the
+                          // snapshot loads. Recorded in the batch of the commands that got there.
+    std::string Encode() const;
+    static bool Decode(std::string_view data, Import* out);
+  };
+  const Import& import() const { return import_; }
+  // Recorded, replicated and stored like the data.
+  void SetImport(Import import);
+
   // Which keys are queues of which client library.
   const Dialects& dialects() const { return dialects_; }
   void set_dialects(Dialects d) { dialects_ = std::move(d); }
@@ -483,6 +500,7 @@ class Keyspace {
   uint64_t last_job_id_ = 0;
   std::map<std::string, Worker, std::less<>> workers_;
   std::deque<MasterTerm> master_history_;
+  Import import_;
 };
 
 }  // namespace desaster

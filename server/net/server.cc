@@ -829,8 +829,9 @@ void Server::OnCron(ev::timer&, int) {
         state_->write_error.clear();
       }
     }
-  } else if (MayChangeState()) {
-    // Active expiry: a bounded amount of work per tick so the loop stays responsive.
+  } else if (MayChangeState() && !state_->keyspace.import().active) {
+    // Active expiry: a bounded amount of work per tick so the loop stays responsive. Not
+    // while an import follows its source: the source's DELs expire its keys.
     for (int i = 0; i < state_->keyspace.databases(); i++) state_->keyspace.db(i).ExpireDue(1000);
   }
   if (state_->options.appendfsync == "everysec" && now - last_flush_ms_ >= 1000 &&

@@ -35,6 +35,7 @@
 //   'c' db:u16 klen:u32 name               -> recurring schedule (Schedule::Encode)
 //   'w' db:u16 klen:u32 id                 -> a registered native worker (Keyspace::Worker::Encode)
 //   'm' epoch:i64                          -> cluster mode: a master's term (EncodeMasterTerm)
+//   'i'                                    -> desaster-migrate's import (Keyspace::Import::Encode)
 //   'f' db:u16 id:u64                      -> failed job (Failure::Encode)
 //   'x' db:u16 klen:u32 key                -> expiry, ms since the epoch (int64)
 //
@@ -131,6 +132,8 @@ std::string JobRunDeadKey(std::string_view queue_prefix, uint64_t first);
 std::string ScheduleKey(int db, std::string_view name);
 std::string WorkerKey(int db, std::string_view id);
 std::string MasterTermKey(int64_t epoch);
+// The one record of the import state.
+inline constexpr std::string_view kImportKey = "i";
 // A kMasterTerm's node, address and start time, as its record holds them.
 std::string EncodeMasterTerm(std::string_view node, std::string_view address,
                              std::string_view since_ms);

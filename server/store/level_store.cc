@@ -932,6 +932,9 @@ void LevelStore::Translate(const Mutation& m, uint64_t lsn, BatchView* view) {
     case Op::kMasterTerm:
       view->Put(MasterTermKey(m.num), EncodeMasterTerm(m.key, m.arg, m.arg2));
       break;
+    case Op::kImportState:
+      view->Put(std::string(kImportKey), m.arg);
+      break;
     case Op::kFlushDb: {
       view->DeletePrefix(DatabasePrefix('e', m.db));
       view->DeletePrefix(DatabasePrefix('q', m.db));
@@ -1097,6 +1100,9 @@ class LevelStore::Loader : public StateLoader {
         m.arg = value;
       } else if (DecodeMasterTerm(record, value, &m)) {
         // the term, as its record holds it
+      } else if (record == kImportKey) {
+        m.op = Mutation::Op::kImportState;
+        m.arg = value;
       } else if (DecodeWorkerKey(record, &db, &key)) {
         if (db >= keyspace->databases()) continue;
         m.op = Mutation::Op::kWorkerPut;

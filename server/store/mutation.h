@@ -52,6 +52,7 @@ struct Mutation {
     kWorkerDelete,  // native worker `key` is forgotten
     kMasterTerm,    // cluster mode: node `key` leads from epoch `num` on, reached at arg, since
                     // arg2 (ms since the epoch, decimal): the history of masters
+    kImportState,   // desaster-migrate's import is arg (Keyspace::Import::Encode)
   };
 
   Op op;

@@ -301,6 +301,8 @@ class Session:
             return rng.choice(["UTC", "Europe/Berlin", "Nowhere/Atlantis", "../../etc/passwd"])
         if name == "payload":
             return rng.choice(STRINGS)
+        if name == "source" and command.startswith("import."):
+            return rng.choice(["src-a", "src-b", "", "a b", "x" * 70])
         if name == "serialized-value":
             return serialized_value(rng, forge=self.only is None)
         if name == "section":

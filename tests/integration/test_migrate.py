@@ -1,0 +1,294 @@
+#!/usr/bin/python3
+"""desaster-migrate against Debian's redis-server: RDB files, the live replica path with
+producers and consumers as the oracle (killed and resumed, and with a tiny replica output
+buffer on the source), resque data whose numbers must survive, and a source that refuses
+PSYNC."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from harness import SCHEDULER, RedisServer, Scheduler, as_map, main, wait_for  # noqa: E402
+from test_rdb import fill, read  # noqa: E402
+
+MIGRATE = os.environ.get("DESASTER_MIGRATE",
+                         os.path.join(os.path.dirname(SCHEDULER), "desaster-migrate"))
+# The sanitizer build runs everything several times slower.
+SCALE = int(os.environ.get("DESASTER_MIGRATE_JOBS", "20000"))
+
+
+class Migrate:
+    """desaster-migrate in the background, its JSON progress lines collected."""
+
+    def __init__(self, source, target, *extra):
+        self.spool = tempfile.mkdtemp(prefix="migrate-spool-")
+        self.proc = subprocess.Popen(
+            [MIGRATE, "--from", f"redis://127.0.0.1:{source.port}",
+             "--to", f"redis://127.0.0.1:{target.port}", "--progress", "json",
+             "--spool", self.spool, *extra],
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        self.events = []
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
+
+    def _read(self):
+        for line in self.proc.stderr:
+            try:
+                self.events.append(json.loads(line))
+            except ValueError:
+                self.events.append({"text": line})
+
+    def wait(self, timeout=120):
+        rc = self.proc.wait(timeout=timeout)
+        self.reader.join(timeout=10)
+        self.proc.stderr.close()
+        return rc
+
+    def event(self, name):
+        return next((e for e in self.events if e.get("event") == name), None)
+
+    def kill(self, sig):
+        self.proc.send_signal(sig)
+        return self.wait()
+
+
+def run_migrate(source, target, *extra, timeout=120):
+    m = Migrate(source, target, *extra)
+    rc = m.wait(timeout)
+    return rc, m
+
+
+class Traffic:
+    """Producers that push numbered jobs and consumers that pop them, as a queue library's
+    clients would, against the source. Every acknowledged push and every pop is logged: the
+    oracle. They run until the migration's cutover disconnects them (--kill-clients)."""
+
+    def __init__(self, port, key, push, pop, producers=2, consumers=2):
+        self.port, self.key, self.push, self.pop = port, key, push, pop
+        self.acked, self.consumed, self.lock = [], [], threading.Lock()
+        self.threads = [threading.Thread(target=self._produce, args=(p,)) for p in range(producers)]
+        self.threads += [threading.Thread(target=self._consume) for _ in range(consumers)]
+        for t in self.threads:
+            t.start()
+
+    def _client(self):
+        import redis
+        return redis.Redis(port=self.port, socket_timeout=120)
+
+    def _produce(self, p):
+        r = self._client()
+        n = 0
+        try:
+            while True:
+                job = f"p{p}-{n}"
+                getattr(r, self.push)(self.key, job)
+                with self.lock:
+                    self.acked.append(job)
+                n += 1
+        except Exception:
+            pass
+
+    def _consume(self):
+        r = self._client()
+        try:
+            while True:
+                got = getattr(r, self.pop)(self.key, timeout=1)
+                if got:
+                    with self.lock:
+                        self.consumed.append(got[1].decode())
+        except Exception:
+            pass
+
+    def join(self):
+        for t in self.threads:
+            t.join(timeout=60)
+            assert not t.is_alive(), "a client of the source did not stop"
+
+
+class MigrateTest(unittest.TestCase):
+    def setUp(self):
+        self.redis = None
+        self.desaster = Scheduler()
+        self.desaster.wait_loaded()
+        self.d = self.desaster.client()
+
+    def tearDown(self):
+        self.d.close()
+        self.desaster.stop()
+        if self.redis:
+            self.redis.stop()
+
+    def start_redis(self, *extra):
+        self.redis = RedisServer(*extra)
+        self.r = self.redis.client()
+        self.addCleanup(self.r.close)
+
+    def test_an_rdb_file_loads_offline(self):
+        self.start_redis()
+        fill(self.r)
+        self.r.save()
+        path = os.path.join(self.redis.dir, "dump.rdb")
+        proc = subprocess.run([MIGRATE, "--rdb", path, "--to", f"redis://127.0.0.1:{self.desaster.port}",
+                               "--progress", "json"], capture_output=True, text=True, timeout=120)
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        keys = sorted(k.decode() for k in self.r.keys("*"))
+        self.assertEqual(sorted(k.decode() for k in self.d.keys("*")), keys)
+        for key in keys:
+            with self.subTest(key=key):
+                self.assertEqual(read(self.d, key), read(self.r, key))
+        self.assertTrue(0 < self.d.ttl("str:raw") <= 1000)
+        loaded = [json.loads(l) for l in proc.stderr.splitlines() if '"snapshot loaded"' in l][0]
+        self.assertEqual(loaded["keys"], len(keys))
+        self.assertEqual(loaded["rdb_version"], 10)
+        self.assertEqual(as_map(self.d.execute_command("IMPORT.STATUS"))["active"], 0)
+
+    def live_migration(self, key, push, pop, interrupt=None, redis_args=(), preload=SCALE):
+        """Preloads `preload` jobs, runs traffic, follows the source for a while, optionally
+        interrupts desaster-migrate (`interrupt`: a signal) and restarts it, then cuts over and
+        checks the oracle: every acknowledged job is in desaster or was consumed, exactly once."""
+        self.start_redis(*redis_args)
+        preloaded = [f"pre-{i}" for i in range(preload)]
+        for i in range(0, preload, 1000):
+            getattr(self.r, push)(key, *preloaded[i:i + 1000])
+        traffic = Traffic(self.redis.port, key, push, pop)
+        try:
+            follow = Migrate(self.redis, self.desaster)
+            # The snapshot is in and the stream applies: the offset moves.
+            wait_for(lambda: int(as_map(self.d.execute_command("IMPORT.STATUS"))["offset"]) > 0,
+                     timeout=120, what="the stream to apply")
+            first = int(as_map(self.d.execute_command("IMPORT.STATUS"))["offset"])
+            wait_for(lambda: int(as_map(self.d.execute_command("IMPORT.STATUS"))["offset"]) > first,
+                     timeout=60, what="more of the stream")
+            if interrupt is not None:
+                rc = follow.kill(interrupt)
+                self.assertIn(rc, (130, -signal.SIGKILL))
+            else:
+                follow.kill(signal.SIGINT)
+            # While nobody follows, the source goes on; the next run resumes with PSYNC.
+            offset = int(as_map(self.d.execute_command("IMPORT.STATUS"))["offset"])
+            wait_for(lambda: int(self.r.info("replication")["master_repl_offset"]) > offset + 10000,
+                     timeout=60, what="the source to move on")
+            rc, cut = run_migrate(self.redis, self.desaster, "--cutover", "--kill-clients",
+                                  "--verify", timeout=300)
+            self.assertEqual(rc, 0, cut.events[-5:])
+            self.assertIsNotNone(cut.event("resumed"), cut.events[:3])
+            cutover = cut.event("cutover")
+            self.assertEqual(cutover["refused"], "")
+            self.assertEqual(cut.event("verified")["differing"], 0)
+        finally:
+            traffic.join()
+        in_desaster = [x.decode() for x in self.d.lrange(key, 0, -1)]
+        self.assertEqual(len(set(traffic.consumed)), len(traffic.consumed), "a job popped twice")
+        self.assertEqual(len(set(in_desaster)), len(in_desaster), "a job queued twice")
+        self.assertFalse(set(in_desaster) & set(traffic.consumed), "a consumed job is back")
+        everywhere = set(in_desaster) | set(traffic.consumed)
+        self.assertFalse(set(traffic.acked) - everywhere, "an acknowledged job is lost")
+        self.assertFalse(everywhere - set(traffic.acked) - set(preloaded), "a job nobody pushed")
+        self.assertGreater(len(traffic.acked), 100)
+        self.assertGreater(len(traffic.consumed), 100)
+        info = as_map(self.d.execute_command("QUEUE.INFO", key))
+        self.assertEqual(int(info["ready"]), len(in_desaster))  # a queue, not a plain list
+        self.assertEqual(as_map(self.d.execute_command("IMPORT.STATUS"))["active"], 0)
+        return cutover
+
+    def test_resque_queue_followed_stopped_and_cut_over(self):
+        cutover = self.live_migration("resque:queue:default", "rpush", "blpop")
+        print(f"\ncutover pause to ready: {cutover['pause_to_ready_ms']} ms", file=sys.stderr)
+
+    def test_sidekiq_queue_with_desaster_migrate_killed_mid_stream(self):
+        self.live_migration("queue:default", "lpush", "brpop", interrupt=signal.SIGKILL)
+
+    def test_rq_queue_through_a_tiny_replica_output_buffer(self):
+        # A replica that falls 256 kB behind for a second is dropped by the source: the stream
+        # is spooled while the snapshot loads, so this one never is.
+        self.live_migration("rq:queue:default", "rpush", "blpop", interrupt=signal.SIGKILL,
+                            redis_args=("--client-output-buffer-limit", "replica 256kb 128kb 1"),
+                            preload=SCALE * 5)
+        self.assertNotIn("scheduled to be closed ASAP for overcoming of output buffer limits",
+                         self.redis.log_text())
+
+    def test_resque_data_keeps_its_numbers_and_old_failures_do_not_run(self):
+        self.start_redis()
+        r = self.r
+        for q, n in (("mail", 30), ("reports", 5)):
+            r.sadd("resque:queues", q)
+            r.rpush(f"resque:queue:{q}", *[json.dumps({"class": "Job", "args": [q, i]}) for i in range(n)])
+        failures = [json.dumps({"failed_at": f"2026/11/{10 + i:02d} 03:40:00 UTC",
+                                "payload": {"class": "Broken", "args": [i]},
+                                "exception": "RuntimeError", "error": f"boom {i}",
+                                "backtrace": ["a.rb:1"], "worker": "host:1:mail", "queue": "mail"})
+                    for i in range(7)]
+        r.rpush("resque:failed", *failures)
+        r.set("resque:stat:processed", 1234)
+        r.set("resque:stat:failed", 7)
+        r.sadd("resque:workers", "host:1:mail", "host:2:reports")
+        r.set("resque:worker:host:1:mail", json.dumps({"queue": "mail", "run_at": "x",
+                                                        "payload": {"class": "Job", "args": [1]}}))
+        r.set("resque:worker:host:1:mail:started", "2026-11-30 03:00:00 +0000")
+        # resque-scheduler: delayed jobs by timestamp, and recurring schedules.
+        r.zadd("resque:delayed_queue_schedule", {"1893456000": 1893456000})
+        r.rpush("resque:delayed:1893456000", json.dumps({"class": "Later", "args": [], "queue": "mail"}))
+        r.hset("resque:schedules", "nightly", json.dumps({"cron": "0 3 * * *", "class": "Nightly"}))
+
+        def resque_info(c):
+            queues = [q.decode() for q in c.smembers("resque:queues")]
+            workers = [w.decode() for w in c.smembers("resque:workers")]
+            return {"pending": sum(c.llen(f"resque:queue:{q}") for q in queues),
+                    "processed": int(c.get("resque:stat:processed") or 0),
+                    "queues": len(queues), "workers": len(workers),
+                    "working": sum(1 for w in workers if c.exists(f"resque:worker:{w}")),
+                    "failed": c.llen("resque:failed"),
+                    "delayed": c.zcard("resque:delayed_queue_schedule"),
+                    "schedules": c.hlen("resque:schedules")}
+
+        before = resque_info(r)
+        rc, m = run_migrate(self.redis, self.desaster, "--cutover", "--verify")
+        self.assertEqual(rc, 0, m.events)
+        self.assertEqual(resque_info(self.d), before)
+        counts = as_map(self.d.execute_command("FAILED.COUNTS"))
+        self.assertEqual((counts["total"], counts["dead"], counts["retrying"]), (7, 7, 0))
+        # At their own time, not the import's.
+        listed = self.d.execute_command("FAILED.LIST", "SORT", "failed_at", "ASC", "LIMIT", "1")
+        first = as_map(as_map(listed)["failures"][0])
+        self.assertEqual(int(first["failed_at"]), 1794282000000)  # 2026-11-10 03:40:00 UTC
+        # The import is over: nothing of the old failures is queued to run again.
+        self.assertEqual(self.d.llen("resque:queue:mail"), 30)
+
+    def test_a_source_that_refuses_psync_is_named_and_copied_by_scan(self):
+        self.start_redis("--rename-command", "PSYNC", "", "--rename-command", "SYNC", "")
+        fill(self.r)
+        rc, m = run_migrate(self.redis, self.desaster)
+        self.assertEqual(rc, 1)
+        error = m.event("error")["error"]
+        self.assertIn("refused PSYNC", error)
+        self.assertIn("--scan", error)
+        rc, m = run_migrate(self.redis, self.desaster, "--scan", "--verify")
+        self.assertEqual(rc, 0, m.events)
+        self.assertEqual(m.event("cutover")["keys"], len(self.r.keys("*")))
+        for key in (k.decode() for k in self.r.keys("*")):
+            self.assertEqual(read(self.d, key), read(self.r, key))
+
+    def test_a_target_with_data_is_refused_and_help_helps(self):
+        self.start_redis()
+        self.d.set("mine", "1")
+        rc, m = run_migrate(self.redis, self.desaster)
+        self.assertEqual(rc, 1)
+        self.assertIn("--flush-target", m.event("error")["error"])
+        self.assertEqual(self.d.get("mine"), b"1")
+        help_text = subprocess.run([MIGRATE, "--help"], capture_output=True, text=True).stdout
+        for option in ("--from", "--to", "--cutover", "--scan", "--rdb", "--verify", "--dry-run"):
+            self.assertIn(option, help_text)
+        rc, m = run_migrate(self.redis, self.desaster, "--dry-run", "--flush-target")
+        self.assertEqual(rc, 0)
+        self.assertEqual(m.event("dry run")["method"], "replica (PSYNC)")
+        self.assertEqual(self.d.get("mine"), b"1")
+
+
+if __name__ == "__main__":
+    main()
