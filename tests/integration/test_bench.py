@@ -119,6 +119,26 @@ class BenchTest(unittest.TestCase):
         self.results()
         self.assertEqual(processes_mentioning(self.workdir), [])
 
+    def test_the_migration_row_moves_every_job(self):
+        out = os.path.join(self.workdir, "migrate.md")
+        run = subprocess.run([BENCH, "--only", "migrate", "--sizes", str(JOBS), "--settle", "0",
+                              "--out", out, "--workdir", self.workdir],
+                             capture_output=True, text=True, timeout=280)
+        self.assertEqual(run.returncode, 0, run.stderr[-3000:])
+        with open(out) as f:
+            rows = [line.strip().strip("|").split("|") for line in f if re.match(r"\| \d", line)]
+        self.assertEqual(len(rows), 1)
+        jobs, mb, redis_s, migrate_s, ratio, load_s, rate, mbs, commands, pause_ms = \
+            [c.strip() for c in rows[0]]
+        self.assertEqual(jobs, str(JOBS))
+        self.assertGreater(float(redis_s), 0)
+        self.assertGreater(float(load_s), 0)
+        self.assertGreaterEqual(int(pause_ms), 0)
+        m, r = float(migrate_s), float(redis_s)  # printed rounded to 0.01 s
+        low, high = (m - 0.005) / (r + 0.005) - 0.005, (m + 0.005) / max(r - 0.005, 1e-9) + 0.005
+        self.assertTrue(low <= float(ratio.rstrip("x")) <= high, f"{ratio} is not {m} / {r}")
+        self.assertEqual(processes_mentioning(self.workdir), [])
+
     def test_an_unknown_durability_level_is_refused(self):
         bad = subprocess.run([BENCH, "--policies", "always,sometimes"], capture_output=True,
                              text=True, timeout=30)
