@@ -2,6 +2,9 @@
 
 #include <simdjson.h>
 
+#include <cctype>
+#include <ctime>
+
 namespace desaster {
 
 namespace {
@@ -60,6 +63,64 @@ std::optional<std::string> JsonField(std::string_view json, std::string_view fie
     return std::string(text);
   }
   return std::nullopt;
+}
+
+std::optional<int64_t> ParseLibraryTime(std::string_view text) {
+  size_t pos = 0;
+  auto number = [&](size_t digits, int* out) {
+    if (pos + digits > text.size()) return false;
+    *out = 0;
+    for (size_t i = 0; i < digits; i++) {
+      char c = text[pos + i];
+      if (!std::isdigit(static_cast<unsigned char>(c))) return false;
+      *out = *out * 10 + (c - '0');
+    }
+    pos += digits;
+    return true;
+  };
+  auto separator = [&](std::string_view allowed) {
+    if (pos >= text.size() || allowed.find(text[pos]) == std::string_view::npos) return false;
+    pos++;
+    return true;
+  };
+  std::tm tm{};
+  int y, mo, d, h, mi, s;
+  if (!number(4, &y) || !separator("-/") || !number(2, &mo) || !separator("-/") || !number(2, &d) ||
+      !separator("T ") || !number(2, &h) || !separator(":") || !number(2, &mi) || !separator(":") ||
+      !number(2, &s)) {
+    return std::nullopt;
+  }
+  int millis = 0;
+  if (pos < text.size() && text[pos] == '.') {  // a fraction: milliseconds kept
+    pos++;
+    for (int scale = 100; pos < text.size() && std::isdigit(static_cast<unsigned char>(text[pos]));
+         pos++, scale /= 10) {
+      millis += (text[pos] - '0') * scale;
+    }
+  }
+  if (pos < text.size() && text[pos] == ' ') pos++;
+  std::string_view zone = text.substr(pos);
+  int offset_s = 0;
+  if (zone == "Z" || zone == "UTC" || zone == "GMT") {
+    offset_s = 0;
+  } else if (!zone.empty() && (zone[0] == '+' || zone[0] == '-')) {
+    int zh, zm;
+    pos++;
+    if (!number(2, &zh)) return std::nullopt;
+    if (pos < text.size() && text[pos] == ':') pos++;
+    if (!number(2, &zm) || pos != text.size()) return std::nullopt;
+    offset_s = (zh * 3600 + zm * 60) * (zone[0] == '-' ? -1 : 1);
+  } else {
+    return std::nullopt;
+  }
+  if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || s > 60) return std::nullopt;
+  tm.tm_year = y - 1900;
+  tm.tm_mon = mo - 1;
+  tm.tm_mday = d;
+  tm.tm_hour = h;
+  tm.tm_min = mi;
+  tm.tm_sec = s;
+  return (static_cast<int64_t>(timegm(&tm)) - offset_s) * 1000 + millis;
 }
 
 PayloadFields ParsePayload(std::string_view payload) {

@@ -3,6 +3,7 @@
 // a dialect claims with a Queue, so resque, Sidekiq and RQ keep working unchanged.
 #pragma once
 
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -35,6 +36,12 @@ PayloadFields ParsePayload(std::string_view payload);
 // The top-level `field` of a JSON object: a string's unescaped value, anything else as its JSON
 // text. nullopt when absent or not JSON.
 std::optional<std::string> JsonField(std::string_view json, std::string_view field);
+
+// A time as Ruby and Python libraries write them, in ms since the epoch: "2026-11-30T03:40:00Z",
+// "2026-11-30 03:40:00 +0100", "2026-11-30T03:40:00.123+01:00", resque's failed_at
+// "2026/11/30 03:40:00 UTC". nullopt for anything else, and for zone names other than UTC/GMT
+// ("CET" is ambiguous).
+std::optional<int64_t> ParseLibraryTime(std::string_view text);
 
 // The dialects in effect, from the server's --dialects option.
 class Dialects {

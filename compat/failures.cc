@@ -1,46 +1,10 @@
 #include "compat/failures.h"
 
-#include <algorithm>
-#include <cstdio>
-#include <ctime>
 #include <nlohmann/json.hpp>
 
 namespace desaster {
 
 using nlohmann::json;
-
-namespace {
-
-// resque's failed_at: "2026/11/30 03:40:00 UTC" (Time#strftime "%Y/%m/%d %H:%M:%S %Z"). A zone
-// abbreviation other than UTC/GMT is ambiguous ("CST"); a numeric offset ("+0100") is not.
-std::optional<int64_t> ParseFailedAt(const std::string& text) {
-  int y, mo, d, h, mi, s;
-  char zone[16] = {};
-  if (std::sscanf(text.c_str(), "%d/%d/%d %d:%d:%d %15s", &y, &mo, &d, &h, &mi, &s, zone) != 7) {
-    return std::nullopt;
-  }
-  std::string_view z(zone);
-  int offset_s = 0;
-  if (z.size() == 5 && (z[0] == '+' || z[0] == '-') &&
-      std::all_of(z.begin() + 1, z.end(), [](char c) { return c >= '0' && c <= '9'; })) {
-    offset_s = ((z[1] - '0') * 10 + (z[2] - '0')) * 3600 + ((z[3] - '0') * 10 + (z[4] - '0')) * 60;
-    if (z[0] == '-') offset_s = -offset_s;
-  } else if (z != "UTC" && z != "GMT" && z != "Z") {
-    return std::nullopt;
-  }
-  std::tm tm{};
-  tm.tm_year = y - 1900;
-  tm.tm_mon = mo - 1;
-  tm.tm_mday = d;
-  tm.tm_hour = h;
-  tm.tm_min = mi;
-  tm.tm_sec = s;
-  time_t t = timegm(&tm);
-  if (t == -1 || mo < 1 || mo > 12 || d < 1 || d > 31) return std::nullopt;
-  return (static_cast<int64_t>(t) - offset_s) * 1000;
-}
-
-}  // namespace
 
 std::optional<Failure> ParseResqueFailure(std::string_view entry, const Dialect& dialect,
                                           int64_t now_ms, bool keep_failed_at) {
@@ -70,7 +34,7 @@ std::optional<Failure> ParseResqueFailure(std::string_view entry, const Dialect&
   // resque's failed_at is a local-time string; the server's clock is the one every other time
   // it shows comes from, except for failures imported from elsewhere.
   f.failed_at_ms = now_ms;
-  if (keep_failed_at) f.failed_at_ms = ParseFailedAt(text("failed_at")).value_or(now_ms);
+  if (keep_failed_at) f.failed_at_ms = ParseLibraryTime(text("failed_at")).value_or(now_ms);
   uint32_t retries = 0;
   if (auto rc = payload.find("retry_count"); rc != payload.end() && rc->is_number_unsigned()) {
     retries = rc->get<uint32_t>();

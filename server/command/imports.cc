@@ -32,6 +32,7 @@ void ImportStart(CommandContext& ctx) {
     return ctx.Error("ERR the source must be a replication id (1 to 63 bytes, no spaces)");
   }
   Keyspace::Import import;
+  import.finished_ms = ctx.keyspace().import().finished_ms;
   import.active = true;
   import.retry_imported = retry;
   import.source = source;
@@ -64,13 +65,14 @@ void ImportFinish(CommandContext& ctx) {
   Keyspace::Import import = ctx.keyspace().import();
   if (!import.active) return ctx.Error("ERR no import is active");
   import.active = false;
+  import.finished_ms = ctx.now_ms();
   ctx.keyspace().SetImport(std::move(import));
   ctx.reply.Ok();
 }
 
 void ImportStatus(CommandContext& ctx) {
   const Keyspace::Import& import = ctx.keyspace().import();
-  ctx.reply.Map(4);
+  ctx.reply.Map(5);
   ctx.reply.Bulk("active");
   ctx.reply.Integer(import.active ? 1 : 0);
   ctx.reply.Bulk("source");
@@ -79,6 +81,8 @@ void ImportStatus(CommandContext& ctx) {
   ctx.reply.Integer(import.offset);
   ctx.reply.Bulk("retry-imported");
   ctx.reply.Integer(import.retry_imported ? 1 : 0);
+  ctx.reply.Bulk("finished");
+  ctx.reply.Integer(import.finished_ms);
 }
 
 }  // namespace

@@ -72,8 +72,28 @@ WorkerView::Running RunningFrom(std::string_view json) {
           JsonField(json, "run_at").value_or(""), ""};
 }
 
-// resque: "host:pid:queue1,queue2" in <ns>:workers; <ns>:worker:<id> holds the running job.
-void ReadResqueWorkers(Database& db, const Dialect& d, std::vector<WorkerView>* out) {
+// A client library's worker is gone when its heartbeat stopped (resque prunes workers silent
+// for 5 minutes, Sidekiq processes silent for a minute), or when it belongs to the Redis this
+// data is or was imported from (docs/MIGRATE.md): its key came with the data, its process
+// served the source. Returns the health WORKER.LIST shows ("": alive) and notes the beat.
+void JudgeLibraryWorker(CommandContext& ctx, std::optional<int64_t> beat_ms,
+                        int64_t silent_after_ms, WorkerView* w) {
+  const Keyspace::Import& import = ctx.keyspace().import();
+  if (beat_ms) w->last_seen_ms = *beat_ms;
+  if (import.active) {
+    w->health = "gone: it works for the Redis being imported";
+  } else if (import.finished_ms != 0 && (!beat_ms || *beat_ms + 1000 <= import.finished_ms)) {
+    // (resque's heartbeats have whole seconds: a beat in the second the import ended is new)
+    w->health = "gone: it worked for the Redis this data was imported from";
+  } else if (beat_ms && ctx.now_ms() - *beat_ms > silent_after_ms) {
+    w->health = "gone: no heartbeat for " + std::to_string((ctx.now_ms() - *beat_ms) / 1000) + " s";
+  }
+}
+
+// resque: "host:pid:queue1,queue2" in <ns>:workers; <ns>:worker:<id> holds the running job;
+// <ns>:workers:heartbeat has each worker's last beat (resque 1.26 on).
+void ReadResqueWorkers(CommandContext& ctx, const Dialect& d, std::vector<WorkerView>* out) {
+  Database& db = ctx.db();
   std::string ns =
       d.workers_set.substr(0, d.workers_set.size() - std::string_view("workers").size());
   for (const std::string& id : Members(db, d.workers_set)) {
@@ -90,20 +110,35 @@ void ReadResqueWorkers(Database& db, const Dialect& d, std::vector<WorkerView>* 
     if (const std::string* job = StringAt(db, ns + "worker:" + id)) {
       w.jobs.push_back(RunningFrom(*job));
     }
+    std::optional<int64_t> beat;
+    if (const Hash* beats = HashAt(db, ns + "workers:heartbeat")) {
+      if (const std::string* at = beats->Find(id)) beat = ParseLibraryTime(*at);
+    }
+    JudgeLibraryWorker(ctx, beat, 5 * 60 * 1000, &w);
     out->push_back(std::move(w));
   }
 }
 
 // Sidekiq: identities in <ns>processes; each identity's hash has "info" (JSON) and
-// "<identity>:workers" maps thread ids to the running jobs.
-void ReadSidekiqProcesses(Database& db, const Dialect& d, std::vector<WorkerView>* out) {
+// "<identity>:workers" maps thread ids to the running jobs; "beat" is its last heartbeat
+// (seconds since the epoch, with a fraction).
+void ReadSidekiqProcesses(CommandContext& ctx, const Dialect& d, std::vector<WorkerView>* out) {
+  Database& db = ctx.db();
   std::string ns =
       d.workers_set.substr(0, d.workers_set.size() - std::string_view("processes").size());
   for (const std::string& identity : Members(db, d.workers_set)) {
     WorkerView w;
     w.kind = d.name;
     w.id = identity;
+    std::optional<int64_t> beat;
     if (const Hash* h = HashAt(db, ns + identity)) {
+      if (const std::string* at = h->Find("beat")) {
+        char* end = nullptr;
+        double seconds = std::strtod(at->c_str(), &end);
+        if (end != at->c_str() && seconds > 0 && seconds < 1e11) {
+          beat = static_cast<int64_t>(seconds * 1000);
+        }
+      }
       if (const std::string* info = h->Find("info")) {
         w.host = JsonField(*info, "hostname").value_or("");
         w.pid = JsonField(*info, "pid").value_or("");
@@ -115,6 +150,7 @@ void ReadSidekiqProcesses(Database& db, const Dialect& d, std::vector<WorkerView
       work->ForEach(
           [&](std::string_view, const std::string& json) { w.jobs.push_back(RunningFrom(json)); });
     }
+    JudgeLibraryWorker(ctx, beat, 60 * 1000, &w);
     out->push_back(std::move(w));
   }
 }
@@ -158,8 +194,8 @@ void WorkerList(CommandContext& ctx) {
   std::vector<WorkerView> workers;
   ReadNativeWorkers(ctx, &workers);
   for (const Dialect& d : ctx.keyspace().dialects().all()) {
-    if (d.name == "resque") ReadResqueWorkers(ctx.db(), d, &workers);
-    if (d.name == "sidekiq") ReadSidekiqProcesses(ctx.db(), d, &workers);
+    if (d.name == "resque") ReadResqueWorkers(ctx, d, &workers);
+    if (d.name == "sidekiq") ReadSidekiqProcesses(ctx, d, &workers);
   }
   auto& r = ctx.reply;
   r.Array(workers.size());

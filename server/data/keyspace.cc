@@ -442,17 +442,20 @@ void Keyspace::RunDueWork(size_t jobs, size_t schedules) {
 
 std::string Keyspace::Import::Encode() const {
   return std::string(active ? "1 " : "0 ") + (retry_imported ? "1 " : "0 ") +
-         std::to_string(offset) + " " + (source.empty() ? "-" : source);
+         std::to_string(offset) + " " + (source.empty() ? "-" : source) + " " +
+         std::to_string(finished_ms);
 }
 
 bool Keyspace::Import::Decode(std::string_view data, Import* out) {
   int active = 0, retry = 0;
-  long long offset = 0;
+  long long offset = 0, finished = 0;
   char source[64] = {};
   std::string text(data);
-  if (std::sscanf(text.c_str(), "%d %d %lld %63s", &active, &retry, &offset, source) != 4) {
+  if (std::sscanf(text.c_str(), "%d %d %lld %63s %lld", &active, &retry, &offset, source,
+                  &finished) != 5) {
     return false;
   }
+  out->finished_ms = finished;
   out->active = active == 1;
   out->retry_imported = retry == 1;
   out->offset = offset;

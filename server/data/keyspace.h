@@ -461,6 +461,7 @@ class Keyspace {
     std::string source;   // the source's replication id
     int64_t offset = -1;  // the source's replication offset the data reflects; -1 while the
                           // snapshot loads. Recorded in the batch of the commands that got there.
+    int64_t finished_ms = 0;  // when the last import ended (IMPORT.FINISH); 0: none has
     std::string Encode() const;
     static bool Decode(std::string_view data, Import* out);
   };

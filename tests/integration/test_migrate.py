@@ -231,6 +231,7 @@ class MigrateTest(unittest.TestCase):
         r.set("resque:worker:host:1:mail", json.dumps({"queue": "mail", "run_at": "x",
                                                         "payload": {"class": "Job", "args": [1]}}))
         r.set("resque:worker:host:1:mail:started", "2026-11-30 03:00:00 +0000")
+        r.hset("resque:workers:heartbeat", "host:1:mail", "2026-11-30T03:40:00+00:00")
         # resque-scheduler: delayed jobs by timestamp, and recurring schedules.
         r.zadd("resque:delayed_queue_schedule", {"1893456000": 1893456000})
         r.rpush("resque:delayed:1893456000", json.dumps({"class": "Later", "args": [], "queue": "mail"}))
@@ -259,6 +260,17 @@ class MigrateTest(unittest.TestCase):
         self.assertEqual(int(first["failed_at"]), 1794282000000)  # 2026-11-10 03:40:00 UTC
         # The import is over: nothing of the old failures is queued to run again.
         self.assertEqual(self.d.llen("resque:queue:mail"), 30)
+        # The source's workers came with the data but are not this server's: not shown as live,
+        # until one beats again against desaster.
+        def health():
+            return {as_map(w)["id"].decode(): as_map(w)["health"].decode()
+                    for w in self.d.execute_command("WORKER.LIST")}
+        self.assertEqual(set(health().values()),
+                         {"gone: it worked for the Redis this data was imported from"})
+        self.d.hset("resque:workers:heartbeat", "host:1:mail",
+                    time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime()))
+        self.assertEqual(health()["host:1:mail"], "")
+        self.assertNotEqual(health()["host:2:reports"], "")
 
     def test_a_source_that_refuses_psync_is_named_and_copied_by_scan(self):
         self.start_redis("--rename-command", "PSYNC", "", "--rename-command", "SYNC", "")

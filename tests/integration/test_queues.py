@@ -464,6 +464,12 @@ class WorkerViewTest(ServerTest):
         (work,) = [as_map(j) for j in worker["jobs"]]
         self.assertEqual(json.loads(work["payload"])["class"], "HardJob")
         self.assertEqual(work["run_at"], b"1790000001")
+        self.assertEqual(worker["health"], b"")
+        self.assertAlmostEqual(worker["last_seen"] / 1000, time.time(), delta=5)
+        # Silent for more than a minute: gone, as Sidekiq itself then drops the process.
+        r.hset(identity, "beat", time.time() - 90)
+        (worker,) = [as_map(w) for w in r.execute_command("WORKER.LIST")]
+        self.assertRegex(worker["health"].decode(), r"^gone: no heartbeat for 9\d s$")
 
 
 class WorkerIncarnationTest(ServerTest):

@@ -136,3 +136,25 @@ TEST_CASE("resque failure entries parse, keeping the payload's bytes; payloads c
   CHECK(PayloadMaxAttempts(R"({"retry":3})") == 4u);
   CHECK_FALSE(PayloadMaxAttempts(R"({"class":"A"})"));
 }
+
+TEST_CASE("times as client libraries write them") {
+  const int64_t t = 1796010000000;                          // 2026-11-30 03:40:00 UTC
+  CHECK(ParseLibraryTime("2026/11/30 03:40:00 UTC") == t);  // resque's failed_at
+  CHECK(ParseLibraryTime("2026-11-30T03:40:00Z") == t);
+  CHECK(ParseLibraryTime("2026-11-30T04:40:00+01:00") == t);  // Time#iso8601 (resque heartbeats)
+  CHECK(ParseLibraryTime("2026-11-30 01:40:00 -0200") == t);  // Time#to_s
+  CHECK(ParseLibraryTime("2026-11-30T03:40:00.250+00:00") == t + 250);
+  CHECK_FALSE(ParseLibraryTime("2026/11/30 03:40:00 CET"));  // a zone name is ambiguous
+  CHECK_FALSE(ParseLibraryTime("2026-13-30T03:40:00Z"));
+  CHECK_FALSE(ParseLibraryTime("2026-11-30T03:40Z"));
+  CHECK_FALSE(ParseLibraryTime("2026-11-30T03:40:00+01:00 trailing"));
+  CHECK_FALSE(ParseLibraryTime(""));
+  auto dialects = Dialects::Default();
+  const std::string entry =
+      R"({"failed_at":"2026/11/30 03:40:00 UTC","payload":{"class":"A","args":[]},"queue":"q"})";
+  // An imported failure keeps its own time; a failure reported now happens now.
+  CHECK(ParseResqueFailure(entry, *dialects.MatchFailedList("resque:failed"), 5, true)
+            ->failed_at_ms == t);
+  CHECK(ParseResqueFailure(entry, *dialects.MatchFailedList("resque:failed"), 5)->failed_at_ms ==
+        5);
+}

@@ -472,7 +472,7 @@ async function workersPage(main) {
         const running = (w.jobs || []).length;
         return h('tr', { 'data-worker': w.id },
           h('td', { text: w.kind }),
-          h('td', {}, h('code', { text: w.id }), w.health ? h('div', { class: 'unhealthy', text: `unhealthy: ${w.health}` }) : null),
+          h('td', {}, h('code', { text: w.id }), w.health ? h('div', { class: 'unhealthy', text: w.health.startsWith('gone') ? w.health : `unhealthy: ${w.health}` }) : null),
           h('td', { text: `${w.host || ''}${w.pid ? ':' + w.pid : ''}` }),
           h('td', { text: [w.adapters, w.capabilities].flat().filter(Boolean).join(', ') }),
           h('td', {}, (w.labels || []).map((l) => h('span', { class: 'chip', text: l }))),
