@@ -26,6 +26,7 @@ import differential
 from harness import (SCHEDULER, EtcdCluster, RawConnection, RedisServer, Reply, Scheduler,
                      TcpProxy, Web, Worker, data_dir, free_port, main, make_certificate, redis, wait_for)
 from redis.sentinel import Sentinel
+from test_migrate import Traffic, check_oracle, run_migrate
 
 FAILOVERS = int(os.environ.get("DESASTER_CLUSTER_FAILOVERS", "10"))
 CLUSTER_PAGE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "web",
@@ -770,6 +771,32 @@ class ClusterTest(unittest.TestCase):
         wait_for(lambda: m.client().pubsub_numsub("news")[0][1] == 0,
                  what="the subscription to end on the master")
         raw.close()
+
+    def test_desaster_migrate_moves_a_live_redis_into_the_cluster_through_a_replica(self):
+        # Its writes, MULTI batches and IMPORT.* included, go to the master through the
+        # replica's forwarding; every node ends with the import and the data.
+        c = Cluster(self, self.etcd, name="migrate", forward=True)
+        m = c.master()
+        replica = next(n for n in c.nodes if n is not m)
+        source = RedisServer()
+        self.addCleanup(source.stop)
+        key = "resque:queue:moved"
+        preloaded = [f"pre-{i}" for i in range(2000)]
+        source.client().rpush(key, *preloaded)
+        traffic = Traffic(source.port, key, "rpush", "blpop")
+        try:
+            wait_for(lambda: len(traffic.acked) > 200 and len(traffic.consumed) > 200,
+                     what="traffic on the source")
+            rc, run = run_migrate(source, replica, "--cutover", "--kill-clients", "--verify",
+                                  timeout=300)
+            self.assertEqual(rc, 0, run.events[-5:])
+        finally:
+            traffic.join()
+        check_oracle(self, traffic, preloaded, m.client(), key)
+        c.wait_converged()
+        self.assertEqual(len(set(c.digests())), 1)
+        for n in c.nodes:
+            self.assertEqual(n.client().llen(key), m.client().llen(key))
 
     def test_forwarded_links_prove_their_masters_epoch(self):
         c = Cluster(self, self.etcd, name="fencing", forward=True)

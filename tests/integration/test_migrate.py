@@ -111,6 +111,23 @@ class Traffic:
             assert not t.is_alive(), "a client of the source did not stop"
 
 
+def check_oracle(test, traffic, preloaded, desaster, key):
+    """After a cutover: every job the source acknowledged is in desaster's queue `key` or was
+    consumed from the source, exactly once, and nothing else is."""
+    in_desaster = [x.decode() for x in desaster.lrange(key, 0, -1)]
+    test.assertEqual(len(set(traffic.consumed)), len(traffic.consumed), "a job popped twice")
+    test.assertEqual(len(set(in_desaster)), len(in_desaster), "a job queued twice")
+    test.assertFalse(set(in_desaster) & set(traffic.consumed), "a consumed job is back")
+    everywhere = set(in_desaster) | set(traffic.consumed)
+    test.assertFalse(set(traffic.acked) - everywhere, "an acknowledged job is lost")
+    test.assertFalse(everywhere - set(traffic.acked) - set(preloaded), "a job nobody pushed")
+    test.assertGreater(len(traffic.acked), 100)
+    test.assertGreater(len(traffic.consumed), 100)
+    info = as_map(desaster.execute_command("QUEUE.INFO", key))
+    test.assertEqual(int(info["ready"]), len(in_desaster))  # a queue, not a plain list
+    test.assertEqual(as_map(desaster.execute_command("IMPORT.STATUS"))["active"], 0)
+
+
 class MigrateTest(unittest.TestCase):
     def setUp(self):
         self.redis = None
@@ -183,18 +200,7 @@ class MigrateTest(unittest.TestCase):
             self.assertEqual(cut.event("verified")["differing"], 0)
         finally:
             traffic.join()
-        in_desaster = [x.decode() for x in self.d.lrange(key, 0, -1)]
-        self.assertEqual(len(set(traffic.consumed)), len(traffic.consumed), "a job popped twice")
-        self.assertEqual(len(set(in_desaster)), len(in_desaster), "a job queued twice")
-        self.assertFalse(set(in_desaster) & set(traffic.consumed), "a consumed job is back")
-        everywhere = set(in_desaster) | set(traffic.consumed)
-        self.assertFalse(set(traffic.acked) - everywhere, "an acknowledged job is lost")
-        self.assertFalse(everywhere - set(traffic.acked) - set(preloaded), "a job nobody pushed")
-        self.assertGreater(len(traffic.acked), 100)
-        self.assertGreater(len(traffic.consumed), 100)
-        info = as_map(self.d.execute_command("QUEUE.INFO", key))
-        self.assertEqual(int(info["ready"]), len(in_desaster))  # a queue, not a plain list
-        self.assertEqual(as_map(self.d.execute_command("IMPORT.STATUS"))["active"], 0)
+        check_oracle(self, traffic, preloaded, self.d, key)
         return cutover
 
     def test_resque_queue_followed_stopped_and_cut_over(self):
