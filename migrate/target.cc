@@ -8,9 +8,10 @@
 namespace desaster::migrate {
 namespace {
 
-constexpr size_t kChunk = 1000;                    // elements per RPUSH/SADD/HSET/ZADD
-constexpr size_t kMaxOutstanding = 2000;           // pipelined commands before reading replies
-constexpr size_t kMaxOutstandingBytes = 16 << 20;  // or bytes
+constexpr size_t kChunk = 1000;                   // elements per RPUSH/SADD/HSET/ZADD
+constexpr size_t kMaxOutstanding = 4096;          // pipelined commands awaiting replies
+constexpr size_t kMaxOutstandingBytes = 8 << 20;  // and their bytes
+constexpr size_t kSendBytes = 1 << 20;            // formatted bytes sent at once
 
 std::string Lower(std::string s) {
   for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
@@ -99,11 +100,42 @@ bool Target::Send(const std::vector<std::string>& argv, std::string* error) {
 
 bool Target::Append(const std::vector<std::string>& argv, std::string* error) {
   if (!Send(argv, error)) return false;
-  pending_.push_back(argv[0]);
-  for (const auto& a : argv) pending_bytes_ += a.size();
-  if (pending_.size() - read_ >= kMaxOutstanding || pending_bytes_ >= kMaxOutstandingBytes) {
-    return Drain(error);
+  size_t bytes = 0;
+  for (const auto& a : argv) bytes += a.size();
+  pending_.push_back({argv[0], bytes});
+  outstanding_bytes_ += bytes;
+  unsent_bytes_ += bytes;
+  // A sliding window: what is formatted goes out in pieces of a megabyte, and replies are read
+  // only to keep the window's size, so desaster always has commands to work on.
+  if (unsent_bytes_ >= kSendBytes && !Flush(error)) return false;
+  while (pending_.size() > kMaxOutstanding || outstanding_bytes_ > kMaxOutstandingBytes) {
+    if (!ReadOne(error)) return false;
   }
+  return true;
+}
+
+bool Target::Flush(std::string* error) {
+  for (int done = 0; !done;) {
+    if (redisBufferWrite(ctx_, &done) != REDIS_OK) {
+      *error = std::string("desaster: ") + ctx_->errstr;
+      return false;
+    }
+  }
+  unsent_bytes_ = 0;
+  return true;
+}
+
+bool Target::ReadOne(std::string* error) {
+  void* raw = nullptr;
+  if (redisGetReply(ctx_, &raw) != REDIS_OK) {  // sends what is still buffered first
+    *error = std::string("desaster: ") + ctx_->errstr;
+    return false;
+  }
+  unsent_bytes_ = 0;
+  Reply r(static_cast<redisReply*>(raw));
+  if (r->type == REDIS_REPLY_ERROR) refusals_.Add(pending_.front().first, ReplyError(r.get()));
+  outstanding_bytes_ -= pending_.front().second;
+  pending_.pop_front();
   return true;
 }
 
@@ -155,18 +187,9 @@ bool Target::ScanKeys(const std::function<bool(const std::string& key)>& fn, std
 }
 
 bool Target::Drain(std::string* error) {
-  for (; read_ < pending_.size(); read_++) {
-    void* raw = nullptr;
-    if (redisGetReply(ctx_, &raw) != REDIS_OK) {
-      *error = std::string("desaster: ") + ctx_->errstr;
-      return false;
-    }
-    Reply r(static_cast<redisReply*>(raw));
-    if (r->type == REDIS_REPLY_ERROR) refusals_.Add(pending_[read_], ReplyError(r.get()));
+  while (!pending_.empty()) {
+    if (!ReadOne(error)) return false;
   }
-  pending_.clear();
-  pending_bytes_ = 0;
-  read_ = 0;
   return true;
 }
 

@@ -5,6 +5,7 @@
 #include <hiredis/hiredis.h>
 
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
@@ -61,10 +62,12 @@ class Target {
  private:
   bool Send(const std::vector<std::string>& argv, std::string* error);  // into hiredis' buffer
 
+  bool Flush(std::string* error);    // writes what hiredis has formatted
+  bool ReadOne(std::string* error);  // the oldest outstanding reply
+
   redisContext* ctx_ = nullptr;
-  std::vector<std::string> pending_;  // outstanding commands' names, oldest first
-  size_t pending_bytes_ = 0;
-  size_t read_ = 0;
+  std::deque<std::pair<std::string, size_t>> pending_;  // outstanding commands: name, bytes
+  size_t outstanding_bytes_ = 0, unsent_bytes_ = 0;
   Refusals refusals_;
 };
 
