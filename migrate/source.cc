@@ -116,9 +116,14 @@ bool Connection::Send(std::string_view bytes, std::string* error) {
 }
 
 bool Connection::SendCommand(std::initializer_list<std::string_view> argv, std::string* error) {
-  std::string out = "*" + std::to_string(argv.size()) + "\r\n";
+  // Appended piece by piece: GCC 12 at -O3 warns (-Wrestrict) about "*" + std::string.
+  std::string out(1, '*');
+  out += std::to_string(argv.size());
+  out += "\r\n";
   for (std::string_view a : argv) {
-    out += "$" + std::to_string(a.size()) + "\r\n";
+    out += '$';
+    out += std::to_string(a.size());
+    out += "\r\n";
     out.append(a);
     out += "\r\n";
   }
