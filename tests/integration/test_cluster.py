@@ -778,7 +778,7 @@ class ClusterTest(unittest.TestCase):
         c = Cluster(self, self.etcd, name="migrate", forward=True)
         m = c.master()
         replica = next(n for n in c.nodes if n is not m)
-        source = RedisServer()
+        source = RedisServer("--repl-diskless-sync-delay", "0")
         self.addCleanup(source.stop)
         key = "resque:queue:moved"
         preloaded = [f"pre-{i}" for i in range(2000)]

@@ -143,7 +143,8 @@ class MigrateTest(unittest.TestCase):
             self.redis.stop()
 
     def start_redis(self, *extra):
-        self.redis = RedisServer(*extra)
+        # A full sync starts at once, not after Redis' 5 s wait for more replicas to join.
+        self.redis = RedisServer("--repl-diskless-sync-delay", "0", *extra)
         self.r = self.redis.client()
         self.addCleanup(self.r.close)
 
@@ -286,6 +287,46 @@ class MigrateTest(unittest.TestCase):
                     time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime()))
         self.assertEqual(health()["host:1:mail"], "")
         self.assertNotEqual(health()["host:2:reports"], "")
+
+    def test_sidekiq_and_rq_data_arrive_as_their_libraries_keep_it(self):
+        self.start_redis()
+        r = self.r
+        now = time.time()
+
+        def sidekiq_job(jid, **extra):
+            return json.dumps({"class": "HardJob", "args": [jid], "jid": jid, "queue": "default",
+                               "created_at": now - 100, **extra})
+        r.sadd("queues", "default", "mailers")
+        r.lpush("queue:default", *[sidekiq_job(f"j{i}") for i in range(40)])
+        r.zadd("schedule", {sidekiq_job("later"): now + 3600})
+        r.zadd("retry", {sidekiq_job("again", retry_count=2, error_class="RuntimeError",
+                                     error_message="boom", failed_at=now - 60): now + 600})
+        r.zadd("dead", {sidekiq_job("dead", retry_count=25, error_class="RuntimeError",
+                                    error_message="boom", failed_at=now - 3600): now - 3600})
+        r.incrby("stat:processed", 500)
+        r.incrby("stat:failed", 27)
+        # RQ: job hashes, a queue of ids, registries as sorted sets.
+        r.sadd("rq:queues", "rq:queue:default")
+        for i in range(10):
+            r.hset(f"rq:job:id{i}", mapping={"status": "queued", "origin": "default",
+                                             "data": b"\x80\x04pickled", "created_at": "2026-12-05T00:00:00.000000Z"})
+        r.rpush("rq:queue:default", *[f"id{i}" for i in range(10)])
+        r.hset("rq:job:bad", mapping={"status": "failed", "exc_info": "Traceback ..."})
+        r.zadd("rq:registry:failed:default", {"bad": now + 86400})
+        rc, m = run_migrate(self.redis, self.desaster, "--cutover", "--verify")
+        self.assertEqual(rc, 0, m.events)
+        self.assertEqual(m.event("verified")["differing"], 0)
+        # Their queues are desaster queues, with each library's head where it pops.
+        self.assertEqual(int(as_map(self.d.execute_command("QUEUE.INFO", "queue:default"))["ready"]), 40)
+        self.assertEqual(json.loads(self.d.rpop("queue:default"))["jid"], "j0")
+        self.assertEqual(self.d.lpop("rq:queue:default"), b"id0")
+        # Retries and the dead stay the libraries' own (scores kept); the server retries none.
+        self.assertEqual(self.d.zscore("retry", sidekiq_job("again", retry_count=2,
+                                                            error_class="RuntimeError",
+                                                            error_message="boom",
+                                                            failed_at=now - 60)), now + 600)
+        self.assertEqual(self.d.zcard("dead"), 1)
+        self.assertEqual(as_map(self.d.execute_command("FAILED.COUNTS"))["total"], 0)
 
     def test_retry_imported_retries_the_sources_resque_failures(self):
         self.start_redis()
