@@ -81,8 +81,10 @@ class MappedFile {
   size_t size_ = 0;
 };
 
-// Loads an RDB file into desaster; returns the keys written (-1 on an error).
-bool LoadRdb(const std::string& path, Target& target, Progress& progress, std::string* error) {
+// Loads an RDB file into desaster. With `link`, the event at the end says how much of the
+// source's stream arrived meanwhile (spooled, not left in the source's output buffer).
+bool LoadRdb(const std::string& path, Target& target, Progress& progress, std::string* error,
+             const ReplicaLink* link = nullptr) {
   MappedFile file;
   if (!file.Open(path, error)) return false;
   rdb::FileReader reader(file.bytes());
@@ -125,7 +127,8 @@ bool LoadRdb(const std::string& path, Target& target, Progress& progress, std::s
                   {"rdb_version", std::to_string(reader.version())},
                   {"seconds", std::to_string(seconds)},
                   {"keys_per_s", rates},
-                  {"mb_per_s", mbs}});
+                  {"mb_per_s", mbs},
+                  {"stream_spooled_bytes", link ? std::to_string(link->received()) : "0"}});
   return true;
 }
 
@@ -349,7 +352,7 @@ int Run(const Options& o) {
       return Fail(progress, "receiving the snapshot: " + error, false);
     }
     if (!link.StartStreaming(stream_path, &error)) return Fail(progress, error, false);
-    if (!LoadRdb(rdb_path, target, progress, &error)) return Fail(progress, error, false);
+    if (!LoadRdb(rdb_path, target, progress, &error, &link)) return Fail(progress, error, false);
     std::filesystem::remove(rdb_path);
     if (!Ok(target, {"IMPORT.OFFSET", link.replid(), std::to_string(link.offset())}, &error)) {
       return Fail(progress, error, false);

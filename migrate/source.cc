@@ -304,14 +304,18 @@ void ReplicaLink::Stream(int spool_fd) {
   auto last_ack = Clock::now() - std::chrono::seconds(1);
   std::string chunk, error;
   while (!stop_.load()) {
-    if (Clock::now() - last_ack >= std::chrono::seconds(1)) {
+    // A source starts the stream on the first acknowledgement after it has put this replica
+    // online, which may be a moment after the snapshot's last byte: until the stream flows,
+    // acknowledge every 100 ms rather than every second.
+    auto every = received_.load() == 0 ? std::chrono::milliseconds(100) : std::chrono::seconds(1);
+    if (Clock::now() - last_ack >= every) {
       // What arrived is acknowledged, as a replica does: the source shows the lag and keeps
       // the link (it drops replicas silent for repl-timeout).
       std::string ack = std::to_string(offset_ + static_cast<int64_t>(received_.load()));
       if (!conn_.SendCommand({"REPLCONF", "ACK", ack}, &error)) break;
       last_ack = Clock::now();
     }
-    if (!conn_.ReadSome(&chunk, 1 << 16, 200, &error)) {
+    if (!conn_.ReadSome(&chunk, 1 << 16, 100, &error)) {
       if (error.starts_with("the source sent nothing")) {
         error.clear();
         continue;

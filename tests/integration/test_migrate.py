@@ -70,8 +70,10 @@ class Traffic:
     clients would, against the source. Every acknowledged push and every pop is logged: the
     oracle. They run until the migration's cutover disconnects them (--kill-clients)."""
 
-    def __init__(self, port, key, push, pop, producers=2, consumers=2):
-        self.port, self.key, self.push, self.pop = port, key, push, pop
+    def __init__(self, port, key, push, pop, producers=2, consumers=2, rate=1000):
+        """`rate`: pushes a second per producer (None: as fast as they go, which takes a core
+        from the tests running beside this one)."""
+        self.port, self.key, self.push, self.pop, self.rate = port, key, push, pop, rate
         self.acked, self.consumed, self.lock = [], [], threading.Lock()
         self.threads = [threading.Thread(target=self._produce, args=(p,)) for p in range(producers)]
         self.threads += [threading.Thread(target=self._consume) for _ in range(consumers)]
@@ -84,7 +86,7 @@ class Traffic:
 
     def _produce(self, p):
         r = self._client()
-        n = 0
+        n, started, pace = 0, time.monotonic(), threading.Event()
         try:
             while True:
                 job = f"p{p}-{n}"
@@ -92,6 +94,8 @@ class Traffic:
                 with self.lock:
                     self.acked.append(job)
                 n += 1
+                if self.rate:
+                    pace.wait(max(0.0, n / self.rate - (time.monotonic() - started)))
         except Exception:
             pass
 
@@ -171,7 +175,8 @@ class MigrateTest(unittest.TestCase):
         self.assertEqual(loaded["rdb_version"], 10)
         self.assertEqual(as_map(self.d.execute_command("IMPORT.STATUS"))["active"], 0)
 
-    def live_migration(self, key, push, pop, interrupt=None, redis_args=(), preload=SCALE):
+    def live_migration(self, key, push, pop, interrupt=None, redis_args=(), preload=SCALE,
+                       rate=1000):
         """Preloads `preload` jobs, runs traffic, follows the source for a while, optionally
         interrupts desaster-migrate (`interrupt`: a signal) and restarts it, then cuts over and
         checks the oracle: every acknowledged job is in desaster or was consumed, exactly once."""
@@ -179,9 +184,10 @@ class MigrateTest(unittest.TestCase):
         preloaded = [f"pre-{i}" for i in range(preload)]
         for i in range(0, preload, 1000):
             getattr(self.r, push)(key, *preloaded[i:i + 1000])
-        traffic = Traffic(self.redis.port, key, push, pop)
+        traffic = Traffic(self.redis.port, key, push, pop, rate=rate)
         try:
             follow = Migrate(self.redis, self.desaster)
+            self.follow = follow
             # The snapshot is in and the stream applies: the offset moves.
             wait_for(lambda: int(as_map(self.d.execute_command("IMPORT.STATUS"))["offset"]) > 0,
                      timeout=120, what="the stream to apply")
@@ -218,10 +224,13 @@ class MigrateTest(unittest.TestCase):
 
     def test_rq_queue_through_a_tiny_replica_output_buffer(self):
         # A replica that falls 256 kB behind for a second is dropped by the source: the stream
-        # is spooled while the snapshot loads, so this one never is.
+        # is spooled while the snapshot loads (producers at full speed), so this one never is.
         self.live_migration("rq:queue:default", "rpush", "blpop", interrupt=signal.SIGKILL,
                             redis_args=("--client-output-buffer-limit", "replica 256kb 128kb 1"),
-                            preload=SCALE * 5)
+                            preload=SCALE * 50, rate=None)
+        spooled = self.follow.event("snapshot loaded")["stream_spooled_bytes"]
+        self.assertGreater(spooled, 0)
+        print(f"\nstream spooled while the snapshot loaded: {spooled} bytes", file=sys.stderr)
         self.assertNotIn("scheduled to be closed ASAP for overcoming of output buffer limits",
                          self.redis.log_text())
 
