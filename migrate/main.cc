@@ -267,12 +267,24 @@ int Run(const Options& o) {
   if (!to) return Fail(progress, "--to: " + error, false);
   Target target;
   if (!target.Connect(*to, &error)) return Fail(progress, error, false);
+  // A target with keys of its own is refused, unless they are to go.
+  auto refuse_data = [&](long long keys) {
+    return keys > 0 && !o.flush_target
+               ? Fail(progress,
+                      "desaster at " + to->ToString() + " holds " + std::to_string(keys) +
+                          " keys; --flush-target deletes them before the import",
+                      false)
+               : 0;
+  };
 
   if (!o.rdb_file.empty()) {  // an RDB file, offline: load it and end the import at once
+    long long keys = TargetKeys(target, &error);
+    if (keys < 0) return Fail(progress, error, false);
+    if (int refused = refuse_data(keys)) return refused;
     std::vector<std::string> start = {"IMPORT.START", "rdb"};
     if (o.retry_imported) start.push_back("RETRY-IMPORTED");
-    if (!Ok(target, start, &error) || !LoadRdb(o.rdb_file, target, progress, &error) ||
-        !Ok(target, {"IMPORT.FINISH"}, &error)) {
+    if ((keys > 0 && !Ok(target, {"FLUSHALL"}, &error)) || !Ok(target, start, &error) ||
+        !LoadRdb(o.rdb_file, target, progress, &error) || !Ok(target, {"IMPORT.FINISH"}, &error)) {
       return Fail(progress, error, false);
     }
     progress.Event({{"event", "done"}, {"refused", target.refusals().Summary()}});
@@ -312,12 +324,7 @@ int Run(const Options& o) {
   }
   // An interrupted snapshot, or a target with data of its own, starts from empty.
   bool ours = status.active && !resume;
-  if (!resume && keys > 0 && !ours && !o.flush_target) {
-    return Fail(progress,
-                "desaster at " + to->ToString() + " holds " + std::to_string(keys) +
-                    " keys; --flush-target deletes them before the import",
-                false);
-  }
+  if (int refused = !resume && !ours ? refuse_data(keys) : 0) return refused;
   if (o.scan) {
     if (keys > 0 && !Ok(target, {"FLUSHALL"}, &error)) return Fail(progress, error, false);
     return CopyByScan(o, *from, *to, target, progress);

@@ -147,8 +147,11 @@ class MigrateTest(unittest.TestCase):
             self.redis.stop()
 
     def start_redis(self, *extra):
-        # A full sync starts at once, not after Redis' 5 s wait for more replicas to join.
-        self.redis = RedisServer("--repl-diskless-sync-delay", "0", *extra)
+        # A full sync starts at once, not after Redis' 5 s wait for more replicas to join; the
+        # backlog holds what full-speed producers write while desaster-migrate is away (a
+        # restarted run resumes within it; past it the source sends a full sync instead).
+        self.redis = RedisServer("--repl-diskless-sync-delay", "0", "--repl-backlog-size", "64mb",
+                                 *extra)
         self.r = self.redis.client()
         self.addCleanup(self.r.close)
 
@@ -337,6 +340,23 @@ class MigrateTest(unittest.TestCase):
         self.assertEqual(self.d.zcard("dead"), 1)
         self.assertEqual(as_map(self.d.execute_command("FAILED.COUNTS"))["total"], 0)
 
+    def test_a_source_that_lost_the_offset_sends_a_full_sync_and_the_import_starts_over(self):
+        self.start_redis("--enable-debug-command", "yes")
+        self.r.rpush("resque:queue:q", "a", "b")
+        follow = Migrate(self.redis, self.desaster)
+        wait_for(lambda: int(as_map(self.d.execute_command("IMPORT.STATUS"))["offset"]) >= 0,
+                 what="the snapshot to load")
+        self.assertEqual(follow.kill(signal.SIGINT), 130)
+        # The history desaster-migrate would continue is gone (as after the source's restart).
+        self.r.lpop("resque:queue:q")
+        self.r.set("later", "1")
+        self.r.execute_command("DEBUG", "CHANGE-REPL-ID")
+        rc, m = run_migrate(self.redis, self.desaster, "--cutover", "--verify")
+        self.assertEqual(rc, 0, m.events)
+        self.assertIsNotNone(m.event("full resync (the source no longer has the offset)"))
+        self.assertEqual(m.event("verified")["differing"], 0)
+        self.assertEqual(self.d.lrange("resque:queue:q", 0, -1), [b"b"])
+
     def test_retry_imported_retries_the_sources_resque_failures(self):
         self.start_redis()
         self.r.rpush("resque:failed", *[json.dumps({
@@ -404,6 +424,18 @@ class MigrateTest(unittest.TestCase):
         self.assertEqual(rc, 1)
         self.assertIn("--flush-target", m.event("error")["error"])
         self.assertEqual(self.d.get("mine"), b"1")
+        self.r.set("theirs", "1")
+        self.r.save()
+        rdb = [MIGRATE, "--rdb", os.path.join(self.redis.dir, "dump.rdb"),
+               "--to", f"redis://127.0.0.1:{self.desaster.port}"]
+        refused = subprocess.run(rdb, capture_output=True, text=True, timeout=60)
+        self.assertEqual(refused.returncode, 1)
+        self.assertIn("holds 1 keys; --flush-target deletes them", refused.stderr)
+        self.assertEqual(self.d.keys("*"), [b"mine"])
+        flushed = subprocess.run(rdb + ["--flush-target"], capture_output=True, text=True, timeout=60)
+        self.assertEqual(flushed.returncode, 0, flushed.stderr)
+        self.assertEqual(self.d.keys("*"), [b"theirs"])
+        self.d.set("mine", "1")
         help_text = subprocess.run([MIGRATE, "--help"], capture_output=True, text=True).stdout
         for option in ("--from", "--to", "--cutover", "--scan", "--rdb", "--verify", "--dry-run"):
             self.assertIn(option, help_text)
