@@ -188,7 +188,13 @@ class MigrateTest(unittest.TestCase):
         for i in range(0, preload, 1000):
             getattr(self.r, push)(key, *preloaded[i:i + 1000])
         traffic = Traffic(self.redis.port, key, push, pop, rate=rate)
+
+        def traffic_grows(pushes, pops):
+            acked, consumed = len(traffic.acked) + pushes, len(traffic.consumed) + pops
+            wait_for(lambda: len(traffic.acked) >= acked and len(traffic.consumed) >= consumed,
+                     timeout=60, what="more traffic on the source")
         try:
+            traffic_grows(200, 100)  # before the snapshot
             follow = Migrate(self.redis, self.desaster)
             self.follow = follow
             # The snapshot is in and the stream applies: the offset moves.
@@ -197,6 +203,7 @@ class MigrateTest(unittest.TestCase):
             first = int(as_map(self.d.execute_command("IMPORT.STATUS"))["offset"])
             wait_for(lambda: int(as_map(self.d.execute_command("IMPORT.STATUS"))["offset"]) > first,
                      timeout=60, what="more of the stream")
+            traffic_grows(200, 0)  # while followed
             if interrupt is not None:
                 rc = follow.kill(interrupt)
                 self.assertIn(rc, (130, -signal.SIGKILL))
@@ -206,6 +213,7 @@ class MigrateTest(unittest.TestCase):
             offset = int(as_map(self.d.execute_command("IMPORT.STATUS"))["offset"])
             wait_for(lambda: int(self.r.info("replication")["master_repl_offset"]) > offset + 10000,
                      timeout=60, what="the source to move on")
+            traffic_grows(200, 0)  # while nobody follows
             rc, cut = run_migrate(self.redis, self.desaster, "--cutover", "--kill-clients",
                                   "--verify", timeout=300)
             self.assertEqual(rc, 0, cut.events[-5:])
