@@ -11,6 +11,9 @@ namespace {
 void AppendLe(std::string* out, uint64_t v, int bytes) {
   for (int i = 0; i < bytes; i++) out->push_back(static_cast<char>((v >> (8 * i)) & 0xff));
 }
+void AppendBe(std::string* out, uint64_t v, int bytes) {
+  for (int i = bytes - 1; i >= 0; i--) out->push_back(static_cast<char>((v >> (8 * i)) & 0xff));
+}
 
 // The integer a string is, when it is one written canonically ("12", not "012" or "+12").
 bool CanonicalInteger(std::string_view s, int64_t* v) {
@@ -85,9 +88,7 @@ std::string StreamValue(const Stream& s) {
     AppendLength(&out, 1);
     const StreamId node = s.entries.front().id;
     std::string key;
-    for (uint64_t part : {node.ms, node.seq}) {
-      for (int i = 7; i >= 0; i--) key.push_back(static_cast<char>((part >> (8 * i)) & 0xff));
-    }
+    for (uint64_t part : {node.ms, node.seq}) AppendBe(&key, part, 8);
     AppendString(&out, key);
     const auto& first = s.entries.front().fields;
     std::vector<std::string> items = {std::to_string(s.entries.size()), "0",
@@ -127,10 +128,10 @@ void AppendLength(std::string* out, uint64_t n) {
     out->push_back(static_cast<char>(n & 0xff));
   } else if (n <= UINT32_MAX) {
     out->push_back(static_cast<char>(0x80));
-    for (int i = 3; i >= 0; i--) out->push_back(static_cast<char>((n >> (8 * i)) & 0xff));
+    AppendBe(out, n, 4);
   } else {
     out->push_back(static_cast<char>(0x81));
-    for (int i = 7; i >= 0; i--) out->push_back(static_cast<char>((n >> (8 * i)) & 0xff));
+    AppendBe(out, n, 8);
   }
 }
 

@@ -28,8 +28,8 @@ void ImportStart(CommandContext& ctx) {
     }
   }
   const std::string& source = ctx.args[1];
-  if (source.empty() || source.size() > 63 || source.find(' ') != std::string::npos) {
-    return ctx.Error("ERR the source must be a replication id (1 to 63 bytes, no spaces)");
+  if (source.empty() || source.size() > 256) {
+    return ctx.Error("ERR the source must name what the data follows (1 to 256 bytes)");
   }
   Keyspace::Import import;
   import.finished_ms = ctx.keyspace().import().finished_ms;

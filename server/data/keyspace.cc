@@ -2,7 +2,8 @@
 
 #include <algorithm>
 #include <cassert>
-#include <cstdio>
+
+#include "server/queue/record.h"
 
 namespace desaster {
 
@@ -441,25 +442,25 @@ void Keyspace::RunDueWork(size_t jobs, size_t schedules) {
 }
 
 std::string Keyspace::Import::Encode() const {
-  return std::string(active ? "1 " : "0 ") + (retry_imported ? "1 " : "0 ") +
-         std::to_string(offset) + " " + (source.empty() ? "-" : source) + " " +
-         std::to_string(finished_ms);
+  std::string out;
+  record::PutVarint(&out, (active ? 1 : 0) | (retry_imported ? 2 : 0));
+  record::PutString(&out, source);
+  record::PutSigned(&out, offset);
+  record::PutSigned(&out, finished_ms);
+  return out;
 }
 
 bool Keyspace::Import::Decode(std::string_view data, Import* out) {
-  int active = 0, retry = 0;
-  long long offset = 0, finished = 0;
-  char source[64] = {};
-  std::string text(data);
-  if (std::sscanf(text.c_str(), "%d %d %lld %63s %lld", &active, &retry, &offset, source,
-                  &finished) != 5) {
-    return false;
-  }
-  out->finished_ms = finished;
-  out->active = active == 1;
-  out->retry_imported = retry == 1;
-  out->offset = offset;
-  out->source = std::string_view(source) == "-" ? "" : source;
+  record::Reader r(data);
+  uint64_t flags = r.Varint();
+  Import in;
+  in.active = (flags & 1) != 0;
+  in.retry_imported = (flags & 2) != 0;
+  in.source = r.String();
+  in.offset = r.Signed();
+  in.finished_ms = r.Signed();
+  if (!r.done()) return false;
+  *out = std::move(in);
   return true;
 }
 

@@ -311,7 +311,7 @@ class Session:
         if name == "payload":
             return rng.choice(STRINGS)
         if name == "source" and command.startswith("import."):
-            return rng.choice(["src-a", "src-a", "src-a", "src-b", "", "a b", "x" * 70])
+            return rng.choice(["src-a", "src-a", "src-a", "src-b", "", "a b", "x" * 257])
         if name == "serialized-value":
             return serialized_value(rng, forge=self.only is None)
         if name == "section":

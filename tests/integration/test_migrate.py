@@ -14,7 +14,8 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import SCHEDULER, RedisServer, Scheduler, as_map, main, wait_for  # noqa: E402
+from harness import (SCHEDULER, RedisServer, Scheduler, as_map, data_dir, main,  # noqa: E402
+                     wait_for)
 from test_rdb import fill, read  # noqa: E402
 
 MIGRATE = os.environ.get("DESASTER_MIGRATE",
@@ -364,6 +365,35 @@ class MigrateTest(unittest.TestCase):
         self.assertIsNotNone(m.event("full resync (the source no longer has the offset)"))
         self.assertEqual(m.event("verified")["differing"], 0)
         self.assertEqual(self.d.lrange("resque:queue:q", 0, -1), [b"b"])
+
+    def test_the_import_state_survives_a_sigkill_of_the_server(self):
+        # Any bytes name a source (a replication id, "rdb", "scan:host:port", even "-").
+        data = data_dir(self, "server")
+        self.d.close()
+        self.desaster.stop()
+        self.desaster = Scheduler(data_dir=data)
+        self.desaster.wait_loaded()
+        self.d = self.desaster.client()
+        for source in ("-", "a b", "x" * 256):
+            self.d.execute_command("IMPORT.START", source, "OFFSET", "9223372036854775807",
+                                   "RETRY-IMPORTED")
+            self.d.close()
+            self.desaster.kill()
+            self.desaster = Scheduler(data_dir=data)
+            self.desaster.wait_loaded()
+            self.d = self.desaster.client()
+            status = as_map(self.d.execute_command("IMPORT.STATUS"))
+            self.assertEqual((status["active"], status["source"], status["offset"],
+                              status["retry-imported"]),
+                             (1, source.encode(), 9223372036854775807, 1))
+        for bad in ("", "x" * 257):
+            with self.assertRaises(Exception) as cm:
+                self.d.execute_command("IMPORT.START", bad)
+            self.assertEqual(str(cm.exception),
+                             "the source must name what the data follows (1 to 256 bytes)")
+        with self.assertRaises(Exception) as cm:
+            self.d.execute_command("IMPORT.START", "s", "OFFSET", "-2")
+        self.assertIn("OFFSET", str(cm.exception))
 
     def test_retry_imported_retries_the_sources_resque_failures(self):
         self.start_redis()
