@@ -56,6 +56,7 @@ struct AdapterOptions {
   std::string ruby_boot;          // ruby: a boot file, or a Rails app directory
   std::string ruby_runner;        // ruby: path of runner.rb
   size_t max_output = 64 * 1024;  // bytes of stdout/stderr kept per job
+  int id_lock = -1;               // the worker's IdLock descriptor, held by every process's shim
 };
 
 class Adapter {

@@ -45,6 +45,7 @@ class CommandAdapter : public Adapter {
   std::unique_ptr<Run> Start(const JobSpec& job, std::function<void(Outcome)> done) override {
     ProcessSpec spec;
     spec.max_output = options_.max_output;
+    spec.shim_holds = options_.id_lock;
     double timeout = 0;
     std::string problem = Parse(job.payload, &spec, &timeout);
     // A payload that says nothing runnable never will; a process that could not be started

@@ -79,8 +79,9 @@ void KillDescendants(pid_t job, int* job_status) {
 // The process between the worker and a job: it starts the job, forwards the worker's SIGTERM
 // to the job's whole tree, and when the job ends, or the worker closes the lifeline (a kill
 // after the grace period, or the worker died, however), kills everything the job started.
-// Runs in the worker's fork: `lifeline` is the only descriptor besides the job's stdio.
-[[noreturn]] void RunShim(int lifeline, char** argv, char** envp, const char* cwd) {
+// Runs in the worker's fork: `lifeline` and `held` (or -1) are its only descriptors besides
+// the job's stdio.
+[[noreturn]] void RunShim(int lifeline, int held, char** argv, char** envp, const char* cwd) {
   setpgid(0, 0);  // a terminal's Ctrl-C is for the worker, which decides what its jobs get
   prctl(PR_SET_CHILD_SUBREAPER, 1);
   struct sigaction on_signal = {};
@@ -99,6 +100,7 @@ void KillDescendants(pid_t job, int* job_status) {
   if (job < 0) _exit(127);
   if (job == 0) {
     close(lifeline);
+    if (held >= 0) close(held);
     prctl(PR_SET_PDEATHSIG, SIGKILL);  // if the shim itself is killed, its job goes with it
     if (getppid() != shim) _exit(127);
     for (int reset : {SIGCHLD, SIGTERM, SIGINT, SIGQUIT, SIGHUP, SIGPIPE}) signal(reset, SIG_DFL);
@@ -183,12 +185,16 @@ std::unique_ptr<Process> Process::Start(ev::loop_ref loop, const ProcessSpec& sp
   }
   if (pid == 0) {
     // The worker is single-threaded, so its fork may go on as a program of its own: the shim.
+    // The held descriptor first moves above the ones about to be placed at 0-4.
+    int held = spec.shim_holds >= 0 ? fcntl(spec.shim_holds, F_DUPFD, 5) : -1;
     dup2(spec.stdin_pipe ? in[0] : open("/dev/null", O_RDONLY), 0);
     dup2(out[1], 1);
     dup2(err[1], 2);
     dup2(lifeline[0], 3);
-    close_range(4, ~0U, 0);  // the worker's connections and other jobs' lifelines
-    RunShim(3, argv.data(), envp.data(), spec.cwd.empty() ? nullptr : spec.cwd.c_str());
+    if (held >= 0) dup2(held, 4);
+    close_range(held >= 0 ? 5 : 4, ~0U, 0);  // the worker's connections, other jobs' pipes
+    RunShim(3, held >= 0 ? 4 : -1, argv.data(), envp.data(),
+            spec.cwd.empty() ? nullptr : spec.cwd.c_str());
   }
   close(lifeline[0]);
   close(out[1]);

@@ -26,6 +26,9 @@ struct ProcessSpec {
   std::string cwd;
   size_t max_output = 64 * 1024;
   bool stdin_pipe = false;  // keep a pipe to the child's stdin (Write())
+  // A descriptor the shim keeps open until every process below it is gone (a lock it holds
+  // for the worker: id_lock.h); the job itself does not get it.
+  int shim_holds = -1;
 };
 
 struct ProcessExit {

@@ -47,6 +47,7 @@ class RubyAdapter : public Adapter {
     ProcessSpec spec;
     spec.argv = {"ruby", options_.ruby_runner, options_.ruby_boot};
     spec.stdin_pipe = true;
+    spec.shim_holds = options_.id_lock;
     runner_ = Process::Start(
         loop_, spec, [this](ProcessExit e) { OnRunnerExit(std::move(e)); },
         [this](std::string_view line) { OnLine(line); }, error);

@@ -61,6 +61,8 @@ Worker::Worker(ev::default_loop& loop, WorkerOptions options)
   char token[33];
   snprintf(token, sizeof(token), "%08x%08x%08x%08x", random(), random(), random(), random());
   incarnation_ = token;
+  id_lock_timer_.set(loop_);
+  id_lock_timer_.set<Worker, &Worker::OnIdLockTimer>(this);
   heartbeat_.set(loop_);
   heartbeat_.set<Worker, &Worker::OnHeartbeatTimer>(this);
   reconnect_.set(loop_);
@@ -78,6 +80,9 @@ Worker::Worker(ev::default_loop& loop, WorkerOptions options)
 Worker::~Worker() = default;
 
 bool Worker::Init(std::string* error) {
+  id_lock_ = IdLock::Open(options_.host + ":" + std::to_string(options_.port), options_.id, error);
+  if (!id_lock_) return false;
+  options_.adapter.id_lock = id_lock_->fd();
   for (const std::string& name : options_.adapters) {
     auto info = std::find_if(Adapters().begin(), Adapters().end(),
                              [&](const AdapterInfo& a) { return a.name == name; });
@@ -101,9 +106,21 @@ int Worker::Run() {
   sigint_.start(SIGINT);
   sigquit_.start(SIGQUIT);
   heartbeat_.start(options_.heartbeat_ms / 1000.0, options_.heartbeat_ms / 1000.0);
-  Connect();
+  OnIdLockTimer(id_lock_timer_, 0);
   loop_.run(0);
   return exit_status_;
+}
+
+void Worker::OnIdLockTimer(ev::timer&, int) {
+  if (id_lock_->TryAcquire()) return Connect();
+  // A second process under a live worker's id waits for it to end, rather than taking its
+  // jobs away while they run; after a crash this wait is the time its shims take to kill.
+  if (Clock::now() - id_lock_logged_ > std::chrono::seconds(10)) {
+    id_lock_logged_ = Clock::now();
+    Log("waiting: " + id_lock_->Holder() + " still holds worker id '" + options_.id + "' at " +
+        options_.host + ":" + std::to_string(options_.port));
+  }
+  id_lock_timer_.start(0.02, 0);
 }
 
 // ---- connections ----

@@ -13,6 +13,7 @@
 
 #include "client/scheduler_connection.h"
 #include "worker/adapter.h"
+#include "worker/id_lock.h"
 
 namespace desaster::worker {
 
@@ -62,6 +63,8 @@ class Worker {
     Clock::time_point leased;  // when the JOB.FETCH that leased it was sent
   };
 
+  // Connects once this process holds its id's lock (id_lock.h), polling until it does.
+  void OnIdLockTimer(ev::timer&, int);
   void Connect();
   void OnConnected(Connection* c, bool ok, const std::string& error);
   void OnDisconnected(Connection* c);
@@ -98,6 +101,8 @@ class Worker {
 
   ev::default_loop& loop_;
   WorkerOptions options_;
+  std::unique_ptr<IdLock> id_lock_;
+  Clock::time_point id_lock_logged_;  // when the wait for the id's lock was last logged
   std::vector<std::unique_ptr<Adapter>> adapters_;
   std::unique_ptr<Connection> control_, fetch_;
   // This process among all that ever ran under options_.id: leases are held per incarnation.
@@ -113,7 +118,7 @@ class Worker {
   int reconnect_delay_ms_ = 100;
   std::map<std::string, Running> running_;
   std::deque<std::vector<std::string>> reports_;  // JOB.ACK/FAIL waiting for the connection
-  ev::timer heartbeat_, reconnect_, shutdown_timer_, register_retry_;
+  ev::timer id_lock_timer_, heartbeat_, reconnect_, shutdown_timer_, register_retry_;
   ev::sig sigterm_, sigint_, sigquit_;
 };
 

@@ -2,6 +2,7 @@
 """desaster-worker as real processes against a real scheduler: command and ruby adapters,
 failure records, reliable fetch across a SIGKILL, attach/detach at runtime, capability routing,
 JOB.KILL, graceful SIGTERM, and a worker that starts its own scheduler."""
+import ctypes
 import json
 import os
 import random
@@ -54,6 +55,20 @@ def running_id(r, queue):
             if as_map(j)["queue"] == queue.encode():
                 return as_map(j)["id"].decode()
     return None
+
+
+def steal_descriptor(pid, fd):
+    """A duplicate of process `pid`'s descriptor `fd` (pidfd_getfd: the same open file, and so
+    the same flock)."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    pidfd = os.pidfd_open(pid)
+    try:
+        copy = libc.syscall(438, pidfd, fd, 0)  # SYS_pidfd_getfd
+        if copy < 0:
+            raise OSError(ctypes.get_errno(), f"pidfd_getfd of {pid}'s descriptor {fd}")
+        return copy
+    finally:
+        os.close(pidfd)
 
 
 class WorkerTest(ServerTest):
@@ -317,6 +332,55 @@ end
         self.assertEqual(lines_of(doubles), [])
         print(f"{jobs} jobs, {kills} SIGKILLs of worker 'phoenix': {len(lines_of(done))} runs "
               "completed, none concurrent with another run of its job", file=sys.stderr)
+
+    def test_a_new_process_under_a_dead_workers_id_waits_until_its_jobs_are_dead(self):
+        # Killing a dead worker's job tree takes its shim a moment (long on a loaded machine),
+        # and a process restarted under the id must not release the jobs before that. The
+        # shim holds the id's lock until its tree is gone; here the test holds the shim's
+        # descriptor of it as well, as a shim that is slow to finish would.
+        mark = f"slow-death-{os.getpid()}"
+        first = self.worker("--queues", "slowdeath", "--id", "slowdeath", lease_ms=120000)
+        job = self.push("slowdeath", json.dumps({"argv": ["sleep", "300"],
+                                                 "env": {"DESASTER_MARK": mark}}))
+        (run,) = wait_for(lambda: marked(mark), what="the job to run")
+        with open(f"/proc/{run}/stat") as f:
+            shim = int(f.read().rsplit(")", 1)[1].split()[1])
+        held = steal_descriptor(shim, 4)
+        try:
+            os.kill(first.pid, signal.SIGKILL)
+            first.proc.wait()
+            wait_for(lambda: not marked(mark), what="the shim to kill the job")
+            second = Worker(self.server.port, "--queues", "slowdeath", "--id", "slowdeath",
+                            lease_ms=120000)
+            self.addCleanup(second.stop)
+            wait_for(lambda: "waiting:" in second.log_text(), what="the new process to wait")
+            self.assertIn(f"the jobs of desaster-worker pid {first.pid}, which is gone, still "
+                          "holds worker id 'slowdeath'", second.log_text())
+            self.assertNotIn("registered as", second.log_text())
+            self.assertEqual(as_map(self.r.execute_command("JOB.INFO", job))["state"],
+                             b"running")
+        finally:
+            os.close(held)
+        # The last holder is gone: the new process registers, and the job runs again.
+        second.wait_registered()
+        (again,) = wait_for(lambda: marked(mark), what="the job to run again")
+        self.assertNotEqual(again, run)
+        self.assertEqual(as_map(self.r.execute_command("JOB.INFO", job))["attempts"], 1)
+
+    def test_a_second_process_under_a_live_workers_id_waits_for_it_to_exit(self):
+        first = self.worker("--queues", "twin", "--id", "twin")
+        second = Worker(self.server.port, "--queues", "twin", "--id", "twin")
+        self.addCleanup(second.stop)
+        wait_for(lambda: "waiting:" in second.log_text(), what="the second process to wait")
+        self.assertIn(f"desaster-worker pid {first.pid} (or the jobs it started) still holds",
+                      second.log_text())
+        job = self.push("twin", command("true"))
+        self.assertEqual(self.finished(job)["worker"], b"twin")
+        self.assertNotIn("registered as", second.log_text())
+        first.stop()
+        self.assertEqual(first.proc.returncode, 0)
+        second.wait_registered()
+        self.assertEqual(self.finished(self.push("twin", command("true")))["worker"], b"twin")
 
     def test_a_worker_that_cannot_renew_a_lease_stops_the_job_before_it_expires(self):
         mark = f"unrenewed-{os.getpid()}"
