@@ -377,8 +377,13 @@ void CommandContext::ReplyLength(ValueType t) {
 }
 
 void CommandContext::ReplyHelp(std::initializer_list<const char*> lines) {
-  reply.Array(lines.size());
+  std::string command = args[0];
+  for (char& c : command) c = static_cast<char>(toupper(static_cast<unsigned char>(c)));
+  reply.Array(lines.size() + 3);
+  reply.Simple(command + " <subcommand> [<arg> [value] [opt] ...]. Subcommands are:");
   for (const char* l : lines) reply.Simple(l);
+  reply.Simple("HELP");
+  reply.Simple("    Prints this help.");
 }
 
 void CommandContext::WrongArgs() {

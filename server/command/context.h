@@ -97,7 +97,8 @@ class CommandContext {
     for (size_t i = 2; i < args.size(); i++) n += op(args[1], args[i]) ? 1 : 0;
     reply.Integer(n);
   }
-  // A HELP subcommand's reply: one status line each.
+  // A HELP subcommand's reply, as Redis words it: a line naming the command, `lines`, and a
+  // line for HELP itself; one status line each.
   void ReplyHelp(std::initializer_list<const char*> lines);
 
   void Error(std::string_view msg) { reply.Error(msg); }

@@ -269,13 +269,11 @@ void ObjectCmd(CommandContext& ctx) {
 }
 
 void ObjectHelp(CommandContext& ctx) {
-  ctx.ReplyHelp(
-      {"OBJECT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:", "ENCODING <key>",
-       "    Return the kind of internal representation used to store the value.", "FREQ <key>",
-       "    Return the access frequency index of the key.", "IDLETIME <key>",
-       "    Return the idle time of the key.", "REFCOUNT <key>",
-       "    Return the reference count of the object stored at <key>.", "HELP",
-       "    Print this help."});
+  ctx.ReplyHelp({"ENCODING <key>",
+                 "    Return the kind of internal representation used to store the value.",
+                 "FREQ <key>", "    Return the access frequency index of the key.",
+                 "IDLETIME <key>", "    Return the idle time of the key.", "REFCOUNT <key>",
+                 "    Return the reference count of the object stored at <key>."});
 }
 
 }  // namespace

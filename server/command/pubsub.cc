@@ -92,12 +92,10 @@ void PubSubNumPat(CommandContext& ctx) {
 }
 
 void PubSubHelp(CommandContext& ctx) {
-  ctx.ReplyHelp(
-      {"PUBSUB <subcommand> [<arg> [value] [opt] ...]. Subcommands are:", "CHANNELS [<pattern>]",
-       "    Return the currently active channels matching a <pattern>.", "NUMPAT",
-       "    Return number of subscriptions to patterns.", "NUMSUB [<channel> ...]",
-       "    Return the number of subscribers for the specified channels.", "HELP",
-       "    Print this help."});
+  ctx.ReplyHelp({"CHANNELS [<pattern>]",
+                 "    Return the currently active channels matching a <pattern>.", "NUMPAT",
+                 "    Return number of subscriptions to patterns.", "NUMSUB [<channel> ...]",
+                 "    Return the number of subscribers for the specified channels."});
 }
 
 }  // namespace

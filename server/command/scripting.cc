@@ -77,12 +77,10 @@ void ScriptKill(CommandContext& ctx) {
 }
 
 void ScriptHelp(CommandContext& ctx) {
-  ctx.ReplyHelp({"SCRIPT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
-                 "EXISTS <sha1> [<sha1> ...]", "    Return information about a script's existence.",
+  ctx.ReplyHelp({"EXISTS <sha1> [<sha1> ...]", "    Return information about a script's existence.",
                  "FLUSH [ASYNC|SYNC]", "    Flush the Lua scripts cache.", "KILL",
                  "    Kill the currently executing Lua script.", "LOAD <script>",
-                 "    Load a script into the scripts cache without executing it.", "HELP",
-                 "    Print this help."});
+                 "    Load a script into the scripts cache without executing it."});
 }
 
 }  // namespace

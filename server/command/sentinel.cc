@@ -150,8 +150,7 @@ void SentinelSentinels(CommandContext& ctx) {
 void SentinelMyId(CommandContext& ctx) { ctx.reply.Bulk(ctx.server.cluster.node_id); }
 
 void SentinelHelp(CommandContext& ctx) {
-  ctx.ReplyHelp({"SENTINEL <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
-                 "GET-MASTER-ADDR-BY-NAME <master-name>",
+  ctx.ReplyHelp({"GET-MASTER-ADDR-BY-NAME <master-name>",
                  "    Return the ip and port number of the master with that name.",
                  "MASTER <master-name>", "    Show the state and info of the specified master.",
                  "MASTERS", "    Show a list of monitored masters and their state.", "MYID",

@@ -1146,8 +1146,7 @@ void Debug(CommandContext& ctx) {
     return ctx.reply.Ok();
   }
   if (ctx.Is(1, "HELP")) {
-    return ctx.ReplyHelp({"DEBUG <subcommand> [<arg> ...]. Subcommands are:", "OBJECT <key>",
-                          "    Show low level info about the key.", "DIGEST",
+    return ctx.ReplyHelp({"OBJECT <key>", "    Show low level info about the key.", "DIGEST",
                           "    A fingerprint of the whole dataset.", "RELOAD",
                           "    Reload the dataset from disk and check it matches memory.",
                           "SLEEP <seconds>", "    Stop the server for <seconds>."});
