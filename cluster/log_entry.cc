@@ -52,7 +52,7 @@ std::optional<std::vector<Mutation>> DecodeMutations(std::string_view payload, i
     if (payload.size() < 2) return std::nullopt;
     auto op = static_cast<uint8_t>(payload[0]);
     auto flag = static_cast<uint8_t>(payload[1]);
-    if (op > static_cast<uint8_t>(Mutation::Op::kImportState) || flag > 1) return std::nullopt;
+    if (op > static_cast<uint8_t>(Mutation::kLastOp) || flag > 1) return std::nullopt;
     record::Reader r(payload.substr(2));
     Mutation m;
     m.op = static_cast<Mutation::Op>(op);

@@ -69,7 +69,8 @@ void RegisterSnapshotCommands(CommandRegistry* r) {
       .Add("snapshot.read", 2, kAdmin | kNoScript | kLocal, {}, SnapshotRead,
            "Read the next page of the open snapshot")
       .Args("after")
-      .Add("snapshot.close", 1, kAdmin | kNoScript | kLocal, {}, SnapshotClose, "Release the open snapshot")
+      .Add("snapshot.close", 1, kAdmin | kNoScript | kLocal, {}, SnapshotClose,
+           "Release the open snapshot")
       .Args("");
 }
 

@@ -38,6 +38,12 @@ uint64_t ValueDigest(const Value& v) {
         h = Mix(Mix(h, id.ms), id.seq);
         for (const auto& f : fields) h = Mix(h, H(f));
       }
+      // Its groups' durable state (consumers' seen times are not).
+      for (const auto& [name, g] : v.stream().groups) {
+        h = Mix(Mix(h, H(name)), H(g.EncodeState()));
+        for (const auto& [consumer, c] : g.consumers) h = Mix(h, H(consumer));
+        for (const auto& [id, p] : g.pending) h = Mix(Mix(Mix(h, id.ms), id.seq), H(p.Encode()));
+      }
       return Mix(h, H(v.stream().meta.Encode()));
     case ValueType::kQueue: {
       // As the list a client reads (LRANGE 0 -1), so a queue and a Redis list holding the same

@@ -383,6 +383,90 @@ void Database::StreamSetMeta(std::string_view key, const StreamMeta& meta) {
   Changed(key);
 }
 
+StreamGroup& Database::Group(std::string_view key, std::string_view group) {
+  Value* v = FindForWrite(key);
+  assert(v && v->type() == ValueType::kStream);
+  auto it = v->stream().groups.find(group);
+  assert(it != v->stream().groups.end());
+  return it->second;
+}
+
+void Database::StreamGroupSet(std::string_view key, std::string_view group, StreamId last_delivered,
+                              int64_t entries_read) {
+  Value* v = FindForWrite(key);
+  assert(v && v->type() == ValueType::kStream);
+  auto [it, created] = v->stream().groups.try_emplace(std::string(group));
+  it->second.last_delivered = last_delivered;
+  it->second.entries_read = entries_read;
+  Record(Mutation::Op::kStreamGroupPut, key, group, it->second.EncodeState());
+  Changed(key);
+}
+
+void Database::StreamGroupDelete(std::string_view key, std::string_view group) {
+  Group(key, group);
+  Record(Mutation::Op::kStreamGroupDelete, key, group);
+  Stream& s = keys_.Find(key)->stream();
+  s.groups.erase(s.groups.find(group));
+  Changed(key);  // a blocked XREADGROUP of the group learns it is gone
+}
+
+bool Database::StreamConsumerAdd(std::string_view key, std::string_view group,
+                                 std::string_view consumer) {
+  auto [it, created] = Group(key, group).consumers.try_emplace(std::string(consumer));
+  if (!created) return false;
+  it->second.seen_ms = keyspace_->now_ms();
+  Record(Mutation::Op::kStreamConsumerPut, key, group, consumer);
+  return true;
+}
+
+size_t Database::StreamConsumerDelete(std::string_view key, std::string_view group,
+                                      std::string_view consumer) {
+  StreamGroup& g = Group(key, group);
+  auto it = g.consumers.find(consumer);
+  if (it == g.consumers.end()) return 0;
+  std::set<StreamId> pending = it->second.pending;
+  for (const StreamId& id : pending) StreamPendingDelete(key, group, id);
+  Record(Mutation::Op::kStreamConsumerDelete, key, group, consumer);
+  g.consumers.erase(it);
+  return pending.size();
+}
+
+void Database::StreamConsumerSeen(std::string_view key, std::string_view group,
+                                  std::string_view consumer) {
+  StreamGroup& g = Group(key, group);
+  if (auto it = g.consumers.find(consumer); it != g.consumers.end()) {
+    it->second.seen_ms = keyspace_->now_ms();
+  }
+}
+
+void Database::StreamPendingSet(std::string_view key, std::string_view group, StreamId id,
+                                StreamPending p) {
+  StreamGroup& g = Group(key, group);
+  auto consumer = g.consumers.find(p.consumer);
+  assert(consumer != g.consumers.end());
+  Record(Mutation::Op::kStreamPendingPut, key, group, id.Encode() + p.Encode());
+  auto [it, created] = g.pending.try_emplace(id);
+  if (!created && it->second.consumer != p.consumer) {
+    if (auto old = g.consumers.find(it->second.consumer); old != g.consumers.end()) {
+      old->second.pending.erase(id);
+    }
+  }
+  consumer->second.pending.insert(id);
+  it->second = std::move(p);
+}
+
+bool Database::StreamPendingDelete(std::string_view key, std::string_view group, StreamId id) {
+  StreamGroup& g = Group(key, group);
+  auto it = g.pending.find(id);
+  if (it == g.pending.end()) return false;
+  Record(Mutation::Op::kStreamPendingDelete, key, group, id.Encode());
+  if (auto c = g.consumers.find(it->second.consumer); c != g.consumers.end()) {
+    c->second.pending.erase(id);
+  }
+  g.pending.erase(it);
+  return true;
+}
+
 void Database::Rename(std::string_view from, std::string_view to) {
   Value* v = FindForWrite(from);
   assert(v);
@@ -423,6 +507,46 @@ void Database::Flush() {
   DropAllQueues();
   keys_.Clear();
   expires_.clear();
+}
+
+void Database::ApplyGroupChange(const Mutation& m) {
+  // Checked although the master recorded it: a damaged record must not break what the methods
+  // assert (the stream, the group and the consumer exist).
+  const Value* v = Peek(m.key);
+  const Stream* s = v && v->type() == ValueType::kStream ? &v->stream() : nullptr;
+  if (m.op == Mutation::Op::kStreamGroupPut) {
+    StreamGroup state;
+    if (!StreamGroup::DecodeState(m.arg2, &state)) return;
+    if (!s) StreamSetMeta(m.key, StreamMeta{});  // the store loads groups before entries
+    StreamGroupSet(m.key, m.arg, state.last_delivered, state.entries_read);
+    return;
+  }
+  if (!s || !s->groups.contains(m.arg)) return;
+  StreamId id = m.arg2.size() >= 16 ? StreamId::Decode(m.arg2) : StreamId{};
+  StreamPending p;
+  switch (m.op) {
+    case Mutation::Op::kStreamGroupDelete:
+      StreamGroupDelete(m.key, m.arg);
+      break;
+    case Mutation::Op::kStreamConsumerPut:
+      StreamConsumerAdd(m.key, m.arg, m.arg2);
+      break;
+    case Mutation::Op::kStreamConsumerDelete:
+      StreamConsumerDelete(m.key, m.arg, m.arg2);
+      break;
+    case Mutation::Op::kStreamPendingPut:
+      if (m.arg2.size() < 16 || !StreamPending::Decode(std::string_view(m.arg2).substr(16), &p)) {
+        break;
+      }
+      StreamConsumerAdd(m.key, m.arg, p.consumer);  // there already, unless damaged
+      StreamPendingSet(m.key, m.arg, id, std::move(p));
+      break;
+    case Mutation::Op::kStreamPendingDelete:
+      StreamPendingDelete(m.key, m.arg, id);
+      break;
+    default:
+      break;
+  }
 }
 
 // ---- Keyspace ----
@@ -623,6 +747,14 @@ void Keyspace::Apply(const Mutation& m) {
       break;
     case Mutation::Op::kImportState:
       Import::Decode(m.arg, &import_);
+      break;
+    case Mutation::Op::kStreamGroupPut:
+    case Mutation::Op::kStreamGroupDelete:
+    case Mutation::Op::kStreamConsumerPut:
+    case Mutation::Op::kStreamConsumerDelete:
+    case Mutation::Op::kStreamPendingPut:
+    case Mutation::Op::kStreamPendingDelete:
+      d.ApplyGroupChange(m);
       break;
   }
   recording_ = true;

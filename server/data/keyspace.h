@@ -90,6 +90,21 @@ class Database {
   bool StreamDelete(std::string_view key, StreamId id);
   // Restores a stream's counters (recovery), creating the stream if needed.
   void StreamSetMeta(std::string_view key, const StreamMeta& meta);
+  // Consumer groups of the stream at `key`, which must exist (the group too, but for
+  // StreamGroupSet, which creates or updates it).
+  void StreamGroupSet(std::string_view key, std::string_view group, StreamId last_delivered,
+                      int64_t entries_read);
+  void StreamGroupDelete(std::string_view key, std::string_view group);
+  // Adds a consumer, seen now; false when it exists.
+  bool StreamConsumerAdd(std::string_view key, std::string_view group, std::string_view consumer);
+  // Deletes a consumer and its pending entries; returns how many it had.
+  size_t StreamConsumerDelete(std::string_view key, std::string_view group,
+                              std::string_view consumer);
+  // Marks the consumer seen now (XINFO's idle time); not durable, as in Redis' RDB.
+  void StreamConsumerSeen(std::string_view key, std::string_view group, std::string_view consumer);
+  // Entry `id` is pending as `p` says, for `p.consumer` (which must exist), whoever had it.
+  void StreamPendingSet(std::string_view key, std::string_view group, StreamId id, StreamPending p);
+  bool StreamPendingDelete(std::string_view key, std::string_view group, StreamId id);
 
   // Moves the value (and its TTL) of `from` to `to`, replacing `to`. `from` must exist.
   void Rename(std::string_view from, std::string_view to);
@@ -272,6 +287,10 @@ class Database {
   friend class Keyspace;
 
   Value* FindForWrite(std::string_view key);
+  // The group `group` of the stream at `key`; both must exist.
+  StreamGroup& Group(std::string_view key, std::string_view group);
+  // Applies one of the consumer-group mutations (Keyspace::Apply).
+  void ApplyGroupChange(const Mutation& m);
   Value& Upsert(std::string_view key, ValueType type);  // creates an empty value of `type`
   void EraseKey(std::string_view key);
   void SetExpireIndex(std::string_view key, int64_t old_at, int64_t new_at);

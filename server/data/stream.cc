@@ -1,5 +1,7 @@
 #include "server/data/stream.h"
 
+#include "server/queue/record.h"
+
 namespace desaster {
 namespace {
 
@@ -39,6 +41,38 @@ StreamMeta StreamMeta::Decode(std::string_view bytes) {
   m.entries_added = GetU64(bytes, 16);
   if (bytes.size() >= 40) m.max_deleted = StreamId::Decode(bytes.substr(24));
   return m;
+}
+
+std::string StreamPending::Encode() const {
+  std::string out;
+  record::PutSigned(&out, delivery_ms);
+  record::PutVarint(&out, deliveries);
+  record::PutString(&out, consumer);
+  return out;
+}
+
+bool StreamPending::Decode(std::string_view bytes, StreamPending* out) {
+  record::Reader r(bytes);
+  out->delivery_ms = r.Signed();
+  out->deliveries = r.Varint();
+  out->consumer = r.View();
+  return r.ok();
+}
+
+std::string StreamGroup::EncodeState() const {
+  std::string out;
+  record::PutVarint(&out, last_delivered.ms);
+  record::PutVarint(&out, last_delivered.seq);
+  record::PutSigned(&out, entries_read);
+  return out;
+}
+
+bool StreamGroup::DecodeState(std::string_view bytes, StreamGroup* out) {
+  record::Reader r(bytes);
+  out->last_delivered.ms = r.Varint();
+  out->last_delivered.seq = r.Varint();
+  out->entries_read = r.Signed();
+  return r.ok();
 }
 
 std::string EncodeFields(const std::vector<std::string>& fields) {

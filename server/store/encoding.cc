@@ -139,6 +139,37 @@ bool DecodeStringChunkSuffix(std::string_view suffix, uint32_t* index) {
   return true;
 }
 
+std::string StreamGroupKey(std::string_view prefix, std::string_view group) {
+  std::string out(prefix);
+  out.push_back(kStreamGroup);
+  AppendU32(&out, static_cast<uint32_t>(group.size()));
+  out.append(group);
+  return out;
+}
+
+std::string StreamGroupKey(std::string_view prefix, std::string_view group, GroupRecord kind,
+                           std::string_view rest) {
+  std::string out = StreamGroupKey(prefix, group);
+  out.push_back(static_cast<char>(kind));
+  out.append(rest);
+  return out;
+}
+
+bool DecodeStreamGroupSuffix(std::string_view suffix, std::string_view* group, GroupRecord* kind,
+                             std::string_view* rest) {
+  if (suffix.size() < 5) return false;
+  uint32_t len = ReadU32(reinterpret_cast<const unsigned char*>(suffix.data()));
+  if (len > suffix.size() - 5) return false;
+  *group = suffix.substr(4, len);
+  char k = suffix[4 + len];
+  *rest = suffix.substr(5 + len);
+  if (k < static_cast<char>(GroupRecord::kState) || k > static_cast<char>(GroupRecord::kPending)) {
+    return false;
+  }
+  *kind = static_cast<GroupRecord>(k);
+  return true;
+}
+
 std::string ListRunKey(std::string_view prefix, int64_t pos, uint32_t count) {
   std::string out;
   out.reserve(prefix.size() + 13);

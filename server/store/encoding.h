@@ -25,6 +25,12 @@
 //       'z' zset    suffix: member                        value: score (IEEE-754, 8 bytes)
 //       'X' stream  suffix empty: the stream's counters   value: StreamMeta::Encode
 //                   suffix: entry ID (16 bytes)           value: EncodeFields(field/values)
+//       'G' a stream's consumer group, suffix glen:u32 group, then
+//                   0x00                                  value: StreamGroup::EncodeState
+//                   0x01 consumer                         value: empty
+//                   0x02 entry ID (16 bytes)              value: StreamPending::Encode
+//                   (so a group's records load before its stream's entries, its state before
+//                   its consumers, and they before their pending entries)
 //   'q' db:u16 klen:u32 key 0x00           -> queue configuration (QueueConfig::Encode)
 //   'q' db:u16 klen:u32 key 0x01 id:u64    -> one job's record (Job::Encode)
 //   'q' db:u16 klen:u32 key 0x01 first:u64 'd'
@@ -115,8 +121,12 @@ enum Tag : char {
   kHash = 'h',
   kSet = 'S',
   kZSet = 'z',
-  kStream = 'X'
+  kStream = 'X',
+  kStreamGroup = 'G'
 };
+
+// The kinds of a consumer group's records, after its name in the suffix.
+enum class GroupRecord : char { kState = 0, kConsumer = 1, kPending = 2 };
 
 // 'e' + db + klen + key: every element record of the key starts with this.
 std::string ElementPrefix(int db, std::string_view key);
@@ -151,6 +161,15 @@ std::string StringChunkKey(std::string_view prefix, uint32_t index);
 std::string StringLengthKey(std::string_view prefix);
 // Parses a chunked string record's suffix: false for the length record (empty) or a malformed one.
 bool DecodeStringChunkSuffix(std::string_view suffix, uint32_t* index);
+
+// A consumer group's record under its stream's ElementPrefix: `rest` is the consumer's name
+// or the entry's ID; without `kind`, the prefix of all the group's records.
+std::string StreamGroupKey(std::string_view prefix, std::string_view group);
+std::string StreamGroupKey(std::string_view prefix, std::string_view group, GroupRecord kind,
+                           std::string_view rest = {});
+// Parses a group record's suffix; false when malformed.
+bool DecodeStreamGroupSuffix(std::string_view suffix, std::string_view* group, GroupRecord* kind,
+                             std::string_view* rest);
 
 // The record of the run at `pos` holding `count` elements, under the list's ElementPrefix.
 std::string ListRunKey(std::string_view prefix, int64_t pos, uint32_t count);

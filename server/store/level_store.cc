@@ -885,6 +885,28 @@ void LevelStore::Translate(const Mutation& m, uint64_t lsn, BatchView* view) {
       stream_meta_[prefix] = StreamMeta::Decode(m.arg);
       view->Put(element(kStream, ""), m.arg);
       break;
+    case Op::kStreamGroupPut:
+      shadow(kStream);
+      view->Put(StreamGroupKey(prefix, m.arg, GroupRecord::kState), m.arg2);
+      break;
+    case Op::kStreamGroupDelete:
+      view->DeletePrefix(StreamGroupKey(prefix, m.arg));
+      break;
+    case Op::kStreamConsumerPut:
+      view->Put(StreamGroupKey(prefix, m.arg, GroupRecord::kConsumer, m.arg2), "");
+      break;
+    case Op::kStreamConsumerDelete:
+      view->Delete(StreamGroupKey(prefix, m.arg, GroupRecord::kConsumer, m.arg2));
+      break;
+    case Op::kStreamPendingPut: {
+      std::string_view id_and_pending = m.arg2;
+      view->Put(StreamGroupKey(prefix, m.arg, GroupRecord::kPending, id_and_pending.substr(0, 16)),
+                id_and_pending.substr(16));
+      break;
+    }
+    case Op::kStreamPendingDelete:
+      view->Delete(StreamGroupKey(prefix, m.arg, GroupRecord::kPending, m.arg2));
+      break;
     case Op::kRename:
       if (m.key == m.arg) break;
       CopyKey(m.db, m.key, m.db, m.arg, view);
@@ -1067,6 +1089,25 @@ class LevelStore::Loader : public StateLoader {
             m.arg = e.suffix;
             m.arg2 = value;
             break;
+          case kStreamGroup: {
+            s->tag = kStream;
+            std::string_view group, rest;
+            GroupRecord kind;
+            if (!DecodeStreamGroupSuffix(e.suffix, &group, &kind, &rest)) continue;
+            m.arg = group;
+            if (kind == GroupRecord::kState) {
+              m.op = Mutation::Op::kStreamGroupPut;
+              m.arg2 = value;
+            } else if (kind == GroupRecord::kConsumer) {
+              m.op = Mutation::Op::kStreamConsumerPut;
+              m.arg2 = rest;
+            } else {
+              m.op = Mutation::Op::kStreamPendingPut;
+              m.arg2 = rest;
+              m.arg2 += value;
+            }
+            break;
+          }
           case kZSet:
             m.op = Mutation::Op::kZAdd;
             m.arg = e.suffix;

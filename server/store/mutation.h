@@ -53,7 +53,16 @@ struct Mutation {
     kMasterTerm,    // cluster mode: node `key` leads from epoch `num` on, reached at arg, since
                     // arg2 (ms since the epoch, decimal): the history of masters
     kImportState,   // desaster-migrate's import is arg (Keyspace::Import::Encode)
+    // A stream's consumer groups: group arg of stream `key`.
+    kStreamGroupPut,        // the group exists with state arg2 (StreamGroup::EncodeState)
+    kStreamGroupDelete,     // the group, its consumers and its pending entries are gone
+    kStreamConsumerPut,     // consumer arg2 exists
+    kStreamConsumerDelete,  // consumer arg2 is gone (its pending entries were deleted before)
+    kStreamPendingPut,      // arg2 = entry ID (16 bytes) + StreamPending::Encode
+    kStreamPendingDelete,   // arg2 = entry ID (16 bytes)
   };
+  // The highest Op: a log entry with a higher one is from a newer version.
+  static constexpr Op kLastOp = Op::kStreamPendingDelete;
 
   Op op;
   bool flag = false;

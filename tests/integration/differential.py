@@ -61,6 +61,7 @@ def pick(rng, xs):
 def gen_command(rng):
     k, k2 = pick(rng, KEYS), pick(rng, KEYS)
     v, f, i = pick(rng, VALUES), pick(rng, FIELDS), pick(rng, INTS)
+    g, c = pick(rng, ["g1", "g2"]), pick(rng, ["c1", "c2", "c3"])
     gens = [
         # strings
         lambda: ["SET", k, v] + rng.choice([[], ["NX"], ["XX"], ["GET"], ["EX", "100"],
@@ -139,6 +140,20 @@ def gen_command(rng):
         lambda: ["XTRIM", k, pick(rng, ["MAXLEN", "MINID", "FOO"]), pick(rng, ["1", "=", "~"]), pick(rng, ["0", "2", "2-0"])],
         lambda: ["XREAD", "COUNT", pick(rng, ["1", "5"]), "STREAMS", k, pick(rng, ["0", "1-1", "$", "x"])],
         lambda: ["XREAD", "STREAMS", k, k2, "0"],
+        # consumer groups (min-idle times are 0 or an hour, so no reply depends on timing)
+        lambda: ["XGROUP", "CREATE", k, g, pick(rng, ["$", "0", "1-1", "x", "+"])] + rng.choice([[], ["MKSTREAM"], ["ENTRIESREAD", pick(rng, ["0", "2", "-1", "-2", "x"])], ["FOO"]]),
+        lambda: ["XGROUP", "SETID", k, g, pick(rng, ["$", "0", "2-0", "-", "+", "x"])] + rng.choice([[], ["ENTRIESREAD", pick(rng, ["1", "-1", "x"])], ["ENTRIESREAD"]]),
+        lambda: ["XGROUP", pick(rng, ["DESTROY", "CREATECONSUMER", "DELCONSUMER", "NOPE"]), k, g] + rng.choice([[], [c]]),
+        lambda: ["XREADGROUP", "GROUP", g, c] + rng.choice([[], ["COUNT", pick(rng, ["1", "2", "0", "-1", "x"])], ["NOACK"], ["BLOCK", "10"], ["BLOCK", "-1"]])
+                + ["STREAMS", k] + rng.choice([[pick(rng, [">", ">", "0", "1-1", "$", "x"])], [k2, ">", ">"], []]),
+        lambda: ["XREADGROUP"] + rng.choice([["COUNT", "1"], ["GROUP", g]]) + ["STREAMS", k, ">"],
+        lambda: ["XACK", k, g] + rng.sample(["1-1", "2-0", "3-3", "5-0", "9-0", "x"], rng.randint(1, 3)),
+        lambda: ["XPENDING", k, g] + rng.choice([[], ["-", "+", pick(rng, ["10", "1", "0", "-1", "x"])], ["IDLE", pick(rng, ["0", "3600000", "x"]), "(1-1", "+", "5"], ["-", "(5-0", "10", c], ["(+", "+", "1"], ["-", "+"]]),
+        lambda: ["XCLAIM", k, g, c, pick(rng, ["0", "3600000", "-5", "x"])] + rng.sample(["1-1", "2-0", "3-3", "5-0", "9-0"], rng.randint(1, 3))
+                + rng.choice([[], ["FORCE"], ["JUSTID"], ["FORCE", "JUSTID"], ["RETRYCOUNT", pick(rng, ["3", "x"])], ["IDLE", pick(rng, ["0", "1000000"])], ["TIME", "1000"], ["LASTID", pick(rng, ["9-0", "x"])], ["BOGUS"]]),
+        lambda: ["XAUTOCLAIM", k, g, c, pick(rng, ["0", "3600000", "x"]), pick(rng, ["0", "-", "(1-1", "2-0", "(+", "x"])] + rng.choice([[], ["COUNT", pick(rng, ["1", "2", "0", "x"])], ["JUSTID"], ["FOO"]]),
+        lambda: ["XINFO", pick(rng, ["GROUPS", "CONSUMERS", "NOPE"]), k] + rng.choice([[], [g]]),
+        lambda: ["XSETID", k, pick(rng, ["9-0", "1-0", "x"])] + rng.choice([[], ["ENTRIESADDED", pick(rng, ["0", "20", "-1"])], ["MAXDELETEDID", pick(rng, ["2-0", "99-0", "x"])], ["FOO", "1"]]),
         # scripting
         lambda: [pick(rng, ["EVAL", "EVAL", "EVAL_RO"]), pick(rng, SCRIPTS), "1", k, v, pick(rng, VALUES)],
         lambda: ["EVAL", pick(rng, SCRIPTS), pick(rng, ["-1", "3", "x"]), k],
@@ -160,8 +175,33 @@ def gen_command(rng):
 RANDOM = {"srandmember", "hrandfield", "zrandmember", "spop", "randomkey"}
 
 
+def idle_times(name, reply):
+    """How long ago an entry was delivered or a consumer seen (XPENDING, XINFO CONSUMERS)
+    differs by the moments between the two servers' calls: compared as recent or old (the
+    generator's idle times are 0 or at least 1000 s)."""
+    def bucket(r):
+        return Reply(":", "recent" if r.value < 60000 else "old")
+    if reply.kind in "*~" and isinstance(reply.value, list):
+        items = reply.value
+        if (name == "xpending" and len(items) == 4 and items[2].kind == ":"
+                and items[0].kind == "$" and items[1].kind == "$"):
+            return Reply(reply.kind, items[:2] + [bucket(items[2]), items[3]])
+        out = []
+        for j, x in enumerate(items):
+            if j > 0 and items[j - 1] == Reply("$", b"idle") and x.kind == ":":
+                x = bucket(x)
+            out.append(idle_times(name, x))
+        return Reply(reply.kind, out)
+    if reply.kind == "%":
+        return Reply("%", [(a, bucket(b) if a == Reply("$", b"idle") else idle_times(name, b))
+                           for a, b in reply.value])
+    return reply
+
+
 def normalize(cmd, reply):
     name = cmd[0].lower()
+    if name in ("xpending", "xinfo"):
+        reply = idle_times(name, reply)
     if name == "dump" and reply.kind == "$" and reply.value is not None:
         return Reply("payload", True)  # encodings differ; dump_restore checks what they hold
     if name in RANDOM and reply.kind in "*~" and isinstance(reply.value, list):

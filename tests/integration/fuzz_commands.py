@@ -106,7 +106,10 @@ BLOCK_MS = ["1", "10", "20", "-1", "abc", "-9223372036854775808", "1844674407370
 PATTERNS = ["*", "k*", "*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*b", "[", "[a-", "\\", "?", "k[1-3]",
             "*" * 200 + "x", "a*" * 60 + "b", "[^k]*", "resque:*"]
 STREAM_IDS = ["0", "0-1", "1-1", "*", "$", "+", "-", "18446744073709551615-18446744073709551615",
-              "abc", "-1", "1-", "(0-1"]
+              "abc", "-1", "1-", "(0-1", ">"]
+# Consumer groups and consumers: a few names, so that calls meet the groups others made.
+GROUP_NAMES = ["g1", "g2", "\x00g"]
+CONSUMER_NAMES = ["c1", "c2", ""]
 RANGES = ["-inf", "+inf", "(1", "[a", "-", "+", "1", "abc", "(", "[", "0", "(-inf", "nan"]
 STRINGS = ["", "v", "xyz", "1", "-1", "3.14", "\x00\xff\r\n", "x" * 10000,
            '{"class":"Add","args":[1,2]}', '{"class":', "[[[[[[[[[[[[[[[[[[[[", "né"]
@@ -147,6 +150,8 @@ NATIVE_PREAMBLE = [
     ["job.fetch", "JOB.FETCH", "w1"],
     ["schedule.set", "SCHEDULE.SET", "s1", "CRON", "0 3 * * *", "QUEUE", "nq1", "PAYLOAD", "{}"],
     ["xadd", "XADD", "ns1", "*", "field", "value"],
+    ["xgroup|create", "XGROUP", "CREATE", "ns1", "g1", "0"],
+    ["xreadgroup", "XREADGROUP", "GROUP", "g1", "c1", "STREAMS", "ns1", ">"],
     ["rpush", "RPUSH", "nl1", "a", "b", "c"],
     ["hset", "HSET", "nh1", "f1", "v1", "f2", "2"],
     ["sadd", "SADD", "nset1", "m1", "m2", "3"],
@@ -292,8 +297,12 @@ class Session:
             return rng.choice(self.harvest)  # a job or failure id seen in a reply
         if name in ("worker", "host") or (name == "id" and command.startswith("worker.")):
             return rng.choice(WORKERS)
-        if name == "id" and command.startswith("x"):
+        if name in ("id", "lastid", "last-id", "max-deleted-id") and command.startswith("x"):
             return rng.choice(STREAM_IDS)
+        if name == "group" and command.startswith("x"):
+            return rng.choice(GROUP_NAMES)
+        if name == "consumer" and command.startswith("x"):
+            return rng.choice(CONSUMER_NAMES)
         if name in ("start", "end") and command.startswith("x"):
             return rng.choice(STREAM_IDS)
         if name in ("min", "max") and command.startswith("z"):

@@ -360,7 +360,24 @@ TEST_CASE("random mutations committed in batches load back identically") {
         break;
       case ValueType::kStream: {
         const Stream* s = cur ? &cur->stream() : nullptr;
-        if (s && !s->entries.empty() && pick(3) == 0) {
+        std::string group = "g" + std::to_string(pick(2)), consumer = "c" + std::to_string(pick(3));
+        bool has_group = s && s->groups.contains(group);
+        int op = pick(8);
+        if (s && op == 0) {  // a group is created or moved
+          db.StreamGroupSet(key, group, StreamId{static_cast<uint64_t>(pick(3)), 0}, pick(4) - 1);
+        } else if (has_group && op == 1) {
+          pick(4) ? (void)db.StreamConsumerAdd(key, group, consumer)
+                  : (void)db.StreamConsumerDelete(key, group, consumer);
+        } else if (has_group && op == 2 && !s->entries.empty()) {  // an entry is delivered
+          db.StreamConsumerAdd(key, group, consumer);
+          db.StreamPendingSet(
+              key, group, s->entries.rbegin()->first,
+              StreamPending{consumer, 1000 + pick(100), static_cast<uint64_t>(1 + pick(3))});
+        } else if (has_group && op == 3 && !s->groups.at(group).pending.empty()) {
+          pick(5)
+              ? (void)db.StreamPendingDelete(key, group, s->groups.at(group).pending.begin()->first)
+              : db.StreamGroupDelete(key, group);
+        } else if (s && !s->entries.empty() && pick(3) == 0) {
           db.StreamDelete(key, s->entries.begin()->first);  // may empty it: the stream stays
         } else {
           StreamId last = s ? s->meta.last_id : StreamId{};
