@@ -106,12 +106,6 @@ bool LoadRdb(const std::string& path, Target& target, Progress& progress, std::s
   if (!target.Drain(error)) return false;
   double seconds = std::chrono::duration<double>(Clock::now() - start).count() + 1e-9;
   for (const auto& w : reader.warnings()) progress.Event({{"event", "warning"}, {"warning", w}});
-  if (writer.dropped_stream_groups()) {
-    progress.Event({{"event", "warning"},
-                    {"warning", std::to_string(writer.dropped_stream_groups()) +
-                                    " stream consumer groups were not imported (desaster has "
-                                    "none yet; their streams' entries were)"}});
-  }
   if (writer.dropped_field_expiries()) {
     progress.Event({{"event", "warning"},
                     {"warning", std::to_string(writer.dropped_field_expiries()) +

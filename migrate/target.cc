@@ -235,7 +235,6 @@ bool SnapshotWriter::Write(rdb::Record& record, std::string* error) {
       });
       break;
     case rdb::Type::kStream:
-      dropped_stream_groups_ += o.stream.groups.size();
       ok = target_->Append({"RESTORE", key, "0", rdb::EncodeDump(o), "REPLACE"}, error);
       break;
   }

@@ -81,15 +81,12 @@ class SnapshotWriter {
   uint64_t keys() const { return keys_; }
   // Hash fields' own expiries (Redis 7.4) are not kept: desaster has no field TTLs.
   uint64_t dropped_field_expiries() const { return dropped_field_expiries_; }
-  // Nor are streams' consumer groups (their entries are): desaster has none yet.
-  uint64_t dropped_stream_groups() const { return dropped_stream_groups_; }
 
  private:
   Target* target_;
   int db_ = 0;
   uint64_t keys_ = 0;
   uint64_t dropped_field_expiries_ = 0;
-  uint64_t dropped_stream_groups_ = 0;
 };
 
 // Applies the source's command stream, in batches that each end with the offset they reach:

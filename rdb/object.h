@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -21,13 +22,26 @@ struct StreamEntry {
   std::vector<std::string> fields;  // field, value, field, value, ...
 };
 
-// What a consumer group's state amounts to; desaster has no consumer groups yet, so a reader
-// reports them (name and position) and writers never produce them.
+// An entry a consumer group delivered and no one acknowledged.
+struct StreamPending {
+  StreamId id;
+  int64_t delivery_ms = 0;
+  uint64_t deliveries = 0;
+  std::string consumer;
+};
+
+struct StreamConsumer {
+  std::string name;
+  int64_t seen_ms = 0;
+};
+
 struct StreamGroup {
   std::string name;
   StreamId last_delivered;
-  uint64_t pending = 0;
-  uint64_t consumers = 0;
+  // -1: unknown; nullopt: not in the format (streams before version 2), to be estimated
+  std::optional<int64_t> entries_read;
+  std::vector<StreamPending> pending;  // in ID order, each with its consumer
+  std::vector<StreamConsumer> consumers;
 };
 
 struct Stream {

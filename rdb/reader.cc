@@ -5,6 +5,8 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <map>
+#include <set>
 #include <optional>
 #include <stdexcept>
 
@@ -397,25 +399,45 @@ void ReadStream(Input& in, uint8_t type, Object* o) {
       (!s.entries.empty() && s.last_id < s.entries.back().id)) {
     throw Corrupt("stream entries out of order");
   }
+  std::set<std::string> group_names;
   for (uint64_t g = in.Count("consumer group", 3); g > 0; g--) {
     StreamGroup group;
     group.name = in.String();
+    if (!group_names.insert(group.name).second) throw Corrupt("a consumer group twice");
     group.last_delivered = LengthStreamId(in);
-    if (type >= kTypeStreamListpacks2) in.Length();  // entries read
-    group.pending = in.Count("pending entry", 17);
-    for (uint64_t p = 0; p < group.pending; p++) {
-      in.Take(16, "pending ID");
-      in.Milliseconds();
-      in.Length();
+    if (type >= kTypeStreamListpacks2) group.entries_read = static_cast<int64_t>(in.Length());
+    std::map<StreamId, size_t> owners;  // pending ID -> its place in group.pending
+    for (uint64_t p = in.Count("pending entry", 17); p > 0; p--) {
+      StreamPending entry;
+      entry.id = RawStreamId(in);
+      entry.delivery_ms = in.Milliseconds();
+      entry.deliveries = in.Length();
+      if (!owners.emplace(entry.id, group.pending.size()).second) {
+        throw Corrupt("a pending entry twice");
+      }
+      group.pending.push_back(std::move(entry));
     }
-    group.consumers = in.Count("consumer", 9);
-    for (uint64_t c = 0; c < group.consumers; c++) {
-      in.String();
-      in.Milliseconds();
-      if (type >= kTypeStreamListpacks3) in.Milliseconds();
-      for (uint64_t p = in.Count("consumer pending entry", 16); p > 0; p--)
-        in.Take(16, "pending ID");
+    std::vector<bool> owned(group.pending.size());
+    std::set<std::string> consumer_names;
+    for (uint64_t c = in.Count("consumer", 9); c > 0; c--) {
+      StreamConsumer consumer{in.String(), in.Milliseconds()};
+      if (!consumer_names.insert(consumer.name).second) throw Corrupt("a consumer twice");
+      if (type >= kTypeStreamListpacks3) in.Milliseconds();  // active time (Redis 7.2)
+      for (uint64_t p = in.Count("consumer pending entry", 16); p > 0; p--) {
+        auto owner = owners.find(RawStreamId(in));
+        if (owner == owners.end() || owned[owner->second]) {
+          throw Corrupt("a consumer's pending entry is not the group's, or another's");
+        }
+        owned[owner->second] = true;
+        group.pending[owner->second].consumer = consumer.name;
+      }
+      group.consumers.push_back(std::move(consumer));
     }
+    if (std::find(owned.begin(), owned.end(), false) != owned.end()) {
+      throw Corrupt("a pending entry without a consumer");
+    }
+    std::sort(group.pending.begin(), group.pending.end(),
+              [](const auto& a, const auto& b) { return a.id < b.id; });
     s.groups.push_back(std::move(group));
   }
 }

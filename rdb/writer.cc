@@ -114,7 +114,38 @@ std::string StreamValue(const Stream& s) {
   }
   AppendLength(&out, s.entries.size());
   AppendStreamId(&out, s.last_id);
-  AppendLength(&out, 0);  // consumer groups
+  // Consumer groups, in version 1's form: no entries-read (a reader estimates it, as Redis
+  // does), and consumers' pending entries as IDs of the group's.
+  auto raw_id = [&out](StreamId id) {
+    AppendBe(&out, id.ms, 8);
+    AppendBe(&out, id.seq, 8);
+  };
+  auto milliseconds = [&out](int64_t ms) {
+    for (int i = 0; i < 8; i++)
+      out.push_back(static_cast<char>(static_cast<uint64_t>(ms) >> (8 * i)));
+  };
+  AppendLength(&out, s.groups.size());
+  for (const StreamGroup& g : s.groups) {
+    AppendString(&out, g.name);
+    AppendStreamId(&out, g.last_delivered);
+    AppendLength(&out, g.pending.size());
+    for (const StreamPending& p : g.pending) {
+      raw_id(p.id);
+      milliseconds(p.delivery_ms);
+      AppendLength(&out, p.deliveries);
+    }
+    AppendLength(&out, g.consumers.size());
+    for (const StreamConsumer& c : g.consumers) {
+      AppendString(&out, c.name);
+      milliseconds(c.seen_ms);
+      std::vector<StreamId> mine;
+      for (const StreamPending& p : g.pending) {
+        if (p.consumer == c.name) mine.push_back(p.id);
+      }
+      AppendLength(&out, mine.size());
+      for (StreamId id : mine) raw_id(id);
+    }
+  }
   return out;
 }
 

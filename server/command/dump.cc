@@ -47,6 +47,17 @@ rdb::Object ObjectOf(CommandContext& ctx, std::string_view key, const Value& v) 
       o.stream.last_id = {s.meta.last_id.ms, s.meta.last_id.seq};
       o.stream.max_deleted = {s.meta.max_deleted.ms, s.meta.max_deleted.seq};
       o.stream.entries_added = s.meta.entries_added;
+      for (const auto& [name, g] : s.groups) {
+        rdb::StreamGroup& out = o.stream.groups.emplace_back();
+        out.name = name;
+        out.last_delivered = {g.last_delivered.ms, g.last_delivered.seq};
+        out.entries_read = g.entries_read;
+        for (const auto& [id, p] : g.pending) {
+          out.pending.push_back({{id.ms, id.seq}, p.delivery_ms, p.deliveries, p.consumer});
+        }
+        for (const auto& [consumer, c] : g.consumers)
+          out.consumers.push_back({consumer, c.seen_ms});
+      }
       break;
     }
   }
@@ -82,6 +93,17 @@ void Create(CommandContext& ctx, std::string_view key, rdb::Object&& o) {
       meta.max_deleted = {o.stream.max_deleted.ms, o.stream.max_deleted.seq};
       meta.entries_added = o.stream.entries_added;
       db.StreamSetMeta(key, meta);
+      const Stream& s = db.Find(key)->stream();
+      for (rdb::StreamGroup& g : o.stream.groups) {
+        StreamId last{g.last_delivered.ms, g.last_delivered.seq};
+        // A version-1 stream has no entries-read: estimated from the stream, as Redis loads it.
+        db.StreamGroupSet(key, g.name, last, g.entries_read.value_or(EntriesUpTo(s, last)));
+        for (const rdb::StreamConsumer& c : g.consumers) db.StreamConsumerAdd(key, g.name, c.name);
+        for (rdb::StreamPending& p : g.pending) {
+          db.StreamPendingSet(key, g.name, {p.id.ms, p.id.seq},
+                              StreamPending{std::move(p.consumer), p.delivery_ms, p.deliveries});
+        }
+      }
       break;
     }
   }

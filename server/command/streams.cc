@@ -340,23 +340,6 @@ bool HasTombstonesFrom(const Stream& s, StreamId from) {
   return from <= s.meta.max_deleted;
 }
 
-// How many entries were added up to `id` (a group's entries-read), or -1 when it cannot be
-// known: Redis' estimate, which lag and entries-read must agree with.
-int64_t EntriesUpTo(const Stream& s, StreamId id) {
-  auto added = static_cast<int64_t>(s.meta.entries_added);
-  if (added == 0) return 0;
-  if (s.entries.empty() && id <= s.meta.last_id) return added;
-  if (id == s.meta.last_id) return added;
-  if (id > s.meta.last_id) return -1;
-  StreamId first = s.entries.begin()->first;
-  if (s.meta.max_deleted == StreamId{} || s.meta.max_deleted < first) {
-    auto length = static_cast<int64_t>(s.entries.size());
-    if (id < first) return added - length;
-    if (id == first) return added - length + 1;
-  }
-  return -1;
-}
-
 // The "entries-read" and "lag" fields of XINFO's group descriptions.
 void ReplyEntriesReadAndLag(CommandContext& ctx, const Stream& s, const StreamGroup& g) {
   ctx.reply.Bulk("entries-read");

@@ -75,6 +75,21 @@ bool StreamGroup::DecodeState(std::string_view bytes, StreamGroup* out) {
   return r.ok();
 }
 
+int64_t EntriesUpTo(const Stream& s, StreamId id) {
+  auto added = static_cast<int64_t>(s.meta.entries_added);
+  if (added == 0) return 0;
+  if (s.entries.empty() && id <= s.meta.last_id) return added;
+  if (id == s.meta.last_id) return added;
+  if (id > s.meta.last_id) return -1;
+  StreamId first = s.entries.begin()->first;
+  if (s.meta.max_deleted == StreamId{} || s.meta.max_deleted < first) {
+    auto length = static_cast<int64_t>(s.entries.size());
+    if (id < first) return added - length;
+    if (id == first) return added - length + 1;
+  }
+  return -1;
+}
+
 std::string EncodeFields(const std::vector<std::string>& fields) {
   std::string out;
   for (const auto& f : fields) {

@@ -61,6 +61,11 @@ struct Stream {
   std::map<std::string, StreamGroup, std::less<>> groups;  // by name, bytewise as Redis
 };
 
+// How many entries were added to `s` up to `id` (a group's entries-read), or -1 when that
+// cannot be known (an entry deleted from the middle, an ID between the first and the last):
+// Redis' estimate, which a group's lag and entries-read must agree with.
+int64_t EntriesUpTo(const Stream& s, StreamId id);
+
 // Field/value lists as one byte string (length-prefixed items), for mutations and the store.
 std::string EncodeFields(const std::vector<std::string>& fields);
 std::vector<std::string> DecodeFields(std::string_view bytes);

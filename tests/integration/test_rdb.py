@@ -54,7 +54,12 @@ def read(r, key):
         return sorted(r.hgetall(key).items())
     if t == "stream":
         info = r.xinfo_stream(key)
-        return r.xrange(key), info["last-generated-id"], info["length"]
+        groups = [(g["name"], g["last-delivered-id"], g["consumers"], g["pending"])
+                  for g in r.xinfo_groups(key)]
+        pending = [(g[0], [(p["message_id"], p["consumer"], p["times_delivered"])
+                           for p in r.xpending_range(key, g[0], "-", "+", 1000)])
+                   for g in groups]
+        return r.xrange(key), info["last-generated-id"], info["length"], groups, pending
     return t
 
 
@@ -93,10 +98,12 @@ class DumpRestoreTest(ServerTest):
                 back = self.r.dump(key)
                 self.assertTrue(self.src.restore("back:" + key, 0, back))
                 self.assertEqual(read(self.src, "back:" + key), read(self.src, key))
-        # Stream counters travel; consumer groups are not restored (desaster has none yet).
+        # Stream counters and consumer groups travel (read() compares groups and pending).
         info = self.r.xinfo_stream("stream:nodes")
         self.assertEqual(info["max-deleted-entry-id"], b"1100-0")
         self.assertEqual(info["entries-added"], 250)
+        self.assertEqual(self.r.xinfo_groups("stream:nodes"), self.src.xinfo_groups("stream:nodes"))
+        self.assertEqual(self.r.xinfo_groups("stream:nodes")[0]["pending"], 3)
 
     def test_ttl_replace_absttl_and_idletime(self):
         self.src.set("k", "v")

@@ -268,8 +268,30 @@ TEST_CASE("compact encodings from the format's definition", "[rdb]") {
     CHECK(s.stream.entries_added == 3);
     REQUIRE(s.stream.groups.size() == 1);
     CHECK(s.stream.groups[0].name == "workers");
-    CHECK(s.stream.groups[0].pending == 1);
-    CHECK(s.stream.groups[0].consumers == 1);
+    CHECK(s.stream.groups[0].last_delivered == StreamId{10, 0});
+    CHECK(s.stream.groups[0].entries_read == 1);
+    REQUIRE(s.stream.groups[0].pending.size() == 1);
+    const StreamPending& p = s.stream.groups[0].pending[0];
+    CHECK((p.id == StreamId{10, 0} && p.delivery_ms == 1234 && p.deliveries == 1 &&
+           p.consumer == "alice"));
+    REQUIRE(s.stream.groups[0].consumers.size() == 1);
+    CHECK((s.stream.groups[0].consumers[0].name == "alice" &&
+           s.stream.groups[0].consumers[0].seen_ms == 1));
+
+    // Written back (version 1: entries-read is left to the reader) and read again.
+    Object again = Decode(EncodeDump(s));
+    REQUIRE(again.stream.groups.size() == 1);
+    CHECK_FALSE(again.stream.groups[0].entries_read.has_value());
+    CHECK(again.stream.groups[0].pending[0].consumer == "alice");
+    CHECK(again.stream.groups[0].pending[0].delivery_ms == 1234);
+    CHECK(again.stream.groups[0].consumers[0].seen_ms == 1);
+
+    // A pending entry no consumer owns, or one two consumers own, is corrupt.
+    std::string orphan = value.substr(0, value.find("alice") - 2);
+    AppendLength(&orphan, 0);  // no consumer
+    Object o;
+    std::string error;
+    CHECK_FALSE(DecodeDump(DumpFrame(21, orphan, 11), &o, &error));
   }
 }
 
