@@ -100,6 +100,7 @@ void RegisterServerCommands(CommandRegistry* r);
 void RegisterSentinelCommands(CommandRegistry* r);
 void RegisterScriptingCommands(CommandRegistry* r);
 void RegisterStreamCommands(CommandRegistry* r);
+void RegisterBitmapCommands(CommandRegistry* r);
 void RegisterQueueCommands(CommandRegistry* r);
 void RegisterJobCommands(CommandRegistry* r);
 void RegisterScheduleCommands(CommandRegistry* r);
@@ -122,6 +123,7 @@ void RegisterAllCommands(CommandRegistry* r) {
   RegisterSentinelCommands(r);
   RegisterScriptingCommands(r);
   RegisterStreamCommands(r);
+  RegisterBitmapCommands(r);
   RegisterQueueCommands(r);
   RegisterJobCommands(r);
   RegisterScheduleCommands(r);

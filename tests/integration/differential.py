@@ -154,6 +154,15 @@ def gen_command(rng):
         lambda: ["XAUTOCLAIM", k, g, c, pick(rng, ["0", "3600000", "x"]), pick(rng, ["0", "-", "(1-1", "2-0", "(+", "x"])] + rng.choice([[], ["COUNT", pick(rng, ["1", "2", "0", "x"])], ["JUSTID"], ["FOO"]]),
         lambda: ["XINFO", pick(rng, ["GROUPS", "CONSUMERS", "NOPE"]), k] + rng.choice([[], [g]]),
         lambda: ["XSETID", k, pick(rng, ["9-0", "1-0", "x"])] + rng.choice([[], ["ENTRIESADDED", pick(rng, ["0", "20", "-1"])], ["MAXDELETEDID", pick(rng, ["2-0", "99-0", "x"])], ["FOO", "1"]]),
+        # bitmaps
+        lambda: ["SETBIT", k, pick(rng, ["0", "7", "8", "100", "-1", "x", "4294967296"]), pick(rng, ["0", "1", "1", "2", "x"])],
+        lambda: ["GETBIT", k, pick(rng, ["0", "7", "100", "99999", "-1"])],
+        lambda: ["BITCOUNT", k] + rng.choice([[], ["0", "0"], ["0", "-1", "BIT"], ["1", "20", "BIT"], ["-2", "-1", "BYTE"], ["-1", "-5"], ["1", "2", "FOO"], ["1"]]),
+        lambda: ["BITPOS", k, pick(rng, ["0", "1", "2"])] + rng.choice([[], ["1"], ["0", "-1"], ["2", "-1", "BIT"], ["0", "5", "BIT"], ["9", "9"], ["x"]]),
+        lambda: ["BITOP", pick(rng, ["AND", "OR", "XOR", "NOT", "FOO"]), k, k2] + rng.choice([[], [k], ["nokey"]]),
+        lambda: ["BITFIELD", k] + rng.choice([["GET", "u8", "0"], ["SET", "i8", "#1", pick(rng, ["-100", "200", "x"])], ["INCRBY", "u4", "2", pick(rng, ["1", "20", "-20"])],
+                                              ["OVERFLOW", pick(rng, ["WRAP", "SAT", "FAIL", "FOO"]), "INCRBY", "i5", "3", "100"], ["GET", pick(rng, ["u64", "i64", "u63", "x1", "i0"]), "0"], ["BAR"], []]),
+        lambda: ["BITFIELD_RO", k] + rng.choice([["GET", "u8", "0"], ["GET", "i16", "#1"], ["SET", "u8", "0", "1"], []]),
         # scripting
         lambda: [pick(rng, ["EVAL", "EVAL", "EVAL_RO"]), pick(rng, SCRIPTS), "1", k, v, pick(rng, VALUES)],
         lambda: ["EVAL", pick(rng, SCRIPTS), pick(rng, ["-1", "3", "x"]), k],

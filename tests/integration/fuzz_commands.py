@@ -299,6 +299,17 @@ class Session:
             return rng.choice(WORKERS)
         if name in ("id", "lastid", "last-id", "max-deleted-id") and command.startswith("x"):
             return rng.choice(STREAM_IDS)
+        if name == "encoding" and command.startswith("bitfield"):
+            return rng.choice(["u8", "i16", "i64", "u63", "u64", "i65", "u0", "x8", ""])
+        if name == "offset" and (command.startswith("bitfield") or command.endswith("bit")):
+            # A bit far out grows the string to reach it, up to 512 MB at once, as in Redis
+            # (test_families.py sets one): the allocation alone outlasts the stall bound.
+            # Past the limit, offsets are refused.
+            forms = ["0", "1", "7", "8", "100", "100000", "-1", "4294967296",
+                     "9223372036854775807", "abc", ""]
+            if command.startswith("bitfield"):
+                forms += ["#0", "#1", "#-1", "#4294967296", "#"]
+            return rng.choice(forms)
         if name == "group" and command.startswith("x"):
             return rng.choice(GROUP_NAMES)
         if name == "consumer" and command.startswith("x"):

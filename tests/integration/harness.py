@@ -520,6 +520,23 @@ class Reply:
         return f"{self.kind}{self.value!r}"
 
 
+def ruby_side_by_side(test, script):
+    """Runs a Ruby script (the server's port is ARGV[0]) against a fresh redis-server and a fresh
+    desaster; asserts both runs succeed and printed the same, and returns desaster's output."""
+    servers = [RedisServer(), Scheduler()]
+    try:
+        servers[1].wait_loaded()
+        outputs = [subprocess.run(["ruby", "-e", script, str(srv.port)], capture_output=True,
+                                  text=True, timeout=60) for srv in servers]
+    finally:
+        for srv in servers:
+            srv.stop()
+    for o in outputs:
+        test.assertEqual(o.returncode, 0, o.stderr)
+    test.assertEqual(outputs[1].stdout, outputs[0].stdout)
+    return outputs[1].stdout
+
+
 class RawConnection:
     """A minimal RESP client over a socket that keeps every reply's exact type and text."""
 

@@ -7,15 +7,14 @@ through redis-py's API, and durability: a group's pending entries across SIGKILL
 import os
 import random
 import signal
-import subprocess
 import sys
 import threading
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import redis  # noqa: E402
-from harness import (Reply, RedisServer, Scheduler, ServerTest, data_dir, main,  # noqa: E402
-                     wait_for)
+from harness import (Reply, Scheduler, ServerTest, data_dir, main,  # noqa: E402
+                     ruby_side_by_side, wait_for)
 
 KILLS = int(os.environ.get("DESASTER_STREAM_KILLS", "8"))
 
@@ -185,19 +184,7 @@ puts JSON.generate(out)
 
 class ConsumerGroupRubyTest(unittest.TestCase):
     def test_redis_rb_sees_what_it_sees_on_redis_server(self):
-        servers = [RedisServer(), Scheduler()]
-        try:
-            servers[1].wait_loaded()
-            outputs = [subprocess.run(["ruby", "-e", RUBY_GROUPS, str(srv.port)],
-                                      capture_output=True, text=True, timeout=60)
-                       for srv in servers]
-        finally:
-            for srv in servers:
-                srv.stop()
-        for o in outputs:
-            self.assertEqual(o.returncode, 0, o.stderr)
-        self.assertEqual(outputs[1].stdout, outputs[0].stdout)
-        self.assertIn('"NOGROUP', outputs[1].stdout)
+        self.assertIn('"NOGROUP', ruby_side_by_side(self, RUBY_GROUPS))
 
 
 class StreamDurabilityTest(unittest.TestCase):
