@@ -1,9 +1,14 @@
 #include "server/config.h"
 
+#include <algorithm>
 #include <boost/program_options.hpp>
 #include <climits>
+#include <cmath>
 #include <fstream>
 #include <iostream>
+#include <iterator>
+#include <optional>
+#include <sstream>
 
 #include "compat/dialect.h"
 #include "server/version.h"
@@ -172,29 +177,481 @@ ConfigParam Fixed(std::string name, std::string value) {
   return {std::move(name), [value] { return value; }, nullptr};
 }
 
+// Strict base-10 integer, as Redis' string2ll.
+bool ParseStrictInt(const std::string& v, long long* out) {
+  if (v.empty() || v.size() > 20 || isspace(static_cast<unsigned char>(v[0])) || v[0] == '+') {
+    return false;
+  }
+  try {
+    size_t used = 0;
+    *out = std::stoll(v, &used);
+    return used == v.size();
+  } catch (const std::exception&) {
+    return false;
+  }
+}
+
+// Redis' memory value: digits with an optional unit (b, k, kb, m, mb, g, gb, any case); an
+// empty value is 0. Digits past the 64-bit range saturate, so the range check reports them.
+std::optional<unsigned long long> ParseMemory(const std::string& v) {
+  size_t digits = 0;
+  unsigned long long n = 0;
+  for (; digits < v.size() && isdigit(static_cast<unsigned char>(v[digits])); digits++) {
+    unsigned d = static_cast<unsigned>(v[digits] - '0');
+    n = n > (ULLONG_MAX - d) / 10 ? ULLONG_MAX : n * 10 + d;
+  }
+  if (digits == 0 && !v.empty()) return std::nullopt;
+  std::string unit = v.substr(digits);
+  for (char& c : unit) c = static_cast<char>(tolower(static_cast<unsigned char>(c)));
+  static const std::pair<const char*, unsigned long long> kUnits[] = {
+      {"", 1},
+      {"b", 1},
+      {"k", 1000},
+      {"kb", 1024},
+      {"m", 1000000},
+      {"mb", 1024 * 1024},
+      {"g", 1000000000ULL},
+      {"gb", 1024ULL * 1024 * 1024}};
+  for (const auto& [name, factor] : kUnits) {
+    if (unit == name) return n > ULLONG_MAX / factor ? ULLONG_MAX : n * factor;
+  }
+  return std::nullopt;
+}
+
+std::string RangeMessage(long long min, long long max) {
+  return "argument must be between " + std::to_string(min) + " and " + std::to_string(max) +
+         " inclusive";
+}
+
+std::string OutOfRange(long long n, long long min, long long max) {
+  return n < min || n > max ? RangeMessage(min, max) : "";
+}
+
+std::string MemoryError(const std::optional<unsigned long long>& n, long long min, long long max) {
+  if (!n) return "argument must be a memory value";
+  bool above = *n > static_cast<unsigned long long>(max);
+  return above ? RangeMessage(min, max) : OutOfRange(static_cast<long long>(*n), min, max);
+}
+
 template <class T>
 ConfigParam Number(std::string name, T* field, long long min, long long max) {
   return {std::move(name), [field] { return std::to_string(*field); },
           [field, min, max](const std::string& v) -> std::string {
-            try {
-              size_t used = 0;
-              long long n = std::stoll(v, &used);
-              if (used != v.size()) return "argument couldn't be parsed into an integer";
-              if (n < min || n > max)
-                return "argument must be between " + std::to_string(min) + " and " +
-                       std::to_string(max) + " inclusive";
-              *field = static_cast<T>(n);
-              return "";
-            } catch (const std::exception&) {
-              return "argument couldn't be parsed into an integer";
-            }
+            long long n;
+            if (!ParseStrictInt(v, &n)) return "argument couldn't be parsed into an integer";
+            std::string error = OutOfRange(n, min, max);
+            if (error.empty()) *field = static_cast<T>(n);
+            return error;
           }};
+}
+
+// A size in bytes that desaster applies, given as Redis takes memory values (64mb).
+ConfigParam Memory(std::string name, long long* field, long long min) {
+  return {std::move(name), [field] { return std::to_string(*field); },
+          [field, min](const std::string& v) -> std::string {
+            auto n = ParseMemory(v);
+            std::string error = MemoryError(n, min, LLONG_MAX);
+            if (error.empty()) *field = static_cast<long long>(*n);
+            return error;
+          }};
+}
+
+// client-output-buffer-limit: "class hard soft seconds" for any of normal, replica (slave)
+// and pubsub. The pubsub limits are applied; the others are kept (a normal client has no
+// limit in desaster, and there are no Redis replicas).
+ConfigParam OutputBufferLimits(Options* o) {
+  auto text = [o] {
+    return "normal " +
+           o->redis_parameters.try_emplace("client-output-buffer-limit normal", "0 0 0")
+               .first->second +
+           " slave " +
+           o->redis_parameters
+               .try_emplace("client-output-buffer-limit slave", "268435456 67108864 60")
+               .first->second +
+           " pubsub " + std::to_string(o->output_limit_pubsub_hard) + " " +
+           std::to_string(o->output_limit_pubsub_soft) + " " +
+           std::to_string(o->output_limit_pubsub_soft_s);
+  };
+  return {"client-output-buffer-limit", text, [o](const std::string& v) -> std::string {
+            std::istringstream in(v);
+            std::vector<std::string> w{std::istream_iterator<std::string>(in), {}};
+            if (w.size() % 4) return "Wrong number of arguments in buffer limit configuration.";
+            struct Limit {
+              std::string name;
+              unsigned long long hard, soft;
+              long long seconds;
+            };
+            std::vector<Limit> limits;
+            for (size_t i = 0; i < w.size(); i += 4) {
+              std::string name = w[i] == "replica" ? "slave" : w[i];
+              if (name != "normal" && name != "slave" && name != "pubsub") {
+                return "Invalid client class specified in buffer limit configuration.";
+              }
+              auto hard = ParseMemory(w[i + 1]), soft = ParseMemory(w[i + 2]);
+              long long seconds;
+              if (!hard || !soft || !ParseStrictInt(w[i + 3], &seconds) || seconds < 0) {
+                return "Error in hard, soft or soft_seconds setting in buffer limit "
+                       "configuration.";
+              }
+              limits.push_back({name, *hard, *soft, seconds});
+            }
+            for (const Limit& l : limits) {
+              if (l.name == "pubsub") {
+                o->output_limit_pubsub_hard = static_cast<long long>(l.hard);
+                o->output_limit_pubsub_soft = static_cast<long long>(l.soft);
+                o->output_limit_pubsub_soft_s = static_cast<int>(l.seconds);
+              } else {
+                o->redis_parameters["client-output-buffer-limit " + l.name] =
+                    std::to_string(l.hard) + " " + std::to_string(l.soft) + " " +
+                    std::to_string(l.seconds);
+              }
+            }
+            return "";
+          }};
+}
+
+// The rest of Redis 7.0's parameters. desaster has no use for them (encoding thresholds,
+// replication, cluster and TLS tuning of Redis' own kind), but clients and test harnesses set
+// them: each is checked as Redis checks it (type, range, choices), kept, and returned by
+// CONFIG GET. Defaults are Redis' own.
+enum ParameterKind {
+  kBool,            // yes | no
+  kInt,             // an integer in [min, max]
+  kMemory,          // bytes, with a unit or not (1gb, 100mb, 64k), in [min, max]
+  kEnum,            // one of `choices`
+  kString,          // anything
+  kSave,            // Redis' snapshot points: pairs of integers (desaster always persists)
+  kImmutable,       // fixed once a Redis server started
+  kProtected,       // refused unless enable-protected-configs (which desaster never sets)
+  kUnsupported,     // a feature desaster lacks (TLS, defragmentation): only the default is accepted
+  kUnsignedMemory,  // a memory value up to 2^64 - 1
+  kHostname,        // letters, digits, hyphens and dots
+  kOomScores,       // three integers from -2000 to 2000
+  kPercentiles,     // numbers from 0 to 100
+  kMemoryOrPercent,  // a memory value, or a percentage up to 100
+};
+
+struct RedisParameter {
+  const char* name;
+  const char* default_value;
+  ParameterKind kind;
+  long long min = 0, max = 0;
+  const char* choices = "";  // kEnum: "a, b, c"
+  // kInt, kMemory: a value within range is then brought within these, as Redis does (hz runs
+  // at 1 to 500 times a second; a replication backlog has at least 16 kB).
+  long long floor = LLONG_MIN, ceiling = LLONG_MAX;
+};
+
+constexpr RedisParameter kRedisParameters[] = {
+    {"acl-pubsub-default", "resetchannels", kEnum, 0, 0, "allchannels, resetchannels"},
+    {"aclfile", "", kImmutable},
+    {"acllog-max-len", "128", kInt, 0, LLONG_MAX},
+    {"active-defrag-cycle-max", "25", kInt, 1, 99},
+    {"active-defrag-cycle-min", "1", kInt, 1, 99},
+    {"active-defrag-ignore-bytes", "104857600", kMemory, 1, LLONG_MAX},
+    {"active-defrag-max-scan-fields", "1000", kInt, 1, LLONG_MAX},
+    {"active-defrag-threshold-lower", "10", kInt, 0, 1000},
+    {"active-defrag-threshold-upper", "100", kInt, 0, 1000},
+    {"active-expire-effort", "1", kInt, 1, 10},
+    {"activedefrag", "no", kUnsupported},
+    {"activerehashing", "yes", kBool},
+    {"always-show-logo", "no", kImmutable},
+    {"aof-disable-auto-gc", "no", kBool},
+    {"aof-load-truncated", "yes", kBool},
+    {"aof-rewrite-incremental-fsync", "yes", kBool},
+    {"aof-timestamp-enabled", "no", kBool},
+    {"aof-use-rdb-preamble", "yes", kBool},
+    {"aof_rewrite_cpulist", "", kImmutable},
+    {"appenddirname", "appendonlydir", kImmutable},
+    {"appendfilename", "appendonly.aof", kImmutable},
+    {"appendonly", "no", kBool},
+    {"auto-aof-rewrite-min-size", "67108864", kMemory, 0, LLONG_MAX},
+    {"auto-aof-rewrite-percentage", "100", kInt, 0, INT_MAX},
+    {"bgsave_cpulist", "", kImmutable},
+    {"bind-source-addr", "", kString},
+    {"bio_cpulist", "", kImmutable},
+    {"client-output-buffer-limit",
+     "normal 0 0 0 slave 268435456 67108864 60 pubsub 33554432 8388608 60", kString},
+    {"cluster-allow-pubsubshard-when-down", "yes", kBool},
+    {"cluster-allow-reads-when-down", "no", kBool},
+    {"cluster-allow-replica-migration", "yes", kBool},
+    {"cluster-announce-bus-port", "0", kInt, 0, 65535},
+    {"cluster-announce-hostname", "", kHostname},
+    {"cluster-announce-ip", "", kString},
+    {"cluster-announce-port", "0", kInt, 0, 65535},
+    {"cluster-announce-tls-port", "0", kInt, 0, 65535},
+    {"cluster-config-file", "nodes.conf", kImmutable},
+    {"cluster-enabled", "no", kImmutable},
+    {"cluster-link-sendbuf-limit", "0", kUnsignedMemory},
+    {"cluster-migration-barrier", "1", kInt, 0, INT_MAX},
+    {"cluster-node-timeout", "15000", kInt, 0, LLONG_MAX},
+    {"cluster-port", "0", kImmutable},
+    {"cluster-preferred-endpoint-type", "ip", kEnum, 0, 0, "ip, hostname, unknown-endpoint"},
+    {"cluster-replica-no-failover", "no", kBool},
+    {"cluster-replica-validity-factor", "10", kInt, 0, INT_MAX},
+    {"cluster-require-full-coverage", "yes", kBool},
+    {"crash-log-enabled", "yes", kBool},
+    {"crash-memcheck-enabled", "yes", kBool},
+    {"daemonize", "no", kImmutable},
+    {"dbfilename", "dump.rdb", kProtected},
+    {"disable-thp", "yes", kImmutable},
+    {"dynamic-hz", "yes", kBool},
+    {"enable-debug-command", "yes", kImmutable},
+    {"enable-module-command", "no", kImmutable},
+    {"enable-protected-configs", "no", kImmutable},
+    {"hash-max-listpack-entries", "512", kInt, 0, LLONG_MAX},
+    {"hash-max-listpack-value", "64", kMemory, 0, LLONG_MAX},
+    {"hll-sparse-max-bytes", "3000", kMemory, 0, LLONG_MAX},
+    {"hz", "10", kInt, 0, INT_MAX, "", 1, 500},
+    {"ignore-warnings", "", kString},
+    {"io-threads", "1", kImmutable},
+    {"io-threads-do-reads", "no", kImmutable},
+    {"jemalloc-bg-thread", "yes", kBool},
+    {"latency-monitor-threshold", "0", kInt, 0, LLONG_MAX},
+    {"latency-tracking", "yes", kBool},
+    {"latency-tracking-info-percentiles", "50 99 99.9", kPercentiles},
+    {"lazyfree-lazy-eviction", "no", kBool},
+    {"lazyfree-lazy-expire", "no", kBool},
+    {"lazyfree-lazy-server-del", "no", kBool},
+    {"lazyfree-lazy-user-del", "no", kBool},
+    {"lazyfree-lazy-user-flush", "no", kBool},
+    {"lfu-decay-time", "1", kInt, 0, INT_MAX},
+    {"lfu-log-factor", "10", kInt, 0, INT_MAX},
+    {"list-compress-depth", "0", kInt, 0, INT_MAX},
+    {"list-max-listpack-size", "-2", kInt, INT_MIN, INT_MAX},
+    {"logfile", "", kImmutable},
+    {"masterauth", "", kString},
+    {"masteruser", "", kString},
+    {"maxmemory", "0", kUnsignedMemory},
+    {"maxmemory-clients", "0", kMemoryOrPercent},
+    {"maxmemory-eviction-tenacity", "10", kInt, 0, 100},
+    {"maxmemory-policy", "noeviction", kEnum, 0, 0, "noeviction"},
+    {"maxmemory-samples", "5", kInt, 1, INT_MAX},
+    {"min-replicas-max-lag", "10", kInt, 0, INT_MAX},
+    {"min-replicas-to-write", "0", kInt, 0, INT_MAX},
+    {"no-appendfsync-on-rewrite", "no", kBool},
+    {"notify-keyspace-events", "", kUnsupported},
+    {"oom-score-adj", "no", kEnum, 0, 0, "no, yes, relative, absolute"},
+    {"oom-score-adj-values", "0 200 800", kOomScores},
+    {"pidfile", "", kImmutable},
+    {"proc-title-template", "{title} {listen-addr} {server-mode}", kString},
+    {"propagation-error-behavior", "ignore", kEnum, 0, 0, "ignore, panic, panic-on-replicas"},
+    {"protected-mode", "no", kBool},
+    {"rdb-del-sync-files", "no", kBool},
+    {"rdb-save-incremental-fsync", "yes", kBool},
+    {"rdbchecksum", "yes", kImmutable},
+    {"rdbcompression", "yes", kBool},
+    {"repl-backlog-size", "1048576", kMemory, 1, LLONG_MAX, "", 16384},
+    {"repl-backlog-ttl", "3600", kInt, 0, LLONG_MAX},
+    {"repl-disable-tcp-nodelay", "no", kBool},
+    {"repl-diskless-load", "disabled", kEnum, 0, 0, "disabled, on-empty-db, swapdb"},
+    {"repl-diskless-sync", "yes", kBool},
+    {"repl-diskless-sync-delay", "5", kInt, 0, INT_MAX},
+    {"repl-diskless-sync-max-replicas", "0", kInt, 0, INT_MAX},
+    {"repl-ping-replica-period", "10", kInt, 1, INT_MAX},
+    {"repl-timeout", "60", kInt, 1, INT_MAX},
+    {"replica-announce-ip", "", kString},
+    {"replica-announce-port", "0", kInt, 0, 65535},
+    {"replica-announced", "yes", kBool},
+    {"replica-ignore-disk-write-errors", "no", kBool},
+    {"replica-ignore-maxmemory", "yes", kBool},
+    {"replica-lazy-flush", "no", kBool},
+    {"replica-priority", "100", kInt, 0, INT_MAX},
+    {"replica-read-only", "yes", kBool},
+    {"replica-serve-stale-data", "yes", kBool},
+    {"replicaof", "", kImmutable},
+    {"sanitize-dump-payload", "no", kEnum, 0, 0, "no, yes, clients"},
+    {"save", "", kSave},
+    {"server_cpulist", "", kImmutable},
+    {"set-max-intset-entries", "512", kInt, 0, LLONG_MAX},
+    {"set-proc-title", "yes", kImmutable},
+    {"shutdown-on-sigint", "default", kEnum, 0, 0, "default, save, nosave, now, force"},
+    {"shutdown-on-sigterm", "default", kEnum, 0, 0, "default, save, nosave, now, force"},
+    {"shutdown-timeout", "10", kInt, 0, INT_MAX},
+    {"socket-mark-id", "0", kImmutable},
+    {"stop-writes-on-bgsave-error", "yes", kBool},
+    {"stream-node-max-bytes", "4096", kMemory, 0, LLONG_MAX},
+    {"stream-node-max-entries", "100", kInt, 0, LLONG_MAX},
+    {"supervised", "no", kImmutable},
+    {"syslog-enabled", "no", kImmutable},
+    {"syslog-facility", "local0", kImmutable},
+    {"syslog-ident", "redis", kImmutable},
+    {"tcp-backlog", "511", kImmutable},
+    {"tcp-keepalive", "300", kInt, 0, INT_MAX},
+    {"tls-auth-clients", "yes", kEnum, 0, 0, "no, yes, optional"},
+    {"tls-ca-cert-dir", "", kString},
+    {"tls-ca-cert-file", "", kString},
+    {"tls-cert-file", "", kString},
+    {"tls-ciphers", "", kString},
+    {"tls-ciphersuites", "", kString},
+    {"tls-client-cert-file", "", kString},
+    {"tls-client-key-file", "", kString},
+    {"tls-client-key-file-pass", "", kString},
+    {"tls-cluster", "no", kUnsupported},
+    {"tls-dh-params-file", "", kString},
+    {"tls-key-file", "", kString},
+    {"tls-key-file-pass", "", kString},
+    {"tls-port", "0", kUnsupported},
+    {"tls-prefer-server-ciphers", "no", kBool},
+    {"tls-protocols", "", kString},
+    {"tls-replication", "no", kUnsupported},
+    {"tls-session-cache-size", "20480", kInt, 0, INT_MAX},
+    {"tls-session-cache-timeout", "300", kInt, 0, INT_MAX},
+    {"tls-session-caching", "yes", kBool},
+    {"tracking-table-max-keys", "1000000", kInt, 0, LLONG_MAX},
+    {"unixsocket", "", kImmutable},
+    {"unixsocketperm", "0", kImmutable},
+    {"zset-max-listpack-entries", "128", kInt, 0, LLONG_MAX},
+    {"zset-max-listpack-value", "64", kMemory, 0, LLONG_MAX},
+};
+
+// Redis' older names of parameters: the same setting under both.
+constexpr std::pair<const char*, const char*> kAliases[] = {
+    {"cluster-slave-no-failover", "cluster-replica-no-failover"},
+    {"cluster-slave-validity-factor", "cluster-replica-validity-factor"},
+    {"hash-max-ziplist-entries", "hash-max-listpack-entries"},
+    {"hash-max-ziplist-value", "hash-max-listpack-value"},
+    {"list-max-ziplist-size", "list-max-listpack-size"},
+    {"min-slaves-max-lag", "min-replicas-max-lag"},
+    {"min-slaves-to-write", "min-replicas-to-write"},
+    {"repl-ping-slave-period", "repl-ping-replica-period"},
+    {"slave-announce-ip", "replica-announce-ip"},
+    {"slave-announce-port", "replica-announce-port"},
+    {"slave-ignore-maxmemory", "replica-ignore-maxmemory"},
+    {"slave-lazy-flush", "replica-lazy-flush"},
+    {"slave-priority", "replica-priority"},
+    {"slave-read-only", "replica-read-only"},
+    {"slave-serve-stale-data", "replica-serve-stale-data"},
+    {"slaveof", "replicaof"},
+    {"zset-max-ziplist-entries", "zset-max-listpack-entries"},
+    {"zset-max-ziplist-value", "zset-max-listpack-value"},
+};
+
+// Checks `v` as Redis checks a parameter of kind `p.kind`; the canonical value (a memory value
+// in bytes, a choice in lower case), or an error message.
+std::pair<std::string, std::string> Check(const RedisParameter& p, const std::string& v) {
+  std::string lower = v;
+  for (char& c : lower) c = static_cast<char>(tolower(static_cast<unsigned char>(c)));
+  switch (p.kind) {
+    case kBool:
+      if (lower != "yes" && lower != "no") return {"", "argument must be 'yes' or 'no'"};
+      return {lower, ""};
+    case kInt: {
+      long long n;
+      if (!ParseStrictInt(v, &n)) return {"", "argument couldn't be parsed into an integer"};
+      return {std::to_string(std::clamp(n, p.floor, p.ceiling)), OutOfRange(n, p.min, p.max)};
+    }
+    case kHostname:
+      for (char c : v) {
+        if (!isalnum(static_cast<unsigned char>(c)) && c != '-' && c != '.') {
+          return {"", "Hostnames may only contain alphanumeric characters, hyphens or dots"};
+        }
+      }
+      return {v, ""};
+    case kUnsignedMemory: {
+      auto n = ParseMemory(v);
+      if (!n) return {"", "argument must be a memory value"};
+      return {std::to_string(*n), ""};
+    }
+    case kMemory: {
+      auto n = ParseMemory(v);
+      std::string error = MemoryError(n, p.min, p.max);
+      if (!error.empty()) return {"", error};
+      return {std::to_string(std::clamp(static_cast<long long>(*n), p.floor, p.ceiling)), ""};
+    }
+    case kMemoryOrPercent: {
+      if (!v.empty() && v.back() == '%') {
+        long long n;
+        if (!ParseStrictInt(v.substr(0, v.size() - 1), &n) || n < 0) {
+          return {"", "argument must be a memory or percent value"};
+        }
+        return {v, n > 100 ? "percentage argument must be less or equal to 100" : ""};
+      }
+      auto n = ParseMemory(v);
+      if (!n) return {"", "argument must be a memory or percent value"};
+      return {std::to_string(*n), ""};
+    }
+    case kOomScores: {
+      std::istringstream words(v);
+      std::vector<std::string> scores{std::istream_iterator<std::string>(words), {}};
+      if (scores.size() != 3) return {"", "wrong number of arguments"};
+      for (const std::string& w : scores) {
+        long long n;
+        if (!ParseStrictInt(w, &n) || n < -2000 || n > 2000) {
+          return {"", "Invalid oom-score-adj-values, elements must be between -2000 and 2000."};
+        }
+      }
+      return {v, ""};
+    }
+    case kPercentiles: {
+      std::istringstream words(v);
+      for (std::string w; words >> w;) {
+        char* end = nullptr;
+        double d = strtod(w.c_str(), &end);
+        if (*end != '\0' || std::isnan(d))
+          return {"", "Invalid latency-tracking-info-percentiles parameters"};
+        if (d < 0 || d > 100) {
+          return {"",
+                  "latency-tracking-info-percentiles parameters should sit between [0.0,100.0]"};
+        }
+      }
+      return {v, ""};
+    }
+    case kEnum: {
+      std::string_view choices = p.choices;
+      for (size_t start = 0; start <= choices.size();) {
+        size_t end = std::min(choices.find(", ", start), choices.size());
+        if (choices.substr(start, end - start) == lower) return {lower, ""};
+        start = end + 2;
+      }
+      return {"", "argument(s) must be one of the following: " + std::string(p.choices)};
+    }
+    case kSave: {
+      std::istringstream words(v);
+      size_t count = 0;
+      for (std::string w; words >> w; count++) {
+        long long n;
+        if (!ParseStrictInt(w, &n) || n < 0) return {"", "Invalid save parameters"};
+      }
+      return {v, count % 2 ? "Invalid save parameters" : ""};
+    }
+    case kUnsupported:
+      return {lower, lower == p.default_value ? ""
+                                              : "desaster does not support this: only '" +
+                                                    std::string(p.default_value) + "' is accepted"};
+    case kImmutable:
+    case kProtected:  // CONFIG SET refuses these before it checks values
+    case kString:
+      break;
+  }
+  return {v, ""};
+}
+
+ConfigParam Stored(const RedisParameter& p, Options* o) {
+  std::string name = p.name;
+  ConfigParam param{name,
+                    [o, name, fallback = std::string(p.default_value)] {
+                      auto it = o->redis_parameters.find(name);
+                      return it == o->redis_parameters.end() ? fallback : it->second;
+                    },
+                    nullptr};
+  if (p.kind == kImmutable || p.kind == kProtected) {
+    param.refusal =
+        p.kind == kImmutable ? "can't set immutable config" : "can't set protected config";
+    return param;
+  }
+  param.set = [o, name, &p](const std::string& v) {
+    auto [value, error] = Check(p, v);
+    if (error.empty()) o->redis_parameters[name] = value;
+    return error;
+  };
+  return param;
 }
 
 }  // namespace
 
 std::vector<ConfigParam> ConfigParams(Options* o) {
-  return {
+  std::vector<ConfigParam> params = {
       Fixed("bind", o->bind),
       Fixed("port", std::to_string(o->port)),
       Fixed("databases", std::to_string(o->databases)),
@@ -204,8 +661,8 @@ std::vector<ConfigParam> ConfigParams(Options* o) {
          o->requirepass = v;
          return std::string();
        }},
-      Number("maxclients", &o->maxclients, 1, 1000000),
-      Number("timeout", &o->timeout_s, 0, 1 << 30),
+      Number("maxclients", &o->maxclients, 1, 4294967295LL),
+      Number("timeout", &o->timeout_s, 0, INT_MAX),
       {"loglevel", [o] { return o->loglevel; },
        [o](const std::string& v) -> std::string {
          if (v != "debug" && v != "verbose" && v != "notice" && v != "warning") {
@@ -214,12 +671,13 @@ std::vector<ConfigParam> ConfigParams(Options* o) {
          o->loglevel = v;
          return "";
        }},
-      Number("proto-max-bulk-len", &o->proto_max_bulk_len, 1024 * 1024, 1LL << 40),
-      Number("client-query-buffer-limit", &o->client_query_buffer_limit, 1024 * 1024, 1LL << 40),
+      Memory("proto-max-bulk-len", &o->proto_max_bulk_len, 1024 * 1024),
+      Memory("client-query-buffer-limit", &o->client_query_buffer_limit, 1024 * 1024),
+      OutputBufferLimits(o),
       Number("slowlog-log-slower-than", &o->slowlog_log_slower_than_us, -1, LLONG_MAX),
       Number("slowlog-max-len", &o->slowlog_max_len, 0, LLONG_MAX),
-      Number("lua-time-limit", &o->lua_time_limit_ms, 0, 1LL << 40),
-      Number("busy-reply-threshold", &o->lua_time_limit_ms, 0, 1LL << 40),
+      Number("lua-time-limit", &o->lua_time_limit_ms, 0, LLONG_MAX),
+      Number("busy-reply-threshold", &o->lua_time_limit_ms, 0, LLONG_MAX),
       Number("lua-memory-limit", &o->lua_memory_limit, 1024 * 1024, 1LL << 40),
       Number("retry", &o->retry, 0, 1000),
       {"appendfsync", [o] { return o->appendfsync; },
@@ -230,16 +688,16 @@ std::vector<ConfigParam> ConfigParams(Options* o) {
          o->appendfsync = v;
          return "";
        }},
-      // Parameters clients and tools read; desaster's answers are fixed by design.
-      Fixed("maxmemory", "0"),
-      Fixed("maxmemory-policy", "noeviction"),
-      Fixed("appendonly", "no"),
-      Fixed("save", ""),
-      Fixed("notify-keyspace-events", ""),
-      Fixed("cluster-enabled", "no"),
-      Fixed("hz", "10"),
-      Fixed("io-threads", "1"),
   };
+  for (const RedisParameter& p : kRedisParameters) params.push_back(Stored(p, o));
+  for (const auto& [alias, name] : kAliases) {
+    auto it = std::find_if(params.begin(), params.end(),
+                           [&](const ConfigParam& c) { return c.name == name; });
+    ConfigParam copy = *it;
+    copy.name = alias;
+    params.push_back(std::move(copy));
+  }
+  return params;
 }
 
 }  // namespace desaster

@@ -3,6 +3,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -14,13 +15,12 @@ struct Options {
   int databases = 16;
   std::string data_dir = "./data";
   std::string requirepass;
-  int maxclients = 10000;
+  long long maxclients = 10000;
   int timeout_s = 0;  // close idle clients after this many seconds; 0: never
   std::string loglevel = "notice";
   long long proto_max_bulk_len = 512LL * 1024 * 1024;
   long long client_query_buffer_limit = 1024LL * 1024 * 1024;
-  // Normal clients: no limit (as Redis). Pub/sub clients: hard 32 MB, soft 8 MB for 60 s.
-  long long output_limit_normal = 0;
+  // Pub/sub clients' output: hard 32 MB, soft 8 MB for 60 s (normal clients have no limit).
   long long output_limit_pubsub_hard = 32LL * 1024 * 1024;
   long long output_limit_pubsub_soft = 8LL * 1024 * 1024;
   int output_limit_pubsub_soft_s = 60;
@@ -63,6 +63,8 @@ struct Options {
   std::string cluster_cacert;    // CA for https etcd endpoints
   std::string cluster_user;      // etcd authentication: user:password
   bool cluster_convert = false;  // let a cluster node's data directory become a single node's
+  // Redis parameters desaster keeps without acting on them (CONFIG SET), by name.
+  std::map<std::string, std::string> redis_parameters;
 };
 
 // Parses argv (and --config FILE). Returns false after printing help or an error; `*exit_code`
@@ -75,6 +77,8 @@ struct ConfigParam {
   std::function<std::string()> get;
   // Returns an error message, or empty on success. Null for read-only parameters.
   std::function<std::string(const std::string&)> set;
+  // Why a read-only parameter cannot be set ("can't set immutable config").
+  std::string refusal = "can't set immutable config";
 };
 std::vector<ConfigParam> ConfigParams(Options* options);
 

@@ -441,7 +441,7 @@ void RegisterBitmapCommands(CommandRegistry* r) {
       .Args(
           "key [GET encoding offset:integer | SET encoding offset:integer value:integer | INCRBY "
           "encoding offset:integer increment:integer | OVERFLOW (WRAP|SAT|FAIL)]...")
-      .Keys("RW UPDATE ACCESS")
+      .Keys("RW ACCESS UPDATE VARIABLE_FLAGS")
       .Add("bitfield_ro", -2, kReadOnly | kFast, one, BitFieldRo,
            "Read integers packed in a string")
       .Args("key [GET encoding offset:integer]...");

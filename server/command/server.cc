@@ -580,9 +580,9 @@ void ConfigSet(CommandContext& ctx) {
                          "') - duplicate parameter");
       }
     }
-    if (!it->set) {  // a value that is what desaster is (hz, save, maxmemory...), not a setting
+    if (!it->set) {
       return ctx.Error("ERR CONFIG SET failed (possibly related to argument '" + ctx.args[i] +
-                       "') - can't set immutable config");
+                       "') - " + it->refusal);
     }
     targets.push_back(&*it);
   }

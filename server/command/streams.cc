@@ -1080,7 +1080,6 @@ void RegisterStreamCommands(CommandRegistry* r) {
       .Args(
           "(GROUP group consumer) [COUNT count:integer] [BLOCK milliseconds:integer] [NOACK] "
           "STREAMS key... id...")
-      .Keys("RW ACCESS")
       .Add("xgroup", -2, kWrite, {}, nullptr, "Manage consumer groups")
       .Sub("create", -5, kWrite, {2, 2, 1}, XGroup, "Create a consumer group")
       .Args("key group (id|$) [MKSTREAM] [ENTRIESREAD entries-read:integer]")
@@ -1113,7 +1112,7 @@ void RegisterStreamCommands(CommandRegistry* r) {
       .Add("xautoclaim", -6, kWrite | kFast, one, XAutoClaim,
            "Take over pending entries idle for long enough")
       .Args("key group consumer min-idle-time:integer start [COUNT count:integer] [JUSTID]")
-      .Keys("RW UPDATE")
+      .Keys("RW DELETE")
       .Add("xsetid", -3, kWrite | kFast, one, XSetId, "Set a stream's last ID and counters")
       .Args("key last-id [ENTRIESADDED entries-added:integer] [MAXDELETEDID max-deleted-id]")
       .Keys("RW UPDATE")

@@ -390,7 +390,7 @@ void Server::OnAccept(ev::io& w, int) {
       continue;
     }
     state_->stats.connections_received++;
-    if (static_cast<int>(connections_.size()) >= state_->options.maxclients) {
+    if (static_cast<long long>(connections_.size()) >= state_->options.maxclients) {
       static const char kMsg[] = "-ERR max number of clients reached\r\n";
       ssize_t ignored = write(fd, kMsg, sizeof(kMsg) - 1);
       (void)ignored;

@@ -115,7 +115,9 @@ class ServerCommandsTest(ServerTest):
 
     def test_config_get_and_set(self):
         self.assertEqual(self.r.config_get("maxmemory-policy"), {"maxmemory-policy": "noeviction"})
-        self.assertEqual(set(self.r.config_get("max*")), {"maxmemory", "maxmemory-policy", "maxclients"})
+        self.assertEqual(set(self.r.config_get("max*")),
+                         {"maxmemory", "maxmemory-policy", "maxclients", "maxmemory-clients",
+                          "maxmemory-eviction-tenacity", "maxmemory-samples"})
         self.r.config_set("timeout", "300")
         self.assertEqual(self.r.config_get("timeout"), {"timeout": "300"})
         self.r.config_set("timeout", "0")
