@@ -1080,6 +1080,7 @@ void RegisterStreamCommands(CommandRegistry* r) {
       .Args(
           "(GROUP group consumer) [COUNT count:integer] [BLOCK milliseconds:integer] [NOACK] "
           "STREAMS key... id...")
+      .Keys("RO ACCESS")  // as Redis says: the group's state is not the key's data
       .Add("xgroup", -2, kWrite, {}, nullptr, "Manage consumer groups")
       .Sub("create", -5, kWrite, {2, 2, 1}, XGroup, "Create a consumer group")
       .Args("key group (id|$) [MKSTREAM] [ENTRIESREAD entries-read:integer]")
