@@ -6,6 +6,7 @@
 #include <cctype>
 #include <cstdint>
 #include <cstdlib>
+#include <map>
 #include <optional>
 #include <stdexcept>
 
@@ -184,8 +185,11 @@ size_t MaxOf(const ArgSpec& a) { return a.multiple ? SIZE_MAX : CountOnce(a, tru
 // GETKEYS needs for commands whose keys move (numkeys, STREAMS key... id...).
 class KeyMatcher {
  public:
-  KeyMatcher(const std::vector<std::string>& argv, std::vector<size_t>* keys)
-      : argv_(argv), keys_(keys) {}
+  // `key_args` (optional) gets, for each key found, the ordinal of its key argument among the
+  // grammar's key arguments in declaration order (`numbering`: each one's ordinal).
+  KeyMatcher(const std::vector<std::string>& argv, std::vector<size_t>* keys,
+             std::vector<size_t>* key_args, const std::map<const ArgSpec*, size_t>& numbering)
+      : argv_(argv), keys_(keys), key_args_(key_args), numbering_(numbering) {}
 
   // Whether a numkeys did not fit the arguments: then the call has no keys.
   bool bad_count() const { return bad_count_; }
@@ -270,7 +274,10 @@ class KeyMatcher {
         return Sequence(a.children, i);
       default:
         if (*i >= argv_.size()) return false;
-        if (a.type == ArgSpec::Type::kKey) keys_->push_back(*i);
+        if (a.type == ArgSpec::Type::kKey) {
+          keys_->push_back(*i);
+          if (key_args_) key_args_->push_back(numbering_.at(&a));
+        }
         if (a.name == "numkeys") {
           // As Redis counts for COMMAND GETKEYS: atoi, and no keys unless the count fits.
           long long n = atoll(argv_[*i].c_str());
@@ -285,6 +292,8 @@ class KeyMatcher {
 
   const std::vector<std::string>& argv_;
   std::vector<size_t>* keys_;
+  std::vector<size_t>* key_args_;
+  const std::map<const ArgSpec*, size_t>& numbering_;
   std::optional<size_t> counted_;  // the keys the last numkeys announced
   bool bad_count_ = false;         // a numkeys that does not fit: the call has no keys
 };
@@ -331,13 +340,30 @@ size_t MaxArgs(const std::vector<ArgSpec>& args) {
   return n;
 }
 
+// Numbers the key arguments of `args` in declaration order (the order of key_flags).
+void NumberKeyArguments(const std::vector<ArgSpec>& args, std::map<const ArgSpec*, size_t>* out) {
+  for (const ArgSpec& a : args) {
+    if (a.type == ArgSpec::Type::kKey) {
+      out->emplace(&a, out->size());
+    } else {
+      NumberKeyArguments(a.children, out);
+    }
+  }
+}
+
 bool FindKeys(const std::vector<ArgSpec>& args, const std::vector<std::string>& argv, size_t first,
-              std::vector<size_t>* positions) {
+              std::vector<size_t>* positions, std::vector<size_t>* key_args) {
   positions->clear();
+  if (key_args) key_args->clear();
+  std::map<const ArgSpec*, size_t> numbering;
+  NumberKeyArguments(args, &numbering);
   size_t i = first;
-  KeyMatcher matcher(argv, positions);
+  KeyMatcher matcher(argv, positions, key_args, numbering);
   bool matched = matcher.Sequence(args, &i) && i == argv.size();
-  if (matcher.bad_count()) positions->clear();
+  if (matcher.bad_count()) {
+    positions->clear();
+    if (key_args) key_args->clear();
+  }
   return matched && !matcher.bad_count();
 }
 

@@ -52,9 +52,10 @@ size_t MaxArgs(const std::vector<ArgSpec>& args);
 // The positions in `argv` (argv[first] is the first argument after the command's name words)
 // of the keys of a call of a command with `args`; false when argv does not follow the grammar,
 // with the keys found before the point where it stops following it (none at all when a numkeys
-// does not fit the arguments, as Redis counts).
+// does not fit the arguments, as Redis counts). `key_args` (optional) gets, for each key, which
+// of the grammar's key arguments it is (0 for the first declared), to look up its key flags.
 bool FindKeys(const std::vector<ArgSpec>& args, const std::vector<std::string>& argv, size_t first,
-              std::vector<size_t>* positions);
+              std::vector<size_t>* positions, std::vector<size_t>* key_args = nullptr);
 
 // Where a key argument's keys are, as a Redis 7 key spec says it (COMMAND INFO): where the
 // search begins (an index, or after a keyword), then how keys are found from there (a range,

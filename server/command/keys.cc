@@ -15,11 +15,17 @@ void Del(CommandContext& ctx) {
   ctx.reply.Integer(n);
 }
 
-void Exists(CommandContext& ctx) {
+// EXISTS and TOUCH: how many of the keys exist (a key named twice counts twice); only TOUCH
+// counts as an access (OBJECT IDLETIME).
+void CountExisting(CommandContext& ctx, bool touch) {
   long long n = 0;
-  for (size_t i = 1; i < ctx.args.size(); i++) n += ctx.db().Find(ctx.args[i]) ? 1 : 0;
+  for (size_t i = 1; i < ctx.args.size(); i++) {
+    n += (touch ? ctx.db().Find(ctx.args[i]) : ctx.db().Peek(ctx.args[i])) ? 1 : 0;
+  }
   ctx.reply.Integer(n);
 }
+void Exists(CommandContext& ctx) { CountExisting(ctx, false); }
+void Touch(CommandContext& ctx) { CountExisting(ctx, true); }
 
 void Type(CommandContext& ctx) {
   const Value* v = ctx.db().Find(ctx.args[1]);
@@ -289,6 +295,9 @@ void RegisterKeyCommands(CommandRegistry* r) {
       .Args("key...")
       .Keys("RM DELETE")
       .Add("exists", -2, kReadOnly | kFast, all, Exists, "Count the keys that exist")
+      .Args("key...")
+      .Keys("RO")
+      .Add("touch", -2, kReadOnly | kFast, all, Touch, "Count the keys that exist, as an access")
       .Args("key...")
       .Keys("RO")
       .Add("type", 2, kReadOnly | kFast, one, Type, "Type of a key's value")

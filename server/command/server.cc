@@ -837,6 +837,20 @@ std::vector<std::string_view> AclCategories(const CommandSpec& c) {
   return out;
 }
 
+// How command `c` uses its key argument `i`, in Redis' words ("RW", "access", "update").
+std::vector<std::string> KeyFlagWords(const CommandSpec& c, size_t i) {
+  std::vector<std::string> flags;
+  std::string_view words =
+      i < c.key_flags.size() ? std::string_view(c.key_flags[i]) : std::string_view("RO ACCESS");
+  while (!words.empty()) {
+    size_t space = words.find(' ');
+    std::string word(words.substr(0, space));
+    if (!word.empty()) flags.push_back(word.size() == 2 ? word : Lower(word));
+    words = space == std::string_view::npos ? std::string_view() : words.substr(space + 1);
+  }
+  return flags;
+}
+
 // Redis 7's key specifications: for each key argument, how it is used and where it is.
 void ReplyKeySpecs(CommandContext& ctx, const CommandSpec& c) {
   std::vector<KeySearch> searches = KeySearches(c.args, FirstArgument(c));
@@ -844,15 +858,7 @@ void ReplyKeySpecs(CommandContext& ctx, const CommandSpec& c) {
   r.Array(searches.size());
   for (size_t i = 0; i < searches.size(); i++) {
     const KeySearch& k = searches[i];
-    std::vector<std::string> flags;
-    std::string_view words =
-        i < c.key_flags.size() ? std::string_view(c.key_flags[i]) : std::string_view("RO ACCESS");
-    while (!words.empty()) {
-      size_t space = words.find(' ');
-      std::string word(words.substr(0, space));
-      if (!word.empty()) flags.push_back(word.size() == 2 ? word : Lower(word));
-      words = space == std::string_view::npos ? std::string_view() : words.substr(space + 1);
-    }
+    std::vector<std::string> flags = KeyFlagWords(c, i);
     r.Map(3);
     r.Bulk("flags");
     r.Set(flags.size());
@@ -1018,16 +1024,41 @@ void CommandDocs(CommandContext& ctx) {
   }
 }
 
-void CommandGetKeys(CommandContext& ctx) {
+// How a call of a command whose key flags vary (VARIABLE_FLAGS: SET, BITFIELD) uses its one
+// key, as Redis decides it from the arguments.
+std::vector<std::string> CallKeyFlags(const CommandSpec& spec,
+                                      const std::vector<std::string>& argv) {
+  auto is = [&](size_t i, const char* word) { return strcasecmp(argv[i].c_str(), word) == 0; };
+  bool reads = true, writes = true;
+  if (spec.name == "set") {  // SET ... GET reads the old value; a plain SET overwrites
+    reads = false;
+    for (size_t i = 3; i < argv.size() && !reads; i++) reads = is(i, "get");
+  } else if (spec.name == "bitfield") {  // only GETs (and OVERFLOWs): a read
+    writes = false;
+    for (size_t i = 2; i < argv.size() && !writes; i++) {
+      size_t rest = argv.size() - i - 1;
+      if (is(i, "get") && rest >= 2) {
+        i += 2;
+      } else if (is(i, "overflow") && rest >= 1) {
+        i += 1;
+      } else {
+        writes = true;  // SET, INCRBY, or a syntax error: assumed to write, as Redis does
+      }
+    }
+  }
+  if (!writes) return {"RO", "access"};
+  if (!reads) return {"OW", "update"};
+  return {"RW", "access", "update"};
+}
+
+// COMMAND GETKEYS and GETKEYSANDFLAGS: the keys of a call, and with `flags` how it uses each.
+void GetKeysGeneric(CommandContext& ctx, bool flags) {
   std::vector<std::string> argv(ctx.args.begin() + 2, ctx.args.end());
   const CommandSpec* c = ctx.server.registry.Find(argv[0]);
   if (c == nullptr) return ctx.Error("ERR Invalid command specified");
   std::string error;
-  if (ResolveCommand(ctx.server, argv, &error) == nullptr) {
-    return ctx.Error("ERR Invalid number of arguments specified for command");
-  }
-
   const CommandSpec* spec = ResolveCommand(ctx.server, argv, &error);
+  if (spec == nullptr) return ctx.Error("ERR Invalid number of arguments specified for command");
   // Whether `args` hold a key, and whether one must be there.
   std::function<bool(const std::vector<ArgSpec>&, bool)> has_keys = [&](const auto& args,
                                                                         bool required) {
@@ -1039,14 +1070,29 @@ void CommandGetKeys(CommandContext& ctx) {
   if (!has_keys(spec->args, false)) return ctx.Error("ERR The command has no key arguments");
   // Like Redis' key specs, the keys where they stand, whatever the options after them say; no
   // key found is an error, unless the command may have none (EVAL).
-  std::vector<size_t> positions;
-  FindKeys(spec->args, argv, spec == c ? 1 : 2, &positions);
+  std::vector<size_t> positions, key_args;
+  FindKeys(spec->args, argv, spec == c ? 1 : 2, &positions, &key_args);
   if (positions.empty() && has_keys(spec->args, true)) {
     return ctx.Error("ERR Invalid arguments specified for command");
   }
   ctx.reply.Array(positions.size());
-  for (size_t p : positions) ctx.reply.Bulk(argv[p]);
+  for (size_t k = 0; k < positions.size(); k++) {
+    if (!flags) {
+      ctx.reply.Bulk(argv[positions[k]]);
+      continue;
+    }
+    ctx.reply.Array(2);
+    ctx.reply.Bulk(argv[positions[k]]);
+    std::vector<std::string> words = KeyFlagWords(*spec, key_args[k]);
+    if (std::find(words.begin(), words.end(), "variable_flags") != words.end()) {
+      words = CallKeyFlags(*spec, argv);
+    }
+    ctx.reply.Set(words.size());
+    for (const std::string& w : words) ctx.reply.Simple(w);
+  }
 }
+void CommandGetKeys(CommandContext& ctx) { GetKeysGeneric(ctx, false); }
+void CommandGetKeysAndFlags(CommandContext& ctx) { GetKeysGeneric(ctx, true); }
 
 // ---- MONITOR, SLOWLOG, persistence, DEBUG, SHUTDOWN ----
 
@@ -1249,6 +1295,9 @@ void RegisterServerCommands(CommandRegistry* r) {
       .Sub("docs", -2, kLoading | kLocal | kSentinel, {}, CommandDocs, "Documentation of commands")
       .Args("[command-name...]")
       .Sub("getkeys", -4, kLoading | kLocal, {}, CommandGetKeys, "Key arguments of a command")
+      .Args("command arg...")
+      .Sub("getkeysandflags", -4, kLoading | kLocal, {}, CommandGetKeysAndFlags,
+           "Key arguments of a command, with how it uses each")
       .Args("command arg...")
       .Add("monitor", 1, kAdmin | kNoScript | kLoading | kLocal, {}, Monitor,
            "Stream every command")

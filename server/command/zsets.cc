@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <map>
+#include <set>
 
 #include "server/command/context.h"
 #include "server/command/registry.h"
@@ -571,7 +572,12 @@ void BZMPop(CommandContext& ctx) {
 }
 
 // ZUNIONSTORE / ZINTERSTORE / ZUNION / ZINTER: sets count as zsets with score 1.
-void CombineGeneric(CommandContext& ctx, bool union_op, bool store) {
+// ZUNION, ZINTER, ZDIFF, their STORE forms and ZINTERCARD: numkeys key... and the options
+// each takes, checked in Redis' order (the inputs' types before the options). Sets count as
+// sorted sets whose members all score 1.
+enum class Combine { kUnion, kInter, kDiff, kInterCard };
+
+void CombineGeneric(CommandContext& ctx, Combine op, bool store) {
   size_t numkeys_i = store ? 2 : 1;
   long long numkeys;
   if (!ParseInt64(ctx.args[numkeys_i], &numkeys)) return ctx.Error(err::kNotInteger);
@@ -583,8 +589,7 @@ void CombineGeneric(CommandContext& ctx, bool union_op, bool store) {
     return ctx.Error(err::kSyntax);
   }
   size_t n = static_cast<size_t>(numkeys);
-  // Each input as (member, score); a missing key is an empty input. Redis checks the inputs'
-  // types before it parses the options.
+  // Each input as (member, score); a missing key is an empty input.
   std::vector<std::vector<Item>> inputs(n);
   for (size_t k = 0; k < n; k++) {
     const Value* v = ctx.db().Find(ctx.args[first + k]);
@@ -599,16 +604,18 @@ void CombineGeneric(CommandContext& ctx, bool union_op, bool store) {
   }
   std::vector<double> weights(n, 1.0);
   enum { kSum, kMin, kMax } aggregate = kSum;
-  bool with_scores = false;
+  bool with_scores = false, weighed = op == Combine::kUnion || op == Combine::kInter;
+  long long limit = 0;  // ZINTERCARD: stop counting there (0: count all)
   for (size_t i = first + n; i < ctx.args.size(); i++) {
-    if (ctx.Is(i, "WEIGHTS") && i + n < ctx.args.size()) {
+    size_t rest = ctx.args.size() - i;
+    if (weighed && ctx.Is(i, "WEIGHTS") && rest >= n + 1) {
       for (size_t w = 0; w < n; w++) {
         if (!ParseDouble(ctx.args[i + 1 + w], &weights[w])) {
           return ctx.Error("ERR weight value is not a float");
         }
       }
       i += n;
-    } else if (ctx.Is(i, "AGGREGATE") && i + 1 < ctx.args.size()) {
+    } else if (weighed && ctx.Is(i, "AGGREGATE") && rest >= 2) {
       i++;
       if (ctx.Is(i, "SUM")) {
         aggregate = kSum;
@@ -619,8 +626,13 @@ void CombineGeneric(CommandContext& ctx, bool union_op, bool store) {
       } else {
         return ctx.Error(err::kSyntax);
       }
-    } else if (!store && ctx.Is(i, "WITHSCORES")) {
+    } else if (!store && op != Combine::kInterCard && ctx.Is(i, "WITHSCORES")) {
       with_scores = true;
+    } else if (op == Combine::kInterCard && ctx.Is(i, "LIMIT") && rest >= 2) {
+      auto l = ctx.Int(++i, "ERR LIMIT can't be negative");
+      if (!l) return;
+      if (*l < 0) return ctx.Error("ERR LIMIT can't be negative");
+      limit = *l;
     } else {
       return ctx.Error(err::kSyntax);
     }
@@ -635,20 +647,34 @@ void CombineGeneric(CommandContext& ctx, bool union_op, bool store) {
     double r = s * w;
     return std::isnan(r) ? 0.0 : r;
   };
-  std::map<std::string, std::pair<double, size_t>> acc;  // member -> (score, inputs seen)
-  for (size_t k = 0; k < n; k++) {
-    for (const auto& [m, s] : inputs[k]) {
-      double ws = weigh(s, weights[k]);
-      auto [it, inserted] = acc.emplace(m, std::make_pair(ws, size_t{1}));
-      if (!inserted) {
-        it->second.first = combine(it->second.first, ws);
-        it->second.second++;
+  std::vector<Item> result;
+  if (op == Combine::kDiff) {
+    std::set<std::string_view> others;
+    for (size_t k = 1; k < n; k++) {
+      for (const auto& item : inputs[k]) others.insert(item.first);
+    }
+    for (const auto& item : inputs[0]) {
+      if (!others.contains(item.first)) result.push_back(item);
+    }
+  } else {
+    std::map<std::string, std::pair<double, size_t>> acc;  // member -> (score, inputs seen)
+    for (size_t k = 0; k < n; k++) {
+      for (const auto& [m, s] : inputs[k]) {
+        double ws = weigh(s, weights[k]);
+        auto [it, inserted] = acc.emplace(m, std::make_pair(ws, size_t{1}));
+        if (!inserted) {
+          it->second.first = combine(it->second.first, ws);
+          it->second.second++;
+        }
       }
     }
+    for (const auto& [m, sc] : acc) {
+      if (op == Combine::kUnion || sc.second == n) result.emplace_back(m, sc.first);
+    }
   }
-  std::vector<Item> result;
-  for (const auto& [m, sc] : acc) {
-    if (union_op || sc.second == n) result.emplace_back(m, sc.first);
+  if (op == Combine::kInterCard) {
+    auto count = static_cast<long long>(result.size());
+    return ctx.reply.Integer(limit > 0 ? std::min(count, limit) : count);
   }
   std::sort(result.begin(), result.end(), [](const Item& a, const Item& b) {
     return a.second != b.second ? a.second < b.second : a.first < b.first;
@@ -658,10 +684,13 @@ void CombineGeneric(CommandContext& ctx, bool union_op, bool store) {
   for (const auto& [m, s] : result) ctx.db().ZAdd(ctx.args[1], m, s);
   ctx.reply.Integer(static_cast<long long>(result.size()));
 }
-void ZUnionStore(CommandContext& ctx) { CombineGeneric(ctx, true, true); }
-void ZInterStore(CommandContext& ctx) { CombineGeneric(ctx, false, true); }
-void ZUnion(CommandContext& ctx) { CombineGeneric(ctx, true, false); }
-void ZInter(CommandContext& ctx) { CombineGeneric(ctx, false, false); }
+void ZUnionStore(CommandContext& ctx) { CombineGeneric(ctx, Combine::kUnion, true); }
+void ZInterStore(CommandContext& ctx) { CombineGeneric(ctx, Combine::kInter, true); }
+void ZDiffStore(CommandContext& ctx) { CombineGeneric(ctx, Combine::kDiff, true); }
+void ZUnion(CommandContext& ctx) { CombineGeneric(ctx, Combine::kUnion, false); }
+void ZInter(CommandContext& ctx) { CombineGeneric(ctx, Combine::kInter, false); }
+void ZDiff(CommandContext& ctx) { CombineGeneric(ctx, Combine::kDiff, false); }
+void ZInterCard(CommandContext& ctx) { CombineGeneric(ctx, Combine::kInterCard, false); }
 
 void ZRandMember(CommandContext& ctx) {
   auto q = ParseRandomRequest(ctx, "WITHSCORES");
@@ -784,6 +813,13 @@ void RegisterZSetCommands(CommandRegistry* r) {
       .Args(
           "numkeys:integer key... [WEIGHTS weight:integer...] [AGGREGATE (SUM|MIN|MAX)] "
           "[WITHSCORES]")
+      .Add("zdiffstore", -4, kWrite, store, ZDiffStore, "Store a difference")
+      .Args("destination:key numkeys:integer key...")
+      .Keys("OW UPDATE | RO ACCESS")
+      .Add("zdiff", -3, kReadOnly, {}, ZDiff, "Members of the first sorted set not in the others")
+      .Args("numkeys:integer key... [WITHSCORES]")
+      .Add("zintercard", -3, kReadOnly, {}, ZInterCard, "Size of an intersection")
+      .Args("numkeys:integer key... [LIMIT limit:integer]")
       .Add("zrandmember", -2, kReadOnly, one, ZRandMember, "Random members")
       .Args("key [count:integer [WITHSCORES]]")
       .Add("zscan", -3, kReadOnly, one, ZScan, "Iterate over members and scores")

@@ -123,6 +123,11 @@ def gen_command(rng):
         lambda: ["BZPOPMIN", k, k2, "0.01"],
         lambda: ["ZMPOP", pick(rng, ["1", "2"]), k, k2, pick(rng, ["MIN", "MAX", "MID"])] + rng.choice([[], ["COUNT", "2"]]),
         lambda: [pick(rng, ["ZUNIONSTORE", "ZINTERSTORE"]), k, "2", k2, pick(rng, KEYS)] + rng.choice([[], ["WEIGHTS", "2", "3"], ["AGGREGATE", "MAX"], ["AGGREGATE", "X"]]),
+        lambda: [pick(rng, ["ZUNIONSTORE", "ZINTERSTORE", "ZDIFFSTORE"]), k, pick(rng, ["2", "0", "3", "x"]), k2, pick(rng, KEYS)] + rng.choice([[], ["WEIGHTS", "2", "3"], ["AGGREGATE", "MIN"]]),
+        lambda: [pick(rng, ["ZUNION", "ZINTER", "ZDIFF"]), "2", k, k2] + rng.choice([[], ["WITHSCORES"], ["WEIGHTS", "1", "x"], ["AGGREGATE", "SUM", "WITHSCORES"]]),
+        lambda: ["ZINTERCARD", pick(rng, ["1", "2", "0", "x"]), k, k2] + rng.choice([[], ["LIMIT", pick(rng, ["0", "1", "-1", "x"])], ["WITHSCORES"]]),
+        lambda: ["TOUCH", k, k2, k],
+        lambda: ["COMMAND", pick(rng, ["GETKEYS", "GETKEYSANDFLAGS"])] + rng.choice([["LMOVE", k, k2, "LEFT", "RIGHT"], ["SET", k, v], ["ZUNIONSTORE", k, "2", k2, k], ["XREADGROUP", "GROUP", "g", "c", "STREAMS", k, ">"], ["EVAL", "return 1", "1", k], ["BITOP", "AND", k, k2], ["BITFIELD", k, "GET", "u8", "0"], ["BITFIELD", k, "OVERFLOW", "SAT", "INCRBY", "u8", "0", "1"], ["SET", k, v, "GET"], ["GET"], ["NOSUCH", k], ["MSET", k, v, k2, v]]),
         lambda: ["ZRANGESTORE", k, k2, "0", "-1"],
         # iteration and randomness (normalized below), expiry that really elapses
         lambda: ["SCAN*", pick(rng, ["SCAN", "HSCAN", "SSCAN", "ZSCAN"]), k] + rng.choice([[], ["MATCH", "f*"], ["COUNT", "1"], ["TYPE", "list"]]),
