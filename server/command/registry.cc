@@ -101,6 +101,7 @@ void RegisterSentinelCommands(CommandRegistry* r);
 void RegisterScriptingCommands(CommandRegistry* r);
 void RegisterStreamCommands(CommandRegistry* r);
 void RegisterBitmapCommands(CommandRegistry* r);
+void RegisterSortCommands(CommandRegistry* r);
 void RegisterQueueCommands(CommandRegistry* r);
 void RegisterJobCommands(CommandRegistry* r);
 void RegisterScheduleCommands(CommandRegistry* r);
@@ -124,6 +125,7 @@ void RegisterAllCommands(CommandRegistry* r) {
   RegisterScriptingCommands(r);
   RegisterStreamCommands(r);
   RegisterBitmapCommands(r);
+  RegisterSortCommands(r);
   RegisterQueueCommands(r);
   RegisterJobCommands(r);
   RegisterScheduleCommands(r);

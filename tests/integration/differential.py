@@ -127,6 +127,10 @@ def gen_command(rng):
         lambda: [pick(rng, ["ZUNION", "ZINTER", "ZDIFF"]), "2", k, k2] + rng.choice([[], ["WITHSCORES"], ["WEIGHTS", "1", "x"], ["AGGREGATE", "SUM", "WITHSCORES"]]),
         lambda: ["ZINTERCARD", pick(rng, ["1", "2", "0", "x"]), k, k2] + rng.choice([[], ["LIMIT", pick(rng, ["0", "1", "-1", "x"])], ["WITHSCORES"]]),
         lambda: ["TOUCH", k, k2, k],
+        # SORT without BY nosort (a set's own order is not Redis') and ALPHA only without BY (equal
+        # values keep the order the elements were read in, which for sets is not Redis' either)
+        lambda: [pick(rng, ["SORT", "SORT_RO"]), k] + rng.choice([[], ["DESC"], ["ALPHA"], ["ALPHA", "DESC"], ["BY", "k*"], ["BY", "k*->f0", "DESC"]])
+                + rng.choice([[], ["LIMIT", pick(rng, ["0", "1", "-1", "x"]), pick(rng, ["2", "-1", "0"])]]) + rng.choice([[], ["GET", "#"], ["GET", "k*", "GET", "#"], ["GET", "k*->f1"], ["STORE", k2], ["FOO"]]),
         lambda: ["COMMAND", pick(rng, ["GETKEYS", "GETKEYSANDFLAGS"])] + rng.choice([["LMOVE", k, k2, "LEFT", "RIGHT"], ["SET", k, v], ["ZUNIONSTORE", k, "2", k2, k], ["XREADGROUP", "GROUP", "g", "c", "STREAMS", k, ">"], ["EVAL", "return 1", "1", k], ["BITOP", "AND", k, k2], ["BITFIELD", k, "GET", "u8", "0"], ["BITFIELD", k, "OVERFLOW", "SAT", "INCRBY", "u8", "0", "1"], ["SET", k, v, "GET"], ["GET"], ["NOSUCH", k], ["MSET", k, v, k2, v]]),
         lambda: ["ZRANGESTORE", k, k2, "0", "-1"],
         # iteration and randomness (normalized below), expiry that really elapses

@@ -104,6 +104,28 @@ CONFIG_VALUES = ["maybe", "-1", "0", "1", "1gb", "1KB", "YES", "no", "100", "",
                  "99999999999999999999", "-2001 0 0", "0 0 2000", "50 99", "10%"]
 
 
+class SortTest(ServerTest):
+    def test_sort_by_other_keys_and_store_into_a_queue(self):
+        r = self.r
+        r.rpush("ids", 3, 1, 2)
+        r.mset({"prio_1": 30, "prio_2": 10, "prio_3": 20})
+        r.hset("job_1", "name", "alpha")
+        r.hset("job_2", "name", "beta")
+        self.assertEqual(r.sort("ids"), [b"1", b"2", b"3"])
+        self.assertEqual(r.sort("ids", by="prio_*", get=["#", "job_*->name"]),
+                         [b"2", b"beta", b"3", None, b"1", b"alpha"])
+        self.assertEqual(r.sort("ids", by="nosort", desc=True), [b"2", b"1", b"3"])
+        self.assertEqual(r.sort("ids", start=1, num=1, desc=True), [b"2"])
+        # Stored into a resque queue's key, the sorted elements become its jobs.
+        self.assertEqual(r.sort("ids", by="prio_*", store="resque:queue:sorted"), 3)
+        self.assertEqual(r.lrange("resque:queue:sorted", 0, -1), [b"2", b"3", b"1"])
+        self.assertEqual(r.execute_command("QUEUE.INFO", "resque:queue:sorted")[0:2],
+                         [b"key", b"resque:queue:sorted"])
+        with self.assertRaisesRegex(redis.ResponseError, "can't be converted into double"):
+            r.rpush("words", "a", "b")
+            r.sort("words")
+
+
 class ConfigTest(unittest.TestCase):
     def test_every_redis_parameter_is_kept_checked_and_answered_as_redis_answers(self):
         servers = [RedisServer(), Scheduler()]

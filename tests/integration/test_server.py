@@ -102,12 +102,15 @@ class ServerCommandsTest(ServerTest):
         shared = sorted(set(theirs) & set(ours))
         self.assertGreater(len(shared), 200)
         self.assertGreater(sum(len(theirs[name]) for name in shared), 150)
-        for name in shared:
+        # SORT's BY and GET patterns name keys no spec can find: Redis says "unknown" for them
+        # and for the STORE destination, which desaster finds after STORE.
+        for name in set(shared) - {"sort", "sort_ro"}:
             self.assertEqual(ours[name], theirs[name], name)
         # Keys that move (after a keyword, counted by numkeys) are flagged as Redis flags them.
         movable = lambda port: {name for name, flags in command_flags(port).items()  # noqa: E731
                                 if "movablekeys" in flags}
-        self.assertEqual(movable(self.server.port) & set(shared), movable(redis.port) & set(shared))
+        described = set(shared) - {"sort", "sort_ro"}
+        self.assertEqual(movable(self.server.port) & described, movable(redis.port) & described)
         # desaster's own commands: a queue push inserts, a delete removes, a read reads.
         self.assertEqual([spec["flags"] for spec in ours["job.move"]],
                          [["RW", "insert"], ["RW", "delete"]])
