@@ -1094,6 +1094,142 @@ void GetKeysGeneric(CommandContext& ctx, bool flags) {
 void CommandGetKeys(CommandContext& ctx) { GetKeysGeneric(ctx, false); }
 void CommandGetKeysAndFlags(CommandContext& ctx) { GetKeysGeneric(ctx, true); }
 
+// ---- MEMORY, LOLWUT ----
+
+// About what `v` costs the heap: its bytes and a per-element overhead of the structures that
+// hold them (not measured per allocation, as Redis does not either).
+uint64_t ApproximateBytes(const Value& v) {
+  uint64_t n = 48;  // the value and its dictionary entry
+  switch (v.type()) {
+    case ValueType::kString:
+      return n + v.str().size();
+    case ValueType::kList:
+      for (const auto& e : v.list()) n += e.size() + 16;
+      return n;
+    case ValueType::kHash:
+      v.hash().ForEach(
+          [&](std::string_view f, const std::string& x) { n += f.size() + x.size() + 32; });
+      return n;
+    case ValueType::kSet:
+      v.set().ForEach([&](std::string_view m, const Unit&) { n += m.size() + 24; });
+      return n;
+    case ValueType::kZSet:
+      for (const auto& [score, member] : v.zset()) n += member.size() + 48;
+      return n;
+    case ValueType::kStream:
+      for (const auto& [id, fields] : v.stream().entries) {
+        n += 48;
+        for (const auto& f : fields) n += f.size() + 8;
+      }
+      for (const auto& [name, g] : v.stream().groups) n += name.size() + 64 + g.pending.size() * 64;
+      return n;
+    case ValueType::kQueue:
+      v.queue()->discipline().ForEachInOrder([&](Job* job) {
+        n += job->payload.view().size() + 96;  // a job's record and its index entries
+        return true;
+      });
+      return n;
+  }
+  return n;
+}
+
+// MEMORY USAGE key [SAMPLES count]: every element is counted, whatever SAMPLES says.
+void MemoryUsage(CommandContext& ctx) {
+  if (ctx.args.size() == 5 && ctx.Is(3, "SAMPLES")) {
+    auto samples = ctx.Int(4);
+    if (!samples) return;
+    if (*samples < 0) return ctx.Error(err::kSyntax);
+  } else if (ctx.args.size() != 3) {
+    return ctx.Error(err::kSyntax);
+  }
+  const Value* v = ctx.db().Peek(ctx.args[2]);
+  if (!v) return ctx.reply.NullBulk();
+  ctx.reply.Integer(static_cast<long long>(ApproximateBytes(*v) + ctx.args[2].size()));
+}
+
+// What MEMORY STATS and MEMORY DOCTOR report: the heap, and the data in it.
+struct MemoryPicture {
+  uint64_t allocated, rss, peak, keys = 0, dataset = 0;
+};
+
+MemoryPicture Picture(CommandContext& ctx) {
+  ServerState& s = ctx.server;
+  MemoryPicture m{UsedMemory(s), RssBytes(), 0};
+  s.stats.used_memory_peak = std::max(s.stats.used_memory_peak, m.allocated);
+  m.peak = s.stats.used_memory_peak;
+  for (int i = 0; i < ctx.keyspace().databases(); i++) {
+    Database& db = ctx.keyspace().db(i);
+    db.ForEach([&](std::string_view key, const Value& v) {
+      if (!db.IsLive(key, v)) return;
+      m.keys++;
+      m.dataset += key.size() + ApproximateBytes(v);
+    });
+  }
+  return m;
+}
+
+void MemoryStats(CommandContext& ctx) {
+  MemoryPicture m = Picture(ctx);
+  uint64_t overhead = m.allocated > m.dataset ? m.allocated - m.dataset : 0;
+  auto& r = ctx.reply;
+  r.Map(12);
+  r.Field("peak.allocated", static_cast<long long>(m.peak));
+  r.Field("total.allocated", static_cast<long long>(m.allocated));
+  r.Field("startup.allocated", 0LL);
+  r.Field("overhead.total", static_cast<long long>(overhead));
+  r.Field("keys.count", static_cast<long long>(m.keys));
+  r.Field("keys.bytes-per-key", static_cast<long long>(m.keys ? m.allocated / m.keys : 0));
+  r.Field("dataset.bytes", static_cast<long long>(m.dataset));
+  r.Bulk("dataset.percentage");
+  r.Double(m.allocated ? 100.0 * static_cast<double>(m.dataset) / static_cast<double>(m.allocated)
+                       : 0);
+  r.Bulk("peak.percentage");
+  r.Double(m.peak ? 100.0 * static_cast<double>(m.allocated) / static_cast<double>(m.peak) : 0);
+  r.Field("allocator.resident", static_cast<long long>(m.rss));
+  r.Bulk("fragmentation");
+  r.Double(m.allocated ? static_cast<double>(m.rss) / static_cast<double>(m.allocated) : 0);
+  r.Field("fragmentation.bytes",
+          static_cast<long long>(m.rss) - static_cast<long long>(m.allocated));
+}
+
+void MemoryDoctor(CommandContext& ctx) {
+  MemoryPicture m = Picture(ctx);
+  ctx.reply.Verbatim(fmt::format(
+      "desaster holds {} keys in about {} of data; the heap has {} allocated ({} at its peak) and "
+      "the process {} resident. Every write is in LevelDB as well: a restart loads it from there, "
+      "so memory never holds the only copy.\n",
+      m.keys, HumanBytes(m.dataset), HumanBytes(m.allocated), HumanBytes(m.peak),
+      HumanBytes(m.rss)));
+}
+
+void MemoryMallocStats(CommandContext& ctx) {
+  MemoryPicture m = Picture(ctx);
+  ctx.reply.Verbatim(
+      fmt::format("allocated: {}\nresident: {}\npeak allocated: {}\n", m.allocated, m.rss, m.peak));
+}
+
+// MEMORY PURGE: the allocator gives back what it can on its own; nothing to ask of it.
+void MemoryPurge(CommandContext& ctx) { ctx.reply.Ok(); }
+
+void MemoryHelp(CommandContext& ctx) {
+  ctx.ReplyHelp({"DOCTOR", "    Return memory problems reports.", "MALLOC-STATS",
+                 "    Return internal statistics report from the memory allocator.", "PURGE",
+                 "    Attempt to purge dirty pages for reclamation by the allocator.", "STATS",
+                 "    Return information about the memory usage of the server.",
+                 "USAGE <key> [SAMPLES <count>]",
+                 "    Return memory in bytes used by <key> and its value."});
+}
+
+// LOLWUT [VERSION v]: Redis draws computer art here; desaster says what it is.
+void Lolwut(CommandContext& ctx) {
+  // Redis takes further arguments as the art's parameters; only VERSION's number is checked.
+  if (ctx.args.size() >= 3 && ctx.Is(1, "VERSION") && !ctx.Int(2)) return;
+  ctx.reply.Verbatim(fmt::format(
+      "desaster: a job-queue server that speaks Redis' protocol and never loses a job.\n"
+      "desaster ver. {}, Redis ver. {}\n",
+      kDesasterVersion, kRedisVersion));
+}
+
 // ---- MONITOR, SLOWLOG, persistence, DEBUG, SHUTDOWN ----
 
 void Monitor(CommandContext& ctx) {
@@ -1273,6 +1409,22 @@ void RegisterServerCommands(CommandRegistry* r) {
       .Add("wait", 3, kBlocking, {}, Wait,
            "Wait until replicas hold the writes acknowledged so far")
       .Args("numreplicas:integer timeout:integer")
+      .Add("memory", -2, kReadOnly, {}, nullptr, "Memory usage of keys and of the server")
+      .Sub("usage", -3, kReadOnly, {2, 2, 1}, MemoryUsage, "Bytes a key and its value take")
+      .Args("key [SAMPLES count:integer]")
+      .Keys("RO")
+      .Sub("stats", 2, kReadOnly | kLocal, {}, MemoryStats, "The heap and the data in it")
+      .Args("")
+      .Sub("doctor", 2, kReadOnly | kLocal, {}, MemoryDoctor, "A report on memory")
+      .Args("")
+      .Sub("malloc-stats", 2, kReadOnly | kLocal, {}, MemoryMallocStats, "The allocator's numbers")
+      .Args("")
+      .Sub("purge", 2, kReadOnly | kLocal, {}, MemoryPurge, "Return free memory to the system")
+      .Args("")
+      .Sub("help", 2, kReadOnly | kLocal, {}, MemoryHelp, "Show help")
+      .Args("")
+      .Add("lolwut", -1, kReadOnly | kFast, {}, Lolwut, "Say what this server is")
+      .Args("[VERSION version:integer]")
       .Add("info", -1, kLoading | kLocal | kSentinel, {}, Info, "Server information and statistics")
       .Args("[section...]")
       .Add("config", -2, kAdmin, {}, nullptr, "Read and change configuration")

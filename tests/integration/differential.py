@@ -127,6 +127,7 @@ def gen_command(rng):
         lambda: [pick(rng, ["ZUNION", "ZINTER", "ZDIFF"]), "2", k, k2] + rng.choice([[], ["WITHSCORES"], ["WEIGHTS", "1", "x"], ["AGGREGATE", "SUM", "WITHSCORES"]]),
         lambda: ["ZINTERCARD", pick(rng, ["1", "2", "0", "x"]), k, k2] + rng.choice([[], ["LIMIT", pick(rng, ["0", "1", "-1", "x"])], ["WITHSCORES"]]),
         lambda: ["TOUCH", k, k2, k],
+        lambda: ["MEMORY", "USAGE", k] + rng.choice([[], ["SAMPLES", pick(rng, ["0", "5", "-1", "x"])], ["FOO"]]),
         # SORT without BY nosort (a set's own order is not Redis') and ALPHA only without BY (equal
         # values keep the order the elements were read in, which for sets is not Redis' either)
         lambda: [pick(rng, ["SORT", "SORT_RO"]), k] + rng.choice([[], ["DESC"], ["ALPHA"], ["ALPHA", "DESC"], ["BY", "k*"], ["BY", "k*->f0", "DESC"]])
@@ -234,6 +235,8 @@ def normalize(cmd, reply):
             return Reply("pairs", sorted(pairs))
     if reply.kind == "%" and name in PAIRED:
         return Reply("pairs", sorted((repr(a), repr(b)) for a, b in reply.value))
+    if name == "memory" and reply.kind == ":":
+        return Reply(":", "bytes")  # each server's own account of a value's size
     if name == "ttl" and reply.kind == ":" and reply.value > 0:
         return Reply(":", "positive")
     if name == "expiretime" and reply.kind == ":" and reply.value > 0:
