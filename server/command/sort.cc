@@ -125,7 +125,8 @@ void SortGeneric(CommandContext& ctx, bool read_only) {
       char* end_ptr = nullptr;
       errno = 0;
       item.score = strtod(text.c_str(), &end_ptr);
-      if (end_ptr != text.c_str() + text.size() || errno == ERANGE || std::isnan(item.score)) {
+      // As Redis reads it: as a C string, so a value is read up to a NUL byte.
+      if (*end_ptr != '\0' || errno == ERANGE || std::isnan(item.score)) {
         bad_number = true;
       }
     }
