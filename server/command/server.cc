@@ -757,6 +757,88 @@ void ClientSetInfo(CommandContext& ctx) {
   ctx.reply.Ok();
 }
 
+// CLIENT UNBLOCK id [TIMEOUT|ERROR]: a client blocked in a command gets its timeout reply (or
+// an error) now; 1 when there was one to unblock.
+void ClientUnblock(CommandContext& ctx) {
+  auto id = ctx.Int(2);
+  if (!id) return;
+  bool error = false;
+  if (ctx.args.size() == 4) {
+    if (ctx.Is(3, "ERROR")) {
+      error = true;
+    } else if (!ctx.Is(3, "TIMEOUT")) {
+      return ctx.Error("ERR CLIENT UNBLOCK reason should be TIMEOUT or ERROR");
+    }
+  } else if (ctx.args.size() > 4) {
+    return ctx.Error(err::kSyntax);
+  }
+  Client* target = *id >= 0 ? ctx.server.FindClient(static_cast<uint64_t>(*id)) : nullptr;
+  if (!target || !target->blocked) return ctx.reply.Integer(0);
+  UnblockClient(ctx.server, *target, !error);  // TIMEOUT: the reply a timeout gives
+  if (error) {
+    resp::ReplyWriter(&target->output, target->protocol)
+        .Error("UNBLOCKED client unblocked via CLIENT UNBLOCK");
+    if (ctx.server.on_output) ctx.server.on_output(target);
+  }
+  ctx.reply.Integer(1);
+}
+
+// Client-side caching (CLIENT TRACKING) is not implemented: tracking is off, and says so.
+void ClientTracking(CommandContext& ctx) {
+  if (ctx.Is(2, "OFF")) return ctx.reply.Ok();
+  if (!ctx.Is(2, "ON")) return ctx.Error(err::kSyntax);
+  ctx.Error("ERR desaster does not support client-side caching (CLIENT TRACKING ON) yet");
+}
+
+void ClientTrackingInfo(CommandContext& ctx) {
+  ctx.reply.Map(3);
+  ctx.reply.Bulk("flags");
+  ctx.reply.Set(1);
+  ctx.reply.Bulk("off");
+  ctx.reply.Field("redirect", -1LL);
+  ctx.reply.Bulk("prefixes");
+  ctx.reply.Array(0);
+}
+
+void ClientGetRedir(CommandContext& ctx) { ctx.reply.Integer(-1); }
+
+void ClientHelp(CommandContext& ctx) {
+  ctx.ReplyHelp({"CACHING (YES|NO)",
+                 "    Refused: client-side caching is not supported.",
+                 "GETREDIR",
+                 "    Return -1: invalidations go nowhere.",
+                 "GETNAME",
+                 "    Return the name of the current connection.",
+                 "ID",
+                 "    Return the ID of the current connection.",
+                 "INFO",
+                 "    Return information about the current client connection.",
+                 "KILL <option> <value> [<option> <value> [...]]",
+                 "    Kill connections (ADDR, LADDR, ID, TYPE, USER, SKIPME).",
+                 "LIST [TYPE (NORMAL|MASTER|REPLICA|PUBSUB)] [ID id ...]",
+                 "    Return information about client connections.",
+                 "NO-EVICT (ON|OFF)",
+                 "    Accepted: desaster evicts no client.",
+                 "REPLY (ON|OFF|SKIP)",
+                 "    Control the replies sent to the current connection.",
+                 "SETINFO <attr> <value>",
+                 "    Set LIB-NAME or LIB-VER.",
+                 "SETNAME <name>",
+                 "    Assign the name <name> to the current connection.",
+                 "TRACKING (ON|OFF) [...]",
+                 "    OFF only: client-side caching is not supported.",
+                 "TRACKINGINFO",
+                 "    Report tracking status for the current connection: off.",
+                 "UNBLOCK <clientid> [TIMEOUT|ERROR]",
+                 "    Unblock the specified blocked client."});
+}
+
+void ClientCaching(CommandContext& ctx) {
+  ctx.Error(
+      "ERR CLIENT CACHING can be called only when the client is in tracking mode with OPTIN or "
+      "OPTOUT mode enabled");
+}
+
 void ClientNoEvict(CommandContext& ctx) {
   if (!ctx.Is(2, "ON") && !ctx.Is(2, "OFF")) return ctx.Error(err::kSyntax);
   ctx.reply.Ok();
@@ -1387,6 +1469,20 @@ void RegisterServerCommands(CommandRegistry* r) {
       .Sub("setinfo", 4, kFast | kLoading | kLocal | kSentinel, {}, ClientSetInfo,
            "Set client library name/version")
       .Args("(LIB-NAME|LIB-VER) value")
+      .Sub("unblock", -3, kAdmin | kLocal, {}, ClientUnblock, "Unblock a blocked client")
+      .Args("client-id:integer [TIMEOUT|ERROR]")
+      .Sub("tracking", -3, kFast, {}, ClientTracking, "Client-side caching (not supported)")
+      .Args(
+          "(ON|OFF) [REDIRECT client-id:integer] [PREFIX prefix]... [BCAST] [OPTIN] [OPTOUT] "
+          "[NOLOOP]")
+      .Sub("trackinginfo", 2, kFast, {}, ClientTrackingInfo, "Client-side caching state: off")
+      .Args("")
+      .Sub("getredir", 2, kFast, {}, ClientGetRedir, "Where invalidations go: nowhere (-1)")
+      .Args("")
+      .Sub("caching", 3, kFast, {}, ClientCaching, "Client-side caching of the next command")
+      .Args("(YES|NO)")
+      .Sub("help", 2, kFast | kLoading | kLocal, {}, ClientHelp, "Show help")
+      .Args("")
       .Sub("no-evict", 3, kFast, {}, ClientNoEvict, "Accepted for compatibility")
       .Args("(ON|OFF)")
       .Sub("reply", 3, kFast, {}, ClientReply, "Turn replies on or off")

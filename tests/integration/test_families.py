@@ -7,8 +7,8 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import redis  # noqa: E402
-from harness import (RedisServer, Scheduler, ServerTest, data_dir, main,  # noqa: E402
-                     ruby_side_by_side)
+from harness import (RawConnection, RedisServer, Scheduler, ServerTest, data_dir,  # noqa: E402
+                     main, ruby_side_by_side, wait_for)
 
 # The same bitmap calls through redis-rb, printed as JSON, for desaster and redis-server.
 RUBY_BITMAPS = r"""
@@ -124,6 +124,33 @@ class SortTest(ServerTest):
         with self.assertRaisesRegex(redis.ResponseError, "can't be converted into double"):
             r.rpush("words", "a", "b")
             r.sort("words")
+
+
+class ClientTest(unittest.TestCase):
+    def test_unblock_and_the_tracking_answers_are_redis_answers(self):
+        answers = []
+        for server in (RedisServer(), Scheduler()):
+            self.addCleanup(server.stop)
+            if isinstance(server, Scheduler):
+                server.wait_loaded()
+            c, blocked = RawConnection(server.port), RawConnection(server.port)
+            self.addCleanup(c.close)
+            self.addCleanup(blocked.close)
+            target = str(blocked.call("CLIENT", "ID").value)
+            seen = []
+            for reason in ("TIMEOUT", "ERROR"):
+                blocked.send(blocked.encode("BLPOP", "nothing", "0"))
+                wait_for(lambda: c.call("CLIENT", "UNBLOCK", target, reason).value == 1,
+                         what="the client to block and be unblocked")
+                seen.append(blocked.read())
+            seen += [c.call(*cmd) for cmd in (
+                ["CLIENT", "UNBLOCK", target], ["CLIENT", "UNBLOCK", target, "FOO"],
+                ["CLIENT", "UNBLOCK", "x"], ["CLIENT", "GETREDIR"], ["CLIENT", "TRACKINGINFO"],
+                ["CLIENT", "CACHING", "YES"], ["CLIENT", "TRACKING", "OFF"],
+                ["CLIENT", "TRACKING", "MAYBE"])]
+            seen.append(blocked.call("PING"))  # the unblocked client goes on
+            answers.append(seen)
+        self.assertEqual(answers[1], answers[0])
 
 
 class ConfigTest(unittest.TestCase):
