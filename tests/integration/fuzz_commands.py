@@ -265,7 +265,8 @@ class Session:
             # (desaster refuses one past 2^24): it would stall, or the kernel would kill it.
             return rng.choice(["-3", "-1", "0", "1", "2", "10", "9223372036854775807",
                                "-9223372036854775808", "abc"])
-        if self.only is not None and (name in ("seconds", "milliseconds") or kind == "unix-time"):
+        if self.only is not None and (name in ("seconds", "milliseconds", "ttl") or
+                                      kind == "unix-time"):
             # A key that expires during a compared session would expire on one server and not
             # the other: past (deleted at once) or far away only.
             now = int(time.time())
