@@ -98,6 +98,13 @@ void ReplyWriter::Boolean(bool b) {
   }
 }
 
+void ReplyWriter::BigNumber(std::string_view digits) {
+  if (protocol_ < 3) return Bulk(digits);
+  out_->push_back('(');
+  out_->append(digits);
+  out_->append("\r\n");
+}
+
 void ReplyWriter::Verbatim(std::string_view s, std::string_view format) {
   if (protocol_ >= 3) {
     Header('=', static_cast<long long>(s.size() + 4));

@@ -35,6 +35,11 @@ class ReplyWriter {
   void Double(double d);
   void Boolean(bool b);
   void Verbatim(std::string_view s, std::string_view format = "txt");
+  // A number too big for Integer(), given as its digits: RESP3 `(`, a bulk string in RESP2.
+  void BigNumber(std::string_view digits);
+  // RESP3's attribute header (n key/value pairs that describe the reply after them). RESP2
+  // has no attributes: the caller writes none there.
+  void Attribute(size_t n) { Header('|', static_cast<long long>(n)); }
   // The bulk string, or a null bulk when `s` is null.
   void BulkOrNull(const std::string* s) { s ? Bulk(*s) : NullBulk(); }
   // One entry of a Map(): the name as a bulk string, then the value.

@@ -1369,6 +1369,53 @@ void BgSave(CommandContext& ctx) {
   ctx.reply.Simple("Background saving started");
 }
 
+// DEBUG PROTOCOL type: a sample of each RESP3 type, as Redis answers it, for client tests.
+void DebugProtocol(CommandContext& ctx) {
+  auto& r = ctx.reply;
+  const std::string& type = ctx.args[2];
+  auto is = [&](const char* name) { return strcasecmp(type.c_str(), name) == 0; };
+  if (is("string")) return r.Bulk("Hello World");
+  if (is("integer")) return r.Integer(12345);
+  if (is("double")) return r.Double(3.141);
+  if (is("bignum")) return r.BigNumber("1234567999999999999999999999999999999");
+  if (is("null")) return r.NullBulk();
+  if (is("array") || is("set")) {
+    is("array") ? r.Array(3) : r.Set(3);
+    for (int j = 0; j < 3; j++) r.Integer(j);
+    return;
+  }
+  if (is("map")) {
+    r.Map(3);
+    for (int j = 0; j < 3; j++) {
+      r.Integer(j);
+      r.Boolean(j == 1);
+    }
+    return;
+  }
+  if (is("attrib")) {
+    if (r.protocol() >= 3) {
+      r.Attribute(1);
+      r.Bulk("key-popularity");
+      r.Array(2);
+      r.Bulk("key:123");
+      r.Integer(90);
+    }
+    return r.Bulk("Some real reply following the attribute");
+  }
+  if (is("push")) {
+    if (r.protocol() < 3) return ctx.Error("ERR RESP2 is not supported by this command");
+    r.Push(2);
+    r.Bulk("server-cpu-usage");
+    r.Integer(42);
+    return r.Bulk("Some real reply following the push reply");
+  }
+  if (is("true") || is("false")) return r.Boolean(is("true"));
+  if (is("verbatim")) return r.Verbatim("This is a verbatim\nstring");
+  ctx.Error(
+      "ERR Wrong protocol type name. Please use one of the following: "
+      "string|integer|double|bignum|null|array|set|map|attrib|push|verbatim|true|false");
+}
+
 void Debug(CommandContext& ctx) {
   if (ctx.Is(1, "SLEEP") && ctx.args.size() == 3) {
     double seconds;
@@ -1409,11 +1456,49 @@ void Debug(CommandContext& ctx) {
     }
     return ctx.reply.Ok();
   }
+  if (ctx.Is(1, "DIGEST-VALUE")) {
+    ctx.reply.Array(ctx.args.size() - 2);
+    for (size_t i = 2; i < ctx.args.size(); i++) {
+      const Value* v = ctx.db().Peek(ctx.args[i]);
+      char hex[17];
+      snprintf(hex, sizeof(hex), "%016llx", static_cast<unsigned long long>(v ? DigestOf(*v) : 0));
+      ctx.reply.Simple(hex);
+    }
+    return;
+  }
+  if (ctx.Is(1, "PROTOCOL") && ctx.args.size() == 3) return DebugProtocol(ctx);
+  if (ctx.Is(1, "SET-ACTIVE-EXPIRE") && ctx.args.size() == 3) {
+    ctx.server.active_expire = atoi(ctx.args[2].c_str()) != 0;  // as Redis reads it
+    return ctx.reply.Ok();
+  }
+  // Settings of Redis' own internals that tools and test suites set: nothing to change here.
+  if ((ctx.Is(1, "QUICKLIST-PACKED-THRESHOLD") || ctx.Is(1, "SET-SKIP-CHECKSUM-VALIDATION")) &&
+      ctx.args.size() == 3) {
+    return ctx.reply.Ok();
+  }
+  if (ctx.Is(1, "CHANGE-REPL-ID") && ctx.args.size() == 2) return ctx.reply.Ok();
   if (ctx.Is(1, "HELP")) {
-    return ctx.ReplyHelp({"OBJECT <key>", "    Show low level info about the key.", "DIGEST",
-                          "    A fingerprint of the whole dataset.", "RELOAD",
+    return ctx.ReplyHelp({"CHANGE-REPL-ID",
+                          "    Accepted: desaster has no Redis replication ID.",
+                          "DIGEST",
+                          "    A fingerprint of the whole dataset.",
+                          "DIGEST-VALUE <key> [<key> ...]",
+                          "    A fingerprint of each value.",
+                          "OBJECT <key>",
+                          "    Show low level info about the key.",
+                          "PROTOCOL <type>",
+                          "    Reply with a sample of a RESP3 type (string, integer, double, "
+                          "bignum, null, array, set, map, attrib, push, verbatim, true, false).",
+                          "QUICKLIST-PACKED-THRESHOLD <size>",
+                          "    Accepted: desaster keeps no quicklists.",
+                          "RELOAD",
                           "    Reload the dataset from disk and check it matches memory.",
-                          "SLEEP <seconds>", "    Stop the server for <seconds>."});
+                          "SET-ACTIVE-EXPIRE <0|1>",
+                          "    Turn the active expiry of keys off or on.",
+                          "SET-SKIP-CHECKSUM-VALIDATION <0|1>",
+                          "    Accepted: RESTORE always checks.",
+                          "SLEEP <seconds>",
+                          "    Stop the server for <seconds>."});
   }
   ctx.Error("ERR unknown subcommand '" + ctx.args[1] + "'. Try DEBUG HELP.");
 }

@@ -146,6 +146,9 @@ class ServerState {
   int64_t last_save_unix_s;
   bool loading = false;
   bool shutdown_requested = false;
+  // Keys past their expiry are deleted by the cron as well as when touched (DEBUG
+  // SET-ACTIVE-EXPIRE 0 leaves them to be found, as test suites ask of Redis).
+  bool active_expire = true;
   bool restart_requested = false;   // with shutdown_requested: the process starts over
   bool failover_requested = false;  // FAILOVER: hand mastership over once its reply is out
 

@@ -68,6 +68,8 @@ uint64_t ValueDigest(const Value& v) {
 
 }  // namespace
 
+uint64_t DigestOf(const Value& v) { return ValueDigest(v); }
+
 uint64_t Digest(Keyspace& keyspace) {
   uint64_t total = 0;
   for (int i = 0; i < keyspace.databases(); i++) {

@@ -9,5 +9,7 @@
 namespace desaster {
 
 uint64_t Digest(Keyspace& keyspace);
+// The fingerprint of one value (DEBUG DIGEST-VALUE).
+uint64_t DigestOf(const Value& v);
 
 }  // namespace desaster

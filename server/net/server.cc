@@ -829,7 +829,7 @@ void Server::OnCron(ev::timer&, int) {
         state_->write_error.clear();
       }
     }
-  } else if (MayChangeState() && !state_->keyspace.import().active) {
+  } else if (MayChangeState() && !state_->keyspace.import().active && state_->active_expire) {
     // Active expiry: a bounded amount of work per tick so the loop stays responsive. Not
     // while an import follows its source: the source's DELs expire its keys.
     for (int i = 0; i < state_->keyspace.databases(); i++) state_->keyspace.db(i).ExpireDue(1000);

@@ -506,7 +506,8 @@ class Reply:
     """A typed RESP reply, so tests can tell a status from a bulk string and RESP3 types apart."""
 
     def __init__(self, kind, value):
-        # '+', '-', ':', '$', '*', '%', '~', '>', ',', '#', '=', and 'nil' for RESP3's '_'.
+        # '+', '-', ':', '$', '*', '%', '~', '>', ',', '#', '=', '|' (an attribute and the reply
+        # after it), and 'nil' for RESP3's '_'.
         # RESP2's null bulk and null array stay apart: ('$', None) and ('*', None).
         self.kind = kind
         self.value = value
@@ -604,4 +605,8 @@ class RawConnection:
         if kind == "%":
             n = int(rest)
             return Reply("%", [(self.read(), self.read()) for _ in range(n)])
+        if kind == "|":  # an attribute: its pairs, then the reply it describes
+            n = int(rest)
+            pairs = [(self.read(), self.read()) for _ in range(n)]
+            return Reply("|", (pairs, self.read()))
         raise AssertionError(f"unexpected reply line {line!r}")

@@ -3,6 +3,7 @@
 and redis-rb's own APIs; the differential test compares the replies with redis-server's."""
 import os
 import sys
+import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -151,6 +152,50 @@ class ClientTest(unittest.TestCase):
             seen.append(blocked.call("PING"))  # the unblocked client goes on
             answers.append(seen)
         self.assertEqual(answers[1], answers[0])
+
+
+class DebugTest(unittest.TestCase):
+    def test_debug_protocol_and_digest_value_answer_as_redis_does(self):
+        # Client test suites read each RESP3 type from DEBUG PROTOCOL; RESP2 gets them degraded.
+        types = ["string", "integer", "double", "bignum", "null", "array", "set", "map",
+                 "attrib", "push", "verbatim", "true", "false", "nope"]
+        answers = []
+        for server in (RedisServer("--enable-debug-command", "yes"), Scheduler()):
+            self.addCleanup(server.stop)
+            if isinstance(server, Scheduler):
+                server.wait_loaded()
+            seen = []
+            for protocol in (2, 3):
+                c = RawConnection(server.port)
+                self.addCleanup(c.close)
+                if protocol == 3:
+                    c.call("HELLO", "3")
+                for t in types:
+                    seen.append(c.call("DEBUG", "PROTOCOL", t))
+                    if t == "push" and protocol == 3:
+                        seen.append(c.read())  # the reply after the push
+            c.call("SET", "k", "v")
+            digests = c.call("DEBUG", "DIGEST-VALUE", "k", "nokey").value
+            seen.append([len(d.value) > 0 and set(d.value) != {"0"} for d in digests])
+            answers.append(seen)
+        self.assertEqual(answers[1], answers[0])
+
+
+class ActiveExpiryTest(ServerTest):
+    def test_debug_set_active_expire_0_leaves_expired_keys_to_be_found(self):
+        # As Redis test suites use it: an expired key stays counted until something reads it.
+        self.r.execute_command("DEBUG", "SET-ACTIVE-EXPIRE", "0")
+        self.addCleanup(lambda: self.server.client().execute_command("DEBUG", "SET-ACTIVE-EXPIRE",
+                                                                     "1"))
+        self.r.set("brief", "v", px=20)
+        end = time.monotonic() + 0.5  # several of the cron's expiry rounds
+        while time.monotonic() < end:
+            self.assertEqual(self.r.dbsize(), 1)
+        self.assertIsNone(self.r.get("brief"))
+        self.assertEqual(self.r.dbsize(), 0)
+        self.r.execute_command("DEBUG", "SET-ACTIVE-EXPIRE", "1")
+        self.r.set("brief", "v", px=20)
+        wait_for(lambda: self.r.dbsize() == 0, what="the cron to expire the key")
 
 
 class ConfigTest(unittest.TestCase):
