@@ -783,10 +783,42 @@ void ClientUnblock(CommandContext& ctx) {
   ctx.reply.Integer(1);
 }
 
-// Client-side caching (CLIENT TRACKING) is not implemented: tracking is off, and says so.
+// CLIENT TRACKING ON|OFF [REDIRECT id] [PREFIX p]... [BCAST] [OPTIN] [OPTOUT] [NOLOOP]: the
+// options are checked as Redis checks them; OFF is what tracking is, and ON is refused, as
+// client-side caching is not built.
 void ClientTracking(CommandContext& ctx) {
+  bool redirected = false, bcast = false, optin = false, optout = false, prefixes = false;
+  for (size_t j = 3; j < ctx.args.size(); j++) {
+    bool more = j + 1 < ctx.args.size();
+    if (ctx.Is(j, "REDIRECT") && more) {
+      if (redirected) return ctx.Error("ERR A client can only redirect to a single other client");
+      auto id = ctx.Int(++j);
+      if (!id) return;
+      if (*id < 0 || !ctx.server.FindClient(static_cast<uint64_t>(*id))) {
+        return ctx.Error("ERR The client ID you want redirect to does not exist");
+      }
+      redirected = true;
+    } else if (ctx.Is(j, "BCAST")) {
+      bcast = true;
+    } else if (ctx.Is(j, "OPTIN")) {
+      optin = true;
+    } else if (ctx.Is(j, "OPTOUT")) {
+      optout = true;
+    } else if (ctx.Is(j, "NOLOOP")) {
+    } else if (ctx.Is(j, "PREFIX") && more) {
+      prefixes = true;
+      j++;
+    } else {
+      return ctx.Error(err::kSyntax);
+    }
+  }
   if (ctx.Is(2, "OFF")) return ctx.reply.Ok();
   if (!ctx.Is(2, "ON")) return ctx.Error(err::kSyntax);
+  if (!bcast && prefixes) return ctx.Error("ERR PREFIX option requires BCAST mode to be enabled");
+  if (bcast && (optin || optout)) {
+    return ctx.Error("ERR OPTIN and OPTOUT are not compatible with BCAST");
+  }
+  if (optin && optout) return ctx.Error("ERR You can't specify both OPTIN mode and OPTOUT mode");
   ctx.Error("ERR desaster does not support client-side caching (CLIENT TRACKING ON) yet");
 }
 

@@ -2,6 +2,7 @@
 #include <climits>
 #include <cmath>
 #include <cstdio>
+#include <vector>
 
 #include "server/command/context.h"
 #include "server/command/registry.h"
@@ -287,12 +288,120 @@ void SetRange(CommandContext& ctx) {
   ctx.reply.Integer(static_cast<long long>(len));
 }
 
+// LCS's table has a cell per pair of positions. Redis allows it up to proto-max-bulk-len
+// (512 MB, a second or more of the loop); desaster stops at this many cells (64 MB, tens of
+// milliseconds), so no client freezes the server with one call.
+constexpr uint64_t kMaxLcsCells = uint64_t{1} << 24;
+
+// LCS key1 key2 [LEN] [IDX] [MINMATCHLEN len] [WITHMATCHLEN]: the longest common subsequence
+// of two strings, its length, or the ranges where they match, as Redis computes them.
+void Lcs(CommandContext& ctx) {
+  const Value* va = ctx.db().Find(ctx.args[1]);
+  const Value* vb = ctx.db().Find(ctx.args[2]);
+  if ((va && va->type() != ValueType::kString) || (vb && vb->type() != ValueType::kString)) {
+    return ctx.Error("ERR The specified keys must contain string values");
+  }
+  std::string_view a = va ? std::string_view(va->str()) : "", b = vb ? std::string_view(vb->str()) : "";
+  bool len_only = false, idx = false, with_len = false;
+  long long min_len = 0;
+  for (size_t j = 3; j < ctx.args.size(); j++) {
+    if (ctx.Is(j, "IDX")) {
+      idx = true;
+    } else if (ctx.Is(j, "LEN")) {
+      len_only = true;
+    } else if (ctx.Is(j, "WITHMATCHLEN")) {
+      with_len = true;
+    } else if (ctx.Is(j, "MINMATCHLEN") && j + 1 < ctx.args.size()) {
+      auto n = ctx.Int(++j);
+      if (!n) return;
+      min_len = std::max(*n, 0LL);
+    } else {
+      return ctx.Error(err::kSyntax);
+    }
+  }
+  if (len_only && idx) {
+    return ctx.Error("ERR If you want both the length and indexes, please just use IDX.");
+  }
+  uint64_t cells = (uint64_t{a.size()} + 1) * (uint64_t{b.size()} + 1);
+  if (cells > kMaxLcsCells) {
+    return ctx.Error("ERR Insufficient memory, transient memory for LCS exceeds " +
+                     std::to_string(kMaxLcsCells * sizeof(uint32_t) >> 20) +
+                     " MB (desaster's limit, so that no call stalls the server)");
+  }
+  size_t w = b.size() + 1;
+  std::vector<uint32_t> t(static_cast<size_t>(cells), 0);
+  auto at = [&](size_t i, size_t j) -> uint32_t& { return t[i * w + j]; };
+  for (size_t i = 1; i <= a.size(); i++) {
+    for (size_t j = 1; j <= b.size(); j++) {
+      at(i, j) = a[i - 1] == b[j - 1] ? at(i - 1, j - 1) + 1 : std::max(at(i - 1, j), at(i, j - 1));
+    }
+  }
+  uint32_t total = at(a.size(), b.size());
+  if (len_only) return ctx.reply.Integer(total);
+  // Walk back from the end, as Redis does, collecting the subsequence and the matching ranges
+  // (the latest first).
+  std::string lcs(total, '\0');
+  struct Match {
+    size_t a_start, a_end, b_start, b_end;
+  };
+  std::vector<Match> matches;
+  size_t i = a.size(), j = b.size(), k = total;
+  bool open = false;
+  Match m{};
+  while (i > 0 && j > 0) {
+    bool emit = false;
+    if (a[i - 1] == b[j - 1]) {
+      lcs[--k] = a[i - 1];
+      if (!open) {
+        m = {i - 1, i - 1, j - 1, j - 1};
+        open = true;
+      } else if (m.a_start == i && m.b_start == j) {
+        m.a_start--;
+        m.b_start--;
+      } else {
+        emit = true;  // a new range begins here: the open one ends (and this one is lost, as
+                      // in Redis, which only notices it at its next step)
+      }
+      if (m.a_start == 0 || m.b_start == 0) emit = true;
+      i--;
+      j--;
+    } else {
+      if (at(i - 1, j) > at(i, j - 1)) {
+        i--;
+      } else {
+        j--;
+      }
+      if (open) emit = true;
+    }
+    if (emit) {
+      if (m.a_end - m.a_start + 1 >= static_cast<size_t>(min_len)) matches.push_back(m);
+      open = false;
+    }
+  }
+  if (!idx) return ctx.reply.Bulk(lcs);
+  ctx.reply.Map(2);
+  ctx.reply.Bulk("matches");
+  ctx.reply.Array(matches.size());
+  for (const Match& x : matches) {
+    ctx.reply.Array(with_len ? 3 : 2);
+    for (auto [from, to] : {std::pair{x.a_start, x.a_end}, std::pair{x.b_start, x.b_end}}) {
+      ctx.reply.Array(2);
+      ctx.reply.Integer(static_cast<long long>(from));
+      ctx.reply.Integer(static_cast<long long>(to));
+    }
+    if (with_len) ctx.reply.Integer(static_cast<long long>(x.a_end - x.a_start + 1));
+  }
+  ctx.reply.Field("len", static_cast<long long>(total));
+}
+
 }  // namespace
 
 void RegisterStringCommands(CommandRegistry* r) {
   using namespace cmd;
   KeySpec one{1, 1, 1}, all{1, -1, 1}, pairs{1, -1, 2};
   r->Group("string")
+      .Add("lcs", -3, kReadOnly, {1, 2, 1}, Lcs, "Longest common subsequence of two strings")
+      .Args("key1:key key2:key [LEN] [IDX] [MINMATCHLEN min-match-len:integer] [WITHMATCHLEN]")
       .Add("get", 2, kReadOnly | kFast, one, Get, "Get the value of a key")
       .Args("key")
       .Add("set", -3, kWrite, one, SetCommand, "Set the string value of a key")

@@ -127,6 +127,7 @@ def gen_command(rng):
         lambda: [pick(rng, ["ZUNION", "ZINTER", "ZDIFF"]), "2", k, k2] + rng.choice([[], ["WITHSCORES"], ["WEIGHTS", "1", "x"], ["AGGREGATE", "SUM", "WITHSCORES"]]),
         lambda: ["ZINTERCARD", pick(rng, ["1", "2", "0", "x"]), k, k2] + rng.choice([[], ["LIMIT", pick(rng, ["0", "1", "-1", "x"])], ["WITHSCORES"]]),
         lambda: ["TOUCH", k, k2, k],
+        lambda: ["LCS", k, k2] + rng.choice([[], ["LEN"], ["IDX"], ["IDX", "WITHMATCHLEN"], ["IDX", "MINMATCHLEN", pick(rng, ["2", "-1", "x"])], ["LEN", "IDX"], ["FOO"]]),
         lambda: ["MEMORY", "USAGE", k] + rng.choice([[], ["SAMPLES", pick(rng, ["0", "5", "-1", "x"])], ["FOO"]]),
         # SORT without BY nosort (a set's own order is not Redis') and ALPHA only without BY (equal
         # values keep the order the elements were read in, which for sets is not Redis' either)

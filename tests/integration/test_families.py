@@ -198,6 +198,21 @@ class ActiveExpiryTest(ServerTest):
         wait_for(lambda: self.r.dbsize() == 0, what="the cron to expire the key")
 
 
+class LcsTest(ServerTest):
+    def test_lcs_through_redis_py_and_its_limit(self):
+        r = self.r
+        r.mset({"a": "ohmytext", "b": "mynewtext"})
+        self.assertEqual(r.execute_command("LCS", "a", "b"), b"mytext")
+        self.assertEqual(r.execute_command("LCS", "a", "b", "LEN"), 6)
+        self.assertEqual(r.execute_command("LCS", "a", "b", "IDX", "MINMATCHLEN", "4",
+                                           "WITHMATCHLEN"),
+                         [b"matches", [[[4, 7], [5, 8], 4]], b"len", 6])
+        # A table past desaster's limit is refused at once rather than filled for seconds.
+        r.mset({"long1": "x" * 5000, "long2": "y" * 5000})
+        with self.assertRaisesRegex(redis.ResponseError, "transient memory for LCS exceeds 64 MB"):
+            r.execute_command("LCS", "long1", "long2")
+
+
 class ConfigTest(unittest.TestCase):
     def test_every_redis_parameter_is_kept_checked_and_answered_as_redis_answers(self):
         servers = [RedisServer(), Scheduler()]
