@@ -426,8 +426,11 @@ class ClusterTest(unittest.TestCase):
             for mb in lost:
                 mb.proc.send_signal(signal.SIGCONT)
             resumed = len(outcomes["acked"])
-            wait_for(lambda: len(outcomes["acked"]) > resumed + 20, timeout=60,
-                     what="writes to resume by themselves")
+            try:
+                wait_for(lambda: len(outcomes["acked"]) > resumed + 20, timeout=60,
+                         what="writes to resume by themselves")
+            except AssertionError as e:
+                raise AssertionError(f"{e}\n{c.logs(60)}") from None
         finally:
             for mb in etcd.members:
                 mb.proc.send_signal(signal.SIGCONT)
