@@ -817,8 +817,13 @@ void Server::OnCron(ev::timer&, int) {
   if (state_->loading || state_->script_busy) return;  // nothing may change under a script
   std::string error;
   if (cluster_ && state_->cluster.master && MayChangeState()) TrimLog();
-  if (cluster_ && caught_up_ && !state_->cluster.master && state_->cluster.master_addr.empty()) {
-    MayCampaign();  // no master known: keep trying (a campaign may have failed)
+  // No master known: keep trying (a campaign may have failed). Named master but not leading:
+  // the record is from before this node stepped down, and whether it is still in etcd or not,
+  // no one leads on it; the campaign's compare makes trying harmless while it is there.
+  ClusterStatus& status = state_->cluster;
+  if (cluster_ && caught_up_ && !status.master &&
+      (status.master_addr.empty() || status.master_id == status.node_id)) {
+    MayCampaign();
   }
   if (!state_->write_error.empty()) {
     if (now - last_probe_ms_ >= 1000) {
