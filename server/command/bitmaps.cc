@@ -16,11 +16,6 @@ namespace {
 // As Redis' proto-max-bulk-len: a bitmap is a string of at most 512 MB.
 constexpr uint64_t kMaxBytes = 512ULL * 1024 * 1024;
 
-const std::string* StringAt(CommandContext& ctx, std::string_view key, bool* wrong) {
-  const Value* v = ctx.Lookup(key, ValueType::kString, wrong);
-  return v ? &v->str() : nullptr;
-}
-
 // A bit offset argument; with `unit` (BITFIELD), "#n" means n * unit. Replies the error.
 std::optional<uint64_t> BitOffset(CommandContext& ctx, size_t i, int unit = 0) {
   std::string_view arg = ctx.args[i];
@@ -46,7 +41,7 @@ void SetBit(CommandContext& ctx) {
   if (!on) return;
   if (*on != 0 && *on != 1) return ctx.Error("ERR bit is not an integer or out of range");
   bool wrong;
-  const std::string* s = StringAt(ctx, ctx.args[1], &wrong);
+  const std::string* s = ctx.StringAt(ctx.args[1], &wrong);
   if (wrong) return;
   size_t byte = *offset >> 3;
   int shift = 7 - static_cast<int>(*offset & 7);
@@ -64,7 +59,7 @@ void GetBit(CommandContext& ctx) {
   auto offset = BitOffset(ctx, 2);
   if (!offset) return;
   bool wrong;
-  const std::string* s = StringAt(ctx, ctx.args[1], &wrong);
+  const std::string* s = ctx.StringAt(ctx.args[1], &wrong);
   if (wrong) return;
   size_t byte = *offset >> 3;
   bool bit = s && byte < s->size() &&
@@ -121,7 +116,7 @@ long long Popcount(std::string_view bytes) {
 
 void BitCount(CommandContext& ctx) {
   bool wrong;
-  const std::string* s = StringAt(ctx, ctx.args[1], &wrong);
+  const std::string* s = ctx.StringAt(ctx.args[1], &wrong);
   if (wrong) return;
   if (!s) return ctx.reply.Integer(0);
   size_t argc = ctx.args.size();
@@ -152,7 +147,7 @@ void BitPos(CommandContext& ctx) {
   if (!bit) return;
   if (*bit != 0 && *bit != 1) return ctx.Error("ERR The bit argument must be 1 or 0.");
   bool wrong;
-  const std::string* s = StringAt(ctx, ctx.args[1], &wrong);
+  const std::string* s = ctx.StringAt(ctx.args[1], &wrong);
   if (wrong) return;
   if (!s) return ctx.reply.Integer(*bit ? -1 : 0);
   size_t argc = ctx.args.size();
@@ -217,7 +212,7 @@ void BitOp(CommandContext& ctx) {
   size_t longest = 0;
   for (size_t i = 3; i < ctx.args.size(); i++) {
     bool wrong;
-    const std::string* s = StringAt(ctx, ctx.args[i], &wrong);
+    const std::string* s = ctx.StringAt(ctx.args[i], &wrong);
     if (wrong) return;
     sources.push_back(s);
     longest = std::max(longest, s ? s->size() : 0);
@@ -381,7 +376,7 @@ void BitFieldGeneric(CommandContext& ctx, bool read_only) {
   }
   if (writes && read_only) return ctx.Error("ERR BITFIELD_RO only supports the GET subcommand");
   bool wrong;
-  const std::string* s = StringAt(ctx, ctx.args[1], &wrong);
+  const std::string* s = ctx.StringAt(ctx.args[1], &wrong);
   if (wrong) return;
   FieldBytes bytes(s, writes ? lowest_write : 1, writes ? highest_write >> 3 : 0);
   ctx.reply.Array(ops.size());

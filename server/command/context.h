@@ -78,6 +78,11 @@ class CommandContext {
   // The value at `key` if it has type `t`; nullptr when absent (*wrong stays false) or of
   // another type (replies WRONGTYPE and sets *wrong). A queue key passes for kList.
   const Value* Lookup(std::string_view key, ValueType t, bool* wrong);
+  // Lookup() of a string: its bytes, or nullptr (absent, or WRONGTYPE replied).
+  const std::string* StringAt(std::string_view key, bool* wrong) {
+    const Value* v = Lookup(key, ValueType::kString, wrong);
+    return v ? &v->str() : nullptr;
+  }
 
   // Blocks the client on `keys` until one is ready or `deadline_ms` passes (see BlockMode).
   // `retry_argv` replaces the command to re-run when a key becomes ready (XREAD resolves "$").

@@ -34,15 +34,9 @@ std::optional<int64_t> ExpireArg(CommandContext& ctx, size_t i, bool seconds, bo
   return ms;
 }
 
-// The string at `key`: nullptr when absent; replies WRONGTYPE (and sets *wrong) for other types.
-const std::string* StringAt(CommandContext& ctx, std::string_view key, bool* wrong) {
-  const Value* v = ctx.Lookup(key, ValueType::kString, wrong);
-  return v ? &v->str() : nullptr;
-}
-
 void Get(CommandContext& ctx) {
   bool wrong;
-  const std::string* s = StringAt(ctx, ctx.args[1], &wrong);
+  const std::string* s = ctx.StringAt(ctx.args[1], &wrong);
   if (!wrong) ctx.reply.BulkOrNull(s);
 }
 
@@ -83,7 +77,7 @@ void SetCommand(CommandContext& ctx) {
   bool wrong = false;
   std::optional<std::string> old;
   if (get) {
-    const std::string* s = StringAt(ctx, key, &wrong);
+    const std::string* s = ctx.StringAt(key, &wrong);
     if (wrong) return;
     if (s) old = *s;
   }
@@ -114,7 +108,7 @@ void PSetEx(CommandContext& ctx) { SetExGeneric(ctx, false); }
 
 void GetSet(CommandContext& ctx) {
   bool wrong;
-  const std::string* s = StringAt(ctx, ctx.args[1], &wrong);
+  const std::string* s = ctx.StringAt(ctx.args[1], &wrong);
   if (wrong) return;
   std::optional<std::string> old;
   if (s) old = *s;
@@ -124,7 +118,7 @@ void GetSet(CommandContext& ctx) {
 
 void GetDel(CommandContext& ctx) {
   bool wrong;
-  const std::string* s = StringAt(ctx, ctx.args[1], &wrong);
+  const std::string* s = ctx.StringAt(ctx.args[1], &wrong);
   if (wrong) return;
   if (!s) return ctx.reply.NullBulk();
   std::string old = *s;
@@ -149,7 +143,7 @@ void GetEx(CommandContext& ctx) {
     }
   }
   bool wrong;
-  const std::string* s = StringAt(ctx, ctx.args[1], &wrong);
+  const std::string* s = ctx.StringAt(ctx.args[1], &wrong);
   if (wrong) return;
   if (!s) return ctx.reply.NullBulk();
   std::string value = *s;
@@ -202,7 +196,7 @@ bool CheckStringSize(CommandContext& ctx, unsigned long long size, size_t added)
 
 void Append(CommandContext& ctx) {
   bool wrong;
-  const std::string* s = StringAt(ctx, ctx.args[1], &wrong);
+  const std::string* s = ctx.StringAt(ctx.args[1], &wrong);
   if (wrong) return;
   if (!CheckStringSize(ctx, s ? s->size() : 0, ctx.args[2].size())) return;
   size_t len = ctx.db().WriteRange(ctx.args[1], s ? s->size() : 0, ctx.args[2]);
@@ -213,7 +207,7 @@ void StrLen(CommandContext& ctx) { ctx.ReplyLength(ValueType::kString); }
 
 void IncrBy(CommandContext& ctx, long long delta) {
   bool wrong;
-  const std::string* s = StringAt(ctx, ctx.args[1], &wrong);
+  const std::string* s = ctx.StringAt(ctx.args[1], &wrong);
   if (wrong) return;
   long long current = 0;
   if (s && !ParseInt64(*s, &current)) return ctx.Error(err::kNotInteger);
@@ -239,7 +233,7 @@ void DecrByCmd(CommandContext& ctx) {
 
 void IncrByFloat(CommandContext& ctx) {
   bool wrong;
-  const std::string* s = StringAt(ctx, ctx.args[1], &wrong);
+  const std::string* s = ctx.StringAt(ctx.args[1], &wrong);
   if (wrong) return;
   long double current = 0;
   if (s && !ParseLongDouble(*s, &current)) return ctx.Error(err::kNotFloat);
@@ -258,7 +252,7 @@ void GetRange(CommandContext& ctx) {
   auto end = ctx.Int(3);
   if (!end) return;
   bool wrong;
-  const std::string* s = StringAt(ctx, ctx.args[1], &wrong);
+  const std::string* s = ctx.StringAt(ctx.args[1], &wrong);
   if (wrong) return;
   if (!s) return ctx.reply.Bulk("");
   long long len = static_cast<long long>(s->size());
@@ -279,7 +273,7 @@ void SetRange(CommandContext& ctx) {
   if (!offset) return;
   if (*offset < 0) return ctx.Error("ERR offset is out of range");
   bool wrong;
-  const std::string* s = StringAt(ctx, ctx.args[1], &wrong);
+  const std::string* s = ctx.StringAt(ctx.args[1], &wrong);
   if (wrong) return;
   const std::string& patch = ctx.args[3];
   if (patch.empty()) return ctx.reply.Integer(s ? static_cast<long long>(s->size()) : 0);
@@ -301,7 +295,8 @@ void Lcs(CommandContext& ctx) {
   if ((va && va->type() != ValueType::kString) || (vb && vb->type() != ValueType::kString)) {
     return ctx.Error("ERR The specified keys must contain string values");
   }
-  std::string_view a = va ? std::string_view(va->str()) : "", b = vb ? std::string_view(vb->str()) : "";
+  std::string_view a = va ? std::string_view(va->str()) : "",
+                   b = vb ? std::string_view(vb->str()) : "";
   bool len_only = false, idx = false, with_len = false;
   long long min_len = 0;
   for (size_t j = 3; j < ctx.args.size(); j++) {
