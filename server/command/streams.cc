@@ -321,6 +321,14 @@ std::string AsCString(std::string_view name) {
   return std::string(name.substr(0, name.find('\0')));
 }
 
+// How long ago `then` was, never negative; a delivery time a RESTORE payload brought may be
+// anything, so the difference saturates instead of overflowing.
+long long IdleMs(int64_t now, int64_t then) {
+  long long idle;
+  if (__builtin_sub_overflow(now, then, &idle)) return then < 0 ? LLONG_MAX : 0;
+  return std::max(idle, 0LL);
+}
+
 void ReplyNoGroup(CommandContext& ctx, std::string_view key, std::string_view group,
                   std::string_view context = {}) {
   ctx.Error("NOGROUP No such key '" + AsCString(key) + "' or consumer group '" + AsCString(group) +
@@ -716,7 +724,7 @@ void XPending(CommandContext& ctx) {
   for (const StreamId& id : ids) {
     if (static_cast<long long>(out.size()) >= count || id > end) break;
     const StreamPending& p = g->pending.at(id);
-    if (min_idle && now - p.delivery_ms < min_idle) continue;
+    if (min_idle && IdleMs(now, p.delivery_ms) < min_idle) continue;
     out.emplace_back(id, &p);
   }
   ctx.reply.Array(out.size());
@@ -724,7 +732,7 @@ void XPending(CommandContext& ctx) {
     ctx.reply.Array(4);
     ctx.reply.Bulk(id.ToString());
     ctx.reply.Bulk(p->consumer);
-    ctx.reply.Integer(std::max<long long>(0, now - p->delivery_ms));
+    ctx.reply.Integer(IdleMs(now, p->delivery_ms));
     ctx.reply.Integer(static_cast<long long>(p->deliveries));
   }
 }
@@ -773,7 +781,8 @@ void XClaim(CommandContext& ctx) {
     } else if (ctx.Is(i, "IDLE") && more) {
       auto idle = ctx.Int(++i, "ERR Invalid IDLE option argument for XCLAIM");
       if (!idle) return;
-      when = now - *idle;
+      // As Redis: a delivery time before 0 or after now (a negative or huge IDLE) is now.
+      when = *idle < 0 || *idle > now ? now : now - *idle;
     } else if (ctx.Is(i, "TIME") && more) {
       auto time = ctx.Int(++i, "ERR Invalid TIME option argument for XCLAIM");
       if (!time) return;
@@ -800,7 +809,9 @@ void XClaim(CommandContext& ctx) {
     }
     if (pending == g->pending.end() && !force) continue;
     StreamPending p = pending == g->pending.end() ? StreamPending{} : pending->second;
-    if (pending != g->pending.end() && *min_idle > 0 && now - p.delivery_ms < *min_idle) continue;
+    if (pending != g->pending.end() && *min_idle > 0 && IdleMs(now, p.delivery_ms) < *min_idle) {
+      continue;
+    }
     Claim(ctx, key, group, consumer, id, std::move(p), when, retry_count, just_id);
     claimed.push_back(id);
   }
@@ -851,7 +862,7 @@ void XAutoClaim(CommandContext& ctx) {
       count--;
       continue;
     }
-    if (*min_idle > 0 && now - p.delivery_ms < *min_idle) continue;
+    if (*min_idle > 0 && IdleMs(now, p.delivery_ms) < *min_idle) continue;
     Claim(ctx, key, group, consumer, id, std::move(p), now, -1, just_id);
     claimed.push_back(id);
     count--;
@@ -1039,7 +1050,7 @@ void XInfoConsumers(CommandContext& ctx) {
     ctx.reply.Bulk("pending");
     ctx.reply.Integer(static_cast<long long>(c.pending.size()));
     ctx.reply.Bulk("idle");
-    ctx.reply.Integer(std::max<long long>(0, ctx.now_ms() - c.seen_ms));
+    ctx.reply.Integer(IdleMs(ctx.now_ms(), c.seen_ms));
   }
 }
 

@@ -161,7 +161,7 @@ def gen_command(rng):
         lambda: ["XACK", k, g] + rng.sample(["1-1", "2-0", "3-3", "5-0", "9-0", "x"], rng.randint(1, 3)),
         lambda: ["XPENDING", k, g] + rng.choice([[], ["-", "+", pick(rng, ["10", "1", "0", "-1", "x"])], ["IDLE", pick(rng, ["0", "3600000", "x"]), "(1-1", "+", "5"], ["-", "(5-0", "10", c], ["(+", "+", "1"], ["-", "+"]]),
         lambda: ["XCLAIM", k, g, c, pick(rng, ["0", "3600000", "-5", "x"])] + rng.sample(["1-1", "2-0", "3-3", "5-0", "9-0"], rng.randint(1, 3))
-                + rng.choice([[], ["FORCE"], ["JUSTID"], ["FORCE", "JUSTID"], ["RETRYCOUNT", pick(rng, ["3", "x"])], ["IDLE", pick(rng, ["0", "1000000"])], ["TIME", "1000"], ["LASTID", pick(rng, ["9-0", "x"])], ["BOGUS"]]),
+                + rng.choice([[], ["FORCE"], ["JUSTID"], ["FORCE", "JUSTID"], ["RETRYCOUNT", pick(rng, ["3", "x"])], ["IDLE", pick(rng, ["0", "1000000", "-9223372036854775808", "9223372036854775807"])], ["TIME", "1000"], ["LASTID", pick(rng, ["9-0", "x"])], ["BOGUS"]]),
         lambda: ["XAUTOCLAIM", k, g, c, pick(rng, ["0", "3600000", "x"]), pick(rng, ["0", "-", "(1-1", "2-0", "(+", "x"])] + rng.choice([[], ["COUNT", pick(rng, ["1", "2", "0", "x"])], ["JUSTID"], ["FOO"]]),
         lambda: ["XINFO", pick(rng, ["GROUPS", "CONSUMERS", "NOPE"]), k] + rng.choice([[], [g]]),
         lambda: ["XSETID", k, pick(rng, ["9-0", "1-0", "x"])] + rng.choice([[], ["ENTRIESADDED", pick(rng, ["0", "20", "-1"])], ["MAXDELETEDID", pick(rng, ["2-0", "99-0", "x"])], ["FOO", "1"]]),

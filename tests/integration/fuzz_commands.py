@@ -43,7 +43,8 @@ sys.setrecursionlimit(100000)
 threading.stack_size(256 << 20)
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import SANITIZER_REPORTS, RawConnection, RedisServer, Reply, Scheduler  # noqa: E402
+from harness import (SANITIZER_REPORTS, RawConnection, RedisServer, Reply, Scheduler,  # noqa: E402
+                     crc64)
 
 # What the fuzzer never sends, and why (reviewed; everything else in the table is driven).
 EXCLUDED = {
@@ -192,16 +193,6 @@ def kind_of(reply):
     if reply is None:
         return "timeout"
     return reply.kind
-
-
-def crc64(data):
-    """Redis' CRC-64 (Jones, reflected), to forge DUMP payloads whose checksum is right."""
-    crc = 0
-    for byte in data:
-        crc ^= byte
-        for _ in range(8):
-            crc = (crc >> 1) ^ (0x95ac9329ac4bc9b5 if crc & 1 else 0)
-    return crc
 
 
 # DUMP payloads seen in replies (both servers' encodings), for RESTORE.

@@ -521,6 +521,16 @@ class Reply:
         return f"{self.kind}{self.value!r}"
 
 
+def crc64(data):
+    """Redis' CRC-64 (Jones, reflected), to forge DUMP payloads whose checksum is right."""
+    crc = 0
+    for byte in data:
+        crc ^= byte
+        for _ in range(8):
+            crc = (crc >> 1) ^ (0x95ac9329ac4bc9b5 if crc & 1 else 0)
+    return crc
+
+
 def ruby_side_by_side(test, script):
     """Runs a Ruby script (the server's port is ARGV[0]) against a fresh redis-server and a fresh
     desaster; asserts both runs succeed and printed the same, and returns desaster's output."""

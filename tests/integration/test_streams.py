@@ -7,13 +7,14 @@ through redis-py's API, and durability: a group's pending entries across SIGKILL
 import os
 import random
 import signal
+import struct
 import sys
 import threading
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import redis  # noqa: E402
-from harness import (Reply, Scheduler, ServerTest, data_dir, main,  # noqa: E402
+from harness import (Reply, Scheduler, ServerTest, crc64, data_dir, main,  # noqa: E402
                      ruby_side_by_side, wait_for)
 
 KILLS = int(os.environ.get("DESASTER_STREAM_KILLS", "8"))
@@ -125,6 +126,27 @@ class ConsumerGroupTest(ServerTest):
         self.assertEqual(r.xgroup_destroy("jobs", "workers"), 1)
         with self.assertRaisesRegex(redis.ResponseError, "NOGROUP"):
             r.xreadgroup("workers", "alice", {"jobs": ">"})
+
+    def test_a_restored_delivery_time_at_either_end_of_time_is_answered_sanely(self):
+        # A DUMP payload may carry any delivery time: idle times saturate, nothing overflows.
+        r = self.r
+        r.xadd("s", {"f": "v"}, id="1-0")
+        r.xadd("s", {"f": "v"}, id="2-0")
+        r.xgroup_create("s", "g", id="0")
+        r.xreadgroup("g", "c", {"s": ">"})
+        payload = r.dump("s")
+        raw = struct.pack(">QQ", 2, 0)  # entry 2-0's ID, first in the group's pending list
+        at = payload.index(raw) + len(raw)
+        for when, idle in ((-(2 ** 63), 2 ** 63 - 1), (2 ** 63 - 1, 0)):
+            body = payload[:at] + struct.pack("<q", when) + payload[at + 8:-8]
+            r.restore("t", 0, body + struct.pack("<Q", crc64(body)), replace=True)
+            pending = {p["message_id"]: p["time_since_delivered"]
+                       for p in r.xpending_range("t", "g", "-", "+", 10)}
+            self.assertEqual(pending[b"2-0"], idle)
+            self.assertEqual(len(r.xpending_range("t", "g", "-", "+", 10, idle=1)),
+                             2 if idle else 1)
+            claimed = r.xautoclaim("t", "g", "d", 3600000, "0-0", justid=True)  # the IDs
+            self.assertEqual(claimed, [b"2-0"] if idle else [])
 
     def test_blocked_consumers_of_a_group_share_new_entries(self):
         self.r.xgroup_create("work", "g", id="$", mkstream=True)
