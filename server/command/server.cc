@@ -1211,59 +1211,89 @@ void CommandGetKeysAndFlags(CommandContext& ctx) { GetKeysGeneric(ctx, true); }
 // ---- MEMORY, LOLWUT ----
 
 // About what `v` costs the heap: its bytes and a per-element overhead of the structures that
-// hold them (not measured per allocation, as Redis does not either).
-uint64_t ApproximateBytes(const Value& v) {
-  uint64_t n = 48;  // the value and its dictionary entry
+// hold them (not measured per allocation, as Redis does not either). Containers are judged by
+// their first `samples` elements (0: all), scaled to their length, as Redis samples them, so
+// a MEMORY USAGE of a million-job queue does not walk the queue.
+uint64_t ApproximateBytes(const Value& v, size_t samples) {
+  constexpr uint64_t kValue = 48;  // the value and its dictionary entry
+  if (v.type() == ValueType::kString) return kValue + v.str().size();
+  size_t limit = samples == 0 ? SIZE_MAX : samples, seen = 0;
+  uint64_t bytes = 0, extra = 0;
+  auto add = [&](uint64_t element) {
+    bytes += element;
+    return ++seen < limit;  // whether to go on
+  };
   switch (v.type()) {
-    case ValueType::kString:
-      return n + v.str().size();
     case ValueType::kList:
-      for (const auto& e : v.list()) n += e.size() + 16;
-      return n;
+      for (const auto& e : v.list()) {
+        if (!add(e.size() + 16)) break;
+      }
+      break;
     case ValueType::kHash:
-      v.hash().ForEach(
-          [&](std::string_view f, const std::string& x) { n += f.size() + x.size() + 32; });
-      return n;
-    case ValueType::kSet:
-      v.set().ForEach([&](std::string_view m, const Unit&) { n += m.size() + 24; });
-      return n;
+    case ValueType::kSet: {
+      // Bucket by bucket from the start of the table, until enough were seen.
+      uint64_t cursor = 0;
+      do {
+        cursor = v.type() == ValueType::kHash
+                     ? v.hash().Scan(cursor,
+                                     [&](std::string_view f, const std::string& x) {
+                                       add(f.size() + x.size() + 32);
+                                     })
+                     : v.set().Scan(cursor,
+                                    [&](std::string_view m, const Unit&) { add(m.size() + 24); });
+      } while (cursor != 0 && seen < limit);
+      break;
+    }
     case ValueType::kZSet:
-      for (const auto& [score, member] : v.zset()) n += member.size() + 48;
-      return n;
+      for (const auto& [score, member] : v.zset()) {
+        if (!add(member.size() + 48)) break;
+      }
+      break;
     case ValueType::kStream:
       for (const auto& [id, fields] : v.stream().entries) {
-        n += 48;
-        for (const auto& f : fields) n += f.size() + 8;
+        uint64_t entry = 48;
+        for (const auto& f : fields) entry += f.size() + 8;
+        if (!add(entry)) break;
       }
-      for (const auto& [name, g] : v.stream().groups) n += name.size() + 64 + g.pending.size() * 64;
-      return n;
+      for (const auto& [name, g] : v.stream().groups) {
+        extra += name.size() + 64 + g.pending.size() * 64;
+      }
+      break;
     case ValueType::kQueue:
       v.queue()->discipline().ForEachInOrder([&](Job* job) {
-        n += job->payload.view().size() + 96;  // a job's record and its index entries
-        return true;
+        return add(job->payload.view().size() + 96);  // a job's record and its index entries
       });
-      return n;
+      break;
+    case ValueType::kString:
+      break;
   }
-  return n;
+  size_t length = v.Length();
+  if (seen > 0 && length > seen) bytes = bytes / seen * length;
+  return kValue + bytes + extra;
 }
 
-// MEMORY USAGE key [SAMPLES count]: every element is counted, whatever SAMPLES says.
+// MEMORY USAGE key [SAMPLES count]: 5 elements sampled by default, as in Redis; 0 for all.
 void MemoryUsage(CommandContext& ctx) {
+  long long samples = 5;
   if (ctx.args.size() == 5 && ctx.Is(3, "SAMPLES")) {
-    auto samples = ctx.Int(4);
-    if (!samples) return;
-    if (*samples < 0) return ctx.Error(err::kSyntax);
+    auto n = ctx.Int(4);
+    if (!n) return;
+    if (*n < 0) return ctx.Error(err::kSyntax);
+    samples = *n;
   } else if (ctx.args.size() != 3) {
     return ctx.Error(err::kSyntax);
   }
   const Value* v = ctx.db().Peek(ctx.args[2]);
   if (!v) return ctx.reply.NullBulk();
-  ctx.reply.Integer(static_cast<long long>(ApproximateBytes(*v) + ctx.args[2].size()));
+  uint64_t bytes = ApproximateBytes(*v, static_cast<size_t>(samples)) + ctx.args[2].size();
+  ctx.reply.Integer(static_cast<long long>(bytes));
 }
 
-// What MEMORY STATS and MEMORY DOCTOR report: the heap, and the data in it.
+// What MEMORY STATS and MEMORY DOCTOR report: the heap, what of it is not the data (replies
+// waiting in clients' buffers), and the keys. Counters only: no walk over the keys.
 struct MemoryPicture {
-  uint64_t allocated, rss, peak, keys = 0, dataset = 0;
+  uint64_t allocated, rss, peak, overhead = 0, keys = 0;
+  uint64_t dataset() const { return allocated > overhead ? allocated - overhead : 0; }
 };
 
 MemoryPicture Picture(CommandContext& ctx) {
@@ -1271,34 +1301,29 @@ MemoryPicture Picture(CommandContext& ctx) {
   MemoryPicture m{UsedMemory(s), RssBytes(), 0};
   s.stats.used_memory_peak = std::max(s.stats.used_memory_peak, m.allocated);
   m.peak = s.stats.used_memory_peak;
-  for (int i = 0; i < ctx.keyspace().databases(); i++) {
-    Database& db = ctx.keyspace().db(i);
-    db.ForEach([&](std::string_view key, const Value& v) {
-      if (!db.IsLive(key, v)) return;
-      m.keys++;
-      m.dataset += key.size() + ApproximateBytes(v);
-    });
-  }
+  for (const auto& [id, c] : s.clients) m.overhead += c->output.capacity();
+  for (int i = 0; i < ctx.keyspace().databases(); i++) m.keys += ctx.keyspace().db(i).size();
   return m;
 }
 
 void MemoryStats(CommandContext& ctx) {
   MemoryPicture m = Picture(ctx);
-  uint64_t overhead = m.allocated > m.dataset ? m.allocated - m.dataset : 0;
   auto& r = ctx.reply;
   r.Map(12);
   r.Field("peak.allocated", static_cast<long long>(m.peak));
   r.Field("total.allocated", static_cast<long long>(m.allocated));
   r.Field("startup.allocated", 0LL);
-  r.Field("overhead.total", static_cast<long long>(overhead));
+  r.Field("overhead.total", static_cast<long long>(m.overhead));
   r.Field("keys.count", static_cast<long long>(m.keys));
-  r.Field("keys.bytes-per-key", static_cast<long long>(m.keys ? m.allocated / m.keys : 0));
-  r.Field("dataset.bytes", static_cast<long long>(m.dataset));
+  r.Field("keys.bytes-per-key", static_cast<long long>(m.keys ? m.dataset() / m.keys : 0));
+  r.Field("dataset.bytes", static_cast<long long>(m.dataset()));
+  auto percent = [](uint64_t part, uint64_t whole) {
+    return whole ? 100.0 * static_cast<double>(part) / static_cast<double>(whole) : 0.0;
+  };
   r.Bulk("dataset.percentage");
-  r.Double(m.allocated ? 100.0 * static_cast<double>(m.dataset) / static_cast<double>(m.allocated)
-                       : 0);
+  r.Double(percent(m.dataset(), m.allocated));
   r.Bulk("peak.percentage");
-  r.Double(m.peak ? 100.0 * static_cast<double>(m.allocated) / static_cast<double>(m.peak) : 0);
+  r.Double(percent(m.allocated, m.peak));
   r.Field("allocator.resident", static_cast<long long>(m.rss));
   r.Bulk("fragmentation");
   r.Double(m.allocated ? static_cast<double>(m.rss) / static_cast<double>(m.allocated) : 0);
@@ -1312,7 +1337,7 @@ void MemoryDoctor(CommandContext& ctx) {
       "desaster holds {} keys in about {} of data; the heap has {} allocated ({} at its peak) and "
       "the process {} resident. Every write is in LevelDB as well: a restart loads it from there, "
       "so memory never holds the only copy.\n",
-      m.keys, HumanBytes(m.dataset), HumanBytes(m.allocated), HumanBytes(m.peak),
+      m.keys, HumanBytes(m.dataset()), HumanBytes(m.allocated), HumanBytes(m.peak),
       HumanBytes(m.rss)));
 }
 

@@ -213,6 +213,24 @@ class LcsTest(ServerTest):
             r.execute_command("LCS", "long1", "long2")
 
 
+class MemoryTest(ServerTest):
+    def test_memory_usage_samples_and_stats_count_keys(self):
+        r = self.r
+        r.rpush("resque:queue:uniform", *[f"job-{n:06}" for n in range(2000)])
+        r.hset("h", mapping={f"f{n:04}": "v" * 10 for n in range(2000)})
+        r.rpush("small", "x")
+        usage = lambda key, *s: r.execute_command("MEMORY", "USAGE", key, *s)  # noqa: E731
+        for key in ("resque:queue:uniform", "h"):
+            # Equal elements: five of them, scaled, say what all of them say.
+            self.assertEqual(usage(key), usage(key, "SAMPLES", 0))
+            self.assertGreater(usage(key), 2000 * 10)
+        self.assertLess(usage("small"), usage("resque:queue:uniform") / 1000)
+        self.assertIsNone(usage("nokey"))
+        stats = r.memory_stats()
+        self.assertEqual(stats["keys.count"], r.dbsize())
+        self.assertLessEqual(stats["dataset.bytes"], stats["total.allocated"])
+
+
 class ConfigTest(unittest.TestCase):
     def test_every_redis_parameter_is_kept_checked_and_answered_as_redis_answers(self):
         servers = [RedisServer(), Scheduler()]
