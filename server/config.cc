@@ -261,14 +261,13 @@ ConfigParam Memory(std::string name, long long* field, long long min) {
 // limit in desaster, and there are no Redis replicas).
 ConfigParam OutputBufferLimits(Options* o) {
   auto text = [o] {
-    return "normal " +
-           o->redis_parameters.try_emplace("client-output-buffer-limit normal", "0 0 0")
-               .first->second +
-           " slave " +
-           o->redis_parameters
-               .try_emplace("client-output-buffer-limit slave", "268435456 67108864 60")
-               .first->second +
-           " pubsub " + std::to_string(o->output_limit_pubsub_hard) + " " +
+    auto kept = [o](const std::string& client_class, const char* fallback) {
+      auto it = o->redis_parameters.find("client-output-buffer-limit " + client_class);
+      return it == o->redis_parameters.end() ? std::string(fallback) : it->second;
+    };
+    return "normal " + kept("normal", "0 0 0") + " slave " +
+           kept("slave", "268435456 67108864 60") + " pubsub " +
+           std::to_string(o->output_limit_pubsub_hard) + " " +
            std::to_string(o->output_limit_pubsub_soft) + " " +
            std::to_string(o->output_limit_pubsub_soft_s);
   };
