@@ -80,14 +80,13 @@ void ReplyWriter::Map(size_t n) {
 void ReplyWriter::Set(size_t n) { Header(protocol_ >= 3 ? '~' : '*', static_cast<long long>(n)); }
 void ReplyWriter::Push(size_t n) { Header(protocol_ >= 3 ? '>' : '*', static_cast<long long>(n)); }
 
-void ReplyWriter::Double(double d) {
-  if (protocol_ >= 3) {
-    out_->push_back(',');
-    out_->append(FormatDouble(d));
-    out_->append("\r\n");
-  } else {
-    Bulk(FormatDouble(d));
-  }
+void ReplyWriter::Double(double d) { DoubleText(FormatDouble(d)); }
+
+void ReplyWriter::DoubleText(std::string_view text) {
+  if (protocol_ < 3) return Bulk(text);
+  out_->push_back(',');
+  out_->append(text);
+  out_->append("\r\n");
 }
 
 void ReplyWriter::Boolean(bool b) {

@@ -33,6 +33,8 @@ class ReplyWriter {
   void Set(size_t n);
   void Push(size_t n);  // out-of-band message (pub/sub); `*` in RESP2
   void Double(double d);
+  // A double already formatted (GEOPOS prints more digits than Double()).
+  void DoubleText(std::string_view text);
   void Boolean(bool b);
   void Verbatim(std::string_view s, std::string_view format = "txt");
   // A number too big for Integer(), given as its digits: RESP3 `(`, a bulk string in RESP2.

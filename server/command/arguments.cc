@@ -424,12 +424,22 @@ std::vector<KeySearch> KeySearches(const std::vector<ArgSpec>& args, int first) 
       k.lastkey = -1;  // (key value)...
       k.keystep = static_cast<int>(CountOnce(a, false));
       out.push_back(k);
-    } else if (HasKey(a)) {  // inside a group: found after the group's token
-      if (!a.token.empty()) {
-        k.keyword = a.token;
-        k.index = fixed ? pos : loose;
+    } else if (HasKey(a)) {
+      // Inside a group: found after the group's token, or after the token of the alternative
+      // that holds it ([STORE key|STOREDIST key]).
+      auto after_token = [&](const std::string& token) {
+        KeySearch s = k;
+        if (!token.empty()) {
+          s.keyword = token;
+          s.index = fixed ? pos : loose;
+        }
+        return s;
+      };
+      bool by_alternative = a.type == ArgSpec::Type::kOneOf && a.token.empty();
+      for (const ArgSpec& holder : by_alternative ? a.children : std::vector<ArgSpec>{a}) {
+        for (size_t i = 0; i < KeyArguments({holder}); i++)
+          out.push_back(after_token(holder.token));
       }
-      for (size_t i = 0; i < KeyArguments({a}); i++) out.push_back(k);
     }
     if (a.type == ArgSpec::Type::kPureToken) after = a.token;
     if (fixed && (a.optional || a.multiple || MinOf(a) != MaxOf(a))) {

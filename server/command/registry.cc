@@ -94,6 +94,7 @@ void RegisterListCommands(CommandRegistry* r);
 void RegisterHashCommands(CommandRegistry* r);
 void RegisterSetCommands(CommandRegistry* r);
 void RegisterZSetCommands(CommandRegistry* r);
+void RegisterGeoCommands(CommandRegistry* r);
 void RegisterTransactionCommands(CommandRegistry* r);
 void RegisterPubSubCommands(CommandRegistry* r);
 void RegisterServerCommands(CommandRegistry* r);
@@ -118,6 +119,7 @@ void RegisterAllCommands(CommandRegistry* r) {
   RegisterHashCommands(r);
   RegisterSetCommands(r);
   RegisterZSetCommands(r);
+  RegisterGeoCommands(r);
   RegisterTransactionCommands(r);
   RegisterPubSubCommands(r);
   RegisterServerCommands(r);

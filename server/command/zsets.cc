@@ -1,4 +1,6 @@
 // Sorted set commands.
+#include "server/command/zsets.h"
+
 #include <algorithm>
 #include <climits>
 #include <cmath>
@@ -10,14 +12,15 @@
 #include "server/command/registry.h"
 
 namespace desaster {
-namespace {
-
-using Item = std::pair<std::string, double>;  // member, score
 
 const ZSet* ZSetAt(CommandContext& ctx, std::string_view key, bool* wrong) {
   const Value* v = ctx.Lookup(key, ValueType::kZSet, wrong);
   return v ? &v->zset() : nullptr;
 }
+
+namespace {
+
+using Item = std::pair<std::string, double>;  // member, score
 
 struct ScoreRange {
   double min = 0, max = 0;
@@ -194,78 +197,90 @@ void ReplyItems(CommandContext& ctx, const std::vector<Item>& items, bool with_s
 
 // ---- commands ----
 
-void ZAdd(CommandContext& ctx) {
-  bool nx = false, xx = false, gt = false, lt = false, ch = false, incr = false;
+}  // namespace
+
+void ZAddMembers(CommandContext& ctx, const std::string& key, const ZAddOptions& o,
+                 const std::vector<std::pair<double, std::string_view>>& items) {
+  bool wrong;
+  ZSetAt(ctx, key, &wrong);
+  if (wrong) return;
+  long long added = 0, changed = 0;
+  for (auto [score, member] : items) {
+    const ZSet* z = ZSetAt(ctx, key, &wrong);
+    const double* current = z ? z->Score(member) : nullptr;
+    if (current) {
+      if (o.nx) {
+        if (o.incr) return ctx.reply.NullBulk();
+        continue;
+      }
+      if (o.incr) {
+        score += *current;
+        if (std::isnan(score)) return ctx.Error("ERR resulting score is not a number (NaN)");
+      }
+      if ((o.gt && score <= *current) || (o.lt && score >= *current)) {
+        if (o.incr) return ctx.reply.NullBulk();
+        continue;
+      }
+      if (score != *current) {
+        ctx.db().ZAdd(key, member, score);
+        changed++;
+      }
+    } else {
+      if (o.xx) {
+        if (o.incr) return ctx.reply.NullBulk();
+        continue;
+      }
+      ctx.db().ZAdd(key, member, score);
+      added++;
+    }
+    if (o.incr) return ctx.reply.Double(score);
+  }
+  ctx.reply.Integer(o.ch ? added + changed : added);
+}
+
+size_t ParseZAddOptions(CommandContext& ctx, ZAddOptions* o, bool all) {
   size_t i = 2;
   for (; i < ctx.args.size(); i++) {
     if (ctx.Is(i, "NX")) {
-      nx = true;
+      o->nx = true;
     } else if (ctx.Is(i, "XX")) {
-      xx = true;
-    } else if (ctx.Is(i, "GT")) {
-      gt = true;
-    } else if (ctx.Is(i, "LT")) {
-      lt = true;
+      o->xx = true;
     } else if (ctx.Is(i, "CH")) {
-      ch = true;
-    } else if (ctx.Is(i, "INCR")) {
-      incr = true;
+      o->ch = true;
+    } else if (all && ctx.Is(i, "GT")) {
+      o->gt = true;
+    } else if (all && ctx.Is(i, "LT")) {
+      o->lt = true;
+    } else if (all && ctx.Is(i, "INCR")) {
+      o->incr = true;
     } else {
       break;
     }
   }
+  return i;
+}
+
+namespace {
+
+void ZAdd(CommandContext& ctx) {
+  ZAddOptions o;
+  size_t i = ParseZAddOptions(ctx, &o, true);
   size_t pairs_len = ctx.args.size() - i;
   if (pairs_len == 0 || pairs_len % 2 != 0) return ctx.Error(err::kSyntax);
-  if (nx && xx) return ctx.Error("ERR XX and NX options at the same time are not compatible");
-  if ((gt && nx) || (lt && nx) || (gt && lt)) {
+  if (o.nx && o.xx) return ctx.Error("ERR XX and NX options at the same time are not compatible");
+  if ((o.gt && o.nx) || (o.lt && o.nx) || (o.gt && o.lt)) {
     return ctx.Error("ERR GT, LT, and/or NX options at the same time are not compatible");
   }
-  if (incr && pairs_len > 2) {
+  if (o.incr && pairs_len > 2) {
     return ctx.Error("ERR INCR option supports a single increment-element pair");
   }
-  std::vector<double> scores;
+  std::vector<std::pair<double, std::string_view>> items;
   for (size_t j = i; j < ctx.args.size(); j += 2) {
     double s;
     if (!ParseDouble(ctx.args[j], &s)) return ctx.Error(err::kNotFloat);
-    scores.push_back(s);
+    items.emplace_back(s, ctx.args[j + 1]);
   }
-  bool wrong;
-  ZSetAt(ctx, ctx.args[1], &wrong);
-  if (wrong) return;
-  long long added = 0, changed = 0;
-  for (size_t j = i, n = 0; j < ctx.args.size(); j += 2, n++) {
-    const std::string& member = ctx.args[j + 1];
-    double score = scores[n];
-    const ZSet* z = ZSetAt(ctx, ctx.args[1], &wrong);
-    const double* current = z ? z->Score(member) : nullptr;
-    if (current) {
-      if (nx) {
-        if (incr) return ctx.reply.NullBulk();
-        continue;
-      }
-      if (incr) {
-        score += *current;
-        if (std::isnan(score)) return ctx.Error("ERR resulting score is not a number (NaN)");
-      }
-      if ((gt && score <= *current) || (lt && score >= *current)) {
-        if (incr) return ctx.reply.NullBulk();
-        continue;
-      }
-      if (score != *current) {
-        ctx.db().ZAdd(ctx.args[1], member, score);
-        changed++;
-      }
-    } else {
-      if (xx) {
-        if (incr) return ctx.reply.NullBulk();
-        continue;
-      }
-      ctx.db().ZAdd(ctx.args[1], member, score);
-      added++;
-    }
-    if (incr) return ctx.reply.Double(score);
-  }
-  ctx.reply.Integer(ch ? added + changed : added);
+  ZAddMembers(ctx, ctx.args[1], o, items);
 }
 
 void ZIncrBy(CommandContext& ctx) {

@@ -53,6 +53,33 @@ INTS = ["0", "1", "-1", "2", "-2", "3", "5", "-100", "100", "x", "92233720368547
 UNORDERED = {"smembers", "sinter", "sunion", "sdiff", "keys", "hkeys", "hvals"}
 PAIRED = {"hgetall"}  # unordered field/value pairs
 
+GEO_POINTS = [[lon, lat, "p%d" % n] for n, (lon, lat) in enumerate(
+    [("13.361389", "38.115556"), ("15.087269", "37.502669"), ("-122.27652", "37.805186"), ("0", "0"),
+     ("179.999", "85.05"), ("-180", "-85.05112878"), ("2.3522", "48.8566"), ("13.583333", "37.316667"),
+     ("12.758489", "38.788135"), ("-0.1276", "51.5072")])]
+GEO_MEMBERS = [p[2] for p in GEO_POINTS]
+GEO_LONS = ["15", "13.5", "-122.3", "0", "180", "-179.9", "x", "181"]
+GEO_LATS = ["37", "38.2", "37.8", "0", "85", "-85", "x", "-86"]
+GEO_RADII = ["0", "1", "200", "5000", "100000", "20000000", "-1", "x"]
+GEO_UNITS = ["m", "km", "mi", "FT", "parsec"]
+
+
+def geo_options(rng, may_store):
+    options = rng.sample(["WITHDIST", "WITHCOORD", "WITHHASH", "ASC", "DESC", "ANY"], rng.randint(0, 3))
+    options += rng.choice([[], [], ["COUNT", "100"], ["COUNT", pick(rng, ["1", "2"]), "ANY"], ["COUNT", pick(rng, ["0", "-1", "x"])]])
+    if may_store:
+        options += rng.choice([[], [], ["STORE", pick(rng, KEYS)], ["STOREDIST", pick(rng, KEYS)]])
+    return rng.sample(options, len(options)) if rng.random() < 0.2 else options
+
+
+def geo_shape(rng):
+    centre = rng.choice([["FROMMEMBER", pick(rng, GEO_MEMBERS + ["nope"])], ["FROMLONLAT", pick(rng, GEO_LONS), pick(rng, GEO_LATS)], []])
+    shape = rng.choice([["BYRADIUS", pick(rng, GEO_RADII), pick(rng, GEO_UNITS)],
+                        ["BYBOX", pick(rng, GEO_RADII), pick(rng, GEO_RADII), pick(rng, GEO_UNITS)], []])
+    parts = [centre, shape]
+    rng.shuffle(parts)
+    return parts[0] + parts[1]
+
 
 def pick(rng, xs):
     return rng.choice(xs)
@@ -133,7 +160,7 @@ def gen_command(rng):
         # values keep the order the elements were read in, which for sets is not Redis' either)
         lambda: [pick(rng, ["SORT", "SORT_RO"]), k] + rng.choice([[], ["DESC"], ["ALPHA"], ["ALPHA", "DESC"], ["BY", "k*"], ["BY", "k*->f0", "DESC"]])
                 + rng.choice([[], ["LIMIT", pick(rng, ["0", "1", "-1", "x"]), pick(rng, ["2", "-1", "0"])]]) + rng.choice([[], ["GET", "#"], ["GET", "k*", "GET", "#"], ["GET", "k*->f1"], ["STORE", k2], ["FOO"]]),
-        lambda: ["COMMAND", pick(rng, ["GETKEYS", "GETKEYSANDFLAGS"])] + rng.choice([["LMOVE", k, k2, "LEFT", "RIGHT"], ["SET", k, v], ["ZUNIONSTORE", k, "2", k2, k], ["XREADGROUP", "GROUP", "g", "c", "STREAMS", k, ">"], ["EVAL", "return 1", "1", k], ["BITOP", "AND", k, k2], ["BITFIELD", k, "GET", "u8", "0"], ["BITFIELD", k, "OVERFLOW", "SAT", "INCRBY", "u8", "0", "1"], ["SET", k, v, "GET"], ["GET"], ["NOSUCH", k], ["MSET", k, v, k2, v]]),
+        lambda: ["COMMAND", pick(rng, ["GETKEYS", "GETKEYSANDFLAGS"])] + rng.choice([["LMOVE", k, k2, "LEFT", "RIGHT"], ["SET", k, v], ["ZUNIONSTORE", k, "2", k2, k], ["XREADGROUP", "GROUP", "g", "c", "STREAMS", k, ">"], ["EVAL", "return 1", "1", k], ["BITOP", "AND", k, k2], ["BITFIELD", k, "GET", "u8", "0"], ["BITFIELD", k, "OVERFLOW", "SAT", "INCRBY", "u8", "0", "1"], ["SET", k, v, "GET"], ["GET"], ["NOSUCH", k], ["MSET", k, v, k2, v], ["GEORADIUS", k, "1", "2", "3", "m", "WITHDIST", pick(rng, ["STORE", "STOREDIST"]), k2], ["GEOSEARCHSTORE", k, k2, "FROMMEMBER", "m", "BYRADIUS", "1", "m"]]),
         lambda: ["ZRANGESTORE", k, k2, "0", "-1"],
         # iteration and randomness (normalized below), expiry that really elapses
         lambda: ["SCAN*", pick(rng, ["SCAN", "HSCAN", "SSCAN", "ZSCAN"]), k] + rng.choice([[], ["MATCH", "f*"], ["COUNT", "1"], ["TYPE", "list"]]),
@@ -174,6 +201,18 @@ def gen_command(rng):
         lambda: ["BITFIELD", k] + rng.choice([["GET", "u8", "0"], ["SET", "i8", "#1", pick(rng, ["-100", "200", "x"])], ["INCRBY", "u4", "2", pick(rng, ["1", "20", "-20"])],
                                               ["OVERFLOW", pick(rng, ["WRAP", "SAT", "FAIL", "FOO"]), "INCRBY", "i5", "3", "100"], ["GET", pick(rng, ["u64", "i64", "u63", "x1", "i0"]), "0"], ["BAR"], []]),
         lambda: ["BITFIELD_RO", k] + rng.choice([["GET", "u8", "0"], ["GET", "i16", "#1"], ["SET", "u8", "0", "1"], []]),
+        # geo: a member's place depends on its name only, so that no two members of GEOADD
+        # share a distance; COUNT cuts ties in an unstable order in Redis, so it comes with ANY
+        # or above any result's size
+        lambda: ["GEOADD", k] + rng.choice([[], ["NX"], ["XX"], ["CH"], ["XX", "CH"], ["NX", "XX"]])
+                + [x for p in rng.sample(range(len(GEO_POINTS)), rng.randint(1, 3)) for x in GEO_POINTS[p]],
+        lambda: ["GEOADD", k, pick(rng, ["181", "x", "-180"]), pick(rng, ["86", "0", "-85.05112878"]), "bad"],
+        lambda: [pick(rng, ["GEOPOS", "GEOHASH"]), k] + rng.sample(GEO_MEMBERS + [f], 3),
+        lambda: ["GEODIST", k, pick(rng, GEO_MEMBERS), pick(rng, GEO_MEMBERS + [f])] + rng.choice([[], ["km"], ["MI"], ["ft"], ["parsec"], ["m", "x"]]),
+        lambda: [pick(rng, ["GEORADIUS", "GEORADIUS_RO"]), k, pick(rng, GEO_LONS), pick(rng, GEO_LATS), pick(rng, GEO_RADII), pick(rng, GEO_UNITS)] + geo_options(rng, True),
+        lambda: [pick(rng, ["GEORADIUSBYMEMBER", "GEORADIUSBYMEMBER_RO"]), k, pick(rng, GEO_MEMBERS), pick(rng, GEO_RADII), pick(rng, GEO_UNITS)] + geo_options(rng, True),
+        lambda: ["GEOSEARCH", k] + geo_shape(rng) + geo_options(rng, False),
+        lambda: ["GEOSEARCHSTORE", k2, k] + geo_shape(rng) + rng.choice([[], ["STOREDIST"], ["COUNT", "2", "ANY", "STOREDIST"], ["WITHDIST"], ["STORE", k]]),
         # scripting
         lambda: [pick(rng, ["EVAL", "EVAL", "EVAL_RO"]), pick(rng, SCRIPTS), "1", k, v, pick(rng, VALUES)],
         lambda: ["EVAL", pick(rng, SCRIPTS), pick(rng, ["-1", "3", "x"]), k],

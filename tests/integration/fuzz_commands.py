@@ -323,6 +323,12 @@ class Session:
             return rng.choice(RANGES)
         if name in ("start", "stop") and command == "zrange":
             return rng.choice(RANGES + INTEGERS[:8])
+        if name in ("longitude", "latitude"):
+            return rng.choice(["13.361389", "-122.27652", "0", "180", "-180", "85.05112878",
+                               "-85.05112879", "181", "1e308", "-inf", "nan", "abc", ""])
+        if name in ("radius", "width", "height"):
+            return rng.choice(["0", "1", "100", "5000", "20000000", "1e308", "inf", "-1",
+                               "abc"])
         if name == "discipline":
             return rng.choice(["fifo", "prio", "sfq", "drr", "htb", "bogus"])
         if name == "backoff":

@@ -8,8 +8,8 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import redis  # noqa: E402
-from harness import (RawConnection, RedisServer, Scheduler, ServerTest, data_dir,  # noqa: E402
-                     main, ruby_side_by_side, wait_for)
+from harness import (RawConnection, RedisServer, Reply, Scheduler, ServerTest,  # noqa: E402
+                     data_dir, main, ruby_side_by_side, wait_for)
 
 # The same bitmap calls through redis-rb, printed as JSON, for desaster and redis-server.
 RUBY_BITMAPS = r"""
@@ -26,6 +26,97 @@ out << r.bitfield("f", "SET", "i8", "#1", -100, "INCRBY", "i8", "#1", -100, "OVE
 out << r.bitfield_ro("f", "GET", "i8", "#1")
 puts JSON.generate(out)
 """
+
+# Geo calls through redis-rb (its geo helpers and the commands it passes through).
+RUBY_GEO = r"""
+require "redis"
+require "json"
+r = Redis.new(port: ARGV[0].to_i)
+r.flushall
+out = []
+out << r.geoadd("Sicily", 13.361389, 38.115556, "Palermo", 15.087269, 37.502669, "Catania")
+out << r.geoadd("Sicily", [13.583333, 37.316667, "Agrigento"])
+out << r.geodist("Sicily", "Palermo", "Catania", "km") << r.geohash("Sicily", ["Palermo", "nope"])
+out << r.geopos("Sicily", ["Catania", "nope"])
+out << r.georadius("Sicily", 15, 37, 200, "km", "WITHDIST", sort: "asc")
+out << r.georadiusbymember("Sicily", "Agrigento", 100, "km", "WITHCOORD", "WITHHASH", count: 2)
+out << r.call("GEOSEARCH", "Sicily", "FROMLONLAT", 15, 37, "BYBOX", 400, 400, "km", "DESC",
+              "WITHDIST")
+out << r.call("GEOSEARCHSTORE", "near", "Sicily", "FROMMEMBER", "Palermo", "BYRADIUS", 150,
+              "km", "STOREDIST") << r.zrange("near", 0, -1, with_scores: true)
+begin
+  r.geoadd("Sicily", 200, 100, "Nowhere")
+rescue Redis::CommandError => e
+  out << e.message
+end
+puts JSON.generate(out)
+"""
+
+
+class GeoTest(ServerTest):
+    def test_geo_through_redis_py(self):
+        r = redis.Redis(port=self.server.port, decode_responses=True)
+        self.assertEqual(r.geoadd("Sicily", [13.361389, 38.115556, "Palermo",
+                                             15.087269, 37.502669, "Catania"]), 2)
+        self.assertEqual(r.geoadd("Sicily", [13.361389, 38.115556, "Palermo"], xx=True, ch=True), 0)
+        self.assertEqual(r.geodist("Sicily", "Palermo", "Catania"), 166274.1516)
+        self.assertEqual(r.geodist("Sicily", "Palermo", "Catania", "km"), 166.2742)
+        self.assertIsNone(r.geodist("Sicily", "Palermo", "nope"))
+        self.assertEqual(r.geohash("Sicily", "Palermo", "Catania", "nope"),
+                         ["sqc8b49rny0", "sqdtr74hyu0", None])
+        (lon, lat), missing = r.geopos("Sicily", "Palermo", "nope")
+        self.assertEqual((round(lon, 6), round(lat, 6), missing), (13.361389, 38.115556, None))
+        self.assertEqual(r.georadius("Sicily", 15, 37, 200, "km", withdist=True, sort="ASC"),
+                         [["Catania", 56.4413], ["Palermo", 190.4424]])
+        self.assertEqual(r.geosearch("Sicily", longitude=15, latitude=37, radius=100, unit="km"),
+                         ["Catania"])
+        self.assertEqual(r.geosearch("Sicily", member="Palermo", width=400, height=400, unit="km",
+                                     sort="DESC"), ["Catania", "Palermo"])
+        self.assertEqual(r.geosearch("Sicily", longitude=15, latitude=37, radius=200, unit="km",
+                                     count=1, any=True), ["Palermo"])  # the first found, not the nearest
+        self.assertEqual(r.geosearchstore("near", "Sicily", longitude=15, latitude=37, radius=200,
+                                          unit="km", storedist=True), 2)
+        self.assertEqual(r.zrange("near", 0, -1, withscores=True),
+                         [("Catania", 56.4412578701582), ("Palermo", 190.44242984775784)])
+        self.assertEqual(r.georadius("Sicily", 15, 37, 200, "km", store="stored"), 2)
+        self.assertEqual(r.zscore("stored", "Palermo"), r.zscore("Sicily", "Palermo"))
+        with self.assertRaisesRegex(Exception, "invalid longitude,latitude pair 200.000000,100.000000"):
+            r.geoadd("Sicily", [200, 100, "Nowhere"])
+        with self.assertRaisesRegex(Exception, "could not decode requested zset member"):
+            r.geosearch("Sicily", member="nope", radius=1, unit="km")
+        with self.assertRaisesRegex(Exception, "unsupported unit provided"):
+            r.execute_command("GEODIST", "Sicily", "Palermo", "Catania", "parsec")
+
+    def test_geo_sets_survive_a_restart_and_answer_resp3_doubles_as_redis(self):
+        data = data_dir(self, "geo")
+        s = Scheduler(data_dir=data)
+        try:
+            s.wait_loaded()
+            c = redis.Redis(port=s.port, decode_responses=True)
+            c.geoadd("places", [2.3522, 48.8566, "Paris", -0.1276, 51.5072, "London",
+                                13.405, 52.52, "Berlin"])
+        finally:
+            s.stop()
+        s = Scheduler(data_dir=data)
+        self.addCleanup(s.stop)
+        s.wait_loaded()
+        c = redis.Redis(port=s.port, decode_responses=True)
+        self.assertEqual(c.geosearch("places", member="Paris", radius=1000, unit="km", sort="ASC"),
+                         ["Paris", "London", "Berlin"])
+        # GEOPOS answers RESP3 doubles with Redis' digits (a long double printed with %.17Lf).
+        redis_server = RedisServer()
+        self.addCleanup(redis_server.stop)
+        replies = []
+        for port in (redis_server.port, s.port):
+            conn = RawConnection(port)
+            conn.call("HELLO", "3")
+            conn.call("GEOADD", "resp3", "2.3522", "48.8566", "Paris")
+            replies.append([conn.call("GEOPOS", "resp3", "Paris", "nope"),
+                            conn.call("GEOSEARCH", "resp3", "FROMLONLAT", "2", "48", "BYRADIUS",
+                                      "100", "km", "WITHCOORD", "WITHDIST", "WITHHASH")])
+            conn.close()
+        self.assertEqual(replies[1], replies[0])
+        self.assertEqual(replies[1][0].value[0].value[0], Reply(",", "2.35219806432723999"))
 
 
 class BitmapTest(ServerTest):
@@ -271,6 +362,9 @@ class ConfigTest(unittest.TestCase):
 class RubyFamiliesTest(unittest.TestCase):
     def test_redis_rb_bitmaps_match_redis_server(self):
         self.assertIn("[0,0,1", ruby_side_by_side(self, RUBY_BITMAPS))
+
+    def test_redis_rb_geo_matches_redis_server(self):
+        self.assertIn('"166.2742"', ruby_side_by_side(self, RUBY_GEO))
 
 
 if __name__ == "__main__":
