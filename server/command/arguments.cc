@@ -269,6 +269,14 @@ class KeyMatcher {
         for (const ArgSpec& c : a.children) {
           if (Starts(c, *i, 0)) return One(c, i);
         }
+        // A word that must be one of some tokens (BITOP's operation) but is none: Redis' key
+        // specs find the keys after it by position all the same.
+        if (*i < argv_.size() && std::all_of(a.children.begin(), a.children.end(), [](auto& c) {
+              return c.type == ArgSpec::Type::kPureToken;
+            })) {
+          ++*i;
+          return true;
+        }
         return false;
       case ArgSpec::Type::kBlock:
         return Sequence(a.children, i);

@@ -95,6 +95,7 @@ void RegisterHashCommands(CommandRegistry* r);
 void RegisterSetCommands(CommandRegistry* r);
 void RegisterZSetCommands(CommandRegistry* r);
 void RegisterGeoCommands(CommandRegistry* r);
+void RegisterHyperLogLogCommands(CommandRegistry* r);
 void RegisterTransactionCommands(CommandRegistry* r);
 void RegisterPubSubCommands(CommandRegistry* r);
 void RegisterServerCommands(CommandRegistry* r);
@@ -120,6 +121,7 @@ void RegisterAllCommands(CommandRegistry* r) {
   RegisterSetCommands(r);
   RegisterZSetCommands(r);
   RegisterGeoCommands(r);
+  RegisterHyperLogLogCommands(r);
   RegisterTransactionCommands(r);
   RegisterPubSubCommands(r);
   RegisterServerCommands(r);

@@ -160,7 +160,7 @@ def gen_command(rng):
         # values keep the order the elements were read in, which for sets is not Redis' either)
         lambda: [pick(rng, ["SORT", "SORT_RO"]), k] + rng.choice([[], ["DESC"], ["ALPHA"], ["ALPHA", "DESC"], ["BY", "k*"], ["BY", "k*->f0", "DESC"]])
                 + rng.choice([[], ["LIMIT", pick(rng, ["0", "1", "-1", "x"]), pick(rng, ["2", "-1", "0"])]]) + rng.choice([[], ["GET", "#"], ["GET", "k*", "GET", "#"], ["GET", "k*->f1"], ["STORE", k2], ["FOO"]]),
-        lambda: ["COMMAND", pick(rng, ["GETKEYS", "GETKEYSANDFLAGS"])] + rng.choice([["LMOVE", k, k2, "LEFT", "RIGHT"], ["SET", k, v], ["ZUNIONSTORE", k, "2", k2, k], ["XREADGROUP", "GROUP", "g", "c", "STREAMS", k, ">"], ["EVAL", "return 1", "1", k], ["BITOP", "AND", k, k2], ["BITFIELD", k, "GET", "u8", "0"], ["BITFIELD", k, "OVERFLOW", "SAT", "INCRBY", "u8", "0", "1"], ["SET", k, v, "GET"], ["GET"], ["NOSUCH", k], ["MSET", k, v, k2, v], ["GEORADIUS", k, "1", "2", "3", "m", "WITHDIST", pick(rng, ["STORE", "STOREDIST"]), k2], ["GEOSEARCHSTORE", k, k2, "FROMMEMBER", "m", "BYRADIUS", "1", "m"]]),
+        lambda: ["COMMAND", pick(rng, ["GETKEYS", "GETKEYSANDFLAGS"])] + rng.choice([["LMOVE", k, k2, "LEFT", "RIGHT"], ["SET", k, v], ["ZUNIONSTORE", k, "2", k2, k], ["XREADGROUP", "GROUP", "g", "c", "STREAMS", k, ">"], ["EVAL", "return 1", "1", k], ["BITOP", "AND", k, k2], ["BITOP", pick(rng, ["FOO", k]), k, k2], ["BITFIELD", k, "GET", "u8", "0"], ["BITFIELD", k, "OVERFLOW", "SAT", "INCRBY", "u8", "0", "1"], ["SET", k, v, "GET"], ["GET"], ["NOSUCH", k], ["MSET", k, v, k2, v], ["GEORADIUS", k, "1", "2", "3", "m", "WITHDIST", pick(rng, ["STORE", "STOREDIST"]), k2], ["GEOSEARCHSTORE", k, k2, "FROMMEMBER", "m", "BYRADIUS", "1", "m"]]),
         lambda: ["ZRANGESTORE", k, k2, "0", "-1"],
         # iteration and randomness (normalized below), expiry that really elapses
         lambda: ["SCAN*", pick(rng, ["SCAN", "HSCAN", "SSCAN", "ZSCAN"]), k] + rng.choice([[], ["MATCH", "f*"], ["COUNT", "1"], ["TYPE", "list"]]),
@@ -213,6 +213,11 @@ def gen_command(rng):
         lambda: [pick(rng, ["GEORADIUSBYMEMBER", "GEORADIUSBYMEMBER_RO"]), k, pick(rng, GEO_MEMBERS), pick(rng, GEO_RADII), pick(rng, GEO_UNITS)] + geo_options(rng, True),
         lambda: ["GEOSEARCH", k] + geo_shape(rng) + geo_options(rng, False),
         lambda: ["GEOSEARCHSTORE", k2, k] + geo_shape(rng) + rng.choice([[], ["STOREDIST"], ["COUNT", "2", "ANY", "STOREDIST"], ["WITHDIST"], ["STORE", k]]),
+        # HyperLogLog: values compared byte for byte by GET; a few thousand elements at once
+        # make an HLL dense
+        lambda: ["PFADD", k] + [str(rng.randint(0, 10 ** rng.randint(1, 5))) for _ in range(rng.choice([0, 1, 3, 20, 3000]))],
+        lambda: ["PFCOUNT", k] + rng.choice([[], [k2], [k2, "nokey"]]), lambda: ["PFMERGE", k] + rng.sample(KEYS, rng.randint(0, 2)),
+        lambda: ["PFDEBUG", pick(rng, ["ENCODING", "DECODE", "TODENSE", "GETREG", "NOPE"]), k],
         # scripting
         lambda: [pick(rng, ["EVAL", "EVAL", "EVAL_RO"]), pick(rng, SCRIPTS), "1", k, v, pick(rng, VALUES)],
         lambda: ["EVAL", pick(rng, SCRIPTS), pick(rng, ["-1", "3", "x"]), k],

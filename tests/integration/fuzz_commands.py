@@ -104,7 +104,7 @@ DIALECT_KEYS = ["resque:queue:fz", "queue:fz", "rq:queue:fz", "nq1", "nq2"]
 # Native sessions aim half of a family's keys at a key of its type that the preamble makes.
 FAMILY_KEYS = {"list": ["nl1"], "hash": ["nh1"], "set": ["nset1"], "sorted-set": ["nz1"],
                "stream": ["ns1"], "string": ["nstr1"], "queue": ["nq1", "nq2"],
-               "job": ["nq1", "nq2"]}
+               "job": ["nq1", "nq2"], "geo": ["nz1"], "hyperloglog": ["nhll1"]}
 WORKERS = ["w1", "w2", "w-restarted"]
 
 INTEGERS = ["0", "1", "-1", "2", "3", "10", "100", "-100", "2147483647", "2147483648",
@@ -169,6 +169,7 @@ NATIVE_PREAMBLE = [
     ["sadd", "SADD", "nset1", "m1", "m2", "3"],
     ["zadd", "ZADD", "nz1", "1", "m1", "2", "m2"],
     ["set", "SET", "nstr1", "10"],
+    ["pfadd", "PFADD", "nhll1", "a", "b"],
     ["script|load", "SCRIPT", "LOAD", SCRIPTS[0]],
     ["script|load", "SCRIPT", "LOAD", SCRIPTS[1]],
     # A failure as an unchanged resque worker records one; its id is then found in the list.
@@ -329,6 +330,8 @@ class Session:
         if name in ("radius", "width", "height"):
             return rng.choice(["0", "1", "100", "5000", "20000000", "1e308", "inf", "-1",
                                "abc"])
+        if name == "subcommand" and command == "pfdebug":
+            return rng.choice(["GETREG", "DECODE", "ENCODING", "TODENSE", "NOPE"])
         if name == "discipline":
             return rng.choice(["fifo", "prio", "sfq", "drr", "htb", "bogus"])
         if name == "backoff":

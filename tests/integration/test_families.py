@@ -119,6 +119,85 @@ class GeoTest(ServerTest):
         self.assertEqual(replies[1][0].value[0].value[0], Reply(",", "2.35219806432723999"))
 
 
+# HyperLogLog calls through redis-rb.
+RUBY_HLL = r"""
+require "redis"
+require "json"
+r = Redis.new(port: ARGV[0].to_i)
+r.flushall
+out = []
+out << r.pfadd("visitors", %w[alice bob carol]) << r.pfadd("visitors", "alice")
+out << r.pfadd("others", (1..5000).map(&:to_s)) << r.pfcount("visitors") << r.pfcount("others")
+out << r.pfcount("visitors", "others") << r.pfmerge("all", "visitors", "others")
+out << r.pfcount("all") << r.get("all").unpack1("H*") << r.get("visitors").unpack1("H*")
+puts JSON.generate(out)
+"""
+
+
+class HyperLogLogTest(unittest.TestCase):
+    def test_hlls_are_redis_hlls_byte_for_byte(self):
+        redis_server, ours = RedisServer(), Scheduler()
+        self.addCleanup(redis_server.stop)
+        self.addCleanup(ours.stop)
+        ours.wait_loaded()
+        clients = [redis.Redis(port=s.port) for s in (redis_server, ours)]
+        for c in clients:
+            self.assertEqual(c.pfadd("small", "a", "b", "c"), 1)
+            self.assertEqual(c.pfadd("small", "a"), 0)
+            for start in range(0, 100000, 5000):
+                c.pfadd("big", *range(start, start + 5000))
+            c.pfmerge("both", "small", "big")
+        counts = [(c.pfcount("small"), c.pfcount("big"), c.pfcount("both"), c.pfcount("small", "big"))
+                  for c in clients]
+        self.assertEqual(counts[1], counts[0])
+        self.assertEqual(counts[1][0], 3)
+        self.assertLess(abs(counts[1][1] - 100000), 2000)  # HyperLogLog's promise: about 0.81%
+        for key in ("small", "big", "both"):
+            self.assertEqual(clients[1].get(key), clients[0].get(key), key)  # the cache too
+        self.assertEqual([c.execute_command("PFDEBUG", "ENCODING", "big") for c in clients],
+                         [b"dense", b"dense"])
+        # A Redis HLL comes over as it is and counts the same here.
+        clients[0].pfadd("from-redis", *range(700))
+        payload = clients[0].dump("from-redis")
+        clients[1].restore("from-redis", 0, payload)
+        self.assertEqual(clients[1].pfcount("from-redis"), clients[0].pfcount("from-redis"))
+        self.assertEqual(clients[1].pfadd("from-redis", "one more"),
+                         clients[0].pfadd("from-redis", "one more"))
+        self.assertEqual(clients[1].get("from-redis"), clients[0].get("from-redis"))
+        # A string that is not an HLL, and one whose sparse opcodes are corrupt.
+        for c in clients:
+            c.set("text", "hello")
+            # sparse, cache invalid, one VAL opcode covering 1 of the 16384 registers
+            c.set("corrupt", b"HYLL\x01\x00\x00\x00" + b"\x00" * 7 + b"\x80" + b"\x80")
+        for c in clients:
+            with self.assertRaisesRegex(Exception, "Key is not a valid HyperLogLog string value"):
+                c.pfadd("text", "a")
+            with self.assertRaisesRegex(Exception, "Corrupted HLL object detected"):
+                c.pfcount("corrupt")
+        self.assertEqual(clients[1].execute_command("PFSELFTEST"), b"OK")
+
+    def test_an_hll_survives_a_restart_and_pfadd_keeps_its_ttl(self):
+        data = data_dir(self, "hll")
+        s = Scheduler(data_dir=data)
+        try:
+            s.wait_loaded()
+            c = redis.Redis(port=s.port)
+            c.pfadd("sparse", "x", "y")
+            c.pfadd("dense", *range(3000))
+            c.expire("dense", 1000)
+            c.pfadd("dense", "late")
+            self.assertGreater(c.ttl("dense"), 0)
+            before = {k: (c.pfcount(k), c.get(k)) for k in ("sparse", "dense")}
+        finally:
+            s.stop()
+        s = Scheduler(data_dir=data)
+        self.addCleanup(s.stop)
+        s.wait_loaded()
+        c = redis.Redis(port=s.port)
+        self.assertEqual({k: (c.pfcount(k), c.get(k)) for k in ("sparse", "dense")}, before)
+        self.assertGreater(c.ttl("dense"), 0)
+
+
 class BitmapTest(ServerTest):
     def test_bitmaps_through_redis_py(self):
         r = self.r
@@ -362,6 +441,9 @@ class ConfigTest(unittest.TestCase):
 class RubyFamiliesTest(unittest.TestCase):
     def test_redis_rb_bitmaps_match_redis_server(self):
         self.assertIn("[0,0,1", ruby_side_by_side(self, RUBY_BITMAPS))
+
+    def test_redis_rb_hyperloglog_matches_redis_server(self):
+        self.assertIn("[true,false,true,3,", ruby_side_by_side(self, RUBY_HLL))
 
     def test_redis_rb_geo_matches_redis_server(self):
         self.assertIn('"166.2742"', ruby_side_by_side(self, RUBY_GEO))
