@@ -11,6 +11,7 @@
 #include <sstream>
 
 #include "compat/dialect.h"
+#include "server/data/notify.h"
 #include "server/version.h"
 
 namespace desaster {
@@ -429,7 +430,6 @@ constexpr RedisParameter kRedisParameters[] = {
     {"min-replicas-max-lag", "10", kInt, 0, INT_MAX},
     {"min-replicas-to-write", "0", kInt, 0, INT_MAX},
     {"no-appendfsync-on-rewrite", "no", kBool},
-    {"notify-keyspace-events", "", kUnsupported},
     {"oom-score-adj", "no", kEnum, 0, 0, "no, yes, relative, absolute"},
     {"oom-score-adj-values", "0 200 800", kOomScores},
     {"pidfile", "", kImmutable},
@@ -679,6 +679,13 @@ std::vector<ConfigParam> ConfigParams(Options* o) {
       Number("busy-reply-threshold", &o->lua_time_limit_ms, 0, LLONG_MAX),
       Number("lua-memory-limit", &o->lua_memory_limit, 1024 * 1024, 1LL << 40),
       Number("retry", &o->retry, 0, 1000),
+      {"notify-keyspace-events", [o] { return EventClassesString(o->notify_keyspace_events); },
+       [o](const std::string& v) -> std::string {
+         auto classes = ParseEventClasses(v);
+         if (!classes) return "Invalid event class character. Use 'Ag$lshzxeKEtmd'.";
+         o->notify_keyspace_events = *classes;
+         return "";
+       }},
       {"appendfsync", [o] { return o->appendfsync; },
        [o](const std::string& v) -> std::string {
          if (v != "always" && v != "everysec" && v != "no") {

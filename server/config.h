@@ -60,9 +60,10 @@ struct Options {
                           // // replicas forward clients' commands to the master (else -READONLY)
   // Log entries kept for nodes that are behind; one further behind bootstraps from a snapshot.
   long long cluster_log_retain = 100000;
-  std::string cluster_cacert;    // CA for https etcd endpoints
-  std::string cluster_user;      // etcd authentication: user:password
-  bool cluster_convert = false;  // let a cluster node's data directory become a single node's
+  std::string cluster_cacert;      // CA for https etcd endpoints
+  std::string cluster_user;        // etcd authentication: user:password
+  bool cluster_convert = false;    // let a cluster node's data directory become a single node's
+  int notify_keyspace_events = 0;  // event classes (server/data/notify.h)
   // Redis parameters desaster keeps without acting on them (CONFIG SET), by name.
   std::map<std::string, std::string> redis_parameters;
 };

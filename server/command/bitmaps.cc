@@ -51,6 +51,7 @@ void SetBit(CommandContext& ctx) {
   if (grows || was != (*on == 1)) {
     char now = static_cast<char>((old & ~(1 << shift)) | (*on << shift));
     ctx.db().WriteRange(ctx.args[1], byte, std::string_view(&now, 1));
+    ctx.Notify(event::kString, "setbit", ctx.args[1]);
   }
   ctx.reply.Integer(was ? 1 : 0);
 }
@@ -219,7 +220,7 @@ void BitOp(CommandContext& ctx) {
   }
   const std::string& dest = ctx.args[2];
   if (longest == 0) {
-    ctx.db().Delete(dest);
+    ctx.StoreResult(event::kString, "set", dest, true, [] {});
     return ctx.reply.Integer(0);
   }
   auto byte = [](const std::string* s, size_t i) -> unsigned char {
@@ -236,6 +237,7 @@ void BitOp(CommandContext& ctx) {
     out[i] = static_cast<char>(v);
   }
   ctx.db().SetString(dest, std::move(out), false);
+  ctx.Notify(event::kString, "set", dest);
   ctx.reply.Integer(static_cast<long long>(longest));
 }
 
@@ -380,6 +382,10 @@ void BitFieldGeneric(CommandContext& ctx, bool read_only) {
   if (wrong) return;
   FieldBytes bytes(s, writes ? lowest_write : 1, writes ? highest_write >> 3 : 0);
   ctx.reply.Array(ops.size());
+  // The string grows to the highest field written (Redis' "dirty": every write counts then).
+  const uint64_t size = s ? s->size() : 0;
+  const bool grows = writes && (!s || (highest_write >> 3) >= size);
+  size_t changes = 0;  // writes that grew the string or changed a field
   for (const FieldOp& op : ops) {
     uint64_t old = bytes.Get(op.offset, op.bits);
     auto as_reply = [&](uint64_t v) {
@@ -400,15 +406,16 @@ void BitFieldGeneric(CommandContext& ctx, bool read_only) {
     }
     as_reply(op.kind == FieldOp::kIncrBy ? *now : old);
     bytes.Set(op.offset, op.bits, *now);
+    uint64_t mask = op.bits == 64 ? ~uint64_t{0} : (uint64_t{1} << op.bits) - 1;
+    if (grows || ((old ^ *now) & mask) != 0) changes++;
   }
   if (!writes) return;
   // Written even when no value changed: a write pads the string to its highest field, as in
   // Redis. A window that changes nothing and adds nothing is left alone.
-  uint64_t size = s ? s->size() : 0;
-  bool grows = !s || (highest_write >> 3) >= size;
   bool changed = grows || std::memcmp(bytes.window().data(), s->data() + bytes.first(),
                                       bytes.window().size()) != 0;
   if (changed) ctx.db().WriteRange(ctx.args[1], bytes.first(), bytes.window());
+  if (changes) ctx.Notify(event::kString, "setbit", ctx.args[1]);
 }
 
 void BitField(CommandContext& ctx) { BitFieldGeneric(ctx, false); }

@@ -386,6 +386,11 @@ void CommandContext::ReplyHelp(std::initializer_list<const char*> lines) {
   reply.Simple("    Prints this help.");
 }
 
+void CommandContext::NotifyWrite(int cls, std::string_view event, std::string_view key) {
+  Notify(cls, event, key);
+  if (!db().Peek(key)) Notify(event::kGeneric, "del", key);
+}
+
 void CommandContext::WrongArgs() {
   reply.Error("ERR wrong number of arguments for '" + Lower(args[0]) + "' command");
 }

@@ -14,6 +14,7 @@
 #include "resp/writer.h"
 #include "server/command/client.h"
 #include "server/command/server_state.h"
+#include "server/data/notify.h"
 
 namespace desaster {
 
@@ -84,6 +85,33 @@ class CommandContext {
     return v ? &v->str() : nullptr;
   }
 
+  // Keyspace notifications: announces `event` of class `cls` (server/data/notify.h) on `key`
+  // in the client's database.
+  void Notify(int cls, std::string_view event, std::string_view key) {
+    keyspace().Notify(client.db, cls, event, key);
+  }
+  // The same after a write that may have removed its key's last element: then "del" follows,
+  // as in Redis.
+  void NotifyWrite(int cls, std::string_view event, std::string_view key);
+
+  // The STORE destinations (SINTERSTORE, ZUNIONSTORE, SORT ... STORE, ...): replaces `key` by
+  // what `fill` writes and announces `event`, or, when the result is `empty`, removes `key`
+  // and announces "del" if there was one. A replaced key is not announced as new, as Redis
+  // overwrites it.
+  template <class Fill>
+  void StoreResult(int cls, std::string_view event, const std::string& key, bool empty, Fill fill) {
+    bool existed = db().Peek(key) != nullptr;
+    db().Delete(key);
+    if (empty) {
+      if (existed) Notify(event::kGeneric, "del", key);
+      return;
+    }
+    keyspace().set_announce_new(!existed);
+    fill();
+    keyspace().set_announce_new(true);
+    Notify(cls, event, key);
+  }
+
   // Blocks the client on `keys` until one is ready or `deadline_ms` passes (see BlockMode).
   // `retry_argv` replaces the command to re-run when a key becomes ready (XREAD resolves "$").
   void Block(const std::vector<std::string>& keys, int64_t deadline_ms, TimeoutReply on_timeout,
@@ -92,14 +120,16 @@ class CommandContext {
   // LLEN, HLEN, SCARD, ZCARD, STRLEN: the length of args[1] if it has type `t` (0 if absent).
   void ReplyLength(ValueType t);
   // SADD, SREM, HDEL, ZREM: after checking args[1]'s type, applies `op(key, arg)` to every
-  // argument from args[2] on and replies how many calls returned true.
+  // argument from args[2] on, announces `event` (of class `cls`) when a call returned true,
+  // and replies how many did.
   template <class Op>
-  void ReplyCountOfEach(ValueType t, Op op) {
+  void ReplyCountOfEach(ValueType t, int cls, std::string_view event, Op op) {
     bool wrong;
     Lookup(args[1], t, &wrong);
     if (wrong) return;
     long long n = 0;
     for (size_t i = 2; i < args.size(); i++) n += op(args[1], args[i]) ? 1 : 0;
+    if (n) NotifyWrite(cls, event, args[1]);
     reply.Integer(n);
   }
   // A HELP subcommand's reply, as Redis words it: a line naming the command, `lines`, and a

@@ -123,7 +123,9 @@ bool CallCommand(ServerState& server, Client& client, const CommandSpec& spec,
   ctx.writes = spec.Has(cmd::kWrite);
 
   int64_t start = MonotonicUs();
+  server.keyspace.set_reading(spec.Has(cmd::kReadOnly));
   spec.handler(ctx);
+  server.keyspace.set_reading(false);
   int64_t elapsed = MonotonicUs() - start;
 
   if (ctx.blocked) return true;

@@ -158,12 +158,16 @@ void Restore(CommandContext& ctx) {
   // A relative TTL past the end of time wraps around in Redis and counts as expired already.
   bool expired = !absttl && at > LLONG_MAX - ctx.now_ms();
   if (at != 0 && !absttl && !expired) at += ctx.now_ms();
-  if (replace && db.Find(key)) db.Delete(key);
-  if (expired || (at != 0 && at <= ctx.now_ms())) return ctx.reply.Ok();  // nothing to keep
+  bool deleted = replace && db.Find(key) && db.Delete(key);
+  if (expired || (at != 0 && at <= ctx.now_ms())) {  // nothing to keep
+    if (deleted) ctx.Notify(event::kGeneric, "del", key);
+    return ctx.reply.Ok();
+  }
   Create(ctx, key, std::move(o));
   if (at != 0) db.ExpireAt(key, at);
   if (idle_given && db.Peek(key))
     db.SetIdle(key, std::min<long long>(idle, LLONG_MAX / 2000) * 1000);
+  ctx.Notify(event::kGeneric, "restore", key);
   ctx.reply.Ok();
 }
 

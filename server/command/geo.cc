@@ -523,8 +523,11 @@ void SearchGeneric(CommandContext& ctx, Search kind) {
     for (const Found& f : found) {
       items.emplace_back(f.member, store_dist ? f.distance / shape.unit : f.score);
     }
-    ctx.db().Delete(*store);
-    for (const auto& [member, score] : items) ctx.db().ZAdd(*store, member, score);
+    ctx.StoreResult(event::kZSet, search ? "geosearchstore" : "georadiusstore", *store,
+                    items.empty(), [&] {
+                      for (const auto& [member, score] : items)
+                        ctx.db().ZAdd(*store, member, score);
+                    });
     return ctx.reply.Integer(static_cast<long long>(items.size()));
   }
   size_t extras = (with_dist ? 1 : 0) + (with_hash ? 1 : 0) + (with_coord ? 1 : 0);

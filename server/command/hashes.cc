@@ -24,6 +24,7 @@ void SetFields(CommandContext& ctx, bool reply_ok) {
   for (size_t i = 2; i < ctx.args.size(); i += 2) {
     if (ctx.db().HashSet(ctx.args[1], ctx.args[i], ctx.args[i + 1])) created++;
   }
+  ctx.Notify(event::kHash, "hset", ctx.args[1]);
   reply_ok ? ctx.reply.Ok() : ctx.reply.Integer(created);
 }
 void HSet(CommandContext& ctx) { SetFields(ctx, false); }
@@ -35,6 +36,7 @@ void HSetNx(CommandContext& ctx) {
   if (wrong) return;
   if (h && h->Find(ctx.args[2])) return ctx.reply.Integer(0);
   ctx.db().HashSet(ctx.args[1], ctx.args[2], ctx.args[3]);
+  ctx.Notify(event::kHash, "hset", ctx.args[1]);
   ctx.reply.Integer(1);
 }
 
@@ -72,9 +74,10 @@ void HKeys(CommandContext& ctx) { ReplyFields(ctx, true, false); }
 void HVals(CommandContext& ctx) { ReplyFields(ctx, false, true); }
 
 void HDel(CommandContext& ctx) {
-  ctx.ReplyCountOfEach(ValueType::kHash, [&](const std::string& key, const std::string& field) {
-    return ctx.db().HashDelete(key, field);
-  });
+  ctx.ReplyCountOfEach(ValueType::kHash, event::kHash, "hdel",
+                       [&](const std::string& key, const std::string& field) {
+                         return ctx.db().HashDelete(key, field);
+                       });
 }
 
 void HExists(CommandContext& ctx) {
@@ -108,6 +111,7 @@ void HIncrBy(CommandContext& ctx) {
   }
   current += *delta;
   ctx.db().HashSet(ctx.args[1], ctx.args[2], FormatInt(current));
+  ctx.Notify(event::kHash, "hincrby", ctx.args[1]);
   ctx.reply.Integer(current);
 }
 
@@ -124,6 +128,7 @@ void HIncrByFloat(CommandContext& ctx) {
   if (std::isnan(result) || std::isinf(result)) return ctx.Error(err::kNanOrInf);
   std::string text = FormatLongDouble(result);
   ctx.db().HashSet(ctx.args[1], ctx.args[2], text);
+  ctx.Notify(event::kHash, "hincrbyfloat", ctx.args[1]);
   ctx.reply.Bulk(text);
 }
 

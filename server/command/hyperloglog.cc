@@ -441,6 +441,7 @@ void PfAdd(CommandContext& ctx) {
   }
   if (updated) hll->InvalidateCache();
   Store(ctx, ctx.args[1], before, hll->bytes());
+  if (updated) ctx.Notify(event::kString, "pfadd", ctx.args[1]);
   ctx.reply.Integer(updated ? 1 : 0);
 }
 
@@ -494,6 +495,7 @@ void PfMerge(CommandContext& ctx) {
   }
   target->InvalidateCache();
   Store(ctx, ctx.args[1], before, target->bytes());
+  ctx.Notify(event::kString, "pfadd", ctx.args[1]);  // a merge is a mass-add, as Redis says
   ctx.reply.Ok();
 }
 

@@ -10,7 +10,10 @@ namespace {
 void Del(CommandContext& ctx) {
   long long n = 0;
   for (size_t i = 1; i < ctx.args.size(); i++) {
-    if (ctx.db().Find(ctx.args[i]) && ctx.db().Delete(ctx.args[i])) n++;
+    if (ctx.db().Find(ctx.args[i]) && ctx.db().Delete(ctx.args[i])) {
+      ctx.Notify(event::kGeneric, "del", ctx.args[i]);
+      n++;
+    }
   }
   ctx.reply.Integer(n);
 }
@@ -51,6 +54,10 @@ void RenameGeneric(CommandContext& ctx, bool nx) {
   if (RefuseQueueKeys(ctx, from, ctx.db(), to)) return;
   if (nx && ctx.db().Find(to)) return ctx.reply.Integer(0);
   ctx.db().Rename(from, to);
+  if (from != to) {
+    ctx.Notify(event::kGeneric, "rename_from", from);
+    ctx.Notify(event::kGeneric, "rename_to", to);
+  }
   nx ? ctx.reply.Integer(1) : ctx.reply.Ok();
 }
 void Rename(CommandContext& ctx) { RenameGeneric(ctx, false); }
@@ -140,6 +147,7 @@ void ExpireGeneric(CommandContext& ctx, bool seconds, bool absolute) {
     return ctx.reply.Integer(0);
   }
   ctx.db().ExpireAt(ctx.args[1], ms);
+  ctx.Notify(event::kGeneric, ctx.db().Peek(ctx.args[1]) ? "expire" : "del", ctx.args[1]);
   ctx.reply.Integer(1);
 }
 void Expire(CommandContext& ctx) { ExpireGeneric(ctx, true, false); }
@@ -162,7 +170,11 @@ void PTtl(CommandContext& ctx) { TtlGeneric(ctx, true, false); }
 void ExpireTime(CommandContext& ctx) { TtlGeneric(ctx, false, true); }
 void PExpireTime(CommandContext& ctx) { TtlGeneric(ctx, true, true); }
 
-void Persist(CommandContext& ctx) { ctx.reply.Integer(ctx.db().Persist(ctx.args[1]) ? 1 : 0); }
+void Persist(CommandContext& ctx) {
+  bool removed = ctx.db().Persist(ctx.args[1]);
+  if (removed) ctx.Notify(event::kGeneric, "persist", ctx.args[1]);
+  ctx.reply.Integer(removed ? 1 : 0);
+}
 
 void DbSize(CommandContext& ctx) { ctx.reply.Integer(static_cast<long long>(ctx.db().size())); }
 
@@ -208,6 +220,8 @@ void Move(CommandContext& ctx) {
   if (RefuseQueueKeys(ctx, key, target, key)) return;
   ctx.db().CopyTo(key, target, key);
   ctx.db().Delete(key);
+  ctx.Notify(event::kGeneric, "move_from", key);
+  ctx.keyspace().Notify(*dst, event::kGeneric, "move_to", key);
   ctx.reply.Integer(1);
 }
 
@@ -234,6 +248,7 @@ void Copy(CommandContext& ctx) {
   if (target.Find(to) && !replace) return ctx.reply.Integer(0);
   if (RefuseQueueKeys(ctx, from, target, to)) return;
   ctx.db().CopyTo(from, target, to);
+  ctx.keyspace().Notify(dst_db, event::kGeneric, "copy_to", to);
   ctx.reply.Integer(1);
 }
 

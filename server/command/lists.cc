@@ -124,6 +124,7 @@ void PushGeneric(CommandContext& ctx, bool left, bool only_existing) {
   if (!t) return;
   if (only_existing && t->empty()) return ctx.reply.Integer(0);
   for (size_t i = 2; i < ctx.args.size(); i++) Push(ctx, *t, ctx.args[1], left, ctx.args[i]);
+  ctx.Notify(event::kList, left ? "lpush" : "rpush", ctx.args[1]);
   ctx.reply.Integer(static_cast<long long>(Resolve(ctx, ctx.args[1], true)->size()));
 }
 void LPush(CommandContext& ctx) { PushGeneric(ctx, true, false); }
@@ -145,6 +146,11 @@ std::vector<std::string> PopSome(CommandContext& ctx, const std::string& key, bo
   return out;
 }
 
+// The event of a pop from `key` (and "del" when it took the last element).
+void NotifyPop(CommandContext& ctx, const std::string& key, bool left) {
+  ctx.NotifyWrite(event::kList, left ? "lpop" : "rpop", key);
+}
+
 void PopGeneric(CommandContext& ctx, bool left) {
   if (ctx.args.size() > 3) return ctx.WrongArgs();
   bool has_count = ctx.args.size() == 3;
@@ -159,6 +165,7 @@ void PopGeneric(CommandContext& ctx, bool left) {
   if (!t) return;
   if (t->empty()) return has_count ? ctx.reply.NullArray() : ctx.reply.NullBulk();
   auto popped = PopSome(ctx, ctx.args[1], left, has_count ? count : 1);
+  if (!popped.empty()) NotifyPop(ctx, ctx.args[1], left);
   if (!has_count) return popped.empty() ? ctx.reply.NullBulk() : ctx.reply.Bulk(popped[0]);
   if (popped.empty() && count > 0) return ctx.reply.NullArray();
   ctx.reply.Array(popped.size());
@@ -220,6 +227,7 @@ void LSet(CommandContext& ctx) {
   } else {
     ctx.db().ListSet(ctx.args[1], i, ctx.args[3]);
   }
+  ctx.Notify(event::kList, "lset", ctx.args[1]);
   ctx.reply.Ok();
 }
 
@@ -244,6 +252,7 @@ void LInsert(CommandContext& ctx) {
   for (size_t i = 0; i < l->size(); i++) {
     if ((*l)[i] == ctx.args[3]) {
       ctx.db().ListInsert(ctx.args[1], after ? i + 1 : i, ctx.args[4]);
+      ctx.Notify(event::kList, "linsert", ctx.args[1]);
       return ctx.reply.Integer(static_cast<long long>(l->size()));
     }
   }
@@ -280,6 +289,7 @@ void LRem(CommandContext& ctx) {
   } else {
     for (size_t i : hits) ctx.db().ListRemove(ctx.args[1], i);
   }
+  if (!hits.empty()) ctx.NotifyWrite(event::kList, "lrem", ctx.args[1]);
   ctx.reply.Integer(static_cast<long long>(hits.size()));
 }
 
@@ -305,10 +315,11 @@ void LTrim(CommandContext& ctx) {
     for (long long i = 0; i < len; i++) {
       if (i < left || i >= len - right) ctx.db().RemoveJob(jobs[static_cast<size_t>(i)]);
     }
-    return ctx.reply.Ok();
+  } else {
+    PopSome(ctx, ctx.args[1], true, left);
+    PopSome(ctx, ctx.args[1], false, right);
   }
-  PopSome(ctx, ctx.args[1], true, left);
-  PopSome(ctx, ctx.args[1], false, right);
+  ctx.NotifyWrite(event::kList, "ltrim", ctx.args[1]);
   ctx.reply.Ok();
 }
 
@@ -386,6 +397,8 @@ void MoveGeneric(CommandContext& ctx, bool from_left, bool to_left, int64_t dead
     if (!Resolve(ctx, dst, true)) return;
     if (auto element = Pop(ctx, *from, src, from_left)) {
       Push(ctx, *Resolve(ctx, dst, true), dst, to_left, *element);
+      ctx.Notify(event::kList, to_left ? "lpush" : "rpush", dst);
+      NotifyPop(ctx, src, from_left);
       return ctx.reply.Bulk(*element);
     }
   }
@@ -422,6 +435,7 @@ void BPopGeneric(CommandContext& ctx, bool left) {
     if (t->empty()) continue;
     auto element = Pop(ctx, *t, key, left);
     if (!element) continue;  // a paused or rate-limited queue
+    NotifyPop(ctx, key, left);
     ctx.reply.Array(2);
     ctx.reply.Bulk(key);
     ctx.reply.Bulk(*element);
@@ -442,6 +456,7 @@ void MPopGeneric(CommandContext& ctx, size_t numkeys_index, int64_t deadline, bo
     if (t->empty()) continue;
     auto popped = PopSome(ctx, key, o->from_first, o->count);
     if (popped.empty()) continue;  // a paused or rate-limited queue
+    NotifyPop(ctx, key, o->from_first);
     ctx.reply.Array(2);
     ctx.reply.Bulk(key);
     ctx.reply.Array(popped.size());

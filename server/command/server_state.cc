@@ -2,7 +2,9 @@
 
 #include <chrono>
 
+#include "server/command/dispatch.h"
 #include "server/command/script_engine.h"
+#include "server/data/notify.h"
 
 namespace desaster {
 
@@ -23,10 +25,21 @@ ServerState::ServerState(Options* options, int64_t now_ms)
   last_save_unix_s = now_ms / 1000;
   keyspace.set_now_ms(now_ms);
   scripts = std::make_unique<ScriptEngine>(this);
+  keyspace.set_notifier([this](int db, std::string_view event, std::string_view key) {
+    std::string prefix = "@" + std::to_string(db) + "__:";
+    int classes = keyspace.notify_classes();
+    if (classes & event::kKeyspace) {
+      PublishMessage(*this, "__keyspace" + prefix + std::string(key), std::string(event));
+    }
+    if (classes & event::kKeyevent) {
+      PublishMessage(*this, "__keyevent" + prefix + std::string(event), std::string(key));
+    }
+  });
   ApplyOptions();
 }
 
 void ServerState::ApplyOptions() {
+  keyspace.set_notify_classes(options.notify_keyspace_events);
   keyspace.set_default_max_attempts(static_cast<uint32_t>(options.retry + 1));
   for (int i = 0; i < keyspace.databases(); i++) keyspace.db(i).set_failed_max(options.failed_max);
 }

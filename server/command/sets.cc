@@ -25,15 +25,17 @@ void ReplySet(CommandContext& ctx, const std::vector<std::string>& members) {
 }
 
 void SAdd(CommandContext& ctx) {
-  ctx.ReplyCountOfEach(ValueType::kSet, [&](const std::string& key, const std::string& member) {
-    return ctx.db().SetAdd(key, member);
-  });
+  ctx.ReplyCountOfEach(ValueType::kSet, event::kSet, "sadd",
+                       [&](const std::string& key, const std::string& member) {
+                         return ctx.db().SetAdd(key, member);
+                       });
 }
 
 void SRem(CommandContext& ctx) {
-  ctx.ReplyCountOfEach(ValueType::kSet, [&](const std::string& key, const std::string& member) {
-    return ctx.db().SetRemove(key, member);
-  });
+  ctx.ReplyCountOfEach(ValueType::kSet, event::kSet, "srem",
+                       [&](const std::string& key, const std::string& member) {
+                         return ctx.db().SetRemove(key, member);
+                       });
 }
 
 void SMembers(CommandContext& ctx) {
@@ -79,6 +81,7 @@ void SPop(CommandContext& ctx) {
     ctx.db().SetRemove(ctx.args[1], m);
     popped.push_back(std::move(m));
   }
+  if (!popped.empty()) ctx.NotifyWrite(event::kSet, "spop", ctx.args[1]);
   if (!has_count) return ctx.reply.Bulk(popped[0]);
   ReplySet(ctx, popped);
 }
@@ -108,7 +111,8 @@ void SMove(CommandContext& ctx) {
   if (!s->Find(member)) return ctx.reply.Integer(0);
   if (src != dst) {
     ctx.db().SetRemove(src, member);
-    ctx.db().SetAdd(dst, member);
+    ctx.NotifyWrite(event::kSet, "srem", src);
+    if (ctx.db().SetAdd(dst, member)) ctx.Notify(event::kSet, "sadd", dst);
   }
   ctx.reply.Integer(1);
 }
@@ -170,17 +174,18 @@ void SInter(CommandContext& ctx) { ReplyOp(ctx, SetOp::kInter); }
 void SUnion(CommandContext& ctx) { ReplyOp(ctx, SetOp::kUnion); }
 void SDiff(CommandContext& ctx) { ReplyOp(ctx, SetOp::kDiff); }
 
-void StoreOp(CommandContext& ctx, SetOp op) {
+void StoreOp(CommandContext& ctx, SetOp op, std::string_view event) {
   auto r = Compute(ctx, op, 2, ctx.args.size() - 1);
   if (!r) return;
   const std::string& dst = ctx.args[1];
-  ctx.db().Delete(dst);
-  for (const auto& m : *r) ctx.db().SetAdd(dst, m);
+  ctx.StoreResult(event::kSet, event, dst, r->empty(), [&] {
+    for (const auto& m : *r) ctx.db().SetAdd(dst, m);
+  });
   ctx.reply.Integer(static_cast<long long>(r->size()));
 }
-void SInterStore(CommandContext& ctx) { StoreOp(ctx, SetOp::kInter); }
-void SUnionStore(CommandContext& ctx) { StoreOp(ctx, SetOp::kUnion); }
-void SDiffStore(CommandContext& ctx) { StoreOp(ctx, SetOp::kDiff); }
+void SInterStore(CommandContext& ctx) { StoreOp(ctx, SetOp::kInter, "sinterstore"); }
+void SUnionStore(CommandContext& ctx) { StoreOp(ctx, SetOp::kUnion, "sunionstore"); }
+void SDiffStore(CommandContext& ctx) { StoreOp(ctx, SetOp::kDiff, "sdiffstore"); }
 
 void SInterCard(CommandContext& ctx) {
   long long numkeys;

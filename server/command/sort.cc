@@ -154,8 +154,8 @@ void SortGeneric(CommandContext& ctx, bool read_only) {
   if (store) {
     std::vector<std::string> list;
     for (auto& o : out) list.push_back(o.value_or(""));  // a stored list has no nils
-    ctx.db().Delete(*store);
-    if (!list.empty()) RightPushAll(ctx, *store, list);
+    ctx.StoreResult(event::kList, "sortstore", *store, list.empty(),
+                    [&] { RightPushAll(ctx, *store, list); });
     return ctx.reply.Integer(static_cast<long long>(list.size()));
   }
   ctx.reply.Array(out.size());

@@ -204,7 +204,8 @@ void XAdd(CommandContext& ctx) {
   }
   std::vector<std::string> fields(ctx.args.begin() + static_cast<ptrdiff_t>(i + 1), ctx.args.end());
   ctx.db().StreamAdd(key, id, std::move(fields));
-  if (trim.active) Trim(ctx, key, trim);
+  ctx.Notify(event::kStream, "xadd", key);
+  if (trim.active && Trim(ctx, key, trim) > 0) ctx.Notify(event::kStream, "xtrim", key);
   ctx.reply.Bulk(id.ToString());
 }
 
@@ -263,6 +264,7 @@ void XDel(CommandContext& ctx) {
   }
   long long n = 0;
   for (const auto& id : ids) n += ctx.db().StreamDelete(ctx.args[1], id) ? 1 : 0;
+  if (n) ctx.Notify(event::kStream, "xdel", ctx.args[1]);
   ctx.reply.Integer(n);
 }
 
@@ -275,7 +277,9 @@ void XTrim(CommandContext& ctx) {
   bool wrong;
   StreamAt(ctx, ctx.args[1], &wrong);
   if (wrong) return;
-  ctx.reply.Integer(Trim(ctx, ctx.args[1], trim));
+  long long trimmed = Trim(ctx, ctx.args[1], trim);
+  if (trimmed) ctx.Notify(event::kStream, "xtrim", ctx.args[1]);
+  ctx.reply.Integer(trimmed);
 }
 
 // ---- consumer groups ----
@@ -374,7 +378,11 @@ void Deliver(CommandContext& ctx, const std::string& key, const Stream& s, const
              bool noack) {
   Database& db = ctx.db();
   const StreamGroup& g = s.groups.find(group)->second;
-  if (!db.StreamConsumerAdd(key, group, consumer)) db.StreamConsumerSeen(key, group, consumer);
+  if (db.StreamConsumerAdd(key, group, consumer)) {
+    ctx.Notify(event::kStream, "xgroup-createconsumer", key);
+  } else {
+    db.StreamConsumerSeen(key, group, consumer);
+  }
   auto limit = count > 0 ? static_cast<size_t>(count) : SIZE_MAX;
   int64_t now = ctx.now_ms();
   if (history) {
@@ -605,6 +613,7 @@ void XGroup(CommandContext& ctx) {
     if (!s) db.StreamSetMeta(key, StreamMeta{});  // MKSTREAM: an empty stream
     if (g) return ctx.Error("BUSYGROUP Consumer Group name already exists");
     db.StreamGroupSet(key, group, id, entries_read);
+    ctx.Notify(event::kStream, "xgroup-create", key);
     ctx.reply.Ok();
   } else if (setid && (argc == 5 || argc == 7)) {
     StreamId id;
@@ -614,14 +623,23 @@ void XGroup(CommandContext& ctx) {
       return ctx.Error(kInvalidId);
     }
     db.StreamGroupSet(key, group, id, entries_read);
+    ctx.Notify(event::kStream, "xgroup-setid", key);
     ctx.reply.Ok();
   } else if (ctx.Is(1, "DESTROY") && argc == 4) {
-    if (g) db.StreamGroupDelete(key, group);
+    if (g) {
+      db.StreamGroupDelete(key, group);
+      ctx.Notify(event::kStream, "xgroup-destroy", key);
+    }
     ctx.reply.Integer(g ? 1 : 0);
   } else if (ctx.Is(1, "CREATECONSUMER") && argc == 5) {
-    ctx.reply.Integer(db.StreamConsumerAdd(key, group, ctx.args[4]) ? 1 : 0);
+    bool created = db.StreamConsumerAdd(key, group, ctx.args[4]);
+    if (created) ctx.Notify(event::kStream, "xgroup-createconsumer", key);
+    ctx.reply.Integer(created ? 1 : 0);
   } else if (ctx.Is(1, "DELCONSUMER") && argc == 5) {
-    ctx.reply.Integer(static_cast<long long>(db.StreamConsumerDelete(key, group, ctx.args[4])));
+    bool existed = g->consumers.contains(ctx.args[4]);
+    size_t pending = db.StreamConsumerDelete(key, group, ctx.args[4]);
+    if (existed) ctx.Notify(event::kStream, "xgroup-delconsumer", key);
+    ctx.reply.Integer(static_cast<long long>(pending));
   } else {
     ctx.SubcommandSyntaxError();
   }
@@ -743,7 +761,11 @@ void Claim(CommandContext& ctx, const std::string& key, const std::string& group
            const std::string& consumer, StreamId id, StreamPending p, int64_t when,
            long long retry_count, bool just_id) {
   Database& db = ctx.db();
-  if (!db.StreamConsumerAdd(key, group, consumer)) db.StreamConsumerSeen(key, group, consumer);
+  if (db.StreamConsumerAdd(key, group, consumer)) {
+    ctx.Notify(event::kStream, "xgroup-createconsumer", key);
+  } else {
+    db.StreamConsumerSeen(key, group, consumer);
+  }
   p.consumer = consumer;
   p.delivery_ms = when;
   if (retry_count >= 0) {
@@ -913,6 +935,7 @@ void XSetId(CommandContext& ctx) {
   if (entries_added != -1) meta.entries_added = static_cast<uint64_t>(entries_added);
   if (max_deleted != StreamId{}) meta.max_deleted = max_deleted;
   ctx.db().StreamSetMeta(ctx.args[1], meta);
+  ctx.Notify(event::kStream, "xsetid", ctx.args[1]);
   ctx.reply.Ok();
 }
 

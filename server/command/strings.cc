@@ -44,7 +44,11 @@ void Get(CommandContext& ctx) {
 void SetValue(CommandContext& ctx, const std::string& key, const std::string& value,
               int64_t expire_at, bool keep_ttl) {
   ctx.db().SetString(key, value, keep_ttl);
-  if (expire_at) ctx.db().ExpireAt(key, expire_at);
+  ctx.Notify(event::kString, "set", key);
+  if (expire_at) {
+    ctx.db().ExpireAt(key, expire_at);
+    ctx.Notify(event::kGeneric, "expire", key);
+  }
 }
 
 void SetCommand(CommandContext& ctx) {
@@ -113,6 +117,7 @@ void GetSet(CommandContext& ctx) {
   std::optional<std::string> old;
   if (s) old = *s;
   ctx.db().SetString(ctx.args[1], ctx.args[2], false);
+  ctx.Notify(event::kString, "set", ctx.args[1]);
   ctx.reply.BulkOrNull(old ? &*old : nullptr);
 }
 
@@ -123,6 +128,7 @@ void GetDel(CommandContext& ctx) {
   if (!s) return ctx.reply.NullBulk();
   std::string old = *s;
   ctx.db().Delete(ctx.args[1]);
+  ctx.Notify(event::kGeneric, "del", ctx.args[1]);
   ctx.reply.Bulk(old);
 }
 
@@ -151,8 +157,9 @@ void GetEx(CommandContext& ctx) {
     auto at = ExpireArg(ctx, expire_arg, seconds, absolute);
     if (!at) return;
     ctx.db().ExpireAt(ctx.args[1], *at);
+    ctx.Notify(event::kGeneric, ctx.db().Peek(ctx.args[1]) ? "expire" : "del", ctx.args[1]);
   }
-  if (persist) ctx.db().Persist(ctx.args[1]);
+  if (persist && ctx.db().Persist(ctx.args[1])) ctx.Notify(event::kGeneric, "persist", ctx.args[1]);
   ctx.reply.Bulk(value);
 }
 
@@ -177,6 +184,7 @@ void MSetGeneric(CommandContext& ctx, bool nx) {
   }
   for (size_t i = 1; i < ctx.args.size(); i += 2) {
     ctx.db().SetString(ctx.args[i], ctx.args[i + 1], false);
+    ctx.Notify(event::kString, "set", ctx.args[i]);
   }
   nx ? ctx.reply.Integer(1) : ctx.reply.Ok();
 }
@@ -200,6 +208,7 @@ void Append(CommandContext& ctx) {
   if (wrong) return;
   if (!CheckStringSize(ctx, s ? s->size() : 0, ctx.args[2].size())) return;
   size_t len = ctx.db().WriteRange(ctx.args[1], s ? s->size() : 0, ctx.args[2]);
+  ctx.Notify(event::kString, "append", ctx.args[1]);
   ctx.reply.Integer(static_cast<long long>(len));
 }
 
@@ -217,6 +226,7 @@ void IncrBy(CommandContext& ctx, long long delta) {
   }
   current += delta;
   ctx.db().SetString(ctx.args[1], FormatInt(current), true);
+  ctx.Notify(event::kString, "incrby", ctx.args[1]);
   ctx.reply.Integer(current);
 }
 void Incr(CommandContext& ctx) { IncrBy(ctx, 1); }
@@ -243,6 +253,7 @@ void IncrByFloat(CommandContext& ctx) {
   if (std::isnan(result) || std::isinf(result)) return ctx.Error(err::kNanOrInf);
   std::string text = FormatLongDouble(result);
   ctx.db().SetString(ctx.args[1], text, true);
+  ctx.Notify(event::kString, "incrbyfloat", ctx.args[1]);
   ctx.reply.Bulk(text);
 }
 
@@ -279,6 +290,7 @@ void SetRange(CommandContext& ctx) {
   if (patch.empty()) return ctx.reply.Integer(s ? static_cast<long long>(s->size()) : 0);
   if (!CheckStringSize(ctx, static_cast<unsigned long long>(*offset), patch.size())) return;
   size_t len = ctx.db().WriteRange(ctx.args[1], static_cast<size_t>(*offset), patch);
+  ctx.Notify(event::kString, "setrange", ctx.args[1]);
   ctx.reply.Integer(static_cast<long long>(len));
 }
 

@@ -233,8 +233,12 @@ void ZAddMembers(CommandContext& ctx, const std::string& key, const ZAddOptions&
       ctx.db().ZAdd(key, member, score);
       added++;
     }
-    if (o.incr) return ctx.reply.Double(score);
+    if (o.incr) {
+      if (added || changed) ctx.Notify(event::kZSet, "zincr", key);
+      return ctx.reply.Double(score);
+    }
   }
+  if (added || changed) ctx.Notify(event::kZSet, "zadd", key);
   ctx.reply.Integer(o.ch ? added + changed : added);
 }
 
@@ -292,14 +296,18 @@ void ZIncrBy(CommandContext& ctx) {
   const double* current = z ? z->Score(ctx.args[3]) : nullptr;
   double score = *delta + (current ? *current : 0);
   if (std::isnan(score)) return ctx.Error("ERR resulting score is not a number (NaN)");
-  ctx.db().ZAdd(ctx.args[1], ctx.args[3], score);
+  if (!current || score != *current) {
+    ctx.db().ZAdd(ctx.args[1], ctx.args[3], score);
+    ctx.Notify(event::kZSet, "zincr", ctx.args[1]);
+  }
   ctx.reply.Double(score);
 }
 
 void ZRem(CommandContext& ctx) {
-  ctx.ReplyCountOfEach(ValueType::kZSet, [&](const std::string& key, const std::string& member) {
-    return ctx.db().ZRemove(key, member);
-  });
+  ctx.ReplyCountOfEach(ValueType::kZSet, event::kZSet, "zrem",
+                       [&](const std::string& key, const std::string& member) {
+                         return ctx.db().ZRemove(key, member);
+                       });
 }
 
 void ZCard(CommandContext& ctx) { ctx.ReplyLength(ValueType::kZSet); }
@@ -482,12 +490,13 @@ void ZRangeStore(CommandContext& ctx) {
   const ZSet* z = ZSetAt(ctx, ctx.args[2], &wrong);
   if (wrong) return;
   auto items = CollectRange(z, *q);
-  ctx.db().Delete(ctx.args[1]);
-  for (const auto& [m, s] : items) ctx.db().ZAdd(ctx.args[1], m, s);
+  ctx.StoreResult(event::kZSet, "zrangestore", ctx.args[1], items.empty(), [&] {
+    for (const auto& [m, s] : items) ctx.db().ZAdd(ctx.args[1], m, s);
+  });
   ctx.reply.Integer(static_cast<long long>(items.size()));
 }
 
-void RemRangeGeneric(CommandContext& ctx, RangeBy by) {
+void RemRangeGeneric(CommandContext& ctx, RangeBy by, std::string_view event) {
   RangeRequest q;
   q.by = by;
   if (!ParseRange(ctx, &q, 2)) return;
@@ -496,11 +505,16 @@ void RemRangeGeneric(CommandContext& ctx, RangeBy by) {
   if (wrong) return;
   auto items = CollectRange(z, q);
   for (const auto& [m, s] : items) ctx.db().ZRemove(ctx.args[1], m);
+  if (!items.empty()) ctx.NotifyWrite(event::kZSet, event, ctx.args[1]);
   ctx.reply.Integer(static_cast<long long>(items.size()));
 }
-void ZRemRangeByRank(CommandContext& ctx) { RemRangeGeneric(ctx, RangeBy::kRank); }
-void ZRemRangeByScore(CommandContext& ctx) { RemRangeGeneric(ctx, RangeBy::kScore); }
-void ZRemRangeByLex(CommandContext& ctx) { RemRangeGeneric(ctx, RangeBy::kLex); }
+void ZRemRangeByRank(CommandContext& ctx) {
+  RemRangeGeneric(ctx, RangeBy::kRank, "zremrangebyrank");
+}
+void ZRemRangeByScore(CommandContext& ctx) {
+  RemRangeGeneric(ctx, RangeBy::kScore, "zremrangebyscore");
+}
+void ZRemRangeByLex(CommandContext& ctx) { RemRangeGeneric(ctx, RangeBy::kLex, "zremrangebylex"); }
 
 // Pops up to `count` lowest (or highest) members of `key`, which must exist.
 std::vector<Item> PopItems(CommandContext& ctx, const std::string& key, bool min, long long count) {
@@ -508,6 +522,7 @@ std::vector<Item> PopItems(CommandContext& ctx, const std::string& key, bool min
   const ZSet* z = ZSetAt(ctx, key, &wrong);
   auto items = CollectByRank(*z, 0, count - 1, !min);
   for (const auto& [m, s] : items) ctx.db().ZRemove(key, m);
+  if (!items.empty()) ctx.NotifyWrite(event::kZSet, min ? "zpopmin" : "zpopmax", key);
   return items;
 }
 
@@ -695,8 +710,12 @@ void CombineGeneric(CommandContext& ctx, Combine op, bool store) {
     return a.second != b.second ? a.second < b.second : a.first < b.first;
   });
   if (!store) return ReplyItems(ctx, result, with_scores);
-  ctx.db().Delete(ctx.args[1]);
-  for (const auto& [m, s] : result) ctx.db().ZAdd(ctx.args[1], m, s);
+  std::string_view event = op == Combine::kUnion   ? "zunionstore"
+                           : op == Combine::kInter ? "zinterstore"
+                                                   : "zdiffstore";
+  ctx.StoreResult(event::kZSet, event, ctx.args[1], result.empty(), [&] {
+    for (const auto& [m, s] : result) ctx.db().ZAdd(ctx.args[1], m, s);
+  });
   ctx.reply.Integer(static_cast<long long>(result.size()));
 }
 void ZUnionStore(CommandContext& ctx) { CombineGeneric(ctx, Combine::kUnion, true); }

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cassert>
 
+#include "server/data/notify.h"
 #include "server/queue/record.h"
 
 namespace desaster {
@@ -48,12 +49,13 @@ void Database::SetIdle(std::string_view key, int64_t idle_ms) {
 
 const Value* Database::Find(std::string_view key) {
   Value* v = keys_.Find(key);
-  if (v == nullptr) return nullptr;
+  if (v == nullptr) return keyspace_->Missed(index_, key);
   if (!IsLive(key, *v)) {
-    if (keyspace_->replica()) return nullptr;  // the master's delete will come through the log
+    if (keyspace_->replica()) return keyspace_->Missed(index_, key);  // the master deletes it
     keyspace_->expired_keys_++;
     Delete(key);
-    return nullptr;
+    keyspace_->Notify(index_, event::kExpired, "expired", key);
+    return keyspace_->Missed(index_, key);
   }
   v->last_access_ms = keyspace_->now_ms();
   return v;
@@ -82,6 +84,7 @@ size_t Database::ExpireDue(size_t budget) {
     std::string key = expires_.begin()->second;
     keyspace_->expired_keys_++;
     Delete(key);
+    keyspace_->Notify(index_, event::kExpired, "expired", key);
     n++;
   }
   return n;
@@ -138,6 +141,7 @@ Value& Database::Upsert(std::string_view key, ValueType type) {
         break;
     }
     v->last_access_ms = keyspace_->now_ms();
+    keyspace_->NotifyNew(index_, key);
   }
   assert(v->type() == type);
   return *v;
@@ -174,10 +178,12 @@ void Database::DropIfEmpty(std::string_view key, const Value& v) {
 void Database::SetString(std::string_view key, std::string value, bool keep_ttl) {
   Value* old = FindForWrite(key);
   int64_t ttl = 0;
+  bool replaced = false;                           // a value of another type: the key is not new
   if (old && old->type() != ValueType::kString) {  // replaced, keeping its TTL for KEEPTTL
     ttl = keep_ttl ? old->expire_at_ms : 0;
     EraseKey(key);
     old = nullptr;
+    replaced = true;
   }
   Record(Mutation::Op::kSetString, key, value, {}, 0, keep_ttl);
   if (old) {
@@ -189,7 +195,10 @@ void Database::SetString(std::string_view key, std::string value, bool keep_ttl)
     }
     old->str() = std::move(value);
   } else {
+    bool announce = keyspace_->announce_new();
+    keyspace_->set_announce_new(announce && !replaced);
     Value& v = Upsert(key, ValueType::kString);
+    keyspace_->set_announce_new(announce);
     v.str() = std::move(value);
     if (ttl) {
       v.expire_at_ms = ttl;
@@ -480,6 +489,7 @@ void Database::Rename(std::string_view from, std::string_view to) {
   bool inserted;
   Value* dst = keys_.Insert(to, &inserted);
   *dst = std::move(moved);
+  keyspace_->NotifyNew(index_, to);
   SetExpireIndex(to, 0, dst->expire_at_ms);
   Changed(from);
   Changed(to);
@@ -497,6 +507,7 @@ void Database::CopyTo(std::string_view from, Database& dst, std::string_view to)
   bool inserted;
   Value* target = dst.keys_.Insert(to, &inserted);
   *target = std::move(copy);
+  keyspace_->NotifyNew(dst.index_, to);
   dst.SetExpireIndex(to, 0, target->expire_at_ms);
   dst.Changed(to);
 }

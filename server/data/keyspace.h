@@ -24,6 +24,7 @@
 
 #include "compat/dialect.h"
 #include "server/data/dict.h"
+#include "server/data/notify.h"
 #include "server/data/value.h"
 #include "server/queue/job_table.h"
 #include "server/queue/queue.h"
@@ -373,6 +374,31 @@ class Keyspace {
   void set_replica(bool replica) { replica_ = replica; }
   void set_now_ms(int64_t ms) { now_ms_ = ms; }
 
+  // Keyspace notifications: the event classes turned on (notify-keyspace-events), and where
+  // an event of one of them goes.
+  using Notifier = std::function<void(int db, std::string_view event, std::string_view key)>;
+  int notify_classes() const { return notify_classes_; }
+  void set_notify_classes(int classes) { notify_classes_ = classes; }
+  void set_notifier(Notifier notifier) { notifier_ = std::move(notifier); }
+  // Announces `event` of class `cls` (server/data/notify.h) on `key`, if that class is on.
+  void Notify(int db, int cls, std::string_view event, std::string_view key) {
+    if ((notify_classes_ & cls) && notifier_) notifier_(db, event, key);
+  }
+  // A lookup found no `key`: announced when a read-only command looked. Returns nullptr.
+  const Value* Missed(int db, std::string_view key) {
+    if (reading_) Notify(db, event::kKeyMiss, "keymiss", key);
+    return nullptr;
+  }
+  // Whether keys created from now on are announced as "new" (not while a STORE replaces one).
+  // While a command that only reads runs, a key it looks for and does not find is announced
+  // ("keymiss"), as Redis' read lookups do.
+  void set_reading(bool reading) { reading_ = reading; }
+  bool announce_new() const { return announce_new_; }
+  void set_announce_new(bool announce) { announce_new_ = announce; }
+  void NotifyNew(int db, std::string_view key) {
+    if (announce_new_) Notify(db, event::kNew, "new", key);
+  }
+
   // Mutations recorded since the last TakeMutations().
   bool HasMutations() const { return !pending_.empty(); }
   size_t pending_mutations() const { return pending_.size(); }
@@ -505,6 +531,10 @@ class Keyspace {
   void TouchedAll(int db);
 
   std::vector<std::unique_ptr<Database>> dbs_;
+  int notify_classes_ = 0;
+  bool announce_new_ = true;
+  bool reading_ = false;
+  Notifier notifier_;
   int64_t now_ms_ = 0;
   uint32_t default_max_attempts_ = 25;
   bool recording_ = true;

@@ -6,6 +6,7 @@
 
 #include "compat/failures.h"
 #include "server/data/keyspace.h"
+#include "server/data/notify.h"
 #include "server/queue/record.h"
 
 namespace desaster {
@@ -272,6 +273,7 @@ void Database::SyncQueueKey(Queue* q) {
     Value* nv = keys_.Insert(q->key(), &inserted);
     nv->data = QueueRef{q};
     nv->last_access_ms = keyspace_->now_ms();
+    keyspace_->NotifyNew(index_, q->key());
   } else if (q->ready() == 0 && v != nullptr && v->type() == ValueType::kQueue) {
     keys_.Erase(q->key());
   }

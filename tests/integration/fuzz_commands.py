@@ -95,7 +95,7 @@ NOT_COMPARED = {
 PUBSUB_MODE = {"subscribe", "unsubscribe", "psubscribe", "punsubscribe"}
 # CONFIG SET touches only these: port, bind, dir, requirepass, maxclients, timeout and the
 # limits would end or wedge the run itself, not find a bug.
-CONFIG_PARAMETERS = ["slowlog-max-len", "slowlog-log-slower-than",
+CONFIG_PARAMETERS = ["slowlog-max-len", "slowlog-log-slower-than", "notify-keyspace-events",
                      "no-such-parameter"]
 
 RANDOM_MEMBERS = {"srandmember", "hrandfield", "zrandmember"}
@@ -149,7 +149,8 @@ SCRIPTS = [
 ]
 SCRIPT_SHAS = [hashlib.sha1(s.encode()).hexdigest() for s in SCRIPTS] + [
     "0000000000000000000000000000000000000000", "abc"]
-CONFIG_VALUES = ["0", "1", "128", "-1", "10000", "abc", "", "9223372036854775807"]
+CONFIG_VALUES = ["0", "1", "128", "-1", "10000", "abc", "", "9223372036854775807", "KEA",
+                 "AKEnm", "Kx"]
 SCHEDULES = ["s1", "s2", "k1"]
 # Native sessions start from these, so that ids (job, failure, worker) exist to be found in
 # replies and used: a worker, a queue, a leased job, a failure.

@@ -2,9 +2,12 @@
 """Pub/sub: channels, patterns, RESP2 subscribed-state rules, RESP3 push messages."""
 import os
 import sys
+import threading
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import Reply, ServerTest, main, wait_for  # noqa: E402
+import redis  # noqa: E402
+from differential import EventListener  # noqa: E402
+from harness import RedisServer, Reply, Scheduler, ServerTest, main, wait_for  # noqa: E402
 
 
 def b(x):
@@ -82,6 +85,78 @@ class PubSubTest(ServerTest):
         msg = wait_for(lambda: p.get_message(timeout=0.1), what="the message")
         self.assertEqual(msg["data"], b'{"command":"shutdown"}')
         p.close()
+
+
+class KeyspaceNotificationTest(ServerTest):
+    """Keyspace events side by side with redis-server where timing is not at stake (the
+    differential test compares them after every command it generates); expiry events with
+    deadlines."""
+
+    def side_by_side(self, steps):
+        """Runs steps(client, other_client) against redis-server and desaster, both announcing
+        every class; returns each server's events."""
+        redis_server = RedisServer()
+        self.addCleanup(redis_server.stop)
+        events = []
+        for port in (redis_server.port, self.server.port):
+            r, other = redis.Redis(port=port), redis.Redis(port=port)
+            r.config_set("notify-keyspace-events", "AKEn")
+            listener = EventListener(port)
+            steps(r, other)
+            events.append(listener.events())
+            listener.conn.close()
+        self.assertEqual(events[1], events[0])
+        return events[1]
+
+    def test_configuration_reads_back_as_redis_writes_it(self):
+        redis_server = RedisServer()
+        self.addCleanup(redis_server.stop)
+        for value in ("KEA", "Kg$", "Elshzxetdn", "AKEmn", "", "gA", "KEA$lshzxetd"):
+            answers = []
+            for port in (redis_server.port, self.server.port):
+                r = redis.Redis(port=port, decode_responses=True)
+                r.config_set("notify-keyspace-events", value)
+                answers.append(r.config_get("notify-keyspace-events"))
+            self.assertEqual(answers[1], answers[0], value)
+        with self.assertRaisesRegex(Exception, "Invalid event class character"):
+            self.r.config_set("notify-keyspace-events", "KEq")
+
+    def test_a_blocked_pop_served_by_another_clients_push_is_announced_as_redis_does(self):
+        def steps(r, other):
+            blocked = threading.Thread(target=lambda: r.blpop(["jobs"], timeout=10))
+            blocked.start()
+            wait_for(lambda: other.info("clients")["blocked_clients"] == 1, timeout=10)
+            other.rpush("jobs", "a", "b")
+            blocked.join()
+            other.lmove("jobs", "done", "LEFT", "RIGHT")
+            other.copy("done", "copied")
+            other.move("copied", 1)
+            other.rename("done", "finished")
+            other.expire("finished", 1000)
+            other.persist("finished")
+            other.delete("finished")
+        events = self.side_by_side(steps)
+        self.assertIn((b"__keyevent@0__:lpop", b"jobs"), events)
+
+    def test_queue_keys_announce_what_lists_announce(self):
+        # A resque queue is a desaster queue behind the list commands; its events are a list's.
+        def steps(r, other):
+            r.rpush("resque:queue:mail", '{"class":"Mail","args":[1]}')
+            r.lpop("resque:queue:mail")
+            r.sadd("resque:queues", "mail")
+        self.side_by_side(steps)
+
+    def test_expired_keys_are_announced_when_found_and_when_their_time_comes(self):
+        self.r.config_set("notify-keyspace-events", "Ex")
+        listener = EventListener(self.server.port)
+        self.r.set("lazy", "v", px=20)
+        self.r.set("active", "v", px=20)
+        wait_for(lambda: self.r.pttl("lazy") == -2, timeout=10)  # a read finds it past its time
+        seen = []
+        wait_for(lambda: seen.extend(listener.events()) or
+                 {m for _, m in seen} >= {b"lazy", b"active"}, timeout=10)
+        self.assertEqual({c for c, _ in seen}, {b"__keyevent@0__:expired"})
+        listener.conn.close()
 
 
 if __name__ == "__main__":
