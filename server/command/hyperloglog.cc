@@ -582,7 +582,7 @@ void RegisterHyperLogLogCommands(CommandRegistry* r) {
       .Args("key [element...]")
       .Keys("RW INSERT")
       // Read-only as in Redis, though it caches the estimate in the value (not on a replica).
-      .Add("pfcount", -2, kReadOnly, {1, -1, 1}, PfCount,
+      .Add("pfcount", -2, kReadOnly | kMayReplicate, {1, -1, 1}, PfCount,
            "Estimated number of distinct elements (of the union of several HyperLogLogs)")
       .Args("key...")
       .Keys("RW ACCESS")

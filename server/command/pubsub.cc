@@ -136,7 +136,8 @@ void RegisterPubSubCommands(CommandRegistry* r) {
       .Args("pattern:pattern...")
       .Add("punsubscribe", -1, sub, {}, PUnsubscribe, "Stop listening to channel patterns")
       .Args("[pattern:pattern...]")
-      .Add("publish", 3, kPubSub | kFast | kLoading, {}, Publish, "Post a message to a channel")
+      .Add("publish", 3, kPubSub | kFast | kLoading | kMayReplicate, {}, Publish,
+           "Post a message to a channel")
       .Args("channel message")
       .Add("pubsub", -2, kPubSub, {}, nullptr, "Inspect pub/sub state")
       .Sub("channels", -2, kPubSub, {}, PubSubChannels, "Active channels")

@@ -31,6 +31,7 @@ enum Flag : uint32_t {
   kAllowBusy = 1 << 11,  // allowed while a script is busy (transactions answer EXECABORT later)
   kLocal = 1 << 12,  // a cluster replica answers it itself instead of forwarding it to the master
   kSentinel = 1 << 13,  // answered on the sentinel port too (the only ones there)
+  kMayReplicate = 1 << 14,  // not a write, yet may change state (EVAL, PUBLISH, PFCOUNT)
 };
 }  // namespace cmd
 

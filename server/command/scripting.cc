@@ -88,10 +88,11 @@ void ScriptHelp(CommandContext& ctx) {
 void RegisterScriptingCommands(CommandRegistry* r) {
   using namespace cmd;
   r->Group("scripting")
-      .Add("eval", -3, kNoScript, {}, Eval, "Run a Lua script")
+      .Add("eval", -3, kNoScript | kMayReplicate, {}, Eval, "Run a Lua script")
       .Args("script numkeys:integer [key...] [arg...]")
       .Keys("RW ACCESS UPDATE")
-      .Add("evalsha", -3, kNoScript, {}, EvalSha, "Run a cached Lua script by its SHA1")
+      .Add("evalsha", -3, kNoScript | kMayReplicate, {}, EvalSha,
+           "Run a cached Lua script by its SHA1")
       .Args("sha1 numkeys:integer [key...] [arg...]")
       .Keys("RW ACCESS UPDATE")
       .Add("eval_ro", -3, kNoScript | kReadOnly, {}, EvalRo, "Run a read-only Lua script")

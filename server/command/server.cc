@@ -783,6 +783,40 @@ void ClientUnblock(CommandContext& ctx) {
   ctx.reply.Integer(1);
 }
 
+// CLIENT PAUSE timeout [WRITE|ALL]: for `timeout` ms, clients' commands (or those that may
+// write) wait unanswered; a pause during another extends it to the longer time and the wider
+// mode, as in Redis. Keys do not expire meanwhile (a failover's new master sees what the old
+// one held).
+void ClientPause(CommandContext& ctx) {
+  if (ctx.args.size() > 4) return ctx.SubcommandSyntaxError();
+  auto mode = ServerState::Pause::kAll;
+  if (ctx.args.size() == 4) {
+    if (ctx.Is(3, "WRITE")) {
+      mode = ServerState::Pause::kWritesOnly;
+    } else if (!ctx.Is(3, "ALL")) {
+      return ctx.Error("ERR CLIENT PAUSE mode must be WRITE or ALL");
+    }
+  }
+  auto ms = ctx.Int(2, "ERR timeout is not an integer or out of range");
+  if (!ms) return;
+  if (*ms < 0) return ctx.Error("ERR timeout is negative");
+  int64_t end = *ms > LLONG_MAX - ctx.now_ms() ? LLONG_MAX : ctx.now_ms() + *ms;
+  ServerState& s = ctx.server;
+  if (s.Paused(ctx.now_ms())) {
+    s.pause = std::max(s.pause, mode);
+    s.pause_end_ms = std::max(s.pause_end_ms, end);
+  } else {
+    s.pause = mode;
+    s.pause_end_ms = end;
+  }
+  ctx.reply.Ok();
+}
+
+void ClientUnpause(CommandContext& ctx) {
+  ctx.server.pause = ServerState::Pause::kOff;
+  ctx.reply.Ok();
+}
+
 // CLIENT TRACKING ON|OFF [REDIRECT id] [PREFIX p]... [BCAST] [OPTIN] [OPTOUT] [NOLOOP]: the
 // options are checked as Redis checks them; OFF is what tracking is, and ON is refused, as
 // client-side caching is not built.
@@ -851,6 +885,8 @@ void ClientHelp(CommandContext& ctx) {
                  "    Return information about client connections.",
                  "NO-EVICT (ON|OFF)",
                  "    Accepted: desaster evicts no client.",
+                 "PAUSE <timeout> [WRITE|ALL]",
+                 "    Suspend all, or just write, clients for <timeout> milliseconds.",
                  "REPLY (ON|OFF|SKIP)",
                  "    Control the replies sent to the current connection.",
                  "SETINFO <attr> <value>",
@@ -861,6 +897,8 @@ void ClientHelp(CommandContext& ctx) {
                  "    OFF only: client-side caching is not supported.",
                  "TRACKINGINFO",
                  "    Report tracking status for the current connection: off.",
+                 "UNPAUSE",
+                 "    Stop the current client pause, resuming traffic.",
                  "UNBLOCK <clientid> [TIMEOUT|ERROR]",
                  "    Unblock the specified blocked client."});
 }
@@ -906,6 +944,7 @@ std::vector<std::string> FlagNames(const CommandSpec& c) {
   if (c.Has(cmd::kFast)) out.push_back("fast");
   if (c.Has(cmd::kNoAuth)) out.push_back("no_auth");
   if (c.Has(cmd::kLoading)) out.push_back("loading");
+  if (c.Has(cmd::kMayReplicate)) out.push_back("may_replicate");
   // Keys whose positions depend on the call (after a keyword, or counted by numkeys): the
   // legacy first/last/step cannot say where they are.
   auto searches = KeySearches(c.args, FirstArgument(c));
@@ -1185,9 +1224,23 @@ void GetKeysGeneric(CommandContext& ctx, bool flags) {
   // Like Redis' key specs, the keys where they stand, whatever the options after them say; no
   // key found is an error, unless the command may have none (EVAL).
   std::vector<size_t> positions, key_args;
-  FindKeys(spec->args, argv, spec == c ? 1 : 2, &positions, &key_args);
+  int first_arg = spec == c ? 1 : 2;
+  FindKeys(spec->args, argv, first_arg, &positions, &key_args);
   if (positions.empty() && has_keys(spec->args, true)) {
     return ctx.Error("ERR Invalid arguments specified for command");
+  }
+  // A key argument Redis finds by position whose range lies outside the call (PFMERGE with no
+  // source) makes the whole call invalid to Redis, as its key specs' bounds check says.
+  const int argc = static_cast<int>(argv.size());
+  for (const KeySearch& k : KeySearches(spec->args, first_arg)) {
+    if (!k.keyword.empty() || k.keynum) continue;
+    int first = k.index;
+    int last = k.lastkey >= 0 ? first + k.lastkey
+               : k.limit      ? first + (argc - first) / k.limit + k.lastkey
+                              : argc + k.lastkey;
+    if (last >= argc || last < first || first >= argc) {
+      return ctx.Error("ERR Invalid arguments specified for command");
+    }
   }
   ctx.reply.Array(positions.size());
   for (size_t k = 0; k < positions.size(); k++) {
@@ -1613,6 +1666,10 @@ void RegisterServerCommands(CommandRegistry* r) {
       .Args("(LIB-NAME|LIB-VER) value")
       .Sub("unblock", -3, kAdmin | kLocal, {}, ClientUnblock, "Unblock a blocked client")
       .Args("client-id:integer [TIMEOUT|ERROR]")
+      .Sub("pause", -3, kAdmin, {}, ClientPause, "Hold clients' commands (or writes) a while")
+      .Args("timeout:integer [WRITE|ALL]")
+      .Sub("unpause", 2, kAdmin, {}, ClientUnpause, "End CLIENT PAUSE")
+      .Args("")
       .Sub("tracking", -3, kFast, {}, ClientTracking, "Client-side caching (not supported)")
       .Args(
           "(ON|OFF) [REDIRECT client-id:integer] [PREFIX prefix]... [BCAST] [OPTIN] [OPTOUT] "

@@ -1,5 +1,8 @@
 #include "server/command/server_state.h"
 
+#include <strings.h>
+
+#include <algorithm>
 #include <chrono>
 
 #include "server/command/dispatch.h"
@@ -42,6 +45,21 @@ void ServerState::ApplyOptions() {
   keyspace.set_notify_classes(options.notify_keyspace_events);
   keyspace.set_default_max_attempts(static_cast<uint32_t>(options.retry + 1));
   for (int i = 0; i < keyspace.databases(); i++) keyspace.db(i).set_failed_max(options.failed_max);
+}
+
+bool ServerState::Postponed(const Client& client, const std::vector<std::string>& argv,
+                            int64_t now_ms) const {
+  if (!Paused(now_ms)) return false;
+  if (pause == Pause::kAll) return true;
+  auto may_write = [this](const std::vector<std::string>& command) {
+    std::string ignored;
+    const CommandSpec* spec = ResolveCommand(*this, command, &ignored);
+    return spec && (spec->Has(cmd::kWrite) || spec->Has(cmd::kMayReplicate));
+  };
+  if (may_write(argv)) return true;
+  bool exec = !argv.empty() && strcasecmp(argv[0].c_str(), "exec") == 0;
+  return exec && client.in_multi &&
+         std::any_of(client.queued.begin(), client.queued.end(), may_write);
 }
 
 ServerState::~ServerState() = default;

@@ -176,6 +176,14 @@ class ServerState {
   // how many recorded mutations belong to commands that finished before the script: those may
   // be committed, the script's own never before it ends.
   bool script_busy = false;
+  // CLIENT PAUSE: until `pause_end_ms`, commands that may write (kWritesOnly) or all of them
+  // wait, unanswered, in their connections.
+  enum class Pause { kOff, kWritesOnly, kAll };
+  Pause pause = Pause::kOff;
+  int64_t pause_end_ms = 0;
+  bool Paused(int64_t now_ms) const { return pause != Pause::kOff && now_ms < pause_end_ms; }
+  // Whether `argv` from `client` waits now (an EXEC waits if what it runs may write).
+  bool Postponed(const Client& client, const std::vector<std::string>& argv, int64_t now_ms) const;
   bool script_kill_requested = false;
   bool script_wrote = false;
   std::function<void(size_t)> serve_while_busy;

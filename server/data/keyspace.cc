@@ -51,7 +51,7 @@ const Value* Database::Find(std::string_view key) {
   Value* v = keys_.Find(key);
   if (v == nullptr) return keyspace_->Missed(index_, key);
   if (!IsLive(key, *v)) {
-    if (keyspace_->replica()) return keyspace_->Missed(index_, key);  // the master deletes it
+    if (keyspace_->holding_expired()) return keyspace_->Missed(index_, key);
     keyspace_->expired_keys_++;
     Delete(key);
     keyspace_->Notify(index_, event::kExpired, "expired", key);

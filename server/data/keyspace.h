@@ -372,6 +372,9 @@ class Keyspace {
   // reads as absent but stays until the master's delete arrives.
   bool replica() const { return replica_; }
   void set_replica(bool replica) { replica_ = replica; }
+  // Likewise while CLIENT PAUSE holds clients: expired keys read as absent and stay.
+  bool holding_expired() const { return replica_ || holding_expired_; }
+  void set_holding_expired(bool hold) { holding_expired_ = hold; }
   void set_now_ms(int64_t ms) { now_ms_ = ms; }
 
   // Keyspace notifications: the event classes turned on (notify-keyspace-events), and where
@@ -539,6 +542,7 @@ class Keyspace {
   uint32_t default_max_attempts_ = 25;
   bool recording_ = true;
   bool replica_ = false;
+  bool holding_expired_ = false;
   std::vector<Mutation> pending_;
   std::map<Key, std::vector<WatchFlag*>> watched_;
   std::map<Key, std::vector<uint64_t>> blocked_;

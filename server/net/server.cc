@@ -68,6 +68,7 @@ struct Server::Connection {
   std::unique_ptr<ForwardLink> link;
   bool forward_multi = false;   // a MULTI went to the master: all follows it up to EXEC/DISCARD
   bool waiting_master = false;  // in waiting_master_
+  bool paused = false;          // in paused_: its command waits for CLIENT PAUSE to end
 };
 
 Server::Server(ServerState* state, CommitPipeline* commit)
@@ -91,6 +92,8 @@ Server::Server(ServerState* state, CommitPipeline* commit)
   load_step_.set<Server, &Server::OnLoadStep>(this);
   queue_timer_.set(loop_);
   queue_timer_.set<Server, &Server::OnQueueTimer>(this);
+  pause_timer_.set(loop_);
+  pause_timer_.set<Server, &Server::OnPauseEnd>(this);
   // Only wakes the loop: its before-sleep stage takes the outcomes.
   commit_done_.set(loop_);
   commit_done_.set<&Server::OnCommitDone>();
@@ -500,7 +503,14 @@ void Server::ProcessInput(Connection* c) {
         c->argv_waiting = true;
         break;
       case Route::kLocal: {
-        state_->keyspace.set_now_ms(UnixMs());
+        int64_t now = UnixMs();
+        if (state_->Postponed(cl, c->argv, now)) {
+          c->argv_waiting = true;
+          if (!std::exchange(c->paused, true)) paused_.push_back(cl.id);
+          break;
+        }
+        state_->keyspace.set_now_ms(now);
+        state_->keyspace.set_holding_expired(state_->Paused(now));
         int protocol = cl.protocol;
         c->executing = true;
         ProcessCommand(*state_, cl, c->argv);
@@ -662,6 +672,27 @@ void Server::MasterChanged() {
   }
 }
 
+void Server::ResumeIfUnpaused() {
+  int64_t now = UnixMs();
+  if (state_->Paused(now)) {
+    // Wakes the loop when the pause ends, for the clients it holds.
+    if (!paused_.empty() && pause_timer_at_ms_ != state_->pause_end_ms) {
+      pause_timer_at_ms_ = state_->pause_end_ms;
+      pause_timer_.start(static_cast<double>(state_->pause_end_ms - now) / 1000.0, 0);
+    }
+    return;
+  }
+  pause_timer_.stop();
+  pause_timer_at_ms_ = 0;
+  state_->keyspace.set_holding_expired(false);
+  for (uint64_t id : std::exchange(paused_, {})) {
+    Connection* c = FindConnection(id);
+    if (!c || c->closed) continue;
+    c->paused = false;
+    if (!c->executing) ProcessInput(c);
+  }
+}
+
 void Server::MarkPending(Connection* c) {
   if (c->closed) return;
   if (!c->client.blocked) c->block_timer.stop();
@@ -685,6 +716,7 @@ void Server::OnBeforeSleep(ev::prepare&, int) {
     if (state_->cluster.master) CheckLease();
   }
   busy_ = false;
+  ResumeIfUnpaused();
   // 1. Clients unblocked during this iteration may have pipelined commands waiting.
   for (size_t i = 0; i < pending_.size(); i++) {
     Connection* c = FindConnection(pending_[i]);
@@ -834,7 +866,8 @@ void Server::OnCron(ev::timer&, int) {
         state_->write_error.clear();
       }
     }
-  } else if (MayChangeState() && !state_->keyspace.import().active && state_->active_expire) {
+  } else if (MayChangeState() && !state_->keyspace.import().active && state_->active_expire &&
+             !state_->Paused(now)) {
     // Active expiry: a bounded amount of work per tick so the loop stays responsive. Not
     // while an import follows its source: the source's DELs expire its keys.
     for (int i = 0; i < state_->keyspace.databases(); i++) state_->keyspace.db(i).ExpireDue(1000);

@@ -59,6 +59,10 @@ class Server {
   // Delayed jobs fall due and rate-limited queues may hand out jobs again: on time, not on the
   // next cron tick.
   void OnQueueTimer(ev::timer& w, int revents);
+  // The loop wakes when a CLIENT PAUSE ends; the before-sleep stage resumes the clients.
+  void OnPauseEnd(ev::timer&, int) {}
+  // Runs the commands CLIENT PAUSE held once it is over (UNPAUSE, or its time is up).
+  void ResumeIfUnpaused();
   void ArmQueueTimer();
   // Whether timers may change state: not on a cluster replica, whose state changes only by the
   // log, nor on a master that cannot prove it still leads.
@@ -190,6 +194,9 @@ class Server {
   int64_t lease_doubt_since_us_ = 0;         // when the master last became unsure of its lease
   int64_t sit_out_until_us_ = 0;             // after FAILOVER: no campaign before this
   std::vector<uint64_t> waiting_master_;     // connections whose command waits for a master
+  std::vector<uint64_t> paused_;             // connections whose command waits for CLIENT PAUSE
+  ev::timer pause_timer_;
+  int64_t pause_timer_at_ms_ = 0;
   // Nodes that left the registry lately, with the last log entry they held (TrimLog).
   struct Departed {
     uint64_t applied = 0;

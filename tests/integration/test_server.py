@@ -5,6 +5,7 @@ import re
 import signal
 import subprocess
 import sys
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import (SCHEDULER, RawConnection, RedisServer, Reply, Scheduler, ServerTest,  # noqa: E402
@@ -205,6 +206,53 @@ class ServerCommandsTest(ServerTest):
         self.r.set("keep", "x")
         wait_for(lambda: self.r.dbsize() == 1, what="expired keys to be collected")
         self.assertGreaterEqual(self.r.info("stats")["expired_keys"], 300)
+
+    def test_client_pause_write_holds_writes_and_answers_reads(self):
+        holder, scripted, other = self.connect(), self.connect(), self.connect()
+        self.r.set("k", "old")
+        self.r.set("short", "v", px=30)
+        self.assertTrue(self.r.client_pause(10000, all=False))
+        # A read, then what waits: once the read is answered, the server has read the rest.
+        holder.send(holder.encode("GET", "k") + holder.encode("SET", "k", "new") +
+                    holder.encode("GET", "k"))
+        self.assertEqual(holder.read(), Reply("$", b"old"))
+        scripted.send(scripted.encode("GET", "n") +
+                      scripted.encode("EVAL", "return redis.call('incr', 'n')", "0"))
+        self.assertEqual(scripted.read(), Reply("$", None))
+        self.assertEqual(other.call("GET", "k"), Reply("$", b"old"))  # the write waits
+        self.assertEqual(other.call("GET", "n"), Reply("$", None))  # a script may write: waits
+        # No key expires during the pause: one past its time reads as absent, and stays.
+        wait_for(lambda: other.call("GET", "short") == Reply("$", None), timeout=10)
+        self.assertEqual(other.call("DBSIZE"), Reply(":", 2))
+        self.assertEqual(other.call("CLIENT", "UNPAUSE"), Reply("+", "OK"))
+        self.assertEqual(holder.read(), Reply("+", "OK"))
+        self.assertEqual(holder.read(), Reply("$", b"new"))
+        self.assertEqual(scripted.read(), Reply(":", 1))
+
+    def test_client_pause_all_holds_every_command_until_its_time_is_up(self):
+        self.r.execute_command("CLIENT", "PAUSE", "300", "ALL")
+        start = time.monotonic()
+        c = self.connect()
+        self.assertEqual(c.call("CLIENT", "UNPAUSE"), Reply("+", "OK"))  # held like the rest
+        self.assertGreaterEqual(time.monotonic() - start, 0.25)
+        # A pause during another takes the longer time and the wider mode.
+        self.r.execute_command("CLIENT", "PAUSE", "1500", "WRITE")
+        start = time.monotonic()
+        self.r.execute_command("CLIENT", "PAUSE", "10", "ALL")
+        self.assertEqual(c.call("PING"), Reply("+", "PONG"))
+        self.assertGreaterEqual(time.monotonic() - start, 1.3)
+
+    def test_client_pause_errors_answer_as_redis_does(self):
+        redis = RedisServer()
+        self.addCleanup(redis.stop)
+        for args in (["abc"], ["-1"], ["10", "FOO"], ["10", "WRITE", "extra"], ["0"],
+                     ["0", "write"], ["9223372036854775808"]):
+            replies = []
+            for port in (redis.port, self.server.port):
+                conn = RawConnection(port)
+                replies.append(conn.call("CLIENT", "PAUSE", *args))
+                conn.close()
+            self.assertEqual(replies[1], replies[0], args)
 
     def test_unknown_commands_and_arity(self):
         c = self.connect()
