@@ -427,7 +427,8 @@ void RegisterBitmapCommands(CommandRegistry* r) {
   using namespace cmd;
   KeySpec one{1, 1, 1};
   r->Group("bitmap")
-      .Add("setbit", 4, kWrite, one, SetBit, "Set or clear one bit, returning its old value")
+      .Add("setbit", 4, kWrite | kDenyOom, one, SetBit,
+           "Set or clear one bit, returning its old value")
       .Args("key offset:integer value:integer")
       .Keys("RW ACCESS UPDATE")
       .Add("getbit", 3, kReadOnly | kFast, one, GetBit, "One bit of a string")
@@ -436,10 +437,12 @@ void RegisterBitmapCommands(CommandRegistry* r) {
       .Args("key [start:integer end:integer [BYTE|BIT]]")
       .Add("bitpos", -3, kReadOnly, one, BitPos, "Position of the first set or clear bit")
       .Args("key bit:integer [start:integer [end:integer [BYTE|BIT]]]")
-      .Add("bitop", -4, kWrite, {2, -1, 1}, BitOp, "AND, OR, XOR or NOT of strings into a key")
+      .Add("bitop", -4, kWrite | kDenyOom, {2, -1, 1}, BitOp,
+           "AND, OR, XOR or NOT of strings into a key")
       .Args("(AND|OR|XOR|NOT) destkey:key key...")
       .Keys("OW UPDATE | RO ACCESS")
-      .Add("bitfield", -2, kWrite, one, BitField, "Read and write integers packed in a string")
+      .Add("bitfield", -2, kWrite | kDenyOom, one, BitField,
+           "Read and write integers packed in a string")
       .Args(
           "key [GET encoding offset:integer | SET encoding offset:integer value:integer | INCRBY "
           "encoding offset:integer increment:integer | OVERFLOW (WRAP|SAT|FAIL)]...")

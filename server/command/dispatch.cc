@@ -72,6 +72,22 @@ void FeedMonitors(ServerState& server, const Client& client, const std::vector<s
 
 bool AllowedWhileSubscribed(const CommandSpec& spec) { return spec.Has(cmd::kSubscribed); }
 
+// Over maxmemory: a command that may grow memory is refused, so is queueing any command in a
+// transaction (a queue grows too), and an EXEC whose transaction holds one, as in Redis.
+bool DeniedWhenOutOfMemory(const ServerState& server, const Client& client,
+                           const CommandSpec& spec) {
+  if (spec.Has(cmd::kDenyOom)) return true;
+  if (!client.in_multi) return false;
+  if (spec.name != "exec") {
+    return spec.name != "discard" && spec.name != "quit" && spec.name != "reset";
+  }
+  return std::any_of(client.queued.begin(), client.queued.end(), [&](const auto& argv) {
+    std::string ignored;
+    const CommandSpec* queued = ResolveCommand(server, argv, &ignored);
+    return queued && queued->Has(cmd::kDenyOom);
+  });
+}
+
 std::string UnknownCommandError(const std::vector<std::string>& argv) {
   // Redis formats these with %s, so each argument shows only up to its first NUL byte.
   auto c_str = [](const std::string& s) { return s.substr(0, s.find('\0')); };
@@ -214,6 +230,9 @@ void ProcessCommand(ServerState& server, Client& client, const std::vector<std::
   }
   if (server.read_only() && spec->Has(cmd::kWrite)) {
     return reject(kReadOnlyError, spec);
+  }
+  if (server.over_maxmemory && DeniedWhenOutOfMemory(server, client, *spec)) {
+    return reject(kOomError, spec);
   }
   if (!server.write_error.empty() && spec->Has(cmd::kWrite)) {
     return reject("MISCONF Errors writing to the data directory (" + server.write_error +

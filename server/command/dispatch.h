@@ -21,6 +21,7 @@ const CommandSpec* ResolveCommand(const ServerState& server, const std::vector<s
 // for the master.
 inline constexpr const char* kReadOnlyError =
     "READONLY You can't write against a read only replica.";
+inline constexpr const char* kOomError = "OOM command not allowed when used memory > 'maxmemory'.";
 
 // Starts loading the keyspace entries that the complete requests at the start of `input` (a
 // client's unparsed input) will look up: the second argument of each, the key of most commands.

@@ -180,7 +180,7 @@ void RegisterDumpCommands(CommandRegistry* r) {
       .Add("dump", 2, kReadOnly, one, Dump, "A key's value in Redis' serialisation")
       .Args("key")
       .Keys("RO ACCESS")
-      .Add("restore", -4, kWrite, one, Restore, "Create a key from a DUMP payload")
+      .Add("restore", -4, kWrite | kDenyOom, one, Restore, "Create a key from a DUMP payload")
       .Args(
           "key ttl:integer serialized-value:string [REPLACE] [ABSTTL] [IDLETIME seconds:integer] "
           "[FREQ frequency:integer]")

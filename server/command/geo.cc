@@ -561,7 +561,8 @@ void RegisterGeoCommands(CommandRegistry* r) {
       "(BYRADIUS radius:double (M|KM|FT|MI)|BYBOX width:double height:double (M|KM|FT|MI)) "
       "[ASC|DESC] [COUNT count:integer [ANY]]";
   r->Group("geo")
-      .Add("geoadd", -5, kWrite, {1, 1, 1}, GeoAdd, "Add members at longitude and latitude")
+      .Add("geoadd", -5, kWrite | kDenyOom, {1, 1, 1}, GeoAdd,
+           "Add members at longitude and latitude")
       .Args("key [NX|XX] [CH] (longitude:double latitude:double member)...")
       .Keys("RW UPDATE")
       .Add("geohash", -2, kReadOnly, {1, 1, 1}, GeoHash, "Members' standard geohash strings")
@@ -570,13 +571,14 @@ void RegisterGeoCommands(CommandRegistry* r) {
       .Args("key [member...]")
       .Add("geodist", -4, kReadOnly, {1, 1, 1}, GeoDist, "Distance between two members")
       .Args("key member1 member2 [M|KM|FT|MI]")
-      .Add("georadius", -6, kWrite, {1, 1, 1}, GeoRadius, "Members within a radius of a point")
+      .Add("georadius", -6, kWrite | kDenyOom, {1, 1, 1}, GeoRadius,
+           "Members within a radius of a point")
       .Args("key longitude:double latitude:double radius:double (M|KM|FT|MI) " + radius)
       .Keys("RO ACCESS | OW UPDATE | OW UPDATE")
       .Add("georadius_ro", -6, kReadOnly, {1, 1, 1}, GeoRadiusRo, "GEORADIUS without STORE")
       .Args(std::string("key longitude:double latitude:double radius:double (M|KM|FT|MI) ") +
             kRadiusOptions)
-      .Add("georadiusbymember", -5, kWrite, {1, 1, 1}, GeoRadiusByMember,
+      .Add("georadiusbymember", -5, kWrite | kDenyOom, {1, 1, 1}, GeoRadiusByMember,
            "Members within a radius of a member")
       .Args("key member radius:double (M|KM|FT|MI) " + radius)
       .Keys("RO ACCESS | OW UPDATE | OW UPDATE")
@@ -586,7 +588,7 @@ void RegisterGeoCommands(CommandRegistry* r) {
       .Add("geosearch", -7, kReadOnly, {1, 1, 1}, GeoSearch,
            "Members within a radius or box around a member or point")
       .Args("key " + search_shape + " [WITHCOORD] [WITHDIST] [WITHHASH]")
-      .Add("geosearchstore", -8, kWrite, {1, 2, 1}, GeoSearchStore, "Store a GEOSEARCH")
+      .Add("geosearchstore", -8, kWrite | kDenyOom, {1, 2, 1}, GeoSearchStore, "Store a GEOSEARCH")
       .Args("destination:key source:key " + search_shape + " [STOREDIST]")
       .Keys("OW UPDATE | RO ACCESS");
 }

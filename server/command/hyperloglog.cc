@@ -578,7 +578,8 @@ void PfSelfTest(CommandContext& ctx) {
 void RegisterHyperLogLogCommands(CommandRegistry* r) {
   using namespace cmd;
   r->Group("hyperloglog")
-      .Add("pfadd", -2, kWrite | kFast, {1, 1, 1}, PfAdd, "Add elements to a HyperLogLog")
+      .Add("pfadd", -2, kWrite | kFast | kDenyOom, {1, 1, 1}, PfAdd,
+           "Add elements to a HyperLogLog")
       .Args("key [element...]")
       .Keys("RW INSERT")
       // Read-only as in Redis, though it caches the estimate in the value (not on a replica).
@@ -586,10 +587,11 @@ void RegisterHyperLogLogCommands(CommandRegistry* r) {
            "Estimated number of distinct elements (of the union of several HyperLogLogs)")
       .Args("key...")
       .Keys("RW ACCESS")
-      .Add("pfmerge", -2, kWrite, {1, -1, 1}, PfMerge, "Merge HyperLogLogs into the first")
+      .Add("pfmerge", -2, kWrite | kDenyOom, {1, -1, 1}, PfMerge,
+           "Merge HyperLogLogs into the first")
       .Args("destkey:key [sourcekey:key...]")
       .Keys("RW ACCESS INSERT | RO ACCESS")
-      .Add("pfdebug", 3, kWrite | kAdmin, {2, 2, 1}, PfDebug,
+      .Add("pfdebug", 3, kWrite | kAdmin | kDenyOom, {2, 2, 1}, PfDebug,
            "Registers, encoding and opcodes of a HyperLogLog")
       .Args("subcommand key")
       .Keys("RW ACCESS")

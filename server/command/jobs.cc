@@ -368,7 +368,7 @@ void RegisterJobCommands(CommandRegistry* r) {
   using namespace cmd;
   const std::string targets = JobTargetSyntax();
   r->Group("job")
-      .Add("job.push", -3, kWrite | kFast, {1, 1, 1}, JobPush,
+      .Add("job.push", -3, kWrite | kFast | kDenyOom, {1, 1, 1}, JobPush,
            "Push a job; replies its id, or null for a duplicate in a unique queue")
       .Args(
           "key payload [DELAY ms:integer|AT unix-ms:unix-time] [PRIORITY priority:integer] [FLOW "

@@ -362,7 +362,7 @@ void RegisterKeyCommands(CommandRegistry* r) {
       .Add("move", 3, kWrite | kFast, one, Move, "Move a key to another database")
       .Args("key db:integer")
       .Keys("RW ACCESS UPDATE")
-      .Add("copy", -3, kWrite, two, Copy, "Copy a key")
+      .Add("copy", -3, kWrite | kDenyOom, two, Copy, "Copy a key")
       .Args("source:key destination:key [DB destination-db:integer] [REPLACE]")
       .Keys("RO ACCESS | OW UPDATE")
       .Add("object", -2, kReadOnly, {}, nullptr, "Inspect a key's internals")

@@ -268,7 +268,7 @@ void RegisterQueueCommands(CommandRegistry* r) {
       "key [DISCIPLINE discipline] [PARAM name value]... [UNIQUE (YES|NO)] [UNIQUE_BY field] "
       "[RETRY retries:integer] [BACKOFF backoff] [CAPABILITY capability] [PAUSED (YES|NO)]";
   r->Group("queue")
-      .Add("queue.create", -2, kWrite, one, QueueCreate, "Create a queue")
+      .Add("queue.create", -2, kWrite | kDenyOom, one, QueueCreate, "Create a queue")
       .Args(options)
       .Keys("RW INSERT")
       .Add("queue.config", -2, kWrite, one, QueueConfigCmd,

@@ -30,8 +30,9 @@ enum Flag : uint32_t {
   kLoading = 1 << 10,    // allowed while loading the dataset
   kAllowBusy = 1 << 11,  // allowed while a script is busy (transactions answer EXECABORT later)
   kLocal = 1 << 12,  // a cluster replica answers it itself instead of forwarding it to the master
-  kSentinel = 1 << 13,  // answered on the sentinel port too (the only ones there)
+  kSentinel = 1 << 13,      // answered on the sentinel port too (the only ones there)
   kMayReplicate = 1 << 14,  // not a write, yet may change state (EVAL, PUBLISH, PFCOUNT)
+  kDenyOom = 1 << 15,       // may grow memory: refused while used memory is over maxmemory
 };
 }  // namespace cmd
 

@@ -101,7 +101,8 @@ void ScheduleRun(CommandContext& ctx) {
 void RegisterScheduleCommands(CommandRegistry* r) {
   using namespace cmd;
   r->Group("schedule")
-      .Add("schedule.set", -6, kWrite, {}, ScheduleSet, "Create or replace a recurring job")
+      .Add("schedule.set", -6, kWrite | kDenyOom, {}, ScheduleSet,
+           "Create or replace a recurring job")
       .Args(
           "name CRON cron QUEUE queue:key [PAYLOAD payload] [TZ zone] [PRIORITY priority:integer] "
           "[FLOW flow] [CAPABILITY capability] [PAUSED (YES|NO)]")

@@ -567,6 +567,8 @@ void ScriptEngine::RunCommand(lua_State* L) {
     call_error_ = kReadOnlyError;
   } else if (!server.write_error.empty() && spec->Has(cmd::kWrite)) {
     call_error_ = "MISCONF Errors writing to the data directory (" + server.write_error + ")";
+  } else if (server.over_maxmemory && spec->Has(cmd::kDenyOom)) {
+    call_error_ = kOomError;
   }
   if (!call_error_.empty()) return;
   Client& c = *script_client_;

@@ -1,14 +1,9 @@
 // Connection and server commands: PING, HELLO, AUTH, SELECT, INFO, CONFIG, CLIENT, COMMAND,
 // MONITOR, SLOWLOG, DEBUG, SHUTDOWN and the persistence commands tools call.
+#include <fmt/format.h>
 #include <malloc.h>
 #include <sys/resource.h>
 #include <unistd.h>
-#ifdef __SANITIZE_ADDRESS__
-// The sanitizer runtime's allocator interface (its header ships with clang only).
-extern "C" size_t __sanitizer_get_current_allocated_bytes();
-#endif
-
-#include <fmt/format.h>
 
 #include <chrono>
 #include <cstdio>
@@ -338,16 +333,6 @@ std::string HumanBytes(uint64_t n) {
   return buf;
 }
 
-uint64_t UsedMemory(const ServerState& s) {
-  if (s.allocated_bytes) return s.allocated_bytes();
-#ifdef __SANITIZE_ADDRESS__
-  return __sanitizer_get_current_allocated_bytes();  // the sanitizer's allocator replaces malloc's
-#else
-  struct mallinfo2 mi = mallinfo2();
-  return mi.uordblks + mi.hblkhd;
-#endif
-}
-
 uint64_t RssBytes() {
   long pages = 0, resident = 0;
   FILE* f = fopen("/proc/self/statm", "r");
@@ -395,7 +380,7 @@ std::string InfoSection(CommandContext& ctx, const std::string& name) {
     num("pubsub_clients", pubsub);
   } else if (name == "memory") {
     out = "# Memory\r\n";
-    uint64_t used = UsedMemory(s), rss = RssBytes();
+    uint64_t used = s.UsedMemory(), rss = RssBytes();
     s.stats.used_memory_peak = std::max(s.stats.used_memory_peak, used);
     num("used_memory", used);
     line("used_memory_human", HumanBytes(used));
@@ -937,6 +922,7 @@ std::vector<std::string> FlagNames(const CommandSpec& c) {
   std::vector<std::string> out;
   if (c.Has(cmd::kWrite)) out.push_back("write");
   if (c.Has(cmd::kReadOnly)) out.push_back("readonly");
+  if (c.Has(cmd::kDenyOom)) out.push_back("denyoom");
   if (c.Has(cmd::kAdmin)) out.push_back("admin");
   if (c.Has(cmd::kPubSub)) out.push_back("pubsub");
   if (c.Has(cmd::kNoScript)) out.push_back("noscript");
@@ -944,7 +930,6 @@ std::vector<std::string> FlagNames(const CommandSpec& c) {
   if (c.Has(cmd::kFast)) out.push_back("fast");
   if (c.Has(cmd::kNoAuth)) out.push_back("no_auth");
   if (c.Has(cmd::kLoading)) out.push_back("loading");
-  if (c.Has(cmd::kMayReplicate)) out.push_back("may_replicate");
   // Keys whose positions depend on the call (after a keyword, or counted by numkeys): the
   // legacy first/last/step cannot say where they are.
   auto searches = KeySearches(c.args, FirstArgument(c));
@@ -1351,7 +1336,7 @@ struct MemoryPicture {
 
 MemoryPicture Picture(CommandContext& ctx) {
   ServerState& s = ctx.server;
-  MemoryPicture m{UsedMemory(s), RssBytes(), 0};
+  MemoryPicture m{s.UsedMemory(), RssBytes(), 0};
   s.stats.used_memory_peak = std::max(s.stats.used_memory_peak, m.allocated);
   m.peak = s.stats.used_memory_peak;
   for (const auto& [id, c] : s.clients) m.overhead += c->output.capacity();

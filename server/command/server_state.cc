@@ -1,9 +1,15 @@
 #include "server/command/server_state.h"
 
+#include <malloc.h>
 #include <strings.h>
 
 #include <algorithm>
 #include <chrono>
+#include <cstdlib>
+#ifdef __SANITIZE_ADDRESS__
+// The sanitizer runtime's allocator interface (its header ships with clang only).
+extern "C" size_t __sanitizer_get_current_allocated_bytes();
+#endif
 
 #include "server/command/dispatch.h"
 #include "server/command/script_engine.h"
@@ -45,7 +51,23 @@ void ServerState::ApplyOptions() {
   keyspace.set_notify_classes(options.notify_keyspace_events);
   keyspace.set_default_max_attempts(static_cast<uint32_t>(options.retry + 1));
   for (int i = 0; i < keyspace.databases(); i++) keyspace.db(i).set_failed_max(options.failed_max);
+  auto it = options.redis_parameters.find("maxmemory");
+  maxmemory =
+      it == options.redis_parameters.end() ? 0 : std::strtoull(it->second.c_str(), nullptr, 10);
+  CheckMemory();
 }
+
+uint64_t ServerState::UsedMemory() const {
+  if (allocated_bytes) return allocated_bytes();
+#ifdef __SANITIZE_ADDRESS__
+  return __sanitizer_get_current_allocated_bytes();  // the sanitizer's allocator replaces malloc's
+#else
+  struct mallinfo2 mi = mallinfo2();
+  return mi.uordblks + mi.hblkhd;
+#endif
+}
+
+void ServerState::CheckMemory() { over_maxmemory = maxmemory != 0 && UsedMemory() > maxmemory; }
 
 bool ServerState::Postponed(const Client& client, const std::vector<std::string>& argv,
                             int64_t now_ms) const {

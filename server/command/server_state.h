@@ -199,6 +199,14 @@ class ServerState {
   // The bytes the heap has handed out (INFO's used_memory), as the binary's allocator counts
   // them; unset, the C library's count is used.
   std::function<uint64_t()> allocated_bytes;
+  // The bytes the heap holds for the dataset and everything else (INFO's used_memory).
+  uint64_t UsedMemory() const;
+  // maxmemory (0: none), and whether used memory was over it when last checked: then commands
+  // that may grow memory (kDenyOom) are refused, as Redis' noeviction policy refuses them.
+  uint64_t maxmemory = 0;
+  bool over_maxmemory = false;
+  // Measures used memory against maxmemory; the loop calls it once per iteration.
+  void CheckMemory();
   Client* FindClient(uint64_t id) const {
     auto it = clients.find(id);
     return it == clients.end() ? nullptr : it->second;

@@ -170,7 +170,7 @@ void SortRo(CommandContext& ctx) { SortGeneric(ctx, true); }
 void RegisterSortCommands(CommandRegistry* r) {
   using namespace cmd;
   r->Group("generic")
-      .Add("sort", -2, kWrite, {1, 1, 1}, Sort,
+      .Add("sort", -2, kWrite | kDenyOom, {1, 1, 1}, Sort,
            "Sort a list, set or sorted set, by its elements or by other keys")
       .Args(
           "key [BY pattern:pattern] [LIMIT offset:integer count:integer] [GET pattern:pattern]... "

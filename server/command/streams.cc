@@ -1089,7 +1089,7 @@ void RegisterStreamCommands(CommandRegistry* r) {
   using namespace cmd;
   KeySpec one{1, 1, 1};
   r->Group("stream")
-      .Add("xadd", -5, kWrite | kFast, one, XAdd, "Append an entry to a stream")
+      .Add("xadd", -5, kWrite | kFast | kDenyOom, one, XAdd, "Append an entry to a stream")
       .Args(
           "key [NOMKSTREAM] [(MAXLEN|MINID) [=|~] threshold [LIMIT count:integer]] (*|id) (field "
           "value)...")
@@ -1116,7 +1116,7 @@ void RegisterStreamCommands(CommandRegistry* r) {
           "STREAMS key... id...")
       .Keys("RO ACCESS")  // as Redis says: the group's state is not the key's data
       .Add("xgroup", -2, kWrite, {}, nullptr, "Manage consumer groups")
-      .Sub("create", -5, kWrite, {2, 2, 1}, XGroup, "Create a consumer group")
+      .Sub("create", -5, kWrite | kDenyOom, {2, 2, 1}, XGroup, "Create a consumer group")
       .Args("key group (id|$) [MKSTREAM] [ENTRIESREAD entries-read:integer]")
       .Keys("RW INSERT")
       .Sub("setid", -5, kWrite, {2, 2, 1}, XGroup, "Set a group's last delivered ID")
@@ -1125,7 +1125,7 @@ void RegisterStreamCommands(CommandRegistry* r) {
       .Sub("destroy", 4, kWrite, {2, 2, 1}, XGroup, "Delete a consumer group")
       .Args("key group")
       .Keys("RW DELETE")
-      .Sub("createconsumer", 5, kWrite, {2, 2, 1}, XGroup, "Add a consumer to a group")
+      .Sub("createconsumer", 5, kWrite | kDenyOom, {2, 2, 1}, XGroup, "Add a consumer to a group")
       .Args("key group consumer")
       .Keys("RW INSERT")
       .Sub("delconsumer", 5, kWrite, {2, 2, 1}, XGroup, "Delete a consumer and its pending entries")
@@ -1148,7 +1148,8 @@ void RegisterStreamCommands(CommandRegistry* r) {
            "Take over pending entries idle for long enough")
       .Args("key group consumer min-idle-time:integer start [COUNT count:integer] [JUSTID]")
       .Keys("RW DELETE")
-      .Add("xsetid", -3, kWrite | kFast, one, XSetId, "Set a stream's last ID and counters")
+      .Add("xsetid", -3, kWrite | kFast | kDenyOom, one, XSetId,
+           "Set a stream's last ID and counters")
       .Args("key last-id [ENTRIESADDED entries-added:integer] [MAXDELETEDID max-deleted-id]")
       .Keys("RW UPDATE")
       .Add("xinfo", -2, kReadOnly, {}, nullptr, "Inspect streams")

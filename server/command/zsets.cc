@@ -762,10 +762,10 @@ void RegisterZSetCommands(CommandRegistry* r) {
   using namespace cmd;
   KeySpec one{1, 1, 1}, blocking_keys{1, -2, 1}, store{1, 1, 1}, two{1, 2, 1};
   r->Group("sorted-set")
-      .Add("zadd", -4, kWrite | kFast, one, ZAdd, "Add members or update their scores")
+      .Add("zadd", -4, kWrite | kFast | kDenyOom, one, ZAdd, "Add members or update their scores")
       .Args("key [NX|XX] [GT|LT] [CH] [INCR] (score:double member)...")
       .Keys("RW UPDATE")
-      .Add("zincrby", 4, kWrite | kFast, one, ZIncrBy, "Increment a member's score")
+      .Add("zincrby", 4, kWrite | kFast | kDenyOom, one, ZIncrBy, "Increment a member's score")
       .Args("key increment:double member")
       .Keys("RW ACCESS UPDATE")
       .Add("zrem", -3, kWrite | kFast, one, ZRem, "Remove members")
@@ -789,7 +789,7 @@ void RegisterZSetCommands(CommandRegistry* r) {
       .Add("zrange", -4, kReadOnly, one, ZRange, "A range by rank, score or lex")
       .Args(
           "key start stop [BYSCORE|BYLEX] [REV] [LIMIT offset:integer count:integer] [WITHSCORES]")
-      .Add("zrangestore", -5, kWrite, two, ZRangeStore, "Store a range")
+      .Add("zrangestore", -5, kWrite | kDenyOom, two, ZRangeStore, "Store a range")
       .Args("dst:key src:key min max [BYSCORE|BYLEX] [REV] [LIMIT offset:integer count:integer]")
       .Keys("OW UPDATE | RO ACCESS")
       .Add("zrevrange", -4, kReadOnly, one, ZRevRange, "A range by rank, highest first")
@@ -829,12 +829,12 @@ void RegisterZSetCommands(CommandRegistry* r) {
       .Add("bzmpop", -5, kWrite | kBlocking, {}, BZMPop, "Blocking ZMPOP")
       .Args("timeout:double numkeys:integer key... (MIN|MAX) [COUNT count:integer]")
       .Keys("RW ACCESS DELETE")
-      .Add("zunionstore", -4, kWrite, store, ZUnionStore, "Store a union")
+      .Add("zunionstore", -4, kWrite | kDenyOom, store, ZUnionStore, "Store a union")
       .Args(
           "destination:key numkeys:integer key... [WEIGHTS weight:integer...] [AGGREGATE "
           "SUM|MIN|MAX]")
       .Keys("OW UPDATE | RO ACCESS")
-      .Add("zinterstore", -4, kWrite, store, ZInterStore, "Store an intersection")
+      .Add("zinterstore", -4, kWrite | kDenyOom, store, ZInterStore, "Store an intersection")
       .Args(
           "destination:key numkeys:integer key... [WEIGHTS weight:integer...] [AGGREGATE "
           "SUM|MIN|MAX]")
@@ -847,7 +847,7 @@ void RegisterZSetCommands(CommandRegistry* r) {
       .Args(
           "numkeys:integer key... [WEIGHTS weight:integer...] [AGGREGATE (SUM|MIN|MAX)] "
           "[WITHSCORES]")
-      .Add("zdiffstore", -4, kWrite, store, ZDiffStore, "Store a difference")
+      .Add("zdiffstore", -4, kWrite | kDenyOom, store, ZDiffStore, "Store a difference")
       .Args("destination:key numkeys:integer key...")
       .Keys("OW UPDATE | RO ACCESS")
       .Add("zdiff", -3, kReadOnly, {}, ZDiff, "Members of the first sorted set not in the others")

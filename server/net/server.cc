@@ -716,6 +716,7 @@ void Server::OnBeforeSleep(ev::prepare&, int) {
     if (state_->cluster.master) CheckLease();
   }
   busy_ = false;
+  state_->CheckMemory();
   ResumeIfUnpaused();
   // 1. Clients unblocked during this iteration may have pipelined commands waiting.
   for (size_t i = 0; i < pending_.size(); i++) {

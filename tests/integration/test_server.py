@@ -207,6 +207,45 @@ class ServerCommandsTest(ServerTest):
         wait_for(lambda: self.r.dbsize() == 1, what="expired keys to be collected")
         self.assertGreaterEqual(self.r.info("stats")["expired_keys"], 300)
 
+    def test_denyoom_flags_are_redis_flags(self):
+        redis = RedisServer()
+        self.addCleanup(redis.stop)
+        theirs, ours = command_flags(redis.port), command_flags(self.server.port)
+        shared = set(theirs) & set(ours)
+        self.assertEqual({n for n in shared if "denyoom" in ours[n]},
+                         {n for n in shared if "denyoom" in theirs[n]})
+
+    def test_writes_over_maxmemory_are_refused_as_redis_refuses_them(self):
+        # Past maxmemory (1 byte: always past), what may grow memory is refused with -OOM;
+        # reads, deletes and CONFIG still run. Compared with redis-server reply by reply.
+        redis = RedisServer()
+        self.addCleanup(redis.stop)
+        steps = [["SET", "k", "v"], ["RPUSH", "l", "a"], ["CONFIG", "SET", "maxmemory", "1"],
+                 ["SET", "k", "w"], ["GET", "k"], ["LPOP", "l"], ["DEL", "k"], ["INCR", "n"],
+                 ["EVAL", "return redis.call('set', 'x', 'y')", "0"],
+                 ["EVAL", "return redis.call('get', 'x')", "0"],
+                 ["MULTI"], ["GET", "k"], ["SET", "k", "v"], ["EXEC"],
+                 ["CONFIG", "GET", "maxmemory"], ["CONFIG", "SET", "maxmemory", "0"],
+                 ["SET", "k", "v"], ["MULTI"], ["SET", "k", "v2"],
+                 ["CONFIG", "SET", "maxmemory", "1"], ["EXEC"],
+                 ["CONFIG", "SET", "maxmemory", "0"], ["GET", "k"]]
+        replies = []
+        for port in (redis.port, self.server.port):
+            a, b = RawConnection(port), RawConnection(port)  # b changes the setting mid-MULTI
+            out = []
+            for step in steps:
+                conn = b if step[0] == "CONFIG" else a
+                reply = conn.call(*step)
+                if reply.kind == "-":  # the script's error names its line; the rest is Redis'
+                    reply = Reply("-", reply.value.split(" script:")[0])
+                out.append(reply)
+            replies.append(out)
+            a.close()
+            b.close()
+        self.assertEqual(replies[1], replies[0])
+        self.assertIn(Reply("-", "OOM command not allowed when used memory > 'maxmemory'."),
+                      replies[1])
+
     def test_client_pause_write_holds_writes_and_answers_reads(self):
         holder, scripted, other = self.connect(), self.connect(), self.connect()
         self.r.set("k", "old")
