@@ -762,6 +762,9 @@ class ClusterTest(unittest.TestCase):
         # does (the streams hold no command a node answers itself, except HELLO).
         reference = RedisServer()
         self.addCleanup(reference.stop)
+        # Keyspace events come from the master, which runs the commands (CONFIG is each
+        # node's own): they reach the differential's listener on the replica forwarded.
+        m.client().config_set("notify-keyspace-events", differential.NOTIFY_CLASSES)
         for seed in (7, 8, 10):  # 10 switches to RESP3 (HELLO 3) after its first command
             self.assertTrue(differential.run_seed(seed, 120, reference.port, a.port),
                             f"differential seed {seed} through a replica")
