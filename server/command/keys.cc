@@ -225,6 +225,24 @@ void Move(CommandContext& ctx) {
   ctx.reply.Integer(1);
 }
 
+// SWAPDB a b: the two databases trade numbers, at once: no key is copied or rewritten.
+void SwapDb(CommandContext& ctx) {
+  int index[2];
+  for (int i = 0; i < 2; i++) {
+    long long v;
+    if (!ParseInt64(ctx.args[1 + static_cast<size_t>(i)], &v) || v < INT_MIN || v > INT_MAX) {
+      return ctx.Error(i == 0 ? "ERR invalid first DB index" : "ERR invalid second DB index");
+    }
+    index[i] = static_cast<int>(v);
+  }
+  int n = ctx.keyspace().databases();
+  if (index[0] < 0 || index[0] >= n || index[1] < 0 || index[1] >= n) {
+    return ctx.Error(err::kDbIndex);
+  }
+  ctx.keyspace().SwapDatabases(index[0], index[1]);
+  ctx.reply.Ok();
+}
+
 void Copy(CommandContext& ctx) {
   int dst_db = ctx.client.db;
   bool replace = false;
@@ -362,6 +380,8 @@ void RegisterKeyCommands(CommandRegistry* r) {
       .Add("move", 3, kWrite | kFast, one, Move, "Move a key to another database")
       .Args("key db:integer")
       .Keys("RW ACCESS UPDATE")
+      .Add("swapdb", 3, kWrite | kFast, {}, SwapDb, "Swap two databases")
+      .Args("index1:integer index2:integer")
       .Add("copy", -3, kWrite | kDenyOom, two, Copy, "Copy a key")
       .Args("source:key destination:key [DB destination-db:integer] [REPLACE]")
       .Keys("RO ACCESS | OW UPDATE")

@@ -98,7 +98,7 @@ void Database::Record(Mutation::Op op, std::string_view key, std::string_view ar
   Mutation m;
   m.op = op;
   m.flag = flag;
-  m.db = index_;
+  m.db = stored_as_;
   m.num = num;
   m.score = score;
   m.key = key;
@@ -501,7 +501,7 @@ void Database::CopyTo(std::string_view from, Database& dst, std::string_view to)
   if (&dst == this && from == to) return;  // as Rename: the value is already there
   dst.FindForWrite(to);
   v = keys_.Find(from);
-  Record(Mutation::Op::kCopy, from, to, {}, dst.index_);
+  Record(Mutation::Op::kCopy, from, to, {}, dst.stored_as_);
   Value copy = *v;
   dst.EraseKey(to);
   bool inserted;
@@ -627,7 +627,7 @@ void Keyspace::FlushAll() {
 
 void Keyspace::Apply(const Mutation& m) {
   recording_ = false;
-  Database& d = db(m.db);
+  Database& d = StoredAs(m.db);
   switch (m.op) {
     case Mutation::Op::kSetString:
       d.SetString(m.key, m.arg, m.flag);
@@ -690,7 +690,7 @@ void Keyspace::Apply(const Mutation& m) {
       d.Rename(m.key, m.arg);
       break;
     case Mutation::Op::kCopy:
-      d.CopyTo(m.key, db(static_cast<int>(m.num)), m.arg);
+      d.CopyTo(m.key, StoredAs(static_cast<int>(m.num)), m.arg);
       break;
     case Mutation::Op::kFlushDb:
       d.Flush();
@@ -743,7 +743,7 @@ void Keyspace::Apply(const Mutation& m) {
       Worker w;
       if (Worker::Decode(m.arg, &w)) {
         w.id = m.key;
-        w.db = m.db;
+        w.db = d.index();
         w.last_seen_ms = now_ms_;
         workers_.insert_or_assign(m.key, std::move(w));
       }
@@ -759,6 +759,11 @@ void Keyspace::Apply(const Mutation& m) {
     case Mutation::Op::kImportState:
       Import::Decode(m.arg, &import_);
       break;
+    case Mutation::Op::kSwapDb:  // `db` and `num` are the numbers clients use here
+      if (m.db >= 0 && m.db < databases() && m.num >= 0 && m.num < databases()) {
+        SwapDatabases(m.db, static_cast<int>(m.num));
+      }
+      break;
     case Mutation::Op::kStreamGroupPut:
     case Mutation::Op::kStreamGroupDelete:
     case Mutation::Op::kStreamConsumerPut:
@@ -769,6 +774,72 @@ void Keyspace::Apply(const Mutation& m) {
       break;
   }
   recording_ = true;
+}
+
+Database& Keyspace::StoredAs(int stored_as) {
+  for (auto& d : dbs_) {
+    if (d->stored_as_ == stored_as) return *d;
+  }
+  return *dbs_[0];  // callers check stored_as < databases(); the map is a permutation
+}
+
+void Keyspace::SwapDatabases(int a, int b) {
+  if (a == b) return;
+  std::swap(dbs_[static_cast<size_t>(a)], dbs_[static_cast<size_t>(b)]);
+  std::swap(dbs_[static_cast<size_t>(a)]->index_, dbs_[static_cast<size_t>(b)]->index_);
+  for (auto& [id, w] : workers_) {  // a worker stays with its queues
+    if (w.db == a || w.db == b) w.db = w.db == a ? b : a;
+  }
+  if (recording_) {
+    Mutation m;
+    m.op = Mutation::Op::kSwapDb;
+    m.db = a;
+    m.num = b;
+    m.arg = DatabaseMap();
+    pending_.push_back(std::move(m));
+  }
+  // As Redis: a watched key of either database that exists in either has changed, and the
+  // clients blocked on keys of either look again.
+  auto exists = [&](const std::string& key) {
+    return dbs_[static_cast<size_t>(a)]->keys_.Find(key) ||
+           dbs_[static_cast<size_t>(b)]->keys_.Find(key);
+  };
+  for (auto& [k, flags] : watched_) {
+    if ((k.first == a || k.first == b) && exists(k.second)) {
+      for (WatchFlag* f : flags) f->dirty = true;
+    }
+  }
+  for (const auto& [k, clients] : blocked_) {
+    if ((k.first == a || k.first == b) &&
+        std::find(ready_.begin(), ready_.end(), k) == ready_.end()) {
+      ready_.push_back(k);
+    }
+  }
+}
+
+std::string Keyspace::DatabaseMap() const {
+  std::string map;
+  for (const auto& d : dbs_) {  // u16 each, big-endian, as the store numbers databases
+    map.push_back(static_cast<char>(d->stored_as_ >> 8));
+    map.push_back(static_cast<char>(d->stored_as_ & 0xff));
+  }
+  return map;
+}
+
+bool Keyspace::SetDatabaseMap(std::string_view map) {
+  if (map.size() != 2 * dbs_.size()) return false;
+  std::vector<int> stored(dbs_.size());
+  std::vector<bool> seen(dbs_.size());
+  for (size_t i = 0; i < dbs_.size(); i++) {
+    stored[i] =
+        static_cast<unsigned char>(map[2 * i]) << 8 | static_cast<unsigned char>(map[2 * i + 1]);
+    if (static_cast<size_t>(stored[i]) >= seen.size() || seen[static_cast<size_t>(stored[i])]) {
+      return false;
+    }
+    seen[static_cast<size_t>(stored[i])] = true;
+  }
+  for (size_t i = 0; i < dbs_.size(); i++) dbs_[i]->stored_as_ = stored[i];
+  return true;
 }
 
 void Keyspace::Touched(int db, std::string_view key) {

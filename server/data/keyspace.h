@@ -42,11 +42,14 @@ struct WatchFlag {
 
 class Database {
  public:
-  Database(Keyspace* keyspace, int index) : keyspace_(keyspace), index_(index) {}
+  Database(Keyspace* keyspace, int index) : keyspace_(keyspace), index_(index), stored_as_(index) {}
   Database(const Database&) = delete;
   Database& operator=(const Database&) = delete;
 
-  int index() const { return index_; }
+  int index() const { return index_; }  // the number clients SELECT
+  // The number its records are stored under: SWAPDB changes index(), never this, so a swap
+  // rewrites no record.
+  int stored_as() const { return stored_as_; }
   size_t size() const { return keys_.size(); }
   size_t expiring() const { return expires_.size(); }
 
@@ -333,6 +336,7 @@ class Database {
 
   Keyspace* keyspace_;
   int index_;
+  int stored_as_;
   Dict<Value> keys_;
   std::set<std::pair<int64_t, std::string>> expires_;  // (expire_at_ms, key)
   std::map<std::string, std::unique_ptr<Queue>, std::less<>> queues_;
@@ -365,6 +369,17 @@ class Keyspace {
   int databases() const { return static_cast<int>(dbs_.size()); }
   Database& db(int i) { return *dbs_[static_cast<size_t>(i)]; }
   const Database& db(int i) const { return *dbs_[static_cast<size_t>(i)]; }
+  // The database whose records are stored under `stored_as` (what mutations name).
+  Database& StoredAs(int stored_as);
+
+  // SWAPDB: databases `a` and `b` trade numbers (their clients, watchers and blocked clients
+  // see the other's keys from now on); recorded as one mutation, no record is rewritten.
+  void SwapDatabases(int a, int b);
+  // Which stored database each number names (u16 each, big-endian), for the store.
+  std::string DatabaseMap() const;
+  // Takes the map a store kept (before its records are loaded); a map of another number of
+  // databases, or not a permutation, is ignored: false.
+  bool SetDatabaseMap(std::string_view map);
 
   // The time commands see; set once per command so a command sees one consistent "now".
   int64_t now_ms() const { return now_ms_; }

@@ -259,7 +259,7 @@ void Database::RecordJob(const Job& job) {
   if (!keyspace_->recording_) return;
   Mutation m;  // built here so the encoded record moves in instead of being copied
   m.op = Mutation::Op::kJobPut;
-  m.db = index_;
+  m.db = stored_as_;
   m.num = static_cast<int64_t>(job.id);
   m.key = job.queue->key();
   m.arg = job.Encode();

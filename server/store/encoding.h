@@ -9,6 +9,7 @@
 //   "\0lsn"                                -> read, never written: the LSN reservation of stores
 //                                             made before it moved to DESASTER-LSN (int64)
 //   "\0log-index"                          -> cluster mode: the last log entry applied (int64)
+//   "\0database-map"                       -> SWAPDB: the stored database of each number
 //   'e' db:u16 klen:u32 key tag:u8 suffix  -> element record, by tag:
 //       's' string  suffix empty                          value: the string
 //       'c' a string edited in chunks (SETRANGE, APPEND past kStringChunk bytes):
@@ -104,6 +105,9 @@ inline constexpr std::string_view kLsnKey{"\0lsn", 4};
 inline constexpr std::string_view kLsnFile = "DESASTER-LSN";
 // Cluster mode: the last log entry applied (int64), written with the batch that applies it.
 inline constexpr std::string_view kLogIndexKey{"\0log-index", 10};
+// SWAPDB's map: which stored database each number names (Keyspace::DatabaseMap); absent:
+// each its own.
+inline constexpr std::string_view kDatabaseMapKey{"\0database-map", 13};
 inline constexpr uint64_t kLsnReserve = uint64_t{1} << 20;
 inline constexpr int64_t kListGap = int64_t{1} << 20;
 inline constexpr size_t kRunMaxElements = 128;

@@ -957,6 +957,9 @@ void LevelStore::Translate(const Mutation& m, uint64_t lsn, BatchView* view) {
     case Op::kImportState:
       view->Put(std::string(kImportKey), m.arg);
       break;
+    case Op::kSwapDb:  // records are stored by database, not by number: only the map changes
+      view->Put(std::string(kDatabaseMapKey), m.arg);
+      break;
     case Op::kFlushDb: {
       view->DeletePrefix(DatabasePrefix('e', m.db));
       view->DeletePrefix(DatabasePrefix('q', m.db));
@@ -1001,6 +1004,7 @@ class LevelStore::Loader : public StateLoader {
     if (store_->db_->Get(leveldb::ReadOptions(), std::string(kLogIndexKey), &index).ok()) {
       log_index_ = static_cast<uint64_t>(DecodeInt64(index));
     }
+    store_->db_->Get(leveldb::ReadOptions(), std::string(kDatabaseMapKey), &database_map_);
     // A scan of everything once: its blocks would only push the useful ones out of the cache.
     leveldb::ReadOptions scan;
     scan.fill_cache = false;
@@ -1009,6 +1013,11 @@ class LevelStore::Loader : public StateLoader {
   }
 
   bool Step(Keyspace* keyspace, size_t budget) override {
+    // SWAPDB's map first: records name the database they are stored under. A map for another
+    // number of databases (--databases changed) is left aside: each loads under its own.
+    if (!std::exchange(map_taken_, true) && !database_map_.empty()) {
+      keyspace->SetDatabaseMap(database_map_);
+    }
     // One Mutation for every record: its strings keep their capacity, so loading a million
     // 300-byte jobs does not allocate and free two buffers per job.
     Mutation m;
@@ -1272,6 +1281,8 @@ class LevelStore::Loader : public StateLoader {
   std::unique_ptr<leveldb::Iterator> it_;
   std::string last_prefix_;
   uint64_t keys_ = 0, records_ = 0, lsn_ = 0, log_index_ = 0;
+  std::string database_map_;  // SWAPDB's map, as stored (empty: none)
+  bool map_taken_ = false;
 };
 
 std::unique_ptr<StateLoader> LevelStore::NewLoader() { return std::make_unique<Loader>(this); }

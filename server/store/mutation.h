@@ -60,9 +60,12 @@ struct Mutation {
     kStreamConsumerDelete,  // consumer arg2 is gone (its pending entries were deleted before)
     kStreamPendingPut,      // arg2 = entry ID (16 bytes) + StreamPending::Encode
     kStreamPendingDelete,   // arg2 = entry ID (16 bytes)
+    // SWAPDB: databases `db` and `num` (as clients number them) trade numbers; arg = which
+    // stored database each number names after it (Keyspace::DatabaseMap). Records stay put.
+    kSwapDb,
   };
   // The highest Op: a log entry with a higher one is from a newer version.
-  static constexpr Op kLastOp = Op::kStreamPendingDelete;
+  static constexpr Op kLastOp = Op::kSwapDb;
 
   Op op;
   bool flag = false;

@@ -108,7 +108,7 @@ def gen_command(rng):
         lambda: ["PEXPIRE", k, "100000"], lambda: ["TTL", k], lambda: ["PERSIST", k],
         lambda: ["EXPIRETIME", k], lambda: ["DBSIZE"], lambda: ["COPY", k, k2] + rng.choice([[], ["REPLACE"], ["DB", "1"], ["DB", "99"]]),
         lambda: ["MOVE", k, pick(rng, ["1", "0", "99", "x"])], lambda: ["SELECT", pick(rng, ["0", "1", "16", "x"])],
-        lambda: ["UNLINK", k],
+        lambda: ["UNLINK", k], lambda: ["SWAPDB", pick(rng, ["0", "1", "1", "x", "16", "-1", "4294967296"]), pick(rng, ["0", "1"])],
         # lists
         lambda: [pick(rng, ["LPUSH", "RPUSH", "LPUSHX", "RPUSHX"]), k, v, pick(rng, VALUES)],
         lambda: [pick(rng, ["LPOP", "RPOP"]), k] + rng.choice([[], [pick(rng, ["0", "1", "3", "-1", "x"])]]),

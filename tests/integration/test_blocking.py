@@ -6,7 +6,7 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import RawConnection, Reply, ServerTest, main, wait_for  # noqa: E402
+from harness import RawConnection, RedisServer, Reply, ServerTest, main, wait_for  # noqa: E402
 
 
 class BlockingTest(ServerTest):
@@ -23,6 +23,28 @@ class BlockingTest(ServerTest):
         self.r.rpush("q2", "job")
         self.assertEqual(c.read(), Reply("*", [Reply("$", b"q2"), Reply("$", b"job")]))
         self.assertEqual(self.r.exists("q2"), 0)
+
+    def test_swapdb_serves_blocked_clients_and_breaks_watches_as_redis_does(self):
+        redis_server = RedisServer()
+        self.addCleanup(redis_server.stop)
+        outcomes = []
+        for port in (redis_server.port, self.server.port):
+            blocked, watcher, other = RawConnection(port), RawConnection(port), RawConnection(port)
+            other.call("FLUSHALL")
+            blocked.call("SELECT", "1")
+            blocked.send(blocked.encode("BLPOP", "jobs", "10"))
+            wait_for(lambda: "blocked_clients:1" in other.call("INFO", "clients").value.decode())
+            other.call("RPUSH", "jobs", "in-db0")
+            watcher.call("WATCH", "jobs")  # db 0: the key exists there
+            watcher.call("MULTI")
+            watcher.call("GET", "jobs")
+            other.call("SWAPDB", "0", "1")
+            outcomes.append([blocked.read(), watcher.call("EXEC"), other.call("DBSIZE"),
+                             other.call("SELECT", "1"), other.call("DBSIZE")])
+            for c in (blocked, watcher, other):
+                c.close()
+        self.assertEqual(outcomes[1], outcomes[0])
+        self.assertEqual(outcomes[1][0], Reply("*", [Reply("$", b"jobs"), Reply("$", b"in-db0")]))
 
     def test_fractional_timeout_expires(self):
         c = self.connect()

@@ -62,6 +62,48 @@ class PersistenceTest(unittest.TestCase):
             r.close()
             s.stop()
 
+    def test_swapped_databases_stay_swapped_across_kills_and_keep_writing(self):
+        # SWAPDB writes one record (the map); the keys stay where they are stored. After a kill
+        # each database is under its new number, writes after the swap land in the right one,
+        # and a second swap and a copy between the two are kept too.
+        s = self.start()
+        zero, one = s.client(db=0), s.client(db=1)
+        fill_every_type(zero)
+        zero.rpush("resque:queue:mail", '{"class":"Mail","args":[1]}')
+        zero.xadd("events", {"f": "v"}, id="1-1")
+        zero.xgroup_create("events", "g", id="0")
+        one.set("only-in-one", "1", ex=1000)
+        digests = [c.execute_command("DEBUG", "DIGEST") for c in (zero, one)]
+        zero.swapdb(0, 1)
+        self.assertEqual(zero.get("only-in-one"), b"1")
+        self.assertEqual(one.llen("resque:queue:mail"), 1)
+        zero.set("written-after", "a")  # into the database stored as 1
+        one.hset("h3", "f", "v")        # into the one stored as 0
+        swapped = [c.execute_command("DEBUG", "DIGEST") for c in (zero, one)]
+        self.assertNotEqual(swapped, digests)
+        s.kill()
+        s = self.start()
+        zero, one = s.client(db=0), s.client(db=1)
+        self.assertEqual([c.execute_command("DEBUG", "DIGEST") for c in (zero, one)], swapped)
+        self.assertGreater(zero.ttl("only-in-one"), 990)
+        self.assertEqual(one.lrange("l", 0, 1), [b"first", b"e1"])
+        self.assertEqual(one.xinfo_groups("events")[0]["name"], b"g")
+        self.assertEqual(one.lpop("resque:queue:mail"), b'{"class":"Mail","args":[1]}')
+        one.execute_command("SWAPDB", "1", "0")
+        one.copy("written-after", "copied", destination_db=0)
+        final = [c.execute_command("DEBUG", "DIGEST") for c in (zero, one)]
+        s.kill()
+        s = self.start()
+        zero, one = s.client(db=0), s.client(db=1)
+        self.assertEqual([c.execute_command("DEBUG", "DIGEST") for c in (zero, one)], final)
+        # Swapped back: each number names its first database again, with what came since.
+        self.assertEqual(one.get("written-after"), b"a")
+        self.assertEqual(zero.get("copied"), b"a")
+        self.assertEqual(one.get("only-in-one"), b"1")
+        self.assertEqual(zero.hget("h3", "f"), b"v")
+        self.assertEqual(one.execute_command("DEBUG", "RELOAD"), b"OK")
+        self.assertEqual([c.execute_command("DEBUG", "DIGEST") for c in (zero, one)], final)
+
     def test_expired_keys_are_not_resurrected(self):
         s = self.start()
         r = s.client()
