@@ -1259,7 +1259,7 @@ class LevelStore::Loader : public StateLoader {
     for (const Mutation& m : pending_) {
       // A trim that counts more dead elements than the runs hold is damaged: the list ends
       // empty rather than the load popping from nothing.
-      if (m.op == Mutation::Op::kListPop && !keyspace->db(m.db).Find(m.key)) break;
+      if (m.op == Mutation::Op::kListPop && !keyspace->StoredAs(m.db).Find(m.key)) break;
       keyspace->Apply(m);
     }
     pending_.clear();

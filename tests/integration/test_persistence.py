@@ -78,6 +78,8 @@ class PersistenceTest(unittest.TestCase):
         self.assertEqual(zero.get("only-in-one"), b"1")
         self.assertEqual(one.llen("resque:queue:mail"), 1)
         zero.set("written-after", "a")  # into the database stored as 1
+        zero.rpush("popped", "a", "b", "c")
+        zero.rpop("popped")  # a pop is loaded back by the database it is stored under
         one.hset("h3", "f", "v")        # into the one stored as 0
         swapped = [c.execute_command("DEBUG", "DIGEST") for c in (zero, one)]
         self.assertNotEqual(swapped, digests)
@@ -86,6 +88,7 @@ class PersistenceTest(unittest.TestCase):
         zero, one = s.client(db=0), s.client(db=1)
         self.assertEqual([c.execute_command("DEBUG", "DIGEST") for c in (zero, one)], swapped)
         self.assertGreater(zero.ttl("only-in-one"), 990)
+        self.assertEqual(zero.lrange("popped", 0, -1), [b"a", b"b"])
         self.assertEqual(one.lrange("l", 0, 1), [b"first", b"e1"])
         self.assertEqual(one.xinfo_groups("events")[0]["name"], b"g")
         self.assertEqual(one.lpop("resque:queue:mail"), b'{"class":"Mail","args":[1]}')
