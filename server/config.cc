@@ -18,12 +18,24 @@ namespace desaster {
 
 namespace po = boost::program_options;
 
+namespace {
+
+// Redis' booleans: yes or no, in any case.
+std::optional<bool> ParseYesNo(std::string_view v) {
+  if (strcasecmp(std::string(v).c_str(), "yes") == 0) return true;
+  if (strcasecmp(std::string(v).c_str(), "no") == 0) return false;
+  return std::nullopt;
+}
+
+}  // namespace
+
 bool ParseOptions(int argc, char** argv, Options* o, int* exit_code) {
   po::options_description desc(
       "desaster-scheduler: a durable job-queue server that speaks the Redis protocol.\n\n"
       "Usage: desaster-scheduler [options]\n"
       "Connect with: redis-cli -p PORT\n\nOptions");
   std::string config_file;
+  std::string protected_mode;
   // clang-format off
   desc.add_options()
     ("help,h", "show this help and exit")
@@ -38,6 +50,9 @@ bool ParseOptions(int argc, char** argv, Options* o, int* exit_code) {
     ("data-dir", po::value(&o->data_dir)->default_value(o->data_dir),
      "directory for persistent data")
     ("requirepass", po::value(&o->requirepass), "password clients must AUTH with")
+    ("protected-mode", po::value(&protected_mode)->default_value("yes"),
+     "yes: while there is no requirepass, refuse clients that are not on this host's loopback "
+     "(127.0.0.1, ::1) with an explanation, as Redis does; no: accept them")
     ("maxclients", po::value(&o->maxclients)->default_value(o->maxclients),
      "maximum simultaneous clients")
     ("timeout", po::value(&o->timeout_s)->default_value(o->timeout_s),
@@ -129,6 +144,13 @@ bool ParseOptions(int argc, char** argv, Options* o, int* exit_code) {
     po::notify(vm);
   } catch (const po::error& e) {
     std::cerr << "desaster-scheduler: " << e.what() << "\nTry --help.\n";
+    *exit_code = 1;
+    return false;
+  }
+  if (auto yes = ParseYesNo(protected_mode)) {
+    o->protected_mode = *yes;
+  } else {
+    std::cerr << "desaster-scheduler: --protected-mode must be yes or no\n";
     *exit_code = 1;
     return false;
   }
@@ -435,7 +457,6 @@ constexpr RedisParameter kRedisParameters[] = {
     {"pidfile", "", kImmutable},
     {"proc-title-template", "{title} {listen-addr} {server-mode}", kString},
     {"propagation-error-behavior", "ignore", kEnum, 0, 0, "ignore, panic, panic-on-replicas"},
-    {"protected-mode", "no", kBool},
     {"rdb-del-sync-files", "no", kBool},
     {"rdb-save-incremental-fsync", "yes", kBool},
     {"rdbchecksum", "yes", kImmutable},
@@ -679,10 +700,17 @@ std::vector<ConfigParam> ConfigParams(Options* o) {
       Number("busy-reply-threshold", &o->lua_time_limit_ms, 0, LLONG_MAX),
       Number("lua-memory-limit", &o->lua_memory_limit, 1024 * 1024, 1LL << 40),
       Number("retry", &o->retry, 0, 1000),
+      {"protected-mode", [o] { return std::string(o->protected_mode ? "yes" : "no"); },
+       [o](const std::string& v) -> std::string {
+         auto yes = ParseYesNo(v);
+         if (!yes) return "argument must be 'yes' or 'no'";
+         o->protected_mode = *yes;
+         return "";
+       }},
       {"notify-keyspace-events", [o] { return EventClassesString(o->notify_keyspace_events); },
        [o](const std::string& v) -> std::string {
          auto classes = ParseEventClasses(v);
-         if (!classes) return "Invalid event class character. Use 'Ag$lshzxeKEtmd'.";
+         if (!classes) return "Invalid event class character. Use 'Ag$lshzxeKEtmdn'.";
          o->notify_keyspace_events = *classes;
          return "";
        }},

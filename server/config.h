@@ -64,6 +64,9 @@ struct Options {
   std::string cluster_user;        // etcd authentication: user:password
   bool cluster_convert = false;    // let a cluster node's data directory become a single node's
   int notify_keyspace_events = 0;  // event classes (server/data/notify.h)
+  // While there is no password, refuse clients from anywhere but 127.0.0.1, ::1 and unix
+  // sockets (Redis' protected mode).
+  bool protected_mode = true;
   // Redis parameters desaster keeps without acting on them (CONFIG SET), by name.
   std::map<std::string, std::string> redis_parameters;
 };

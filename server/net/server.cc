@@ -35,6 +35,36 @@ std::string AddressOf(const sockaddr_storage& ss) {
   return std::string(host) + ":" + std::to_string(port);
 }
 
+// Protected mode's one reply before it closes the connection, Redis' own words.
+constexpr std::string_view kProtectedModeError =
+    "-DENIED Redis is running in protected mode because protected mode is enabled and no "
+    "password is set for the default user. In this mode connections are only accepted from the "
+    "loopback interface. If you want to connect from external computers to Redis you may adopt "
+    "one of the following solutions: 1) Just disable protected mode sending the command 'CONFIG "
+    "SET protected-mode no' from the loopback interface by connecting to Redis from the same "
+    "host the server is running, however MAKE SURE Redis is not publicly accessible from "
+    "internet if you do so. Use CONFIG REWRITE to make this change permanent. 2) Alternatively "
+    "you can just disable the protected mode by editing the Redis configuration file, and "
+    "setting the protected mode option to 'no', and then restarting the server. 3) If you "
+    "started the server manually just for testing, restart it with the '--protected-mode no' "
+    "option. 4) Setup a an authentication password for the default user. NOTE: You only need "
+    "to do one of the above things in order for the server to start accepting connections from "
+    "the outside.\r\n";
+
+// Whether a peer is local as Redis' protected mode counts it: 127.0.0.1 or ::1 exactly (other
+// loopback addresses, and IPv4-mapped ones, are not), or a unix socket.
+bool IsLoopback(const sockaddr_storage& ss) {
+  if (ss.ss_family == AF_UNIX) return true;
+  if (ss.ss_family == AF_INET) {
+    return reinterpret_cast<const sockaddr_in*>(&ss)->sin_addr.s_addr == htonl(INADDR_LOOPBACK);
+  }
+  if (ss.ss_family == AF_INET6) {
+    const in6_addr& a = reinterpret_cast<const sockaddr_in6*>(&ss)->sin6_addr;
+    return IN6_IS_ADDR_LOOPBACK(&a);
+  }
+  return false;
+}
+
 // Whether the command (a table entry, or nullptr) is `name` ("client|reply" for a subcommand).
 bool Is(const CommandSpec* spec, std::string_view name) { return spec && spec->name == name; }
 
@@ -393,12 +423,19 @@ void Server::OnAccept(ev::io& w, int) {
       continue;
     }
     state_->stats.connections_received++;
-    if (static_cast<long long>(connections_.size()) >= state_->options.maxclients) {
-      static const char kMsg[] = "-ERR max number of clients reached\r\n";
-      ssize_t ignored = write(fd, kMsg, sizeof(kMsg) - 1);
+    auto refuse = [&](std::string_view message) {
+      ssize_t ignored = write(fd, message.data(), message.size());
       (void)ignored;
       close(fd);
       state_->stats.rejected_connections++;
+    };
+    if (static_cast<long long>(connections_.size()) >= state_->options.maxclients) {
+      refuse("-ERR max number of clients reached\r\n");
+      continue;
+    }
+    if (!sentinel && state_->options.protected_mode && state_->options.requirepass.empty() &&
+        !IsLoopback(ss)) {
+      refuse(kProtectedModeError);
       continue;
     }
     int one = 1;

@@ -257,9 +257,8 @@ class BitmapTest(ServerTest):
 
 
 # CONFIG parameters compared by whether a value is accepted, not by the error text: desaster
-# lacks the feature (TLS, active defragmentation, keyspace notifications), and says so.
-UNSUPPORTED = {"tls-port", "tls-cluster", "tls-replication", "activedefrag",
-               "notify-keyspace-events"}
+# lacks the feature (TLS, active defragmentation), and says so.
+UNSUPPORTED = {"tls-port", "tls-cluster", "tls-replication", "activedefrag"}
 # Not compared, and why.
 CONFIG_SKIPPED = {
     "bind": "where each server listens", "port": "likewise", "dir": "each its own directory",
@@ -268,7 +267,6 @@ CONFIG_SKIPPED = {
     "proc-title-template": "desaster sets no process title: any text is kept",
     "maxmemory-policy": "desaster never evicts: only noeviction is accepted",
     "enable-debug-command": "DEBUG is enabled in desaster (the security issue restricts it)",
-    "protected-mode": "not implemented yet (the security issue)",
     "daemonize": "how the test runs redis-server", "pidfile": "likewise",
 }
 CONFIG_VALUES = ["maybe", "-1", "0", "1", "1gb", "1KB", "YES", "no", "100", "",

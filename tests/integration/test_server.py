@@ -3,11 +3,13 @@
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import redis  # noqa: E402
 from harness import (SCHEDULER, RawConnection, RedisServer, Reply, Scheduler, ServerTest,  # noqa: E402
                      main, wait_for)
 
@@ -348,6 +350,48 @@ class LifecycleTest(ServerTest):
         bad = subprocess.run([SCHEDULER, "--no-such-option"], capture_output=True, text=True)
         self.assertEqual(bad.returncode, 1)
         self.assertIn("Try --help", bad.stderr)
+
+    def test_protected_mode_refuses_clients_not_on_loopback_as_redis_does(self):
+        def ping_from(address, port):
+            with socket.create_connection(("127.0.0.1", port), source_address=(address, 0),
+                                          timeout=10) as conn:
+                conn.sendall(b"*1\r\n$4\r\nPING\r\n")
+                out = b""
+                while not out.endswith(b"\r\n"):
+                    chunk = conn.recv(65536)
+                    if not chunk:
+                        break
+                    out += chunk
+                return out
+        redis_server, ours = RedisServer(), Scheduler()
+        self.addCleanup(redis_server.stop)
+        self.addCleanup(ours.stop)
+        ports = (redis_server.port, ours.port)
+        # 127.0.0.2 is this host too, but not the address protected mode trusts.
+        denied = [ping_from("127.0.0.2", port) for port in ports]
+        self.assertEqual(denied[1], denied[0])
+        self.assertTrue(denied[1].startswith(b"-DENIED Redis is running in protected mode"))
+        self.assertEqual(ping_from("127.0.0.1", ours.port), b"+PONG\r\n")
+        # With a password, clients from anywhere may authenticate.
+        for port in ports:
+            redis.Redis(port=port).config_set("requirepass", "secret")
+        answers = [ping_from("127.0.0.2", port) for port in ports]
+        self.assertEqual(answers[1], answers[0])
+        self.assertTrue(answers[1].startswith(b"-NOAUTH"))
+        for port in ports:
+            r = redis.Redis(port=port, password="secret")
+            r.config_set("requirepass", "")
+            r.config_set("protected-mode", "no")
+            self.assertEqual(r.config_get("protected-mode"), {"protected-mode": "no"})
+        self.assertEqual([ping_from("127.0.0.2", port) for port in ports], [b"+PONG\r\n"] * 2)
+        # The command line says it too.
+        opened = Scheduler("--protected-mode", "no")
+        self.addCleanup(opened.stop)
+        self.assertEqual(ping_from("127.0.0.2", opened.port), b"+PONG\r\n")
+        bad = subprocess.run([SCHEDULER, "--protected-mode", "maybe"], capture_output=True,
+                             text=True)
+        self.assertEqual(bad.returncode, 1)
+        self.assertIn("--protected-mode must be yes or no", bad.stderr)
 
     def test_config_file_sets_options(self):
         path = os.path.join(self.server.dir, "desaster.conf")
