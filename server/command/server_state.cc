@@ -1,5 +1,6 @@
 #include "server/command/server_state.h"
 
+#include <fmt/format.h>
 #include <malloc.h>
 #include <strings.h>
 
@@ -35,13 +36,12 @@ ServerState::ServerState(Options* options, int64_t now_ms)
   keyspace.set_now_ms(now_ms);
   scripts = std::make_unique<ScriptEngine>(this);
   keyspace.set_notifier([this](int db, std::string_view event, std::string_view key) {
-    std::string prefix = "@" + std::to_string(db) + "__:";
     int classes = keyspace.notify_classes();
     if (classes & event::kKeyspace) {
-      PublishMessage(*this, "__keyspace" + prefix + std::string(key), std::string(event));
+      PublishMessage(*this, fmt::format("__keyspace@{}__:{}", db, key), std::string(event));
     }
     if (classes & event::kKeyevent) {
-      PublishMessage(*this, "__keyevent" + prefix + std::string(event), std::string(key));
+      PublishMessage(*this, fmt::format("__keyevent@{}__:{}", db, event), std::string(key));
     }
   });
   ApplyOptions();
