@@ -563,7 +563,10 @@ void Database::ApplyGroupChange(const Mutation& m) {
 // ---- Keyspace ----
 
 Keyspace::Keyspace(int databases) : dialects_(Dialects::Default()) {
-  for (int i = 0; i < databases; i++) dbs_.push_back(std::make_unique<Database>(this, i));
+  for (int i = 0; i < databases; i++) {
+    dbs_.push_back(std::make_unique<Database>(this, i));
+    stored_.push_back(dbs_.back().get());
+  }
 }
 
 void Keyspace::RunDueWork(size_t jobs, size_t schedules) {
@@ -777,10 +780,8 @@ void Keyspace::Apply(const Mutation& m) {
 }
 
 Database& Keyspace::StoredAs(int stored_as) {
-  for (auto& d : dbs_) {
-    if (d->stored_as_ == stored_as) return *d;
-  }
-  return *dbs_[0];  // callers check stored_as < databases(); the map is a permutation
+  // Callers check stored_as < databases(): the loader skips records of databases it lacks.
+  return *stored_[static_cast<size_t>(stored_as)];
 }
 
 void Keyspace::SwapDatabases(int a, int b) {
@@ -838,7 +839,10 @@ bool Keyspace::SetDatabaseMap(std::string_view map) {
     }
     seen[static_cast<size_t>(stored[i])] = true;
   }
-  for (size_t i = 0; i < dbs_.size(); i++) dbs_[i]->stored_as_ = stored[i];
+  for (size_t i = 0; i < dbs_.size(); i++) {
+    dbs_[i]->stored_as_ = stored[i];
+    stored_[static_cast<size_t>(stored[i])] = dbs_[i].get();
+  }
   return true;
 }
 

@@ -399,18 +399,20 @@ class Keyspace {
   void set_notify_classes(int classes) { notify_classes_ = classes; }
   void set_notifier(Notifier notifier) { notifier_ = std::move(notifier); }
   // Announces `event` of class `cls` (server/data/notify.h) on `key`, if that class is on.
+  // Nothing is announced while changes are applied (loading, a replica following the log):
+  // events come from the commands that made the changes.
   void Notify(int db, int cls, std::string_view event, std::string_view key) {
-    if ((notify_classes_ & cls) && notifier_) notifier_(db, event, key);
+    if ((notify_classes_ & cls) && recording_ && notifier_) notifier_(db, event, key);
   }
   // A lookup found no `key`: announced when a read-only command looked. Returns nullptr.
   const Value* Missed(int db, std::string_view key) {
     if (reading_) Notify(db, event::kKeyMiss, "keymiss", key);
     return nullptr;
   }
-  // Whether keys created from now on are announced as "new" (not while a STORE replaces one).
   // While a command that only reads runs, a key it looks for and does not find is announced
   // ("keymiss"), as Redis' read lookups do.
   void set_reading(bool reading) { reading_ = reading; }
+  // Whether keys created from now on are announced as "new" (not while a STORE replaces one).
   bool announce_new() const { return announce_new_; }
   void set_announce_new(bool announce) { announce_new_ = announce; }
   void NotifyNew(int db, std::string_view key) {
@@ -548,7 +550,8 @@ class Keyspace {
   // Every watched key of `db` that exists is about to be removed.
   void TouchedAll(int db);
 
-  std::vector<std::unique_ptr<Database>> dbs_;
+  std::vector<std::unique_ptr<Database>> dbs_;  // by the number clients SELECT
+  std::vector<Database*> stored_;               // by the number records are stored under
   int notify_classes_ = 0;
   bool announce_new_ = true;
   bool reading_ = false;

@@ -710,6 +710,7 @@ void Server::MasterChanged() {
 }
 
 void Server::ResumeIfUnpaused() {
+  if (state_->pause == ServerState::Pause::kOff && paused_.empty()) return;  // no clock read
   int64_t now = UnixMs();
   if (state_->Paused(now)) {
     // Wakes the loop when the pause ends, for the clients it holds.
@@ -719,6 +720,7 @@ void Server::ResumeIfUnpaused() {
     }
     return;
   }
+  state_->pause = ServerState::Pause::kOff;  // its time is up: later iterations skip the clock
   pause_timer_.stop();
   pause_timer_at_ms_ = 0;
   state_->keyspace.set_holding_expired(false);

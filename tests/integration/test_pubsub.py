@@ -146,6 +146,18 @@ class KeyspaceNotificationTest(ServerTest):
             r.sadd("resque:queues", "mail")
         self.side_by_side(steps)
 
+    def test_loading_announces_nothing(self):
+        # Events come from commands: reloading the data directory creates every key again,
+        # and says nothing of it (as Redis' load).
+        self.r.rpush("l", "a")
+        self.r.set("s", "v")
+        self.r.config_set("notify-keyspace-events", "AKEn")
+        listener = EventListener(self.server.port)
+        self.assertEqual(self.r.execute_command("DEBUG", "RELOAD"), b"OK")
+        self.r.set("after", "v")
+        self.assertEqual([m for _, m in listener.events()], [b"new", b"after", b"set", b"after"])
+        listener.conn.close()
+
     def test_expired_keys_are_announced_when_found_and_when_their_time_comes(self):
         self.r.config_set("notify-keyspace-events", "Ex")
         listener = EventListener(self.server.port)
