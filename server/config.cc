@@ -53,6 +53,11 @@ bool ParseOptions(int argc, char** argv, Options* o, int* exit_code) {
     ("protected-mode", po::value(&protected_mode)->default_value("yes"),
      "yes: while there is no requirepass, refuse clients that are not on this host's loopback "
      "(127.0.0.1, ::1) with an explanation, as Redis does; no: accept them")
+    ("aclfile", po::value(&o->aclfile), "read ACL users from FILE at start and on ACL LOAD; "
+                                        "ACL SAVE writes them there")
+    ("enable-debug-command", po::value(&o->enable_debug_command)->default_value(
+        o->enable_debug_command), "who may run DEBUG: local (clients on this host's loopback "
+                                  "or unix socket), yes (everyone) or no (nobody)")
     ("maxclients", po::value(&o->maxclients)->default_value(o->maxclients),
      "maximum simultaneous clients")
     ("timeout", po::value(&o->timeout_s)->default_value(o->timeout_s),
@@ -151,6 +156,12 @@ bool ParseOptions(int argc, char** argv, Options* o, int* exit_code) {
     o->protected_mode = *yes;
   } else {
     std::cerr << "desaster-scheduler: --protected-mode must be yes or no\n";
+    *exit_code = 1;
+    return false;
+  }
+  if (o->enable_debug_command != "yes" && o->enable_debug_command != "no" &&
+      o->enable_debug_command != "local") {
+    std::cerr << "desaster-scheduler: --enable-debug-command must be yes, no or local\n";
     *exit_code = 1;
     return false;
   }
@@ -366,8 +377,6 @@ struct RedisParameter {
 
 constexpr RedisParameter kRedisParameters[] = {
     {"acl-pubsub-default", "resetchannels", kEnum, 0, 0, "allchannels, resetchannels"},
-    {"aclfile", "", kImmutable},
-    {"acllog-max-len", "128", kInt, 0, LLONG_MAX},
     {"active-defrag-cycle-max", "25", kInt, 1, 99},
     {"active-defrag-cycle-min", "1", kInt, 1, 99},
     {"active-defrag-ignore-bytes", "104857600", kMemory, 1, LLONG_MAX},
@@ -418,7 +427,6 @@ constexpr RedisParameter kRedisParameters[] = {
     {"dbfilename", "dump.rdb", kProtected},
     {"disable-thp", "yes", kImmutable},
     {"dynamic-hz", "yes", kBool},
-    {"enable-debug-command", "yes", kImmutable},
     {"enable-module-command", "no", kImmutable},
     {"enable-protected-configs", "no", kImmutable},
     {"hash-max-listpack-entries", "512", kInt, 0, LLONG_MAX},
@@ -700,6 +708,9 @@ std::vector<ConfigParam> ConfigParams(Options* o) {
       Number("busy-reply-threshold", &o->lua_time_limit_ms, 0, LLONG_MAX),
       Number("lua-memory-limit", &o->lua_memory_limit, 1024 * 1024, 1LL << 40),
       Number("retry", &o->retry, 0, 1000),
+      Fixed("aclfile", o->aclfile),
+      Number("acllog-max-len", &o->acllog_max_len, 0, LLONG_MAX),
+      Fixed("enable-debug-command", o->enable_debug_command),
       {"protected-mode", [o] { return std::string(o->protected_mode ? "yes" : "no"); },
        [o](const std::string& v) -> std::string {
          auto yes = ParseYesNo(v);

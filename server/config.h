@@ -67,6 +67,13 @@ struct Options {
   // While there is no password, refuse clients from anywhere but 127.0.0.1, ::1 and unix
   // sockets (Redis' protected mode).
   bool protected_mode = true;
+  // ACL users are loaded from this file at start and by ACL LOAD, written by ACL SAVE; empty:
+  // none (ACL LOAD and SAVE refuse).
+  std::string aclfile;
+  long long acllog_max_len = 128;  // ACL LOG keeps this many entries
+  // Who may run DEBUG: "yes" (everyone), "no" (nobody), "local" (connections from 127.0.0.1,
+  // ::1 or a unix socket).
+  std::string enable_debug_command = "local";
   // Redis parameters desaster keeps without acting on them (CONFIG SET), by name.
   std::map<std::string, std::string> redis_parameters;
 };

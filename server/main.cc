@@ -67,6 +67,10 @@ int Serve(int argc, char** argv, bool* restart) {
   std::string dialect_error;
   state.keyspace.set_dialects(*Dialects::Parse(options.dialects, &dialect_error));
   RegisterAllCommands(&state.registry);
+  if (!options.aclfile.empty() && !state.acl.LoadFile(options.aclfile, &error)) {
+    Log(LogLevel::kWarning, "Aborting because of ACL errors: {}", error);
+    return 1;
+  }
 #ifdef DESASTER_JEMALLOC
   state.allocated_bytes = HeapAllocatedBytes;  // the C library's count knows nothing of jemalloc
 #endif

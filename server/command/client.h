@@ -14,6 +14,7 @@
 namespace desaster {
 
 struct CommandSpec;
+struct AclUser;
 
 enum class ReplyMode { kOn, kOff, kSkipNext, kSkipThis };
 
@@ -38,6 +39,9 @@ struct Client {
   int db = 0;
   int protocol = 2;
   bool authenticated = false;
+  // The ACL user it runs as (AccessControl owns it); nullptr: an internal client, unrestricted.
+  AclUser* user = nullptr;
+  bool local = false;     // connected from 127.0.0.1, ::1 or a unix socket
   bool sentinel = false;  // connected to the sentinel port: Redis Sentinel's commands only
   std::string lib_name, lib_ver;
   int64_t created_ms = 0;

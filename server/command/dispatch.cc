@@ -70,6 +70,37 @@ void FeedMonitors(ServerState& server, const Client& client, const std::vector<s
   }
 }
 
+// The arguments as MONITOR and SLOWLOG show them: passwords and ACL rules become "(redacted)",
+// as in Redis.
+std::vector<std::string> Redacted(const CommandSpec& spec, std::vector<std::string> argv) {
+  constexpr std::string_view kRedacted = "(redacted)";
+  auto redact = [&](size_t from, size_t to) {
+    for (size_t i = from; i < to && i < argv.size(); i++) argv[i] = kRedacted;
+  };
+  if (spec.name == "auth") {
+    redact(1, argv.size());
+  } else if (spec.name == "acl|setuser") {
+    redact(2, argv.size());
+  } else if (spec.name == "hello") {
+    for (size_t i = 2; i + 2 < argv.size(); i++) {
+      if (strcasecmp(argv[i].c_str(), "AUTH") == 0) redact(i + 1, i + 3);
+    }
+  } else if (spec.name == "config|set") {
+    for (size_t i = 2; i + 1 < argv.size(); i += 2) {
+      for (const char* secret : {"requirepass", "masterauth", "masteruser"}) {
+        if (strcasecmp(argv[i].c_str(), secret) == 0) redact(i + 1, i + 2);
+      }
+    }
+  }
+  return argv;
+}
+
+// enable-debug-command: DEBUG for everyone, nobody, or connections from this host.
+bool DebugAllowed(const ServerState& server, const Client& client) {
+  const std::string& allowed = server.options.enable_debug_command;
+  return allowed == "yes" || (allowed == "local" && client.local);
+}
+
 bool AllowedWhileSubscribed(const CommandSpec& spec) { return spec.Has(cmd::kSubscribed); }
 
 // Over maxmemory: a command that may grow memory is refused, so is queueing any command in a
@@ -153,7 +184,9 @@ bool CallCommand(ServerState& server, Client& client, const CommandSpec& spec,
     server.stats.error_replies++;
   }
   server.stats.commands_processed++;
-  if (mode != BlockMode::kRetrying && !spec.Has(cmd::kAdmin)) FeedMonitors(server, client, argv);
+  if (mode != BlockMode::kRetrying && !spec.Has(cmd::kAdmin)) {
+    FeedMonitors(server, client, Redacted(spec, argv));
+  }
 
   if (elapsed >= server.options.slowlog_log_slower_than_us &&
       server.options.slowlog_log_slower_than_us >= 0) {
@@ -163,7 +196,8 @@ bool CallCommand(ServerState& server, Client& client, const CommandSpec& spec,
             std::chrono::system_clock::now().time_since_epoch())
             .count(),
         elapsed,
-        std::vector<std::string>(argv.begin(), argv.begin() + std::min<size_t>(argv.size(), 32)),
+        Redacted(spec, std::vector<std::string>(argv.begin(),
+                                                argv.begin() + std::min<size_t>(argv.size(), 32))),
         client.addr,
         client.name};
     server.slowlog.push_front(std::move(e));
@@ -173,6 +207,25 @@ bool CallCommand(ServerState& server, Client& client, const CommandSpec& spec,
   }
   if (client.reply_mode == ReplyMode::kSkipThis) client.reply_mode = ReplyMode::kOn;
   return false;
+}
+
+AclDenial CheckAccess(ServerState& server, const Client& client, const CommandSpec& spec,
+                      const std::vector<std::string>& argv, std::string_view context,
+                      const Client* caller) {
+  if (client.user == nullptr || client.user->unrestricted()) return AclDenial::kNone;
+  size_t position = 0;
+  AclDenial denial = server.acl.Check(*client.user, spec, argv, &position);
+  if (denial == AclDenial::kNone) return denial;
+  int64_t now = UnixMs();
+  server.acl.Log({.reason = denial,
+                  .context = std::string(context),
+                  .object = denial == AclDenial::kCommand ? spec.name : argv[position],
+                  .username = client.user->name,
+                  .created_ms = now,
+                  .updated_ms = now,
+                  .client_info = ClientLine(caller ? *caller : client)},
+                 static_cast<size_t>(server.options.acllog_max_len));
+  return denial;
 }
 
 void PrefetchKeys(const ServerState& server, const Client& client, std::string_view input) {
@@ -215,8 +268,29 @@ void ProcessCommand(ServerState& server, Client& client, const std::vector<std::
   if (client.sentinel && !spec->Has(cmd::kSentinel)) return reject(UnknownCommandError(argv), spec);
   client.last_command = spec->name;
 
-  if (!server.options.requirepass.empty() && !client.authenticated && !spec->Has(cmd::kNoAuth)) {
+  if (spec->name == "debug" && !DebugAllowed(server, client)) {
+    return reject(
+        "ERR DEBUG command not allowed. If the enable-debug-command option is set to \"local\", "
+        "you can run it from a local connection, otherwise you need to set this option in the "
+        "configuration file, and then restart the server.",
+        spec);
+  }
+  if (server.acl.AuthRequired() && !client.authenticated && !spec->Has(cmd::kNoAuth)) {
     return reject("NOAUTH Authentication required.", spec);
+  }
+  switch (CheckAccess(server, client, *spec, argv, client.in_multi ? "multi" : "toplevel")) {
+    case AclDenial::kNone:
+      break;
+    case AclDenial::kCommand:
+      return reject("NOPERM this user has no permissions to run the '" + spec->name + "' command",
+                    spec);
+    case AclDenial::kKey:
+      return reject(
+          "NOPERM this user has no permissions to access one of the keys used as arguments", spec);
+    default:
+      return reject(
+          "NOPERM this user has no permissions to access one of the channels used as arguments",
+          spec);
   }
   if (server.loading && !spec->Has(cmd::kLoading)) {
     return reject("LOADING Redis is loading the dataset in memory", spec);

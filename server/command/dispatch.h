@@ -48,6 +48,16 @@ long long PublishMessage(ServerState& server, const std::string& channel,
 // Drops a disconnecting client from every registry (blocking, WATCH, pub/sub, MONITOR).
 void ForgetClient(ServerState& server, Client& client);
 
+// The client's line in CLIENT LIST and CLIENT INFO (and ACL LOG entries).
+std::string ClientLine(const Client& c);
+
+// Whether the client's ACL user may run `argv` as `spec`; a refusal is recorded in ACL LOG
+// under `context` ("toplevel", "multi", "lua"), with `caller`'s client line (a script's
+// caller; the client itself when nullptr).
+AclDenial CheckAccess(ServerState& server, const Client& client, const CommandSpec& spec,
+                      const std::vector<std::string>& argv, std::string_view context,
+                      const Client* caller = nullptr);
+
 // Removes every WATCH of a client.
 void UnwatchAll(ServerState& server, Client& client);
 // Ends the client's transaction: its queued commands and watched keys are forgotten.

@@ -184,7 +184,8 @@ void RegisterDumpCommands(CommandRegistry* r) {
       .Args(
           "key ttl:integer serialized-value:string [REPLACE] [ABSTTL] [IDLETIME seconds:integer] "
           "[FREQ frequency:integer]")
-      .Keys("OW UPDATE");
+      .Keys("OW UPDATE")
+      .Categories("keyspace dangerous");
 }
 
 }  // namespace desaster

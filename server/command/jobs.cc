@@ -388,17 +388,21 @@ void RegisterJobCommands(CommandRegistry* r) {
       .Add("job.fetch", -2, kWrite | kBlocking, {}, JobFetch,
            "Lease the next job for a native worker")
       .Args("worker [BLOCK ms:integer] [LEASE ms:integer]")
+      .Categories("job runner")
       .Add("job.ack", -2, kWrite | kFast, {}, JobAck,
            "A leased job succeeded; 0 if its lease was lost")
       .Args("id [WORKER worker] [RESULT result]")
+      .Categories("job runner")
       .Add("job.fail", -4, kWrite, {}, JobFail, "A leased job failed; its retry policy applies")
       .Args(
           "id [WORKER worker] ERROR error [MESSAGE message] [BACKTRACE backtrace] [RESULT "
           "result] [DEAD]")
+      .Categories("job runner")
       .Add("job.release", -2, kWrite | kFast, {}, JobRelease,
            "A leased job its worker could not start goes back to its queue; 0 if its lease was "
            "lost")
       .Args("id [WORKER worker]")
+      .Categories("job runner")
       .Add("job.kill", 2, kWrite | kFast, {}, JobKill,
            "Ask the worker running a job to stop it (TERM, then KILL)")
       .Args("id")

@@ -344,6 +344,7 @@ void RegisterKeyCommands(CommandRegistry* r) {
       .Keys("RW ACCESS DELETE | OW INSERT")
       .Add("keys", 2, kReadOnly, {}, Keys, "Keys matching a pattern")
       .Args("pattern:pattern")
+      .Categories("keyspace dangerous")
       .Add("scan", -2, kReadOnly, {}, Scan, "Iterate over keys")
       .Args("cursor:integer [MATCH pattern:pattern] [COUNT count:integer] [TYPE type]")
       .Add("randomkey", 1, kReadOnly, {}, RandomKey, "A random key")
@@ -375,13 +376,16 @@ void RegisterKeyCommands(CommandRegistry* r) {
       .Args("")
       .Add("flushdb", -1, kWrite, {}, FlushDb, "Delete every key of the database")
       .Args("[ASYNC|SYNC]")
+      .Categories("keyspace dangerous")
       .Add("flushall", -1, kWrite, {}, FlushAll, "Delete every key of every database")
       .Args("[ASYNC|SYNC]")
+      .Categories("keyspace dangerous")
       .Add("move", 3, kWrite | kFast, one, Move, "Move a key to another database")
       .Args("key db:integer")
       .Keys("RW ACCESS UPDATE")
       .Add("swapdb", 3, kWrite | kFast, {}, SwapDb, "Swap two databases")
       .Args("index1:integer index2:integer")
+      .Categories("keyspace dangerous")
       .Add("copy", -3, kWrite | kDenyOom, two, Copy, "Copy a key")
       .Args("source:key destination:key [DB destination-db:integer] [REPLACE]")
       .Keys("RO ACCESS | OW UPDATE")
@@ -398,7 +402,7 @@ void RegisterKeyCommands(CommandRegistry* r) {
       .Sub("freq", 3, kReadOnly, sub, ObjectCmd, "Access frequency (LFU only)")
       .Args("key")
       .Keys("RO")
-      .Sub("help", 2, kReadOnly, {}, ObjectHelp, "Show help")
+      .Sub("help", 2, kLoading, {}, ObjectHelp, "Show help")
       .Args("");
 }
 

@@ -146,7 +146,7 @@ void RegisterPubSubCommands(CommandRegistry* r) {
       .Args("[channel...]")
       .Sub("numpat", 2, kPubSub, {}, PubSubNumPat, "Number of pattern subscriptions")
       .Args("")
-      .Sub("help", 2, kPubSub, {}, PubSubHelp, "Show help")
+      .Sub("help", 2, kLoading, {}, PubSubHelp, "Show help")
       .Args("");
 }
 

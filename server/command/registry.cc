@@ -1,10 +1,127 @@
 #include "server/command/registry.h"
 
+#include <strings.h>
+
 #include <stdexcept>
 
 #include "server/command/context.h"
 
 namespace desaster {
+
+uint64_t category::ByName(std::string_view name) {
+  for (size_t i = 0; i < std::size(kNames); i++) {
+    if (strcasecmp(std::string(name).c_str(), std::string(kNames[i]).c_str()) == 0) {
+      return uint64_t{1} << i;
+    }
+  }
+  return 0;
+}
+
+namespace {
+
+uint64_t Bit(std::string_view name) {
+  uint64_t bit = category::ByName(name);
+  if (bit == 0) throw std::invalid_argument("unknown ACL category " + std::string(name));
+  return bit;
+}
+
+// The category every command of a group belongs to, unless it declares its own.
+std::string_view GroupCategory(std::string_view group) {
+  static const std::pair<std::string_view, std::string_view> kGroups[] = {
+      {"generic", "keyspace"},
+      {"sorted-set", "sortedset"},
+      {"transactions", "transaction"},
+      {"string", "string"},
+      {"list", "list"},
+      {"hash", "hash"},
+      {"set", "set"},
+      {"stream", "stream"},
+      {"connection", "connection"},
+      {"scripting", "scripting"},
+      {"bitmap", "bitmap"},
+      {"hyperloglog", "hyperloglog"},
+      {"geo", "geo"},
+      {"queue", "queue"},
+      {"job", "job"},
+      {"schedule", "schedule"},
+      {"worker", "worker"},
+      {"failed", "failed"}};
+  for (const auto& [g, category] : kGroups) {
+    if (g == group) return category;
+  }
+  return {};
+}
+
+// Redis' categories of a command: those declared (its acl_categories), or else its group's,
+// and those its flags imply (setImplicitACLCategories). A container has no flags of its own
+// there: it is in its declared categories and @slow only.
+uint64_t CategoriesOf(const CommandSpec& c) {
+  uint64_t bits = 0;
+  std::string_view declared = c.declared_categories;
+  if (declared.empty() && c.subcommands.empty()) declared = GroupCategory(c.group);
+  while (!declared.empty()) {
+    size_t space = declared.find(' ');
+    if (space != 0) bits |= Bit(declared.substr(0, space));
+    declared = space == std::string_view::npos ? std::string_view() : declared.substr(space + 1);
+  }
+  if (c.subcommands.empty()) {
+    if (c.Has(cmd::kWrite)) bits |= Bit("write");
+    if (c.Has(cmd::kReadOnly) && !(bits & Bit("scripting"))) bits |= Bit("read");
+    if (c.Has(cmd::kAdmin)) bits |= Bit("admin") | Bit("dangerous");
+    if (c.Has(cmd::kPubSub)) bits |= Bit("pubsub");
+    if (c.Has(cmd::kFast)) bits |= Bit("fast");
+    if (c.Has(cmd::kBlocking)) bits |= Bit("blocking");
+  }
+  if (!(bits & Bit("fast"))) bits |= Bit("slow");
+  return bits;
+}
+
+}  // namespace
+
+void CommandRegistry::Finish() {
+  uint32_t id = 0;
+  for (auto& c : commands_) {
+    c.id = id++;
+    c.categories = CategoriesOf(c);
+    for (auto& s : c.subcommands) {
+      s.id = id++;
+      s.categories = CategoriesOf(s);
+    }
+  }
+  size_ = id;
+}
+
+std::vector<std::string> CallKeyFlags(const CommandSpec& spec,
+                                      const std::vector<std::string>& argv) {
+  auto is = [&](size_t i, const char* word) { return strcasecmp(argv[i].c_str(), word) == 0; };
+  bool reads = true, writes = true;
+  if (spec.name == "set") {  // SET ... GET reads the old value; a plain SET overwrites
+    reads = false;
+    for (size_t i = 3; i < argv.size() && !reads; i++) reads = is(i, "get");
+  } else if (spec.name == "bitfield") {  // only GETs (and OVERFLOWs): a read
+    writes = false;
+    for (size_t i = 2; i < argv.size() && !writes; i++) {
+      size_t rest = argv.size() - i - 1;
+      if (is(i, "get") && rest >= 2) {
+        i += 2;
+      } else if (is(i, "overflow") && rest >= 1) {
+        i += 1;
+      } else {
+        writes = true;  // SET, INCRBY, or a syntax error: assumed to write, as Redis does
+      }
+    }
+  }
+  if (!writes) return {"RO", "access"};
+  if (!reads) return {"OW", "update"};
+  return {"RW", "access", "update"};
+}
+
+CommandRegistry& CommandRegistry::Categories(std::string_view names) {
+  CommandSpec& last =
+      commands_.back().subcommands.empty() ? commands_.back() : commands_.back().subcommands.back();
+  last.declared_categories = names;
+  return *this;
+}
 
 CommandRegistry& CommandRegistry::Group(std::string_view group) {
   group_ = group;
@@ -99,6 +216,7 @@ void RegisterHyperLogLogCommands(CommandRegistry* r);
 void RegisterTransactionCommands(CommandRegistry* r);
 void RegisterPubSubCommands(CommandRegistry* r);
 void RegisterServerCommands(CommandRegistry* r);
+void RegisterAclCommands(CommandRegistry* r);
 void RegisterSentinelCommands(CommandRegistry* r);
 void RegisterScriptingCommands(CommandRegistry* r);
 void RegisterStreamCommands(CommandRegistry* r);
@@ -125,6 +243,7 @@ void RegisterAllCommands(CommandRegistry* r) {
   RegisterTransactionCommands(r);
   RegisterPubSubCommands(r);
   RegisterServerCommands(r);
+  RegisterAclCommands(r);
   RegisterSentinelCommands(r);
   RegisterScriptingCommands(r);
   RegisterStreamCommands(r);
@@ -137,6 +256,7 @@ void RegisterAllCommands(CommandRegistry* r) {
   RegisterFailedCommands(r);
   RegisterSnapshotCommands(r);
   RegisterImportCommands(r);
+  r->Finish();
 }
 
 }  // namespace desaster

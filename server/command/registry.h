@@ -36,6 +36,18 @@ enum Flag : uint32_t {
 };
 }  // namespace cmd
 
+// ACL categories (ACL CAT): Redis 7.0's, in its order (ACL LIST's descriptions depend on it),
+// then desaster's families and `runner`, what a worker process needs to take and finish jobs.
+namespace category {
+inline constexpr std::string_view kNames[] = {
+    "keyspace", "read",   "write",       "set",       "sortedset",  "list",        "hash",
+    "string",   "bitmap", "hyperloglog", "geo",       "stream",     "pubsub",      "admin",
+    "fast",     "slow",   "blocking",    "dangerous", "connection", "transaction", "scripting",
+    "queue",    "job",    "schedule",    "worker",    "failed",     "runner"};
+// The bit of category `name` (case-insensitive); 0 when there is none.
+uint64_t ByName(std::string_view name);
+}  // namespace category
+
 // Redis' legacy key positions, as COMMAND INFO reports them (last < 0 counts from the end).
 // Where the keys really are is the argument grammar's business (FindKeys).
 struct KeySpec {
@@ -57,6 +69,12 @@ struct CommandSpec {
   // ("RW ACCESS DELETE"); empty: "RO ACCESS" each, what a read-only command does.
   std::vector<std::string> key_flags;
   std::vector<CommandSpec> subcommands;
+  // Its ACL categories, as bits of category::kNames: those declared (Categories) or else its
+  // group's, and those its flags imply, as Redis derives them (CommandRegistry::Finish).
+  std::string declared_categories;
+  uint64_t categories = 0;
+  // Its index in the ACL's command bitmaps (CommandRegistry::Finish).
+  uint32_t id = 0;
 
   bool Has(cmd::Flag f) const { return (flags & f) != 0; }
 };
@@ -76,6 +94,9 @@ class CommandRegistry {
   // Redis key spec flags per key argument, in order, separated by '|'
   // ("RW ACCESS DELETE | RW INSERT"). The count must match; a wrong table throws.
   CommandRegistry& Keys(std::string_view flags);
+  // Declares the ACL categories of the most recently added command or subcommand ("keyspace
+  // dangerous"), in place of its group's: those Redis declares beyond what its flags imply.
+  CommandRegistry& Categories(std::string_view names);
   // Sets the group of every command added from now on.
   CommandRegistry& Group(std::string_view group);
 
@@ -83,6 +104,19 @@ class CommandRegistry {
   const CommandSpec* Find(std::string_view name) const;
   const CommandSpec* FindSub(const CommandSpec& parent, std::string_view sub) const;
   const std::vector<CommandSpec>& all() const { return commands_; }
+  // Calls `f` with every command and subcommand, each container before its subcommands.
+  template <typename F>
+  void ForEach(F&& f) const {
+    for (const auto& c : commands_) {
+      f(c);
+      for (const auto& s : c.subcommands) f(s);
+    }
+  }
+  // Numbers every command and subcommand and settles its ACL categories; called once, when
+  // every family is declared. Throws std::invalid_argument for an unknown category.
+  void Finish();
+  // How many commands and subcommands Finish numbered.
+  uint32_t size() const { return size_; }
 
  private:
   CommandSpec Make(std::string name, int arity, uint32_t flags, KeySpec keys,
@@ -91,7 +125,13 @@ class CommandRegistry {
   std::vector<CommandSpec> commands_;
   std::unordered_map<std::string, size_t> index_;
   std::string group_;
+  uint32_t size_ = 0;
 };
+
+// How a call of a command whose key flags vary (VARIABLE_FLAGS: SET, BITFIELD) uses its one
+// key, as Redis decides it from the arguments ("OW", "update").
+std::vector<std::string> CallKeyFlags(const CommandSpec& spec,
+                                      const std::vector<std::string>& argv);
 
 // Declares every command family.
 void RegisterAllCommands(CommandRegistry* registry);

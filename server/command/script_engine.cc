@@ -561,6 +561,14 @@ void ScriptEngine::RunCommand(lua_State* L) {
     call_error_ = "Wrong number of args calling Redis command from script";
   } else if (spec->Has(cmd::kNoScript)) {
     call_error_ = "This Redis command is not allowed from script";
+  } else if (AclDenial denial =
+                 CheckAccess(server, *script_client_, *spec, call_argv_, "lua", caller_);
+             denial != AclDenial::kNone) {
+    call_error_ = std::string("The user executing the script ") +
+                  (denial == AclDenial::kCommand ? "can't run this command or subcommand"
+                   : denial == AclDenial::kKey
+                       ? "can't access at least one of the keys mentioned in the command arguments"
+                       : "can't publish to the channel mentioned in the command");
   } else if (read_only_ && spec->Has(cmd::kWrite)) {
     call_error_ = "ERR Write commands are not allowed from read-only scripts.";
   } else if (server.read_only() && spec->Has(cmd::kWrite)) {
@@ -674,6 +682,8 @@ void ScriptEngine::Run(CommandContext& ctx, const std::string& sha, size_t numke
   read_only_ = read_only;
   script_resp_ = 2;
   script_client_->db = ctx.client.db;
+  script_client_->user = ctx.client.user;
+  caller_ = &ctx.client;
   started_ms_ = MonotonicUs() / 1000;
   mutations_before_ = server_->keyspace.pending_mutations();
   running_sha_ = sha;
@@ -682,6 +692,7 @@ void ScriptEngine::Run(CommandContext& ctx, const std::string& sha, size_t numke
   lua_rawgeti(L, LUA_REGISTRYINDEX, step.function_ref);
   int status = lua_pcall(L, 0, 1, -2);
   lua_sethook(L, nullptr, 0, 0);
+  caller_ = nullptr;
   killing_ = false;
   server_->script_busy = server_->script_kill_requested = server_->script_wrote = false;
   if (status != 0) {

@@ -60,14 +60,15 @@ class ScriptEngine {
   ServerState* server_;
   lua_State* lua_ = nullptr;
   std::unordered_map<std::string, int> scripts_;  // sha -> registry reference of the function
-  bool read_only_ = false;                        // the running script came from EVAL_RO/EVALSHA_RO
-  int script_resp_ = 2;                           // what redis.setresp chose for the running script
-  bool killing_ = false;                          // SCRIPT KILL stops the running script
-  std::unique_ptr<Client> script_client_;         // the client redis.call runs commands as
-  std::vector<std::string> call_argv_;            // RunCommand's arguments, reply and refusal:
-  std::string call_reply_, call_error_;           // here so that a Lua error leaks none of them
-  int64_t started_ms_ = 0;                        // when the running script started (monotonic)
-  size_t mutations_before_ = 0;                   // pending mutations when it started
+  const Client* caller_ = nullptr;  // the client running the script: its line goes to ACL LOG
+  bool read_only_ = false;          // the running script came from EVAL_RO/EVALSHA_RO
+  int script_resp_ = 2;             // what redis.setresp chose for the running script
+  bool killing_ = false;            // SCRIPT KILL stops the running script
+  std::unique_ptr<Client> script_client_;  // the client redis.call runs commands as
+  std::vector<std::string> call_argv_;     // RunCommand's arguments, reply and refusal:
+  std::string call_reply_, call_error_;    // here so that a Lua error leaks none of them
+  int64_t started_ms_ = 0;                 // when the running script started (monotonic)
+  size_t mutations_before_ = 0;            // pending mutations when it started
   std::string running_sha_;
   size_t lua_bytes_ = 0;  // what the Lua state holds now
 };

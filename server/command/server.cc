@@ -202,20 +202,31 @@ void Select(CommandContext& ctx) {
 constexpr std::string_view kWrongPass =
     "WRONGPASS invalid username-password pair or user is disabled.";
 
-// Checks credentials for AUTH and HELLO; replies the error and returns false when refused.
+// Checks credentials for AUTH and HELLO: the connection runs as that user from now on. A
+// refusal is answered, recorded in ACL LOG, and false.
 bool Authenticate(CommandContext& ctx, const std::string& user, const std::string& password) {
-  const std::string& required = ctx.server.options.requirepass;
-  if (user != "default" || (required.empty() ? false : password != required)) {
+  AclUser* u = ctx.server.acl.Authenticate(user, password);
+  if (u == nullptr) {
+    int64_t now = UnixMs();
+    ctx.server.acl.Log({.reason = AclDenial::kAuth,
+                        .context = ctx.client.in_multi ? "multi" : "toplevel",
+                        .object = ctx.args[0],
+                        .username = user,
+                        .created_ms = now,
+                        .updated_ms = now,
+                        .client_info = ClientLine(ctx.client)},
+                       static_cast<size_t>(ctx.server.options.acllog_max_len));
     ctx.Error(kWrongPass);
     return false;
   }
+  ctx.client.user = u;
   ctx.client.authenticated = true;
   return true;
 }
 
 void Auth(CommandContext& ctx) {
   if (ctx.args.size() > 3) return ctx.Error(err::kSyntax);
-  if (ctx.args.size() == 2 && ctx.server.options.requirepass.empty()) {
+  if (ctx.args.size() == 2 && ctx.server.acl.default_user()->nopass) {
     return ctx.Error(
         "ERR AUTH <password> called without any password configured for the default user. Are "
         "you sure your configuration is correct?");
@@ -259,10 +270,10 @@ void Hello(CommandContext& ctx) {
       return ctx.Error("ERR Syntax error in HELLO option '" + ctx.args[i] + "'");
     }
   }
-  if (!ctx.server.options.requirepass.empty() && !ctx.client.authenticated) {
+  if (ctx.server.acl.AuthRequired() && !ctx.client.authenticated) {
     return ctx.Error(
         "NOAUTH HELLO must be called with the client already authenticated, "
-        "otherwise the HELLO <proto> AUTH <user> <pass> option can be used to "
+        "otherwise the HELLO AUTH <user> <pass> option can be used to "
         "authenticate the client and select the RESP protocol version at the same "
         "time");
   }
@@ -313,7 +324,8 @@ void Reset(CommandContext& ctx) {
   ctx.reply.set_protocol(2);
   c.name.clear();
   c.reply_mode = ReplyMode::kOn;
-  c.authenticated = ctx.server.options.requirepass.empty();
+  c.user = ctx.server.acl.default_user();
+  c.authenticated = !ctx.server.acl.AuthRequired();
   ctx.reply.Simple("RESET");
 }
 
@@ -593,32 +605,6 @@ void ConfigRewrite(CommandContext& ctx) {
 
 // ---- CLIENT ----
 
-std::string ClientLine(const Client& c) {
-  int64_t now = UnixMs();
-  std::string flags;
-  if (c.in_multi) flags += 'x';
-  if (c.blocked) flags += 'b';
-  if (c.subscriptions() > 0) flags += 'P';
-  if (c.monitor) flags += 'O';
-  if (flags.empty()) flags = "N";
-  char buf[512];
-  snprintf(buf, sizeof(buf),
-           "id=%llu addr=%s laddr=%s fd=%d name=%s age=%lld idle=%lld flags=%s db=%d sub=%zu "
-           "psub=%zu ssub=0 multi=%d qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=16384 rbp=0 "
-           "obl=0 oll=0 omem=%zu tot-mem=%zu events=r cmd=%s user=default redir=-1 resp=%d",
-           static_cast<unsigned long long>(c.id), c.addr.c_str(), c.laddr.c_str(), c.fd,
-           c.name.c_str(), static_cast<long long>((now - c.created_ms) / 1000),
-           static_cast<long long>((now - c.last_interaction_ms) / 1000), flags.c_str(), c.db,
-           c.channels.size(), c.patterns.size(),
-           c.in_multi ? static_cast<int>(c.queued.size()) : -1, c.output.size(),
-           c.output.size() + 16384, c.last_command.c_str(), c.protocol);
-  std::string line = buf;
-  if (!c.lib_name.empty() || !c.lib_ver.empty()) {
-    line += " lib-name=" + c.lib_name + " lib-ver=" + c.lib_ver;
-  }
-  return line + "\n";
-}
-
 void ClientId(CommandContext& ctx) { ctx.reply.Integer(static_cast<long long>(ctx.client.id)); }
 
 void ClientSetName(CommandContext& ctx) {
@@ -684,6 +670,7 @@ void ClientKill(CommandContext& ctx) {
   if (ctx.args.size() % 2 != 0) return ctx.Error(err::kSyntax);
   long long filter_id = 0;
   std::string addr, laddr, type;
+  const AclUser* user = nullptr;
   bool skipme = true;
   for (size_t i = 2; i + 1 < ctx.args.size(); i += 2) {
     const std::string& v = ctx.args[i + 1];
@@ -701,7 +688,8 @@ void ClientKill(CommandContext& ctx) {
         return ctx.Error("ERR Unknown client type '" + v + "'");
       }
     } else if (ctx.Is(i, "USER")) {
-      if (v != "default") return ctx.Error("ERR No such user '" + v + "'");
+      user = s.acl.Find(v);
+      if (user == nullptr) return ctx.Error("ERR No such user '" + v + "'");
     } else if (ctx.Is(i, "SKIPME")) {
       if (Lower(v) != "yes" && Lower(v) != "no") return ctx.Error(err::kSyntax);
       skipme = Lower(v) == "yes";
@@ -714,6 +702,7 @@ void ClientKill(CommandContext& ctx) {
     if (filter_id && c->id != static_cast<uint64_t>(filter_id)) continue;
     if (!addr.empty() && c->addr != addr) continue;
     if (!laddr.empty() && c->laddr != laddr) continue;
+    if (user && c->user != user) continue;
     if (!type.empty() && (type == "pubsub") != (c->subscriptions() > 0)) continue;
     if (!type.empty() && type != "pubsub" && type != "normal") continue;
     if (skipme && c == &ctx.client) continue;
@@ -940,37 +929,11 @@ std::vector<std::string> FlagNames(const CommandSpec& c) {
   return out;
 }
 
-// Redis' ACL categories of a command ("read", "string", ...), from its flags and its group;
-// desaster's own families are categories of their own (queue, job, schedule, worker, failed).
+// A command's ACL categories ("read", "string", ...), in the order ACL CAT lists them.
 std::vector<std::string_view> AclCategories(const CommandSpec& c) {
   std::vector<std::string_view> out;
-  if (c.Has(cmd::kWrite)) out.push_back("write");
-  if (c.Has(cmd::kReadOnly)) out.push_back("read");
-  if (c.Has(cmd::kAdmin)) {
-    out.push_back("admin");
-    out.push_back("dangerous");
-  }
-  if (c.Has(cmd::kBlocking)) out.push_back("blocking");
-  out.push_back(c.Has(cmd::kFast) ? "fast" : "slow");
-  static const std::pair<std::string_view, std::string_view> kGroups[] = {
-      {"generic", "keyspace"},
-      {"sorted-set", "sortedset"},
-      {"transactions", "transaction"},
-      {"string", "string"},
-      {"list", "list"},
-      {"hash", "hash"},
-      {"set", "set"},
-      {"stream", "stream"},
-      {"pubsub", "pubsub"},
-      {"connection", "connection"},
-      {"scripting", "scripting"},
-      {"queue", "queue"},
-      {"job", "job"},
-      {"schedule", "schedule"},
-      {"worker", "worker"},
-      {"failed", "failed"}};
-  for (const auto& [group, category] : kGroups) {
-    if (c.group == group) out.push_back(category);
+  for (size_t i = 0; i < std::size(category::kNames); i++) {
+    if (c.categories & (uint64_t{1} << i)) out.push_back(category::kNames[i]);
   }
   return out;
 }
@@ -1160,33 +1123,6 @@ void CommandDocs(CommandContext& ctx) {
     ctx.reply.Bulk(c->name);
     ReplyCommandDoc(ctx, *c);
   }
-}
-
-// How a call of a command whose key flags vary (VARIABLE_FLAGS: SET, BITFIELD) uses its one
-// key, as Redis decides it from the arguments.
-std::vector<std::string> CallKeyFlags(const CommandSpec& spec,
-                                      const std::vector<std::string>& argv) {
-  auto is = [&](size_t i, const char* word) { return strcasecmp(argv[i].c_str(), word) == 0; };
-  bool reads = true, writes = true;
-  if (spec.name == "set") {  // SET ... GET reads the old value; a plain SET overwrites
-    reads = false;
-    for (size_t i = 3; i < argv.size() && !reads; i++) reads = is(i, "get");
-  } else if (spec.name == "bitfield") {  // only GETs (and OVERFLOWs): a read
-    writes = false;
-    for (size_t i = 2; i < argv.size() && !writes; i++) {
-      size_t rest = argv.size() - i - 1;
-      if (is(i, "get") && rest >= 2) {
-        i += 2;
-      } else if (is(i, "overflow") && rest >= 1) {
-        i += 1;
-      } else {
-        writes = true;  // SET, INCRBY, or a syntax error: assumed to write, as Redis does
-      }
-    }
-  }
-  if (!writes) return {"RO", "access"};
-  if (!reads) return {"OW", "update"};
-  return {"RW", "access", "update"};
 }
 
 // COMMAND GETKEYS and GETKEYSANDFLAGS: the keys of a call, and with `flags` how it uses each.
@@ -1632,15 +1568,15 @@ void RegisterServerCommands(CommandRegistry* r) {
            {}, Reset, "Reset the connection")
       .Args("")
       .Add("client", -2, kAdmin | kSentinel, {}, nullptr, "Inspect and manage client connections")
-      .Sub("id", 2, kFast | kLocal | kSentinel, {}, ClientId, "This connection's id")
+      .Sub("id", 2, kLocal | kSentinel, {}, ClientId, "This connection's id")
       .Args("")
-      .Sub("setname", 3, kFast | kSentinel, {}, ClientSetName, "Name this connection")
+      .Sub("setname", 3, kSentinel, {}, ClientSetName, "Name this connection")
       .Args("connection-name")
-      .Sub("getname", 2, kFast | kSentinel, {}, ClientGetName, "This connection's name")
+      .Sub("getname", 2, kSentinel, {}, ClientGetName, "This connection's name")
       .Args("")
       .Sub("list", -2, kAdmin | kLocal | kSentinel, {}, ClientList, "List connections")
       .Args("[TYPE (NORMAL|MASTER|REPLICA|PUBSUB)|ID client-id:integer...]")
-      .Sub("info", 2, kFast | kLocal | kSentinel, {}, ClientInfo, "This connection's details")
+      .Sub("info", 2, kLocal | kSentinel, {}, ClientInfo, "This connection's details")
       .Args("")
       .Sub("kill", -3, kAdmin | kLocal | kSentinel, {}, ClientKill, "Close connections")
       .Args(
@@ -1655,21 +1591,21 @@ void RegisterServerCommands(CommandRegistry* r) {
       .Args("timeout:integer [WRITE|ALL]")
       .Sub("unpause", 2, kAdmin, {}, ClientUnpause, "End CLIENT PAUSE")
       .Args("")
-      .Sub("tracking", -3, kFast, {}, ClientTracking, "Client-side caching (not supported)")
+      .Sub("tracking", -3, 0, {}, ClientTracking, "Client-side caching (not supported)")
       .Args(
           "(ON|OFF) [REDIRECT client-id:integer] [PREFIX prefix]... [BCAST] [OPTIN] [OPTOUT] "
           "[NOLOOP]")
-      .Sub("trackinginfo", 2, kFast, {}, ClientTrackingInfo, "Client-side caching state: off")
+      .Sub("trackinginfo", 2, 0, {}, ClientTrackingInfo, "Client-side caching state: off")
       .Args("")
-      .Sub("getredir", 2, kFast, {}, ClientGetRedir, "Where invalidations go: nowhere (-1)")
+      .Sub("getredir", 2, 0, {}, ClientGetRedir, "Where invalidations go: nowhere (-1)")
       .Args("")
-      .Sub("caching", 3, kFast, {}, ClientCaching, "Client-side caching of the next command")
+      .Sub("caching", 3, 0, {}, ClientCaching, "Client-side caching of the next command")
       .Args("(YES|NO)")
-      .Sub("help", 2, kFast | kLoading | kLocal, {}, ClientHelp, "Show help")
+      .Sub("help", 2, kLoading | kLocal, {}, ClientHelp, "Show help")
       .Args("")
-      .Sub("no-evict", 3, kFast, {}, ClientNoEvict, "Accepted for compatibility")
+      .Sub("no-evict", 3, kAdmin, {}, ClientNoEvict, "Accepted for compatibility")
       .Args("(ON|OFF)")
-      .Sub("reply", 3, kFast, {}, ClientReply, "Turn replies on or off")
+      .Sub("reply", 3, 0, {}, ClientReply, "Turn replies on or off")
       .Args("(ON|OFF|SKIP)")
       .Group("server")
       .Add("time", 1, kFast | kLoading, {}, Time, "Server time")
@@ -1677,6 +1613,7 @@ void RegisterServerCommands(CommandRegistry* r) {
       .Add("role", 1, kFast | kLoading | kLocal | kSentinel, {}, Role,
            "This node's replication role")
       .Args("")
+      .Categories("admin dangerous")
       .Add("failover", -1, kAdmin | kNoScript, {}, Failover,
            "Hand mastership over to another node of the cluster")
       .Args("[TO host port [FORCE]] [ABORT] [TIMEOUT milliseconds:integer]")
@@ -1686,27 +1623,28 @@ void RegisterServerCommands(CommandRegistry* r) {
       .Add("forwarded", 3, kFast | kNoAuth | kNoScript | kNoMulti | kLocal, {}, Forwarded,
            "A replica's connection for one of its clients (cluster mode)")
       .Args("cluster-id epoch:integer")
-      .Add("wait", 3, kBlocking, {}, Wait,
-           "Wait until replicas hold the writes acknowledged so far")
+      .Add("wait", 3, 0, {}, Wait, "Wait until replicas hold the writes acknowledged so far")
       .Args("numreplicas:integer timeout:integer")
+      .Categories("connection")
       .Add("memory", -2, kReadOnly, {}, nullptr, "Memory usage of keys and of the server")
       .Sub("usage", -3, kReadOnly, {2, 2, 1}, MemoryUsage, "Bytes a key and its value take")
       .Args("key [SAMPLES count:integer]")
       .Keys("RO")
-      .Sub("stats", 2, kReadOnly | kLocal, {}, MemoryStats, "The heap and the data in it")
+      .Sub("stats", 2, kLocal, {}, MemoryStats, "The heap and the data in it")
       .Args("")
-      .Sub("doctor", 2, kReadOnly | kLocal, {}, MemoryDoctor, "A report on memory")
+      .Sub("doctor", 2, kLocal, {}, MemoryDoctor, "A report on memory")
       .Args("")
-      .Sub("malloc-stats", 2, kReadOnly | kLocal, {}, MemoryMallocStats, "The allocator's numbers")
+      .Sub("malloc-stats", 2, kLocal, {}, MemoryMallocStats, "The allocator's numbers")
       .Args("")
-      .Sub("purge", 2, kReadOnly | kLocal, {}, MemoryPurge, "Return free memory to the system")
+      .Sub("purge", 2, kLocal, {}, MemoryPurge, "Return free memory to the system")
       .Args("")
-      .Sub("help", 2, kReadOnly | kLocal, {}, MemoryHelp, "Show help")
+      .Sub("help", 2, kLocal, {}, MemoryHelp, "Show help")
       .Args("")
       .Add("lolwut", -1, kReadOnly | kFast, {}, Lolwut, "Say what this server is")
       .Args("[VERSION version:integer]")
       .Add("info", -1, kLoading | kLocal | kSentinel, {}, Info, "Server information and statistics")
       .Args("[section...]")
+      .Categories("dangerous")
       .Add("config", -2, kAdmin, {}, nullptr, "Read and change configuration")
       .Sub("get", -3, kAdmin | kLoading | kLocal, {}, ConfigGet, "Read parameters")
       .Args("parameter:pattern...")
@@ -1718,19 +1656,26 @@ void RegisterServerCommands(CommandRegistry* r) {
       .Args("")
       .Add("command", -1, kLoading | kLocal | kSentinel, {}, Command, "Describe commands")
       .Args("")
+      .Categories("connection")
       .Sub("count", 2, kLoading | kLocal | kSentinel, {}, CommandCount, "Number of commands")
       .Args("")
+      .Categories("connection")
       .Sub("list", -2, kLoading | kLocal | kSentinel, {}, CommandList, "Command names")
       .Args("[FILTERBY (MODULE module-name|ACLCAT category|PATTERN pattern:pattern)]")
+      .Categories("connection")
       .Sub("info", -2, kLoading | kLocal | kSentinel, {}, CommandInfo, "Details of commands")
       .Args("[command-name...]")
+      .Categories("connection")
       .Sub("docs", -2, kLoading | kLocal | kSentinel, {}, CommandDocs, "Documentation of commands")
       .Args("[command-name...]")
+      .Categories("connection")
       .Sub("getkeys", -4, kLoading | kLocal, {}, CommandGetKeys, "Key arguments of a command")
       .Args("command arg...")
+      .Categories("connection")
       .Sub("getkeysandflags", -4, kLoading | kLocal, {}, CommandGetKeysAndFlags,
            "Key arguments of a command, with how it uses each")
       .Args("command arg...")
+      .Categories("connection")
       .Add("monitor", 1, kAdmin | kNoScript | kLoading | kLocal, {}, Monitor,
            "Stream every command")
       .Args("")
@@ -1743,6 +1688,7 @@ void RegisterServerCommands(CommandRegistry* r) {
       .Args("")
       .Add("lastsave", 1, kFast | kLoading | kLocal, {}, LastSave, "Time of the last save")
       .Args("")
+      .Categories("admin dangerous")
       .Add("save", 1, kAdmin | kNoScript | kLocal, {}, Save,
            "Save (every write is already durable)")
       .Args("")
@@ -1753,6 +1699,33 @@ void RegisterServerCommands(CommandRegistry* r) {
       .Add("shutdown", -1, kAdmin | kNoScript | kLoading | kNoMulti | kLocal, {}, Shutdown,
            "Stop the server")
       .Args("[NOSAVE|SAVE] [NOW] [FORCE] [ABORT]");
+}
+
+std::string ClientLine(const Client& c) {
+  int64_t now = UnixMs();
+  std::string flags;
+  if (c.in_multi) flags += 'x';
+  if (c.blocked) flags += 'b';
+  if (c.subscriptions() > 0) flags += 'P';
+  if (c.monitor) flags += 'O';
+  if (flags.empty()) flags = "N";
+  char buf[512];
+  snprintf(buf, sizeof(buf),
+           "id=%llu addr=%s laddr=%s fd=%d name=%s age=%lld idle=%lld flags=%s db=%d sub=%zu "
+           "psub=%zu ssub=0 multi=%d qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=16384 rbp=0 "
+           "obl=0 oll=0 omem=%zu tot-mem=%zu events=r cmd=%s user=%s redir=-1 resp=%d",
+           static_cast<unsigned long long>(c.id), c.addr.c_str(), c.laddr.c_str(), c.fd,
+           c.name.c_str(), static_cast<long long>((now - c.created_ms) / 1000),
+           static_cast<long long>((now - c.last_interaction_ms) / 1000), flags.c_str(), c.db,
+           c.channels.size(), c.patterns.size(),
+           c.in_multi ? static_cast<int>(c.queued.size()) : -1, c.output.size(),
+           c.output.size() + 16384, c.last_command.c_str(),
+           c.user ? c.user->name.c_str() : "default", c.protocol);
+  std::string line = buf;
+  if (!c.lib_name.empty() || !c.lib_ver.empty()) {
+    line += " lib-name=" + c.lib_name + " lib-ver=" + c.lib_ver;
+  }
+  return line + "\n";
 }
 
 }  // namespace desaster

@@ -55,6 +55,12 @@ void ServerState::ApplyOptions() {
   maxmemory =
       it == options.redis_parameters.end() ? 0 : std::strtoull(it->second.c_str(), nullptr, 10);
   CheckMemory();
+  // requirepass is the default user's password, as in Redis: set when it changes, so that ACL
+  // rules given the default user since stay until it does.
+  if (options.requirepass != applied_requirepass) {
+    acl.SetDefaultPassword(options.requirepass);
+    applied_requirepass = options.requirepass;
+  }
 }
 
 uint64_t ServerState::UsedMemory() const {

@@ -13,6 +13,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "server/command/access_control.h"
 #include "server/command/client.h"
 #include "server/command/registry.h"
 #include "server/config.h"
@@ -139,6 +140,7 @@ class ServerState {
   Options& options;
   Keyspace keyspace;
   CommandRegistry registry;
+  AccessControl acl{&registry};
   Stats stats;
   std::deque<SlowLogEntry> slowlog;
   uint64_t slowlog_next_id = 0;
@@ -187,6 +189,8 @@ class ServerState {
   bool script_kill_requested = false;
   bool script_wrote = false;
   std::function<void(size_t)> serve_while_busy;
+  // The requirepass the default user's password was last set from.
+  std::string applied_requirepass;
 
   std::unordered_map<uint64_t, Client*> clients;
   std::map<std::string, std::vector<Client*>> channels;  // channel -> subscribers

@@ -176,10 +176,12 @@ void RegisterSortCommands(CommandRegistry* r) {
           "key [BY pattern:pattern] [LIMIT offset:integer count:integer] [GET pattern:pattern]... "
           "[ASC|DESC] [ALPHA] [STORE destination:key]")
       .Keys("RO ACCESS | OW UPDATE")
+      .Categories("set sortedset list dangerous")
       .Add("sort_ro", -2, kReadOnly, {1, 1, 1}, SortRo, "SORT without STORE")
       .Args(
           "key [BY pattern:pattern] [LIMIT offset:integer count:integer] [GET pattern:pattern]... "
-          "[ASC|DESC] [ALPHA]");
+          "[ASC|DESC] [ALPHA]")
+      .Categories("set sortedset list dangerous");
 }
 
 }  // namespace desaster

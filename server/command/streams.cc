@@ -1131,7 +1131,7 @@ void RegisterStreamCommands(CommandRegistry* r) {
       .Sub("delconsumer", 5, kWrite, {2, 2, 1}, XGroup, "Delete a consumer and its pending entries")
       .Args("key group consumer")
       .Keys("RW DELETE")
-      .Sub("help", 2, kReadOnly, {}, XGroupHelp, "Show help")
+      .Sub("help", 2, kLoading, {}, XGroupHelp, "Show help")
       .Args("")
       .Add("xack", -4, kWrite | kFast, one, XAck, "Acknowledge entries of a group")
       .Args("key group id...")
@@ -1159,7 +1159,7 @@ void RegisterStreamCommands(CommandRegistry* r) {
       .Args("key")
       .Sub("consumers", 4, kReadOnly, {2, 2, 1}, XInfoConsumers, "A group's consumers")
       .Args("key group")
-      .Sub("help", 2, kReadOnly, {}, XInfoHelp, "Show help")
+      .Sub("help", 2, kLoading, {}, XInfoHelp, "Show help")
       .Args("");
 }
 

@@ -50,6 +50,19 @@ void Exec(CommandContext& ctx) {
       ctx.Error(error);
       continue;
     }
+    // ACL rules may have changed since the command was queued.
+    if (AclDenial denial = CheckAccess(ctx.server, c, *spec, argv, "multi");
+        denial != AclDenial::kNone) {
+      ctx.Error(
+          std::string("NOPERM ACLs rules changed between the moment the transaction was "
+                      "accumulated and the EXEC call. This command is no longer allowed for the "
+                      "following reason: ") +
+          (denial == AclDenial::kCommand ? "no permission to execute the command or subcommand"
+           : denial == AclDenial::kKey   ? "no permission to touch the specified keys"
+                                         : "no permission to access one of the channels used as "
+                                           "arguments"));
+      continue;
+    }
     CallCommand(ctx.server, c, *spec, argv, BlockMode::kNever);
   }
 }

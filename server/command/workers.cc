@@ -405,9 +405,11 @@ void RegisterWorkerCommands(CommandRegistry* r) {
           "id [HOST host] [PID pid:integer] [ADAPTERS adapters] [CAPABILITIES capabilities] "
           "[LABELS labels] [CONCURRENCY concurrency:integer] [QUEUES queues] [INCARNATION "
           "incarnation] [HEALTH health]")
+      .Categories("worker runner")
       .Add("worker.heartbeat", -2, kWrite | kFast, {}, WorkerHeartbeat,
            "A native worker is alive; replies its queues, jobs to kill, stop")
       .Args("id [LEASE ms:integer] [INCARNATION incarnation] [JOBS jobs] [HEALTH health]")
+      .Categories("worker runner")
       .Add("worker.attach", -3, kWrite, {}, WorkerAttach, "Add queues to a worker")
       .Args("id queue:key...")
       .Keys("RO")

@@ -433,7 +433,7 @@ void Server::OnAccept(ev::io& w, int) {
       refuse("-ERR max number of clients reached\r\n");
       continue;
     }
-    if (!sentinel && state_->options.protected_mode && state_->options.requirepass.empty() &&
+    if (!sentinel && state_->options.protected_mode && state_->acl.default_user()->nopass &&
         !IsLoopback(ss)) {
       refuse(kProtectedModeError);
       continue;
@@ -453,7 +453,9 @@ void Server::OnAccept(ev::io& w, int) {
     getsockname(fd, reinterpret_cast<sockaddr*>(&local), &llen);
     cl.laddr = AddressOf(local);
     cl.created_ms = cl.last_interaction_ms = UnixMs();
-    cl.authenticated = state_->options.requirepass.empty();
+    cl.user = state_->acl.default_user();
+    cl.authenticated = !state_->acl.AuthRequired();
+    cl.local = IsLoopback(ss);
     cl.sentinel = sentinel;
     c->server = this;
     c->read_watcher.set(loop_);

@@ -53,6 +53,13 @@ EXCLUDED = {
     "client|kill": "may close the probe's or the fuzzer's own connection",
     "client|reply": "OFF and SKIP drop the replies the fuzzer waits for (test_hardening.py)",
 }
+FUZZ_USERS = ["fz1", "fz2", "fz 3", ""]
+# ACL SETUSER's rules, good and bad (the fuzzer gives them to users of its own only).
+ACL_RULES = ["on", "off", ">pw", "<pw", "#" + "a" * 64, "#abc", "nopass", "resetpass", "~k*",
+             "%R~k1", "%W~k2", "%X~k", "allkeys", "resetkeys", "&ch*", "allchannels",
+             "resetchannels", "+@read", "-@all", "+@all", "-@dangerous", "+@nosuch", "+get",
+             "-set", "+config|get", "+select|0", "+config|get|x", "(+set ~k2)", "(~k1", "bogus",
+             "reset", "clearselectors", ""]
 # Forms of a command that are out, by their first argument.
 EXCLUDED_FORMS = {
     ("debug", "SLEEP"): "stalls the loop by design",
@@ -62,6 +69,8 @@ EXCLUDED_FORMS = {
 NEVER_OK = {
     "script|kill": "succeeds only while a script runs past lua-time-limit (test_hardening.py)",
     "config|rewrite": "the servers run without a configuration file, which both refuse",
+    "acl|load": "the servers run without an ACL file, which both refuse (test_acl.py loads one)",
+    "acl|save": "likewise (test_acl.py saves one)",
     "failover": "a single node has no replicas to hand over to (test_cluster.py hands over)",
     "snapshot.open": "a single node is in no cluster (test_cluster.py copies stores)",
     "snapshot.read": "needs SNAPSHOT.OPEN, which needs a cluster",
@@ -86,6 +95,13 @@ NOT_COMPARED = {
     "client|caching": "its answer depends on whether tracking is on",
     "client|trackinginfo": "likewise",
     "client|getredir": "likewise",
+    "acl|genpass": "random by design",
+    "acl|log": "entries carry their age and the client's details (test_acl.py compares the rest)",
+    "acl|cat": "desaster has commands of its own, and lacks a few (test_acl.py compares those "
+               "both have)",
+    "acl|list": "Redis lists single commands in its hash table's order (test_acl.py compares "
+                "them as sets)",
+    "acl|getuser": "likewise",
     "lcs": "desaster refuses a table of more than 2^24 cells (a 10 kB string against another), "
            "which Redis fills for a second",
 }
@@ -293,8 +309,14 @@ class Session:
                 rng.choice(["*", "slowlog-*", "maxmemory", "a*a*a*a*a*a*a*b"])
         if name == "index" and rng.random() < 0.7:
             return rng.choice(["0", "1", "-1", "2"])  # an element that exists, most of the time
+        if name == "username" and command.startswith("acl|"):
+            # Never rules for the default user: "off" or "-@all" would lock the fuzzer out.
+            return rng.choice(FUZZ_USERS if command == "acl|setuser" else
+                              FUZZ_USERS + ["default"])
         if name == "username":
             return rng.choice(["default", "nobody", ""])
+        if name == "rule":
+            return rng.choice(ACL_RULES)
         if name in ("db", "index", "destination-db"):
             return rng.choice(["0", "1", "15", "16", "-1", "abc"])
         if name in ("command-name", "command"):
@@ -724,6 +746,8 @@ class Fuzzer:
                 c = RawConnection(server.port)
                 c.call("FLUSHALL")
                 c.call("SCRIPT", "FLUSH")
+                # Native and concurrent sessions make users on desaster only.
+                c.call("ACL", "DELUSER", *FUZZ_USERS)
                 c.close()
             redis_replies, redis_stall = self.run_sequence(self.redis.port, commands, False)
             replies, stall = self.run_sequence(self.desaster.port, commands, True)
