@@ -184,8 +184,8 @@ bool CallCommand(ServerState& server, Client& client, const CommandSpec& spec,
     server.stats.error_replies++;
   }
   server.stats.commands_processed++;
-  if (mode != BlockMode::kRetrying && !spec.Has(cmd::kAdmin)) {
-    FeedMonitors(server, client, Redacted(spec, argv));
+  if (mode != BlockMode::kRetrying && !spec.Has(cmd::kAdmin) && !server.monitors.empty()) {
+    FeedMonitors(server, client, Redacted(spec, argv));  // a copy only when someone watches
   }
 
   if (elapsed >= server.options.slowlog_log_slower_than_us &&
