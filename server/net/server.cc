@@ -433,8 +433,9 @@ void Server::OnAccept(ev::io& w, int) {
       refuse("-ERR max number of clients reached\r\n");
       continue;
     }
+    bool loopback = IsLoopback(ss);
     if (!sentinel && state_->options.protected_mode && state_->acl.default_user()->nopass &&
-        !IsLoopback(ss)) {
+        !loopback) {
       refuse(kProtectedModeError);
       continue;
     }
@@ -455,7 +456,7 @@ void Server::OnAccept(ev::io& w, int) {
     cl.created_ms = cl.last_interaction_ms = UnixMs();
     cl.user = state_->acl.default_user();
     cl.authenticated = !state_->acl.AuthRequired();
-    cl.local = IsLoopback(ss);
+    cl.local = loopback;
     cl.sentinel = sentinel;
     c->server = this;
     c->read_watcher.set(loop_);
@@ -584,13 +585,18 @@ Server::Route Server::RouteOf(Connection* c, const CommandSpec** spec) {
   }
   std::string ignored;  // an unknown or malformed command: the master says what is wrong
   *spec = ResolveCommand(*state_, c->argv, &ignored);
+  // The master runs what a replica forwards as the link's user: this node checks the client's
+  // own first, and refuses here what its user may not run.
+  size_t position;
+  bool refused = *spec != nullptr && c->client.user != nullptr &&
+                 state_->acl.Check(*c->client.user, **spec, c->argv, &position) != AclDenial::kNone;
   bool local;
   if (c->link && (c->link->streaming() || c->forward_multi)) {
     // Inside a transaction, or subscribed, the master's view of the connection decides what a
     // command means: only leaving is local.
-    local = Is(*spec, "quit");
+    local = Is(*spec, "quit") || refused;
   } else {
-    local = !c->client.authenticated || (*spec != nullptr && (*spec)->Has(cmd::kLocal));
+    local = !c->client.authenticated || refused || (*spec != nullptr && (*spec)->Has(cmd::kLocal));
   }
   if (local) {
     bool answering = c->link && !c->link->streaming() && c->link->outstanding() > 0;

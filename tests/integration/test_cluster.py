@@ -758,6 +758,21 @@ class ClusterTest(unittest.TestCase):
         message = sub.get_message(timeout=5)
         self.assertEqual((message["channel"], message["data"]), (b"news", b"hello"))
         sub.close()
+        # The master runs what a replica forwards as the link's user: the replica checks its
+        # client's ACL user first (users are each node's own), inside MULTI too.
+        ra.execute_command("ACL", "SETUSER", "reader", "on", ">pw", "~*", "&*", "-@all",
+                           "+@read", "+multi", "+exec")
+        reader = RawConnection(a.port)
+        self.addCleanup(reader.close)
+        self.assertEqual(reader.call("AUTH", "reader", "pw"), Reply("+", "OK"))
+        self.assertEqual(reader.call("GET", "x"), Reply("$", b"5"))
+        refused = "NOPERM this user has no permissions to run the 'set' command"
+        self.assertEqual(reader.call("SET", "forbidden", "1"), Reply("-", refused))
+        self.assertEqual(reader.call("PUBLISH", "news", "m").kind, "-")
+        self.assertEqual(reader.call("MULTI"), Reply("+", "OK"))
+        self.assertEqual(reader.call("SET", "forbidden", "1"), Reply("-", refused))
+        reader.call("EXEC")
+        self.assertIsNone(m.client().get("forbidden"))
         # The differential test's command streams answer through a replica as redis-server
         # does (the streams hold no command a node answers itself, except HELLO).
         reference = RedisServer()
