@@ -11,6 +11,7 @@
 
 #include "server/clock.h"
 #include "server/log.h"
+#include "server/store/files.h"
 
 namespace desaster {
 namespace {
@@ -36,20 +37,10 @@ bool ReadIdentity(const std::string& dir, Identity* id) {
 }
 
 bool WriteIdentity(const std::string& dir, const Identity& id, std::string* error) {
-  std::string tmp = IdentityPath(dir) + ".tmp";
-  {
-    std::ofstream out(tmp);
-    out << "cluster " << id.cluster_name << " " << id.cluster_id << "\nnode " << id.node_id << "\n";
-    if (!out.flush()) {
-      *error = "cannot write " + tmp;
-      return false;
-    }
-  }
-  if (rename(tmp.c_str(), IdentityPath(dir).c_str()) != 0) {
-    *error = fmt::format("cannot write {}", IdentityPath(dir));
-    return false;
-  }
-  return true;
+  return ReplaceFile(
+      IdentityPath(dir),
+      fmt::format("cluster {} {}\nnode {}\n", id.cluster_name, id.cluster_id, id.node_id), 0644,
+      error);
 }
 
 std::string RandomId() {

@@ -1,9 +1,6 @@
 #include "server/command/access_control.h"
 
-#include <fcntl.h>
-#include <openssl/evp.h>
-#include <strings.h>
-#include <unistd.h>
+#include <openssl/crypto.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -17,10 +14,6 @@
 
 namespace desaster {
 namespace {
-
-bool Equal(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && strncasecmp(a.data(), b.data(), a.size()) == 0;
-}
 
 bool HasSpaces(std::string_view s) {
   return std::any_of(s.begin(), s.end(),
@@ -77,22 +70,13 @@ ChannelArgs ChannelsOf(const CommandSpec& spec, size_t argc) {
   return {};
 }
 
-// What a key's flags ("RW ACCESS UPDATE", any case) ask of a key pattern: read, write, both.
-int KeyAccessOf(std::string flags) {
-  for (char& c : flags) c = static_cast<char>(toupper(static_cast<unsigned char>(c)));
-  int access = 0;
+// What a key's flags (CallKeyFlags) ask of a key pattern: read access for a key whose value
+// the command reads, write access for one it inserts, updates or deletes.
+int KeyAccessOf(const std::vector<std::string>& flags) {
   auto has = [&](std::string_view word) {
-    for (size_t at = flags.find(word); at != std::string_view::npos;
-         at = flags.find(word, at + 1)) {
-      bool starts = at == 0 || flags[at - 1] == ' ';
-      bool ends = at + word.size() == flags.size() || flags[at + word.size()] == ' ';
-      if (starts && ends) return true;
-    }
-    return false;
+    return std::find(flags.begin(), flags.end(), word) != flags.end();
   };
-  if (has("ACCESS")) access |= 1;
-  if (has("INSERT") || has("DELETE") || has("UPDATE")) access |= 2;
-  return access;
+  return (has("access") ? 1 : 0) | (has("insert") || has("delete") || has("update") ? 2 : 0);
 }
 
 std::vector<std::string> SplitSpaces(std::string_view s) {
@@ -133,19 +117,6 @@ bool MergeSelectors(const std::vector<std::string>& rules, std::vector<std::stri
 
 }  // namespace
 
-std::string HashPassword(std::string_view password) {
-  unsigned char digest[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  EVP_Digest(password.data(), password.size(), digest, &len, EVP_sha256(), nullptr);
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string hex;
-  for (unsigned int i = 0; i < len; i++) {
-    hex.push_back(kHex[digest[i] >> 4]);
-    hex.push_back(kHex[digest[i] & 15]);
-  }
-  return hex;
-}
-
 // ---- AclSelector ----
 
 void AclSelector::Allow(const CommandSpec& spec, bool allow) {
@@ -165,23 +136,23 @@ void AclSelector::ApplyCategory(const CommandRegistry& registry, uint64_t catego
 
 bool AclSelector::Apply(std::string_view rule, const CommandRegistry& registry,
                         std::string* error) {
-  if (Equal(rule, "allkeys") || rule == "~*") {
+  if (EqualIgnoringCase(rule, "allkeys") || rule == "~*") {
     all_keys_ = true;
     keys_.clear();
-  } else if (Equal(rule, "resetkeys")) {
+  } else if (EqualIgnoringCase(rule, "resetkeys")) {
     all_keys_ = false;
     keys_.clear();
-  } else if (Equal(rule, "allchannels") || rule == "&*") {
+  } else if (EqualIgnoringCase(rule, "allchannels") || rule == "&*") {
     all_channels_ = true;
     channels_.clear();
-  } else if (Equal(rule, "resetchannels")) {
+  } else if (EqualIgnoringCase(rule, "resetchannels")) {
     all_channels_ = false;
     channels_.clear();
-  } else if (Equal(rule, "allcommands") || Equal(rule, "+@all")) {
+  } else if (EqualIgnoringCase(rule, "allcommands") || EqualIgnoringCase(rule, "+@all")) {
     commands_.set();
     all_commands_ = true;
     first_args_.clear();
-  } else if (Equal(rule, "nocommands") || Equal(rule, "-@all")) {
+  } else if (EqualIgnoringCase(rule, "nocommands") || EqualIgnoringCase(rule, "-@all")) {
     commands_.reset();
     all_commands_ = false;
     first_args_.clear();
@@ -204,6 +175,7 @@ bool AclSelector::Apply(std::string_view rule, const CommandRegistry& registry,
           return Fail(error, kSyntax);
         }
       }
+      if (access == 0) return Fail(error, kSyntax);  // "%~k" grants nothing: Redis refuses it
     }
     std::string_view pattern = rule.substr(std::min(offset, rule.size()));
     if (HasSpaces(pattern)) return Fail(error, kSyntax);
@@ -254,7 +226,7 @@ bool AclSelector::Apply(std::string_view rule, const CommandRegistry& registry,
     // A first argument of a command without subcommands (SELECT|0): allowed with it only.
     auto& args = first_args_[spec->id];
     if (std::none_of(args.begin(), args.end(),
-                     [&](const std::string& a) { return Equal(a, sub); })) {
+                     [&](const std::string& a) { return EqualIgnoringCase(a, sub); })) {
       args.emplace_back(sub);
     }
   } else {
@@ -276,7 +248,7 @@ AclDenial AclSelector::Check(const CommandSpec& spec, const std::vector<std::str
     auto it = first_args_.find(spec.id);
     if (argv.size() < 2 || it == first_args_.end() ||
         std::none_of(it->second.begin(), it->second.end(),
-                     [&](const std::string& a) { return Equal(a, argv[1]); })) {
+                     [&](const std::string& a) { return EqualIgnoringCase(a, argv[1]); })) {
       return AclDenial::kCommand;
     }
   }
@@ -285,13 +257,7 @@ AclDenial AclSelector::Check(const CommandSpec& spec, const std::vector<std::str
     size_t first = spec.name.find('|') == std::string::npos ? 1 : 2;
     FindKeys(spec.args, argv, first, &positions, &key_args);
     for (size_t i = 0; i < positions.size(); i++) {
-      std::string flags =
-          key_args[i] < spec.key_flags.size() ? spec.key_flags[key_args[i]] : "RO ACCESS";
-      if (flags.find("VARIABLE_FLAGS") != std::string::npos) {
-        flags.clear();
-        for (const auto& word : CallKeyFlags(spec, argv)) flags += word + " ";
-      }
-      if (!KeyAllowed(argv[positions[i]], KeyAccessOf(flags))) {
+      if (!KeyAllowed(argv[positions[i]], KeyAccessOf(CallKeyFlags(spec, key_args[i], argv)))) {
         *position = positions[i];
         return AclDenial::kKey;
       }
@@ -386,12 +352,11 @@ std::string AclSelector::DescribeChannels() const {
 std::string AclSelector::Describe(const CommandRegistry& registry) const {
   std::string out = DescribeKeys();
   if (!out.empty()) out += ' ';
-  if (all_channels_) {
-    out += "&* ";
-  } else {
-    out += "resetchannels ";
-    for (const auto& c : channels_) out += "&" + c + " ";
-  }
+  // "resetchannels" first, as Redis writes it: the rules then do not depend on
+  // acl-pubsub-default.
+  if (!all_channels_) out += "resetchannels ";
+  std::string channels = DescribeChannels();
+  if (!channels.empty()) out += channels + ' ';
   return out + DescribeCommands(registry);
 }
 
@@ -405,10 +370,16 @@ bool AclUser::unrestricted() const {
 // ---- AccessControl ----
 
 AccessControl::AccessControl(const CommandRegistry* registry) : registry_(registry) {
+  auto user = NewDefaultUser();
+  default_user_ = user.get();
+  users_["default"] = std::move(user);
+}
+
+std::unique_ptr<AclUser> AccessControl::NewDefaultUser() const {
   auto user = NewUser("default");
   std::string ignored;
   ApplyRules(user.get(), {"+@all", "~*", "&*", "on", "nopass"}, &ignored);
-  users_["default"] = std::move(user);
+  return user;
 }
 
 std::unique_ptr<AclUser> AccessControl::NewUser(std::string_view name) const {
@@ -425,22 +396,23 @@ AclUser* AccessControl::Find(std::string_view name) const {
 
 bool AccessControl::ApplyUserRule(AclUser* user, std::string_view rule, std::string* error) const {
   if (rule.empty()) return true;
-  if (Equal(rule, "on")) {
+  if (EqualIgnoringCase(rule, "on")) {
     user->enabled = true;
-  } else if (Equal(rule, "off")) {
+  } else if (EqualIgnoringCase(rule, "off")) {
     user->enabled = false;
-  } else if (Equal(rule, "skip-sanitize-payload") || Equal(rule, "sanitize-payload")) {
+  } else if (EqualIgnoringCase(rule, "skip-sanitize-payload") ||
+             EqualIgnoringCase(rule, "sanitize-payload")) {
     user->payload_rule =
-        Equal(rule, "sanitize-payload") ? "sanitize-payload" : "skip-sanitize-payload";
-  } else if (Equal(rule, "nopass")) {
+        EqualIgnoringCase(rule, "sanitize-payload") ? "sanitize-payload" : "skip-sanitize-payload";
+  } else if (EqualIgnoringCase(rule, "nopass")) {
     user->nopass = true;
     user->passwords.clear();
-  } else if (Equal(rule, "resetpass")) {
+  } else if (EqualIgnoringCase(rule, "resetpass")) {
     user->nopass = false;
     user->passwords.clear();
   } else if (rule[0] == '>' || rule[0] == '#' || rule[0] == '<' || rule[0] == '!') {
     bool cleartext = rule[0] == '>' || rule[0] == '<';
-    std::string hash = cleartext ? HashPassword(rule.substr(1)) : std::string(rule.substr(1));
+    std::string hash = cleartext ? Sha256Hex(rule.substr(1)) : std::string(rule.substr(1));
     if (!cleartext && !ValidHash(hash)) return Fail(error, kBadHash);
     auto& passwords = user->passwords;
     auto it = std::find(passwords.begin(), passwords.end(), hash);
@@ -457,9 +429,9 @@ bool AccessControl::ApplyUserRule(AclUser* user, std::string_view rule, std::str
       if (!selector.Apply(r, *registry_, error)) return false;
     }
     user->selectors.push_back(std::move(selector));
-  } else if (Equal(rule, "clearselectors")) {
+  } else if (EqualIgnoringCase(rule, "clearselectors")) {
     user->selectors.resize(1);
-  } else if (Equal(rule, "reset")) {
+  } else if (EqualIgnoringCase(rule, "reset")) {
     user->passwords.clear();
     user->nopass = false;
     user->enabled = false;
@@ -512,29 +484,24 @@ void AccessControl::SetDefaultPassword(const std::string& password) {
 }
 
 bool AccessControl::AuthRequired() const {
-  const AclUser& d = *users_.at("default");
-  return !d.nopass || !d.enabled;
+  return !default_user_->nopass || !default_user_->enabled;
 }
 
 AclUser* AccessControl::Authenticate(std::string_view name, std::string_view password) const {
   AclUser* user = Find(name);
   if (user == nullptr || !user->enabled) return nullptr;
   if (user->nopass) return user;
-  std::string hash = HashPassword(password);
+  std::string hash = Sha256Hex(password);
   bool match = false;
-  for (const auto& p : user->passwords) {
-    // Every stored hash is compared in full, each in constant time.
-    unsigned char diff = 0;
-    for (size_t i = 0; i < hash.size() && i < p.size(); i++) {
-      diff |= static_cast<unsigned char>(hash[i] ^ p[i]);
-    }
-    match |= diff == 0 && p.size() == hash.size();
+  for (const auto& p : user->passwords) {  // every hash is compared, each in constant time
+    match |= CRYPTO_memcmp(p.data(), hash.data(), hash.size()) == 0;
   }
   return match ? user : nullptr;
 }
 
 AclDenial AccessControl::Check(const AclUser& user, const CommandSpec& spec,
                                const std::vector<std::string>& argv, size_t* position) const {
+  if (user.unrestricted()) return AclDenial::kNone;
   // As Redis picks the refusal to report: a command refusal only when no selector allows the
   // command, otherwise the key or channel refusal with the latest argument.
   AclDenial relevant = AclDenial::kCommand;
@@ -615,13 +582,8 @@ std::optional<std::vector<std::unique_ptr<AclUser>>> AccessControl::LoadFile(
     return std::nullopt;
   }
   // Connections hold the default user by address: it takes the loaded rules in place.
-  AclUser* default_user = this->default_user();
-  if (auto it = loaded.find("default"); it != loaded.end()) {
-    *default_user = std::move(*it->second);
-  } else {
-    AccessControl fresh(registry_);
-    *default_user = std::move(*fresh.default_user());
-  }
+  auto it = loaded.find("default");
+  *default_user_ = std::move(it != loaded.end() ? *it->second : *NewDefaultUser());
   loaded["default"] = std::move(users_["default"]);
   std::vector<std::unique_ptr<AclUser>> replaced;
   for (auto& [name, user] : users_) {
@@ -634,19 +596,7 @@ std::optional<std::vector<std::unique_ptr<AclUser>>> AccessControl::LoadFile(
 bool AccessControl::SaveFile(const std::string& path, std::string* error) const {
   std::string text;
   for (const auto& [name, user] : users_) text += "user " + name + " " + Describe(*user) + "\n";
-  // A new file, synced, then renamed over the old one: a crash leaves one or the other whole.
-  std::string temporary = path + ".tmp-" + std::to_string(getpid());
-  int fd = open(temporary.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  bool ok = fd >= 0 && WriteAll(fd, text) && fsync(fd) == 0;
-  if (fd >= 0) CloseKeepingErrno(fd);
-  size_t slash = path.rfind('/');
-  ok = ok && rename(temporary.c_str(), path.c_str()) == 0 &&
-       SyncDirectory(slash == std::string::npos ? "." : path.substr(0, slash + 1));
-  if (!ok) {
-    *error = "ACL SAVE to '" + path + "': " + strerror(errno);
-    unlink(temporary.c_str());
-  }
-  return ok;
+  return ReplaceFile(path, text, 0600, error);
 }
 
 void AccessControl::Log(AclLogEntry entry, size_t max_len) {

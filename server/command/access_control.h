@@ -42,9 +42,8 @@ class AclSelector {
   bool unrestricted() const { return all_commands_ && all_keys_ && all_channels_; }
 
  private:
-  static constexpr size_t kMaxCommands = 1024;
   // Set by +@all and allcommands only: the rules start from +@all, and allow commands to come.
-  static constexpr size_t kFutureBit = kMaxCommands - 1;
+  static constexpr size_t kFutureBit = CommandRegistry::kMaxCommands;
   enum KeyAccess { kRead = 1, kWrite = 2, kReadWrite = 3 };
   struct KeyPattern {
     std::string pattern;
@@ -55,7 +54,7 @@ class AclSelector {
   void ApplyCategory(const CommandRegistry& registry, uint64_t category, bool allow);
   bool KeyAllowed(std::string_view key, int access) const;
 
-  std::bitset<kMaxCommands> commands_;
+  std::bitset<kFutureBit + 1> commands_;
   std::map<uint32_t, std::vector<std::string>> first_args_;  // +select|0: by command id
   std::vector<KeyPattern> keys_;
   std::vector<std::string> channels_;
@@ -83,7 +82,7 @@ struct AclLogEntry {
   std::string context;  // "toplevel", "multi" or "lua"
   std::string object;   // the command, key, channel, or for AUTH "AUTH"
   std::string username;
-  int64_t created_ms = 0, updated_ms = 0;
+  int64_t updated_ms = 0;  // when it last happened
   std::string client_info;
 };
 
@@ -91,8 +90,9 @@ class AccessControl {
  public:
   explicit AccessControl(const CommandRegistry* registry);
 
-  // The user every connection starts as (it may run anything until told otherwise).
-  AclUser* default_user() { return users_.at("default").get(); }
+  // The user every connection starts as (it may run anything until told otherwise). It is
+  // never removed, and keeps its address through ACL LOAD.
+  AclUser* default_user() const { return default_user_; }
   AclUser* Find(std::string_view name) const;
   const std::map<std::string, std::unique_ptr<AclUser>, std::less<>>& users() const {
     return users_;
@@ -110,7 +110,7 @@ class AccessControl {
   // The user that `name` and `password` identify; nullptr if none (or disabled).
   AclUser* Authenticate(std::string_view name, std::string_view password) const;
 
-  // Whether `user` may run `argv` as `spec`; *position as AclSelector::Check.
+  // Whether `user` may run `argv` as `spec`; *position as AclSelector::Check. Records nothing.
   AclDenial Check(const AclUser& user, const CommandSpec& spec,
                   const std::vector<std::string>& argv, size_t* position) const;
 
@@ -131,15 +131,15 @@ class AccessControl {
 
  private:
   std::unique_ptr<AclUser> NewUser(std::string_view name) const;
+  // The default user as a server starts with it: on, no password, everything allowed.
+  std::unique_ptr<AclUser> NewDefaultUser() const;
   bool ApplyUserRule(AclUser* user, std::string_view rule, std::string* error) const;
   bool ApplyRules(AclUser* user, const std::vector<std::string>& rules, std::string* error) const;
 
   const CommandRegistry* registry_;
   std::map<std::string, std::unique_ptr<AclUser>, std::less<>> users_;
+  AclUser* default_user_;
   std::deque<AclLogEntry> log_;
 };
-
-// The SHA-256 of `password` in lower-case hex, as ACL rules store passwords.
-std::string HashPassword(std::string_view password);
 
 }  // namespace desaster

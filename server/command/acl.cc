@@ -173,16 +173,12 @@ void AclGenPass(CommandContext& ctx) {
         "positive number up to 4096");
   }
   size_t chars = static_cast<size_t>((bits + 3) / 4);
-  std::vector<unsigned char> random((chars + 1) / 2);
-  if (RAND_bytes(random.data(), static_cast<int>(random.size())) != 1) {
+  std::string random((chars + 1) / 2, '\0');
+  if (RAND_bytes(reinterpret_cast<unsigned char*>(random.data()),
+                 static_cast<int>(random.size())) != 1) {
     return ctx.Error("ERR no random bytes available");
   }
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string password;
-  for (unsigned char b : random) {
-    password.push_back(kHex[b >> 4]);
-    password.push_back(kHex[b & 15]);
-  }
+  std::string password = HexString(random);
   password.resize(chars);
   ctx.reply.Bulk(password);
 }

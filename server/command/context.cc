@@ -1,5 +1,7 @@
 #include "server/command/context.h"
 
+#include <openssl/evp.h>
+
 #include <algorithm>
 #include <cerrno>
 #include <climits>
@@ -150,9 +152,35 @@ bool GlobMatch(std::string_view p, std::string_view s, bool nocase) {
 }
 
 bool CommandContext::Is(size_t i, std::string_view keyword) const {
-  if (i >= args.size() || args[i].size() != keyword.size()) return false;
-  return strncasecmp(args[i].data(), keyword.data(), keyword.size()) == 0;
+  return i < args.size() && EqualIgnoringCase(args[i], keyword);
 }
+
+bool EqualIgnoringCase(std::string_view a, std::string_view b) {
+  return a.size() == b.size() && strncasecmp(a.data(), b.data(), a.size()) == 0;
+}
+
+std::string HexString(std::string_view bytes) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out;
+  out.reserve(bytes.size() * 2);
+  for (unsigned char b : bytes) {
+    out.push_back(kHex[b >> 4]);
+    out.push_back(kHex[b & 15]);
+  }
+  return out;
+}
+
+namespace {
+std::string HexDigest(const EVP_MD* md, std::string_view data) {
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  EVP_Digest(data.data(), data.size(), digest, &len, md, nullptr);
+  return HexString(std::string_view(reinterpret_cast<const char*>(digest), len));
+}
+}  // namespace
+
+std::string Sha1Hex(std::string_view data) { return HexDigest(EVP_sha1(), data); }
+std::string Sha256Hex(std::string_view data) { return HexDigest(EVP_sha256(), data); }
 
 std::optional<long long> CommandContext::Int(size_t i, std::string_view error) {
   long long v;

@@ -240,5 +240,12 @@ std::string FormatInt(long long v);
 bool ParseLongDouble(std::string_view s, long double* out);
 std::string FormatLongDouble(long double v);
 std::string Lower(std::string_view s);
+// Whether `a` and `b` are the same ASCII text but for case (keywords, ACL rules, categories).
+bool EqualIgnoringCase(std::string_view a, std::string_view b);
+// `bytes` in lower-case hex.
+std::string HexString(std::string_view bytes);
+// The SHA-1 (script names) or SHA-256 (ACL passwords) of `data`, in lower-case hex.
+std::string Sha1Hex(std::string_view data);
+std::string Sha256Hex(std::string_view data);
 
 }  // namespace desaster

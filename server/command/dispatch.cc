@@ -212,7 +212,7 @@ bool CallCommand(ServerState& server, Client& client, const CommandSpec& spec,
 AclDenial CheckAccess(ServerState& server, const Client& client, const CommandSpec& spec,
                       const std::vector<std::string>& argv, std::string_view context,
                       const Client* caller) {
-  if (client.user == nullptr || client.user->unrestricted()) return AclDenial::kNone;
+  if (client.user == nullptr) return AclDenial::kNone;
   size_t position = 0;
   AclDenial denial = server.acl.Check(*client.user, spec, argv, &position);
   if (denial == AclDenial::kNone) return denial;
@@ -221,7 +221,6 @@ AclDenial CheckAccess(ServerState& server, const Client& client, const CommandSp
                   .context = std::string(context),
                   .object = denial == AclDenial::kCommand ? spec.name : argv[position],
                   .username = client.user->name,
-                  .created_ms = now,
                   .updated_ms = now,
                   .client_info = ClientLine(caller ? *caller : client)},
                  static_cast<size_t>(server.options.acllog_max_len));
@@ -268,14 +267,14 @@ void ProcessCommand(ServerState& server, Client& client, const std::vector<std::
   if (client.sentinel && !spec->Has(cmd::kSentinel)) return reject(UnknownCommandError(argv), spec);
   client.last_command = spec->name;
 
-  if (spec->name == "debug" && !DebugAllowed(server, client)) {
+  if (spec->Has(cmd::kProtected) && !DebugAllowed(server, client)) {
     return reject(
         "ERR DEBUG command not allowed. If the enable-debug-command option is set to \"local\", "
         "you can run it from a local connection, otherwise you need to set this option in the "
         "configuration file, and then restart the server.",
         spec);
   }
-  if (server.acl.AuthRequired() && !client.authenticated && !spec->Has(cmd::kNoAuth)) {
+  if (!client.authenticated && server.acl.AuthRequired() && !spec->Has(cmd::kNoAuth)) {
     return reject("NOAUTH Authentication required.", spec);
   }
   switch (CheckAccess(server, client, *spec, argv, client.in_multi ? "multi" : "toplevel")) {

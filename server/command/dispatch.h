@@ -48,7 +48,7 @@ long long PublishMessage(ServerState& server, const std::string& channel,
 // Drops a disconnecting client from every registry (blocking, WATCH, pub/sub, MONITOR).
 void ForgetClient(ServerState& server, Client& client);
 
-// The client's line in CLIENT LIST and CLIENT INFO (and ACL LOG entries).
+// The client's line in CLIENT LIST and CLIENT INFO (and ACL LOG entries), without its newline.
 std::string ClientLine(const Client& c);
 
 // Whether the client's ACL user may run `argv` as `spec`; a refusal is recorded in ACL LOG

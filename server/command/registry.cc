@@ -1,7 +1,6 @@
 #include "server/command/registry.h"
 
-#include <strings.h>
-
+#include <algorithm>
 #include <stdexcept>
 
 #include "server/command/context.h"
@@ -10,9 +9,7 @@ namespace desaster {
 
 uint64_t category::ByName(std::string_view name) {
   for (size_t i = 0; i < std::size(kNames); i++) {
-    if (strcasecmp(std::string(name).c_str(), std::string(kNames[i]).c_str()) == 0) {
-      return uint64_t{1} << i;
-    }
+    if (EqualIgnoringCase(name, kNames[i])) return uint64_t{1} << i;
   }
   return 0;
 }
@@ -88,12 +85,32 @@ void CommandRegistry::Finish() {
       s.categories = CategoriesOf(s);
     }
   }
-  size_ = id;
+  if (id > kMaxCommands) {
+    throw std::invalid_argument(std::to_string(id) + " commands: ACL bitmaps hold " +
+                                std::to_string(kMaxCommands));
+  }
 }
 
-std::vector<std::string> CallKeyFlags(const CommandSpec& spec,
+std::vector<std::string> DeclaredKeyFlags(const CommandSpec& c, size_t i) {
+  std::vector<std::string> flags;
+  std::string_view words =
+      i < c.key_flags.size() ? std::string_view(c.key_flags[i]) : std::string_view("RO ACCESS");
+  while (!words.empty()) {
+    size_t space = words.find(' ');
+    std::string word(words.substr(0, space));
+    if (!word.empty()) flags.push_back(word.size() == 2 ? word : Lower(word));
+    words = space == std::string_view::npos ? std::string_view() : words.substr(space + 1);
+  }
+  return flags;
+}
+
+std::vector<std::string> CallKeyFlags(const CommandSpec& spec, size_t key_arg,
                                       const std::vector<std::string>& argv) {
-  auto is = [&](size_t i, const char* word) { return strcasecmp(argv[i].c_str(), word) == 0; };
+  std::vector<std::string> declared = DeclaredKeyFlags(spec, key_arg);
+  if (std::find(declared.begin(), declared.end(), "variable_flags") == declared.end()) {
+    return declared;
+  }
+  auto is = [&](size_t i, const char* word) { return EqualIgnoringCase(argv[i], word); };
   bool reads = true, writes = true;
   if (spec.name == "set") {  // SET ... GET reads the old value; a plain SET overwrites
     reads = false;

@@ -33,6 +33,7 @@ enum Flag : uint32_t {
   kSentinel = 1 << 13,      // answered on the sentinel port too (the only ones there)
   kMayReplicate = 1 << 14,  // not a write, yet may change state (EVAL, PUBLISH, PFCOUNT)
   kDenyOom = 1 << 15,       // may grow memory: refused while used memory is over maxmemory
+  kProtected = 1 << 16,     // only for connections enable-debug-command allows (DEBUG)
 };
 }  // namespace cmd
 
@@ -113,10 +114,11 @@ class CommandRegistry {
     }
   }
   // Numbers every command and subcommand and settles its ACL categories; called once, when
-  // every family is declared. Throws std::invalid_argument for an unknown category.
+  // every family is declared. Throws std::invalid_argument for an unknown category, or for
+  // more commands than kMaxCommands.
   void Finish();
-  // How many commands and subcommands Finish numbered.
-  uint32_t size() const { return size_; }
+  // ACL bitmaps have a bit for each command and subcommand, and one more for commands to come.
+  static constexpr uint32_t kMaxCommands = 1023;
 
  private:
   CommandSpec Make(std::string name, int arity, uint32_t flags, KeySpec keys,
@@ -125,12 +127,14 @@ class CommandRegistry {
   std::vector<CommandSpec> commands_;
   std::unordered_map<std::string, size_t> index_;
   std::string group_;
-  uint32_t size_ = 0;
 };
 
-// How a call of a command whose key flags vary (VARIABLE_FLAGS: SET, BITFIELD) uses its one
-// key, as Redis decides it from the arguments ("OW", "update").
-std::vector<std::string> CallKeyFlags(const CommandSpec& spec,
+// How command `c` uses its key argument `i` (the grammar's), as declared, in Redis' words
+// ("RW", "access", "update"; "RO", "access" unless declared).
+std::vector<std::string> DeclaredKeyFlags(const CommandSpec& c, size_t i);
+// How the call `argv` of `c` uses its key argument `key_arg`: as declared, or where the flags
+// vary (VARIABLE_FLAGS: SET, BITFIELD) as Redis decides them from the arguments.
+std::vector<std::string> CallKeyFlags(const CommandSpec& c, size_t key_arg,
                                       const std::vector<std::string>& argv);
 
 // Declares every command family.

@@ -7,7 +7,6 @@ extern "C" {
 #include <lua.h>
 #include <lualib.h>
 }
-#include <openssl/evp.h>
 
 #include <climits>
 #include <cmath>
@@ -354,7 +353,7 @@ int Sha1HexLua(lua_State* L) {
   size_t len;
   const char* s = lua_tolstring(L, 1, &len);
   char hex[41];
-  ScriptEngine::Sha1Hex(std::string_view(s ? s : "", s ? len : 0)).copy(hex, 40);
+  Sha1Hex(std::string_view(s ? s : "", s ? len : 0)).copy(hex, 40);
   lua_pushlstring(L, hex, 40);
   return 1;
 }
@@ -379,19 +378,6 @@ int LogLua(lua_State* L) {
 }
 
 }  // namespace
-
-std::string ScriptEngine::Sha1Hex(std::string_view data) {
-  unsigned char digest[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  EVP_Digest(data.data(), data.size(), digest, &len, EVP_sha1(), nullptr);
-  static const char* hex = "0123456789abcdef";
-  std::string out;
-  for (unsigned i = 0; i < len; i++) {
-    out.push_back(hex[digest[i] >> 4]);
-    out.push_back(hex[digest[i] & 15]);
-  }
-  return out;
-}
 
 ScriptEngine::ScriptEngine(ServerState* server)
     : server_(server), script_client_(std::make_unique<Client>()) {
@@ -693,6 +679,7 @@ void ScriptEngine::Run(CommandContext& ctx, const std::string& sha, size_t numke
   int status = lua_pcall(L, 0, 1, -2);
   lua_sethook(L, nullptr, 0, 0);
   caller_ = nullptr;
+  script_client_->user = nullptr;  // the caller's user may be removed before the next script
   killing_ = false;
   server_->script_busy = server_->script_kill_requested = server_->script_wrote = false;
   if (status != 0) {

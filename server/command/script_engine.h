@@ -38,8 +38,6 @@ class ScriptEngine {
   void Run(CommandContext& ctx, const std::string& sha, size_t numkeys, size_t first_key,
            bool read_only);
 
-  static std::string Sha1Hex(std::string_view data);
-
  private:
   static int Call(lua_State* L);
   static int PCall(lua_State* L);

@@ -212,7 +212,6 @@ bool Authenticate(CommandContext& ctx, const std::string& user, const std::strin
                         .context = ctx.client.in_multi ? "multi" : "toplevel",
                         .object = ctx.args[0],
                         .username = user,
-                        .created_ms = now,
                         .updated_ms = now,
                         .client_info = ClientLine(ctx.client)},
                        static_cast<size_t>(ctx.server.options.acllog_max_len));
@@ -648,12 +647,12 @@ void ClientList(CommandContext& ctx) {
   for (const Client* c : clients) {
     if (id_filter && std::find(ids.begin(), ids.end(), c->id) == ids.end()) continue;
     if (type_filter && type_pubsub != (c->subscriptions() > 0)) continue;
-    text += ClientLine(*c);
+    text += ClientLine(*c) + "\n";
   }
   ctx.reply.Verbatim(text);
 }
 
-void ClientInfo(CommandContext& ctx) { ctx.reply.Verbatim(ClientLine(ctx.client)); }
+void ClientInfo(CommandContext& ctx) { ctx.reply.Verbatim(ClientLine(ctx.client) + "\n"); }
 
 void ClientKill(CommandContext& ctx) {
   ServerState& s = ctx.server;
@@ -938,20 +937,6 @@ std::vector<std::string_view> AclCategories(const CommandSpec& c) {
   return out;
 }
 
-// How command `c` uses its key argument `i`, in Redis' words ("RW", "access", "update").
-std::vector<std::string> KeyFlagWords(const CommandSpec& c, size_t i) {
-  std::vector<std::string> flags;
-  std::string_view words =
-      i < c.key_flags.size() ? std::string_view(c.key_flags[i]) : std::string_view("RO ACCESS");
-  while (!words.empty()) {
-    size_t space = words.find(' ');
-    std::string word(words.substr(0, space));
-    if (!word.empty()) flags.push_back(word.size() == 2 ? word : Lower(word));
-    words = space == std::string_view::npos ? std::string_view() : words.substr(space + 1);
-  }
-  return flags;
-}
-
 // Redis 7's key specifications: for each key argument, how it is used and where it is.
 void ReplyKeySpecs(CommandContext& ctx, const CommandSpec& c) {
   std::vector<KeySearch> searches = KeySearches(c.args, FirstArgument(c));
@@ -959,7 +944,7 @@ void ReplyKeySpecs(CommandContext& ctx, const CommandSpec& c) {
   r.Array(searches.size());
   for (size_t i = 0; i < searches.size(); i++) {
     const KeySearch& k = searches[i];
-    std::vector<std::string> flags = KeyFlagWords(c, i);
+    std::vector<std::string> flags = DeclaredKeyFlags(c, i);
     r.Map(3);
     r.Bulk("flags");
     r.Set(flags.size());
@@ -1171,10 +1156,7 @@ void GetKeysGeneric(CommandContext& ctx, bool flags) {
     }
     ctx.reply.Array(2);
     ctx.reply.Bulk(argv[positions[k]]);
-    std::vector<std::string> words = KeyFlagWords(*spec, key_args[k]);
-    if (std::find(words.begin(), words.end(), "variable_flags") != words.end()) {
-      words = CallKeyFlags(*spec, argv);
-    }
+    std::vector<std::string> words = CallKeyFlags(*spec, key_args[k], argv);
     ctx.reply.Set(words.size());
     for (const std::string& w : words) ctx.reply.Simple(w);
   }
@@ -1694,7 +1676,7 @@ void RegisterServerCommands(CommandRegistry* r) {
       .Args("")
       .Add("bgsave", -1, kAdmin | kNoScript | kLocal, {}, BgSave, "Save in the background")
       .Args("[SCHEDULE]")
-      .Add("debug", -2, kAdmin | kNoScript | kLocal, {}, Debug, "Debugging helpers")
+      .Add("debug", -2, kAdmin | kNoScript | kLocal | kProtected, {}, Debug, "Debugging helpers")
       .Args("(SLEEP seconds:double|OBJECT object|DIGEST|RELOAD|HELP)")
       .Add("shutdown", -1, kAdmin | kNoScript | kLoading | kNoMulti | kLocal, {}, Shutdown,
            "Stop the server")
@@ -1709,23 +1691,19 @@ std::string ClientLine(const Client& c) {
   if (c.subscriptions() > 0) flags += 'P';
   if (c.monitor) flags += 'O';
   if (flags.empty()) flags = "N";
-  char buf[512];
-  snprintf(buf, sizeof(buf),
-           "id=%llu addr=%s laddr=%s fd=%d name=%s age=%lld idle=%lld flags=%s db=%d sub=%zu "
-           "psub=%zu ssub=0 multi=%d qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=16384 rbp=0 "
-           "obl=0 oll=0 omem=%zu tot-mem=%zu events=r cmd=%s user=%s redir=-1 resp=%d",
-           static_cast<unsigned long long>(c.id), c.addr.c_str(), c.laddr.c_str(), c.fd,
-           c.name.c_str(), static_cast<long long>((now - c.created_ms) / 1000),
-           static_cast<long long>((now - c.last_interaction_ms) / 1000), flags.c_str(), c.db,
-           c.channels.size(), c.patterns.size(),
-           c.in_multi ? static_cast<int>(c.queued.size()) : -1, c.output.size(),
-           c.output.size() + 16384, c.last_command.c_str(),
-           c.user ? c.user->name.c_str() : "default", c.protocol);
-  std::string line = buf;
+  // Names (of clients and users) have no bound: formatted to their full length.
+  std::string line = fmt::format(
+      "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub={} psub={} ssub=0 "
+      "multi={} qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=16384 rbp=0 obl=0 oll=0 omem={} "
+      "tot-mem={} events=r cmd={} user={} redir=-1 resp={}",
+      c.id, c.addr, c.laddr, c.fd, c.name, (now - c.created_ms) / 1000,
+      (now - c.last_interaction_ms) / 1000, flags, c.db, c.channels.size(), c.patterns.size(),
+      c.in_multi ? static_cast<long long>(c.queued.size()) : -1, c.output.size(),
+      c.output.size() + 16384, c.last_command, c.user ? c.user->name : "default", c.protocol);
   if (!c.lib_name.empty() || !c.lib_ver.empty()) {
     line += " lib-name=" + c.lib_name + " lib-ver=" + c.lib_ver;
   }
-  return line + "\n";
+  return line;
 }
 
 }  // namespace desaster

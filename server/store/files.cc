@@ -4,6 +4,8 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstring>
+#include <filesystem>
 
 namespace desaster {
 
@@ -29,6 +31,23 @@ bool SyncDirectory(const std::string& dir) {
   bool ok = fsync(fd) == 0;
   CloseKeepingErrno(fd);
   return ok;
+}
+
+bool ReplaceFile(const std::string& path, std::string_view data, int mode, std::string* error) {
+  std::string temp = path + ".tmp";
+  auto fail = [&](const std::string& what) {
+    *error = "cannot " + what + ": " + std::strerror(errno);
+    return false;
+  };
+  int fd = open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+  if (fd < 0) return fail("create " + temp);
+  bool written = WriteAll(fd, data) && fsync(fd) == 0;
+  CloseKeepingErrno(fd);
+  if (!written) return fail("write " + temp);
+  if (rename(temp.c_str(), path.c_str()) != 0) return fail("rename " + temp + " to " + path);
+  std::string dir = std::filesystem::path(path).parent_path().string();
+  if (!SyncDirectory(dir.empty() ? "." : dir)) return fail("sync " + dir);
+  return true;
 }
 
 }  // namespace desaster

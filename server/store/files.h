@@ -15,4 +15,9 @@ void CloseKeepingErrno(int fd);
 // Syncs directory `dir`, so that the names made or renamed in it last; false with errno set.
 bool SyncDirectory(const std::string& dir);
 
+// Replaces the file at `path` with `data` (creating it with `mode`) so that a crash leaves the
+// old file or the new one, whole: `path`.tmp is written and synced, renamed over `path`, and the
+// directory synced. False with *error ("cannot <step> <file>: <reason>").
+bool ReplaceFile(const std::string& path, std::string_view data, int mode, std::string* error);
+
 }  // namespace desaster

@@ -1,8 +1,6 @@
 #include "server/store/level_store.h"
 
-#include <fcntl.h>
 #include <leveldb/write_batch.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -194,19 +192,8 @@ bool LevelStore::ReadLsnReservation(std::string* error) {
 }
 
 bool LevelStore::ReserveLsns(uint64_t reserve, std::string* error) {
-  std::string path = (fs::path(options_.dir) / kLsnFile).string(), temp = path + ".tmp";
-  auto fail = [&](const std::string& what) {
-    *error = "cannot " + what + ": " + std::strerror(errno);
-    return false;
-  };
-  std::string text = std::to_string(reserve) + "\n";
-  int fd = open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) return fail("create " + temp);
-  bool written = WriteAll(fd, text) && fsync(fd) == 0;
-  CloseKeepingErrno(fd);
-  if (!written) return fail("write " + temp);
-  if (rename(temp.c_str(), path.c_str()) != 0) return fail("rename " + temp + " to " + path);
-  if (!SyncDirectory(options_.dir)) return fail("sync " + options_.dir);
+  std::string path = (fs::path(options_.dir) / kLsnFile).string();
+  if (!ReplaceFile(path, std::to_string(reserve) + "\n", 0644, error)) return false;
   lsn_reserved_ = reserve;
   return true;
 }

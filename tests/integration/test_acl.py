@@ -106,6 +106,7 @@ class AclSideBySideTest(unittest.TestCase):
             ["reset", "on", "nopass", "+@all", "-config", "+config|get", "+select|0"],
             ["on", ">x", "~*", "+@all", "clearselectors", "resetchannels", "&a", "&a"],
             ["on", "+@hash", "+@list", "-lpush", "~h:*"],
+            ["on", "%R", "%R~", "%r~k", "%WR~k", "%W~w", "~", "&"],
         ]
         for i, rules in enumerate(rule_sets):
             self.both("ACL", "SETUSER", f"u{i}", *rules)
@@ -117,7 +118,8 @@ class AclSideBySideTest(unittest.TestCase):
         for rules in (["+nosuchcommand"], ["+@nosuchcategory"], ["#abc"], ["!" + "b" * 64],
                       ["<never-set"], ["allkeys", "~more"], ["allchannels", "&more"],
                       ["+config|get|x"], ["+get|"], ["(+get", "~x"], ["%X~k"], ["~a b"],
-                      ["bogus"], ["-select|0"], ["+client|nosuch"]):
+                      ["bogus"], ["-select|0"], ["+client|nosuch"], ["%~k"], ["%"],
+                      ["%RR~k"]):
             self.both("ACL", "SETUSER", "u0", *rules)
         self.both("ACL", "SETUSER", "bad name", "on")
         self.both("ACL", "GETUSER", "nobody")
@@ -214,6 +216,11 @@ class AclSideBySideTest(unittest.TestCase):
         log = [r.execute_command("ACL", "LOG") for r in self.admins]
         strip = [[e[:10] for e in entries] for entries in log]  # without age and client info
         self.assertEqual(strip[1], strip[0])
+        # The client's line as CLIENT INFO has it (without its newline): which command, as whom.
+        def who(info):
+            fields = dict(f.split("=", 1) for f in info.split(" "))
+            return fields["cmd"], fields["user"], info[-1]
+        self.assertEqual([who(e[13]) for e in log[1]], [who(e[13]) for e in log[0]])
         self.assertEqual(len(log[1]), 4)
         # With a password on the default user, a connection must authenticate first.
         self.both("CONFIG", "SET", "requirepass", "secret")
