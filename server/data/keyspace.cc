@@ -216,7 +216,14 @@ size_t Database::WriteRange(std::string_view key, size_t offset, std::string_vie
   }
   if (!v) v = &Upsert(key, ValueType::kString);
   std::string& s = v->str();
-  if (s.size() < offset + bytes.size()) s.resize(offset + bytes.size(), '\0');
+  size_t size = offset + bytes.size();
+  if (size > s.capacity()) {
+    // Room to grow as Redis' sdsMakeRoomFor leaves it: double a small string, but give a big one
+    // 1 MB more, not its size again (a 512 MB string grown by a byte took a 1 GB block).
+    constexpr size_t kGreedyLimit = 1 << 20;
+    s.reserve(size < kGreedyLimit ? 2 * size : size + kGreedyLimit);
+  }
+  if (s.size() < size) s.resize(size, '\0');
   s.replace(offset, bytes.size(), bytes);
   if (s.size() <= kStringChunk) {
     Record(Mutation::Op::kSetString, key, s, {}, 0, true);
