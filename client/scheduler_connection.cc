@@ -1,89 +1,181 @@
 #include "client/scheduler_connection.h"
 
-#include <hiredis/adapters/libev.h>
-#include <hiredis/async.h>
 #include <hiredis/hiredis.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <unistd.h>
 
-#include <memory>
+#include <cerrno>
+#include <cstring>
+
+#include "resp/writer.h"
 
 namespace desaster::client {
 
-namespace {
-
-struct Pending {
-  SchedulerConnection::ReplyFn on_reply;
-};
-
-void OnReply(redisAsyncContext*, void* reply, void* data) {
-  std::unique_ptr<Pending> p(static_cast<Pending*>(data));
-  if (p->on_reply) p->on_reply(static_cast<redisReply*>(reply));
+SchedulerConnection::SchedulerConnection(ev::loop_ref loop) : loop_(loop) {
+  read_watcher_.set(loop_);
+  read_watcher_.set<SchedulerConnection, &SchedulerConnection::OnReadable>(this);
+  write_watcher_.set(loop_);
+  write_watcher_.set<SchedulerConnection, &SchedulerConnection::OnWritable>(this);
 }
-
-}  // namespace
 
 SchedulerConnection::~SchedulerConnection() { Drop(); }
 
-void SchedulerConnection::Drop() {
-  if (ctx_) {
-    ctx_->data = nullptr;  // no callbacks into a connection that is gone
-    redisAsyncFree(ctx_);
-    ctx_ = nullptr;
+uint64_t SchedulerConnection::Drop() {
+  uint64_t dropped = ++*generation_;
+  read_watcher_.stop();
+  write_watcher_.stop();
+  if (stream_) stream_->Shutdown();
+  stream_.reset();
+  if (fd_ >= 0) close(fd_);
+  fd_ = -1;
+  if (reader_) redisReaderFree(reader_);
+  reader_ = nullptr;
+  output_.clear();
+  written_ = 0;
+  socket_connected_ = connected_ = false;
+  // Last: a callback may connect anew, or destroy this.
+  std::deque<ReplyFn> waiting = std::move(waiting_);
+  waiting_.clear();
+  for (ReplyFn& on_reply : waiting) {
+    if (on_reply) on_reply(nullptr);
   }
-  connected_ = false;
+  return dropped;
 }
 
-void SchedulerConnection::Connect(const std::string& host, int port, const std::string& password,
+void SchedulerConnection::Connect(const std::string& host, int port, const SchedulerAccess& access,
                                   UpFn on_up, DownFn on_down) {
   Drop();
-  password_ = password;
+  host_ = host;
+  access_ = access;
   on_up_ = std::move(on_up);
   on_down_ = std::move(on_down);
-  ctx_ = redisAsyncConnect(host.c_str(), port);
-  if (!ctx_ || ctx_->err) {
-    std::string error = ctx_ ? ctx_->errstr : "out of memory";
-    if (ctx_) redisAsyncFree(ctx_);
-    ctx_ = nullptr;
-    return on_up_(false, error);
+  addrinfo hints{};
+  hints.ai_socktype = SOCK_STREAM;
+  addrinfo* found = nullptr;
+  if (int rc = getaddrinfo(host.c_str(), std::to_string(port).c_str(), &hints, &found); rc != 0) {
+    return on_up_(false, std::string("cannot resolve ") + host + ": " + gai_strerror(rc));
   }
-  ctx_->data = this;
-  redisLibevAttach(loop_.raw_loop, ctx_);
-  redisAsyncSetConnectCallback(ctx_, [](const redisAsyncContext* ctx, int status) {
-    auto* self = static_cast<SchedulerConnection*>(ctx->data);
-    if (!self) return;
-    if (status != REDIS_OK) {
-      self->ctx_ = nullptr;  // hiredis frees a context whose connect failed
-      return self->on_up_(false, ctx->errstr);
+  fd_ = socket(found->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  int rc = fd_ < 0 ? -1 : connect(fd_, found->ai_addr, found->ai_addrlen);
+  int err = errno;
+  freeaddrinfo(found);
+  if (rc != 0 && err != EINPROGRESS) return Fail(strerror(err));
+  int one = 1;
+  setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+  read_watcher_.set(fd_, ev::READ);
+  write_watcher_.set(fd_, ev::WRITE);
+  write_watcher_.start();  // connected once writable
+}
+
+void SchedulerConnection::Start() {
+  socket_connected_ = true;
+  stream_ = access_.tls ? net::TlsClientStream(fd_, access_.tls, host_) : net::PlainStream(fd_);
+  reader_ = redisReaderCreate();
+  read_watcher_.start();
+  auto up = [this](redisReply* reply) {
+    if (!reply) return;  // Fail reported it
+    if (reply->type == REDIS_REPLY_ERROR) {
+      return Fail(std::string(reply->str, reply->len));
     }
-    self->connected_ = true;
-    if (!self->password_.empty()) self->Send({"AUTH", self->password_}, nullptr);
-    self->on_up_(true, "");
-  });
-  redisAsyncSetDisconnectCallback(ctx_, [](const redisAsyncContext* ctx, int) {
-    auto* self = static_cast<SchedulerConnection*>(ctx->data);
-    if (!self) return;
-    self->connected_ = false;
-    self->ctx_ = nullptr;  // hiredis frees it after this callback
-    self->on_down_();
-  });
+    connected_ = true;
+    on_up_(true, "");
+  };
+  if (!access_.password.empty()) {
+    std::vector<std::string> auth = {"AUTH", access_.password};
+    if (!access_.user.empty()) auth.insert(auth.begin() + 1, access_.user);
+    Queue(auth, up);
+  } else if (access_.tls) {
+    Queue({"PING"}, up);  // up once the handshake is done and the scheduler answers
+  } else {
+    connected_ = true;
+    on_up_(true, "");
+  }
 }
 
 void SchedulerConnection::Send(const std::vector<std::string>& argv, ReplyFn on_reply) {
-  if (!connected_ || !ctx_) {
+  if (!connected_) {
     if (on_reply) on_reply(nullptr);
     return;
   }
-  std::vector<const char*> args;
-  std::vector<size_t> lens;
-  for (const auto& a : argv) {
-    args.push_back(a.data());
-    lens.push_back(a.size());
+  Queue(argv, std::move(on_reply));
+}
+
+void SchedulerConnection::Queue(const std::vector<std::string>& argv, ReplyFn on_reply) {
+  resp::AppendRequest(&output_, argv);
+  waiting_.push_back(std::move(on_reply));
+  Write();
+}
+
+void SchedulerConnection::Write() {
+  while (written_ < output_.size()) {
+    ssize_t n = stream_->Write(output_.data() + written_, output_.size() - written_);
+    if (n < 0) {
+      if (errno == EAGAIN || errno == EINTR) break;
+      return Fail(stream_->error());
+    }
+    written_ += static_cast<size_t>(n);
   }
-  auto* pending = new Pending{std::move(on_reply)};
-  if (redisAsyncCommandArgv(ctx_, OnReply, pending, static_cast<int>(args.size()), args.data(),
-                            lens.data()) != REDIS_OK) {
-    std::unique_ptr<Pending> drop(pending);
-    if (drop->on_reply) drop->on_reply(nullptr);
+  if (written_ == output_.size()) {
+    output_.clear();
+    written_ = 0;
   }
+  // A TLS write that waits to read goes on from OnReadable.
+  bool wait = (written_ < output_.size() && !stream_->write_wants_read()) || stream_->wants_write();
+  wait ? write_watcher_.start() : write_watcher_.stop();
+}
+
+void SchedulerConnection::OnWritable(ev::io&, int) {
+  if (!socket_connected_) {
+    int err = 0;
+    socklen_t len = sizeof(err);
+    getsockopt(fd_, SOL_SOCKET, SO_ERROR, &err, &len);
+    if (err != 0) return Fail(strerror(err));
+    write_watcher_.stop();
+    return Start();
+  }
+  if (stream_->wants_write()) {
+    ev::io& w = read_watcher_;
+    return OnReadable(w, 0);
+  }
+  Write();
+}
+
+void SchedulerConnection::OnReadable(ev::io&, int) {
+  char buffer[64 * 1024];
+  ssize_t n;
+  do {
+    n = stream_->Read(buffer, sizeof(buffer));
+    if (n > 0) redisReaderFeed(reader_, buffer, static_cast<size_t>(n));
+  } while (n > 0 && stream_->buffered());
+  if (n == 0) return Fail("the scheduler closed the connection");
+  if (n < 0 && errno != EAGAIN && errno != EINTR) return Fail(stream_->error());
+  std::shared_ptr<uint64_t> generation = generation_;
+  uint64_t current = *generation;
+  if (stream_->write_wants_read() || stream_->wants_write() || written_ < output_.size()) Write();
+  while (*generation == current) {
+    void* reply = nullptr;
+    if (redisReaderGetReply(reader_, &reply) != REDIS_OK) {
+      return Fail(std::string("the scheduler's reply is not RESP: ") + reader_->errstr);
+    }
+    if (!reply) break;
+    if (waiting_.empty()) {
+      freeReplyObject(reply);
+      return Fail("the scheduler sent a reply nobody asked for");
+    }
+    ReplyFn on_reply = std::move(waiting_.front());
+    waiting_.pop_front();
+    if (on_reply) on_reply(static_cast<redisReply*>(reply));
+    freeReplyObject(reply);
+  }
+}
+
+void SchedulerConnection::Fail(const std::string& why) {
+  bool was_up = connected_;
+  std::shared_ptr<uint64_t> generation = generation_;
+  if (Drop() != *generation) return;  // a reply's callback connected anew, or destroyed this
+  was_up ? on_down_() : on_up_(false, why);
 }
 
 bool ParseHostPort(const std::string& s, std::string* host, int* port) {

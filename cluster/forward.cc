@@ -65,14 +65,8 @@ void ForwardLink::Retarget(const std::string& address) {
 }
 
 void ForwardLink::Send(const std::vector<std::string>& argv, bool relay) {
-  Encode(argv);
+  resp::AppendRequest(&output_, argv);
   expected_.push_back(relay);
-}
-
-void ForwardLink::Encode(const std::vector<std::string>& argv) {
-  resp::ReplyWriter request(&output_, 2);
-  request.Array(argv.size());
-  for (const std::string& arg : argv) request.Bulk(arg);
 }
 
 void ForwardLink::Flush() {
@@ -119,7 +113,7 @@ void ForwardLink::OnWritable(ev::io&, int) {
     std::string queued = std::move(output_);
     output_.clear();
     for (auto it = setup.rbegin(); it != setup.rend(); ++it) expected_.push_front(false);
-    for (const auto& argv : setup) Encode(argv);
+    for (const auto& argv : setup) resp::AppendRequest(&output_, argv);
     output_ += queued;
   }
   size_t before = unsent();

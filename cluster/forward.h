@@ -75,7 +75,6 @@ class ForwardLink {
   void Fail(const std::string& why);
   void Unreachable(const std::string& why);
   void Write();
-  void Encode(const std::vector<std::string>& argv);
 
   struct ev_loop* loop_;
   Handler handler_;

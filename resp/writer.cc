@@ -6,6 +6,12 @@
 
 namespace resp {
 
+void AppendRequest(std::string* out, const std::vector<std::string>& argv) {
+  ReplyWriter request(out, 2);
+  request.Array(argv.size());
+  for (const std::string& arg : argv) request.Bulk(arg);
+}
+
 std::string FormatDouble(double d) {
   if (std::isinf(d)) return d > 0 ? "inf" : "-inf";
   if (std::isnan(d)) return "nan";

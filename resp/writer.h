@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace resp {
 
@@ -68,6 +69,9 @@ class ReplyWriter {
   std::string* out_;
   int protocol_;
 };
+
+// Appends the request `argv` to `out` as a client sends it: an array of bulk strings.
+void AppendRequest(std::string* out, const std::vector<std::string>& argv);
 
 // Formats a double the way Redis 7.0 replies with one: "%.17g", and "inf"/"-inf"/"nan".
 std::string FormatDouble(double d);

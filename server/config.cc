@@ -9,6 +9,7 @@
 #include <iterator>
 #include <optional>
 #include <sstream>
+#include <tuple>
 
 #include "compat/dialect.h"
 #include "server/data/notify.h"
@@ -36,6 +37,7 @@ bool ParseOptions(int argc, char** argv, Options* o, int* exit_code) {
       "Connect with: redis-cli -p PORT\n\nOptions");
   std::string config_file;
   std::string protected_mode;
+  std::string tls_prefer_server_ciphers = "no", tls_session_caching = "yes";
   // clang-format off
   desc.add_options()
     ("help,h", "show this help and exit")
@@ -58,6 +60,31 @@ bool ParseOptions(int argc, char** argv, Options* o, int* exit_code) {
     ("enable-debug-command", po::value(&o->enable_debug_command)->default_value(
         o->enable_debug_command), "who may run DEBUG: local (clients on this host's loopback "
                                   "or unix socket), yes (everyone) or no (nobody)")
+    ("tls-port", po::value(&o->tls_port)->default_value(o->tls_port),
+     "TCP port for clients that speak TLS (0: none); see docs/SECURITY.md")
+    ("tls-cert-file", po::value(&o->tls.cert_file), "PEM certificate (chain) the TLS port presents")
+    ("tls-key-file", po::value(&o->tls.key_file), "private key of --tls-cert-file")
+    ("tls-key-file-pass", po::value(&o->tls.key_file_pass),
+     "passphrase of --tls-key-file (better in --config FILE than on the command line)")
+    ("tls-ca-cert-file", po::value(&o->tls.ca_cert_file),
+     "PEM CA certificates client certificates are checked against")
+    ("tls-ca-cert-dir", po::value(&o->tls.ca_cert_dir),
+     "directory of hashed CA certificates (c_rehash), likewise")
+    ("tls-auth-clients", po::value(&o->tls.auth_clients)->default_value(o->tls.auth_clients),
+     "yes: TLS clients need a certificate the CAs signed; optional: checked if sent; no: none "
+     "asked for")
+    ("tls-protocols", po::value(&o->tls.protocols),
+     "TLS versions accepted, e.g. \"TLSv1.2 TLSv1.3\" (default: TLSv1.2 and later)")
+    ("tls-ciphers", po::value(&o->tls.ciphers), "TLSv1.2 ciphers, in OpenSSL's list syntax")
+    ("tls-ciphersuites", po::value(&o->tls.ciphersuites), "TLSv1.3 cipher suites")
+    ("tls-prefer-server-ciphers", po::value(&tls_prefer_server_ciphers)->default_value(
+        tls_prefer_server_ciphers), "yes: the server's cipher order wins over the client's")
+    ("tls-session-caching", po::value(&tls_session_caching)->default_value(tls_session_caching),
+     "yes: clients may resume TLS sessions (a shorter handshake)")
+    ("tls-session-cache-size", po::value(&o->tls.session_cache_size)->default_value(
+        o->tls.session_cache_size), "TLS sessions cached")
+    ("tls-session-cache-timeout", po::value(&o->tls.session_cache_timeout_s)->default_value(
+        o->tls.session_cache_timeout_s), "seconds a cached TLS session may be resumed")
     ("maxclients", po::value(&o->maxclients)->default_value(o->maxclients),
      "maximum simultaneous clients")
     ("timeout", po::value(&o->timeout_s)->default_value(o->timeout_s),
@@ -152,10 +179,22 @@ bool ParseOptions(int argc, char** argv, Options* o, int* exit_code) {
     *exit_code = 1;
     return false;
   }
-  if (auto yes = ParseYesNo(protected_mode)) {
-    o->protected_mode = *yes;
-  } else {
-    std::cerr << "desaster-scheduler: --protected-mode must be yes or no\n";
+  for (auto [name, text, flag] : {
+           std::tuple{"protected-mode", &protected_mode, &o->protected_mode},
+           std::tuple{"tls-prefer-server-ciphers", &tls_prefer_server_ciphers,
+                      &o->tls.prefer_server_ciphers},
+           std::tuple{"tls-session-caching", &tls_session_caching, &o->tls.session_caching},
+       }) {
+    auto yes = ParseYesNo(*text);
+    if (!yes) {
+      std::cerr << "desaster-scheduler: --" << name << " must be yes or no\n";
+      *exit_code = 1;
+      return false;
+    }
+    *flag = *yes;
+  }
+  if (o->tls_port < 0 || o->tls_port > 65535) {
+    std::cerr << "desaster-scheduler: --tls-port must be between 0 and 65535\n";
     *exit_code = 1;
     return false;
   }
@@ -276,6 +315,24 @@ ConfigParam Number(std::string name, T* field, long long min, long long max) {
             std::string error = OutOfRange(n, min, max);
             if (error.empty()) *field = static_cast<T>(n);
             return error;
+          }};
+}
+
+ConfigParam Text(std::string name, std::string* field) {
+  return {std::move(name), [field] { return *field; },
+          [field](const std::string& v) {
+            *field = v;
+            return std::string();
+          }};
+}
+
+ConfigParam YesNo(std::string name, bool* field) {
+  return {std::move(name), [field] { return std::string(*field ? "yes" : "no"); },
+          [field](const std::string& v) -> std::string {
+            auto yes = ParseYesNo(v);
+            if (!yes) return "argument must be 'yes' or 'no'";
+            *field = *yes;
+            return "";
           }};
 }
 
@@ -506,26 +563,12 @@ constexpr RedisParameter kRedisParameters[] = {
     {"syslog-ident", "redis", kImmutable},
     {"tcp-backlog", "511", kImmutable},
     {"tcp-keepalive", "300", kInt, 0, INT_MAX},
-    {"tls-auth-clients", "yes", kEnum, 0, 0, "no, yes, optional"},
-    {"tls-ca-cert-dir", "", kString},
-    {"tls-ca-cert-file", "", kString},
-    {"tls-cert-file", "", kString},
-    {"tls-ciphers", "", kString},
-    {"tls-ciphersuites", "", kString},
     {"tls-client-cert-file", "", kString},
     {"tls-client-key-file", "", kString},
     {"tls-client-key-file-pass", "", kString},
     {"tls-cluster", "no", kUnsupported},
     {"tls-dh-params-file", "", kString},
-    {"tls-key-file", "", kString},
-    {"tls-key-file-pass", "", kString},
-    {"tls-port", "0", kUnsupported},
-    {"tls-prefer-server-ciphers", "no", kBool},
-    {"tls-protocols", "", kString},
     {"tls-replication", "no", kUnsupported},
-    {"tls-session-cache-size", "20480", kInt, 0, INT_MAX},
-    {"tls-session-cache-timeout", "300", kInt, 0, INT_MAX},
-    {"tls-session-caching", "yes", kBool},
     {"tracking-table-max-keys", "1000000", kInt, 0, LLONG_MAX},
     {"unixsocket", "", kImmutable},
     {"unixsocketperm", "0", kImmutable},
@@ -711,13 +754,30 @@ std::vector<ConfigParam> ConfigParams(Options* o) {
       Fixed("aclfile", o->aclfile),
       Number("acllog-max-len", &o->acllog_max_len, 0, LLONG_MAX),
       Fixed("enable-debug-command", o->enable_debug_command),
-      {"protected-mode", [o] { return std::string(o->protected_mode ? "yes" : "no"); },
+      YesNo("protected-mode", &o->protected_mode),
+      Fixed("tls-port", std::to_string(o->tls_port)),
+      Text("tls-cert-file", &o->tls.cert_file),
+      Text("tls-key-file", &o->tls.key_file),
+      Text("tls-key-file-pass", &o->tls.key_file_pass),
+      Text("tls-ca-cert-file", &o->tls.ca_cert_file),
+      Text("tls-ca-cert-dir", &o->tls.ca_cert_dir),
+      {"tls-auth-clients", [o] { return o->tls.auth_clients; },
        [o](const std::string& v) -> std::string {
-         auto yes = ParseYesNo(v);
-         if (!yes) return "argument must be 'yes' or 'no'";
-         o->protected_mode = *yes;
+         std::string lower = v;
+         for (char& c : lower) c = static_cast<char>(tolower(static_cast<unsigned char>(c)));
+         if (lower != "yes" && lower != "no" && lower != "optional") {
+           return "argument(s) must be one of the following: no, yes, optional";
+         }
+         o->tls.auth_clients = lower;
          return "";
        }},
+      Text("tls-protocols", &o->tls.protocols),
+      Text("tls-ciphers", &o->tls.ciphers),
+      Text("tls-ciphersuites", &o->tls.ciphersuites),
+      YesNo("tls-prefer-server-ciphers", &o->tls.prefer_server_ciphers),
+      YesNo("tls-session-caching", &o->tls.session_caching),
+      Number("tls-session-cache-size", &o->tls.session_cache_size, 0, INT_MAX),
+      Number("tls-session-cache-timeout", &o->tls.session_cache_timeout_s, 0, INT_MAX),
       {"notify-keyspace-events", [o] { return EventClassesString(o->notify_keyspace_events); },
        [o](const std::string& v) -> std::string {
          auto classes = ParseEventClasses(v);

@@ -7,6 +7,8 @@
 #include <string>
 #include <vector>
 
+#include "net/tls.h"
+
 namespace desaster {
 
 struct Options {
@@ -74,6 +76,10 @@ struct Options {
   // Who may run DEBUG: "yes" (everyone), "no" (nobody), "local" (connections from 127.0.0.1,
   // ::1 or a unix socket).
   std::string enable_debug_command = "local";
+  // Clients speak TLS on this port, with these settings (0: no TLS port). CONFIG SET of a tls-*
+  // setting applies to the connections accepted after it.
+  int tls_port = 0;
+  net::TlsSettings tls;
   // Redis parameters desaster keeps without acting on them (CONFIG SET), by name.
   std::map<std::string, std::string> redis_parameters;
 };

@@ -67,6 +67,10 @@ int Serve(int argc, char** argv, bool* restart) {
   std::string dialect_error;
   state.keyspace.set_dialects(*Dialects::Parse(options.dialects, &dialect_error));
   RegisterAllCommands(&state.registry);
+  if (!state.ApplyTls(&error)) {
+    Log(LogLevel::kWarning, "Failed to configure TLS: {}", error);
+    return 1;
+  }
   if (!options.aclfile.empty() && !state.acl.LoadFile(options.aclfile, &error)) {
     Log(LogLevel::kWarning, "Aborting because of ACL errors: {}", error);
     return 1;

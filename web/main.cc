@@ -27,11 +27,6 @@ void Log(const std::string& line) {
   std::fflush(stderr);
 }
 
-std::string Env(const char* name) {
-  const char* v = std::getenv(name);
-  return v ? v : "";
-}
-
 // Static files: the built-in app only, with headers that keep it from being framed or fed
 // foreign scripts.
 void ServeAsset(const std::shared_ptr<Exchange>& ex) {
@@ -76,8 +71,7 @@ void Stop(ev::sig& w, int) { w.loop.break_loop(ev::ALL); }
 
 int main(int argc, char** argv) {
   std::string scheduler = "127.0.0.1:6379", listen = "127.0.0.1:8080";
-  std::string scheduler_password = Env("DESASTER_SCHEDULER_PASSWORD");
-  std::string password = Env("DESASTER_WEB_PASSWORD");
+  std::string password = client::Env("DESASTER_WEB_PASSWORD");
   po::options_description desc(
       "desaster-web: the browser UI and JSON API of a desaster scheduler.\n"
       "Open http://<listen>/ in a browser; the API is under /api (docs/WEB.md).\n\nOptions");
@@ -87,16 +81,21 @@ int main(int argc, char** argv) {
     ("scheduler", po::value(&scheduler)->default_value(scheduler),
      "host:port of the scheduler; in a cluster, any nodes' host:port,host:port,... (tried in "
      "turn: any node passes commands on to the master)")
-    ("scheduler-password", po::value(&scheduler_password),
-     "AUTH password of the scheduler (or env DESASTER_SCHEDULER_PASSWORD)")
     ("listen", po::value(&listen)->default_value(listen),
      "host:port to serve on (loopback by default; port 0 picks a free one)")
     ("password", po::value(&password),
      "require this password to log in to the UI, or as 'Authorization: Bearer <password>' for "
      "API clients (or env DESASTER_WEB_PASSWORD; without one the UI is open)");
   // clang-format on
+  client::SchedulerAccessOptions access_options(&desc);
   if (auto exit_status = client::ParseCommandLine("desaster-web", argc, argv, desc)) {
     return *exit_status;
+  }
+  std::string error;
+  std::optional<client::SchedulerAccess> access = access_options.Resolve(&error);
+  if (!access) {
+    std::cerr << "desaster-web: " << error << "\n";
+    return 1;
   }
   struct Address {
     std::string text, host;
@@ -148,7 +147,6 @@ int main(int argc, char** argv) {
         ServeAsset(ex);
       },
       limits);
-  std::string error;
   if (!http.Listen(listen_host, listen_port, &error)) {
     std::cerr << "desaster-web: " << error << "\n";
     return 1;
@@ -166,7 +164,7 @@ int main(int argc, char** argv) {
       reconnect.start(schedulers.size() > 1 && current != 0 ? 0.1 : 1.0, 0);
     };
     connection.Connect(
-        at.host, at.port, scheduler_password,
+        at.host, at.port, *access,
         [&, next, text = at.text](bool ok, const std::string& why) {
           if (ok) {
             Log("connected to the scheduler at " + text);

@@ -50,7 +50,6 @@ int main(int argc, char** argv) {
   desc.add_options()
     ("help,h", "show this help")
     ("scheduler", po::value(&scheduler)->default_value(scheduler), "host:port of the scheduler")
-    ("password", po::value(&o.password), "AUTH password of the scheduler")
     ("id", po::value(&o.id), "worker id (default host:pid)")
     ("queues,q", po::value(&queues)->default_value(queues),
      "queue keys to work, in priority order, comma-separated (the scheduler may change them: "
@@ -93,8 +92,16 @@ int main(int argc, char** argv) {
      "an argument for the scheduler this worker starts (repeat it: --scheduler-arg=--appendfsync "
      "--scheduler-arg=everysec)");
   // clang-format on
+  desaster::client::SchedulerAccessOptions access(&desc);
   if (auto exit_status = desaster::client::ParseCommandLine("desaster-worker", argc, argv, desc)) {
     return *exit_status;
+  }
+  std::string error;
+  if (auto resolved = access.Resolve(&error)) {
+    o.access = std::move(*resolved);
+  } else {
+    std::cerr << "desaster-worker: " << error << "\n";
+    return 1;
   }
   if (!desaster::client::ParseHostPort(scheduler, &o.host, &o.port)) {
     std::cerr << "desaster-worker: --scheduler takes host:port, not '" << scheduler << "'\n";
@@ -122,7 +129,6 @@ int main(int argc, char** argv) {
   signal(SIGPIPE, SIG_IGN);
   ev::default_loop loop;
   Worker worker(loop, std::move(o));
-  std::string error;
   if (!worker.Init(&error)) {
     std::cerr << "desaster-worker: " << error << "\n";
     return 1;

@@ -130,7 +130,7 @@ void Worker::Connect() {
     *slot = std::make_unique<client::SchedulerConnection>(loop_);
     Connection* c = slot->get();
     c->Connect(
-        options_.host, options_.port, options_.password,
+        options_.host, options_.port, options_.access,
         [this, c](bool ok, const std::string& error) { OnConnected(c, ok, error); },
         [this, c] { OnDisconnected(c); });
   }
@@ -142,8 +142,9 @@ void Worker::OnConnected(Connection* c, bool ok, const std::string& error) {
     bool member = !options_.cluster.empty();
     bool first = !spawned_ && !ever_connected_;
     bool again = member && !SchedulerRunning();  // a cluster member that died starts again
+    // (A scheduler this worker starts is plain: one reached over TLS is someone else's.)
     if (nobody && (first || again) && options_.spawn_scheduler && IsLoopback(options_.host) &&
-        c == control_.get()) {
+        !options_.access.tls && c == control_.get()) {
       spawned_ = SpawnScheduler();
     } else if (c == control_.get()) {
       Log("cannot connect to " + options_.host + ":" + std::to_string(options_.port) + ": " +

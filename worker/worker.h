@@ -20,8 +20,8 @@ namespace desaster::worker {
 struct WorkerOptions {
   std::string host = "127.0.0.1";
   int port = 6379;
-  std::string password;
-  std::string id;  // default: host:pid
+  client::SchedulerAccess access;  // login and TLS
+  std::string id;                  // default: host:pid
   std::vector<std::string> queues;
   std::vector<std::string> adapters = {"command"};
   std::vector<std::string> capabilities, labels;

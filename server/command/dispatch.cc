@@ -87,7 +87,9 @@ std::vector<std::string> Redacted(const CommandSpec& spec, std::vector<std::stri
     }
   } else if (spec.name == "config|set") {
     for (size_t i = 2; i + 1 < argv.size(); i += 2) {
-      for (const char* secret : {"requirepass", "masterauth", "masteruser"}) {
+      // Redis redacts the first three; a key's passphrase is no less secret.
+      for (const char* secret : {"requirepass", "masterauth", "masteruser", "tls-key-file-pass",
+                                 "tls-client-key-file-pass"}) {
         if (strcasecmp(argv[i].c_str(), secret) == 0) redact(i + 1, i + 2);
       }
     }

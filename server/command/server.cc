@@ -15,6 +15,7 @@
 #include "server/command/dispatch.h"
 #include "server/command/registry.h"
 #include "server/data/digest.h"
+#include "server/log.h"
 #include "server/version.h"
 
 namespace desaster {
@@ -582,12 +583,21 @@ void ConfigSet(CommandContext& ctx) {
     }
     targets.push_back(&*it);
   }
+  net::TlsSettings tls_before = ctx.server.options.tls;
   for (size_t i = 0; i < targets.size(); i++) {
     std::string error = targets[i]->set(ctx.args[3 + 2 * i]);
     if (!error.empty()) {
       return ctx.Error("ERR CONFIG SET failed (possibly related to argument '" +
                        ctx.args[2 + 2 * i] + "') - " + error);
     }
+  }
+  if (std::string error; !ctx.server.ApplyTls(&error)) {
+    ctx.server.options.tls = tls_before;  // the port goes on with what it had
+    Log(LogLevel::kWarning, "Failed applying the new TLS configuration: {}", error);
+    auto tls_arg = std::find_if(targets.begin(), targets.end(),
+                                [](const ConfigParam* p) { return p->name.starts_with("tls-"); });
+    return ctx.Error("ERR CONFIG SET failed (possibly related to argument '" + (*tls_arg)->name +
+                     "') - Unable to update TLS configuration: " + error);
   }
   ctx.server.ApplyOptions();
   ctx.reply.Ok();

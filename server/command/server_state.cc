@@ -63,6 +63,15 @@ void ServerState::ApplyOptions() {
   }
 }
 
+bool ServerState::ApplyTls(std::string* error) {
+  if (options.tls_port == 0 || (tls_context && options.tls == applied_tls)) return true;
+  auto context = net::TlsContext::ForServer(options.tls, error);
+  if (!context) return false;
+  tls_context = std::move(context);
+  applied_tls = options.tls;
+  return true;
+}
+
 uint64_t ServerState::UsedMemory() const {
   if (allocated_bytes) return allocated_bytes();
 #ifdef __SANITIZE_ADDRESS__

@@ -136,6 +136,9 @@ class ServerState {
   // Passes the options the keyspace acts on (failed-max, retry) to it: at start and after
   // CONFIG SET.
   void ApplyOptions();
+  // Makes tls_context from options.tls when there is a TLS port and they changed; false with
+  // *error (tls_context unchanged) when they are unusable.
+  bool ApplyTls(std::string* error);
 
   Options& options;
   Keyspace keyspace;
@@ -191,6 +194,10 @@ class ServerState {
   std::function<void(size_t)> serve_while_busy;
   // The requirepass the default user's password was last set from.
   std::string applied_requirepass;
+  // What the TLS port's connections use: made from options.tls by ApplyTls (nullptr: no TLS
+  // port). A connection keeps the context it was accepted with.
+  std::shared_ptr<net::TlsContext> tls_context;
+  net::TlsSettings applied_tls;  // what tls_context was made from
 
   std::unordered_map<uint64_t, Client*> clients;
   std::map<std::string, std::vector<Client*>> channels;  // channel -> subscribers

@@ -12,6 +12,7 @@
 #include <csignal>
 #include <cstring>
 
+#include "net/stream.h"
 #include "server/clock.h"
 #include "server/command/dispatch.h"
 #include "server/command/script_engine.h"
@@ -81,6 +82,7 @@ struct Server::Connection {
   bool executing = false;   // inside ProcessCommand (a long script may let the loop run meanwhile)
   bool held = false;        // had uncommitted replies when a script became busy: wait for it
   bool input_held = false;  // a cluster master unsure of its lease left its input unread
+  std::unique_ptr<net::Stream> stream;  // plain, or TLS from the TLS port
   ev::io read_watcher, write_watcher;
   ev::timer block_timer;
   resp::RequestParser parser;
@@ -108,6 +110,8 @@ Server::Server(ServerState* state, CommitPipeline* commit)
   };
   accept_watcher_.set(loop_);
   accept_watcher_.set<Server, &Server::OnAccept>(this);
+  tls_accept_watcher_.set(loop_);
+  tls_accept_watcher_.set<Server, &Server::OnAccept>(this);
   sentinel_accept_watcher_.set(loop_);
   sentinel_accept_watcher_.set<Server, &Server::OnAccept>(this);
   before_sleep_.set(loop_);
@@ -180,8 +184,9 @@ Server::~Server() {
     c->block_timer.stop();
     close(c->client.fd);
   }
-  if (listen_fd_ >= 0) close(listen_fd_);
-  if (sentinel_fd_ >= 0) close(sentinel_fd_);
+  for (int fd : {listen_fd_, tls_fd_, sentinel_fd_}) {
+    if (fd >= 0) close(fd);
+  }
 }
 
 namespace {
@@ -233,6 +238,12 @@ bool Server::Listen(std::string* error) {
   listen_fd_ = ListenOn(o.bind, &port_, error);
   if (listen_fd_ < 0) return false;
   accept_watcher_.start(listen_fd_, ev::READ);
+  if (o.tls_port > 0) {
+    tls_port_ = o.tls_port;
+    tls_fd_ = ListenOn(o.bind, &tls_port_, error);
+    if (tls_fd_ < 0) return false;
+    tls_accept_watcher_.start(tls_fd_, ev::READ);
+  }
   if (!o.cluster.empty() && o.sentinel_port > 0) {
     sentinel_port_ = o.sentinel_port;
     sentinel_fd_ = ListenOn(o.bind, &sentinel_port_, error);
@@ -265,7 +276,8 @@ void Server::Run() {
   state_->loading = true;
   load_started_us_ = MonotonicUs();
   load_step_.start();
-  Log(LogLevel::kNotice, "Ready to accept connections on {}:{}", state_->options.bind, port_);
+  Log(LogLevel::kNotice, "Ready to accept connections on {}:{}{}", state_->options.bind, port_,
+      tls_port_ ? fmt::format(" (TLS on port {})", tls_port_) : "");
   commit_done_.start();
   cluster_wake_.start();
   snapshot_page_read_.start();
@@ -412,6 +424,7 @@ uint64_t Server::ReloadFromStore() {
 
 void Server::OnAccept(ev::io& w, int) {
   bool sentinel = w.fd == sentinel_fd_;
+  bool tls = w.fd == tls_fd_;
   while (true) {
     sockaddr_storage ss{};
     socklen_t len = sizeof(ss);
@@ -423,22 +436,8 @@ void Server::OnAccept(ev::io& w, int) {
       continue;
     }
     state_->stats.connections_received++;
-    auto refuse = [&](std::string_view message) {
-      ssize_t ignored = write(fd, message.data(), message.size());
-      (void)ignored;
-      close(fd);
-      state_->stats.rejected_connections++;
-    };
-    if (static_cast<long long>(connections_.size()) >= state_->options.maxclients) {
-      refuse("-ERR max number of clients reached\r\n");
-      continue;
-    }
+    bool full = static_cast<long long>(connections_.size()) >= state_->options.maxclients;
     bool loopback = IsLoopback(ss);
-    if (!sentinel && state_->options.protected_mode && state_->acl.default_user()->nopass &&
-        !loopback) {
-      refuse(kProtectedModeError);
-      continue;
-    }
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     auto conn = std::make_unique<Connection>();
@@ -459,6 +458,7 @@ void Server::OnAccept(ev::io& w, int) {
     cl.local = loopback;
     cl.sentinel = sentinel;
     c->server = this;
+    c->stream = tls ? net::TlsServerStream(fd, state_->tls_context) : net::PlainStream(fd);
     c->read_watcher.set(loop_);
     c->read_watcher.set<Connection, &Connection::Readable>(c);
     c->read_watcher.start(fd, ev::READ);
@@ -469,7 +469,22 @@ void Server::OnAccept(ev::io& w, int) {
     c->block_timer.set<Connection, &Connection::BlockTimeout>(c);
     state_->clients[cl.id] = &cl;
     connections_[cl.id] = std::move(conn);
+    // Refusals are replies, so that a TLS client reads them after its handshake.
+    if (full) {
+      Refuse(c, "-ERR max number of clients reached\r\n");
+    } else if (!sentinel && state_->options.protected_mode && state_->acl.default_user()->nopass &&
+               !loopback) {
+      Refuse(c, kProtectedModeError);
+    }
   }
+}
+
+void Server::Refuse(Connection* c, std::string_view message) {
+  state_->stats.rejected_connections++;
+  c->client.output.assign(message);
+  c->committed = c->client.output.size();
+  c->client.close_after_reply = true;
+  Flush(c);
 }
 
 void Server::OnReadable(Connection* c) {
@@ -479,13 +494,27 @@ void Server::OnReadable(Connection* c) {
     c->input_pos = 0;
   }
   // Read into a shared buffer and append what arrived: growing `input` first would zero-fill it.
-  ssize_t n = read(c->client.fd, read_buffer_.data(), read_buffer_.size());
-  if (n <= 0) {
-    if (n == 0 || (errno != EAGAIN && errno != EINTR)) Close(c);
-    return;
+  // A TLS stream may hold decrypted bytes beyond a full buffer, which no event announces.
+  net::Stream& stream = *c->stream;
+  ssize_t n = 0;
+  bool arrived = false;
+  do {
+    n = stream.Read(read_buffer_.data(), read_buffer_.size());
+    if (n <= 0) break;
+    arrived = true;
+    c->input.append(read_buffer_.data(), static_cast<size_t>(n));
+    state_->stats.net_input_bytes += static_cast<uint64_t>(n);
+  } while (stream.buffered());
+  int read_errno = errno;
+  if (stream.write_wants_read()) Flush(c);  // what the TLS handshake held up
+  if (n == 0 || (n < 0 && read_errno != EAGAIN && read_errno != EINTR)) {
+    if (n < 0 && stream.tls()) {
+      Log(LogLevel::kVerbose, "TLS connection from {} failed: {}", c->client.addr, stream.error());
+    }
+    return Close(c);
   }
-  c->input.append(read_buffer_.data(), static_cast<size_t>(n));
-  state_->stats.net_input_bytes += static_cast<uint64_t>(n);
+  if (n < 0 && stream.wants_write() && !c->write_watcher.is_active()) c->write_watcher.start();
+  if (c->closed || !arrived) return;
   c->client.last_interaction_ms = UnixMs();
   if (c->executing) return;  // its command is still running (a busy script); parse it later
   if (static_cast<long long>(c->input.size() - c->input_pos) >
@@ -845,7 +874,7 @@ void Server::Flush(Connection* c) {
   }
   std::string& out = c->client.output;
   while (c->sent < c->committed) {
-    ssize_t n = write(c->client.fd, out.data() + c->sent, c->committed - c->sent);
+    ssize_t n = c->stream->Write(out.data() + c->sent, c->committed - c->sent);
     if (n < 0) {
       if (errno == EAGAIN || errno == EINTR) break;
       Close(c);
@@ -863,15 +892,23 @@ void Server::Flush(Connection* c) {
   constexpr size_t kRelayBacklog = 4 << 20;
   if (c->link) c->link->PauseReading(out.size() - c->sent > kRelayBacklog);
   if (c->sent < c->committed) {
-    if (!c->write_watcher.is_active()) c->write_watcher.start();
+    // A TLS write waiting to read first is retried by the next read.
+    if (c->stream->write_wants_read()) {
+      c->write_watcher.stop();
+    } else if (!c->write_watcher.is_active()) {
+      c->write_watcher.start();
+    }
     return;
   }
-  c->write_watcher.stop();
+  if (!c->stream->wants_write()) c->write_watcher.stop();
   // Only once the last reply (QUIT's, the protocol error) is out: it may still await a commit.
   if (c->client.close_after_reply && out.empty()) Close(c);
 }
 
-void Server::OnWritable(Connection* c) { Flush(c); }
+void Server::OnWritable(Connection* c) {
+  if (c->stream->wants_write()) OnReadable(c);  // a TLS read waited to write
+  Flush(c);
+}
 
 Server::Connection* Server::FindConnection(uint64_t id) {
   auto it = connections_.find(id);
@@ -886,6 +923,7 @@ void Server::Close(Connection* c) {
   c->block_timer.stop();
   if (c->link) c->link->Stop();
   ForgetClient(*state_, c->client);
+  c->stream->Shutdown();
   close(c->client.fd);
   // Deleted at the end of the before-sleep stage: a caller may still hold `c`.
   closed_.push_back(c->client.id);

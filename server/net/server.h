@@ -28,9 +28,11 @@ class Server {
   ~Server();
 
   // Binds and listens on options.bind:options.port (port 0 picks a free one). False on error.
-  // In cluster mode, also on options.sentinel_port (when not 0) for Redis Sentinel's commands.
+  // Also on options.tls_port (when not 0) for clients that speak TLS, and in cluster mode on
+  // options.sentinel_port (when not 0) for Redis Sentinel's commands.
   bool Listen(std::string* error);
   int port() const { return port_; }
+  int tls_port() const { return tls_port_; }
   int sentinel_port() const { return sentinel_port_; }
   // Cluster mode (DESIGN.md §10): `commit` (the pipeline given to the constructor) appends to
   // the log while this node is the master. Before Run.
@@ -133,6 +135,8 @@ class Server {
   void MarkPending(Connection* c);
   // Writes committed output; closes the connection when it asked to be closed.
   void Flush(Connection* c);
+  // Sends `message` and closes the connection (refused: too many clients, protected mode).
+  void Refuse(Connection* c, std::string_view message);
   void ReleaseWhileBusy();
   void Close(Connection* c);
   // The connection of client `id`, or nullptr once it is gone.
@@ -167,6 +171,9 @@ class Server {
   uint64_t flushed_lsn_ = 0;
   int listen_fd_ = -1;
   int port_ = 0;
+  ev::io tls_accept_watcher_;
+  int tls_fd_ = -1;
+  int tls_port_ = 0;
   ev::io sentinel_accept_watcher_;
   int sentinel_fd_ = -1;
   int sentinel_port_ = 0;

@@ -111,6 +111,7 @@ PUBSUB_MODE = {"subscribe", "unsubscribe", "psubscribe", "punsubscribe"}
 # CONFIG SET touches only these: port, bind, dir, requirepass, maxclients, timeout and the
 # limits would end or wedge the run itself, not find a bug.
 CONFIG_PARAMETERS = ["slowlog-max-len", "slowlog-log-slower-than", "notify-keyspace-events",
+                     "tls-protocols", "tls-auth-clients", "tls-session-cache-size",
                      "no-such-parameter"]
 
 RANDOM_MEMBERS = {"srandmember", "hrandfield", "zrandmember"}

@@ -164,7 +164,7 @@ WEB = os.environ.get("DESASTER_WEB", os.path.join(os.path.dirname(SCHEDULER), "d
 class Web(_Process):
     """desaster-web for the scheduler on `port`, serving on a free loopback port (`url`)."""
 
-    def __init__(self, port, *extra):
+    def __init__(self, port, *extra, env=None):
         """`port` may be a list: the nodes of a cluster, tried in turn."""
         self.dir = tempfile.mkdtemp(prefix="desaster-web-")
         self.port = port
@@ -173,7 +173,7 @@ class Web(_Process):
         self.proc = subprocess.Popen(
             [WEB, "--scheduler", ",".join(f"127.0.0.1:{p}" for p in ports), "--listen",
              "127.0.0.1:0", *extra],
-            stdout=self.log, stderr=subprocess.STDOUT)
+            stdout=self.log, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})})
         self.url = wait_for(self._url, what="desaster-web to listen")
 
     def _url(self):
@@ -220,6 +220,17 @@ class RedisServer(_Process):
             return redis.Redis(port=self.port).ping()
         except redis.ConnectionError:
             return False
+
+
+def read_line(sock):
+    """What a socket sends up to the end of its first line (or until it closes)."""
+    out = b""
+    while not out.endswith(b"\r\n"):
+        chunk = sock.recv(65536)
+        if not chunk:
+            break
+        out += chunk
+    return out
 
 
 def free_port():
@@ -347,21 +358,43 @@ class TcpProxy:
         self.listener.close()
 
 
+class CertificateAuthority:
+    """A certificate authority made with openssl in `directory` (`cert`: its certificate), which
+    issues certificates for tests."""
+
+    def __init__(self, directory, name="desaster test CA"):
+        self.dir = directory
+        slug = name.replace(" ", "-")
+        self.key, self.cert = (os.path.join(directory, f"{slug}.{e}") for e in ("key", "crt"))
+        self._openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", self.key,
+                      "-out", self.cert, "-days", "2", "-subj", f"/CN={name}")
+
+    def issue(self, name, san="IP:127.0.0.1,DNS:localhost", passphrase=None):
+        """A certificate for `name` (with subjectAltName `san`) and its key: (cert, key) files;
+        the key encrypted with `passphrase` when given."""
+        key, csr, cert, ext = (os.path.join(self.dir, f"{name}.{e}")
+                               for e in ("key", "csr", "crt", "cnf"))
+        self._openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", csr,
+                      "-subj", f"/CN={name}")
+        with open(ext, "w") as f:
+            f.write(f"subjectAltName={san}\n" if san else "")
+        self._openssl("x509", "-req", "-in", csr, "-CA", self.cert, "-CAkey", self.key,
+                      "-CAcreateserial", "-out", cert, "-days", "2", "-extfile", ext)
+        if passphrase:
+            self._openssl("pkey", "-in", key, "-out", key + ".locked", "-aes256", "-passout",
+                          f"pass:{passphrase}")
+            os.replace(key + ".locked", key)
+        return cert, key
+
+    @staticmethod
+    def _openssl(*args):
+        subprocess.run(["openssl", *args], check=True, capture_output=True)
+
+
 def make_certificate(directory):
-    """A CA and a certificate for 127.0.0.1 it signed (openssl): (cert, key, ca) files."""
-    ca_key, ca, key, csr, cert = (os.path.join(directory, f) for f in
-                                  ("ca.key", "ca.crt", "server.key", "server.csr", "server.crt"))
-    run = lambda *args: subprocess.run(["openssl", *args], check=True, capture_output=True)
-    run("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", ca_key, "-out", ca,
-        "-days", "2", "-subj", "/CN=desaster test CA")
-    run("req", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", csr,
-        "-subj", "/CN=127.0.0.1")
-    ext = os.path.join(directory, "san.cnf")
-    with open(ext, "w") as f:
-        f.write("subjectAltName=IP:127.0.0.1\n")
-    run("x509", "-req", "-in", csr, "-CA", ca, "-CAkey", ca_key, "-CAcreateserial",
-        "-out", cert, "-days", "2", "-extfile", ext)
-    return cert, key, ca
+    """A CA and a certificate for 127.0.0.1 it signed: (cert, key, ca) files."""
+    ca = CertificateAuthority(directory)
+    return (*ca.issue("server", san="IP:127.0.0.1"), ca.cert)
 
 
 class EtcdCluster:

@@ -11,7 +11,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import redis  # noqa: E402
 from harness import (SCHEDULER, RawConnection, RedisServer, Reply, Scheduler, ServerTest,  # noqa: E402
-                     main, wait_for)
+                     main, read_line, wait_for)
 
 
 def plain(reply):
@@ -356,13 +356,7 @@ class LifecycleTest(ServerTest):
             with socket.create_connection(("127.0.0.1", port), source_address=(address, 0),
                                           timeout=10) as conn:
                 conn.sendall(b"*1\r\n$4\r\nPING\r\n")
-                out = b""
-                while not out.endswith(b"\r\n"):
-                    chunk = conn.recv(65536)
-                    if not chunk:
-                        break
-                    out += chunk
-                return out
+                return read_line(conn)
         redis_server, ours = RedisServer(), Scheduler()
         self.addCleanup(redis_server.stop)
         self.addCleanup(ours.stop)
