@@ -273,9 +273,13 @@ void Api::Handle(std::shared_ptr<Exchange> exchange) {
     return call->Fail(path_known ? 405 : 404,
                       path_known ? "method not allowed" : "no such endpoint");
 
+  int64_t wait_ms = auth_->WaitMs(req.peer, NowMs());  // before this request's own attempt
   call->access = auth_->Check(req, NowMs());
   bool open = route->handler == &Api::Session || route->handler == &Api::Login;
-  if (!open && !call->access.authenticated) return call->Fail(401, "log in first");
+  if (!open && !call->access.authenticated) {
+    bool bearer = !req.Header("authorization").empty();
+    return bearer && wait_ms ? TooManyFailures(call, wait_ms) : call->Fail(401, "log in first");
+  }
   if (route->changes && !open && !auth_->MayChange(req, call->access)) {
     return call->Fail(403, "missing or wrong X-CSRF-Token header (GET /api/session gives it)");
   }
@@ -338,6 +342,13 @@ void Api::Gather(const CallPtr& call, std::vector<std::vector<std::string>> comm
 
 // ---- session ----
 
+void Api::TooManyFailures(const CallPtr& call, int64_t wait_ms) {
+  int64_t seconds = (wait_ms + 999) / 1000;
+  call->Reply(
+      json{{"error", "too many wrong passwords: try again in " + std::to_string(seconds) + " s"}},
+      429, {{"Retry-After", std::to_string(seconds)}});
+}
+
 void Api::Session(const CallPtr& call) {
   call->Reply({{"login_required", auth_->login_required()},
                {"authenticated", call->access.authenticated},
@@ -345,7 +356,9 @@ void Api::Session(const CallPtr& call) {
 }
 
 void Api::Login(const CallPtr& call) {
-  auto session = auth_->Login(call->fields["password"], NowMs());
+  const std::string& peer = call->request().peer;
+  if (int64_t wait_ms = auth_->WaitMs(peer, NowMs())) return TooManyFailures(call, wait_ms);
+  auto session = auth_->Login(call->fields["password"], peer, NowMs());
   if (!session) {
     return call->Fail(auth_->login_required() ? 401 : 400,
                       auth_->login_required() ? "wrong password" : "this UI has no login");

@@ -62,6 +62,9 @@ class Api {
   void Expand(const CallPtr& call, std::vector<std::string> list, std::string info,
               std::function<void(nlohmann::json)> done);
 
+  // 429: the client sent too many wrong passwords, and waits `wait_ms` more.
+  static void TooManyFailures(const CallPtr& call, int64_t wait_ms);
+
   // Endpoints.
   void Session(const CallPtr& call);
   void Login(const CallPtr& call);

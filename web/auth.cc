@@ -9,6 +9,7 @@ namespace desaster::web {
 namespace {
 
 constexpr size_t kMaxSessions = 10000;
+constexpr size_t kMaxPeers = 10000;  // peers with failures remembered
 
 }  // namespace
 
@@ -36,14 +37,17 @@ bool ConstantTimeEquals(std::string_view a, std::string_view b) {
   return diff == 0;
 }
 
-Auth::Auth(std::string password) : password_(std::move(password)), open_csrf_(RandomToken()) {}
+Auth::Auth(std::string password, bool secure)
+    : password_(std::move(password)), secure_(secure), open_csrf_(RandomToken()) {}
 
 Auth::Access Auth::Check(const HttpRequest& request, int64_t now_ms) {
   if (!login_required()) return {.authenticated = true, .csrf = open_csrf_};
   const std::string& authorization = request.Header("authorization");
-  if (authorization.starts_with("Bearer ") &&
-      ConstantTimeEquals(std::string_view(authorization).substr(7), password_)) {
-    return {.authenticated = true, .token_client = true};
+  if (authorization.starts_with("Bearer ") && WaitMs(request.peer, now_ms) == 0) {
+    if (ConstantTimeEquals(std::string_view(authorization).substr(7), password_)) {
+      return {.authenticated = true, .token_client = true};
+    }
+    Failed(request.peer, now_ms);
   }
   auto it = sessions_.find(request.Cookie(kSessionCookie));
   if (it == sessions_.end()) return {};
@@ -59,22 +63,50 @@ bool Auth::MayChange(const HttpRequest& request, const Access& access) const {
   return access.token_client || ConstantTimeEquals(request.Header("x-csrf-token"), access.csrf);
 }
 
+int64_t Auth::WaitMs(const std::string& peer, int64_t now_ms) const {
+  auto it = failures_.find(peer);
+  return it == failures_.end() ? 0 : std::max<int64_t>(0, it->second.next_try_ms - now_ms);
+}
+
+void Auth::Failed(const std::string& peer, int64_t now_ms) {
+  if (failures_.size() >= kMaxPeers && !failures_.count(peer)) {
+    // Forget those that may try again anyway; failing that, the oldest entry by address.
+    std::erase_if(failures_, [&](const auto& f) { return f.second.next_try_ms <= now_ms; });
+    if (failures_.size() >= kMaxPeers) failures_.erase(failures_.begin());
+  }
+  Failures& f = failures_[peer];
+  f.count++;
+  if (f.count >= kFreeFailures) {
+    // 1 s after the last free attempt, doubling with each further one.
+    int doublings = std::min(f.count - kFreeFailures, 20);
+    f.next_try_ms = now_ms + std::min<int64_t>(kMaxWaitMs, 1000LL << doublings);
+  }
+}
+
 std::optional<std::pair<std::string, std::string>> Auth::Login(std::string_view password,
+                                                               const std::string& peer,
                                                                int64_t now_ms) {
-  if (!login_required() || !ConstantTimeEquals(password, password_)) return std::nullopt;
+  if (!login_required()) return std::nullopt;
+  if (!ConstantTimeEquals(password, password_)) {
+    Failed(peer, now_ms);
+    return std::nullopt;
+  }
+  failures_.erase(peer);
   std::erase_if(sessions_, [&](const auto& s) { return s.second.expires_ms < now_ms; });
   if (sessions_.size() >= kMaxSessions) sessions_.erase(sessions_.begin());
   std::string token = RandomToken(), csrf = RandomToken();
   sessions_[token] = {csrf, now_ms + kSessionMs};
-  return std::make_pair(
-      std::string(kSessionCookie) + "=" + token +
-          "; Path=/; HttpOnly; SameSite=Strict; Max-Age=" + std::to_string(kSessionMs / 1000),
-      csrf);
+  return std::make_pair(Cookie(token, kSessionMs / 1000), csrf);
 }
 
 std::string Auth::Logout(const HttpRequest& request) {
   sessions_.erase(request.Cookie(kSessionCookie));
-  return std::string(kSessionCookie) + "=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0";
+  return Cookie("", 0);
+}
+
+std::string Auth::Cookie(const std::string& value, int64_t max_age_s) const {
+  return std::string(kSessionCookie) + "=" + value + "; Path=/; HttpOnly; SameSite=Strict" +
+         (secure_ ? "; Secure" : "") + "; Max-Age=" + std::to_string(max_age_s);
 }
 
 }  // namespace desaster::web

@@ -1,10 +1,12 @@
 // Who may use the UI, and CSRF protection for everything that changes state.
 //
 // Without a password the UI is open (desaster-web binds to loopback by default); with one, a
-// browser logs in for a session cookie (HttpOnly, SameSite=Strict) and API clients send
-// "Authorization: Bearer <password>". Every state-changing browser request must carry its
-// session's CSRF token in the X-CSRF-Token header: another site can neither read the token
-// (GET /api/session is same-origin only) nor set that header on a cross-site request.
+// browser logs in for a session cookie (HttpOnly, SameSite=Strict, Secure over HTTPS) and API
+// clients send "Authorization: Bearer <password>". Guessing is slowed per client address: after
+// a few wrong passwords (at login or as bearer tokens) its next attempt waits, longer each time.
+// Every state-changing browser request must carry its session's CSRF token in the X-CSRF-Token
+// header: another site can neither read the token (GET /api/session is same-origin only) nor set
+// that header on a cross-site request.
 #pragma once
 
 #include <cstdint>
@@ -22,7 +24,12 @@ class Auth {
   static constexpr const char* kSessionCookie = "desaster_session";
   static constexpr int64_t kSessionMs = 12 * 3600 * 1000;
 
-  explicit Auth(std::string password);
+  // Wrong passwords a client address may try before it has to wait, and the longest wait.
+  static constexpr int kFreeFailures = 5;
+  static constexpr int64_t kMaxWaitMs = 5 * 60 * 1000;
+
+  // `secure`: the UI is served over HTTPS, so cookies are sent over HTTPS only.
+  Auth(std::string password, bool secure);
 
   bool login_required() const { return !password_.empty(); }
 
@@ -31,14 +38,19 @@ class Auth {
     bool token_client = false;   // authenticated by a bearer token: no CSRF token needed
     std::string csrf = {};       // the session's CSRF token ("" when not authenticated)
   };
+  // Who sent `request`. A wrong bearer token counts as a failed attempt of its peer.
   Access Check(const HttpRequest& request, int64_t now_ms);
   // True when `request` may change state: authenticated, and a bearer client or carrying the
   // session's CSRF token.
   bool MayChange(const HttpRequest& request, const Access& access) const;
 
-  // Starts a session when `password` is right: the Set-Cookie value and the CSRF token.
+  // How long `peer` must wait before a password it sends is checked (0: not at all).
+  int64_t WaitMs(const std::string& peer, int64_t now_ms) const;
+  // Starts a session when `password` is right: the Set-Cookie value and the CSRF token. A
+  // wrong one counts as a failed attempt of `peer`; a right one forgets its failures. The
+  // caller checks WaitMs first.
   std::optional<std::pair<std::string, std::string>> Login(std::string_view password,
-                                                           int64_t now_ms);
+                                                           const std::string& peer, int64_t now_ms);
   // Ends the request's session; the Set-Cookie value that clears the cookie.
   std::string Logout(const HttpRequest& request);
 
@@ -47,8 +59,18 @@ class Auth {
     std::string csrf;
     int64_t expires_ms;
   };
+  struct Failures {
+    int count = 0;
+    int64_t next_try_ms = 0;  // no attempt is checked before this
+  };
+  // Records a wrong password from `peer`.
+  void Failed(const std::string& peer, int64_t now_ms);
+  std::string Cookie(const std::string& value, int64_t max_age_s) const;
+
   std::string password_;
-  std::string open_csrf_;  // the CSRF token of the open UI (no password)
+  bool secure_;
+  std::map<std::string, Failures> failures_;  // by peer address
+  std::string open_csrf_;                     // the CSRF token of the open UI (no password)
   std::map<std::string, Session> sessions_;
 };
 

@@ -13,9 +13,23 @@
 #include <cerrno>
 #include <cstring>
 
+#include "net/stream.h"
+
 namespace desaster::web {
 
 namespace {
+
+// The address part of a peer's socket address ("127.0.0.1", "::1").
+std::string PeerAddress(const sockaddr_storage& addr) {
+  char text[INET6_ADDRSTRLEN] = "";
+  if (addr.ss_family == AF_INET) {
+    inet_ntop(AF_INET, &reinterpret_cast<const sockaddr_in*>(&addr)->sin_addr, text, sizeof(text));
+  } else if (addr.ss_family == AF_INET6) {
+    inet_ntop(AF_INET6, &reinterpret_cast<const sockaddr_in6*>(&addr)->sin6_addr, text,
+              sizeof(text));
+  }
+  return text;
+}
 
 // An event stream whose client reads slower than this much output is dropped.
 constexpr size_t kMaxPendingOutput = 8 * 1024 * 1024;
@@ -126,6 +140,8 @@ struct HttpServer::Connection {
   HttpServer* server;
   uint64_t id;
   int fd;
+  std::string peer;
+  std::unique_ptr<net::Stream> stream;
   ev::io read, write;
   http_parser parser{};
   std::string in, out;
@@ -144,7 +160,7 @@ struct HttpServer::Connection {
   const HttpLimits* server_limits = nullptr;
 
   void OnRead(ev::io&, int) { server->OnReadable(this); }
-  void OnWrite(ev::io&, int) { server->OnWritable(this); }
+  void OnWrite(ev::io&, int) { server->OnWriteEvent(this); }
 };
 
 namespace {
@@ -183,7 +199,9 @@ HttpServer::~HttpServer() {
   if (fd_ >= 0) ::close(fd_);
 }
 
-bool HttpServer::Listen(const std::string& host, int port, std::string* error) {
+bool HttpServer::Listen(const std::string& host, int port, std::shared_ptr<net::TlsContext> tls,
+                        std::string* error) {
+  tls_ = std::move(tls);
   addrinfo hints{}, *res = nullptr;
   hints.ai_family = AF_UNSPEC;
   hints.ai_socktype = SOCK_STREAM;
@@ -214,7 +232,9 @@ bool HttpServer::Listen(const std::string& host, int port, std::string* error) {
 
 void HttpServer::OnAccept(ev::io&, int) {
   for (;;) {
-    int fd = ::accept4(fd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    sockaddr_storage addr{};
+    socklen_t len = sizeof(addr);
+    int fd = ::accept4(fd_, reinterpret_cast<sockaddr*>(&addr), &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd < 0) return;
     if (connections_.size() >= limits_.max_connections) {
       ::close(fd);
@@ -223,6 +243,8 @@ void HttpServer::OnAccept(ev::io&, int) {
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     auto c = std::make_unique<Connection>(this, next_id_++, fd, loop_);
+    c->peer = PeerAddress(addr);
+    c->stream = tls_ ? net::TlsServerStream(fd, tls_) : net::PlainStream(fd);
     http_parser_init(&c->parser, HTTP_REQUEST);
     c->parser.data = c.get();
     c->server_limits = &limits_;
@@ -312,7 +334,7 @@ const http_parser_settings& ParserSettings() {
 void HttpServer::OnReadable(Connection* c) {
   char buf[16384];
   for (;;) {
-    ssize_t n = ::read(c->fd, buf, sizeof(buf));
+    ssize_t n = c->stream->Read(buf, sizeof(buf));
     if (n > 0) {
       c->in.append(buf, static_cast<size_t>(n));
       if (c->in.size() > limits_.max_header_bytes + limits_.max_body_bytes + sizeof(buf)) break;
@@ -322,6 +344,10 @@ void HttpServer::OnReadable(Connection* c) {
     if (n < 0 && errno == EINTR) continue;
     return Close(c);  // end of input or an error: nobody is left to answer
   }
+  // A TLS read that waits to write (a handshake), or a write that waited for this read.
+  if (c->stream->wants_write() && !c->write.is_active()) c->write.start(c->fd, ev::WRITE);
+  if (c->stream->write_wants_read() && !c->out.empty()) OnWritable(c);
+  if (c->closed) return;
   if (c->events) return c->in.clear();  // a stream's client has nothing more to say
   Parse(c);
 }
@@ -350,6 +376,7 @@ void HttpServer::Parse(Connection* c) {
 }
 
 void HttpServer::Dispatch(Connection* c) {
+  c->request.peer = c->peer;
   auto exchange = std::make_shared<Exchange>(this, c->id, std::move(c->request));
   c->request = HttpRequest();
   handler_(std::move(exchange));
@@ -370,19 +397,32 @@ void HttpServer::Write(Connection* c, std::string data) {
   OnWritable(c);
 }
 
+void HttpServer::OnWriteEvent(Connection* c) {
+  if (c->stream->wants_write()) {
+    OnReadable(c);  // a TLS read waited for this
+    if (c->closed) return;
+  }
+  OnWritable(c);
+}
+
 void HttpServer::OnWritable(Connection* c) {
   while (!c->out.empty()) {
-    ssize_t n = ::send(c->fd, c->out.data(), c->out.size(), MSG_NOSIGNAL);
+    ssize_t n = c->stream->Write(c->out.data(), c->out.size());
     if (n > 0) {
       c->out.erase(0, static_cast<size_t>(n));
     } else if (n < 0 && errno == EINTR) {
       continue;
     } else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-      if (!c->write.is_active()) c->write.start(c->fd, ev::WRITE);
+      // A TLS write that waits to read goes on from OnReadable.
+      if (!c->stream->write_wants_read() && !c->write.is_active()) c->write.start(c->fd, ev::WRITE);
       return;
     } else {
       return Close(c);
     }
+  }
+  if (c->stream->wants_write()) {
+    if (!c->write.is_active()) c->write.start(c->fd, ev::WRITE);
+    return;
   }
   c->write.stop();
   if (c->close_when_flushed) Close(c);
@@ -403,6 +443,7 @@ void HttpServer::Close(Connection* c) {
   c->closed = true;
   c->read.stop();
   c->write.stop();
+  c->stream->Shutdown();
   ::close(c->fd);
   if (!c->parsing) Reap(c);
 }

@@ -14,6 +14,8 @@
 #include <utility>
 #include <vector>
 
+#include "net/tls.h"
+
 namespace desaster::web {
 
 struct HttpRequest {
@@ -22,6 +24,7 @@ struct HttpRequest {
   std::map<std::string, std::string> query;    // decoded; a repeated name keeps the last value
   std::map<std::string, std::string> headers;  // names in lower case
   std::string body;
+  std::string peer;  // the client's address (no port)
 
   // The header's value, or "" when absent (`name` in lower case).
   const std::string& Header(const std::string& name) const;
@@ -76,8 +79,10 @@ class HttpServer {
   HttpServer(ev::loop_ref loop, HttpHandler handler, HttpLimits limits = {});
   ~HttpServer();
 
-  // Binds and listens on host:port (port 0: any free port); false with *error otherwise.
-  bool Listen(const std::string& host, int port, std::string* error);
+  // Binds and listens on host:port (port 0: any free port), speaking HTTPS with `tls` (else
+  // plain HTTP); false with *error otherwise.
+  bool Listen(const std::string& host, int port, std::shared_ptr<net::TlsContext> tls,
+              std::string* error);
   int port() const { return port_; }
 
   // Reason phrase of a status code ("Not Found").
@@ -88,7 +93,10 @@ class HttpServer {
 
   void OnAccept(ev::io& w, int);
   void OnReadable(Connection* c);
+  // Writes what is queued.
   void OnWritable(Connection* c);
+  // The socket is writable: a TLS read that waited for it goes on, then OnWritable.
+  void OnWriteEvent(Connection* c);
   // Parses buffered input while no request is in flight, dispatching each complete request.
   void Parse(Connection* c);
   void Dispatch(Connection* c);
@@ -105,6 +113,7 @@ class HttpServer {
   HttpHandler handler_;
   HttpLimits limits_;
   int fd_ = -1, port_ = 0;
+  std::shared_ptr<net::TlsContext> tls_;
   ev::io accept_;
   uint64_t next_id_ = 1;
   std::map<uint64_t, std::unique_ptr<Connection>> connections_;

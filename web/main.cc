@@ -72,6 +72,8 @@ void Stop(ev::sig& w, int) { w.loop.break_loop(ev::ALL); }
 int main(int argc, char** argv) {
   std::string scheduler = "127.0.0.1:6379", listen = "127.0.0.1:8080";
   std::string password = client::Env("DESASTER_WEB_PASSWORD");
+  net::TlsSettings https;  // clients are browsers: no client certificates
+  https.auth_clients = "no";
   po::options_description desc(
       "desaster-web: the browser UI and JSON API of a desaster scheduler.\n"
       "Open http://<listen>/ in a browser; the API is under /api (docs/WEB.md).\n\nOptions");
@@ -83,6 +85,9 @@ int main(int argc, char** argv) {
      "turn: any node passes commands on to the master)")
     ("listen", po::value(&listen)->default_value(listen),
      "host:port to serve on (loopback by default; port 0 picks a free one)")
+    ("https-cert-file", po::value(&https.cert_file),
+     "serve HTTPS with this PEM certificate (chain) instead of HTTP")
+    ("https-key-file", po::value(&https.key_file), "the key of --https-cert-file")
     ("password", po::value(&password),
      "require this password to log in to the UI, or as 'Authorization: Bearer <password>' for "
      "API clients (or env DESASTER_WEB_PASSWORD; without one the UI is open)");
@@ -96,6 +101,14 @@ int main(int argc, char** argv) {
   if (!access) {
     std::cerr << "desaster-web: " << error << "\n";
     return 1;
+  }
+  std::shared_ptr<net::TlsContext> https_context;
+  if (!https.cert_file.empty() || !https.key_file.empty()) {
+    https_context = net::TlsContext::ForServer(https, &error);
+    if (!https_context) {
+      std::cerr << "desaster-web: --https-cert-file: " << error << "\n";
+      return 1;
+    }
   }
   struct Address {
     std::string text, host;
@@ -135,7 +148,7 @@ int main(int argc, char** argv) {
   }
   ev::default_loop loop;
   client::SchedulerConnection connection(loop);
-  Auth auth(password);
+  Auth auth(password, https_context != nullptr);
   Api api(loop, &connection, &auth);
   HttpServer http(
       loop,
@@ -147,7 +160,7 @@ int main(int argc, char** argv) {
         ServeAsset(ex);
       },
       limits);
-  if (!http.Listen(listen_host, listen_port, &error)) {
+  if (!http.Listen(listen_host, listen_port, https_context, &error)) {
     std::cerr << "desaster-web: " << error << "\n";
     return 1;
   }
@@ -191,8 +204,9 @@ int main(int argc, char** argv) {
 
   std::string where =
       listen_host.find(':') != std::string::npos ? "[" + listen_host + "]" : listen_host;
-  std::printf("desaster-web: serving http://%s:%d/ (scheduler %s%s)\n", where.c_str(), http.port(),
-              scheduler.c_str(), auth.login_required() ? ", login required" : "");
+  std::printf("desaster-web: serving %s://%s:%d/ (scheduler %s%s)\n",
+              https_context ? "https" : "http", where.c_str(), http.port(), scheduler.c_str(),
+              auth.login_required() ? ", login required" : "");
   std::fflush(stdout);
   loop.run(0);
   return 0;

@@ -179,7 +179,7 @@ class Web(_Process):
     def _url(self):
         if self.proc.poll() is not None:
             raise AssertionError("desaster-web exited:\n" + self.log_text())
-        m = re.search(r"serving (http://[^/ ]+)/", self.log_text())
+        m = re.search(r"serving (https?://[^/ ]+)/", self.log_text())
         return m and m.group(1)
 
 

@@ -321,6 +321,31 @@ class TlsTest(unittest.TestCase):
             with open(f"/proc/{process.proc.pid}/cmdline", "rb") as f:
                 self.assertNotIn(b"-pw", f.read())
 
+    def test_web_ui_over_https(self):
+        web = Web(self.ours.port, "--https-cert-file", self.server_cert, "--https-key-file",
+                  self.server_key, "--password", "s3cret")
+        self.addCleanup(web.stop)
+        self.assertTrue(web.url.startswith("https://127.0.0.1:"))
+        context = ssl.create_default_context(cafile=self.ca.cert)
+        with urllib.request.urlopen(web.url + "/api/session", context=context,
+                                    timeout=10) as response:
+            self.assertEqual(json.load(response)["login_required"], True)
+        login = urllib.request.Request(web.url + "/api/login", method="POST",
+                                       data=json.dumps({"password": "s3cret"}).encode(),
+                                       headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(login, context=context, timeout=10) as response:
+            self.assertIn("; Secure", response.headers["Set-Cookie"])
+        # The built-in app comes over HTTPS too; plain HTTP to the port gets no answer.
+        with urllib.request.urlopen(web.url + "/", context=context, timeout=10) as response:
+            self.assertIn(b"<html", response.read().lower())
+        host, port = web.url.removeprefix("https://").split(":")
+        with socket.create_connection((host, int(port)), timeout=10) as s:
+            s.sendall(b"GET /api/session HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+            try:
+                self.assertNotIn(b"HTTP/1.1 200", s.recv(4096))
+            except ConnectionResetError:
+                pass
+
     def test_a_worker_with_a_wrong_password_says_so_and_starts_nothing(self):
         admin = self.ours.client()
         admin.execute_command("ACL", "SETUSER", "gatekeeper", "on", ">right", "+@all")

@@ -393,6 +393,36 @@ class WebLoginTest(ServerTest):
         finally:
             web.stop()
 
+    def test_wrong_passwords_make_the_client_wait(self):
+        web = Web(self.server.port, "--password", "s3cret")
+        try:
+            h = Http(web.url)
+            login = lambda password: h.request("POST", "/api/login", {"password": password})
+            # Five free guesses, as login or as bearer tokens alike.
+            for _ in range(3):
+                self.assertEqual(login("guess")[0], 401)
+            for _ in range(2):
+                self.assertEqual(h.request("GET", "/api/queues",
+                                           headers={"Authorization": "Bearer guess"})[0], 401)
+            # Then even the right password waits, and says how long.
+            status, headers, body = login("s3cret")
+            self.assertEqual(status, 429)
+            self.assertEqual(headers["Retry-After"], "1")
+            self.assertIn("too many wrong passwords", body["error"])
+            self.assertEqual(h.request("GET", "/api/queues",
+                                       headers={"Authorization": "Bearer s3cret"})[0], 429)
+            # The wait ends; a wrong guess then doubles it, and a right password ends it all.
+            wait_for(lambda: login("guess")[0] == 401, what="the first wait to end")
+            status, headers, _ = login("s3cret")
+            self.assertEqual((status, headers["Retry-After"]), (429, "2"))
+            status = wait_for(lambda: (lambda s: s if s != 429 else None)(login("s3cret")[0]),
+                              what="the second wait to end")
+            self.assertEqual(status, 200)
+            self.assertEqual(login("guess")[0], 401)  # forgotten: free guesses again
+            self.assertNotIn("Secure", login("s3cret")[1]["Set-Cookie"])  # plain HTTP
+        finally:
+            web.stop()
+
     def test_scheduler_auth_is_passed_through_and_a_missing_scheduler_is_a_503(self):
         locked = Scheduler("--requirepass", "pw")
         try:
