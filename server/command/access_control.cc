@@ -242,16 +242,18 @@ bool AclSelector::KeyAllowed(std::string_view key, int access) const {
   });
 }
 
+bool AclSelector::CommandAllowed(const CommandSpec& spec,
+                                 const std::vector<std::string>& argv) const {
+  if (all_commands_ || spec.Has(cmd::kNoAuth) || commands_.test(spec.id)) return true;
+  auto it = first_args_.find(spec.id);
+  return argv.size() >= 2 && it != first_args_.end() &&
+         std::any_of(it->second.begin(), it->second.end(),
+                     [&](const std::string& a) { return EqualIgnoringCase(a, argv[1]); });
+}
+
 AclDenial AclSelector::Check(const CommandSpec& spec, const std::vector<std::string>& argv,
                              size_t* position) const {
-  if (!all_commands_ && !spec.Has(cmd::kNoAuth) && !commands_.test(spec.id)) {
-    auto it = first_args_.find(spec.id);
-    if (argv.size() < 2 || it == first_args_.end() ||
-        std::none_of(it->second.begin(), it->second.end(),
-                     [&](const std::string& a) { return EqualIgnoringCase(a, argv[1]); })) {
-      return AclDenial::kCommand;
-    }
-  }
+  if (!CommandAllowed(spec, argv)) return AclDenial::kCommand;
   if (!all_keys_) {
     std::vector<size_t> positions, key_args;
     size_t first = spec.name.find('|') == std::string::npos ? 1 : 2;
@@ -497,6 +499,15 @@ AclUser* AccessControl::Authenticate(std::string_view name, std::string_view pas
     match |= CRYPTO_memcmp(p.data(), hash.data(), hash.size()) == 0;
   }
   return match ? user : nullptr;
+}
+
+bool AccessControl::KeyAllowed(const AclUser& user, const CommandSpec& spec,
+                               const std::vector<std::string>& argv, std::string_view key,
+                               bool write) const {
+  if (user.unrestricted()) return true;
+  return std::any_of(user.selectors.begin(), user.selectors.end(), [&](const AclSelector& s) {
+    return s.CommandAllowed(spec, argv) && s.KeyAllowed(key, write);
+  });
 }
 
 AclDenial AccessControl::Check(const AclUser& user, const CommandSpec& spec,

@@ -32,6 +32,12 @@ class AclSelector {
   // the argument refused.
   AclDenial Check(const CommandSpec& spec, const std::vector<std::string>& argv,
                   size_t* position) const;
+  // Whether this selector lets `argv` run as `spec`, leaving its keys and channels aside.
+  bool CommandAllowed(const CommandSpec& spec, const std::vector<std::string>& argv) const;
+  // Whether this selector may read (`write`: write) `key`.
+  bool KeyAllowed(std::string_view key, bool write) const {
+    return KeyAllowed(key, write ? kWrite : kRead);
+  }
   // The rules that rebuild this selector, as ACL LIST shows them (keys, channels, commands).
   std::string Describe(const CommandRegistry& registry) const;
   // The three parts ACL GETUSER shows.
@@ -110,6 +116,11 @@ class AccessControl {
   // The user that `name` and `password` identify; nullptr if none (or disabled).
   AclUser* Authenticate(std::string_view name, std::string_view password) const;
 
+  // Whether `user`, running `argv` as `spec`, may read (`write`: write) `key`, a key the
+  // command finds itself (a listing, a search, a job named by its id): one selector must allow
+  // both the command and the key.
+  bool KeyAllowed(const AclUser& user, const CommandSpec& spec,
+                  const std::vector<std::string>& argv, std::string_view key, bool write) const;
   // Whether `user` may run `argv` as `spec`; *position as AclSelector::Check. Records nothing.
   AclDenial Check(const AclUser& user, const CommandSpec& spec,
                   const std::vector<std::string>& argv, size_t* position) const;

@@ -151,6 +151,10 @@ bool GlobMatch(std::string_view p, std::string_view s, bool nocase) {
   return pi == p.size();
 }
 
+bool CommandContext::MayAccess(std::string_view key, bool write) const {
+  return !client.user || !spec || server.acl.KeyAllowed(*client.user, *spec, args, key, write);
+}
+
 bool CommandContext::Is(size_t i, std::string_view keyword) const {
   return i < args.size() && EqualIgnoringCase(args[i], keyword);
 }

@@ -24,6 +24,8 @@ inline constexpr std::string_view kNotFloat = "ERR value is not a valid float";
 inline constexpr std::string_view kWrongType =
     "WRONGTYPE Operation against a key holding the wrong kind of value";
 inline constexpr std::string_view kSyntax = "ERR syntax error";
+inline constexpr std::string_view kNoKeyPermission =
+    "NOPERM this user has no permissions to access one of the keys used as arguments";
 inline constexpr std::string_view kNoSuchKey = "ERR no such key";
 inline constexpr std::string_view kOutOfRange = "ERR index out of range";
 inline constexpr std::string_view kOverflow = "ERR increment or decrement would overflow";
@@ -52,6 +54,8 @@ class CommandContext {
   const std::vector<std::string>& args;
   // The command may write (kWrite): an empty queue's key is still the queue's to it.
   bool writes = false;
+  // The command's table entry (nullptr for a context made inside another command).
+  const CommandSpec* spec = nullptr;
   resp::ReplyWriter& reply;
   const BlockMode block_mode;
   bool blocked = false;  // set by Block(): the handler replied nothing
@@ -59,6 +63,13 @@ class CommandContext {
   Database& db() { return server.keyspace.db(client.db); }
   Keyspace& keyspace() { return server.keyspace; }
   int64_t now_ms() const { return server.keyspace.now_ms(); }
+
+  // Whether the client's user may read (`write`: write) `key`, a key the command finds itself
+  // (QUEUE.LIST, searches, jobs and failures named by id): such commands act only on the keys
+  // their user may access, as if the others were not there.
+  bool MayAccess(std::string_view key, bool write) const;
+  // Whether MayAccess may say no: a fast path that skips it needs this false.
+  bool KeysRestricted() const { return client.user && !client.user->unrestricted(); }
 
   // Case-insensitive comparison of args[i] with an upper-case keyword.
   bool Is(size_t i, std::string_view keyword) const;

@@ -170,6 +170,7 @@ bool CallCommand(ServerState& server, Client& client, const CommandSpec& spec,
   resp::ReplyWriter writer(out, client.protocol);
   CommandContext ctx(server, client, argv, writer, mode);
   ctx.writes = spec.Has(cmd::kWrite);
+  ctx.spec = &spec;
 
   int64_t start = MonotonicUs();
   server.keyspace.set_reading(spec.Has(cmd::kReadOnly));
@@ -286,8 +287,7 @@ void ProcessCommand(ServerState& server, Client& client, const std::vector<std::
       return reject("NOPERM this user has no permissions to run the '" + spec->name + "' command",
                     spec);
     case AclDenial::kKey:
-      return reject(
-          "NOPERM this user has no permissions to access one of the keys used as arguments", spec);
+      return reject(std::string(err::kNoKeyPermission), spec);
     default:
       return reject(
           "NOPERM this user has no permissions to access one of the channels used as arguments",

@@ -123,10 +123,11 @@ std::optional<FailureQuery> ParseFailureQuery(CommandContext& ctx, size_t first,
   return q;
 }
 
-std::vector<const Failure*> Select(CommandContext& ctx, const FailureQuery& q) {
+// The failures of `q` whose queue the client's user may read (`write`: write).
+std::vector<const Failure*> Select(CommandContext& ctx, const FailureQuery& q, bool write) {
   std::vector<const Failure*> out;
   for (const auto& [id, f] : ctx.db().failures()) {
-    if (Matches(q, f)) out.push_back(&f);
+    if (Matches(q, f) && ctx.MayAccess(f.queue, write)) out.push_back(&f);
   }
   return out;
 }
@@ -194,7 +195,7 @@ void FailedList(CommandContext& ctx) {
   auto q = ParseFailureQuery(ctx, 1, ctx.args.size(), true);
   if (!q) return;
   const auto& all = ctx.db().failures();
-  if (Unfiltered(*q) && q->sort == FailureQuery::Sort::kFailedAt) {
+  if (Unfiltered(*q) && q->sort == FailureQuery::Sort::kFailedAt && !ctx.KeysRestricted()) {
     // Ids follow failure time: a page is a walk from either end.
     std::vector<const Failure*> page;
     auto take = [&](auto begin, auto end) {
@@ -210,7 +211,7 @@ void FailedList(CommandContext& ctx) {
     q->descending ? take(all.rbegin(), all.rend()) : take(all.begin(), all.end());
     return ReplyPage(ctx, all.size(), page);
   }
-  std::vector<const Failure*> rows = Select(ctx, *q);
+  std::vector<const Failure*> rows = Select(ctx, *q, false);
   auto key = [&](const Failure* f) -> std::tuple<const std::string&, int64_t, uint64_t> {
     static const std::string none;
     const std::string& text = q->sort == FailureQuery::Sort::kQueue   ? f->queue
@@ -235,7 +236,7 @@ void FailedInfo(CommandContext& ctx) {
   if (!ParseJobId(ctx.args[1], &id))
     return ctx.Error("ERR invalid failure id '" + ctx.args[1] + "'");
   const Failure* f = ctx.db().FindFailure(id);
-  f ? ReplyFailure(ctx, *f) : ctx.reply.NullBulk();
+  f&& ctx.MayAccess(f->queue, false) ? ReplyFailure(ctx, *f) : ctx.reply.NullBulk();
 }
 
 // FAILED.GROUPS BY queue|class|fingerprint [filters]: one row per group, biggest first.
@@ -259,7 +260,7 @@ void FailedGroups(CommandContext& ctx) {
     const Failure* last = nullptr;   // newest
   };
   std::map<std::string, Group> groups;
-  for (const Failure* f : Select(ctx, *q)) {
+  for (const Failure* f : Select(ctx, *q, false)) {
     std::string key = by == kQueue   ? f->queue
                       : by == kClass ? f->klass
                                      : FormatFingerprint(f->Fingerprint());
@@ -296,7 +297,7 @@ std::optional<std::vector<uint64_t>> Targets(CommandContext& ctx) {
   if (ctx.Is(1, "WHERE")) {
     auto q = ParseFailureQuery(ctx, 2, ctx.args.size(), false);
     if (!q) return std::nullopt;
-    for (const Failure* f : Select(ctx, *q)) ids.push_back(f->id);
+    for (const Failure* f : Select(ctx, *q, true)) ids.push_back(f->id);
     return ids;
   }
   for (size_t i = 1; i < ctx.args.size(); i++) {
@@ -304,7 +305,8 @@ std::optional<std::vector<uint64_t>> Targets(CommandContext& ctx) {
     if (!ParseJobId(ctx.args[i], &id)) {
       return ctx.Error("ERR invalid failure id '" + ctx.args[i] + "'"), std::nullopt;
     }
-    if (ctx.db().FindFailure(id)) ids.push_back(id);
+    const Failure* f = ctx.db().FindFailure(id);
+    if (f && ctx.MayAccess(f->queue, true)) ids.push_back(id);
   }
   return ids;
 }

@@ -85,9 +85,9 @@ void JobInfo(CommandContext& ctx) {
   uint64_t id;
   if (!ParseJobId(ctx.args[1], &id)) return ctx.Error("ERR invalid job id '" + ctx.args[1] + "'");
   Job* job = ctx.db().FindJob(id);
-  if (job) return ReplyJob(ctx, {job, PositionOf(*job)});
-  const Database::Finished* done = ctx.db().FindFinished(id);
-  if (!done) return ctx.reply.NullBulk();
+  if (job && ctx.MayAccess(job->queue->key(), false)) return ReplyJob(ctx, {job, PositionOf(*job)});
+  const Database::Finished* done = job ? nullptr : ctx.db().FindFinished(id);
+  if (!done || !ctx.MayAccess(done->queue, false)) return ctx.reply.NullBulk();
   auto& r = ctx.reply;
   r.Map(8);
   r.Field("id", ctx.args[1]);
@@ -107,7 +107,7 @@ std::optional<std::vector<Job*>> Targets(CommandContext& ctx, size_t first, size
   if (first < end && ctx.Is(first, "WHERE")) {
     if (first + 1 >= end) return ctx.Error(err::kSyntax), std::nullopt;
     const std::string& key = ctx.args[first + 1];
-    Queue* q = ctx.db().FindQueue(key);
+    Queue* q = ctx.MayAccess(key, true) ? ctx.db().FindQueue(key) : nullptr;
     if (!q) return ctx.Error("ERR no such queue '" + key + "'"), std::nullopt;
     std::vector<std::string> filter_args(ctx.args.begin() + static_cast<ptrdiff_t>(first + 2),
                                          ctx.args.begin() + static_cast<ptrdiff_t>(end));
@@ -126,7 +126,8 @@ std::optional<std::vector<Job*>> Targets(CommandContext& ctx, size_t first, size
     if (!ParseJobId(ctx.args[i], &id)) {
       return ctx.Error("ERR invalid job id '" + ctx.args[i] + "'"), std::nullopt;
     }
-    if (Job* job = ctx.db().FindJob(id)) jobs.push_back(job);
+    Job* job = ctx.db().FindJob(id);
+    if (job && ctx.MayAccess(job->queue->key(), true)) jobs.push_back(job);
   }
   return jobs;
 }
@@ -352,7 +353,7 @@ void JobKill(CommandContext& ctx) {
   uint64_t id;
   if (!ParseJobId(ctx.args[1], &id)) return ctx.Error("ERR invalid job id '" + ctx.args[1] + "'");
   Job* job = ctx.db().FindJob(id);
-  if (!job) return ctx.reply.Integer(0);
+  if (!job || !ctx.MayAccess(job->queue->key(), true)) return ctx.reply.Integer(0);
   if (job->state != JobState::kLeased) {
     return ctx.Error("ERR job " + ctx.args[1] + " is not running (JOB.DELETE removes queued jobs)");
   }

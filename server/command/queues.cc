@@ -188,7 +188,9 @@ void QueueList(CommandContext& ctx) {
   }
   std::vector<const std::string*> keys;
   for (const auto& [key, q] : ctx.db().queues()) {
-    if (pattern.empty() || GlobMatch(pattern, key)) keys.push_back(&key);
+    if ((pattern.empty() || GlobMatch(pattern, key)) && ctx.MayAccess(key, false)) {
+      keys.push_back(&key);
+    }
   }
   ctx.reply.Array(keys.size());
   for (const std::string* k : keys) ctx.reply.Bulk(*k);

@@ -257,6 +257,9 @@ void WorkerRegister(CommandContext& ctx) {
       w.labels = List(v);
     } else if (ctx.Is(i, "QUEUES")) {
       w.queues = List(v);
+      for (const std::string& queue : w.queues) {
+        if (!ctx.MayAccess(queue, true)) return ctx.Error(err::kNoKeyPermission);
+      }
     } else if (ctx.Is(i, "INCARNATION")) {
       w.incarnation = v;
     } else if (ctx.Is(i, "HEALTH")) {

@@ -1,5 +1,6 @@
 #!/usr/bin/python3
 """ACL users (Redis 7.0's model), compared reply by reply with redis-server running beside."""
+import json
 import os
 import socket
 import sys
@@ -380,6 +381,75 @@ class AclSideBySideTest(unittest.TestCase):
                         ["WORKER.STOP", "w1"], ["GET", "k"]):
             self.assertIn("no permissions to run",
                           r.execute_command("ACL", "DRYRUN", "runner", *refused))
+
+
+class KeyFilteringTest(unittest.TestCase):
+    """desaster's commands that find keys themselves (QUEUE.LIST, failure searches, jobs and
+    failures named by id, bulk actions) act only on the keys their user may access."""
+
+    def setUp(self):
+        self.server = Scheduler("--protected-mode", "no")
+        self.addCleanup(self.server.stop)
+        admin = self.server.client(decode_responses=True)
+        self.addCleanup(admin.close)
+        self.jobs = {q: admin.execute_command("JOB.PUSH", f"resque:queue:{q}",
+                                              json.dumps({"class": "Job", "args": [q]}))
+                     for q in ("a1", "b1")}
+        for q in ("a1", "b1"):
+            admin.rpush("resque:failed", json.dumps({
+                "failed_at": "2026/12/05 10:00:00 UTC", "payload": {"class": "Job", "args": [q]},
+                "exception": "RuntimeError", "error": f"broke in {q}", "backtrace": [],
+                "worker": "w", "queue": q}))
+        wait_for(lambda: admin.execute_command("FAILED.COUNTS")[1] == 2, what="the failures")
+        self.failures = {f[f.index("queue") + 1].split(":")[-1]: f[f.index("id") + 1]
+                         for f in admin.execute_command("FAILED.LIST")[3]}
+        admin.execute_command("ACL", "SETUSER", "a-team", "on", ">pw", "~resque:queue:a*", "+@all")
+        admin.execute_command("ACL", "SETUSER", "a-viewer", "on", ">pw", "%R~resque:queue:a*",
+                              "+@all")
+        self.admin = admin
+
+    def as_user(self, name):
+        r = self.server.client(username=name, password="pw", decode_responses=True)
+        self.addCleanup(r.close)
+        return r
+
+    def test_listings_and_searches_show_only_the_users_keys(self):
+        r = self.as_user("a-team")
+        self.assertEqual(r.execute_command("QUEUE.LIST"), ["resque:queue:a1"])
+        listed = r.execute_command("FAILED.LIST")
+        self.assertEqual(listed[1], 1)
+        self.assertEqual(listed[3][0][listed[3][0].index("queue") + 1], "resque:queue:a1")
+        groups = r.execute_command("FAILED.GROUPS", "BY", "queue")
+        self.assertEqual([g[g.index("group") + 1] for g in groups], ["resque:queue:a1"])
+        self.assertIsNone(r.execute_command("FAILED.INFO", self.failures["b1"]))
+        self.assertIsNotNone(r.execute_command("FAILED.INFO", self.failures["a1"]))
+        self.assertIsNone(r.execute_command("JOB.INFO", self.jobs["b1"]))
+        self.assertIsNotNone(r.execute_command("JOB.INFO", self.jobs["a1"]))
+        # A key named as an argument is refused as Redis refuses it.
+        with self.assertRaisesRegex(redis.exceptions.NoPermissionError, "keys used as arguments"):
+            r.execute_command("QUEUE.JOBS", "resque:queue:b1")
+
+    def test_bulk_actions_touch_only_keys_the_user_may_write(self):
+        viewer, team = self.as_user("a-viewer"), self.as_user("a-team")
+        # Read access lets the viewer see, not act.
+        self.assertEqual(viewer.execute_command("FAILED.LIST")[1], 1)
+        self.assertEqual(viewer.execute_command("FAILED.REMOVE", self.failures["a1"]), 0)
+        self.assertEqual(viewer.execute_command("JOB.DELETE", self.jobs["a1"]), 0)
+        # The team acts on its own queues only, by id or by search.
+        self.assertEqual(team.execute_command("JOB.DELETE", self.jobs["a1"], self.jobs["b1"]), 1)
+        with self.assertRaisesRegex(redis.ResponseError, "no such queue 'resque:queue:b1'"):
+            team.execute_command("JOB.RUN", "WHERE", "resque:queue:b1")
+        self.assertEqual(team.execute_command("FAILED.RETRY", "WHERE"), 1)
+        self.assertEqual(team.execute_command("FAILED.REMOVE", self.failures["b1"]), 0)
+        self.assertEqual(self.admin.llen("resque:queue:b1"), 1)
+        self.assertEqual(self.admin.execute_command("FAILED.COUNTS")[1], 2)
+        state = lambda q: self.admin.execute_command("FAILED.INFO", self.failures[q])[3]
+        self.assertEqual((state("a1"), state("b1")), ("retried", "retrying"))
+        # A worker may only register for queues it may write.
+        with self.assertRaisesRegex(redis.exceptions.NoPermissionError, "keys used as arguments"):
+            team.execute_command("WORKER.REGISTER", "w-b", "QUEUES", "resque:queue:b1")
+        self.assertEqual(team.execute_command("WORKER.REGISTER", "w-a", "QUEUES",
+                                              "resque:queue:a1"), "OK")
 
 
 if __name__ == "__main__":
