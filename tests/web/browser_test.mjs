@@ -294,6 +294,54 @@ try {
   assert.equal(await kb.textContent('#live'), 'Live: paused');
   await kb.close();
 
+  // -- Hostile job data: class, arguments, queue names and failure texts full of markup, script,
+  // attribute and URL payloads are shown as text. Nothing runs, nothing is fetched, no dialog.
+  const marker = 'marker.invalid';
+  const hostile = {
+    script: '<script>alert("script")</script>',
+    img: `<img src="http://${marker}/img" onerror="alert('img')">`,
+    attribute: '" onmouseover="alert(1)" x="',
+    url: 'javascript:alert("url")',
+    svg: `<svg onload="alert('svg')"><image href="http://${marker}/svg"/></svg>`,
+  };
+  const evil = await browser.newPage({ viewport: { width: 1366, height: 900 } });
+  const dialogs = [], requests = [], consoleErrors = [], thrown = [];
+  evil.on('dialog', (d) => { dialogs.push(d.message()); d.dismiss(); });
+  evil.on('request', (r) => { if (!r.url().startsWith(url)) requests.push(r.url()); });
+  evil.on('console', (m) => { if (m.type() === 'error') consoleErrors.push(m.text()); });
+  evil.on('pageerror', (e) => thrown.push(e.message));
+  const evilQueue = `q${hostile.img}`;
+  const evilJob = cli('JOB.PUSH', evilQueue, JSON.stringify({ class: hostile.svg, args: [hostile.script, hostile.attribute, hostile.url] }));
+  cli('RPUSH', 'resque:failed', JSON.stringify({
+    failed_at: '2026/12/05 10:00:00 UTC', worker: `w${hostile.attribute}`, queue: hostile.script,
+    payload: { class: hostile.svg, args: [hostile.url] }, exception: hostile.img, error: hostile.url,
+    backtrace: [hostile.script, hostile.svg],
+  }));
+  await until(() => cli('FAILED.LIST', 'ERROR', hostile.img, 'STATE', 'all', 'LIMIT', '0').split('\n')[1] === '1', 'the hostile failure');
+  const evilFailure = cliField('id', 'FAILED.LIST', 'ERROR', hostile.img, 'STATE', 'all');
+  const shows = async (route, texts) => {
+    await evil.goto(`${url}/#/${route}`);
+    await evil.locator('main h1').waitFor();
+    await evil.waitForLoadState('networkidle');
+    for (const text of texts) {
+      await evil.waitForFunction((t) => document.querySelector('main').innerText.includes(t), text);
+    }
+    // Nothing from the data became markup: no element, attribute handler or link it names.
+    const injected = await evil.evaluate(() => [...document.querySelectorAll(
+      'main script, main img, main svg[onload], main image, [onmouseover], [onerror], [onload], a[href^="javascript:"]')].map((e) => e.outerHTML));
+    assert.deepEqual(injected, [], `#/${route} turned data into markup`);
+    await evil.mouse.move(400, 300);  // over the rows, should any handler have slipped in
+  };
+  await shows('queues', [evilQueue]);
+  await shows(`queues/${encodeURIComponent(evilQueue)}`, [hostile.svg]);
+  await shows(`jobs/${evilJob}`, [evilQueue, hostile.svg, hostile.script.replaceAll('"', '\\"')]);
+  await shows('failed?state=all', [hostile.script, hostile.svg, hostile.img, hostile.url]);
+  await evil.screenshot({ path: path.join(shots, 'hostile-failed.png'), fullPage: true });
+  await shows(`failed/${evilFailure}`, [hostile.img, hostile.url, hostile.svg]);
+  await shows('workers', []);
+  assert.deepEqual({ dialogs, requests, consoleErrors, thrown }, { dialogs: [], requests: [], consoleErrors: [], thrown: [] });
+  await evil.close();
+
   // -- A phone, 390 px wide: no page is wider than the screen, and the navigation is all on it.
   const phone = await browser.newPage({ viewport: { width: 390, height: 844 } });
   phone.on('pageerror', (e) => errors.push(String(e)));
@@ -303,8 +351,9 @@ try {
     await phone.goto(`${url}/#/${route}`);
     await phone.locator('main h1').waitFor();
     await phone.waitForLoadState('networkidle');
-    const [scrollWidth, innerWidth] = await phone.evaluate(() => [document.documentElement.scrollWidth, window.innerWidth]);
-    assert.ok(scrollWidth <= innerWidth, `#/${route} is ${scrollWidth} px wide on a ${innerWidth} px screen`);
+    const [scrollWidth, innerWidth, wide] = await phone.evaluate(() => [document.documentElement.scrollWidth, window.innerWidth,
+      [...document.querySelectorAll('main *')].filter((e) => e.getBoundingClientRect().right > window.innerWidth).map((e) => e.outerHTML.slice(0, 120)).join('\n')]);
+    assert.ok(scrollWidth <= innerWidth, `#/${route} is ${scrollWidth} px wide on a ${innerWidth} px screen: ${wide}`);
     for (const link of await phone.locator('#nav a').all()) {
       const box = await link.boundingBox();
       assert.ok(box && box.x >= 0 && box.x + box.width <= innerWidth, `#/${route}: the ${await link.textContent()} link is off the screen`);
