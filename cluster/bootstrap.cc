@@ -10,6 +10,7 @@
 #include <memory>
 #include <thread>
 
+#include "client/scheduler_connection.h"
 #include "server/clock.h"
 #include "server/log.h"
 #include "server/store/level_store.h"
@@ -24,21 +25,66 @@ struct Peer {
   uint64_t applied = 0;
 };
 
-struct ReplyFree {
-  void operator()(redisReply* r) const { freeReplyObject(r); }
-};
-using Reply = std::unique_ptr<redisReply, ReplyFree>;
+// A connection to another node on a loop of its own: one command at a time, each answered
+// within 10 seconds or failed.
+class PeerLink {
+ public:
+  PeerLink() : connection_(loop_) {}
 
-Reply Command(redisContext* c, const std::vector<std::string>& argv) {
-  std::vector<const char*> args;
-  std::vector<size_t> lens;
-  for (const auto& a : argv) {
-    args.push_back(a.data());
-    lens.push_back(a.size());
+  bool Connect(const std::string& address, const client::SchedulerAccess& access,
+               std::string* error) {
+    std::string host;
+    int port = 0;
+    if (!client::ParseHostPort(address, &host, &port)) {
+      *error = "it registered no address";
+      return false;
+    }
+    bool done = false, up = false;
+    connection_.Connect(
+        host, port, access,
+        [&](bool ok, const std::string& why) {
+          done = true;
+          up = ok;
+          if (!ok) *error = why;
+        },
+        [] {});
+    return Wait(&done, error) && up;
   }
-  return Reply(static_cast<redisReply*>(
-      redisCommandArgv(c, static_cast<int>(args.size()), args.data(), lens.data())));
-}
+
+  // Sends `argv` and hands its reply to `use`; false with *error when none came.
+  bool Call(const std::vector<std::string>& argv, const std::function<void(const redisReply&)>& use,
+            std::string* error) {
+    bool done = false, answered = false;
+    connection_.Send(argv, [&](redisReply* reply) {
+      done = true;
+      if (!reply) return void(*error = "the connection broke off");
+      answered = true;
+      use(*reply);
+    });
+    return Wait(&done, error) && answered;
+  }
+
+ private:
+  static void Tick(ev::timer&, int) {}
+
+  bool Wait(const bool* done, std::string* error) {
+    ev::timer tick(loop_);  // wakes the loop to look at the clock
+    tick.set<&PeerLink::Tick>();
+    tick.start(0.1, 0.1);
+    int64_t deadline = MonotonicUs() + 10000000;
+    while (!*done) {
+      if (MonotonicUs() > deadline) {
+        *error = "no answer within 10 s";
+        return false;
+      }
+      loop_.run(ev::ONCE);
+    }
+    return true;
+  }
+
+  ev::dynamic_loop loop_;
+  client::SchedulerConnection connection_;
+};
 
 // The last log entry the store in `dir` covers (0 when there is no store yet); false when the
 // store is there but cannot be opened (another process holds it, it is damaged).
@@ -88,31 +134,32 @@ class Registration {
 };
 
 // Copies `peer`'s store into `dir` (made anew). Returns the copy's log index, 0 on failure.
-uint64_t CopyFrom(const Peer& peer, const Options& options, const ClusterOptions& cluster,
+uint64_t CopyFrom(const Peer& peer, const Options& options,
+                  const std::shared_ptr<net::TlsContext>& tls, const ClusterOptions& cluster,
                   uint64_t needed_from, Registration* registration, const std::string& dir,
                   std::string* error) {
-  size_t colon = peer.addr.rfind(':');
-  if (colon == std::string::npos) {
-    *error = "it registered no address";
+  PeerLink link;
+  client::SchedulerAccess access{.user = "", .password = options.requirepass, .tls = tls};
+  if (!link.Connect(peer.addr, access, error)) return 0;
+  uint64_t index = 0;
+  std::string refusal = "no answer to SNAPSHOT.OPEN";
+  if (!link.Call(
+          {"SNAPSHOT.OPEN", cluster.cluster_id},
+          [&](const redisReply& open) {
+            if (open.type == REDIS_REPLY_INTEGER) {
+              index = static_cast<uint64_t>(open.integer);
+              refusal.clear();
+            } else if (open.type == REDIS_REPLY_ERROR) {
+              refusal.assign(open.str, open.len);
+            }
+          },
+          error)) {
     return 0;
   }
-  timeval timeout{10, 0};
-  std::unique_ptr<redisContext, void (*)(redisContext*)> c(
-      redisConnectWithTimeout(peer.addr.substr(0, colon).c_str(),
-                              atoi(peer.addr.c_str() + colon + 1), timeout),
-      redisFree);
-  if (!c || c->err) {
-    *error = c ? c->errstr : "out of memory";
+  if (!refusal.empty()) {
+    *error = refusal;
     return 0;
   }
-  redisSetTimeout(c.get(), timeout);
-  if (!options.requirepass.empty()) Command(c.get(), {"AUTH", options.requirepass});
-  Reply open = Command(c.get(), {"SNAPSHOT.OPEN", cluster.cluster_id});
-  if (!open || open->type != REDIS_REPLY_INTEGER) {
-    *error = open && open->type == REDIS_REPLY_ERROR ? open->str : "no answer to SNAPSHOT.OPEN";
-    return 0;
-  }
-  uint64_t index = static_cast<uint64_t>(open->integer);
   if (index + 1 < needed_from) {
     *error = "its store is behind the log too";
     return 0;
@@ -131,32 +178,43 @@ uint64_t CopyFrom(const Peer& peer, const Options& options, const ClusterOptions
   std::unique_ptr<leveldb::DB> db(raw);
   std::string after;
   uint64_t records = 0;
-  while (true) {
-    Reply page = Command(c.get(), {"SNAPSHOT.READ", after});
-    if (!page || page->type != REDIS_REPLY_ARRAY) {
-      *error = page && page->type == REDIS_REPLY_ERROR ? page->str : "the copy broke off";
+  for (bool more = true; more;) {
+    std::string failure;
+    bool called = link.Call(
+        {"SNAPSHOT.READ", after},
+        [&](const redisReply& page) {
+          if (page.type != REDIS_REPLY_ARRAY) {
+            failure = page.type == REDIS_REPLY_ERROR ? std::string(page.str, page.len)
+                                                     : "the copy broke off";
+            return;
+          }
+          more = page.elements > 0;
+          if (!more) return;
+          leveldb::WriteBatch batch;
+          for (size_t i = 0; i + 1 < page.elements; i += 2) {
+            const redisReply* k = page.element[i];
+            const redisReply* v = page.element[i + 1];
+            batch.Put(leveldb::Slice(k->str, k->len), leveldb::Slice(v->str, v->len));
+          }
+          after.assign(page.element[page.elements - 2]->str, page.element[page.elements - 2]->len);
+          if (!(st = db->Write(leveldb::WriteOptions(), &batch)).ok()) failure = st.ToString();
+          records += page.elements / 2;
+        },
+        error);
+    if (!called) return 0;
+    if (!failure.empty()) {
+      *error = failure;
       return 0;
     }
-    if (page->elements == 0) break;
-    leveldb::WriteBatch batch;
-    for (size_t i = 0; i + 1 < page->elements; i += 2) {
-      const redisReply* k = page->element[i];
-      const redisReply* v = page->element[i + 1];
-      batch.Put(leveldb::Slice(k->str, k->len), leveldb::Slice(v->str, v->len));
-    }
-    after.assign(page->element[page->elements - 2]->str, page->element[page->elements - 2]->len);
-    if (!(st = db->Write(leveldb::WriteOptions(), &batch)).ok()) {
-      *error = st.ToString();
-      return 0;
-    }
-    records += page->elements / 2;
     registration->KeepAlive();
   }
   leveldb::WriteOptions sync;
   sync.sync = true;
   leveldb::WriteBatch none;
   db->Write(sync, &none);
-  Command(c.get(), {"SNAPSHOT.CLOSE"});
+  std::string ignored;
+  link.Call(
+      {"SNAPSHOT.CLOSE"}, [](const redisReply&) {}, &ignored);
   Log(LogLevel::kNotice, "bootstrap: copied {} records (log entry {}) from node {} at {}", records,
       index, peer.id, peer.addr);
   return index;
@@ -169,6 +227,11 @@ bool BootstrapIfBehind(const Options& options, const ClusterOptions& cluster, st
   Etcd etcd(cluster.etcd);
   uint64_t stored = 0;
   if (!StoredLogIndex(options.data_dir, &stored, error)) return false;
+  std::shared_ptr<net::TlsContext> tls;
+  if (options.tls_cluster &&
+      !(tls = net::TlsContext::ForClient(ClusterClientTls(options), error))) {
+    return false;
+  }
   for (int64_t warned = 0;; std::this_thread::sleep_for(std::chrono::seconds(1))) {
     std::vector<EtcdKeyValue> first, nodes;
     int64_t revision = 0;
@@ -200,7 +263,7 @@ bool BootstrapIfBehind(const Options& options, const ClusterOptions& cluster, st
     std::string copy = options.data_dir + ".bootstrap";
     Registration registration(cluster, &etcd);
     for (const Peer& peer : peers) {
-      uint64_t index = CopyFrom(peer, options, cluster, from, &registration, copy, &why);
+      uint64_t index = CopyFrom(peer, options, tls, cluster, from, &registration, copy, &why);
       if (index == 0) {
         Log(LogLevel::kWarning, "bootstrap: copying from node {} at {} failed: {}", peer.id,
             peer.addr, why);

@@ -12,8 +12,9 @@
 
 namespace desaster {
 
-ForwardLink::ForwardLink(struct ev_loop* loop, Handler handler)
-    : loop_(loop), handler_(std::move(handler)) {
+ForwardLink::ForwardLink(struct ev_loop* loop, Handler handler,
+                         std::shared_ptr<net::TlsContext> tls)
+    : loop_(loop), handler_(std::move(handler)), tls_(std::move(tls)) {
   read_watcher_.set(loop_);
   read_watcher_.set<ForwardLink, &ForwardLink::OnReadable>(this);
   write_watcher_.set(loop_);
@@ -25,6 +26,8 @@ ForwardLink::~ForwardLink() { Stop(); }
 void ForwardLink::Stop() {
   read_watcher_.stop();
   write_watcher_.stop();
+  if (stream_) stream_->Shutdown();
+  stream_.reset();
   if (fd_ >= 0) close(fd_);
   fd_ = -1;
 }
@@ -37,6 +40,7 @@ void ForwardLink::Open(const std::string& address) {
   if (host.size() > 2 && host.front() == '[' && host.back() == ']') {
     host = host.substr(1, host.size() - 2);
   }
+  host_ = host;
   addrinfo hints{};
   hints.ai_socktype = SOCK_STREAM;
   addrinfo* found = nullptr;
@@ -82,16 +86,20 @@ void ForwardLink::PauseReading(bool pause) {
 
 void ForwardLink::Write() {
   while (written_ < output_.size()) {
-    ssize_t n = write(fd_, output_.data() + written_, output_.size() - written_);
+    ssize_t n = stream_->Write(output_.data() + written_, output_.size() - written_);
     if (n < 0) {
       if (errno == EAGAIN || errno == EINTR) break;
-      return Fail(std::string("writing to the master: ") + strerror(errno));
+      return Fail("writing to the master: " + stream_->error());
     }
     written_ += static_cast<size_t>(n);
   }
   if (written_ == output_.size()) {
     output_.clear();
     written_ = 0;
+  }
+  // A TLS write that waits to read goes on from OnReadable; a read that waits to write, here.
+  bool wait = (written_ < output_.size() && !stream_->write_wants_read()) || stream_->wants_write();
+  if (!wait) {
     write_watcher_.stop();
   } else if (!write_watcher_.is_active()) {
     write_watcher_.start();
@@ -107,6 +115,7 @@ void ForwardLink::OnWritable(ev::io&, int) {
       return Unreachable("cannot connect to " + address_ + ": " + strerror(err));
     }
     connected_ = true;
+    stream_ = tls_ ? net::TlsClientStream(fd_, tls_, host_) : net::PlainStream(fd_);
     if (!paused_) read_watcher_.start();
     // The set-up goes first, ahead of what was queued meanwhile.
     std::vector<std::vector<std::string>> setup = handler_.hello();
@@ -116,6 +125,10 @@ void ForwardLink::OnWritable(ev::io&, int) {
     for (const auto& argv : setup) resp::AppendRequest(&output_, argv);
     output_ += queued;
   }
+  if (stream_->wants_write()) {
+    OnReadable(read_watcher_, 0);  // a TLS read waited for this
+    if (fd_ < 0) return;
+  }
   size_t before = unsent();
   Write();
   if (fd_ >= 0 && unsent() < before) handler_.progress();
@@ -123,13 +136,24 @@ void ForwardLink::OnWritable(ev::io&, int) {
 
 void ForwardLink::OnReadable(ev::io&, int) {
   char buffer[64 * 1024];
-  ssize_t n = read(fd_, buffer, sizeof(buffer));
+  ssize_t n;
+  bool arrived = false;
+  do {
+    n = stream_->Read(buffer, sizeof(buffer));
+    if (n > 0) {
+      input_.append(buffer, static_cast<size_t>(n));
+      arrived = true;
+    }
+  } while (n > 0 && stream_->buffered());
   if (n == 0) return Fail("the master closed the connection");
-  if (n < 0) {
-    if (errno == EAGAIN || errno == EINTR) return;
-    return Fail(std::string("reading from the master: ") + strerror(errno));
+  if (n < 0 && errno != EAGAIN && errno != EINTR) {
+    return Fail("reading from the master: " + stream_->error());
   }
-  input_.append(buffer, static_cast<size_t>(n));
+  if (stream_->wants_write() || stream_->write_wants_read()) {
+    Write();
+    if (fd_ < 0) return;
+  }
+  if (!arrived) return;
   size_t start = 0;
   while (true) {
     size_t length = 0;

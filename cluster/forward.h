@@ -14,6 +14,7 @@
 #include <string_view>
 #include <vector>
 
+#include "net/stream.h"
 #include "resp/reply_scanner.h"
 
 namespace desaster {
@@ -36,7 +37,8 @@ class ForwardLink {
     std::function<void(const std::string& why)> closed;
   };
 
-  ForwardLink(struct ev_loop* loop, Handler handler);
+  // With `tls`, the link speaks TLS (the master's certificate must name its address's host).
+  ForwardLink(struct ev_loop* loop, Handler handler, std::shared_ptr<net::TlsContext> tls);
   ~ForwardLink();
   ForwardLink(const ForwardLink&) = delete;
   ForwardLink& operator=(const ForwardLink&) = delete;
@@ -78,8 +80,10 @@ class ForwardLink {
 
   struct ev_loop* loop_;
   Handler handler_;
-  std::string address_;
+  std::shared_ptr<net::TlsContext> tls_;
+  std::string address_, host_;
   int fd_ = -1;
+  std::unique_ptr<net::Stream> stream_;  // once connected
   bool connected_ = false;
   bool streaming_ = false;
   bool paused_ = false;

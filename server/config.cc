@@ -30,6 +30,16 @@ std::optional<bool> ParseYesNo(std::string_view v) {
 
 }  // namespace
 
+net::TlsSettings ClusterClientTls(const Options& o) {
+  net::TlsSettings s = o.tls;
+  if (!o.tls_client_cert_file.empty()) {
+    s.cert_file = o.tls_client_cert_file;
+    s.key_file = o.tls_client_key_file;
+    s.key_file_pass = o.tls_client_key_file_pass;
+  }
+  return s;
+}
+
 bool ParseOptions(int argc, char** argv, Options* o, int* exit_code) {
   po::options_description desc(
       "desaster-scheduler: a durable job-queue server that speaks the Redis protocol.\n\n"
@@ -37,7 +47,7 @@ bool ParseOptions(int argc, char** argv, Options* o, int* exit_code) {
       "Connect with: redis-cli -p PORT\n\nOptions");
   std::string config_file;
   std::string protected_mode;
-  std::string tls_prefer_server_ciphers = "no", tls_session_caching = "yes";
+  std::string tls_prefer_server_ciphers = "no", tls_session_caching = "yes", tls_cluster = "no";
   // clang-format off
   desc.add_options()
     ("help,h", "show this help and exit")
@@ -81,6 +91,15 @@ bool ParseOptions(int argc, char** argv, Options* o, int* exit_code) {
         tls_prefer_server_ciphers), "yes: the server's cipher order wins over the client's")
     ("tls-session-caching", po::value(&tls_session_caching)->default_value(tls_session_caching),
      "yes: clients may resume TLS sessions (a shorter handshake)")
+    ("tls-cluster", po::value(&tls_cluster)->default_value(tls_cluster),
+     "cluster mode, yes: nodes advertise their TLS port, connect to each other over TLS and "
+     "answer Sentinel's protocol over TLS")
+    ("tls-client-cert-file", po::value(&o->tls_client_cert_file),
+     "the certificate this node presents to other nodes (default: --tls-cert-file)")
+    ("tls-client-key-file", po::value(&o->tls_client_key_file),
+     "the key of --tls-client-cert-file")
+    ("tls-client-key-file-pass", po::value(&o->tls_client_key_file_pass),
+     "passphrase of --tls-client-key-file")
     ("tls-session-cache-size", po::value(&o->tls.session_cache_size)->default_value(
         o->tls.session_cache_size), "TLS sessions cached")
     ("tls-session-cache-timeout", po::value(&o->tls.session_cache_timeout_s)->default_value(
@@ -184,6 +203,7 @@ bool ParseOptions(int argc, char** argv, Options* o, int* exit_code) {
            std::tuple{"tls-prefer-server-ciphers", &tls_prefer_server_ciphers,
                       &o->tls.prefer_server_ciphers},
            std::tuple{"tls-session-caching", &tls_session_caching, &o->tls.session_caching},
+           std::tuple{"tls-cluster", &tls_cluster, &o->tls_cluster},
        }) {
     auto yes = ParseYesNo(*text);
     if (!yes) {
@@ -195,6 +215,11 @@ bool ParseOptions(int argc, char** argv, Options* o, int* exit_code) {
   }
   if (o->tls_port < 0 || o->tls_port > 65535) {
     std::cerr << "desaster-scheduler: --tls-port must be between 0 and 65535\n";
+    *exit_code = 1;
+    return false;
+  }
+  if (o->tls_cluster && (o->tls_port == 0 || o->cluster.empty())) {
+    std::cerr << "desaster-scheduler: --tls-cluster yes needs --cluster and --tls-port\n";
     *exit_code = 1;
     return false;
   }
@@ -315,6 +340,16 @@ ConfigParam Number(std::string name, T* field, long long min, long long max) {
             std::string error = OutOfRange(n, min, max);
             if (error.empty()) *field = static_cast<T>(n);
             return error;
+          }};
+}
+
+// A parameter fixed at start that CONFIG SET accepts only with its current value (Redis can
+// change it while running; desaster needs a restart).
+ConfigParam Unchangeable(std::string name, std::string value) {
+  return {name, [value] { return value; },
+          [name, value](const std::string& v) -> std::string {
+            if (strcasecmp(v.c_str(), value.c_str()) == 0) return "";
+            return "desaster changes this at start only: restart with --" + name + " " + v;
           }};
 }
 
@@ -563,10 +598,6 @@ constexpr RedisParameter kRedisParameters[] = {
     {"syslog-ident", "redis", kImmutable},
     {"tcp-backlog", "511", kImmutable},
     {"tcp-keepalive", "300", kInt, 0, INT_MAX},
-    {"tls-client-cert-file", "", kString},
-    {"tls-client-key-file", "", kString},
-    {"tls-client-key-file-pass", "", kString},
-    {"tls-cluster", "no", kUnsupported},
     {"tls-dh-params-file", "", kString},
     {"tls-replication", "no", kUnsupported},
     {"tracking-table-max-keys", "1000000", kInt, 0, LLONG_MAX},
@@ -755,7 +786,7 @@ std::vector<ConfigParam> ConfigParams(Options* o) {
       Number("acllog-max-len", &o->acllog_max_len, 0, LLONG_MAX),
       Fixed("enable-debug-command", o->enable_debug_command),
       YesNo("protected-mode", &o->protected_mode),
-      Fixed("tls-port", std::to_string(o->tls_port)),
+      Unchangeable("tls-port", std::to_string(o->tls_port)),
       Text("tls-cert-file", &o->tls.cert_file),
       Text("tls-key-file", &o->tls.key_file),
       Text("tls-key-file-pass", &o->tls.key_file_pass),
@@ -775,6 +806,10 @@ std::vector<ConfigParam> ConfigParams(Options* o) {
       Text("tls-ciphers", &o->tls.ciphers),
       Text("tls-ciphersuites", &o->tls.ciphersuites),
       YesNo("tls-prefer-server-ciphers", &o->tls.prefer_server_ciphers),
+      Unchangeable("tls-cluster", o->tls_cluster ? "yes" : "no"),
+      Text("tls-client-cert-file", &o->tls_client_cert_file),
+      Text("tls-client-key-file", &o->tls_client_key_file),
+      Text("tls-client-key-file-pass", &o->tls_client_key_file_pass),
       YesNo("tls-session-caching", &o->tls.session_caching),
       Number("tls-session-cache-size", &o->tls.session_cache_size, 0, INT_MAX),
       Number("tls-session-cache-timeout", &o->tls.session_cache_timeout_s, 0, INT_MAX),

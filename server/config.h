@@ -80,9 +80,18 @@ struct Options {
   // setting applies to the connections accepted after it.
   int tls_port = 0;
   net::TlsSettings tls;
+  // Cluster mode: nodes reach each other (forwarding, store copies) and clients reach them
+  // through Sentinel over TLS: a node advertises its TLS port, and its Sentinel port speaks TLS.
+  bool tls_cluster = false;
+  // The certificate this node presents when it connects to another (default: tls-cert-file).
+  std::string tls_client_cert_file, tls_client_key_file, tls_client_key_file_pass;
   // Redis parameters desaster keeps without acting on them (CONFIG SET), by name.
   std::map<std::string, std::string> redis_parameters;
 };
+
+// How this node connects to the others of a TLS cluster: its client certificate, checked
+// against the same CAs as its clients'.
+net::TlsSettings ClusterClientTls(const Options& options);
 
 // Parses argv (and --config FILE). Returns false after printing help or an error; `*exit_code`
 // then says how the process should exit.

@@ -101,9 +101,10 @@ int Serve(int argc, char** argv, bool* restart) {
     return 1;
   }
   if (cluster) {
-    std::string advertise = options.advertise.empty()
-                                ? options.bind + ":" + std::to_string(server.port())
-                                : options.advertise;
+    // Where other nodes, and clients told by Sentinel, reach this node.
+    int port = options.tls_cluster ? server.tls_port() : server.port();
+    std::string advertise =
+        options.advertise.empty() ? options.bind + ":" + std::to_string(port) : options.advertise;
     std::string sentinel;
     if (server.sentinel_port() != 0) {
       sentinel =

@@ -64,11 +64,20 @@ void ServerState::ApplyOptions() {
 }
 
 bool ServerState::ApplyTls(std::string* error) {
-  if (options.tls_port == 0 || (tls_context && options.tls == applied_tls)) return true;
-  auto context = net::TlsContext::ForServer(options.tls, error);
-  if (!context) return false;
-  tls_context = std::move(context);
+  if (options.tls_port == 0) return true;
+  net::TlsSettings client = options.tls_cluster ? ClusterClientTls(options) : net::TlsSettings();
+  bool server_changed = !tls_context || options.tls != applied_tls;
+  bool client_changed = options.tls_cluster && (!cluster_tls || client != applied_cluster_tls);
+  // Both are made before either is used: a change that breaks one changes neither.
+  auto server_context =
+      server_changed ? net::TlsContext::ForServer(options.tls, error) : tls_context;
+  if (!server_context) return false;
+  auto client_context = client_changed ? net::TlsContext::ForClient(client, error) : cluster_tls;
+  if (options.tls_cluster && !client_context) return false;
+  tls_context = std::move(server_context);
   applied_tls = options.tls;
+  cluster_tls = std::move(client_context);
+  applied_cluster_tls = client;
   return true;
 }
 

@@ -198,6 +198,9 @@ class ServerState {
   // port). A connection keeps the context it was accepted with.
   std::shared_ptr<net::TlsContext> tls_context;
   net::TlsSettings applied_tls;  // what tls_context was made from
+  // --tls-cluster: how this node connects to the others (nullptr: plainly).
+  std::shared_ptr<net::TlsContext> cluster_tls;
+  net::TlsSettings applied_cluster_tls;
 
   std::unordered_map<uint64_t, Client*> clients;
   std::map<std::string, std::vector<Client*>> channels;  // channel -> subscribers

@@ -424,7 +424,7 @@ uint64_t Server::ReloadFromStore() {
 
 void Server::OnAccept(ev::io& w, int) {
   bool sentinel = w.fd == sentinel_fd_;
-  bool tls = w.fd == tls_fd_;
+  bool tls = w.fd == tls_fd_ || (sentinel && state_->options.tls_cluster);
   while (true) {
     sockaddr_storage ss{};
     socklen_t len = sizeof(ss);
@@ -676,7 +676,8 @@ void Server::Forward(Connection* c, const CommandSpec* spec) {
       Log(LogLevel::kVerbose, "cluster: closing client {}: {}", c->client.addr, why);
       DrainAndClose(c);
     };
-    c->link = std::make_unique<ForwardLink>(loop_.raw_loop, std::move(handler));
+    c->link =
+        std::make_unique<ForwardLink>(loop_.raw_loop, std::move(handler), state_->cluster_tls);
     c->link->Open(state_->cluster.master_addr);
   }
   state_->stats.forwarded_commands++;

@@ -23,8 +23,9 @@ import time
 import unittest
 
 import differential
-from harness import (SCHEDULER, EtcdCluster, RawConnection, RedisServer, Reply, Scheduler,
-                     TcpProxy, Web, Worker, data_dir, free_port, main, make_certificate, redis, wait_for)
+from harness import (SCHEDULER, CertificateAuthority, EtcdCluster, RawConnection, RedisServer,
+                     Reply, Scheduler, TcpProxy, Web, Worker, data_dir, free_port, main,
+                     make_certificate, redis, wait_for)
 from redis.sentinel import Sentinel
 from test_migrate import Traffic, check_oracle, run_migrate
 
@@ -87,30 +88,37 @@ class Cluster:
     """`size` schedulers in one cluster; a node restarts on its own data directory."""
 
     def __init__(self, test, etcd, size=3, name="t", extra=(), first=None, forward=False,
-                 sentinel=False):
+                 sentinel=False, tls=None):
         """`first`: the etcd member every node's clients use first (any, if None). Replicas
         forward their clients' commands to the master only with `forward`: the other tests
         read a replica's own state. With `sentinel`, every node answers Sentinel's protocol on
-        a port of its own (sentinel_ports)."""
+        a port of its own (sentinel_ports). With `tls` (a CertificateAuthority), every node
+        has a TLS port too (tls_ports) and the nodes speak TLS to each other (--tls-cluster)."""
         self.test = test
         members = sorted(etcd.members, key=lambda m: m is not first)
-        tls = etcd.members[0].tls
-        scheme = "etcds" if tls else "etcd"
+        etcd_tls = etcd.members[0].tls
+        scheme = "etcds" if etcd_tls else "etcd"
         self.url = f"{scheme}://{','.join(f'127.0.0.1:{m.port}' for m in members)}/{name}"
-        if tls:
-            extra = ("--cluster-cacert", tls[2], *extra)
+        if etcd_tls:
+            extra = ("--cluster-cacert", etcd_tls[2], *extra)
         self.extra = ("--cluster-forward", "true" if forward else "false", *extra)
         self.dirs = [data_dir(test, f"node{i}") for i in range(size)]
         # A node keeps its port across restarts (it restarts itself to copy a store).
         self.ports = [free_port() for _ in range(size)]
         self.sentinel_ports = [free_port() for _ in range(size)] if sentinel else []
+        self.tls_ports = [free_port() for _ in range(size)] if tls else []
+        if tls:
+            cert, key = tls.issue(f"{name}-node")
+            self.extra = (*self.extra, "--tls-cluster", "yes", "--tls-cert-file", cert,
+                          "--tls-key-file", key, "--tls-ca-cert-file", tls.cert)
         self.nodes = [self.start(i) for i in range(size)]
         test.addCleanup(lambda: [n.stop() for n in self.nodes])
 
     def start(self, i):
         sentinel = ("--sentinel-port", str(self.sentinel_ports[i])) if self.sentinel_ports else ()
+        tls = ("--tls-port", str(self.tls_ports[i])) if self.tls_ports else ()
         return Scheduler("--cluster", self.url, "--cluster-lease-ttl", str(TTL), "--loglevel",
-                         "verbose", *self.extra, *sentinel, data_dir=self.dirs[i],
+                         "verbose", *self.extra, *sentinel, *tls, data_dir=self.dirs[i],
                          port=self.ports[i])
 
     def restart(self, i):
@@ -638,7 +646,9 @@ class ClusterTest(unittest.TestCase):
               f"(quota {quota >> 20} MB)", flush=True)
 
     def test_node_behind_a_trimmed_log_copies_another_nodes_store(self):
-        c = Cluster(self, self.etcd, name="bootstrap", extra=("--cluster-log-retain", "10"))
+        # Over TLS (--tls-cluster): the copy is made through the other node's TLS port.
+        c = Cluster(self, self.etcd, name="bootstrap", extra=("--cluster-log-retain", "10"),
+                    tls=self.authority())
         m = c.master()
         big = os.urandom(3 << 20)  # the copy takes several pages
         m.client().set("big", big)
@@ -661,7 +671,7 @@ class ClusterTest(unittest.TestCase):
             frozen.proc.send_signal(signal.SIGCONT)
         restarted = c.restart(i)
         c.wait_converged(timeout=60)
-        self.assertIn("bootstrap: copied", restarted.log_text())
+        self.assertRegex(restarted.log_text(), rf"bootstrap: copied .* at 127\.0\.0\.1:({'|'.join(map(str, c.tls_ports))})\n")
         for n in (restarted, frozen):
             with n.client() as rr:
                 self.assertEqual(rr.llen("q"), 100)
@@ -876,6 +886,42 @@ class ClusterTest(unittest.TestCase):
 
 
     # ---- Sentinel ----
+
+    def authority(self):
+        directory = tempfile.mkdtemp(prefix="certs-")
+        self.addCleanup(shutil.rmtree, directory, True)
+        return CertificateAuthority(directory)
+
+    def test_nodes_speak_tls_to_each_other_and_to_sentinel_clients(self):
+        ca = self.authority()
+        c = Cluster(self, self.etcd, name="tlsnodes", forward=True, sentinel=True, tls=ca)
+        m = c.master()
+        i = next(i for i, n in enumerate(c.nodes) if n is not m)
+        master_tls_port = c.tls_ports[c.nodes.index(m)]
+        # Nodes know each other by their TLS ports.
+        self.assertEqual(role(c.nodes[i])[1:3], [b"127.0.0.1", master_tls_port])
+        cert, key = ca.issue("client", san=None)
+        tls = {"ssl_ca_certs": ca.cert, "ssl_certfile": cert, "ssl_keyfile": key}
+        # A client of a replica's TLS port: its commands reach the master over TLS.
+        replica = redis.from_url(f"rediss://127.0.0.1:{c.tls_ports[i]}", socket_timeout=20, **tls)
+        self.addCleanup(replica.close)
+        replica.set("k", "forwarded over tls")
+        with m.client() as r:
+            self.assertEqual(r.get("k"), b"forwarded over tls")
+        self.assertEqual(replica.get("k"), b"forwarded over tls")
+        # Sentinel's port speaks TLS and names the master's TLS port.
+        sentinel = Sentinel([("127.0.0.1", p) for p in c.sentinel_ports],
+                            sentinel_kwargs={"ssl": True, **tls}, ssl=True, socket_timeout=20,
+                            **tls)
+        self.assertEqual(sentinel.discover_master("tlsnodes"), ("127.0.0.1", master_tls_port))
+        master = sentinel.master_for("tlsnodes")
+        self.addCleanup(master.close)
+        master.rpush("q", "through sentinel")
+        self.assertEqual(replica.lrange("q", 0, -1), [b"through sentinel"])
+        # A plain client of the Sentinel port gets nowhere.
+        with self.assertRaises(redis.ConnectionError):
+            redis.Redis(port=c.sentinel_ports[i], socket_timeout=5).execute_command(
+                "SENTINEL", "MASTERS")
 
     def test_every_node_answers_as_redis_sentinel_does(self):
         # A real Sentinel watching a real master with a replica: the fields to match.
