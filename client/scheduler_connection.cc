@@ -48,6 +48,7 @@ void SchedulerConnection::Connect(const std::string& host, int port, const Sched
                                   UpFn on_up, DownFn on_down) {
   Drop();
   host_ = host;
+  port_ = port;
   access_ = access;
   on_up_ = std::move(on_up);
   on_down_ = std::move(on_down);

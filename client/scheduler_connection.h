@@ -49,6 +49,9 @@ class SchedulerConnection {
   // Sends a command; on_reply (may be empty) gets its reply, or nullptr at once when not connected.
   void Send(const std::vector<std::string>& argv, ReplyFn on_reply);
   bool connected() const { return connected_; }
+  // Where the last Connect() went.
+  const std::string& host() const { return host_; }
+  int port() const { return port_; }
 
  private:
   void OnReadable(ev::io&, int);
@@ -68,6 +71,7 @@ class SchedulerConnection {
   ev::io read_watcher_, write_watcher_;
   int fd_ = -1;
   std::string host_;
+  int port_ = 0;
   SchedulerAccess access_;
   std::unique_ptr<net::Stream> stream_;
   redisReader* reader_ = nullptr;

@@ -185,10 +185,16 @@ struct Api::Call {
     if (on_fail) return on_fail(status, message);
     Reply(json{{"error", message}}, status);
   }
+  // The scheduler's error reply: 403 when its user may not (NOPERM), else 400.
+  void FailWith(const redisReply& error) {
+    std::string_view text(error.str, error.len);
+    Fail(text.starts_with("NOPERM") ? 403 : 400, text);
+  }
 };
 
-Api::Api(ev::loop_ref loop, client::SchedulerConnection* scheduler, Auth* auth)
-    : loop_(loop), scheduler_(scheduler), auth_(auth), tick_(loop) {
+Api::Api(ev::loop_ref loop, client::SchedulerConnection* scheduler,
+         const client::SchedulerAccess& access, Auth* auth)
+    : loop_(loop), scheduler_(scheduler), access_(access), auth_(auth), tick_(loop) {
   Get("/api/session", &Api::Session)
       .Post("/api/login", &Api::Login)
       .Post("/api/logout", &Api::Logout)
@@ -244,6 +250,7 @@ Api& Api::Delete(const std::string& path, std::string command, Shape shape) {
 }
 
 void Api::Handle(std::shared_ptr<Exchange> exchange) {
+  refused_logins_.clear();
   auto call = std::make_shared<Call>();
   call->exchange = std::move(exchange);
   const HttpRequest& req = call->request();
@@ -305,10 +312,14 @@ void Api::Handle(std::shared_ptr<Exchange> exchange) {
   Forward(call, std::move(argv), route->shape);
 }
 
+client::SchedulerConnection* Api::SchedulerOf(const Call& call) const {
+  return call.access.scheduler ? call.access.scheduler.get() : scheduler_;
+}
+
 void Api::Forward(const CallPtr& call, std::vector<std::string> argv, Shape shape) {
-  scheduler_->Send(argv, [call, shape](redisReply* r) {
+  SchedulerOf(*call)->Send(argv, [call, shape](redisReply* r) {
     if (!r) return call->Fail(503, "the scheduler is not reachable");
-    if (r->type == REDIS_REPLY_ERROR) return call->Fail(400, std::string(r->str, r->len));
+    if (r->type == REDIS_REPLY_ERROR) return call->FailWith(*r);
     call->Reply(json{{"result", ToJson(r, shape)}});
   });
 }
@@ -324,14 +335,13 @@ void Api::Gather(const CallPtr& call, std::vector<std::vector<std::string>> comm
   auto state = std::make_shared<State>(State{std::vector<json>(commands.size()), commands.size()});
   if (commands.empty()) return done({});
   for (size_t i = 0; i < commands.size(); i++) {
-    scheduler_->Send(commands[i], [=](redisReply* r) {
+    SchedulerOf(*call)->Send(commands[i], [=](redisReply* r) {
       if (state->failed) return;
       if (r && r->type == REDIS_REPLY_ERROR && errors_as_null) {
         state->replies[i] = nullptr;
       } else if (!r || r->type == REDIS_REPLY_ERROR) {
         state->failed = true;
-        return r ? call->Fail(400, std::string(r->str, r->len))
-                 : call->Fail(503, "the scheduler is not reachable");
+        return r ? call->FailWith(*r) : call->Fail(503, "the scheduler is not reachable");
       } else {
         state->replies[i] = ToJson(r, shapes[i]);
       }
@@ -351,13 +361,17 @@ void Api::TooManyFailures(const CallPtr& call, int64_t wait_ms) {
 
 void Api::Session(const CallPtr& call) {
   call->Reply({{"login_required", auth_->login_required()},
+               {"users", auth_->users()},
                {"authenticated", call->access.authenticated},
+               {"user", call->access.user},
+               {"denied", call->access.denied},
                {"csrf", call->access.csrf}});
 }
 
 void Api::Login(const CallPtr& call) {
   const std::string& peer = call->request().peer;
   if (int64_t wait_ms = auth_->WaitMs(peer, NowMs())) return TooManyFailures(call, wait_ms);
+  if (auth_->users()) return LoginUser(call);
   auto session = auth_->Login(call->fields["password"], peer, NowMs());
   if (!session) {
     return call->Fail(auth_->login_required() ? 401 : 400,
@@ -367,32 +381,114 @@ void Api::Login(const CallPtr& call) {
               {{"Set-Cookie", session->first}});
 }
 
+namespace {
+
+// The commands behind the UI's actions, with arguments of the right shape for ACL DRYRUN. A
+// refusal of the key means the user may run the command on other keys: only a refusal of the
+// command itself hides an action.
+const std::vector<std::vector<std::string>> kUiActions = {
+    {"QUEUE.CREATE", "q"},
+    {"QUEUE.CONFIG", "q"},
+    {"QUEUE.PAUSE", "q"},
+    {"QUEUE.RESUME", "q"},
+    {"QUEUE.CLEAR", "q"},
+    {"QUEUE.DELETE", "q"},
+    {"JOB.PUSH", "q", "{}"},
+    {"JOB.KILL", "0"},
+    {"JOB.DELETE", "0"},
+    {"JOB.MOVE", "q", "0"},
+    {"JOB.RUN", "0"},
+    {"JOB.UPDATE", "0", "SET", "PRIORITY", "0"},
+    {"WORKER.ATTACH", "w", "q"},
+    {"WORKER.DETACH", "w", "q"},
+    {"WORKER.STOP", "w"},
+    {"FAILED.RETRY", "0"},
+    {"FAILED.CANCEL", "0"},
+    {"FAILED.REMOVE", "0"},
+    {"SCHEDULE.SET", "s", "CRON", "* * * * *", "QUEUE", "q"},
+    {"SCHEDULE.RUN", "s"},
+    {"SCHEDULE.DELETE", "s"},
+};
+
+}  // namespace
+
+void Api::LoginUser(const CallPtr& call) {
+  std::string user = call->fields["user"];
+  if (user.empty()) return call->Fail(400, "give a user name");
+  if (!scheduler_->connected()) return call->Fail(503, "the scheduler is not reachable");
+  auto session = std::make_shared<client::SchedulerConnection>(loop_);
+  client::SchedulerAccess access = access_;
+  access.user = user;
+  access.password = call->fields["password"];
+  logins_.push_back(session);
+  std::weak_ptr<client::SchedulerConnection> weak = session;
+  auto up = [this, call, weak, user](bool ok, const std::string& why) {
+    auto session = weak.lock();
+    if (!session) return;
+    std::erase(logins_, session);
+    if (!ok) {
+      // Freed later: this runs inside the connection's own callback.
+      refused_logins_.push_back(std::move(session));
+      if (!why.starts_with("WRONGPASS")) return call->Fail(503, "the scheduler is not reachable");
+      auth_->Failed(call->request().peer, NowMs());
+      return call->Fail(401, "wrong user name or password");
+    }
+    auto denied = std::make_shared<std::vector<std::string>>();
+    auto left = std::make_shared<size_t>(kUiActions.size());
+    for (const auto& action : kUiActions) {
+      std::vector<std::string> argv = {"ACL", "DRYRUN", user};
+      argv.insert(argv.end(), action.begin(), action.end());
+      scheduler_->Send(argv, [=, this](redisReply* r) {
+        // ("This user has no permissions to run the 'x' command": the command is refused.)
+        if (r && r->type == REDIS_REPLY_STRING &&
+            std::string_view(r->str, r->len).find("permissions to run the") !=
+                std::string_view::npos) {
+          std::string name = action[0];
+          for (char& ch : name)
+            ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+          denied->push_back(name);
+        }
+        if (--*left > 0) return;
+        if (!session->connected()) return call->Fail(503, "the scheduler is not reachable");
+        auto [cookie, csrf] =
+            auth_->StartUserSession(user, session, *denied, call->request().peer, NowMs());
+        call->Reply({{"authenticated", true}, {"user", user}, {"denied", *denied}, {"csrf", csrf}},
+                    200, {{"Set-Cookie", cookie}});
+      });
+    }
+  };
+  session->Connect(scheduler_->host(), scheduler_->port(), access, up, [] {});
+}
+
 void Api::Logout(const CallPtr& call) {
   call->Reply({{"authenticated", false}}, 200, {{"Set-Cookie", auth_->Logout(call->request())}});
 }
 
 // ---- dashboard ----
 
+// A part the user may not read (an ACL user without INFO, say) is null.
 void Api::Snapshot(const CallPtr& call, std::function<void(json)> done) {
-  Gather(call,
-         {{"WORKER.LIST"},
-          {"QUEUE.STATS", "SECONDS", "300"},
-          {"QUEUE.STATS", "MINUTES", "1440"},
-          {"FAILED.COUNTS"},
-          {"INFO"}},
-         {Shape::kMapList, Shape::kMap, Shape::kMap, Shape::kMap, Shape::kValue},
-         [this, call, done](std::vector<json> r) {
-           json base = {{"workers", r[0]},
-                        {"seconds", r[1]},
-                        {"minutes", r[2]},
-                        {"failed", r[3]},
-                        {"node", ParseInfo(r[4].get<std::string>())},
-                        {"time", NowMs()}};
-           Expand(call, {"QUEUE.LIST"}, "QUEUE.INFO", [base, done](json queues) mutable {
-             base["queues"] = std::move(queues);
-             done(std::move(base));
-           });
-         });
+  Gather(
+      call,
+      {{"WORKER.LIST"},
+       {"QUEUE.STATS", "SECONDS", "300"},
+       {"QUEUE.STATS", "MINUTES", "1440"},
+       {"FAILED.COUNTS"},
+       {"INFO"}},
+      {Shape::kMapList, Shape::kMap, Shape::kMap, Shape::kMap, Shape::kValue},
+      [this, call, done](std::vector<json> r) {
+        json base = {{"workers", r[0]},
+                     {"seconds", r[1]},
+                     {"minutes", r[2]},
+                     {"failed", r[3]},
+                     {"node", r[4].is_string() ? ParseInfo(r[4].get<std::string>()) : json()},
+                     {"time", NowMs()}};
+        Expand(call, {"QUEUE.LIST"}, "QUEUE.INFO", [base, done](json queues) mutable {
+          base["queues"] = std::move(queues);
+          done(std::move(base));
+        });
+      },
+      true);
 }
 
 void Api::Expand(const CallPtr& call, std::vector<std::string> list, std::string info,
@@ -416,28 +512,39 @@ void Api::Overview(const CallPtr& call) {
 
 void Api::Events(const CallPtr& call) {
   call->exchange->StartEvents();
-  watchers_.push_back(call->exchange);
+  watchers_.push_back({call->exchange, call->access.scheduler});
   if (!tick_.is_active()) tick_.start(0, 1.0);  // the first snapshot goes out at once
 }
 
 void Api::OnTick(ev::timer&, int) {
-  std::erase_if(watchers_, [](const auto& w) { return !w->open(); });
-  if (watchers_.empty()) return tick_.stop();
-  // A scheduler slower than the tick gets no second snapshot request on top of the first.
-  if (snapshot_pending_) return;
-  snapshot_pending_ = true;
-  // The snapshot answers no request: a failure becomes an "error" event.
-  auto tick = std::make_shared<Call>();
-  tick->on_fail = [this](int, std::string_view message) {
-    snapshot_pending_ = false;
-    std::string data = Dump(json{{"error", message}});
-    for (const auto& w : watchers_) w->SendEvent("error", data);
-  };
-  Snapshot(tick, [this](json overview) {
-    snapshot_pending_ = false;
-    std::string data = Dump(overview);
-    for (const auto& w : watchers_) w->SendEvent("overview", data);
+  // A stream lasts as long as its session: one that logged out (or expired) is told so.
+  std::erase_if(watchers_, [this](const Watcher& w) {
+    if (!w.exchange->open()) return true;
+    if (auth_->Check(w.exchange->request(), NowMs()).authenticated) return false;
+    w.exchange->SendEvent("error", Dump(json{{"error", "log in first"}}));
+    w.exchange->EndEvents();
+    return true;
   });
+  if (watchers_.empty()) return tick_.stop();
+  // One snapshot per connection however many pages watch through it; a scheduler slower than
+  // the tick gets no second request on top of the first.
+  for (const Watcher& watcher : watchers_) {
+    std::shared_ptr<client::SchedulerConnection> scheduler = watcher.scheduler;
+    if (!snapshots_pending_.insert(scheduler.get()).second) continue;
+    auto send = [this, scheduler](std::string_view event, const std::string& data) {
+      snapshots_pending_.erase(scheduler.get());
+      for (const Watcher& w : watchers_) {
+        if (w.scheduler == scheduler) w.exchange->SendEvent(event, data);
+      }
+    };
+    // The snapshot answers no request: a failure becomes an "error" event.
+    auto tick = std::make_shared<Call>();
+    tick->access.scheduler = scheduler;
+    tick->on_fail = [send](int, std::string_view message) {
+      send("error", Dump(json{{"error", message}}));
+    };
+    Snapshot(tick, [send](json overview) { send("overview", Dump(overview)); });
+  }
 }
 
 void Api::Stats(const CallPtr& call) {

@@ -8,6 +8,7 @@
 #include <functional>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -20,7 +21,10 @@ namespace desaster::web {
 
 class Api {
  public:
-  Api(ev::loop_ref loop, client::SchedulerConnection* scheduler, Auth* auth);
+  // `scheduler`: desaster-web's own connection, logged in with `access`; a user's session
+  // connects like it, as its user.
+  Api(ev::loop_ref loop, client::SchedulerConnection* scheduler,
+      const client::SchedulerAccess& access, Auth* auth);
 
   // Answers a request whose path starts with /api/.
   void Handle(std::shared_ptr<Exchange> exchange);
@@ -65,9 +69,15 @@ class Api {
   // 429: the client sent too many wrong passwords, and waits `wait_ms` more.
   static void TooManyFailures(const CallPtr& call, int64_t wait_ms);
 
+  // The connection a call's commands go to: its user's, or desaster-web's own.
+  client::SchedulerConnection* SchedulerOf(const Call& call) const;
+
   // Endpoints.
   void Session(const CallPtr& call);
   void Login(const CallPtr& call);
+  // With users: the scheduler checks the password on a connection of the session's own, and
+  // desaster-web's user asks it (ACL DRYRUN) which of the UI's actions the user may run.
+  void LoginUser(const CallPtr& call);
   void Logout(const CallPtr& call);
   void Overview(const CallPtr& call);
   void Events(const CallPtr& call);
@@ -92,11 +102,22 @@ class Api {
 
   ev::loop_ref loop_;
   client::SchedulerConnection* scheduler_;
+  client::SchedulerAccess access_;
   Auth* auth_;
+  // Connections of logins under way, and of logins refused (freed at the next request: they
+  // said so from within their own callback).
+  std::vector<std::shared_ptr<client::SchedulerConnection>> logins_, refused_logins_;
   std::vector<Route> routes_;
-  std::vector<std::shared_ptr<Exchange>> watchers_;  // open event streams
+  // An open event stream, and the connection its snapshots are read with (its user's: a user
+  // sees only what the user may read).
+  struct Watcher {
+    std::shared_ptr<Exchange> exchange;
+    std::shared_ptr<client::SchedulerConnection> scheduler;
+  };
+  std::vector<Watcher> watchers_;
   ev::timer tick_;
-  bool snapshot_pending_ = false;  // the tick's snapshot is still being gathered
+  // Connections whose snapshot of the last tick is still being gathered.
+  std::set<const client::SchedulerConnection*> snapshots_pending_;
 };
 
 }  // namespace desaster::web

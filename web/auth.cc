@@ -37,13 +37,13 @@ bool ConstantTimeEquals(std::string_view a, std::string_view b) {
   return diff == 0;
 }
 
-Auth::Auth(std::string password, bool secure)
-    : password_(std::move(password)), secure_(secure), open_csrf_(RandomToken()) {}
+Auth::Auth(std::string password, bool users, bool secure)
+    : password_(std::move(password)), users_(users), secure_(secure), open_csrf_(RandomToken()) {}
 
 Auth::Access Auth::Check(const HttpRequest& request, int64_t now_ms) {
   if (!login_required()) return {.authenticated = true, .csrf = open_csrf_};
   const std::string& authorization = request.Header("authorization");
-  if (authorization.starts_with("Bearer ") && WaitMs(request.peer, now_ms) == 0) {
+  if (!users_ && authorization.starts_with("Bearer ") && WaitMs(request.peer, now_ms) == 0) {
     if (ConstantTimeEquals(std::string_view(authorization).substr(7), password_)) {
       return {.authenticated = true, .token_client = true};
     }
@@ -51,11 +51,17 @@ Auth::Access Auth::Check(const HttpRequest& request, int64_t now_ms) {
   }
   auto it = sessions_.find(request.Cookie(kSessionCookie));
   if (it == sessions_.end()) return {};
-  if (it->second.expires_ms < now_ms) {
+  if (it->second.expires_ms < now_ms ||
+      (it->second.scheduler && !it->second.scheduler->connected())) {
     sessions_.erase(it);
     return {};
   }
-  return {.authenticated = true, .csrf = it->second.csrf};
+  const Session& s = it->second;
+  return {.authenticated = true,
+          .csrf = s.csrf,
+          .user = s.user,
+          .scheduler = s.scheduler,
+          .denied = s.denied};
 }
 
 bool Auth::MayChange(const HttpRequest& request, const Access& access) const {
@@ -86,17 +92,43 @@ void Auth::Failed(const std::string& peer, int64_t now_ms) {
 std::optional<std::pair<std::string, std::string>> Auth::Login(std::string_view password,
                                                                const std::string& peer,
                                                                int64_t now_ms) {
-  if (!login_required()) return std::nullopt;
+  if (password_.empty()) return std::nullopt;
   if (!ConstantTimeEquals(password, password_)) {
     Failed(peer, now_ms);
     return std::nullopt;
   }
   failures_.erase(peer);
+  std::string csrf = RandomToken();
+  return std::make_pair(AddSession({.csrf = csrf, .expires_ms = now_ms + kSessionMs}, now_ms),
+                        csrf);
+}
+
+std::pair<std::string, std::string> Auth::StartUserSession(
+    const std::string& user, std::shared_ptr<client::SchedulerConnection> scheduler,
+    std::vector<std::string> denied, const std::string& peer, int64_t now_ms) {
+  failures_.erase(peer);
+  std::string csrf = RandomToken();
+  return {AddSession({.csrf = csrf,
+                      .expires_ms = now_ms + kSessionMs,
+                      .user = user,
+                      .scheduler = std::move(scheduler),
+                      .denied = std::move(denied)},
+                     now_ms),
+          csrf};
+}
+
+std::string Auth::AddSession(Session session, int64_t now_ms) {
   std::erase_if(sessions_, [&](const auto& s) { return s.second.expires_ms < now_ms; });
-  if (sessions_.size() >= kMaxSessions) sessions_.erase(sessions_.begin());
-  std::string token = RandomToken(), csrf = RandomToken();
-  sessions_[token] = {csrf, now_ms + kSessionMs};
-  return std::make_pair(Cookie(token, kSessionMs / 1000), csrf);
+  size_t limit = users_ ? kMaxUserSessions : kMaxSessions;
+  while (sessions_.size() >= limit) {
+    auto oldest = std::min_element(sessions_.begin(), sessions_.end(), [](auto& a, auto& b) {
+      return a.second.expires_ms < b.second.expires_ms;
+    });
+    sessions_.erase(oldest);
+  }
+  std::string token = RandomToken();
+  sessions_[token] = std::move(session);
+  return Cookie(token, kSessionMs / 1000);
 }
 
 std::string Auth::Logout(const HttpRequest& request) {

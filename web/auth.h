@@ -2,7 +2,9 @@
 //
 // Without a password the UI is open (desaster-web binds to loopback by default); with one, a
 // browser logs in for a session cookie (HttpOnly, SameSite=Strict, Secure over HTTPS) and API
-// clients send "Authorization: Bearer <password>". Guessing is slowed per client address: after
+// clients send "Authorization: Bearer <password>". With the scheduler's ACL users instead, a
+// person logs in as a user: the session holds a scheduler connection logged in as that user,
+// so the scheduler allows or refuses each action. Guessing is slowed per client address: after
 // a few wrong passwords (at login or as bearer tokens) its next attempt waits, longer each time.
 // Every state-changing browser request must carry its session's CSRF token in the X-CSRF-Token
 // header: another site can neither read the token (GET /api/session is same-origin only) nor set
@@ -11,10 +13,13 @@
 
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
+#include "client/scheduler_connection.h"
 #include "web/http_server.h"
 
 namespace desaster::web {
@@ -28,17 +33,28 @@ class Auth {
   static constexpr int kFreeFailures = 5;
   static constexpr int64_t kMaxWaitMs = 5 * 60 * 1000;
 
-  // `secure`: the UI is served over HTTPS, so cookies are sent over HTTPS only.
-  Auth(std::string password, bool secure);
+  // At most this many sessions of ACL users (each holds a scheduler connection).
+  static constexpr size_t kMaxUserSessions = 256;
 
-  bool login_required() const { return !password_.empty(); }
+  // `password`: the UI's one password ("": none). `users`: people log in as the scheduler's
+  // ACL users instead. `secure`: the UI is served over HTTPS, so cookies are sent over HTTPS
+  // only.
+  Auth(std::string password, bool users, bool secure);
+
+  bool login_required() const { return users_ || !password_.empty(); }
+  bool users() const { return users_; }
 
   struct Access {
     bool authenticated = false;  // may read (and act, given the CSRF token)
     bool token_client = false;   // authenticated by a bearer token: no CSRF token needed
     std::string csrf = {};       // the session's CSRF token ("" when not authenticated)
+    std::string user = {};       // the ACL user logged in ("" without users)
+    // The session's scheduler connection, logged in as `user` (nullptr: desaster-web's own).
+    std::shared_ptr<client::SchedulerConnection> scheduler = nullptr;
+    std::vector<std::string> denied = {};  // UI actions (commands) `user` may not run
   };
-  // Who sent `request`. A wrong bearer token counts as a failed attempt of its peer.
+  // Who sent `request`. A wrong bearer token counts as a failed attempt of its peer. A user's
+  // session ends when its scheduler connection has dropped (the user logs in again).
   Access Check(const HttpRequest& request, int64_t now_ms);
   // True when `request` may change state: authenticated, and a bearer client or carrying the
   // session's CSRF token.
@@ -51,6 +67,14 @@ class Auth {
   // caller checks WaitMs first.
   std::optional<std::pair<std::string, std::string>> Login(std::string_view password,
                                                            const std::string& peer, int64_t now_ms);
+  // With users: starts a session for `user`, whose scheduler accepted the login on
+  // `scheduler` (a right password forgets `peer`'s failures); the Set-Cookie value and the
+  // CSRF token.
+  std::pair<std::string, std::string> StartUserSession(
+      const std::string& user, std::shared_ptr<client::SchedulerConnection> scheduler,
+      std::vector<std::string> denied, const std::string& peer, int64_t now_ms);
+  // Records a wrong password from `peer` (a user login the scheduler refused).
+  void Failed(const std::string& peer, int64_t now_ms);
   // Ends the request's session; the Set-Cookie value that clears the cookie.
   std::string Logout(const HttpRequest& request);
 
@@ -58,16 +82,20 @@ class Auth {
   struct Session {
     std::string csrf;
     int64_t expires_ms;
+    std::string user = {};
+    std::shared_ptr<client::SchedulerConnection> scheduler = nullptr;
+    std::vector<std::string> denied = {};
   };
   struct Failures {
     int count = 0;
     int64_t next_try_ms = 0;  // no attempt is checked before this
   };
-  // Records a wrong password from `peer`.
-  void Failed(const std::string& peer, int64_t now_ms);
+  // Adds a session (dropping the oldest beyond the limits); its cookie token.
+  std::string AddSession(Session session, int64_t now_ms);
   std::string Cookie(const std::string& value, int64_t max_age_s) const;
 
   std::string password_;
+  bool users_;
   bool secure_;
   std::map<std::string, Failures> failures_;  // by peer address
   std::string open_csrf_;                     // the CSRF token of the open UI (no password)

@@ -504,6 +504,13 @@ bool Exchange::SendEvent(std::string_view event, std::string_view data) {
   return server_->Find(connection_) != nullptr;
 }
 
+void Exchange::EndEvents() {
+  HttpServer::Connection* c = server_->Find(connection_);
+  if (!c || !c->events) return;
+  c->close_when_flushed = true;
+  if (c->out.empty()) server_->Close(c);
+}
+
 bool Exchange::open() const { return server_->Find(connection_) != nullptr; }
 
 }  // namespace desaster::web

@@ -60,6 +60,8 @@ class Exchange {
   void StartEvents();
   // Sends one event on a started stream; false once the client is gone.
   bool SendEvent(std::string_view event, std::string_view data);
+  // Ends a started stream: the connection closes once what was sent is out.
+  void EndEvents();
   // False once the client closed the connection.
   bool open() const;
 

@@ -72,6 +72,7 @@ void Stop(ev::sig& w, int) { w.loop.break_loop(ev::ALL); }
 int main(int argc, char** argv) {
   std::string scheduler = "127.0.0.1:6379", listen = "127.0.0.1:8080";
   std::string password = client::Env("DESASTER_WEB_PASSWORD");
+  bool users = false;
   net::TlsSettings https;  // clients are browsers: no client certificates
   https.auth_clients = "no";
   po::options_description desc(
@@ -85,6 +86,10 @@ int main(int argc, char** argv) {
      "turn: any node passes commands on to the master)")
     ("listen", po::value(&listen)->default_value(listen),
      "host:port to serve on (loopback by default; port 0 picks a free one)")
+    ("users", po::bool_switch(&users),
+     "people log in as the scheduler's ACL users (user name and password): each session's "
+     "actions run as its user, and the UI offers only the actions the user may run. "
+     "desaster-web's own --scheduler-user needs ACL DRYRUN for that")
     ("https-cert-file", po::value(&https.cert_file),
      "serve HTTPS with this PEM certificate (chain) instead of HTTP")
     ("https-key-file", po::value(&https.key_file), "the key of --https-cert-file")
@@ -100,6 +105,10 @@ int main(int argc, char** argv) {
   std::optional<client::SchedulerAccess> access = access_options.Resolve(&error);
   if (!access) {
     std::cerr << "desaster-web: " << error << "\n";
+    return 1;
+  }
+  if (users && !password.empty()) {
+    std::cerr << "desaster-web: --users and --password exclude each other\n";
     return 1;
   }
   std::shared_ptr<net::TlsContext> https_context;
@@ -148,8 +157,8 @@ int main(int argc, char** argv) {
   }
   ev::default_loop loop;
   client::SchedulerConnection connection(loop);
-  Auth auth(password, https_context != nullptr);
-  Api api(loop, &connection, &auth);
+  Auth auth(password, users, https_context != nullptr);
+  Api api(loop, &connection, *access, &auth);
   HttpServer http(
       loop,
       [&](std::shared_ptr<Exchange> ex) {

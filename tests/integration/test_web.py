@@ -44,6 +44,26 @@ class Http:
             parsed = text
         return res.status, res.headers, parsed
 
+    def events(self):
+        """The session's live event stream: (its socket, a function that returns the next
+        overview it sends)."""
+        sock = socket.create_connection((self.host, self.port), timeout=10)
+        cookie = "; ".join(f"{k}={v}" for k, v in self.cookies.items())
+        sock.sendall(b"GET /api/events HTTP/1.1\r\nHost: 127.0.0.1\r\n" +
+                     (f"Cookie: {cookie}\r\n" if cookie else "").encode() + b"\r\n")
+        stream = sock.makefile("rb")
+        assert b"200 OK" in stream.readline()
+
+        def next_overview():
+            event = None
+            while True:
+                line = stream.readline()
+                if line.startswith(b"event: "):
+                    event = line[7:].strip()
+                elif line.startswith(b"data: ") and event == b"overview":
+                    return json.loads(line[6:])
+        return sock, next_overview
+
     def get(self, path):
         status, _, body = self.request("GET", path)
         assert status == 200, (path, status, body)
@@ -292,20 +312,7 @@ class WebApiTest(ServerTest):
         self.assertIn("MINUTES must be", h.request("GET", "/api/stats?range=minutes&count=0")[2]
                       ["error"])
 
-        sock = socket.create_connection((h.host, h.port), timeout=10)
-        sock.sendall(b"GET /api/events HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
-        stream = sock.makefile("rb")
-        self.assertIn(b"200 OK", stream.readline())
-
-        def next_overview():
-            event = None
-            while True:
-                line = stream.readline()
-                if line.startswith(b"event: "):
-                    event = line[7:].strip()
-                elif line.startswith(b"data: ") and event == b"overview":
-                    return json.loads(line[6:])
-
+        sock, next_overview = h.events()
         first = next_overview()
         self.assertEqual(first["queues"][0]["ready"], 1)
         r.rpush("resque:queue:live", job("B"))
@@ -420,6 +427,68 @@ class WebLoginTest(ServerTest):
             self.assertEqual(status, 200)
             self.assertEqual(login("guess")[0], 401)  # forgotten: free guesses again
             self.assertNotIn("Secure", login("s3cret")[1]["Set-Cookie"])  # plain HTTP
+        finally:
+            web.stop()
+
+    def test_people_log_in_as_acl_users_and_act_as_them(self):
+        self.r.execute_command("ACL", "SETUSER", "viewer", "on", ">view", "~*", "&*", "+@read",
+                               "+@connection")
+        self.r.execute_command("ACL", "SETUSER", "operator", "on", ">op", "~*", "&*", "+@all")
+        self.r.execute_command("ACL", "SETUSER", "mailer", "on", ">mail", "~mail*", "&*",
+                               "+@read", "+@connection")
+        self.r.execute_command("QUEUE.CREATE", "mail")
+        self.r.execute_command("QUEUE.CREATE", "billing")
+        web = Web(self.server.port, "--users")
+        try:
+            viewer, operator = Http(web.url), Http(web.url)
+            s = viewer.get("/api/session")
+            self.assertEqual((s["users"], s["login_required"], s["authenticated"]),
+                             (True, True, False))
+            status, _, body = viewer.request("POST", "/api/login", {"user": "viewer",
+                                                                    "password": "wrong"})
+            self.assertEqual((status, body["error"]), (401, "wrong user name or password"))
+            status, headers, body = viewer.request("POST", "/api/login", {"user": "viewer",
+                                                                          "password": "view"})
+            self.assertEqual(status, 200)
+            viewer.csrf = body["csrf"]
+            # The UI learns what the user may not do; reading works.
+            self.assertEqual(body["user"], "viewer")
+            self.assertIn("queue.pause", body["denied"])
+            self.assertIn("failed.retry", body["denied"])
+            self.assertEqual([q["key"] for q in viewer.get("/api/queues")["result"]],
+                             ["billing", "mail"])
+            self.assertEqual(viewer.get("/api/session")["denied"], body["denied"])
+            # Acting is refused by the scheduler itself, as the user's own.
+            status, _, body = viewer.request("POST", "/api/queues/mail/pause", {},
+                                             {"X-CSRF-Token": viewer.csrf})
+            self.assertEqual(status, 403)
+            self.assertIn("NOPERM", body["error"])
+            op = operator.request("POST", "/api/login", {"user": "operator", "password": "op"})[2]
+            operator.csrf = op["csrf"]
+            self.assertEqual(op["denied"], [])
+            operator.post("/api/queues/mail/pause")
+            self.assertEqual(as_map(self.r.execute_command("QUEUE.CONFIG", "mail"))["paused"], 1)
+            users = lambda: sorted(c["user"] for c in self.r.client_list()
+                                   if c["user"] in ("viewer", "operator"))
+            self.assertEqual(users(), ["operator", "viewer"])
+            # A user limited to some keys sees only those, in pages and in the live stream.
+            mailer = Http(web.url)
+            mailer.request("POST", "/api/login", {"user": "mailer", "password": "mail"})
+            self.assertEqual([q["key"] for q in mailer.get("/api/queues")["result"]], ["mail"])
+            sock, next_overview = mailer.events()
+            self.assertEqual([q["key"] for q in next_overview()["queues"]], ["mail"])
+            sock.close()
+            sock, next_overview = viewer.events()
+            self.assertEqual([q["key"] for q in next_overview()["queues"]], ["billing", "mail"])
+            sock.close()
+            # Logging out closes the session's connection.
+            viewer.post("/api/logout")
+            wait_for(lambda: users() == ["operator"], what="the viewer's connection to close")
+            self.assertEqual(viewer.request("GET", "/api/queues")[0], 401)
+            # A user whose connection the scheduler dropped logs in again.
+            self.r.execute_command("ACL", "DELUSER", "operator")
+            wait_for(lambda: operator.request("GET", "/api/queues")[0] == 401,
+                     what="the removed user's session to end")
         finally:
             web.stop()
 

@@ -342,6 +342,49 @@ try {
   assert.deepEqual({ dialogs, requests, consoleErrors, thrown }, { dialogs: [], requests: [], consoleErrors: [], thrown: [] });
   await evil.close();
 
+  // -- Logged in as an ACL user who may only read, a person sees no action, and the API
+  // refuses what the page no longer offers.
+  cli('ACL', 'SETUSER', 'viewer', 'on', '>view', '~*', '&*', '+@read', '+@connection');
+  const usersWeb = start('web-users', bin('desaster-web', 'DESASTER_WEB'), ['--scheduler', `127.0.0.1:${port}`, '--listen', '127.0.0.1:0', '--users']);
+  const usersUrl = (await until(() => usersWeb.log().match(/serving (http:\/\/[^/ ]+)\//), 'desaster-web --users'))[1];
+  const reader = await browser.newPage({ viewport: { width: 1366, height: 900 } });
+  reader.on('pageerror', (e) => errors.push(e.message));
+  await reader.goto(`${usersUrl}/#/queues`);
+  await reader.fill('#user', 'viewer');
+  await reader.fill('#password', 'view');
+  await reader.click('button:has-text("Log in")');
+  await reader.locator('tr[data-queue="tenants"]').waitFor();
+  assert.equal(await reader.textContent('#logout'), 'Log out viewer');
+  // The actions a page offers: its buttons and forms, less paging, filtering and selecting.
+  const offeredOn = (p) => p.evaluate(() => [...document.querySelectorAll('main button, main summary, main form.inline')]
+    .map((e) => e.textContent.trim()).filter((t) => !['‹ Previous', 'Next ›', 'Apply', 'Show'].includes(t) && !t.startsWith('Select all')));
+  const offered = () => offeredOn(reader);
+  assert.deepEqual(await offered(), [], 'the queues page offers actions to a reader');
+  await page.goto(`${url}/#/queues`);
+  await page.locator('tr[data-queue="tenants"]').waitFor();
+  assert.ok((await offeredOn(page)).includes('Pause'), 'the open UI offers no Pause: the check above proves nothing');
+  const readerPages = [['', 'Dashboard'], [`queues/${encodeURIComponent('resque:queue:reports')}`, 'Queue'], [`jobs/${sleeper}`, 'Job'],
+    ['workers', 'Workers'], ['failed', 'Failed jobs'], ['failed?group=fingerprint', 'Failed jobs'], ['scheduled', 'Scheduled']];
+  for (const [route, title] of readerPages) {
+    await reader.goto(`${usersUrl}/#/${route}`);
+    await reader.locator('main h1', { hasText: title }).waitFor();
+    await reader.waitForLoadState('networkidle');
+    assert.deepEqual(await offered(), [], `#/${route} offers actions to a reader`);
+  }
+  // The dashboard leaves out what the user may not read (INFO: the node), and still shows the rest.
+  await reader.goto(`${usersUrl}/#/`);
+  await reader.locator('#stat-enqueued').waitFor();
+  assert.equal(await reader.locator('#node-version').count(), 0);
+  const refused = await reader.evaluate(async () => {
+    const s = await (await fetch('/api/session')).json();
+    const r = await fetch('/api/queues/tenants/pause', { method: 'POST', headers: { 'X-CSRF-Token': s.csrf, 'Content-Type': 'application/json' }, body: '{}' });
+    return [r.status, (await r.json()).error];
+  });
+  assert.equal(refused[0], 403);
+  assert.match(refused[1], /^NOPERM/);
+  await reader.screenshot({ path: path.join(shots, 'reader-queues.png'), fullPage: true });
+  await reader.close();
+
   // -- A phone, 390 px wide: no page is wider than the screen, and the navigation is all on it.
   const phone = await browser.newPage({ viewport: { width: 390, height: 844 } });
   phone.on('pageerror', (e) => errors.push(String(e)));

@@ -4,6 +4,8 @@
 
 const app = {
   csrf: '',
+  users: false,       // people log in as the scheduler's ACL users
+  denied: [],         // commands the logged-in user may not run
   live: true,
   events: null,       // the EventSource while live
   overview: null,     // the last dashboard snapshot
@@ -122,6 +124,10 @@ function button(text, onclick, attrs = {}) {
   return h('button', { type: 'button', onclick, ...attrs }, text);
 }
 
+// Whether the logged-in user may run `command` (an ACL user may not run everything): actions it
+// may not are left out (`may(...) && button(...)`). The scheduler refuses them anyway.
+const may = (command) => !app.denied.includes(command);
+
 function confirmAct(question, label, fn) {
   if (window.confirm(question)) act(label, fn);
 }
@@ -234,15 +240,18 @@ function dashboard(main) {
   const card = (id, label, value, sub) => h('div', { class: 'card' }, h('div', { class: 'label', text: label }), h('div', { class: 'value', id, text: value }), sub ? h('div', { class: 'sub', text: sub }) : null);
   const draw = (o) => {
     const ready = sum(o.queues.map((q) => q.ready)), scheduled = sum(o.queues.map((q) => q.scheduled));
-    const busy = sum(o.workers.map((w) => (w.jobs || []).length));
+    // (A part the logged-in user may not read is null: its card or section is left out.)
     const lastMinute = (k) => sum(o.seconds[k].slice(-60));
-    cards.replaceChildren(
+    cards.replaceChildren();
+    put(cards,
       card('stat-enqueued', 'Queued', ready, `${scheduled} scheduled`),
-      card('stat-rate', 'Processed / min', lastMinute('dequeued'), `${lastMinute('enqueued')} enqueued / min`),
-      card('stat-busy', 'Busy', busy, `${o.workers.length} workers`),
-      card('stat-failed', 'Failed', o.failed.total, `${o.failed.retrying} retrying · ${o.failed.dead} dead`));
+      o.seconds && card('stat-rate', 'Processed / min', lastMinute('dequeued'), `${lastMinute('enqueued')} enqueued / min`),
+      o.workers && card('stat-busy', 'Busy', sum(o.workers.map((w) => (w.jobs || []).length)), `${o.workers.length} workers`),
+      o.failed && card('stat-failed', 'Failed', o.failed.total, `${o.failed.retrying} retrying · ${o.failed.dead} dead`));
     cards.dataset.updated = String(o.time);
-    if (!perSecond) {
+    if (!o.seconds || !o.minutes) {
+      charts.replaceChildren();
+    } else if (!perSecond) {
       perSecond = chart('Jobs per second, last 5 minutes', o.seconds, width);
       perMinute = chart('Jobs per minute, last 24 hours', o.minutes, width);
       charts.replaceChildren(perSecond.el, perMinute.el);
@@ -260,6 +269,7 @@ function dashboard(main) {
         h('td', { text: q.ready ? fmtDuration(q.latency_ms) : '—' }),
         h('td', { text: q.config.paused ? 'paused' : 'active' })))));
     const n = o.node;
+    if (!n) return node.replaceChildren();
     node.replaceChildren(h('h2', { text: 'Node' }), h('dl', {},
       h('dt', { text: 'Role' }), h('dd', { text: n.role || 'master' }),
       h('dt', { text: 'Version' }), h('dd', { id: 'node-version', text: n.desaster_version ? `desaster ${n.desaster_version} (Redis ${n.redis_version} compatible)` : n.redis_version || '' }),
@@ -312,7 +322,7 @@ function queueForm(disciplines, current, onSubmit) {
 async function queuesPage(main) {
   const [list, disc] = await Promise.all([api('GET', '/api/queues'), api('GET', '/api/disciplines')]);
   const body = h('div', {});
-  const create = h('details', { class: 'panel' }, h('summary', { text: 'Create a queue' }),
+  const create = may('queue.create') && h('details', { class: 'panel' }, h('summary', { text: 'Create a queue' }),
     queueForm(disc.result, null, (b) => act(`created ${b.queue}`, () => api('POST', '/api/queues', b))));
   put(main, h('h1', { text: 'Queues' }), create, body);
   const draw = (queues) => {
@@ -326,14 +336,14 @@ async function queuesPage(main) {
         h('td', { text: q.config.paused ? 'paused' : 'active' }),
         h('td', { class: 'actions' },
           q.config.paused
-            ? button('Resume', () => act(`resumed ${q.key}`, () => api('POST', `/api/queues/${enc(q.key)}/resume`)))
-            : button('Pause', () => act(`paused ${q.key}`, () => api('POST', `/api/queues/${enc(q.key)}/pause`))),
-          button('Configure', () => go(`queues/${enc(q.key)}`, new URLSearchParams('configure=1'))),
-          button('Clear', () => confirmAct(`Delete every job of ${q.key}?`, `cleared ${q.key}`, () => api('POST', `/api/queues/${enc(q.key)}/clear`))),
-          button('Delete', () => confirmAct(`Delete queue ${q.key} with its jobs?`, `deleted ${q.key}`, () => api('DELETE', `/api/queues/${enc(q.key)}`)), { class: 'danger' }))))));
+            ? may('queue.resume') && button('Resume', () => act(`resumed ${q.key}`, () => api('POST', `/api/queues/${enc(q.key)}/resume`)))
+            : may('queue.pause') && button('Pause', () => act(`paused ${q.key}`, () => api('POST', `/api/queues/${enc(q.key)}/pause`))),
+          may('queue.config') && button('Configure', () => go(`queues/${enc(q.key)}`, new URLSearchParams('configure=1'))),
+          may('queue.clear') && button('Clear', () => confirmAct(`Delete every job of ${q.key}?`, `cleared ${q.key}`, () => api('POST', `/api/queues/${enc(q.key)}/clear`))),
+          may('queue.delete') && button('Delete', () => confirmAct(`Delete queue ${q.key} with its jobs?`, `deleted ${q.key}`, () => api('DELETE', `/api/queues/${enc(q.key)}`)), { class: 'danger' }))))));
   };
   draw(list.result);
-  app.onOverview = (o) => { if (!document.activeElement || !create.contains(document.activeElement)) draw(o.queues); };
+  app.onOverview = (o) => { if (!document.activeElement || !create || !create.contains(document.activeElement)) draw(o.queues); };
 }
 
 const jobFilters = [
@@ -363,7 +373,7 @@ async function queuePage(main, key, query) {
   const header = h('div', { class: 'title' }, h('h1', {}, 'Queue ', h('code', { text: key })),
     h('span', { class: 'meta', text: `${qi.config.discipline} · ${qi.ready} ready · ${qi.scheduled} scheduled · ${Number(qi.rate).toFixed(2)}/s${qi.config.paused ? ' · paused' : ''}` }));
   put(main, header);
-  if (query.get('configure')) {
+  if (query.get('configure') && may('queue.config')) {
     const disc = await api('GET', '/api/disciplines');
     put(main, h('section', { class: 'panel' }, h('h2', { text: 'Configuration' }),
       queueForm(disc.result, qi, (b) => act(`configured ${key}`, () => api('POST', `${base}/config`, b)))));
@@ -378,11 +388,11 @@ async function queuePage(main, key, query) {
     const prio = h('input', { id: 'set-priority', type: 'number', placeholder: 'priority', 'aria-label': 'new priority' });
     const flow = h('input', { id: 'set-flow', placeholder: 'flow', 'aria-label': 'new flow' });
     return [
-      button('Delete', () => confirmAct('Delete the selected jobs?', 'deleted', () => api('POST', '/api/jobs/delete', targets())), { disabled: none, class: 'danger', id: 'bulk-delete' }),
-      button('Run now', () => bulk('made ready', 'run'), { disabled: none, id: 'bulk-run' }),
-      h('span', { class: 'group' }, moveTo, button('Move', () => bulk(`moved to ${moveTo.value}`, 'move', { to: moveTo.value.trim() }), { disabled: none, id: 'bulk-move' })),
-      h('span', { class: 'group' }, prio, button('Set priority', () => bulk('reprioritised', 'update', { set: { priority: Number(prio.value) } }), { disabled: none, id: 'bulk-priority' })),
-      h('span', { class: 'group' }, flow, button('Set flow', () => bulk('moved to flow', 'update', { set: { flow: flow.value.trim() } }), { disabled: none, id: 'bulk-flow' })),
+      may('job.delete') && button('Delete', () => confirmAct('Delete the selected jobs?', 'deleted', () => api('POST', '/api/jobs/delete', targets())), { disabled: none, class: 'danger', id: 'bulk-delete' }),
+      may('job.run') && button('Run now', () => bulk('made ready', 'run'), { disabled: none, id: 'bulk-run' }),
+      may('job.move') && h('span', { class: 'group' }, moveTo, button('Move', () => bulk(`moved to ${moveTo.value}`, 'move', { to: moveTo.value.trim() }), { disabled: none, id: 'bulk-move' })),
+      may('job.update') && h('span', { class: 'group' }, prio, button('Set priority', () => bulk('reprioritised', 'update', { set: { priority: Number(prio.value) } }), { disabled: none, id: 'bulk-priority' })),
+      may('job.update') && h('span', { class: 'group' }, flow, button('Set flow', () => bulk('moved to flow', 'update', { set: { flow: flow.value.trim() } }), { disabled: none, id: 'bulk-flow' })),
     ];
   };
   sel.update();
@@ -417,11 +427,11 @@ async function jobPage(main, id) {
     h('dt', { text: 'enqueued' }), h('dd', { text: fmtTime(j.enqueued_at) }),
     j.state === 'running' && j.started_at ? [h('dt', { text: 'running for' }), h('dd', { id: 'job-running-for', text: fmtDuration(Date.now() - Number(j.started_at)) })] : null),
   h('div', { class: 'actions' },
-    j.state === 'running' ? button('Kill', () => confirmAct('Kill this running job?', 'kill requested', () => api('POST', `/api/jobs/${enc(id)}/kill`)), { class: 'danger', id: 'job-kill' }) : null,
-    j.state === 'scheduled' ? button('Run now', () => act('made ready', () => api('POST', '/api/jobs/run', { ids: [id] }))) : null,
-    h('span', { class: 'group' }, dest, button('Move', () => act(`moved to ${dest.value}`, () => api('POST', '/api/jobs/move', { ids: [id], to: dest.value.trim() })))),
-    h('span', { class: 'group' }, prio, flow, button('Update', () => act('updated', () => api('POST', '/api/jobs/update', { ids: [id], set: { priority: Number(prio.value), flow: flow.value.trim() } })))),
-    button('Delete', () => confirmAct('Delete this job?', 'deleted', () => api('POST', '/api/jobs/delete', { ids: [id] })), { class: 'danger' })),
+    j.state === 'running' && may('job.kill') ? button('Kill', () => confirmAct('Kill this running job?', 'kill requested', () => api('POST', `/api/jobs/${enc(id)}/kill`)), { class: 'danger', id: 'job-kill' }) : null,
+    j.state === 'scheduled' && may('job.run') ? button('Run now', () => act('made ready', () => api('POST', '/api/jobs/run', { ids: [id] }))) : null,
+    may('job.move') && h('span', { class: 'group' }, dest, button('Move', () => act(`moved to ${dest.value}`, () => api('POST', '/api/jobs/move', { ids: [id], to: dest.value.trim() })))),
+    may('job.update') && h('span', { class: 'group' }, prio, flow, button('Update', () => act('updated', () => api('POST', '/api/jobs/update', { ids: [id], set: { priority: Number(prio.value), flow: flow.value.trim() } })))),
+    may('job.delete') && button('Delete', () => confirmAct('Delete this job?', 'deleted', () => api('POST', '/api/jobs/delete', { ids: [id] })), { class: 'danger' })),
   h('h2', { text: 'Payload' }), h('pre', { class: 'payload', text: payload }),
   await historyOf(id),
   j.result ? [h('h2', { text: 'Result' }), h('pre', { class: 'payload', text: JSON.stringify(j.result, null, 2) })] : null);
@@ -479,15 +489,15 @@ async function workersPage(main) {
           h('td', { class: 'num busy', text: native ? `${running} / ${w.concurrency}` : String(running) }),
           h('td', { class: 'heartbeat', text: w.last_seen ? `${fmtDuration(now - Number(w.last_seen))} ago` : '—' }),
           h('td', {}, (w.queues || []).map((q) => h('span', { class: 'chip' }, q,
-            native ? button('×', () => act(`detached ${q}`, () => api('POST', `/api/workers/${enc(w.id)}/detach`, { queues: [q] })), { 'aria-label': `detach ${q}`, class: 'chip-x' }) : null)),
-          native ? h('form', { class: 'inline', onsubmit: (e) => { e.preventDefault(); attach(w, add.value.trim()); } }, add, h('button', { type: 'submit' }, 'Attach')) : null),
+            native && may('worker.detach') ? button('×', () => act(`detached ${q}`, () => api('POST', `/api/workers/${enc(w.id)}/detach`, { queues: [q] })), { 'aria-label': `detach ${q}`, class: 'chip-x' }) : null)),
+          native && may('worker.attach') ? h('form', { class: 'inline', onsubmit: (e) => { e.preventDefault(); attach(w, add.value.trim()); } }, add, h('button', { type: 'submit' }, 'Attach')) : null),
           h('td', {}, (w.jobs || []).map((j) => h('div', {}, h('a', { href: `#/jobs/${enc(j.id || '')}` }, (() => { try { return JSON.parse(j.payload).class || j.id; } catch (e) { return j.id || j.queue; } })()),
             ` ${j.queue} · ${j.run_at ? fmtDuration(now - Number(j.run_at)) : ''}`))),
-          h('td', {}, native ? button('Stop', () => confirmAct(`Stop worker ${w.id} after its running jobs?`, 'stop requested', () => api('POST', `/api/workers/${enc(w.id)}/stop`))) : null));
+          h('td', {}, native && may('worker.stop') ? button('Stop', () => confirmAct(`Stop worker ${w.id} after its running jobs?`, 'stop requested', () => api('POST', `/api/workers/${enc(w.id)}/stop`))) : null));
       })));
   };
   draw((await api('GET', '/api/workers')).result);
-  app.onOverview = (o) => { if (!body.contains(document.activeElement)) draw(o.workers); };
+  app.onOverview = (o) => { if (o.workers && !body.contains(document.activeElement)) draw(o.workers); };
 }
 
 // The cluster as this node sees it through etcd (CLUSTER.STATUS), refreshed every second: after a
@@ -571,8 +581,8 @@ async function failedPage(main, query) {
       h('td', { class: 'num', text: g.count }), h('td', { class: 'msg', text: g.message }), h('td', { text: fmtTime(g.last_failed_at) }),
       h('td', { class: 'actions' },
         button('Show', () => { const q = new URLSearchParams(query); q.delete('group'); for (const [k, v] of Object.entries(filterOf(g))) q.set(k, v); go('failed', q); }),
-        button('Retry all', () => act(`retried ${g.count}`, () => api('POST', '/api/failed/retry', { where: { ...where, ...filterOf(g) } })), { class: 'retry-group' }),
-        button('Remove all', () => confirmAct(`Remove ${g.count} failures?`, 'removed', () => api('POST', '/api/failed/remove', { where: { ...where, ...filterOf(g) } })), { class: 'danger' }))))));
+        may('failed.retry') && button('Retry all', () => act(`retried ${g.count}`, () => api('POST', '/api/failed/retry', { where: { ...where, ...filterOf(g) } })), { class: 'retry-group' }),
+        may('failed.remove') && button('Remove all', () => confirmAct(`Remove ${g.count} failures?`, 'removed', () => api('POST', '/api/failed/remove', { where: { ...where, ...filterOf(g) } })), { class: 'danger' }))))));
     return;
   }
   const q = failedQuery(query, ['sort', 'offset']);
@@ -583,9 +593,9 @@ async function failedPage(main, query) {
   sel.actions = () => {
     const none = !sel.all && sel.ids.size === 0;
     return [
-      button('Retry', () => act('retried', () => api('POST', '/api/failed/retry', targets())), { disabled: none, id: 'failed-retry' }),
-      button('Cancel retries', () => act('cancelled', () => api('POST', '/api/failed/cancel', targets())), { disabled: none }),
-      button('Remove', () => confirmAct('Remove the selected failures?', 'removed', () => api('POST', '/api/failed/remove', targets())), { disabled: none, class: 'danger', id: 'failed-remove' }),
+      may('failed.retry') && button('Retry', () => act('retried', () => api('POST', '/api/failed/retry', targets())), { disabled: none, id: 'failed-retry' }),
+      may('failed.cancel') && button('Cancel retries', () => act('cancelled', () => api('POST', '/api/failed/cancel', targets())), { disabled: none }),
+      may('failed.remove') && button('Remove', () => confirmAct('Remove the selected failures?', 'removed', () => api('POST', '/api/failed/remove', targets())), { disabled: none, class: 'danger', id: 'failed-remove' }),
     ];
   };
   sel.update();
@@ -604,8 +614,8 @@ async function failurePage(main, id) {
   put(main, h('dl', { class: 'detail' }, ['state', 'queue', 'class', 'args', 'error', 'message', 'worker', 'attempt', 'fingerprint', 'retry_job'].map((k) => [h('dt', { text: k }), h('dd', { text: f[k] ?? '' })]),
     h('dt', { text: 'failed at' }), h('dd', { text: fmtTime(f.failed_at) })),
   h('div', { class: 'actions' },
-    button('Retry', () => act('retried', () => api('POST', '/api/failed/retry', { ids: [id] }))),
-    button('Remove', () => act('removed', () => api('POST', '/api/failed/remove', { ids: [id] })), { class: 'danger' })),
+    may('failed.retry') && button('Retry', () => act('retried', () => api('POST', '/api/failed/retry', { ids: [id] }))),
+    may('failed.remove') && button('Remove', () => act('removed', () => api('POST', '/api/failed/remove', { ids: [id] })), { class: 'danger' })),
   h('h2', { text: 'Backtrace' }), h('pre', { class: 'payload', text: f.backtrace || '' }),
   h('h2', { text: 'Payload' }), h('pre', { class: 'payload', text: f.payload || '' }),
   h('h2', { text: 'Earlier runs' }), table(['Attempt', 'Failed at', 'Error', 'Message', 'Worker'], (f.history || []).slice().reverse().map((a) => h('tr', {},
@@ -634,8 +644,8 @@ async function scheduledPage(main, query) {
     table(['Runs at', 'Queue', 'Job', 'Class', 'Attempts', 'Actions'], delayed.map((j) => h('tr', { 'data-job': j.id },
       h('td', { text: `${fmtTime(j.run_at)} (${fmtEta(j.run_at)})` }), h('td', { text: j.queue }),
       h('td', {}, h('a', { href: `#/jobs/${enc(j.id)}` }, h('code', { text: j.id }))), h('td', { text: j.class }), h('td', { class: 'num', text: j.attempts }),
-      h('td', { class: 'actions' }, button('Run now', () => act('made ready', () => api('POST', '/api/jobs/run', { ids: [j.id] }))),
-        button('Cancel', () => confirmAct('Delete this scheduled job?', 'deleted', () => api('POST', '/api/jobs/delete', { ids: [j.id] })), { class: 'danger' }))))),
+      h('td', { class: 'actions' }, may('job.run') && button('Run now', () => act('made ready', () => api('POST', '/api/jobs/run', { ids: [j.id] }))),
+        may('job.delete') && button('Cancel', () => confirmAct('Delete this scheduled job?', 'deleted', () => api('POST', '/api/jobs/delete', { ids: [j.id] })), { class: 'danger' }))))),
     pager(total, new URLSearchParams({ ...Object.fromEntries(query), limit: String(limit) }), (nq) => go('scheduled', nq)));
   const form = h('form', { class: 'stack', onsubmit: (e) => {
     e.preventDefault();
@@ -658,10 +668,18 @@ async function scheduledPage(main, query) {
   put(main, h('h2', { text: 'Cron schedules' }), table(['Name', 'Cron', 'Zone', 'Queue', 'Next run', 'Last run', 'Actions'], schedules.result.map((s) => h('tr', { 'data-schedule': s.name },
     h('td', { text: s.name }), h('td', {}, h('code', { text: s.cron })), h('td', { text: s.tz || 'UTC' }), h('td', { text: s.queue }),
     h('td', { text: s.paused ? 'paused' : fmtTime(s.next_run_at) }), h('td', { text: fmtTime(s.last_run_at) }),
-    h('td', { class: 'actions' }, button('Run now', () => act(`ran ${s.name}`, () => api('POST', `/api/schedules/${enc(s.name)}/run`))),
-      button('Edit', () => edit(s)),
-      button('Delete', () => confirmAct(`Delete schedule ${s.name}?`, 'deleted', () => api('DELETE', `/api/schedules/${enc(s.name)}`)), { class: 'danger' }))))),
-  h('details', { class: 'panel' }, h('summary', { text: 'Add or edit a schedule' }), form));
+    h('td', { class: 'actions' }, may('schedule.run') && button('Run now', () => act(`ran ${s.name}`, () => api('POST', `/api/schedules/${enc(s.name)}/run`))),
+      may('schedule.set') && button('Edit', () => edit(s)),
+      may('schedule.delete') && button('Delete', () => confirmAct(`Delete schedule ${s.name}?`, 'deleted', () => api('DELETE', `/api/schedules/${enc(s.name)}`)), { class: 'danger' }))))),
+  may('schedule.set') && h('details', { class: 'panel' }, h('summary', { text: 'Add or edit a schedule' }), form));
+}
+
+// The session as the server describes it (GET /api/session, POST /api/login).
+function useSession(s) {
+  app.csrf = s.csrf;
+  app.denied = s.denied || [];
+  $('#logout').textContent = s.user ? `Log out ${s.user}` : 'Log out';
+  $('#logout').hidden = false;
 }
 
 function showLogin() {
@@ -669,20 +687,21 @@ function showLogin() {
   const main = $('#main');
   const form = h('form', { class: 'stack login', onsubmit: async (e) => {
     e.preventDefault();
+    const f = form.elements;
     try {
-      const r = await api('POST', '/api/login', { password: form.elements.password.value });
-      app.csrf = r.csrf;
-      $('#logout').hidden = false;
+      useSession(await api('POST', '/api/login', { user: f.user ? f.user.value : undefined, password: f.password.value }));
       setLive(true);
       render();
     } catch (err) {
       flash(err.message, 'error');
     }
-  } }, h('h1', { text: 'Log in' }), h('label', { for: 'password' }, 'Password'),
+  } }, h('h1', { text: 'Log in' }),
+  app.users && [h('label', { for: 'user' }, 'User'), h('input', { id: 'user', name: 'user', autocomplete: 'username', required: true })],
+  h('label', { for: 'password' }, 'Password'),
   h('input', { id: 'password', name: 'password', type: 'password', autocomplete: 'current-password', required: true }),
   h('button', { type: 'submit' }, 'Log in'));
   main.replaceChildren(form);
-  form.elements.password.focus();
+  (form.elements.user || form.elements.password).focus();
 }
 
 async function render() {
@@ -713,12 +732,14 @@ async function render() {
 
 async function start() {
   $('#live').addEventListener('click', () => setLive(!app.live));
-  $('#logout').addEventListener('click', async () => { await api('POST', '/api/logout'); showLogin(); });
+  $('#logout').addEventListener('click', async () => { await api('POST', '/api/logout'); app.csrf = ''; showLogin(); });
+  // Before any login: pages must follow the address after one, too.
+  window.addEventListener('hashchange', () => (app.csrf ? render() : showLogin()));
   const s = await (await fetch('/api/session')).json();
+  app.users = s.users;
   if (s.login_required && !s.authenticated) return showLogin();
-  app.csrf = s.csrf;
+  useSession(s);
   $('#logout').hidden = !s.login_required;
-  window.addEventListener('hashchange', render);
   setLive(true);
   render();
 }
