@@ -549,6 +549,14 @@ std::optional<std::vector<std::unique_ptr<AclUser>>> AccessControl::LoadFile(
     *error = "Error loading ACLs, opening file '" + path + "': " + strerror(errno);
     return std::nullopt;
   }
+  std::stringstream text;
+  text << in.rdbuf();
+  return LoadText(text.str(), path, error);
+}
+
+std::optional<std::vector<std::unique_ptr<AclUser>>> AccessControl::LoadText(
+    const std::string& text, const std::string& origin, std::string* error) {
+  std::istringstream in(text);
   std::map<std::string, std::unique_ptr<AclUser>, std::less<>> loaded;
   std::string errors, line;
   for (int number = 1; std::getline(in, line); number++) {
@@ -556,7 +564,7 @@ std::optional<std::vector<std::unique_ptr<AclUser>>> AccessControl::LoadFile(
     if (trimmed == std::string::npos) continue;
     line = line.substr(trimmed, line.find_last_not_of(" \t\r\n") - trimmed + 1);
     std::vector<std::string> words = SplitSpaces(line);
-    std::string at = path + ":" + std::to_string(number);
+    std::string at = origin + ":" + std::to_string(number);
     if (words.size() < 2 || words[0] != "user") {
       errors += at + " should start with user keyword followed by the username. ";
       continue;
@@ -604,10 +612,34 @@ std::optional<std::vector<std::unique_ptr<AclUser>>> AccessControl::LoadFile(
   return replaced;
 }
 
-bool AccessControl::SaveFile(const std::string& path, std::string* error) const {
+std::optional<std::vector<std::unique_ptr<AclUser>>> AccessControl::Sync(const std::string& text,
+                                                                         std::string* error) {
+  AccessControl wanted(registry_);
+  if (!wanted.LoadText(text, "the ACL users", error)) return std::nullopt;
+  for (const auto& [name, user] : wanted.users_) {
+    std::vector<std::string> rules = SplitSpaces(wanted.Describe(*user));
+    rules.insert(rules.begin(), "reset");
+    if (!SetUser(name, rules, error)) return std::nullopt;  // cannot fail: `wanted` took them
+  }
+  std::vector<std::unique_ptr<AclUser>> removed;
+  std::vector<std::string> gone;
+  for (const auto& [name, user] : users_) {
+    if (!wanted.Find(name)) gone.push_back(name);
+  }
+  for (const std::string& name : gone) {
+    if (auto user = DeleteUser(name)) removed.push_back(std::move(user));
+  }
+  return removed;
+}
+
+std::string AccessControl::Text() const {
   std::string text;
   for (const auto& [name, user] : users_) text += "user " + name + " " + Describe(*user) + "\n";
-  return ReplaceFile(path, text, 0600, error);
+  return text;
+}
+
+bool AccessControl::SaveFile(const std::string& path, std::string* error) const {
+  return ReplaceFile(path, Text(), 0600, error);
 }
 
 void AccessControl::Log(AclLogEntry entry, size_t max_len) {

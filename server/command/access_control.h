@@ -132,6 +132,19 @@ class AccessControl {
   // returns the users replaced, whose connections must be closed, or nullopt with *error.
   std::optional<std::vector<std::unique_ptr<AclUser>>> LoadFile(const std::string& path,
                                                                 std::string* error);
+  // Replaces every user with those of `text`, lines as an ACL file holds them (`origin` names
+  // it in errors), as LoadFile does.
+  std::optional<std::vector<std::unique_ptr<AclUser>>> LoadText(const std::string& text,
+                                                                const std::string& origin,
+                                                                std::string* error);
+  // Makes the users those of `text` (as LoadText reads it) the way ACL SETUSER and DELUSER
+  // change them: a user keeps its identity (and its connections) when its rules change, and
+  // the users no longer there are handed back, to close their connections. All or nothing;
+  // nullopt with *error when `text` is refused.
+  std::optional<std::vector<std::unique_ptr<AclUser>>> Sync(const std::string& text,
+                                                            std::string* error);
+  // Every user as an ACL file holds them: "user <name> <rules>" lines.
+  std::string Text() const;
   // ACL SAVE: writes every user, durably (a new file renamed over the old one).
   bool SaveFile(const std::string& path, std::string* error) const;
 

@@ -10,34 +10,11 @@
 namespace desaster {
 namespace {
 
-// Connections of a removed user close once their replies are out; meanwhile they run as an
-// unauthenticated default user, as in Redis.
-void DisconnectUser(ServerState& server, const AclUser* user) {
-  for (auto& [id, c] : server.clients) {
-    if (c->user != user) continue;
-    c->user = server.acl.default_user();
-    c->authenticated = false;
-    c->close_after_reply = true;
-    if (server.on_output) server.on_output(c);
-  }
-}
-
-// Subscribers whose user may no longer listen to one of their channels are disconnected.
-void DisconnectRevokedSubscribers(ServerState& server, const AclUser* user) {
-  const CommandSpec* subscribe = server.registry.Find("subscribe");
-  const CommandSpec* psubscribe = server.registry.Find("psubscribe");
-  for (auto& [id, c] : server.clients) {
-    if (c->user != user || c->subscriptions() == 0) continue;
-    size_t ignored;
-    auto revoked = [&](const CommandSpec* spec, const std::set<std::string>& names) {
-      return std::any_of(names.begin(), names.end(), [&](const std::string& name) {
-        return server.acl.Check(*user, *spec, {spec->name, name}, &ignored) != AclDenial::kNone;
-      });
-    };
-    if (revoked(subscribe, c->channels) || revoked(psubscribe, c->patterns)) {
-      c->close_after_reply = true;
-      if (server.on_output) server.on_output(c);
-    }
+// A cluster master passes its users on to the replicas, through the log (after a change
+// that took effect).
+void Replicate(CommandContext& ctx) {
+  if (ctx.server.cluster.enabled && ctx.server.cluster.master) {
+    ctx.keyspace().RecordNodeState(Mutation::Op::kAclUsers, ctx.server.acl.Text());
   }
 }
 
@@ -51,7 +28,8 @@ void AclSetUser(CommandContext& ctx) {
   if (!ctx.server.acl.SetUser(name, {ctx.args.begin() + 3, ctx.args.end()}, &error)) {
     return ctx.Error("ERR " + error);
   }
-  DisconnectRevokedSubscribers(ctx.server, ctx.server.acl.Find(name));
+  ctx.server.DisconnectRevokedSubscribers(ctx.server.acl.Find(name));
+  Replicate(ctx);
   ctx.reply.Ok();
 }
 
@@ -62,10 +40,11 @@ void AclDelUser(CommandContext& ctx) {
   long long deleted = 0;
   for (size_t i = 2; i < ctx.args.size(); i++) {
     if (auto user = ctx.server.acl.DeleteUser(ctx.args[i])) {
-      DisconnectUser(ctx.server, user.get());
+      ctx.server.DisconnectUser(user.get());
       deleted++;
     }
   }
+  if (deleted > 0) Replicate(ctx);
   ctx.reply.Integer(deleted);
 }
 
@@ -129,7 +108,8 @@ void AclLoad(CommandContext& ctx) {
   std::string error;
   auto replaced = ctx.server.acl.LoadFile(ctx.server.options.aclfile, &error);
   if (!replaced) return ctx.Error("ERR " + error);
-  for (const auto& user : *replaced) DisconnectUser(ctx.server, user.get());
+  for (const auto& user : *replaced) ctx.server.DisconnectUser(user.get());
+  Replicate(ctx);
   ctx.reply.Ok();
 }
 
@@ -290,12 +270,15 @@ void AclHelp(CommandContext& ctx) {
 void RegisterAclCommands(CommandRegistry* r) {
   using namespace cmd;
   constexpr uint32_t admin = kAdmin | kNoScript | kLoading | kLocal;
+  // Changes of the users: a cluster replica passes them on to the master, whose log takes them
+  // to every node.
+  constexpr uint32_t change = kAdmin | kNoScript | kLoading;
   r->Group("server")
       .Add("acl", -2, 0, {}, nullptr, "Users, their permissions, and refusals")
       .Sub("cat", -2, kNoScript | kLoading | kLocal, {}, AclCat,
            "Categories, or the commands in one")
       .Args("[category]")
-      .Sub("deluser", -3, admin, {}, AclDelUser, "Remove users and close their connections")
+      .Sub("deluser", -3, change, {}, AclDelUser, "Remove users and close their connections")
       .Args("username...")
       .Sub("dryrun", -4, admin, {}, AclDryRun, "Whether a user may run a command")
       .Args("username command [arg...]")
@@ -307,13 +290,13 @@ void RegisterAclCommands(CommandRegistry* r) {
       .Args("")
       .Sub("list", 2, admin, {}, AclList, "Every user's rules, as the ACL file has them")
       .Args("")
-      .Sub("load", 2, admin, {}, AclLoad, "Replace the users with those of the ACL file")
+      .Sub("load", 2, change, {}, AclLoad, "Replace the users with those of the ACL file")
       .Args("")
       .Sub("log", -2, admin, {}, AclLog, "Recent refusals")
       .Args("[count:integer|RESET]")
       .Sub("save", 2, admin, {}, AclSave, "Write the users to the ACL file")
       .Args("")
-      .Sub("setuser", -3, admin, {}, AclSetUser, "Create or change a user")
+      .Sub("setuser", -3, change, {}, AclSetUser, "Create or change a user")
       .Args("username [rule...]")
       .Sub("users", 2, admin, {}, AclUsers, "User names")
       .Args("")

@@ -457,7 +457,7 @@ bool ScriptEngine::Exists(std::string_view sha) const {
 void ScriptEngine::Flush() {
   for (const auto& [sha, ref] : scripts_) luaL_unref(lua_, LUA_REGISTRYINDEX, ref);
   scripts_.clear();
-  if (server_->cluster.master) server_->keyspace.RecordScripts(Mutation::Op::kScriptFlush);
+  if (server_->cluster.master) server_->keyspace.RecordNodeState(Mutation::Op::kScriptFlush);
 }
 
 bool ScriptEngine::Load(std::string_view body, std::string* sha, std::string* error) {
@@ -476,7 +476,7 @@ bool ScriptEngine::Load(std::string_view body, std::string* sha, std::string* er
     return false;
   }
   scripts_[*sha] = luaL_ref(lua_, LUA_REGISTRYINDEX);
-  if (server_->cluster.master) server_->keyspace.RecordScripts(Mutation::Op::kScriptLoad, body);
+  if (server_->cluster.master) server_->keyspace.RecordNodeState(Mutation::Op::kScriptLoad, body);
   return true;
 }
 

@@ -106,6 +106,7 @@ void Failover(CommandContext& ctx) {
 // connection before the commands pipelined behind it run, so a command is never passed on
 // twice nor run by a node that no longer leads.
 void Forwarded(CommandContext& ctx) {
+  if (ctx.args.size() > 4) return ctx.WrongArgs();
   const ClusterStatus& c = ctx.server.cluster;
   long long epoch;
   if (!c.enabled || ctx.args[1] != c.cluster_id) {
@@ -117,6 +118,14 @@ void Forwarded(CommandContext& ctx) {
     return ctx.Error(
         fmt::format("READONLY FORWARDED: this node is not the master of epoch {}", ctx.args[2]));
   }
+  // The client's user on the replica, which checked it first: the master checks it again
+  // (the nodes share their users through the log).
+  AclUser* user = ctx.args.size() == 4 ? ctx.server.acl.Find(ctx.args[3]) : nullptr;
+  if (ctx.args.size() == 4 && (!user || !user->enabled)) {
+    ctx.client.close_after_reply = true;
+    return ctx.Error("ERR FORWARDED: no user '" + ctx.args[3] + "' here");
+  }
+  if (user) ctx.client.user = user;
   ctx.client.authenticated = true;
   ctx.reply.Ok();
 }
@@ -1612,9 +1621,9 @@ void RegisterServerCommands(CommandRegistry* r) {
       .Add("cluster.status", 1, kReadOnly | kLoading | kLocal, {}, ClusterStatusCommand,
            "The cluster as this node sees it: master, nodes, etcd session, masters so far")
       .Args("")
-      .Add("forwarded", 3, kFast | kNoAuth | kNoScript | kNoMulti | kLocal, {}, Forwarded,
+      .Add("forwarded", -3, kFast | kNoAuth | kNoScript | kNoMulti | kLocal, {}, Forwarded,
            "A replica's connection for one of its clients (cluster mode)")
-      .Args("cluster-id epoch:integer")
+      .Args("cluster-id epoch:integer [user]")
       .Add("wait", 3, 0, {}, Wait, "Wait until replicas hold the writes acknowledged so far")
       .Args("numreplicas:integer timeout:integer")
       .Categories("connection")

@@ -63,6 +63,42 @@ void ServerState::ApplyOptions() {
   }
 }
 
+void ServerState::DisconnectUser(const AclUser* user) {
+  for (auto& [id, c] : clients) {
+    if (c->user != user) continue;
+    c->user = acl.default_user();
+    c->authenticated = false;
+    c->close_after_reply = true;
+    if (on_output) on_output(c);
+  }
+}
+
+void ServerState::DisconnectRevokedSubscribers(const AclUser* user) {
+  const CommandSpec* subscribe = registry.Find("subscribe");
+  const CommandSpec* psubscribe = registry.Find("psubscribe");
+  for (auto& [id, c] : clients) {
+    if (c->user != user || c->subscriptions() == 0) continue;
+    size_t ignored;
+    auto revoked = [&](const CommandSpec* spec, const std::set<std::string>& names) {
+      return std::any_of(names.begin(), names.end(), [&](const std::string& name) {
+        return acl.Check(*user, *spec, {spec->name, name}, &ignored) != AclDenial::kNone;
+      });
+    };
+    if (revoked(subscribe, c->channels) || revoked(psubscribe, c->patterns)) {
+      c->close_after_reply = true;
+      if (on_output) on_output(c);
+    }
+  }
+}
+
+bool ServerState::ReplaceUsers(const std::string& text, std::string* error) {
+  auto removed = acl.Sync(text, error);
+  if (!removed) return false;
+  for (const auto& user : *removed) DisconnectUser(user.get());
+  for (const auto& [name, user] : acl.users()) DisconnectRevokedSubscribers(user.get());
+  return true;
+}
+
 bool ServerState::ApplyTls(std::string* error) {
   if (options.tls_port == 0) return true;
   net::TlsSettings client = options.tls_cluster ? ClusterClientTls(options) : net::TlsSettings();

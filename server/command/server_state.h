@@ -136,6 +136,14 @@ class ServerState {
   // Passes the options the keyspace acts on (failed-max, retry) to it: at start and after
   // CONFIG SET.
   void ApplyOptions();
+  // Connections of a removed user close once their replies are out; meanwhile they run as an
+  // unauthenticated default user, as in Redis.
+  void DisconnectUser(const AclUser* user);
+  // Subscribers of `user` that may no longer listen to one of their channels close.
+  void DisconnectRevokedSubscribers(const AclUser* user);
+  // Makes the ACL users those of `text` (a cluster's, from the log or the store) as ACL
+  // SETUSER and DELUSER would; false with *error when the text is refused.
+  bool ReplaceUsers(const std::string& text, std::string* error);
   // Makes tls_context from options.tls when there is a TLS port and they changed; false with
   // *error (tls_context unchanged) when they are unusable.
   bool ApplyTls(std::string* error);

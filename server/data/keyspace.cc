@@ -769,6 +769,9 @@ void Keyspace::Apply(const Mutation& m) {
     case Mutation::Op::kImportState:
       Import::Decode(m.arg, &import_);
       break;
+    case Mutation::Op::kAclUsers:
+      acl_users_ = m.arg;
+      break;
     case Mutation::Op::kSwapDb:  // `db` and `num` are the numbers clients use here
       if (m.db >= 0 && m.db < databases() && m.num >= 0 && m.num < databases()) {
         SwapDatabases(m.db, static_cast<int>(m.num));

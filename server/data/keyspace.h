@@ -439,9 +439,12 @@ class Keyspace {
     pending_.erase(pending_.begin(), pending_.begin() + static_cast<ptrdiff_t>(count));
     return head;
   }
-  // Records a change of the script cache (kScriptLoad of `body`, or kScriptFlush) for the
-  // replicas of a cluster.
-  void RecordScripts(Mutation::Op op, std::string_view body = {}) { db(0).Record(op, {}, body); }
+  // Records a change of what a node keeps beside the data, for the replicas of a cluster: the
+  // script cache (kScriptLoad of `arg`, or kScriptFlush), the ACL users (kAclUsers).
+  void RecordNodeState(Mutation::Op op, std::string_view arg = {}) { db(0).Record(op, {}, arg); }
+  // A cluster's ACL users as the log (or the store) last set them, as an ACL file holds them;
+  // empty when none was set. The server adopts them (ServerState::ReplaceUsers).
+  const std::string& acl_users() const { return acl_users_; }
   // Applies a mutation without recording it (recovery, replication).
   void Apply(const Mutation& m);
 
@@ -573,6 +576,7 @@ class Keyspace {
   std::map<std::string, Worker, std::less<>> workers_;
   std::deque<MasterTerm> master_history_;
   Import import_;
+  std::string acl_users_;
 };
 
 }  // namespace desaster

@@ -299,6 +299,7 @@ void Server::OnLoadStep(ev::idle&, int) {
   load_step_.stop();
   state_->loading = false;
   state_->keyspace.MergeFailedRuns();
+  AdoptAclUsers();
   next_lsn_ = loader_->lsn() + 1;
   state_->committed_lsn = flushed_lsn_ = loader_->lsn();
   if (cluster_) {
@@ -419,7 +420,16 @@ uint64_t Server::ReloadFromStore() {
   auto loader = commit_->NewLoader();
   while (!loader->Step(&state_->keyspace, 1 << 20)) {
   }
+  AdoptAclUsers();
   return loader->log_index();
+}
+
+void Server::AdoptAclUsers() {
+  const std::string& users = state_->keyspace.acl_users();
+  std::string error;
+  if (!users.empty() && !state_->ReplaceUsers(users, &error)) {
+    Log(LogLevel::kWarning, "cluster: the ACL users of the log are refused here: {}", error);
+  }
 }
 
 void Server::OnAccept(ev::io& w, int) {
@@ -650,9 +660,12 @@ void Server::Forward(Connection* c, const CommandSpec* spec) {
     };
     handler.hello = [this, id] {
       const ClusterStatus& status = state_->cluster;
-      std::vector<std::vector<std::string>> setup = {
-          {"FORWARDED", status.cluster_id, std::to_string(status.epoch)}};
       Connection* c = FindConnection(id);
+      // The master runs the client's commands as its user here (when it changes later, the
+      // commands pass this node's check as the new user and the master's as the first).
+      std::string user = c && c->client.user ? c->client.user->name : "default";
+      std::vector<std::vector<std::string>> setup = {
+          {"FORWARDED", status.cluster_id, std::to_string(status.epoch), user}};
       if (c && c->client.protocol != 2) {
         setup.push_back({"HELLO", std::to_string(c->client.protocol)});
       }
@@ -1193,6 +1206,7 @@ void Server::ApplyGroup(uint64_t lsn, std::string_view payload) {
       state_->scripts->Flush();
     } else {
       state_->keyspace.Apply(m);
+      if (m.op == Mutation::Op::kAclUsers) AdoptAclUsers();
     }
   }
   state_->cluster.applied = lsn;

@@ -109,6 +109,8 @@ class Server {
   void HandleCommitFailure();
   // Rebuilds the keyspace from the store; returns the log index it covers (cluster mode).
   uint64_t ReloadFromStore();
+  // Cluster mode: the ACL users the log (or the store) holds become this node's.
+  void AdoptAclUsers();
 
   // Parses and runs as many complete commands as the input holds (stops while blocked).
   void ProcessInput(Connection* c);

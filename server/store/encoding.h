@@ -148,6 +148,8 @@ std::string WorkerKey(int db, std::string_view id);
 std::string MasterTermKey(int64_t epoch);
 // The one record of the import state.
 inline constexpr std::string_view kImportKey = "i";
+// The one record of a cluster's ACL users (kAclUsers).
+inline constexpr std::string_view kAclUsersKey = "u";
 // A kMasterTerm's node, address and start time, as its record holds them.
 std::string EncodeMasterTerm(std::string_view node, std::string_view address,
                              std::string_view since_ms);

@@ -944,6 +944,9 @@ void LevelStore::Translate(const Mutation& m, uint64_t lsn, BatchView* view) {
     case Op::kImportState:
       view->Put(std::string(kImportKey), m.arg);
       break;
+    case Op::kAclUsers:
+      view->Put(std::string(kAclUsersKey), m.arg);
+      break;
     case Op::kSwapDb:  // records are stored by database, not by number: only the map changes
       view->Put(std::string(kDatabaseMapKey), m.arg);
       break;
@@ -1139,6 +1142,9 @@ class LevelStore::Loader : public StateLoader {
         // the term, as its record holds it
       } else if (record == kImportKey) {
         m.op = Mutation::Op::kImportState;
+        m.arg = value;
+      } else if (record == kAclUsersKey) {
+        m.op = Mutation::Op::kAclUsers;
         m.arg = value;
       } else if (DecodeWorkerKey(record, &db, &key)) {
         if (db >= keyspace->databases()) continue;

@@ -63,9 +63,12 @@ struct Mutation {
     // SWAPDB: databases `db` and `num` (as clients number them) trade numbers; arg = which
     // stored database each number names after it (Keyspace::DatabaseMap). Records stay put.
     kSwapDb,
+    // Cluster mode: the ACL users are arg, as an ACL file holds them (every user; a node
+    // replaces its own with them). Stored, so that a node restarts with the cluster's users.
+    kAclUsers,
   };
   // The highest Op: a log entry with a higher one is from a newer version.
-  static constexpr Op kLastOp = Op::kSwapDb;
+  static constexpr Op kLastOp = Op::kAclUsers;
 
   Op op;
   bool flag = false;

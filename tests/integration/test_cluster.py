@@ -598,6 +598,64 @@ class ClusterTest(unittest.TestCase):
         with self.assertRaisesRegex(AssertionError, "etcd refused this node"):
             Scheduler("--cluster", c.url, data_dir=data_dir(self, "untrusted"))
 
+    def test_acl_users_reach_every_node_through_the_log(self):
+        c = Cluster(self, self.etcd, name="acl", forward=True)
+        m = c.master()
+        replicas = [n for n in c.nodes if n is not m]
+        with m.client() as r:
+            r.execute_command("ACL", "SETUSER", "worker", "on", ">pw", "~resque:*", "+@all")
+        c.wait_converged()
+        as_worker = lambda node: node.client(username="worker", password="pw")
+        for node in replicas:
+            with as_worker(node) as w:
+                self.assertEqual(w.execute_command("ACL", "WHOAMI"), b"worker")
+                # The replica checks the user's rules itself before it forwards anything.
+                with self.assertRaisesRegex(redis.exceptions.NoPermissionError, "keys"):
+                    w.get("other:key")
+                w.rpush("resque:queue:q", "job")
+        # A change of a user's rules reaches its connections on the replicas; they stay open.
+        held = as_worker(replicas[0])
+        self.addCleanup(held.close)
+        self.assertEqual(held.llen("resque:queue:q"), 2)
+        # The master runs what the replica forwards as the client's own user.
+        with m.client() as r:
+            self.assertIn("worker", [client["user"] for client in r.client_list()])
+        with m.client() as r:
+            r.execute_command("ACL", "SETUSER", "worker", "resetkeys", "~other:*")
+        wait_for(lambda: self.refused(held, "resque:queue:q"), what="the new rules on a replica")
+        self.assertIsNone(held.get("other:key"))
+        # A user that is gone is gone everywhere: its connections close.
+        with m.client() as r:
+            r.execute_command("ACL", "DELUSER", "worker")
+        # (redis-py then connects anew, and the login is refused.)
+        wait_for(lambda: self.refused(held, "other:key", (redis.ConnectionError,
+                                                          redis.ResponseError)),
+                 what="the removed user's connection to close")
+        with self.assertRaisesRegex(redis.ResponseError, "WRONGPASS"):
+            as_worker(replicas[1]).ping()
+        # The users are stored: a restarted node and a new master have them.
+        with m.client() as r:
+            r.execute_command("ACL", "SETUSER", "worker", "on", ">pw2", "~*", "+@all")
+        c.wait_converged()
+        i = c.nodes.index(replicas[1])
+        c.nodes[i].kill()
+        restarted = c.restart(i)
+        c.wait_converged()
+        with restarted.client(username="worker", password="pw2") as w:
+            self.assertTrue(w.ping())
+        m.kill()
+        new = c.master(other_than=m)
+        with new.client(username="worker", password="pw2") as w:
+            self.assertEqual(w.llen("resque:queue:q"), 2)
+
+    @staticmethod
+    def refused(client, key, error=redis.exceptions.NoPermissionError):
+        try:
+            client.llen(key)
+            return False
+        except error:
+            return True
+
     def test_replica_restarted_catches_up(self):
         c = Cluster(self, self.etcd, name="catchup")
         m = c.master()
@@ -768,8 +826,8 @@ class ClusterTest(unittest.TestCase):
         message = sub.get_message(timeout=5)
         self.assertEqual((message["channel"], message["data"]), (b"news", b"hello"))
         sub.close()
-        # The master runs what a replica forwards as the link's user: the replica checks its
-        # client's ACL user first (users are each node's own), inside MULTI too.
+        # The replica checks its client's ACL user before it forwards anything (inside MULTI
+        # too); the master checks it again.
         ra.execute_command("ACL", "SETUSER", "reader", "on", ">pw", "~*", "&*", "-@all",
                            "+@read", "+multi", "+exec")
         reader = RawConnection(a.port)
