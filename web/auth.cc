@@ -37,8 +37,12 @@ bool ConstantTimeEquals(std::string_view a, std::string_view b) {
   return diff == 0;
 }
 
-Auth::Auth(std::string password, bool users, bool secure)
-    : password_(std::move(password)), users_(users), secure_(secure), open_csrf_(RandomToken()) {}
+Auth::Auth(std::string password, bool users, bool secure, int64_t session_ms)
+    : password_(std::move(password)),
+      users_(users),
+      secure_(secure),
+      session_ms_(session_ms),
+      open_csrf_(RandomToken()) {}
 
 Auth::Access Auth::Check(const HttpRequest& request, int64_t now_ms) {
   if (!login_required()) return {.authenticated = true, .csrf = open_csrf_};
@@ -99,7 +103,7 @@ std::optional<std::pair<std::string, std::string>> Auth::Login(std::string_view 
   }
   failures_.erase(peer);
   std::string csrf = RandomToken();
-  return std::make_pair(AddSession({.csrf = csrf, .expires_ms = now_ms + kSessionMs}, now_ms),
+  return std::make_pair(AddSession({.csrf = csrf, .expires_ms = now_ms + session_ms_}, now_ms),
                         csrf);
 }
 
@@ -109,7 +113,7 @@ std::pair<std::string, std::string> Auth::StartUserSession(
   failures_.erase(peer);
   std::string csrf = RandomToken();
   return {AddSession({.csrf = csrf,
-                      .expires_ms = now_ms + kSessionMs,
+                      .expires_ms = now_ms + session_ms_,
                       .user = user,
                       .scheduler = std::move(scheduler),
                       .denied = std::move(denied)},
@@ -128,7 +132,7 @@ std::string Auth::AddSession(Session session, int64_t now_ms) {
   }
   std::string token = RandomToken();
   sessions_[token] = std::move(session);
-  return Cookie(token, kSessionMs / 1000);
+  return Cookie(token, (session_ms_ + 999) / 1000);
 }
 
 std::string Auth::Logout(const HttpRequest& request) {

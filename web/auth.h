@@ -27,7 +27,6 @@ namespace desaster::web {
 class Auth {
  public:
   static constexpr const char* kSessionCookie = "desaster_session";
-  static constexpr int64_t kSessionMs = 12 * 3600 * 1000;
 
   // Wrong passwords a client address may try before it has to wait, and the longest wait.
   static constexpr int kFreeFailures = 5;
@@ -38,8 +37,8 @@ class Auth {
 
   // `password`: the UI's one password ("": none). `users`: people log in as the scheduler's
   // ACL users instead. `secure`: the UI is served over HTTPS, so cookies are sent over HTTPS
-  // only.
-  Auth(std::string password, bool users, bool secure);
+  // only. A session ends `session_ms` after its login.
+  Auth(std::string password, bool users, bool secure, int64_t session_ms);
 
   bool login_required() const { return users_ || !password_.empty(); }
   bool users() const { return users_; }
@@ -97,6 +96,7 @@ class Auth {
   std::string password_;
   bool users_;
   bool secure_;
+  int64_t session_ms_;
   std::map<std::string, Failures> failures_;  // by peer address
   std::string open_csrf_;                     // the CSRF token of the open UI (no password)
   std::map<std::string, Session> sessions_;

@@ -73,6 +73,7 @@ int main(int argc, char** argv) {
   std::string scheduler = "127.0.0.1:6379", listen = "127.0.0.1:8080";
   std::string password = client::Env("DESASTER_WEB_PASSWORD");
   bool users = false;
+  double session_hours = 12;
   net::TlsSettings https;  // clients are browsers: no client certificates
   https.auth_clients = "no";
   po::options_description desc(
@@ -90,6 +91,8 @@ int main(int argc, char** argv) {
      "people log in as the scheduler's ACL users (user name and password): each session's "
      "actions run as its user, and the UI offers only the actions the user may run. "
      "desaster-web's own --scheduler-user needs ACL DRYRUN for that")
+    ("session-hours", po::value(&session_hours)->default_value(session_hours),
+     "a login lasts this long (fractions allowed), then the browser logs in again")
     ("https-cert-file", po::value(&https.cert_file),
      "serve HTTPS with this PEM certificate (chain) instead of HTTP")
     ("https-key-file", po::value(&https.key_file), "the key of --https-cert-file")
@@ -105,6 +108,10 @@ int main(int argc, char** argv) {
   std::optional<client::SchedulerAccess> access = access_options.Resolve(&error);
   if (!access) {
     std::cerr << "desaster-web: " << error << "\n";
+    return 1;
+  }
+  if (!(session_hours > 0 && session_hours <= 24 * 365)) {
+    std::cerr << "desaster-web: --session-hours must be more than 0 and at most a year\n";
     return 1;
   }
   if (users && !password.empty()) {
@@ -157,7 +164,8 @@ int main(int argc, char** argv) {
   }
   ev::default_loop loop;
   client::SchedulerConnection connection(loop);
-  Auth auth(password, users, https_context != nullptr);
+  Auth auth(password, users, https_context != nullptr,
+            static_cast<int64_t>(session_hours * 3600 * 1000));
   Api api(loop, &connection, *access, &auth);
   HttpServer http(
       loop,

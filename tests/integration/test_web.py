@@ -400,6 +400,20 @@ class WebLoginTest(ServerTest):
         finally:
             web.stop()
 
+    def test_sessions_end_after_their_time(self):
+        web = Web(self.server.port, "--password", "s3cret", "--session-hours", str(2 / 3600))
+        try:
+            h = Http(web.url)
+            status, headers, _ = h.request("POST", "/api/login", {"password": "s3cret"})
+            self.assertEqual(status, 200)
+            self.assertIn("Max-Age=2", headers["Set-Cookie"])
+            self.assertEqual(h.request("GET", "/api/queues")[0], 200)
+            wait_for(lambda: h.request("GET", "/api/queues")[0] == 401,
+                     what="the session to expire")
+            self.assertFalse(h.get("/api/session")["authenticated"])
+        finally:
+            web.stop()
+
     def test_wrong_passwords_make_the_client_wait(self):
         web = Web(self.server.port, "--password", "s3cret")
         try:
