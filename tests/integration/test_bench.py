@@ -33,19 +33,21 @@ def processes_mentioning(text):
     return found
 
 
-def tables(text):
-    """The bench's two tables (throughput, then scaling): their rows as lists of cells, without
-    headers."""
-    found = []
+def table(text, column):
+    """The rows (lists of cells) of the bench's table that has a column named `column`."""
+    found = {}
+    header = None
     for line in text.splitlines():
         if not line.startswith("|"):
             continue
         cells = [c.strip() for c in line.strip("|").split("|")]
         if cells[0] == "durability":
-            found.append([])
+            header = tuple(cells)
+            found[header] = []
         elif not cells[0].startswith("---"):
-            found[-1].append(cells)
-    return found
+            found[header].append(cells)
+    (rows,) = [rows for header, rows in found.items() if column in header]
+    return rows
 
 
 class BenchTest(unittest.TestCase):
@@ -79,7 +81,7 @@ class BenchTest(unittest.TestCase):
     def test_every_row_is_measured_on_both_servers(self):
         text = self.results()
         self.assertRegex(text, r"Machine: .*: \d+ cores .*Redis server v=")
-        rows = tables(text)[0]
+        rows = table(text, "redis ops/s")
         measured = {(r[0], r[1], r[2], r[3].split()[0]) for r in rows}
         for level in LEVELS:
             for pipeline in ("1", "16"):
@@ -91,6 +93,11 @@ class BenchTest(unittest.TestCase):
                 self.assertIn((level, "generic, random keys", "16", command), measured)
             for mode in ("LPOP", "BRPOP", "FETCH"):
                 self.assertIn((level, "lifecycle", "1", mode), measured)
+            for pipeline in ("1", "16"):
+                for command in ("RPUSH", "LPOP"):
+                    self.assertIn((level, "queue, TLS", pipeline, command), measured)
+            for command in ("SET", "GET"):
+                self.assertIn((level, "generic, TLS", "16", command), measured)
         for level, label, pipeline, command, redis_ops, desaster_ops, ratio, *_ in rows:
             with self.subTest(row=(level, label, pipeline, command)):
                 self.assertGreater(float(desaster_ops), 0)
@@ -100,9 +107,21 @@ class BenchTest(unittest.TestCase):
                 self.assertGreater(float(redis_ops), 0)
                 self.assertRatio(ratio, desaster_ops, redis_ops)
 
+    def test_tls_rows_compare_each_server_with_itself(self):
+        rows = table(self.results(), "desaster TLS/plain")
+        self.assertEqual({(r[0], r[1], r[2], r[3].split()[0]) for r in rows},
+                         {(level, label, pipeline, command) for level in LEVELS
+                          for label, pipeline, command in [
+                              ("queue", "1", "RPUSH"), ("queue", "1", "LPOP"),
+                              ("queue", "16", "RPUSH"), ("queue", "16", "LPOP"),
+                              ("generic", "16", "SET"), ("generic", "16", "GET")]})
+        for row in rows:
+            with self.subTest(row=row[:4]):
+                self.assertTrue(all(float(cell.rstrip("x")) > 0 for cell in row[4:]))
+
     def test_scaling_rows_hold_every_job_after_the_restart(self):
         # The bench itself exits with an error when a restart comes back with fewer jobs.
-        rows = tables(self.results())[1]
+        rows = table(self.results(), "redis B/job")
         self.assertEqual([(r[0], r[1]) for r in rows], [(level, str(JOBS)) for level in LEVELS])
         for level, _, redis_bytes, desaster_bytes, ratio, redis_s, desaster_s, *rates in rows:
             with self.subTest(level=level):
