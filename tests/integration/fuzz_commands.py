@@ -553,8 +553,11 @@ class Runner:
             self.side = RawConnection(self.port, timeout=self.timeout)
         self.side.send(RawConnection.encode(*argv))
         replies = []
-        self.side.sock.settimeout(0.05)
+        # The first reply always comes (a CLIENT PAUSE may hold it: Redis ends a pause on its
+        # next cron tick, up to 100 ms late); further ones (one per channel) follow at once.
         try:
+            replies.append(self.side.read())
+            self.side.sock.settimeout(0.05)
             while True:
                 replies.append(self.side.read())
         except (socket.timeout, ConnectionError, OSError):

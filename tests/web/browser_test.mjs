@@ -219,6 +219,8 @@ try {
   await until(() => secondRuns() === 3, 'the retried jobs to fail again');
   assert.equal(exitFailures(), 3);
   await page.goto(`${url}/#/failed?error=ExitStatus`);
+  // (The dead view shows 3 too: the new page is the one whose current view is "all".)
+  await page.locator('nav.views a.current[data-view="all"]').waitFor();
   await page.locator('.range', { hasText: 'of 3' }).waitFor();
   await shot('failed');
   // A record's earlier runs are on its page.
@@ -237,6 +239,8 @@ try {
   assert.deepEqual([...new Set(states)], ['dead']);
   assert.equal(states.length, Number(counts.dead));
   await page.goto(`${url}/#/failed?error=ExitStatus`);
+  // (The dead view shows 3 too: the new page is the one whose current view is "all".)
+  await page.locator('nav.views a.current[data-view="all"]').waitFor();
   await page.locator('.range', { hasText: 'of 3' }).waitFor();
   await page.click('#select-all-matching');
   await page.click('#failed-remove');
