@@ -328,7 +328,9 @@ try {
     await evil.locator('main h1').waitFor();
     await evil.waitForLoadState('networkidle');
     for (const text of texts) {
-      await evil.waitForFunction((t) => document.querySelector('main').innerText.includes(t), text);
+      await evil.waitForFunction((t) => document.querySelector('main').innerText.includes(t), text).catch(async (e) => {
+        throw new Error(`#/${route} never showed ${text}: ${e.message}\n${await evil.evaluate(() => document.querySelector('main').innerText)}`);
+      });
     }
     // Nothing from the data became markup: no element, attribute handler or link it names.
     const injected = await evil.evaluate(() => [...document.querySelectorAll(
