@@ -155,6 +155,7 @@ struct ClusterNode::Session {
   std::deque<std::pair<int64_t, int64_t>> revisions;  // (when seen, etcd revision)
   int64_t compacted = 0;
   int64_t next_housekeeping_us = 0;
+  std::string campaign_lost_to;  // the leader key a campaign last found in its way
 };
 
 void ClusterNode::LoseLease(Session* s, const char* why) {
@@ -224,10 +225,23 @@ void ClusterNode::Campaign(Session* s) {
   txn.compare.push_back(EtcdTxn::Compare::Created(keys_.leader(), 0));
   txn.success.push_back(EtcdTxn::Op::Put(
       keys_.leader(), LeaderRecord{options_.node_id, options_.advertise}.Encode(), s->lease));
+  txn.failure.push_back(EtcdTxn::Op::Range(keys_.leader()));
   EtcdTxnResult result;
   // Won or lost, the watch reports the leader key it made or found.
   if (s->etcd.Txn(txn, &result, &s->error) != Etcd::Status::kOk) {
     Log(LogLevel::kVerbose, "cluster: campaign failed: {}", s->error);
+    return;
+  }
+  if (result.succeeded || result.ranges.empty() || result.ranges[0].empty()) return;
+  // Lost: said once per key in the way (a node that campaigns on every tick while a stale key
+  // stands would otherwise say it ten times a second).
+  const EtcdKeyValue& kv = result.ranges[0][0];
+  std::string holder =
+      fmt::format("node {} (epoch {}, lease {:x})", LeaderRecord::Decode(kv.value).node_id,
+                  kv.create_revision, kv.lease);
+  if (holder != s->campaign_lost_to) {
+    Log(LogLevel::kVerbose, "cluster: campaign lost: the leader key names {}", holder);
+    s->campaign_lost_to = std::move(holder);
   }
 }
 

@@ -957,6 +957,16 @@ void Server::OnCron(ev::timer&, int) {
       (status.master_addr.empty() || status.master_id == status.node_id)) {
     MayCampaign();
   }
+  // A node that stepped down campaigns only once it has read the log back: say so when that
+  // takes long (after etcd lost its quorum, no node led while all of them waited).
+  if (!cluster_ || caught_up_ || status.master) {
+    not_caught_up_logged_us_ = 0;
+  } else if (not_caught_up_logged_us_ == 0) {
+    not_caught_up_logged_us_ = MonotonicUs();  // the wait starts
+  } else if (MonotonicUs() - not_caught_up_logged_us_ > 10000000) {
+    Log(LogLevel::kVerbose, "cluster: not campaigning yet: the log is still being read back");
+    not_caught_up_logged_us_ = MonotonicUs();
+  }
   if (!state_->write_error.empty()) {
     if (now - last_probe_ms_ >= 1000) {
       last_probe_ms_ = now;

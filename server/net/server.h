@@ -198,6 +198,7 @@ class Server {
   uint64_t log_head_ = 0;                    // the last log entry seen
   bool halted_ = false;                      // stopped following: see the log
   bool caught_up_ = false;                   // has applied the log as of the leader key's state
+  int64_t not_caught_up_logged_us_ = 0;      // waiting for caught_up_ since (or last said so)
   int64_t deposed_epoch_ = 0;                // the epoch this node last stepped down from
   std::vector<uint64_t> held_input_;         // connections whose input waits for the lease
   int64_t lease_doubt_since_us_ = 0;         // when the master last became unsure of its lease
