@@ -631,6 +631,7 @@ class ClusterTest(unittest.TestCase):
         wait_for(lambda: self.refused(held, "other:key", (redis.ConnectionError,
                                                           redis.ResponseError)),
                  what="the removed user's connection to close")
+        c.wait_converged()  # the other replica too
         with self.assertRaisesRegex(redis.ResponseError, "WRONGPASS"):
             as_worker(replicas[1]).ping()
         # The users are stored: a restarted node and a new master have them.
