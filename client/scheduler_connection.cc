@@ -1,13 +1,8 @@
 #include "client/scheduler_connection.h"
 
 #include <hiredis/hiredis.h>
-#include <netdb.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
-#include <unistd.h>
 
 #include <cerrno>
-#include <cstring>
 
 #include "resp/writer.h"
 
@@ -26,10 +21,7 @@ uint64_t SchedulerConnection::Drop() {
   uint64_t dropped = ++*generation_;
   read_watcher_.stop();
   write_watcher_.stop();
-  if (stream_) stream_->Shutdown();
-  stream_.reset();
-  if (fd_ >= 0) close(fd_);
-  fd_ = -1;
+  net::CloseStream(&stream_, &fd_);
   if (reader_) redisReaderFree(reader_);
   reader_ = nullptr;
   output_.clear();
@@ -52,19 +44,9 @@ void SchedulerConnection::Connect(const std::string& host, int port, const Sched
   access_ = access;
   on_up_ = std::move(on_up);
   on_down_ = std::move(on_down);
-  addrinfo hints{};
-  hints.ai_socktype = SOCK_STREAM;
-  addrinfo* found = nullptr;
-  if (int rc = getaddrinfo(host.c_str(), std::to_string(port).c_str(), &hints, &found); rc != 0) {
-    return on_up_(false, std::string("cannot resolve ") + host + ": " + gai_strerror(rc));
-  }
-  fd_ = socket(found->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  int rc = fd_ < 0 ? -1 : connect(fd_, found->ai_addr, found->ai_addrlen);
-  int err = errno;
-  freeaddrinfo(found);
-  if (rc != 0 && err != EINPROGRESS) return Fail(strerror(err));
-  int one = 1;
-  setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+  std::string error;
+  fd_ = net::StartConnect(host, std::to_string(port), &error);
+  if (fd_ < 0) return on_up_(false, error);
   read_watcher_.set(fd_, ev::READ);
   write_watcher_.set(fd_, ev::WRITE);
   write_watcher_.start();  // connected once writable
@@ -110,36 +92,18 @@ void SchedulerConnection::Queue(const std::vector<std::string>& argv, ReplyFn on
 }
 
 void SchedulerConnection::Write() {
-  while (written_ < output_.size()) {
-    ssize_t n = stream_->Write(output_.data() + written_, output_.size() - written_);
-    if (n < 0) {
-      if (errno == EAGAIN || errno == EINTR) break;
-      return Fail(stream_->error());
-    }
-    written_ += static_cast<size_t>(n);
-  }
-  if (written_ == output_.size()) {
-    output_.clear();
-    written_ = 0;
-  }
-  // A TLS write that waits to read goes on from OnReadable.
-  bool wait = (written_ < output_.size() && !stream_->write_wants_read()) || stream_->wants_write();
-  wait ? write_watcher_.start() : write_watcher_.stop();
+  std::optional<bool> wait = net::WriteQueued(*stream_, &output_, &written_);
+  if (!wait) return Fail(stream_->error());
+  *wait ? write_watcher_.start() : write_watcher_.stop();
 }
 
 void SchedulerConnection::OnWritable(ev::io&, int) {
   if (!socket_connected_) {
-    int err = 0;
-    socklen_t len = sizeof(err);
-    getsockopt(fd_, SOL_SOCKET, SO_ERROR, &err, &len);
-    if (err != 0) return Fail(strerror(err));
+    if (std::string error = net::ConnectError(fd_); !error.empty()) return Fail(error);
     write_watcher_.stop();
     return Start();
   }
-  if (stream_->wants_write()) {
-    ev::io& w = read_watcher_;
-    return OnReadable(w, 0);
-  }
+  if (stream_->wants_write()) return OnReadable(read_watcher_, 0);  // a TLS read waited for this
   Write();
 }
 

@@ -1,12 +1,6 @@
 #include "cluster/forward.h"
 
-#include <netdb.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
-#include <unistd.h>
-
 #include <cerrno>
-#include <cstring>
 
 #include "resp/writer.h"
 
@@ -26,10 +20,7 @@ ForwardLink::~ForwardLink() { Stop(); }
 void ForwardLink::Stop() {
   read_watcher_.stop();
   write_watcher_.stop();
-  if (stream_) stream_->Shutdown();
-  stream_.reset();
-  if (fd_ >= 0) close(fd_);
-  fd_ = -1;
+  net::CloseStream(&stream_, &fd_);
 }
 
 void ForwardLink::Open(const std::string& address) {
@@ -41,21 +32,9 @@ void ForwardLink::Open(const std::string& address) {
     host = host.substr(1, host.size() - 2);
   }
   host_ = host;
-  addrinfo hints{};
-  hints.ai_socktype = SOCK_STREAM;
-  addrinfo* found = nullptr;
-  if (int rc = getaddrinfo(host.c_str(), port.c_str(), &hints, &found); rc != 0) {
-    return Unreachable("cannot resolve " + address + ": " + gai_strerror(rc));
-  }
-  fd_ = socket(found->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  int rc = fd_ < 0 ? -1 : connect(fd_, found->ai_addr, found->ai_addrlen);
-  int err = errno;
-  freeaddrinfo(found);
-  if (rc != 0 && err != EINPROGRESS) {
-    return Unreachable("cannot connect to " + address + ": " + strerror(err));
-  }
-  int one = 1;
-  setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+  std::string error;
+  fd_ = net::StartConnect(host, port, &error);
+  if (fd_ < 0) return Unreachable("cannot connect to " + address + ": " + error);
   read_watcher_.set(fd_, ev::READ);
   write_watcher_.set(fd_, ev::WRITE);
   // Connected once the socket is writable; requests wait in output_ until then.
@@ -85,21 +64,9 @@ void ForwardLink::PauseReading(bool pause) {
 }
 
 void ForwardLink::Write() {
-  while (written_ < output_.size()) {
-    ssize_t n = stream_->Write(output_.data() + written_, output_.size() - written_);
-    if (n < 0) {
-      if (errno == EAGAIN || errno == EINTR) break;
-      return Fail("writing to the master: " + stream_->error());
-    }
-    written_ += static_cast<size_t>(n);
-  }
-  if (written_ == output_.size()) {
-    output_.clear();
-    written_ = 0;
-  }
-  // A TLS write that waits to read goes on from OnReadable; a read that waits to write, here.
-  bool wait = (written_ < output_.size() && !stream_->write_wants_read()) || stream_->wants_write();
-  if (!wait) {
+  std::optional<bool> wait = net::WriteQueued(*stream_, &output_, &written_);
+  if (!wait) return Fail("writing to the master: " + stream_->error());
+  if (!*wait) {
     write_watcher_.stop();
   } else if (!write_watcher_.is_active()) {
     write_watcher_.start();
@@ -108,11 +75,8 @@ void ForwardLink::Write() {
 
 void ForwardLink::OnWritable(ev::io&, int) {
   if (!connected_) {
-    int err = 0;
-    socklen_t len = sizeof(err);
-    getsockopt(fd_, SOL_SOCKET, SO_ERROR, &err, &len);
-    if (err != 0) {
-      return Unreachable("cannot connect to " + address_ + ": " + strerror(err));
+    if (std::string error = net::ConnectError(fd_); !error.empty()) {
+      return Unreachable("cannot connect to " + address_ + ": " + error);
     }
     connected_ = true;
     stream_ = tls_ ? net::TlsClientStream(fd_, tls_, host_) : net::PlainStream(fd_);

@@ -1,6 +1,8 @@
 #include "net/stream.h"
 
 #include <arpa/inet.h>
+#include <netdb.h>
+#include <netinet/tcp.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
@@ -105,6 +107,58 @@ class Tls : public Stream {
 };
 
 }  // namespace
+
+int StartConnect(const std::string& host, const std::string& port, std::string* error) {
+  addrinfo hints{};
+  hints.ai_socktype = SOCK_STREAM;
+  addrinfo* found = nullptr;
+  if (int rc = getaddrinfo(host.c_str(), port.c_str(), &hints, &found); rc != 0) {
+    *error = "cannot resolve " + host + ": " + gai_strerror(rc);
+    return -1;
+  }
+  int fd = socket(found->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  int rc = fd < 0 ? -1 : connect(fd, found->ai_addr, found->ai_addrlen);
+  int err = errno;
+  freeaddrinfo(found);
+  if (rc != 0 && err != EINPROGRESS) {
+    *error = strerror(err);
+    if (fd >= 0) close(fd);
+    return -1;
+  }
+  int one = 1;
+  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+  return fd;
+}
+
+std::string ConnectError(int fd) {
+  int err = 0;
+  socklen_t len = sizeof(err);
+  getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len);
+  return err == 0 ? "" : strerror(err);
+}
+
+std::optional<bool> WriteQueued(Stream& stream, std::string* queued, size_t* written) {
+  while (*written < queued->size()) {
+    ssize_t n = stream.Write(queued->data() + *written, queued->size() - *written);
+    if (n < 0) {
+      if (errno == EAGAIN || errno == EINTR) break;
+      return std::nullopt;
+    }
+    *written += static_cast<size_t>(n);
+  }
+  if (*written == queued->size()) {
+    queued->clear();
+    *written = 0;
+  }
+  return (*written < queued->size() && !stream.write_wants_read()) || stream.wants_write();
+}
+
+void CloseStream(std::unique_ptr<Stream>* stream, int* fd) {
+  if (*stream) (*stream)->Shutdown();
+  stream->reset();
+  if (*fd >= 0) close(*fd);
+  *fd = -1;
+}
 
 std::unique_ptr<Stream> PlainStream(int fd) { return std::make_unique<Plain>(fd); }
 

@@ -5,6 +5,7 @@
 #include <sys/types.h>
 
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "net/tls.h"
@@ -37,6 +38,20 @@ class Stream {
   virtual void Shutdown() {}
   virtual bool tls() const { return false; }
 };
+
+// Starts a non-blocking TCP connection to host:port (a name is resolved here, blocking: give
+// addresses). Returns the socket, connected once it is writable (ConnectError then says how it
+// went), or -1 with *error ("cannot resolve h: ...", or why connect(2) refused).
+int StartConnect(const std::string& host, const std::string& port, std::string* error);
+// After a socket of StartConnect became writable: "" when it connected, else why not.
+std::string ConnectError(int fd);
+// Writes `*queued` from `*written` on as far as `stream` takes it (a queue written whole is
+// emptied). Returns whether the owner must wait for the socket to be writable: bytes are left
+// that the stream takes then (a TLS write that waits to read goes on after the next read), or a
+// TLS read waits to write. nullopt when the stream failed (its error() says why).
+std::optional<bool> WriteQueued(Stream& stream, std::string* queued, size_t* written);
+// Ends `stream` politely (Shutdown) and closes its socket; both are left empty (-1).
+void CloseStream(std::unique_ptr<Stream>* stream, int* fd);
 
 // A plain TCP (or unix socket) stream on `fd`.
 std::unique_ptr<Stream> PlainStream(int fd);

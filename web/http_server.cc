@@ -443,8 +443,7 @@ void HttpServer::Close(Connection* c) {
   c->closed = true;
   c->read.stop();
   c->write.stop();
-  c->stream->Shutdown();
-  ::close(c->fd);
+  net::CloseStream(&c->stream, &c->fd);
   if (!c->parsing) Reap(c);
 }
 

@@ -937,8 +937,7 @@ void Server::Close(Connection* c) {
   c->block_timer.stop();
   if (c->link) c->link->Stop();
   ForgetClient(*state_, c->client);
-  c->stream->Shutdown();
-  close(c->client.fd);
+  net::CloseStream(&c->stream, &c->client.fd);
   // Deleted at the end of the before-sleep stage: a caller may still hold `c`.
   closed_.push_back(c->client.id);
 }
