@@ -173,11 +173,11 @@ std::optional<ScanOptions> ParseScanOptions(CommandContext& ctx, size_t cursor_i
 void ReplyScan(CommandContext& ctx, uint64_t next, const std::vector<std::string>& items);
 
 // HSCAN, SSCAN, ZSCAN key cursor [options], after the cursor was checked (ParseScanCursor) and
-// the key looked up: one page over `dict` (nullptr for an absent key, which answers an empty page
-// whatever the options say, as in Redis). For each element whose key matches, `emit(key, value,
-// &out)` appends what the reply shows for it.
-template <class V, class Emit>
-void ReplyDictScan(CommandContext& ctx, const Dict<V>* dict, Emit emit) {
+// the key looked up: one page over `dict` (a Dict, Hash or Set; nullptr for an absent key, which
+// answers an empty page whatever the options say, as in Redis). For each element whose key matches,
+// `emit(key, value, &out)` appends what the reply shows for it.
+template <class Container, class Emit>
+void ReplyDictScan(CommandContext& ctx, const Container* dict, Emit emit) {
   std::vector<std::string> out;
   uint64_t cursor = 0;
   if (dict) {
@@ -186,7 +186,7 @@ void ReplyDictScan(CommandContext& ctx, const Dict<V>* dict, Emit emit) {
     cursor = o->cursor;
     size_t matched = 0, steps = 0;
     do {
-      cursor = dict->Scan(cursor, [&](std::string_view key, const V& value) {
+      cursor = dict->Scan(cursor, [&](std::string_view key, const auto& value) {
         if (!o->pattern.empty() && !GlobMatch(o->pattern, key)) return;
         emit(key, value, &out);
         matched++;
@@ -218,11 +218,20 @@ std::optional<RandomRequest> ParseRandomRequest(CommandContext& ctx, std::string
 // + 1 stalls it for good); desaster refuses one of more than this many elements.
 inline constexpr long long kMaxRandomRepeats = 1LL << 24;
 
-// `count` random elements of `dict` as (key, value pointer) pairs into *out: distinct ones (at most
-// all) when count > 0, with repeats when count < 0. False (the error replied) past
-// kMaxRandomRepeats.
+// A random element of a non-empty container, as (key, value pointer).
 template <class V>
-bool PickRandom(CommandContext& ctx, const Dict<V>& dict, long long count,
+std::pair<std::string_view, const V*> RandomEntry(const Dict<V>& dict, std::mt19937_64& rng) {
+  const auto* node = dict.Random(rng);
+  return {node->key(), &node->value};
+}
+inline auto RandomEntry(const Hash& hash, std::mt19937_64& rng) { return hash.Random(rng); }
+inline auto RandomEntry(const Set& set, std::mt19937_64& rng) { return set.Random(rng); }
+
+// `count` random elements of `c` (a Dict, Hash or Set) as (key, value pointer) pairs into *out:
+// distinct ones (at most all) when count > 0, with repeats when count < 0. False (the error
+// replied) past kMaxRandomRepeats.
+template <class Container, class V>
+bool PickRandom(CommandContext& ctx, const Container& c, long long count,
                 std::vector<std::pair<std::string_view, const V*>>* out) {
   auto& rng = ctx.keyspace().rng();
   if (count < 0) {
@@ -230,13 +239,10 @@ bool PickRandom(CommandContext& ctx, const Dict<V>& dict, long long count,
       ctx.Error("ERR value is out of range: a reply with repeats holds at most 16777216 elements");
       return false;
     }
-    for (long long i = 0; i < -count; i++) {
-      const auto* n = dict.Random(rng);
-      out->emplace_back(n->key(), &n->value);
-    }
+    for (long long i = 0; i < -count; i++) out->push_back(RandomEntry(c, rng));
     return true;
   }
-  dict.ForEach([&](std::string_view k, const V& v) { out->emplace_back(k, &v); });
+  c.ForEach([&](std::string_view k, const V& v) { out->emplace_back(k, &v); });
   std::shuffle(out->begin(), out->end(), rng);
   if (static_cast<long long>(out->size()) > count) out->resize(static_cast<size_t>(count));
   return true;

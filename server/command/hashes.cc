@@ -151,7 +151,7 @@ void HRandField(CommandContext& ctx) {
   const Hash* h = HashAt(ctx, ctx.args[1], &wrong);
   if (wrong) return;
   if (!q->has_count)
-    return h ? ctx.reply.Bulk(h->Random(ctx.keyspace().rng())->key()) : ctx.reply.NullBulk();
+    return h ? ctx.reply.Bulk(h->Random(ctx.keyspace().rng()).first) : ctx.reply.NullBulk();
   std::vector<std::pair<std::string_view, const std::string*>> picks;
   if (h && !PickRandom(ctx, *h, q->count, &picks)) return;
   bool nested = q->with && ctx.reply.protocol() >= 3;  // RESP3: [[field, value], ...]

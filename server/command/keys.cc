@@ -281,9 +281,9 @@ std::string_view EncodingOf(const Value& v) {
     case ValueType::kList:
       return "quicklist";
     case ValueType::kHash:
-      return v.hash().size() <= 128 ? "listpack" : "hashtable";
+      return v.hash().compact() ? "listpack" : "hashtable";
     case ValueType::kSet:
-      return v.set().size() <= 128 ? "listpack" : "hashtable";
+      return v.set().intset() ? "intset" : "hashtable";
     case ValueType::kZSet:
       return v.zset().size() <= 128 ? "listpack" : "skiplist";
     case ValueType::kStream:

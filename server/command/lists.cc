@@ -395,8 +395,16 @@ void MoveGeneric(CommandContext& ctx, bool from_left, bool to_left, int64_t dead
   if (!from) return;
   if (!from->empty()) {
     if (!Resolve(ctx, dst, true)) return;
-    if (auto element = Pop(ctx, *from, src, from_left)) {
+    std::optional<std::string> element;
+    if (src == dst && from->list && from->list->size() == 1) {
+      // Moving a list's only element onto itself changes nothing: the key (and its TTL) lives
+      // on, as in Redis, where popping and pushing would delete it and make it anew.
+      element = from->list->front();
+      ctx.db().Touch(src);
+    } else if ((element = Pop(ctx, *from, src, from_left))) {
       Push(ctx, *Resolve(ctx, dst, true), dst, to_left, *element);
+    }
+    if (element) {
       ctx.Notify(event::kList, to_left ? "lpush" : "rpush", dst);
       NotifyPop(ctx, src, from_left);
       return ctx.reply.Bulk(*element);

@@ -51,9 +51,15 @@ void ServerState::ApplyOptions() {
   keyspace.set_notify_classes(options.notify_keyspace_events);
   keyspace.set_default_max_attempts(static_cast<uint32_t>(options.retry + 1));
   for (int i = 0; i < keyspace.databases(); i++) keyspace.db(i).set_failed_max(options.failed_max);
-  auto it = options.redis_parameters.find("maxmemory");
-  maxmemory =
-      it == options.redis_parameters.end() ? 0 : std::strtoull(it->second.c_str(), nullptr, 10);
+  auto parameter = [&](const char* name, uint64_t absent) -> uint64_t {
+    auto it = options.redis_parameters.find(name);
+    return it == options.redis_parameters.end() ? absent
+                                                : std::strtoull(it->second.c_str(), nullptr, 10);
+  };
+  keyspace.set_encoding_limits({.max_entries = parameter("hash-max-listpack-entries", 512),
+                                .max_value = parameter("hash-max-listpack-value", 64)},
+                               {.max_intset_entries = parameter("set-max-intset-entries", 512)});
+  maxmemory = parameter("maxmemory", 0);
   CheckMemory();
   // requirepass is the default user's password, as in Redis: set when it changes, so that ACL
   // rules given the default user since stay until it does.

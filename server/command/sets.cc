@@ -47,7 +47,7 @@ void SMembers(CommandContext& ctx) {
 void SIsMember(CommandContext& ctx) {
   bool wrong;
   const Set* s = SetAt(ctx, ctx.args[1], &wrong);
-  if (!wrong) ctx.reply.Integer(s && s->Find(ctx.args[2]) ? 1 : 0);
+  if (!wrong) ctx.reply.Integer(s && s->Contains(ctx.args[2]) ? 1 : 0);
 }
 
 void SMIsMember(CommandContext& ctx) {
@@ -55,7 +55,8 @@ void SMIsMember(CommandContext& ctx) {
   const Set* s = SetAt(ctx, ctx.args[1], &wrong);
   if (wrong) return;
   ctx.reply.Array(ctx.args.size() - 2);
-  for (size_t i = 2; i < ctx.args.size(); i++) ctx.reply.Integer(s && s->Find(ctx.args[i]) ? 1 : 0);
+  for (size_t i = 2; i < ctx.args.size(); i++)
+    ctx.reply.Integer(s && s->Contains(ctx.args[i]) ? 1 : 0);
 }
 
 void SCard(CommandContext& ctx) { ctx.ReplyLength(ValueType::kSet); }
@@ -77,7 +78,7 @@ void SPop(CommandContext& ctx) {
   std::vector<std::string> popped;
   // Each pop is recorded as the removal of the chosen member, never as "pop something".
   while (count-- > 0 && (s = SetAt(ctx, ctx.args[1], &wrong)) != nullptr) {
-    std::string m(s->Random(ctx.keyspace().rng())->key());
+    std::string m(s->Random(ctx.keyspace().rng()).first);
     ctx.db().SetRemove(ctx.args[1], m);
     popped.push_back(std::move(m));
   }
@@ -93,7 +94,7 @@ void SRandMember(CommandContext& ctx) {
   const Set* s = SetAt(ctx, ctx.args[1], &wrong);
   if (wrong) return;
   if (!q->has_count)
-    return s ? ctx.reply.Bulk(s->Random(ctx.keyspace().rng())->key()) : ctx.reply.NullBulk();
+    return s ? ctx.reply.Bulk(s->Random(ctx.keyspace().rng()).first) : ctx.reply.NullBulk();
   std::vector<std::pair<std::string_view, const Unit*>> picks;
   if (s && !PickRandom(ctx, *s, q->count, &picks)) return;
   ctx.reply.Array(picks.size());
@@ -108,7 +109,7 @@ void SMove(CommandContext& ctx) {
   if (!s) return ctx.reply.Integer(0);  // before the destination's type, as Redis
   SetAt(ctx, dst, &wrong);
   if (wrong) return;
-  if (!s->Find(member)) return ctx.reply.Integer(0);
+  if (!s->Contains(member)) return ctx.reply.Integer(0);
   if (src != dst) {
     ctx.db().SetRemove(src, member);
     ctx.NotifyWrite(event::kSet, "srem", src);
@@ -129,6 +130,7 @@ std::optional<std::vector<std::string>> Compute(CommandContext& ctx, SetOp op, s
     if (wrong) return std::nullopt;
   }
   std::vector<std::string> out;
+  const Set::Limits& limits = ctx.keyspace().set_limits();
   switch (op) {
     case SetOp::kInter: {
       if (std::find(sets.begin(), sets.end(), nullptr) != sets.end()) return out;
@@ -136,32 +138,30 @@ std::optional<std::vector<std::string>> Compute(CommandContext& ctx, SetOp op, s
                 [](const Set* a, const Set* b) { return a->size() < b->size(); });
       sets[0]->ForEach([&](std::string_view m, const Unit&) {
         for (size_t i = 1; i < sets.size(); i++) {
-          if (!sets[i]->Find(m)) return;
+          if (!sets[i]->Contains(m)) return;
         }
         out.emplace_back(m);
       });
       return out;
     }
+    // Both gather the result in a set, as Redis does, which orders it as SMEMBERS would.
     case SetOp::kUnion: {
       Set acc;
       for (const Set* s : sets) {
-        if (!s) continue;
-        s->ForEach([&](std::string_view m, const Unit&) {
-          bool inserted;
-          acc.Insert(m, &inserted);
-        });
+        if (s) s->ForEach([&](std::string_view m, const Unit&) { acc.Insert(m, limits); });
       }
       return Members(&acc);
     }
     case SetOp::kDiff: {
       if (!sets[0]) return out;
+      Set acc;
       sets[0]->ForEach([&](std::string_view m, const Unit&) {
         for (size_t i = 1; i < sets.size(); i++) {
-          if (sets[i] && sets[i]->Find(m)) return;
+          if (sets[i] && sets[i]->Contains(m)) return;
         }
-        out.emplace_back(m);
+        acc.Insert(m, limits);
       });
-      return out;
+      return Members(&acc);
     }
   }
   return out;

@@ -320,11 +320,14 @@ void Database::ListRemove(std::string_view key, size_t index) {
   Changed(key);
 }
 
-bool Database::HashSet(std::string_view key, std::string_view field, std::string_view value) {
+bool Database::HashSet(std::string_view key, std::string_view field, std::string_view value,
+                       uint64_t seq) {
   FindForWrite(key);
-  Record(Mutation::Op::kHashSet, key, field, value);
-  bool inserted;
-  *Upsert(key, ValueType::kHash).hash().Insert(field, &inserted) = value;
+  uint64_t assigned;
+  bool inserted = Upsert(key, ValueType::kHash)
+                      .hash()
+                      .Set(field, value, keyspace_->hash_limits(), seq, &assigned);
+  Record(Mutation::Op::kHashSet, key, field, value, static_cast<int64_t>(assigned));
   Changed(key);
   return inserted;
 }
@@ -340,10 +343,9 @@ bool Database::HashDelete(std::string_view key, std::string_view field) {
 
 bool Database::SetAdd(std::string_view key, std::string_view member) {
   Value* v = FindForWrite(key);
-  if (v && v->set().Find(member)) return false;
+  if (v && v->set().Contains(member)) return false;
   Record(Mutation::Op::kSetAdd, key, member);
-  bool inserted;
-  Upsert(key, ValueType::kSet).set().Insert(member, &inserted);
+  Upsert(key, ValueType::kSet).set().Insert(member, keyspace_->set_limits());
   Changed(key);
   return true;
 }
@@ -670,7 +672,7 @@ void Keyspace::Apply(const Mutation& m) {
       d.ListRemove(m.key, static_cast<size_t>(m.num));
       break;
     case Mutation::Op::kHashSet:
-      d.HashSet(m.key, m.arg, m.arg2);
+      d.HashSet(m.key, m.arg, m.arg2, static_cast<uint64_t>(m.num));
       break;
     case Mutation::Op::kHashDelete:
       d.HashDelete(m.key, m.arg);

@@ -81,7 +81,10 @@ class Database {
   void ListInsert(std::string_view key, size_t index, std::string_view element);
   void ListRemove(std::string_view key, size_t index);
 
-  bool HashSet(std::string_view key, std::string_view field, std::string_view value);  // new?
+  // Sets a field; returns whether it is new. `seq`: its place in the hash's insertion order when
+  // replaying one (Hash::Set), 0 to take the next.
+  bool HashSet(std::string_view key, std::string_view field, std::string_view value,
+               uint64_t seq = 0);
   bool HashDelete(std::string_view key, std::string_view field);
 
   bool SetAdd(std::string_view key, std::string_view member);  // added?
@@ -392,6 +395,15 @@ class Keyspace {
   void set_holding_expired(bool hold) { holding_expired_ = hold; }
   void set_now_ms(int64_t ms) { now_ms_ = ms; }
 
+  // Redis' encoding limits (hash-max-listpack-*, set-max-intset-entries): how far a hash stays
+  // in insertion order and a set of integers in numeric order (server/data/hash.h, set.h).
+  const Hash::Limits& hash_limits() const { return hash_limits_; }
+  const Set::Limits& set_limits() const { return set_limits_; }
+  void set_encoding_limits(Hash::Limits hash, Set::Limits set) {
+    hash_limits_ = hash;
+    set_limits_ = set;
+  }
+
   // Keyspace notifications: the event classes turned on (notify-keyspace-events), and where
   // an event of one of them goes.
   using Notifier = std::function<void(int db, std::string_view event, std::string_view key)>;
@@ -556,6 +568,8 @@ class Keyspace {
   std::vector<std::unique_ptr<Database>> dbs_;  // by the number clients SELECT
   std::vector<Database*> stored_;               // by the number records are stored under
   int notify_classes_ = 0;
+  Hash::Limits hash_limits_;
+  Set::Limits set_limits_;
   bool announce_new_ = true;
   bool reading_ = false;
   Notifier notifier_;

@@ -9,6 +9,8 @@
 #include <variant>
 
 #include "server/data/dict.h"
+#include "server/data/hash.h"
+#include "server/data/set.h"
 #include "server/data/stream.h"
 #include "server/data/zset.h"
 
@@ -26,10 +28,7 @@ struct QueueRef {
 // The number of ready jobs (what LLEN answers); defined in server/data/queues.cc.
 size_t ReadyJobs(const QueueRef& ref);
 
-struct Unit {};
 using List = std::deque<std::string>;
-using Hash = Dict<std::string>;
-using Set = Dict<Unit>;
 
 // A T behind a pointer, copied deeply. The larger containers are kept so, so that every key
 // (most hold short strings) carries a small Value: a keyspace entry takes 112 bytes, not 160.

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <utility>
 
 namespace desaster::record {
 
@@ -59,6 +60,8 @@ class Reader {
     return s;
   }
   std::string String() { return std::string(View()); }
+  // Everything not read yet, pointing into the input.
+  std::string_view Rest() { return std::exchange(in_, {}); }
 
   // True while everything read was well-formed.
   bool ok() const { return ok_; }

@@ -213,6 +213,20 @@ bool DecodeListRun(std::string_view value, uint32_t count, std::vector<std::stri
   return in.done();
 }
 
+std::string EncodeHashField(uint64_t seq, std::string_view value) {
+  std::string out;
+  record::PutVarint(&out, seq);
+  out.append(value);
+  return out;
+}
+
+bool DecodeHashField(std::string_view record, uint64_t* seq, std::string_view* value) {
+  record::Reader in(record);
+  *seq = in.Varint();
+  *value = in.Rest();
+  return in.ok();
+}
+
 std::string EncodeListTrim(uint32_t dead_front, uint32_t dead_back) {
   std::string out;
   record::PutVarint(&out, dead_front);

@@ -4,8 +4,9 @@
 // order is numeric order, and a key's records are contiguous (its key length precedes its bytes, so
 // "ab" never prefixes "abc").
 //
-//   "\0format"                             -> "desaster-store 4" (3: before big strings' chunks,
-//                                             2: before job runs, 1: before list runs)
+//   "\0format"                             -> "desaster-store 5" (4: before hash fields' order,
+//                                             3: before big strings' chunks, 2: before job runs,
+//                                             1: before list runs)
 //   "\0lsn"                                -> read, never written: the LSN reservation of stores
 //                                             made before it moved to DESASTER-LSN (int64)
 //   "\0log-index"                          -> cluster mode: the last log entry applied (int64)
@@ -21,7 +22,10 @@
 //                   suffix: position (int64, sign flipped) value: one element
 //                   suffix: position, count (u32, >= 2)    value: a run of `count` elements,
 //                                                                 each varint length + bytes
-//       'h' hash    suffix: field                         value: the field's value
+//       'H' hash    suffix: field                         value: varint seq, then the field's
+//                                                         value (seq: its place in a compact
+//                                                         hash's insertion order, 0 in a table:
+//                                                         server/data/hash.h)
 //       'S' set     suffix: member                        value: empty
 //       'z' zset    suffix: member                        value: score (IEEE-754, 8 bytes)
 //       'X' stream  suffix empty: the stream's counters   value: StreamMeta::Encode
@@ -95,12 +99,14 @@
 namespace desaster::store {
 
 inline constexpr std::string_view kFormatKey{"\0format", 7};
-inline constexpr std::string_view kFormatValue = "desaster-store 4";
-// Older formats: they are read as they are and marked kFormatValue on open, so that an older
-// binary refuses them (it would not see list or job runs).
+inline constexpr std::string_view kFormatValue = "desaster-store 5";
+// Older formats: they are read as they are, but for their hash fields (kHashV4), which are
+// rewritten on open, and marked kFormatValue, so that an older binary refuses them (it would not
+// see list or job runs, or hash fields).
 inline constexpr std::string_view kFormatValueV1 = "desaster-store 1";
 inline constexpr std::string_view kFormatValueV2 = "desaster-store 2";
 inline constexpr std::string_view kFormatValueV3 = "desaster-store 3";
+inline constexpr std::string_view kFormatValueV4 = "desaster-store 4";
 inline constexpr std::string_view kLsnKey{"\0lsn", 4};
 inline constexpr std::string_view kLsnFile = "DESASTER-LSN";
 // Cluster mode: the last log entry applied (int64), written with the batch that applies it.
@@ -122,7 +128,8 @@ enum Tag : char {
   kString = 's',
   kChunkedString = 'c',
   kList = 'l',
-  kHash = 'h',
+  kHash = 'H',
+  kHashV4 = 'h',  // before format 5: the value alone, no seq
   kSet = 'S',
   kZSet = 'z',
   kStream = 'X',
@@ -202,6 +209,10 @@ using DeadMap = std::bitset<kJobRunMaxJobs>;
 // The first `count` bits of a dead map, and back (bits past the value's bytes are clear).
 std::string EncodeDeadMap(const DeadMap& dead, size_t count);
 DeadMap DecodeDeadMap(std::string_view value);
+
+// A hash field's record value (kHash), and back: false if malformed.
+std::string EncodeHashField(uint64_t seq, std::string_view value);
+bool DecodeHashField(std::string_view record, uint64_t* seq, std::string_view* value);
 
 std::string EncodeInt64(int64_t v);             // 8 bytes, order-preserving for signed values
 void AppendInt64(std::string* out, int64_t v);  // EncodeInt64(v) appended to *out

@@ -146,8 +146,9 @@ std::unique_ptr<LevelStore> LevelStore::Open(const StoreOptions& options, std::s
   std::string format;
   const leveldb::Slice format_key(kFormatKey.data(), kFormatKey.size());
   st = db->Get(leveldb::ReadOptions(), format_key, &format);
-  bool older =
-      st.ok() && (format == kFormatValueV1 || format == kFormatValueV2 || format == kFormatValueV3);
+  bool older = st.ok() && (format == kFormatValueV1 || format == kFormatValueV2 ||
+                           format == kFormatValueV3 || format == kFormatValueV4);
+  if (older && !store->RewriteHashFields(error)) return nullptr;
   if ((st.IsNotFound() && empty) || older) {
     leveldb::WriteOptions wo;
     wo.sync = true;
@@ -167,6 +168,41 @@ std::unique_ptr<LevelStore> LevelStore::Open(const StoreOptions& options, std::s
   }
   if (!store->ReadLsnReservation(error)) return nullptr;
   return store;
+}
+
+// Before format 5 a hash field's record held its value alone, under kHashV4. Each becomes a
+// kHash record with seq 0 (a compact hash then loads in field order, as it did). Batches are
+// atomic and a record is under one tag or the other, so a crash here leaves a store the next
+// open finishes rewriting.
+bool LevelStore::RewriteHashFields(std::string* error) {
+  leveldb::ReadOptions scan;
+  scan.fill_cache = false;
+  std::unique_ptr<leveldb::Iterator> it(db_->NewIterator(scan));
+  leveldb::WriteBatch batch;
+  auto write = [&](bool sync) {
+    leveldb::WriteOptions options;
+    options.sync = sync;
+    leveldb::Status st = db_->Write(options, &batch);
+    batch.Clear();
+    if (!st.ok()) *error = "cannot rewrite hash fields in " + options_.dir + ": " + st.ToString();
+    return st.ok();
+  };
+  for (it->Seek("e"); it->Valid() && it->key().starts_with("e"); it->Next()) {
+    std::string_view record(it->key().data(), it->key().size());
+    ElementKey e;
+    if (!DecodeElementKey(record, &e) || e.tag != kHashV4) continue;
+    std::string renamed(record);
+    renamed[record.size() - e.suffix.size() - 1] = kHash;
+    batch.Delete(it->key());
+    batch.Put(renamed,
+              EncodeHashField(0, std::string_view(it->value().data(), it->value().size())));
+    if (batch.ApproximateSize() >= (4 << 20) && !write(false)) return false;
+  }
+  if (!it->status().ok()) {
+    *error = "cannot read " + options_.dir + ": " + it->status().ToString();
+    return false;
+  }
+  return write(true);
 }
 
 bool LevelStore::ReadLsnReservation(std::string* error) {
@@ -830,7 +866,7 @@ void LevelStore::Translate(const Mutation& m, uint64_t lsn, BatchView* view) {
       break;
     case Op::kHashSet:
       shadow(kHash);
-      view->Put(element(kHash, m.arg), m.arg2);
+      view->Put(element(kHash, m.arg), EncodeHashField(static_cast<uint64_t>(m.num), m.arg2));
       break;
     case Op::kHashDelete:
       view->Delete(element(kHash, m.arg));
@@ -1062,11 +1098,23 @@ class LevelStore::Loader : public StateLoader {
             LoadListRecord(keyspace, &m, prefix, &s->runs(), e.suffix, value);
             records_++;
             continue;
-          case kHash:
+          case kHash: {
+            // A compact hash's fields load in their insertion order: those numbered wait
+            // until the loader leaves the key, then go in by number (Hash::Set). A table's
+            // (0) go in now, so that a big hash is not held twice.
+            uint64_t seq;
+            std::string_view field_value;
+            if (!DecodeHashField(value, &seq, &field_value)) continue;
             m.op = Mutation::Op::kHashSet;
             m.arg = e.suffix;
-            m.arg2 = value;
-            break;
+            m.arg2 = field_value;
+            m.num = static_cast<int64_t>(seq);
+            if (seq == 0) break;
+            if (pending_.empty()) pending_prefix_ = prefix;
+            pending_.push_back(m);
+            records_++;
+            continue;
+          }
           case kSet:
             m.op = Mutation::Op::kSetAdd;
             m.arg = e.suffix;
@@ -1249,6 +1297,10 @@ class LevelStore::Loader : public StateLoader {
   }
 
   void ApplyPending(Keyspace* keyspace) {
+    if (!pending_.empty() && pending_.front().op == Mutation::Op::kHashSet) {
+      std::stable_sort(pending_.begin(), pending_.end(),
+                       [](const Mutation& a, const Mutation& b) { return a.num < b.num; });
+    }
     for (const Mutation& m : pending_) {
       // A trim that counts more dead elements than the runs hold is damaged: the list ends
       // empty rather than the load popping from nothing.
@@ -1259,7 +1311,8 @@ class LevelStore::Loader : public StateLoader {
   }
 
   // Mutations that wait until the loader leaves the key at pending_prefix_: a stream's counters
-  // (adding its entries counts them) and the pops of a list's dead elements at its back.
+  // (adding its entries counts them), the pops of a list's dead elements at its back, and a
+  // compact hash's fields (to go in in insertion order).
   std::vector<Mutation> pending_;
   std::string pending_prefix_;
   std::vector<std::string_view> elements_;  // a run's, reused

@@ -126,6 +126,8 @@ class LevelStore : public CommitPipeline {
   // Sets lsn_reserved_ from DESASTER-LSN and from the record older stores kept it in; false with
   // *error set when the file is there but unreadable.
   bool ReadLsnReservation(std::string* error);
+  // Rewrites the hash fields of a store from before format 5 (kHashV4) as kHash records.
+  bool RewriteHashFields(std::string* error);
   // Makes `reserve` the durable reservation (write, sync, rename, sync the directory).
   bool ReserveLsns(uint64_t reserve, std::string* error);
   // Adds `m`, of the batch numbered `lsn`, to the batch being built.

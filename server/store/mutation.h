@@ -23,7 +23,7 @@ struct Mutation {
     kListSet,         // element at index `num` = arg
     kListInsert,      // insert arg before index `num` (num == length appends)
     kListRemove,      // remove the element at index `num`
-    kHashSet,         // field arg = arg2
+    kHashSet,         // field arg = arg2; `num`: its seq in a compact hash (server/data/hash.h)
     kHashDelete,      // field arg
     kSetAdd,          // member arg
     kSetRemove,       // member arg

@@ -52,6 +52,26 @@ end
 puts JSON.generate(out)
 """
 
+# Small hashes in insertion order and intsets in numeric order through redis-rb: resque's own
+# tests read a worker's hash and expect the fields in the order they were set.
+RUBY_ORDERS = r"""
+require "redis"
+require "json"
+r = Redis.new(port: ARGV[0].to_i)
+r.flushall
+out = []
+r.hset("worker", "started", "today")
+r.hset("worker", "queue", "jobs")
+r.mapped_hmset("worker", "payload" => "{}", "run_at" => "now")
+r.hdel("worker", "queue")
+r.hset("worker", "queue", "again")
+out << r.hgetall("worker") << r.hkeys("worker") << r.hvals("worker")
+r.sadd("ids", [30, -2, 7, 100000, 0])
+out << r.smembers("ids") << r.sunion("ids", "none") << r.sdiff("ids", "none")
+out << r.object("encoding", "worker") << r.object("encoding", "ids")
+puts JSON.generate(out)
+"""
+
 
 class GeoTest(ServerTest):
     def test_geo_through_redis_py(self):
@@ -293,6 +313,86 @@ class SortTest(ServerTest):
         with self.assertRaisesRegex(redis.ResponseError, "can't be converted into double"):
             r.rpush("words", "a", "b")
             r.sort("words")
+
+
+class EncodingOrderTest(unittest.TestCase):
+    """Redis 7.0's orders that clients see: a small hash in insertion order, a set of integers in
+    numeric order, each until it becomes a hash table (server/data/hash.h, set.h)."""
+
+    @staticmethod
+    def ordered(client):
+        """`client` with set replies as the server sent them (redis-py makes Python sets)."""
+        for name in ("SMEMBERS", "SUNION", "SDIFF", "SINTER"):
+            client.set_response_callback(name, lambda reply, **options: reply)
+        return client
+
+    def replies(self, client):
+        c = self.ordered(client)
+        c.config_set("hash-max-listpack-entries", 4)
+        c.config_set("set-max-intset-entries", 4)
+        out = []
+        c.hset("h", mapping={"zz": 1, "aa": 2, "mm": 3})
+        c.hdel("h", "aa")
+        c.hset("h", "aa", 4)
+        c.hset("h", "zz", 5)  # an update keeps its place
+        out += [c.hgetall("h"), c.hkeys("h"), c.hvals("h"), c.hscan("h", 0, count=1),
+                c.object("encoding", "h")]
+        c.hset("long", "f", "x" * 65)  # past hash-max-listpack-value
+        c.hset("h", "fifth", 6)  # past hash-max-listpack-entries
+        c.hdel("h", "fifth", "zz")
+        out += [c.object("encoding", "long"), c.object("encoding", "h"), c.hlen("h")]
+        c.sadd("ints", 10, -5, 300, 2)
+        out += [c.smembers("ints"), c.sscan("ints", 0, count=1), c.object("encoding", "ints"),
+                c.sunion("ints", "ints"), c.sdiff("ints", "none"), c.sinter("ints", "ints")]
+        c.sadd("ints", "010")  # not how Redis writes 10: another member, and no integer
+        c.srem("ints", "010")
+        c.sadd("more", 1, 2, 3, 4)
+        c.sadd("more", 5)  # past set-max-intset-entries
+        out += [c.object("encoding", "ints"), c.object("encoding", "more"), c.scard("more")]
+        c.execute_command("SINTERSTORE", "dst", "ints", "ints")
+        out += [c.smembers("dst"), c.object("encoding", "dst")]
+        return out
+
+    def test_small_hashes_and_intsets_read_in_redis_order(self):
+        redis_server, ours = RedisServer(), Scheduler()
+        self.addCleanup(redis_server.stop)
+        self.addCleanup(ours.stop)
+        ours.wait_loaded()
+        theirs, mine = (self.replies(redis.Redis(port=s.port)) for s in (redis_server, ours))
+        self.assertEqual(mine, theirs)
+        self.assertEqual(mine[1], [b"zz", b"mm", b"aa"])
+        self.assertEqual(mine[8], [b"-5", b"2", b"10", b"300"])  # smembers, numeric order
+
+    def test_a_small_hash_keeps_its_order_through_kills_and_debug_reload(self):
+        data = data_dir(self, "orders")
+        s = Scheduler(data_dir=data)
+        try:
+            s.wait_loaded()
+            c = redis.Redis(port=s.port)
+            c.hset("h", mapping={"zz": 1, "aa": 2, "mm": 3})
+            c.hdel("h", "aa")
+            c.hset("h", mapping={"bb": 4, "aa": 5})
+            c.hset("h", "zz", 6)
+            c.sadd("ints", 300, -5, 2)
+            before = c.hgetall("h")
+            self.assertEqual(list(before), [b"zz", b"mm", b"bb", b"aa"])
+            c.execute_command("DEBUG", "RELOAD")
+            self.assertEqual(list(c.hgetall("h").items()), list(before.items()))
+        finally:
+            s.kill()
+        s = Scheduler(data_dir=data)
+        self.addCleanup(s.stop)
+        s.wait_loaded()
+        c = self.ordered(redis.Redis(port=s.port))
+        self.assertEqual(list(c.hgetall("h").items()), list(before.items()))
+        self.assertEqual(c.smembers("ints"), [b"-5", b"2", b"300"])
+        c.hset("h", "new", 7)  # after a restart new fields still go last
+        self.assertEqual(list(c.hgetall("h"))[-1], b"new")
+
+    def test_redis_rb_reads_hashes_and_intsets_in_redis_order(self):
+        out = ruby_side_by_side(self, RUBY_ORDERS)
+        self.assertIn('{"started":"today","payload":"{}","run_at":"now","queue":"again"}', out)
+        self.assertIn('["-2","0","7","30","100000"]', out)
 
 
 class ClientTest(unittest.TestCase):

@@ -4,6 +4,7 @@
 #include <fstream>
 #include <functional>
 #include <iterator>
+#include <map>
 #include <random>
 #include <thread>
 
@@ -95,6 +96,27 @@ std::unique_ptr<Keyspace> CommitAndReload(Keyspace& ks, std::unique_ptr<LevelSto
   *store = OpenAndLoad(dir, reloaded.get());
   store->reset();
   return reloaded;
+}
+
+// Every hash of `ks` with its fields: a compact hash's in the order HGETALL shows them, a
+// table's (in no order) sorted.
+std::string HashOrders(Keyspace& ks) {
+  std::map<std::string, std::string> out;
+  for (int i = 0; i < ks.databases(); i++) {
+    ks.db(i).ForEach([&](std::string_view key, const Value& v) {
+      if (v.type() != ValueType::kHash) return;
+      std::vector<std::string> fields;
+      v.hash().ForEach([&](std::string_view f, const std::string& x) {
+        fields.push_back(std::string(f) + "=" + x + " ");
+      });
+      if (!v.hash().compact()) std::sort(fields.begin(), fields.end());
+      std::string& line = out[std::to_string(i) + ":" + std::string(key)];
+      for (const auto& f : fields) line += f;
+    });
+  }
+  std::string all;
+  for (const auto& [key, fields] : out) all += key + " " + fields + "\n";
+  return all;
 }
 
 std::string Contents(const fs::path& file) {
@@ -415,6 +437,7 @@ TEST_CASE("random mutations committed in batches load back identically") {
   CanonicalizeQueues(ks);
   CanonicalizeQueues(loaded);
   CHECK(Digest(loaded) == Digest(ks));
+  CHECK(HashOrders(loaded) == HashOrders(ks));
   CHECK(DescribeQueues(loaded) == DescribeQueues(ks));
   CHECK(DescribeQueues(ks).find("ready: 0") != std::string::npos);
   CHECK(DescribeQueues(ks).find("scheduled: 0") != std::string::npos);
@@ -434,6 +457,7 @@ TEST_CASE("random mutations committed in batches load back identically") {
   CHECK(loader->lsn() - lsn <= store::kLsnReserve);
   CanonicalizeQueues(reopened);
   CHECK(Digest(reopened) == Digest(ks));
+  CHECK(HashOrders(reopened) == HashOrders(ks));
   CHECK(DescribeQueues(reopened) == DescribeQueues(ks));
 }
 
@@ -879,6 +903,76 @@ TEST_CASE("a store from before chunked strings loads, edits its strings in chunk
   auto reloaded = CommitAndReload(ks, &store, dir.path);
   CHECK(reloaded->db(0).Find("s")->str() == std::string(kStringChunk, 'o') + "new");
   CHECK(FormatOf(dir.path) == store::kFormatValue);
+}
+
+TEST_CASE("a compact hash loads in insertion order, through updates, deletes and re-adds") {
+  TempDir dir;
+  std::string error;
+  auto store = OpenStore(dir.path, &error);
+  REQUIRE(store);
+  Keyspace ks(1);
+  Database& db = ks.db(0);
+  for (std::string f : {"zz", "aa", "mm", "bb"}) db.HashSet("h", f, "1");
+  db.HashDelete("h", "aa");
+  db.HashSet("h", "aa", "2");
+  db.HashSet("h", "zz", "3");  // an update keeps its place
+  for (int i = 0; i < 600; i++) db.HashSet("big", "f" + std::to_string(i), "v");  // a table
+  db.HashSet("long", "a", std::string(65, 'x'));  // a value past hash-max-listpack-value
+  REQUIRE(db.Find("h")->hash().compact());
+  REQUIRE(!db.Find("big")->hash().compact());
+  REQUIRE(!db.Find("long")->hash().compact());
+  CHECK(HashOrders(ks).find("0:h zz=3 mm=1 bb=1 aa=2 \n") != std::string::npos);
+  uint64_t lsn = 10;
+  CommitAll(ks, *store, &lsn);
+  store.reset();
+
+  Keyspace second(1);
+  store = OpenAndLoad(dir.path, &second);
+  CHECK(HashOrders(second) == HashOrders(ks));
+  CHECK(Digest(second) == Digest(ks));
+  CHECK(second.db(0).Find("h")->hash().compact());
+  CHECK(!second.db(0).Find("big")->hash().compact());
+  // The big hash shrinks: after a restart it is compact again, as Redis reloads it, and fields
+  // added since go after those it had.
+  for (int i = 0; i < 598; i++) second.db(0).HashDelete("big", "f" + std::to_string(i));
+  second.db(0).HashSet("big", "new", "v");
+  CommitAll(second, *store, &lsn);
+  store.reset();
+
+  Keyspace third(1);
+  store = OpenAndLoad(dir.path, &third);
+  REQUIRE(third.db(0).Find("big")->hash().compact());
+  CHECK(HashOrders(third).find("0:big f598=v f599=v new=v \n") != std::string::npos);
+  third.db(0).HashSet("big", "newer", "v");
+  auto fourth = CommitAndReload(third, &store, dir.path);
+  CHECK(HashOrders(*fourth) == HashOrders(third));
+  CHECK(HashOrders(*fourth).find("0:big f598=v f599=v new=v newer=v \n") != std::string::npos);
+}
+
+TEST_CASE("a store from before hash fields' order loads its hashes in field order, and is marked") {
+  TempDir dir;
+  std::string prefix = store::ElementPrefix(0, "h");
+  Plant(
+      dir.path,
+      [&](leveldb::WriteBatch* old) {
+        for (std::string f : {"c", "a", "b"}) old->Put(prefix + 'h' + f, "v" + f);
+        old->Put(store::ElementPrefix(0, "s") + 's', "a string");
+      },
+      store::kFormatValueV4);
+  Keyspace ks(1);
+  auto store = OpenAndLoad(dir.path, &ks);
+  CHECK(HashOrders(ks) == "0:h a=va b=vb c=vc \n");
+  CHECK(ks.db(0).Find("s")->str() == "a string");
+  ks.db(0).HashSet("h", "d", "vd");
+  ks.db(0).HashDelete("h", "a");
+  auto reloaded = CommitAndReload(ks, &store, dir.path);
+  CHECK(HashOrders(*reloaded) == "0:h b=vb c=vc d=vd \n");
+  CHECK(FormatOf(dir.path) == store::kFormatValue);
+  auto raw = OpenRaw(dir.path);
+  std::unique_ptr<leveldb::Iterator> it(raw->NewIterator(leveldb::ReadOptions()));
+  for (it->SeekToFirst(); it->Valid(); it->Next()) {
+    CHECK(!it->key().starts_with(prefix + 'h'));  // every field rewritten
+  }
 }
 
 TEST_CASE("a damaged list trim loads as far as the records go") {
