@@ -255,9 +255,8 @@ AclDenial AclSelector::Check(const CommandSpec& spec, const std::vector<std::str
                              size_t* position) const {
   if (!CommandAllowed(spec, argv)) return AclDenial::kCommand;
   if (!all_keys_) {
-    std::vector<size_t> positions, key_args;
-    size_t first = spec.name.find('|') == std::string::npos ? 1 : 2;
-    FindKeys(spec.args, argv, first, &positions, &key_args);
+    std::vector<size_t> key_args;
+    std::vector<size_t> positions = spec.KeyPositions(argv, &key_args);
     for (size_t i = 0; i < positions.size(); i++) {
       if (!KeyAllowed(argv[positions[i]], KeyAccessOf(CallKeyFlags(spec, key_args[i], argv)))) {
         *position = positions[i];

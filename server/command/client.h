@@ -31,6 +31,19 @@ struct BlockState {
   TimeoutReply timeout_reply = TimeoutReply::kNullArray;
 };
 
+// CLIENT TRACKING: a client's client-side caching mode (server/command/tracking.h).
+struct TrackingMode {
+  bool on = false;
+  bool bcast = false;
+  bool optin = false;
+  bool optout = false;
+  bool noloop = false;
+  bool caching = false;          // CLIENT CACHING YES (OPTIN) or NO (OPTOUT), for the next command
+  bool broken_redirect = false;  // the client it redirects to has left
+  uint64_t redirect = 0;         // where invalidations go; 0: to the client itself
+  std::set<std::string> prefixes;  // BCAST: the prefixes it follows
+};
+
 struct Client {
   uint64_t id = 0;
   std::string name;
@@ -61,6 +74,8 @@ struct Client {
   // pub/sub
   std::set<std::string> channels, patterns;
   size_t subscriptions() const { return channels.size() + patterns.size(); }
+
+  TrackingMode tracking;
 
   bool monitor = false;
   bool blocked = false;

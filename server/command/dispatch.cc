@@ -177,6 +177,12 @@ bool CallCommand(ServerState& server, Client& client, const CommandSpec& spec,
   spec.handler(ctx);
   server.keyspace.set_reading(false);
   int64_t elapsed = MonotonicUs() - start;
+  // A read-only command's keys may now be cached by a tracking client; a read-only script's
+  // are not (what its redis.call reads is: ScriptEngine).
+  if (client.tracking.on && spec.Has(cmd::kReadOnly) && spec.name != "eval_ro" &&
+      spec.name != "evalsha_ro" && spec.name != "fcall_ro") {
+    server.tracking.Remember(client, spec, argv);
+  }
 
   if (ctx.blocked) return true;
   CommandStats& st = server.stats.commands[&spec];
@@ -244,8 +250,10 @@ void PrefetchKeys(const ServerState& server, const Client& client, std::string_v
   if (n > 1) db.Prefetch(std::span(keys.data(), n));
 }
 
-void ProcessCommand(ServerState& server, Client& client, const std::vector<std::string>& argv) {
-  if (argv.empty()) return;
+namespace {
+
+// ProcessCommand but for what follows every command.
+void Process(ServerState& server, Client& client, const std::vector<std::string>& argv) {
   if (client.reply_mode == ReplyMode::kSkipNext) client.reply_mode = ReplyMode::kSkipThis;
   resp::ReplyWriter reply(&client.output, client.protocol);
   auto reject = [&](const std::string& error, const CommandSpec* spec) {
@@ -328,6 +336,18 @@ void ProcessCommand(ServerState& server, Client& client, const std::vector<std::
     return;
   }
   CallCommand(server, client, *spec, argv, BlockMode::kAllowed);
+}
+
+}  // namespace
+
+void ProcessCommand(ServerState& server, Client& client, const std::vector<std::string>& argv) {
+  if (argv.empty()) return;
+  server.tracking.set_current(&client);
+  Process(server, client, argv);
+  server.tracking.SendDeferred();
+  server.tracking.set_current(nullptr);
+  // CLIENT CACHING holds for the next command (or transaction) only.
+  if (!client.in_multi && !EqualIgnoringCase(argv[0], "client")) client.tracking.caching = false;
   if (server.keyspace.HasReadyKeys()) ServeReadyKeys(server);
 }
 
@@ -362,7 +382,11 @@ void ServeReadyKeys(ServerState& server) {
         int saved_db = c->db;
         c->db = c->block.db;
         std::vector<std::string> argv = c->block.argv;
+        Client* running = server.tracking.current();
+        server.tracking.set_current(c);
         bool still_blocked = CallCommand(server, *c, *spec, argv, BlockMode::kRetrying);
+        server.tracking.SendDeferred();
+        server.tracking.set_current(running);
         c->db = saved_db;
         if (!still_blocked) {
           UnblockClient(server, *c, false);
@@ -403,6 +427,7 @@ void ForgetClient(ServerState& server, Client& client) {
   drop(server.channels, client.channels);
   drop(server.patterns, client.patterns);
   std::erase(server.monitors, &client);
+  server.tracking.Disable(client);
   server.clients.erase(client.id);
 }
 

@@ -209,6 +209,13 @@ const CommandSpec* CommandRegistry::Find(std::string_view name) const {
   return it == index_.end() ? nullptr : &commands_[it->second];
 }
 
+std::vector<size_t> CommandSpec::KeyPositions(const std::vector<std::string>& argv,
+                                              std::vector<size_t>* key_args) const {
+  std::vector<size_t> positions;
+  FindKeys(args, argv, name.find('|') == std::string::npos ? 1 : 2, &positions, key_args);
+  return positions;
+}
+
 const CommandSpec* CommandRegistry::FindSub(const CommandSpec& parent, std::string_view sub) const {
   std::string full = parent.name + "|" + Lower(sub);
   for (const auto& s : parent.subcommands) {

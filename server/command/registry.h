@@ -78,6 +78,10 @@ struct CommandSpec {
   uint32_t id = 0;
 
   bool Has(cmd::Flag f) const { return (flags & f) != 0; }
+  // The positions in `argv` (a call of this command) of its keys, as FindKeys finds them from
+  // the first argument after the name words; `key_args` as FindKeys gives them.
+  std::vector<size_t> KeyPositions(const std::vector<std::string>& argv,
+                                   std::vector<size_t>* key_args = nullptr) const;
 };
 
 class CommandRegistry {

@@ -569,6 +569,7 @@ void ScriptEngine::RunCommand(lua_State* L) {
   c.protocol = script_resp_;
   c.output.clear();
   CallCommand(server, c, *spec, call_argv_, BlockMode::kNever);
+  if (caller_ && spec->Has(cmd::kReadOnly)) server.tracking.Remember(*caller_, *spec, call_argv_);
   call_reply_.swap(c.output);
 }
 

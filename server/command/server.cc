@@ -328,6 +328,7 @@ void Reset(CommandContext& ctx) {
     c.monitor = false;
     std::erase(ctx.server.monitors, &c);
   }
+  ctx.server.tracking.Disable(c);
   c.db = 0;
   c.protocol = 2;
   ctx.reply.set_protocol(2);
@@ -399,6 +400,7 @@ std::string InfoSection(CommandContext& ctx, const std::string& name) {
     num("maxclients", s.options.maxclients);
     num("blocked_clients", blocked);
     num("pubsub_clients", pubsub);
+    num("tracking_clients", s.tracking.clients());
   } else if (name == "memory") {
     out = "# Memory\r\n";
     uint64_t used = s.UsedMemory(), rss = RssBytes();
@@ -443,6 +445,9 @@ std::string InfoSection(CommandContext& ctx, const std::string& name) {
     num("keyspace_misses", s.stats.keyspace_misses);
     num("pubsub_channels", s.channels.size());
     num("pubsub_patterns", s.patterns.size());
+    num("tracking_total_keys", s.tracking.keys());
+    num("tracking_total_items", s.tracking.items());
+    num("tracking_total_prefixes", s.tracking.prefixes());
     num("total_error_replies", s.stats.error_replies);
     if (s.cluster.enabled) num("cluster_forwarded_commands", s.stats.forwarded_commands);
   } else if (name == "replication") {
@@ -809,62 +814,97 @@ void ClientUnpause(CommandContext& ctx) {
   ctx.reply.Ok();
 }
 
-// CLIENT TRACKING ON|OFF [REDIRECT id] [PREFIX p]... [BCAST] [OPTIN] [OPTOUT] [NOLOOP]: the
-// options are checked as Redis checks them; OFF is what tracking is, and ON is refused, as
-// client-side caching is not built.
+// CLIENT TRACKING ON|OFF [REDIRECT id] [PREFIX p]... [BCAST] [OPTIN] [OPTOUT] [NOLOOP], with
+// Redis' checks and in its order (server/command/tracking.h).
 void ClientTracking(CommandContext& ctx) {
-  bool redirected = false, bcast = false, optin = false, optout = false, prefixes = false;
+  TrackingMode mode;
+  std::vector<std::string> prefixes;
   for (size_t j = 3; j < ctx.args.size(); j++) {
     bool more = j + 1 < ctx.args.size();
     if (ctx.Is(j, "REDIRECT") && more) {
-      if (redirected) return ctx.Error("ERR A client can only redirect to a single other client");
+      if (mode.redirect != 0) {
+        return ctx.Error("ERR A client can only redirect to a single other client");
+      }
       auto id = ctx.Int(++j);
       if (!id) return;
-      if (*id < 0 || !ctx.server.FindClient(static_cast<uint64_t>(*id))) {
+      if (*id <= 0 || !ctx.server.FindClient(static_cast<uint64_t>(*id))) {
         return ctx.Error("ERR The client ID you want redirect to does not exist");
       }
-      redirected = true;
+      mode.redirect = static_cast<uint64_t>(*id);
     } else if (ctx.Is(j, "BCAST")) {
-      bcast = true;
+      mode.bcast = true;
     } else if (ctx.Is(j, "OPTIN")) {
-      optin = true;
+      mode.optin = true;
     } else if (ctx.Is(j, "OPTOUT")) {
-      optout = true;
+      mode.optout = true;
     } else if (ctx.Is(j, "NOLOOP")) {
+      mode.noloop = true;
     } else if (ctx.Is(j, "PREFIX") && more) {
-      prefixes = true;
-      j++;
+      prefixes.push_back(ctx.args[++j]);
     } else {
       return ctx.Error(err::kSyntax);
     }
   }
-  if (ctx.Is(2, "OFF")) return ctx.reply.Ok();
+  Client& c = ctx.client;
+  if (ctx.Is(2, "OFF")) {
+    ctx.server.tracking.Disable(c);
+    return ctx.reply.Ok();
+  }
   if (!ctx.Is(2, "ON")) return ctx.Error(err::kSyntax);
-  if (!bcast && prefixes) return ctx.Error("ERR PREFIX option requires BCAST mode to be enabled");
-  if (bcast && (optin || optout)) {
+  if (!mode.bcast && !prefixes.empty()) {
+    return ctx.Error("ERR PREFIX option requires BCAST mode to be enabled");
+  }
+  if (c.tracking.on && c.tracking.bcast != mode.bcast) {
+    return ctx.Error(
+        "ERR You can't switch BCAST mode on/off before disabling tracking for this client, and "
+        "then re-enabling it with a different mode.");
+  }
+  if (mode.bcast && (mode.optin || mode.optout)) {
     return ctx.Error("ERR OPTIN and OPTOUT are not compatible with BCAST");
   }
-  if (optin && optout) return ctx.Error("ERR You can't specify both OPTIN mode and OPTOUT mode");
-  ctx.Error("ERR desaster does not support client-side caching (CLIENT TRACKING ON) yet");
+  if (mode.optin && mode.optout) {
+    return ctx.Error("ERR You can't specify both OPTIN mode and OPTOUT mode");
+  }
+  if ((mode.optin && c.tracking.optout) || (mode.optout && c.tracking.optin)) {
+    return ctx.Error(
+        "ERR You can't switch OPTIN/OPTOUT mode before disabling tracking for this client, and "
+        "then re-enabling it with a different mode.");
+  }
+  std::string error;
+  if (!ctx.server.tracking.Enable(c, mode, prefixes, &error)) return ctx.Error(error);
+  ctx.reply.Ok();
 }
 
 void ClientTrackingInfo(CommandContext& ctx) {
+  const TrackingMode& m = ctx.client.tracking;
+  std::vector<std::string_view> flags{m.on ? "on" : "off"};
+  if (m.bcast) flags.push_back("bcast");
+  if (m.optin) flags.push_back("optin");
+  if (m.optin && m.caching) flags.push_back("caching-yes");
+  if (m.optout) flags.push_back("optout");
+  if (m.optout && m.caching) flags.push_back("caching-no");
+  if (m.noloop) flags.push_back("noloop");
+  if (m.broken_redirect) flags.push_back("broken_redirect");
   ctx.reply.Map(3);
   ctx.reply.Bulk("flags");
-  ctx.reply.Set(1);
-  ctx.reply.Bulk("off");
-  ctx.reply.Field("redirect", -1LL);
+  ctx.reply.Set(flags.size());
+  for (std::string_view f : flags) ctx.reply.Bulk(f);
+  ctx.reply.Field("redirect", m.on ? static_cast<long long>(m.redirect) : -1LL);
   ctx.reply.Bulk("prefixes");
-  ctx.reply.Array(0);
+  ctx.reply.Array(m.prefixes.size());
+  for (const std::string& p : m.prefixes) ctx.reply.Bulk(p);
 }
 
-void ClientGetRedir(CommandContext& ctx) { ctx.reply.Integer(-1); }
+void ClientGetRedir(CommandContext& ctx) {
+  const TrackingMode& m = ctx.client.tracking;
+  ctx.reply.Integer(m.on ? static_cast<long long>(m.redirect) : -1LL);
+}
 
 void ClientHelp(CommandContext& ctx) {
   ctx.ReplyHelp({"CACHING (YES|NO)",
-                 "    Refused: client-side caching is not supported.",
+                 "    Enable/disable tracking of the keys for next command in OPTIN/OPTOUT modes.",
                  "GETREDIR",
-                 "    Return -1: invalidations go nowhere.",
+                 "    Return the client ID we are redirecting to when tracking is enabled.",
                  "GETNAME",
                  "    Return the name of the current connection.",
                  "ID",
@@ -885,20 +925,40 @@ void ClientHelp(CommandContext& ctx) {
                  "    Set LIB-NAME or LIB-VER.",
                  "SETNAME <name>",
                  "    Assign the name <name> to the current connection.",
-                 "TRACKING (ON|OFF) [...]",
-                 "    OFF only: client-side caching is not supported.",
+                 "TRACKING (ON|OFF) [REDIRECT <id>] [BCAST] [PREFIX <prefix> [...]]",
+                 "         [OPTIN] [OPTOUT] [NOLOOP]",
+                 "    Control server assisted client side caching.",
                  "TRACKINGINFO",
-                 "    Report tracking status for the current connection: off.",
+                 "    Report tracking status for the current connection.",
                  "UNPAUSE",
                  "    Stop the current client pause, resuming traffic.",
                  "UNBLOCK <clientid> [TIMEOUT|ERROR]",
                  "    Unblock the specified blocked client."});
 }
 
+// CLIENT CACHING YES (OPTIN) or NO (OPTOUT): whether the next command's keys are tracked.
 void ClientCaching(CommandContext& ctx) {
-  ctx.Error(
-      "ERR CLIENT CACHING can be called only when the client is in tracking mode with OPTIN or "
-      "OPTOUT mode enabled");
+  TrackingMode& m = ctx.client.tracking;
+  if (!m.on) {
+    return ctx.Error(
+        "ERR CLIENT CACHING can be called only when the client is in tracking mode with OPTIN "
+        "or OPTOUT mode enabled");
+  }
+  if (ctx.Is(2, "YES")) {
+    if (!m.optin) {
+      return ctx.Error(
+          "ERR CLIENT CACHING YES is only valid when tracking is enabled in OPTIN mode.");
+    }
+  } else if (ctx.Is(2, "NO")) {
+    if (!m.optout) {
+      return ctx.Error(
+          "ERR CLIENT CACHING NO is only valid when tracking is enabled in OPTOUT mode.");
+    }
+  } else {
+    return ctx.Error(err::kSyntax);
+  }
+  m.caching = true;
+  ctx.reply.Ok();
 }
 
 void ClientNoEvict(CommandContext& ctx) {
@@ -1592,11 +1652,11 @@ void RegisterServerCommands(CommandRegistry* r) {
       .Args("timeout:integer [WRITE|ALL]")
       .Sub("unpause", 2, kAdmin, {}, ClientUnpause, "End CLIENT PAUSE")
       .Args("")
-      .Sub("tracking", -3, 0, {}, ClientTracking, "Client-side caching (not supported)")
+      .Sub("tracking", -3, 0, {}, ClientTracking, "Client-side caching: be told of changed keys")
       .Args(
           "(ON|OFF) [REDIRECT client-id:integer] [PREFIX prefix]... [BCAST] [OPTIN] [OPTOUT] "
           "[NOLOOP]")
-      .Sub("trackinginfo", 2, 0, {}, ClientTrackingInfo, "Client-side caching state: off")
+      .Sub("trackinginfo", 2, 0, {}, ClientTrackingInfo, "Client-side caching state")
       .Args("")
       .Sub("getredir", 2, 0, {}, ClientGetRedir, "Where invalidations go: nowhere (-1)")
       .Args("")
@@ -1707,6 +1767,9 @@ std::string ClientLine(const Client& c) {
   std::string flags;
   if (c.in_multi) flags += 'x';
   if (c.blocked) flags += 'b';
+  if (c.tracking.on) flags += 't';
+  if (c.tracking.broken_redirect) flags += 'R';
+  if (c.tracking.bcast) flags += 'B';
   if (c.subscriptions() > 0) flags += 'P';
   if (c.monitor) flags += 'O';
   if (flags.empty()) flags = "N";
@@ -1714,11 +1777,12 @@ std::string ClientLine(const Client& c) {
   std::string line = fmt::format(
       "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub={} psub={} ssub=0 "
       "multi={} qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=16384 rbp=0 obl=0 oll=0 omem={} "
-      "tot-mem={} events=r cmd={} user={} redir=-1 resp={}",
+      "tot-mem={} events=r cmd={} user={} redir={} resp={}",
       c.id, c.addr, c.laddr, c.fd, c.name, (now - c.created_ms) / 1000,
       (now - c.last_interaction_ms) / 1000, flags, c.db, c.channels.size(), c.patterns.size(),
       c.in_multi ? static_cast<long long>(c.queued.size()) : -1, c.output.size(),
-      c.output.size() + 16384, c.last_command, c.user ? c.user->name : "default", c.protocol);
+      c.output.size() + 16384, c.last_command, c.user ? c.user->name : "default",
+      c.tracking.on ? static_cast<long long>(c.tracking.redirect) : -1LL, c.protocol);
   if (!c.lib_name.empty() || !c.lib_ver.empty()) {
     line += " lib-name=" + c.lib_name + " lib-ver=" + c.lib_ver;
   }

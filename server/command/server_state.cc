@@ -44,6 +44,9 @@ ServerState::ServerState(Options* options, int64_t now_ms)
       PublishMessage(*this, fmt::format("__keyevent@{}__:{}", db, event), std::string(key));
     }
   });
+  keyspace.set_change_listener([this](const std::string_view* key) {
+    key ? tracking.KeyChanged(*key) : tracking.AllChanged();
+  });
   ApplyOptions();
 }
 
@@ -59,6 +62,7 @@ void ServerState::ApplyOptions() {
   keyspace.set_encoding_limits({.max_entries = parameter("hash-max-listpack-entries", 512),
                                 .max_value = parameter("hash-max-listpack-value", 64)},
                                {.max_intset_entries = parameter("set-max-intset-entries", 512)});
+  tracking.set_max_keys(parameter("tracking-table-max-keys", 1000000));
   maxmemory = parameter("maxmemory", 0);
   CheckMemory();
   // requirepass is the default user's password, as in Redis: set when it changes, so that ACL

@@ -16,6 +16,7 @@
 #include "server/command/access_control.h"
 #include "server/command/client.h"
 #include "server/command/registry.h"
+#include "server/command/tracking.h"
 #include "server/config.h"
 #include "server/data/keyspace.h"
 #include "server/store/commit.h"
@@ -215,6 +216,7 @@ class ServerState {
   std::map<std::string, std::vector<Client*>> patterns;  // pattern -> subscribers
   std::vector<Client*> monitors;
   std::unique_ptr<ScriptEngine> scripts;
+  Tracking tracking{this};  // CLIENT TRACKING
 
   // Called whenever a client (not necessarily the current one) has new output.
   std::function<void(Client*)> on_output;

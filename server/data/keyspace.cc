@@ -624,12 +624,15 @@ void Keyspace::RecordMasterTerm(MasterTerm term) {
 }
 
 void Keyspace::FlushAll() {
+  flushing_all_ = true;
   for (auto& db : dbs_) {
     bool was = recording_;
     recording_ = false;  // recorded once below, not per database
     db->Flush();
     recording_ = was;
   }
+  flushing_all_ = false;
+  if (change_listener_) change_listener_(nullptr);
   if (recording_) {
     Mutation m;
     m.op = Mutation::Op::kFlushAll;
@@ -859,6 +862,7 @@ bool Keyspace::SetDatabaseMap(std::string_view map) {
 }
 
 void Keyspace::Touched(int db, std::string_view key) {
+  if (change_listener_) change_listener_(&key);
   if (!watched_.empty()) {
     auto it = watched_.find(Key(db, std::string(key)));
     if (it != watched_.end()) {
@@ -874,6 +878,7 @@ void Keyspace::Touched(int db, std::string_view key) {
 }
 
 void Keyspace::TouchedAll(int db) {
+  if (change_listener_ && !flushing_all_) change_listener_(nullptr);
   // As in Redis 7.0, a flush changes only the watched keys it removes: a transaction that
   // watched an absent key still runs.
   for (auto& [k, flags] : watched_) {

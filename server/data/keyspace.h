@@ -395,6 +395,11 @@ class Keyspace {
   void set_holding_expired(bool hold) { holding_expired_ = hold; }
   void set_now_ms(int64_t ms) { now_ms_ = ms; }
 
+  // Told of every key that changes, in any database, and (nullptr) of every flush (FLUSHDB,
+  // FLUSHALL: once), for client-side caching (server/command/tracking.h).
+  using ChangeListener = std::function<void(const std::string_view* key)>;
+  void set_change_listener(ChangeListener listener) { change_listener_ = std::move(listener); }
+
   // Redis' encoding limits (hash-max-listpack-*, set-max-intset-entries): how far a hash stays
   // in insertion order and a set of integers in numeric order (server/data/hash.h, set.h).
   const Hash::Limits& hash_limits() const { return hash_limits_; }
@@ -568,6 +573,8 @@ class Keyspace {
   std::vector<std::unique_ptr<Database>> dbs_;  // by the number clients SELECT
   std::vector<Database*> stored_;               // by the number records are stored under
   int notify_classes_ = 0;
+  ChangeListener change_listener_;
+  bool flushing_all_ = false;  // FLUSHALL tells change_listener_ once, not per database
   Hash::Limits hash_limits_;
   Set::Limits set_limits_;
   bool announce_new_ = true;

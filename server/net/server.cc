@@ -818,6 +818,7 @@ void Server::OnBeforeSleep(ev::prepare&, int) {
     state_->keyspace.Signal(kSnapshotKey);
     ServeReadyKeys(*state_);
   }
+  state_->tracking.Broadcast();
   // 2. The iteration's mutations are submitted as one batch. Its replies may leave once every
   //    batch submitted so far is committed: they may show state that any of them holds.
   SubmitPending();

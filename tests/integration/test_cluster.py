@@ -220,6 +220,15 @@ class ClusterTest(unittest.TestCase):
         listed = m.client().execute_command("ROLE")[2]
         self.assertEqual(sorted(int(p) for _, p, _ in listed), sorted(n.port for n in replicas))
         self.assertEqual(len(set(c.digests())), 1)
+        # A replica's tracking clients hear of the master's changes as the replica applies them.
+        tracker = RawConnection(replicas[0].port)
+        self.addCleanup(tracker.close)
+        tracker.call("HELLO", "3")
+        self.assertEqual(tracker.call("CLIENT", "TRACKING", "ON"), Reply("+", "OK"))
+        self.assertEqual(tracker.call("GET", "counter"), Reply("$", b"7"))
+        r.incr("counter")
+        self.assertEqual(tracker.read(),
+                         Reply(">", [Reply("$", b"invalidate"), Reply("*", [Reply("$", b"counter")])]))
 
     def test_failover_under_load_loses_nothing(self):
         c = Cluster(self, self.etcd, name="failover")
