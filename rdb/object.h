@@ -12,6 +12,9 @@ namespace desaster::rdb {
 
 enum class Type : uint8_t { kString, kList, kSet, kZSet, kHash, kStream };
 
+// The opcode before a FUNCTION library's code, in RDB files and FUNCTION DUMP payloads.
+inline constexpr uint8_t kOpcodeFunction = 245;
+
 struct StreamId {
   uint64_t ms = 0, seq = 0;
   auto operator<=>(const StreamId&) const = default;

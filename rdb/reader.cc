@@ -6,8 +6,8 @@
 #include <cstring>
 #include <limits>
 #include <map>
-#include <set>
 #include <optional>
+#include <set>
 #include <stdexcept>
 
 #include "rdb/crc64.h"
@@ -48,7 +48,7 @@ enum : uint8_t {
   kTypeHashListpackEx = 25,
 
   kOpSlotInfo = 244,
-  kOpFunction2 = 245,
+  kOpFunction2 = kOpcodeFunction,
   kOpFunctionPreGa = 246,
   kOpModuleAux = 247,
   kOpIdle = 248,
@@ -697,22 +697,64 @@ bool FileReader::Next(Record* out) {
   }
 }
 
-bool DecodeDump(std::string_view payload, Object* out, std::string* error) {
-  // type byte + value + 2-byte RDB version + 8-byte CRC-64
-  if (payload.size() < 11) {
+namespace {
+
+// The payload before its footer (2-byte RDB version, 8-byte CRC-64), when the footer is right.
+std::optional<std::string_view> CheckedBody(std::string_view payload, int max_version,
+                                            std::string* error) {
+  if (payload.size() < 10) {
     *error = "DUMP payload version or checksum are wrong";
-    return false;
+    return std::nullopt;
   }
   size_t body = payload.size() - 10;
   uint64_t version = LittleEndian(payload.substr(body, 2));
   uint64_t crc = LittleEndian(payload.substr(body + 2));
-  if (version > static_cast<uint64_t>(kMaxVersion) ||
+  if (version > static_cast<uint64_t>(max_version) ||
       crc != Crc64(0, payload.substr(0, body + 2))) {
+    *error = "DUMP payload version or checksum are wrong";
+    return std::nullopt;
+  }
+  return payload.substr(0, body);
+}
+
+}  // namespace
+
+bool DecodeFunctions(std::string_view payload, std::vector<std::string>* codes,
+                     std::string* error) {
+  // Redis 7.0 (RDB 10) checks against its own version: a newer payload is refused as it is.
+  auto body = CheckedBody(payload, 10, error);
+  if (!body) return false;
+  try {
+    Input in(*body);
+    while (!in.empty()) {
+      uint8_t type = in.Byte("type");
+      if (type == kOpFunctionPreGa) {
+        *error = "Pre-GA function format not supported";
+        return false;
+      }
+      if (type != kOpFunction2) {
+        *error = "given type is not a function";
+        return false;
+      }
+      codes->push_back(in.String());
+    }
+    return true;
+  } catch (const Corrupt&) {
+    *error = "Failed loading library payload";
+    return false;
+  }
+}
+
+bool DecodeDump(std::string_view payload, Object* out, std::string* error) {
+  // type byte + value + footer
+  if (payload.size() < 11) {
     *error = "DUMP payload version or checksum are wrong";
     return false;
   }
+  auto body = CheckedBody(payload, kMaxVersion, error);
+  if (!body) return false;
   try {
-    Input in(payload.substr(0, body));
+    Input in(*body);
     *out = Object{};
     uint8_t type = in.Byte("type");
     if (!ReadObject(in, type, out) || !in.empty() || IsEmpty(*out)) throw Corrupt("bad payload");

@@ -60,5 +60,8 @@ class FileReader {
 // False with an error in Redis' words ("DUMP payload version or checksum are wrong",
 // "Bad data format") when it is not a valid payload of a non-empty value.
 bool DecodeDump(std::string_view payload, Object* out, std::string* error);
+// Decodes a FUNCTION DUMP payload into each library's code, in order. False with an error in
+// Redis' words when it is not one Redis 7.0 would restore.
+bool DecodeFunctions(std::string_view payload, std::vector<std::string>* codes, std::string* error);
 
 }  // namespace desaster::rdb

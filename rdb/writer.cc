@@ -182,11 +182,30 @@ std::string EncodeListpack(const std::vector<std::string>& items) {
   return lp;
 }
 
+namespace {
+
+// The DUMP footer: the RDB version, then the CRC-64 of everything before it.
+void AppendFooter(std::string* out, int version) {
+  AppendLe(out, static_cast<uint64_t>(version), 2);
+  AppendLe(out, Crc64(0, *out), 8);
+}
+
+}  // namespace
+
 std::string DumpFrame(uint8_t type, std::string_view value, int version) {
   std::string out(1, static_cast<char>(type));
   out.append(value);
-  AppendLe(&out, static_cast<uint64_t>(version), 2);
-  AppendLe(&out, Crc64(0, out), 8);
+  AppendFooter(&out, version);
+  return out;
+}
+
+std::string EncodeFunctions(const std::vector<std::string_view>& codes) {
+  std::string out;
+  for (std::string_view code : codes) {
+    out.push_back(static_cast<char>(kOpcodeFunction));
+    AppendString(&out, code);
+  }
+  AppendFooter(&out, 10);
   return out;
 }
 

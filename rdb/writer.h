@@ -18,6 +18,10 @@ constexpr int kDumpVersion = 9;
 // written: the encodings Redis 5.0 reads have no place for them.
 std::string EncodeDump(const Object& o);
 
+// FUNCTION DUMP's payload: each library's code after the function opcode, then the footer with
+// RDB version 10 (Redis 7.0's, the first with functions).
+std::string EncodeFunctions(const std::vector<std::string_view>& codes);
+
 // Pieces of the format, for writers of compact encodings (and tests that build them).
 void AppendLength(std::string* out, uint64_t n);
 void AppendString(std::string* out, std::string_view s);

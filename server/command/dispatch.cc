@@ -8,6 +8,7 @@
 
 #include "resp/parser.h"
 #include "server/clock.h"
+#include "server/command/script_engine.h"
 
 namespace desaster {
 namespace {
@@ -308,8 +309,7 @@ void Process(ServerState& server, Client& client, const std::vector<std::string>
       !(spec->name == "shutdown" && argv.size() == 2 &&
         strcasecmp(argv[1].c_str(), "NOSAVE") == 0)) {
     return reject(
-        "BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE.",
-        spec);
+        server.scripts->running_function().empty() ? kBusyScriptError : kBusyFunctionError, spec);
   }
   if (server.read_only() && spec->Has(cmd::kWrite)) {
     return reject(kReadOnlyError, spec);

@@ -22,6 +22,11 @@ const CommandSpec* ResolveCommand(const ServerState& server, const std::vector<s
 inline constexpr const char* kReadOnlyError =
     "READONLY You can't write against a read only replica.";
 inline constexpr const char* kOomError = "OOM command not allowed when used memory > 'maxmemory'.";
+// What other clients get while a script (EVAL) or a function (FCALL) runs past lua-time-limit.
+inline constexpr const char* kBusyScriptError =
+    "BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE.";
+inline constexpr const char* kBusyFunctionError =
+    "BUSY Redis is busy running a script. You can only call FUNCTION KILL or SHUTDOWN NOSAVE.";
 
 // Starts loading the keyspace entries that the complete requests at the start of `input` (a
 // client's unparsed input) will look up: the second argument of each, the key of most commands.

@@ -243,6 +243,7 @@ void RegisterServerCommands(CommandRegistry* r);
 void RegisterAclCommands(CommandRegistry* r);
 void RegisterSentinelCommands(CommandRegistry* r);
 void RegisterScriptingCommands(CommandRegistry* r);
+void RegisterFunctionCommands(CommandRegistry* r);
 void RegisterStreamCommands(CommandRegistry* r);
 void RegisterBitmapCommands(CommandRegistry* r);
 void RegisterSortCommands(CommandRegistry* r);
@@ -270,6 +271,7 @@ void RegisterAllCommands(CommandRegistry* r) {
   RegisterAclCommands(r);
   RegisterSentinelCommands(r);
   RegisterScriptingCommands(r);
+  RegisterFunctionCommands(r);
   RegisterStreamCommands(r);
   RegisterBitmapCommands(r);
   RegisterSortCommands(r);

@@ -30,6 +30,9 @@ constexpr const char* kEngineKey = "desaster.engine";
 constexpr const char* kPreludeName = "=desaster";
 // Where a script's result waits for its conversion to a reply.
 constexpr const char* kResultKey = "desaster.result";
+// Where a function's keys and arguments wait to be passed to it.
+constexpr const char* kKeysKey = "desaster.keys";
+constexpr const char* kArgsKey = "desaster.args";
 // How often (in VM instructions) a running script checks the time and SCRIPT KILL: about every
 // 0.1 ms of pure Lua.
 constexpr int kHookInstructions = 1000;
@@ -56,7 +59,7 @@ __redis__err__handler = function(err)
   while true do
     local f = dbg.getinfo(level, 'nSl')
     if not f then break end
-    if f.source == '@user_script' then i = f break end
+    if f.source == '@user_script' or f.source == '@user_function' then i = f break end
     level = level + 1
   end
   if real_type(err) ~= 'table' then err = {err = 'ERR ' .. tostring(err)} end
@@ -140,24 +143,46 @@ base.load = function(reader, name)
   return compile(real_concat(parts), name or '=(load)')
 end
 
-local env_meta = {
-  __index = function(_, n)
-    local v = base[n]
-    if v == nil then
-      real_error("Script attempted to access nonexistent global variable '" .. tostring(n) .. "'", 2)
-    end
-    return v
-  end,
-  __newindex = refuse,
-  __metatable = false,
-  __readonly = base,
-}
+-- The metatable of a read-only view of what `source()` returns, where reading a missing name
+-- fails, as Redis' error metatable makes it fail.
+local function strict_meta(source)
+  return {
+    __index = function(_, n)
+      local v = source()[n]
+      if v == nil then
+        real_error("Script attempted to access nonexistent global variable '" .. tostring(n) .. "'", 2)
+      end
+      return v
+    end,
+    __newindex = refuse,
+    __metatable = false,
+  }
+end
+local env_meta = strict_meta(function() return base end)
+env_meta.__readonly = base
 -- A fresh environment for one run of a script.
 __redis__new_env = function(keys, argv)
   local env = real_setmetatable({KEYS = keys, ARGV = argv}, env_meta)
   real_rawset(env, '_G', env)
   running.env = env
   return env
+end
+
+-- FUNCTION's libraries all run in one environment, read-only as Redis' globals are, whose reads
+-- go to `function_api`: while a library's code runs to register its functions, only what that
+-- needs (redis.register_function, redis.log and its levels); while a function runs, what a
+-- script sees. The callbacks keep the environment, so they see what is current when called.
+local function strict(source) return real_setmetatable({}, strict_meta(source)) end
+local load_redis = {register_function = redis.register_function, log = redis.log,
+  LOG_DEBUG = redis.LOG_DEBUG, LOG_VERBOSE = redis.LOG_VERBOSE, LOG_NOTICE = redis.LOG_NOTICE,
+  LOG_WARNING = redis.LOG_WARNING}
+local load_api = {redis = strict(function() return load_redis end)}
+local function_api = base
+local function_env = strict(function() return function_api end)
+__redis__function_env = function(loading)
+  function_api = loading and load_api or base
+  running.env = function_env
+  return function_env
 end
 )lua";
 
@@ -289,6 +314,10 @@ void WriteLuaValue(lua_State* L, resp::ReplyWriter& w, int script_resp) {
     lua_pushstring(L, name);
     lua_rawget(L, -2);
   };
+  auto raw_field_at = [L](int index, const char* name) {  // of the table at `index`
+    lua_pushstring(L, name);
+    lua_rawget(L, index - 1);
+  };
   auto view = [L](int index) {
     size_t len;
     const char* s = lua_tolstring(L, index, &len);
@@ -326,6 +355,44 @@ void WriteLuaValue(lua_State* L, resp::ReplyWriter& w, int script_resp) {
         return w.Double(d);
       }
       lua_pop(L, 1);
+      raw_field("big_number");
+      if (lua_type(L, -1) == LUA_TSTRING) {
+        std::string digits(view(-1));
+        lua_pop(L, 1);
+        for (char& c : digits) c = (c == '\r' || c == '\n') ? ' ' : c;
+        return w.BigNumber(digits);
+      }
+      lua_pop(L, 1);
+      raw_field("verbatim_string");
+      if (lua_type(L, -1) == LUA_TTABLE) {
+        raw_field("format");
+        raw_field_at(-2, "string");
+        if (lua_type(L, -2) == LUA_TSTRING && lua_type(L, -1) == LUA_TSTRING) {
+          std::string format(view(-2)), text(view(-1));
+          lua_pop(L, 3);
+          return w.Verbatim(text, format);
+        }
+        lua_pop(L, 2);
+      }
+      lua_pop(L, 1);
+      // A RESP3 map ({map = {k = v}}) or set ({set = {member = true}}), in the table's order.
+      for (bool map : {true, false}) {
+        raw_field(map ? "map" : "set");
+        if (lua_type(L, -1) != LUA_TTABLE) {
+          lua_pop(L, 1);
+          continue;
+        }
+        size_t n = 0;
+        for (lua_pushnil(L); lua_next(L, -2) != 0; lua_pop(L, 1)) n++;
+        map ? w.Map(n) : w.Set(n);
+        for (lua_pushnil(L); lua_next(L, -2) != 0; lua_pop(L, 1)) {
+          lua_pushvalue(L, -2);
+          WriteLuaValue(L, w, script_resp);
+          lua_pop(L, 1);
+          if (map) WriteLuaValue(L, w, script_resp);
+        }
+        return lua_pop(L, 1);
+      }
       // An array: elements 1..n up to the first nil.
       size_t n = 0;
       while (true) {
@@ -417,6 +484,7 @@ ScriptEngine::ScriptEngine(ServerState* server)
   set_fn("setresp", &ScriptEngine::SetResp);
   set_fn("sha1hex", Sha1HexLua);
   set_fn("log", LogLua);
+  set_fn("register_function", &ScriptEngine::RegisterFunction);
   const std::pair<const char*, int> constants[] = {
       {"LOG_DEBUG", 0}, {"LOG_VERBOSE", 1}, {"LOG_NOTICE", 2}, {"LOG_WARNING", 3}};
   for (const auto& [name, value] : constants) {
@@ -583,7 +651,7 @@ void ScriptEngine::BusyHook(lua_State* L, lua_Debug* ar) {
     Log(LogLevel::kWarning,
         "Slow script detected: still in execution after {} milliseconds. You can try killing "
         "the script using the SCRIPT KILL command. Script SHA1 is: {}",
-        elapsed, self->running_sha_);
+        elapsed, self->running_name_);
     s.script_busy = true;
   }
   s.script_wrote = s.keyspace.pending_mutations() > self->mutations_before_;
@@ -615,20 +683,23 @@ void ScriptEngine::StopKilledScript(lua_State* L, lua_Debug* ar) {
 
 namespace {
 
-// What ScriptEngine::Run hands to the protected steps below through lua_cpcall.
+// What ScriptEngine::Execute hands to the protected steps below through lua_cpcall.
 struct RunStep {
   const CommandContext* ctx;
   size_t numkeys, first_key;
   int function_ref;
+  bool function;              // FCALL: the keys and arguments are its parameters
   resp::ReplyWriter* writer;  // ConvertResult: where the reply goes
   int script_resp;
 };
 
-// Gives the script function a fresh environment with its KEYS and ARGV.
+// An EVAL script gets a fresh environment with its KEYS and ARGV; a function gets them as its
+// two parameters (left in the registry for Execute to push) and runs in the functions'
+// environment.
 int PrepareRun(lua_State* L) {
   const auto& step = *static_cast<const RunStep*>(lua_touserdata(L, 1));
   const std::vector<std::string>& args = step.ctx->args;
-  lua_getglobal(L, "__redis__new_env");
+  lua_getglobal(L, step.function ? "__redis__function_env" : "__redis__new_env");
   auto push_array = [&](size_t from, size_t count) {
     lua_createtable(L, static_cast<int>(count), 0);
     for (size_t i = 0; i < count; i++) {
@@ -636,6 +707,15 @@ int PrepareRun(lua_State* L) {
       lua_rawseti(L, -2, static_cast<int>(i + 1));
     }
   };
+  if (step.function) {
+    lua_pushboolean(L, 0);
+    lua_call(L, 1, 0);
+    push_array(step.first_key, step.numkeys);
+    lua_setfield(L, LUA_REGISTRYINDEX, kKeysKey);
+    push_array(step.first_key + step.numkeys, args.size() - step.first_key - step.numkeys);
+    lua_setfield(L, LUA_REGISTRYINDEX, kArgsKey);
+    return 0;
+  }
   push_array(step.first_key, step.numkeys);
   push_array(step.first_key + step.numkeys, args.size() - step.first_key - step.numkeys);
   lua_call(L, 2, 1);
@@ -657,10 +737,20 @@ int ConvertResult(lua_State* L) {
 
 void ScriptEngine::Run(CommandContext& ctx, const std::string& sha, size_t numkeys,
                        size_t first_key, bool read_only) {
+  Execute(ctx, scripts_.at(sha), sha, false, numkeys, first_key, read_only);
+}
+
+void ScriptEngine::CallFunction(CommandContext& ctx, const Function& f, size_t numkeys,
+                                bool read_only) {
+  Execute(ctx, f.ref, f.name, true, numkeys, 3, read_only || (f.flags & kNoWrites));
+}
+
+void ScriptEngine::Execute(CommandContext& ctx, int ref, std::string_view name, bool function,
+                           size_t numkeys, size_t first_key, bool read_only) {
   lua_State* L = lua_;
   std::string reply;
   resp::ReplyWriter writer(&reply, ctx.client.protocol);
-  RunStep step{&ctx, numkeys, first_key, scripts_.at(sha), &writer, 2};
+  RunStep step{&ctx, numkeys, first_key, ref, function, &writer, 2};
   if (lua_cpcall(L, PrepareRun, &step) != 0) {
     lua_pop(L, 1);
     lua_gc(L, LUA_GCCOLLECT, 0);
@@ -671,28 +761,41 @@ void ScriptEngine::Run(CommandContext& ctx, const std::string& sha, size_t numke
   script_client_->db = ctx.client.db;
   script_client_->user = ctx.client.user;
   caller_ = &ctx.client;
+  running_command_ = &ctx.args;
   started_ms_ = MonotonicUs() / 1000;
   mutations_before_ = server_->keyspace.pending_mutations();
-  running_sha_ = sha;
+  running_name_ = name;
+  running_is_function_ = function;
   lua_sethook(L, &ScriptEngine::BusyHook, LUA_MASKCOUNT, kHookInstructions);
   lua_getglobal(L, "__redis__err__handler");
-  lua_rawgeti(L, LUA_REGISTRYINDEX, step.function_ref);
-  int status = lua_pcall(L, 0, 1, -2);
+  lua_rawgeti(L, LUA_REGISTRYINDEX, ref);
+  if (function) {
+    lua_getfield(L, LUA_REGISTRYINDEX, kKeysKey);
+    lua_getfield(L, LUA_REGISTRYINDEX, kArgsKey);
+  }
+  int status = lua_pcall(L, function ? 2 : 0, 1, function ? -4 : -2);
   lua_sethook(L, nullptr, 0, 0);
   caller_ = nullptr;
+  running_command_ = nullptr;
   script_client_->user = nullptr;  // the caller's user may be removed before the next script
   killing_ = false;
   server_->script_busy = server_->script_kill_requested = server_->script_wrote = false;
+  if (function) {
+    lua_pushnil(L);
+    lua_setfield(L, LUA_REGISTRYINDEX, kKeysKey);
+    lua_pushnil(L);
+    lua_setfield(L, LUA_REGISTRYINDEX, kArgsKey);
+  }
   if (status != 0) {
     std::string msg = "ERR unknown error", source = "?", line = "?";
     if (lua_istable(L, -1)) {
-      auto field = [&](const char* name, std::string* out) {
-        lua_pushstring(L, name);
+      auto field = [&](const char* field_name, std::string* out) {
+        lua_pushstring(L, field_name);
         lua_rawget(L, -2);
         if (lua_type(L, -1) == LUA_TSTRING || lua_type(L, -1) == LUA_TNUMBER) {
           size_t len;
-          const char* s = lua_tolstring(L, -1, &len);
-          out->assign(s, len);
+          const char* text = lua_tolstring(L, -1, &len);
+          out->assign(text, len);
         }
         lua_pop(L, 1);
       };
@@ -707,7 +810,8 @@ void ScriptEngine::Run(CommandContext& ctx, const std::string& sha, size_t numke
     // memory leaves room for the next.
     if (status == LUA_ERRMEM) lua_gc(L, LUA_GCCOLLECT, 0);
     if (!msg.empty() && msg[0] == '-') msg.erase(0, 1);
-    return ctx.reply.ErrorVerbatim(msg + " script: " + sha + ", on " + source + ":" + line + ".");
+    return ctx.reply.ErrorVerbatim(msg + " script: " + std::string(name) + ", on " + source + ":" +
+                                   line + ".");
   }
   lua_setfield(L, LUA_REGISTRYINDEX, kResultKey);
   lua_pop(L, 1);  // handler
@@ -722,6 +826,410 @@ void ScriptEngine::Run(CommandContext& ctx, const std::string& sha, size_t numke
   }
   ctx.reply.buffer()->append(reply);
   lua_gc(L, LUA_GCSTEP, 1);
+}
+
+// ---- Functions ----
+
+namespace {
+
+constexpr std::string_view kBadName =
+    "Library names can only contain letters, numbers, or underscores(_) and must be at least one "
+    "character long";
+
+// Letters, digits and underscores, at least one: what Redis allows for library and function
+// names.
+bool ValidName(std::string_view name) {
+  return !name.empty() && std::all_of(name.begin(), name.end(), [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || c == '_';
+  });
+}
+
+// A library's "#!<engine> name=<name>" line, as Redis reads it: the engine, the name, and the
+// code after the line (from its newline on).
+struct LibraryHeader {
+  std::string engine, name;
+  std::string_view body;
+};
+bool ParseHeader(std::string_view code, LibraryHeader* out, std::string* error) {
+  if (!code.starts_with("#!")) {
+    *error = "Missing library metadata";
+    return false;
+  }
+  size_t end = code.find('\n');
+  if (end == std::string_view::npos) {
+    *error = "Invalid library metadata";
+    return false;
+  }
+  std::vector<std::string_view> parts;
+  std::string_view line = code.substr(0, end);
+  for (size_t i = 0; i < line.size();) {
+    size_t start = line.find_first_not_of(" \t\r", i);
+    if (start == std::string_view::npos) break;
+    size_t stop = line.find_first_of(" \t\r", start);
+    if (stop == std::string_view::npos) stop = line.size();
+    parts.push_back(line.substr(start, stop - start));
+    i = stop;
+  }
+  out->engine = std::string(parts[0].substr(2));
+  bool named = false;
+  for (size_t i = 1; i < parts.size(); i++) {
+    if (parts[i].size() >= 5 && EqualIgnoringCase(parts[i].substr(0, 5), "name=")) {
+      if (named) {
+        *error = "Invalid metadata value, name argument was given multiple times";
+        return false;
+      }
+      out->name = std::string(parts[i].substr(5));
+      named = true;
+      continue;
+    }
+    *error = "Invalid metadata value given: " + std::string(parts[i]);
+    return false;
+  }
+  if (!named) {
+    *error = "Library name was not given";
+    return false;
+  }
+  out->body = code.substr(end);
+  return true;
+}
+
+// Stops a library's code that runs past its time to register (FUNCTION LOAD's 500 ms).
+void LoadHook(lua_State* L, lua_Debug*);
+
+}  // namespace
+
+const std::vector<std::pair<ScriptEngine::FunctionFlag, std::string_view>>&
+ScriptEngine::FunctionFlagNames() {
+  static const std::vector<std::pair<FunctionFlag, std::string_view>> names = {
+      {kNoWrites, "no-writes"},
+      {kAllowOom, "allow-oom"},
+      {kAllowStale, "allow-stale"},
+      {kNoCluster, "no-cluster"},
+      {kAllowCrossSlot, "allow-cross-slot-keys"}};
+  return names;
+}
+
+int ScriptEngine::RegisterFunction(lua_State* L) {
+  ScriptEngine* self = EngineOf(L);
+  self->register_error_.clear();
+  if (self->loading_ == nullptr) {
+    self->register_error_ = "redis.register_function can only be called on FUNCTION LOAD command";
+  } else {
+    self->ReadRegistration(L);
+  }
+  if (!self->register_error_.empty()) {
+    if (self->registering_.ref != LUA_NOREF)
+      luaL_unref(L, LUA_REGISTRYINDEX, self->registering_.ref);
+    self->registering_ = Function{};
+    PushErrorTable(L, self->register_error_);
+    return lua_error(L);
+  }
+  self->loading_->functions.push_back(std::move(self->registering_));
+  self->registering_ = Function{};
+  return 0;
+}
+
+// Lua errors longjmp: the arguments are read into the engine's own members, never into locals
+// that an error would leak.
+void ScriptEngine::ReadRegistration(lua_State* L) {
+  Function& f = registering_;
+  f = Function{};
+  f.ref = LUA_NOREF;
+  std::string& error = register_error_;
+  auto string_at = [L](int index, std::string* out) {
+    if (!lua_isstring(L, index)) return false;
+    size_t len;
+    const char* text = lua_tolstring(L, index, &len);
+    out->assign(text, len);
+    return true;
+  };
+  int argc = lua_gettop(L);
+  if (argc < 1 || argc > 2) {
+    error = "wrong number of arguments to redis.register_function";
+  } else if (argc == 2) {
+    if (!string_at(1, &f.name)) {
+      error = "first argument to redis.register_function must be a string";
+    } else if (!lua_isfunction(L, 2)) {
+      error = "second argument to redis.register_function must be a function";
+    } else {
+      f.ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    }
+  } else if (!lua_istable(L, 1)) {
+    error =
+        "calling redis.register_function with a single argument is only applicable to Lua table "
+        "(representing named arguments).";
+  } else {
+    bool named = false;
+    lua_pushnil(L);
+    while (error.empty() && lua_next(L, 1) != 0) {
+      // A number key is "unknown" to Redis (it reads it as a string); read as one here, it
+      // would turn into a string key and lose lua_next its place.
+      if (lua_type(L, -2) != LUA_TSTRING) {
+        error = lua_type(L, -2) == LUA_TNUMBER
+                    ? "unknown argument given to redis.register_function"
+                    : "named argument key given to redis.register_function is not a string";
+        break;
+      }
+      std::string_view key(lua_tostring(L, -2));
+      if (EqualIgnoringCase(key, "function_name")) {
+        named = string_at(-1, &f.name);
+        if (!named)
+          error = "function_name argument given to redis.register_function must be a string";
+      } else if (EqualIgnoringCase(key, "description")) {
+        f.has_description = string_at(-1, &f.description);
+        if (!f.has_description) {
+          error = "description argument given to redis.register_function must be a string";
+        }
+      } else if (EqualIgnoringCase(key, "callback")) {
+        if (!lua_isfunction(L, -1)) {
+          error = "callback argument given to redis.register_function must be a function";
+        } else {
+          if (f.ref != LUA_NOREF) luaL_unref(L, LUA_REGISTRYINDEX, f.ref);
+          f.ref = luaL_ref(L, LUA_REGISTRYINDEX);
+          continue;  // luaL_ref took the value
+        }
+      } else if (EqualIgnoringCase(key, "flags")) {
+        if (!lua_istable(L, -1)) {
+          error =
+              "flags argument to redis.register_function must be a table representing function "
+              "flags";
+        } else {
+          f.flags = 0;
+          for (int i = 1; error.empty(); i++) {
+            lua_rawgeti(L, -1, i);
+            if (lua_isnil(L, -1)) {
+              lua_pop(L, 1);
+              break;
+            }
+            const auto& names = FunctionFlagNames();
+            auto it = std::find_if(names.begin(), names.end(), [&](const auto& n) {
+              return lua_type(L, -1) == LUA_TSTRING &&
+                     EqualIgnoringCase(n.second, lua_tostring(L, -1));
+            });
+            if (it == names.end()) {
+              error = "unknown flag given";
+            } else {
+              f.flags |= it->first;
+            }
+            lua_pop(L, 1);
+          }
+        }
+      } else {
+        error = "unknown argument given to redis.register_function";
+      }
+      lua_pop(L, 1);
+    }
+    if (error.empty() && !named) {
+      error = "redis.register_function must get a function name argument";
+    } else if (error.empty() && f.ref == LUA_NOREF) {
+      error = "redis.register_function must get a callback argument";
+    }
+  }
+  if (!error.empty()) return;
+  if (!ValidName(f.name)) {
+    error = kBadName;
+    return;
+  }
+  for (const Function& other : loading_->functions) {
+    if (other.name == f.name) error = "Function already exists in the library";
+  }
+}
+
+namespace {
+
+void LoadHook(lua_State* L, lua_Debug*) {
+  lua_getfield(L, LUA_REGISTRYINDEX, "desaster.load-deadline");
+  int64_t deadline = static_cast<int64_t>(lua_tonumber(L, -1));
+  lua_pop(L, 1);
+  if (deadline == 0 || MonotonicUs() / 1000 <= deadline) return;
+  lua_sethook(L, LoadHook, LUA_MASKLINE, 0);        // every line from now on raises it again
+  PushErrorTable(L, "-ERR FUNCTION LOAD timeout");  // "FUNCTION" is no error code
+  lua_error(L);
+}
+
+}  // namespace
+
+bool ScriptEngine::CompileLibrary(std::string_view body, int64_t timeout_ms, Library* out,
+                                  std::string* error) {
+  lua_State* L = lua_;
+  if (!body.empty() && body[0] == LUA_SIGNATURE[0]) {  // text only, as for scripts
+    *error = "Error compiling function: user_function:1: unexpected symbol near 'char(27)'";
+    return false;
+  }
+  if (luaL_loadbuffer(L, body.data(), body.size(), "@user_function") != 0) {
+    *error = std::string("Error compiling function: ") + lua_tostring(L, -1);
+    lua_pop(L, 1);
+    return false;
+  }
+  lua_getglobal(L, "__redis__function_env");
+  lua_pushboolean(L, 1);
+  if (lua_pcall(L, 1, 1, 0) != 0) {
+    lua_pop(L, 2);  // the error, the chunk
+    *error = "Error registering functions: ERR not enough memory";
+    return false;
+  }
+  lua_setfenv(L, -2);
+  lua_pushnumber(L, static_cast<lua_Number>(timeout_ms ? MonotonicUs() / 1000 + timeout_ms : 0));
+  lua_setfield(L, LUA_REGISTRYINDEX, "desaster.load-deadline");
+  loading_ = out;
+  lua_sethook(L, LoadHook, LUA_MASKCOUNT, 100000);
+  int status = lua_pcall(L, 0, 0, 0);
+  lua_sethook(L, nullptr, 0, 0);
+  loading_ = nullptr;
+  lua_getglobal(L, "__redis__function_env");
+  lua_pushboolean(L, 0);
+  lua_pcall(L, 1, 0, 0);  // leaves the runtime API in place for whatever runs next
+  if (status == 0) return true;
+  std::string msg = "ERR unknown error";
+  if (lua_isstring(L, -1)) {
+    msg = std::string("ERR ") + lua_tostring(L, -1);
+  } else if (lua_istable(L, -1)) {
+    lua_pushstring(L, "err");
+    lua_rawget(L, -2);
+    if (lua_isstring(L, -1)) msg = lua_tostring(L, -1);
+    lua_pop(L, 1);
+  }
+  lua_pop(L, 1);
+  *error = "Error registering functions: " + msg;
+  Release(*out);
+  return false;
+}
+
+void ScriptEngine::Release(Library& library) {
+  for (Function& f : library.functions) luaL_unref(lua_, LUA_REGISTRYINDEX, f.ref);
+  library.functions.clear();
+}
+
+bool ScriptEngine::PrepareLibrary(std::string_view code, bool replace, int64_t timeout_ms,
+                                  Library* out, std::string* error) {
+  LibraryHeader header;
+  if (!ParseHeader(code, &header, error)) return false;
+  if (!ValidName(header.name)) {
+    *error = kBadName;
+    return false;
+  }
+  if (!EqualIgnoringCase(header.engine, "LUA")) {
+    *error = "Engine '" + header.engine + "' not found";
+    return false;
+  }
+  if (!replace && libraries_.contains(header.name)) {
+    *error = "Library '" + header.name + "' already exists";
+    return false;
+  }
+  out->name = header.name;
+  out->code = std::string(code);
+  if (!CompileLibrary(header.body, timeout_ms, out, error)) return false;
+  if (out->functions.empty()) {
+    *error = "No functions registered";
+    return false;
+  }
+  return true;
+}
+
+bool ScriptEngine::Install(std::vector<Library> incoming, RestorePolicy policy,
+                           std::string* error) {
+  // Every function name once, among the libraries that stay and those that come.
+  std::unordered_map<std::string_view, const Library*> owner;
+  for (const Library& l : incoming) {
+    if (policy == RestorePolicy::kAppend && libraries_.contains(l.name)) {
+      *error = "Library " + l.name + " already exists";
+    }
+  }
+  auto staying = [&](const std::string& library) {
+    return policy != RestorePolicy::kFlush &&
+           !std::any_of(incoming.begin(), incoming.end(),
+                        [&](const Library& l) { return l.name == library; });
+  };
+  for (const auto& [name, l] : libraries_) {
+    if (!staying(name)) continue;
+    for (const Function& f : l.functions) owner.emplace(f.name, &l);
+  }
+  for (const Library& l : incoming) {
+    for (const Function& f : l.functions) {
+      if (error->empty() && !owner.emplace(f.name, &l).second) {
+        *error = "Function " + f.name + " already exists";
+      }
+    }
+  }
+  if (!error->empty()) {
+    for (Library& l : incoming) Release(l);
+    return false;
+  }
+  if (policy == RestorePolicy::kFlush) FlushLibraries();
+  for (Library& l : incoming) {
+    auto it = libraries_.find(l.name);
+    if (it != libraries_.end()) Release(it->second);
+    libraries_.insert_or_assign(l.name, std::move(l));
+  }
+  functions_.clear();
+  for (const auto& [name, l] : libraries_) {
+    for (size_t i = 0; i < l.functions.size(); i++) functions_[l.functions[i].name] = {name, i};
+  }
+  return true;
+}
+
+bool ScriptEngine::LoadLibrary(std::string_view code, bool replace, int64_t timeout_ms,
+                               std::string* name, std::string* error) {
+  std::vector<Library> incoming(1);
+  if (!PrepareLibrary(code, replace, timeout_ms, &incoming[0], error)) return false;
+  *name = incoming[0].name;
+  return Install(std::move(incoming), RestorePolicy::kReplace, error);
+}
+
+bool ScriptEngine::RestoreLibraries(const std::vector<std::string>& codes, RestorePolicy policy,
+                                    std::string* error) {
+  std::vector<Library> incoming;
+  auto release_all = [&] {
+    for (Library& l : incoming) Release(l);
+  };
+  for (const std::string& code : codes) {
+    Library l;
+    // A payload's libraries are checked among themselves as FUNCTION LOAD checks one.
+    if (!PrepareLibrary(code, true, 0, &l, error)) {
+      release_all();
+      return false;
+    }
+    bool twice = std::any_of(incoming.begin(), incoming.end(),
+                             [&](const Library& other) { return other.name == l.name; });
+    incoming.push_back(std::move(l));
+    if (twice) {
+      *error = "Library '" + incoming.back().name + "' already exists";
+      release_all();
+      return false;
+    }
+  }
+  return Install(std::move(incoming), policy, error);
+}
+
+bool ScriptEngine::DeleteLibrary(std::string_view name) {
+  auto it = libraries_.find(std::string(name));
+  if (it == libraries_.end()) return false;
+  for (const Function& f : it->second.functions) functions_.erase(f.name);
+  Release(it->second);
+  libraries_.erase(it);
+  return true;
+}
+
+void ScriptEngine::FlushLibraries() {
+  for (auto& [name, l] : libraries_) Release(l);
+  libraries_.clear();
+  functions_.clear();
+}
+
+void ScriptEngine::AdoptLibraries(const std::map<std::string, std::string>& libraries) {
+  FlushLibraries();
+  for (const auto& [name, code] : libraries) {
+    std::string loaded, error;
+    if (!LoadLibrary(code, false, 0, &loaded, &error)) {
+      Log(LogLevel::kWarning, "function library {} does not load here: {}", name, error);
+    }
+  }
+}
+
+const ScriptEngine::Function* ScriptEngine::FindFunction(std::string_view name) const {
+  auto it = functions_.find(std::string(name));
+  if (it == functions_.end()) return nullptr;
+  return &libraries_.at(it->second.first).functions[it->second.second];
 }
 
 }  // namespace desaster

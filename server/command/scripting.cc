@@ -1,5 +1,6 @@
 // Scripting commands: EVAL, EVALSHA (and _RO forms), SCRIPT.
 #include "server/command/context.h"
+#include "server/command/dispatch.h"
 #include "server/command/registry.h"
 #include "server/command/script_engine.h"
 
@@ -72,6 +73,7 @@ void ScriptKill(CommandContext& ctx) {
         "can either wait the script termination or kill the server in a hard way using the "
         "SHUTDOWN NOSAVE command.");
   }
+  if (!s.scripts->running_function().empty()) return ctx.Error(kBusyFunctionError);
   s.script_kill_requested = true;
   ctx.reply.Ok();
 }

@@ -623,6 +623,21 @@ void Keyspace::RecordMasterTerm(MasterTerm term) {
   if (master_history_.size() > kMasterHistory) master_history_.pop_front();
 }
 
+void Keyspace::SetFunctionLibrary(std::string_view name, std::string_view code) {
+  db(0).Record(Mutation::Op::kFunctionLoad, name, code);
+  function_libraries_.insert_or_assign(std::string(name), std::string(code));
+}
+
+void Keyspace::DeleteFunctionLibrary(std::string_view name) {
+  db(0).Record(Mutation::Op::kFunctionDelete, name);
+  function_libraries_.erase(std::string(name));
+}
+
+void Keyspace::FlushFunctionLibraries() {
+  db(0).Record(Mutation::Op::kFunctionFlush, {});
+  function_libraries_.clear();
+}
+
 void Keyspace::FlushAll() {
   flushing_all_ = true;
   for (auto& db : dbs_) {
@@ -776,6 +791,15 @@ void Keyspace::Apply(const Mutation& m) {
       break;
     case Mutation::Op::kAclUsers:
       acl_users_ = m.arg;
+      break;
+    case Mutation::Op::kFunctionLoad:
+      function_libraries_.insert_or_assign(m.key, m.arg);
+      break;
+    case Mutation::Op::kFunctionDelete:
+      function_libraries_.erase(m.key);
+      break;
+    case Mutation::Op::kFunctionFlush:
+      function_libraries_.clear();
       break;
     case Mutation::Op::kSwapDb:  // `db` and `num` are the numbers clients use here
       if (m.db >= 0 && m.db < databases() && m.num >= 0 && m.num < databases()) {

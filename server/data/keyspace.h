@@ -462,6 +462,14 @@ class Keyspace {
   // A cluster's ACL users as the log (or the store) last set them, as an ACL file holds them;
   // empty when none was set. The server adopts them (ServerState::ReplaceUsers).
   const std::string& acl_users() const { return acl_users_; }
+  // FUNCTION's libraries by name, with their code as FUNCTION LOAD took it: durable and
+  // replicated like the data; the script engine compiles them (server/command/script_engine.h).
+  const std::map<std::string, std::string>& function_libraries() const {
+    return function_libraries_;
+  }
+  void SetFunctionLibrary(std::string_view name, std::string_view code);
+  void DeleteFunctionLibrary(std::string_view name);
+  void FlushFunctionLibraries();
   // Applies a mutation without recording it (recovery, replication).
   void Apply(const Mutation& m);
 
@@ -598,6 +606,7 @@ class Keyspace {
   std::deque<MasterTerm> master_history_;
   Import import_;
   std::string acl_users_;
+  std::map<std::string, std::string> function_libraries_;
 };
 
 }  // namespace desaster

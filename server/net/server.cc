@@ -300,6 +300,7 @@ void Server::OnLoadStep(ev::idle&, int) {
   state_->loading = false;
   state_->keyspace.MergeFailedRuns();
   AdoptAclUsers();
+  AdoptFunctions();
   next_lsn_ = loader_->lsn() + 1;
   state_->committed_lsn = flushed_lsn_ = loader_->lsn();
   if (cluster_) {
@@ -416,12 +417,19 @@ uint64_t Server::ReloadFromStore() {
   Mutation flush;
   flush.op = Mutation::Op::kFlushAll;
   state_->keyspace.Apply(flush);
+  flush.op = Mutation::Op::kFunctionFlush;  // node state, not data, but in the store too
+  state_->keyspace.Apply(flush);
   state_->keyspace.workers().clear();  // not data (FLUSHALL keeps it), but in the store too
   auto loader = commit_->NewLoader();
   while (!loader->Step(&state_->keyspace, 1 << 20)) {
   }
   AdoptAclUsers();
+  AdoptFunctions();
   return loader->log_index();
+}
+
+void Server::AdoptFunctions() {
+  state_->scripts->AdoptLibraries(state_->keyspace.function_libraries());
 }
 
 void Server::AdoptAclUsers() {
@@ -1217,6 +1225,10 @@ void Server::ApplyGroup(uint64_t lsn, std::string_view payload) {
     } else {
       state_->keyspace.Apply(m);
       if (m.op == Mutation::Op::kAclUsers) AdoptAclUsers();
+      if (m.op == Mutation::Op::kFunctionLoad || m.op == Mutation::Op::kFunctionDelete ||
+          m.op == Mutation::Op::kFunctionFlush) {
+        AdoptFunctions();
+      }
     }
   }
   state_->cluster.applied = lsn;

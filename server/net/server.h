@@ -111,6 +111,9 @@ class Server {
   uint64_t ReloadFromStore();
   // Cluster mode: the ACL users the log (or the store) holds become this node's.
   void AdoptAclUsers();
+  // The script engine compiles the function libraries the keyspace holds (after a load, and
+  // when the master's log changes them).
+  void AdoptFunctions();
 
   // Parses and runs as many complete commands as the input holds (stops while blocked).
   void ProcessInput(Connection* c);

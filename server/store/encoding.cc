@@ -243,6 +243,16 @@ bool DecodeListTrim(std::string_view value, uint32_t* dead_front, uint32_t* dead
   return true;
 }
 
+std::string FunctionLibraryKey(std::string_view name) {
+  return std::string(kFunctionLibraryPrefix) + std::string(name);
+}
+
+bool DecodeFunctionLibraryKey(std::string_view record, std::string_view* name) {
+  if (!record.starts_with(kFunctionLibraryPrefix)) return false;
+  *name = record.substr(kFunctionLibraryPrefix.size());
+  return true;
+}
+
 std::string ScheduleKey(int db, std::string_view name) { return KeyRecord('c', db, name); }
 
 std::string WorkerKey(int db, std::string_view id) { return KeyRecord('w', db, id); }

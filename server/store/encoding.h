@@ -47,6 +47,7 @@
 //   'w' db:u16 klen:u32 id                 -> a registered native worker (Keyspace::Worker::Encode)
 //   'm' epoch:i64                          -> cluster mode: a master's term (EncodeMasterTerm)
 //   'i'                                    -> desaster-migrate's import (Keyspace::Import::Encode)
+//   'l' name                               -> a FUNCTION library: its code (kFunctionLoad)
 //   'f' db:u16 id:u64                      -> failed job (Failure::Encode)
 //   'x' db:u16 klen:u32 key                -> expiry, ms since the epoch (int64)
 //
@@ -155,6 +156,10 @@ std::string WorkerKey(int db, std::string_view id);
 std::string MasterTermKey(int64_t epoch);
 // The one record of the import state.
 inline constexpr std::string_view kImportKey = "i";
+// A FUNCTION library's record, and back (false if `record` is not one).
+std::string FunctionLibraryKey(std::string_view name);
+bool DecodeFunctionLibraryKey(std::string_view record, std::string_view* name);
+inline constexpr std::string_view kFunctionLibraryPrefix = "l";
 // The one record of a cluster's ACL users (kAclUsers).
 inline constexpr std::string_view kAclUsersKey = "u";
 // A kMasterTerm's node, address and start time, as its record holds them.

@@ -983,6 +983,15 @@ void LevelStore::Translate(const Mutation& m, uint64_t lsn, BatchView* view) {
     case Op::kAclUsers:
       view->Put(std::string(kAclUsersKey), m.arg);
       break;
+    case Op::kFunctionLoad:
+      view->Put(FunctionLibraryKey(m.key), m.arg);
+      break;
+    case Op::kFunctionDelete:
+      view->Delete(FunctionLibraryKey(m.key));
+      break;
+    case Op::kFunctionFlush:
+      view->DeletePrefix(std::string(kFunctionLibraryPrefix));
+      break;
     case Op::kSwapDb:  // records are stored by database, not by number: only the map changes
       view->Put(std::string(kDatabaseMapKey), m.arg);
       break;
@@ -1193,6 +1202,10 @@ class LevelStore::Loader : public StateLoader {
         m.arg = value;
       } else if (record == kAclUsersKey) {
         m.op = Mutation::Op::kAclUsers;
+        m.arg = value;
+      } else if (std::string_view library; DecodeFunctionLibraryKey(record, &library)) {
+        m.op = Mutation::Op::kFunctionLoad;
+        m.key = library;
         m.arg = value;
       } else if (DecodeWorkerKey(record, &db, &key)) {
         if (db >= keyspace->databases()) continue;

@@ -66,9 +66,14 @@ struct Mutation {
     // Cluster mode: the ACL users are arg, as an ACL file holds them (every user; a node
     // replaces its own with them). Stored, so that a node restarts with the cluster's users.
     kAclUsers,
+    // FUNCTION's libraries (node state, stored and replicated, as in Redis' RDB): library `key`
+    // holds code arg (replacing it); library `key` is gone; every library is gone.
+    kFunctionLoad,
+    kFunctionDelete,
+    kFunctionFlush,
   };
   // The highest Op: a log entry with a higher one is from a newer version.
-  static constexpr Op kLastOp = Op::kAclUsers;
+  static constexpr Op kLastOp = Op::kFunctionFlush;
 
   Op op;
   bool flag = false;

@@ -79,6 +79,8 @@ NEVER_OK = {
     "sentinel|replicas": "likewise",
     "sentinel|slaves": "likewise",
     "sentinel|sentinels": "likewise",
+    "function|kill": "succeeds only while a function runs past lua-time-limit "
+                     "(test_functions.py)",
 }
 # Driven, but not in compared sessions: their answers depend on what cannot be the same on
 # both servers.
@@ -92,6 +94,10 @@ NOT_COMPARED = {
     "client|tracking": "REDIRECT names client ids, which differ between the servers "
                        "(test_tracking.py compares whole tracking sessions)",
     "acl|genpass": "random by design",
+    "function|list": "each server lists libraries and functions in its hash tables' order "
+                     "(test_functions.py compares them sorted)",
+    "function|dump": "Redis compresses the code with LZF, desaster does not (each restores the "
+                     "other's: test_functions.py)",
     "acl|log": "entries carry their age and the client's details (test_acl.py compares the rest)",
     "acl|cat": "desaster has commands of its own, and lacks a few (test_acl.py compares those "
                "both have)",
@@ -161,6 +167,20 @@ SCRIPTS = [
 ]
 SCRIPT_SHAS = [hashlib.sha1(s.encode()).hexdigest() for s in SCRIPTS] + [
     "0000000000000000000000000000000000000000", "abc"]
+# FUNCTION LOAD's libraries: one the preambles load (a function that writes, one that only
+# reads), and ones that break each rule of the header and of redis.register_function.
+LIBRARIES = [
+    "#!lua name=fz\n"
+    "redis.register_function('fz_write', function(k, a) return redis.call('set', k[1], a[1]) end)\n"
+    "redis.register_function{function_name='fz_read', flags={'no-writes'}, "
+    "callback=function(k) return redis.call('get', k[1]) end}",
+    "#!lua name=fz2\nredis.register_function('fz_loop', function() local t = {} t[1] = t "
+    "return t end)",
+    "#!lua name=fz\nredis.register_function('fz_write', 5)",
+    "#!lua name=bad-name\nredis.register_function('f', function() end)",
+    "#!lua\nx", "no header", "#!lua name=x\nredis.call('get', 'x')", "#!lua name=x\nx = 1",
+]  # not one that loops: FUNCTION LOAD holds the server its 500 ms by design (test_functions.py)
+FUNCTIONS = ["fz_write", "fz_read", "fz_loop", "nosuch", ""]
 CONFIG_VALUES = ["0", "1", "128", "-1", "10000", "abc", "", "9223372036854775807", "KEA",
                  "AKEnm", "Kx"]
 SCHEDULES = ["s1", "s2", "k1"]
@@ -185,6 +205,7 @@ NATIVE_PREAMBLE = [
     ["pfadd", "PFADD", "nhll1", "a", "b"],
     ["script|load", "SCRIPT", "LOAD", SCRIPTS[0]],
     ["script|load", "SCRIPT", "LOAD", SCRIPTS[1]],
+    ["function|load", "FUNCTION", "LOAD", "REPLACE", LIBRARIES[0]],
     # A failure as an unchanged resque worker records one; its id is then found in the list.
     ["rpush", "RPUSH", "resque:failed",
      '{"failed_at":"2026/12/04 10:00:00 UTC","payload":{"class":"Add","args":[1]},'
@@ -224,7 +245,7 @@ def serialized_value(rng, forge):
         return rng.choice(STRINGS)
     payload = rng.choice(PAYLOADS)
     roll = rng.random()
-    if roll < 0.5:
+    if roll < 0.5 or len(payload) <= 10:  # FUNCTION DUMP of no library: a footer only
         return payload
     if roll < 0.65 or not forge:
         return payload[:rng.randrange(len(payload))]
@@ -296,6 +317,12 @@ class Session:
             return str(n)
         if name == "script":
             return rng.choice(SCRIPTS)
+        if name == "function":
+            return rng.choice(FUNCTIONS)
+        if name == "function-code":
+            return rng.choice(LIBRARIES)
+        if name in ("library-name", "library-name-pattern"):
+            return rng.choice(["fz", "fz2", "nosuch", "f*", "*"])
         if name == "sha1":
             # The preamble loads the first two scripts; other shas are mostly unknown.
             return rng.choice(SCRIPT_SHAS[:2] if rng.random() < 0.5 else SCRIPT_SHAS)
@@ -656,7 +683,8 @@ class Fuzzer:
                 if check_ok:
                     self.count(name, reply)
                     harvest_from(reply, self.harvest)
-                if name == "dump" and reply is not None and reply.kind == "$" and reply.value:
+                if name in ("dump", "function|dump") and reply is not None and \
+                        reply.kind == "$" and reply.value:
                     PAYLOADS.append(reply.value)
                     del PAYLOADS[:-20]
         finally:
@@ -750,6 +778,7 @@ class Fuzzer:
                 c = RawConnection(server.port)
                 c.call("FLUSHALL")
                 c.call("SCRIPT", "FLUSH")
+                c.call("FUNCTION", "FLUSH")
                 # Native and concurrent sessions make users on desaster only.
                 c.call("ACL", "DELUSER", *FUZZ_USERS)
                 c.close()

@@ -388,7 +388,14 @@ class ClusterTest(unittest.TestCase):
         with m.client() as r:
             r.set("a", 1)
             sha = r.script_load("return redis.call('get', KEYS[1])")
+            r.function_load("#!lua name=lib\nredis.register_function{function_name='getit', "
+                            "callback=function(keys) return redis.call('get', keys[1]) end, "
+                            "flags={'no-writes'}}")
             c.wait_converged()
+            for n in c.nodes:  # a library reaches every node, compiled there
+                if n is not m:
+                    with n.client() as rr:
+                        self.assertEqual(rr.execute_command("FCALL_RO", "getit", 1, "a"), b"1")
             self.assertEqual(r.execute_command("FAILOVER"), b"OK")
         started = time.monotonic()
         new = c.master(other_than=m)
@@ -398,6 +405,7 @@ class ClusterTest(unittest.TestCase):
             self.assertEqual(r.get("a"), b"1")
             # The script cache is replicated: EVALSHA works on the new master.
             self.assertEqual(r.evalsha(sha, 1, "a"), b"1")
+            self.assertEqual(r.fcall("getit", 1, "a"), b"1")  # and so are libraries
             r.set("b", 2)
         started = time.monotonic()
         new.stop()  # SIGTERM: the lease is revoked on the way out

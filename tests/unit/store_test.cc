@@ -949,6 +949,30 @@ TEST_CASE("a compact hash loads in insertion order, through updates, deletes and
   CHECK(HashOrders(*fourth).find("0:big f598=v f599=v new=v newer=v \n") != std::string::npos);
 }
 
+TEST_CASE("function libraries are stored, replaced and deleted, and FLUSHALL keeps them") {
+  TempDir dir;
+  std::string error;
+  auto store = OpenStore(dir.path, &error);
+  REQUIRE(store);
+  Keyspace ks(1);
+  ks.SetFunctionLibrary("a", "#!lua name=a\ncode a");
+  ks.SetFunctionLibrary("b", "#!lua name=b\ncode b");
+  ks.SetFunctionLibrary("a", "#!lua name=a\ncode a, replaced");
+  ks.SetFunctionLibrary("gone", "#!lua name=gone\n");
+  ks.DeleteFunctionLibrary("gone");
+  ks.db(0).SetString("k", "v", false);
+  ks.FlushAll();
+  auto reloaded = CommitAndReload(ks, &store, dir.path);
+  CHECK(reloaded->function_libraries() ==
+        std::map<std::string, std::string>{{"a", "#!lua name=a\ncode a, replaced"},
+                                           {"b", "#!lua name=b\ncode b"}});
+  CHECK(reloaded->db(0).size() == 0);
+  store = OpenAndLoad(dir.path, reloaded.get());
+  reloaded->FlushFunctionLibraries();
+  auto flushed = CommitAndReload(*reloaded, &store, dir.path);
+  CHECK(flushed->function_libraries().empty());
+}
+
 TEST_CASE("a store from before hash fields' order loads its hashes in field order, and is marked") {
   TempDir dir;
   std::string prefix = store::ElementPrefix(0, "h");
