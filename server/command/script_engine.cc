@@ -1131,7 +1131,7 @@ bool ScriptEngine::Install(std::vector<Library> incoming, RestorePolicy policy,
   // Every function name once, among the libraries that stay and those that come.
   std::unordered_map<std::string_view, const Library*> owner;
   for (const Library& l : incoming) {
-    if (policy == RestorePolicy::kAppend && libraries_.contains(l.name)) {
+    if (policy == RestorePolicy::kAppend && libraries_.contains(l.name) && error->empty()) {
       *error = "Library " + l.name + " already exists";
     }
   }

@@ -42,6 +42,19 @@ SCRIPTS = [
     "return cmsgpack.unpack(ARGV[1])",
 ]
 
+# FUNCTION LOAD's libraries: functions that write and read, one taking a name another library
+# has, one refused.
+FUNCTION_LIBRARIES = [
+    "#!lua name=dlib\n"
+    "redis.register_function('dset', function(k, a) return redis.call('SET', k[1], a[1]) end)\n"
+    "redis.register_function{function_name='dget', flags={'no-writes'}, "
+    "callback=function(k) return redis.call('GET', k[1]) end}",
+    "#!lua name=dlib2\nredis.register_function('dhincr', "
+    "function(k) return redis.call('HINCRBY', k[1], 'f', 1) end)",
+    "#!lua name=dlib2\nredis.register_function('dget', function() return 1 end)",
+    "#!lua name=dbad\nredis.register_function('x', 5)",
+]
+
 KEYS = ["k0", "k1", "k2", "k3", "k4", "k\x00bin"]
 FIELDS = ["f0", "f1", "f2", "f3", ""]
 VALUES = ["", "0", "1", "-5", "10", "3.5", "abc", "a" * 50, "9223372036854775807", "1e3", "x y"]
@@ -229,6 +242,16 @@ def gen_command(rng):
                 + rng.choice([[], ["REPLACE"], ["REPLACE"], ["ABSTTL"], ["IDLETIME", "5"], ["FREQ", "300"], ["REPLACE", "FOO"]])
                 + [pick(rng, ["redis", "desaster"])],
         lambda: ["DUMP", k],
+        # functions: libraries, calls (keyspace events included), a payload of one server's
+        # libraries restored into both (see function_restore)
+        lambda: ["FUNCTION", "LOAD"] + rng.choice([[], ["REPLACE"]]) + [pick(rng, FUNCTION_LIBRARIES)],
+        lambda: [pick(rng, ["FCALL", "FCALL_RO"]), pick(rng, ["dset", "dget", "dhincr", "nosuch"]),
+                 pick(rng, ["1", "1", "0", "2", "x"]), k, v],
+        lambda: ["FUNCTION", "DELETE", pick(rng, ["dlib", "dlib2", "nosuch"])],
+        lambda: ["FUNCTION", "LIST"] + rng.choice([[], ["WITHCODE"], ["LIBRARYNAME", "dlib*"]]),
+        lambda: ["FUNCTION", "STATS"],
+        lambda: ["FUNCTIONRESTORE*", pick(rng, ["redis", "desaster"])]
+                + rng.choice([[], ["APPEND"], ["REPLACE"], ["FLUSH"]]),
         lambda: ["RESTORE", k, pick(rng, ["0", "-1"]), pick(rng, ["", "x", "\x00\x01abc\x09\x00", v])] + rng.choice([[], ["REPLACE"]]),
         # errors of every kind
         lambda: ["NOSUCHCMD", k], lambda: ["GET"], lambda: ["SET", k], lambda: ["HSET", k, f],
@@ -264,8 +287,28 @@ def idle_times(name, reply):
     return reply
 
 
+def sorted_function_list(reply):
+    """FUNCTION LIST with libraries and their functions sorted: each server keeps them in its
+    own order (Redis in its hash tables')."""
+    if reply.kind != "*" or reply.value is None:
+        return reply
+    libraries = []
+    for library in reply.value:
+        fields = library.value if library.kind == "%" else \
+            list(zip(library.value[0::2], library.value[1::2]))
+        fields = [(k, Reply(v.kind, sorted(v.value, key=repr)) if k.value == b"functions" else v)
+                  for k, v in fields]
+        libraries.append(fields)
+    return Reply("*", sorted(libraries, key=repr))
+
+
 def normalize(cmd, reply):
     name = cmd[0].lower()
+    if name == "function" and cmd[1].upper() == "LIST":
+        return sorted_function_list(reply)
+    if name == "functionrestore*" and reply.kind == "-" and "already exists" in reply.value:
+        # Which of several colliding libraries is named follows each server's own order.
+        return Reply("-", reply.value.split()[1] + " ... already exists")
     if name in ("xpending", "xinfo"):
         reply = idle_times(name, reply)
     if name == "dump" and reply.kind == "$" and reply.value is not None:
@@ -332,6 +375,15 @@ def dump_restore(conns, cmd):
     return [c.call("RESTORE", dest, ttl, payload.value, *opts) for c in conns]
 
 
+def function_restore(conns, cmd):
+    """FUNCTION DUMP on the server `cmd[1]` names, then FUNCTION RESTORE of its payload (with
+    the policy that follows) on both: each server must take the other's payloads (Redis'
+    compressed, desaster's plain) as its own."""
+    source = conns[0] if cmd[1] == "redis" else conns[1]
+    payload = source.call("FUNCTION", "DUMP").value
+    return [c.call("FUNCTION", "RESTORE", payload, *cmd[2:]) for c in conns]
+
+
 def call(conn, cmd):
     if cmd[0] == "SCAN*":
         return full_scan(conn, cmd)
@@ -392,6 +444,7 @@ def run_seed(seed, length, redis_port, desaster_port):
     try:
         for c in conns:
             c.call("FLUSHALL")
+            c.call("FUNCTION", "FLUSH")
             c.call("CONFIG", "SET", "notify-keyspace-events", NOTIFY_CLASSES)
             if protocol == 3:
                 c.call("HELLO", "3")
@@ -406,7 +459,12 @@ def run_seed(seed, length, redis_port, desaster_port):
                 cmds = [gen_command(rng)]
             for cmd in cmds:
                 history.append(cmd)
-                replies = dump_restore(conns, cmd) if cmd[0] == "DUMPRESTORE*" else [call(c, cmd) for c in conns]
+                if cmd[0] == "DUMPRESTORE*":
+                    replies = dump_restore(conns, cmd)
+                elif cmd[0] == "FUNCTIONRESTORE*":
+                    replies = function_restore(conns, cmd)
+                else:
+                    replies = [call(c, cmd) for c in conns]
                 if cmd[0] == "EXEC" and len(cmds) > 2:  # normalize each queued command's reply
                     queued = cmds[1:-1]
                     replies = [Reply(r.kind, [normalize(q, x) for q, x in zip(queued, r.value)])

@@ -9,6 +9,7 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import redis  # noqa: E402
+from differential import sorted_function_list  # noqa: E402
 from harness import RawConnection, RedisServer, Reply, Scheduler, data_dir, main, wait_for  # noqa: E402
 
 LIBRARY = """#!lua name=mylib
@@ -60,20 +61,6 @@ REFUSED = [
 ]
 
 
-def sorted_listing(reply):
-    """FUNCTION LIST as the servers keep libraries and functions: in their hash tables' order."""
-    if reply.kind != "*" or reply.value is None:
-        return reply
-    libraries = []
-    for library in reply.value:
-        fields = library.value if library.kind == "%" else \
-            list(zip(library.value[0::2], library.value[1::2]))
-        fields = [(k, Reply(v.kind, sorted(v.value, key=repr)) if k.value == b"functions" else v)
-                  for k, v in fields]
-        libraries.append(fields)
-    return Reply("*", sorted(libraries, key=repr))
-
-
 def session(port):
     c = RawConnection(port)
     out = []
@@ -97,11 +84,11 @@ def session(port):
     call("FCALL", "resp3", "0")
     c.call("HELLO", "3")  # its reply names the connection's id, which differs
     call("FCALL", "resp3", "0")
-    out.append(sorted_listing(c.call("FUNCTION", "LIST")))
-    out.append(sorted_listing(c.call("FUNCTION", "LIST", "WITHCODE", "LIBRARYNAME", "MY*")))
+    out.append(sorted_function_list(c.call("FUNCTION", "LIST")))
+    out.append(sorted_function_list(c.call("FUNCTION", "LIST", "WITHCODE", "LIBRARYNAME", "MY*")))
     call("FUNCTION", "STATS")
     c.call("HELLO", "2")
-    out.append(sorted_listing(c.call("FUNCTION", "LIST", "LIBRARYNAME", "nomatch*")))
+    out.append(sorted_function_list(c.call("FUNCTION", "LIST", "LIBRARYNAME", "nomatch*")))
     for args in (["LIBRARYNAME"], ["WITHCODE", "WITHCODE"], ["bogus"]):
         call("FUNCTION", "LIST", *args)
     call("FUNCTION", "STATS")
