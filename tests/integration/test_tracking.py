@@ -9,7 +9,7 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import redis  # noqa: E402
-from harness import RawConnection, RedisServer, Reply, Scheduler, main  # noqa: E402
+from harness import RawConnection, RedisServer, Reply, Scheduler, main, wait_for  # noqa: E402
 
 
 class Session:
@@ -61,7 +61,18 @@ class Session:
         return r
 
     def close(self, name):
+        """Closes `name`'s connection and waits (polling, with a deadline) until the server has
+        seen it go, so that what follows meets a server without it."""
         self.conns.pop(name).close()
+        gone = [i for i, n in self.ids.items() if n == name]
+        probe = RawConnection(self.port)
+        try:
+            def listed():
+                return probe.call("CLIENT", "LIST").value.decode()
+            wait_for(lambda: not any(f"id={i} " in listed() for i in gone),
+                     what=f"the server to see {name} go")
+        finally:
+            probe.close()
 
     def close_all(self):
         for c in self.conns.values():
