@@ -1658,7 +1658,8 @@ void RegisterServerCommands(CommandRegistry* r) {
           "[NOLOOP]")
       .Sub("trackinginfo", 2, 0, {}, ClientTrackingInfo, "Client-side caching state")
       .Args("")
-      .Sub("getredir", 2, 0, {}, ClientGetRedir, "Where invalidations go: nowhere (-1)")
+      .Sub("getredir", 2, 0, {}, ClientGetRedir,
+           "Where invalidations go (-1: not tracking, 0: this client)")
       .Args("")
       .Sub("caching", 3, 0, {}, ClientCaching, "Client-side caching of the next command")
       .Args("(YES|NO)")

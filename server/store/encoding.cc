@@ -244,7 +244,9 @@ bool DecodeListTrim(std::string_view value, uint32_t* dead_front, uint32_t* dead
 }
 
 std::string FunctionLibraryKey(std::string_view name) {
-  return std::string(kFunctionLibraryPrefix) + std::string(name);
+  std::string key(kFunctionLibraryPrefix);
+  key.append(name);
+  return key;
 }
 
 bool DecodeFunctionLibraryKey(std::string_view record, std::string_view* name) {
