@@ -221,6 +221,10 @@ void ClusterNode::NoteRenewal(Session* s, int64_t sent_us, int64_t ttl_s) {
 }
 
 void ClusterNode::Campaign(Session* s) {
+  // Only under a lease: a leader key without one would never expire, and no node could lead
+  // again (its own node neither: a master's key must be under its lease). A resignation asked
+  // for in the same turn of the session has just given the lease up; the cron asks again.
+  if (s->lease == 0) return;
   EtcdTxn txn;
   txn.compare.push_back(EtcdTxn::Compare::Created(keys_.leader(), 0));
   txn.success.push_back(EtcdTxn::Op::Put(
