@@ -323,6 +323,12 @@ void WriteLuaValue(lua_State* L, resp::ReplyWriter& w, int script_resp) {
     const char* s = lua_tolstring(L, index, &len);
     return std::string_view(s, len);
   };
+  // A status line or a number as a reply line holds them: newlines become spaces.
+  auto one_line = [&](int index) {
+    std::string text(view(index));
+    for (char& c : text) c = (c == '\r' || c == '\n') ? ' ' : c;
+    return text;
+  };
   switch (lua_type(L, -1)) {
     case LUA_TSTRING:
       return w.Bulk(view(-1));
@@ -342,9 +348,8 @@ void WriteLuaValue(lua_State* L, resp::ReplyWriter& w, int script_resp) {
       lua_pop(L, 1);
       raw_field("ok");
       if (lua_type(L, -1) == LUA_TSTRING) {
-        std::string status(view(-1));  // nothing below can raise a Lua error
+        std::string status = one_line(-1);  // nothing below can raise a Lua error
         lua_pop(L, 1);
-        for (char& c : status) c = (c == '\r' || c == '\n') ? ' ' : c;
         return w.Simple(status);
       }
       lua_pop(L, 1);
@@ -357,9 +362,8 @@ void WriteLuaValue(lua_State* L, resp::ReplyWriter& w, int script_resp) {
       lua_pop(L, 1);
       raw_field("big_number");
       if (lua_type(L, -1) == LUA_TSTRING) {
-        std::string digits(view(-1));
+        std::string digits = one_line(-1);
         lua_pop(L, 1);
-        for (char& c : digits) c = (c == '\r' || c == '\n') ? ' ' : c;
         return w.BigNumber(digits);
       }
       lua_pop(L, 1);
