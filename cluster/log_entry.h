@@ -16,14 +16,15 @@
 namespace desaster {
 
 // The format this build writes. A replica refuses an entry of a newer format rather than
-// misapply it.
-inline constexpr uint8_t kLogFormat = 1;
+// misapply it. Format 2 added compressed groups; format 1 entries are still read.
+inline constexpr uint8_t kLogFormat = 2;
 
 struct LogEntry {
   uint8_t format = kLogFormat;
-  bool final = true;    // the group's last part (a group in one entry: that entry)
-  uint64_t epoch = 0;   // of the master that appended it
-  std::string payload;  // this part of the group's encoded mutations
+  bool final = true;        // the group's last part (a group in one entry: that entry)
+  bool compressed = false;  // the group's payload is zstd-compressed (said by each of its parts)
+  uint64_t epoch = 0;       // of the master that appended it
+  std::string payload;      // this part of the group's payload
 };
 
 std::string EncodeLogEntry(const LogEntry& entry);
@@ -35,15 +36,24 @@ std::string EncodeMutations(std::span<const Batch> batches);
 // Nullopt when `payload` is damaged or names a database outside [0, databases).
 std::optional<std::vector<Mutation>> DecodeMutations(std::string_view payload, int databases);
 
-// Splits a group's payload into entries of at most `max_bytes` of payload each.
-std::vector<LogEntry> SplitGroup(std::string payload, uint64_t epoch, size_t max_bytes);
+// A commit group as log entries: the mutations of `batches`, compressed when that makes them
+// smaller (etcd's throughput is in bytes), in entries of at most `max_bytes` of payload each.
+std::vector<LogEntry> EncodeGroup(std::span<const Batch> batches, uint64_t epoch, size_t max_bytes);
+
+// A complete group as the log holds it.
+struct LogGroup {
+  bool compressed = false;
+  std::string payload;
+};
+// The mutations of `group`; nullopt when it is damaged (see DecodeMutations).
+std::optional<std::vector<Mutation>> DecodeGroup(const LogGroup& group, int databases);
 
 // Reassembles groups from entries in LSN order. Parts of a group that a later epoch's entry
 // follows were never acknowledged (their master died mid-group) and are dropped.
 class GroupAssembler {
  public:
-  // Takes the entry at the next LSN; returns the complete group's payload when `entry` ends one.
-  std::optional<std::string> Add(LogEntry entry);
+  // Takes the entry at the next LSN; returns the complete group when `entry` ends one.
+  std::optional<LogGroup> Add(LogEntry entry);
   // Forgets an incomplete group (a resync starts again at a group boundary).
   void Reset() {
     parts_.clear();

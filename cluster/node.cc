@@ -541,8 +541,8 @@ bool ClusterCommit::Commit(std::span<const Batch> batches, bool sync, std::strin
     *error = "deposed";
     return false;
   }
-  for (const LogEntry& part : SplitGroup(EncodeMutations(batches), static_cast<uint64_t>(epoch_),
-                                         node_->options().max_entry_bytes)) {
+  for (const LogEntry& part :
+       EncodeGroup(batches, static_cast<uint64_t>(epoch_), node_->options().max_entry_bytes)) {
     bool appended = Append(next_index_, EncodeLogEntry(part), error);
     node_->set_append_endpoint(etcd_.endpoint());
     if (!appended) {

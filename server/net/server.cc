@@ -1093,7 +1093,7 @@ void Server::HandleClusterEvents() {
                           e.lsn, e.value.empty() ? 0 : static_cast<uint8_t>(e.value[0])));
           break;
         }
-        if (std::optional<std::string> group = groups_.Add(std::move(*entry))) {
+        if (std::optional<LogGroup> group = groups_.Add(std::move(*entry))) {
           ApplyGroup(e.lsn, *group);
         }
         break;
@@ -1211,9 +1211,8 @@ void Server::UpdateRole(const ClusterEvent& e) {
   if (!ours && status.master) StepDown("another node leads now");
 }
 
-void Server::ApplyGroup(uint64_t lsn, std::string_view payload) {
-  std::optional<std::vector<Mutation>> mutations =
-      DecodeMutations(payload, state_->keyspace.databases());
+void Server::ApplyGroup(uint64_t lsn, const LogGroup& group) {
+  std::optional<std::vector<Mutation>> mutations = DecodeGroup(group, state_->keyspace.databases());
   if (!mutations) return Halt(fmt::format("the group ending at log entry {} is damaged", lsn));
   state_->keyspace.set_now_ms(UnixMs());
   for (const Mutation& m : *mutations) {

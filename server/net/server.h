@@ -86,7 +86,7 @@ class Server {
   // runs once etcd renews it. Too long in doubt, the master steps down.
   void CheckLease();
   // Applies the complete group that log entry `lsn` ends and commits it to the store.
-  void ApplyGroup(uint64_t lsn, std::string_view payload);
+  void ApplyGroup(uint64_t lsn, const LogGroup& group);
   // This node's campaign won, and every entry before it is applied: it serves as master.
   void BecomeMaster(int64_t epoch);
   // This node no longer leads (or a replica's commit failed): every client is disconnected,

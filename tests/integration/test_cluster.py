@@ -507,8 +507,8 @@ class ClusterTest(unittest.TestCase):
             r.set("a", 1)
         applied = c.wait_converged()
         digest = c.digests()[0]
-        # The next entry as a newer build would append it (format 2, final, epoch 5).
-        self.put_entry("format", applied + 1, bytes([2, 1, 5]) + b"from the future")
+        # The next entry as a newer build would append it (format 3, final, epoch 5).
+        self.put_entry("format", applied + 1, bytes([3, 1, 5]) + b"from the future")
         for n in (n for n in c.nodes if n is not m):
             wait_for(lambda: "newer format" in n.log_text(), what="a replica to refuse the entry")
             with n.client() as rr:
@@ -585,6 +585,7 @@ class ClusterTest(unittest.TestCase):
         # group was never acknowledged. (Frozen first, so that it appends nothing more.)
         m.proc.send_signal(signal.SIGSTOP)
         ghost = encode_set("ghost", "never acknowledged")
+        # (Format 1, as builds before compressed groups wrote it: still read.)
         self.put_entry("tail", applied + 1, bytes([1, 0]) + varint(epoch) + ghost)
         m.kill()
         new = c.master(other_than=m)

@@ -1,5 +1,7 @@
 #include "cluster/log_entry.h"
 
+#include <fmt/format.h>
+
 #include <catch2/catch.hpp>
 #include <limits>
 
@@ -77,28 +79,115 @@ TEST_CASE("log entries carry every mutation of a group exactly") {
 }
 
 TEST_CASE("a log entry's header round-trips and a newer format is refused") {
-  LogEntry e{kLogFormat, false, 12345678901, "payload"};
+  LogEntry e{kLogFormat, false, true, 12345678901, "payload"};
   auto back = DecodeLogEntry(EncodeLogEntry(e));
   REQUIRE(back);
   REQUIRE(back->final == false);
+  REQUIRE(back->compressed == true);
   REQUIRE(back->epoch == 12345678901u);
   REQUIRE(back->payload == "payload");
 
   std::string newer = EncodeLogEntry(e);
   newer[0] = static_cast<char>(kLogFormat + 1);
   REQUIRE_FALSE(DecodeLogEntry(newer));
+  std::string unknown_flag = EncodeLogEntry(e);
+  unknown_flag[1] = 4;
+  REQUIRE_FALSE(DecodeLogEntry(unknown_flag));
   REQUIRE_FALSE(DecodeLogEntry(""));
-  REQUIRE_FALSE(DecodeLogEntry(std::string("\x01\x01", 2)));
-  REQUIRE_FALSE(DecodeLogEntry(EncodeLogEntry(LogEntry{kLogFormat, true, 0, "x"})));
+  REQUIRE_FALSE(DecodeLogEntry(std::string("\x02\x01", 2)));
+  REQUIRE_FALSE(DecodeLogEntry(EncodeLogEntry(LogEntry{kLogFormat, true, false, 0, "x"})));
+
+  SECTION("an entry of format 1 (before compression) is read; it cannot say compressed") {
+    auto old = DecodeLogEntry(std::string("\x01\x01\x05old", 6));
+    REQUIRE(old);
+    REQUIRE(old->format == 1);
+    REQUIRE(old->final);
+    REQUIRE_FALSE(old->compressed);
+    REQUIRE(old->epoch == 5);
+    REQUIRE(old->payload == "old");
+    REQUIRE_FALSE(DecodeLogEntry(std::string("\x01\x03\x05old", 6)));
+  }
+}
+
+namespace {
+
+// `n` pushes of resque jobs as a master commits them: alike in shape, each with its own id.
+std::vector<Batch> JobPushes(int n) {
+  std::vector<Batch> batches(1);
+  for (int i = 0; i < n; i++) {
+    batches[0].mutations.push_back(Make(
+        Mutation::Op::kListPush, "resque:queue:mail",
+        fmt::format(R"({{"class":"SendMail","args":[{},"user{}@example.com"],"jid":"{:024x}"}})", i,
+                    i * 7919, static_cast<uint64_t>(i) * 0x9e3779b97f4a7c15ull)));
+  }
+  return batches;
+}
+
+// The group's entries through the log and an assembler, decoded.
+std::optional<std::vector<Mutation>> ThroughTheLog(const std::vector<LogEntry>& entries) {
+  GroupAssembler assembler;
+  std::optional<LogGroup> group;
+  for (const LogEntry& entry : entries) {
+    REQUIRE_FALSE(group);
+    auto read = DecodeLogEntry(EncodeLogEntry(entry));
+    REQUIRE(read);
+    group = assembler.Add(std::move(*read));
+  }
+  REQUIRE(group);
+  return DecodeGroup(*group, 16);
+}
+
+}  // namespace
+
+TEST_CASE("a group is compressed when that makes it smaller") {
+  std::vector<Batch> batches = JobPushes(500);
+  size_t raw = EncodeMutations(batches).size();
+  auto entries = EncodeGroup(batches, 3, 1 << 20);
+  REQUIRE(entries.size() == 1);
+  REQUIRE(entries[0].compressed);
+  REQUIRE(entries[0].payload.size() * 3 < raw);
+  auto mutations = ThroughTheLog(entries);
+  REQUIRE(mutations);
+  REQUIRE(mutations->size() == 500);
+  for (size_t i = 0; i < 500; i++) RequireSame((*mutations)[i], batches[0].mutations[i]);
+
+  SECTION("split into parts and reassembled, compressed") {
+    auto parts = EncodeGroup(batches, 3, 1000);
+    REQUIRE(parts.size() > 2);
+    REQUIRE(parts.back().final);
+    for (const LogEntry& part : parts) REQUIRE(part.compressed);
+    auto again = ThroughTheLog(parts);
+    REQUIRE(again);
+    REQUIRE(again->size() == 500);
+  }
+  SECTION("a damaged compressed group is refused, never misapplied") {
+    std::string& payload = entries[0].payload;
+    for (size_t at : {size_t{0}, size_t{5}, payload.size() / 2, payload.size() - 1}) {
+      LogGroup bad{true, payload};
+      bad.payload[at] = static_cast<char>(bad.payload[at] ^ 0x20);
+      REQUIRE_FALSE(DecodeGroup(bad, 16));
+    }
+    REQUIRE_FALSE(DecodeGroup(LogGroup{true, payload.substr(0, payload.size() - 1)}, 16));
+    REQUIRE_FALSE(DecodeGroup(LogGroup{true, "not zstd"}, 16));
+    REQUIRE_FALSE(DecodeGroup(LogGroup{true, ""}, 16));
+  }
 }
 
 TEST_CASE("a group too big for one entry is split and reassembled") {
-  std::string payload(2500, 'p');
-  for (size_t i = 0; i < payload.size(); i++) payload[i] = static_cast<char>(i * 7);
-  auto parts = SplitGroup(payload, 9, 1000);
+  // Bytes that do not compress: the group goes as it is.
+  std::string noise(2500, 'p');
+  uint64_t x = 88172645463325252ull;
+  for (char& c : noise) {
+    x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+    c = static_cast<char>(x);
+  }
+  std::vector<Batch> batches(1);
+  batches[0].mutations.push_back(Make(Mutation::Op::kSetString, "k", noise));
+  auto parts = EncodeGroup(batches, 9, 1000);
   REQUIRE(parts.size() == 3);
   REQUIRE_FALSE(parts[0].final);
   REQUIRE(parts[2].final);
+  for (const LogEntry& part : parts) REQUIRE_FALSE(part.compressed);
 
   GroupAssembler assembler;
   REQUIRE_FALSE(assembler.Add(parts[0]));
@@ -106,14 +195,17 @@ TEST_CASE("a group too big for one entry is split and reassembled") {
   REQUIRE(assembler.incomplete());
   auto whole = assembler.Add(parts[2]);
   REQUIRE(whole);
-  REQUIRE(*whole == payload);
   REQUIRE_FALSE(assembler.incomplete());
+  auto mutations = DecodeGroup(*whole, 16);
+  REQUIRE(mutations);
+  REQUIRE(mutations->size() == 1);
+  RequireSame((*mutations)[0], batches[0].mutations[0]);
 
   SECTION("parts a later epoch's entry follows were never acknowledged: dropped") {
     REQUIRE_FALSE(assembler.Add(parts[0]));
-    auto next = assembler.Add(LogEntry{kLogFormat, true, 10, "new master"});
+    auto next = assembler.Add(LogEntry{kLogFormat, true, false, 10, "new master"});
     REQUIRE(next);
-    REQUIRE(*next == "new master");
+    REQUIRE(next->payload == "new master");
   }
 }
 
