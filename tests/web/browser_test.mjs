@@ -59,13 +59,25 @@ try {
     args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
       '--disable-component-update', '--disable-sync'],
   });
-  page = await browser.newPage({ viewport: { width: 1366, height: 900 } });
+  // (en-US: the thousands separators the checks below expect.)
+  page = await browser.newPage({ viewport: { width: 1366, height: 900 }, locale: 'en-US' });
   page.setDefaultTimeout(15000);
   const errors = [];
   page.on('pageerror', (e) => errors.push(e.message));
   page.on('dialog', (d) => d.accept());
   const shot = (name) => page.screenshot({ path: path.join(shots, `${name}.png`), fullPage: true });
   const flash = (text) => page.locator('#flash.ok', { hasText: text }).waitFor();
+
+  // -- A fresh server's empty tables say what would be there and how it gets there.
+  await page.goto(`${url}/#/failed`);
+  assert.equal(await page.locator('main td.empty').textContent(), 'No failures. A job that raises, exits non-zero, '
+    + 'times out or is killed lands here, after its automatic retries.');
+  await page.goto(`${url}/#/scheduled`);
+  await page.locator('main td.empty').nth(1).waitFor();
+  assert.deepEqual(await page.locator('main td.empty').allTextContents(), ['No delayed jobs or pending retries. Jobs '
+    + "pushed with a delay (JOB.PUSH ... DELAY ms, resque-scheduler, Sidekiq's perform_in) wait here.",
+  'No cron schedules yet: add one below.']);
+  await shot('scheduled-empty');
 
   // -- The dashboard updates without a reload when a resque-shaped Ruby client enqueues.
   await page.goto(`${url}/#/`);
@@ -89,6 +101,17 @@ try {
   assert.equal(await page.textContent('#node-version'),
     `desaster ${version('desaster_version')} (Redis ${version('redis_version')} compatible)`);
   await shot('dashboard');
+  // Dark mode follows the system's setting, live.
+  const colours = () => page.evaluate(() => [getComputedStyle(document.documentElement).backgroundColor,
+    getComputedStyle(document.querySelector('main th')).backgroundColor, getComputedStyle(document.querySelector('#stat-enqueued')).color]);
+  assert.deepEqual(await colours(), ['rgb(247, 249, 252)', 'rgb(238, 242, 247)', 'rgb(26, 32, 44)']);
+  await page.emulateMedia({ colorScheme: 'dark' });
+  await page.locator('#stat-enqueued').waitFor();
+  assert.deepEqual(await colours(), ['rgb(15, 23, 42)', 'rgb(39, 52, 73)', 'rgb(226, 232, 240)']);
+  await shot('dashboard-dark');
+  await page.emulateMedia({ colorScheme: 'light' });
+  await page.locator('#stat-enqueued').waitFor();
+  assert.deepEqual(await colours(), ['rgb(247, 249, 252)', 'rgb(238, 242, 247)', 'rgb(26, 32, 44)']);
   // Pausing live updates stops them; resuming brings them back.
   await page.click('#live');
   assert.equal(await page.getAttribute('#live', 'aria-pressed'), 'false');
@@ -259,6 +282,8 @@ try {
   await flash('saved nightly');
   await page.locator('tr[data-schedule="nightly"]').waitFor();
   await shot('scheduled');
+  // When it runs, absolute and relative: an hour from its push.
+  assert.match(await page.textContent(`tr[data-job="${delayed}"] td:first-child`), /\S \(in 59 min \d{1,2} s\)$/);
   await page.click(`tr[data-job="${delayed}"] >> text=Run now`);
   await flash('made ready');
   assert.equal(cliField('state', 'JOB.INFO', delayed), 'ready');
@@ -279,6 +304,19 @@ try {
   await page.selectOption('#f-queue', 'later-b');
   await page.click('form.filters button[type=submit]');
   await page.locator('.range', { hasText: '1–25 of 25' }).waitFor();
+
+  // -- Counts over a thousand have separators.
+  cli('RPUSH', 'resque:queue:bulk', ...Array.from({ length: 12345 }, (_, i) => `{"class":"Bulk","args":[${i}]}`));
+  await page.goto(`${url}/#/`);
+  await page.locator('tr[data-queue="resque:queue:bulk"] td:nth-child(2)', { hasText: /^12,345$/ }).waitFor();
+  await until(() => page.evaluate(async () => {
+    const ready = (await (await fetch('/api/overview')).json()).queues.reduce((n, q) => n + Number(q.ready), 0);
+    const shown = document.querySelector('#stat-enqueued').textContent;
+    return ready > 12345 && shown === ready.toLocaleString('en-US') && /^\d{1,3}(,\d{3})+$/.test(shown);
+  }), 'the queued total with separators');
+  await page.goto(`${url}/#/queues/${encodeURIComponent('resque:queue:bulk')}`);
+  await page.locator('.range', { hasText: /^1–50 of 12,345$/ }).waitFor();
+  cli('DEL', 'resque:queue:bulk');
 
   // -- A single scheduler has no cluster to show, and says so.
   await page.goto(`${url}/#/cluster`);

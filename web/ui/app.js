@@ -79,10 +79,47 @@ async function act(label, fn) {
 
 const enc = encodeURIComponent;
 
+// What an empty table says: why it is empty, and how data gets there.
+const EMPTY = {
+  queues: 'No queues yet. A queue appears when an app enqueues its first job (resque, Sidekiq, RQ, Celery and BullMQ apps '
+    + 'only point their Redis URL here), or create one on the Queues page.',
+  jobs: 'No jobs here: the queue is empty, or no job matches the filters.',
+  attempts: 'No failed attempts.',
+  workers: 'No workers. Start one on a worker host: desaster-worker --scheduler HOST:PORT --queues QUEUE. '
+    + 'resque and Sidekiq processes appear here once they check in.',
+  failures: 'No failures. A job that raises, exits non-zero, times out or is killed lands here, after its automatic retries.',
+  delayed: 'No delayed jobs or pending retries. Jobs pushed with a delay (JOB.PUSH ... DELAY ms, resque-scheduler, '
+    + "Sidekiq's perform_in) wait here.",
+  schedules: 'No cron schedules yet: add one below.',
+};
+
+// A count with the reader's thousands separators ("12,345"); `digits` fixed decimals.
+function fmtNum(n, digits = 0) {
+  if (n === null || n === undefined || n === '' || Number.isNaN(Number(n))) return n ?? '';
+  return Number(n).toLocaleString(undefined, { minimumFractionDigits: digits, maximumFractionDigits: digits });
+}
+
+function numCell(n, digits = 0) {
+  return h('td', { class: 'num', text: fmtNum(n, digits) });
+}
+
 function fmtTime(ms) {
   if (ms === null || ms === undefined || ms === '') return '';
   const d = new Date(Number(ms));
   return d.toLocaleString(undefined, { hour12: false });
+}
+
+// How far a moment is from now: "3 min 12 s ago", "in 2 h 5 min", "just now".
+function fmtRelative(ms) {
+  const d = Number(ms) - Date.now();
+  if (Math.abs(d) < 5000) return 'just now';
+  return d > 0 ? `in ${fmtDuration(d)}` : `${fmtDuration(-d)} ago`;
+}
+
+// A moment as both: the absolute time, and how long ago (or until) it is.
+function fmtWhen(ms) {
+  if (ms === null || ms === undefined || ms === '') return '';
+  return `${fmtTime(ms)} (${fmtRelative(ms)})`;
 }
 
 function fmtDuration(ms) {
@@ -114,10 +151,11 @@ function go(path, query) {
 }
 
 // A table in a box that scrolls sideways on a narrow screen, so the page itself never does.
-function table(headers, rows, attrs = {}) {
+// `empty` says what an empty table means and how data gets there.
+function table(headers, rows, { empty = 'Nothing here.', ...attrs } = {}) {
   return h('div', { class: 'table-scroll' }, h('table', attrs,
     h('thead', {}, h('tr', {}, headers.map((x) => h('th', { scope: 'col' }, x)))),
-    h('tbody', {}, rows.length ? rows : h('tr', {}, h('td', { colspan: headers.length, class: 'empty', text: 'nothing here' })))));
+    h('tbody', {}, rows.length ? rows : h('tr', {}, h('td', { colspan: headers.length, class: 'empty', text: empty })))));
 }
 
 function button(text, onclick, attrs = {}) {
@@ -157,7 +195,7 @@ function pager(total, query, onPage) {
   const page = (o) => { const q = new URLSearchParams(query); q.set('offset', String(o)); onPage(q); };
   return h('div', { class: 'pager' },
     button('‹ Previous', () => page(Math.max(0, offset - limit)), { disabled: offset === 0 }),
-    h('span', { class: 'range', text: total ? `${offset + 1}–${Math.min(total, offset + limit)} of ${total}` : '0 of 0' }),
+    h('span', { class: 'range', text: total ? `${fmtNum(offset + 1)}–${fmtNum(Math.min(total, offset + limit))} of ${fmtNum(total)}` : '0 of 0' }),
     button('Next ›', () => page(offset + limit), { disabled: offset + limit >= total }));
 }
 
@@ -167,7 +205,7 @@ function selection(total, noun) {
   sel.bar = h('div', { class: 'bulk' });
   sel.update = () => {
     sel.bar.replaceChildren(...[
-      h('span', { class: 'count', text: sel.all ? `all ${total} matching ${noun} selected` : `${sel.ids.size} selected` }),
+      h('span', { class: 'count', text: sel.all ? `all ${fmtNum(total)} matching ${noun} selected` : `${fmtNum(sel.ids.size)} selected` }),
       total > 0 ? button(sel.all ? 'Select only checked rows' : `Select all ${total} matching`, () => { sel.all = !sel.all; sel.update(); }, { class: 'link', id: 'select-all-matching' }) : null,
       ...sel.actions()].filter(Boolean));
   };
@@ -210,12 +248,16 @@ function setLive(on) {
 
 function chart(title, series, width) {
   const el = h('div', { class: 'chart' });
+  // uPlot draws on a canvas, which CSS does not reach: the axes take the theme's colours (dark
+  // mode) from the page's custom properties.
+  const color = (name) => getComputedStyle(document.documentElement).getPropertyValue(name).trim();
+  const axis = { stroke: color('--fg'), grid: { stroke: color('--line') }, ticks: { stroke: color('--line') } };
   const opts = {
     title, width, height: 220,
     scales: { x: { time: true } },
-    series: [{}, { label: 'enqueued', stroke: '#2b6cb0', width: 1.5 },
-      { label: 'dequeued', stroke: '#2f855a', width: 1.5 }, { label: 'failed', stroke: '#c53030', width: 1.5 }],
-    axes: [{}, { label: 'jobs' }],
+    series: [{}, { label: 'enqueued', stroke: color('--accent'), width: 1.5 },
+      { label: 'dequeued', stroke: color('--ok'), width: 1.5 }, { label: 'failed', stroke: color('--danger'), width: 1.5 }],
+    axes: [{ ...axis }, { ...axis, label: 'jobs' }],
   };
   const plot = new uPlot(opts, seriesData(series), el);
   return { el, update: (s) => plot.setData(seriesData(s)), plot };
@@ -237,17 +279,17 @@ function dashboard(main) {
   put(main, h('h1', { text: 'Dashboard' }), cards, charts, queues, node);
   const width = Math.max(240, Math.min(1100, $('#main').clientWidth - 40));
   let perSecond = null, perMinute = null;
-  const card = (id, label, value, sub) => h('div', { class: 'card' }, h('div', { class: 'label', text: label }), h('div', { class: 'value', id, text: value }), sub ? h('div', { class: 'sub', text: sub }) : null);
+  const card = (id, label, value, sub) => h('div', { class: 'card' }, h('div', { class: 'label', text: label }), h('div', { class: 'value', id, text: fmtNum(value) }), sub ? h('div', { class: 'sub', text: sub }) : null);
   const draw = (o) => {
     const ready = sum(o.queues.map((q) => q.ready)), scheduled = sum(o.queues.map((q) => q.scheduled));
     // (A part the logged-in user may not read is null: its card or section is left out.)
     const lastMinute = (k) => sum(o.seconds[k].slice(-60));
     cards.replaceChildren();
     put(cards,
-      card('stat-enqueued', 'Queued', ready, `${scheduled} scheduled`),
-      o.seconds && card('stat-rate', 'Processed / min', lastMinute('dequeued'), `${lastMinute('enqueued')} enqueued / min`),
-      o.workers && card('stat-busy', 'Busy', sum(o.workers.map((w) => (w.jobs || []).length)), `${o.workers.length} workers`),
-      o.failed && card('stat-failed', 'Failed', o.failed.total, `${o.failed.retrying} retrying · ${o.failed.dead} dead`));
+      card('stat-enqueued', 'Queued', ready, `${fmtNum(scheduled)} scheduled`),
+      o.seconds && card('stat-rate', 'Processed / min', lastMinute('dequeued'), `${fmtNum(lastMinute('enqueued'))} enqueued / min`),
+      o.workers && card('stat-busy', 'Busy', sum(o.workers.map((w) => (w.jobs || []).length)), `${fmtNum(o.workers.length)} workers`),
+      o.failed && card('stat-failed', 'Failed', o.failed.total, `${fmtNum(o.failed.retrying)} retrying · ${fmtNum(o.failed.dead)} dead`));
     cards.dataset.updated = String(o.time);
     if (!o.seconds || !o.minutes) {
       charts.replaceChildren();
@@ -264,10 +306,10 @@ function dashboard(main) {
     queues.replaceChildren(h('h2', { text: 'Queues' }), table(['Queue', 'Ready', 'Scheduled', 'Rate /s', 'Oldest job', 'State'],
       o.queues.map((q) => h('tr', { 'data-queue': q.key },
         h('td', {}, h('a', { href: `#/queues/${enc(q.key)}` }, q.key)),
-        h('td', { class: 'num', text: q.ready }), h('td', { class: 'num', text: q.scheduled }),
-        h('td', { class: 'num', text: Number(q.rate).toFixed(2) }),
+        numCell(q.ready), numCell(q.scheduled),
+        numCell(q.rate, 2),
         h('td', { text: q.ready ? fmtDuration(q.latency_ms) : '—' }),
-        h('td', { text: q.config.paused ? 'paused' : 'active' })))));
+        h('td', { text: q.config.paused ? 'paused' : 'active' }))), { empty: EMPTY.queues }));
     const n = o.node;
     if (!n) return node.replaceChildren();
     node.replaceChildren(h('h2', { text: 'Node' }), h('dl', {},
@@ -330,8 +372,8 @@ async function queuesPage(main) {
       queues.map((q) => h('tr', { 'data-queue': q.key },
         h('td', {}, h('a', { href: `#/queues/${enc(q.key)}` }, q.key)),
         h('td', { text: q.dialect }), h('td', { text: q.config.discipline }),
-        h('td', { class: 'num', text: q.ready }), h('td', { class: 'num', text: q.scheduled }),
-        h('td', { class: 'num', text: Number(q.rate).toFixed(2) }),
+        numCell(q.ready), numCell(q.scheduled),
+        numCell(q.rate, 2),
         h('td', { text: q.ready ? fmtDuration(q.latency_ms) : '—' }),
         h('td', { text: q.config.paused ? 'paused' : 'active' }),
         h('td', { class: 'actions' },
@@ -340,7 +382,7 @@ async function queuesPage(main) {
             : may('queue.pause') && button('Pause', () => act(`paused ${q.key}`, () => api('POST', `/api/queues/${enc(q.key)}/pause`))),
           may('queue.config') && button('Configure', () => go(`queues/${enc(q.key)}`, new URLSearchParams('configure=1'))),
           may('queue.clear') && button('Clear', () => confirmAct(`Delete every job of ${q.key}?`, `cleared ${q.key}`, () => api('POST', `/api/queues/${enc(q.key)}/clear`))),
-          may('queue.delete') && button('Delete', () => confirmAct(`Delete queue ${q.key} with its jobs?`, `deleted ${q.key}`, () => api('DELETE', `/api/queues/${enc(q.key)}`)), { class: 'danger' }))))));
+          may('queue.delete') && button('Delete', () => confirmAct(`Delete queue ${q.key} with its jobs?`, `deleted ${q.key}`, () => api('DELETE', `/api/queues/${enc(q.key)}`)), { class: 'danger' })))), { empty: EMPTY.queues }));
   };
   draw(list.result);
   app.onOverview = (o) => { if (!document.activeElement || !create || !create.contains(document.activeElement)) draw(o.queues); };
@@ -401,9 +443,9 @@ async function queuePage(main, key, query) {
       h('td', {}, sel.checkbox(j.id)),
       h('td', {}, h('a', { href: `#/jobs/${enc(j.id)}` }, h('code', { text: j.id }))),
       h('td', { text: j.class || '' }), h('td', { class: 'args', text: j.args || '' }),
-      h('td', { text: j.flow }), h('td', { class: 'num', text: j.priority }), h('td', { text: j.state }),
-      h('td', { class: 'num', text: j.position ?? '' }), h('td', { text: j.state === 'scheduled' ? fmtTime(j.run_at) : fmtEta(j.eta) }),
-      h('td', { text: fmtTime(j.enqueued_at) }))), { id: 'jobs' }),
+      h('td', { text: j.flow }), numCell(j.priority), h('td', { text: j.state }),
+      numCell(j.position ?? ''), h('td', { text: j.state === 'scheduled' ? fmtWhen(j.run_at) : fmtEta(j.eta) }),
+      h('td', { text: fmtWhen(j.enqueued_at) }))), { id: 'jobs', empty: EMPTY.jobs }),
   pager(total, query, (nq) => go(`queues/${enc(key)}`, nq)));
 }
 
@@ -423,8 +465,8 @@ async function jobPage(main, id) {
   const flow = h('input', { id: 'job-flow', value: j.flow || '', placeholder: 'flow', 'aria-label': 'flow' });
   put(main, h('dl', { class: 'detail' },
     fields.map((f) => [h('dt', { text: f }), h('dd', { text: j[f] ?? '' })]),
-    h('dt', { text: 'ETA' }), h('dd', { text: j.state === 'scheduled' ? fmtTime(j.run_at) : fmtEta(j.eta) }),
-    h('dt', { text: 'enqueued' }), h('dd', { text: fmtTime(j.enqueued_at) }),
+    h('dt', { text: 'ETA' }), h('dd', { text: j.state === 'scheduled' ? fmtWhen(j.run_at) : fmtEta(j.eta) }),
+    h('dt', { text: 'enqueued' }), h('dd', { text: fmtWhen(j.enqueued_at) }),
     j.state === 'running' && j.started_at ? [h('dt', { text: 'running for' }), h('dd', { id: 'job-running-for', text: fmtDuration(Date.now() - Number(j.started_at)) })] : null),
   h('div', { class: 'actions' },
     j.state === 'running' && may('job.kill') ? button('Kill', () => confirmAct('Kill this running job?', 'kill requested', () => api('POST', `/api/jobs/${enc(id)}/kill`)), { class: 'danger', id: 'job-kill' }) : null,
@@ -443,8 +485,8 @@ async function historyOf(id) {
   const found = (await api('GET', `/api/failed?job=${enc(id)}&state=all&limit=1`)).result.failures;
   const runs = found.flatMap((f) => [f, ...f.history.slice().reverse()].map((run) => ({ ...run, record: f.id })));
   return [h('h2', { text: 'History' }), table(['Attempt', 'Failed at', 'Error', 'Message', 'Worker'], runs.map((f) => h('tr', { 'data-failure': f.record },
-    h('td', { class: 'num', text: f.attempt }), h('td', {}, h('a', { href: `#/failed/${enc(f.record)}` }, fmtTime(f.failed_at))),
-    h('td', { text: f.error }), h('td', { class: 'msg', text: f.message }), h('td', { text: f.worker }))), { id: 'history' })];
+    numCell(f.attempt), h('td', {}, h('a', { href: `#/failed/${enc(f.record)}` }, fmtWhen(f.failed_at))),
+    h('td', { text: f.error }), h('td', { class: 'msg', text: f.message }), h('td', { text: f.worker }))), { id: 'history', empty: EMPTY.attempts })];
 }
 
 // Why attaching `key` to worker `w` may be a mistake ("" when it looks right): the queue does
@@ -494,7 +536,7 @@ async function workersPage(main) {
           h('td', {}, (w.jobs || []).map((j) => h('div', {}, h('a', { href: `#/jobs/${enc(j.id || '')}` }, (() => { try { return JSON.parse(j.payload).class || j.id; } catch (e) { return j.id || j.queue; } })()),
             ` ${j.queue} · ${j.run_at ? fmtDuration(now - Number(j.run_at)) : ''}`))),
           h('td', {}, native && may('worker.stop') ? button('Stop', () => confirmAct(`Stop worker ${w.id} after its running jobs?`, 'stop requested', () => api('POST', `/api/workers/${enc(w.id)}/stop`))) : null));
-      })));
+      }), { empty: EMPTY.workers }));
   };
   draw((await api('GET', '/api/workers')).result);
   app.onOverview = (o) => { if (o.workers && !body.contains(document.activeElement)) draw(o.workers); };
@@ -528,7 +570,7 @@ async function clusterPage(main) {
         cell('reported', n.reported ? `${fmtDuration(now - Number(n.reported))} ago` : 'itself'))), { class: 'nodes' }),
       h('h2', { text: 'Masters' }),
       table(['Epoch', 'Node', 'Address', 'Since'], s.history.map((m) => h('tr', { 'data-row': '' },
-        cell('epoch', m.epoch), cell('node', m.node), cell('address', m.address), cell('since', fmtTime(Number(m.since))))), { class: 'history' }));
+        cell('epoch', m.epoch), cell('node', m.node), cell('address', m.address), cell('since', fmtWhen(Number(m.since))))), { class: 'history' }));
   };
   draw((await api('GET', '/api/cluster')).result);
   app.poll = setInterval(() => api('GET', '/api/cluster').then((r) => draw(r.result), () => {}), 1000);
@@ -578,11 +620,11 @@ async function failedPage(main, query) {
     const filterOf = (g) => (by === 'fingerprint' ? { fingerprint: g.group } : by === 'queue' ? { queue: g.group } : { class: g.group });
     put(main, table(['Group', 'Count', 'Newest error', 'Last failed', 'Actions'], groups.map((g) => h('tr', { 'data-group': g.group },
       h('td', {}, h('code', { text: by === 'fingerprint' ? `${g.queue} · ${g.class || '(no class)'} · ${g.error}` : g.group })),
-      h('td', { class: 'num', text: g.count }), h('td', { class: 'msg', text: g.message }), h('td', { text: fmtTime(g.last_failed_at) }),
+      numCell(g.count), h('td', { class: 'msg', text: g.message }), h('td', { text: fmtWhen(g.last_failed_at) }),
       h('td', { class: 'actions' },
         button('Show', () => { const q = new URLSearchParams(query); q.delete('group'); for (const [k, v] of Object.entries(filterOf(g))) q.set(k, v); go('failed', q); }),
         may('failed.retry') && button('Retry all', () => act(`retried ${g.count}`, () => api('POST', '/api/failed/retry', { where: { ...where, ...filterOf(g) } })), { class: 'retry-group' }),
-        may('failed.remove') && button('Remove all', () => confirmAct(`Remove ${g.count} failures?`, 'removed', () => api('POST', '/api/failed/remove', { where: { ...where, ...filterOf(g) } })), { class: 'danger' }))))));
+        may('failed.remove') && button('Remove all', () => confirmAct(`Remove ${g.count} failures?`, 'removed', () => api('POST', '/api/failed/remove', { where: { ...where, ...filterOf(g) } })), { class: 'danger' })))), { empty: EMPTY.failures }));
     return;
   }
   const q = failedQuery(query, ['sort', 'offset']);
@@ -601,9 +643,9 @@ async function failedPage(main, query) {
   sel.update();
   put(main, sel.bar, table([sel.pageBox(), 'Failed at', 'Queue', 'Class', 'Error', 'Message', 'Attempt', 'State'],
     list.failures.map((f) => h('tr', { 'data-failure': f.id },
-      h('td', {}, sel.checkbox(f.id)), h('td', {}, h('a', { href: `#/failed/${enc(f.id)}` }, fmtTime(f.failed_at))),
+      h('td', {}, sel.checkbox(f.id)), h('td', {}, h('a', { href: `#/failed/${enc(f.id)}` }, fmtWhen(f.failed_at))),
       h('td', { text: f.queue }), h('td', { text: f.class }), h('td', { text: f.error }), h('td', { class: 'msg', text: f.message }),
-      h('td', { class: 'num', text: f.attempt }), h('td', { text: f.state + (f.state === 'retrying' ? ` (${fmtEta(f.retry_at)})` : '') })))),
+      numCell(f.attempt), h('td', { text: f.state + (f.state === 'retrying' ? ` (${fmtEta(f.retry_at)})` : '') }))), { empty: EMPTY.failures }),
   pager(list.total, query, (nq) => go('failed', nq)));
 }
 
@@ -612,15 +654,15 @@ async function failurePage(main, id) {
   put(main, h('h1', {}, 'Failure ', h('code', { text: id })));
   if (!f) return put(main, h('p', { text: 'No such failure.' }));
   put(main, h('dl', { class: 'detail' }, ['state', 'queue', 'class', 'args', 'error', 'message', 'worker', 'attempt', 'fingerprint', 'retry_job'].map((k) => [h('dt', { text: k }), h('dd', { text: f[k] ?? '' })]),
-    h('dt', { text: 'failed at' }), h('dd', { text: fmtTime(f.failed_at) })),
+    h('dt', { text: 'failed at' }), h('dd', { text: fmtWhen(f.failed_at) })),
   h('div', { class: 'actions' },
     may('failed.retry') && button('Retry', () => act('retried', () => api('POST', '/api/failed/retry', { ids: [id] }))),
     may('failed.remove') && button('Remove', () => act('removed', () => api('POST', '/api/failed/remove', { ids: [id] })), { class: 'danger' })),
   h('h2', { text: 'Backtrace' }), h('pre', { class: 'payload', text: f.backtrace || '' }),
   h('h2', { text: 'Payload' }), h('pre', { class: 'payload', text: f.payload || '' }),
   h('h2', { text: 'Earlier runs' }), table(['Attempt', 'Failed at', 'Error', 'Message', 'Worker'], (f.history || []).slice().reverse().map((a) => h('tr', {},
-    h('td', { class: 'num', text: a.attempt }), h('td', { text: fmtTime(a.failed_at) }), h('td', { text: a.error }),
-    h('td', { class: 'msg', text: a.message }), h('td', { text: a.worker }))), { id: 'earlier-runs' }));
+    numCell(a.attempt), h('td', { text: fmtWhen(a.failed_at) }), h('td', { text: a.error }),
+    h('td', { class: 'msg', text: a.message }), h('td', { text: a.worker }))), { id: 'earlier-runs', empty: EMPTY.attempts }));
 }
 
 // Delayed jobs and pending retries of every queue (or one), soonest first, a page at a time: a
@@ -642,10 +684,10 @@ async function scheduledPage(main, query) {
   put(main, h('h1', { text: 'Scheduled' }), h('h2', { text: 'Delayed jobs and pending retries' }),
     filterForm(filters, query, (nq) => go('scheduled', nq)),
     table(['Runs at', 'Queue', 'Job', 'Class', 'Attempts', 'Actions'], delayed.map((j) => h('tr', { 'data-job': j.id },
-      h('td', { text: `${fmtTime(j.run_at)} (${fmtEta(j.run_at)})` }), h('td', { text: j.queue }),
-      h('td', {}, h('a', { href: `#/jobs/${enc(j.id)}` }, h('code', { text: j.id }))), h('td', { text: j.class }), h('td', { class: 'num', text: j.attempts }),
+      h('td', { text: fmtWhen(j.run_at) }), h('td', { text: j.queue }),
+      h('td', {}, h('a', { href: `#/jobs/${enc(j.id)}` }, h('code', { text: j.id }))), h('td', { text: j.class }), numCell(j.attempts),
       h('td', { class: 'actions' }, may('job.run') && button('Run now', () => act('made ready', () => api('POST', '/api/jobs/run', { ids: [j.id] }))),
-        may('job.delete') && button('Cancel', () => confirmAct('Delete this scheduled job?', 'deleted', () => api('POST', '/api/jobs/delete', { ids: [j.id] })), { class: 'danger' }))))),
+        may('job.delete') && button('Cancel', () => confirmAct('Delete this scheduled job?', 'deleted', () => api('POST', '/api/jobs/delete', { ids: [j.id] })), { class: 'danger' })))), { empty: EMPTY.delayed }),
     pager(total, new URLSearchParams({ ...Object.fromEntries(query), limit: String(limit) }), (nq) => go('scheduled', nq)));
   const form = h('form', { class: 'stack', onsubmit: (e) => {
     e.preventDefault();
@@ -667,10 +709,10 @@ async function scheduledPage(main, query) {
   };
   put(main, h('h2', { text: 'Cron schedules' }), table(['Name', 'Cron', 'Zone', 'Queue', 'Next run', 'Last run', 'Actions'], schedules.result.map((s) => h('tr', { 'data-schedule': s.name },
     h('td', { text: s.name }), h('td', {}, h('code', { text: s.cron })), h('td', { text: s.tz || 'UTC' }), h('td', { text: s.queue }),
-    h('td', { text: s.paused ? 'paused' : fmtTime(s.next_run_at) }), h('td', { text: fmtTime(s.last_run_at) }),
+    h('td', { text: s.paused ? 'paused' : fmtWhen(s.next_run_at) }), h('td', { text: fmtWhen(s.last_run_at) }),
     h('td', { class: 'actions' }, may('schedule.run') && button('Run now', () => act(`ran ${s.name}`, () => api('POST', `/api/schedules/${enc(s.name)}/run`))),
       may('schedule.set') && button('Edit', () => edit(s)),
-      may('schedule.delete') && button('Delete', () => confirmAct(`Delete schedule ${s.name}?`, 'deleted', () => api('DELETE', `/api/schedules/${enc(s.name)}`)), { class: 'danger' }))))),
+      may('schedule.delete') && button('Delete', () => confirmAct(`Delete schedule ${s.name}?`, 'deleted', () => api('DELETE', `/api/schedules/${enc(s.name)}`)), { class: 'danger' })))), { empty: EMPTY.schedules }),
   may('schedule.set') && h('details', { class: 'panel' }, h('summary', { text: 'Add or edit a schedule' }), form));
 }
 
@@ -735,6 +777,9 @@ async function start() {
   $('#logout').addEventListener('click', async () => { await api('POST', '/api/logout'); app.csrf = ''; showLogin(); });
   // Before any login: pages must follow the address after one, too.
   window.addEventListener('hashchange', () => (app.csrf ? render() : showLogin()));
+  // The charts' canvases take the theme's colours when drawn: a switch to or from dark mode
+  // draws the page again.
+  matchMedia('(prefers-color-scheme: dark)').addEventListener('change', () => app.csrf && render());
   const s = await (await fetch('/api/session')).json();
   app.users = s.users;
   if (s.login_required && !s.authenticated) return showLogin();
