@@ -182,6 +182,53 @@ try {
   await page.click('#bulk-priority');
   await flash('reprioritised: 2');
   assert.equal(cli('QUEUE.JOBS', 'resque:queue:reports', 'PRIORITY', '9', '9', 'LIMIT', '0').split('\n')[1], '2');
+  // Existing queues are offered as move targets.
+  assert.ok((await page.locator('#queue-keys option').evaluateAll((os) => os.map((o) => o.value))).includes('tenants'));
+  // The queue by its short name, its dialect beside it, its key on hover.
+  assert.equal(await page.textContent('main h1 code'), 'reports');
+  assert.equal(await page.textContent('main h1 .dialect'), 'resque');
+  await page.goto(`${url}/#/queues`);
+  const reportsLink = page.locator('tr[data-queue="resque:queue:reports"] td:first-child a');
+  assert.equal(await reportsLink.textContent(), 'reports');
+  assert.equal(await reportsLink.getAttribute('title'), 'resque:queue:reports');
+  assert.equal(await page.textContent('tr[data-queue="resque:queue:reports"] .dialect'), 'resque');
+
+  // -- A queue's own page: pause and resume it, push a job by hand, clear it (the confirmation
+  // names how many jobs go).
+  // (Paused on the queues page above.)
+  await page.goto(`${url}/#/queues/tenants`);
+  await page.locator('#queue-meta', { hasText: 'paused' }).waitFor();
+  await page.click('#queue-resume');
+  await flash('resumed tenants');
+  assert.equal(cliField('paused', 'QUEUE.CONFIG', 'tenants'), '0');
+  await page.click('#queue-pause');
+  await flash('paused tenants');
+  assert.equal(cliField('paused', 'QUEUE.CONFIG', 'tenants'), '1');
+  await page.click('#queue-resume');
+  await flash('resumed tenants');
+  assert.equal(cliField('paused', 'QUEUE.CONFIG', 'tenants'), '0');
+  await page.click('text=Add a job');
+  await page.fill('#j-payload', '{"class":"Handmade","args":[7]}');
+  await page.fill('#j-priority', '5');
+  await page.fill('#j-flow', 'tenant-9');
+  await page.click('button:has-text("Push job")');
+  const pushed = (await page.locator('#flash.ok', { hasText: /^pushed job / }).textContent()).slice('pushed job '.length);
+  assert.equal(cliField('queue', 'JOB.INFO', pushed), 'tenants');
+  assert.equal(cliField('priority', 'JOB.INFO', pushed), '5');
+  assert.equal(cliField('flow', 'JOB.INFO', pushed), 'tenant-9');
+  assert.equal(cliField('payload', 'JOB.INFO', pushed), '{"class":"Handmade","args":[7]}');
+  await page.locator(`#jobs tr[data-job="${pushed}"]`).waitFor();
+  cli('JOB.PUSH', 'tenants', '{"n":1}');
+  cli('JOB.PUSH', 'tenants', '{"n":2}', 'DELAY', '60000');
+  await page.reload();
+  const confirmations = [];
+  page.removeAllListeners('dialog');
+  page.on('dialog', (d) => { confirmations.push(d.message()); d.accept(); });
+  await page.click('#queue-clear');
+  await flash('cleared tenants');
+  assert.deepEqual(confirmations, ['Delete 3 jobs of tenants?']);
+  assert.equal(cliField('ready', 'QUEUE.INFO', 'tenants'), '0');
+  assert.equal(cliField('scheduled', 'QUEUE.INFO', 'tenants'), '0');
 
   // -- Kill a running job from its page.
   const sleeper = cli('JOB.PUSH', 'work', JSON.stringify({ argv: ['sleep', '60'] }));
@@ -314,9 +361,26 @@ try {
     const shown = document.querySelector('#stat-enqueued').textContent;
     return ready > 12345 && shown === ready.toLocaleString('en-US') && /^\d{1,3}(,\d{3})+$/.test(shown);
   }), 'the queued total with separators');
+  // Pages of a chosen size, a jump to the last.
   await page.goto(`${url}/#/queues/${encodeURIComponent('resque:queue:bulk')}`);
   await page.locator('.range', { hasText: /^1–50 of 12,345$/ }).waitFor();
-  cli('DEL', 'resque:queue:bulk');
+  await page.selectOption('.pager .page-size', '100');
+  await page.locator('.range', { hasText: /^1–100 of 12,345$/ }).waitFor();
+  assert.equal(await page.locator('#jobs tbody tr').count(), 100);
+  assert.equal(await page.textContent('.pager label:has(.page-number)'), 'Page  of 124');
+  await page.fill('.pager .page-number', '124');
+  await page.click('.pager button:has-text("Go")');
+  await page.locator('.range', { hasText: /^12,301–12,345 of 12,345$/ }).waitFor();
+  assert.equal(await page.locator('#jobs tbody tr').count(), 45);
+  // Deleting everything matching says how much that is first.
+  confirmations.length = 0;
+  page.removeAllListeners('dialog');
+  page.on('dialog', (d) => { confirmations.push(d.message()); d.accept(); });
+  await page.click('#select-all-matching');
+  await page.click('#bulk-delete');
+  await flash('deleted: 12345');
+  assert.deepEqual(confirmations, ['Delete all 12,345 matching jobs?']);
+  assert.equal(cli('LLEN', 'resque:queue:bulk'), '0');
 
   // -- A single scheduler has no cluster to show, and says so.
   await page.goto(`${url}/#/cluster`);
@@ -401,7 +465,7 @@ try {
   assert.equal(await reader.textContent('#logout'), 'Log out viewer');
   // The actions a page offers: its buttons and forms, less paging, filtering and selecting.
   const offeredOn = (p) => p.evaluate(() => [...document.querySelectorAll('main button, main summary, main form.inline')]
-    .map((e) => e.textContent.trim()).filter((t) => !['‹ Previous', 'Next ›', 'Apply', 'Show'].includes(t) && !t.startsWith('Select all')));
+    .filter((e) => !e.closest('.pager')).map((e) => e.textContent.trim()).filter((t) => !['Apply', 'Show'].includes(t) && !t.startsWith('Select all')));
   const offered = () => offeredOn(reader);
   assert.deepEqual(await offered(), [], 'the queues page offers actions to a reader');
   await page.goto(`${url}/#/queues`);

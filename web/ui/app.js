@@ -65,12 +65,11 @@ function flash(message, kind = 'ok') {
   flash.timer = setTimeout(() => { el.textContent = ''; el.className = ''; }, 6000);
 }
 
-// Runs an action, reports its result or error, then re-renders the page.
-async function act(label, fn) {
+// Runs an action, reports its result (`say` words it) or error, then re-renders the page.
+async function act(label, fn, say = (n) => (typeof n === 'number' ? `${label}: ${n}` : `${label}: done`)) {
   try {
     const r = await fn();
-    const n = r && r.result;
-    flash(typeof n === 'number' ? `${label}: ${n}` : `${label}: done`);
+    flash(say(r && r.result));
     render();
   } catch (e) {
     flash(`${label}: ${e.message}`, 'error');
@@ -97,6 +96,11 @@ const EMPTY = {
 function fmtNum(n, digits = 0) {
   if (n === null || n === undefined || n === '' || Number.isNaN(Number(n))) return n ?? '';
   return Number(n).toLocaleString(undefined, { minimumFractionDigits: digits, maximumFractionDigits: digits });
+}
+
+// "1 job", "12,345 jobs".
+function plural(n, noun) {
+  return `${fmtNum(n)} ${Number(n) === 1 ? noun : `${noun}s`}`;
 }
 
 function numCell(n, digits = 0) {
@@ -158,6 +162,12 @@ function table(headers, rows, { empty = 'Nothing here.', ...attrs } = {}) {
     h('tbody', {}, rows.length ? rows : h('tr', {}, h('td', { colspan: headers.length, class: 'empty', text: empty })))));
 }
 
+// A queue by its short name (resque:queue:mail is "mail"), its dialect beside it, its key on hover.
+function queueLink(q) {
+  return [h('a', { href: `#/queues/${enc(q.key)}`, title: q.key }, q.name || q.key),
+    q.dialect && q.dialect !== 'native' ? h('span', { class: 'dialect', text: q.dialect }) : null];
+}
+
 function button(text, onclick, attrs = {}) {
   return h('button', { type: 'button', onclick, ...attrs }, text);
 }
@@ -190,23 +200,36 @@ function filterForm(fields, query, onSubmit) {
   return form;
 }
 
+// Rows a page shows: the query's `limit` (the pager's choices go up to 500), or 50.
+const pageLimit = (query) => Math.min(500, Math.max(1, Number(query.get('limit')) || 50));
+
+// Pages of pageLimit rows: previous/next, the page size, and a jump to a page.
 function pager(total, query, onPage) {
-  const offset = Number(query.get('offset') || 0), limit = Number(query.get('limit') || 50);
-  const page = (o) => { const q = new URLSearchParams(query); q.set('offset', String(o)); onPage(q); };
+  const offset = Number(query.get('offset') || 0), limit = pageLimit(query);
+  const pages = Math.max(1, Math.ceil(total / limit));
+  const page = (o, l = limit) => { const q = new URLSearchParams(query); q.set('offset', String(o)); q.set('limit', String(l)); onPage(q); };
+  const jump = h('input', { type: 'number', min: 1, max: pages, value: Math.floor(offset / limit) + 1, 'aria-label': 'page', class: 'page-number' });
   return h('div', { class: 'pager' },
     button('‹ Previous', () => page(Math.max(0, offset - limit)), { disabled: offset === 0 }),
     h('span', { class: 'range', text: total ? `${fmtNum(offset + 1)}–${fmtNum(Math.min(total, offset + limit))} of ${fmtNum(total)}` : '0 of 0' }),
-    button('Next ›', () => page(offset + limit), { disabled: offset + limit >= total }));
+    button('Next ›', () => page(offset + limit), { disabled: offset + limit >= total }),
+    pages > 1 && h('form', { class: 'inline', onsubmit: (e) => {
+      e.preventDefault();
+      page((Math.min(pages, Math.max(1, Math.floor(Number(jump.value) || 1))) - 1) * limit);
+    } }, h('label', {}, 'Page ', jump, ` of ${fmtNum(pages)}`), h('button', { type: 'submit' }, 'Go')),
+    h('label', {}, 'Rows ', h('select', { 'aria-label': 'rows per page', class: 'page-size', onchange: (e) => page(0, Number(e.target.value)) },
+      [25, 50, 100, 500].map((n) => h('option', { value: n, selected: n === limit }, String(n))))));
 }
 
 // Row selection with "everything matching this filter".
+// `noun`: one of what the rows are ("job"), for "3 jobs selected".
 function selection(total, noun) {
   const sel = { ids: new Set(), all: false };
   sel.bar = h('div', { class: 'bulk' });
   sel.update = () => {
     sel.bar.replaceChildren(...[
-      h('span', { class: 'count', text: sel.all ? `all ${fmtNum(total)} matching ${noun} selected` : `${fmtNum(sel.ids.size)} selected` }),
-      total > 0 ? button(sel.all ? 'Select only checked rows' : `Select all ${total} matching`, () => { sel.all = !sel.all; sel.update(); }, { class: 'link', id: 'select-all-matching' }) : null,
+      h('span', { class: 'count', text: `${sel.describe()} selected` }),
+      total > 0 ? button(sel.all ? 'Select only checked rows' : `Select all ${fmtNum(total)} matching`, () => { sel.all = !sel.all; sel.update(); }, { class: 'link', id: 'select-all-matching' }) : null,
       ...sel.actions()].filter(Boolean));
   };
   sel.checkbox = (id) => h('input', { type: 'checkbox', 'aria-label': `select ${id}`, class: 'row-select', 'data-id': id, onchange: (e) => {
@@ -221,6 +244,8 @@ function selection(total, noun) {
     sel.update();
   } });
   sel.actions = () => [];
+  // What is selected, in words: "3 jobs", "all 12,345 matching jobs".
+  sel.describe = () => (sel.all ? `all ${plural(total, `matching ${noun}`)}` : plural(sel.ids.size, noun));
   return sel;
 }
 
@@ -305,7 +330,7 @@ function dashboard(main) {
     const now = o.time;
     queues.replaceChildren(h('h2', { text: 'Queues' }), table(['Queue', 'Ready', 'Scheduled', 'Rate /s', 'Oldest job', 'State'],
       o.queues.map((q) => h('tr', { 'data-queue': q.key },
-        h('td', {}, h('a', { href: `#/queues/${enc(q.key)}` }, q.key)),
+        h('td', {}, queueLink(q)),
         numCell(q.ready), numCell(q.scheduled),
         numCell(q.rate, 2),
         h('td', { text: q.ready ? fmtDuration(q.latency_ms) : '—' }),
@@ -368,10 +393,10 @@ async function queuesPage(main) {
     queueForm(disc.result, null, (b) => act(`created ${b.queue}`, () => api('POST', '/api/queues', b))));
   put(main, h('h1', { text: 'Queues' }), create, body);
   const draw = (queues) => {
-    body.replaceChildren(table(['Queue', 'Dialect', 'Discipline', 'Ready', 'Scheduled', 'Rate /s', 'Oldest job', 'State', 'Actions'],
+    body.replaceChildren(table(['Queue', 'Discipline', 'Ready', 'Scheduled', 'Rate /s', 'Oldest job', 'State', 'Actions'],
       queues.map((q) => h('tr', { 'data-queue': q.key },
-        h('td', {}, h('a', { href: `#/queues/${enc(q.key)}` }, q.key)),
-        h('td', { text: q.dialect }), h('td', { text: q.config.discipline }),
+        h('td', {}, queueLink(q)),
+        h('td', { text: q.config.discipline }),
         numCell(q.ready), numCell(q.scheduled),
         numCell(q.rate, 2),
         h('td', { text: q.ready ? fmtDuration(q.latency_ms) : '—' }),
@@ -381,7 +406,7 @@ async function queuesPage(main) {
             ? may('queue.resume') && button('Resume', () => act(`resumed ${q.key}`, () => api('POST', `/api/queues/${enc(q.key)}/resume`)))
             : may('queue.pause') && button('Pause', () => act(`paused ${q.key}`, () => api('POST', `/api/queues/${enc(q.key)}/pause`))),
           may('queue.config') && button('Configure', () => go(`queues/${enc(q.key)}`, new URLSearchParams('configure=1'))),
-          may('queue.clear') && button('Clear', () => confirmAct(`Delete every job of ${q.key}?`, `cleared ${q.key}`, () => api('POST', `/api/queues/${enc(q.key)}/clear`))),
+          may('queue.clear') && button('Clear', () => confirmAct(`Delete ${plural(Number(q.ready) + Number(q.scheduled), 'job')} of ${q.key}?`, `cleared ${q.key}`, () => api('POST', `/api/queues/${enc(q.key)}/clear`))),
           may('queue.delete') && button('Delete', () => confirmAct(`Delete queue ${q.key} with its jobs?`, `deleted ${q.key}`, () => api('DELETE', `/api/queues/${enc(q.key)}`)), { class: 'danger' })))), { empty: EMPTY.queues }));
   };
   draw(list.result);
@@ -409,28 +434,35 @@ async function queuePage(main, key, query) {
   const base = `/api/queues/${enc(key)}`;
   const q = jobQuery(query);
   q.set('offset', query.get('offset') || '0');
-  q.set('limit', query.get('limit') || '50');
-  const [info, jobs] = await Promise.all([api('GET', base), api('GET', `${base}/jobs?${q}`)]);
+  q.set('limit', String(pageLimit(query)));
+  const [info, jobs, queues] = await Promise.all([api('GET', base), api('GET', `${base}/jobs?${q}`), api('GET', '/api/queues')]);
   const qi = info.result, total = jobs.result.total;
-  const header = h('div', { class: 'title' }, h('h1', {}, 'Queue ', h('code', { text: key })),
-    h('span', { class: 'meta', text: `${qi.config.discipline} · ${qi.ready} ready · ${qi.scheduled} scheduled · ${Number(qi.rate).toFixed(2)}/s${qi.config.paused ? ' · paused' : ''}` }));
-  put(main, header);
+  const queued = Number(qi.ready) + Number(qi.scheduled);
+  const header = h('div', { class: 'title' }, h('h1', {}, 'Queue ', h('code', { text: qi.name || key }), qi.dialect && qi.dialect !== 'native' ? h('span', { class: 'dialect', text: qi.dialect }) : null),
+    h('span', { class: 'meta', id: 'queue-meta', text: `${key} · ${qi.config.discipline} · ${fmtNum(qi.ready)} ready · ${fmtNum(qi.scheduled)} scheduled · ${fmtNum(qi.rate, 2)}/s${qi.config.paused ? ' · paused' : ''}` }));
+  put(main, header, h('div', { class: 'actions' },
+    qi.config.paused
+      ? may('queue.resume') && button('Resume', () => act(`resumed ${key}`, () => api('POST', `${base}/resume`)), { id: 'queue-resume' })
+      : may('queue.pause') && button('Pause', () => act(`paused ${key}`, () => api('POST', `${base}/pause`)), { id: 'queue-pause' }),
+    may('queue.config') && !query.get('configure') && button('Configure', () => go(`queues/${enc(key)}`, new URLSearchParams('configure=1'))),
+    may('queue.clear') && button('Clear', () => confirmAct(`Delete ${plural(queued, 'job')} of ${key}?`, `cleared ${key}`, () => api('POST', `${base}/clear`)), { class: 'danger', id: 'queue-clear', disabled: queued === 0 })));
+  if (may('job.push')) put(main, addJobForm(key));
   if (query.get('configure') && may('queue.config')) {
     const disc = await api('GET', '/api/disciplines');
     put(main, h('section', { class: 'panel' }, h('h2', { text: 'Configuration' }),
       queueForm(disc.result, qi, (b) => act(`configured ${key}`, () => api('POST', `${base}/config`, b)))));
   }
   put(main, filterForm(jobFilters, query, (nq) => go(`queues/${enc(key)}`, nq)));
-  const sel = selection(total, 'jobs');
+  const sel = selection(total, 'job');
   const targets = () => (sel.all ? { where: { queue: key, ...Object.fromEntries(jobQuery(query)) } } : { ids: [...sel.ids] });
   const bulk = (label, action, extra = {}) => act(label, () => api('POST', `/api/jobs/${action}`, { ...targets(), ...extra }));
   sel.actions = () => {
     const none = !sel.all && sel.ids.size === 0;
-    const moveTo = h('input', { id: 'move-to', placeholder: 'queue key', 'aria-label': 'destination queue' });
+    const moveTo = h('input', { id: 'move-to', placeholder: 'queue key', 'aria-label': 'destination queue', list: 'queue-keys' });
     const prio = h('input', { id: 'set-priority', type: 'number', placeholder: 'priority', 'aria-label': 'new priority' });
     const flow = h('input', { id: 'set-flow', placeholder: 'flow', 'aria-label': 'new flow' });
     return [
-      may('job.delete') && button('Delete', () => confirmAct('Delete the selected jobs?', 'deleted', () => api('POST', '/api/jobs/delete', targets())), { disabled: none, class: 'danger', id: 'bulk-delete' }),
+      may('job.delete') && button('Delete', () => confirmAct(`Delete ${sel.describe()}?`, 'deleted', () => api('POST', '/api/jobs/delete', targets())), { disabled: none, class: 'danger', id: 'bulk-delete' }),
       may('job.run') && button('Run now', () => bulk('made ready', 'run'), { disabled: none, id: 'bulk-run' }),
       may('job.move') && h('span', { class: 'group' }, moveTo, button('Move', () => bulk(`moved to ${moveTo.value}`, 'move', { to: moveTo.value.trim() }), { disabled: none, id: 'bulk-move' })),
       may('job.update') && h('span', { class: 'group' }, prio, button('Set priority', () => bulk('reprioritised', 'update', { set: { priority: Number(prio.value) } }), { disabled: none, id: 'bulk-priority' })),
@@ -438,6 +470,8 @@ async function queuePage(main, key, query) {
     ];
   };
   sel.update();
+  // Existing queues offered as move targets (any key may still be typed).
+  put(main, h('datalist', { id: 'queue-keys' }, queues.result.filter((x) => x.key !== key).map((x) => h('option', { value: x.key }, x.name || x.key))));
   put(main, sel.bar, table([sel.pageBox(), 'Job', 'Class', 'Args', 'Flow', 'Priority', 'State', 'Position', 'ETA', 'Enqueued'],
     jobs.result.jobs.map((j) => h('tr', { 'data-job': j.id },
       h('td', {}, sel.checkbox(j.id)),
@@ -447,6 +481,24 @@ async function queuePage(main, key, query) {
       numCell(j.position ?? ''), h('td', { text: j.state === 'scheduled' ? fmtWhen(j.run_at) : fmtEta(j.eta) }),
       h('td', { text: fmtWhen(j.enqueued_at) }))), { id: 'jobs', empty: EMPTY.jobs }),
   pager(total, query, (nq) => go(`queues/${enc(key)}`, nq)));
+}
+
+// A job pushed by hand (JOB.PUSH through POST /api/queues/KEY/jobs): payload, delay, priority, flow.
+function addJobForm(key) {
+  const form = h('form', { class: 'stack', id: 'add-job', onsubmit: (e) => {
+    e.preventDefault();
+    const f = form.elements;
+    const body = { payload: f.payload.value };
+    for (const name of ['delay_ms', 'priority', 'flow']) if (f[name].value.trim()) body[name] = f[name].value.trim();
+    act('pushed', () => api('POST', `/api/queues/${enc(key)}/jobs`, body),
+      (id) => (id === null ? 'not pushed: a duplicate in a unique queue' : `pushed job ${id}`));
+  } },
+  h('label', { for: 'j-payload' }, 'Payload'), h('textarea', { id: 'j-payload', name: 'payload', rows: 3, required: true, placeholder: '{"class":"Report","args":[1]}' }),
+  h('label', { for: 'j-delay' }, 'Delay (ms)'), h('input', { id: 'j-delay', name: 'delay_ms', type: 'number', min: 0 }),
+  h('label', { for: 'j-priority' }, 'Priority'), h('input', { id: 'j-priority', name: 'priority', type: 'number' }),
+  h('label', { for: 'j-flow' }, 'Flow'), h('input', { id: 'j-flow', name: 'flow' }),
+  h('button', { type: 'submit' }, 'Push job'));
+  return h('details', { class: 'panel' }, h('summary', { text: 'Add a job' }), form);
 }
 
 async function jobPage(main, id) {
@@ -624,20 +676,20 @@ async function failedPage(main, query) {
       h('td', { class: 'actions' },
         button('Show', () => { const q = new URLSearchParams(query); q.delete('group'); for (const [k, v] of Object.entries(filterOf(g))) q.set(k, v); go('failed', q); }),
         may('failed.retry') && button('Retry all', () => act(`retried ${g.count}`, () => api('POST', '/api/failed/retry', { where: { ...where, ...filterOf(g) } })), { class: 'retry-group' }),
-        may('failed.remove') && button('Remove all', () => confirmAct(`Remove ${g.count} failures?`, 'removed', () => api('POST', '/api/failed/remove', { where: { ...where, ...filterOf(g) } })), { class: 'danger' })))), { empty: EMPTY.failures }));
+        may('failed.remove') && button('Remove all', () => confirmAct(`Remove ${plural(g.count, 'failure')}?`, 'removed', () => api('POST', '/api/failed/remove', { where: { ...where, ...filterOf(g) } })), { class: 'danger' })))), { empty: EMPTY.failures }));
     return;
   }
   const q = failedQuery(query, ['sort', 'offset']);
-  q.set('limit', '50');
+  q.set('limit', String(pageLimit(query)));
   const list = (await api('GET', `/api/failed?${q}`)).result;
-  const sel = selection(list.total, 'failures');
+  const sel = selection(list.total, 'failure');
   const targets = () => (sel.all ? { where } : { ids: [...sel.ids] });
   sel.actions = () => {
     const none = !sel.all && sel.ids.size === 0;
     return [
       may('failed.retry') && button('Retry', () => act('retried', () => api('POST', '/api/failed/retry', targets())), { disabled: none, id: 'failed-retry' }),
       may('failed.cancel') && button('Cancel retries', () => act('cancelled', () => api('POST', '/api/failed/cancel', targets())), { disabled: none }),
-      may('failed.remove') && button('Remove', () => confirmAct('Remove the selected failures?', 'removed', () => api('POST', '/api/failed/remove', targets())), { disabled: none, class: 'danger', id: 'failed-remove' }),
+      may('failed.remove') && button('Remove', () => confirmAct(`Remove ${sel.describe()}?`, 'removed', () => api('POST', '/api/failed/remove', targets())), { disabled: none, class: 'danger', id: 'failed-remove' }),
     ];
   };
   sel.update();
@@ -675,7 +727,7 @@ async function scheduledJobs(queues, offset, limit) {
 
 async function scheduledPage(main, query) {
   const [queues, schedules] = await Promise.all([api('GET', '/api/queues'), api('GET', '/api/schedules')]);
-  const offset = Number(query.get('offset') || 0), limit = 50;
+  const offset = Number(query.get('offset') || 0), limit = pageLimit(query);
   const waiting = queues.result.filter((q) => q.scheduled > 0);
   const shown = waiting.filter((q) => !query.get('queue') || q.key === query.get('queue'));
   const total = shown.reduce((n, q) => n + Number(q.scheduled), 0);
