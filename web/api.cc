@@ -217,7 +217,7 @@ Api::Api(ev::loop_ref loop, client::SchedulerConnection* scheduler,
       .Post("/api/jobs/{}", &Api::JobAction)  // delete, move, update, run
       .Get("/api/workers", "WORKER.LIST", Shape::kMapList)
       .Get("/api/cluster", "CLUSTER.STATUS", Shape::kMap)
-      .Post("/api/workers/{}/{}", &Api::WorkerAction)  // attach, detach, stop
+      .Post("/api/workers/{}/{}", &Api::WorkerAction)  // attach, detach, quiet, unquiet, stop
       .Get("/api/failed", &Api::FailedList)
       .Get("/api/failed/groups", &Api::FailedGroups)
       .Get("/api/failed/counts", "FAILED.COUNTS", Shape::kMap)
@@ -402,6 +402,7 @@ const std::vector<std::vector<std::string>> kUiActions = {
     {"WORKER.ATTACH", "w", "q"},
     {"WORKER.DETACH", "w", "q"},
     {"WORKER.STOP", "w"},
+    {"WORKER.QUIET", "w"},
     {"FAILED.RETRY", "0"},
     {"FAILED.CANCEL", "0"},
     {"FAILED.REMOVE", "0"},
@@ -672,8 +673,11 @@ void Api::JobAction(const CallPtr& call) {
 void Api::WorkerAction(const CallPtr& call) {
   const std::string &id = call->params[0], &action = call->params[1];
   if (action == "stop") return Forward(call, {"WORKER.STOP", id}, Shape::kValue);
+  if (action == "quiet" || action == "unquiet") {
+    return Forward(call, {"WORKER.QUIET", id, action == "quiet" ? "ON" : "OFF"}, Shape::kValue);
+  }
   if (action != "attach" && action != "detach") {
-    return call->Fail(404, "no such worker action (attach, detach, stop)");
+    return call->Fail(404, "no such worker action (attach, detach, quiet, unquiet, stop)");
   }
   std::vector<std::string> argv = {action == "attach" ? "WORKER.ATTACH" : "WORKER.DETACH", id};
   std::string error;

@@ -44,6 +44,27 @@ std::map<std::string, const redisReply*> Fields(const redisReply* r) {
   return out;
 }
 
+// The resident memory of this process and every process under it (its adapters' and jobs'),
+// in bytes, from /proc.
+int64_t TreeRssBytes(pid_t pid = getpid()) {
+  int64_t bytes = 0;
+  if (FILE* f = fopen(("/proc/" + std::to_string(pid) + "/statm").c_str(), "r")) {
+    long long size = 0, resident = 0;
+    if (fscanf(f, "%lld %lld", &size, &resident) == 2) bytes = resident * sysconf(_SC_PAGESIZE);
+    fclose(f);
+  }
+  std::error_code ec;
+  for (const auto& task :
+       std::filesystem::directory_iterator("/proc/" + std::to_string(pid) + "/task", ec)) {
+    if (FILE* f = fopen((task.path() / "children").c_str(), "r")) {
+      int child;
+      while (fscanf(f, "%d", &child) == 1) bytes += TreeRssBytes(child);
+      fclose(f);
+    }
+  }
+  return bytes;
+}
+
 bool IsLoopback(const std::string& host) {
   return host == "127.0.0.1" || host == "localhost" || host == "::1";
 }
@@ -320,41 +341,60 @@ void Worker::Heartbeat() {
   }
   for (const auto& report : reports_) held.push_back(report[1]);
   Clock::time_point sent = Clock::now();
-  Send(control_.get(),
-       {"WORKER.HEARTBEAT", options_.id, "LEASE", std::to_string(options_.lease_ms), "INCARNATION",
-        incarnation_, "JOBS", Join(held), "HEALTH", Health()},
-       [this, sent](redisReply* r) {
-         if (!r) return;
-         if (r->type == REDIS_REPLY_ERROR) {
-           if (Text(r).starts_with("NOWORKER")) Register();  // the scheduler restarted
-           if (Text(r).starts_with("STALEWORKER")) OnReplaced(Text(r));
-           return;
-         }
-         renewed_ = std::max(renewed_, sent);
-         auto f = Fields(r);
-         // The scheduler owns the queue assignment (WORKER.ATTACH/DETACH); remember it so a
-         // re-registration after a scheduler restart keeps it.
-         if (const redisReply* q = f["queues"]) {
-           std::vector<std::string> queues;
-           for (size_t i = 0; i < q->elements; i++) queues.push_back(Text(q->element[i]));
-           if (queues != options_.queues) {
-             Log("queues now " + Join(queues));
-             options_.queues = std::move(queues);
-           }
-         }
-         if (const redisReply* k = f["kill"]) {
-           for (size_t i = 0; i < k->elements; i++) {
-             auto it = running_.find(Text(k->element[i]));
-             if (it != running_.end() && it->second.run && !it->second.killing) {
-               Log("killing job " + it->first);
-               it->second.killing = true;
-               it->second.run->Kill(options_.kill_grace_ms);
-             }
-           }
-         }
-         if (const redisReply* s = f["stop"]; s && s->integer) BeginShutdown("WORKER.STOP");
-         if (const redisReply* again = f["register"]; again && again->integer) Register();
-       });
+  std::vector<std::string> beat = {
+      "WORKER.HEARTBEAT", options_.id,  "LEASE", std::to_string(options_.lease_ms),
+      "INCARNATION",      incarnation_, "JOBS",  Join(held),
+      "HEALTH",           Health()};
+  bool stats = send_stats_;
+  if (stats) {
+    for (const auto& [name, value] : {std::pair<const char*, int64_t>{"RSS", TreeRssBytes()},
+                                      {"PROCESSED", processed_},
+                                      {"FAILED", failed_}}) {
+      beat.insert(beat.end(), {name, std::to_string(value)});
+    }
+  }
+  Send(control_.get(), beat, [this, sent, stats](redisReply* r) {
+    if (!r) return;
+    if (r->type == REDIS_REPLY_ERROR) {
+      if (Text(r).starts_with("NOWORKER")) Register();  // the scheduler restarted
+      if (Text(r).starts_with("STALEWORKER")) OnReplaced(Text(r));
+      if (stats && Text(r).starts_with("ERR syntax")) {
+        Log("the scheduler takes no RSS and job counts in heartbeats: not sending them");
+        send_stats_ = false;
+        Heartbeat();  // the leases, renewed now
+      }
+      return;
+    }
+    renewed_ = std::max(renewed_, sent);
+    auto f = Fields(r);
+    // The scheduler owns the queue assignment (WORKER.ATTACH/DETACH); remember it so a
+    // re-registration after a scheduler restart keeps it.
+    if (const redisReply* q = f["queues"]) {
+      std::vector<std::string> queues;
+      for (size_t i = 0; i < q->elements; i++) queues.push_back(Text(q->element[i]));
+      if (queues != options_.queues) {
+        Log("queues now " + Join(queues));
+        options_.queues = std::move(queues);
+      }
+    }
+    if (const redisReply* k = f["kill"]) {
+      for (size_t i = 0; i < k->elements; i++) {
+        auto it = running_.find(Text(k->element[i]));
+        if (it != running_.end() && it->second.run && !it->second.killing) {
+          Log("killing job " + it->first);
+          it->second.killing = true;
+          it->second.run->Kill(options_.kill_grace_ms);
+        }
+      }
+    }
+    if (const redisReply* q = f["quiet"]; q && (q->integer != 0) != quiet_) {
+      quiet_ = q->integer != 0;
+      Log(quiet_ ? "quiet: finishing running jobs, taking no new ones (WORKER.QUIET)"
+                 : "taking jobs again (WORKER.QUIET OFF)");
+    }
+    if (const redisReply* s = f["stop"]; s && s->integer) BeginShutdown("WORKER.STOP");
+    if (const redisReply* again = f["register"]; again && again->integer) Register();
+  });
 }
 
 // ---- jobs ----
@@ -444,6 +484,7 @@ void Worker::StartJob(JobSpec job, Clock::time_point leased) {
 void Worker::Report(const std::string& id, const Outcome& o) {
   std::vector<std::string> argv;
   if (o.ok) {
+    processed_++;
     argv = {"JOB.ACK", id, "WORKER", options_.id, "RESULT", o.result};
   } else if (o.not_started) {
     argv = {"JOB.RELEASE", id, "WORKER", options_.id};
@@ -451,6 +492,7 @@ void Worker::Report(const std::string& id, const Outcome& o) {
     argv = {"JOB.FAIL", id,        "WORKER",    options_.id, "ERROR",  o.error_class,
             "MESSAGE",  o.message, "BACKTRACE", o.backtrace, "RESULT", o.result};
     if (o.permanent) argv.push_back("DEAD");
+    failed_++;
     Log("job " + id + " failed: " + o.error_class + ": " + o.message);
   }
   reports_.push_back(std::move(argv));

@@ -118,6 +118,11 @@ class Worker {
   int reconnect_delay_ms_ = 100;
   std::map<std::string, Running> running_;
   std::deque<std::vector<std::string>> reports_;  // JOB.ACK/FAIL waiting for the connection
+  // Jobs it finished (acknowledged) and failed, reported with its RSS in every heartbeat; a
+  // scheduler too old to take them does not get them again.
+  int64_t processed_ = 0, failed_ = 0;
+  bool send_stats_ = true;
+  bool quiet_ = false;  // WORKER.QUIET: the scheduler gives it no new jobs
   ev::timer id_lock_timer_, heartbeat_, reconnect_, shutdown_timer_, register_retry_;
   ev::sig sigterm_, sigint_, sigquit_;
 };

@@ -244,10 +244,14 @@ void JobFetch(CommandContext& ctx) {
   if (!w) return;
   w->last_seen_ms = ctx.now_ms();
   auto eligible = [&](const Job& j) { return j.capability().empty() || w->Has(j.capability()); };
+  // A quiet worker takes nothing new: its fetch waits as if every queue were empty (WORKER.QUIET
+  // OFF wakes it).
   for (const std::string& key : w->queues) {
     Queue* q = ctx.db().FindQueue(key);
     // A queue's capability is what every one of its jobs needs.
-    if (!q || (!q->config().capability.empty() && !w->Has(q->config().capability))) continue;
+    if (w->quiet || !q || (!q->config().capability.empty() && !w->Has(q->config().capability))) {
+      continue;
+    }
     if (Job* job = ctx.db().LeaseNext(q, eligible, {w->id, w->incarnation}, lease)) {
       return ReplyJob(ctx, {job, SIZE_MAX});
     }

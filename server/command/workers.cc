@@ -17,6 +17,8 @@ struct WorkerView {
   std::string health;  // "": takes jobs
   int concurrency = 0;
   int64_t last_seen_ms = 0;
+  std::optional<int64_t> rss_bytes, processed, failed;  // as the worker reported them
+  bool quiet = false;                                   // finishing its jobs, taking none
   struct Running {
     std::string queue, payload, run_at, job_id;
   };
@@ -50,6 +52,13 @@ std::vector<std::string> JsonStrings(std::string_view array) {
 const std::string* StringAt(Database& db, const std::string& key) {
   const Value* v = db.Find(key);
   return v && v->type() == ValueType::kString ? &v->str() : nullptr;
+}
+
+std::optional<long long> IntegerAt(Database& db, const std::string& key) {
+  const std::string* s = StringAt(db, key);
+  long long n;
+  if (!s || !ParseInt64(*s, &n)) return std::nullopt;
+  return n;
 }
 
 const Hash* HashAt(Database& db, const std::string& key) {
@@ -110,6 +119,9 @@ void ReadResqueWorkers(CommandContext& ctx, const Dialect& d, std::vector<Worker
     if (const std::string* job = StringAt(db, ns + "worker:" + id)) {
       w.jobs.push_back(RunningFrom(*job));
     }
+    // resque counts each worker's jobs in <ns>stat:processed:<id> and <ns>stat:failed:<id>.
+    w.processed = IntegerAt(db, ns + "stat:processed:" + id).value_or(0);
+    w.failed = IntegerAt(db, ns + "stat:failed:" + id).value_or(0);
     std::optional<int64_t> beat;
     if (const Hash* beats = HashAt(db, ns + "workers:heartbeat")) {
       if (const std::string* at = beats->Find(id)) beat = ParseLibraryTime(*at);
@@ -131,6 +143,7 @@ void ReadSidekiqProcesses(CommandContext& ctx, const Dialect& d, std::vector<Wor
     w.kind = d.name;
     w.id = identity;
     std::optional<int64_t> beat;
+    long long kb;
     if (const Hash* h = HashAt(db, ns + identity)) {
       if (const std::string* at = h->Find("beat")) {
         char* end = nullptr;
@@ -139,6 +152,11 @@ void ReadSidekiqProcesses(CommandContext& ctx, const Dialect& d, std::vector<Wor
           beat = static_cast<int64_t>(seconds * 1000);
         }
       }
+      // (Sidekiq's "rss" is in kB.)
+      if (const std::string* rss = h->Find("rss"); rss && ParseInt64(*rss, &kb) && kb >= 0) {
+        w.rss_bytes = kb * 1024;
+      }
+      if (const std::string* quiet = h->Find("quiet")) w.quiet = *quiet == "true";
       if (const std::string* info = h->Find("info")) {
         w.host = JsonField(*info, "hostname").value_or("");
         w.pid = JsonField(*info, "pid").value_or("");
@@ -179,6 +197,10 @@ void ReadNativeWorkers(CommandContext& ctx, std::vector<WorkerView>* out) {
     v.concurrency = w.concurrency;
     v.last_seen_ms = w.last_seen_ms;
     v.health = w.health;
+    v.rss_bytes = w.rss_bytes;
+    v.processed = w.processed;
+    v.failed = w.failed;
+    v.quiet = w.quiet;
     ctx.keyspace().db(w.db).ForEachLeased([&](Job* j) {
       if (j->lease_owner() == id) {
         v.jobs.push_back(
@@ -200,7 +222,7 @@ void WorkerList(CommandContext& ctx) {
   auto& r = ctx.reply;
   r.Array(workers.size());
   for (const WorkerView& w : workers) {
-    r.Map(13);
+    r.Map(17);
     for (auto [name, value] : {std::pair<const char*, const std::string*>{"kind", &w.kind},
                                {"id", &w.id},
                                {"host", &w.host},
@@ -220,6 +242,14 @@ void WorkerList(CommandContext& ctx) {
     }
     r.Field("concurrency", w.concurrency);
     r.FieldOrNull("last_seen", w.last_seen_ms);
+    for (auto [name, value] :
+         {std::pair<const char*, const std::optional<int64_t>*>{"rss", &w.rss_bytes},
+          {"processed", &w.processed},
+          {"failed", &w.failed}}) {
+      r.Bulk(name);
+      *value ? r.Integer(**value) : r.NullBulk();
+    }
+    r.Field("quiet", w.quiet ? 1 : 0);
     r.Bulk("jobs");
     r.Array(w.jobs.size());
     for (const auto& j : w.jobs) {
@@ -304,6 +334,7 @@ void WorkerHeartbeat(CommandContext& ctx) {
   long long lease = kDefaultLeaseMs;
   std::optional<std::set<uint64_t>> only;
   std::optional<std::string> health;
+  Keyspace::Worker reported;  // its RSS and counts, when it sends them
   for (size_t i = 2; i < ctx.args.size(); i += 2) {
     if (i + 1 >= ctx.args.size()) return ctx.Error(err::kSyntax);
     if (ctx.Is(i, "LEASE")) {
@@ -317,6 +348,14 @@ void WorkerHeartbeat(CommandContext& ctx) {
       }
     } else if (ctx.Is(i, "HEALTH")) {
       health = ctx.args[i + 1];
+    } else if (ctx.Is(i, "RSS") || ctx.Is(i, "PROCESSED") || ctx.Is(i, "FAILED")) {
+      long long n;
+      if (!ParseInt64(ctx.args[i + 1], &n) || n < 0) {
+        return ctx.Error("ERR RSS, PROCESSED and FAILED must be non-negative integers");
+      }
+      (ctx.Is(i, "RSS")         ? reported.rss_bytes
+       : ctx.Is(i, "PROCESSED") ? reported.processed
+                                : reported.failed) = n;
     } else if (ctx.Is(i, "JOBS")) {
       only.emplace();
       for (const std::string& item : List(ctx.args[i + 1])) {
@@ -329,6 +368,10 @@ void WorkerHeartbeat(CommandContext& ctx) {
     }
   }
   w->last_seen_ms = ctx.now_ms();
+  for (auto stat :
+       {&Keyspace::Worker::rss_bytes, &Keyspace::Worker::processed, &Keyspace::Worker::failed}) {
+    if (reported.*stat) w->*stat = reported.*stat;
+  }
   bool changed = health && *health != w->health;
   if (health) w->health = std::move(*health);
   Database& db = ctx.keyspace().db(w->db);
@@ -339,7 +382,7 @@ void WorkerHeartbeat(CommandContext& ctx) {
              }) > 0;
   if (changed) ctx.keyspace().SaveWorker(*w);
   auto& r = ctx.reply;
-  r.Map(4);
+  r.Map(5);
   r.Bulk("queues");
   r.Array(w->queues.size());
   for (const auto& q : w->queues) r.Bulk(q);
@@ -348,6 +391,7 @@ void WorkerHeartbeat(CommandContext& ctx) {
   for (uint64_t id : w->kill) r.Bulk(FormatJobId(id));
   r.Field("stop", w->stop);
   r.Field("register", w->refresh);
+  r.Field("quiet", w->quiet);
 }
 
 // WORKER.ATTACH / WORKER.DETACH id queue [queue ...]: the worker's queues change at once; it
@@ -384,6 +428,23 @@ void Request(CommandContext& ctx, bool Keyspace::Worker::*flag) {
   ctx.reply.Ok();
 }
 void WorkerStop(CommandContext& ctx) { Request(ctx, &Keyspace::Worker::stop); }
+
+// WORKER.QUIET id [ON|OFF]: the worker finishes its running jobs and fetches no new ones (ON,
+// the default), or fetches again (OFF). Replies 1 when that changed the worker, else 0.
+void WorkerQuiet(CommandContext& ctx) {
+  if (ctx.args.size() > 3 || (ctx.args.size() == 3 && !ctx.Is(2, "ON") && !ctx.Is(2, "OFF"))) {
+    return ctx.Error(err::kSyntax);
+  }
+  Keyspace::Worker* w = WorkerNamed(ctx, ctx.args[1]);
+  if (!w) return;
+  bool quiet = ctx.args.size() == 2 || ctx.Is(2, "ON");
+  if (w->quiet == quiet) return ctx.reply.Integer(0);
+  w->quiet = quiet;
+  ctx.keyspace().SaveWorker(*w);
+  // A fetch waiting on its queues looks again: taking a job (OFF), or waiting on (ON).
+  for (const auto& key : w->queues) ctx.keyspace().db(w->db).Touch(key);
+  ctx.reply.Integer(1);
+}
 void WorkerRefresh(CommandContext& ctx) { Request(ctx, &Keyspace::Worker::refresh); }
 
 }  // namespace
@@ -411,7 +472,9 @@ void RegisterWorkerCommands(CommandRegistry* r) {
       .Categories("worker runner")
       .Add("worker.heartbeat", -2, kWrite | kFast, {}, WorkerHeartbeat,
            "A native worker is alive; replies its queues, jobs to kill, stop")
-      .Args("id [LEASE ms:integer] [INCARNATION incarnation] [JOBS jobs] [HEALTH health]")
+      .Args(
+          "id [LEASE ms:integer] [INCARNATION incarnation] [JOBS jobs] [HEALTH health] [RSS "
+          "bytes:integer] [PROCESSED processed:integer] [FAILED failed:integer]")
       .Categories("worker runner")
       .Add("worker.attach", -3, kWrite, {}, WorkerAttach, "Add queues to a worker")
       .Args("id queue:key...")
@@ -422,6 +485,9 @@ void RegisterWorkerCommands(CommandRegistry* r) {
       .Add("worker.stop", 2, kWrite, {}, WorkerStop,
            "Ask a worker to finish its running jobs and exit")
       .Args("id")
+      .Add("worker.quiet", -2, kWrite, {}, WorkerQuiet,
+           "Ask a worker to finish its running jobs and take no new ones (OFF: take them again)")
+      .Args("id [ON|OFF]")
       .Add("worker.refresh", 2, kWrite, {}, WorkerRefresh,
            "Ask a worker to register again with its current adapters and capabilities")
       .Args("id");

@@ -523,6 +523,9 @@ class Keyspace {
     std::set<uint64_t> kill;  // jobs JOB.KILL asked it to stop
     bool stop = false;        // WORKER.STOP: finish running jobs and exit
     bool refresh = false;     // WORKER.REFRESH: register again (with current capabilities)
+    bool quiet = false;       // WORKER.QUIET: finish running jobs, fetch no new ones
+    // What its last heartbeat reported (not stored: the next heartbeat after a restart tells).
+    std::optional<int64_t> rss_bytes, processed, failed;
     bool Has(std::string_view capability) const;
     std::string Encode() const;  // all but id, db and last_seen_ms
     static bool Decode(std::string_view data, Worker* out);

@@ -206,7 +206,7 @@ std::string Keyspace::Worker::Encode() const {
   record::PutSigned(&out, registered_ms);
   record::PutVarint(&out, kill.size());
   for (uint64_t id : kill) record::PutVarint(&out, id);
-  record::PutVarint(&out, (stop ? 1 : 0) | (refresh ? 2 : 0));
+  record::PutVarint(&out, (stop ? 1 : 0) | (refresh ? 2 : 0) | (quiet ? 4 : 0));
   return out;
 }
 
@@ -227,6 +227,7 @@ bool Keyspace::Worker::Decode(std::string_view data, Worker* out) {
   uint64_t flags = r.Varint();
   out->stop = (flags & 1) != 0;
   out->refresh = (flags & 2) != 0;
+  out->quiet = (flags & 4) != 0;
   return r.done();
 }
 

@@ -204,7 +204,7 @@ class WebApiTest(ServerTest):
                       ["error"])
         self.assertIsNone(h.get("/api/jobs/" + "0" * 16)["result"])
 
-    def test_workers_kill_attach_detach_stop(self):
+    def test_workers_kill_attach_detach_quiet_stop(self):
         h, r = self.http, self.r
         r.execute_command("WORKER.REGISTER", "w1", "HOST", "box", "QUEUES", "a", "ADAPTERS",
                           "command")
@@ -221,12 +221,18 @@ class WebApiTest(ServerTest):
         h.post("/api/workers/w1/detach", {"queues": ["a"]})
         w1 = next(w for w in h.get("/api/workers")["result"] if w["id"] == "w1")
         self.assertEqual(w1["queues"], ["b", "c"])
+        h.post("/api/workers/w1/quiet")
+        self.assertEqual(as_map(r.execute_command("WORKER.HEARTBEAT", "w1"))["quiet"], 1)
+        self.assertEqual(next(w for w in h.get("/api/workers")["result"] if w["id"] == "w1")
+                         ["quiet"], 1)
+        h.post("/api/workers/w1/unquiet")
+        self.assertEqual(as_map(r.execute_command("WORKER.HEARTBEAT", "w1"))["quiet"], 0)
         h.post("/api/workers/w1/stop")
         self.assertEqual(as_map(r.execute_command("WORKER.HEARTBEAT", "w1"))["stop"], 1)
         self.assertIn("'queues'", h.post("/api/workers/w1/attach", {"queues": "b"},
                                          expect=400)["error"])
         self.assertEqual(h.post("/api/workers/w1/dance", {}, expect=404)["error"],
-                         "no such worker action (attach, detach, stop)")
+                         "no such worker action (attach, detach, quiet, unquiet, stop)")
         self.assertIn("unknown worker 'ghost'", h.post("/api/workers/ghost/stop", expect=400)
                       ["error"])
 

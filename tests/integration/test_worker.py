@@ -12,6 +12,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -423,6 +424,85 @@ end
                                   as_map(x)["started_at"] != w["started_at"]],
                          what="the worker to register again")[0]
         self.assertEqual((again["queues"], again["adapters"]), ([b"b"], [b"command"]))
+
+    def listed(self, worker_id):
+        (w,) = [as_map(x) for x in self.r.execute_command("WORKER.LIST")
+                if as_map(x)["id"] == worker_id.encode()]
+        return w
+
+    def test_a_quiet_worker_finishes_its_jobs_and_takes_no_new_ones(self):
+        w = self.worker("--queues", "calm", "--id", "calm-1")
+        long = self.push("calm", command("sleep", "1"))
+        self.running(long)
+        self.assertEqual(self.r.execute_command("WORKER.QUIET", "calm-1"), 1)
+        self.assertEqual(self.r.execute_command("WORKER.QUIET", "calm-1", "on"), 0)
+        wait_for(lambda: "quiet: finishing running jobs" in w.log_text(), what="the worker to hear it")
+        waiting = self.push("calm", command("true"))
+        self.assertEqual(self.finished(long)["state"], b"done")
+        # Heartbeats after the running job ended (it fetches then, were it allowed to): the
+        # new job is still waiting.
+        seen = self.listed("calm-1")["last_seen"]
+        wait_for(lambda: self.listed("calm-1")["last_seen"] > seen + 500, what="two heartbeats")
+        self.assertEqual(as_map(self.r.execute_command("JOB.INFO", waiting))["state"], b"ready")
+        self.assertEqual(self.listed("calm-1")["quiet"], 1)
+        # Quiet is stored: a restart of the scheduler keeps it.
+        self.assertEqual(self.r.execute_command("DEBUG", "RELOAD"), b"OK")
+        self.assertEqual(self.listed("calm-1")["quiet"], 1)
+        self.assertEqual(self.r.execute_command("WORKER.QUIET", "calm-1", "OFF"), 1)
+        self.assertEqual(self.finished(waiting)["state"], b"done")
+        wait_for(lambda: "taking jobs again" in w.log_text(), what="the worker to hear it")
+        self.assertError(lambda: self.r.execute_command("WORKER.QUIET", "calm-1", "MAYBE"),
+                         "syntax error")
+        self.assertError(lambda: self.r.execute_command("WORKER.QUIET", "nobody"),
+                         "NOWORKER unknown worker 'nobody': WORKER.REGISTER first")
+
+    def test_a_quiet_workers_blocked_fetch_waits_and_wakes_when_resumed(self):
+        # The scheduler enforces it: a fetch already waiting takes no job while quiet.
+        self.r.execute_command("WORKER.REGISTER", "raw", "QUEUES", "q")
+        self.r.execute_command("WORKER.QUIET", "raw")
+        job = self.push("q", "payload")
+        self.assertIsNone(self.r.execute_command("JOB.FETCH", "raw"))
+        self.assertIsNone(self.r.execute_command("JOB.FETCH", "raw", "BLOCK", "50"))
+        fetcher = self.server.client()
+        self.addCleanup(fetcher.close)
+        result = {}
+        t = threading.Thread(target=lambda: result.setdefault(
+            "job", fetcher.execute_command("JOB.FETCH", "raw", "BLOCK", "20000")))
+        t.start()
+        wait_for(lambda: b"cmd=job.fetch" in self.r.execute_command("CLIENT", "LIST"),
+                 what="the fetch to block")
+        self.assertEqual(self.r.execute_command("WORKER.QUIET", "raw", "OFF"), 1)
+        t.join(10)
+        self.assertEqual(as_map(result["job"])["id"], job.encode())
+
+    def test_workers_report_memory_and_job_counts(self):
+        self.worker("--queues", "counted", "--id", "counter")
+        for argv in (["true"], ["true"], ["false"]):
+            self.finished(self.push("counted", json.dumps({"argv": argv, "retry": False})))
+        w = wait_for(lambda: (lambda w: w if w["processed"] == 2 else None)(self.listed("counter")),
+                     what="the counts in a heartbeat")
+        self.assertEqual(w["failed"], 1)
+        # Its own process and the children it runs jobs in: a few MB, not nothing, not GBs.
+        self.assertGreater(w["rss"], 1 << 20)
+        self.assertLess(w["rss"], 1 << 30)
+        for bad in (["RSS", "-1"], ["PROCESSED", "x"], ["FAILED", "99999999999999999999"]):
+            self.assertError(lambda: self.r.execute_command("WORKER.HEARTBEAT", "counter", *bad),
+                             "RSS, PROCESSED and FAILED must be non-negative integers")
+        # resque's per-worker counters and a Sidekiq process's RSS and quiet flag, as those
+        # libraries write them.
+        resque_id = "host-1:4242:mail"
+        self.r.sadd("resque:workers", resque_id)
+        self.r.set(f"resque:stat:processed:{resque_id}", 17)
+        self.r.set(f"resque:stat:failed:{resque_id}", 3)
+        self.r.sadd("processes", "box:1:abc")
+        self.r.hset("box:1:abc", mapping={"beat": time.time(), "rss": 51200, "quiet": "true",
+                                          "info": json.dumps({"hostname": "box", "pid": 1,
+                                                              "queues": ["default"]})})
+        resque = self.listed(resque_id)
+        self.assertEqual((resque["processed"], resque["failed"], resque["rss"]), (17, 3, None))
+        sidekiq = self.listed("box:1:abc")
+        self.assertEqual((sidekiq["rss"], sidekiq["quiet"], sidekiq["processed"]),
+                         (51200 * 1024, 1, None))
 
     def test_capability_routing(self):
         self.worker("--queues", "render", "--id", "plain")

@@ -272,7 +272,20 @@ try {
   await row.locator('.chip', { hasText: 'extra' }).waitFor();
   const extraJob = cli('JOB.PUSH', 'extra', JSON.stringify({ argv: ['true'] }));
   await until(() => cliField('state', 'JOB.INFO', extraJob) === 'done', 'the worker to run a job of its new queue');
+  // Its memory and job counts as its heartbeats report them (the killed sleeper failed).
+  await until(async () => (await row.locator('.processed').textContent()) === cliField('processed', 'WORKER.LIST')
+    && (await row.locator('.failed').textContent()) === cliField('failed', 'WORKER.LIST'), 'the counts of WORKER.LIST');
+  assert.ok(Number(cliField('processed', 'WORKER.LIST')) >= 1 && Number(cliField('failed', 'WORKER.LIST')) >= 1);
+  assert.match(await row.locator('.rss').textContent(), /^\d+(\.\d)? MB$/);
   await shot('workers');
+  // Quiet from the page, and back.
+  await row.locator('button.quiet').click();
+  await flash('box-1 quiet');
+  assert.equal(cliField('quiet', 'WORKER.LIST'), '1');
+  await row.locator('.busy', { hasText: 'quiet' }).waitFor();
+  await row.locator('button.unquiet').click();
+  await flash('box-1 takes jobs again');
+  assert.equal(cliField('quiet', 'WORKER.LIST'), '0');
 
   // -- Group failures and retry a whole group.
   for (let i = 0; i < 3; i++) cli('JOB.PUSH', 'work', JSON.stringify({ argv: ['false'], retry: false, n: i }));

@@ -98,6 +98,14 @@ function fmtNum(n, digits = 0) {
   return Number(n).toLocaleString(undefined, { minimumFractionDigits: digits, maximumFractionDigits: digits });
 }
 
+// 6795264 -> "6.5 MB".
+function fmtBytes(n) {
+  const units = ['B', 'kB', 'MB', 'GB', 'TB'];
+  let v = Number(n), i = 0;
+  while (v >= 1024 && i < units.length - 1) { v /= 1024; i++; }
+  return `${fmtNum(v, i === 0 || v >= 100 ? 0 : 1)} ${units[i]}`;
+}
+
 // "1 job", "12,345 jobs".
 function plural(n, noun) {
   return `${fmtNum(n)} ${Number(n) === 1 ? noun : `${noun}s`}`;
@@ -569,7 +577,7 @@ async function workersPage(main) {
   };
   const draw = (workers) => {
     const now = Date.now();
-    body.replaceChildren(table(['Kind', 'Worker', 'Host', 'Adapters / capabilities', 'Labels', 'Busy', 'Last heartbeat', 'Queues', 'Running', 'Actions'],
+    body.replaceChildren(table(['Kind', 'Worker', 'Host', 'Adapters / capabilities', 'Labels', 'Busy', 'Memory', 'Processed', 'Failed', 'Last heartbeat', 'Queues', 'Running', 'Actions'],
       workers.map((w) => {
         const native = w.kind === 'native';
         const add = h('input', { placeholder: 'queue key', 'aria-label': `queue to attach to ${w.id}`, class: 'attach-queue' });
@@ -580,14 +588,20 @@ async function workersPage(main) {
           h('td', { text: `${w.host || ''}${w.pid ? ':' + w.pid : ''}` }),
           h('td', { text: [w.adapters, w.capabilities].flat().filter(Boolean).join(', ') }),
           h('td', {}, (w.labels || []).map((l) => h('span', { class: 'chip', text: l }))),
-          h('td', { class: 'num busy', text: native ? `${running} / ${w.concurrency}` : String(running) }),
+          h('td', { class: 'num busy', text: (native ? `${running} / ${w.concurrency}` : String(running)) + (w.quiet ? ' · quiet' : '') }),
+          h('td', { class: 'num rss', text: w.rss === null || w.rss === undefined ? '—' : fmtBytes(w.rss) }),
+          h('td', { class: 'num processed', text: w.processed === null || w.processed === undefined ? '—' : fmtNum(w.processed) }),
+          h('td', { class: 'num failed', text: w.failed === null || w.failed === undefined ? '—' : fmtNum(w.failed) }),
           h('td', { class: 'heartbeat', text: w.last_seen ? `${fmtDuration(now - Number(w.last_seen))} ago` : '—' }),
           h('td', {}, (w.queues || []).map((q) => h('span', { class: 'chip' }, q,
             native && may('worker.detach') ? button('×', () => act(`detached ${q}`, () => api('POST', `/api/workers/${enc(w.id)}/detach`, { queues: [q] })), { 'aria-label': `detach ${q}`, class: 'chip-x' }) : null)),
           native && may('worker.attach') ? h('form', { class: 'inline', onsubmit: (e) => { e.preventDefault(); attach(w, add.value.trim()); } }, add, h('button', { type: 'submit' }, 'Attach')) : null),
           h('td', {}, (w.jobs || []).map((j) => h('div', {}, h('a', { href: `#/jobs/${enc(j.id || '')}` }, (() => { try { return JSON.parse(j.payload).class || j.id; } catch (e) { return j.id || j.queue; } })()),
             ` ${j.queue} · ${j.run_at ? fmtDuration(now - Number(j.run_at)) : ''}`))),
-          h('td', {}, native && may('worker.stop') ? button('Stop', () => confirmAct(`Stop worker ${w.id} after its running jobs?`, 'stop requested', () => api('POST', `/api/workers/${enc(w.id)}/stop`))) : null));
+          h('td', { class: 'actions' }, native && may('worker.quiet') ? (w.quiet
+            ? button('Resume', () => act(`${w.id} takes jobs again`, () => api('POST', `/api/workers/${enc(w.id)}/unquiet`)), { class: 'unquiet' })
+            : button('Quiet', () => act(`${w.id} quiet`, () => api('POST', `/api/workers/${enc(w.id)}/quiet`)), { class: 'quiet', title: 'finish running jobs, take no new ones' })) : null,
+          native && may('worker.stop') ? button('Stop', () => confirmAct(`Stop worker ${w.id} after its running jobs?`, 'stop requested', () => api('POST', `/api/workers/${enc(w.id)}/stop`))) : null));
       }), { empty: EMPTY.workers }));
   };
   draw((await api('GET', '/api/workers')).result);
