@@ -94,6 +94,15 @@ try {
     end`]);
   await page.waitForFunction(() => document.querySelector('#stat-enqueued').textContent === '40');
   assert.equal(await page.evaluate(() => window.notReloaded), true, 'the dashboard reloaded');
+  // The navigation counts jobs by state; the dashboard, jobs pushed and taken since the start.
+  await page.waitForFunction(() => document.querySelector('#nav a[href="#/queues"] .count[data-state="enqueued"]')?.textContent === '40');
+  assert.equal(await page.textContent('#nav a[href="#/failed"] .count[data-state="dead"]'), '0');
+  await until(() => page.evaluate(async () => {
+    const queues = (await (await fetch('/api/overview')).json()).queues;
+    const pushed = queues.reduce((n, q) => n + q.pushed, 0), taken = queues.reduce((n, q) => n + q.taken, 0);
+    return pushed >= 40 && document.querySelector('#stat-taken').textContent === String(taken)
+      && document.querySelector('#stat-taken + .sub').textContent === `${pushed} pushed since start`;
+  }), 'the totals since start');
   await page.locator('tr[data-queue="resque:queue:reports"]').waitFor();
   // desaster's own version, next to the Redis version clients see.
   const server = cli('INFO', 'server');
@@ -273,9 +282,9 @@ try {
   const extraJob = cli('JOB.PUSH', 'extra', JSON.stringify({ argv: ['true'] }));
   await until(() => cliField('state', 'JOB.INFO', extraJob) === 'done', 'the worker to run a job of its new queue');
   // Its memory and job counts as its heartbeats report them (the killed sleeper failed).
-  await until(async () => (await row.locator('.processed').textContent()) === cliField('processed', 'WORKER.LIST')
+  await until(async () => Number(cliField('processed', 'WORKER.LIST')) >= 1 && Number(cliField('failed', 'WORKER.LIST')) >= 1
+    && (await row.locator('.processed').textContent()) === cliField('processed', 'WORKER.LIST')
     && (await row.locator('.failed').textContent()) === cliField('failed', 'WORKER.LIST'), 'the counts of WORKER.LIST');
-  assert.ok(Number(cliField('processed', 'WORKER.LIST')) >= 1 && Number(cliField('failed', 'WORKER.LIST')) >= 1);
   assert.match(await row.locator('.rss').textContent(), /^\d+(\.\d)? MB$/);
   await shot('workers');
   // Quiet from the page, and back.
@@ -316,6 +325,8 @@ try {
   const counts = Object.fromEntries(cli('FAILED.COUNTS').split('\n').reduce((pairs, x, i, all) => (i % 2 ? pairs : [...pairs, [x, all[i + 1]]]), []));
   assert.equal(await page.textContent('nav.views a[data-view="dead"]'), `Dead (${counts.dead})`);
   assert.equal(await page.textContent('nav.views a[data-view="all"]'), `All (${counts.total})`);
+  await until(async () => await page.textContent('#nav .count[data-state="dead"]') === counts.dead
+    && await page.textContent('#nav .count[data-state="retrying"]') === counts.retrying, 'the navigation\'s failure counts');
   await page.click('nav.views a[data-view="dead"]');
   await page.locator('nav.views a.current[data-view="dead"]').waitFor();
   const states = await page.locator('tbody tr[data-failure] td:last-child').allTextContents();
@@ -406,7 +417,8 @@ try {
   const focused = [];
   for (let i = 0; i < 8; i++) {
     await kb.keyboard.press('Tab');
-    focused.push(await kb.evaluate(() => document.activeElement.textContent));
+    // (A link's own text, without the counts beside it.)
+    focused.push(await kb.evaluate(() => document.activeElement.firstChild.textContent));
   }
   assert.deepEqual(focused, ['desaster', 'Dashboard', 'Queues', 'Workers', 'Failed', 'Scheduled', 'Cluster', 'Live: on']);
   await kb.keyboard.press('Enter');

@@ -268,12 +268,34 @@ function setLive(on) {
     app.events = new EventSource('/api/events');
     app.events.addEventListener('overview', (e) => {
       app.overview = JSON.parse(e.data);
+      navCounts(app.overview);
       if (app.onOverview) app.onOverview(app.overview);
     });
     app.events.addEventListener('error', () => { /* EventSource reconnects by itself */ });
   } else if (!on && app.events) {
     app.events.close();
     app.events = null;
+  }
+}
+
+// How many jobs are in each state, beside the navigation's links, from a dashboard snapshot.
+// A part the user may not read (null) shows no count.
+function navCounts(o) {
+  const counts = {
+    enqueued: o.queues && sum(o.queues.map((q) => q.ready)),
+    busy: o.workers && sum(o.workers.map((w) => (w.jobs || []).length)),
+    retrying: o.failed && o.failed.retrying,
+    dead: o.failed && o.failed.dead,
+    scheduled: o.queues && sum(o.queues.map((q) => q.scheduled)),
+  };
+  const links = { enqueued: 'queues', busy: 'workers', retrying: 'failed', dead: 'failed', scheduled: 'scheduled' };
+  for (const [state, n] of Object.entries(counts)) {
+    const link = $(`#nav a[href="#/${links[state]}"]`);
+    let badge = $(`.count[data-state="${state}"]`, link);
+    if (n === null || n === undefined) { if (badge) badge.remove(); continue; }
+    if (!badge) badge = put(link, h('span', { class: 'count', 'data-state': state, title: state })).lastChild;
+    badge.textContent = fmtNum(n);
+    badge.setAttribute('aria-label', `${fmtNum(n)} ${state}`);
   }
 }
 
@@ -322,7 +344,8 @@ function dashboard(main) {
       card('stat-enqueued', 'Queued', ready, `${fmtNum(scheduled)} scheduled`),
       o.seconds && card('stat-rate', 'Processed / min', lastMinute('dequeued'), `${fmtNum(lastMinute('enqueued'))} enqueued / min`),
       o.workers && card('stat-busy', 'Busy', sum(o.workers.map((w) => (w.jobs || []).length)), `${fmtNum(o.workers.length)} workers`),
-      o.failed && card('stat-failed', 'Failed', o.failed.total, `${fmtNum(o.failed.retrying)} retrying · ${fmtNum(o.failed.dead)} dead`));
+      o.failed && card('stat-failed', 'Failed', o.failed.total, `${fmtNum(o.failed.retrying)} retrying · ${fmtNum(o.failed.dead)} dead`),
+      card('stat-taken', 'Taken since start', sum(o.queues.map((q) => Number(q.taken))), `${fmtNum(sum(o.queues.map((q) => Number(q.pushed))))} pushed since start`));
     cards.dataset.updated = String(o.time);
     if (!o.seconds || !o.minutes) {
       charts.replaceChildren();
@@ -356,7 +379,7 @@ function dashboard(main) {
   };
   app.onOverview = draw;
   if (app.overview) draw(app.overview);
-  else api('GET', '/api/overview').then(draw).catch((e) => flash(e.message, 'error'));
+  else api('GET', '/api/overview').then((o) => { navCounts(o); draw(o); }).catch((e) => flash(e.message, 'error'));
 }
 
 function queueForm(disciplines, current, onSubmit) {
