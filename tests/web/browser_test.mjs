@@ -256,6 +256,8 @@ try {
   await page.locator('#history tbody tr', { hasText: 'Killed' }).waitFor();
   assert.equal(await page.textContent('#history tbody tr td:nth-child(5)'), 'box-1');
   await shot('job-history');
+  // (Its retry would run `sleep 60` again and hold the worker's exit at the end.)
+  assert.equal(cli('JOB.DELETE', sleeper), '1');
 
   // -- Attach a queue to the running worker.
   await page.goto(`${url}/#/workers`);
@@ -385,6 +387,22 @@ try {
     const shown = document.querySelector('#stat-enqueued').textContent;
     return ready > 12345 && shown === ready.toLocaleString('en-US') && /^\d{1,3}(,\d{3})+$/.test(shown);
   }), 'the queued total with separators');
+  // A bulk load does not flatten the charts on the log scale: one job a second stays off the
+  // floor beside 12,345 in one second (and lies on it on the linear scale).
+  const lift = () => page.evaluate(() => {
+    const plot = app.charts[0];
+    return (plot.valToPos(0, 'y') - plot.valToPos(1, 'y')) / plot.over.clientHeight;
+  });
+  await until(() => page.evaluate(() => app.charts.length && Math.max(...app.charts[0].data[1]) >= 12345), 'the load in the chart');
+  assert.equal(await page.getAttribute('#log-scale', 'aria-pressed'), 'false');
+  assert.ok(await lift() < 0.01, `linear: ${await lift()}`);
+  await page.click('#log-scale');
+  await page.locator('#log-scale[aria-pressed="true"]').waitFor();
+  await until(() => page.evaluate(() => app.charts.length && Math.max(...app.charts[0].data[1]) >= 12345), 'the chart drawn again');
+  assert.ok(await lift() > 0.05, `log: ${await lift()}`);
+  await shot('dashboard-log-scale');
+  await page.click('#log-scale');
+  await page.locator('#log-scale[aria-pressed="false"]').waitFor();
   // Pages of a chosen size, a jump to the last.
   await page.goto(`${url}/#/queues/${encodeURIComponent('resque:queue:bulk')}`);
   await page.locator('.range', { hasText: /^1–50 of 12,345$/ }).waitFor();
@@ -490,7 +508,7 @@ try {
   assert.equal(await reader.textContent('#logout'), 'Log out viewer');
   // The actions a page offers: its buttons and forms, less paging, filtering and selecting.
   const offeredOn = (p) => p.evaluate(() => [...document.querySelectorAll('main button, main summary, main form.inline')]
-    .filter((e) => !e.closest('.pager')).map((e) => e.textContent.trim()).filter((t) => !['Apply', 'Show'].includes(t) && !t.startsWith('Select all')));
+    .filter((e) => !e.closest('.pager, .chart-tools')).map((e) => e.textContent.trim()).filter((t) => !['Apply', 'Show'].includes(t) && !t.startsWith('Select all')));
   const offered = () => offeredOn(reader);
   assert.deepEqual(await offered(), [], 'the queues page offers actions to a reader');
   await page.goto(`${url}/#/queues`);

@@ -11,6 +11,9 @@ const app = {
   overview: null,     // the last dashboard snapshot
   onOverview: null,   // the current page's live hook
   charts: [],
+  // Charts on a log-like scale (asinh: zero stays zero), so a bulk load of thousands in one
+  // second does not flatten the ordinary rate to a line on the floor. Kept in the browser.
+  logScale: localStorage.getItem('desaster.logScale') === '1',
   poll: null,         // the current page's refresh timer (the cluster page)
 };
 
@@ -309,13 +312,20 @@ function chart(title, series, width) {
   const axis = { stroke: color('--fg'), grid: { stroke: color('--line') }, ticks: { stroke: color('--line') } };
   const opts = {
     title, width, height: 220,
-    scales: { x: { time: true } },
+    scales: { x: { time: true }, y: app.logScale ? { distr: 4, log: 10, asinh: 1, range: (u, min, max) => [0, Math.max(10, max)] } : {} },
     series: [{}, { label: 'enqueued', stroke: color('--accent'), width: 1.5 },
       { label: 'dequeued', stroke: color('--ok'), width: 1.5 }, { label: 'failed', stroke: color('--danger'), width: 1.5 }],
-    axes: [{ ...axis }, { ...axis, label: 'jobs' }],
+    axes: [{ ...axis }, { ...axis, label: 'jobs', splits: app.logScale ? powersOfTen : undefined }],
   };
   const plot = new uPlot(opts, seriesData(series), el);
   return { el, update: (s) => plot.setData(seriesData(s)), plot };
+}
+
+// The log scale's lines and labels: 0, 1, 10, 100, ... (not at every 2..9 between).
+function powersOfTen(u, axis, min, max) {
+  const splits = [0];
+  for (let v = 1; v <= max; v *= 10) splits.push(v);
+  return splits;
 }
 
 function seriesData(s) {
@@ -352,7 +362,12 @@ function dashboard(main) {
     } else if (!perSecond) {
       perSecond = chart('Jobs per second, last 5 minutes', o.seconds, width);
       perMinute = chart('Jobs per minute, last 24 hours', o.minutes, width);
-      charts.replaceChildren(perSecond.el, perMinute.el);
+      const scale = button(app.logScale ? 'Log scale: on' : 'Log scale: off', () => {
+        app.logScale = !app.logScale;
+        localStorage.setItem('desaster.logScale', app.logScale ? '1' : '0');
+        render();
+      }, { id: 'log-scale', 'aria-pressed': String(app.logScale), title: 'Show small and large rates together' });
+      charts.replaceChildren(h('div', { class: 'chart-tools' }, scale), perSecond.el, perMinute.el);
       app.charts = [perSecond.plot, perMinute.plot];
     } else {
       perSecond.update(o.seconds);
