@@ -302,6 +302,15 @@ try {
   for (let i = 0; i < 3; i++) cli('JOB.PUSH', 'work', JSON.stringify({ argv: ['false'], retry: false, n: i }));
   const exitFailures = () => Number(cli('FAILED.LIST', 'ERROR', 'ExitStatus', 'STATE', 'all', 'LIMIT', '0').split('\n')[1]);
   await until(() => exitFailures() === 3, 'three failures');
+  // The queues page counts each queue's failures, and its jobs pushed and taken since the start.
+  await page.goto(`${url}/#/queues`);
+  await until(async () => {
+    const groups = await page.evaluate(async () => (await (await fetch('/api/failed/groups?by=queue&state=all')).json()).result);
+    const work = groups.find((g) => g.group === 'work');
+    return work && work.count >= 3 && await page.textContent('tr[data-queue="work"] td.failed') === String(work.count);
+  }, "the queue's failures");
+  assert.equal(await page.textContent('tr[data-queue="work"] td.pushed'), cliField('pushed', 'QUEUE.INFO', 'work'));
+  assert.equal(await page.textContent('tr[data-queue="work"] td.taken'), cliField('taken', 'QUEUE.INFO', 'work'));
   await page.goto(`${url}/#/failed?group=fingerprint`);
   const group = page.locator('tbody tr', { hasText: 'ExitStatus' });
   await group.locator('td.num', { hasText: '3' }).waitFor();

@@ -438,12 +438,24 @@ async function queuesPage(main) {
   const create = may('queue.create') && h('details', { class: 'panel' }, h('summary', { text: 'Create a queue' }),
     queueForm(disc.result, null, (b) => act(`created ${b.queue}`, () => api('POST', '/api/queues', b))));
   put(main, h('h1', { text: 'Queues' }), create, body);
+  // Failed jobs per queue (their records, retrying and dead), read again at most every 5 s as
+  // live updates come; null when the user may not read them.
+  let failed = {}, failedAt = 0;
+  const countFailed = async () => {
+    if (Date.now() - failedAt < 5000) return;
+    failedAt = Date.now();
+    failed = await api('GET', '/api/failed/groups?by=queue&state=all')
+      .then((r) => Object.fromEntries(r.result.map((g) => [g.group, g.count]))).catch(() => null);
+  };
   const draw = (queues) => {
-    body.replaceChildren(table(['Queue', 'Discipline', 'Ready', 'Scheduled', 'Rate /s', 'Oldest job', 'State', 'Actions'],
+    body.replaceChildren(table(['Queue', 'Discipline', 'Ready', 'Scheduled', 'Pushed', 'Taken', 'Failed', 'Rate /s', 'Oldest job', 'State', 'Actions'],
       queues.map((q) => h('tr', { 'data-queue': q.key },
         h('td', {}, queueLink(q)),
         h('td', { text: q.config.discipline }),
         numCell(q.ready), numCell(q.scheduled),
+        h('td', { class: 'num pushed', text: fmtNum(q.pushed), title: 'since the scheduler started' }),
+        h('td', { class: 'num taken', text: fmtNum(q.taken), title: 'since the scheduler started' }),
+        h('td', { class: 'num failed', text: failed ? fmtNum(failed[q.key] || 0) : '—' }),
         numCell(q.rate, 2),
         h('td', { text: q.ready ? fmtDuration(q.latency_ms) : '—' }),
         h('td', { text: q.config.paused ? 'paused' : 'active' }),
@@ -455,8 +467,12 @@ async function queuesPage(main) {
           may('queue.clear') && button('Clear', () => confirmAct(`Delete ${plural(Number(q.ready) + Number(q.scheduled), 'job')} of ${q.key}?`, `cleared ${q.key}`, () => api('POST', `/api/queues/${enc(q.key)}/clear`))),
           may('queue.delete') && button('Delete', () => confirmAct(`Delete queue ${q.key} with its jobs?`, `deleted ${q.key}`, () => api('DELETE', `/api/queues/${enc(q.key)}`)), { class: 'danger' })))), { empty: EMPTY.queues }));
   };
+  await countFailed();
   draw(list.result);
-  app.onOverview = (o) => { if (!document.activeElement || !create || !create.contains(document.activeElement)) draw(o.queues); };
+  app.onOverview = async (o) => {
+    await countFailed();
+    if (!document.activeElement || !create || !create.contains(document.activeElement)) draw(o.queues);
+  };
 }
 
 const jobFilters = [
