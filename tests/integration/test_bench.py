@@ -98,14 +98,21 @@ class BenchTest(unittest.TestCase):
                     self.assertIn((level, "queue, TLS", pipeline, command), measured)
             for command in ("SET", "GET"):
                 self.assertIn((level, "generic, TLS", "16", command), measured)
-        for level, label, pipeline, command, redis_ops, desaster_ops, ratio, *_ in rows:
+        for level, label, pipeline, command, redis_ops, desaster_ops, ratio, *rest in rows:
+            redis_cpu, desaster_cpu = rest[-2:]
             with self.subTest(row=(level, label, pipeline, command)):
                 self.assertGreater(float(desaster_ops), 0)
+                self.assertGreaterEqual(float(desaster_cpu), 0)
                 if command == "FETCH":  # desaster's own worker path: nothing to compare
-                    self.assertEqual((redis_ops, ratio), ("—", "—"))
+                    self.assertEqual((redis_ops, ratio, redis_cpu), ("—", "—", "—"))
                     continue
                 self.assertGreater(float(redis_ops), 0)
+                self.assertGreaterEqual(float(redis_cpu), 0)
                 self.assertRatio(ratio, desaster_ops, redis_ops)
+        # CPU per operation, each server's own (clock ticks of 10 ms make a small run's rows
+        # coarse): both did measurable work over the run.
+        for column in (-2, -1):
+            self.assertGreater(sum(float(r[column]) for r in rows if r[column] != "—"), 0)
 
     def test_tls_rows_compare_each_server_with_itself(self):
         rows = table(self.results(), "desaster TLS/plain")
