@@ -849,6 +849,9 @@ class ClusterTest(unittest.TestCase):
         # too); the master checks it again.
         ra.execute_command("ACL", "SETUSER", "reader", "on", ">pw", "~*", "&*", "-@all",
                            "+@read", "+multi", "+exec")
+        # The master answered once the change was in the log; the replica checks AUTH against
+        # the users it has applied (docs/CLUSTER.md), which may be a moment later.
+        c.wait_converged()
         reader = RawConnection(a.port)
         self.addCleanup(reader.close)
         self.assertEqual(reader.call("AUTH", "reader", "pw"), Reply("+", "OK"))
