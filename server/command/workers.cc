@@ -314,8 +314,13 @@ void WorkerRegister(CommandContext& ctx) {
   for (const std::string& id : gone) keyspace.ForgetWorker(id);
   auto old = keyspace.workers().find(w.id);
   if (old != keyspace.workers().end()) {
-    // A reconnect keeps the kills asked for; an entry of another database goes with its record.
-    if (old->second.incarnation == w.incarnation) w.kill = old->second.kill;
+    // A reconnect (the same process: its incarnation) keeps what was asked of it: kills, quiet,
+    // stop. An entry of another database goes with its record.
+    if (old->second.incarnation == w.incarnation) {
+      w.kill = old->second.kill;
+      w.quiet = old->second.quiet;
+      w.stop = old->second.stop;
+    }
     if (old->second.db != w.db) keyspace.ForgetWorker(w.id);
   }
   if (!w.incarnation.empty()) keyspace.db(w.db).ReleaseLeases({w.id, w.incarnation});

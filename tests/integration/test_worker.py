@@ -458,11 +458,17 @@ end
 
     def test_a_quiet_workers_blocked_fetch_waits_and_wakes_when_resumed(self):
         # The scheduler enforces it: a fetch already waiting takes no job while quiet.
-        self.r.execute_command("WORKER.REGISTER", "raw", "QUEUES", "q")
+        register = lambda incarnation: self.r.execute_command(
+            "WORKER.REGISTER", "raw", "QUEUES", "q", "INCARNATION", incarnation)
+        register("one")
         self.r.execute_command("WORKER.QUIET", "raw")
         job = self.push("q", "payload")
         self.assertIsNone(self.r.execute_command("JOB.FETCH", "raw"))
         self.assertIsNone(self.r.execute_command("JOB.FETCH", "raw", "BLOCK", "50"))
+        # The same process registering again (a reconnect, a failover) is still quiet.
+        register("one")
+        self.assertEqual(self.listed("raw")["quiet"], 1)
+        self.assertIsNone(self.r.execute_command("JOB.FETCH", "raw"))
         fetcher = self.server.client()
         self.addCleanup(fetcher.close)
         result = {}
@@ -474,6 +480,15 @@ end
         self.assertEqual(self.r.execute_command("WORKER.QUIET", "raw", "OFF"), 1)
         t.join(10)
         self.assertEqual(as_map(result["job"])["id"], job.encode())
+        # A stop survives a reconnect too; another process under the id starts afresh.
+        self.r.execute_command("WORKER.QUIET", "raw")
+        self.r.execute_command("WORKER.STOP", "raw")
+        register("one")
+        beat = as_map(self.r.execute_command("WORKER.HEARTBEAT", "raw", "INCARNATION", "one"))
+        self.assertEqual((beat["quiet"], beat["stop"]), (1, 1))
+        register("two")
+        beat = as_map(self.r.execute_command("WORKER.HEARTBEAT", "raw", "INCARNATION", "two"))
+        self.assertEqual((beat["quiet"], beat["stop"]), (0, 0))
 
     def test_workers_report_memory_and_job_counts(self):
         self.worker("--queues", "counted", "--id", "counter")
