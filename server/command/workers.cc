@@ -143,7 +143,6 @@ void ReadSidekiqProcesses(CommandContext& ctx, const Dialect& d, std::vector<Wor
     w.kind = d.name;
     w.id = identity;
     std::optional<int64_t> beat;
-    long long kb;
     if (const Hash* h = HashAt(db, ns + identity)) {
       if (const std::string* at = h->Find("beat")) {
         char* end = nullptr;
@@ -152,8 +151,10 @@ void ReadSidekiqProcesses(CommandContext& ctx, const Dialect& d, std::vector<Wor
           beat = static_cast<int64_t>(seconds * 1000);
         }
       }
-      // (Sidekiq's "rss" is in kB.)
-      if (const std::string* rss = h->Find("rss"); rss && ParseInt64(*rss, &kb) && kb >= 0) {
+      // (Sidekiq's "rss" is in kB; a number too big for bytes is not one Sidekiq wrote.)
+      long long kb;
+      if (const std::string* rss = h->Find("rss");
+          rss && ParseInt64(*rss, &kb) && kb >= 0 && kb <= INT64_MAX / 1024) {
         w.rss_bytes = kb * 1024;
       }
       if (const std::string* quiet = h->Find("quiet")) w.quiet = *quiet == "true";
@@ -339,7 +340,12 @@ void WorkerHeartbeat(CommandContext& ctx) {
   long long lease = kDefaultLeaseMs;
   std::optional<std::set<uint64_t>> only;
   std::optional<std::string> health;
-  Keyspace::Worker reported;  // its RSS and counts, when it sends them
+  // What the worker says of itself, applied once the whole command parsed.
+  using Stat = std::optional<int64_t> Keyspace::Worker::*;
+  const std::pair<const char*, Stat> kStats[] = {{"RSS", &Keyspace::Worker::rss_bytes},
+                                                 {"PROCESSED", &Keyspace::Worker::processed},
+                                                 {"FAILED", &Keyspace::Worker::failed}};
+  std::vector<std::pair<Stat, int64_t>> reported;
   for (size_t i = 2; i < ctx.args.size(); i += 2) {
     if (i + 1 >= ctx.args.size()) return ctx.Error(err::kSyntax);
     if (ctx.Is(i, "LEASE")) {
@@ -353,14 +359,14 @@ void WorkerHeartbeat(CommandContext& ctx) {
       }
     } else if (ctx.Is(i, "HEALTH")) {
       health = ctx.args[i + 1];
-    } else if (ctx.Is(i, "RSS") || ctx.Is(i, "PROCESSED") || ctx.Is(i, "FAILED")) {
+    } else if (auto stat = std::find_if(std::begin(kStats), std::end(kStats),
+                                        [&](const auto& s) { return ctx.Is(i, s.first); });
+               stat != std::end(kStats)) {
       long long n;
       if (!ParseInt64(ctx.args[i + 1], &n) || n < 0) {
         return ctx.Error("ERR RSS, PROCESSED and FAILED must be non-negative integers");
       }
-      (ctx.Is(i, "RSS")         ? reported.rss_bytes
-       : ctx.Is(i, "PROCESSED") ? reported.processed
-                                : reported.failed) = n;
+      reported.emplace_back(stat->second, n);
     } else if (ctx.Is(i, "JOBS")) {
       only.emplace();
       for (const std::string& item : List(ctx.args[i + 1])) {
@@ -373,10 +379,7 @@ void WorkerHeartbeat(CommandContext& ctx) {
     }
   }
   w->last_seen_ms = ctx.now_ms();
-  for (auto stat :
-       {&Keyspace::Worker::rss_bytes, &Keyspace::Worker::processed, &Keyspace::Worker::failed}) {
-    if (reported.*stat) w->*stat = reported.*stat;
-  }
+  for (auto [stat, n] : reported) w->*stat = n;
   bool changed = health && *health != w->health;
   if (health) w->health = std::move(*health);
   Database& db = ctx.keyspace().db(w->db);
@@ -446,8 +449,10 @@ void WorkerQuiet(CommandContext& ctx) {
   if (w->quiet == quiet) return ctx.reply.Integer(0);
   w->quiet = quiet;
   ctx.keyspace().SaveWorker(*w);
-  // A fetch waiting on its queues looks again: taking a job (OFF), or waiting on (ON).
-  for (const auto& key : w->queues) ctx.keyspace().db(w->db).Touch(key);
+  // A fetch waiting on its queues looks again and takes a job (a quiet one's waits on anyway).
+  if (!quiet) {
+    for (const auto& key : w->queues) ctx.keyspace().db(w->db).Touch(key);
+  }
   ctx.reply.Integer(1);
 }
 void WorkerRefresh(CommandContext& ctx) { Request(ctx, &Keyspace::Worker::refresh); }

@@ -518,6 +518,12 @@ end
         sidekiq = self.listed("box:1:abc")
         self.assertEqual((sidekiq["rss"], sidekiq["quiet"], sidekiq["processed"]),
                          (51200 * 1024, 1, None))
+        # Values no Sidekiq writes are left out, never overflowed into bytes.
+        for rss in ("9223372036854775807", str((1 << 63) // 1024), "-5", "many"):
+            self.r.hset("box:1:abc", "rss", rss)
+            self.assertIsNone(self.listed("box:1:abc")["rss"], rss)
+        self.r.hset("box:1:abc", "rss", str((1 << 63) // 1024 - 1))
+        self.assertEqual(self.listed("box:1:abc")["rss"], ((1 << 63) // 1024 - 1) * 1024)
 
     def test_capability_routing(self):
         self.worker("--queues", "render", "--id", "plain")
