@@ -102,14 +102,12 @@ std::vector<LogEntry> EncodeGroup(std::span<const Batch> batches, uint64_t epoch
     ZSTD_CCtx_setParameter(made.get(), ZSTD_c_checksumFlag, 1);
     return made;
   }();
-  std::string packed(ZSTD_compressBound(payload.size()), '\0');
-  size_t size =
-      ZSTD_compress2(context.get(), packed.data(), packed.size(), payload.data(), payload.size());
+  // (Not zero-filled: the bound is larger than the group, and only `size` bytes are kept.)
+  size_t bound = ZSTD_compressBound(payload.size());
+  auto packed = std::make_unique_for_overwrite<char[]>(bound);
+  size_t size = ZSTD_compress2(context.get(), packed.get(), bound, payload.data(), payload.size());
   bool compressed = !ZSTD_isError(size) && size < payload.size();
-  if (compressed) {
-    packed.resize(size);
-    payload = std::move(packed);
-  }
+  if (compressed) payload.assign(packed.get(), size);
   std::vector<LogEntry> entries;
   if (payload.size() <= max_bytes) {
     entries.push_back(LogEntry{kLogFormat, true, compressed, epoch, std::move(payload)});

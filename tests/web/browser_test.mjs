@@ -207,13 +207,13 @@ try {
   // (Paused on the queues page above.)
   await page.goto(`${url}/#/queues/tenants`);
   await page.locator('#queue-meta', { hasText: 'paused' }).waitFor();
-  await page.click('#queue-resume');
+  await page.click('div.actions button.resume');
   await flash('resumed tenants');
   assert.equal(cliField('paused', 'QUEUE.CONFIG', 'tenants'), '0');
-  await page.click('#queue-pause');
+  await page.click('div.actions button.pause');
   await flash('paused tenants');
   assert.equal(cliField('paused', 'QUEUE.CONFIG', 'tenants'), '1');
-  await page.click('#queue-resume');
+  await page.click('div.actions button.resume');
   await flash('resumed tenants');
   assert.equal(cliField('paused', 'QUEUE.CONFIG', 'tenants'), '0');
   await page.click('text=Add a job');
@@ -233,7 +233,7 @@ try {
   const confirmations = [];
   page.removeAllListeners('dialog');
   page.on('dialog', (d) => { confirmations.push(d.message()); d.accept(); });
-  await page.click('#queue-clear');
+  await page.click('div.actions button.clear');
   await flash('cleared tenants');
   assert.deepEqual(confirmations, ['Delete 3 jobs of tenants?']);
   assert.equal(cliField('ready', 'QUEUE.INFO', 'tenants'), '0');

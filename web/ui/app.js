@@ -281,16 +281,21 @@ function setLive(on) {
   }
 }
 
-// How many jobs are in each state, beside the navigation's links, from a dashboard snapshot.
-// A part the user may not read (null) shows no count.
-function navCounts(o) {
-  const counts = {
+// How many jobs are in each state, from a dashboard snapshot; a part the user may not read
+// (null) gives no count.
+function jobCounts(o) {
+  return {
     enqueued: o.queues && sum(o.queues.map((q) => q.ready)),
     busy: o.workers && sum(o.workers.map((w) => (w.jobs || []).length)),
     retrying: o.failed && o.failed.retrying,
     dead: o.failed && o.failed.dead,
     scheduled: o.queues && sum(o.queues.map((q) => q.scheduled)),
   };
+}
+
+// The counts of jobCounts beside the navigation's links.
+function navCounts(o) {
+  const counts = jobCounts(o);
   const links = { enqueued: 'queues', busy: 'workers', retrying: 'failed', dead: 'failed', scheduled: 'scheduled' };
   for (const [state, n] of Object.entries(counts)) {
     const link = $(`#nav a[href="#/${links[state]}"]`);
@@ -346,15 +351,15 @@ function dashboard(main) {
   let perSecond = null, perMinute = null;
   const card = (id, label, value, sub) => h('div', { class: 'card' }, h('div', { class: 'label', text: label }), h('div', { class: 'value', id, text: fmtNum(value) }), sub ? h('div', { class: 'sub', text: sub }) : null);
   const draw = (o) => {
-    const ready = sum(o.queues.map((q) => q.ready)), scheduled = sum(o.queues.map((q) => q.scheduled));
+    const counts = jobCounts(o);
     // (A part the logged-in user may not read is null: its card or section is left out.)
     const lastMinute = (k) => sum(o.seconds[k].slice(-60));
     cards.replaceChildren();
     put(cards,
-      card('stat-enqueued', 'Queued', ready, `${fmtNum(scheduled)} scheduled`),
+      card('stat-enqueued', 'Queued', counts.enqueued, `${fmtNum(counts.scheduled)} scheduled`),
       o.seconds && card('stat-rate', 'Processed / min', lastMinute('dequeued'), `${fmtNum(lastMinute('enqueued'))} enqueued / min`),
-      o.workers && card('stat-busy', 'Busy', sum(o.workers.map((w) => (w.jobs || []).length)), `${fmtNum(o.workers.length)} workers`),
-      o.failed && card('stat-failed', 'Failed', o.failed.total, `${fmtNum(o.failed.retrying)} retrying · ${fmtNum(o.failed.dead)} dead`),
+      o.workers && card('stat-busy', 'Busy', counts.busy, `${fmtNum(o.workers.length)} workers`),
+      o.failed && card('stat-failed', 'Failed', o.failed.total, `${fmtNum(counts.retrying)} retrying · ${fmtNum(counts.dead)} dead`),
       card('stat-taken', 'Taken since start', sum(o.queues.map((q) => Number(q.taken))), `${fmtNum(sum(o.queues.map((q) => Number(q.pushed))))} pushed since start`));
     cards.dataset.updated = String(o.time);
     if (!o.seconds || !o.minutes) {
@@ -460,11 +465,7 @@ async function queuesPage(main) {
         h('td', { text: q.ready ? fmtDuration(q.latency_ms) : '—' }),
         h('td', { text: q.config.paused ? 'paused' : 'active' }),
         h('td', { class: 'actions' },
-          q.config.paused
-            ? may('queue.resume') && button('Resume', () => act(`resumed ${q.key}`, () => api('POST', `/api/queues/${enc(q.key)}/resume`)))
-            : may('queue.pause') && button('Pause', () => act(`paused ${q.key}`, () => api('POST', `/api/queues/${enc(q.key)}/pause`))),
-          may('queue.config') && button('Configure', () => go(`queues/${enc(q.key)}`, new URLSearchParams('configure=1'))),
-          may('queue.clear') && button('Clear', () => confirmAct(`Delete ${plural(Number(q.ready) + Number(q.scheduled), 'job')} of ${q.key}?`, `cleared ${q.key}`, () => api('POST', `/api/queues/${enc(q.key)}/clear`))),
+          queueActions(q),
           may('queue.delete') && button('Delete', () => confirmAct(`Delete queue ${q.key} with its jobs?`, `deleted ${q.key}`, () => api('DELETE', `/api/queues/${enc(q.key)}`)), { class: 'danger' })))), { empty: EMPTY.queues }));
   };
   await countFailed();
@@ -499,15 +500,9 @@ async function queuePage(main, key, query) {
   q.set('limit', String(pageLimit(query)));
   const [info, jobs, queues] = await Promise.all([api('GET', base), api('GET', `${base}/jobs?${q}`), api('GET', '/api/queues')]);
   const qi = info.result, total = jobs.result.total;
-  const queued = Number(qi.ready) + Number(qi.scheduled);
   const header = h('div', { class: 'title' }, h('h1', {}, 'Queue ', h('code', { text: qi.name || key }), qi.dialect && qi.dialect !== 'native' ? h('span', { class: 'dialect', text: qi.dialect }) : null),
     h('span', { class: 'meta', id: 'queue-meta', text: `${key} · ${qi.config.discipline} · ${fmtNum(qi.ready)} ready · ${fmtNum(qi.scheduled)} scheduled · ${fmtNum(qi.rate, 2)}/s${qi.config.paused ? ' · paused' : ''}` }));
-  put(main, header, h('div', { class: 'actions' },
-    qi.config.paused
-      ? may('queue.resume') && button('Resume', () => act(`resumed ${key}`, () => api('POST', `${base}/resume`)), { id: 'queue-resume' })
-      : may('queue.pause') && button('Pause', () => act(`paused ${key}`, () => api('POST', `${base}/pause`)), { id: 'queue-pause' }),
-    may('queue.config') && !query.get('configure') && button('Configure', () => go(`queues/${enc(key)}`, new URLSearchParams('configure=1'))),
-    may('queue.clear') && button('Clear', () => confirmAct(`Delete ${plural(queued, 'job')} of ${key}?`, `cleared ${key}`, () => api('POST', `${base}/clear`)), { class: 'danger', id: 'queue-clear', disabled: queued === 0 })));
+  put(main, header, h('div', { class: 'actions' }, queueActions(qi, { configuring: !!query.get('configure') })));
   if (may('job.push')) put(main, addJobForm(key));
   if (query.get('configure') && may('queue.config')) {
     const disc = await api('GET', '/api/disciplines');
@@ -543,6 +538,20 @@ async function queuePage(main, key, query) {
       numCell(j.position ?? ''), h('td', { text: j.state === 'scheduled' ? fmtWhen(j.run_at) : fmtEta(j.eta) }),
       h('td', { text: fmtWhen(j.enqueued_at) }))), { id: 'jobs', empty: EMPTY.jobs }),
   pager(total, query, (nq) => go(`queues/${enc(key)}`, nq)));
+}
+
+// What can be done to queue `q` (QUEUE.INFO) on the queues page and on its own: pause or resume
+// it, configure it (unless its configuration is open), clear it (saying how many jobs go).
+function queueActions(q, { configuring = false } = {}) {
+  const base = `/api/queues/${enc(q.key)}`, queued = Number(q.ready) + Number(q.scheduled);
+  return [
+    q.config.paused
+      ? may('queue.resume') && button('Resume', () => act(`resumed ${q.key}`, () => api('POST', `${base}/resume`)), { class: 'resume' })
+      : may('queue.pause') && button('Pause', () => act(`paused ${q.key}`, () => api('POST', `${base}/pause`)), { class: 'pause' }),
+    may('queue.config') && !configuring && button('Configure', () => go(`queues/${enc(q.key)}`, new URLSearchParams('configure=1'))),
+    may('queue.clear') && button('Clear', () => confirmAct(`Delete ${plural(queued, 'job')} of ${q.key}?`, `cleared ${q.key}`,
+      () => api('POST', `${base}/clear`)), { class: 'clear danger', disabled: queued === 0 }),
+  ];
 }
 
 // A job pushed by hand (JOB.PUSH through POST /api/queues/KEY/jobs): payload, delay, priority, flow.
