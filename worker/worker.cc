@@ -193,7 +193,7 @@ void Worker::OnDisconnected(Connection* c) {
 }
 
 void Worker::ScheduleReconnect() {
-  if (reconnect_.is_active() || (stopping_ && running_.empty())) return;
+  if (reconnect_.is_active() || (stopping_ && running_.empty() && reports_.empty())) return;
   reconnect_.start(reconnect_delay_ms_ / 1000.0, 0);
   reconnect_delay_ms_ = std::min(reconnect_delay_ms_ * 2, 5000);  // backoff up to 5 s
 }
@@ -329,6 +329,7 @@ void Worker::Register() {
 void Worker::OnHeartbeatTimer(ev::timer&, int) {
   StopUnrenewedJobs();
   Heartbeat();
+  FlushReports();  // those a passing error sent back
 }
 
 void Worker::Heartbeat() {
@@ -339,7 +340,7 @@ void Worker::Heartbeat() {
   for (const auto& [id, r] : running_) {
     if (!r.abandoned) held.push_back(id);
   }
-  for (const auto& report : reports_) held.push_back(report[1]);
+  for (const PendingReport& report : reports_) held.push_back(report.argv[1]);
   Clock::time_point sent = Clock::now();
   std::vector<std::string> beat = {
       "WORKER.HEARTBEAT", options_.id,  "LEASE", std::to_string(options_.lease_ms),
@@ -431,6 +432,7 @@ void Worker::OnReplaced(const std::string& error) {
   }
   stopping_ = true;
   registered_ = false;
+  reports_.clear();  // the scheduler refuses them from a replaced incarnation
   MaybeExit();
 }
 
@@ -495,15 +497,42 @@ void Worker::Report(const std::string& id, const Outcome& o) {
     failed_++;
     Log("job " + id + " failed: " + o.error_class + ": " + o.message);
   }
-  reports_.push_back(std::move(argv));
+  reports_.push_back({next_report_++, std::move(argv)});
   FlushReports();
 }
 
 void Worker::FlushReports() {
-  while (!reports_.empty() && registered_ && control_ && control_->connected()) {
-    Send(control_.get(), reports_.front(), nullptr);
-    reports_.pop_front();
+  if (!registered_ || !control_ || !control_->connected()) return;
+  for (PendingReport& report : reports_) {
+    if (report.sent) continue;
+    report.sent = true;
+    Send(control_.get(), report.argv,
+         [this, seq = report.seq](redisReply* r) { OnReportReply(seq, r); });
   }
+}
+
+void Worker::OnReportReply(uint64_t seq, redisReply* r) {
+  auto it = std::find_if(reports_.begin(), reports_.end(),
+                         [seq](const PendingReport& report) { return report.seq == seq; });
+  if (it == reports_.end()) return;
+  // No reply: the scheduler may or may not have committed it (a master killed mid-write). It
+  // goes again after the next registration; a second ACK of a finished job answers 0.
+  if (!r) {
+    it->sent = false;
+    return;
+  }
+  if (r->type == REDIS_REPLY_ERROR) {
+    std::string error = Text(r);
+    bool passing = error.starts_with("READONLY") || error.starts_with("LOADING") ||
+                   error.starts_with("MISCONF") || error.starts_with("TRYAGAIN");
+    if (passing) {
+      it->sent = false;  // sent again with the next heartbeat
+      return;
+    }
+    Log("the scheduler refused " + it->argv[0] + " of job " + it->argv[1] + ": " + error);
+  }
+  reports_.erase(it);
+  MaybeExit();
 }
 
 // ---- stopping ----
@@ -531,10 +560,10 @@ void Worker::OnShutdownTimer(ev::timer&, int) {
 }
 
 void Worker::MaybeExit() {
-  if (!stopping_ || !running_.empty()) return;
-  // Let the last reports leave, then stop the loop.
-  Send(control_.get(), {"PING"}, [this](redisReply*) { loop_.break_loop(ev::ALL); });
-  if (!control_ || !control_->connected()) loop_.break_loop(ev::ALL);
+  // The last outcomes must be answered first (across a reconnect if need be, within the
+  // shutdown timeout): one that never arrives makes its job run again.
+  if (!stopping_ || !running_.empty() || !reports_.empty()) return;
+  loop_.break_loop(ev::ALL);
 }
 
 }  // namespace desaster::worker

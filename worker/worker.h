@@ -89,6 +89,8 @@ class Worker {
   void StartJob(JobSpec job, Clock::time_point leased);
   void Report(const std::string& id, const Outcome& outcome);
   void FlushReports();
+  // The scheduler's answer to report `seq` (nullptr: the connection dropped before it).
+  void OnReportReply(uint64_t seq, struct redisReply* r);
   void OnSignal(ev::sig& w, int);
   void BeginShutdown(const char* why);
   void OnShutdownTimer(ev::timer&, int);
@@ -117,7 +119,15 @@ class Worker {
   pid_t scheduler_pid_ = 0;  // the scheduler this worker started, until it exits
   int reconnect_delay_ms_ = 100;
   std::map<std::string, Running> running_;
-  std::deque<std::vector<std::string>> reports_;  // JOB.ACK/FAIL waiting for the connection
+  // An outcome (JOB.ACK/FAIL/RELEASE) stays until the scheduler answers it: sent again after a
+  // reconnect, its job's lease renewed meanwhile.
+  struct PendingReport {
+    uint64_t seq;
+    std::vector<std::string> argv;
+    bool sent = false;  // and not yet answered
+  };
+  std::deque<PendingReport> reports_;
+  uint64_t next_report_ = 0;
   // Jobs it finished (acknowledged) and failed, reported with its RSS in every heartbeat; a
   // scheduler too old to take them does not get them again.
   int64_t processed_ = 0, failed_ = 0;

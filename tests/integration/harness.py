@@ -299,7 +299,9 @@ class EtcdMember(_Process):
 
 class TcpProxy:
     """Forwards connections from its own loopback port to `target_port`, until cut(): then
-    every connection through it is closed and new ones are closed at once (a partition)."""
+    every connection through it is closed and new ones are closed at once (a partition).
+    drop_next(marker) breaks one connection instead: the next bytes a client sends that contain
+    `marker` never arrive, and that connection closes (its peer crashed mid-write)."""
 
     def __init__(self, target_port):
         self.target_port = target_port
@@ -307,6 +309,8 @@ class TcpProxy:
         self.port = self.listener.getsockname()[1]
         self.open = []
         self.is_cut = False
+        self.drop_marker = None
+        self.dropped = threading.Event()
         self.lock = threading.Lock()
         threading.Thread(target=self._accept, daemon=True).start()
 
@@ -326,13 +330,23 @@ class TcpProxy:
                     client.close()
                     continue
                 self.open += [client, upstream]
-            for a, b in ((client, upstream), (upstream, client)):
-                threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
+            for a, b, ask in ((client, upstream, True), (upstream, client, False)):
+                threading.Thread(target=self._pump, args=(a, b, ask), daemon=True).start()
 
-    @staticmethod
-    def _pump(src, dst):
+    def drop_next(self, marker):
+        self.drop_marker = marker
+        self.dropped.clear()
+
+    def _pump(self, src, dst, asking):
         try:
             while data := src.recv(65536):
+                with self.lock:
+                    drop = asking and self.drop_marker is not None and self.drop_marker in data
+                    if drop:
+                        self.drop_marker = None
+                if drop:
+                    self.dropped.set()
+                    break
                 dst.sendall(data)
         except OSError:
             pass

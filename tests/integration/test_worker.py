@@ -17,7 +17,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import redis  # noqa: E402
-from harness import Scheduler, ServerTest, Worker, as_map, main, wait_for  # noqa: E402
+from harness import Scheduler, ServerTest, TcpProxy, Worker, as_map, main, wait_for  # noqa: E402
 
 
 def command(*argv, **extra):
@@ -404,6 +404,24 @@ end
         # Its lease runs out on the scheduler, and the job runs again (here, on the same worker).
         wait_for(lambda: marked(mark), timeout=10, what="the job to run again")
         self.assertEqual(as_map(self.r.execute_command("JOB.INFO", job))["attempts"], 1)
+
+    def test_an_outcome_lost_with_its_connection_is_sent_again(self):
+        # The worker wrote JOB.ACK and the connection broke before it arrived (a master killed
+        # mid-read): the worker resends it after reconnecting, so the job is done and does not
+        # run again when its lease runs out.
+        proxy = TcpProxy(self.server.port)
+        self.addCleanup(proxy.stop)
+        tmp = tempfile.mkdtemp(prefix="desaster-resend-")
+        marker = os.path.join(tmp, "ran")
+        w = Worker(proxy.port, "--queues", "resend", "--id", "resender", lease_ms=2000)
+        self.addCleanup(w.stop)
+        w.wait_registered()
+        proxy.drop_next(b"JOB.ACK")
+        job = self.push("resend", command("sh", "-c", f"echo ran >> {marker}"))
+        info = self.finished(job)
+        self.assertTrue(proxy.dropped.is_set())
+        self.assertEqual((info["state"], info["worker"]), (b"done", b"resender"))
+        self.assertEqual(lines_of(marker), ["ran"])
 
     def test_attach_and_detach_take_effect_without_restart(self):
         self.worker("--queues", "a", "--id", "flexible")
