@@ -134,6 +134,15 @@ bool ParseOptions(int argc, char** argv, Options* o, int* exit_code) {
      "compress LevelDB blocks with snappy (true | false)")
     ("failed-max", po::value(&o->failed_max)->default_value(o->failed_max),
      "failures kept per database (FAILED.*); the oldest are dropped first")
+    ("completed-max", po::value(&o->completed_max)->default_value(o->completed_max),
+     "jobs that succeeded kept per database (COMPLETED.*, the web UI's completed jobs); the "
+     "oldest are dropped first; 0: none kept")
+    ("completed-ttl", po::value(&o->completed_ttl_s)->default_value(o->completed_ttl_s),
+     "seconds a completed job is kept; 0: no age limit")
+    ("completed-redact", po::value(&o->completed_redact)->default_value(o->completed_redact),
+     "comma-separated words: a value named by one of them (a JSON member \"password\", "
+     "\"api_token=...\" in text) is stored as [REDACTED] in completed jobs, which then cannot "
+     "run again; empty: nothing redacted")
     ("retry", po::value(&o->retry)->default_value(o->retry),
      "automatic retries of a failed job (with backoff) for queues without a RETRY of their own; "
      "0: none (resque's own behaviour). Sidekiq's jobs are retried by Sidekiq, never by the "
@@ -782,6 +791,9 @@ std::vector<ConfigParam> ConfigParams(Options* o) {
       Number("busy-reply-threshold", &o->lua_time_limit_ms, 0, LLONG_MAX),
       Number("lua-memory-limit", &o->lua_memory_limit, 1024 * 1024, 1LL << 40),
       Number("retry", &o->retry, 0, 1000),
+      Number("completed-max", &o->completed_max, 0, 1000000000),
+      Number("completed-ttl", &o->completed_ttl_s, 0, 100LL * 365 * 24 * 3600),
+      Text("completed-redact", &o->completed_redact),
       Fixed("aclfile", o->aclfile),
       Number("acllog-max-len", &o->acllog_max_len, 0, LLONG_MAX),
       Fixed("enable-debug-command", o->enable_debug_command),

@@ -49,6 +49,12 @@ struct Options {
   std::string dialects = "resque,sidekiq,rq";
   // The failed store keeps at most this many failures per database; the oldest go first.
   size_t failed_max = 1000000;
+  // The completed store (COMPLETED.*) keeps at most this many jobs that succeeded per database
+  // (0: none), none for longer than completed_ttl_s seconds (0: no age limit), with the values
+  // named by any of the comma-separated completed_redact words redacted.
+  size_t completed_max = 100000;
+  long long completed_ttl_s = 7 * 24 * 3600;
+  std::string completed_redact;
   // Retries after a failed first run, for queues that set no RETRY of their own (0: the server
   // never re-runs a failed job; a person can, from the failed store).
   long long retry = 24;

@@ -63,6 +63,11 @@ constexpr Option kFailedFilters[] = {
     {"job", "JOB"},     {"since", "SINCE"},
     {"until", "UNTIL"}, {"attempt", "ATTEMPT", "0", "4294967295"},
 };
+constexpr Option kCompletedFilters[] = {
+    {"match", "MATCH"}, {"queue", "QUEUE"}, {"class", "CLASS"},
+    {"worker", "WORKER"}, {"since", "SINCE"}, {"until", "UNTIL"},
+    {"duration", "DURATION", "0", "9223372036854775807"},
+};
 constexpr Option kPaging[] = {{"offset", "OFFSET"}, {"limit", "LIMIT"}};
 constexpr Option kQueueOptions[] = {
     {"discipline", "DISCIPLINE"}, {"unique", "UNIQUE"},   {"unique_by", "UNIQUE_BY"},
@@ -223,6 +228,9 @@ Api::Api(ev::loop_ref loop, client::SchedulerConnection* scheduler,
       .Get("/api/failed/counts", "FAILED.COUNTS", Shape::kMap)
       .Get("/api/failed/{}", "FAILED.INFO", Shape::kMap)
       .Post("/api/failed/{}", &Api::FailedAction)  // retry, cancel, remove
+      .Get("/api/completed", &Api::CompletedList)
+      .Get("/api/completed/{}", "COMPLETED.INFO", Shape::kMap)
+      .Post("/api/completed/{}", &Api::CompletedAction)  // rerun, remove
       .Get("/api/schedules", &Api::Schedules)
       .Post("/api/schedules", &Api::SetSchedule)
       .Post("/api/schedules/{}/run", "SCHEDULE.RUN", Shape::kValue)
@@ -406,6 +414,8 @@ const std::vector<std::vector<std::string>> kUiActions = {
     {"FAILED.RETRY", "0"},
     {"FAILED.CANCEL", "0"},
     {"FAILED.REMOVE", "0"},
+    {"COMPLETED.RERUN", "0"},
+    {"COMPLETED.REMOVE", "0"},
     {"SCHEDULE.SET", "s", "CRON", "* * * * *", "QUEUE", "q"},
     {"SCHEDULE.RUN", "s"},
     {"SCHEDULE.DELETE", "s"},
@@ -590,12 +600,18 @@ void Api::ConfigureQueue(const CallPtr& call) {
   Forward(call, argv, Shape::kValue);
 }
 
+// A listing command (QUEUE.JOBS, FAILED.LIST, COMPLETED.LIST) with the filters, sort and
+// page of a query.
+std::vector<std::string> ListArgv(std::vector<std::string> argv, const Fields& f,
+                                  std::span<const Option> filters) {
+  AppendOptions(f, filters, &argv);
+  AppendSort(f, &argv);
+  AppendOptions(f, kPaging, &argv);
+  return argv;
+}
+
 void Api::QueueJobs(const CallPtr& call) {
-  std::vector<std::string> argv = {"QUEUE.JOBS", call->params[0]};
-  AppendOptions(call->fields, kJobFilters, &argv);
-  AppendSort(call->fields, &argv);
-  AppendOptions(call->fields, kPaging, &argv);
-  Forward(call, argv, Shape::kMap);
+  Forward(call, ListArgv({"QUEUE.JOBS", call->params[0]}, call->fields, kJobFilters), Shape::kMap);
 }
 
 void Api::PushJob(const CallPtr& call) {
@@ -690,11 +706,7 @@ void Api::WorkerAction(const CallPtr& call) {
 // ---- failures ----
 
 void Api::FailedList(const CallPtr& call) {
-  std::vector<std::string> argv = {"FAILED.LIST"};
-  AppendOptions(call->fields, kFailedFilters, &argv);
-  AppendSort(call->fields, &argv);
-  AppendOptions(call->fields, kPaging, &argv);
-  Forward(call, argv, Shape::kMap);
+  Forward(call, ListArgv({"FAILED.LIST"}, call->fields, kFailedFilters), Shape::kMap);
 }
 
 void Api::FailedGroups(const CallPtr& call) {
@@ -704,15 +716,43 @@ void Api::FailedGroups(const CallPtr& call) {
   Forward(call, argv, Shape::kMapList);
 }
 
+// The command of a store's action (params[0]) on the ids or the `where` of the body; false
+// when it failed the call.
+static bool StoreAction(Api::Call& call, const std::map<std::string, std::string>& commands,
+                        std::string_view what, std::span<const Option> filters,
+                        std::vector<std::string>* argv) {
+  auto command = commands.find(call.params[0]);
+  if (command == commands.end()) {
+    std::string names;
+    for (const auto& [name, _] : commands) names += (names.empty() ? "" : ", ") + name;
+    return call.Fail(404, "no such " + std::string(what) + " action (" + names + ")"), false;
+  }
+  argv->push_back(command->second);
+  return Targets(call, false, filters, argv);
+}
+
 void Api::FailedAction(const CallPtr& call) {
   static const std::map<std::string, std::string> kCommands = {
       {"retry", "FAILED.RETRY"}, {"cancel", "FAILED.CANCEL"}, {"remove", "FAILED.REMOVE"}};
-  auto command = kCommands.find(call->params[0]);
-  if (command == kCommands.end()) {
-    return call->Fail(404, "no such failure action (retry, cancel, remove)");
+  std::vector<std::string> argv;
+  if (StoreAction(*call, kCommands, "failure", kFailedFilters, &argv)) {
+    Forward(call, argv, Shape::kValue);
   }
-  std::vector<std::string> argv = {command->second};
-  if (Targets(*call, false, kFailedFilters, &argv)) Forward(call, argv, Shape::kValue);
+}
+
+// ---- completed jobs ----
+
+void Api::CompletedList(const CallPtr& call) {
+  Forward(call, ListArgv({"COMPLETED.LIST"}, call->fields, kCompletedFilters), Shape::kMap);
+}
+
+void Api::CompletedAction(const CallPtr& call) {
+  static const std::map<std::string, std::string> kCommands = {{"rerun", "COMPLETED.RERUN"},
+                                                               {"remove", "COMPLETED.REMOVE"}};
+  std::vector<std::string> argv;
+  if (StoreAction(*call, kCommands, "completed job", kCompletedFilters, &argv)) {
+    Forward(call, argv, Shape::kValue);
+  }
 }
 
 // ---- schedules ----

@@ -92,6 +92,8 @@ class Api {
   void FailedList(const CallPtr& call);
   void FailedGroups(const CallPtr& call);
   void FailedAction(const CallPtr& call);
+  void CompletedList(const CallPtr& call);
+  void CompletedAction(const CallPtr& call);
   void Schedules(const CallPtr& call);
   void SetSchedule(const CallPtr& call);
 

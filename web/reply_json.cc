@@ -11,7 +11,8 @@ Shape FieldShape(std::string_view field) {
       field == "master") {
     return Shape::kMap;
   }
-  if (field == "jobs" || field == "failures" || field == "history" || field == "nodes") {
+  if (field == "jobs" || field == "failures" || field == "history" || field == "nodes" ||
+      field == "runs") {
     return Shape::kMapList;
   }
   return Shape::kValue;

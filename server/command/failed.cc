@@ -8,6 +8,7 @@
 
 #include "server/command/context.h"
 #include "server/command/registry.h"
+#include "server/command/store_query.h"
 
 namespace desaster {
 namespace {
@@ -19,10 +20,11 @@ struct FailureQuery {
   std::optional<uint64_t> job;  // failures of this job, or that it retries
   int64_t since_ms = 0, until_ms = INT64_MAX;
   uint32_t min_attempt = 0, max_attempt = UINT32_MAX;
-  enum class Sort { kFailedAt, kQueue, kClass } sort = Sort::kFailedAt;
-  bool descending = true;  // newest first
-  size_t offset = 0, limit = 100;
+  RecordPaging paging;
 };
+
+constexpr std::string_view kSorts[] = {"failed_at", "queue", "class"};
+enum Sort : size_t { kFailedAt, kQueue, kClass };
 
 bool Contains(std::string_view haystack, std::string_view needle) {
   return haystack.find(needle) != std::string_view::npos;
@@ -48,18 +50,15 @@ bool Matches(const FailureQuery& q, const Failure& f) {
 std::string FormatFingerprint(uint64_t fp) { return FormatJobId(fp); }
 
 // Filters from args[first] on; with `paging` also SORT, OFFSET, LIMIT.
-std::optional<FailureQuery> ParseFailureQuery(CommandContext& ctx, size_t first, size_t end,
-                                              bool paging) {
+std::optional<FailureQuery> ParseFailureQuery(CommandContext& ctx, size_t first, bool paging) {
   FailureQuery q;
-  const auto& a = ctx.args;
-  for (size_t i = first; i < end; i++) {
-    if (i + 1 >= end) return ctx.Error(err::kSyntax), std::nullopt;
-    const std::string& v = a[i + 1];
+  bool ok = ReadStoreOptions(ctx, first, kSorts, paging ? &q.paging : nullptr, [&](size_t& i) {
+    const std::string& v = ctx.args[i + 1];
     if (ctx.Is(i, "STATE")) {
       if (ctx.Is(i + 1, "ALL")) {
         q.state.reset();
       } else if (!(q.state = ParseFailureState(v))) {
-        return ctx.Error("ERR STATE must be RETRYING, RETRIED, DEAD or ALL"), std::nullopt;
+        return ctx.Error("ERR STATE must be RETRYING, RETRIED, DEAD or ALL"), OptionRead::kError;
       }
     } else if (ctx.Is(i, "MATCH")) {
       q.match = v;
@@ -69,58 +68,31 @@ std::optional<FailureQuery> ParseFailureQuery(CommandContext& ctx, size_t first,
       q.klass = v;
     } else if (ctx.Is(i, "ERROR")) {
       q.error_class = v;
-    } else if (ctx.Is(i, "FINGERPRINT")) {
-      uint64_t fp;
-      if (!ParseJobId(v, &fp))
-        return ctx.Error("ERR invalid fingerprint '" + v + "'"), std::nullopt;
-      q.fingerprint = fp;
-    } else if (ctx.Is(i, "JOB")) {
+    } else if (ctx.Is(i, "FINGERPRINT") || ctx.Is(i, "JOB")) {
+      bool job = ctx.Is(i, "JOB");
       uint64_t id;
-      if (!ParseJobId(v, &id)) return ctx.Error("ERR invalid job id '" + v + "'"), std::nullopt;
-      q.job = id;
+      if (!ParseJobId(v, &id)) {
+        ctx.Error(std::string(job ? "ERR invalid job id '" : "ERR invalid fingerprint '") + v +
+                  "'");
+        return OptionRead::kError;
+      }
+      (job ? q.job : q.fingerprint) = id;
     } else if (ctx.Is(i, "SINCE") || ctx.Is(i, "UNTIL")) {
       auto ms = ctx.OptionInt(i, 0);
-      if (!ms) return std::nullopt;
+      if (!ms) return OptionRead::kError;
       (ctx.Is(i, "SINCE") ? q.since_ms : q.until_ms) = *ms;
     } else if (ctx.Is(i, "ATTEMPT")) {
-      long long lo, hi;
-      if (i + 2 >= end || !ParseInt64(a[i + 1], &lo) || !ParseInt64(a[i + 2], &hi) || lo < 0 ||
-          hi < lo || hi > UINT32_MAX) {
-        return ctx.Error("ERR ATTEMPT takes min max (0 <= min <= max)"), std::nullopt;
-      }
-      q.min_attempt = static_cast<uint32_t>(lo);
-      q.max_attempt = static_cast<uint32_t>(hi);
+      auto range = ReadRange(ctx, i, ctx.args.size(), UINT32_MAX);
+      if (!range) return OptionRead::kError;
+      q.min_attempt = static_cast<uint32_t>(range->first);
+      q.max_attempt = static_cast<uint32_t>(range->second);
       i++;
-    } else if (paging && ctx.Is(i, "SORT")) {
-      std::string s = Lower(v);
-      if (s == "failed_at") {
-        q.sort = FailureQuery::Sort::kFailedAt;
-      } else if (s == "queue") {
-        q.sort = FailureQuery::Sort::kQueue;
-      } else if (s == "class") {
-        q.sort = FailureQuery::Sort::kClass;
-      } else {
-        return ctx.Error("ERR SORT must be FAILED_AT, QUEUE or CLASS"), std::nullopt;
-      }
-      q.descending = false;
-      if (i + 2 < end && (ctx.Is(i + 2, "ASC") || ctx.Is(i + 2, "DESC"))) {
-        q.descending = ctx.Is(i + 2, "DESC");
-        i++;
-      }
-    } else if (paging && ctx.Is(i, "OFFSET")) {
-      auto n = ctx.OptionInt(i, 0);
-      if (!n) return std::nullopt;
-      q.offset = static_cast<size_t>(*n);
-    } else if (paging && ctx.Is(i, "LIMIT")) {
-      auto n = ctx.OptionInt(i, 0, 10000);
-      if (!n) return std::nullopt;
-      q.limit = static_cast<size_t>(*n);
     } else {
-      return ctx.Error("ERR unknown option '" + a[i] + "'"), std::nullopt;
+      return OptionRead::kNone;
     }
-    i++;
-  }
-  return q;
+    return OptionRead::kRead;
+  });
+  return ok ? std::optional(q) : std::nullopt;
 }
 
 // The failures of `q` whose queue the client's user may read (`write`: write).
@@ -134,7 +106,7 @@ std::vector<const Failure*> Select(CommandContext& ctx, const FailureQuery& q, b
 
 void ReplyFailure(CommandContext& ctx, const Failure& f) {
   auto& r = ctx.reply;
-  r.Map(17);
+  r.Map(18);
   r.Field("id", FormatJobId(f.id));
   r.Field("state", FailureStateName(f.state));
   for (auto [name, value] : {std::pair<const char*, const std::string*>{"queue", &f.queue},
@@ -147,6 +119,7 @@ void ReplyFailure(CommandContext& ctx, const Failure& f) {
                              {"worker", &f.worker}}) {
     r.Field(name, *value);
   }
+  r.FieldOrNull("started_at", f.started_at_ms);
   r.Field("failed_at", f.failed_at_ms);
   r.Field("attempt", f.attempt);
   r.Field("fingerprint", FormatFingerprint(f.Fingerprint()));
@@ -158,8 +131,9 @@ void ReplyFailure(CommandContext& ctx, const Failure& f) {
   r.Bulk("history");  // the job's earlier failed runs, oldest first
   r.Array(f.history.size());
   for (const Failure::Attempt& a : f.history) {
-    r.Map(5);
+    r.Map(6);
     r.Field("attempt", a.attempt);
+    r.FieldOrNull("started_at", a.started_at_ms);
     r.Field("failed_at", a.failed_at_ms);
     r.Field("error", a.error_class);
     r.Field("message", a.message);
@@ -192,43 +166,23 @@ void FailedCounts(CommandContext& ctx) {
 }
 
 void FailedList(CommandContext& ctx) {
-  auto q = ParseFailureQuery(ctx, 1, ctx.args.size(), true);
+  auto q = ParseFailureQuery(ctx, 1, true);
   if (!q) return;
   const auto& all = ctx.db().failures();
-  if (Unfiltered(*q) && q->sort == FailureQuery::Sort::kFailedAt && !ctx.KeysRestricted()) {
+  if (Unfiltered(*q) && q->paging.sort == kFailedAt && !ctx.KeysRestricted()) {
     // Ids follow failure time: a page is a walk from either end.
-    std::vector<const Failure*> page;
-    auto take = [&](auto begin, auto end) {
-      size_t skip = q->offset;
-      for (auto it = begin; it != end && page.size() < q->limit; ++it) {
-        if (skip > 0) {
-          skip--;
-          continue;
-        }
-        page.push_back(&it->second);
-      }
-    };
-    q->descending ? take(all.rbegin(), all.rend()) : take(all.begin(), all.end());
-    return ReplyPage(ctx, all.size(), page);
+    return ReplyPage(ctx, all.size(), WalkPage<const Failure*>(all, q->paging, [](const auto& e) {
+                       return &e.second;
+                     }));
   }
   std::vector<const Failure*> rows = Select(ctx, *q, false);
-  auto key = [&](const Failure* f) -> std::tuple<const std::string&, int64_t, uint64_t> {
-    static const std::string none;
-    const std::string& text = q->sort == FailureQuery::Sort::kQueue   ? f->queue
-                              : q->sort == FailureQuery::Sort::kClass ? f->klass
-                                                                      : none;
-    return {text, f->failed_at_ms, f->id};
-  };
-  size_t end = std::min(rows.size(), q->offset + q->limit);
-  if (q->offset < rows.size()) {
-    std::partial_sort(rows.begin(), rows.begin() + static_cast<ptrdiff_t>(end), rows.end(),
-                      [&](const Failure* x, const Failure* y) {
-                        return q->descending ? key(y) < key(x) : key(x) < key(y);
-                      });
-  }
-  std::vector<const Failure*> page;
-  for (size_t i = q->offset; i < end; i++) page.push_back(rows[i]);
-  ReplyPage(ctx, rows.size(), page);
+  size_t total = rows.size(), sort = q->paging.sort;
+  ReplyPage(ctx, total, SortedPage(std::move(rows), q->paging, [sort](const Failure* f) {
+              std::string_view text = sort == kQueue   ? std::string_view(f->queue)
+                                      : sort == kClass ? std::string_view(f->klass)
+                                                       : std::string_view();
+              return std::tuple(text, f->failed_at_ms, f->id);
+            }));
 }
 
 void FailedInfo(CommandContext& ctx) {
@@ -252,7 +206,7 @@ void FailedGroups(CommandContext& ctx) {
   } else {
     return ctx.Error("ERR BY must be QUEUE, CLASS or FINGERPRINT");
   }
-  auto q = ParseFailureQuery(ctx, 3, ctx.args.size(), false);
+  auto q = ParseFailureQuery(ctx, 3, false);
   if (!q) return;
   struct Group {
     size_t count = 0;
@@ -293,22 +247,19 @@ void FailedGroups(CommandContext& ctx) {
 
 // The failures an action applies to: "id [id ...]" or "WHERE [filters]".
 std::optional<std::vector<uint64_t>> Targets(CommandContext& ctx) {
-  std::vector<uint64_t> ids;
-  if (ctx.Is(1, "WHERE")) {
-    auto q = ParseFailureQuery(ctx, 2, ctx.args.size(), false);
-    if (!q) return std::nullopt;
-    for (const Failure* f : Select(ctx, *q, true)) ids.push_back(f->id);
-    return ids;
-  }
-  for (size_t i = 1; i < ctx.args.size(); i++) {
-    uint64_t id;
-    if (!ParseJobId(ctx.args[i], &id)) {
-      return ctx.Error("ERR invalid failure id '" + ctx.args[i] + "'"), std::nullopt;
-    }
-    const Failure* f = ctx.db().FindFailure(id);
-    if (f && ctx.MayAccess(f->queue, true)) ids.push_back(id);
-  }
-  return ids;
+  return RecordTargets(
+      ctx, "failure",
+      [&](uint64_t id) {
+        const Failure* f = ctx.db().FindFailure(id);
+        return f ? &f->queue : nullptr;
+      },
+      [&]() -> std::optional<std::vector<uint64_t>> {
+        auto q = ParseFailureQuery(ctx, 2, false);
+        if (!q) return std::nullopt;
+        std::vector<uint64_t> ids;
+        for (const Failure* f : Select(ctx, *q, true)) ids.push_back(f->id);
+        return ids;
+      });
 }
 
 template <class Action>

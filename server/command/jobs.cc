@@ -2,6 +2,7 @@
 // job of a queue matching a query (the WHERE form).
 #include <climits>
 
+#include "server/command/completed.h"
 #include "server/command/context.h"
 #include "server/command/job_query.h"
 #include "server/command/registry.h"
@@ -86,18 +87,7 @@ void JobInfo(CommandContext& ctx) {
   if (!ParseJobId(ctx.args[1], &id)) return ctx.Error("ERR invalid job id '" + ctx.args[1] + "'");
   Job* job = ctx.db().FindJob(id);
   if (job && ctx.MayAccess(job->queue->key(), false)) return ReplyJob(ctx, {job, PositionOf(*job)});
-  const Database::Finished* done = job ? nullptr : ctx.db().FindFinished(id);
-  if (!done || !ctx.MayAccess(done->queue, false)) return ctx.reply.NullBulk();
-  auto& r = ctx.reply;
-  r.Map(8);
-  r.Field("id", ctx.args[1]);
-  r.Field("queue", done->queue);
-  r.Field("state", done->ok ? "done" : "failed");
-  r.Field("payload", done->payload);
-  r.Field("worker", done->worker);
-  r.Field("result", done->result);
-  r.Field("started_at", done->started_ms);
-  r.Field("finished_at", done->finished_ms);
+  if (job || !ReplyFinishedJob(ctx, id)) ctx.reply.NullBulk();
 }
 
 // The jobs a bulk command acts on, from args[first] on: "id [id ...]" or "WHERE queue
@@ -318,7 +308,7 @@ void JobAck(CommandContext& ctx) {
   if (!o) return;
   Job* job = LeasedArg(ctx, o->worker);
   if (!job) return;
-  ctx.db().Finish(ctx.db().RemoveJob(job), true, std::move(o->result));
+  ctx.db().Complete(ctx.db().RemoveJob(job), std::move(o->result));
   ctx.reply.Integer(1);
 }
 
@@ -334,7 +324,7 @@ void JobFail(CommandContext& ctx) {
   f.error_class = o->error_class;
   f.message = o->message;
   f.backtrace = o->backtrace;
-  ctx.db().Finish(ctx.db().RemoveJob(job), false, std::move(o->result));
+  ctx.db().RemoveJob(job);
   ctx.db().RecordFailure(std::move(f), !o->dead);
   ctx.reply.Integer(1);
 }

@@ -252,6 +252,7 @@ void RegisterJobCommands(CommandRegistry* r);
 void RegisterScheduleCommands(CommandRegistry* r);
 void RegisterWorkerCommands(CommandRegistry* r);
 void RegisterFailedCommands(CommandRegistry* r);
+void RegisterCompletedCommands(CommandRegistry* r);
 void RegisterSnapshotCommands(CommandRegistry* r);
 void RegisterImportCommands(CommandRegistry* r);
 
@@ -280,6 +281,7 @@ void RegisterAllCommands(CommandRegistry* r) {
   RegisterScheduleCommands(r);
   RegisterWorkerCommands(r);
   RegisterFailedCommands(r);
+  RegisterCompletedCommands(r);
   RegisterSnapshotCommands(r);
   RegisterImportCommands(r);
   r->Finish();

@@ -53,7 +53,12 @@ ServerState::ServerState(Options* options, int64_t now_ms)
 void ServerState::ApplyOptions() {
   keyspace.set_notify_classes(options.notify_keyspace_events);
   keyspace.set_default_max_attempts(static_cast<uint32_t>(options.retry + 1));
-  for (int i = 0; i < keyspace.databases(); i++) keyspace.db(i).set_failed_max(options.failed_max);
+  for (int i = 0; i < keyspace.databases(); i++) {
+    keyspace.db(i).set_failed_max(options.failed_max);
+    keyspace.db(i).set_completed_policy({.max = options.completed_max,
+                                         .ttl_ms = options.completed_ttl_s * 1000,
+                                         .redactor = Redactor(options.completed_redact)});
+  }
   auto parameter = [&](const char* name, uint64_t absent) -> uint64_t {
     auto it = options.redis_parameters.find(name);
     return it == options.redis_parameters.end() ? absent

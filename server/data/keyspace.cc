@@ -584,6 +584,7 @@ void Keyspace::RunDueWork(size_t jobs, size_t schedules) {
     db->PromoteDue(jobs);
     db->FireDueSchedules(schedules);
     db->ExpireLeases(jobs);
+    db->TrimCompletions(jobs);
     db->WakeThrottled();
   }
 }
@@ -782,6 +783,17 @@ void Keyspace::Apply(const Mutation& m) {
     case Mutation::Op::kMasterTerm:
       master_history_.push_back({m.num, m.key, m.arg, std::atoll(m.arg2.c_str())});
       if (master_history_.size() > kMasterHistory) master_history_.pop_front();
+      break;
+    case Mutation::Op::kCompletionPut: {
+      Completion c;
+      if (Completion::Decode(m.arg, &c)) {
+        c.job = static_cast<uint64_t>(m.num);
+        d.PutCompletion(std::move(c));
+      }
+      break;
+    }
+    case Mutation::Op::kCompletionDelete:
+      d.RemoveCompletion(static_cast<uint64_t>(m.num));
       break;
     case Mutation::Op::kWorkerDelete:
       if (auto it = workers_.find(m.key); it != workers_.end()) workers_.erase(it);

@@ -23,9 +23,11 @@
 #include <vector>
 
 #include "compat/dialect.h"
+#include "compat/redact.h"
 #include "server/data/dict.h"
 #include "server/data/notify.h"
 #include "server/data/value.h"
+#include "server/queue/completion.h"
 #include "server/queue/job_table.h"
 #include "server/queue/queue.h"
 #include "server/queue/schedule.h"
@@ -211,15 +213,6 @@ class Database {
   // Jobs whose lease ran out go back to the head of their queue, one attempt more; returns how
   // many. A job whose worker was lost on its last allowed attempt is dead ("WorkerLost").
   size_t ExpireLeases(size_t budget);
-  // Recently finished jobs (JOB.ACK/JOB.FAIL) with their results, newest last; in memory only.
-  struct Finished {
-    uint64_t id;
-    std::string queue, payload, worker, result;
-    bool ok;
-    int64_t started_ms, finished_ms;
-  };
-  void Finish(std::unique_ptr<Job> job, bool ok, std::string result);
-  const Finished* FindFinished(uint64_t id) const;
 
   template <class F>
   void ForEachLeased(F&& fn) const {
@@ -283,6 +276,34 @@ class Database {
   // At most this many failures are kept; the oldest go first.
   void set_failed_max(size_t n) { failed_max_ = n; }
 
+  // ---- The completed store (server/queue/completion.h) ----
+
+  // What the store keeps: at most `max` jobs (0: none), none that finished more than `ttl_ms`
+  // ago (0: no age limit), their secrets redacted by `redactor`.
+  struct CompletedPolicy {
+    size_t max = 100000;
+    int64_t ttl_ms = 7LL * 24 * 3600 * 1000;
+    Redactor redactor;
+  };
+  void set_completed_policy(CompletedPolicy policy) { completed_policy_ = std::move(policy); }
+  // A leased job succeeded (JOB.ACK): it leaves its queue for the completed store, where the
+  // oldest completions make room for it.
+  void Complete(std::unique_ptr<Job> job, std::string result);
+  const Completion* FindCompletion(uint64_t job) const;
+  void RemoveCompletion(uint64_t job);
+  // (finished_ms, job id) of every completion, oldest first.
+  const std::set<std::pair<int64_t, uint64_t>>& completion_order() const {
+    return completion_order_;
+  }
+  // Pushes the completed job's payload to its queue again, as a new job; nullptr when it was
+  // redacted, its queue's key holds another type, or a unique queue holds it already.
+  Job* RerunCompletion(const Completion& c);
+  // Drops completions beyond the policy's limits (count and age), oldest first, at most
+  // `budget`; returns how many.
+  size_t TrimCompletions(size_t budget);
+  // The failure record of job `id` (its failed runs), if it has one.
+  const Failure* FailureOfJob(uint64_t id) const;
+
   // When the next scheduled job or schedule is due, or a rate-limited queue may hand out a job
   // (0: never).
   int64_t NextQueueTimerMs() const;
@@ -333,9 +354,11 @@ class Database {
   // The discipline's pick of `q` now; when a rate limit holds every job back, notes when to
   // wake the clients blocked on it.
   Job* PeekJob(Queue* q);
-  // The queue a failed job goes back to (created if needed); nullptr if its key holds another
-  // type.
-  Queue* QueueOfFailure(const Failure& f);
+  // The queue a failed or completed job runs again in (created if needed); nullptr if `key`
+  // holds another type.
+  Queue* QueueToRunAgain(std::string_view key);
+  // Stores a completion (replacing one of its job), recording it unless applying.
+  void PutCompletion(Completion c);
 
   Keyspace* keyspace_;
   int index_;
@@ -355,8 +378,9 @@ class Database {
   bool per_run_failures_ = false;  // loaded records of the old format: MergeFailedRuns has work
   std::set<std::pair<int64_t, uint64_t>> leases_;  // (lease_until_ms, job id)
   size_t failed_max_ = 1000000;
-  std::deque<Finished> finished_;
-  static constexpr size_t kFinishedKept = 10000;
+  std::unordered_map<uint64_t, Completion> completions_;     // by job id
+  std::set<std::pair<int64_t, uint64_t>> completion_order_;  // (finished_ms, job id)
+  CompletedPolicy completed_policy_;
 };
 
 // What WAIT blocks on: replicas' progress, signalled when a replica reports it. A key of this

@@ -173,17 +173,85 @@ void Database::ReturnLeasedJob(Job* job, std::string why) {
   RecordFailure(std::move(f));
 }
 
-void Database::Finish(std::unique_ptr<Job> job, bool ok, std::string result) {
-  finished_.push_back({job->id, job->queue->key(), job->payload.str(), job->lease_owner(),
-                       std::move(result), ok, job->run_at_ms, keyspace_->now_ms()});
-  if (finished_.size() > kFinishedKept) finished_.pop_front();
+// ---- the completed store ----
+
+void Database::Complete(std::unique_ptr<Job> job, std::string result) {
+  if (completed_policy_.max == 0) return;
+  Completion c;
+  c.job = job->id;
+  c.queue = job->queue->key();
+  c.payload = job->payload.str();
+  PayloadFields fields = job->queue->Fields(*job);
+  c.klass = std::move(fields.klass);
+  c.args = std::move(fields.args);
+  c.worker = job->lease_owner();
+  c.result = std::move(result);
+  c.enqueued_ms = job->enqueued_ms;
+  c.started_ms = job->run_at_ms;  // a lease starts its run there
+  c.finished_ms = keyspace_->now_ms();
+  c.attempt = job->attempts + 1U;
+  if (const Redactor& redactor = completed_policy_.redactor; redactor.enabled()) {
+    bool changed[4];
+    c.payload = redactor.Redact(c.payload, &changed[0]);
+    c.args = redactor.Redact(c.args, &changed[1]);
+    c.result = redactor.Redact(c.result, &changed[2]);
+    c.klass = redactor.Redact(c.klass, &changed[3]);
+    c.redacted = changed[0] || changed[1] || changed[2] || changed[3];
+  }
+  PutCompletion(std::move(c));
+  while (completions_.size() > completed_policy_.max) {
+    RemoveCompletion(completion_order_.begin()->second);
+  }
 }
 
-const Database::Finished* Database::FindFinished(uint64_t id) const {
-  for (auto it = finished_.rbegin(); it != finished_.rend(); ++it) {
-    if (it->id == id) return &*it;
+void Database::PutCompletion(Completion c) {
+  if (keyspace_->recording_) {
+    Record(Mutation::Op::kCompletionPut, {}, c.Encode(), {}, static_cast<int64_t>(c.job));
   }
-  return nullptr;
+  if (auto old = completions_.find(c.job); old != completions_.end()) {
+    completion_order_.erase({old->second.finished_ms, c.job});
+  }
+  completion_order_.emplace(c.finished_ms, c.job);
+  keyspace_->SeenJobId(c.job);
+  completions_[c.job] = std::move(c);
+}
+
+const Completion* Database::FindCompletion(uint64_t job) const {
+  auto it = completions_.find(job);
+  return it == completions_.end() ? nullptr : &it->second;
+}
+
+void Database::RemoveCompletion(uint64_t job) {
+  auto it = completions_.find(job);
+  if (it == completions_.end()) return;
+  Record(Mutation::Op::kCompletionDelete, {}, {}, {}, static_cast<int64_t>(job));
+  completion_order_.erase({it->second.finished_ms, job});
+  completions_.erase(it);
+}
+
+Job* Database::RerunCompletion(const Completion& c) {
+  if (c.redacted) return nullptr;
+  Queue* q = QueueToRunAgain(c.queue);
+  return q ? PushJob(q, {.payload = c.payload}) : nullptr;
+}
+
+size_t Database::TrimCompletions(size_t budget) {
+  const CompletedPolicy& p = completed_policy_;
+  int64_t before = p.ttl_ms > 0 ? keyspace_->now_ms() - p.ttl_ms : INT64_MIN;
+  size_t n = 0;
+  while (n < budget && !completion_order_.empty() &&
+         (completions_.size() > p.max || completion_order_.begin()->first < before)) {
+    RemoveCompletion(completion_order_.begin()->second);
+    n++;
+  }
+  return n;
+}
+
+const Failure* Database::FailureOfJob(uint64_t id) const {
+  Failure key;
+  key.job = id;
+  auto it = failure_of_job_.find(key.JobKey());
+  return it == failure_of_job_.end() ? nullptr : &failures_.at(it->second);
 }
 
 bool Keyspace::Worker::Has(std::string_view capability) const {
@@ -439,6 +507,14 @@ int64_t Database::NextQueueTimerMs() const {
   consider(throttled_);
   consider(schedule_times_);
   consider(leases_);
+  if (!completion_order_.empty()) {
+    // Over the limit (it was lowered): at once. Else when the oldest ages out.
+    const CompletedPolicy& p = completed_policy_;
+    int64_t due = completions_.size() > p.max ? 1
+                  : p.ttl_ms > 0              ? completion_order_.begin()->first + p.ttl_ms
+                                              : 0;
+    if (due && (next == 0 || due < next)) next = due;
+  }
   return next;
 }
 
@@ -534,7 +610,8 @@ void Database::DropAllQueues() {
   std::fill(std::begin(failure_counts_), std::end(failure_counts_), 0);
   retry_jobs_.clear();
   leases_.clear();
-  finished_.clear();
+  completions_.clear();
+  completion_order_.clear();
 }
 
 }  // namespace desaster
@@ -558,11 +635,11 @@ Failure* Database::PutFailure(Failure failure) {
   return &it->second;
 }
 
-Queue* Database::QueueOfFailure(const Failure& f) {
-  if (Queue* q = QueueForPush(f.queue)) return q;
-  if (Find(f.queue)) return nullptr;  // the key holds another type now
+Queue* Database::QueueToRunAgain(std::string_view key) {
+  if (Queue* q = QueueForPush(key)) return q;
+  if (Find(key)) return nullptr;  // the key holds another type now
   std::string error;
-  return CreateQueue(f.queue, QueueConfig{}, &error);
+  return CreateQueue(key, QueueConfig{}, &error);
 }
 
 Failure* Database::FindFailure(uint64_t id) {
@@ -584,6 +661,7 @@ Failure Database::FailureOf(const Job& job, uint32_t attempt) const {
   f.klass = fields.klass;
   f.args = fields.args;
   f.worker = job.lease_owner();
+  if (job.state == JobState::kLeased) f.started_at_ms = job.run_at_ms;  // its run began there
   f.failed_at_ms = keyspace_->now_ms();
   f.attempt = attempt;
   f.job = job.id;
@@ -600,7 +678,7 @@ Failure* Database::RecordFailure(Failure f, bool retry) {
     EraseFailure(&failures_.at(prior->second));  // a pending retry of it stays queued
     f.Follow(std::move(earlier));
   }
-  Queue* q = QueueOfFailure(f);
+  Queue* q = QueueToRunAgain(f.queue);
   f.state = FailureState::kDead;
   if (retry && q && !q->dialect().retries_itself && f.attempt < MaxAttempts(*q, f.payload)) {
     int64_t delay = q->config().retry.DelayMs(f.attempt, keyspace_->rng());
@@ -633,7 +711,7 @@ bool Database::RetryFailure(Failure* f) {
       return true;
     }
   }
-  Queue* q = QueueOfFailure(*f);
+  Queue* q = QueueToRunAgain(f->queue);
   if (!q) return false;
   Failure updated = *f;
   Job* job = PushJob(q, {.payload = f->payload,

@@ -78,7 +78,8 @@ std::string Failure::JobKey() const {
 
 void Failure::Follow(Failure&& earlier) {
   history = std::move(earlier.history);
-  history.push_back({earlier.failed_at_ms, earlier.attempt, std::move(earlier.error_class),
+  history.push_back({earlier.started_at_ms, earlier.failed_at_ms, earlier.attempt,
+                     std::move(earlier.error_class),
                      std::move(earlier.message), std::move(earlier.worker)});
   if (history.size() > kHistoryKept) {
     history.erase(history.begin(),
@@ -87,8 +88,9 @@ void Failure::Follow(Failure&& earlier) {
 }
 
 namespace {
-// 2 added the history of earlier attempts; version 1 records (none) still load.
-constexpr char kRecordVersion = 2;
+// 2 added the history of earlier attempts, 3 when each run started; versions 1 (none) and 2
+// still load.
+constexpr char kRecordVersion = 3;
 }  // namespace
 
 std::string Failure::Encode() const {
@@ -110,6 +112,8 @@ std::string Failure::Encode() const {
     for (const std::string* s : {&a.error_class, &a.message, &a.worker})
       record::PutString(&out, *s);
   }
+  record::PutSigned(&out, started_at_ms);
+  for (const Attempt& a : history) record::PutSigned(&out, a.started_at_ms);
   return out;
 }
 
@@ -141,6 +145,10 @@ bool Failure::Decode(std::string_view data, Failure* f) {
       a.attempt = static_cast<uint32_t>(r.Varint());
       for (std::string* s : {&a.error_class, &a.message, &a.worker}) *s = r.String();
     }
+  }
+  if (version >= 3) {
+    f->started_at_ms = r.Signed();
+    for (Attempt& a : f->history) a.started_at_ms = r.Signed();
   }
   return r.done();
 }

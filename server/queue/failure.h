@@ -29,6 +29,7 @@ struct Failure {
   std::string args;     // the arguments as JSON text
   std::string error_class, message, backtrace;  // backtrace: one frame per line
   std::string worker;
+  int64_t started_at_ms = 0;  // when the failed run began (0: unknown, as for resque's reports)
   int64_t failed_at_ms = 0;
   uint32_t attempt = 1;  // 1: the first run failed
   FailureState state = FailureState::kDead;
@@ -37,6 +38,7 @@ struct Failure {
   uint64_t job = 0;  // the job that failed (0: unknown, as for failures resque workers report)
   // The job's earlier failed runs, oldest first (the most recent kHistoryKept of them).
   struct Attempt {
+    int64_t started_at_ms = 0;
     int64_t failed_at_ms = 0;
     uint32_t attempt = 0;
     std::string error_class, message, worker;

@@ -282,8 +282,8 @@ bool DecodeMasterTerm(std::string_view record, std::string_view value, Mutation*
   return r.done();
 }
 
-std::string FailureKey(int db, uint64_t id) {
-  return DatabasePrefix('f', db) + EncodeInt64(static_cast<int64_t>(id));
+std::string IdRecordKey(char kind, int db, uint64_t id) {
+  return DatabasePrefix(kind, db) + EncodeInt64(static_cast<int64_t>(id));
 }
 
 std::string DatabasePrefix(char kind, int db) {
@@ -347,8 +347,8 @@ bool DecodeQueueKey(std::string_view record, QueueKey* out) {
   return true;
 }
 
-bool DecodeFailureKey(std::string_view record, int* db, uint64_t* id) {
-  if (record.size() != 11 || record[0] != 'f') return false;
+bool DecodeIdRecordKey(char kind, std::string_view record, int* db, uint64_t* id) {
+  if (record.size() != 11 || record[0] != kind) return false;
   *db = (static_cast<unsigned char>(record[1]) << 8) | static_cast<unsigned char>(record[2]);
   *id = static_cast<uint64_t>(DecodeInt64(record.substr(3)));
   return true;

@@ -49,6 +49,7 @@
 //   'i'                                    -> desaster-migrate's import (Keyspace::Import::Encode)
 //   'l' name                               -> a FUNCTION library: its code (kFunctionLoad)
 //   'f' db:u16 id:u64                      -> failed job (Failure::Encode)
+//   'd' db:u16 id:u64                      -> completed job, by its id (Completion::Encode)
 //   'x' db:u16 klen:u32 key                -> expiry, ms since the epoch (int64)
 //
 // Beside LevelDB's files, DESASTER-LSN holds the LSN reservation: a decimal LSN at or above every
@@ -165,7 +166,10 @@ inline constexpr std::string_view kAclUsersKey = "u";
 // A kMasterTerm's node, address and start time, as its record holds them.
 std::string EncodeMasterTerm(std::string_view node, std::string_view address,
                              std::string_view since_ms);
-std::string FailureKey(int db, uint64_t id);
+// The kinds of records kept per database ('e' + db, 'q' + db, ...): what FLUSHDB deletes.
+inline constexpr char kDatabaseRecordKinds[] = {'e', 'q', 'c', 'f', 'd', 'x'};
+// The record of failure or completion `id` (`kind` 'f' or 'd').
+std::string IdRecordKey(char kind, int db, uint64_t id);
 // 'e' + db (or 'x' + db): every record of one database.
 std::string DatabasePrefix(char kind, int db);
 
@@ -243,8 +247,8 @@ struct QueueKey {
 };
 // Parses a 'q' record key; false if it is not one.
 bool DecodeQueueKey(std::string_view record, QueueKey* out);
-// Parses an 'f' record key; false if it is not one.
-bool DecodeFailureKey(std::string_view record, int* db, uint64_t* id);
+// Parses a record key IdRecordKey(kind, ...) made; false if it is not one.
+bool DecodeIdRecordKey(char kind, std::string_view record, int* db, uint64_t* id);
 // Parses a 'c' record key; false if it is not one.
 bool DecodeScheduleKey(std::string_view record, int* db, std::string_view* name);
 // Parses a 'w' record key; false if it is not one.

@@ -960,10 +960,16 @@ void LevelStore::Translate(const Mutation& m, uint64_t lsn, BatchView* view) {
       view->Delete(ScheduleKey(m.db, m.key));
       break;
     case Op::kFailurePut:
-      view->Put(FailureKey(m.db, static_cast<uint64_t>(m.num)), m.arg);
+      view->Put(IdRecordKey('f', m.db, static_cast<uint64_t>(m.num)), m.arg);
       break;
     case Op::kFailureDelete:
-      view->Delete(FailureKey(m.db, static_cast<uint64_t>(m.num)));
+      view->Delete(IdRecordKey('f', m.db, static_cast<uint64_t>(m.num)));
+      break;
+    case Op::kCompletionPut:
+      view->Put(IdRecordKey('d', m.db, static_cast<uint64_t>(m.num)), m.arg);
+      break;
+    case Op::kCompletionDelete:
+      view->Delete(IdRecordKey('d', m.db, static_cast<uint64_t>(m.num)));
       break;
     case Op::kScriptLoad:
     case Op::kScriptFlush:
@@ -996,11 +1002,7 @@ void LevelStore::Translate(const Mutation& m, uint64_t lsn, BatchView* view) {
       view->Put(std::string(kDatabaseMapKey), m.arg);
       break;
     case Op::kFlushDb: {
-      view->DeletePrefix(DatabasePrefix('e', m.db));
-      view->DeletePrefix(DatabasePrefix('q', m.db));
-      view->DeletePrefix(DatabasePrefix('c', m.db));
-      view->DeletePrefix(DatabasePrefix('f', m.db));
-      view->DeletePrefix(DatabasePrefix('x', m.db));
+      for (char kind : kDatabaseRecordKinds) view->DeletePrefix(DatabasePrefix(kind, m.db));
       std::string db_prefix = DatabasePrefix('e', m.db);
       std::erase_if(shadow_, [&](const auto& entry) { return entry.first.starts_with(db_prefix); });
       std::erase_if(stream_meta_,
@@ -1010,11 +1012,7 @@ void LevelStore::Translate(const Mutation& m, uint64_t lsn, BatchView* view) {
       break;
     }
     case Op::kFlushAll:
-      view->DeletePrefix("e");
-      view->DeletePrefix("q");
-      view->DeletePrefix("c");
-      view->DeletePrefix("f");
-      view->DeletePrefix("x");
+      for (char kind : kDatabaseRecordKinds) view->DeletePrefix(std::string(1, kind));
       shadow_.clear();
       stream_meta_.clear();
       queues_.clear();
@@ -1183,11 +1181,12 @@ class LevelStore::Loader : public StateLoader {
           records_++;
           continue;
         }
-      } else if (uint64_t fid; DecodeFailureKey(record, &db, &fid)) {
+      } else if (uint64_t id; DecodeIdRecordKey('f', record, &db, &id) ||
+                              DecodeIdRecordKey('d', record, &db, &id)) {
         if (db >= keyspace->databases()) continue;
-        m.op = Mutation::Op::kFailurePut;
+        m.op = record[0] == 'f' ? Mutation::Op::kFailurePut : Mutation::Op::kCompletionPut;
         m.db = db;
-        m.num = static_cast<int64_t>(fid);
+        m.num = static_cast<int64_t>(id);
         m.arg = value;
       } else if (DecodeScheduleKey(record, &db, &key)) {
         if (db >= keyspace->databases()) continue;

@@ -71,9 +71,11 @@ struct Mutation {
     kFunctionLoad,
     kFunctionDelete,
     kFunctionFlush,
+    kCompletionPut,     // completed job `num` = arg (Completion::Encode); replaces it
+    kCompletionDelete,  // completed job `num` is forgotten
   };
   // The highest Op: a log entry with a higher one is from a newer version.
-  static constexpr Op kLastOp = Op::kFunctionFlush;
+  static constexpr Op kLastOp = Op::kCompletionDelete;
 
   Op op;
   bool flag = false;

@@ -347,8 +347,8 @@ class Session:
             return rng.choice(["0", "1", "15", "16", "-1", "abc"])
         if name in ("command-name", "command"):
             return rng.choice(self.names + ["nosuchcommand", "GET", "config|get"])
-        if name == "id" and command.startswith(("job.", "failed.")) and self.harvest and \
-                rng.random() < 0.6:
+        if name == "id" and command.startswith(("job.", "failed.", "completed.")) and \
+                self.harvest and rng.random() < 0.6:
             return rng.choice(self.harvest)  # a job or failure id seen in a reply
         if name in ("worker", "host") or (name == "id" and command.startswith("worker.")):
             return rng.choice(WORKERS)

@@ -1252,6 +1252,11 @@ class ClusterTest(unittest.TestCase):
         # pushes wait instead.
         self.assertLessEqual(attempted[0] - len(acknowledged), 2 * kills)
         self.assertEqual(lines_of(doubles), [])
+        # Every run's success reached the completed store through the log, once: the workers
+        # resend an outcome whose reply a killed master never gave.
+        completed = lambda: observer.execute_command("COMPLETED.LIST", "LIMIT", "0")[1]  # noqa
+        wait_for(lambda: completed() == len(runs), timeout=30,
+                 what=f"{len(runs)} completions (now {completed()})")
         respawned = sum(w.log_text().count("spawned desaster-scheduler") for w in workers) - 3
         self.assertGreaterEqual(respawned, kills)
         print(f"{kills} masters killed under three worker hosts: {len(acknowledged)} jobs "

@@ -498,7 +498,7 @@ class WorkerIncarnationTest(ServerTest):
         # The third run takes its worker down too: the job is dead, not round again.
         r.execute_command("JOB.FETCH", "w", "LEASE", "86400000")
         r.execute_command("WORKER.REGISTER", "w", "QUEUES", "crashy", "INCARNATION", "p4")
-        self.assertIsNone(r.execute_command("JOB.INFO", job_id))
+        self.assertEqual((info()["state"], info()["error"]), (b"failed", b"WorkerLost"))
         (f,) = [as_map(x) for x in as_map(r.execute_command("FAILED.LIST"))["failures"]]
         self.assertEqual((f["error"], f["state"], f["attempt"]), (b"WorkerLost", b"dead", 3))
         self.assertEqual(f["message"], b"its worker w restarted while running it")

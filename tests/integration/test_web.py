@@ -268,7 +268,7 @@ class WebApiTest(ServerTest):
         self.assertEqual(counts["total"], h.get("/api/failed?limit=0")["result"]["total"])
         self.assertEqual(counts["total"], 6 - fps[0]["count"])
         self.assertEqual(h.post("/api/failed/forget", {"ids": [one]}, expect=404)["error"],
-                         "no such failure action (retry, cancel, remove)")
+                         "no such failure action (cancel, remove, retry)")
         self.assertIn("ATTEMPT", h.request("GET", "/api/failed?attempt_min=x")[2]["error"])
 
     def test_a_jobs_history_follows_its_retries(self):

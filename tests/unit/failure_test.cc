@@ -40,6 +40,7 @@ TEST_CASE("failure records round trip") {
   f.message = "m";
   f.backtrace = "a:1\nb:2";
   f.worker = "w";
+  f.started_at_ms = 100;
   f.failed_at_ms = 123;
   f.attempt = 3;
   f.state = FailureState::kRetrying;
@@ -49,19 +50,28 @@ TEST_CASE("failure records round trip") {
   Failure earlier = f;
   earlier.attempt = 2;
   earlier.error_class = "Timeout";
+  earlier.started_at_ms = 50;
   f.Follow(std::move(earlier));
   REQUIRE(f.history.size() == 1);
-  CHECK((f.history[0].attempt == 2 && f.history[0].error_class == "Timeout"));
+  CHECK((f.history[0].attempt == 2 && f.history[0].error_class == "Timeout" &&
+         f.history[0].started_at_ms == 50));
   Failure g;
   REQUIRE(Failure::Decode(f.Encode(), &g));
   CHECK(g.Encode() == f.Encode());
-  CHECK(g.history.size() == 1);
+  CHECK((g.history.size() == 1 && g.history[0].started_at_ms == 50 && g.started_at_ms == 100));
   CHECK_FALSE(Failure::Decode(f.Encode().substr(0, 10), &g));
-  // A version 1 record (before histories) still loads, with none: it is version 2's encoding
-  // of an empty history without the history's count.
+  // Records of version 2 (before start times) and 1 (before histories) still load: each is
+  // the newer encoding without what that version added (an unknown start time, 0, is one
+  // byte; so is an empty history's count).
   Failure plain = f;
   plain.history.clear();
-  std::string v1 = plain.Encode();
+  plain.started_at_ms = 0;
+  std::string v2 = plain.Encode();
+  v2[0] = 2;
+  v2.pop_back();
+  REQUIRE(Failure::Decode(v2, &g));
+  CHECK((g.history.empty() && g.started_at_ms == 0 && g.job == 77 && g.attempt == 3));
+  std::string v1 = v2;
   v1[0] = 1;
   v1.pop_back();
   REQUIRE(Failure::Decode(v1, &g));

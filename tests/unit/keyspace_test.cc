@@ -250,7 +250,7 @@ namespace {
 Mutation OldFailureRecord(uint64_t id, Failure f) {
   std::string v1 = f.Encode();
   v1[0] = 1;
-  v1.pop_back();  // version 2's empty history count
+  v1.resize(v1.size() - 2);  // today's unknown start time (0) and empty history's count
   Mutation m;
   m.op = Mutation::Op::kFailurePut;
   m.num = static_cast<int64_t>(id);

@@ -352,6 +352,50 @@ try {
   await flash('removed: 3');
   assert.equal(exitFailures(), 0);
 
+  // -- Completed jobs: found by their output, sorted by duration, their life shown, run again.
+  const shell = (script, extra = {}) => JSON.stringify({ argv: ['sh', '-c', script], ...extra });
+  const slow = cli('JOB.PUSH', 'work', shell('sleep 0.4; echo slow done'));
+  const quick = cli('JOB.PUSH', 'work', shell('echo quick done'));
+  // A job that fails its first run and succeeds its second.
+  const flag = path.join(tmp, 'second-try');
+  const flaky = cli('JOB.PUSH', 'work', shell(`if [ -e ${flag} ]; then echo flaky done; else touch ${flag}; exit 3; fi`));
+  await until(() => cli('FAILED.LIST', 'JOB', flaky, 'LIMIT', '0').split('\n')[1] === '1', 'the flaky job to fail once');
+  assert.equal(cli('FAILED.RETRY', 'WHERE', 'JOB', flaky), '1');
+  const done = (id) => cliField('state', 'JOB.INFO', id) === 'done';
+  await until(() => done(slow) && done(quick) && done(flaky), 'the three jobs to succeed');
+  const took = (id) => Number(cliField('duration', 'COMPLETED.INFO', id));
+  // fmtDuration's text for a run under 10 s.
+  const shown = (ms) => (ms < 1000 ? `${ms} ms` : `${(ms / 1000).toFixed(1)} s`);
+  assert.ok(took(slow) >= 400, `the slow job took ${took(slow)} ms`);
+  await page.goto(`${url}/#/completed?match=done&sort=duration&order=desc`);
+  await page.locator(`tr[data-job="${slow}"]`).waitFor();
+  assert.deepEqual(await page.locator('tbody tr[data-job]').evaluateAll((rows) => rows.map((r) => r.dataset.job)), [slow, flaky, quick].sort((a, b) => took(b) - took(a)));
+  assert.equal(await page.textContent(`tr[data-job="${slow}"] td.duration`), shown(took(slow)));
+  assert.equal(await page.textContent('.range'), '1–3 of 3');
+  await shot('completed');
+  // A search for its output finds one job; its page shows its life.
+  await page.fill('#f-match', 'flaky done');
+  await page.click('form.filters button[type=submit]');
+  await page.locator('.range', { hasText: '1–1 of 1' }).waitFor();
+  await page.click(`tr[data-job="${flaky}"] a`);
+  await page.locator('#life tbody tr[data-run="2"]').waitFor();
+  assert.deepEqual(await page.locator('#life tbody tr[data-run] td.outcome').allTextContents(), ['ExitStatus', 'done']);
+  assert.equal(await page.textContent('#life tbody tr[data-run="2"] td.duration'), shown(took(flaky)));
+  assert.equal(await page.textContent('#life tbody tr[data-run="2"] td:nth-child(5)'), 'box-1');
+  assert.equal(JSON.parse(await page.textContent('#job-result')).stdout, 'flaky done\n');
+  await shot('job-life');
+  // Run again, from its page: a new job with the same payload, which succeeds too.
+  await page.click('#job-rerun');
+  await flash('pushed again: 1');
+  await until(() => cli('COMPLETED.LIST', 'MATCH', 'flaky done', 'LIMIT', '0').split('\n')[1] === '2', 'the rerun to complete');
+  // And in bulk: everything a search matches.
+  await page.goto(`${url}/#/completed?match=quick`);
+  await page.locator('.range', { hasText: 'of 1' }).waitFor();
+  await page.click('#select-all-matching');
+  await page.click('#completed-rerun');
+  await flash('pushed again: 1');
+  await until(() => cli('COMPLETED.LIST', 'MATCH', 'quick done', 'LIMIT', '0').split('\n')[1] === '2', 'the bulk rerun to complete');
+
   // -- Scheduled: a delayed job run now, a cron schedule added.
   const delayed = cli('JOB.PUSH', 'tenants', JSON.stringify({ class: 'Later', args: [] }), 'DELAY', '3600000');
   await page.goto(`${url}/#/scheduled`);
@@ -442,12 +486,12 @@ try {
   await kb.goto(`${url}/#/`);
   await kb.locator('#stat-enqueued').waitFor();
   const focused = [];
-  for (let i = 0; i < 8; i++) {
+  for (let i = 0; i < 9; i++) {
     await kb.keyboard.press('Tab');
     // (A link's own text, without the counts beside it.)
     focused.push(await kb.evaluate(() => document.activeElement.firstChild.textContent));
   }
-  assert.deepEqual(focused, ['desaster', 'Dashboard', 'Queues', 'Workers', 'Failed', 'Scheduled', 'Cluster', 'Live: on']);
+  assert.deepEqual(focused, ['desaster', 'Dashboard', 'Queues', 'Workers', 'Failed', 'Completed', 'Scheduled', 'Cluster', 'Live: on']);
   await kb.keyboard.press('Enter');
   assert.equal(await kb.textContent('#live'), 'Live: paused');
   await kb.close();
@@ -524,7 +568,8 @@ try {
   await page.locator('tr[data-queue="tenants"]').waitFor();
   assert.ok((await offeredOn(page)).includes('Pause'), 'the open UI offers no Pause: the check above proves nothing');
   const readerPages = [['', 'Dashboard'], [`queues/${encodeURIComponent('resque:queue:reports')}`, 'Queue'], [`jobs/${sleeper}`, 'Job'],
-    ['workers', 'Workers'], ['failed', 'Failed jobs'], ['failed?group=fingerprint', 'Failed jobs'], ['scheduled', 'Scheduled']];
+    ['workers', 'Workers'], ['failed', 'Failed jobs'], ['failed?group=fingerprint', 'Failed jobs'], ['completed', 'Completed jobs'],
+    [`jobs/${slow}`, 'Job'], ['scheduled', 'Scheduled']];
   for (const [route, title] of readerPages) {
     await reader.goto(`${usersUrl}/#/${route}`);
     await reader.locator('main h1', { hasText: title }).waitFor();
@@ -549,7 +594,7 @@ try {
   const phone = await browser.newPage({ viewport: { width: 390, height: 844 } });
   phone.on('pageerror', (e) => errors.push(String(e)));
   const pages = ['', 'queues', `queues/${encodeURIComponent('resque:queue:reports')}`, 'workers',
-    'failed', 'failed?group=fingerprint', 'scheduled', `jobs/${sleeper}`, 'cluster'];
+    'failed', 'failed?group=fingerprint', 'completed', `jobs/${slow}`, 'scheduled', `jobs/${sleeper}`, 'cluster'];
   for (const route of pages) {
     await phone.goto(`${url}/#/${route}`);
     await phone.locator('main h1').waitFor();

@@ -69,7 +69,7 @@ function flash(message, kind = 'ok') {
 }
 
 // Runs an action, reports its result (`say` words it) or error, then re-renders the page.
-async function act(label, fn, say = (n) => (typeof n === 'number' ? `${label}: ${n}` : `${label}: done`)) {
+async function act(label, fn, say = (n) => (typeof n === 'number' ? `${label}: ${n}` : Array.isArray(n) ? `${label}: ${n.length}` : `${label}: done`)) {
   try {
     const r = await fn();
     flash(say(r && r.result));
@@ -93,6 +93,8 @@ const EMPTY = {
   delayed: 'No delayed jobs or pending retries. Jobs pushed with a delay (JOB.PUSH ... DELAY ms, resque-scheduler, '
     + "Sidekiq's perform_in) wait here.",
   schedules: 'No cron schedules yet: add one below.',
+  completed: 'No completed jobs. Every job a desaster-worker finishes with success is kept here (completed-max jobs, '
+    + 'for completed-ttl seconds), or none matches the filters.',
 };
 
 // A count with the reader's thousands separators ("12,345"); `digits` fixed decimals.
@@ -580,12 +582,12 @@ async function jobPage(main, id) {
     put(main, h('p', { text: 'No such job: it finished long ago, or never existed.' }));
     return;
   }
-  let payload = j.payload;
-  try { payload = JSON.stringify(JSON.parse(j.payload), null, 2); } catch (e) { /* not JSON */ }
+  const payload = pretty(j.payload);
   const fields = ['queue', 'state', 'class', 'flow', 'priority', 'capability', 'attempts', 'position', 'worker'];
   const dest = h('input', { id: 'job-move-to', placeholder: 'queue key', 'aria-label': 'destination queue' });
   const prio = h('input', { id: 'job-priority', type: 'number', value: j.priority, 'aria-label': 'priority' });
   const flow = h('input', { id: 'job-flow', value: j.flow || '', placeholder: 'flow', 'aria-label': 'flow' });
+  if (j.runs) return finishedJobPage(main, id, j, payload);
   put(main, h('dl', { class: 'detail' },
     fields.map((f) => [h('dt', { text: f }), h('dd', { text: j[f] ?? '' })]),
     h('dt', { text: 'ETA' }), h('dd', { text: j.state === 'scheduled' ? fmtWhen(j.run_at) : fmtEta(j.eta) }),
@@ -600,6 +602,37 @@ async function jobPage(main, id) {
   h('h2', { text: 'Payload' }), h('pre', { class: 'payload', text: payload }),
   await historyOf(id),
   j.result ? [h('h2', { text: 'Result' }), h('pre', { class: 'payload', text: JSON.stringify(j.result, null, 2) })] : null);
+}
+
+// JSON text indented for reading; other text as it is.
+function pretty(text) {
+  try { return JSON.stringify(JSON.parse(text), null, 2); } catch (e) { return text; }
+}
+
+// A job that left its queue (JOB.INFO of the completed or the failed store): its outcome and
+// its life, from enqueue through every run.
+function finishedJobPage(main, id, j, payload) {
+  const done = j.state === 'done';
+  put(main, h('dl', { class: 'detail' },
+    ['state', 'queue', 'class', 'worker', done ? 'attempt' : 'error', done ? null : 'message'].filter(Boolean).map((f) => [h('dt', { text: f }), h('dd', { text: j[f] ?? '' })]),
+    done ? [h('dt', { text: 'duration' }), h('dd', { id: 'job-duration', text: fmtDuration(j.duration) }), h('dt', { text: 'finished' }), h('dd', { text: fmtWhen(j.finished_at) })]
+      : [h('dt', { text: 'failure' }), h('dd', {}, h('a', { href: `#/failed/${enc(j.failure)}` }, j.failure))]),
+  h('div', { class: 'actions' },
+    done && may('completed.rerun') && !j.redacted ? button('Run again', () => act('pushed again', async () => {
+      const r = await api('POST', '/api/completed/rerun', { ids: [id] });
+      if (r.result && r.result[0]) location.hash = `#/jobs/${enc(r.result[0])}`;
+      return r;
+    }), { id: 'job-rerun' }) : null,
+    done && j.redacted ? h('span', { class: 'note', text: 'Its secrets were redacted: it cannot run again.' }) : null),
+  h('h2', { text: 'Life' }),
+  table(['Attempt', 'Started', 'Finished', 'Duration', 'Worker', 'Outcome', 'Message'], [
+    j.enqueued_at ? h('tr', { 'data-run': 'enqueued' }, h('td', { text: '' }), h('td', { colspan: 6, text: `enqueued ${fmtWhen(j.enqueued_at)}` })) : null,
+    ...j.runs.map((run) => h('tr', { 'data-run': run.attempt, class: run.outcome === 'done' ? 'ok' : 'failed' },
+      numCell(run.attempt), h('td', { text: run.started_at ? fmtWhen(run.started_at) : 'unknown' }), h('td', { text: fmtWhen(run.finished_at) }),
+      h('td', { class: 'num duration', text: run.duration === null ? '' : fmtDuration(run.duration) }), h('td', { text: run.worker }),
+      h('td', { class: 'outcome', text: run.outcome }), h('td', { class: 'msg', text: run.message })))], { id: 'life' }),
+  h('h2', { text: 'Payload' }), h('pre', { class: 'payload', text: payload }),
+  done ? [h('h2', { text: 'Result' }), h('pre', { class: 'payload', id: 'job-result', text: pretty(j.result) })] : null);
 }
 
 // A job's failed runs, newest first: its failure record's latest failure, then the earlier
@@ -778,6 +811,45 @@ async function failedPage(main, query) {
   pager(list.total, query, (nq) => go('failed', nq)));
 }
 
+const completedFilters = [
+  { name: 'match', label: 'Search', placeholder: 'class, arguments, result, worker, id' },
+  { name: 'queue', label: 'Queue' },
+  { name: 'class', label: 'Class' },
+  { name: 'worker', label: 'Worker' },
+  { name: 'duration_min', label: 'Took at least (ms)', type: 'number' },
+  { name: 'sort', label: 'Sort', options: [['', 'newest first'], ['finished_at', 'finished'], ['duration', 'duration'], ['wait', 'wait in queue'], ['queue', 'queue'], ['class', 'class']] },
+  { name: 'order', label: 'Order', options: [['', 'ascending'], ['desc', 'descending']] },
+];
+
+// Jobs that succeeded, newest first (COMPLETED.LIST): searched, sorted and paged on the
+// server; run again or removed a page's selection or everything the filters match.
+async function completedPage(main, query) {
+  put(main, h('h1', { text: 'Completed jobs' }), filterForm(completedFilters, query, (nq) => go('completed', nq)));
+  const where = {};
+  for (const f of completedFilters) if (!['sort', 'order'].includes(f.name) && query.get(f.name)) where[f.name] = query.get(f.name);
+  const q = new URLSearchParams(where);
+  for (const k of ['sort', 'order', 'offset']) if (query.get(k)) q.set(k, query.get(k));
+  q.set('limit', String(pageLimit(query)));
+  const list = (await api('GET', `/api/completed?${q}`)).result;
+  const sel = selection(list.total, 'job');
+  const targets = () => (sel.all ? { where } : { ids: [...sel.ids] });
+  sel.actions = () => {
+    const none = !sel.all && sel.ids.size === 0;
+    return [
+      may('completed.rerun') && button('Run again', () => confirmAct(`Run ${sel.describe()} again?`, 'pushed again', () => api('POST', '/api/completed/rerun', targets())), { disabled: none, id: 'completed-rerun' }),
+      may('completed.remove') && button('Remove', () => confirmAct(`Remove ${sel.describe()}?`, 'removed', () => api('POST', '/api/completed/remove', targets())), { disabled: none, class: 'danger', id: 'completed-remove' }),
+    ];
+  };
+  sel.update();
+  put(main, sel.bar, table([sel.pageBox(), 'Finished', 'Queue', 'Class', 'Duration', 'Waited', 'Worker', 'Result', 'Attempt'],
+    list.jobs.map((j) => h('tr', { 'data-job': j.id },
+      h('td', {}, sel.checkbox(j.id)), h('td', {}, h('a', { href: `#/jobs/${enc(j.id)}` }, fmtWhen(j.finished_at))),
+      h('td', { text: j.queue }), h('td', { text: j.class }), h('td', { class: 'num duration', text: fmtDuration(j.duration) }),
+      h('td', { class: 'num', text: fmtDuration(j.wait) }), h('td', { text: j.worker }), h('td', { class: 'msg', text: j.result }),
+      numCell(j.attempt))), { empty: EMPTY.completed }),
+  pager(list.total, query, (nq) => go('completed', nq)));
+}
+
 async function failurePage(main, id) {
   const f = (await api('GET', `/api/failed/${enc(id)}`)).result;
   put(main, h('h1', {}, 'Failure ', h('code', { text: id })));
@@ -892,6 +964,7 @@ async function render() {
     else if (parts[0] === 'workers') await workersPage(page);
     else if (parts[0] === 'failed' && parts.length === 1) await failedPage(page, query);
     else if (parts[0] === 'failed') await failurePage(page, parts[1]);
+    else if (parts[0] === 'completed') await completedPage(page, query);
     else if (parts[0] === 'scheduled') await scheduledPage(page, query);
     else if (parts[0] === 'cluster') await clusterPage(page);
     else page.append(h('h1', { text: 'Not found' }));

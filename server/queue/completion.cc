@@ -1,0 +1,36 @@
+#include "server/queue/completion.h"
+
+#include "server/queue/record.h"
+
+namespace desaster {
+namespace {
+constexpr char kRecordVersion = 1;
+}  // namespace
+
+std::string Completion::Encode() const {
+  std::string out(1, kRecordVersion);
+  for (const std::string* s : {&queue, &payload, &klass, &args, &worker, &result}) {
+    record::PutString(&out, *s);
+  }
+  for (int64_t ms : {enqueued_ms, started_ms, finished_ms}) record::PutSigned(&out, ms);
+  record::PutVarint(&out, attempt);
+  record::PutVarint(&out, redacted ? 1 : 0);
+  return out;
+}
+
+bool Completion::Decode(std::string_view data, Completion* c) {
+  if (data.empty() || data[0] != kRecordVersion) return false;
+  record::Reader r(data.substr(1));
+  for (std::string* s : {&c->queue, &c->payload, &c->klass, &c->args, &c->worker, &c->result}) {
+    *s = r.String();
+  }
+  for (int64_t* ms : {&c->enqueued_ms, &c->started_ms, &c->finished_ms}) *ms = r.Signed();
+  uint64_t attempt = r.Varint();
+  uint64_t flags = r.Varint();
+  if (attempt > UINT32_MAX || flags > 1) return false;
+  c->attempt = static_cast<uint32_t>(attempt);
+  c->redacted = flags == 1;
+  return r.done();
+}
+
+}  // namespace desaster

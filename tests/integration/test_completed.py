@@ -1,0 +1,256 @@
+#!/usr/bin/python3
+"""The completed store: jobs native workers finished with success are kept durably (bounded by
+completed-max and completed-ttl), searched, sorted and paged by COMPLETED.LIST, shown with
+their life by JOB.INFO, run again or removed; secrets are redacted when configured."""
+import json
+import os
+import sys
+import time
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import redis  # noqa: E402
+from harness import Scheduler, ServerTest, as_map, data_dir, main, wait_for  # noqa: E402
+
+
+def job(klass, *args):
+    return json.dumps({"class": klass, "args": list(args)})
+
+
+def page(reply):
+    """COMPLETED.LIST's reply: (total, [job maps])."""
+    m = as_map(reply)
+    return m["total"], [as_map(j) for j in m["jobs"]]
+
+
+class CompletedTest(ServerTest):
+    def run_job(self, queue, payload, result="ok", worker="w"):
+        """Pushes a job, has `worker` take it and acknowledge it; returns its id."""
+        r = self.r
+        r.execute_command("WORKER.REGISTER", worker, "QUEUES", queue)
+        pushed = r.execute_command("JOB.PUSH", queue, payload).decode()
+        fetched = as_map(r.execute_command("JOB.FETCH", worker))["id"].decode()
+        self.assertEqual(fetched, pushed)
+        self.assertEqual(r.execute_command("JOB.ACK", pushed, "WORKER", worker, "RESULT", result), 1)
+        return pushed
+
+    def ids(self, *args):
+        return [j["id"].decode() for j in page(self.r.execute_command("COMPLETED.LIST", *args))[1]]
+
+    def test_finished_jobs_are_listed_newest_first_and_found_by_every_filter(self):
+        a = self.run_job("mail", job("Mailer", "ann@example.com"), "sent 1", worker="w1")
+        b = self.run_job("mail", job("Digest", 7), "sent 40", worker="w2")
+        c = self.run_job("bills", job("Invoice", 12), "total 99.50", worker="w1")
+        total, jobs = page(self.r.execute_command("COMPLETED.LIST"))
+        self.assertEqual(total, 3)
+        self.assertEqual([j["id"].decode() for j in jobs], [c, b, a])
+        first = jobs[2]
+        self.assertEqual((first["queue"], first["class"], first["args"], first["worker"],
+                          first["result"], first["attempt"], first["redacted"]),
+                         (b"mail", b"Mailer", b'["ann@example.com"]', b"w1", b"sent 1", 1, 0))
+        self.assertLessEqual(first["enqueued_at"], first["started_at"])
+        self.assertLessEqual(first["started_at"], first["finished_at"])
+        self.assertEqual(first["duration"], first["finished_at"] - first["started_at"])
+        self.assertEqual(self.ids("QUEUE", "mail"), [b, a])
+        self.assertEqual(self.ids("CLASS", "Invoice"), [c])
+        self.assertEqual(self.ids("WORKER", "w1"), [c, a])
+        self.assertEqual(self.ids("MATCH", "99.50"), [c])     # in the result
+        self.assertEqual(self.ids("MATCH", "example.com"), [a])  # in the arguments
+        self.assertEqual(self.ids("MATCH", b), [b])           # its id
+        self.assertEqual(self.ids("SORT", "CLASS"), [b, c, a])
+        self.assertEqual(self.ids("SORT", "FINISHED_AT", "ASC", "OFFSET", "1", "LIMIT", "1"), [b])
+        self.assertEqual(self.ids("OFFSET", "2", "LIMIT", "5"), [a])
+        since = first["finished_at"]
+        self.assertEqual(set(self.ids("SINCE", since)), {a, b, c})
+        self.assertEqual(self.ids("UNTIL", since - 1), [])
+        info = as_map(self.r.execute_command("COMPLETED.INFO", b))
+        self.assertEqual((info["class"], info["result"]), (b"Digest", b"sent 40"))
+        self.assertIsNone(self.r.execute_command("COMPLETED.INFO", "00000000000000ff"))
+
+    def test_duration_sorts_and_filters(self):
+        r = self.r
+        r.execute_command("WORKER.REGISTER", "w", "QUEUES", "slow")
+        slow = r.execute_command("JOB.PUSH", "slow", job("Slow")).decode()
+        fast = r.execute_command("JOB.PUSH", "slow", job("Fast")).decode()
+        self.assertEqual(as_map(r.execute_command("JOB.FETCH", "w"))["id"].decode(), slow)
+        started = time.monotonic()
+        wait_for(lambda: time.monotonic() - started > 0.3, what="the slow job's run to last")
+        self.assertEqual(as_map(r.execute_command("JOB.FETCH", "w"))["id"].decode(), fast)
+        r.execute_command("JOB.ACK", fast, "WORKER", "w")
+        r.execute_command("JOB.ACK", slow, "WORKER", "w")
+        self.assertEqual(self.ids("SORT", "DURATION", "DESC"), [slow, fast])
+        self.assertEqual(self.ids("DURATION", "250", "100000"), [slow])
+        self.assertEqual(self.ids("DURATION", "0", "250"), [fast])
+        self.assertEqual(self.ids("SORT", "WAIT", "DESC"), [fast, slow])  # fast waited 0.3 s
+
+    def test_a_jobs_life_shows_its_failed_runs_and_the_run_that_succeeded(self):
+        r = self.r
+        r.execute_command("WORKER.REGISTER", "w", "QUEUES", "flaky")
+        jid = r.execute_command("JOB.PUSH", "flaky", job("Flaky")).decode()
+        r.execute_command("JOB.FETCH", "w")
+        r.execute_command("JOB.FAIL", jid, "WORKER", "w", "ERROR", "Timeout", "MESSAGE", "slow db")
+        failure = as_map(as_map(r.execute_command("FAILED.LIST", "JOB", jid))["failures"][0])
+        self.assertEqual(r.execute_command("FAILED.RETRY", failure["id"]), 1)
+        self.assertEqual(as_map(r.execute_command("JOB.FETCH", "w"))["id"].decode(), jid)
+        r.execute_command("JOB.ACK", jid, "WORKER", "w", "RESULT", "done at last")
+        info = as_map(r.execute_command("JOB.INFO", jid))
+        self.assertEqual((info["state"], info["attempt"], info["result"]),
+                         (b"done", 2, b"done at last"))
+        runs = [as_map(x) for x in info["runs"]]
+        self.assertEqual([(x["attempt"], x["outcome"]) for x in runs],
+                         [(1, b"Timeout"), (2, b"done")])
+        self.assertEqual(runs[0]["message"], b"slow db")
+        self.assertEqual(runs[1]["finished_at"], info["finished_at"])
+        self.assertLessEqual(runs[0]["finished_at"], runs[1]["started_at"])
+
+    def test_rerun_pushes_a_new_job_and_remove_forgets(self):
+        r = self.r
+        a = self.run_job("again", job("Report", 1))
+        b = self.run_job("again", job("Report", 2))
+        rerun = [x.decode() for x in r.execute_command("COMPLETED.RERUN", a)]
+        self.assertEqual(len(rerun), 1)
+        self.assertNotIn(rerun[0], (a, b))
+        self.assertEqual(as_map(r.execute_command("JOB.INFO", rerun[0]))["payload"],
+                         job("Report", 1).encode())
+        self.assertEqual(len(r.execute_command("COMPLETED.RERUN", "WHERE", "CLASS", "Report")), 2)
+        self.assertEqual(r.llen("again"), 3)
+        self.assertEqual(r.execute_command("COMPLETED.REMOVE", "WHERE", "MATCH", "[2]"), 1)
+        self.assertEqual(self.ids(), [a])
+        self.assertEqual(r.execute_command("COMPLETED.REMOVE", a, "00000000000000ff"), 1)
+        self.assertEqual(self.ids(), [])
+        self.assertIsNone(r.execute_command("JOB.INFO", a))
+
+    def test_bad_input_gets_clear_errors(self):
+        r = self.r
+        self.assertError(lambda: r.execute_command("COMPLETED.LIST", "SORT", "speed"),
+                         "SORT must be FINISHED_AT, DURATION, WAIT, QUEUE or CLASS")
+        self.assertError(lambda: r.execute_command("COMPLETED.LIST", "DURATION", "5", "1"),
+                         "DURATION takes min max in ms (0 <= min <= max)")
+        self.assertError(lambda: r.execute_command("COMPLETED.LIST", "LIMIT", "10001"),
+                         "LIMIT must be an integer from 0 to 10000")
+        self.assertError(lambda: r.execute_command("COMPLETED.LIST", "COLOUR", "red"),
+                         "unknown option 'COLOUR'")
+        self.assertError(lambda: r.execute_command("COMPLETED.LIST", "MATCH"), "syntax error")
+        self.assertError(lambda: r.execute_command("COMPLETED.INFO", "zz"), "invalid job id 'zz'")
+        self.assertError(lambda: r.execute_command("COMPLETED.RERUN", "-1"),
+                         "invalid job id '-1'")
+        self.assertError(lambda: r.execute_command("CONFIG", "SET", "completed-max", "-1"),
+                         "CONFIG SET failed (possibly related to argument 'completed-max') - "
+                         "argument must be between 0 and 1000000000 inclusive")
+
+    def test_the_failed_store_reads_its_options_as_the_completed_store_does(self):
+        r = self.r
+        for args, message in [
+                (("SORT", "speed"), "SORT must be FAILED_AT, QUEUE or CLASS"),
+                (("ATTEMPT", "3", "1"), "ATTEMPT takes min max (0 <= min <= max)"),
+                (("attempt", "1", "4294967296"), "ATTEMPT takes min max (0 <= min <= max)"),
+                (("FINGERPRINT", "zz"), "invalid fingerprint 'zz'"),
+                (("JOB", "zz"), "invalid job id 'zz'"),
+                (("STATE", "odd"), "STATE must be RETRYING, RETRIED, DEAD or ALL"),
+                (("SINCE", "-1"), "SINCE must be an integer >= 0"),
+                (("COLOUR", "red"), "unknown option 'COLOUR'"),
+                (("QUEUE", "q", "MATCH"), "syntax error"),
+                (("LIMIT", "10001"), "LIMIT must be an integer from 0 to 10000")]:
+            self.assertError(lambda: r.execute_command("FAILED.LIST", *args), message)
+        # Bulk actions act on every match: they take no paging.
+        self.assertError(lambda: r.execute_command("FAILED.RETRY", "WHERE", "LIMIT", "5"),
+                         "unknown option 'LIMIT'")
+        self.assertError(lambda: r.execute_command("COMPLETED.REMOVE", "WHERE", "SORT", "class"),
+                         "unknown option 'SORT'")
+        self.assertEqual(as_map(r.execute_command("FAILED.LIST", "STATE", "all", "SORT", "class",
+                                                  "DESC", "OFFSET", "0", "LIMIT", "1"))["total"], 0)
+
+    def test_users_see_only_the_completions_of_their_queues(self):
+        r = self.r
+        self.run_job("mine:q", job("Mine"))
+        self.run_job("theirs:q", job("Theirs"))
+        r.execute_command("ACL", "SETUSER", "alice", "on", ">pw", "~mine:*", "+@all")
+        self.addCleanup(r.execute_command, "ACL", "DELUSER", "alice")
+        alice = self.server.client(username="alice", password="pw")
+        self.addCleanup(alice.close)
+        total, jobs = page(alice.execute_command("COMPLETED.LIST"))
+        self.assertEqual((total, [j["class"] for j in jobs]), (1, [b"Mine"]))
+        self.assertEqual(alice.execute_command("COMPLETED.REMOVE", "WHERE"), 1)
+        self.assertEqual(page(r.execute_command("COMPLETED.LIST"))[0], 1)
+
+
+class CompletedStoreTest(unittest.TestCase):
+    """Configuration changes here: each test starts its own server."""
+
+    assertError = ServerTest.assertError
+
+    def scheduler(self, data, *args):
+        s = Scheduler(*args, data_dir=data)
+        self.addCleanup(s.stop)
+        s.wait_loaded()
+        return s
+
+    def test_completions_survive_a_restart_and_the_limits_bound_them(self):
+        data = data_dir(self, "completed")
+        s = self.scheduler(data, "--completed-max", "3")
+        r = s.client()
+        r.execute_command("WORKER.REGISTER", "w", "QUEUES", "q")
+        ids = []
+        for i in range(5):
+            ids.append(r.execute_command("JOB.PUSH", "q", job("Count", i)).decode())
+            r.execute_command("JOB.FETCH", "w")
+            r.execute_command("JOB.ACK", ids[-1], "WORKER", "w", "RESULT", f"r{i}")
+        listed = lambda c: [j["id"].decode() for j in page(c.execute_command("COMPLETED.LIST"))[1]]
+        self.assertEqual(listed(r), ids[:1:-1])  # the newest three
+        self.assertIsNone(r.execute_command("JOB.INFO", ids[0]))
+        s.stop()
+        s = self.scheduler(data, "--completed-max", "3")
+        r = s.client()
+        self.assertEqual(listed(r), ids[:1:-1])
+        self.assertEqual(as_map(r.execute_command("JOB.INFO", ids[4]))["result"], b"r4")
+        # A lower maximum drops the oldest; an age limit drops every one older than it.
+        r.config_set("completed-max", "2")
+        wait_for(lambda: listed(r) == ids[:2:-1], what="the oldest completion to go")
+        r.config_set("completed-ttl", "1")
+        wait_for(lambda: listed(r) == [], timeout=10, what="the completions to age out")
+        s.stop()
+        s = self.scheduler(data)
+        self.assertEqual(listed(s.client()), [])
+
+    def test_secrets_are_redacted_and_a_redacted_job_cannot_rerun(self):
+        s = self.scheduler(data_dir(self, "redact"), "--completed-redact", "password, token")
+        r = s.client()
+        r.execute_command("WORKER.REGISTER", "w", "QUEUES", "q")
+        payload = json.dumps({"class": "Login", "args": [{"user": "ann", "Password": "hunter2",
+                                                          "nested": {"api_token": "t0k"}}]})
+        jid = r.execute_command("JOB.PUSH", "q", payload).decode()
+        plain = r.execute_command("JOB.PUSH", "q", job("Plain", 1)).decode()
+        r.execute_command("JOB.FETCH", "w")
+        r.execute_command("JOB.ACK", jid, "WORKER", "w", "RESULT",
+                          "logged in with password=hunter2 token: 'abc def' user=ann")
+        r.execute_command("JOB.FETCH", "w")
+        r.execute_command("JOB.ACK", plain, "WORKER", "w", "RESULT", "fine")
+        done = as_map(r.execute_command("COMPLETED.INFO", jid))
+        self.assertEqual(done["redacted"], 1)
+        self.assertEqual(json.loads(done["payload"]),
+                         {"class": "Login", "args": [{"user": "ann", "Password": "[REDACTED]",
+                                                      "nested": {"api_token": "[REDACTED]"}}]})
+        self.assertEqual(done["result"],
+                         b"logged in with password=[REDACTED] token: '[REDACTED]' user=ann")
+        self.assertNotIn(b"hunter2", done["args"])
+        kept = as_map(r.execute_command("COMPLETED.INFO", plain))
+        self.assertEqual((kept["redacted"], kept["payload"]), (0, job("Plain", 1).encode()))
+        self.assertError(lambda: r.execute_command("COMPLETED.RERUN", jid, plain),
+                         f"job {jid} was stored with its secrets redacted: it cannot run again")
+        self.assertEqual(len(r.execute_command("COMPLETED.RERUN", "WHERE")), 1)  # the plain one
+        # Removed only from what the store keeps: the queued job carried the secret as pushed.
+        self.assertEqual(r.llen("q"), 1)
+
+    def test_a_zero_maximum_keeps_nothing(self):
+        s = self.scheduler(data_dir(self, "nothing"), "--completed-max", "0")
+        r = s.client()
+        r.execute_command("WORKER.REGISTER", "w", "QUEUES", "q")
+        jid = r.execute_command("JOB.PUSH", "q", job("Gone")).decode()
+        r.execute_command("JOB.FETCH", "w")
+        self.assertEqual(r.execute_command("JOB.ACK", jid, "WORKER", "w"), 1)
+        self.assertEqual(page(r.execute_command("COMPLETED.LIST"))[0], 0)
+        self.assertIsNone(r.execute_command("JOB.INFO", jid))
+
+
+if __name__ == "__main__":
+    main()
