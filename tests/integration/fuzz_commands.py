@@ -222,6 +222,9 @@ TOP_UP_AROUND = {
                        [["client|tracking", "CLIENT", "TRACKING", "OFF"]]),
     "import.offset": ([["import.start", "IMPORT.START", "src-a"]],
                       [["import.finish", "IMPORT.FINISH"]]),
+    # Alone, they only ever answer "without MULTI": one MULTI before makes the first succeed.
+    "discard": ([["multi", "MULTI"]], []),
+    "exec": ([["multi", "MULTI"]], []),
 }
 
 
