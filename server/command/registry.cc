@@ -42,7 +42,8 @@ std::string_view GroupCategory(std::string_view group) {
       {"job", "job"},
       {"schedule", "schedule"},
       {"worker", "worker"},
-      {"failed", "failed"}};
+      {"failed", "failed"},
+      {"completed", "completed"}};
   for (const auto& [g, category] : kGroups) {
     if (g == group) return category;
   }

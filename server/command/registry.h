@@ -44,7 +44,7 @@ inline constexpr std::string_view kNames[] = {
     "keyspace", "read",   "write",       "set",       "sortedset",  "list",        "hash",
     "string",   "bitmap", "hyperloglog", "geo",       "stream",     "pubsub",      "admin",
     "fast",     "slow",   "blocking",    "dangerous", "connection", "transaction", "scripting",
-    "queue",    "job",    "schedule",    "worker",    "failed",     "runner"};
+    "queue",    "job",    "schedule",    "worker",    "failed",     "runner",      "completed"};
 // The bit of category `name` (case-insensitive); 0 when there is none.
 uint64_t ByName(std::string_view name);
 }  // namespace category

@@ -172,6 +172,18 @@ class CompletedTest(ServerTest):
         self.assertEqual((total, [j["class"] for j in jobs]), (1, [b"Mine"]))
         self.assertEqual(alice.execute_command("COMPLETED.REMOVE", "WHERE"), 1)
         self.assertEqual(page(r.execute_command("COMPLETED.LIST"))[0], 1)
+        # The store's commands are a category of their own.
+        self.assertEqual(sorted(r.execute_command("ACL", "CAT", "completed")),
+                         [b"completed.info", b"completed.list", b"completed.remove",
+                          b"completed.rerun"])
+        r.execute_command("ACL", "SETUSER", "viewer", "on", ">pw", "~*", "+@completed",
+                          "-@write")
+        self.addCleanup(r.execute_command, "ACL", "DELUSER", "viewer")
+        viewer = self.server.client(username="viewer", password="pw")
+        self.addCleanup(viewer.close)
+        self.assertEqual(page(viewer.execute_command("COMPLETED.LIST"))[0], 1)
+        self.assertRaisesRegex(redis.exceptions.NoPermissionError, "completed.rerun",
+                               lambda: viewer.execute_command("COMPLETED.RERUN", "WHERE"))
 
 
 class CompletedStoreTest(unittest.TestCase):
