@@ -64,8 +64,12 @@ constexpr Option kFailedFilters[] = {
     {"until", "UNTIL"}, {"attempt", "ATTEMPT", "0", "4294967295"},
 };
 constexpr Option kCompletedFilters[] = {
-    {"match", "MATCH"}, {"queue", "QUEUE"}, {"class", "CLASS"},
-    {"worker", "WORKER"}, {"since", "SINCE"}, {"until", "UNTIL"},
+    {"match", "MATCH"},
+    {"queue", "QUEUE"},
+    {"class", "CLASS"},
+    {"worker", "WORKER"},
+    {"since", "SINCE"},
+    {"until", "UNTIL"},
     {"duration", "DURATION", "0", "9223372036854775807"},
 };
 constexpr Option kPaging[] = {{"offset", "OFFSET"}, {"limit", "LIMIT"}};
@@ -219,6 +223,7 @@ Api::Api(ev::loop_ref loop, client::SchedulerConnection* scheduler,
       .Post("/api/queues/{}/jobs", &Api::PushJob)
       .Get("/api/jobs/{}", "JOB.INFO", Shape::kMap)
       .Post("/api/jobs/{}/kill", "JOB.KILL", Shape::kValue)
+      .Get("/api/jobs/{}/output", &Api::JobOutput)
       .Post("/api/jobs/{}", &Api::JobAction)  // delete, move, update, run
       .Get("/api/workers", "WORKER.LIST", Shape::kMapList)
       .Get("/api/cluster", "CLUSTER.STATUS", Shape::kMap)
@@ -645,6 +650,14 @@ static bool Targets(Api::Call& call, bool where_needs_queue, std::span<const Opt
   }
   AppendOptions(where, filters, argv);
   return true;
+}
+
+void Api::JobOutput(const CallPtr& call) {
+  std::vector<std::string> argv = {"JOB.OUTPUT", call->params[0]};
+  if (const std::string& from = call->fields["from"]; !from.empty()) {
+    argv.insert(argv.end(), {"FROM", from});
+  }
+  Forward(call, argv, Shape::kMap);
 }
 
 void Api::JobAction(const CallPtr& call) {

@@ -88,6 +88,7 @@ class Api {
   void QueueJobs(const CallPtr& call);
   void PushJob(const CallPtr& call);
   void JobAction(const CallPtr& call);
+  void JobOutput(const CallPtr& call);
   void WorkerAction(const CallPtr& call);
   void FailedList(const CallPtr& call);
   void FailedGroups(const CallPtr& call);

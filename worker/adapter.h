@@ -44,6 +44,13 @@ struct Outcome {
   }
 };
 
+// What a job tells while it runs, besides its end: its output as it comes, and the progress it
+// reports (from 0 to 100, with what it is doing). Either may be empty: nobody listens.
+struct RunObserver {
+  std::function<void(std::string_view)> output;
+  std::function<void(double percent, std::string_view message)> progress;
+};
+
 // A job while it runs.
 class Run {
  public:
@@ -65,9 +72,11 @@ class Adapter {
   virtual std::string_view name() const = 0;
   // Whether this adapter is the one for `job` (the payload says how it wants to run).
   virtual bool Accepts(const JobSpec& job) const = 0;
-  // Starts `job`; `done` is called exactly once when it ends. A job that cannot start ends
-  // at once: `done` runs before Start returns, and Start returns nullptr.
-  virtual std::unique_ptr<Run> Start(const JobSpec& job, std::function<void(Outcome)> done) = 0;
+  // Starts `job`; `done` is called exactly once when it ends, `observer` hears from it while it
+  // runs. A job that cannot start ends at once: `done` runs before Start returns, and Start
+  // returns nullptr.
+  virtual std::unique_ptr<Run> Start(const JobSpec& job, std::function<void(Outcome)> done,
+                                     RunObserver observer) = 0;
   // Why the adapter cannot run jobs now ("" when it can): its application failed to boot. It
   // tries again by itself, and calls the health callback whenever this changes.
   virtual std::string problem() const { return ""; }

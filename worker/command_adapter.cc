@@ -2,7 +2,8 @@
 //   {"argv": ["convert", "in.png", "out.jpg"], "env": {"K": "V"}, "cwd": "/tmp", "timeout": 60}
 //   {"command": "gzip -9 *.log", "shell": true}      (only with "shell": true is a shell used)
 // Exit status 0 acks the job; anything else fails it. The result holds the exit status and the
-// captured stdout/stderr (bounded by --max-output).
+// captured stdout/stderr (bounded by --max-output). Output is also passed on as it comes, and a
+// line "desaster-progress <percent> [what it is doing]" on stdout reports progress.
 #include <nlohmann/json.hpp>
 
 #include "worker/adapter.h"
@@ -24,6 +25,34 @@ class CommandRun : public Run {
   std::unique_ptr<Process> process_;
   ev::timer timer_;
   bool killed_ = false, timed_out_ = false;
+  std::string stdout_line_;  // stdout since its last newline, for progress lines
+
+  // Passes `data` on, and the progress lines of stdout.
+  void OnOutput(const RunObserver& observer, bool err, std::string_view data) {
+    if (observer.output) observer.output(data);
+    if (err || !observer.progress) return;
+    stdout_line_.append(data);
+    size_t nl;
+    while ((nl = stdout_line_.find('\n')) != std::string::npos) {
+      ReportProgress(std::string_view(stdout_line_).substr(0, nl), observer);
+      stdout_line_.erase(0, nl + 1);
+    }
+    if (stdout_line_.size() > 4096) stdout_line_.clear();  // too long to be a progress line
+  }
+
+  static void ReportProgress(std::string_view line, const RunObserver& observer) {
+    constexpr std::string_view kPrefix = "desaster-progress ";
+    if (!line.starts_with(kPrefix)) return;
+    std::string rest(line.substr(kPrefix.size()));
+    char* end = nullptr;
+    double percent = strtod(rest.c_str(), &end);
+    if (end == rest.c_str() || !(percent >= 0 && percent <= 100)) return;
+    std::string_view message(end);
+    while (!message.empty() && (message.front() == ' ' || message.back() == '\r')) {
+      message.front() == ' ' ? message.remove_prefix(1) : message.remove_suffix(1);
+    }
+    observer.progress(percent, message);
+  }
 
   void OnTimeout(ev::timer&, int) {
     timed_out_ = true;
@@ -42,7 +71,8 @@ class CommandAdapter : public Adapter {
            (j.contains("argv") || j.contains("command") || j.value("adapter", "") == "command");
   }
 
-  std::unique_ptr<Run> Start(const JobSpec& job, std::function<void(Outcome)> done) override {
+  std::unique_ptr<Run> Start(const JobSpec& job, std::function<void(Outcome)> done,
+                             RunObserver observer) override {
     ProcessSpec spec;
     spec.max_output = options_.max_output;
     spec.shim_holds = options_.id_lock;
@@ -54,6 +84,9 @@ class CommandAdapter : public Adapter {
     auto run = std::make_unique<CommandRun>(loop_);
     if (problem.empty()) {
       CommandRun* r = run.get();
+      spec.on_output = [r, observer = std::move(observer)](bool err, std::string_view data) {
+        r->OnOutput(observer, err, data);
+      };
       run->process_ = Process::Start(
           loop_, spec,
           [r, done](ProcessExit e) {

@@ -208,6 +208,7 @@ std::unique_ptr<Process> Process::Start(ev::loop_ref loop, const ProcessSpec& sp
   p->max_output_ = spec.max_output;
   p->on_exit_ = std::move(on_exit);
   p->on_line_ = std::move(on_line);
+  p->on_output_ = spec.on_output;
   p->child_.set(loop);
   p->child_.set<Process, &Process::OnChild>(p.get());
   p->child_.start(pid, 0);
@@ -270,6 +271,7 @@ void Process::OnRead(ev::io& w, int) {
     return MaybeFinish();
   }
   std::string_view data(buf, static_cast<size_t>(n));
+  if (on_output_) on_output_(&w == &err_watch_, data);
   if (&w == &out_watch_ && on_line_) {
     line_buffer_.append(data);
     size_t nl;

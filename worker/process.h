@@ -16,6 +16,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace desaster::worker {
@@ -26,6 +27,8 @@ struct ProcessSpec {
   std::string cwd;
   size_t max_output = 64 * 1024;
   bool stdin_pipe = false;  // keep a pipe to the child's stdin (Write())
+  // Each chunk read from stdout (`err` false) or stderr, as it arrives (captured as well).
+  std::function<void(bool err, std::string_view data)> on_output;
   // A descriptor the shim keeps open until every process below it is gone (a lock it holds
   // for the worker: id_lock.h); the job itself does not get it.
   int shim_holds = -1;
@@ -77,6 +80,7 @@ class Process {
   std::string line_buffer_;
   std::function<void(ProcessExit)> on_exit_;
   std::function<void(std::string_view)> on_line_;
+  std::function<void(bool, std::string_view)> on_output_;
 };
 
 }  // namespace desaster::worker

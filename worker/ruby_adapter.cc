@@ -54,7 +54,8 @@ class RubyAdapter : public Adapter {
     return runner_ != nullptr;
   }
 
-  std::unique_ptr<Run> Start(const JobSpec& job, std::function<void(Outcome)> done) override {
+  std::unique_ptr<Run> Start(const JobSpec& job, std::function<void(Outcome)> done,
+                             RunObserver observer) override {
     json j = json::parse(job.payload, nullptr, false);
     if (!j.is_object() || !j.contains("class") || !j["class"].is_string()) {
       done(Outcome::Failed(
@@ -70,7 +71,7 @@ class RubyAdapter : public Adapter {
       return nullptr;
     }
     json args = j.contains("args") && j["args"].is_array() ? j["args"] : json::array();
-    running_[job.id] = {std::move(done), 0, false};
+    running_[job.id] = {std::move(done), std::move(observer), 0, false};
     runner_->Write(json{{"id", job.id}, {"class", j["class"]}, {"args", args}}.dump() + "\n");
     return std::make_unique<RubyRun>(this, job.id);
   }
@@ -99,6 +100,7 @@ class RubyAdapter : public Adapter {
  private:
   struct Running {
     std::function<void(Outcome)> done;
+    RunObserver observer;
     pid_t pid;
     bool killed;
   };
@@ -120,6 +122,13 @@ class RubyAdapter : public Adapter {
     if (it == running_.end()) return;
     if (m.contains("pid")) {
       it->second.pid = m["pid"];
+      return;
+    }
+    if (m.contains("progress")) {  // Desaster.progress in the job (runner.rb)
+      const RunObserver& observer = it->second.observer;
+      if (m["progress"].is_number() && observer.progress) {
+        observer.progress(m["progress"].get<double>(), m.value("message", ""));
+      }
       return;
     }
     Outcome o;

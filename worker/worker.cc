@@ -12,6 +12,7 @@
 #include <ctime>
 #include <filesystem>
 #include <random>
+#include <utility>
 
 namespace desaster::worker {
 namespace {
@@ -92,6 +93,8 @@ Worker::Worker(ev::default_loop& loop, WorkerOptions options)
   shutdown_timer_.set<Worker, &Worker::OnShutdownTimer>(this);
   register_retry_.set(loop_);
   register_retry_.set<Worker, &Worker::OnRegisterRetry>(this);
+  live_report_timer_.set(loop_);
+  live_report_timer_.set<Worker, &Worker::OnLiveReportTimer>(this);
   for (ev::sig* s : {&sigterm_, &sigint_, &sigquit_}) {
     s->set(loop_);
     s->set<Worker, &Worker::OnSignal>(this);
@@ -473,12 +476,30 @@ void Worker::StartJob(JobSpec job, Clock::time_point leased) {
   }
   running_[id].job = job;
   running_[id].leased = leased;
-  auto run = (*adapter)->Start(job, [this, id](Outcome o) {
-    if (!running_[id].abandoned) Report(id, o);
-    running_.erase(id);
-    Fetch();
-    MaybeExit();
-  });
+  RunObserver observer;
+  observer.output = [this, id](std::string_view data) {
+    if (auto it = running_.find(id); it != running_.end()) {
+      std::string& output = it->second.output;
+      output.append(data);
+      if (output.size() > kLiveOutputKept) output.erase(0, output.size() - kLiveOutputKept);
+      ScheduleLiveReport();
+    }
+  };
+  observer.progress = [this, id](double percent, std::string_view message) {
+    if (auto it = running_.find(id); it != running_.end()) {
+      it->second.progress.emplace(percent, message);
+      ScheduleLiveReport();
+    }
+  };
+  auto run = (*adapter)->Start(
+      job,
+      [this, id](Outcome o) {
+        if (!running_[id].abandoned) Report(id, o);
+        running_.erase(id);
+        Fetch();
+        MaybeExit();
+      },
+      std::move(observer));
   auto it = running_.find(id);
   if (it != running_.end()) it->second.run = std::move(run);
 }
@@ -533,6 +554,32 @@ void Worker::OnReportReply(uint64_t seq, redisReply* r) {
   }
   reports_.erase(it);
   MaybeExit();
+}
+
+void Worker::ScheduleLiveReport() {
+  if (live_reports_ && !live_report_timer_.is_active()) live_report_timer_.start(0.25, 0);
+}
+
+void Worker::OnLiveReportTimer(ev::timer&, int) {
+  if (!registered_ || !control_ || !control_->connected()) return;
+  for (auto& [id, r] : running_) {
+    if (r.output.empty() && !r.progress) continue;
+    std::vector<std::string> argv = {"JOB.REPORT", id, "WORKER", options_.id};
+    if (!r.output.empty()) argv.insert(argv.end(), {"OUTPUT", std::exchange(r.output, {})});
+    if (r.progress) {
+      char percent[32];
+      snprintf(percent, sizeof(percent), "%g", r.progress->first);
+      argv.insert(argv.end(), {"PROGRESS", percent, "MESSAGE", r.progress->second});
+      r.progress.reset();
+    }
+    Send(control_.get(), argv, [this](redisReply* reply) {
+      if (reply && reply->type == REDIS_REPLY_ERROR &&
+          Text(reply).starts_with("ERR unknown command") && live_reports_) {
+        Log("the scheduler takes no JOB.REPORT: not sending jobs' output and progress");
+        live_reports_ = false;
+      }
+    });
+  }
 }
 
 // ---- stopping ----

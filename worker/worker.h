@@ -8,6 +8,8 @@
 #include <deque>
 #include <map>
 #include <memory>
+#include <optional>
+#include <utility>
 #include <string>
 #include <vector>
 
@@ -61,7 +63,11 @@ class Worker {
     bool killing = false;      // JOB.KILL reached it; its outcome is still to come
     bool abandoned = false;    // its lease may be gone: stopped, and its outcome not reported
     Clock::time_point leased;  // when the JOB.FETCH that leased it was sent
+    // Told since the last JOB.REPORT: output (its last kLiveOutputKept bytes) and progress.
+    std::string output;
+    std::optional<std::pair<double, std::string>> progress;
   };
+  static constexpr size_t kLiveOutputKept = 64 * 1024;
 
   // Connects once this process holds its id's lock (id_lock.h), polling until it does.
   void OnIdLockTimer(ev::timer&, int);
@@ -97,6 +103,10 @@ class Worker {
   void MaybeExit();
   // Another process registered under this worker's id: its jobs are no longer ours.
   void OnReplaced(const std::string& error);
+  // Running jobs' output and progress go to the scheduler (JOB.REPORT) a moment after they
+  // come, a report per job; best effort: what a lost connection drops is not sent again.
+  void ScheduleLiveReport();
+  void OnLiveReportTimer(ev::timer&, int);
   // Sends a command on `c`; `on_reply` gets the reply (nullptr when the connection dropped).
   void Send(Connection* c, const std::vector<std::string>& argv,
             std::function<void(struct redisReply*)> on_reply);
@@ -132,8 +142,10 @@ class Worker {
   // scheduler too old to take them does not get them again.
   int64_t processed_ = 0, failed_ = 0;
   bool send_stats_ = true;
-  bool quiet_ = false;  // WORKER.QUIET: the scheduler gives it no new jobs
+  bool quiet_ = false;        // WORKER.QUIET: the scheduler gives it no new jobs
+  bool live_reports_ = true;  // false: the scheduler is too old to take JOB.REPORT
   ev::timer id_lock_timer_, heartbeat_, reconnect_, shutdown_timer_, register_retry_;
+  ev::timer live_report_timer_;
   ev::sig sigterm_, sigint_, sigquit_;
 };
 

@@ -329,6 +329,71 @@ void JobFail(CommandContext& ctx) {
   ctx.reply.Integer(1);
 }
 
+// JOB.REPORT id [WORKER w] [OUTPUT bytes] [PROGRESS percent] [MESSAGE text]: what a running
+// job printed since its worker's last report, and how far it is. Replies 0 when the job is
+// not (or no longer) leased to the worker.
+void JobReport(CommandContext& ctx) {
+  std::optional<std::string> worker;
+  std::string_view output;
+  std::optional<double> percent;
+  std::optional<std::string> message;
+  for (size_t i = 2; i < ctx.args.size(); i += 2) {
+    if (i + 1 >= ctx.args.size()) return ctx.Error(err::kSyntax);
+    const std::string& v = ctx.args[i + 1];
+    if (ctx.Is(i, "WORKER")) {
+      worker = v;
+    } else if (ctx.Is(i, "OUTPUT")) {
+      output = v;
+    } else if (ctx.Is(i, "PROGRESS")) {
+      double p;
+      if (!ParseDouble(v, &p) || !(p >= 0 && p <= 100)) {
+        return ctx.Error("ERR PROGRESS must be a number from 0 to 100");
+      }
+      percent = p;
+    } else if (ctx.Is(i, "MESSAGE")) {
+      message = v.substr(0, 1000);  // a status line, not a log
+    } else {
+      return ctx.Error(err::kSyntax);
+    }
+  }
+  Job* job = LeasedArg(ctx, worker);
+  if (!job) return;
+  Database::LiveOutput& live = ctx.db().ReportOutput(job->id, output);
+  if (percent) live.percent = *percent;
+  if (message) live.message = std::move(*message);
+  ctx.reply.Integer(1);
+}
+
+// JOB.OUTPUT id [FROM offset]: a running job's output from byte `offset` on (as much of it as
+// is kept: the last 64 kB), with its progress; nil when it reported nothing (or is not
+// running). A reader that asks FROM the total it last got receives only what is new.
+void JobOutput(CommandContext& ctx) {
+  uint64_t id;
+  if (!ParseJobId(ctx.args[1], &id)) return ctx.Error("ERR invalid job id '" + ctx.args[1] + "'");
+  uint64_t from = 0;
+  if (ctx.args.size() == 4 && ctx.Is(2, "FROM")) {
+    auto n = ctx.OptionInt(2, 0);
+    if (!n) return;
+    from = static_cast<uint64_t>(*n);
+  } else if (ctx.args.size() != 2) {
+    return ctx.Error(err::kSyntax);
+  }
+  Job* job = ctx.db().FindJob(id);
+  const Database::LiveOutput* live = job ? ctx.db().FindLiveOutput(id) : nullptr;
+  if (!live || !ctx.MayAccess(job->queue->key(), false)) return ctx.reply.NullBulk();
+  uint64_t kept_from = live->total - live->tail.size();
+  from = std::clamp(from, kept_from, live->total);
+  auto& r = ctx.reply;
+  r.Map(6);
+  r.Field("total", live->total);
+  r.Field("from", from);  // past `offset` when what came between is no longer kept
+  r.Field("output", std::string_view(live->tail).substr(from - kept_from));
+  r.Bulk("progress");
+  live->percent >= 0 ? r.Double(live->percent) : r.NullBulk();
+  r.Field("message", live->message);
+  r.Field("updated_at", live->updated_ms);
+}
+
 // JOB.RELEASE id [WORKER w]: the worker could not start the job (its application failed to
 // boot): it goes back to the head of its queue, its attempts unchanged.
 void JobRelease(CommandContext& ctx) {
@@ -393,6 +458,13 @@ void RegisterJobCommands(CommandRegistry* r) {
           "id [WORKER worker] ERROR error [MESSAGE message] [BACKTRACE backtrace] [RESULT "
           "result] [DEAD]")
       .Categories("job runner")
+      .Add("job.report", -2, kWrite | kFast, {}, JobReport,
+           "A running job's new output and progress, from its worker; 0 if its lease was lost")
+      .Args("id [WORKER worker] [OUTPUT output] [PROGRESS percent:double] [MESSAGE message]")
+      .Categories("job runner")
+      .Add("job.output", -2, kReadOnly | kFast, {}, JobOutput,
+           "A running job's output (the last 64 kB) and progress")
+      .Args("id [FROM offset:integer]")
       .Add("job.release", -2, kWrite | kFast, {}, JobRelease,
            "A leased job its worker could not start goes back to its queue; 0 if its lease was "
            "lost")

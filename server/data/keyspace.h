@@ -214,6 +214,22 @@ class Database {
   // many. A job whose worker was lost on its last allowed attempt is dead ("WorkerLost").
   size_t ExpireLeases(size_t budget);
 
+  // What a running job told along the way (JOB.REPORT): the tail of its output and its
+  // progress. In memory on this node only, never stored or replicated: a failover loses it
+  // (the job's result keeps its final output). Dropped when its job leaves, reset when the job
+  // is leased again.
+  struct LiveOutput {
+    std::string tail;     // the last kLiveOutputKept bytes of output
+    uint64_t total = 0;   // bytes of output so far: the tail ends there
+    double percent = -1;  // progress from 0 to 100; < 0: none reported
+    std::string message;  // what the job said it is doing
+    int64_t updated_ms = 0;
+  };
+  static constexpr size_t kLiveOutputKept = 64 * 1024;
+  // Adds `output` to leased job `job`'s record, made on first use.
+  LiveOutput& ReportOutput(uint64_t job, std::string_view output);
+  const LiveOutput* FindLiveOutput(uint64_t job) const;
+
   template <class F>
   void ForEachLeased(F&& fn) const {
     for (const auto& [until, id] : leases_) {
@@ -378,6 +394,7 @@ class Database {
   bool per_run_failures_ = false;  // loaded records of the old format: MergeFailedRuns has work
   std::set<std::pair<int64_t, uint64_t>> leases_;  // (lease_until_ms, job id)
   size_t failed_max_ = 1000000;
+  std::unordered_map<uint64_t, LiveOutput> live_output_;     // by job id: leased jobs
   std::unordered_map<uint64_t, Completion> completions_;     // by job id
   std::set<std::pair<int64_t, uint64_t>> completion_order_;  // (finished_ms, job id)
   CompletedPolicy completed_policy_;

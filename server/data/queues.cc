@@ -97,7 +97,8 @@ Job* Database::LeaseNext(Queue* q, const std::function<bool(const Job&)>& eligib
   q->UnindexUnique(pick);
   pick->state = JobState::kLeased;
   pick->set_lease(std::string(worker.id), std::string(worker.incarnation), now + lease_ms);
-  pick->run_at_ms = now;  // when it started
+  pick->run_at_ms = now;         // when it started
+  live_output_.erase(pick->id);  // a new run tells its own story
   Refile(pick);
   return pick;
 }
@@ -171,6 +172,25 @@ void Database::ReturnLeasedJob(Job* job, std::string why) {
   f.message = std::move(why);
   RemoveJob(job);
   RecordFailure(std::move(f));
+}
+
+Database::LiveOutput& Database::ReportOutput(uint64_t job, std::string_view output) {
+  LiveOutput& live = live_output_[job];
+  if (output.size() >= kLiveOutputKept) {
+    live.tail.assign(output.substr(output.size() - kLiveOutputKept));
+  } else {
+    size_t over = live.tail.size() + output.size();
+    if (over > kLiveOutputKept) live.tail.erase(0, over - kLiveOutputKept);
+    live.tail.append(output);
+  }
+  live.total += output.size();
+  live.updated_ms = keyspace_->now_ms();
+  return live;
+}
+
+const Database::LiveOutput* Database::FindLiveOutput(uint64_t job) const {
+  auto it = live_output_.find(job);
+  return it == live_output_.end() ? nullptr : &it->second;
 }
 
 // ---- the completed store ----
@@ -460,6 +480,7 @@ std::unique_ptr<Job> Database::EraseJob(Job* job) {
   Queue* q = job->queue;
   RetryJobGone(job->id);
   std::unique_ptr<Job> out = jobs_.Extract(job->id);
+  live_output_.erase(out->id);
   Record(Mutation::Op::kJobDelete, q->key(), {}, {}, static_cast<int64_t>(out->id));
   SyncQueueKey(q);
   Changed(q->key());
@@ -610,6 +631,7 @@ void Database::DropAllQueues() {
   std::fill(std::begin(failure_counts_), std::end(failure_counts_), 0);
   retry_jobs_.clear();
   leases_.clear();
+  live_output_.clear();
   completions_.clear();
   completion_order_.clear();
 }

@@ -142,6 +142,12 @@ end
 class Broken
   def self.perform(id) raise KeyError, "no account #{{id}}" end
 end
+class Halfway
+  def self.perform(go)
+    Desaster.progress(25, "a quarter done")
+    sleep 0.05 until File.exist?(go)
+  end
+end
 """)
         started = time.monotonic()
         self.worker("--queues", "resque:queue:archive", "--adapters", "ruby", "--ruby-boot", boot,
@@ -162,6 +168,13 @@ end
         f = as_map(failure[0])
         self.assertEqual((f["error"], f["message"], f["class"]), (b"KeyError", b"no account 7", b"Broken"))
         self.assertIn(b"boot.rb", f["backtrace"])
+        # A job reports its progress through the runner (Desaster.progress).
+        go = os.path.join(tmp, "go")
+        job = self.push("resque:queue:archive", json.dumps({"class": "Halfway", "args": [go]}))
+        seen = wait_for(lambda: self.output(job), what="the ruby job's progress")
+        self.assertEqual((seen["progress"], seen["message"]), (b"25", b"a quarter done"))
+        open(go, "w").close()
+        self.assertEqual(self.finished(job)["state"], b"done")
 
     def test_an_application_that_fails_to_boot_costs_no_job_an_attempt(self):
         # A bad deploy: the app raises while it loads. The worker takes no jobs, says why in
@@ -422,6 +435,51 @@ end
         self.assertTrue(proxy.dropped.is_set())
         self.assertEqual((info["state"], info["worker"]), (b"done", b"resender"))
         self.assertEqual(lines_of(marker), ["ran"])
+
+    def output(self, job, *args):
+        """JOB.OUTPUT of a job as a dict, or None."""
+        reply = self.r.execute_command("JOB.OUTPUT", job, *args)
+        return reply and as_map(reply)
+
+    def test_a_running_jobs_output_and_progress_are_seen_as_they_come(self):
+        go = os.path.join(tempfile.mkdtemp(prefix="desaster-live-"), "go")
+        self.worker("--queues", "live", "--id", "talker")
+        job = self.push("live", command("sh", "-c", "echo starting; echo warming >&2; "
+                                         "echo 'desaster-progress 40 half way there'; "
+                                         f"while [ ! -e {go} ]; do sleep 0.05; done; echo done"))
+        seen = wait_for(lambda: (lambda o: o if o and o["progress"] and b"warming" in o["output"]
+                                 else None)(self.output(job)), what="the job's output")
+        self.assertEqual((seen["progress"], seen["message"]), (b"40", b"half way there"))
+        self.assertIn(b"starting\n", seen["output"])
+        self.assertEqual((seen["from"], seen["total"]), (0, len(seen["output"])))
+        # Asked from where the last answer ended: only what is new (nothing yet).
+        self.assertEqual(self.output(job, "FROM", seen["total"])["output"], b"")
+        self.assertEqual(self.output(job, "FROM", 3)["output"], seen["output"][3:])
+        self.assertEqual(self.output(job, "FROM", 10**9)["from"], seen["total"])
+        # Reports come from the job's own worker only, and say sensible things.
+        r = self.r
+        self.assertEqual(r.execute_command("JOB.REPORT", job, "WORKER", "someone", "OUTPUT", "x"), 0)
+        self.assertError(lambda: r.execute_command("JOB.REPORT", job, "WORKER", "talker",
+                                                   "PROGRESS", "101"),
+                         "PROGRESS must be a number from 0 to 100")
+        self.assertError(lambda: r.execute_command("JOB.REPORT", job, "PROGRESS", "nan"),
+                         "PROGRESS must be a number from 0 to 100")
+        self.assertError(lambda: r.execute_command("JOB.REPORT", job, "OUTPUT"), "syntax error")
+        self.assertError(lambda: r.execute_command("JOB.OUTPUT", job, "FROM", "-1"),
+                         "FROM must be an integer >= 0")
+        self.assertError(lambda: r.execute_command("JOB.OUTPUT", "zz"), "invalid job id 'zz'")
+        self.assertIsNone(self.output("00000000000000ff"))
+        # A report bigger than what is kept leaves its end.
+        big = "x" * 70000 + "END"
+        self.assertEqual(r.execute_command("JOB.REPORT", job, "WORKER", "talker", "OUTPUT", big), 1)
+        kept = self.output(job)
+        self.assertEqual((len(kept["output"]), kept["total"] - kept["from"]), (65536, 65536))
+        self.assertTrue(kept["output"].endswith(b"END"))
+        open(go, "w").close()
+        info = self.finished(job)
+        self.assertEqual(json.loads(info["result"])["stdout"], "starting\ndesaster-progress 40 "
+                                                               "half way there\ndone\n")
+        self.assertIsNone(self.output(job))  # what it printed is in its result now
 
     def test_attach_and_detach_take_effect_without_restart(self):
         self.worker("--queues", "a", "--id", "flexible")

@@ -352,8 +352,30 @@ try {
   await flash('removed: 3');
   assert.equal(exitFailures(), 0);
 
-  // -- Completed jobs: found by their output, sorted by duration, their life shown, run again.
+  // -- A running job's output and progress, live on its page: each line within 2 s.
   const shell = (script, extra = {}) => JSON.stringify({ argv: ['sh', '-c', script], ...extra });
+  const talkGo = path.join(tmp, 'talk-go');
+  const talker = cli('JOB.PUSH', 'work', shell('for i in 1 2 3; do echo "line $i $(date +%s%3N)"; '
+    + `echo "desaster-progress $((i * 30)) step $i"; sleep 0.4; done; while [ ! -e ${talkGo} ]; do sleep 0.05; done`));
+  await until(() => cliField('state', 'JOB.INFO', talker) === 'running', 'the talking job to run');
+  await page.goto(`${url}/#/jobs/${talker}`);
+  await page.locator('#job-output').waitFor({ state: 'attached' });
+  for (const n of [1, 2, 3]) {
+    // How long after it was printed the line is on the page (the job's clock is this machine's).
+    const lag = await (await page.waitForFunction((n) => {
+      const m = document.querySelector('#job-output').textContent.match(new RegExp(`line ${n} (\\d+)`));
+      return m ? String(Date.now() - Number(m[1])) : null;
+    }, n)).jsonValue();
+    assert.ok(Number(lag) < 2000, `line ${n} showed ${lag} ms after it was printed`);
+  }
+  await page.waitForFunction(() => document.querySelector('#job-progress').value === 90);
+  assert.equal(await page.textContent('#job-progress-message'), '90 % step 3');
+  await shot('job-output');
+  fs.writeFileSync(talkGo, '');
+  // When it ends, its page shows its life.
+  await page.locator('#life tbody tr[data-run="1"] td.outcome', { hasText: 'done' }).waitFor();
+
+  // -- Completed jobs: found by their output, sorted by duration, their life shown, run again.
   const slow = cli('JOB.PUSH', 'work', shell('sleep 0.4; echo slow done'));
   const quick = cli('JOB.PUSH', 'work', shell('echo quick done'));
   // A job that fails its first run and succeeds its second.
@@ -367,7 +389,8 @@ try {
   // fmtDuration's text for a run under 10 s.
   const shown = (ms) => (ms < 1000 ? `${ms} ms` : `${(ms / 1000).toFixed(1)} s`);
   assert.ok(took(slow) >= 400, `the slow job took ${took(slow)} ms`);
-  await page.goto(`${url}/#/completed?match=done&sort=duration&order=desc`);
+  // (Their output ends "done" and a newline, in the result's JSON text; other jobs' do not.)
+  await page.goto(`${url}/#/completed?match=done%5Cn&sort=duration&order=desc`);
   await page.locator(`tr[data-job="${slow}"]`).waitFor();
   assert.deepEqual(await page.locator('tbody tr[data-job]').evaluateAll((rows) => rows.map((r) => r.dataset.job)), [slow, flaky, quick].sort((a, b) => took(b) - took(a)));
   assert.equal(await page.textContent(`tr[data-job="${slow}"] td.duration`), shown(took(slow)));

@@ -599,9 +599,40 @@ async function jobPage(main, id) {
     may('job.move') && h('span', { class: 'group' }, dest, button('Move', () => act(`moved to ${dest.value}`, () => api('POST', '/api/jobs/move', { ids: [id], to: dest.value.trim() })))),
     may('job.update') && h('span', { class: 'group' }, prio, flow, button('Update', () => act('updated', () => api('POST', '/api/jobs/update', { ids: [id], set: { priority: Number(prio.value), flow: flow.value.trim() } })))),
     may('job.delete') && button('Delete', () => confirmAct('Delete this job?', 'deleted', () => api('POST', '/api/jobs/delete', { ids: [id] })), { class: 'danger' })),
+  j.state === 'running' ? liveOutput(id) : null,
   h('h2', { text: 'Payload' }), h('pre', { class: 'payload', text: payload }),
   await historyOf(id),
   j.result ? [h('h2', { text: 'Result' }), h('pre', { class: 'payload', text: JSON.stringify(j.result, null, 2) })] : null);
+}
+
+// A running job's output as it comes and the progress it reports (JOB.OUTPUT, asked every
+// second for what is new since the last answer). The page keeps the last 64 kB, as the
+// scheduler does.
+function liveOutput(id) {
+  const bar = h('progress', { id: 'job-progress', max: 100, hidden: true });
+  const status = h('span', { id: 'job-progress-message' });
+  const out = h('pre', { class: 'payload output', id: 'job-output' });
+  let from = 0;
+  const poll = async () => {
+    const r = (await api('GET', `/api/jobs/${enc(id)}/output?from=${from}`)).result;
+    if (!r) {
+      // It ended: its page shows its life now.
+      if (from > 0) render();
+      return;
+    }
+    if (Number(r.from) > from && from > 0) out.textContent += '\n[…]\n';
+    out.textContent = (out.textContent + r.output).slice(-65536);
+    from = Number(r.total);
+    if (r.progress !== null) {
+      bar.hidden = false;
+      bar.value = Number(r.progress);
+      bar.textContent = `${fmtNum(Number(r.progress), 0)} %`;
+    }
+    status.textContent = r.progress !== null ? `${fmtNum(Number(r.progress), 0)} % ${r.message}` : r.message;
+  };
+  poll().catch(() => {});
+  app.poll = setInterval(() => poll().catch(() => {}), 1000);
+  return [h('h2', { text: 'Output' }), h('div', { class: 'progress' }, bar, status), out];
 }
 
 // JSON text indented for reading; other text as it is.

@@ -46,6 +46,22 @@ $stdout.reopen($stderr)  # what the application prints must not mix with the pro
 lock = Mutex.new
 emit = ->(message) { lock.synchronize { protocol.puts(JSON.generate(message)) } }
 
+# What a job may call while it runs: Desaster.progress(42, "resizing") shows how far it is in
+# desaster-web. One write per report: the pipe keeps it whole among the runner's own lines.
+module Desaster
+  class << self
+    attr_accessor :channel, :job_id
+
+    def progress(percent, message = "")
+      return unless channel && job_id
+
+      percent = Float(percent).clamp(0.0, 100.0)
+      channel.write("#{JSON.generate(id: job_id, progress: percent, message: message.to_s[0, 500])}\n")
+    end
+  end
+end
+Desaster.channel = protocol
+
 boot = ARGV[0].to_s
 if File.directory?(boot)
   Dir.chdir(boot)
@@ -63,6 +79,7 @@ while (line = $stdin.gets)
     PRCTL.call(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
     reader.close
     $stdin.reopen(File::NULL)
+    Desaster.job_id = job["id"]
     Signal.trap("TERM") do # JOB.KILL: the job and everything it started end
       kill_descendants
       Signal.trap("TERM", "DEFAULT")
