@@ -7,6 +7,7 @@
 #include <climits>
 #include <tuple>
 
+#include "compat/dialect.h"
 #include "server/command/registry.h"
 #include "server/command/store_query.h"
 
@@ -89,10 +90,10 @@ void ReplyCompletion(CommandContext& ctx, const Completion& c, size_t extra = 0)
   auto& r = ctx.reply;
   r.Map(14 + extra);
   r.Field("id", FormatJobId(c.job));
-  for (auto [name, value] : {std::pair<const char*, const std::string*>{"queue", &c.queue},
-                             {"class", &c.klass},
-                             {"args", &c.args},
-                             {"payload", &c.payload},
+  r.Field("queue", c.queue);
+  r.Field("class", c.klass);
+  r.Field("args", ParsePayload(c.payload).args);
+  for (auto [name, value] : {std::pair<const char*, const std::string*>{"payload", &c.payload},
                              {"worker", &c.worker},
                              {"result", &c.result}}) {
     r.Field(name, *value);

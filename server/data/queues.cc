@@ -203,7 +203,6 @@ void Database::Complete(std::unique_ptr<Job> job, std::string result) {
   c.payload = job->payload.str();
   PayloadFields fields = job->queue->Fields(*job);
   c.klass = std::move(fields.klass);
-  c.args = std::move(fields.args);
   c.worker = job->lease_owner();
   c.result = std::move(result);
   c.enqueued_ms = job->enqueued_ms;
@@ -211,12 +210,11 @@ void Database::Complete(std::unique_ptr<Job> job, std::string result) {
   c.finished_ms = keyspace_->now_ms();
   c.attempt = job->attempts + 1U;
   if (const Redactor& redactor = completed_policy_.redactor; redactor.enabled()) {
-    bool changed[4];
+    bool changed[3];
     c.payload = redactor.Redact(c.payload, &changed[0]);
-    c.args = redactor.Redact(c.args, &changed[1]);
-    c.result = redactor.Redact(c.result, &changed[2]);
-    c.klass = redactor.Redact(c.klass, &changed[3]);
-    c.redacted = changed[0] || changed[1] || changed[2] || changed[3];
+    c.result = redactor.Redact(c.result, &changed[1]);
+    c.klass = redactor.Redact(c.klass, &changed[2]);
+    c.redacted = changed[0] || changed[1] || changed[2];
   }
   PutCompletion(std::move(c));
   while (completions_.size() > completed_policy_.max) {

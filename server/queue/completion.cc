@@ -4,12 +4,13 @@
 
 namespace desaster {
 namespace {
-constexpr char kRecordVersion = 1;
+// 2: without the arguments, which the payload holds (version 1 records still load).
+constexpr char kRecordVersion = 2;
 }  // namespace
 
 std::string Completion::Encode() const {
   std::string out(1, kRecordVersion);
-  for (const std::string* s : {&queue, &payload, &klass, &args, &worker, &result}) {
+  for (const std::string* s : {&queue, &payload, &klass, &worker, &result}) {
     record::PutString(&out, *s);
   }
   for (int64_t ms : {enqueued_ms, started_ms, finished_ms}) record::PutSigned(&out, ms);
@@ -19,11 +20,11 @@ std::string Completion::Encode() const {
 }
 
 bool Completion::Decode(std::string_view data, Completion* c) {
-  if (data.empty() || data[0] != kRecordVersion) return false;
+  if (data.empty() || data[0] < 1 || data[0] > kRecordVersion) return false;
   record::Reader r(data.substr(1));
-  for (std::string* s : {&c->queue, &c->payload, &c->klass, &c->args, &c->worker, &c->result}) {
-    *s = r.String();
-  }
+  for (std::string* s : {&c->queue, &c->payload, &c->klass}) *s = r.String();
+  if (data[0] == 1) r.View();  // the arguments
+  for (std::string* s : {&c->worker, &c->result}) *s = r.String();
   for (int64_t* ms : {&c->enqueued_ms, &c->started_ms, &c->finished_ms}) *ms = r.Signed();
   uint64_t attempt = r.Varint();
   uint64_t flags = r.Varint();

@@ -12,7 +12,8 @@ struct Completion {
   uint64_t job = 0;         // the job's id (the record's key)
   std::string queue;        // the key of the queue it came from
   std::string payload;      // as its client pushed it, unless redacted
-  std::string klass, args;  // its class and arguments (JSON text), from the payload
+  std::string klass;        // its class, from the payload (its arguments are read from it when
+                            // shown: a million completions do not keep them twice)
   std::string worker;       // the worker that ran it
   std::string result;       // what the run reported (a command's output, a return value)
   int64_t enqueued_ms = 0;  // when it was last pushed (a retry is pushed again)

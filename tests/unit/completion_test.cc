@@ -12,7 +12,6 @@ TEST_CASE("completion records round trip, and damaged ones are refused") {
   c.queue = "mail";
   c.payload = R"({"class":"Mailer","args":[1]})";
   c.klass = "Mailer";
-  c.args = "[1]";
   c.worker = "box-1";
   c.result = "sent";
   c.enqueued_ms = -5;  // signed: a clock before the epoch survives too
@@ -28,8 +27,15 @@ TEST_CASE("completion records round trip, and damaged ones are refused") {
   for (size_t n = 0; n < record.size(); n++)
     CHECK_FALSE(Completion::Decode(record.substr(0, n), &d));
   CHECK_FALSE(Completion::Decode(record + "x", &d));
+  // A version 1 record, which kept the arguments after the class, still loads.
+  std::string v1 = record;
+  v1[0] = 1;
+  size_t after_class = 1 + 1 + c.queue.size() + 1 + c.payload.size() + 1 + c.klass.size();
+  v1.insert(after_class, std::string("\x03[1]"));
+  REQUIRE(Completion::Decode(v1, &d));
+  CHECK(d.Encode() == c.Encode());
   std::string newer = record;
-  newer[0] = 2;
+  newer[0] = 3;
   CHECK_FALSE(Completion::Decode(newer, &d));
   std::string flags = record;
   flags.back() = 7;  // the flags: only "redacted" is known
