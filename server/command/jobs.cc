@@ -366,7 +366,8 @@ void JobReport(CommandContext& ctx) {
 
 // JOB.OUTPUT id [FROM offset]: a running job's output from byte `offset` on (as much of it as
 // is kept: the last 64 kB), with its progress; nil when it reported nothing (or is not
-// running). A reader that asks FROM the total it last got receives only what is new.
+// running). A reader that asks FROM the total it last got receives only what is new. Secrets
+// (completed-redact) are taken out of what it receives; offsets count the bytes as printed.
 void JobOutput(CommandContext& ctx) {
   uint64_t id;
   if (!ParseJobId(ctx.args[1], &id)) return ctx.Error("ERR invalid job id '" + ctx.args[1] + "'");
@@ -387,7 +388,9 @@ void JobOutput(CommandContext& ctx) {
   r.Map(6);
   r.Field("total", live->total);
   r.Field("from", from);  // past `offset` when what came between is no longer kept
-  r.Field("output", std::string_view(live->tail).substr(from - kept_from));
+  bool redacted;
+  r.Field("output", ctx.db().redactor().Redact(
+                        std::string_view(live->tail).substr(from - kept_from), &redacted));
   r.Bulk("progress");
   live->percent >= 0 ? r.Double(live->percent) : r.NullBulk();
   r.Field("message", live->message);

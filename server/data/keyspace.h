@@ -302,6 +302,8 @@ class Database {
     Redactor redactor;
   };
   void set_completed_policy(CompletedPolicy policy) { completed_policy_ = std::move(policy); }
+  // What takes secrets out of what jobs tell (completed jobs, running jobs' output).
+  const Redactor& redactor() const { return completed_policy_.redactor; }
   // A leased job succeeded (JOB.ACK): it leaves its queue for the completed store, where the
   // oldest completions make room for it.
   void Complete(std::unique_ptr<Job> job, std::string result);

@@ -252,6 +252,12 @@ class CompletedStoreTest(unittest.TestCase):
         self.assertEqual(len(r.execute_command("COMPLETED.RERUN", "WHERE")), 1)  # the plain one
         # Removed only from what the store keeps: the queued job carried the secret as pushed.
         self.assertEqual(r.llen("q"), 1)
+        # A running job's output is read without its secrets too.
+        running = as_map(r.execute_command("JOB.FETCH", "w"))["id"]
+        self.assertEqual(r.execute_command("JOB.REPORT", running, "WORKER", "w", "OUTPUT",
+                                           "connecting with password=hunter2\n"), 1)
+        self.assertEqual(as_map(r.execute_command("JOB.OUTPUT", running))["output"],
+                         b"connecting with password=[REDACTED]\n")
 
     def test_a_zero_maximum_keeps_nothing(self):
         s = self.scheduler(data_dir(self, "nothing"), "--completed-max", "0")
