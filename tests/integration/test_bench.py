@@ -126,6 +126,21 @@ class BenchTest(unittest.TestCase):
             with self.subTest(row=row[:4]):
                 self.assertTrue(all(float(cell.rstrip("x")) > 0 for cell in row[4:]))
 
+    def test_push_to_wake_is_measured_on_both_servers(self):
+        rows = table(self.results(), "desaster p50")
+        self.assertEqual([r[0] for r in rows], list(LEVELS))
+        for level, *cells in rows:
+            redis_p50, desaster_p50, redis_p99, desaster_p99 = map(float, cells[:4])
+            with self.subTest(level=level):
+                self.assertTrue(0 < redis_p50 <= redis_p99)
+                self.assertTrue(0 < desaster_p50 <= desaster_p99)
+                # Ratios of numbers printed to a microsecond, themselves rounded to 2 places.
+                for cell, d, r in ((cells[4], desaster_p50, redis_p50),
+                                   (cells[5], desaster_p99, redis_p99)):
+                    low, high = (d - 0.0005) / (r + 0.0005), (d + 0.0005) / (r - 0.0005)
+                    self.assertTrue(low - 0.005 <= float(cell.rstrip("x")) <= high + 0.005,
+                                    f"{cell} is not {d} / {r}")
+
     def test_scaling_rows_hold_every_job_after_the_restart(self):
         # The bench itself exits with an error when a restart comes back with fewer jobs.
         rows = table(self.results(), "redis B/job")
