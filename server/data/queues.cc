@@ -217,9 +217,7 @@ void Database::Complete(std::unique_ptr<Job> job, std::string result) {
     c.redacted = changed[0] || changed[1] || changed[2];
   }
   PutCompletion(std::move(c));
-  while (completions_.size() > completed_policy_.max) {
-    RemoveCompletion(completion_order_.begin()->second);
-  }
+  TrimCompletions(1);  // the one over the limit now; the queue timer takes any others
 }
 
 void Database::PutCompletion(Completion c) {
