@@ -143,6 +143,9 @@ bool ParseOptions(int argc, char** argv, Options* o, int* exit_code) {
      "comma-separated words: a value named by one of them (a JSON member \"password\", "
      "\"api_token=...\" in text) is stored as [REDACTED] in completed jobs, which then cannot "
      "run again; empty: nothing redacted")
+    ("metrics-top", po::value(&o->metrics_top)->default_value(o->metrics_top),
+     "job metrics (METRICS.*, the web UI's metrics) keep this many of the busiest classes and "
+     "of the busiest queues per database apart; the others are counted as \"(other)\"")
     ("retry", po::value(&o->retry)->default_value(o->retry),
      "automatic retries of a failed job (with backoff) for queues without a RETRY of their own; "
      "0: none (resque's own behaviour). Sidekiq's jobs are retried by Sidekiq, never by the "
@@ -794,6 +797,7 @@ std::vector<ConfigParam> ConfigParams(Options* o) {
       Number("completed-max", &o->completed_max, 0, 1000000000),
       Number("completed-ttl", &o->completed_ttl_s, 0, 100LL * 365 * 24 * 3600),
       Text("completed-redact", &o->completed_redact),
+      Number("metrics-top", &o->metrics_top, 0, 1000),
       Fixed("aclfile", o->aclfile),
       Number("acllog-max-len", &o->acllog_max_len, 0, LLONG_MAX),
       Fixed("enable-debug-command", o->enable_debug_command),

@@ -55,6 +55,9 @@ struct Options {
   size_t completed_max = 100000;
   long long completed_ttl_s = 7 * 24 * 3600;
   std::string completed_redact;
+  // Job metrics (METRICS.*) keep this many of the busiest classes and queues per database
+  // apart; the others are counted together as "(other)".
+  size_t metrics_top = 25;
   // Retries after a failed first run, for queues that set no RETRY of their own (0: the server
   // never re-runs a failed job; a person can, from the failed store).
   long long retry = 24;

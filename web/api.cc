@@ -72,6 +72,11 @@ constexpr Option kCompletedFilters[] = {
     {"until", "UNTIL"},
     {"duration", "DURATION", "0", "9223372036854775807"},
 };
+constexpr Option kMetricsRange[] = {{"since", "SINCE"},
+                                    {"until", "UNTIL"},
+                                    {"last", "LAST"},
+                                    {"resolution", "RESOLUTION"},
+                                    {"limit", "LIMIT"}};
 constexpr Option kPaging[] = {{"offset", "OFFSET"}, {"limit", "LIMIT"}};
 constexpr Option kQueueOptions[] = {
     {"discipline", "DISCIPLINE"}, {"unique", "UNIQUE"},   {"unique_by", "UNIQUE_BY"},
@@ -236,6 +241,8 @@ Api::Api(ev::loop_ref loop, client::SchedulerConnection* scheduler,
       .Get("/api/completed", &Api::CompletedList)
       .Get("/api/completed/{}", "COMPLETED.INFO", Shape::kMap)
       .Post("/api/completed/{}", &Api::CompletedAction)  // rerun, remove
+      .Get("/api/metrics/{}", &Api::MetricsTop)
+      .Get("/api/metrics/{}/{}", &Api::MetricsRange)
       .Get("/api/schedules", &Api::Schedules)
       .Post("/api/schedules", &Api::SetSchedule)
       .Post("/api/schedules/{}/run", "SCHEDULE.RUN", Shape::kValue)
@@ -751,6 +758,20 @@ void Api::FailedAction(const CallPtr& call) {
   if (StoreAction(*call, kCommands, "failure", kFailedFilters, &argv)) {
     Forward(call, argv, Shape::kValue);
   }
+}
+
+// ---- metrics ----
+
+void Api::MetricsTop(const CallPtr& call) {
+  std::vector<std::string> argv = {"METRICS.TOP", call->params[0]};
+  AppendOptions(call->fields, kMetricsRange, &argv);
+  Forward(call, argv, Shape::kMap);
+}
+
+void Api::MetricsRange(const CallPtr& call) {
+  std::vector<std::string> argv = {"METRICS.RANGE", call->params[0], call->params[1]};
+  AppendOptions(call->fields, kMetricsRange, &argv);
+  Forward(call, argv, Shape::kMap);
 }
 
 // ---- completed jobs ----

@@ -95,6 +95,8 @@ class Api {
   void FailedAction(const CallPtr& call);
   void CompletedList(const CallPtr& call);
   void CompletedAction(const CallPtr& call);
+  void MetricsTop(const CallPtr& call);
+  void MetricsRange(const CallPtr& call);
   void Schedules(const CallPtr& call);
   void SetSchedule(const CallPtr& call);
 

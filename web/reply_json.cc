@@ -8,11 +8,11 @@ namespace {
 
 Shape FieldShape(std::string_view field) {
   if (field == "config" || field == "params" || field == "result" || field == "totals" ||
-      field == "master") {
+      field == "master" || field == "total") {
     return Shape::kMap;
   }
   if (field == "jobs" || field == "failures" || field == "history" || field == "nodes" ||
-      field == "runs") {
+      field == "runs" || field == "series" || field == "buckets") {
     return Shape::kMapList;
   }
   return Shape::kValue;

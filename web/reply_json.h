@@ -15,8 +15,8 @@ enum class Shape {
 };
 
 // The JSON form of `reply` (not an error reply). Inside a map, the fields the scheduler's
-// native API uses for nested maps (config, params, result, totals) and map lists (jobs,
-// failures) are shaped accordingly.
+// native API uses for nested maps (config, params, result, totals, total) and map lists (jobs,
+// failures, series, buckets) are shaped accordingly.
 nlohmann::json ToJson(const redisReply* reply, Shape shape);
 
 }  // namespace desaster::web

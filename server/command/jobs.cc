@@ -324,8 +324,9 @@ void JobFail(CommandContext& ctx) {
   f.error_class = o->error_class;
   f.message = o->message;
   f.backtrace = o->backtrace;
+  int64_t ready_ms = job->enqueued_ms;
   ctx.db().RemoveJob(job);
-  ctx.db().RecordFailure(std::move(f), !o->dead);
+  ctx.db().RecordFailure(std::move(f), !o->dead, ready_ms);
   ctx.reply.Integer(1);
 }
 

@@ -43,7 +43,8 @@ std::string_view GroupCategory(std::string_view group) {
       {"schedule", "schedule"},
       {"worker", "worker"},
       {"failed", "failed"},
-      {"completed", "completed"}};
+      {"completed", "completed"},
+      {"metrics", "metrics"}};
   for (const auto& [g, category] : kGroups) {
     if (g == group) return category;
   }
@@ -254,6 +255,7 @@ void RegisterScheduleCommands(CommandRegistry* r);
 void RegisterWorkerCommands(CommandRegistry* r);
 void RegisterFailedCommands(CommandRegistry* r);
 void RegisterCompletedCommands(CommandRegistry* r);
+void RegisterMetricsCommands(CommandRegistry* r);
 void RegisterSnapshotCommands(CommandRegistry* r);
 void RegisterImportCommands(CommandRegistry* r);
 
@@ -283,6 +285,7 @@ void RegisterAllCommands(CommandRegistry* r) {
   RegisterWorkerCommands(r);
   RegisterFailedCommands(r);
   RegisterCompletedCommands(r);
+  RegisterMetricsCommands(r);
   RegisterSnapshotCommands(r);
   RegisterImportCommands(r);
   r->Finish();

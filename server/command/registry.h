@@ -41,10 +41,11 @@ enum Flag : uint32_t {
 // then desaster's families and `runner`, what a worker process needs to take and finish jobs.
 namespace category {
 inline constexpr std::string_view kNames[] = {
-    "keyspace", "read",   "write",       "set",       "sortedset",  "list",        "hash",
-    "string",   "bitmap", "hyperloglog", "geo",       "stream",     "pubsub",      "admin",
-    "fast",     "slow",   "blocking",    "dangerous", "connection", "transaction", "scripting",
-    "queue",    "job",    "schedule",    "worker",    "failed",     "runner",      "completed"};
+    "keyspace",   "read",        "write",     "set",         "sortedset", "list",
+    "hash",       "string",      "bitmap",    "hyperloglog", "geo",       "stream",
+    "pubsub",     "admin",       "fast",      "slow",        "blocking",  "dangerous",
+    "connection", "transaction", "scripting", "queue",       "job",       "schedule",
+    "worker",     "failed",      "runner",    "completed",   "metrics"};
 // The bit of category `name` (case-insensitive); 0 when there is none.
 uint64_t ByName(std::string_view name);
 }  // namespace category

@@ -1508,6 +1508,33 @@ void DebugProtocol(CommandContext& ctx) {
       "string|integer|double|bignum|null|array|set|map|attrib|push|verbatim|true|false");
 }
 
+// DEBUG METRICS-POPULATE n: the metrics a long busy life leaves, as DEBUG POPULATE makes keys
+// for benchmarks: n classes (of one queue, "populated") have run in every bucket the metrics
+// keep, 16 runs per bucket and resolution, their durations spread over 1 ms to a minute.
+void DebugMetricsPopulate(CommandContext& ctx) {
+  auto classes = ctx.OptionInt(1, 1, 1000);
+  if (!classes) return;
+  Metrics& metrics = ctx.db().metrics();
+  int64_t now = ctx.now_ms();
+  for (long long c = 0; c < *classes; c++) {
+    std::string klass = "populated:" + std::to_string(c);
+    for (const MetricResolution& res : kMetricResolutions) {
+      for (int64_t t = now; t > now - res.kept_ms; t -= res.bucket_ms) {
+        for (int64_t run = 0; run < 16; run++) {
+          int64_t ms = ((t / res.bucket_ms) * 7919 + run * 104729 + c) % 60000 + 1;
+          metrics.Count({.queue = "populated",
+                         .klass = klass,
+                         .succeeded = run != 0,
+                         .duration_ms = ms,
+                         .wait_ms = ms / 3},
+                        t);
+        }
+      }
+    }
+  }
+  ctx.reply.Ok();
+}
+
 void Debug(CommandContext& ctx) {
   if (ctx.Is(1, "SLEEP") && ctx.args.size() == 3) {
     double seconds;
@@ -1569,28 +1596,33 @@ void Debug(CommandContext& ctx) {
     return ctx.reply.Ok();
   }
   if (ctx.Is(1, "CHANGE-REPL-ID") && ctx.args.size() == 2) return ctx.reply.Ok();
+  if (ctx.Is(1, "METRICS-POPULATE") && ctx.args.size() == 3) return DebugMetricsPopulate(ctx);
   if (ctx.Is(1, "HELP")) {
-    return ctx.ReplyHelp({"CHANGE-REPL-ID",
-                          "    Accepted: desaster has no Redis replication ID.",
-                          "DIGEST",
-                          "    A fingerprint of the whole dataset.",
-                          "DIGEST-VALUE <key> [<key> ...]",
-                          "    A fingerprint of each value.",
-                          "OBJECT <key>",
-                          "    Show low level info about the key.",
-                          "PROTOCOL <type>",
-                          "    Reply with a sample of a RESP3 type (string, integer, double, "
-                          "bignum, null, array, set, map, attrib, push, verbatim, true, false).",
-                          "QUICKLIST-PACKED-THRESHOLD <size>",
-                          "    Accepted: desaster keeps no quicklists.",
-                          "RELOAD",
-                          "    Reload the dataset from disk and check it matches memory.",
-                          "SET-ACTIVE-EXPIRE <0|1>",
-                          "    Turn the active expiry of keys off or on.",
-                          "SET-SKIP-CHECKSUM-VALIDATION <0|1>",
-                          "    Accepted: RESTORE always checks.",
-                          "SLEEP <seconds>",
-                          "    Stop the server for <seconds>."});
+    return ctx.ReplyHelp(
+        {"CHANGE-REPL-ID",
+         "    Accepted: desaster has no Redis replication ID.",
+         "DIGEST",
+         "    A fingerprint of the whole dataset.",
+         "DIGEST-VALUE <key> [<key> ...]",
+         "    A fingerprint of each value.",
+         "METRICS-POPULATE <classes>",
+         "    Count runs of <classes> classes into every metrics bucket kept, with "
+         "many durations each (for benchmarks).",
+         "OBJECT <key>",
+         "    Show low level info about the key.",
+         "PROTOCOL <type>",
+         "    Reply with a sample of a RESP3 type (string, integer, double, "
+         "bignum, null, array, set, map, attrib, push, verbatim, true, false).",
+         "QUICKLIST-PACKED-THRESHOLD <size>",
+         "    Accepted: desaster keeps no quicklists.",
+         "RELOAD",
+         "    Reload the dataset from disk and check it matches memory.",
+         "SET-ACTIVE-EXPIRE <0|1>",
+         "    Turn the active expiry of keys off or on.",
+         "SET-SKIP-CHECKSUM-VALIDATION <0|1>",
+         "    Accepted: RESTORE always checks.",
+         "SLEEP <seconds>",
+         "    Stop the server for <seconds>."});
   }
   ctx.Error("ERR unknown subcommand '" + ctx.args[1] + "'. Try DEBUG HELP.");
 }

@@ -58,6 +58,7 @@ void ServerState::ApplyOptions() {
     keyspace.db(i).set_completed_policy({.max = options.completed_max,
                                          .ttl_ms = options.completed_ttl_s * 1000,
                                          .redactor = Redactor(options.completed_redact)});
+    keyspace.db(i).metrics().set_top(options.metrics_top);
   }
   auto parameter = [&](const char* name, uint64_t absent) -> uint64_t {
     auto it = options.redis_parameters.find(name);

@@ -795,6 +795,18 @@ void Keyspace::Apply(const Mutation& m) {
     case Mutation::Op::kCompletionDelete:
       d.RemoveCompletion(static_cast<uint64_t>(m.num));
       break;
+    case Mutation::Op::kMetricPut:
+    case Mutation::Op::kMetricDelete: {
+      MetricCellKey key{.name = m.key, .start_ms = m.num};
+      MetricCell cell;
+      if (!MetricCellKey::FromTag(m.arg2, &key)) break;
+      if (m.op == Mutation::Op::kMetricDelete) {
+        d.metrics().Apply(key, nullptr);
+      } else if (MetricCell::Decode(m.arg, &cell)) {
+        d.metrics().Apply(key, &cell);
+      }
+      break;
+    }
     case Mutation::Op::kWorkerDelete:
       if (auto it = workers_.find(m.key); it != workers_.end()) workers_.erase(it);
       break;

@@ -29,6 +29,7 @@
 #include "server/data/value.h"
 #include "server/queue/completion.h"
 #include "server/queue/job_table.h"
+#include "server/queue/metrics.h"
 #include "server/queue/queue.h"
 #include "server/queue/schedule.h"
 #include "server/store/mutation.h"
@@ -272,8 +273,9 @@ class Database {
   // Records a failure and applies its queue's retry policy: while attempts remain the job is
   // pushed back to its queue to run after the backoff (state retrying), else it is dead.
   // Fills in the id; returns the stored failure.
-  // `retry` false: the job can never succeed, so it is dead at once.
-  Failure* RecordFailure(Failure failure, bool retry = true);
+  // `retry` false: the job can never succeed, so it is dead at once. `ready_ms`: when the job
+  // whose run failed was made ready (0: not known), for the metrics' wait.
+  Failure* RecordFailure(Failure failure, bool retry = true, int64_t ready_ms = 0);
   Failure* FindFailure(uint64_t id);
   // Pushes the failed job back to its queue now (cancelling a pending retry); false when its
   // queue's key holds another type.
@@ -321,6 +323,13 @@ class Database {
   size_t TrimCompletions(size_t budget);
   // The failure record of job `id` (its failed runs), if it has one.
   const Failure* FailureOfJob(uint64_t id) const;
+
+  // ---- Job metrics (server/queue/metrics.h): counted as runs end, stored by FlushMetrics ----
+
+  Metrics& metrics() { return metrics_; }
+  const Metrics& metrics() const { return metrics_; }
+  // Records the metric cells changed since the last call (and drops those past retention).
+  void FlushMetrics();
 
   // When the next scheduled job or schedule is due, or a rate-limited queue may hand out a job
   // (0: never).
@@ -400,6 +409,7 @@ class Database {
   std::unordered_map<uint64_t, Completion> completions_;     // by job id
   std::set<std::pair<int64_t, uint64_t>> completion_order_;  // (finished_ms, job id)
   CompletedPolicy completed_policy_;
+  Metrics metrics_;
 };
 
 // What WAIT blocks on: replicas' progress, signalled when a replica reports it. A key of this

@@ -170,8 +170,9 @@ void Database::ReturnLeasedJob(Job* job, std::string why) {
   Failure f = FailureOf(*job, attempt);
   f.error_class = "WorkerLost";
   f.message = std::move(why);
+  int64_t ready_ms = job->enqueued_ms;
   RemoveJob(job);
-  RecordFailure(std::move(f));
+  RecordFailure(std::move(f), true, ready_ms);
 }
 
 Database::LiveOutput& Database::ReportOutput(uint64_t job, std::string_view output) {
@@ -196,12 +197,19 @@ const Database::LiveOutput* Database::FindLiveOutput(uint64_t job) const {
 // ---- the completed store ----
 
 void Database::Complete(std::unique_ptr<Job> job, std::string result) {
+  PayloadFields fields = job->queue->Fields(*job);
+  int64_t now = keyspace_->now_ms();
+  metrics_.Count({.queue = job->queue->key(),
+                  .klass = fields.klass,
+                  .succeeded = true,
+                  .duration_ms = now - job->run_at_ms,  // a lease starts its run there
+                  .wait_ms = job->run_at_ms - job->enqueued_ms},
+                 now);
   if (completed_policy_.max == 0) return;
   Completion c;
   c.job = job->id;
   c.queue = job->queue->key();
   c.payload = job->payload.str();
-  PayloadFields fields = job->queue->Fields(*job);
   c.klass = std::move(fields.klass);
   c.worker = job->lease_owner();
   c.result = std::move(result);
@@ -249,6 +257,13 @@ Job* Database::RerunCompletion(const Completion& c) {
   if (c.redacted) return nullptr;
   Queue* q = QueueToRunAgain(c.queue);
   return q ? PushJob(q, {.payload = c.payload}) : nullptr;
+}
+
+void Database::FlushMetrics() {
+  metrics_.Flush(keyspace_->now_ms(), [&](const MetricCellKey& key, const MetricCell* cell) {
+    Record(cell ? Mutation::Op::kMetricPut : Mutation::Op::kMetricDelete, key.name,
+           cell ? cell->Encode() : std::string(), key.Tag(), key.start_ms);
+  });
 }
 
 size_t Database::TrimCompletions(size_t budget) {
@@ -509,7 +524,11 @@ size_t Database::PromoteDue(size_t budget) {
   int64_t now = keyspace_->now_ms();
   while (n < budget && !scheduled_.empty() && scheduled_.begin()->first <= now) {
     Job* job = FindJob(scheduled_.begin()->second);
-    UpdateJob(job, [](Job& j) { j.state = JobState::kReady; });
+    // It is enqueued from when it is due: its wait (latency, metrics) starts there.
+    UpdateJob(job, [](Job& j) {
+      j.state = JobState::kReady;
+      j.enqueued_ms = j.run_at_ms;
+    });
     n++;
   }
   return n;
@@ -630,6 +649,7 @@ void Database::DropAllQueues() {
   live_output_.clear();
   completions_.clear();
   completion_order_.clear();
+  metrics_.Clear();
 }
 
 }  // namespace desaster
@@ -686,9 +706,19 @@ Failure Database::FailureOf(const Job& job, uint32_t attempt) const {
   return f;
 }
 
-Failure* Database::RecordFailure(Failure f, bool retry) {
+Failure* Database::RecordFailure(Failure f, bool retry, int64_t ready_ms) {
   f.id = keyspace_->NextJobId();
   keyspace_->throughput().Count(Throughput::kFailed, keyspace_->now_ms());
+  bool started = f.started_at_ms > 0;  // a native run; resque's reports tell no start
+  MetricRun run{
+      .queue = f.queue,
+      .klass = f.klass,
+      .succeeded = false,
+      .duration_ms = started ? std::optional(f.failed_at_ms - f.started_at_ms) : std::nullopt,
+      .wait_ms =
+          started && ready_ms > 0 ? std::optional(f.started_at_ms - ready_ms) : std::nullopt};
+  // At its own time: an imported failure is history.
+  metrics_.Count(run, std::min(f.failed_at_ms, keyspace_->now_ms()));
   if (auto prior = failure_of_job_.find(f.JobKey()); prior != failure_of_job_.end()) {
     // The job failed before: one record, the earlier runs in its history.
     Failure earlier = failures_.at(prior->second);

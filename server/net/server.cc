@@ -827,6 +827,7 @@ void Server::OnBeforeSleep(ev::prepare&, int) {
     ServeReadyKeys(*state_);
   }
   state_->tracking.Broadcast();
+  if (state_->shutdown_requested) FlushMetrics();  // at most kMetricsFlushMs are lost otherwise
   // 2. The iteration's mutations are submitted as one batch. Its replies may leave once every
   //    batch submitted so far is committed: they may show state that any of them holds.
   SubmitPending();
@@ -990,6 +991,7 @@ void Server::OnCron(ev::timer&, int) {
     // while an import follows its source: the source's DELs expire its keys.
     for (int i = 0; i < state_->keyspace.databases(); i++) state_->keyspace.db(i).ExpireDue(1000);
   }
+  if (now - metrics_flushed_ms_ >= kMetricsFlushMs) FlushMetrics();
   if (state_->options.appendfsync == "everysec" && now - last_flush_ms_ >= 1000 &&
       flushed_lsn_ != state_->committed_lsn) {
     last_flush_ms_ = now;
@@ -1017,6 +1019,14 @@ void Server::OnCron(ev::timer&, int) {
       if (now - cl.last_interaction_ms > timeout * 1000LL) Close(c.get());
     }
   }
+}
+
+void Server::FlushMetrics() {
+  int64_t now = UnixMs();
+  if (!state_->write_error.empty() || !MayChangeState() || state_->Paused(now)) return;
+  metrics_flushed_ms_ = now;
+  state_->keyspace.set_now_ms(now);
+  for (int i = 0; i < state_->keyspace.databases(); i++) state_->keyspace.db(i).FlushMetrics();
 }
 
 bool Server::SentinelHealthy() const { return cluster_ != nullptr && cluster_->LeaseHeld(); }

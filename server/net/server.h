@@ -69,6 +69,9 @@ class Server {
   // Whether timers may change state: not on a cluster replica, whose state changes only by the
   // log, nor on a master that cannot prove it still leads.
   bool MayChangeState();
+  // Stores the job metrics counted since the last time (a master's, while writes are accepted).
+  void FlushMetrics();
+  static constexpr int64_t kMetricsFlushMs = 2000;
 
   // Cluster mode: handles what the cluster threads saw, in order: log entries are applied (on
   // a replica), leader changes make this node master or depose it.
@@ -172,7 +175,7 @@ class Server {
   ev::idle load_step_;
   std::unique_ptr<StateLoader> loader_;
   int64_t load_started_us_ = 0;
-  int64_t last_flush_ms_ = 0, last_probe_ms_ = 0;
+  int64_t last_flush_ms_ = 0, last_probe_ms_ = 0, metrics_flushed_ms_ = 0;
   uint64_t flushed_lsn_ = 0;
   int listen_fd_ = -1;
   int port_ = 0;

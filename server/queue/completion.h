@@ -16,7 +16,7 @@ struct Completion {
                             // shown: a million completions do not keep them twice)
   std::string worker;       // the worker that ran it
   std::string result;       // what the run reported (a command's output, a return value)
-  int64_t enqueued_ms = 0;  // when it was last pushed (a retry is pushed again)
+  int64_t enqueued_ms = 0;  // when it was last pushed or became due (a retry is pushed again)
   int64_t started_ms = 0;   // when the run that succeeded began
   int64_t finished_ms = 0;  // when it succeeded
   uint32_t attempt = 1;     // the run that succeeded: 1, the first

@@ -23,10 +23,10 @@ struct Job {
   PackedString payload;  // 8 bytes instead of std::string's 32: Job fits jemalloc's 80-byte class
   PackedString flow;     // fairness key; empty until a flow-based discipline resolves it
   int64_t order = 0;     // position inside its flow/band: smaller is dispatched first
-  int64_t enqueued_ms = 0;
-  int64_t run_at_ms = 0;  // scheduled jobs: when they become ready
-  int32_t priority = 0;   // higher first (prio discipline)
-  uint16_t attempts = 0;  // runs that ended without success (saturates; retries stop at 1001)
+  int64_t enqueued_ms = 0;  // when it was pushed or, if scheduled, became due: it waits since
+  int64_t run_at_ms = 0;    // scheduled jobs: when they become ready
+  int32_t priority = 0;     // higher first (prio discipline)
+  uint16_t attempts = 0;    // runs that ended without success (saturates; retries stop at 1001)
   JobState state = JobState::kReady;
   Queue* queue = nullptr;  // the queue that holds it (not persisted: the record's key says)
 

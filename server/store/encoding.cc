@@ -376,4 +376,20 @@ bool DecodeExpireKey(std::string_view record, int* db, std::string_view* key) {
   return DecodeWholeKeyRecord(record, 'x', db, key);
 }
 
+std::string MetricKey(int db, std::string_view series, std::string_view tag, int64_t start_ms) {
+  std::string out = KeyRecord('t', db, series, tag.size() + 8);
+  out.append(tag);
+  AppendInt64(&out, start_ms);
+  return out;
+}
+
+bool DecodeMetricKey(std::string_view record, int* db, std::string_view* series,
+                     std::string_view* tag, int64_t* start_ms) {
+  std::string_view rest;
+  if (!DecodeKeyRecord(record, 't', db, series, &rest) || rest.size() != 10) return false;
+  *tag = rest.substr(0, 2);
+  *start_ms = DecodeInt64(rest.substr(2));
+  return true;
+}
+
 }  // namespace desaster::store

@@ -51,6 +51,8 @@
 //   'f' db:u16 id:u64                      -> failed job (Failure::Encode)
 //   'd' db:u16 id:u64                      -> completed job, by its id (Completion::Encode)
 //   'x' db:u16 klen:u32 key                -> expiry, ms since the epoch (int64)
+//   't' db:u16 nlen:u32 series tag:2 start:i64 -> a job metrics cell (MetricCell::Encode);
+//                                              tag: MetricCellKey::Tag
 //
 // Beside LevelDB's files, DESASTER-LSN holds the LSN reservation: a decimal LSN at or above every
 // committed batch's, replaced atomically (rename) once per kLsnReserve batches. After a restart,
@@ -167,7 +169,11 @@ inline constexpr std::string_view kAclUsersKey = "u";
 std::string EncodeMasterTerm(std::string_view node, std::string_view address,
                              std::string_view since_ms);
 // The kinds of records kept per database ('e' + db, 'q' + db, ...): what FLUSHDB deletes.
-inline constexpr char kDatabaseRecordKinds[] = {'e', 'q', 'c', 'f', 'd', 'x'};
+inline constexpr char kDatabaseRecordKinds[] = {'e', 'q', 'c', 'f', 'd', 'x', 't'};
+// A job metrics cell's record, and back (false if `record` is not one).
+std::string MetricKey(int db, std::string_view series, std::string_view tag, int64_t start_ms);
+bool DecodeMetricKey(std::string_view record, int* db, std::string_view* series,
+                     std::string_view* tag, int64_t* start_ms);
 // The record of failure or completion `id` (`kind` 'f' or 'd').
 std::string IdRecordKey(char kind, int db, uint64_t id);
 // 'e' + db (or 'x' + db): every record of one database.

@@ -971,6 +971,12 @@ void LevelStore::Translate(const Mutation& m, uint64_t lsn, BatchView* view) {
     case Op::kCompletionDelete:
       view->Delete(IdRecordKey('d', m.db, static_cast<uint64_t>(m.num)));
       break;
+    case Op::kMetricPut:
+      view->Put(MetricKey(m.db, m.key, m.arg2, m.num), m.arg);
+      break;
+    case Op::kMetricDelete:
+      view->Delete(MetricKey(m.db, m.key, m.arg2, m.num));
+      break;
     case Op::kScriptLoad:
     case Op::kScriptFlush:
       break;  // replicated, not stored
@@ -1188,6 +1194,13 @@ class LevelStore::Loader : public StateLoader {
         m.db = db;
         m.num = static_cast<int64_t>(id);
         m.arg = value;
+      } else if (std::string_view tag; DecodeMetricKey(record, &db, &key, &tag, &m.num)) {
+        if (db >= keyspace->databases()) continue;
+        m.op = Mutation::Op::kMetricPut;
+        m.db = db;
+        m.key = key;
+        m.arg = value;
+        m.arg2 = tag;
       } else if (DecodeScheduleKey(record, &db, &key)) {
         if (db >= keyspace->databases()) continue;
         m.op = Mutation::Op::kScheduleSet;

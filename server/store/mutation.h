@@ -73,9 +73,13 @@ struct Mutation {
     kFunctionFlush,
     kCompletionPut,     // completed job `num` = arg (Completion::Encode); replaces it
     kCompletionDelete,  // completed job `num` is forgotten
+    // A job metrics cell (server/queue/metrics.h): series `key`, dimension and resolution arg2
+    // (MetricCellKey::Tag), bucket starting at `num` ms = arg (MetricCell::Encode); replaces it.
+    kMetricPut,
+    kMetricDelete,  // that cell is gone
   };
   // The highest Op: a log entry with a higher one is from a newer version.
-  static constexpr Op kLastOp = Op::kCompletionDelete;
+  static constexpr Op kLastOp = Op::kMetricDelete;
 
   Op op;
   bool flag = false;

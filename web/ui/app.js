@@ -93,6 +93,8 @@ const EMPTY = {
   delayed: 'No delayed jobs or pending retries. Jobs pushed with a delay (JOB.PUSH ... DELAY ms, resque-scheduler, '
     + "Sidekiq's perform_in) wait here.",
   schedules: 'No cron schedules yet: add one below.',
+  metrics: 'No runs in this range. Every job a desaster-worker runs is counted here by class and queue when it '
+    + 'succeeds or fails; failures resque workers report count too.',
   completed: 'No completed jobs. Every job a desaster-worker finishes with success is kept here (completed-max jobs, '
     + 'for completed-ttl seconds), or none matches the filters.',
 };
@@ -311,7 +313,9 @@ function navCounts(o) {
 
 // ---- pages ----
 
-function chart(title, series, width) {
+// A time chart of `lines` ([label, colour property]) over `data` (uPlot's columns: the times in
+// seconds, then one column per line), in the log scale when that is on.
+function plotChart(title, width, lines, data, unit) {
   const el = h('div', { class: 'chart' });
   // uPlot draws on a canvas, which CSS does not reach: the axes take the theme's colours (dark
   // mode) from the page's custom properties.
@@ -320,12 +324,26 @@ function chart(title, series, width) {
   const opts = {
     title, width, height: 220,
     scales: { x: { time: true }, y: app.logScale ? { distr: 4, log: 10, asinh: 1, range: (u, min, max) => [0, Math.max(10, max)] } : {} },
-    series: [{}, { label: 'enqueued', stroke: color('--accent'), width: 1.5 },
-      { label: 'dequeued', stroke: color('--ok'), width: 1.5 }, { label: 'failed', stroke: color('--danger'), width: 1.5 }],
-    axes: [{ ...axis }, { ...axis, label: 'jobs', splits: app.logScale ? powersOfTen : undefined }],
+    series: [{}, ...lines.map(([label, colour]) => ({ label, stroke: color(colour), width: 1.5, spanGaps: false }))],
+    axes: [{ ...axis }, { ...axis, label: unit, splits: app.logScale ? powersOfTen : undefined }],
   };
-  const plot = new uPlot(opts, seriesData(series), el);
-  return { el, update: (s) => plot.setData(seriesData(s)), plot };
+  const plot = new uPlot(opts, data, el);
+  app.charts.push(plot);
+  return { el, plot };
+}
+
+function chart(title, series, width) {
+  const lines = [['enqueued', '--accent'], ['dequeued', '--ok'], ['failed', '--danger']];
+  const c = plotChart(title, width, lines, seriesData(series), 'jobs');
+  return { el: c.el, update: (s) => c.plot.setData(seriesData(s)), plot: c.plot };
+}
+
+function logScaleButton() {
+  return button(app.logScale ? 'Log scale: on' : 'Log scale: off', () => {
+    app.logScale = !app.logScale;
+    localStorage.setItem('desaster.logScale', app.logScale ? '1' : '0');
+    render();
+  }, { id: 'log-scale', 'aria-pressed': String(app.logScale), title: 'Show small and large values together' });
 }
 
 // The log scale's lines and labels: 0, 1, 10, 100, ... (not at every 2..9 between).
@@ -369,13 +387,7 @@ function dashboard(main) {
     } else if (!perSecond) {
       perSecond = chart('Jobs per second, last 5 minutes', o.seconds, width);
       perMinute = chart('Jobs per minute, last 24 hours', o.minutes, width);
-      const scale = button(app.logScale ? 'Log scale: on' : 'Log scale: off', () => {
-        app.logScale = !app.logScale;
-        localStorage.setItem('desaster.logScale', app.logScale ? '1' : '0');
-        render();
-      }, { id: 'log-scale', 'aria-pressed': String(app.logScale), title: 'Show small and large rates together' });
-      charts.replaceChildren(h('div', { class: 'chart-tools' }, scale), perSecond.el, perMinute.el);
-      app.charts = [perSecond.plot, perMinute.plot];
+      charts.replaceChildren(h('div', { class: 'chart-tools' }, logScaleButton()), perSecond.el, perMinute.el);
     } else {
       perSecond.update(o.seconds);
       perMinute.update(o.minutes);
@@ -500,11 +512,18 @@ async function queuePage(main, key, query) {
   const q = jobQuery(query);
   q.set('offset', query.get('offset') || '0');
   q.set('limit', String(pageLimit(query)));
-  const [info, jobs, queues] = await Promise.all([api('GET', base), api('GET', `${base}/jobs?${q}`), api('GET', '/api/queues')]);
+  const [info, jobs, queues, metrics] = await Promise.all([api('GET', base), api('GET', `${base}/jobs?${q}`), api('GET', '/api/queues'),
+    may('metrics.range') ? api('GET', `/api/metrics/queue/${enc(key)}?last=3600`) : null]);
   const qi = info.result, total = jobs.result.total;
   const header = h('div', { class: 'title' }, h('h1', {}, 'Queue ', h('code', { text: qi.name || key }), qi.dialect && qi.dialect !== 'native' ? h('span', { class: 'dialect', text: qi.dialect }) : null),
     h('span', { class: 'meta', id: 'queue-meta', text: `${key} · ${qi.config.discipline} · ${fmtNum(qi.ready)} ready · ${fmtNum(qi.scheduled)} scheduled · ${fmtNum(qi.rate, 2)}/s${qi.config.paused ? ' · paused' : ''}` }));
   put(main, header, h('div', { class: 'actions' }, queueActions(qi, { configuring: !!query.get('configure') })));
+  if (metrics) {
+    const t = metrics.result.total;
+    put(main, h('p', { class: 'meta', id: 'queue-metrics' }, `Last hour: ${plural(t.processed, 'run')} succeeded, ${fmtNum(t.failed)} failed`
+      + (t.processed + t.failed ? ` · duration p50 ${fmtDuration(t.duration_p50)}, p95 ${fmtDuration(t.duration_p95)} · wait p95 ${fmtDuration(t.wait_p95)} · ` : ' · '),
+    h('a', { href: `#/metrics?dim=queue&name=${enc(key)}` }, 'metrics')));
+  }
   if (may('job.push')) put(main, addJobForm(key));
   if (query.get('configure') && may('queue.config')) {
     const disc = await api('GET', '/api/disciplines');
@@ -881,6 +900,65 @@ async function completedPage(main, query) {
   pager(list.total, query, (nq) => go('completed', nq)));
 }
 
+// Runs per class or per queue over a time range (METRICS.TOP), and one series (or all of them)
+// bucket by bucket (METRICS.RANGE): runs, failures and duration and wait percentiles, which the
+// server takes from summed histograms.
+const METRIC_RANGES = [['1h', 'Last hour', 3600], ['8h', '8 hours', 8 * 3600], ['24h', '24 hours', 86400],
+  ['7d', '7 days', 7 * 86400], ['30d', '30 days', 30 * 86400]];
+
+async function metricsPage(main, query) {
+  const dim = query.get('dim') === 'queue' ? 'queue' : 'class';
+  const range = METRIC_RANGES.find(([key]) => key === query.get('range')) || METRIC_RANGES[0];
+  const name = query.get('name') || '';
+  const link = (changes) => {
+    const q = new URLSearchParams(query);
+    for (const [k, v] of Object.entries(changes)) if (v) q.set(k, v); else q.delete(k);
+    return `#/metrics?${q}`;
+  };
+  const choice = (attr, options, current) => h('nav', { class: 'views', 'aria-label': attr },
+    options.map(([value, label]) => h('a', { href: link({ [attr]: value, ...(attr === 'dim' ? { name: '' } : {}) }),
+      class: value === current ? 'current' : '', [`data-${attr}`]: value }, label)));
+  const last = String(range[2]);
+  const [topReply, series] = await Promise.all([
+    api('GET', `/api/metrics/${dim}?last=${last}`),
+    api('GET', `/api/metrics/${dim}/${enc(name || '*')}?last=${last}`)]);
+  const top = topReply.result, ranged = series.result;
+  const ms = (v) => h('td', { class: 'num', 'data-ms': String(v), text: fmtDuration(v) });
+  const rate = (m) => (m.processed + m.failed ? `${fmtNum((100 * m.failed) / (m.processed + m.failed), 1)} %` : '—');
+  put(main, h('h1', { text: 'Metrics' }), choice('dim', [['class', 'By class'], ['queue', 'By queue']], dim),
+    choice('range', METRIC_RANGES.map(([key, label]) => [key, label]), range[0]),
+    h('p', { class: 'hint', text: `Per ${top.resolution}, since ${fmtTime(top.since)}. Percentiles come from histograms `
+      + 'summed over the range (within 3 %). The busiest names (metrics-top) are kept apart; the rest count as (other).' }));
+  put(main, table([dim === 'class' ? 'Class' : 'Queue', 'Processed', 'Failed', 'Failure rate', 'Duration p50', 'p95', 'max', 'Wait p50', 'p95'],
+    top.series.map((m) => h('tr', { 'data-series': m.name, class: m.name === name ? 'current' : '' },
+      h('td', {}, h('a', { href: link({ name: m.name }) }, m.name)), numCell(m.processed), numCell(m.failed),
+      h('td', { class: 'num', text: rate(m) }), ms(m.duration_p50), ms(m.duration_p95), ms(m.duration_max),
+      ms(m.wait_p50), ms(m.wait_p95))),
+    { empty: EMPTY.metrics, id: 'metrics-table' }));
+  // The chart's buckets: every one of the range, zero where nothing ran (the reply holds only
+  // those that counted something), percentiles left out where nothing ran.
+  const byStart = new Map(ranged.buckets.map((b) => [b.start, b]));
+  const step = ranged.bucket_ms, first = ranged.since - (ranged.since % step);
+  const cols = [[], [], [], [], [], []];
+  for (let t = first; t <= ranged.until; t += step) {
+    const b = byStart.get(t);
+    cols[0].push(t / 1000);
+    cols[1].push(b ? b.processed : 0);
+    cols[2].push(b ? b.failed : 0);
+    cols[3].push(b ? b.duration_p50 : null);
+    cols[4].push(b ? b.duration_p95 : null);
+    cols[5].push(b ? b.wait_p95 : null);
+  }
+  const width = Math.max(240, Math.min(1100, $('#main').clientWidth - 40));
+  const what = name || `every ${dim}`;
+  const t = ranged.total;
+  put(main, h('h2', { id: 'metrics-series', text: `${what}: ${plural(t.processed, 'run')} succeeded, ${fmtNum(t.failed)} failed` }),
+    h('div', { class: 'chart-tools' }, logScaleButton(), name ? h('a', { href: link({ name: '' }) }, `Show every ${dim}`) : null),
+    plotChart(`Runs per ${ranged.resolution}`, width, [['processed', '--ok'], ['failed', '--danger']], cols.slice(0, 3), 'runs').el,
+    plotChart(`Duration and wait per ${ranged.resolution} (ms)`, width,
+      [['duration p50', '--accent'], ['duration p95', '--fg'], ['wait p95', '--muted']], [cols[0], ...cols.slice(3)], 'ms').el);
+}
+
 async function failurePage(main, id) {
   const f = (await api('GET', `/api/failed/${enc(id)}`)).result;
   put(main, h('h1', {}, 'Failure ', h('code', { text: id })));
@@ -996,6 +1074,7 @@ async function render() {
     else if (parts[0] === 'failed' && parts.length === 1) await failedPage(page, query);
     else if (parts[0] === 'failed') await failurePage(page, parts[1]);
     else if (parts[0] === 'completed') await completedPage(page, query);
+    else if (parts[0] === 'metrics') await metricsPage(page, query);
     else if (parts[0] === 'scheduled') await scheduledPage(page, query);
     else if (parts[0] === 'cluster') await clusterPage(page);
     else page.append(h('h1', { text: 'Not found' }));

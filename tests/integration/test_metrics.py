@@ -1,0 +1,240 @@
+#!/usr/bin/python3
+"""Job metrics: runs per queue and per class, with duration and wait percentiles from mergeable
+histograms per minute, hour and day (METRICS.TOP, METRICS.RANGE), durable across restarts, the
+busiest names kept apart and the rest counted as (other)."""
+import json
+import math
+import os
+import sys
+import time
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import redis  # noqa: E402
+from harness import Scheduler, ServerTest, as_map, data_dir, main, wait_for  # noqa: E402
+
+# A server-measured time is at least what the test waited and at most this much more (the
+# round trips of a sanitizer build on a busy machine included).
+SLACK_MS = 250
+
+
+def job(klass, *args):
+    return json.dumps({"class": klass, "args": list(args)})
+
+
+def top(r, dimension, *args):
+    """METRICS.TOP's series as {name: fields}."""
+    reply = as_map(r.execute_command("METRICS.TOP", dimension, *args))
+    return {m["name"].decode(): m for m in map(as_map, reply["series"])}
+
+
+def exact_quantile(values, q):
+    """The value of rank ceil(q * n), as the server's histograms define a quantile."""
+    ordered = sorted(values)
+    return ordered[max(1, math.ceil(q * len(ordered))) - 1]
+
+
+class MetricsTest(ServerTest):
+    def setUp(self):
+        super().setUp()
+        self.r.execute_command("WORKER.REGISTER", "w", "QUEUES", "reports,mail")
+
+    def run_with_durations(self, queue, klass, durations_ms):
+        """Leases one job per duration at once and acknowledges each when its time has passed:
+        the server measures each run from its lease to its acknowledgement."""
+        r = self.r
+        ids = [r.execute_command("JOB.PUSH", queue, job(klass, i)).decode()
+               for i in range(len(durations_ms))]
+        start = time.monotonic()
+        for _ in ids:
+            r.execute_command("JOB.FETCH", "w")
+        for id, ms in sorted(zip(ids, durations_ms), key=lambda p: p[1]):
+            # Waiting for a moment, not for a state: the durations are what is measured.
+            delay = start + ms / 1000 - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
+            self.assertEqual(r.execute_command("JOB.ACK", id, "WORKER", "w"), 1)
+
+    def assertNear(self, measured, expected, what):
+        """Within a histogram bucket (1/32) above the expected value, plus the slack."""
+        self.assertGreaterEqual(measured, expected * 31 / 32, what)
+        self.assertLessEqual(measured, expected * 33 / 32 + SLACK_MS, what)
+
+    def test_percentiles_of_known_durations(self):
+        durations = [100 + 40 * i for i in range(20)]  # 100 .. 860 ms
+        self.run_with_durations("reports", "Report", durations)
+        m = top(self.r, "CLASS")["Report"]
+        self.assertEqual((m["processed"], m["failed"]), (20, 0))
+        self.assertNear(m["duration_p50"], exact_quantile(durations, 0.5), "p50")
+        self.assertNear(m["duration_p95"], exact_quantile(durations, 0.95), "p95")
+        self.assertNear(m["duration_max"], max(durations), "max")
+        # The same run counts for its queue, and any range that holds it gives the same answer.
+        q = top(self.r, "QUEUE")["reports"]
+        for field in ("processed", "duration_p50", "duration_p95", "duration_max"):
+            self.assertEqual(q[field], m[field], field)
+        for resolution in ("MINUTE", "HOUR", "DAY"):
+            ranged = as_map(self.r.execute_command("METRICS.RANGE", "CLASS", "Report",
+                                                   "RESOLUTION", resolution))
+            total = as_map(ranged["total"])
+            self.assertEqual(ranged["resolution"], resolution.lower().encode())
+            self.assertEqual((total["processed"], total["duration_p95"]),
+                             (20, m["duration_p95"]), resolution)
+            buckets = [as_map(b) for b in ranged["buckets"]]
+            self.assertEqual(sum(b["processed"] for b in buckets), 20)
+            for b in buckets:
+                self.assertEqual(b["start"] % ranged["bucket_ms"], 0)
+
+    def test_failures_count_apart_and_every_series_sums_to_all_runs(self):
+        r = self.r
+        self.run_with_durations("mail", "Mailer", [0, 0, 0])
+        failing = r.execute_command("JOB.PUSH", "mail", job("Mailer", "x")).decode()
+        r.execute_command("JOB.FETCH", "w")
+        r.execute_command("JOB.FAIL", failing, "WORKER", "w", "ERROR", "Boom", "MESSAGE", "no")
+        # A resque worker's failure report counts too; it tells no run time.
+        r.rpush("resque:failed", json.dumps({
+            "failed_at": "2026/12/06 06:00:00 UTC", "payload": {"class": "Legacy", "args": []},
+            "exception": "RuntimeError", "error": "boom", "backtrace": [], "worker": "h:1:q",
+            "queue": "legacy"}))
+        classes = top(r, "CLASS")
+        self.assertEqual((classes["Mailer"]["processed"], classes["Mailer"]["failed"]), (3, 1))
+        self.assertEqual((classes["Legacy"]["failed"], classes["Legacy"]["duration_max"]), (1, 0))
+        everything = as_map(as_map(r.execute_command("METRICS.RANGE", "CLASS", "*"))["total"])
+        self.assertEqual((everything["processed"], everything["failed"]), (3, 2))
+        self.assertEqual(list(classes), ["Mailer", "Legacy"])  # the most runs first
+        self.assertEqual(list(top(r, "CLASS", "LIMIT", 1)), ["Mailer"])
+
+    def test_wait_is_time_ready_in_the_queue_and_a_delayed_job_waits_from_when_it_is_due(self):
+        r = self.r
+        r.execute_command("JOB.PUSH", "mail", job("Waited"))
+        pushed = time.monotonic()
+        delayed = r.execute_command("JOB.PUSH", "mail", job("Delayed"), "DELAY", 300).decode()
+        wait_for(lambda: time.monotonic() - pushed > 0.4, what="400 ms to pass")
+        first = as_map(r.execute_command("JOB.FETCH", "w"))["id"].decode()
+        r.execute_command("JOB.ACK", first, "WORKER", "w")
+        leased = as_map(r.execute_command("JOB.FETCH", "w"))["id"].decode()
+        self.assertEqual(leased, delayed)
+        r.execute_command("JOB.ACK", delayed, "WORKER", "w")
+        classes = top(r, "CLASS")
+        self.assertNear(classes["Waited"]["wait_max"], 400, "ready from its push")
+        # Due at 300 ms, leased after 400: it waited about 100 ms, not 400.
+        self.assertLess(classes["Delayed"]["wait_max"], 300)
+
+    def test_ranges_and_bad_input(self):
+        r = self.r
+        self.run_with_durations("mail", "Mailer", [0])
+        now = int(time.time() * 1000)
+        self.assertEqual(top(r, "QUEUE", "SINCE", now - 1000, "UNTIL", now + 1000).keys(), {"mail"})
+        self.assertEqual(top(r, "QUEUE", "SINCE", now + 120000, "UNTIL", now + 240000), {})
+        self.assertEqual(as_map(r.execute_command("METRICS.TOP", "QUEUE", "LAST", 86400 * 10))
+                         ["resolution"], b"hour")  # the finest that still holds the range
+        self.assertEqual(as_map(r.execute_command("METRICS.RANGE", "QUEUE", "nosuch"))["buckets"],
+                         [])
+        for args, message in [
+                (("QUEUES",), "the dimension is QUEUE or CLASS"),
+                (("QUEUE", "RESOLUTION", "WEEK"), "RESOLUTION is MINUTE, HOUR or DAY"),
+                (("QUEUE", "SINCE", 5, "UNTIL", 4), "SINCE is after UNTIL"),
+                (("QUEUE", "LIMIT", 0), "LIMIT must be an integer >= 1"),
+                (("QUEUE", "LAST", 0), "LAST must be an integer from 1 to 34560000"),
+                (("QUEUE", "SINCE", "soon"), "SINCE must be an integer >= 0"),
+                (("QUEUE", "SINCE"), "syntax error"),
+                (("QUEUE", "EVERY", 1), "unknown option 'EVERY'")]:
+            self.assertError(lambda: r.execute_command("METRICS.TOP", *args), message)
+        self.assertError(lambda: r.execute_command("METRICS.RANGE", "QUEUE"),
+                         "wrong number of arguments for 'metrics.range' command")
+        r.flushdb()
+        self.assertEqual(top(r, "QUEUE"), {})  # FLUSHDB forgets a database's metrics
+
+    def test_debug_populate_fills_every_bucket_kept(self):
+        r = self.r
+        self.assertEqual(r.execute_command("DEBUG", "METRICS-POPULATE", 2), b"OK")
+        for last, resolution, buckets in ((3600 * 8, b"minute", 480), (86400 * 30, b"hour", 720),
+                                          (86400 * 400, b"day", 400)):
+            ranged = as_map(r.execute_command("METRICS.RANGE", "CLASS", "populated:1", "LAST", last))
+            self.assertEqual(ranged["resolution"], resolution)
+            # Every bucket of the range counted runs (the first may hold only its end).
+            self.assertGreaterEqual(len(ranged["buckets"]), buckets)
+            total = as_map(ranged["total"])
+            self.assertEqual(total["failed"] * 15, total["processed"])  # 1 run in 16 failed
+            self.assertLessEqual(total["duration_max"], 60000)
+        self.assertEqual(list(top(r, "CLASS")), ["populated:0", "populated:1"])
+        self.assertError(lambda: r.execute_command("DEBUG", "METRICS-POPULATE", 0),
+                         "METRICS-POPULATE must be an integer from 1 to 1000")
+
+    def test_users_see_the_queues_they_may_read(self):
+        r = self.r
+        self.run_with_durations("mail", "Mailer", [0])
+        self.run_with_durations("reports", "Report", [0])
+        r.execute_command("ACL", "SETUSER", "alice", "on", ">pw", "~mail", "+@all")
+        self.addCleanup(r.execute_command, "ACL", "DELUSER", "alice")
+        alice = self.server.client(username="alice", password="pw")
+        self.addCleanup(alice.close)
+        self.assertEqual(list(top(alice, "QUEUE")), ["mail"])
+        self.assertEqual(as_map(as_map(alice.execute_command("METRICS.RANGE", "QUEUE", "mail"))
+                                ["total"])["processed"], 1)
+        for args in (("METRICS.RANGE", "QUEUE", "reports"), ("METRICS.RANGE", "QUEUE", "*"),
+                     ("METRICS.TOP", "CLASS")):
+            self.assertRaises(redis.exceptions.NoPermissionError,
+                              lambda: alice.execute_command(*args))
+        self.assertEqual(sorted(r.execute_command("ACL", "CAT", "metrics")),
+                         [b"metrics.range", b"metrics.top"])
+        # A user who may read every queue reads the classes too, with read commands only.
+        r.execute_command("ACL", "SETUSER", "viewer", "on", ">pw", "~*", "+@read")
+        self.addCleanup(r.execute_command, "ACL", "DELUSER", "viewer")
+        viewer = self.server.client(username="viewer", password="pw")
+        self.addCleanup(viewer.close)
+        self.assertEqual(list(top(viewer, "CLASS")), ["Mailer", "Report"])
+
+
+class MetricsStoreTest(unittest.TestCase):
+    """Configuration changes and restarts: each test starts its own server."""
+
+    def scheduler(self, data, *args):
+        s = Scheduler(*args, data_dir=data)
+        self.addCleanup(s.stop)
+        s.wait_loaded()
+        return s
+
+    def test_metrics_survive_a_restart(self):
+        data = data_dir(self, "metrics")
+        s = self.scheduler(data)
+        r = s.client()
+        r.execute_command("WORKER.REGISTER", "w", "QUEUES", "q")
+        for i in range(3):
+            id = r.execute_command("JOB.PUSH", "q", job("Kept", i)).decode()
+            r.execute_command("JOB.FETCH", "w")
+            r.execute_command("JOB.ACK", id, "WORKER", "w")
+        before = {d: top(r, d) for d in ("QUEUE", "CLASS")}
+        self.assertEqual(before["CLASS"]["Kept"]["processed"], 3)
+        s.stop()
+        r = self.scheduler(data).client()
+        self.assertEqual({d: top(r, d) for d in ("QUEUE", "CLASS")}, before)
+
+    def test_beyond_the_busiest_names_runs_count_as_other(self):
+        s = self.scheduler(data_dir(self, "top"), "--metrics-top", "2")
+        r = s.client()
+        r.execute_command("WORKER.REGISTER", "w", "QUEUES", "q")
+
+        def run(klass, n):
+            for i in range(n):
+                id = r.execute_command("JOB.PUSH", "q", job(klass, i)).decode()
+                r.execute_command("JOB.FETCH", "w")
+                r.execute_command("JOB.ACK", id, "WORKER", "w")
+
+        run("A", 5)
+        run("B", 2)
+        run("C", 1)
+        counts = lambda: {n: m["processed"] for n, m in top(r, "CLASS").items()}
+        self.assertEqual(counts(), {"A": 5, "B": 2, "(other)": 1})
+        run("C", 2)  # three runs outrun B's two: B's history goes to (other), C gets a place
+        self.assertEqual(counts(), {"A": 5, "C": 1, "(other)": 4})
+        r.config_set("metrics-top", "0")
+        run("D", 1)
+        self.assertEqual(counts()["(other)"], 5)
+        self.assertError = ServerTest.assertError.__get__(self)
+        self.assertError(lambda: r.config_set("metrics-top", "1001"),
+                         "CONFIG SET failed (possibly related to argument 'metrics-top') - "
+                         "argument must be between 0 and 1000 inclusive")
+
+
+if __name__ == "__main__":
+    main()
