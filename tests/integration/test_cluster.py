@@ -24,7 +24,7 @@ import unittest
 
 import differential
 from harness import (SCHEDULER, CertificateAuthority, EtcdCluster, RawConnection, RedisServer,
-                     Reply, Scheduler, TcpProxy, Web, Worker, data_dir, free_port, main,
+                     Reply, Scheduler, TcpProxy, Web, Worker, as_map, data_dir, free_port, main,
                      make_certificate, redis, wait_for)
 from redis.sentinel import Sentinel
 from test_migrate import Traffic, check_oracle, run_migrate
@@ -229,6 +229,18 @@ class ClusterTest(unittest.TestCase):
         r.incr("counter")
         self.assertEqual(tracker.read(),
                          Reply(">", [Reply("$", b"invalidate"), Reply("*", [Reply("$", b"counter")])]))
+        # Job metrics, which the master writes every 2 s, reach the replicas through the log.
+        r.execute_command("WORKER.REGISTER", "w", "QUEUES", "jobs")
+        job = r.execute_command("JOB.PUSH", "jobs", '{"class":"Counted","args":[]}')
+        r.execute_command("JOB.FETCH", "w")
+        r.execute_command("JOB.ACK", job, "WORKER", "w")
+
+        def counted(node):
+            with node.client() as rr:
+                series = as_map(rr.execute_command("METRICS.TOP", "CLASS"))["series"]
+                return [(s[1], s[3]) for s in series] == [(b"Counted", 1)]
+
+        wait_for(lambda: all(counted(n) for n in replicas), what="the metrics on the replicas")
 
     def test_failover_under_load_loses_nothing(self):
         c = Cluster(self, self.etcd, name="failover")
