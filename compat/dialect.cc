@@ -171,6 +171,9 @@ std::optional<Dialects> Dialects::Parse(std::string_view spec, std::string* erro
       d.queues_set = prefixed("resque", "queues");
       d.workers_set = prefixed("resque", "workers");
       d.failed_list = prefixed("resque", "failed");
+      d.running_prefix = prefixed("resque", "worker:");
+      d.processed_prefix = prefixed("resque", "stat:processed:");
+      d.failed_prefix = prefixed("resque", "stat:failed:");
     } else if (name == "sidekiq") {
       d.queue_prefix = prefixed("", "queue:");
       d.queues_set = prefixed("", "queues");
@@ -209,8 +212,22 @@ const Dialect* Dialects::MatchFailedList(std::string_view key) const {
   return nullptr;
 }
 
+const Dialect* Dialects::MatchWorkerKey(std::string_view key, WorkerKey* kind) const {
+  auto under = [&](const std::string& prefix) {
+    return !prefix.empty() && key.size() > prefix.size() && key.starts_with(prefix);
+  };
+  for (const Dialect& d : dialects_) {
+    for (auto [prefix, k] : {std::pair{&d.running_prefix, WorkerKey::kRunning},
+                             {&d.processed_prefix, WorkerKey::kProcessed},
+                             {&d.failed_prefix, WorkerKey::kFailed}}) {
+      if (under(*prefix)) return *kind = k, &d;
+    }
+  }
+  return nullptr;
+}
+
 const Dialect& Dialects::Native() {
-  static const Dialect kNative{"native", "", "", true, true, "", ""};
+  static const Dialect kNative{"native", "", "", true, true, "", "", "", "", ""};
   return kNative;
 }
 

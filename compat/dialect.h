@@ -19,6 +19,12 @@ struct Dialect {
   bool json_payloads = true;  // payloads are JSON objects with "class" and "args"
   std::string workers_set;    // the set the library registers its workers in ("" if none)
   std::string failed_list;    // the list its workers push failure records to ("" if none)
+  // A worker's key is this and its id (a member of workers_set) while it runs a job: the job
+  // as JSON {"queue", "run_at", "payload"}, deleted when the job is done ("" if none).
+  std::string running_prefix;
+  // The counters of a worker's processed and failed jobs are these and its name (as its
+  // failure records name it), incremented as each job ends ("" if none).
+  std::string processed_prefix, failed_prefix;
   bool retries_itself = false;  // the library re-runs its failed jobs (Sidekiq's retry set):
                                 // the server never retries them too
 
@@ -57,6 +63,10 @@ class Dialects {
   const Dialect* Match(std::string_view key) const;
   // The dialect whose failure list `key` is, or nullptr.
   const Dialect* MatchFailedList(std::string_view key) const;
+  // Which of a dialect's worker keys `key` is (running_prefix, processed_prefix or
+  // failed_prefix and a name): the dialect and *kind, or nullptr.
+  enum class WorkerKey { kRunning, kProcessed, kFailed };
+  const Dialect* MatchWorkerKey(std::string_view key, WorkerKey* kind) const;
   // Native queues (created by QUEUE.CREATE or JOB.PUSH on any key).
   static const Dialect& Native();
   const std::vector<Dialect>& all() const { return dialects_; }

@@ -70,6 +70,19 @@ async function main() {
   check("three workers are registered", Object.keys(await queue.workers()).length === 3);
   check("a scheduler leads", (await queue.leader()) !== null);
   check("no delayed timestamps are left", (await queue.timestamps()).length === 0);
+  if ((await counters.info("server")).includes("desaster_version")) {
+    // desaster counts the runs in its job metrics as node-resque counts them, from the key a
+    // worker keeps its job in (set when the job starts, deleted when it is done), its processed
+    // and failed counters and its failure records (a run the Retry plugin retries is failed).
+    const toMap = (flat) => Object.fromEntries(flat.flatMap((v, i) => (i % 2 ? [] : [[v, flat[i + 1]]])));
+    const series = toMap(await counters.call("METRICS.TOP", "CLASS")).series.map(toMap);
+    const runs = Object.fromEntries(series.map((s) => [s.name, [s.processed, s.failed]]));
+    check(`runs by class: ${JSON.stringify(runs)}`,
+      JSON.stringify(runs) === JSON.stringify({ add: [200, 0], flaky: [5, 5], doomed: [0, 2] }));
+    const total = toMap(toMap(await counters.call("METRICS.RANGE", "QUEUE", "resque:queue:q")).total);
+    check(`the queue's runs are those its stats count (${total.processed}, ${total.failed})`,
+      total.processed === Number(stats.processed) && total.failed === Number(stats.failed));
+  }
 
   // Every script is gone (as on a node that never saw them): ioredis answers NOSCRIPT with EVAL.
   await counters.script("FLUSH");

@@ -423,6 +423,23 @@ void CommandContext::NotifyWrite(int cls, std::string_view event, std::string_vi
   if (!db().Peek(key)) Notify(event::kGeneric, "del", key);
 }
 
+void CommandContext::NoteLibraryRun(const Dialect& d, Dialects::WorkerKey kind,
+                                    std::string_view event, std::string_view key) {
+  using enum Dialects::WorkerKey;
+  if (kind != kRunning) {
+    // (INCR, INCRBY, DECR and DECRBY are all announced as "incrby".)
+    if (event != "incrby") return;
+    std::string_view worker =
+        key.substr((kind == kFailed ? d.failed_prefix : d.processed_prefix).size());
+    db().LibraryRunCounted(d, worker, kind == kFailed);
+  } else if (event == "set") {
+    const Value* v = db().Peek(key);
+    if (v && v->type() == ValueType::kString) db().LibraryRunStarted(d, key, v->str());
+  } else if (event == "del") {
+    db().LibraryRunEnded(key);
+  }
+}
+
 void CommandContext::WrongArgs() {
   reply.Error("ERR wrong number of arguments for '" + Lower(args[0]) + "' command");
 }

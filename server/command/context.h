@@ -98,12 +98,19 @@ class CommandContext {
 
   // Keyspace notifications: announces `event` of class `cls` (server/data/notify.h) on `key`
   // in the client's database.
+  // Also how the metrics see a resque worker's job start and end (its running key).
   void Notify(int cls, std::string_view event, std::string_view key) {
     keyspace().Notify(client.db, cls, event, key);
+    Dialects::WorkerKey kind;
+    if (const Dialect* d = keyspace().dialects().MatchWorkerKey(key, &kind)) {
+      NoteLibraryRun(*d, kind, event, key);
+    }
   }
   // The same after a write that may have removed its key's last element: then "del" follows,
   // as in Redis.
   void NotifyWrite(int cls, std::string_view event, std::string_view key);
+  void NoteLibraryRun(const Dialect& d, Dialects::WorkerKey kind, std::string_view event,
+                      std::string_view key);
 
   // The STORE destinations (SINTERSTORE, ZUNIONSTORE, SORT ... STORE, ...): replaces `key` by
   // what `fill` writes and announces `event`, or, when the result is `empty`, removes `key`

@@ -91,6 +91,7 @@ void Push(CommandContext& ctx, const ListOrQueue& t, std::string_view key, bool 
       // only when the import asked for that.
       const Keyspace::Import& import = ctx.keyspace().import();
       if (auto failure = ParseResqueFailure(element, *d, ctx.now_ms(), import.active)) {
+        if (!import.active) failure->started_at_ms = ctx.db().LibraryRunFailed(*d, failure->worker);
         ctx.db().RecordFailure(std::move(*failure), !import.active || import.retry_imported);
       }
     }

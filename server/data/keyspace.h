@@ -324,6 +324,20 @@ class Database {
   // The failure record of job `id` (its failed runs), if it has one.
   const Failure* FailureOfJob(uint64_t id) const;
 
+  // ---- Runs of library workers (resque's), seen in the key a worker keeps its job in ----
+
+  // A worker of `d` started the job `job` (the JSON its running key now holds).
+  void LibraryRunStarted(const Dialect& d, std::string_view key, std::string_view job);
+  // That key is gone: the job is done. The metrics count it as the library counted it: failed
+  // when the worker pushed a failure record for it (counted then) or counted it failed,
+  // processed when it counted it processed only.
+  void LibraryRunEnded(std::string_view key);
+  // A failure record of `worker` (as its records name it) arrived: its run failed. Returns
+  // when that run started (0: not known).
+  int64_t LibraryRunFailed(const Dialect& d, std::string_view worker);
+  // The worker changed its count of processed (or `failed`) jobs.
+  void LibraryRunCounted(const Dialect& d, std::string_view worker, bool failed);
+
   // ---- Job metrics (server/queue/metrics.h): counted as runs end, stored by FlushMetrics ----
 
   Metrics& metrics() { return metrics_; }
@@ -410,6 +424,18 @@ class Database {
   std::set<std::pair<int64_t, uint64_t>> completion_order_;  // (finished_ms, job id)
   CompletedPolicy completed_policy_;
   Metrics metrics_;
+  struct LibraryRun {
+    int64_t started_ms = 0;
+    std::string queue, klass;
+    bool recorded_failure = false;           // counted in the metrics with its failure record
+    bool processed = false, failed = false;  // which of its counters the worker changed
+  };
+  // The run of `worker`, named as its failure records and counters name it: Ruby resque by its
+  // id, node-resque by its name, the id's part before ":queues". nullptr if none.
+  LibraryRun* FindLibraryRun(const Dialect& d, std::string_view worker);
+  // By running key; in memory only (a restart forgets the runs in flight: they are not counted).
+  std::unordered_map<std::string, LibraryRun> library_runs_;
+  static constexpr size_t kLibraryRunsMax = 10000;  // workers running at once (bounds a scan)
 };
 
 // What WAIT blocks on: replicas' progress, signalled when a replica reports it. A key of this

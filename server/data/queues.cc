@@ -259,6 +259,58 @@ Job* Database::RerunCompletion(const Completion& c) {
   return q ? PushJob(q, {.payload = c.payload}) : nullptr;
 }
 
+void Database::LibraryRunStarted(const Dialect& d, std::string_view key, std::string_view job) {
+  std::string_view worker = key.substr(d.running_prefix.size());
+  const Value* workers = Peek(d.workers_set);
+  if (!workers || workers->type() != ValueType::kSet || !workers->set().Contains(worker)) return;
+  auto queue = JsonField(job, "queue");
+  auto payload = JsonField(job, "payload");
+  if (!queue || !payload) return;
+  if (library_runs_.size() >= kLibraryRunsMax && !library_runs_.contains(std::string(key))) return;
+  library_runs_[std::string(key)] = {.started_ms = keyspace_->now_ms(),
+                                     .queue = d.queue_prefix + *queue,
+                                     .klass = ParsePayload(*payload).klass,
+                                     .recorded_failure = false,
+                                     .processed = false,
+                                     .failed = false};
+}
+
+void Database::LibraryRunEnded(std::string_view key) {
+  auto it = library_runs_.find(std::string(key));
+  if (it == library_runs_.end()) return;
+  const LibraryRun& run = it->second;
+  if (!run.recorded_failure && (run.failed || run.processed)) {
+    int64_t now = keyspace_->now_ms();
+    metrics_.Count({.queue = run.queue,
+                    .klass = run.klass,
+                    .succeeded = !run.failed,
+                    .duration_ms = now - run.started_ms,
+                    .wait_ms = std::nullopt},
+                   now);
+  }
+  library_runs_.erase(it);
+}
+
+Database::LibraryRun* Database::FindLibraryRun(const Dialect& d, std::string_view worker) {
+  std::string exact = d.running_prefix + std::string(worker);
+  if (auto it = library_runs_.find(exact); it != library_runs_.end()) return &it->second;
+  std::string named = exact + ":";
+  auto it = std::find_if(library_runs_.begin(), library_runs_.end(),
+                         [&](const auto& run) { return run.first.starts_with(named); });
+  return it == library_runs_.end() ? nullptr : &it->second;
+}
+
+int64_t Database::LibraryRunFailed(const Dialect& d, std::string_view worker) {
+  LibraryRun* run = FindLibraryRun(d, worker);
+  if (!run || run->recorded_failure) return 0;
+  run->recorded_failure = true;
+  return run->started_ms;
+}
+
+void Database::LibraryRunCounted(const Dialect& d, std::string_view worker, bool failed) {
+  if (LibraryRun* run = FindLibraryRun(d, worker)) (failed ? run->failed : run->processed) = true;
+}
+
 void Database::FlushMetrics() {
   metrics_.Flush(keyspace_->now_ms(), [&](const MetricCellKey& key, const MetricCell* cell) {
     Record(cell ? Mutation::Op::kMetricPut : Mutation::Op::kMetricDelete, key.name,
@@ -650,6 +702,7 @@ void Database::DropAllQueues() {
   completions_.clear();
   completion_order_.clear();
   metrics_.Clear();
+  library_runs_.clear();
 }
 
 }  // namespace desaster

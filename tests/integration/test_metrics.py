@@ -119,6 +119,45 @@ class MetricsTest(ServerTest):
         # Due at 300 ms, leased after 400: it waited about 100 ms, not 400.
         self.assertLess(classes["Delayed"]["wait_max"], 300)
 
+    def test_resque_workers_runs_are_seen_in_the_keys_they_write(self):
+        """What Ruby resque sends around a job (Resque::Worker#working_on, #done_working and
+        Resque::Failure.create): the run is timed from the SET of the worker's key to its DEL."""
+        r = self.r
+        worker = "box:4242:mail,bills"
+        r.sadd("resque:workers", worker)
+
+        def run(klass, seconds, fail=False):
+            job = {"class": klass, "args": [1]}
+            r.set(f"resque:worker:{worker}", json.dumps(
+                {"queue": "mail", "run_at": "2026-12-06T06:00:00Z", "payload": job}))
+            started = time.monotonic()
+            wait_for(lambda: time.monotonic() - started >= seconds, what="the job's time")
+            if fail:
+                r.rpush("resque:failed", json.dumps({
+                    "failed_at": "2026/12/06 06:00:00 UTC", "payload": job,
+                    "exception": "RuntimeError", "error": "boom", "backtrace": [],
+                    "worker": worker, "queue": "mail"}))
+                r.incrby(f"resque:stat:failed:{worker}", 1)
+            r.incrby(f"resque:stat:processed:{worker}", 1)  # resque counts failed jobs too
+            r.delete(f"resque:worker:{worker}")
+
+        run("Mailer", 0.3)
+        run("Mailer", 0.1, fail=True)
+        classes = top(r, "CLASS")
+        self.assertEqual((classes["Mailer"]["processed"], classes["Mailer"]["failed"]), (1, 1))
+        self.assertNear(classes["Mailer"]["duration_max"], 300, "the longest run")
+        self.assertNear(top(r, "QUEUE")["resque:queue:mail"]["duration_p50"], 100, "p50")
+        # The failure record knows when its run started.
+        failure = as_map(as_map(r.execute_command("FAILED.LIST"))["failures"][0])
+        self.assertNear(failure["failed_at"] - failure["started_at"], 100, "the failed run")
+        # Keys of the same shape that are no worker's job are no run.
+        r.set("resque:worker:box:4242:mail,bills:started", "2026-12-06T06:00:00Z")
+        r.delete("resque:worker:box:4242:mail,bills:started")
+        r.set("resque:worker:elsewhere:1:q", json.dumps({"queue": "q", "payload": {"class": "X"}}))
+        r.incrby("resque:stat:processed:elsewhere:1:q", 1)
+        r.delete("resque:worker:elsewhere:1:q")
+        self.assertEqual(list(top(r, "CLASS")), ["Mailer"])
+
     def test_ranges_and_bad_input(self):
         r = self.r
         self.run_with_durations("mail", "Mailer", [0])
