@@ -184,6 +184,9 @@ std::optional<Dialects> Dialects::Parse(std::string_view spec, std::string* erro
       d.queue_prefix = prefixed("rq", "queue:");
       d.queues_set = prefixed("rq", "queues");
       d.json_payloads = false;  // the queue holds job ids; the job is a hash
+      d.job_prefix = prefixed("rq", "job:");
+      d.finished_prefix = prefixed("rq", "finished:");
+      d.failed_registry_prefix = prefixed("rq", "failed:");
     } else {
       *error = "unknown dialect '" + std::string(name) + "' (known: resque, sidekiq, rq)";
       return std::nullopt;
@@ -226,8 +229,19 @@ const Dialect* Dialects::MatchWorkerKey(std::string_view key, WorkerKey* kind) c
   return nullptr;
 }
 
+const Dialect* Dialects::MatchRegistry(std::string_view key, bool* finished) const {
+  auto under = [&](const std::string& prefix) {
+    return !prefix.empty() && key.size() > prefix.size() && key.starts_with(prefix);
+  };
+  for (const Dialect& d : dialects_) {
+    *finished = under(d.finished_prefix);
+    if (*finished || under(d.failed_registry_prefix)) return &d;
+  }
+  return nullptr;
+}
+
 const Dialect& Dialects::Native() {
-  static const Dialect kNative{"native", "", "", true, true, "", "", "", "", ""};
+  static const Dialect kNative{"native", "", "", true, true, "", "", "", "", "", "", "", ""};
   return kNative;
 }
 

@@ -25,6 +25,10 @@ struct Dialect {
   // The counters of a worker's processed and failed jobs are these and its name (as its
   // failure records name it), incremented as each job ends ("" if none).
   std::string processed_prefix, failed_prefix;
+  // RQ: a job's hash is job_prefix and its id (with "origin", "description", "enqueued_at",
+  // "started_at", "ended_at"); when a run ends its id is added to the sorted set
+  // finished_prefix or failed_registry_prefix and its queue's name ("" if none).
+  std::string job_prefix, finished_prefix, failed_registry_prefix;
   bool retries_itself = false;  // the library re-runs its failed jobs (Sidekiq's retry set):
                                 // the server never retries them too
 
@@ -67,6 +71,8 @@ class Dialects {
   // failed_prefix and a name): the dialect and *kind, or nullptr.
   enum class WorkerKey { kRunning, kProcessed, kFailed };
   const Dialect* MatchWorkerKey(std::string_view key, WorkerKey* kind) const;
+  // The dialect whose finished (*finished true) or failed registry `key` is, or nullptr.
+  const Dialect* MatchRegistry(std::string_view key, bool* finished) const;
   // Native queues (created by QUEUE.CREATE or JOB.PUSH on any key).
   static const Dialect& Native();
   const std::vector<Dialect>& all() const { return dialects_; }

@@ -1,5 +1,6 @@
 """Jobs for the RQ conformance run."""
 import os
+import time
 
 import redis
 
@@ -20,3 +21,7 @@ def flaky(i):
 def doomed():
     counters.incr("conformance:doomed-attempts")
     raise RuntimeError("doomed")
+
+
+def sleep(seconds):
+    time.sleep(seconds)

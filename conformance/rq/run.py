@@ -20,6 +20,10 @@ from checks import check, wait_for, worker  # noqa: E402
 URL = os.environ["REDIS_URL"]
 
 
+def as_map(flat):
+    return {flat[i].decode(): flat[i + 1] for i in range(0, len(flat), 2)}
+
+
 r = redis.Redis.from_url(URL)
 r.flushdb()
 q = Queue("smoke", connection=r)
@@ -30,13 +34,14 @@ at = [q.enqueue_at(datetime.now(timezone.utc) + timedelta(seconds=1), jobs.add, 
 parent = q.enqueue(jobs.add, 1000, 0)
 children = [q.enqueue(jobs.add, i, 3, depends_on=parent) for i in range(5)]
 flakies = [q.enqueue(jobs.flaky, i, retry=Retry(max=2, interval=1)) for i in range(5)]
+sleeper = q.enqueue(jobs.sleep, 0.3)
 dead = q.enqueue(jobs.doomed, retry=Retry(max=1))
 check("jobs queued (position of the last one)", q.get_job_position(dead) == len(q) - 1)
 check("scheduled jobs wait in the scheduled registry", len(ScheduledJobRegistry(queue=q)) == 15)
 
 with worker(["rq", "worker", "smoke", "--with-scheduler", "--url", URL], cwd=HERE,
             env=dict(os.environ, PYTHONPATH=HERE)):
-    every = adds + later + at + [parent] + children + flakies
+    every = adds + later + at + [parent] + children + flakies + [sleeper]
     wait_for("every job to finish", lambda: all(j.get_status(refresh=True) == "finished" for j in every))
     wait_for("the doomed job to fail for good", lambda: dead.get_status(refresh=True) == "failed")
     check("190 add results", [j.result for j in adds] == [2 * i for i in range(190)])
@@ -50,6 +55,20 @@ with worker(["rq", "worker", "smoke", "--with-scheduler", "--url", URL], cwd=HER
     check("finished registry holds the finished jobs", len(FinishedJobRegistry(queue=q)) >= 200)
     check("the worker is registered", len(Worker.all(connection=r)) == 1)
     check("queue empty", q.is_empty())
+    if "desaster_version" in r.info("server"):
+        # desaster counts each run in its job metrics when RQ files the job as finished or
+        # failed, timed by the job's own started_at and ended_at (a failed run RQ retries is
+        # filed nowhere: not counted).
+        series = [as_map(s) for s in as_map(r.execute_command("METRICS.TOP", "CLASS"))["series"]]
+        runs = {s["name"].decode(): (s["processed"], s["failed"]) for s in series}
+        check(f"runs by class: {runs}", runs == {"jobs.add": (211, 0), "jobs.flaky": (5, 0),
+                                                 "jobs.sleep": (1, 0), "jobs.doomed": (0, 1)})
+        slept = [s for s in series if s["name"] == b"jobs.sleep"][0]
+        check(f"a run of 0.3 s took 0.3 s ({slept['duration_max']} ms)",
+              300 <= slept["duration_max"] < 2000)
+        queue = as_map(as_map(r.execute_command("METRICS.RANGE", "QUEUE", "rq:queue:smoke"))["total"])
+        check("the queue's runs are the classes' runs",
+              (queue["processed"], queue["failed"]) == (217, 1))
     q.enqueue(jobs.add, 0, 0)
     q.empty()  # RQ's Lua script
     check("Queue.empty() removes queued jobs", len(q) == 0)

@@ -232,6 +232,11 @@ void ZAddMembers(CommandContext& ctx, const std::string& key, const ZAddOptions&
       }
       ctx.db().ZAdd(key, member, score);
       added++;
+      // An RQ worker files a job whose run ended: the metrics count the run.
+      bool finished;
+      if (const Dialect* d = ctx.keyspace().dialects().MatchRegistry(key, &finished)) {
+        ctx.db().RegistryRunEnded(*d, member, finished);
+      }
     }
     if (o.incr) {
       if (added || changed) ctx.Notify(event::kZSet, "zincr", key);

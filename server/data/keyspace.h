@@ -337,6 +337,9 @@ class Database {
   int64_t LibraryRunFailed(const Dialect& d, std::string_view worker);
   // The worker changed its count of processed (or `failed`) jobs.
   void LibraryRunCounted(const Dialect& d, std::string_view worker, bool failed);
+  // An RQ worker added job `id` to a finished (`succeeded`) or failed registry: its run ended,
+  // as the job's hash tells.
+  void RegistryRunEnded(const Dialect& d, std::string_view id, bool succeeded);
 
   // ---- Job metrics (server/queue/metrics.h): counted as runs end, stored by FlushMetrics ----
 

@@ -311,6 +311,31 @@ void Database::LibraryRunCounted(const Dialect& d, std::string_view worker, bool
   if (LibraryRun* run = FindLibraryRun(d, worker)) (failed ? run->failed : run->processed) = true;
 }
 
+void Database::RegistryRunEnded(const Dialect& d, std::string_view id, bool succeeded) {
+  const Value* v = Peek(d.job_prefix + std::string(id));
+  if (!v || v->type() != ValueType::kHash) return;
+  const Hash& job = v->hash();
+  auto field = [&](std::string_view name) {
+    const std::string* s = job.Find(name);
+    return s ? std::string_view(*s) : std::string_view();
+  };
+  auto time = [&](std::string_view name) { return ParseLibraryTime(field(name)); };
+  std::string_view origin = field("origin"), description = field("description");
+  if (origin.empty()) return;
+  std::optional<int64_t> started = time("started_at"), ended = time("ended_at"),
+                         enqueued = time("enqueued_at");
+  std::string queue = d.queue_prefix + std::string(origin);
+  MetricRun run{.queue = queue,
+                // "jobs.add(1, 2)": the function is the job's class
+                .klass = description.substr(0, description.find('(')),
+                .succeeded = succeeded,
+                .duration_ms = std::nullopt,
+                .wait_ms = std::nullopt};
+  if (started && ended && *ended >= *started) run.duration_ms = *ended - *started;
+  if (started && enqueued) run.wait_ms = *started - *enqueued;
+  metrics_.Count(run, keyspace_->now_ms());
+}
+
 void Database::FlushMetrics() {
   metrics_.Flush(keyspace_->now_ms(), [&](const MetricCellKey& key, const MetricCell* cell) {
     Record(cell ? Mutation::Op::kMetricPut : Mutation::Op::kMetricDelete, key.name,

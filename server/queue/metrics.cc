@@ -67,8 +67,9 @@ size_t Metrics::ResolutionFor(int64_t from_ms, int64_t now_ms) {
 }
 
 void Metrics::Count(const MetricRun& run, int64_t now_ms) {
-  CountIn(MetricDimension::kQueue, run.queue, run, now_ms);
-  CountIn(MetricDimension::kClass, run.klass.empty() ? "(unknown)" : run.klass, run, now_ms);
+  CountIn(MetricDimension::kQueue, run.queue.substr(0, kMaxName), run, now_ms);
+  CountIn(MetricDimension::kClass, run.klass.empty() ? "(unknown)" : run.klass.substr(0, kMaxName),
+          run, now_ms);
 }
 
 void Metrics::CountIn(MetricDimension d, std::string_view name, const MetricRun& run,

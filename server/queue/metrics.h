@@ -74,6 +74,8 @@ class Metrics {
  public:
   // Runs of names beyond the busiest `top` of a dimension are counted under this name.
   static constexpr std::string_view kOther = "(other)";
+  // Longer names (a class is what a payload says) are cut to this many bytes.
+  static constexpr size_t kMaxName = 200;
 
   void set_top(size_t top) { top_ = top; }
 

@@ -158,6 +158,24 @@ class MetricsTest(ServerTest):
         r.delete("resque:worker:elsewhere:1:q")
         self.assertEqual(list(top(r, "CLASS")), ["Mailer"])
 
+    def test_rq_runs_are_counted_as_rq_files_them_and_bad_job_hashes_do_no_harm(self):
+        r = self.r
+        r.hset("rq:job:a", mapping={"origin": "smoke", "description": "jobs.add(1, 2)",
+                                    "enqueued_at": "2026-12-06T06:00:00.000000Z",
+                                    "started_at": "2026-12-06T06:00:01.250000Z",
+                                    "ended_at": "2026-12-06T06:00:01.750000Z"})
+        r.zadd("rq:finished:smoke", {"a": 1})
+        r.zadd("rq:finished:smoke", {"a": 2})  # filed again: not a new run
+        # A hash no RQ wrote: times that are no times, a description as long as a payload.
+        r.hset("rq:job:evil", mapping={"origin": "smoke", "description": "x" * 100000,
+                                       "started_at": "soon", "ended_at": "2026-12-06T06:00:00Z"})
+        r.zadd("rq:failed:smoke", {"evil": 1, "no-such-job": 1})
+        classes = top(r, "CLASS")
+        self.assertEqual((classes["jobs.add"]["processed"], classes["jobs.add"]["duration_max"],
+                          classes["jobs.add"]["wait_max"]), (1, 500, 1250))
+        self.assertEqual((classes["x" * 200]["failed"], classes["x" * 200]["duration_max"]), (1, 0))
+        self.assertEqual(top(r, "QUEUE")["rq:queue:smoke"]["failed"], 1)
+
     def test_ranges_and_bad_input(self):
         r = self.r
         self.run_with_durations("mail", "Mailer", [0])

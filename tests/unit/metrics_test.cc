@@ -105,6 +105,17 @@ TEST_CASE("runs are counted per queue and class in every resolution, and flushed
   CHECK(Flushed(m, t + 60000).empty());
 }
 
+TEST_CASE("a name as long as a payload can make it is cut") {
+  Metrics m;
+  std::string huge(100000, 'x');
+  m.Count(Run(huge, huge, 1), 0);
+  for (auto d : {MetricDimension::kQueue, MetricDimension::kClass}) {
+    auto totals = m.Totals(d, 0, 0, 0);
+    REQUIRE(totals.size() == 1);
+    CHECK(totals[0].name == huge.substr(0, Metrics::kMaxName));
+  }
+}
+
 TEST_CASE("cells past their retention are dropped and reported gone") {
   Metrics m;
   m.Count(Run("q", "A", 5), 0);
