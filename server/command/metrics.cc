@@ -83,16 +83,20 @@ size_t ResolutionOf(CommandContext& ctx, const MetricsQuery& q) {
   return q.resolution.value_or(Metrics::ResolutionFor(q.since_ms, ctx.now_ms()));
 }
 
-// The cell's counts and percentiles, as fields of the map being written.
+// The cell's counts and percentiles, as fields of the map being written; percentiles are null
+// where no run told that time (a resque run's wait, a resque worker's own failure report).
 void ReplyCellFields(CommandContext& ctx, const MetricCell& c) {
   auto& r = ctx.reply;
   r.Field("processed", c.processed);
   r.Field("failed", c.failed);
   for (auto [name, h] : {std::pair<std::string_view, const Histogram*>{"duration", &c.duration},
                          {"wait", &c.wait}}) {
-    r.Field(std::string(name) + "_p50", h->Quantile(0.5));
-    r.Field(std::string(name) + "_p95", h->Quantile(0.95));
-    r.Field(std::string(name) + "_max", h->max());
+    for (auto [suffix, value] : {std::pair<std::string_view, uint64_t>{"_p50", h->Quantile(0.5)},
+                                 {"_p95", h->Quantile(0.95)},
+                                 {"_max", h->max()}}) {
+      r.Bulk(std::string(name) + std::string(suffix));
+      h->empty() ? r.NullBulk() : r.Integer(static_cast<long long>(value));
+    }
   }
 }
 constexpr size_t kCellFields = 8;

@@ -451,9 +451,19 @@ try {
   await page.click(`${seriesRow('Timed')} a`);
   await page.locator('#metrics-series', { hasText: 'Timed: 10 runs succeeded, 0 failed' }).waitFor();
   await until(() => page.evaluate(() => app.charts.length === 2 && app.charts[0].data[1].reduce((a, b) => a + b, 0) === 10), 'the runs chart');
+  // A resque worker's run (what resque sends around a job), in the queue view by its short name.
+  cli('SADD', 'resque:workers', 'host:1:reports');
+  cli('SET', 'resque:worker:host:1:reports', JSON.stringify({ queue: 'reports', run_at: '2026-12-06T06:00:00Z', payload: { class: 'Report', args: [] } }));
+  cli('INCRBY', 'resque:stat:processed:host:1:reports', '1');
+  cli('DEL', 'resque:worker:host:1:reports');
+  cli('SREM', 'resque:workers', 'host:1:reports');
   await page.click('nav[aria-label="dim"] a[data-dim="queue"]');
   await page.locator(seriesRow('timed')).waitFor();
   assert.equal(await page.textContent(`${seriesRow('timed')} td:nth-child(2)`), '10');
+  assert.deepEqual(await page.locator(`${seriesRow('resque:queue:reports')} td:first-child > *`).allTextContents(), ['reports', 'resque']);
+  assert.equal(await page.textContent(`${seriesRow('resque:queue:reports')} td:nth-child(2)`), '1');
+  // (resque's jobs do not say when they were pushed: no wait.)
+  assert.equal(await page.textContent(`${seriesRow('resque:queue:reports')} td:nth-child(8)`), '—');
   await shot('metrics-queues');
   // The queue's own page says how its last hour went.
   await page.goto(`${url}/#/queues/timed`);

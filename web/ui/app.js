@@ -521,7 +521,8 @@ async function queuePage(main, key, query) {
   if (metrics) {
     const t = metrics.result.total;
     put(main, h('p', { class: 'meta', id: 'queue-metrics' }, `Last hour: ${plural(t.processed, 'run')} succeeded, ${fmtNum(t.failed)} failed`
-      + (t.processed + t.failed ? ` · duration p50 ${fmtDuration(t.duration_p50)}, p95 ${fmtDuration(t.duration_p95)} · wait p95 ${fmtDuration(t.wait_p95)} · ` : ' · '),
+      + (t.duration_p50 !== null ? ` · duration p50 ${fmtDuration(t.duration_p50)}, p95 ${fmtDuration(t.duration_p95)}` : '')
+      + (t.wait_p95 !== null ? ` · wait p95 ${fmtDuration(t.wait_p95)}` : '') + ' · ',
     h('a', { href: `#/metrics?dim=queue&name=${enc(key)}` }, 'metrics')));
   }
   if (may('job.push')) put(main, addJobForm(key));
@@ -919,11 +920,19 @@ async function metricsPage(main, query) {
     options.map(([value, label]) => h('a', { href: link({ [attr]: value, ...(attr === 'dim' ? { name: '' } : {}) }),
       class: value === current ? 'current' : '', [`data-${attr}`]: value }, label)));
   const last = String(range[2]);
-  const [topReply, series] = await Promise.all([
+  const [topReply, series, queueList] = await Promise.all([
     api('GET', `/api/metrics/${dim}?last=${last}`),
-    api('GET', `/api/metrics/${dim}/${enc(name || '*')}?last=${last}`)]);
+    api('GET', `/api/metrics/${dim}/${enc(name || '*')}?last=${last}`),
+    dim === 'queue' ? api('GET', '/api/queues') : null]);
   const top = topReply.result, ranged = series.result;
-  const ms = (v) => h('td', { class: 'num', 'data-ms': String(v), text: fmtDuration(v) });
+  // A queue by its short name with its dialect, as on the Queues page.
+  const queues = new Map((queueList ? queueList.result : []).map((q) => [q.key, q]));
+  const seriesName = (m) => {
+    const q = queues.get(m.name);
+    return [h('a', { href: link({ name: m.name }), title: m.name }, q ? q.name || q.key : m.name),
+      q && q.dialect && q.dialect !== 'native' ? h('span', { class: 'dialect', text: q.dialect }) : null];
+  };
+  const ms = (v) => h('td', { class: 'num', 'data-ms': String(v), text: v === null ? '—' : fmtDuration(v) });
   const rate = (m) => (m.processed + m.failed ? `${fmtNum((100 * m.failed) / (m.processed + m.failed), 1)} %` : '—');
   put(main, h('h1', { text: 'Metrics' }), choice('dim', [['class', 'By class'], ['queue', 'By queue']], dim),
     choice('range', METRIC_RANGES.map(([key, label]) => [key, label]), range[0]),
@@ -931,7 +940,7 @@ async function metricsPage(main, query) {
       + 'summed over the range (within 3 %). The busiest names (metrics-top) are kept apart; the rest count as (other).' }));
   put(main, table([dim === 'class' ? 'Class' : 'Queue', 'Processed', 'Failed', 'Failure rate', 'Duration p50', 'p95', 'max', 'Wait p50', 'p95'],
     top.series.map((m) => h('tr', { 'data-series': m.name, class: m.name === name ? 'current' : '' },
-      h('td', {}, h('a', { href: link({ name: m.name }) }, m.name)), numCell(m.processed), numCell(m.failed),
+      h('td', {}, seriesName(m)), numCell(m.processed), numCell(m.failed),
       h('td', { class: 'num', text: rate(m) }), ms(m.duration_p50), ms(m.duration_p95), ms(m.duration_max),
       ms(m.wait_p50), ms(m.wait_p95))),
     { empty: EMPTY.metrics, id: 'metrics-table' }));
