@@ -180,10 +180,13 @@ class Database {
   // Takes a job (ready or scheduled) out of its queue, wherever it is.
   std::unique_ptr<Job> RemoveJob(Job* job);
   // Changes a job in place (priority, flow, capability, payload, state/run_at) and re-files it.
+  // A scheduled job it makes ready is enqueued from then on (or from when it fell due).
   template <class Change>
   void UpdateJob(Job* job, Change change) {
     Unfile(job);
+    bool scheduled = job->state == JobState::kScheduled;
     change(*job);
+    if (scheduled && job->state == JobState::kReady) EnqueuedNow(job);
     Refile(job);
   }
   void MoveJob(Job* job, Queue* dest);
@@ -378,6 +381,9 @@ class Database {
   // Takes a job out of its queue's ready/scheduled bookkeeping, or puts it back.
   void Unfile(Job* job);
   void Refile(Job* job);
+  // A job made ready waits from now, or from when it was due if that was earlier: its queue's
+  // latency and the metrics' wait start there.
+  void EnqueuedNow(Job* job);
   std::vector<Job*> LeasesOf(std::string_view worker) const;
   // Drops a failure record; a pending retry of it stays queued, unlinked.
   void EraseFailure(Failure* f);

@@ -596,16 +596,17 @@ void Database::MoveJob(Job* job, Queue* dest) {
 
 Job* Database::FindJob(uint64_t id) { return jobs_.Find(id); }
 
+void Database::EnqueuedNow(Job* job) {
+  int64_t now = keyspace_->now_ms();
+  job->enqueued_ms = job->run_at_ms > 0 ? std::min(job->run_at_ms, now) : now;
+}
+
 size_t Database::PromoteDue(size_t budget) {
   size_t n = 0;
   int64_t now = keyspace_->now_ms();
   while (n < budget && !scheduled_.empty() && scheduled_.begin()->first <= now) {
     Job* job = FindJob(scheduled_.begin()->second);
-    // It is enqueued from when it is due: its wait (latency, metrics) starts there.
-    UpdateJob(job, [](Job& j) {
-      j.state = JobState::kReady;
-      j.enqueued_ms = j.run_at_ms;
-    });
+    UpdateJob(job, [](Job& j) { j.state = JobState::kReady; });
     n++;
   }
   return n;

@@ -120,6 +120,13 @@ class MetricsTest(ServerTest):
         self.assertNear(classes["Waited"]["wait_max"], 400, "ready from its push")
         # Due at 300 ms, leased after 400: it waited about 100 ms, not 400.
         self.assertLess(classes["Delayed"]["wait_max"], 300)
+        # One delayed by an hour and run now waits from then.
+        later = r.execute_command("JOB.PUSH", "mail", job("RunNow"), "DELAY", 3600000).decode()
+        wait_for(lambda: time.monotonic() - pushed > 0.8, what="400 ms more to pass")
+        self.assertEqual(r.execute_command("JOB.RUN", later), 1)
+        self.assertEqual(as_map(r.execute_command("JOB.FETCH", "w"))["id"].decode(), later)
+        r.execute_command("JOB.ACK", later, "WORKER", "w")
+        self.assertLess(top(r, "CLASS")["RunNow"]["wait_max"], 300)
 
     def test_resque_workers_runs_are_seen_in_the_keys_they_write(self):
         """What Ruby resque sends around a job (Resque::Worker#working_on, #done_working and
