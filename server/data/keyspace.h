@@ -436,15 +436,17 @@ class Database {
   struct LibraryRun {
     int64_t started_ms = 0;
     std::string queue, klass;
+    std::string worker;                      // running_prefix + the name (library_run_keys_)
     bool recorded_failure = false;           // counted in the metrics with its failure record
     bool processed = false, failed = false;  // which of its counters the worker changed
   };
-  // The run of `worker`, named as its failure records and counters name it: Ruby resque by its
-  // id, node-resque by its name, the id's part before ":queues". nullptr if none.
+  // The run of `worker`, named as its failure records and counters name it (Ruby resque: its
+  // id; node-resque: the "worker" its running key's job names). nullptr if none.
   LibraryRun* FindLibraryRun(const Dialect& d, std::string_view worker);
   // By running key; in memory only (a restart forgets the runs in flight: they are not counted).
   std::unordered_map<std::string, LibraryRun> library_runs_;
-  static constexpr size_t kLibraryRunsMax = 10000;  // workers running at once (bounds a scan)
+  std::unordered_map<std::string, std::string> library_run_keys_;  // LibraryRun::worker -> key
+  static constexpr size_t kLibraryRunsMax = 10000;                 // workers running at once
 };
 
 // What WAIT blocks on: replicas' progress, signalled when a replica reports it. A key of this

@@ -260,16 +260,22 @@ Job* Database::RerunCompletion(const Completion& c) {
 }
 
 void Database::LibraryRunStarted(const Dialect& d, std::string_view key, std::string_view job) {
-  std::string_view worker = key.substr(d.running_prefix.size());
+  std::string_view id = key.substr(d.running_prefix.size());
   const Value* workers = Peek(d.workers_set);
-  if (!workers || workers->type() != ValueType::kSet || !workers->set().Contains(worker)) return;
+  if (!workers || workers->type() != ValueType::kSet || !workers->set().Contains(id)) return;
   auto queue = JsonField(job, "queue");
   auto payload = JsonField(job, "payload");
   if (!queue || !payload) return;
   if (library_runs_.size() >= kLibraryRunsMax && !library_runs_.contains(std::string(key))) return;
+  LibraryRunEnded(key);  // a run its worker started over without a DEL ends here
+  // node-resque's jobs name their worker as its counters and failure records do; Ruby resque's
+  // workers go by their id.
+  std::string worker = d.running_prefix + JsonField(job, "worker").value_or(std::string(id));
+  library_run_keys_[worker] = key;
   library_runs_[std::string(key)] = {.started_ms = keyspace_->now_ms(),
                                      .queue = d.queue_prefix + *queue,
                                      .klass = ParsePayload(*payload).klass,
+                                     .worker = std::move(worker),
                                      .recorded_failure = false,
                                      .processed = false,
                                      .failed = false};
@@ -288,15 +294,17 @@ void Database::LibraryRunEnded(std::string_view key) {
                     .wait_ms = std::nullopt},
                    now);
   }
+  if (auto named = library_run_keys_.find(run.worker);
+      named != library_run_keys_.end() && named->second == key) {
+    library_run_keys_.erase(named);
+  }
   library_runs_.erase(it);
 }
 
 Database::LibraryRun* Database::FindLibraryRun(const Dialect& d, std::string_view worker) {
-  std::string exact = d.running_prefix + std::string(worker);
-  if (auto it = library_runs_.find(exact); it != library_runs_.end()) return &it->second;
-  std::string named = exact + ":";
-  auto it = std::find_if(library_runs_.begin(), library_runs_.end(),
-                         [&](const auto& run) { return run.first.starts_with(named); });
+  auto named = library_run_keys_.find(d.running_prefix + std::string(worker));
+  if (named == library_run_keys_.end()) return nullptr;
+  auto it = library_runs_.find(named->second);
   return it == library_runs_.end() ? nullptr : &it->second;
 }
 
@@ -729,6 +737,7 @@ void Database::DropAllQueues() {
   completion_order_.clear();
   metrics_.Clear();
   library_runs_.clear();
+  library_run_keys_.clear();
 }
 
 }  // namespace desaster
