@@ -215,27 +215,28 @@ const Dialect* Dialects::MatchFailedList(std::string_view key) const {
   return nullptr;
 }
 
+namespace {
+// Whether `key` is `prefix` (one the dialect has) and more.
+bool Under(std::string_view key, const std::string& prefix) {
+  return !prefix.empty() && key.size() > prefix.size() && key.starts_with(prefix);
+}
+}  // namespace
+
 const Dialect* Dialects::MatchWorkerKey(std::string_view key, WorkerKey* kind) const {
-  auto under = [&](const std::string& prefix) {
-    return !prefix.empty() && key.size() > prefix.size() && key.starts_with(prefix);
-  };
   for (const Dialect& d : dialects_) {
     for (auto [prefix, k] : {std::pair{&d.running_prefix, WorkerKey::kRunning},
                              {&d.processed_prefix, WorkerKey::kProcessed},
                              {&d.failed_prefix, WorkerKey::kFailed}}) {
-      if (under(*prefix)) return *kind = k, &d;
+      if (Under(key, *prefix)) return *kind = k, &d;
     }
   }
   return nullptr;
 }
 
 const Dialect* Dialects::MatchRegistry(std::string_view key, bool* finished) const {
-  auto under = [&](const std::string& prefix) {
-    return !prefix.empty() && key.size() > prefix.size() && key.starts_with(prefix);
-  };
   for (const Dialect& d : dialects_) {
-    *finished = under(d.finished_prefix);
-    if (*finished || under(d.failed_registry_prefix)) return &d;
+    *finished = Under(key, d.finished_prefix);
+    if (*finished || Under(key, d.failed_registry_prefix)) return &d;
   }
   return nullptr;
 }

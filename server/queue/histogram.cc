@@ -94,8 +94,8 @@ bool Histogram::Decode(std::string_view* in) {
   for (uint64_t i = 0; i < size; i++) {
     uint64_t delta = r.Varint();
     uint64_t n = r.Varint();
+    if (!r.ok() || (i > 0 && delta == 0) || delta >= kBuckets - bucket || n == 0) return false;
     bucket += delta;
-    if (!r.ok() || (i > 0 && delta == 0) || bucket >= kBuckets || n == 0) return false;
     if (h.count_ + n < h.count_) return false;  // counts cannot overflow
     h.buckets_.emplace_back(static_cast<uint16_t>(bucket), n);
     h.count_ += n;

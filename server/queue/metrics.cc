@@ -59,6 +59,14 @@ std::vector<std::string> Metrics::Names(MetricDimension d) const {
   return out;
 }
 
+namespace {
+// The start of the bucket of `resolution` that holds `t` (before the epoch too).
+int64_t BucketStart(int64_t t, size_t resolution) {
+  int64_t bucket = kMetricResolutions[resolution].bucket_ms;
+  return t - ((t % bucket) + bucket) % bucket;
+}
+}  // namespace
+
 size_t Metrics::ResolutionFor(int64_t from_ms, int64_t now_ms) {
   for (size_t r = 0; r < kMetricResolutions.size(); r++) {
     if (from_ms >= now_ms - kMetricResolutions[r].kept_ms) return r;
@@ -77,15 +85,13 @@ void Metrics::CountIn(MetricDimension d, std::string_view name, const MetricRun&
   auto it = SeriesFor(d, name);
   Series& s = it->second;
   for (size_t r = 0; r < kMetricResolutions.size(); r++) {
-    int64_t start = now_ms - now_ms % kMetricResolutions[r].bucket_ms;
+    int64_t start = BucketStart(now_ms, r);
     MetricCell& cell = s.cells[r][start];
     (run.succeeded ? cell.processed : cell.failed)++;
     if (run.duration_ms)
       cell.duration.Add(static_cast<uint64_t>(std::max<int64_t>(0, *run.duration_ms)));
     if (run.wait_ms) cell.wait.Add(static_cast<uint64_t>(std::max<int64_t>(0, *run.wait_ms)));
-    MetricCellKey key{d, it->first, r, start};
-    removed_.erase(key);
-    changed_.insert(std::move(key));
+    changed_.insert({d, it->first, r, start});  // (Flush writes it after any removal of it)
   }
   s.weight++;
 }
@@ -211,9 +217,8 @@ namespace {
 // The cells of `cells` whose bucket holds an instant in [from_ms, until_ms].
 template <typename Cells>
 auto CellsBetween(const Cells& cells, size_t resolution, int64_t from_ms, int64_t until_ms) {
-  int64_t bucket = kMetricResolutions[resolution].bucket_ms;
-  int64_t first = from_ms - ((from_ms % bucket) + bucket) % bucket;
-  return std::pair(cells.lower_bound(first), cells.upper_bound(until_ms));
+  return std::pair(cells.lower_bound(BucketStart(from_ms, resolution)),
+                   cells.upper_bound(until_ms));
 }
 }  // namespace
 

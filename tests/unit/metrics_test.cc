@@ -3,6 +3,8 @@
 #include <catch2/catch.hpp>
 #include <random>
 
+#include "server/queue/record.h"
+
 using namespace desaster;
 
 namespace {
@@ -77,6 +79,14 @@ TEST_CASE("metric cells round trip, and damaged ones are refused") {
   std::string wrong_max = MetricCell{}.Encode();
   wrong_max[3] = 5;  // an empty duration histogram whose max is 5
   CHECK_FALSE(MetricCell::Decode(wrong_max, &d));
+  // A bucket delta that wraps around to an earlier bucket (39 after 40), with a max (46) in
+  // that bucket: refused, not taken for a histogram out of order.
+  std::string wrapping(1, '\1');
+  for (uint64_t v : {uint64_t{2}, uint64_t{0}, uint64_t{2}, uint64_t{40}, uint64_t{1}, UINT64_MAX,
+                     uint64_t{1}, uint64_t{46}, uint64_t{0}, uint64_t{0}}) {
+    record::PutVarint(&wrapping, v);  // processed, failed, durations (2 buckets, max), waits
+  }
+  CHECK_FALSE(MetricCell::Decode(wrapping, &d));
   MetricCellKey key{.name = "q", .start_ms = 60000};
   REQUIRE(MetricCellKey::FromTag("ch", &key));
   CHECK((key.dimension == MetricDimension::kClass && key.resolution == 1 && key.Tag() == "ch"));
@@ -114,6 +124,14 @@ TEST_CASE("a name as long as a payload can make it is cut") {
     REQUIRE(totals.size() == 1);
     CHECK(totals[0].name == huge.substr(0, Metrics::kMaxName));
   }
+}
+
+TEST_CASE("a run before the epoch counts in the bucket that holds it") {
+  Metrics m;
+  m.Count(Run("q", "A", 1), -90000);  // 1:30 before: the minute from -120000
+  auto minutes = m.Range(MetricDimension::kQueue, "q", 0, -90000, -90000);
+  REQUIRE(minutes.size() == 1);
+  CHECK(minutes.begin()->first == -120000);
 }
 
 TEST_CASE("cells past their retention are dropped and reported gone") {
