@@ -430,16 +430,21 @@ try {
     await new Promise((r) => setTimeout(r, Math.max(0, leasedAt[i] + (i + 1) * 100 - Date.now())));
     cli('JOB.ACK', id, 'WORKER', 'by-hand');
   }
-  const expectNear = (ms, expected, what) => assert.ok(ms >= expected * 31 / 32 && ms <= expected * 33 / 32 + 250,
+  // The runs' own durations (lease to acknowledgement, as the server timed them) are what the
+  // percentiles must come from: a loaded machine stretches them, the histogram must not.
+  const durations = timed.map(took).sort((a, b) => a - b);
+  assert.ok(durations[4] >= 500 && durations[9] >= 1000, `durations ${durations}`);
+  // A quantile is the middle of its value's bucket: within 1/32 of it (and 1 ms of rounding).
+  const expectNear = (ms, expected, what) => assert.ok(ms >= Math.floor(expected * 31 / 32) && ms <= Math.ceil(expected * 33 / 32),
     `${what}: ${ms} ms, expected about ${expected}`);
   await page.goto(`${url}/#/metrics`);
   const seriesRow = (name) => `#metrics-table tr[data-series="${name}"]`;
   await page.locator(seriesRow('Timed')).waitFor();
   const cell = (name, n) => page.getAttribute(`${seriesRow(name)} td:nth-child(${n})`, 'data-ms').then(Number);
   assert.equal(await page.textContent(`${seriesRow('Timed')} td:nth-child(2)`), '10');
-  expectNear(await cell('Timed', 5), 500, 'p50');
-  expectNear(await cell('Timed', 6), 1000, 'p95');
-  expectNear(await cell('Timed', 7), 1000, 'max');
+  expectNear(await cell('Timed', 5), durations[4], 'p50');
+  expectNear(await cell('Timed', 6), durations[9], 'p95');
+  assert.equal(await cell('Timed', 7), durations[9], 'max');
   const fromApi = await page.evaluate(async () => (await (await fetch('/api/metrics/class?last=3600')).json()).result.series);
   const timedApi = fromApi.find((s) => s.name === 'Timed');
   assert.deepEqual([await cell('Timed', 5), await cell('Timed', 6), await cell('Timed', 7)],
@@ -467,7 +472,9 @@ try {
   await shot('metrics-queues');
   // The queue's own page says how its last hour went.
   await page.goto(`${url}/#/queues/timed`);
-  assert.match(await page.textContent('#queue-metrics'), /^Last hour: 10 runs succeeded, 0 failed · duration p50 5\d\d ms, p95 1\.\d s · wait p95 [\d.]+ m?s · metrics$/);
+  const lastHour = (await page.textContent('#queue-metrics')).match(/^Last hour: 10 runs succeeded, 0 failed · duration p50 (\d+) ms, p95 1\.\d s · wait p95 [\d.]+ m?s · metrics$/);
+  assert.ok(lastHour, 'the queue page names its last hour');
+  expectNear(Number(lastHour[1]), durations[4], 'the queue page\'s p50');
 
   // -- Scheduled: a delayed job run now, a cron schedule added.
   const delayed = cli('JOB.PUSH', 'tenants', JSON.stringify({ class: 'Later', args: [] }), 'DELAY', '3600000');
