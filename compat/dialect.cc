@@ -3,7 +3,11 @@
 #include <simdjson.h>
 
 #include <cctype>
+#include <cstring>
 #include <ctime>
+#include <functional>
+
+#include "server/queue/mix.h"
 
 namespace desaster {
 
@@ -22,7 +26,51 @@ bool ParseObject(std::string_view json, simdjson::ondemand::document* doc,
          !doc->get_object().get(*obj);
 }
 
+uint64_t Mix(uint64_t h, uint64_t v) { return MixBits(MixBits(h) ^ v); }
+
+uint64_t Digest(simdjson::dom::element e) {
+  using Type = simdjson::dom::element_type;
+  std::hash<std::string_view> text;
+  switch (e.type()) {
+    case Type::OBJECT: {
+      uint64_t sum = 0;  // a sum: the same whatever the members' order
+      for (simdjson::dom::key_value_pair field : simdjson::dom::object(e)) {
+        sum += Mix(text(field.key), Digest(field.value));
+      }
+      return Mix(1, sum);
+    }
+    case Type::ARRAY: {
+      uint64_t h = 2;
+      for (simdjson::dom::element item : simdjson::dom::array(e)) h = Mix(h, Digest(item));
+      return h;
+    }
+    case Type::STRING:
+      return Mix(3, text(std::string_view(e)));
+    case Type::INT64:
+    case Type::UINT64:
+    case Type::DOUBLE: {
+      double d = double(e) + 0.0;  // (-0 and 0 alike)
+      uint64_t bits;
+      std::memcpy(&bits, &d, sizeof bits);
+      return Mix(4, bits);
+    }
+    case Type::BOOL:
+      return Mix(5, bool(e));
+    case Type::NULL_VALUE:
+      break;
+  }
+  return 6;
+}
+
 }  // namespace
+
+std::optional<uint64_t> JsonDigest(std::string_view json) {
+  static simdjson::dom::parser parser;
+  simdjson::dom::element root;
+  // Depth is bounded by the parser's (1024 levels): deeper documents are not JSON here.
+  if (parser.parse(json.data(), json.size()).get(root)) return std::nullopt;
+  return Digest(root);
+}
 
 std::optional<std::string> JsonField(std::string_view json, std::string_view field) {
   simdjson::ondemand::document doc;

@@ -47,6 +47,12 @@ PayloadFields ParsePayload(std::string_view payload);
 // text. nullopt when absent or not JSON.
 std::optional<std::string> JsonField(std::string_view json, std::string_view field);
 
+// A digest of the JSON text `json` that every encoding of the same value shares: object members
+// in any order, strings however escaped, numbers however written (1, 1.0, 1e0). A library that
+// reads a job and writes it back (node-resque's Lua script, through cjson) changes all three.
+// nullopt when `json` is not JSON.
+std::optional<uint64_t> JsonDigest(std::string_view json);
+
 // A time as Ruby and Python libraries write them, in ms since the epoch: "2026-11-30T03:40:00Z",
 // "2026-11-30 03:40:00 +0100", "2026-11-30T03:40:00.123+01:00", resque's failed_at
 // "2026/11/30 03:40:00 UTC". nullopt for anything else, and for zone names other than UTC/GMT

@@ -82,6 +82,15 @@ async function main() {
     const total = toMap(toMap(await counters.call("METRICS.RANGE", "QUEUE", "resque:queue:q")).total);
     check(`the queue's runs are those its stats count (${total.processed}, ${total.failed})`,
       total.processed === Number(stats.processed) && total.failed === Number(stats.failed));
+    // Each successful run is in the completed store, under the id its job had in the queue
+    // (node-resque writes back the payload it popped), with its worker and its wait.
+    const completed = toMap(await counters.call("COMPLETED.LIST", "LIMIT", "1000"));
+    const done = completed.jobs.map(toMap);
+    const byClass = {};
+    for (const j of done) byClass[j.class] = (byClass[j.class] || 0) + 1;
+    check(`completed jobs by class: ${JSON.stringify(byClass)}`, completed.total === 205 && byClass.add === 200 && byClass.flaky === 5);
+    check("each completed job kept its id, its worker and its wait",
+      done.every((j) => j.enqueued_at !== null && j.wait >= 0 && ["w1", "w2", "w3"].includes(j.worker)));
   }
 
   // Every script is gone (as on a node that never saw them): ioredis answers NOSCRIPT with EVAL.

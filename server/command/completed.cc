@@ -1,7 +1,7 @@
-// COMPLETED.*: the completed store. Every job a native worker finished with success (JOB.ACK)
-// is kept, durably, up to completed-max jobs and for completed-ttl seconds: searchable and
-// sortable like the failed store, shown with its whole life by JOB.INFO, and run again or
-// removed singly, by id list, or for everything a query matches.
+// COMPLETED.*: the completed store. Every job a native worker finished with success (JOB.ACK),
+// and every job a resque worker reported processed, is kept, durably, up to completed-max jobs and
+// for completed-ttl seconds: searchable and sortable like the failed store, shown with its whole
+// life by JOB.INFO, and run again or removed singly, by id list, or for everything a query matches.
 #include "server/command/completed.h"
 
 #include <climits>
@@ -98,11 +98,12 @@ void ReplyCompletion(CommandContext& ctx, const Completion& c, size_t extra = 0)
                              {"result", &c.result}}) {
     r.Field(name, *value);
   }
-  r.Field("enqueued_at", c.enqueued_ms);
+  r.FieldOrNull("enqueued_at", c.enqueued_ms);
   r.Field("started_at", c.started_ms);
   r.Field("finished_at", c.finished_ms);
   r.Field("duration", c.duration_ms());
-  r.Field("wait", c.started_ms - c.enqueued_ms);  // in its queue before the run that succeeded
+  r.Bulk("wait");  // in its queue before the run that succeeded
+  c.wait_ms() ? r.Integer(*c.wait_ms()) : r.NullBulk();
   r.Field("attempt", c.attempt);
   r.Field("redacted", c.redacted ? 1 : 0);
 }
@@ -128,7 +129,7 @@ void CompletedList(CommandContext& ctx) {
                               : sort == kClass ? std::string_view(c->klass)
                                                : std::string_view();
       int64_t number = sort == kDuration ? c->duration_ms()
-                       : sort == kWait   ? c->started_ms - c->enqueued_ms
+                       : sort == kWait   ? c->wait_ms().value_or(-1)  // unknown: first
                                          : c->finished_ms;
       return std::tuple(text, number, c->finished_ms, c->job);
     });

@@ -310,7 +310,8 @@ class Database {
   // What takes secrets out of what jobs tell (completed jobs, running jobs' output).
   const Redactor& redactor() const { return completed_policy_.redactor; }
   // A leased job succeeded (JOB.ACK): it leaves its queue for the completed store, where the
-  // oldest completions make room for it.
+  // oldest completions make room for it. (A resque worker's successful run goes there too:
+  // LibraryRunEnded.)
   void Complete(std::unique_ptr<Job> job, std::string result);
   const Completion* FindCompletion(uint64_t job) const;
   void RemoveCompletion(uint64_t job);
@@ -329,11 +330,12 @@ class Database {
 
   // ---- Runs of library workers (resque's), seen in the key a worker keeps its job in ----
 
-  // A worker of `d` started the job `job` (the JSON its running key now holds).
+  // A worker of `d` started the job `job` (the JSON its running key now holds). A job of that
+  // queue with the same payload popped a moment before is the one it runs (its id and wait).
   void LibraryRunStarted(const Dialect& d, std::string_view key, std::string_view job);
   // That key is gone: the job is done. The metrics count it as the library counted it: failed
   // when the worker pushed a failure record for it (counted then) or counted it failed,
-  // processed when it counted it processed only.
+  // processed when it counted it processed only; a processed one goes to the completed store.
   void LibraryRunEnded(std::string_view key);
   // A failure record of `worker` (as its records name it) arrived: its run failed. Returns
   // when that run started (0: not known).
@@ -409,6 +411,12 @@ class Database {
   Queue* QueueToRunAgain(std::string_view key);
   // Stores a completion (replacing one of its job), recording it unless applying.
   void PutCompletion(Completion c);
+  // A run succeeded: its completion, redacted as the policy says, takes the oldest one's
+  // place when the store is full.
+  void StoreCompletion(Completion c);
+  // A job leaves `q` for a worker of a library that reports its runs (resque): remembered
+  // until its run starts (LibraryRunStarted).
+  void NotePopped(const Queue& q, const Job& job);
 
   Keyspace* keyspace_;
   int index_;
@@ -435,8 +443,11 @@ class Database {
   Metrics metrics_;
   struct LibraryRun {
     int64_t started_ms = 0;
-    std::string queue, klass;
+    std::string queue, klass, payload;
     std::string worker;                      // running_prefix + the name (library_run_keys_)
+    size_t name_from = 0;                    // where the name starts in `worker`
+    uint64_t job = 0;                        // the popped job it runs (0: not known)
+    int64_t enqueued_ms = 0;                 // since when that job waited (0: not known)
     bool recorded_failure = false;           // counted in the metrics with its failure record
     bool processed = false, failed = false;  // which of its counters the worker changed
   };
@@ -447,6 +458,15 @@ class Database {
   std::unordered_map<std::string, LibraryRun> library_runs_;
   std::unordered_map<std::string, std::string> library_run_keys_;  // LibraryRun::worker -> key
   static constexpr size_t kLibraryRunsMax = 10000;                 // workers running at once
+  // Jobs popped from queues whose workers report their runs, oldest first, until a run claims
+  // one. Not persisted; a pop whose run never starts (another reader) ages out.
+  struct PoppedJob {
+    size_t key;  // PoppedKey(queue, payload)
+    uint64_t id;
+    int64_t enqueued_ms;
+  };
+  std::deque<PoppedJob> popped_;
+  static constexpr size_t kPoppedMax = 1024;
 };
 
 // What WAIT blocks on: replicas' progress, signalled when a replica reports it. A key of this

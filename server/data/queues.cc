@@ -1,7 +1,9 @@
 // Database's queue operations: the only code that changes queues and jobs, so that each change
 // is recorded as a mutation (kQueueConfig, kQueueDrop, kJobPut, kJobDelete), WATCHes of the key
 // are invalidated and clients blocked on it are woken.
+#include <algorithm>
 #include <cassert>
+#include <functional>
 #include <utility>
 
 #include "compat/failures.h"
@@ -12,6 +14,15 @@
 namespace desaster {
 
 size_t ReadyJobs(const QueueRef& ref) { return ref.queue->ready(); }
+
+namespace {
+// What pairs a popped job with the library run that starts it: its queue and its payload (as
+// a JSON value: the worker may write it back encoded otherwise).
+size_t PoppedKey(std::string_view queue, std::string_view payload) {
+  std::hash<std::string_view> text;
+  return JsonDigest(payload).value_or(text(payload)) * 31 + text(queue);
+}
+}  // namespace
 
 // How long a job leased before a restart waits for its worker to check in again.
 constexpr int64_t kLeaseGraceMs = 30000;
@@ -206,17 +217,21 @@ void Database::Complete(std::unique_ptr<Job> job, std::string result) {
                   .wait_ms = job->run_at_ms - job->enqueued_ms},
                  now);
   if (completed_policy_.max == 0) return;
-  Completion c;
-  c.job = job->id;
-  c.queue = job->queue->key();
-  c.payload = job->payload.str();
-  c.klass = std::move(fields.klass);
-  c.worker = job->lease_owner();
-  c.result = std::move(result);
-  c.enqueued_ms = job->enqueued_ms;
-  c.started_ms = job->run_at_ms;  // a lease starts its run there
-  c.finished_ms = keyspace_->now_ms();
-  c.attempt = job->attempts + 1U;
+  StoreCompletion({.job = job->id,
+                   .queue = job->queue->key(),
+                   .payload = job->payload.str(),
+                   .klass = std::move(fields.klass),
+                   .worker = job->lease_owner(),
+                   .result = std::move(result),
+                   .enqueued_ms = job->enqueued_ms,
+                   .started_ms = job->run_at_ms,  // a lease starts its run there
+                   .finished_ms = now,
+                   .attempt = job->attempts + 1U,
+                   .redacted = false});
+}
+
+void Database::StoreCompletion(Completion c) {
+  if (completed_policy_.max == 0) return;
   if (const Redactor& redactor = completed_policy_.redactor; redactor.enabled()) {
     bool changed[3];
     c.payload = redactor.Redact(c.payload, &changed[0]);
@@ -272,27 +287,65 @@ void Database::LibraryRunStarted(const Dialect& d, std::string_view key, std::st
   // workers go by their id.
   std::string worker = d.running_prefix + JsonField(job, "worker").value_or(std::string(id));
   library_run_keys_[worker] = key;
-  library_runs_[std::string(key)] = {.started_ms = keyspace_->now_ms(),
-                                     .queue = d.queue_prefix + *queue,
-                                     .klass = ParsePayload(*payload).klass,
-                                     .worker = std::move(worker),
-                                     .recorded_failure = false,
-                                     .processed = false,
-                                     .failed = false};
+  LibraryRun run{.started_ms = keyspace_->now_ms(),
+                 .queue = d.queue_prefix + *queue,
+                 .klass = ParsePayload(*payload).klass,
+                 .payload = *payload,
+                 .worker = std::move(worker),
+                 .name_from = d.running_prefix.size(),
+                 .job = 0,
+                 .enqueued_ms = 0,
+                 .recorded_failure = false,
+                 .processed = false,
+                 .failed = false};
+  // The worker writes back the payload it read: the job just popped with the same JSON value
+  // is this one; equal payloads pair in pop order.
+  size_t popped_key = PoppedKey(run.queue, run.payload);
+  auto popped = std::ranges::find(popped_, popped_key, &PoppedJob::key);
+  if (popped != popped_.end()) {
+    run.job = popped->id;
+    run.enqueued_ms = popped->enqueued_ms;
+    popped_.erase(popped);
+  }
+  library_runs_[std::string(key)] = std::move(run);
+}
+
+void Database::NotePopped(const Queue& q, const Job& job) {
+  const Dialect& d = q.dialect();
+  // No worker of the library is registered: no run will claim it.
+  if (d.running_prefix.empty() || !Peek(d.workers_set)) return;
+  if (popped_.size() == kPoppedMax) popped_.pop_front();
+  popped_.push_back({.key = PoppedKey(q.key(), job.payload.view()),
+                     .id = job.id,
+                     .enqueued_ms = job.enqueued_ms});
 }
 
 void Database::LibraryRunEnded(std::string_view key) {
   auto it = library_runs_.find(std::string(key));
   if (it == library_runs_.end()) return;
-  const LibraryRun& run = it->second;
+  LibraryRun& run = it->second;
   if (!run.recorded_failure && (run.failed || run.processed)) {
     int64_t now = keyspace_->now_ms();
-    metrics_.Count({.queue = run.queue,
-                    .klass = run.klass,
-                    .succeeded = !run.failed,
-                    .duration_ms = now - run.started_ms,
-                    .wait_ms = std::nullopt},
-                   now);
+    metrics_.Count(
+        {.queue = run.queue,
+         .klass = run.klass,
+         .succeeded = !run.failed,
+         .duration_ms = now - run.started_ms,
+         .wait_ms = run.job ? std::optional(run.started_ms - run.enqueued_ms) : std::nullopt},
+        now);
+    if (!run.failed) {
+      StoreCompletion({.job = run.job ? run.job : keyspace_->NextJobId(),
+                       .queue = std::move(run.queue),
+                       .payload = std::move(run.payload),
+                       .klass = std::move(run.klass),
+                       .worker = run.worker.substr(run.name_from),
+                       .result = {},  // a resque worker says nothing of a success
+                       .enqueued_ms = run.enqueued_ms,
+                       .started_ms = run.started_ms,
+                       .finished_ms = now,
+                       .attempt = 1,
+                       .redacted = false});
+    }
   }
   if (auto named = library_run_keys_.find(run.worker);
       named != library_run_keys_.end() && named->second == key) {
@@ -564,6 +617,7 @@ std::unique_ptr<Job> Database::PopJob(Queue* q) {
   q->CountTaken(now);
   keyspace_->throughput().Count(Throughput::kDequeued, now);
   q->UnindexUnique(job);
+  NotePopped(*q, *job);
   return EraseJob(job);
 }
 
@@ -738,6 +792,7 @@ void Database::DropAllQueues() {
   metrics_.Clear();
   library_runs_.clear();
   library_run_keys_.clear();
+  popped_.clear();
 }
 
 }  // namespace desaster

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <utility>
 
+#include "server/queue/mix.h"
+
 namespace desaster {
 
 namespace {
@@ -16,18 +18,10 @@ constexpr size_t kMinCapacity = 16;
 constexpr unsigned kRunBits = 3;
 constexpr uint64_t kRun = uint64_t{1} << kRunBits;
 
-uint64_t Mix(uint64_t x) {
-  x ^= x >> 30;
-  x *= 0xbf58476d1ce4e5b9ULL;
-  x ^= x >> 27;
-  x *= 0x94d049bb133111ebULL;
-  return x ^ (x >> 31);
-}
-
 }  // namespace
 
 size_t JobTable::HomeOf(uint64_t id, size_t capacity) {
-  return (Mix(id >> kRunBits) + (id & (kRun - 1))) & (capacity - 1);
+  return (MixBits(id >> kRunBits) + (id & (kRun - 1))) & (capacity - 1);
 }
 
 uint8_t JobTable::StoredDistance(size_t distance) {

@@ -38,6 +38,9 @@ class ResqueFlowTest < SchedulerTestCase
     assert @resque.set("pruning_dead_workers_in_progress", "1", ex: 60, nx: true)
     refute @resque.set("pruning_dead_workers_in_progress", "1", ex: 60, nx: true)
 
+    queued = @redis.call("QUEUE.JOBS", "resque:queue:default", "LIMIT", "1000")[3]
+                   .map { |j| j.each_slice(2).to_h }
+    hello_ids = queued.select { |j| j["class"] == "HelloJob" }.map { |j| j["id"] }
     processed = []
     seen_working = false
     while (payload = @resque.lpop("queue:default"))
@@ -67,6 +70,13 @@ class ResqueFlowTest < SchedulerTestCase
       @resque.del("worker:#{worker}")
     end
     assert_equal (0...200).to_a, processed
+    # The server saw each processed run end: 200 completions, each under the id its job had in
+    # the queue (Ruby's JSON writes back the payload it read), with its worker and its wait.
+    completed = @redis.call("COMPLETED.LIST", "LIMIT", "1000").each_slice(2).to_h
+    assert_equal 200, completed["total"]
+    jobs = completed["jobs"].map { |j| j.each_slice(2).to_h }
+    assert_equal hello_ids.sort, jobs.map { |j| j["id"] }.sort
+    assert(jobs.all? { |j| j["worker"] == worker && j["wait"].is_a?(Integer) && j["wait"] >= 0 })
     assert_equal %w[200 5], @resque.mget("stat:processed", "stat:failed")
     assert_equal 0, @resque.llen("queue:default")
     assert_equal 5, @resque.llen("failed")

@@ -1,7 +1,7 @@
 #!/usr/bin/python3
-"""The completed store: jobs native workers finished with success are kept durably (bounded by
-completed-max and completed-ttl), searched, sorted and paged by COMPLETED.LIST, shown with
-their life by JOB.INFO, run again or removed; secrets are redacted when configured."""
+"""The completed store: jobs native and resque workers finished with success are kept durably
+(bounded by completed-max and completed-ttl), searched, sorted and paged by COMPLETED.LIST,
+shown with their life by JOB.INFO, run again or removed; secrets are redacted when configured."""
 import json
 import os
 import sys
@@ -119,6 +119,75 @@ class CompletedTest(ServerTest):
         self.assertEqual(r.execute_command("COMPLETED.REMOVE", a, "00000000000000ff"), 1)
         self.assertEqual(self.ids(), [])
         self.assertIsNone(r.execute_command("JOB.INFO", a))
+
+    def resque_run(self, worker, queue, payload, fail=False, reorder=False):
+        """What Ruby resque sends around a job it popped (Resque::Worker#working_on,
+        #done_working, Resque::Failure.create): its run in resque:worker:<id>, then its counters.
+        `reorder`: the payload written back with its members reversed (as node-resque's Lua
+        script may)."""
+        r = self.r
+        written = json.loads(payload)
+        if reorder:
+            written = dict(reversed(written.items()))
+        r.set(f"resque:worker:{worker}", json.dumps(
+            {"queue": queue, "run_at": "2026-12-06T06:00:00Z", "payload": written},
+            separators=(",", ":")))
+        if fail:
+            r.rpush("resque:failed", json.dumps({
+                "failed_at": "2026/12/06 06:00:00 UTC", "payload": json.loads(payload),
+                "exception": "RuntimeError", "error": "boom", "backtrace": [],
+                "worker": worker, "queue": queue}))
+            r.incrby(f"resque:stat:failed:{worker}", 1)
+        r.incrby(f"resque:stat:processed:{worker}", 1)
+        r.delete(f"resque:worker:{worker}")
+
+    def test_resque_workers_successes_are_kept_with_the_popped_jobs_ids(self):
+        r = self.r
+        worker = "box:4242:mail"
+        r.sadd("resque:workers", worker)
+        # (As Ruby's JSON.generate writes them, as resque pushes them.)
+        mail = json.dumps({"class": "Mailer", "args": ["ann@example.com"]}, separators=(",", ":"))
+        broken = json.dumps({"class": "Broken", "args": [1]}, separators=(",", ":"))
+        r.rpush("resque:queue:mail", mail, broken, mail)
+        queued = [as_map(j)["id"].decode()
+                  for j in as_map(r.execute_command("QUEUE.JOBS", "resque:queue:mail"))["jobs"]]
+        pushed = time.monotonic()
+        wait_for(lambda: time.monotonic() - pushed > 0.2, what="the jobs to wait 200 ms")
+        for i, expected in enumerate((mail, broken, mail)):
+            self.assertEqual(r.lpop("resque:queue:mail").decode(), expected)
+            self.resque_run(worker, "mail", expected, fail=expected == broken, reorder=i == 2)
+        # The two successes, each with the id it had in its queue (equal payloads pair in pop
+        # order), its worker and how long it waited; the failure is in the failed store only.
+        self.assertEqual(self.ids(), [queued[2], queued[0]])
+        first = as_map(r.execute_command("COMPLETED.INFO", queued[0]))
+        self.assertEqual((first["queue"], first["class"], first["payload"], first["worker"],
+                          first["result"], first["attempt"]),
+                         (b"resque:queue:mail", b"Mailer", mail.encode(), worker.encode(), b"", 1))
+        self.assertGreaterEqual(first["wait"], 200)
+        self.assertEqual(first["wait"], first["started_at"] - first["enqueued_at"])
+        self.assertEqual(as_map(r.execute_command("JOB.INFO", queued[2]))["state"], b"done")
+        self.assertEqual(as_map(r.execute_command("FAILED.LIST"))["total"], 1)
+        # A run whose job was not seen popped (pushed and popped before the worker registered,
+        # or a restart between) is kept under a new id, its wait unknown.
+        r.srem("resque:workers", worker)
+        r.rpush("resque:queue:mail", job("Unseen"))
+        r.lpop("resque:queue:mail")
+        r.sadd("resque:workers", worker)
+        self.resque_run(worker, "mail", job("Unseen"))
+        unseen = page(r.execute_command("COMPLETED.LIST", "CLASS", "Unseen"))[1][0]
+        self.assertNotIn(unseen["id"].decode(), queued)
+        self.assertEqual((unseen["enqueued_at"], unseen["wait"]), (None, None))
+        self.assertEqual(self.ids("SORT", "WAIT")[0], unseen["id"].decode())
+        # Run again: back into the resque queue, where a resque worker finds it.
+        self.assertEqual(len(r.execute_command("COMPLETED.RERUN", queued[0])), 1)
+        self.assertEqual(r.lrange("resque:queue:mail", 0, -1), [mail.encode()])
+        # A run its worker counted neither way is no completion; one no worker ran neither.
+        r.set(f"resque:worker:{worker}", json.dumps({"queue": "mail", "payload": {"class": "Lost"}}))
+        r.delete(f"resque:worker:{worker}")
+        r.set("resque:worker:nobody:1:q", json.dumps({"queue": "q", "payload": {"class": "X"}}))
+        r.incrby("resque:stat:processed:nobody:1:q", 1)
+        r.delete("resque:worker:nobody:1:q")
+        self.assertEqual(len(self.ids()), 3)
 
     def test_bad_input_gets_clear_errors(self):
         r = self.r

@@ -156,6 +156,13 @@ class MetricsTest(ServerTest):
         self.assertEqual((classes["Mailer"]["processed"], classes["Mailer"]["failed"]), (1, 1))
         self.assertNear(classes["Mailer"]["duration_max"], 300, "the longest run")
         self.assertIsNone(classes["Mailer"]["wait_p95"])  # resque's jobs do not say when pushed
+        # ... but the server saw this one pushed and popped just before its run started.
+        r.rpush("resque:queue:mail", json.dumps({"class": "Mailer", "args": [1]}))
+        pushed = time.monotonic()
+        wait_for(lambda: time.monotonic() - pushed >= 0.2, what="the job to wait")
+        r.lpop("resque:queue:mail")
+        run("Mailer", 0)
+        self.assertNear(top(r, "CLASS")["Mailer"]["wait_max"], 200, "the popped job's wait")
         self.assertNear(top(r, "QUEUE")["resque:queue:mail"]["duration_p50"], 100, "p50")
         # The failure record knows when its run started.
         failure = as_map(as_map(r.execute_command("FAILED.LIST"))["failures"][0])

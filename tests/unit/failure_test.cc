@@ -168,3 +168,23 @@ TEST_CASE("times as client libraries write them") {
   CHECK(ParseResqueFailure(entry, *dialects.MatchFailedList("resque:failed"), 5)->failed_at_ms ==
         5);
 }
+
+TEST_CASE("a JSON value's digest is the same however it is written") {
+  auto digest = [](std::string_view json) { return JsonDigest(json); };
+  // What node-resque's Lua script writes back (cjson): members in another order, "/" escaped.
+  CHECK(digest(R"({"class":"add","queue":"q","args":[1,"a/b"]})") ==
+        digest(R"({"queue":"q","args":[1,"a\/b"],"class":"add"})"));
+  CHECK(digest("[1, 2.0, 3e0, -0]") == digest("[1,2,3,0]"));
+  CHECK(digest(R"({"a": {"b": [true, null]}})") == digest(R"({"a":{"b":[true,null]}})"));
+  // Different values differ: array order, member values, nesting, types.
+  CHECK(digest("[1,2]") != digest("[2,1]"));
+  CHECK(digest(R"({"a":1,"b":2})") != digest(R"({"a":2,"b":1})"));
+  CHECK(digest(R"({"a":[1]})") != digest(R"({"a":1})"));
+  CHECK(digest(R"("1")") != digest("1"));
+  CHECK(digest("true") != digest("1"));
+  CHECK(digest("{}") != digest("[]"));
+  // Not JSON, or deeper than the parser goes.
+  CHECK_FALSE(digest("{\"a\":"));
+  CHECK_FALSE(digest(""));
+  CHECK_FALSE(digest(std::string(5000, '[') + std::string(5000, ']')));
+}

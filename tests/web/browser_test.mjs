@@ -470,6 +470,11 @@ try {
   // (resque's jobs do not say when they were pushed: no wait.)
   assert.equal(await page.textContent(`${seriesRow('resque:queue:reports')} td:nth-child(8)`), '—');
   await shot('metrics-queues');
+  // That run is a completed job too, by its worker; its job was not seen popped: no wait.
+  await page.goto(`${url}/#/completed?class=Report`);
+  await page.locator('.range', { hasText: '1–1 of 1' }).waitFor();
+  assert.deepEqual(await page.locator('tbody tr[data-job] td').evaluateAll((cells) => cells.slice(2, 8).map((c) => c.textContent)),
+    ['resque:queue:reports', 'Report', shown(took(cliField('id', 'COMPLETED.LIST', 'CLASS', 'Report'))), '—', 'host:1:reports', '']);
   // The queue's own page says how its last hour went.
   await page.goto(`${url}/#/queues/timed`);
   const lastHour = (await page.textContent('#queue-metrics')).match(/^Last hour: 10 runs succeeded, 0 failed · duration p50 (\d+) ms, p95 1\.\d s · wait p95 [\d.]+ m?s · metrics$/);

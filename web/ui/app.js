@@ -95,8 +95,8 @@ const EMPTY = {
   schedules: 'No cron schedules yet: add one below.',
   metrics: 'No runs in this range. Every job a desaster-worker runs is counted here by class and queue when it '
     + 'succeeds or fails; failures resque workers report count too.',
-  completed: 'No completed jobs. Every job a desaster-worker finishes with success is kept here (completed-max jobs, '
-    + 'for completed-ttl seconds), or none matches the filters.',
+  completed: 'No completed jobs. Every job a desaster-worker or a resque worker finishes with success is kept here '
+    + '(completed-max jobs, for completed-ttl seconds), or none matches the filters.',
 };
 
 // A count with the reader's thousands separators ("12,345"); `digits` fixed decimals.
@@ -142,6 +142,7 @@ function fmtWhen(ms) {
 }
 
 function fmtDuration(ms) {
+  if (ms === null || ms === undefined) return '—';  // not known
   ms = Math.max(0, Number(ms));
   if (ms < 1000) return `${Math.round(ms)} ms`;
   const s = ms / 1000;
@@ -932,7 +933,7 @@ async function metricsPage(main, query) {
     return [h('a', { href: link({ name: m.name }), title: m.name }, q ? q.name || q.key : m.name),
       q && q.dialect && q.dialect !== 'native' ? h('span', { class: 'dialect', text: q.dialect }) : null];
   };
-  const ms = (v) => h('td', { class: 'num', 'data-ms': String(v), text: v === null ? '—' : fmtDuration(v) });
+  const ms = (v) => h('td', { class: 'num', 'data-ms': String(v), text: fmtDuration(v) });
   const rate = (m) => (m.processed + m.failed ? `${fmtNum((100 * m.failed) / (m.processed + m.failed), 1)} %` : '—');
   put(main, h('h1', { text: 'Metrics' }), choice('dim', [['class', 'By class'], ['queue', 'By queue']], dim),
     choice('range', METRIC_RANGES.map(([key, label]) => [key, label]), range[0]),
