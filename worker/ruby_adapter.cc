@@ -1,7 +1,9 @@
 // ruby: runs resque-style jobs ({"class": "Klass", "args": [...]}) in a Ruby process that booted
-// the application once (worker/ruby/runner.rb) and forks a child per job.
+// the application once (worker/ruby/runner.rb) and forks a child per job. A job's result is what
+// it printed, stdout and stderr together: {"output": text, "truncated": bool}.
 #include <signal.h>
 
+#include <algorithm>
 #include <map>
 #include <nlohmann/json.hpp>
 
@@ -71,7 +73,7 @@ class RubyAdapter : public Adapter {
       return nullptr;
     }
     json args = j.contains("args") && j["args"].is_array() ? j["args"] : json::array();
-    running_[job.id] = {std::move(done), std::move(observer), 0, false};
+    running_[job.id] = {std::move(done), std::move(observer), 0, false, {}, false};
     runner_->Write(json{{"id", job.id}, {"class", j["class"]}, {"args", args}}.dump() + "\n");
     return std::make_unique<RubyRun>(this, job.id);
   }
@@ -103,6 +105,8 @@ class RubyAdapter : public Adapter {
     RunObserver observer;
     pid_t pid;
     bool killed;
+    std::string output;  // the first max_output bytes of what it printed
+    bool truncated;      // it printed more
   };
 
   void OnLine(std::string_view line) {
@@ -124,21 +128,32 @@ class RubyAdapter : public Adapter {
       it->second.pid = m["pid"];
       return;
     }
+    Running& run = it->second;
     if (m.contains("progress")) {  // Desaster.progress in the job (runner.rb)
-      const RunObserver& observer = it->second.observer;
-      if (m["progress"].is_number() && observer.progress) {
-        observer.progress(m["progress"].get<double>(), m.value("message", ""));
+      if (m["progress"].is_number() && run.observer.progress) {
+        run.observer.progress(m["progress"].get<double>(), m.value("message", ""));
       }
+      return;
+    }
+    if (m.contains("output")) {
+      if (!m["output"].is_string()) return;
+      const std::string& text = m["output"].get_ref<const std::string&>();
+      if (run.observer.output) run.observer.output(text);
+      size_t room = options_.max_output - std::min(options_.max_output, run.output.size());
+      run.output.append(text, 0, room);
+      run.truncated |= text.size() > room;
       return;
     }
     Outcome o;
     o.ok = m.value("ok", false);
+    o.result = json{{"output", run.output}, {"truncated", run.truncated}}.dump(
+        -1, ' ', false, json::error_handler_t::replace);
     if (!o.ok) {
-      o.error_class = it->second.killed ? "Killed" : m.value("error", "Error");
+      o.error_class = run.killed ? "Killed" : m.value("error", "Error");
       o.message = m.value("message", "");
       o.backtrace = m.value("backtrace", "");
     }
-    auto done = std::move(it->second.done);
+    auto done = std::move(run.done);
     running_.erase(it);
     done(std::move(o));
   }

@@ -136,6 +136,7 @@ t = Process.clock_gettime(Process::CLOCK_MONOTONIC)
 x = 0
 x += 1 while Process.clock_gettime(Process::CLOCK_MONOTONIC) - t < 0.5
 File.open({boots!r}, "a") {{ |f| f.puts Process.pid }}
+puts "the application booted"  # the runner's output, no job's
 class Archive
   def self.perform(n, who) File.open({done!r}, "a") {{ |f| f.puts "#{{n}} #{{who}}" }} end
 end
@@ -144,8 +145,12 @@ class Broken
 end
 class Halfway
   def self.perform(go)
+    puts "preparing"
+    $stderr.puts "warming up"
+    system("echo", "from a child")
     Desaster.progress(25, "a quarter done")
     sleep 0.05 until File.exist?(go)
+    puts "finished"
   end
 end
 """)
@@ -168,13 +173,19 @@ end
         f = as_map(failure[0])
         self.assertEqual((f["error"], f["message"], f["class"]), (b"KeyError", b"no account 7", b"Broken"))
         self.assertIn(b"boot.rb", f["backtrace"])
-        # A job reports its progress through the runner (Desaster.progress).
+        # A job reports its progress through the runner (Desaster.progress), and what it (and
+        # what it starts) prints is its own output, seen as it comes and kept as its result.
         go = os.path.join(tmp, "go")
         job = self.push("resque:queue:archive", json.dumps({"class": "Halfway", "args": [go]}))
-        seen = wait_for(lambda: self.output(job), what="the ruby job's progress")
+        printed = b"preparing\nwarming up\nfrom a child\n"
+        seen = wait_for(lambda: (lambda o: o if o and o["progress"] and o["output"] == printed
+                                 else None)(self.output(job)), what="the ruby job's output")
         self.assertEqual((seen["progress"], seen["message"]), (b"25", b"a quarter done"))
         open(go, "w").close()
-        self.assertEqual(self.finished(job)["state"], b"done")
+        info = self.finished(job)
+        self.assertEqual(info["state"], b"done")
+        self.assertEqual(json.loads(info["result"]), {
+            "output": "preparing\nwarming up\nfrom a child\nfinished\n", "truncated": False})
 
     def test_an_application_that_fails_to_boot_costs_no_job_an_attempt(self):
         # A bad deploy: the app raises while it loads. The worker takes no jobs, says why in

@@ -5,8 +5,11 @@
 # Protocol with the worker, one JSON object per line:
 #   in  (stdin):  {"id": "...", "class": "Klass", "args": [...]}
 #   out (stdout): {"booted": pid} once; {"id": ..., "pid": child} when a job starts;
-#                 {"id": ..., "ok": true} or {"id": ..., "ok": false, "error": class,
-#                 "message": ..., "backtrace": ...} when it ends.
+#                 {"id": ..., "output": text} as the job prints (its stdout and stderr);
+#                 {"id": ..., "progress": percent, "message": text} when it calls
+#                 Desaster.progress; {"id": ..., "ok": true} or {"id": ..., "ok": false,
+#                 "error": class, "message": ..., "backtrace": ...} when it ends, after its
+#                 output.
 require "fiddle"
 require "json"
 
@@ -43,6 +46,7 @@ end
 protocol = $stdout.dup
 protocol.sync = true
 $stdout.reopen($stderr)  # what the application prints must not mix with the protocol
+$stdout.sync = true
 lock = Mutex.new
 emit = ->(message) { lock.synchronize { protocol.puts(JSON.generate(message)) } }
 
@@ -74,11 +78,16 @@ emit.call(booted: Process.pid)
 while (line = $stdin.gets)
   job = JSON.parse(line)
   reader, writer = IO.pipe
+  output, output_writer = IO.pipe # what the job prints, and what it starts
   pid = fork do
     Process.setpgid(0, 0) # the job's own group: a kill reaches what it started too
     PRCTL.call(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
     reader.close
+    output.close
     $stdin.reopen(File::NULL)
+    $stdout.reopen(output_writer)
+    $stderr.reopen(output_writer)
+    $stderr.sync = true
     Desaster.job_id = job["id"]
     Signal.trap("TERM") do # JOB.KILL: the job and everything it started end
       kill_descendants
@@ -98,23 +107,33 @@ while (line = $stdin.gets)
     exit!(status)
   end
   writer.close
+  output_writer.close
   begin
     Process.setpgid(pid, pid) # set on both sides: a kill may come before the child runs
   rescue SystemCallError
     nil # the child got there first, or has already exited
   end
   emit.call(id: job["id"], pid: pid)
-  Thread.new(job["id"], pid, reader) do |id, child, failure_pipe|
+  Thread.new(job["id"], pid, reader, output) do |id, child, failure_pipe, output_pipe|
     failure_reader = Thread.new { failure_pipe.read }
+    output_reader = Thread.new do
+      # As it comes, in the pipe's chunks (a character cut in two by a chunk's end is shown
+      # as a replacement character).
+      loop { emit.call(id: id, output: output_pipe.readpartial(65_536).force_encoding("UTF-8").scrub) }
+    rescue EOFError, IOError
+      nil
+    end
     _, status = Process.wait2(child)
     begin
       Process.kill(:KILL, -child) # what the job left running in its group ends with it
     rescue SystemCallError
       nil
     end
-    # A process that left the group may still hold the pipe open: do not wait on it for ever.
+    # A process that left the group may still hold the pipes open: do not wait on them for ever.
     failure = failure_reader.join(5)&.value || ""
     failure_pipe.close
+    output_reader.join(5)
+    output_pipe.close # (ends a reader still waiting)
     if status.success?
       emit.call(id: id, ok: true)
     elsif !failure.empty?
