@@ -189,6 +189,25 @@ class CompletedTest(ServerTest):
         r.delete("resque:worker:nobody:1:q")
         self.assertEqual(len(self.ids()), 3)
 
+    def test_pops_no_run_claims_are_forgotten_beyond_a_bound(self):
+        """Another reader of a resque queue (an app, a script) pops jobs no worker runs: the
+        server remembers the last 1,024 pops only."""
+        r = self.r
+        r.sadd("resque:workers", "box:1:bulk")
+        payloads = [json.dumps({"class": "Bulk", "args": [i]}, separators=(",", ":"))
+                    for i in range(1500)]
+        r.rpush("resque:queue:bulk", *payloads)
+        ids = [as_map(j)["id"].decode() for j in as_map(r.execute_command(
+            "QUEUE.JOBS", "resque:queue:bulk", "LIMIT", "2000"))["jobs"]]
+        self.assertEqual(len(r.lpop("resque:queue:bulk", 1500)), 1500)
+        for i in (0, 475, 476, 1499):  # the first 476 pops were forgotten
+            self.resque_run("box:1:bulk", "bulk", payloads[i])
+        kept = {j["args"]: j["id"].decode() for j in page(r.execute_command("COMPLETED.LIST"))[1]}
+        self.assertEqual(kept[b"[476]"], ids[476])
+        self.assertEqual(kept[b"[1499]"], ids[1499])
+        self.assertNotIn(kept[b"[0]"], ids)
+        self.assertNotIn(kept[b"[475]"], ids)
+
     def test_bad_input_gets_clear_errors(self):
         r = self.r
         self.assertError(lambda: r.execute_command("COMPLETED.LIST", "SORT", "speed"),
