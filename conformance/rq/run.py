@@ -69,6 +69,13 @@ with worker(["rq", "worker", "smoke", "--with-scheduler", "--url", URL], cwd=HER
         queue = as_map(as_map(r.execute_command("METRICS.RANGE", "QUEUE", "rq:queue:smoke"))["total"])
         check("the queue's runs are the classes' runs",
               (queue["processed"], queue["failed"]) == (217, 1))
+        # Each finished job is in the completed store under the id it had in the queue, with the
+        # worker and the times RQ wrote in its hash.
+        completed = as_map(r.execute_command("COMPLETED.LIST", "LIMIT", 1000))
+        done = [as_map(j) for j in completed["jobs"]]
+        check(f"217 completed jobs ({completed['total']})", completed["total"] == 217)
+        check("each by its worker, with its wait",
+              all(j["worker"] and j["wait"] is not None and j["wait"] >= 0 for j in done))
     q.enqueue(jobs.add, 0, 0)
     q.empty()  # RQ's Lua script
     check("Queue.empty() removes queued jobs", len(q) == 0)

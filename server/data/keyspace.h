@@ -343,7 +343,7 @@ class Database {
   // The worker changed its count of processed (or `failed`) jobs.
   void LibraryRunCounted(const Dialect& d, std::string_view worker, bool failed);
   // An RQ worker added job `id` to a finished (`succeeded`) or failed registry: its run ended,
-  // as the job's hash tells.
+  // as the job's hash tells. A finished one goes to the completed store.
   void RegistryRunEnded(const Dialect& d, std::string_view id, bool succeeded);
 
   // ---- Job metrics (server/queue/metrics.h): counted as runs end, stored by FlushMetrics ----
@@ -414,8 +414,8 @@ class Database {
   // A run succeeded: its completion, redacted as the policy says, takes the oldest one's
   // place when the store is full.
   void StoreCompletion(Completion c);
-  // A job leaves `q` for a worker of a library that reports its runs (resque): remembered
-  // until its run starts (LibraryRunStarted).
+  // A job leaves `q` for a worker of a library whose runs are seen (resque, RQ): remembered
+  // until its run claims it (LibraryRunStarted, RegistryRunEnded).
   void NotePopped(const Queue& q, const Job& job);
 
   Keyspace* keyspace_;
@@ -467,6 +467,8 @@ class Database {
   };
   std::deque<PoppedJob> popped_;
   static constexpr size_t kPoppedMax = 1024;
+  // The oldest popped job of `queue` with this payload, no longer remembered; nullopt if none.
+  std::optional<PoppedJob> ClaimPopped(std::string_view queue, std::string_view payload);
 };
 
 // What WAIT blocks on: replicas' progress, signalled when a replica reports it. A key of this

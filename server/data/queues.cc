@@ -299,25 +299,33 @@ void Database::LibraryRunStarted(const Dialect& d, std::string_view key, std::st
                  .processed = false,
                  .failed = false};
   // The worker writes back the payload it read: the job just popped with the same JSON value
-  // is this one; equal payloads pair in pop order.
-  size_t popped_key = PoppedKey(run.queue, run.payload);
-  auto popped = std::ranges::find(popped_, popped_key, &PoppedJob::key);
-  if (popped != popped_.end()) {
+  // is this one.
+  if (auto popped = ClaimPopped(run.queue, run.payload)) {
     run.job = popped->id;
     run.enqueued_ms = popped->enqueued_ms;
-    popped_.erase(popped);
   }
   library_runs_[std::string(key)] = std::move(run);
 }
 
 void Database::NotePopped(const Queue& q, const Job& job) {
   const Dialect& d = q.dialect();
+  if (d.running_prefix.empty() && d.finished_prefix.empty()) return;  // its runs are not seen
   // No worker of the library is registered: no run will claim it.
-  if (d.running_prefix.empty() || !Peek(d.workers_set)) return;
+  if (!d.workers_set.empty() && !Peek(d.workers_set)) return;
   if (popped_.size() == kPoppedMax) popped_.pop_front();
   popped_.push_back({.key = PoppedKey(q.key(), job.payload.view()),
                      .id = job.id,
                      .enqueued_ms = job.enqueued_ms});
+}
+
+std::optional<Database::PoppedJob> Database::ClaimPopped(std::string_view queue,
+                                                         std::string_view payload) {
+  // Equal payloads pair in pop order.
+  auto it = std::ranges::find(popped_, PoppedKey(queue, payload), &PoppedJob::key);
+  if (it == popped_.end()) return std::nullopt;
+  PoppedJob popped = *it;
+  popped_.erase(it);
+  return popped;
 }
 
 void Database::LibraryRunEnded(std::string_view key) {
@@ -337,7 +345,7 @@ void Database::LibraryRunEnded(std::string_view key) {
       StoreCompletion({.job = run.job ? run.job : keyspace_->NextJobId(),
                        .queue = std::move(run.queue),
                        .payload = std::move(run.payload),
-                       .klass = std::move(run.klass),
+                       .klass = std::string(run.klass),
                        .worker = run.worker.substr(run.name_from),
                        .result = {},  // a resque worker says nothing of a success
                        .enqueued_ms = run.enqueued_ms,
@@ -394,7 +402,24 @@ void Database::RegistryRunEnded(const Dialect& d, std::string_view id, bool succ
                 .wait_ms = std::nullopt};
   if (started && ended && *ended >= *started) run.duration_ms = *ended - *started;
   if (started && enqueued) run.wait_ms = *started - *enqueued;
-  metrics_.Count(run, keyspace_->now_ms());
+  int64_t now = keyspace_->now_ms();
+  metrics_.Count(run, now);
+  if (!succeeded) return;
+  // The queue held the job's id: the id popped last from it is this run's job. The times are
+  // RQ's own; its result is a pickle, not shown.
+  auto popped = ClaimPopped(queue, id);
+  int64_t finished = ended.value_or(now);
+  StoreCompletion({.job = popped ? popped->id : keyspace_->NextJobId(),
+                   .queue = std::move(queue),
+                   .payload = std::string(id),
+                   .klass = std::string(run.klass),
+                   .worker = std::string(field("worker_name")),
+                   .result = {},
+                   .enqueued_ms = enqueued.value_or(0),
+                   .started_ms = started.value_or(finished),
+                   .finished_ms = finished,
+                   .attempt = 1,
+                   .redacted = false});
 }
 
 void Database::FlushMetrics() {

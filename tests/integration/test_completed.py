@@ -189,6 +189,43 @@ class CompletedTest(ServerTest):
         r.delete("resque:worker:nobody:1:q")
         self.assertEqual(len(self.ids()), 3)
 
+    def test_rq_workers_finished_jobs_are_kept_with_rqs_own_times(self):
+        """What RQ sends around a job: its hash, its id pushed to the queue, popped by a worker,
+        the hash's times and worker, then the id filed in the finished (or failed) registry."""
+        r = self.r
+
+        def enqueue(rq_id, description):
+            r.hset(f"rq:job:{rq_id}", mapping={
+                "origin": "smoke", "description": description, "status": "queued",
+                "enqueued_at": "2026-12-06T06:00:00.000000Z"})
+            r.rpush("rq:queue:smoke", rq_id)
+
+        def work(rq_id, registry):
+            self.assertEqual(r.lpop("rq:queue:smoke").decode(), rq_id)
+            r.hset(f"rq:job:{rq_id}", mapping={
+                "started_at": "2026-12-06T06:00:01.250000Z",
+                "ended_at": "2026-12-06T06:00:01.750000Z", "worker_name": "rq-box.4242"})
+            r.zadd(f"rq:{registry}:smoke", {rq_id: 1})
+
+        enqueue("f1d2", "jobs.add(1, 2)")
+        enqueue("dead", "jobs.doomed()")
+        queued = [as_map(j)["id"].decode() for j in as_map(r.execute_command(
+            "QUEUE.JOBS", "rq:queue:smoke"))["jobs"]]
+        work("f1d2", "finished")
+        work("dead", "failed")
+        (done,) = page(r.execute_command("COMPLETED.LIST"))[1]
+        self.assertEqual((done["id"].decode(), done["queue"], done["class"], done["payload"],
+                          done["worker"], done["duration"], done["wait"]),
+                         (queued[0], b"rq:queue:smoke", b"jobs.add", b"f1d2", b"rq-box.4242",
+                          500, 1250))
+        self.assertEqual(done["finished_at"] - done["enqueued_at"], 1750)
+        # Filed again, it is no new run; run again, its id goes back to its queue, where an RQ
+        # worker finds the job's hash.
+        r.zadd("rq:finished:smoke", {"f1d2": 2})
+        self.assertEqual(page(r.execute_command("COMPLETED.LIST"))[0], 1)
+        self.assertEqual(len(r.execute_command("COMPLETED.RERUN", queued[0])), 1)
+        self.assertEqual(r.lrange("rq:queue:smoke", 0, -1), [b"f1d2"])
+
     def test_pops_no_run_claims_are_forgotten_beyond_a_bound(self):
         """Another reader of a resque queue (an app, a script) pops jobs no worker runs: the
         server remembers the last 1,024 pops only."""

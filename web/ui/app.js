@@ -95,7 +95,7 @@ const EMPTY = {
   schedules: 'No cron schedules yet: add one below.',
   metrics: 'No runs in this range. Every job a desaster-worker runs is counted here by class and queue when it '
     + 'succeeds or fails; failures resque workers report count too.',
-  completed: 'No completed jobs. Every job a desaster-worker or a resque worker finishes with success is kept here '
+  completed: 'No completed jobs. Every job a desaster-worker, resque or RQ worker finishes with success is kept here '
     + '(completed-max jobs, for completed-ttl seconds), or none matches the filters.',
 };
 
