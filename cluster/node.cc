@@ -493,6 +493,10 @@ void ClusterCommit::BecomeMaster(int64_t epoch, uint64_t next_index) {
 }
 
 void ClusterCommit::BecomeReplica() {
+  // (The loop reloads from the store next: it must hold every group this master appended and
+  // could write; one it could not write is read again from the log.)
+  std::string ignored;
+  FinishStoreWrite(&ignored);
   epoch_ = 0;
   deposed_ = false;
   abandoned_ = false;
@@ -551,20 +555,57 @@ bool ClusterCommit::Commit(std::span<const Batch> batches, bool sync, std::strin
     }
     next_index_++;
   }
-  if (!store_->CommitAt(batches, next_index_ - 1, sync, error)) {
+  // The previous group's store write ran during this append; the writes stay in log order, one
+  // at a time.
+  if (!FinishStoreWrite(error)) {
     // The log has the group and the replicas apply it; this node cannot, so it must not lead.
     *error = "deposed: the local store failed after the append: " + *error;
     deposed_ = true;
     return false;
   }
-  stored_ = next_index_ - 1;
+  // No reply waits for the store: the batches are copied, as the loop reuses them once this
+  // returns.
+  std::lock_guard lock(store_mu_);
+  store_write_ = std::async(
+      std::launch::async, [this, group = std::vector<Batch>(batches.begin(), batches.end()),
+                           index = next_index_ - 1, sync] {
+        std::string error;
+        if (!store_->CommitAt(group, index, sync, &error)) {
+          deposed_ = true;  // (the next commit fails at once)
+          return error.empty() ? std::string("the store write failed") : error;
+        }
+        stored_ = index;
+        return std::string();
+      });
   return true;
 }
 
-bool ClusterCommit::Flush(std::string* error) { return store_->Flush(error); }
-bool ClusterCommit::Probe(std::string* error) { return store_->Probe(error); }
-std::unique_ptr<StateLoader> ClusterCommit::NewLoader() { return store_->NewLoader(); }
+bool ClusterCommit::FinishStoreWrite(std::string* error) {
+  std::lock_guard lock(store_mu_);
+  if (!store_write_.valid()) return true;
+  std::string failed = store_write_.get();
+  if (failed.empty()) return true;
+  *error = std::move(failed);
+  return false;
+}
+
+// (Each waits for the write in flight: what it reads or syncs is the store as committed.)
+bool ClusterCommit::Flush(std::string* error) {
+  return FinishStoreWrite(error) && store_->Flush(error);
+}
+bool ClusterCommit::Probe(std::string* error) {
+  return FinishStoreWrite(error) && store_->Probe(error);
+}
+std::unique_ptr<StateLoader> ClusterCommit::NewLoader() {
+  std::string ignored;  // (a failed write deposed this node: the loop reloads what is stored)
+  FinishStoreWrite(&ignored);
+  return store_->NewLoader();
+}
 std::string ClusterCommit::engine() const { return store_->engine(); }
-std::unique_ptr<StoreSnapshot> ClusterCommit::Snapshot() { return store_->Snapshot(); }
+std::unique_ptr<StoreSnapshot> ClusterCommit::Snapshot() {
+  std::string ignored;
+  FinishStoreWrite(&ignored);
+  return store_->Snapshot();
+}
 
 }  // namespace desaster

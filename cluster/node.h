@@ -9,6 +9,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <functional>
+#include <future>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -182,22 +183,29 @@ class ClusterNode {
 };
 
 // The commit pipeline of a cluster node. On a master, a commit group is first appended to the
-// log in etcd, guarded by the epoch, then written to the local store with its log index; on a
-// replica, the batches (entries it applied) go to the store with theirs. An append that fails,
-// or whose outcome stays unknown while the lease lasts, deposes the master: the commit fails,
-// and so does every later one until the loop makes it a replica again.
+// log in etcd, guarded by the epoch; the commit is then done (the log holds the group durably),
+// and the group is written to the local store with its log index while the next group is
+// appended. On a replica, the batches (entries it applied) go to the store with theirs. An
+// append that fails, or whose outcome stays unknown while the lease lasts, deposes the master,
+// and so does a failed store write (found by the next commit): the commit fails, and so does
+// every later one until the loop makes it a replica again.
 class ClusterCommit : public CommitPipeline {
  public:
   ClusterCommit(ClusterNode* node, LevelStore* store);
 
   // While the commit queue is idle: appends continue at log entry `next_index` under `epoch`.
   void BecomeMaster(int64_t epoch, uint64_t next_index);
+  // While the commit queue is idle: the store has every group appended so far, and batches
+  // go to the store only.
   void BecomeReplica();
   // Any thread: an append still retrying gives up (the loop is stepping down), and every
   // commit fails until BecomeReplica.
   void Abandon() { abandoned_ = true; }
   bool deposed() const { return deposed_.load(); }
-  // The last log entry this master appended and wrote to its own store.
+  // The last log entry this master appended: what the log holds of it.
+  uint64_t appended() const { return next_index_.load() - 1; }
+  // The last log entry this master appended and wrote to its own store (its store writes
+  // trail its appends by up to one group).
   uint64_t stored() const { return stored_.load(); }
 
   bool Commit(std::span<const Batch> batches, bool sync, std::string* error) override;
@@ -210,6 +218,8 @@ class ClusterCommit : public CommitPipeline {
  private:
   // Appends `value` as log entry `lsn`; false (with *error) when this node is deposed.
   bool Append(uint64_t lsn, const std::string& value, std::string* error);
+  // Waits for the store write of the last appended group; false (with *error) if it failed.
+  bool FinishStoreWrite(std::string* error);
 
   ClusterNode* node_;
   LevelStore* store_;
@@ -220,6 +230,8 @@ class ClusterCommit : public CommitPipeline {
   std::atomic<uint64_t> stored_{0};
   std::atomic<bool> deposed_{false};
   std::atomic<bool> abandoned_{false};
+  std::mutex store_mu_;  // store_write_, from the commit thread and snapshot readers
+  std::future<std::string> store_write_;  // "" when it succeeded, else why not
 };
 
 }  // namespace desaster

@@ -358,15 +358,13 @@ void Server::TakeCommitted() {
     }
     state_->committed_lsn = outcome.lsn;
     state_->last_commit_unix_s = UnixMs() / 1000;
-    if (cluster_) {
-      // What this node holds durably: the master's appended and stored groups, the entries a
-      // replica applied.
-      uint64_t stored =
-          state_->cluster.master ? cluster_commit_->stored() : outcome.spent.back().log_index;
-      if (stored > 0) {
-        if (state_->cluster.master) state_->cluster.applied = stored;
-        cluster_->set_applied(stored);
-      }
+    // A master's offset is what it appended (its store follows, OnBeforeSleep); a replica's, the
+    // entries it applied and stored.
+    if (cluster_ && state_->cluster.master) {
+      state_->cluster.applied = cluster_commit_->appended();
+    } else if (cluster_ && outcome.spent.back().log_index > 0) {
+      state_->cluster.applied = outcome.spent.back().log_index;
+      cluster_->set_applied(state_->cluster.applied);
     }
   }
   while (!awaiting_.empty() && awaiting_.front().lsn <= state_->committed_lsn) {
@@ -807,7 +805,12 @@ void Server::OnBlockTimeout(Connection* c) {
 }
 
 void Server::OnBeforeSleep(ev::prepare&, int) {
-  if (cluster_) cluster_->Tick();
+  if (cluster_) {
+    cluster_->Tick();
+    // What this node holds durably, for the master's trimming: a master's store writes finish
+    // after its commits, so it is read here, each iteration.
+    if (state_->cluster.master) cluster_->set_applied(cluster_commit_->stored());
+  }
   if (state_->script_busy) return ReleaseWhileBusy();
   if (cluster_) {
     HandleClusterEvents();
@@ -1166,7 +1169,7 @@ void Server::TrimLog() {
   // bootstraps), and the newest entry always stays.
   constexpr int64_t kKeepForDepartedMs = 10 * 60 * 1000;
   uint64_t head = state_->cluster.applied;
-  uint64_t needed = head;
+  uint64_t needed = std::min(head, cluster_commit_->stored());  // this master's own store too
   for (const auto& [id, peer] : state_->cluster.peers) needed = std::min(needed, peer.applied);
   int64_t now = UnixMs();
   std::erase_if(departed_,
