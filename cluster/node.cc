@@ -571,7 +571,10 @@ bool ClusterCommit::Commit(std::span<const Batch> batches, bool sync, std::strin
                            index = next_index_ - 1, sync] {
         std::string error;
         if (!store_->CommitAt(group, index, sync, &error)) {
-          deposed_ = true;  // (the next commit fails at once)
+          // (The next commit fails at once; the cause is told here, when it happens.)
+          Log(LogLevel::kWarning, "cluster: the local store failed after log entry {}: {}", index,
+              error);
+          deposed_ = true;
           return error.empty() ? std::string("the store write failed") : error;
         }
         stored_ = index;
