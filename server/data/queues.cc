@@ -416,7 +416,7 @@ void Database::RegistryRunEnded(const Dialect& d, std::string_view id, bool succ
                    .worker = std::string(field("worker_name")),
                    .result = {},
                    .enqueued_ms = enqueued.value_or(0),
-                   .started_ms = started.value_or(finished),
+                   .started_ms = std::min(started.value_or(finished), finished),
                    .finished_ms = finished,
                    .attempt = 1,
                    .redacted = false});

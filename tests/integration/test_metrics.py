@@ -210,6 +210,13 @@ class MetricsTest(ServerTest):
         r.hset("rq:job:evil", mapping={"origin": "smoke", "description": "x" * 100000,
                                        "started_at": "soon", "ended_at": "2026-12-06T06:00:00Z"})
         r.zadd("rq:failed:smoke", {"evil": 1, "no-such-job": 1})
+        # Finished, it is a completed job; one that ended before it started ran for no time.
+        r.hset("rq:job:back", mapping={"origin": "smoke", "description": "jobs.back()",
+                                       "started_at": "2026-12-06T06:00:02Z",
+                                       "ended_at": "2026-12-06T06:00:01Z"})
+        r.zadd("rq:finished:smoke", {"back": 1})
+        back = as_map(as_map(r.execute_command("COMPLETED.LIST", "CLASS", "jobs.back"))["jobs"][0])
+        self.assertEqual((back["duration"], back["wait"], back["enqueued_at"]), (0, None, None))
         classes = top(r, "CLASS")
         self.assertEqual((classes["jobs.add"]["processed"], classes["jobs.add"]["duration_max"],
                           classes["jobs.add"]["wait_max"]), (1, 500, 1250))
