@@ -561,6 +561,7 @@ class ClusterTest(unittest.TestCase):
         url = f"etcd://{self.etcd.endpoints}/identity"
         single = data_dir(self, "single")
         s = Scheduler(data_dir=single)
+        s.wait_loaded()  # (it listens before it has opened its data)
         s.client().set("k", "single")
         s.stop()
         # A single node's data is in no log: no cluster node may start on it.

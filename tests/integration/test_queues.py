@@ -397,6 +397,7 @@ class ScheduleTest(ServerTest):
     def test_cron_schedule_fires_on_time_and_survives_a_restart(self):
         data = data_dir(self, "cron")
         s = Scheduler(data_dir=data)
+        s.wait_loaded()  # (it listens before it has opened its data)
         r = s.client()
         self.assertEqual(r.execute_command(
             "SCHEDULE.SET", "tick", "CRON", "*/2 * * * * *", "QUEUE", "resque:queue:cron",
@@ -537,6 +538,7 @@ class QueueDurabilityTest(ServerTest):
     def test_queues_jobs_and_delays_survive_a_restart(self):
         data = data_dir(self, "queues")
         s = Scheduler(data_dir=data)
+        s.wait_loaded()  # (it listens before it has opened its data)
         r = s.client()
         r.execute_command("QUEUE.CREATE", "resque:queue:p", "DISCIPLINE", "sfq", "PARAM",
                           "quantum", "2", "PAUSED", "yes")
@@ -559,6 +561,7 @@ class QueueDurabilityTest(ServerTest):
     def test_deleting_a_queue_takes_its_running_jobs_with_it(self):
         data = data_dir(self, "deleted")
         s = Scheduler(data_dir=data)
+        s.wait_loaded()  # (it listens before it has opened its data)
         r = s.client()
         r.execute_command("QUEUE.CREATE", "doomed")
         r.execute_command("WORKER.REGISTER", "w", "QUEUES", "doomed")

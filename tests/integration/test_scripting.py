@@ -243,6 +243,7 @@ class ScriptDurabilityTest(unittest.TestCase):
     def test_script_effects_survive_sigkill(self):
         data = data_dir(self, "script")
         s = Scheduler(data_dir=data)
+        s.wait_loaded()  # (it listens before it has opened its data)
         r = s.client()
         r.eval("for i = 1, 100 do redis.call('RPUSH', KEYS[1], i) end "
                "redis.call('HSET', KEYS[2], 'n', 100) return 1", 2, "list", "hash")

@@ -213,6 +213,7 @@ class StreamDurabilityTest(unittest.TestCase):
     def test_streams_and_their_last_id_survive_a_kill(self):
         data = data_dir(self, "streams")
         s = Scheduler(data_dir=data)
+        s.wait_loaded()  # (it listens before it has opened its data)
         r = s.client()
         for n in range(5):
             r.xadd("kept", {"n": n}, id=f"{n + 1}-0")
