@@ -5,6 +5,7 @@
 
 #include <concepts>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -60,6 +61,12 @@ class ReplyWriter {
   void FieldOrNull(std::string_view name, Int value) {
     Bulk(name);
     value ? Integer(static_cast<long long>(value)) : NullBulk();
+  }
+  // The value, or null when there is none (a time nobody told).
+  template <std::integral Int>
+  void FieldOrNull(std::string_view name, std::optional<Int> value) {
+    Bulk(name);
+    value ? Integer(static_cast<long long>(*value)) : NullBulk();
   }
 
  private:

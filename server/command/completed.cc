@@ -1,7 +1,8 @@
 // COMPLETED.*: the completed store. Every job a native worker finished with success (JOB.ACK),
-// and every job a resque worker reported processed, is kept, durably, up to completed-max jobs and
-// for completed-ttl seconds: searchable and sortable like the failed store, shown with its whole
-// life by JOB.INFO, and run again or removed singly, by id list, or for everything a query matches.
+// and every job a resque or RQ worker reported processed, is kept, durably, up to completed-max
+// jobs and for completed-ttl seconds: searchable and sortable like the failed store, shown with its
+// whole life by JOB.INFO, and run again or removed singly, by id list, or for everything a query
+// matches.
 #include "server/command/completed.h"
 
 #include <climits>
@@ -102,8 +103,7 @@ void ReplyCompletion(CommandContext& ctx, const Completion& c, size_t extra = 0)
   r.Field("started_at", c.started_ms);
   r.Field("finished_at", c.finished_ms);
   r.Field("duration", c.duration_ms());
-  r.Bulk("wait");  // in its queue before the run that succeeded
-  c.wait_ms() ? r.Integer(*c.wait_ms()) : r.NullBulk();
+  r.FieldOrNull("wait", c.wait_ms());  // in its queue before the run that succeeded
   r.Field("attempt", c.attempt);
   r.Field("redacted", c.redacted ? 1 : 0);
 }
@@ -205,8 +205,7 @@ void ReplyRuns(CommandContext& ctx, const Failure* f, const Completion* c) {
     r.Field("attempt", attempt);
     r.FieldOrNull("started_at", started);  // unknown for runs a resque worker reported
     r.Field("finished_at", finished);
-    r.Bulk("duration");
-    started ? r.Integer(finished - started) : r.NullBulk();
+    r.FieldOrNull("duration", started ? std::optional(finished - started) : std::nullopt);
     r.Field("worker", worker);
     r.Field("outcome", outcome);
     r.Field("message", message);

@@ -94,8 +94,8 @@ void ReplyCellFields(CommandContext& ctx, const MetricCell& c) {
     for (auto [suffix, value] : {std::pair<std::string_view, uint64_t>{"_p50", h->Quantile(0.5)},
                                  {"_p95", h->Quantile(0.95)},
                                  {"_max", h->max()}}) {
-      r.Bulk(std::string(name) + std::string(suffix));
-      h->empty() ? r.NullBulk() : r.Integer(static_cast<long long>(value));
+      r.FieldOrNull(std::string(name) + std::string(suffix),
+                    h->empty() ? std::nullopt : std::optional(value));
     }
   }
 }
