@@ -578,6 +578,7 @@ bool ClusterCommit::Commit(std::span<const Batch> batches, bool sync, std::strin
           return error.empty() ? std::string("the store write failed") : error;
         }
         stored_ = index;
+        node_->set_applied(index);  // what this node holds durably, for trimming
         return std::string();
       });
   return true;

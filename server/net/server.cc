@@ -358,8 +358,8 @@ void Server::TakeCommitted() {
     }
     state_->committed_lsn = outcome.lsn;
     state_->last_commit_unix_s = UnixMs() / 1000;
-    // A master's offset is what it appended (its store follows, OnBeforeSleep); a replica's, the
-    // entries it applied and stored.
+    // A master's offset is what it appended (its store follows, and registers what it holds:
+    // ClusterCommit); a replica's, the entries it applied and stored.
     if (cluster_ && state_->cluster.master) {
       state_->cluster.applied = cluster_commit_->appended();
     } else if (cluster_ && outcome.spent.back().log_index > 0) {
@@ -805,12 +805,7 @@ void Server::OnBlockTimeout(Connection* c) {
 }
 
 void Server::OnBeforeSleep(ev::prepare&, int) {
-  if (cluster_) {
-    cluster_->Tick();
-    // What this node holds durably, for the master's trimming: a master's store writes finish
-    // after its commits, so it is read here, each iteration.
-    if (state_->cluster.master) cluster_->set_applied(cluster_commit_->stored());
-  }
+  if (cluster_) cluster_->Tick();
   if (state_->script_busy) return ReleaseWhileBusy();
   if (cluster_) {
     HandleClusterEvents();
