@@ -407,16 +407,18 @@ void Database::RegistryRunEnded(const Dialect& d, std::string_view id, bool succ
   if (!succeeded) return;
   // The queue held the job's id: the id popped last from it is this run's job. The times are
   // RQ's own; its result is a pickle, not shown.
+  // (The hash is anyone's to write: no time lies ahead of now, or of the one after it.)
   auto popped = ClaimPopped(queue, id);
-  int64_t finished = ended.value_or(now);
+  int64_t finished = std::min(ended.value_or(now), now);
+  int64_t began = std::min(started.value_or(finished), finished);
   StoreCompletion({.job = popped ? popped->id : keyspace_->NextJobId(),
                    .queue = std::move(queue),
                    .payload = std::string(id),
                    .klass = std::string(run.klass),
                    .worker = std::string(field("worker_name")),
                    .result = {},
-                   .enqueued_ms = enqueued.value_or(0),
-                   .started_ms = std::min(started.value_or(finished), finished),
+                   .enqueued_ms = enqueued ? std::min(*enqueued, began) : 0,
+                   .started_ms = began,
                    .finished_ms = finished,
                    .attempt = 1,
                    .redacted = false});

@@ -217,6 +217,14 @@ class MetricsTest(ServerTest):
         r.zadd("rq:finished:smoke", {"back": 1})
         back = as_map(as_map(r.execute_command("COMPLETED.LIST", "CLASS", "jobs.back"))["jobs"][0])
         self.assertEqual((back["duration"], back["wait"], back["enqueued_at"]), (0, None, None))
+        # Times in the year 2999 are now: it waited and ran for no time, and finished by now.
+        r.hset("rq:job:ahead", mapping={"origin": "smoke", "description": "jobs.ahead()",
+                                        "enqueued_at": "2999-01-01T00:00:00Z",
+                                        "ended_at": "2999-01-01T00:00:01Z"})
+        r.zadd("rq:finished:smoke", {"ahead": 1})
+        ahead = as_map(as_map(r.execute_command("COMPLETED.LIST", "CLASS", "jobs.ahead"))["jobs"][0])
+        self.assertEqual((ahead["duration"], ahead["wait"]), (0, 0))
+        self.assertLessEqual(ahead["finished_at"], time.time() * 1000)
         classes = top(r, "CLASS")
         self.assertEqual((classes["jobs.add"]["processed"], classes["jobs.add"]["duration_max"],
                           classes["jobs.add"]["wait_max"]), (1, 500, 1250))

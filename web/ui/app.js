@@ -93,8 +93,8 @@ const EMPTY = {
   delayed: 'No delayed jobs or pending retries. Jobs pushed with a delay (JOB.PUSH ... DELAY ms, resque-scheduler, '
     + "Sidekiq's perform_in) wait here.",
   schedules: 'No cron schedules yet: add one below.',
-  metrics: 'No runs in this range. Every job a desaster-worker runs is counted here by class and queue when it '
-    + 'succeeds or fails; failures resque workers report count too.',
+  metrics: 'No runs in this range. Every job a desaster-worker, resque or RQ worker runs is counted here by class '
+    + 'and queue when it succeeds or fails.',
   completed: 'No completed jobs. Every job a desaster-worker, resque or RQ worker finishes with success is kept here '
     + '(completed-max jobs, for completed-ttl seconds), or none matches the filters.',
 };
