@@ -1,5 +1,7 @@
 #include "server/command/dispatch.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <array>
 #include <chrono>
@@ -93,6 +95,24 @@ std::vector<std::string> Redacted(const CommandSpec& spec, std::vector<std::stri
                                  "tls-client-key-file-pass"}) {
         if (strcasecmp(argv[i].c_str(), secret) == 0) redact(i + 1, i + 2);
       }
+    }
+  }
+  return argv;
+}
+
+// What the slow log keeps of a command's arguments, as Redis does: at most 32, the last of them
+// saying how many more there were, each cut to 128 bytes saying how many more it had. (A slow
+// command with a huge argument must not keep its memory for as long as the log remembers it.)
+std::vector<std::string> SlowLogArguments(std::vector<std::string> argv) {
+  constexpr size_t kMaxArguments = 32, kMaxBytes = 128;
+  if (argv.size() > kMaxArguments) {
+    size_t more = argv.size() - kMaxArguments + 1;
+    argv.resize(kMaxArguments);
+    argv.back() = fmt::format("... ({} more arguments)", more);
+  }
+  for (std::string& arg : argv) {
+    if (arg.size() > kMaxBytes) {
+      arg = arg.substr(0, kMaxBytes) + fmt::format("... ({} more bytes)", arg.size() - kMaxBytes);
     }
   }
   return argv;
@@ -200,16 +220,14 @@ bool CallCommand(ServerState& server, Client& client, const CommandSpec& spec,
 
   if (elapsed >= server.options.slowlog_log_slower_than_us &&
       server.options.slowlog_log_slower_than_us >= 0) {
-    SlowLogEntry e{
-        server.slowlog_next_id++,
-        std::chrono::duration_cast<std::chrono::seconds>(
-            std::chrono::system_clock::now().time_since_epoch())
-            .count(),
-        elapsed,
-        Redacted(spec, std::vector<std::string>(argv.begin(),
-                                                argv.begin() + std::min<size_t>(argv.size(), 32))),
-        client.addr,
-        client.name};
+    SlowLogEntry e{server.slowlog_next_id++,
+                   std::chrono::duration_cast<std::chrono::seconds>(
+                       std::chrono::system_clock::now().time_since_epoch())
+                       .count(),
+                   elapsed,
+                   SlowLogArguments(Redacted(spec, argv)),
+                   client.addr,
+                   client.name};
     server.slowlog.push_front(std::move(e));
     while (server.slowlog.size() > static_cast<size_t>(server.options.slowlog_max_len)) {
       server.slowlog.pop_back();

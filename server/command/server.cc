@@ -1433,7 +1433,7 @@ void SlowLogGet(CommandContext& ctx) {
     ctx.reply.Integer(e.unix_s);
     ctx.reply.Integer(e.duration_us);
     ctx.reply.Array(e.argv.size());
-    for (const auto& a : e.argv) ctx.reply.Bulk(a.substr(0, 128));
+    for (const auto& a : e.argv) ctx.reply.Bulk(a);  // cut when logged (SlowLogArguments)
     ctx.reply.Bulk(e.addr);
     ctx.reply.Bulk(e.name);
   }

@@ -208,6 +208,26 @@ class StringTest(SideBySide):
         self.assertAlive()
 
 
+class SlowLogTest(SideBySide):
+    def test_the_slow_log_keeps_arguments_cut_as_redis_does(self):
+        def scenario(connect):
+            c = connect()
+            c.call("CONFIG", "SET", "slowlog-log-slower-than", "0")
+            c.call("SLOWLOG", "RESET")
+            c.call("ECHO", "x" * 129)
+            c.call("DEL", *[f"k{i}" for i in range(40)])
+            c.call("DEL", *[f"k{i}" for i in range(32)])
+            entries = c.call("SLOWLOG", "GET", "4").value
+            c.call("CONFIG", "SET", "slowlog-log-slower-than", "10000")
+            # Newest first: the 32-argument DEL whole, the 41-argument one cut, then ECHO.
+            return [[a.value for a in e.value[3].value] for e in entries[:3]]
+        logged = self.both(scenario)
+        self.assertEqual(logged[2], [b"ECHO", b"x" * 128 + b"... (1 more bytes)"])
+        self.assertEqual(logged[1][31], b"... (10 more arguments)")
+        self.assertEqual(len(logged[0]), 32)
+        self.assertAlive()
+
+
 class BigStringTest(SideBySide):
     def test_small_edits_of_a_huge_string_cost_what_the_edit_does(self):
         # A string of nearly 512 MB (the most a string may hold) grown by one SETRANGE, then
