@@ -69,6 +69,16 @@ bool IsLoopback(const sockaddr_storage& ss) {
 // Whether the command (a table entry, or nullptr) is `name` ("client|reply" for a subcommand).
 bool Is(const CommandSpec* spec, std::string_view name) { return spec && spec->name == name; }
 
+// Empties a connection's buffer (input, output, a parsed argument). It keeps its memory for the
+// next burst up to this size; one that a burst grew past it (a pipeline's replies, a big value)
+// gives the memory back: a client that once asked for much does not hold it for as long as it stays
+// connected.
+constexpr size_t kBufferKeptBytes = 1 << 20;
+void ClearBuffer(std::string* buffer) {
+  buffer->clear();
+  if (buffer->capacity() > kBufferKeptBytes) std::string().swap(*buffer);
+}
+
 }  // namespace
 
 struct Server::Connection {
@@ -620,6 +630,13 @@ void Server::ProcessInput(Connection* c) {
     c->block_timer.start(delay > 0 ? delay : 0, 0);
   }
   if (c->link) c->link->Flush();  // what this read forwarded, in one write
+  if (c->input_pos == c->input.size()) {
+    ClearBuffer(&c->input);
+    c->input_pos = 0;
+  }
+  if (!c->parser.InRequest() && !c->argv_waiting) {
+    for (std::string& arg : c->argv) ClearBuffer(&arg);  // the last command's: done with
+  }
   MarkPending(c);
 }
 
@@ -907,7 +924,7 @@ void Server::Flush(Connection* c) {
   }
   if (c->sent == out.size()) {
     c->output_base += out.size();
-    out.clear();
+    ClearBuffer(&out);
     c->sent = c->committed = 0;
   }
   // A client that reads slowly holds back its master's replies, not this node's memory.

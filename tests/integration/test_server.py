@@ -78,6 +78,22 @@ class ServerCommandsTest(ServerTest):
         self.assertGreaterEqual(memory["used_memory_peak"], memory["used_memory"])
         self.assertGreaterEqual(memory["used_memory_rss"], memory["used_memory"])
 
+    def test_a_connection_gives_back_the_memory_a_burst_took(self):
+        value = b"v" * (1 << 20)
+        self.r.set("big", value)
+        before = self.r.info("memory")["used_memory"]
+        # Nothing written (the store's own memory stays out of it): 40 MB of input, and 140 MB
+        # of replies at once.
+        echoed = b"e" * (40 << 20)
+        p = self.r.pipeline(transaction=False)
+        p.echo(echoed)
+        for _ in range(100):
+            p.get("big")
+        self.assertEqual(p.execute(), [echoed] + [value] * 100)
+        # The same connection, still open, holds buffers for its next burst, not for its last.
+        grown = self.r.info("memory")["used_memory"] - before
+        self.assertLess(grown, 10 << 20)
+
     def test_command_list_filters_and_acl_categories(self):
         c = self.connect()
         listed = lambda *filter_by: {r.value for r in c.call("COMMAND", "LIST", *filter_by).value}
