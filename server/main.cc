@@ -93,6 +93,7 @@ int Serve(int argc, char** argv, bool* restart) {
     return 1;
   }
   state.store_engine = store->engine();
+  state.keyspace.set_completion_archive(store.get());  // completions' bodies live on disk
   std::unique_ptr<ClusterCommit> cluster_commit;
   if (cluster) cluster_commit = std::make_unique<ClusterCommit>(cluster.get(), store.get());
   Server server(&state, cluster ? static_cast<CommitPipeline*>(cluster_commit.get()) : store.get());

@@ -7,6 +7,7 @@
 
 #include <climits>
 #include <tuple>
+#include <unordered_set>
 
 #include "compat/dialect.h"
 #include "server/command/registry.h"
@@ -34,14 +35,46 @@ bool Contains(std::string_view haystack, std::string_view needle) {
   return haystack.find(needle) != std::string_view::npos;
 }
 
-bool Matches(const CompletionQuery& q, const Completion& c) {
+// `archived_hits`: the archived completions whose payload or result holds q.match.
+bool Matches(const CompletionQuery& q, const Completion& c,
+             const std::unordered_set<uint64_t>& archived_hits) {
   if (c.finished_ms < q.since_ms || c.finished_ms > q.until_ms) return false;
   if (c.duration_ms() < q.min_duration_ms || c.duration_ms() > q.max_duration_ms) return false;
   if (!q.queue.empty() && c.queue != q.queue) return false;
   if (!q.klass.empty() && c.klass != q.klass) return false;
   if (!q.worker.empty() && c.worker != q.worker) return false;
   return q.match.empty() || FormatJobId(c.job) == q.match || Contains(c.klass, q.match) ||
-         Contains(c.payload, q.match) || Contains(c.result, q.match) || Contains(c.worker, q.match);
+         Contains(c.worker, q.match) ||
+         (c.archived ? archived_hits.contains(c.job) : c.BodyContains(q.match));
+}
+
+// Into *hits, the archived completions of the client's database whose payload or result holds
+// q.match. They are on disk: a helper thread searches them while the client waits, and the
+// command runs again once it is done (false: the client waits, nothing was replied). MULTI and
+// scripts cannot wait: they search here.
+bool FindArchivedHits(CommandContext& ctx, const CompletionQuery& q,
+                      std::unordered_set<uint64_t>* hits) {
+  Database& db = ctx.db();
+  if (q.match.empty() || db.archived_completions() == 0) return true;
+  CompletionArchive* archive = ctx.server.keyspace.completion_archive();
+  if (ctx.block_mode == BlockMode::kNever) {
+    *hits = SearchArchive(*archive, db.stored_as(), q.match, std::atomic<bool>(false));
+    return true;
+  }
+  auto& searches = ctx.server.completed_searches;
+  auto it = searches.find(ctx.client.id);
+  if (it != searches.end() && it->second->Searches(db.stored_as(), q.match)) {
+    if (it->second->Ready()) {
+      *hits = it->second->TakeHits();
+      searches.erase(it);
+      return true;
+    }
+  } else {
+    searches[ctx.client.id] = std::make_unique<CompletionSearch>(archive, db.stored_as(), q.match,
+                                                                 ctx.server.completed_search_done);
+  }
+  ctx.Block({std::string(kCompletedSearchKey)}, 0, TimeoutReply::kNullArray);
+  return false;
 }
 
 // Filters from args[first] on; with `paging` also SORT, OFFSET, LIMIT.
@@ -75,19 +108,25 @@ std::optional<CompletionQuery> ParseCompletionQuery(CommandContext& ctx, size_t 
   return ok ? std::optional(q) : std::nullopt;
 }
 
-// The completions `q` matches whose queue the client's user may read (`write`: write).
-std::vector<const Completion*> Select(CommandContext& ctx, const CompletionQuery& q, bool write) {
+// The completions `q` matches whose queue the client's user may read (`write`: write); nullopt
+// while the client waits for a search (FindArchivedHits).
+std::optional<std::vector<const Completion*>> Select(CommandContext& ctx, const CompletionQuery& q,
+                                                     bool write) {
+  std::unordered_set<uint64_t> archived_hits;
+  if (!FindArchivedHits(ctx, q, &archived_hits)) return std::nullopt;
   std::vector<const Completion*> out;
   Database& db = ctx.db();
   for (const auto& [finished, id] : db.completion_order()) {
     const Completion* c = db.FindCompletion(id);
-    if (Matches(q, *c) && ctx.MayAccess(c->queue, write)) out.push_back(c);
+    if (Matches(q, *c, archived_hits) && ctx.MayAccess(c->queue, write)) out.push_back(c);
   }
   return out;
 }
 
 // The completion's fields; `extra` more fields follow (JOB.INFO's state and runs).
-void ReplyCompletion(CommandContext& ctx, const Completion& c, size_t extra = 0) {
+void ReplyCompletion(CommandContext& ctx, const Completion& indexed, size_t extra = 0) {
+  Completion scratch;
+  const Completion& c = ctx.db().WithBody(indexed, &scratch);
   auto& r = ctx.reply;
   r.Map(14 + extra);
   r.Field("id", FormatJobId(c.job));
@@ -121,10 +160,11 @@ void CompletedList(CommandContext& ctx) {
       return db.FindCompletion(entry.second);
     });
   } else {
-    std::vector<const Completion*> rows = Select(ctx, *q, false);
-    total = rows.size();
+    std::optional<std::vector<const Completion*>> rows = Select(ctx, *q, false);
+    if (!rows) return;  // waits for a search
+    total = rows->size();
     size_t sort = q->paging.sort;
-    page = SortedPage(std::move(rows), q->paging, [sort](const Completion* c) {
+    page = SortedPage(std::move(*rows), q->paging, [sort](const Completion* c) {
       std::string_view text = sort == kQueue   ? std::string_view(c->queue)
                               : sort == kClass ? std::string_view(c->klass)
                                                : std::string_view();
@@ -148,7 +188,8 @@ void CompletedInfo(CommandContext& ctx) {
   c&& ctx.MayAccess(c->queue, false) ? ReplyCompletion(ctx, *c) : ctx.reply.NullBulk();
 }
 
-// The completions an action applies to: "id [id ...]" or "WHERE [filters]".
+// The completions an action applies to: "id [id ...]" or "WHERE [filters]"; nullopt after an
+// error, or while the client waits for a search.
 std::optional<std::vector<uint64_t>> Targets(CommandContext& ctx) {
   return RecordTargets(
       ctx, "job",
@@ -159,8 +200,10 @@ std::optional<std::vector<uint64_t>> Targets(CommandContext& ctx) {
       [&]() -> std::optional<std::vector<uint64_t>> {
         auto q = ParseCompletionQuery(ctx, 2, false);
         if (!q) return std::nullopt;
+        auto selected = Select(ctx, *q, true);
+        if (!selected) return std::nullopt;  // waits for a search
         std::vector<uint64_t> ids;
-        for (const Completion* c : Select(ctx, *q, true)) ids.push_back(c->job);
+        for (const Completion* c : *selected) ids.push_back(c->job);
         return ids;
       });
 }
@@ -181,7 +224,8 @@ void CompletedRerun(CommandContext& ctx) {
   }
   std::vector<std::string> pushed;
   for (uint64_t id : *ids) {
-    if (Job* job = db.RerunCompletion(*db.FindCompletion(id)))
+    Completion scratch;
+    if (Job* job = db.RerunCompletion(db.WithBody(*db.FindCompletion(id), &scratch)))
       pushed.push_back(FormatJobId(job->id));
   }
   ctx.reply.Array(pushed.size());

@@ -432,6 +432,7 @@ void UnwatchAll(ServerState& server, Client& client) {
 void ForgetClient(ServerState& server, Client& client) {
   UnblockClient(server, client, false);
   server.snapshots.erase(client.id);
+  server.completed_searches.erase(client.id);
   UnwatchAll(server, client);
   auto drop = [&](std::map<std::string, std::vector<Client*>>& registry,
                   const std::set<std::string>& names) {

@@ -424,6 +424,13 @@ std::string InfoSection(CommandContext& ctx, const std::string& name) {
     num("store_last_commit_time", s.last_commit_unix_s);
     line("store_last_write_status", s.write_error.empty() ? "ok" : "err");
     line("store_last_write_error", s.write_error);
+    size_t completed = 0, archived = 0;
+    for (int i = 0; i < s.keyspace.databases(); i++) {
+      completed += s.keyspace.db(i).completion_order().size();
+      archived += s.keyspace.db(i).archived_completions();
+    }
+    num("completed_jobs", completed);
+    num("completed_archived", archived);  // their payload and result only on disk
     num("rdb_changes_since_last_save", 0);
     num("rdb_bgsave_in_progress", 0);
     num("rdb_last_save_time", s.last_save_unix_s);

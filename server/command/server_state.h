@@ -100,6 +100,37 @@ class SnapshotCopy {
   std::thread reader_;  // (last: joined before the rest goes)
 };
 
+// A search of the payloads and results of a database's archived completions (COMPLETED.* MATCH)
+// on a helper thread, while the client that asked waits.
+class CompletionSearch {
+ public:
+  // Searches `db` of `archive` for `text`; the thread calls `done` once Ready.
+  CompletionSearch(CompletionArchive* archive, int db, std::string text, std::function<void()> done)
+      : db_(db), text_(std::move(text)) {
+    searcher_ = std::thread([this, archive, done = std::move(done)] {
+      hits_ = SearchArchive(*archive, db_, text_, stop_);
+      ready_.store(true, std::memory_order_release);
+      if (done) done();
+    });
+  }
+  ~CompletionSearch() {
+    stop_ = true;
+    searcher_.join();
+  }
+  // Whether it searches database `db` for `text`.
+  bool Searches(int db, std::string_view text) const { return db == db_ && text == text_; }
+  bool Ready() const { return ready_.load(std::memory_order_acquire); }
+  // The ids found; only once Ready.
+  std::unordered_set<uint64_t> TakeHits() { return std::move(hits_); }
+
+ private:
+  const int db_;
+  const std::string text_;
+  std::atomic<bool> stop_{false}, ready_{false};
+  std::unordered_set<uint64_t> hits_;  // written by the searcher until ready_
+  std::thread searcher_;               // (last: started once the rest is there)
+};
+
 // Cluster mode (DESIGN.md §10), as commands report it.
 struct ClusterStatus {
   bool enabled = false;
@@ -181,6 +212,12 @@ class ServerState {
   std::function<std::unique_ptr<StoreSnapshot>()> open_snapshot;
   std::map<uint64_t, std::unique_ptr<SnapshotCopy>> snapshots;
   std::function<void()> snapshot_page_read;
+  // Searches of archived completions, by the client that waits for one (blocked on
+  // kCompletedSearchKey); `completed_search_done` (any thread) says one finished. While any
+  // runs, completions stay in memory as they are (Keyspace::ArchiveStoredCompletions waits), so
+  // what a search did not see is what memory still holds.
+  std::map<uint64_t, std::unique_ptr<CompletionSearch>> completed_searches;
+  std::function<void()> completed_search_done;
   // Commits what is pending, then rebuilds the keyspace from the store (DEBUG RELOAD). False with
   // *error when the commit or the load failed.
   std::function<bool(std::string*)> reload;

@@ -786,7 +786,8 @@ void Keyspace::Apply(const Mutation& m) {
       break;
     case Mutation::Op::kCompletionPut: {
       Completion c;
-      if (Completion::Decode(m.arg, &c)) {
+      c.archived = m.flag && completion_archive_;  // loaded: the store has the body to read
+      if (Completion::Decode(m.arg, &c, !c.archived)) {
         c.job = static_cast<uint64_t>(m.num);
         d.PutCompletion(std::move(c));
       }
@@ -840,6 +841,13 @@ void Keyspace::Apply(const Mutation& m) {
       break;
   }
   recording_ = true;
+}
+
+void Keyspace::ArchiveStoredCompletions() {
+  if (!completion_archive_) return;
+  for (auto [db, job] : completion_archive_->TakeStored()) {
+    if (db < databases()) StoredAs(db).CompletionStored(job);
+  }
 }
 
 Database& Keyspace::StoredAs(int stored_as) {

@@ -313,7 +313,14 @@ class Database {
   // oldest completions make room for it. (A resque worker's successful run goes there too:
   // LibraryRunEnded.)
   void Complete(std::unique_ptr<Job> job, std::string result);
+  // The completion of `job` as memory holds it: its payload and result may be only in the
+  // archive (archived): WithBody reads them.
   const Completion* FindCompletion(uint64_t job) const;
+  // `c` with its payload and result: `c` while memory holds them, else a copy in *scratch with
+  // them read back from the archive (left empty if it no longer has them).
+  const Completion& WithBody(const Completion& c, Completion* scratch) const;
+  // How many completions keep their payload and result only in the archive.
+  size_t archived_completions() const { return archived_completions_; }
   void RemoveCompletion(uint64_t job);
   // (finished_ms, job id) of every completion, oldest first.
   const std::set<std::pair<int64_t, uint64_t>>& completion_order() const {
@@ -411,6 +418,9 @@ class Database {
   Queue* QueueToRunAgain(std::string_view key);
   // Stores a completion (replacing one of its job), recording it unless applying.
   void PutCompletion(Completion c);
+  // The archive reported a write of job `job`'s completion durable: once every write of it
+  // is, memory lets go of its payload and result.
+  void CompletionStored(uint64_t job);
   // A run succeeded: its completion, redacted as the policy says, takes the oldest one's
   // place when the store is full.
   void StoreCompletion(Completion c);
@@ -439,6 +449,7 @@ class Database {
   std::unordered_map<uint64_t, LiveOutput> live_output_;     // by job id: leased jobs
   std::unordered_map<uint64_t, Completion> completions_;     // by job id
   std::set<std::pair<int64_t, uint64_t>> completion_order_;  // (finished_ms, job id)
+  size_t archived_completions_ = 0;
   CompletedPolicy completed_policy_;
   Metrics metrics_;
   struct LibraryRun {
@@ -476,6 +487,9 @@ class Database {
 inline constexpr std::string_view kReplicationKey{"\0replication", 12};
 // What SNAPSHOT.READ blocks on while its page is read: signalled when a page is ready.
 inline constexpr std::string_view kSnapshotKey{"\0snapshot", 9};
+// What COMPLETED.* MATCH blocks on while archived completions are searched: signalled when a
+// search is done.
+inline constexpr std::string_view kCompletedSearchKey{"\0completed-search", 17};
 
 class Keyspace {
  public:
@@ -486,6 +500,15 @@ class Keyspace {
   const Database& db(int i) const { return *dbs_[static_cast<size_t>(i)]; }
   // The database whose records are stored under `stored_as` (what mutations name).
   Database& StoredAs(int stored_as);
+
+  // Where completions are durable. With an archive, the payload and result of a completion
+  // leave memory once it is stored (ArchiveStoredCompletions) and are read back when asked
+  // for; without one, memory keeps them.
+  void set_completion_archive(CompletionArchive* archive) { completion_archive_ = archive; }
+  CompletionArchive* completion_archive() const { return completion_archive_; }
+  // Lets go of the payload and result of each completion the archive reported stored since
+  // the last call (unless it was put again since).
+  void ArchiveStoredCompletions();
 
   // SWAPDB: databases `a` and `b` trade numbers (their clients, watchers and blocked clients
   // see the other's keys from now on); recorded as one mutation, no record is rewritten.
@@ -707,6 +730,7 @@ class Keyspace {
   uint32_t default_max_attempts_ = 25;
   bool recording_ = true;
   bool replica_ = false;
+  CompletionArchive* completion_archive_ = nullptr;
   bool holding_expired_ = false;
   std::vector<Mutation> pending_;
   std::map<Key, std::vector<WatchFlag*>> watched_;

@@ -249,10 +249,27 @@ void Database::PutCompletion(Completion c) {
   }
   if (auto old = completions_.find(c.job); old != completions_.end()) {
     completion_order_.erase({old->second.finished_ms, c.job});
+    archived_completions_ -= old->second.archived;
+    c.unstored += old->second.unstored;  // the archive reports those writes still
   }
+  // A completion loaded from the store arrives archived; any other the store writes, and the
+  // archive reports it once that write is durable.
+  if (!c.archived && keyspace_->completion_archive()) c.unstored++;
+  archived_completions_ += c.archived;
   completion_order_.emplace(c.finished_ms, c.job);
   keyspace_->SeenJobId(c.job);
   completions_[c.job] = std::move(c);
+}
+
+void Database::CompletionStored(uint64_t job) {
+  auto it = completions_.find(job);
+  if (it == completions_.end() || it->second.unstored == 0) return;  // gone, or reloaded since
+  Completion& c = it->second;
+  if (--c.unstored > 0 || c.archived) return;
+  c.archived = true;
+  archived_completions_++;
+  std::string().swap(c.payload);
+  std::string().swap(c.result);
 }
 
 const Completion* Database::FindCompletion(uint64_t job) const {
@@ -260,11 +277,25 @@ const Completion* Database::FindCompletion(uint64_t job) const {
   return it == completions_.end() ? nullptr : &it->second;
 }
 
+const Completion& Database::WithBody(const Completion& c, Completion* scratch) const {
+  if (!c.archived) return c;
+  *scratch = c;
+  std::string record;
+  Completion stored;
+  if (keyspace_->completion_archive()->Read(stored_as_, c.job, &record) &&
+      Completion::Decode(record, &stored)) {
+    scratch->payload = std::move(stored.payload);
+    scratch->result = std::move(stored.result);
+  }
+  return *scratch;
+}
+
 void Database::RemoveCompletion(uint64_t job) {
   auto it = completions_.find(job);
   if (it == completions_.end()) return;
   Record(Mutation::Op::kCompletionDelete, {}, {}, {}, static_cast<int64_t>(job));
   completion_order_.erase({it->second.finished_ms, job});
+  archived_completions_ -= it->second.archived;
   completions_.erase(it);
 }
 
@@ -816,6 +847,7 @@ void Database::DropAllQueues() {
   live_output_.clear();
   completions_.clear();
   completion_order_.clear();
+  archived_completions_ = 0;
   metrics_.Clear();
   library_runs_.clear();
   library_run_keys_.clear();

@@ -169,11 +169,15 @@ Server::Server(ServerState* state, CommitPipeline* commit)
     loop_.run(ev::NOWAIT);
   };
   state_->open_snapshot = [this] { return commit_->Snapshot(); };
-  snapshot_page_read_.set(loop_);
-  snapshot_page_read_.set<&Server::OnCommitDone>();  // only wakes the loop: see OnBeforeSleep
+  helper_done_.set(loop_);
+  helper_done_.set<&Server::OnCommitDone>();  // only wakes the loop: see OnBeforeSleep
   state_->snapshot_page_read = [this] {
     snapshot_pages_ready_ = true;
-    snapshot_page_read_.send();
+    helper_done_.send();
+  };
+  state_->completed_search_done = [this] {
+    completed_searches_ready_ = true;
+    helper_done_.send();
   };
   state_->reload = [this](std::string* error) {
     if (!state_->write_error.empty()) {
@@ -187,7 +191,9 @@ Server::Server(ServerState* state, CommitPipeline* commit)
 }
 
 Server::~Server() {
-  state_->snapshots.clear();  // waits for pages being read, whose threads wake this loop
+  // Waits for pages being read and searches, whose threads wake this loop.
+  state_->snapshots.clear();
+  state_->completed_searches.clear();
   for (auto& [id, c] : connections_) {
     c->read_watcher.stop();
     c->write_watcher.stop();
@@ -290,7 +296,7 @@ void Server::Run() {
       tls_port_ ? fmt::format(" (TLS on port {})", tls_port_) : "");
   commit_done_.start();
   cluster_wake_.start();
-  snapshot_page_read_.start();
+  helper_done_.start();
   loop_.run();
   commits_->WaitIdle();
   std::string error;
@@ -841,6 +847,11 @@ void Server::OnBeforeSleep(ev::prepare&, int) {
     state_->keyspace.Signal(kSnapshotKey);
     ServeReadyKeys(*state_);
   }
+  // A search of archived completions is done: its client's command runs again and answers.
+  if (completed_searches_ready_.exchange(false)) {
+    state_->keyspace.Signal(kCompletedSearchKey);
+    ServeReadyKeys(*state_);
+  }
   state_->tracking.Broadcast();
   if (state_->shutdown_requested) FlushMetrics();  // at most kMetricsFlushMs are lost otherwise
   // 2. The iteration's mutations are submitted as one batch. Its replies may leave once every
@@ -991,10 +1002,23 @@ void Server::OnCron(ev::timer&, int) {
     Log(LogLevel::kVerbose, "cluster: not campaigning yet: the log is still being read back");
     not_caught_up_logged_us_ = MonotonicUs();
   }
+  // Completions stored since leave memory, unless a search is under way (it must find in
+  // memory what it did not see on disk). A search is taken by its client's command when that
+  // runs again: one whose client no longer waits for it (unblocked, gone) never will be.
+  std::erase_if(state_->completed_searches, [this](const auto& search) {
+    Connection* c = FindConnection(search.first);
+    return !c || !c->client.blocked;
+  });
+  if (state_->completed_searches.empty()) state_->keyspace.ArchiveStoredCompletions();
   if (!state_->write_error.empty()) {
     if (now - last_probe_ms_ >= 1000) {
       last_probe_ms_ = now;
       commits_->WaitIdle();
+      // The probe may reopen the store under the searches: they start again after it.
+      if (!state_->completed_searches.empty()) {
+        state_->completed_searches.clear();
+        completed_searches_ready_ = true;  // their clients' commands run again: see OnBeforeSleep
+      }
       if (commit_->Probe(&error)) {
         Log(LogLevel::kNotice, "the data directory is writable again: accepting writes");
         state_->write_error.clear();

@@ -196,8 +196,10 @@ class Server {
   ClusterNode* cluster_ = nullptr;
   ClusterCommit* cluster_commit_ = nullptr;
   ev::async cluster_wake_;  // events from the cluster threads: the before-sleep stage takes them
-  ev::async snapshot_page_read_;  // a SNAPSHOT.READ page is ready
-  std::atomic<bool> snapshot_pages_ready_{false};
+  // A helper thread finished a read for a waiting client: a SNAPSHOT.READ page, or a search of
+  // archived completions.
+  ev::async helper_done_;
+  std::atomic<bool> snapshot_pages_ready_{false}, completed_searches_ready_{false};
   GroupAssembler groups_;
   std::deque<ClusterEvent> cluster_events_;  // taken from the cluster, not handled yet
   uint64_t log_next_ = 1;                    // the log entry a replica applies next

@@ -296,6 +296,7 @@ bool LevelStore::CommitAt(std::span<const Batch> batches, uint64_t log_index, bo
   open_runs_.clear();
   touched_lists_.clear();
   touched_queues_.clear();
+  writing_completions_.clear();
   size_t i = 0;
   for (const Batch& batch : batches) {
     for (const Mutation& m : batch.mutations) {
@@ -317,7 +318,13 @@ bool LevelStore::CommitAt(std::span<const Batch> batches, uint64_t log_index, bo
   if (last > lsn_reserved_ && !ReserveLsns(last + kLsnReserve, error)) return false;
   if (log_index > 0)
     view.Put(std::string(kLogIndexKey), EncodeInt64(static_cast<int64_t>(log_index)));
-  return Write(view.batch(), sync, error);
+  if (!Write(view.batch(), sync, error)) return false;
+  if (!writing_completions_.empty()) {
+    std::lock_guard lock(stored_mu_);
+    stored_completions_.insert(stored_completions_.end(), writing_completions_.begin(),
+                               writing_completions_.end());
+  }
+  return true;
 }
 
 // A record written again before anything else touches it needs only its last write:
@@ -967,6 +974,7 @@ void LevelStore::Translate(const Mutation& m, uint64_t lsn, BatchView* view) {
       break;
     case Op::kCompletionPut:
       view->Put(IdRecordKey('d', m.db, static_cast<uint64_t>(m.num)), m.arg);
+      writing_completions_.emplace_back(m.db, static_cast<uint64_t>(m.num));
       break;
     case Op::kCompletionDelete:
       view->Delete(IdRecordKey('d', m.db, static_cast<uint64_t>(m.num)));
@@ -1191,6 +1199,7 @@ class LevelStore::Loader : public StateLoader {
                               DecodeIdRecordKey('d', record, &db, &id)) {
         if (db >= keyspace->databases()) continue;
         m.op = record[0] == 'f' ? Mutation::Op::kFailurePut : Mutation::Op::kCompletionPut;
+        m.flag = true;  // a completion read from the store: its body is there to read again
         m.db = db;
         m.num = static_cast<int64_t>(id);
         m.arg = value;
@@ -1402,6 +1411,32 @@ class LevelStore::Snapshotter : public StoreSnapshot {
 
 std::unique_ptr<StoreSnapshot> LevelStore::Snapshot() {
   return std::make_unique<Snapshotter>(db_.get());
+}
+
+// ---- the completed store's archive ----
+
+bool LevelStore::Read(int db, uint64_t job, std::string* record) {
+  return db_->Get(leveldb::ReadOptions(), IdRecordKey('d', db, job), record).ok();
+}
+
+void LevelStore::Scan(int db, const std::function<bool(uint64_t, std::string_view)>& visit) {
+  leveldb::ReadOptions options;
+  options.fill_cache = false;  // a search reads them all once: keep the cache for the rest
+  std::unique_ptr<leveldb::Iterator> it(db_->NewIterator(options));
+  int record_db;
+  uint64_t id;
+  for (it->Seek(DatabasePrefix('d', db)); it->Valid(); it->Next()) {
+    leveldb::Slice key = it->key(), value = it->value();
+    if (!DecodeIdRecordKey('d', {key.data(), key.size()}, &record_db, &id) || record_db != db ||
+        !visit(id, {value.data(), value.size()})) {
+      break;
+    }
+  }
+}
+
+std::vector<std::pair<int, uint64_t>> LevelStore::TakeStored() {
+  std::lock_guard lock(stored_mu_);
+  return std::exchange(stored_completions_, {});
 }
 
 }  // namespace desaster

@@ -10,12 +10,14 @@
 #include <deque>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <unordered_map>
 #include <vector>
 
 #include "server/data/stream.h"
+#include "server/queue/completion.h"
 #include "server/store/commit.h"
 #include "server/store/encoding.h"
 #include "server/store/log_space.h"
@@ -30,7 +32,7 @@ struct StoreOptions {
   bool compression = true;
 };
 
-class LevelStore : public CommitPipeline {
+class LevelStore : public CommitPipeline, public CompletionArchive {
  public:
   // Opens the store in options.dir, creating it when the directory is absent or empty. Refuses a
   // directory that holds something else, or corrupt data, with *error saying what to do; it
@@ -47,6 +49,11 @@ class LevelStore : public CommitPipeline {
   std::unique_ptr<StateLoader> NewLoader() override;
   std::string engine() const override { return "leveldb"; }
   std::unique_ptr<StoreSnapshot> Snapshot() override;
+
+  // The completed store's records, read back (any thread; not while Probe reopens the DB).
+  bool Read(int db, uint64_t job, std::string* record) override;
+  void Scan(int db, const std::function<bool(uint64_t, std::string_view)>& visit) override;
+  std::vector<std::pair<int, uint64_t>> TakeStored() override;
 
  private:
   class Loader;
@@ -189,6 +196,10 @@ class LevelStore : public CommitPipeline {
   std::vector<std::string> touched_lists_;
   std::unordered_map<std::string, QueueShadow> queues_;  // by QueuePrefix(db, key)
   std::vector<std::string> touched_queues_;
+  // The completions the commit being built writes, and those written since TakeStored.
+  std::vector<std::pair<int, uint64_t>> writing_completions_;
+  std::mutex stored_mu_;
+  std::vector<std::pair<int, uint64_t>> stored_completions_;  // guarded by stored_mu_
 };
 
 }  // namespace desaster

@@ -71,7 +71,8 @@ struct Mutation {
     kFunctionLoad,
     kFunctionDelete,
     kFunctionFlush,
-    kCompletionPut,     // completed job `num` = arg (Completion::Encode); replaces it
+    kCompletionPut,     // completed job `num` = arg (Completion::Encode); replaces it. `flag`:
+                        // read from the store (loading), which keeps its body
     kCompletionDelete,  // completed job `num` is forgotten
     // A job metrics cell (server/queue/metrics.h): series `key`, dimension and resolution arg2
     // (MetricCellKey::Tag), bucket starting at `num` ms = arg (MetricCell::Encode); replaces it.

@@ -241,6 +241,13 @@ class ClusterTest(unittest.TestCase):
                 return [(s[1], s[3]) for s in series] == [(b"Counted", 1)]
 
         wait_for(lambda: all(counted(n) for n in replicas), what="the metrics on the replicas")
+        # Master and replicas keep the completion's payload on disk once stored, and read it back.
+        for node in [m] + replicas:
+            with node.client() as rr:
+                wait_for(lambda: rr.info("persistence")["completed_archived"] == 1,
+                         what=f"the completion's body to leave node {node.port}'s memory")
+                self.assertEqual(as_map(rr.execute_command("COMPLETED.INFO", job))["payload"],
+                                 b'{"class":"Counted","args":[]}')
 
     def test_failover_under_load_loses_nothing(self):
         c = Cluster(self, self.etcd, name="failover")

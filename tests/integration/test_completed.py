@@ -384,6 +384,73 @@ class CompletedStoreTest(unittest.TestCase):
         self.assertEqual(as_map(r.execute_command("JOB.OUTPUT", running))["output"],
                          b"connecting with password=[REDACTED]\n")
 
+    def test_memory_keeps_an_index_and_the_payloads_and_results_stay_on_disk(self):
+        data = data_dir(self, "archive")
+        s = self.scheduler(data)
+        r = s.client()
+        persistence = lambda: r.info("persistence")
+        # 60 MB of payloads and results, well beyond what LevelDB holds in memory (its memtables).
+        n, filler = 20000, "x" * 1500
+        r.execute_command("WORKER.REGISTER", "w", "QUEUES", "q")
+        before = r.info("memory")["used_memory"]
+        loader = s.client()  # its buffers, grown by the pipelines, go with it
+        pipe = loader.pipeline(transaction=False)
+        for i in range(n):
+            pipe.execute_command("JOB.PUSH", "q", job("Big", i, f"token-{i:05d}-", filler))
+        ids = [j.decode() for j in pipe.execute()]
+        for i, jid in enumerate(ids):
+            pipe.execute_command("JOB.FETCH", "w")
+            pipe.execute_command("JOB.ACK", jid, "WORKER", "w", "RESULT", f"result-{i:05d}-{filler}")
+        pipe.execute()
+        loader.connection_pool.disconnect()
+        # Once stored, every completion's payload and result leave memory: 3 kB a job.
+        wait_for(lambda: persistence()["completed_archived"] == n, what="the bodies to leave memory")
+        self.assertEqual(persistence()["completed_jobs"], n)
+        wait_for(lambda: r.info("clients")["connected_clients"] == 1, what="the loader to go")
+        grown = r.info("memory")["used_memory"] - before
+        self.assertLess(grown, n * 1000, "memory holds an index, not the bodies")
+        # Read back from disk when shown, searched on disk, run again with their payload.
+        info = as_map(r.execute_command("COMPLETED.INFO", ids[1234]))
+        self.assertEqual((info["payload"], info["result"]),
+                         (job("Big", 1234, "token-01234-", filler).encode(),
+                          f"result-01234-{filler}".encode()))
+        self.assertEqual(json.loads(info["args"])[1], "token-01234-")
+        self.assertEqual(as_map(r.execute_command("JOB.INFO", ids[7]))["result"],
+                         f"result-00007-{filler}".encode())
+        listed = lambda *a: [j["id"].decode() for j in page(r.execute_command("COMPLETED.LIST", *a))[1]]
+        self.assertEqual(listed("MATCH", "token-00042-"), [ids[42]])    # a payload on disk
+        self.assertEqual(listed("MATCH", "result-01999-"), [ids[1999]])  # a result on disk
+        self.assertEqual(listed("MATCH", "token-000", "LIMIT", "1000"), ids[99::-1])
+        self.assertEqual(listed("MATCH", "no such text"), [])
+        # A completion still in memory and those on disk are found by one search.
+        late = self.run_late_job(r, job("Late", "token-00042-"))
+        self.assertEqual(set(listed("MATCH", "token-00042-")), {ids[42], late})
+        # MULTI cannot wait for a helper thread: it searches in place, with the same answer.
+        multi = r.pipeline(transaction=True)
+        multi.execute_command("COMPLETED.LIST", "MATCH", "result-00500-")
+        self.assertEqual([j["id"].decode() for j in page(multi.execute()[0])[1]], [ids[500]])
+        # Run again from disk: the new job carries the stored payload.
+        rerun = r.execute_command("COMPLETED.RERUN", "WHERE", "MATCH", "token-00003-")
+        self.assertEqual(len(rerun), 1)
+        self.assertEqual(as_map(r.execute_command("JOB.INFO", rerun[0]))["payload"],
+                         job("Big", 3, "token-00003-", filler).encode())
+        self.assertEqual(r.execute_command("COMPLETED.REMOVE", "WHERE", "MATCH", "token-0001"), 10)
+        self.assertEqual(listed("MATCH", "token-0001"), [])
+        # A restart loads the index only.
+        s.stop()
+        s = self.scheduler(data)
+        r = s.client()
+        self.assertEqual(r.info("persistence")["completed_archived"], n - 10 + 1)
+        self.assertEqual(as_map(r.execute_command("COMPLETED.INFO", ids[1999]))["result"],
+                         f"result-01999-{filler}".encode())
+        self.assertEqual(listed("MATCH", "token-00042-"), [late, ids[42]])
+
+    def run_late_job(self, r, payload):
+        jid = r.execute_command("JOB.PUSH", "q", payload).decode()
+        self.assertEqual(as_map(r.execute_command("JOB.FETCH", "w"))["id"].decode(), jid)
+        r.execute_command("JOB.ACK", jid, "WORKER", "w", "RESULT", "late")
+        return jid
+
     def test_a_zero_maximum_keeps_nothing(self):
         s = self.scheduler(data_dir(self, "nothing"), "--completed-max", "0")
         r = s.client()
