@@ -427,7 +427,15 @@ void Server::HandleCommitFailure() {
   ReloadFromStore();
 }
 
+void Server::RestartCompletedSearches() {
+  if (state_->completed_searches.empty()) return;
+  state_->completed_searches.clear();
+  completed_searches_ready_ = true;  // their clients' commands run again: see OnBeforeSleep
+}
+
 uint64_t Server::ReloadFromStore() {
+  // A search under way counts on memory keeping what it cannot see on disk.
+  RestartCompletedSearches();
   Mutation flush;
   flush.op = Mutation::Op::kFlushAll;
   state_->keyspace.Apply(flush);
@@ -1014,11 +1022,7 @@ void Server::OnCron(ev::timer&, int) {
     if (now - last_probe_ms_ >= 1000) {
       last_probe_ms_ = now;
       commits_->WaitIdle();
-      // The probe may reopen the store under the searches: they start again after it.
-      if (!state_->completed_searches.empty()) {
-        state_->completed_searches.clear();
-        completed_searches_ready_ = true;  // their clients' commands run again: see OnBeforeSleep
-      }
+      RestartCompletedSearches();  // the probe may reopen the store under them
       if (commit_->Probe(&error)) {
         Log(LogLevel::kNotice, "the data directory is writable again: accepting writes");
         state_->write_error.clear();

@@ -110,6 +110,9 @@ class Server {
   // disconnected, memory is rebuilt from what is durable, and writes are refused until a probe
   // write succeeds.
   void HandleCommitFailure();
+  // Drops the searches of archived completions under way: their clients' commands run again,
+  // with new searches.
+  void RestartCompletedSearches();
   // Rebuilds the keyspace from the store; returns the log index it covers (cluster mode).
   uint64_t ReloadFromStore();
   // Cluster mode: the ACL users the log (or the store) holds become this node's.
