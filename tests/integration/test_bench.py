@@ -141,6 +141,16 @@ class BenchTest(unittest.TestCase):
                     self.assertTrue(low - 0.005 <= float(cell.rstrip("x")) <= high + 0.005,
                                     f"{cell} is not {d} / {r}")
 
+    def test_tail_latency_is_measured_on_both_servers_with_their_background_work(self):
+        rows = table(self.results(), "background")
+        self.assertEqual([(r[0], r[1]) for r in rows], [("1", "redis"), ("1", "desaster")])
+        for _, kind, ops, p50, p99, worst, background in rows:
+            with self.subTest(server=kind):
+                self.assertGreater(float(ops), 0)
+                self.assertTrue(0 < float(p50) <= float(p99) <= float(worst))
+                self.assertRegex(background, r"^\d+ AOF rewrites$" if kind == "redis"
+                                 else r"^\d+ flushes, \d+ compactions$")
+
     def test_scaling_rows_hold_every_job_after_the_restart(self):
         # The bench itself exits with an error when a restart comes back with fewer jobs.
         rows = table(self.results(), "redis B/job")
