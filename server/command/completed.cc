@@ -61,6 +61,9 @@ bool FindArchivedHits(CommandContext& ctx, const CompletionQuery& q,
     *hits = SearchArchive(*archive, db.stored_as(), q.match, std::atomic<bool>(false));
     return true;
   }
+  // Each search reads the whole store: a few run at a time, and the clients of any more wait
+  // for a turn (they run again whenever a search is done or dropped).
+  constexpr size_t kMaxSearches = 2;
   auto& searches = ctx.server.completed_searches;
   auto it = searches.find(ctx.client.id);
   if (it != searches.end() && it->second->Searches(db.stored_as(), q.match)) {
@@ -69,7 +72,7 @@ bool FindArchivedHits(CommandContext& ctx, const CompletionQuery& q,
       searches.erase(it);
       return true;
     }
-  } else {
+  } else if (it != searches.end() || searches.size() < kMaxSearches) {
     searches[ctx.client.id] = std::make_unique<CompletionSearch>(archive, db.stored_as(), q.match,
                                                                  ctx.server.completed_search_done);
   }

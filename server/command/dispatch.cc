@@ -432,7 +432,10 @@ void UnwatchAll(ServerState& server, Client& client) {
 void ForgetClient(ServerState& server, Client& client) {
   UnblockClient(server, client, false);
   server.snapshots.erase(client.id);
-  server.completed_searches.erase(client.id);
+  // A search dropped frees a turn for the clients waiting for one.
+  if (server.completed_searches.erase(client.id) && server.completed_search_done) {
+    server.completed_search_done();
+  }
   UnwatchAll(server, client);
   auto drop = [&](std::map<std::string, std::vector<Client*>>& registry,
                   const std::set<std::string>& names) {

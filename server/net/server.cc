@@ -1013,10 +1013,12 @@ void Server::OnCron(ev::timer&, int) {
   // Completions stored since leave memory, unless a search is under way (it must find in
   // memory what it did not see on disk). A search is taken by its client's command when that
   // runs again: one whose client no longer waits for it (unblocked, gone) never will be.
-  std::erase_if(state_->completed_searches, [this](const auto& search) {
-    Connection* c = FindConnection(search.first);
-    return !c || !c->client.blocked;
-  });
+  if (std::erase_if(state_->completed_searches, [this](const auto& search) {
+        Connection* c = FindConnection(search.first);
+        return !c || !c->client.blocked;
+      })) {
+    completed_searches_ready_ = true;  // a turn for those waiting for one: see OnBeforeSleep
+  }
   if (state_->completed_searches.empty()) state_->keyspace.ArchiveStoredCompletions();
   if (!state_->write_error.empty()) {
     if (now - last_probe_ms_ >= 1000) {

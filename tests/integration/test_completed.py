@@ -10,7 +10,7 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import redis  # noqa: E402
-from harness import Scheduler, ServerTest, as_map, data_dir, main, wait_for  # noqa: E402
+from harness import RawConnection, Scheduler, ServerTest, as_map, data_dir, main, wait_for  # noqa: E402
 
 
 def job(klass, *args):
@@ -425,6 +425,19 @@ class CompletedStoreTest(unittest.TestCase):
         # A completion still in memory and those on disk are found by one search.
         late = self.run_late_job(r, job("Late", "token-00042-"))
         self.assertEqual(set(listed("MATCH", "token-00042-")), {ids[42], late})
+        # Searches asked at once take turns (two run at a time); every one is answered.
+        searchers = [RawConnection(s.port) for _ in range(6)]
+        for i, c in enumerate(searchers):
+            self.addCleanup(c.close)
+            c.send(RawConnection.encode("COMPLETED.LIST", "MATCH", f"token-{i:05d}-"))
+        for i, c in enumerate(searchers):
+            found = c.read().value  # RESP2: total, its count, jobs, the job maps
+            self.assertEqual((found[0].value, found[1].value), (b"total", 1))
+        # A client that leaves while it searches frees its turn for the next.
+        leaving = RawConnection(s.port)
+        leaving.send(RawConnection.encode("COMPLETED.LIST", "MATCH", "token-00001-"))
+        leaving.close()
+        self.assertEqual(listed("MATCH", "result-00002-"), [ids[2]])
         # MULTI cannot wait for a helper thread: it searches in place, with the same answer.
         multi = r.pipeline(transaction=True)
         multi.execute_command("COMPLETED.LIST", "MATCH", "result-00500-")
