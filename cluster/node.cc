@@ -481,7 +481,18 @@ void ClusterNode::RunWatch() {
 // ---- ClusterCommit ----
 
 ClusterCommit::ClusterCommit(ClusterNode* node, LevelStore* store)
-    : node_(node), store_(store), etcd_(node->options().etcd) {}
+    : node_(node), store_(store), etcd_(node->options().etcd) {
+  store_writer_ = std::thread([this] { WriteStore(); });
+}
+
+ClusterCommit::~ClusterCommit() {
+  {
+    std::lock_guard lock(store_mu_);
+    stopping_ = true;
+  }
+  store_cv_.notify_all();
+  store_writer_.join();
+}
 
 void ClusterCommit::BecomeMaster(int64_t epoch, uint64_t next_index) {
   epoch_ = epoch;
@@ -565,31 +576,45 @@ bool ClusterCommit::Commit(std::span<const Batch> batches, bool sync, std::strin
   }
   // No reply waits for the store: the batches are copied, as the loop reuses them once this
   // returns.
-  std::lock_guard lock(store_mu_);
-  store_write_ = std::async(
-      std::launch::async, [this, group = std::vector<Batch>(batches.begin(), batches.end()),
-                           index = next_index_ - 1, sync] {
-        std::string error;
-        if (!store_->CommitAt(group, index, sync, &error)) {
-          // (The next commit fails at once; the cause is told here, when it happens.)
-          Log(LogLevel::kWarning, "cluster: the local store failed after log entry {}: {}", index,
-              error);
-          deposed_ = true;
-          return error.empty() ? std::string("the store write failed") : error;
-        }
-        stored_ = index;
-        node_->set_applied(index);  // what this node holds durably, for trimming
-        return std::string();
-      });
+  {
+    std::lock_guard lock(store_mu_);
+    store_write_ =
+        StoreWrite{std::vector<Batch>(batches.begin(), batches.end()), next_index_ - 1, sync};
+  }
+  store_cv_.notify_all();
   return true;
 }
 
+void ClusterCommit::WriteStore() {
+  std::unique_lock lock(store_mu_);
+  while (true) {
+    store_cv_.wait(lock, [this] { return stopping_ || store_write_; });
+    if (!store_write_) return;  // stopping, with nothing left to write
+    const StoreWrite& write = *store_write_;
+    lock.unlock();
+    std::string error;
+    bool ok = store_->CommitAt(write.group, write.index, write.sync, &error);
+    if (ok) {
+      stored_ = write.index;
+      node_->set_applied(write.index);  // what this node holds durably, for trimming
+    } else {
+      // (The next commit fails at once; the cause is told here, when it happens.)
+      Log(LogLevel::kWarning, "cluster: the local store failed after log entry {}: {}", write.index,
+          error);
+      deposed_ = true;
+    }
+    lock.lock();
+    if (!ok) store_failed_ = error.empty() ? std::string("the store write failed") : error;
+    store_write_.reset();
+    store_cv_.notify_all();
+  }
+}
+
 bool ClusterCommit::FinishStoreWrite(std::string* error) {
-  std::lock_guard lock(store_mu_);
-  if (!store_write_.valid()) return true;
-  std::string failed = store_write_.get();
-  if (failed.empty()) return true;
-  *error = std::move(failed);
+  std::unique_lock lock(store_mu_);
+  store_cv_.wait(lock, [this] { return !store_write_; });
+  if (store_failed_.empty()) return true;
+  *error = std::exchange(store_failed_, {});
   return false;
 }
 

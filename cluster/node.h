@@ -9,9 +9,9 @@
 #include <condition_variable>
 #include <cstdint>
 #include <functional>
-#include <future>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -192,6 +192,8 @@ class ClusterNode {
 class ClusterCommit : public CommitPipeline {
  public:
   ClusterCommit(ClusterNode* node, LevelStore* store);
+  // Finishes the store write in flight.
+  ~ClusterCommit() override;
 
   // While the commit queue is idle: appends continue at log entry `next_index` under `epoch`.
   void BecomeMaster(int64_t epoch, uint64_t next_index);
@@ -220,6 +222,8 @@ class ClusterCommit : public CommitPipeline {
   bool Append(uint64_t lsn, const std::string& value, std::string* error);
   // Waits for the store write of the last appended group; false (with *error) if it failed.
   bool FinishStoreWrite(std::string* error);
+  // The store writer's thread: writes each group handed to it, one at a time.
+  void WriteStore();
 
   ClusterNode* node_;
   LevelStore* store_;
@@ -230,8 +234,21 @@ class ClusterCommit : public CommitPipeline {
   std::atomic<uint64_t> stored_{0};
   std::atomic<bool> deposed_{false};
   std::atomic<bool> abandoned_{false};
-  std::mutex store_mu_;  // store_write_, from the commit thread and snapshot readers
-  std::future<std::string> store_write_;  // "" when it succeeded, else why not
+  // The master's store writes run on one thread for the node's life (a thread started per
+  // group cost the master a quarter of its CPU: each exit unmaps the stack the kernel then
+  // shoots down on every core). Guarded by store_mu_, from the commit thread, snapshot readers
+  // and the writer.
+  struct StoreWrite {
+    std::vector<Batch> group;
+    uint64_t index = 0;
+    bool sync = false;
+  };
+  std::mutex store_mu_;
+  std::condition_variable store_cv_;
+  std::optional<StoreWrite> store_write_;  // handed to the writer, not finished yet
+  std::string store_failed_;               // why the last write failed; empty: it did not
+  bool stopping_ = false;
+  std::thread store_writer_;  // (last: started once the rest is there)
 };
 
 }  // namespace desaster
