@@ -129,7 +129,8 @@ std::optional<std::vector<const Completion*>> Select(CommandContext& ctx, const 
 // The completion's fields; `extra` more fields follow (JOB.INFO's state and runs).
 void ReplyCompletion(CommandContext& ctx, const Completion& indexed, size_t extra = 0) {
   Completion scratch;
-  const Completion& c = ctx.db().WithBody(indexed, &scratch);
+  const Completion* whole = ctx.db().WithBody(indexed, &scratch);
+  const Completion& c = whole ? *whole : indexed;  // (a body not found shows empty)
   auto& r = ctx.reply;
   r.Map(14 + extra);
   r.Field("id", FormatJobId(c.job));
@@ -227,8 +228,7 @@ void CompletedRerun(CommandContext& ctx) {
   }
   std::vector<std::string> pushed;
   for (uint64_t id : *ids) {
-    Completion scratch;
-    if (Job* job = db.RerunCompletion(db.WithBody(*db.FindCompletion(id), &scratch)))
+    if (Job* job = db.RerunCompletion(*db.FindCompletion(id)))
       pushed.push_back(FormatJobId(job->id));
   }
   ctx.reply.Array(pushed.size());

@@ -317,8 +317,8 @@ class Database {
   // archive (archived): WithBody reads them.
   const Completion* FindCompletion(uint64_t job) const;
   // `c` with its payload and result: `c` while memory holds them, else a copy in *scratch with
-  // them read back from the archive (left empty if it no longer has them).
-  const Completion& WithBody(const Completion& c, Completion* scratch) const;
+  // them read back from the archive; nullptr if the archive has no readable record of it.
+  const Completion* WithBody(const Completion& c, Completion* scratch) const;
   // How many completions keep their payload and result only in the archive.
   size_t archived_completions() const { return archived_completions_; }
   void RemoveCompletion(uint64_t job);
@@ -327,7 +327,8 @@ class Database {
     return completion_order_;
   }
   // Pushes the completed job's payload to its queue again, as a new job; nullptr when it was
-  // redacted, its queue's key holds another type, or a unique queue holds it already.
+  // redacted, its payload cannot be read back, its queue's key holds another type, or a unique
+  // queue holds it already.
   Job* RerunCompletion(const Completion& c);
   // Drops completions beyond the policy's limits (count and age), oldest first, at most
   // `budget`; returns how many.

@@ -277,17 +277,18 @@ const Completion* Database::FindCompletion(uint64_t job) const {
   return it == completions_.end() ? nullptr : &it->second;
 }
 
-const Completion& Database::WithBody(const Completion& c, Completion* scratch) const {
-  if (!c.archived) return c;
-  *scratch = c;
+const Completion* Database::WithBody(const Completion& c, Completion* scratch) const {
+  if (!c.archived) return &c;
   std::string record;
   Completion stored;
-  if (keyspace_->completion_archive()->Read(stored_as_, c.job, &record) &&
-      Completion::Decode(record, &stored)) {
-    scratch->payload = std::move(stored.payload);
-    scratch->result = std::move(stored.result);
+  if (!keyspace_->completion_archive()->Read(stored_as_, c.job, &record) ||
+      !Completion::Decode(record, &stored)) {
+    return nullptr;
   }
-  return *scratch;
+  *scratch = c;
+  scratch->payload = std::move(stored.payload);
+  scratch->result = std::move(stored.result);
+  return scratch;
 }
 
 void Database::RemoveCompletion(uint64_t job) {
@@ -300,9 +301,11 @@ void Database::RemoveCompletion(uint64_t job) {
 }
 
 Job* Database::RerunCompletion(const Completion& c) {
-  if (c.redacted) return nullptr;
+  Completion scratch;
+  const Completion* whole = WithBody(c, &scratch);
+  if (c.redacted || !whole) return nullptr;  // (never an empty job for a payload not found)
   Queue* q = QueueToRunAgain(c.queue);
-  return q ? PushJob(q, {.payload = c.payload}) : nullptr;
+  return q ? PushJob(q, {.payload = whole->payload}) : nullptr;
 }
 
 void Database::LibraryRunStarted(const Dialect& d, std::string_view key, std::string_view job) {

@@ -139,9 +139,19 @@ TEST_CASE("a completion's payload and result leave memory once every write of it
   keyspace.ArchiveStoredCompletions();
   CHECK((c->archived && c->payload.empty() && c->result.empty() && db.archived_completions() == 1));
   Completion scratch;
-  const Completion& whole = db.WithBody(*c, &scratch);
-  CHECK((&whole == &scratch && whole.payload == "payload two" && whole.result == "two" &&
-         whole.worker == "w"));
+  const Completion* whole = db.WithBody(*c, &scratch);
+  CHECK((whole == &scratch && whole->payload == "payload two" && whole->result == "two" &&
+         whole->worker == "w"));
+  // Run again, it carries its payload from the archive; with no record there, it does not run
+  // (never as an empty job) and shows without a body.
+  Job* rerun = db.RerunCompletion(*c);
+  REQUIRE(rerun);
+  CHECK(rerun->payload.str() == "payload two");
+  std::string kept = std::exchange(archive.records[7], {});
+  archive.records.erase(7);
+  CHECK(db.WithBody(*c, &scratch) == nullptr);
+  CHECK(db.RerunCompletion(*c) == nullptr);
+  archive.records[7] = kept;
   // Loaded from the store, a completion is archived from the start; one still in memory is
   // shown as it is.
   Completion loaded = Done(8, "from disk", "r8");
@@ -149,7 +159,7 @@ TEST_CASE("a completion's payload and result leave memory once every write of it
   keyspace.Apply(PutOf(loaded, true));
   CHECK((db.FindCompletion(8)->archived && db.FindCompletion(8)->payload.empty()));
   keyspace.Apply(PutOf(Done(9, "in memory", "r9"), false));
-  CHECK(&db.WithBody(*db.FindCompletion(9), &scratch) == db.FindCompletion(9));
+  CHECK(db.WithBody(*db.FindCompletion(9), &scratch) == db.FindCompletion(9));
   CHECK(db.archived_completions() == 2);
   Mutation remove;
   remove.op = Mutation::Op::kCompletionDelete;
