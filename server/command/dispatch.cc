@@ -100,22 +100,28 @@ std::vector<std::string> Redacted(const CommandSpec& spec, std::vector<std::stri
   return argv;
 }
 
-// What the slow log keeps of a command's arguments, as Redis does: at most 32, the last of them
-// saying how many more there were, each cut to 128 bytes saying how many more it had. (A slow
-// command with a huge argument must not keep its memory for as long as the log remembers it.)
-std::vector<std::string> SlowLogArguments(std::vector<std::string> argv) {
+// What the slow log keeps of a command's arguments, as Redis does: redacted, at most 32, the
+// last of them saying how many more there were, each cut to 128 bytes saying how many more it
+// had. Only what is kept is copied (a slow command with a huge argument, or a million of them,
+// must not cost their copy, nor hold their memory while the log remembers it); redacting the
+// cut copy redacts what Redis would (no secret's name is that long, and the positions stay).
+std::vector<std::string> SlowLogArguments(const CommandSpec& spec,
+                                          const std::vector<std::string>& argv) {
   constexpr size_t kMaxArguments = 32, kMaxBytes = 128;
+  std::vector<std::string> kept;
+  kept.reserve(std::min(argv.size(), kMaxArguments));
+  for (size_t i = 0; i < argv.size() && i < kMaxArguments; i++) {
+    const std::string& arg = argv[i];
+    kept.push_back(arg.size() <= kMaxBytes
+                       ? arg
+                       : arg.substr(0, kMaxBytes) +
+                             fmt::format("... ({} more bytes)", arg.size() - kMaxBytes));
+  }
+  kept = Redacted(spec, std::move(kept));
   if (argv.size() > kMaxArguments) {
-    size_t more = argv.size() - kMaxArguments + 1;
-    argv.resize(kMaxArguments);
-    argv.back() = fmt::format("... ({} more arguments)", more);
+    kept.back() = fmt::format("... ({} more arguments)", argv.size() - kMaxArguments + 1);
   }
-  for (std::string& arg : argv) {
-    if (arg.size() > kMaxBytes) {
-      arg = arg.substr(0, kMaxBytes) + fmt::format("... ({} more bytes)", arg.size() - kMaxBytes);
-    }
-  }
-  return argv;
+  return kept;
 }
 
 // enable-debug-command: DEBUG for everyone, nobody, or connections from this host.
@@ -225,7 +231,7 @@ bool CallCommand(ServerState& server, Client& client, const CommandSpec& spec,
                        std::chrono::system_clock::now().time_since_epoch())
                        .count(),
                    elapsed,
-                   SlowLogArguments(Redacted(spec, argv)),
+                   SlowLogArguments(spec, argv),
                    client.addr,
                    client.name};
     server.slowlog.push_front(std::move(e));

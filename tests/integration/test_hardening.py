@@ -217,14 +217,22 @@ class SlowLogTest(SideBySide):
             c.call("ECHO", "x" * 129)
             c.call("DEL", *[f"k{i}" for i in range(40)])
             c.call("DEL", *[f"k{i}" for i in range(32)])
-            entries = c.call("SLOWLOG", "GET", "4").value
+            # Secrets redacted before the cut, whatever their length and position.
+            c.call("CONFIG", "SET", "requirepass", "p" * 200)
+            c.call("CONFIG", "SET", "requirepass", "")
+            c.call("ACL", "SETUSER", "many", "on", *[f"+get|{i}" for i in range(40)])
+            c.call("ACL", "DELUSER", "many")
+            entries = c.call("SLOWLOG", "GET", "7").value
             c.call("CONFIG", "SET", "slowlog-log-slower-than", "10000")
-            # Newest first: the 32-argument DEL whole, the 41-argument one cut, then ECHO.
-            return [[a.value for a in e.value[3].value] for e in entries[:3]]
+            # Newest first: ACL DELUSER, SETUSER, the two CONFIG SETs, the 32-argument DEL
+            # whole, the 41-argument one cut, then ECHO.
+            return [[a.value for a in e.value[3].value] for e in entries]
         logged = self.both(scenario)
-        self.assertEqual(logged[2], [b"ECHO", b"x" * 128 + b"... (1 more bytes)"])
-        self.assertEqual(logged[1][31], b"... (10 more arguments)")
-        self.assertEqual(len(logged[0]), 32)
+        self.assertEqual(logged[6], [b"ECHO", b"x" * 128 + b"... (1 more bytes)"])
+        self.assertEqual(logged[5][31], b"... (10 more arguments)")
+        self.assertEqual(len(logged[4]), 32)
+        self.assertEqual(logged[3], [b"CONFIG", b"SET", b"requirepass", b"(redacted)"])
+        self.assertEqual(logged[1][2:], [b"(redacted)"] * 29 + [b"... (13 more arguments)"])
         self.assertAlive()
 
 
