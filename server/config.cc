@@ -118,8 +118,9 @@ bool ParseOptions(int argc, char** argv, Options* o, int* exit_code) {
      "when acknowledged writes reach the disk: always (sync before replying), everysec "
      "(sync once a second), no (leave it to the OS)")
     ("commit-thread", po::value(&o->commit_thread)->default_value(o->commit_thread),
-     "write and sync big batches (bulk loads, deep pipelines) on a helper thread while the "
-     "next commands run (true | false)")
+     "write and sync the batches of bulk writers (64+ writes per client in one loop "
+     "iteration: redis-cli --pipe, imports) on a helper thread while the next commands run "
+     "(true | false)")
     ("populate-heap", po::value(&o->populate_heap)->default_value(o->populate_heap),
      "map new heap memory in 4 MB chunks populated "
      "at once instead of a page fault per page: "

@@ -7,6 +7,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <csignal>
@@ -352,12 +353,14 @@ void Server::SubmitPending() {
   // would only hold more memory (a bulk load: 508 instead of 492 bytes per job at 16 in flight).
   constexpr size_t kMaxInFlight = 2;
   if (commits_->in_flight() >= kMaxInFlight) commits_->WaitIdle();
-  // Running the next commands during the commit pays when a batch is big (pipelines, bulk
-  // loads). A small one is committed right here: with a hand-over per batch the clients split
-  // into groups that take turns, each sync covering fewer of them than if all waited for one
-  // (docs/PERSISTENCE.md has the measurements).
-  constexpr size_t kOverlapMin = 64;
-  bool background = state_->keyspace.pending_mutations() >= kOverlapMin;
+  // Running the next commands during the commit pays when the clients keep writing without
+  // waiting for their replies (bulk loads, imports): many mutations for each client served.
+  // Clients that wait for their replies (one command each, or a pipeline of a few) are
+  // committed for right here: with a hand-over per batch they split into groups that take
+  // turns, each sync covering fewer of them than if all waited for one (docs/PERSISTENCE.md).
+  constexpr size_t kOverlapPerClient = 64;
+  bool background = state_->keyspace.pending_mutations() >=
+                    kOverlapPerClient * std::max<size_t>(1, pending_.size());
   commits_->Submit(Batch{next_lsn_++, state_->keyspace.TakeMutations()}, SyncEachBatch(),
                    background);
 }

@@ -24,7 +24,8 @@ from harness import Scheduler, data_dir, main, wait_for  # noqa: E402
 
 KILLS = int(os.environ.get("DESASTER_CRASH_KILLS", "20"))
 WRITERS = 8
-BULK = 100  # values in one RPUSH: over the server's threshold for a background commit
+BULK = 600  # values in one RPUSH: over the threshold for a background commit (64 per client
+#             served in one loop iteration; the eight writers may all be served in one)
 BIG = b"b" * 65536
 
 
