@@ -90,6 +90,16 @@ bool PopulateHeapGrowth(std::string* error) {
   return true;
 }
 
+void ReleaseThreadHeap() {
+  unsigned arena = 0;
+  size_t size = sizeof(arena);
+  if (mallctl("thread.tcache.flush", nullptr, nullptr, nullptr, 0) != 0 ||
+      mallctl("thread.arena", &arena, &size, nullptr, 0) != 0) {
+    return;
+  }
+  mallctl(fmt::format("arena.{}.purge", arena).c_str(), nullptr, nullptr, nullptr, 0);
+}
+
 uint64_t HeapAllocatedBytes() {
   // jemalloc's statistics are a snapshot taken when the epoch advances.
   uint64_t epoch = 1;

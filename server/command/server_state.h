@@ -260,6 +260,9 @@ class ServerState {
   // The bytes the heap has handed out (INFO's used_memory), as the binary's allocator counts
   // them; unset, the C library's count is used.
   std::function<uint64_t()> allocated_bytes;
+  // Gives the kernel back the free memory of the calling thread's share of the heap (a helper
+  // thread that went quiet after a burst: server/heap.h); unset, nothing is given back.
+  std::function<void()> release_thread_heap;
   // The bytes the heap holds for the dataset and everything else (INFO's used_memory).
   uint64_t UsedMemory() const;
   // maxmemory (0: none), and whether used memory was over it when last checked: then commands

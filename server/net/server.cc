@@ -144,8 +144,9 @@ Server::Server(ServerState* state, CommitPipeline* commit)
   commit_done_.set<&Server::OnCommitDone>();
   cluster_wake_.set(loop_);
   cluster_wake_.set<&Server::OnCommitDone>();
-  commits_ = std::make_unique<CommitQueue>(commit, state_->options.commit_thread,
-                                           [this] { commit_done_.send(); });
+  commits_ = std::make_unique<CommitQueue>(
+      commit, state_->options.commit_thread, [this] { commit_done_.send(); },
+      state_->release_thread_heap);
   state_->serve_while_busy = [this](size_t finished_mutations) {
     if (!busy_) {
       busy_ = true;

@@ -1,11 +1,13 @@
 #include "server/store/commit_queue.h"
 
+#include <chrono>
 #include <utility>
 
 namespace desaster {
 
-CommitQueue::CommitQueue(CommitPipeline* pipeline, bool threaded, std::function<void()> wake)
-    : pipeline_(pipeline), wake_(std::move(wake)) {
+CommitQueue::CommitQueue(CommitPipeline* pipeline, bool threaded, std::function<void()> wake,
+                         std::function<void()> quiet)
+    : pipeline_(pipeline), wake_(std::move(wake)), quiet_(std::move(quiet)) {
   if (threaded) helper_ = std::thread([this] { Run(); });
 }
 
@@ -47,11 +49,22 @@ void CommitQueue::CommitLocked(std::unique_lock<std::mutex>& lock) {
 }
 
 void CommitQueue::Run() {
+  // A pause between the batches of one burst is far shorter.
+  constexpr auto kQuiet = std::chrono::milliseconds(100);
+  auto has_work = [this] { return stopping_ || !queued_.empty(); };
   std::unique_lock lock(mu_);
+  bool told_quiet = true;  // nothing committed yet
   while (true) {
-    work_.wait(lock, [this] { return stopping_ || !queued_.empty(); });
+    if (!told_quiet && !work_.wait_for(lock, kQuiet, has_work)) {
+      lock.unlock();
+      if (quiet_) quiet_();
+      lock.lock();
+      told_quiet = true;
+    }
+    work_.wait(lock, has_work);
     if (queued_.empty()) return;  // stopping, and everything is committed
     CommitLocked(lock);
+    told_quiet = false;
     lock.unlock();
     wake_();
     lock.lock();

@@ -27,8 +27,10 @@ class CommitQueue {
   };
 
   // Commits into `pipeline`. With `threaded`, a helper thread runs the commits submitted in the
-  // background and calls `wake` after each one.
-  CommitQueue(CommitPipeline* pipeline, bool threaded, std::function<void()> wake);
+  // background and calls `wake` after each one, and `quiet` (when set) once no batch has come
+  // for 100 ms after a commit: the helper's moment to give back what its last batches took.
+  CommitQueue(CommitPipeline* pipeline, bool threaded, std::function<void()> wake,
+              std::function<void()> quiet = {});
   // Commits what was submitted, then stops the helper.
   ~CommitQueue();
   CommitQueue(const CommitQueue&) = delete;
@@ -53,7 +55,7 @@ class CommitQueue {
   bool IdleLocked() const { return queued_.empty() && committing_ == 0; }
 
   CommitPipeline* pipeline_;
-  std::function<void()> wake_;
+  std::function<void()> wake_, quiet_;
   mutable std::mutex mu_;
   std::condition_variable work_, idle_;
   std::vector<Batch> queued_;

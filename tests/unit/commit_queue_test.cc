@@ -168,3 +168,39 @@ TEST_CASE("stopping commits what is still queued") {
   REQUIRE(pipeline.calls.size() == 2);
   CHECK(pipeline.calls[1].lsns == std::vector<uint64_t>{2});
 }
+
+TEST_CASE("the helper says when it went quiet after its commits") {
+  GatedPipeline pipeline;
+  std::mutex mu;
+  int quiet = 0;
+  std::thread::id quiet_thread;
+  CommitQueue queue(
+      &pipeline, true, [] {},
+      [&] {
+        std::lock_guard lock(mu);
+        quiet++;
+        quiet_thread = std::this_thread::get_id();
+      });
+  auto quiet_reaches = [&](int n) {
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (std::chrono::steady_clock::now() < deadline) {
+      {
+        std::lock_guard lock(mu);
+        if (quiet >= n) return true;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    return false;
+  };
+  for (uint64_t burst = 1; burst <= 2; burst++) {
+    auto submitted = std::chrono::steady_clock::now();
+    queue.Submit(MakeBatch(2 * burst - 1), false, true);
+    queue.Submit(MakeBatch(2 * burst), false, true);
+    REQUIRE(quiet_reaches(static_cast<int>(burst)));
+    CHECK(std::chrono::steady_clock::now() - submitted >= std::chrono::milliseconds(100));
+    std::lock_guard lock(mu);
+    CHECK(quiet == static_cast<int>(burst));  // once for the burst, not once per batch
+    CHECK(quiet_thread == pipeline.calls.back().thread);
+    CHECK(quiet_thread != std::this_thread::get_id());
+  }
+}

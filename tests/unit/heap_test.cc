@@ -6,9 +6,12 @@
 #include <jemalloc/jemalloc.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <catch2/catch.hpp>
+#include <cstring>
 #include <fstream>
 #include <sstream>
+#include <thread>
 #include <vector>
 
 using namespace desaster;
@@ -123,4 +126,36 @@ TEST_CASE("memory a drained queue freed is used again by the next fill") {
     queue.clear();
   }
   CHECK(after_fill[1] <= after_fill[0] + after_fill[0] / 10);
+}
+
+TEST_CASE("a thread that went quiet gives its arena's free memory back") {
+  constexpr size_t kBytes = 64 << 20;
+  size_t kept = 0, released = 0;
+  bool own_arena = false;
+  // A thread of its own, in an arena of its own (as the commit helper is), that fills and frees
+  // its memory, as LevelDB's memtables come and go there. (Catch's checks are made on the test's
+  // thread.)
+  std::thread helper([&] {
+    unsigned arena = 0;
+    size_t size = sizeof(arena);
+    own_arena = mallctl("arenas.create", &arena, &size, nullptr, 0) == 0 &&
+                mallctl("thread.arena", nullptr, nullptr, &arena, sizeof(arena)) == 0;
+    if (!own_arena) return;
+    std::vector<char*> blocks;
+    blocks.reserve(kBytes / 4096);
+    for (size_t i = 0; i < kBytes / 4096; i++) {
+      blocks.push_back(static_cast<char*>(malloc(4096)));
+      std::memset(blocks.back(), 1, 4096);
+    }
+    size_t before = ResidentBytes();
+    for (char* b : blocks) free(b);
+    kept = before - std::min(before, ResidentBytes());
+    before = ResidentBytes();
+    ReleaseThreadHeap();
+    released = before - std::min(before, ResidentBytes());
+  });
+  helper.join();
+  REQUIRE(own_arena);
+  CHECK(kept < kBytes / 4);      // freeing alone keeps the pages
+  CHECK(released > kBytes / 2);  // the call gives most of them back
 }
