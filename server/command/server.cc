@@ -424,6 +424,8 @@ std::string InfoSection(CommandContext& ctx, const std::string& name) {
     num("store_last_commit_time", s.last_commit_unix_s);
     line("store_last_write_status", s.write_error.empty() ? "ok" : "err");
     line("store_last_write_error", s.write_error);
+    num("store_commits", s.stats.commits);
+    num("store_commits_overlapped", s.stats.commits_overlapped);
     size_t completed = 0, archived = 0;
     for (int i = 0; i < s.keyspace.databases(); i++) {
       completed += s.keyspace.db(i).completion_order().size();

@@ -49,6 +49,8 @@ struct Stats {
   uint64_t pubsub_messages = 0;
   uint64_t error_replies = 0;
   uint64_t forwarded_commands = 0;  // a cluster replica passed to the master
+  uint64_t commits = 0;             // batches handed to the store
+  uint64_t commits_overlapped = 0;  // of those, committed on the helper while the loop ran on
   uint64_t used_memory_peak = 0;    // the most INFO has seen the heap hold
   // By command (subcommands have their own spec): a pointer lookup on every call, not a
   // string comparison; INFO commandstats sorts by name when it prints.

@@ -347,6 +347,8 @@ void Server::SubmitPending() {
   if (cluster_) {
     // An append takes milliseconds: the loop never waits for it. Batches made meanwhile queue
     // up behind it and go into the log together, as the next entry.
+    state_->stats.commits++;
+    state_->stats.commits_overlapped++;
     commits_->Submit(Batch{next_lsn_++, state_->keyspace.TakeMutations()}, true, true);
     return;
   }
@@ -362,6 +364,8 @@ void Server::SubmitPending() {
   constexpr size_t kOverlapPerClient = 64;
   bool background = state_->keyspace.pending_mutations() >=
                     kOverlapPerClient * std::max<size_t>(1, pending_.size());
+  state_->stats.commits++;
+  if (background && state_->options.commit_thread) state_->stats.commits_overlapped++;
   commits_->Submit(Batch{next_lsn_++, state_->keyspace.TakeMutations()}, SyncEachBatch(),
                    background);
 }

@@ -190,6 +190,40 @@ class PersistenceTest(unittest.TestCase):
             s.stop()
 
 
+    def test_bulk_writers_commit_on_the_helper_and_waiting_clients_on_the_loop(self):
+        bulk = b"".join(RawConnection.encode("RPUSH", "resque:queue:bulk",
+                                             *[f"job{i}-{k}" for k in range(1000)])
+                        for i in range(100))
+        for helper in ("true", "false"):
+            with self.subTest(commit_thread=helper):
+                self.data = data_dir(self, f"bulk-{helper}")
+                s = self.start("--commit-thread", helper)
+                r = s.client()
+                # 50 clients that wait for the replies to their 16 pushes before sending more:
+                # at most 16 writes per client in an iteration, committed on the loop.
+                subprocess.run(["redis-benchmark", "-p", str(s.port), "-c", "50", "-P", "16",
+                                "-n", "20000", "-q", "RPUSH", "resque:queue:waiting", "job"],
+                               capture_output=True, check=True, timeout=120)
+                self.assertEqual(r.llen("resque:queue:waiting"), 20000)
+                stats = r.info("persistence")
+                self.assertGreater(stats["store_commits"], 0)
+                self.assertEqual(stats["store_commits_overlapped"], 0)
+                # One client sending without waiting: 1000 writes a command, on the helper.
+                out = subprocess.run(["redis-cli", "-p", str(s.port), "--pipe"], input=bulk,
+                                     capture_output=True, check=True, timeout=120).stdout
+                self.assertIn(b"errors: 0", out)
+                self.assertEqual(r.llen("resque:queue:bulk"), 100000)
+                overlapped = r.info("persistence")["store_commits_overlapped"]
+                if helper == "true":
+                    self.assertGreater(overlapped, 0)
+                else:
+                    self.assertEqual(overlapped, 0)
+                r.close()
+                s.stop()
+                s = self.start()
+                self.assertEqual(s.client().llen("resque:queue:bulk"), 100000)
+                s.stop()
+
 
 class DiskFullTest(unittest.TestCase):
     """A real full filesystem: a small tmpfs this test mounts (CI runs as root)."""
