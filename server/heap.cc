@@ -91,12 +91,12 @@ bool PopulateHeapGrowth(std::string* error) {
 }
 
 void ReleaseThreadHeap() {
+  // What the thread's cache holds goes back to the arena first (fails harmlessly when the
+  // thread has no cache).
+  mallctl("thread.tcache.flush", nullptr, nullptr, nullptr, 0);
   unsigned arena = 0;
   size_t size = sizeof(arena);
-  if (mallctl("thread.tcache.flush", nullptr, nullptr, nullptr, 0) != 0 ||
-      mallctl("thread.arena", &arena, &size, nullptr, 0) != 0) {
-    return;
-  }
+  if (mallctl("thread.arena", &arena, &size, nullptr, 0) != 0) return;
   mallctl(fmt::format("arena.{}.purge", arena).c_str(), nullptr, nullptr, nullptr, 0);
 }
 

@@ -154,8 +154,7 @@ Server::Server(ServerState* state, CommitPipeline* commit)
       // their replies may leave. If that fails, those replies (and all that wait for a commit)
       // wait for the script to end, when the failure is handled.
       if (finished_mutations > 0) {
-        commits_->Submit(Batch{next_lsn_++, state_->keyspace.TakeMutations(finished_mutations)},
-                         SyncEachBatch(), false);
+        Submit(state_->keyspace.TakeMutations(finished_mutations), SyncEachBatch(), false);
       }
       commits_->WaitIdle();
       TakeCommitted();
@@ -347,9 +346,7 @@ void Server::SubmitPending() {
   if (cluster_) {
     // An append takes milliseconds: the loop never waits for it. Batches made meanwhile queue
     // up behind it and go into the log together, as the next entry.
-    state_->stats.commits++;
-    state_->stats.commits_overlapped++;
-    commits_->Submit(Batch{next_lsn_++, state_->keyspace.TakeMutations()}, true, true);
+    Submit(state_->keyspace.TakeMutations(), true, true);
     return;
   }
   // One batch committing and one queued behind it keep the helper busy; running further ahead
@@ -364,10 +361,15 @@ void Server::SubmitPending() {
   constexpr size_t kOverlapPerClient = 64;
   bool background = state_->keyspace.pending_mutations() >=
                     kOverlapPerClient * std::max<size_t>(1, pending_.size());
+  Submit(state_->keyspace.TakeMutations(), SyncEachBatch(), background);
+}
+
+void Server::Submit(std::vector<Mutation> mutations, bool sync, bool background,
+                    uint64_t log_index) {
   state_->stats.commits++;
-  if (background && state_->options.commit_thread) state_->stats.commits_overlapped++;
-  commits_->Submit(Batch{next_lsn_++, state_->keyspace.TakeMutations()}, SyncEachBatch(),
-                   background);
+  if (commits_->Submit(Batch{next_lsn_++, std::move(mutations), log_index}, sync, background)) {
+    state_->stats.commits_overlapped++;
+  }
 }
 
 void Server::TakeCommitted() {
@@ -1294,7 +1296,7 @@ void Server::ApplyGroup(uint64_t lsn, const LogGroup& group) {
     }
   }
   state_->cluster.applied = lsn;
-  commits_->Submit(Batch{next_lsn_++, std::move(*mutations), lsn}, SyncEachBatch(), true);
+  Submit(std::move(*mutations), SyncEachBatch(), true, lsn);
 }
 
 void Server::BecomeMaster(int64_t epoch) {

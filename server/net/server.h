@@ -100,6 +100,9 @@ class Server {
 
   // Submits the mutations recorded since the last submission as one batch.
   void SubmitPending();
+  // Submits `mutations` as the next batch (CommitQueue::Submit) and counts it for INFO;
+  // `log_index`: the cluster log entry it applies (a replica's).
+  void Submit(std::vector<Mutation> mutations, bool sync, bool background, uint64_t log_index = 0);
   // Takes the commit queue's outcomes: advances committed_lsn and releases the replies that
   // waited for it. A failure is left in commit_error_ for HandleCommitFailure.
   void TakeCommitted();

@@ -20,7 +20,7 @@ CommitQueue::~CommitQueue() {
   if (helper_.joinable()) helper_.join();
 }
 
-void CommitQueue::Submit(Batch batch, bool sync, bool background) {
+bool CommitQueue::Submit(Batch batch, bool sync, bool background) {
   std::unique_lock lock(mu_);
   bool idle = IdleLocked();
   queued_.push_back(std::move(batch));
@@ -28,9 +28,10 @@ void CommitQueue::Submit(Batch batch, bool sync, bool background) {
   if (helper_.joinable() && (background || !idle)) {
     work_.notify_one();
     if (!background) idle_.wait(lock, [this] { return IdleLocked(); });
-    return;
+    return background;
   }
   CommitLocked(lock);
+  return false;
 }
 
 void CommitQueue::CommitLocked(std::unique_lock<std::mutex>& lock) {

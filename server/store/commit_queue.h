@@ -39,8 +39,8 @@ class CommitQueue {
   // Commits `batch` (LSNs must increase) after everything submitted before it, synced when
   // `sync`. With `background` (and a helper) Submit returns at once; otherwise it returns once the
   // batch is committed, having committed it on the calling thread when nothing was in flight
-  // (no hand-over to pay for).
-  void Submit(Batch batch, bool sync, bool background);
+  // (no hand-over to pay for). Returns whether the helper commits it while the caller goes on.
+  bool Submit(Batch batch, bool sync, bool background);
   // The outcomes since the last call, oldest first.
   std::vector<Outcome> TakeOutcomes();
   // Blocks until everything submitted has been committed or has failed. Until the next Submit

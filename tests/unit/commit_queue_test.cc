@@ -103,7 +103,7 @@ TEST_CASE("the helper commits in order and coalesces batches queued behind a slo
 TEST_CASE("a foreground batch commits on the caller when idle, else behind what is in flight") {
   GatedPipeline pipeline;
   CommitQueue queue(&pipeline, true, [] {});
-  queue.Submit(MakeBatch(1), true, false);  // idle: no hand-over
+  CHECK_FALSE(queue.Submit(MakeBatch(1), true, false));  // idle: no hand-over
   REQUIRE(pipeline.calls.size() == 1);
   CHECK(pipeline.calls[0].thread == std::this_thread::get_id());
   pipeline.Open(false);
@@ -115,9 +115,10 @@ TEST_CASE("a foreground batch commits on the caller when idle, else behind what 
     }
     pipeline.Open(true);
   });
-  queue.Submit(MakeBatch(2), true, true);
+  CHECK(queue.Submit(MakeBatch(2), true, true));  // the helper's, while the caller goes on
   REQUIRE(pipeline.WaitEntered(2));
-  queue.Submit(MakeBatch(3), true, false);  // returns only once committed
+  // Returns only once committed (by the helper, but not while the caller went on).
+  CHECK_FALSE(queue.Submit(MakeBatch(3), true, false));
   CHECK(queue.in_flight() == 0);
   opener.join();
   REQUIRE(pipeline.calls.size() == 3);
@@ -147,7 +148,7 @@ TEST_CASE("inline, Submit commits before it returns") {
   GatedPipeline pipeline;
   bool woken = false;
   CommitQueue queue(&pipeline, false, [&] { woken = true; });
-  queue.Submit(MakeBatch(7), true, true);
+  CHECK_FALSE(queue.Submit(MakeBatch(7), true, true));  // no helper to hand it to
   auto outcomes = queue.TakeOutcomes();
   REQUIRE(outcomes.size() == 1);
   CHECK((outcomes[0].ok && outcomes[0].lsn == 7));
