@@ -1,6 +1,7 @@
 // JOB.*: pushing jobs with options and managing queued jobs singly, by id list, or for every
 // job of a queue matching a query (the WHERE form).
 #include <climits>
+#include <unordered_set>
 
 #include "server/command/completed.h"
 #include "server/command/context.h"
@@ -91,7 +92,9 @@ void JobInfo(CommandContext& ctx) {
 }
 
 // The jobs a bulk command acts on, from args[first] on: "id [id ...]" or "WHERE queue
-// [filters]". Unknown ids are skipped; `end` marks where the ids stop (JOB.UPDATE's SET).
+// [filters]", each once however often it is named (a job the first mention deletes would be
+// freed under the second). Unknown ids are skipped; `end` marks where the ids stop (JOB.UPDATE's
+// SET).
 std::optional<std::vector<Job*>> Targets(CommandContext& ctx, size_t first, size_t end) {
   std::vector<Job*> jobs;
   if (first < end && ctx.Is(first, "WHERE")) {
@@ -111,11 +114,13 @@ std::optional<std::vector<Job*>> Targets(CommandContext& ctx, size_t first, size
     return jobs;
   }
   if (first >= end) return ctx.WrongArgs(), std::nullopt;
+  std::unordered_set<uint64_t> named;
   for (size_t i = first; i < end; i++) {
     uint64_t id;
     if (!ParseJobId(ctx.args[i], &id)) {
       return ctx.Error("ERR invalid job id '" + ctx.args[i] + "'"), std::nullopt;
     }
+    if (!named.insert(id).second) continue;
     Job* job = ctx.db().FindJob(id);
     if (job && ctx.MayAccess(job->queue->key(), true)) jobs.push_back(job);
   }

@@ -426,15 +426,22 @@ class Session:
             flags = arg.get("flags", [])
             if "optional" in flags and (self.minimal or self.rng.random() < 0.5):
                 continue
-            times = 1
+            times, counted = 1, False
             if "multiple" in flags:
                 times = self.rng.choice([1, 1, 2, 3])
                 if arg["type"] == "key" and self.numkeys is not None:
                     if 0 <= self.numkeys <= 3 and self.rng.random() < 0.9:
                         times = max(self.numkeys, 1 if "optional" not in flags else 0)
                     self.numkeys = None
+                    counted = True
+            start, first_end = len(out), None
             for _ in range(times):
                 self.one(arg, command, out)
+                first_end = first_end or len(out)
+            # The same value named twice (a job id, a key, a member): a command must act on it
+            # once or twice as the command says, never on what its first mention freed.
+            if "multiple" in flags and not counted and first_end and self.rng.random() < 0.2:
+                out.extend(out[start:first_end])
 
     def one(self, arg, command, out):
         token = arg.get("token")

@@ -335,6 +335,49 @@ class EmptyQueueKeyTest(SideBySide):
         self.assertAlive()
 
 
+class RepeatedIdTest(SideBySide):
+    def job_id(self, c, reply):
+        """The id in a JOB.FETCH reply."""
+        fields = reply.value
+        return fields[fields.index(Reply("$", b"id")) + 1].value
+
+    def test_an_id_named_twice_is_acted_on_once(self):
+        # JOB.DELETE with the same id twice freed the job and then read it again (a crash under
+        # AddressSanitizer, memory corruption without it); the bulk commands of jobs, failures
+        # and completed jobs each take an id once however often it is named.
+        c = self.connect(self.desaster)
+        push = lambda q: c.call("JOB.PUSH", q, '{"class":"C","args":[]}').value  # noqa: E731
+        gone, moved, raised = push("rq"), push("rq"), push("rq")
+        later = c.call("JOB.PUSH", "rq", "{}", "DELAY", "60000").value
+        self.assertEqual(c.call("JOB.DELETE", gone, gone), Reply(":", 1))
+        self.assertEqual(c.call("JOB.INFO", gone), Reply("$", None))
+        self.assertEqual(c.call("JOB.MOVE", "rq2", moved, moved), Reply(":", 1))
+        self.assertEqual(c.call("LRANGE", "rq2", "0", "-1"),
+                         Reply("*", [Reply("$", b'{"class":"C","args":[]}')]))
+        self.assertEqual(c.call("JOB.UPDATE", raised, raised, "SET", "PRIORITY", "5"), Reply(":", 1))
+        self.assertEqual(c.call("JOB.RUN", later, later), Reply(":", 1))
+        self.assertEqual(c.call("LLEN", "rq"), Reply(":", 2))
+
+        c.call("WORKER.REGISTER", "w", "QUEUES", "fq")
+        failing = push("fq")
+        self.assertEqual(self.job_id(c, c.call("JOB.FETCH", "w")), failing)
+        c.call("JOB.FAIL", failing, "WORKER", "w", "ERROR", "Boom", "DEAD")
+        failures = c.call("FAILED.LIST", "JOB", failing).value
+        listed = failures[failures.index(Reply("$", b"failures")) + 1].value[0].value
+        failure = listed[listed.index(Reply("$", b"id")) + 1].value
+        self.assertEqual(c.call("FAILED.RETRY", failure, failure), Reply(":", 1))
+        self.assertEqual(c.call("LLEN", "fq"), Reply(":", 1))
+        self.assertEqual(c.call("FAILED.REMOVE", failure, failure), Reply(":", 1))
+
+        done = self.job_id(c, c.call("JOB.FETCH", "w"))
+        self.assertEqual(c.call("JOB.ACK", done, "WORKER", "w"), Reply(":", 1))
+        rerun = c.call("COMPLETED.RERUN", done, done)
+        self.assertEqual(len(rerun.value), 1)
+        self.assertEqual(c.call("COMPLETED.REMOVE", done, done), Reply(":", 1))
+        self.assertEqual(c.call("COMPLETED.INFO", done), Reply("$", None))
+        self.assertAlive()
+
+
 class ZRangeTest(SideBySide):
     def test_limit_with_a_count_of_minus_one_passes_a_range_by_rank(self):
         # Redis refuses LIMIT without BYSCORE/BYLEX only when its count is not -1.
