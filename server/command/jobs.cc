@@ -130,7 +130,7 @@ std::optional<std::vector<Job*>> Targets(CommandContext& ctx, size_t first, size
 void JobDelete(CommandContext& ctx) {
   auto jobs = Targets(ctx, 1, ctx.args.size());
   if (!jobs) return;
-  for (Job* job : *jobs) ctx.db().RemoveJob(job);
+  ctx.db().RemoveJobs(*jobs);
   ctx.reply.Integer(static_cast<long long>(jobs->size()));
 }
 

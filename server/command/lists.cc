@@ -285,8 +285,9 @@ void LRem(CommandContext& ctx) {
   // Remove from the highest index down so earlier indices stay valid.
   std::sort(hits.rbegin(), hits.rend());
   if (t->queue) {
-    std::vector<Job*> jobs = QueueRange(*t->queue, 0, t->size() - 1);
-    for (size_t i : hits) ctx.db().RemoveJob(jobs[i]);
+    std::vector<Job*> jobs = QueueRange(*t->queue, 0, t->size() - 1), doomed;
+    for (size_t i : hits) doomed.push_back(jobs[i]);
+    ctx.db().RemoveJobs(doomed);
   } else {
     for (size_t i : hits) ctx.db().ListRemove(ctx.args[1], i);
   }
@@ -312,10 +313,11 @@ void LTrim(CommandContext& ctx) {
     right = 0;
   }
   if (t->queue) {  // removes, not pops: a trimmed job was not handed out
-    std::vector<Job*> jobs = QueueRange(*t->queue, 0, t->size() - 1);
+    std::vector<Job*> jobs = QueueRange(*t->queue, 0, t->size() - 1), doomed;
     for (long long i = 0; i < len; i++) {
-      if (i < left || i >= len - right) ctx.db().RemoveJob(jobs[static_cast<size_t>(i)]);
+      if (i < left || i >= len - right) doomed.push_back(jobs[static_cast<size_t>(i)]);
     }
+    ctx.db().RemoveJobs(doomed);
   } else {
     PopSome(ctx, ctx.args[1], true, left);
     PopSome(ctx, ctx.args[1], false, right);

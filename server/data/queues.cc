@@ -550,7 +550,7 @@ size_t Database::ClearQueue(Queue* q, JobsOf which) {
   };
   if (which != JobsOf::kReady && q->scheduled() > 0) add_from(scheduled_);
   if (which == JobsOf::kAll && q->running() > 0) add_from(leases_);
-  for (Job* job : doomed) RemoveJob(job);
+  RemoveJobs(doomed);
   return doomed.size();
 }
 
@@ -687,14 +687,35 @@ std::unique_ptr<Job> Database::RemoveJob(Job* job) {
   return EraseJob(job);
 }
 
+void Database::RemoveJobs(std::span<Job* const> jobs) {
+  keyspace_->ReserveMutations(jobs.size());
+  std::vector<Queue*> queues;  // whose keys to update: nearly always one
+  for (Job* job : jobs) {
+    if (std::find(queues.begin(), queues.end(), job->queue) == queues.end()) {
+      queues.push_back(job->queue);
+    }
+    Unfile(job);
+    ForgetJob(job);
+  }
+  for (Queue* q : queues) {
+    SyncQueueKey(q);
+    Changed(q->key());
+  }
+}
+
 std::unique_ptr<Job> Database::EraseJob(Job* job) {
   Queue* q = job->queue;
+  std::unique_ptr<Job> out = ForgetJob(job);
+  SyncQueueKey(q);
+  Changed(q->key());
+  return out;
+}
+
+std::unique_ptr<Job> Database::ForgetJob(Job* job) {
   RetryJobGone(job->id);
   std::unique_ptr<Job> out = jobs_.Extract(job->id);
   live_output_.erase(out->id);
-  Record(Mutation::Op::kJobDelete, q->key(), {}, {}, static_cast<int64_t>(out->id));
-  SyncQueueKey(q);
-  Changed(q->key());
+  Record(Mutation::Op::kJobDelete, out->queue->key(), {}, {}, static_cast<int64_t>(out->id));
   return out;
 }
 
