@@ -744,6 +744,16 @@ void Keyspace::Apply(const Mutation& m) {
     case Mutation::Op::kJobDelete:
       if (Job* job = d.FindJob(static_cast<uint64_t>(m.num))) d.RemoveJob(job);
       break;
+    case Mutation::Op::kJobsDelete: {
+      std::vector<uint64_t> ids;
+      DecodeJobIds(m.arg, &ids);
+      std::vector<Job*> jobs;
+      for (uint64_t id : ids) {
+        if (Job* job = d.FindJob(id)) jobs.push_back(job);
+      }
+      d.RemoveJobs(jobs);
+      break;
+    }
     case Mutation::Op::kScheduleSet: {
       Schedule s;
       if (Schedule::Decode(m.arg, &s)) {

@@ -179,8 +179,9 @@ class Database {
   std::unique_ptr<Job> PopJob(Queue* q);
   // Takes a job (ready or scheduled) out of its queue, wherever it is.
   std::unique_ptr<Job> RemoveJob(Job* job);
-  // Deletes jobs as RemoveJob would, with each queue's key updated once at the end rather than
-  // after every job: clearing a queue of a million jobs holds up every client meanwhile.
+  // Deletes jobs (each named once) as RemoveJob would, recorded as one mutation per queue
+  // (kJobsDelete) and with each queue's key updated once at the end: clearing a queue of a
+  // million jobs holds up every client meanwhile.
   void RemoveJobs(std::span<Job* const> jobs);
   // Changes a job in place (priority, flow, capability, payload, state/run_at) and re-files it.
   // A scheduled job it makes ready is enqueued from then on (or from when it fell due).
@@ -405,7 +406,7 @@ class Database {
   Job* InsertJob(Queue* q, std::unique_ptr<Job> job);
   // Forgets a job already out of its queue's bookkeeping, recording its deletion.
   std::unique_ptr<Job> EraseJob(Job* job);
-  // EraseJob but for its queue's key, which the caller updates (SyncQueueKey, Changed).
+  // EraseJob but for the record of its deletion and its queue's key, which the caller sees to.
   std::unique_ptr<Job> ForgetJob(Job* job);
   void ApplyJobPut(std::string_view key, uint64_t id, std::string_view record);
   void DropAllQueues();
@@ -579,10 +580,6 @@ class Keyspace {
 
   // Mutations recorded since the last TakeMutations().
   bool HasMutations() const { return !pending_.empty(); }
-  // Room for `count` more mutations, recorded next (a command that records many at once).
-  void ReserveMutations(size_t count) {
-    if (recording_) pending_.reserve(pending_.size() + count);
-  }
   size_t pending_mutations() const { return pending_.size(); }
   std::vector<Mutation> TakeMutations() { return std::exchange(pending_, {}); }
   // Hands a committed batch's vector back, so the next iteration records into memory that is

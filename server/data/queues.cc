@@ -688,16 +688,20 @@ std::unique_ptr<Job> Database::RemoveJob(Job* job) {
 }
 
 void Database::RemoveJobs(std::span<Job* const> jobs) {
-  keyspace_->ReserveMutations(jobs.size());
-  std::vector<Queue*> queues;  // whose keys to update: nearly always one
+  std::vector<std::pair<Queue*, std::vector<uint64_t>>> removed;  // nearly always one queue
   for (Job* job : jobs) {
-    if (std::find(queues.begin(), queues.end(), job->queue) == queues.end()) {
-      queues.push_back(job->queue);
+    auto of_queue = [&](const auto& r) { return r.first == job->queue; };
+    auto it = std::find_if(removed.begin(), removed.end(), of_queue);
+    if (it == removed.end()) {
+      removed.emplace_back(job->queue, std::vector<uint64_t>());
+      it = std::prev(removed.end());
     }
+    it->second.push_back(job->id);
     Unfile(job);
     ForgetJob(job);
   }
-  for (Queue* q : queues) {
+  for (const auto& [q, ids] : removed) {
+    Record(Mutation::Op::kJobsDelete, q->key(), EncodeJobIds(ids));
     SyncQueueKey(q);
     Changed(q->key());
   }
@@ -706,6 +710,7 @@ void Database::RemoveJobs(std::span<Job* const> jobs) {
 std::unique_ptr<Job> Database::EraseJob(Job* job) {
   Queue* q = job->queue;
   std::unique_ptr<Job> out = ForgetJob(job);
+  Record(Mutation::Op::kJobDelete, q->key(), {}, {}, static_cast<int64_t>(out->id));
   SyncQueueKey(q);
   Changed(q->key());
   return out;
@@ -715,7 +720,6 @@ std::unique_ptr<Job> Database::ForgetJob(Job* job) {
   RetryJobGone(job->id);
   std::unique_ptr<Job> out = jobs_.Extract(job->id);
   live_output_.erase(out->id);
-  Record(Mutation::Op::kJobDelete, out->queue->key(), {}, {}, static_cast<int64_t>(out->id));
   return out;
 }
 

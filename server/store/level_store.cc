@@ -346,7 +346,7 @@ void LevelStore::FindSuperseded(std::span<const Batch> batches) {
       string_writes += m.op == Op::kSetString;
       element_writes += m.op == Op::kHashSet || m.op == Op::kZAdd;
       job_puts += m.op == Op::kJobPut;
-      job_deletes += m.op == Op::kJobDelete;
+      job_deletes += m.op == Op::kJobDelete || m.op == Op::kJobsDelete;
     }
   }
   // A commit of pushes only (a bulk load, a pipelined RPUSH) has nothing to find: new job ids
@@ -400,6 +400,12 @@ void LevelStore::FindSuperseded(std::span<const Batch> batches) {
             superseded_[i] = 1;  // the same record is written or deleted later
           }
           it->second = record;
+          break;
+        }
+        case Op::kJobsDelete: {
+          std::vector<uint64_t> ids;
+          DecodeJobIds(m->arg, &ids);
+          for (uint64_t id : ids) jobs[static_cast<int64_t>(id)] = {m->db, m->key};
           break;
         }
         case Op::kRename:
@@ -960,6 +966,13 @@ void LevelStore::Translate(const Mutation& m, uint64_t lsn, BatchView* view) {
     case Op::kJobDelete:
       DeleteJob(QueuePrefix(m.db, m.key), static_cast<uint64_t>(m.num), view);
       break;
+    case Op::kJobsDelete: {
+      std::string queue = QueuePrefix(m.db, m.key);
+      std::vector<uint64_t> ids;
+      DecodeJobIds(m.arg, &ids);  // (made by this process: well-formed)
+      for (uint64_t id : ids) DeleteJob(queue, id, view);
+      break;
+    }
     case Op::kScheduleSet:
       view->Put(ScheduleKey(m.db, m.key), m.arg);
       break;

@@ -4,8 +4,12 @@
 #pragma once
 
 #include <cstdint>
+#include <span>
 #include <string>
+#include <string_view>
 #include <vector>
+
+#include "server/queue/record.h"
 
 namespace desaster {
 
@@ -78,9 +82,12 @@ struct Mutation {
     // (MetricCellKey::Tag), bucket starting at `num` ms = arg (MetricCell::Encode); replaces it.
     kMetricPut,
     kMetricDelete,  // that cell is gone
+    // The jobs arg lists (EncodeJobIds) are gone from queue `key`: one mutation for a queue
+    // cleared of a million jobs, where kJobDelete each made the clear take a second.
+    kJobsDelete,
   };
   // The highest Op: a log entry with a higher one is from a newer version.
-  static constexpr Op kLastOp = Op::kMetricDelete;
+  static constexpr Op kLastOp = Op::kJobsDelete;
 
   Op op;
   bool flag = false;
@@ -91,6 +98,28 @@ struct Mutation {
   std::string arg;
   std::string arg2;
 };
+
+// kJobsDelete's list: each id as its difference from the one before (a zigzag varint), a byte
+// or two for ids pushed together.
+inline std::string EncodeJobIds(std::span<const uint64_t> ids) {
+  std::string out;
+  uint64_t previous = 0;
+  for (uint64_t id : ids) {
+    record::PutSigned(&out, static_cast<int64_t>(id - previous));
+    previous = id;
+  }
+  return out;
+}
+// The ids EncodeJobIds listed; false (and some ids) when `list` is not such a list.
+inline bool DecodeJobIds(std::string_view list, std::vector<uint64_t>* ids) {
+  record::Reader r(list);
+  uint64_t id = 0;
+  while (r.ok() && r.remaining() > 0) {
+    id += static_cast<uint64_t>(r.Signed());
+    if (r.ok()) ids->push_back(id);
+  }
+  return r.ok();
+}
 
 // A string longer than this is edited (SETRANGE, APPEND) by kSetRange of the chunks an edit
 // touches, not rewritten whole: the store keeps such a string in records of this size.

@@ -111,8 +111,17 @@ TEST_CASE("recorded mutations replay to the same state") {
   db.MoveJob(db.PushJob(q, {.payload = "moved"}), other);
   db.RemoveJob(db.PushJob(q, {.payload = "removed"}));
   db.DropQueue(db.CreateQueue("dropped", QueueConfig{}, &error));
-  db.PushJob(db.QueueForPush("queue:sk"), {.payload = "deleted with its key"});
+  Queue* sk = db.QueueForPush("queue:sk");
+  for (const char* p : {"deleted with its key", "and this", "and that"})
+    db.PushJob(sk, {.payload = p});
   db.Delete("queue:sk");
+  // Jobs of two queues removed at once (JOB.DELETE of several ids): one mutation per queue.
+  Job* mine = db.PushJob(other, {.payload = "removed with another queue's"});
+  Job* theirs = db.PushJob(q, {.payload = "removed with the native queue's"});
+  Job* kept = db.PushJob(q, {.payload = "kept"});
+  std::vector<Job*> pair{mine, theirs};
+  db.RemoveJobs(pair);
+  (void)kept;
 
   Keyspace replica(4);
   replica.set_now_ms(1000);
@@ -122,6 +131,9 @@ TEST_CASE("recorded mutations replay to the same state") {
   CHECK(Dump(ks).find("0/l=list:0,Z,mid") != std::string::npos);
   CHECK(Dump(ks).find("0/resque:queue:a=list:0queue") != std::string::npos);
   CHECK(Dump(ks).find("{x|p9") < Dump(ks).find("{{\"class\":\"B\""));
+  CHECK(Dump(ks).find("kept") != std::string::npos);
+  CHECK(Dump(ks).find("removed with") == std::string::npos);
+  CHECK(Dump(ks).find("and this") == std::string::npos);
 }
 
 TEST_CASE("expired keys disappear on access and record a delete") {

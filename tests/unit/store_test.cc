@@ -838,8 +838,15 @@ TEST_CASE("queues load back after every commit, whatever job runs and dead maps 
       } else if (what < 850) {
         db.LeaseNext(
             q, [](const Job&) { return true; }, {"worker-1", ""}, 30000);
-      } else if (what < 900) {
+      } else if (what < 880) {
         db.RemoveJob(job);
+      } else if (what < 900) {  // several at once (JOB.DELETE, LTRIM): one kJobsDelete a queue
+        std::vector<Job*> doomed{job};
+        for (size_t more = pick(20); more > 0; more--) {
+          Job* j = some_job(db);
+          if (j && std::find(doomed.begin(), doomed.end(), j) == doomed.end()) doomed.push_back(j);
+        }
+        db.RemoveJobs(doomed);
       } else if (what < 990) {
         db.MoveJob(job, db.QueueForPush(keys[pick(keys.size())]));
       } else if (what < 998) {
