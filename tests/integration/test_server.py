@@ -376,6 +376,7 @@ class LifecycleTest(ServerTest):
         redis_server, ours = RedisServer(), Scheduler()
         self.addCleanup(redis_server.stop)
         self.addCleanup(ours.stop)
+        ours.wait_loaded()
         ports = (redis_server.port, ours.port)
         # 127.0.0.2 is this host too, but not the address protected mode trusts.
         denied = [ping_from("127.0.0.2", port) for port in ports]
@@ -397,6 +398,7 @@ class LifecycleTest(ServerTest):
         # The command line says it too.
         opened = Scheduler("--protected-mode", "no")
         self.addCleanup(opened.stop)
+        opened.wait_loaded()  # (until then PING answers -LOADING, from anywhere)
         self.assertEqual(ping_from("127.0.0.2", opened.port), b"+PONG\r\n")
         bad = subprocess.run([SCHEDULER, "--protected-mode", "maybe"], capture_output=True,
                              text=True)
