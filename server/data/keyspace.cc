@@ -747,6 +747,10 @@ void Keyspace::Apply(const Mutation& m) {
     case Mutation::Op::kJobsDelete: {
       std::vector<uint64_t> ids;
       DecodeJobIds(m.arg, &ids);
+      // RemoveJobs takes each job once: an id listed twice (a damaged entry) must not be freed
+      // twice.
+      std::sort(ids.begin(), ids.end());
+      ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
       std::vector<Job*> jobs;
       for (uint64_t id : ids) {
         if (Job* job = d.FindJob(id)) jobs.push_back(job);

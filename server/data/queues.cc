@@ -688,15 +688,14 @@ std::unique_ptr<Job> Database::RemoveJob(Job* job) {
 }
 
 void Database::RemoveJobs(std::span<Job* const> jobs) {
-  std::vector<std::pair<Queue*, std::vector<uint64_t>>> removed;  // nearly always one queue
+  // Each queue's ids, in the order the queues first appear (JOB.DELETE may name a job of a
+  // different queue with every id).
+  std::vector<std::pair<Queue*, std::vector<uint64_t>>> removed;
+  std::unordered_map<Queue*, size_t> slot;
   for (Job* job : jobs) {
-    auto of_queue = [&](const auto& r) { return r.first == job->queue; };
-    auto it = std::find_if(removed.begin(), removed.end(), of_queue);
-    if (it == removed.end()) {
-      removed.emplace_back(job->queue, std::vector<uint64_t>());
-      it = std::prev(removed.end());
-    }
-    it->second.push_back(job->id);
+    auto [it, fresh] = slot.try_emplace(job->queue, removed.size());
+    if (fresh) removed.emplace_back(job->queue, std::vector<uint64_t>());
+    removed[it->second].second.push_back(job->id);
     Unfile(job);
     ForgetJob(job);
   }

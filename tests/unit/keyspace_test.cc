@@ -136,6 +136,39 @@ TEST_CASE("recorded mutations replay to the same state") {
   CHECK(Dump(ks).find("and this") == std::string::npos);
 }
 
+TEST_CASE("a job deletion list round-trips any ids, and a cut one is refused") {
+  const uint64_t top = UINT64_MAX;
+  // Ascending, descending, the extremes and a repeat: each is a difference from the one before.
+  std::vector<uint64_t> ids{5, 6, 7, 0, top, 1, top - 1, top, 0x01a24d0b7c990000, 3};
+  std::string list = EncodeJobIds(ids);
+  CHECK(EncodeJobIds(std::vector<uint64_t>{100, 101, 102}).size() == 4);  // 2 + 1 + 1 bytes
+  std::vector<uint64_t> back;
+  REQUIRE(DecodeJobIds(list, &back));
+  CHECK(back == ids);
+  back.clear();
+  CHECK(DecodeJobIds("", &back));
+  CHECK(back.empty());
+  CHECK_FALSE(DecodeJobIds(list.substr(0, list.size() - 1) + "\x80", &back));
+}
+
+TEST_CASE("a replica applies a job deletion list that names a job twice once") {
+  Keyspace ks(1), replica(1);
+  Database& db = ks.db(0);
+  Queue* q = db.QueueForPush("resque:queue:twice");
+  Job* a = db.PushJob(q, {.payload = "a"});
+  Job* b = db.PushJob(q, {.payload = "b"});
+  db.PushJob(q, {.payload = "c"});
+  for (const auto& m : ks.TakeMutations()) replica.Apply(m);
+  Mutation m;  // as a damaged log entry could hold it: RemoveJobs never lists an id twice
+  m.op = Mutation::Op::kJobsDelete;
+  m.key = "resque:queue:twice";
+  m.arg = EncodeJobIds(std::vector<uint64_t>{a->id, b->id, a->id});
+  replica.Apply(m);
+  db.RemoveJobs(std::vector<Job*>{a, b});
+  CHECK(Dump(replica) == Dump(ks));
+  CHECK(replica.db(0).FindQueue("resque:queue:twice")->ready() == 1);
+}
+
 TEST_CASE("expired keys disappear on access and record a delete") {
   Keyspace ks(1);
   ks.set_now_ms(1000);
