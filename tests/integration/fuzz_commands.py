@@ -437,10 +437,12 @@ class Session:
             start, first_end = len(out), None
             for _ in range(times):
                 self.one(arg, command, out)
-                first_end = first_end or len(out)
+                if first_end is None:
+                    first_end = len(out)
             # The same value named twice (a job id, a key, a member): a command must act on it
             # once or twice as the command says, never on what its first mention freed.
-            if "multiple" in flags and not counted and first_end and self.rng.random() < 0.2:
+            if "multiple" in flags and not counted and first_end is not None and \
+                    first_end > start and self.rng.random() < 0.2:
                 out.extend(out[start:first_end])
 
     def one(self, arg, command, out):
