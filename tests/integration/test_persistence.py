@@ -62,6 +62,33 @@ class PersistenceTest(unittest.TestCase):
             r.close()
             s.stop()
 
+    def test_jobs_deleted_together_stay_deleted_after_a_kill(self):
+        # DEL, LTRIM and JOB.DELETE of many jobs write one record of their ids per queue: what
+        # they acknowledged is gone after a SIGKILL, and what they kept is there.
+        s = self.start()
+        r = s.client()
+        pipe = r.pipeline(transaction=False)
+        for i in range(20000):
+            pipe.rpush("resque:queue:cleared", f"job{i}")
+            pipe.rpush("resque:queue:trimmed", f"job{i}")
+        pipe.execute()
+        ids = [r.execute_command("JOB.PUSH", f"named{i % 3}", f"n{i}").decode() for i in range(30)]
+        self.assertEqual(r.delete("resque:queue:cleared"), 1)
+        self.assertEqual(r.ltrim("resque:queue:trimmed", 100, 199), True)
+        self.assertEqual(r.execute_command("JOB.DELETE", *ids[:20], ids[0]), 20)
+        digest = r.execute_command("DEBUG", "DIGEST")
+        r.close()
+        s.kill()
+        s = self.start()
+        r = s.client()
+        self.assertEqual(r.execute_command("DEBUG", "DIGEST"), digest)
+        self.assertEqual(r.llen("resque:queue:cleared"), 0)
+        self.assertEqual(r.lrange("resque:queue:trimmed", 0, -1),
+                         [f"job{i}".encode() for i in range(100, 200)])
+        self.assertEqual([r.execute_command("JOB.INFO", i) is None for i in ids],
+                         [True] * 20 + [False] * 10)
+        r.close()
+
     def test_swapped_databases_stay_swapped_across_kills_and_keep_writing(self):
         # SWAPDB writes one record (the map); the keys stay where they are stored. After a kill
         # each database is under its new number, writes after the swap land in the right one,
