@@ -1,12 +1,12 @@
 // JOB.*: pushing jobs with options and managing queued jobs singly, by id list, or for every
 // job of a queue matching a query (the WHERE form).
 #include <climits>
-#include <unordered_set>
 
 #include "server/command/completed.h"
 #include "server/command/context.h"
 #include "server/command/job_query.h"
 #include "server/command/registry.h"
+#include "server/command/store_query.h"
 #include "server/command/workers.h"
 
 namespace desaster {
@@ -91,9 +91,8 @@ void JobInfo(CommandContext& ctx) {
   if (job || !ReplyFinishedJob(ctx, id)) ctx.reply.NullBulk();
 }
 
-// The jobs a bulk command acts on, from args[first] on: "id [id ...]" or "WHERE queue
-// [filters]", each once however often it is named (a job the first mention deletes would be
-// freed under the second). Unknown ids are skipped; `end` marks where the ids stop (JOB.UPDATE's
+// The jobs a bulk command acts on, from args[first] on: "id [id ...]" (NamedIds: each once) or
+// "WHERE queue [filters]". Unknown ids are skipped; `end` marks where the ids stop (JOB.UPDATE's
 // SET).
 std::optional<std::vector<Job*>> Targets(CommandContext& ctx, size_t first, size_t end) {
   std::vector<Job*> jobs;
@@ -114,13 +113,9 @@ std::optional<std::vector<Job*>> Targets(CommandContext& ctx, size_t first, size
     return jobs;
   }
   if (first >= end) return ctx.WrongArgs(), std::nullopt;
-  std::unordered_set<uint64_t> named;
-  for (size_t i = first; i < end; i++) {
-    uint64_t id;
-    if (!ParseJobId(ctx.args[i], &id)) {
-      return ctx.Error("ERR invalid job id '" + ctx.args[i] + "'"), std::nullopt;
-    }
-    if (!named.insert(id).second) continue;
+  auto ids = NamedIds(ctx, first, end, "job");
+  if (!ids) return std::nullopt;
+  for (uint64_t id : *ids) {
     Job* job = ctx.db().FindJob(id);
     if (job && ctx.MayAccess(job->queue->key(), true)) jobs.push_back(job);
   }

@@ -1,6 +1,23 @@
 #include "server/command/store_query.h"
 
+#include <unordered_set>
+
 namespace desaster {
+
+std::optional<std::vector<uint64_t>> NamedIds(CommandContext& ctx, size_t first, size_t end,
+                                              std::string_view noun) {
+  std::vector<uint64_t> ids;
+  std::unordered_set<uint64_t> named;
+  for (size_t i = first; i < end; i++) {
+    uint64_t id;
+    if (!ParseJobId(ctx.args[i], &id)) {
+      ctx.Error("ERR invalid " + std::string(noun) + " id '" + ctx.args[i] + "'");
+      return std::nullopt;
+    }
+    if (named.insert(id).second) ids.push_back(id);
+  }
+  return ids;
+}
 
 OptionRead ReadPagingOption(CommandContext& ctx, size_t* i, size_t end,
                             std::span<const std::string_view> sorts, RecordPaging* p) {

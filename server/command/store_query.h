@@ -9,7 +9,6 @@
 #include <span>
 #include <string>
 #include <string_view>
-#include <unordered_set>
 #include <utility>
 #include <vector>
 
@@ -90,23 +89,23 @@ std::vector<Row> WalkPage(const Range& ordered, const RecordPaging& p, Get get) 
   return page;
 }
 
+// The ids in args[first, end), each once however often it is named (a record the first mention
+// removes would be read again under the second). nullopt, with the error replied, when one is
+// not an id: the message names it as a `noun` id.
+std::optional<std::vector<uint64_t>> NamedIds(CommandContext& ctx, size_t first, size_t end,
+                                              std::string_view noun);
+
 // The records an action applies to, from args[1] on: "WHERE filters", the ids `where` returns,
-// or "id [id ...]": each id whose record `queue_of` finds (its queue key; nullptr: none) in a
-// queue the user may write, once however often it is named; unknown ids are skipped, a malformed
-// one is an error that names it as a `noun` id.
+// or "id [id ...]" (NamedIds): each id whose record `queue_of` finds (its queue key; nullptr:
+// none) in a queue the user may write; unknown ids are skipped.
 template <class QueueOf, class Where>
 std::optional<std::vector<uint64_t>> RecordTargets(CommandContext& ctx, std::string_view noun,
                                                    QueueOf queue_of, Where where) {
   if (ctx.Is(1, "WHERE")) return where();
+  auto named = NamedIds(ctx, 1, ctx.args.size(), noun);
+  if (!named) return std::nullopt;
   std::vector<uint64_t> ids;
-  std::unordered_set<uint64_t> named;
-  for (size_t i = 1; i < ctx.args.size(); i++) {
-    uint64_t id;
-    if (!ParseJobId(ctx.args[i], &id)) {
-      ctx.Error("ERR invalid " + std::string(noun) + " id '" + ctx.args[i] + "'");
-      return std::nullopt;
-    }
-    if (!named.insert(id).second) continue;
+  for (uint64_t id : *named) {
     const std::string* queue = queue_of(id);
     if (queue && ctx.MayAccess(*queue, true)) ids.push_back(id);
   }
