@@ -794,6 +794,7 @@ class Fuzzer:
                 # Native and concurrent sessions make users on desaster only.
                 c.call("ACL", "DELUSER", *FUZZ_USERS)
                 c.close()
+            self.align_config()
             redis_replies, redis_stall = self.run_sequence(self.redis.port, commands, False)
             replies, stall = self.run_sequence(self.desaster.port, commands, True)
             for n, (cmd, mine, theirs) in enumerate(zip(commands, replies, redis_replies)):
@@ -816,6 +817,19 @@ class Fuzzer:
                 self.fail(index, f"a connection failed: {errors[0]!r}", commands)
             bound = 0.1 * self.slowdown
         self.check_server(index, commands, stall, bound)
+
+    def align_config(self):
+        """Gives desaster the configuration redis-server has: native and concurrent sessions
+        CONFIG SET desaster alone (notify-keyspace-events then sends one of them messages the
+        other does not)."""
+        theirs, mine = RawConnection(self.redis.port), RawConnection(self.desaster.port)
+        for name in CONFIG_PARAMETERS:
+            pair = theirs.call("CONFIG", "GET", name).value or []
+            if pair:
+                reply = mine.call("CONFIG", "SET", name, pair[1].value)
+                assert reply.kind == "+", f"CONFIG SET {name} {pair[1].value!r}: {reply!r}"
+        theirs.close()
+        mine.close()
 
     def main(self):
         self.log(f"command fuzzer: seed {self.seed} ({self.seconds:.0f} s; replay with "
