@@ -406,8 +406,10 @@ class Database {
   Job* InsertJob(Queue* q, std::unique_ptr<Job> job);
   // Forgets a job already out of its queue's bookkeeping, recording its deletion.
   std::unique_ptr<Job> EraseJob(Job* job);
-  // EraseJob but for the record of its deletion and its queue's key, which the caller sees to.
-  std::unique_ptr<Job> ForgetJob(Job* job);
+  // EraseJob but for the record of its deletion and its queue's key, which the caller sees to
+  // (and, with kLater, the job table's shrinking).
+  std::unique_ptr<Job> ForgetJob(Job* job,
+                                 JobTable::Shrinking shrinking = JobTable::Shrinking::kNow);
   void ApplyJobPut(std::string_view key, uint64_t id, std::string_view record);
   void DropAllQueues();
   // Stores a schedule in memory and in the timer index, recording it unless applying.

@@ -538,6 +538,8 @@ void Keyspace::ForgetWorker(std::string_view id) {
 
 size_t Database::ClearQueue(Queue* q, JobsOf which) {
   std::vector<Job*> doomed;
+  doomed.reserve(q->ready() + (which == JobsOf::kReady ? 0 : q->scheduled()) +
+                 (which == JobsOf::kAll ? q->running() : 0));
   q->discipline().ForEachInOrder([&](Job* job) {
     doomed.push_back(job);
     return true;
@@ -694,11 +696,16 @@ void Database::RemoveJobs(std::span<Job* const> jobs) {
   std::unordered_map<Queue*, size_t> slot;
   for (Job* job : jobs) {
     auto [it, fresh] = slot.try_emplace(job->queue, removed.size());
-    if (fresh) removed.emplace_back(job->queue, std::vector<uint64_t>());
+    if (fresh) {
+      removed.emplace_back(job->queue, std::vector<uint64_t>());
+      // Mostly one queue (a clear): room for all at once, not a copy at every doubling.
+      if (removed.size() == 1) removed.back().second.reserve(jobs.size());
+    }
     removed[it->second].second.push_back(job->id);
     Unfile(job);
-    ForgetJob(job);
+    ForgetJob(job, JobTable::Shrinking::kLater);
   }
+  jobs_.Shrink();
   for (const auto& [q, ids] : removed) {
     Record(Mutation::Op::kJobsDelete, q->key(), EncodeJobIds(ids));
     SyncQueueKey(q);
@@ -715,9 +722,9 @@ std::unique_ptr<Job> Database::EraseJob(Job* job) {
   return out;
 }
 
-std::unique_ptr<Job> Database::ForgetJob(Job* job) {
+std::unique_ptr<Job> Database::ForgetJob(Job* job, JobTable::Shrinking shrinking) {
   RetryJobGone(job->id);
-  std::unique_ptr<Job> out = jobs_.Extract(job->id);
+  std::unique_ptr<Job> out = jobs_.Extract(job->id, shrinking);
   live_output_.erase(out->id);
   return out;
 }

@@ -62,7 +62,7 @@ void JobTable::Place(Job* job) {
   distance_[i] = StoredDistance(d);
 }
 
-std::unique_ptr<Job> JobTable::Extract(uint64_t id) {
+std::unique_ptr<Job> JobTable::Extract(uint64_t id, Shrinking shrinking) {
   size_t i = Locate(id);
   if (i == SIZE_MAX) return nullptr;
   std::unique_ptr<Job> out(slots_[i]);
@@ -79,9 +79,16 @@ std::unique_ptr<Job> JobTable::Extract(uint64_t id) {
     distance_[i] = StoredDistance(distance - gap);
     i = j;
   }
-  // A drained queue gives its memory back.
-  if (slots_.size() > kMinCapacity && size_ * 8 < slots_.size()) Rehash(slots_.size() / 2);
+  if (shrinking == Shrinking::kNow) Shrink();
   return out;
+}
+
+void JobTable::Shrink() {
+  // A drained queue gives its memory back; a table with room left keeps it, so that pops and
+  // pushes taking turns do not rehash.
+  size_t capacity = slots_.size();
+  while (capacity > kMinCapacity && size_ * 8 < capacity) capacity /= 2;
+  if (capacity != slots_.size()) Rehash(capacity);
 }
 
 void JobTable::Clear() {

@@ -22,11 +22,18 @@ class JobTable {
   void Insert(std::unique_ptr<Job> job);
   // The job with `id`, or nullptr.
   Job* Find(uint64_t id) const;
+  // Whether Extract gives memory back as the table empties. kLater suits removing many jobs
+  // at once, which would otherwise move the survivors at every halving: call Shrink after.
+  enum class Shrinking { kNow, kLater };
   // Removes the job with `id` and hands it back (nullptr when absent).
-  std::unique_ptr<Job> Extract(uint64_t id);
+  std::unique_ptr<Job> Extract(uint64_t id, Shrinking shrinking = Shrinking::kNow);
+  // Gives memory back if the table is mostly empty (what Extract does with kNow).
+  void Shrink();
   // Deletes every job.
   void Clear();
   size_t size() const { return size_; }
+  // The slots the table holds (its memory: 9 bytes each).
+  size_t capacity() const { return slots_.size(); }
 
   // The slot where the probe for `id` starts in a table of `capacity` slots (a power of two).
   // Ids with the same home at one capacity share it at every smaller one. Public so tests can

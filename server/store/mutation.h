@@ -113,6 +113,7 @@ inline std::string EncodeJobIds(std::span<const uint64_t> ids) {
 // The ids EncodeJobIds listed; false (and some ids) when `list` is not such a list.
 inline bool DecodeJobIds(std::string_view list, std::vector<uint64_t>* ids) {
   record::Reader r(list);
+  ids->reserve(ids->size() + list.size());  // an id takes at least a byte
   uint64_t id = 0;
   while (r.ok() && r.remaining() > 0) {
     id += static_cast<uint64_t>(r.Signed());

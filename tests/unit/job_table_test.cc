@@ -85,6 +85,38 @@ TEST_CASE("JobTable keeps probe runs longer than its stored distances") {
   CHECK(table.size() == 0);
 }
 
+TEST_CASE("JobTable removes many jobs without moving the others at every halving") {
+  // Clearing a queue of a million jobs removes them in one go: the table shrinks once, after.
+  JobTable now, later;
+  for (uint64_t id = 1; id <= 100000; id++) {
+    now.Insert(MakeJob(id));
+    later.Insert(MakeJob(id));
+  }
+  size_t full = later.capacity();
+  for (uint64_t id = 1; id <= 99000; id++) {
+    REQUIRE(now.Extract(id)->id == id);
+    REQUIRE(later.Extract(id, JobTable::Shrinking::kLater)->id == id);
+  }
+  CHECK(later.capacity() == full);
+  CHECK(now.capacity() < full / 8);
+  for (JobTable* table : {&now, &later}) {
+    for (uint64_t id = 99001; id <= 100000; id++) REQUIRE(table->Find(id)->id == id);
+    CHECK(table->Find(1) == nullptr);
+  }
+  later.Shrink();
+  CHECK(later.capacity() == now.capacity());
+  for (uint64_t id = 99001; id <= 100000; id++) REQUIRE(later.Find(id)->id == id);
+  // Emptied, either way it is back to its smallest.
+  for (uint64_t id = 99001; id <= 100000; id++) {
+    now.Extract(id);
+    later.Extract(id, JobTable::Shrinking::kLater);
+  }
+  later.Shrink();
+  CHECK(later.size() == 0);
+  CHECK(later.capacity() == now.capacity());
+  CHECK(now.capacity() == 16);
+}
+
 TEST_CASE("a plain job fits jemalloc's 80-byte size class") {
   // Millions of jobs are queued: a field added to Job should go to its out-of-line extras.
   CHECK(sizeof(Job) <= 80);
