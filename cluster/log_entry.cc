@@ -68,6 +68,7 @@ std::string EncodeMutations(std::span<const Batch> batches) {
 
 std::optional<std::vector<Mutation>> DecodeMutations(std::string_view payload, int databases) {
   std::vector<Mutation> mutations;
+  std::vector<uint64_t> ids;  // kJobsDelete's, checked
   while (!payload.empty()) {
     if (payload.size() < 2) return std::nullopt;
     auto op = static_cast<uint8_t>(payload[0]);
@@ -84,6 +85,11 @@ std::optional<std::vector<Mutation>> DecodeMutations(std::string_view payload, i
     m.arg = r.String();
     m.arg2 = r.String();
     if (!r.ok() || db >= static_cast<uint64_t>(databases)) return std::nullopt;
+    // A list of ids cut short would delete some of the jobs: the entry is refused whole.
+    if (m.op == Mutation::Op::kJobsDelete) {
+      ids.clear();
+      if (!DecodeJobIds(m.arg, &ids)) return std::nullopt;
+    }
     m.db = static_cast<int>(db);
     payload = payload.substr(payload.size() - r.remaining());
     mutations.push_back(std::move(m));

@@ -969,7 +969,7 @@ void LevelStore::Translate(const Mutation& m, uint64_t lsn, BatchView* view) {
     case Op::kJobsDelete: {
       std::string queue = QueuePrefix(m.db, m.key);
       std::vector<uint64_t> ids;
-      DecodeJobIds(m.arg, &ids);  // (made by this process: well-formed)
+      DecodeJobIds(m.arg, &ids);  // well-formed: made here, or checked by DecodeMutations
       for (uint64_t id : ids) DeleteJob(queue, id, view);
       break;
     }

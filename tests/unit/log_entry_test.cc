@@ -71,6 +71,17 @@ TEST_CASE("log entries carry every mutation of a group exactly") {
     }
     REQUIRE_FALSE(DecodeMutations(payload.substr(0, payload.size() - 1), 16));
   }
+  SECTION("a list of deleted jobs cut inside an id is refused") {
+    std::vector<Batch> deletes(1);
+    uint64_t ids[] = {1000, 1001, uint64_t{1} << 62};
+    std::string list = EncodeJobIds(ids);
+    deletes[0].mutations.push_back(Make(Mutation::Op::kJobsDelete, "q", list));
+    auto whole = DecodeMutations(EncodeMutations(deletes), 16);
+    REQUIRE(whole);
+    RequireSame((*whole)[0], deletes[0].mutations[0]);
+    deletes[0].mutations[0].arg = list.substr(0, list.size() - 1);
+    REQUIRE_FALSE(DecodeMutations(EncodeMutations(deletes), 16));
+  }
   SECTION("an unknown operation is refused") {
     std::string bad = payload;
     bad[0] = static_cast<char>(200);
