@@ -537,9 +537,10 @@ void Keyspace::ForgetWorker(std::string_view id) {
 }
 
 size_t Database::ClearQueue(Queue* q, JobsOf which) {
+  size_t scheduled = which == JobsOf::kReady ? 0 : q->scheduled();
+  size_t running = which == JobsOf::kAll ? q->running() : 0;
   std::vector<Job*> doomed;
-  doomed.reserve(q->ready() + (which == JobsOf::kReady ? 0 : q->scheduled()) +
-                 (which == JobsOf::kAll ? q->running() : 0));
+  doomed.reserve(q->ready() + scheduled + running);
   q->discipline().ForEachInOrder([&](Job* job) {
     doomed.push_back(job);
     return true;
@@ -550,8 +551,8 @@ size_t Database::ClearQueue(Queue* q, JobsOf which) {
       if (job->queue == q) doomed.push_back(job);
     }
   };
-  if (which != JobsOf::kReady && q->scheduled() > 0) add_from(scheduled_);
-  if (which == JobsOf::kAll && q->running() > 0) add_from(leases_);
+  if (scheduled > 0) add_from(scheduled_);
+  if (running > 0) add_from(leases_);
   RemoveJobs(doomed);
   return doomed.size();
 }
