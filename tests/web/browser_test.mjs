@@ -631,6 +631,23 @@ try {
   assert.deepEqual({ dialogs, requests, consoleErrors, thrown }, { dialogs: [], requests: [], consoleErrors: [], thrown: [] });
   await evil.close();
 
+  // -- A page still loading when the address changes never replaces the newer one: the failure
+  // groups are held until the next page was asked for.
+  let releaseGroups;
+  const groupsHeld = new Promise((resolve) => { releaseGroups = resolve; });
+  await page.route('**/api/failed/groups**', async (r) => { await groupsHeld; await r.continue(); });
+  const groupsAsked = page.waitForRequest('**/api/failed/groups**');
+  await page.goto(`${url}/#/failed?group=fingerprint`);
+  await groupsAsked;
+  const groupsAnswered = page.waitForResponse('**/api/failed/groups**');
+  await page.goto(`${url}/#/completed`);
+  releaseGroups();
+  await groupsAnswered;
+  await page.waitForLoadState('networkidle');
+  await page.locator('main h1', { hasText: 'Completed jobs' }).waitFor();
+  assert.deepEqual(await page.locator('main h1').allTextContents(), ['Completed jobs']);
+  await page.unroute('**/api/failed/groups**');
+
   // -- Logged in as an ACL user who may only read, a person sees no action, and the API
   // refuses what the page no longer offers.
   cli('ACL', 'SETUSER', 'viewer', 'on', '>view', '~*', '&*', '+@read', '+@connection');

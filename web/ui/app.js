@@ -1066,7 +1066,28 @@ function showLogin() {
   (form.elements.user || form.elements.password).focus();
 }
 
+// One render at a time, the latest address winning: a page still loading when the address
+// changes is dropped, not shown over the newer one, and the render that follows undoes what it
+// started (polls, charts).
+let rendering = false;
+let renderAgain = false;
 async function render() {
+  if (rendering) {
+    renderAgain = true;
+    return;
+  }
+  rendering = true;
+  try {
+    do {
+      renderAgain = false;
+      await renderPage();
+    } while (renderAgain);
+  } finally {
+    rendering = false;
+  }
+}
+
+async function renderPage() {
   const main = $('#main');
   const { parts, query } = route();
   app.onOverview = null;
@@ -1091,7 +1112,7 @@ async function render() {
   } catch (e) {
     page.append(h('p', { class: 'error', text: e.message }));
   }
-  main.replaceChildren(page);
+  if (!renderAgain) main.replaceChildren(page);
 }
 
 async function start() {
