@@ -477,9 +477,14 @@ try {
     ['resque:queue:reports', 'Report', shown(took(cliField('id', 'COMPLETED.LIST', 'CLASS', 'Report'))), '—', 'host:1:reports', '']);
   // The queue's own page says how its last hour went.
   await page.goto(`${url}/#/queues/timed`);
-  const lastHour = (await page.textContent('#queue-metrics')).match(/^Last hour: 10 runs succeeded, 0 failed · duration p50 (\d+) ms, p95 1\.\d s · wait p95 [\d.]+ m?s · metrics$/);
+  const lastHour = (await page.textContent('#queue-metrics')).match(/^Last hour: 10 runs succeeded, 0 failed · duration p50 (\d+ ms|\d+\.\d s), p95 \d+\.\d s · wait p95 [\d.]+ m?s · metrics$/);
   assert.ok(lastHour, 'the queue page names its last hour');
-  expectNear(Number(lastHour[1]), durations[4], 'the queue page\'s p50');
+  // A loaded machine stretches the runs past a second, which the page shows to a tenth of one.
+  if (lastHour[1].endsWith(' ms')) expectNear(Number(lastHour[1].slice(0, -3)), durations[4], 'the queue page\'s p50');
+  else {
+    const shownMs = Number(lastHour[1].slice(0, -2)) * 1000;  // the bucket's 1/32 and the display's 50 ms
+    assert.ok(Math.abs(shownMs - durations[4]) <= Math.ceil(durations[4] / 32) + 50, `the queue page's p50: ${lastHour[1]}, expected about ${durations[4]} ms`);
+  }
 
   // -- Scheduled: a delayed job run now, a cron schedule added.
   const delayed = cli('JOB.PUSH', 'tenants', JSON.stringify({ class: 'Later', args: [] }), 'DELAY', '3600000');
