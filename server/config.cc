@@ -147,6 +147,11 @@ bool ParseOptions(int argc, char** argv, Options* o, int* exit_code) {
     ("metrics-top", po::value(&o->metrics_top)->default_value(o->metrics_top),
      "job metrics (METRICS.*, the web UI's metrics) keep this many of the busiest classes and "
      "of the busiest queues per database apart; the others are counted as \"(other)\"")
+    ("payload-compression-delay",
+     po::value(&o->payload_compression_delay_ms)->default_value(o->payload_compression_delay_ms),
+     "milliseconds a waiting job's payload stays as it came; after that (or while a delayed job "
+     "has that long still to wait) it is kept compressed in memory against a dictionary of its "
+     "queue's jobs, in the loop's idle time; -1: never (the store always holds it plain)")
     ("retry", po::value(&o->retry)->default_value(o->retry),
      "automatic retries of a failed job (with backoff) for queues without a RETRY of their own; "
      "0: none (resque's own behaviour). Sidekiq's jobs are retried by Sidekiq, never by the "
@@ -255,6 +260,12 @@ bool ParseOptions(int argc, char** argv, Options* o, int* exit_code) {
   }
   if (o->appendfsync != "always" && o->appendfsync != "everysec" && o->appendfsync != "no") {
     std::cerr << "desaster-scheduler: --appendfsync must be always, everysec or no\n";
+    *exit_code = 1;
+    return false;
+  }
+  if (o->payload_compression_delay_ms < -1) {
+    std::cerr << "desaster-scheduler: --payload-compression-delay must be -1 (never) or at "
+                 "least 0 milliseconds\n";
     *exit_code = 1;
     return false;
   }
@@ -795,6 +806,7 @@ std::vector<ConfigParam> ConfigParams(Options* o) {
       Number("busy-reply-threshold", &o->lua_time_limit_ms, 0, LLONG_MAX),
       Number("lua-memory-limit", &o->lua_memory_limit, 1024 * 1024, 1LL << 40),
       Number("retry", &o->retry, 0, 1000),
+      Number("payload-compression-delay", &o->payload_compression_delay_ms, -1, LLONG_MAX),
       Number("completed-max", &o->completed_max, 0, 1000000000),
       Number("completed-ttl", &o->completed_ttl_s, 0, 100LL * 365 * 24 * 3600),
       Text("completed-redact", &o->completed_redact),

@@ -58,6 +58,11 @@ struct Options {
   // Job metrics (METRICS.*) keep this many of the busiest classes and queues per database
   // apart; the others are counted together as "(other)".
   size_t metrics_top = 25;
+  // A waiting job's payload is kept compressed in memory once it has waited this many
+  // milliseconds (or, when delayed, has that long still to wait); -1: never. A minute: a job
+  // popped sooner never pays for its compression, nor its pop for a decompression
+  // (docs/QUEUES.md, "Memory").
+  long long payload_compression_delay_ms = 60000;
   // Retries after a failed first run, for queues that set no RETRY of their own (0: the server
   // never re-runs a failed job; a person can, from the failed store).
   long long retry = 24;

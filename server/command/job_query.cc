@@ -31,12 +31,16 @@ bool MatchesCheap(const JobQuery& q, const Job& job, int64_t now_ms) {
   if (q.min_age_ms && age < *q.min_age_ms) return false;
   if (q.max_age_ms && age > *q.max_age_ms) return false;
   if (!q.capability.empty() && job.capability() != q.capability) return false;
-  if (!q.match.empty() && !Contains(job.payload, q.match) &&
+  if (q.match.empty() && q.klass.empty() && q.args.empty()) return true;
+  // A search reads every job of a backlog: compressed ones stay compressed.
+  thread_local std::string scratch;
+  std::string_view payload = job.payload.Read(&scratch);
+  if (!q.match.empty() && !Contains(payload, q.match) &&
       FormatJobId(job.id).find(q.match) == std::string::npos) {
     return false;
   }
   // A class or argument the payload does not even contain cannot match: skip the parse.
-  if (!Contains(job.payload, q.klass) || !Contains(job.payload, q.args)) return false;
+  if (!Contains(payload, q.klass) || !Contains(payload, q.args)) return false;
   return true;
 }
 
@@ -256,7 +260,8 @@ void ReplyJob(CommandContext& ctx, const JobRow& row) {
   r.FieldOrNull("eta", eta.value_or(0));
   r.Field("class", f.klass);
   r.Field("args", f.args);
-  r.Field("payload", job.payload);
+  std::string scratch;  // listing a job leaves it compressed
+  r.Field("payload", job.payload.Read(&scratch));
   r.Field("flow", job.flow.empty() ? std::string_view(f.klass)
                                    : job.flow.view());  // as FlowOf, without a reparse
   r.Field("priority", job.priority);

@@ -16,6 +16,7 @@
 #include "server/command/registry.h"
 #include "server/data/digest.h"
 #include "server/log.h"
+#include "server/queue/payload.h"
 #include "server/version.h"
 
 namespace desaster {
@@ -415,6 +416,11 @@ std::string InfoSection(CommandContext& ctx, const std::string& name) {
     line("maxmemory_human", "0B");
     line("maxmemory_policy", "noeviction");
     line("mem_allocator", "libc");
+    // Waiting jobs' payloads kept compressed (payload-compression-delay).
+    const PayloadCompressionStats& compressed = CompressionStats();
+    num("compressed_payloads", compressed.payloads);
+    num("compressed_payloads_bytes", compressed.stored_bytes);
+    num("compressed_payloads_original_bytes", compressed.original_bytes);
   } else if (name == "persistence") {
     out = "# Persistence\r\n";
     num("loading", s.loading ? 1 : 0);

@@ -48,9 +48,11 @@ uint64_t ValueDigest(const Value& v) {
     case ValueType::kQueue: {
       // As the list a client reads (LRANGE 0 -1), so a queue and a Redis list holding the same
       // jobs digest alike.
-      std::vector<std::string_view> payloads;
+      // Each payload's hash, read without decompressing the queue in place.
+      std::vector<uint64_t> payloads;
+      std::string scratch;
       v.queue()->discipline().ForEachInOrder([&](Job* job) {
-        payloads.push_back(job->payload);
+        payloads.push_back(H(job->payload.Read(&scratch)));
         return true;
       });
       if (!v.queue()->dialect().head_left) std::reverse(payloads.begin(), payloads.end());
@@ -59,7 +61,7 @@ uint64_t ValueDigest(const Value& v) {
       // starts afresh after a restart: their jobs digest as a set.
       const std::string& discipline = v.queue()->config().discipline;
       if (discipline != "fifo" && discipline != "prio") std::sort(payloads.begin(), payloads.end());
-      for (std::string_view p : payloads) h = Mix(h, H(p));
+      for (uint64_t p : payloads) h = Mix(h, p);
       return h;
     }
   }

@@ -371,6 +371,19 @@ class Database {
   // Wakes clients blocked on rate-limited queues whose time has come.
   void WakeThrottled();
   size_t jobs() const { return jobs_.size(); }
+  // Jobs ever added to this database (pushed, moved in, loaded).
+  uint64_t jobs_added() const { return jobs_added_; }
+
+  // ---- Payloads kept compressed in memory (server/queue/payload.h) ----
+
+  struct CompressionRound {
+    size_t compressed = 0;  // payloads compressed
+    size_t pending = 0;     // waiting jobs a later round may compress (too young, or samples)
+  };
+  // Compresses the payloads of the waiting jobs in the next `max_slots` slots of the job
+  // table that have waited `after_ms` (a delayed job: that have that long still to wait).
+  // Returns true once the round has passed every slot; the next call starts another.
+  bool CompressPayloads(int64_t after_ms, size_t max_slots, CompressionRound* round);
 
  private:
   friend class Keyspace;
@@ -444,6 +457,8 @@ class Database {
   std::set<std::pair<int64_t, std::string>> expires_;  // (expire_at_ms, key)
   std::map<std::string, std::unique_ptr<Queue>, std::less<>> queues_;
   JobTable jobs_;
+  uint64_t jobs_added_ = 0;
+  size_t compression_cursor_ = 0;  // the job table's slot CompressPayloads goes on from
   std::set<std::pair<int64_t, uint64_t>> scheduled_;     // (run_at_ms, job id)
   std::set<std::pair<int64_t, std::string>> throttled_;  // (when, queue key): wake then
   std::map<std::string, Schedule, std::less<>> schedules_;

@@ -634,6 +634,7 @@ Job* Database::InsertJob(Queue* q, std::unique_ptr<Job> job) {
   job->queue = q;
   Job* raw = job.get();
   jobs_.Insert(std::move(job));
+  jobs_added_++;
   Refile(raw);
   return raw;
 }
@@ -750,6 +751,26 @@ void Database::MoveJob(Job* job, Queue* dest) {
 }
 
 Job* Database::FindJob(uint64_t id) { return jobs_.Find(id); }
+
+bool Database::CompressPayloads(int64_t after_ms, size_t max_slots, CompressionRound* round) {
+  int64_t now = keyspace_->now_ms();
+  compression_cursor_ = jobs_.VisitSlots(compression_cursor_, max_slots, [&](Job* job) {
+    // A leased job's worker has just read it, and will report on it soon.
+    if (job->state == JobState::kLeased || !job->payload.Compressible()) return;
+    // (Compared without overflow: times loaded or imported may be anything.)
+    bool waited = job->state == JobState::kScheduled
+                      ? job->run_at_ms > now && job->run_at_ms - now >= after_ms
+                      : job->enqueued_ms <= now - after_ms;
+    Queue* q = job->queue;
+    if (!waited || !q->payload_dictionary()) {
+      if (waited) q->SamplePayload(job->payload.view());
+      round->pending++;
+      return;
+    }
+    round->compressed += job->payload.Compress(q->payload_dictionary());
+  });
+  return compression_cursor_ == 0;
+}
 
 void Database::EnqueuedNow(Job* job) {
   int64_t now = keyspace_->now_ms();

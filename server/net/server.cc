@@ -135,6 +135,8 @@ Server::Server(ServerState* state, CommitPipeline* commit)
   sigint_.set<Server, &Server::OnSignal>(this);
   load_step_.set(loop_);
   load_step_.set<Server, &Server::OnLoadStep>(this);
+  compress_step_.set(loop_);
+  compress_step_.set<Server, &Server::OnCompressStep>(this);
   queue_timer_.set(loop_);
   queue_timer_.set<Server, &Server::OnQueueTimer>(this);
   pause_timer_.set(loop_);
@@ -1066,6 +1068,10 @@ void Server::OnCron(ev::timer&, int) {
       if (c->client.sentinel) Close(c.get());
     }
   }
+  int64_t compress_after = state_->options.payload_compression_delay_ms;
+  if (compress_after >= 0 && !compress_step_.is_active() && compactor_.Due(now, compress_after)) {
+    compress_step_.start();
+  }
   int timeout = state_->options.timeout_s;
   if (timeout > 0) {
     for (auto& [id, c] : connections_) {
@@ -1073,6 +1079,26 @@ void Server::OnCron(ev::timer&, int) {
       if (c->closed || cl.blocked || cl.subscriptions() > 0 || cl.monitor) continue;
       if (now - cl.last_interaction_ms > timeout * 1000LL) Close(c.get());
     }
+  }
+}
+
+void Server::OnCompressStep(ev::idle&, int) {
+  // A slice keeps a request that arrives meanwhile waiting at most this long.
+  constexpr int64_t kSliceUs = 200;
+  int64_t after = state_->options.payload_compression_delay_ms;
+  // A busy script lets the loop serve other clients; commands are not over then.
+  if (state_->loading || state_->script_busy || after < 0) {
+    compress_step_.stop();
+    return;
+  }
+  state_->keyspace.set_now_ms(UnixMs());
+  if (!compactor_.Step(after, kSliceUs)) return;
+  compress_step_.stop();
+  // The plain payloads' pages go back to the kernel now rather than over jemalloc's decay time
+  // (10 s). Purging costs milliseconds: only after a round that freed much.
+  constexpr size_t kReleaseAfter = 10000;
+  if (state_->release_thread_heap && compactor_.last_compressed() >= kReleaseAfter) {
+    state_->release_thread_heap();
   }
 }
 

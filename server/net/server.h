@@ -17,6 +17,7 @@
 #include "cluster/node.h"
 #include "resp/parser.h"
 #include "server/command/server_state.h"
+#include "server/data/payload_compactor.h"
 #include "server/store/commit.h"
 #include "server/store/commit_queue.h"
 
@@ -55,6 +56,8 @@ class Server {
   void OnCron(ev::timer& w, int revents);
   void OnSignal(ev::sig& w, int revents);
   void OnLoadStep(ev::idle& w, int revents);
+  // A slice of the round that compresses waiting jobs' payloads, while the loop is idle.
+  void OnCompressStep(ev::idle& w, int revents);
   static void OnCommitDone(ev::async&, int) {}
   // Whether each batch is synced before its replies leave (appendfsync always).
   bool SyncEachBatch() const;
@@ -179,6 +182,8 @@ class Server {
   int64_t queue_timer_at_ms_ = 0;  // when queue_timer_ fires (0: not armed)
   ev::sig sigterm_, sigint_;
   ev::idle load_step_;
+  ev::idle compress_step_;
+  PayloadCompactor compactor_{&state_->keyspace};
   std::unique_ptr<StateLoader> loader_;
   int64_t load_started_us_ = 0;
   int64_t last_flush_ms_ = 0, last_probe_ms_ = 0, metrics_flushed_ms_ = 0;

@@ -7,6 +7,7 @@
 #include <string_view>
 
 #include "server/queue/packed_string.h"
+#include "server/queue/payload.h"
 
 namespace desaster {
 
@@ -20,9 +21,9 @@ enum class JobState : uint8_t {
 
 struct Job {
   uint64_t id = 0;
-  PackedString payload;  // 8 bytes instead of std::string's 32: Job fits jemalloc's 80-byte class
-  PackedString flow;     // fairness key; empty until a flow-based discipline resolves it
-  int64_t order = 0;     // position inside its flow/band: smaller is dispatched first
+  Payload payload;    // 16 bytes instead of std::string's 32: Job fits jemalloc's 80-byte class
+  PackedString flow;  // fairness key; empty until a flow-based discipline resolves it
+  int64_t order = 0;  // position inside its flow/band: smaller is dispatched first
   int64_t enqueued_ms = 0;  // when it was pushed or, if scheduled, became due: it waits since
   int64_t run_at_ms = 0;    // scheduled jobs: when they become ready
   int32_t priority = 0;     // higher first (prio discipline)

@@ -3,6 +3,7 @@
 // bucket, and millions of jobs are queued (scripts/bench's memory rows).
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <memory>
 #include <vector>
@@ -34,6 +35,19 @@ class JobTable {
   size_t size() const { return size_; }
   // The slots the table holds (its memory: 9 bytes each).
   size_t capacity() const { return slots_.size(); }
+
+  // Calls fn(job) for each job in slots [from, from + n) and returns the slot to go on from: 0
+  // once the last slot was visited. fn must not insert or remove jobs; between calls jobs move
+  // between slots, so a round of calls may visit a job twice or miss it (as Redis' SCAN does
+  // across a rehash).
+  template <typename Fn>
+  size_t VisitSlots(size_t from, size_t n, Fn&& fn) const {
+    size_t end = std::min(slots_.size(), from + n);
+    for (size_t i = from; i < end; i++) {
+      if (slots_[i]) fn(slots_[i]);
+    }
+    return end == slots_.size() ? 0 : end;
+  }
 
   // The slot where the probe for `id` starts in a table of `capacity` slots (a power of two).
   // Ids with the same home at one capacity share it at every smaller one. Public so tests can

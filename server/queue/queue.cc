@@ -133,8 +133,24 @@ std::string Queue::UniqueKeyOf(std::string_view payload) const {
   return JsonField(payload, config_.unique_by).value_or(std::string(payload));
 }
 
+void Queue::SamplePayload(std::string_view payload) {
+  // Eight jobs make a dictionary that a ninth resque or Sidekiq job compresses against to a
+  // quarter of its size; 64 did not do better. Big payloads lend their beginnings, where a
+  // job's class and argument names are, so the dictionary stays small (about 80 KB with zstd's
+  // tables).
+  constexpr size_t kSamples = 8, kSampleBytes = 2048;
+  if (dictionary_) return;
+  samples_.append(payload.substr(0, kSampleBytes));
+  if (++sampled_ < kSamples) return;
+  dictionary_ = PayloadDictionary::Make(samples_);
+  std::string().swap(samples_);
+  sampled_ = 0;
+}
+
 PayloadFields Queue::Fields(const Job& job) const {
-  return dialect_->json_payloads ? ParsePayload(job.payload) : PayloadFields{};
+  if (!dialect_->json_payloads) return {};
+  std::string scratch;  // searches and sorts read whole backlogs: compressed jobs stay so
+  return ParsePayload(job.payload.Read(&scratch));
 }
 
 std::string Queue::FlowOf(const Job& job) const {

@@ -98,6 +98,12 @@ class Queue {
   // The unique key of a push to this unique queue: the configured JSON field, or the payload.
   std::string UniqueKeyOf(std::string_view payload) const;
 
+  // The dictionary this queue's waiting jobs are compressed against in memory
+  // (Database::CompressPayloads); nullptr until enough of them were sampled.
+  PayloadDictionary* payload_dictionary() const { return dictionary_.get(); }
+  // Offers a waiting job's payload as a sample; the dictionary is made of the first few.
+  void SamplePayload(std::string_view payload);
+
   uint64_t pushed = 0, taken = 0, duplicates = 0;  // since start
   int64_t last_taken_ms = 0;
   const RateMeter& rate() const { return rate_; }
@@ -113,6 +119,9 @@ class Queue {
   int64_t min_order_ = 0, max_order_ = 0;
   std::unordered_map<std::string, Job*> unique_;
   RateMeter rate_;
+  PayloadDictionaryRef dictionary_;
+  std::string samples_;
+  size_t sampled_ = 0;
 };
 
 }  // namespace desaster

@@ -44,7 +44,7 @@ threading.stack_size(256 << 20)
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import (SANITIZER_REPORTS, RawConnection, RedisServer, Reply, Scheduler,  # noqa: E402
-                     crc64)
+                     crc64, wait_for)
 
 # What the fuzzer never sends, and why (reviewed; everything else in the table is driven).
 EXCLUDED = {
@@ -193,6 +193,10 @@ NATIVE_PREAMBLE = [
     ["job.push", "JOB.PUSH", "nq1", '{"class":"Add","args":[3]}', "DELAY", "60000"],
     ["job.push", "JOB.PUSH", "nq2", '{"class":"Sub","args":[]}', "PRIORITY", "5"],
     ["job.fetch", "JOB.FETCH", "w1"],
+    # Enough jobs long enough for a dictionary: they wait compressed (payload-compression-delay
+    # 0), and the session's commands read, move and delete them that way.
+    ["rpush", "RPUSH", "nq1", *[f'{{"class":"Mail","args":[{i},"user{i * 7919}@example.com",'
+                                f'{{"campaign":"c{i * 31}"}}]}}' for i in range(10)]],
     ["schedule.set", "SCHEDULE.SET", "s1", "CRON", "0 3 * * *", "QUEUE", "nq1", "PAYLOAD", "{}"],
     ["xadd", "XADD", "ns1", "*", "field", "value"],
     ["xgroup|create", "XGROUP", "CREATE", "ns1", "g1", "0"],
@@ -834,7 +838,8 @@ class Fuzzer:
     def main(self):
         self.log(f"command fuzzer: seed {self.seed} ({self.seconds:.0f} s; replay with "
                  f"DESASTER_FUZZ_SEED={self.seed})")
-        self.desaster = Scheduler("--appendfsync", "no")
+        # Jobs are compressed at the first round after they come (a round a second at most).
+        self.desaster = Scheduler("--appendfsync", "no", "--payload-compression-delay", "0")
         self.redis = RedisServer()
         try:
             self.desaster.wait_loaded()
@@ -866,6 +871,11 @@ class Fuzzer:
 
     def check_restart(self):
         c = RawConnection(self.desaster.port)
+        # The sessions met compressed jobs (the last ones' preambles pushed some).
+        compressed = wait_for(lambda: int(re.search(
+            rb"compressed_payloads:(\d+)", c.call("INFO", "memory").value).group(1)), timeout=10,
+            what="compressed payloads")
+        self.log(f"{compressed} payloads compressed at the end")
         before = c.call("DEBUG", "DIGEST")
         c.close()
         data = self.desaster.data_dir

@@ -155,11 +155,17 @@ class BenchTest(unittest.TestCase):
     def test_scaling_rows_hold_every_job_after_the_restart(self):
         # The bench itself exits with an error when a restart comes back with fewer jobs.
         rows = table(self.results(), "redis B/job")
-        self.assertEqual([(r[0], r[1]) for r in rows], [(level, str(JOBS)) for level in LEVELS])
-        for level, _, redis_bytes, desaster_bytes, ratio, redis_s, desaster_s, *rates in rows:
-            with self.subTest(level=level):
+        self.assertEqual([tuple(r[:3]) for r in rows],
+                         [(level, str(JOBS), payload) for level in LEVELS
+                          for payload in ("resque", "varied")])
+        for (level, _, payload, redis_bytes, desaster_bytes, ratio, desaster_idle, ratio_idle,
+             redis_s, desaster_s, *rates) in rows:
+            with self.subTest(level=level, payload=payload):
                 self.assertGreater(float(redis_bytes), 0)
                 self.assertRatio(ratio, desaster_bytes, redis_bytes)
+                # Against redis-server's size measured again at the same later moment.
+                self.assertRegex(desaster_idle, r"^-?\d+$")
+                self.assertRegex(ratio_idle, r"^-?\d+\.\d\dx$")
                 self.assertGreater(float(redis_s), 0)
                 self.assertGreater(float(desaster_s), 0)
                 for cell in rates:  # "redis / desaster (ratio)"

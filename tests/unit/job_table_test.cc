@@ -133,3 +133,19 @@ TEST_CASE("a plain job fits jemalloc's 80-byte size class") {
   job.flow = "";
   CHECK((job.flow.empty() && copy.view() == "tenant-1"));
 }
+
+TEST_CASE("A round of VisitSlots visits each job once while none come or go") {
+  JobTable table;
+  for (uint64_t id = 1; id <= 1000; id++) table.Insert(MakeJob(id * 7919));
+  std::unordered_map<uint64_t, int> seen;
+  size_t cursor = 0, calls = 0;
+  do {
+    cursor = table.VisitSlots(cursor, 100, [&](Job* job) { seen[job->id]++; });
+    calls++;
+  } while (cursor != 0);
+  REQUIRE(calls == table.capacity() / 100 + (table.capacity() % 100 != 0));
+  REQUIRE(seen.size() == 1000);
+  for (const auto& [id, n] : seen) REQUIRE(n == 1);
+  // A cursor past the end (the table shrank meanwhile) ends the round.
+  REQUIRE(table.VisitSlots(table.capacity() + 5, 100, [](Job*) { FAIL("visited"); }) == 0);
+}
