@@ -23,16 +23,18 @@ bool Contains(std::string_view haystack, std::string_view needle) {
   return needle.empty() || haystack.find(needle) != std::string_view::npos;
 }
 
-// The filters that need no payload parsing, checked first.
-bool MatchesCheap(const JobQuery& q, const Job& job, int64_t now_ms) {
+bool Matches(const JobQuery& q, const Queue& queue, const Job& job, int64_t now_ms) {
+  // The filters that need no payload first.
   if (q.min_priority && job.priority < *q.min_priority) return false;
   if (q.max_priority && job.priority > *q.max_priority) return false;
   int64_t age = now_ms - job.enqueued_ms;
   if (q.min_age_ms && age < *q.min_age_ms) return false;
   if (q.max_age_ms && age > *q.max_age_ms) return false;
   if (!q.capability.empty() && job.capability() != q.capability) return false;
-  if (q.match.empty() && q.klass.empty() && q.args.empty()) return true;
-  // A search reads every job of a backlog: compressed ones stay compressed.
+  bool flow_from_class = !q.flow.empty() && job.flow.empty();
+  if (!flow_from_class && !q.flow.empty() && job.flow != q.flow) return false;
+  if (q.match.empty() && q.klass.empty() && q.args.empty() && !flow_from_class) return true;
+  // A search reads every job of a backlog: read once, and compressed ones stay compressed.
   thread_local std::string scratch;
   std::string_view payload = job.payload.Read(&scratch);
   if (!q.match.empty() && !Contains(payload, q.match) &&
@@ -41,19 +43,10 @@ bool MatchesCheap(const JobQuery& q, const Job& job, int64_t now_ms) {
   }
   // A class or argument the payload does not even contain cannot match: skip the parse.
   if (!Contains(payload, q.klass) || !Contains(payload, q.args)) return false;
-  return true;
-}
-
-bool Matches(const JobQuery& q, const Queue& queue, const Job& job) {
-  // The payload is parsed at most once: for the class, the args, or a flow that defaults to
-  // the class.
-  bool flow_from_class = !q.flow.empty() && job.flow.empty();
-  if (q.klass.empty() && q.args.empty() && !flow_from_class) {
-    return q.flow.empty() || job.flow == q.flow;
-  }
-  PayloadFields f = queue.Fields(job);
-  if (!q.flow.empty() && (flow_from_class ? std::string_view(f.klass) : job.flow.view()) != q.flow)
-    return false;
+  if (q.klass.empty() && q.args.empty() && !flow_from_class) return true;
+  // Parsed once for the class, the args, or a flow that defaults to the class.
+  PayloadFields f = queue.Fields(payload);
+  if (flow_from_class && f.klass != q.flow) return false;
   return (q.klass.empty() || f.klass == q.klass) && Contains(f.args, q.args);
 }
 
@@ -184,7 +177,7 @@ JobQueryResult RunJobQuery(Database& db, Queue& q, const JobQuery& query, int64_
     size_t position = 0;
     q.discipline().ForEachInOrder(
         [&](Job* job) {
-          if (MatchesCheap(query, *job, now_ms) && Matches(query, q, *job)) {
+          if (Matches(query, q, *job, now_ms)) {
             rows.push_back({job, position});
           }
           position++;
@@ -193,8 +186,7 @@ JobQueryResult RunJobQuery(Database& db, Queue& q, const JobQuery& query, int64_
         0);
   }
   for_each_other([&](Job* job) {
-    if (MatchesCheap(query, *job, now_ms) && Matches(query, q, *job))
-      rows.push_back({job, SIZE_MAX});
+    if (Matches(query, q, *job, now_ms)) rows.push_back({job, SIZE_MAX});
     return true;
   });
   out.total = rows.size();

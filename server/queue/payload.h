@@ -4,6 +4,10 @@
 // Payloads of one queue look alike (the same classes, argument shapes, keys), so each compresses
 // well against a dictionary made of a few of its neighbours, where a payload alone would barely
 // shrink. Only memory holds the compressed form: the store keeps plain payloads.
+//
+// LZ4, not zstd: against the same dictionary a 280-byte job with all-new ids took 106 bytes with
+// LZ4 and 79 with zstd, but decompressed in 0.06 µs against 1.5 µs, and a search reads every job
+// of a backlog (a million in 0.12 s plain, 1.4 s with zstd).
 #pragma once
 
 #include <cstddef>
@@ -14,20 +18,18 @@
 
 #include "server/queue/packed_string.h"
 
-struct ZSTD_CDict_s;
-struct ZSTD_DDict_s;
-
 namespace desaster {
 
-// The zstd dictionary made of sample payloads of one queue. Every payload compressed against it
-// holds a reference, so it outlives its queue while any of them lives (jobs move between queues).
+// The dictionary made of sample payloads of one queue. Every payload compressed against it holds
+// a reference, so it outlives its queue while any of them lives (jobs move between queues).
 class PayloadDictionary {
  public:
   struct Unref {
     void operator()(PayloadDictionary* d) const { d->Drop(); }
   };
-  // A dictionary of `samples` (payloads concatenated), referenced by the pointer returned;
-  // nullptr when zstd refuses them.
+  // A dictionary of `samples` (payloads concatenated, at most kMaxSize bytes), referenced by the
+  // pointer returned.
+  static constexpr size_t kMaxSize = 64 << 10;
   static std::unique_ptr<PayloadDictionary, Unref> Make(std::string_view samples);
   void Ref() { refs_++; }
   // Deletes the dictionary with its last reference.
@@ -35,12 +37,10 @@ class PayloadDictionary {
 
  private:
   friend class Payload;
-  PayloadDictionary() = default;
-  ~PayloadDictionary();
+  explicit PayloadDictionary(std::string_view samples) : content_(samples) {}
 
   uint64_t refs_ = 1;  // the maker's
-  ZSTD_CDict_s* compress_ = nullptr;
-  ZSTD_DDict_s* decompress_ = nullptr;
+  std::string content_;
 };
 
 using PayloadDictionaryRef = std::unique_ptr<PayloadDictionary, PayloadDictionary::Unref>;
@@ -91,10 +91,13 @@ class Payload {
 
  private:
   enum class Form : uint8_t { kPlain, kCompressed, kIncompressible };
-  // Compressed bytes: the dictionary's address, then the zstd frame.
-  PayloadDictionary* dictionary() const;
-  std::string_view frame() const;
-  size_t OriginalSize() const;
+  // Compressed bytes: the dictionary's address, the plain size (u32), then the LZ4 block.
+  struct Header {
+    PayloadDictionary* dictionary;
+    uint32_t original_size;
+  };
+  Header header() const;
+  std::string_view block() const;
   // Decompresses into `out` (its previous contents are replaced).
   void Decompress(std::string* out) const;
   // Takes (Hold) or drops (Release) the compressed form's dictionary reference and its share

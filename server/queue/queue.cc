@@ -135,9 +135,8 @@ std::string Queue::UniqueKeyOf(std::string_view payload) const {
 
 void Queue::SamplePayload(std::string_view payload) {
   // Eight jobs make a dictionary that a ninth resque or Sidekiq job compresses against to a
-  // quarter of its size; 64 did not do better. Big payloads lend their beginnings, where a
-  // job's class and argument names are, so the dictionary stays small (about 80 KB with zstd's
-  // tables).
+  // third of its size or less; 64 did not do better. Big payloads lend their beginnings, where
+  // a job's class and argument names are, so the dictionary stays small (at most 16 kB).
   constexpr size_t kSamples = 8, kSampleBytes = 2048;
   if (dictionary_) return;
   samples_.append(payload.substr(0, kSampleBytes));
@@ -151,6 +150,10 @@ PayloadFields Queue::Fields(const Job& job) const {
   if (!dialect_->json_payloads) return {};
   std::string scratch;  // searches and sorts read whole backlogs: compressed jobs stay so
   return ParsePayload(job.payload.Read(&scratch));
+}
+
+PayloadFields Queue::Fields(std::string_view payload) const {
+  return dialect_->json_payloads ? ParsePayload(payload) : PayloadFields{};
 }
 
 std::string Queue::FlowOf(const Job& job) const {

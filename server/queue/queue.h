@@ -90,6 +90,7 @@ class Queue {
   // The flow a job is fair-queued by: its own, else its payload's class.
   std::string FlowOf(const Job& job) const;
   PayloadFields Fields(const Job& job) const;
+  PayloadFields Fields(std::string_view payload) const;
 
   // Estimated start of the ready job at dispatch `position` (0: next), in ms since the epoch, or
   // nullopt when no estimate exists (paused, or no service measured and no rate limit).

@@ -110,18 +110,3 @@ TEST_CASE("Payloads that would not shrink stay plain and are not tried again") {
   REQUIRE_FALSE(big.Compress(dictionary.get()));
   REQUIRE_FALSE(big.compressed());
 }
-
-TEST_CASE("Samples that look like a trained zstd dictionary still make one") {
-  // zstd's dictionary magic number, little-endian, then garbage a trained one would not have.
-  std::string samples = "\x37\xa4\x30\xec";
-  samples += std::string(200, '\xff');
-  samples +=
-      R"({"class":"Job","args":[1,2,3,"some text that repeats itself, long enough to pay"]})";
-  PayloadDictionaryRef dictionary = PayloadDictionary::Make(samples);
-  REQUIRE(dictionary);
-  std::string plain =
-      R"({"class":"Job","args":[4,5,6,"some text that repeats itself, long enough to pay"]})";
-  Payload p(plain);
-  REQUIRE(p.Compress(dictionary.get()));
-  REQUIRE(p.view() == plain);
-}
