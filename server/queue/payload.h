@@ -56,8 +56,8 @@ const PayloadCompressionStats& CompressionStats();
 
 class Payload {
  public:
-  // Payloads shorter than this are not worth a dictionary reference; longer ones are left plain
-  // (one decompression would cost more than the memory saved is worth).
+  // Shorter payloads would save less than the compressed form's header (a dictionary reference
+  // and a size) costs; longer ones are rare, and each read of one would decompress it whole.
   static constexpr size_t kMinCompressed = 64;
   static constexpr size_t kMaxCompressed = 64 << 10;
 
