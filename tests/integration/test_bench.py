@@ -81,7 +81,7 @@ class BenchTest(unittest.TestCase):
 
     def test_every_row_is_measured_on_both_servers(self):
         text = self.results()
-        self.assertRegex(text, r"Machine: .*: \d+ cores .*Redis server v=")
+        self.assertRegex(text, r"Machine: .*: \d+ cores .*first write to a fresh page \d+\.\d µs; Redis server v=")
         rows = table(text, "redis ops/s")
         measured = {(r[0], r[1], r[2], r[3].split()[0]) for r in rows}
         for level in LEVELS:
