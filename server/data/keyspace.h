@@ -181,8 +181,10 @@ class Database {
   std::unique_ptr<Job> RemoveJob(Job* job);
   // Deletes jobs (each named once) as RemoveJob would, recorded as one mutation per queue
   // (kJobsDelete) and with each queue's key updated once at the end: clearing a queue of a
-  // million jobs holds up every client meanwhile.
-  void RemoveJobs(std::span<Job* const> jobs);
+  // million jobs holds up every client meanwhile. With kLater the id table is not shrunk
+  // (ClearQueue removes slice by slice and shrinks it once at the end).
+  void RemoveJobs(std::span<Job* const> jobs,
+                  JobTable::Shrinking shrinking = JobTable::Shrinking::kNow);
   // Changes a job in place (priority, flow, capability, payload, state/run_at) and re-files it.
   // A scheduled job it makes ready is enqueued from then on (or from when it fell due).
   template <class Change>

@@ -169,6 +169,48 @@ TEST_CASE("a replica applies a job deletion list that names a job twice once") {
   CHECK(replica.db(0).FindQueue("resque:queue:twice")->ready() == 1);
 }
 
+TEST_CASE("clearing a queue larger than a slice takes all of its jobs and no other's") {
+  Keyspace ks(1), replica(1);
+  ks.set_now_ms(1000);
+  replica.set_now_ms(1000);
+  Database& db = ks.db(0);
+  std::string error;
+  Queue* q = db.CreateQueue("big", QueueConfig{}, &error);
+  Queue* other = db.CreateQueue("other", QueueConfig{}, &error);
+  REQUIRE((q && other));
+  // More ready and more scheduled jobs than ClearQueue removes in one slice (64k); the other
+  // queue's scheduled jobs lie between them in the timer index, where slices resume.
+  constexpr int kReady = 150000, kScheduled = 70000;
+  for (int i = 0; i < kReady; i++) db.PushJob(q, {.payload = "ready"});
+  for (int i = 0; i < kScheduled; i++) {
+    db.PushJob(q, {.payload = "later", .run_at_ms = 5000 + i});
+    if (i % 3 == 0) db.PushJob(other, {.payload = "theirs", .run_at_ms = 5000 + i});
+  }
+  for (int i = 0; i < 3; i++) db.PushJob(other, {.payload = "theirs"});
+  auto any = [](const Job&) { return true; };
+  for (int i = 0; i < 2; i++) REQUIRE(db.LeaseNext(q, any, {"worker-1", ""}, 30000));
+  REQUIRE(db.LeaseNext(other, any, {"worker-1", ""}, 30000));
+  for (const auto& m : ks.TakeMutations()) replica.Apply(m);
+  size_t theirs = other->ready() + other->scheduled() + other->running();
+
+  SECTION("waiting ones") {
+    CHECK(db.ClearQueue(q, Database::JobsOf::kWaiting) == kReady - 2 + kScheduled);
+    CHECK(q->ready() + q->scheduled() == 0);
+    CHECK(q->running() == 2);
+    CHECK(db.jobs() == theirs + 2);
+  }
+  SECTION("all") {
+    CHECK(db.ClearQueue(q, Database::JobsOf::kAll) == kReady + kScheduled);
+    CHECK(q->ready() + q->scheduled() + q->running() == 0);
+    CHECK(db.jobs() == theirs);
+  }
+  CHECK(other->ready() + other->scheduled() + other->running() == theirs);
+  auto mutations = ks.TakeMutations();
+  CHECK(mutations.size() < 10);  // a kJobsDelete per slice
+  for (const auto& m : mutations) replica.Apply(m);
+  CHECK(Dump(replica) == Dump(ks));
+}
+
 TEST_CASE("expired keys disappear on access and record a delete") {
   Keyspace ks(1);
   ks.set_now_ms(1000);
