@@ -84,6 +84,16 @@ class QueueScaleTest(ServerTest):
         t = time.perf_counter()
         self.assertEqual(json.loads(r.lpop(KEY))["args"][0], 0)
         timings.note(f"LPOP after the bulk changes: {(time.perf_counter() - t) * 1000:.1f} ms")
+        # More jobs than a clear takes in one slice: each slice is its own deletion in the
+        # store, and a reload from the store must find none of them and all of the moved ones.
+        left = r.llen(KEY)
+        t = time.perf_counter()
+        self.assertEqual(r.unlink(KEY), 1)
+        timings.note(f"UNLINK of the {left} jobs left: {(time.perf_counter() - t) * 1000:.1f} ms")
+        self.assertEqual(r.llen(KEY), 0)
+        r.execute_command("DEBUG", "RELOAD")
+        self.assertEqual(r.llen(KEY), 0)
+        self.assertEqual(r.llen("resque:queue:other"), moved)
         timings.print()
 
 
