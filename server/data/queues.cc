@@ -544,32 +544,33 @@ size_t Database::ClearQueue(Queue* q, JobsOf which) {
   constexpr size_t kSlice = 64 << 10;
   std::vector<Job*> doomed;
   size_t cleared = 0;
-  auto remove_slice = [&] {
-    RemoveJobs(doomed, JobTable::Shrinking::kLater);
-    cleared += doomed.size();
-    doomed.clear();
+  // `collect` puts up to kSlice of the jobs left into `doomed`; they go until none is left.
+  auto remove_in_slices = [&](const std::function<void()>& collect) {
+    for (collect(); !doomed.empty(); collect()) {
+      RemoveJobs(doomed, JobTable::Shrinking::kLater);
+      cleared += doomed.size();
+      doomed.clear();
+    }
   };
-  do {
-    remove_slice();
+  remove_in_slices([&] {
     q->discipline().ForEachInOrder([&](Job* job) {
       doomed.push_back(job);
       return doomed.size() < kSlice;
     });
-  } while (!doomed.empty());
-  // scheduled_ or leases_, (time, id) in order: each slice goes on after the last entry seen.
-  auto clear_from = [&](const std::set<std::pair<int64_t, uint64_t>>& index) {
+  });
+  // scheduled_ or leases_, (time, id) in order: a slice goes on after the last entry seen.
+  auto remove_from = [&](const std::set<std::pair<int64_t, uint64_t>>& index) {
     std::optional<std::pair<int64_t, uint64_t>> seen;
-    do {
-      remove_slice();
+    remove_in_slices([&] {
       for (auto it = seen ? index.upper_bound(*seen) : index.begin();
            it != index.end() && doomed.size() < kSlice; ++it) {
         if (Job* job = FindJob(it->second); job->queue == q) doomed.push_back(job);
         seen = *it;
       }
-    } while (!doomed.empty());
+    });
   };
-  if (which != JobsOf::kReady && q->scheduled() > 0) clear_from(scheduled_);
-  if (which == JobsOf::kAll && q->running() > 0) clear_from(leases_);
+  if (which != JobsOf::kReady && q->scheduled() > 0) remove_from(scheduled_);
+  if (which == JobsOf::kAll && q->running() > 0) remove_from(leases_);
   jobs_.Shrink();
   return cleared;
 }

@@ -89,6 +89,8 @@ class Queue {
 
   // The flow a job is fair-queued by: its own, else its payload's class.
   std::string FlowOf(const Job& job) const;
+  // A job's class and arguments, empty unless the queue's payloads are JSON jobs; the second
+  // form for a payload the caller has read already.
   PayloadFields Fields(const Job& job) const;
   PayloadFields Fields(std::string_view payload) const;
 
