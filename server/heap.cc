@@ -7,6 +7,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <string_view>
 
 #ifndef MADV_POPULATE_WRITE
 #define MADV_POPULATE_WRITE 23  // Linux 5.14; older C libraries lack the name
@@ -109,6 +110,14 @@ uint64_t HeapAllocatedBytes() {
   size = sizeof(allocated);
   if (mallctl("stats.allocated", &allocated, &size, nullptr, 0) != 0) return 0;
   return allocated;
+}
+
+std::string HeapAllocatorName() {
+  const char* version = nullptr;  // "5.3.0-0-g<commit>"
+  size_t size = sizeof(version);
+  if (mallctl("version", &version, &size, nullptr, 0) != 0 || !version) return "jemalloc";
+  std::string_view v(version);
+  return fmt::format("jemalloc-{}", v.substr(0, v.find('-')));
 }
 #else
 bool PopulateHeapGrowth(std::string* error) {

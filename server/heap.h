@@ -34,6 +34,9 @@ void ReleaseThreadHeap();
 
 // The bytes jemalloc has handed out and not taken back (stats.allocated).
 uint64_t HeapAllocatedBytes();
+
+// The allocator as INFO's mem_allocator names it, as Redis does: "jemalloc-5.3.0".
+std::string HeapAllocatorName();
 #endif
 
 }  // namespace desaster

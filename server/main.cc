@@ -78,6 +78,7 @@ int Serve(int argc, char** argv, bool* restart) {
 #ifdef DESASTER_JEMALLOC
   state.allocated_bytes = HeapAllocatedBytes;  // the C library's count knows nothing of jemalloc
   state.release_thread_heap = ReleaseThreadHeap;
+  state.allocator = HeapAllocatorName();
 #endif
   auto store = LevelStore::Open(StoreOptions{.dir = options.data_dir,
                                              .block_cache_mb = options.store_cache_mb,

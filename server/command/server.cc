@@ -412,10 +412,22 @@ std::string InfoSection(CommandContext& ctx, const std::string& name) {
     line("used_memory_rss_human", HumanBytes(rss));
     num("used_memory_peak", s.stats.used_memory_peak);
     line("used_memory_peak_human", HumanBytes(s.stats.used_memory_peak));
-    num("maxmemory", 0);
-    line("maxmemory_human", "0B");
+    auto ratio = [](uint64_t a, uint64_t b) {
+      return static_cast<double>(a) / static_cast<double>(std::max<uint64_t>(1, b));
+    };
+    line("used_memory_peak_perc",
+         fmt::format("{:.2f}%", 100 * ratio(used, s.stats.used_memory_peak)));
+    uint64_t system = static_cast<uint64_t>(sysconf(_SC_PHYS_PAGES)) *
+                      static_cast<uint64_t>(sysconf(_SC_PAGESIZE));
+    num("total_system_memory", system);
+    line("total_system_memory_human", HumanBytes(system));
+    num("maxmemory", s.maxmemory);
+    line("maxmemory_human", HumanBytes(s.maxmemory));
     line("maxmemory_policy", "noeviction");
-    line("mem_allocator", "libc");
+    // What monitoring reads to tell a heap that holds more than it uses (Redis: RSS / used).
+    line("mem_fragmentation_ratio", fmt::format("{:.2f}", ratio(rss, used)));
+    num("mem_fragmentation_bytes", static_cast<long long>(rss) - static_cast<long long>(used));
+    line("mem_allocator", s.allocator);
     // Waiting jobs' payloads kept compressed (payload-compression-delay).
     const PayloadCompressionStats& compressed = CompressionStats();
     num("compressed_payloads", compressed.payloads);

@@ -262,6 +262,8 @@ class ServerState {
   // The bytes the heap has handed out (INFO's used_memory), as the binary's allocator counts
   // them; unset, the C library's count is used.
   std::function<uint64_t()> allocated_bytes;
+  // Which allocator that is (INFO's mem_allocator).
+  std::string allocator = "libc";
   // Gives the kernel back the free memory of the calling thread's share of the heap (a helper
   // thread that went quiet after a burst: server/heap.h); unset, nothing is given back.
   std::function<void()> release_thread_heap;

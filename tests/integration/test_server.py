@@ -40,6 +40,10 @@ def every_command(port):
     return out
 
 
+def redis_client(port):
+    return redis.Redis(port=port, decode_responses=True)
+
+
 def command_flags(port):
     """Every command's and subcommand's flags, by name."""
     return {info[0]: info[2] for info in every_command(port)}
@@ -77,6 +81,31 @@ class ServerCommandsTest(ServerTest):
         self.assertGreater(memory["used_memory"], before + 20000 * 200)
         self.assertGreaterEqual(memory["used_memory_peak"], memory["used_memory"])
         self.assertGreaterEqual(memory["used_memory_rss"], memory["used_memory"])
+
+    def test_info_memory_says_what_redis_says_of_the_settings_and_the_allocator(self):
+        # Monitoring reads maxmemory, the fragmentation ratio and the allocator from INFO; they
+        # read 0 and "libc" whatever was configured or linked.
+        redis = RedisServer()
+        self.addCleanup(redis.stop)
+        theirs, ours = redis_client(redis.port), self.r
+        for r in (theirs, ours):
+            r.config_set("maxmemory", "100mb")
+        self.addCleanup(ours.config_set, "maxmemory", "0")
+        a, b = theirs.info("memory"), ours.info("memory")
+        for field in ("maxmemory", "maxmemory_human", "maxmemory_policy", "total_system_memory",
+                      "total_system_memory_human"):
+            self.assertEqual(b[field], a[field], field)
+        self.assertEqual(b["maxmemory"], 100 << 20)
+        self.assertAlmostEqual(b["mem_fragmentation_ratio"],
+                               b["used_memory_rss"] / b["used_memory"], delta=0.01)
+        self.assertEqual(b["mem_fragmentation_bytes"], b["used_memory_rss"] - b["used_memory"])
+        self.assertEqual(b["used_memory_peak_perc"],
+                         f"{100 * b['used_memory'] / b['used_memory_peak']:.2f}%")
+        linked = subprocess.run(["ldd", SCHEDULER], capture_output=True, text=True).stdout
+        if "libjemalloc" in linked:  # Debian's redis-server uses the same library
+            self.assertEqual(b["mem_allocator"], a["mem_allocator"])
+        else:  # the sanitizer build: its allocator replaces malloc
+            self.assertEqual(b["mem_allocator"], "libc")
 
     def test_a_connection_gives_back_the_memory_a_burst_took(self):
         value = b"v" * (1 << 20)
