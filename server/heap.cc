@@ -9,9 +9,7 @@
 #include <cstring>
 #include <string_view>
 
-#ifndef MADV_POPULATE_WRITE
-#define MADV_POPULATE_WRITE 23  // Linux 5.14; older C libraries lack the name
-#endif
+#include "server/populated.h"
 #endif
 
 #ifdef DESASTER_JEMALLOC
@@ -41,8 +39,7 @@ void* PopulatingAlloc(extent_hooks_t*, void* new_addr, size_t size, size_t align
   void* chunk = default_hooks->alloc(default_hooks, new_addr, size, alignment, zero, commit, arena);
   // A larger request is one big allocation (a table, a buffer) that may never be touched whole.
   if (!chunk || size > kHeapGrowthChunk) return chunk;
-  // Advice: a failed populate (no memory right now) leaves the pages to fault in later.
-  madvise(chunk, size, MADV_POPULATE_WRITE);
+  MapForWriting(chunk, size);  // if it fails, the pages fault in later
   return chunk;
 }
 
@@ -52,7 +49,7 @@ bool KernelCanPopulate(std::string* error) {
     *error = std::string("mmap: ") + std::strerror(errno);
     return false;
   }
-  bool ok = madvise(page, 4096, MADV_POPULATE_WRITE) == 0;
+  bool ok = MapForWriting(page, 4096);
   if (!ok) *error = std::string("madvise(MADV_POPULATE_WRITE): ") + std::strerror(errno);
   munmap(page, 4096);
   return ok;

@@ -14,6 +14,7 @@
 #include "server/heap.h"
 #include "server/log.h"
 #include "server/net/server.h"
+#include "server/populated.h"
 #include "server/store/level_store.h"
 
 namespace {
@@ -28,8 +29,12 @@ int Serve(int argc, char** argv, bool* restart) {
   if (!ParseOptions(argc, argv, &options, &exit_code)) return exit_code;
   SetLogLevel(options.loglevel);
   std::string error;
-  if (options.populate_heap && !PopulateHeapGrowth(&error)) {
-    Log(LogLevel::kVerbose, "heap memory is faulted in a page at a time: {}", error);
+  if (options.populate_heap) {
+    if (PopulateHeapGrowth(&error)) {
+      PopulateBigArrays();
+    } else {
+      Log(LogLevel::kVerbose, "heap memory is faulted in a page at a time: {}", error);
+    }
   }
 
   // Each client is a file descriptor: raise the soft limit to fit maxclients, as Redis does.

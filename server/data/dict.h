@@ -17,6 +17,8 @@
 #include <utility>
 #include <vector>
 
+#include "server/populated.h"
+
 namespace desaster {
 
 template <class V>
@@ -205,7 +207,7 @@ class Dict {
   }
 
   void Resize(size_t n) {
-    std::vector<Node*> fresh(n, nullptr);
+    PopulatedVector<Node*> fresh(n, nullptr);
     for (Node* head : buckets_) {
       while (head) {
         Node* next = head->next;
@@ -235,7 +237,7 @@ class Dict {
     });
   }
 
-  std::vector<Node*> buckets_;
+  PopulatedVector<Node*> buckets_;
   size_t size_ = 0;
 };
 

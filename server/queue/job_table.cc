@@ -101,7 +101,7 @@ void JobTable::Clear() {
 }
 
 void JobTable::Rehash(size_t capacity) {
-  std::vector<Job*> old = std::exchange(slots_, std::vector<Job*>(capacity, nullptr));
+  PopulatedVector<Job*> old = std::exchange(slots_, PopulatedVector<Job*>(capacity, nullptr));
   distance_.assign(capacity, 0);
   for (Job* job : old) {
     if (job != nullptr) Place(job);

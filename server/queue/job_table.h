@@ -8,6 +8,7 @@
 #include <memory>
 #include <vector>
 
+#include "server/populated.h"
 #include "server/queue/job.h"
 
 namespace desaster {
@@ -76,10 +77,10 @@ class JobTable {
   void Place(Job* job);
   void Rehash(size_t capacity);
 
-  std::vector<Job*> slots_;  // nullptr: empty; the size is a power of two (or zero)
+  PopulatedVector<Job*> slots_;  // nullptr: empty; the size is a power of two (or zero)
   // Each slot's distance from its job's home (StoredDistance), so probes and deletions pass
   // other jobs without reading them: every read is a cache miss once millions are queued.
-  std::vector<uint8_t> distance_;
+  PopulatedVector<uint8_t> distance_;
   size_t size_ = 0;
 };
 

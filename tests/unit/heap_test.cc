@@ -1,6 +1,6 @@
-// PopulateHeapGrowth, observed through the process' resident size: small allocations that are
-// never written come in populated from the calling thread's arena, and stay out of RSS in an
-// arena without the hooks.
+// PopulateHeapGrowth and PopulatedAllocator, observed through the process' resident size: small
+// allocations that are never written come in populated from the calling thread's arena, and stay
+// out of RSS in an arena without the hooks.
 #include "server/heap.h"
 
 #include <jemalloc/jemalloc.h>
@@ -13,6 +13,8 @@
 #include <sstream>
 #include <thread>
 #include <vector>
+
+#include "server/populated.h"
 
 using namespace desaster;
 
@@ -158,4 +160,21 @@ TEST_CASE("a thread that went quiet gives its arena's free memory back") {
   REQUIRE(own_arena);
   CHECK(kept < kBytes / 4);      // freeing alone keeps the pages
   CHECK(released > kBytes / 2);  // the call gives most of them back
+}
+
+TEST_CASE("big arrays are populated when made, once asked for") {
+  // Larger than a growth chunk: the heap leaves such an allocation to fault in lazily.
+  constexpr size_t kBytes = 4 * kHeapGrowthChunk;
+  PopulatedAllocator<char> allocator;
+  size_t before = ResidentBytes();
+  char* lazy = allocator.allocate(kBytes);
+  size_t lazy_growth = ResidentBytes() - std::min(before, ResidentBytes());
+  PopulateBigArrays();
+  before = ResidentBytes();
+  char* populated = allocator.allocate(kBytes);
+  size_t populated_growth = ResidentBytes() - std::min(before, ResidentBytes());
+  CHECK(lazy_growth < kBytes / 8);
+  CHECK(populated_growth > kBytes * 7 / 8);
+  allocator.deallocate(populated, kBytes);
+  allocator.deallocate(lazy, kBytes);
 }
