@@ -68,16 +68,15 @@ bool OnlyParams(const Params& params, std::string_view discipline,
 // ---- JobFifo ----
 
 void JobFifo::Insert(Job* job) {
-  std::pair<int64_t, Job*> item(job->order, job);
   // Pushes land at either end; only a reload or a move inserts in the middle.
-  if (items_.empty() || items_.back().first <= job->order) {
-    items_.push_back(item);
-  } else if (items_.front().first > job->order) {
-    items_.push_front(item);
+  if (items_.empty() || items_.back().order() <= job->order) {
+    items_.emplace_back(job);
+  } else if (items_.front().order() > job->order) {
+    items_.emplace_front(job);
   } else {
-    auto at = std::upper_bound(items_.begin(), items_.end(), item,
-                               [](const auto& a, const auto& b) { return a.first < b.first; });
-    items_.insert(at, item);
+    auto at = std::upper_bound(items_.begin(), items_.end(), job->order,
+                               [](int64_t order, const Entry& e) { return order < e.order(); });
+    items_.insert(at, Entry(job));
   }
 }
 
@@ -86,21 +85,21 @@ bool JobFifo::Remove(const Job* job) {
   // Pops take an end (LPOP, RPOP): only other removals search, which costs cache misses when
   // millions are queued.
   auto at = items_.begin();
-  if (items_.back().second == job) {
+  if (items_.back().job() == job) {
     at = items_.end() - 1;
-  } else if (at->second != job) {
+  } else if (at->job() != job) {
     at = std::lower_bound(items_.begin(), items_.end(), job->order,
-                          [](const auto& a, int64_t order) { return a.first < order; });
+                          [](const Entry& e, int64_t order) { return e.order() < order; });
   }
-  for (; at != items_.end() && at->first == job->order; ++at) {
-    if (at->second != job) continue;
-    at->second = nullptr;
+  for (; at != items_.end() && at->order() == job->order; ++at) {
+    if (at->job() != job) continue;
+    *at = Entry::Hole(job->order);
     holes_++;
-    while (!items_.empty() && items_.front().second == nullptr) {
+    while (!items_.empty() && items_.front().job() == nullptr) {
       items_.pop_front();
       holes_--;
     }
-    while (!items_.empty() && items_.back().second == nullptr) {
+    while (!items_.empty() && items_.back().job() == nullptr) {
       items_.pop_back();
       holes_--;
     }
@@ -111,11 +110,11 @@ bool JobFifo::Remove(const Job* job) {
 }
 
 void JobFifo::Compact() {
-  std::erase_if(items_, [](const auto& item) { return item.second == nullptr; });
+  std::erase_if(items_, [](const Entry& e) { return e.job() == nullptr; });
   holes_ = 0;
 }
 
-Job* JobFifo::Front() const { return items_.empty() ? nullptr : items_.front().second; }
+Job* JobFifo::Front() const { return items_.empty() ? nullptr : items_.front().job(); }
 
 bool JobFifo::ForEach(const std::function<bool(Job*)>& fn, size_t skip) const {
   size_t start = 0;
@@ -124,7 +123,7 @@ bool JobFifo::ForEach(const std::function<bool(Job*)>& fn, size_t skip) const {
     skip = 0;
   }
   for (size_t i = start; i < items_.size(); i++) {
-    Job* job = items_[i].second;
+    Job* job = items_[i].job();
     if (job == nullptr) continue;
     if (skip > 0) {
       skip--;
@@ -137,7 +136,7 @@ bool JobFifo::ForEach(const std::function<bool(Job*)>& fn, size_t skip) const {
 
 Job* JobFifo::Next(size_t* pos) const {
   while (*pos < items_.size()) {
-    if (Job* job = items_[(*pos)++].second) return job;
+    if (Job* job = items_[(*pos)++].job()) return job;
   }
   return nullptr;
 }

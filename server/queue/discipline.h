@@ -23,7 +23,8 @@ namespace desaster {
 using Params = std::map<std::string, std::string, std::less<>>;
 
 // The jobs of one flow or band in ascending Job::order. Removal anywhere is O(log n): it leaves
-// a hole that pops skip and that is compacted away once holes outnumber jobs.
+// a hole that pops skip and that is compacted away once holes outnumber jobs. A job costs 8
+// bytes here: the line holds pointers and reads each job's order through it.
 class JobFifo {
  public:
   void Insert(Job* job);
@@ -41,9 +42,24 @@ class JobFifo {
   bool HasFrom(size_t pos) const { return Next(&pos) != nullptr; }
 
  private:
+  // A job, or the hole a removed job left, which keeps that job's order so that the line stays
+  // sorted for searches. A Job is aligned, so a hole is told by its low bit; its order fits in
+  // the other 63 (Job::kOrderLimit).
+  class Entry {
+   public:
+    explicit Entry(Job* job) : bits_(reinterpret_cast<uintptr_t>(job)) {}
+    static Entry Hole(int64_t order) { return Entry((static_cast<uint64_t>(order) << 1) | 1); }
+    Job* job() const { return bits_ & 1 ? nullptr : reinterpret_cast<Job*>(bits_); }
+    int64_t order() const { return bits_ & 1 ? static_cast<int64_t>(bits_) >> 1 : job()->order; }
+
+   private:
+    explicit Entry(uint64_t bits) : bits_(bits) {}
+    uint64_t bits_;
+  };
+
   void Compact();
 
-  std::deque<std::pair<int64_t, Job*>> items_;  // (order, job); job == nullptr: a hole
+  std::deque<Entry> items_;
   size_t holes_ = 0;
 };
 

@@ -43,6 +43,7 @@ bool Job::Decode(std::string_view record, Job* job) {
   job->state = static_cast<JobState>(state);
   record::Reader r(record.substr(2));
   job->order = r.Signed();
+  if (job->order >= kOrderLimit || job->order < -kOrderLimit) return false;
   job->enqueued_ms = r.Signed();
   job->run_at_ms = r.Signed();
   job->priority = static_cast<int32_t>(r.Signed());

@@ -23,7 +23,10 @@ struct Job {
   uint64_t id = 0;
   Payload payload;    // 16 bytes instead of std::string's 32: Job fits jemalloc's 80-byte class
   PackedString flow;  // fairness key; empty until a flow-based discipline resolves it
-  int64_t order = 0;  // position inside its flow/band: smaller is dispatched first
+  // Position inside its flow/band: smaller is dispatched first. Inside ±kOrderLimit, which a
+  // queue would need 2^62 pushes to leave (JobFifo keeps orders in 63 bits).
+  static constexpr int64_t kOrderLimit = int64_t{1} << 62;
+  int64_t order = 0;
   int64_t enqueued_ms = 0;  // when it was pushed or, if scheduled, became due: it waits since
   int64_t run_at_ms = 0;    // scheduled jobs: when they become ready
   int32_t priority = 0;     // higher first (prio discipline)

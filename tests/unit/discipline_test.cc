@@ -78,6 +78,76 @@ TEST_CASE("fifo pops in push order and removes from the middle") {
   CHECK(popped.back() == "198");
 }
 
+TEST_CASE("a job line stays in order through holes, front pushes and equal orders") {
+  // Against a plain ordered list: pushes at both ends (negative orders), inserts in the middle
+  // with orders other jobs have too, removals anywhere (holes, which keep their job's order),
+  // and orders at the edges of what a job may hold.
+  std::mt19937_64 rng(7);
+  std::deque<Job> all;
+  JobFifo line;
+  std::vector<Job*> model;  // in line order: ascending order, equal orders by insertion
+  int64_t low = 0, high = 0;
+  auto insert = [&](int64_t order) {
+    Job& j = all.emplace_back();
+    j.id = all.size();
+    j.order = order;
+    line.Insert(&j);
+    auto at = std::upper_bound(model.begin(), model.end(), order,
+                               [](int64_t o, const Job* x) { return o < x->order; });
+    model.insert(at, &j);
+  };
+  for (int64_t edge : {Job::kOrderLimit - 1, -Job::kOrderLimit}) insert(edge);
+  for (int step = 0; step < 20000; step++) {
+    switch (rng() % 6) {
+      case 0:
+        insert(++high);
+        break;
+      case 1:
+        insert(--low);
+        break;
+      case 2:
+        insert(low + static_cast<int64_t>(rng() % static_cast<uint64_t>(high - low + 1)));
+        break;
+      default:
+        if (model.size() > 2) {
+          size_t i = rng() % model.size();
+          CHECK(line.Remove(model[i]));
+          model.erase(model.begin() + static_cast<ptrdiff_t>(i));
+        }
+    }
+    if (step % 997 == 0) {
+      std::vector<Job*> seen;
+      line.ForEach([&](Job* j) {
+        seen.push_back(j);
+        return true;
+      });
+      REQUIRE(seen == model);
+    }
+  }
+  Job stranger;
+  stranger.order = model[model.size() / 2]->order;  // an order the line holds, not its job
+  CHECK_FALSE(line.Remove(&stranger));
+  std::vector<Job*> popped;
+  while (Job* j = line.Front()) {
+    popped.push_back(j);
+    line.Remove(j);
+  }
+  CHECK(popped == model);
+  CHECK(line.empty());
+}
+
+TEST_CASE("a job record whose order is out of a line's range is refused") {
+  Job j;
+  j.order = Job::kOrderLimit - 1;
+  Job back;
+  CHECK(Job::Decode(j.Encode(), &back));
+  CHECK(back.order == Job::kOrderLimit - 1);
+  for (int64_t order : {Job::kOrderLimit, -Job::kOrderLimit - 1, INT64_MAX, INT64_MIN}) {
+    j.order = order;
+    CHECK_FALSE(Job::Decode(j.Encode(), &back));
+  }
+}
+
 TEST_CASE("prio serves higher priorities first, FIFO inside a band") {
   Jobs jobs;
   auto d = Make("prio");
