@@ -343,17 +343,14 @@ void Reset(CommandContext& ctx) {
 // ---- INFO ----
 
 std::string HumanBytes(uint64_t n) {
-  char buf[32];
-  if (n < 1024) {
-    snprintf(buf, sizeof(buf), "%lluB", static_cast<unsigned long long>(n));
-  } else if (n < 1024 * 1024) {
-    snprintf(buf, sizeof(buf), "%.2fK", static_cast<double>(n) / 1024);
-  } else if (n < 1024ULL * 1024 * 1024) {
-    snprintf(buf, sizeof(buf), "%.2fM", static_cast<double>(n) / (1024 * 1024));
-  } else {
-    snprintf(buf, sizeof(buf), "%.2fG", static_cast<double>(n) / (1024.0 * 1024 * 1024));
+  // As Redis' bytesToHuman: two decimals in the largest unit up to P, bytes beyond.
+  if (n < 1024) return fmt::format("{}B", n);
+  double scaled = static_cast<double>(n);
+  for (char unit : std::string_view("KMGTP")) {
+    scaled /= 1024;
+    if (scaled < 1024) return fmt::format("{:.2f}{}", scaled, unit);
   }
-  return buf;
+  return fmt::format("{}B", n);
 }
 
 uint64_t RssBytes() {

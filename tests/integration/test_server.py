@@ -101,6 +101,13 @@ class ServerCommandsTest(ServerTest):
         self.assertEqual(b["mem_fragmentation_bytes"], b["used_memory_rss"] - b["used_memory"])
         self.assertEqual(b["used_memory_peak_perc"],
                          f"{100 * b['used_memory'] / b['used_memory_peak']:.2f}%")
+        # Units as Redis names them, up to P; beyond, bytes.
+        for limit in ("1023", "1048575", str(2 << 40), str(5000 << 40), str(2 ** 63 - 1),
+                      str(2 ** 64 - 1)):
+            for r in (theirs, ours):
+                r.config_set("maxmemory", limit)
+            self.assertEqual(ours.info("memory")["maxmemory_human"],
+                             theirs.info("memory")["maxmemory_human"], limit)
         linked = subprocess.run(["ldd", SCHEDULER], capture_output=True, text=True).stdout
         if "libjemalloc" in linked:  # Debian's redis-server uses the same library
             self.assertEqual(b["mem_allocator"], a["mem_allocator"])
