@@ -27,8 +27,8 @@ bool MapForWriting(void* data, size_t bytes);
 // MapForWriting, if PopulateBigArrays was called.
 void PopulateForWriting(void* data, size_t bytes);
 
-// std::allocator, but for arrays written whole on allocation (see above). Small arrays need no
-// help: they come out of populated chunks.
+// std::allocator, but for arrays written whole on allocation (see above). Arrays under 1 MB are
+// left alone: they are a few pages, and mostly come out of the heap's populated chunks.
 template <typename T>
 struct PopulatedAllocator {
   using value_type = T;
